@@ -1,0 +1,108 @@
+"""The compute model: how long one GPU takes to run an operation.
+
+Vocabulary:
+- ``Op``: one kernel (or a fused group) with its ``flops`` (tensor-core FLOPs), ``bytes``
+  (HBM traffic), ``exps`` (special-function evaluations, the softmax exponentials) and ``kind``
+  (``gemm``, ``attention``, ``memory``, ``elementwise``), plus ``count`` identical launches.
+- roofline: time = max(flops / (peak x eff_gemm(flops)), bytes / (hbm x eff_hbm(bytes)),
+  exps / (special rate x special_eff)) + count x launch overhead.
+- efficiency curve: ``eff_max * w / (w + w_half)``, a saturating curve in the op's work ``w``:
+  small ops cannot fill the GPU (wave quantization, prologue/epilogue, tail), large ones approach
+  ``eff_max``. Constants are data per GPU in ``sim/data/compute.toml``, each with what it was
+  fitted to.
+- ``ComputeModel(gpu, precision)``: a GPU spec with a precision and its curves; ``time(op)`` and
+  ``times(flops, bytes, exps, kinds)`` (vectorized).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from sim.hardware import GpuSpec
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    flops: float = 0.0
+    bytes: float = 0.0
+    exps: float = 0.0
+    kind: str = "gemm"          # gemm | attention | memory | elementwise
+    count: int = 1              # identical kernel launches folded into this op
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    gemm_eff_max: float
+    gemm_half_flops: float
+    hbm_eff_max: float
+    hbm_half_bytes: float
+    attn_eff_max: float
+    attn_half_flops: float
+    special_eff: float
+    launch_us: float
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict:
+    return tomllib.loads(resources.files("sim").joinpath("data/compute.toml").read_text())
+
+
+def efficiency_for(gpu_name: str) -> Efficiency:
+    table = _table()
+    row = dict(table["default"])
+    for key in (gpu_name, gpu_name.split("-")[0]):
+        if key in table:
+            row.update(table[key])
+            break
+    row = {k: v for k, v in row.items() if k in Efficiency.__dataclass_fields__}
+    return Efficiency(**row)
+
+
+class ComputeModel:
+    """Roofline time of operations on one GPU at one precision."""
+
+    def __init__(self, gpu: GpuSpec, precision: str = "bf16", eff: Efficiency | None = None,
+                 speed: float = 1.0):
+        self.gpu = gpu
+        self.precision = precision
+        self.eff = eff or efficiency_for(gpu.name)
+        self.peak = gpu.peak_flops(precision)
+        self.speed = speed          # per-GPU multiplier (stragglers < 1)
+
+    def time(self, op: Op) -> float:
+        return float(self.times(np.array([op.flops]), np.array([op.bytes]), np.array([op.exps]),
+                                np.array([op.kind == "attention"]), np.array([op.count]))[0])
+
+    def times(self, flops: np.ndarray, nbytes: np.ndarray, exps: np.ndarray,
+              is_attention: np.ndarray | None = None, count: np.ndarray | None = None) -> np.ndarray:
+        e = self.eff
+        flops = np.asarray(flops, dtype=np.float64)
+        nbytes = np.asarray(nbytes, dtype=np.float64)
+        exps = np.asarray(exps, dtype=np.float64)
+        count = np.ones_like(flops) if count is None else np.asarray(count, dtype=np.float64)
+        attn = np.zeros(flops.shape, bool) if is_attention is None else np.asarray(is_attention, bool)
+        per_launch = flops / np.maximum(count, 1)
+        eff_g = np.where(attn,
+                         e.attn_eff_max * per_launch / (per_launch + e.attn_half_flops),
+                         e.gemm_eff_max * per_launch / (per_launch + e.gemm_half_flops))
+        b_launch = nbytes / np.maximum(count, 1)
+        eff_m = e.hbm_eff_max * b_launch / (b_launch + e.hbm_half_bytes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_flop = np.where(flops > 0, flops / (self.peak * eff_g), 0.0)
+            t_mem = np.where(nbytes > 0, nbytes / (self.gpu.hbm_Bps * eff_m), 0.0)
+        t_exp = exps / (self.gpu.special_ops * e.special_eff)
+        t = np.maximum(np.maximum(t_flop, t_mem), t_exp) + count * e.launch_us * 1e-6
+        return t / self.speed
+
+    def bound(self, op: Op) -> str:
+        """Which resource limits ``op``: 'compute', 'memory' or 'special'."""
+        t_flop = op.flops / self.peak
+        t_mem = op.bytes / self.gpu.hbm_Bps
+        t_exp = op.exps / self.gpu.special_ops
+        return max((t_flop, "compute"), (t_mem, "memory"), (t_exp, "special"))[1]

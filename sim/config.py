@@ -1,0 +1,301 @@
+"""Run configs: TOML files validated section by section, with presets and dotted overrides.
+
+Vocabulary:
+- section: a top-level TOML table (``run``, ``topology``, ``model``, ``train``, ``serve``,
+  ``workload``); each has a pydantic model here that rejects unknown keys.
+- preset: ``preset = "name"`` inside a section loads ``<presets dir>/<name>.toml`` first;
+  explicit keys override it. Preset directories are registered per section by the composition
+  root (``register_presets``), so this module imports nothing from topologies/ or workloads/.
+- override: ``--set a.b.c=VALUE``; VALUE is a TOML literal, or a bare string when it does not
+  parse as one.
+- ``load_config(path, overrides)`` returns a validated ``Config``; every problem is reported at
+  once in a ``ConfigError`` whose message names each key path and why.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sim.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    preset: str | None = Field(None, description="name of a preset loaded before this section's keys")
+
+
+class RunSection(Section):
+    kind: Literal["train", "serve"] = Field("train", description="what the run simulates")
+    name: str = Field("run", description="run name; default output directory runs/out/<name>/")
+    seed: int = Field(0, description="seed of every random stream")
+    trace: bool = Field(False, description="also write trace.json (Chrome/Perfetto trace events)")
+    steps: int = Field(1, ge=1, description="training steps to simulate")
+
+
+class TopologySection(Section):
+    gpu: str = Field("H100-SXM-80GB", description="hardware catalogue name (dcsim hardware)")
+    gpus: int = Field(8, ge=1, description="total GPUs in the cluster")
+    gpus_per_node: int = Field(8, ge=1, description="GPUs per server")
+    scaleup_domain: int | None = Field(None, ge=1, description="GPUs per NVLink domain; default from the catalogue, capped at gpus")
+    scaleup_GBps: float | None = Field(None, gt=0, description="scale-up bandwidth per GPU per direction, GB/s; default from the catalogue")
+    nics_per_node: int = Field(8, ge=0, description="scale-out NICs per server")
+    nic_Gbps: float = Field(400.0, gt=0, description="line rate per NIC, Gb/s")
+    pcie_GBps: float | None = Field(None, gt=0, description="GPU-NIC PCIe bandwidth per direction, GB/s; default: unconstrained by PCIe (2x NIC rate)")
+    fabric: Literal["fat-tree", "rail-optimized", "torus3d", "none"] = Field("fat-tree", description="scale-out fabric")
+    tiers: int = Field(2, ge=1, le=3, description="switch tiers of a fat-tree (2 = leaf-spine, 3 = leaf-spine-core)")
+    switch_radix: int = Field(64, ge=4, description="ports per scale-out switch")
+    oversubscription: float | list[float] = Field(1.0, description="down:up ratio at each tier boundary above the leaf (a number for all, or a list bottom up)")
+    pod_gpus: int | None = Field(None, ge=1, description="GPUs per pod (full bisection inside a pod); 3-tier fabrics")
+    torus_dims: list[int] | None = Field(None, description="torus dimensions (torus3d), product = gpus")
+    network_model: Literal["flow", "analytic"] = Field("flow", description="flow: max-min fair sharing; analytic: latency + bytes/bottleneck, no contention")
+    scaleup_efficiency: float | None = Field(None, gt=0, le=1, description="fraction of scale-up line rate collectives reach; default calibrated")
+    scaleout_efficiency: float | None = Field(None, gt=0, le=1, description="fraction of scale-out line rate collectives reach; default calibrated")
+    scaleup_latency_us: float | None = Field(None, ge=0, description="per-hop scale-up latency, us; default calibrated")
+    scaleout_latency_us: float | None = Field(None, ge=0, description="per-hop scale-out latency, us; default calibrated")
+    host_GBps: float | None = Field(None, gt=0, description="GPU-host memory bandwidth per direction, GB/s; default from the catalogue")
+    ssd_GBps: float = Field(7.0, gt=0, description="per-server SSD read/write bandwidth, GB/s")
+    rail_planes: int = Field(1, ge=1, description="parallel network planes (each NIC on one plane)")
+
+    @field_validator("oversubscription")
+    @classmethod
+    def _positive(cls, v):
+        values = v if isinstance(v, list) else [v]
+        if not values or any(x < 1.0 for x in values):
+            raise ValueError("oversubscription ratios must be >= 1 (1 = non-blocking)")
+        return v
+
+
+class LengthDist(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dist: Literal["fixed", "uniform", "lognormal", "normal", "exponential"] = "fixed"
+    mean: float | None = Field(None, gt=0)
+    sigma: float | None = Field(None, ge=0)
+    min: int | None = Field(None, ge=1)
+    max: int | None = Field(None, ge=1)
+    value: int | None = Field(None, ge=1)
+
+
+class ModelSection(Section):
+    name: str = Field("custom", description="model name in outputs")
+    layers: int = Field(32, ge=1, description="transformer layers")
+    hidden: int = Field(4096, ge=1, description="model width")
+    ffn_hidden: int = Field(14336, ge=1, description="MLP inner width")
+    heads: int = Field(32, ge=1, description="attention heads")
+    kv_heads: int | None = Field(None, ge=1, description="key/value heads (< heads for GQA); default = heads")
+    head_dim: int | None = Field(None, ge=1, description="per-head width; default hidden / heads")
+    vocab: int = Field(128256, ge=1, description="vocabulary size")
+    seq_len: int = Field(8192, ge=1, description="training sequence length, tokens")
+    gated_mlp: bool = Field(True, description="SwiGLU-style three-matrix MLP")
+    tied_embeddings: bool = Field(False, description="input and output embeddings share weights")
+    experts: int = Field(0, ge=0, description="routed experts (0 = dense)")
+    top_k: int = Field(0, ge=0, description="experts per token")
+    expert_ffn_hidden: int = Field(0, ge=0, description="routed expert MLP width")
+    shared_experts: int = Field(0, ge=0, description="always-on shared experts")
+    dense_layers: int = Field(0, ge=0, description="leading dense layers of an MoE model")
+    mla: bool = Field(False, description="multi-head latent attention (DeepSeek)")
+    kv_lora_rank: int = Field(0, ge=0, description="MLA compressed KV width")
+    q_lora_rank: int = Field(0, ge=0, description="MLA compressed query width")
+    rope_head_dim: int = Field(0, ge=0, description="MLA decoupled RoPE key width")
+    v_head_dim: int | None = Field(None, ge=1, description="MLA value head width; default head_dim")
+
+    @model_validator(mode="after")
+    def _moe(self):
+        if self.experts and not self.top_k:
+            raise ValueError("top_k must be >= 1 when experts > 0")
+        if self.top_k > max(self.experts, 0):
+            raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+        return self
+
+
+class TrainSection(Section):
+    tp: int = Field(1, ge=1, description="tensor parallel size")
+    pp: int = Field(1, ge=1, description="pipeline parallel size")
+    dp: int | None = Field(None, ge=1, description="data parallel size; default gpus / (tp*cp*pp)")
+    cp: int = Field(1, ge=1, description="context parallel size")
+    ep: int = Field(1, ge=1, description="expert parallel size (within dp*cp)")
+    sequence_parallel: bool = Field(False, description="Megatron sequence parallelism")
+    zero: int = Field(0, ge=0, le=3, description="ZeRO stage (3 = FSDP-style full sharding)")
+    micro_batch: int = Field(1, ge=1, description="sequences per micro-batch")
+    global_batch: int = Field(512, ge=1, description="sequences per step")
+    schedule: Literal["gpipe", "1f1b", "interleaved"] = Field("1f1b", description="pipeline schedule")
+    virtual_stages: int = Field(1, ge=1, description="model chunks per pipeline rank (interleaved)")
+    recompute: Literal["none", "selective", "full"] = Field("none", description="activation recomputation")
+    precision: Literal["fp16", "bf16", "fp8"] = Field("bf16", description="compute precision")
+    fidelity: Literal["symmetric", "full"] = Field("symmetric", description="one representative rank per class, or every rank")
+    check_memory: bool = Field(True, description="stop with exit 3 when the plan does not fit in HBM")
+    dp_bucket_MB: float = Field(25.0, gt=0, description="DP gradient bucket size, MB")
+    overlap_grad_reduce: bool = Field(True, description="overlap DP gradient reduction with backward")
+    interference: float = Field(0.0, ge=0, lt=1, description="compute slowdown while communication kernels share SMs")
+
+
+class ServeSection(Section):
+    tp: int = Field(1, ge=1)
+    pp: int = Field(1, ge=1)
+    ep: int = Field(1, ge=1)
+    replicas: int = Field(1, ge=0, description="co-located replicas")
+    prefill_replicas: int = Field(0, ge=0, description="disaggregated prefill replicas")
+    decode_replicas: int = Field(0, ge=0, description="disaggregated decode replicas")
+    scheduler: Literal["vllm", "sarathi", "orca"] = Field("vllm")
+    max_batch_size: int = Field(256, ge=1, description="sequences in one iteration")
+    max_batch_tokens: int = Field(8192, ge=1, description="tokens in one iteration")
+    chunk_size: int = Field(512, ge=1, description="chunked prefill size (sarathi)")
+    kv_block_tokens: int = Field(16, ge=1)
+    precision: Literal["fp16", "bf16", "fp8", "fp4"] = Field("fp8", description="weights and activations")
+    kv_precision: Literal["fp16", "bf16", "fp8", "fp4"] = Field("fp8")
+    prefix_cache: bool = Field(False)
+    host_kv_GB: float = Field(0.0, ge=0, description="host DRAM KV tier per replica, GB")
+    ssd_kv_GB: float = Field(0.0, ge=0, description="SSD KV tier per replica, GB")
+    router: Literal["round-robin", "least-loaded", "prefix-aware"] = Field("round-robin")
+    preemption: Literal["recompute", "swap"] = Field("recompute")
+    kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
+    schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="fraction of HBM the engine may use")
+
+
+class WorkloadSection(Section):
+    arrival: Literal["poisson", "gamma", "burst", "trace", "closed"] = Field("poisson")
+    rate: float = Field(10.0, gt=0, description="requests/s (poisson, gamma)")
+    cv: float = Field(1.0, gt=0, description="coefficient of variation of inter-arrival times (gamma)")
+    concurrency: int = Field(16, ge=1, description="requests in flight (closed loop)")
+    requests: int = Field(1000, ge=1, description="requests to simulate")
+    input_tokens: int | LengthDist = Field(1000, description="prompt tokens: an integer or a distribution table")
+    output_tokens: int | LengthDist = Field(1000, description="output tokens: an integer or a distribution table")
+    trace: str = Field("", description="Azure CSV or Mooncake JSONL; arrival = 'trace'")
+    time_scale: float = Field(1.0, gt=0, description="trace inter-arrival times are divided by this")
+    slo_ttft_s: float = Field(2.0, gt=0)
+    slo_tpot_s: float = Field(0.1, gt=0)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run: RunSection = Field(default_factory=RunSection)
+    topology: TopologySection = Field(default_factory=TopologySection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    serve: ServeSection = Field(default_factory=ServeSection)
+    workload: WorkloadSection = Field(default_factory=WorkloadSection)
+
+
+SECTIONS = {"run": RunSection, "topology": TopologySection, "model": ModelSection,
+            "train": TrainSection, "serve": ServeSection, "workload": WorkloadSection}
+
+# section name -> directories searched for "<preset>.toml"
+_PRESET_DIRS: dict[str, list[Path]] = {}
+
+
+def register_presets(section: str, directory: Path) -> None:
+    _PRESET_DIRS.setdefault(section, [])
+    if directory not in _PRESET_DIRS[section]:
+        _PRESET_DIRS[section].append(directory)
+
+
+def preset_names(section: str) -> list[str]:
+    names = set()
+    for d in _PRESET_DIRS.get(section, []):
+        names.update(p.stem for p in Path(d).glob("*.toml"))
+    return sorted(names)
+
+
+def load_preset(section: str, name: str) -> dict:
+    for d in _PRESET_DIRS.get(section, []):
+        p = Path(d) / f"{name}.toml"
+        if p.exists():
+            data = tomllib.loads(p.read_text())
+            data.pop("description", None)
+            return data
+    known = preset_names(section)
+    raise ConfigError(f"{section}.preset", f"unknown preset {name!r}; known: {', '.join(known) or '(none)'}")
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``a.b=VALUE`` -> (["a", "b"], value); VALUE is a TOML literal or a bare string."""
+    if "=" not in item:
+        raise ConfigError(item, "--set expects KEY=VALUE")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(key or item, "--set key must be a dotted path such as train.tp")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
+    data = copy.deepcopy(data)
+    for item in overrides or []:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(".".join(path), f"{part} is not a table")
+            node = nxt
+        node[path[-1]] = value
+    return data
+
+
+def expand_presets(data: dict) -> dict:
+    """Replace each ``section.preset`` by the preset's keys under the explicit ones."""
+    out = {}
+    for section, body in data.items():
+        if isinstance(body, dict) and body.get("preset"):
+            base = load_preset(section, str(body["preset"]))
+            merged = {**base, **body}
+            out[section] = merged
+        else:
+            out[section] = body
+    return out
+
+
+def format_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in ("int", "LengthDist", "list[float]", "float")))
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{loc}: {msg}")
+    return "; ".join(dict.fromkeys(lines))
+
+
+def validate(data: dict) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError("", "config must be a TOML table")
+    unknown = [k for k in data if k not in SECTIONS]
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown section; known: {', '.join(SECTIONS)}")
+    data = expand_presets(data)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        error = ConfigError("", format_validation_error(err))
+        error.key = ".".join(str(p) for p in first["loc"][:2])
+        raise error from None
+
+
+def read_toml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(str(p), "config file not found")
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(str(p), f"not valid TOML: {err}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                data: dict | None = None) -> Config:
+    base = read_toml(path) if path is not None else copy.deepcopy(data or {})
+    return validate(apply_overrides(base, overrides))
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return cfg.model_dump(mode="json", exclude_none=False)

@@ -1,0 +1,254 @@
+"""The topology: a directed graph of typed nodes and links, with link attributes in numpy arrays.
+
+Vocabulary:
+- node kinds: ``gpu``, ``nvswitch`` (a scale-up switch, possibly standing for several chips),
+  ``nic``, ``switch`` (a scale-out switch; ``tier`` 1 = leaf, 2 = spine, 3 = core), ``host``
+  (host DRAM), ``ssd``.
+- link: a directed edge ``u -> v`` with ``capacity`` (bytes/s, line rate), ``latency`` (s),
+  ``link_class`` (``nvlink``, ``pcie``, ``nic``, ``leaf-spine``, ``spine-core``, ``ici``, ...)
+  and ``domain`` (``scaleup``, ``scaleout`` or ``host``; the collective efficiencies of the
+  config apply per domain). Links are numbered; ``capacity[i]`` is link i's line rate.
+- GPU attributes: ``rank`` (its index in ``gpus``), ``node`` (server), ``domain`` (scale-up
+  domain id), ``nic`` (the NIC it sends through by default), ``host`` (its host memory node).
+- route: the list of link indices a flow from ``src`` to ``dst`` crosses. A ``Router`` makes it;
+  builders install routers that know their structure (up/down in a Clos, dimension order in a
+  torus); ``ShortestPathRouter`` is the fallback for user graphs: ECMP among equal-cost next hops
+  chosen by a stable hash of (src, dst, key), so a flow key spreads flows across paths
+  deterministically.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+import networkx as nx
+import numpy as np
+
+from sim.errors import ConfigError
+
+NODE_KINDS = ("gpu", "nvswitch", "nic", "switch", "host", "ssd")
+LINK_DOMAINS = ("scaleup", "scaleout", "host")
+
+
+def mix(*values: int) -> int:
+    """A stable 64-bit hash of small integers (splitmix64 steps), for ECMP choices."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = (h ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 31
+    return h
+
+
+class Router(Protocol):
+    def route(self, topo: "Topology", src: int, dst: int, key: int = 0) -> list[int]:
+        """Link indices from node index ``src`` to node index ``dst``."""
+
+
+class Topology:
+    """Nodes and directed links of one cluster; what the fabric moves bytes over."""
+
+    def __init__(self, name: str = "custom"):
+        self.name = name
+        self.graph = nx.DiGraph()
+        self.node_names: list[str] = []
+        self.node_index: dict[str, int] = {}
+        self.node_kind: list[str] = []
+        self.gpus: list[int] = []              # node indices of GPUs in rank order
+        self._cap: list[float] = []
+        self._lat: list[float] = []
+        self.link_src: list[int] = []
+        self.link_dst: list[int] = []
+        self.link_class: list[str] = []
+        self.link_domain: list[str] = []
+        self.out_links: list[list[int]] = []   # per node, indices of links leaving it
+        self.link_of: dict[tuple[int, int], int] = {}
+        self.router: Router = ShortestPathRouter()
+        self.meta: dict = {}                   # builder parameters, for display and manifests
+        self._frozen: tuple[np.ndarray, np.ndarray] | None = None
+        self._route_cache: dict[tuple[int, int, int], np.ndarray] = {}
+
+    # -- building ---------------------------------------------------------------------------
+    def add_node(self, name: str, kind: str, **attrs) -> int:
+        if kind not in NODE_KINDS:
+            raise ConfigError("topology", f"node {name!r}: unknown kind {kind!r}")
+        if name in self.node_index:
+            raise ConfigError("topology", f"duplicate node {name!r}")
+        idx = len(self.node_names)
+        self.node_names.append(name)
+        self.node_index[name] = idx
+        self.node_kind.append(kind)
+        self.out_links.append([])
+        self.graph.add_node(idx, name=name, kind=kind, **attrs)
+        if kind == "gpu":
+            self.graph.nodes[idx]["rank"] = len(self.gpus)
+            self.gpus.append(idx)
+        self._frozen = None
+        return idx
+
+    def add_link(self, u: int | str, v: int | str, capacity_Bps: float, latency_s: float,
+                 link_class: str, domain: str, both: bool = True) -> int:
+        """Add the link u -> v (and v -> u when ``both``); returns the index of u -> v."""
+        u = self._idx(u)
+        v = self._idx(v)
+        if not capacity_Bps > 0:
+            raise ConfigError("topology", f"link {self.node_names[u]} -> {self.node_names[v]} "
+                                          f"({link_class}) has non-positive bandwidth {capacity_Bps}")
+        if latency_s < 0:
+            raise ConfigError("topology", f"link {self.node_names[u]} -> {self.node_names[v]} has negative latency")
+        if domain not in LINK_DOMAINS:
+            raise ConfigError("topology", f"link domain {domain!r} not in {LINK_DOMAINS}")
+        first = self._add_one(u, v, capacity_Bps, latency_s, link_class, domain)
+        if both:
+            self._add_one(v, u, capacity_Bps, latency_s, link_class, domain)
+        return first
+
+    def _add_one(self, u, v, cap, lat, cls, dom) -> int:
+        if (u, v) in self.link_of:
+            raise ConfigError("topology", f"duplicate link {self.node_names[u]} -> {self.node_names[v]}")
+        i = len(self._cap)
+        self._cap.append(float(cap))
+        self._lat.append(float(lat))
+        self.link_src.append(u)
+        self.link_dst.append(v)
+        self.link_class.append(cls)
+        self.link_domain.append(dom)
+        self.out_links[u].append(i)
+        self.link_of[(u, v)] = i
+        self.graph.add_edge(u, v, index=i, capacity=cap, latency=lat, link_class=cls, domain=dom)
+        self._frozen = None
+        return i
+
+    def _idx(self, node: int | str) -> int:
+        if isinstance(node, str):
+            if node not in self.node_index:
+                raise ConfigError("topology", f"unknown node {node!r}")
+            return self.node_index[node]
+        return int(node)
+
+    # -- reading ----------------------------------------------------------------------------
+    @property
+    def num_links(self) -> int:
+        return len(self._cap)
+
+    @property
+    def capacity(self) -> np.ndarray:
+        """Line rate of every link, bytes/s (read-only array)."""
+        return self._arrays()[0]
+
+    @property
+    def latency(self) -> np.ndarray:
+        return self._arrays()[1]
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._frozen is None:
+            cap = np.asarray(self._cap, dtype=np.float64)
+            lat = np.asarray(self._lat, dtype=np.float64)
+            cap.flags.writeable = False
+            lat.flags.writeable = False
+            self._frozen = (cap, lat)
+        return self._frozen
+
+    def gpu(self, rank: int) -> int:
+        """Node index of the GPU with this rank."""
+        if not 0 <= rank < len(self.gpus):
+            raise ConfigError("topology.gpus", f"GPU rank {rank} outside 0..{len(self.gpus) - 1}")
+        return self.gpus[rank]
+
+    def attr(self, node: int, key: str, default=None):
+        return self.graph.nodes[node].get(key, default)
+
+    def gpu_domain(self, rank: int) -> int:
+        return int(self.graph.nodes[self.gpus[rank]].get("domain", 0))
+
+    def gpu_server(self, rank: int) -> int:
+        return int(self.graph.nodes[self.gpus[rank]].get("node", 0))
+
+    def route(self, src: int, dst: int, key: int = 0) -> np.ndarray:
+        """Link indices from node ``src`` to node ``dst`` (cached per ECMP key)."""
+        ck = (src, dst, key)
+        path = self._route_cache.get(ck)
+        if path is None:
+            path = np.asarray(self.router.route(self, src, dst, key), dtype=np.int64)
+            if len(self._route_cache) < 2_000_000:
+                self._route_cache[ck] = path
+        return path
+
+    def path_latency(self, links: np.ndarray) -> float:
+        return float(self.latency[links].sum()) if len(links) else 0.0
+
+    def classes(self) -> list[str]:
+        return sorted(set(self.link_class))
+
+    # -- checking ---------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Every GPU reaches every other GPU; every link has positive bandwidth."""
+        if not self.gpus:
+            raise ConfigError("topology", "the topology has no GPUs")
+        cap = self.capacity
+        if len(cap) and not np.all(cap > 0):
+            bad = int(np.argmin(cap))
+            raise ConfigError("topology", f"link {self.describe_link(bad)} has zero bandwidth")
+        if len(self.gpus) > 1:
+            comps = list(nx.weakly_connected_components(self.graph))
+            if len(comps) > 1:
+                first = self.gpus[0]
+                cut = [g for g in self.gpus if not nx.has_path(self.graph, first, g)][:5]
+                raise ConfigError("topology", "the graph is disconnected: GPU "
+                                  f"{self.node_names[first]} cannot reach " + ", ".join(self.node_names[g] for g in cut))
+
+    def describe_link(self, i: int) -> str:
+        return f"{self.node_names[self.link_src[i]]} -> {self.node_names[self.link_dst[i]]} ({self.link_class[i]})"
+
+    def summary(self) -> dict:
+        kinds: dict[str, int] = {}
+        for k in self.node_kind:
+            kinds[k] = kinds.get(k, 0) + 1
+        return {"name": self.name, "nodes": kinds, "links": self.num_links, **self.meta}
+
+
+class ShortestPathRouter:
+    """Minimum-hop routes with ECMP, for any graph. BFS distances to each destination are
+    computed once (over the reversed graph) and cached; the walk then picks among next hops
+    that are one hop closer by a stable hash, so equal keys give equal paths."""
+
+    def __init__(self) -> None:
+        self._dist: dict[int, np.ndarray] = {}
+
+    def distances_to(self, topo: Topology, dst: int) -> np.ndarray:
+        d = self._dist.get(dst)
+        if d is None:
+            n = len(topo.node_names)
+            d = np.full(n, -1, dtype=np.int64)
+            d[dst] = 0
+            queue = deque([dst])
+            pred = topo.graph.pred
+            while queue:
+                x = queue.popleft()
+                nd = d[x] + 1
+                for p in pred[x]:
+                    if d[p] < 0:
+                        d[p] = nd
+                        queue.append(p)
+            if len(self._dist) > 4096:
+                self._dist.clear()
+            self._dist[dst] = d
+        return d
+
+    def route(self, topo: Topology, src: int, dst: int, key: int = 0) -> list[int]:
+        if src == dst:
+            return []
+        d = self.distances_to(topo, dst)
+        if d[src] < 0:
+            raise ConfigError("topology", f"no path from {topo.node_names[src]} to {topo.node_names[dst]}")
+        path = []
+        x = src
+        hop = 0
+        while x != dst:
+            want = d[x] - 1
+            choices = [i for i in topo.out_links[x] if d[topo.link_dst[i]] == want]
+            i = choices[mix(src, dst, key, hop) % len(choices)] if len(choices) > 1 else choices[0]
+            path.append(i)
+            x = topo.link_dst[i]
+            hop += 1
+        return path
