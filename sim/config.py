@@ -188,10 +188,18 @@ SECTIONS = {"run": RunSection, "topology": TopologySection, "model": ModelSectio
 _PRESET_DIRS: dict[str, list[Path]] = {}
 
 
+_ROOT = Path(__file__).resolve().parent.parent
+
+
 def register_presets(section: str, directory: Path) -> None:
     _PRESET_DIRS.setdefault(section, [])
     if directory not in _PRESET_DIRS[section]:
         _PRESET_DIRS[section].append(directory)
+
+
+# Presets ship beside the code: topologies/presets and workloads/presets (model specs).
+register_presets("topology", _ROOT / "topologies" / "presets")
+register_presets("model", _ROOT / "workloads" / "presets")
 
 
 def preset_names(section: str) -> list[str]:
