@@ -1,0 +1,83 @@
+"""Model specs: parameter counts of published models and the standard FLOP count."""
+
+import pytest
+
+from sim.config import load_config
+from sim.errors import ConfigError
+from workloads.model import ModelSpec, Shard, total_flops
+
+
+def spec(preset, **over):
+    return ModelSpec.from_section(load_config(data={"model": {"preset": preset, **over}}).model)
+
+
+@pytest.mark.parametrize("preset,total_b,active_b", [
+    ("llama3-8b", 8.03, 8.03), ("llama3-70b", 70.55, 70.55), ("llama3-405b", 405.8, 405.8),
+    ("mixtral-8x7b", 46.7, 12.9), ("deepseek-v3", 671.0, 37.5), ("gpt3-175b", 174.6, 174.6),
+    ("gpt-1t", 1008.0, 1008.0), ("gpt-529.6b", 529.6, 529.6), ("gpt-1.7b", 1.7, 1.7),
+])
+def test_parameter_counts_match_published(preset, total_b, active_b):
+    m = spec(preset)
+    assert m.params() / 1e9 == pytest.approx(total_b, rel=0.04)
+    assert m.active_params() / 1e9 == pytest.approx(active_b, rel=0.04)
+
+
+@pytest.mark.parametrize("preset", ["gpt-1.7b", "gpt-76.1b", "gpt-1t", "gpt3-175b"])
+def test_gpt_flops_match_narayanan_eq3(preset):
+    """Sum of op FLOPs over layers and logits = Narayanan 2021 eq. 3 (model FLOPs: 72 instead of
+    96, i.e. without the recompute forward)."""
+    m = spec(preset)
+    B, s, l, h, V = 2, m.seq_len, m.layers, m.hidden, m.vocab
+    fwd = sum(total_flops(m.layer_ops(i, B, attention="unfused")) for i in range(l))
+    fwd += total_flops(m.logits_ops(B))
+    model = 3 * fwd
+    eq3_model = 72 * B * s * l * h * h * (1 + s / (6 * h) + V / (12 * l * h))
+    assert model == pytest.approx(eq3_model, rel=1e-9)
+    assert m.model_flops_per_token() * B * s == pytest.approx(eq3_model, rel=1e-9)
+    # with full recompute the layers run forward twice: eq. 3 exactly (96 and V/16lh)
+    eq3_hw = 96 * B * s * l * h * h * (1 + s / (6 * h) + V / (16 * l * h))
+    assert model + (fwd - total_flops(m.logits_ops(B))) == pytest.approx(eq3_hw, rel=1e-9)
+
+
+@pytest.mark.parametrize("preset", ["llama3-70b", "mixtral-8x7b", "deepseek-v3"])
+def test_flops_are_6n_plus_attention(preset):
+    """PaLM appendix B: 6 N_active + 12 L (heads x head_dim) T per token (here with MLA widths)."""
+    m = spec(preset)
+    s = m.seq_len
+    n_matmul = m.active_params() - m.vocab * m.hidden * (0 if m.tied_embeddings else 1)
+    attn = 6 * m.layers * s * (m.q_dim + m.attn_out_dim)
+    assert m.model_flops_per_token() == pytest.approx(6 * n_matmul + attn, rel=1e-9)
+    ops = sum(total_flops(m.layer_ops(i, 1, attention="unfused")) for i in range(m.layers))
+    ops += total_flops(m.logits_ops(1))
+    assert 3 * ops == pytest.approx(m.model_flops_per_token() * s, rel=1e-9)
+
+
+def test_tensor_parallel_splits_flops():
+    m = spec("llama3-70b")
+    one = total_flops(m.layer_ops(0, 1, Shard(tp=1)))
+    eight = total_flops(m.layer_ops(0, 1, Shard(tp=8)))
+    assert eight == pytest.approx(one / 8, rel=1e-9)
+    cp2 = total_flops(m.layer_ops(0, 1, Shard(cp=2)))
+    assert cp2 == pytest.approx(one / 2, rel=1e-9)
+
+
+def test_flash_attention_runs_half_of_causal_scores():
+    m = spec("llama3-8b")
+    flash = [op for op in m.layer_ops(0, 1, attention="flash") if op.kind == "attention"]
+    unfused = [op for op in m.layer_ops(0, 1, attention="unfused") if op.kind == "attention"]
+    assert total_flops(flash) == pytest.approx(total_flops(unfused) / 2)
+    assert sum(op.bytes for op in flash) < sum(op.bytes for op in unfused) / 10
+
+
+def test_moe_layers_follow_dense_layers():
+    m = spec("deepseek-v3")
+    assert not m.is_moe_layer(2) and m.is_moe_layer(3)
+    names = {op.name for op in m.layer_ops(5, 1, Shard(ep=8))}
+    assert {"router", "expert_up", "shared_up"} <= names
+
+
+def test_bad_shapes_are_config_errors():
+    with pytest.raises(ConfigError):
+        spec("llama3-8b", kv_heads=5)
+    with pytest.raises(ConfigError):
+        spec("llama3-8b", hidden=4000, heads=33)

@@ -1,0 +1,282 @@
+"""Transformer model specs: shapes, parameters and the operations of one layer.
+
+Vocabulary:
+- ``ModelSpec``: a decoder-only transformer (GPT style, or Llama style with a gated MLP and
+  grouped-query attention), optionally mixture-of-experts (routed experts with ``top_k``, shared
+  experts, leading ``dense_layers``) and optionally with multi-head latent attention (MLA,
+  DeepSeek). Built from the config's ``[model]`` section with ``ModelSpec.from_section``.
+- shard: what one GPU holds and runs: ``Shard(tp, cp, sp, ep)`` (tensor parallel, context
+  parallel, sequence parallel, expert parallel sizes). Operations are per GPU.
+- ``layer_ops(i, micro_batch, shard)``: the forward operations of layer ``i`` on one GPU, each a
+  ``sim.compute.Op`` with tensor FLOPs, HBM bytes and exponentials. Layer norms, residuals,
+  activations and softmax carry bytes (and exponentials) but no tensor FLOPs, so that the sum of
+  FLOPs is the standard model count (Narayanan et al. 2021 eq. 3, PaLM appendix B).
+- model FLOPs: forward + backward of the matmuls, counted as 6 x matmul parameters per token
+  plus 12 x layers x seq x (attention width) per token for the attention scores and values (the
+  non-causal count the literature uses), plus the logits.
+- attention implementation: ``flash`` (one fused kernel, scores never reach HBM, causal masking
+  skips half the blocks) or ``unfused`` (Megatron 2021: batched GEMMs for QK^T and AV, the s x s
+  scores written to HBM and read back by a fused scale-mask-softmax-dropout kernel).
+
+Byte counts assume 2-byte activations and weights (fp16/bf16); fp8 halves weight bytes of GEMMs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sim.compute import Op
+from sim.errors import ConfigError
+
+ACT_BYTES = 2.0  # fp16/bf16 activations
+
+
+@dataclass(frozen=True)
+class Shard:
+    tp: int = 1
+    cp: int = 1
+    sp: bool = False
+    ep: int = 1
+    weight_bytes: float = 2.0     # bytes per weight element read by a GEMM (1 for fp8)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    layers: int
+    hidden: int
+    ffn_hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    seq_len: int
+    gated_mlp: bool = True
+    tied_embeddings: bool = False
+    experts: int = 0
+    top_k: int = 0
+    expert_ffn_hidden: int = 0
+    shared_experts: int = 0
+    dense_layers: int = 0
+    mla: bool = False
+    kv_lora_rank: int = 0
+    q_lora_rank: int = 0
+    rope_head_dim: int = 0
+    v_head_dim: int = 0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_section(cls, m) -> "ModelSpec":
+        head_dim = m.head_dim or m.hidden // m.heads
+        if not m.head_dim and m.hidden % m.heads:
+            raise ConfigError("model.heads", f"hidden ({m.hidden}) is not divisible by heads ({m.heads}); set model.head_dim")
+        kv = m.kv_heads or m.heads
+        if m.heads % kv:
+            raise ConfigError("model.kv_heads", f"heads ({m.heads}) must be a multiple of kv_heads ({kv})")
+        if m.experts and m.expert_ffn_hidden <= 0:
+            raise ConfigError("model.expert_ffn_hidden", "must be > 0 for an MoE model (experts > 0)")
+        if m.dense_layers > m.layers:
+            raise ConfigError("model.dense_layers", f"{m.dense_layers} exceeds layers ({m.layers})")
+        if m.mla and m.kv_lora_rank <= 0:
+            raise ConfigError("model.kv_lora_rank", "must be > 0 with mla = true")
+        return cls(name=m.name, layers=m.layers, hidden=m.hidden, ffn_hidden=m.ffn_hidden,
+                   heads=m.heads, kv_heads=kv, head_dim=head_dim, vocab=m.vocab, seq_len=m.seq_len,
+                   gated_mlp=m.gated_mlp, tied_embeddings=m.tied_embeddings, experts=m.experts,
+                   top_k=m.top_k, expert_ffn_hidden=m.expert_ffn_hidden,
+                   shared_experts=m.shared_experts, dense_layers=m.dense_layers if m.experts else 0,
+                   mla=m.mla, kv_lora_rank=m.kv_lora_rank, q_lora_rank=m.q_lora_rank,
+                   rope_head_dim=m.rope_head_dim, v_head_dim=m.v_head_dim or head_dim)
+
+    # -- shapes ------------------------------------------------------------------------------
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 0
+
+    def is_moe_layer(self, i: int) -> bool:
+        return self.is_moe and i >= self.dense_layers
+
+    @property
+    def q_dim(self) -> int:
+        """Width of the queries (= width of the attention output before the projection)."""
+        return self.heads * (self.head_dim + self.rope_head_dim if self.mla else self.head_dim)
+
+    @property
+    def attn_out_dim(self) -> int:
+        return self.heads * (self.v_head_dim if self.mla else self.head_dim)
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    @property
+    def mlp_matrices(self) -> int:
+        return 3 if self.gated_mlp else 2
+
+    # -- parameters --------------------------------------------------------------------------
+    def attention_params(self) -> int:
+        h = self.hidden
+        if self.mla:
+            H, dn, dr, dv = self.heads, self.head_dim, self.rope_head_dim, self.v_head_dim
+            q = (h * self.q_lora_rank + self.q_lora_rank * H * (dn + dr)) if self.q_lora_rank else h * H * (dn + dr)
+            kv = h * (self.kv_lora_rank + dr) + self.kv_lora_rank * H * (dn + dv)
+            return q + kv + H * dv * h
+        return h * (self.q_dim + 2 * self.kv_dim) + self.q_dim * h
+
+    def dense_mlp_params(self) -> int:
+        return self.mlp_matrices * self.hidden * self.ffn_hidden
+
+    def expert_params(self) -> int:
+        """Parameters of one routed (or shared) expert."""
+        return self.mlp_matrices * self.hidden * self.expert_ffn_hidden
+
+    def layer_params(self, i: int) -> int:
+        """Matmul parameters of layer i (norm weights are negligible and left out)."""
+        if self.is_moe_layer(i):
+            mlp = (self.experts + self.shared_experts) * self.expert_params() + self.hidden * self.experts
+        else:
+            mlp = self.dense_mlp_params()
+        return self.attention_params() + mlp
+
+    def layer_active_params(self, i: int) -> int:
+        if self.is_moe_layer(i):
+            mlp = (self.top_k + self.shared_experts) * self.expert_params() + self.hidden * self.experts
+        else:
+            mlp = self.dense_mlp_params()
+        return self.attention_params() + mlp
+
+    def embedding_params(self) -> int:
+        return self.vocab * self.hidden * (1 if self.tied_embeddings else 2)
+
+    def params(self) -> int:
+        return sum(self.layer_params(i) for i in range(self.layers)) + self.embedding_params()
+
+    def active_params(self) -> int:
+        return sum(self.layer_active_params(i) for i in range(self.layers)) + self.embedding_params()
+
+    # -- FLOPs -------------------------------------------------------------------------------
+    def attention_flops_per_token(self, seq: int | None = None) -> float:
+        """Forward FLOPs per token of QK^T and AV over the full (non-causal) sequence."""
+        s = seq or self.seq_len
+        return 2.0 * s * self.q_dim + 2.0 * s * self.attn_out_dim
+
+    def model_flops_per_token(self, seq: int | None = None) -> float:
+        """Forward + backward model FLOPs per token (no recompute): 6 x active matmul parameters
+        (the output logits included, the input embedding lookup excluded) + attention."""
+        matmul = sum(self.layer_active_params(i) for i in range(self.layers)) + self.vocab * self.hidden
+        return 6.0 * matmul + 3.0 * self.layers * self.attention_flops_per_token(seq)
+
+    # -- operations --------------------------------------------------------------------------
+    def layer_ops(self, i: int, micro_batch: int, shard: Shard = Shard(), attention: str = "flash",
+                  seq: int | None = None) -> list[Op]:
+        """Forward operations of layer ``i`` for one micro-batch on one GPU."""
+        s_full = seq or self.seq_len
+        tp, cp = shard.tp, shard.cp
+        s = s_full / cp                      # local query tokens per sequence
+        T = micro_batch * s                  # local tokens
+        h = self.hidden
+        a = ACT_BYTES
+        wb = shard.weight_bytes
+        Tn = T / tp if shard.sp else T       # tokens seen by norms/residuals (SP splits them)
+        ops: list[Op] = []
+
+        def gemm(name, tokens, k, n, count=1):
+            # (tokens x k) @ (k x n), split over ``count`` launches (one per local expert) that
+            # each read their own k x n weights; activations read and written once
+            flops = 2.0 * tokens * k * n
+            nbytes = a * tokens * (k + n) + wb * k * n * count
+            ops.append(Op(name, flops, nbytes, 0.0, "gemm", count))
+
+        def memory(name, nbytes, exps=0.0):
+            ops.append(Op(name, 0.0, nbytes, exps, "memory"))
+
+        memory("norm1", 2 * a * Tn * h)
+        if self.mla:
+            H, dn, dr, dv = self.heads, self.head_dim, self.rope_head_dim, self.v_head_dim
+            if self.q_lora_rank:
+                gemm("q_down", T, h, self.q_lora_rank)
+                gemm("q_up", T, self.q_lora_rank, H * (dn + dr) / tp)
+            else:
+                gemm("q_proj", T, h, H * (dn + dr) / tp)
+            gemm("kv_down", T, h, self.kv_lora_rank + dr)
+            gemm("kv_up", T, self.kv_lora_rank, H * (dn + dv) / tp)
+            qk_width, v_width, kv_in = H * (dn + dr) / tp, H * dv / tp, H * (dn + dr + dv) / tp
+        else:
+            gemm("qkv", T, h, (self.q_dim + 2 * self.kv_dim) / tp)
+            qk_width, v_width, kv_in = self.q_dim / tp, self.q_dim / tp, 2 * self.kv_dim / tp
+        ops.extend(self._attention_core(micro_batch, s, s_full, qk_width, v_width, kv_in, tp, attention))
+        gemm("proj", T, self.attn_out_dim / tp, h)
+        memory("residual1", 4 * a * Tn * h)          # dropout + add: read 2, write 1, mask
+        memory("norm2", 2 * a * Tn * h)
+        if self.is_moe_layer(i):
+            ep = shard.ep
+            local_experts = max(self.experts // ep, 1)
+            fe = self.expert_ffn_hidden
+            routed = T * self.top_k            # token-expert pairs this GPU computes (balanced)
+            gemm("router", T, h, self.experts)
+            memory("router_softmax_topk", a * T * self.experts * 2, exps=T * self.experts)
+            memory("permute", 2 * a * routed * h)
+            up = fe * (2 if self.gated_mlp else 1) / tp
+            gemm("expert_up", routed, h, up, count=local_experts)
+            memory("expert_act", a * routed * fe / tp * (3 if self.gated_mlp else 2))
+            gemm("expert_down", routed, fe / tp, h, count=local_experts)
+            memory("unpermute", 2 * a * routed * h)
+            if self.shared_experts:
+                fs = self.shared_experts * fe
+                gemm("shared_up", T, h, fs * (2 if self.gated_mlp else 1) / tp)
+                memory("shared_act", a * T * fs / tp * (3 if self.gated_mlp else 2))
+                gemm("shared_down", T, fs / tp, h)
+        else:
+            f = self.ffn_hidden
+            gemm("mlp_up", T, h, f * (2 if self.gated_mlp else 1) / tp)
+            memory("mlp_act", a * T * f / tp * (3 if self.gated_mlp else 2))
+            gemm("mlp_down", T, f / tp, h)
+        memory("residual2", 4 * a * Tn * h)
+        return ops
+
+    def _attention_core(self, b, s_q, s_kv, qk_width, v_width, kv_in, tp, attention) -> list[Op]:
+        """QK^T, softmax, AV for b sequences of s_q local queries over s_kv keys, on one GPU."""
+        a = ACT_BYTES
+        heads = self.heads / tp
+        flops = 2.0 * b * s_q * s_kv * (qk_width + v_width)
+        elements = b * heads * s_q * s_kv     # attention scores
+        qkvo_bytes = a * b * s_q * (qk_width + kv_in + v_width)
+        if attention == "flash":
+            # causal masking skips about half of the score blocks: executed work is half the
+            # (non-causal) model count
+            return [Op("attention", flops / 2, qkvo_bytes, elements / 2, "attention")]
+        if attention != "unfused":
+            raise ConfigError("train.attention", f"unknown attention implementation {attention!r}")
+        half = flops / 2
+        return [
+            Op("attn_scores", half, a * b * s_q * (qk_width * 2) + a * elements, 0.0, "attention"),
+            # fused scale + causal mask + softmax + dropout: read scores, write probs and mask
+            Op("softmax", 0.0, a * elements * 3 + elements, elements, "memory"),
+            Op("attn_values", half, a * elements + a * b * s_q * v_width * 2, 0.0, "attention"),
+        ]
+
+    def logits_ops(self, micro_batch: int, shard: Shard = Shard(), seq: int | None = None) -> list[Op]:
+        """Final norm, output projection (vocab split by TP) and the cross-entropy loss."""
+        s = (seq or self.seq_len) / shard.cp
+        T = micro_batch * s
+        h, V, a = self.hidden, self.vocab / shard.tp, ACT_BYTES
+        return [
+            Op("final_norm", 0.0, 2 * a * (T / shard.tp if shard.sp else T) * h, 0.0, "memory"),
+            Op("logits", 2.0 * T * h * V, a * T * (h + V) + shard.weight_bytes * h * V, 0.0, "gemm"),
+            Op("cross_entropy", 0.0, 4 * a * T * V, T * V, "memory"),
+        ]
+
+    def embedding_ops(self, micro_batch: int, shard: Shard = Shard(), seq: int | None = None) -> list[Op]:
+        s = (seq or self.seq_len) / shard.cp
+        T = micro_batch * s
+        return [Op("embedding", 0.0, 2 * ACT_BYTES * T * self.hidden, 0.0, "memory")]
+
+    def kv_cache_bytes_per_token(self, kv_bytes: float = 2.0) -> float:
+        """KV-cache bytes per token over all layers (MLA caches the compressed latent)."""
+        if self.mla:
+            return self.layers * (self.kv_lora_rank + self.rope_head_dim) * kv_bytes
+        return self.layers * 2 * self.kv_dim * kv_bytes
+
+
+def total_flops(ops: list[Op]) -> float:
+    return float(sum(op.flops for op in ops))
