@@ -1,0 +1,176 @@
+"""Output writers: a run directory of Parquet tables, its manifest, and a Perfetto trace.
+
+Vocabulary:
+- run directory: ``<table>.parquet`` per table (``summary`` always, one row), ``manifest.json``
+  (resolved config, dcsim version, seed, wall time, event count, tables and their row counts)
+  and, on request, ``trace.json``.
+- atomic write: a run directory is written into a staging directory first and renamed into
+  place, so a reader (or a resumed sweep) sees either no directory or a complete one. The
+  manifest is written last inside the staging directory; ``is_complete(dir)`` checks for it.
+- staging root: where staging directories live. By default beside the final directory; a sweep
+  puts them next to (not inside) its output directory so that ``OUT/**/summary.parquet`` never
+  matches a half-written point.
+- trace: Chrome trace-event JSON (``traceEvents`` of complete ``"X"`` events in microseconds,
+  with ``"M"`` metadata naming processes and threads) that ui.perfetto.dev opens. Tables
+  become tracks by convention: any table with ``start_s`` and ``end_s`` columns is drawn, one
+  process per table, one thread per value of its lane column (``gpu``/``rank``, ``stream``,
+  ``replica``, ``link``...).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "manifest.json"
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values (NaN/inf become None: JSON has no spelling for them)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):   # numpy scalars
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(jsonable(obj), indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def write_tables(tables: dict[str, pa.Table], directory: Path) -> None:
+    for name, table in tables.items():
+        # fixed writer options so identical tables give identical bytes
+        pq.write_table(table, Path(directory) / f"{name}.parquet", compression="zstd")
+
+
+def is_complete(directory: Path) -> bool:
+    return (Path(directory) / MANIFEST).is_file()
+
+
+def staging_dir(final: Path, staging_root: Path | None = None) -> Path:
+    final = Path(final)
+    root = Path(staging_root) if staging_root is not None else final.parent
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.staging"
+    path.mkdir()
+    return path
+
+
+def publish(staging: Path, final: Path) -> None:
+    """Rename a finished staging directory into place, replacing an older ``final``."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.old")
+        os.rename(final, old)
+    os.rename(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
+                  trace: dict | None = None, staging_root: Path | None = None) -> Path:
+    """Write tables, an optional trace and the manifest (last), then publish atomically."""
+    staging = staging_dir(final, staging_root)
+    try:
+        write_tables(tables, staging)
+        if trace is not None:
+            (staging / "trace.json").write_text(json.dumps(trace))
+        manifest = dict(manifest)
+        manifest["tables"] = {name: t.num_rows for name, t in tables.items()}
+        write_json_atomic(staging / MANIFEST, manifest)
+        publish(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Path(final)
+
+
+def remove_stale_staging(root: Path) -> int:
+    """Delete staging directories left by killed writers under ``root`` (one level)."""
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    removed = 0
+    for p in root.iterdir():
+        if p.name.startswith(".") and p.name.endswith((".staging", ".old")) and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+# -- Perfetto / Chrome trace ----------------------------------------------------------------
+
+# Columns that name a track's lane, in order of preference.
+LANE_COLUMNS = ("gpu", "rank", "stream", "replica", "link", "link_class", "request", "tag", "stage")
+LABEL_COLUMNS = ("name", "op", "kind", "tag", "phase", "event")
+
+
+def _lane_of(columns: list[str]) -> list[str]:
+    return [c for c in LANE_COLUMNS if c in columns][:2]
+
+
+def trace_events(tables: dict[str, pa.Table], max_events: int = 1_000_000) -> dict:
+    """Chrome trace-event JSON of every table with ``start_s`` and ``end_s`` columns."""
+    events: list[dict] = []
+    pid = 0
+    for name in sorted(tables):
+        table = tables[name]
+        cols = table.column_names
+        if not {"start_s", "end_s"} <= set(cols) or table.num_rows == 0:
+            continue
+        pid += 1
+        events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": name}})
+        lanes = _lane_of(cols)
+        label_col = next((c for c in LABEL_COLUMNS if c in cols and c not in lanes), None)
+        data = table.to_pydict()
+        tids: dict[tuple, int] = {}
+        arg_cols = [c for c in cols if c not in ("start_s", "end_s")][:8]
+        for i in range(table.num_rows):
+            if len(events) >= max_events:
+                break
+            start, end = data["start_s"][i], data["end_s"][i]
+            if start is None or end is None:
+                continue
+            lane = tuple(data[c][i] for c in lanes)
+            if lane not in tids:
+                tids[lane] = len(tids) + 1
+                label = " ".join(f"{c}={v}" for c, v in zip(lanes, lane)) or name
+                events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tids[lane],
+                               "args": {"name": label}})
+            events.append({
+                "ph": "X", "pid": pid, "tid": tids[lane],
+                "name": str(data[label_col][i]) if label_col else name,
+                "cat": name,
+                "ts": float(start) * 1e6,
+                "dur": max(float(end) - float(start), 0.0) * 1e6,
+                "args": jsonable({c: data[c][i] for c in arg_cols}),
+            })
+    return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+
+def trace_tables(tables: dict[str, pa.Table]) -> Iterable[str]:
+    """Names of the tables a trace would draw."""
+    return [n for n, t in tables.items() if {"start_s", "end_s"} <= set(t.column_names)]

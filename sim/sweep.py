@@ -1,0 +1,486 @@
+"""Sweeps: many runs of one base config over a grid (and zip) of dotted keys, resumable.
+
+Vocabulary:
+- sweep file: TOML with ``name``, ``base`` (a run config, relative to the sweep file),
+  ``[grid]`` (cartesian product: dotted key -> list of values), optional ``[zip]`` (lists of
+  equal length varied together) and optional ``[set]`` (dotted key -> value fixed for every
+  point). Any dotted key works, presets included (``"topology.preset" = [...]``).
+- axis: one swept key. Its partition name is the key's last component (``nic_Gbps``), or
+  ``section_key`` when two axes share a last component. Axis order = grid keys, then zip keys.
+- point: one combination of axis values; it lives in ``OUT/<name>=<value>/...`` (hive layout),
+  values percent-encoded, integral numbers written without a decimal point so DuckDB's hive
+  autocast reads them as BIGINT; ``partition_types()`` gives every axis's DuckDB type for
+  readers (``hive_types``), since DuckDB never autocasts a partition value to DOUBLE.
+- point function: ``fn(task: PointTask) -> dict`` runs one point and writes its directory
+  atomically (the default loads the config and calls ``sim.runner.run_to_dir``). A sweep is a
+  thin layer over it; tests and benchmarks pass their own.
+- finished point: its directory holds ``manifest.json`` (written last, then renamed into place).
+  A rerun skips finished points; failed and interrupted ones run again.
+- sweep manifest: ``OUT/sweep.json``: axes, partition types and every point's status
+  (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), rewritten
+  atomically after each completion.
+- engine: ``local`` (a process pool, workers = cores by default; 1 worker runs in-process)
+  or ``dask`` (a running scheduler at ``address``, or a local cluster on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+import traceback
+import urllib.parse
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from sim.config import read_toml
+from sim.errors import ConfigError, DcsimError
+from sim.outputs import is_complete, remove_stale_staging, write_json_atomic
+
+SWEEP_MANIFEST = "sweep.json"
+_SWEEP_KEYS = {"name", "base", "grid", "zip", "set", "description"}
+
+
+@dataclass(frozen=True)
+class Axis:
+    key: str            # dotted config key, e.g. "topology.nic_Gbps"
+    name: str           # partition column name, e.g. "nic_Gbps"
+    values: tuple
+    kind: str           # "grid" | "zip"
+
+    @property
+    def duckdb_type(self) -> str:
+        return duckdb_type(self.values)
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Everything a worker needs to run one point (picklable, no open handles)."""
+    index: int
+    values: dict            # dotted key -> value
+    out_dir: str
+    base_data: dict         # the base run config as parsed TOML, [set] keys applied
+    base_path: str | None
+    staging_root: str | None
+    partition: dict = field(default_factory=dict)   # partition name -> value
+
+
+@dataclass
+class Point:
+    index: int
+    values: dict            # dotted key -> value
+    partition: dict         # partition name -> value
+    rel_dir: str
+
+
+@dataclass
+class Sweep:
+    name: str
+    base_path: Path | None
+    base_data: dict
+    axes: list[Axis]
+    source: Path | None = None
+
+    def points(self) -> list[Point]:
+        grid = [a for a in self.axes if a.kind == "grid"]
+        zipped = [a for a in self.axes if a.kind == "zip"]
+        zip_rows = list(zip(*(a.values for a in zipped))) if zipped else [()]
+        out = []
+        for combo in itertools.product(*(a.values for a in grid)):
+            for zrow in zip_rows:
+                values = {a.key: v for a, v in zip(grid, combo)}
+                values.update({a.key: v for a, v in zip(zipped, zrow)})
+                partition = {a.name: values[a.key] for a in self.axes}
+                rel = "/".join(f"{name}={encode_value(v)}" for name, v in partition.items())
+                out.append(Point(len(out), values, partition, rel or "point"))
+        return out
+
+    def partition_types(self) -> dict[str, str]:
+        return {a.name: a.duckdb_type for a in self.axes}
+
+
+# -- values and partition directories ----------------------------------------------------------
+
+def encode_value(value: Any) -> str:
+    """A partition directory value: integral numbers without '.0', strings percent-encoded."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, (list, dict)):
+        import json
+        value = json.dumps(value, separators=(",", ":"))
+    return urllib.parse.quote(str(value), safe="-_.~+:@,")
+
+
+def duckdb_type(values) -> str:
+    kinds = {type(v) for v in values}
+    if kinds <= {bool}:
+        return "BOOLEAN"
+    if kinds <= {int}:
+        return "BIGINT"
+    if kinds <= {int, float}:
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def set_dotted(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(key, f"{part} is not a table")
+        node = nxt
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def point_config_data(task: PointTask) -> dict:
+    data = copy.deepcopy(task.base_data)
+    for key, value in task.values.items():
+        set_dotted(data, key, value)
+    return data
+
+
+# -- loading a sweep file ----------------------------------------------------------------------
+
+def _axis_names(keys: list[str]) -> list[str]:
+    last = [k.split(".")[-1] for k in keys]
+    names = []
+    for k, short in zip(keys, last):
+        names.append(short if last.count(short) == 1 else k.replace(".", "_"))
+    return names
+
+
+def _check_key(key: str, where: str) -> None:
+    from sim.config import SECTIONS
+    parts = key.split(".")
+    if len(parts) < 2 or any(not p for p in parts):
+        raise ConfigError(f"{where}.{key}", "a swept key is a dotted config key such as train.tp")
+    if parts[0] not in SECTIONS:
+        raise ConfigError(f"{where}.{key}", f"unknown section {parts[0]!r}; known: {', '.join(SECTIONS)}")
+
+
+def load_sweep(path: str | Path | None = None, data: dict | None = None,
+               base_data: dict | None = None) -> Sweep:
+    """Parse and check a sweep file (or its dict); the base config is read, not yet validated."""
+    source = Path(path).resolve() if path is not None else None
+    spec = read_toml(source) if source is not None else copy.deepcopy(data or {})
+    unknown = sorted(set(spec) - _SWEEP_KEYS)
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown sweep key; known: {', '.join(sorted(_SWEEP_KEYS))}")
+    name = spec.get("name") or (source.stem if source else "sweep")
+    if not isinstance(name, str):
+        raise ConfigError("name", "must be a string")
+    base_path = None
+    if base_data is None:
+        base = spec.get("base")
+        if base is None:
+            base_data = {}
+        else:
+            if not isinstance(base, str):
+                raise ConfigError("base", "must be a path to a run config")
+            base_path = (source.parent / base) if source else Path(base)
+            base_data = read_toml(base_path)
+    base_data = copy.deepcopy(base_data)
+    fixed = spec.get("set", {})
+    if not isinstance(fixed, dict):
+        raise ConfigError("set", "must be a table of dotted key = value")
+    for key, value in fixed.items():
+        _check_key(key, "set")
+        set_dotted(base_data, key, value)
+
+    axes_in: list[tuple[str, list, str]] = []
+    for kind in ("grid", "zip"):
+        table = spec.get(kind, {})
+        if not isinstance(table, dict):
+            raise ConfigError(kind, "must be a table of dotted key = [values]")
+        for key, values in table.items():
+            _check_key(key, kind)
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{kind}.{key}", "must be a non-empty list of values")
+            if len({encode_value(v) for v in values}) != len(values):
+                raise ConfigError(f"{kind}.{key}", "values repeat (two points would share a directory)")
+            axes_in.append((key, values, kind))
+    zip_lengths = {len(v) for k, v, kind in axes_in if kind == "zip"}
+    if len(zip_lengths) > 1:
+        raise ConfigError("zip", f"lists must have equal lengths, got {sorted(zip_lengths)}")
+    keys = [k for k, _, _ in axes_in]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise ConfigError(dup, "key appears in both [grid] and [zip]")
+    names = _axis_names(keys)
+    axes = [Axis(k, n, tuple(v), kind) for (k, v, kind), n in zip(axes_in, names)]
+    return Sweep(name, base_path, base_data, axes, source)
+
+
+# -- running points ----------------------------------------------------------------------------
+
+def run_point(task: PointTask) -> dict:
+    """The default point function: validate the point's config and run it into its directory."""
+    from sim import config, runner
+    cfg = config.validate(point_config_data(task))
+    result = runner.run_to_dir(cfg, Path(task.out_dir), staging_root=task.staging_root,
+                               extra_manifest={"point": task.partition})
+    return {"summary": result.summary}
+
+
+def execute(point_fn: Callable[[PointTask], dict], task: PointTask) -> dict:
+    """Run one point and report, never raise: a failed point must not stop the sweep."""
+    t0 = time.perf_counter()
+    outcome = {"index": task.index, "status": "done", "error": None, "exit_code": 0}
+    try:
+        result = point_fn(task) or {}
+        summary = result.get("summary") if isinstance(result, dict) else None
+        if summary:
+            outcome["summary"] = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}
+    except DcsimError as err:
+        outcome.update(status="failed", error=str(err), error_type=type(err).__name__,
+                       exit_code=err.exit_code)
+    except Exception as err:  # a bug in one point is recorded; the sweep goes on
+        outcome.update(status="failed", error=f"{type(err).__name__}: {err}",
+                       error_type=type(err).__name__, exit_code=1,
+                       traceback=traceback.format_exc(limit=8))
+    outcome["wall_s"] = time.perf_counter() - t0
+    return outcome
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C goes to the whole process group; the parent decides what workers do.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+class Progress:
+    """A rich progress bar with ETA on a terminal; one line per completed point otherwise."""
+
+    def __init__(self, total: int, todo: int, stream=None, live: bool | None = None):
+        self.total, self.todo, self.done = total, todo, 0
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self._bar = None
+        if self.live and todo:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress,
+                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+            self._bar = RichProgress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                     TextColumn("{task.fields[last]}"), transient=False)
+            self._task = self._bar.add_task("sweep", total=todo, last="")
+            self._bar.start()
+
+    def update(self, point: Point, outcome: dict) -> None:
+        self.done += 1
+        status = outcome["status"]
+        msg = f"{point.rel_dir} {status} {outcome.get('wall_s', 0.0):.2f}s"
+        if status == "failed":
+            msg += f": {outcome['error']}"
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, last=msg[:80])
+            if status == "failed":
+                self._bar.console.print(f"[red]failed[/red] {point.rel_dir}: {outcome['error']}")
+        else:
+            width = len(str(self.todo))
+            print(f"[{self.done:>{width}}/{self.todo}] {msg}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+# -- the sweep ---------------------------------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    out_dir: Path
+    points: list[Point]
+    status: dict[int, dict]         # index -> outcome
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.status.values() if s["status"] == status)
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _staging_root(out_dir: Path) -> Path:
+    # beside OUT, not inside it: OUT/**/summary.parquet must never match a half-written point
+    return out_dir.parent / f".{out_dir.name}.staging"
+
+
+def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, engine: str,
+              workers: int, started: float, interrupted: bool) -> dict:
+    import sim
+    return {
+        "name": sweep.name,
+        "sweep_file": str(sweep.source) if sweep.source else None,
+        "base": str(sweep.base_path) if sweep.base_path else None,
+        "dcsim_version": sim.__version__,
+        "engine": engine,
+        "workers": workers,
+        "axes": [{"key": a.key, "name": a.name, "kind": a.kind, "type": a.duckdb_type,
+                  "values": list(a.values)} for a in sweep.axes],
+        "partition_types": sweep.partition_types(),
+        "points_total": len(points),
+        "counts": {s: sum(1 for o in status.values() if o["status"] == s)
+                   for s in ("done", "skipped", "failed", "pending")},
+        "interrupted": interrupted,
+        "started_unix": started,
+        "updated_unix": time.time(),
+        "points": [{"index": p.index, "dir": p.rel_dir, "values": p.values,
+                    **{k: v for k, v in status[p.index].items() if k not in ("index", "summary")}}
+                   for p in points],
+    }
+
+
+def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, engine: str = "local",
+              address: str | None = None, point_fn: Callable[[PointTask], dict] = run_point,
+              progress: bool | None = None, stream=None, mp_context: str | None = None) -> SweepResult:
+    """Run every unfinished point of ``sweep`` into ``out_dir``; see the module docstring."""
+    if engine not in ("local", "dask"):
+        raise ConfigError("--engine", f"unknown engine {engine!r}; use local or dask")
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging_root = _staging_root(out_dir)
+    remove_stale_staging(staging_root)
+    workers = workers or default_workers()
+    points = sweep.points()
+    status: dict[int, dict] = {}
+    todo: list[Point] = []
+    for p in points:
+        if is_complete(out_dir / p.rel_dir):
+            status[p.index] = {"index": p.index, "status": "skipped", "error": None}
+        else:
+            status[p.index] = {"index": p.index, "status": "pending", "error": None}
+            todo.append(p)
+    started = time.time()
+    manifest_path = out_dir / SWEEP_MANIFEST
+
+    def save(interrupted: bool = False) -> None:
+        write_json_atomic(manifest_path, _manifest(sweep, out_dir, points, status, engine,
+                                                   workers, started, interrupted))
+
+    save()
+    tasks = {p.index: PointTask(p.index, p.values, str(out_dir / p.rel_dir), sweep.base_data,
+                                str(sweep.base_path) if sweep.base_path else None,
+                                str(staging_root), p.partition) for p in todo}
+    by_index = {p.index: p for p in points}
+    bar = Progress(len(points), len(todo), stream=stream, live=progress)
+
+    def record(outcome: dict) -> None:
+        status[outcome["index"]] = outcome
+        bar.update(by_index[outcome["index"]], outcome)
+        save()
+
+    interrupted = False
+    try:
+        if not todo:
+            pass
+        elif engine == "dask":
+            _run_dask(point_fn, [tasks[p.index] for p in todo], workers, address, record)
+        elif workers == 1:
+            for p in todo:
+                record(execute(point_fn, tasks[p.index]))
+        else:
+            _run_local(point_fn, [tasks[p.index] for p in todo], workers, record, mp_context)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+        # points that died mid-write leave staging directories; finished ones are in place
+        if staging_root.exists():
+            remove_stale_staging(staging_root)
+            try:
+                staging_root.rmdir()
+            except OSError:
+                pass
+        save(interrupted)
+    return SweepResult(out_dir, points, status, interrupted)
+
+
+def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_context: str | None) -> None:
+    import multiprocessing as mp
+    ctx = mp.get_context(mp_context or ("fork" if sys.platform.startswith("linux") else "spawn"))
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                               initializer=_ignore_sigint)
+    futures = {pool.submit(execute, point_fn, t): t for t in tasks}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                record(_outcome(f, futures[f]))
+    except KeyboardInterrupt:
+        # Stop starting points; let running ones finish (they are nearly free to keep) unless
+        # a second Ctrl-C says not to wait.
+        for f in pending:
+            f.cancel()
+        try:
+            running = {f for f in pending if not f.cancelled()}
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for f in done:
+                    record(_outcome(f, futures[f]))
+        except KeyboardInterrupt:
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _outcome(future, task: PointTask) -> dict:
+    try:
+        return future.result()
+    except Exception as err:   # the worker process itself died (killed, out of memory)
+        return {"index": task.index, "status": "failed", "error": f"worker died: {type(err).__name__}: {err}",
+                "exit_code": 1, "wall_s": 0.0}
+
+
+def _run_dask(point_fn, tasks: list[PointTask], workers: int, address: str | None, record) -> None:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ConfigError("--engine", "dask is not installed; pip install 'dcsim[dask]'") from None
+    cluster = None
+    if address:
+        client = Client(address)
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = [client.submit(execute, point_fn, t, pure=False, key=f"dcsim-point-{t.index}-{os.getpid()}")
+                   for t in tasks]
+        task_of = {f.key: t for f, t in zip(futures, tasks)}
+        try:
+            for f in as_completed(futures):
+                try:
+                    record(f.result())
+                except Exception as err:
+                    t = task_of[f.key]
+                    record({"index": t.index, "status": "failed", "error": f"dask: {err}",
+                            "exit_code": 1, "wall_s": 0.0})
+        except KeyboardInterrupt:
+            client.cancel(futures)
+            raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,214 @@
+"""Sweep engine: points, hive layout, typed partitions, failures, resume after Ctrl-C, engines."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from sim.errors import ConfigError, InfeasibleError
+from sim.outputs import write_run_dir
+from sim.sweep import Sweep, encode_value, load_sweep, run_sweep
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- point functions used by the tests (module level: workers import them by name) -------------
+
+def tiny_point(task):
+    """A stand-in for a run: a one-row summary computed from the point's values."""
+    values = task.values
+    over = float(values.get("topology.oversubscription", 1.0))
+    tp = int(values.get("train.tp", 1))
+    if tp == 3:
+        raise InfeasibleError("train.tp", "3 does not divide the 8 GPUs of a node")
+    summary = pa.table({"step_time_s": [over / tp], "tp_seen": [tp], "token": [uuid.uuid4().hex]})
+    write_run_dir(Path(task.out_dir), {"summary": summary}, {"point": task.partition},
+                  staging_root=task.staging_root)
+    return {"summary": {"step_time_s": over / tp}}
+
+
+def slow_point(task):
+    time.sleep(0.4)
+    return tiny_point(task)
+
+
+def buggy_point(task):
+    if task.values["train.tp"] == 2:
+        raise ZeroDivisionError("a bug")
+    return tiny_point(task)
+
+
+def _write_sweep(tmp_path: Path, grid: dict, zipped: dict | None = None, name="s") -> Path:
+    (tmp_path / "base.toml").write_text('[run]\nname = "base"\n')
+    lines = [f'name = "{name}"', 'base = "base.toml"', "[grid]"]
+    lines += [f'"{k}" = {json.dumps(v)}' for k, v in grid.items()]
+    if zipped:
+        lines.append("[zip]")
+        lines += [f'"{k}" = {json.dumps(v)}' for k, v in zipped.items()]
+    path = tmp_path / "sweep.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _source(out: Path, table="summary") -> str:
+    types = json.loads((out / "sweep.json").read_text())["partition_types"]
+    hive_types = "{" + ", ".join(f"'{k}': '{v}'" for k, v in types.items()) + "}"
+    return f"read_parquet('{out}/**/{table}.parquet', hive_partitioning=true, hive_types={hive_types})"
+
+
+def _read(out: Path, table="summary"):
+    return duckdb.sql(f"select * from {_source(out, table)}")
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+def test_points_grid_times_zip(tmp_path):
+    path = _write_sweep(tmp_path, {"topology.nic_Gbps": [100, 200, 400], "train.tp": [4, 8]},
+                        {"train.micro_batch": [1, 2], "train.global_batch": [64, 128]})
+    sweep = load_sweep(path)
+    points = sweep.points()
+    assert len(points) == 3 * 2 * 2
+    assert [a.name for a in sweep.axes] == ["nic_Gbps", "tp", "micro_batch", "global_batch"]
+    assert points[0].rel_dir == "nic_Gbps=100/tp=4/micro_batch=1/global_batch=64"
+    # zip axes vary together
+    assert all((p.values["train.micro_batch"], p.values["train.global_batch"]) in {(1, 64), (2, 128)}
+               for p in points)
+    assert len({p.rel_dir for p in points}) == len(points)
+
+
+def test_axis_names_disambiguate_shared_last_component(tmp_path):
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2], "serve.tp": [1, 2]})
+    assert [a.name for a in load_sweep(path).axes] == ["train_tp", "serve_tp"]
+
+
+def test_partition_values_and_types():
+    assert encode_value(200.0) == "200"
+    assert encode_value(1.5) == "1.5"
+    assert encode_value(True) == "true"
+    assert encode_value("a/b c") == "a%2Fb%20c"
+    sweep = Sweep("x", None, {}, [])
+    assert sweep.partition_types() == {}
+    from sim.sweep import duckdb_type
+    assert duckdb_type([1, 2]) == "BIGINT"
+    assert duckdb_type([1, 2.5]) == "DOUBLE"
+    assert duckdb_type([True]) == "BOOLEAN"
+    assert duckdb_type(["llama3-8b"]) == "VARCHAR"
+
+
+@pytest.mark.parametrize("body, key", [
+    ('name = "x"\n[grid]\n"train.tp" = []\n', "grid.train.tp"),
+    ('name = "x"\n[grid]\n"tp" = [1]\n', "grid.tp"),
+    ('name = "x"\n[grid]\n"bogus.tp" = [1]\n', "grid.bogus.tp"),
+    ('name = "x"\n[zip]\n"train.tp" = [1, 2]\n"train.pp" = [1]\n', "zip"),
+    ('name = "x"\nextra = 1\n', "extra"),
+    ('name = "x"\n[grid]\n"train.tp" = [1, 1.0]\n', "grid.train.tp"),
+])
+def test_bad_sweep_files_name_the_key(tmp_path, body, key):
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    assert err.value.key == key
+
+
+# -- running -----------------------------------------------------------------------------------
+
+def test_two_workers_hive_layout_typed_partitions_and_failures(tmp_path):
+    path = _write_sweep(tmp_path, {"topology.oversubscription": [1.0, 1.5, 3.0], "train.tp": [1, 2, 3]})
+    out = tmp_path / "out"
+    res = run_sweep(load_sweep(path), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("done") == 6 and res.count("failed") == 3
+    rel = _read(out)
+    rows = rel.fetchall()
+    cols = rel.columns
+    assert len(rows) == 6
+    # one row per point, partition columns typed: the float axis compares as a number
+    types = dict(zip(cols, rel.types))
+    assert str(types["oversubscription"]) == "DOUBLE" and str(types["tp"]) == "BIGINT"
+    q = duckdb.sql(f"select count(*), min(oversubscription) from {_source(out)} "
+                   "where oversubscription > 2").fetchall()
+    assert q == [(2, 3.0)]
+    # partition values are the values the point ran with
+    assert duckdb.sql(f"select count(*) from {_source(out)} where tp_seen != tp").fetchall() == [(0,)]
+    # integral partitions need no hive_types at all: plain DuckDB reads tp as BIGINT
+    plain = duckdb.sql(f"select tp from read_parquet('{out}/**/summary.parquet', hive_partitioning=true)")
+    assert str(plain.types[0]) == "BIGINT"
+    # the failure is recorded with its error; the sweep went on
+    manifest = json.loads((out / "sweep.json").read_text())
+    failed = [p for p in manifest["points"] if p["status"] == "failed"]
+    assert len(failed) == 3 and all("does not divide" in p["error"] for p in failed)
+    assert all(p["exit_code"] == 3 for p in failed)
+    assert manifest["counts"]["done"] == 6
+    # no staging left inside or beside OUT
+    assert not list(out.rglob("*.staging")) and not (tmp_path / ".out.staging").exists()
+
+
+def test_rerun_skips_finished_points_and_retries_failed(tmp_path):
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4]})
+    out = tmp_path / "out"
+    first = run_sweep(load_sweep(path), out, workers=2, point_fn=buggy_point, progress=False)
+    assert first.count("done") == 2 and first.count("failed") == 1
+    assert "ZeroDivisionError" in first.status[1]["error"]
+    tokens = dict(duckdb.sql(f"select tp, token from read_parquet('{out}/**/summary.parquet', "
+                             "hive_partitioning=true)").fetchall())
+    second = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert second.count("skipped") == 2 and second.count("done") == 1
+    after = dict(duckdb.sql(f"select tp, token from read_parquet('{out}/**/summary.parquet', "
+                            "hive_partitioning=true)").fetchall())
+    assert set(after) == {1, 2, 4}
+    assert after[1] == tokens[1] and after[4] == tokens[4]   # not recomputed
+
+
+def test_progress_prints_one_line_per_point(tmp_path, capsys):
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8]})
+    run_sweep(load_sweep(path), tmp_path / "out", workers=1, point_fn=tiny_point, progress=False)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("[")]
+    assert len(lines) == 4 and lines[-1].startswith("[4/4]")
+
+
+def test_sigint_loses_no_finished_point(tmp_path):
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out = tmp_path / "out"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
+        from sim.sweep import load_sweep, run_sweep
+        from test_sweep import slow_point
+        res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers=2, point_fn=slow_point, progress=False)
+        sys.exit(130 if res.interrupted else 0)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    seen = 0
+    while seen < 3:
+        line = proc.stdout.readline()
+        assert line, "sweep ended before it could be interrupted"
+        seen += line.startswith("[")
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=60) == 130
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True
+    finished = {p["dir"] for p in manifest["points"] if p["status"] == "done"}
+    assert 3 <= len(finished) < 12, rest
+    tokens = dict(duckdb.sql(f"select filename, token from read_parquet('{out}/**/summary.parquet', "
+                             "filename=true)").fetchall())
+    assert len(tokens) == len(finished)
+    res = run_sweep(load_sweep(path), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == len(finished) and res.count("done") == 12 - len(finished)
+    rows = _read(out).fetchall()
+    assert len(rows) == 12
+    got = dict(duckdb.sql(f"select filename, token from read_parquet('{out}/**/summary.parquet', "
+                          "filename=true)").fetchall())
+    assert len(set(got)) == 12
+    assert all(got[f] == t for f, t in tokens.items())     # finished points were not recomputed
