@@ -72,7 +72,7 @@ class TopologySection(Section):
 
 class LengthDist(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dist: Literal["fixed", "uniform", "lognormal", "normal", "exponential"] = "fixed"
+    dist: Literal["fixed", "uniform", "lognormal", "normal", "exponential", "trace"] = "fixed"  # trace: sampled from workload.trace
     mean: float | None = Field(None, gt=0)
     sigma: float | None = Field(None, ge=0)
     min: int | None = Field(None, ge=1)

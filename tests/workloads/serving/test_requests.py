@@ -1,0 +1,60 @@
+"""Request streams: arrival processes and length distributions have their stated moments."""
+
+import numpy as np
+import pytest
+
+from sim.config import load_config
+from sim.errors import ConfigError
+from sim.simulation import Simulation
+from workloads.serving.requests import build_stream, inter_arrivals, sample_lengths
+
+
+def _stream(**workload):
+    cfg = load_config(data={"run": {"kind": "serve"}, "workload": workload})
+    return build_stream(cfg.workload, Simulation(seed=1))
+
+
+def test_poisson_rate_and_exponential_gaps():
+    s = _stream(arrival="poisson", rate=50.0, requests=20000, input_tokens=10, output_tokens=5)
+    gaps = np.diff(s.arrival_s)
+    assert abs(gaps.mean() - 1 / 50) < 0.02 / 50 * 5
+    assert abs(gaps.std() / gaps.mean() - 1.0) < 0.03
+
+
+@pytest.mark.parametrize("cv", [0.5, 2.0, 4.0])
+def test_gamma_coefficient_of_variation(cv):
+    t = inter_arrivals("gamma", 40000, 10.0, cv, np.random.default_rng(0))
+    gaps = np.diff(np.concatenate([[0.0], t]))
+    assert abs(gaps.mean() - 0.1) < 0.1 * 0.06
+    assert abs(gaps.std() / gaps.mean() - cv) < 0.08 * cv
+
+
+def test_burst_all_at_zero_and_closed_loop():
+    assert np.all(_stream(arrival="burst", requests=7).arrival_s == 0.0)
+    s = _stream(arrival="closed", concurrency=3, requests=10)
+    assert np.sum(s.arrival_s == 0.0) == 3 and np.isnan(s.arrival_s[3:]).all() and s.concurrency == 3
+
+
+def test_length_distributions():
+    s = _stream(arrival="burst", requests=20000,
+                input_tokens={"dist": "lognormal", "mean": 1000, "sigma": 0.5},
+                output_tokens={"dist": "uniform", "min": 10, "max": 20})
+    assert abs(s.input_tokens.mean() - 1000) < 15
+    assert s.output_tokens.min() == 10 and s.output_tokens.max() == 20
+    s = _stream(arrival="burst", requests=5000, trace="AzureLLMInferenceTrace_conv.csv",
+                output_tokens={"dist": "trace"}, input_tokens=100)
+    assert abs(s.output_tokens.mean() - 211) < 12 and np.all(s.input_tokens == 100)
+
+
+def test_trace_replay_with_time_scale():
+    full = _stream(arrival="trace", trace="AzureLLMInferenceTrace_conv.csv")
+    assert len(full) == 19366
+    fast = _stream(arrival="trace", trace="AzureLLMInferenceTrace_conv.csv", time_scale=2.0, requests=100)
+    assert len(fast) == 100
+    assert np.allclose(fast.arrival_s, full.arrival_s[:100] / 2.0)
+
+
+def test_bad_length_spec_is_config_error():
+    with pytest.raises(ConfigError, match="workload.input_tokens"):
+        sample_lengths(load_config(data={"workload": {"input_tokens": {"dist": "uniform", "min": 5}}}).workload.input_tokens,
+                       3, np.random.default_rng(0), "workload.input_tokens")

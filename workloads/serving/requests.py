@@ -1,0 +1,123 @@
+"""Request streams: when requests arrive and how long their prompts and outputs are.
+
+Vocabulary:
+- ``RequestStream``: columns of one run's requests: ``arrival_s`` (NaN for closed-loop requests,
+  which arrive when an earlier one finishes), ``input_tokens``, ``output_tokens``, and optional
+  ``prefix_blocks`` (per request, ids of its prompt's ``block_tokens``-token prefix blocks; equal
+  ids share KV) .
+- arrival processes: ``poisson`` (exponential gaps at ``rate``), ``gamma`` (gamma gaps with mean
+  1/rate and coefficient of variation ``cv``: cv > 1 is burstier than Poisson), ``burst`` (all at
+  t = 0: the maximum-throughput benchmark), ``closed`` (``concurrency`` requests in flight; each
+  finish releases the next), ``trace`` (replay; gaps divided by ``time_scale``).
+- length distributions: an integer (fixed) or a table ``{dist = fixed|uniform|lognormal|normal|
+  exponential|trace, ...}``; lognormal ``mean`` is the arithmetic mean and ``sigma`` the log-space
+  standard deviation; ``trace`` samples the column of ``workload.trace`` with replacement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.errors import ConfigError
+from workloads.serving.traces import MOONCAKE_BLOCK_TOKENS, Trace, read_trace
+
+
+@dataclass
+class RequestStream:
+    arrival_s: np.ndarray
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    prefix_blocks: list[np.ndarray] | None = None
+    block_tokens: int = MOONCAKE_BLOCK_TOKENS
+    concurrency: int = 0            # > 0: closed loop
+
+    def __len__(self) -> int:
+        return len(self.input_tokens)
+
+
+def inter_arrivals(kind: str, n: int, rate: float, cv: float, rng: np.random.Generator) -> np.ndarray:
+    """Arrival times of ``n`` requests (first at the first gap, as a renewal process)."""
+    if kind == "burst":
+        return np.zeros(n)
+    if kind == "poisson":
+        gaps = rng.exponential(1.0 / rate, n)
+    elif kind == "gamma":
+        shape = 1.0 / (cv * cv)                  # CV of a gamma = 1/sqrt(shape)
+        gaps = rng.gamma(shape, 1.0 / (rate * shape), n)
+    else:
+        raise ConfigError("workload.arrival", f"no inter-arrival process for {kind!r}")
+    return np.cumsum(gaps)
+
+
+def sample_lengths(spec, n: int, rng: np.random.Generator, key: str,
+                   trace_column: np.ndarray | None = None) -> np.ndarray:
+    if isinstance(spec, (int, np.integer)):
+        if spec < 1:
+            raise ConfigError(key, "token count must be >= 1")
+        return np.full(n, int(spec), dtype=np.int64)
+    d = spec.dist
+    if d == "fixed":
+        v = spec.value if spec.value is not None else spec.mean
+        if v is None:
+            raise ConfigError(key, "fixed length needs value (or mean)")
+        out = np.full(n, float(v))
+    elif d == "uniform":
+        if spec.min is None or spec.max is None or spec.max < spec.min:
+            raise ConfigError(key, "uniform length needs min <= max")
+        out = rng.integers(spec.min, spec.max + 1, n).astype(float)
+    elif d in ("lognormal", "normal"):
+        if spec.mean is None or spec.sigma is None:
+            raise ConfigError(key, f"{d} length needs mean and sigma")
+        if d == "lognormal":
+            mu = np.log(spec.mean) - spec.sigma ** 2 / 2.0
+            out = rng.lognormal(mu, spec.sigma, n)
+        else:
+            out = rng.normal(spec.mean, spec.sigma, n)
+    elif d == "exponential":
+        if spec.mean is None:
+            raise ConfigError(key, "exponential length needs mean")
+        out = rng.exponential(spec.mean, n)
+    elif d == "trace":
+        if trace_column is None or not len(trace_column):
+            raise ConfigError(key, "dist = 'trace' needs workload.trace")
+        out = rng.choice(trace_column, n).astype(float)
+    else:  # pragma: no cover - the config literal forbids it
+        raise ConfigError(key, f"unknown distribution {d!r}")
+    lo = spec.min if spec.min is not None else 1
+    hi = spec.max if spec.max is not None else np.inf
+    return np.clip(np.rint(out), max(lo, 1), hi).astype(np.int64)
+
+
+def build_stream(workload, sim) -> RequestStream:
+    """The requests of a run from the ``[workload]`` section."""
+    w = workload
+    explicit = getattr(w, "model_fields_set", set())
+    trace: Trace | None = read_trace(w.trace) if w.trace else None
+    if w.arrival == "trace":
+        if trace is None:
+            raise ConfigError("workload.trace", "arrival = 'trace' needs a trace file")
+        n = min(len(trace), w.requests) if "requests" in explicit else len(trace)
+        arr = trace.arrival_s[:n] / w.time_scale
+        inp = trace.input_tokens[:n].copy()
+        out = trace.output_tokens[:n].copy()
+        # A trace's lengths are used unless a distribution is given explicitly.
+        if "input_tokens" in explicit:
+            inp = sample_lengths(w.input_tokens, n, sim.rng("serve.input_tokens"), "workload.input_tokens", trace.input_tokens)
+        if "output_tokens" in explicit:
+            out = sample_lengths(w.output_tokens, n, sim.rng("serve.output_tokens"), "workload.output_tokens", trace.output_tokens)
+        blocks = trace.prefix_blocks[:n] if trace.prefix_blocks is not None else None
+        # A request needs at least one prompt token and produces at least one output token.
+        return RequestStream(arr, np.maximum(inp, 1), np.maximum(out, 1), blocks, trace.block_tokens)
+    n = w.requests
+    tin = trace.input_tokens if trace is not None else None
+    tout = trace.output_tokens if trace is not None else None
+    inp = sample_lengths(w.input_tokens, n, sim.rng("serve.input_tokens"), "workload.input_tokens", tin)
+    out = sample_lengths(w.output_tokens, n, sim.rng("serve.output_tokens"), "workload.output_tokens", tout)
+    if w.arrival == "closed":
+        arr = np.full(n, np.nan)
+        arr[: min(w.concurrency, n)] = 0.0
+        return RequestStream(arr, inp, out, None, concurrency=w.concurrency)
+    arr = inter_arrivals(w.arrival, n, w.rate, w.cv, sim.rng("serve.arrivals"))
+    return RequestStream(arr, inp, out)
