@@ -1,0 +1,462 @@
+"""Collectives decomposed into flows on the fabric, with a closed-form estimate beside each.
+
+Vocabulary:
+- op: ``all_reduce``, ``reduce_scatter``, ``all_gather``, ``all_to_all``, ``broadcast``,
+  ``send_recv``. ``nbytes`` follows nccl-tests: the per-rank buffer (all_reduce S; all_gather and
+  reduce_scatter the full, gathered size; all_to_all the bytes each rank sends in total;
+  send_recv the bytes sent).
+- algo: ``ring``, ``tree`` (double binary tree), ``hierarchical`` (inside each scale-up domain,
+  then across domains, then inside again), ``direct`` (every pair at once), ``nvls`` (in-switch
+  reduction, NVLink SHARP), ``auto`` (the applicable algorithm with the smallest closed-form
+  time, as NCCL's tuner picks by its cost model).
+- group: the GPU node indices taking part; ``groups``: many groups running the same collective at
+  once (all TP groups of a job, say). All their flows share the fabric.
+- phase: a set of flows that run concurrently (a pipelined ring moves all its steps' bytes over
+  each ring edge at once), followed by the latency of its ``steps`` (each step pays the path's
+  latency once). A collective is a sequence of phases; one rate computation serves a whole phase.
+- channel: NCCL runs one ring per NIC rail across scale-up domains; channel c enters every
+  domain at its c-th GPU and leaves through the same rail (PXN), so inter-domain traffic spreads
+  over all NICs and stays on its rail. Intra-domain ring edges then carry the full ring volume.
+- efficiencies: ``DEFAULT_EFFICIENCY`` holds the fraction of line rate that NCCL reaches, one
+  value per link domain, fitted to ../shared/reference/collectives.csv (see the comment there).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from sim.fabric import Fabric
+from sim.topology import Topology
+
+OPS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "broadcast", "send_recv")
+ALGOS = ("auto", "ring", "tree", "hierarchical", "direct", "nvls")
+
+# Fraction of line rate reached by NCCL's simple/LL128 protocols, one value per link domain.
+# scaleup 0.81: ring all-reduce busbw at large sizes on NVSwitch nodes: H100 365-370 of 450 GB/s
+#   (nccl#1455, nccl-tests#212 "~20% protocol overhead ... 370GB/s"), A100 232.5 and 235 of
+#   300 GB/s (nccl-tests#175, ml-engineering). Least-squares over those four rows: 0.806.
+# scaleout 0.95: DGX A100 8x200 Gb/s ring all-reduce busbw 192 of 200 GB/s (nccl#812,
+#   maintainer), CX-7 NDR 46-49 of 50 GB/s per NIC (nccl-tests#290/#267, maintainer): 0.96, 0.95.
+# NVLS multimem traffic reaches less of line rate than ring copies: busbw 365-480 GB/s on 4-8
+#   H100 (nccl#1455) fits algbw = eff x 450 x n/(n+1) with eff = 0.686 (all five rows within 1%);
+#   relative to the scaleup value that is NVLS_RELATIVE = 0.686 / 0.806.
+DEFAULT_EFFICIENCY = {"scaleup": 0.806, "scaleout": 0.95}
+NVLS_RELATIVE = 0.686 / 0.806
+# Per-collective software overhead (kernel launch and NCCL proxy start), seconds.
+LAUNCH_S = 5e-6
+
+
+def default_efficiencies(gpu_spec=None) -> dict[str, float]:
+    """Calibrated collective efficiencies per link domain (one value per class, all GPUs)."""
+    return dict(DEFAULT_EFFICIENCY)
+
+
+@dataclass
+class Phase:
+    flows: dict[tuple[int, int], float]   # (src, dst) -> bytes
+    steps: int                             # latency steps (hops in sequence) of this phase
+
+
+# -- structure of a group ---------------------------------------------------------------------
+
+def domains_of(topo: Topology, group: list[int]) -> list[list[int]]:
+    """The group's GPUs split by scale-up domain, in order of first appearance."""
+    by: dict[int, list[int]] = {}
+    for g in group:
+        by.setdefault(int(topo.graph.nodes[g].get("domain", 0)), []).append(g)
+    return list(by.values())
+
+
+def switch_of(topo: Topology, gpu: int) -> int | None:
+    for i in topo.out_links[gpu]:
+        d = topo.link_dst[i]
+        if topo.node_kind[d] == "nvswitch":
+            return d
+    return None
+
+
+def _add(flows: dict, src: int, dst: int, nbytes: float) -> None:
+    if src != dst and nbytes > 0:
+        flows[(src, dst)] = flows.get((src, dst), 0.0) + nbytes
+
+
+def ring_edges(topo: Topology, group: list[int]) -> dict[tuple[int, int], float]:
+    """Edges of the ring(s) with the share of the ring volume each carries."""
+    n = len(group)
+    edges: dict[tuple[int, int], float] = {}
+    doms = domains_of(topo, group)
+    if len(doms) == 1:
+        for i in range(n):
+            _add(edges, group[i], group[(i + 1) % n], 1.0)
+        return edges
+    channels = min(len(d) for d in doms)
+    w = 1.0 / channels
+    for c in range(channels):
+        for k, dom in enumerate(doms):
+            m = len(dom)
+            rot = [dom[(c + i) % m] for i in range(m)]
+            for i in range(m):          # the intra-domain cycle, closing back to the rail GPU (PXN)
+                _add(edges, rot[i], rot[(i + 1) % m], w)
+            nxt = doms[(k + 1) % len(doms)]
+            _add(edges, rot[0], nxt[c % len(nxt)], w)
+    return edges
+
+
+def _binary_tree(order: list[int]) -> list[tuple[int, int]]:
+    """(child, parent) edges of a complete binary tree laid out in heap order."""
+    return [(order[i], order[(i - 1) // 2]) for i in range(1, len(order))]
+
+
+def tree_edges(topo: Topology, group: list[int]) -> tuple[dict, int]:
+    """Double binary tree all-reduce: each tree reduces half the data up and broadcasts it
+    down, pipelined; across domains, one tree pair per rail channel with a chain inside each
+    domain. Returns edge -> share of S, and the tree depth in hops."""
+    doms = domains_of(topo, group)
+    edges: dict[tuple[int, int], float] = {}
+    if len(doms) == 1:
+        order = list(group)
+        for tree in (order, order[::-1]):
+            for child, parent in _binary_tree(tree):
+                _add(edges, child, parent, 0.5)
+                _add(edges, parent, child, 0.5)
+        return edges, 2 * max(1, math.ceil(math.log2(len(group) + 1)) - 1)
+    channels = min(len(d) for d in doms)
+    w = 1.0 / channels
+    for c in range(channels):
+        leaders = [d[c % len(d)] for d in doms]
+        for dom in doms:
+            m = len(dom)
+            rot = [dom[(c + i) % m] for i in range(m)]
+            for i in range(m - 1):      # chain to the leader and back
+                _add(edges, rot[i + 1], rot[i], w)
+                _add(edges, rot[i], rot[i + 1], w)
+        for tree in (leaders, leaders[::-1]):
+            for child, parent in _binary_tree(tree):
+                _add(edges, child, parent, 0.5 * w)
+                _add(edges, parent, child, 0.5 * w)
+    depth = max(1, math.ceil(math.log2(len(doms) + 1)) - 1)
+    return edges, 2 * (depth + min(len(d) for d in doms) - 1)
+
+
+def equal_domains(topo: Topology, group: list[int]) -> bool:
+    doms = domains_of(topo, group)
+    return len(doms) > 1 and len({len(d) for d in doms}) == 1
+
+
+def nvls_capable(topo: Topology, group: list[int], gpu_nvls: bool) -> bool:
+    return gpu_nvls and all(switch_of(topo, g) is not None for g in group)
+
+
+# -- phases of each algorithm -----------------------------------------------------------------
+
+def plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -> list[Phase]:
+    """The phases (flows and latency steps) of one collective on one group."""
+    n = len(group)
+    S = float(nbytes)
+    if n <= 1 and op != "send_recv":
+        return []
+    if op == "send_recv":
+        if n != 2:
+            raise ValueError("send_recv takes groups of two: [src, dst]")
+        return [Phase({(group[0], group[1]): S}, 1)]
+    if algo == "ring":
+        edges = ring_edges(topo, group)
+        if op == "all_reduce":
+            return [Phase({e: w * 2 * (n - 1) / n * S for e, w in edges.items()}, 2 * (n - 1))]
+        if op in ("reduce_scatter", "all_gather"):
+            return [Phase({e: w * (n - 1) / n * S for e, w in edges.items()}, n - 1)]
+        if op == "broadcast":
+            root = group[0]
+            return [Phase({e: w * S for e, w in edges.items() if e[1] != root}, n - 1)]
+        raise ValueError(f"{op} has no ring algorithm")
+    if algo == "tree":
+        if op != "all_reduce":
+            raise ValueError(f"{op} has no tree algorithm (NCCL's tree is all_reduce only)")
+        edges, depth = tree_edges(topo, group)
+        return [Phase({e: w * S for e, w in edges.items()}, depth)]
+    if algo == "direct":
+        if op == "all_to_all":
+            flows = {(a, b): S / n for a in group for b in group if a != b}
+            return [Phase(flows, 1)]
+        if op in ("all_gather", "reduce_scatter"):
+            return [Phase({(a, b): S / n for a in group for b in group if a != b}, 1)]
+        if op == "all_reduce":
+            ph = {(a, b): S / n for a in group for b in group if a != b}
+            return [Phase(dict(ph), 1), Phase(dict(ph), 1)]
+        if op == "broadcast":
+            return [Phase({(group[0], b): S for b in group[1:]}, 1)]
+    if algo == "nvls":
+        if op != "all_reduce":
+            raise ValueError(f"{op} has no nvls algorithm here (all_reduce only)")
+        doms = domains_of(topo, group)
+        if len(doms) == 1:
+            return [_nvls_phase(topo, group, S, S)]
+        m = len(doms[0])
+        inner = [list(col) for col in zip(*doms)]
+        return [_nvls_phase_many(topo, doms, S, S / m),
+                _ring_phase_many(topo, inner, "all_reduce", S / m),
+                _nvls_phase_many(topo, doms, S / m, S)]
+    if algo == "hierarchical":
+        doms = domains_of(topo, group)
+        if len(doms) == 1 or not equal_domains(topo, group):
+            return plan(topo, op, "ring", group, nbytes)
+        m = len(doms[0])
+        inner = [list(col) for col in zip(*doms)]  # the j-th GPU of every domain
+        if op == "all_reduce":
+            return [_ring_phase_many(topo, doms, "reduce_scatter", S),
+                    _ring_phase_many(topo, inner, "all_reduce", S / m),
+                    _ring_phase_many(topo, doms, "all_gather", S)]
+        if op == "reduce_scatter":
+            return [_ring_phase_many(topo, doms, "reduce_scatter", S),
+                    _ring_phase_many(topo, inner, "reduce_scatter", S / m)]
+        if op == "all_gather":
+            return [_ring_phase_many(topo, inner, "all_gather", S / m),
+                    _ring_phase_many(topo, doms, "all_gather", S)]
+        if op == "broadcast":
+            leaders = [d[0] for d in doms]
+            return [_ring_phase_many(topo, [leaders], "broadcast", S),
+                    _ring_phase_many(topo, doms, "broadcast", S)]
+    raise ValueError(f"{op} has no {algo} algorithm")
+
+
+def _ring_phase_many(topo, groups, op, S) -> Phase:
+    flows: dict = {}
+    steps = 0
+    for g in groups:
+        for ph in plan(topo, op, "ring", g, S):
+            for e, b in ph.flows.items():
+                _add(flows, e[0], e[1], b)
+            steps = max(steps, ph.steps)
+    return Phase(flows, steps)
+
+
+def _nvls_phase(topo, group, up_bytes, down_bytes) -> Phase:
+    """In-switch reduction: each GPU pushes its data into the switch, which reduces (or
+    multicasts) it; each GPU pulls the reduced shard back. Bytes are scaled by the lower
+    efficiency of multimem traffic (NVLS_RELATIVE)."""
+    n = len(group)
+    flows: dict = {}
+    scale = 1.0 / NVLS_RELATIVE
+    for g in group:
+        sw = switch_of(topo, g)
+        _add(flows, g, sw, (up_bytes + down_bytes / n) * scale)
+        _add(flows, sw, g, (down_bytes + up_bytes / n) * scale)
+    return Phase(flows, 2)
+
+
+def _nvls_phase_many(topo, groups, up, down) -> Phase:
+    flows: dict = {}
+    for g in groups:
+        for e, b in _nvls_phase(topo, g, up, down).flows.items():
+            _add(flows, e[0], e[1], b)
+    return Phase(flows, 2)
+
+
+# -- running on the fabric --------------------------------------------------------------------
+
+def choose(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
+           gpu_nvls: bool = False) -> str:
+    """``auto``: the applicable algorithm with the smallest closed-form time."""
+    if op == "send_recv":
+        return "ring"
+    cands = applicable(topo, op, group, gpu_nvls)
+    if len(cands) == 1:
+        return cands[0]
+    caps = fabric.capacity if fabric is not None else topo.capacity
+    best, best_t = cands[0], math.inf
+    for a in cands:
+        t = estimate_on(topo, caps, op, a, group, nbytes)
+        if t < best_t - 1e-15:
+            best, best_t = a, t
+    return best
+
+
+def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False) -> list[str]:
+    multi = len(domains_of(topo, group)) > 1
+    out = []
+    if op in ("all_reduce", "reduce_scatter", "all_gather", "broadcast"):
+        out.append("ring")
+    if op == "all_reduce":
+        out.append("tree")
+        if nvls_capable(topo, group, gpu_nvls) and (not multi or equal_domains(topo, group)):
+            out.append("nvls")
+    if multi and equal_domains(topo, group) and op in ("all_reduce", "reduce_scatter", "all_gather"):
+        out.append("hierarchical")
+    if op == "all_to_all":
+        out.append("direct")
+    return out
+
+
+def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str = "auto",
+               tag: str = "", gpu_nvls: bool | None = None) -> simpy.Event:
+    """Run ``op`` on every group at once; the event fires when all of them are done."""
+    if op not in OPS:
+        raise ValueError(f"unknown collective {op!r}; one of {OPS}")
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algorithm {algo!r}; one of {ALGOS}")
+    topo = fabric.topo
+    if gpu_nvls is None:
+        gpu_nvls = bool(topo.meta.get("nvls", False))
+    groups = [list(g) for g in groups if len(g) > 1]
+    if not groups or nbytes <= 0:
+        ev = fabric.env.event()
+        ev.succeed()
+        return ev
+    chosen = algo if algo != "auto" else choose(topo, op, groups[0], nbytes, fabric, gpu_nvls)
+    if chosen == "nvls" and not nvls_capable(topo, groups[0], gpu_nvls):
+        raise ValueError("nvls needs GPUs on an NVSwitch with in-switch reduction (NVLS)")
+    phases_per_group = [plan(topo, op, chosen, g, nbytes) for g in groups]
+    n_phases = max(len(p) for p in phases_per_group)
+    return fabric.sim.process(_run(fabric, phases_per_group, n_phases, tag or op), f"collective:{tag or op}")
+
+
+def _run(fabric: Fabric, phases_per_group, n_phases, tag):
+    topo = fabric.topo
+    yield fabric.env.timeout(LAUNCH_S)
+    for k in range(n_phases):
+        events = []
+        max_lat = 0.0
+        steps = 1
+        for phases in phases_per_group:
+            if k >= len(phases):
+                continue
+            ph = phases[k]
+            steps = max(steps, ph.steps)
+            for (src, dst), b in ph.flows.items():
+                events.append(fabric.transfer(src, dst, b, tag=tag))
+                lat = topo.path_latency(topo.route(src, dst, 0))
+                if lat > max_lat:
+                    max_lat = lat
+        if events:
+            yield fabric.env.all_of(events)
+        if steps > 1 and max_lat > 0:
+            yield fabric.env.timeout((steps - 1) * max_lat)
+
+
+# -- closed forms -----------------------------------------------------------------------------
+
+def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group: list[int],
+                nbytes: float) -> float:
+    """Closed-form time of one collective on an idle fabric: for each phase, the most loaded
+    link's bytes / capacity plus the phase's steps x its largest path latency (the alpha-beta
+    model, exact when the phase's flows share no link unevenly)."""
+    total = LAUNCH_S
+    for ph in plan(topo, op, algo, group, nbytes):
+        load = np.zeros(len(capacity))
+        drain = 0.0
+        max_lat = 0.0
+        for (src, dst), b in ph.flows.items():
+            links = topo.route(src, dst, 0)
+            load[links] += b
+            max_lat = max(max_lat, topo.path_latency(links))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drain = float(np.max(np.where(load > 0, load / capacity, 0.0))) if len(load) else 0.0
+        total += drain + ph.steps * max_lat
+    return total
+
+
+def estimate(op: str, algo: str, n: int, nbytes: float, bw_Bps: float, latency_s: float = 0.0,
+             per_domain: int | None = None, scaleout_Bps: float | None = None,
+             scaleout_latency_s: float = 0.0) -> float:
+    """Textbook alpha-beta formulas. ``bw_Bps``: per-GPU scale-up bandwidth (one direction);
+    ``per_domain`` GPUs share a domain and ``scaleout_Bps`` is one GPU's scale-out bandwidth
+    when the group spans domains. Launch overhead included."""
+    S = float(nbytes)
+    t = LAUNCH_S
+    if n <= 1:
+        return t
+    if op == "send_recv":
+        return t + S / bw_Bps + latency_s
+    m = per_domain or n
+    D = n // m
+    multi = D > 1
+    if algo == "ring":
+        factor = {"all_reduce": 2 * (n - 1) / n, "reduce_scatter": (n - 1) / n,
+                  "all_gather": (n - 1) / n, "broadcast": 1.0}[op]
+        steps = {"all_reduce": 2 * (n - 1), "broadcast": n - 1}.get(op, n - 1)
+        if not multi:
+            return t + factor * S / bw_Bps + steps * latency_s
+        up = factor * S / bw_Bps
+        out = factor * S / m / scaleout_Bps
+        return t + max(up, out) + steps * max(latency_s, scaleout_latency_s)
+    if algo == "hierarchical" and multi:
+        if op == "all_reduce":
+            rs = (m - 1) / m * S / bw_Bps + (m - 1) * latency_s
+            ar = 2 * (D - 1) / D * S / m / scaleout_Bps + 2 * (D - 1) * scaleout_latency_s
+            return t + 2 * rs + ar
+        if op in ("reduce_scatter", "all_gather"):
+            return t + (m - 1) / m * S / bw_Bps + (m - 1) * latency_s + \
+                (D - 1) / D * S / m / scaleout_Bps + (D - 1) * scaleout_latency_s
+    if algo == "nvls" and not multi and op == "all_reduce":
+        return t + S * (1 + 1 / n) / (bw_Bps * NVLS_RELATIVE) + latency_s  # two single hops
+    if algo == "direct" and op == "all_to_all" and not multi:
+        return t + (n - 1) / n * S / bw_Bps + latency_s
+    raise ValueError(f"no textbook closed form for {op}/{algo} (use estimate_on)")
+
+
+# -- nccl-tests-like table --------------------------------------------------------------------
+
+BUSBW_FACTOR = {
+    "all_reduce": lambda n: 2 * (n - 1) / n,
+    "all_gather": lambda n: (n - 1) / n,
+    "reduce_scatter": lambda n: (n - 1) / n,
+    "all_to_all": lambda n: (n - 1) / n,
+    "broadcast": lambda n: 1.0,
+    "send_recv": lambda n: 1.0,
+}
+
+
+def measure(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float) -> tuple[float, str]:
+    """Simulated time of one collective on an idle fabric, and the algorithm it used."""
+    sim = fabric.sim
+    start = sim.now
+    topo = fabric.topo
+    gpu_nvls = bool(topo.meta.get("nvls", False))
+    chosen = algo if algo != "auto" else choose(topo, op, group, nbytes, fabric, gpu_nvls)
+    ev = collective(fabric, op, [group], nbytes, chosen, gpu_nvls=gpu_nvls)
+    sim.run(ev)
+    return sim.now - start, chosen
+
+
+def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int]):
+    """``dcsim collective``: op, algo, gpus, size_bytes, time_s, algbw_GBps, busbw_GBps."""
+    import pyarrow as pa
+
+    from sim.errors import ConfigError
+    from sim.hardware import gpu as gpu_spec
+    from sim.simulation import Simulation
+    from topologies import build  # composition: the CLI's one reach into topologies/
+
+    if op not in BUSBW_FACTOR or op == "send_recv" and gpus != 2:
+        raise ConfigError("--op", f"unknown or unsupported op {op!r}; one of {', '.join(OPS)}")
+    if algo not in ALGOS:
+        raise ConfigError("--algo", f"unknown algorithm {algo!r}; one of {', '.join(ALGOS)}")
+    topo = build(cfg.topology)
+    if not 1 <= gpus <= len(topo.gpus):
+        raise ConfigError("--gpus", f"{gpus} GPUs requested but the topology has {len(topo.gpus)}")
+    spec = gpu_spec(cfg.topology.gpu)
+    eff = default_efficiencies(spec)
+    group = [topo.gpu(r) for r in range(gpus)]
+    if algo != "auto" and op != "send_recv" and algo not in applicable(topo, op, group, spec.nvls):
+        raise ConfigError("--algo", f"{algo} is not applicable to {op} on these {gpus} GPUs; "
+                                    f"applicable: {', '.join(applicable(topo, op, group, spec.nvls))}")
+    rows = {k: [] for k in ("op", "algo", "gpus", "size_bytes", "time_s", "algbw_GBps", "busbw_GBps")}
+    for size in sizes:
+        sim = Simulation(cfg.run.seed)
+        fabric = Fabric(sim, topo, cfg.topology.network_model,
+                        cfg.topology.scaleup_efficiency or eff["scaleup"],
+                        cfg.topology.scaleout_efficiency or eff["scaleout"])
+        t, chosen = measure(fabric, op, algo, group, float(size))
+        algbw = size / t / 1e9
+        rows["op"].append(op)
+        rows["algo"].append(chosen)
+        rows["gpus"].append(gpus)
+        rows["size_bytes"].append(int(size))
+        rows["time_s"].append(t)
+        rows["algbw_GBps"].append(algbw)
+        rows["busbw_GBps"].append(algbw * BUSBW_FACTOR[op](gpus))
+    return pa.table(rows)

@@ -1,0 +1,242 @@
+"""The fabric: moves bytes between topology nodes over links, with contention.
+
+Vocabulary:
+- transfer: ``transfer(src, dst, nbytes)`` returns a SimPy event that fires when the last byte
+  has landed. It becomes a *flow* on the route's links.
+- network model: ``flow`` shares every link max-min fairly among the flows crossing it; rates are
+  recomputed only when the set of flows changes, and all changes at one timestamp are coalesced
+  into one recomputation. ``analytic`` gives each transfer latency + bytes / bottleneck capacity,
+  ignoring other flows. Without contention the two agree exactly.
+- effective capacity: line rate x the efficiency of the link's domain (``scaleup_efficiency``
+  for NVLink/ICI, ``scaleout_efficiency`` for NICs and switches, 1.0 for host links): the
+  fraction of line rate that collective traffic reaches after protocol overheads.
+- latency: the sum of the per-hop latencies of the route; a flow completes ``latency`` after its
+  last byte drains (the pipe's fill time).
+- accounting: per link, bytes carried and busy time (time with any flow on it); per tag, bytes
+  delivered; in total, bytes sent and bytes delivered (equal once all flows complete).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import simpy
+
+from sim.fairshare import link_loads, maxmin_rates
+from sim.simulation import Simulation
+from sim.topology import Topology
+
+
+class Flow:
+    __slots__ = ("fid", "links", "size", "remaining", "event", "tag", "latency", "start", "src", "dst")
+
+    def __init__(self, fid, links, size, event, tag, latency, start, src, dst):
+        self.fid = fid
+        self.links = links
+        self.size = size
+        self.remaining = size
+        self.event = event
+        self.tag = tag
+        self.latency = latency
+        self.start = start
+        self.src = src
+        self.dst = dst
+
+
+class Fabric:
+    """Byte movement over a topology (``flow`` or ``analytic`` model)."""
+
+    def __init__(self, sim: Simulation, topo: Topology, model: str = "flow",
+                 scaleup_efficiency: float = 1.0, scaleout_efficiency: float = 1.0,
+                 host_efficiency: float = 1.0, record_flows: bool = False):
+        if model not in ("flow", "analytic"):
+            raise ValueError(f"network_model must be 'flow' or 'analytic', not {model!r}")
+        self.sim = sim
+        self.env = sim.env
+        self.topo = topo
+        self.model = model
+        self.efficiency = {"scaleup": scaleup_efficiency, "scaleout": scaleout_efficiency,
+                           "host": host_efficiency}
+        dom = np.array(topo.link_domain)
+        eff = np.ones(topo.num_links)
+        for name, value in self.efficiency.items():
+            eff[dom == name] = value
+        self.capacity = topo.capacity * eff          # effective bytes/s per link
+        self.n_links = topo.num_links
+        self.link_bytes = np.zeros(self.n_links)
+        self.link_busy = np.zeros(self.n_links)
+        self.bytes_sent = 0.0
+        self.bytes_delivered = 0.0
+        self.bytes_by_tag: dict[str, float] = {}
+        self.peak_utilization = 0.0                  # max over time of load / effective capacity
+        self.rate_computations = 0
+        self.record_flows = record_flows
+        self._flows: list[Flow] = []                 # active flows, aligned with the arrays below
+        self._pending: list[Flow] = []
+        self._next_id = 0
+        self._rates = np.zeros(0)
+        self._rem = np.zeros(0)
+        self._load = np.zeros(self.n_links)
+        self._last = 0.0
+        self._update_queued = False
+        self._wake_generation = 0
+
+    # -- public -----------------------------------------------------------------------------
+    def transfer(self, src: int, dst: int, nbytes: float, tag: str = "", key: int = 0) -> simpy.Event:
+        """An event that fires when ``nbytes`` sent from node ``src`` have reached ``dst``."""
+        event = self.env.event()
+        nbytes = float(nbytes)
+        if nbytes < 0:
+            raise ValueError("transfer size must be non-negative")
+        links = self.topo.route(src, dst, key)
+        latency = self.topo.path_latency(links)
+        self.bytes_sent += nbytes
+        if nbytes == 0 or len(links) == 0:
+            self._finish_after(event, latency, nbytes, tag, src, dst, self.sim.now)
+            return event
+        if self.model == "analytic":
+            cap = self.capacity[links]
+            duration = nbytes / cap.min()
+            self.link_bytes[links] += nbytes
+            self.link_busy[links] += duration
+            self._finish_after(event, latency + duration, nbytes, tag, src, dst, self.sim.now)
+            return event
+        flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, src, dst)
+        self._next_id += 1
+        self._pending.append(flow)
+        self._queue_update()
+        return event
+
+    def active_flows(self) -> int:
+        return len(self._flows) + len(self._pending)
+
+    def link_table(self) -> pa.Table:
+        topo = self.topo
+        names = topo.node_names
+        elapsed = max(self.sim.now, 1e-30)
+        return pa.table({
+            "link": np.arange(self.n_links, dtype=np.int64),
+            "src": [names[i] for i in topo.link_src],
+            "dst": [names[i] for i in topo.link_dst],
+            "link_class": list(topo.link_class),
+            "domain": list(topo.link_domain),
+            "capacity_GBps": topo.capacity / 1e9,
+            "effective_GBps": self.capacity / 1e9,
+            "bytes": self.link_bytes.copy(),
+            "busy_s": self.link_busy.copy(),
+            "utilization": self.link_bytes / (self.capacity * elapsed),
+        })
+
+    def class_table(self) -> pa.Table:
+        """Bytes, busy time and mean utilization per link class."""
+        topo = self.topo
+        classes = sorted(set(topo.link_class))
+        cls = np.array(topo.link_class)
+        elapsed = max(self.sim.now, 1e-30)
+        rows = {"link_class": [], "links": [], "bytes": [], "busy_s": [], "mean_utilization": [], "max_utilization": []}
+        for c in classes:
+            m = cls == c
+            util = self.link_bytes[m] / (self.capacity[m] * elapsed)
+            rows["link_class"].append(c)
+            rows["links"].append(int(m.sum()))
+            rows["bytes"].append(float(self.link_bytes[m].sum()))
+            rows["busy_s"].append(float(self.link_busy[m].sum()))
+            rows["mean_utilization"].append(float(util.mean()) if len(util) else 0.0)
+            rows["max_utilization"].append(float(util.max()) if len(util) else 0.0)
+        return pa.table(rows)
+
+    # -- internals --------------------------------------------------------------------------
+    def _finish_after(self, event, delay, nbytes, tag, src, dst, start):
+        def done(_):
+            self.bytes_delivered += nbytes
+            self.bytes_by_tag[tag] = self.bytes_by_tag.get(tag, 0.0) + nbytes
+            if self.record_flows:
+                self.sim.recorder.table("flows").add(tag=tag, src=int(src), dst=int(dst), bytes=nbytes,
+                                                     start_s=start, end_s=self.sim.now)
+            event.succeed()
+        if delay <= 0:
+            done(None)
+        else:
+            self.env.timeout(delay).callbacks.append(done)
+
+    def _queue_update(self):
+        if not self._update_queued:
+            self._update_queued = True
+            self.env.timeout(0).callbacks.append(self._update)
+
+    def _advance(self, now: float) -> None:
+        dt = now - self._last
+        if dt > 0 and len(self._flows):
+            self._rem -= self._rates * dt
+            self.link_bytes += self._load * dt
+            self.link_busy[self._load > 0] += dt
+        self._last = now
+
+    def _update(self, _event=None) -> None:
+        self._update_queued = False
+        now = self.sim.now
+        self._advance(now)
+        # complete drained flows (coalescing those within float noise of now)
+        if len(self._flows):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
+            tol = 1e-9 * max(now, 1e-6)
+            done = (left <= tol) | (self._rem <= 1e-9 * np.array([f.size for f in self._flows]))
+            if done.any():
+                keep = []
+                for i, f in enumerate(self._flows):
+                    if done[i]:
+                        self._finish_after(f.event, f.latency, f.size, f.tag, f.src, f.dst, f.start)
+                    else:
+                        f.remaining = self._rem[i]
+                        keep.append(f)
+                self._flows = keep
+                self._rem = np.array([f.remaining for f in keep], dtype=np.float64)
+                changed = True
+            else:
+                changed = False
+        else:
+            changed = False
+        if self._pending:
+            for i, f in enumerate(self._flows):
+                f.remaining = self._rem[i]
+            self._flows.extend(self._pending)
+            self._pending = []
+            self._rem = np.array([f.remaining for f in self._flows], dtype=np.float64)
+            changed = True
+        if changed:
+            self._recompute()
+        self._schedule_wakeup()
+
+    def _recompute(self) -> None:
+        flows = self._flows
+        n = len(flows)
+        if n == 0:
+            self._rates = np.zeros(0)
+            self._load = np.zeros(self.n_links)
+            return
+        lengths = np.fromiter((len(f.links) for f in flows), dtype=np.int64, count=n)
+        entry_link = np.concatenate([f.links for f in flows])
+        entry_flow = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        self._rates = maxmin_rates(entry_flow, entry_link, n, self.capacity)
+        self._load = link_loads(entry_flow, entry_link, self._rates, self.n_links)
+        self.rate_computations += 1
+        util = float((self._load / self.capacity).max()) if self.n_links else 0.0
+        if util > self.peak_utilization:
+            self.peak_utilization = util
+
+    def _schedule_wakeup(self) -> None:
+        if not len(self._flows):
+            return
+        with np.errstate(divide="ignore", invalid="ignore"):
+            left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
+        dt = float(left.min())
+        if not np.isfinite(dt):
+            return
+        self._wake_generation += 1
+        gen = self._wake_generation
+
+        def wake(_):
+            if gen == self._wake_generation:
+                self._update()
+        self.env.timeout(max(dt, 0.0)).callbacks.append(wake)

@@ -1,0 +1,102 @@
+"""Collectives on the fabric against their closed forms."""
+
+import numpy as np
+import pytest
+
+from sim import collectives as C
+from sim.fabric import Fabric
+from sim.simulation import Simulation
+from tests.nets import switch_domain, two_level
+
+
+def sim_time(topo, op, algo, group, nbytes, **kw):
+    sim = Simulation(0)
+    fab = Fabric(sim, topo, **kw)
+    t, chosen = C.measure(fab, op, algo, group, nbytes)
+    return t - C.LAUNCH_S, fab, chosen
+
+
+@pytest.mark.parametrize("n", [2, 3, 8, 16])
+def test_ring_all_reduce_is_exact_closed_form(n):
+    B, S = 100e9, 1 << 30
+    topo = switch_domain(n, bw=B)
+    t, fab, _ = sim_time(topo, "all_reduce", "ring", topo.gpus, S)
+    assert t == pytest.approx(2 * (n - 1) / n * S / B, rel=1e-12)
+    assert np.isclose(fab.bytes_sent, fab.bytes_delivered)
+
+
+@pytest.mark.parametrize("op,algo", [("all_reduce", "ring"), ("reduce_scatter", "ring"),
+                                     ("all_gather", "ring"), ("broadcast", "ring"),
+                                     ("all_reduce", "nvls"), ("all_to_all", "direct")])
+def test_single_domain_algorithms_equal_textbook_formulas(op, algo):
+    n, B, S, lat = 8, 50e9, 64 << 20, 1e-6
+    topo = switch_domain(n, bw=B, lat=lat / 2, nvls=True)  # two hops of lat/2 = lat per step
+    t, _, _ = sim_time(topo, op, algo, topo.gpus, S)
+    assert t + C.LAUNCH_S == pytest.approx(C.estimate(op, algo, n, S, B, lat), rel=1e-9)
+
+
+@pytest.mark.parametrize("op,algo", [("all_reduce", "ring"), ("all_reduce", "hierarchical"),
+                                     ("all_reduce", "tree"), ("reduce_scatter", "hierarchical"),
+                                     ("all_gather", "hierarchical"), ("all_to_all", "direct"),
+                                     ("all_reduce", "nvls")])
+def test_multi_domain_algorithms_equal_their_closed_form(op, algo):
+    topo = two_level(4, 4, up_bw=100.0, nic_bw=10.0, up_lat=1e-7, out_lat=3e-7, spines=2, leaf_nodes=2)
+    topo.meta["nvls"] = True
+    S = 1e4
+    t, fab, _ = sim_time(topo, op, algo, topo.gpus, S)
+    assert t + C.LAUNCH_S == pytest.approx(C.estimate_on(topo, fab.capacity, op, algo, topo.gpus, S), rel=1e-9)
+
+
+def test_multi_domain_ring_and_hierarchical_match_textbook():
+    m, D, B_up, B_nic, S = 4, 4, 100.0, 10.0, 1e4
+    topo = two_level(D, m, up_bw=B_up, nic_bw=B_nic)
+    n = m * D
+    t_ring, _, _ = sim_time(topo, "all_reduce", "ring", topo.gpus, S)
+    t_hier, _, _ = sim_time(topo, "all_reduce", "hierarchical", topo.gpus, S)
+    assert t_ring + C.LAUNCH_S == pytest.approx(
+        C.estimate("all_reduce", "ring", n, S, B_up, per_domain=m, scaleout_Bps=B_nic), rel=1e-9)
+    assert t_hier + C.LAUNCH_S == pytest.approx(
+        C.estimate("all_reduce", "hierarchical", n, S, B_up, per_domain=m, scaleout_Bps=B_nic), rel=1e-9)
+
+
+def test_ring_across_domains_uses_every_rail():
+    # NCCL's channels: inter-domain busbw equals the domain's total NIC bandwidth
+    topo = two_level(2, 8, up_bw=1e3, nic_bw=10.0)
+    S = 1e6
+    t, fab, _ = sim_time(topo, "all_reduce", "ring", topo.gpus, S)
+    busbw = S / t * 2 * 15 / 16
+    assert busbw == pytest.approx(8 * 10.0, rel=1e-6)
+    nic_links = [i for i, c in enumerate(topo.link_class) if c == "nic"]
+    assert (fab.link_bytes[nic_links] > 0).all()
+
+
+def test_concurrent_groups_contend_on_shared_links():
+    # two 2-GPU groups whose inter-node traffic shares one 10 B/s uplink pair take twice as long
+    topo = two_level(4, 1, up_bw=100.0, nic_bw=10.0, spines=1, leaf_nodes=2, uplink_bw=10.0)
+    g = topo.gpus
+    S = 100.0
+    sim = Simulation(0)
+    fab = Fabric(sim, topo)
+    ev = C.collective(fab, "send_recv", [[g[0], g[2]], [g[1], g[3]]], S)
+    sim.run(ev)
+    alone, _, _ = sim_time(topo, "send_recv", "ring", [g[0], g[2]], S)
+    assert sim.now - C.LAUNCH_S == pytest.approx(2 * alone, rel=1e-9)
+
+
+def test_auto_picks_the_fastest_applicable_algorithm():
+    topo = switch_domain(8, bw=450e9, nvls=True)
+    S = 1 << 30
+    best = min(C.applicable(topo, "all_reduce", topo.gpus, True),
+               key=lambda a: C.estimate_on(topo, topo.capacity * 0.806, "all_reduce", a, topo.gpus, S))
+    _, _, chosen = sim_time(topo, "all_reduce", "auto", topo.gpus, S, scaleup_efficiency=0.806)
+    assert chosen == best == "nvls"
+    small = switch_domain(2, bw=450e9, nvls=True)
+    _, _, chosen2 = sim_time(small, "all_reduce", "auto", small.gpus, S, scaleup_efficiency=0.806)
+    assert chosen2 != "nvls"  # at 2 GPUs NVLS moves more bytes than a ring
+
+
+def test_analytic_and_flow_agree_for_an_uncontended_collective():
+    topo = switch_domain(8, bw=100.0, lat=1e-6)
+    tf, _, _ = sim_time(topo, "all_gather", "ring", topo.gpus, 1e4, model="flow")
+    ta, _, _ = sim_time(topo, "all_gather", "ring", topo.gpus, 1e4, model="analytic")
+    assert tf == pytest.approx(ta, rel=1e-12)

@@ -1,0 +1,132 @@
+"""The fabric against closed forms and physical invariants."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.fabric import Fabric
+from sim.simulation import Simulation
+from tests.nets import switch_domain, two_level
+
+
+def run_transfers(topo, transfers, model="flow", **kw):
+    sim = Simulation(0)
+    fab = Fabric(sim, topo, model, **kw)
+    done = {}
+
+    def one(i, src, dst, nbytes, start):
+        yield sim.env.timeout(start)
+        yield fab.transfer(src, dst, nbytes)
+        done[i] = sim.now
+
+    procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
+    sim.run(sim.env.all_of(procs))
+    return sim, fab, done
+
+
+def test_single_transfer_is_latency_plus_bytes_over_bandwidth():
+    topo = switch_domain(2, bw=50.0, lat=0.25)
+    g = topo.gpus
+    for model in ("flow", "analytic"):
+        _, _, done = run_transfers(topo, [(g[0], g[1], 100.0, 0.0)], model)
+        assert done[0] == 2.0 + 0.5  # 100/50 + two hops of 0.25
+
+
+def test_two_flows_into_one_gpu_share_its_link():
+    topo = switch_domain(3, bw=100.0)
+    g = topo.gpus
+    _, fab, done = run_transfers(topo, [(g[0], g[2], 100.0, 0.0), (g[1], g[2], 100.0, 0.0)])
+    assert done == {0: 2.0, 1: 2.0}
+    assert fab.peak_utilization <= 1 + 1e-9
+
+
+def test_late_flow_reshares_and_first_speeds_up_after_second_ends():
+    # flow A 300 B alone at 100 B/s for 1 s; B (50 B) joins at t=1: both at 50 B/s; B ends at
+    # t=2; A has 300-100-50 = 150 left at full rate: ends at 3.5
+    topo = switch_domain(3, bw=100.0)
+    g = topo.gpus
+    _, _, done = run_transfers(topo, [(g[0], g[2], 300.0, 0.0), (g[1], g[2], 50.0, 1.0)])
+    assert np.isclose(done[1], 2.0) and np.isclose(done[0], 3.5)
+
+
+def test_efficiency_scales_capacity_per_domain():
+    topo = two_level(2, 1, up_bw=100.0, nic_bw=10.0)
+    a, b = topo.gpus
+    _, _, done = run_transfers(topo, [(a, b, 10.0, 0.0)], scaleout_efficiency=0.5)
+    assert np.isclose(done[0], 2.0)  # 10 B over a 10 B/s NIC at 50 %
+
+
+def test_link_accounting_bytes_and_busy_time():
+    topo = switch_domain(2, bw=10.0)
+    a, b = topo.gpus
+    sim, fab, _ = run_transfers(topo, [(a, b, 20.0, 0.0)])
+    used = fab.link_bytes > 0
+    assert np.allclose(fab.link_bytes[used], 20.0)
+    assert np.allclose(fab.link_busy[used], 2.0)
+    assert used.sum() == 2  # gpu0 -> nvs, nvs -> gpu1
+
+
+@st.composite
+def random_transfers(draw):
+    nodes = draw(st.integers(1, 3))
+    per = draw(st.integers(1, 3))
+    topo = two_level(nodes, per, up_bw=draw(st.floats(5, 100)), nic_bw=draw(st.floats(1, 20)),
+                     spines=draw(st.integers(1, 2)), leaf_nodes=draw(st.integers(1, nodes)))
+    g = topo.gpus
+    k = draw(st.integers(1, 10))
+    transfers = []
+    for _ in range(k):
+        s = draw(st.sampled_from(g))
+        d = draw(st.sampled_from(g))
+        transfers.append((s, d, draw(st.floats(1.0, 1000.0)), draw(st.floats(0.0, 5.0))))
+    return topo, transfers
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_transfers())
+def test_fabric_invariants(case):
+    topo, transfers = case
+    sim, fab, done = run_transfers(topo, transfers)
+    # bytes sent equal bytes delivered; no link above its capacity at any time
+    assert np.isclose(fab.bytes_sent, fab.bytes_delivered)
+    assert fab.peak_utilization <= 1 + 1e-9
+    # a link carries at most capacity x busy time, and its bytes equal the flows crossing it
+    assert np.all(fab.link_bytes <= fab.capacity * fab.link_busy * (1 + 1e-9) + 1e-9)
+    expected = np.zeros(topo.num_links)
+    for s, d, nbytes, _ in transfers:
+        expected[topo.route(s, d, 0)] += nbytes
+    assert np.allclose(fab.link_bytes, expected, rtol=1e-7, atol=1e-6)
+    # every transfer takes at least its uncontended time
+    for i, (s, d, nbytes, start) in enumerate(transfers):
+        links = topo.route(s, d, 0)
+        floor = nbytes / fab.capacity[links].min() if len(links) else 0.0
+        assert done[i] - start >= floor * (1 - 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_transfers(), st.floats(1.0, 3.0))
+def test_more_bandwidth_is_never_slower(case, factor):
+    topo, transfers = case
+    _, _, slow = run_transfers(topo, [(s, d, b, 0.0) for s, d, b, _ in transfers])
+    _, _, fast = run_transfers(topo, [(s, d, b / factor, 0.0) for s, d, b, _ in transfers])
+    # scaling every size down by f is the same as scaling every capacity up by f
+    assert max(fast.values()) <= max(slow.values()) * (1 + 1e-9)
+
+
+def test_flow_and_analytic_agree_without_contention():
+    topo = two_level(4, 2, up_bw=100.0, nic_bw=10.0, up_lat=1e-6, out_lat=2e-6)
+    g = topo.gpus
+    pairs = [(g[0], g[3], 1e3), (g[2], g[5], 5e2), (g[4], g[7], 2e3)]  # disjoint links
+    for s, d, b in pairs:
+        _, _, f = run_transfers(topo, [(s, d, b, 0.0)], "flow")
+        _, _, a = run_transfers(topo, [(s, d, b, 0.0)], "analytic")
+        assert np.isclose(f[0], a[0], rtol=1e-12)
+
+
+def test_same_seed_identical_link_tables():
+    topo = two_level(2, 2)
+    g = topo.gpus
+    tr = [(g[0], g[3], 100.0, 0.0), (g[1], g[2], 70.0, 0.5)]
+    t1 = run_transfers(topo, tr)[1].link_table()
+    t2 = run_transfers(topo, tr)[1].link_table()
+    assert t1.equals(t2)

@@ -1,0 +1,77 @@
+"""Max-min fair rates against hand-solved examples and invariants."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.fairshare import link_loads, maxmin_rates
+
+
+def test_shared_bottleneck_hand_solved():
+    # three flows share link 0 (cap 3); flow 0 is also limited by link 1 (cap 0.5):
+    # flow 0 gets 0.5, the other two split the remaining 2.5
+    rates = maxmin_rates(np.array([0, 1, 2, 0]), np.array([0, 0, 0, 1]), 3, np.array([3.0, 0.5]))
+    assert np.allclose(rates, [0.5, 1.25, 1.25])
+
+
+def test_parking_lot_chain():
+    # a long flow over three unit links and one short flow on each: every flow gets 1/2
+    rates = maxmin_rates(np.array([0, 0, 0, 1, 2, 3]), np.array([0, 1, 2, 0, 1, 2]), 4, np.ones(3))
+    assert np.allclose(rates, [0.5, 0.5, 0.5, 0.5])
+
+
+def test_parking_lot_with_unequal_capacities():
+    # long flow crosses links of capacity 1 and 4; link 1 also carries two short flows:
+    # link 0 saturates first (long 0.5, short-a 0.5), then link 1 leaves (4 - 0.5)/2 = 1.75 each
+    ef = np.array([0, 0, 1, 2, 3])
+    el = np.array([0, 1, 0, 1, 1])
+    rates = maxmin_rates(ef, el, 4, np.array([1.0, 4.0]))
+    assert np.allclose(rates, [0.5, 0.5, 1.75, 1.75])
+
+
+def test_flow_without_links_is_unbounded():
+    rates = maxmin_rates(np.array([1]), np.array([0]), 2, np.array([2.0]))
+    assert np.isinf(rates[0]) and rates[1] == 2.0
+
+
+@st.composite
+def flow_sets(draw):
+    n_links = draw(st.integers(1, 8))
+    n_flows = draw(st.integers(1, 12))
+    cap = np.array(draw(st.lists(st.floats(0.1, 100.0), min_size=n_links, max_size=n_links)))
+    ef, el = [], []
+    for f in range(n_flows):
+        links = draw(st.sets(st.integers(0, n_links - 1), min_size=1, max_size=n_links))
+        for link in sorted(links):
+            ef.append(f)
+            el.append(link)
+    return np.array(ef), np.array(el), n_flows, cap
+
+
+@settings(max_examples=200, deadline=None)
+@given(flow_sets())
+def test_maxmin_invariants(case):
+    ef, el, n, cap = case
+    rates = maxmin_rates(ef, el, n, cap)
+    load = link_loads(ef, el, rates, len(cap))
+    # feasible: no link above capacity
+    assert np.all(load <= cap * (1 + 1e-9))
+    # max-min: every flow crosses a saturated link on which it has the largest rate
+    for f in range(n):
+        links = el[ef == f]
+        ok = False
+        for link in links:
+            if load[link] >= cap[link] * (1 - 1e-9):
+                on_link = ef[el == link]
+                if rates[f] >= rates[on_link].max() * (1 - 1e-9):
+                    ok = True
+        assert ok, f"flow {f} could grow"
+
+
+@settings(max_examples=100, deadline=None)
+@given(flow_sets(), st.floats(1.0, 4.0))
+def test_more_capacity_never_lowers_the_minimum_rate(case, factor):
+    ef, el, n, cap = case
+    before = maxmin_rates(ef, el, n, cap)
+    after = maxmin_rates(ef, el, n, cap * factor)
+    assert after.min() >= before.min() * (1 - 1e-9)
