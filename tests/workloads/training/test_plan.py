@@ -1,0 +1,68 @@
+"""Plan checks (exit-3 constraints) and placement (TP innermost)."""
+
+import pytest
+
+from sim.config import load_config
+from sim.errors import InfeasibleError
+from workloads.model import ModelSpec
+from workloads.training.plan import make_plan, split_layers
+
+
+def plan_for(preset="gpt-1.7b", gpus=64, **train):
+    cfg = load_config(data={"model": {"preset": preset}, "train": train})
+    return make_plan(cfg.train, ModelSpec.from_section(cfg.model), gpus)
+
+
+def test_dp_is_derived_and_groups_are_placed_tp_innermost():
+    p = plan_for(gpus=64, tp=4, pp=2, global_batch=64)
+    assert p.dp == 8 and p.world == 64 and p.microbatches == 8
+    tp_groups = p.groups("tp")
+    assert tp_groups[0] == [0, 1, 2, 3] and len(tp_groups) == 16
+    for g in tp_groups:
+        assert g == list(range(g[0], g[0] + 4))
+    # default Megatron order tp-cp-dp-pp: DP stride tp, PP outermost
+    assert p.groups("dp")[0] == [0, 4, 8, 12, 16, 20, 24, 28]
+    assert p.groups("pp")[0] == [0, 32]
+    for r in range(64):
+        assert p.rank_of(**p.coords(r)) == r
+
+
+def test_llama3_order_puts_dp_outermost():
+    p = plan_for(gpus=64, tp=4, pp=2, global_batch=64, rank_order="tp-cp-pp-dp")
+    assert p.groups("pp")[0] == [0, 4]
+    assert p.groups("dp", pp=1)[0] == [4, 12, 20, 28, 36, 44, 52, 60]
+
+
+@pytest.mark.parametrize("train,key", [
+    ({"tp": 5}, "train.tp"),                       # 24 heads
+    ({"tp": 7, "dp": 1}, "train.tp"),
+    ({"pp": 16}, "train.pp"),                    # 24 layers
+    ({"pp": 2, "global_batch": 30}, "train.global_batch"),
+    ({"tp": 4, "dp": 32}, "train.dp"),            # 128 > 64 GPUs
+    ({"tp": 3}, "train.dp"),                      # 64 not divisible by 3
+    ({"pp": 4, "schedule": "interleaved", "virtual_stages": 2, "global_batch": 16 * 6}, "train.global_batch"),
+    ({"cp": 3, "dp": 1}, "train.cp"),
+])
+def test_infeasible_plans_name_the_constraint(train, key):
+    with pytest.raises(InfeasibleError) as err:
+        plan_for(gpus=64, **train)
+    assert err.value.key == key
+
+
+def test_ep_needs_moe_and_divides():
+    with pytest.raises(InfeasibleError):
+        plan_for("llama3-8b", gpus=16, ep=2, global_batch=16)
+    p = plan_for("mixtral-8x7b", gpus=16, ep=8, global_batch=16)
+    eg = p.groups("ep")
+    assert len(eg) == 2 and all(len(g) == 8 for g in eg)
+    with pytest.raises(InfeasibleError):
+        plan_for("mixtral-8x7b", gpus=48, ep=3, global_batch=48)
+
+
+def test_layer_split():
+    assert split_layers(24, 4) == [6] * 4
+    assert split_layers(126, 32) == [3] + [4] * 30 + [3]   # Llama 3 405B, pp 16 x v 2
+    with pytest.raises(InfeasibleError):
+        split_layers(25, 4)
+    with pytest.raises(InfeasibleError):
+        split_layers(4, 8)

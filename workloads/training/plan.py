@@ -1,0 +1,170 @@
+"""The parallel plan: how a training job is split over GPUs, checked and placed.
+
+Vocabulary:
+- sizes: ``tp`` (tensor), ``cp`` (context), ``pp`` (pipeline), ``dp`` (data), ``ep`` (expert,
+  carved out of the data-parallel ranks as in Megatron-LM); world = tp x cp x pp x dp.
+- rank order: the parallel dimensions from the innermost (stride 1) to the outermost; TP is
+  always innermost so a TP group is a run of consecutive ranks, which the topology builders place
+  inside one scale-up domain.
+- coordinates: ``coords(rank) -> {"tp", "cp", "pp", "dp"}``; ``groups(dim)``: every group of ranks
+  that differ only in ``dim`` (each a list of ranks, ordered by their coordinate in ``dim``).
+- virtual stage: a model chunk; pipeline rank ``s`` holds chunks ``s, s + pp, ...`` (``v`` of them
+  with the interleaved schedule). ``chunk_layers[c * pp + s]`` is the layer count of chunk c of
+  stage s.
+- microbatches ``m`` = global_batch / (micro_batch x dp), per pipeline per step.
+
+A plan that cannot run raises ``InfeasibleError`` naming the constraint; a plan that is merely
+slow (TP across scale-up domains) is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.errors import InfeasibleError
+from workloads.model import ModelSpec, Shard
+
+
+def split_layers(layers: int, chunks: int) -> list[int]:
+    """Layers per virtual stage. Even when ``layers`` divides; otherwise, as Llama 3 did for 126
+    layers on 16 stages, the first and last chunks (which also hold the embedding and the loss)
+    take one layer fewer (at most two missing layers); anything else does not divide."""
+    if chunks > layers:
+        raise InfeasibleError("train.pp", f"{chunks} pipeline chunks (pp x virtual_stages) exceed {layers} layers")
+    if layers % chunks == 0:
+        return [layers // chunks] * chunks
+    deficit = chunks - layers % chunks
+    per = (layers + deficit) // chunks
+    if deficit > 2 or per < 2 or chunks < 2:
+        raise InfeasibleError("train.pp", f"layers ({layers}) do not divide into pp x virtual_stages = {chunks} "
+                              "chunks (allowed: even, or one layer fewer in the first and last chunk)")
+    out = [per] * chunks
+    out[0] -= 1
+    if deficit == 2:
+        out[-1] -= 1
+    return out
+
+
+@dataclass
+class Plan:
+    tp: int
+    cp: int
+    pp: int
+    dp: int
+    ep: int
+    sp: bool
+    zero: int
+    micro_batch: int
+    global_batch: int
+    schedule: str
+    v: int
+    recompute: str
+    precision: str
+    fidelity: str
+    order: list[str]
+    chunk_layers: list[int] = field(default_factory=list)
+
+    @property
+    def world(self) -> int:
+        return self.tp * self.cp * self.pp * self.dp
+
+    @property
+    def microbatches(self) -> int:
+        return self.global_batch // (self.micro_batch * self.dp)
+
+    def shard(self, weight_bytes: float = 2.0) -> Shard:
+        return Shard(tp=self.tp, cp=self.cp, sp=self.sp and self.tp > 1, ep=self.ep, weight_bytes=weight_bytes)
+
+    def stage_chunks(self, stage: int) -> list[int]:
+        """Virtual-stage indices held by pipeline rank ``stage`` in execution order."""
+        return [c * self.pp + stage for c in range(self.v)]
+
+    def chunk_layer_range(self, vstage: int) -> range:
+        start = sum(self.chunk_layers[:vstage])
+        return range(start, start + self.chunk_layers[vstage])
+
+    # -- placement ---------------------------------------------------------------------------
+    def _grid(self) -> np.ndarray:
+        """Ranks arranged with one axis per dimension, axes in ``order`` (innermost first)."""
+        sizes = [getattr(self, d) for d in self.order]
+        return np.arange(self.world).reshape(sizes[::-1]).transpose(range(len(sizes) - 1, -1, -1))
+
+    def coords(self, rank: int) -> dict[str, int]:
+        sizes = [getattr(self, d) for d in self.order]
+        out = {}
+        for d, n in zip(self.order, sizes):
+            out[d] = rank % n
+            rank //= n
+        return out
+
+    def rank_of(self, **coords: int) -> int:
+        rank, stride = 0, 1
+        for d in self.order:
+            rank += coords.get(d, 0) * stride
+            stride *= getattr(self, d)
+        return rank
+
+    def groups(self, dim: str, **fixed: int) -> list[list[int]]:
+        """Every group of ranks that differ only in ``dim`` (optionally with some other
+        coordinates fixed, e.g. ``pp=3`` for the groups of one pipeline stage)."""
+        grid = self._grid()
+        if dim == "ep":
+            return self._ep_groups(grid, **fixed)
+        axis = self.order.index(dim)
+        index = [slice(None)] * grid.ndim
+        for d, val in fixed.items():
+            index[self.order.index(d)] = slice(val, val + 1)
+        sub = grid[tuple(index)]
+        return np.moveaxis(sub, axis, -1).reshape(-1, sub.shape[axis]).tolist()
+
+    def _ep_groups(self, grid, **fixed) -> list[list[int]]:
+        # expert-parallel groups: runs of ``ep`` consecutive data-parallel coordinates
+        out = []
+        for g in self.groups("dp", **fixed):
+            out.extend(g[i:i + self.ep] for i in range(0, len(g), self.ep))
+        return out
+
+
+def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
+    """Check the ``[train]`` section against the model and the cluster; return the plan."""
+    tp, cp, pp, ep = train.tp, train.cp, train.pp, train.ep
+    if model.heads % tp:
+        raise InfeasibleError("train.tp", f"tp ({tp}) does not divide attention heads ({model.heads})")
+    if not model.mla and model.kv_heads % tp:
+        raise InfeasibleError("train.tp", f"tp ({tp}) does not divide key/value heads ({model.kv_heads})")
+    if model.ffn_hidden % tp or (model.is_moe and model.expert_ffn_hidden % tp):
+        raise InfeasibleError("train.tp", f"tp ({tp}) does not divide the MLP width")
+    inner = tp * cp * pp
+    if train.dp is None:
+        if gpus % inner:
+            raise InfeasibleError("train.dp", f"{gpus} GPUs are not divisible by tp x cp x pp = {inner}")
+        dp = gpus // inner
+    else:
+        dp = train.dp
+        if inner * dp > gpus:
+            raise InfeasibleError("train.dp", f"tp x cp x pp x dp = {inner * dp} ranks exceed the topology's {gpus} GPUs")
+    if model.seq_len % cp:
+        raise InfeasibleError("train.cp", f"cp ({cp}) does not divide seq_len ({model.seq_len})")
+    if ep > 1:
+        if not model.is_moe:
+            raise InfeasibleError("train.ep", "ep > 1 needs an MoE model (model.experts > 0)")
+        if model.experts % ep:
+            raise InfeasibleError("train.ep", f"ep ({ep}) does not divide experts ({model.experts})")
+        if dp % ep:
+            raise InfeasibleError("train.ep", f"ep ({ep}) must divide dp ({dp}): experts are sharded over data-parallel ranks")
+    if train.global_batch % (train.micro_batch * dp):
+        raise InfeasibleError("train.global_batch", f"global_batch ({train.global_batch}) is not divisible by "
+                              f"micro_batch x dp = {train.micro_batch * dp}")
+    m = train.global_batch // (train.micro_batch * dp)
+    v = train.virtual_stages if train.schedule == "interleaved" else 1
+    if train.schedule == "interleaved" and pp > 1 and m % pp:
+        raise InfeasibleError("train.global_batch", f"interleaved schedule needs micro-batches per pipeline ({m}) "
+                              f"to be a multiple of pp ({pp})")
+    chunk_layers = split_layers(model.layers, pp * v)
+    order = train.rank_order.split("-")
+    return Plan(tp=tp, cp=cp, pp=pp, dp=dp, ep=ep, sp=train.sequence_parallel, zero=train.zero,
+                micro_batch=train.micro_batch, global_batch=train.global_batch,
+                schedule=train.schedule, v=v, recompute=train.recompute, precision=train.precision,
+                fidelity=train.fidelity, order=order, chunk_layers=chunk_layers)
