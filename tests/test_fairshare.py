@@ -75,3 +75,30 @@ def test_more_capacity_never_lowers_the_minimum_rate(case, factor):
     before = maxmin_rates(ef, el, n, cap)
     after = maxmin_rates(ef, el, n, cap * factor)
     assert after.min() >= before.min() * (1 - 1e-9)
+
+
+def reference_progressive_filling(ef, el, n, cap):
+    """Textbook progressive filling, one saturating link per round (slow, obviously right)."""
+    rates = np.zeros(n)
+    frozen = np.zeros(n, bool)
+    remaining = cap.astype(float).copy()
+    while not frozen.all():
+        best, best_link = np.inf, None
+        for link in range(len(cap)):
+            flows = [f for f in ef[el == link] if not frozen[f]]
+            if flows and remaining[link] / len(flows) < best:
+                best, best_link = remaining[link] / len(flows), link
+        for f in set(ef[el == best_link]):
+            if not frozen[f]:
+                frozen[f] = True
+                rates[f] = best
+                for link in el[ef == f]:
+                    remaining[link] -= best
+    return rates
+
+
+@settings(max_examples=150, deadline=None)
+@given(flow_sets())
+def test_parallel_water_filling_equals_textbook_progressive_filling(case):
+    ef, el, n, cap = case
+    assert np.allclose(maxmin_rates(ef, el, n, cap), reference_progressive_filling(ef, el, n, cap), rtol=1e-7)
