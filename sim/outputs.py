@@ -123,13 +123,14 @@ def remove_stale_staging(root: Path) -> int:
 
 # -- Perfetto / Chrome trace ----------------------------------------------------------------
 
-# Columns that name a track's lane, in order of preference.
-LANE_COLUMNS = ("gpu", "rank", "stream", "replica", "link", "link_class", "request", "tag", "stage")
+# Columns that name a track's lane (the first one found), refined by a stream column.
+LANE_COLUMNS = ("gpu", "rank", "replica", "stage", "src", "link", "link_class", "request")
 LABEL_COLUMNS = ("name", "op", "kind", "tag", "phase", "event")
 
 
 def _lane_of(columns: list[str]) -> list[str]:
-    return [c for c in LANE_COLUMNS if c in columns][:2]
+    lane = [c for c in LANE_COLUMNS if c in columns][:1]
+    return lane + (["stream"] if "stream" in columns else [])
 
 
 def trace_events(tables: dict[str, pa.Table], max_events: int = 1_000_000) -> dict:

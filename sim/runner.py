@@ -39,7 +39,7 @@ class RunResult:
     trace: dict | None = None
 
 
-def build_fabric(cfg: Config, simulation, topo):
+def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
     """The fabric of a run: the config's efficiencies where given, calibrated defaults elsewhere."""
     from sim import collectives, hardware
     from sim.fabric import Fabric
@@ -47,7 +47,8 @@ def build_fabric(cfg: Config, simulation, topo):
     defaults = collectives.default_efficiencies(hardware.gpu(t.gpu))
     up = t.scaleup_efficiency if t.scaleup_efficiency is not None else defaults.get("scaleup", 1.0)
     out = t.scaleout_efficiency if t.scaleout_efficiency is not None else defaults.get("scaleout", 1.0)
-    return Fabric(simulation, topo, model=t.network_model, scaleup_efficiency=up, scaleout_efficiency=out)
+    return Fabric(simulation, topo, model=t.network_model, scaleup_efficiency=up, scaleout_efficiency=out,
+                  record_flows=record_flows)
 
 
 def _workload(kind: str):
@@ -74,7 +75,7 @@ def run(cfg: Config) -> RunResult:
     t0 = time.perf_counter()
     simulation = Simulation(cfg.run.seed)
     topo = topologies.build(cfg.topology)
-    fabric = build_fabric(cfg, simulation, topo)
+    fabric = build_fabric(cfg, simulation, topo, record_flows=cfg.run.trace)
     tables = dict(_workload(cfg.run.kind)(cfg, simulation, topo, fabric))
     if "summary" not in tables or tables["summary"].num_rows != 1:
         rows = tables["summary"].num_rows if "summary" in tables else 0

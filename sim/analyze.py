@@ -1,0 +1,332 @@
+"""Reports and plots over run and sweep outputs, read with DuckDB.
+
+Vocabulary:
+- output directory: a run (``summary.parquet`` and ``manifest.json`` at the top) or a sweep
+  (``sweep.json`` and hive-partitioned point directories below).
+- views: ``open_outputs(dir)`` returns a DuckDB connection with one view per table name found
+  (``summary``, ``steps``, ``requests``, ``links``, ...). In a sweep each view spans every point
+  and carries the partition columns, typed from ``sweep.json`` (DuckDB would read a float axis
+  as text). ``points`` lists every point of a sweep with its status and error.
+- plots (PNG and SVG): ``throughput`` (MFU, or output tokens/s for serving, against the
+  compute/communication ratio, with the knee marked), ``breakdown`` (step time stacked as
+  compute, exposed communication by kind, bubble), ``latency`` (TTFT and TPOT against arrival
+  rate), ``links`` (utilization by link class).
+- knee: the smallest compute/communication ratio at and above which every point keeps
+  ``overlap_fraction >= KNEE_OVERLAP``: to its left, overlap stops hiding communication.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from sim.errors import ConfigError
+
+KNEE_OVERLAP = 0.9
+SUMMARY_METRICS = ["mfu", "step_time_s", "tokens_per_s", "compute_comm_ratio", "overlap_fraction",
+                   "exposed_comm_s", "bubble_s", "output_tokens_per_s", "ttft_p50_s", "tpot_p50_s",
+                   "slo_attainment", "wall_s"]
+
+
+class Outputs:
+    """A DuckDB connection over one run or sweep directory."""
+
+    def __init__(self, directory: str | Path):
+        import duckdb
+        self.dir = Path(directory)
+        if not self.dir.is_dir():
+            raise ConfigError("DIR", f"{self.dir} is not a directory")
+        self.con = duckdb.connect()
+        self.sweep: dict | None = None
+        self.partitions: list[str] = []
+        self.tables: list[str] = []
+        sweep_file = self.dir / "sweep.json"
+        if sweep_file.exists():
+            self.sweep = json.loads(sweep_file.read_text())
+            types = self.sweep.get("partition_types", {})
+            self.partitions = list(types)
+            names = sorted({p.stem for p in self.dir.glob("**/*.parquet")})
+            hive = "{" + ", ".join(f"'{k}': '{v}'" for k, v in types.items()) + "}"
+            for name in names:
+                opts = "hive_partitioning=true, union_by_name=true" + (f", hive_types={hive}" if types else "")
+                self._view(name, f"read_parquet('{self._glob(name)}', {opts})")
+            self._points_view()
+        elif (self.dir / "summary.parquet").exists():
+            for p in sorted(self.dir.glob("*.parquet")):
+                self._view(p.stem, f"read_parquet('{self._esc(p)}')")
+        elif any(self.dir.glob("**/summary.parquet")):
+            # several runs without a sweep manifest: hive partitions, DuckDB's own typing
+            for name in sorted({p.stem for p in self.dir.glob("**/*.parquet")}):
+                self._view(name, f"read_parquet('{self._glob(name)}', hive_partitioning=true, union_by_name=true)")
+        else:
+            raise ConfigError("DIR", f"{self.dir} holds no dcsim outputs (no summary.parquet or sweep.json)")
+
+    @staticmethod
+    def _esc(path: Path) -> str:
+        return str(path).replace("'", "''")
+
+    def _glob(self, name: str) -> str:
+        return self._esc(self.dir) + f"/**/{name}.parquet"
+
+    def _view(self, name: str, source: str) -> None:
+        self.con.execute(f'create or replace view "{name}" as select * from {source}')
+        self.tables.append(name)
+
+    def _points_view(self) -> None:
+        import pyarrow as pa
+        pts = self.sweep.get("points", [])
+        cols = {"index": [p["index"] for p in pts], "dir": [p["dir"] for p in pts],
+                "status": [p.get("status") for p in pts], "error": [p.get("error") for p in pts],
+                "wall_s": [p.get("wall_s") for p in pts]}
+        self._points = pa.table(cols)
+        self.con.register("points", self._points)
+        self.tables.append("points")
+
+    @property
+    def is_sweep(self) -> bool:
+        return self.sweep is not None
+
+    def query(self, sql: str):
+        """Rows of a query as a list of dicts."""
+        import duckdb
+        try:
+            cur = self.con.execute(sql)
+        except duckdb.Error as err:
+            raise ConfigError("--sql", str(err).splitlines()[0]) from None
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def columns(self, table: str) -> list[str]:
+        if table not in self.tables:
+            return []
+        return [r[0] for r in self.con.execute(f'describe "{table}"').fetchall()]
+
+    def summary_rows(self) -> list[dict]:
+        cols = self.columns("summary")
+        metrics = [c for c in SUMMARY_METRICS if c in cols]
+        keys = [c for c in self.partitions if c in cols]
+        select = ", ".join(f'"{c}"' for c in keys + metrics) or "*"
+        order = (" order by " + ", ".join(f'"{c}"' for c in keys)) if keys else ""
+        return self.query(f"select {select} from summary{order}")
+
+
+def open_outputs(directory: str | Path) -> Outputs:
+    return Outputs(directory)
+
+
+# -- plots -------------------------------------------------------------------------------------
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, out_dir: Path, name: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        p = out_dir / f"{name}.{ext}"
+        # SVG without a date stamp so identical data gives identical files
+        fig.savefig(p, dpi=130, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+        paths.append(p)
+    _plt().close(fig)
+    return paths
+
+
+def find_knee(ratios: list[float], overlaps: list[float], threshold: float = KNEE_OVERLAP) -> float | None:
+    """Smallest ratio at and above which every point keeps overlap_fraction >= threshold."""
+    pts = sorted((r, o) for r, o in zip(ratios, overlaps)
+                 if r is not None and o is not None and math.isfinite(r) and math.isfinite(o))
+    if not pts:
+        return None
+    knee = None
+    for r, o in reversed(pts):
+        if o < threshold:
+            break
+        knee = r
+    # no knee when every point overlaps well (the sweep never reached it) or none does
+    if knee is None or knee == pts[0][0]:
+        return None
+    return knee
+
+
+def _series_axis(out: Outputs, rows: list[dict], exclude: set[str]) -> str | None:
+    """The partition column that best splits points into lines: fewest distinct values > 1."""
+    best = None
+    for c in out.partitions:
+        if c in exclude or not rows or c not in rows[0]:
+            continue
+        n = len({r[c] for r in rows})
+        if n > 1 and (best is None or n < best[0]):
+            best = (n, c)
+    return best[1] if best else None
+
+
+def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None) -> list[Path]:
+    cols = out.columns("summary")
+    y = "mfu" if "mfu" in cols and "step_time_s" in cols else (
+        "output_tokens_per_s" if "output_tokens_per_s" in cols else None)
+    x = x or "compute_comm_ratio"
+    if y is None or x not in cols:
+        return []
+    extra = [c for c in ("overlap_fraction",) if c in cols]
+    rows = out.query(f'select * from summary where "{x}" is not null and "{y}" is not null')
+    rows = [r for r in rows if r[x] is not None and math.isfinite(r[x]) and r[x] > 0]
+    if not rows:
+        return []
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series = _series_axis(out, rows, {x})
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r.get(series) if series else None, []).append(r)
+    for key in sorted(groups, key=lambda k: (k is None, k)):
+        pts = sorted(groups[key], key=lambda r: r[x])
+        label = f"{series}={key}" if series else None
+        ax.plot([r[x] for r in pts], [r[y] for r in pts], "o", alpha=0.8, label=label, ms=5)
+    ax.set_xscale("log")
+    ax.set_xlabel("compute / communication time" if x == "compute_comm_ratio" else x)
+    ax.set_ylabel("MFU" if y == "mfu" else "output tokens/s")
+    if extra:
+        knee = find_knee([r[x] for r in rows], [r["overlap_fraction"] for r in rows])
+        if knee is not None:
+            ax.axvline(knee, color="k", ls="--", lw=1)
+            ax.annotate(f"knee ≈ {knee:.2g}\n(overlap ≥ {KNEE_OVERLAP:.0%} to the right)",
+                        xy=(knee, ax.get_ylim()[1]), xytext=(6, -28), textcoords="offset points", fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    if series:
+        ax.legend(fontsize=8, title=None)
+    ax.set_title(f"{out.sweep['name'] if out.sweep else out.dir.name}: "
+                 f"{'MFU' if y == 'mfu' else 'throughput'} against compute/communication ratio")
+    return _save(fig, out_dir, "throughput")
+
+
+def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int = 40) -> list[Path]:
+    cols = out.columns("summary")
+    if "step_time_s" not in cols or "compute_s" not in cols:
+        return []
+    by_kind = [c for c in cols if c.startswith("exposed_") and c.endswith("_s") and c != "exposed_comm_s"]
+    comm_parts = by_kind or (["exposed_comm_s"] if "exposed_comm_s" in cols else [])
+    parts = ["compute_s"] + comm_parts + (["bubble_s"] if "bubble_s" in cols else [])
+    keys = [c for c in out.partitions if c in cols]
+    order = (" order by " + ", ".join(f'"{c}"' for c in keys)) if keys else ""
+    rows = out.query(f"select * from summary{order}")[:max_bars]
+    if not rows:
+        return []
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(rows) + 3), 4.5))
+    labels = ["/".join(f"{k}={r[k]}" for k in keys) or out.dir.name for r in rows]
+    bottom = [0.0] * len(rows)
+    for part in parts:
+        vals = [float(r.get(part) or 0.0) for r in rows]
+        ax.bar(range(len(rows)), vals, bottom=bottom, label=part.removesuffix("_s"))
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    other = [max(float(r["step_time_s"]) - b, 0.0) for r, b in zip(rows, bottom)]
+    if any(o > 1e-9 * max(bottom) for o in other):
+        ax.bar(range(len(rows)), other, bottom=bottom, label="other", color="0.8")
+    ax.set_xticks(range(len(rows)), labels, rotation=70, ha="right", fontsize=7)
+    ax.set_ylabel("seconds per step")
+    ax.set_title("step time breakdown")
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "breakdown")
+
+
+def _rate_column(out: Outputs, cols: list[str]) -> str | None:
+    for c in ("rate", "arrival_rate", "rate_rps", "workload_rate"):
+        if c in cols:
+            return c
+    return None
+
+
+def plot_latency(out: Outputs, out_dir: Path) -> list[Path]:
+    cols = out.columns("summary")
+    rate = _rate_column(out, cols)
+    if rate is None or "ttft_p50_s" not in cols:
+        return []
+    rows = out.query(f'select * from summary order by "{rate}"')
+    if len(rows) < 2:
+        return []
+    series = _series_axis(out, rows, {rate})
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("ttft", "tpot")):
+        groups: dict = {}
+        for r in rows:
+            groups.setdefault(r.get(series) if series else None, []).append(r)
+        for key, pts in groups.items():
+            lab = f"{series}={key} " if series else ""
+            for q, style in (("p50", "o-"), ("p99", "s--")):
+                c = f"{metric}_{q}_s"
+                if c in cols:
+                    ax.plot([r[rate] for r in pts], [r[c] for r in pts], style, ms=4, label=f"{lab}{q}")
+        ax.set_xlabel("arrival rate (requests/s)")
+        ax.set_ylabel(f"{metric.upper()} (s)")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("latency against arrival rate")
+    return _save(fig, out_dir, "latency")
+
+
+def plot_links(out: Outputs, out_dir: Path) -> list[Path]:
+    cols = out.columns("links")
+    if "link_class" not in cols or "utilization" not in cols:
+        return []
+    rows = out.query("select link_class, avg(utilization) as mean_util, max(utilization) as max_util, "
+                     "sum(bytes) as bytes from links group by link_class order by link_class")
+    if not rows:
+        return []
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs = range(len(rows))
+    ax.bar(xs, [r["mean_util"] for r in rows], label="mean over links")
+    ax.plot(xs, [r["max_util"] for r in rows], "kv", label="busiest link")
+    ax.set_xticks(list(xs), [r["link_class"] for r in rows], rotation=30, ha="right")
+    ax.set_ylabel("utilization (bytes / effective capacity / run time)")
+    ax.set_title("link utilization by class" + (" (all points)" if out.is_sweep else ""))
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "links")
+
+
+def make_plots(out: Outputs, out_dir: Path, x: str | None = None) -> list[Path]:
+    paths = []
+    paths += plot_throughput(out, out_dir, x)
+    paths += plot_breakdown(out, out_dir)
+    paths += plot_latency(out, out_dir)
+    paths += plot_links(out, out_dir)
+    return paths
+
+
+# -- the command -------------------------------------------------------------------------------
+
+def main(args) -> int:
+    from sim.cli import json_line, print_table
+    out = open_outputs(args.dir)
+    if args.sql:
+        rows = out.query(args.sql)
+        if args.json:
+            print(json_line(rows))
+        else:
+            print_table(rows, title=args.sql if len(args.sql) < 80 else None)
+        return 0
+    rows = out.summary_rows()
+    if args.json:
+        print(json_line(rows))
+    else:
+        title = (f"sweep {out.sweep['name']}: {len(rows)} finished of {out.sweep['points_total']} points"
+                 if out.is_sweep else f"run {out.dir.name}")
+        print_table(rows, title=title)
+        if out.is_sweep:
+            failed = out.query("select dir, error from points where status = 'failed'")
+            for r in failed[:10]:
+                print(f"failed {r['dir']}: {r['error']}", file=sys.stderr)
+    if not args.no_plots:
+        plot_dir = Path(args.plots) if args.plots else out.dir / "plots"
+        paths = make_plots(out, plot_dir, args.x)
+        for p in paths:
+            print(f"wrote {p}", file=sys.stderr)
+    return 0

@@ -1,0 +1,332 @@
+"""The ``dcsim`` command line (see CONTRACT.md for the fixed names).
+
+Vocabulary:
+- command: ``run``, ``sweep``, ``analyze``, ``validate``, ``collective``, ``hardware``,
+  ``topologies``, ``docs``. Each is a ``cmd_<name>(args) -> exit status`` function.
+- user error: a ``DcsimError`` (bad config: exit 2; infeasible plan: exit 3). It is printed as
+  one line on stderr, never as a traceback. Ctrl-C exits 130.
+- size list: ``1M,64M,1G``: bytes with optional K/M/G/T suffixes, powers of 1024
+  (``parse_sizes``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from sim.errors import ConfigError, DcsimError
+
+_SUFFIX = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2, "MIB": 1024**2,
+           "G": 1024**3, "GB": 1024**3, "GIB": 1024**3, "T": 1024**4, "TB": 1024**4, "TIB": 1024**4}
+
+
+def parse_size(text: str, key: str = "--sizes") -> int:
+    """``64M`` -> 67108864 (K/M/G/T are powers of 1024, as in nccl-tests)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).upper() not in _SUFFIX:
+        raise ConfigError(key, f"{text!r} is not a size such as 1024, 64K, 1M or 2G")
+    value = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
+    if value != int(value) or value <= 0:
+        raise ConfigError(key, f"{text!r} is not a positive whole number of bytes")
+    return int(value)
+
+
+def parse_sizes(text: str, key: str = "--sizes") -> list[int]:
+    """``1M,64M,1G`` -> byte counts; ``1K:1G`` is every power of two from 1K to 1G."""
+    sizes: list[int] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        if ":" in part:
+            lo, hi = (parse_size(x, key) for x in part.split(":", 1))
+            if lo > hi:
+                raise ConfigError(key, f"range {part!r} runs backwards")
+            s = lo
+            while s <= hi:
+                sizes.append(s)
+                s *= 2
+        else:
+            sizes.append(parse_size(part, key))
+    if not sizes:
+        raise ConfigError(key, "no sizes given")
+    return sizes
+
+
+# -- printing --------------------------------------------------------------------------------
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if value == 0:
+            return "0"
+        a = abs(value)
+        return f"{value:.4g}" if 1e-3 <= a < 1e6 else f"{value:.3e}"
+    return str(value)
+
+
+def print_table(rows: list[dict], title: str | None = None, columns: list[str] | None = None,
+                file=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    console = Console(file=file or sys.stdout, width=max(100, Console().width))
+    columns = columns or (list(rows[0]) if rows else [])
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c, justify="left" if rows and isinstance(rows[0].get(c), str) else "right")
+    for r in rows:
+        table.add_row(*(_fmt(r.get(c, "")) for c in columns))
+    console.print(table)
+
+
+def print_summary(summary: dict, title: str, file=None) -> None:
+    """A two-column key/value table of a summary row."""
+    from rich.console import Console
+    from rich.table import Table
+    console = Console(file=file or sys.stdout)
+    table = Table(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in summary.items():
+        table.add_row(k, _fmt(v))
+    console.print(table)
+
+
+def json_line(obj) -> str:
+    from sim.outputs import jsonable
+    return json.dumps(jsonable(obj), separators=(",", ":"))
+
+
+# -- commands --------------------------------------------------------------------------------
+
+def cmd_run(args) -> int:
+    from sim.config import load_config
+    from sim.runner import default_out_dir, run_to_dir
+    cfg = load_config(args.config, args.set)
+    if args.trace:
+        cfg.run.trace = True
+    out = Path(args.out) if args.out else default_out_dir(cfg)
+    result = run_to_dir(cfg, out)
+    if args.json:
+        print(json_line(result.summary))
+    else:
+        print_summary(result.summary, title=f"{cfg.run.name} ({cfg.run.kind})")
+    print(f"wrote {out}/" + (" (trace.json: open in ui.perfetto.dev)" if result.trace else ""),
+          file=sys.stderr)
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from sim import config
+    from sim.sweep import load_sweep, run_sweep
+    sweep = load_sweep(args.sweep)
+    if args.set:
+        sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
+    config.validate(sweep.base_data)    # a broken base fails once, not once per point
+    out = Path(args.out) if args.out else Path("runs") / "out" / sweep.name
+    res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address)
+    n = len(res.points)
+    msg = (f"{sweep.name}: {res.count('done')} ran, {res.count('skipped')} already done, "
+           f"{res.count('failed')} failed of {n} points -> {out}/")
+    print(msg, file=sys.stderr)
+    failed = [o for o in res.status.values() if o["status"] == "failed"]
+    for o in failed[:10]:
+        print(f"  failed {res.points[o['index']].rel_dir}: {o['error']}", file=sys.stderr)
+    if len(failed) > 10:
+        print(f"  ... {len(failed) - 10} more in {out}/sweep.json", file=sys.stderr)
+    if res.interrupted:
+        print("interrupted: finished points are kept; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    # infeasible or invalid combinations are expected in a sweep; anything else is a bug
+    return 1 if any(o.get("exit_code") not in (2, 3) for o in failed) else 0
+
+
+def cmd_analyze(args) -> int:
+    from sim import analyze
+    return analyze.main(args)
+
+
+def cmd_validate(args) -> int:
+    from sim import validate
+    suites = [args.suite] if args.suite else list(validate.SUITES)
+    all_rows = []
+    for name in suites:
+        rows = validate.run_suite(name)
+        all_rows.extend({"suite": name, **r} for r in rows)
+        if not args.json:
+            print_table(rows, title=f"validation: {name}",
+                        columns=["case", "metric", "predicted", "measured", "error", "source"])
+            stats = validate.error_stats(rows)
+            print(f"{name}: {stats['cases']} cases, median |error| {stats['median_abs_error']:.1%}, "
+                  f"worst |error| {stats['worst_abs_error']:.1%}"
+                  + (f" ({stats['worst_case']})" if stats['worst_case'] else ""))
+    if args.json:
+        print(json_line(all_rows))
+    return 0
+
+
+def cmd_collective(args) -> int:
+    from sim import collectives
+    from sim.config import load_config
+    cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
+    sizes = parse_sizes(args.sizes)
+    if args.gpus < 1:
+        raise ConfigError("--gpus", "must be >= 1")
+    table = collectives.nccl_table(cfg, args.op, args.algo, args.gpus, sizes)
+    rows = table.to_pylist()
+    if args.json:
+        print(json_line(rows))
+    else:
+        print_table(rows, title=f"{args.op} {args.algo} on {args.gpus} x {cfg.topology.gpu}")
+    return 0
+
+
+def cmd_hardware(args) -> int:
+    from sim.hardware import catalogue
+    rows = []
+    for name, g in catalogue().items():
+        rows.append({"gpu": name, "vendor": g.vendor,
+                     "bf16_TFLOPs": g.dense_flops.get("bf16", float("nan")) / 1e12,
+                     "fp8_TFLOPs": g.dense_flops.get("fp8", float("nan")) / 1e12,
+                     "hbm_GB": g.hbm_bytes / 1e9, "hbm_GBps": g.hbm_Bps / 1e9,
+                     "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
+                     "power_W": g.power_W})
+    if args.json:
+        print(json_line(rows))
+    else:
+        print_table(rows, title="hardware catalogue (dense rates, per GPU)")
+    return 0
+
+
+def cmd_topologies(args) -> int:
+    import topologies
+    if args.draw:
+        from topologies import draw
+        out = Path(args.out or f"{args.draw}.png")
+        draw.draw_preset(args.draw, out)
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
+    names = topologies.preset_names()
+    rows = []
+    from sim.config import load_preset
+    for n in names:
+        data = load_preset("topology", n)
+        rows.append({"preset": n, "gpu": data.get("gpu", ""), "gpus": data.get("gpus", ""),
+                     "fabric": data.get("fabric", ""), "nic_Gbps": data.get("nic_Gbps", ""),
+                     "scaleup_domain": data.get("scaleup_domain", "")})
+    if args.json:
+        print(json_line(rows))
+    else:
+        print_table(rows, title="topology presets (topology.preset = NAME)")
+    return 0
+
+
+def cmd_docs(args) -> int:
+    from sim import docs
+    if args.check or args.write:
+        readme = Path(args.readme)
+        if args.write:
+            docs.update_readme(readme)
+            print(f"updated the config reference in {readme}", file=sys.stderr)
+            return 0
+        return 0 if docs.readme_is_current(readme) else 1
+    print(docs.config_reference())
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    import sim
+    p = argparse.ArgumentParser(prog="dcsim", description="Discrete-event simulator of AI datacenters.")
+    p.add_argument("--version", action="version", version=f"dcsim {sim.__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add_set(sp):
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a dotted key; VALUE is a TOML literal or a bare string")
+
+    r = sub.add_parser("run", help="simulate one config")
+    r.add_argument("config", metavar="CONFIG.toml")
+    add_set(r)
+    r.add_argument("--out", metavar="DIR", help="output directory (default runs/out/<run name>/)")
+    r.add_argument("--json", action="store_true", help="print the summary row as one JSON line")
+    r.add_argument("--trace", action="store_true", help="also write trace.json (open in ui.perfetto.dev)")
+    r.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("sweep", help="run a grid of configs, resumably")
+    s.add_argument("sweep", metavar="SWEEP.toml")
+    add_set(s)
+    s.add_argument("--out", metavar="DIR", help="output directory (default runs/out/<sweep name>/)")
+    s.add_argument("--workers", type=int, default=None, help="parallel points (default: cores)")
+    s.add_argument("--engine", choices=["local", "dask"], default="local")
+    s.add_argument("--address", default=None, help="Dask scheduler address (default: a local cluster)")
+    s.set_defaults(fn=cmd_sweep)
+
+    a = sub.add_parser("analyze", help="summarize and plot a run or sweep directory")
+    a.add_argument("dir", metavar="DIR")
+    a.add_argument("--sql", default=None, help="a query over the tables (views: summary, steps, requests, links, points)")
+    a.add_argument("--plots", default=None, metavar="DIR", help="where plots go (default DIR/plots)")
+    a.add_argument("--no-plots", action="store_true")
+    a.add_argument("--x", default=None, help="x axis of the throughput plot (default compute_comm_ratio)")
+    a.add_argument("--json", action="store_true", help="print result rows as one JSON list")
+    a.set_defaults(fn=cmd_analyze)
+
+    v = sub.add_parser("validate", help="compare predictions with published measurements")
+    v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving (default all)")
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(fn=cmd_validate)
+
+    c = sub.add_parser("collective", help="an nccl-tests-like table for one collective")
+    c.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
+    add_set(c)
+    c.add_argument("--op", required=True)
+    c.add_argument("--algo", default="auto")
+    c.add_argument("--gpus", type=int, required=True)
+    c.add_argument("--sizes", default="1M,16M,256M,1G")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(fn=cmd_collective)
+
+    h = sub.add_parser("hardware", help="list the GPU catalogue")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(fn=cmd_hardware)
+
+    t = sub.add_parser("topologies", help="list topology presets, or draw one")
+    t.add_argument("--draw", metavar="NAME", default=None)
+    t.add_argument("--out", metavar="PNG", default=None)
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(fn=cmd_topologies)
+
+    d = sub.add_parser("docs", help="print the config reference generated from the config models")
+    d.add_argument("--check", action="store_true", help="exit 1 if README.md's reference is stale")
+    d.add_argument("--write", action="store_true", help="rewrite README.md's reference section")
+    d.add_argument("--readme", default="README.md")
+    d.set_defaults(fn=cmd_docs)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except DcsimError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,45 @@
+"""Validation suites: predictions set against published measurements shipped in the package.
+
+Vocabulary:
+- suite: a named set of cases; ``SUITES`` maps its name to the module whose ``run_suite()``
+  returns rows ``{case, metric, predicted, measured, error, source}`` (``error`` relative and
+  signed: predicted / measured - 1). Each owner keeps its cases as CSV inside its package.
+- ``error_stats(rows)``: the median and worst |error| of a suite, the figures a user quotes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+
+from sim.errors import ConfigError
+
+SUITES = {
+    "collectives": "sim.collectives_validation",
+    "training": "workloads.training.validation",
+    "serving": "workloads.serving.validation",
+}
+
+
+def run_suite(name: str) -> list[dict]:
+    if name not in SUITES:
+        raise ConfigError("suite", f"unknown validation suite {name!r}; known: {', '.join(SUITES)}")
+    try:
+        module = importlib.import_module(SUITES[name])
+    except ModuleNotFoundError as err:
+        raise ConfigError("suite", f"suite {name!r} is not available ({err.name} is missing)") from None
+    rows = [dict(r) for r in module.run_suite()]
+    for r in rows:
+        if r.get("error") is None and r.get("measured"):
+            r["error"] = r["predicted"] / r["measured"] - 1.0
+    return rows
+
+
+def error_stats(rows: list[dict]) -> dict:
+    errors = [(abs(r["error"]), r.get("case", "")) for r in rows if r.get("error") is not None]
+    if not errors:
+        return {"cases": len(rows), "median_abs_error": float("nan"), "worst_abs_error": float("nan"),
+                "worst_case": ""}
+    worst = max(errors)
+    return {"cases": len(rows), "median_abs_error": statistics.median(e for e, _ in errors),
+            "worst_abs_error": worst[0], "worst_case": worst[1]}

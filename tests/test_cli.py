@@ -1,0 +1,71 @@
+"""Command line: size lists, exit statuses for user errors (no tracebacks), catalogue listings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main, parse_size, parse_sizes
+from sim.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_parse_sizes_powers_of_1024():
+    assert parse_sizes("1M,64M,1G") == [1 << 20, 64 << 20, 1 << 30]
+    assert parse_sizes("1024, 8K ,2g") == [1024, 8192, 2 << 30]
+    assert parse_size("1.5K") == 1536
+    assert parse_size("3MiB") == 3 << 20
+    assert parse_sizes("1K:16K") == [1024, 2048, 4096, 8192, 16384]
+
+
+@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512"])
+def test_parse_sizes_rejects_bad_input(bad):
+    with pytest.raises(ConfigError) as err:
+        parse_sizes(bad)
+    assert err.value.key == "--sizes"
+
+
+def _cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_bad_config_exits_2_with_key_and_no_traceback(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[train]\ntp = 0\n")
+    r = _cli("run", str(cfg), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert "train.tp" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("run", str(tmp_path / "missing.toml"))
+    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("run", str(cfg), "--set", "train.bogus=1")
+    assert r.returncode == 2 and "bogus" in r.stderr
+
+
+def test_bad_collective_size_exits_2(capsys):
+    assert main(["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "12Q"]) == 2
+    assert "--sizes" in capsys.readouterr().err
+
+
+def test_hardware_lists_the_contract_gpus(capsys):
+    assert main(["hardware", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    names = {r["gpu"] for r in rows}
+    assert {"A100-SXM-40GB", "A100-SXM-80GB", "H100-SXM-80GB", "H800-SXM-80GB", "H200-SXM-141GB",
+            "B200-180GB", "GB200", "MI300X"} <= names
+
+
+def test_validate_unknown_suite_exits_2(capsys):
+    assert main(["validate", "nonsense"]) == 2
+    assert "unknown validation suite" in capsys.readouterr().err
+
+
+def test_sweep_with_bad_base_exits_2(tmp_path):
+    (tmp_path / "base.toml").write_text("[train]\nschedule = 'zigzag'\n")
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n"train.tp" = [1, 2]\n')
+    r = _cli("sweep", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "train.schedule" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,87 @@
+"""Run-directory writers: atomic publish, deterministic bytes, and the Perfetto trace format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sim.outputs import (is_complete, jsonable, publish, remove_stale_staging, staging_dir,
+                         trace_events, write_run_dir)
+
+
+def _tables():
+    return {"summary": pa.table({"step_time_s": [1.5], "mfu": [0.4]}),
+            "ops": pa.table({"gpu": [0, 0, 1], "stream": ["compute", "comm", "compute"],
+                             "name": ["fwd", "all_reduce", "fwd"],
+                             "start_s": [0.0, 0.5, 0.0], "end_s": [1.0, 0.75, 1.25]}),
+            "flows": pa.table({"src": [3, 4], "tag": ["tp", "dp"], "bytes": [1e6, 2e6],
+                               "start_s": [0.1, 0.2], "end_s": [0.3, 0.6]})}
+
+
+def test_write_run_dir_is_complete_and_replaces_atomically(tmp_path):
+    final = tmp_path / "run"
+    write_run_dir(final, _tables(), {"seed": 1})
+    assert is_complete(final)
+    man = json.loads((final / "manifest.json").read_text())
+    assert man["tables"] == {"summary": 1, "ops": 3, "flows": 2}
+    assert pq.read_table(final / "summary.parquet").to_pydict()["mfu"] == [0.4]
+    # a second write replaces the first, leaving no staging or old directories behind
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {"seed": 2})
+    assert pq.read_table(final / "summary.parquet").to_pydict() == {"mfu": [0.5]}
+    assert not (final / "ops.parquet").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    class BadTable:   # not a pyarrow table: the Parquet writer fails mid-write
+        num_rows = 1
+
+    with pytest.raises(Exception):
+        write_run_dir(tmp_path / "run", {"summary": BadTable()}, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_identical_tables_give_identical_bytes(tmp_path):
+    write_run_dir(tmp_path / "a", _tables(), {})
+    write_run_dir(tmp_path / "b", _tables(), {})
+    for name in ("summary", "ops", "flows"):
+        assert (tmp_path / "a" / f"{name}.parquet").read_bytes() == (tmp_path / "b" / f"{name}.parquet").read_bytes()
+
+
+def test_stale_staging_is_removed(tmp_path):
+    s = staging_dir(tmp_path / "x")
+    (s / "summary.parquet").write_text("half")
+    assert remove_stale_staging(tmp_path) == 1 and not s.exists()
+    s = staging_dir(tmp_path / "x")
+    publish(s, tmp_path / "x")
+    assert remove_stale_staging(tmp_path) == 0 and (tmp_path / "x").is_dir()
+
+
+def test_trace_follows_the_trace_event_format():
+    trace = json.loads(json.dumps(trace_events(_tables())))    # must survive JSON
+    events = trace["traceEvents"]
+    complete = [e for e in events if e["ph"] == "X"]
+    meta = [e for e in events if e["ph"] == "M"]
+    assert len(complete) == 5
+    for e in complete:   # the fields ui.perfetto.dev needs for a complete event, in microseconds
+        assert {"name", "ph", "ts", "dur", "pid", "tid"} <= set(e)
+        assert isinstance(e["ts"], float) and e["dur"] >= 0
+    # every (pid, tid) used by an event is named by a thread_name metadata event
+    named = {(e["pid"], e["tid"]) for e in meta if e["name"] == "thread_name"}
+    assert {(e["pid"], e["tid"]) for e in complete} <= named
+    procs = {e["args"]["name"] for e in meta if e["name"] == "process_name"}
+    assert procs == {"ops", "flows"}
+    ar = next(e for e in complete if e["name"] == "all_reduce")
+    assert ar["ts"] == pytest.approx(0.5e6) and ar["dur"] == pytest.approx(0.25e6)
+    # the compute and comm streams of GPU 0 are different tracks
+    gpu0 = {e["tid"] for e in complete if e["cat"] == "ops" and e["args"]["gpu"] == 0}
+    assert len(gpu0) == 2
+
+
+def test_jsonable_handles_numpy_and_nan():
+    import numpy as np
+    assert jsonable({"a": np.float64(1.5), "b": float("nan"), "c": [np.int64(2)]}) == {"a": 1.5, "b": None, "c": [2]}
