@@ -45,6 +45,7 @@ from sim.errors import ConfigError, DcsimError
 from sim.outputs import is_complete, remove_stale_staging, write_json_atomic
 
 SWEEP_MANIFEST = "sweep.json"
+SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
 _SWEEP_KEYS = {"name", "base", "grid", "zip", "set", "description"}
 
 
@@ -383,10 +384,17 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     by_index = {p.index: p for p in points}
     bar = Progress(len(points), len(todo), stream=stream, live=progress)
 
+    last_save = [time.perf_counter()]
+
     def record(outcome: dict) -> None:
         status[outcome["index"]] = outcome
         bar.update(by_index[outcome["index"]], outcome)
-        save()
+        # the filesystem says which points are finished; the manifest may lag by a second, so
+        # rewriting it is throttled (its size grows with the sweep)
+        now = time.perf_counter()
+        if now - last_save[0] >= SAVE_INTERVAL_S:
+            save()
+            last_save[0] = now
 
     interrupted = False
     try:
