@@ -210,14 +210,13 @@ def cmd_topologies(args) -> int:
         draw.draw_preset(args.draw, out)
         print(f"wrote {out}", file=sys.stderr)
         return 0
-    names = topologies.preset_names()
     rows = []
     from sim.config import load_preset
-    for n in names:
+    for n in topologies.preset_names():
         data = load_preset("topology", n)
         rows.append({"preset": n, "gpu": data.get("gpu", ""), "gpus": data.get("gpus", ""),
                      "fabric": data.get("fabric", ""), "nic_Gbps": data.get("nic_Gbps", ""),
-                     "scaleup_domain": data.get("scaleup_domain", "")})
+                     "description": topologies.preset_description(n)})
     if args.json:
         print(json_line(rows))
     else:

@@ -1,0 +1,33 @@
+"""The config reference: generated from the config models, complete, and current in README.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sim.config import SECTIONS
+from sim.docs import config_reference, readme_is_current, section_rows, type_name, unit_of
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_key_of_every_section_is_documented():
+    text = config_reference()
+    for name, model in SECTIONS.items():
+        assert f"`[{name}]`" in text
+        for key in model.model_fields:
+            assert f"| `{key}` |" in text, f"{name}.{key} missing"
+        for row in section_rows(model):
+            assert row["type"] and row["default"], (name, row)
+
+
+def test_units_types_and_defaults_come_from_the_models():
+    rows = {r["key"]: r for r in section_rows(SECTIONS["topology"])}
+    assert rows["nic_Gbps"]["unit"].startswith("Gb/s") and rows["scaleup_GBps"]["unit"].startswith("GB/s")
+    assert rows["fabric"]["type"].count('"') == 8          # the four choices of a Literal
+    assert rows["gpus"]["type"] == "int" and "(>= 1)" in rows["gpus"]["meaning"]
+    assert unit_of("slo_ttft_s") == "s" and unit_of("scaleout_latency_us") == "µs" and unit_of("tp") == ""
+    assert type_name(list[int] | None) == "list of int (optional)"
+
+
+def test_readme_reference_is_current():
+    assert readme_is_current(ROOT / "README.md"), "run: python -m sim.cli docs --write"
