@@ -1,0 +1,98 @@
+"""LLM serving on a simulated datacenter: request streams, continuously batched replicas over
+paged KV caches, prefix caching, prefill/decode disaggregation, routing, per-request metrics.
+
+Entry point: ``run_serving(cfg, sim, topo, fabric) -> {"summary": 1 row, "requests": 1 row per
+request}``. Column meanings (seconds unless the name says otherwise):
+- requests: ``arrival_s``, ``scheduled_s`` (first admitted to a batch), ``first_token_s``,
+  ``finish_s``, ``queueing_s`` (scheduled - arrival), ``ttft_s``, ``tpot_s`` ((finish - first
+  token) / (output - 1)), ``e2e_s``, ``kv_transfer_s`` (disaggregated KV transfer), token counts,
+  ``replica`` (decode replica), ``prefill_replica``, ``prefix_hit_tokens``, ``preemptions``.
+- summary: the CONTRACT.md serving columns; ``mfu`` = useful FLOPs / (duration x GPUs x dense
+  peak at serve.precision); ``mbu`` = weight + KV bytes iterations must read / (duration x GPUs x
+  HBM bandwidth); ``compute_comm_ratio`` = replica busy time outside communication / exposed
+  communication time (inf without communication); ``kv_transfer_GB`` = KV bytes moved between
+  GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from workloads.serving.deployment import Deployment
+from workloads.serving.requests import build_stream
+
+
+def _pct(x: np.ndarray, q: float) -> float:
+    return float(np.percentile(x, q)) if len(x) else float("nan")
+
+
+def run_serving(cfg, sim, topo, fabric) -> dict[str, pa.Table]:
+    stream = build_stream(cfg.workload, sim)
+    dep = Deployment(cfg, sim, topo, fabric, stream)
+    dep.start()
+    sim.run(until=dep.done)
+    return tables(dep)
+
+
+def tables(dep: Deployment) -> dict[str, pa.Table]:
+    reqs = dep.requests
+    n = len(reqs)
+    col = lambda attr, dt=np.float64: np.fromiter((getattr(r, attr) for r in reqs), dtype=dt, count=n)  # noqa: E731
+    arrival, sched, first, finish = col("arrival"), col("scheduled"), col("first_token"), col("finish")
+    prompt, output = col("prompt", np.int64), col("output", np.int64)
+    ttft = first - arrival
+    e2e = finish - arrival
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpot = np.where(output > 1, (finish - first) / np.maximum(output - 1, 1), np.nan)
+    requests = pa.table({
+        "request_id": col("rid", np.int64), "arrival_s": arrival, "scheduled_s": sched,
+        "first_token_s": first, "finish_s": finish, "input_tokens": prompt, "output_tokens": output,
+        "generated_tokens": col("generated", np.int64), "replica": col("replica", np.int64),
+        "prefill_replica": col("prefill_replica", np.int64), "queueing_s": sched - arrival,
+        "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e, "kv_transfer_s": col("kv_transfer_s"),
+        "prefix_hit_tokens": col("prefix_hit_tokens", np.int64), "preemptions": col("preemptions", np.int64),
+    })
+    w = dep.cfg.workload
+    start = float(arrival.min()) if n else 0.0
+    duration = float(finish.max() - start) if n else 0.0
+    tp_ok = ~(tpot > w.slo_tpot_s)          # single-token requests have no TPOT: they pass it
+    ok = (ttft <= w.slo_ttft_s) & tp_ok
+    reps = dep.replicas
+    flops = sum(r.flops for r in reps)
+    hbm = sum(r.hbm_bytes for r in reps)
+    busy = sum(r.busy_s for r in reps)
+    comm = sum(r.comm_s for r in reps)
+    gpus = dep.gpus_used
+    peak = dep.gpu.peak_flops(dep.serve.precision)
+    denom = max(duration, 1e-12) * gpus
+    tpot_v = tpot[~np.isnan(tpot)]
+    summary = {
+        "requests": n,
+        "duration_s": duration,
+        "input_tokens_per_s": float(prompt.sum()) / max(duration, 1e-12),
+        "output_tokens_per_s": float(output.sum()) / max(duration, 1e-12),
+        "ttft_p50_s": _pct(ttft, 50), "ttft_p99_s": _pct(ttft, 99),
+        "tpot_p50_s": _pct(tpot_v, 50), "tpot_p99_s": _pct(tpot_v, 99),
+        "e2e_p50_s": _pct(e2e, 50), "e2e_p99_s": _pct(e2e, 99),
+        "goodput_rps": float(ok.sum()) / max(duration, 1e-12),
+        "slo_attainment": float(ok.mean()) if n else float("nan"),
+        "mfu": flops / (denom * peak),
+        "mbu": hbm / (denom * dep.gpu.hbm_Bps),
+        "kv_transfer_GB": sum(dep.bytes.values()) / 1e9,
+        "prefix_hit_rate": float(col("prefix_hit_tokens").sum() / max(prompt.sum(), 1)),
+        "preemptions": int(sum(r.preemptions for r in reps)),
+        "compute_comm_ratio": (busy - comm) / comm if comm > 0 else float("inf"),
+        "gpus": gpus,
+        "ttft_mean_s": float(ttft.mean()) if n else float("nan"),
+        "tpot_mean_s": float(tpot_v.mean()) if len(tpot_v) else float("nan"),
+        "queueing_mean_s": float((sched - arrival).mean()) if n else float("nan"),
+        "kv_transfer_mean_s": float(col("kv_transfer_s").mean()) if n else float("nan"),
+        "disagg_kv_GB": dep.bytes["disagg"] / 1e9,
+        "prefix_load_GB": dep.bytes["prefix_load"] / 1e9,
+        "swap_GB": dep.bytes["swap"] / 1e9,
+        "iterations": int(sum(r.iterations for r in reps)),
+        "kv_capacity_tokens": int(dep.kv_blocks * dep.serve.kv_block_tokens),
+        "replicas": len(reps),
+    }
+    return {"summary": pa.table({k: [v] for k, v in summary.items()}), "requests": requests}

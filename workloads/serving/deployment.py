@@ -1,0 +1,228 @@
+"""A serving deployment: replicas placed on a topology's GPUs, a router in front of them, and
+the flows that move KV caches and activations between them over the shared fabric.
+
+Vocabulary:
+- placement: replicas take consecutive GPU ranks (replica r uses ranks r*tp*pp ...), prefill
+  replicas first, then decode replicas (disaggregated) or the co-located replicas.
+- router: picks a replica for each arriving request (``round-robin``, ``least-loaded``: fewest
+  outstanding requests, then fewest queued prompt tokens, ``prefix-aware``: most prompt tokens
+  already cached minus queued prompt tokens, so affinity yields to load). Disaggregated: the
+  router picks the prefill replica; the decode replica is picked the same way among decode
+  replicas when the prefill finishes.
+- KV transfer (disaggregated): each prefill GPU sends its KV shard to the matching GPU of the
+  decode replica (NVLink inside a scale-up domain, NIC and switches across). ``layerwise``
+  streams all but the last layer behind the final prefill iteration; ``whole`` sends after it.
+- host copies: prefix-cache loads (host DRAM or SSD to HBM) and swap preemption travel the
+  GPU's host link (and the SSD's link first, for SSD hits).
+- ring traffic: a replica's TP all-reduce (and PP send/recv) bytes, sent around the ring of its
+  GPUs so they share links with everything else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.errors import ConfigError, InfeasibleError
+from sim.hardware import gpu as gpu_spec
+from workloads.model import ModelSpec
+from workloads.serving.cost import CommLink, IterationCost, calibration, check_precision
+from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
+from workloads.serving.replica import Replica
+from workloads.serving.request import Request
+from workloads.serving.requests import RequestStream
+
+
+class Router:
+    def __init__(self, policy: str):
+        self.policy = policy
+        self.counter = 0
+
+    def choose(self, replicas: list[Replica], req: Request) -> Replica:
+        if len(replicas) == 1:
+            return replicas[0]
+        if self.policy == "round-robin":
+            r = replicas[self.counter % len(replicas)]
+            self.counter += 1
+            return r
+        if self.policy == "prefix-aware" and req.blocks is not None and replicas[0].prefix is not None:
+            def score(rep):
+                hit = len(rep.prefix.match(req.blocks)) * rep.prefix.prefix_tokens
+                return (hit - rep.queued_tokens, -rep.load(), -rep.index)
+            return max(replicas, key=score)
+        return min(replicas, key=lambda rep: (rep.load(), rep.queued_tokens, rep.index))
+
+
+class Deployment:
+    def __init__(self, cfg, sim, topo, fabric, stream: RequestStream):
+        self.cfg, self.sim, self.topo, self.fabric = cfg, sim, topo, fabric
+        self.serve = s = cfg.serve
+        self.stream = stream
+        self.gpu = gpu_spec(cfg.topology.gpu)
+        check_precision(self.gpu, s.precision)
+        self.spec = ModelSpec.from_section(cfg.model)
+        disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
+        if disagg and (s.prefill_replicas == 0 or s.decode_replicas == 0):
+            raise ConfigError("serve.decode_replicas" if s.prefill_replicas else "serve.prefill_replicas",
+                              "disaggregated serving needs both prefill_replicas and decode_replicas > 0")
+        self.disaggregated = disagg
+        roles = ["prefill"] * s.prefill_replicas + ["decode"] * s.decode_replicas if disagg else ["both"] * s.replicas
+        if not roles:
+            raise ConfigError("serve.replicas", "no replicas to serve on")
+        per = s.tp * s.pp
+        self.gpus_used = per * len(roles)
+        if self.gpus_used > len(topo.gpus):
+            raise InfeasibleError("serve.replicas", f"{len(roles)} replicas x tp={s.tp} x pp={s.pp} need "
+                                  f"{self.gpus_used} GPUs; the topology has {len(topo.gpus)}")
+        self.layerwise = s.kv_transfer == "layerwise"
+        link = self._group_link([topo.gpu(i) for i in range(per)])
+        overhead = s.schedule_overhead_us * 1e-6 if s.schedule_overhead_us else None
+        self.cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, s.tp, s.pp, s.ep,
+                                  link, overhead)
+        cap_tokens = self.cost.kv_capacity_tokens(s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
+        self.kv_blocks = cap_tokens // s.kv_block_tokens
+        self._check_fits(stream)
+        self.replicas: list[Replica] = []
+        for i, role in enumerate(roles):
+            ranks = range(i * per, (i + 1) * per)
+            gpus = [topo.gpu(r) for r in ranks]
+            hosts = [topo.attr(g, "host") for g in gpus]
+            hosts = hosts if all(h is not None for h in hosts) else []
+            kv = KVCache(self.kv_blocks, s.kv_block_tokens)
+            prefix = None
+            if s.prefix_cache and role != "decode":
+                prefix = PrefixCache(kv, stream.block_tokens, self.cost.kv_token_gpu,
+                                     s.host_kv_GB * 1e9 / per, s.ssd_kv_GB * 1e9 / per)
+            self.replicas.append(Replica(i, role, self, self.cost, kv, prefix, gpus, hosts))
+        self.front = [r for r in self.replicas if r.role in ("both", "prefill")]
+        self.back = [r for r in self.replicas if r.role == "decode"]
+        self.router = Router(s.router)
+        self.decode_router = Router(s.router if s.router != "prefix-aware" else "least-loaded")
+        self.requests: list[Request] = []
+        self.done = sim.env.event()
+        self.n_done = 0
+        self.next_closed = 0
+        self.bytes = {"disagg": 0.0, "prefix_load": 0.0, "swap": 0.0, "offload": 0.0}
+        self._pending_kv: dict[int, list] = {}
+
+    # -- set-up helpers ------------------------------------------------------------------------
+    def _group_link(self, gpus: list[int]) -> CommLink:
+        """Bottleneck effective bandwidth and latency between a replica's first two GPUs."""
+        lat = calibration()["comm"]["collective_latency_us"] * 1e-6
+        if len(gpus) < 2:
+            return CommLink(self.gpu.scaleup_Bps, lat)
+        links = self.topo.route(gpus[0], gpus[1])
+        cap = float(self.fabric.capacity[links].min()) if len(links) else self.gpu.scaleup_Bps
+        return CommLink(cap, lat + self.topo.path_latency(links))
+
+    def _check_fits(self, stream: RequestStream) -> None:
+        s = self.serve
+        longest = int((stream.input_tokens + stream.output_tokens).max())
+        if blocks_for(longest + 1, s.kv_block_tokens) > self.kv_blocks:
+            raise InfeasibleError("workload.input_tokens",
+                                  f"a request of {longest} tokens needs more KV than a replica holds "
+                                  f"({self.kv_blocks * s.kv_block_tokens} tokens)")
+
+    # -- flows ---------------------------------------------------------------------------------
+    def ring_traffic(self, rep: Replica, bytes_per_gpu: float):
+        g = rep.gpus
+        evs = [self.fabric.transfer(g[i], g[(i + 1) % len(g)], bytes_per_gpu, tag="serve.tp", key=rep.index)
+               for i in range(len(g))]
+        return self.sim.env.all_of(evs)
+
+    def host_copy(self, rep: Replica, bytes_per_gpu: float, to_gpu: bool, ssd_bytes: float = 0.0,
+                  kind: str = "swap"):
+        """KV between each of ``rep``'s GPUs and its host memory (through the SSD first for
+        ``ssd_bytes`` of it); an event that fires when every GPU's share has landed."""
+        env = self.sim.env
+        self.bytes[kind] += bytes_per_gpu * len(rep.gpus)
+        if not rep.hosts:
+            return env.timeout(bytes_per_gpu / self.gpu.host_Bps)
+        done = env.event()
+
+        def send(_=None):
+            evs = [self.fabric.transfer(h, g, bytes_per_gpu, tag="serve.kv_host") if to_gpu
+                   else self.fabric.transfer(g, h, bytes_per_gpu, tag="serve.kv_host")
+                   for g, h in zip(rep.gpus, rep.hosts)]
+            env.all_of(evs).callbacks.append(lambda _e: done.succeed())
+
+        if ssd_bytes > 0:
+            ssd_Bps = self.cfg.topology.ssd_GBps * 1e9
+            env.timeout(ssd_bytes * len(rep.gpus) / ssd_Bps).callbacks.append(send)
+        else:
+            send()
+        return done
+
+    def start_kv_transfer(self, src: Replica, req: Request, fraction: float, at_end: bool) -> None:
+        env = self.sim.env
+        pending = self._pending_kv.get(req.rid)
+        if pending is None:
+            dst = self.decode_router.choose(self.back, req)
+            pending = self._pending_kv[req.rid] = [dst, [], env.now]
+        dst, events, _start = pending
+        tokens = req.context if at_end else req.context + 1
+        nbytes = tokens * self.cost.kv_token_gpu * fraction
+        self.bytes["disagg"] += nbytes * len(src.gpus)
+        for i, g in enumerate(src.gpus):
+            events.append(self.fabric.transfer(g, dst.gpus[i % len(dst.gpus)], nbytes, tag="serve.kv", key=req.rid))
+        if at_end:
+            del self._pending_kv[req.rid]
+            end_of_prefill = env.now
+
+            def arrived(_e, req=req, src=src, dst=dst):
+                req.kv_transfer_s = env.now - end_of_prefill
+                req.prefill_replica = src.index
+                src.release_transferred(req)
+                req.computed = req.context
+                if req.generated >= req.output:
+                    req.first_token = env.now
+                    req.finish = env.now
+                    req.replica = dst.index
+                    self.finished(req)
+                else:
+                    dst.submit(req)
+            env.all_of(events).callbacks.append(arrived)
+
+    # -- requests ------------------------------------------------------------------------------
+    def arrive(self, req: Request) -> None:
+        self.router.choose(self.front, req).submit(req)
+
+    def finished(self, req: Request) -> None:
+        if req.generated != req.output:
+            from sim.errors import SimulationError
+            raise SimulationError(f"request {req.rid} finished with {req.generated} of {req.output} tokens")
+        self.n_done += 1
+        if self.stream.concurrency and self.next_closed < len(self.requests):
+            nxt = self.requests[self.next_closed]
+            self.next_closed += 1
+            nxt.arrival = self.sim.now
+            self.arrive(nxt)
+        if self.n_done == len(self.requests) and not self.done.triggered:
+            self.done.succeed()
+
+    def arrivals(self, order: np.ndarray):
+        env = self.sim.env
+        for i in order:
+            req = self.requests[i]
+            if req.arrival > env.now:
+                yield env.timeout(req.arrival - env.now)
+            self.arrive(req)
+
+    def start(self) -> None:
+        st = self.stream
+        blocks = st.prefix_blocks
+        self.requests = [Request(i, float(st.arrival_s[i]), int(st.input_tokens[i]), int(st.output_tokens[i]),
+                                 blocks[i] if blocks is not None else None) for i in range(len(st))]
+        for rep in self.replicas:
+            self.sim.process(rep.loop(), f"serve.replica{rep.index}")
+        if st.concurrency:
+            first = min(st.concurrency, len(self.requests))
+            self.next_closed = first
+            for req in self.requests[:first]:
+                self.arrive(req)
+            return
+        order = np.argsort(st.arrival_s, kind="stable")
+        at_zero = int(np.searchsorted(st.arrival_s[order], 0.0, side="right"))
+        for i in order[:at_zero]:
+            self.arrive(self.requests[i])
+        if at_zero < len(order):
+            self.sim.process(self.arrivals(order[at_zero:]), "serve.arrivals")

@@ -1,0 +1,399 @@
+"""A serving replica: one model instance on tp x pp GPUs running iteration-level continuous
+batching over a paged KV cache.
+
+Vocabulary:
+- role: ``both`` (co-located prefill and decode), ``prefill`` or ``decode`` (disaggregated).
+- queues: ``waiting`` (routed here, not admitted), ``prefilling`` (admitted, prompt KV not yet
+  complete), ``running`` (decoding), ``swapped`` (preempted to host memory).
+- policy (how an iteration's batch is formed):
+  ``vllm``: prefill first: an iteration runs either waiting prompts (up to ``max_batch_tokens``)
+  or one decode step of every running sequence, never both.
+  ``sarathi``: chunked prefill: every iteration carries all decodes plus prompt chunks filling a
+  token budget of ``chunk_size`` tokens (decodes piggyback on prefill chunks).
+  ``orca``: iteration-level scheduling with selective batching: decodes plus whole prompts up to
+  ``max_batch_tokens``; KV for prompt + all output tokens is reserved at admission (no
+  preemption), as TensorRT-LLM's guaranteed-no-evict scheduler does.
+- macro-step: consecutive decode-only iterations whose batch cannot change (no finish, no block
+  shortage, no admission) are costed in one vectorized call and simulated as one event; an
+  arrival that could join the batch wakes the replica, which cuts the macro-step at the next
+  iteration boundary. Results equal one event per iteration.
+- preemption: when a decode step finds no free KV block, the most recently admitted sequence is
+  preempted: ``recompute`` frees its blocks and re-queues it (its prompt and generated tokens are
+  prefilled again), ``swap`` copies its KV to host memory over the host link and back later.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from sim.errors import SimulationError
+from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
+from workloads.serving.request import Request
+
+MAX_MACRO_ITERATIONS = 1 << 16
+
+
+class Replica:
+    def __init__(self, index: int, role: str, deployment, cost, kv: KVCache,
+                 prefix: PrefixCache | None, gpus: list[int], hosts: list[int]):
+        self.index = index
+        self.role = role
+        self.dep = deployment
+        self.env = deployment.sim.env
+        self.cost = cost
+        self.kv = kv
+        self.prefix = prefix
+        self.gpus = gpus
+        self.hosts = hosts
+        s = deployment.serve
+        self.policy = s.scheduler
+        self.max_batch = s.max_batch_size
+        self.max_tokens = s.max_batch_tokens
+        self.chunk = s.chunk_size
+        self.preempt_mode = s.preemption
+        self.bt = kv.block_tokens
+        self.waiting: deque[Request] = deque()
+        self.prefilling: list[Request] = []
+        self.running: list[Request] = []
+        self.swapped: deque[Request] = deque()
+        self.pending_loads = 0
+        self.wake = None
+        # accounting
+        self.busy_s = 0.0
+        self.comm_s = 0.0
+        self.iterations = 0
+        self.flops = 0.0
+        self.hbm_bytes = 0.0
+        self.preemptions = 0
+        self.comm_credit = 0.0            # TP bytes already on the fabric for cut macro-steps
+        self.queued_tokens = 0            # prompt tokens routed here and not yet prefilled
+
+    # -- outside interface -------------------------------------------------------------------
+    def submit(self, req: Request) -> None:
+        req.replica = self.index
+        self.waiting.append(req)
+        if req.computed < req.context:
+            self.queued_tokens += req.context - req.computed
+        self.notify()
+
+    def notify(self) -> None:
+        if self.wake is not None and not self.wake.triggered:
+            if len(self.prefilling) + len(self.running) < self.max_batch or self.wake_always:
+                self.wake.succeed()
+
+    wake_always = False
+
+    def load(self) -> int:
+        return len(self.waiting) + len(self.prefilling) + len(self.running) + len(self.swapped) + self.pending_loads
+
+    # -- admission -----------------------------------------------------------------------------
+    def _blocks_needed(self, req: Request) -> int:
+        if self.policy == "orca":
+            return blocks_for(req.prompt + req.output, self.bt)
+        return blocks_for(req.context + 1, self.bt)
+
+    def _reserve(self, blocks: int) -> bool:
+        if self.kv.free >= blocks:
+            return True
+        return self.prefix is not None and self.prefix.reclaim(blocks)
+
+    def _admit(self) -> None:
+        now = self.env.now
+        while self.swapped and len(self.prefilling) + len(self.running) < self.max_batch:
+            req = self.swapped[0]
+            need = self._blocks_needed(req)
+            if not self._reserve(need):
+                return
+            self.swapped.popleft()
+            self.kv.allocate(need)
+            req.kv_blocks = need
+            req.ready = False
+            self.pending_loads += 1
+            ev = self.dep.host_copy(self, req.context * self.cost.kv_token_gpu, to_gpu=True)
+            ev.callbacks.append(lambda _e, r=req: self._loaded(r, self.running))
+        while self.waiting and len(self.prefilling) + len(self.running) < self.max_batch:
+            req = self.waiting[0]
+            hit_tiers = []
+            if self.prefix is not None and req.blocks is not None and req.computed == 0:
+                hit_tiers = self.prefix.match(req.blocks)
+                # at least one prompt token is always computed (it produces the first token)
+                max_hit = (req.prompt - 1) // self.prefix.prefix_tokens
+                hit_tiers = hit_tiers[:max_hit]
+            hit_blocks = len(hit_tiers) * (self.prefix.entry_blocks if self.prefix else 0)
+            need = max(self._blocks_needed(req) - hit_blocks, 0)
+            if not self._reserve(need + (hit_blocks if any(t != "hbm" for t in hit_tiers) else 0)):
+                return
+            self.waiting.popleft()
+            if hit_tiers:
+                tiers = self.prefix.acquire(req.blocks[:len(hit_tiers)])
+                req.pinned = tuple(int(b) for b in req.blocks[:len(tiers)])
+                hit_tokens = len(tiers) * self.prefix.prefix_tokens
+                need = max(self._blocks_needed(req) - len(tiers) * self.prefix.entry_blocks, 0)
+                if self.kv.free < need and not self.prefix.reclaim(need):
+                    raise SimulationError("prefix promotion left no room for the request's own blocks")
+                req.computed = hit_tokens
+                req.hit = hit_tokens
+                req.prefix_hit_tokens += hit_tokens
+                self.queued_tokens -= hit_tokens
+                moved = [t for t in tiers if t != "hbm"]
+                if moved:
+                    nbytes = len(moved) * self.prefix.prefix_tokens * self.cost.kv_token_gpu
+                    from_ssd = sum(t == "ssd" for t in moved) * self.prefix.prefix_tokens * self.cost.kv_token_gpu
+                    req.ready = False
+                    self.pending_loads += 1
+                    ev = self.dep.host_copy(self, nbytes, to_gpu=True, ssd_bytes=from_ssd, kind="prefix_load")
+                    ev.callbacks.append(lambda _e, r=req: self._loaded(r, None))
+            self.kv.allocate(need)
+            req.kv_blocks = need
+            if req.scheduled < 0:
+                req.scheduled = now
+            if req.computed >= req.context:
+                self.running.append(req)       # arrived with its KV (disaggregated decode)
+            else:
+                self.prefilling.append(req)
+
+    def _loaded(self, req: Request, into) -> None:
+        req.ready = True
+        self.pending_loads -= 1
+        if into is not None:
+            req.swapped = False
+            into.append(req)
+        self.notify()
+
+    # -- batch formation -----------------------------------------------------------------------
+    def _prefill_chunks(self, budget: int) -> list[tuple[Request, int]]:
+        chunks = []
+        for req in self.prefilling:
+            if budget <= 0:
+                break
+            if not req.ready:
+                continue
+            c = min(req.context - req.computed, budget)
+            chunks.append((req, c))
+            budget -= c
+        return chunks
+
+    def _plan(self):
+        decodes = [r for r in self.running if r.ready]
+        if self.policy == "vllm":
+            chunks = self._prefill_chunks(self.max_tokens)
+            if chunks:
+                return chunks, []
+            return [], decodes
+        budget = (self.chunk if self.policy == "sarathi" else self.max_tokens) - len(decodes)
+        return self._prefill_chunks(budget), decodes
+
+    # -- the iteration loop --------------------------------------------------------------------
+    def loop(self):
+        env = self.env
+        while True:
+            self._admit()
+            chunks, decodes = self._plan()
+            if not chunks and not decodes:
+                self.wake = env.event()
+                yield self.wake
+                self.wake = None
+                continue
+            if chunks:
+                yield from self._mixed_iteration(chunks, decodes)
+            else:
+                yield from self._decode_steps(decodes)
+
+    def _issue_comm(self, tokens: np.ndarray, duration: float):
+        """Put the iterations' TP/PP traffic on the fabric (one ring of flows per call)."""
+        if len(self.gpus) < 2:
+            return None
+        tp_bytes, pp_bytes, _ = self.cost.comm_bytes(tokens)
+        total = float(tp_bytes.sum() + pp_bytes.sum()) - self.comm_credit
+        self.comm_credit = 0.0
+        if total <= 0:
+            self.comm_credit = -total
+            return None
+        return self.dep.ring_traffic(self, total)
+
+    def _mixed_iteration(self, chunks, decodes):
+        now = self.env.now
+        n_tok = sum(c for _, c in chunks) + len(decodes)
+        finishing = [r for r, c in chunks if r.computed + c >= r.context]
+        pairs = sum(c * r.computed + c * c / 2.0 for r, c in chunks) + sum(r.context for r in decodes)
+        kv_read = sum(r.computed + c for r, c in chunks) + sum(r.context for r in decodes)
+        tok = np.array([float(n_tok)])
+        desc = (tok, np.array([float(len(decodes) + len(finishing))]), np.array([pairs]), np.array([kv_read]))
+        t = float(self.cost.times(*desc)[0])
+        comm = self._issue_comm(tok, t)
+        if self.role == "prefill" and self.dep.layerwise:
+            for r in finishing:      # stream all but the last layer's KV behind the compute
+                self.dep.start_kv_transfer(self, r, fraction=1.0 - 1.0 / self.cost.stage_layers, at_end=False)
+        self._account(desc, t)
+        yield self.env.timeout(t)
+        if comm is not None and not comm.processed:
+            yield comm
+        end = self.env.now
+        self.busy_s += end - now
+        for r, c in chunks:
+            r.computed += c
+            self.queued_tokens -= c
+        for r in finishing:
+            self.prefilling.remove(r)
+            r.generated += 1
+            r.prefill_done_s = end
+            if self.prefix is not None and r.blocks is not None:
+                full = min(r.prompt // self.prefix.prefix_tokens, len(r.blocks))
+                new_ids = [b for b in r.blocks[:full] if int(b) not in r.pinned]
+                taken = self.prefix.insert(new_ids[: r.kv_blocks // self.prefix.entry_blocks])
+                r.kv_blocks -= taken
+            if self.role == "prefill":
+                self.dep.start_kv_transfer(self, r, fraction=1.0 / self.cost.stage_layers if self.dep.layerwise else 1.0,
+                                           at_end=True)
+                continue
+            if r.first_token < 0:
+                r.first_token = end
+            if r.generated >= r.output:
+                self._finish(r, end)
+            else:
+                self.running.append(r)
+        for r in decodes:
+            r.generated += 1
+            if r.first_token < 0:
+                r.first_token = end
+        self._grow_and_finish(decodes, end)
+
+    def _grow_and_finish(self, decodes, end):
+        """Finish sequences that produced their last token, then give the others the KV block
+        their next token needs (preempting the newest sequences when none is free)."""
+        growing = []
+        for r in decodes:
+            if r.generated >= r.output:
+                self.running.remove(r)
+                self._finish(r, end)
+            else:
+                growing.append(r)
+        if self.policy == "orca":
+            return
+        preempted: set[int] = set()
+        for r in growing:
+            if r.rid in preempted:
+                continue
+            extra = blocks_for(r.context + 1, self.bt) - self._owned(r)
+            if extra > 0:
+                while not self._reserve(extra):
+                    victim = self._preempt(exclude=r)
+                    if victim is None:
+                        raise SimulationError(f"replica {self.index}: request {r.rid} needs {extra} KV "
+                                              f"blocks and nothing can be preempted")
+                    preempted.add(victim.rid)
+                self.kv.allocate(extra)
+                r.kv_blocks += extra
+
+    def _owned(self, r: Request) -> int:
+        """KV blocks holding r's tokens here: its own plus the prefix entries it pins."""
+        return r.kv_blocks + (len(r.pinned) * self.prefix.entry_blocks if r.pinned else 0)
+
+    def _decode_steps(self, decodes):
+        env = self.env
+        now = env.now
+        B = len(decodes)
+        ctx = np.fromiter((r.context for r in decodes), dtype=np.int64, count=B)
+        rem = np.fromiter((r.remaining for r in decodes), dtype=np.int64, count=B)
+        k = int(min(rem.min(), MAX_MACRO_ITERATIONS))
+        if self.policy != "orca":
+            # blocks each sequence needs to hold context + j + 1 tokens after j steps
+            owned = np.fromiter((self._owned(r) for r in decodes), dtype=np.int64, count=B)
+            avail = self.kv.free + (self.prefix.evictable_blocks() if self.prefix is not None else 0)
+            # The largest k whose growth fits: after j steps each sequence holds ctx + j + 1 tokens.
+            def growth(j):
+                return int(np.maximum(-(-(ctx + j + 1) // self.bt) - owned, 0).sum())
+            if growth(k) > avail:
+                lo, hi = 0, k                      # growth(lo) <= avail < growth(hi)
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if growth(mid) <= avail:
+                        lo = mid
+                    else:
+                        hi = mid
+                k = lo
+            if k == 0:
+                if self._preempt() is None:
+                    raise SimulationError(f"replica {self.index}: KV full and nothing to preempt")
+                return
+        steps = np.arange(k, dtype=np.float64)
+        D = float(ctx.sum()) + B * steps
+        tok = np.full(k, float(B))
+        desc = (tok, tok, D, D)
+        dur = self.cost.times(*desc)
+        cum = np.cumsum(dur)
+        comm = self._issue_comm(tok, float(cum[-1]))
+        self.wake = env.event()
+        yield env.any_of([env.timeout(float(cum[-1])), self.wake])
+        self.wake = None
+        elapsed = env.now - now
+        done = k
+        if elapsed < cum[-1] * (1 - 1e-12):
+            done = min(int(np.searchsorted(cum, elapsed, side="left")) + 1, k)
+            if done < k and comm is not None:
+                tp_b, pp_b, _ = self.cost.comm_bytes(tok[done:])
+                self.comm_credit += float(tp_b.sum() + pp_b.sum())
+                comm = None
+            yield env.timeout(max(float(cum[done - 1]) - elapsed, 0.0))
+        if comm is not None and not comm.processed:
+            yield comm
+        desc_done = (tok[:done], tok[:done], D[:done], D[:done])
+        self._account(desc_done, float(cum[done - 1]))
+        end = env.now
+        self.busy_s += end - now
+        first_end = now + float(cum[0])
+        for r in decodes:
+            r.generated += done
+            if r.first_token < 0:
+                r.first_token = first_end
+        self._grow_and_finish(decodes, end)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _account(self, desc, seconds: float) -> None:
+        tokens, samples, pairs, kv_read = desc
+        c = self.cost
+        self.iterations += len(tokens)
+        self.flops += float(c.model_flops(tokens, samples, pairs).sum())
+        self.hbm_bytes += float(c.model_bytes(tokens, kv_read).sum())
+        self.comm_s += float(c.comm_time(tokens).sum())
+
+    def _release(self, req: Request) -> None:
+        self.kv.release(req.kv_blocks)
+        req.kv_blocks = 0
+        if req.pinned:
+            self.prefix.release(req.pinned)
+            req.pinned = ()
+
+    def _finish(self, req: Request, t: float) -> None:
+        self._release(req)
+        req.finish = t
+        self.dep.finished(req)
+
+    def release_transferred(self, req: Request) -> None:
+        """A disaggregated prefill's KV reached its decode replica: free it here."""
+        self._release(req)
+        self.notify()
+
+    def _preempt(self, exclude: Request | None = None) -> Request | None:
+        victims = [r for r in self.running if r is not exclude and r.ready]
+        if not victims:
+            return None
+        victim = victims[-1]
+        self.running.remove(victim)
+        self.preemptions += 1
+        victim.preemptions += 1
+        if self.preempt_mode == "swap" and self.hosts:
+            nbytes = victim.context * self.cost.kv_token_gpu
+            self._release(victim)
+            victim.swapped = True
+            self.dep.host_copy(self, nbytes, to_gpu=False)
+            self.swapped.append(victim)
+        else:
+            self._release(victim)
+            victim.computed = 0
+            victim.hit = 0
+            self.queued_tokens += victim.context
+            self.waiting.appendleft(victim)
+        return victim
