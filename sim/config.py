@@ -49,6 +49,7 @@ class TopologySection(Section):
     fabric: Literal["fat-tree", "rail-optimized", "torus3d", "none"] = Field("fat-tree", description="scale-out fabric")
     tiers: int = Field(2, ge=1, le=3, description="switch tiers of a fat-tree (2 = leaf-spine, 3 = leaf-spine-core)")
     switch_radix: int = Field(64, ge=4, description="ports per scale-out switch")
+    leaf_radix: int | None = Field(None, ge=2, description="ports per leaf (top-of-rack) switch; default switch_radix")
     oversubscription: float | list[float] = Field(1.0, description="down:up ratio at each tier boundary above the leaf (a number for all, or a list bottom up)")
     pod_gpus: int | None = Field(None, ge=1, description="GPUs per pod (full bisection inside a pod); 3-tier fabrics")
     torus_dims: list[int] | None = Field(None, description="torus dimensions (torus3d), product = gpus")

@@ -1,0 +1,69 @@
+"""Topology builders: how hardware is wired, from a ``[topology]`` spec to a ``Topology``.
+
+Vocabulary:
+- builder: a function ``spec -> Topology`` for one ``fabric``: ``none`` (one scale-up domain,
+  ``topologies.scaleup``), ``fat-tree`` and ``rail-optimized`` (``topologies.clos``),
+  ``torus3d`` (``topologies.torus``). Each installs a structured router (no graph search per
+  flow) and fills ``topo.meta`` with the parameters it used.
+- preset: a TOML file in ``topologies/presets/`` whose keys are ``[topology]`` keys plus a
+  ``description`` string; ``preset_spec(name, **overrides)`` loads one.
+
+``build(spec)`` validates the result (connected, every link with positive bandwidth).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from sim.config import TopologySection
+from sim.errors import ConfigError
+from sim.topology import Topology
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+
+def build(spec: TopologySection) -> Topology:
+    """The topology a ``[topology]`` section describes, validated, with its router installed."""
+    from topologies.clos import build_clos
+    from topologies.scaleup import build_single_domain
+    from topologies.torus import build_torus
+
+    builders = {"none": build_single_domain, "fat-tree": build_clos, "rail-optimized": build_clos,
+                "torus3d": build_torus}
+    if spec.fabric not in builders:
+        raise ConfigError("topology.fabric", f"unknown fabric {spec.fabric!r}; known: {', '.join(builders)}")
+    topo = builders[spec.fabric](spec)
+    # collectives read this to offer in-switch reduction (NVLS) where the GPU's switch has it
+    from sim.hardware import gpu as gpu_spec
+    topo.meta.setdefault("nvls", gpu_spec(spec.gpu).nvls)
+    if spec.preset:
+        topo.name = spec.preset
+    topo.validate()
+    return topo
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def preset_description(name: str) -> str:
+    return str(_read_preset(name).get("description", ""))
+
+
+def _read_preset(name: str) -> dict:
+    path = PRESET_DIR / f"{name}.toml"
+    if not path.exists():
+        raise ConfigError("topology.preset", f"unknown preset {name!r}; known: {', '.join(preset_names())}")
+    return tomllib.loads(path.read_text())
+
+
+def preset_spec(name: str, **overrides) -> TopologySection:
+    """The ``TopologySection`` of preset ``name`` with ``overrides`` applied (validated)."""
+    data = {k: v for k, v in _read_preset(name).items() if k != "description"}
+    data.update(overrides)
+    data["preset"] = name
+    try:
+        return TopologySection(**data)
+    except Exception as err:   # pydantic ValidationError: name the key
+        raise ConfigError("topology", f"preset {name!r}: {err}") from None

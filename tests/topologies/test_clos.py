@@ -1,0 +1,204 @@
+"""Clos builder and router: hand-counted instances, oversubscription, ECMP and minimal hops."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from sim.config import TopologySection
+from sim.errors import ConfigError
+from sim.topology import ShortestPathRouter
+from topologies import build
+from topo_helpers import check_route, interconnect
+
+NDR = 400e9 / 8     # one 400 Gb/s port, bytes/s
+
+
+def spec(**kw) -> TopologySection:
+    return TopologySection(**kw)
+
+
+def kinds(topo):
+    out = {}
+    for k in topo.node_kind:
+        out[k] = out.get(k, 0) + 1
+    return out
+
+
+def links_of(topo, cls):
+    return [i for i in range(topo.num_links) if topo.link_class[i] == cls]
+
+
+def test_two_nodes_two_tier_hand_count():
+    # 16 H100 in 2 servers, 8 x 400G NICs each, radix 8: a leaf has 4 down + 4 up ports, so
+    # 16 NICs fill 4 leaves; 4 leaves x 4 uplinks = 16 spine ports = 2 spines of 8 ports, each
+    # leaf-spine pair bundling 2 ports (aggregated into one link of 2 x 50 GB/s).
+    topo = build(spec(gpus=16, switch_radix=8))
+    assert kinds(topo) == {"gpu": 16, "nic": 16, "nvswitch": 2, "host": 2, "ssd": 2, "switch": 6}
+    tiers = [topo.attr(n, "tier") for n, k in enumerate(topo.node_kind) if k == "switch"]
+    assert sorted(tiers) == [1, 1, 1, 1, 2, 2]
+    assert len(links_of(topo, "leaf-spine")) == 4 * 2 * 2          # both directions
+    assert all(topo.capacity[i] == pytest.approx(2 * NDR) for i in links_of(topo, "leaf-spine"))
+    assert all(topo.capacity[i] == pytest.approx(NDR) for i in links_of(topo, "nic"))
+    assert all(topo.capacity[i] == pytest.approx(450e9) for i in links_of(topo, "nvlink"))
+    assert all(topo.capacity[i] == pytest.approx(2 * NDR) for i in links_of(topo, "pcie"))   # 2x NIC rate by default
+    assert all(topo.capacity[i] == pytest.approx(64e9) for i in links_of(topo, "host"))
+    assert topo.num_links == 2 * (16 + 16 + 16 + 2 + 16 + 8)
+    assert topo.meta["leaves"] == 4 and topo.meta["spines"] == 2 and topo.meta["scaleout_GBps_per_gpu"] == 50.0
+    g = topo.gpu(3)
+    assert topo.attr(g, "node") == 0 and topo.attr(g, "domain") == 0 and topo.attr(g, "rank") == 3
+    assert topo.node_names[topo.attr(g, "nic")] == "nic0.3"
+    assert topo.node_names[topo.attr(g, "host")] == "host0"
+    assert topo.attr(topo.gpu(9), "node") == 1 and topo.attr(topo.gpu(9), "domain") == 1
+
+
+def test_single_leaf_has_no_spines():
+    topo = build(spec(gpus=16))          # radix 64: 32 down ports hold all 16 NICs
+    assert topo.meta["leaves"] == 1 and topo.meta["spines"] == 0
+    assert len(check_route(topo, topo.gpu(0), topo.gpu(8))) == 4
+
+
+@pytest.mark.parametrize("o", [1.0, 3.0, 7.0])
+def test_bisection_is_full_over_oversubscription(o):
+    topo = build(spec(gpus=128, switch_radix=16, oversubscription=o))
+    full = 128 * NDR
+    up = sum(topo.capacity[i] for i in links_of(topo, "leaf-spine")
+             if topo.attr(topo.link_src[i], "tier") == 1)
+    assert up == pytest.approx(full / o)
+    # the cut also equals the max flow from all leaves to all spines
+    g = nx.DiGraph()
+    for i in links_of(topo, "leaf-spine"):
+        u, v = topo.link_src[i], topo.link_dst[i]
+        if topo.attr(u, "tier") == 1:
+            g.add_edge("s", u, capacity=float("inf"))
+            g.add_edge(u, v, capacity=float(topo.capacity[i]))
+            g.add_edge(v, "t", capacity=float("inf"))
+    assert nx.maximum_flow_value(g, "s", "t") == pytest.approx(full / o)
+
+
+def test_oversubscribed_leaf_ports():
+    topo = build(spec(gpus=64, switch_radix=16, oversubscription=3.0))
+    assert topo.meta["leaf_down_ports"] == 12 and topo.meta["leaf_up_ports"] == 4
+    assert topo.meta["leaves"] == 6           # ceil(64 / 12)
+
+
+def test_three_tier_counts_and_core_bisection():
+    # radix 8, non-blocking: leaf 4 down + 4 up; a pod holds 4 leaves (a spine's 4 down ports)
+    # = 16 NICs = 2 servers; 64 GPUs = 4 pods of 4 spines (one port per leaf-spine pair);
+    # a spine's 4 up ports reach 4 pods with 2 ports per spine-core pair -> 2 cores per group,
+    # 4 groups: 8 cores (the classical k = 8 fat-tree has 16 cores joining 8 pods).
+    topo = build(spec(gpus=64, switch_radix=8, tiers=3))
+    m = topo.meta
+    assert (m["pods"], m["leaves"], m["spines"], m["cores"]) == (4, 16, 16, 8)
+    assert all(topo.capacity[i] == pytest.approx(NDR) for i in links_of(topo, "leaf-spine"))
+    assert all(topo.capacity[i] == pytest.approx(2 * NDR) for i in links_of(topo, "spine-core"))
+    up = sum(topo.capacity[i] for i in links_of(topo, "spine-core") if topo.attr(topo.link_dst[i], "tier") == 3)
+    assert up == pytest.approx(64 * NDR)
+    over = build(spec(gpus=64, switch_radix=8, tiers=3, oversubscription=[1.0, 3.0]))
+    up = sum(over.capacity[i] for i in links_of(over, "spine-core") if over.attr(over.link_dst[i], "tier") == 3)
+    assert up == pytest.approx(64 * NDR / 3)
+
+
+def test_pods_hold_whole_domains():
+    topo = build(spec(gpu="GB200", gpus=288, gpus_per_node=4, nics_per_node=4, tiers=3, switch_radix=32))
+    # spine down ports 16 -> 16 leaves x 16 NICs = 256 NICs = 64 trays; rounded to whole
+    # NVL72 domains (18 trays): 54 trays = 216 GPUs per pod
+    assert topo.meta["pod_gpus"] == 216
+    for r in range(288):
+        g = topo.gpu(r)
+        assert topo.attr(g, "pod") == r // 216
+
+
+def test_rail_optimized_leaves_are_rails():
+    topo = build(spec(gpus=64, fabric="rail-optimized", switch_radix=16))   # 8 servers per rail leaf
+    assert topo.meta["leaves"] == 8 and topo.meta["rail_group_servers"] == 8
+    for r in range(64):
+        leaf = topo.attr(topo.gpu(r), "leaf")
+        assert leaf == r % 8                      # NIC i of every server on rail leaf i
+    same_rail = check_route(topo, topo.gpu(1), topo.gpu(9))
+    assert [topo.link_class[i] for i in same_rail] == ["pcie", "nic", "nic", "pcie"]
+    cross = check_route(topo, topo.gpu(1), topo.gpu(10))
+    assert [topo.link_class[i] for i in cross] == ["pcie", "nic", "leaf-spine", "leaf-spine", "nic", "pcie"]
+
+
+def test_ecmp_permutation_uses_every_spine():
+    topo = build(spec(gpus=128, switch_radix=16))     # 16 leaves of 8 NICs, 8 spines
+    spines = {n for n, k in enumerate(topo.node_kind) if k == "switch" and topo.attr(n, "tier") == 2}
+    assert len(spines) == 8
+    used = set()
+    for r in range(128):
+        path = topo.route(topo.gpu(r), topo.gpu((r + 8) % 128))   # each leaf sends to the next
+        used.update(topo.link_dst[i] for i in path if topo.link_dst[i] in spines)
+    assert used == spines
+
+
+def test_ecmp_keys_spread_one_pair():
+    topo = build(spec(gpus=64, switch_radix=8, tiers=3))
+    a, b = topo.gpu(0), topo.gpu(63)
+    cores = {topo.link_dst[i] for key in range(64) for i in topo.route(a, b, key) if topo.attr(topo.link_dst[i], "tier") == 3}
+    assert len(cores) == topo.meta["cores"]
+    assert list(topo.route(a, b, 5)) == list(topo.route(a, b, 5))
+
+
+CASES = [
+    dict(gpus=64, switch_radix=8, tiers=3),
+    dict(gpus=48, switch_radix=16, oversubscription=3.0),
+    dict(gpus=128, fabric="rail-optimized", switch_radix=16, tiers=3),
+    dict(gpus=40, switch_radix=10, gpus_per_node=4, nics_per_node=2),            # NICs shared, leaves straddle servers
+    dict(gpus=64, gpu="MI300X", fabric="rail-optimized", switch_radix=16),       # mesh: PXN relay
+    dict(gpus=48, gpu="MI300X", switch_radix=10),                                # mesh, servers straddle leaves
+    dict(gpus=288, gpu="GB200", gpus_per_node=4, nics_per_node=4, switch_radix=32, fabric="rail-optimized", tiers=3),
+    dict(gpus=32, gpus_per_node=8, scaleup_domain=4, nics_per_node=4, switch_radix=8),
+    dict(gpus=32, gpus_per_node=4, nics_per_node=8, switch_radix=16),             # 2 ports per NIC node
+]
+BUILT = {}
+
+
+def built(i):
+    if i not in BUILT:
+        BUILT[i] = build(spec(**CASES[i]))
+    return BUILT[i]
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=st.integers(0, len(CASES) - 1), a=st.integers(0, 10**6), b=st.integers(0, 10**6), key=st.integers(0, 99))
+def test_routes_are_minimal_hop(case, a, b, key):
+    topo = built(case)
+    n = len(topo.gpus)
+    src, dst = topo.gpu(a % n), topo.gpu(b % n)
+    path = check_route(topo, src, dst, key)
+    assert len(path) == nx.shortest_path_length(interconnect(topo), src, dst)
+
+
+@pytest.mark.parametrize("case", [0, 2, 4, 6])
+def test_routes_agree_with_shortest_path_router(case):
+    # scale-up domains hold whole servers here, so host memory offers no shortcut
+    topo = built(case)
+    sp = ShortestPathRouter()
+    n = len(topo.gpus)
+    for a in range(0, n, 3):
+        b = (a * 7 + 5) % n
+        src, dst = topo.gpu(a), topo.gpu(b)
+        assert len(topo.route(src, dst)) == len(sp.route(topo, src, dst))
+
+
+def test_two_tiers_too_small_names_tiers():
+    with pytest.raises(ConfigError) as err:
+        build(spec(gpus=4096, switch_radix=16))
+    assert err.value.key == "topology.tiers" and "tiers = 3" in err.value.reason
+
+
+def test_too_many_pods_and_big_pods():
+    with pytest.raises(ConfigError) as err:
+        build(spec(gpus=256, switch_radix=8, tiers=3))
+    assert err.value.key == "topology.gpus"
+    with pytest.raises(ConfigError) as err:
+        build(spec(gpus=3072, tiers=3, pod_gpus=3072, switch_radix=64))
+    assert err.value.key == "topology.pod_gpus"
+
+
+def test_no_nics_between_domains():
+    with pytest.raises(ConfigError) as err:
+        build(spec(gpus=16, nics_per_node=0))
+    assert err.value.key == "topology.nics_per_node"

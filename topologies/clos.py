@@ -1,0 +1,288 @@
+"""Clos fabrics: fat-trees of 1 to 3 switch tiers, plain or rail-optimized, with up/down ECMP.
+
+Vocabulary:
+- leaf (tier 1), spine (tier 2), core (tier 3): ``switch`` nodes with attribute ``tier``.
+  A leaf has ``D = floor(k*o1/(o1+1))`` down ports and ``k - D`` up ports (``k`` =
+  ``leaf_radix``, default ``switch_radix``; ``o1`` the leaf -> spine oversubscription).
+- pod: a 2-tier block (leaves + spines, full mesh between them). In a 3-tier fabric pods are
+  joined by cores; a pod holds whole scale-up domains and whole servers, so no route is ever
+  shortened by a detour through NVLink into another pod. Default pod: as many leaves as a
+  spine has down ports (``floor(k*o2/(o2+1))``), rounded down to whole domains.
+- plain fat-tree: NICs fill leaf ports in order (server 0's NICs, then server 1's, ...).
+- rail-optimized: NIC ``i`` of every server of a leaf group attaches to rail leaf ``i`` of the
+  group; a group holds as many servers as a leaf has down ports (a DGX H100 SuperPOD
+  scalable unit: 32 servers, 8 rail leaves). Same-rail traffic stays under the rail leaf;
+  cross-rail traffic goes through a spine.
+- spine ``j`` of every pod connects to core group ``j``; a core of group ``j`` connects to
+  spine ``j`` of every pod.
+- aggregation: parallel links between the same two switches are ONE link whose capacity is
+  their sum (the graph stays small; max-min sharing over the sum equals sharing over the
+  bundle when ECMP spreads flows evenly over it).
+- capacities: a leaf's uplinks carry exactly ``(its attached NIC bandwidth) / o1`` split
+  evenly over its spines; a spine's core links carry ``(its leaf-link bandwidth) / o2`` split
+  over its core group. So the bisection of the leaf/spine cut is exactly full / o1 even when
+  port counts round. Switch ports run at the NIC port rate; the radix sets how many switches
+  there are and how many GPUs fit.
+- route (ranks a -> b): same scale-up domain: over NVLink. Otherwise GPU -> NIC -> leaf ->
+  [spine -> [core -> spine] ->] leaf -> NIC -> GPU, the spine chosen by
+  ``mix(src, dst, key, 0) % spines`` and the core by ``mix(src, dst, key, 1) % cores``.
+  In a mesh (XGMI) domain a route to another leaf of the same pod first crosses one mesh link
+  to a peer on the destination's leaf when there is one (5 hops instead of 6; NCCL's PXN does
+  the same); with an NVSwitch the two are equally short and the route takes the spine.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sim.errors import ConfigError
+from sim.topology import Topology, mix
+from topologies.params import Params, base_meta, resolve
+from topologies.routing import StructuredRouter
+from topologies.scaleup import ScaleupLinks, add_domains
+from topologies.servers import Servers, add_servers
+
+
+def _largest_divisor_at_most(n: int, cap: int) -> int:
+    cap = max(1, min(n, cap))
+    for m in range(cap, 0, -1):
+        if n % m == 0:
+            return m
+    return 1
+
+
+def down_ports(radix: int, oversub: float) -> int:
+    """Down ports of a switch of ``radix`` ports at down:up ratio ``oversub``."""
+    return int(math.floor(radix * oversub / (oversub + 1.0) + 1e-9))
+
+
+class ClosLayout:
+    """How many switches of each tier, and which leaf every NIC plugs into."""
+
+    def __init__(self, p: Params):
+        self.p = p
+        rail = p.fabric == "rail-optimized"
+        self.rail = rail
+        R, pp = p.nic_nodes, p.ports_per_nic
+        kl, k = p.leaf_radix, p.switch_radix
+        o1, o2 = p.oversub
+        tiers = p.tiers
+        self.D = down_ports(kl, o1) if tiers > 1 else kl
+        self.U = kl - self.D
+        if self.D < pp:
+            raise ConfigError("topology.leaf_radix" if kl != k else "topology.switch_radix",
+                              f"a leaf of {kl} ports has {self.D} down ports, fewer than the {pp} ports of one NIC")
+        if tiers > 1 and self.U < 1:
+            raise ConfigError("topology.oversubscription", f"a leaf of {kl} ports at oversubscription {o1} keeps no up port")
+        self.nics_per_leaf = self.D // pp                 # plain fat-tree
+        self.group_servers = self.D // pp                 # rail-optimized: servers per leaf group
+        dsrv = p.domain_servers
+
+        def leaves_for(servers: int) -> int:
+            if rail:
+                return math.ceil(servers / self.group_servers) * R
+            return math.ceil(servers * R / self.nics_per_leaf)
+
+        if tiers == 3:
+            self.Ds = down_ports(k, o2)
+            self.Us = k - self.Ds
+            if self.Us < 1:
+                raise ConfigError("topology.oversubscription", f"a spine of {k} ports at oversubscription {o2} keeps no up port")
+            if rail:
+                max_servers = (self.Ds // R) * self.group_servers
+            else:
+                max_servers = self.Ds * self.nics_per_leaf // R
+            if p.pod_gpus is not None:
+                if p.pod_gpus % p.gpus_per_node or (p.pod_gpus // p.gpus_per_node) % dsrv:
+                    raise ConfigError("topology.pod_gpus", f"{p.pod_gpus} is not a whole number of servers and scale-up domains "
+                                                           f"({p.gpus_per_node} GPUs per server, {p.domain_gpus} per domain)")
+                pod_servers = p.pod_gpus // p.gpus_per_node
+                if pod_servers > max_servers:
+                    raise ConfigError("topology.pod_gpus", f"a pod of {p.pod_gpus} GPUs needs {leaves_for(pod_servers)} leaves; a spine of "
+                                                           f"switch_radix {k} has {self.Ds} down ports (at most {max_servers * p.gpus_per_node} GPUs per pod): raise switch_radix or lower pod_gpus")
+            else:
+                pod_servers = max_servers // dsrv * dsrv
+                if pod_servers < 1:
+                    raise ConfigError("topology.switch_radix", f"switch_radix {k} cannot hold one scale-up domain of {p.domain_gpus} GPUs in a pod")
+            self.pod_servers = min(pod_servers, p.servers)
+        else:
+            self.Ds, self.Us = k, 0
+            self.pod_servers = p.servers
+        self.pods = math.ceil(p.servers / self.pod_servers)
+        self.leaves_full_pod = leaves_for(self.pod_servers)
+        if tiers == 1 and self.leaves_full_pod > 1:
+            raise ConfigError("topology.tiers", f"{p.gpus} GPUs need {self.leaves_full_pod} leaves of {kl} ports; one switch tier holds "
+                                                f"{self.nics_per_leaf * pp} NIC ports: set tiers = 2")
+        if tiers == 2 and self.leaves_full_pod > k:
+            cap = ((k // R) * self.group_servers if rail else k * self.nics_per_leaf // R) * p.gpus_per_node
+            raise ConfigError("topology.tiers", f"{p.gpus} GPUs need {self.leaves_full_pod} leaves; 2 tiers of switch_radix {k} hold at most "
+                                                f"{k} leaves ({cap} GPUs): set tiers = 3")
+        if tiers == 3 and self.pods > k:
+            raise ConfigError("topology.gpus", f"{p.gpus} GPUs need {self.pods} pods; 3 tiers of switch_radix {k} join at most {k} pods: "
+                                               f"raise switch_radix or pod_gpus")
+        need_spines = tiers >= 2 and (self.leaves_full_pod > 1 or self.pods > 1)
+        if need_spines:
+            m = _largest_divisor_at_most(self.U, self.Ds // self.leaves_full_pod)
+            self.spines = self.U // m            # per pod; each leaf-spine link bundles m ports
+        else:
+            self.spines = 0
+        if tiers == 3 and self.pods > 1:
+            mc = _largest_divisor_at_most(self.Us, k // self.pods)
+            self.cores_per_group = self.Us // mc
+        else:
+            self.cores_per_group = 0
+
+    def pod_of_server(self, srv: int) -> int:
+        return srv // self.pod_servers
+
+    def leaf_in_pod(self, srv: int, slot: int) -> int:
+        """Leaf (numbered inside the pod) that NIC ``slot`` of server ``srv`` plugs into."""
+        local = srv - self.pod_of_server(srv) * self.pod_servers
+        if self.rail:
+            return (local // self.group_servers) * self.p.nic_nodes + slot
+        return (local * self.p.nic_nodes + slot) // self.nics_per_leaf
+
+    def leaves_in_pod(self, pod: int) -> int:
+        servers = min(self.pod_servers, self.p.servers - pod * self.pod_servers)
+        if self.rail:
+            return math.ceil(servers / self.group_servers) * self.p.nic_nodes
+        return math.ceil(servers * self.p.nic_nodes / self.nics_per_leaf)
+
+
+class ClosRouter(StructuredRouter):
+    """Up/down routing with ECMP over spines and cores; see the module docstring."""
+
+    def __init__(self, topo: Topology, servers: Servers, scaleup: ScaleupLinks, fab: dict):
+        super().__init__(topo, servers)
+        self.scaleup = scaleup
+        self.mesh = scaleup.kind == "mesh"
+        self.domain_of = servers.domain_of
+        self.nic_of = servers.nic_node
+        self.g2n = servers.gpu_nic
+        self.n2g = servers.nic_gpu
+        self.leaf_of = fab["leaf_of"]            # per rank, global leaf id
+        self.n2l = fab["nic_leaf"]               # per rank, NIC -> leaf
+        self.l2n = fab["leaf_nic"]               # per rank, leaf -> NIC
+        self.pod_of_leaf = fab["pod_of_leaf"]
+        self.leaf_spine = fab["leaf_spine"]      # per leaf: [link to spine j]
+        self.spine_leaf = fab["spine_leaf"]      # per leaf: [link from spine j]
+        self.spine_core = fab["spine_core"]      # per pod, per spine j: [link to core (j, c)]
+        self.core_spine = fab["core_spine"]      # per pod, per spine j: [link from core (j, c)]
+        self.spines = fab["spines"]
+        self.cores = fab["cores_per_group"]
+        self.dom_leaf: dict[tuple[int, int], list[int]] = {}
+        if self.mesh:
+            for r, (d, leaf) in enumerate(zip(self.domain_of, self.leaf_of)):
+                self.dom_leaf.setdefault((d, leaf), []).append(r)
+
+    def gpu_route(self, a, b, src, dst, key):
+        if self.domain_of[a] == self.domain_of[b]:
+            return self.scaleup.route(a, b)
+        g2n, n2g = self.g2n, self.n2g
+        if self.nic_of[a] == self.nic_of[b]:
+            return [g2n[a], n2g[b]]
+        la, lb = self.leaf_of[a], self.leaf_of[b]
+        if la == lb:
+            return [g2n[a], self.n2l[a], self.l2n[b], n2g[b]]
+        pa, pb = self.pod_of_leaf[la], self.pod_of_leaf[lb]
+        if self.mesh and pa == pb:
+            peers = self.dom_leaf.get((self.domain_of[a], lb))
+            if peers:
+                a2 = peers[mix(src, dst, key, 2) % len(peers)]
+                return self.scaleup.route(a, a2) + [g2n[a2], self.n2l[a2], self.l2n[b], n2g[b]]
+            peers = self.dom_leaf.get((self.domain_of[b], la))
+            if peers:
+                b2 = peers[mix(src, dst, key, 2) % len(peers)]
+                return [g2n[a], self.n2l[a], self.l2n[b2], n2g[b2]] + self.scaleup.route(b2, b)
+        j = mix(src, dst, key, 0) % self.spines
+        if pa == pb:
+            return [g2n[a], self.n2l[a], self.leaf_spine[la][j], self.spine_leaf[lb][j], self.l2n[b], n2g[b]]
+        c = mix(src, dst, key, 1) % self.cores
+        return [g2n[a], self.n2l[a], self.leaf_spine[la][j], self.spine_core[pa][j][c],
+                self.core_spine[pb][j][c], self.spine_leaf[lb][j], self.l2n[b], n2g[b]]
+
+
+def build_clos(spec) -> Topology:
+    """A fat-tree (``fabric = "fat-tree"``) or rail-optimized Clos of 1 to 3 tiers."""
+    p = resolve(spec)
+    layout = ClosLayout(p)
+    topo = Topology(p.name)
+    servers = add_servers(topo, p)
+    scaleup = add_domains(topo, p, servers)
+    lat = p.scaleout_latency_s
+    o1, o2 = p.oversub
+    nic_Bps = p.nic_Bps
+
+    # leaves, pod by pod
+    leaf_nodes: list[int] = []
+    pod_of_leaf: list[int] = []
+    first_leaf: list[int] = []
+    for pod in range(layout.pods):
+        first_leaf.append(len(leaf_nodes))
+        for i in range(layout.leaves_in_pod(pod)):
+            leaf_nodes.append(topo.add_node(f"leaf{pod}.{i}", "switch", tier=1, pod=pod))
+            pod_of_leaf.append(pod)
+    leaf_down_Bps = [0.0] * len(leaf_nodes)
+    nic_leaf_link: dict[int, tuple[int, int, int]] = {}     # NIC node -> (leaf, up link, down link)
+    for srv in range(p.servers):
+        pod = layout.pod_of_server(srv)
+        for slot, nic in enumerate(servers.nics[srv]):
+            leaf = first_leaf[pod] + layout.leaf_in_pod(srv, slot)
+            up = topo.add_link(nic, leaf_nodes[leaf], nic_Bps, lat, "nic", "scaleout")
+            nic_leaf_link[nic] = (leaf, up, topo.link_of[(leaf_nodes[leaf], nic)])
+            leaf_down_Bps[leaf] += nic_Bps
+            topo.graph.nodes[nic]["leaf"] = leaf
+    leaf_of, nic_leaf, leaf_nic = [], [], []
+    for r, nic in enumerate(servers.nic_node):
+        leaf, up, down = nic_leaf_link[nic]
+        leaf_of.append(leaf)
+        nic_leaf.append(up)
+        leaf_nic.append(down)
+        topo.graph.nodes[servers.gpu_node[r]]["leaf"] = leaf
+        topo.graph.nodes[servers.gpu_node[r]]["pod"] = pod_of_leaf[leaf]
+
+    # spines: spine j of a pod links to every leaf of the pod
+    S = layout.spines
+    leaf_spine = [[] for _ in leaf_nodes]
+    spine_leaf = [[] for _ in leaf_nodes]
+    spine_nodes: list[list[int]] = []
+    spine_down_Bps: list[list[float]] = []
+    for pod in range(layout.pods if S else 0):
+        nodes = [topo.add_node(f"spine{pod}.{j}", "switch", tier=2, pod=pod) for j in range(S)]
+        spine_nodes.append(nodes)
+        spine_down_Bps.append([0.0] * S)
+        for leaf in range(first_leaf[pod], first_leaf[pod] + layout.leaves_in_pod(pod)):
+            cap = leaf_down_Bps[leaf] / o1 / S
+            for j, sp in enumerate(nodes):
+                leaf_spine[leaf].append(topo.add_link(leaf_nodes[leaf], sp, cap, lat, "leaf-spine", "scaleout"))
+                spine_leaf[leaf].append(topo.link_of[(sp, leaf_nodes[leaf])])
+                spine_down_Bps[pod][j] += cap
+
+    # cores: core (j, c) links to spine j of every pod
+    C = layout.cores_per_group
+    spine_core = [[[] for _ in range(S)] for _ in range(layout.pods)]
+    core_spine = [[[] for _ in range(S)] for _ in range(layout.pods)]
+    if C:
+        for j in range(S):
+            cores = [topo.add_node(f"core{j}.{c}", "switch", tier=3, group=j) for c in range(C)]
+            for pod in range(layout.pods):
+                sp = spine_nodes[pod][j]
+                cap = spine_down_Bps[pod][j] / o2 / C
+                for core in cores:
+                    spine_core[pod][j].append(topo.add_link(sp, core, cap, lat, "spine-core", "scaleout"))
+                    core_spine[pod][j].append(topo.link_of[(core, sp)])
+
+    fab = {"leaf_of": leaf_of, "nic_leaf": nic_leaf, "leaf_nic": leaf_nic, "pod_of_leaf": pod_of_leaf,
+           "leaf_spine": leaf_spine, "spine_leaf": spine_leaf, "spine_core": spine_core,
+           "core_spine": core_spine, "spines": S, "cores_per_group": C}
+    topo.router = ClosRouter(topo, servers, scaleup, fab)
+    topo.meta = {
+        **base_meta(p), "tiers": p.tiers, "switch_radix": p.switch_radix, "leaf_radix": p.leaf_radix,
+        "oversubscription": p.oversub[:max(p.tiers - 1, 0)], "leaf_down_ports": layout.D,
+        "leaf_up_ports": layout.U if p.tiers > 1 else 0,
+        "leaves": len(leaf_nodes), "spines": S * len(spine_nodes), "cores": C * S,
+        "pods": layout.pods, "pod_gpus": layout.pod_servers * p.gpus_per_node,
+        "rail_group_servers": layout.group_servers if layout.rail else None,
+        "links_note": "parallel links between two switches are aggregated into one link of summed capacity",
+    }
+    return topo
