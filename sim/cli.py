@@ -158,7 +158,8 @@ def cmd_validate(args) -> int:
         rows = validate.run_suite(name)
         all_rows.extend({"suite": name, **r} for r in rows)
         if not args.json:
-            print_table(rows, title=f"validation: {name}",
+            shown = [{**r, "error": f"{r['error']:+.1%}" if r.get("error") is not None else ""} for r in rows]
+            print_table(shown, title=f"validation: {name}",
                         columns=["case", "metric", "predicted", "measured", "error", "source"])
             stats = validate.error_stats(rows)
             print(f"{name}: {stats['cases']} cases, median |error| {stats['median_abs_error']:.1%}, "

@@ -124,8 +124,10 @@ def remove_stale_staging(root: Path) -> int:
 # -- Perfetto / Chrome trace ----------------------------------------------------------------
 
 # Columns that name a track's lane (the first one found), refined by a stream column.
-LANE_COLUMNS = ("gpu", "rank", "replica", "stage", "src", "link", "link_class", "request")
+LANE_COLUMNS = ("gpu", "rank", "replica", "stage", "src", "link", "link_class")
 LABEL_COLUMNS = ("name", "op", "kind", "tag", "phase", "event")
+# (start, end) column pairs that make a table drawable, in order of preference.
+INTERVALS = (("start_s", "end_s"), ("arrival_s", "finish_s"), ("arrival", "finish"))
 
 
 def _lane_of(columns: list[str]) -> list[str]:
@@ -133,45 +135,63 @@ def _lane_of(columns: list[str]) -> list[str]:
     return lane + (["stream"] if "stream" in columns else [])
 
 
+def _interval_columns(columns: list[str]) -> tuple[str, str] | None:
+    return next(((a, b) for a, b in INTERVALS if a in columns and b in columns), None)
+
+
+def _sequential(spans: list[tuple[float, float]]) -> bool:
+    """True when no two spans of a lane overlap (a stream): they can be complete events."""
+    spans = sorted(spans)
+    return all(b0 <= a1 + 1e-12 for (_, b0), (a1, _) in zip(spans, spans[1:]))
+
+
 def trace_events(tables: dict[str, pa.Table], max_events: int = 1_000_000) -> dict:
-    """Chrome trace-event JSON of every table with ``start_s`` and ``end_s`` columns."""
+    """Chrome trace-event JSON of every table with an interval (``start_s``/``end_s``, or a
+    request's ``arrival_s``/``finish_s``). One process per table, one thread per lane. A lane
+    whose spans never overlap (a GPU stream) gets complete events (``X``); a lane with
+    concurrent spans (flows from one NIC, requests on one replica) gets async events
+    (``b``/``e`` with an id), which Perfetto stacks instead of mis-nesting."""
     events: list[dict] = []
     pid = 0
     for name in sorted(tables):
         table = tables[name]
         cols = table.column_names
-        if not {"start_s", "end_s"} <= set(cols) or table.num_rows == 0:
+        interval = _interval_columns(cols)
+        if interval is None or table.num_rows == 0:
             continue
+        start_col, end_col = interval
         pid += 1
         events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": name}})
         lanes = _lane_of(cols)
         label_col = next((c for c in LABEL_COLUMNS if c in cols and c not in lanes), None)
         data = table.to_pydict()
-        tids: dict[tuple, int] = {}
-        arg_cols = [c for c in cols if c not in ("start_s", "end_s")][:8]
+        arg_cols = [c for c in cols if c not in (start_col, end_col)][:10]
+        rows_by_lane: dict[tuple, list[int]] = {}
         for i in range(table.num_rows):
-            if len(events) >= max_events:
-                break
-            start, end = data["start_s"][i], data["end_s"][i]
-            if start is None or end is None:
-                continue
-            lane = tuple(data[c][i] for c in lanes)
-            if lane not in tids:
-                tids[lane] = len(tids) + 1
-                label = " ".join(f"{c}={v}" for c, v in zip(lanes, lane)) or name
-                events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tids[lane],
-                               "args": {"name": label}})
-            events.append({
-                "ph": "X", "pid": pid, "tid": tids[lane],
-                "name": str(data[label_col][i]) if label_col else name,
-                "cat": name,
-                "ts": float(start) * 1e6,
-                "dur": max(float(end) - float(start), 0.0) * 1e6,
-                "args": jsonable({c: data[c][i] for c in arg_cols}),
-            })
+            start, end = data[start_col][i], data[end_col][i]
+            if start is None or end is None or end < 0 or start < 0:
+                continue     # unfinished (e.g. a request still running at the horizon)
+            rows_by_lane.setdefault(tuple(data[c][i] for c in lanes), []).append(i)
+        for tid, (lane, rows) in enumerate(sorted(rows_by_lane.items(), key=lambda kv: str(kv[0])), 1):
+            label = " ".join(f"{c}={v}" for c, v in zip(lanes, lane)) or name
+            events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": label}})
+            spans = [(float(data[start_col][i]), float(data[end_col][i])) for i in rows]
+            complete = _sequential(spans)
+            for i, (start, end) in zip(rows, spans):
+                if len(events) >= max_events:
+                    break
+                base = {"pid": pid, "tid": tid, "cat": name,
+                        "name": str(data[label_col][i]) if label_col else name,
+                        "args": jsonable({c: data[c][i] for c in arg_cols})}
+                if complete:
+                    events.append({**base, "ph": "X", "ts": start * 1e6, "dur": max(end - start, 0.0) * 1e6})
+                else:
+                    events.append({**base, "ph": "b", "id": f"{pid}-{i}", "ts": start * 1e6})
+                    events.append({"ph": "e", "pid": pid, "tid": tid, "cat": name, "name": base["name"],
+                                   "id": f"{pid}-{i}", "ts": end * 1e6})
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 
-def trace_tables(tables: dict[str, pa.Table]) -> Iterable[str]:
+def trace_tables(tables: dict[str, pa.Table]) -> list[str]:
     """Names of the tables a trace would draw."""
-    return [n for n, t in tables.items() if {"start_s", "end_s"} <= set(t.column_names)]
+    return [n for n, t in tables.items() if _interval_columns(t.column_names)]

@@ -19,7 +19,11 @@ def _tables():
                              "name": ["fwd", "all_reduce", "fwd"],
                              "start_s": [0.0, 0.5, 0.0], "end_s": [1.0, 0.75, 1.25]}),
             "flows": pa.table({"src": [3, 4], "tag": ["tp", "dp"], "bytes": [1e6, 2e6],
-                               "start_s": [0.1, 0.2], "end_s": [0.3, 0.6]})}
+                               "start_s": [0.1, 0.2], "end_s": [0.3, 0.6]}),
+            # two requests overlap on replica 0; one is unfinished (finish = -1)
+            "requests": pa.table({"request": [0, 1, 2], "replica": [0, 0, 1],
+                                  "arrival_s": [0.0, 0.1, 0.2], "first_token_s": [0.2, 0.3, -1.0],
+                                  "finish_s": [1.0, 0.9, -1.0]})}
 
 
 def test_write_run_dir_is_complete_and_replaces_atomically(tmp_path):
@@ -27,7 +31,7 @@ def test_write_run_dir_is_complete_and_replaces_atomically(tmp_path):
     write_run_dir(final, _tables(), {"seed": 1})
     assert is_complete(final)
     man = json.loads((final / "manifest.json").read_text())
-    assert man["tables"] == {"summary": 1, "ops": 3, "flows": 2}
+    assert man["tables"] == {"summary": 1, "ops": 3, "flows": 2, "requests": 3}
     assert pq.read_table(final / "summary.parquet").to_pydict()["mfu"] == [0.4]
     # a second write replaces the first, leaving no staging or old directories behind
     write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {"seed": 2})
@@ -48,7 +52,7 @@ def test_failed_write_leaves_nothing(tmp_path):
 def test_identical_tables_give_identical_bytes(tmp_path):
     write_run_dir(tmp_path / "a", _tables(), {})
     write_run_dir(tmp_path / "b", _tables(), {})
-    for name in ("summary", "ops", "flows"):
+    for name in ("summary", "ops", "flows", "requests"):
         assert (tmp_path / "a" / f"{name}.parquet").read_bytes() == (tmp_path / "b" / f"{name}.parquet").read_bytes()
 
 
@@ -66,15 +70,22 @@ def test_trace_follows_the_trace_event_format():
     events = trace["traceEvents"]
     complete = [e for e in events if e["ph"] == "X"]
     meta = [e for e in events if e["ph"] == "M"]
-    assert len(complete) == 5
+    begins = [e for e in events if e["ph"] == "b"]
+    ends = {e["id"]: e for e in events if e["ph"] == "e"}
+    # GPU streams and single flows per NIC are complete events; overlapping requests are async
+    assert len(complete) == 5 and len(begins) == 2
     for e in complete:   # the fields ui.perfetto.dev needs for a complete event, in microseconds
-        assert {"name", "ph", "ts", "dur", "pid", "tid"} <= set(e)
+        assert {"name", "ph", "ts", "dur", "pid", "tid", "cat"} <= set(e)
         assert isinstance(e["ts"], float) and e["dur"] >= 0
+    for b in begins:     # every async begin has an end with the same id, category and name, later
+        e = ends[b["id"]]
+        assert (e["cat"], e["name"], e["pid"]) == (b["cat"], b["name"], b["pid"]) and e["ts"] >= b["ts"]
+    assert len(ends) == len(begins)
     # every (pid, tid) used by an event is named by a thread_name metadata event
     named = {(e["pid"], e["tid"]) for e in meta if e["name"] == "thread_name"}
-    assert {(e["pid"], e["tid"]) for e in complete} <= named
+    assert {(e["pid"], e["tid"]) for e in complete + begins} <= named
     procs = {e["args"]["name"] for e in meta if e["name"] == "process_name"}
-    assert procs == {"ops", "flows"}
+    assert procs == {"ops", "flows", "requests"}
     ar = next(e for e in complete if e["name"] == "all_reduce")
     assert ar["ts"] == pytest.approx(0.5e6) and ar["dur"] == pytest.approx(0.25e6)
     # the compute and comm streams of GPU 0 are different tracks
