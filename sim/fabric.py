@@ -28,13 +28,12 @@ from sim.topology import Topology
 
 
 class Flow:
-    __slots__ = ("fid", "links", "size", "remaining", "event", "tag", "latency", "start", "src", "dst")
+    __slots__ = ("fid", "links", "size", "event", "tag", "latency", "start", "src", "dst")
 
     def __init__(self, fid, links, size, event, tag, latency, start, src, dst):
         self.fid = fid
         self.links = links
         self.size = size
-        self.remaining = size
         self.event = event
         self.tag = tag
         self.latency = latency
@@ -71,11 +70,16 @@ class Fabric:
         self.peak_utilization = 0.0                  # max over time of load / effective capacity
         self.rate_computations = 0
         self.record_flows = record_flows
-        self._flows: list[Flow] = []                 # active flows, aligned with the arrays below
+        # active flows; _rem, _size and _rates are aligned with this list, and the (flow, link)
+        # entries are kept incrementally so a change costs O(changed flows) in Python
+        self._flows: list[Flow] = []
         self._pending: list[Flow] = []
         self._next_id = 0
         self._rates = np.zeros(0)
         self._rem = np.zeros(0)
+        self._size = np.zeros(0)
+        self._entry_flow = np.zeros(0, dtype=np.int64)
+        self._entry_link = np.zeros(0, dtype=np.int64)
         self._load = np.zeros(self.n_links)
         self._last = 0.0
         self._update_queued = False
@@ -176,50 +180,51 @@ class Fabric:
         self._update_queued = False
         now = self.sim.now
         self._advance(now)
-        # complete drained flows (coalescing those within float noise of now)
+        changed = False
         if len(self._flows):
+            # complete drained flows, coalescing those within float noise of now
             with np.errstate(divide="ignore", invalid="ignore"):
                 left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
-            tol = 1e-9 * max(now, 1e-6)
-            done = (left <= tol) | (self._rem <= 1e-9 * np.array([f.size for f in self._flows]))
+            done = (left <= 1e-9 * max(now, 1e-6)) | (self._rem <= 1e-9 * self._size)
             if done.any():
-                keep = []
-                for i, f in enumerate(self._flows):
-                    if done[i]:
-                        self._finish_after(f.event, f.latency, f.size, f.tag, f.src, f.dst, f.start)
-                    else:
-                        f.remaining = self._rem[i]
-                        keep.append(f)
-                self._flows = keep
-                self._rem = np.array([f.remaining for f in keep], dtype=np.float64)
+                flows = self._flows
+                for i in np.flatnonzero(done):
+                    f = flows[i]
+                    self._finish_after(f.event, f.latency, f.size, f.tag, f.src, f.dst, f.start)
+                keep = ~done
+                self._flows = [f for f, k in zip(flows, keep) if k]
+                newpos = np.cumsum(keep) - 1
+                ekeep = keep[self._entry_flow]
+                self._entry_flow = newpos[self._entry_flow[ekeep]]
+                self._entry_link = self._entry_link[ekeep]
+                self._rem = self._rem[keep]
+                self._size = self._size[keep]
                 changed = True
-            else:
-                changed = False
-        else:
-            changed = False
         if self._pending:
-            for i, f in enumerate(self._flows):
-                f.remaining = self._rem[i]
-            self._flows.extend(self._pending)
+            pending = self._pending
             self._pending = []
-            self._rem = np.array([f.remaining for f in self._flows], dtype=np.float64)
+            base = len(self._flows)
+            lengths = np.fromiter((len(f.links) for f in pending), dtype=np.int64, count=len(pending))
+            self._entry_flow = np.concatenate([self._entry_flow,
+                                               base + np.repeat(np.arange(len(pending), dtype=np.int64), lengths)])
+            self._entry_link = np.concatenate([self._entry_link] + [f.links for f in pending])
+            sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
+            self._rem = np.concatenate([self._rem, sizes])
+            self._size = np.concatenate([self._size, sizes])
+            self._flows.extend(pending)
             changed = True
         if changed:
             self._recompute()
         self._schedule_wakeup()
 
     def _recompute(self) -> None:
-        flows = self._flows
-        n = len(flows)
+        n = len(self._flows)
         if n == 0:
             self._rates = np.zeros(0)
             self._load = np.zeros(self.n_links)
             return
-        lengths = np.fromiter((len(f.links) for f in flows), dtype=np.int64, count=n)
-        entry_link = np.concatenate([f.links for f in flows])
-        entry_flow = np.repeat(np.arange(n, dtype=np.int64), lengths)
-        self._rates = maxmin_rates(entry_flow, entry_link, n, self.capacity)
-        self._load = link_loads(entry_flow, entry_link, self._rates, self.n_links)
+        self._rates = maxmin_rates(self._entry_flow, self._entry_link, n, self.capacity)
+        self._load = link_loads(self._entry_flow, self._entry_link, self._rates, self.n_links)
         self.rate_computations += 1
         util = float((self._load / self.capacity).max()) if self.n_links else 0.0
         if util > self.peak_utilization:
