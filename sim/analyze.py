@@ -257,12 +257,16 @@ def plot_latency(out: Outputs, out_dir: Path) -> list[Path]:
         groups: dict = {}
         for r in rows:
             groups.setdefault(r.get(series) if series else None, []).append(r)
-        for key, pts in groups.items():
+        for n, (key, pts) in enumerate(sorted(groups.items(), key=lambda kv: str(kv[0]))):
             lab = f"{series}={key} " if series else ""
             for q, style in (("p50", "o-"), ("p99", "s--")):
                 c = f"{metric}_{q}_s"
                 if c in cols:
-                    ax.plot([r[rate] for r in pts], [r[c] for r in pts], style, ms=4, label=f"{lab}{q}")
+                    ax.plot([r[rate] for r in pts], [r[c] for r in pts], style, ms=4, color=f"C{n}",
+                            label=f"{lab}{q}")
+        rates = [r[rate] for r in rows if r[rate]]
+        if rates and min(rates) > 0 and max(rates) / min(rates) >= 10:
+            ax.set_xscale("log")
         ax.set_xlabel("arrival rate (requests/s)")
         ax.set_ylabel(f"{metric.upper()} (s)")
         ax.set_yscale("log")

@@ -125,7 +125,7 @@ def remove_stale_staging(root: Path) -> int:
 
 # Columns that name a track's lane (the first one found), refined by a stream column.
 LANE_COLUMNS = ("gpu", "rank", "replica", "stage", "src", "link", "link_class")
-LABEL_COLUMNS = ("name", "op", "kind", "tag", "phase", "event")
+LABEL_COLUMNS = ("name", "op", "kind", "tag", "phase", "event", "request_id")
 # (start, end) column pairs that make a table drawable, in order of preference.
 INTERVALS = (("start_s", "end_s"), ("arrival_s", "finish_s"), ("arrival", "finish"))
 
@@ -181,7 +181,8 @@ def trace_events(tables: dict[str, pa.Table], max_events: int = 1_000_000) -> di
                 if len(events) >= max_events:
                     break
                 base = {"pid": pid, "tid": tid, "cat": name,
-                        "name": str(data[label_col][i]) if label_col else name,
+                        "name": (f"request {data[label_col][i]}" if label_col == "request_id"
+                                 else str(data[label_col][i])) if label_col else name,
                         "args": jsonable({c: data[c][i] for c in arg_cols})}
                 if complete:
                     events.append({**base, "ph": "X", "ts": start * 1e6, "dur": max(end - start, 0.0) * 1e6})
