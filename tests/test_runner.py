@@ -1,4 +1,5 @@
-"""Runner and engines: the Dask engine gives the same tables as the local pool."""
+"""Runner end to end: determinism, manifests, errors, and sweeps through the real runner on both
+engines (local pool and a Dask cluster on loopback) giving the same tables."""
 
 from __future__ import annotations
 
@@ -6,27 +7,116 @@ import json
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
+from sim.cli import main
+from sim.config import load_config
+from sim.errors import ConfigError
+from sim.runner import WALL_CLOCK_COLUMNS, run, run_to_dir
 from sim.sweep import load_sweep, run_sweep
 
-from test_sweep import _write_sweep, tiny_point
+ROOT = Path(__file__).resolve().parent.parent
+
+SERVE = """
+[run]
+kind = "serve"
+name = "tiny-serve"
+seed = 3
+[topology]
+gpus = 2
+gpus_per_node = 2
+fabric = "none"
+[model]
+preset = "llama3-8b"
+[serve]
+replicas = 2
+[workload]
+rate = 8.0
+requests = 40
+input_tokens = {dist = "lognormal", mean = 300, sigma = 0.5}
+output_tokens = 40
+"""
 
 
-def _rows(out: Path):
-    return sorted(duckdb.sql(f"select tp, oversubscription, step_time_s, tp_seen from read_parquet("
-                             f"'{out}/**/summary.parquet', hive_partitioning=true, "
-                             "hive_types={'tp': 'BIGINT', 'oversubscription': 'DOUBLE'})").fetchall())
+@pytest.fixture()
+def serve_cfg(tmp_path):
+    path = tmp_path / "serve.toml"
+    path.write_text(SERVE)
+    return path
 
 
-def test_dask_local_cluster_matches_local_pool(tmp_path):
+def _strip_wall(table):
+    return table.drop_columns([c for c in WALL_CLOCK_COLUMNS if c in table.column_names])
+
+
+def test_same_config_and_seed_give_identical_tables(serve_cfg):
+    a = run(load_config(serve_cfg))
+    b = run(load_config(serve_cfg))
+    assert set(a.tables) == set(b.tables) >= {"summary", "requests", "links"}
+    for name in a.tables:
+        assert _strip_wall(a.tables[name]).equals(_strip_wall(b.tables[name])), name
+    c = run(load_config(serve_cfg, ["run.seed=4"]))
+    assert not c.tables["requests"].equals(a.tables["requests"])   # the seed matters
+
+
+def test_run_to_dir_writes_tables_and_manifest(serve_cfg, tmp_path):
+    out = tmp_path / "out"
+    res = run_to_dir(load_config(serve_cfg), out)
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["seed"] == 3 and man["dcsim_version"] and man["wall_s"] > 0
+    assert man["sim_events"] == res.summary["sim_events"] > 0
+    assert man["config"]["workload"]["requests"] == 40 and man["config"]["model"]["hidden"] == 4096
+    summary = pq.read_table(out / "summary.parquet")
+    assert summary.num_rows == 1 and {"gpus", "sim_events", "wall_s"} <= set(summary.column_names)
+    assert summary.column("gpus")[0].as_py() == 2
+    assert pq.read_table(out / "requests.parquet").num_rows == 40
+
+
+def test_cli_run_json_is_the_summary_row(serve_cfg, tmp_path, capsys):
+    assert main(["run", str(serve_cfg), "--out", str(tmp_path / "o"), "--json", "--trace"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    disk = pq.read_table(tmp_path / "o" / "summary.parquet").to_pylist()[0]
+    assert row["requests"] == disk["requests"] == 40
+    assert row["ttft_p50_s"] == pytest.approx(disk["ttft_p50_s"])
+    trace = json.loads((tmp_path / "o" / "trace.json").read_text())
+    assert any(e["ph"] in ("X", "b") for e in trace["traceEvents"])
+
+
+def test_infeasible_plan_exits_3(serve_cfg, tmp_path, capsys):
+    # one GPU per replica cannot hold a 405B model
+    code = main(["run", str(serve_cfg), "--set", "model.preset=llama3-405b", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 3 and "Traceback" not in err and err.startswith("error:")
+
+
+def _sweep_file(tmp_path, serve_cfg):
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'name = "rates"\nbase = "{serve_cfg.name}"\n[grid]\n'
+                    '"workload.rate" = [4.0, 12.5]\n"serve.replicas" = [1, 2, 3]\n')
+    return path
+
+
+def _deterministic_rows(out: Path):
+    cols = "rate, replicas, requests, ttft_p50_s, tpot_p50_s, output_tokens_per_s, sim_events"
+    return sorted(duckdb.sql(
+        f"select {cols} from read_parquet('{out}/**/summary.parquet', hive_partitioning=true, "
+        "hive_types={'rate': 'DOUBLE', 'replicas': 'BIGINT'})").fetchall())
+
+
+def test_real_sweep_two_workers_then_dask_give_the_same_tables(serve_cfg, tmp_path):
     pytest.importorskip("dask.distributed")
-    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 3], "topology.oversubscription": [1.0, 2.5]})
-    local = run_sweep(load_sweep(path), tmp_path / "local", workers=2, point_fn=tiny_point, progress=False)
-    dask = run_sweep(load_sweep(path), tmp_path / "dask", workers=2, engine="dask", point_fn=tiny_point,
-                     progress=False)
-    assert dask.count("done") == local.count("done") == 4
-    assert dask.count("failed") == local.count("failed") == 2
-    assert _rows(tmp_path / "dask") == _rows(tmp_path / "local") and len(_rows(tmp_path / "local")) == 4
-    man = json.loads((tmp_path / "dask" / "sweep.json").read_text())
-    assert man["engine"] == "dask"
+    path = _sweep_file(tmp_path, serve_cfg)
+    local = run_sweep(load_sweep(path), tmp_path / "local", workers=2, progress=False)
+    # 3 replicas on 2 GPUs cannot be placed: recorded as a failure, the rest goes on
+    assert local.count("done") == 4 and local.count("failed") == 2
+    assert all(o["exit_code"] in (2, 3) for o in local.status.values() if o["status"] == "failed")
+    rows = _deterministic_rows(tmp_path / "local")
+    assert len(rows) == 4 and {r[:2] for r in rows} == {(4.0, 1), (4.0, 2), (12.5, 1), (12.5, 2)}
+    # the float axis compares as a number
+    n = duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/local/**/summary.parquet', "
+                   "hive_partitioning=true, hive_types={'rate': 'DOUBLE'}) where rate > 10").fetchall()
+    assert n == [(2,)]
+    dask = run_sweep(load_sweep(path), tmp_path / "dask", workers=2, engine="dask", progress=False)
+    assert dask.count("done") == 4
+    assert _deterministic_rows(tmp_path / "dask") == rows
