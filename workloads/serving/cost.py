@@ -22,13 +22,13 @@ Vocabulary:
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from sim.compute import ComputeModel
+from sim.compute import ComputeModel, efficiency_for
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import BYTES_PER_ELEMENT, GpuSpec
 from workloads.model import ModelSpec
@@ -64,7 +64,10 @@ class IterationCost:
             raise InfeasibleError("serve.ep", f"ep={ep} needs an MoE model whose experts and serve.tp ({tp}) it divides")
         cal = calibration()
         self.spec, self.gpu, self.tp, self.pp, self.ep = spec, gpu, tp, pp, ep
-        self.compute = ComputeModel(gpu, precision)
+        eff = efficiency_for(gpu.name)
+        scale = cal.get("tensor_efficiency", {}).get(precision, 1.0)
+        eff = replace(eff, gemm_eff_max=eff.gemm_eff_max * scale, attn_eff_max=eff.attn_eff_max * scale)
+        self.compute = ComputeModel(gpu, precision, eff)
         self.wbytes = BYTES_PER_ELEMENT[precision]
         self.kvbytes = BYTES_PER_ELEMENT[kv_precision]
         self.link = link or CommLink(gpu.scaleup_Bps * 0.8, cal["comm"]["collective_latency_us"] * 1e-6)
