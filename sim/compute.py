@@ -12,6 +12,10 @@ Vocabulary:
   fitted to.
 - ``ComputeModel(gpu, precision)``: a GPU spec with a precision and its curves; ``time(op)`` and
   ``times(flops, bytes, exps, kinds)`` (vectorized).
+- framework costs (training only): ``layer_overhead_us`` per layer per forward or backward pass
+  (host-side Python and autograd work that is not hidden when kernels are short),
+  ``step_overhead_ms`` per step, and ``optimizer_bytes_per_param`` (the Adam update is a stream
+  over fp32 master weights, moments and gradients: read 14-16 B, write 14 B per parameter).
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class Efficiency:
     attn_half_flops: float
     special_eff: float
     launch_us: float
+    # framework costs of training (host-side work the roofline does not see)
+    layer_overhead_us: float = 0.0      # per transformer layer per pass (Python, autograd, hooks)
+    step_overhead_ms: float = 0.0       # per training step (data loader, logging, scheduler)
+    optimizer_bytes_per_param: float = 32.0   # HBM traffic of one Adam update (fp32 states)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,112 @@
+"""Training workloads: one step of a dense or MoE transformer on a topology, and where its time goes.
+
+Vocabulary:
+- ``run_training(cfg, sim, topo, fabric)``: checks the plan (``plan``), the memory
+  (``memory``), costs every pass (``costs``), runs the SimPy step (``engine``) and returns
+  ``{"summary": one row, "steps": one row per step and pipeline stage}``.
+- critical stage: the pipeline rank whose compute stream is busiest; the summary's compute,
+  communication and bubble columns describe its GPU (CONTRACT.md).
+- ``bubble_s``: time on the critical GPU with neither compute nor exposed communication,
+  framework step overhead excluded (reported as ``overhead_s``).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from sim.compute import ComputeModel
+from sim.errors import InfeasibleError
+from sim.hardware import gpu as gpu_spec
+from workloads.model import ModelSpec
+from workloads.training.costs import step_costs
+from workloads.training.engine import KINDS, TrainingStep, union_length, uncovered
+from workloads.training.memory import peak_memory_bytes
+from workloads.training.plan import make_plan
+
+
+def run_training(cfg, sim, topo, fabric) -> dict[str, pa.Table]:
+    tr = cfg.train
+    model = ModelSpec.from_section(cfg.model)
+    plan = make_plan(tr, model, len(topo.gpus))
+    spec = gpu_spec(cfg.topology.gpu)
+    peak_bytes, peak_stage = peak_memory_bytes(model, plan, tr.attention, tr.dp_bucket_MB)
+    fits = peak_bytes <= spec.hbm_bytes
+    if tr.check_memory and not fits:
+        raise InfeasibleError("train.check_memory",
+                              f"peak memory {peak_bytes / 1e9:.1f} GB on pipeline stage {peak_stage} exceeds "
+                              f"{spec.name}'s {spec.hbm_bytes / 1e9:.0f} GB HBM (try more tp/pp, zero, recompute, "
+                              "or check_memory = false)")
+    cm = ComputeModel(spec, tr.precision)
+    costs = step_costs(model, plan, cm, tr.attention, tr.optimizer_step)
+    steps_rows = []
+    summary = None
+    for step in range(cfg.run.steps):
+        t_start = sim.now
+        job = TrainingStep(sim, fabric, topo, plan, costs, tr.overlap_grad_reduce, tr.dp_bucket_MB * 1e6,
+                           tr.interference)
+        sim.run(job.start())
+        if costs.step_overhead_s:
+            sim.run(sim.now + costs.step_overhead_s)
+        step_time = sim.now - t_start
+        rows = _stage_rows(job, step, t_start, step_time, costs.step_overhead_s)
+        steps_rows.extend(rows)
+        summary = _summary(cfg, model, plan, spec, costs, rows, step_time, peak_bytes, fits)
+    steps = pa.table({k: [r[k] for r in steps_rows] for k in steps_rows[0]})
+    return {"summary": pa.table({k: [v] for k, v in summary.items()}), "steps": steps}
+
+
+def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overhead: float) -> list[dict]:
+    rows = []
+    for (replica, s), log in sorted(job.logs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        comm_all = [iv for k in KINDS for iv in log.comm[k]]
+        compute = union_length(log.compute)
+        comm = union_length(comm_all)
+        exposed = uncovered(comm_all, log.compute)
+        row = {"step": step, "stage": s, "dp_replica": replica[0], "cp_replica": replica[1],
+               "compute_s": compute, "comm_s": comm, "exposed_comm_s": exposed}
+        for k in KINDS:
+            row[f"exposed_{k.lower()}_s"] = uncovered(log.comm[k], log.compute)
+            row[f"{k.lower()}_comm_s"] = union_length(log.comm[k])
+        row["bubble_s"] = max(0.0, step_time - overhead - compute - exposed)
+        row["finish_s"] = log.finish - t0
+        row["hw_flops"] = log.hw_flops
+        row["model_flops"] = log.model_flops
+        rows.append(row)
+    return rows
+
+
+def _summary(cfg, model, plan, spec, costs, rows, step_time, peak_bytes, fits) -> dict:
+    crit = max(rows, key=lambda r: (r["compute_s"], -r["stage"]))
+    tokens = plan.global_batch * model.seq_len
+    world = plan.world
+    peak = spec.peak_flops(plan.precision)
+    model_tflops = costs.model_flops_per_step / step_time / world / 1e12
+    hw_tflops = costs.hw_flops_per_step / step_time / world / 1e12
+    comm = crit["comm_s"]
+    out = {
+        "step_time_s": step_time,
+        "tokens_per_s": tokens / step_time,
+        "model_tflops_per_gpu": model_tflops,
+        "hardware_tflops_per_gpu": hw_tflops,
+        "mfu": model_tflops * 1e12 / peak,
+        "hfu": hw_tflops * 1e12 / peak,
+        "compute_s": crit["compute_s"],
+        "comm_s": comm,
+        "exposed_comm_s": crit["exposed_comm_s"],
+        "bubble_s": crit["bubble_s"],
+        "overhead_s": costs.step_overhead_s,
+        "compute_comm_ratio": crit["compute_s"] / comm if comm > 0 else float("inf"),
+        "overlap_fraction": 1.0 - crit["exposed_comm_s"] / comm if comm > 0 else 1.0,
+        "peak_memory_GB": peak_bytes / 1e9,
+        "fits_memory": bool(fits),
+        "gpus": world,
+        "critical_stage": crit["stage"],
+        "model": model.name,
+        "tp": plan.tp, "pp": plan.pp, "dp": plan.dp, "cp": plan.cp, "ep": plan.ep,
+        "microbatches": plan.microbatches,
+        "schedule": plan.schedule,
+        "fidelity": plan.fidelity,
+    }
+    for k in KINDS:
+        out[f"exposed_{k.lower()}_s"] = crit[f"exposed_{k.lower()}_s"]
+    return out

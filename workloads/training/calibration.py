@@ -1,0 +1,111 @@
+"""Fitting the compute constants of one GPU to published training runs.
+
+Vocabulary:
+- constants: the fields of ``sim.compute.Efficiency`` that training exercises (GEMM and
+  attention efficiency curves, HBM efficiency, kernel launch, framework per-layer and per-step
+  overheads). They are data in ``sim/data/compute.toml``; this module only re-derives them.
+- objective: mean squared log error of predicted vs measured step time over the vTrain
+  single-node rows, plus the Narayanan Table 1 rows (hardware TFLOP/s) weighted so that the two
+  sets count about equally. Predictions come from ``estimate.estimate_step`` (closed-form
+  communication), which is fast enough for a few hundred evaluations of every row.
+- search: coordinate descent on the logarithm of each constant with shrinking steps (numpy
+  only; the package does not depend on scipy).
+
+Run ``python -m workloads.training.calibration`` to print the fitted constants and the errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from sim.compute import ComputeModel, Efficiency, efficiency_for
+from sim.config import load_config
+from sim.hardware import gpu
+from workloads.model import ModelSpec
+from workloads.training.cases import narayanan_cases, vtrain_cases
+from workloads.training.estimate import Network, estimate_step
+from workloads.training.plan import make_plan
+
+FITTED = ("gemm_eff_max", "gemm_half_flops", "attn_eff_max", "attn_half_flops", "hbm_eff_max",
+          "launch_us", "layer_overhead_us", "step_overhead_ms")
+BOUNDS = {"gemm_eff_max": (0.3, 0.95), "attn_eff_max": (0.1, 0.95), "hbm_eff_max": (0.4, 0.95)}
+
+
+def prepare(cases: list[dict]) -> list[tuple]:
+    out = []
+    for c in cases:
+        cfg = load_config(data=c["config"])
+        t, tr = cfg.topology, cfg.train
+        m = ModelSpec.from_section(cfg.model)
+        g = gpu(t.gpu)
+        plan = make_plan(tr, m, t.gpus)
+        net = Network.of(g, t.nic_Gbps, t.nics_per_node, t.gpus_per_node, t.scaleup_domain)
+        out.append((c, tr, m, plan, net, g))
+    return out
+
+
+def predict(prepared: list[tuple], eff: Efficiency) -> np.ndarray:
+    """Predicted value of each case's metric."""
+    out = []
+    for c, tr, m, plan, net, g in prepared:
+        cm = ComputeModel(g, tr.precision, eff)
+        r = estimate_step(m, plan, cm, net, tr.attention, tr.overlap_grad_reduce, tr.optimizer_step)
+        if c["metric"] == "step_time_s":
+            out.append(r["step_time_s"])
+        else:
+            out.append(r["hw_flops"] / r["step_time_s"] / plan.world / 1e12)
+    return np.array(out)
+
+
+def errors(prepared, eff) -> np.ndarray:
+    measured = np.array([p[0]["measured"] for p in prepared])
+    return predict(prepared, eff) / measured - 1.0
+
+
+def fit(gpu_name: str = "A100-SXM-80GB", vtrain_every: int = 3, rounds: int = 4) -> tuple[Efficiency, float]:
+    v = prepare(vtrain_cases()[::vtrain_every])
+    n = prepare(narayanan_cases())
+    w_n = len(v) / len(n)
+
+    def loss(e: Efficiency) -> float:
+        ev = np.log1p(errors(v, e))
+        en = np.log1p(errors(n, e))
+        return float((np.sum(ev ** 2) + w_n * np.sum(en ** 2)) / (2 * len(v)))
+
+    eff = efficiency_for(gpu_name)
+    best = loss(eff)
+    step = 0.3
+    for _ in range(rounds):
+        for name in FITTED:
+            for direction in (1, -1):
+                while True:
+                    val = getattr(eff, name)
+                    trial_val = max(val, 1e-3) * math.exp(direction * step)
+                    lo, hi = BOUNDS.get(name, (0.0, math.inf))
+                    trial_val = min(max(trial_val, lo), hi)
+                    if trial_val == val:
+                        break
+                    trial = dataclasses.replace(eff, **{name: trial_val})
+                    l = loss(trial)
+                    if l < best - 1e-7:
+                        eff, best = trial, l
+                    else:
+                        break
+        step /= 2
+    return eff, best
+
+
+def report(eff: Efficiency) -> dict:
+    ev = errors(prepare(vtrain_cases()), eff)
+    en = errors(prepare(narayanan_cases()), eff)
+    return {"vtrain_median_abs": float(np.median(np.abs(ev))), "vtrain_p90_abs": float(np.percentile(np.abs(ev), 90)),
+            "narayanan": [round(float(x), 4) for x in en], "narayanan_median_abs": float(np.median(np.abs(en)))}
+
+
+if __name__ == "__main__":
+    eff, best = fit()
+    print({k: getattr(eff, k) for k in FITTED}, "loss", best)
+    print(report(eff))

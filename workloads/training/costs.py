@@ -1,0 +1,189 @@
+"""Costs of one training pass: compute time, FLOPs and communication volumes per model chunk.
+
+Vocabulary:
+- pass: the forward (``F``) or backward (``B``) of one model chunk (virtual stage) for one
+  micro-batch on one GPU. The backward includes the recompute forward (``full``: the chunk's
+  layers; ``selective``: the attention cores) and runs 2x the forward's GEMM FLOPs (input and
+  weight gradients); fused flash attention runs 2.5x (it recomputes the scores).
+- ``PassCost``: ``compute_s`` (sum of roofline op times plus the framework's per-layer
+  overhead), ``model_flops`` (standard count, no recompute), ``hw_flops`` (recompute included,
+  the convention of Narayanan et al. 2021), and the communication the pass issues: TP
+  (``tp_calls`` collectives of ``tp_bytes`` each, all-reduce, or all-gather + reduce-scatter with
+  sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V.
+- ``ChunkCost``: both passes plus the chunk's parameter and gradient bytes per GPU (dense and
+  expert), which the DP gradient reduction and ZeRO-3 parameter gathers move.
+- ``StepCosts``: every chunk, the activation bytes a pipeline send carries, and the optimizer
+  step time per pipeline rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim.compute import ComputeModel, Op
+from sim.hardware import BYTES_PER_ELEMENT
+from workloads.model import ACT_BYTES, ModelSpec
+from workloads.training.memory import GRAD_BYTES, stage_params
+from workloads.training.plan import Plan
+
+ATTENTION_CORE = {"attention", "attn_scores", "softmax", "attn_values"}
+
+
+@dataclass
+class PassCost:
+    compute_s: float = 0.0
+    model_flops: float = 0.0
+    hw_flops: float = 0.0
+    tp_bytes: float = 0.0
+    tp_calls: int = 0
+    ep_bytes: float = 0.0
+    ep_calls: int = 0
+    cp_bytes: float = 0.0
+    cp_calls: int = 0
+
+
+@dataclass
+class ChunkCost:
+    vstage: int
+    layers: int
+    fwd: PassCost
+    bwd: PassCost
+    dense_params: float = 0.0       # per GPU
+    expert_params: float = 0.0
+
+
+@dataclass
+class StepCosts:
+    chunks: list[ChunkCost]
+    p2p_bytes: float                # activation bytes each GPU sends to the next stage per pass
+    optimizer_s: list[float] = field(default_factory=list)   # per pipeline rank
+    step_overhead_s: float = 0.0
+    model_flops_per_step: float = 0.0   # whole job
+    hw_flops_per_step: float = 0.0
+
+
+def _times(cm: ComputeModel, ops: list[Op]) -> float:
+    if not ops:
+        return 0.0
+    t = cm.times(np.array([o.flops for o in ops]), np.array([o.bytes for o in ops]),
+                 np.array([o.exps for o in ops]), np.array([o.kind == "attention" for o in ops]),
+                 np.array([o.count for o in ops]))
+    return float(t.sum())
+
+
+def backward_ops(ops: list[Op], attention: str) -> list[Op]:
+    out = []
+    for o in ops:
+        if o.name == "attention" and attention == "flash":
+            # FlashAttention-2 backward: recompute S and P, then dV, dP, dQ, dK: 2.5x forward
+            out.append(Op(o.name + "_bwd", 2.5 * o.flops, 2.0 * o.bytes, o.exps, o.kind, o.count))
+        else:
+            out.append(Op(o.name + "_bwd", 2.0 * o.flops, 2.0 * o.bytes, 0.0, o.kind, 2 * o.count if o.kind == "gemm" else o.count))
+    return out
+
+
+def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, attention: str) -> ChunkCost:
+    wbytes = BYTES_PER_ELEMENT.get(plan.precision, 2.0)
+    shard = plan.shard(weight_bytes=wbytes)
+    b = plan.micro_batch
+    n_v = plan.pp * plan.v
+    layers = list(plan.chunk_layer_range(vstage))
+    fwd_ops: list[Op] = []
+    recompute_ops: list[Op] = []
+    for i in layers:
+        ops = model.layer_ops(i, b, shard, attention)
+        fwd_ops += ops
+        if plan.recompute == "full":
+            recompute_ops += ops
+        elif plan.recompute == "selective":
+            recompute_ops += [o for o in ops if o.name in ATTENTION_CORE]
+    if vstage == 0:
+        fwd_ops += model.embedding_ops(b, shard)
+    if vstage == n_v - 1:
+        fwd_ops += model.logits_ops(b, shard)
+    bwd_ops = backward_ops(fwd_ops, attention) + recompute_ops
+    overhead = cm.eff.layer_overhead_us * 1e-6 * len(layers)
+    fwd = PassCost(compute_s=_times(cm, fwd_ops) + overhead)
+    bwd = PassCost(compute_s=_times(cm, bwd_ops) + overhead * (2 if plan.recompute == "full" else 1))
+
+    # FLOPs by the standard count, for one GPU (the TP/CP share of the model's work)
+    tokens = b * model.seq_len
+    share = 1.0 / (plan.tp * plan.cp)
+    layer_flops = 0.0
+    attn_flops = 0.0
+    for i in layers:
+        layer_flops += 2.0 * model.layer_active_params(i) * tokens * share
+        attn_flops += model.attention_flops_per_token() * tokens * share
+    logit_flops = 2.0 * model.vocab * model.hidden * tokens * share if vstage == n_v - 1 else 0.0
+    fwd_model = layer_flops + attn_flops + logit_flops
+    fwd.model_flops = fwd.hw_flops = fwd_model
+    bwd.model_flops = 2.0 * fwd_model
+    recompute_flops = {"full": layer_flops + attn_flops, "selective": attn_flops}.get(plan.recompute, 0.0)
+    bwd.hw_flops = bwd.model_flops + recompute_flops
+
+    # communication issued by the pass (per GPU, nccl-tests sizes)
+    T = b * model.seq_len / plan.cp
+    act = ACT_BYTES * T * model.hidden
+    if plan.tp > 1:
+        per_layer = 2                       # after attention and after the MLP
+        calls = per_layer * len(layers) + (1 if vstage == 0 else 0)
+        fwd.tp_bytes = bwd.tp_bytes = act
+        fwd.tp_calls = calls
+        bwd.tp_calls = calls + (per_layer * len(layers) if plan.recompute == "full" else 0)
+    moe_layers = sum(1 for i in layers if model.is_moe_layer(i))
+    if plan.ep > 1 and moe_layers:
+        # dispatch and combine: every token goes to top_k experts; bytes each GPU sends
+        fwd.ep_bytes = bwd.ep_bytes = ACT_BYTES * T * model.top_k * model.hidden / (plan.tp if shard.sp else 1)
+        fwd.ep_calls = 2 * moe_layers
+        bwd.ep_calls = 2 * moe_layers * (2 if plan.recompute == "full" else 1)
+    if plan.cp > 1:
+        # ring attention: each rank's K and V travel around the CP ring (an all-gather of KV)
+        kv_width = (model.kv_lora_rank + model.rope_head_dim) if model.mla else 2 * model.kv_dim / plan.tp
+        fwd.cp_bytes = ACT_BYTES * T * kv_width * plan.cp
+        bwd.cp_bytes = 2 * fwd.cp_bytes     # K, V again and their gradients
+        fwd.cp_calls = len(layers)
+        bwd.cp_calls = len(layers) * (2 if plan.recompute == "full" else 1)
+    return ChunkCost(vstage, len(layers), fwd, bwd)
+
+
+def step_costs(model: ModelSpec, plan: Plan, cm: ComputeModel, attention: str = "flash",
+               optimizer_step: bool = True) -> StepCosts:
+    n_v = plan.pp * plan.v
+    chunks = [chunk_cost(model, plan, cm, k, attention) for k in range(n_v)]
+    # parameters per chunk and GPU (for DP reduction and ZeRO-3 gathers)
+    for c in chunks:
+        dense = expert = 0.0
+        for i in plan.chunk_layer_range(c.vstage):
+            if model.is_moe_layer(i):
+                expert += model.experts / plan.ep * model.expert_params() / plan.tp
+                dense += (model.attention_params() + model.shared_experts * model.expert_params()) / plan.tp
+                dense += model.hidden * model.experts
+            else:
+                dense += (model.attention_params() + model.dense_mlp_params()) / plan.tp
+        emb = model.vocab * model.hidden / plan.tp
+        if c.vstage == 0:
+            dense += emb
+        if c.vstage == n_v - 1 and (plan.pp > 1 or not model.tied_embeddings):
+            dense += emb
+        c.dense_params, c.expert_params = dense, expert
+    T = plan.micro_batch * model.seq_len / plan.cp
+    sp = plan.sp and plan.tp > 1
+    # Megatron's scatter-gather optimisation: each TP rank sends 1/tp of the activation
+    p2p = ACT_BYTES * T * model.hidden / plan.tp
+    opt = []
+    shard_dp = plan.dp * plan.cp
+    for s in range(plan.pp):
+        dense, expert = stage_params(model, plan, s)
+        local = dense / (shard_dp if plan.zero >= 1 else 1) + expert / (max(shard_dp // plan.ep, 1) if plan.zero >= 1 else 1)
+        layers = sum(plan.chunk_layers[k] for k in plan.stage_chunks(s))
+        op = Op("adam", 0.0, cm.eff.optimizer_bytes_per_param * local, 0.0, "memory", max(layers, 1))
+        opt.append(cm.time(op) if optimizer_step else 0.0)
+    m = plan.microbatches
+    replicas = plan.dp * plan.cp * plan.tp
+    model_flops = sum(c.fwd.model_flops + c.bwd.model_flops for c in chunks) * m * replicas
+    hw_flops = sum(c.fwd.hw_flops + c.bwd.hw_flops for c in chunks) * m * replicas
+    del sp
+    return StepCosts(chunks, p2p, opt, cm.eff.step_overhead_ms * 1e-3 if optimizer_step else 0.0,
+                     model_flops, hw_flops)

@@ -1,0 +1,318 @@
+"""The training step as SimPy processes: one process per pipeline stage of each simulated
+replica, issuing compute and collectives on the fabric in the order frameworks do.
+
+Vocabulary:
+- replica: one (dp, cp) coordinate, i.e. one copy of the pipeline (its TP groups move in
+  lockstep, so a stage of a replica is one process). ``full`` fidelity simulates every replica;
+  ``symmetric`` simulates replica (0, 0) only, but every collective it issues carries the groups
+  of all replicas (``groups=`` of the collective), so every link carries its exact load.
+- pass: forward or backward of one chunk for one micro-batch: one compute event (the chunk's
+  kernels aggregated), then its blocking TP collective (aggregated over the chunk's layers, with
+  the per-call latency of the other calls added as a delay) and EP all-to-all; the CP ring
+  exchange runs beside the compute. Events scale with pp x v x micro-batches, not GPUs.
+- streams: compute (serial, in the process), a DP stream (gradient buckets queue on it, in
+  order, like an NCCL stream) and a parameter stream (ZeRO-3 all-gathers, prefetched one pass
+  ahead). Overlap of DP reduction with backward emerges from these streams.
+- pipeline sends: after a forward (backward) pass the activation (gradient) goes to the next
+  (previous) virtual stage with a send_recv of every TP rank to its peer (Megatron's
+  scatter-gather: 1/tp of the activation per rank); the receiving pass waits for it.
+- intervals: per process, busy intervals of compute and of each communication kind, from
+  which the summary derives compute, communication, exposed communication and bubble.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import simpy
+
+from sim.collectives import collective, estimate_on
+from workloads.training.costs import StepCosts
+from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
+from workloads.training.plan import Plan
+from workloads.training.schedule import actions
+
+KINDS = ("TP", "PP", "DP", "EP", "CP")
+
+
+@dataclass
+class StageLog:
+    stage: int
+    replica: tuple[int, int]
+    compute: list[tuple[float, float]] = field(default_factory=list)
+    comm: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    finish: float = 0.0
+    hw_flops: float = 0.0
+    model_flops: float = 0.0
+
+
+def union_length(intervals: list[tuple[float, float]]) -> float:
+    total, end = 0.0, -1.0
+    start = None
+    for a, b in sorted(intervals):
+        if start is None or a > end:
+            if start is not None:
+                total += end - start
+            start, end = a, b
+        else:
+            end = max(end, b)
+    if start is not None:
+        total += end - start
+    return total
+
+
+def merged(intervals):
+    out = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def uncovered(intervals, cover) -> float:
+    """Length of the union of ``intervals`` not covered by the union of ``cover``."""
+    A, C = merged(intervals), merged(cover)
+    total, j = 0.0, 0
+    for a, b in A:
+        length = b - a
+        while j < len(C) and C[j][1] <= a:
+            j += 1
+        k = j
+        while k < len(C) and C[k][0] < b:
+            length -= max(0.0, min(b, C[k][1]) - max(a, C[k][0]))
+            k += 1
+        total += length
+    return total
+
+
+class TrainingStep:
+    """One training step of a plan on a fabric."""
+
+    def __init__(self, sim, fabric, topo, plan: Plan, costs: StepCosts, overlap_grad_reduce: bool = True,
+                 bucket_bytes: float = 25e6, interference: float = 0.0):
+        self.sim, self.env, self.fabric, self.topo = sim, sim.env, fabric, topo
+        self.plan, self.costs = plan, costs
+        self.overlap = overlap_grad_reduce
+        self.bucket_bytes = bucket_bytes
+        self.slow = 1.0 / (1.0 - interference)
+        self.n_v = plan.pp * plan.v
+        self.acts = actions(plan.schedule, plan.pp, plan.microbatches, plan.v)
+        if plan.fidelity == "full":
+            self.replicas = [(d, c) for d in range(plan.dp) for c in range(plan.cp)]
+        else:
+            self.replicas = [(0, 0)]
+        self.symmetric = plan.fidelity != "full"
+        self.arrivals: dict = {}
+        self.logs: dict[tuple, StageLog] = {}
+        self._alpha_cache: dict = {}
+        self._seq: dict = {}            # full fidelity: per (kind, dim, replica, stage) call count
+        self._meet: dict = {}           # full fidelity: replicas meeting at a shared collective
+        self.gpu = topo.gpus
+
+    # -- groups ----------------------------------------------------------------------------------
+    def _node(self, rank: int) -> int:
+        return self.gpu[rank]
+
+    def groups(self, dim: str, stage: int, replica) -> list[list[int]]:
+        """Node-index groups for a collective over ``dim`` issued by (replica, stage)."""
+        p = self.plan
+        if self.symmetric:
+            gs = p.groups(dim, pp=stage)
+        else:
+            d, c = replica
+            if dim == "tp":
+                gs = p.groups("tp", pp=stage, dp=d, cp=c)
+            elif dim == "cp":
+                gs = p.groups("cp", pp=stage, dp=d)
+            elif dim == "dp":
+                gs = p.groups("dp", pp=stage, cp=c)
+            elif dim == "ep":
+                gs = [g for g in p.groups("ep", pp=stage, cp=c) if p.coords(g[0])["dp"] // p.ep == d // p.ep]
+            else:
+                raise ValueError(dim)
+        return [[self._node(r) for r in g] for g in gs]
+
+    def sharers(self, dim: str) -> int:
+        """Full fidelity: how many simulated replicas take part in one collective over ``dim``."""
+        if self.symmetric or dim == "tp":
+            return 1
+        return {"dp": self.plan.dp, "cp": self.plan.cp, "ep": self.plan.ep}[dim]
+
+    def group_key(self, dim: str, stage: int, replica) -> tuple:
+        d, c = replica
+        return {"dp": (stage, c), "cp": (stage, d), "ep": (stage, c, d // self.plan.ep), "tp": (stage, d, c)}[dim]
+
+    def alpha(self, op: str, group: list[int]) -> float:
+        key = (op, len(group), group[0], group[-1])
+        a = self._alpha_cache.get(key)
+        if a is None:
+            a = estimate_on(self.topo, self.fabric.capacity, op, "ring" if op != "all_to_all" else "direct", group, 1.0)
+            self._alpha_cache[key] = a
+        return a
+
+    # -- the step --------------------------------------------------------------------------------
+    def start(self) -> simpy.Event:
+        procs = []
+        for r in self.replicas:
+            for s in range(self.plan.pp):
+                log = StageLog(s, r)
+                self.logs[(r, s)] = log
+                procs.append(self.sim.process(self._stage(r, s, log), f"train:stage{s}:dp{r[0]}cp{r[1]}"))
+        return self.env.all_of(procs)
+
+    def _arrival(self, r, key) -> simpy.Event:
+        k = (r, key)
+        ev = self.arrivals.get(k)
+        if ev is None:
+            ev = self.arrivals[k] = self.env.event()
+        return ev
+
+    def _comm(self, log, kind, op, dim, stage, r, nbytes, calls=1):
+        """A collective over ``dim``; yields until done and logs the interval. In full fidelity,
+        replicas that share a group meet: the last to arrive issues it, the others wait."""
+        if nbytes <= 0 or getattr(self.plan, dim) < 2:
+            return
+        n = self.sharers(dim)
+        entry = None
+        if n > 1:
+            seq_key = (kind, dim, r, stage)
+            seq = self._seq.get(seq_key, 0)
+            self._seq[seq_key] = seq + 1
+            key = (kind, dim, self.group_key(dim, stage, r), seq)
+            entry = self._meet.setdefault(key, {"arrived": 0, "done": self.env.event(), "t0": 0.0})
+            entry["arrived"] += 1
+            if entry["arrived"] < n:
+                t_wait = self.env.now
+                yield entry["done"]
+                log.comm[kind].append((max(t_wait, entry["t0"]), self.env.now))
+                return
+            entry["t0"] = self.env.now
+        groups = self.groups(dim, stage, r)
+        t0 = self.env.now
+        yield collective(self.fabric, op, groups, nbytes * calls, tag=kind)
+        if calls > 1:
+            # the aggregated call paid one launch and latency; the other calls pay theirs
+            yield self.env.timeout((calls - 1) * self.alpha(op, groups[0]))
+        log.comm[kind].append((t0, self.env.now))
+        if entry is not None:
+            entry["done"].succeed()
+
+    def _compute(self, log, seconds):
+        if seconds <= 0:
+            return
+        t0 = self.env.now
+        yield self.env.timeout(seconds * self.slow)
+        log.compute.append((t0, self.env.now))
+
+    def _send(self, r, stage, to_stage, key, log):
+        """Point-to-point activation/gradient send of every TP rank to its peer."""
+        p = self.plan
+        reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [r]
+        pairs = []
+        for d, c in reps:
+            for t in range(p.tp):
+                pairs.append([self._node(p.rank_of(tp=t, cp=c, dp=d, pp=stage)),
+                              self._node(p.rank_of(tp=t, cp=c, dp=d, pp=to_stage))])
+        t0 = self.env.now
+        yield collective(self.fabric, "send_recv", pairs, self.costs.p2p_bytes, tag="PP")
+        log.comm["PP"].append((t0, self.env.now))
+        self._arrival(r, key).succeed()
+
+    def _stage(self, r, s, log: StageLog):
+        p, env, costs = self.plan, self.env, self.costs
+        acts = self.acts[s]
+        last_b = {}
+        for idx, (ph, mb, k) in enumerate(acts):
+            if ph == "B":
+                last_b[k] = idx
+        dp_tail = env.event()
+        dp_tail.succeed()
+        pending_dp: list = []
+        param_ready = None
+        if p.zero >= 3:
+            param_ready = self._gather_params(r, s, acts[0][2], log)
+        for idx, (ph, mb, k) in enumerate(acts):
+            # wait for the input from the neighbouring virtual stage
+            if ph == "F" and k > 0:
+                yield self._arrival(r, ("F", mb, k))
+            elif ph == "B" and k < self.n_v - 1:
+                yield self._arrival(r, ("B", mb, k))
+            if param_ready is not None:
+                yield param_ready
+                nxt = acts[idx + 1][2] if idx + 1 < len(acts) else None
+                param_ready = self._gather_params(r, s, nxt, log) if nxt is not None else None
+            chunk = costs.chunks[k]
+            pc = chunk.fwd if ph == "F" else chunk.bwd
+            log.hw_flops += pc.hw_flops
+            log.model_flops += pc.model_flops
+            cp_proc = None
+            if pc.cp_calls and p.cp > 1:
+                cp_proc = env.process(self._side_comm(log, "CP", "all_gather", "cp", s, r, pc.cp_bytes, pc.cp_calls))
+            is_last_b = ph == "B" and last_b.get(k) == idx
+            if is_last_b and self.overlap and p.dp * p.cp > 1:
+                # backward of the last micro-batch: buckets become ready as layers finish
+                buckets = self._buckets(chunk)
+                for frac, dense_b, expert_b in buckets:
+                    yield from self._compute(log, pc.compute_s * frac)
+                    pending_dp.append(self._dp_enqueue(r, s, dense_b, expert_b, log, pending_dp))
+            elif p.zero >= 3 and ph == "B" and p.dp * p.cp > 1:
+                yield from self._compute(log, pc.compute_s)
+                pending_dp.append(self._dp_enqueue(r, s, GRAD_BYTES * chunk.dense_params,
+                                                   GRAD_BYTES * chunk.expert_params, log, pending_dp))
+            else:
+                yield from self._compute(log, pc.compute_s)
+            if pc.tp_calls:
+                if p.sp:
+                    yield from self._comm(log, "TP", "all_gather", "tp", s, r, pc.tp_bytes, pc.tp_calls // 2)
+                    yield from self._comm(log, "TP", "reduce_scatter", "tp", s, r, pc.tp_bytes, pc.tp_calls - pc.tp_calls // 2)
+                else:
+                    yield from self._comm(log, "TP", "all_reduce", "tp", s, r, pc.tp_bytes, pc.tp_calls)
+            if pc.ep_calls:
+                yield from self._comm(log, "EP", "all_to_all", "ep", s, r, pc.ep_bytes, pc.ep_calls)
+            if cp_proc is not None:
+                yield cp_proc
+            if is_last_b and not self.overlap and p.zero < 3 and p.dp * p.cp > 1:
+                pending_dp.append(self._dp_enqueue(r, s, GRAD_BYTES * chunk.dense_params,
+                                                   GRAD_BYTES * chunk.expert_params, log, pending_dp))
+            # hand the result to the neighbouring virtual stage
+            if ph == "F" and k < self.n_v - 1:
+                env.process(self._send(r, s, (k + 1) % p.pp, ("F", mb, k + 1), log))
+            elif ph == "B" and k > 0:
+                env.process(self._send(r, s, (k - 1) % p.pp, ("B", mb, k - 1), log))
+        if pending_dp:
+            yield env.all_of(pending_dp)
+        yield from self._compute(log, costs.optimizer_s[s])
+        if p.zero in (1, 2) and p.dp * p.cp > 1:
+            # distributed optimizer: gather the updated parameter shards
+            params = sum(costs.chunks[k].dense_params for k in p.stage_chunks(s))
+            yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * params)
+        log.finish = env.now
+
+    def _buckets(self, chunk) -> list[tuple[float, float, float]]:
+        """(fraction of the backward, dense bytes, expert bytes) per gradient bucket."""
+        total = GRAD_BYTES * (chunk.dense_params + chunk.expert_params)
+        n = max(1, min(int(total // self.bucket_bytes), max(chunk.layers, 1)))
+        return [(1.0 / n, GRAD_BYTES * chunk.dense_params / n, GRAD_BYTES * chunk.expert_params / n)] * n
+
+    def _dp_enqueue(self, r, s, dense_b, expert_b, log, pending):
+        prev = pending[-1] if pending else None
+        return self.env.process(self._dp_reduce(r, s, dense_b, expert_b, log, prev))
+
+    def _dp_reduce(self, r, s, dense_b, expert_b, log, prev):
+        if prev is not None:
+            yield prev                      # one NCCL stream: buckets reduce in order
+        p = self.plan
+        op = "all_reduce" if p.zero == 0 else "reduce_scatter"
+        # expert gradients reduce over dp / ep ranks; on the dp groups their bytes per rank
+        # are carried in proportion (a simplification that keeps the link loads)
+        yield from self._comm(log, "DP", op, "dp", s, r, dense_b + expert_b / p.ep)
+
+    def _side_comm(self, log, kind, op, dim, s, r, nbytes, calls):
+        yield from self._comm(log, kind, op, dim, s, r, nbytes, calls)
+
+    def _gather_params(self, r, s, k, log):
+        chunk = self.costs.chunks[k]
+        return self.env.process(self._side_comm(log, "DP", "all_gather", "dp", s, r,
+                                                WEIGHT_BYTES * (chunk.dense_params + chunk.expert_params), 1))

@@ -1,0 +1,125 @@
+"""Closed-form step time of a training plan: the same costs as the simulation, with
+communication times from alpha-beta formulas instead of flows on a fabric.
+
+Vocabulary:
+- ``Network``: what the closed forms need about the cluster: per-GPU scale-up and scale-out
+  bandwidth (already scaled by the collective efficiencies), per-hop latencies and the scale-up
+  domain size.
+- ``estimate_step(model, plan, cm, net)``: replays the pipeline schedule (``schedule.timeline``)
+  with each pass's compute plus its blocking TP/EP/CP communication, adds point-to-point
+  latency between stages, the DP gradient reduction (exposed unless overlapped), the optimizer
+  step and the per-step overhead. Used to fit the compute constants (fast enough for thousands
+  of evaluations) and as an independent check of the simulated step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.collectives import DEFAULT_EFFICIENCY, estimate
+from sim.compute import ComputeModel
+from workloads.model import ModelSpec
+from workloads.training.costs import StepCosts, step_costs
+from workloads.training.memory import GRAD_BYTES
+from workloads.training.plan import Plan
+from workloads.training.schedule import actions, timeline
+
+
+@dataclass
+class Network:
+    scaleup_Bps: float
+    scaleout_Bps: float
+    domain: int
+    scaleup_latency_s: float = 1e-6
+    scaleout_latency_s: float = 5e-6
+
+    @classmethod
+    def of(cls, gpu, nic_Gbps: float, nics_per_node: int, gpus_per_node: int, domain: int | None = None,
+           up_eff: float | None = None, out_eff: float | None = None) -> "Network":
+        up_eff = DEFAULT_EFFICIENCY["scaleup"] if up_eff is None else up_eff
+        out_eff = DEFAULT_EFFICIENCY["scaleout"] if out_eff is None else out_eff
+        return cls(gpu.scaleup_Bps * up_eff, nic_Gbps * 1e9 / 8 * nics_per_node / gpus_per_node * out_eff,
+                   domain or gpu.scaleup_domain)
+
+    def collective(self, op: str, n: int, nbytes: float, stride: int) -> float:
+        """Time of one collective over ``n`` ranks spaced ``stride`` apart in rank order."""
+        if n <= 1 or nbytes <= 0:
+            return 0.0
+        span = n * stride
+        if span <= self.domain:
+            if op == "all_to_all":
+                return estimate("all_to_all", "direct", n, nbytes, self.scaleup_Bps, self.scaleup_latency_s)
+            return estimate(op, "ring", n, nbytes, self.scaleup_Bps, self.scaleup_latency_s)
+        per_domain = max(self.domain // stride, 1)
+        if op == "all_to_all":
+            # the bytes leaving a domain cross the scale-out NIC of each GPU
+            out = nbytes * (n - min(per_domain, n)) / n
+            return out / self.scaleout_Bps + self.scaleout_latency_s
+        if per_domain > 1 and n % per_domain == 0 and op in ("all_reduce", "reduce_scatter", "all_gather"):
+            return estimate(op, "hierarchical", n, nbytes, self.scaleup_Bps, self.scaleup_latency_s,
+                            per_domain=per_domain, scaleout_Bps=self.scaleout_Bps,
+                            scaleout_latency_s=self.scaleout_latency_s)
+        return estimate(op, "ring", n, nbytes, self.scaleout_Bps, self.scaleout_latency_s)
+
+    def p2p(self, nbytes: float, stride: int) -> float:
+        if stride < self.domain:
+            return nbytes / self.scaleup_Bps + self.scaleup_latency_s
+        return nbytes / self.scaleout_Bps + 3 * self.scaleout_latency_s
+
+
+def strides(plan: Plan) -> dict[str, int]:
+    out, s = {}, 1
+    for d in plan.order:
+        out[d] = s
+        s *= getattr(plan, d)
+    out["ep"] = out["dp"]
+    return out
+
+
+def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, attention: str = "flash",
+                  overlap_grad_reduce: bool = True, optimizer_step: bool = True,
+                  costs: StepCosts | None = None) -> dict:
+    costs = costs or step_costs(model, plan, cm, attention, optimizer_step)
+    st = strides(plan)
+    tp_op = "all_reduce"
+    pass_s = {}
+    for c in costs.chunks:
+        for phase, pc in (("F", c.fwd), ("B", c.bwd)):
+            comm = 0.0
+            if pc.tp_calls:
+                if plan.sp and plan.tp > 1:
+                    one = net.collective("all_gather", plan.tp, pc.tp_bytes, st["tp"]) + \
+                        net.collective("reduce_scatter", plan.tp, pc.tp_bytes, st["tp"])
+                    comm += pc.tp_calls / 2 * one
+                else:
+                    comm += pc.tp_calls * net.collective(tp_op, plan.tp, pc.tp_bytes, st["tp"])
+            if pc.ep_calls:
+                comm += pc.ep_calls * net.collective("all_to_all", plan.ep, pc.ep_bytes, st["ep"])
+            cp_hidden = 0.0
+            if pc.cp_calls:
+                cp = pc.cp_calls * net.collective("all_gather", plan.cp, pc.cp_bytes, st["cp"])
+                cp_hidden = max(0.0, cp - pc.compute_s)      # ring exchange overlaps attention
+            pass_s[(phase, c.vstage)] = pc.compute_s + comm + cp_hidden
+    p2p = net.p2p(costs.p2p_bytes, st["pp"]) if plan.pp > 1 else 0.0
+    acts = actions(plan.schedule, plan.pp, plan.microbatches, plan.v)
+    pipeline_s, _ = timeline(acts, lambda ph, k: pass_s[(ph, k)], p2p)
+    # DP gradient reduction per pipeline rank (dense over dp x cp, experts over dp x cp / ep)
+    dp_s = 0.0
+    n_dp = plan.dp * plan.cp
+    grad_op = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+    for s in range(plan.pp):
+        t = 0.0
+        for k in plan.stage_chunks(s):
+            c = costs.chunks[k]
+            t += net.collective(grad_op, n_dp, GRAD_BYTES * c.dense_params, st["dp"])
+            if c.expert_params:
+                t += net.collective(grad_op, n_dp // plan.ep, GRAD_BYTES * c.expert_params, st["dp"] * plan.ep)
+            if plan.zero in (1, 2):
+                t += net.collective("all_gather", n_dp, GRAD_BYTES * c.dense_params, st["dp"])
+        last_bwd = sum(costs.chunks[k].bwd.compute_s for k in plan.stage_chunks(s))
+        exposed = max(0.0, t - last_bwd * 0.9) if overlap_grad_reduce else t
+        dp_s = max(dp_s, exposed)
+    opt = max(costs.optimizer_s) if costs.optimizer_s else 0.0
+    step = pipeline_s + dp_s + opt + costs.step_overhead_s
+    return {"step_time_s": step, "pipeline_s": pipeline_s, "dp_exposed_s": dp_s, "optimizer_s": opt,
+            "hw_flops": costs.hw_flops_per_step, "model_flops": costs.model_flops_per_step}
