@@ -154,6 +154,16 @@ def find_knee(ratios: list[float], overlaps: list[float], threshold: float = KNE
     return knee
 
 
+def _sorted_values(values) -> list:
+    """Distinct values, numbers in numeric order before strings."""
+    vals = set(values)
+    return sorted(vals, key=lambda v: (isinstance(v, str) or v is None, 0 if isinstance(v, str) or v is None else v, str(v)))
+
+
+def _label(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _series_axis(out: Outputs, rows: list[dict], exclude: set[str]) -> str | None:
     """The partition column that best splits points into lines: fewest distinct values > 1."""
     best = None
@@ -180,14 +190,23 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None) -> list[P
         return []
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    # colour by the axis with the fewest values, marker shape by the next one
     series = _series_axis(out, rows, {x})
-    groups: dict = {}
-    for r in rows:
-        groups.setdefault(r.get(series) if series else None, []).append(r)
-    for key in sorted(groups, key=lambda k: (k is None, k)):
-        pts = sorted(groups[key], key=lambda r: r[x])
-        label = f"{series}={key}" if series else None
-        ax.plot([r[x] for r in pts], [r[y] for r in pts], "o", alpha=0.8, label=label, ms=5)
+    shape = _series_axis(out, rows, {x, series}) if series else None
+    markers = "os^Dv<>pP*"
+    colours = {k: f"C{i % 10}" for i, k in enumerate(_sorted_values(r.get(series) for r in rows))}
+    shapes = {k: markers[i % len(markers)] for i, k in enumerate(_sorted_values(r.get(shape) for r in rows))}
+    for ck in colours:
+        for sk in shapes:
+            pts = [r for r in rows if r.get(series) == ck and r.get(shape) == sk]
+            if pts:
+                ax.scatter([r[x] for r in pts], [r[y] for r in pts], c=colours[ck], marker=shapes[sk],
+                           alpha=0.85, s=28)
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], color=c, marker="o", ls="", label=f"{series}={_label(k)}")
+               for k, c in colours.items() if series]
+    handles += [Line2D([], [], color="0.3", marker=m, ls="", label=f"{shape}={_label(k)}")
+                for k, m in shapes.items() if shape]
     ax.set_xscale("log")
     ax.set_xlabel("compute / communication time" if x == "compute_comm_ratio" else x)
     ax.set_ylabel("MFU" if y == "mfu" else "output tokens/s")
@@ -195,11 +214,11 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None) -> list[P
         knee = find_knee([r[x] for r in rows], [r["overlap_fraction"] for r in rows])
         if knee is not None:
             ax.axvline(knee, color="k", ls="--", lw=1)
-            ax.annotate(f"knee ≈ {knee:.2g}\n(overlap ≥ {KNEE_OVERLAP:.0%} to the right)",
-                        xy=(knee, ax.get_ylim()[1]), xytext=(6, -28), textcoords="offset points", fontsize=8)
+            ax.annotate(f"knee ≈ {knee:.2g}: overlap ≥ {KNEE_OVERLAP:.0%} to the right",
+                        xy=(knee, ax.get_ylim()[0]), xytext=(4, 6), textcoords="offset points", fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    if series:
-        ax.legend(fontsize=8, title=None)
+    if handles:
+        ax.legend(handles=handles, fontsize=8, loc="lower right")
     ax.set_title(f"{out.sweep['name'] if out.sweep else out.dir.name}: "
                  f"{'MFU' if y == 'mfu' else 'throughput'} against compute/communication ratio")
     return _save(fig, out_dir, "throughput")
@@ -219,7 +238,7 @@ def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int = 40) -> list[Path
         return []
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(rows) + 3), 4.5))
-    labels = ["/".join(f"{k}={r[k]}" for k in keys) or out.dir.name for r in rows]
+    labels = ["/".join(f"{k}={_label(r[k])}" for k in keys) or out.dir.name for r in rows]
     bottom = [0.0] * len(rows)
     for part in parts:
         vals = [float(r.get(part) or 0.0) for r in rows]
