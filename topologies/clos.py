@@ -25,7 +25,10 @@ Vocabulary:
   there are and how many GPUs fit.
 - route (ranks a -> b): same scale-up domain: over NVLink. Otherwise GPU -> NIC -> leaf ->
   [spine -> [core -> spine] ->] leaf -> NIC -> GPU, the spine chosen by
-  ``mix(src, dst, key, 0) % spines`` and the core by ``mix(src, dst, key, 1) % cores``.
+  ``v % spines`` and the core by ``(v // spines) % cores`` for ``v = dest_index(b) + key``,
+  where ``dest_index`` numbers the destination GPU by leaf inside its pod, then by port on
+  its leaf (D-mod-K, as InfiniBand subnet managers route fat-trees; a per-flow hash would
+  collide ring steps onto a few spines).
   In a mesh (XGMI) domain a route to another leaf of the same pod first crosses one mesh link
   to a peer on the destination's leaf when there is one (5 hops instead of 6; NCCL's PXN does
   the same); with an NVSwitch the two are equally short and the route takes the spine.
@@ -170,6 +173,20 @@ class ClosRouter(StructuredRouter):
         self.core_spine = fab["core_spine"]      # per pod, per spine j: [link from core (j, c)]
         self.spines = fab["spines"]
         self.cores = fab["cores_per_group"]
+        # dest_index: leaf position inside the pod x GPUs per leaf + position under the leaf
+        first_leaf_of_pod: dict[int, int] = {}
+        for leaf, pod in enumerate(self.pod_of_leaf):
+            first_leaf_of_pod.setdefault(pod, leaf)
+        under: dict[int, int] = {}
+        for leaf in self.leaf_of:
+            under[leaf] = under.get(leaf, 0) + 1
+        per_leaf = max(under.values())
+        seen: dict[int, int] = {}
+        self.dest_index = []
+        for leaf in self.leaf_of:
+            pos = seen.get(leaf, 0)
+            seen[leaf] = pos + 1
+            self.dest_index.append((leaf - first_leaf_of_pod[self.pod_of_leaf[leaf]]) * per_leaf + pos)
         self.dom_leaf: dict[tuple[int, int], list[int]] = {}
         if self.mesh:
             for r, (d, leaf) in enumerate(zip(self.domain_of, self.leaf_of)):
@@ -194,10 +211,17 @@ class ClosRouter(StructuredRouter):
             if peers:
                 b2 = peers[mix(src, dst, key, 2) % len(peers)]
                 return [g2n[a], self.n2l[a], self.l2n[b2], n2g[b2]] + self.scaleup.route(b2, b)
-        j = mix(src, dst, key, 0) % self.spines
+        # destination-based (D-mod-K) uplink choice, as InfiniBand subnet managers route
+        # fat-trees (OpenSM ftree): shifts and permutations such as ring steps spread over all
+        # spines without the collisions a per-flow hash makes; ``key`` shifts the choice.
+        # v numbers the destination by its leaf port inside its pod, so that the GPUs under
+        # one leaf (consecutive ranks in a fat-tree, every 8th rank on a rail leaf) reach it
+        # through different spines and the leaves of a pod through different cores.
+        v = self.dest_index[b] + key
+        j = v % self.spines
         if pa == pb:
             return [g2n[a], self.n2l[a], self.leaf_spine[la][j], self.spine_leaf[lb][j], self.l2n[b], n2g[b]]
-        c = mix(src, dst, key, 1) % self.cores
+        c = (v // self.spines) % self.cores
         return [g2n[a], self.n2l[a], self.leaf_spine[la][j], self.spine_core[pa][j][c],
                 self.core_spine[pb][j][c], self.spine_leaf[lb][j], self.l2n[b], n2g[b]]
 

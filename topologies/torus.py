@@ -12,7 +12,7 @@ Vocabulary:
   torus is the only GPU-to-GPU fabric (TPU v4 pods reach other pods over the data-center
   network, outside this model).
 - route: dimension order (x, then y, then z), each ring the shorter way around; a tie (exactly
-  half way round an even ring) is broken by ``mix(src, dst, key, dim) % 2``.
+  half way round an even ring) is broken by bit ``dim`` of ``mix(src, dst, key)``.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class TorusRouter(StructuredRouter):
             if fwd == 0:
                 continue
             back = n - fwd
-            up = fwd < back or (fwd == back and mix(src, dst, key, d) % 2 == 0)
+            up = fwd < back or (fwd == back and (mix(src, dst, key) >> d) & 1 == 0)
             if up:
                 links = self.plus[d]
                 for _ in range(fwd):

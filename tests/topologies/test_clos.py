@@ -202,3 +202,17 @@ def test_no_nics_between_domains():
     with pytest.raises(ConfigError) as err:
         build(spec(gpus=16, nics_per_node=0))
     assert err.value.key == "topology.nics_per_node"
+
+
+@pytest.mark.parametrize("fabric,shift", [("fat-tree", 8), ("rail-optimized", 64), ("rail-optimized", 65)])
+def test_shift_permutation_is_contention_free(fabric, shift):
+    # a full non-blocking 2-tier fabric (16 leaves of 8 NICs, 8 spines): a shift permutation
+    # between leaves puts at most one flow on every leaf-spine link (D-mod-K by leaf port)
+    topo = build(spec(gpus=128, switch_radix=16, fabric=fabric))
+    assert topo.meta["leaves"] == 16 and topo.meta["spines"] == 8
+    load = {}
+    for r in range(128):
+        for i in topo.route(topo.gpu(r), topo.gpu((r + shift) % 128)):
+            if topo.link_class[i] == "leaf-spine":
+                load[int(i)] = load.get(int(i), 0) + 1
+    assert load and max(load.values()) == 1
