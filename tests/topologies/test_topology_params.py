@@ -1,0 +1,61 @@
+"""Spec checks: every placement the builders cannot make is a ConfigError naming its key."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.config import TopologySection
+from sim.errors import ConfigError
+from topologies import build
+from topologies.params import balanced_dims, resolve
+
+
+@pytest.mark.parametrize("kw,key", [
+    (dict(gpus=12, gpus_per_node=8), "topology.gpus"),
+    (dict(gpus=24, gpus_per_node=8, scaleup_domain=12), "topology.scaleup_domain"),
+    (dict(gpus=24, gpus_per_node=4, scaleup_domain=16), "topology.scaleup_domain"),
+    (dict(gpus=16, gpus_per_node=8, nics_per_node=3), "topology.nics_per_node"),
+    (dict(gpus=24, gpus_per_node=12, scaleup_domain=6, nics_per_node=3), "topology.nics_per_node"),   # a NIC across domains
+    (dict(gpus=16, tiers=2, oversubscription=[1.0, 2.0]), "topology.oversubscription"),
+    (dict(gpus=16, tiers=3, oversubscription=[2.0]), "topology.oversubscription"),
+    (dict(gpus=128, tiers=1), "topology.tiers"),
+    (dict(gpus=64, switch_radix=8, tiers=3, pod_gpus=20), "topology.pod_gpus"),
+    (dict(gpus=16, rail_planes=2), "topology.rail_planes"),
+    (dict(gpu="B300", gpus=8), "topology.gpu"),
+])
+def test_bad_specs_name_the_key(kw, key):
+    with pytest.raises(ConfigError) as err:
+        build(TopologySection(**kw))
+    assert err.value.key == key
+
+
+@pytest.mark.parametrize("field,key", [("nic_Gbps", "topology.nic_Gbps"), ("scaleup_GBps", "topology.scaleup_GBps"),
+                                       ("host_GBps", "topology.host_GBps"), ("pcie_GBps", "topology.pcie_GBps")])
+def test_zero_bandwidth_is_refused(field, key):
+    spec = TopologySection.model_construct(**{**TopologySection().model_dump(), "gpus": 16, field: 0.0})
+    with pytest.raises(ConfigError) as err:
+        build(spec)
+    assert err.value.key == key
+
+
+def test_disconnected_graph_is_refused():
+    topo = build(TopologySection(gpus=16, switch_radix=8))
+    topo.add_node("gpu-orphan", "gpu")
+    with pytest.raises(ConfigError, match="disconnected"):
+        topo.validate()
+
+
+def test_defaults_from_catalogue():
+    p = resolve(TopologySection(gpu="A100-SXM-80GB", gpus=16, nic_Gbps=200))
+    assert p.scaleup_Bps == pytest.approx(300e9) and p.host_Bps == pytest.approx(32e9)
+    assert p.pcie_Bps == pytest.approx(2 * 25e9)
+    assert p.scaleout_GBps_per_gpu() == pytest.approx(25.0)
+    p = resolve(TopologySection(gpus=16, gpus_per_node=4, scaleup_domain=4, nics_per_node=8, nic_Gbps=400))
+    assert (p.nic_nodes, p.ports_per_nic) == (4, 2) and p.nic_Bps == pytest.approx(100e9)
+    assert resolve(TopologySection(gpu="GB200", gpus=32, gpus_per_node=4)).domain_gpus == 32   # capped at gpus
+
+
+def test_balanced_dims():
+    assert balanced_dims(4096) == [16, 16, 16]
+    assert balanced_dims(32) == [2, 4, 4]
+    assert balanced_dims(7) == [1, 1, 7]
