@@ -37,7 +37,10 @@ def mix(*values: int) -> int:
     for v in values:
         h = (h ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
         h ^= h >> 31
-    return h
+    # final avalanche, so hashes that differ only in the last value (the hop) are independent
+    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+    h = (h ^ (h >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+    return h ^ (h >> 31)
 
 
 class Router(Protocol):
