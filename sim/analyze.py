@@ -11,8 +11,9 @@ Vocabulary:
   compute/communication ratio, with the knee marked), ``breakdown`` (step time stacked as
   compute, exposed communication by kind, bubble), ``latency`` (TTFT and TPOT against arrival
   rate), ``links`` (utilization by link class).
-- knee: the smallest compute/communication ratio at and above which every point keeps
-  ``overlap_fraction >= KNEE_OVERLAP``: to its left, overlap stops hiding communication.
+- knee: where throughput leaves its plateau as the compute/communication ratio falls, fitted
+  with the overlap roofline ``plateau * min(1, ratio / knee)`` (``fit_knee``): to its left,
+  overlap no longer hides communication.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from pathlib import Path
 
 from sim.errors import ConfigError
 
-KNEE_OVERLAP = 0.9
 SUMMARY_METRICS = ["mfu", "step_time_s", "tokens_per_s", "compute_comm_ratio", "overlap_fraction",
                    "exposed_comm_s", "bubble_s", "output_tokens_per_s", "ttft_p50_s", "tpot_p50_s",
                    "slo_attainment", "wall_s"]
@@ -137,21 +137,30 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
     return paths
 
 
-def find_knee(ratios: list[float], overlaps: list[float], threshold: float = KNEE_OVERLAP) -> float | None:
-    """Smallest ratio at and above which every point keeps overlap_fraction >= threshold."""
-    pts = sorted((r, o) for r, o in zip(ratios, overlaps)
-                 if r is not None and o is not None and math.isfinite(r) and math.isfinite(o))
-    if not pts:
+def fit_knee(ratios, values, grid: int = 400) -> tuple[float, float] | None:
+    """Fit ``value = plateau * min(1, ratio / knee)`` by least squares; (knee, plateau).
+
+    The model is the overlap roofline: with communication fully hidden a step takes
+    max(compute, communication), so throughput is flat while compute dominates and falls in
+    proportion to the ratio once communication does. The fitted knee is where the sweep's
+    points leave the plateau (1.0 for perfect overlap; larger when overlap is partial).
+    None when the points never leave the plateau or never reach it (a knee at an end).
+    """
+    import numpy as np
+    pts = [(float(r), float(v)) for r, v in zip(ratios, values)
+           if r is not None and v is not None and math.isfinite(r) and math.isfinite(v) and r > 0]
+    if len(pts) < 3:
         return None
-    knee = None
-    for r, o in reversed(pts):
-        if o < threshold:
-            break
-        knee = r
-    # no knee when every point overlaps well (the sweep never reached it) or none does
-    if knee is None or knee == pts[0][0]:
+    r = np.array([p[0] for p in pts])
+    y = np.array([p[1] for p in pts])
+    knees = np.geomspace(r.min(), r.max(), grid)
+    f = np.minimum(1.0, r[None, :] / knees[:, None])           # (grid, points)
+    plateau = (f * y).sum(axis=1) / (f * f).sum(axis=1)
+    sse = ((plateau[:, None] * f - y) ** 2).sum(axis=1)
+    best = int(np.argmin(sse))
+    if best in (0, grid - 1):
         return None
-    return knee
+    return float(knees[best]), float(plateau[best])
 
 
 def _sorted_values(values) -> list:
@@ -176,51 +185,89 @@ def _series_axis(out: Outputs, rows: list[dict], exclude: set[str]) -> str | Non
     return best[1] if best else None
 
 
-def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None) -> list[Path]:
+def _explained(rows: list[dict], column: str, values) -> float:
+    """Share of the variance of ``values`` that grouping the rows by ``column`` explains."""
+    import numpy as np
+    v = np.asarray(values, dtype=float)
+    total = float(((v - v.mean()) ** 2).sum())
+    if total == 0:
+        return 0.0
+    groups: dict = {}
+    for r, value in zip(rows, v):
+        groups.setdefault(r[column], []).append(value)
+    return float(sum(len(g) * (np.mean(g) - v.mean()) ** 2 for g in groups.values()) / total)
+
+
+def curve_axes(out: Outputs, rows: list[dict], x: str) -> list[str]:
+    """Partition columns with more than one value, those that move ``x`` least first: a colour
+    group should trace a curve along x (the axis that drives x, such as bandwidth, stays inside
+    each group)."""
+    import numpy as np
+    logx = np.log([r[x] for r in rows])
+    cands = [c for c in out.partitions if c != x and c in rows[0] and len({r[c] for r in rows}) > 1]
+    return sorted(cands, key=lambda c: (round(_explained(rows, c, logx), 3), len({r[c] for r in rows})))
+
+
+def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: str | None = None,
+                    marker: str | None = None) -> list[Path]:
+    import numpy as np
+    from matplotlib.lines import Line2D
     cols = out.columns("summary")
     y = "mfu" if "mfu" in cols and "step_time_s" in cols else (
         "output_tokens_per_s" if "output_tokens_per_s" in cols else None)
     x = x or "compute_comm_ratio"
     if y is None or x not in cols:
         return []
-    extra = [c for c in ("overlap_fraction",) if c in cols]
     rows = out.query(f'select * from summary where "{x}" is not null and "{y}" is not null')
     rows = [r for r in rows if r[x] is not None and math.isfinite(r[x]) and r[x] > 0]
     if not rows:
         return []
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    # colour by the axis with the fewest values, marker shape by the next one
-    series = _series_axis(out, rows, {x})
-    shape = _series_axis(out, rows, {x, series}) if series else None
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    axes = curve_axes(out, rows, x)
+    series = color if color else (axes[0] if axes else None)
+    shape = marker if marker else next((a for a in axes if a != series), None)
+    for key, value in (("--color", series), ("--marker", shape)):
+        if value is not None and value not in rows[0]:
+            raise ConfigError(key, f"{value!r} is not a column of the summary")
     markers = "os^Dv<>pP*"
     colours = {k: f"C{i % 10}" for i, k in enumerate(_sorted_values(r.get(series) for r in rows))}
     shapes = {k: markers[i % len(markers)] for i, k in enumerate(_sorted_values(r.get(shape) for r in rows))}
-    for ck in colours:
+    handles = []
+    for ck, colour in colours.items():
+        group = [r for r in rows if r.get(series) == ck]
         for sk in shapes:
-            pts = [r for r in rows if r.get(series) == ck and r.get(shape) == sk]
+            pts = [r for r in group if r.get(shape) == sk]
             if pts:
-                ax.scatter([r[x] for r in pts], [r[y] for r in pts], c=colours[ck], marker=shapes[sk],
+                ax.scatter([r[x] for r in pts], [r[y] for r in pts], color=colour, marker=shapes[sk],
                            alpha=0.85, s=28)
-    from matplotlib.lines import Line2D
-    handles = [Line2D([], [], color=c, marker="o", ls="", label=f"{series}={_label(k)}")
-               for k, c in colours.items() if series]
+        label = f"{series}={_label(ck)}" if series else "points"
+        # each colour group gets its own overlap roofline: its plateau and its knee
+        fit = fit_knee([r[x] for r in group], [r[y] for r in group]) if x == "compute_comm_ratio" else None
+        if fit is not None:
+            knee, plateau = fit
+            xs = np.geomspace(min(r[x] for r in group), max(r[x] for r in group), 200)
+            ax.plot(xs, plateau * np.minimum(1.0, xs / knee), "--", color=colour, lw=1, alpha=0.7)
+            ax.plot([knee], [plateau], "|", color=colour, ms=14, mew=2)
+            label += f" (knee {knee:.2g})"
+        handles.append(Line2D([], [], color=colour, marker="o", ls="", label=label))
     handles += [Line2D([], [], color="0.3", marker=m, ls="", label=f"{shape}={_label(k)}")
                 for k, m in shapes.items() if shape]
+    overall = fit_knee([r[x] for r in rows], [r[y] for r in rows]) if x == "compute_comm_ratio" else None
+    if overall is not None and series:
+        knee, plateau = overall
+        ax.axvline(knee, color="k", ls=":", lw=1)
+        ax.annotate(f"all points: knee ≈ {knee:.2g}", xy=(knee, ax.get_ylim()[0]), xytext=(4, 6),
+                    textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("compute / communication time" if x == "compute_comm_ratio" else x)
+    ax.set_xlabel("compute / communication time per step" if x == "compute_comm_ratio" else x)
     ax.set_ylabel("MFU" if y == "mfu" else "output tokens/s")
-    if extra:
-        knee = find_knee([r[x] for r in rows], [r["overlap_fraction"] for r in rows])
-        if knee is not None:
-            ax.axvline(knee, color="k", ls="--", lw=1)
-            ax.annotate(f"knee ≈ {knee:.2g}: overlap ≥ {KNEE_OVERLAP:.0%} to the right",
-                        xy=(knee, ax.get_ylim()[0]), xytext=(4, 6), textcoords="offset points", fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
-    if handles:
+    if len(handles) > 1 or series:
         ax.legend(handles=handles, fontsize=8, loc="lower right")
-    ax.set_title(f"{out.sweep['name'] if out.sweep else out.dir.name}: "
-                 f"{'MFU' if y == 'mfu' else 'throughput'} against compute/communication ratio")
+    name = out.sweep["name"] if out.sweep else out.dir.name
+    ax.set_title(f"{name}: {'MFU' if y == 'mfu' else 'throughput'} against compute/communication ratio\n"
+                 "dashed: overlap roofline plateau x min(1, ratio / knee), fitted per colour", fontsize=10)
     return _save(fig, out_dir, "throughput")
 
 
@@ -315,9 +362,10 @@ def plot_links(out: Outputs, out_dir: Path) -> list[Path]:
     return _save(fig, out_dir, "links")
 
 
-def make_plots(out: Outputs, out_dir: Path, x: str | None = None) -> list[Path]:
+def make_plots(out: Outputs, out_dir: Path, x: str | None = None, color: str | None = None,
+               marker: str | None = None) -> list[Path]:
     paths = []
-    paths += plot_throughput(out, out_dir, x)
+    paths += plot_throughput(out, out_dir, x, color, marker)
     paths += plot_breakdown(out, out_dir)
     paths += plot_latency(out, out_dir)
     paths += plot_links(out, out_dir)
@@ -349,7 +397,8 @@ def main(args) -> int:
                 print(f"failed {r['dir']}: {r['error']}", file=sys.stderr)
     if not args.no_plots:
         plot_dir = Path(args.plots) if args.plots else out.dir / "plots"
-        paths = make_plots(out, plot_dir, args.x)
+        paths = make_plots(out, plot_dir, getattr(args, "x", None), getattr(args, "color", None),
+                           getattr(args, "marker", None))
         for p in paths:
             print(f"wrote {p}", file=sys.stderr)
     return 0

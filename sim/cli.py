@@ -273,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--plots", default=None, metavar="DIR", help="where plots go (default DIR/plots)")
     a.add_argument("--no-plots", action="store_true")
     a.add_argument("--x", default=None, help="x axis of the throughput plot (default compute_comm_ratio)")
+    a.add_argument("--color", default=None, help="sweep axis that colours the throughput plot (one fitted knee per colour)")
+    a.add_argument("--marker", default=None, help="sweep axis that sets marker shapes")
     a.add_argument("--json", action="store_true", help="print result rows as one JSON list")
     a.set_defaults(fn=cmd_analyze)
 
