@@ -124,7 +124,7 @@ def remove_stale_staging(root: Path) -> int:
 # -- Perfetto / Chrome trace ----------------------------------------------------------------
 
 # Columns that name a track's lane (the first one found), refined by a stream column.
-LANE_COLUMNS = ("gpu", "rank", "replica", "stage", "src", "link", "link_class")
+LANE_COLUMNS = ("lane", "gpu", "rank", "replica", "stage", "src", "link", "link_class")
 LABEL_COLUMNS = ("name", "op", "kind", "tag", "phase", "event", "request_id")
 # (start, end) column pairs that make a table drawable, in order of preference.
 INTERVALS = (("start_s", "end_s"), ("arrival_s", "finish_s"), ("arrival", "finish"))

@@ -77,6 +77,9 @@ def run(cfg: Config) -> RunResult:
     topo = topologies.build(cfg.topology)
     fabric = build_fabric(cfg, simulation, topo, record_flows=cfg.run.trace)
     tables = dict(_workload(cfg.run.kind)(cfg, simulation, topo, fabric))
+    # tables recorded on the simulation (flows, GPU streams) that the workload did not return
+    for name, table in simulation.recorder.to_arrow().items():
+        tables.setdefault(name, table)
     if "summary" not in tables or tables["summary"].num_rows != 1:
         rows = tables["summary"].num_rows if "summary" in tables else 0
         raise RuntimeError(f"workload {cfg.run.kind!r} returned a summary with {rows} rows, expected 1")

@@ -120,3 +120,34 @@ def test_real_sweep_two_workers_then_dask_give_the_same_tables(serve_cfg, tmp_pa
     dask = run_sweep(load_sweep(path), tmp_path / "dask", workers=2, engine="dask", progress=False)
     assert dask.count("done") == 4
     assert _deterministic_rows(tmp_path / "dask") == rows
+
+
+def test_quickstart_training_is_deterministic_and_traced(tmp_path):
+    cfg = load_config(ROOT / "runs" / "quickstart.toml", ["run.trace=true"])
+    a, b = run(cfg), run(cfg)
+    assert {"summary", "steps", "links", "flows", "streams"} <= set(a.tables)
+    for name in a.tables:
+        assert _strip_wall(a.tables[name]).equals(_strip_wall(b.tables[name])), name
+    s = a.summary
+    assert 0 < s["mfu"] < 1 and s["gpus"] == 16 and s["sim_events"] > 0
+    # the trace draws GPU streams (compute, TP, DP) and network flows, inside the step
+    events = a.trace["traceEvents"]
+    procs = {e["args"]["name"] for e in events if e["name"] == "process_name"}
+    assert {"streams", "flows"} <= procs
+    spans = [e for e in events if e["ph"] in ("X", "b")]
+    assert spans and max(e["ts"] + e.get("dur", 0) for e in spans) <= s["step_time_s"] * 1e6 * (1 + 1e-9)
+    assert {"compute", "TP", "DP"} <= {e["name"] for e in spans if e["cat"] == "streams"}
+
+
+def test_every_example_in_runs_is_valid():
+    """A new user can run the examples as they are: every run config validates and every sweep's
+    base and axes load (the points themselves run in the README's commands)."""
+    from sim import config
+    for path in sorted((ROOT / "runs").glob("*.toml")):
+        data = config.read_toml(path)
+        if "grid" in data or "zip" in data:
+            sweep = load_sweep(path)
+            config.validate(sweep.base_data)
+            assert sweep.points()
+        else:
+            load_config(path)

@@ -49,6 +49,13 @@ def run_training(cfg, sim, topo, fabric) -> dict[str, pa.Table]:
             sim.run(sim.now + costs.step_overhead_s)
         step_time = sim.now - t_start
         rows = _stage_rows(job, step, t_start, step_time, costs.step_overhead_s)
+        if cfg.run.trace:  # busy intervals per stream, drawn by trace.json (sim.outputs)
+            streams = sim.recorder.table("streams")
+            for (replica, s), log in job.logs.items():
+                for stream, spans in [("compute", log.compute)] + [(k, log.comm[k]) for k in KINDS]:
+                    for a, b in spans:
+                        streams.add(lane=f"stage {s} dp {replica[0]} cp {replica[1]}", stream=stream,
+                                    name=stream, step=step, start_s=a, end_s=b)
         steps_rows.extend(rows)
         summary = _summary(cfg, model, plan, spec, costs, rows, step_time, peak_bytes, fits)
     steps = pa.table({k: [r[k] for r in steps_rows] for k in steps_rows[0]})
