@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import shutil
 import sys
 import tempfile
@@ -70,7 +71,13 @@ def quickstart(n: int, workers_list: list[int]) -> None:
             res = run_sweep(sweep, tmp / "out", workers=w, progress=False, stream=io.StringIO())
             wall = time.perf_counter() - t0
             assert res.count("done") == n, [o for o in res.status.values() if o["status"] == "failed"][:1]
-            print(f"quickstart x{n}: workers={w:>2}  wall {wall:7.2f} s  {n / wall:6.2f} points/s")
+            busy = sum(o.get("wall_s", 0.0) for o in res.status.values())
+            # busy fraction: how much of workers x wall the points themselves used; on a loaded
+            # machine points slow down, but a busy fraction near 1 says the pool kept every
+            # worker fed
+            print(f"quickstart x{n}: workers={w:>2}  wall {wall:7.2f} s  {n / wall:6.2f} points/s  "
+                  f"mean point {busy / n * 1e3:6.1f} ms  busy fraction {busy / (wall * w):.2f}  "
+                  f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

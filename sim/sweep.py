@@ -424,7 +424,10 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
 
 def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_context: str | None) -> None:
     import multiprocessing as mp
-    ctx = mp.get_context(mp_context or ("fork" if sys.platform.startswith("linux") else "spawn"))
+    method = mp_context or ("fork" if sys.platform.startswith("linux") else "spawn")
+    ctx = mp.get_context(method)
+    if method == "fork" and point_fn is run_point:
+        _preload()
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
                                initializer=_ignore_sigint)
     futures = {pool.submit(execute, point_fn, t): t for t in tasks}
@@ -451,6 +454,18 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _preload() -> None:
+    """Import the simulator once in the parent so that forked workers inherit it instead of
+    each importing it again on its first point."""
+    import importlib
+    for name in ("sim.runner", "sim.fabric", "sim.collectives", "topologies", "workloads.training",
+                 "workloads.serving"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
 
 
 def _outcome(future, task: PointTask) -> dict:
