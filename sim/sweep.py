@@ -275,9 +275,11 @@ class Progress:
         if self.live and todo:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress,
                                        TextColumn, TimeElapsedColumn, TimeRemainingColumn)
-            self._bar = RichProgress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
+            from rich.console import Console
+            self._bar = RichProgress(TextColumn("[bold]sweep"), BarColumn(bar_width=24), MofNCompleteColumn(),
                                      TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                     TextColumn("{task.fields[last]}"), transient=False)
+                                     TextColumn("{task.fields[last]}"), transient=False,
+                                     console=Console(file=self.stream))
             self._task = self._bar.add_task("sweep", total=todo, last="")
             self._bar.start()
 
@@ -288,7 +290,7 @@ class Progress:
         if status == "failed":
             msg += f": {outcome['error']}"
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, last=msg[:80])
+            self._bar.update(self._task, advance=1, last=point.rel_dir[-40:])
             if status == "failed":
                 self._bar.console.print(f"[red]failed[/red] {point.rel_dir}: {outcome['error']}")
         else:
@@ -411,6 +413,11 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
         interrupted = True
     finally:
         bar.close()
+        # the filesystem is the truth: a point published by a worker whose report was cut off
+        # by an interrupt is finished all the same
+        for p in todo:
+            if status[p.index]["status"] == "pending" and is_complete(out_dir / p.rel_dir):
+                status[p.index] = {"index": p.index, "status": "done", "error": None}
         # points that died mid-write leave staging directories; finished ones are in place
         if staging_root.exists():
             remove_stale_staging(staging_root)
@@ -431,23 +438,30 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
                                initializer=_ignore_sigint)
     futures = {pool.submit(execute, point_fn, t): t for t in tasks}
-    pending = set(futures)
-    try:
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in done:
+    unrecorded = set(futures)      # a Ctrl-C may land between wait() and record(): track both
+
+    def drain(done) -> None:
+        for f in done:
+            if f in unrecorded:
+                unrecorded.discard(f)
                 record(_outcome(f, futures[f]))
+
+    try:
+        while unrecorded:
+            done, _ = wait(unrecorded, return_when=FIRST_COMPLETED)
+            drain(done)
     except KeyboardInterrupt:
         # Stop starting points; let running ones finish (they are nearly free to keep) unless
         # a second Ctrl-C says not to wait.
-        for f in pending:
+        for f in unrecorded:
             f.cancel()
         try:
-            running = {f for f in pending if not f.cancelled()}
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for f in done:
-                    record(_outcome(f, futures[f]))
+            while True:
+                live = {f for f in unrecorded if not f.cancelled()}
+                if not live:
+                    break
+                done, _ = wait(live, return_when=FIRST_COMPLETED)
+                drain(done)
         except KeyboardInterrupt:
             for proc in list(getattr(pool, "_processes", {}).values()):
                 proc.terminate()

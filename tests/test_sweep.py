@@ -212,3 +212,15 @@ def test_sigint_loses_no_finished_point(tmp_path):
                           "filename=true)").fetchall())
     assert len(set(got)) == 12
     assert all(got[f] == t for f, t in tokens.items())     # finished points were not recomputed
+
+
+def test_progress_bar_on_a_terminal_shows_count_and_eta(tmp_path):
+    import io
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 3]})
+    stream = io.StringIO()
+    res = run_sweep(load_sweep(path), tmp_path / "out", workers=1, point_fn=tiny_point, progress=True,
+                    stream=stream)
+    text = stream.getvalue()
+    assert res.count("done") == 2
+    assert "3/3" in text and "eta" in text and "failed" in text
+    assert not any(l.startswith("[1/3]") for l in text.splitlines())   # no per-point lines
