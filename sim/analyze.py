@@ -388,9 +388,14 @@ def main(args) -> int:
     if args.json:
         print(json_line(rows))
     else:
-        title = (f"sweep {out.sweep['name']}: {len(rows)} finished of {out.sweep['points_total']} points"
-                 if out.is_sweep else f"run {out.dir.name}")
-        print_table(rows, title=title)
+        if out.is_sweep:
+            print_table(rows, title=f"sweep {out.sweep['name']}: {len(rows)} finished of "
+                                    f"{out.sweep['points_total']} points")
+        elif len(rows) == 1:
+            from sim.cli import print_summary
+            print_summary(out.query("select * from summary")[0], title=f"run {out.dir.name}")
+        else:
+            print_table(rows, title=str(out.dir))
         if out.is_sweep:
             failed = out.query("select dir, error from points where status = 'failed'")
             for r in failed[:10]:
