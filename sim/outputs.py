@@ -192,7 +192,3 @@ def trace_events(tables: dict[str, pa.Table], max_events: int = 1_000_000) -> di
                                    "id": f"{pid}-{i}", "ts": end * 1e6})
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
-
-def trace_tables(tables: dict[str, pa.Table]) -> list[str]:
-    """Names of the tables a trace would draw."""
-    return [n for n, t in tables.items() if _interval_columns(t.column_names)]
