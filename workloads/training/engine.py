@@ -110,6 +110,8 @@ class TrainingStep:
         self._seq: dict = {}            # full fidelity: per (kind, dim, replica, stage) call count
         self._meet: dict = {}           # full fidelity: replicas meeting at a shared collective
         self.gpu = topo.gpus
+        doms = [topo.gpu_domain(r) for r in range(plan.world)] if plan.tp > 1 else []
+        self._tp_in_domain = plan.tp > 1 and all(len({doms[r] for r in g}) == 1 for g in plan.groups("tp")[:64])
 
     # -- groups ----------------------------------------------------------------------------------
     def _node(self, rank: int) -> int:
@@ -118,7 +120,11 @@ class TrainingStep:
     def groups(self, dim: str, stage: int, replica) -> list[list[int]]:
         """Node-index groups for a collective over ``dim`` issued by (replica, stage)."""
         p = self.plan
-        if self.symmetric:
+        if self.symmetric and dim == "tp" and self._tp_in_domain:
+            # TP groups inside distinct scale-up domains share no link: the representative's
+            # group alone gives the exact time (its domain's links carry their exact load)
+            gs = [p.groups("tp", pp=stage, dp=0, cp=0)[0]]
+        elif self.symmetric:
             gs = p.groups(dim, pp=stage)
         else:
             d, c = replica
