@@ -108,6 +108,7 @@ class TrainingStep:
         self.logs: dict[tuple, StageLog] = {}
         self._alpha_cache: dict = {}
         self._seq: dict = {}            # full fidelity: per (kind, dim, replica, stage) call count
+        self._pairs: dict = {}          # cached send/recv node pairs per (replica, from, to)
         self._meet: dict = {}           # full fidelity: replicas meeting at a shared collective
         self.gpu = topo.gpus
         doms = [topo.gpu_domain(r) for r in range(plan.world)] if plan.tp > 1 else []
@@ -214,13 +215,14 @@ class TrainingStep:
 
     def _send(self, r, stage, to_stage, key, log):
         """Point-to-point activation/gradient send of every TP rank to its peer."""
-        p = self.plan
-        reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [r]
-        pairs = []
-        for d, c in reps:
-            for t in range(p.tp):
-                pairs.append([self._node(p.rank_of(tp=t, cp=c, dp=d, pp=stage)),
-                              self._node(p.rank_of(tp=t, cp=c, dp=d, pp=to_stage))])
+        pairs = self._pairs.get((r, stage, to_stage))
+        if pairs is None:
+            p = self.plan
+            reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [r]
+            pairs = [[self._node(p.rank_of(tp=t, cp=c, dp=d, pp=stage)),
+                      self._node(p.rank_of(tp=t, cp=c, dp=d, pp=to_stage))]
+                     for d, c in reps for t in range(p.tp)]
+            self._pairs[(r, stage, to_stage)] = pairs
         t0 = self.env.now
         yield collective(self.fabric, "send_recv", pairs, self.costs.p2p_bytes, tag="PP")
         log.comm["PP"].append((t0, self.env.now))

