@@ -1,0 +1,63 @@
+"""Iteration cost: decode is weight-bandwidth-bound at small batch and compute-bound at large;
+KV bytes follow kv_heads x head_dim (GQA) or the MLA latent; memory limits are enforced."""
+
+import numpy as np
+import pytest
+
+from sim.config import load_config
+from sim.errors import InfeasibleError
+from sim.hardware import gpu
+from workloads.model import ModelSpec
+from workloads.serving.cost import IterationCost
+
+
+def _cost(preset="llama3-8b", g="H100-SXM-80GB", precision="fp8", kv="fp8", tp=1):
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": preset}}).model)
+    return IterationCost(spec, gpu(g), precision, kv, tp=tp, schedule_overhead_s=1e-9)
+
+
+def test_small_batch_decode_is_weight_bandwidth_bound():
+    c = _cost()
+    t1 = c.times([1], [1], [100], [100])[0]
+    t8 = c.times([8], [8], [800], [800])[0]
+    weights_s = c.weight_bytes_per_gpu() / gpu("H100-SXM-80GB").hbm_Bps
+    assert weights_s < t1 < 2.0 * weights_s       # dominated by reading every weight once
+    assert t8 < 1.05 * t1                          # 8x the tokens for almost the same time
+
+
+def test_large_batch_decode_becomes_compute_bound():
+    c = _cost()
+    small = c.times([64], [64], [64 * 10], [64 * 10])[0]
+    big = c.times([4096], [4096], [4096 * 10], [4096 * 10])[0]
+    assert big / small > 4                         # time grows with tokens once compute-bound
+    flops = 2 * 4096 * c.spec.params() / 1.0
+    assert big > flops / gpu("H100-SXM-80GB").peak_flops("fp8")
+
+
+def test_decode_time_grows_with_context_on_faster_hbm_less():
+    h100, h200 = _cost(), _cost(g="H200-SXM-141GB")
+    d100 = h100.times([256], [256], [256 * 4000], [256 * 4000])[0] - h100.times([256], [256], [256], [256])[0]
+    d200 = h200.times([256], [256], [256 * 4000], [256 * 4000])[0] - h200.times([256], [256], [256], [256])[0]
+    assert d100 > 0 and 1.3 < d100 / d200 < 1.6   # KV reads scale with 1/HBM bandwidth (4.8/3.35)
+
+
+def test_kv_bytes_gqa_and_mla():
+    c = _cost(kv="fp16")
+    s = c.spec
+    assert c.kv_token_replica == s.layers * 2 * s.kv_heads * s.head_dim * 2
+    c_tp = _cost(kv="fp16", tp=8)                  # 8 KV heads over 8 GPUs: one head each
+    assert c_tp.kv_token_gpu == c.kv_token_gpu / 8
+    ds = _cost("deepseek-v3", "H200-SXM-141GB", tp=8, kv="fp8")
+    assert ds.kv_token_gpu == ds.spec.layers * (ds.spec.kv_lora_rank + ds.spec.rope_head_dim)
+
+
+def test_prefill_time_superlinear_in_prompt():
+    c = _cost()
+    assert c.prefill_time(8192) > 4 * c.prefill_time(2048) > 0
+
+
+def test_model_that_does_not_fit_is_infeasible():
+    c = _cost("llama3-70b", precision="fp16", kv="fp16")
+    with pytest.raises(InfeasibleError, match="serve.tp"):
+        c.kv_capacity_tokens(0.9, 8192, 256)
+    assert _cost("llama3-70b", tp=2).kv_capacity_tokens(0.9, 8192, 256) > 0
