@@ -120,26 +120,27 @@ class PrefixCache:
             if b in self.hbm and self.hbm[b] > 0:
                 self.hbm[b] -= 1
 
-    def insert(self, block_ids) -> int:
+    def insert(self, block_ids, pin: bool = True) -> list[int]:
         """After a prefill: the request's own full prefix blocks become cache entries, taking
-        their blocks from the request (``used -> cached``, no copy). Returns the blocks taken."""
-        taken = 0
+        their blocks from the request (``used -> cached``, no copy), pinned by it while it runs
+        (it still reads them). Returns the ids that became entries."""
+        added = []
         for b in block_ids:
             b = int(b)
             if b in self.hbm:
                 self.hbm.move_to_end(b)
                 continue
+            if self.kv.used < self.entry_blocks:
+                break
             if b in self.host:
                 self.host.pop(b)
             elif b in self.ssd:
                 self.ssd.pop(b)
-            if self.kv.used < self.entry_blocks:
-                break
             self.kv.used -= self.entry_blocks
             self.kv.cached += self.entry_blocks
-            self.hbm[b] = 0
-            taken += self.entry_blocks
-        return taken
+            self.hbm[b] = 1 if pin else 0
+            added.append(b)
+        return added
 
     def _make_room(self, blocks: int) -> bool:
         while self.kv.free < blocks:

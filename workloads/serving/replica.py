@@ -121,21 +121,28 @@ class Replica:
                 # at least one prompt token is always computed (it produces the first token)
                 max_hit = (req.prompt - 1) // self.prefix.prefix_tokens
                 hit_tiers = hit_tiers[:max_hit]
-            hit_blocks = len(hit_tiers) * (self.prefix.entry_blocks if self.prefix else 0)
-            need = max(self._blocks_needed(req) - hit_blocks, 0)
-            if not self._reserve(need + (hit_blocks if any(t != "hbm" for t in hit_tiers) else 0)):
+            if hit_tiers:
+                eb = self.prefix.entry_blocks
+                need = max(self._blocks_needed(req) - len(hit_tiers) * eb, 0)
+                # matched HBM entries get pinned (no longer evictable); promoted ones need room
+                unpinned = sum(eb for b, t in zip(req.blocks, hit_tiers) if t == "hbm" and self.prefix.hbm[int(b)] == 0)
+                promote = sum(eb for t in hit_tiers if t != "hbm")
+                if self.kv.free + self.prefix.evictable_blocks() - unpinned < need + promote:
+                    return
+            elif not self._reserve(self._blocks_needed(req)):
                 return
             self.waiting.popleft()
+            need = self._blocks_needed(req)
             if hit_tiers:
                 tiers = self.prefix.acquire(req.blocks[:len(hit_tiers)])
                 req.pinned = tuple(int(b) for b in req.blocks[:len(tiers)])
                 hit_tokens = len(tiers) * self.prefix.prefix_tokens
-                need = max(self._blocks_needed(req) - len(tiers) * self.prefix.entry_blocks, 0)
-                if self.kv.free < need and not self.prefix.reclaim(need):
-                    raise SimulationError("prefix promotion left no room for the request's own blocks")
+                need = max(need - len(tiers) * self.prefix.entry_blocks, 0)
+                if not self._reserve(need):
+                    raise SimulationError(f"replica {self.index}: prefix promotion left no room for request {req.rid}")
                 req.computed = hit_tokens
                 req.hit = hit_tokens
-                req.prefix_hit_tokens += hit_tokens
+                req.prefix_hit_tokens = hit_tokens
                 self.queued_tokens -= hit_tokens
                 moved = [t for t in tiers if t != "hbm"]
                 if moved:
@@ -242,8 +249,9 @@ class Replica:
             if self.prefix is not None and r.blocks is not None:
                 full = min(r.prompt // self.prefix.prefix_tokens, len(r.blocks))
                 new_ids = [b for b in r.blocks[:full] if int(b) not in r.pinned]
-                taken = self.prefix.insert(new_ids[: r.kv_blocks // self.prefix.entry_blocks])
-                r.kv_blocks -= taken
+                added = self.prefix.insert(new_ids[: r.kv_blocks // self.prefix.entry_blocks])
+                r.kv_blocks -= len(added) * self.prefix.entry_blocks
+                r.pinned = r.pinned + tuple(added)
             if self.role == "prefill":
                 self.dep.start_kv_transfer(self, r, fraction=1.0 / self.cost.stage_layers if self.dep.layerwise else 1.0,
                                            at_end=True)

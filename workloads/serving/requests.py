@@ -108,6 +108,9 @@ def build_stream(workload, sim) -> RequestStream:
         if "output_tokens" in explicit:
             out = sample_lengths(w.output_tokens, n, sim.rng("serve.output_tokens"), "workload.output_tokens", trace.output_tokens)
         blocks = trace.prefix_blocks[:n] if trace.prefix_blocks is not None else None
+        if blocks is not None and "input_tokens" in explicit:
+            # prompts resampled: keep the prefix ids that still lie inside each prompt
+            blocks = [b[: -(-int(m) // trace.block_tokens)] for b, m in zip(blocks, inp)]
         # A request needs at least one prompt token and produces at least one output token.
         return RequestStream(arr, np.maximum(inp, 1), np.maximum(out, 1), blocks, trace.block_tokens)
     n = w.requests

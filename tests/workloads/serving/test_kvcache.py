@@ -30,7 +30,7 @@ def test_used_plus_cached_never_exceed_capacity(ops):
         elif op == "free" and held:
             kv.release(held.pop())
         elif op == "insert" and held:
-            taken = pc.insert(ids)
+            taken = len(pc.insert(ids, pin=False)) * pc.entry_blocks
             # blocks moved from a request to the cache are no longer the request's
             while taken > 0 and held:
                 give = min(taken, held[-1])
@@ -54,7 +54,7 @@ def test_lru_demotion_through_tiers():
     kv = KVCache(8, 16)
     pc = PrefixCache(kv, 64, 1.0, host_bytes=64, ssd_bytes=64)          # 2 entries in HBM, 1 host, 1 SSD
     kv.allocate(8)
-    assert pc.insert([1, 2]) == 8 and kv.used == 0 and kv.cached == 8
+    assert pc.insert([1, 2], pin=False) == [1, 2] and kv.used == 0 and kv.cached == 8
     kv.allocate(0)
     assert pc.reclaim(4)                      # evicts LRU entry 1 to host
     assert pc.tier_of(1) == "host" and pc.tier_of(2) == "hbm"
@@ -68,7 +68,9 @@ def test_pinned_entries_are_not_evicted():
     kv = KVCache(8, 16)
     pc = PrefixCache(kv, 64, 1.0)
     kv.allocate(8)
-    pc.insert([5, 6])
+    pc.insert([5, 6])                         # pinned by the request that computed them
+    assert not pc.reclaim(4)
+    pc.release([5, 6])
     pc.acquire([5])
     assert pc.reclaim(4) and pc.tier_of(5) == "hbm" and pc.tier_of(6) is None
     assert not pc.reclaim(8)                  # only the pinned entry is left

@@ -1,0 +1,115 @@
+"""Deployments: placement and feasibility errors, routing, prefix caching across tiers,
+disaggregated prefill/decode with KV flows on the fabric, determinism, output columns."""
+
+import numpy as np
+import pytest
+
+from sim.errors import ConfigError, InfeasibleError
+
+from serving_helpers import serve
+
+SUMMARY_COLUMNS = ["requests", "duration_s", "input_tokens_per_s", "output_tokens_per_s", "ttft_p50_s",
+                   "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "goodput_rps",
+                   "slo_attainment", "mfu", "mbu", "kv_transfer_GB", "prefix_hit_rate", "preemptions",
+                   "compute_comm_ratio", "gpus", "sim_events", "wall_s"]
+REQUEST_COLUMNS = ["arrival_s", "scheduled_s", "first_token_s", "finish_s", "input_tokens", "output_tokens",
+                   "replica", "queueing_s", "kv_transfer_s", "prefix_hit_tokens"]
+
+
+def test_contract_columns_and_determinism():
+    a = serve(serve={"replicas": 2, "tp": 2})
+    for c in SUMMARY_COLUMNS:
+        assert c in a.summary, c
+    assert a.summary["gpus"] == 4 and a.summary["requests"] == 100
+    assert 0 < a.summary["mfu"] < 1 and 0 < a.summary["mbu"] < 1
+    assert np.isfinite(a.summary["compute_comm_ratio"]) and a.summary["compute_comm_ratio"] > 0
+    assert set(REQUEST_COLUMNS) <= set(a.tables["requests"].column_names)
+    b = serve(serve={"replicas": 2, "tp": 2})
+    assert {k: v for k, v in a.summary.items() if k != "wall_s"} == {k: v for k, v in b.summary.items() if k != "wall_s"}
+
+
+def test_tp_traffic_lands_on_the_fabric():
+    res = serve(serve={"tp": 2}, workload={"requests": 20})
+    links = res.tables["links"].to_pydict()
+    assert sum(b for b, c in zip(links["bytes"], links["link_class"]) if c == "nvlink") > 0
+
+
+def test_infeasible_plans():
+    with pytest.raises(InfeasibleError, match="serve.replicas"):
+        serve(serve={"replicas": 5, "tp": 2})
+    with pytest.raises(InfeasibleError, match="serve.tp"):
+        serve(model={"preset": "llama3-70b"}, serve={"precision": "fp16"})
+    with pytest.raises(ConfigError, match="decode_replicas"):
+        serve(serve={"prefill_replicas": 1})
+    with pytest.raises(InfeasibleError, match="workload.input_tokens"):
+        serve(serve={"gpu_memory_utilization": 0.145}, workload={"input_tokens": 100000, "requests": 2})
+
+
+def test_round_robin_spreads_evenly_least_loaded_balances():
+    rr = serve(serve={"replicas": 4, "router": "round-robin"}, workload={"requests": 200}).tables["requests"]
+    counts = np.bincount(rr["replica"].to_numpy(), minlength=4)
+    assert counts.tolist() == [50, 50, 50, 50]
+    ll = serve(serve={"replicas": 4, "router": "least-loaded"}, workload={"arrival": "burst", "requests": 200}).tables["requests"]
+    counts = np.bincount(ll["replica"].to_numpy(), minlength=4)
+    assert counts.max() - counts.min() <= 1
+
+
+MOONCAKE = {"arrival": "trace", "trace": "mooncake_fast25_conversation_trace.jsonl", "requests": 300,
+            "time_scale": 1.0, "input_tokens": None, "output_tokens": None}
+
+
+def test_prefix_cache_skips_compute_and_host_tier_adds_hits():
+    off = serve(serve={"replicas": 1, "max_batch_size": 32, "gpu_memory_utilization": 0.3}, workload=MOONCAKE).summary
+    hbm = serve(serve={"replicas": 1, "max_batch_size": 32, "prefix_cache": True,
+                       "gpu_memory_utilization": 0.3}, workload=MOONCAKE)
+    host = serve(serve={"replicas": 1, "max_batch_size": 32, "prefix_cache": True,
+                        "gpu_memory_utilization": 0.3, "host_kv_GB": 200}, workload=MOONCAKE).summary
+    assert off["prefix_hit_rate"] == 0
+    h = hbm.summary
+    assert h["prefix_hit_rate"] > 0.05
+    assert host["prefix_hit_rate"] > h["prefix_hit_rate"]           # evicted prefixes come back from DRAM
+    assert host["prefix_load_GB"] > 0 and h["prefix_load_GB"] == 0
+    assert h["ttft_p50_s"] < off["ttft_p50_s"]                       # hits skip prefill compute
+    r = hbm.tables["requests"].to_pydict()
+    assert all(hit % 512 == 0 and hit < n for hit, n in zip(r["prefix_hit_tokens"], r["input_tokens"]))
+
+
+def test_prefix_aware_routing_finds_more_hits():
+    common = {"replicas": 4, "prefix_cache": True, "max_batch_size": 32}
+    rr = serve(serve={**common, "router": "round-robin"}, workload=MOONCAKE).summary
+    pa = serve(serve={**common, "router": "prefix-aware"}, workload=MOONCAKE).summary
+    assert pa["prefix_hit_rate"] > rr["prefix_hit_rate"]
+
+
+def test_disaggregated_trade_tpot_for_ttft():
+    wl = {"arrival": "poisson", "rate": 6.0, "requests": 200, "input_tokens": 3000, "output_tokens": 200}
+    co = serve(serve={"replicas": 2, "scheduler": "sarathi", "chunk_size": 1024}, workload=wl)
+    dis = serve(serve={"prefill_replicas": 1, "decode_replicas": 1, "kv_transfer": "whole",
+                       "scheduler": "sarathi", "chunk_size": 1024}, workload=wl)
+    c, d = co.summary, dis.summary
+    assert d["tpot_p50_s"] < c["tpot_p50_s"] and d["tpot_p99_s"] < c["tpot_p99_s"]
+    assert d["ttft_p50_s"] > c["ttft_p50_s"]
+    r = dis.tables["requests"].to_pydict()
+    assert r["generated_tokens"] == r["output_tokens"]
+    assert min(r["kv_transfer_s"]) > 0
+    assert all(p == 0 for p in r["prefill_replica"]) and all(x == 1 for x in r["replica"])
+    kv_bytes = 200 * 3001 * 32 * 2 * 8 * 128 * 1.0                  # tokens x layers x K,V x heads x dim x fp8
+    assert d["disagg_kv_GB"] * 1e9 == pytest.approx(kv_bytes, rel=1e-6)
+    # the transfer is a flow on NVLink: bytes on the fabric match the KV moved
+    links = dis.tables["links"].to_pydict()
+    assert sum(b for b, c in zip(links["bytes"], links["link_class"]) if c == "nvlink") >= kv_bytes
+    # layer-by-layer streaming hides most of the transfer behind prefill compute
+    lw = serve(serve={"prefill_replicas": 1, "decode_replicas": 1, "kv_transfer": "layerwise",
+                      "scheduler": "sarathi", "chunk_size": 1024}, workload=wl).tables["requests"]
+    assert np.mean(lw["kv_transfer_s"].to_numpy()) < 0.2 * np.mean(r["kv_transfer_s"])
+
+
+def test_closed_loop_keeps_concurrency():
+    res = serve(workload={"arrival": "closed", "concurrency": 4, "requests": 40})
+    r = res.tables["requests"].to_pydict()
+    events = sorted([(a, 1) for a in r["arrival_s"]] + [(f, -1) for f in r["finish_s"]])
+    level, peak = 0, 0
+    for _, d in events:
+        level += d
+        peak = max(peak, level)
+    assert peak == 4
