@@ -29,7 +29,6 @@ import copy
 import itertools
 import math
 import os
-import shutil
 import signal
 import sys
 import time
