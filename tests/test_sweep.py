@@ -110,6 +110,7 @@ def test_partition_values_and_types():
     ('name = "x"\n[grid]\n"train.tp" = []\n', "grid.train.tp"),
     ('name = "x"\n[grid]\n"tp" = [1]\n', "grid.tp"),
     ('name = "x"\n[grid]\n"bogus.tp" = [1]\n', "grid.bogus.tp"),
+    ('name = "x"\n[grid]\n"train.bogus" = [1]\n', "grid.train.bogus"),
     ('name = "x"\n[zip]\n"train.tp" = [1, 2]\n"train.pp" = [1]\n', "zip"),
     ('name = "x"\nextra = 1\n', "extra"),
     ('name = "x"\n[grid]\n"train.tp" = [1, 1.0]\n', "grid.train.tp"),
