@@ -318,16 +318,13 @@ def _run(fabric: Fabric, phases_per_group, n_phases, tag):
     topo = fabric.topo
     yield fabric.env.timeout(LAUNCH_S)
     for k in range(n_phases):
+        phases = [p[k] for p in phases_per_group if k < len(p)]
+        steps = max(ph.steps for ph in phases)
         events = []
         max_lat = 0.0
-        steps = 1
-        for phases in phases_per_group:
-            if k >= len(phases):
-                continue
-            ph = phases[k]
-            steps = max(steps, ph.steps)
-            for (src, dst), b in ph.flows.items():
-                events.append(fabric.transfer(src, dst, b, tag=tag))
+        for pairs, nbytes in _bundles(phases):
+            events.append(fabric.transfer_bundle(pairs, nbytes, tag=tag))
+            for src, dst in pairs[:1] if len(pairs) > 8 else pairs:
                 lat = topo.path_latency(topo.route(src, dst, 0))
                 if lat > max_lat:
                     max_lat = lat
@@ -335,6 +332,17 @@ def _run(fabric: Fabric, phases_per_group, n_phases, tag):
             yield fabric.env.all_of(events)
         if steps > 1 and max_lat > 0:
             yield fabric.env.timeout((steps - 1) * max_lat)
+
+
+def _bundles(phases: list[Phase]) -> list[tuple[list[tuple[int, int]], float]]:
+    """The flows of one phase across groups: the i-th flow of every group forms a bundle when
+    all groups have the same flow sizes in the same order (the groups of a symmetric job);
+    otherwise every flow stands alone."""
+    sizes = [list(ph.flows.values()) for ph in phases]
+    if len(phases) > 1 and all(s == sizes[0] for s in sizes[1:]):
+        keys = [list(ph.flows.keys()) for ph in phases]
+        return [([kk[i] for kk in keys], b) for i, b in enumerate(sizes[0])]
+    return [([e], b) for ph in phases for e, b in ph.flows.items()]
 
 
 # -- closed forms -----------------------------------------------------------------------------

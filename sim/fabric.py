@@ -28,11 +28,13 @@ from sim.topology import Topology
 
 
 class Flow:
-    __slots__ = ("fid", "links", "size", "event", "tag", "latency", "start", "src", "dst")
+    __slots__ = ("fid", "links", "weights", "members", "size", "event", "tag", "latency", "start", "src", "dst")
 
-    def __init__(self, fid, links, size, event, tag, latency, start, src, dst):
+    def __init__(self, fid, links, size, event, tag, latency, start, src, dst, weights=None, members=1):
         self.fid = fid
         self.links = links
+        self.weights = weights if weights is not None else np.ones(len(links))
+        self.members = members
         self.size = size
         self.event = event
         self.tag = tag
@@ -80,6 +82,8 @@ class Fabric:
         self._size = np.zeros(0)
         self._entry_flow = np.zeros(0, dtype=np.int64)
         self._entry_link = np.zeros(0, dtype=np.int64)
+        self._entry_weight = np.zeros(0)
+        self._weighted = False                       # any bundle seen: use weighted max-min
         self._load = np.zeros(self.n_links)
         self._last = 0.0
         self._update_queued = False
@@ -106,6 +110,41 @@ class Fabric:
             self._finish_after(event, latency + duration, nbytes, tag, src, dst, self.sim.now)
             return event
         flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, src, dst)
+        self._next_id += 1
+        self._pending.append(flow)
+        self._queue_update()
+        return event
+
+    def transfer_bundle(self, pairs: list[tuple[int, int]], nbytes: float, tag: str = "",
+                        key: int = 0) -> simpy.Event:
+        """One event for ``len(pairs)`` identical transfers of ``nbytes`` (the same step of
+        every replica of a symmetric job). The members move at one common rate, so the max-min
+        computation sees one flow whose weight on each link is the number of members crossing
+        it; every link still carries its exact load. Exact when the members are symmetric
+        (they would get equal rates anyway); otherwise all members move at the slowest one's
+        share, which is when a collective waiting on all of them completes."""
+        if len(pairs) == 1:
+            return self.transfer(pairs[0][0], pairs[0][1], nbytes, tag, key)
+        event = self.env.event()
+        nbytes = float(nbytes)
+        routes = [self.topo.route(s, d, key) for s, d in pairs]
+        latency = max(self.topo.path_latency(r) for r in routes)
+        members = len(pairs)
+        self.bytes_sent += nbytes * members
+        all_links = np.concatenate(routes) if routes else np.zeros(0, dtype=np.int64)
+        if nbytes == 0 or len(all_links) == 0:
+            self._finish_after(event, latency, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now)
+            return event
+        links, weights = np.unique(all_links, return_counts=True)
+        weights = weights.astype(np.float64)
+        if self.model == "analytic":
+            duration = nbytes / self.capacity[links].min()
+            self.link_bytes[links] += nbytes * weights
+            self.link_busy[links] += duration
+            self._finish_after(event, latency + duration, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now)
+            return event
+        flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, pairs[0][0], pairs[0][1],
+                    weights, members)
         self._next_id += 1
         self._pending.append(flow)
         self._queue_update()
@@ -190,13 +229,14 @@ class Fabric:
                 flows = self._flows
                 for i in np.flatnonzero(done):
                     f = flows[i]
-                    self._finish_after(f.event, f.latency, f.size, f.tag, f.src, f.dst, f.start)
+                    self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
                 keep = ~done
                 self._flows = [f for f, k in zip(flows, keep) if k]
                 newpos = np.cumsum(keep) - 1
                 ekeep = keep[self._entry_flow]
                 self._entry_flow = newpos[self._entry_flow[ekeep]]
                 self._entry_link = self._entry_link[ekeep]
+                self._entry_weight = self._entry_weight[ekeep]
                 self._rem = self._rem[keep]
                 self._size = self._size[keep]
                 changed = True
@@ -208,6 +248,8 @@ class Fabric:
             self._entry_flow = np.concatenate([self._entry_flow,
                                                base + np.repeat(np.arange(len(pending), dtype=np.int64), lengths)])
             self._entry_link = np.concatenate([self._entry_link] + [f.links for f in pending])
+            self._entry_weight = np.concatenate([self._entry_weight] + [f.weights for f in pending])
+            self._weighted = self._weighted or any(f.members > 1 for f in pending)
             sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
             self._rem = np.concatenate([self._rem, sizes])
             self._size = np.concatenate([self._size, sizes])
@@ -223,8 +265,9 @@ class Fabric:
             self._rates = np.zeros(0)
             self._load = np.zeros(self.n_links)
             return
-        self._rates = maxmin_rates(self._entry_flow, self._entry_link, n, self.capacity)
-        self._load = link_loads(self._entry_flow, self._entry_link, self._rates, self.n_links)
+        w = self._entry_weight if self._weighted else None
+        self._rates = maxmin_rates(self._entry_flow, self._entry_link, n, self.capacity, w)
+        self._load = link_loads(self._entry_flow, self._entry_link, self._rates, self.n_links, w)
         self.rate_computations += 1
         util = float((self._load / self.capacity).max()) if self.n_links else 0.0
         if util > self.peak_utilization:

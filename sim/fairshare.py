@@ -26,8 +26,12 @@ TIE = 1e-9  # relative tolerance: shares this close count as equal
 
 
 def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
-                 capacity: np.ndarray) -> np.ndarray:
-    """Rates (bytes/s) of ``n_flows`` flows under max-min fairness."""
+                 capacity: np.ndarray, entry_weight: np.ndarray | None = None) -> np.ndarray:
+    """Rates (bytes/s) of ``n_flows`` flows under max-min fairness.
+
+    ``entry_weight`` (optional) makes a flow a *bundle*: weight w on a link means w identical
+    member flows of the bundle cross it, each at the bundle's rate (replicas of a symmetric
+    job). Unweighted entries count 1."""
     rates = np.full(n_flows, np.inf)
     if n_flows == 0 or len(entry_flow) == 0:
         return rates
@@ -36,9 +40,10 @@ def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
     order = np.argsort(ef, kind="stable")       # entries grouped by flow, for reduceat
     ef = ef[order]
     el = el[order].astype(np.int64)
+    w = None if entry_weight is None else np.asarray(entry_weight, dtype=np.float64)[order]
     n_links = len(used)
     remaining = np.asarray(capacity, dtype=np.float64)[used].copy()
-    count = np.bincount(el, minlength=n_links).astype(np.float64)
+    count = np.bincount(el, weights=w, minlength=n_links).astype(np.float64)
     share = np.empty(n_links)
     while len(ef):
         share.fill(np.inf)
@@ -55,8 +60,14 @@ def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
         rates[ef[starts[freeze]]] = flow_min[freeze]
         freeze_e = np.repeat(freeze, seg)
         fl = el[freeze_e]
-        remaining -= np.bincount(fl, weights=flow_min_e[freeze_e], minlength=n_links)
-        count -= np.bincount(fl, minlength=n_links)
+        if w is None:
+            remaining -= np.bincount(fl, weights=flow_min_e[freeze_e], minlength=n_links)
+            count -= np.bincount(fl, minlength=n_links)
+        else:
+            wf = w[freeze_e]
+            remaining -= np.bincount(fl, weights=flow_min_e[freeze_e] * wf, minlength=n_links)
+            count -= np.bincount(fl, weights=wf, minlength=n_links)
+            w = w[~freeze_e]
         keep = ~freeze_e
         ef = ef[keep]
         el = el[keep]
@@ -64,10 +75,12 @@ def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
 
 
 def link_loads(entry_flow: np.ndarray, entry_link: np.ndarray, rates: np.ndarray,
-               n_links: int) -> np.ndarray:
+               n_links: int, entry_weight: np.ndarray | None = None) -> np.ndarray:
     """Total rate on each link (bytes/s) for given flow rates."""
     if len(entry_flow) == 0:
         return np.zeros(n_links)
     r = rates[entry_flow]
     r = np.where(np.isfinite(r), r, 0.0)
+    if entry_weight is not None:
+        r = r * entry_weight
     return np.bincount(entry_link, weights=r, minlength=n_links)

@@ -100,3 +100,25 @@ def test_analytic_and_flow_agree_for_an_uncontended_collective():
     tf, _, _ = sim_time(topo, "all_gather", "ring", topo.gpus, 1e4, model="flow")
     ta, _, _ = sim_time(topo, "all_gather", "ring", topo.gpus, 1e4, model="analytic")
     assert tf == pytest.approx(ta, rel=1e-12)
+
+
+def test_many_symmetric_groups_bundle_without_changing_time_or_link_bytes():
+    topo = two_level(4, 4, up_bw=100.0, nic_bw=10.0, spines=2, leaf_nodes=2)
+    g = topo.gpus
+    groups = [[g[j + 4 * k] for k in range(4)] for j in range(4)]   # rails: the DP groups of TP=4
+    S = 1e4
+    sim = Simulation(0)
+    fab = Fabric(sim, topo)
+    sim.run(C.collective(fab, "all_reduce", groups, S, "ring"))
+    # the same flows, one transfer each
+    sim2 = Simulation(0)
+    fab2 = Fabric(sim2, topo)
+
+    def by_hand():
+        yield sim2.env.timeout(C.LAUNCH_S)
+        evs = [fab2.transfer(s, d, b) for grp in groups
+               for (s, d), b in C.plan(topo, "all_reduce", "ring", grp, S)[0].flows.items()]
+        yield sim2.env.all_of(evs)
+    sim2.run(sim2.process(by_hand(), "by-hand"))
+    assert sim.now == pytest.approx(sim2.now, rel=1e-12)
+    assert np.allclose(fab.link_bytes, fab2.link_bytes)

@@ -102,3 +102,15 @@ def reference_progressive_filling(ef, el, n, cap):
 def test_parallel_water_filling_equals_textbook_progressive_filling(case):
     ef, el, n, cap = case
     assert np.allclose(maxmin_rates(ef, el, n, cap), reference_progressive_filling(ef, el, n, cap), rtol=1e-7)
+
+
+@settings(max_examples=100, deadline=None)
+@given(flow_sets(), st.integers(1, 4))
+def test_bundle_weight_equals_that_many_replicated_flows(case, k):
+    # a bundle with weight k on each of its links gets the rate of each of k identical flows
+    ef, el, n, cap = case
+    weighted = maxmin_rates(ef, el, n, cap, np.full(len(ef), float(k)))
+    rep_ef = np.concatenate([ef + i * n for i in range(k)])
+    rep_el = np.tile(el, k)
+    replicated = maxmin_rates(rep_ef, rep_el, n * k, cap)
+    assert np.allclose(weighted, replicated[:n], rtol=1e-7)
