@@ -99,12 +99,20 @@ class Replica:
             return True
         return self.prefix is not None and self.prefix.reclaim(blocks)
 
+    def _watermark(self) -> int:
+        """Blocks admission leaves free so running sequences can grow (vLLM keeps 1 % of the
+        pool; one block per running sequence covers its next token): without it a preempted
+        sequence is re-admitted at once and the replica thrashes."""
+        if self.policy == "orca" or not (self.running or self.prefilling):
+            return 0
+        return max(len(self.running), int(0.01 * self.kv.capacity))
+
     def _admit(self) -> None:
         now = self.env.now
         while self.swapped and len(self.prefilling) + len(self.running) < self.max_batch:
             req = self.swapped[0]
             need = self._blocks_needed(req)
-            if not self._reserve(need):
+            if not self._reserve(need + self._watermark()):
                 return
             self.swapped.popleft()
             self.kv.allocate(need)
@@ -127,9 +135,9 @@ class Replica:
                 # matched HBM entries get pinned (no longer evictable); promoted ones need room
                 unpinned = sum(eb for b, t in zip(req.blocks, hit_tiers) if t == "hbm" and self.prefix.hbm[int(b)] == 0)
                 promote = sum(eb for t in hit_tiers if t != "hbm")
-                if self.kv.free + self.prefix.evictable_blocks() - unpinned < need + promote:
+                if self.kv.free + self.prefix.evictable_blocks() - unpinned < need + promote + self._watermark():
                     return
-            elif not self._reserve(self._blocks_needed(req)):
+            elif not self._reserve(self._blocks_needed(req) + self._watermark()):
                 return
             self.waiting.popleft()
             need = self._blocks_needed(req)

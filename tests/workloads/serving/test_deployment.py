@@ -66,8 +66,18 @@ def test_prefix_cache_skips_compute_and_host_tier_adds_hits():
                         "gpu_memory_utilization": 0.3, "host_kv_GB": 200}, workload=MOONCAKE).summary
     assert off["prefix_hit_rate"] == 0
     h = hbm.summary
-    assert h["prefix_hit_rate"] > 0.05
-    assert host["prefix_hit_rate"] > h["prefix_hit_rate"]           # evicted prefixes come back from DRAM
+    # upper bound: an infinite cache hits every leading block seen before (minus the last token)
+    from workloads.serving.traces import read_trace
+    t = read_trace("mooncake_fast25_conversation_trace.jsonl")
+    seen, ideal = set(), 0
+    for ids, n in zip(t.prefix_blocks[:300], t.input_tokens[:300]):
+        k = 0
+        while k < len(ids) and int(ids[k]) in seen and (k + 1) * 512 < n:
+            k += 1
+        ideal += k * 512
+        seen.update(int(b) for b in ids[: n // 512])
+    ideal /= t.input_tokens[:300].sum()
+    assert 0 < h["prefix_hit_rate"] < host["prefix_hit_rate"] <= ideal  # evicted prefixes come back from DRAM
     assert host["prefix_load_GB"] > 0 and h["prefix_load_GB"] == 0
     assert h["ttft_p50_s"] < off["ttft_p50_s"]                       # hits skip prefill compute
     r = hbm.tables["requests"].to_pydict()
