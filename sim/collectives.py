@@ -316,33 +316,40 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
 
 def _run(fabric: Fabric, phases_per_group, n_phases, tag):
     topo = fabric.topo
-    yield fabric.env.timeout(LAUNCH_S)
+    delay = LAUNCH_S
     for k in range(n_phases):
         phases = [p[k] for p in phases_per_group if k < len(p)]
         steps = max(ph.steps for ph in phases)
-        events = []
+        bundles = _bundles(phases)
         max_lat = 0.0
-        for pairs, nbytes in _bundles(phases):
-            events.append(fabric.transfer_bundle(pairs, nbytes, tag=tag))
-            for src, dst in pairs[:1] if len(pairs) > 8 else pairs:
+        for pairs, _ in bundles:
+            for src, dst in (pairs[:8] if len(pairs) > 64 else pairs):
                 lat = topo.path_latency(topo.route(src, dst, 0))
                 if lat > max_lat:
                     max_lat = lat
-        if events:
+        # the launch and the phase's extra step latencies as one wait (fewer events; the order
+        # of a fixed wait and a transfer does not change when the phase ends)
+        delay += (steps - 1) * max_lat if steps > 1 else 0.0
+        if delay > 0:
+            yield fabric.env.timeout(delay)
+        delay = 0.0
+        events = [fabric.transfer_bundle(pairs, nbytes, tag=tag) for pairs, nbytes in bundles]
+        if len(events) == 1:
+            yield events[0]
+        elif events:
             yield fabric.env.all_of(events)
-        if steps > 1 and max_lat > 0:
-            yield fabric.env.timeout((steps - 1) * max_lat)
 
 
 def _bundles(phases: list[Phase]) -> list[tuple[list[tuple[int, int]], float]]:
-    """The flows of one phase across groups: the i-th flow of every group forms a bundle when
-    all groups have the same flow sizes in the same order (the groups of a symmetric job);
-    otherwise every flow stands alone."""
-    sizes = [list(ph.flows.values()) for ph in phases]
-    if len(phases) > 1 and all(s == sizes[0] for s in sizes[1:]):
-        keys = [list(ph.flows.keys()) for ph in phases]
-        return [([kk[i] for kk in keys], b) for i, b in enumerate(sizes[0])]
-    return [([e], b) for ph in phases for e, b in ph.flows.items()]
+    """The flows of one phase (over all groups) bundled by size: flows of equal size are the
+    same step of a symmetric pattern (ring edges, tree edges, replicas), so they move at one
+    rate and the phase ends when the slowest would. One bundle per size class keeps a ring
+    phase at one flow however many groups run it."""
+    by_size: dict[float, list[tuple[int, int]]] = {}
+    for ph in phases:
+        for e, b in ph.flows.items():
+            by_size.setdefault(b, []).append(e)
+    return [(pairs, b) for b, pairs in by_size.items()]
 
 
 # -- closed forms -----------------------------------------------------------------------------
