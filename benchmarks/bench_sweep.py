@@ -60,8 +60,29 @@ def overhead(point_fn, n: int, workers: int) -> float:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _burn(_=None) -> float:
+    t0 = time.perf_counter()
+    x = 0
+    for i in range(5_000_000):
+        x += i
+    return time.perf_counter() - t0
+
+
+def machine_speedup(workers: int) -> float:
+    """What the machine itself gives: throughput of `workers` CPU-bound processes relative to one
+    (on a shared or throttled VM this is well below `workers`)."""
+    import multiprocessing as mp
+    one = _burn()
+    with mp.get_context("fork").Pool(workers) as pool:
+        t0 = time.perf_counter()
+        pool.map(_burn, range(workers * 2))
+        wall = time.perf_counter() - t0
+    return (workers * 2 * one) / wall
+
+
 def quickstart(n: int, workers_list: list[int]) -> None:
     base = ROOT / "runs" / "quickstart.toml"
+    base_rate = None
     for w in workers_list:
         tmp = Path(tempfile.mkdtemp())
         try:
@@ -78,6 +99,10 @@ def quickstart(n: int, workers_list: list[int]) -> None:
             print(f"quickstart x{n}: workers={w:>2}  wall {wall:7.2f} s  {n / wall:6.2f} points/s  "
                   f"mean point {busy / n * 1e3:6.1f} ms  busy fraction {busy / (wall * w):.2f}  "
                   f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+            base_rate = base_rate or n / wall
+            if w > 1:
+                print(f"  speed-up over 1 worker {n / wall / base_rate:.2f}; this machine's own speed-up "
+                      f"for {w} CPU-bound processes: {machine_speedup(w):.2f}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
