@@ -14,8 +14,9 @@ Vocabulary:
 - point function: ``fn(task: PointTask) -> dict`` runs one point and writes its directory
   atomically (the default loads the config and calls ``sim.runner.run_to_dir``). A sweep is a
   thin layer over it; tests and benchmarks pass their own.
-- finished point: its directory holds ``manifest.json`` (written last, then renamed into place).
-  A rerun skips finished points; failed and interrupted ones run again.
+- finished point: its directory holds ``manifest.json`` (written last, then renamed into place)
+  whose ``point_hash`` matches the point's config data (base, ``[set]`` and axis values). A rerun
+  skips finished points; failed, interrupted and changed ones run again.
 - sweep manifest: ``OUT/sweep.json``: axes, partition types and every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), rewritten
   atomically after each completion.
@@ -70,6 +71,7 @@ class PointTask:
     base_path: str | None
     staging_root: str | None
     partition: dict = field(default_factory=dict)   # partition name -> value
+    point_hash: str = ""    # of the point's config data: a rerun recomputes a point whose config changed
 
 
 @dataclass
@@ -147,10 +149,33 @@ def set_dotted(data: dict, key: str, value: Any) -> None:
 
 
 def point_config_data(task: PointTask) -> dict:
-    data = copy.deepcopy(task.base_data)
-    for key, value in task.values.items():
+    return config_data(task.base_data, task.values)
+
+
+def config_data(base_data: dict, values: dict) -> dict:
+    data = copy.deepcopy(base_data)
+    for key, value in values.items():
         set_dotted(data, key, value)
     return data
+
+
+def config_hash(data: dict) -> str:
+    import hashlib
+    import json
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def is_finished(directory: Path, point_hash: str) -> bool:
+    """A complete point directory written from the same config (points written without a hash,
+    by a custom point function, count as finished)."""
+    if not is_complete(directory):
+        return False
+    import json
+    try:
+        written = json.loads((directory / "manifest.json").read_text()).get("point_hash")
+    except (OSError, ValueError):
+        return False
+    return written is None or written == point_hash
 
 
 # -- loading a sweep file ----------------------------------------------------------------------
@@ -235,7 +260,7 @@ def run_point(task: PointTask) -> dict:
     from sim import config, runner
     cfg = config.validate(point_config_data(task))
     result = runner.run_to_dir(cfg, Path(task.out_dir), staging_root=task.staging_root,
-                               extra_manifest={"point": task.partition})
+                               extra_manifest={"point": task.partition, "point_hash": task.point_hash})
     return {"summary": result.summary}
 
 
@@ -368,8 +393,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     points = sweep.points()
     status: dict[int, dict] = {}
     todo: list[Point] = []
+    hashes = {p.index: config_hash(config_data(sweep.base_data, p.values)) for p in points}
     for p in points:
-        if is_complete(out_dir / p.rel_dir):
+        if is_finished(out_dir / p.rel_dir, hashes[p.index]):
             status[p.index] = {"index": p.index, "status": "skipped", "error": None}
         else:
             status[p.index] = {"index": p.index, "status": "pending", "error": None}
@@ -384,7 +410,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     save()
     tasks = {p.index: PointTask(p.index, p.values, str(out_dir / p.rel_dir), sweep.base_data,
                                 str(sweep.base_path) if sweep.base_path else None,
-                                str(staging_root), p.partition) for p in todo}
+                                str(staging_root), p.partition, hashes[p.index]) for p in todo}
     by_index = {p.index: p for p in points}
     bar = Progress(len(points), len(todo), stream=stream, live=progress)
 
@@ -418,7 +444,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
         # the filesystem is the truth: a point published by a worker whose report was cut off
         # by an interrupt is finished all the same
         for p in todo:
-            if status[p.index]["status"] == "pending" and is_complete(out_dir / p.rel_dir):
+            if status[p.index]["status"] == "pending" and is_finished(out_dir / p.rel_dir, hashes[p.index]):
                 status[p.index] = {"index": p.index, "status": "done", "error": None}
         # points that died mid-write leave staging directories; finished ones are in place
         if staging_root.exists():

@@ -33,8 +33,8 @@ def tiny_point(task):
     if tp == 3:
         raise InfeasibleError("train.tp", "3 does not divide the 8 GPUs of a node")
     summary = pa.table({"step_time_s": [over / tp], "tp_seen": [tp], "token": [uuid.uuid4().hex]})
-    write_run_dir(Path(task.out_dir), {"summary": summary}, {"point": task.partition},
-                  staging_root=task.staging_root)
+    write_run_dir(Path(task.out_dir), {"summary": summary}, {"point": task.partition,
+                  "point_hash": task.point_hash}, staging_root=task.staging_root)
     return {"summary": {"step_time_s": over / tp}}
 
 
@@ -225,3 +225,15 @@ def test_progress_bar_on_a_terminal_shows_count_and_eta(tmp_path):
     assert res.count("done") == 2
     assert "3/3" in text and "eta" in text and "failed" in text
     assert not any(l.startswith("[1/3]") for l in text.splitlines())   # no per-point lines
+
+
+def test_rerun_recomputes_points_whose_config_changed(tmp_path):
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    again = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert again.count("skipped") == 2
+    # the base changes: every point is stale and runs again
+    (tmp_path / "base.toml").write_text('[run]\nname = "base"\nseed = 7\n')
+    changed = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert changed.count("done") == 2 and changed.count("skipped") == 0
