@@ -104,6 +104,9 @@ class PrefixCache:
             if t != "hbm":
                 if not self._make_room(self.entry_blocks):
                     break
+                t = self.tier_of(b)             # making room may have pushed it down a tier
+                if t is None:
+                    break
                 (self.host if t == "host" else self.ssd).pop(b)
                 self.hbm[b] = 0
                 self.kv.cached += self.entry_blocks
