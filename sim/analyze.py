@@ -375,15 +375,25 @@ def make_plots(out: Outputs, out_dir: Path, x: str | None = None, color: str | N
 # -- the command -------------------------------------------------------------------------------
 
 def main(args) -> int:
+    dirs = getattr(args, "dirs", None) or [args.dir]
+    outputs = [open_outputs(d) for d in dirs]      # every directory is checked before any work
+    for out in outputs:
+        plots = args.plots
+        if plots and len(outputs) > 1:
+            plots = str(Path(plots) / out.dir.name)
+        analyze_one(out, args, plots)
+    return 0
+
+
+def analyze_one(out: Outputs, args, plots: str | None) -> None:
     from sim.cli import json_line, print_table
-    out = open_outputs(args.dir)
     if args.sql:
         rows = out.query(args.sql)
         if args.json:
             print(json_line(rows))
         else:
             print_table(rows, title=args.sql if len(args.sql) < 80 else None)
-        return 0
+        return
     rows = out.summary_rows()
     if args.json:
         print(json_line(rows))
@@ -401,9 +411,8 @@ def main(args) -> int:
             for r in failed[:10]:
                 print(f"failed {r['dir']}: {r['error']}", file=sys.stderr)
     if not args.no_plots:
-        plot_dir = Path(args.plots) if args.plots else out.dir / "plots"
+        plot_dir = Path(plots) if plots else out.dir / "plots"
         paths = make_plots(out, plot_dir, getattr(args, "x", None), getattr(args, "color", None),
                            getattr(args, "marker", None))
         for p in paths:
             print(f"wrote {p}", file=sys.stderr)
-    return 0
