@@ -301,35 +301,45 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
     topo = fabric.topo
     if gpu_nvls is None:
         gpu_nvls = bool(topo.meta.get("nvls", False))
-    groups = [list(g) for g in groups if len(g) > 1]
+    groups = [tuple(g) for g in groups if len(g) > 1]
     if not groups or nbytes <= 0:
         ev = fabric.env.event()
         ev.succeed()
         return ev
-    chosen = algo if algo != "auto" else choose(topo, op, groups[0], nbytes, fabric, gpu_nvls)
-    if chosen == "nvls" and not nvls_capable(topo, groups[0], gpu_nvls):
-        raise ValueError("nvls needs GPUs on an NVSwitch with in-switch reduction (NVLS)")
-    phases_per_group = [plan(topo, op, chosen, g, nbytes) for g in groups]
-    n_phases = max(len(p) for p in phases_per_group)
-    return fabric.sim.process(_run(fabric, phases_per_group, n_phases, tag or op), f"collective:{tag or op}")
+    # a training step repeats the same collective thousands of times: plan it once per fabric
+    cache = fabric.__dict__.setdefault("_collective_plans", {})
+    key = (op, algo, float(nbytes), gpu_nvls, tuple(groups))
+    phases = cache.get(key)
+    if phases is None:
+        chosen = algo if algo != "auto" else choose(topo, op, list(groups[0]), nbytes, fabric, gpu_nvls)
+        if chosen == "nvls" and not nvls_capable(topo, list(groups[0]), gpu_nvls):
+            raise ValueError("nvls needs GPUs on an NVSwitch with in-switch reduction (NVLS)")
+        per_group = [plan(topo, op, chosen, list(g), nbytes) for g in groups]
+        phases = [_phase_bundles(topo, [p[k] for p in per_group if k < len(p)])
+                  for k in range(max(len(p) for p in per_group))]
+        if len(cache) > 4096:
+            cache.clear()
+        cache[key] = phases
+    return fabric.sim.process(_run(fabric, phases, tag or op), f"collective:{tag or op}")
 
 
-def _run(fabric: Fabric, phases_per_group, n_phases, tag):
-    topo = fabric.topo
+def _phase_bundles(topo: Topology, phases: list[Phase]) -> tuple[list, float]:
+    """A phase over all groups: its bundles and the extra latency of its steps after the first."""
+    steps = max(ph.steps for ph in phases)
+    bundles = _bundles(phases)
+    max_lat = 0.0
+    for pairs, _ in bundles:
+        for src, dst in (pairs[:8] if len(pairs) > 64 else pairs):
+            max_lat = max(max_lat, topo.path_latency(topo.route(src, dst, 0)))
+    return bundles, (steps - 1) * max_lat if steps > 1 else 0.0
+
+
+def _run(fabric: Fabric, phases, tag):
     delay = LAUNCH_S
-    for k in range(n_phases):
-        phases = [p[k] for p in phases_per_group if k < len(p)]
-        steps = max(ph.steps for ph in phases)
-        bundles = _bundles(phases)
-        max_lat = 0.0
-        for pairs, _ in bundles:
-            for src, dst in (pairs[:8] if len(pairs) > 64 else pairs):
-                lat = topo.path_latency(topo.route(src, dst, 0))
-                if lat > max_lat:
-                    max_lat = lat
+    for bundles, extra_latency in phases:
         # the launch and the phase's extra step latencies as one wait (fewer events; the order
         # of a fixed wait and a transfer does not change when the phase ends)
-        delay += (steps - 1) * max_lat if steps > 1 else 0.0
+        delay += extra_latency
         if delay > 0:
             yield fabric.env.timeout(delay)
         delay = 0.0

@@ -26,23 +26,36 @@ TIE = 1e-9  # relative tolerance: shares this close count as equal
 
 
 def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
-                 capacity: np.ndarray, entry_weight: np.ndarray | None = None) -> np.ndarray:
+                 capacity: np.ndarray, entry_weight: np.ndarray | None = None,
+                 compact: bool = False) -> np.ndarray:
     """Rates (bytes/s) of ``n_flows`` flows under max-min fairness.
 
     ``entry_weight`` (optional) makes a flow a *bundle*: weight w on a link means w identical
     member flows of the bundle cross it, each at the bundle's rate (replicas of a symmetric
-    job). Unweighted entries count 1."""
+    job). Unweighted entries count 1. ``compact``: links are already numbered 0..L-1 over the
+    links in use and ``capacity`` is theirs (the fabric does this once per recomputation)."""
     rates = np.full(n_flows, np.inf)
     if n_flows == 0 or len(entry_flow) == 0:
         return rates
     ef = np.asarray(entry_flow, dtype=np.int64)
-    used, el = np.unique(np.asarray(entry_link, dtype=np.int64), return_inverse=True)
+    if compact:
+        el = np.asarray(entry_link, dtype=np.int64)
+        remaining = np.array(capacity, dtype=np.float64)
+    else:
+        used, el = np.unique(np.asarray(entry_link, dtype=np.int64), return_inverse=True)
+        remaining = np.asarray(capacity, dtype=np.float64)[used].copy()
+    n_links = len(remaining)
+    w = None if entry_weight is None else np.asarray(entry_weight, dtype=np.float64)
+    if len(ef) == n_links and np.all(np.bincount(el, minlength=n_links) == 1):
+        # no link is shared between flows: each flow runs at its tightest link's share
+        share = remaining[el] / (w if w is not None else 1.0)
+        np.minimum.at(rates, ef, share)
+        return rates
     order = np.argsort(ef, kind="stable")       # entries grouped by flow, for reduceat
     ef = ef[order]
-    el = el[order].astype(np.int64)
-    w = None if entry_weight is None else np.asarray(entry_weight, dtype=np.float64)[order]
-    n_links = len(used)
-    remaining = np.asarray(capacity, dtype=np.float64)[used].copy()
+    el = el[order]
+    if w is not None:
+        w = w[order]
     count = np.bincount(el, weights=w, minlength=n_links).astype(np.float64)
     share = np.empty(n_links)
     while len(ef):
