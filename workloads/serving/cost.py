@@ -92,11 +92,14 @@ class IterationCost:
         self.kv_token_gpu = self.kv_layer_gpu * self.stage_layers          # bytes/token per GPU
         self.kv_token_replica = spec.kv_cache_bytes_per_token(self.kvbytes)  # distinct bytes/token
         self.attn_width = (spec.q_dim + spec.attn_out_dim) / tp
+        self.params = spec.params()                                        # cached: loops over layers
+        self.active_matmul = spec.active_params() - spec.embedding_params()
+        self.attn_dims = spec.q_dim + spec.attn_out_dim
         self.local_heads = spec.heads / tp
 
     # -- memory --------------------------------------------------------------------------------
     def weight_bytes_per_gpu(self) -> float:
-        return self.spec.params() * self.wbytes / (self.tp * self.pp)
+        return self.params * self.wbytes / (self.tp * self.pp)
 
     def workspace_bytes(self, max_batch_tokens: int, max_batch_size: int) -> float:
         """Activation workspace of one iteration at the engine's limits: the widest layer's
@@ -200,15 +203,14 @@ class IterationCost:
         token, the LM head per sampled row, and causal attention (for MFU)."""
         s = self.spec
         T = np.asarray(tokens, dtype=np.float64)
-        active = s.active_params() - s.embedding_params()
-        return (2.0 * T * active + 2.0 * np.asarray(samples, dtype=np.float64) * s.hidden * s.vocab
-                + 2.0 * np.asarray(attn_pairs, dtype=np.float64) * (s.q_dim + s.attn_out_dim) * s.layers)
+        return (2.0 * T * self.active_matmul + 2.0 * np.asarray(samples, dtype=np.float64) * s.hidden * s.vocab
+                + 2.0 * np.asarray(attn_pairs, dtype=np.float64) * self.attn_dims * s.layers)
 
     def model_bytes(self, tokens, kv_read) -> np.ndarray:
         """HBM bytes iterations must move on the whole replica: every weight once and the KV
         cache they attend over (for MBU)."""
         T = np.asarray(tokens, dtype=np.float64)
-        return (self.weight_bytes_per_gpu() * self.tp * self.pp * np.ones_like(T)
+        return (self.params * self.wbytes * np.ones_like(T)
                 + np.asarray(kv_read, dtype=np.float64) * self.kv_token_replica)
 
     def prefill_time(self, prompt_tokens: int) -> float:
