@@ -60,6 +60,7 @@ class Replica:
         self.swapped: deque[Request] = deque()
         self.pending_loads = 0
         self.wake = None
+        self.idle = False
         # accounting
         self.busy_s = 0.0
         self.comm_s = 0.0
@@ -78,12 +79,12 @@ class Replica:
             self.queued_tokens += req.context - req.computed
         self.notify()
 
-    def notify(self) -> None:
+    def notify(self, force: bool = False) -> None:
+        """Wake the iteration loop: always when idle, during a decode macro-step only when the
+        news could change the batch (room to admit, or a sequence whose KV just landed)."""
         if self.wake is not None and not self.wake.triggered:
-            if len(self.prefilling) + len(self.running) < self.max_batch or self.wake_always:
+            if force or self.idle or len(self.prefilling) + len(self.running) < self.max_batch:
                 self.wake.succeed()
-
-    wake_always = False
 
     def load(self) -> int:
         return len(self.waiting) + len(self.prefilling) + len(self.running) + len(self.swapped) + self.pending_loads
@@ -175,7 +176,7 @@ class Replica:
         if into is not None:
             req.swapped = False
             into.append(req)
-        self.notify()
+        self.notify(force=True)
 
     # -- batch formation -----------------------------------------------------------------------
     def _prefill_chunks(self, budget: int) -> list[tuple[Request, int]]:
@@ -208,7 +209,9 @@ class Replica:
             chunks, decodes = self._plan()
             if not chunks and not decodes:
                 self.wake = env.event()
+                self.idle = True
                 yield self.wake
+                self.idle = False
                 self.wake = None
                 continue
             if chunks:

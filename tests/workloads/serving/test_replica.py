@@ -21,17 +21,22 @@ def _check_tokens(result):
 
 @settings(max_examples=12, deadline=None)
 @given(policy=st.sampled_from(["vllm", "sarathi", "orca"]), preemption=st.sampled_from(["recompute", "swap"]),
-       mem=st.floats(0.145, 0.2), max_batch=st.integers(2, 48), seed=st.integers(0, 5))
-def test_tokens_conserved_and_kv_within_capacity(policy, preemption, mem, max_batch, seed):
-    # a tiny KV pool (HBM fraction just above the weights) forces preemption
+       mem=st.floats(0.145, 0.2), max_batch=st.integers(2, 48), seed=st.integers(0, 5), disagg=st.booleans())
+def test_tokens_conserved_and_kv_within_capacity(policy, preemption, mem, max_batch, seed, disagg):
+    # a tiny KV pool (HBM fraction just above the weights) forces preemption; KV blocks beyond
+    # capacity raise SimulationError inside the run, so finishing is the capacity check
+    deploy = {"prefill_replicas": 1, "decode_replicas": 1} if disagg else {"replicas": 1}
     res = serve(run={"seed": seed}, serve={"scheduler": policy, "preemption": preemption, "gpu_memory_utilization": mem,
-                                           "max_batch_size": max_batch, "chunk_size": 256},
+                                           "max_batch_size": max_batch, "chunk_size": 256, **deploy},
                 workload={"arrival": "burst", "requests": 40,
                           "input_tokens": {"dist": "uniform", "min": 16, "max": 1500},
                           "output_tokens": {"dist": "uniform", "min": 1, "max": 300}})
-    _check_tokens(res)
+    r = _check_tokens(res)
     s = res.summary
     assert s["requests"] == 40
+    assert s["kv_capacity_tokens"] > 0
+    if disagg:
+        assert s["disagg_kv_GB"] > 0 and all(x == 1 for x in r["replica"])
 
 
 def test_preemption_happens_and_tokens_still_conserved():
