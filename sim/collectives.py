@@ -46,8 +46,9 @@ ALGOS = ("auto", "ring", "tree", "hierarchical", "direct", "nvls")
 #   relative to the scaleup value that is NVLS_RELATIVE = 0.686 / 0.806.
 DEFAULT_EFFICIENCY = {"scaleup": 0.806, "scaleout": 0.95}
 NVLS_RELATIVE = 0.686 / 0.806
-# Per-collective software overhead (kernel launch and NCCL proxy start), seconds.
-LAUNCH_S = 5e-6
+# Per-collective base latency (kernel launch, protocol start): NCCL's cost model gives ring
+# baseLat 10 us for LL128 and 8.4 us for Simple (NVIDIA/nccl src/graph/tuning.cc).
+LAUNCH_S = 10e-6
 
 
 def default_efficiencies(gpu_spec=None) -> dict[str, float]:

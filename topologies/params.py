@@ -27,7 +27,11 @@ from sim.hardware import GpuSpec, gpu as catalogue_gpu
 
 # Placeholder per-hop latencies until the lead calibrates them (TopologySection leaves
 # scaleup_latency_us / scaleout_latency_us as None by default). One hop = one link crossed.
-DEFAULT_SCALEUP_LATENCY_US = 0.5
+# Per-hop latencies from NCCL's own cost model (NVIDIA/nccl src/graph/tuning.cc, hwLat): a
+# ring step over NVLink costs 1.9 us with the LL128 protocol NCCL uses for mid-size messages
+# (a step crosses two hops, GPU -> NVSwitch -> GPU), and about 4-6 us over the network
+# (hwLat NET ring LL128 4.0 us; our scale-out path is 6 hops: PCIe, NIC, leaf, spine back down).
+DEFAULT_SCALEUP_LATENCY_US = 0.95
 DEFAULT_SCALEOUT_LATENCY_US = 1.0
 # Placeholders for links no config key sets: a PCIe/C2C crossing to host memory is about a
 # microsecond; an NVMe read completes in tens of microseconds.

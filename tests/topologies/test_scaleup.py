@@ -8,6 +8,8 @@ from sim.config import TopologySection
 from sim.errors import ConfigError
 from topologies import build
 
+from topologies.params import DEFAULT_SCALEUP_LATENCY_US
+
 
 def test_hgx_island():
     topo = build(TopologySection(gpu="H100-SXM-80GB", gpus=8, fabric="none"))
@@ -17,7 +19,7 @@ def test_hgx_island():
     assert all(topo.link_domain[i] == "scaleup" for i in nvl)
     path = topo.route(topo.gpu(2), topo.gpu(5))
     assert [topo.node_names[topo.link_dst[i]] for i in path] == ["nvswitch0", "gpu5"]
-    assert topo.path_latency(path) == pytest.approx(2 * 0.5e-6)      # placeholder 0.5 us per hop
+    assert topo.path_latency(path) == pytest.approx(2 * DEFAULT_SCALEUP_LATENCY_US * 1e-6)  # two hops
 
 
 def test_mesh_per_peer_bandwidth():
