@@ -158,7 +158,11 @@ def cmd_validate(args) -> int:
         rows = validate.run_suite(name)
         all_rows.extend({"suite": name, **r} for r in rows)
         if not args.json:
-            shown = [{**r, "error": f"{r['error']:+.1%}" if r.get("error") is not None else ""} for r in rows]
+            shown = rows
+            if args.worst:
+                shown = sorted(rows, key=lambda r: -abs(r["error"]) if r.get("error") is not None else 0.0)
+                shown = shown[:args.worst]
+            shown = [{**r, "error": f"{r['error']:+.1%}" if r.get("error") is not None else ""} for r in shown]
             print_table(shown, title=f"validation: {name}",
                         columns=["case", "metric", "predicted", "measured", "error", "source"])
             stats = validate.error_stats(rows)
@@ -280,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="compare predictions with published measurements")
     v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving (default all)")
+    v.add_argument("--worst", type=int, default=0, metavar="N", help="list only the N cases with the largest |error|")
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=cmd_validate)
 

@@ -104,3 +104,22 @@ def test_sweep_command_interrupted_by_sigint_resumes(tmp_path):
     assert rows.stdout.strip() == "[(8, 8)]"
     for d, t in stamps.items():      # finished points were not recomputed
         assert json.loads((out / d / "manifest.json").read_text())["created_unix"] == t
+
+
+def test_error_stats_median_and_worst():
+    from sim.validate import error_stats
+    rows = [{"case": "a", "error": 0.1}, {"case": "b", "error": -0.3}, {"case": "c", "error": 0.02}]
+    s = error_stats(rows)
+    assert s["cases"] == 3 and s["median_abs_error"] == pytest.approx(0.1)
+    assert s["worst_abs_error"] == pytest.approx(0.3) and s["worst_case"] == "b"
+
+
+def test_validate_collectives_rows(capsys):
+    assert main(["validate", "collectives", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rows and all({"suite", "case", "predicted", "measured", "error", "source"} <= set(r) for r in rows)
+    for r in rows:   # error is relative and signed: predicted / measured - 1
+        assert r["error"] == pytest.approx(r["predicted"] / r["measured"] - 1, rel=1e-6, abs=1e-9)
+    assert main(["validate", "collectives", "--worst", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "median |error|" in out and "worst |error|" in out
