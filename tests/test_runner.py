@@ -151,3 +151,15 @@ def test_every_example_in_runs_is_valid():
             assert sweep.points()
         else:
             load_config(path)
+
+
+def test_default_output_directory_is_runs_out_name(serve_cfg, tmp_path):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(serve_cfg), "--json"], cwd=tmp_path,
+                       capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout.strip().splitlines()[-1])
+    out = tmp_path / "runs" / "out" / "tiny-serve"
+    assert (out / "manifest.json").is_file()
+    assert pq.read_table(out / "summary.parquet").to_pylist()[0]["requests"] == row["requests"]
