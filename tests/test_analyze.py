@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
 
-from sim.analyze import find_knee, make_plots, open_outputs
+from sim.analyze import fit_knee, make_plots, open_outputs
 from sim.errors import ConfigError
 from sim.outputs import write_run_dir
 from sim.sweep import load_sweep, run_sweep
@@ -76,25 +74,25 @@ def test_plots_written_as_png_and_svg(sweep_dir, tmp_path):
     assert "<svg" in (tmp_path / "throughput.svg").read_text()[:2000]
 
 
-def test_knee_from_overlap():
-    # overlap holds at ratio >= 2 and breaks below it
-    ratios = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
-    overlaps = [0.3, 0.5, 0.8, 0.93, 0.95, 0.95]
-    assert find_knee(ratios, overlaps) == 2.0
-    # a point that breaks overlap at a high ratio moves the knee right of it
-    assert find_knee(ratios + [6.0], overlaps + [0.5]) == 8.0
-    assert find_knee(ratios, [0.95] * 6) is None   # never reached the knee
-    assert find_knee([], []) is None
+def test_knee_fit_recovers_the_overlap_roofline():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    ratios = np.geomspace(0.05, 50, 40)
+    mfu = 0.55 * np.minimum(1.0, ratios / 2.0) * (1 + 0.02 * rng.standard_normal(40))
+    knee, plateau = fit_knee(ratios, mfu)
+    assert knee == pytest.approx(2.0, rel=0.1) and plateau == pytest.approx(0.55, rel=0.03)
+    # a sweep that never leaves the plateau (or never reaches it) has no knee
+    assert fit_knee(ratios[ratios > 3], mfu[ratios > 3]) is None
+    assert fit_knee([1.0, 2.0], [0.1, 0.2]) is None
 
 
-def test_knee_of_the_synthetic_sweep_matches_closed_form(sweep_dir):
-    # overlap_point: overlap >= 0.9 exactly when comm <= 0.95 C / 0.1 ... i.e. exposed/comm <= 0.1,
-    # which holds when comm - 0.95 C <= 0.1 comm  <=>  C / comm >= 0.9 / 0.95
+def test_knee_of_the_synthetic_sweep(sweep_dir):
+    # overlap_point: step = C + max(M - 0.95 C, 0.05 M), so MFU leaves its plateau near
+    # C / M = 1 / 0.95 (partial overlap moves the knee right of 1)
     out = open_outputs(sweep_dir)
-    rows = out.query("select compute_comm_ratio r, overlap_fraction o from summary")
-    knee = find_knee([r["r"] for r in rows], [r["o"] for r in rows])
-    holding = [r["r"] for r in rows if r["r"] >= 0.9 / 0.95 - 1e-12]
-    assert knee == pytest.approx(min(holding))
+    rows = out.query("select compute_comm_ratio r, mfu from summary")
+    knee, plateau = fit_knee([r["r"] for r in rows], [r["mfu"] for r in rows])
+    assert 0.8 < knee < 1.6 and plateau == pytest.approx(0.5, rel=0.1)
 
 
 def test_run_directory_and_sql(tmp_path):
