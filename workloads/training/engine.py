@@ -18,21 +18,32 @@ Vocabulary:
   scatter-gather: 1/tp of the activation per rank); the receiving pass waits for it.
 - intervals: per process, busy intervals of compute and of each communication kind, from
   which the summary derives compute, communication, exposed communication and bubble.
+- private TP links: when every TP group fills (part of) its own scale-up domain, no two TP
+  groups share a domain, and no other group of the job (PP, DP, CP, EP) has two GPUs in one
+  domain or routes over scale-up links, a TP collective's links carry nothing else. Its time is
+  then a constant per (groups, op, bytes): it is measured once on a private idle fabric (the
+  same topology, capacities and collective code) and the pass waits compute + TP as one
+  timeout, while the job's fabric is credited with the measured per-link bytes and busy time.
+  Otherwise TP collectives run on the shared fabric (``fast_tp=False`` forces that path).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import simpy
 
 from sim.collectives import collective, estimate_on
+from sim.fabric import Fabric
+from sim.simulation import Simulation
 from workloads.training.costs import StepCosts
 from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
 from workloads.training.plan import Plan
 from workloads.training.schedule import actions
 
 KINDS = ("TP", "PP", "DP", "EP", "CP")
+FAST_TP = True      # time TP collectives on private links off the shared fabric (see docstring)
 
 
 @dataclass
@@ -91,7 +102,7 @@ class TrainingStep:
     """One training step of a plan on a fabric."""
 
     def __init__(self, sim, fabric, topo, plan: Plan, costs: StepCosts, overlap_grad_reduce: bool = True,
-                 bucket_bytes: float = 25e6, interference: float = 0.0):
+                 bucket_bytes: float = 25e6, interference: float = 0.0, fast_tp: bool | None = None):
         self.sim, self.env, self.fabric, self.topo = sim, sim.env, fabric, topo
         self.plan, self.costs = plan, costs
         self.overlap = overlap_grad_reduce
@@ -113,6 +124,94 @@ class TrainingStep:
         self.gpu = topo.gpus
         doms = [topo.gpu_domain(r) for r in range(plan.world)] if plan.tp > 1 else []
         self._tp_in_domain = plan.tp > 1 and all(len({doms[r] for r in g}) == 1 for g in plan.groups("tp")[:64])
+        self.fast_tp = (FAST_TP if fast_tp is None else fast_tp) and self._tp_links_private(doms)
+        self._tp_costs: dict = {}       # (groups, op, bytes) -> (seconds, links, bytes, busy)
+        self._scratch = None            # private idle fabric that measures TP collectives
+
+    def _tp_links_private(self, doms) -> bool:
+        """Whether TP collectives have their links to themselves (see "private TP links")."""
+        p, topo, fab = self.plan, self.topo, self.fabric
+        if p.tp < 2 or fab.record_flows:
+            return False
+        dom = np.asarray(doms)
+        tp_groups = np.asarray(p.groups("tp"))
+        if not (dom[tp_groups] == dom[tp_groups[:, :1]]).all():
+            return False                # a TP group spans domains
+        if len(np.unique(dom[tp_groups[:, 0]])) != len(tp_groups):
+            return False                # two TP groups share a domain (and maybe its links)
+        scaleup = np.asarray(topo.link_domain) == "scaleup"
+        g0 = [self._node(r) for r in tp_groups[0]]
+        for a in g0:                    # TP traffic stays on scale-up links
+            for b in g0:
+                if a != b and not scaleup[topo.route(a, b, 0)].all():
+                    return False
+        for dim in ("pp", "dp", "cp", "ep"):
+            if getattr(p, dim) < 2:
+                continue
+            groups = np.asarray(p.groups(dim))
+            d = np.sort(dom[groups], axis=1)
+            if (d[:, 1:] == d[:, :-1]).any():
+                return False            # two GPUs of one group share a domain: NVLink traffic
+            for g in groups[:4]:        # cross-domain routes avoid scale-up links
+                nodes = [self._node(r) for r in g[:16]]
+                for a in nodes:
+                    for b in nodes:
+                        if a != b and scaleup[topo.route(a, b, 0)].any():
+                            return False
+        return True
+
+    def tp_cost(self, groups: list[list[int]], op: str, nbytes: float):
+        """Time, links, bytes and busy time of one TP collective on links nothing else uses:
+        measured once on a private idle fabric with the job fabric's capacities."""
+        key = (tuple(tuple(g) for g in groups), op, float(nbytes))
+        c = self._tp_costs.get(key)
+        if c is None:
+            if self._scratch is None:
+                sim = Simulation(0)
+                f = self.fabric
+                self._scratch = Fabric(sim, self.topo, f.model, f.efficiency["scaleup"],
+                                       f.efficiency["scaleout"], f.efficiency.get("host", 1.0))
+            scratch = self._scratch
+            scratch.link_bytes[:] = 0.0
+            scratch.link_busy[:] = 0.0
+            sent = scratch.bytes_sent
+            t0 = scratch.sim.now
+            scratch.sim.run(collective(scratch, op, groups, nbytes, tag="TP"))
+            links = np.flatnonzero(scratch.link_bytes)
+            c = (scratch.sim.now - t0, links, scratch.link_bytes[links].copy(), scratch.link_busy[links].copy(),
+                 scratch.bytes_sent - sent, scratch.peak_utilization)
+            self._tp_costs[key] = c
+        return c
+
+    def _tp_credit(self, c) -> None:
+        """Account a privately timed TP collective on the job's fabric."""
+        f = self.fabric
+        _, links, nbytes, busy, total, peak = c
+        f.link_bytes[links] += nbytes
+        f.link_busy[links] += busy
+        f.bytes_sent += total
+        f.bytes_delivered += total
+        f.bytes_by_tag["TP"] = f.bytes_by_tag.get("TP", 0.0) + total
+        if peak > f.peak_utilization:
+            f.peak_utilization = peak
+
+    def _tp_pass(self, s, r, pc) -> list[tuple[float, float]]:
+        """Fast path: (seconds, None) per TP collective of a pass, credited on the fabric now
+        (the collectives lie on private links, so when they run changes no other flow)."""
+        p = self.plan
+        if p.sp:
+            calls = [("all_gather", pc.tp_calls // 2), ("reduce_scatter", pc.tp_calls - pc.tp_calls // 2)]
+        else:
+            calls = [("all_reduce", pc.tp_calls)]
+        out = []
+        for op, n in calls:
+            if n <= 0 or pc.tp_bytes <= 0:
+                continue
+            groups = self.groups("tp", s, r)
+            c = self.tp_cost(groups, op, pc.tp_bytes * n)
+            self._tp_credit(c)
+            out.append(c[0] + (n - 1) * self.alpha(op, groups[0]) if n > 1 else c[0])
+        return out
 
     # -- groups ----------------------------------------------------------------------------------
     def _node(self, rank: int) -> int:
@@ -121,11 +220,7 @@ class TrainingStep:
     def groups(self, dim: str, stage: int, replica) -> list[list[int]]:
         """Node-index groups for a collective over ``dim`` issued by (replica, stage)."""
         p = self.plan
-        if self.symmetric and dim == "tp" and self._tp_in_domain:
-            # TP groups inside distinct scale-up domains share no link: the representative's
-            # group alone gives the exact time (its domain's links carry their exact load)
-            gs = [p.groups("tp", pp=stage, dp=0, cp=0)[0]]
-        elif self.symmetric:
+        if self.symmetric:
             gs = p.groups(dim, pp=stage)
         else:
             d, c = replica
@@ -259,6 +354,7 @@ class TrainingStep:
             if pc.cp_calls and p.cp > 1:
                 cp_proc = env.process(self._side_comm(log, "CP", "all_gather", "cp", s, r, pc.cp_bytes, pc.cp_calls))
             is_last_b = ph == "B" and last_b.get(k) == idx
+            tp_done = False
             if is_last_b and self.overlap and p.dp * p.cp > 1:
                 # backward of the last micro-batch: buckets become ready as layers finish
                 buckets = self._buckets(chunk)
@@ -269,9 +365,28 @@ class TrainingStep:
                 yield from self._compute(log, pc.compute_s)
                 pending_dp.append(self._dp_enqueue(r, s, GRAD_BYTES * chunk.dense_params,
                                                    GRAD_BYTES * chunk.expert_params, log, pending_dp))
+            elif self.fast_tp and pc.tp_calls:
+                # compute then its blocking TP collectives on private links: one timeout
+                tp_done = True
+                t0 = env.now
+                compute_s = pc.compute_s * self.slow if pc.compute_s > 0 else 0.0
+                tp_s = sum(self._tp_pass(s, r, pc))
+                yield env.timeout(compute_s + tp_s)
+                if compute_s > 0:
+                    log.compute.append((t0, t0 + compute_s))
+                if tp_s > 0:
+                    log.comm["TP"].append((t0 + compute_s, env.now))
             else:
                 yield from self._compute(log, pc.compute_s)
-            if pc.tp_calls:
+            if tp_done:
+                pass                    # done above, with the compute
+            elif pc.tp_calls and self.fast_tp:
+                t0 = env.now
+                tp_s = sum(self._tp_pass(s, r, pc))
+                if tp_s > 0:
+                    yield env.timeout(tp_s)
+                    log.comm["TP"].append((t0, env.now))
+            elif pc.tp_calls:
                 if p.sp:
                     yield from self._comm(log, "TP", "all_gather", "tp", s, r, pc.tp_bytes, pc.tp_calls // 2)
                     yield from self._comm(log, "TP", "reduce_scatter", "tp", s, r, pc.tp_bytes, pc.tp_calls - pc.tp_calls // 2)

@@ -116,3 +116,49 @@ def test_model_too_big_is_infeasible():
     r = simulate({"gpus": 8, "fabric": "none"}, {"tp": 8, "global_batch": 8, "check_memory": False},
                  {"preset": "llama3-70b", "layers": 4})
     assert r.summary["fits_memory"] in (True, False)
+
+
+@pytest.mark.parametrize("train", [
+    {"tp": 8, "pp": 2, "dp": 2, "global_batch": 16, "micro_batch": 2, "zero": 1},
+    {"tp": 8, "pp": 2, "dp": 2, "global_batch": 16, "micro_batch": 1, "schedule": "interleaved",
+     "virtual_stages": 2, "sequence_parallel": True, "recompute": "full"},
+])
+def test_private_tp_links_fast_path_matches_the_fabric(monkeypatch, train):
+    # TP8 fills each 8-GPU NVLink domain and PP/DP cross domains: TP collectives timed off the
+    # fabric must give the fabric's step time, per-link bytes and busy time, and TP exposure
+    from workloads.training import engine
+    topo = {"gpus": 32, "fabric": "fat-tree"}
+    model = small_model(layers=8, hidden=4096, ffn_hidden=16384, heads=32, kv_heads=32)
+    fast = simulate(topo, train, model)
+    monkeypatch.setattr(engine, "FAST_TP", False)
+    slow = simulate(topo, train, model)
+    assert fast.summary["sim_events"] < slow.summary["sim_events"]
+    for key in ("step_time_s", "exposed_tp_s", "exposed_comm_s", "comm_s"):
+        assert fast.summary[key] == pytest.approx(slow.summary[key], rel=1e-6, abs=1e-12)
+    fl, sl = fast.tables["links"].to_pydict(), slow.tables["links"].to_pydict()
+    assert sum(b > 0 and d == "scaleup" for b, d in zip(fl["bytes"], fl["domain"])) == 32 * 2
+    assert fl["bytes"] == pytest.approx(sl["bytes"], rel=1e-9, abs=1e-3)
+    assert fl["busy_s"] == pytest.approx(sl["busy_s"], rel=1e-6, abs=1e-12)
+
+
+def test_fast_path_off_when_tp_shares_a_domain():
+    # TP4 leaves two TP groups (and a DP pair) in each 8-GPU domain: NVLink links are shared
+    from sim.fabric import Fabric
+    from sim.simulation import Simulation
+    from topologies import build
+    from workloads.model import ModelSpec
+    from workloads.training.costs import step_costs
+    from workloads.training.engine import TrainingStep
+    from workloads.training.plan import make_plan
+    from sim.compute import ComputeModel
+    from sim.hardware import gpu
+    cfg = load_config(data={"run": {"kind": "train"},
+                            "topology": {"gpu": "A100-SXM-80GB", "gpus": 16, "gpus_per_node": 8, "fabric": "fat-tree"},
+                            "model": small_model(), "train": {"tp": 4, "dp": 4, "global_batch": 16}})
+    sim, topo = Simulation(0), build(cfg.topology)
+    model = ModelSpec.from_section(cfg.model)
+    plan = make_plan(cfg.train, model, 16)
+    costs = step_costs(model, plan, ComputeModel(gpu("A100-SXM-80GB"), "bf16"))
+    assert not TrainingStep(sim, Fabric(sim, topo), topo, plan, costs).fast_tp
+    plan8 = make_plan(cfg.train.model_copy(update={"tp": 8, "dp": 2}), model, 16)
+    assert TrainingStep(sim, Fabric(sim, topo), topo, plan8, step_costs(model, plan8, ComputeModel(gpu("A100-SXM-80GB"), "bf16"))).fast_tp
