@@ -110,6 +110,7 @@ class PrefixCache:
                 (self.host if t == "host" else self.ssd).pop(b)
                 self.hbm[b] = 0
                 self.kv.cached += self.entry_blocks
+                self.kv.peak_used = max(self.kv.peak_used, self.kv.used + self.kv.cached)
             self.hbm[b] += 1
             self.hbm.move_to_end(b)
             self.hits[t] += 1

@@ -34,7 +34,7 @@ def test_tokens_conserved_and_kv_within_capacity(policy, preemption, mem, max_ba
     r = _check_tokens(res)
     s = res.summary
     assert s["requests"] == 40
-    assert s["kv_capacity_tokens"] > 0
+    assert s["kv_capacity_tokens"] > 0 and 0 < s["kv_peak_utilization"] <= 1.0
     if disagg:
         assert s["disagg_kv_GB"] > 0 and all(x == 1 for x in r["replica"])
 
@@ -44,6 +44,7 @@ def test_preemption_happens_and_tokens_still_conserved():
                 workload={"arrival": "burst", "requests": 60, "input_tokens": 1000, "output_tokens": 400})
     _check_tokens(res)
     assert res.summary["preemptions"] > 0
+    assert 0.9 < res.summary["kv_peak_utilization"] <= 1.0      # pressure fills the pool, never beyond
 
 
 @pytest.mark.parametrize("policy", ["vllm", "sarathi", "orca"])
