@@ -103,6 +103,8 @@ class Deployment:
         self.next_closed = 0
         self.bytes = {"disagg": 0.0, "prefix_load": 0.0, "swap": 0.0, "offload": 0.0}
         self._pending_kv: dict[int, list] = {}
+        self._private: dict[int, bool] = {}
+        self._ring_links: dict[int, np.ndarray] = {}
 
     # -- set-up helpers ------------------------------------------------------------------------
     def _group_link(self, gpus: list[int]) -> CommLink:
@@ -123,11 +125,37 @@ class Deployment:
                                   f"({self.kv_blocks * s.kv_block_tokens} tokens)")
 
     # -- flows ---------------------------------------------------------------------------------
+    def _ring_private(self, rep: Replica) -> bool:
+        """A replica's ring has its links to itself when its GPUs share one scale-up domain and
+        no KV transfer crosses their NVLink ports (co-located serving): each GPU's NVLink links
+        carry only its own replica's traffic, so the ring's timing cannot change any other flow
+        and the analytic time of the iteration cost is exact."""
+        domains = {self.topo.attr(g, "domain", 0) for g in rep.gpus}
+        return not self.disaggregated and len(domains) == 1
+
     def ring_traffic(self, rep: Replica, bytes_per_gpu: float):
+        """Put ``bytes_per_gpu`` on each edge of the replica's GPU ring. Private rings are
+        credited to the links at once (no flow; returns None); shared ones become one bundled
+        flow that contends with everything else (returns its event)."""
         g = rep.gpus
-        evs = [self.fabric.transfer(g[i], g[(i + 1) % len(g)], bytes_per_gpu, tag="serve.tp", key=rep.index)
-               for i in range(len(g))]
-        return self.sim.env.all_of(evs)
+        pairs = [(g[i], g[(i + 1) % len(g)]) for i in range(len(g))]
+        f = self.fabric
+        private = self._private.get(rep.index)
+        if private is None:
+            private = self._private[rep.index] = self._ring_private(rep)
+            self._ring_links[rep.index] = np.concatenate([self.topo.route(a, b) for a, b in pairs])
+        if private:
+            links = self._ring_links[rep.index]
+            np.add.at(f.link_bytes, links, bytes_per_gpu)
+            np.add.at(f.link_busy, links, bytes_per_gpu / f.capacity[links])
+            total = bytes_per_gpu * len(pairs)
+            f.bytes_sent += total
+            f.bytes_delivered += total
+            f.bytes_by_tag["serve.tp"] = f.bytes_by_tag.get("serve.tp", 0.0) + total
+            return None
+        if hasattr(f, "transfer_bundle"):
+            return f.transfer_bundle(pairs, bytes_per_gpu, tag="serve.tp", key=rep.index)
+        return self.sim.env.all_of([f.transfer(a, b, bytes_per_gpu, tag="serve.tp", key=rep.index) for a, b in pairs])
 
     def host_copy(self, rep: Replica, bytes_per_gpu: float, to_gpu: bool, ssd_bytes: float = 0.0,
                   kind: str = "swap"):

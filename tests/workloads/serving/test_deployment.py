@@ -123,3 +123,18 @@ def test_closed_loop_keeps_concurrency():
         level += d
         peak = max(peak, level)
     assert peak == 4
+
+
+def test_ring_traffic_same_bytes_private_or_shared():
+    """Co-located TP rings are credited to their private NVLink links; disaggregated ones share
+    those ports with KV transfers and run as flows. Either way each link carries the same ring
+    bytes per token processed."""
+    wl = {"arrival": "burst", "requests": 20, "input_tokens": 500, "output_tokens": 20}
+    co = serve(serve={"tp": 2, "replicas": 1}, workload=wl)
+    dis = serve(serve={"tp": 2, "prefill_replicas": 1, "decode_replicas": 1, "kv_transfer": "whole"}, workload=wl)
+    assert dis.tables["requests"]["generated_tokens"].to_pylist() == dis.tables["requests"]["output_tokens"].to_pylist()
+    nv = lambda res: sum(b for b, c in zip(res.tables["links"]["bytes"].to_pylist(),  # noqa: E731
+                                             res.tables["links"]["link_class"].to_pylist()) if c == "nvlink")
+    kv = dis.summary["disagg_kv_GB"] * 1e9 * 2          # each KV byte crosses GPU->switch and switch->GPU
+    ring_co, ring_dis = nv(co), nv(dis) - kv
+    assert ring_co > 0 and ring_dis == pytest.approx(ring_co, rel=1e-6)
