@@ -6,7 +6,7 @@ import pytest
 
 from sim.errors import ConfigError, InfeasibleError
 
-from serving_helpers import serve
+from .serving_helpers import serve
 
 SUMMARY_COLUMNS = ["requests", "duration_s", "input_tokens_per_s", "output_tokens_per_s", "ttft_p50_s",
                    "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "goodput_rps",

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 import workloads.serving.replica as replica_mod
 from workloads.serving.cost import IterationCost
 
-from serving_helpers import serve
+from .serving_helpers import serve
 
 
 def _check_tokens(result):
