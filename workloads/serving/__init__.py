@@ -92,8 +92,8 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "prefix_load_GB": dep.bytes["prefix_load"] / 1e9,
         "swap_GB": dep.bytes["swap"] / 1e9,
         "iterations": int(sum(r.iterations for r in reps)),
-        "kv_capacity_tokens": int(dep.kv_blocks * dep.serve.kv_block_tokens),
+        "kv_capacity_tokens": int(dep.kv_blocks * dep.engines * dep.serve.kv_block_tokens),
         "kv_peak_utilization": max(r.kv.peak_used for r in reps) / max(dep.kv_blocks, 1),
-        "replicas": len(reps),
+        "replicas": dep.physical_replicas,
     }
     return {"summary": pa.table({k: [v] for k, v in summary.items()}), "requests": requests}

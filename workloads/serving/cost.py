@@ -13,8 +13,8 @@ Vocabulary:
   PP splits the layers); KV heads split over TP (replicated when tp > kv_heads; MLA's latent is
   replicated on every TP rank).
 - ``IterationCost.times(...)``: seconds per iteration = pp x stage compute (a batch crosses the
-  stages in turn: no micro-batch interleaving) + exposed TP/EP/PP communication + the engine's
-  per-iteration scheduling overhead. Weight reads make decode bandwidth-bound at small batch;
+  stages in turn; a PP replica runs pp such batches in flight, see deployment.py) + exposed
+  TP/EP/PP communication + the engine's per-iteration scheduling overhead. Weight reads make decode bandwidth-bound at small batch;
   the 2 x tokens x parameters FLOPs make it compute-bound at large batch.
 - calibration constants are data in ``data/calibration.toml`` with their sources.
 """

@@ -4,6 +4,9 @@ the flows that move KV caches and activations between them over the shared fabri
 Vocabulary:
 - placement: replicas take consecutive GPU ranks (replica r uses ranks r*tp*pp ...), prefill
   replicas first, then decode replicas (disaggregated) or the co-located replicas.
+- engine: the batching loop (``Replica``) of one replica; a PP replica runs ``pp`` virtual
+  engines on the same GPUs (each with 1/pp of the KV pool and batch limit), so pp batches are in
+  flight and every stage stays busy when all have work, with pipeline bubbles when few do.
 - router: picks a replica for each arriving request (``round-robin``, ``least-loaded``: fewest
   outstanding requests, then fewest queued prompt tokens, ``prefix-aware``: most prompt tokens
   already cached minus queued prompt tokens, so affinity yields to load). Disaggregated: the
@@ -79,7 +82,10 @@ class Deployment:
         self.cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, s.tp, s.pp, s.ep,
                                   link, overhead)
         cap_tokens = self.cost.kv_capacity_tokens(s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
-        self.kv_blocks = cap_tokens // s.kv_block_tokens
+        # PP: pp virtual engines per replica keep pp batches in flight (vLLM's virtual engines),
+        # each with 1/pp of the KV pool and of the batch limit; one batch alone leaves bubbles
+        self.engines = s.pp
+        self.kv_blocks = cap_tokens // s.kv_block_tokens // self.engines
         self._check_fits(stream)
         self.replicas: list[Replica] = []
         for i, role in enumerate(roles):
@@ -87,12 +93,18 @@ class Deployment:
             gpus = [topo.gpu(r) for r in ranks]
             hosts = [topo.attr(g, "host") for g in gpus]
             hosts = hosts if all(h is not None for h in hosts) else []
-            kv = KVCache(self.kv_blocks, s.kv_block_tokens)
-            prefix = None
-            if s.prefix_cache and role != "decode":
-                prefix = PrefixCache(kv, stream.block_tokens, self.cost.kv_token_gpu,
-                                     s.host_kv_GB * 1e9 / per, s.ssd_kv_GB * 1e9 / per)
-            self.replicas.append(Replica(i, role, self, self.cost, kv, prefix, gpus, hosts))
+            for _ in range(self.engines):
+                kv = KVCache(self.kv_blocks, s.kv_block_tokens)
+                prefix = None
+                if s.prefix_cache and role != "decode":
+                    prefix = PrefixCache(kv, stream.block_tokens, self.cost.kv_token_gpu,
+                                         s.host_kv_GB * 1e9 / per / self.engines,
+                                         s.ssd_kv_GB * 1e9 / per / self.engines)
+                rep = Replica(len(self.replicas), role, self, self.cost, kv, prefix, gpus, hosts,
+                              max(s.max_batch_size // self.engines, 1))
+                rep.physical = i
+                self.replicas.append(rep)
+        self.physical_replicas = len(roles)
         self.front = [r for r in self.replicas if r.role in ("both", "prefill")]
         self.back = [r for r in self.replicas if r.role == "decode"]
         self.router = Router(s.router)
@@ -198,13 +210,13 @@ class Deployment:
 
             def arrived(_e, req=req, src=src, dst=dst):
                 req.kv_transfer_s = env.now - end_of_prefill
-                req.prefill_replica = src.index
+                req.prefill_replica = src.physical
                 src.release_transferred(req)
                 req.computed = req.context
                 if req.generated >= req.output:
                     req.first_token = env.now
                     req.finish = env.now
-                    req.replica = dst.index
+                    req.replica = dst.physical
                     self.finished(req)
                 else:
                     dst.submit(req)

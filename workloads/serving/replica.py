@@ -37,8 +37,10 @@ MAX_MACRO_ITERATIONS = 1 << 16
 
 class Replica:
     def __init__(self, index: int, role: str, deployment, cost, kv: KVCache,
-                 prefix: PrefixCache | None, gpus: list[int], hosts: list[int]):
-        self.index = index
+                 prefix: PrefixCache | None, gpus: list[int], hosts: list[int],
+                 max_batch: int | None = None):
+        self.index = index              # engine index (unique per deployment)
+        self.physical = index           # the replica (GPU set) it runs on
         self.role = role
         self.dep = deployment
         self.env = deployment.sim.env
@@ -49,7 +51,7 @@ class Replica:
         self.hosts = hosts
         s = deployment.serve
         self.policy = s.scheduler
-        self.max_batch = s.max_batch_size
+        self.max_batch = max_batch or s.max_batch_size
         self.max_tokens = s.max_batch_tokens
         self.chunk = s.chunk_size
         self.preempt_mode = s.preemption
@@ -73,7 +75,7 @@ class Replica:
 
     # -- outside interface -------------------------------------------------------------------
     def submit(self, req: Request) -> None:
-        req.replica = self.index
+        req.replica = self.physical
         self.waiting.append(req)
         if req.computed < req.context:
             self.queued_tokens += req.context - req.computed

@@ -138,3 +138,17 @@ def test_ring_traffic_same_bytes_private_or_shared():
     kv = dis.summary["disagg_kv_GB"] * 1e9 * 2          # each KV byte crosses GPU->switch and switch->GPU
     ring_co, ring_dis = nv(co), nv(dis) - kv
     assert ring_co > 0 and ring_dis == pytest.approx(ring_co, rel=1e-6)
+
+
+def test_pipeline_parallel_latency_serial_throughput_parallel():
+    """A lone request crosses the stages in turn (TPOT as on one GPU holding all layers, plus
+    the sends); a full load keeps pp batches in flight (throughput near pp x one GPU's)."""
+    one = {"arrival": "burst", "requests": 1, "input_tokens": 500, "output_tokens": 100}
+    t1 = serve(serve={"pp": 1}, workload=one).summary["tpot_p50_s"]
+    t2 = serve(serve={"pp": 2}, workload=one).summary["tpot_p50_s"]
+    assert t1 < t2 < 1.25 * t1
+    load = {"arrival": "burst", "requests": 256, "input_tokens": 500, "output_tokens": 100}
+    x1 = serve(serve={"pp": 1, "max_batch_size": 64}, workload=load)
+    x2 = serve(serve={"pp": 2, "max_batch_size": 128}, workload=load)
+    assert 1.6 < x2.summary["output_tokens_per_s"] / x1.summary["output_tokens_per_s"] < 2.05
+    assert set(x2.tables["requests"]["replica"].to_pylist()) == {0} and x2.summary["gpus"] == 2
