@@ -199,7 +199,9 @@ class Deployment:
             dst = self.decode_router.choose(self.back, req)
             pending = self._pending_kv[req.rid] = [dst, [], env.now]
         dst, events, _start = pending
-        tokens = req.context if at_end else req.context + 1
+        # the prompt's KV (the first output token's KV is computed by the first decode step);
+        # at_end is called after the prefill sampled that token, the streamed part before
+        tokens = req.context - 1 if at_end else req.context
         nbytes = tokens * self.cost.kv_token_gpu * fraction
         self.bytes["disagg"] += nbytes * len(src.gpus)
         for i, g in enumerate(src.gpus):

@@ -103,7 +103,7 @@ def test_disaggregated_trade_tpot_for_ttft():
     assert r["generated_tokens"] == r["output_tokens"]
     assert min(r["kv_transfer_s"]) > 0
     assert all(p == 0 for p in r["prefill_replica"]) and all(x == 1 for x in r["replica"])
-    kv_bytes = 200 * 3001 * 32 * 2 * 8 * 128 * 1.0                  # tokens x layers x K,V x heads x dim x fp8
+    kv_bytes = 200 * 3000 * 32 * 2 * 8 * 128 * 1.0                  # prompt tokens x layers x K,V x heads x dim x fp8
     assert d["disagg_kv_GB"] * 1e9 == pytest.approx(kv_bytes, rel=1e-6)
     # the transfer is a flow on NVLink: bytes on the fabric match the KV moved
     links = dis.tables["links"].to_pydict()
