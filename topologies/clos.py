@@ -229,6 +229,10 @@ class ClosRouter(StructuredRouter):
 def build_clos(spec) -> Topology:
     """A fat-tree (``fabric = "fat-tree"``) or rail-optimized Clos of 1 to 3 tiers."""
     p = resolve(spec)
+    if p.nic_nodes == 0:
+        # all GPUs sit in one scale-up domain: no scale-out network is needed to reach them
+        from topologies.scaleup import build_single_domain
+        return build_single_domain(spec)
     layout = ClosLayout(p)
     topo = Topology(p.name)
     servers = add_servers(topo, p)

@@ -216,3 +216,13 @@ def test_shift_permutation_is_contention_free(fabric, shift):
             if topo.link_class[i] == "leaf-spine":
                 load[int(i)] = load.get(int(i), 0) + 1
     assert load and max(load.values()) == 1
+
+
+def test_fat_tree_that_fits_one_domain_is_that_domain():
+    # one 8-GPU server needs no scale-out fabric: same GPUs and NVLink links as fabric = "none"
+    from sim.config import TopologySection
+    from topologies import build as build_spec
+    ft = build_spec(TopologySection(gpu="H100-SXM-80GB", gpus=8, fabric="fat-tree"))
+    one = build_spec(TopologySection(gpu="H100-SXM-80GB", gpus=8, fabric="none"))
+    assert len(ft.gpus) == 8 and ft.node_kind.count("switch") == 0
+    assert sorted(ft.link_class) == sorted(one.link_class)
