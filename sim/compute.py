@@ -8,7 +8,9 @@ Vocabulary:
   exps / (special rate x special_eff)) + count x launch overhead.
 - efficiency curve: ``eff_max * w / (w + w_half)``, a saturating curve in the op's work ``w``:
   small ops cannot fill the GPU (wave quantization, prologue/epilogue, tail), large ones approach
-  ``eff_max``. Constants are data per GPU in ``sim/data/compute.toml``, each with what it was
+  ``eff_max``. GEMMs whose shape is known (``Op.dims``) are further scaled by
+  ``d / (d + gemm_half_dim)`` in their smallest dimension ``d``: a 128-wide GEMM (hidden 1024
+  split 8 ways) fills 128x128 output tiles poorly and runs a short k loop. Constants are data per GPU in ``sim/data/compute.toml``, each with what it was
   fitted to.
 - ``ComputeModel(gpu, precision)``: a GPU spec with a precision and its curves; ``time(op)`` and
   ``times(flops, bytes, exps, kinds)`` (vectorized).
@@ -38,6 +40,12 @@ class Op:
     exps: float = 0.0
     kind: str = "gemm"          # gemm | attention | memory | elementwise
     count: int = 1              # identical kernel launches folded into this op
+    dims: tuple = ()            # GEMM shape (m, k, n) of one launch, when known
+
+    @property
+    def min_dim(self) -> float:
+        """The smallest GEMM dimension (0: shape unknown, no shape penalty)."""
+        return float(min(self.dims)) if self.dims else 0.0
 
 
 @dataclass(frozen=True)
@@ -50,9 +58,18 @@ class Efficiency:
     attn_half_flops: float
     special_eff: float
     launch_us: float
+    # GEMM shape: a GEMM whose smallest dimension d (after TP splitting) is narrow fills few
+    # output tiles per SM or has a short k loop (tile and wave quantization, prologue/epilogue
+    # not amortized); its efficiency is further scaled by d / (d + gemm_half_dim)
+    gemm_half_dim: float = 0.0
     # framework costs of training (host-side work the roofline does not see)
     layer_overhead_us: float = 0.0      # per transformer layer per pass (Python, autograd, hooks)
     step_overhead_ms: float = 0.0       # per training step (data loader, logging, scheduler)
+    # host-side cost of each blocking TP collective the framework issues, beyond the NCCL
+    # kernel: a fixed part and a part per extra rank (every rank's launch must arrive before
+    # the ring can proceed, so host skew grows with the group)
+    tp_call_overhead_us: float = 0.0
+    tp_rank_overhead_us: float = 0.0
     optimizer_bytes_per_param: float = 32.0   # HBM traffic of one Adam update (fp32 states)
 
 
@@ -85,10 +102,13 @@ class ComputeModel:
 
     def time(self, op: Op) -> float:
         return float(self.times(np.array([op.flops]), np.array([op.bytes]), np.array([op.exps]),
-                                np.array([op.kind == "attention"]), np.array([op.count]))[0])
+                                np.array([op.kind == "attention"]), np.array([op.count]),
+                                np.array([op.min_dim]))[0])
 
     def times(self, flops: np.ndarray, nbytes: np.ndarray, exps: np.ndarray,
-              is_attention: np.ndarray | None = None, count: np.ndarray | None = None) -> np.ndarray:
+              is_attention: np.ndarray | None = None, count: np.ndarray | None = None,
+              min_dim: np.ndarray | None = None) -> np.ndarray:
+        """Seconds per op. ``min_dim``: each GEMM's smallest dimension (0 or None: unknown)."""
         e = self.eff
         flops = np.asarray(flops, dtype=np.float64)
         nbytes = np.asarray(nbytes, dtype=np.float64)
@@ -99,6 +119,10 @@ class ComputeModel:
         eff_g = np.where(attn,
                          e.attn_eff_max * per_launch / (per_launch + e.attn_half_flops),
                          e.gemm_eff_max * per_launch / (per_launch + e.gemm_half_flops))
+        if min_dim is not None and e.gemm_half_dim > 0:
+            d = np.asarray(min_dim, dtype=np.float64)
+            shape = np.where(d > 0, d / (d + e.gemm_half_dim), 1.0)
+            eff_g = eff_g * np.where(attn, 1.0, shape)
         b_launch = nbytes / np.maximum(count, 1)
         eff_m = e.hbm_eff_max * b_launch / (b_launch + e.hbm_half_bytes)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -185,7 +185,7 @@ class ModelSpec:
             # each read their own k x n weights; activations read and written once
             flops = 2.0 * tokens * k * n
             nbytes = a * tokens * (k + n) + wb * k * n * count
-            ops.append(Op(name, flops, nbytes, 0.0, "gemm", count))
+            ops.append(Op(name, flops, nbytes, 0.0, "gemm", count, (tokens / count, k, n)))
 
         def memory(name, nbytes, exps=0.0):
             ops.append(Op(name, 0.0, nbytes, exps, "memory"))

@@ -29,8 +29,9 @@ from workloads.training.cases import narayanan_cases, vtrain_cases
 from workloads.training.estimate import Network, estimate_step
 from workloads.training.plan import make_plan
 
-FITTED = ("gemm_eff_max", "gemm_half_flops", "attn_eff_max", "attn_half_flops", "hbm_eff_max",
-          "launch_us", "layer_overhead_us", "step_overhead_ms")
+FITTED = ("gemm_eff_max", "gemm_half_flops", "gemm_half_dim", "attn_eff_max", "attn_half_flops", "hbm_eff_max",
+          "launch_us", "layer_overhead_us", "step_overhead_ms", "tp_call_overhead_us",
+          "tp_rank_overhead_us")
 BOUNDS = {"gemm_eff_max": (0.3, 0.95), "attn_eff_max": (0.1, 0.95), "hbm_eff_max": (0.4, 0.95)}
 
 

@@ -69,7 +69,7 @@ def _times(cm: ComputeModel, ops: list[Op]) -> float:
         return 0.0
     t = cm.times(np.array([o.flops for o in ops]), np.array([o.bytes for o in ops]),
                  np.array([o.exps for o in ops]), np.array([o.kind == "attention" for o in ops]),
-                 np.array([o.count for o in ops]))
+                 np.array([o.count for o in ops]), np.array([o.min_dim for o in ops]))
     return float(t.sum())
 
 
@@ -80,7 +80,9 @@ def backward_ops(ops: list[Op], attention: str) -> list[Op]:
             # FlashAttention-2 backward: recompute S and P, then dV, dP, dQ, dK: 2.5x forward
             out.append(Op(o.name + "_bwd", 2.5 * o.flops, 2.0 * o.bytes, o.exps, o.kind, o.count))
         else:
-            out.append(Op(o.name + "_bwd", 2.0 * o.flops, 2.0 * o.bytes, 0.0, o.kind, 2 * o.count if o.kind == "gemm" else o.count))
+            # input gradient (m x n)(n x k) and weight gradient (k x m)(m x n): same three dims
+            out.append(Op(o.name + "_bwd", 2.0 * o.flops, 2.0 * o.bytes, 0.0, o.kind,
+                          2 * o.count if o.kind == "gemm" else o.count, o.dims))
     return out
 
 
@@ -132,6 +134,9 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         fwd.tp_bytes = bwd.tp_bytes = act
         fwd.tp_calls = calls
         bwd.tp_calls = calls + (per_layer * len(layers) if plan.recompute == "full" else 0)
+        per_call = (cm.eff.tp_call_overhead_us + (plan.tp - 1) * cm.eff.tp_rank_overhead_us) * 1e-6
+        fwd.compute_s += fwd.tp_calls * per_call
+        bwd.compute_s += bwd.tp_calls * per_call
     moe_layers = sum(1 for i in layers if model.is_moe_layer(i))
     if plan.ep > 1 and moe_layers:
         # dispatch and combine: every token goes to top_k experts; bytes each GPU sends

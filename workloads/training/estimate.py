@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sim.collectives import DEFAULT_EFFICIENCY, estimate
+from topologies.params import DEFAULT_SCALEOUT_LATENCY_US, DEFAULT_SCALEUP_LATENCY_US
 from sim.compute import ComputeModel
 from workloads.model import ModelSpec
 from workloads.training.costs import StepCosts, step_costs
@@ -25,13 +26,21 @@ from workloads.training.plan import Plan
 from workloads.training.schedule import actions, timeline
 
 
+# Latency of one ring step, as the simulated topologies build it: a scale-up step crosses two
+# hops (GPU -> NVSwitch -> GPU; 2 x 0.95 us = NCCL's 1.9 us per NVLink LL128 step), a scale-out
+# step six (PCIe, NIC, leaf, spine and back down). The 10 us per-collective launch
+# (sim.collectives.LAUNCH_S) is added by ``estimate`` itself.
+SCALEUP_HOPS_PER_STEP = 2
+SCALEOUT_HOPS_PER_STEP = 6
+
+
 @dataclass
 class Network:
     scaleup_Bps: float
     scaleout_Bps: float
     domain: int
-    scaleup_latency_s: float = 1e-6
-    scaleout_latency_s: float = 5e-6
+    scaleup_latency_s: float = SCALEUP_HOPS_PER_STEP * DEFAULT_SCALEUP_LATENCY_US * 1e-6
+    scaleout_latency_s: float = SCALEOUT_HOPS_PER_STEP * DEFAULT_SCALEOUT_LATENCY_US * 1e-6
 
     @classmethod
     def of(cls, gpu, nic_Gbps: float, nics_per_node: int, gpus_per_node: int, domain: int | None = None,
