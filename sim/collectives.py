@@ -328,10 +328,10 @@ def _phase_bundles(topo: Topology, phases: list[Phase]) -> tuple[list, float]:
     """A phase over all groups: its bundles and the extra latency of its steps after the first."""
     steps = max(ph.steps for ph in phases)
     bundles = _bundles(phases)
-    max_lat = 0.0
-    for pairs, _ in bundles:
-        for src, dst in (pairs[:8] if len(pairs) > 64 else pairs):
-            max_lat = max(max_lat, topo.path_latency(topo.route(src, dst, 0)))
+    # the longest route sets each step's latency (computed once: plans are cached)
+    lat = topo.latency
+    max_lat = max((float(lat[topo.route(src, dst, 0)].sum()) for pairs, _ in bundles for src, dst in pairs),
+                  default=0.0)
     return bundles, (steps - 1) * max_lat if steps > 1 else 0.0
 
 

@@ -122,3 +122,12 @@ def test_many_symmetric_groups_bundle_without_changing_time_or_link_bytes():
     sim2.run(sim2.process(by_hand(), "by-hand"))
     assert sim.now == pytest.approx(sim2.now, rel=1e-12)
     assert np.allclose(fab.link_bytes, fab2.link_bytes)
+
+
+def test_step_latency_is_set_by_the_longest_route_of_a_large_phase():
+    # 80 single-GPU domains, first 40 on one leaf: a ring's steps wait for the cross-leaf hop
+    topo = two_level(80, 1, up_bw=1e12, nic_bw=1e12, out_lat=1e-6, spines=1, leaf_nodes=40)
+    t, fab, _ = sim_time(topo, "all_reduce", "ring", topo.gpus, 8.0)
+    longest = max(topo.path_latency(topo.route(a, b, 0)) for a, b in zip(topo.gpus, topo.gpus[1:] + topo.gpus[:1]))
+    assert longest == pytest.approx(4e-6)  # NIC-leaf, leaf-spine, spine-leaf, leaf-NIC (PCIe hops at 0)
+    assert t >= 2 * 79 * longest
