@@ -1,9 +1,10 @@
 """Fitting the compute constants of one GPU to published training runs.
 
 Vocabulary:
-- constants: the fields of ``sim.compute.Efficiency`` that training exercises (GEMM and
+- constants: the fields of ``costs.TrainingEfficiency`` (``sim.compute.Efficiency`` plus the
+  host-dispatch constants) that training exercises (GEMM and
   attention efficiency curves, HBM efficiency, kernel launch, framework per-layer and per-step
-  overheads). They are data in ``sim/data/compute.toml``; this module only re-derives them.
+  overheads, host kernel dispatch). They are data in ``sim/data/compute.toml``; this module only re-derives them.
 - objective: mean squared log error of predicted vs measured step time over the vTrain
   single-node rows, plus the Narayanan Table 1 rows (hardware TFLOP/s) weighted so that the two
   sets count about equally. Predictions come from ``estimate.estimate_step`` (closed-form
@@ -21,17 +22,18 @@ import math
 
 import numpy as np
 
-from sim.compute import ComputeModel, Efficiency, efficiency_for
+from sim.compute import ComputeModel, Efficiency
 from sim.config import load_config
 from sim.hardware import gpu
 from workloads.model import ModelSpec
+from workloads.training.costs import training_efficiency
 from workloads.training.cases import narayanan_cases, vtrain_cases
 from workloads.training.estimate import Network, estimate_step
 from workloads.training.plan import make_plan
 
 FITTED = ("gemm_eff_max", "gemm_half_flops", "gemm_half_dim", "attn_eff_max", "attn_half_flops", "hbm_eff_max",
           "launch_us", "layer_overhead_us", "step_overhead_ms", "tp_call_overhead_us",
-          "tp_rank_overhead_us")
+          "tp_rank_overhead_us", "cpu_dispatch_us", "tp_collective_kernels")
 BOUNDS = {"gemm_eff_max": (0.3, 0.95), "attn_eff_max": (0.1, 0.95), "hbm_eff_max": (0.4, 0.95)}
 
 
@@ -76,7 +78,7 @@ def fit(gpu_name: str = "A100-SXM-80GB", vtrain_every: int = 3, rounds: int = 4)
         en = np.log1p(errors(n, e))
         return float((np.sum(ev ** 2) + w_n * np.sum(en ** 2)) / (2 * len(v)))
 
-    eff = efficiency_for(gpu_name)
+    eff = training_efficiency(gpu_name)
     best = loss(eff)
     step = 0.3
     for _ in range(rounds):

@@ -10,6 +10,13 @@ Vocabulary:
   the convention of Narayanan et al. 2021), and the communication the pass issues: TP
   (``tp_calls`` collectives of ``tp_bytes`` each, all-reduce, or all-gather + reduce-scatter with
   sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V.
+- host dispatch: PyTorch eager issues every kernel from the CPU at a fixed cost
+  (``cpu_dispatch_us``: Python, dispatcher, launch); the GPU runs them asynchronously, so a
+  pass takes max(GPU time, host time) and short kernels leave the GPU waiting on the host.
+  Host time = kernels x ``cpu_dispatch_us``; a pass's kernel count is its ops' ``count`` (the
+  backward issues 2x the forward's, plus its recompute), and each TP collective adds
+  ``tp_collective_kernels`` launches. Both are data in ``sim/data/compute.toml`` (training
+  keys, read here because ``sim.compute.Efficiency`` does not carry them).
 - ``ChunkCost``: both passes plus the chunk's parameter and gradient bytes per GPU (dense and
   expert), which the DP gradient reduction and ZeRO-3 parameter gathers move.
 - ``StepCosts``: every chunk, the activation bytes a pipeline send carries, and the optimizer
@@ -18,11 +25,14 @@ Vocabulary:
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 
-from sim.compute import ComputeModel, Op
+from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
 from workloads.model import ACT_BYTES, ModelSpec
 from workloads.training.memory import GRAD_BYTES, stage_params
@@ -62,6 +72,46 @@ class StepCosts:
     step_overhead_s: float = 0.0
     model_flops_per_step: float = 0.0   # whole job
     hw_flops_per_step: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainingEfficiency(Efficiency):
+    """``Efficiency`` plus the host-dispatch constants of eager training frameworks."""
+    cpu_dispatch_us: float = 0.0        # host cost of issuing one kernel
+    tp_collective_kernels: float = 0.0  # host-issued launches per TP collective (NCCL + splits)
+
+
+HOST_KEYS = ("cpu_dispatch_us", "tp_collective_kernels")
+
+
+@lru_cache(maxsize=None)
+def _host_constants(gpu_name: str) -> dict:
+    table = tomllib.loads(resources.files("sim").joinpath("data/compute.toml").read_text())
+    row = {k: table.get("default", {}).get(k, 0.0) for k in HOST_KEYS}
+    for key in (gpu_name, gpu_name.split("-")[0]):
+        if key in table:
+            row.update({k: table[key][k] for k in HOST_KEYS if k in table[key]})
+            break
+    return row
+
+
+def training_efficiency(gpu_name: str) -> TrainingEfficiency:
+    """The GPU's compute constants with the host-dispatch ones (what calibration refits)."""
+    e = efficiency_for(gpu_name)
+    return TrainingEfficiency(**{f: getattr(e, f) for f in Efficiency.__dataclass_fields__},
+                              **_host_constants(gpu_name))
+
+
+def host_constants(cm: ComputeModel) -> tuple[float, float]:
+    """(seconds per kernel dispatch, launches per TP collective) for this compute model."""
+    if isinstance(cm.eff, TrainingEfficiency):
+        return cm.eff.cpu_dispatch_us * 1e-6, cm.eff.tp_collective_kernels
+    row = _host_constants(cm.gpu.name)
+    return row["cpu_dispatch_us"] * 1e-6, row["tp_collective_kernels"]
+
+
+def _kernels(ops: list[Op]) -> float:
+    return float(sum(max(o.count, 1) for o in ops))
 
 
 def _times(cm: ComputeModel, ops: list[Op]) -> float:
@@ -107,8 +157,12 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         fwd_ops += model.logits_ops(b, shard)
     bwd_ops = backward_ops(fwd_ops, attention) + recompute_ops
     overhead = cm.eff.layer_overhead_us * 1e-6 * len(layers)
-    fwd = PassCost(compute_s=_times(cm, fwd_ops) + overhead)
-    bwd = PassCost(compute_s=_times(cm, bwd_ops) + overhead * (2 if plan.recompute == "full" else 1))
+    dispatch_s, tp_kernels = host_constants(cm)
+    fwd_kernels = _kernels(fwd_ops)
+    bwd_kernels = 2.0 * fwd_kernels + _kernels(recompute_ops)
+    fwd_gpu = _times(cm, fwd_ops)
+    bwd_gpu = _times(cm, bwd_ops)
+    fwd, bwd = PassCost(), PassCost()
 
     # FLOPs by the standard count, for one GPU (the TP/CP share of the model's work)
     tokens = b * model.seq_len
@@ -134,6 +188,13 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         fwd.tp_bytes = bwd.tp_bytes = act
         fwd.tp_calls = calls
         bwd.tp_calls = calls + (per_layer * len(layers) if plan.recompute == "full" else 0)
+        fwd_kernels += tp_kernels * fwd.tp_calls
+        bwd_kernels += tp_kernels * bwd.tp_calls
+    # the GPU waits for whichever is slower: its kernels or the host issuing them
+    fwd.compute_s = max(fwd_gpu, fwd_kernels * dispatch_s) + overhead
+    bwd.compute_s = (max(bwd_gpu, bwd_kernels * dispatch_s)
+                     + overhead * (2 if plan.recompute == "full" else 1))
+    if plan.tp > 1:
         per_call = (cm.eff.tp_call_overhead_us + (plan.tp - 1) * cm.eff.tp_rank_overhead_us) * 1e-6
         fwd.compute_s += fwd.tp_calls * per_call
         bwd.compute_s += bwd.tp_calls * per_call
