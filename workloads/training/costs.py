@@ -35,7 +35,7 @@ import numpy as np
 from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
 from workloads.model import ACT_BYTES, ModelSpec
-from workloads.training.memory import GRAD_BYTES, stage_params
+from workloads.training.memory import GRAD_BYTES, chunk_params, stage_params
 from workloads.training.plan import Plan
 
 ATTENTION_CORE = {"attention", "attn_scores", "softmax", "attn_values"}
@@ -220,14 +220,7 @@ def step_costs(model: ModelSpec, plan: Plan, cm: ComputeModel, attention: str = 
     chunks = [chunk_cost(model, plan, cm, k, attention) for k in range(n_v)]
     # parameters per chunk and GPU (for DP reduction and ZeRO-3 gathers)
     for c in chunks:
-        dense = expert = 0.0
-        for i in plan.chunk_layer_range(c.vstage):
-            if model.is_moe_layer(i):
-                expert += model.experts / plan.ep * model.expert_params() / plan.tp
-                dense += (model.attention_params() + model.shared_experts * model.expert_params()) / plan.tp
-                dense += model.hidden * model.experts
-            else:
-                dense += (model.attention_params() + model.dense_mlp_params()) / plan.tp
+        dense, expert = chunk_params(model, plan, c.vstage)
         emb = model.vocab * model.hidden / plan.tp
         if c.vstage == 0:
             dense += emb

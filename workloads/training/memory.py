@@ -46,17 +46,28 @@ class StageMemory:
         return self.weights + self.gradients + self.optimizer + self.activations + self.buffers
 
 
+def chunk_params(model: ModelSpec, plan: Plan, chunk: int) -> tuple[float, float]:
+    """(dense, expert) transformer-layer parameters of model chunk ``chunk`` held by one GPU
+    (embeddings excluded): dense weights split over TP, routed experts over EP and TP, the
+    router replicated."""
+    dense = expert = 0.0
+    for i in plan.chunk_layer_range(chunk):
+        if model.is_moe_layer(i):
+            expert += model.experts / plan.ep * model.expert_params() / plan.tp
+            dense += (model.attention_params() + model.shared_experts * model.expert_params()) / plan.tp
+            dense += model.hidden * model.experts
+        else:
+            dense += (model.attention_params() + model.dense_mlp_params()) / plan.tp
+    return dense, expert
+
+
 def stage_params(model: ModelSpec, plan: Plan, stage: int) -> tuple[float, float]:
     """(dense, expert) parameters held by one GPU of pipeline rank ``stage``."""
     dense = expert = 0.0
     for k in plan.stage_chunks(stage):
-        for i in plan.chunk_layer_range(k):
-            if model.is_moe_layer(i):
-                expert += model.experts / plan.ep * model.expert_params() / plan.tp
-                dense += (model.attention_params() + model.shared_experts * model.expert_params()) / plan.tp
-                dense += model.hidden * model.experts
-            else:
-                dense += (model.attention_params() + model.dense_mlp_params()) / plan.tp
+        d, e = chunk_params(model, plan, k)
+        dense += d
+        expert += e
     n_v = plan.pp * plan.v
     emb = model.vocab * model.hidden / plan.tp
     if stage == 0:
