@@ -33,7 +33,7 @@ from workloads.training.plan import make_plan
 
 FITTED = ("gemm_eff_max", "gemm_half_flops", "gemm_half_dim", "attn_eff_max", "attn_half_flops", "hbm_eff_max",
           "launch_us", "layer_overhead_us", "step_overhead_ms", "tp_call_overhead_us",
-          "tp_rank_overhead_us", "cpu_dispatch_us", "tp_collective_kernels")
+          "tp_rank_overhead_us", "cpu_dispatch_us", "tp_collective_kernels", "microbatch_overhead_us")
 BOUNDS = {"gemm_eff_max": (0.3, 0.95), "attn_eff_max": (0.1, 0.95), "hbm_eff_max": (0.4, 0.95)}
 
 

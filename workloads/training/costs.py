@@ -15,7 +15,9 @@ Vocabulary:
   pass takes max(GPU time, host time) and short kernels leave the GPU waiting on the host.
   Host time = kernels x ``cpu_dispatch_us``; a pass's kernel count is its ops' ``count`` (the
   backward issues 2x the forward's, plus its recompute), and each TP collective adds
-  ``tp_collective_kernels`` launches. Both are data in ``sim/data/compute.toml`` (training
+  ``tp_collective_kernels`` launches. A forward pass also carries ``microbatch_overhead_us`` of
+  serial host work (the framework's per-micro-batch step: batch fetch and TP broadcast, masks,
+  the loss's host side), which the GPU waits through. All are data in ``sim/data/compute.toml`` (training
   keys, read here because ``sim.compute.Efficiency`` does not carry them).
 - ``ChunkCost``: both passes plus the chunk's parameter and gradient bytes per GPU (dense and
   expert), which the DP gradient reduction and ZeRO-3 parameter gathers move.
@@ -79,9 +81,10 @@ class TrainingEfficiency(Efficiency):
     """``Efficiency`` plus the host-dispatch constants of eager training frameworks."""
     cpu_dispatch_us: float = 0.0        # host cost of issuing one kernel
     tp_collective_kernels: float = 0.0  # host-issued launches per TP collective (NCCL + splits)
+    microbatch_overhead_us: float = 0.0 # serial host work per micro-batch per model chunk
 
 
-HOST_KEYS = ("cpu_dispatch_us", "tp_collective_kernels")
+HOST_KEYS = ("cpu_dispatch_us", "tp_collective_kernels", "microbatch_overhead_us")
 
 
 @lru_cache(maxsize=None)
@@ -102,12 +105,12 @@ def training_efficiency(gpu_name: str) -> TrainingEfficiency:
                               **_host_constants(gpu_name))
 
 
-def host_constants(cm: ComputeModel) -> tuple[float, float]:
-    """(seconds per kernel dispatch, launches per TP collective) for this compute model."""
-    if isinstance(cm.eff, TrainingEfficiency):
-        return cm.eff.cpu_dispatch_us * 1e-6, cm.eff.tp_collective_kernels
-    row = _host_constants(cm.gpu.name)
-    return row["cpu_dispatch_us"] * 1e-6, row["tp_collective_kernels"]
+def host_constants(cm: ComputeModel) -> tuple[float, float, float]:
+    """(seconds per kernel dispatch, launches per TP collective, seconds of serial host work per
+    micro-batch and model chunk) for this compute model."""
+    row = cm.eff.__dict__ if isinstance(cm.eff, TrainingEfficiency) else _host_constants(cm.gpu.name)
+    return (row["cpu_dispatch_us"] * 1e-6, row["tp_collective_kernels"],
+            row["microbatch_overhead_us"] * 1e-6)
 
 
 def _kernels(ops: list[Op]) -> float:
@@ -157,7 +160,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         fwd_ops += model.logits_ops(b, shard)
     bwd_ops = backward_ops(fwd_ops, attention) + recompute_ops
     overhead = cm.eff.layer_overhead_us * 1e-6 * len(layers)
-    dispatch_s, tp_kernels = host_constants(cm)
+    dispatch_s, tp_kernels, microbatch_s = host_constants(cm)
     fwd_kernels = _kernels(fwd_ops)
     bwd_kernels = 2.0 * fwd_kernels + _kernels(recompute_ops)
     fwd_gpu = _times(cm, fwd_ops)
@@ -191,7 +194,10 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         fwd_kernels += tp_kernels * fwd.tp_calls
         bwd_kernels += tp_kernels * bwd.tp_calls
     # the GPU waits for whichever is slower: its kernels or the host issuing them
-    fwd.compute_s = max(fwd_gpu, fwd_kernels * dispatch_s) + overhead
+    # plus the framework's serial host work per micro-batch and chunk (Megatron's forward_step:
+    # fetching the batch and broadcasting it to the TP group, building masks and position ids,
+    # the loss function's host side); the GPU idles through it
+    fwd.compute_s = max(fwd_gpu, fwd_kernels * dispatch_s) + overhead + microbatch_s
     bwd.compute_s = (max(bwd_gpu, bwd_kernels * dispatch_s)
                      + overhead * (2 if plan.recompute == "full" else 1))
     if plan.tp > 1:

@@ -3,15 +3,16 @@
 - vTrain single node (1,440 measured Megatron-DeepSpeed iteration times on one A100 node):
   every row predicted with the pass costs and the schedule replay, closed-form collectives
   (``calibration.predict``, what ``run_suite`` does by default). Targets: median |error| <= 10%,
-  90th percentile <= 20%. ACHIEVED (and asserted): median 7.0%, p90 20.3% (before host
-  dispatch was modelled: 11.8% / 24.0%). A pass takes max(GPU kernel time, kernels x host
-  dispatch cost) (``costs.py``), which removed most of the micro-batch bias (signed median
-  micro-batch 1: -10.9% -> -0.1%; micro-batch 4: +14.3% -> +6.4%). The p90 gap (0.3 points)
-  is structure the model still lacks, not sampling (a fit on all rows gives p90 20.6%):
-  hidden-2048 runs are still ~10% faster than predicted and TP4 runs ~6% faster.
+  90th percentile <= 20%. ACHIEVED (and asserted): median 6.3%, p90 16.1% (before the
+  per-micro-batch host work was modelled: 7.0% / 20.3%; before host dispatch: 11.8% / 24.0%).
+  A pass takes max(GPU kernel time, kernels x host dispatch cost) (``costs.py``), and each
+  forward of a model chunk adds the framework's serial per-micro-batch work
+  (``microbatch_overhead_us``): the measured time per extra micro-batch, extrapolated to zero
+  layers, is 2-4 ms at every TP degree and pipeline depth. Left in the residuals: TP8 with
+  micro-batch 1 (~20% slower than predicted) and the TP1 logits/loss (~2x the GEMM curve's cost).
 - Narayanan et al. 2021 Table 1 (hardware TFLOP/s per GPU on Selene): targets every row within
-  10%, median within 5%. ACHIEVED (and asserted): median 2%, every row within 10% (closed
-  form: largest the 1.7B row at +7.8%, simulated +8.6%). Rows up to 1,920 GPUs are simulated end to end through ``sim.runner``
+  10%, median within 5%. ACHIEVED (and asserted): median 1.7%, every row within 10% (closed
+  form: largest +4.2%). Rows up to 1,920 GPUs are simulated end to end through ``sim.runner``
   (seconds). The 2,520- and 3,072-GPU rows take minutes to simulate on a 2-core machine, so
   they are predicted with ``estimate.estimate_step`` (same pass costs, closed-form
   collectives), which agrees with their simulation within about 1% of the measurement
@@ -41,7 +42,7 @@ def test_vtrain_median_and_p90(a100):
     err = np.abs(errors(prepare(vtrain_cases()), a100))
     assert len(err) == 1440
     assert np.median(err) <= 0.10, np.median(err)
-    assert np.percentile(err, 90) <= 0.21, np.percentile(err, 90)   # target 0.20, see docstring
+    assert np.percentile(err, 90) <= 0.20, np.percentile(err, 90)
 
 
 def test_vtrain_no_tp_degree_biased_beyond_15_percent(a100):
