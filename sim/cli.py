@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(fn=cmd_analyze)
 
     v = sub.add_parser("validate", help="compare predictions with published measurements")
-    v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving (default all)")
+    v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving | measured (default all)")
     v.add_argument("--worst", type=int, default=0, metavar="N", help="list only the N cases with the largest |error|")
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=cmd_validate)

@@ -38,14 +38,20 @@ class Op:
     flops: float = 0.0
     bytes: float = 0.0
     exps: float = 0.0
-    kind: str = "gemm"          # gemm | attention | memory | elementwise
+    kind: str = "gemm"          # gemm | attention | attention_bwd | memory | elementwise
     count: int = 1              # identical kernel launches folded into this op
-    dims: tuple = ()            # GEMM shape (m, k, n) of one launch, when known
+    dims: tuple = ()            # GEMM shape (m, k, n) of one launch, when known; fused
+                                # attention: (keys per query,), the length of its inner loop
 
     @property
     def min_dim(self) -> float:
         """The smallest GEMM dimension (0: shape unknown, no shape penalty)."""
         return float(min(self.dims)) if self.dims else 0.0
+
+    @property
+    def attention_pass(self) -> int:
+        """0: not fused attention, 1: its forward, 2: its backward (own efficiency curve)."""
+        return {"attention": 1, "attention_bwd": 2}.get(self.kind, 0)
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,15 @@ class Efficiency:
     # output tiles per SM or has a short k loop (tile and wave quantization, prologue/epilogue
     # not amortized); its efficiency is further scaled by d / (d + gemm_half_dim)
     gemm_half_dim: float = 0.0
+    # fused attention: a CTA loops over the keys of its query block, so fixed per-CTA work
+    # (loading Q, writing O, the backward's dQ accumulation) is amortized over the key length s:
+    # efficiency further scaled by s / (s + attn_half_seq) (0: no such term). The backward has
+    # its own curve (it recomputes scores and reduces dK, dV across query blocks); 0 means the
+    # forward's value.
+    attn_half_seq: float = 0.0
+    attn_bwd_eff_max: float = 0.0
+    attn_bwd_half_flops: float = 0.0
+    attn_bwd_half_seq: float = 0.0
     # framework costs of training (host-side work the roofline does not see)
     layer_overhead_us: float = 0.0      # per transformer layer per pass (Python, autograd, hooks)
     step_overhead_ms: float = 0.0       # per training step (data loader, logging, scheduler)
@@ -83,7 +98,8 @@ def efficiency_for(gpu_name: str) -> Efficiency:
     row = dict(table["default"])
     for key in (gpu_name, gpu_name.split("-")[0]):
         if key in table:
-            row.update(table[key])
+            # ``same_as``: a GPU with another's compute die and memory (H800 as H100)
+            row.update(table[table[key]["same_as"]] if "same_as" in table[key] else table[key])
             break
     row = {k: v for k, v in row.items() if k in Efficiency.__dataclass_fields__}
     return Efficiency(**row)
@@ -102,27 +118,37 @@ class ComputeModel:
 
     def time(self, op: Op) -> float:
         return float(self.times(np.array([op.flops]), np.array([op.bytes]), np.array([op.exps]),
-                                np.array([op.kind == "attention"]), np.array([op.count]),
+                                np.array([op.attention_pass]), np.array([op.count]),
                                 np.array([op.min_dim]))[0])
 
     def times(self, flops: np.ndarray, nbytes: np.ndarray, exps: np.ndarray,
               is_attention: np.ndarray | None = None, count: np.ndarray | None = None,
               min_dim: np.ndarray | None = None) -> np.ndarray:
-        """Seconds per op. ``min_dim``: each GEMM's smallest dimension (0 or None: unknown)."""
+        """Seconds per op. ``is_attention``: bool, or ``Op.attention_pass`` codes (2: the fused
+        attention backward's curve); ``min_dim``: each GEMM's smallest dimension, each fused
+        attention's keys per query (0 or None: unknown)."""
         e = self.eff
         flops = np.asarray(flops, dtype=np.float64)
         nbytes = np.asarray(nbytes, dtype=np.float64)
         exps = np.asarray(exps, dtype=np.float64)
         count = np.ones_like(flops) if count is None else np.asarray(count, dtype=np.float64)
-        attn = np.zeros(flops.shape, bool) if is_attention is None else np.asarray(is_attention, bool)
+        code = np.zeros(flops.shape, int) if is_attention is None else np.asarray(is_attention).astype(int)
+        attn = code > 0
+        bwd = code == 2
         per_launch = flops / np.maximum(count, 1)
+        a_max = np.where(bwd, e.attn_bwd_eff_max or e.attn_eff_max, e.attn_eff_max)
+        a_half = np.where(bwd, e.attn_bwd_half_flops or e.attn_half_flops, e.attn_half_flops)
         eff_g = np.where(attn,
-                         e.attn_eff_max * per_launch / (per_launch + e.attn_half_flops),
+                         a_max * per_launch / (per_launch + a_half),
                          e.gemm_eff_max * per_launch / (per_launch + e.gemm_half_flops))
-        if min_dim is not None and e.gemm_half_dim > 0:
+        if min_dim is not None:
             d = np.asarray(min_dim, dtype=np.float64)
-            shape = np.where(d > 0, d / (d + e.gemm_half_dim), 1.0)
-            eff_g = eff_g * np.where(attn, 1.0, shape)
+            if e.gemm_half_dim > 0:
+                shape = np.where(d > 0, d / (d + e.gemm_half_dim), 1.0)
+                eff_g = eff_g * np.where(attn, 1.0, shape)
+            s_half = np.where(bwd, e.attn_bwd_half_seq or e.attn_half_seq, e.attn_half_seq)
+            if np.any(attn & (s_half > 0)):
+                eff_g = eff_g * np.where(attn & (d > 0) & (s_half > 0), d / (d + s_half), 1.0)
         b_launch = nbytes / np.maximum(count, 1)
         eff_m = e.hbm_eff_max * b_launch / (b_launch + e.hbm_half_bytes)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -18,6 +18,7 @@ SUITES = {
     "collectives": "sim.collectives_validation",
     "training": "workloads.training.validation",
     "serving": "workloads.serving.validation",
+    "measured": "workloads.measured_validation",
 }
 
 

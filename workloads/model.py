@@ -244,7 +244,7 @@ class ModelSpec:
         if attention == "flash":
             # causal masking skips about half of the score blocks: executed work is half the
             # (non-causal) model count
-            return [Op("attention", flops / 2, qkvo_bytes, elements / 2, "attention")]
+            return [Op("attention", flops / 2, qkvo_bytes, elements / 2, "attention", 1, (s_kv,))]
         if attention != "unfused":
             raise ConfigError("train.attention", f"unknown attention implementation {attention!r}")
         half = flops / 2

@@ -121,7 +121,7 @@ def _times(cm: ComputeModel, ops: list[Op]) -> float:
     if not ops:
         return 0.0
     t = cm.times(np.array([o.flops for o in ops]), np.array([o.bytes for o in ops]),
-                 np.array([o.exps for o in ops]), np.array([o.kind == "attention" for o in ops]),
+                 np.array([o.exps for o in ops]), np.array([o.attention_pass for o in ops]),
                  np.array([o.count for o in ops]), np.array([o.min_dim for o in ops]))
     return float(t.sum())
 
@@ -131,7 +131,8 @@ def backward_ops(ops: list[Op], attention: str) -> list[Op]:
     for o in ops:
         if o.name == "attention" and attention == "flash":
             # FlashAttention-2 backward: recompute S and P, then dV, dP, dQ, dK: 2.5x forward
-            out.append(Op(o.name + "_bwd", 2.5 * o.flops, 2.0 * o.bytes, o.exps, o.kind, o.count))
+            out.append(Op(o.name + "_bwd", 2.5 * o.flops, 2.0 * o.bytes, o.exps, "attention_bwd",
+                          o.count, o.dims))
         else:
             # input gradient (m x n)(n x k) and weight gradient (k x m)(m x n): same three dims
             out.append(Op(o.name + "_bwd", 2.0 * o.flops, 2.0 * o.bytes, 0.0, o.kind,
