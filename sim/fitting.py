@@ -23,10 +23,12 @@ T = TypeVar("T")
 
 def coordinate_descent(constants: T, names: tuple[str, ...], loss: Callable[[T], float],
                        bounds: dict[str, tuple[float, float]] | None = None,
-                       rounds: int = 4, step: float = 0.3, floor: float = 1e-3) -> tuple[T, float]:
+                       rounds: int = 4, step: float = 0.3, floor: float = 1e-3,
+                       tol: float = 1e-9) -> tuple[T, float]:
     """Minimize ``loss`` over the fields ``names`` of ``constants``; returns (best, its loss).
 
-    ``floor``: a constant at zero restarts from this value (a multiplicative step cannot leave 0).
+    ``floor``: a constant at zero restarts from this value (a multiplicative step cannot leave 0);
+    ``tol``: the least loss decrease that counts as an improvement.
     """
     bounds = bounds or {}
     best = loss(constants)
@@ -42,7 +44,7 @@ def coordinate_descent(constants: T, names: tuple[str, ...], loss: Callable[[T],
                         break
                     trial = dataclasses.replace(constants, **{name: trial_val})
                     value = loss(trial)
-                    if value < best - 1e-9:
+                    if value < best - tol:
                         constants, best = trial, value
                     else:
                         break

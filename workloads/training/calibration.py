@@ -17,13 +17,11 @@ Run ``python -m workloads.training.calibration`` to print the fitted constants a
 
 from __future__ import annotations
 
-import dataclasses
-import math
-
 import numpy as np
 
 from sim.compute import ComputeModel, Efficiency
 from sim.config import load_config
+from sim.fitting import coordinate_descent
 from sim.hardware import gpu
 from workloads.model import ModelSpec
 from workloads.training.costs import training_efficiency
@@ -78,27 +76,7 @@ def fit(gpu_name: str = "A100-SXM-80GB", vtrain_every: int = 3, rounds: int = 4)
         en = np.log1p(errors(n, e))
         return float((np.sum(ev ** 2) + w_n * np.sum(en ** 2)) / (2 * len(v)))
 
-    eff = training_efficiency(gpu_name)
-    best = loss(eff)
-    step = 0.3
-    for _ in range(rounds):
-        for name in FITTED:
-            for direction in (1, -1):
-                while True:
-                    val = getattr(eff, name)
-                    trial_val = max(val, 1e-3) * math.exp(direction * step)
-                    lo, hi = BOUNDS.get(name, (0.0, math.inf))
-                    trial_val = min(max(trial_val, lo), hi)
-                    if trial_val == val:
-                        break
-                    trial = dataclasses.replace(eff, **{name: trial_val})
-                    l = loss(trial)
-                    if l < best - 1e-7:
-                        eff, best = trial, l
-                    else:
-                        break
-        step /= 2
-    return eff, best
+    return coordinate_descent(training_efficiency(gpu_name), FITTED, loss, BOUNDS, rounds, tol=1e-7)
 
 
 def report(eff: Efficiency) -> dict:
