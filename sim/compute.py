@@ -121,6 +121,14 @@ class ComputeModel:
                                 np.array([op.attention_pass]), np.array([op.count]),
                                 np.array([op.min_dim]))[0])
 
+    def op_times(self, ops) -> np.ndarray:
+        """Seconds of each ``Op`` in ``ops`` (one vectorized call of ``times``)."""
+        if not ops:
+            return np.zeros(0)
+        return self.times(np.array([o.flops for o in ops]), np.array([o.bytes for o in ops]),
+                          np.array([o.exps for o in ops]), np.array([o.attention_pass for o in ops]),
+                          np.array([o.count for o in ops]), np.array([o.min_dim for o in ops]))
+
     def times(self, flops: np.ndarray, nbytes: np.ndarray, exps: np.ndarray,
               is_attention: np.ndarray | None = None, count: np.ndarray | None = None,
               min_dim: np.ndarray | None = None) -> np.ndarray:

@@ -8,7 +8,7 @@ Vocabulary:
   decode), ``attention`` (causal fused attention forward and backward per backend),
   ``serving`` and ``layer`` (whole decode steps and transformer layers: validation, not fit).
 - kernel set: a table turned into compute-model ``Op``s and the measured seconds of each, so
-  that ``ComputeModel.times`` predicts every row. ``gemm`` (bf16 products), ``memory`` (copies
+  that ``ComputeModel.op_times`` predicts every row. ``gemm`` (bf16 products), ``memory`` (copies
   and the memory-bound ops a layer runs: norms, adds, activations), ``attention`` (the fused
   backend production stacks use on the GPU: cuDNN on Hopper; PyTorch's own FlashAttention-2
   port is the other backend in the table).
@@ -106,17 +106,10 @@ def kernel_sets(gpu_name: str) -> dict[str, KernelSet]:
     return sets
 
 
-def predict(cm: ComputeModel, ops: tuple[Op, ...]) -> np.ndarray:
-    """Seconds of each op on ``cm`` (one vectorized call)."""
-    return cm.times(np.array([o.flops for o in ops]), np.array([o.bytes for o in ops]),
-                    np.array([o.exps for o in ops]), np.array([o.attention_pass for o in ops]),
-                    np.array([o.count for o in ops]), np.array([o.min_dim for o in ops]))
-
-
 def errors(gpu_name: str, eff: Efficiency | None = None, precision: str = "bf16") -> dict[str, np.ndarray]:
     """Relative error (predicted / measured - 1) of every measured kernel, per set."""
     cm = ComputeModel(gpu_spec(gpu_name), precision, eff or efficiency_for(gpu_name))
-    return {name: predict(cm, s.ops) / s.measured_s - 1.0 for name, s in kernel_sets(gpu_name).items()}
+    return {name: cm.op_times(s.ops) / s.measured_s - 1.0 for name, s in kernel_sets(gpu_name).items()}
 
 
 def fit(gpu_name: str, rounds: int = 5, start: Efficiency | None = None) -> tuple[Efficiency, float]:
@@ -126,7 +119,7 @@ def fit(gpu_name: str, rounds: int = 5, start: Efficiency | None = None) -> tupl
 
     def loss(e: Efficiency) -> float:
         cm = ComputeModel(g, "bf16", e)
-        return float(np.mean([np.mean(np.log(predict(cm, s.ops) / s.measured_s) ** 2)
+        return float(np.mean([np.mean(np.log(cm.op_times(s.ops) / s.measured_s) ** 2)
                               for s in sets.values()]))
 
     e = start or efficiency_for(gpu_name)
@@ -144,7 +137,7 @@ def fp8_factor(gpu_name: str, eff: Efficiency | None = None, min_flops: float = 
     cm = ComputeModel(gpu_spec(gpu_name), "fp8", eff or efficiency_for(gpu_name))
     rows = [r for r in table(gpu_name, "gemm_fp8") if r["flops"] >= min_flops]
     ops = tuple(Op(r["role"], r["flops"], r["bytes"], 0.0, "gemm", 1, (r["m"], r["k"], r["n"])) for r in rows)
-    ratio = predict(cm, ops) / np.array([r["time_s"] for r in rows])
+    ratio = cm.op_times(ops) / np.array([r["time_s"] for r in rows])
     return float(np.exp(np.mean(np.log(ratio))))
 
 

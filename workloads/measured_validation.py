@@ -20,7 +20,7 @@ import numpy as np
 from sim.compute import ComputeModel, efficiency_for
 from sim.config import load_config
 from sim.hardware import gpu as gpu_spec
-from sim.measured import available, predict, table
+from sim.measured import available, table
 from workloads.model import ModelSpec, Shard
 
 SOURCE = "dcsim measurement, benchmarks/gpu/measure.py (sim/data/measured/README.md)"
@@ -68,7 +68,7 @@ def layer_rows(gpu_name: str) -> list[dict]:
             "name": f"gpt-h{h}", "layers": 1, "hidden": h, "heads": h // 128, "ffn_hidden": 4 * h,
             "vocab": 51200, "seq_len": seq, "gated_mlp": False}}).model)
         fwd = tuple(spec.layer_ops(0, mb, Shard(tp=tp), "flash"))
-        pred = predict(cm, fwd).sum() + predict(cm, tuple(backward_ops(list(fwd), "flash"))).sum()
+        pred = cm.op_times(fwd).sum() + cm.op_times(backward_ops(list(fwd), "flash")).sum()
         out.append(_row(f"{short}_layer_h{h}_tp{tp}_mb{mb}", "fwd_bwd_s", pred, r["time_s"]))
     return out
 

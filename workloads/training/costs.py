@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-import numpy as np
 
 from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
@@ -118,12 +117,7 @@ def _kernels(ops: list[Op]) -> float:
 
 
 def _times(cm: ComputeModel, ops: list[Op]) -> float:
-    if not ops:
-        return 0.0
-    t = cm.times(np.array([o.flops for o in ops]), np.array([o.bytes for o in ops]),
-                 np.array([o.exps for o in ops]), np.array([o.attention_pass for o in ops]),
-                 np.array([o.count for o in ops]), np.array([o.min_dim for o in ops]))
-    return float(t.sum())
+    return float(cm.op_times(ops).sum())
 
 
 def backward_ops(ops: list[Op], attention: str) -> list[Op]:
