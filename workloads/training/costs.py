@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
-
 from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
 from workloads.model import ACT_BYTES, ModelSpec
