@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sim.config import load_config  # noqa: E402
-from sim.runner import run  # noqa: E402
+from sim.app.runner import run  # noqa: E402
 
 
 def bench(name: str, data: dict) -> dict:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import pyarrow as pa  # noqa: E402
 
 from sim.outputs import write_run_dir  # noqa: E402
-from sim.sweep import load_sweep, run_sweep  # noqa: E402
+from sim.app.sweep import load_sweep, run_sweep  # noqa: E402
 
 
 def noop_point(task):

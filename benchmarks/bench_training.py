@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sim.config import load_config
-from sim.runner import run
+from sim.app.runner import run
 
 
 def llama405(gpus: int) -> dict:

@@ -27,7 +27,7 @@ def merge(base, over):
 
 
 def serve(**sections):
-    from sim.runner import run
+    from sim.app.runner import run
     return run(load_config(data=merge(BASE, sections)))
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from sim.config import load_config
 from sim.errors import InfeasibleError
-from sim.runner import run
+from sim.app.runner import run
 
 SUMMARY_COLUMNS = ["step_time_s", "tokens_per_s", "model_tflops_per_gpu", "hardware_tflops_per_gpu", "mfu",
                    "hfu", "compute_s", "comm_s", "exposed_comm_s", "bubble_s", "compute_comm_ratio",

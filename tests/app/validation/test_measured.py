@@ -3,8 +3,8 @@ models (validation only: these tables are never fitted; see sim/data/measured/RE
 
 import pytest
 
-from sim import validate
-from workloads import measured_validation as mv
+from sim.app import validation as validate
+from sim.app.validation import measured as mv
 
 
 @pytest.fixture(scope="module")

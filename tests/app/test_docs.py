@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.config import SECTIONS
-from sim.docs import config_reference, readme_is_current, section_rows, type_name, unit_of
+from sim.app.docs import config_reference, readme_is_current, section_rows, type_name, unit_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_key_of_every_section_is_documented():
@@ -30,4 +30,4 @@ def test_units_types_and_defaults_come_from_the_models():
 
 
 def test_readme_reference_is_current():
-    assert readme_is_current(ROOT / "README.md"), "run: python -m sim.cli docs --write"
+    assert readme_is_current(ROOT / "README.md"), "run: python -m sim.app.cli docs --write"

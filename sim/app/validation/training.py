@@ -22,7 +22,7 @@ from workloads.training.cases import narayanan_cases, vtrain_cases
 
 
 def _simulate(case: dict) -> float:
-    from sim.runner import run  # the composition root (imported lazily: it imports workloads)
+    from sim.app.runner import run  # the composition root (imported lazily: it imports workloads)
     summary = run(load_config(data=case["config"])).summary
     return float(summary[case["metric"]])
 

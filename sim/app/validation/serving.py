@@ -19,8 +19,9 @@ import re
 from pathlib import Path
 
 from sim.config import load_config
+import workloads.serving
 
-DATA = Path(__file__).resolve().parent / "data" / "inference.csv"
+DATA = Path(workloads.serving.__file__).resolve().parent / "data" / "inference.csv"
 
 MODEL_PRESETS = {"Llama 3.1 8B": "llama3-8b", "Llama 3.1 70B": "llama3-70b", "Llama 3.3 70B": "llama3-70b",
                  "Llama 3.1 405B": "llama3-405b"}
@@ -54,7 +55,7 @@ def case_config(row: dict, max_requests: int | None = None):
 
 
 def run_case(row: dict, max_requests: int | None = None) -> dict:
-    from sim.runner import run
+    from sim.app.runner import run
     cfg = case_config(row, max_requests)
     result = run(cfg)
     predicted = float(result.summary["output_tokens_per_s"])

@@ -104,7 +104,7 @@ def json_line(obj) -> str:
 
 def cmd_run(args) -> int:
     from sim.config import load_config
-    from sim.runner import default_out_dir, run_to_dir
+    from sim.app.runner import default_out_dir, run_to_dir
     cfg = load_config(args.config, args.set)
     if args.trace:
         cfg.run.trace = True
@@ -121,7 +121,7 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     from sim import config
-    from sim.sweep import load_sweep, run_sweep
+    from sim.app.sweep import load_sweep, run_sweep
     sweep = load_sweep(args.sweep)
     if args.set:
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
@@ -146,12 +146,12 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from sim import analyze
+    from sim.app import analyze
     return analyze.main(args)
 
 
 def cmd_validate(args) -> int:
-    from sim import validate
+    from sim.app import validation as validate
     suites = [args.suite] if args.suite else list(validate.SUITES)
     all_rows = []
     for name in suites:
@@ -175,13 +175,13 @@ def cmd_validate(args) -> int:
 
 
 def cmd_collective(args) -> int:
-    from sim import collectives
+    from sim.app.nccl_table import nccl_table
     from sim.config import load_config
     cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
     sizes = parse_sizes(args.sizes)
     if args.gpus < 1:
         raise ConfigError("--gpus", "must be >= 1")
-    table = collectives.nccl_table(cfg, args.op, args.algo, args.gpus, sizes)
+    table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes)
     rows = table.to_pylist()
     if args.json:
         print(json_line(rows))
@@ -230,7 +230,7 @@ def cmd_topologies(args) -> int:
 
 
 def cmd_docs(args) -> int:
-    from sim import docs
+    from sim.app import docs
     if args.check or args.write:
         readme = Path(args.readme)
         if args.write:

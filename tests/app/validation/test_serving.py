@@ -3,7 +3,7 @@ median |error| <= 10 %, every row within 20 %."""
 
 import statistics
 
-from workloads.serving import validation
+from sim.app.validation import serving as validation
 
 
 def test_shipped_cases_carry_their_citation():

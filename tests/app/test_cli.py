@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main, parse_size, parse_sizes
+from sim.app.cli import main, parse_size, parse_sizes
 from sim.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_parse_sizes_powers_of_1024():
@@ -31,7 +31,7 @@ def test_parse_sizes_rejects_bad_input(bad):
 
 
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "sim.app.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_bad_config_exits_2_with_key_and_no_traceback(tmp_path):
@@ -74,12 +74,12 @@ def test_sweep_with_bad_base_exits_2(tmp_path):
 def test_sweep_command_interrupted_by_sigint_resumes(tmp_path):
     """The real CLI and runner: Ctrl-C partway, rerun, every point exactly once, none redone."""
     import signal
-    from test_runner import SERVE
+    from tests.app.test_runner import SERVE
     (tmp_path / "base.toml").write_text(SERVE)
     (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n'
                                      '"workload.rate" = [2.0, 4.0, 8.0, 16.0]\n"run.seed" = [1, 2]\n')
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "sim.cli", "sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "2"]
+    cmd = [sys.executable, "-m", "sim.app.cli", "sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     seen = 0
     while seen < 2:
@@ -107,7 +107,7 @@ def test_sweep_command_interrupted_by_sigint_resumes(tmp_path):
 
 
 def test_error_stats_median_and_worst():
-    from sim.validate import error_stats
+    from sim.app.validation import error_stats
     rows = [{"case": "a", "error": 0.1}, {"case": "b", "error": -0.3}, {"case": "c", "error": 0.02}]
     s = error_stats(rows)
     assert s["cases"] == 3 and s["median_abs_error"] == pytest.approx(0.1)

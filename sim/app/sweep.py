@@ -12,7 +12,7 @@ Vocabulary:
   autocast reads them as BIGINT; ``partition_types()`` gives every axis's DuckDB type for
   readers (``hive_types``), since DuckDB never autocasts a partition value to DOUBLE.
 - point function: ``fn(task: PointTask) -> dict`` runs one point and writes its directory
-  atomically (the default loads the config and calls ``sim.runner.run_to_dir``). A sweep is a
+  atomically (the default loads the config and calls ``sim.app.runner.run_to_dir``). A sweep is a
   thin layer over it; tests and benchmarks pass their own.
 - finished point: its directory holds ``manifest.json`` (written last, then renamed into place)
   whose ``point_hash`` matches the point's config data (base, ``[set]`` and axis values). A rerun
@@ -257,7 +257,8 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
 
 def run_point(task: PointTask) -> dict:
     """The default point function: validate the point's config and run it into its directory."""
-    from sim import config, runner
+    from sim import config
+    from sim.app import runner
     cfg = config.validate(point_config_data(task))
     result = runner.run_to_dir(cfg, Path(task.out_dir), staging_root=task.staging_root,
                                extra_manifest={"point": task.partition, "point_hash": task.point_hash})
@@ -502,7 +503,7 @@ def _preload() -> None:
     """Import the simulator once in the parent so that forked workers inherit it instead of
     each importing it again on its first point."""
     import importlib
-    for name in ("sim.runner", "sim.fabric", "sim.collectives", "topologies", "workloads.training",
+    for name in ("sim.app.runner", "sim.fabric", "sim.collectives", "topologies", "workloads.training",
                  "workloads.serving"):
         try:
             importlib.import_module(name)

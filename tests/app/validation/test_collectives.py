@@ -3,7 +3,7 @@ of every modeled row of ../shared/reference/collectives.csv, copied into sim/dat
 
 import pytest
 
-from sim import collectives_validation as V
+from sim.app.validation import collectives as V
 
 
 @pytest.fixture(scope="module")

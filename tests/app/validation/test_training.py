@@ -1,4 +1,4 @@
-"""The training validation targets against published measurements (workloads/training/validation.py).
+"""The training validation targets against published measurements (sim/app/validation/training.py).
 
 - vTrain single node (1,440 measured Megatron-DeepSpeed iteration times on one A100 node):
   every row predicted with the pass costs and the schedule replay, closed-form collectives
@@ -12,7 +12,7 @@
   micro-batch 1 (~20% slower than predicted) and the TP1 logits/loss (~2x the GEMM curve's cost).
 - Narayanan et al. 2021 Table 1 (hardware TFLOP/s per GPU on Selene): targets every row within
   10%, median within 5%. ACHIEVED (and asserted): median 1.7%, every row within 10% (closed
-  form: largest +4.2%). Rows up to 1,920 GPUs are simulated end to end through ``sim.runner``
+  form: largest +4.2%). Rows up to 1,920 GPUs are simulated end to end through ``sim.app.runner``
   (seconds). The 2,520- and 3,072-GPU rows take minutes to simulate on a 2-core machine, so
   they are predicted with ``estimate.estimate_step`` (same pass costs, closed-form
   collectives), which agrees with their simulation within about 1% of the measurement
@@ -56,7 +56,7 @@ def test_vtrain_no_tp_degree_biased_beyond_15_percent(a100):
 
 
 def test_narayanan_table1_every_row_within_10_percent_median_within_5(a100):
-    from sim.runner import run
+    from sim.app.runner import run
 
     cases = narayanan_cases()
     err = []

@@ -15,10 +15,10 @@ import statistics
 from sim.errors import ConfigError
 
 SUITES = {
-    "collectives": "sim.collectives_validation",
-    "training": "workloads.training.validation",
-    "serving": "workloads.serving.validation",
-    "measured": "workloads.measured_validation",
+    "collectives": "sim.app.validation.collectives",
+    "training": "sim.app.validation.training",
+    "serving": "sim.app.validation.serving",
+    "measured": "sim.app.validation.measured",
 }
 
 

@@ -18,9 +18,9 @@ import pytest
 
 from sim.errors import ConfigError, InfeasibleError
 from sim.outputs import write_run_dir
-from sim.sweep import Sweep, encode_value, load_sweep, run_sweep
+from sim.app.sweep import Sweep, encode_value, load_sweep, run_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- point functions used by the tests (module level: workers import them by name) -------------
@@ -99,7 +99,7 @@ def test_partition_values_and_types():
     assert encode_value("a/b c") == "a%2Fb%20c"
     sweep = Sweep("x", None, {}, [])
     assert sweep.partition_types() == {}
-    from sim.sweep import duckdb_type
+    from sim.app.sweep import duckdb_type
     assert duckdb_type([1, 2]) == "BIGINT"
     assert duckdb_type([1, 2.5]) == "DOUBLE"
     assert duckdb_type([True]) == "BOOLEAN"
@@ -183,8 +183,8 @@ def test_sigint_loses_no_finished_point(tmp_path):
     out = tmp_path / "out"
     script = textwrap.dedent(f"""
         import sys
-        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]
-        from sim.sweep import load_sweep, run_sweep
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests' / 'app')!r}]
+        from sim.app.sweep import load_sweep, run_sweep
         from test_sweep import slow_point
         res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers=2, point_fn=slow_point, progress=False)
         sys.exit(130 if res.interrupted else 0)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from sim.analyze import fit_knee, make_plots, open_outputs
+from sim.app.analyze import fit_knee, make_plots, open_outputs
 from sim.errors import ConfigError
 from sim.outputs import write_run_dir
-from sim.sweep import load_sweep, run_sweep
+from sim.app.sweep import load_sweep, run_sweep
 
 
 def overlap_point(task):
@@ -112,7 +112,7 @@ def test_not_an_output_directory(tmp_path):
 
 
 def test_analyze_command_prints_and_plots(sweep_dir, tmp_path, capsys):
-    from sim.cli import main
+    from sim.app.cli import main
     assert main(["analyze", str(sweep_dir), "--plots", str(tmp_path), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(rows) == 18

@@ -10,13 +10,13 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from sim.cli import main
+from sim.app.cli import main
 from sim.config import load_config
 from sim.errors import ConfigError
-from sim.runner import WALL_CLOCK_COLUMNS, run, run_to_dir
-from sim.sweep import load_sweep, run_sweep
+from sim.app.runner import WALL_CLOCK_COLUMNS, run, run_to_dir
+from sim.app.sweep import load_sweep, run_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SERVE = """
 [run]
@@ -156,7 +156,7 @@ def test_every_example_in_runs_is_valid():
 def test_default_output_directory_is_runs_out_name(serve_cfg, tmp_path):
     import subprocess
     import sys
-    r = subprocess.run([sys.executable, "-m", "sim.cli", "run", str(serve_cfg), "--json"], cwd=tmp_path,
+    r = subprocess.run([sys.executable, "-m", "sim.app.cli", "run", str(serve_cfg), "--json"], cwd=tmp_path,
                        capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout.strip().splitlines()[-1])
