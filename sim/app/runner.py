@@ -67,11 +67,29 @@ def _set_column(table: pa.Table, name: str, value) -> pa.Table:
     return table.append_column(name, pa.array([value] * table.num_rows))
 
 
+def check_precision(cfg: Config) -> None:
+    """Refuse a precision the run's GPU cannot compute in (``ConfigError``, exit 2) rather than
+    silently running at another: fp8 training needs fp8 tensor cores (Transformer Engine: Hopper,
+    Ada, Blackwell, MI300), fp4 serving needs fp4 tensor cores (Blackwell). fp16 and bf16 stand
+    in for each other (the same width and rate); fp8 serving on a GPU without fp8 is weight-only
+    FP8 (W8A16, vLLM's FP8 Marlin on Ampere) and runs at the bf16 rate."""
+    from sim import hardware
+    spec = hardware.gpu(cfg.topology.gpu)
+    have = ", ".join(sorted(spec.dense_flops))
+    if cfg.run.kind == "train" and cfg.train.precision == "fp8" and not spec.has_precision("fp8"):
+        raise ConfigError("train.precision", f"{spec.name} has no fp8 tensor cores (its rates: {have}); "
+                                             "fp8 training needs Hopper or newer: use bf16")
+    if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not spec.has_precision("fp4"):
+        raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
+                                             "fp4 needs Blackwell (B200, GB200): use fp8")
+
+
 def run(cfg: Config) -> RunResult:
     """Simulate one run of a validated config."""
     import topologies
     from sim.simulation import Simulation
 
+    check_precision(cfg)
     t0 = time.perf_counter()
     simulation = Simulation(cfg.run.seed)
     topo = topologies.build(cfg.topology)

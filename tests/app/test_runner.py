@@ -163,3 +163,15 @@ def test_default_output_directory_is_runs_out_name(serve_cfg, tmp_path):
     out = tmp_path / "runs" / "out" / "tiny-serve"
     assert (out / "manifest.json").is_file()
     assert pq.read_table(out / "summary.parquet").to_pylist()[0]["requests"] == row["requests"]
+
+
+def test_the_breakdown_adds_up_to_the_step():
+    """exposed_{tp,pp,dp,ep,cp}_s sum to exposed_comm_s (TP and DP both exposed at once here: the
+    sum used to exceed it by 2.4%), so the stacked breakdown never exceeds the step."""
+    cfg = load_config(ROOT / "runs" / "quickstart.toml", ["train.tp=2", "topology.nic_Gbps=25"])
+    s = run(cfg).summary
+    kinds = sum(s[f"exposed_{k}_s"] for k in ("tp", "pp", "dp", "ep", "cp"))
+    assert kinds == pytest.approx(s["exposed_comm_s"], rel=1e-9)
+    assert s["exposed_tp_s"] > 0 and s["exposed_dp_s"] > 0
+    stacked = s["compute_s"] + kinds + s["bubble_s"]
+    assert stacked <= s["step_time_s"] * (1 + 1e-9)
