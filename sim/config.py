@@ -46,6 +46,7 @@ class RunSection(Section):
     seed: int = Field(0, description="seed of every random stream")
     trace: bool = Field(False, description="also write trace.json (Chrome/Perfetto trace events)")
     steps: int = Field(1, ge=1, description="training steps to simulate")
+    baseline: bool = Field(True, description="[[jobs]]: also simulate each job alone, for the slowdown columns")
 
     @field_validator("name")
     @classmethod
@@ -191,6 +192,31 @@ class WorkloadSection(Section):
     slo_tpot_s: float = Field(0.1, gt=0)
 
 
+class JobSection(BaseModel):
+    """One job of a multi-job run (``[[jobs]]``): a workload on some GPUs of the shared topology."""
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, description="job name (the job column of the outputs)")
+    kind: Literal["train", "serve"] = Field(..., description="what the job runs")
+    gpus: int = Field(..., ge=1, description="GPUs of the topology this job gets")
+    placement: Literal["packed", "spread"] | list[list[int]] = Field(
+        "packed", description="packed (whole servers and leaves in order) | spread (servers round-robin over leaf groups) | [[first, last), ...] GPU index ranges")
+    model: ModelSection = Field(default_factory=ModelSection, description="the job's [model] section (same keys)")
+    train: TrainSection = Field(default_factory=TrainSection, description="the job's [train] section (same keys)")
+    serve: ServeSection = Field(default_factory=ServeSection, description="the job's [serve] section (same keys)")
+    workload: WorkloadSection = Field(default_factory=WorkloadSection)
+
+    @field_validator("placement")
+    @classmethod
+    def _ranges(cls, v):
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("placement ranges must not be empty")
+            for r in v:
+                if len(r) != 2 or not 0 <= r[0] < r[1]:
+                    raise ValueError(f"placement range {r} is not [first, last) with 0 <= first < last")
+        return v
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     run: RunSection = Field(default_factory=RunSection)
@@ -198,7 +224,16 @@ class Config(BaseModel):
     model: ModelSection = Field(default_factory=ModelSection)
     train: TrainSection = Field(default_factory=TrainSection)
     serve: ServeSection = Field(default_factory=ServeSection)
-    workload: WorkloadSection = Field(default_factory=WorkloadSection)
+    workload: WorkloadSection = Field(default_factory=WorkloadSection, description="the job's [workload] section (same keys)")
+    jobs: list[JobSection] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _jobs(self):
+        names = [j.name for j in self.jobs]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise ValueError(f"jobs: two jobs are named {dup!r}")
+        return self
 
 
 SECTIONS = {"run": RunSection, "topology": TopologySection, "model": ModelSection,
@@ -261,11 +296,21 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
         path, value = parse_override(item)
         node = data
         for part in path[:-1]:
+            if isinstance(node, list):      # [[jobs]]: --set jobs.0.gpus=64
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(".".join(path), f"{part} is not an index of the list ({len(node)} entries)")
+                node = node[int(part)]
+                continue
             nxt = node.setdefault(part, {})
-            if not isinstance(nxt, dict):
+            if not isinstance(nxt, (dict, list)):
                 raise ConfigError(".".join(path), f"{part} is not a table")
             node = nxt
-        node[path[-1]] = value
+        if isinstance(node, list):
+            if not path[-1].isdigit() or int(path[-1]) >= len(node):
+                raise ConfigError(".".join(path), f"{path[-1]} is not an index of the list ({len(node)} entries)")
+            node[int(path[-1])] = value
+        else:
+            node[path[-1]] = value
     return data
 
 
@@ -298,10 +343,12 @@ def format_validation_error(err: ValidationError) -> str:
 def validate(data: dict) -> Config:
     if not isinstance(data, dict):
         raise ConfigError("", "config must be a TOML table")
-    unknown = [k for k in data if k not in SECTIONS]
+    unknown = [k for k in data if k not in SECTIONS and k != "jobs"]
     if unknown:
         raise ConfigError(unknown[0], f"unknown section; known: {', '.join(SECTIONS)}")
     data = expand_presets(data)
+    if isinstance(data.get("jobs"), list):
+        data["jobs"] = [expand_presets(j) if isinstance(j, dict) else j for j in data["jobs"]]
     try:
         return Config.model_validate(data)
     except ValidationError as err:

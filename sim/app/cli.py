@@ -112,6 +112,9 @@ def cmd_run(args) -> int:
     result = run_to_dir(cfg, out, force=args.force)
     if args.json:
         print(json_line(result.summary))
+    elif isinstance(result.summary, list):      # [[jobs]]: one row per job
+        for row in result.summary:
+            print_summary(row, title=f"{cfg.run.name}: job {row['job']} ({row['kind']})")
     else:
         print_summary(result.summary, title=f"{cfg.run.name} ({cfg.run.kind})")
     print(f"wrote {out}/" + (" (trace.json: open in ui.perfetto.dev)" if result.trace else ""),
