@@ -226,6 +226,9 @@ class Config(BaseModel):
     serve: ServeSection = Field(default_factory=ServeSection)
     workload: WorkloadSection = Field(default_factory=WorkloadSection, description="the job's [workload] section (same keys)")
     jobs: list[JobSection] = Field(default_factory=list)
+    # [hardware."NAME"] tables: GPUs defined by the config (CONTRACT round 2); each is checked
+    # and registered by sim.hardware.define when the config is validated
+    hardware: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _jobs(self):
@@ -238,6 +241,9 @@ class Config(BaseModel):
 
 SECTIONS = {"run": RunSection, "topology": TopologySection, "model": ModelSection,
             "train": TrainSection, "serve": ServeSection, "workload": WorkloadSection}
+
+# top-level tables of named entries (not sections: no preset, keys are user names)
+TABLES = ("hardware",)
 
 # section name -> directories searched for "<preset>.toml"
 _PRESET_DIRS: dict[str, list[Path]] = {}
@@ -343,19 +349,26 @@ def format_validation_error(err: ValidationError) -> str:
 def validate(data: dict) -> Config:
     if not isinstance(data, dict):
         raise ConfigError("", "config must be a TOML table")
-    unknown = [k for k in data if k not in SECTIONS and k != "jobs"]
+    unknown = [k for k in data if k not in SECTIONS and k not in TABLES and k != "jobs"]
     if unknown:
         raise ConfigError(unknown[0], f"unknown section; known: {', '.join(SECTIONS)}")
-    data = expand_presets(data)
+    hw = data.get("hardware", {})
+    if not isinstance(hw, dict) or not all(isinstance(v, dict) for v in hw.values()):
+        raise ConfigError("hardware", 'expected [hardware."NAME"] tables, one per GPU')
+    data = expand_presets({k: v for k, v in data.items() if k != "hardware"})
     if isinstance(data.get("jobs"), list):
         data["jobs"] = [expand_presets(j) if isinstance(j, dict) else j for j in data["jobs"]]
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate({**data, "hardware": hw})
     except ValidationError as err:
         first = err.errors()[0]
         error = ConfigError("", format_validation_error(err))
         error.key = ".".join(str(p) for p in first["loc"][:2])
         raise error from None
+    from sim import hardware
+    for name, row in hw.items():
+        hardware.define(name, row)
+    return cfg
 
 
 def read_toml(path: str | Path) -> dict:

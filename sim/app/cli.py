@@ -195,6 +195,7 @@ def cmd_collective(args) -> int:
 
 
 def cmd_hardware(args) -> int:
+    from sim.compute import calibration
     from sim.hardware import catalogue
     rows = []
     for name, g in catalogue().items():
@@ -203,7 +204,7 @@ def cmd_hardware(args) -> int:
                      "fp8_TFLOPs": g.dense_flops.get("fp8", float("nan")) / 1e12,
                      "hbm_GB": g.hbm_bytes / 1e9, "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
-                     "power_W": g.power_W})
+                     "power_W": g.power_W, "calibrated": calibration(name, "train")[0]})
     if args.json:
         print(json_line(rows))
     else:

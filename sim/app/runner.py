@@ -52,6 +52,19 @@ def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
                   record_flows=record_flows)
 
 
+def calibrated(gpu_name: str, kind: str) -> bool:
+    """The summaries' ``calibrated`` column (CONTRACT round 2): every compute constant a run of
+    ``kind`` uses on this GPU was fitted to measurements of it; warns on stderr when not."""
+    import sys
+    from sim.compute import calibration
+    ok, missing = calibration(gpu_name, kind)
+    if not ok:
+        print(f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
+              f"defaults or a `like` (see sim/data/compute.toml); treat its times as estimates",
+              file=sys.stderr)
+    return ok
+
+
 def _workload(kind: str):
     if kind == "train":
         from workloads.training import run_training
@@ -94,6 +107,7 @@ def run(cfg: Config) -> RunResult:
     summary_t = tables["summary"]
     summary_t = _set_column(summary_t, "gpus", len(topo.gpus))
     summary_t = _set_column(summary_t, "sim_events", int(simulation.events_processed))
+    summary_t = _set_column(summary_t, "calibrated", calibrated(cfg.topology.gpu, cfg.run.kind))
     if "wall_s" in summary_t.column_names:
         summary_t = summary_t.drop_columns(["wall_s"])
     summary_t = summary_t.append_column("wall_s", pa.array([wall], pa.float64()))
