@@ -23,6 +23,9 @@ _SUFFIX = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB"
            "G": 1024**3, "GB": 1024**3, "GIB": 1024**3, "T": 1024**4, "TB": 1024**4, "TIB": 1024**4}
 
 
+MAX_SIZE = 1024 ** 5         # 1 PiB: the largest size a collective or a flow may have
+
+
 def parse_size(text: str, key: str = "--sizes") -> int:
     """``64M`` -> 67108864 (K/M/G/T are powers of 1024, as in nccl-tests)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
@@ -31,6 +34,8 @@ def parse_size(text: str, key: str = "--sizes") -> int:
     value = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
     if value != int(value) or value <= 0:
         raise ConfigError(key, f"{text!r} is not a positive whole number of bytes")
+    if value > MAX_SIZE:
+        raise ConfigError(key, f"{text!r} exceeds {MAX_SIZE // 1024**5} PiB, more than any collective moves")
     return int(value)
 
 
@@ -143,6 +148,9 @@ def cmd_run(args) -> int:
     result = run_to_dir(cfg, out, force=args.force)
     if args.json:
         print(json_line(result.summary))
+    elif isinstance(result.summary, list):      # [[jobs]]: one row per job
+        for row in result.summary:
+            print_summary(row, title=f"{cfg.run.name}: job {row['job']} ({row['kind']})")
     else:
         print_summary(result.summary, title=f"{cfg.run.name} ({cfg.run.kind})")
     print(f"wrote {out}/" + (" (trace.json: open in ui.perfetto.dev)" if result.trace else ""),
@@ -229,6 +237,7 @@ def cmd_collective(args) -> int:
 
 
 def cmd_hardware(args) -> int:
+    from sim.compute import calibration
     from sim.hardware import catalogue
     rows = []
     for name, g in catalogue().items():
@@ -237,7 +246,7 @@ def cmd_hardware(args) -> int:
                      "fp8_TFLOPs": g.dense_flops.get("fp8", float("nan")) / 1e12,
                      "hbm_GB": g.hbm_bytes / 1e9, "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
-                     "power_W": g.power_W})
+                     "power_W": g.power_W, "calibrated": calibration(name, "train")[0]})
     if args.json:
         print(json_line(rows))
     else:

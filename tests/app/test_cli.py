@@ -23,7 +23,7 @@ def test_parse_sizes_powers_of_1024():
     assert parse_sizes("1K:16K") == [1024, 2048, 4096, 8192, 16384]
 
 
-@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512"])
+@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512", "99999999999999999999G"])
 def test_parse_sizes_rejects_bad_input(bad):
     with pytest.raises(ConfigError) as err:
         parse_sizes(bad)
