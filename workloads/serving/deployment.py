@@ -86,6 +86,7 @@ class Deployment:
         # each with 1/pp of the KV pool and of the batch limit; one batch alone leaves bubbles
         self.engines = s.pp
         self.kv_blocks = cap_tokens // s.kv_block_tokens // self.engines
+        self.kv_pool_tokens = cap_tokens // self.engines      # before rounding down to whole blocks
         self._check_fits(stream)
         self.replicas: list[Replica] = []
         for i, role in enumerate(roles):
@@ -132,6 +133,11 @@ class Deployment:
         s = self.serve
         longest = int((stream.input_tokens + stream.output_tokens).max())
         if blocks_for(longest + 1, s.kv_block_tokens) > self.kv_blocks:
+            if longest + 1 <= self.kv_pool_tokens:     # it fits, but not in whole blocks
+                raise InfeasibleError("serve.kv_block_tokens",
+                                      f"KV blocks of {s.kv_block_tokens} tokens leave {self.kv_blocks} block(s) "
+                                      f"per replica; a request of {longest} tokens needs "
+                                      f"{blocks_for(longest + 1, s.kv_block_tokens)}: use smaller blocks (vLLM: 16)")
             raise InfeasibleError("workload.input_tokens",
                                   f"a request of {longest} tokens needs more KV than a replica holds "
                                   f"({self.kv_blocks * s.kv_block_tokens} tokens)")
