@@ -222,16 +222,18 @@ class Replica:
                 yield from self._decode_steps(decodes)
 
     def _issue_comm(self, tokens: np.ndarray, duration: float):
-        """Put the iterations' TP/PP traffic on the fabric (one ring of flows per call)."""
+        """Put the iterations' TP/PP traffic on the fabric (``Deployment.comm_traffic``)."""
         if len(self.gpus) < 2:
             return None
         tp_bytes, pp_bytes, _ = self.cost.comm_bytes(tokens)
-        total = float(tp_bytes.sum() + pp_bytes.sum()) - self.comm_credit
+        tp_b, pp_b = float(tp_bytes.sum()), float(pp_bytes.sum())
+        total = tp_b + pp_b - self.comm_credit
         self.comm_credit = 0.0
         if total <= 0:
             self.comm_credit = -total
             return None
-        return self.dep.ring_traffic(self, total)
+        scale = total / (tp_b + pp_b)
+        return self.dep.comm_traffic(self, tp_b * scale, pp_b * scale)
 
     def _mixed_iteration(self, chunks, decodes):
         now = self.env.now
