@@ -128,7 +128,10 @@ class ComputeModel:
         self.speed = speed          # per-GPU multiplier (stragglers < 1)
 
     def factor(self, precision: str) -> float:
-        """Tensor-op efficiency at ``precision`` relative to the bf16 curve (1 for 16-bit)."""
+        """Tensor-op efficiency at ``precision`` relative to the bf16 curve (1 for 16-bit). A GPU
+        without fp4 tensor cores runs fp4 at its fp8 rate (sim.hardware), with fp8's factor."""
+        if precision == "fp4" and self.gpu.peak_flops("fp4") == self.gpu.peak_flops("fp8"):
+            precision = "fp8"
         return {"fp8": self.eff.fp8_gemm_factor, "fp4": self.eff.fp4_gemm_factor}.get(precision, 1.0)
 
     def rate(self, precision: str) -> float:

@@ -57,3 +57,11 @@ def test_precision_per_op_rate():
     big = Op("g", 1e13, 1.0, 0.0, "gemm")
     ratio = g.peak_flops("fp8") * 0.8 / g.peak_flops("bf16")
     assert cm.time(dataclasses.replace(big, precision="bf16")) == pytest.approx(cm.time(big) * ratio, rel=1e-12)
+
+
+def test_fp4_rate_native_on_blackwell_fp8_fallback_on_hopper():
+    b200, h100 = gpu("B200-180GB"), gpu("H100-SXM-80GB")
+    cb = ComputeModel(b200, "fp4")
+    assert cb.rate("fp4") == b200.peak_flops("fp4") * cb.eff.fp4_gemm_factor > cb.rate("fp8")
+    ch = ComputeModel(h100, "fp4")       # no fp4 tensor cores: fp8's rate and measured factor
+    assert ch.rate("fp4") == ch.rate("fp8") == h100.peak_flops("fp8") * ch.eff.fp8_gemm_factor

@@ -170,6 +170,7 @@ class IterationCost:
             mix[next(i for i in range(s.layers) if s.is_moe_layer(i))] = Ls * self.moe_fraction
         # every GPU of the replica runs 1/tp of each matmul (EP inside the TP group: balanced)
         self.layers = LayerCost(s, cm, Shard(tp=tp, weight_bytes=self.wbytes), mix, cm.precision)
+        self._fixed_memo: dict[tuple[float, float], float] = {}   # batch shapes repeat (decode sizes)
         self._attn_rate = cm.rate(self.attn_precision)
         self._attn_e = (e.attn_eff_max, e.attn_half_flops)
         self._a_flop_pair = 2.0 * self.attn_width * Ls
@@ -205,12 +206,20 @@ class IterationCost:
         """Stage seconds of the ops that do not depend on attention: the layers' GEMMs and
         memory-bound ops (an MoE layer reads only the experts its T tokens route to) and the
         LM head over the S sampled rows."""
+        key = (T, S)
+        t = self._fixed_memo.get(key)
+        if t is not None:
+            return t
         s = self.spec
         frac = 1.0
         if s.is_moe:
             frac = 1.0 - (1.0 - s.top_k / s.experts) ** (T if T > 1.0 else 1.0)
-        return (self.layers.seconds(T, frac)
-                + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
+        t = (self.layers.seconds(T, frac)
+             + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
+        if len(self._fixed_memo) > 1 << 16:
+            self._fixed_memo.clear()
+        self._fixed_memo[key] = t
+        return t
 
     def _attn_s(self, T: float, pairs: float, kv_read: float) -> float:
         """The stage's fused attention: causal query-key pairs and KV-cache reads. No
