@@ -66,6 +66,7 @@ class Replica:
         # accounting
         self.busy_s = 0.0
         self.comm_s = 0.0
+        self.compute_s = 0.0              # kernel time of the replica's compute stream
         self.iterations = 0
         self.flops = 0.0
         self.hbm_bytes = 0.0
@@ -373,6 +374,7 @@ class Replica:
         self.flops += bc.flops
         self.hbm_bytes += bc.hbm_bytes
         self.comm_s += bc.comm_s
+        self.compute_s += bc.compute_s
 
     def _release(self, req: Request) -> None:
         self.kv.release(req.kv_blocks)
