@@ -194,7 +194,7 @@ class TrainSection(Section):
     schedule: Literal["gpipe", "1f1b", "interleaved"] = Field("1f1b", description="pipeline schedule")
     virtual_stages: int = Field(1, ge=1, description="model chunks per pipeline rank (interleaved)")
     recompute: Literal["none", "selective", "full"] = Field("none", description="activation recomputation")
-    precision: Literal["fp16", "bf16", "fp8"] = Field("bf16", description="compute precision")
+    precision: Literal["fp16", "bf16", "fp8", "fp4"] = Field("bf16", description="compute precision")
     fidelity: Literal["symmetric", "full"] = Field("symmetric", description="one representative rank per class, or every rank")
     check_memory: bool = Field(True, description="stop with exit 3 when the plan does not fit in HBM")
     dp_bucket_MB: float = Field(25.0, gt=0, description="DP gradient bucket size, MB")

@@ -210,13 +210,13 @@ class TrainingStep:
                 self._scratch = Fabric(sim, self.topo, f.model, f.efficiency["scaleup"],
                                        f.efficiency["scaleout"], f.efficiency.get("host", 1.0))
             scratch = self._scratch
-            scratch.link_bytes[:] = 0.0
-            scratch.link_busy[:] = 0.0
+            bytes0, busy0 = scratch.link_bytes.copy(), scratch.link_busy.copy()
             sent = scratch.bytes_sent
             t0 = scratch.sim.now
             scratch.sim.run(collective(scratch, op, groups, nbytes, tag="TP"))
-            links = np.flatnonzero(scratch.link_bytes)
-            c = (scratch.sim.now - t0, links, scratch.link_bytes[links].copy(), scratch.link_busy[links].copy(),
+            moved = scratch.link_bytes - bytes0
+            links = np.flatnonzero(moved)
+            c = (scratch.sim.now - t0, links, moved[links], (scratch.link_busy - busy0)[links],
                  scratch.bytes_sent - sent, scratch.peak_utilization)
             self._tp_costs[key] = c
         return c
