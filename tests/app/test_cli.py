@@ -253,10 +253,11 @@ def test_bad_serving_input_exits_2_naming_the_key(tmp_path, monkeypatch, capsys,
     assert "Traceback" not in err and not (tmp_path / "o").exists()
 
 
-def test_fp8_training_on_a_gpu_without_fp8_exits_2(capsys):
-    assert main(["run", QUICKSTART, "--set", "topology.gpu=A100-SXM-80GB", "--set", 'train.precision="fp8"']) == 2
+@pytest.mark.parametrize("gpu,precision", [("A100-SXM-80GB", "fp8"), ("H100-SXM-80GB", "fp4")])
+def test_low_precision_training_on_a_gpu_without_it_exits_2(capsys, gpu, precision):
+    assert main(["run", QUICKSTART, "--set", f"topology.gpu={gpu}", "--set", f'train.precision="{precision}"']) == 2
     err = capsys.readouterr().err
-    assert "train.precision" in err and "fp8" in err
+    assert "train.precision" in err and f"no {precision} tensor cores" in err
 
 
 @pytest.mark.parametrize("config", ["binary", "directory"])
