@@ -236,6 +236,10 @@ MOONCAKE_ROW = '{{"timestamp": {t}, "input_length": {n}, "output_length": 5, "ha
     ("sampled overflow", lambda p: ["--set", 'workload.input_tokens={dist="normal", mean=1000, sigma=1e15}'],
      ["workload.input_tokens", "sampled"]),
     ("block size", lambda p: ["--set", "serve.kv_block_tokens=1000000"], ["serve.kv_block_tokens"]),
+    # arrivals at 1e301 s: service times rounded away (TTFT 0) before
+    ("tiny rate", lambda p: ["--set", 'workload.arrival="poisson"', "--set", "workload.rate=1e-300"], ["workload.rate"]),
+    ("tiny time scale", lambda p: _trace(p, "t.jsonl", MOONCAKE_ROW.format(t=0, n=10) + MOONCAKE_ROW.format(t=1000, n=10))
+     + ["--set", "workload.time_scale=1e-300"], ["workload.time_scale"]),
     ("input_tokens=true", lambda p: ["--set", "workload.input_tokens=true"], ["workload.input_tokens", "boolean"]),
     ("fp4 on H100", lambda p: ["--set", 'serve.precision="fp4"'], ["serve.precision", "fp4"]),
     ("replicas ignored", lambda p: ["--set", "serve.replicas=3", "--set", "serve.prefill_replicas=1",

@@ -94,6 +94,19 @@ def sample_lengths(spec, n: int, rng: np.random.Generator, key: str,
     return np.clip(np.rint(out), max(lo, 1), hi).astype(np.int64)
 
 
+# Arrivals later than this (about 31 years) leave double precision less than a microsecond of
+# resolution: service times would round away (a TTFT of 0), so such a stream is refused.
+MAX_ARRIVAL_S = 1e9
+
+
+def _check_horizon(arr: np.ndarray, key: str) -> None:
+    finite = arr[~np.isnan(arr)]
+    if len(finite) and not (np.all(np.isfinite(finite)) and finite.max() <= MAX_ARRIVAL_S):
+        raise ConfigError(key, f"requests would arrive up to {finite.max():.3g} s after the start, beyond "
+                               f"{MAX_ARRIVAL_S:.0e} s where simulated time loses microsecond resolution; "
+                               "raise it, or simulate fewer requests")
+
+
 def build_stream(workload, sim) -> RequestStream:
     """The requests of a run from the ``[workload]`` section."""
     w = workload
@@ -104,6 +117,7 @@ def build_stream(workload, sim) -> RequestStream:
             raise ConfigError("workload.trace", "arrival = 'trace' needs a trace file")
         n = min(len(trace), w.requests) if "requests" in explicit else len(trace)
         arr = trace.arrival_s[:n] / w.time_scale
+        _check_horizon(arr, "workload.time_scale")
         inp = trace.input_tokens[:n].copy()
         out = trace.output_tokens[:n].copy()
         # A trace's lengths are used unless a distribution is given explicitly.
@@ -127,4 +141,5 @@ def build_stream(workload, sim) -> RequestStream:
         arr[: min(w.concurrency, n)] = 0.0
         return RequestStream(arr, inp, out, None, concurrency=w.concurrency)
     arr = inter_arrivals(w.arrival, n, w.rate, w.cv, sim.rng("serve.arrivals"))
+    _check_horizon(arr, "workload.rate")
     return RequestStream(arr, inp, out)
