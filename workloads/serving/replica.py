@@ -222,17 +222,18 @@ class Replica:
             else:
                 yield from self._decode_steps(decodes)
 
-    def _issue_comm(self, nbytes: float):
-        """Put the iterations' TP/PP traffic (``nbytes`` per GPU) on the fabric (one ring of
-        flows per call)."""
+    def _issue_comm(self, tp_b: float, pp_b: float):
+        """Put the iterations' TP/PP traffic (bytes per GPU) on the fabric
+        (``Deployment.comm_traffic``)."""
         if len(self.gpus) < 2:
             return None
-        total = nbytes - self.comm_credit
+        total = tp_b + pp_b - self.comm_credit
         self.comm_credit = 0.0
         if total <= 0:
             self.comm_credit = -total
             return None
-        return self.dep.ring_traffic(self, total)
+        scale = total / (tp_b + pp_b)
+        return self.dep.comm_traffic(self, tp_b * scale, pp_b * scale)
 
     def _mixed_iteration(self, chunks, decodes):
         now = self.env.now
@@ -242,7 +243,7 @@ class Replica:
         kv_read = sum(r.computed + c for r, c in chunks) + sum(r.context for r in decodes)
         bc = self.cost.batch(n_tok, len(decodes) + len(finishing), pairs, kv_read)
         t = bc.time_s
-        comm = self._issue_comm(bc.tp_bytes + bc.pp_bytes)
+        comm = self._issue_comm(bc.tp_bytes, bc.pp_bytes)
         if self.role == "prefill" and self.dep.layerwise:
             for r in finishing:      # stream all but the last layer's KV behind the compute
                 self.dep.start_kv_transfer(self, r, fraction=1.0 - 1.0 / self.cost.stage_layers, at_end=False)
@@ -342,7 +343,7 @@ class Replica:
         run = self.cost.decode_run(B, float(ctx.sum()), k)
         cum = run.cum_s
         step_bytes = run.step.tp_bytes + run.step.pp_bytes
-        comm = self._issue_comm(k * step_bytes)
+        comm = self._issue_comm(k * run.step.tp_bytes, k * run.step.pp_bytes)
         self.wake = env.event()
         yield env.any_of([env.timeout(cum[-1]), self.wake])
         self.wake = None

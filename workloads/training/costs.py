@@ -189,7 +189,11 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     T = b * model.seq_len / plan.cp
     act = ACT_BYTES * T * model.hidden
     if plan.tp > 1:
-        per_layer = 2                       # after attention and after the MLP
+        # without SP: an all-reduce after attention and after the MLP. With sequence
+        # parallelism Megatron replaces each by an all-gather before the block's first linear
+        # and a reduce-scatter after its last: 2 all-gathers + 2 reduce-scatters per layer, the
+        # same bytes as the 2 all-reduces (the engine issues half the calls as each)
+        per_layer = 4 if plan.sp else 2
         calls = per_layer * len(layers) + (1 if vstage == 0 else 0)
         fwd.tp_bytes = bwd.tp_bytes = act
         fwd.tp_calls = calls
