@@ -70,3 +70,40 @@ def test_narayanan_table1_every_row_within_10_percent_median_within_5(a100):
     assert len(err) == 10
     assert np.max(err) <= 0.10, err.round(3)
     assert np.median(err) <= 0.05, err.round(3)
+
+
+# -- issue 11: published runs beyond the calibration set ------------------------------------
+
+def _issue11(name):
+    from sim.app.validation.training import _simulate
+    from workloads.training.cases import issue11_cases
+    case = next(c for c in issue11_cases() if name in c["case"])
+    return _simulate(case), case["measured"]
+
+
+def test_mi300x_fitted_on_one_run_predicts_the_held_out_run_within_15_percent():
+    # MI300X's GEMM efficiency is fitted to the Llama 3 70B 4-layer proxy (ROCm/TE#78) only;
+    # the Llama 3 8B FSDP run (ROCm/TE#79: 410 TFLOP/s/GPU = 7,514 tokens/s/GPU) is held out.
+    # Before: 75% of peak by default, 14,102 tokens/s/GPU predicted (+88%). Now about +12%.
+    from workloads.training.calibration import fit_end_to_end
+    from workloads.training.cases import mi300x_calibration_cases
+    assert fit_end_to_end("MI300X", mi300x_calibration_cases())[0].gemm_eff_max == pytest.approx(
+        efficiency_for("MI300X").gemm_eff_max, rel=0.01)       # the data is what the fit gives
+    pred, meas = _issue11("mi300x")
+    assert abs(pred / meas - 1) <= 0.15, pred / meas - 1
+
+
+def test_v100s_runs_uncalibrated_and_its_gap_is_the_missing_calibration():
+    # SimAI#166: GPT 126M on one V100S, 0.68-0.74 s per iteration (0.71 used). The catalogue now
+    # has the V100S (before: "unknown GPU", exit 2), but no V100 training run is public with
+    # enough detail to fit it, so it runs on [default] constants (calibrated = false, with a
+    # warning). Predicted ~0.34 s: about 2x optimistic. Remaining gap, not modelled: the 250 W
+    # PCIe card sustains well below its 1.6 GHz boost under tensor load, Volta's cuBLAS reaches a
+    # lower fraction of peak than the A100/H100 curves (narrow head_dim-96 batched GEMMs of the
+    # unfused attention), and Megatron's unfused attention dropout and fp32 cross-entropy over a
+    # 50k vocabulary add memory passes. The test pins the direction and size of the gap so that a
+    # V100 calibration shows up here.
+    from sim.compute import calibration
+    assert calibration("V100S-PCIE-32GB", "train")[0] is False
+    pred, meas = _issue11("v100s")
+    assert 0.35 <= pred / meas <= 0.75, pred / meas
