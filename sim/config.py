@@ -135,6 +135,9 @@ class TrainSection(Section):
     rank_order: Literal["tp-cp-dp-pp", "tp-cp-pp-dp"] = Field("tp-cp-dp-pp", description="parallel dimensions from innermost to outermost rank stride (Megatron-LM default; Llama 3 used tp-cp-pp-dp)")
     attention: Literal["flash", "unfused"] = Field("flash", description="attention kernels: fused FlashAttention, or Megatron-2021 batched GEMMs + fused softmax with the scores in HBM")
     optimizer_step: bool = Field(True, description="include the optimizer step (memory-bound over parameter and optimizer bytes) in the step time")
+    etp: int | None = Field(None, ge=1, description="expert tensor-parallel size (default tp); expert data parallelism edp = tp*cp*dp / (etp*ep) (Megatron-Core parallel folding)")
+    moe_imbalance: float = Field(1.0, ge=1.0, description="MoE load imbalance: tokens of the busiest expert over the mean (1 = balanced)")
+    moe_dispatcher: Literal["alltoall", "deepep"] = Field("alltoall", description="MoE token dispatch: all-to-all (a token sent once per routed expert) or DeepEP (once per remote node, then NVLink)")
 
 
 class ServeSection(Section):

@@ -107,3 +107,28 @@ def test_v100s_runs_uncalibrated_and_its_gap_is_the_missing_calibration():
     assert calibration("V100S-PCIE-32GB", "train")[0] is False
     pred, meas = _issue11("v100s")
     assert 0.35 <= pred / meas <= 0.75, pred / meas
+
+
+def test_mixtral_ep8_tp2_gap_is_explained():
+    # Megatron-LM#756: Mixtral 8x7B on 16 H100, EP 8 TP 2 DP 8, alltoall dispatcher: 5.53 s per
+    # iteration. Before issue 11: 3.40 s (-38%). The MoE layer now carries the router's kernels,
+    # two-level permute/unpermute passes, the dispatcher's host sync, rows per expert from the
+    # folded layout and the busiest rank's load: about 3.5 s at the default moe_imbalance = 1
+    # (perfect balance, what NeMo's benchmarks force). Remaining gap, explained: the run used
+    # learned routing with an auxiliary loss and no forced balance, so the busiest expert takes
+    # more than the mean (moe_imbalance 1.3 gives ~4.3 s); the early-2024 Megatron-Core dispatcher
+    # (unfused permutation, expert-TP all-gather/reduce-scatter of the dispatched rows, not
+    # modelled) and H100's uncalibrated host constants take the rest. The test pins the size of
+    # the gap, that imbalance moves the prediction toward the measurement, and that folding the
+    # experts inside the node (etp 1: EP over 8 NVLink-connected GPUs) removes most of the
+    # exposed all-to-all.
+    from sim.app.runner import run
+    from workloads.training.cases import issue11_cases
+    case = next(c for c in issue11_cases() if "mixtral" in c["case"])
+    base = run(load_config(data=case["config"])).summary
+    ratio = base["step_time_s"] / case["measured"]
+    assert 0.55 <= ratio <= 0.8, ratio
+    skewed = run(load_config(data=case["config"], overrides=["train.moe_imbalance=1.3"])).summary
+    assert base["step_time_s"] < skewed["step_time_s"] < case["measured"]
+    folded = run(load_config(data=case["config"], overrides=["train.etp=1"])).summary
+    assert folded["exposed_ep_s"] < 0.3 * base["exposed_ep_s"]
