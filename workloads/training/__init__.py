@@ -38,12 +38,21 @@ def run_training(cfg, sim, topo, fabric) -> dict[str, pa.Table]:
                               "or check_memory = false)")
     cm = ComputeModel(spec, tr.precision)
     costs = step_costs(model, plan, cm, tr.attention, tr.optimizer_step)
+    interference = tr.interference
+    if interference is None:          # the measured default, for the overlapped share (issue 11)
+        from sim.compute import constants_row
+        from workloads.training.costs import overlap_interference
+        from workloads.training.estimate import Network
+        t = cfg.topology
+        net = Network.of(spec, t.nic_Gbps, t.nics_per_node, t.gpus_per_node, t.scaleup_domain)
+        interference = overlap_interference(costs, plan, net, constants_row(spec.name).get("overlap_slowdown", 0.0),
+                                            tr.overlap_grad_reduce)
     steps_rows = []
     summary = None
     for step in range(cfg.run.steps):
         t_start = sim.now
         job = TrainingStep(sim, fabric, topo, plan, costs, tr.overlap_grad_reduce, tr.dp_bucket_MB * 1e6,
-                           tr.interference)
+                           interference)
         sim.run(job.start())
         if costs.step_overhead_s:
             sim.run(sim.now + costs.step_overhead_s)

@@ -24,7 +24,8 @@ from sim.config import load_config
 from sim.fitting import coordinate_descent
 from sim.hardware import gpu
 from workloads.model import ModelSpec
-from workloads.training.costs import training_efficiency
+from sim.compute import constants_row
+from workloads.training.costs import overlap_interference, step_costs, training_efficiency
 from workloads.training.cases import narayanan_cases, vtrain_cases
 from workloads.training.estimate import Network, estimate_step
 from workloads.training.plan import make_plan
@@ -53,6 +54,14 @@ def predict(prepared: list[tuple], eff: Efficiency) -> np.ndarray:
     out = []
     for c, tr, m, plan, net, g in prepared:
         cm = ComputeModel(g, tr.precision, eff)
+        interference = tr.interference
+        if interference is None:      # the runner's default (costs.overlap_interference)
+            slowdown = getattr(eff, "overlap_slowdown", None)
+            slowdown = constants_row(g.name).get("overlap_slowdown", 0.0) if slowdown is None else slowdown
+            interference = overlap_interference(step_costs(m, plan, cm, tr.attention, tr.optimizer_step), plan,
+                                                net, slowdown, tr.overlap_grad_reduce)
+        if interference:
+            cm = ComputeModel(g, tr.precision, eff, speed=1.0 - interference)
         r = estimate_step(m, plan, cm, net, tr.attention, tr.overlap_grad_reduce, tr.optimizer_step)
         if c["metric"] == "step_time_s":
             out.append(r["step_time_s"])

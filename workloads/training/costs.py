@@ -330,3 +330,40 @@ def moe_host_sync_s(cm: ComputeModel) -> float:
     from sim.compute import constants_row
     row = cm.eff.__dict__ if hasattr(cm.eff, "moe_sync_us") else constants_row(cm.gpu.name)
     return float(row.get("moe_sync_us", 0.0)) * 1e-6
+
+
+# -- compute/communication interference (issue 11): a measured default -----------------------
+
+def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
+                         overlap_grad_reduce: bool = True) -> float:
+    """The ``train.interference`` a run gets by default: compute runs ``slowdown`` slower while
+    communication kernels share its SMs and HBM (Lee et al. 2025, arXiv:2507.03114: 18.9% on
+    average over A100, H100, MI250 and MI210, 40% at most), for the fraction of its compute that
+    overlaps communication; that fraction is the overlapped collectives' closed-form time over
+    the compute time of pipeline rank 0, at most 1. Overlapped collectives: ZeRO-3/FSDP
+    parameter all-gathers (forward and backward) and gradient reduce-scatters of every
+    micro-batch, and the bucketed gradient reduction when it overlaps the backward. Blocking TP,
+    EP and pipeline transfers do not overlap compute. Returns the engine's ``interference`` (it
+    slows all compute by 1 / (1 - interference)), so the average slowdown is slowdown x fraction.
+    """
+    from workloads.training.estimate import strides
+    from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
+    n = plan.dp * plan.cp
+    if slowdown <= 0 or n <= 1:
+        return 0.0
+    st = strides(plan)
+    chunks = [costs.chunks[k] for k in plan.stage_chunks(0)]
+    compute = plan.microbatches * sum(c.fwd.compute_s + c.bwd.compute_s for c in chunks)
+    comm = 0.0
+    for c in chunks:
+        params = c.dense_params + c.expert_params
+        if plan.zero >= 3:
+            comm += plan.microbatches * (2 * net.collective("all_gather", n, WEIGHT_BYTES * params, st["dp"])
+                                         + net.collective("reduce_scatter", n, GRAD_BYTES * params, st["dp"]))
+        elif overlap_grad_reduce:
+            op = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+            comm += net.collective(op, n, GRAD_BYTES * params, st["dp"])
+    if compute <= 0:
+        return 0.0
+    fraction = min(1.0, comm / compute)
+    return 1.0 - 1.0 / (1.0 + slowdown * fraction)

@@ -79,3 +79,31 @@ def test_bad_moe_keys_are_config_errors(key, value):
     with pytest.raises(ConfigError) as err:
         load_config(data={"train": {key: value}})
     assert key in err.value.key or key in str(err.value)
+
+
+def test_interference_default_is_the_measured_slowdown_on_the_overlapped_share():
+    from workloads.training.costs import overlap_interference, step_costs
+    from workloads.training.estimate import Network
+
+    def interference(gpus, **train):
+        cfg = load_config(data={"model": {"preset": "llama3-8b", "seq_len": 4096}, "train": train})
+        m = ModelSpec.from_section(cfg.model)
+        p = make_plan(cfg.train, m, gpus)
+        g = gpu("H100-SXM-80GB")
+        costs = step_costs(m, p, ComputeModel(g, "bf16"), "flash")
+        return overlap_interference(costs, p, Network.of(g, 400, 8, 8, 8), 0.189, cfg.train.overlap_grad_reduce)
+
+    # no overlapped collectives (gradient reduction after the backward, as Megatron-2021 ran): 0
+    assert interference(8, tp=8, overlap_grad_reduce=False) == 0.0
+    assert interference(1) == 0.0
+    # FSDP gathers beside compute: a share of the 18.9% measured, never more
+    x = interference(8, zero=3, micro_batch=1, global_batch=8)
+    assert 0.0 < x <= 1 - 1 / 1.189
+    # more compute per gather (a bigger micro-batch) overlaps a smaller share
+    assert interference(8, zero=3, micro_batch=4, global_batch=32) < x
+
+
+def test_explicit_interference_is_kept():
+    cfg = load_config(data={"train": {"interference": 0.1}})
+    assert cfg.train.interference == 0.1
+    assert load_config(data={}).train.interference is None
