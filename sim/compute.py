@@ -156,7 +156,8 @@ class ComputeModel:
         self.gpu = gpu
         self.precision = precision
         self.eff = eff or efficiency_for(gpu.name)
-        self.peak = gpu.peak_flops(precision)
+        # the rate the chip sustains under its power limit (a defined GPU capped below its like's)
+        self.peak = gpu.peak_flops(precision) * getattr(gpu, "clock_scale", 1.0)
         self.speed = speed          # per-GPU multiplier (stragglers < 1)
 
     def time(self, op: Op) -> float:
@@ -205,7 +206,7 @@ class ComputeModel:
         with np.errstate(divide="ignore", invalid="ignore"):
             t_flop = np.where(flops > 0, flops / (self.peak * eff_g), 0.0)
             t_mem = np.where(nbytes > 0, nbytes / (self.gpu.hbm_Bps * eff_m), 0.0)
-        t_exp = exps / (self.gpu.special_ops * e.special_eff)
+        t_exp = exps / (self.gpu.special_ops * getattr(self.gpu, "clock_scale", 1.0) * e.special_eff)
         t = np.maximum(np.maximum(t_flop, t_mem), t_exp) + count * e.launch_us * 1e-6
         return t / self.speed
 

@@ -132,3 +132,28 @@ def test_mixtral_ep8_tp2_gap_is_explained():
     assert base["step_time_s"] < skewed["step_time_s"] < case["measured"]
     folded = run(load_config(data=case["config"], overrides=["train.etp=1"])).summary
     assert folded["exposed_ep_s"] < 0.3 * base["exposed_ep_s"]
+
+
+def test_h100_torchtitan_fsdp_gap_is_explained():
+    # torchtitan (Dec 2024) Table 1: Llama 3.1 8B FSDP on 8 H100 capped at 500 W with 96 GB HBM2e,
+    # torch.compile: 6,667 tokens/s/GPU (eager 5,762). The config defines that GPU like the
+    # catalogue's H100 with power_W = 500: the cap lowers its sustained clock by (500/700)^(1/3)
+    # = 0.89 (sim.hardware.define). Predicted ~9,400 (+42%): H100's kernel constants come from
+    # single cold kernels at burst clocks and its framework constants are defaults (no public
+    # bf16 H100 step table with the detail to fit them: NeMo/Megatron-Bridge H100 rows are FP8),
+    # so the run reports calibrated = false. Part of the gap is the recompute policy: torchtitan's
+    # op-level checkpointing recomputes about half the matmuls, between Megatron's 'selective'
+    # (+42%) and 'full' (within 20%). The test pins both bounds and the power cap's effect.
+    from sim.app.runner import run
+    from workloads.training.cases import issue11_cases
+    case = next(c for c in issue11_cases() if c["case"].startswith("torchtitan"))
+    def tps(*sets):
+        s = run(load_config(data=case["config"], overrides=list(sets))).summary
+        return s["tokens_per_s"] / s["gpus"], s["calibrated"]
+    sel, calibrated = tps()
+    assert calibrated is False
+    assert 1.0 < sel / case["measured"] < 1.6, sel / case["measured"]
+    full, _ = tps("train.recompute=full")
+    assert abs(full / case["measured"] - 1) < 0.2, full / case["measured"]
+    uncapped, _ = tps("hardware.H100-GT-96GB-500W.power_W=700")
+    assert uncapped > sel * 1.03            # the 500 W cap costs throughput
