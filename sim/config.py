@@ -199,10 +199,13 @@ class TrainSection(Section):
     check_memory: bool = Field(True, description="stop with exit 3 when the plan does not fit in HBM")
     dp_bucket_MB: float = Field(25.0, gt=0, description="DP gradient bucket size, MB")
     overlap_grad_reduce: bool = Field(True, description="overlap DP gradient reduction with backward")
-    interference: float = Field(0.0, ge=0, lt=1, description="compute slowdown while communication kernels share SMs")
+    interference: float | None = Field(None, ge=0, lt=1, description="compute slowdown while communication kernels share SMs (default: the measured overlap slowdown x the overlapped fraction of compute)")
     rank_order: Literal["tp-cp-dp-pp", "tp-cp-pp-dp"] = Field("tp-cp-dp-pp", description="parallel dimensions from innermost to outermost rank stride (Megatron-LM default; Llama 3 used tp-cp-pp-dp)")
     attention: Literal["flash", "unfused"] = Field("flash", description="attention kernels: fused FlashAttention, or Megatron-2021 batched GEMMs + fused softmax with the scores in HBM")
     optimizer_step: bool = Field(True, description="include the optimizer step (memory-bound over parameter and optimizer bytes) in the step time")
+    etp: int | None = Field(None, ge=1, description="expert tensor-parallel size (default tp); expert data parallelism edp = tp*cp*dp / (etp*ep) (Megatron-Core parallel folding)")
+    moe_imbalance: float = Field(1.0, ge=1.0, description="MoE load imbalance: tokens of the busiest expert over the mean (1 = balanced)")
+    moe_dispatcher: Literal["alltoall", "deepep"] = Field("alltoall", description="MoE token dispatch: all-to-all (a token sent once per routed expert) or DeepEP (once per remote node, then NVLink)")
 
 
 class ServeSection(Section):

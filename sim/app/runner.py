@@ -353,6 +353,7 @@ def run_jobs(cfg: Config) -> RunResult:
         row = {"job": job.name, "kind": job.kind}
         row.update({k: v[0] for k, v in tabs["summary"].to_pydict().items()})
         row["gpus"] = job.gpus
+        row["calibrated"] = calibrated(cfg.topology.gpu, job.kind)
         if i in alone:
             row.update(w.slowdown(alone[i]))
             if job.kind == "serve":

@@ -55,6 +55,16 @@ class TrainingWorkload:
                                   "or check_memory = false)")
         cm = ComputeModel(spec, tr.precision)
         self.costs = step_costs(model, plan, cm, tr.attention, tr.optimizer_step)
+        self.interference = tr.interference
+        if self.interference is None:     # the measured default, for the overlapped share (issue 11)
+            from sim.compute import constants_row
+            from workloads.training.costs import overlap_interference
+            from workloads.training.estimate import Network
+            t = cfg.topology
+            net = Network.of(spec, t.nic_Gbps, t.nics_per_node, t.gpus_per_node, t.scaleup_domain)
+            self.interference = overlap_interference(self.costs, plan, net,
+                                                     constants_row(spec.name).get("overlap_slowdown", 0.0),
+                                                     tr.overlap_grad_reduce)
         self.steps = steps
         self.open_ended = steps is None
         self._stop = False
@@ -76,7 +86,7 @@ class TrainingWorkload:
         while True:
             t_start = sim.now
             job = TrainingStep(sim, self.fabric, self.topo, self.plan, costs, tr.overlap_grad_reduce,
-                               tr.dp_bucket_MB * 1e6, tr.interference)
+                               tr.dp_bucket_MB * 1e6, self.interference)
             yield job.start()
             if costs.step_overhead_s:
                 yield sim.env.timeout(costs.step_overhead_s)
