@@ -139,13 +139,16 @@ def test_mixtral_ep8_tp2_gap_is_explained():
     # modelled) and H100's uncalibrated host constants take the rest. The test pins the size of
     # the gap, that imbalance moves the prediction toward the measurement, and that folding the
     # experts inside the node (etp 1: EP over 8 NVLink-connected GPUs) removes most of the
-    # exposed all-to-all.
+    # exposed all-to-all. Since the fabric is sized for the fabric (issue 9 item 2), the 16-GPU
+    # all-to-all no longer crosses quarter-width rail uplinks: the exposed EP time fell from
+    # ~1.1 s to ~0.4 s and the step to ~2.9 s (ratio ~0.52), so the gap left is mostly compute
+    # (dispatcher and routing kernels, imbalance), not the network.
     from sim.app.runner import run
     from workloads.training.cases import issue11_cases
     case = next(c for c in issue11_cases() if "mixtral" in c["case"])
     base = run(load_config(data=case["config"])).summary
     ratio = base["step_time_s"] / case["measured"]
-    assert 0.55 <= ratio <= 0.8, ratio
+    assert 0.45 <= ratio <= 0.8, ratio
     skewed = run(load_config(data=case["config"], overrides=["train.moe_imbalance=1.3"])).summary
     assert base["step_time_s"] < skewed["step_time_s"] < case["measured"]
     folded = run(load_config(data=case["config"], overrides=["train.etp=1"])).summary
