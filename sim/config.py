@@ -151,7 +151,7 @@ class LengthDist(BaseModel):
 
 class ModelSection(Section):
     name: str = Field("custom", description="model name in outputs")
-    layers: int = Field(32, ge=1, description="transformer layers")
+    layers: int = Field(32, ge=1, le=10_000, description="transformer layers")
     hidden: int = Field(4096, ge=1, description="model width")
     ffn_hidden: int = Field(14336, ge=1, description="MLP inner width")
     heads: int = Field(32, ge=1, description="attention heads")
@@ -274,7 +274,7 @@ class WorkloadSection(Section):
 
 class JobSection(BaseModel):
     """One job of a multi-job run (``[[jobs]]``): a workload on some GPUs of the shared topology."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = Field(..., min_length=1, description="job name (the job column of the outputs)")
     kind: Literal["train", "serve"] = Field(..., description="what the job runs")
     gpus: int = Field(..., ge=1, description="GPUs of the topology this job gets")
@@ -284,6 +284,11 @@ class JobSection(BaseModel):
     train: TrainSection = Field(default_factory=TrainSection, description="the job's [train] section (same keys)")
     serve: ServeSection = Field(default_factory=ServeSection, description="the job's [serve] section (same keys)")
     workload: WorkloadSection = Field(default_factory=WorkloadSection)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_silent_coercion(cls, value, info):
+        return no_silent_coercion(value, info, cls.model_fields)
 
     @field_validator("placement")
     @classmethod

@@ -284,7 +284,7 @@ def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int | None = None) -> 
     parts = ["compute_s"] + comm_parts + (["bubble_s"] if "bubble_s" in cols else [])
     keys = [c for c in out.partitions if c in cols]
     order = (" order by " + ", ".join(f'"{c}"' for c in keys)) if keys else ""
-    rows = out.query(f"select * from summary{order}")[:max_bars]
+    rows = out.query(f"select * from summary where step_time_s is not null{order}")[:max_bars]
     if not rows:
         return []
     plt = _plt()

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 import sim
 from sim.config import Config, config_to_dict
-from sim.errors import ConfigError
+from sim.errors import ConfigError, DcsimError
 
 WALL_CLOCK_COLUMNS = ("wall_s",)
 
@@ -90,10 +90,12 @@ def check_precision(cfg: Config) -> None:
     from sim import hardware
     spec = hardware.gpu(cfg.topology.gpu)
     have = ", ".join(sorted(spec.dense_flops))
-    if cfg.run.kind == "train" and cfg.train.precision == "fp8" and not spec.has_precision("fp8"):
+    def has(p):
+        return spec.has_precision(p) and p not in getattr(spec, "lacks", ())
+    if cfg.run.kind == "train" and cfg.train.precision == "fp8" and not has("fp8"):
         raise ConfigError("train.precision", f"{spec.name} has no fp8 tensor cores (its rates: {have}); "
                                              "fp8 training needs Hopper or newer: use bf16")
-    if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not spec.has_precision("fp4"):
+    if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not has("fp4"):
         raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
                                              "fp4 needs Blackwell (B200, GB200): use fp8")
 
@@ -338,6 +340,13 @@ def run_jobs(cfg: Config) -> RunResult:
     job alone on the same GPUs for the slowdown columns)."""
     t0 = time.perf_counter()
     which = list(range(len(cfg.jobs)))
+    for i in which:      # each job's precision and work, as for a single run (issue 9)
+        try:
+            job_cfg = job_config(cfg, i)
+            check_precision(job_cfg)
+            check_work(job_cfg, cfg.jobs[i].gpus)
+        except DcsimError as err:
+            raise _job_error(err, i, cfg.jobs[i].name) from None
     workloads, fabrics, simulation, fabric = _simulate_jobs(cfg, which, cfg.run.trace)
     alone = {}
     if cfg.run.baseline:

@@ -139,3 +139,14 @@ def test_breakdown_draws_every_point(tmp_path, monkeypatch):
     assert [len(c) for c in ax.containers][:3] == [88, 88, 88]     # compute, exposed_comm, bubble
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert len(labels) == 88 and labels[0] == "nic_Gbps=12.5/tp=1"
+
+
+def test_runs_of_both_kinds_in_one_directory_are_analyzed(tmp_path):
+    """A directory holding a training and a serving run (no sweep): the breakdown skips the
+    serving row (no step time) instead of failing on its nulls."""
+    write_run_dir(tmp_path / "t", {"summary": pa.table({"step_time_s": [2.0], "compute_s": [1.5], "bubble_s": [0.1],
+                                                        "exposed_comm_s": [0.4], "mfu": [0.4]})}, {})
+    write_run_dir(tmp_path / "s", {"summary": pa.table({"ttft_p50_s": [0.1], "output_tokens_per_s": [900.0]})}, {})
+    out = open_outputs(tmp_path)
+    paths = make_plots(out, tmp_path / "plots")
+    assert tmp_path / "plots" / "breakdown.png" in paths
