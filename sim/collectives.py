@@ -7,8 +7,14 @@ Vocabulary:
   send_recv the bytes sent).
 - algo: ``ring``, ``tree`` (double binary tree), ``hierarchical`` (inside each scale-up domain,
   then across domains, then inside again), ``direct`` (every pair at once), ``nvls`` (in-switch
-  reduction, NVLink SHARP), ``auto`` (the applicable algorithm with the smallest closed-form
-  time, as NCCL's tuner picks by its cost model).
+  reduction, NVLink SHARP; across domains NVLS + rings, which NCCL's auto does not pick),
+  ``nvls_tree`` (NCCL's NVLSTree: NVLS inside each domain, trees across), ``auto`` (NCCL's
+  choice: ``tune`` costs every applicable algorithm and protocol with NCCL's tuning model,
+  src/graph/tuning.cc, on this fabric's bandwidths, and the collective runs with it).
+- protocol: NCCL's ``LL``, ``LL128``, ``Simple``: the bandwidth share and per-step latency of
+  each (``protocol_scales``). A named algorithm runs as calibrated unless a protocol is given.
+- mesh (xGMI): RCCL's channels take different orders through a full mesh, so ring and tree
+  traffic inside a mesh domain spreads over every link between the group's GPUs.
 - group: the GPU node indices taking part; ``groups``: many groups running the same collective at
   once (all TP groups of a job, say). All their flows share the fabric.
 - phase: a set of flows that run concurrently (a pipelined ring moves all its steps' bytes over
@@ -18,7 +24,9 @@ Vocabulary:
   domain at its c-th GPU and leaves through the same rail (PXN), so inter-domain traffic spreads
   over all NICs and stays on its rail. Intra-domain ring edges then carry the full ring volume.
 - efficiencies: ``DEFAULT_EFFICIENCY`` holds the fraction of line rate that NCCL reaches, one
-  value per link domain, fitted to ../shared/reference/collectives.csv (see the comment there).
+  value per link domain, fitted to ../shared/reference/collectives.csv (see the comment there);
+  ``SCALEUP_EFFICIENCY`` per vendor and scale-up link class; NVLS its own per NVLink
+  generation and domain size (``nvls_efficiency``) with a size ramp (``NVLS_FILL_BYTES``).
 """
 
 from __future__ import annotations
@@ -63,8 +71,8 @@ SCALEUP_EFFICIENCY = {("NVIDIA", "switch"): 0.806, ("AMD", "mesh"): 0.75}
 # Held out of these fits: the 4-7 GPU H100 rows and the NVL72 rack's 1-2 GiB points.
 NVLS_GEN_EFF = {"NVLink4": 0.700, "NVLink5": 0.595}
 NVLS_DOMAIN_N0 = 294.0
-# The NVLS size ramp: a start-up of NVLS_FILL_BYTES per rank of the domain at the NVLS rate
-# (pipeline fill and multicast set-up), fitted to the NVL72 rack's 512 MiB point (586 GB/s:
+# The NVLS size ramp: a start-up of NVLS_FILL_BYTES per rank of the domain (at most the message)
+# at the NVLS rate (pipeline fill and multicast set-up), fitted to the NVL72 rack's 512 MiB point (586 GB/s:
 # 0.54 ms over 72 ranks at ~430 GB/s); on 8 H100 it costs 85 us (2% at 256 MiB, where the
 # NCCL maintainer calls the size "too small" for the peak, nccl-tests#212).
 NVLS_FILL_BYTES = 3.24e6
@@ -311,7 +319,8 @@ def _nvls_phase(topo, group, up_bytes, down_bytes) -> Phase:
         if up_link is None:
             up_link = topo.link_of.get((g, sw))
     rate = eff * float(topo.capacity[up_link]) if up_link is not None else 0.0
-    fill = n * NVLS_FILL_BYTES / rate * (max(up_bytes, down_bytes) > 0) if rate > 0 else 0.0
+    # the pipeline fills with at most the message itself (a small message is one chunk)
+    fill = min(n * NVLS_FILL_BYTES, max(up_bytes, down_bytes)) / rate if rate > 0 else 0.0
     return Phase(flows, 2, fill)
 
 
@@ -445,15 +454,23 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
     return best
 
 
+def choose_protocol(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
+                    gpu_nvls: bool = False) -> tuple[str, str | None]:
+    """``auto``: NCCL's (algorithm, protocol) for ``op`` (``tune``); send_recv and all_to_all
+    have one algorithm and run as calibrated (protocol None)."""
+    if op == "send_recv":
+        return "ring", None
+    cands = applicable(topo, op, group, gpu_nvls)
+    if len(cands) == 1:
+        return cands[0], None
+    a, proto, _ = tune(topo, op, group, nbytes, fabric, gpu_nvls)
+    return a, proto
+
+
 def choose(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
            gpu_nvls: bool = False) -> str:
     """``auto``: the algorithm NCCL's tuning model picks (``tune``)."""
-    if op == "send_recv":
-        return "ring"
-    cands = applicable(topo, op, group, gpu_nvls)
-    if len(cands) == 1:
-        return cands[0]
-    return tune(topo, op, group, nbytes, fabric, gpu_nvls)[0]
+    return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)[0]
 
 
 def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False) -> list[str]:
@@ -474,9 +491,28 @@ def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False
     return out
 
 
+def protocol_scales(algo: str, proto: str | None, nodes: int) -> tuple[float, float]:
+    """(bandwidth, per-step latency) of ``proto`` relative to the calibrated run of ``algo``
+    (None: as calibrated, Simple's bandwidth at LL128's per-step latency). From NCCL's model:
+    LL moves 1/4 of a ring's bytes (1/3.8 of a tree's) at a third of LL128's per-step latency;
+    LL128 0.92 of the bandwidth (a tree 7/9 in one node, 120/128 across); Simple all of it at
+    hwLat ratios 3.4/1.9 (ring) and 28/1.25 (tree, one chunk per step)."""
+    if proto is None or algo in ("nvls", "nvls_tree"):
+        return 1.0, 1.0
+    p = PROTOCOLS.index(proto)
+    key = "tree" if algo == "tree" else "ring"
+    bw = _nccl_refined(key, proto, nodes) / _nccl_refined(key, "Simple", nodes)
+    hw = NCCL_HW_LAT["nvlink"][key]
+    return bw, hw[p] / hw[1]
+
+
 def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str = "auto",
-               tag: str = "", gpu_nvls: bool | None = None) -> simpy.Event:
-    """Run ``op`` on every group at once; the event fires when all of them are done."""
+               tag: str = "", gpu_nvls: bool | None = None, protocol: str | None = None) -> simpy.Event:
+    """Run ``op`` on every group at once; the event fires when all of them are done.
+
+    ``algo = "auto"`` takes NCCL's (algorithm, protocol) from ``tune`` and runs it with that
+    protocol's bandwidth and latency (``protocol_scales``); a named algorithm runs as
+    calibrated unless ``protocol`` (LL, LL128, Simple) is given."""
     if op not in OPS:
         raise ValueError(f"unknown collective {op!r}; one of {OPS}")
     if algo not in ALGOS:
@@ -491,14 +527,19 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
         return ev
     # a training step repeats the same collective thousands of times: plan it once per fabric
     cache = fabric.__dict__.setdefault("_collective_plans", {})
-    key = (op, algo, float(nbytes), gpu_nvls, tuple(groups))
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; one of {PROTOCOLS}")
+    key = (op, algo, float(nbytes), gpu_nvls, tuple(groups), protocol)
     phases = cache.get(key)
     if phases is None:
-        chosen = algo if algo != "auto" else choose(topo, op, list(groups[0]), nbytes, fabric, gpu_nvls)
+        chosen, proto = algo, protocol
+        if algo == "auto":
+            chosen, proto = choose_protocol(topo, op, list(groups[0]), nbytes, fabric, gpu_nvls)
         if chosen == "nvls" and not nvls_capable(topo, list(groups[0]), gpu_nvls):
             raise ValueError("nvls needs GPUs on an NVSwitch with in-switch reduction (NVLS)")
-        per_group = [plan(topo, op, chosen, list(g), nbytes) for g in groups]
-        phases = [_phase_bundles(topo, [p[k] for p in per_group if k < len(p)])
+        bw_scale, lat_scale = protocol_scales(chosen, proto, len(domains_of(topo, list(groups[0]))))
+        per_group = [plan(topo, op, chosen, list(g), nbytes / bw_scale) for g in groups]
+        phases = [_phase_bundles(topo, [p[k] for p in per_group if k < len(p)], lat_scale)
                   for k in range(max(len(p) for p in per_group))]
         if len(cache) > 4096:
             cache.clear()
@@ -506,8 +547,9 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
     return fabric.sim.process(_run(fabric, phases, tag or op), f"collective:{tag or op}")
 
 
-def _phase_bundles(topo: Topology, phases: list[Phase]) -> tuple[list, float]:
-    """A phase over all groups: its bundles and the extra latency of its steps after the first."""
+def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0) -> tuple[list, float]:
+    """A phase over all groups: its bundles and the extra latency of its steps after the first
+    (each step's path latency x ``lat_scale``, the protocol's)."""
     steps = max(ph.steps for ph in phases)
     extra = max(ph.extra_s for ph in phases)
     bundles = _bundles(phases)
@@ -515,7 +557,7 @@ def _phase_bundles(topo: Topology, phases: list[Phase]) -> tuple[list, float]:
     lat = topo.latency
     max_lat = max((float(lat[topo.route(src, dst, 0)].sum()) for pairs, _ in bundles for src, dst in pairs),
                   default=0.0)
-    return bundles, ((steps - 1) * max_lat if steps > 1 else 0.0) + extra
+    return bundles, ((steps - 1) * max_lat * lat_scale if steps > 1 else 0.0) + extra
 
 
 def _run(fabric: Fabric, phases, tag):
@@ -604,7 +646,7 @@ def estimate(op: str, algo: str, n: int, nbytes: float, bw_Bps: float, latency_s
         # two single hops; NVLink4 efficiency (the generation of a 450 GB/s switch)
         eff = NVLS_GEN_EFF["NVLink4"] / (1 + n / NVLS_DOMAIN_N0)
         rel = eff / DEFAULT_EFFICIENCY["scaleup"]
-        fill = n * NVLS_FILL_BYTES / (bw_Bps * eff)     # bw_Bps taken as the line rate here
+        fill = min(n * NVLS_FILL_BYTES, S) / (bw_Bps * eff)     # bw_Bps taken as the line rate here
         return t + S * (1 + 1 / n) / (bw_Bps * rel) + latency_s + fill
     if algo == "direct" and op == "all_to_all" and not multi:
         return t + (n - 1) / n * S / bw_Bps + latency_s
@@ -629,7 +671,7 @@ def measure(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float)
     start = sim.now
     topo = fabric.topo
     gpu_nvls = bool(topo.meta.get("nvls", False))
-    chosen = algo if algo != "auto" else choose(topo, op, group, nbytes, fabric, gpu_nvls)
-    ev = collective(fabric, op, [group], nbytes, chosen, gpu_nvls=gpu_nvls)
+    chosen, proto = (algo, None) if algo != "auto" else choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)
+    ev = collective(fabric, op, [group], nbytes, chosen, gpu_nvls=gpu_nvls, protocol=proto)
     sim.run(ev)
     return sim.now - start, chosen

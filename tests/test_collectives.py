@@ -224,3 +224,24 @@ def test_nccl_latency_model_matches_its_table():
     assert C._nccl_latency_us("ring", "LL128", "all_reduce", 8, 1) == pytest.approx(14 + 14 * 1.9)
     # tree Simple over 4 nodes of 8: 0 + 2 x (7 x 28 + 2 x 28)
     assert C._nccl_latency_us("tree", "Simple", "all_reduce", 32, 4) == pytest.approx(2 * (7 * 28 + 2 * 28))
+
+
+def test_auto_runs_the_protocol_it_chose():
+    # LL: a third of LL128's per-step latency, a quarter of the bandwidth (NCCL's model)
+    topo, _ = _preset_fabric("mi300x-node")
+    g = list(topo.gpus)
+
+    def run(size, algo, protocol=None):
+        fab = Fabric(Simulation(0), topo, "flow", 0.75, 0.95)
+        sim = fab.sim
+        sim.run(C.collective(fab, "all_reduce", [g], float(size), algo, protocol=protocol))
+        return sim.now
+
+    assert C.choose_protocol(topo, "all_reduce", g, 4096.0) == ("ring", "LL")
+    assert run(4096, "auto") == pytest.approx(run(4096, "ring", "LL"))
+    assert run(4096, "auto") < run(4096, "ring")                       # calibrated: LL128 steps
+    big = float(1 << 30)
+    drain = run(big, "ring", "Simple") - C.LAUNCH_S
+    assert run(big, "ring", "LL") - C.LAUNCH_S == pytest.approx(4 * drain, rel=0.01)
+    with pytest.raises(ValueError):
+        run(4096, "ring", "LL64")
