@@ -225,10 +225,11 @@ def _leaf_group(topo, server_gpus: list[int]):
 def place_jobs(cfg: Config, topo) -> list[list[int]]:
     """GPU ranks (indices into ``topo.gpus``) of each job, in ``cfg.jobs`` order.
 
-    Explicit ranges first (two jobs claiming one GPU: ConfigError naming both), then the other
-    jobs in order from the GPUs left: ``packed`` takes the lowest free ranks (whole servers,
-    leaves and pods in order), ``spread`` takes free servers round-robin over leaf groups
-    (a server's GPUs stay together, so tensor parallelism stays inside its NVLink domain)."""
+    Explicit ranges first (two jobs claiming one GPU: ConfigError naming both), then ``spread``
+    jobs, then ``packed`` ones, each in config order, from the GPUs left: ``spread`` takes free
+    servers round-robin over leaf groups (a server's GPUs stay together, so tensor parallelism
+    stays inside its NVLink domain), ``packed`` the lowest free ranks (whole servers, leaves
+    and pods in order)."""
     n = len(topo.gpus)
     owner: dict[int, int] = {}
     ranks: list[list[int] | None] = [None] * len(cfg.jobs)
@@ -248,9 +249,10 @@ def place_jobs(cfg: Config, topo) -> list[list[int]]:
         if len(mine) != job.gpus:
             raise ConfigError(f"jobs.{i}.placement", f"ranges hold {len(mine)} GPUs; jobs.{i}.gpus is {job.gpus}")
         ranks[i] = mine
-    for i, job in enumerate(cfg.jobs):
-        if ranks[i] is not None:
-            continue
+    order = [i for i, j in enumerate(cfg.jobs) if j.placement == "spread"] + \
+        [i for i, j in enumerate(cfg.jobs) if j.placement == "packed"]
+    for i in order:
+        job = cfg.jobs[i]
         free = [r for r in range(n) if r not in owner]
         if len(free) < job.gpus:
             raise ConfigError(f"jobs.{i}.gpus", f"job {job.name!r} needs {job.gpus} GPUs; {len(free)} of the "
