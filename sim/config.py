@@ -35,6 +35,8 @@ class RunSection(Section):
     seed: int = Field(0, description="seed of every random stream")
     trace: bool = Field(False, description="also write trace.json (Chrome/Perfetto trace events)")
     steps: int = Field(1, ge=1, description="training steps to simulate")
+    duration_h: float | None = Field(None, gt=0, description="training: wall-clock horizon of a long-horizon job (failures, restarts, checkpoints); the step is simulated once")
+    token_budget: float | None = Field(None, gt=0, description="training: stop the long-horizon job once this many tokens are trained (with or without duration_h)")
 
 
 class TopologySection(Section):
@@ -61,6 +63,7 @@ class TopologySection(Section):
     host_GBps: float | None = Field(None, gt=0, description="GPU-host memory bandwidth per direction, GB/s; default from the catalogue")
     ssd_GBps: float = Field(7.0, gt=0, description="per-server SSD read/write bandwidth, GB/s")
     rail_planes: int = Field(1, ge=1, description="parallel network planes (each NIC on one plane)")
+    storage_GBps: float | None = Field(None, gt=0, description="aggregate bandwidth of a storage tier (storage nodes behind the fabric) that checkpoints go to, GB/s; default per-host SSDs (topology.ssd_GBps each)")
 
     @field_validator("oversubscription")
     @classmethod
@@ -135,6 +138,8 @@ class TrainSection(Section):
     rank_order: Literal["tp-cp-dp-pp", "tp-cp-pp-dp"] = Field("tp-cp-dp-pp", description="parallel dimensions from innermost to outermost rank stride (Megatron-LM default; Llama 3 used tp-cp-pp-dp)")
     attention: Literal["flash", "unfused"] = Field("flash", description="attention kernels: fused FlashAttention, or Megatron-2021 batched GEMMs + fused softmax with the scores in HBM")
     optimizer_step: bool = Field(True, description="include the optimizer step (memory-bound over parameter and optimizer bytes) in the step time")
+    checkpoint_interval_s: float | None = Field(None, gt=0, description="long-horizon runs: seconds of training between checkpoints; default the Young/Daly optimum sqrt(2 x checkpoint_s x MTBF)")
+    checkpoint_async: bool = Field(False, description="long-horizon runs: training stalls only for the copy to host memory; the write to storage runs behind it")
 
 
 class ServeSection(Section):
@@ -175,6 +180,31 @@ class WorkloadSection(Section):
     slo_tpot_s: float = Field(0.1, gt=0)
 
 
+class CostSection(Section):
+    gpu_hour_usd: float | None = Field(None, ge=0, description="USD per GPU-hour of wall time; default: capex_usd_per_gpu / depreciation, else the catalogue rate (sim/data/power.toml)")
+    capex_usd_per_gpu: float | None = Field(None, ge=0, description="capital cost per GPU (its share of server and network included), USD")
+    depreciation_years: float = Field(4.0, gt=0, description="years over which capex_usd_per_gpu is spread")
+    kwh_usd: float | None = Field(None, ge=0, description="USD per kWh of facility energy; default sim/data/power.toml")
+
+
+class PowerSection(Section):
+    pue: float | None = Field(None, ge=1, description="power usage effectiveness (facility / IT energy); default sim/data/power.toml")
+    gpu_cap_W: float | None = Field(None, gt=0, description="GPU board power limit, W (between idle power and TDP); default TDP")
+    host_W: float | None = Field(None, ge=0, description="power per server outside GPUs, NVSwitches and NICs, W; default sim/data/power.toml")
+
+
+class FailuresSection(Section):
+    gpu: float | None = Field(None, ge=0, description="GPU failures per GPU-hour; default Llama 3 (sim/data/failures.toml)")
+    hbm: float | None = Field(None, ge=0, description="HBM failures per GPU-hour")
+    nic: float | None = Field(None, ge=0, description="NIC failures per NIC-hour")
+    switch: float | None = Field(None, ge=0, description="switch failures per GPU-hour (normalized per GPU)")
+    host: float | None = Field(None, ge=0, description="host failures per server-hour")
+    cable: float | None = Field(None, ge=0, description="cable failures per GPU-hour (normalized per GPU)")
+    software: float | None = Field(None, ge=0, description="software failures per GPU-hour")
+    detect_s: float | None = Field(None, ge=0, description="seconds from a failure to its detection")
+    restart_s: float | None = Field(None, ge=0, description="seconds to restart the job and reload the checkpoint")
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     run: RunSection = Field(default_factory=RunSection)
@@ -183,10 +213,14 @@ class Config(BaseModel):
     train: TrainSection = Field(default_factory=TrainSection)
     serve: ServeSection = Field(default_factory=ServeSection)
     workload: WorkloadSection = Field(default_factory=WorkloadSection)
+    cost: CostSection = Field(default_factory=CostSection)
+    power: PowerSection = Field(default_factory=PowerSection)
+    failures: FailuresSection = Field(default_factory=FailuresSection)
 
 
 SECTIONS = {"run": RunSection, "topology": TopologySection, "model": ModelSection,
             "train": TrainSection, "serve": ServeSection, "workload": WorkloadSection}
+SECTIONS.update({"cost": CostSection, "power": PowerSection, "failures": FailuresSection})
 
 # section name -> directories searched for "<preset>.toml"
 _PRESET_DIRS: dict[str, list[Path]] = {}

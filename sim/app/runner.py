@@ -61,6 +61,12 @@ def _workload(kind: str):
     raise ConfigError("run.kind", f"unknown kind {kind!r}; use train or serve")
 
 
+def _accounting(cfg: Config, topo, tables: dict) -> dict:
+    """Energy, cost and long-horizon goodput columns (sim.app.accounting)."""
+    from sim.app import accounting
+    return accounting.extend(cfg, topo, tables)
+
+
 def _set_column(table: pa.Table, name: str, value) -> pa.Table:
     if name in table.column_names:
         return table
@@ -77,6 +83,7 @@ def run(cfg: Config) -> RunResult:
     topo = topologies.build(cfg.topology)
     fabric = build_fabric(cfg, simulation, topo, record_flows=cfg.run.trace)
     tables = dict(_workload(cfg.run.kind)(cfg, simulation, topo, fabric))
+    tables = _accounting(cfg, topo, tables)
     # tables recorded on the simulation (flows, GPU streams) that the workload did not return
     for name, table in simulation.recorder.to_arrow().items():
         tables.setdefault(name, table)
