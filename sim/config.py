@@ -24,6 +24,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sim.errors import ConfigError
 
 
+def check_name(value: str) -> str:
+    """A run or sweep name: it becomes a directory under runs/out/, so it must be one plain
+    path component (not empty, no '/', '\\' or NUL, not starting with '.')."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty name (it names the output directory runs/out/<name>/)")
+    if any(c in value for c in "/\\\0") or value.startswith("."):
+        raise ValueError(f"{value!r} is path-like; a name is one directory name without '/', "
+                         "'\\' or a leading '.'")
+    return value
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
     preset: str | None = Field(None, description="name of a preset loaded before this section's keys")
@@ -37,6 +48,11 @@ class RunSection(Section):
     steps: int = Field(1, ge=1, description="training steps to simulate")
     duration_h: float | None = Field(None, gt=0, description="training: wall-clock horizon of a long-horizon job (failures, restarts, checkpoints); the step is simulated once")
     token_budget: float | None = Field(None, gt=0, description="training: stop the long-horizon job once this many tokens are trained (with or without duration_h)")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v):
+        return check_name(v)
 
 
 class TopologySection(Section):
@@ -305,6 +321,8 @@ def format_validation_error(err: ValidationError) -> str:
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in ("int", "LengthDist", "list[float]", "float")))
         msg = e["msg"]
+        if e["type"] == "value_error" and msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         lines.append(f"{loc}: {msg}")

@@ -109,7 +109,7 @@ def cmd_run(args) -> int:
     if args.trace:
         cfg.run.trace = True
     out = Path(args.out) if args.out else default_out_dir(cfg)
-    result = run_to_dir(cfg, out)
+    result = run_to_dir(cfg, out, force=args.force)
     if args.json:
         print(json_line(result.summary))
     else:
@@ -127,7 +127,8 @@ def cmd_sweep(args) -> int:
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
     config.validate(sweep.base_data)    # a broken base fails once, not once per point
     out = Path(args.out) if args.out else Path("runs") / "out" / sweep.name
-    res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address)
+    res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address,
+                    force=args.force)
     n = len(res.points)
     msg = (f"{sweep.name}: {res.count('done')} ran, {res.count('skipped')} already done, "
            f"{res.count('failed')} failed of {n} points -> {out}/")
@@ -260,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="output directory (default runs/out/<run name>/)")
     r.add_argument("--json", action="store_true", help="print the summary row as one JSON line")
     r.add_argument("--trace", action="store_true", help="also write trace.json (open in ui.perfetto.dev)")
+    r.add_argument("--force", action="store_true",
+                   help="replace --out even when it holds files dcsim did not write")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("sweep", help="run a grid of configs, resumably")
@@ -269,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="parallel points (default: cores)")
     s.add_argument("--engine", choices=["local", "dask"], default="local")
     s.add_argument("--address", default=None, help="Dask scheduler address (default: a local cluster)")
+    s.add_argument("--force", action="store_true",
+                   help="write into --out even when it holds files dcsim did not write")
     s.set_defaults(fn=cmd_sweep)
 
     a = sub.add_parser("analyze", help="summarize and plot a run or sweep directory")

@@ -128,16 +128,20 @@ def default_out_dir(cfg: Config) -> Path:
 
 
 def run_to_dir(cfg: Config, out_dir: str | Path | None = None, staging_root: str | Path | None = None,
-               extra_manifest: dict | None = None, trace: bool | None = None) -> RunResult:
-    """Run ``cfg`` and write its directory atomically; returns the result."""
-    from sim.outputs import trace_events, write_run_dir
+               extra_manifest: dict | None = None, trace: bool | None = None,
+               force: bool = False) -> RunResult:
+    """Run ``cfg`` and write its directory atomically; returns the result. ``out_dir`` may
+    replace only an earlier run's directory (or an empty one) unless ``force``: anything else
+    is a ``ConfigError`` raised before the run starts (``sim.outputs.check_replaceable``)."""
+    from sim.outputs import check_replaceable, trace_events, write_run_dir
+    final = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
+    check_replaceable(final, "run", force, key="--out" if out_dir is not None else "run.name")
     result = run(cfg)
     if trace and result.trace is None:
         result.trace = trace_events(result.tables)
     manifest = dict(result.manifest)
     if extra_manifest:
         manifest.update(extra_manifest)
-    write_run_dir(Path(out_dir) if out_dir is not None else default_out_dir(cfg), result.tables,
-                  manifest, trace=result.trace,
-                  staging_root=Path(staging_root) if staging_root else None)
+    write_run_dir(final, result.tables, manifest, trace=result.trace,
+                  staging_root=Path(staging_root) if staging_root else None, force=force)
     return result

@@ -123,3 +123,59 @@ def test_validate_collectives_rows(capsys):
     assert main(["validate", "collectives", "--worst", "2"]) == 0
     out = capsys.readouterr().out
     assert "median |error|" in out and "worst |error|" in out
+
+
+# -- never destroy what dcsim did not write (issue 9, item 1) -------------------------------
+
+QUICKSTART = str(ROOT / "runs" / "quickstart.toml")
+
+
+def test_run_refuses_to_replace_a_directory_dcsim_did_not_write(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep")
+    assert main(["run", QUICKSTART, "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "mine" in err and "--force" in err and "Traceback" not in err
+    assert (mine / "precious.txt").read_text() == "keep"
+    # the earlier run's own directory is replaced; --force replaces anything
+    assert main(["run", QUICKSTART, "--out", "r", "--json"]) == 0
+    assert main(["run", QUICKSTART, "--out", "r", "--json"]) == 0
+    assert main(["run", QUICKSTART, "--out", str(mine), "--force", "--json"]) == 0
+    assert (mine / "manifest.json").exists() and not (mine / "precious.txt").exists()
+
+
+@pytest.mark.parametrize("name", ['""', '"  "', '"../../x"', '"a/b"', '".."', '"."', '".hidden"'])
+def test_empty_or_path_like_run_names_exit_2(tmp_path, monkeypatch, capsys, name):
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / "runs" / "out" / "earlier"
+    earlier.mkdir(parents=True)
+    (earlier / "summary.parquet").write_text("an earlier run")
+    assert main(["run", QUICKSTART, "--set", f"run.name={name}"]) == 2
+    err = capsys.readouterr().err
+    assert "run.name" in err and "Traceback" not in err
+    assert (earlier / "summary.parquet").read_text() == "an earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def test_out_dot_exits_2_without_traceback(tmp_path):
+    r = _cli("run", QUICKSTART, "--out", ".", cwd=tmp_path)
+    assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("run", QUICKSTART, "--out", "..", "--force", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_refuses_a_directory_dcsim_did_not_write(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(f'name = "s"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [2]\n')
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main(["sweep", "s.toml", "--out", str(mine), "--workers", "1"]) == 2
+    assert "mine" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    (tmp_path / "bad.toml").write_text(f'name = "../up"\nbase = "{QUICKSTART}"\n')
+    assert main(["sweep", "bad.toml"]) == 2
+    assert "name" in capsys.readouterr().err
