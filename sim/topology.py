@@ -241,6 +241,9 @@ class ShortestPathRouter:
     def route(self, topo: Topology, src: int, dst: int, key: int = 0) -> list[int]:
         if src == dst:
             return []
+        direct = topo.link_of.get((src, dst))
+        if direct is not None:      # one hop is the only shortest path (no BFS over the graph)
+            return [direct]
         d = self.distances_to(topo, dst)
         if d[src] < 0:
             raise ConfigError("topology", f"no path from {topo.node_names[src]} to {topo.node_names[dst]}")

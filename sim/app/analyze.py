@@ -450,6 +450,8 @@ def plot_intervals(out: "Outputs", out_dir: Path, x: str | None = None) -> list[
     axes = [c for c in out.partitions if c != seed and c in rows[0]]
     x = x if x in axes else (axes[0] if axes else None)
     names = [k[:-5] for k in rows[0] if k.endswith("_mean")]
+    first = ["goodput", "usd_per_Mtoken", "J_per_token", "effective_mfu", "output_tokens_per_s", "mfu"]
+    names = [m for m in first if m in names] + [m for m in names if m not in first]
     metrics = [m for m in names if any((r.get(f"{m}_ci95") or 0) > 0 for r in rows)][:6]
     if not metrics:
         return []

@@ -237,3 +237,23 @@ def test_rerun_recomputes_points_whose_config_changed(tmp_path):
     (tmp_path / "base.toml").write_text('[run]\nname = "base"\nseed = 7\n')
     changed = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
     assert changed.count("done") == 2 and changed.count("skipped") == 0
+
+
+# -- replicates --------------------------------------------------------------------------------
+
+def test_replicates_add_a_seed_axis_from_the_base_seed(tmp_path):
+    (tmp_path / "base.toml").write_text("[run]\nseed = 10\n")
+    (tmp_path / "s.toml").write_text('name = "r"\nbase = "base.toml"\nreplicates = 3\n[grid]\n"train.tp" = [1, 2]\n')
+    sweep = load_sweep(tmp_path / "s.toml")
+    assert sweep.axes[-1].key == "run.seed" and sweep.axes[-1].name == "seed"
+    assert sweep.axes[-1].values == (10, 11, 12)
+    points = sweep.points()
+    assert len(points) == 6 and points[0].rel_dir == "tp=1/seed=10"
+
+
+@pytest.mark.parametrize("body", ['replicates = 0', 'replicates = "3"', 'replicates = 2\n[grid]\n"run.seed" = [1, 2]'])
+def test_bad_replicates_name_the_key(tmp_path, body):
+    (tmp_path / "s.toml").write_text(body + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(tmp_path / "s.toml")
+    assert err.value.key == "replicates"
