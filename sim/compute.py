@@ -93,15 +93,58 @@ def _table() -> dict:
     return tomllib.loads(resources.files("sim").joinpath("data/compute.toml").read_text())
 
 
-def efficiency_for(gpu_name: str) -> Efficiency:
+def calibration_section(gpu_name: str) -> str | None:
+    """The ``compute.toml`` section whose constants the GPU uses: its name, else its family
+    (the part before the first ``-``), following ``same_as`` (a GPU with another's compute die
+    and memory: H800 as H100); a GPU defined in a config uses its ``like``'s section (or none).
+    None: every constant is the ``[default]``."""
+    from sim import hardware
+    table = _table()
+    spec = hardware.defined().get(gpu_name)
+    if spec is not None:
+        if not spec.like:
+            return None
+        gpu_name = spec.like
+    for key in (gpu_name, gpu_name.split("-")[0]):
+        if key in table and key != "default":
+            return table[key].get("same_as", key)
+    return None
+
+
+def constants_row(gpu_name: str) -> dict:
+    """Every key of ``compute.toml`` for this GPU: ``[default]`` overlaid by its section."""
     table = _table()
     row = dict(table["default"])
-    for key in (gpu_name, gpu_name.split("-")[0]):
-        if key in table:
-            # ``same_as``: a GPU with another's compute die and memory (H800 as H100)
-            row.update(table[table[key]["same_as"]] if "same_as" in table[key] else table[key])
-            break
-    row = {k: v for k, v in row.items() if k in Efficiency.__dataclass_fields__}
+    section = calibration_section(gpu_name)
+    if section is not None:
+        row.update(table[section])
+    return row
+
+
+# The constants a workload's times depend on; a GPU is ``calibrated`` for that kind of run when
+# its own section (not ``[default]``, not a ``like``) gives every one of them, fitted to
+# measurements (CONTRACT round 2: the summaries' ``calibrated`` column).
+KERNEL_CONSTANTS = ("gemm_eff_max", "gemm_half_flops", "attn_eff_max", "attn_half_flops", "hbm_eff_max",
+                    "launch_us")
+TRAINING_CONSTANTS = KERNEL_CONSTANTS + ("layer_overhead_us", "cpu_dispatch_us", "microbatch_overhead_us")
+
+
+def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
+    """(calibrated, the constants that come from ``[default]`` or a ``like``) of a GPU for a run
+    of ``kind`` (``train`` or ``serve``)."""
+    from sim import hardware
+    needed = TRAINING_CONSTANTS if kind == "train" else KERNEL_CONSTANTS
+    spec = hardware.defined().get(gpu_name)
+    section = calibration_section(gpu_name)
+    own = _table().get(section, {}) if section else {}
+    missing = [k for k in needed if k not in own]
+    if spec is not None:          # a defined GPU borrows everything it has
+        missing = list(needed)
+    return not missing, missing
+
+
+def efficiency_for(gpu_name: str) -> Efficiency:
+    row = {k: v for k, v in constants_row(gpu_name).items() if k in Efficiency.__dataclass_fields__}
     return Efficiency(**row)
 
 

@@ -48,6 +48,7 @@ class RunSection(Section):
     steps: int = Field(1, ge=1, description="training steps to simulate")
     duration_h: float | None = Field(None, gt=0, description="training: wall-clock horizon of a long-horizon job (failures, restarts, checkpoints); the step is simulated once")
     token_budget: float | None = Field(None, gt=0, description="training: stop the long-horizon job once this many tokens are trained (with or without duration_h)")
+    baseline: bool = Field(True, description="[[jobs]]: also simulate each job alone, for the slowdown columns")
 
     @field_validator("name")
     @classmethod
@@ -221,6 +222,31 @@ class FailuresSection(Section):
     restart_s: float | None = Field(None, ge=0, description="seconds to restart the job and reload the checkpoint")
 
 
+class JobSection(BaseModel):
+    """One job of a multi-job run (``[[jobs]]``): a workload on some GPUs of the shared topology."""
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, description="job name (the job column of the outputs)")
+    kind: Literal["train", "serve"] = Field(..., description="what the job runs")
+    gpus: int = Field(..., ge=1, description="GPUs of the topology this job gets")
+    placement: Literal["packed", "spread"] | list[list[int]] = Field(
+        "packed", description="packed (whole servers and leaves in order) | spread (servers round-robin over leaf groups) | [[first, last), ...] GPU index ranges")
+    model: ModelSection = Field(default_factory=ModelSection, description="the job's [model] section (same keys)")
+    train: TrainSection = Field(default_factory=TrainSection, description="the job's [train] section (same keys)")
+    serve: ServeSection = Field(default_factory=ServeSection, description="the job's [serve] section (same keys)")
+    workload: WorkloadSection = Field(default_factory=WorkloadSection)
+
+    @field_validator("placement")
+    @classmethod
+    def _ranges(cls, v):
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("placement ranges must not be empty")
+            for r in v:
+                if len(r) != 2 or not 0 <= r[0] < r[1]:
+                    raise ValueError(f"placement range {r} is not [first, last) with 0 <= first < last")
+        return v
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
     run: RunSection = Field(default_factory=RunSection)
@@ -228,15 +254,30 @@ class Config(BaseModel):
     model: ModelSection = Field(default_factory=ModelSection)
     train: TrainSection = Field(default_factory=TrainSection)
     serve: ServeSection = Field(default_factory=ServeSection)
-    workload: WorkloadSection = Field(default_factory=WorkloadSection)
+    workload: WorkloadSection = Field(default_factory=WorkloadSection, description="the job's [workload] section (same keys)")
     cost: CostSection = Field(default_factory=CostSection)
     power: PowerSection = Field(default_factory=PowerSection)
     failures: FailuresSection = Field(default_factory=FailuresSection)
+    jobs: list[JobSection] = Field(default_factory=list)
+    # [hardware."NAME"] tables: GPUs defined by the config (CONTRACT round 2); each is checked
+    # and registered by sim.hardware.define when the config is validated
+    hardware: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _jobs(self):
+        names = [j.name for j in self.jobs]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise ValueError(f"jobs: two jobs are named {dup!r}")
+        return self
 
 
 SECTIONS = {"run": RunSection, "topology": TopologySection, "model": ModelSection,
             "train": TrainSection, "serve": ServeSection, "workload": WorkloadSection}
 SECTIONS.update({"cost": CostSection, "power": PowerSection, "failures": FailuresSection})
+
+# top-level tables of named entries (not sections: no preset, keys are user names)
+TABLES = ("hardware",)
 
 # section name -> directories searched for "<preset>.toml"
 _PRESET_DIRS: dict[str, list[Path]] = {}
@@ -295,11 +336,21 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
         path, value = parse_override(item)
         node = data
         for part in path[:-1]:
+            if isinstance(node, list):      # [[jobs]]: --set jobs.0.gpus=64
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(".".join(path), f"{part} is not an index of the list ({len(node)} entries)")
+                node = node[int(part)]
+                continue
             nxt = node.setdefault(part, {})
-            if not isinstance(nxt, dict):
+            if not isinstance(nxt, (dict, list)):
                 raise ConfigError(".".join(path), f"{part} is not a table")
             node = nxt
-        node[path[-1]] = value
+        if isinstance(node, list):
+            if not path[-1].isdigit() or int(path[-1]) >= len(node):
+                raise ConfigError(".".join(path), f"{path[-1]} is not an index of the list ({len(node)} entries)")
+            node[int(path[-1])] = value
+        else:
+            node[path[-1]] = value
     return data
 
 
@@ -332,17 +383,26 @@ def format_validation_error(err: ValidationError) -> str:
 def validate(data: dict) -> Config:
     if not isinstance(data, dict):
         raise ConfigError("", "config must be a TOML table")
-    unknown = [k for k in data if k not in SECTIONS]
+    unknown = [k for k in data if k not in SECTIONS and k not in TABLES and k != "jobs"]
     if unknown:
         raise ConfigError(unknown[0], f"unknown section; known: {', '.join(SECTIONS)}")
-    data = expand_presets(data)
+    hw = data.get("hardware", {})
+    if not isinstance(hw, dict) or not all(isinstance(v, dict) for v in hw.values()):
+        raise ConfigError("hardware", 'expected [hardware."NAME"] tables, one per GPU')
+    data = expand_presets({k: v for k, v in data.items() if k != "hardware"})
+    if isinstance(data.get("jobs"), list):
+        data["jobs"] = [expand_presets(j) if isinstance(j, dict) else j for j in data["jobs"]]
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate({**data, "hardware": hw})
     except ValidationError as err:
         first = err.errors()[0]
         error = ConfigError("", format_validation_error(err))
         error.key = ".".join(str(p) for p in first["loc"][:2])
         raise error from None
+    from sim import hardware
+    for name, row in hw.items():
+        hardware.define(name, row)
+    return cfg
 
 
 def read_toml(path: str | Path) -> dict:

@@ -31,3 +31,24 @@ def test_key_length_term_closed_form():
 
 def test_h800_uses_h100_compute_constants():
     assert efficiency_for("H800-SXM-80GB") == efficiency_for("H100-SXM-80GB")
+
+
+# -- calibration status (issue 11: the summaries' `calibrated` column) ------------------------
+
+def test_calibration_status_per_gpu_and_kind():
+    from sim.compute import calibration
+    assert calibration("A100-SXM-80GB", "train") == (True, [])
+    assert calibration("A800-SXM-80GB", "train")[0]          # same die as A100 (same_as)
+    ok, missing = calibration("V100S-PCIE-32GB", "train")     # no constants of its own
+    assert not ok and "gemm_eff_max" in missing
+
+
+def test_a_defined_gpu_borrows_its_likes_constants_and_is_not_calibrated():
+    from sim import hardware
+    from sim.compute import calibration, efficiency_for
+    hardware.define("T-borrow", {"like": "A100-SXM-80GB"})
+    assert efficiency_for("T-borrow") == efficiency_for("A100-SXM-80GB")
+    assert calibration("T-borrow", "train")[0] is False
+    hardware.define("H100-mine", {"dense_tflops": {"bf16": 900}, "hbm_GB": 80, "hbm_GBps": 3000})
+    # no `like`: the defaults, not the H100 family's fit its name happens to start with
+    assert efficiency_for("H100-mine") == efficiency_for("no-such-gpu")

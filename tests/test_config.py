@@ -41,3 +41,19 @@ def test_every_error_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
         load_config(data={"train": {"tp": "x", "pp": "y"}})
     assert "train.tp" in str(err.value) and "train.pp" in str(err.value)
+
+
+def test_hardware_tables_define_gpus_and_report_bad_keys():
+    from sim import hardware
+    cfg = load_config(data={"topology": {"gpu": "V100S-cfg", "gpus": 1},
+                            "hardware": {"V100S-cfg": {"like": "A100-SXM-40GB",
+                                                       "dense_tflops": {"fp16": 130, "bf16": 0, "fp32": 16.4},
+                                                       "hbm_GB": 32, "hbm_GBps": 1134, "scaleup_GBps": 16}}})
+    assert cfg.hardware["V100S-cfg"]["hbm_GB"] == 32
+    assert hardware.gpu("V100S-cfg").peak_flops("fp16") == 130e12
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"hardware": {"X": {"like": "A100-SXM-40GB", "hbm_GB": "lots"}}})
+    assert err.value.key == "hardware.X.hbm_GB"
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"hardware": {"X": 3}})
+    assert err.value.key == "hardware"

@@ -33,14 +33,15 @@ def _spec(cfg):
     return hardware.gpu(cfg.topology.gpu)
 
 
-def extend(cfg, topo, tables: dict[str, pa.Table]) -> dict[str, pa.Table]:
-    """Add the energy, cost and goodput columns (and the timeline table) to ``tables``."""
+def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> dict[str, pa.Table]:
+    """Add the energy, cost and goodput columns (and the timeline table) to ``tables``; ``gpus``:
+    the job's GPUs when it has part of ``topo`` (default the summary's ``gpus``, else all)."""
     summary_t = tables.get("summary")
     if summary_t is None or summary_t.num_rows != 1:
         return tables
     row = {k: v[0] for k, v in summary_t.to_pydict().items()}
     spec = _spec(cfg)
-    gpus = int(row.get("gpus") or len(topo.gpus))
+    gpus = int(gpus or row.get("gpus") or len(topo.gpus))
     p = cfg.power
     pm = power_model(spec, topo, pue=p.pue, gpu_cap_W=p.gpu_cap_W, host_W=p.host_W, gpus=gpus)
     c = cfg.cost

@@ -112,6 +112,9 @@ def cmd_run(args) -> int:
     result = run_to_dir(cfg, out, force=args.force)
     if args.json:
         print(json_line(result.summary))
+    elif isinstance(result.summary, list):      # [[jobs]]: one row per job
+        for row in result.summary:
+            print_summary(row, title=f"{cfg.run.name}: job {row['job']} ({row['kind']})")
     else:
         print_summary(result.summary, title=f"{cfg.run.name} ({cfg.run.kind})")
     print(f"wrote {out}/" + (" (trace.json: open in ui.perfetto.dev)" if result.trace else ""),
@@ -192,6 +195,7 @@ def cmd_collective(args) -> int:
 
 
 def cmd_hardware(args) -> int:
+    from sim.compute import calibration
     from sim.hardware import catalogue
     rows = []
     for name, g in catalogue().items():
@@ -200,7 +204,7 @@ def cmd_hardware(args) -> int:
                      "fp8_TFLOPs": g.dense_flops.get("fp8", float("nan")) / 1e12,
                      "hbm_GB": g.hbm_bytes / 1e9, "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
-                     "power_W": g.power_W})
+                     "power_W": g.power_W, "calibrated": calibration(name, "train")[0]})
     if args.json:
         print(json_line(rows))
     else:

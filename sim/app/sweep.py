@@ -297,7 +297,7 @@ def execute(point_fn: Callable[[PointTask], dict], task: PointTask) -> dict:
     try:
         result = point_fn(task) or {}
         summary = result.get("summary") if isinstance(result, dict) else None
-        if summary:
+        if isinstance(summary, dict) and summary:
             outcome["summary"] = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}
     except DcsimError as err:
         outcome.update(status="failed", error=str(err), error_type=type(err).__name__,

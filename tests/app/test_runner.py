@@ -163,3 +163,18 @@ def test_default_output_directory_is_runs_out_name(serve_cfg, tmp_path):
     out = tmp_path / "runs" / "out" / "tiny-serve"
     assert (out / "manifest.json").is_file()
     assert pq.read_table(out / "summary.parquet").to_pylist()[0]["requests"] == row["requests"]
+
+
+def test_every_summary_says_whether_its_gpu_is_calibrated(serve_cfg, capsys):
+    # H100 serving uses kernel constants fitted to our H100 measurements
+    assert run(load_config(serve_cfg)).summary["calibrated"] is True
+    assert "not calibrated" not in capsys.readouterr().err
+    # a GPU defined in the config borrows its `like`'s curves: not calibrated, and a warning
+    from workloads.training.cases import issue11_cases
+    v100s = next(c for c in issue11_cases() if "v100s" in c["case"])["config"]
+    cfg = load_config(data=v100s, overrides=["topology.gpu=V100S-borrowed", 'hardware.V100S-borrowed.like="A100-SXM-40GB"',
+                              "hardware.V100S-borrowed.dense_tflops={fp16=130,bf16=0,fp32=16.4}",
+                              "hardware.V100S-borrowed.hbm_GBps=1134", "hardware.V100S-borrowed.hbm_GB=32"])
+    summary = run(cfg).summary
+    assert summary["calibrated"] is False
+    assert "V100S-borrowed is not calibrated for train runs" in capsys.readouterr().err

@@ -16,14 +16,23 @@ Vocabulary:
   stages in turn; a PP replica runs pp such batches in flight, see deployment.py) + exposed
   TP/EP/PP communication + the engine's per-iteration scheduling overhead. Weight reads make decode bandwidth-bound at small batch;
   the 2 x tokens x parameters FLOPs make it compute-bound at large batch.
+- scalar path: ``IterationCost.batch(tokens, samples, attn_pairs, kv_read)`` prices one
+  iteration batch on Python floats and returns a ``BatchCost`` (time, compute and
+  communication seconds, model FLOPs and HBM bytes, TP/EP and PP bytes per GPU) in one call;
+  ``decode_run(batch, context, steps)`` prices ``steps`` consecutive decode iterations of
+  ``batch`` sequences whose summed context starts at ``context`` (a macro-step) and returns a
+  ``DecodeRun``. Both use per-replica constants precomputed at construction and give the
+  vectorized methods' results (``times``, ``comm_bytes``, ``model_flops``, ...) to rounding.
 - calibration constants are data in ``data/calibration.toml`` with their sources.
 """
 
 from __future__ import annotations
 
 import tomllib
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +57,45 @@ class CommLink:
     latency (s)."""
     Bps: float
     latency_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCost:
+    """One iteration batch on one replica (all floats). ``time_s`` = ``compute_s`` (pp x stage
+    kernels) + ``comm_s`` (TP/EP/PP collectives, exposed) + the engine's scheduling overhead;
+    ``flops`` and ``hbm_bytes`` are the model's useful FLOPs and bytes on the whole replica (MFU,
+    MBU); ``tp_bytes`` and ``pp_bytes`` are bytes each GPU sends (as ``comm_bytes``)."""
+    time_s: float
+    compute_s: float
+    comm_s: float
+    flops: float
+    hbm_bytes: float
+    tp_bytes: float
+    pp_bytes: float
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeRun:
+    """``steps`` consecutive decode iterations of ``batch`` sequences (a macro-step): ``cum_s``
+    the end time of each iteration from the run's start; ``step`` the (constant) communication
+    of one iteration; ``totals(done)`` the summed ``BatchCost`` of the first ``done`` iterations."""
+    batch: float
+    context: float
+    cum_s: list
+    step: BatchCost
+    owner: "IterationCost"
+
+    def done_by(self, elapsed: float) -> int:
+        """Iterations finished ``elapsed`` seconds into the run (the one in progress counts)."""
+        return min(bisect_left(self.cum_s, elapsed) + 1, len(self.cum_s))
+
+    def totals(self, done: int) -> BatchCost:
+        o, B, n = self.owner, self.batch, float(done)
+        ctx = n * self.context + B * n * (n - 1) / 2.0           # sum of D_j, j < done
+        st = self.step
+        return BatchCost(self.cum_s[done - 1], self.cum_s[done - 1] - n * (st.comm_s + o.overhead_s), n * st.comm_s,
+                         n * (o._mf_tok * B + o._mf_smp * B) + o._mf_pair * ctx,
+                         n * o._mb_const + o._mb_kv * ctx, n * st.tp_bytes, n * st.pp_bytes)
 
 
 class IterationCost:
@@ -96,6 +144,146 @@ class IterationCost:
         self.active_matmul = spec.active_params() - spec.embedding_params()
         self.attn_dims = spec.q_dim + spec.attn_out_dim
         self.local_heads = spec.heads / tp
+        self._scalar_constants()
+
+    # -- the scalar path: per-replica constants, one call per batch ----------------------------
+    def _scalar_constants(self) -> None:
+        """Coefficients of ``stage_compute``, ``comm_bytes``, ``model_flops`` and
+        ``model_bytes`` in the batch descriptors, on Python floats."""
+        s, tp, Ls, a, h = self.spec, self.tp, self.stage_layers, ACT_BYTES, self.spec.hidden
+        cm = self.compute
+        e = cm.eff
+        self._peak, self._hbm, self._special = float(cm.peak), float(self.gpu.hbm_Bps), float(self.gpu.special_ops)
+        self._speed, self._launch_s = float(cm.speed), e.launch_us * 1e-6
+        ffn = max(s.ffn_hidden, s.expert_ffn_hidden * max(s.top_k, 1))
+        dense_w = self.attn_params + self.dense_mlp
+        if s.is_moe:
+            self._moe_f = self.moe_fraction * (self.attn_params + (s.top_k + s.shared_experts) * self.expert_params)
+            self._g_flop_tok = None
+        else:
+            self._g_flop_tok = 2.0 * dense_w / tp * Ls
+            self._g_w = self.wbytes * dense_w / tp * Ls
+        self._g_act_tok = a * (4 * h + 3 * ffn / tp) * Ls
+        self._g_count = float((4 + (2 if s.is_moe else 0)) * Ls)
+        self._a_flop_pair = 2.0 * self.attn_width * Ls
+        self._a_kv = self.kv_layer_gpu / self.kv_bw_eff * Ls
+        self._a_tok = a * self.attn_width * 2 * Ls
+        self._a_exp_pair = self.local_heads * Ls
+        self._o_tok = 10.0 * a * h * Ls
+        self._o_count = float(3 * Ls)
+        self._h_flop = 2.0 * h * s.vocab / tp / self.pp
+        self._h_w = self.wbytes * h * s.vocab / tp / self.pp
+        self._h_smp = 4.0 * s.vocab / tp / self.pp
+        # communication per token (bytes per GPU), as comm_bytes
+        self._tp_tok = self._tp_tok_a2a = 0.0
+        n_coll = 0
+        if tp > 1:
+            act = h * ACT_BYTES
+            moe_layers = round(self.moe_fraction * s.layers) if self.ep > 1 else 0
+            dense = s.layers - moe_layers
+            self._tp_tok = 2.0 * (tp - 1) / tp * act * (2 * dense + moe_layers)
+            if moe_layers:
+                self._tp_tok_a2a = 2.0 * (self.ep - 1) / self.ep * act * s.top_k / self.ep * moe_layers
+            n_coll = 2 * s.layers
+        n_coll += self.pp - 1
+        self._pp_tok = h * ACT_BYTES * (self.pp - 1) / self.pp if self.pp > 1 else 0.0
+        self._has_comm = not (tp == 1 and self.pp == 1)
+        self._coll_s = n_coll * self.link.latency_s
+        # model FLOPs and bytes
+        self._mf_tok = 2.0 * self.active_matmul
+        self._mf_smp = 2.0 * s.hidden * s.vocab
+        self._mf_pair = 2.0 * self.attn_dims * s.layers
+        self._mb_const = self.params * self.wbytes
+        self._mb_kv = self.kv_token_replica
+
+    def _op_s(self, flops: float, nbytes: float, exps: float, count: float, attention: bool) -> float:
+        """``ComputeModel.times`` of one op on floats (no GEMM shape or key-length term, as
+        ``stage_compute`` calls it)."""
+        e = self.compute.eff
+        c = count if count > 1.0 else 1.0
+        t = 0.0
+        if flops > 0.0:
+            w = flops / c
+            eff = (e.attn_eff_max * w / (w + e.attn_half_flops) if attention
+                   else e.gemm_eff_max * w / (w + e.gemm_half_flops))
+            t = flops / (self._peak * eff)
+        if nbytes > 0.0:
+            b = nbytes / c
+            tm = nbytes / (self._hbm * (e.hbm_eff_max * b / (b + e.hbm_half_bytes)))
+            if tm > t:
+                t = tm
+        if exps > 0.0:
+            tx = exps / (self._special * e.special_eff)
+            if tx > t:
+                t = tx
+        return (t + count * self._launch_s) / self._speed
+
+    def _fixed_stage_s(self, T: float, S: float) -> float:
+        """Stage seconds of the ops that do not depend on attention (GEMMs, elementwise, head)."""
+        s = self.spec
+        if self._g_flop_tok is None:
+            touched = s.experts * (1.0 - (1.0 - s.top_k / s.experts) ** (T if T > 1.0 else 1.0))
+            moe_w = self.attn_params + (touched + s.shared_experts) * self.expert_params
+            dense_w = self.attn_params + self.dense_mlp
+            w_layer = self.moe_fraction * moe_w + (1 - self.moe_fraction) * dense_w
+            f_layer = self._moe_f + (1 - self.moe_fraction) * dense_w
+            g_flops = 2.0 * T * f_layer / self.tp * self.stage_layers
+            g_bytes = self.wbytes * w_layer / self.tp * self.stage_layers + T * self._g_act_tok
+        else:
+            g_flops = T * self._g_flop_tok
+            g_bytes = self._g_w + T * self._g_act_tok
+        return (self._op_s(g_flops, g_bytes, 0.0, self._g_count, False)
+                + self._op_s(0.0, T * self._o_tok, 0.0, self._o_count, False)
+                + self._op_s(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 1.0, False))
+
+    def _attn_s(self, T: float, pairs: float, kv_read: float) -> float:
+        return self._op_s(pairs * self._a_flop_pair, kv_read * self._a_kv + T * self._a_tok,
+                          pairs * self._a_exp_pair, float(self.stage_layers), True)
+
+    def _comm(self, T: float) -> tuple[float, float, float]:
+        tp_b = T * self._tp_tok + T * self._tp_tok_a2a
+        pp_b = T * self._pp_tok
+        if not self._has_comm:
+            return tp_b, pp_b, 0.0
+        return tp_b, pp_b, (tp_b + pp_b * self.pp) / self.link.Bps + self._coll_s
+
+    def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> BatchCost:
+        """One iteration batch on Python floats: the scalar form of ``times``, ``comm_bytes``,
+        ``comm_time``, ``model_flops`` and ``model_bytes`` (equal to rounding)."""
+        T, S = float(tokens), float(samples)
+        compute = self.pp * (self._fixed_stage_s(T, S) + self._attn_s(T, attn_pairs, kv_read))
+        tp_b, pp_b, comm = self._comm(T)
+        return BatchCost(compute + comm + self.overhead_s, compute, comm,
+                         self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
+                         self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
+
+    def decode_run(self, batch: int, context: float, steps: int) -> DecodeRun:
+        """``steps`` decode iterations of ``batch`` sequences with summed context ``context``
+        at the first (each iteration adds ``batch`` to it): one token and one sample per
+        sequence, attention over the whole context."""
+        B = float(batch)
+        first = self.batch(B, B, context, context)
+        fixed = self.pp * self._fixed_stage_s(B, B)
+        tail = first.comm_s + self.overhead_s
+        # the attention op of _attn_s with pairs = kv_read = D, inlined (the macro-step's loop)
+        e, pp, speed = self.compute.eff, self.pp, self._speed
+        fl, kvb, tb, ex = self._a_flop_pair, self._a_kv, B * self._a_tok, self._a_exp_pair
+        c = float(self.stage_layers)
+        launch = c * self._launch_s
+        peak_eff, half = self._peak * e.attn_eff_max, e.attn_half_flops * max(c, 1.0)
+        hbm_eff, bhalf = self._hbm * e.hbm_eff_max, e.hbm_half_bytes * max(c, 1.0)
+        xrate = self._special * e.special_eff
+        times = []
+        for j in range(steps):
+            D = context + B * j
+            f, b, x = D * fl, D * kvb + tb, D * ex
+            t = f / (peak_eff * (f / (f + half))) if f > 0.0 else 0.0
+            tm = b / (hbm_eff * (b / (b + bhalf))) if b > 0.0 else 0.0
+            tx = x / xrate
+            t = tm if tm > t else t
+            t = tx if tx > t else t
+            times.append(fixed + pp * ((t + launch) / speed) + tail)
+        return DecodeRun(B, float(context), list(accumulate(times)), first, self)
 
     # -- memory --------------------------------------------------------------------------------
     def weight_bytes_per_gpu(self) -> float:

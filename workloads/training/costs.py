@@ -27,10 +27,7 @@ Vocabulary:
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 
 from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
@@ -85,15 +82,10 @@ class TrainingEfficiency(Efficiency):
 HOST_KEYS = ("cpu_dispatch_us", "tp_collective_kernels", "microbatch_overhead_us")
 
 
-@lru_cache(maxsize=None)
 def _host_constants(gpu_name: str) -> dict:
-    table = tomllib.loads(resources.files("sim").joinpath("data/compute.toml").read_text())
-    row = {k: table.get("default", {}).get(k, 0.0) for k in HOST_KEYS}
-    for key in (gpu_name, gpu_name.split("-")[0]):
-        if key in table:
-            row.update({k: table[key][k] for k in HOST_KEYS if k in table[key]})
-            break
-    return row
+    from sim.compute import constants_row
+    row = constants_row(gpu_name)
+    return {k: row.get(k, 0.0) for k in HOST_KEYS}
 
 
 def training_efficiency(gpu_name: str) -> TrainingEfficiency:

@@ -23,7 +23,8 @@ Vocabulary:
   domain or routes over scale-up links, a TP collective's links carry nothing else. Its time is
   then a constant per (groups, op, bytes): it is measured once on a private idle fabric (the
   same topology, capacities and collective code) and the pass waits compute + TP as one
-  timeout, while the job's fabric is credited with the measured per-link bytes and busy time.
+  timeout, while the job's fabric is credited with the measured per-link bytes and busy time
+  (``Fabric.credit``).
   Otherwise TP collectives run on the shared fabric (``fast_tp=False`` forces that path).
 """
 
@@ -185,15 +186,8 @@ class TrainingStep:
 
     def _tp_credit(self, c) -> None:
         """Account a privately timed TP collective on the job's fabric."""
-        f = self.fabric
         _, links, nbytes, busy, total, peak = c
-        f.link_bytes[links] += nbytes
-        f.link_busy[links] += busy
-        f.bytes_sent += total
-        f.bytes_delivered += total
-        f.bytes_by_tag["TP"] = f.bytes_by_tag.get("TP", 0.0) + total
-        if peak > f.peak_utilization:
-            f.peak_utilization = peak
+        self.fabric.credit(links, nbytes, busy, "TP", total, peak)
 
     def _tp_pass(self, s, r, pc) -> list[tuple[float, float]]:
         """Fast path: (seconds, None) per TP collective of a pass, credited on the fabric now
