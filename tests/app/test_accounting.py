@@ -71,3 +71,15 @@ def test_serving_runs_carry_energy_and_cost():
     d = s["duration_s"]
     assert s["idle_power_kW"] * 1e3 * d <= s["energy_J"] <= s["max_power_kW"] * 1e3 * d
     assert s["J_per_token"] == pytest.approx(s["energy_J"] / (s["output_tokens_per_s"] * d))
+
+
+def test_every_job_of_a_multi_job_run_carries_energy_and_cost():
+    from tests.app.test_jobs import two_jobs
+    data = two_jobs(1.0, "packed", baseline=False)
+    data["cost"] = {"gpu_hour_usd": 2.0, "kwh_usd": 0.0}
+    out = {r["job"]: r for r in run(load_config(data=data)).summary}
+    for name, r in out.items():
+        assert ROUND2 <= set(r), name
+        assert r["energy_J"] > 0 and r["usd_per_Mtoken"] > 0
+    # half the cluster each: each job pays half the hosts and network at idle
+    assert out["pre"]["idle_power_kW"] == pytest.approx(out["chat"]["idle_power_kW"])
