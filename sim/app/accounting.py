@@ -25,6 +25,7 @@ import pyarrow as pa
 from sim import cost as costs
 from sim import hardware
 from sim.energy import power_model
+from sim.errors import ConfigError
 
 LONG_HORIZON_CAP_S = 100 * 365 * 86400.0     # a token budget without duration_h: a bound, never reached in practice
 
@@ -40,6 +41,10 @@ def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> d
     if summary_t is None or summary_t.num_rows != 1:
         return tables
     row = {k: v[0] for k, v in summary_t.to_pydict().items()}
+    if cfg.run.kind != "train":
+        for key in ("duration_h", "token_budget"):
+            if getattr(cfg.run, key) is not None:
+                raise ConfigError(f"run.{key}", "applies to training runs only (a serving run lasts its requests)")
     spec = _spec(cfg)
     gpus = int(gpus or row.get("gpus") or len(topo.gpus))
     p = cfg.power

@@ -83,3 +83,10 @@ def test_every_job_of_a_multi_job_run_carries_energy_and_cost():
         assert r["energy_J"] > 0 and r["usd_per_Mtoken"] > 0
     # half the cluster each: each job pays half the hosts and network at idle
     assert out["pre"]["idle_power_kW"] == pytest.approx(out["chat"]["idle_power_kW"])
+
+
+def test_long_horizon_keys_on_a_serving_run_are_an_error():
+    data = {k: dict(v) for k, v in SERVE.items()}
+    data["run"]["duration_h"] = 10.0
+    with pytest.raises(ConfigError, match="run.duration_h"):
+        run(load_config(data=data))

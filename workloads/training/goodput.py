@@ -33,9 +33,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from sim.errors import InfeasibleError
 from sim.failures import CLASSES, FailureModel, young_daly_interval
 
 STATE_BYTES_PER_PARAM = 2.0 + 12.0    # bf16 weights + fp32 master, Adam m and v (memory.py)
+MAX_ROWS = 5_000_000                  # a timeline longer than this is a mistake in the horizon
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,11 @@ def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interva
         return end_c
 
     while t < horizon_s and (target is None or done < target):
+        if len(rec["phase"]) > MAX_ROWS:
+            raise InfeasibleError("run.duration_h" if target is None else "run.token_budget",
+                                  f"the timeline passed {MAX_ROWS:,} phases at {t / 3600:.0f} h with "
+                                  f"{done} useful steps (failures every {failures.mtbf_s:.0f} s, "
+                                  f"{failures.recovery_s:.0f} s recovery): shorten the horizon or the budget")
         # -- train up to the next checkpoint
         n = k - since
         if target is not None:

@@ -103,3 +103,12 @@ def test_checkpoint_cost_from_state_bytes_and_storage_tier():
     # a storage tier of 10 GB/s is the bottleneck; async stalls only for the HBM -> host copy
     a = checkpoint_cost(8e9, 16, 2, 64e9, 7e9, 400e9, 10e9, True)
     assert a.write_s == pytest.approx(11.2) and a.stall_s == pytest.approx(112e9 / 16 / 64e9)
+
+
+def test_a_budget_the_job_cannot_reach_is_an_infeasible_plan(monkeypatch):
+    from sim.errors import InfeasibleError
+    from workloads.training import goodput
+    monkeypatch.setattr(goodput, "MAX_ROWS", 1000)
+    # failures every 10 s, checkpoints every 100 s: no checkpoint ever completes
+    with pytest.raises(InfeasibleError, match="run.token_budget"):
+        simulate_timeline(1.0, math.inf, _sync(5.0), 100.0, _fm(10.0, 1.0), seed=0, max_steps=10_000)
