@@ -80,3 +80,23 @@ def test_data_parallel_replicas_wait_for_the_slow_one(fidelity):
     base, slow = go({}), go({"1": 0.5})
     # replica 1 computes twice as long; replica 0 waits for it at the gradient all-reduce
     assert slow["step_time_s"] - base["step_time_s"] == pytest.approx(base["compute_s"], rel=0.05)
+
+
+def _serve(router="round-robin", speed=None):
+    return run(load_config(data={
+        "run": {"kind": "serve", "seed": 1},
+        "topology": {"gpus": 2, "gpus_per_node": 2, "fabric": "none", "gpu_speed": speed or {}},
+        "model": {"preset": "llama3-8b"}, "serve": {"replicas": 2, "router": router},
+        "workload": {"rate": 20.0, "requests": 200, "input_tokens": 500, "output_tokens": 100}}))
+
+
+def test_a_replica_on_a_slow_gpu_serves_slower_and_the_router_sees_it():
+    res = _serve(speed={"1": 0.5}).tables["requests"].to_pydict()
+    tpot = {r: np.median([t for t, rep in zip(res["tpot_s"], res["replica"]) if rep == r]) for r in (0, 1)}
+    # every kernel of replica 1 takes twice as long (its host overhead does not, and its batches
+    # grow a little as its queue builds)
+    assert 1.5 < tpot[1] / tpot[0] < 2.5
+    ll = _serve("least-loaded", {"1": 0.5}).tables["requests"].to_pydict()["replica"]
+    assert ll.count(1) < ll.count(0)          # least-loaded routing sends the slow replica less
+    base = _serve().tables["requests"].to_pydict()["tpot_s"]
+    assert np.median(base) == pytest.approx(tpot[0], rel=0.1)
