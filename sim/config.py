@@ -83,6 +83,7 @@ class TopologySection(Section):
     storage_GBps: float | None = Field(None, gt=0, description="aggregate bandwidth of a storage tier (storage nodes behind the fabric) that checkpoints go to, GB/s; default per-host SSDs (topology.ssd_GBps each)")
     gpu_speed: dict[str, float] = Field(default_factory=dict, description="named slow GPUs: rank -> speed factor in (0, 1] (its compute takes 1/factor as long)")
     speed_cv: float = Field(0.0, ge=0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed")
+    nic_speed: dict[str, float] = Field(default_factory=dict, description="degraded NICs: GPU rank -> its scale-out NIC's rate as a fraction of nic_Gbps, in (0, 1]")
 
     @field_validator("oversubscription")
     @classmethod

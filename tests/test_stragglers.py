@@ -100,3 +100,18 @@ def test_a_replica_on_a_slow_gpu_serves_slower_and_the_router_sees_it():
     assert ll.count(1) < ll.count(0)          # least-loaded routing sends the slow replica less
     base = _serve().tables["requests"].to_pydict()["tpot_s"]
     assert np.median(base) == pytest.approx(tpot[0], rel=0.1)
+
+
+def test_a_degraded_nic_halves_the_bandwidth_of_collectives_through_it():
+    from sim.app.nccl_table import nccl_table
+
+    def busbw(nic_speed):
+        cfg = load_config(data={"topology": {"gpus": 4, "gpus_per_node": 1, "nics_per_node": 1,
+                                             "scaleup_domain": 1, "nic_speed": nic_speed}})
+        return nccl_table(cfg, "all_reduce", "ring", 4, [1 << 30]).column("busbw_GBps")[0].as_py()
+
+    base, slow = busbw({}), busbw({"2": 0.5})
+    # a ring runs at its slowest link: one NIC at half rate halves the bus bandwidth
+    assert slow == pytest.approx(base / 2, rel=0.03)
+    with pytest.raises(ConfigError, match="topology.nic_speed"):
+        busbw({"9": 0.5})
