@@ -75,6 +75,12 @@ def _workload(kind: str):
     raise ConfigError("run.kind", f"unknown kind {kind!r}; use train or serve")
 
 
+def _accounting(cfg: Config, topo, tables: dict, gpus: int | None = None) -> dict:
+    """Energy, cost and long-horizon goodput columns (sim.app.accounting)."""
+    from sim.app import accounting
+    return accounting.extend(cfg, topo, tables, gpus=gpus)
+
+
 def _set_column(table: pa.Table, name: str, value) -> pa.Table:
     if name in table.column_names:
         return table
@@ -149,6 +155,7 @@ def run(cfg: Config) -> RunResult:
     check_work(cfg, len(topo.gpus))
     fabric = build_fabric(cfg, simulation, topo, record_flows=cfg.run.trace)
     tables = dict(_workload(cfg.run.kind)(cfg, simulation, topo, fabric))
+    tables = _accounting(cfg, topo, tables)
     # tables recorded on the simulation (flows, GPU streams) that the workload did not return
     for name, table in simulation.recorder.to_arrow().items():
         tables.setdefault(name, table)
@@ -284,7 +291,7 @@ def job_config(cfg: Config, i: int) -> Config:
     job = cfg.jobs[i]
     run = cfg.run.model_copy(update={"kind": job.kind, "name": job.name})
     return Config(run=run, topology=cfg.topology, model=job.model, train=job.train, serve=job.serve,
-                  workload=job.workload)
+                  workload=job.workload, cost=cfg.cost, power=cfg.power, failures=cfg.failures)
 
 
 def _job_error(err, i: int, name: str):
@@ -359,6 +366,7 @@ def run_jobs(cfg: Config) -> RunResult:
     for i, w in workloads.items():
         job = cfg.jobs[i]
         tabs = dict(w.tables())
+        tabs = _accounting(job_config(cfg, i), fabric.topo, tabs, gpus=job.gpus)
         tabs.update({k: v for k, v in fabrics[i].sim.recorder.to_arrow().items() if k not in tabs})
         per_job[job.name] = tabs
         row = {"job": job.name, "kind": job.kind}
