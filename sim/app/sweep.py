@@ -50,7 +50,7 @@ from sim.outputs import check_replaceable, is_complete, remove_stale_staging, wr
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
-_SWEEP_KEYS = {"name", "base", "grid", "zip", "set", "description"}
+_SWEEP_KEYS = {"name", "base", "grid", "zip", "set", "description", "replicates"}
 
 
 @dataclass(frozen=True)
@@ -274,7 +274,25 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
         raise ConfigError(dup, "key appears in both [grid] and [zip]")
     names = _axis_names(keys)
     axes = [Axis(k, n, tuple(v), kind) for (k, v, kind), n in zip(axes_in, names)]
+    axes += replicate_axes(spec, base_data, keys)
     return Sweep(name, base_path, base_data, axes, source)
+
+
+def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
+    """``replicates = N``: every point runs under N seeds (``run.seed`` = base seed + 0..N-1), as a
+    last grid axis named ``seed``; ``dcsim analyze`` then reports mean and 95% interval per point."""
+    n = spec.get("replicates")
+    if n is None:
+        return []
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError("replicates", f"must be an integer >= 1, got {n!r}")
+    if "run.seed" in keys:
+        raise ConfigError("replicates", "run.seed is already swept; use one or the other")
+    base_seed = base_data.get("run", {}).get("seed", 0) if isinstance(base_data.get("run"), dict) else 0
+    if isinstance(base_seed, bool) or not isinstance(base_seed, int):
+        raise ConfigError("run.seed", "must be an integer")
+    name = "seed" if "seed" not in [k.split(".")[-1] for k in keys] else "run_seed"
+    return [Axis("run.seed", name, tuple(base_seed + i for i in range(n)), "grid")]
 
 
 # -- running points ----------------------------------------------------------------------------

@@ -339,3 +339,21 @@ def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
     written = sorted(str(p) for p in out.glob("**/manifest.json"))
     time.sleep(1.5)
     assert sorted(str(p) for p in out.glob("**/manifest.json")) == written    # nobody writes any more
+# -- replicates --------------------------------------------------------------------------------
+
+def test_replicates_add_a_seed_axis_from_the_base_seed(tmp_path):
+    (tmp_path / "base.toml").write_text("[run]\nseed = 10\n")
+    (tmp_path / "s.toml").write_text('name = "r"\nbase = "base.toml"\nreplicates = 3\n[grid]\n"train.tp" = [1, 2]\n')
+    sweep = load_sweep(tmp_path / "s.toml")
+    assert sweep.axes[-1].key == "run.seed" and sweep.axes[-1].name == "seed"
+    assert sweep.axes[-1].values == (10, 11, 12)
+    points = sweep.points()
+    assert len(points) == 6 and points[0].rel_dir == "tp=1/seed=10"
+
+
+@pytest.mark.parametrize("body", ['replicates = 0', 'replicates = "3"', 'replicates = 2\n[grid]\n"run.seed" = [1, 2]'])
+def test_bad_replicates_name_the_key(tmp_path, body):
+    (tmp_path / "s.toml").write_text(body + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(tmp_path / "s.toml")
+    assert err.value.key == "replicates"
