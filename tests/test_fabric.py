@@ -188,3 +188,16 @@ def test_incremental_mode_matches_from_scratch_mode(monkeypatch):
     np.testing.assert_allclose(inc.link_busy, ref.link_busy, rtol=1e-9, atol=1e-12)
     assert inc.bytes_delivered == pytest.approx(ref.bytes_delivered, rel=1e-12)
     assert inc.peak_utilization == pytest.approx(ref.peak_utilization, rel=1e-9)
+
+
+def test_credit_accounts_bytes_like_a_flow_without_one():
+    topo = switch_domain(4)
+    sim = Simulation(0)
+    f = Fabric(sim, topo)
+    links = topo.route(topo.gpus[0], topo.gpus[1])
+    f.credit(links, np.full(len(links), 1e6), np.full(len(links), 1e-3), tag="TP", peak_utilization=0.5)
+    assert f.link_bytes[links].tolist() == [1e6] * len(links)
+    assert f.link_busy[links].tolist() == [1e-3] * len(links)
+    assert f.bytes_sent == f.bytes_delivered == 1e6 * len(links)
+    assert f.bytes_by_tag["TP"] == 1e6 * len(links) and f.peak_utilization == 0.5
+    assert f.active_flows() == 0 and sim.now == 0.0
