@@ -279,7 +279,9 @@ class Fabric:
             with np.errstate(divide="ignore", invalid="ignore"):
                 left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
             done = (left <= 1e-9 * max(now, 1e-6)) | (self._rem <= 1e-9 * self._size)
-            for i in np.flatnonzero(done).tolist():
+            # complete in arrival order, as the from-scratch mode does (same-time events keep
+            # their order, so both modes give the same simulation)
+            for i in sorted(np.flatnonzero(done).tolist(), key=lambda i: flows[i].fid):
                 f = flows[i]
                 self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
                 inc.remove(i)
