@@ -387,7 +387,11 @@ class Fabric:
             return
         w = self._entry_weight if self._weighted else None
         # work on the links that carry flows only (a 16k-GPU fabric has ~10^5 links, few busy)
-        self._active, inverse = np.unique(self._entry_link, return_inverse=True)
+        # (np.unique without its sort: mark the links in use, number them in order)
+        used = np.zeros(self.n_links, dtype=bool)
+        used[self._entry_link] = True
+        self._active = np.flatnonzero(used)
+        inverse = (np.cumsum(used) - 1)[self._entry_link]
         self._rates = maxmin_rates(self._entry_flow, inverse, n, self.capacity[self._active], w, compact=True)
         self._active_load = link_loads(self._entry_flow, inverse, self._rates, len(self._active), w)
         self.rate_computations += 1

@@ -53,11 +53,12 @@ def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
         share = remaining[el] / (w if w is not None else 1.0)
         np.minimum.at(rates, ef, share)
         return rates
-    order = np.argsort(ef, kind="stable")       # entries grouped by flow, for reduceat
-    ef = ef[order]
-    el = el[order]
-    if w is not None:
-        w = w[order]
+    if len(ef) > 1 and not (ef[1:] >= ef[:-1]).all():
+        order = np.argsort(ef, kind="stable")   # entries grouped by flow, for reduceat
+        ef = ef[order]
+        el = el[order]
+        if w is not None:
+            w = w[order]
     count = np.bincount(el, weights=w, minlength=n_links).astype(np.float64)
     share = np.empty(n_links)
     while len(ef):
