@@ -1,7 +1,7 @@
 """The ``dcsim`` command line (see CONTRACT.md for the fixed names).
 
 Vocabulary:
-- command: ``run``, ``sweep``, ``analyze``, ``validate``, ``collective``, ``hardware``,
+- command: ``run``, ``sweep``, ``analyze``, ``validate``, ``collective``, ``traffic``, ``hardware``,
   ``topologies``, ``docs``. Each is a ``cmd_<name>(args) -> exit status`` function.
 - user error: a ``DcsimError`` (bad config: exit 2; infeasible plan: exit 3). It is printed as
   one line on stderr, never as a traceback. Ctrl-C exits 130.
@@ -236,6 +236,22 @@ def cmd_collective(args) -> int:
     return 0
 
 
+def cmd_traffic(args) -> int:
+    from sim.app.traffic import traffic
+    from sim.config import load_config
+    cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
+    if ":" in args.sizes:
+        lo, hi = (parse_size(x) for x in args.sizes.split(":", 1))
+    else:
+        lo = hi = parse_size(args.sizes)
+    summary = traffic(cfg, args.pattern, args.flows, lo, hi, args.seed)
+    if args.json:
+        print(json_line(summary))
+    else:
+        print_summary(summary, title=f"{args.pattern} traffic on {summary['gpus']} x {cfg.topology.gpu}")
+    return 0
+
+
 def cmd_hardware(args) -> int:
     from sim.compute import calibration
     from sim.hardware import catalogue
@@ -350,6 +366,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sizes", default="1M,16M,256M,1G")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_collective)
+
+    tr = sub.add_parser("traffic", help="a traffic matrix of point-to-point transfers on a topology")
+    tr.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
+    add_set(tr)
+    tr.add_argument("--pattern", choices=["random", "permutation", "incast", "all-to-all"], default="random")
+    tr.add_argument("--flows", type=int, default=1000, help="number of transfers (default 1000)")
+    tr.add_argument("--sizes", default="64K:64M", metavar="LO:HI",
+                    help="log-uniform transfer sizes in bytes, K/M/G = powers of 1024 (default 64K:64M)")
+    tr.add_argument("--seed", type=int, default=None, help="default: run.seed")
+    tr.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
+    tr.set_defaults(fn=cmd_traffic)
 
     h = sub.add_parser("hardware", help="list the GPU catalogue")
     h.add_argument("--json", action="store_true")
