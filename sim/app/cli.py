@@ -181,10 +181,10 @@ def cmd_validate(args) -> int:
 def cmd_collective(args) -> int:
     from sim.app.nccl_table import nccl_table
     from sim.config import load_config
+    if args.gpus < 2:
+        raise ConfigError("--gpus", f"a collective needs at least 2 GPUs, got {args.gpus}")
     cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
     sizes = parse_sizes(args.sizes)
-    if args.gpus < 1:
-        raise ConfigError("--gpus", "must be >= 1")
     table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes)
     rows = table.to_pylist()
     if args.json:

@@ -81,6 +81,58 @@ def _set_column(table: pa.Table, name: str, value) -> pa.Table:
     return table.append_column(name, pa.array([value] * table.num_rows))
 
 
+def check_precision(cfg: Config) -> None:
+    """Refuse a precision the run's GPU cannot compute in (``ConfigError``, exit 2) rather than
+    silently running at another: fp8 training needs fp8 tensor cores (Transformer Engine: Hopper,
+    Ada, Blackwell, MI300), fp4 serving needs fp4 tensor cores (Blackwell). fp16 and bf16 stand
+    in for each other (the same width and rate); fp8 serving on a GPU without fp8 is weight-only
+    FP8 (W8A16, vLLM's FP8 Marlin on Ampere) and runs at the bf16 rate."""
+    from sim import hardware
+    spec = hardware.gpu(cfg.topology.gpu)
+    have = ", ".join(sorted(spec.dense_flops))
+    if cfg.run.kind == "train" and cfg.train.precision == "fp8" and not spec.has_precision("fp8"):
+        raise ConfigError("train.precision", f"{spec.name} has no fp8 tensor cores (its rates: {have}); "
+                                             "fp8 training needs Hopper or newer: use bf16")
+    if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not spec.has_precision("fp4"):
+        raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
+                                             "fp4 needs Blackwell (B200, GB200): use fp8")
+
+
+# Work bounds: a run past them would take hours or exhaust memory, so it is refused before it
+# starts (``check_work``, exit 2 naming the key). Measured on one core: about 1-4 ms per
+# micro-batch pipeline chunk (training), about 3 ms per request (serving, 200 output tokens).
+MAX_TRAIN_STEPS = 1000               # steps repeat one schedule; more only multiply the time
+MAX_PIPELINE_CHUNKS = 1_000_000      # steps x micro-batches x pp x virtual stages (x dp x cp if fidelity = full)
+MAX_REQUESTS = 1_000_000             # serving requests per run
+
+
+def check_work(cfg: Config, gpus: int) -> None:
+    """Estimate a run's work from its config and refuse (``ConfigError``) one past the bounds
+    above, before any memory is spent on it."""
+    if cfg.run.kind == "train":
+        from workloads.model import ModelSpec
+        from workloads.training.plan import make_plan
+        if cfg.run.steps > MAX_TRAIN_STEPS:
+            raise ConfigError("run.steps", f"{cfg.run.steps:,} steps exceed the bound of {MAX_TRAIN_STEPS:,}: "
+                                           "steps repeat one schedule, so a few give the same step time")
+        plan = make_plan(cfg.train, ModelSpec.from_section(cfg.model), gpus)
+        replicas = plan.dp * plan.cp if plan.fidelity == "full" else 1
+        chunks = cfg.run.steps * plan.microbatches * plan.pp * plan.v * replicas
+        if chunks > MAX_PIPELINE_CHUNKS:
+            key = "train.global_batch" if plan.microbatches * plan.pp * plan.v * replicas > MAX_PIPELINE_CHUNKS else "run.steps"
+            raise ConfigError(key, f"the run would simulate {chunks:,} micro-batch pipeline chunks ({cfg.run.steps} "
+                                   f"step(s) x {plan.microbatches:,} micro-batches x pp {plan.pp} x "
+                                   f"{plan.v} virtual stage(s)" + (f" x {replicas} replicas" if replicas > 1 else "")
+                                   + f"), over the bound of {MAX_PIPELINE_CHUNKS:,} (about an hour); lower "
+                                   "global_batch or raise micro_batch")
+    elif cfg.run.kind == "serve":
+        w = cfg.workload
+        if (w.arrival != "trace" or "requests" in w.model_fields_set) and w.requests > MAX_REQUESTS:
+            raise ConfigError("workload.requests", f"{w.requests:,} requests exceed the bound of {MAX_REQUESTS:,} "
+                                                   "per run (about an hour); a sample of 10,000 or so gives "
+                                                   "stable percentiles")
+
+
 def run(cfg: Config) -> RunResult:
     """Simulate one run of a validated config (``[[jobs]]``: several jobs on one fabric)."""
     import topologies
@@ -88,9 +140,11 @@ def run(cfg: Config) -> RunResult:
 
     if cfg.jobs:
         return run_jobs(cfg)
+    check_precision(cfg)
     t0 = time.perf_counter()
     simulation = Simulation(cfg.run.seed)
     topo = topologies.build(cfg.topology)
+    check_work(cfg, len(topo.gpus))
     fabric = build_fabric(cfg, simulation, topo, record_flows=cfg.run.trace)
     tables = dict(_workload(cfg.run.kind)(cfg, simulation, topo, fabric))
     # tables recorded on the simulation (flows, GPU streams) that the workload did not return

@@ -14,10 +14,11 @@ from sim.errors import ConfigError
 
 def two_jobs(oversubscription: float = 1.0, placement="packed", baseline: bool = True) -> dict:
     """A 16-GPU training job (TP8 x DP2) beside a 16-GPU disaggregated chat deployment whose
-    8,000-token prompts' KV crosses the fabric, on 4 servers with one leaf each."""
+    8,000-token prompts' KV crosses the fabric, on 4 servers, two per leaf (leaf radix 32: 16 GPU ports, 16 uplinks before
+    oversubscription tapers them)."""
     return {
         "run": {"name": "t", "baseline": baseline},
-        "topology": {"gpus": 32, "fabric": "fat-tree", "leaf_radix": 16, "oversubscription": oversubscription},
+        "topology": {"gpus": 32, "fabric": "fat-tree", "leaf_radix": 32, "oversubscription": oversubscription},
         "jobs": [
             {"name": "pre", "kind": "train", "gpus": 16, "placement": placement,
              "model": {"preset": "llama3-8b", "seq_len": 2048, "layers": 8},

@@ -66,6 +66,7 @@ class Replica:
         # accounting
         self.busy_s = 0.0
         self.comm_s = 0.0
+        self.compute_s = 0.0              # kernel time of the replica's compute stream
         self.iterations = 0
         self.flops = 0.0
         self.hbm_bytes = 0.0
@@ -221,17 +222,18 @@ class Replica:
             else:
                 yield from self._decode_steps(decodes)
 
-    def _issue_comm(self, nbytes: float):
-        """Put the iterations' TP/PP traffic (``nbytes`` per GPU) on the fabric (one ring of
-        flows per call)."""
+    def _issue_comm(self, tp_b: float, pp_b: float):
+        """Put the iterations' TP/PP traffic (bytes per GPU) on the fabric
+        (``Deployment.comm_traffic``)."""
         if len(self.gpus) < 2:
             return None
-        total = nbytes - self.comm_credit
+        total = tp_b + pp_b - self.comm_credit
         self.comm_credit = 0.0
         if total <= 0:
             self.comm_credit = -total
             return None
-        return self.dep.ring_traffic(self, total)
+        scale = total / (tp_b + pp_b)
+        return self.dep.comm_traffic(self, tp_b * scale, pp_b * scale)
 
     def _mixed_iteration(self, chunks, decodes):
         now = self.env.now
@@ -241,7 +243,7 @@ class Replica:
         kv_read = sum(r.computed + c for r, c in chunks) + sum(r.context for r in decodes)
         bc = self.cost.batch(n_tok, len(decodes) + len(finishing), pairs, kv_read)
         t = bc.time_s
-        comm = self._issue_comm(bc.tp_bytes + bc.pp_bytes)
+        comm = self._issue_comm(bc.tp_bytes, bc.pp_bytes)
         if self.role == "prefill" and self.dep.layerwise:
             for r in finishing:      # stream all but the last layer's KV behind the compute
                 self.dep.start_kv_transfer(self, r, fraction=1.0 - 1.0 / self.cost.stage_layers, at_end=False)
@@ -341,7 +343,7 @@ class Replica:
         run = self.cost.decode_run(B, float(ctx.sum()), k)
         cum = run.cum_s
         step_bytes = run.step.tp_bytes + run.step.pp_bytes
-        comm = self._issue_comm(k * step_bytes)
+        comm = self._issue_comm(k * run.step.tp_bytes, k * run.step.pp_bytes)
         self.wake = env.event()
         yield env.any_of([env.timeout(cum[-1]), self.wake])
         self.wake = None
@@ -372,6 +374,7 @@ class Replica:
         self.flops += bc.flops
         self.hbm_bytes += bc.hbm_bytes
         self.comm_s += bc.comm_s
+        self.compute_s += bc.compute_s
 
     def _release(self, req: Request) -> None:
         self.kv.release(req.kv_blocks)

@@ -22,7 +22,7 @@ from sim.errors import InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
 from workloads.training.costs import step_costs
-from workloads.training.engine import KINDS, TrainingStep, union_length, uncovered
+from workloads.training.engine import KINDS, TrainingStep, exposed_by_kind, union_length, uncovered
 from workloads.training.memory import peak_memory_bytes
 from workloads.training.plan import make_plan
 
@@ -134,8 +134,9 @@ def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overh
         exposed = uncovered(comm_all, log.compute)
         row = {"step": step, "stage": s, "dp_replica": replica[0], "cp_replica": replica[1],
                "compute_s": compute, "comm_s": comm, "exposed_comm_s": exposed}
+        by_kind = exposed_by_kind({k: log.comm[k] for k in KINDS}, log.compute)   # adds up to exposed
         for k in KINDS:
-            row[f"exposed_{k.lower()}_s"] = uncovered(log.comm[k], log.compute)
+            row[f"exposed_{k.lower()}_s"] = by_kind[k]
             row[f"{k.lower()}_comm_s"] = union_length(log.comm[k])
         row["bubble_s"] = max(0.0, step_time - overhead - compute - exposed)
         row["finish_s"] = log.finish - t0

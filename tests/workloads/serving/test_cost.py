@@ -21,7 +21,9 @@ def test_small_batch_decode_is_weight_bandwidth_bound():
     t1 = c.times([1], [1], [100], [100])[0]
     t8 = c.times([8], [8], [800], [800])[0]
     weights_s = c.weight_bytes_per_gpu() / gpu("H100-SXM-80GB").hbm_Bps
-    assert weights_s < t1 < 2.0 * weights_s       # dominated by reading every weight once
+    # dominated by reading every weight once; the rest is ten kernels per layer at the
+    # measured ~4 us launch floor and narrow (one-token) GEMMs (sim/data/compute.toml)
+    assert weights_s < t1 < 2.5 * weights_s
     assert t8 < 1.05 * t1                          # 8x the tokens for almost the same time
 
 

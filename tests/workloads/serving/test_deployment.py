@@ -152,3 +152,32 @@ def test_pipeline_parallel_latency_serial_throughput_parallel():
     x2 = serve(serve={"pp": 2, "max_batch_size": 128}, workload=load)
     assert 1.6 < x2.summary["output_tokens_per_s"] / x1.summary["output_tokens_per_s"] < 2.05
     assert set(x2.tables["requests"]["replica"].to_pylist()) == {0} and x2.summary["gpus"] == 2
+
+
+def tp16_two_nodes(fabric="rail-optimized", prompt=128, latency_us=None):
+    """DeepSeek-R1 FP8 served TP16 over two DGX H100 nodes (the shape of the published case
+    tenstorrent/tt-inference-server#356, "16 H100 (SGLANG + INFINIBAND)")."""
+    topo = {"preset": "dgx-h100-superpod", "gpus": 16, "fabric": fabric}
+    if latency_us is not None:
+        topo["scaleout_latency_us"] = latency_us
+    return serve(topology=topo, model={"preset": "deepseek-v3"},
+                 serve={"tp": 16, "scheduler": "sarathi", "chunk_size": 8192, "max_batch_tokens": 8192,
+                        "max_batch_size": 256, "precision": "fp8", "kv_precision": "bf16"},
+                 workload={"arrival": "closed", "concurrency": 1, "requests": 2, "input_tokens": prompt,
+                           "output_tokens": 16})
+
+
+def test_tp_across_two_nodes_decode_pays_the_inter_node_all_reduce():
+    """Each of a decode step's 2 x 61 all-reduces crosses the NICs (it was priced between the
+    first two GPUs, both in one node, so the scale-out latency did not show)."""
+    fast = tp16_two_nodes(latency_us=1.0).summary["tpot_p50_s"]
+    slow = tp16_two_nodes(latency_us=6.0).summary["tpot_p50_s"]
+    assert slow - fast >= 2 * 61 * 5e-6
+
+
+def test_tp16_prefill_moves_little_between_rail_optimized_and_fat_tree():
+    """NCCL's rail-aligned channels keep inter-node traffic on its rail; the ring in rank order
+    crossed rails through the spines and made TTFT at 8,192 tokens 4x fabric-dependent."""
+    rail = tp16_two_nodes("rail-optimized", prompt=8192).summary["ttft_p50_s"]
+    fat = tp16_two_nodes("fat-tree", prompt=8192).summary["ttft_p50_s"]
+    assert abs(rail / fat - 1) < 0.30
