@@ -6,6 +6,11 @@ Vocabulary:
   ``fp4``); a precision the chip lacks falls back to the nearest wider one it has (an H100 runs
   fp4 weights at its fp8 rate), which is what kernels do in practice.
 - ``catalogue()``: every GPU by name; ``gpu(name)`` one of them, with a clear error for a typo.
+- HBM capacity: ``hbm_GB`` is the vendor's marketed capacity, which for HBM is binary (an "80 GB"
+  H100 carries 80 GiB = 85.9e9 bytes). ``hbm_bytes`` is what the runtime reports as the device's
+  total (``cudaMemGetInfo``, the "total_gpu_memory" vLLM logs): ``hbm_usable_GiB`` where the
+  catalogue gives it (a published log), else ``hbm_GB`` GiB x ``HBM_USABLE_FRACTION`` (the
+  driver and ECC keep ~1 %).
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ from sim.errors import ConfigError
 # Narrower precisions fall back to wider ones the hardware has.
 _FALLBACK = {"fp4": ["fp4", "fp8", "bf16"], "fp8": ["fp8", "bf16"], "bf16": ["bf16", "fp16"],
              "fp16": ["fp16", "bf16"], "tf32": ["tf32"], "fp32": ["fp32"], "int8": ["int8"]}
+
+GiB = float(1 << 30)
+# The runtime-visible share of a marketed HBM capacity: H100 SXM "80 GB" reports 79.11 GiB,
+# H200 "141 GB" 139.81 GiB (vLLM memory-profiling logs, see hbm_usable_GiB in hardware.toml).
+HBM_USABLE_FRACTION = 0.989
 
 BYTES_PER_ELEMENT = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 
@@ -51,6 +61,13 @@ class GpuSpec:
         return precision in self.dense_flops
 
 
+def hbm_bytes(row: dict) -> float:
+    """Runtime-visible HBM bytes of a catalogue row (see the module docstring)."""
+    if row.get("hbm_usable_GiB"):
+        return float(row["hbm_usable_GiB"]) * GiB
+    return float(row["hbm_GB"]) * GiB * HBM_USABLE_FRACTION
+
+
 @lru_cache(maxsize=1)
 def _raw() -> dict:
     text = resources.files("sim").joinpath("data/hardware.toml").read_text()
@@ -65,7 +82,7 @@ def catalogue() -> dict[str, GpuSpec]:
             name=name,
             vendor=row["vendor"],
             dense_flops={k: float(v) * 1e12 for k, v in row["dense_tflops"].items()},
-            hbm_bytes=float(row["hbm_GB"]) * 1e9,
+            hbm_bytes=hbm_bytes(row),
             hbm_Bps=float(row["hbm_GBps"]) * 1e9,
             scaleup_Bps=float(row["scaleup_GBps"]) * 1e9,
             scaleup_domain=int(row["scaleup_domain"]),

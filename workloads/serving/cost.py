@@ -74,6 +74,12 @@ class IterationCost:
         self.overhead_s = (cal["engine"]["schedule_overhead_us"] * 1e-6
                            if not schedule_overhead_s else schedule_overhead_s)
         self.kv_bw_eff = cal["attention"]["kv_read_efficiency"]
+        # engine host time (set by the deployment from its engine profile, see engines.py)
+        self.host_per_seq_s = 0.0          # CPU per scheduled sequence per step
+        self.eager_step_s = 0.0            # CPU launch time of a step run without CUDA graphs
+        self.graph_max_batch = 0           # largest decode batch a CUDA graph covers (0: no eager steps)
+        self.spec_tokens = 0               # speculative decoding (set_speculative): draft tokens per step
+        self.weight_read_eff = 1.0         # HBM fraction of weight reads relative to bf16 GEMMs (engine, fp8/fp4)
         L = spec.layers
         self.stage_layers = L // pp
         # matmul parameters one GPU holds per layer (averaged over layers: MoE layers differ)
@@ -99,7 +105,10 @@ class IterationCost:
 
     # -- memory --------------------------------------------------------------------------------
     def weight_bytes_per_gpu(self) -> float:
-        return self.params * self.wbytes / (self.tp * self.pp)
+        """Weights one GPU holds; embeddings and LM head stay 16-bit in FP8/FP4 checkpoints
+        (Hugging Face FP8 releases of Llama, Qwen3 and DeepSeek keep embed_tokens/lm_head bf16)."""
+        emb_extra = self.spec.embedding_params() * max(2.0 - self.wbytes, 0.0)
+        return (self.params * self.wbytes + emb_extra) / (self.tp * self.pp)
 
     def workspace_bytes(self, max_batch_tokens: int, max_batch_size: int) -> float:
         """Activation workspace of one iteration at the engine's limits: the widest layer's
@@ -149,7 +158,7 @@ class IterationCost:
             w_layer = f_layer = self.attn_params + self.dense_mlp
         ffn = max(s.ffn_hidden, s.expert_ffn_hidden * max(s.top_k, 1))
         gemm_flops = 2.0 * T * f_layer / tp * Ls
-        gemm_bytes = (self.wbytes * w_layer / tp + a * T * (4 * h + 3 * ffn / tp)) * Ls
+        gemm_bytes = (self.wbytes * w_layer / tp / self.weight_read_eff + a * T * (4 * h + 3 * ffn / tp)) * Ls
         attn_flops = 2.0 * pairs * self.attn_width * Ls
         attn_bytes = (kvr * self.kv_layer_gpu / self.kv_bw_eff + a * T * self.attn_width * 2) * Ls
         attn_exps = pairs * self.local_heads * Ls
@@ -194,9 +203,61 @@ class IterationCost:
         return (tp_bytes + pp_bytes * self.pp) / self.link.Bps + n_coll * self.link.latency_s
 
     def times(self, tokens, samples, attn_pairs, kv_read) -> np.ndarray:
-        """Seconds per iteration (one entry per batch descriptor)."""
-        return (self.pp * self.stage_compute(tokens, samples, attn_pairs, kv_read)
-                + self.comm_time(tokens) + self.overhead_s)
+        """Seconds per iteration (one entry per batch descriptor). With speculative decoding a
+        decode-only iteration (tokens == samples) stands for one generated token per sequence:
+        a draft-and-verify step divided by the mean tokens it yields (``speculative_times``)."""
+        gpu = self.pp * self.stage_compute(tokens, samples, attn_pairs, kv_read) + self.comm_time(tokens)
+        t = self.host_time(tokens, samples, gpu)
+        if self.spec_tokens:
+            T = np.asarray(tokens, dtype=np.float64)
+            S = np.asarray(samples, dtype=np.float64)
+            dec = T == S
+            if dec.any():
+                t = np.array(t, dtype=np.float64)
+                t[dec] = self.speculative_times(S[dec], np.asarray(attn_pairs, dtype=np.float64)[dec],
+                                                np.asarray(kv_read, dtype=np.float64)[dec])
+        return t
+
+    def set_speculative(self, tokens: int, acceptance, verify_tokens: int | None = None,
+                        draft_layers: float = 1.0) -> None:
+        """Speculative decoding: ``tokens`` draft steps per decode step, each accepted with the
+        probability ``acceptance`` (a number: the mean accepted fraction; a list: per position),
+        ``verify_tokens`` tokens per sequence checked by the target (default tokens + 1),
+        ``draft_layers`` target-layer equivalents per draft step (EAGLE/MTP head: 1)."""
+        acc = acceptance if isinstance(acceptance, (list, tuple)) else [float(acceptance)] * tokens
+        self.spec_tokens = int(tokens)
+        self.spec_gain = 1.0 + float(sum(acc))           # mean tokens per draft-and-verify step
+        self.spec_verify = int(verify_tokens or tokens + 1)
+        self.spec_draft_layers = float(draft_layers)
+
+    def speculative_times(self, seqs, attn_pairs, kv_read) -> np.ndarray:
+        """Seconds per generated token of decode steps with speculation: ``spec_tokens`` draft
+        steps (``spec_draft_layers`` decoder layers + LM head at the batch) then one target pass
+        over ``spec_verify`` tokens per sequence (each attends to the context; KV read once),
+        over ``spec_gain`` tokens yielded per step."""
+        B = np.asarray(seqs, dtype=np.float64)
+        V = float(self.spec_verify)
+        verify = (self.pp * self.stage_compute(B * V, B * V, attn_pairs * V, kv_read)
+                  + self.comm_time(B * V))
+        body = self.stage_compute(B, np.zeros_like(B), attn_pairs, kv_read)
+        head = self.stage_compute(B, B, np.zeros_like(B), np.zeros_like(B)) - self.stage_compute(
+            B, np.zeros_like(B), np.zeros_like(B), np.zeros_like(B))
+        draft = self.spec_tokens * (self.spec_draft_layers * body / self.stage_layers + head)
+        step = self.host_time(B * V, B * V, verify + draft)
+        return step / self.spec_gain
+
+    def host_time(self, tokens, samples, gpu_s) -> np.ndarray:
+        """Iteration seconds with the engine's CPU work: a step run without CUDA graphs (a prefill
+        chunk in it, or more sequences than the largest graph) cannot finish before the CPU has
+        launched its kernels (``eager_step_s``); the scheduler's per-step and per-sequence CPU time
+        (``overhead_s``, ``host_per_seq_s``) is not hidden behind the GPU."""
+        gpu_s = np.asarray(gpu_s, dtype=np.float64)
+        S = np.asarray(samples, dtype=np.float64)
+        if self.eager_step_s > 0:
+            T = np.asarray(tokens, dtype=np.float64)
+            eager = (T > S) | (S > self.graph_max_batch)
+            gpu_s = np.where(eager, np.maximum(gpu_s, self.eager_step_s), gpu_s)
+        return gpu_s + self.overhead_s + self.host_per_seq_s * S
 
     def model_flops(self, tokens, samples, attn_pairs) -> np.ndarray:
         """Useful FLOPs of iterations on the whole replica: 2 x active matmul parameters per

@@ -28,6 +28,7 @@ import numpy as np
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
+from workloads.serving import engines
 from workloads.serving.cost import CommLink, IterationCost, calibration, check_precision
 from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.replica import Replica
@@ -58,9 +59,10 @@ class Router:
 class Deployment:
     def __init__(self, cfg, sim, topo, fabric, stream: RequestStream):
         self.cfg, self.sim, self.topo, self.fabric = cfg, sim, topo, fabric
-        self.serve = s = cfg.serve
-        self.stream = stream
         self.gpu = gpu_spec(cfg.topology.gpu)
+        self.serve = s = engines.apply_defaults(cfg.serve, self.gpu.hbm_bytes)
+        self.engine = engines.profile(s.engine)
+        self.stream = stream
         check_precision(self.gpu, s.precision)
         self.spec = ModelSpec.from_section(cfg.model)
         disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
@@ -71,36 +73,46 @@ class Deployment:
         roles = ["prefill"] * s.prefill_replicas + ["decode"] * s.decode_replicas if disagg else ["both"] * s.replicas
         if not roles:
             raise ConfigError("serve.replicas", "no replicas to serve on")
-        per = s.tp * s.pp
-        self.gpus_used = per * len(roles)
+        # tensor parallelism per role: disaggregated prefill and decode replicas may differ
+        # (serve.prefill_tp / serve.decode_tp, Dynamo's 4 x TP1 prefill + 1 x TP4 decode)
+        role_tp = {"both": s.tp, "prefill": s.prefill_tp or s.tp, "decode": s.decode_tp or s.tp}
+        sizes = [role_tp[r] * s.pp for r in roles]
+        self.gpus_used = sum(sizes)
         if self.gpus_used > len(topo.gpus):
-            raise InfeasibleError("serve.replicas", f"{len(roles)} replicas x tp={s.tp} x pp={s.pp} need "
+            tps = ", ".join(f"{r} tp={t}" for r, t in role_tp.items() if r in roles)
+            raise InfeasibleError("serve.replicas", f"{len(roles)} replicas ({tps}) x pp={s.pp} need "
                                   f"{self.gpus_used} GPUs; the topology has {len(topo.gpus)}")
         self.layerwise = s.kv_transfer == "layerwise"
-        link = self._group_link([topo.gpu(i) for i in range(per)])
-        overhead = s.schedule_overhead_us * 1e-6 if s.schedule_overhead_us else None
-        self.cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, s.tp, s.pp, s.ep,
-                                  link, overhead)
-        cap_tokens = self.cost.kv_capacity_tokens(s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
         # PP: pp virtual engines per replica keep pp batches in flight (vLLM's virtual engines),
         # each with 1/pp of the KV pool and of the batch limit; one batch alone leaves bubbles
         self.engines = s.pp
-        self.kv_blocks = cap_tokens // s.kv_block_tokens // self.engines
+        costs: dict[int, tuple[IterationCost, int]] = {}
+        for role in dict.fromkeys(roles):
+            tp = role_tp[role]
+            if tp not in costs:
+                key = "serve.tp" if role == "both" or tp == s.tp else f"serve.{role}_tp"
+                costs[tp] = self._role_cost(tp, key)
+        self.cost, self.kv_blocks = costs[role_tp[roles[-1]]]     # decode's (or the only) one
+        self.role_kv_blocks = {r: costs[role_tp[r]][1] for r in roles}
         self._check_fits(stream)
         self.replicas: list[Replica] = []
+        first = 0
         for i, role in enumerate(roles):
-            ranks = range(i * per, (i + 1) * per)
+            per = sizes[i]
+            cost, kv_blocks = costs[role_tp[role]]
+            ranks = range(first, first + per)
+            first += per
             gpus = [topo.gpu(r) for r in ranks]
             hosts = [topo.attr(g, "host") for g in gpus]
             hosts = hosts if all(h is not None for h in hosts) else []
             for _ in range(self.engines):
-                kv = KVCache(self.kv_blocks, s.kv_block_tokens)
+                kv = KVCache(kv_blocks, s.kv_block_tokens)
                 prefix = None
                 if s.prefix_cache and role != "decode":
-                    prefix = PrefixCache(kv, stream.block_tokens, self.cost.kv_token_gpu,
+                    prefix = PrefixCache(kv, stream.block_tokens, cost.kv_token_gpu,
                                          s.host_kv_GB * 1e9 / per / self.engines,
                                          s.ssd_kv_GB * 1e9 / per / self.engines)
-                rep = Replica(len(self.replicas), role, self, self.cost, kv, prefix, gpus, hosts,
+                rep = Replica(len(self.replicas), role, self, cost, kv, prefix, gpus, hosts,
                               max(s.max_batch_size // self.engines, 1))
                 rep.physical = i
                 self.replicas.append(rep)
@@ -119,6 +131,36 @@ class Deployment:
         self._ring_links: dict[int, np.ndarray] = {}
 
     # -- set-up helpers ------------------------------------------------------------------------
+    def _role_cost(self, tp: int, key: str) -> tuple[IterationCost, int]:
+        """The iteration cost of a replica of ``tp`` x pp GPUs and its KV blocks per engine."""
+        s, topo = self.serve, self.topo
+        per = tp * s.pp
+        link = self._group_link([topo.gpu(i) for i in range(per)])
+        overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
+        try:
+            cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
+        except InfeasibleError as err:
+            raise InfeasibleError(key, err.reason) from None
+        self._engine_host_time(cost)
+        if s.speculative is not None:
+            sp = s.speculative
+            cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers)
+        try:
+            cap_tokens = s.kv_capacity_tokens or self.engine.kv_capacity_tokens(
+                cost, s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
+        except InfeasibleError as err:
+            raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
+        return cost, cap_tokens // s.kv_block_tokens // self.engines
+
+    def _engine_host_time(self, cost: IterationCost) -> None:
+        """The engine profile's per-sequence and eager-dispatch CPU time on the iteration cost."""
+        e = self.engine
+        cost.host_per_seq_s = e.step_us_per_seq * 1e-6
+        cost.graph_max_batch = e.cuda_graph_max_batch
+        cost.eager_step_s = e.eager_kernels_per_layer * cost.stage_layers * e.launch_us * 1e-6
+        if cost.wbytes < 2.0:
+            cost.weight_read_eff = e.lowp_weight_read_efficiency
+
     def _group_link(self, gpus: list[int]) -> CommLink:
         """Bottleneck effective bandwidth and latency between a replica's first two GPUs."""
         lat = calibration()["comm"]["collective_latency_us"] * 1e-6
@@ -131,10 +173,11 @@ class Deployment:
     def _check_fits(self, stream: RequestStream) -> None:
         s = self.serve
         longest = int((stream.input_tokens + stream.output_tokens).max())
-        if blocks_for(longest + 1, s.kv_block_tokens) > self.kv_blocks:
+        smallest = min(self.role_kv_blocks.values())
+        if blocks_for(longest + 1, s.kv_block_tokens) > smallest:
             raise InfeasibleError("workload.input_tokens",
                                   f"a request of {longest} tokens needs more KV than a replica holds "
-                                  f"({self.kv_blocks * s.kv_block_tokens} tokens)")
+                                  f"({smallest * s.kv_block_tokens} tokens)")
 
     # -- flows ---------------------------------------------------------------------------------
     def _ring_private(self, rep: Replica) -> bool:
@@ -202,10 +245,14 @@ class Deployment:
         # the prompt's KV (the first output token's KV is computed by the first decode step);
         # at_end is called after the prefill sampled that token, the streamed part before
         tokens = req.context - 1 if at_end else req.context
-        nbytes = tokens * self.cost.kv_token_gpu * fraction
+        nbytes = tokens * src.cost.kv_token_gpu * fraction
         self.bytes["disagg"] += nbytes * len(src.gpus)
         for i, g in enumerate(src.gpus):
-            events.append(self.fabric.transfer(g, dst.gpus[i % len(dst.gpus)], nbytes, tag="serve.kv", key=req.rid))
+            # a source GPU's KV shard goes to the decode GPUs that hold its heads: with a wider
+            # decode TP it is split among them, with a narrower one several sources share a target
+            targets = [d for j, d in enumerate(dst.gpus) if j % len(src.gpus) == i] or [dst.gpus[i % len(dst.gpus)]]
+            for d in targets:
+                events.append(self.fabric.transfer(g, d, nbytes / len(targets), tag="serve.kv", key=req.rid))
         if at_end:
             del self._pending_kv[req.rid]
             end_of_prefill = env.now
@@ -226,7 +273,14 @@ class Deployment:
 
     # -- requests ------------------------------------------------------------------------------
     def arrive(self, req: Request) -> None:
-        self.router.choose(self.front, req).submit(req)
+        """A request reaches the server: after the engine's frontend time (HTTP, tokenizer,
+        IPC) the router hands it to a replica."""
+        delay = req.frontend_s = self.engine.frontend_s(req.prompt)
+        if delay <= 0:
+            self.router.choose(self.front, req).submit(req)
+            return
+        self.sim.env.timeout(delay).callbacks.append(
+            lambda _e, req=req: self.router.choose(self.front, req).submit(req))
 
     def finished(self, req: Request) -> None:
         if req.generated != req.output:

@@ -152,3 +152,29 @@ def test_pipeline_parallel_latency_serial_throughput_parallel():
     x2 = serve(serve={"pp": 2, "max_batch_size": 128}, workload=load)
     assert 1.6 < x2.summary["output_tokens_per_s"] / x1.summary["output_tokens_per_s"] < 2.05
     assert set(x2.tables["requests"]["replica"].to_pylist()) == {0} and x2.summary["gpus"] == 2
+
+
+def test_prefill_and_decode_tp_differ():
+    # Dynamo-style 4 prefill replicas at TP1 + 1 decode replica at TP4 on 8 GPUs
+    wl = {"arrival": "closed", "concurrency": 8, "requests": 24, "input_tokens": 1000, "output_tokens": 20}
+    res = serve(serve={"tp": 4, "prefill_tp": 1, "decode_tp": 4, "prefill_replicas": 4, "decode_replicas": 1,
+                       "replicas": 0, "scheduler": "sarathi"}, workload=wl)
+    s, r = res.summary, res.tables["requests"].to_pydict()
+    assert s["gpus"] == 8 and s["replicas"] == 5
+    assert set(r["prefill_replica"]) <= {0, 1, 2, 3} and len(set(r["prefill_replica"])) > 1
+    assert set(r["replica"]) == {4}
+    assert r["generated_tokens"] == r["output_tokens"]
+    # every prompt token's KV crosses once: a TP1 prefill GPU holds all KV heads
+    from sim.config import load_config
+    from workloads.model import ModelSpec
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "llama3-8b"}}).model)
+    expected = sum(n for n in r["input_tokens"]) * spec.kv_cache_bytes_per_token(1.0) / 1e9
+    assert s["disagg_kv_GB"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_role_tp_errors_name_the_role_key():
+    from sim.errors import InfeasibleError
+    with pytest.raises(InfeasibleError) as e:
+        serve(serve={"prefill_tp": 1, "decode_tp": 3, "prefill_replicas": 1, "decode_replicas": 1, "replicas": 0},
+              workload={"requests": 4})
+    assert e.value.key == "serve.decode_tp"
