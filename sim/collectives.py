@@ -363,6 +363,71 @@ def _bundles(phases: list[Phase]) -> list[tuple[list[tuple[int, int]], float]]:
     return [(pairs, b) for b, pairs in by_size.items()]
 
 
+# -- one collective at many sizes (serving iterations) ----------------------------------------
+
+def _unit_plan(fabric, op: str, algo: str, groups: list[list[int]]):
+    """The bundles of ``op`` on ``groups`` for a 1-byte buffer, cached per fabric: every
+    algorithm's bytes scale linearly with the buffer and its latency steps do not depend on it."""
+    cache = fabric.__dict__.setdefault("_unit_plans", {})
+    key = (op, algo, tuple(tuple(g) for g in groups))
+    phases = cache.get(key)
+    if phases is None:
+        topo = fabric.topo
+        per_group = [plan(topo, op, algo, list(g), 1.0) for g in groups]
+        phases = [_phase_bundles(topo, [p[k] for p in per_group if k < len(p)])
+                  for k in range(max((len(p) for p in per_group), default=0))]
+        if len(cache) > 4096:
+            cache.clear()
+        cache[key] = phases
+    return phases
+
+
+def collective_scaled(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str,
+                      tag: str = "") -> simpy.Event:
+    """``collective`` with a fixed algorithm, planned once per (op, algo, groups) and scaled to
+    ``nbytes``: for a workload that issues one collective at many sizes (a serving replica's
+    iterations), where planning per size would dominate."""
+    groups = [list(g) for g in groups if len(g) > 1]
+    if not groups or nbytes <= 0:
+        ev = fabric.env.event()
+        ev.succeed()
+        return ev
+    phases = [([(pairs, b * nbytes) for pairs, b in bundles], lat)
+              for bundles, lat in _unit_plan(fabric, op, algo, groups)]
+    return fabric.sim.process(_run(fabric, phases, tag or op), f"collective:{tag or op}")
+
+
+def credit(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str,
+           tag: str = "") -> None:
+    """The private-link fast path: put the exact link bytes of ``op`` on ``fabric`` at once,
+    without flows (``Fabric.credit``), for groups whose links carry nothing else, so that
+    when the bytes move changes no other flow. Busy time is bytes / effective capacity."""
+    groups = [list(g) for g in groups if len(g) > 1]
+    if not groups or nbytes <= 0:
+        return
+    cache = fabric.__dict__.setdefault("_unit_loads", {})
+    key = (op, algo, tuple(tuple(g) for g in groups))
+    loads = cache.get(key)
+    if loads is None:
+        topo = fabric.topo
+        acc: dict[int, float] = {}
+        sent = 0.0
+        for bundles, _ in _unit_plan(fabric, op, algo, groups):
+            for pairs, b in bundles:
+                sent += b * len(pairs)
+                for src, dst in pairs:
+                    for link in topo.route(src, dst, 0):
+                        acc[int(link)] = acc.get(int(link), 0.0) + b
+        links = np.fromiter(acc.keys(), dtype=np.int64, count=len(acc))
+        unit = np.fromiter(acc.values(), dtype=np.float64, count=len(acc))
+        loads = (links, unit, unit / fabric.capacity[links], sent)
+        if len(cache) > 4096:
+            cache.clear()
+        cache[key] = loads
+    links, unit, unit_busy, sent = loads
+    fabric.credit(links, unit * nbytes, unit_busy * nbytes, tag, total_bytes=sent * nbytes)
+
+
 # -- closed forms -----------------------------------------------------------------------------
 
 def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group: list[int],

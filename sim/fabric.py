@@ -159,6 +159,23 @@ class Fabric:
         self._queue_update()
         return event
 
+    def credit(self, links: np.ndarray, nbytes: np.ndarray, busy_s: np.ndarray | float, tag: str = "",
+               total_bytes: float | None = None, peak_utilization: float = 0.0) -> None:
+        """Account bytes that crossed ``links`` without flows: the private-link fast path of a
+        collective whose links carry nothing else, timed once on an idle copy of the fabric.
+        ``nbytes`` and ``busy_s`` are per link (arrays aligned with ``links``, or scalars);
+        ``total_bytes`` (default: the sum of ``nbytes``) counts as sent and delivered under
+        ``tag``. Links may repeat (each occurrence adds)."""
+        links = np.asarray(links, dtype=np.int64)
+        np.add.at(self.link_bytes, links, nbytes)
+        np.add.at(self.link_busy, links, busy_s)
+        total = float(np.sum(np.broadcast_to(nbytes, links.shape))) if total_bytes is None else float(total_bytes)
+        self.bytes_sent += total
+        self.bytes_delivered += total
+        self.bytes_by_tag[tag] = self.bytes_by_tag.get(tag, 0.0) + total
+        if peak_utilization > self.peak_utilization:
+            self.peak_utilization = peak_utilization
+
     def active_flows(self) -> int:
         return len(self._flows) + len(self._pending)
 

@@ -131,3 +131,27 @@ def test_step_latency_is_set_by_the_longest_route_of_a_large_phase():
     longest = max(topo.path_latency(topo.route(a, b, 0)) for a, b in zip(topo.gpus, topo.gpus[1:] + topo.gpus[:1]))
     assert longest == pytest.approx(4e-6)  # NIC-leaf, leaf-spine, spine-leaf, leaf-NIC (PCIe hops at 0)
     assert t >= 2 * 79 * longest
+
+
+def test_scaled_plan_and_credit_match_the_collective_on_the_fabric():
+    """collective_scaled (planned once, scaled) takes the time and puts the link bytes of
+    collective at that size; credit puts the same link bytes without flows or time."""
+    topo = two_level(2, 4, up_lat=1e-6, out_lat=5e-6)
+    group = topo.gpus
+
+    def on_fabric(fn, size):
+        sim = Simulation(0)
+        f = Fabric(sim, topo)
+        if fn is C.credit:
+            fn(f, "all_reduce", [group], size, "ring", tag="x")
+            return 0.0, f.link_bytes.copy()
+        sim.run(fn(f, "all_reduce", [group], size, "ring"))
+        return sim.now, f.link_bytes.copy()
+
+    t_plain, b_plain = on_fabric(C.collective, 3e6)
+    t_scaled, b_scaled = on_fabric(C.collective_scaled, 3e6)
+    _, b_credit = on_fabric(C.credit, 3e6)
+    assert b_plain.sum() > 0
+    assert t_scaled == pytest.approx(t_plain, rel=1e-9)
+    np.testing.assert_allclose(b_scaled, b_plain, rtol=1e-9)
+    np.testing.assert_allclose(b_credit, b_plain, rtol=1e-9)

@@ -150,3 +150,16 @@ def test_bundle_equals_its_members_on_a_symmetric_job():
     assert np.allclose(fab1.link_bytes, fab2.link_bytes)
     assert fab2.bytes_delivered == fab1.bytes_delivered == 200.0
     assert fab2.peak_utilization <= 1 + 1e-9
+
+
+def test_credit_accounts_bytes_like_a_flow_without_one():
+    topo = switch_domain(4)
+    sim = Simulation(0)
+    f = Fabric(sim, topo)
+    links = topo.route(topo.gpus[0], topo.gpus[1])
+    f.credit(links, np.full(len(links), 1e6), np.full(len(links), 1e-3), tag="TP", peak_utilization=0.5)
+    assert f.link_bytes[links].tolist() == [1e6] * len(links)
+    assert f.link_busy[links].tolist() == [1e-3] * len(links)
+    assert f.bytes_sent == f.bytes_delivered == 1e6 * len(links)
+    assert f.bytes_by_tag["TP"] == 1e6 * len(links) and f.peak_utilization == 0.5
+    assert f.active_flows() == 0 and sim.now == 0.0

@@ -271,7 +271,11 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
     return _save(fig, out_dir, "throughput")
 
 
-def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int = 40) -> list[Path]:
+def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int | None = None) -> list[Path]:
+    """Step time of every point (all of them unless ``max_bars``) stacked as compute, exposed
+    communication by kind (which add up to ``exposed_comm_s``), bubble and any remainder. Up to
+    40 points are vertical bars; more are horizontal bars, one labelled row per point, the
+    figure growing with the count so that every label stays legible."""
     cols = out.columns("summary")
     if "step_time_s" not in cols or "compute_s" not in cols:
         return []
@@ -284,20 +288,40 @@ def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int = 40) -> list[Path
     if not rows:
         return []
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(rows) + 3), 4.5))
+    n = len(rows)
+    horizontal = n > 40
+    if horizontal:
+        fig, ax = plt.subplots(figsize=(9, 0.17 * n + 1.8))
+        bar = ax.barh
+    else:
+        fig, ax = plt.subplots(figsize=(max(5, 0.35 * n + 3), 4.5))
+        bar = ax.bar
     labels = ["/".join(f"{k}={_label(r[k])}" for k in keys) or out.dir.name for r in rows]
-    bottom = [0.0] * len(rows)
+    pos = list(range(n))
+    base = [0.0] * n
     for part in parts:
         vals = [float(r.get(part) or 0.0) for r in rows]
-        ax.bar(range(len(rows)), vals, bottom=bottom, label=part.removesuffix("_s"))
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    other = [max(float(r["step_time_s"]) - b, 0.0) for r, b in zip(rows, bottom)]
-    if any(o > 1e-9 * max(bottom) for o in other):
-        ax.bar(range(len(rows)), other, bottom=bottom, label="other", color="0.8")
-    ax.set_xticks(range(len(rows)), labels, rotation=70, ha="right", fontsize=7)
-    ax.set_ylabel("seconds per step")
-    ax.set_title("step time breakdown")
-    ax.legend(fontsize=8)
+        if horizontal:
+            bar(pos, vals, left=base, label=part.removesuffix("_s"), height=0.8)
+        else:
+            bar(pos, vals, bottom=base, label=part.removesuffix("_s"))
+        base = [b + v for b, v in zip(base, vals)]
+    other = [max(float(r["step_time_s"]) - b, 0.0) for r, b in zip(rows, base)]
+    if any(o > 1e-9 * max(base) for o in other):
+        if horizontal:
+            bar(pos, other, left=base, label="other", color="0.8", height=0.8)
+        else:
+            bar(pos, other, bottom=base, label="other", color="0.8")
+    if horizontal:
+        ax.set_yticks(pos, labels, fontsize=7)
+        ax.set_ylim(n - 0.5, -0.5)             # first point at the top, as in the table
+        ax.set_xlabel("seconds per step")
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.set_xticks(pos, labels, rotation=70, ha="right", fontsize=7)
+        ax.set_ylabel("seconds per step")
+        ax.legend(fontsize=8)
+    ax.set_title(f"step time breakdown ({n} points)")
     return _save(fig, out_dir, "breakdown")
 
 
@@ -362,6 +386,20 @@ def plot_links(out: Outputs, out_dir: Path) -> list[Path]:
     return _save(fig, out_dir, "links")
 
 
+def check_plot_axes(out: Outputs, x: str | None, color: str | None, marker: str | None) -> None:
+    """``--x`` must name a numeric summary column, ``--color``/``--marker`` a summary column:
+    a plot is never skipped silently (``ConfigError`` naming the flag, exit 2)."""
+    cols = out.columns("summary") if "summary" in out.tables else []
+    for flag, name in (("--x", x), ("--color", color), ("--marker", marker)):
+        if name is not None and name not in cols:
+            raise ConfigError(flag, f"{name!r} is not a column of {out.dir}'s summary; columns: "
+                                    f"{', '.join(cols) or '(none)'}")
+    if x is not None:
+        bad = out.query(f'select "{x}" as v from summary where "{x}" is not null limit 1')
+        if bad and not isinstance(bad[0]["v"], (int, float)) or bad and isinstance(bad[0]["v"], bool):
+            raise ConfigError("--x", f"{x!r} is not numeric: the throughput plot needs a numeric x axis")
+
+
 def make_plots(out: Outputs, out_dir: Path, x: str | None = None, color: str | None = None,
                marker: str | None = None) -> list[Path]:
     paths = []
@@ -377,6 +415,9 @@ def make_plots(out: Outputs, out_dir: Path, x: str | None = None, color: str | N
 def main(args) -> int:
     dirs = getattr(args, "dirs", None) or [args.dir]
     outputs = [open_outputs(d) for d in dirs]      # every directory is checked before any work
+    for out in outputs:
+        check_plot_axes(out, getattr(args, "x", None), getattr(args, "color", None),
+                        getattr(args, "marker", None))
     for out in outputs:
         plots = args.plots
         if plots and len(outputs) > 1:

@@ -109,9 +109,12 @@ def cmd_run(args) -> int:
     if args.trace:
         cfg.run.trace = True
     out = Path(args.out) if args.out else default_out_dir(cfg)
-    result = run_to_dir(cfg, out)
+    result = run_to_dir(cfg, out, force=args.force)
     if args.json:
         print(json_line(result.summary))
+    elif isinstance(result.summary, list):      # [[jobs]]: one row per job
+        for row in result.summary:
+            print_summary(row, title=f"{cfg.run.name}: job {row['job']} ({row['kind']})")
     else:
         print_summary(result.summary, title=f"{cfg.run.name} ({cfg.run.kind})")
     print(f"wrote {out}/" + (" (trace.json: open in ui.perfetto.dev)" if result.trace else ""),
@@ -127,7 +130,8 @@ def cmd_sweep(args) -> int:
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
     config.validate(sweep.base_data)    # a broken base fails once, not once per point
     out = Path(args.out) if args.out else Path("runs") / "out" / sweep.name
-    res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address)
+    res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address,
+                    force=args.force)
     n = len(res.points)
     msg = (f"{sweep.name}: {res.count('done')} ran, {res.count('skipped')} already done, "
            f"{res.count('failed')} failed of {n} points -> {out}/")
@@ -177,10 +181,10 @@ def cmd_validate(args) -> int:
 def cmd_collective(args) -> int:
     from sim.app.nccl_table import nccl_table
     from sim.config import load_config
+    if args.gpus < 2:
+        raise ConfigError("--gpus", f"a collective needs at least 2 GPUs, got {args.gpus}")
     cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
     sizes = parse_sizes(args.sizes)
-    if args.gpus < 1:
-        raise ConfigError("--gpus", "must be >= 1")
     table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes)
     rows = table.to_pylist()
     if args.json:
@@ -191,6 +195,7 @@ def cmd_collective(args) -> int:
 
 
 def cmd_hardware(args) -> int:
+    from sim.compute import calibration
     from sim.hardware import catalogue
     rows = []
     for name, g in catalogue().items():
@@ -199,7 +204,7 @@ def cmd_hardware(args) -> int:
                      "fp8_TFLOPs": g.dense_flops.get("fp8", float("nan")) / 1e12,
                      "hbm_GB": g.hbm_bytes / 1e9, "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
-                     "power_W": g.power_W})
+                     "power_W": g.power_W, "calibrated": calibration(name, "train")[0]})
     if args.json:
         print(json_line(rows))
     else:
@@ -260,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="output directory (default runs/out/<run name>/)")
     r.add_argument("--json", action="store_true", help="print the summary row as one JSON line")
     r.add_argument("--trace", action="store_true", help="also write trace.json (open in ui.perfetto.dev)")
+    r.add_argument("--force", action="store_true",
+                   help="replace --out even when it holds files dcsim did not write")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("sweep", help="run a grid of configs, resumably")
@@ -269,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="parallel points (default: cores)")
     s.add_argument("--engine", choices=["local", "dask"], default="local")
     s.add_argument("--address", default=None, help="Dask scheduler address (default: a local cluster)")
+    s.add_argument("--force", action="store_true",
+                   help="write into --out even when it holds files dcsim did not write")
     s.set_defaults(fn=cmd_sweep)
 
     a = sub.add_parser("analyze", help="summarize and plot a run or sweep directory")

@@ -89,7 +89,8 @@ def section_rows(model) -> list[dict]:
 
 def config_reference() -> str:
     lines = []
-    for name, model in SECTIONS.items():
+    from sim.config import JobSection
+    for name, model in list(SECTIONS.items()) + [("[jobs]", JobSection)]:
         doc = (model.__doc__ or "").strip().splitlines()
         lines.append(f"#### `[{name}]`")
         lines.append("")

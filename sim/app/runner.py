@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 import sim
@@ -51,6 +52,19 @@ def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
                   record_flows=record_flows)
 
 
+def calibrated(gpu_name: str, kind: str) -> bool:
+    """The summaries' ``calibrated`` column (CONTRACT round 2): every compute constant a run of
+    ``kind`` uses on this GPU was fitted to measurements of it; warns on stderr when not."""
+    import sys
+    from sim.compute import calibration
+    ok, missing = calibration(gpu_name, kind)
+    if not ok:
+        print(f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
+              f"defaults or a `like` (see sim/data/compute.toml); treat its times as estimates",
+              file=sys.stderr)
+    return ok
+
+
 def _workload(kind: str):
     if kind == "train":
         from workloads.training import run_training
@@ -67,14 +81,70 @@ def _set_column(table: pa.Table, name: str, value) -> pa.Table:
     return table.append_column(name, pa.array([value] * table.num_rows))
 
 
+def check_precision(cfg: Config) -> None:
+    """Refuse a precision the run's GPU cannot compute in (``ConfigError``, exit 2) rather than
+    silently running at another: fp8 training needs fp8 tensor cores (Transformer Engine: Hopper,
+    Ada, Blackwell, MI300), fp4 serving needs fp4 tensor cores (Blackwell). fp16 and bf16 stand
+    in for each other (the same width and rate); fp8 serving on a GPU without fp8 is weight-only
+    FP8 (W8A16, vLLM's FP8 Marlin on Ampere) and runs at the bf16 rate."""
+    from sim import hardware
+    spec = hardware.gpu(cfg.topology.gpu)
+    have = ", ".join(sorted(spec.dense_flops))
+    if cfg.run.kind == "train" and cfg.train.precision == "fp8" and not spec.has_precision("fp8"):
+        raise ConfigError("train.precision", f"{spec.name} has no fp8 tensor cores (its rates: {have}); "
+                                             "fp8 training needs Hopper or newer: use bf16")
+    if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not spec.has_precision("fp4"):
+        raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
+                                             "fp4 needs Blackwell (B200, GB200): use fp8")
+
+
+# Work bounds: a run past them would take hours or exhaust memory, so it is refused before it
+# starts (``check_work``, exit 2 naming the key). Measured on one core: about 1-4 ms per
+# micro-batch pipeline chunk (training), about 3 ms per request (serving, 200 output tokens).
+MAX_TRAIN_STEPS = 1000               # steps repeat one schedule; more only multiply the time
+MAX_PIPELINE_CHUNKS = 1_000_000      # steps x micro-batches x pp x virtual stages (x dp x cp if fidelity = full)
+MAX_REQUESTS = 1_000_000             # serving requests per run
+
+
+def check_work(cfg: Config, gpus: int) -> None:
+    """Estimate a run's work from its config and refuse (``ConfigError``) one past the bounds
+    above, before any memory is spent on it."""
+    if cfg.run.kind == "train":
+        from workloads.model import ModelSpec
+        from workloads.training.plan import make_plan
+        if cfg.run.steps > MAX_TRAIN_STEPS:
+            raise ConfigError("run.steps", f"{cfg.run.steps:,} steps exceed the bound of {MAX_TRAIN_STEPS:,}: "
+                                           "steps repeat one schedule, so a few give the same step time")
+        plan = make_plan(cfg.train, ModelSpec.from_section(cfg.model), gpus)
+        replicas = plan.dp * plan.cp if plan.fidelity == "full" else 1
+        chunks = cfg.run.steps * plan.microbatches * plan.pp * plan.v * replicas
+        if chunks > MAX_PIPELINE_CHUNKS:
+            key = "train.global_batch" if plan.microbatches * plan.pp * plan.v * replicas > MAX_PIPELINE_CHUNKS else "run.steps"
+            raise ConfigError(key, f"the run would simulate {chunks:,} micro-batch pipeline chunks ({cfg.run.steps} "
+                                   f"step(s) x {plan.microbatches:,} micro-batches x pp {plan.pp} x "
+                                   f"{plan.v} virtual stage(s)" + (f" x {replicas} replicas" if replicas > 1 else "")
+                                   + f"), over the bound of {MAX_PIPELINE_CHUNKS:,} (about an hour); lower "
+                                   "global_batch or raise micro_batch")
+    elif cfg.run.kind == "serve":
+        w = cfg.workload
+        if (w.arrival != "trace" or "requests" in w.model_fields_set) and w.requests > MAX_REQUESTS:
+            raise ConfigError("workload.requests", f"{w.requests:,} requests exceed the bound of {MAX_REQUESTS:,} "
+                                                   "per run (about an hour); a sample of 10,000 or so gives "
+                                                   "stable percentiles")
+
+
 def run(cfg: Config) -> RunResult:
-    """Simulate one run of a validated config."""
+    """Simulate one run of a validated config (``[[jobs]]``: several jobs on one fabric)."""
     import topologies
     from sim.simulation import Simulation
 
+    if cfg.jobs:
+        return run_jobs(cfg)
+    check_precision(cfg)
     t0 = time.perf_counter()
     simulation = Simulation(cfg.run.seed)
     topo = topologies.build(cfg.topology)
+    check_work(cfg, len(topo.gpus))
     fabric = build_fabric(cfg, simulation, topo, record_flows=cfg.run.trace)
     tables = dict(_workload(cfg.run.kind)(cfg, simulation, topo, fabric))
     # tables recorded on the simulation (flows, GPU streams) that the workload did not return
@@ -91,6 +161,7 @@ def run(cfg: Config) -> RunResult:
     summary_t = tables["summary"]
     summary_t = _set_column(summary_t, "gpus", len(topo.gpus))
     summary_t = _set_column(summary_t, "sim_events", int(simulation.events_processed))
+    summary_t = _set_column(summary_t, "calibrated", calibrated(cfg.topology.gpu, cfg.run.kind))
     if "wall_s" in summary_t.column_names:
         summary_t = summary_t.drop_columns(["wall_s"])
     summary_t = summary_t.append_column("wall_s", pa.array([wall], pa.float64()))
@@ -121,16 +192,245 @@ def default_out_dir(cfg: Config) -> Path:
 
 
 def run_to_dir(cfg: Config, out_dir: str | Path | None = None, staging_root: str | Path | None = None,
-               extra_manifest: dict | None = None, trace: bool | None = None) -> RunResult:
-    """Run ``cfg`` and write its directory atomically; returns the result."""
-    from sim.outputs import trace_events, write_run_dir
+               extra_manifest: dict | None = None, trace: bool | None = None,
+               force: bool = False) -> RunResult:
+    """Run ``cfg`` and write its directory atomically; returns the result. ``out_dir`` may
+    replace only an earlier run's directory (or an empty one) unless ``force``: anything else
+    is a ``ConfigError`` raised before the run starts (``sim.outputs.check_replaceable``)."""
+    from sim.outputs import check_replaceable, trace_events, write_run_dir
+    final = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
+    check_replaceable(final, "run", force, key="--out" if out_dir is not None else "run.name")
     result = run(cfg)
     if trace and result.trace is None:
         result.trace = trace_events(result.tables)
     manifest = dict(result.manifest)
     if extra_manifest:
         manifest.update(extra_manifest)
-    write_run_dir(Path(out_dir) if out_dir is not None else default_out_dir(cfg), result.tables,
-                  manifest, trace=result.trace,
-                  staging_root=Path(staging_root) if staging_root else None)
+    write_run_dir(final, result.tables, manifest, trace=result.trace,
+                  staging_root=Path(staging_root) if staging_root else None, force=force)
     return result
+
+
+# -- several jobs on one fabric ([[jobs]]) ---------------------------------------------------------
+
+def _leaf_group(topo, server_gpus: list[int]):
+    """The leaves a server's GPUs reach (one leaf in a fat-tree, the rails' leaves in a
+    rail-optimized fabric); servers with equal groups share their leaf switches."""
+    leaves = tuple(sorted({topo.attr(g, "leaf") for g in server_gpus if topo.attr(g, "leaf") is not None}))
+    return leaves
+
+
+def place_jobs(cfg: Config, topo) -> list[list[int]]:
+    """GPU ranks (indices into ``topo.gpus``) of each job, in ``cfg.jobs`` order.
+
+    Explicit ranges first (two jobs claiming one GPU: ConfigError naming both), then the other
+    jobs in order from the GPUs left: ``packed`` takes the lowest free ranks (whole servers,
+    leaves and pods in order), ``spread`` takes free servers round-robin over leaf groups
+    (a server's GPUs stay together, so tensor parallelism stays inside its NVLink domain)."""
+    n = len(topo.gpus)
+    owner: dict[int, int] = {}
+    ranks: list[list[int] | None] = [None] * len(cfg.jobs)
+    for i, job in enumerate(cfg.jobs):
+        if not isinstance(job.placement, list):
+            continue
+        mine = []
+        for a, b in job.placement:
+            if b > n:
+                raise ConfigError(f"jobs.{i}.placement", f"range [{a}, {b}) exceeds the topology's {n} GPUs")
+            for r in range(a, b):
+                if r in owner:
+                    raise ConfigError(f"jobs.{i}.placement",
+                                      f"jobs {cfg.jobs[owner[r]].name!r} and {job.name!r} overlap (GPU {r})")
+                owner[r] = i
+                mine.append(r)
+        if len(mine) != job.gpus:
+            raise ConfigError(f"jobs.{i}.placement", f"ranges hold {len(mine)} GPUs; jobs.{i}.gpus is {job.gpus}")
+        ranks[i] = mine
+    for i, job in enumerate(cfg.jobs):
+        if ranks[i] is not None:
+            continue
+        free = [r for r in range(n) if r not in owner]
+        if len(free) < job.gpus:
+            raise ConfigError(f"jobs.{i}.gpus", f"job {job.name!r} needs {job.gpus} GPUs; {len(free)} of the "
+                              f"topology's {n} are free (topology.gpus)")
+        if job.placement == "packed":
+            mine = free[:job.gpus]
+        else:
+            servers: dict[int, list[int]] = {}
+            for r in free:
+                servers.setdefault(topo.gpu_server(r), []).append(r)
+            groups: dict[tuple, list[list[int]]] = {}
+            for srv in sorted(servers):
+                groups.setdefault(_leaf_group(topo, [topo.gpu(r) for r in servers[srv]]), []).append(servers[srv])
+            queues = list(groups.values())
+            mine, k = [], 0
+            while len(mine) < job.gpus:
+                q = queues[k % len(queues)]
+                if q:
+                    mine.extend(q.pop(0)[:job.gpus - len(mine)])
+                k += 1
+        for r in mine:
+            owner[r] = i
+        ranks[i] = sorted(mine)
+    return ranks
+
+
+def job_config(cfg: Config, i: int) -> Config:
+    """The single-workload config of job ``i``: its own sections on the shared topology."""
+    job = cfg.jobs[i]
+    run = cfg.run.model_copy(update={"kind": job.kind, "name": job.name})
+    return Config(run=run, topology=cfg.topology, model=job.model, train=job.train, serve=job.serve,
+                  workload=job.workload)
+
+
+def _job_error(err, i: int, name: str):
+    """Re-raise a job's config or infeasibility error under its ``jobs.N.`` key path."""
+    from sim.errors import InfeasibleError
+    if isinstance(err, (ConfigError, InfeasibleError)):
+        return type(err)(f"jobs.{i}.{err.key}" if err.key else f"jobs.{i}", f"job {name!r}: {err.reason}")
+    return err
+
+
+def _simulate_jobs(cfg: Config, which: list[int], record_flows: bool):
+    """Run the jobs ``which`` together on one clock and fabric; (workloads, fabrics, sim, fabric)."""
+    import topologies
+    from sim.simulation import Simulation
+    from sim.tenant import JobFabric, JobSimulation, JobTopology
+    from workloads.workload import make
+
+    simulation = Simulation(cfg.run.seed)
+    topo = topologies.build(cfg.topology)
+    fabric = build_fabric(cfg, simulation, topo, record_flows=record_flows)
+    ranks = place_jobs(cfg, topo)
+    has_serving = any(cfg.jobs[i].kind == "serve" for i in which)
+    steps_set = "steps" in cfg.run.model_fields_set
+    workloads, fabrics = {}, {}
+    for i in which:
+        job = cfg.jobs[i]
+        jsim = JobSimulation(simulation, job.name)
+        jtopo = JobTopology(topo, [topo.gpu(r) for r in ranks[i]])
+        jfab = JobFabric(fabric, jtopo, jsim)
+        steps = cfg.run.steps if steps_set or not has_serving else None
+        try:
+            workloads[i] = make(job.kind, job_config(cfg, i), jsim, jtopo, jfab, steps=steps)
+        except Exception as err:  # noqa: BLE001 - re-raised with the job's key path
+            raise _job_error(err, i, job.name) from None
+        fabrics[i] = jfab
+    env = simulation.env
+    done = {i: w.start() for i, w in workloads.items()}
+    finite = [done[i] for i, w in workloads.items() if not w.open_ended]
+    if finite:
+        simulation.run(env.all_of(finite))
+    for w in workloads.values():
+        w.stop()
+    simulation.run(env.all_of(list(done.values())))
+    while fabric.active_flows() and env.peek() < float("inf"):   # let stray copies land
+        env.step()
+    return workloads, fabrics, simulation, fabric
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def run_jobs(cfg: Config) -> RunResult:
+    """Simulate the ``[[jobs]]`` of ``cfg`` on one fabric (and, with ``run.baseline``, each
+    job alone on the same GPUs for the slowdown columns)."""
+    t0 = time.perf_counter()
+    which = list(range(len(cfg.jobs)))
+    workloads, fabrics, simulation, fabric = _simulate_jobs(cfg, which, cfg.run.trace)
+    alone = {}
+    if cfg.run.baseline:
+        for i in which:
+            alone[i] = _simulate_jobs(cfg, [i], False)[0][i]
+    wall = time.perf_counter() - t0
+    rows, per_job = [], {}
+    for i, w in workloads.items():
+        job = cfg.jobs[i]
+        tabs = dict(w.tables())
+        tabs.update({k: v for k, v in fabrics[i].sim.recorder.to_arrow().items() if k not in tabs})
+        per_job[job.name] = tabs
+        row = {"job": job.name, "kind": job.kind}
+        row.update({k: v[0] for k, v in tabs["summary"].to_pydict().items()})
+        row["gpus"] = job.gpus
+        if i in alone:
+            row.update(w.slowdown(alone[i]))
+            if job.kind == "serve":
+                row.setdefault("tpot_slowdown", float("nan"))
+        rows.append(row)
+    for row in rows:
+        row["sim_events"] = int(simulation.events_processed)
+        row["wall_s"] = wall
+        if cfg.run.baseline:
+            row.setdefault("slowdown", float("nan"))
+    summary_t = pa.Table.from_pylist(rows)
+    tables: dict[str, pa.Table] = {"summary": summary_t}
+    for name in sorted({t for tabs in per_job.values() for t in tabs if t != "summary"}):
+        parts = [_set_column(tabs[name], "job", job) .select(["job"] + [c for c in tabs[name].column_names if c != "job"])
+                 for job, tabs in per_job.items() if name in tabs]
+        tables[name] = _concat(parts)
+    for name, table in simulation.recorder.to_arrow().items():
+        tables.setdefault(name, table)
+    tables["links"] = job_link_table(cfg, fabric, {cfg.jobs[i].name: fabrics[i] for i in which})
+    manifest = {
+        "dcsim_version": sim.__version__,
+        "kind": "jobs",
+        "name": cfg.run.name,
+        "seed": cfg.run.seed,
+        "wall_s": wall,
+        "sim_events": int(simulation.events_processed),
+        "sim_time_s": simulation.now,
+        "gpus": len(fabric.topo.gpus),
+        "jobs": [j.name for j in cfg.jobs],
+        "python": platform.python_version(),
+        "created_unix": time.time(),
+        "config": config_to_dict(cfg),
+    }
+    trace = jobs_trace(per_job) if cfg.run.trace else None
+    return RunResult(tables, rows, manifest, trace)
+
+
+def job_link_table(cfg: Config, fabric, job_fabrics: dict) -> pa.Table:
+    """``links.parquet`` of a multi-job run: one row per link and job that put bytes on it
+    (``job`` column); ``busy_s`` is the link's busy time split in proportion to the bytes, so
+    per link the rows' bytes and busy times sum to the link's totals."""
+    base = fabric.link_table()
+    cols = base.to_pydict()
+    total = np.asarray(cols["bytes"])
+    busy = np.asarray(cols["busy_s"])
+    elapsed = max(fabric.sim.now, 1e-30)
+    parts = []
+    for name, jf in job_fabrics.items():
+        idx = np.flatnonzero(jf.link_bytes > 0)
+        t = base.take(pa.array(idx))
+        jb = jf.link_bytes[idx]
+        share = np.where(total[idx] > 0, jb / np.where(total[idx] > 0, total[idx], 1.0), 0.0)
+        t = t.set_column(t.column_names.index("bytes"), "bytes", pa.array(jb))
+        t = t.set_column(t.column_names.index("busy_s"), "busy_s", pa.array(busy[idx] * share))
+        t = t.set_column(t.column_names.index("utilization"), "utilization",
+                         pa.array(jb / (fabric.capacity[idx] * elapsed)))
+        parts.append(t.add_column(0, "job", pa.array([name] * t.num_rows, pa.string())))
+    return pa.concat_tables(parts) if parts else base.add_column(0, "job", pa.array([], pa.string()))
+
+
+def jobs_trace(per_job: dict[str, dict[str, pa.Table]]) -> dict:
+    """One Perfetto process per job; each of its tables' lanes a thread of that process."""
+    from sim.outputs import trace_events
+    events = []
+    for pid, (job, tabs) in enumerate(per_job.items(), 1):
+        sub = trace_events({k: v for k, v in tabs.items() if k != "summary"})["traceEvents"]
+        pname = {e["pid"]: e["args"]["name"] for e in sub if e.get("name") == "process_name"}
+        tids: dict[tuple, int] = {}
+        events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": f"job {job}"}})
+        for e in sub:
+            if e.get("name") == "process_name" and e.get("ph") == "M":
+                continue
+            orig = e["pid"]
+            tid = tids.setdefault((orig, e["tid"]), len(tids) + 1)
+            e = {**e, "pid": pid, "tid": tid}
+            if e.get("ph") == "M" and e.get("name") == "thread_name":
+                e["args"] = {"name": f"{pname.get(orig, '')}: {e['args']['name']}"}
+            if "id" in e:
+                e["id"] = f"{job}-{e['id']}"
+            events.append(e)
+    return {"traceEvents": events, "displayTimeUnit": "ms"}

@@ -42,7 +42,7 @@ from typing import Any, Callable
 
 from sim.config import read_toml
 from sim.errors import ConfigError, DcsimError
-from sim.outputs import is_complete, remove_stale_staging, write_json_atomic
+from sim.outputs import check_replaceable, is_complete, remove_stale_staging, write_json_atomic
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
@@ -72,6 +72,7 @@ class PointTask:
     staging_root: str | None
     partition: dict = field(default_factory=dict)   # partition name -> value
     point_hash: str = ""    # of the point's config data: a rerun recomputes a point whose config changed
+    force: bool = False     # replace point directories dcsim did not write
 
 
 @dataclass
@@ -211,6 +212,11 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     name = spec.get("name") or (source.stem if source else "sweep")
     if not isinstance(name, str):
         raise ConfigError("name", "must be a string")
+    from sim.config import check_name
+    try:
+        check_name(name)
+    except ValueError as err:
+        raise ConfigError("name", str(err)) from None
     base_path = None
     if base_data is None:
         base = spec.get("base")
@@ -261,7 +267,8 @@ def run_point(task: PointTask) -> dict:
     from sim.app import runner
     cfg = config.validate(point_config_data(task))
     result = runner.run_to_dir(cfg, Path(task.out_dir), staging_root=task.staging_root,
-                               extra_manifest={"point": task.partition, "point_hash": task.point_hash})
+                               extra_manifest={"point": task.partition, "point_hash": task.point_hash},
+                               force=task.force)
     return {"summary": result.summary}
 
 
@@ -272,7 +279,7 @@ def execute(point_fn: Callable[[PointTask], dict], task: PointTask) -> dict:
     try:
         result = point_fn(task) or {}
         summary = result.get("summary") if isinstance(result, dict) else None
-        if summary:
+        if isinstance(summary, dict) and summary:
             outcome["summary"] = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}
     except DcsimError as err:
         outcome.update(status="failed", error=str(err), error_type=type(err).__name__,
@@ -382,10 +389,14 @@ def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, en
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, engine: str = "local",
               address: str | None = None, point_fn: Callable[[PointTask], dict] = run_point,
-              progress: bool | None = None, stream=None, mp_context: str | None = None) -> SweepResult:
-    """Run every unfinished point of ``sweep`` into ``out_dir``; see the module docstring."""
+              progress: bool | None = None, stream=None, mp_context: str | None = None,
+              force: bool = False) -> SweepResult:
+    """Run every unfinished point of ``sweep`` into ``out_dir``; see the module docstring.
+    ``out_dir`` must be new, empty or an earlier sweep's output unless ``force``
+    (``sim.outputs.check_replaceable``)."""
     if engine not in ("local", "dask"):
         raise ConfigError("--engine", f"unknown engine {engine!r}; use local or dask")
+    check_replaceable(Path(out_dir), "sweep", force)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging_root = _staging_root(out_dir)
@@ -411,7 +422,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     save()
     tasks = {p.index: PointTask(p.index, p.values, str(out_dir / p.rel_dir), sweep.base_data,
                                 str(sweep.base_path) if sweep.base_path else None,
-                                str(staging_root), p.partition, hashes[p.index]) for p in todo}
+                                str(staging_root), p.partition, hashes[p.index], force) for p in todo}
     by_index = {p.index: p for p in points}
     bar = Progress(len(points), len(todo), stream=stream, live=progress)
 

@@ -121,3 +121,21 @@ def test_analyze_command_prints_and_plots(sweep_dir, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [r["tp"] for r in rows] == [1, 2, 4]
     assert main(["analyze", str(sweep_dir), "--sql", "select bogus"]) == 2
+
+
+def test_breakdown_draws_every_point(tmp_path, monkeypatch):
+    """88 points (the headline sweep's count) give 88 bars per stacked part, each labelled."""
+    import sim.app.analyze as an
+    tmp = tmp_path
+    (tmp / "base.toml").write_text("")
+    (tmp / "s.toml").write_text('name = "big"\nbase = "base.toml"\n[grid]\n'
+                                '"topology.nic_Gbps" = [12.5, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800]\n'
+                                '"train.tp" = [1, 2, 3, 4, 5, 6, 7, 8]\n')
+    run_sweep(load_sweep(tmp / "s.toml"), tmp / "out", workers=1, point_fn=overlap_point, progress=False)
+    figs = []
+    monkeypatch.setattr(an, "_save", lambda fig, d, name: figs.append(fig) or [])
+    an.plot_breakdown(open_outputs(tmp / "out"), tmp / "plots")
+    ax = figs[0].axes[0]
+    assert [len(c) for c in ax.containers][:3] == [88, 88, 88]     # compute, exposed_comm, bubble
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 88 and labels[0] == "nic_Gbps=12.5/tp=1"

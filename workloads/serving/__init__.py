@@ -1,8 +1,9 @@
 """LLM serving on a simulated datacenter: request streams, continuously batched replicas over
 paged KV caches, prefix caching, prefill/decode disaggregation, routing, per-request metrics.
 
-Entry point: ``run_serving(cfg, sim, topo, fabric) -> {"summary": 1 row, "requests": 1 row per
-request}``. Column meanings (seconds unless the name says otherwise):
+Entry points: ``ServingWorkload`` (a ``workloads.workload.Workload``) and ``run_serving(cfg,
+sim, topo, fabric) -> {"summary": 1 row, "requests": 1 row per request}`` (one deployment
+alone). Column meanings (seconds unless the name says otherwise):
 - requests: ``arrival_s``, ``scheduled_s`` (first admitted to a batch), ``first_token_s``,
   ``finish_s``, ``frontend_s`` (the engine's per-request host time: HTTP, tokenizer, IPC),
   ``queueing_s`` (scheduled - arrival - frontend), ``ttft_s``, ``tpot_s`` ((finish - first
@@ -10,8 +11,9 @@ request}``. Column meanings (seconds unless the name says otherwise):
   ``replica`` (decode replica), ``prefill_replica``, ``prefix_hit_tokens``, ``preemptions``.
 - summary: the CONTRACT.md serving columns; ``mfu`` = useful FLOPs / (duration x GPUs x dense
   peak at serve.precision); ``mbu`` = weight + KV bytes iterations must read / (duration x GPUs x
-  HBM bandwidth); ``compute_comm_ratio`` = replica busy time outside communication / exposed
-  communication time (inf without communication); ``kv_transfer_GB`` = KV bytes moved between
+  HBM bandwidth); ``compute_comm_ratio`` = compute_s / comm_s as in training (CONTRACT.md):
+  the replicas' compute-stream kernel time over their communication time (inf without
+  communication); ``kv_transfer_GB`` = KV bytes moved between
   GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps).
 """
 
@@ -29,11 +31,43 @@ def _pct(x: np.ndarray, q: float) -> float:
 
 
 def run_serving(cfg, sim, topo, fabric) -> dict[str, pa.Table]:
-    stream = build_stream(cfg.workload, sim)
-    dep = Deployment(cfg, sim, topo, fabric, stream)
-    dep.start()
-    sim.run(until=dep.done)
-    return tables(dep)
+    """Serve ``cfg``'s request stream alone on the simulation's clock; its tables."""
+    job = ServingWorkload(cfg, sim, topo, fabric)
+    sim.run(until=job.start())
+    return job.tables()
+
+
+class ServingWorkload:
+    """A serving deployment as a ``Workload``: done when every request has finished."""
+
+    kind = "serve"
+    open_ended = False
+
+    def __init__(self, cfg, sim, topo, fabric, steps: int | None = None):
+        self.deployment = Deployment(cfg, sim, topo, fabric, build_stream(cfg.workload, sim))
+        self._tables = None
+
+    def start(self):
+        self.deployment.start()
+        return self.deployment.done
+
+    def stop(self) -> None:
+        pass
+
+    def tables(self) -> dict[str, pa.Table]:
+        if self._tables is None:
+            self._tables = tables(self.deployment)
+        return self._tables
+
+    def slowdown(self, alone: "ServingWorkload") -> dict[str, float]:
+        """TTFT p50 (``slowdown``) and TPOT p50 (``tpot_slowdown``) beside co-tenants over alone."""
+        mine = self.tables()["summary"]
+        base = alone.tables()["summary"]
+        ratio = {}
+        for col, name in (("ttft_p50_s", "slowdown"), ("tpot_p50_s", "tpot_slowdown")):
+            a, b = mine[col][0].as_py(), base[col][0].as_py()
+            ratio[name] = a / b if b and b > 0 else float("nan")
+        return ratio
 
 
 def tables(dep: Deployment) -> dict[str, pa.Table]:
@@ -85,7 +119,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_transfer_GB": sum(dep.bytes.values()) / 1e9,
         "prefix_hit_rate": float(col("prefix_hit_tokens").sum() / max(prompt.sum(), 1)),
         "preemptions": int(sum(r.preemptions for r in reps)),
-        "compute_comm_ratio": (busy - comm) / comm if comm > 0 else float("inf"),
+        "compute_comm_ratio": sum(r.compute_s for r in reps) / comm if comm > 0 else float("inf"),
         "gpus": gpus,
         "ttft_mean_s": float(ttft.mean()) if n else float("nan"),
         "tpot_mean_s": float(tpot_v.mean()) if len(tpot_v) else float("nan"),

@@ -17,8 +17,11 @@ Vocabulary:
   streams all but the last layer behind the final prefill iteration; ``whole`` sends after it.
 - host copies: prefix-cache loads (host DRAM or SSD to HBM) and swap preemption travel the
   GPU's host link (and the SSD's link first, for SSD hits).
-- ring traffic: a replica's TP all-reduce (and PP send/recv) bytes, sent around the ring of its
-  GPUs so they share links with everything else.
+- collectives: a replica's TP all-reduces (EP all-to-all bytes folded in) and PP send/recv go
+  through ``sim.collectives`` on its GPUs: priced from the topology (``_group_link``: the
+  inter-node all-reduce of a TP group spanning servers included) and put on the fabric
+  (``comm_traffic``: rail-aligned channels across domains; private groups credited without
+  flows).
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import numpy as np
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
+from sim import collectives
 from workloads.serving import engines
-from workloads.serving.cost import CommLink, IterationCost, calibration, check_precision
+from workloads.serving.cost import ACT_BYTES, CommLink, IterationCost, calibration, check_precision
 from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.replica import Replica
 from workloads.serving.request import Request
@@ -92,14 +96,18 @@ class Deployment:
             if tp not in costs:
                 key = "serve.tp" if role == "both" or tp == s.tp else f"serve.{role}_tp"
                 costs[tp] = self._role_cost(tp, key)
-        self.cost, self.kv_blocks = costs[role_tp[roles[-1]]]     # decode's (or the only) one
-        self.role_kv_blocks = {r: costs[role_tp[r]][1] for r in roles}
-        self._check_fits(stream)
+        self.cost, cap_tokens = costs[role_tp[roles[-1]]]     # decode's (or the only) one
+        self.kv_blocks = cap_tokens // s.kv_block_tokens // self.engines
+        self.kv_pool_tokens = cap_tokens // self.engines      # before rounding down to whole blocks
+        role_caps = {r: costs[role_tp[r]][1] // self.engines for r in roles}
+        self.role_kv_blocks = {r: c // s.kv_block_tokens for r, c in role_caps.items()}
+        self._check_fits(stream, role_caps)
         self.replicas: list[Replica] = []
         first = 0
         for i, role in enumerate(roles):
             per = sizes[i]
-            cost, kv_blocks = costs[role_tp[role]]
+            cost = costs[role_tp[role]][0]
+            kv_blocks = self.role_kv_blocks[role]
             ranks = range(first, first + per)
             first += per
             gpus = [topo.gpu(r) for r in ranks]
@@ -127,20 +135,20 @@ class Deployment:
         self.next_closed = 0
         self.bytes = {"disagg": 0.0, "prefix_load": 0.0, "swap": 0.0, "offload": 0.0}
         self._pending_kv: dict[int, list] = {}
-        self._private: dict[int, bool] = {}
-        self._ring_links: dict[int, np.ndarray] = {}
+        self._private_reps: dict[int, bool] = {}
+        self._algos: dict[tuple, str] = {}
 
     # -- set-up helpers ------------------------------------------------------------------------
     def _role_cost(self, tp: int, key: str) -> tuple[IterationCost, int]:
-        """The iteration cost of a replica of ``tp`` x pp GPUs and its KV blocks per engine."""
+        """The iteration cost of a replica of ``tp`` x pp GPUs (with the engine's host time and
+        speculative decoding) and its KV pool in tokens."""
         s, topo = self.serve, self.topo
-        per = tp * s.pp
-        link = self._group_link([topo.gpu(i) for i in range(per)])
+        link = self._group_link([topo.gpu(i) for i in range(tp * s.pp)], tp)
         overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
         try:
             cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:
-            raise InfeasibleError(key, err.reason) from None
+            raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
         self._engine_host_time(cost)
         if s.speculative is not None:
             sp = s.speculative
@@ -150,67 +158,121 @@ class Deployment:
                 cost, s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
         except InfeasibleError as err:
             raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
-        return cost, cap_tokens // s.kv_block_tokens // self.engines
+        return cost, cap_tokens
 
     def _engine_host_time(self, cost: IterationCost) -> None:
-        """The engine profile's per-sequence and eager-dispatch CPU time on the iteration cost."""
+        """The engine profile's per-sequence and eager-dispatch CPU time and low-precision weight
+        reads on the iteration cost."""
         e = self.engine
         cost.host_per_seq_s = e.step_us_per_seq * 1e-6
         cost.graph_max_batch = e.cuda_graph_max_batch
         cost.eager_step_s = e.eager_kernels_per_layer * cost.stage_layers * e.launch_us * 1e-6
         if cost.wbytes < 2.0:
-            cost.weight_read_eff = e.lowp_weight_read_efficiency
+            cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
 
-    def _group_link(self, gpus: list[int]) -> CommLink:
-        """Bottleneck effective bandwidth and latency between a replica's first two GPUs."""
+    def _group_link(self, gpus: list[int], tp: int | None = None) -> CommLink:
+        """The effective bytes/s and per-collective latency of the replica's TP all-reduce on
+        the topology (``sim.collectives`` closed forms on the fabric's effective capacities).
+        Inside one scale-up domain engines run their own one-shot all-reduce kernels: the
+        calibrated latency plus the path's, at the bandwidth the ring reaches. Across domains
+        NCCL's algorithms (rail-aligned rings, trees, hierarchical): an affine fit of the
+        chosen algorithm's time at one token's and at a full batch's activations, so a decode
+        step pays the inter-node latency of each all-reduce."""
         lat = calibration()["comm"]["collective_latency_us"] * 1e-6
-        if len(gpus) < 2:
+        s, topo, caps = self.serve, self.topo, self.fabric.capacity
+        tp = tp or s.tp
+        group = gpus[:tp] if tp > 1 else gpus
+        if len(group) < 2:
             return CommLink(self.gpu.scaleup_Bps, lat)
-        links = self.topo.route(gpus[0], gpus[1])
-        cap = float(self.fabric.capacity[links].min()) if len(links) else self.gpu.scaleup_Bps
-        return CommLink(cap, lat + self.topo.path_latency(links))
+        if tp < 2:        # pipeline sends only: the first stage boundary's path
+            links = topo.route(group[0], group[1])
+            cap = float(caps[links].min()) if len(links) else self.gpu.scaleup_Bps
+            return CommLink(cap, lat + topo.path_latency(links))
+        n = len(group)
+        bus = 2.0 * (n - 1) / n
+        S1 = self.spec.hidden * ACT_BYTES
+        S2 = max(s.max_batch_tokens, 2) * self.spec.hidden * ACT_BYTES
+        if len(collectives.domains_of(topo, group)) == 1:
+            t1 = collectives.estimate_on(topo, caps, "all_reduce", "ring", group, S1)
+            t2 = collectives.estimate_on(topo, caps, "all_reduce", "ring", group, S2)
+            links = topo.route(group[0], group[1])
+            return CommLink(bus * (S2 - S1) / (t2 - t1), lat + topo.path_latency(links))
+        a1 = collectives.choose(topo, "all_reduce", group, S1, self.fabric)
+        a2 = collectives.choose(topo, "all_reduce", group, S2, self.fabric)
+        t1 = collectives.estimate_on(topo, caps, "all_reduce", a1, group, S1)
+        t2 = collectives.estimate_on(topo, caps, "all_reduce", a2, group, S2)
+        Bps = bus * (S2 - S1) / max(t2 - t1, 1e-15)
+        return CommLink(Bps, max(t1 - bus * S1 / Bps, 0.0))
 
-    def _check_fits(self, stream: RequestStream) -> None:
+    def _check_fits(self, stream: RequestStream, role_caps: dict[str, int]) -> None:
+        """Every request must fit the KV pool of each replica kind it passes through."""
         s = self.serve
         longest = int((stream.input_tokens + stream.output_tokens).max())
-        smallest = min(self.role_kv_blocks.values())
-        if blocks_for(longest + 1, s.kv_block_tokens) > smallest:
+        for pool_tokens in role_caps.values():
+            kv_blocks = pool_tokens // s.kv_block_tokens
+            if blocks_for(longest + 1, s.kv_block_tokens) <= kv_blocks:
+                continue
+            if longest + 1 <= pool_tokens:     # it fits, but not in whole blocks
+                raise InfeasibleError("serve.kv_block_tokens",
+                                      f"KV blocks of {s.kv_block_tokens} tokens leave {kv_blocks} block(s) "
+                                      f"per replica; a request of {longest} tokens needs "
+                                      f"{blocks_for(longest + 1, s.kv_block_tokens)}: use smaller blocks (vLLM: 16)")
             raise InfeasibleError("workload.input_tokens",
                                   f"a request of {longest} tokens needs more KV than a replica holds "
-                                  f"({smallest * s.kv_block_tokens} tokens)")
+                                  f"({kv_blocks * s.kv_block_tokens} tokens)")
 
     # -- flows ---------------------------------------------------------------------------------
-    def _ring_private(self, rep: Replica) -> bool:
-        """A replica's ring has its links to itself when its GPUs share one scale-up domain and
-        no KV transfer crosses their NVLink ports (co-located serving): each GPU's NVLink links
-        carry only its own replica's traffic, so the ring's timing cannot change any other flow
-        and the analytic time of the iteration cost is exact."""
+    def _private(self, rep: Replica) -> bool:
+        """A replica's collectives have their links to themselves when its GPUs share one
+        scale-up domain and no KV transfer crosses their NVLink ports (co-located serving):
+        each GPU's NVLink links carry only its own replica's traffic, so when its bytes move
+        cannot change any other flow and the analytic time of the iteration cost is exact."""
         domains = {self.topo.attr(g, "domain", 0) for g in rep.gpus}
         return not self.disaggregated and len(domains) == 1
 
-    def ring_traffic(self, rep: Replica, bytes_per_gpu: float):
-        """Put ``bytes_per_gpu`` on each edge of the replica's GPU ring. Private rings are
-        credited to the links at once (no flow; returns None); shared ones become one bundled
-        flow that contends with everything else (returns its event)."""
-        g = rep.gpus
-        pairs = [(g[i], g[(i + 1) % len(g)]) for i in range(len(g))]
-        f = self.fabric
-        private = self._private.get(rep.index)
+    def _tp_groups(self, rep: Replica) -> list[list[int]]:
+        tp = rep.cost.tp
+        return [rep.gpus[i:i + tp] for i in range(0, len(rep.gpus), tp)]
+
+    def _algo(self, group: list[int], nbytes: float) -> str:
+        """NCCL's choice for an all-reduce of ``nbytes`` on ``group`` (cached per size octave)."""
+        key = (group[0], len(group), int(np.log2(max(nbytes, 1.0))))
+        algo = self._algos.get(key)
+        if algo is None:
+            algo = self._algos[key] = collectives.choose(self.topo, "all_reduce", group, nbytes, self.fabric)
+        return algo
+
+    def comm_traffic(self, rep: Replica, tp_bytes: float, pp_bytes: float):
+        """Put an iteration's (or macro-step's) TP/EP and PP bytes on the fabric through
+        ``sim.collectives``: an all-reduce on each TP group carrying ``tp_bytes`` per GPU (ring
+        volume), and send/recv from every stage's GPUs to the next stage's (``pp_bytes`` per
+        GPU of the replica on average). Private replicas are credited at once (no flow;
+        returns None); shared ones run the collective's flows, which contend with everything
+        else (returns the event that fires when they are done)."""
+        private = self._private_reps.get(rep.index)
         if private is None:
-            private = self._private[rep.index] = self._ring_private(rep)
-            self._ring_links[rep.index] = np.concatenate([self.topo.route(a, b) for a, b in pairs])
-        if private:
-            links = self._ring_links[rep.index]
-            np.add.at(f.link_bytes, links, bytes_per_gpu)
-            np.add.at(f.link_busy, links, bytes_per_gpu / f.capacity[links])
-            total = bytes_per_gpu * len(pairs)
-            f.bytes_sent += total
-            f.bytes_delivered += total
-            f.bytes_by_tag["serve.tp"] = f.bytes_by_tag.get("serve.tp", 0.0) + total
+            private = self._private_reps[rep.index] = self._private(rep)
+        tp, pp = rep.cost.tp, self.serve.pp
+        f, events = self.fabric, []
+        if tp > 1 and tp_bytes > 0:
+            groups = self._tp_groups(rep)
+            S = tp_bytes / (2.0 * (tp - 1) / tp)        # the all-reduce buffer of that ring volume
+            if private:
+                collectives.credit(f, "all_reduce", groups, S, "ring", tag="serve.tp")
+            else:
+                algo = self._algo(groups[0], S)
+                events.append(collectives.collective_scaled(f, "all_reduce", groups, S, algo, tag="serve.tp"))
+        if pp > 1 and pp_bytes > 0:
+            g = rep.gpus
+            pairs = [[g[s * tp + t], g[(s + 1) * tp + t]] for s in range(pp - 1) for t in range(tp)]
+            per_pair = pp_bytes * pp / (pp - 1)
+            if private:
+                collectives.credit(f, "send_recv", pairs, per_pair, "ring", tag="serve.pp")
+            else:
+                events.append(collectives.collective_scaled(f, "send_recv", pairs, per_pair, "ring", tag="serve.pp"))
+        if not events:
             return None
-        if hasattr(f, "transfer_bundle"):
-            return f.transfer_bundle(pairs, bytes_per_gpu, tag="serve.tp", key=rep.index)
-        return self.sim.env.all_of([f.transfer(a, b, bytes_per_gpu, tag="serve.tp", key=rep.index) for a, b in pairs])
+        return events[0] if len(events) == 1 else self.sim.env.all_of(events)
 
     def host_copy(self, rep: Replica, bytes_per_gpu: float, to_gpu: bool, ssd_bytes: float = 0.0,
                   kind: str = "swap"):

@@ -1,9 +1,11 @@
 """Training workloads: one step of a dense or MoE transformer on a topology, and where its time goes.
 
 Vocabulary:
-- ``run_training(cfg, sim, topo, fabric)``: checks the plan (``plan``), the memory
-  (``memory``), costs every pass (``costs``), runs the SimPy step (``engine``) and returns
-  ``{"summary": one row, "steps": one row per step and pipeline stage}``.
+- ``TrainingWorkload`` (a ``workloads.workload.Workload``): checks the plan (``plan``), the
+  memory (``memory``), costs every pass (``costs``) and runs SimPy steps (``engine``) back to
+  back; ``tables()`` returns ``{"summary": one row (the last step), "steps": one row per step
+  and pipeline stage}``. ``run_training(cfg, sim, topo, fabric)`` runs ``run.steps`` of them
+  alone.
 - critical stage: the pipeline rank whose compute stream is busiest; the summary's compute,
   communication and bubble columns describe its GPU (CONTRACT.md).
 - ``bubble_s``: time on the critical GPU with neither compute nor exposed communication,
@@ -13,53 +15,104 @@ Vocabulary:
 from __future__ import annotations
 
 import pyarrow as pa
+import simpy
 
 from sim.compute import ComputeModel
 from sim.errors import InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
 from workloads.training.costs import step_costs
-from workloads.training.engine import KINDS, TrainingStep, union_length, uncovered
+from workloads.training.engine import KINDS, TrainingStep, exposed_by_kind, union_length, uncovered
 from workloads.training.memory import peak_memory_bytes
 from workloads.training.plan import make_plan
 
 
 def run_training(cfg, sim, topo, fabric) -> dict[str, pa.Table]:
-    tr = cfg.train
-    model = ModelSpec.from_section(cfg.model)
-    plan = make_plan(tr, model, len(topo.gpus))
-    spec = gpu_spec(cfg.topology.gpu)
-    peak_bytes, peak_stage = peak_memory_bytes(model, plan, tr.attention, tr.dp_bucket_MB)
-    fits = peak_bytes <= spec.hbm_bytes
-    if tr.check_memory and not fits:
-        raise InfeasibleError("train.check_memory",
-                              f"peak memory {peak_bytes / 1e9:.1f} GB on pipeline stage {peak_stage} exceeds "
-                              f"{spec.name}'s {spec.hbm_bytes / 1e9:.0f} GB HBM (try more tp/pp, zero, recompute, "
-                              "or check_memory = false)")
-    cm = ComputeModel(spec, tr.precision)
-    costs = step_costs(model, plan, cm, tr.attention, tr.optimizer_step)
-    steps_rows = []
-    summary = None
-    for step in range(cfg.run.steps):
-        t_start = sim.now
-        job = TrainingStep(sim, fabric, topo, plan, costs, tr.overlap_grad_reduce, tr.dp_bucket_MB * 1e6,
-                           tr.interference)
-        sim.run(job.start())
-        if costs.step_overhead_s:
-            sim.run(sim.now + costs.step_overhead_s)
-        step_time = sim.now - t_start
-        rows = _stage_rows(job, step, t_start, step_time, costs.step_overhead_s)
-        if cfg.run.trace:  # busy intervals per stream, drawn by trace.json (sim.outputs)
-            streams = sim.recorder.table("streams")
-            for (replica, s), log in job.logs.items():
-                for stream, spans in [("compute", log.compute)] + [(k, log.comm[k]) for k in KINDS]:
-                    for a, b in spans:
-                        streams.add(lane=f"stage {s} dp {replica[0]} cp {replica[1]}", stream=stream,
-                                    name=stream, step=step, start_s=a, end_s=b)
-        steps_rows.extend(rows)
-        summary = _summary(cfg, model, plan, spec, costs, rows, step_time, peak_bytes, fits)
-    steps = pa.table({k: [r[k] for r in steps_rows] for k in steps_rows[0]})
-    return {"summary": pa.table({k: [v] for k, v in summary.items()}), "steps": steps}
+    """Run ``run.steps`` steps of ``cfg`` alone on the simulation's clock; its tables."""
+    job = TrainingWorkload(cfg, sim, topo, fabric, steps=cfg.run.steps)
+    sim.run(job.start())
+    return job.tables()
+
+
+class TrainingWorkload:
+    """A training job as a ``Workload``: steps back to back, ``steps`` of them, or (``steps``
+    None) until ``stop()`` is called and at least one step is done."""
+
+    kind = "train"
+
+    def __init__(self, cfg, sim, topo, fabric, steps: int | None = 1):
+        tr = cfg.train
+        self.cfg, self.sim, self.topo, self.fabric = cfg, sim, topo, fabric
+        self.model = model = ModelSpec.from_section(cfg.model)
+        self.plan = plan = make_plan(tr, model, len(topo.gpus))
+        self.spec = spec = gpu_spec(cfg.topology.gpu)
+        self.peak_bytes, peak_stage = peak_memory_bytes(model, plan, tr.attention, tr.dp_bucket_MB)
+        self.fits = self.peak_bytes <= spec.hbm_bytes
+        if tr.check_memory and not self.fits:
+            raise InfeasibleError("train.check_memory",
+                                  f"peak memory {self.peak_bytes / 1e9:.1f} GB on pipeline stage {peak_stage} exceeds "
+                                  f"{spec.name}'s {spec.hbm_bytes / 1e9:.0f} GB HBM (try more tp/pp, zero, recompute, "
+                                  "or check_memory = false)")
+        cm = ComputeModel(spec, tr.precision)
+        self.costs = step_costs(model, plan, cm, tr.attention, tr.optimizer_step)
+        self.steps = steps
+        self.open_ended = steps is None
+        self._stop = False
+        self.steps_rows: list[dict] = []
+        self.step_times: list[float] = []
+        self.summary: dict | None = None
+        self.done: simpy.Event | None = None
+
+    def start(self) -> simpy.Event:
+        self.done = self.sim.process(self._run(), "train")
+        return self.done
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def _run(self):
+        cfg, sim, tr, costs = self.cfg, self.sim, self.cfg.train, self.costs
+        step = 0
+        while True:
+            t_start = sim.now
+            job = TrainingStep(sim, self.fabric, self.topo, self.plan, costs, tr.overlap_grad_reduce,
+                               tr.dp_bucket_MB * 1e6, tr.interference)
+            yield job.start()
+            if costs.step_overhead_s:
+                yield sim.env.timeout(costs.step_overhead_s)
+            step_time = sim.now - t_start
+            rows = _stage_rows(job, step, t_start, step_time, costs.step_overhead_s)
+            if cfg.run.trace:  # busy intervals per stream, drawn by trace.json (sim.outputs)
+                streams = sim.recorder.table("streams")
+                for (replica, s), log in job.logs.items():
+                    for stream, spans in [("compute", log.compute)] + [(k, log.comm[k]) for k in KINDS]:
+                        for a, b in spans:
+                            streams.add(lane=f"stage {s} dp {replica[0]} cp {replica[1]}", stream=stream,
+                                        name=stream, step=step, start_s=a, end_s=b)
+            self.steps_rows.extend(rows)
+            self.step_times.append(step_time)
+            self.summary = _summary(cfg, self.model, self.plan, self.spec, costs, rows, step_time,
+                                    self.peak_bytes, self.fits)
+            step += 1
+            if self.steps is not None and step >= self.steps:
+                break
+            if self.steps is None and self._stop:
+                break
+
+    def mean_step_time(self) -> float:
+        return sum(self.step_times) / len(self.step_times)
+
+    def tables(self) -> dict[str, pa.Table]:
+        summary = dict(self.summary)
+        if self.open_ended or len(self.step_times) > 1:
+            summary["steps"] = len(self.step_times)
+            summary["mean_step_time_s"] = self.mean_step_time()
+        steps = pa.table({k: [r[k] for r in self.steps_rows] for k in self.steps_rows[0]})
+        return {"summary": pa.table({k: [v] for k, v in summary.items()}), "steps": steps}
+
+    def slowdown(self, alone: "TrainingWorkload") -> dict[str, float]:
+        """Mean step time beside co-tenants over mean step time alone."""
+        return {"slowdown": self.mean_step_time() / alone.mean_step_time()}
 
 
 def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overhead: float) -> list[dict]:
@@ -71,8 +124,9 @@ def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overh
         exposed = uncovered(comm_all, log.compute)
         row = {"step": step, "stage": s, "dp_replica": replica[0], "cp_replica": replica[1],
                "compute_s": compute, "comm_s": comm, "exposed_comm_s": exposed}
+        by_kind = exposed_by_kind({k: log.comm[k] for k in KINDS}, log.compute)   # adds up to exposed
         for k in KINDS:
-            row[f"exposed_{k.lower()}_s"] = uncovered(log.comm[k], log.compute)
+            row[f"exposed_{k.lower()}_s"] = by_kind[k]
             row[f"{k.lower()}_comm_s"] = union_length(log.comm[k])
         row["bubble_s"] = max(0.0, step_time - overhead - compute - exposed)
         row["finish_s"] = log.finish - t0

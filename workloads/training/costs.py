@@ -19,6 +19,11 @@ Vocabulary:
   serial host work (the framework's per-micro-batch step: batch fetch and TP broadcast, masks,
   the loss's host side), which the GPU waits through. All are data in ``sim/data/compute.toml`` (training
   keys, read here because ``sim.compute.Efficiency`` does not carry them).
+- precision per op: the layers' forward ops come from the layer model shared with serving
+  (``workloads.layer_cost.forward_ops``): at fp8/fp4 the GEMMs run at that precision (the
+  GPU's measured low-precision factor, ``sim/data/compute.toml``), attention and the output
+  layer at bf16, plus Transformer Engine's casts (forward: inputs and weights; backward: the
+  output gradients).
 - ``ChunkCost``: both passes plus the chunk's parameter and gradient bytes per GPU (dense and
   expert), which the DP gradient reduction and ZeRO-3 parameter gathers move.
 - ``StepCosts``: every chunk, the activation bytes a pipeline send carries, and the optimizer
@@ -27,18 +32,16 @@ Vocabulary:
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
+from dataclasses import dataclass, field, replace
 
 from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
+from workloads.layer_cost import ATTENTION_CORE, LOW_PRECISION, backward_cast_ops, forward_ops
 from workloads.model import ACT_BYTES, ModelSpec
 from workloads.training.memory import GRAD_BYTES, chunk_params, stage_params
 from workloads.training.plan import Plan
 
-ATTENTION_CORE = {"attention", "attn_scores", "softmax", "attn_values"}
+CAST_PREFIXES = tuple(f"{p}_" for p in LOW_PRECISION)
 
 
 @dataclass
@@ -85,15 +88,10 @@ class TrainingEfficiency(Efficiency):
 HOST_KEYS = ("cpu_dispatch_us", "tp_collective_kernels", "microbatch_overhead_us")
 
 
-@lru_cache(maxsize=None)
 def _host_constants(gpu_name: str) -> dict:
-    table = tomllib.loads(resources.files("sim").joinpath("data/compute.toml").read_text())
-    row = {k: table.get("default", {}).get(k, 0.0) for k in HOST_KEYS}
-    for key in (gpu_name, gpu_name.split("-")[0]):
-        if key in table:
-            row.update({k: table[key][k] for k in HOST_KEYS if k in table[key]})
-            break
-    return row
+    from sim.compute import constants_row
+    row = constants_row(gpu_name)
+    return {k: row.get(k, 0.0) for k in HOST_KEYS}
 
 
 def training_efficiency(gpu_name: str) -> TrainingEfficiency:
@@ -119,18 +117,23 @@ def _times(cm: ComputeModel, ops: list[Op]) -> float:
     return float(cm.op_times(ops).sum())
 
 
-def backward_ops(ops: list[Op], attention: str) -> list[Op]:
+def backward_ops(ops: list[Op], attention: str, precision: str = "") -> list[Op]:
+    """The backward of forward ``ops``, each at its forward op's precision; the forward's
+    low-precision casts are replaced by the backward's (the output gradients', see
+    ``workloads.layer_cost``) when ``precision`` is fp8 or fp4."""
     out = []
     for o in ops:
+        if o.name.startswith(CAST_PREFIXES):
+            continue
         if o.name == "attention" and attention == "flash":
             # FlashAttention-2 backward: recompute S and P, then dV, dP, dQ, dK: 2.5x forward
             out.append(Op(o.name + "_bwd", 2.5 * o.flops, 2.0 * o.bytes, o.exps, "attention_bwd",
-                          o.count, o.dims))
+                          o.count, o.dims, o.precision))
         else:
             # input gradient (m x n)(n x k) and weight gradient (k x m)(m x n): same three dims
             out.append(Op(o.name + "_bwd", 2.0 * o.flops, 2.0 * o.bytes, 0.0, o.kind,
-                          2 * o.count if o.kind == "gemm" else o.count, o.dims))
-    return out
+                          2 * o.count if o.kind == "gemm" else o.count, o.dims, o.precision))
+    return out + (backward_cast_ops(ops, precision) if precision in LOW_PRECISION else [])
 
 
 def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, attention: str) -> ChunkCost:
@@ -141,8 +144,12 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     layers = list(plan.chunk_layer_range(vstage))
     fwd_ops: list[Op] = []
     recompute_ops: list[Op] = []
+    low = plan.precision in LOW_PRECISION
     for i in layers:
-        ops = model.layer_ops(i, b, shard, attention)
+        # the shared layer model: GEMMs at the run's precision, attention at 16 bit, and the
+        # fp8/fp4 casts Transformer Engine adds (workloads.layer_cost)
+        ops = forward_ops(model, i, b, shard, plan.precision, attention,
+                          attention_precision="bf16" if low else "")
         fwd_ops += ops
         if plan.recompute == "full":
             recompute_ops += ops
@@ -151,8 +158,10 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     if vstage == 0:
         fwd_ops += model.embedding_ops(b, shard)
     if vstage == n_v - 1:
-        fwd_ops += model.logits_ops(b, shard)
-    bwd_ops = backward_ops(fwd_ops, attention) + recompute_ops
+        # the output layer stays 16-bit under fp8 recipes (Megatron-Core, TE: not an fp8 linear)
+        fwd_ops += [replace(o, precision="bf16") if low and o.kind == "gemm" else o
+                    for o in model.logits_ops(b, shard)]
+    bwd_ops = backward_ops(fwd_ops, attention, plan.precision) + recompute_ops
     overhead = cm.eff.layer_overhead_us * 1e-6 * len(layers)
     dispatch_s, tp_kernels, microbatch_s = host_constants(cm)
     fwd_kernels = _kernels(fwd_ops)
@@ -180,7 +189,11 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     T = b * model.seq_len / plan.cp
     act = ACT_BYTES * T * model.hidden
     if plan.tp > 1:
-        per_layer = 2                       # after attention and after the MLP
+        # without SP: an all-reduce after attention and after the MLP. With sequence
+        # parallelism Megatron replaces each by an all-gather before the block's first linear
+        # and a reduce-scatter after its last: 2 all-gathers + 2 reduce-scatters per layer, the
+        # same bytes as the 2 all-reduces (the engine issues half the calls as each)
+        per_layer = 4 if plan.sp else 2
         calls = per_layer * len(layers) + (1 if vstage == 0 else 0)
         fwd.tp_bytes = bwd.tp_bytes = act
         fwd.tp_calls = calls

@@ -23,7 +23,8 @@ Vocabulary:
   domain or routes over scale-up links, a TP collective's links carry nothing else. Its time is
   then a constant per (groups, op, bytes): it is measured once on a private idle fabric (the
   same topology, capacities and collective code) and the pass waits compute + TP as one
-  timeout, while the job's fabric is credited with the measured per-link bytes and busy time.
+  timeout, while the job's fabric is credited with the measured per-link bytes and busy time
+  (``Fabric.credit``).
   Otherwise TP collectives run on the shared fabric (``fast_tp=False`` forces that path).
 """
 
@@ -96,6 +97,43 @@ def uncovered(intervals, cover) -> float:
             k += 1
         total += length
     return total
+
+
+def exposed_by_kind(comm: dict[str, list], cover) -> dict[str, float]:
+    """Exposed (not covered by ``cover``) communication time per kind, adding up to the exposed
+    time of all kinds together (``uncovered`` of their union): where several kinds are exposed
+    at once, that time is shared equally among them, so a stacked breakdown never exceeds the
+    step. A kind exposed alone gets all of its exposed time."""
+    spans = {k: merged(v) for k, v in comm.items()}
+    C = merged(cover)
+    points = sorted({t for v in spans.values() for iv in v for t in iv})
+    out = {k: 0.0 for k in comm}
+    if len(points) < 2:
+        return out
+    idx = {k: 0 for k in spans}
+    j = 0
+    for t0, t1 in zip(points, points[1:]):
+        active = []
+        for k, v in spans.items():
+            i = idx[k]
+            while i < len(v) and v[i][1] <= t0:
+                i += 1
+            idx[k] = i
+            if i < len(v) and v[i][0] <= t0:
+                active.append(k)
+        if not active:
+            continue
+        while j < len(C) and C[j][1] <= t0:
+            j += 1
+        length, k2 = t1 - t0, j
+        while k2 < len(C) and C[k2][0] < t1:
+            length -= max(0.0, min(t1, C[k2][1]) - max(t0, C[k2][0]))
+            k2 += 1
+        if length > 0:
+            share = length / len(active)
+            for k in active:
+                out[k] += share
+    return out
 
 
 class TrainingStep:
@@ -172,28 +210,21 @@ class TrainingStep:
                 self._scratch = Fabric(sim, self.topo, f.model, f.efficiency["scaleup"],
                                        f.efficiency["scaleout"], f.efficiency.get("host", 1.0))
             scratch = self._scratch
-            scratch.link_bytes[:] = 0.0
-            scratch.link_busy[:] = 0.0
+            bytes0, busy0 = scratch.link_bytes.copy(), scratch.link_busy.copy()
             sent = scratch.bytes_sent
             t0 = scratch.sim.now
             scratch.sim.run(collective(scratch, op, groups, nbytes, tag="TP"))
-            links = np.flatnonzero(scratch.link_bytes)
-            c = (scratch.sim.now - t0, links, scratch.link_bytes[links].copy(), scratch.link_busy[links].copy(),
+            moved = scratch.link_bytes - bytes0
+            links = np.flatnonzero(moved)
+            c = (scratch.sim.now - t0, links, moved[links], (scratch.link_busy - busy0)[links],
                  scratch.bytes_sent - sent, scratch.peak_utilization)
             self._tp_costs[key] = c
         return c
 
     def _tp_credit(self, c) -> None:
         """Account a privately timed TP collective on the job's fabric."""
-        f = self.fabric
         _, links, nbytes, busy, total, peak = c
-        f.link_bytes[links] += nbytes
-        f.link_busy[links] += busy
-        f.bytes_sent += total
-        f.bytes_delivered += total
-        f.bytes_by_tag["TP"] = f.bytes_by_tag.get("TP", 0.0) + total
-        if peak > f.peak_utilization:
-            f.peak_utilization = peak
+        self.fabric.credit(links, nbytes, busy, "TP", total, peak)
 
     def _tp_pass(self, s, r, pc) -> list[tuple[float, float]]:
         """Fast path: (seconds, None) per TP collective of a pass, credited on the fabric now

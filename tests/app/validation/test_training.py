@@ -70,3 +70,23 @@ def test_narayanan_table1_every_row_within_10_percent_median_within_5(a100):
     assert len(err) == 10
     assert np.max(err) <= 0.10, err.round(3)
     assert np.median(err) <= 0.05, err.round(3)
+
+
+def test_llmfoundry_mpt3b_fp8_against_its_bf16_reference():
+    """MPT-3B on H100 (llm-foundry, FSDP): FP8 30,586 tokens/s/GPU measured, BF16 24,142 (1.27x).
+    Before per-op precision dcsim predicted 60,037 (1.75x its bf16 34,404): every op at the fp8
+    peak, no Transformer Engine casts, no fp8 GEMM factor in training. Now GEMMs run at fp8 x
+    the measured factor (0.891 on H100), attention and the output layer at bf16, casts cost
+    their bytes: predicted 45,306 (+48%), and the FP8/BF16 ratio 1.32 vs 1.27 measured.
+    Remaining gap (not FP8's): the BF16 row itself is predicted +42% (34,404 vs 24,142): the H100
+    constants are fitted to single cold kernels and are optimistic on sustained FSDP training
+    (issue 11 item 1). Asserted: the ratio within 15% of the measured one, and the FP8 row's
+    error within 10 points of the BF16 row's (FP8 adds no gap of its own)."""
+    from sim.app.validation.training import published_rows
+    rows = {r["case"]: r for r in published_rows()}
+    fp8, bf16 = rows["llmfoundry_mpt3b_h100x8_fp8"], rows["llmfoundry_mpt3b_h100x16_bf16"]
+    ratio = fp8["predicted"] / bf16["predicted"]
+    measured = fp8["measured"] / bf16["measured"]
+    assert abs(ratio / measured - 1) <= 0.15, ratio
+    assert abs(fp8["error"] - bf16["error"]) <= 0.10, (fp8["error"], bf16["error"])
+    assert fp8["predicted"] < 0.8 * 60037          # the fault: 60,037 predicted before

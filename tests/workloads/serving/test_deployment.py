@@ -158,7 +158,7 @@ def test_prefill_and_decode_tp_differ():
     # Dynamo-style 4 prefill replicas at TP1 + 1 decode replica at TP4 on 8 GPUs
     wl = {"arrival": "closed", "concurrency": 8, "requests": 24, "input_tokens": 1000, "output_tokens": 20}
     res = serve(serve={"tp": 4, "prefill_tp": 1, "decode_tp": 4, "prefill_replicas": 4, "decode_replicas": 1,
-                       "replicas": 0, "scheduler": "sarathi"}, workload=wl)
+                       "scheduler": "sarathi"}, workload=wl)
     s, r = res.summary, res.tables["requests"].to_pydict()
     assert s["gpus"] == 8 and s["replicas"] == 5
     assert set(r["prefill_replica"]) <= {0, 1, 2, 3} and len(set(r["prefill_replica"])) > 1
@@ -175,6 +175,35 @@ def test_prefill_and_decode_tp_differ():
 def test_role_tp_errors_name_the_role_key():
     from sim.errors import InfeasibleError
     with pytest.raises(InfeasibleError) as e:
-        serve(serve={"prefill_tp": 1, "decode_tp": 3, "prefill_replicas": 1, "decode_replicas": 1, "replicas": 0},
+        serve(serve={"prefill_tp": 1, "decode_tp": 3, "prefill_replicas": 1, "decode_replicas": 1},
               workload={"requests": 4})
     assert e.value.key == "serve.decode_tp"
+
+
+def tp16_two_nodes(fabric="rail-optimized", prompt=128, latency_us=None):
+    """DeepSeek-R1 FP8 served TP16 over two DGX H100 nodes (the shape of the published case
+    tenstorrent/tt-inference-server#356, "16 H100 (SGLANG + INFINIBAND)")."""
+    topo = {"preset": "dgx-h100-superpod", "gpus": 16, "fabric": fabric}
+    if latency_us is not None:
+        topo["scaleout_latency_us"] = latency_us
+    return serve(topology=topo, model={"preset": "deepseek-v3"},
+                 serve={"tp": 16, "scheduler": "sarathi", "chunk_size": 8192, "max_batch_tokens": 8192,
+                        "max_batch_size": 256, "precision": "fp8", "kv_precision": "bf16"},
+                 workload={"arrival": "closed", "concurrency": 1, "requests": 2, "input_tokens": prompt,
+                           "output_tokens": 16})
+
+
+def test_tp_across_two_nodes_decode_pays_the_inter_node_all_reduce():
+    """Each of a decode step's 2 x 61 all-reduces crosses the NICs (it was priced between the
+    first two GPUs, both in one node, so the scale-out latency did not show)."""
+    fast = tp16_two_nodes(latency_us=1.0).summary["tpot_p50_s"]
+    slow = tp16_two_nodes(latency_us=6.0).summary["tpot_p50_s"]
+    assert slow - fast >= 2 * 61 * 5e-6
+
+
+def test_tp16_prefill_moves_little_between_rail_optimized_and_fat_tree():
+    """NCCL's rail-aligned channels keep inter-node traffic on its rail; the ring in rank order
+    crossed rails through the spines and made TTFT at 8,192 tokens 4x fabric-dependent."""
+    rail = tp16_two_nodes("rail-optimized", prompt=8192).summary["ttft_p50_s"]
+    fat = tp16_two_nodes("fat-tree", prompt=8192).summary["ttft_p50_s"]
+    assert abs(rail / fat - 1) < 0.30

@@ -162,3 +162,21 @@ def test_fast_path_off_when_tp_shares_a_domain():
     assert not TrainingStep(sim, Fabric(sim, topo), topo, plan, costs).fast_tp
     plan8 = make_plan(cfg.train.model_copy(update={"tp": 8, "dp": 2}), model, 16)
     assert TrainingStep(sim, Fabric(sim, topo), topo, plan8, step_costs(model, plan8, ComputeModel(gpu("A100-SXM-80GB"), "bf16"))).fast_tp
+
+
+def test_exposed_time_by_kind_adds_up_to_the_exposed_total():
+    """Where two kinds are exposed at once, the time is shared, never counted twice."""
+    import random
+    from workloads.training.engine import exposed_by_kind, uncovered
+    comm = {"TP": [(0.0, 2.0)], "DP": [(1.0, 3.0)], "PP": []}
+    by = exposed_by_kind(comm, [(2.5, 4.0)])
+    assert by == pytest.approx({"TP": 1.5, "DP": 1.0, "PP": 0.0})     # [1, 2) shared by TP and DP
+    rng = random.Random(7)
+    for _ in range(200):
+        comm = {k: [(a, a + rng.uniform(0, 2)) for a in (rng.uniform(0, 10) for _ in range(rng.randint(0, 6)))]
+                for k in ("TP", "PP", "DP", "EP", "CP")}
+        cover = [(a, a + rng.uniform(0, 2)) for a in (rng.uniform(0, 10) for _ in range(rng.randint(0, 6)))]
+        by = exposed_by_kind(comm, cover)
+        assert sum(by.values()) == pytest.approx(uncovered([iv for v in comm.values() for iv in v], cover), abs=1e-9)
+        for k, v in comm.items():
+            assert -1e-12 <= by[k] <= uncovered(v, cover) + 1e-9

@@ -1,0 +1,126 @@
+"""Several jobs on one fabric ([[jobs]]): placement, slowdowns, per-job link bytes, determinism."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from sim.app.runner import _simulate_jobs, place_jobs, run
+from sim.config import load_config
+from sim.errors import ConfigError
+
+
+def two_jobs(oversubscription: float = 1.0, placement="packed", baseline: bool = True) -> dict:
+    """A 16-GPU training job (TP8 x DP2) beside a 16-GPU disaggregated chat deployment whose
+    8,000-token prompts' KV crosses the fabric, on 4 servers, two per leaf (leaf radix 32: 16 GPU ports, 16 uplinks before
+    oversubscription tapers them)."""
+    return {
+        "run": {"name": "t", "baseline": baseline},
+        "topology": {"gpus": 32, "fabric": "fat-tree", "leaf_radix": 32, "oversubscription": oversubscription},
+        "jobs": [
+            {"name": "pre", "kind": "train", "gpus": 16, "placement": placement,
+             "model": {"preset": "llama3-8b", "seq_len": 2048, "layers": 8},
+             "train": {"tp": 8, "global_batch": 8}},
+            {"name": "chat", "kind": "serve", "gpus": 16, "placement": placement,
+             "model": {"preset": "llama3-8b", "layers": 8},
+             "serve": {"tp": 1, "prefill_replicas": 8, "decode_replicas": 8, "kv_transfer": "whole",
+                       "kv_precision": "bf16"},
+             "workload": {"rate": 200, "requests": 200, "input_tokens": 8000, "output_tokens": 20}},
+        ]}
+
+
+def rows(result) -> dict:
+    return {r["job"]: r for r in result.summary}
+
+
+def test_disjoint_leaves_of_a_non_blocking_fabric_do_not_slow_each_other():
+    out = rows(run(load_config(data=two_jobs(1.0, "packed"))))
+    assert out["pre"]["slowdown"] == pytest.approx(1.0, abs=0.01)
+    assert out["chat"]["slowdown"] == pytest.approx(1.0, abs=0.01)
+    assert out["chat"]["tpot_slowdown"] == pytest.approx(1.0, abs=0.01)
+    assert out["pre"]["kind"] == "train" and out["chat"]["kind"] == "serve"
+    assert out["pre"]["steps"] >= 2     # training ran steps back to back while chat served
+
+
+def test_spread_over_oversubscribed_shared_leaves_slows_both():
+    out = rows(run(load_config(data=two_jobs(4.0, "spread"))))
+    assert out["pre"]["slowdown"] > 1.02
+    assert out["chat"]["slowdown"] >= 1.0
+
+
+def test_per_job_link_bytes_sum_to_the_link_totals():
+    cfg = load_config(data=two_jobs(4.0, "spread", baseline=False))
+    _, fabrics, _, fabric = _simulate_jobs(cfg, [0, 1], False)
+    per_job = sum(f.link_bytes for f in fabrics.values())
+    assert fabric.link_bytes.sum() > 0
+    np.testing.assert_allclose(per_job, fabric.link_bytes, rtol=1e-9, atol=1e-3)
+    # links.parquet: a job column; per link the jobs' rows add up to the fabric's bytes
+    links = run(cfg).tables["links"].to_pydict()
+    assert set(links["job"]) == {"pre", "chat"}
+    total = np.zeros_like(fabric.link_bytes)
+    np.add.at(total, links["link"], links["bytes"])
+    np.testing.assert_allclose(total, fabric.link_bytes, rtol=1e-9, atol=1e-3)
+
+
+def test_same_seed_gives_identical_tables():
+    cfg = load_config(data=two_jobs(4.0, "spread", baseline=False))
+    a, b = run(cfg), run(cfg)
+    for name in a.tables:
+        ta, tb = a.tables[name], b.tables[name]
+        if "wall_s" in ta.column_names:
+            ta, tb = ta.drop_columns(["wall_s"]), tb.drop_columns(["wall_s"])
+        assert ta.equals(tb), name
+
+
+def test_placements():
+    import topologies
+    data = two_jobs()
+    data["topology"]["gpus"] = 64
+    data["topology"]["leaf_radix"] = 32         # two servers under each leaf
+    data["jobs"][0]["gpus"] = 16
+    data["jobs"][0]["placement"] = "spread"
+    data["jobs"][1]["placement"] = [[40, 48], [56, 64]]
+    cfg = load_config(data=data)
+    topo = topologies.build(cfg.topology)
+    pre, chat = place_jobs(cfg, topo)
+    assert chat == list(range(40, 48)) + list(range(56, 64))
+    # spread: whole servers, each under another leaf
+    servers = {topo.gpu_server(r) for r in pre}
+    assert len(servers) == 2 and len({topo.attr(topo.gpu(r), "leaf") for r in pre}) == 2
+    assert pre == list(range(0, 8)) + list(range(16, 24))
+    data["jobs"][0]["placement"] = "packed"
+    assert place_jobs(load_config(data=data), topo)[0] == list(range(16))
+
+
+def test_overlapping_jobs_are_a_config_error_naming_both():
+    data = two_jobs()
+    data["jobs"][0]["placement"] = [[0, 16]]
+    data["jobs"][1]["placement"] = [[8, 24]]
+    with pytest.raises(ConfigError) as err:
+        run(load_config(data=data))
+    assert "'pre'" in str(err.value) and "'chat'" in str(err.value) and err.value.exit_code == 2
+    data = two_jobs()
+    data["jobs"][1]["gpus"] = 24
+    with pytest.raises(ConfigError, match="jobs.1.gpus"):
+        run(load_config(data=data))
+
+
+def test_job_errors_carry_the_job_key_path():
+    data = two_jobs()
+    data["jobs"][0]["train"]["tp"] = 3
+    with pytest.raises(Exception) as err:
+        run(load_config(data=data))
+    assert getattr(err.value, "key", "").startswith("jobs.0.")
+
+
+def test_set_reaches_into_jobs_and_trace_has_one_process_per_job():
+    data = copy.deepcopy(two_jobs(baseline=False))
+    cfg = load_config(data=data, overrides=["jobs.1.workload.requests=20", "run.trace=true"])
+    assert cfg.jobs[1].workload.requests == 20
+    result = run(cfg)
+    procs = [e["args"]["name"] for e in result.trace["traceEvents"] if e.get("name") == "process_name"]
+    assert procs == ["job pre", "job chat"]
+    pids = {e["pid"] for e in result.trace["traceEvents"]}
+    assert pids == {1, 2}
