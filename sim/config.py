@@ -251,7 +251,7 @@ class ServeSection(Section):
     prefix_cache: bool = Field(False)
     host_kv_GB: float = Field(0.0, ge=0, description="host DRAM KV tier per replica, GB")
     ssd_kv_GB: float = Field(0.0, ge=0, description="SSD KV tier per replica, GB")
-    router: Literal["round-robin", "least-loaded", "prefix-aware"] = Field("round-robin")
+    router: Literal["round-robin", "least-loaded", "prefix-aware", "weighted"] = Field("round-robin")
     preemption: Literal["recompute", "swap"] = Field("recompute")
     kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
     schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
@@ -260,6 +260,8 @@ class ServeSection(Section):
     kv_capacity_tokens: int | None = Field(None, ge=1, description="KV pool per replica, tokens (overrides the engine's memory model)")
     prefill_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated prefill replicas (default tp)")
     decode_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated decode replicas (default tp)")
+    router_weights: dict[str, float] | None = Field(None, description="router = 'weighted': weight per scorer (prefix, queue, kv, prefill), e.g. llm-d's {prefix = 2, queue = 1, kv = 1}")
+    router_max_kv_utilization: float | None = Field(None, gt=0, le=1, description="router = 'weighted': skip replicas whose KV pool is fuller than this (unless all are)")
     speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}")
 
     @model_validator(mode="after")

@@ -9,7 +9,8 @@ Vocabulary:
   flight and every stage stays busy when all have work, with pipeline bubbles when few do.
 - router: picks a replica for each arriving request (``round-robin``, ``least-loaded``: fewest
   outstanding requests, then fewest queued prompt tokens, ``prefix-aware``: most prompt tokens
-  already cached minus queued prompt tokens, so affinity yields to load). Disaggregated: the
+  already cached minus queued prompt tokens, so affinity yields to load), ``weighted``: filters
+  plus weighted scores (``routing.py``: llm-d's, SGLang's and Dynamo's routers). Disaggregated: the
   router picks the prefill replica; the decode replica is picked the same way among decode
   replicas when the prefill finishes.
 - KV transfer (disaggregated): each prefill GPU sends its KV shard to the matching GPU of the
@@ -33,6 +34,7 @@ from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
 from sim import collectives
 from workloads.serving import engines
+from workloads.serving.routing import WeightedRouter
 from workloads.serving.cost import ACT_BYTES, CommLink, IterationCost, calibration, check_precision
 from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.replica import Replica
@@ -127,8 +129,9 @@ class Deployment:
         self.physical_replicas = len(roles)
         self.front = [r for r in self.replicas if r.role in ("both", "prefill")]
         self.back = [r for r in self.replicas if r.role == "decode"]
-        self.router = Router(s.router)
-        self.decode_router = Router(s.router if s.router != "prefix-aware" else "least-loaded")
+        self.router = (WeightedRouter(s.router_weights, s.router_max_kv_utilization) if s.router == "weighted"
+                       else Router(s.router))
+        self.decode_router = Router(s.router if s.router not in ("prefix-aware", "weighted") else "least-loaded")
         self.requests: list[Request] = []
         self.done = sim.env.event()
         self.n_done = 0

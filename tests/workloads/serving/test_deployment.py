@@ -207,3 +207,29 @@ def test_tp16_prefill_moves_little_between_rail_optimized_and_fat_tree():
     rail = tp16_two_nodes("rail-optimized", prompt=8192).summary["ttft_p50_s"]
     fat = tp16_two_nodes("fat-tree", prompt=8192).summary["ttft_p50_s"]
     assert abs(rail / fat - 1) < 0.30
+
+
+def test_closed_loop_trace_reaches_the_prefix_cache():
+    wl = {"arrival": "closed", "concurrency": 8, "trace": "mooncake_fast25_conversation_trace.jsonl", "requests": 150,
+          "input_tokens": None, "output_tokens": None}
+    on = serve(serve={"replicas": 1, "prefix_cache": True}, workload=wl).summary
+    off = serve(serve={"replicas": 1}, workload=wl).summary
+    assert on["prefix_hit_rate"] > 0.01 and off["prefix_hit_rate"] == 0
+    assert on["ttft_mean_s"] < off["ttft_mean_s"]
+
+
+def test_weighted_router_scores():
+    common = {"replicas": 4, "prefix_cache": True, "max_batch_size": 32}
+    # prefix-affinity weight alone finds more hits than round-robin; a queue weight alone
+    # balances like least-loaded; an unknown scorer is a config error naming it
+    rr = serve(serve={**common, "router": "round-robin"}, workload=MOONCAKE).summary
+    aff = serve(serve={**common, "router": "weighted", "router_weights": {"prefix": 2.0, "queue": 1.0, "kv": 1.0}},
+                workload=MOONCAKE).summary
+    assert aff["prefix_hit_rate"] > rr["prefix_hit_rate"]
+    q = serve(serve={"replicas": 4, "router": "weighted", "router_weights": {"queue": 1.0}},
+              workload={"requests": 200, "rate": 40.0})
+    counts = np.bincount(q.tables["requests"]["replica"].to_numpy(), minlength=4)
+    assert counts.min() > 0 and counts.max() <= 1.3 * counts.mean()
+    with pytest.raises(ConfigError) as e:
+        serve(serve={"replicas": 2, "router": "weighted", "router_weights": {"affinity": 1.0}}, workload={"requests": 4})
+    assert "router_weights.affinity" in str(e.value)
