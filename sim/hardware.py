@@ -18,6 +18,9 @@ Vocabulary:
   Without ``like`` the table must give ``dense_tflops``, ``hbm_GB`` and ``hbm_GBps``; the other
   fields take the generic defaults in ``DEFINED_DEFAULTS``. A precision given as 0 is one the
   chip lacks (V100 has no bf16 tensor cores): asking for it is an error, not a fallback.
+- ``clock_scale``: the sustained clock of a defined GPU capped below its ``like``'s power limit,
+  relative to the like's ((power ratio)^(1/3)); the compute model scales tensor and special-
+  function rates by it (``sustained_flops``). 1 for every catalogued GPU.
 """
 
 from __future__ import annotations
@@ -60,6 +63,11 @@ class GpuSpec:
     like: str = ""                  # the catalogued GPU whose calibration a defined GPU borrows
     defined: bool = False           # declared in a config's [hardware] table, not the catalogue
     lacks: tuple = ()               # precisions the chip has no tensor rate for (given as 0)
+    clock_scale: float = 1.0        # sustained clock under its power limit over its ``like``'s
+
+    def sustained_flops(self, precision: str) -> float:
+        """``peak_flops`` at the clock the chip sustains under its power limit (see ``define``)."""
+        return self.peak_flops(precision) * self.clock_scale
 
     def peak_flops(self, precision: str) -> float:
         if precision in self.lacks:
@@ -170,8 +178,8 @@ def define(name: str, row: dict) -> GpuSpec:
     for p, v in dense.items():
         if p not in BYTES_PER_ELEMENT:
             raise ConfigError(f"{key}.dense_tflops.{p}", f"unknown precision; known: {', '.join(BYTES_PER_ELEMENT)}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise ConfigError(f"{key}.dense_tflops.{p}", f"must be a number >= 0 (0: the chip lacks it), got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+            raise ConfigError(f"{key}.dense_tflops.{p}", f"must be a finite number >= 0 (0: the chip lacks it), got {v!r}")
     if not any(v > 0 for v in dense.values()):
         raise ConfigError(f"{key}.dense_tflops", "needs at least one positive tensor rate")
     merged["dense_tflops"] = dense
@@ -179,8 +187,8 @@ def define(name: str, row: dict) -> GpuSpec:
         v = merged.get(k)
         if v is None:
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise ConfigError(f"{key}.{k}", f"must be a positive number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+            raise ConfigError(f"{key}.{k}", f"must be a positive finite number, got {v!r}")
     dom = merged.get("scaleup_domain")
     if isinstance(dom, bool) or not isinstance(dom, int) or dom < 1:
         raise ConfigError(f"{key}.scaleup_domain", f"must be an integer >= 1, got {dom!r}")
@@ -190,7 +198,15 @@ def define(name: str, row: dict) -> GpuSpec:
         fp16 = max(float(dense.get("fp16", 0)), float(dense.get("bf16", 0)), max(float(x) for x in dense.values()))
         merged["special_Tops"] = 0.005 * fp16
     merged.setdefault("source", f"defined in the run's config ([hardware.{name}])")
-    spec = _spec(name, merged, like=like, defined=True)
+    # Sustained clocks under a power limit: a GPU like a calibrated one but capped at less power
+    # runs its tensor cores at a lower clock. Dynamic power goes as f V^2 and DVFS lowers V with
+    # f, so P ~ f^3 near the top of the range: clock x (power_W / like's power_W)^(1/3) (a 500 W
+    # cap on a 700 W H100: 0.89). The like's calibration was measured at its own limit, so only
+    # the ratio enters; more power than the like's does not raise the clock.
+    scale = 1.0
+    if like and "power_W" in row:
+        scale = min(1.0, (float(row["power_W"]) / cat[like].power_W) ** (1.0 / 3.0))
+    spec = _spec(name, merged, like=like, defined=True, clock_scale=scale)
     _DEFINED[name] = spec
     return spec
 

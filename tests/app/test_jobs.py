@@ -124,3 +124,10 @@ def test_set_reaches_into_jobs_and_trace_has_one_process_per_job():
     assert procs == ["job pre", "job chat"]
     pids = {e["pid"] for e in result.trace["traceEvents"]}
     assert pids == {1, 2}
+
+
+def test_every_job_row_says_whether_its_gpu_is_calibrated():
+    # H100: kernel constants fitted (serving: calibrated), training framework constants not
+    out = rows(run(load_config(data=two_jobs(baseline=False))))
+    assert out["chat"]["calibrated"] is True
+    assert out["pre"]["calibrated"] is False

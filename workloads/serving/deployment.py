@@ -106,6 +106,7 @@ class Deployment:
         self._check_fits(stream, role_caps)
         self.replicas: list[Replica] = []
         first = 0
+        speeds = _gpu_speed(cfg, self.gpu, len(topo.gpus))
         for i, role in enumerate(roles):
             per = sizes[i]
             cost = costs[role_tp[role]][0]
@@ -113,6 +114,8 @@ class Deployment:
             ranks = range(first, first + per)
             first += per
             gpus = [topo.gpu(r) for r in ranks]
+            slowest = float(min(speeds[r] for r in ranks)) if speeds is not None else 1.0
+            cost = cost if slowest == 1.0 else cost.with_speed(slowest)
             hosts = [topo.attr(g, "host") for g in gpus]
             hosts = hosts if all(h is not None for h in hosts) else []
             for _ in range(self.engines):
@@ -387,3 +390,15 @@ class Deployment:
             self.arrive(self.requests[i])
         if at_zero < len(order):
             self.sim.process(self.arrivals(order[at_zero:]), "serve.arrivals")
+
+
+def _gpu_speed(cfg, gpu, world: int):
+    """Per-rank speed factors (sim.stragglers), or None when every GPU runs at nominal speed; a
+    replica runs at its slowest GPU's pace (its TP/PP ranks wait for each other every layer)."""
+    from sim.energy import gpu_idle_W
+    from sim.stragglers import cap_speed, speed_factors
+    t = cfg.topology
+    cap = cap_speed(cfg.power.gpu_cap_W, gpu_idle_W(gpu.name, gpu.power_W), gpu.power_W)
+    if not t.gpu_speed and t.speed_cv == 0 and cap == 1.0:
+        return None
+    return speed_factors(world, t.gpu_speed, t.speed_cv, cfg.run.seed, cap)
