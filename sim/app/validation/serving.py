@@ -37,10 +37,10 @@ PUBLISHED = [
     ("qwen3_32b_h100_32k_throughput", "gs_qwen3_32b_h100_32k.toml", "input_tokens_per_s + output_tokens_per_s",
      2771.81, 0.15, f"{GS_H100}/qwen3-32b/h100.md (Other Benchmark Cases, baseline, vLLM v0.11.0)",
      "32k-token chunked prefill: attention over 8-32k paged keys runs at ~600 TFLOP/s in the shared "
-     "compute model, measured runs imply ~250-350 (issue item 4, no kernel table yet); KV now fits", 0.70),
+     "compute model, measured runs imply ~250-350 (issue item 4, no kernel table yet); KV now fits", 0.60),
     ("qwen3_32b_h100_32k_tpot", "gs_qwen3_32b_h100_32k.toml", "tpot_mean_s", 0.04342, 0.25,
      f"{GS_H100}/qwen3-32b/h100.md", "batch-1 decode over 32k keys: split-KV decode attention occupancy "
-     "(8 KV heads) is not modelled; HBM-bound estimate is 2x faster", 0.55),
+     "(8 KV heads) is not modelled; HBM-bound estimate is 2x faster", 0.45),
     ("qwen3_8b_h100_c4_tpot", "gs_qwen3_8b_h100_c4.toml", "tpot_mean_s", 0.00738, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md (vLLM v0.11.0, ShareGPT, max-concurrency 4)", "", None),
     ("qwen3_8b_h100_c4_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.0640, 0.25,
@@ -51,22 +51,22 @@ PUBLISHED = [
     ("qwen3_8b_h100_eagle3_tpot", "gs_qwen3_8b_h100_eagle3.toml", "tpot_mean_s", 0.00375, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3, EAGLE3)", "acceptance length not "
      "published (3.2 assumed); FP8 small-batch decode too fast (issue item 4); SGLang's per-step "
-     "draft/verify CPU work not modelled", 0.60),
+     "draft/verify CPU work not modelled", 0.50),
     ("dsr1_h200_tp8_c64_tpot", "infx_dsr1_h200_tp8.toml", "tpot_mean_s", 0.0346, 0.15,
      "SemiAnalysisAI/InferenceX#870 (deepseek sglang h200, conc 64)", "", None),
     ("dsr1_h200_tp8_c64_ttft", "infx_dsr1_h200_tp8.toml", "ttft_mean_s", 0.4231, 0.25,
      "SemiAnalysisAI/InferenceX#870", "SGLang runs prefill batches apart from decode; MoE/MLA prefill "
      "kernels at ~1k tokens without CUDA graphs are faster in the shared compute model than measured "
-     "(issue item 4, no kernel table yet)", 0.80),
+     "(issue item 4, no kernel table yet)", 0.65),
     ("r1llama70b_pd_h100_ttft", "dynamo_r1llama70b_pd_h100.toml", "ttft_mean_s", 1.385, 0.25,
      "ai-dynamo/dynamo#402 (GenAI-Perf, 4P(TP1)+1D(TP4), ISL 3000 / OSL 150)",
      "Dynamo's remote-prefill path (frontend and router, the NATS prefill queue, NIXL transfer "
-     "set-up per request) is not modelled; prefill compute and queueing alone give ~0.9 s", 0.50),
+     "set-up per request) is not modelled; prefill compute and queueing alone give ~1.0 s", 0.40),
     ("r1llama70b_pd_h100_itl", "dynamo_r1llama70b_pd_h100.toml", "tpot_mean_s", 0.0194, 0.25,
      "ai-dynamo/dynamo#402", "", None),
     ("r1llama70b_pd_h100_throughput", "dynamo_r1llama70b_pd_h100.toml", "output_tokens_per_s", 1023.48, 0.15,
      "ai-dynamo/dynamo#402", "closed loop at concurrency 32: throughput = concurrency x OSL / (TTFT + "
-     "OSL x ITL), so the unmodelled TTFT time above shortens every cycle", 0.50),
+     "OSL x ITL), so the unmodelled TTFT time above shortens every cycle", 0.40),
 ]
 
 MODEL_PRESETS = {"Llama 3.1 8B": "llama3-8b", "Llama 3.1 70B": "llama3-70b", "Llama 3.3 70B": "llama3-70b",
