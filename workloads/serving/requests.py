@@ -8,7 +8,8 @@ Vocabulary:
 - arrival processes: ``poisson`` (exponential gaps at ``rate``), ``gamma`` (gamma gaps with mean
   1/rate and coefficient of variation ``cv``: cv > 1 is burstier than Poisson), ``burst`` (all at
   t = 0: the maximum-throughput benchmark), ``closed`` (``concurrency`` requests in flight; each
-  finish releases the next), ``trace`` (replay; gaps divided by ``time_scale``).
+  finish releases the next; with ``workload.trace`` the trace's requests in order, keeping their
+  lengths and prefix ids), ``trace`` (replay; gaps divided by ``time_scale``).
 - length distributions: an integer (fixed) or a table ``{dist = fixed|uniform|lognormal|normal|
   exponential|trace, ...}``; lognormal ``mean`` is the arithmetic mean and ``sigma`` the log-space
   standard deviation; ``trace`` samples the column of ``workload.trace`` with replacement.
@@ -131,6 +132,8 @@ def build_stream(workload, sim) -> RequestStream:
             blocks = [b[: -(-int(m) // trace.block_tokens)] for b, m in zip(blocks, inp)]
         # A request needs at least one prompt token and produces at least one output token.
         return RequestStream(arr, np.maximum(inp, 1), np.maximum(out, 1), blocks, trace.block_tokens)
+    if w.arrival == "closed" and trace is not None:
+        return _closed_trace_stream(w, trace, explicit, sim)
     n = w.requests
     tin = trace.input_tokens if trace is not None else None
     tout = trace.output_tokens if trace is not None else None
@@ -143,3 +146,24 @@ def build_stream(workload, sim) -> RequestStream:
     arr = inter_arrivals(w.arrival, n, w.rate, w.cv, sim.rng("serve.arrivals"))
     _check_horizon(arr, "workload.rate")
     return RequestStream(arr, inp, out)
+
+
+def _closed_trace_stream(w, trace: Trace, explicit: set, sim) -> RequestStream:
+    """A closed loop over a trace's requests in order: ``concurrency`` in flight, each finish
+    releasing the next; their lengths and prefix-block ids are the trace's (a resampled prompt
+    keeps the ids that still lie inside it), so multi-turn chat and shared prefixes reach the
+    prefix cache as in the trace; the trace's timestamps are not used."""
+    n = min(len(trace), w.requests) if "requests" in explicit else len(trace)
+    inp = trace.input_tokens[:n].copy()
+    out = trace.output_tokens[:n].copy()
+    if "input_tokens" in explicit:
+        inp = sample_lengths(w.input_tokens, n, sim.rng("serve.input_tokens"), "workload.input_tokens", trace.input_tokens)
+    if "output_tokens" in explicit:
+        out = sample_lengths(w.output_tokens, n, sim.rng("serve.output_tokens"), "workload.output_tokens", trace.output_tokens)
+    blocks = trace.prefix_blocks[:n] if trace.prefix_blocks is not None else None
+    if blocks is not None and "input_tokens" in explicit:
+        blocks = [b[: -(-int(m) // trace.block_tokens)] for b, m in zip(blocks, inp)]
+    arr = np.full(n, np.nan)
+    arr[: min(w.concurrency, n)] = 0.0
+    return RequestStream(arr, np.maximum(inp, 1), np.maximum(out, 1), blocks, trace.block_tokens,
+                         concurrency=w.concurrency)
