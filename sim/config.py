@@ -271,6 +271,7 @@ class ServeSection(Section):
     kv_capacity_tokens: int | None = Field(None, ge=1, description="KV pool per replica, tokens (overrides the engine's memory model)")
     prefill_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated prefill replicas (default tp)")
     decode_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated decode replicas (default tp)")
+    expert_precision: Literal["fp16", "bf16", "fp8", "fp4"] | None = Field(None, description="routed experts' weight precision when it differs from serve.precision (e.g. FP4 experts, FP8 attention); default serve.precision")
     router_weights: dict[str, float] | None = Field(None, description="router = 'weighted': weight per scorer (prefix, queue, kv, prefill), e.g. llm-d's {prefix = 2, queue = 1, kv = 1}")
     router_max_kv_utilization: float | None = Field(None, gt=0, le=1, description="router = 'weighted': skip replicas whose KV pool is fuller than this (unless all are)")
     speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}")

@@ -157,6 +157,7 @@ class IterationCost:
         self.graph_max_batch = 0           # largest decode batch a CUDA graph covers
         self.spec_tokens = 0               # speculative decoding (set_speculative): draft steps
         self.weight_read_eff = 1.0         # see set_weight_read_efficiency
+        self.expert_extra_bytes = 0.0      # see set_expert_precision
         self._scalar_constants()
 
     # -- the scalar path: per-replica constants, one call per batch ----------------------------
@@ -297,7 +298,7 @@ class IterationCost:
         """Weights one GPU holds; embeddings and LM head stay 16-bit in FP8/FP4 checkpoints
         (Hugging Face FP8 releases of Llama, Qwen3 and DeepSeek keep embed_tokens/lm_head bf16)."""
         emb_extra = self.spec.embedding_params() * max(2.0 - self.wbytes, 0.0)
-        return (self.params * self.wbytes + emb_extra) / (self.tp * self.pp)
+        return (self.params * self.wbytes + emb_extra + self.expert_extra_bytes) / (self.tp * self.pp)
 
     # -- engine terms (host time, low-precision weight reads, speculative decoding) -------------
     def _host_s(self, T: float, S: float, gpu_s: float) -> float:
@@ -315,9 +316,24 @@ class IterationCost:
         if not 0.0 < eff <= 1.0:
             raise ConfigError("engine.lowp_weight_read_efficiency", f"must be in (0, 1], got {eff}")
         self.weight_read_eff = eff
-        self.layers.ops = [(replace(o, b0=o.b0 / eff) if o.kind == "gemm" else o, n)
+        self.layers.ops = [(replace(o, b0=o.b0 / eff) if o.kind == "gemm" and eff != 1.0 else o, n)
                            for o, n in self._base_ops]
         self._fixed_memo.clear()
+
+    def set_expert_precision(self, precision: str) -> None:
+        """Routed experts stored at ``precision`` while the rest runs at the replica's (FP4
+        experts with bf16/FP8 attention): expert GEMMs read that many bytes per weight and the
+        weights held shrink or grow accordingly. Their tensor rate stays the replica's (decode,
+        where this matters, is bound by the weight reads)."""
+        if not self.spec.is_moe:
+            raise ConfigError("serve.expert_precision", f"{self.spec.name} has no routed experts")
+        ratio = BYTES_PER_ELEMENT[precision] / self.wbytes
+        self._base_ops = [(replace(o, b0=o.b0 * ratio) if o.expert and o.kind == "gemm" else o, n)
+                          for o, n in self._base_ops]
+        moe_layers = round(self.moe_fraction * self.spec.layers)
+        self.expert_extra_bytes = (self.spec.experts * self.expert_params * moe_layers
+                                   * (BYTES_PER_ELEMENT[precision] - self.wbytes))
+        self.set_weight_read_efficiency(self.weight_read_eff)
 
     def set_speculative(self, tokens: int, acceptance, verify_tokens: int | None = None,
                         draft_layers: float = 1.0) -> None:

@@ -155,6 +155,8 @@ class Deployment:
             cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:
             raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
+        if s.expert_precision and s.expert_precision != s.precision:
+            cost.set_expert_precision(s.expert_precision)
         self._engine_host_time(cost)
         if s.speculative is not None:
             sp = s.speculative
