@@ -17,6 +17,12 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   output at admission: no preemption, TensorRT-LLM's GUARANTEED_NO_EVICT; the ``orca`` scheduler
   always uses it).
 - ``watermark``: fraction of the pool admission leaves free (0: greedy admission).
+- ``cache_preempted``: a request preempted with recompute leaves its full computed blocks in the
+  prefix cache as evictable blocks (vLLM V1: automatic prefix caching is on and ``free`` returns
+  hashed blocks to the free queue), so its re-admission hits what was not evicted meanwhile.
+- ``prefill_first_kv_alloc`` / ``prefill_first_watermark``: the KV rules under
+  ``serve.scheduler = "vllm"`` (prefill-first iterations: the engine's older scheduler, vLLM V0's
+  block manager reserves the whole prompt with a 1 % watermark); empty: ``kv_alloc`` applies.
 - ``preempt_victim`` (``newest``) and ``preempt_mode`` (``recompute`` | ``swap``, overridden by
   ``serve.preemption`` when the config sets it).
 - host time: ``frontend_us`` + ``tokenize_us_per_token`` x prompt tokens, once per request
@@ -39,7 +45,7 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,6 +77,9 @@ class EngineProfile:
     eager_kernels_per_layer: int
     launch_us: float
     lowp_weight_read_efficiency: float = 1.0
+    cache_preempted: bool = False
+    prefill_first_kv_alloc: str = ""
+    prefill_first_watermark: float = 0.0
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -128,18 +137,14 @@ def _data() -> dict:
 
 
 def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
-    """The named engine's profile. Without a name: vLLM's memory model and host time, but KV
-    reserved for the whole prompt at admission with a 1 % watermark (the scheduler dcsim ran
-    before engine profiles; per-chunk allocation needs vLLM's automatic prefix caching to keep
-    recompute after preemption cheap, which only ``serve.engine = "vllm"`` asks for)."""
+    """The named engine's profile; without a name vLLM's (CONTRACT round 2: ``serve.engine``
+    defaults to "vllm"), whose scheduler and limits are then not applied (``apply_defaults``)."""
     data = _data()
     if name is not None and name not in data:
         raise ConfigError(key, f"unknown engine {name!r}; known: {', '.join(data)}")
     row = dict(data[name or DEFAULT_ENGINE])
     defaults = row.pop("defaults", {})
     prof = EngineProfile(name=name or DEFAULT_ENGINE, defaults=defaults, **row)
-    if name is None:
-        prof = replace(prof, kv_alloc="prompt", watermark=0.01)
     return prof
 
 

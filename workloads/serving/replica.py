@@ -24,7 +24,7 @@ Vocabulary:
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 
 import numpy as np
 
@@ -58,7 +58,14 @@ class Replica:
         # KV allocation granularity of the engine (engines.py): orca always reserves the request
         self.kv_alloc = "request" if self.policy == "orca" else (eng.kv_alloc if eng else "prompt")
         self.watermark_frac = eng.watermark if eng else 0.01
+        if eng and self.policy == "vllm" and eng.prefill_first_kv_alloc:
+            # the prefill-first scheduler is the engine's older one (vLLM V0) with its own KV rules
+            self.kv_alloc, self.watermark_frac = eng.prefill_first_kv_alloc, eng.prefill_first_watermark
         self.preempt_mode = s.preemption
+        # recompute victims' full blocks stay cached (evictable, LRU by preemption) while they wait
+        self.cache_preempted = bool(eng and eng.cache_preempted)
+        self.retained: OrderedDict[int, tuple[int, int]] = OrderedDict()   # rid -> (blocks, tokens before them)
+        self.retained_blocks = 0
         self._order: dict[int, int] = {}   # rid -> admission sequence (preemption picks the newest)
         self._admitted = 0
         self.bt = kv.block_tokens
@@ -115,7 +122,36 @@ class Replica:
     def _reserve(self, blocks: int) -> bool:
         if self.kv.free >= blocks:
             return True
-        return self.prefix is not None and self.prefix.reclaim(blocks)
+        if self.prefix is not None and self.prefix.reclaim(blocks):
+            return True
+        while self.kv.free < blocks and self.retained:    # oldest preempted request's blocks, tail first
+            rid, (n, base) = next(iter(self.retained.items()))
+            take = min(n, blocks - self.kv.free)
+            self._drop_retained(rid, take)
+        return self.kv.free >= blocks
+
+    def _evictable(self) -> int:
+        return self.retained_blocks + (self.prefix.evictable_blocks() if self.prefix is not None else 0)
+
+    def _drop_retained(self, rid: int, blocks: int | None = None) -> None:
+        n, base = self.retained[rid]
+        take = n if blocks is None else min(blocks, n)
+        self.kv.cached -= take
+        self.retained_blocks -= take
+        if take == n:
+            del self.retained[rid]
+        else:
+            self.retained[rid] = (n - take, base)
+
+    def _retained_usable(self, req: Request, hit_tokens: int) -> int:
+        """Blocks of ``req``'s cached pre-preemption KV it can reuse after ``hit_tokens`` prefix
+        hits (they continue the hit; at least one token is always recomputed)."""
+        if req.rid not in self.retained:
+            return 0
+        n, base = self.retained[req.rid]
+        if base != hit_tokens:
+            return 0
+        return max(0, min(n, (req.context - 1 - base) // self.bt))
 
     def _watermark(self) -> int:
         """Blocks admission leaves free so running sequences can grow (vLLM keeps 1 % of the
@@ -149,28 +185,44 @@ class Replica:
                 # at least one prompt token is always computed (it produces the first token)
                 max_hit = (req.prompt - 1) // self.prefix.prefix_tokens
                 hit_tiers = hit_tiers[:max_hit]
-            if hit_tiers:
-                eb = self.prefix.entry_blocks
-                need = max(self._blocks_needed(req) - len(hit_tiers) * eb, 0)
+            hit0 = len(hit_tiers) * self.prefix.prefix_tokens if hit_tiers else 0
+            own = self._retained_usable(req, hit0) if req.computed == 0 else 0
+            if hit_tiers or own:
+                eb = self.prefix.entry_blocks if hit_tiers else 0
+                req.computed = hit0 + own * self.bt
+                need = max(self._blocks_needed(req) - len(hit_tiers) * eb - own, 0)
+                req.computed = 0
                 # matched HBM entries get pinned (no longer evictable); promoted ones need room
-                unpinned = sum(eb for b, t in zip(req.blocks, hit_tiers) if t == "hbm" and self.prefix.hbm[int(b)] == 0)
+                unpinned = sum(eb for b, t in zip(req.blocks, hit_tiers) if t == "hbm" and self.prefix.hbm[int(b)] == 0) if hit_tiers else 0
                 promote = sum(eb for t in hit_tiers if t != "hbm")
-                if self.kv.free + self.prefix.evictable_blocks() - unpinned < need + promote + self._watermark():
+                if self.kv.free + self._evictable() - unpinned - own < need + promote + self._watermark():
                     return
             elif not self._reserve(self._blocks_needed(req) + self._watermark()):
                 return
             self.waiting.popleft()
+            own_tokens = 0
+            if req.rid in self.retained:
+                self._drop_retained(req.rid)           # back from the cache to the request
+                if own:
+                    self.kv.allocate(own)
+                    own_tokens = own * self.bt
             need = self._blocks_needed(req)
             if hit_tiers:
                 tiers = self.prefix.acquire(req.blocks[:len(hit_tiers)])
                 req.pinned = tuple(int(b) for b in req.blocks[:len(tiers)])
                 hit_tokens = len(tiers) * self.prefix.prefix_tokens
-                need = max(need - len(tiers) * self.prefix.entry_blocks, 0)
+                if len(tiers) < len(hit_tiers) and own_tokens:     # promotion cut the hit short
+                    self.kv.release(own_tokens // self.bt)
+                    own_tokens = 0
+                req.computed = hit_tokens + own_tokens
+                need = max(self._blocks_needed(req) - len(tiers) * self.prefix.entry_blocks - own_tokens // self.bt, 0)
+                req.computed = 0
                 if not self._reserve(need):
                     raise SimulationError(f"replica {self.index}: prefix promotion left no room for request {req.rid}")
                 req.computed = hit_tokens
                 req.hit = hit_tokens
-                req.prefix_hit_tokens = hit_tokens
+                if not req.preemptions:                # hits of its first admission (not of its own KV)
+                    req.prefix_hit_tokens = hit_tokens
                 self.queued_tokens -= hit_tokens
                 moved = [t for t in tiers if t != "hbm"]
                 if moved:
@@ -180,8 +232,16 @@ class Replica:
                     self.pending_loads += 1
                     ev = self.dep.host_copy(self, nbytes, to_gpu=True, ssd_bytes=from_ssd, kind="prefix_load")
                     ev.callbacks.append(lambda _e, r=req: self._loaded(r, None))
+            elif own_tokens:
+                req.computed = own_tokens
+                need = max(self._blocks_needed(req) - own_tokens // self.bt, 0)
+                if not self._reserve(need):
+                    raise SimulationError(f"replica {self.index}: no room for request {req.rid}'s next chunk")
+            if own_tokens:
+                req.computed += own_tokens if hit_tiers else 0
+                self.queued_tokens -= own_tokens
             self.kv.allocate(need)
-            req.kv_blocks = need
+            req.kv_blocks = need + own_tokens // self.bt
             self._order[req.rid] = self._admitted
             self._admitted += 1
             if req.scheduled < 0:
@@ -225,14 +285,10 @@ class Replica:
             if extra <= 0 or self._reserve(extra):
                 break
             if self._preempt(exclude=req, newer_than=req) is None:
-                room = self.kv.free + (self.prefix.evictable_blocks() if self.prefix is not None else 0)
-                c = min(c, (self._owned(req) + room) * self.bt - req.computed)
-                if c <= 0:
-                    return 0
-                extra = blocks_for(req.computed + c, self.bt) - self._owned(req)
-                if extra > 0 and not self._reserve(extra):
-                    return 0
-                break
+                # nothing newer to preempt: the request is the newest and preempts itself (V1
+                # scheduler: running.pop() is the request), waiting until its chunk fits
+                self._preempt(target=req)
+                return 0
         if extra > 0:
             self.kv.allocate(extra)
             req.kv_blocks += extra
@@ -370,7 +426,7 @@ class Replica:
         if self.kv_alloc != "request":
             # blocks each sequence needs to hold context + j + 1 tokens after j steps
             owned = np.fromiter((self._owned(r) for r in decodes), dtype=np.int64, count=B)
-            avail = self.kv.free + (self.prefix.evictable_blocks() if self.prefix is not None else 0)
+            avail = self.kv.free + self._evictable()
             # The largest k whose growth fits: after j steps each sequence holds ctx + j + 1 tokens.
             def growth(j):
                 return int(np.maximum(-(-(ctx + j + 1) // self.bt) - owned, 0).sum())
@@ -440,15 +496,33 @@ class Replica:
         self._release(req)
         self.notify()
 
-    def _preempt(self, exclude: Request | None = None, newer_than: Request | None = None) -> Request | None:
+    def _retain(self, victim: Request, tokens: int) -> None:
+        """Recompute preemption with ``cache_preempted``: the victim's full blocks holding its
+        first ``tokens`` tokens stay cached (evictable) for its re-admission."""
+        if not self.cache_preempted:
+            return
+        base = len(victim.pinned) * self.prefix.prefix_tokens if victim.pinned else 0
+        keep = max(0, min(victim.kv_blocks, (tokens - base) // self.bt))
+        if keep:
+            self.kv.release(keep)
+            self.kv.cached += keep
+            victim.kv_blocks -= keep
+            self.retained[victim.rid] = (keep, base)
+            self.retained_blocks += keep
+
+    def _preempt(self, exclude: Request | None = None, newer_than: Request | None = None,
+                 target: Request | None = None) -> Request | None:
         """Preempt the newest running sequence (with ``chunk`` allocation also partly prefilled
-        ones, which hold blocks); ``newer_than`` limits victims to requests admitted after it."""
+        ones, which hold blocks), or ``target``; ``newer_than`` limits victims to requests
+        admitted after it."""
         victims = [r for r in self.running if r is not exclude and r.ready]
         if self.kv_alloc == "chunk":
             victims += [r for r in self.prefilling if r is not exclude and r.ready and r.kv_blocks > 0]
         if newer_than is not None:
             limit = self._order.get(newer_than.rid, -1)
             victims = [r for r in victims if self._order.get(r.rid, -1) > limit]
+        if target is not None:
+            victims = [target]
         if not victims:
             return None
         victim = max(victims, key=lambda r: self._order.get(r.rid, -1))
@@ -456,6 +530,7 @@ class Replica:
             self.prefilling.remove(victim)
             self.preemptions += 1
             victim.preemptions += 1
+            self._retain(victim, victim.computed)
             self._release(victim)
             self.queued_tokens += victim.computed
             victim.computed = 0
@@ -472,6 +547,7 @@ class Replica:
             self.dep.host_copy(self, nbytes, to_gpu=False)
             self.swapped.append(victim)
         else:
+            self._retain(victim, victim.context - 1)
             self._release(victim)
             victim.computed = 0
             victim.hit = 0

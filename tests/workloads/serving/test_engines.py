@@ -126,6 +126,55 @@ def test_chunk_allocation_admits_more_than_whole_prompt_reservation():
     assert first(serve(**over)) == 2
 
 
+MOONCAKE = {"arrival": "trace", "trace": "mooncake_fast25_conversation_trace.jsonl", "requests": 300,
+            "time_scale": 1.0, "input_tokens": None, "output_tokens": None}
+
+
+def test_default_engine_is_vllm_v1_and_long_prompts_do_not_thrash():
+    # CONTRACT round 2: without serve.engine the vLLM profile (V1 per-chunk KV) runs. Repro: an
+    # 87k-token Mooncake prompt used to shrink its chunk into the last free blocks, then lose all
+    # its KV to the next decode's preemption, again and again (5,797 preemptions, 548 s for 300
+    # requests). Now a chunk that does not fit preempts its own request, whose computed blocks
+    # stay cached (V1 prefix caching) until it is re-admitted.
+    s = serve(serve={"replicas": 1, "max_batch_size": 32, "gpu_memory_utilization": 0.3, "scheduler": "sarathi",
+                     "chunk_size": 4096}, workload=MOONCAKE).summary
+    assert engines.profile(None).kv_alloc == "chunk"
+    assert 0 < s["preemptions"] < 4 * s["requests"]
+    assert s["duration_s"] < 250.0
+
+
+def test_preempted_request_reuses_its_cached_blocks(monkeypatch):
+    # cache_preempted: re-admission hits the victim's own blocks, so less prefill is recomputed
+    over = dict(serve={"scheduler": "sarathi", "chunk_size": 512, "kv_capacity_tokens": 4096, "max_batch_size": 64},
+                workload={"arrival": "burst", "requests": 40, "input_tokens": 900, "output_tokens": 200})
+    cached = serve(**over).summary
+    from workloads.serving.replica import Replica
+    monkeypatch.setattr(Replica, "_retain", lambda self, victim, tokens: None)
+    dropped = serve(**over).summary
+    assert cached["preemptions"] > 0 and dropped["preemptions"] > 0
+    assert cached["duration_s"] < dropped["duration_s"]
+
+
+def test_prefill_first_scheduler_keeps_v0_whole_prompt_rules():
+    from workloads.serving.replica import Replica
+    prof = engines.profile("vllm")
+    assert (prof.prefill_first_kv_alloc, prof.prefill_first_watermark) == ("prompt", 0.01)
+    seen = {}
+    orig = Replica.__init__
+
+    def spy(self, *a, **k):
+        orig(self, *a, **k)
+        seen[self.policy] = self.kv_alloc
+    import workloads.serving.replica as rep
+    try:
+        rep.Replica.__init__ = spy
+        serve(serve={"scheduler": "vllm"}, workload={"requests": 5})
+        serve(serve={"scheduler": "sarathi"}, workload={"requests": 5})
+    finally:
+        rep.Replica.__init__ = orig
+    assert seen == {"vllm": "prompt", "sarathi": "chunk"}
+
+
 def test_eager_steps_are_bounded_by_kernel_launches():
     c = cost({"preset": "llama3-8b"}, precision="fp8", kv="fp8")
     c.eager_step_s, c.graph_max_batch = 0.05, 512
