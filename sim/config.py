@@ -124,6 +124,7 @@ class TopologySection(Section):
     gpu_speed: dict[str, float] = Field(default_factory=dict, description="named slow GPUs: rank -> speed factor in (0, 1] (its compute takes 1/factor as long)")
     speed_cv: float = Field(0.0, ge=0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed")
     nic_speed: dict[str, float] = Field(default_factory=dict, description="degraded NICs: GPU rank -> its scale-out NIC's rate as a fraction of nic_Gbps, in (0, 1]")
+    link_speed: dict[str, float] = Field(default_factory=dict, description="degraded links: \"NODE\" or \"NODE:CLASS\" (node names as in `dcsim topology`, e.g. gpu3, leaf0.1, spine0.2; CLASS a link class such as nvlink, leaf-spine) -> factor in (0, 1] applied to every link (both directions) of that node, or of that class at it")
 
     @field_validator("oversubscription")
     @classmethod

@@ -108,8 +108,9 @@ def _long_horizon(cfg, topo, row, gpus: int, step: float, tokens_per_step: float
     host_Bps = (t.host_GBps * 1e9) if t.host_GBps else spec.host_Bps
     storage = t.storage_GBps * 1e9 if t.storage_GBps else None
     params = float(ModelSpec.from_section(cfg.model).params())
-    ckpt = checkpoint_cost(params, gpus, hosts, host_Bps, t.ssd_GBps * 1e9, nic_Bps, storage,
-                           cfg.train.checkpoint_async)
+    bound = checkpoint_cost(params, gpus, hosts, host_Bps, t.ssd_GBps * 1e9, nic_Bps, storage,
+                            cfg.train.checkpoint_async)
+    ckpt = simulate_checkpoint(cfg, gpus, step, bound)
     f = cfg.failures
     overrides = {k: getattr(f, k) for k in type(f).model_fields if k != "preset"}
     fm = failure_model({"gpu": gpus, "nic": hosts * t.nics_per_node, "host": hosts}, overrides)
@@ -117,3 +118,56 @@ def _long_horizon(cfg, topo, row, gpus: int, step: float, tokens_per_step: float
     horizon = cfg.run.duration_h * 3600.0 if cfg.run.duration_h is not None else LONG_HORIZON_CAP_S
     max_steps = math.ceil(cfg.run.token_budget / tokens_per_step) if cfg.run.token_budget is not None else None
     return simulate_timeline(step, horizon, ckpt, interval, fm, cfg.run.seed, max_steps)
+
+
+def simulate_checkpoint(cfg, gpus: int, step_s: float, bound):
+    """One checkpoint of ``cfg``'s job simulated on its topology (``workloads.training.goodput``:
+    every GPU writes its shard of the model and optimizer state, ``bound.bytes_total / gpus``
+    bytes, to the storage tier or its server's SSD as fabric flows):
+
+    - sync: the write alone (training stalls for it): ``stall_s = write_s`` = its simulated time.
+    - async: the copy to host memory alone (the stall), then the write beside the job's own
+      training steps in one simulation (the write's flows and the step's collectives share NICs
+      and uplinks). The step beside the write over ``step_s`` is ``step_slowdown``; the write
+      overlaps ``write / step`` steps, each losing the step difference: ``contention_s``, added
+      to the stall. A write that outlasts the simulated steps is extrapolated at its rate over
+      them. A write whose links no training traffic uses (per-host SSDs) is simulated alone.
+
+    ``bound``: the closed-form ``Checkpoint`` (its bytes); returns the simulated ``Checkpoint``."""
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.training import TrainingWorkload
+    from workloads.training import goodput as gp
+    t = cfg.topology
+    topo = topologies.build(t)
+    storage = gp.attach_storage(topo, t.storage_GBps * 1e9) if t.storage_GBps else None
+    pairs = gp.checkpoint_pairs(topo, gpus, storage)
+    shard = bound.bytes_total / gpus
+
+    def alone(pairs_, chunks=1):
+        sim = Simulation(cfg.run.seed)
+        fabric = build_fabric(cfg, sim, topo)
+        done: list = []
+        sim.run(sim.process(gp.write_shards(sim, fabric, pairs_, shard, chunks, done), "checkpoint"))
+        return done[-1]
+
+    write_alone = alone(pairs)
+    if not cfg.train.checkpoint_async:
+        return gp.Checkpoint(bound.bytes_total, write_alone, write_alone, False)
+    copy = alone(gp.host_pairs(topo, gpus))
+    if not gp.contends(topo, pairs):
+        return gp.Checkpoint(bound.bytes_total, copy, copy + write_alone, True)
+    chunks = int(min(gp.MAX_CHUNKS, max(1, math.ceil(2.0 * write_alone / step_s))))
+    sim = Simulation(cfg.run.seed)
+    fabric = build_fabric(cfg, sim, topo)
+    job = TrainingWorkload(cfg, sim, topo, fabric, steps=None)
+    done: list = []
+    # the job runs steps until the first write round has landed (then finishes its step)
+    sim.process(gp.write_shards(sim, fabric, pairs, shard, chunks, done, on_round=job.stop), "checkpoint")
+    sim.run(job.start())
+    step_with = job.mean_step_time()
+    write = done[-1] if len(done) == chunks else done[-1] * chunks / len(done)
+    slow = step_with / step_s
+    contention = max(0.0, step_with - step_s) * max(1.0, write / step_with)
+    return gp.Checkpoint(bound.bytes_total, copy + contention, copy + write, True, contention, slow)

@@ -90,3 +90,21 @@ def test_long_horizon_keys_on_a_serving_run_are_an_error():
     data["run"]["duration_h"] = 10.0
     with pytest.raises(ConfigError, match="run.duration_h"):
         run(load_config(data=data))
+
+
+def test_checkpoint_times_come_from_the_simulated_write_beside_the_job(step):
+    # NIC-bound: the write shares the job's NICs (at full line rate, for the closed form)
+    tier = {"storage_GBps": 2000.0, "scaleout_efficiency": 1.0}
+    sync = run(_cfg(TRAIN, run={"duration_h": 1.0}, topology=tier)).summary
+    asy = run(_cfg(TRAIN, run={"duration_h": 1.0}, topology=tier, train={"checkpoint_async": True})).summary
+    state = sync["checkpoint_GB"] * 1e9
+    # sync: the write alone over 2 servers x 8 NICs x 400 Gb/s (the tier is faster)
+    assert sync["checkpoint_s"] == pytest.approx(state / (16 * 50e9), rel=1e-3)
+    assert sync["checkpoint_step_slowdown"] == 1.0 and sync["checkpoint_contention_s"] == 0.0
+    # async: the step beside the write is slower than alone, the write slower than alone, and
+    # the contention the step loses is part of the checkpoint's cost
+    assert asy["checkpoint_step_slowdown"] > 1.01
+    copy = state / 16 / 64e9                        # HBM -> host memory per GPU, H100 host link
+    assert asy["checkpoint_write_s"] - copy > 1.05 * sync["checkpoint_s"]
+    assert asy["checkpoint_contention_s"] > 0
+    assert asy["checkpoint_s"] == pytest.approx(copy + asy["checkpoint_contention_s"], rel=1e-2)
