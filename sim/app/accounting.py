@@ -12,6 +12,10 @@ Vocabulary:
 - tokens: training counts trained tokens (global batch x sequence length per useful step);
   serving counts output tokens.
 - horizon of a run: training without ``duration_h``: the simulated steps; serving: ``duration_s``.
+- step cache: the points of a long-horizon sweep that differ only in long-horizon keys
+  (``LONG_HORIZON_KEYS``: the horizon, checkpoint interval, failures, cost) share one simulated
+  checkpoint per process (``simulate_checkpoint``) and, whatever ``train.checkpoint_async``,
+  one simulated step (``cached_step``, used by the runner).
 
 Errors: ConfigError from ``sim.energy``, ``sim.cost`` and ``sim.failures`` name the config key.
 """
@@ -28,6 +32,45 @@ from sim.energy import power_model
 from sim.errors import ConfigError
 
 LONG_HORIZON_CAP_S = 100 * 365 * 86400.0     # a token budget without duration_h: a bound, never reached in practice
+# keys that change a long-horizon run's timeline but not its simulated step
+LONG_HORIZON_KEYS = (("run", "duration_h"), ("run", "token_budget"), ("run", "name"),
+                     ("train", "checkpoint_interval_s"), ("failures", None), ("cost", None))
+CACHE_SIZE = 8
+_step_cache: dict = {}
+_checkpoint_cache: dict = {}
+
+
+def step_key(cfg, also: tuple = ()) -> str | None:
+    """The cache key of a long-horizon training run's step: its config less
+    ``LONG_HORIZON_KEYS`` (and ``also``); None for any other run (never cached) or a traced one."""
+    import json
+    from sim.config import config_to_dict
+    if cfg.run.kind != "train" or cfg.jobs or cfg.run.trace or (cfg.run.duration_h is None and cfg.run.token_budget is None):
+        return None
+    data = config_to_dict(cfg)
+    for section, key in LONG_HORIZON_KEYS + also:
+        if key is None:
+            data.pop(section, None)
+        else:
+            data.get(section, {}).pop(key, None)
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _remember(cache: dict, key, value):
+    if key is not None:
+        if len(cache) >= CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
+    return value
+
+
+def cached_step(cfg, simulate):
+    """``simulate()`` -> (tables, events, sim time) for ``cfg``'s step, or the same from an earlier run of
+    this process whose config differs only in long-horizon keys."""
+    key = step_key(cfg, also=(("train", "checkpoint_async"),))
+    if key is not None and key in _step_cache:
+        return _step_cache[key]
+    return _remember(_step_cache, key, simulate())
 
 
 def _spec(cfg):
@@ -134,6 +177,14 @@ def simulate_checkpoint(cfg, gpus: int, step_s: float, bound):
       them. A write whose links no training traffic uses (per-host SSDs) is simulated alone.
 
     ``bound``: the closed-form ``Checkpoint`` (its bytes); returns the simulated ``Checkpoint``."""
+    key = step_key(cfg)
+    key = None if key is None else (key, gpus, step_s, bound)
+    if key is not None and key in _checkpoint_cache:
+        return _checkpoint_cache[key]
+    return _remember(_checkpoint_cache, key, _simulate_checkpoint(cfg, gpus, step_s, bound))
+
+
+def _simulate_checkpoint(cfg, gpus: int, step_s: float, bound):
     import topologies
     from sim.app.runner import build_fabric
     from sim.simulation import Simulation
