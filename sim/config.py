@@ -86,6 +86,8 @@ class RunSection(Section):
     seed: int = Field(0, ge=0, description="seed of every random stream")
     trace: bool = Field(False, description="also write trace.json (Chrome/Perfetto trace events)")
     steps: int = Field(1, ge=1, description="training steps to simulate")
+    duration_h: float | None = Field(None, gt=0, description="training: wall-clock horizon of a long-horizon job (failures, restarts, checkpoints); the step is simulated once")
+    token_budget: float | None = Field(None, gt=0, description="training: stop the long-horizon job once this many tokens are trained (with or without duration_h)")
     baseline: bool = Field(True, description="[[jobs]]: also simulate each job alone, for the slowdown columns")
 
     @field_validator("name")
@@ -118,6 +120,10 @@ class TopologySection(Section):
     host_GBps: float | None = Field(None, gt=0, description="GPU-host memory bandwidth per direction, GB/s; default from the catalogue")
     ssd_GBps: float = Field(7.0, gt=0, description="per-server SSD read/write bandwidth, GB/s")
     rail_planes: int = Field(1, ge=1, description="parallel network planes (each NIC on one plane)")
+    storage_GBps: float | None = Field(None, gt=0, description="aggregate bandwidth of a storage tier (storage nodes behind the fabric) that checkpoints go to, GB/s; default per-host SSDs (topology.ssd_GBps each)")
+    gpu_speed: dict[str, float] = Field(default_factory=dict, description="named slow GPUs: rank -> speed factor in (0, 1] (its compute takes 1/factor as long)")
+    speed_cv: float = Field(0.0, ge=0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed")
+    nic_speed: dict[str, float] = Field(default_factory=dict, description="degraded NICs: GPU rank -> its scale-out NIC's rate as a fraction of nic_Gbps, in (0, 1]")
 
     @field_validator("oversubscription")
     @classmethod
@@ -151,7 +157,7 @@ class LengthDist(BaseModel):
 
 class ModelSection(Section):
     name: str = Field("custom", description="model name in outputs")
-    layers: int = Field(32, ge=1, description="transformer layers")
+    layers: int = Field(32, ge=1, le=10_000, description="transformer layers")
     hidden: int = Field(4096, ge=1, description="model width")
     ffn_hidden: int = Field(14336, ge=1, description="MLP inner width")
     heads: int = Field(32, ge=1, description="attention heads")
@@ -206,6 +212,8 @@ class TrainSection(Section):
     etp: int | None = Field(None, ge=1, description="expert tensor-parallel size (default tp); expert data parallelism edp = tp*cp*dp / (etp*ep) (Megatron-Core parallel folding)")
     moe_imbalance: float = Field(1.0, ge=1.0, description="MoE load imbalance: tokens of the busiest expert over the mean (1 = balanced)")
     moe_dispatcher: Literal["alltoall", "deepep"] = Field("alltoall", description="MoE token dispatch: all-to-all (a token sent once per routed expert) or DeepEP (once per remote node, then NVLink)")
+    checkpoint_interval_s: float | None = Field(None, gt=0, description="long-horizon runs: seconds of training between checkpoints; default the Young/Daly optimum sqrt(2 x checkpoint_s x MTBF)")
+    checkpoint_async: bool = Field(False, description="long-horizon runs: training stalls only for the copy to host memory; the write to storage runs behind it")
 
 
 class ServeSection(Section):
@@ -272,9 +280,34 @@ class WorkloadSection(Section):
         return self
 
 
+class CostSection(Section):
+    gpu_hour_usd: float | None = Field(None, ge=0, description="USD per GPU-hour of wall time; default: capex_usd_per_gpu / depreciation, else the catalogue rate (sim/data/power.toml)")
+    capex_usd_per_gpu: float | None = Field(None, ge=0, description="capital cost per GPU (its share of server and network included), USD")
+    depreciation_years: float = Field(4.0, gt=0, description="years over which capex_usd_per_gpu is spread")
+    kwh_usd: float | None = Field(None, ge=0, description="USD per kWh of facility energy; default sim/data/power.toml")
+
+
+class PowerSection(Section):
+    pue: float | None = Field(None, ge=1, description="power usage effectiveness (facility / IT energy); default sim/data/power.toml")
+    gpu_cap_W: float | None = Field(None, gt=0, description="GPU board power limit, W (between idle power and TDP); default TDP")
+    host_W: float | None = Field(None, ge=0, description="power per server outside GPUs, NVSwitches and NICs, W; default sim/data/power.toml")
+
+
+class FailuresSection(Section):
+    gpu: float | None = Field(None, ge=0, description="GPU failures per GPU-hour; default Llama 3 (sim/data/failures.toml)")
+    hbm: float | None = Field(None, ge=0, description="HBM failures per GPU-hour")
+    nic: float | None = Field(None, ge=0, description="NIC failures per NIC-hour")
+    switch: float | None = Field(None, ge=0, description="switch failures per GPU-hour (normalized per GPU)")
+    host: float | None = Field(None, ge=0, description="host failures per server-hour")
+    cable: float | None = Field(None, ge=0, description="cable failures per GPU-hour (normalized per GPU)")
+    software: float | None = Field(None, ge=0, description="software failures per GPU-hour")
+    detect_s: float | None = Field(None, ge=0, description="seconds from a failure to its detection")
+    restart_s: float | None = Field(None, ge=0, description="seconds to restart the job and reload the checkpoint")
+
+
 class JobSection(BaseModel):
     """One job of a multi-job run (``[[jobs]]``): a workload on some GPUs of the shared topology."""
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = Field(..., min_length=1, description="job name (the job column of the outputs)")
     kind: Literal["train", "serve"] = Field(..., description="what the job runs")
     gpus: int = Field(..., ge=1, description="GPUs of the topology this job gets")
@@ -284,6 +317,11 @@ class JobSection(BaseModel):
     train: TrainSection = Field(default_factory=TrainSection, description="the job's [train] section (same keys)")
     serve: ServeSection = Field(default_factory=ServeSection, description="the job's [serve] section (same keys)")
     workload: WorkloadSection = Field(default_factory=WorkloadSection)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_silent_coercion(cls, value, info):
+        return no_silent_coercion(value, info, cls.model_fields)
 
     @field_validator("placement")
     @classmethod
@@ -305,6 +343,9 @@ class Config(BaseModel):
     train: TrainSection = Field(default_factory=TrainSection)
     serve: ServeSection = Field(default_factory=ServeSection)
     workload: WorkloadSection = Field(default_factory=WorkloadSection, description="the job's [workload] section (same keys)")
+    cost: CostSection = Field(default_factory=CostSection)
+    power: PowerSection = Field(default_factory=PowerSection)
+    failures: FailuresSection = Field(default_factory=FailuresSection)
     jobs: list[JobSection] = Field(default_factory=list)
     # [hardware."NAME"] tables: GPUs defined by the config (CONTRACT round 2); each is checked
     # and registered by sim.hardware.define when the config is validated
@@ -321,6 +362,7 @@ class Config(BaseModel):
 
 SECTIONS = {"run": RunSection, "topology": TopologySection, "model": ModelSection,
             "train": TrainSection, "serve": ServeSection, "workload": WorkloadSection}
+SECTIONS.update({"cost": CostSection, "power": PowerSection, "failures": FailuresSection})
 
 # top-level tables of named entries (not sections: no preset, keys are user names)
 TABLES = ("hardware",)

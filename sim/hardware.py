@@ -161,8 +161,8 @@ def define(name: str, row: dict) -> GpuSpec:
     for p, v in dense.items():
         if p not in BYTES_PER_ELEMENT:
             raise ConfigError(f"{key}.dense_tflops.{p}", f"unknown precision; known: {', '.join(BYTES_PER_ELEMENT)}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise ConfigError(f"{key}.dense_tflops.{p}", f"must be a number >= 0 (0: the chip lacks it), got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+            raise ConfigError(f"{key}.dense_tflops.{p}", f"must be a finite number >= 0 (0: the chip lacks it), got {v!r}")
     if not any(v > 0 for v in dense.values()):
         raise ConfigError(f"{key}.dense_tflops", "needs at least one positive tensor rate")
     merged["dense_tflops"] = dense
@@ -170,8 +170,8 @@ def define(name: str, row: dict) -> GpuSpec:
         v = merged.get(k)
         if v is None:
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise ConfigError(f"{key}.{k}", f"must be a positive number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+            raise ConfigError(f"{key}.{k}", f"must be a positive finite number, got {v!r}")
     dom = merged.get("scaleup_domain")
     if isinstance(dom, bool) or not isinstance(dom, int) or dom < 1:
         raise ConfigError(f"{key}.scaleup_domain", f"must be an integer >= 1, got {dom!r}")

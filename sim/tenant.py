@@ -98,16 +98,18 @@ class JobFabric:
         return self._fabric.transfer(src, dst, nbytes, tag, key)
 
     def transfer_bundle(self, pairs, nbytes: float, tag: str = "", key: int = 0):
-        ck = (tuple(map(tuple, pairs)), key)
+        # collectives pass the same (cached) pair lists again and again: key on the object,
+        # kept alive in the entry so that its id cannot be reused
+        ck = (id(pairs), key)
         shape = self._shapes.get(ck)
-        if shape is None:
+        if shape is None or shape[0] is not pairs:
             route = self._fabric.topo.route
-            links = np.concatenate([route(s, d, key) for s, d in pairs]) if pairs else np.zeros(0, np.int64)
-            shape = np.unique(links, return_counts=True)
+            links = np.concatenate([route(s, d, key) for s, d in pairs]) if len(pairs) else np.zeros(0, np.int64)
+            shape = (pairs, *np.unique(links, return_counts=True))
             if len(self._shapes) > 65536:
                 self._shapes.clear()
             self._shapes[ck] = shape
-        links, counts = shape
+        _, links, counts = shape
         self.link_bytes[links] += float(nbytes) * counts
         return self._fabric.transfer_bundle(pairs, nbytes, tag, key)
 

@@ -128,6 +128,14 @@ class Topology:
             return self.node_index[node]
         return int(node)
 
+    def scale_capacity(self, link: int, factor: float) -> None:
+        """Degrade (factor < 1) or upgrade link ``link``'s line rate by ``factor`` (> 0)."""
+        if not factor > 0:
+            raise ConfigError("topology", f"link capacity factor must be > 0, got {factor}")
+        self._cap[link] *= float(factor)
+        self.graph.edges[self.link_src[link], self.link_dst[link]]["capacity"] = self._cap[link]
+        self._frozen = None
+
     # -- reading ----------------------------------------------------------------------------
     @property
     def num_links(self) -> int:

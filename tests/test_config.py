@@ -82,6 +82,7 @@ def test_nan_and_infinity_are_refused_naming_the_key(override, key):
     ('train.tp="8"', "train.tp", "string"),
     ("run.seed=-1", "run.seed", "greater than or equal to 0"),
     ("serve.kv_block_tokens=1000000", "serve.kv_block_tokens", "4096"),
+    ("model.layers=100000000", "model.layers", "10000"),           # hung for minutes
     ("workload.input_tokens=100000000", "workload.input_tokens", "10,000,000"),
     ('workload.input_tokens={dist="lognormal", mean=1e30, sigma=0.5}', "workload.input_tokens.mean", "10000000"),
 ])
@@ -129,3 +130,19 @@ def test_a_binary_file_or_a_directory_is_not_a_config(tmp_path):
         with pytest.raises(ConfigError) as err:
             load_config(p)
         assert str(p) in str(err.value) and why in str(err.value)
+
+
+@pytest.mark.parametrize("key,value", [("hbm_GB", float("nan")), ("hbm_GBps", float("inf")),
+                                       ("dense_tflops", {"bf16": float("nan")}), ("dense_tflops", {"bf16": float("inf")})])
+def test_hardware_tables_refuse_nan_and_infinity(key, value):
+    row = {"like": "H100-SXM-80GB", key: value}
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"gpu": "FUZZ-GPU"}, "hardware": {"FUZZ-GPU": row}})
+    assert f"hardware.FUZZ-GPU.{key}" in str(err.value) and "finite" in str(err.value)
+
+
+def test_job_keys_refuse_booleans():
+    job = {"name": "a", "kind": "train", "gpus": True}
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"jobs": [job]})
+    assert "jobs.0.gpus" in str(err.value) and "boolean" in str(err.value)

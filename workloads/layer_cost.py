@@ -25,7 +25,8 @@ Vocabulary:
   per-iteration batches: every op except the attention core is affine in the query tokens T
   (FLOPs, bytes and exponentials ``c0 + c1 T``; a GEMM's token dimension ``d1 T``), so the
   stage is priced on Python floats without rebuilding the op list; the attention op is priced
-  from the batch's query-key pairs and KV-cache reads.
+  from the batch's query-key pairs and KV-cache reads. An MoE layer's experts run as one
+  grouped GEMM over the experts the batch touches (``grouped_experts``).
 
 Where training and serving still differ, on purpose (physics of the workload, not of the layer):
 attention's keys come from the KV cache in serving (``kv_read`` tokens at the KV precision,
@@ -127,8 +128,12 @@ class LayerCost:
     PROBE = (64.0, 128.0)
 
     def __init__(self, model: ModelSpec, cm: ComputeModel, shard: Shard, layer_mix: dict[int, float],
-                 precision: str, casts: bool = False):
+                 precision: str, casts: bool = False, grouped_experts: bool = True):
         self.cm = cm
+        # inference engines run an MoE layer's experts as one grouped GEMM (fused MoE kernels):
+        # one launch whose efficiency follows the whole layer's work, each expert's tile rows
+        # its own tokens (the narrow-GEMM term)
+        self.grouped = grouped_experts
         self.ops: list[tuple[LinearOp, float]] = []
         t1, t2 = self.PROBE
         for i, n_layers in layer_mix.items():
@@ -147,17 +152,24 @@ class LayerCost:
                                o2.exps / t2, d1, dmin, cm.rate(o1.precision), o1.name.startswith("expert_"))
                 self.ops.append((lin, float(n_layers)))
 
-    def seconds(self, tokens: float, expert_weight_fraction: float = 1.0) -> float:
-        """Forward seconds of the layers' non-attention ops for ``tokens`` query tokens; expert
-        GEMMs read ``expert_weight_fraction`` of their weights (serving's touched experts)."""
+    def seconds(self, tokens: float, expert_fraction: float = 1.0) -> float:
+        """Forward seconds of the layers' non-attention ops for ``tokens`` query tokens. Expert
+        GEMMs run only on the ``expert_fraction`` of the experts that tokens route to (serving's
+        touched experts): that many launches, reading their weights, each over the tokens
+        routed to it (at least one)."""
         T = float(tokens)
         time_of = self.cm.time_of
         total = 0.0
         for o, n in self.ops:
-            b0 = o.b0 * expert_weight_fraction if o.expert else o.b0
+            b0, count, d1 = o.b0, o.count, o.d1
+            if o.expert:
+                if expert_fraction < 1.0:
+                    b0, count, d1 = b0 * expert_fraction, max(count * expert_fraction, 1.0), d1 / expert_fraction
+                if self.grouped:
+                    count = 1.0
             d = 0.0
-            if o.d1:
-                d = o.d1 * T
+            if d1:
+                d = d1 * T
                 d = d if d < o.dmin else o.dmin
-            total += n * time_of(o.f1 * T, b0 + o.b1 * T, o.x1 * T, 0, o.count, d, o.rate)
+            total += n * time_of(o.f1 * T, b0 + o.b1 * T, o.x1 * T, 0, count, d, o.rate)
         return total

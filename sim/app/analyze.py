@@ -28,6 +28,7 @@ from sim.errors import ConfigError
 SUMMARY_METRICS = ["mfu", "step_time_s", "tokens_per_s", "compute_comm_ratio", "overlap_fraction",
                    "exposed_comm_s", "bubble_s", "output_tokens_per_s", "ttft_p50_s", "tpot_p50_s",
                    "slo_attainment", "wall_s"]
+SUMMARY_METRICS += ["goodput", "effective_mfu", "interruptions", "usd_per_Mtoken", "J_per_token"]
 
 
 class Outputs:
@@ -284,7 +285,7 @@ def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int | None = None) -> 
     parts = ["compute_s"] + comm_parts + (["bubble_s"] if "bubble_s" in cols else [])
     keys = [c for c in out.partitions if c in cols]
     order = (" order by " + ", ".join(f'"{c}"' for c in keys)) if keys else ""
-    rows = out.query(f"select * from summary{order}")[:max_bars]
+    rows = out.query(f"select * from summary where step_time_s is not null{order}")[:max_bars]
     if not rows:
         return []
     plt = _plt()
@@ -407,7 +408,115 @@ def make_plots(out: Outputs, out_dir: Path, x: str | None = None, color: str | N
     paths += plot_breakdown(out, out_dir)
     paths += plot_latency(out, out_dir)
     paths += plot_links(out, out_dir)
+    paths += plot_intervals(out, out_dir, x)
     return paths
+
+
+# -- replicates: mean and 95% confidence interval per point -----------------------------------
+
+# Student's t, two-sided 95%, by degrees of freedom (1..30); beyond 30 the normal 1.96 is within 2%.
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+         2.052, 2.048, 2.045, 2.042]
+
+
+def t975(dof: int) -> float:
+    """Two-sided 95% quantile of Student's t with ``dof`` degrees of freedom."""
+    if dof < 1:
+        return float("nan")
+    return _T975[dof - 1] if dof <= len(_T975) else 1.96
+
+
+def mean_ci(values) -> tuple[float, float, int]:
+    """(mean, half-width of the 95% confidence interval of the mean, n) of finite values."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(xs)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    mean = sum(xs) / n
+    if n == 1:
+        return mean, float("nan"), 1
+    var = sum((x - mean) ** 2 for x in xs) / (n - 1)
+    return mean, t975(n - 1) * math.sqrt(var / n), n
+
+
+def replicate_axis(out: "Outputs") -> str | None:
+    """The partition name of the sweep's seed axis (``replicates = N`` or a swept run.seed)."""
+    if not out.is_sweep:
+        return None
+    for a in out.sweep.get("axes", []):
+        if a.get("key") == "run.seed":
+            return a["name"]
+    return None
+
+
+def interval_rows(out: "Outputs", metrics: list[str] | None = None) -> list[dict]:
+    """One row per point of a replicated sweep: its other axes, ``n``, and for each metric
+    ``<metric>_mean`` and ``<metric>_ci95`` (half-width of the 95% interval of the mean)."""
+    seed = replicate_axis(out)
+    if seed is None:
+        return []
+    cols = out.columns("summary")
+    metrics = [m for m in (metrics or SUMMARY_METRICS) if m in cols and m != "wall_s"]
+    keys = [c for c in out.partitions if c in cols and c != seed]
+    rows = out.query("select * from summary")
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    result = []
+    for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
+        rs = groups[key]
+        row = dict(zip(keys, key))
+        row["n"] = len(rs)
+        for m in metrics:
+            try:
+                mean, half, _ = mean_ci(r.get(m) for r in rs)
+            except (TypeError, ValueError):
+                continue
+            row[f"{m}_mean"] = mean
+            row[f"{m}_ci95"] = half
+        result.append(row)
+    return result
+
+
+def plot_intervals(out: "Outputs", out_dir: Path, x: str | None = None) -> list[Path]:
+    """Error bars (mean +- 95% interval over seeds) of each varying metric against the first axis."""
+    rows = interval_rows(out)
+    if not rows:
+        return []
+    seed = replicate_axis(out)
+    axes = [c for c in out.partitions if c != seed and c in rows[0]]
+    x = x if x in axes else (axes[0] if axes else None)
+    names = [k[:-5] for k in rows[0] if k.endswith("_mean")]
+    first = ["goodput", "usd_per_Mtoken", "J_per_token", "effective_mfu", "output_tokens_per_s", "mfu"]
+    names = [m for m in first if m in names] + [m for m in names if m not in first]
+    metrics = [m for m in names if any((r.get(f"{m}_ci95") or 0) > 0 for r in rows)][:6]
+    if not metrics:
+        return []
+    plt = _plt()
+    fig, axs = plt.subplots(len(metrics), 1, figsize=(6, 2.4 * len(metrics)), squeeze=False)
+    others = [a for a in axes if a != x]
+    for ax, m in zip(axs[:, 0], metrics):
+        series: dict[tuple, list[dict]] = {}
+        for r in rows:
+            series.setdefault(tuple(r.get(o) for o in others), []).append(r)
+        for label, rs in series.items():
+            if x is not None:
+                rs = sorted(rs, key=lambda r: (str(type(r[x])), r[x]))
+                xs = [r[x] if isinstance(r[x], (int, float)) else str(r[x]) for r in rs]
+            else:
+                xs = list(range(len(rs)))
+            ys = [r[f"{m}_mean"] for r in rs]
+            es = [r[f"{m}_ci95"] if r[f"{m}_ci95"] == r[f"{m}_ci95"] else 0.0 for r in rs]
+            name = ", ".join(f"{o}={_label(v)}" for o, v in zip(others, label)) or None
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=name)
+        ax.set_ylabel(m)
+        if others:
+            ax.legend(fontsize=7)
+    axs[-1, 0].set_xlabel(x or "point")
+    fig.suptitle(f"mean and 95% interval over {rows[0]['n']} seeds")
+    fig.tight_layout()
+    return _save(fig, out_dir, "intervals")
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -447,6 +556,9 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
             print_summary(out.query("select * from summary")[0], title=f"run {out.dir.name}")
         else:
             print_table(rows, title=str(out.dir))
+        intervals = interval_rows(out)
+        if intervals:
+            print_table(intervals, title=f"mean and 95% confidence interval over {replicate_axis(out)}")
         if out.is_sweep:
             failed = out.query("select dir, error from points where status = 'failed'")
             for r in failed[:10]:

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 import sim
 from sim.config import Config, config_to_dict
-from sim.errors import ConfigError
+from sim.errors import ConfigError, DcsimError
 
 WALL_CLOCK_COLUMNS = ("wall_s",)
 
@@ -52,13 +52,17 @@ def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
                   record_flows=record_flows)
 
 
+_WARNED: set[tuple[str, str]] = set()
+
+
 def calibrated(gpu_name: str, kind: str) -> bool:
     """The summaries' ``calibrated`` column (CONTRACT round 2): every compute constant a run of
     ``kind`` uses on this GPU was fitted to measurements of it; warns on stderr when not."""
     import sys
     from sim.compute import calibration
     ok, missing = calibration(gpu_name, kind)
-    if not ok:
+    if not ok and (gpu_name, kind) not in _WARNED:
+        _WARNED.add((gpu_name, kind))         # once per GPU and kind in a process (sweeps)
         print(f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
               f"defaults or a `like` (see sim/data/compute.toml); treat its times as estimates",
               file=sys.stderr)
@@ -73,6 +77,12 @@ def _workload(kind: str):
         from workloads.serving import run_serving
         return run_serving
     raise ConfigError("run.kind", f"unknown kind {kind!r}; use train or serve")
+
+
+def _accounting(cfg: Config, topo, tables: dict, gpus: int | None = None) -> dict:
+    """Energy, cost and long-horizon goodput columns (sim.app.accounting)."""
+    from sim.app import accounting
+    return accounting.extend(cfg, topo, tables, gpus=gpus)
 
 
 def _set_column(table: pa.Table, name: str, value) -> pa.Table:
@@ -90,10 +100,12 @@ def check_precision(cfg: Config) -> None:
     from sim import hardware
     spec = hardware.gpu(cfg.topology.gpu)
     have = ", ".join(sorted(spec.dense_flops))
-    if cfg.run.kind == "train" and cfg.train.precision == "fp8" and not spec.has_precision("fp8"):
+    def has(p):
+        return spec.has_precision(p) and p not in getattr(spec, "lacks", ())
+    if cfg.run.kind == "train" and cfg.train.precision == "fp8" and not has("fp8"):
         raise ConfigError("train.precision", f"{spec.name} has no fp8 tensor cores (its rates: {have}); "
                                              "fp8 training needs Hopper or newer: use bf16")
-    if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not spec.has_precision("fp4"):
+    if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not has("fp4"):
         raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
                                              "fp4 needs Blackwell (B200, GB200): use fp8")
 
@@ -147,6 +159,7 @@ def run(cfg: Config) -> RunResult:
     check_work(cfg, len(topo.gpus))
     fabric = build_fabric(cfg, simulation, topo, record_flows=cfg.run.trace)
     tables = dict(_workload(cfg.run.kind)(cfg, simulation, topo, fabric))
+    tables = _accounting(cfg, topo, tables)
     # tables recorded on the simulation (flows, GPU streams) that the workload did not return
     for name, table in simulation.recorder.to_arrow().items():
         tables.setdefault(name, table)
@@ -223,10 +236,11 @@ def _leaf_group(topo, server_gpus: list[int]):
 def place_jobs(cfg: Config, topo) -> list[list[int]]:
     """GPU ranks (indices into ``topo.gpus``) of each job, in ``cfg.jobs`` order.
 
-    Explicit ranges first (two jobs claiming one GPU: ConfigError naming both), then the other
-    jobs in order from the GPUs left: ``packed`` takes the lowest free ranks (whole servers,
-    leaves and pods in order), ``spread`` takes free servers round-robin over leaf groups
-    (a server's GPUs stay together, so tensor parallelism stays inside its NVLink domain)."""
+    Explicit ranges first (two jobs claiming one GPU: ConfigError naming both), then ``spread``
+    jobs, then ``packed`` ones, each in config order, from the GPUs left: ``spread`` takes free
+    servers round-robin over leaf groups (a server's GPUs stay together, so tensor parallelism
+    stays inside its NVLink domain), ``packed`` the lowest free ranks (whole servers, leaves
+    and pods in order)."""
     n = len(topo.gpus)
     owner: dict[int, int] = {}
     ranks: list[list[int] | None] = [None] * len(cfg.jobs)
@@ -246,9 +260,10 @@ def place_jobs(cfg: Config, topo) -> list[list[int]]:
         if len(mine) != job.gpus:
             raise ConfigError(f"jobs.{i}.placement", f"ranges hold {len(mine)} GPUs; jobs.{i}.gpus is {job.gpus}")
         ranks[i] = mine
-    for i, job in enumerate(cfg.jobs):
-        if ranks[i] is not None:
-            continue
+    order = [i for i, j in enumerate(cfg.jobs) if j.placement == "spread"] + \
+        [i for i, j in enumerate(cfg.jobs) if j.placement == "packed"]
+    for i in order:
+        job = cfg.jobs[i]
         free = [r for r in range(n) if r not in owner]
         if len(free) < job.gpus:
             raise ConfigError(f"jobs.{i}.gpus", f"job {job.name!r} needs {job.gpus} GPUs; {len(free)} of the "
@@ -280,7 +295,7 @@ def job_config(cfg: Config, i: int) -> Config:
     job = cfg.jobs[i]
     run = cfg.run.model_copy(update={"kind": job.kind, "name": job.name})
     return Config(run=run, topology=cfg.topology, model=job.model, train=job.train, serve=job.serve,
-                  workload=job.workload)
+                  workload=job.workload, cost=cfg.cost, power=cfg.power, failures=cfg.failures)
 
 
 def _job_error(err, i: int, name: str):
@@ -338,6 +353,13 @@ def run_jobs(cfg: Config) -> RunResult:
     job alone on the same GPUs for the slowdown columns)."""
     t0 = time.perf_counter()
     which = list(range(len(cfg.jobs)))
+    for i in which:      # each job's precision and work, as for a single run (issue 9)
+        try:
+            job_cfg = job_config(cfg, i)
+            check_precision(job_cfg)
+            check_work(job_cfg, cfg.jobs[i].gpus)
+        except DcsimError as err:
+            raise _job_error(err, i, cfg.jobs[i].name) from None
     workloads, fabrics, simulation, fabric = _simulate_jobs(cfg, which, cfg.run.trace)
     alone = {}
     if cfg.run.baseline:
@@ -348,6 +370,7 @@ def run_jobs(cfg: Config) -> RunResult:
     for i, w in workloads.items():
         job = cfg.jobs[i]
         tabs = dict(w.tables())
+        tabs = _accounting(job_config(cfg, i), fabric.topo, tabs, gpus=job.gpus)
         tabs.update({k: v for k, v in fabrics[i].sim.recorder.to_arrow().items() if k not in tabs})
         per_job[job.name] = tabs
         row = {"job": job.name, "kind": job.kind}

@@ -23,7 +23,7 @@ def test_parse_sizes_powers_of_1024():
     assert parse_sizes("1K:16K") == [1024, 2048, 4096, 8192, 16384]
 
 
-@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512"])
+@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512", "99999999999999999999G"])
 def test_parse_sizes_rejects_bad_input(bad):
     with pytest.raises(ConfigError) as err:
         parse_sizes(bad)
@@ -282,3 +282,41 @@ def test_analyze_with_an_unknown_axis_exits_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert flag in err and value in err
     assert main(["analyze", str(tmp_path / "r"), "--x", "compute_s", "--plots", str(tmp_path / "p")]) == 0
+
+
+# -- output for files and pipes, and README commands that work (issue 9, item 9) ----------------
+
+def test_tables_in_a_file_or_pipe_carry_full_values(tmp_path):
+    import io
+    from sim.app.cli import print_summary, print_table
+    buf = io.StringIO()                         # not a terminal
+    print_table([{"case": "a-rather-long-case-name-" * 4, "x": 1.5641234567891233e-07, "y": 123456789.125}], file=buf)
+    print_summary({"step_time_s": 1.9413549222651445}, title="t", file=buf)
+    out = buf.getvalue()
+    for text in ("a-rather-long-case-name-" * 4, "1.5641234567891233e-07", "123456789.125", "1.9413549222651445"):
+        assert text in out
+    assert "…" not in out
+
+
+def test_validate_prints_a_summary_unless_details_are_asked_for(capsys):
+    assert main(["validate", "collectives"]) == 0
+    short = capsys.readouterr().out.splitlines()
+    assert main(["validate", "collectives", "--details"]) == 0
+    full = capsys.readouterr().out.splitlines()
+    cases = int(next(line for line in full if line.startswith("collectives:")).split()[1])
+    assert len(short) < 12 and len(full) >= cases + 3 and "--details" in short[0]
+
+
+def test_readme_query_command_works_after_the_readme_set_up(tmp_path):
+    """The README's Python DuckDB line (no duckdb CLI needed) reads a sweep as one table."""
+    import pyarrow as pa
+    from sim.outputs import write_run_dir
+    for tp in (2, 4):
+        write_run_dir(tmp_path / "runs/out/train-sweep" / f"tp={tp}", {"summary": pa.table({"mfu": [0.1 * tp]})}, {})
+    readme = (ROOT / "README.md").read_text()
+    line = next(l for l in readme.splitlines() if l.startswith('python -c "import duckdb'))
+    assert "duckdb -c" not in readme.split("## Outputs and how to query them")[1].split("## Config reference")[0]
+    r = subprocess.run(["bash", "-c", line.replace("python ", f"{sys.executable} ", 1)], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "0.2" in r.stdout and "0.4" in r.stdout and "tp" in r.stdout

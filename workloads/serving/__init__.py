@@ -129,5 +129,6 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_capacity_tokens": int(dep.kv_blocks * dep.engines * dep.serve.kv_block_tokens),
         "kv_peak_utilization": max(r.kv.peak_used for r in reps) / max(dep.kv_blocks, 1),
         "replicas": dep.physical_replicas,
+        "busy_fraction": min(1.0, busy / max(duration * len(reps), 1e-12)),   # GPU time running iterations
     }
     return {"summary": pa.table({k: [v] for k, v in summary.items()}), "requests": requests}

@@ -339,6 +339,21 @@ class IterationCost:
             return np.zeros(len(np.atleast_1d(tokens)))
         return (tp_bytes + pp_bytes * self.pp) / self.link.Bps + n_coll * self.link.latency_s
 
+    def with_speed(self, speed: float) -> "IterationCost":
+        """The same replica on GPUs whose compute runs at ``speed`` x nominal (stragglers,
+        power caps): every kernel time is divided by it; communication is unchanged."""
+        import copy
+        c = copy.copy(self)
+        c.compute = copy.copy(self.compute)
+        c.compute.speed = self.compute.speed * speed
+        c._speed = float(c.compute.speed)
+        c.layers = copy.copy(self.layers)       # its kernels time on the slowed compute model
+        c.layers.cm = c.compute
+        for name, value in vars(self).items():  # memoized times belong to the nominal speed
+            if name.endswith("_memo") and isinstance(value, dict):
+                setattr(c, name, {})
+        return c
+
     def times(self, tokens, samples, attn_pairs, kv_read) -> np.ndarray:
         """Seconds per iteration (one entry per batch descriptor)."""
         return (self.pp * self.stage_compute(tokens, samples, attn_pairs, kv_read)

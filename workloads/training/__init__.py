@@ -34,6 +34,17 @@ def run_training(cfg, sim, topo, fabric) -> dict[str, pa.Table]:
     return job.tables()
 
 
+def _gpu_speed(cfg, spec, world: int):
+    """Per-rank speed factors (sim.stragglers), or None when every GPU runs at nominal speed."""
+    from sim.energy import gpu_idle_W
+    from sim.stragglers import cap_speed, speed_factors
+    t = cfg.topology
+    cap = cap_speed(cfg.power.gpu_cap_W, gpu_idle_W(spec.name, spec.power_W), spec.power_W)
+    if not t.gpu_speed and t.speed_cv == 0 and cap == 1.0:
+        return None
+    return speed_factors(world, t.gpu_speed, t.speed_cv, cfg.run.seed, cap)
+
+
 class TrainingWorkload:
     """A training job as a ``Workload``: steps back to back, ``steps`` of them, or (``steps``
     None) until ``stop()`` is called and at least one step is done."""
@@ -65,6 +76,7 @@ class TrainingWorkload:
             self.interference = overlap_interference(self.costs, plan, net,
                                                      constants_row(spec.name).get("overlap_slowdown", 0.0),
                                                      tr.overlap_grad_reduce)
+        self.gpu_speed = _gpu_speed(cfg, spec, plan.world)
         self.steps = steps
         self.open_ended = steps is None
         self._stop = False
@@ -86,7 +98,7 @@ class TrainingWorkload:
         while True:
             t_start = sim.now
             job = TrainingStep(sim, self.fabric, self.topo, self.plan, costs, tr.overlap_grad_reduce,
-                               tr.dp_bucket_MB * 1e6, self.interference)
+                               tr.dp_bucket_MB * 1e6, self.interference, gpu_speed=self.gpu_speed)
             yield job.start()
             if costs.step_overhead_s:
                 yield sim.env.timeout(costs.step_overhead_s)

@@ -140,12 +140,15 @@ class TrainingStep:
     """One training step of a plan on a fabric."""
 
     def __init__(self, sim, fabric, topo, plan: Plan, costs: StepCosts, overlap_grad_reduce: bool = True,
-                 bucket_bytes: float = 25e6, interference: float = 0.0, fast_tp: bool | None = None):
+                 bucket_bytes: float = 25e6, interference: float = 0.0, fast_tp: bool | None = None,
+                 gpu_speed=None):
         self.sim, self.env, self.fabric, self.topo = sim, sim.env, fabric, topo
         self.plan, self.costs = plan, costs
         self.overlap = overlap_grad_reduce
         self.bucket_bytes = bucket_bytes
         self.slow = 1.0 / (1.0 - interference)
+        self.gpu_speed = gpu_speed      # per-rank speed factors (sim.stragglers), or None
+        self._slowest: dict = {}
         self.n_v = plan.pp * plan.v
         self.acts = actions(plan.schedule, plan.pp, plan.microbatches, plan.v)
         if plan.fidelity == "full":
@@ -332,11 +335,25 @@ class TrainingStep:
         if entry is not None:
             entry["done"].succeed()
 
+    def _straggle(self, log) -> float:
+        """Compute-time multiplier of a process: 1 / the slowest speed factor among the GPUs it
+        stands for (its TP ranks; in symmetric fidelity those of every DP/CP replica)."""
+        if self.gpu_speed is None:
+            return 1.0
+        key = (log.replica, log.stage)
+        f = self._slowest.get(key)
+        if f is None:
+            p = self.plan
+            reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [log.replica]
+            ranks = [p.rank_of(tp=t, cp=c, dp=d, pp=log.stage) for d, c in reps for t in range(p.tp)]
+            f = self._slowest[key] = 1.0 / float(np.min(self.gpu_speed[ranks]))
+        return f
+
     def _compute(self, log, seconds):
         if seconds <= 0:
             return
         t0 = self.env.now
-        yield self.env.timeout(seconds * self.slow)
+        yield self.env.timeout(seconds * self.slow * self._straggle(log))
         log.compute.append((t0, self.env.now))
 
     def _send(self, r, stage, to_stage, key, log):
@@ -404,7 +421,7 @@ class TrainingStep:
                 # compute then its blocking TP collectives on private links: one timeout
                 tp_done = True
                 t0 = env.now
-                compute_s = pc.compute_s * self.slow if pc.compute_s > 0 else 0.0
+                compute_s = pc.compute_s * self.slow * self._straggle(log) if pc.compute_s > 0 else 0.0
                 tp_s = sum(self._tp_pass(s, r, pc))
                 yield env.timeout(compute_s + tp_s)
                 if compute_s > 0:

@@ -22,7 +22,9 @@ def test_small_batch_decode_is_weight_bandwidth_bound():
     t8 = c.times([8], [8], [800], [800])[0]
     weights_s = c.weight_bytes_per_gpu() / gpu("H100-SXM-80GB").hbm_Bps
     # dominated by reading every weight once; the rest is ten kernels per layer at the
-    # measured ~4 us launch floor and narrow (one-token) GEMMs (sim/data/compute.toml)
+    # measured ~4 us launch floor and narrow (one-token) GEMMs, which reach about half of HBM
+    # bandwidth on a real H100 (sim/data/measured/H100-SXM-80GB/gemm.csv: 4096x6144 at m=1,
+    # 30.7 us for 50 MB = 1.6 TB/s of 3.35)
     assert weights_s < t1 < 2.5 * weights_s
     assert t8 < 1.05 * t1                          # 8x the tokens for almost the same time
 
@@ -121,3 +123,21 @@ def test_decode_run_equals_vectorized_macro_step(case):
         assert _close(t.tp_bytes + t.pp_bytes, float(tp_b.sum() + pp_b.sum()))
     # the iteration in progress at a time counts as done, as replica.py's searchsorted did
     assert run.done_by(cum[16] * (1 - 1e-12)) == 17 and run.done_by(cum[16] * 1.0000001) == 18
+
+
+def test_moe_decode_reads_only_touched_experts_in_one_grouped_gemm():
+    """DeepSeek-V3 TP8 on H200: one sequence's decode reads the 8 routed experts of each layer,
+    not all 256 (less than a full weight read); 64 sequences touch ~222 of 256, and the step
+    costs at least their weight bytes. One grouped launch per expert GEMM: the step stays
+    within a small multiple of its weight-read time (it was 10x slower with a launch per
+    expert)."""
+    c = _scalar_cost("deepseek-v3", "H200-SXM-141GB", "fp8", 8, 1, 1)
+    hbm = gpu("H200-SXM-141GB").hbm_Bps
+    s = c.spec
+    t1 = c.stage_compute([1], [1], [2000], [2000])[0]
+    assert t1 < c.weight_bytes_per_gpu() / hbm
+    touched = s.experts * (1 - (1 - s.top_k / s.experts) ** 64)
+    moe_layers = s.layers - s.dense_layers
+    expert_bytes = moe_layers * touched * s.expert_params() * c.wbytes / c.tp
+    t64 = c.stage_compute([64], [64], [64 * 2000], [64 * 2000])[0]
+    assert expert_bytes / hbm < t64 < 2.5 * c.weight_bytes_per_gpu() / hbm
