@@ -257,7 +257,10 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
                 _nvls_phase_many(topo, doms, S / m, S)]
     if algo == "nvls_tree":
         # NCCL's NVLSTree: NVLS reduce-scatter inside each domain, a tree all-reduce of each
-        # shard across domains (between the j-th GPUs of every domain), NVLS all-gather
+        # shard across domains (between the j-th GPUs of every domain), NVLS all-gather, all
+        # three pipelined chunk by chunk: one phase whose flows run at once (as a ring's steps
+        # do here), so the slower of NVLink and the network sets the rate, as in NCCL's model
+        # (bw = min(bwIntra, bwInter))
         if op != "all_reduce":
             raise ValueError(f"{op} has no nvls_tree algorithm (all_reduce only)")
         doms = domains_of(topo, group)
@@ -265,9 +268,13 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
             return [_nvls_phase(topo, group, S, S)]
         m = len(doms[0])
         inner = [list(col) for col in zip(*doms)]
-        return [_nvls_phase_many(topo, doms, S, S / m),
-                _tree_phase_many(topo, inner, S / m),
-                _nvls_phase_many(topo, doms, S / m, S)]
+        parts = [_nvls_phase_many(topo, doms, S, S / m), _tree_phase_many(topo, inner, S / m),
+                 _nvls_phase_many(topo, doms, S / m, S)]
+        flows: dict = {}
+        for ph in parts:
+            for e, b in ph.flows.items():
+                _add(flows, e[0], e[1], b)
+        return [Phase(flows, sum(ph.steps for ph in parts), max(ph.extra_s for ph in parts))]
     if algo == "hierarchical":
         doms = domains_of(topo, group)
         if len(doms) == 1 or not equal_domains(topo, group):

@@ -168,8 +168,8 @@ class ComputeModel:
         self.precision = precision
         self.eff = eff or efficiency_for(gpu.name)
         # the rate the chip sustains under its power limit (a defined GPU capped below its like's)
-        self.clock_scale = getattr(gpu, "clock_scale", 1.0)
-        self.peak = gpu.peak_flops(precision) * self.factor(precision) * self.clock_scale
+        self.clock = getattr(gpu, "clock_scale", 1.0)
+        self.peak = gpu.peak_flops(precision) * self.factor(precision) * self.clock
         self.speed = speed          # per-GPU multiplier (stragglers < 1)
 
     def factor(self, precision: str) -> float:
@@ -184,7 +184,7 @@ class ComputeModel:
         (``precision`` "" is the model's own)."""
         if not precision or precision == self.precision:
             return self.peak
-        return self.gpu.peak_flops(precision) * self.factor(precision) * self.clock_scale
+        return self.gpu.peak_flops(precision) * self.factor(precision) * self.clock
 
     def time(self, op: Op) -> float:
         return float(self.times(np.array([op.flops]), np.array([op.bytes]), np.array([op.exps]),
@@ -265,7 +265,7 @@ class ComputeModel:
             peak = self.peak if rate is None else np.asarray(rate, dtype=np.float64)
             t_flop = np.where(flops > 0, flops / (peak * eff_g), 0.0)
             t_mem = np.where(nbytes > 0, nbytes / (self.gpu.hbm_Bps * eff_m), 0.0)
-        t_exp = exps / (self.gpu.special_ops * self.clock_scale * e.special_eff)
+        t_exp = exps / (self.gpu.special_ops * getattr(self.gpu, "clock_scale", 1.0) * e.special_eff)
         t = np.maximum(np.maximum(t_flop, t_mem), t_exp) + count * e.launch_us * 1e-6
         return t / self.speed
 

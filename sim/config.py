@@ -216,6 +216,35 @@ class TrainSection(Section):
     checkpoint_async: bool = Field(False, description="long-horizon runs: training stalls only for the copy to host memory; the write to storage runs behind it")
 
 
+class SpeculativeSpec(BaseModel):
+    """serve.speculative: draft ``tokens`` per decode step (the longest chain that can be
+    accepted), ``acceptance`` = probability each draft position is accepted (one number for every
+    position, or a list per position, non-increasing), optional ``verify_tokens`` (tokens per
+    sequence the target verifies, > tokens for tree drafts; default tokens + 1) and
+    ``draft_layers`` (cost of one draft step in target decoder layers; default 1: an EAGLE/MTP
+    head)."""
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["eagle", "mtp", "draft"] = "eagle"
+    tokens: int = Field(..., ge=1, le=64)
+    acceptance: float | list[float] = Field(...)
+    verify_tokens: int | None = Field(None, ge=1, le=256)
+    draft_layers: float = Field(1.0, ge=0)
+
+    @field_validator("acceptance")
+    @classmethod
+    def _prob(cls, v):
+        values = v if isinstance(v, list) else [v]
+        if not values or any(not (0.0 <= x <= 1.0) for x in values):
+            raise ValueError("acceptance must be a probability in [0, 1] (or a list of them)")
+        return v
+
+    @model_validator(mode="after")
+    def _lengths(self):
+        if isinstance(self.acceptance, list) and len(self.acceptance) != self.tokens:
+            raise ValueError(f"acceptance lists {len(self.acceptance)} positions; tokens is {self.tokens}")
+        return self
+
+
 class ServeSection(Section):
     tp: int = Field(1, ge=1)
     pp: int = Field(1, ge=1)
@@ -233,11 +262,19 @@ class ServeSection(Section):
     prefix_cache: bool = Field(False)
     host_kv_GB: float = Field(0.0, ge=0, description="host DRAM KV tier per replica, GB")
     ssd_kv_GB: float = Field(0.0, ge=0, description="SSD KV tier per replica, GB")
-    router: Literal["round-robin", "least-loaded", "prefix-aware"] = Field("round-robin")
+    router: Literal["round-robin", "least-loaded", "prefix-aware", "weighted"] = Field("round-robin")
     preemption: Literal["recompute", "swap"] = Field("recompute")
     kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
     schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="fraction of HBM the engine may use")
+    engine: Literal["vllm", "sglang", "trtllm"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); set explicitly it also brings the engine's default scheduler and limits for keys left unset")
+    kv_capacity_tokens: int | None = Field(None, ge=1, description="KV pool per replica, tokens (overrides the engine's memory model)")
+    prefill_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated prefill replicas (default tp)")
+    decode_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated decode replicas (default tp)")
+    expert_precision: Literal["fp16", "bf16", "fp8", "fp4"] | None = Field(None, description="routed experts' weight precision when it differs from serve.precision (e.g. FP4 experts, FP8 attention); default serve.precision")
+    router_weights: dict[str, float] | None = Field(None, description="router = 'weighted': weight per scorer (prefix, queue, kv, prefill), e.g. llm-d's {prefix = 2, queue = 1, kv = 1}")
+    router_max_kv_utilization: float | None = Field(None, gt=0, le=1, description="router = 'weighted': skip replicas whose KV pool is fuller than this (unless all are)")
+    speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}")
 
     @model_validator(mode="after")
     def _replicas_not_ignored(self):

@@ -14,6 +14,11 @@ Vocabulary:
   last byte drains (the pipe's fill time).
 - accounting: per link, bytes carried and busy time (time with any flow on it); per tag, bytes
   delivered; in total, bytes sent and bytes delivered (equal once all flows complete).
+- incremental mode: from ``INCREMENTAL_FLOWS`` concurrent flows on, the fabric keeps flows in
+  slots and max-min rates in an ``IncrementalMaxMin`` (per-link flow lists kept across updates),
+  so a completion re-solves only the flows it affects; below it, each change re-solves all flows
+  with the vectorized solver. Both give the max-min rates (to 1e-9 relative); the fabric goes
+  back to the first mode when it has drained.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ import numpy as np
 import pyarrow as pa
 import simpy
 
-from sim.fairshare import link_loads, maxmin_rates
+from sim.fairshare import IncrementalMaxMin, link_loads, maxmin_rates
 from sim.simulation import Simulation
 from sim.topology import Topology
+
+
+INCREMENTAL_FLOWS = 512     # concurrent flows from which rates are kept incrementally
 
 
 class Flow:
@@ -90,6 +98,9 @@ class Fabric:
         self._last = 0.0
         self._update_queued = False
         self._wake_generation = 0
+        self._inc: IncrementalMaxMin | None = None  # incremental mode (see module docstring)
+        self._free: list[int] = []                   # incremental mode: free flow slots
+        self._load_all = np.zeros(0)                 # incremental mode: load of every link
 
     # -- public -----------------------------------------------------------------------------
     def transfer(self, src: int, dst: int, nbytes: float, tag: str = "", key: int = 0) -> simpy.Event:
@@ -177,6 +188,8 @@ class Fabric:
             self.peak_utilization = peak_utilization
 
     def active_flows(self) -> int:
+        if self._inc is not None:
+            return len(self._inc) + len(self._pending)
         return len(self._flows) + len(self._pending)
 
     def link_table(self) -> pa.Table:
@@ -235,16 +248,96 @@ class Fabric:
 
     def _advance(self, now: float) -> None:
         dt = now - self._last
-        if dt > 0 and len(self._flows):
+        if dt > 0 and self._inc is not None:
+            self._rem -= self._rates * dt
+            self.link_bytes += self._load_all * dt
+            self.link_busy[self._load_all > 0] += dt
+        elif dt > 0 and len(self._flows):
             self._rem -= self._rates * dt
             self.link_bytes[self._active] += self._active_load * dt
             self.link_busy[self._active[self._active_load > 0]] += dt
         self._last = now
 
+    # -- incremental mode -------------------------------------------------------------------
+    def _to_incremental(self) -> None:
+        """Move the active flows into slots of an incremental solver (slot = position)."""
+        inc = self._inc = IncrementalMaxMin(self.capacity)
+        for i, f in enumerate(self._flows):
+            inc.add(i, f.links, f.weights)
+        self._rates = np.zeros(len(self._flows))            # the first solve sets them all
+        self._free = []
+        self._load_all = np.zeros(self.n_links)
+        self._entry_flow = np.zeros(0, dtype=np.int64)      # the solver holds the entries now
+        self._entry_link = np.zeros(0, dtype=np.int64)
+        self._entry_weight = np.zeros(0)
+        self._active = np.zeros(0, dtype=np.int64)
+        self._active_load = np.zeros(0)
+
+    def _update_incremental(self, now: float) -> None:
+        inc, flows = self._inc, self._flows
+        if len(inc):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
+            done = (left <= 1e-9 * max(now, 1e-6)) | (self._rem <= 1e-9 * self._size)
+            # complete in arrival order, as the from-scratch mode does (same-time events keep
+            # their order, so both modes give the same simulation)
+            for i in sorted(np.flatnonzero(done).tolist(), key=lambda i: flows[i].fid):
+                f = flows[i]
+                self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
+                inc.remove(i)
+                flows[i] = None
+                self._free.append(i)
+            if done.any():
+                self._rates[done] = 0.0
+                self._rem[done] = np.inf                     # a free slot never completes
+                self._size[done] = 1.0
+        if self._pending:
+            pending = self._pending
+            self._pending = []
+            grow = len(pending) - len(self._free)
+            if grow > 0:
+                n = len(flows)
+                flows.extend([None] * grow)
+                self._rates = np.concatenate([self._rates, np.zeros(grow)])
+                self._rem = np.concatenate([self._rem, np.full(grow, np.inf)])
+                self._size = np.concatenate([self._size, np.ones(grow)])
+                self._free.extend(range(n + grow - 1, n - 1, -1))
+            for f in pending:
+                i = self._free.pop()
+                flows[i] = f
+                self._rem[i] = self._size[i] = f.size
+                inc.add(i, f.links, f.weights)
+        changed, touched = inc.solve()
+        self.rate_computations += 1
+        if changed:
+            slots = np.fromiter(changed.keys(), dtype=np.int64, count=len(changed))
+            self._rates[slots] = np.fromiter(changed.values(), dtype=np.float64, count=len(changed))
+        if touched:
+            links = np.fromiter(touched, dtype=np.int64, count=len(touched))
+            load = inc.load
+            self._load_all[links] = [load[x] for x in links.tolist()]
+            util = float((self._load_all[links] / self.capacity[links]).max())
+            if util > self.peak_utilization:
+                self.peak_utilization = util
+        if not len(inc):                                    # drained: back to the first mode
+            self._inc = None
+            self._flows = []
+            self._free = []
+            self._rates = np.zeros(0)
+            self._rem = np.zeros(0)
+            self._size = np.zeros(0)
+            self._load_all = np.zeros(0)
+
     def _update(self, _event=None) -> None:
         self._update_queued = False
         now = self.sim.now
         self._advance(now)
+        if self._inc is None and len(self._flows) + len(self._pending) >= INCREMENTAL_FLOWS:
+            self._to_incremental()
+        if self._inc is not None:
+            self._update_incremental(now)
+            self._schedule_wakeup()
+            return
         changed = False
         if len(self._flows):
             # complete drained flows, coalescing those within float noise of now
@@ -294,7 +387,11 @@ class Fabric:
             return
         w = self._entry_weight if self._weighted else None
         # work on the links that carry flows only (a 16k-GPU fabric has ~10^5 links, few busy)
-        self._active, inverse = np.unique(self._entry_link, return_inverse=True)
+        # (np.unique without its sort: mark the links in use, number them in order)
+        used = np.zeros(self.n_links, dtype=bool)
+        used[self._entry_link] = True
+        self._active = np.flatnonzero(used)
+        inverse = (np.cumsum(used) - 1)[self._entry_link]
         self._rates = maxmin_rates(self._entry_flow, inverse, n, self.capacity[self._active], w, compact=True)
         self._active_load = link_loads(self._entry_flow, inverse, self._rates, len(self._active), w)
         self.rate_computations += 1
@@ -303,7 +400,7 @@ class Fabric:
             self.peak_utilization = util
 
     def _schedule_wakeup(self) -> None:
-        if not len(self._flows):
+        if not len(self._flows) or (self._inc is not None and not len(self._inc)):
             return
         with np.errstate(divide="ignore", invalid="ignore"):
             left = np.where(self._rates > 0, self._rem / self._rates, np.inf)

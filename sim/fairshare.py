@@ -53,11 +53,12 @@ def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
         share = remaining[el] / (w if w is not None else 1.0)
         np.minimum.at(rates, ef, share)
         return rates
-    order = np.argsort(ef, kind="stable")       # entries grouped by flow, for reduceat
-    ef = ef[order]
-    el = el[order]
-    if w is not None:
-        w = w[order]
+    if len(ef) > 1 and not (ef[1:] >= ef[:-1]).all():
+        order = np.argsort(ef, kind="stable")   # entries grouped by flow, for reduceat
+        ef = ef[order]
+        el = el[order]
+        if w is not None:
+            w = w[order]
     count = np.bincount(el, weights=w, minlength=n_links).astype(np.float64)
     share = np.empty(n_links)
     while len(ef):
@@ -102,7 +103,8 @@ def link_loads(entry_flow: np.ndarray, entry_link: np.ndarray, rates: np.ndarray
 
 
 CHECK = 1e-10       # relative slack of the bottleneck checks of the incremental solver
-VECTOR_MIN = 2000   # re-solve this many flows or more with the vectorized solver
+VECTOR_MIN = 2000    # re-solve this many flows or more with the vectorized solver
+SPREAD = 0.125       # an affected set past this fraction of all flows: re-solve them all
 
 
 class IncrementalMaxMin:
@@ -182,10 +184,10 @@ class IncrementalMaxMin:
             b = self.bottlenecked[l]
             if b:
                 A |= b
+        touched: set = self._freed                          # links that lost a flow
         self._new = {}
         self._freed = set()
         changed: dict = {}
-        touched: set = set()
         route, rate, load, cap, flows_on = self.route, self.rate, self.load, self.cap, self.flows_on
         while A:
             self.solved_flows += len(A)
@@ -228,6 +230,8 @@ class IncrementalMaxMin:
             if not more:
                 break
             A |= more
+            if len(A) > max(256, SPREAD * len(route)):
+                A = set(route)          # a change that spreads: one solve of every flow is cheaper
         return changed, touched
 
     def _set_bn(self, f, link) -> None:

@@ -6,6 +6,11 @@ Vocabulary:
   ``fp4``); a precision the chip lacks falls back to the nearest wider one it has (an H100 runs
   fp4 weights at its fp8 rate), which is what kernels do in practice.
 - ``catalogue()``: every GPU by name; ``gpu(name)`` one of them, with a clear error for a typo.
+- HBM capacity: ``hbm_GB`` is the vendor's marketed capacity, which for HBM is binary (an "80 GB"
+  H100 carries 80 GiB = 85.9e9 bytes). ``hbm_bytes`` is what the runtime reports as the device's
+  total (``cudaMemGetInfo``, the "total_gpu_memory" vLLM logs): ``hbm_usable_GiB`` where the
+  catalogue gives it (a published log), else ``hbm_GB`` GiB x ``HBM_USABLE_FRACTION`` (the
+  driver and ECC keep ~1 %).
 - defined GPU: one a config declares in a ``[hardware."NAME"]`` table (CONTRACT round 2).
   ``define(name, row)`` validates it and registers it for this process (``gpu(name)`` then finds
   it); ``like`` names a catalogued GPU whose calibration (compute curves in
@@ -30,6 +35,11 @@ from sim.errors import ConfigError
 # Narrower precisions fall back to wider ones the hardware has.
 _FALLBACK = {"fp4": ["fp4", "fp8", "bf16"], "fp8": ["fp8", "bf16"], "bf16": ["bf16", "fp16"],
              "fp16": ["fp16", "bf16"], "tf32": ["tf32"], "fp32": ["fp32"], "int8": ["int8"]}
+
+GiB = float(1 << 30)
+# The runtime-visible share of a marketed HBM capacity: H100 SXM "80 GB" reports 79.11 GiB,
+# H200 "141 GB" 139.81 GiB (vLLM memory-profiling logs, see hbm_usable_GiB in hardware.toml).
+HBM_USABLE_FRACTION = 0.989
 
 BYTES_PER_ELEMENT = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 
@@ -72,6 +82,13 @@ class GpuSpec:
         return precision in self.dense_flops
 
 
+def hbm_bytes(row: dict) -> float:
+    """Runtime-visible HBM bytes of a catalogue row (see the module docstring)."""
+    if row.get("hbm_usable_GiB"):
+        return float(row["hbm_usable_GiB"]) * GiB
+    return float(row["hbm_GB"]) * GiB * HBM_USABLE_FRACTION
+
+
 @lru_cache(maxsize=1)
 def _raw() -> dict:
     text = resources.files("sim").joinpath("data/hardware.toml").read_text()
@@ -84,7 +101,7 @@ def _spec(name: str, row: dict, **extra) -> GpuSpec:
             name=name,
             vendor=row["vendor"],
             dense_flops={k: v * 1e12 for k, v in tflops.items() if v > 0},
-            hbm_bytes=float(row["hbm_GB"]) * 1e9,
+            hbm_bytes=hbm_bytes(row),
             hbm_Bps=float(row["hbm_GBps"]) * 1e9,
             scaleup_Bps=float(row["scaleup_GBps"]) * 1e9,
             scaleup_domain=int(row["scaleup_domain"]),
@@ -114,7 +131,7 @@ _DEFINED: dict[str, GpuSpec] = {}
 DEFINED_DEFAULTS = {"vendor": "custom", "scaleup_GBps": 32.0, "scaleup_domain": 8, "host_GBps": 32.0,
                     "power_W": 400.0, "scaleup_kind": "switch", "nvls": False}
 _REQUIRED = ("dense_tflops", "hbm_GB", "hbm_GBps")
-_NUMERIC = ("hbm_GB", "hbm_GBps", "scaleup_GBps", "special_Tops", "host_GBps", "power_W")
+_NUMERIC = ("hbm_GB", "hbm_usable_GiB", "hbm_GBps", "scaleup_GBps", "special_Tops", "host_GBps", "power_W")
 _FIELDS = set(_REQUIRED) | set(_NUMERIC) | {"like", "vendor", "scaleup_domain", "scaleup_kind", "nvls",
                                             "source", "notes"}
 
@@ -122,7 +139,7 @@ _FIELDS = set(_REQUIRED) | set(_NUMERIC) | {"like", "vendor", "scaleup_domain", 
 def _row_of(spec: GpuSpec) -> dict:
     dense = {k: v / 1e12 for k, v in spec.dense_flops.items()}
     dense.update({k: 0.0 for k in spec.lacks})
-    return {"vendor": spec.vendor, "dense_tflops": dense, "hbm_GB": spec.hbm_bytes / 1e9,
+    return {"vendor": spec.vendor, "dense_tflops": dense, "hbm_GB": spec.hbm_bytes / GiB / HBM_USABLE_FRACTION,
             "hbm_GBps": spec.hbm_Bps / 1e9, "scaleup_GBps": spec.scaleup_Bps / 1e9,
             "scaleup_domain": spec.scaleup_domain, "special_Tops": spec.special_ops / 1e12,
             "host_GBps": spec.host_Bps / 1e9, "power_W": spec.power_W, "nvls": spec.nvls,

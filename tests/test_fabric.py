@@ -152,6 +152,44 @@ def test_bundle_equals_its_members_on_a_symmetric_job():
     assert fab2.peak_utilization <= 1 + 1e-9
 
 
+def test_incremental_mode_matches_from_scratch_mode(monkeypatch):
+    # 600 random transfers on a 64-GPU fat-tree: the fabric switches to incremental max-min
+    # (INCREMENTAL_FLOWS = 512); completion times and link accounting equal the from-scratch
+    # fabric's to 1e-9 relative
+    import sim.fabric as fabric_mod
+    from sim.config import load_config
+    from sim.app.traffic import pairs, sizes
+    from topologies import build
+
+    cfg = load_config(data={"topology": {"gpus": 64, "fabric": "fat-tree"}})
+    topo = build(cfg.topology)
+    rng = np.random.default_rng(3)
+    src, dst = pairs("random", 64, 600, rng)
+    size = sizes(1e4, 1e8, 600, rng)
+
+    def simulate():
+        sim = Simulation(0)
+        fab = Fabric(sim, topo, "flow", 0.8, 0.95)
+        done = np.zeros(600)
+        evs = []
+        for i in range(600):
+            ev = fab.transfer(topo.gpu(int(src[i])), topo.gpu(int(dst[i])), float(size[i]), key=i)
+            ev.callbacks.append(lambda _, i=i: done.__setitem__(i, sim.now))
+            evs.append(ev)
+        sim.run(sim.env.all_of(evs))
+        return done, fab
+
+    inc_done, inc = simulate()
+    monkeypatch.setattr(fabric_mod, "INCREMENTAL_FLOWS", 10**9)
+    ref_done, ref = simulate()
+    assert inc._inc is None and inc.active_flows() == 0          # drained: back to the first mode
+    np.testing.assert_allclose(inc_done, ref_done, rtol=1e-9)
+    np.testing.assert_allclose(inc.link_bytes, ref.link_bytes, rtol=1e-9, atol=1e-3)
+    np.testing.assert_allclose(inc.link_busy, ref.link_busy, rtol=1e-9, atol=1e-12)
+    assert inc.bytes_delivered == pytest.approx(ref.bytes_delivered, rel=1e-12)
+    assert inc.peak_utilization == pytest.approx(ref.peak_utilization, rel=1e-9)
+
+
 def test_credit_accounts_bytes_like_a_flow_without_one():
     topo = switch_domain(4)
     sim = Simulation(0)

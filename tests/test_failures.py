@@ -36,3 +36,25 @@ def test_poisson_interval_matches_garwood_tables(k, lo, hi):
 
 def test_young_daly():
     assert young_daly_interval(50.0, 10000.0) == pytest.approx(1000.0)
+
+
+def test_class_counts_match_llama3_table5_rows():
+    # Llama 3 (arXiv:2407.21783) Table 5, row by row, as quoted at
+    # https://glennklockwood.com/garden/component-reliability; grouped into dcsim's classes
+    from sim.failures import failure_data
+    table = {"Faulty GPU": 148, "GPU HBM3 Memory": 72, "Software Bug": 54, "Network Switch/Cable": 35,
+             "Host Maintenance": 32, "GPU SRAM Memory": 19, "GPU System Processor": 17, "NIC": 7,
+             "NCCL Watchdog Timeouts": 7, "Silent Data Corruption": 6, "GPU Thermal Interface + Sensor": 6,
+             "SSD": 3, "Power Supply": 3, "Server Chassis": 2, "IO Expansion Board": 2, "Dependency": 2,
+             "CPU": 2, "System Memory": 2}
+    groups = {"gpu": ["Faulty GPU", "GPU SRAM Memory", "GPU System Processor", "Silent Data Corruption",
+                      "GPU Thermal Interface + Sensor"],
+              "hbm": ["GPU HBM3 Memory"], "nic": ["NIC"], "switch": ["Network Switch/Cable"], "cable": [],
+              "host": ["Host Maintenance", "SSD", "Power Supply", "Server Chassis", "IO Expansion Board", "CPU",
+                       "System Memory"],
+              "software": ["Software Bug", "NCCL Watchdog Timeouts", "Dependency"]}
+    assert sorted(sum(groups.values(), [])) == sorted(table)
+    data = failure_data()["class"]
+    for cls, rows in groups.items():
+        assert data[cls]["interruptions"] == sum(table[r] for r in rows), cls
+    assert sum(table.values()) == 419

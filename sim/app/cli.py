@@ -1,7 +1,7 @@
 """The ``dcsim`` command line (see CONTRACT.md for the fixed names).
 
 Vocabulary:
-- command: ``run``, ``sweep``, ``analyze``, ``validate``, ``collective``, ``hardware``,
+- command: ``run``, ``sweep``, ``analyze``, ``validate``, ``collective``, ``traffic``, ``hardware``,
   ``topologies``, ``docs``. Each is a ``cmd_<name>(args) -> exit status`` function.
 - user error: a ``DcsimError`` (bad config: exit 2; infeasible plan: exit 3). It is printed as
   one line on stderr, never as a traceback. Ctrl-C exits 130.
@@ -12,11 +12,11 @@ Vocabulary:
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
+from sim.app.tables import json_line, print_summary, print_table
 from sim.errors import ConfigError, DcsimError
 
 _SUFFIX = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2, "MIB": 1024**2,
@@ -58,82 +58,6 @@ def parse_sizes(text: str, key: str = "--sizes") -> list[int]:
     if not sizes:
         raise ConfigError(key, "no sizes given")
     return sizes
-
-
-# -- printing --------------------------------------------------------------------------------
-
-def _fmt(value, full: bool = False) -> str:
-    """A cell: 4 significant digits on a terminal; with ``full`` (stdout is a file or a pipe)
-    the shortest text that reads back as the same number."""
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        if full:
-            return repr(value)
-        if value == 0:
-            return "0"
-        a = abs(value)
-        return f"{value:.4g}" if 1e-3 <= a < 1e6 else f"{value:.3e}"
-    return str(value)
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
-def _plain_table(rows: list[list[str]], header: list[str], title: str | None, file) -> None:
-    """Aligned columns, nothing cut: what a table looks like in a file or a pipe."""
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
-    if title:
-        print(title, file=file)
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), file=file)
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=file)
-
-
-def print_table(rows: list[dict], title: str | None = None, columns: list[str] | None = None,
-                file=None) -> None:
-    """A table of rows: a rich table on a terminal; full values in plain aligned columns when
-    the output is a file or a pipe (so no value is ever cut or rounded there)."""
-    file = file or sys.stdout
-    columns = columns or (list(rows[0]) if rows else [])
-    if not _is_terminal(file):
-        _plain_table([[_fmt(r.get(c, ""), full=True) for c in columns] for r in rows], columns, title, file)
-        return
-    from rich.console import Console
-    from rich.table import Table
-    console = Console(file=file, width=max(100, Console().width))
-    table = Table(title=title, show_lines=False)
-    for c in columns:
-        table.add_column(c, justify="left" if rows and isinstance(rows[0].get(c), str) else "right")
-    for r in rows:
-        table.add_row(*(_fmt(r.get(c, "")) for c in columns))
-    console.print(table)
-
-
-def print_summary(summary: dict, title: str, file=None) -> None:
-    """A two-column key/value table of a summary row (full values when not on a terminal)."""
-    file = file or sys.stdout
-    if not _is_terminal(file):
-        _plain_table([[k, _fmt(v, full=True)] for k, v in summary.items()], ["metric", "value"], title, file)
-        return
-    from rich.console import Console
-    from rich.table import Table
-    console = Console(file=file)
-    table = Table(title=title, show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for k, v in summary.items():
-        table.add_row(k, _fmt(v))
-    console.print(table)
-
-
-def json_line(obj) -> str:
-    from sim.outputs import jsonable
-    return json.dumps(jsonable(obj), separators=(",", ":"))
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -233,6 +157,22 @@ def cmd_collective(args) -> int:
         print(json_line(rows))
     else:
         print_table(rows, title=f"{args.op} {args.algo} on {args.gpus} x {cfg.topology.gpu}")
+    return 0
+
+
+def cmd_traffic(args) -> int:
+    from sim.app.traffic import traffic
+    from sim.config import load_config
+    cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
+    if ":" in args.sizes:
+        lo, hi = (parse_size(x) for x in args.sizes.split(":", 1))
+    else:
+        lo = hi = parse_size(args.sizes)
+    summary = traffic(cfg, args.pattern, args.flows, lo, hi, args.seed)
+    if args.json:
+        print(json_line(summary))
+    else:
+        print_summary(summary, title=f"{args.pattern} traffic on {summary['gpus']} x {cfg.topology.gpu}")
     return 0
 
 
@@ -350,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sizes", default="1M,16M,256M,1G")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_collective)
+
+    tr = sub.add_parser("traffic", help="a traffic matrix of point-to-point transfers on a topology")
+    tr.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
+    add_set(tr)
+    tr.add_argument("--pattern", choices=["random", "permutation", "incast", "all-to-all"], default="random")
+    tr.add_argument("--flows", type=int, default=1000, help="number of transfers (default 1000)")
+    tr.add_argument("--sizes", default="64K:64M", metavar="LO:HI",
+                    help="log-uniform transfer sizes in bytes, K/M/G = powers of 1024 (default 64K:64M)")
+    tr.add_argument("--seed", type=int, default=None, help="default: run.seed")
+    tr.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
+    tr.set_defaults(fn=cmd_traffic)
 
     h = sub.add_parser("hardware", help="list the GPU catalogue")
     h.add_argument("--json", action="store_true")

@@ -94,7 +94,7 @@ def _set_column(table: pa.Table, name: str, value) -> pa.Table:
 def check_precision(cfg: Config) -> None:
     """Refuse a precision the run's GPU cannot compute in (``ConfigError``, exit 2) rather than
     silently running at another: fp8 training needs fp8 tensor cores (Transformer Engine: Hopper,
-    Ada, Blackwell, MI300), fp4 serving needs fp4 tensor cores (Blackwell). fp16 and bf16 stand
+    Ada, Blackwell, MI300), fp4 training and serving need fp4 tensor cores (Blackwell). fp16 and bf16 stand
     in for each other (the same width and rate); fp8 serving on a GPU without fp8 is weight-only
     FP8 (W8A16, vLLM's FP8 Marlin on Ampere) and runs at the bf16 rate."""
     from sim import hardware
@@ -102,9 +102,11 @@ def check_precision(cfg: Config) -> None:
     have = ", ".join(sorted(spec.dense_flops))
     def has(p):
         return spec.has_precision(p) and p not in getattr(spec, "lacks", ())
-    if cfg.run.kind == "train" and cfg.train.precision == "fp8" and not has("fp8"):
-        raise ConfigError("train.precision", f"{spec.name} has no fp8 tensor cores (its rates: {have}); "
-                                             "fp8 training needs Hopper or newer: use bf16")
+    p = cfg.train.precision
+    if cfg.run.kind == "train" and p in ("fp8", "fp4") and not has(p):
+        need = "Hopper or newer" if p == "fp8" else "Blackwell (B200, GB200)"
+        raise ConfigError("train.precision", f"{spec.name} has no {p} tensor cores (its rates: {have}); "
+                                             f"{p} training needs {need}: use " + ("fp8" if has("fp8") else "bf16"))
     if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not has("fp4"):
         raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
                                              "fp4 needs Blackwell (B200, GB200): use fp8")

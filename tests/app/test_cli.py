@@ -236,6 +236,10 @@ MOONCAKE_ROW = '{{"timestamp": {t}, "input_length": {n}, "output_length": 5, "ha
     ("sampled overflow", lambda p: ["--set", 'workload.input_tokens={dist="normal", mean=1000, sigma=1e15}'],
      ["workload.input_tokens", "sampled"]),
     ("block size", lambda p: ["--set", "serve.kv_block_tokens=1000000"], ["serve.kv_block_tokens"]),
+    # arrivals at 1e301 s: service times rounded away (TTFT 0) before
+    ("tiny rate", lambda p: ["--set", 'workload.arrival="poisson"', "--set", "workload.rate=1e-300"], ["workload.rate"]),
+    ("tiny time scale", lambda p: _trace(p, "t.jsonl", MOONCAKE_ROW.format(t=0, n=10) + MOONCAKE_ROW.format(t=1000, n=10))
+     + ["--set", "workload.time_scale=1e-300"], ["workload.time_scale"]),
     ("input_tokens=true", lambda p: ["--set", "workload.input_tokens=true"], ["workload.input_tokens", "boolean"]),
     ("fp4 on H100", lambda p: ["--set", 'serve.precision="fp4"'], ["serve.precision", "fp4"]),
     ("replicas ignored", lambda p: ["--set", "serve.replicas=3", "--set", "serve.prefill_replicas=1",
@@ -253,10 +257,11 @@ def test_bad_serving_input_exits_2_naming_the_key(tmp_path, monkeypatch, capsys,
     assert "Traceback" not in err and not (tmp_path / "o").exists()
 
 
-def test_fp8_training_on_a_gpu_without_fp8_exits_2(capsys):
-    assert main(["run", QUICKSTART, "--set", "topology.gpu=A100-SXM-80GB", "--set", 'train.precision="fp8"']) == 2
+@pytest.mark.parametrize("gpu,precision", [("A100-SXM-80GB", "fp8"), ("H100-SXM-80GB", "fp4")])
+def test_low_precision_training_on_a_gpu_without_it_exits_2(capsys, gpu, precision):
+    assert main(["run", QUICKSTART, "--set", f"topology.gpu={gpu}", "--set", f'train.precision="{precision}"']) == 2
     err = capsys.readouterr().err
-    assert "train.precision" in err and "fp8" in err
+    assert "train.precision" in err and f"no {precision} tensor cores" in err
 
 
 @pytest.mark.parametrize("config", ["binary", "directory"])
@@ -288,7 +293,7 @@ def test_analyze_with_an_unknown_axis_exits_2(tmp_path, capsys):
 
 def test_tables_in_a_file_or_pipe_carry_full_values(tmp_path):
     import io
-    from sim.app.cli import print_summary, print_table
+    from sim.app.tables import print_summary, print_table
     buf = io.StringIO()                         # not a terminal
     print_table([{"case": "a-rather-long-case-name-" * 4, "x": 1.5641234567891233e-07, "y": 123456789.125}], file=buf)
     print_summary({"step_time_s": 1.9413549222651445}, title="t", file=buf)

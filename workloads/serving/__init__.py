@@ -5,7 +5,8 @@ Entry points: ``ServingWorkload`` (a ``workloads.workload.Workload``) and ``run_
 sim, topo, fabric) -> {"summary": 1 row, "requests": 1 row per request}`` (one deployment
 alone). Column meanings (seconds unless the name says otherwise):
 - requests: ``arrival_s``, ``scheduled_s`` (first admitted to a batch), ``first_token_s``,
-  ``finish_s``, ``queueing_s`` (scheduled - arrival), ``ttft_s``, ``tpot_s`` ((finish - first
+  ``finish_s``, ``frontend_s`` (the engine's per-request host time: HTTP, tokenizer, IPC),
+  ``queueing_s`` (scheduled - arrival - frontend), ``ttft_s``, ``tpot_s`` ((finish - first
   token) / (output - 1)), ``e2e_s``, ``kv_transfer_s`` (disaggregated KV transfer), token counts,
   ``replica`` (decode replica), ``prefill_replica``, ``prefix_hit_tokens``, ``preemptions``.
 - summary: the CONTRACT.md serving columns; ``mfu`` = useful FLOPs / (duration x GPUs x dense
@@ -76,6 +77,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
     arrival, sched, first, finish = col("arrival"), col("scheduled"), col("first_token"), col("finish")
     prompt, output = col("prompt", np.int64), col("output", np.int64)
     ttft = first - arrival
+    frontend = col("frontend_s")
     e2e = finish - arrival
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(output > 1, (finish - first) / np.maximum(output - 1, 1), np.nan)
@@ -83,9 +85,10 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "request_id": col("rid", np.int64), "arrival_s": arrival, "scheduled_s": sched,
         "first_token_s": first, "finish_s": finish, "input_tokens": prompt, "output_tokens": output,
         "generated_tokens": col("generated", np.int64), "replica": col("replica", np.int64),
-        "prefill_replica": col("prefill_replica", np.int64), "queueing_s": sched - arrival,
+        "prefill_replica": col("prefill_replica", np.int64), "queueing_s": sched - arrival - frontend,
         "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e, "kv_transfer_s": col("kv_transfer_s"),
         "prefix_hit_tokens": col("prefix_hit_tokens", np.int64), "preemptions": col("preemptions", np.int64),
+        "frontend_s": frontend,
     })
     w = dep.cfg.workload
     start = float(arrival.min()) if n else 0.0
@@ -120,14 +123,14 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "gpus": gpus,
         "ttft_mean_s": float(ttft.mean()) if n else float("nan"),
         "tpot_mean_s": float(tpot_v.mean()) if len(tpot_v) else float("nan"),
-        "queueing_mean_s": float((sched - arrival).mean()) if n else float("nan"),
+        "queueing_mean_s": float((sched - arrival - frontend).mean()) if n else float("nan"),
         "kv_transfer_mean_s": float(col("kv_transfer_s").mean()) if n else float("nan"),
         "disagg_kv_GB": dep.bytes["disagg"] / 1e9,
         "prefix_load_GB": dep.bytes["prefix_load"] / 1e9,
         "swap_GB": dep.bytes["swap"] / 1e9,
         "iterations": int(sum(r.iterations for r in reps)),
         "kv_capacity_tokens": int(dep.kv_blocks * dep.engines * dep.serve.kv_block_tokens),
-        "kv_peak_utilization": max(r.kv.peak_used for r in reps) / max(dep.kv_blocks, 1),
+        "kv_peak_utilization": max(r.kv.peak_used / max(r.kv.capacity, 1) for r in reps),
         "replicas": dep.physical_replicas,
         "busy_fraction": min(1.0, busy / max(duration * len(reps), 1e-12)),   # GPU time running iterations
     }

@@ -151,6 +151,13 @@ class IterationCost:
         self.active_matmul = spec.active_params() - spec.embedding_params()
         self.attn_dims = spec.q_dim + spec.attn_out_dim
         self.local_heads = spec.heads / tp
+        # engine host time (set by the deployment from its engine profile, see engines.py)
+        self.host_per_seq_s = 0.0          # CPU per scheduled sequence per step
+        self.eager_step_s = 0.0            # CPU launch time of a step run without CUDA graphs
+        self.graph_max_batch = 0           # largest decode batch a CUDA graph covers
+        self.spec_tokens = 0               # speculative decoding (set_speculative): draft steps
+        self.weight_read_eff = 1.0         # see set_weight_read_efficiency
+        self.expert_extra_bytes = 0.0      # see set_expert_precision
         self._scalar_constants()
 
     # -- the scalar path: per-replica constants, one call per batch ----------------------------
@@ -170,6 +177,12 @@ class IterationCost:
             mix[next(i for i in range(s.layers) if s.is_moe_layer(i))] = Ls * self.moe_fraction
         # every GPU of the replica runs 1/tp of each matmul (EP inside the TP group: balanced)
         self.layers = LayerCost(s, cm, Shard(tp=tp, weight_bytes=self.wbytes), mix, cm.precision)
+        # serving engines run a layer's routed experts as one grouped GEMM launch (vLLM/SGLang
+        # fused_moe, TensorRT-LLM's MoE plugin), not one GEMM per expert: one launch, each
+        # expert's token count still sets the tile efficiency
+        self.layers.ops = [(replace(o, count=1.0) if o.expert and o.kind == "gemm" else o, n)
+                           for o, n in self.layers.ops]
+        self._base_ops = list(self.layers.ops)
         self._fixed_memo: dict[tuple[float, float], float] = {}   # batch shapes repeat (decode sizes)
         self._attn_rate = cm.rate(self.attn_precision)
         self._attn_e = (e.attn_eff_max, e.attn_half_flops)
@@ -242,7 +255,7 @@ class IterationCost:
         T, S = float(tokens), float(samples)
         compute = self.pp * (self._fixed_stage_s(T, S) + self._attn_s(T, float(attn_pairs), float(kv_read)))
         tp_b, pp_b, comm = self._comm(T)
-        return BatchCost(compute + comm + self.overhead_s, compute, comm,
+        return BatchCost(self._host_s(T, S, compute + comm), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
                          self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
 
@@ -252,8 +265,12 @@ class IterationCost:
         sequence, attention over the whole context."""
         B = float(batch)
         first = self.batch(B, B, context, context)
+        if self.spec_tokens:
+            times = [self._speculative_step_s(B, context + B * j) for j in range(steps)]
+            return DecodeRun(B, float(context), list(accumulate(times)), first, self)
         fixed = self.pp * self._fixed_stage_s(B, B)
-        tail = first.comm_s + self.overhead_s
+        tail = first.comm_s + self.overhead_s + self.host_per_seq_s * B
+        eager = self.eager_step_s if (self.eager_step_s > 0 and B > self.graph_max_batch) else 0.0
         # the attention op of _attn_s with pairs = kv_read = D, inlined (the macro-step's loop)
         e, pp, speed = self.compute.eff, self.pp, self.compute.speed
         fl, kvb, tb, ex = self._a_flop_pair, self._a_kv, B * self._a_tok, self._a_exp_pair
@@ -272,12 +289,76 @@ class IterationCost:
             tx = x / xrate
             t = tm if tm > t else t
             t = tx if tx > t else t
-            times.append(fixed + pp * ((t + launch) / speed) + tail)
+            g = fixed + pp * ((t + launch) / speed)
+            times.append((g if g > eager else eager) + tail)
         return DecodeRun(B, float(context), list(accumulate(times)), first, self)
 
     # -- memory --------------------------------------------------------------------------------
     def weight_bytes_per_gpu(self) -> float:
-        return self.params * self.wbytes / (self.tp * self.pp)
+        """Weights one GPU holds; embeddings and LM head stay 16-bit in FP8/FP4 checkpoints
+        (Hugging Face FP8 releases of Llama, Qwen3 and DeepSeek keep embed_tokens/lm_head bf16)."""
+        emb_extra = self.spec.embedding_params() * max(2.0 - self.wbytes, 0.0)
+        return (self.params * self.wbytes + emb_extra + self.expert_extra_bytes) / (self.tp * self.pp)
+
+    # -- engine terms (host time, low-precision weight reads, speculative decoding) -------------
+    def _host_s(self, T: float, S: float, gpu_s: float) -> float:
+        """Iteration seconds with the engine's CPU work: a step run without CUDA graphs (a prefill
+        chunk in it, or more sequences than the largest graph) cannot finish before the CPU has
+        launched its kernels (``eager_step_s``); the scheduler's per-step and per-sequence CPU
+        time (``overhead_s``, ``host_per_seq_s``) is not hidden behind the GPU."""
+        if self.eager_step_s > 0.0 and (T > S or S > self.graph_max_batch) and gpu_s < self.eager_step_s:
+            gpu_s = self.eager_step_s
+        return gpu_s + self.overhead_s + self.host_per_seq_s * S
+
+    def set_weight_read_efficiency(self, eff: float) -> None:
+        """GEMM weight reads reach ``eff`` of the HBM bandwidth bf16 GEMMs reach (an engine's
+        FP8/FP4 small-M kernels: per-token activation quantization, scale epilogues)."""
+        if not 0.0 < eff <= 1.0:
+            raise ConfigError("engine.lowp_weight_read_efficiency", f"must be in (0, 1], got {eff}")
+        self.weight_read_eff = eff
+        self.layers.ops = [(replace(o, b0=o.b0 / eff) if o.kind == "gemm" and eff != 1.0 else o, n)
+                           for o, n in self._base_ops]
+        self._fixed_memo.clear()
+
+    def set_expert_precision(self, precision: str) -> None:
+        """Routed experts stored at ``precision`` while the rest runs at the replica's (FP4
+        experts with bf16/FP8 attention): expert GEMMs read that many bytes per weight and the
+        weights held shrink or grow accordingly. Their tensor rate stays the replica's (decode,
+        where this matters, is bound by the weight reads)."""
+        if not self.spec.is_moe:
+            raise ConfigError("serve.expert_precision", f"{self.spec.name} has no routed experts")
+        ratio = BYTES_PER_ELEMENT[precision] / self.wbytes
+        self._base_ops = [(replace(o, b0=o.b0 * ratio) if o.expert and o.kind == "gemm" else o, n)
+                          for o, n in self._base_ops]
+        moe_layers = round(self.moe_fraction * self.spec.layers)
+        self.expert_extra_bytes = (self.spec.experts * self.expert_params * moe_layers
+                                   * (BYTES_PER_ELEMENT[precision] - self.wbytes))
+        self.set_weight_read_efficiency(self.weight_read_eff)
+
+    def set_speculative(self, tokens: int, acceptance, verify_tokens: int | None = None,
+                        draft_layers: float = 1.0) -> None:
+        """Speculative decoding: ``tokens`` draft steps per decode step, each accepted with the
+        probability ``acceptance`` (a number: the mean accepted fraction; a list: per position),
+        ``verify_tokens`` tokens per sequence checked by the target (default tokens + 1),
+        ``draft_layers`` target-layer equivalents per draft step (EAGLE/MTP head: 1)."""
+        acc = list(acceptance) if isinstance(acceptance, (list, tuple)) else [float(acceptance)] * tokens
+        self.spec_tokens = int(tokens)
+        self.spec_gain = 1.0 + float(sum(acc))           # mean tokens per draft-and-verify step
+        self.spec_verify = int(verify_tokens or tokens + 1)
+        self.spec_draft_layers = float(draft_layers)
+
+    def _speculative_step_s(self, B: float, context: float) -> float:
+        """Seconds per generated token of a decode step of ``B`` sequences with speculation:
+        ``spec_tokens`` draft steps (``spec_draft_layers`` decoder layers + LM head at the batch),
+        then one target pass over ``spec_verify`` tokens per sequence (each attends to the
+        context; the KV is read once), over the ``spec_gain`` tokens a step yields."""
+        V = float(self.spec_verify)
+        verify = self.pp * (self._fixed_stage_s(B * V, B * V) + self._attn_s(B * V, context * V, context))
+        comm = self._comm(B * V)[2]
+        body = self.layers.seconds(B) / self.stage_layers + self._attn_s(B, context, context) / self.stage_layers
+        head = self._fixed_stage_s(B, B) - self._fixed_stage_s(B, 0.0)
+        draft = self.spec_tokens * (self.spec_draft_layers * body + head)
+        return self._host_s(B * V, B * V, verify + comm + draft) / self.spec_gain
 
     def workspace_bytes(self, max_batch_tokens: int, max_batch_size: int) -> float:
         """Activation workspace of one iteration at the engine's limits: the widest layer's
@@ -355,9 +436,19 @@ class IterationCost:
         return c
 
     def times(self, tokens, samples, attn_pairs, kv_read) -> np.ndarray:
-        """Seconds per iteration (one entry per batch descriptor)."""
-        return (self.pp * self.stage_compute(tokens, samples, attn_pairs, kv_read)
-                + self.comm_time(tokens) + self.overhead_s)
+        """Seconds per iteration (one entry per batch descriptor), as ``batch(...).time_s``; with
+        speculative decoding a decode-only entry (tokens == samples) is one generated token per
+        sequence (``_speculative_step_s``)."""
+        gpu = self.pp * self.stage_compute(tokens, samples, attn_pairs, kv_read) + self.comm_time(tokens)
+        T, S = np.atleast_1d(tokens), np.atleast_1d(samples)
+        P = np.atleast_1d(attn_pairs)
+        out = []
+        for t, s_, p, g in zip(T, S, P, gpu):
+            if self.spec_tokens and t == s_:
+                out.append(self._speculative_step_s(float(s_), float(p)))
+            else:
+                out.append(self._host_s(float(t), float(s_), float(g)))
+        return np.array(out, dtype=np.float64)
 
     def model_flops(self, tokens, samples, attn_pairs) -> np.ndarray:
         """Useful FLOPs of iterations on the whole replica: 2 x active matmul parameters per

@@ -9,7 +9,8 @@ Vocabulary:
   flight and every stage stays busy when all have work, with pipeline bubbles when few do.
 - router: picks a replica for each arriving request (``round-robin``, ``least-loaded``: fewest
   outstanding requests, then fewest queued prompt tokens, ``prefix-aware``: most prompt tokens
-  already cached minus queued prompt tokens, so affinity yields to load). Disaggregated: the
+  already cached minus queued prompt tokens, so affinity yields to load), ``weighted``: filters
+  plus weighted scores (``routing.py``: llm-d's, SGLang's and Dynamo's routers). Disaggregated: the
   router picks the prefill replica; the decode replica is picked the same way among decode
   replicas when the prefill finishes.
 - KV transfer (disaggregated): each prefill GPU sends its KV shard to the matching GPU of the
@@ -32,6 +33,8 @@ from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
 from sim import collectives
+from workloads.serving import engines
+from workloads.serving.routing import WeightedRouter
 from workloads.serving.cost import ACT_BYTES, CommLink, IterationCost, calibration, check_precision
 from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.replica import Replica
@@ -62,9 +65,10 @@ class Router:
 class Deployment:
     def __init__(self, cfg, sim, topo, fabric, stream: RequestStream):
         self.cfg, self.sim, self.topo, self.fabric = cfg, sim, topo, fabric
-        self.serve = s = cfg.serve
-        self.stream = stream
         self.gpu = gpu_spec(cfg.topology.gpu)
+        self.serve = s = engines.apply_defaults(cfg.serve, self.gpu.hbm_bytes)
+        self.engine = engines.profile(s.engine)
+        self.stream = stream
         check_precision(self.gpu, s.precision)
         self.spec = ModelSpec.from_section(cfg.model)
         disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
@@ -75,37 +79,50 @@ class Deployment:
         roles = ["prefill"] * s.prefill_replicas + ["decode"] * s.decode_replicas if disagg else ["both"] * s.replicas
         if not roles:
             raise ConfigError("serve.replicas", "no replicas to serve on")
-        per = s.tp * s.pp
-        self.gpus_used = per * len(roles)
+        # tensor parallelism per role: disaggregated prefill and decode replicas may differ
+        # (serve.prefill_tp / serve.decode_tp, Dynamo's 4 x TP1 prefill + 1 x TP4 decode)
+        role_tp = {"both": s.tp, "prefill": s.prefill_tp or s.tp, "decode": s.decode_tp or s.tp}
+        sizes = [role_tp[r] * s.pp for r in roles]
+        self.gpus_used = sum(sizes)
         if self.gpus_used > len(topo.gpus):
-            raise InfeasibleError("serve.replicas", f"{len(roles)} replicas x tp={s.tp} x pp={s.pp} need "
+            tps = ", ".join(f"{r} tp={t}" for r, t in role_tp.items() if r in roles)
+            raise InfeasibleError("serve.replicas", f"{len(roles)} replicas ({tps}) x pp={s.pp} need "
                                   f"{self.gpus_used} GPUs; the topology has {len(topo.gpus)}")
         self.layerwise = s.kv_transfer == "layerwise"
-        link = self._group_link([topo.gpu(i) for i in range(per)])
-        overhead = s.schedule_overhead_us * 1e-6 if s.schedule_overhead_us else None
-        self.cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, s.tp, s.pp, s.ep,
-                                  link, overhead)
-        cap_tokens = self.cost.kv_capacity_tokens(s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
         # PP: pp virtual engines per replica keep pp batches in flight (vLLM's virtual engines),
         # each with 1/pp of the KV pool and of the batch limit; one batch alone leaves bubbles
         self.engines = s.pp
+        costs: dict[int, tuple[IterationCost, int]] = {}
+        for role in dict.fromkeys(roles):
+            tp = role_tp[role]
+            if tp not in costs:
+                key = "serve.tp" if role == "both" or tp == s.tp else f"serve.{role}_tp"
+                costs[tp] = self._role_cost(tp, key)
+        self.cost, cap_tokens = costs[role_tp[roles[-1]]]     # decode's (or the only) one
         self.kv_blocks = cap_tokens // s.kv_block_tokens // self.engines
         self.kv_pool_tokens = cap_tokens // self.engines      # before rounding down to whole blocks
-        self._check_fits(stream)
+        role_caps = {r: costs[role_tp[r]][1] // self.engines for r in roles}
+        self.role_kv_blocks = {r: c // s.kv_block_tokens for r, c in role_caps.items()}
+        self._check_fits(stream, role_caps)
         self.replicas: list[Replica] = []
+        first = 0
         speeds = _gpu_speed(cfg, self.gpu, len(topo.gpus))
         for i, role in enumerate(roles):
-            ranks = range(i * per, (i + 1) * per)
+            per = sizes[i]
+            cost = costs[role_tp[role]][0]
+            kv_blocks = self.role_kv_blocks[role]
+            ranks = range(first, first + per)
+            first += per
             gpus = [topo.gpu(r) for r in ranks]
             slowest = float(min(speeds[r] for r in ranks)) if speeds is not None else 1.0
-            cost = self.cost if slowest == 1.0 else self.cost.with_speed(slowest)
+            cost = cost if slowest == 1.0 else cost.with_speed(slowest)
             hosts = [topo.attr(g, "host") for g in gpus]
             hosts = hosts if all(h is not None for h in hosts) else []
             for _ in range(self.engines):
-                kv = KVCache(self.kv_blocks, s.kv_block_tokens)
+                kv = KVCache(kv_blocks, s.kv_block_tokens)
                 prefix = None
                 if s.prefix_cache and role != "decode":
-                    prefix = PrefixCache(kv, stream.block_tokens, self.cost.kv_token_gpu,
+                    prefix = PrefixCache(kv, stream.block_tokens, cost.kv_token_gpu,
                                          s.host_kv_GB * 1e9 / per / self.engines,
                                          s.ssd_kv_GB * 1e9 / per / self.engines)
                 rep = Replica(len(self.replicas), role, self, cost, kv, prefix, gpus, hosts,
@@ -115,8 +132,9 @@ class Deployment:
         self.physical_replicas = len(roles)
         self.front = [r for r in self.replicas if r.role in ("both", "prefill")]
         self.back = [r for r in self.replicas if r.role == "decode"]
-        self.router = Router(s.router)
-        self.decode_router = Router(s.router if s.router != "prefix-aware" else "least-loaded")
+        self.router = (WeightedRouter(s.router_weights, s.router_max_kv_utilization) if s.router == "weighted"
+                       else Router(s.router))
+        self.decode_router = Router(s.router if s.router not in ("prefix-aware", "weighted") else "least-loaded")
         self.requests: list[Request] = []
         self.done = sim.env.event()
         self.n_done = 0
@@ -127,7 +145,40 @@ class Deployment:
         self._algos: dict[tuple, str] = {}
 
     # -- set-up helpers ------------------------------------------------------------------------
-    def _group_link(self, gpus: list[int]) -> CommLink:
+    def _role_cost(self, tp: int, key: str) -> tuple[IterationCost, int]:
+        """The iteration cost of a replica of ``tp`` x pp GPUs (with the engine's host time and
+        speculative decoding) and its KV pool in tokens."""
+        s, topo = self.serve, self.topo
+        link = self._group_link([topo.gpu(i) for i in range(tp * s.pp)], tp)
+        overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
+        try:
+            cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
+        except InfeasibleError as err:
+            raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
+        if s.expert_precision and s.expert_precision != s.precision:
+            cost.set_expert_precision(s.expert_precision)
+        self._engine_host_time(cost)
+        if s.speculative is not None:
+            sp = s.speculative
+            cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers)
+        try:
+            cap_tokens = s.kv_capacity_tokens or self.engine.kv_capacity_tokens(
+                cost, s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
+        except InfeasibleError as err:
+            raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
+        return cost, cap_tokens
+
+    def _engine_host_time(self, cost: IterationCost) -> None:
+        """The engine profile's per-sequence and eager-dispatch CPU time and low-precision weight
+        reads on the iteration cost."""
+        e = self.engine
+        cost.host_per_seq_s = e.step_us_per_seq * 1e-6
+        cost.graph_max_batch = e.cuda_graph_max_batch
+        cost.eager_step_s = e.eager_kernels_per_layer * cost.stage_layers * e.launch_us * 1e-6
+        if cost.wbytes < 2.0:
+            cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
+
+    def _group_link(self, gpus: list[int], tp: int | None = None) -> CommLink:
         """The effective bytes/s and per-collective latency of the replica's TP all-reduce on
         the topology (``sim.collectives`` closed forms on the fabric's effective capacities).
         Inside one scale-up domain engines run their own one-shot all-reduce kernels: the
@@ -137,10 +188,11 @@ class Deployment:
         step pays the inter-node latency of each all-reduce."""
         lat = calibration()["comm"]["collective_latency_us"] * 1e-6
         s, topo, caps = self.serve, self.topo, self.fabric.capacity
-        group = gpus[:s.tp] if s.tp > 1 else gpus
+        tp = tp or s.tp
+        group = gpus[:tp] if tp > 1 else gpus
         if len(group) < 2:
             return CommLink(self.gpu.scaleup_Bps, lat)
-        if s.tp < 2:        # pipeline sends only: the first stage boundary's path
+        if tp < 2:        # pipeline sends only: the first stage boundary's path
             links = topo.route(group[0], group[1])
             cap = float(caps[links].min()) if len(links) else self.gpu.scaleup_Bps
             return CommLink(cap, lat + topo.path_latency(links))
@@ -160,18 +212,22 @@ class Deployment:
         Bps = bus * (S2 - S1) / max(t2 - t1, 1e-15)
         return CommLink(Bps, max(t1 - bus * S1 / Bps, 0.0))
 
-    def _check_fits(self, stream: RequestStream) -> None:
+    def _check_fits(self, stream: RequestStream, role_caps: dict[str, int]) -> None:
+        """Every request must fit the KV pool of each replica kind it passes through."""
         s = self.serve
         longest = int((stream.input_tokens + stream.output_tokens).max())
-        if blocks_for(longest + 1, s.kv_block_tokens) > self.kv_blocks:
-            if longest + 1 <= self.kv_pool_tokens:     # it fits, but not in whole blocks
+        for pool_tokens in role_caps.values():
+            kv_blocks = pool_tokens // s.kv_block_tokens
+            if blocks_for(longest + 1, s.kv_block_tokens) <= kv_blocks:
+                continue
+            if longest + 1 <= pool_tokens:     # it fits, but not in whole blocks
                 raise InfeasibleError("serve.kv_block_tokens",
-                                      f"KV blocks of {s.kv_block_tokens} tokens leave {self.kv_blocks} block(s) "
+                                      f"KV blocks of {s.kv_block_tokens} tokens leave {kv_blocks} block(s) "
                                       f"per replica; a request of {longest} tokens needs "
                                       f"{blocks_for(longest + 1, s.kv_block_tokens)}: use smaller blocks (vLLM: 16)")
             raise InfeasibleError("workload.input_tokens",
                                   f"a request of {longest} tokens needs more KV than a replica holds "
-                                  f"({self.kv_blocks * s.kv_block_tokens} tokens)")
+                                  f"({kv_blocks * s.kv_block_tokens} tokens)")
 
     # -- flows ---------------------------------------------------------------------------------
     def _private(self, rep: Replica) -> bool:
@@ -183,7 +239,7 @@ class Deployment:
         return not self.disaggregated and len(domains) == 1
 
     def _tp_groups(self, rep: Replica) -> list[list[int]]:
-        tp = self.serve.tp
+        tp = rep.cost.tp
         return [rep.gpus[i:i + tp] for i in range(0, len(rep.gpus), tp)]
 
     def _algo(self, group: list[int], nbytes: float) -> str:
@@ -204,7 +260,7 @@ class Deployment:
         private = self._private_reps.get(rep.index)
         if private is None:
             private = self._private_reps[rep.index] = self._private(rep)
-        tp, pp = self.serve.tp, self.serve.pp
+        tp, pp = rep.cost.tp, self.serve.pp
         f, events = self.fabric, []
         if tp > 1 and tp_bytes > 0:
             groups = self._tp_groups(rep)
@@ -259,10 +315,14 @@ class Deployment:
         # the prompt's KV (the first output token's KV is computed by the first decode step);
         # at_end is called after the prefill sampled that token, the streamed part before
         tokens = req.context - 1 if at_end else req.context
-        nbytes = tokens * self.cost.kv_token_gpu * fraction
+        nbytes = tokens * src.cost.kv_token_gpu * fraction
         self.bytes["disagg"] += nbytes * len(src.gpus)
         for i, g in enumerate(src.gpus):
-            events.append(self.fabric.transfer(g, dst.gpus[i % len(dst.gpus)], nbytes, tag="serve.kv", key=req.rid))
+            # a source GPU's KV shard goes to the decode GPUs that hold its heads: with a wider
+            # decode TP it is split among them, with a narrower one several sources share a target
+            targets = [d for j, d in enumerate(dst.gpus) if j % len(src.gpus) == i] or [dst.gpus[i % len(dst.gpus)]]
+            for d in targets:
+                events.append(self.fabric.transfer(g, d, nbytes / len(targets), tag="serve.kv", key=req.rid))
         if at_end:
             del self._pending_kv[req.rid]
             end_of_prefill = env.now
@@ -283,7 +343,14 @@ class Deployment:
 
     # -- requests ------------------------------------------------------------------------------
     def arrive(self, req: Request) -> None:
-        self.router.choose(self.front, req).submit(req)
+        """A request reaches the server: after the engine's frontend time (HTTP, tokenizer,
+        IPC) the router hands it to a replica."""
+        delay = req.frontend_s = self.engine.frontend_s(req.prompt)
+        if delay <= 0:
+            self.router.choose(self.front, req).submit(req)
+            return
+        self.sim.env.timeout(delay).callbacks.append(
+            lambda _e, req=req: self.router.choose(self.front, req).submit(req))
 
     def finished(self, req: Request) -> None:
         if req.generated != req.output:

@@ -54,7 +54,13 @@ class Replica:
         self.max_batch = max_batch or s.max_batch_size
         self.max_tokens = s.max_batch_tokens
         self.chunk = s.chunk_size
+        eng = getattr(deployment, "engine", None)
+        # KV allocation granularity of the engine (engines.py): orca always reserves the request
+        self.kv_alloc = "request" if self.policy == "orca" else (eng.kv_alloc if eng else "prompt")
+        self.watermark_frac = eng.watermark if eng else 0.01
         self.preempt_mode = s.preemption
+        self._order: dict[int, int] = {}   # rid -> admission sequence (preemption picks the newest)
+        self._admitted = 0
         self.bt = kv.block_tokens
         self.waiting: deque[Request] = deque()
         self.prefilling: list[Request] = []
@@ -94,9 +100,17 @@ class Replica:
 
     # -- admission -----------------------------------------------------------------------------
     def _blocks_needed(self, req: Request) -> int:
-        if self.policy == "orca":
+        """Blocks a request takes at admission: prompt + output (``request``), its whole context
+        and next token (``prompt``), or its first chunk (``chunk``: later chunks allocate as they
+        are scheduled)."""
+        if self.kv_alloc == "request":
             return blocks_for(req.prompt + req.output, self.bt)
+        if self.kv_alloc == "chunk" and req.computed < req.context:
+            return blocks_for(min(req.context, req.computed + self._chunk_budget()), self.bt)
         return blocks_for(req.context + 1, self.bt)
+
+    def _chunk_budget(self) -> int:
+        return self.chunk if self.policy == "sarathi" else self.max_tokens
 
     def _reserve(self, blocks: int) -> bool:
         if self.kv.free >= blocks:
@@ -107,9 +121,11 @@ class Replica:
         """Blocks admission leaves free so running sequences can grow (vLLM keeps 1 % of the
         pool; one block per running sequence covers its next token): without it a preempted
         sequence is re-admitted at once and the replica thrashes."""
-        if self.policy == "orca" or not (self.running or self.prefilling):
+        if self.kv_alloc == "request" or not (self.running or self.prefilling):
             return 0
-        return max(len(self.running), int(0.01 * self.kv.capacity))
+        if self.kv_alloc == "chunk":                  # vLLM V1: greedy, preemption resolves pressure
+            return int(self.watermark_frac * self.kv.capacity)
+        return max(len(self.running), int(self.watermark_frac * self.kv.capacity))
 
     def _admit(self) -> None:
         now = self.env.now
@@ -166,6 +182,8 @@ class Replica:
                     ev.callbacks.append(lambda _e, r=req: self._loaded(r, None))
             self.kv.allocate(need)
             req.kv_blocks = need
+            self._order[req.rid] = self._admitted
+            self._admitted += 1
             if req.scheduled < 0:
                 req.scheduled = now
             if req.computed >= req.context:
@@ -184,15 +202,41 @@ class Replica:
     # -- batch formation -----------------------------------------------------------------------
     def _prefill_chunks(self, budget: int) -> list[tuple[Request, int]]:
         chunks = []
-        for req in self.prefilling:
+        for req in list(self.prefilling):
             if budget <= 0:
                 break
-            if not req.ready:
+            if not req.ready or req not in self.prefilling:
                 continue
             c = min(req.context - req.computed, budget)
+            if self.kv_alloc == "chunk":
+                c = self._allocate_chunk(req, c)
+                if c <= 0:
+                    break
             chunks.append((req, c))
             budget -= c
         return chunks
+
+    def _allocate_chunk(self, req: Request, c: int) -> int:
+        """vLLM V1 ``allocate_slots``: blocks for ``c`` more tokens of ``req``; when the pool is
+        short, newer requests are preempted (recompute) and, if that is not enough, the chunk
+        shrinks to what fits. Returns the tokens scheduled (0: none)."""
+        while True:
+            extra = blocks_for(req.computed + c, self.bt) - self._owned(req)
+            if extra <= 0 or self._reserve(extra):
+                break
+            if self._preempt(exclude=req, newer_than=req) is None:
+                room = self.kv.free + (self.prefix.evictable_blocks() if self.prefix is not None else 0)
+                c = min(c, (self._owned(req) + room) * self.bt - req.computed)
+                if c <= 0:
+                    return 0
+                extra = blocks_for(req.computed + c, self.bt) - self._owned(req)
+                if extra > 0 and not self._reserve(extra):
+                    return 0
+                break
+        if extra > 0:
+            self.kv.allocate(extra)
+            req.kv_blocks += extra
+        return c
 
     def _plan(self):
         decodes = [r for r in self.running if r.ready]
@@ -202,7 +246,10 @@ class Replica:
                 return chunks, []
             return [], decodes
         budget = (self.chunk if self.policy == "sarathi" else self.max_tokens) - len(decodes)
-        return self._prefill_chunks(budget), decodes
+        chunks = self._prefill_chunks(budget)
+        if self.kv_alloc == "chunk":          # allocating chunks may have preempted decodes
+            decodes = [r for r in self.running if r.ready]
+        return chunks, decodes
 
     # -- the iteration loop --------------------------------------------------------------------
     def loop(self):
@@ -292,7 +339,7 @@ class Replica:
                 self._finish(r, end)
             else:
                 growing.append(r)
-        if self.policy == "orca":
+        if self.kv_alloc == "request":
             return
         preempted: set[int] = set()
         for r in growing:
@@ -320,7 +367,7 @@ class Replica:
         ctx = np.fromiter((r.context for r in decodes), dtype=np.int64, count=B)
         rem = np.fromiter((r.remaining for r in decodes), dtype=np.int64, count=B)
         k = int(min(rem.min(), MAX_MACRO_ITERATIONS))
-        if self.policy != "orca":
+        if self.kv_alloc != "request":
             # blocks each sequence needs to hold context + j + 1 tokens after j steps
             owned = np.fromiter((self._owned(r) for r in decodes), dtype=np.int64, count=B)
             avail = self.kv.free + (self.prefix.evictable_blocks() if self.prefix is not None else 0)
@@ -393,11 +440,28 @@ class Replica:
         self._release(req)
         self.notify()
 
-    def _preempt(self, exclude: Request | None = None) -> Request | None:
+    def _preempt(self, exclude: Request | None = None, newer_than: Request | None = None) -> Request | None:
+        """Preempt the newest running sequence (with ``chunk`` allocation also partly prefilled
+        ones, which hold blocks); ``newer_than`` limits victims to requests admitted after it."""
         victims = [r for r in self.running if r is not exclude and r.ready]
+        if self.kv_alloc == "chunk":
+            victims += [r for r in self.prefilling if r is not exclude and r.ready and r.kv_blocks > 0]
+        if newer_than is not None:
+            limit = self._order.get(newer_than.rid, -1)
+            victims = [r for r in victims if self._order.get(r.rid, -1) > limit]
         if not victims:
             return None
-        victim = victims[-1]
+        victim = max(victims, key=lambda r: self._order.get(r.rid, -1))
+        if victim in self.prefilling:
+            self.prefilling.remove(victim)
+            self.preemptions += 1
+            victim.preemptions += 1
+            self._release(victim)
+            self.queued_tokens += victim.computed
+            victim.computed = 0
+            victim.hit = 0
+            self.waiting.appendleft(victim)
+            return victim
         self.running.remove(victim)
         self.preemptions += 1
         victim.preemptions += 1

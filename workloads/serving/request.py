@@ -7,7 +7,8 @@ Vocabulary:
 - ``computed``: tokens whose KV the current replica holds for this request; a prefill brings it
   to ``context`` (= prompt + generated, the tokens a recompute after preemption must rebuild);
   ``hit``: leading tokens served from the prefix cache (no prefill compute).
-- timestamps (seconds): ``arrival``, ``scheduled`` (first admitted to a batch), ``first_token``
+- timestamps (seconds): ``arrival`` (at the server's frontend; the engine sees it
+  ``frontend_s`` later), ``scheduled`` (first admitted to a batch), ``first_token``
   (delivered to the user: after the KV transfer and the first decode step when disaggregated),
   ``finish``.
 """
@@ -19,7 +20,7 @@ class Request:
     __slots__ = ("rid", "arrival", "prompt", "output", "blocks", "generated", "computed",
                  "kv_blocks", "pinned", "hit", "scheduled", "first_token", "finish", "replica",
                  "prefill_replica", "kv_transfer_s", "preemptions", "reserved", "prefix_hit_tokens",
-                 "ready", "swapped", "prefill_done_s")
+                 "ready", "swapped", "prefill_done_s", "frontend_s")
 
     def __init__(self, rid: int, arrival: float, prompt: int, output: int, blocks=None):
         self.rid = rid
@@ -44,6 +45,7 @@ class Request:
         self.ready = True               # False while its prefix KV loads from host/SSD
         self.swapped = False
         self.prefill_done_s = -1.0
+        self.frontend_s = 0.0           # host time before the engine saw it (HTTP, tokenizer, IPC)
 
     @property
     def context(self) -> int:

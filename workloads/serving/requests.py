@@ -8,7 +8,8 @@ Vocabulary:
 - arrival processes: ``poisson`` (exponential gaps at ``rate``), ``gamma`` (gamma gaps with mean
   1/rate and coefficient of variation ``cv``: cv > 1 is burstier than Poisson), ``burst`` (all at
   t = 0: the maximum-throughput benchmark), ``closed`` (``concurrency`` requests in flight; each
-  finish releases the next), ``trace`` (replay; gaps divided by ``time_scale``).
+  finish releases the next; with ``workload.trace`` the trace's requests in order, keeping their
+  lengths and prefix ids), ``trace`` (replay; gaps divided by ``time_scale``).
 - length distributions: an integer (fixed) or a table ``{dist = fixed|uniform|lognormal|normal|
   exponential|trace, ...}``; lognormal ``mean`` is the arithmetic mean and ``sigma`` the log-space
   standard deviation; ``trace`` samples the column of ``workload.trace`` with replacement.
@@ -94,6 +95,19 @@ def sample_lengths(spec, n: int, rng: np.random.Generator, key: str,
     return np.clip(np.rint(out), max(lo, 1), hi).astype(np.int64)
 
 
+# Arrivals later than this (about 31 years) leave double precision less than a microsecond of
+# resolution: service times would round away (a TTFT of 0), so such a stream is refused.
+MAX_ARRIVAL_S = 1e9
+
+
+def _check_horizon(arr: np.ndarray, key: str) -> None:
+    finite = arr[~np.isnan(arr)]
+    if len(finite) and not (np.all(np.isfinite(finite)) and finite.max() <= MAX_ARRIVAL_S):
+        raise ConfigError(key, f"requests would arrive up to {finite.max():.3g} s after the start, beyond "
+                               f"{MAX_ARRIVAL_S:.0e} s where simulated time loses microsecond resolution; "
+                               "raise it, or simulate fewer requests")
+
+
 def build_stream(workload, sim) -> RequestStream:
     """The requests of a run from the ``[workload]`` section."""
     w = workload
@@ -104,6 +118,7 @@ def build_stream(workload, sim) -> RequestStream:
             raise ConfigError("workload.trace", "arrival = 'trace' needs a trace file")
         n = min(len(trace), w.requests) if "requests" in explicit else len(trace)
         arr = trace.arrival_s[:n] / w.time_scale
+        _check_horizon(arr, "workload.time_scale")
         inp = trace.input_tokens[:n].copy()
         out = trace.output_tokens[:n].copy()
         # A trace's lengths are used unless a distribution is given explicitly.
@@ -117,6 +132,8 @@ def build_stream(workload, sim) -> RequestStream:
             blocks = [b[: -(-int(m) // trace.block_tokens)] for b, m in zip(blocks, inp)]
         # A request needs at least one prompt token and produces at least one output token.
         return RequestStream(arr, np.maximum(inp, 1), np.maximum(out, 1), blocks, trace.block_tokens)
+    if w.arrival == "closed" and trace is not None:
+        return _closed_trace_stream(w, trace, explicit, sim)
     n = w.requests
     tin = trace.input_tokens if trace is not None else None
     tout = trace.output_tokens if trace is not None else None
@@ -127,4 +144,26 @@ def build_stream(workload, sim) -> RequestStream:
         arr[: min(w.concurrency, n)] = 0.0
         return RequestStream(arr, inp, out, None, concurrency=w.concurrency)
     arr = inter_arrivals(w.arrival, n, w.rate, w.cv, sim.rng("serve.arrivals"))
+    _check_horizon(arr, "workload.rate")
     return RequestStream(arr, inp, out)
+
+
+def _closed_trace_stream(w, trace: Trace, explicit: set, sim) -> RequestStream:
+    """A closed loop over a trace's requests in order: ``concurrency`` in flight, each finish
+    releasing the next; their lengths and prefix-block ids are the trace's (a resampled prompt
+    keeps the ids that still lie inside it), so multi-turn chat and shared prefixes reach the
+    prefix cache as in the trace; the trace's timestamps are not used."""
+    n = min(len(trace), w.requests) if "requests" in explicit else len(trace)
+    inp = trace.input_tokens[:n].copy()
+    out = trace.output_tokens[:n].copy()
+    if "input_tokens" in explicit:
+        inp = sample_lengths(w.input_tokens, n, sim.rng("serve.input_tokens"), "workload.input_tokens", trace.input_tokens)
+    if "output_tokens" in explicit:
+        out = sample_lengths(w.output_tokens, n, sim.rng("serve.output_tokens"), "workload.output_tokens", trace.output_tokens)
+    blocks = trace.prefix_blocks[:n] if trace.prefix_blocks is not None else None
+    if blocks is not None and "input_tokens" in explicit:
+        blocks = [b[: -(-int(m) // trace.block_tokens)] for b, m in zip(blocks, inp)]
+    arr = np.full(n, np.nan)
+    arr[: min(w.concurrency, n)] = 0.0
+    return RequestStream(arr, np.maximum(inp, 1), np.maximum(out, 1), blocks, trace.block_tokens,
+                         concurrency=w.concurrency)

@@ -154,6 +154,32 @@ def test_pipeline_parallel_latency_serial_throughput_parallel():
     assert set(x2.tables["requests"]["replica"].to_pylist()) == {0} and x2.summary["gpus"] == 2
 
 
+def test_prefill_and_decode_tp_differ():
+    # Dynamo-style 4 prefill replicas at TP1 + 1 decode replica at TP4 on 8 GPUs
+    wl = {"arrival": "closed", "concurrency": 8, "requests": 24, "input_tokens": 1000, "output_tokens": 20}
+    res = serve(serve={"tp": 4, "prefill_tp": 1, "decode_tp": 4, "prefill_replicas": 4, "decode_replicas": 1,
+                       "scheduler": "sarathi"}, workload=wl)
+    s, r = res.summary, res.tables["requests"].to_pydict()
+    assert s["gpus"] == 8 and s["replicas"] == 5
+    assert set(r["prefill_replica"]) <= {0, 1, 2, 3} and len(set(r["prefill_replica"])) > 1
+    assert set(r["replica"]) == {4}
+    assert r["generated_tokens"] == r["output_tokens"]
+    # every prompt token's KV crosses once: a TP1 prefill GPU holds all KV heads
+    from sim.config import load_config
+    from workloads.model import ModelSpec
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "llama3-8b"}}).model)
+    expected = sum(n for n in r["input_tokens"]) * spec.kv_cache_bytes_per_token(1.0) / 1e9
+    assert s["disagg_kv_GB"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_role_tp_errors_name_the_role_key():
+    from sim.errors import InfeasibleError
+    with pytest.raises(InfeasibleError) as e:
+        serve(serve={"prefill_tp": 1, "decode_tp": 3, "prefill_replicas": 1, "decode_replicas": 1},
+              workload={"requests": 4})
+    assert e.value.key == "serve.decode_tp"
+
+
 def tp16_two_nodes(fabric="rail-optimized", prompt=128, latency_us=None):
     """DeepSeek-R1 FP8 served TP16 over two DGX H100 nodes (the shape of the published case
     tenstorrent/tt-inference-server#356, "16 H100 (SGLANG + INFINIBAND)")."""
@@ -181,3 +207,29 @@ def test_tp16_prefill_moves_little_between_rail_optimized_and_fat_tree():
     rail = tp16_two_nodes("rail-optimized", prompt=8192).summary["ttft_p50_s"]
     fat = tp16_two_nodes("fat-tree", prompt=8192).summary["ttft_p50_s"]
     assert abs(rail / fat - 1) < 0.30
+
+
+def test_closed_loop_trace_reaches_the_prefix_cache():
+    wl = {"arrival": "closed", "concurrency": 8, "trace": "mooncake_fast25_conversation_trace.jsonl", "requests": 150,
+          "input_tokens": None, "output_tokens": None}
+    on = serve(serve={"replicas": 1, "prefix_cache": True}, workload=wl).summary
+    off = serve(serve={"replicas": 1}, workload=wl).summary
+    assert on["prefix_hit_rate"] > 0.01 and off["prefix_hit_rate"] == 0
+    assert on["ttft_mean_s"] < off["ttft_mean_s"]
+
+
+def test_weighted_router_scores():
+    common = {"replicas": 4, "prefix_cache": True, "max_batch_size": 32}
+    # prefix-affinity weight alone finds more hits than round-robin; a queue weight alone
+    # balances like least-loaded; an unknown scorer is a config error naming it
+    rr = serve(serve={**common, "router": "round-robin"}, workload=MOONCAKE).summary
+    aff = serve(serve={**common, "router": "weighted", "router_weights": {"prefix": 2.0, "queue": 1.0, "kv": 1.0}},
+                workload=MOONCAKE).summary
+    assert aff["prefix_hit_rate"] > rr["prefix_hit_rate"]
+    q = serve(serve={"replicas": 4, "router": "weighted", "router_weights": {"queue": 1.0}},
+              workload={"requests": 200, "rate": 40.0})
+    counts = np.bincount(q.tables["requests"]["replica"].to_numpy(), minlength=4)
+    assert counts.min() > 0 and counts.max() <= 1.3 * counts.mean()
+    with pytest.raises(ConfigError) as e:
+        serve(serve={"replicas": 2, "router": "weighted", "router_weights": {"affinity": 1.0}}, workload={"requests": 4})
+    assert "router_weights.affinity" in str(e.value)

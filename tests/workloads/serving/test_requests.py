@@ -58,3 +58,18 @@ def test_bad_length_spec_is_config_error():
     with pytest.raises(ConfigError, match="workload.input_tokens"):
         sample_lengths(load_config(data={"workload": {"input_tokens": {"dist": "uniform", "min": 5}}}).workload.input_tokens,
                        3, np.random.default_rng(0), "workload.input_tokens")
+
+
+def test_closed_loop_over_a_trace_keeps_its_lengths_and_prefix_ids():
+    from workloads.serving.traces import read_trace
+    t = read_trace("mooncake_fast25_conversation_trace.jsonl")
+    s = _stream(arrival="closed", concurrency=4, requests=50, trace="mooncake_fast25_conversation_trace.jsonl")
+    assert len(s) == 50 and s.concurrency == 4
+    assert np.sum(s.arrival_s == 0.0) == 4 and np.isnan(s.arrival_s[4:]).all()
+    assert np.array_equal(s.input_tokens, np.maximum(t.input_tokens[:50], 1))
+    assert np.array_equal(s.output_tokens, np.maximum(t.output_tokens[:50], 1))
+    assert all(np.array_equal(a, b) for a, b in zip(s.prefix_blocks, t.prefix_blocks[:50]))
+    # a resampled prompt keeps only the ids inside it
+    r = _stream(arrival="closed", concurrency=4, requests=50, trace="mooncake_fast25_conversation_trace.jsonl",
+                input_tokens=600)
+    assert all(len(b) <= 2 for b in r.prefix_blocks)

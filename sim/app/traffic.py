@@ -1,0 +1,105 @@
+"""``dcsim traffic``: a traffic matrix of point-to-point transfers on a config's topology.
+
+Vocabulary:
+- pattern: how the N transfers pick their (source, destination) GPU ranks, from a seeded
+  generator: ``random`` (each pair uniform, source != destination), ``permutation`` (rounds of a
+  random cyclic permutation of all GPUs: every GPU sends once and receives once per round),
+  ``incast`` (every transfer ends at one GPU, drawn once; sources uniform over the others),
+  ``all-to-all`` (shift pattern: transfer k goes from rank k mod n to the rank
+  1 + (k div n) mod (n - 1) further on, so the first n(n - 1) transfers cover every ordered pair).
+- sizes: log-uniform in [LO, HI] bytes, drawn from the same generator.
+- All transfers start at t = 0 and share the fabric (max-min fair with the ``flow`` network
+  model). A transfer's flow completion time (FCT) is when its last byte lands, latency included.
+- Output: ``flows``, ``makespan_s`` (the last completion), ``fct_mean_s``, ``fct_p99_s``,
+  ``sim_events``, ``wall_s`` (this process's wall time for the whole command, building the
+  topology included), ``cpu_s`` (the same in CPU time), ``rate_computations`` (max-min solves),
+  ``bytes`` (total sent).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from sim.errors import ConfigError
+
+PATTERNS = ("random", "permutation", "incast", "all-to-all")
+
+
+def pairs(pattern: str, n: int, flows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Source and destination ranks (two int arrays of length ``flows``) on ``n`` GPUs."""
+    if pattern not in PATTERNS:
+        raise ConfigError("--pattern", f"unknown pattern {pattern!r}; one of {', '.join(PATTERNS)}")
+    if n < 2:
+        raise ConfigError("topology.gpus", f"a traffic pattern needs at least 2 GPUs, not {n}")
+    k = np.arange(flows, dtype=np.int64)
+    if pattern == "random":
+        src = rng.integers(0, n, flows)
+        dst = (src + rng.integers(1, n, flows)) % n
+    elif pattern == "permutation":
+        rounds = -(-flows // n)
+        src = np.empty(rounds * n, dtype=np.int64)
+        dst = np.empty(rounds * n, dtype=np.int64)
+        for r in range(rounds):
+            order = rng.permutation(n)
+            src[r * n:(r + 1) * n] = order
+            dst[r * n:(r + 1) * n] = np.roll(order, -1)
+        src, dst = src[:flows], dst[:flows]
+    elif pattern == "incast":
+        target = int(rng.integers(0, n))
+        src = (target + rng.integers(1, n, flows)) % n
+        dst = np.full(flows, target, dtype=np.int64)
+    else:
+        src = k % n
+        dst = (src + 1 + (k // n) % (n - 1)) % n
+    return src.astype(np.int64), dst.astype(np.int64)
+
+
+def sizes(lo: float, hi: float, flows: int, rng: np.random.Generator) -> np.ndarray:
+    """Log-uniform transfer sizes in [lo, hi] bytes."""
+    if not 0 < lo <= hi:
+        raise ConfigError("--sizes", f"need 0 < LO <= HI, not {lo:g}:{hi:g}")
+    return np.exp(rng.uniform(np.log(lo), np.log(hi), flows))
+
+
+def traffic(cfg, pattern: str, flows: int, lo: float, hi: float, seed: int | None = None) -> dict:
+    """Simulate ``flows`` transfers of ``pattern`` on ``cfg.topology``; the summary dict."""
+    from sim.collectives import default_efficiencies
+    from sim.fabric import Fabric
+    from sim.hardware import gpu as gpu_spec
+    from sim.simulation import Simulation
+    from topologies import build
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    if flows < 1:
+        raise ConfigError("--flows", f"must be >= 1, not {flows}")
+    seed = cfg.run.seed if seed is None else seed
+    if seed < 0:
+        raise ConfigError("--seed", f"must be >= 0, not {seed}")
+    rng = np.random.default_rng(seed)
+    topo = build(cfg.topology)
+    src, dst = pairs(pattern, len(topo.gpus), flows, rng)
+    size = sizes(lo, hi, flows, rng)
+    eff = default_efficiencies(gpu_spec(cfg.topology.gpu))
+    sim = Simulation(seed)
+    fabric = Fabric(sim, topo, cfg.topology.network_model,
+                    cfg.topology.scaleup_efficiency or eff["scaleup"],
+                    cfg.topology.scaleout_efficiency or eff["scaleout"])
+    fct = np.full(flows, np.nan)
+    env = sim.env
+    gpus = topo.gpus
+    events = []
+    for i, (s, d, b) in enumerate(zip(src.tolist(), dst.tolist(), size.tolist())):
+        ev = fabric.transfer(gpus[s], gpus[d], b, tag=pattern, key=i)
+
+        def done(_, i=i):
+            fct[i] = env.now
+        ev.callbacks.append(done)
+        events.append(ev)
+    sim.run(env.all_of(events))
+    return {"pattern": pattern, "flows": flows, "gpus": len(gpus), "bytes": float(size.sum()),
+            "makespan_s": float(fct.max()), "fct_mean_s": float(fct.mean()),
+            "fct_p99_s": float(np.percentile(fct, 99)), "sim_events": sim.events_processed,
+            "rate_computations": fabric.rate_computations,
+            "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}

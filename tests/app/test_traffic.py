@@ -1,0 +1,60 @@
+"""``dcsim traffic``: patterns, sizes, the summary and its errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sim.app.cli import main
+from sim.app.traffic import pairs, sizes
+
+
+@pytest.mark.parametrize("pattern", ["random", "permutation", "incast", "all-to-all"])
+def test_patterns_pick_valid_pairs(pattern):
+    src, dst = pairs(pattern, 16, 100, np.random.default_rng(0))
+    assert len(src) == len(dst) == 100
+    assert ((0 <= src) & (src < 16) & (0 <= dst) & (dst < 16) & (src != dst)).all()
+    if pattern == "incast":
+        assert len(set(dst.tolist())) == 1
+    if pattern == "permutation":        # each round: every GPU sends once and receives once
+        assert sorted(src[:16].tolist()) == sorted(dst[:16].tolist()) == list(range(16))
+    if pattern == "all-to-all":         # the first n(n-1) transfers cover every ordered pair
+        s, d = pairs(pattern, 6, 30, np.random.default_rng(0))
+        assert len(set(zip(s.tolist(), d.tolist()))) == 30
+
+
+def test_sizes_log_uniform_in_range():
+    x = sizes(1024, 1024**3, 20000, np.random.default_rng(1))
+    assert x.min() >= 1024 and x.max() <= 1024**3
+    # log-uniform: the median is the geometric mean of the bounds
+    assert np.median(np.log(x)) == pytest.approx(np.log(1024 * 1024**3) / 2, rel=0.02)
+
+
+def test_cli_json_summary(capsys):
+    assert main(["traffic", "--set", "topology.gpus=16", "--pattern", "incast", "--flows", "15",
+                 "--sizes", "1M:1M", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("flows", "makespan_s", "fct_mean_s", "fct_p99_s", "sim_events", "wall_s"):
+        assert key in row
+    assert row["flows"] == 15
+    # 15 x 1 MiB into one GPU: its NIC (400 Gb/s x scale-out efficiency) or its NVLink port
+    # carries all of it, so the makespan is at least 15 MiB over the fastest of those
+    assert row["makespan_s"] >= 15 * 2**20 / 450e9
+    assert row["fct_p99_s"] <= row["makespan_s"] and row["fct_mean_s"] <= row["makespan_s"]
+
+
+def test_cli_deterministic(capsys):
+    args = ["traffic", "--set", "topology.gpus=32", "--flows", "50", "--seed", "4", "--json"]
+    main(args)
+    a = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    main(args)
+    b = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {k: v for k, v in a.items() if k not in ("wall_s", "cpu_s")} == \
+           {k: v for k, v in b.items() if k not in ("wall_s", "cpu_s")}
+
+
+@pytest.mark.parametrize("args,key", [(["--flows", "0"], "--flows"), (["--sizes", "1M:1K"], "--sizes"),
+                                      (["--sizes", "abc"], "--sizes"), (["--seed", "-1"], "--seed")])
+def test_bad_input_exit_2(capsys, args, key):
+    assert main(["traffic", "--set", "topology.gpus=8"] + args) == 2
+    assert key in capsys.readouterr().err

@@ -1,0 +1,165 @@
+"""Serving engine profiles: how vLLM, SGLang and TensorRT-LLM size the KV pool, allocate and
+reclaim KV blocks, and spend host (CPU) time, as data (``data/engines.toml``).
+
+Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
+- ``memory``: how ``serve.gpu_memory_utilization`` (u) becomes the KV pool on one GPU with HBM
+  total T (runtime-visible bytes, ``GpuSpec.hbm_bytes``) and weights W:
+  ``utilization`` (vLLM): u x T - W - non_torch - activation peak;
+  ``static_fraction`` (SGLang ``--mem-fraction-static``): u x T - W;
+  ``free_fraction`` (TensorRT-LLM ``kv_cache_free_gpu_mem_fraction``): u x (T - W - non_torch -
+  activation peak).
+  ``non_torch`` = ``non_torch_GiB`` (+ ``non_torch_tp_GiB`` when tp > 1): CUDA context-side
+  buffers outside the PyTorch allocator (cuBLAS, NCCL, custom all-reduce). Activation peak =
+  ``activation_factor`` x the iteration cost's workspace model at ``max_batch_tokens`` with
+  ``profile_sampler_rows`` logits rows (-1: ``max_batch_size``).
+- ``kv_alloc``: ``chunk`` (blocks for the tokens scheduled in a step, vLLM V1), ``prompt`` (the
+  whole prompt at admission, then one block per generated block of tokens), ``request`` (prompt +
+  output at admission: no preemption, TensorRT-LLM's GUARANTEED_NO_EVICT; the ``orca`` scheduler
+  always uses it).
+- ``watermark``: fraction of the pool admission leaves free (0: greedy admission).
+- ``preempt_victim`` (``newest``) and ``preempt_mode`` (``recompute`` | ``swap``, overridden by
+  ``serve.preemption`` when the config sets it).
+- host time: ``frontend_us`` + ``tokenize_us_per_token`` x prompt tokens, once per request
+  between its arrival and its submission to the engine (HTTP, OpenAI server, tokenizer, IPC);
+  ``step_us`` + ``step_us_per_seq`` x sequences, CPU per engine step not hidden by the GPU;
+  a step not covered by a CUDA graph (any prefill chunk, or a decode batch over
+  ``cuda_graph_max_batch``) launches ``eager_kernels_per_layer`` kernels per layer from the CPU
+  at ``launch_us`` each, so it takes at least that long.
+- ``lowp_weight_read_efficiency``: fraction of the HBM bandwidth FP8/FP4 GEMMs reach on their
+  weight reads relative to bf16 ones (decode-size M: per-token activation quantization, scale
+  epilogues and less tuned small-M kernels); 1 where the engine's kernels stream at the bf16 rate.
+- ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
+  ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
+  serve keys a config leaves unset when it names ``serve.engine``.
+
+``kv_pool_bytes(...)`` and ``kv_capacity_tokens(...)`` give the KV pool of one GPU; errors are
+``InfeasibleError`` naming the key to change.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+from sim.errors import ConfigError, InfeasibleError
+from sim.hardware import GiB
+
+DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
+ENGINES = ("vllm", "sglang", "trtllm")
+DEFAULT_ENGINE = "vllm"
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    name: str
+    memory: str
+    non_torch_GiB: float
+    non_torch_tp_GiB: float
+    activation_factor: float
+    profile_sampler_rows: int
+    kv_alloc: str
+    watermark: float
+    preempt_victim: str
+    preempt_mode: str
+    frontend_us: float
+    tokenize_us_per_token: float
+    step_us: float
+    step_us_per_seq: float
+    cuda_graph_max_batch: int
+    eager_kernels_per_layer: int
+    launch_us: float
+    lowp_weight_read_efficiency: float = 1.0
+    defaults: dict = field(default_factory=dict, compare=False)
+    description: str = ""
+
+    # -- memory --------------------------------------------------------------------------------
+    def non_torch_bytes(self, tp: int) -> float:
+        return (self.non_torch_GiB + (self.non_torch_tp_GiB if tp > 1 else 0.0)) * GiB
+
+    def activation_bytes(self, cost, max_batch_tokens: int, max_batch_size: int) -> float:
+        if self.activation_factor <= 0:
+            return 0.0
+        rows = max_batch_size if self.profile_sampler_rows < 0 else min(max_batch_size, self.profile_sampler_rows)
+        return self.activation_factor * cost.workspace_bytes(max_batch_tokens, rows)
+
+    def kv_pool_bytes(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> float:
+        """KV bytes one GPU of a replica holds (may be <= 0: the caller reports it)."""
+        total = cost.gpu.hbm_bytes
+        weights = cost.weight_bytes_per_gpu()
+        if weights > total:
+            raise InfeasibleError("serve.tp", f"{cost.spec.name}: {weights / GiB:.1f} GiB of weights per GPU "
+                                  f"exceed {cost.gpu.name}'s {total / GiB:.1f} GiB HBM "
+                                  f"(tp={cost.tp}, pp={cost.pp}); raise serve.tp or serve.pp")
+        reserve = self.non_torch_bytes(cost.tp) + self.activation_bytes(cost, max_batch_tokens, max_batch_size)
+        if self.memory == "utilization":
+            return utilization * total - weights - reserve
+        if self.memory == "static_fraction":
+            return utilization * total - weights
+        return utilization * (total - weights - reserve)
+
+    def kv_capacity_tokens(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> int:
+        """Tokens of KV one replica holds (per GPU bytes over per GPU bytes per token)."""
+        free = self.kv_pool_bytes(cost, utilization, max_batch_tokens, max_batch_size)
+        tokens = int(free // cost.kv_token_gpu) if free > 0 else 0
+        if tokens <= 0:
+            raise InfeasibleError("serve.gpu_memory_utilization",
+                                  f"no HBM left for the KV cache ({self.name}): weights "
+                                  f"{cost.weight_bytes_per_gpu() / GiB:.1f} GiB per GPU, HBM "
+                                  f"{cost.gpu.hbm_bytes / GiB:.1f} GiB x {utilization}")
+        return tokens
+
+    # -- host time -----------------------------------------------------------------------------
+    def frontend_s(self, prompt_tokens: int) -> float:
+        """Per-request host latency before the engine sees it (seconds)."""
+        return (self.frontend_us + self.tokenize_us_per_token * prompt_tokens) * 1e-6
+
+    # -- defaults ------------------------------------------------------------------------------
+    def limits(self, hbm_bytes: float) -> dict:
+        d = self.defaults
+        cls = "large" if hbm_bytes >= d.get("large_memory_GiB", 0.0) * GiB else "small"
+        return dict(d.get(cls, {}))
+
+
+@lru_cache(maxsize=1)
+def _data() -> dict:
+    return tomllib.loads(DATA.read_text())
+
+
+def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
+    """The named engine's profile. Without a name: vLLM's memory model and host time, but KV
+    reserved for the whole prompt at admission with a 1 % watermark (the scheduler dcsim ran
+    before engine profiles; per-chunk allocation needs vLLM's automatic prefix caching to keep
+    recompute after preemption cheap, which only ``serve.engine = "vllm"`` asks for)."""
+    data = _data()
+    if name is not None and name not in data:
+        raise ConfigError(key, f"unknown engine {name!r}; known: {', '.join(data)}")
+    row = dict(data[name or DEFAULT_ENGINE])
+    defaults = row.pop("defaults", {})
+    prof = EngineProfile(name=name or DEFAULT_ENGINE, defaults=defaults, **row)
+    if name is None:
+        prof = replace(prof, kv_alloc="prompt", watermark=0.01)
+    return prof
+
+
+def apply_defaults(serve, hbm_bytes: float):
+    """The serve section with the named engine's scheduler and limits for keys left unset
+    (only when ``serve.engine`` is set explicitly; otherwise unchanged)."""
+    if not serve.engine:
+        return serve
+    prof = profile(serve.engine)
+    unset = lambda k: k not in serve.model_fields_set  # noqa: E731
+    upd = {}
+    if unset("scheduler") and "scheduler" in prof.defaults:
+        upd["scheduler"] = prof.defaults["scheduler"]
+    lim = prof.limits(hbm_bytes)
+    if unset("max_batch_tokens") and "max_batch_tokens" in lim:
+        upd["max_batch_tokens"] = lim["max_batch_tokens"]
+    if unset("chunk_size") and "max_batch_tokens" in lim:
+        upd["chunk_size"] = lim["max_batch_tokens"]
+    if unset("max_batch_size") and "max_batch_size" in lim:
+        upd["max_batch_size"] = lim["max_batch_size"]
+    if not upd:
+        return serve
+    return serve.model_copy(update=upd)
