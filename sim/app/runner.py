@@ -52,13 +52,17 @@ def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
                   record_flows=record_flows)
 
 
+_WARNED: set[tuple[str, str]] = set()
+
+
 def calibrated(gpu_name: str, kind: str) -> bool:
     """The summaries' ``calibrated`` column (CONTRACT round 2): every compute constant a run of
     ``kind`` uses on this GPU was fitted to measurements of it; warns on stderr when not."""
     import sys
     from sim.compute import calibration
     ok, missing = calibration(gpu_name, kind)
-    if not ok:
+    if not ok and (gpu_name, kind) not in _WARNED:
+        _WARNED.add((gpu_name, kind))         # once per GPU and kind in a process (sweeps)
         print(f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
               f"defaults or a `like` (see sim/data/compute.toml); treat its times as estimates",
               file=sys.stderr)
