@@ -5,12 +5,14 @@ Vocabulary:
 - role: ``both`` (co-located prefill and decode), ``prefill`` or ``decode`` (disaggregated).
 - queues: ``waiting`` (routed here, not admitted), ``prefilling`` (admitted, prompt KV not yet
   complete), ``running`` (decoding), ``swapped`` (preempted to host memory).
-- policy (how an iteration's batch is formed):
+- scheduler policy (``SCHEDULERS``, ``serve.scheduler``; a new one is a class and a registry
+  line): how an iteration's batch is formed (``plan``) and whether admission reserves KV for
+  the whole sequence (``reserve_whole``).
   ``vllm``: prefill first: an iteration runs either waiting prompts (up to ``max_batch_tokens``)
   or one decode step of every running sequence, never both.
   ``sarathi``: chunked prefill: every iteration carries all decodes plus prompt chunks filling a
   token budget of ``chunk_size`` tokens (decodes piggyback on prefill chunks).
-  ``orca``: iteration-level scheduling with selective batching: decodes plus whole prompts up to
+  ``orca``: iteration-level scheduling with selective batching: decodes plus prompt tokens up to
   ``max_batch_tokens``; KV for prompt + all output tokens is reserved at admission (no
   preemption), as TensorRT-LLM's guaranteed-no-evict scheduler does.
 - macro-step: consecutive decode-only iterations whose batch cannot change (no finish, no block
@@ -35,6 +37,35 @@ from workloads.serving.request import Request
 MAX_MACRO_ITERATIONS = 1 << 16
 
 
+class VllmScheduler:
+    """Prefill first: waiting prompts up to ``max_batch_tokens``, else one decode step of all."""
+    reserve_whole = False
+
+    def plan(self, rep: "Replica", decodes: list[Request]):
+        chunks = rep._prefill_chunks(rep.max_tokens)
+        return (chunks, []) if chunks else ([], decodes)
+
+
+class SarathiScheduler:
+    """Chunked prefill: all decodes plus prompt chunks up to ``chunk_size`` tokens in all."""
+    reserve_whole = False
+
+    def plan(self, rep: "Replica", decodes: list[Request]):
+        return rep._prefill_chunks(rep.chunk - len(decodes)), decodes
+
+
+class OrcaScheduler:
+    """Selective batching: all decodes plus prompt tokens up to ``max_batch_tokens``; KV for
+    prompt and every output token reserved at admission, so nothing is ever preempted."""
+    reserve_whole = True
+
+    def plan(self, rep: "Replica", decodes: list[Request]):
+        return rep._prefill_chunks(rep.max_tokens - len(decodes)), decodes
+
+
+SCHEDULERS = {"vllm": VllmScheduler, "sarathi": SarathiScheduler, "orca": OrcaScheduler}
+
+
 class Replica:
     def __init__(self, index: int, role: str, deployment, cost, kv: KVCache,
                  prefix: PrefixCache | None, gpus: list[int], hosts: list[int],
@@ -50,7 +81,7 @@ class Replica:
         self.gpus = gpus
         self.hosts = hosts
         s = deployment.serve
-        self.policy = s.scheduler
+        self.policy = SCHEDULERS[s.scheduler]()
         self.max_batch = max_batch or s.max_batch_size
         self.max_tokens = s.max_batch_tokens
         self.chunk = s.chunk_size
@@ -93,7 +124,7 @@ class Replica:
 
     # -- admission -----------------------------------------------------------------------------
     def _blocks_needed(self, req: Request) -> int:
-        if self.policy == "orca":
+        if self.policy.reserve_whole:
             return blocks_for(req.prompt + req.output, self.bt)
         return blocks_for(req.context + 1, self.bt)
 
@@ -106,7 +137,7 @@ class Replica:
         """Blocks admission leaves free so running sequences can grow (vLLM keeps 1 % of the
         pool; one block per running sequence covers its next token): without it a preempted
         sequence is re-admitted at once and the replica thrashes."""
-        if self.policy == "orca" or not (self.running or self.prefilling):
+        if self.policy.reserve_whole or not (self.running or self.prefilling):
             return 0
         return max(len(self.running), int(0.01 * self.kv.capacity))
 
@@ -194,14 +225,7 @@ class Replica:
         return chunks
 
     def _plan(self):
-        decodes = [r for r in self.running if r.ready]
-        if self.policy == "vllm":
-            chunks = self._prefill_chunks(self.max_tokens)
-            if chunks:
-                return chunks, []
-            return [], decodes
-        budget = (self.chunk if self.policy == "sarathi" else self.max_tokens) - len(decodes)
-        return self._prefill_chunks(budget), decodes
+        return self.policy.plan(self, [r for r in self.running if r.ready])
 
     # -- the iteration loop --------------------------------------------------------------------
     def loop(self):
@@ -293,7 +317,7 @@ class Replica:
                 self._finish(r, end)
             else:
                 growing.append(r)
-        if self.policy == "orca":
+        if self.policy.reserve_whole:
             return
         preempted: set[int] = set()
         for r in growing:
@@ -321,7 +345,7 @@ class Replica:
         ctx = np.fromiter((r.context for r in decodes), dtype=np.int64, count=B)
         rem = np.fromiter((r.remaining for r in decodes), dtype=np.int64, count=B)
         k = int(min(rem.min(), MAX_MACRO_ITERATIONS))
-        if self.policy != "orca":
+        if not self.policy.reserve_whole:
             # blocks each sequence needs to hold context + j + 1 tokens after j steps
             owned = np.fromiter((self._owned(r) for r in decodes), dtype=np.int64, count=B)
             avail = self.kv.free + (self.prefix.evictable_blocks() if self.prefix is not None else 0)

@@ -124,7 +124,6 @@ class TrainingStep:
         self._meet: dict = {}           # full fidelity: replicas meeting at a shared collective
         self.gpu = topo.gpus
         doms = [topo.gpu_domain(r) for r in range(plan.world)] if plan.tp > 1 else []
-        self._tp_in_domain = plan.tp > 1 and all(len({doms[r] for r in g}) == 1 for g in plan.groups("tp")[:64])
         self.fast_tp = (FAST_TP if fast_tp is None else fast_tp) and self._tp_links_private(doms)
         self._tp_costs: dict = {}       # (groups, op, bytes) -> (seconds, links, bytes, busy)
         self._scratch = None            # private idle fabric that measures TP collectives
