@@ -12,7 +12,9 @@ alone). Column meanings (seconds unless the name says otherwise):
   peak at serve.precision); ``mbu`` = weight + KV bytes iterations must read / (duration x GPUs x
   HBM bandwidth); ``compute_comm_ratio`` = replica busy time outside communication / exposed
   communication time (inf without communication); ``kv_transfer_GB`` = KV bytes moved between
-  GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps).
+  GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
+  ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
+  workspace, KV pool) and its KV pool.
 """
 
 from __future__ import annotations
@@ -128,5 +130,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_capacity_tokens": int(dep.kv_blocks * dep.engines * dep.serve.kv_block_tokens),
         "kv_peak_utilization": max(r.kv.peak_used for r in reps) / max(dep.kv_blocks, 1),
         "replicas": dep.physical_replicas,
+        "hbm_used_GB": dep.hbm.used / 1e9,
+        "hbm_kv_GB": dep.hbm.items["kv_cache"] / 1e9,
     }
     return {"summary": pa.table({k: [v] for k, v in summary.items()}), "requests": requests}

@@ -34,6 +34,7 @@ from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
 from sim import collectives
+from sim.gpu import HbmLedger
 from workloads.serving.cost import ACT_BYTES, CommLink, IterationCost, calibration, check_precision
 from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.replica import Replica
@@ -108,6 +109,13 @@ class Deployment:
         # each with 1/pp of the KV pool and of the batch limit; one batch alone leaves bubbles
         self.engines = s.pp
         self.kv_blocks = cap_tokens // s.kv_block_tokens // self.engines
+        # what one GPU of a replica holds (sim.gpu ledger): weights, runtime, workspace, KV pool
+        self.hbm = HbmLedger(self.gpu.hbm_bytes, self.gpu.name)
+        self.hbm.allocate("weights", self.cost.weight_bytes_per_gpu())
+        self.hbm.allocate("runtime", calibration()["memory"]["runtime_reserve_GB"] * 1e9)
+        self.hbm.allocate("workspace", self.cost.workspace_bytes(s.max_batch_tokens, s.max_batch_size))
+        self.hbm.allocate("kv_cache", self.kv_blocks * self.engines * s.kv_block_tokens * self.cost.kv_token_gpu)
+        self.hbm.check("serve.gpu_memory_utilization")
         self._check_fits(stream)
         self.replicas: list[Replica] = []
         for i, role in enumerate(roles):

@@ -181,3 +181,12 @@ def test_tp16_prefill_moves_little_between_rail_optimized_and_fat_tree():
     rail = tp16_two_nodes("rail-optimized", prompt=8192).summary["ttft_p50_s"]
     fat = tp16_two_nodes("fat-tree", prompt=8192).summary["ttft_p50_s"]
     assert abs(rail / fat - 1) < 0.30
+
+
+def test_hbm_ledger_fills_the_engines_share_of_hbm():
+    """Weights, runtime, workspace and the KV pool fill gpu_memory_utilization of HBM (the pool
+    is whole blocks, so within one block per engine of it) and never exceed it."""
+    res = serve(serve={"tp": 2, "replicas": 1, "gpu_memory_utilization": 0.8})
+    used = res.summary["hbm_used_GB"]
+    assert used <= 0.8 * 80 + 1e-9 and used == pytest.approx(0.8 * 80, rel=1e-3)
+    assert 0 < res.summary["hbm_kv_GB"] < used

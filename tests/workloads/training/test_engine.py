@@ -162,3 +162,17 @@ def test_fast_path_off_when_tp_shares_a_domain():
     assert not TrainingStep(sim, Fabric(sim, topo), topo, plan, costs).fast_tp
     plan8 = make_plan(cfg.train.model_copy(update={"tp": 8, "dp": 2}), model, 16)
     assert TrainingStep(sim, Fabric(sim, topo), topo, plan8, step_costs(model, plan8, ComputeModel(gpu("A100-SXM-80GB"), "bf16"))).fast_tp
+
+
+def test_interference_slows_only_compute_that_overlaps_communication():
+    """sim.gpu: with no communication in flight (one GPU) interference changes nothing; with
+    DP gradient reduction overlapping the backward the step grows, but by less than slowing
+    every kernel by 1 / (1 - f) would."""
+    one = {"gpus": 1, "gpus_per_node": 1, "nics_per_node": 1, "fabric": "none"}
+    base = simulate(one, {"global_batch": 4}).summary
+    f = simulate(one, {"global_batch": 4, "interference": 0.3}).summary
+    assert f["step_time_s"] == pytest.approx(base["step_time_s"], rel=1e-12)
+    dp = {"gpus": 8, "fabric": "none"}
+    b = simulate(dp, {"global_batch": 8, "dp": 8}).summary
+    s = simulate(dp, {"global_batch": 8, "dp": 8, "interference": 0.3}).summary
+    assert b["step_time_s"] < s["step_time_s"] < b["step_time_s"] + b["compute_s"] * (1 / 0.7 - 1)
