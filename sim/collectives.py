@@ -7,8 +7,14 @@ Vocabulary:
   send_recv the bytes sent).
 - algo: ``ring``, ``tree`` (double binary tree), ``hierarchical`` (inside each scale-up domain,
   then across domains, then inside again), ``direct`` (every pair at once), ``nvls`` (in-switch
-  reduction, NVLink SHARP), ``auto`` (the applicable algorithm with the smallest closed-form
-  time, as NCCL's tuner picks by its cost model).
+  reduction, NVLink SHARP; across domains NVLS + rings, which NCCL's auto does not pick),
+  ``nvls_tree`` (NCCL's NVLSTree: NVLS inside each domain, trees across), ``auto`` (NCCL's
+  choice: ``tune`` costs every applicable algorithm and protocol with NCCL's tuning model,
+  src/graph/tuning.cc, on this fabric's bandwidths, and the collective runs with it).
+- protocol: NCCL's ``LL``, ``LL128``, ``Simple``: the bandwidth share and per-step latency of
+  each (``protocol_scales``). A named algorithm runs as calibrated unless a protocol is given.
+- mesh (xGMI): RCCL's channels take different orders through a full mesh, so ring and tree
+  traffic inside a mesh domain spreads over every link between the group's GPUs.
 - group: the GPU node indices taking part; ``groups``: many groups running the same collective at
   once (all TP groups of a job, say). All their flows share the fabric.
 - phase: a set of flows that run concurrently (a pipelined ring moves all its steps' bytes over
@@ -18,7 +24,9 @@ Vocabulary:
   domain at its c-th GPU and leaves through the same rail (PXN), so inter-domain traffic spreads
   over all NICs and stays on its rail. Intra-domain ring edges then carry the full ring volume.
 - efficiencies: ``DEFAULT_EFFICIENCY`` holds the fraction of line rate that NCCL reaches, one
-  value per link domain, fitted to ../shared/reference/collectives.csv (see the comment there).
+  value per link domain, fitted to ../shared/reference/collectives.csv (see the comment there);
+  ``SCALEUP_EFFICIENCY`` per vendor and scale-up link class; NVLS its own per NVLink
+  generation and domain size (``nvls_efficiency``) with a size ramp (``NVLS_FILL_BYTES``).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from sim.fabric import Fabric
 from sim.topology import Topology
 
 OPS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "broadcast", "send_recv")
-ALGOS = ("auto", "ring", "tree", "hierarchical", "direct", "nvls")
+ALGOS = ("auto", "ring", "tree", "hierarchical", "direct", "nvls", "nvls_tree")
 
 # Fraction of line rate reached by NCCL's simple/LL128 protocols, one value per link domain.
 # scaleup 0.81: ring all-reduce busbw at large sizes on NVSwitch nodes: H100 365-370 of 450 GB/s
@@ -45,21 +53,59 @@ ALGOS = ("auto", "ring", "tree", "hierarchical", "direct", "nvls")
 #   H100 (nccl#1455) fits algbw = eff x 450 x n/(n+1) with eff = 0.686 (all five rows within 1%);
 #   relative to the scaleup value that is NVLS_RELATIVE = 0.686 / 0.806.
 DEFAULT_EFFICIENCY = {"scaleup": 0.806, "scaleout": 0.95}
-NVLS_RELATIVE = 0.686 / 0.806
+# Per vendor and link class (scale-up): the fraction of line rate the vendor's library reaches.
+# NVLink (NVIDIA, NCCL): the 0.806 above. xGMI (AMD, RCCL): 48 of 64 GB/s per link per
+#   direction "after protocol and error correction overheads" (RCCL maintainer, ROCm/rccl#1210;
+#   RCCL's own topology model, ncclTopoXGMISpeed, uses 48 GB/s for gfx94x): 0.75.
+# TPU ICI has no public collective measurement here: it keeps the NVLink value.
+SCALEUP_EFFICIENCY = {("NVIDIA", "switch"): 0.806, ("AMD", "mesh"): 0.75}
+
+# NVLS (NVLink SHARP, in-switch reduction). busbw = eff(n) x B x 2(n-1)/(n+1) at large sizes,
+# with eff(n) = NVLS_GEN_EFF[gen] / (1 + n / NVLS_DOMAIN_N0): multimem traffic reaches less of
+# line rate than ring copies, and less still as a reduction spans more switch ports.
+# - NVLink4 / NVSwitch gen3 (H100, H200, H800; 450 GB/s per GPU): busbw 365-480 GB/s on 4-8
+#   H100 (nccl#1455, nccl-tests#212, #290): eff 0.686 at n = 4-8 (all five rows within 1.5%).
+# - NVLink5 / NVLink Switch (B200, GB200; 900 GB/s): 811 GB/s on 8 GB200 over MNNVL (2 trays
+#   of 4, lixueduan.com/posts/ai/13-gb200-mnnvl-nccl-test) fixes the 8-GPU value; the 72-GPU
+#   rack plateau (839 / 835 GB/s at 4 / 8 GiB, coreweave/nccl-tests#43) fixes N0 = 294.
+# Held out of these fits: the 4-7 GPU H100 rows and the NVL72 rack's 1-2 GiB points.
+NVLS_GEN_EFF = {"NVLink4": 0.700, "NVLink5": 0.595}
+NVLS_DOMAIN_N0 = 294.0
+# The NVLS size ramp: a start-up of NVLS_FILL_BYTES per rank of the domain (at most the message)
+# at the NVLS rate (pipeline fill and multicast set-up), fitted to the NVL72 rack's 512 MiB point (586 GB/s:
+# 0.54 ms over 72 ranks at ~430 GB/s); on 8 H100 it costs 85 us (2% at 256 MiB, where the
+# NCCL maintainer calls the size "too small" for the peak, nccl-tests#212).
+NVLS_FILL_BYTES = 3.24e6
+NVLS_RELATIVE = 0.686 / 0.806    # NVLink4 at 8 GPUs relative to ring (kept for callers)
 # Per-collective base latency (kernel launch, protocol start): NCCL's cost model gives ring
 # baseLat 10 us for LL128 and 8.4 us for Simple (NVIDIA/nccl src/graph/tuning.cc).
 LAUNCH_S = 10e-6
 
 
 def default_efficiencies(gpu_spec=None) -> dict[str, float]:
-    """Calibrated collective efficiencies per link domain (one value per class, all GPUs)."""
-    return dict(DEFAULT_EFFICIENCY)
+    """Calibrated collective efficiencies per link domain for ``gpu_spec``'s vendor and
+    scale-up link class (``SCALEUP_EFFICIENCY``; NVLink's when unknown or no GPU given)."""
+    eff = dict(DEFAULT_EFFICIENCY)
+    if gpu_spec is not None:
+        eff["scaleup"] = SCALEUP_EFFICIENCY.get((gpu_spec.vendor, gpu_spec.scaleup_kind), eff["scaleup"])
+    return eff
+
+
+def nvls_generation(topo: Topology) -> str:
+    """NVLink generation of the NVLS switch: NVLink5 above 450 GB/s per GPU, else NVLink4."""
+    return "NVLink5" if float(topo.meta.get("scaleup_GBps", 450.0)) > 450.0 + 1e-9 else "NVLink4"
+
+
+def nvls_efficiency(topo: Topology, n: int) -> float:
+    """Fraction of NVLink line rate NVLS multimem traffic reaches on a domain of ``n`` GPUs."""
+    return NVLS_GEN_EFF[nvls_generation(topo)] / (1.0 + n / NVLS_DOMAIN_N0)
 
 
 @dataclass
 class Phase:
     flows: dict[tuple[int, int], float]   # (src, dst) -> bytes
     steps: int                             # latency steps (hops in sequence) of this phase
+    extra_s: float = 0.0                   # fixed start-up of the phase (NVLS pipeline fill)
 
 
 # -- structure of a group ---------------------------------------------------------------------
@@ -164,6 +210,14 @@ def plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) ->
         if n != 2:
             raise ValueError("send_recv takes groups of two: [src, dst]")
         return [Phase({(group[0], group[1]): S}, 1)]
+    if algo in ("ring", "tree") and is_mesh(topo):
+        return spread_over_mesh(topo, _plan(topo, op, algo, group, nbytes))
+    return _plan(topo, op, algo, group, nbytes)
+
+
+def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -> list[Phase]:
+    n = len(group)
+    S = float(nbytes)
     if algo == "ring":
         edges = ring_edges(topo, group)
         if op == "all_reduce":
@@ -200,6 +254,19 @@ def plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) ->
         inner = [list(col) for col in zip(*doms)]
         return [_nvls_phase_many(topo, doms, S, S / m),
                 _ring_phase_many(topo, inner, "all_reduce", S / m),
+                _nvls_phase_many(topo, doms, S / m, S)]
+    if algo == "nvls_tree":
+        # NCCL's NVLSTree: NVLS reduce-scatter inside each domain, a tree all-reduce of each
+        # shard across domains (between the j-th GPUs of every domain), NVLS all-gather
+        if op != "all_reduce":
+            raise ValueError(f"{op} has no nvls_tree algorithm (all_reduce only)")
+        doms = domains_of(topo, group)
+        if len(doms) == 1:
+            return [_nvls_phase(topo, group, S, S)]
+        m = len(doms[0])
+        inner = [list(col) for col in zip(*doms)]
+        return [_nvls_phase_many(topo, doms, S, S / m),
+                _tree_phase_many(topo, inner, S / m),
                 _nvls_phase_many(topo, doms, S / m, S)]
     if algo == "hierarchical":
         doms = domains_of(topo, group)
@@ -238,42 +305,172 @@ def _ring_phase_many(topo, groups, op, S) -> Phase:
 def _nvls_phase(topo, group, up_bytes, down_bytes) -> Phase:
     """In-switch reduction: each GPU pushes its data into the switch, which reduces (or
     multicasts) it; each GPU pulls the reduced shard back. Bytes are scaled by the lower
-    efficiency of multimem traffic (NVLS_RELATIVE)."""
+    efficiency of multimem traffic (``nvls_efficiency`` relative to the ring's scale-up
+    efficiency), and the phase starts with the NVLS pipeline fill (``NVLS_FILL_BYTES`` per rank)."""
     n = len(group)
     flows: dict = {}
-    scale = 1.0 / NVLS_RELATIVE
+    eff = nvls_efficiency(topo, n)
+    scale = DEFAULT_EFFICIENCY["scaleup"] / eff
+    up_link = None
     for g in group:
         sw = switch_of(topo, g)
         _add(flows, g, sw, (up_bytes + down_bytes / n) * scale)
         _add(flows, sw, g, (down_bytes + up_bytes / n) * scale)
-    return Phase(flows, 2)
+        if up_link is None:
+            up_link = topo.link_of.get((g, sw))
+    rate = eff * float(topo.capacity[up_link]) if up_link is not None else 0.0
+    # the pipeline fills with at most the message itself (a small message is one chunk)
+    fill = min(n * NVLS_FILL_BYTES, max(up_bytes, down_bytes)) / rate if rate > 0 else 0.0
+    return Phase(flows, 2, fill)
 
 
 def _nvls_phase_many(topo, groups, up, down) -> Phase:
     flows: dict = {}
+    fill = 0.0
     for g in groups:
-        for e, b in _nvls_phase(topo, g, up, down).flows.items():
+        ph = _nvls_phase(topo, g, up, down)
+        fill = max(fill, ph.extra_s)
+        for e, b in ph.flows.items():
             _add(flows, e[0], e[1], b)
-    return Phase(flows, 2)
+    return Phase(flows, 2, fill)
+
+
+def _tree_phase_many(topo, groups, S) -> Phase:
+    flows: dict = {}
+    steps = 0
+    for g in groups:
+        for ph in plan(topo, "all_reduce", "tree", g, S):
+            for e, b in ph.flows.items():
+                _add(flows, e[0], e[1], b)
+            steps = max(steps, ph.steps)
+    return Phase(flows, steps)
+
+
+def is_mesh(topo: Topology) -> bool:
+    return topo.meta.get("scaleup_kind") == "mesh"
+
+
+def spread_over_mesh(topo: Topology, phases: list[Phase]) -> list[Phase]:
+    """RCCL on a full mesh (xGMI) runs many channels whose rings take different orders through
+    the domain, so the traffic a ring or tree moves inside a domain spreads evenly over every
+    link between the group's GPUs there (all seven links of an 8-GPU MI300X platform), instead
+    of one neighbour link per GPU."""
+    if not is_mesh(topo):
+        return phases
+    dom = topo.graph.nodes
+    out = []
+    for ph in phases:
+        flows: dict = {}
+        inner: dict[int, float] = {}
+        members: dict[int, set] = {}
+        for (a, b), nbytes in ph.flows.items():
+            da, db = dom[a].get("domain"), dom[b].get("domain")
+            if da is not None and da == db and topo.node_kind[a] == "gpu" and topo.node_kind[b] == "gpu":
+                inner[da] = inner.get(da, 0.0) + nbytes
+                members.setdefault(da, set()).update((a, b))
+            else:
+                _add(flows, a, b, nbytes)
+        for d, total in inner.items():
+            m = sorted(members[d])
+            share = total / (len(m) * (len(m) - 1))
+            for a in m:
+                for b in m:
+                    _add(flows, a, b, share)
+        out.append(Phase(flows, ph.steps, ph.extra_s))
+    return out
 
 
 # -- running on the fabric --------------------------------------------------------------------
 
-def choose(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
-           gpu_nvls: bool = False) -> str:
-    """``auto``: the applicable algorithm with the smallest closed-form time."""
+# -- NCCL's tuning model (NVIDIA/nccl src/graph/tuning.cc, ncclTopoTuneModel, 2.19-2.21) ------
+# Latencies in us per (algorithm, protocol LL / LL128 / Simple): a base latency and a per-step
+# hardware latency inside the node (NVLink) and across nodes (NET).
+PROTOCOLS = ("LL", "LL128", "Simple")
+NCCL_BASE_LAT = {"tree": (6.8, 14.0, 0.0), "ring": (6.6, 14.0, 8.4), "nvls": (0.0, 0.0, 0.0),
+                 "nvls_tree": (0.0, 0.0, 0.0)}
+NCCL_HW_LAT = {"nvlink": {"tree": (0.6, 1.25, 28.0), "ring": (0.6, 1.9, 3.4), "nvls": (0, 0, 23.0), "nvls_tree": (0, 0, 23.0)},
+               "net": {"tree": (5.0, 8.5, 28.0), "ring": (2.7, 4.0, 14.0), "nvls": (0, 0, 18.0), "nvls_tree": (0, 0, 14.0)}}
+
+
+def _nccl_refined(algo: str, proto: str, nodes: int) -> float:
+    """NCCL's bandwidth refinements per algorithm and protocol (relative to Simple)."""
+    if algo in ("nvls", "nvls_tree"):
+        return 1.0 if proto == "Simple" else 0.0            # NVLS runs the Simple protocol only
+    if algo == "tree":
+        f = 0.92
+        if proto == "LL":
+            f *= 1 / 3.8
+        elif proto == "LL128":
+            f *= 7 / 9 if nodes == 1 else 120 / 128
+        return f
+    return {"LL": 1 / 4, "LL128": 0.92, "Simple": 1.0}[proto]   # ring, and rings of our own
+
+
+def _nccl_latency_us(algo: str, proto: str, op: str, n: int, nodes: int) -> float:
+    p = PROTOCOLS.index(proto)
+    key = algo if algo in NCCL_BASE_LAT else "ring"
+    intra = NCCL_HW_LAT["nvlink"][key][p] * (1.8 if nodes > 1 and proto == "LL" else 1.0)
+    inter = NCCL_HW_LAT["net"][key][p]
+    lat = NCCL_BASE_LAT[key][p]
+    ppn = max(1, n // max(nodes, 1))
+    log_nodes = math.floor(math.log2(nodes)) if nodes > 1 else 0
+    if key == "ring":
+        steps = 2 * (n - 1) if op == "all_reduce" else n - 1
+        inter_steps = (2 * nodes if nodes > 1 else 0) if op == "all_reduce" else nodes - 1
+        return lat + (steps - inter_steps) * intra + inter_steps * inter
+    if key == "tree":
+        return lat + 2 * ((ppn - 1) * intra + log_nodes * inter)
+    if key == "nvls":
+        return intra + (inter if nodes > 1 else 0.0)
+    return lat + intra + 2 * log_nodes * inter              # nvls_tree
+
+
+def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
+         gpu_nvls: bool = False) -> tuple[str, str, float]:
+    """NCCL's choice for ``op`` on ``group``: (algorithm, protocol, modelled seconds).
+
+    As ncclTopoTuneModel, each applicable (algorithm, protocol) costs latency + size /
+    bandwidth with NCCL's latency table and protocol refinements (LL moves 1/4 of the ring's
+    bandwidth, LL128 0.92, tree 0.92 of its own; NVLS only Simple); the bandwidth of each
+    algorithm is its idealised rate on this fabric (``estimate_on``) instead of NCCL's graph
+    search. The cheapest wins, so small messages take LL/LL128 rings or trees and large ones
+    Simple rings or NVLS, per node count, as NCCL does."""
+    cands = applicable(topo, op, group, gpu_nvls)
+    caps = fabric.capacity if fabric is not None else topo.capacity
+    nodes = max(1, len(domains_of(topo, group)))
+    n = len(group)
+    best = (cands[0], "Simple", math.inf)
+    for a in cands:
+        if a == "nvls" and nodes > 1:
+            continue      # NCCL: NVLS across nodes needs in-network reduction (CollNet); NVLSTree instead
+        drain = max(estimate_on(topo, caps, op, a, group, nbytes, latency=False), 1e-30)
+        for proto in PROTOCOLS:
+            f = _nccl_refined(a, proto, nodes)
+            if f <= 0:
+                continue
+            t = _nccl_latency_us(a, proto, op, n, nodes) * 1e-6 + drain / f
+            if t < best[2] - 1e-15:
+                best = (a, proto, t)
+    return best
+
+
+def choose_protocol(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
+                    gpu_nvls: bool = False) -> tuple[str, str | None]:
+    """``auto``: NCCL's (algorithm, protocol) for ``op`` (``tune``); send_recv and all_to_all
+    have one algorithm and run as calibrated (protocol None)."""
     if op == "send_recv":
-        return "ring"
+        return "ring", None
     cands = applicable(topo, op, group, gpu_nvls)
     if len(cands) == 1:
-        return cands[0]
-    caps = fabric.capacity if fabric is not None else topo.capacity
-    best, best_t = cands[0], math.inf
-    for a in cands:
-        t = estimate_on(topo, caps, op, a, group, nbytes)
-        if t < best_t - 1e-15:
-            best, best_t = a, t
-    return best
+        return cands[0], None
+    a, proto, _ = tune(topo, op, group, nbytes, fabric, gpu_nvls)
+    return a, proto
+
+
+def choose(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
+           gpu_nvls: bool = False) -> str:
+    """``auto``: the algorithm NCCL's tuning model picks (``tune``)."""
+    return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)[0]
 
 
 def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False) -> list[str]:
@@ -285,6 +482,8 @@ def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False
         out.append("tree")
         if nvls_capable(topo, group, gpu_nvls) and (not multi or equal_domains(topo, group)):
             out.append("nvls")
+            if multi:
+                out.append("nvls_tree")
     if multi and equal_domains(topo, group) and op in ("all_reduce", "reduce_scatter", "all_gather"):
         out.append("hierarchical")
     if op == "all_to_all":
@@ -292,9 +491,28 @@ def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False
     return out
 
 
+def protocol_scales(algo: str, proto: str | None, nodes: int) -> tuple[float, float]:
+    """(bandwidth, per-step latency) of ``proto`` relative to the calibrated run of ``algo``
+    (None: as calibrated, Simple's bandwidth at LL128's per-step latency). From NCCL's model:
+    LL moves 1/4 of a ring's bytes (1/3.8 of a tree's) at a third of LL128's per-step latency;
+    LL128 0.92 of the bandwidth (a tree 7/9 in one node, 120/128 across); Simple all of it at
+    hwLat ratios 3.4/1.9 (ring) and 28/1.25 (tree, one chunk per step)."""
+    if proto is None or algo in ("nvls", "nvls_tree"):
+        return 1.0, 1.0
+    p = PROTOCOLS.index(proto)
+    key = "tree" if algo == "tree" else "ring"
+    bw = _nccl_refined(key, proto, nodes) / _nccl_refined(key, "Simple", nodes)
+    hw = NCCL_HW_LAT["nvlink"][key]
+    return bw, hw[p] / hw[1]
+
+
 def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str = "auto",
-               tag: str = "", gpu_nvls: bool | None = None) -> simpy.Event:
-    """Run ``op`` on every group at once; the event fires when all of them are done."""
+               tag: str = "", gpu_nvls: bool | None = None, protocol: str | None = None) -> simpy.Event:
+    """Run ``op`` on every group at once; the event fires when all of them are done.
+
+    ``algo = "auto"`` takes NCCL's (algorithm, protocol) from ``tune`` and runs it with that
+    protocol's bandwidth and latency (``protocol_scales``); a named algorithm runs as
+    calibrated unless ``protocol`` (LL, LL128, Simple) is given."""
     if op not in OPS:
         raise ValueError(f"unknown collective {op!r}; one of {OPS}")
     if algo not in ALGOS:
@@ -309,14 +527,19 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
         return ev
     # a training step repeats the same collective thousands of times: plan it once per fabric
     cache = fabric.__dict__.setdefault("_collective_plans", {})
-    key = (op, algo, float(nbytes), gpu_nvls, tuple(groups))
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; one of {PROTOCOLS}")
+    key = (op, algo, float(nbytes), gpu_nvls, tuple(groups), protocol)
     phases = cache.get(key)
     if phases is None:
-        chosen = algo if algo != "auto" else choose(topo, op, list(groups[0]), nbytes, fabric, gpu_nvls)
+        chosen, proto = algo, protocol
+        if algo == "auto":
+            chosen, proto = choose_protocol(topo, op, list(groups[0]), nbytes, fabric, gpu_nvls)
         if chosen == "nvls" and not nvls_capable(topo, list(groups[0]), gpu_nvls):
             raise ValueError("nvls needs GPUs on an NVSwitch with in-switch reduction (NVLS)")
-        per_group = [plan(topo, op, chosen, list(g), nbytes) for g in groups]
-        phases = [_phase_bundles(topo, [p[k] for p in per_group if k < len(p)])
+        bw_scale, lat_scale = protocol_scales(chosen, proto, len(domains_of(topo, list(groups[0]))))
+        per_group = [plan(topo, op, chosen, list(g), nbytes / bw_scale) for g in groups]
+        phases = [_phase_bundles(topo, [p[k] for p in per_group if k < len(p)], lat_scale)
                   for k in range(max(len(p) for p in per_group))]
         if len(cache) > 4096:
             cache.clear()
@@ -324,15 +547,17 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
     return fabric.sim.process(_run(fabric, phases, tag or op), f"collective:{tag or op}")
 
 
-def _phase_bundles(topo: Topology, phases: list[Phase]) -> tuple[list, float]:
-    """A phase over all groups: its bundles and the extra latency of its steps after the first."""
+def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0) -> tuple[list, float]:
+    """A phase over all groups: its bundles and the extra latency of its steps after the first
+    (each step's path latency x ``lat_scale``, the protocol's)."""
     steps = max(ph.steps for ph in phases)
+    extra = max(ph.extra_s for ph in phases)
     bundles = _bundles(phases)
     # the longest route sets each step's latency (computed once: plans are cached)
     lat = topo.latency
     max_lat = max((float(lat[topo.route(src, dst, 0)].sum()) for pairs, _ in bundles for src, dst in pairs),
                   default=0.0)
-    return bundles, (steps - 1) * max_lat if steps > 1 else 0.0
+    return bundles, ((steps - 1) * max_lat * lat_scale if steps > 1 else 0.0) + extra
 
 
 def _run(fabric: Fabric, phases, tag):
@@ -431,11 +656,11 @@ def credit(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo
 # -- closed forms -----------------------------------------------------------------------------
 
 def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group: list[int],
-                nbytes: float) -> float:
+                nbytes: float, latency: bool = True) -> float:
     """Closed-form time of one collective on an idle fabric: for each phase, the most loaded
     link's bytes / capacity plus the phase's steps x its largest path latency (the alpha-beta
     model, exact when the phase's flows share no link unevenly)."""
-    total = LAUNCH_S
+    total = LAUNCH_S if latency else 0.0
     for ph in plan(topo, op, algo, group, nbytes):
         load = np.zeros(len(capacity))
         drain = 0.0
@@ -446,7 +671,7 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
             max_lat = max(max_lat, topo.path_latency(links))
         with np.errstate(divide="ignore", invalid="ignore"):
             drain = float(np.max(np.where(load > 0, load / capacity, 0.0))) if len(load) else 0.0
-        total += drain + ph.steps * max_lat
+        total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
     return total
 
 
@@ -483,7 +708,11 @@ def estimate(op: str, algo: str, n: int, nbytes: float, bw_Bps: float, latency_s
             return t + (m - 1) / m * S / bw_Bps + (m - 1) * latency_s + \
                 (D - 1) / D * S / m / scaleout_Bps + (D - 1) * scaleout_latency_s
     if algo == "nvls" and not multi and op == "all_reduce":
-        return t + S * (1 + 1 / n) / (bw_Bps * NVLS_RELATIVE) + latency_s  # two single hops
+        # two single hops; NVLink4 efficiency (the generation of a 450 GB/s switch)
+        eff = NVLS_GEN_EFF["NVLink4"] / (1 + n / NVLS_DOMAIN_N0)
+        rel = eff / DEFAULT_EFFICIENCY["scaleup"]
+        fill = min(n * NVLS_FILL_BYTES, S) / (bw_Bps * eff)     # bw_Bps taken as the line rate here
+        return t + S * (1 + 1 / n) / (bw_Bps * rel) + latency_s + fill
     if algo == "direct" and op == "all_to_all" and not multi:
         return t + (n - 1) / n * S / bw_Bps + latency_s
     raise ValueError(f"no textbook closed form for {op}/{algo} (use estimate_on)")
@@ -507,7 +736,7 @@ def measure(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float)
     start = sim.now
     topo = fabric.topo
     gpu_nvls = bool(topo.meta.get("nvls", False))
-    chosen = algo if algo != "auto" else choose(topo, op, group, nbytes, fabric, gpu_nvls)
-    ev = collective(fabric, op, [group], nbytes, chosen, gpu_nvls=gpu_nvls)
+    chosen, proto = (algo, None) if algo != "auto" else choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)
+    ev = collective(fabric, op, [group], nbytes, chosen, gpu_nvls=gpu_nvls, protocol=proto)
     sim.run(ev)
     return sim.now - start, chosen

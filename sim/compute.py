@@ -12,8 +12,12 @@ Vocabulary:
   ``d / (d + gemm_half_dim)`` in their smallest dimension ``d``: a 128-wide GEMM (hidden 1024
   split 8 ways) fills 128x128 output tiles poorly and runs a short k loop. Constants are data per GPU in ``sim/data/compute.toml``, each with what it was
   fitted to.
-- ``ComputeModel(gpu, precision)``: a GPU spec with a precision and its curves; ``time(op)`` and
-  ``times(flops, bytes, exps, kinds)`` (vectorized).
+- ``ComputeModel(gpu, precision)``: a GPU spec with a precision and its curves; ``time(op)``,
+  ``op_times(ops)`` and ``times(flops, bytes, exps, kinds)`` (vectorized), ``time_of(...)`` (one
+  op on Python floats). Precision per op: a tensor op (``gemm``, ``attention``) runs at its
+  ``Op.precision`` (default the model's): that precision's dense peak x its ``factor`` (fp8 and
+  fp4 tensor ops reach ``fp8_gemm_factor`` / ``fp4_gemm_factor`` of the bf16 curve against
+  their own peak, measured per GPU). Memory-bound ops have no precision: their bytes say it.
 - framework costs (training only): ``layer_overhead_us`` per layer per forward or backward pass
   (host-side Python and autograd work that is not hidden when kernels are short),
   ``step_overhead_ms`` per step, and ``optimizer_bytes_per_param`` (the Adam update is a stream
@@ -42,6 +46,8 @@ class Op:
     count: int = 1              # identical kernel launches folded into this op
     dims: tuple = ()            # GEMM shape (m, k, n) of one launch, when known; fused
                                 # attention: (keys per query,), the length of its inner loop
+    precision: str = ""         # tensor-core precision of a gemm/attention op ("": the
+                                # ComputeModel's precision)
 
     @property
     def min_dim(self) -> float:
@@ -86,6 +92,11 @@ class Efficiency:
     tp_call_overhead_us: float = 0.0
     tp_rank_overhead_us: float = 0.0
     optimizer_bytes_per_param: float = 32.0   # HBM traffic of one Adam update (fp32 states)
+    # low-precision tensor ops: the fraction of the bf16 curve's efficiency that fp8 (fp4)
+    # GEMMs and attention reach against their own (2x, 4x) peak (scaling, quantization
+    # epilogues, less mature kernels); measured per GPU by sim.measured.fp8_factor
+    fp8_gemm_factor: float = 1.0
+    fp4_gemm_factor: float = 1.0
 
 
 @lru_cache(maxsize=1)
@@ -93,15 +104,58 @@ def _table() -> dict:
     return tomllib.loads(resources.files("sim").joinpath("data/compute.toml").read_text())
 
 
-def efficiency_for(gpu_name: str) -> Efficiency:
+def calibration_section(gpu_name: str) -> str | None:
+    """The ``compute.toml`` section whose constants the GPU uses: its name, else its family
+    (the part before the first ``-``), following ``same_as`` (a GPU with another's compute die
+    and memory: H800 as H100); a GPU defined in a config uses its ``like``'s section (or none).
+    None: every constant is the ``[default]``."""
+    from sim import hardware
+    table = _table()
+    spec = hardware.defined().get(gpu_name)
+    if spec is not None:
+        if not spec.like:
+            return None
+        gpu_name = spec.like
+    for key in (gpu_name, gpu_name.split("-")[0]):
+        if key in table and key != "default":
+            return table[key].get("same_as", key)
+    return None
+
+
+def constants_row(gpu_name: str) -> dict:
+    """Every key of ``compute.toml`` for this GPU: ``[default]`` overlaid by its section."""
     table = _table()
     row = dict(table["default"])
-    for key in (gpu_name, gpu_name.split("-")[0]):
-        if key in table:
-            # ``same_as``: a GPU with another's compute die and memory (H800 as H100)
-            row.update(table[table[key]["same_as"]] if "same_as" in table[key] else table[key])
-            break
-    row = {k: v for k, v in row.items() if k in Efficiency.__dataclass_fields__}
+    section = calibration_section(gpu_name)
+    if section is not None:
+        row.update(table[section])
+    return row
+
+
+# The constants a workload's times depend on; a GPU is ``calibrated`` for that kind of run when
+# its own section (not ``[default]``, not a ``like``) gives every one of them, fitted to
+# measurements (CONTRACT round 2: the summaries' ``calibrated`` column).
+KERNEL_CONSTANTS = ("gemm_eff_max", "gemm_half_flops", "attn_eff_max", "attn_half_flops", "hbm_eff_max",
+                    "launch_us")
+TRAINING_CONSTANTS = KERNEL_CONSTANTS + ("layer_overhead_us", "cpu_dispatch_us", "microbatch_overhead_us")
+
+
+def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
+    """(calibrated, the constants that come from ``[default]`` or a ``like``) of a GPU for a run
+    of ``kind`` (``train`` or ``serve``)."""
+    from sim import hardware
+    needed = TRAINING_CONSTANTS if kind == "train" else KERNEL_CONSTANTS
+    spec = hardware.defined().get(gpu_name)
+    section = calibration_section(gpu_name)
+    own = _table().get(section, {}) if section else {}
+    missing = [k for k in needed if k not in own]
+    if spec is not None:          # a defined GPU borrows everything it has
+        missing = list(needed)
+    return not missing, missing
+
+
+def efficiency_for(gpu_name: str) -> Efficiency:
+    row = {k: v for k, v in constants_row(gpu_name).items() if k in Efficiency.__dataclass_fields__}
     return Efficiency(**row)
 
 
@@ -113,28 +167,76 @@ class ComputeModel:
         self.gpu = gpu
         self.precision = precision
         self.eff = eff or efficiency_for(gpu.name)
-        self.peak = gpu.peak_flops(precision)
+        # the rate the chip sustains under its power limit (a defined GPU capped below its like's)
+        self.clock_scale = getattr(gpu, "clock_scale", 1.0)
+        self.peak = gpu.peak_flops(precision) * self.factor(precision) * self.clock_scale
         self.speed = speed          # per-GPU multiplier (stragglers < 1)
+
+    def factor(self, precision: str) -> float:
+        """Tensor-op efficiency at ``precision`` relative to the bf16 curve (1 for 16-bit). A GPU
+        without fp4 tensor cores runs fp4 at its fp8 rate (sim.hardware), with fp8's factor."""
+        if precision == "fp4" and self.gpu.peak_flops("fp4") == self.gpu.peak_flops("fp8"):
+            precision = "fp8"
+        return {"fp8": self.eff.fp8_gemm_factor, "fp4": self.eff.fp4_gemm_factor}.get(precision, 1.0)
+
+    def rate(self, precision: str) -> float:
+        """Tensor FLOP/s the curves scale at ``precision``: its dense peak x ``factor``
+        (``precision`` "" is the model's own)."""
+        if not precision or precision == self.precision:
+            return self.peak
+        return self.gpu.peak_flops(precision) * self.factor(precision) * self.clock_scale
 
     def time(self, op: Op) -> float:
         return float(self.times(np.array([op.flops]), np.array([op.bytes]), np.array([op.exps]),
                                 np.array([op.attention_pass]), np.array([op.count]),
-                                np.array([op.min_dim]))[0])
+                                np.array([op.min_dim]), np.array([self.rate(op.precision)]))[0])
 
     def op_times(self, ops) -> np.ndarray:
-        """Seconds of each ``Op`` in ``ops`` (one vectorized call of ``times``)."""
+        """Seconds of each ``Op`` in ``ops`` (one vectorized call of ``times``), each tensor op
+        at its own precision's rate."""
         if not ops:
             return np.zeros(0)
         return self.times(np.array([o.flops for o in ops]), np.array([o.bytes for o in ops]),
                           np.array([o.exps for o in ops]), np.array([o.attention_pass for o in ops]),
-                          np.array([o.count for o in ops]), np.array([o.min_dim for o in ops]))
+                          np.array([o.count for o in ops]), np.array([o.min_dim for o in ops]),
+                          np.array([self.rate(o.precision) for o in ops]))
+
+    def time_of(self, flops: float, nbytes: float, exps: float = 0.0, attention: int = 0,
+                count: float = 1.0, min_dim: float = 0.0, rate: float = 0.0) -> float:
+        """``times`` of one op on Python floats (the scalar path; equal to rounding).
+        ``rate``: tensor FLOP/s of the op's precision (0: the model's)."""
+        e = self.eff
+        c = count if count > 1.0 else 1.0
+        t = 0.0
+        if flops > 0.0:
+            w = flops / c
+            if attention:
+                a_max = (e.attn_bwd_eff_max or e.attn_eff_max) if attention == 2 else e.attn_eff_max
+                a_half = (e.attn_bwd_half_flops or e.attn_half_flops) if attention == 2 else e.attn_half_flops
+                eff = a_max * w / (w + a_half)
+                s_half = (e.attn_bwd_half_seq or e.attn_half_seq) if attention == 2 else e.attn_half_seq
+                if min_dim > 0.0 and s_half > 0.0:
+                    eff = eff * (min_dim / (min_dim + s_half))
+            else:
+                eff = e.gemm_eff_max * w / (w + e.gemm_half_flops)
+                if min_dim > 0.0 and e.gemm_half_dim > 0.0:
+                    eff = eff * (min_dim / (min_dim + e.gemm_half_dim))
+            t = flops / ((rate or self.peak) * eff)
+        if nbytes > 0.0:
+            b = nbytes / c
+            tm = nbytes / (self.gpu.hbm_Bps * (e.hbm_eff_max * b / (b + e.hbm_half_bytes)))
+            t = tm if tm > t else t
+        tx = exps / (self.gpu.special_ops * e.special_eff)
+        t = tx if tx > t else t
+        return (t + count * e.launch_us * 1e-6) / self.speed
 
     def times(self, flops: np.ndarray, nbytes: np.ndarray, exps: np.ndarray,
               is_attention: np.ndarray | None = None, count: np.ndarray | None = None,
-              min_dim: np.ndarray | None = None) -> np.ndarray:
+              min_dim: np.ndarray | None = None, rate: np.ndarray | None = None) -> np.ndarray:
         """Seconds per op. ``is_attention``: bool, or ``Op.attention_pass`` codes (2: the fused
         attention backward's curve); ``min_dim``: each GEMM's smallest dimension, each fused
-        attention's keys per query (0 or None: unknown)."""
+        attention's keys per query (0 or None: unknown); ``rate``: each op's tensor FLOP/s
+        (None: the model's precision)."""
         e = self.eff
         flops = np.asarray(flops, dtype=np.float64)
         nbytes = np.asarray(nbytes, dtype=np.float64)
@@ -160,9 +262,10 @@ class ComputeModel:
         b_launch = nbytes / np.maximum(count, 1)
         eff_m = e.hbm_eff_max * b_launch / (b_launch + e.hbm_half_bytes)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t_flop = np.where(flops > 0, flops / (self.peak * eff_g), 0.0)
+            peak = self.peak if rate is None else np.asarray(rate, dtype=np.float64)
+            t_flop = np.where(flops > 0, flops / (peak * eff_g), 0.0)
             t_mem = np.where(nbytes > 0, nbytes / (self.gpu.hbm_Bps * eff_m), 0.0)
-        t_exp = exps / (self.gpu.special_ops * e.special_eff)
+        t_exp = exps / (self.gpu.special_ops * self.clock_scale * e.special_eff)
         t = np.maximum(np.maximum(t_flop, t_mem), t_exp) + count * e.launch_us * 1e-6
         return t / self.speed
 

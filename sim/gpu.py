@@ -10,6 +10,9 @@ Vocabulary:
   compute progresses at ``1 - interference`` of its speed; alone it runs at full speed. A
   compute kernel of W seconds of work therefore lasts W + interference x (the time it spends
   overlapped with communication). ``interference = 0`` (the default) costs one timeout.
+  ``slowdown`` instead stretches every kernel by one factor, overlapped or not: the averaged
+  stand-in that training's calibrated default uses (``train.interference`` unset: the measured
+  overlap slowdown x the closed-form overlapped fraction, ``training.costs.overlap_interference``).
 - busy accounting: ``union_length`` (time with any interval of a list open),
   ``uncovered(a, b)`` (time of a's union outside b's union): compute time, communication time
   and exposed communication of a GPU come from these.
@@ -58,11 +61,12 @@ def uncovered(intervals, cover) -> float:
 class Gpu:
     """One (simulated) GPU's streams on a SimPy environment."""
 
-    def __init__(self, env, interference: float = 0.0, kinds: tuple[str, ...] = ()):
+    def __init__(self, env, interference: float = 0.0, kinds: tuple[str, ...] = (), slowdown: float = 1.0):
         if not 0.0 <= interference < 1.0:
             raise ValueError("interference must be in [0, 1)")
         self.env = env
         self.interference = float(interference)
+        self.slowdown = float(slowdown)     # every kernel, overlapped or not (an averaged stand-in)
         self.compute: list[tuple[float, float]] = []
         self.comm: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
         self._in_flight = 0
@@ -76,6 +80,7 @@ class Gpu:
             return
         env = self.env
         t0 = env.now
+        seconds = seconds * self.slowdown
         if self.interference == 0.0:
             yield env.timeout(seconds)
         else:
@@ -95,6 +100,7 @@ class Gpu:
         its blocking collectives)."""
         if seconds <= 0:
             return 0.0
+        seconds = seconds * self.slowdown
         return seconds / (1.0 - self.interference) if self._in_flight else seconds
 
     # -- communication ------------------------------------------------------------------------

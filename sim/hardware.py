@@ -6,6 +6,16 @@ Vocabulary:
   ``fp4``); a precision the chip lacks falls back to the nearest wider one it has (an H100 runs
   fp4 weights at its fp8 rate), which is what kernels do in practice.
 - ``catalogue()``: every GPU by name; ``gpu(name)`` one of them, with a clear error for a typo.
+- defined GPU: one a config declares in a ``[hardware."NAME"]`` table (CONTRACT round 2).
+  ``define(name, row)`` validates it and registers it for this process (``gpu(name)`` then finds
+  it); ``like`` names a catalogued GPU whose calibration (compute curves in
+  ``sim/data/compute.toml``) it borrows and whose fields fill the ones the table leaves out.
+  Without ``like`` the table must give ``dense_tflops``, ``hbm_GB`` and ``hbm_GBps``; the other
+  fields take the generic defaults in ``DEFINED_DEFAULTS``. A precision given as 0 is one the
+  chip lacks (V100 has no bf16 tensor cores): asking for it is an error, not a fallback.
+- ``clock_scale``: the sustained clock of a defined GPU capped below its ``like``'s power limit,
+  relative to the like's ((power ratio)^(1/3)); the compute model scales tensor and special-
+  function rates by it (``sustained_flops``). 1 for every catalogued GPU.
 """
 
 from __future__ import annotations
@@ -40,10 +50,21 @@ class GpuSpec:
     scaleup_kind: str = "switch"    # "switch" | "mesh" | "torus"
     source: str = ""
     notes: str = field(default="", compare=False)
+    like: str = ""                  # the catalogued GPU whose calibration a defined GPU borrows
+    defined: bool = False           # declared in a config's [hardware] table, not the catalogue
+    lacks: tuple = ()               # precisions the chip has no tensor rate for (given as 0)
+    clock_scale: float = 1.0        # sustained clock under its power limit over its ``like``'s
+
+    def sustained_flops(self, precision: str) -> float:
+        """``peak_flops`` at the clock the chip sustains under its power limit (see ``define``)."""
+        return self.peak_flops(precision) * self.clock_scale
 
     def peak_flops(self, precision: str) -> float:
+        if precision in self.lacks:
+            raise ConfigError("precision", f"{self.name} has no {precision} tensor cores "
+                                           f"(has: {', '.join(sorted(self.dense_flops))})")
         for p in _FALLBACK.get(precision, [precision]):
-            if p in self.dense_flops:
+            if p in self.dense_flops and p not in self.lacks:
                 return self.dense_flops[p]
         raise ConfigError("precision", f"{self.name} has no tensor rate for {precision!r}")
 
@@ -57,14 +78,12 @@ def _raw() -> dict:
     return tomllib.loads(text)
 
 
-@lru_cache(maxsize=1)
-def catalogue() -> dict[str, GpuSpec]:
-    out = {}
-    for name, row in _raw()["gpu"].items():
-        out[name] = GpuSpec(
+def _spec(name: str, row: dict, **extra) -> GpuSpec:
+    tflops = {k: float(v) for k, v in row["dense_tflops"].items()}
+    return GpuSpec(
             name=name,
             vendor=row["vendor"],
-            dense_flops={k: float(v) * 1e12 for k, v in row["dense_tflops"].items()},
+            dense_flops={k: v * 1e12 for k, v in tflops.items() if v > 0},
             hbm_bytes=float(row["hbm_GB"]) * 1e9,
             hbm_Bps=float(row["hbm_GBps"]) * 1e9,
             scaleup_Bps=float(row["scaleup_GBps"]) * 1e9,
@@ -76,14 +95,117 @@ def catalogue() -> dict[str, GpuSpec]:
             scaleup_kind=row.get("scaleup_kind", "switch"),
             source=row.get("source", ""),
             notes=row.get("notes", ""),
+            lacks=tuple(sorted(k for k, v in tflops.items() if v <= 0)),
+            **extra,
         )
-    return out
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, GpuSpec]:
+    return {name: _spec(name, row) for name, row in _raw()["gpu"].items()}
+
+
+# GPUs declared by configs in this process (``define``), by name
+_DEFINED: dict[str, GpuSpec] = {}
+
+# Fields of a defined GPU without ``like`` that the table may leave out: a PCIe card in a
+# server of 8 (PCIe Gen4 x16 both to peers and to the host), special-function rate 0.5% of the
+# fp16 tensor rate (A100: 0.8%, H100: 0.4%), a 400 W board.
+DEFINED_DEFAULTS = {"vendor": "custom", "scaleup_GBps": 32.0, "scaleup_domain": 8, "host_GBps": 32.0,
+                    "power_W": 400.0, "scaleup_kind": "switch", "nvls": False}
+_REQUIRED = ("dense_tflops", "hbm_GB", "hbm_GBps")
+_NUMERIC = ("hbm_GB", "hbm_GBps", "scaleup_GBps", "special_Tops", "host_GBps", "power_W")
+_FIELDS = set(_REQUIRED) | set(_NUMERIC) | {"like", "vendor", "scaleup_domain", "scaleup_kind", "nvls",
+                                            "source", "notes"}
+
+
+def _row_of(spec: GpuSpec) -> dict:
+    dense = {k: v / 1e12 for k, v in spec.dense_flops.items()}
+    dense.update({k: 0.0 for k in spec.lacks})
+    return {"vendor": spec.vendor, "dense_tflops": dense, "hbm_GB": spec.hbm_bytes / 1e9,
+            "hbm_GBps": spec.hbm_Bps / 1e9, "scaleup_GBps": spec.scaleup_Bps / 1e9,
+            "scaleup_domain": spec.scaleup_domain, "special_Tops": spec.special_ops / 1e12,
+            "host_GBps": spec.host_Bps / 1e9, "power_W": spec.power_W, "nvls": spec.nvls,
+            "scaleup_kind": spec.scaleup_kind}
+
+
+def define(name: str, row: dict) -> GpuSpec:
+    """Validate a config's ``[hardware."NAME"]`` table and register the GPU; returns its spec.
+
+    Errors (``ConfigError`` naming ``hardware.NAME.KEY``): a name already in the catalogue, an
+    unknown key, ``like`` not a catalogued GPU, a missing required field without ``like``, a
+    negative or non-numeric rate, no positive tensor rate at all."""
+    key = f"hardware.{name}"
+    cat = catalogue()
+    if name in cat:
+        raise ConfigError(key, f"{name!r} is already in the catalogue; give the new GPU another name "
+                               f"(like = {name!r} borrows its calibration)")
+    unknown = sorted(set(row) - _FIELDS)
+    if unknown:
+        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(sorted(_FIELDS))}")
+    like = row.get("like", "") or ""
+    if like:
+        if like not in cat:
+            raise ConfigError(f"{key}.like", f"unknown GPU {like!r}; like must name a catalogued GPU: "
+                                             f"{', '.join(cat)}")
+        base = _row_of(cat[like])
+    else:
+        missing = [k for k in _REQUIRED if k not in row]
+        if missing:
+            raise ConfigError(f"{key}.{missing[0]}", "required when the GPU has no `like`")
+        base = dict(DEFINED_DEFAULTS)
+    merged = {**base, **{k: v for k, v in row.items() if k != "dense_tflops"}}
+    dense = row.get("dense_tflops", base.get("dense_tflops"))
+    if not isinstance(dense, dict) or not dense:
+        raise ConfigError(f"{key}.dense_tflops", "must be a table such as { fp16 = 130, fp32 = 16.4 }")
+    for p, v in dense.items():
+        if p not in BYTES_PER_ELEMENT:
+            raise ConfigError(f"{key}.dense_tflops.{p}", f"unknown precision; known: {', '.join(BYTES_PER_ELEMENT)}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+            raise ConfigError(f"{key}.dense_tflops.{p}", f"must be a finite number >= 0 (0: the chip lacks it), got {v!r}")
+    if not any(v > 0 for v in dense.values()):
+        raise ConfigError(f"{key}.dense_tflops", "needs at least one positive tensor rate")
+    merged["dense_tflops"] = dense
+    for k in _NUMERIC:
+        v = merged.get(k)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+            raise ConfigError(f"{key}.{k}", f"must be a positive finite number, got {v!r}")
+    dom = merged.get("scaleup_domain")
+    if isinstance(dom, bool) or not isinstance(dom, int) or dom < 1:
+        raise ConfigError(f"{key}.scaleup_domain", f"must be an integer >= 1, got {dom!r}")
+    if merged.get("scaleup_kind") not in ("switch", "mesh", "torus"):
+        raise ConfigError(f"{key}.scaleup_kind", "must be 'switch', 'mesh' or 'torus'")
+    if "special_Tops" not in merged:
+        fp16 = max(float(dense.get("fp16", 0)), float(dense.get("bf16", 0)), max(float(x) for x in dense.values()))
+        merged["special_Tops"] = 0.005 * fp16
+    merged.setdefault("source", f"defined in the run's config ([hardware.{name}])")
+    # Sustained clocks under a power limit: a GPU like a calibrated one but capped at less power
+    # runs its tensor cores at a lower clock. Dynamic power goes as f V^2 and DVFS lowers V with
+    # f, so P ~ f^3 near the top of the range: clock x (power_W / like's power_W)^(1/3) (a 500 W
+    # cap on a 700 W H100: 0.89). The like's calibration was measured at its own limit, so only
+    # the ratio enters; more power than the like's does not raise the clock.
+    scale = 1.0
+    if like and "power_W" in row:
+        scale = min(1.0, (float(row["power_W"]) / cat[like].power_W) ** (1.0 / 3.0))
+    spec = _spec(name, merged, like=like, defined=True, clock_scale=scale)
+    _DEFINED[name] = spec
+    return spec
+
+
+def defined() -> dict[str, GpuSpec]:
+    """GPUs declared by configs in this process."""
+    return dict(_DEFINED)
 
 
 def gpu(name: str, key: str = "topology.gpu") -> GpuSpec:
+    if name in _DEFINED:
+        return _DEFINED[name]
     cat = catalogue()
     if name not in cat:
-        raise ConfigError(key, f"unknown GPU {name!r}; known: {', '.join(cat)}")
+        raise ConfigError(key, f"unknown GPU {name!r}; known: {', '.join(cat)} "
+                               f"(or define it in a [hardware.\"{name}\"] table)")
     return cat[name]
 
 

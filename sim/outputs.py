@@ -10,6 +10,10 @@ Vocabulary:
 - staging root: where staging directories live. By default beside the final directory; a sweep
   puts them next to (not inside) its output directory so that ``OUT/**/summary.parquet`` never
   matches a half-written point.
+- dcsim output: a directory whose ``manifest.json`` (a run) or ``sweep.json`` (a sweep) dcsim
+  wrote. A run or sweep replaces only an empty directory or a dcsim output; anything else is
+  refused (``check_replaceable``, exit 2 naming the directory) unless ``force`` is given. The
+  current directory and its ancestors are never replaced.
 - trace: Chrome trace-event JSON (``traceEvents`` of complete ``"X"`` events in microseconds,
   with ``"M"`` metadata naming processes and threads) that ui.perfetto.dev opens. Tables
   become tracks by convention: any table with ``start_s`` and ``end_s`` columns is drawn, one
@@ -31,6 +35,59 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "manifest.json"
+SWEEP_MANIFEST = "sweep.json"
+
+
+def _json_object(path: Path) -> dict | None:
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def is_run_output(directory: Path) -> bool:
+    """True when ``directory`` holds a run's manifest written by ``write_run_dir``."""
+    man = _json_object(Path(directory) / MANIFEST)
+    return man is not None and ("tables" in man or "dcsim_version" in man)
+
+
+def is_sweep_output(directory: Path) -> bool:
+    """True when ``directory`` holds a sweep manifest (``sweep.json``) written by dcsim."""
+    man = _json_object(Path(directory) / SWEEP_MANIFEST)
+    return man is not None and "points" in man and "axes" in man
+
+
+def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: str = "--out") -> None:
+    """Refuse (``ConfigError`` naming ``key`` and the directory, exit 2) to write a ``kind``
+    ("run" or "sweep") output over anything dcsim did not write.
+
+    A missing or empty directory is fine; a run replaces an earlier run's directory, a sweep
+    resumes an earlier sweep's. ``force`` allows replacing anything except the current
+    directory or one of its ancestors (never: the shell is standing in it)."""
+    from sim.errors import ConfigError
+    final = Path(final)
+    resolved = final.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise ConfigError(key, f"{str(final)!r} is the current directory or contains it; "
+                               "write into a new subdirectory instead")
+    if not final.exists() and not final.is_symlink():
+        return
+    if final.is_dir() and not final.is_symlink():
+        if not any(final.iterdir()):
+            return
+        if kind == "run" and is_run_output(final):
+            return
+        if kind == "sweep" and is_sweep_output(final):
+            return
+    if force:
+        return
+    what = "a directory" if final.is_dir() else "a file"
+    other = {"run": "an earlier run", "sweep": "an earlier sweep"}.get(kind, "dcsim")
+    raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
+                           f"(no dcsim {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST}); "
+                           "refusing to replace it: choose a new directory, or pass --force")
 
 
 def jsonable(value: Any) -> Any:
@@ -77,22 +134,34 @@ def staging_dir(final: Path, staging_root: Path | None = None) -> Path:
     return path
 
 
-def publish(staging: Path, final: Path) -> None:
-    """Rename a finished staging directory into place, replacing an older ``final``."""
+def publish(staging: Path, final: Path, force: bool = False) -> None:
+    """Rename a finished staging directory into place, replacing an older ``final`` (only an
+    earlier run's output or an empty directory unless ``force``: ``check_replaceable``)."""
     final = Path(final)
+    check_replaceable(final, "run", force)
     final.parent.mkdir(parents=True, exist_ok=True)
     old = None
-    if final.exists():
+    if final.exists() or final.is_symlink():
         old = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.old")
         os.rename(final, old)
     os.rename(staging, final)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
-                  trace: dict | None = None, staging_root: Path | None = None) -> Path:
-    """Write tables, an optional trace and the manifest (last), then publish atomically."""
+                  trace: dict | None = None, staging_root: Path | None = None,
+                  force: bool = False) -> Path:
+    """Write tables, an optional trace and the manifest (last), then publish atomically.
+    Raises ``ConfigError`` (before writing anything) when ``final`` holds something dcsim did
+    not write and ``force`` is false."""
+    final = Path(final)
+    if final.name in ("", ".", ".."):
+        final = final.resolve()
+    check_replaceable(final, "run", force)
     staging = staging_dir(final, staging_root)
     try:
         write_tables(tables, staging)
@@ -101,7 +170,7 @@ def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
         manifest = dict(manifest)
         manifest["tables"] = {name: t.num_rows for name, t in tables.items()}
         write_json_atomic(staging / MANIFEST, manifest)
-        publish(staging, final)
+        publish(staging, final, force)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

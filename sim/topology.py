@@ -19,7 +19,6 @@ Vocabulary:
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Protocol
 
 import networkx as nx
@@ -129,6 +128,14 @@ class Topology:
             return self.node_index[node]
         return int(node)
 
+    def scale_capacity(self, link: int, factor: float) -> None:
+        """Degrade (factor < 1) or upgrade link ``link``'s line rate by ``factor`` (> 0)."""
+        if not factor > 0:
+            raise ConfigError("topology", f"link capacity factor must be > 0, got {factor}")
+        self._cap[link] *= float(factor)
+        self.graph.edges[self.link_src[link], self.link_dst[link]]["capacity"] = self._cap[link]
+        self._frozen = None
+
     # -- reading ----------------------------------------------------------------------------
     @property
     def num_links(self) -> int:
@@ -212,46 +219,60 @@ class Topology:
 
 class ShortestPathRouter:
     """Minimum-hop routes with ECMP, for any graph. BFS distances to each destination are
-    computed once (over the reversed graph) and cached; the walk then picks among next hops
-    that are one hop closer by a stable hash, so equal keys give equal paths."""
+    computed over the reversed graph, level by level, only as far as a route needs them (a
+    GPU-to-its-switch route explores one level, not the whole fabric) and kept per destination;
+    the walk then picks among next hops that are one hop closer by a stable hash, so equal keys
+    give equal paths."""
 
     def __init__(self) -> None:
-        self._dist: dict[int, np.ndarray] = {}
+        # per destination: [distances found so far (node -> hops), current frontier, its level]
+        self._bfs: dict[int, list] = {}
+
+    def _reach(self, topo: Topology, dst: int, src: int | None) -> dict:
+        """Distances to ``dst`` of every node no farther than ``src`` (all nodes when ``src`` is
+        None). Levels up to the one holding ``src`` are complete, so a walk from ``src`` sees
+        every closer node."""
+        st = self._bfs.get(dst)
+        if st is None:
+            if len(self._bfs) > 65536:
+                self._bfs.clear()
+            st = self._bfs[dst] = [{dst: 0}, [dst], 0]
+        dist, frontier, level = st
+        pred = topo.graph.pred
+        while frontier and (src is None or src not in dist):
+            level += 1
+            nxt = []
+            for x in frontier:
+                for p in pred[x]:
+                    if p not in dist:
+                        dist[p] = level
+                        nxt.append(p)
+            frontier = nxt
+        st[1], st[2] = frontier, level
+        return dist
 
     def distances_to(self, topo: Topology, dst: int) -> np.ndarray:
-        d = self._dist.get(dst)
-        if d is None:
-            n = len(topo.node_names)
-            d = np.full(n, -1, dtype=np.int64)
-            d[dst] = 0
-            queue = deque([dst])
-            pred = topo.graph.pred
-            while queue:
-                x = queue.popleft()
-                nd = d[x] + 1
-                for p in pred[x]:
-                    if d[p] < 0:
-                        d[p] = nd
-                        queue.append(p)
-            if len(self._dist) > 4096:
-                self._dist.clear()
-            self._dist[dst] = d
+        """Hop distance of every node to ``dst`` (-1: unreachable)."""
+        dist = self._reach(topo, dst, None)
+        d = np.full(len(topo.node_names), -1, dtype=np.int64)
+        d[list(dist)] = list(dist.values())
         return d
 
     def route(self, topo: Topology, src: int, dst: int, key: int = 0) -> list[int]:
         if src == dst:
             return []
-        d = self.distances_to(topo, dst)
-        if d[src] < 0:
+        d = self._reach(topo, dst, src)
+        if src not in d:
             raise ConfigError("topology", f"no path from {topo.node_names[src]} to {topo.node_names[dst]}")
         path = []
         x = src
         hop = 0
+        link_dst = topo.link_dst
         while x != dst:
             want = d[x] - 1
-            choices = [i for i in topo.out_links[x] if d[topo.link_dst[i]] == want]
+            choices = [i for i in topo.out_links[x] if d.get(link_dst[i], -1) == want]
             i = choices[mix(src, dst, key, hop) % len(choices)] if len(choices) > 1 else choices[0]
             path.append(i)
-            x = topo.link_dst[i]
+            x = link_dst[i]
             hop += 1
         return path

@@ -155,3 +155,117 @@ def test_scaled_plan_and_credit_match_the_collective_on_the_fabric():
     assert t_scaled == pytest.approx(t_plain, rel=1e-9)
     np.testing.assert_allclose(b_scaled, b_plain, rtol=1e-9)
     np.testing.assert_allclose(b_credit, b_plain, rtol=1e-9)
+
+
+# -- issue 11 items 4-5: NVLS per generation, NVLSTree, NCCL's tuning, the xGMI mesh -----------
+
+def _preset_fabric(preset, **kw):
+    from sim.hardware import gpu as gpu_spec
+    from topologies import build, preset_spec
+    spec = preset_spec(preset, **kw)
+    topo = build(spec)
+    eff = C.default_efficiencies(gpu_spec(spec.gpu))
+    return topo, Fabric(Simulation(0), topo, "flow", eff["scaleup"], eff["scaleout"])
+
+
+@pytest.mark.parametrize("algo", ["ring", "tree", "auto"])
+def test_mi300x_tp8_all_reduce_uses_every_xgmi_link(algo):
+    # RCCL spreads its channels over all seven xGMI links of each GPU (issue 10, issue 11 item 5)
+    topo, fab = _preset_fabric("mi300x-node")
+    g = list(topo.gpus)
+    t, _ = C.measure(fab, "all_reduce", algo, g, float(1 << 30))
+    xgmi = [i for i, c in enumerate(topo.link_class) if c == "nvlink"]
+    assert len(xgmi) == 56 and (fab.link_bytes[xgmi] > 0).all()
+    assert fab.link_bytes[xgmi].max() == pytest.approx(fab.link_bytes[xgmi].min(), rel=1e-6)
+    # 7 links x 64 GB/s x 0.75 (RCCL's 48 GB/s per link) per GPU: busbw = 336 GB/s (ring)
+    if algo == "ring":
+        assert (1 << 30) / t * 2 * 7 / 8 / 1e9 == pytest.approx(7 * 48, rel=0.02)
+
+
+def test_efficiency_per_vendor_and_link_class():
+    from sim.hardware import gpu as gpu_spec
+    assert C.default_efficiencies(gpu_spec("MI300X"))["scaleup"] == 0.75
+    assert C.default_efficiencies(gpu_spec("H100-SXM-80GB"))["scaleup"] == C.DEFAULT_EFFICIENCY["scaleup"]
+
+
+def test_nvls_efficiency_by_generation_and_domain_size():
+    topo4, _ = _preset_fabric("hgx-h100-8")
+    topo5, _ = _preset_fabric("gb200-nvl72", gpus=72)
+    assert C.nvls_generation(topo4) == "NVLink4" and C.nvls_generation(topo5) == "NVLink5"
+    assert C.nvls_efficiency(topo5, 72) < C.nvls_efficiency(topo5, 8) < C.nvls_efficiency(topo4, 8)
+    # held-in anchor: 811 GB/s on 8 GB200 (2 trays over MNNVL); the rack's plateau ~835
+    topo, fab = _preset_fabric("gb200-nvl72", gpus=72)
+    t, chosen = C.measure(fab, "all_reduce", "nvls", [topo.gpu(r) for r in range(8)], float(8 << 30))
+    assert (8 << 30) / t * 2 * 7 / 8 / 1e9 == pytest.approx(811, rel=0.05)
+
+
+def test_nvls_ramps_with_size():
+    # NVL72 rack: 586 GB/s at 512 MiB rising to 835 at 8 GiB (coreweave/nccl-tests#43)
+    topo, _ = _preset_fabric("gb200-nvl72", gpus=72)
+    g = list(topo.gpus)
+    bus = []
+    for size in (512 << 20, 2 << 30, 8 << 30):
+        fab = Fabric(Simulation(0), topo, "flow", 0.806, 0.95)
+        t, _ = C.measure(fab, "all_reduce", "nvls", g, float(size))
+        bus.append(size / t * 2 * 71 / 72 / 1e9)
+    assert bus[0] < bus[1] < bus[2] and bus[2] / bus[0] == pytest.approx(835 / 586, rel=0.1)
+
+
+def test_nvls_tree_is_nvls_inside_and_tree_across():
+    topo, fab = _preset_fabric("dgx-h100-superpod", gpus=32)
+    g = list(topo.gpus)
+    assert "nvls_tree" in C.applicable(topo, "all_reduce", g, True)
+    phases = C.plan(topo, "all_reduce", "nvls_tree", g, 1e9)
+    assert len(phases) == 3
+    kinds = {topo.node_kind[b] for (a, b) in phases[0].flows}
+    assert kinds == {"nvswitch", "gpu"}
+    tree = set()
+    for j in range(8):                                   # rail-aligned trees between the domains
+        tree |= set(C.plan(topo, "all_reduce", "tree", [g[j + 8 * d] for d in range(4)], 1e9 / 8)[0].flows)
+    assert set(phases[1].flows) == tree
+    t, _ = C.measure(fab, "all_reduce", "nvls_tree", g, 1e9)
+    assert t > 0
+
+
+@pytest.mark.parametrize("preset,gpus,size,algo,proto", [
+    ("hgx-h100-8", 8, 4 << 10, "ring", "LL"),                 # small: latency-bound LL ring
+    ("hgx-h100-8", 8, 1 << 30, "nvls", "Simple"),             # large on one NVSwitch node: NVLS
+    ("dgx-a100-superpod", 128, 64 << 10, "tree", "LL"),       # small across 16 nodes: tree
+    ("dgx-a100-superpod", 128, 4 << 30, "ring", "Simple"),    # large: ring
+    ("mi300x-node", 8, 1 << 30, "ring", "Simple"),
+])
+def test_auto_follows_nccl_tuning(preset, gpus, size, algo, proto):
+    kw = {"gpus": gpus} if preset != "hgx-h100-8" and preset != "mi300x-node" else {}
+    topo, fab = _preset_fabric(preset, **kw)
+    g = [topo.gpu(r) for r in range(gpus)]
+    nvls = bool(topo.meta.get("nvls"))
+    assert C.tune(topo, "all_reduce", g, float(size), fab, nvls)[:2] == (algo, proto)
+    assert C.choose(topo, "all_reduce", g, float(size), fab, nvls) == algo
+
+
+def test_nccl_latency_model_matches_its_table():
+    # ring LL128 on one NVLink node of 8: baseLat 14 + 14 steps x 1.9 us (tuning.cc)
+    assert C._nccl_latency_us("ring", "LL128", "all_reduce", 8, 1) == pytest.approx(14 + 14 * 1.9)
+    # tree Simple over 4 nodes of 8: 0 + 2 x (7 x 28 + 2 x 28)
+    assert C._nccl_latency_us("tree", "Simple", "all_reduce", 32, 4) == pytest.approx(2 * (7 * 28 + 2 * 28))
+
+
+def test_auto_runs_the_protocol_it_chose():
+    # LL: a third of LL128's per-step latency, a quarter of the bandwidth (NCCL's model)
+    topo, _ = _preset_fabric("mi300x-node")
+    g = list(topo.gpus)
+
+    def run(size, algo, protocol=None):
+        fab = Fabric(Simulation(0), topo, "flow", 0.75, 0.95)
+        sim = fab.sim
+        sim.run(C.collective(fab, "all_reduce", [g], float(size), algo, protocol=protocol))
+        return sim.now
+
+    assert C.choose_protocol(topo, "all_reduce", g, 4096.0) == ("ring", "LL")
+    assert run(4096, "auto") == pytest.approx(run(4096, "ring", "LL"))
+    assert run(4096, "auto") < run(4096, "ring")                       # calibrated: LL128 steps
+    big = float(1 << 30)
+    drain = run(big, "ring", "Simple") - C.LAUNCH_S
+    assert run(big, "ring", "LL") - C.LAUNCH_S == pytest.approx(4 * drain, rel=0.01)
+    with pytest.raises(ValueError):
+        run(4096, "ring", "LL64")

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import pytest
+
 from sim.compute import ComputeModel, Op, efficiency_for
 from sim.hardware import gpu
 
@@ -31,3 +33,56 @@ def test_key_length_term_closed_form():
 
 def test_h800_uses_h100_compute_constants():
     assert efficiency_for("H800-SXM-80GB") == efficiency_for("H100-SXM-80GB")
+
+
+def test_scalar_time_of_equals_vectorized_times():
+    import numpy as np
+    cm = ComputeModel(gpu("H100-SXM-80GB"), "fp8", dataclasses.replace(efficiency_for("H100-SXM-80GB"),
+                                                                      fp8_gemm_factor=0.9))
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        f, b, x = rng.choice([0.0, 1.0]) * 10 ** rng.uniform(5, 13), 10 ** rng.uniform(3, 10), rng.choice([0.0, 1e8])
+        code, count, dim = int(rng.integers(0, 3)), float(rng.integers(1, 9)), float(rng.choice([0.0, 7.0, 4096.0]))
+        rate = float(rng.choice([0.0, cm.rate("bf16")]))
+        want = cm.times([f], [b], [x], [code], [count], [dim], [rate or cm.peak])[0]
+        assert abs(cm.time_of(f, b, x, code, count, dim, rate) / want - 1) < 1e-12
+
+
+def test_precision_per_op_rate():
+    """An fp8 model runs its fp8 ops at fp8 peak x the fp8 factor and a bf16-tagged op at bf16."""
+    g = gpu("H100-SXM-80GB")
+    e = dataclasses.replace(efficiency_for("H100-SXM-80GB"), fp8_gemm_factor=0.8, launch_us=0.0)
+    cm = ComputeModel(g, "fp8", e)
+    assert cm.peak == g.peak_flops("fp8") * 0.8 and cm.rate("bf16") == g.peak_flops("bf16")
+    big = Op("g", 1e13, 1.0, 0.0, "gemm")
+    ratio = g.peak_flops("fp8") * 0.8 / g.peak_flops("bf16")
+    assert cm.time(dataclasses.replace(big, precision="bf16")) == pytest.approx(cm.time(big) * ratio, rel=1e-12)
+
+
+def test_fp4_rate_native_on_blackwell_fp8_fallback_on_hopper():
+    b200, h100 = gpu("B200-180GB"), gpu("H100-SXM-80GB")
+    cb = ComputeModel(b200, "fp4")
+    assert cb.rate("fp4") == b200.peak_flops("fp4") * cb.eff.fp4_gemm_factor > cb.rate("fp8")
+    ch = ComputeModel(h100, "fp4")       # no fp4 tensor cores: fp8's rate and measured factor
+    assert ch.rate("fp4") == ch.rate("fp8") == h100.peak_flops("fp8") * ch.eff.fp8_gemm_factor
+
+
+# -- calibration status (issue 11: the summaries' `calibrated` column) ------------------------
+
+def test_calibration_status_per_gpu_and_kind():
+    from sim.compute import calibration
+    assert calibration("A100-SXM-80GB", "train") == (True, [])
+    assert calibration("A800-SXM-80GB", "train")[0]          # same die as A100 (same_as)
+    ok, missing = calibration("V100S-PCIE-32GB", "train")     # no constants of its own
+    assert not ok and "gemm_eff_max" in missing
+
+
+def test_a_defined_gpu_borrows_its_likes_constants_and_is_not_calibrated():
+    from sim import hardware
+    from sim.compute import calibration, efficiency_for
+    hardware.define("T-borrow", {"like": "A100-SXM-80GB"})
+    assert efficiency_for("T-borrow") == efficiency_for("A100-SXM-80GB")
+    assert calibration("T-borrow", "train")[0] is False
+    hardware.define("H100-mine", {"dense_tflops": {"bf16": 900}, "hbm_GB": 80, "hbm_GBps": 3000})
+    # no `like`: the defaults, not the H100 family's fit its name happens to start with
+    assert efficiency_for("H100-mine") == efficiency_for("no-such-gpu")

@@ -41,3 +41,108 @@ def test_every_error_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
         load_config(data={"train": {"tp": "x", "pp": "y"}})
     assert "train.tp" in str(err.value) and "train.pp" in str(err.value)
+
+
+def test_hardware_tables_define_gpus_and_report_bad_keys():
+    from sim import hardware
+    cfg = load_config(data={"topology": {"gpu": "V100S-cfg", "gpus": 1},
+                            "hardware": {"V100S-cfg": {"like": "A100-SXM-40GB",
+                                                       "dense_tflops": {"fp16": 130, "bf16": 0, "fp32": 16.4},
+                                                       "hbm_GB": 32, "hbm_GBps": 1134, "scaleup_GBps": 16}}})
+    assert cfg.hardware["V100S-cfg"]["hbm_GB"] == 32
+    assert hardware.gpu("V100S-cfg").peak_flops("fp16") == 130e12
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"hardware": {"X": {"like": "A100-SXM-40GB", "hbm_GB": "lots"}}})
+    assert err.value.key == "hardware.X.hbm_GB"
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"hardware": {"X": 3}})
+    assert err.value.key == "hardware"
+# -- no NaN, no infinity, no silent coercion (issue 9, item 5) -------------------------------
+
+@pytest.mark.parametrize("override,key", [
+    ("topology.oversubscription=inf", "topology.oversubscription"),
+    ("topology.oversubscription=[1.0, nan]", "topology.oversubscription"),
+    ("workload.cv=inf", "workload.cv"),
+    ("serve.host_kv_GB=inf", "serve.host_kv_GB"),
+    ("topology.scaleup_latency_us=inf", "topology.scaleup_latency_us"),
+    ("workload.rate=nan", "workload.rate"),
+    ("train.dp_bucket_MB=-inf", "train.dp_bucket_MB"),
+    ('workload.input_tokens={dist="lognormal", mean=nan, sigma=0.5}', "workload.input_tokens.mean"),
+])
+def test_nan_and_infinity_are_refused_naming_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=[override])
+    assert key in str(err.value) and "finite" in str(err.value)
+
+
+@pytest.mark.parametrize("override,key,why", [
+    ("workload.input_tokens=true", "workload.input_tokens", "boolean"),
+    ("train.tp=true", "train.tp", "boolean"),
+    ("topology.nic_Gbps=false", "topology.nic_Gbps", "boolean"),
+    ('train.tp="8"', "train.tp", "string"),
+    ("run.seed=-1", "run.seed", "greater than or equal to 0"),
+    ("serve.kv_block_tokens=1000000", "serve.kv_block_tokens", "4096"),
+    ("model.layers=100000000", "model.layers", "10000"),           # hung for minutes
+    ("workload.input_tokens=100000000", "workload.input_tokens", "10,000,000"),
+    ('workload.input_tokens={dist="lognormal", mean=1e30, sigma=0.5}', "workload.input_tokens.mean", "10000000"),
+])
+def test_wrong_types_and_out_of_range_values_are_refused(override, key, why):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=[override])
+    assert key in str(err.value) and why in str(err.value)
+    assert "Input should be a valid integer" not in str(err.value)    # no noise from the union's other branch
+
+
+def test_booleans_still_fill_boolean_keys():
+    cfg = load_config(overrides=["run.trace=true", "train.sequence_parallel=true"])
+    assert cfg.run.trace is True and cfg.train.sequence_parallel is True
+
+
+def test_serve_replicas_are_not_silently_ignored_when_disaggregated():
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=["serve.replicas=3", "serve.prefill_replicas=1", "serve.decode_replicas=1"])
+    assert err.value.key == "serve.replicas"
+    cfg = load_config(overrides=["serve.prefill_replicas=1", "serve.decode_replicas=1"])
+    assert cfg.serve.prefill_replicas == 1
+
+
+def test_trace_arrivals_never_silently_replace_the_trace_lengths():
+    trace = ['workload.arrival="trace"', 'workload.trace="AzureLLMInferenceTrace_conv.csv"']
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"workload": {"input_tokens": 1000}}, overrides=trace)
+    assert err.value.key == "workload.input_tokens" and "trace" in str(err.value)
+    # a distribution table replaces them on purpose
+    cfg = load_config(overrides=trace + ['workload.output_tokens={dist="fixed", value=64}'])
+    assert cfg.workload.output_tokens.value == 64
+
+
+@pytest.mark.parametrize("name", ["", "  ", "..", "a/b", "../../x", ".hidden"])
+def test_empty_or_path_like_names_are_refused(name):
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"name": name}})
+    assert err.value.key == "run.name"
+
+
+def test_a_binary_file_or_a_directory_is_not_a_config(tmp_path):
+    (tmp_path / "bin.toml").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "dir.toml").mkdir()
+    for p, why in ((tmp_path / "bin.toml", "not a text file"), (tmp_path / "dir.toml", "is a directory")):
+        with pytest.raises(ConfigError) as err:
+            load_config(p)
+        assert str(p) in str(err.value) and why in str(err.value)
+
+
+@pytest.mark.parametrize("key,value", [("hbm_GB", float("nan")), ("hbm_GBps", float("inf")),
+                                       ("dense_tflops", {"bf16": float("nan")}), ("dense_tflops", {"bf16": float("inf")})])
+def test_hardware_tables_refuse_nan_and_infinity(key, value):
+    row = {"like": "H100-SXM-80GB", key: value}
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"gpu": "FUZZ-GPU"}, "hardware": {"FUZZ-GPU": row}})
+    assert f"hardware.FUZZ-GPU.{key}" in str(err.value) and "finite" in str(err.value)
+
+
+def test_job_keys_refuse_booleans():
+    job = {"name": "a", "kind": "train", "gpus": True}
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"jobs": [job]})
+    assert "jobs.0.gpus" in str(err.value) and "boolean" in str(err.value)

@@ -1,6 +1,7 @@
 """Max-min fair rates against hand-solved examples and invariants."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,3 +115,97 @@ def test_bundle_weight_equals_that_many_replicated_flows(case, k):
     rep_el = np.tile(el, k)
     replicated = maxmin_rates(rep_ef, rep_el, n * k, cap)
     assert np.allclose(weighted, replicated[:n], rtol=1e-7)
+
+
+# -- the incremental solver ----------------------------------------------------------------------
+
+@st.composite
+def flow_histories(draw):
+    """A random network (links with capacities), then a random sequence of batches: each batch
+    adds some flows (random link sets, some weighted) and completes some active ones."""
+    n_links = draw(st.integers(1, 10))
+    cap = draw(st.lists(st.floats(0.1, 100.0), min_size=n_links, max_size=n_links))
+    batches = []
+    for _ in range(draw(st.integers(1, 12))):
+        adds = []
+        for _ in range(draw(st.integers(0, 6))):
+            links = sorted(draw(st.sets(st.integers(0, n_links - 1), min_size=1, max_size=min(n_links, 4))))
+            weights = [draw(st.sampled_from([1.0, 1.0, 2.0, 3.0])) for _ in links]
+            adds.append((links, weights))
+        removes = draw(st.lists(st.integers(0, 10**6), max_size=4))   # picks among active flows
+        batches.append((adds, removes))
+    return np.array(cap), batches
+
+
+def scratch(active: dict, cap: np.ndarray) -> dict:
+    ids = sorted(active)
+    ef, el, ew = [], [], []
+    for i, f in enumerate(ids):
+        links, weights = active[f]
+        ef += [i] * len(links)
+        el += links
+        ew += weights
+    rates = maxmin_rates(np.array(ef, dtype=np.int64), np.array(el, dtype=np.int64), len(ids), cap, np.array(ew))
+    return dict(zip(ids, rates))
+
+
+def run_history(cap, batches):
+    from sim.fairshare import IncrementalMaxMin
+    inc = IncrementalMaxMin(cap)
+    active: dict = {}
+    next_id = 0
+    for adds, removes in batches:
+        for r in removes:
+            if active:
+                f = sorted(active)[r % len(active)]
+                del active[f]
+                inc.remove(f)
+        for links, weights in adds:
+            active[next_id] = (links, weights)
+            inc.add(next_id, links, weights)
+            next_id += 1
+        changed, _ = inc.solve()
+        want = scratch(active, cap)
+        for f, r in want.items():
+            assert inc.rate[f] == pytest.approx(r, rel=1e-9)
+        # the load of every link is the sum of its flows' rates
+        load = np.zeros(len(cap))
+        for f, (links, weights) in active.items():
+            load[links] += np.array(weights) * want[f]
+        assert np.allclose(inc.load, load, rtol=1e-9, atol=1e-9 * cap.max())
+
+
+@settings(max_examples=300, deadline=None)
+@given(flow_histories())
+def test_incremental_equals_from_scratch(history):
+    run_history(*history)
+
+
+@settings(max_examples=100, deadline=None)
+@given(flow_histories())
+def test_incremental_vector_path_equals_from_scratch(history):
+    # the same, with every re-solve going through the vectorized solver
+    import sim.fairshare as fs
+    old = fs.VECTOR_MIN
+    fs.VECTOR_MIN = 1
+    try:
+        run_history(*history)
+    finally:
+        fs.VECTOR_MIN = old
+
+
+def test_incremental_completion_resolves_few_flows():
+    # 2,000 flows, each on its own private link plus one of 100 shared links: a completion
+    # re-solves the flows of one shared link, not all 2,000
+    from sim.fairshare import IncrementalMaxMin
+    rng = np.random.default_rng(0)
+    cap = rng.uniform(1, 2, 2100)
+    inc = IncrementalMaxMin(cap)
+    for f in range(2000):
+        inc.add(f, [f, 2000 + f % 100])
+    inc.solve()
+    before = inc.solved_flows
+    inc.remove(7)
+    changed, _ = inc.solve()
+    assert 0 < inc.solved_flows - before <= 40
+    assert set(changed) <= {f for f in range(2000) if f % 100 == 7}

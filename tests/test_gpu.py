@@ -55,3 +55,10 @@ def test_hbm_ledger():
     led.allocate("workspace", 20e9)
     with pytest.raises(InfeasibleError, match="serve.tp.*weights 60.0 GB"):
         led.check("serve.tp")
+
+
+def test_uniform_slowdown_stretches_every_kernel():
+    env = simpy.Environment()
+    gpu = Gpu(env, 0.0, (), slowdown=1.25)
+    env.run(env.process(gpu.run(2.0)))
+    assert env.now == pytest.approx(2.5) and gpu.compute_time(2.0) == pytest.approx(2.5)

@@ -49,3 +49,74 @@ def test_unknown_gpu_is_a_config_error_naming_the_key():
 def test_every_entry_cites_a_source():
     for spec in catalogue().values():
         assert len(spec.source) > 10
+
+
+# -- GPUs defined in a config (issue 11, item 6) ---------------------------------------------
+
+from sim import hardware as _hw  # noqa: E402
+from sim.errors import ConfigError as _CE  # noqa: E402
+
+
+def test_issue11_catalogue_has_the_new_parts_with_sources():
+    cat = _hw.catalogue()
+    for name in ("V100-SXM2-32GB", "V100-PCIE-32GB", "V100S-PCIE-32GB", "A800-SXM-80GB", "H20-96GB",
+                 "L40S", "MI325X", "B300-288GB", "GB300"):
+        src = cat[name].source.lower()
+        assert ("datasheet" in src or "product" in src) and (".pdf" in src or "http" in src or "transcribed" in src), name
+    # vendor figures: V100S 130 fp16 TFLOPS at 1,134 GB/s; H20 148 bf16; MI325X 6 TB/s
+    assert cat["V100S-PCIE-32GB"].peak_flops("fp16") == 130e12
+    assert cat["V100S-PCIE-32GB"].hbm_Bps == 1134e9
+    assert cat["H20-96GB"].peak_flops("bf16") == 148e12
+    assert cat["MI325X"].hbm_Bps == 6000e9
+
+
+def test_a_precision_given_as_zero_is_lacking_not_a_fallback():
+    v100 = _hw.gpu("V100-SXM2-32GB")
+    assert v100.peak_flops("fp16") == 125e12
+    with pytest.raises(_CE, match="no bf16"):
+        v100.peak_flops("bf16")
+    with pytest.raises(_CE):
+        v100.peak_flops("fp8")          # fp8 -> bf16 fallback is lacking too
+
+
+def test_define_with_like_borrows_fields_and_overrides_given_ones():
+    spec = _hw.define("T-like", {"like": "A100-SXM-40GB", "dense_tflops": {"fp16": 130, "bf16": 0},
+                                 "hbm_GB": 32, "hbm_GBps": 1134})
+    assert _hw.gpu("T-like") is spec and spec.defined and spec.like == "A100-SXM-40GB"
+    assert spec.peak_flops("fp16") == 130e12 and spec.hbm_Bps == 1134e9
+    assert spec.scaleup_Bps == _hw.gpu("A100-SXM-40GB").scaleup_Bps     # borrowed
+
+
+def test_define_without_like_needs_the_rates():
+    with pytest.raises(_CE) as err:
+        _hw.define("T-bare", {"dense_tflops": {"fp16": 100}, "hbm_GB": 16})
+    assert err.value.key == "hardware.T-bare.hbm_GBps"
+    spec = _hw.define("T-bare", {"dense_tflops": {"fp16": 100}, "hbm_GB": 16, "hbm_GBps": 500})
+    assert spec.scaleup_Bps == _hw.DEFINED_DEFAULTS["scaleup_GBps"] * 1e9
+
+
+@pytest.mark.parametrize("row,key", [
+    ({"like": "V99"}, "hardware.T-bad.like"),
+    ({"like": "A100-SXM-40GB", "hbm_GBps": -1}, "hardware.T-bad.hbm_GBps"),
+    ({"like": "A100-SXM-40GB", "dense_tflops": {"fp17": 3}}, "hardware.T-bad.dense_tflops.fp17"),
+    ({"like": "A100-SXM-40GB", "dense_tflops": {"fp16": 0}}, "hardware.T-bad.dense_tflops"),
+    ({"like": "A100-SXM-40GB", "colour": "green"}, "hardware.T-bad.colour"),
+])
+def test_bad_hardware_tables_name_the_key(row, key):
+    with pytest.raises(_CE) as err:
+        _hw.define("T-bad", row)
+    assert err.value.key == key
+
+
+def test_a_catalogue_name_cannot_be_redefined():
+    with pytest.raises(_CE, match="already in the catalogue"):
+        _hw.define("H100-SXM-80GB", {"like": "A100-SXM-80GB"})
+
+
+def test_a_power_cap_below_the_likes_lowers_the_sustained_clock_by_the_cube_root():
+    capped = _hw.define("T-capped", {"like": "H100-SXM-80GB", "power_W": 500})
+    assert capped.clock_scale == pytest.approx((500 / 700) ** (1 / 3))
+    assert capped.sustained_flops("bf16") == pytest.approx(989e12 * (500 / 700) ** (1 / 3))
+    assert capped.peak_flops("bf16") == 989e12                       # MFU keeps the nominal peak
+    assert _hw.define("T-more", {"like": "H100-SXM-80GB", "power_W": 1000}).clock_scale == 1.0
+    assert _hw.gpu("H100-SXM-80GB").clock_scale == 1.0

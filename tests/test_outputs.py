@@ -96,3 +96,52 @@ def test_trace_follows_the_trace_event_format():
 def test_jsonable_handles_numpy_and_nan():
     import numpy as np
     assert jsonable({"a": np.float64(1.5), "b": float("nan"), "c": [np.int64(2)]}) == {"a": 1.5, "b": None, "c": [2]}
+
+
+# -- never destroy what dcsim did not write (issue 9, item 1) -------------------------------
+
+def test_write_refuses_a_directory_dcsim_did_not_write(tmp_path):
+    from sim.errors import ConfigError
+    from sim.outputs import check_replaceable
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    with pytest.raises(ConfigError) as err:
+        write_run_dir(mine, _tables(), {})
+    assert err.value.key == "--out" and "mine" in str(err.value) and "--force" in str(err.value)
+    assert (mine / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]     # no staging left behind
+    # a file is refused too; a manifest.json dcsim did not write does not count
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError):
+        check_replaceable(tmp_path / "f")
+    (mine / "manifest.json").write_text('["not ours"]')
+    with pytest.raises(ConfigError):
+        check_replaceable(mine)
+    # an earlier run, an empty or a missing directory may be replaced; force replaces anything
+    write_run_dir(tmp_path / "run", _tables(), {})
+    check_replaceable(tmp_path / "run")
+    (tmp_path / "empty").mkdir()
+    check_replaceable(tmp_path / "empty")
+    check_replaceable(tmp_path / "new")
+    write_run_dir(mine, _tables(), {}, force=True)
+    assert not (mine / "thesis.tex").exists() and is_complete(mine)
+    write_run_dir(tmp_path / "f", _tables(), {}, force=True)
+    assert is_complete(tmp_path / "f")
+
+
+def test_a_run_never_replaces_a_sweep_or_the_current_directory(tmp_path, monkeypatch):
+    from sim.errors import ConfigError
+    from sim.outputs import check_replaceable
+    sweep = tmp_path / "sw"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text('{"axes": [], "points": []}')
+    check_replaceable(sweep, "sweep")
+    with pytest.raises(ConfigError):
+        check_replaceable(sweep, "run")
+    monkeypatch.chdir(sweep)
+    for where in (".", "..", str(sweep)):
+        with pytest.raises(ConfigError) as err:
+            write_run_dir(Path(where), _tables(), {}, force=True)
+        assert "current directory" in str(err.value)
+    assert (sweep / "sweep.json").exists()

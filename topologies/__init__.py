@@ -39,6 +39,9 @@ def build(spec: TopologySection) -> Topology:
     topo.meta.setdefault("nvls", gpu_spec(spec.gpu).nvls)
     if spec.preset:
         topo.name = spec.preset
+    if spec.nic_speed:      # degraded NICs (sim.stragglers)
+        from sim.stragglers import degrade_nics
+        degrade_nics(topo, spec.nic_speed)
     topo.validate()
     return topo
 

@@ -2,12 +2,17 @@
 
 Vocabulary:
 - leaf (tier 1), spine (tier 2), core (tier 3): ``switch`` nodes with attribute ``tier``.
-  A leaf has ``D = floor(k*o1/(o1+1))`` down ports and ``k - D`` up ports (``k`` =
-  ``leaf_radix``, default ``switch_radix``; ``o1`` the leaf -> spine oversubscription).
+  A leaf has ``D = floor(k/2)`` down ports (``k`` = ``leaf_radix``, default
+  ``switch_radix``): the non-blocking split. Oversubscription ``o1`` (leaf -> spine) tapers
+  the uplinks to ``ceil(D/o1)`` cabled ports' worth of bandwidth and never moves
+  a GPU to another leaf, so which GPUs share a leaf does not depend on it (fat-trees are
+  tapered by removing spine ports and switches, as the DGX SuperPOD keeps 32 servers per
+  scalable unit whatever the spine count).
 - pod: a 2-tier block (leaves + spines, full mesh between them). In a 3-tier fabric pods are
   joined by cores; a pod holds whole scale-up domains and whole servers, so no route is ever
   shortened by a detour through NVLink into another pod. Default pod: as many leaves as a
-  spine has down ports (``floor(k*o2/(o2+1))``), rounded down to whole domains.
+  spine has down ports at the non-blocking split (``floor(k/2)``), rounded down to whole
+  domains; an explicit ``pod_gpus`` may use up to ``floor(k*o2/(o2+1))`` spine down ports.
 - plain fat-tree: NICs fill leaf ports in order (server 0's NICs, then server 1's, ...).
 - rail-optimized: NIC ``i`` of every server of a leaf group attaches to rail leaf ``i`` of the
   group; a group holds as many servers as a leaf has down ports (a DGX H100 SuperPOD
@@ -18,16 +23,23 @@ Vocabulary:
 - aggregation: parallel links between the same two switches are ONE link whose capacity is
   their sum (the graph stays small; max-min sharing over the sum equals sharing over the
   bundle when ECMP spreads flows evenly over it).
-- capacities: a leaf's uplinks carry exactly ``(its attached NIC bandwidth) / o1`` split
-  evenly over its spines; a spine's core links carry ``(its leaf-link bandwidth) / o2`` split
-  over its core group. So the bisection of the leaf/spine cut is exactly full / o1 even when
-  port counts round. Switch ports run at the NIC port rate; the radix sets how many switches
-  there are and how many GPUs fit.
+- capacities (sized for the fabric, never for how many GPUs it holds): a leaf's uplinks carry
+  ``(a full leaf's NIC bandwidth) / o1`` split evenly over its spines, even when only part of
+  its down ports are used (a partly filled leaf or rail group keeps all its uplinks); a
+  spine's core links carry ``(a full pod's leaf links) / o2`` split over its core group.
+  Spines per pod and cores per group are those of the non-blocking design (``D`` spines,
+  one core per leaf of a full pod; at most ``MAX_BUNDLES`` nodes, more are bundled), so
+  oversubscription lowers capacities and changes no route. So the bisection of the
+  leaf/spine cut of a full fabric is exactly full / o1 even when port counts round. Switch
+  ports run at the NIC port rate; the radix sets how many switches there are and how many
+  GPUs fit.
 - route (ranks a -> b): same scale-up domain: over NVLink. Otherwise GPU -> NIC -> leaf ->
   [spine -> [core -> spine] ->] leaf -> NIC -> GPU, the spine chosen by
   ``v % spines`` and the core by ``(v // spines) % cores`` for ``v = dest_index(b) + key``,
-  where ``dest_index`` numbers the destination GPU by leaf inside its pod, then by port on
-  its leaf (D-mod-K, as InfiniBand subnet managers route fat-trees; a per-flow hash would
+  where ``dest_index`` numbers the destination GPU by leaf inside its pod (a full leaf's GPU
+  count apart), then by port on its leaf, plus (rail-optimized) its rail index x ``spines // rails``,
+  so that the GPUs of one server, at the same port of every rail leaf, take spines spread over
+  all of them (a partly filled rail group then loads its spines evenly) (D-mod-K, as InfiniBand subnet managers route fat-trees; a per-flow hash would
   collide ring steps onto a few spines).
   In a mesh (XGMI) domain a route to another leaf of the same pod first crosses one mesh link
   to a peer on the destination's leaf when there is one (5 hops instead of 6; NCCL's PXN does
@@ -46,10 +58,14 @@ from topologies.scaleup import ScaleupLinks, add_domains
 from topologies.servers import Servers, add_servers
 
 
-def _largest_divisor_at_most(n: int, cap: int) -> int:
-    cap = max(1, min(n, cap))
-    for m in range(cap, 0, -1):
-        if n % m == 0:
+MAX_BUNDLES = 64   # switch nodes per tier group: more ports are aggregated (graph stays small)
+
+
+def bundled(ports: int, cap: int = MAX_BUNDLES) -> int:
+    """How many switch nodes stand for ``ports`` parallel uplinks: one per port up to ``cap``,
+    else the largest divisor of ``ports`` at most ``cap`` (each node then bundles several)."""
+    for m in range(min(ports, cap), 0, -1):
+        if ports % m == 0:
             return m
     return 1
 
@@ -60,7 +76,9 @@ def down_ports(radix: int, oversub: float) -> int:
 
 
 class ClosLayout:
-    """How many switches of each tier, and which leaf every NIC plugs into."""
+    """How many switches of each tier, which leaf every NIC plugs into, and the capacity of
+    every switch tier's uplinks, all sized for the fabric (radix, port rate, oversubscription),
+    never for how many GPUs the cluster happens to hold."""
 
     def __init__(self, p: Params):
         self.p = p
@@ -70,15 +88,17 @@ class ClosLayout:
         kl, k = p.leaf_radix, p.switch_radix
         o1, o2 = p.oversub
         tiers = p.tiers
-        self.D = down_ports(kl, o1) if tiers > 1 else kl
-        self.U = kl - self.D
+        # the non-blocking split fixes the layout; oversubscription tapers the uplinks
+        self.D = down_ports(kl, 1.0) if tiers > 1 else kl
         if self.D < pp:
             raise ConfigError("topology.leaf_radix" if kl != k else "topology.switch_radix",
                               f"a leaf of {kl} ports has {self.D} down ports, fewer than the {pp} ports of one NIC")
-        if tiers > 1 and self.U < 1:
-            raise ConfigError("topology.oversubscription", f"a leaf of {kl} ports at oversubscription {o1} keeps no up port")
         self.nics_per_leaf = self.D // pp                 # plain fat-tree
         self.group_servers = self.D // pp                 # rail-optimized: servers per leaf group
+        self.leaf_gpus = self.nics_per_leaf * (p.gpus_per_node // max(R, 1))   # GPUs under a full leaf
+        self.U = max(1, math.ceil(self.D / o1 - 1e-9)) if tiers > 1 else 0   # cabled up ports
+        # a leaf's uplinks carry a full leaf's NIC bandwidth / o1, however many NICs are plugged in
+        self.leaf_up_Bps = self.nics_per_leaf * p.nic_Bps / o1
         dsrv = p.domain_servers
 
         def leaves_for(servers: int) -> int:
@@ -87,30 +107,33 @@ class ClosLayout:
             return math.ceil(servers * R / self.nics_per_leaf)
 
         if tiers == 3:
-            self.Ds = down_ports(k, o2)
-            self.Us = k - self.Ds
-            if self.Us < 1:
+            self.Ds = down_ports(k, 1.0)                  # a default pod: the non-blocking split
+            ds_max = down_ports(k, o2)                    # an explicit pod may use the ports o2 frees
+            if k - ds_max < 1:
                 raise ConfigError("topology.oversubscription", f"a spine of {k} ports at oversubscription {o2} keeps no up port")
-            if rail:
-                max_servers = (self.Ds // R) * self.group_servers
-            else:
-                max_servers = self.Ds * self.nics_per_leaf // R
+
+            def servers_under(spine_down: int) -> int:
+                if rail:
+                    return (spine_down // R) * self.group_servers
+                return spine_down * self.nics_per_leaf // R
+
             if p.pod_gpus is not None:
                 if p.pod_gpus % p.gpus_per_node or (p.pod_gpus // p.gpus_per_node) % dsrv:
                     raise ConfigError("topology.pod_gpus", f"{p.pod_gpus} is not a whole number of servers and scale-up domains "
                                                            f"({p.gpus_per_node} GPUs per server, {p.domain_gpus} per domain)")
                 pod_servers = p.pod_gpus // p.gpus_per_node
-                if pod_servers > max_servers:
+                if pod_servers > servers_under(ds_max):
                     raise ConfigError("topology.pod_gpus", f"a pod of {p.pod_gpus} GPUs needs {leaves_for(pod_servers)} leaves; a spine of "
-                                                           f"switch_radix {k} has {self.Ds} down ports (at most {max_servers * p.gpus_per_node} GPUs per pod): raise switch_radix or lower pod_gpus")
+                                                           f"switch_radix {k} has {ds_max} down ports (at most {servers_under(ds_max) * p.gpus_per_node} GPUs per pod): raise switch_radix or lower pod_gpus")
             else:
-                pod_servers = max_servers // dsrv * dsrv
+                pod_servers = servers_under(self.Ds) // dsrv * dsrv
                 if pod_servers < 1:
                     raise ConfigError("topology.switch_radix", f"switch_radix {k} cannot hold one scale-up domain of {p.domain_gpus} GPUs in a pod")
+            self.design_pod_servers = pod_servers
             self.pod_servers = min(pod_servers, p.servers)
         else:
-            self.Ds, self.Us = k, 0
-            self.pod_servers = p.servers
+            self.Ds = k
+            self.design_pod_servers = self.pod_servers = p.servers
         self.pods = math.ceil(p.servers / self.pod_servers)
         self.leaves_full_pod = leaves_for(self.pod_servers)
         if tiers == 1 and self.leaves_full_pod > 1:
@@ -124,16 +147,21 @@ class ClosLayout:
             raise ConfigError("topology.gpus", f"{p.gpus} GPUs need {self.pods} pods; 3 tiers of switch_radix {k} join at most {k} pods: "
                                                f"raise switch_radix or pod_gpus")
         need_spines = tiers >= 2 and (self.leaves_full_pod > 1 or self.pods > 1)
-        if need_spines:
-            m = _largest_divisor_at_most(self.U, self.Ds // self.leaves_full_pod)
-            self.spines = self.U // m            # per pod; each leaf-spine link bundles m ports
-        else:
-            self.spines = 0
+        # The spine count of the non-blocking design (one leaf port per spine) whatever o1:
+        # tapering lowers every leaf-spine capacity alike, so routes, and which flows share a
+        # link, do not change with the ratio.
+        self.spines = bundled(self.D) if need_spines else 0
+        self.leaf_spine_Bps = self.leaf_up_Bps / self.spines if self.spines else 0.0
         if tiers == 3 and self.pods > 1:
-            mc = _largest_divisor_at_most(self.Us, k // self.pods)
-            self.cores_per_group = self.Us // mc
+            design_leaves = leaves_for(self.design_pod_servers)
+            self.Us = max(1, math.ceil(design_leaves / o2 - 1e-9))   # cabled spine up ports
+            self.cores_per_group = bundled(design_leaves)          # likewise independent of o2
+            # a spine's uplinks carry a full pod's leaf links / o2
+            self.spine_up_Bps = design_leaves * self.leaf_spine_Bps / o2
         else:
+            self.Us = 0
             self.cores_per_group = 0
+            self.spine_up_Bps = 0.0
 
     def pod_of_server(self, srv: int) -> int:
         return srv // self.pod_servers
@@ -177,16 +205,17 @@ class ClosRouter(StructuredRouter):
         first_leaf_of_pod: dict[int, int] = {}
         for leaf, pod in enumerate(self.pod_of_leaf):
             first_leaf_of_pod.setdefault(pod, leaf)
-        under: dict[int, int] = {}
-        for leaf in self.leaf_of:
-            under[leaf] = under.get(leaf, 0) + 1
-        per_leaf = max(under.values())
+        per_leaf = fab["leaf_gpus"]     # a full leaf's GPUs: the numbering ignores how full it is
         seen: dict[int, int] = {}
         self.dest_index = []
         for leaf in self.leaf_of:
             pos = seen.get(leaf, 0)
             seen[leaf] = pos + 1
-            self.dest_index.append((leaf - first_leaf_of_pod[self.pod_of_leaf[leaf]]) * per_leaf + pos)
+            in_pod = leaf - first_leaf_of_pod[self.pod_of_leaf[leaf]]
+            # rail-optimized: the rail index shifts the numbering, so that the GPUs of one server
+            # (same position on every rail leaf) are reached through different spines
+            rail = in_pod % fab["rails"] if fab["rails"] else 0
+            self.dest_index.append(in_pod * per_leaf + pos + rail * max(1, self.spines // max(fab["rails"], 1)))
         self.dom_leaf: dict[tuple[int, int], list[int]] = {}
         if self.mesh:
             for r, (d, leaf) in enumerate(zip(self.domain_of, self.leaf_of)):
@@ -238,7 +267,6 @@ def build_clos(spec) -> Topology:
     servers = add_servers(topo, p)
     scaleup = add_domains(topo, p, servers)
     lat = p.scaleout_latency_s
-    o1, o2 = p.oversub
     nic_Bps = p.nic_Bps
 
     # leaves, pod by pod
@@ -250,7 +278,6 @@ def build_clos(spec) -> Topology:
         for i in range(layout.leaves_in_pod(pod)):
             leaf_nodes.append(topo.add_node(f"leaf{pod}.{i}", "switch", tier=1, pod=pod))
             pod_of_leaf.append(pod)
-    leaf_down_Bps = [0.0] * len(leaf_nodes)
     nic_leaf_link: dict[int, tuple[int, int, int]] = {}     # NIC node -> (leaf, up link, down link)
     for srv in range(p.servers):
         pod = layout.pod_of_server(srv)
@@ -258,7 +285,6 @@ def build_clos(spec) -> Topology:
             leaf = first_leaf[pod] + layout.leaf_in_pod(srv, slot)
             up = topo.add_link(nic, leaf_nodes[leaf], nic_Bps, lat, "nic", "scaleout")
             nic_leaf_link[nic] = (leaf, up, topo.link_of[(leaf_nodes[leaf], nic)])
-            leaf_down_Bps[leaf] += nic_Bps
             topo.graph.nodes[nic]["leaf"] = leaf
     leaf_of, nic_leaf, leaf_nic = [], [], []
     for r, nic in enumerate(servers.nic_node):
@@ -274,17 +300,14 @@ def build_clos(spec) -> Topology:
     leaf_spine = [[] for _ in leaf_nodes]
     spine_leaf = [[] for _ in leaf_nodes]
     spine_nodes: list[list[int]] = []
-    spine_down_Bps: list[list[float]] = []
     for pod in range(layout.pods if S else 0):
         nodes = [topo.add_node(f"spine{pod}.{j}", "switch", tier=2, pod=pod) for j in range(S)]
         spine_nodes.append(nodes)
-        spine_down_Bps.append([0.0] * S)
         for leaf in range(first_leaf[pod], first_leaf[pod] + layout.leaves_in_pod(pod)):
-            cap = leaf_down_Bps[leaf] / o1 / S
+            cap = layout.leaf_spine_Bps
             for j, sp in enumerate(nodes):
                 leaf_spine[leaf].append(topo.add_link(leaf_nodes[leaf], sp, cap, lat, "leaf-spine", "scaleout"))
                 spine_leaf[leaf].append(topo.link_of[(sp, leaf_nodes[leaf])])
-                spine_down_Bps[pod][j] += cap
 
     # cores: core (j, c) links to spine j of every pod
     C = layout.cores_per_group
@@ -295,19 +318,21 @@ def build_clos(spec) -> Topology:
             cores = [topo.add_node(f"core{j}.{c}", "switch", tier=3, group=j) for c in range(C)]
             for pod in range(layout.pods):
                 sp = spine_nodes[pod][j]
-                cap = spine_down_Bps[pod][j] / o2 / C
+                cap = layout.spine_up_Bps / C
                 for core in cores:
                     spine_core[pod][j].append(topo.add_link(sp, core, cap, lat, "spine-core", "scaleout"))
                     core_spine[pod][j].append(topo.link_of[(core, sp)])
 
     fab = {"leaf_of": leaf_of, "nic_leaf": nic_leaf, "leaf_nic": leaf_nic, "pod_of_leaf": pod_of_leaf,
            "leaf_spine": leaf_spine, "spine_leaf": spine_leaf, "spine_core": spine_core,
-           "core_spine": core_spine, "spines": S, "cores_per_group": C}
+           "core_spine": core_spine, "spines": S, "cores_per_group": C, "leaf_gpus": layout.leaf_gpus,
+           "rails": p.nic_nodes if layout.rail else 0}
     topo.router = ClosRouter(topo, servers, scaleup, fab)
     topo.meta = {
         **base_meta(p), "tiers": p.tiers, "switch_radix": p.switch_radix, "leaf_radix": p.leaf_radix,
         "oversubscription": p.oversub[:max(p.tiers - 1, 0)], "leaf_down_ports": layout.D,
         "leaf_up_ports": layout.U if p.tiers > 1 else 0,
+        "leaf_uplink_GBps": layout.leaf_up_Bps / 1e9 if S else 0.0,
         "leaves": len(leaf_nodes), "spines": S * len(spine_nodes), "cores": C * S,
         "pods": layout.pods, "pod_gpus": layout.pod_servers * p.gpus_per_node,
         "rail_group_servers": layout.group_servers if layout.rail else None,

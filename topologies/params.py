@@ -3,6 +3,8 @@
 Vocabulary:
 - server: a box of ``gpus_per_node`` GPUs sharing one host memory node (and one SSD); the
   ``node`` attribute of a GPU is its server id. A GB200 compute tray is a server of 4.
+  ``gpus`` below ``gpus_per_node`` is one partly used server: its first ``gpus`` GPUs with
+  their share of its NICs (``gpus_per_node`` then reads ``gpus`` in ``topo.meta``).
 - scale-up domain: ``domain_gpus`` GPUs joined by NVLink (one ``nvswitch`` node), by a full
   mesh of XGMI links, or by a torus (the whole torus is one domain). A domain either lies
   inside one server or spans whole servers (NVL72: 18 trays of 4).
@@ -139,8 +141,14 @@ def resolve(spec) -> Params:
         raise ConfigError("topology.gpus", f"must be >= 1 (got {gpus})")
     if gpn < 1:
         raise ConfigError("topology.gpus_per_node", f"must be >= 1 (got {gpn})")
+    partial = gpus < gpn
+    if partial:
+        # one partly used server (serving on 1, 2 or 4 GPUs of an 8-GPU box): the cluster is
+        # those GPUs, with their share of the server's NICs
+        gpn = gpus
     if gpus % gpn:
-        raise ConfigError("topology.gpus", f"{gpus} GPUs is not a whole number of servers of gpus_per_node = {gpn}")
+        raise ConfigError("topology.gpus", f"{gpus} GPUs is not a whole number of servers of gpus_per_node = {gpn} "
+                                           f"(fewer GPUs than one server are fine: one partly used server)")
     fabric = spec.fabric
 
     scaleup_kind = "torus" if fabric == "torus3d" else g.scaleup_kind
@@ -171,6 +179,8 @@ def resolve(spec) -> Params:
     ssd_Bps = _positive(spec.ssd_GBps, "ssd_GBps") * 1e9
 
     nics = int(spec.nics_per_node)
+    if partial and nics:
+        nics = max(1, nics * gpus // int(spec.gpus_per_node))
     scaleout = fabric in ("fat-tree", "rail-optimized") and gpus > domain
     if fabric in ("fat-tree", "rail-optimized") and nics < 1 and gpus > domain:
         raise ConfigError("topology.nics_per_node", f"{gpus // domain} scale-up domains need scale-out NICs to reach each other")

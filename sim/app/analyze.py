@@ -28,6 +28,7 @@ from sim.errors import ConfigError
 SUMMARY_METRICS = ["mfu", "step_time_s", "tokens_per_s", "compute_comm_ratio", "overlap_fraction",
                    "exposed_comm_s", "bubble_s", "output_tokens_per_s", "ttft_p50_s", "tpot_p50_s",
                    "slo_attainment", "wall_s"]
+SUMMARY_METRICS += ["goodput", "effective_mfu", "interruptions", "usd_per_Mtoken", "J_per_token"]
 
 
 class Outputs:
@@ -271,7 +272,11 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
     return _save(fig, out_dir, "throughput")
 
 
-def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int = 40) -> list[Path]:
+def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int | None = None) -> list[Path]:
+    """Step time of every point (all of them unless ``max_bars``) stacked as compute, exposed
+    communication by kind (which add up to ``exposed_comm_s``), bubble and any remainder. Up to
+    40 points are vertical bars; more are horizontal bars, one labelled row per point, the
+    figure growing with the count so that every label stays legible."""
     cols = out.columns("summary")
     if "step_time_s" not in cols or "compute_s" not in cols:
         return []
@@ -280,24 +285,44 @@ def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int = 40) -> list[Path
     parts = ["compute_s"] + comm_parts + (["bubble_s"] if "bubble_s" in cols else [])
     keys = [c for c in out.partitions if c in cols]
     order = (" order by " + ", ".join(f'"{c}"' for c in keys)) if keys else ""
-    rows = out.query(f"select * from summary{order}")[:max_bars]
+    rows = out.query(f"select * from summary where step_time_s is not null{order}")[:max_bars]
     if not rows:
         return []
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(rows) + 3), 4.5))
+    n = len(rows)
+    horizontal = n > 40
+    if horizontal:
+        fig, ax = plt.subplots(figsize=(9, 0.17 * n + 1.8))
+        bar = ax.barh
+    else:
+        fig, ax = plt.subplots(figsize=(max(5, 0.35 * n + 3), 4.5))
+        bar = ax.bar
     labels = ["/".join(f"{k}={_label(r[k])}" for k in keys) or out.dir.name for r in rows]
-    bottom = [0.0] * len(rows)
+    pos = list(range(n))
+    base = [0.0] * n
     for part in parts:
         vals = [float(r.get(part) or 0.0) for r in rows]
-        ax.bar(range(len(rows)), vals, bottom=bottom, label=part.removesuffix("_s"))
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    other = [max(float(r["step_time_s"]) - b, 0.0) for r, b in zip(rows, bottom)]
-    if any(o > 1e-9 * max(bottom) for o in other):
-        ax.bar(range(len(rows)), other, bottom=bottom, label="other", color="0.8")
-    ax.set_xticks(range(len(rows)), labels, rotation=70, ha="right", fontsize=7)
-    ax.set_ylabel("seconds per step")
-    ax.set_title("step time breakdown")
-    ax.legend(fontsize=8)
+        if horizontal:
+            bar(pos, vals, left=base, label=part.removesuffix("_s"), height=0.8)
+        else:
+            bar(pos, vals, bottom=base, label=part.removesuffix("_s"))
+        base = [b + v for b, v in zip(base, vals)]
+    other = [max(float(r["step_time_s"]) - b, 0.0) for r, b in zip(rows, base)]
+    if any(o > 1e-9 * max(base) for o in other):
+        if horizontal:
+            bar(pos, other, left=base, label="other", color="0.8", height=0.8)
+        else:
+            bar(pos, other, bottom=base, label="other", color="0.8")
+    if horizontal:
+        ax.set_yticks(pos, labels, fontsize=7)
+        ax.set_ylim(n - 0.5, -0.5)             # first point at the top, as in the table
+        ax.set_xlabel("seconds per step")
+        ax.legend(fontsize=8, loc="lower right")
+    else:
+        ax.set_xticks(pos, labels, rotation=70, ha="right", fontsize=7)
+        ax.set_ylabel("seconds per step")
+        ax.legend(fontsize=8)
+    ax.set_title(f"step time breakdown ({n} points)")
     return _save(fig, out_dir, "breakdown")
 
 
@@ -362,6 +387,20 @@ def plot_links(out: Outputs, out_dir: Path) -> list[Path]:
     return _save(fig, out_dir, "links")
 
 
+def check_plot_axes(out: Outputs, x: str | None, color: str | None, marker: str | None) -> None:
+    """``--x`` must name a numeric summary column, ``--color``/``--marker`` a summary column:
+    a plot is never skipped silently (``ConfigError`` naming the flag, exit 2)."""
+    cols = out.columns("summary") if "summary" in out.tables else []
+    for flag, name in (("--x", x), ("--color", color), ("--marker", marker)):
+        if name is not None and name not in cols:
+            raise ConfigError(flag, f"{name!r} is not a column of {out.dir}'s summary; columns: "
+                                    f"{', '.join(cols) or '(none)'}")
+    if x is not None:
+        bad = out.query(f'select "{x}" as v from summary where "{x}" is not null limit 1')
+        if bad and not isinstance(bad[0]["v"], (int, float)) or bad and isinstance(bad[0]["v"], bool):
+            raise ConfigError("--x", f"{x!r} is not numeric: the throughput plot needs a numeric x axis")
+
+
 def make_plots(out: Outputs, out_dir: Path, x: str | None = None, color: str | None = None,
                marker: str | None = None) -> list[Path]:
     paths = []
@@ -369,7 +408,115 @@ def make_plots(out: Outputs, out_dir: Path, x: str | None = None, color: str | N
     paths += plot_breakdown(out, out_dir)
     paths += plot_latency(out, out_dir)
     paths += plot_links(out, out_dir)
+    paths += plot_intervals(out, out_dir, x)
     return paths
+
+
+# -- replicates: mean and 95% confidence interval per point -----------------------------------
+
+# Student's t, two-sided 95%, by degrees of freedom (1..30); beyond 30 the normal 1.96 is within 2%.
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+         2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+         2.052, 2.048, 2.045, 2.042]
+
+
+def t975(dof: int) -> float:
+    """Two-sided 95% quantile of Student's t with ``dof`` degrees of freedom."""
+    if dof < 1:
+        return float("nan")
+    return _T975[dof - 1] if dof <= len(_T975) else 1.96
+
+
+def mean_ci(values) -> tuple[float, float, int]:
+    """(mean, half-width of the 95% confidence interval of the mean, n) of finite values."""
+    xs = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(xs)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    mean = sum(xs) / n
+    if n == 1:
+        return mean, float("nan"), 1
+    var = sum((x - mean) ** 2 for x in xs) / (n - 1)
+    return mean, t975(n - 1) * math.sqrt(var / n), n
+
+
+def replicate_axis(out: "Outputs") -> str | None:
+    """The partition name of the sweep's seed axis (``replicates = N`` or a swept run.seed)."""
+    if not out.is_sweep:
+        return None
+    for a in out.sweep.get("axes", []):
+        if a.get("key") == "run.seed":
+            return a["name"]
+    return None
+
+
+def interval_rows(out: "Outputs", metrics: list[str] | None = None) -> list[dict]:
+    """One row per point of a replicated sweep: its other axes, ``n``, and for each metric
+    ``<metric>_mean`` and ``<metric>_ci95`` (half-width of the 95% interval of the mean)."""
+    seed = replicate_axis(out)
+    if seed is None:
+        return []
+    cols = out.columns("summary")
+    metrics = [m for m in (metrics or SUMMARY_METRICS) if m in cols and m != "wall_s"]
+    keys = [c for c in out.partitions if c in cols and c != seed]
+    rows = out.query("select * from summary")
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    result = []
+    for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
+        rs = groups[key]
+        row = dict(zip(keys, key))
+        row["n"] = len(rs)
+        for m in metrics:
+            try:
+                mean, half, _ = mean_ci(r.get(m) for r in rs)
+            except (TypeError, ValueError):
+                continue
+            row[f"{m}_mean"] = mean
+            row[f"{m}_ci95"] = half
+        result.append(row)
+    return result
+
+
+def plot_intervals(out: "Outputs", out_dir: Path, x: str | None = None) -> list[Path]:
+    """Error bars (mean +- 95% interval over seeds) of each varying metric against the first axis."""
+    rows = interval_rows(out)
+    if not rows:
+        return []
+    seed = replicate_axis(out)
+    axes = [c for c in out.partitions if c != seed and c in rows[0]]
+    x = x if x in axes else (axes[0] if axes else None)
+    names = [k[:-5] for k in rows[0] if k.endswith("_mean")]
+    first = ["goodput", "usd_per_Mtoken", "J_per_token", "effective_mfu", "output_tokens_per_s", "mfu"]
+    names = [m for m in first if m in names] + [m for m in names if m not in first]
+    metrics = [m for m in names if any((r.get(f"{m}_ci95") or 0) > 0 for r in rows)][:6]
+    if not metrics:
+        return []
+    plt = _plt()
+    fig, axs = plt.subplots(len(metrics), 1, figsize=(6, 2.4 * len(metrics)), squeeze=False)
+    others = [a for a in axes if a != x]
+    for ax, m in zip(axs[:, 0], metrics):
+        series: dict[tuple, list[dict]] = {}
+        for r in rows:
+            series.setdefault(tuple(r.get(o) for o in others), []).append(r)
+        for label, rs in series.items():
+            if x is not None:
+                rs = sorted(rs, key=lambda r: (str(type(r[x])), r[x]))
+                xs = [r[x] if isinstance(r[x], (int, float)) else str(r[x]) for r in rs]
+            else:
+                xs = list(range(len(rs)))
+            ys = [r[f"{m}_mean"] for r in rs]
+            es = [r[f"{m}_ci95"] if r[f"{m}_ci95"] == r[f"{m}_ci95"] else 0.0 for r in rs]
+            name = ", ".join(f"{o}={_label(v)}" for o, v in zip(others, label)) or None
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=name)
+        ax.set_ylabel(m)
+        if others:
+            ax.legend(fontsize=7)
+    axs[-1, 0].set_xlabel(x or "point")
+    fig.suptitle(f"mean and 95% interval over {rows[0]['n']} seeds")
+    fig.tight_layout()
+    return _save(fig, out_dir, "intervals")
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -377,6 +524,9 @@ def make_plots(out: Outputs, out_dir: Path, x: str | None = None, color: str | N
 def main(args) -> int:
     dirs = getattr(args, "dirs", None) or [args.dir]
     outputs = [open_outputs(d) for d in dirs]      # every directory is checked before any work
+    for out in outputs:
+        check_plot_axes(out, getattr(args, "x", None), getattr(args, "color", None),
+                        getattr(args, "marker", None))
     for out in outputs:
         plots = args.plots
         if plots and len(outputs) > 1:
@@ -406,6 +556,9 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
             print_summary(out.query("select * from summary")[0], title=f"run {out.dir.name}")
         else:
             print_table(rows, title=str(out.dir))
+        intervals = interval_rows(out)
+        if intervals:
+            print_table(intervals, title=f"mean and 95% confidence interval over {replicate_axis(out)}")
         if out.is_sweep:
             failed = out.query("select dir, error from points where status = 'failed'")
             for r in failed[:10]:

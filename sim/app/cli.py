@@ -23,6 +23,9 @@ _SUFFIX = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB"
            "G": 1024**3, "GB": 1024**3, "GIB": 1024**3, "T": 1024**4, "TB": 1024**4, "TIB": 1024**4}
 
 
+MAX_SIZE = 1024 ** 5         # 1 PiB: the largest size a collective or a flow may have
+
+
 def parse_size(text: str, key: str = "--sizes") -> int:
     """``64M`` -> 67108864 (K/M/G/T are powers of 1024, as in nccl-tests)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
@@ -31,6 +34,8 @@ def parse_size(text: str, key: str = "--sizes") -> int:
     value = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
     if value != int(value) or value <= 0:
         raise ConfigError(key, f"{text!r} is not a positive whole number of bytes")
+    if value > MAX_SIZE:
+        raise ConfigError(key, f"{text!r} exceeds {MAX_SIZE // 1024**5} PiB, more than any collective moves")
     return int(value)
 
 
@@ -57,10 +62,14 @@ def parse_sizes(text: str, key: str = "--sizes") -> list[int]:
 
 # -- printing --------------------------------------------------------------------------------
 
-def _fmt(value) -> str:
+def _fmt(value, full: bool = False) -> str:
+    """A cell: 4 significant digits on a terminal; with ``full`` (stdout is a file or a pipe)
+    the shortest text that reads back as the same number."""
     if isinstance(value, float):
         if value != value:
             return "nan"
+        if full:
+            return repr(value)
         if value == 0:
             return "0"
         a = abs(value)
@@ -68,12 +77,35 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _plain_table(rows: list[list[str]], header: list[str], title: str | None, file) -> None:
+    """Aligned columns, nothing cut: what a table looks like in a file or a pipe."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    if title:
+        print(title, file=file)
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip(), file=file)
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=file)
+
+
 def print_table(rows: list[dict], title: str | None = None, columns: list[str] | None = None,
                 file=None) -> None:
+    """A table of rows: a rich table on a terminal; full values in plain aligned columns when
+    the output is a file or a pipe (so no value is ever cut or rounded there)."""
+    file = file or sys.stdout
+    columns = columns or (list(rows[0]) if rows else [])
+    if not _is_terminal(file):
+        _plain_table([[_fmt(r.get(c, ""), full=True) for c in columns] for r in rows], columns, title, file)
+        return
     from rich.console import Console
     from rich.table import Table
-    console = Console(file=file or sys.stdout, width=max(100, Console().width))
-    columns = columns or (list(rows[0]) if rows else [])
+    console = Console(file=file, width=max(100, Console().width))
     table = Table(title=title, show_lines=False)
     for c in columns:
         table.add_column(c, justify="left" if rows and isinstance(rows[0].get(c), str) else "right")
@@ -83,10 +115,14 @@ def print_table(rows: list[dict], title: str | None = None, columns: list[str] |
 
 
 def print_summary(summary: dict, title: str, file=None) -> None:
-    """A two-column key/value table of a summary row."""
+    """A two-column key/value table of a summary row (full values when not on a terminal)."""
+    file = file or sys.stdout
+    if not _is_terminal(file):
+        _plain_table([[k, _fmt(v, full=True)] for k, v in summary.items()], ["metric", "value"], title, file)
+        return
     from rich.console import Console
     from rich.table import Table
-    console = Console(file=file or sys.stdout)
+    console = Console(file=file)
     table = Table(title=title, show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -109,7 +145,7 @@ def cmd_run(args) -> int:
     if args.trace:
         cfg.run.trace = True
     out = Path(args.out) if args.out else default_out_dir(cfg)
-    result = run_to_dir(cfg, out)
+    result = run_to_dir(cfg, out, force=args.force)
     if args.json:
         print(json_line(result.summary))
     elif isinstance(result.summary, list):      # [[jobs]]: one row per job
@@ -130,7 +166,8 @@ def cmd_sweep(args) -> int:
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
     config.validate(sweep.base_data)    # a broken base fails once, not once per point
     out = Path(args.out) if args.out else Path("runs") / "out" / sweep.name
-    res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address)
+    res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address,
+                    force=args.force)
     n = len(res.points)
     msg = (f"{sweep.name}: {res.count('done')} ran, {res.count('skipped')} already done, "
            f"{res.count('failed')} failed of {n} points -> {out}/")
@@ -153,6 +190,9 @@ def cmd_analyze(args) -> int:
     return analyze.main(args)
 
 
+VALIDATE_WORST = 5      # cases listed per suite unless --details or --worst N
+
+
 def cmd_validate(args) -> int:
     from sim.app import validation as validate
     suites = [args.suite] if args.suite else list(validate.SUITES)
@@ -161,13 +201,16 @@ def cmd_validate(args) -> int:
         rows = validate.run_suite(name)
         all_rows.extend({"suite": name, **r} for r in rows)
         if not args.json:
+            # a summary by default: the worst cases of each suite; --details lists every case
             shown = rows
-            if args.worst:
+            worst = args.worst or (0 if args.details else VALIDATE_WORST)
+            if worst:
                 shown = sorted(rows, key=lambda r: -abs(r["error"]) if r.get("error") is not None else 0.0)
-                shown = shown[:args.worst]
+                shown = shown[:worst]
             shown = [{**r, "error": f"{r['error']:+.1%}" if r.get("error") is not None else ""} for r in shown]
-            print_table(shown, title=f"validation: {name}",
-                        columns=["case", "metric", "predicted", "measured", "error", "source"])
+            title = f"validation: {name}" + ("" if len(shown) == len(rows) else
+                                             f" ({len(shown)} worst of {len(rows)} cases; --details lists all)")
+            print_table(shown, title=title, columns=["case", "metric", "predicted", "measured", "error", "source"])
             stats = validate.error_stats(rows)
             print(f"{name}: {stats['cases']} cases, median |error| {stats['median_abs_error']:.1%}, "
                   f"worst |error| {stats['worst_abs_error']:.1%}"
@@ -180,10 +223,10 @@ def cmd_validate(args) -> int:
 def cmd_collective(args) -> int:
     from sim.app.nccl_table import nccl_table
     from sim.config import load_config
+    if args.gpus < 2:
+        raise ConfigError("--gpus", f"a collective needs at least 2 GPUs, got {args.gpus}")
     cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
     sizes = parse_sizes(args.sizes)
-    if args.gpus < 1:
-        raise ConfigError("--gpus", "must be >= 1")
     table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes)
     rows = table.to_pylist()
     if args.json:
@@ -194,6 +237,7 @@ def cmd_collective(args) -> int:
 
 
 def cmd_hardware(args) -> int:
+    from sim.compute import calibration
     from sim.hardware import catalogue
     rows = []
     for name, g in catalogue().items():
@@ -202,7 +246,7 @@ def cmd_hardware(args) -> int:
                      "fp8_TFLOPs": g.dense_flops.get("fp8", float("nan")) / 1e12,
                      "hbm_GB": g.hbm_bytes / 1e9, "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
-                     "power_W": g.power_W})
+                     "power_W": g.power_W, "calibrated": calibration(name, "train")[0]})
     if args.json:
         print(json_line(rows))
     else:
@@ -238,9 +282,10 @@ def cmd_docs(args) -> int:
         readme = Path(args.readme)
         if args.write:
             docs.update_readme(readme)
-            print(f"updated the config reference in {readme}", file=sys.stderr)
+            docs.update_headline(readme)
+            print(f"updated the config reference and the headline figures in {readme}", file=sys.stderr)
             return 0
-        return 0 if docs.readme_is_current(readme) else 1
+        return 0 if docs.readme_is_current(readme) and docs.headline_is_current(readme) else 1
     print(docs.config_reference())
     return 0
 
@@ -263,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="output directory (default runs/out/<run name>/)")
     r.add_argument("--json", action="store_true", help="print the summary row as one JSON line")
     r.add_argument("--trace", action="store_true", help="also write trace.json (open in ui.perfetto.dev)")
+    r.add_argument("--force", action="store_true",
+                   help="replace --out even when it holds files dcsim did not write")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("sweep", help="run a grid of configs, resumably")
@@ -272,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None, help="parallel points (default: cores)")
     s.add_argument("--engine", choices=["local", "dask"], default="local")
     s.add_argument("--address", default=None, help="Dask scheduler address (default: a local cluster)")
+    s.add_argument("--force", action="store_true",
+                   help="write into --out even when it holds files dcsim did not write")
     s.set_defaults(fn=cmd_sweep)
 
     a = sub.add_parser("analyze", help="summarize and plot a run or sweep directory")
@@ -288,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="compare predictions with published measurements")
     v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving | measured (default all)")
     v.add_argument("--worst", type=int, default=0, metavar="N", help="list only the N cases with the largest |error|")
+    v.add_argument("--details", action="store_true", help="list every case (default: the summary and the 5 worst cases)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=cmd_validate)
 

@@ -2,12 +2,13 @@
 
 Vocabulary (nccl-tests): algbw = size / time; busbw = algbw x the op's bus factor
 (``sim.collectives.BUSBW_FACTOR``). Columns: op, algo, gpus, size_bytes, time_s, algbw_GBps,
-busbw_GBps.
+busbw_GBps, protocol (the NCCL protocol ``auto`` chose by NCCL's tuning model: LL, LL128 or
+Simple; Simple for an algorithm given by name).
 """
 
 from __future__ import annotations
 
-from sim.collectives import (ALGOS, BUSBW_FACTOR, OPS, applicable, default_efficiencies, measure)
+from sim.collectives import (ALGOS, BUSBW_FACTOR, OPS, applicable, default_efficiencies, measure, tune)
 from sim.fabric import Fabric
 
 
@@ -33,7 +34,7 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int]):
     if algo != "auto" and op != "send_recv" and algo not in applicable(topo, op, group, spec.nvls):
         raise ConfigError("--algo", f"{algo} is not applicable to {op} on these {gpus} GPUs; "
                                     f"applicable: {', '.join(applicable(topo, op, group, spec.nvls))}")
-    rows = {k: [] for k in ("op", "algo", "gpus", "size_bytes", "time_s", "algbw_GBps", "busbw_GBps")}
+    rows = {k: [] for k in ("op", "algo", "gpus", "size_bytes", "time_s", "algbw_GBps", "busbw_GBps", "protocol")}
     for size in sizes:
         sim = Simulation(cfg.run.seed)
         fabric = Fabric(sim, topo, cfg.topology.network_model,
@@ -48,4 +49,8 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int]):
         rows["time_s"].append(t)
         rows["algbw_GBps"].append(algbw)
         rows["busbw_GBps"].append(algbw * BUSBW_FACTOR[op](gpus))
+        proto = "Simple"
+        if algo == "auto" and op != "send_recv" and len(applicable(topo, op, group, spec.nvls)) > 1:
+            proto = tune(topo, op, group, float(size), fabric, spec.nvls)[1]
+        rows["protocol"].append(proto)
     return pa.table(rows)

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 import sim
 from sim.config import Config, config_to_dict
-from sim.errors import ConfigError
+from sim.errors import ConfigError, DcsimError
 
 WALL_CLOCK_COLUMNS = ("wall_s",)
 
@@ -52,6 +52,19 @@ def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
                   record_flows=record_flows)
 
 
+def calibrated(gpu_name: str, kind: str) -> bool:
+    """The summaries' ``calibrated`` column (CONTRACT round 2): every compute constant a run of
+    ``kind`` uses on this GPU was fitted to measurements of it; warns on stderr when not."""
+    import sys
+    from sim.compute import calibration
+    ok, missing = calibration(gpu_name, kind)
+    if not ok:
+        print(f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
+              f"defaults or a `like` (see sim/data/compute.toml); treat its times as estimates",
+              file=sys.stderr)
+    return ok
+
+
 def _workload(kind: str):
     if kind == "train":
         from workloads.training import run_training
@@ -62,10 +75,70 @@ def _workload(kind: str):
     raise ConfigError("run.kind", f"unknown kind {kind!r}; use train or serve")
 
 
+def _accounting(cfg: Config, topo, tables: dict, gpus: int | None = None) -> dict:
+    """Energy, cost and long-horizon goodput columns (sim.app.accounting)."""
+    from sim.app import accounting
+    return accounting.extend(cfg, topo, tables, gpus=gpus)
+
+
 def _set_column(table: pa.Table, name: str, value) -> pa.Table:
     if name in table.column_names:
         return table
     return table.append_column(name, pa.array([value] * table.num_rows))
+
+
+def check_precision(cfg: Config) -> None:
+    """Refuse a precision the run's GPU cannot compute in (``ConfigError``, exit 2) rather than
+    silently running at another: fp8 training needs fp8 tensor cores (Transformer Engine: Hopper,
+    Ada, Blackwell, MI300), fp4 serving needs fp4 tensor cores (Blackwell). fp16 and bf16 stand
+    in for each other (the same width and rate); fp8 serving on a GPU without fp8 is weight-only
+    FP8 (W8A16, vLLM's FP8 Marlin on Ampere) and runs at the bf16 rate."""
+    from sim import hardware
+    spec = hardware.gpu(cfg.topology.gpu)
+    have = ", ".join(sorted(spec.dense_flops))
+    def has(p):
+        return spec.has_precision(p) and p not in getattr(spec, "lacks", ())
+    if cfg.run.kind == "train" and cfg.train.precision == "fp8" and not has("fp8"):
+        raise ConfigError("train.precision", f"{spec.name} has no fp8 tensor cores (its rates: {have}); "
+                                             "fp8 training needs Hopper or newer: use bf16")
+    if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not has("fp4"):
+        raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
+                                             "fp4 needs Blackwell (B200, GB200): use fp8")
+
+
+# Work bounds: a run past them would take hours or exhaust memory, so it is refused before it
+# starts (``check_work``, exit 2 naming the key). Measured on one core: about 1-4 ms per
+# micro-batch pipeline chunk (training), about 3 ms per request (serving, 200 output tokens).
+MAX_TRAIN_STEPS = 1000               # steps repeat one schedule; more only multiply the time
+MAX_PIPELINE_CHUNKS = 1_000_000      # steps x micro-batches x pp x virtual stages (x dp x cp if fidelity = full)
+MAX_REQUESTS = 1_000_000             # serving requests per run
+
+
+def check_work(cfg: Config, gpus: int) -> None:
+    """Estimate a run's work from its config and refuse (``ConfigError``) one past the bounds
+    above, before any memory is spent on it."""
+    if cfg.run.kind == "train":
+        from workloads.model import ModelSpec
+        from workloads.training.plan import make_plan
+        if cfg.run.steps > MAX_TRAIN_STEPS:
+            raise ConfigError("run.steps", f"{cfg.run.steps:,} steps exceed the bound of {MAX_TRAIN_STEPS:,}: "
+                                           "steps repeat one schedule, so a few give the same step time")
+        plan = make_plan(cfg.train, ModelSpec.from_section(cfg.model), gpus)
+        replicas = plan.dp * plan.cp if plan.fidelity == "full" else 1
+        chunks = cfg.run.steps * plan.microbatches * plan.pp * plan.v * replicas
+        if chunks > MAX_PIPELINE_CHUNKS:
+            key = "train.global_batch" if plan.microbatches * plan.pp * plan.v * replicas > MAX_PIPELINE_CHUNKS else "run.steps"
+            raise ConfigError(key, f"the run would simulate {chunks:,} micro-batch pipeline chunks ({cfg.run.steps} "
+                                   f"step(s) x {plan.microbatches:,} micro-batches x pp {plan.pp} x "
+                                   f"{plan.v} virtual stage(s)" + (f" x {replicas} replicas" if replicas > 1 else "")
+                                   + f"), over the bound of {MAX_PIPELINE_CHUNKS:,} (about an hour); lower "
+                                   "global_batch or raise micro_batch")
+    elif cfg.run.kind == "serve":
+        w = cfg.workload
+        if (w.arrival != "trace" or "requests" in w.model_fields_set) and w.requests > MAX_REQUESTS:
+            raise ConfigError("workload.requests", f"{w.requests:,} requests exceed the bound of {MAX_REQUESTS:,} "
+                                                   "per run (about an hour); a sample of 10,000 or so gives "
+                                                   "stable percentiles")
 
 
 def run(cfg: Config) -> RunResult:
@@ -75,11 +148,14 @@ def run(cfg: Config) -> RunResult:
 
     if cfg.jobs:
         return run_jobs(cfg)
+    check_precision(cfg)
     t0 = time.perf_counter()
     simulation = Simulation(cfg.run.seed)
     topo = topologies.build(cfg.topology)
+    check_work(cfg, len(topo.gpus))
     fabric = build_fabric(cfg, simulation, topo, record_flows=cfg.run.trace)
     tables = dict(_workload(cfg.run.kind)(cfg, simulation, topo, fabric))
+    tables = _accounting(cfg, topo, tables)
     # tables recorded on the simulation (flows, GPU streams) that the workload did not return
     for name, table in simulation.recorder.to_arrow().items():
         tables.setdefault(name, table)
@@ -94,6 +170,7 @@ def run(cfg: Config) -> RunResult:
     summary_t = tables["summary"]
     summary_t = _set_column(summary_t, "gpus", len(topo.gpus))
     summary_t = _set_column(summary_t, "sim_events", int(simulation.events_processed))
+    summary_t = _set_column(summary_t, "calibrated", calibrated(cfg.topology.gpu, cfg.run.kind))
     if "wall_s" in summary_t.column_names:
         summary_t = summary_t.drop_columns(["wall_s"])
     summary_t = summary_t.append_column("wall_s", pa.array([wall], pa.float64()))
@@ -124,18 +201,22 @@ def default_out_dir(cfg: Config) -> Path:
 
 
 def run_to_dir(cfg: Config, out_dir: str | Path | None = None, staging_root: str | Path | None = None,
-               extra_manifest: dict | None = None, trace: bool | None = None) -> RunResult:
-    """Run ``cfg`` and write its directory atomically; returns the result."""
-    from sim.outputs import trace_events, write_run_dir
+               extra_manifest: dict | None = None, trace: bool | None = None,
+               force: bool = False) -> RunResult:
+    """Run ``cfg`` and write its directory atomically; returns the result. ``out_dir`` may
+    replace only an earlier run's directory (or an empty one) unless ``force``: anything else
+    is a ``ConfigError`` raised before the run starts (``sim.outputs.check_replaceable``)."""
+    from sim.outputs import check_replaceable, trace_events, write_run_dir
+    final = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
+    check_replaceable(final, "run", force, key="--out" if out_dir is not None else "run.name")
     result = run(cfg)
     if trace and result.trace is None:
         result.trace = trace_events(result.tables)
     manifest = dict(result.manifest)
     if extra_manifest:
         manifest.update(extra_manifest)
-    write_run_dir(Path(out_dir) if out_dir is not None else default_out_dir(cfg), result.tables,
-                  manifest, trace=result.trace,
-                  staging_root=Path(staging_root) if staging_root else None)
+    write_run_dir(final, result.tables, manifest, trace=result.trace,
+                  staging_root=Path(staging_root) if staging_root else None, force=force)
     return result
 
 
@@ -209,8 +290,8 @@ def job_config(cfg: Config, i: int) -> Config:
     """The single-workload config of job ``i``: its own sections on the shared topology."""
     job = cfg.jobs[i]
     run = cfg.run.model_copy(update={"kind": job.kind, "name": job.name})
-    return Config(run=run, topology=cfg.topology, model=job.model, train=job.train, serve=job.serve,
-                  workload=job.workload)
+    return cfg.model_copy(update={"run": run, "model": job.model, "train": job.train, "serve": job.serve,
+                                  "workload": job.workload, "jobs": []})
 
 
 def _job_error(err, i: int, name: str):
@@ -268,6 +349,13 @@ def run_jobs(cfg: Config) -> RunResult:
     job alone on the same GPUs for the slowdown columns)."""
     t0 = time.perf_counter()
     which = list(range(len(cfg.jobs)))
+    for i in which:      # each job's precision and work, as for a single run (issue 9)
+        try:
+            job_cfg = job_config(cfg, i)
+            check_precision(job_cfg)
+            check_work(job_cfg, cfg.jobs[i].gpus)
+        except DcsimError as err:
+            raise _job_error(err, i, cfg.jobs[i].name) from None
     workloads, fabrics, simulation, fabric = _simulate_jobs(cfg, which, cfg.run.trace)
     alone = {}
     if cfg.run.baseline:
@@ -278,11 +366,13 @@ def run_jobs(cfg: Config) -> RunResult:
     for i, w in workloads.items():
         job = cfg.jobs[i]
         tabs = dict(w.tables())
+        tabs = _accounting(job_config(cfg, i), fabric.topo, tabs, gpus=job.gpus)
         tabs.update({k: v for k, v in fabrics[i].sim.recorder.to_arrow().items() if k not in tabs})
         per_job[job.name] = tabs
         row = {"job": job.name, "kind": job.kind}
         row.update({k: v[0] for k, v in tabs["summary"].to_pydict().items()})
         row["gpus"] = job.gpus
+        row["calibrated"] = calibrated(cfg.topology.gpu, job.kind)
         if i in alone:
             row.update(w.slowdown(alone[i]))
             if job.kind == "serve":

@@ -15,8 +15,12 @@ Vocabulary:
   atomically (the default loads the config and calls ``sim.app.runner.run_to_dir``). A sweep is a
   thin layer over it; tests and benchmarks pass their own.
 - finished point: its directory holds ``manifest.json`` (written last, then renamed into place)
-  whose ``point_hash`` matches the point's config data (base, ``[set]`` and axis values). A rerun
-  skips finished points; failed, interrupted and changed ones run again.
+  whose ``point_hash`` matches the point's identity: its fully resolved config (base, ``[set]``
+  and axis values, with preset files expanded as they are now and defaults filled in) and the
+  dcsim version (``point_identity``). A rerun skips finished points; failed, interrupted and
+  changed ones (a preset file edited, a new dcsim) run again.
+- orphans: pool workers exit when the sweep process dies, even by SIGKILL (``_worker_init``:
+  Linux's parent-death signal, and a watchdog on the parent pid elsewhere).
 - sweep manifest: ``OUT/sweep.json``: axes, partition types and every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), rewritten
   atomically after each completion.
@@ -42,11 +46,11 @@ from typing import Any, Callable
 
 from sim.config import read_toml
 from sim.errors import ConfigError, DcsimError
-from sim.outputs import is_complete, remove_stale_staging, write_json_atomic
+from sim.outputs import check_replaceable, is_complete, remove_stale_staging, write_json_atomic
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
-_SWEEP_KEYS = {"name", "base", "grid", "zip", "set", "description"}
+_SWEEP_KEYS = {"name", "base", "grid", "zip", "set", "description", "replicates"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class PointTask:
     staging_root: str | None
     partition: dict = field(default_factory=dict)   # partition name -> value
     point_hash: str = ""    # of the point's config data: a rerun recomputes a point whose config changed
+    force: bool = False     # replace point directories dcsim did not write
 
 
 @dataclass
@@ -165,6 +170,20 @@ def config_hash(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def point_identity(data: dict) -> str:
+    """The hash that says whether a finished point is still valid: of the point's fully resolved
+    config (presets expanded from their files as they are now, defaults filled in) and the dcsim
+    version. A changed preset file, default or version makes a rerun recompute the point. A config
+    that does not validate is hashed as written (it fails again anyway)."""
+    import sim
+    from sim import config
+    try:
+        resolved = config.config_to_dict(config.validate(copy.deepcopy(data)))
+    except Exception:   # an invalid point: it is recomputed (and fails) regardless
+        resolved = {"unresolved": data}
+    return config_hash({"config": resolved, "dcsim_version": sim.__version__})
+
+
 def is_finished(directory: Path, point_hash: str) -> bool:
     """A complete point directory written from the same config (points written without a hash,
     by a custom point function, count as finished)."""
@@ -211,6 +230,11 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     name = spec.get("name") or (source.stem if source else "sweep")
     if not isinstance(name, str):
         raise ConfigError("name", "must be a string")
+    from sim.config import check_name
+    try:
+        check_name(name)
+    except ValueError as err:
+        raise ConfigError("name", str(err)) from None
     base_path = None
     if base_data is None:
         base = spec.get("base")
@@ -250,7 +274,25 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
         raise ConfigError(dup, "key appears in both [grid] and [zip]")
     names = _axis_names(keys)
     axes = [Axis(k, n, tuple(v), kind) for (k, v, kind), n in zip(axes_in, names)]
+    axes += replicate_axes(spec, base_data, keys)
     return Sweep(name, base_path, base_data, axes, source)
+
+
+def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
+    """``replicates = N``: every point runs under N seeds (``run.seed`` = base seed + 0..N-1), as a
+    last grid axis named ``seed``; ``dcsim analyze`` then reports mean and 95% interval per point."""
+    n = spec.get("replicates")
+    if n is None:
+        return []
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError("replicates", f"must be an integer >= 1, got {n!r}")
+    if "run.seed" in keys:
+        raise ConfigError("replicates", "run.seed is already swept; use one or the other")
+    base_seed = base_data.get("run", {}).get("seed", 0) if isinstance(base_data.get("run"), dict) else 0
+    if isinstance(base_seed, bool) or not isinstance(base_seed, int):
+        raise ConfigError("run.seed", "must be an integer")
+    name = "seed" if "seed" not in [k.split(".")[-1] for k in keys] else "run_seed"
+    return [Axis("run.seed", name, tuple(base_seed + i for i in range(n)), "grid")]
 
 
 # -- running points ----------------------------------------------------------------------------
@@ -261,7 +303,8 @@ def run_point(task: PointTask) -> dict:
     from sim.app import runner
     cfg = config.validate(point_config_data(task))
     result = runner.run_to_dir(cfg, Path(task.out_dir), staging_root=task.staging_root,
-                               extra_manifest={"point": task.partition, "point_hash": task.point_hash})
+                               extra_manifest={"point": task.partition, "point_hash": task.point_hash},
+                               force=task.force)
     return {"summary": result.summary}
 
 
@@ -288,6 +331,36 @@ def execute(point_fn: Callable[[PointTask], dict], task: PointTask) -> dict:
 def _ignore_sigint() -> None:
     # Ctrl-C goes to the whole process group; the parent decides what workers do.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
+    """Make this worker process exit when ``parent`` (the sweep) dies, however it dies: on Linux
+    the kernel sends SIGKILL (prctl PR_SET_PDEATHSIG); elsewhere (and as a back-up) a daemon
+    thread notices that the parent pid changed. Without this, workers of a SIGKILLed sweep live on
+    and keep writing points."""
+    import threading
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)          # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:        # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="dcsim-parent-watch", daemon=True).start()
+
+
+def _worker_init(parent: int) -> None:
+    _ignore_sigint()
+    _exit_with_parent(parent)
 
 
 # -- progress ----------------------------------------------------------------------------------
@@ -382,10 +455,14 @@ def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, en
 
 def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, engine: str = "local",
               address: str | None = None, point_fn: Callable[[PointTask], dict] = run_point,
-              progress: bool | None = None, stream=None, mp_context: str | None = None) -> SweepResult:
-    """Run every unfinished point of ``sweep`` into ``out_dir``; see the module docstring."""
+              progress: bool | None = None, stream=None, mp_context: str | None = None,
+              force: bool = False) -> SweepResult:
+    """Run every unfinished point of ``sweep`` into ``out_dir``; see the module docstring.
+    ``out_dir`` must be new, empty or an earlier sweep's output unless ``force``
+    (``sim.outputs.check_replaceable``)."""
     if engine not in ("local", "dask"):
         raise ConfigError("--engine", f"unknown engine {engine!r}; use local or dask")
+    check_replaceable(Path(out_dir), "sweep", force)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging_root = _staging_root(out_dir)
@@ -394,7 +471,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     points = sweep.points()
     status: dict[int, dict] = {}
     todo: list[Point] = []
-    hashes = {p.index: config_hash(config_data(sweep.base_data, p.values)) for p in points}
+    identity = point_identity if point_fn is run_point else config_hash
+    hashes = {p.index: identity(config_data(sweep.base_data, p.values)) for p in points}
     for p in points:
         if is_finished(out_dir / p.rel_dir, hashes[p.index]):
             status[p.index] = {"index": p.index, "status": "skipped", "error": None}
@@ -411,7 +489,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     save()
     tasks = {p.index: PointTask(p.index, p.values, str(out_dir / p.rel_dir), sweep.base_data,
                                 str(sweep.base_path) if sweep.base_path else None,
-                                str(staging_root), p.partition, hashes[p.index]) for p in todo}
+                                str(staging_root), p.partition, hashes[p.index], force) for p in todo}
     by_index = {p.index: p for p in points}
     bar = Progress(len(points), len(todo), stream=stream, live=progress)
 
@@ -465,7 +543,7 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
     if method == "fork" and point_fn is run_point:
         _preload()
     pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                               initializer=_ignore_sigint)
+                               initializer=_worker_init, initargs=(os.getpid(),))
     futures = {pool.submit(execute, point_fn, t): t for t in tasks}
     unrecorded = set(futures)      # a Ctrl-C may land between wait() and record(): track both
 

@@ -121,3 +121,72 @@ def test_analyze_command_prints_and_plots(sweep_dir, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [r["tp"] for r in rows] == [1, 2, 4]
     assert main(["analyze", str(sweep_dir), "--sql", "select bogus"]) == 2
+
+
+# -- replicates: mean and 95% interval ---------------------------------------------------------
+
+def noisy_point(task):
+    """A metric with known mean (x) and standard deviation 0.1, drawn from the point's seed."""
+    import numpy as np
+    x = float(task.values["train.tp"])
+    seed = int(task.values["run.seed"])
+    rng = np.random.default_rng([int(x), seed])
+    summary = pa.table({"mfu": [x + 0.1 * rng.standard_normal()], "step_time_s": [1.0]})
+    write_run_dir(Path(task.out_dir), {"summary": summary}, {"point": task.partition},
+                  staging_root=task.staging_root)
+    return {}
+
+
+def _replicated(tmp, n: int, points: int = 40):
+    from sim.app.analyze import interval_rows
+    (tmp / "base.toml").write_text("")
+    (tmp / f"s{n}.toml").write_text(f'name = "r"\nbase = "base.toml"\nreplicates = {n}\n[grid]\n'
+                                    f'"train.tp" = {list(range(1, points + 1))}\n')
+    out = tmp / f"out{n}"
+    run_sweep(load_sweep(tmp / f"s{n}.toml"), out, workers=1, point_fn=noisy_point, progress=False)
+    return open_outputs(out), interval_rows(open_outputs(out), ["mfu"])
+
+
+def test_intervals_cover_the_mean_and_shrink_as_one_over_sqrt_n(tmp_path):
+    from sim.app.analyze import t975
+    out8, rows8 = _replicated(tmp_path, 8)
+    _, rows32 = _replicated(tmp_path, 32)
+    assert len(rows8) == 40 and all(r["n"] == 8 for r in rows8)
+    covered = sum(abs(r["mfu_mean"] - r["tp"]) <= r["mfu_ci95"] for r in rows8 + rows32)
+    assert 0.85 <= covered / 80 <= 1.0           # 95% intervals cover the true mean ~95% of the time
+    h8 = sum(r["mfu_ci95"] for r in rows8) / 40
+    h32 = sum(r["mfu_ci95"] for r in rows32) / 40
+    expected = 2.0 * t975(7) / t975(31)           # sqrt(32 / 8), times the t quantiles
+    assert h8 / h32 == pytest.approx(expected, rel=0.15)
+    assert h32 == pytest.approx(t975(31) * 0.1 / 32 ** 0.5, rel=0.15)
+    paths = make_plots(out8, tmp_path / "plots")
+    assert any(p.name == "intervals.png" for p in paths)
+
+
+def test_breakdown_draws_every_point(tmp_path, monkeypatch):
+    """88 points (the headline sweep's count) give 88 bars per stacked part, each labelled."""
+    import sim.app.analyze as an
+    tmp = tmp_path
+    (tmp / "base.toml").write_text("")
+    (tmp / "s.toml").write_text('name = "big"\nbase = "base.toml"\n[grid]\n'
+                                '"topology.nic_Gbps" = [12.5, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800]\n'
+                                '"train.tp" = [1, 2, 3, 4, 5, 6, 7, 8]\n')
+    run_sweep(load_sweep(tmp / "s.toml"), tmp / "out", workers=1, point_fn=overlap_point, progress=False)
+    figs = []
+    monkeypatch.setattr(an, "_save", lambda fig, d, name: figs.append(fig) or [])
+    an.plot_breakdown(open_outputs(tmp / "out"), tmp / "plots")
+    ax = figs[0].axes[0]
+    assert [len(c) for c in ax.containers][:3] == [88, 88, 88]     # compute, exposed_comm, bubble
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 88 and labels[0] == "nic_Gbps=12.5/tp=1"
+
+
+def test_runs_of_both_kinds_in_one_directory_are_analyzed(tmp_path):
+    """A directory holding a training and a serving run (no sweep): the breakdown skips the
+    serving row (no step time) instead of failing on its nulls."""
+    write_run_dir(tmp_path / "t", {"summary": pa.table({"step_time_s": [2.0], "compute_s": [1.5], "bubble_s": [0.1],
+                                                        "exposed_comm_s": [0.4], "mfu": [0.4]})}, {})
+    write_run_dir(tmp_path / "s", {"summary": pa.table({"ttft_p50_s": [0.1], "output_tokens_per_s": [900.0]})}, {})
+    out = open_outputs(tmp_path)
+    paths = make_plots(out, tmp_path / "plots")
+    assert tmp_path / "plots" / "breakdown.png" in paths

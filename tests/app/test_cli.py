@@ -23,7 +23,7 @@ def test_parse_sizes_powers_of_1024():
     assert parse_sizes("1K:16K") == [1024, 2048, 4096, 8192, 16384]
 
 
-@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512"])
+@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512", "99999999999999999999G"])
 def test_parse_sizes_rejects_bad_input(bad):
     with pytest.raises(ConfigError) as err:
         parse_sizes(bad)
@@ -123,3 +123,200 @@ def test_validate_collectives_rows(capsys):
     assert main(["validate", "collectives", "--worst", "2"]) == 0
     out = capsys.readouterr().out
     assert "median |error|" in out and "worst |error|" in out
+
+
+# -- never destroy what dcsim did not write (issue 9, item 1) -------------------------------
+
+QUICKSTART = str(ROOT / "runs" / "quickstart.toml")
+
+
+def test_run_refuses_to_replace_a_directory_dcsim_did_not_write(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep")
+    assert main(["run", QUICKSTART, "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "mine" in err and "--force" in err and "Traceback" not in err
+    assert (mine / "precious.txt").read_text() == "keep"
+    # the earlier run's own directory is replaced; --force replaces anything
+    assert main(["run", QUICKSTART, "--out", "r", "--json"]) == 0
+    assert main(["run", QUICKSTART, "--out", "r", "--json"]) == 0
+    assert main(["run", QUICKSTART, "--out", str(mine), "--force", "--json"]) == 0
+    assert (mine / "manifest.json").exists() and not (mine / "precious.txt").exists()
+
+
+@pytest.mark.parametrize("name", ['""', '"  "', '"../../x"', '"a/b"', '".."', '"."', '".hidden"'])
+def test_empty_or_path_like_run_names_exit_2(tmp_path, monkeypatch, capsys, name):
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / "runs" / "out" / "earlier"
+    earlier.mkdir(parents=True)
+    (earlier / "summary.parquet").write_text("an earlier run")
+    assert main(["run", QUICKSTART, "--set", f"run.name={name}"]) == 2
+    err = capsys.readouterr().err
+    assert "run.name" in err and "Traceback" not in err
+    assert (earlier / "summary.parquet").read_text() == "an earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def test_out_dot_exits_2_without_traceback(tmp_path):
+    r = _cli("run", QUICKSTART, "--out", ".", cwd=tmp_path)
+    assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("run", QUICKSTART, "--out", "..", "--force", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_refuses_a_directory_dcsim_did_not_write(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(f'name = "s"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [2]\n')
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main(["sweep", "s.toml", "--out", str(mine), "--workers", "1"]) == 2
+    assert "mine" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    (tmp_path / "bad.toml").write_text(f'name = "../up"\nbase = "{QUICKSTART}"\n')
+    assert main(["sweep", "bad.toml"]) == 2
+    assert "name" in capsys.readouterr().err
+
+
+# -- bad input: exit 2 naming the key (or trace file and line) and why (issue 9, item 5) ---------
+
+SERVE_SMALL = """
+[run]
+kind = "serve"
+name = "s"
+[topology]
+gpus = 8
+[model]
+preset = "llama3-8b"
+[serve]
+tp = 8
+[workload]
+arrival = "burst"
+requests = 20
+input_tokens = 100
+output_tokens = 10
+"""
+
+
+def _trace(tmp_path, name, text=None, raw=None):
+    if raw is not None:
+        (tmp_path / name).write_bytes(raw)
+    elif text is not None:
+        (tmp_path / name).write_text(text)
+    else:
+        (tmp_path / name).mkdir()
+    return ["--set", 'workload.arrival="trace"', "--set", f'workload.trace="{tmp_path / name}"',
+            "--set", 'workload.input_tokens={dist="trace"}', "--set", 'workload.output_tokens={dist="trace"}']
+
+
+MOONCAKE_ROW = '{{"timestamp": {t}, "input_length": {n}, "output_length": 5, "hash_ids": []}}\n'
+
+
+@pytest.mark.parametrize("case,extra,expect", [
+    ("nan timestamp", lambda p: _trace(p, "t.jsonl", MOONCAKE_ROW.format(t=0, n=10) + MOONCAKE_ROW.format(t="NaN", n=10)),
+     ["t.jsonl:2", "finite"]),
+    ("infinite timestamp", lambda p: _trace(p, "t.jsonl", MOONCAKE_ROW.format(t="Infinity", n=10)), ["t.jsonl:1", "finite"]),
+    ("huge token count", lambda p: _trace(p, "t.jsonl", MOONCAKE_ROW.format(t=0, n=10**30)), ["t.jsonl:1", "token count"]),
+    ("azure nan clock", lambda p: _trace(p, "t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                         "2023-11-16 18:15:46.6805900,10,5\n2023-11-16 18:15:nan,10,5\n"), ["t.csv:3", "finite"]),
+    ("azure huge tokens", lambda p: _trace(p, "t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                           "2023-11-16 18:15:46.6805900,99999999999999999999999,5\n"), ["t.csv:2", "token count"]),
+    ("binary trace", lambda p: _trace(p, "b.jsonl", raw=bytes(range(256))), ["b.jsonl", "not a text file"]),
+    ("directory trace", lambda p: _trace(p, "d.jsonl"), ["d.jsonl", "directory"]),
+    ("seed -1", lambda p: ["--set", "run.seed=-1"], ["run.seed"]),
+    ("cv inf", lambda p: ["--set", 'workload.arrival="gamma"', "--set", "workload.cv=inf"], ["workload.cv", "finite"]),
+    ("scale-up latency inf", lambda p: ["--set", "topology.scaleup_latency_us=inf"], ["topology.scaleup_latency_us"]),
+    ("host kv inf", lambda p: ["--set", "serve.host_kv_GB=inf"], ["serve.host_kv_GB"]),
+    ("oversubscription inf", lambda p: ["--set", "topology.oversubscription=inf"], ["topology.oversubscription"]),
+    ("overflowing lengths", lambda p: ["--set", 'workload.input_tokens={dist="lognormal", mean=1e30, sigma=0.5}'],
+     ["workload.input_tokens"]),
+    ("sampled overflow", lambda p: ["--set", 'workload.input_tokens={dist="normal", mean=1000, sigma=1e15}'],
+     ["workload.input_tokens", "sampled"]),
+    ("block size", lambda p: ["--set", "serve.kv_block_tokens=1000000"], ["serve.kv_block_tokens"]),
+    ("input_tokens=true", lambda p: ["--set", "workload.input_tokens=true"], ["workload.input_tokens", "boolean"]),
+    ("fp4 on H100", lambda p: ["--set", 'serve.precision="fp4"'], ["serve.precision", "fp4"]),
+    ("replicas ignored", lambda p: ["--set", "serve.replicas=3", "--set", "serve.prefill_replicas=1",
+                                    "--set", "serve.decode_replicas=1", "--set", "serve.tp=4"], ["serve.replicas"]),
+    ("trace replaces lengths", lambda p: ["--set", 'workload.arrival="trace"',
+                                          "--set", 'workload.trace="AzureLLMInferenceTrace_conv.csv"'],
+     ["workload.input_tokens", "trace"]),
+])
+def test_bad_serving_input_exits_2_naming_the_key(tmp_path, monkeypatch, capsys, case, extra, expect):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "serve.toml").write_text(SERVE_SMALL)
+    assert main(["run", "serve.toml", "--out", "o", "--json", *extra(tmp_path)]) == 2, case
+    err = capsys.readouterr().err
+    assert all(e in err for e in expect), err
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_fp8_training_on_a_gpu_without_fp8_exits_2(capsys):
+    assert main(["run", QUICKSTART, "--set", "topology.gpu=A100-SXM-80GB", "--set", 'train.precision="fp8"']) == 2
+    err = capsys.readouterr().err
+    assert "train.precision" in err and "fp8" in err
+
+
+@pytest.mark.parametrize("config", ["binary", "directory"])
+def test_a_binary_file_or_directory_as_config_exits_2(tmp_path, capsys, config):
+    p = tmp_path / "c.toml"
+    p.write_bytes(bytes(range(256))) if config == "binary" else p.mkdir()
+    assert main(["run", str(p)]) == 2
+    assert str(p) in capsys.readouterr().err
+
+
+def test_collective_on_one_gpu_exits_2(capsys):
+    assert main(["collective", "--op", "all_reduce", "--gpus", "1", "--sizes", "1M"]) == 2
+    assert "--gpus" in capsys.readouterr().err
+
+
+def test_analyze_with_an_unknown_axis_exits_2(tmp_path, capsys):
+    import pyarrow as pa
+    from sim.outputs import write_run_dir
+    write_run_dir(tmp_path / "r", {"summary": pa.table({"mfu": [0.4], "step_time_s": [2.0], "compute_comm_ratio": [3.0],
+                                                        "compute_s": [1.5], "gpu": ["H100"]})}, {})
+    for flag, value in (("--x", "unknown"), ("--color", "nope"), ("--marker", "nope"), ("--x", "gpu")):
+        assert main(["analyze", str(tmp_path / "r"), flag, value, "--plots", str(tmp_path / "p")]) == 2
+        err = capsys.readouterr().err
+        assert flag in err and value in err
+    assert main(["analyze", str(tmp_path / "r"), "--x", "compute_s", "--plots", str(tmp_path / "p")]) == 0
+
+
+# -- output for files and pipes, and README commands that work (issue 9, item 9) ----------------
+
+def test_tables_in_a_file_or_pipe_carry_full_values(tmp_path):
+    import io
+    from sim.app.cli import print_summary, print_table
+    buf = io.StringIO()                         # not a terminal
+    print_table([{"case": "a-rather-long-case-name-" * 4, "x": 1.5641234567891233e-07, "y": 123456789.125}], file=buf)
+    print_summary({"step_time_s": 1.9413549222651445}, title="t", file=buf)
+    out = buf.getvalue()
+    for text in ("a-rather-long-case-name-" * 4, "1.5641234567891233e-07", "123456789.125", "1.9413549222651445"):
+        assert text in out
+    assert "…" not in out
+
+
+def test_validate_prints_a_summary_unless_details_are_asked_for(capsys):
+    assert main(["validate", "collectives"]) == 0
+    short = capsys.readouterr().out.splitlines()
+    assert main(["validate", "collectives", "--details"]) == 0
+    full = capsys.readouterr().out.splitlines()
+    cases = int(next(line for line in full if line.startswith("collectives:")).split()[1])
+    assert len(short) < 12 and len(full) >= cases + 3 and "--details" in short[0]
+
+
+def test_readme_query_command_works_after_the_readme_set_up(tmp_path):
+    """The README's Python DuckDB line (no duckdb CLI needed) reads a sweep as one table."""
+    import pyarrow as pa
+    from sim.outputs import write_run_dir
+    for tp in (2, 4):
+        write_run_dir(tmp_path / "runs/out/train-sweep" / f"tp={tp}", {"summary": pa.table({"mfu": [0.1 * tp]})}, {})
+    readme = (ROOT / "README.md").read_text()
+    line = next(l for l in readme.splitlines() if l.startswith('python -c "import duckdb'))
+    assert "duckdb -c" not in readme.split("## Outputs and how to query them")[1].split("## Config reference")[0]
+    r = subprocess.run(["bash", "-c", line.replace("python ", f"{sys.executable} ", 1)], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "0.2" in r.stdout and "0.4" in r.stdout and "tp" in r.stdout

@@ -31,3 +31,15 @@ def test_units_types_and_defaults_come_from_the_models():
 
 def test_readme_reference_is_current():
     assert readme_is_current(ROOT / "README.md"), "run: python -m sim.app.cli docs --write"
+
+
+def test_readme_headline_figures_come_from_the_simulator():
+    """Every figure README.md quotes about the headline study is regenerated here and must match
+    (the README once quoted MFU 0.50 / 0.54 where the code gave 0.48 / 0.52)."""
+    from sim.app.docs import headline_is_current, headline_numbers
+    n = headline_numbers()
+    text = (ROOT / "README.md").read_text()
+    assert headline_is_current(ROOT / "README.md", n), "run: python -m sim.app.cli docs --write"
+    assert f"vary: {n['points']} points" in text
+    assert 0 < n["tp1_slow_mfu"] < n["tp1_mfu_100"] <= n["tp1_mfu_400"] < 1
+    assert n["knee_lo"] <= n["knee_hi"]

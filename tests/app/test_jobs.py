@@ -14,10 +14,11 @@ from sim.errors import ConfigError
 
 def two_jobs(oversubscription: float = 1.0, placement="packed", baseline: bool = True) -> dict:
     """A 16-GPU training job (TP8 x DP2) beside a 16-GPU disaggregated chat deployment whose
-    8,000-token prompts' KV crosses the fabric, on 4 servers with one leaf each."""
+    8,000-token prompts' KV crosses the fabric, on 4 servers, two per leaf (leaf radix 32: 16 GPU ports, 16 uplinks before
+    oversubscription tapers them)."""
     return {
         "run": {"name": "t", "baseline": baseline},
-        "topology": {"gpus": 32, "fabric": "fat-tree", "leaf_radix": 16, "oversubscription": oversubscription},
+        "topology": {"gpus": 32, "fabric": "fat-tree", "leaf_radix": 32, "oversubscription": oversubscription},
         "jobs": [
             {"name": "pre", "kind": "train", "gpus": 16, "placement": placement,
              "model": {"preset": "llama3-8b", "seq_len": 2048, "layers": 8},
@@ -123,3 +124,10 @@ def test_set_reaches_into_jobs_and_trace_has_one_process_per_job():
     assert procs == ["job pre", "job chat"]
     pids = {e["pid"] for e in result.trace["traceEvents"]}
     assert pids == {1, 2}
+
+
+def test_every_job_row_says_whether_its_gpu_is_calibrated():
+    # H100: kernel constants fitted (serving: calibrated), training framework constants not
+    out = rows(run(load_config(data=two_jobs(baseline=False))))
+    assert out["chat"]["calibrated"] is True
+    assert out["pre"]["calibrated"] is False

@@ -237,3 +237,123 @@ def test_rerun_recomputes_points_whose_config_changed(tmp_path):
     (tmp_path / "base.toml").write_text('[run]\nname = "base"\nseed = 7\n')
     changed = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
     assert changed.count("done") == 2 and changed.count("skipped") == 0
+
+
+# -- a point's identity is its resolved config and the dcsim version (issue 9, item 8) ---------
+
+TINY_SERVE = """
+[run]
+kind = "serve"
+name = "tiny"
+[topology]
+gpus = 1
+gpus_per_node = 1
+fabric = "none"
+[model]
+preset = "sweep-test-model"
+[workload]
+arrival = "burst"
+requests = 8
+input_tokens = 64
+output_tokens = 4
+"""
+
+
+def test_a_changed_preset_or_version_recomputes_finished_points(tmp_path, monkeypatch):
+    import sim
+    from sim import config
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    llama = (ROOT / "workloads" / "presets" / "llama3-8b.toml").read_text()
+    (presets / "sweep-test-model.toml").write_text(llama)
+    monkeypatch.setitem(config._PRESET_DIRS, "model", config._PRESET_DIRS["model"] + [presets])
+    (tmp_path / "base.toml").write_text(TINY_SERVE)
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n"serve.max_batch_size" = [4, 8]\n')
+
+    def sweep():
+        res = run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, progress=False)
+        ttft = duckdb.sql(f"select max_batch_size, ttft_p50_s from read_parquet('{tmp_path}/out/**/summary.parquet', "
+                          "hive_partitioning=true) order by 1").fetchall()
+        return res, ttft
+
+    res, first = sweep()
+    assert res.count("done") == 2
+    res, same = sweep()
+    assert res.count("skipped") == 2 and same == first           # nothing changed: nothing reruns
+    # the preset file changes (a model with half the layers): the old results are no longer valid
+    (presets / "sweep-test-model.toml").write_text(llama.replace("layers = 32", "layers = 16"))
+    res, changed = sweep()
+    assert res.count("done") == 2 and res.count("skipped") == 0
+    assert all(b[1] < a[1] for a, b in zip(first, changed))
+    monkeypatch.setattr(sim, "__version__", sim.__version__ + ".test")
+    res, _ = sweep()
+    assert res.count("done") == 2                                  # a new dcsim recomputes too
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie has exited: it only waits for its parent to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
+    """SIGKILL of the sweep process: its workers exit too and write no further points."""
+    from tests.app.test_runner import SERVE
+    (tmp_path / "base.toml").write_text(SERVE)
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n'
+                                     '"workload.rate" = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]\n"run.seed" = [1, 2, 3]\n')
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "sim.app.cli", "sweep", str(tmp_path / "s.toml"), "--out", str(out),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    line = proc.stdout.readline()          # the first finished point: the pool is running
+    assert line.startswith("["), proc.stderr.read()
+    workers = _children(proc.pid)
+    assert workers
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    alive = [w for w in workers if _alive(w)]
+    try:
+        assert not alive, f"workers {alive} outlived the killed sweep"
+    finally:
+        for w in alive:
+            os.kill(w, signal.SIGKILL)
+    written = sorted(str(p) for p in out.glob("**/manifest.json"))
+    time.sleep(1.5)
+    assert sorted(str(p) for p in out.glob("**/manifest.json")) == written    # nobody writes any more
+# -- replicates --------------------------------------------------------------------------------
+
+def test_replicates_add_a_seed_axis_from_the_base_seed(tmp_path):
+    (tmp_path / "base.toml").write_text("[run]\nseed = 10\n")
+    (tmp_path / "s.toml").write_text('name = "r"\nbase = "base.toml"\nreplicates = 3\n[grid]\n"train.tp" = [1, 2]\n')
+    sweep = load_sweep(tmp_path / "s.toml")
+    assert sweep.axes[-1].key == "run.seed" and sweep.axes[-1].name == "seed"
+    assert sweep.axes[-1].values == (10, 11, 12)
+    points = sweep.points()
+    assert len(points) == 6 and points[0].rel_dir == "tp=1/seed=10"
+
+
+@pytest.mark.parametrize("body", ['replicates = 0', 'replicates = "3"', 'replicates = 2\n[grid]\n"run.seed" = [1, 2]'])
+def test_bad_replicates_name_the_key(tmp_path, body):
+    (tmp_path / "s.toml").write_text(body + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(tmp_path / "s.toml")
+    assert err.value.key == "replicates"

@@ -32,20 +32,20 @@ def links_of(topo, cls):
 
 def test_two_nodes_two_tier_hand_count():
     # 16 H100 in 2 servers, 8 x 400G NICs each, radix 8: a leaf has 4 down + 4 up ports, so
-    # 16 NICs fill 4 leaves; 4 leaves x 4 uplinks = 16 spine ports = 2 spines of 8 ports, each
-    # leaf-spine pair bundling 2 ports (aggregated into one link of 2 x 50 GB/s).
+    # 16 NICs fill 4 leaves; each leaf has one up port to each of 4 spines (a spine of 8 ports
+    # could take 8 leaves: the fabric is built for its radix, not for these 16 GPUs).
     topo = build(spec(gpus=16, switch_radix=8))
-    assert kinds(topo) == {"gpu": 16, "nic": 16, "nvswitch": 2, "host": 2, "ssd": 2, "switch": 6}
+    assert kinds(topo) == {"gpu": 16, "nic": 16, "nvswitch": 2, "host": 2, "ssd": 2, "switch": 8}
     tiers = [topo.attr(n, "tier") for n, k in enumerate(topo.node_kind) if k == "switch"]
-    assert sorted(tiers) == [1, 1, 1, 1, 2, 2]
-    assert len(links_of(topo, "leaf-spine")) == 4 * 2 * 2          # both directions
-    assert all(topo.capacity[i] == pytest.approx(2 * NDR) for i in links_of(topo, "leaf-spine"))
+    assert sorted(tiers) == [1, 1, 1, 1, 2, 2, 2, 2]
+    assert len(links_of(topo, "leaf-spine")) == 4 * 4 * 2          # both directions
+    assert all(topo.capacity[i] == pytest.approx(NDR) for i in links_of(topo, "leaf-spine"))
     assert all(topo.capacity[i] == pytest.approx(NDR) for i in links_of(topo, "nic"))
     assert all(topo.capacity[i] == pytest.approx(450e9) for i in links_of(topo, "nvlink"))
     assert all(topo.capacity[i] == pytest.approx(2 * NDR) for i in links_of(topo, "pcie"))   # 2x NIC rate by default
     assert all(topo.capacity[i] == pytest.approx(64e9) for i in links_of(topo, "host"))
-    assert topo.num_links == 2 * (16 + 16 + 16 + 2 + 16 + 8)
-    assert topo.meta["leaves"] == 4 and topo.meta["spines"] == 2 and topo.meta["scaleout_GBps_per_gpu"] == 50.0
+    assert topo.num_links == 2 * (16 + 16 + 16 + 2 + 16 + 16)
+    assert topo.meta["leaves"] == 4 and topo.meta["spines"] == 4 and topo.meta["scaleout_GBps_per_gpu"] == 50.0
     g = topo.gpu(3)
     assert topo.attr(g, "node") == 0 and topo.attr(g, "domain") == 0 and topo.attr(g, "rank") == 3
     assert topo.node_names[topo.attr(g, "nic")] == "nic0.3"
@@ -78,21 +78,24 @@ def test_bisection_is_full_over_oversubscription(o):
 
 
 def test_oversubscribed_leaf_ports():
+    # the layout keeps the non-blocking split (8 down ports); 3:1 tapers the uplinks to
+    # 8/3 ports' worth, cabled as 3 ports, spread over the design's 8 spines
     topo = build(spec(gpus=64, switch_radix=16, oversubscription=3.0))
-    assert topo.meta["leaf_down_ports"] == 12 and topo.meta["leaf_up_ports"] == 4
-    assert topo.meta["leaves"] == 6           # ceil(64 / 12)
+    assert topo.meta["leaf_down_ports"] == 8 and topo.meta["leaf_up_ports"] == 3
+    assert topo.meta["leaves"] == 8 and topo.meta["spines"] == 8
+    assert topo.meta["leaf_uplink_GBps"] == pytest.approx(8 * 50 / 3)
 
 
 def test_three_tier_counts_and_core_bisection():
     # radix 8, non-blocking: leaf 4 down + 4 up; a pod holds 4 leaves (a spine's 4 down ports)
     # = 16 NICs = 2 servers; 64 GPUs = 4 pods of 4 spines (one port per leaf-spine pair);
-    # a spine's 4 up ports reach 4 pods with 2 ports per spine-core pair -> 2 cores per group,
-    # 4 groups: 8 cores (the classical k = 8 fat-tree has 16 cores joining 8 pods).
+    # a spine's 4 up ports go to the 4 cores of its group, which could join 8 pods: 16 cores,
+    # as in the classical k = 8 fat-tree, whether 4 or 8 pods are built.
     topo = build(spec(gpus=64, switch_radix=8, tiers=3))
     m = topo.meta
-    assert (m["pods"], m["leaves"], m["spines"], m["cores"]) == (4, 16, 16, 8)
+    assert (m["pods"], m["leaves"], m["spines"], m["cores"]) == (4, 16, 16, 16)
     assert all(topo.capacity[i] == pytest.approx(NDR) for i in links_of(topo, "leaf-spine"))
-    assert all(topo.capacity[i] == pytest.approx(2 * NDR) for i in links_of(topo, "spine-core"))
+    assert all(topo.capacity[i] == pytest.approx(NDR) for i in links_of(topo, "spine-core"))
     up = sum(topo.capacity[i] for i in links_of(topo, "spine-core") if topo.attr(topo.link_dst[i], "tier") == 3)
     assert up == pytest.approx(64 * NDR)
     over = build(spec(gpus=64, switch_radix=8, tiers=3, oversubscription=[1.0, 3.0]))
@@ -226,3 +229,113 @@ def test_fat_tree_that_fits_one_domain_is_that_domain():
     one = build_spec(TopologySection(gpu="H100-SXM-80GB", gpus=8, fabric="none"))
     assert len(ft.gpus) == 8 and ft.node_kind.count("switch") == 0
     assert sorted(ft.link_class) == sorted(one.link_class)
+
+
+# -- sized for the fabric, not for the job (issue 9 item 2) --------------------------------------
+
+def _time(topo_spec, op, algo, ranks, size=64 << 20):
+    from sim.collectives import default_efficiencies, measure
+    from sim.fabric import Fabric
+    from sim.simulation import Simulation
+
+    topo = build(topo_spec)
+    eff = default_efficiencies()
+    fabric = Fabric(Simulation(0), topo, "flow", eff["scaleup"], eff["scaleout"])
+    return measure(fabric, op, algo, [topo.gpu(r) for r in ranks], float(size))[0]
+
+
+def _busbw(topo_spec, op, n, size=256 << 20):
+    from sim.collectives import BUSBW_FACTOR
+    t = _time(topo_spec, op, "auto", range(n), size)
+    return size / t / 1e9 * BUSBW_FACTOR[op](n)
+
+
+def test_partly_filled_scalable_unit_keeps_full_uplinks():
+    # repro: dgx-h100-superpod, 256 MiB all-reduce: 512 GPUs 339 GB/s busbw, 520 GPUs 15.7
+    # (the 65th server's 8 rail leaves had uplinks of 1/32 of their ports)
+    from topologies import preset_spec
+    full = _busbw(preset_spec("dgx-h100-superpod", gpus=512), "all_reduce", 512)
+    extra = _busbw(preset_spec("dgx-h100-superpod", gpus=520), "all_reduce", 520)
+    assert extra == pytest.approx(full, rel=0.05)
+    topo = build(preset_spec("dgx-h100-superpod", gpus=520))
+    ups = [topo.capacity[i] for i in links_of(topo, "leaf-spine") if topo.attr(topo.link_src[i], "tier") == 1]
+    assert min(ups) == pytest.approx(max(ups)) == pytest.approx(NDR)     # 32 up ports over 32 spines
+
+
+def test_rail_preset_same_for_any_cluster_size():
+    # repro: 16-GPU all-to-all on the rail-optimized preset built for 16 / 32 / 64 GPUs gave
+    # 25 / 51 / 89 GB/s. The NIC bound: half of each GPU's bytes leave the server through its
+    # own NIC at 0.95 x 50 GB/s, so algbw = 2 x 47.5 and busbw = 95 x 15/16 = 89
+    from topologies import preset_spec
+    got = [_busbw(preset_spec("dgx-h100-superpod", gpus=n), "all_to_all", 16) for n in (16, 32, 64, 256)]
+    assert max(got) == pytest.approx(min(got), rel=1e-9)
+    assert got[0] == pytest.approx(2 * 0.95 * 50 * 15 / 16, rel=0.01)
+
+
+def test_all_to_all_falls_with_oversubscription():
+    # repro: 48.7 / 25.5 / 8.9 / 16.8 / 0.94 GB/s at 1 / 1.5 / 2 / 3 / 4 (a partly filled
+    # scalable unit; 33 servers here). Cross-rail traffic crosses the spines, so busbw follows
+    # the leaf uplinks: 1/o of the non-blocking figure.
+    from topologies import preset_spec
+    got = [_busbw(preset_spec("dgx-h100-superpod", gpus=264, oversubscription=o), "all_to_all", 264)
+           for o in (1.0, 1.5, 2.0, 3.0, 4.0)]
+    assert all(b < a for a, b in zip(got, got[1:])), got
+    assert got[-1] == pytest.approx(got[0] / 4, rel=0.1)
+
+
+# small fabrics: servers of 4 GPUs with 4 NICs, radix 8 (a leaf holds one server's NICs)
+FABRICS = st.fixed_dictionaries({
+    "fabric": st.sampled_from(["fat-tree", "rail-optimized"]),
+    "tiers": st.sampled_from([2, 3]),
+    "switch_radix": st.sampled_from([8, 16]),
+})
+COLLECTIVES = st.sampled_from([("all_reduce", "ring"), ("all_reduce", "tree"), ("all_to_all", "direct"),
+                               ("all_gather", "ring"), ("reduce_scatter", "hierarchical")])
+
+
+def _small(fab, servers, **kw):
+    return spec(gpu="H100-SXM-80GB", gpus=4 * servers, gpus_per_node=4, scaleup_domain=4, nics_per_node=4, **fab, **kw)
+
+
+def _max_servers(fab):
+    k = fab["switch_radix"]
+    leaves = k if fab["tiers"] == 2 else k * (k // 2)       # 2 tiers: k leaves; 3: k pods of k/2
+    return leaves * (k // 2) // 4 if fab["fabric"] == "fat-tree" else (leaves // 4) * (k // 2)
+
+
+@settings(max_examples=15, deadline=None)
+@given(fab=FABRICS, base=st.integers(2, 12), extra=st.integers(1, 24), coll=COLLECTIVES, data=st.data())
+def test_adding_gpus_never_slows_a_fixed_subset(fab, base, extra, coll, data):
+    cap = min(_max_servers(fab), 40)
+    base = min(base, cap - 1)
+    more = min(base + extra, cap)
+    servers = data.draw(st.lists(st.integers(0, base - 1), min_size=2, max_size=4, unique=True))
+    ranks = sorted(4 * s + i for s in servers for i in range(4))
+    op, algo = coll
+    small = _time(_small(fab, base), op, algo, ranks)
+    large = _time(_small(fab, more), op, algo, ranks)
+    assert large <= small * (1 + 1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(fab=FABRICS, servers=st.integers(4, 24), coll=COLLECTIVES, data=st.data())
+def test_busbw_never_rises_with_oversubscription(fab, servers, coll, data):
+    servers = min(servers, _max_servers(fab))
+    chosen = data.draw(st.lists(st.integers(0, servers - 1), min_size=2, max_size=6, unique=True))
+    ranks = sorted(4 * s + i for s in chosen for i in range(4))
+    ratios = sorted(data.draw(st.lists(st.sampled_from([1.0, 1.5, 2.0, 3.0, 4.0, 7.0]), min_size=2, max_size=3, unique=True)))
+    op, algo = coll
+    times = [_time(_small(fab, servers, oversubscription=o), op, algo, ranks) for o in ratios]
+    assert all(b >= a * (1 - 1e-9) for a, b in zip(times, times[1:])), (ratios, times)
+
+
+@settings(max_examples=15, deadline=None)
+@given(fab=FABRICS, servers=st.integers(2, 40), coll=COLLECTIVES, data=st.data())
+def test_two_node_collective_ignores_the_rest_of_the_cluster(fab, servers, coll, data):
+    servers = min(servers, _max_servers(fab))
+    a, b = sorted(data.draw(st.lists(st.integers(0, servers - 1), min_size=2, max_size=2, unique=True)))
+    ranks = [4 * a + i for i in range(4)] + [4 * b + i for i in range(4)]
+    op, algo = coll
+    alone = _time(_small(fab, b + 1), op, algo, ranks)
+    inside = _time(_small(fab, servers), op, algo, ranks)
+    assert inside == pytest.approx(alone, rel=1e-9)

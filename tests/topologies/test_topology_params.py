@@ -59,3 +59,24 @@ def test_balanced_dims():
     assert balanced_dims(4096) == [16, 16, 16]
     assert balanced_dims(32) == [2, 4, 4]
     assert balanced_dims(7) == [1, 1, 7]
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+@pytest.mark.parametrize("fabric", ["fat-tree", "rail-optimized", "none"])
+def test_part_of_one_server(n, fabric):
+    # repro (issue 9 item 7): gpus = 1, 2 or 4 with the default gpus_per_node = 8 was refused,
+    # "1 GPUs is not a whole number of servers"; it is one partly used server
+    topo = build(TopologySection(gpus=n, fabric=fabric))
+    assert len(topo.gpus) == n
+    assert {topo.attr(g, "node") for g in topo.gpus} == {0}
+    assert topo.meta["servers"] == 1 and topo.meta["gpus_per_node"] == n
+    assert topo.node_kind.count("switch") == 0            # one NVLink domain: no network needed
+    if n > 1:
+        a, b = topo.gpu(0), topo.gpu(n - 1)
+        assert [topo.link_class[i] for i in topo.route(a, b)] == ["nvlink", "nvlink"]
+
+
+def test_part_of_one_server_keeps_its_share_of_nics():
+    # two GPUs of an 8-GPU server, each its own NVLink domain: they talk over their own NICs
+    p = resolve(TopologySection(gpus=2, scaleup_domain=1, nics_per_node=8))
+    assert (p.servers, p.gpus_per_node, p.nics_per_node) == (1, 2, 2)

@@ -10,8 +10,9 @@ alone). Column meanings (seconds unless the name says otherwise):
   ``replica`` (decode replica), ``prefill_replica``, ``prefix_hit_tokens``, ``preemptions``.
 - summary: the CONTRACT.md serving columns; ``mfu`` = useful FLOPs / (duration x GPUs x dense
   peak at serve.precision); ``mbu`` = weight + KV bytes iterations must read / (duration x GPUs x
-  HBM bandwidth); ``compute_comm_ratio`` = replica busy time outside communication / exposed
-  communication time (inf without communication); ``kv_transfer_GB`` = KV bytes moved between
+  HBM bandwidth); ``compute_comm_ratio`` = compute_s / comm_s as in training (CONTRACT.md):
+  the replicas' compute-stream kernel time over their communication time (inf without
+  communication); ``kv_transfer_GB`` = KV bytes moved between
   GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
   ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
   workspace, KV pool) and its KV pool.
@@ -117,7 +118,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_transfer_GB": sum(dep.bytes.values()) / 1e9,
         "prefix_hit_rate": float(col("prefix_hit_tokens").sum() / max(prompt.sum(), 1)),
         "preemptions": int(sum(r.preemptions for r in reps)),
-        "compute_comm_ratio": (busy - comm) / comm if comm > 0 else float("inf"),
+        "compute_comm_ratio": sum(r.compute_s for r in reps) / comm if comm > 0 else float("inf"),
         "gpus": gpus,
         "ttft_mean_s": float(ttft.mean()) if n else float("nan"),
         "tpot_mean_s": float(tpot_v.mean()) if len(tpot_v) else float("nan"),
@@ -130,6 +131,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_capacity_tokens": int(dep.kv_blocks * dep.engines * dep.serve.kv_block_tokens),
         "kv_peak_utilization": max(r.kv.peak_used for r in reps) / max(dep.kv_blocks, 1),
         "replicas": dep.physical_replicas,
+        "busy_fraction": min(1.0, busy / max(duration * len(reps), 1e-12)),   # GPU time running iterations
         "hbm_used_GB": dep.hbm.used / 1e9,
         "hbm_kv_GB": dep.hbm.items["kv_cache"] / 1e9,
     }

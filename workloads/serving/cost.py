@@ -16,22 +16,32 @@ Vocabulary:
   stages in turn; a PP replica runs pp such batches in flight, see deployment.py) + exposed
   TP/EP/PP communication + the engine's per-iteration scheduling overhead. Weight reads make decode bandwidth-bound at small batch;
   the 2 x tokens x parameters FLOPs make it compute-bound at large batch.
+- scalar path: ``IterationCost.batch(tokens, samples, attn_pairs, kv_read)`` prices one
+  iteration batch on Python floats and returns a ``BatchCost`` (time, compute and
+  communication seconds, model FLOPs and HBM bytes, TP/EP and PP bytes per GPU) in one call;
+  ``decode_run(batch, context, steps)`` prices ``steps`` consecutive decode iterations of
+  ``batch`` sequences whose summed context starts at ``context`` (a macro-step) and returns a
+  ``DecodeRun``. Both use per-replica constants precomputed at construction and give the
+  vectorized methods' results (``times``, ``comm_bytes``, ``model_flops``, ...) to rounding.
 - calibration constants are data in ``data/calibration.toml`` with their sources.
 """
 
 from __future__ import annotations
 
 import tomllib
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
 
 from sim.compute import ComputeModel, efficiency_for
+from workloads.layer_cost import LOW_PRECISION, LayerCost
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import BYTES_PER_ELEMENT, GpuSpec
-from workloads.model import ModelSpec
+from workloads.model import ModelSpec, Shard
 
 ACT_BYTES = 2.0     # activations between kernels stay 16-bit in fp8 engines (TRT-LLM, vLLM)
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.toml"
@@ -50,6 +60,45 @@ class CommLink:
     latency_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class BatchCost:
+    """One iteration batch on one replica (all floats). ``time_s`` = ``compute_s`` (pp x stage
+    kernels) + ``comm_s`` (TP/EP/PP collectives, exposed) + the engine's scheduling overhead;
+    ``flops`` and ``hbm_bytes`` are the model's useful FLOPs and bytes on the whole replica (MFU,
+    MBU); ``tp_bytes`` and ``pp_bytes`` are bytes each GPU sends (as ``comm_bytes``)."""
+    time_s: float
+    compute_s: float
+    comm_s: float
+    flops: float
+    hbm_bytes: float
+    tp_bytes: float
+    pp_bytes: float
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeRun:
+    """``steps`` consecutive decode iterations of ``batch`` sequences (a macro-step): ``cum_s``
+    the end time of each iteration from the run's start; ``step`` the (constant) communication
+    of one iteration; ``totals(done)`` the summed ``BatchCost`` of the first ``done`` iterations."""
+    batch: float
+    context: float
+    cum_s: list
+    step: BatchCost
+    owner: "IterationCost"
+
+    def done_by(self, elapsed: float) -> int:
+        """Iterations finished ``elapsed`` seconds into the run (the one in progress counts)."""
+        return min(bisect_left(self.cum_s, elapsed) + 1, len(self.cum_s))
+
+    def totals(self, done: int) -> BatchCost:
+        o, B, n = self.owner, self.batch, float(done)
+        ctx = n * self.context + B * n * (n - 1) / 2.0           # sum of D_j, j < done
+        st = self.step
+        return BatchCost(self.cum_s[done - 1], self.cum_s[done - 1] - n * (st.comm_s + o.overhead_s), n * st.comm_s,
+                         n * (o._mf_tok * B + o._mf_smp * B) + o._mf_pair * ctx,
+                         n * o._mb_const + o._mb_kv * ctx, n * st.tp_bytes, n * st.pp_bytes)
+
+
 class IterationCost:
     """Seconds per iteration of one replica as a function of its batch."""
 
@@ -65,9 +114,15 @@ class IterationCost:
         cal = calibration()
         self.spec, self.gpu, self.tp, self.pp, self.ep = spec, gpu, tp, pp, ep
         eff = efficiency_for(gpu.name)
-        scale = cal.get("tensor_efficiency", {}).get(precision, 1.0)
-        eff = replace(eff, gemm_eff_max=eff.gemm_eff_max * scale, attn_eff_max=eff.attn_eff_max * scale)
+        # the engine's low-precision tensor factors (fitted end to end with the engine
+        # overhead, data/calibration.toml) in place of the kernel-measured ones
+        te = cal.get("tensor_efficiency", {})
+        eff = replace(eff, fp8_gemm_factor=te.get("fp8", eff.fp8_gemm_factor),
+                      fp4_gemm_factor=te.get("fp4", eff.fp4_gemm_factor))
         self.compute = ComputeModel(gpu, precision, eff)
+        # fused attention runs at the KV cache's precision when the engine runs low precision
+        self.attn_precision = (
+            "" if precision not in LOW_PRECISION else kv_precision if kv_precision == precision else "bf16")
         self.wbytes = BYTES_PER_ELEMENT[precision]
         self.kvbytes = BYTES_PER_ELEMENT[kv_precision]
         self.link = link or CommLink(gpu.scaleup_Bps * 0.8, cal["comm"]["collective_latency_us"] * 1e-6)
@@ -96,6 +151,129 @@ class IterationCost:
         self.active_matmul = spec.active_params() - spec.embedding_params()
         self.attn_dims = spec.q_dim + spec.attn_out_dim
         self.local_heads = spec.heads / tp
+        self._scalar_constants()
+
+    # -- the scalar path: per-replica constants, one call per batch ----------------------------
+    def _scalar_constants(self) -> None:
+        """The stage's layers as the shared linear-form layer model (``LayerCost``: GEMMs,
+        norms, residuals, activations of training's forward pass), and the coefficients of the
+        attention op, the LM head, ``comm_bytes``, ``model_flops`` and ``model_bytes`` in the
+        batch descriptors, on Python floats."""
+        s, tp, Ls, a, h = self.spec, self.tp, self.stage_layers, ACT_BYTES, self.spec.hidden
+        cm = self.compute
+        e = cm.eff
+        # one layer of each kind, counted over the stage as the average mix (MoE layers differ)
+        mix = {}
+        if self.moe_fraction < 1.0:
+            mix[next(i for i in range(s.layers) if not s.is_moe_layer(i))] = Ls * (1.0 - self.moe_fraction)
+        if self.moe_fraction > 0.0:
+            mix[next(i for i in range(s.layers) if s.is_moe_layer(i))] = Ls * self.moe_fraction
+        # every GPU of the replica runs 1/tp of each matmul (EP inside the TP group: balanced)
+        self.layers = LayerCost(s, cm, Shard(tp=tp, weight_bytes=self.wbytes), mix, cm.precision)
+        self._fixed_memo: dict[tuple[float, float], float] = {}   # batch shapes repeat (decode sizes)
+        self._attn_rate = cm.rate(self.attn_precision)
+        self._attn_e = (e.attn_eff_max, e.attn_half_flops)
+        self._a_flop_pair = 2.0 * self.attn_width * Ls
+        self._a_kv = self.kv_layer_gpu / self.kv_bw_eff * Ls
+        self._a_tok = a * self.attn_width * 2 * Ls
+        self._a_exp_pair = self.local_heads * Ls
+        self._h_flop = 2.0 * h * s.vocab / tp / self.pp
+        self._h_w = self.wbytes * h * s.vocab / tp / self.pp
+        self._h_smp = 4.0 * s.vocab / tp / self.pp
+        # communication per token (bytes per GPU), as comm_bytes
+        self._tp_tok = self._tp_tok_a2a = 0.0
+        n_coll = 0
+        if tp > 1:
+            act = h * ACT_BYTES
+            moe_layers = round(self.moe_fraction * s.layers) if self.ep > 1 else 0
+            dense = s.layers - moe_layers
+            self._tp_tok = 2.0 * (tp - 1) / tp * act * (2 * dense + moe_layers)
+            if moe_layers:
+                self._tp_tok_a2a = 2.0 * (self.ep - 1) / self.ep * act * s.top_k / self.ep * moe_layers
+            n_coll = 2 * s.layers
+        n_coll += self.pp - 1
+        self._pp_tok = h * ACT_BYTES * (self.pp - 1) / self.pp if self.pp > 1 else 0.0
+        self._has_comm = not (tp == 1 and self.pp == 1)
+        self._coll_s = n_coll * self.link.latency_s
+        # model FLOPs and bytes
+        self._mf_tok = 2.0 * self.active_matmul
+        self._mf_smp = 2.0 * s.hidden * s.vocab
+        self._mf_pair = 2.0 * self.attn_dims * s.layers
+        self._mb_const = self.params * self.wbytes
+        self._mb_kv = self.kv_token_replica
+
+    def _fixed_stage_s(self, T: float, S: float) -> float:
+        """Stage seconds of the ops that do not depend on attention: the layers' GEMMs and
+        memory-bound ops (an MoE layer reads only the experts its T tokens route to) and the
+        LM head over the S sampled rows."""
+        key = (T, S)
+        t = self._fixed_memo.get(key)
+        if t is not None:
+            return t
+        s = self.spec
+        frac = 1.0
+        if s.is_moe:
+            frac = 1.0 - (1.0 - s.top_k / s.experts) ** (T if T > 1.0 else 1.0)
+        t = (self.layers.seconds(T, frac)
+             + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
+        if len(self._fixed_memo) > 1 << 16:
+            self._fixed_memo.clear()
+        self._fixed_memo[key] = t
+        return t
+
+    def _attn_s(self, T: float, pairs: float, kv_read: float) -> float:
+        """The stage's fused attention: causal query-key pairs and KV-cache reads. No
+        key-length term (the training kernels' fit, keys per query >= 512): serving's decode
+        kernels split the keys over CTAs (flash-decoding), and a batch mixes lengths."""
+        return self.compute.time_of(pairs * self._a_flop_pair, kv_read * self._a_kv + T * self._a_tok,
+                                    pairs * self._a_exp_pair, 1, float(self.stage_layers), 0.0, self._attn_rate)
+
+    def _comm(self, T: float) -> tuple[float, float, float]:
+        tp_b = T * self._tp_tok + T * self._tp_tok_a2a
+        pp_b = T * self._pp_tok
+        if not self._has_comm:
+            return tp_b, pp_b, 0.0
+        return tp_b, pp_b, (tp_b + pp_b * self.pp) / self.link.Bps + self._coll_s
+
+    def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> BatchCost:
+        """One iteration batch on Python floats: time, compute and communication seconds,
+        model FLOPs and HBM bytes, TP/EP and PP bytes per GPU (as ``times``, ``comm_bytes``,
+        ``comm_time``, ``model_flops`` and ``model_bytes``)."""
+        T, S = float(tokens), float(samples)
+        compute = self.pp * (self._fixed_stage_s(T, S) + self._attn_s(T, float(attn_pairs), float(kv_read)))
+        tp_b, pp_b, comm = self._comm(T)
+        return BatchCost(compute + comm + self.overhead_s, compute, comm,
+                         self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
+                         self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
+
+    def decode_run(self, batch: int, context: float, steps: int) -> DecodeRun:
+        """``steps`` decode iterations of ``batch`` sequences with summed context ``context``
+        at the first (each iteration adds ``batch`` to it): one token and one sample per
+        sequence, attention over the whole context."""
+        B = float(batch)
+        first = self.batch(B, B, context, context)
+        fixed = self.pp * self._fixed_stage_s(B, B)
+        tail = first.comm_s + self.overhead_s
+        # the attention op of _attn_s with pairs = kv_read = D, inlined (the macro-step's loop)
+        e, pp, speed = self.compute.eff, self.pp, self.compute.speed
+        fl, kvb, tb, ex = self._a_flop_pair, self._a_kv, B * self._a_tok, self._a_exp_pair
+        c = float(self.stage_layers)
+        launch = c * e.launch_us * 1e-6
+        a_max, a_half = self._attn_e
+        peak_eff, half = self._attn_rate * a_max, a_half * max(c, 1.0)
+        hbm_eff, bhalf = self.gpu.hbm_Bps * e.hbm_eff_max, e.hbm_half_bytes * max(c, 1.0)
+        xrate = self.gpu.special_ops * e.special_eff
+        times = []
+        for j in range(steps):
+            D = context + B * j
+            f, b, x = D * fl, D * kvb + tb, D * ex
+            t = f / (peak_eff * (f / (f + half))) if f > 0.0 else 0.0
+            tm = b / (hbm_eff * (b / (b + bhalf))) if b > 0.0 else 0.0
+            tx = x / xrate
+            t = tm if tm > t else t
+            t = tx if tx > t else t
+            times.append(fixed + pp * ((t + launch) / speed) + tail)
+        return DecodeRun(B, float(context), list(accumulate(times)), first, self)
 
     # -- memory --------------------------------------------------------------------------------
     def weight_bytes_per_gpu(self) -> float:
@@ -128,43 +306,11 @@ class IterationCost:
 
     # -- time ----------------------------------------------------------------------------------
     def stage_compute(self, tokens, samples, attn_pairs, kv_read) -> np.ndarray:
-        """Seconds of one pipeline stage's kernels on one GPU."""
-        s, tp = self.spec, self.tp
-        T = np.asarray(tokens, dtype=np.float64)
-        S = np.asarray(samples, dtype=np.float64)
-        pairs = np.asarray(attn_pairs, dtype=np.float64)
-        kvr = np.asarray(kv_read, dtype=np.float64)
-        Ls = self.stage_layers
-        h, a = s.hidden, ACT_BYTES
-        # matmuls: active parameters per token; weights actually read (an MoE layer reads only
-        # the experts its tokens route to: E * (1 - (1 - k/E)^T) distinct experts)
-        if s.is_moe:
-            touched = s.experts * (1.0 - (1.0 - s.top_k / s.experts) ** np.maximum(T, 1.0))
-            moe_w = self.attn_params + (touched + s.shared_experts) * self.expert_params
-            moe_f = self.attn_params + (s.top_k + s.shared_experts) * self.expert_params
-            dense_w = self.attn_params + self.dense_mlp
-            w_layer = self.moe_fraction * moe_w + (1 - self.moe_fraction) * dense_w
-            f_layer = self.moe_fraction * moe_f + (1 - self.moe_fraction) * dense_w
-        else:
-            w_layer = f_layer = self.attn_params + self.dense_mlp
-        ffn = max(s.ffn_hidden, s.expert_ffn_hidden * max(s.top_k, 1))
-        gemm_flops = 2.0 * T * f_layer / tp * Ls
-        gemm_bytes = (self.wbytes * w_layer / tp + a * T * (4 * h + 3 * ffn / tp)) * Ls
-        attn_flops = 2.0 * pairs * self.attn_width * Ls
-        attn_bytes = (kvr * self.kv_layer_gpu / self.kv_bw_eff + a * T * self.attn_width * 2) * Ls
-        attn_exps = pairs * self.local_heads * Ls
-        other_bytes = 10.0 * a * T * h * Ls                 # norms, residuals, rotary, activation fn
-        head_flops = 2.0 * S * h * s.vocab / tp / self.pp   # LM head on the last stage (averaged)
-        head_bytes = (self.wbytes * h * s.vocab / tp + 4.0 * S * s.vocab / tp) / self.pp
-        n = len(T)
-        flops = np.concatenate([gemm_flops, attn_flops, np.zeros(n), head_flops])
-        nbytes = np.concatenate([gemm_bytes, attn_bytes, other_bytes, head_bytes])
-        exps = np.concatenate([np.zeros(n), attn_exps, np.zeros(n), np.zeros(n)])
-        is_attn = np.concatenate([np.zeros(n, bool), np.ones(n, bool), np.zeros(n, bool), np.zeros(n, bool)])
-        gemm_kernels = 4 + (2 if s.is_moe else 0)
-        count = np.concatenate([np.full(n, gemm_kernels * Ls), np.full(n, Ls), np.full(n, 3 * Ls), np.ones(n)])
-        t = self.compute.times(flops, nbytes, exps, is_attn, count)
-        return t.reshape(4, n).sum(axis=0)
+        """Seconds of one pipeline stage's kernels on one GPU (one entry per batch descriptor)."""
+        T, S = np.atleast_1d(tokens), np.atleast_1d(samples)
+        P, K = np.atleast_1d(attn_pairs), np.atleast_1d(kv_read)
+        return np.array([self._fixed_stage_s(float(t), float(s)) + self._attn_s(float(t), float(p), float(k))
+                         for t, s, p, k in zip(T, S, P, K)], dtype=np.float64)
 
     def comm_bytes(self, tokens) -> tuple[np.ndarray, np.ndarray, int]:
         """Per-GPU bytes each GPU sends per iteration for TP all-reduces (ring: 2(n-1)/n x S
@@ -192,6 +338,21 @@ class IterationCost:
         if self.tp == 1 and self.pp == 1:
             return np.zeros(len(np.atleast_1d(tokens)))
         return (tp_bytes + pp_bytes * self.pp) / self.link.Bps + n_coll * self.link.latency_s
+
+    def with_speed(self, speed: float) -> "IterationCost":
+        """The same replica on GPUs whose compute runs at ``speed`` x nominal (stragglers,
+        power caps): every kernel time is divided by it; communication is unchanged."""
+        import copy
+        c = copy.copy(self)
+        c.compute = copy.copy(self.compute)
+        c.compute.speed = self.compute.speed * speed
+        c._speed = float(c.compute.speed)
+        c.layers = copy.copy(self.layers)       # its kernels time on the slowed compute model
+        c.layers.cm = c.compute
+        for name, value in vars(self).items():  # memoized times belong to the nominal speed
+            if name.endswith("_memo") and isinstance(value, dict):
+                setattr(c, name, {})
+        return c
 
     def times(self, tokens, samples, attn_pairs, kv_read) -> np.ndarray:
         """Seconds per iteration (one entry per batch descriptor)."""

@@ -116,11 +116,15 @@ class Deployment:
         self.hbm.allocate("workspace", self.cost.workspace_bytes(s.max_batch_tokens, s.max_batch_size))
         self.hbm.allocate("kv_cache", self.kv_blocks * self.engines * s.kv_block_tokens * self.cost.kv_token_gpu)
         self.hbm.check("serve.gpu_memory_utilization")
+        self.kv_pool_tokens = cap_tokens // self.engines      # before rounding down to whole blocks
         self._check_fits(stream)
         self.replicas: list[Replica] = []
+        speeds = _gpu_speed(cfg, self.gpu, len(topo.gpus))
         for i, role in enumerate(roles):
             ranks = range(i * per, (i + 1) * per)
             gpus = [topo.gpu(r) for r in ranks]
+            slowest = float(min(speeds[r] for r in ranks)) if speeds is not None else 1.0
+            cost = self.cost if slowest == 1.0 else self.cost.with_speed(slowest)
             hosts = [topo.attr(g, "host") for g in gpus]
             hosts = hosts if all(h is not None for h in hosts) else []
             for _ in range(self.engines):
@@ -130,7 +134,7 @@ class Deployment:
                     prefix = PrefixCache(kv, stream.block_tokens, self.cost.kv_token_gpu,
                                          s.host_kv_GB * 1e9 / per / self.engines,
                                          s.ssd_kv_GB * 1e9 / per / self.engines)
-                rep = Replica(len(self.replicas), role, self, self.cost, kv, prefix, gpus, hosts,
+                rep = Replica(len(self.replicas), role, self, cost, kv, prefix, gpus, hosts,
                               max(s.max_batch_size // self.engines, 1))
                 rep.physical = i
                 self.replicas.append(rep)
@@ -187,6 +191,11 @@ class Deployment:
         s = self.serve
         longest = int((stream.input_tokens + stream.output_tokens).max())
         if blocks_for(longest + 1, s.kv_block_tokens) > self.kv_blocks:
+            if longest + 1 <= self.kv_pool_tokens:     # it fits, but not in whole blocks
+                raise InfeasibleError("serve.kv_block_tokens",
+                                      f"KV blocks of {s.kv_block_tokens} tokens leave {self.kv_blocks} block(s) "
+                                      f"per replica; a request of {longest} tokens needs "
+                                      f"{blocks_for(longest + 1, s.kv_block_tokens)}: use smaller blocks (vLLM: 16)")
             raise InfeasibleError("workload.input_tokens",
                                   f"a request of {longest} tokens needs more KV than a replica holds "
                                   f"({self.kv_blocks * s.kv_block_tokens} tokens)")
@@ -348,3 +357,15 @@ class Deployment:
             self.arrive(self.requests[i])
         if at_zero < len(order):
             self.sim.process(self.arrivals(order[at_zero:]), "serve.arrivals")
+
+
+def _gpu_speed(cfg, gpu, world: int):
+    """Per-rank speed factors (sim.stragglers), or None when every GPU runs at nominal speed; a
+    replica runs at its slowest GPU's pace (its TP/PP ranks wait for each other every layer)."""
+    from sim.energy import gpu_idle_W
+    from sim.stragglers import cap_speed, speed_factors
+    t = cfg.topology
+    cap = cap_speed(cfg.power.gpu_cap_W, gpu_idle_W(gpu.name, gpu.power_W), gpu.power_W)
+    if not t.gpu_speed and t.speed_cv == 0 and cap == 1.0:
+        return None
+    return speed_factors(world, t.gpu_speed, t.speed_cv, cfg.run.seed, cap)

@@ -97,6 +97,7 @@ class Replica:
         # accounting
         self.busy_s = 0.0
         self.comm_s = 0.0
+        self.compute_s = 0.0              # kernel time of the replica's compute stream
         self.iterations = 0
         self.flops = 0.0
         self.hbm_bytes = 0.0
@@ -245,12 +246,11 @@ class Replica:
             else:
                 yield from self._decode_steps(decodes)
 
-    def _issue_comm(self, tokens: np.ndarray, duration: float):
-        """Put the iterations' TP/PP traffic on the fabric (``Deployment.comm_traffic``)."""
+    def _issue_comm(self, tp_b: float, pp_b: float):
+        """Put the iterations' TP/PP traffic (bytes per GPU) on the fabric
+        (``Deployment.comm_traffic``)."""
         if len(self.gpus) < 2:
             return None
-        tp_bytes, pp_bytes, _ = self.cost.comm_bytes(tokens)
-        tp_b, pp_b = float(tp_bytes.sum()), float(pp_bytes.sum())
         total = tp_b + pp_b - self.comm_credit
         self.comm_credit = 0.0
         if total <= 0:
@@ -265,14 +265,13 @@ class Replica:
         finishing = [r for r, c in chunks if r.computed + c >= r.context]
         pairs = sum(c * r.computed + c * c / 2.0 for r, c in chunks) + sum(r.context for r in decodes)
         kv_read = sum(r.computed + c for r, c in chunks) + sum(r.context for r in decodes)
-        tok = np.array([float(n_tok)])
-        desc = (tok, np.array([float(len(decodes) + len(finishing))]), np.array([pairs]), np.array([kv_read]))
-        t = float(self.cost.times(*desc)[0])
-        comm = self._issue_comm(tok, t)
+        bc = self.cost.batch(n_tok, len(decodes) + len(finishing), pairs, kv_read)
+        t = bc.time_s
+        comm = self._issue_comm(bc.tp_bytes, bc.pp_bytes)
         if self.role == "prefill" and self.dep.layerwise:
             for r in finishing:      # stream all but the last layer's KV behind the compute
                 self.dep.start_kv_transfer(self, r, fraction=1.0 - 1.0 / self.cost.stage_layers, at_end=False)
-        self._account(desc, t)
+        self._account(bc, 1)
         yield self.env.timeout(t)
         if comm is not None and not comm.processed:
             yield comm
@@ -365,32 +364,27 @@ class Replica:
                 if self._preempt() is None:
                     raise SimulationError(f"replica {self.index}: KV full and nothing to preempt")
                 return
-        steps = np.arange(k, dtype=np.float64)
-        D = float(ctx.sum()) + B * steps
-        tok = np.full(k, float(B))
-        desc = (tok, tok, D, D)
-        dur = self.cost.times(*desc)
-        cum = np.cumsum(dur)
-        comm = self._issue_comm(tok, float(cum[-1]))
+        run = self.cost.decode_run(B, float(ctx.sum()), k)
+        cum = run.cum_s
+        step_bytes = run.step.tp_bytes + run.step.pp_bytes
+        comm = self._issue_comm(k * run.step.tp_bytes, k * run.step.pp_bytes)
         self.wake = env.event()
-        yield env.any_of([env.timeout(float(cum[-1])), self.wake])
+        yield env.any_of([env.timeout(cum[-1]), self.wake])
         self.wake = None
         elapsed = env.now - now
         done = k
         if elapsed < cum[-1] * (1 - 1e-12):
-            done = min(int(np.searchsorted(cum, elapsed, side="left")) + 1, k)
+            done = run.done_by(elapsed)
             if done < k and comm is not None:
-                tp_b, pp_b, _ = self.cost.comm_bytes(tok[done:])
-                self.comm_credit += float(tp_b.sum() + pp_b.sum())
+                self.comm_credit += (k - done) * step_bytes
                 comm = None
-            yield env.timeout(max(float(cum[done - 1]) - elapsed, 0.0))
+            yield env.timeout(max(cum[done - 1] - elapsed, 0.0))
         if comm is not None and not comm.processed:
             yield comm
-        desc_done = (tok[:done], tok[:done], D[:done], D[:done])
-        self._account(desc_done, float(cum[done - 1]))
+        self._account(run.totals(done), done)
         end = env.now
         self.busy_s += end - now
-        first_end = now + float(cum[0])
+        first_end = now + cum[0]
         for r in decodes:
             r.generated += done
             if r.first_token < 0:
@@ -398,13 +392,13 @@ class Replica:
         self._grow_and_finish(decodes, end)
 
     # -- bookkeeping ---------------------------------------------------------------------------
-    def _account(self, desc, seconds: float) -> None:
-        tokens, samples, pairs, kv_read = desc
-        c = self.cost
-        self.iterations += len(tokens)
-        self.flops += float(c.model_flops(tokens, samples, pairs).sum())
-        self.hbm_bytes += float(c.model_bytes(tokens, kv_read).sum())
-        self.comm_s += float(c.comm_time(tokens).sum())
+    def _account(self, bc, iterations: int) -> None:
+        """Add ``iterations`` iterations whose summed cost is the ``BatchCost`` ``bc``."""
+        self.iterations += iterations
+        self.flops += bc.flops
+        self.hbm_bytes += bc.hbm_bytes
+        self.comm_s += bc.comm_s
+        self.compute_s += bc.compute_s
 
     def _release(self, req: Request) -> None:
         self.kv.release(req.kv_blocks)

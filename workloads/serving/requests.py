@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.config import MAX_REQUEST_TOKENS
 from sim.errors import ConfigError
 from workloads.serving.traces import MOONCAKE_BLOCK_TOKENS, Trace, read_trace
 
@@ -86,7 +87,10 @@ def sample_lengths(spec, n: int, rng: np.random.Generator, key: str,
     else:  # pragma: no cover - the config literal forbids it
         raise ConfigError(key, f"unknown distribution {d!r}")
     lo = spec.min if spec.min is not None else 1
-    hi = spec.max if spec.max is not None else np.inf
+    hi = spec.max if spec.max is not None else MAX_REQUEST_TOKENS
+    if n and (not np.all(np.isfinite(out)) or (spec.max is None and out.max() > MAX_REQUEST_TOKENS)):
+        raise ConfigError(key, f"sampled lengths reach {np.max(out):.3g} tokens, over the bound of "
+                               f"{MAX_REQUEST_TOKENS:,} per request; lower mean/sigma or set max")
     return np.clip(np.rint(out), max(lo, 1), hi).astype(np.int64)
 
 

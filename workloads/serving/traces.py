@@ -11,18 +11,21 @@ Vocabulary:
 - ``resolve_trace(name)``: a path, or the file name of a trace shipped in ``data/``.
 
 A malformed line is a ``ConfigError`` naming the file and the line number: a trace that does not
-parse never becomes a silent number.
+parse never becomes a silent number. Timestamps must be finite (no NaN, no Infinity) and token
+counts within 0..``MAX_REQUEST_TOKENS``.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sim.config import MAX_REQUEST_TOKENS
 from sim.errors import ConfigError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -54,6 +57,26 @@ def resolve_trace(name: str, key: str = "workload.trace") -> Path:
     raise ConfigError(key, f"trace file {name!r} not found (nor in {DATA_DIR})")
 
 
+def _check_row(t: float, n_in: int, n_out: int) -> None:
+    """Raise ``ValueError`` (the reader adds file and line) for a value no request can have."""
+    if not math.isfinite(t):
+        raise ValueError(f"timestamp {t} is not a finite number")
+    for what, n in (("input", n_in), ("output", n_out)):
+        if n < 0:
+            raise ValueError("negative token count")
+        if n > MAX_REQUEST_TOKENS:
+            raise ValueError(f"{what} token count {n} exceeds {MAX_REQUEST_TOKENS:,} (the longest context of any model)")
+
+
+def _open_text(path: Path):
+    if path.is_dir():
+        raise ConfigError("workload.trace", f"{path} is a directory, not a trace file")
+    try:
+        return path.open(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError("workload.trace", f"{path} cannot be read: {err.strerror or err}") from None
+
+
 def _clock_seconds(stamp: str) -> float:
     """Seconds of ``YYYY-MM-DD HH:MM:SS.fffffff`` from a fixed origin (only differences matter;
     parsed by hand because datetime keeps six fractional digits, the trace has seven)."""
@@ -66,28 +89,34 @@ def _clock_seconds(stamp: str) -> float:
 
 def read_azure(path: str | Path) -> Trace:
     path = Path(path)
+    with _open_text(path) as f:
+        try:
+            return _read_azure(path, f)
+        except UnicodeDecodeError:
+            raise ConfigError("workload.trace", f"{path} is not a text file (binary?)") from None
+
+
+def _read_azure(path: Path, f) -> Trace:
     arrivals, inputs, outputs = [], [], []
-    with path.open() as f:
-        header = f.readline().strip().split(",")
-        want = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
-        if header != want:
-            raise ConfigError("workload.trace", f"{path}:1: expected header {','.join(want)}, got {','.join(header)}")
-        for lineno, line in enumerate(f, start=2):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\n").split(",")
-            try:
-                if len(parts) != 3:
-                    raise ValueError(f"expected 3 fields, got {len(parts)}")
-                t = _clock_seconds(parts[0])
-                n_in, n_out = int(parts[1]), int(parts[2])
-                if n_in < 0 or n_out < 0:
-                    raise ValueError("negative token count")
-            except ValueError as err:
-                raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({err}): {line.strip()[:80]!r}") from None
-            arrivals.append(t)
-            inputs.append(n_in)
-            outputs.append(n_out)
+    header = f.readline().strip().split(",")
+    want = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
+    if header != want:
+        raise ConfigError("workload.trace", f"{path}:1: expected header {','.join(want)}, got {','.join(header)}")
+    for lineno, line in enumerate(f, start=2):
+        if not line.strip():
+            continue
+        parts = line.rstrip("\n").split(",")
+        try:
+            if len(parts) != 3:
+                raise ValueError(f"expected 3 fields, got {len(parts)}")
+            t = _clock_seconds(parts[0])
+            n_in, n_out = int(parts[1]), int(parts[2])
+            _check_row(t, n_in, n_out)
+        except ValueError as err:
+            raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({err}): {line.strip()[:80]!r}") from None
+        arrivals.append(t)
+        inputs.append(n_in)
+        outputs.append(n_out)
     if not arrivals:
         raise ConfigError("workload.trace", f"{path}: no requests")
     arr = np.asarray(arrivals)
@@ -97,25 +126,31 @@ def read_azure(path: str | Path) -> Trace:
 
 def read_mooncake(path: str | Path) -> Trace:
     path = Path(path)
+    with _open_text(path) as f:
+        try:
+            return _read_mooncake(path, f)
+        except UnicodeDecodeError:
+            raise ConfigError("workload.trace", f"{path} is not a text file (binary?)") from None
+
+
+def _read_mooncake(path: Path, f) -> Trace:
     arrivals, inputs, outputs, blocks = [], [], [], []
-    with path.open() as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                t = float(obj["timestamp"]) / 1e3
-                n_in, n_out = int(obj["input_length"]), int(obj["output_length"])
-                ids = np.asarray(obj.get("hash_ids", []), dtype=np.int64)
-                if n_in < 0 or n_out < 0:
-                    raise ValueError("negative token count")
-            except (ValueError, KeyError, TypeError) as err:
-                kind = f"missing field {err}" if isinstance(err, KeyError) else str(err)
-                raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({kind}): {line.strip()[:80]!r}") from None
-            arrivals.append(t)
-            inputs.append(n_in)
-            outputs.append(n_out)
-            blocks.append(ids)
+    for lineno, line in enumerate(f, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            t = float(obj["timestamp"]) / 1e3
+            n_in, n_out = int(obj["input_length"]), int(obj["output_length"])
+            ids = np.asarray(obj.get("hash_ids", []), dtype=np.int64)
+            _check_row(t, n_in, n_out)
+        except (ValueError, KeyError, TypeError, OverflowError) as err:
+            kind = f"missing field {err}" if isinstance(err, KeyError) else str(err)
+            raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({kind}): {line.strip()[:80]!r}") from None
+        arrivals.append(t)
+        inputs.append(n_in)
+        outputs.append(n_out)
+        blocks.append(ids)
     if not arrivals:
         raise ConfigError("workload.trace", f"{path}: no requests")
     arr = np.asarray(arrivals)

@@ -22,7 +22,7 @@ from sim.errors import InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
 from workloads.training.costs import step_costs
-from workloads.training.engine import KINDS, TrainingStep, union_length, uncovered
+from workloads.training.engine import KINDS, TrainingStep, exposed_by_kind, union_length, uncovered
 from workloads.training.memory import peak_memory_bytes
 from workloads.training.plan import make_plan
 
@@ -32,6 +32,17 @@ def run_training(cfg, sim, topo, fabric) -> dict[str, pa.Table]:
     job = TrainingWorkload(cfg, sim, topo, fabric, steps=cfg.run.steps)
     sim.run(job.start())
     return job.tables()
+
+
+def _gpu_speed(cfg, spec, world: int):
+    """Per-rank speed factors (sim.stragglers), or None when every GPU runs at nominal speed."""
+    from sim.energy import gpu_idle_W
+    from sim.stragglers import cap_speed, speed_factors
+    t = cfg.topology
+    cap = cap_speed(cfg.power.gpu_cap_W, gpu_idle_W(spec.name, spec.power_W), spec.power_W)
+    if not t.gpu_speed and t.speed_cv == 0 and cap == 1.0:
+        return None
+    return speed_factors(world, t.gpu_speed, t.speed_cv, cfg.run.seed, cap)
 
 
 class TrainingWorkload:
@@ -55,6 +66,17 @@ class TrainingWorkload:
                                   "or check_memory = false)")
         cm = ComputeModel(spec, tr.precision)
         self.costs = step_costs(model, plan, cm, tr.attention, tr.optimizer_step)
+        self.interference = tr.interference
+        if self.interference is None:     # the measured default, for the overlapped share (issue 11)
+            from sim.compute import constants_row
+            from workloads.training.costs import overlap_interference
+            from workloads.training.estimate import Network
+            t = cfg.topology
+            net = Network.of(spec, t.nic_Gbps, t.nics_per_node, t.gpus_per_node, t.scaleup_domain)
+            self.interference = overlap_interference(self.costs, plan, net,
+                                                     constants_row(spec.name).get("overlap_slowdown", 0.0),
+                                                     tr.overlap_grad_reduce)
+        self.gpu_speed = _gpu_speed(cfg, spec, plan.world)
         self.steps = steps
         self.open_ended = steps is None
         self._stop = False
@@ -76,7 +98,7 @@ class TrainingWorkload:
         while True:
             t_start = sim.now
             job = TrainingStep(sim, self.fabric, self.topo, self.plan, costs, tr.overlap_grad_reduce,
-                               tr.dp_bucket_MB * 1e6, tr.interference)
+                               tr.dp_bucket_MB * 1e6, self.interference, gpu_speed=self.gpu_speed)
             yield job.start()
             if costs.step_overhead_s:
                 yield sim.env.timeout(costs.step_overhead_s)
@@ -124,8 +146,9 @@ def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overh
         exposed = uncovered(comm_all, log.compute)
         row = {"step": step, "stage": s, "dp_replica": replica[0], "cp_replica": replica[1],
                "compute_s": compute, "comm_s": comm, "exposed_comm_s": exposed}
+        by_kind = exposed_by_kind({k: log.comm[k] for k in KINDS}, log.compute)   # adds up to exposed
         for k in KINDS:
-            row[f"exposed_{k.lower()}_s"] = uncovered(log.comm[k], log.compute)
+            row[f"exposed_{k.lower()}_s"] = by_kind[k]
             row[f"{k.lower()}_comm_s"] = union_length(log.comm[k])
         row["bubble_s"] = max(0.0, step_time - overhead - compute - exposed)
         row["finish_s"] = log.finish - t0

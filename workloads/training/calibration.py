@@ -24,7 +24,8 @@ from sim.config import load_config
 from sim.fitting import coordinate_descent
 from sim.hardware import gpu
 from workloads.model import ModelSpec
-from workloads.training.costs import training_efficiency
+from sim.compute import constants_row
+from workloads.training.costs import overlap_interference, step_costs, training_efficiency
 from workloads.training.cases import narayanan_cases, vtrain_cases
 from workloads.training.estimate import Network, estimate_step
 from workloads.training.plan import make_plan
@@ -53,9 +54,19 @@ def predict(prepared: list[tuple], eff: Efficiency) -> np.ndarray:
     out = []
     for c, tr, m, plan, net, g in prepared:
         cm = ComputeModel(g, tr.precision, eff)
+        interference = tr.interference
+        if interference is None:      # the runner's default (costs.overlap_interference)
+            slowdown = getattr(eff, "overlap_slowdown", None)
+            slowdown = constants_row(g.name).get("overlap_slowdown", 0.0) if slowdown is None else slowdown
+            interference = overlap_interference(step_costs(m, plan, cm, tr.attention, tr.optimizer_step), plan,
+                                                net, slowdown, tr.overlap_grad_reduce)
+        if interference:
+            cm = ComputeModel(g, tr.precision, eff, speed=1.0 - interference)
         r = estimate_step(m, plan, cm, net, tr.attention, tr.overlap_grad_reduce, tr.optimizer_step)
         if c["metric"] == "step_time_s":
             out.append(r["step_time_s"])
+        elif c["metric"] == "tokens_per_s / gpus":
+            out.append(tr.global_batch * m.seq_len / r["step_time_s"] / plan.world)
         else:
             out.append(r["hw_flops"] / r["step_time_s"] / plan.world / 1e12)
     return np.array(out)
@@ -77,6 +88,19 @@ def fit(gpu_name: str = "A100-SXM-80GB", vtrain_every: int = 3, rounds: int = 4)
         return float((np.sum(ev ** 2) + w_n * np.sum(en ** 2)) / (2 * len(v)))
 
     return coordinate_descent(training_efficiency(gpu_name), FITTED, loss, BOUNDS, rounds, tol=1e-7)
+
+
+def fit_end_to_end(gpu_name: str, cases: list[dict], names: tuple[str, ...] = ("gemm_eff_max",),
+                   rounds: int = 6) -> tuple[Efficiency, float]:
+    """Fit ``names`` of a GPU's constants to end-to-end training steps of that GPU (mean squared
+    log error of ``predict``); the other constants stay as ``compute.toml`` has them. Used where a
+    GPU has few public runs (MI300X: one constant, one run; its other runs are held out)."""
+    prepared = prepare(cases)
+
+    def loss(e: Efficiency) -> float:
+        return float(np.mean(np.log1p(errors(prepared, e)) ** 2))
+
+    return coordinate_descent(training_efficiency(gpu_name), names, loss, BOUNDS, rounds, tol=1e-9)
 
 
 def report(eff: Efficiency) -> dict:

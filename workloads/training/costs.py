@@ -19,6 +19,11 @@ Vocabulary:
   serial host work (the framework's per-micro-batch step: batch fetch and TP broadcast, masks,
   the loss's host side), which the GPU waits through. All are data in ``sim/data/compute.toml`` (training
   keys, read here because ``sim.compute.Efficiency`` does not carry them).
+- precision per op: the layers' forward ops come from the layer model shared with serving
+  (``workloads.layer_cost.forward_ops``): at fp8/fp4 the GEMMs run at that precision (the
+  GPU's measured low-precision factor, ``sim/data/compute.toml``), attention and the output
+  layer at bf16, plus Transformer Engine's casts (forward: inputs and weights; backward: the
+  output gradients).
 - ``ChunkCost``: both passes plus the chunk's parameter and gradient bytes per GPU (dense and
   expert), which the DP gradient reduction and ZeRO-3 parameter gathers move.
 - ``StepCosts``: every chunk, the activation bytes a pipeline send carries, and the optimizer
@@ -27,18 +32,16 @@ Vocabulary:
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
+from dataclasses import dataclass, field, replace
 
 from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
+from workloads.layer_cost import ATTENTION_CORE, LOW_PRECISION, backward_cast_ops, forward_ops
 from workloads.model import ACT_BYTES, ModelSpec
 from workloads.training.memory import GRAD_BYTES, chunk_params, stage_params
 from workloads.training.plan import Plan
 
-ATTENTION_CORE = {"attention", "attn_scores", "softmax", "attn_values"}
+CAST_PREFIXES = tuple(f"{p}_" for p in LOW_PRECISION)
 
 
 @dataclass
@@ -85,15 +88,10 @@ class TrainingEfficiency(Efficiency):
 HOST_KEYS = ("cpu_dispatch_us", "tp_collective_kernels", "microbatch_overhead_us")
 
 
-@lru_cache(maxsize=None)
 def _host_constants(gpu_name: str) -> dict:
-    table = tomllib.loads(resources.files("sim").joinpath("data/compute.toml").read_text())
-    row = {k: table.get("default", {}).get(k, 0.0) for k in HOST_KEYS}
-    for key in (gpu_name, gpu_name.split("-")[0]):
-        if key in table:
-            row.update({k: table[key][k] for k in HOST_KEYS if k in table[key]})
-            break
-    return row
+    from sim.compute import constants_row
+    row = constants_row(gpu_name)
+    return {k: row.get(k, 0.0) for k in HOST_KEYS}
 
 
 def training_efficiency(gpu_name: str) -> TrainingEfficiency:
@@ -119,18 +117,23 @@ def _times(cm: ComputeModel, ops: list[Op]) -> float:
     return float(cm.op_times(ops).sum())
 
 
-def backward_ops(ops: list[Op], attention: str) -> list[Op]:
+def backward_ops(ops: list[Op], attention: str, precision: str = "") -> list[Op]:
+    """The backward of forward ``ops``, each at its forward op's precision; the forward's
+    low-precision casts are replaced by the backward's (the output gradients', see
+    ``workloads.layer_cost``) when ``precision`` is fp8 or fp4."""
     out = []
     for o in ops:
+        if o.name.startswith(CAST_PREFIXES):
+            continue
         if o.name == "attention" and attention == "flash":
             # FlashAttention-2 backward: recompute S and P, then dV, dP, dQ, dK: 2.5x forward
             out.append(Op(o.name + "_bwd", 2.5 * o.flops, 2.0 * o.bytes, o.exps, "attention_bwd",
-                          o.count, o.dims))
+                          o.count, o.dims, o.precision))
         else:
             # input gradient (m x n)(n x k) and weight gradient (k x m)(m x n): same three dims
             out.append(Op(o.name + "_bwd", 2.0 * o.flops, 2.0 * o.bytes, 0.0, o.kind,
-                          2 * o.count if o.kind == "gemm" else o.count, o.dims))
-    return out
+                          2 * o.count if o.kind == "gemm" else o.count, o.dims, o.precision))
+    return out + (backward_cast_ops(ops, precision) if precision in LOW_PRECISION else [])
 
 
 def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, attention: str) -> ChunkCost:
@@ -141,8 +144,14 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     layers = list(plan.chunk_layer_range(vstage))
     fwd_ops: list[Op] = []
     recompute_ops: list[Op] = []
+    low = plan.precision in LOW_PRECISION
     for i in layers:
-        ops = model.layer_ops(i, b, shard, attention)
+        # the shared layer model: GEMMs at the run's precision, attention at 16 bit, and the
+        # fp8/fp4 casts Transformer Engine adds (workloads.layer_cost)
+        ops = forward_ops(model, i, b, shard, plan.precision, attention,
+                          attention_precision="bf16" if low else "")
+        if model.is_moe_layer(i):
+            ops = moe_layer_ops(ops, model, plan, b, shard)
         fwd_ops += ops
         if plan.recompute == "full":
             recompute_ops += ops
@@ -151,8 +160,10 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     if vstage == 0:
         fwd_ops += model.embedding_ops(b, shard)
     if vstage == n_v - 1:
-        fwd_ops += model.logits_ops(b, shard)
-    bwd_ops = backward_ops(fwd_ops, attention) + recompute_ops
+        # the output layer stays 16-bit under fp8 recipes (Megatron-Core, TE: not an fp8 linear)
+        fwd_ops += [replace(o, precision="bf16") if low and o.kind == "gemm" else o
+                    for o in model.logits_ops(b, shard)]
+    bwd_ops = backward_ops(fwd_ops, attention, plan.precision) + recompute_ops
     overhead = cm.eff.layer_overhead_us * 1e-6 * len(layers)
     dispatch_s, tp_kernels, microbatch_s = host_constants(cm)
     fwd_kernels = _kernels(fwd_ops)
@@ -180,7 +191,11 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     T = b * model.seq_len / plan.cp
     act = ACT_BYTES * T * model.hidden
     if plan.tp > 1:
-        per_layer = 2                       # after attention and after the MLP
+        # without SP: an all-reduce after attention and after the MLP. With sequence
+        # parallelism Megatron replaces each by an all-gather before the block's first linear
+        # and a reduce-scatter after its last: 2 all-gathers + 2 reduce-scatters per layer, the
+        # same bytes as the 2 all-reduces (the engine issues half the calls as each)
+        per_layer = 4 if plan.sp else 2
         calls = per_layer * len(layers) + (1 if vstage == 0 else 0)
         fwd.tp_bytes = bwd.tp_bytes = act
         fwd.tp_calls = calls
@@ -192,6 +207,9 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     # fetching the batch and broadcasting it to the TP group, building masks and position ids,
     # the loss function's host side); the GPU idles through it
     fwd.compute_s = max(fwd_gpu, fwd_kernels * dispatch_s) + overhead + microbatch_s
+    # MoE: the all-to-all dispatcher copies tokens-per-expert to the host to size the exchange
+    # (a device-to-host sync per MoE layer and forward; the backward reuses the splits)
+    fwd.compute_s += moe_host_sync_s(cm) * sum(1 for i in layers if model.is_moe_layer(i) and plan.ep > 1)
     bwd.compute_s = (max(bwd_gpu, bwd_kernels * dispatch_s)
                      + overhead * (2 if plan.recompute == "full" else 1))
     if plan.tp > 1:
@@ -201,7 +219,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     moe_layers = sum(1 for i in layers if model.is_moe_layer(i))
     if plan.ep > 1 and moe_layers:
         # dispatch and combine: every token goes to top_k experts; bytes each GPU sends
-        fwd.ep_bytes = bwd.ep_bytes = ACT_BYTES * T * model.top_k * model.hidden / (plan.tp if shard.sp else 1)
+        fwd.ep_bytes = bwd.ep_bytes = moe_dispatch_bytes(model, plan, T / (plan.tp if shard.sp else 1))
         fwd.ep_calls = 2 * moe_layers
         bwd.ep_calls = 2 * moe_layers * (2 if plan.recompute == "full" else 1)
     if plan.cp > 1:
@@ -246,3 +264,127 @@ def step_costs(model: ModelSpec, plan: Plan, cm: ComputeModel, attention: str = 
     del sp
     return StepCosts(chunks, p2p, opt, cm.eff.step_overhead_ms * 1e-3 if optimizer_step else 0.0,
                      model_flops, hw_flops)
+
+
+
+# -- MoE layer (issue 11): Megatron-Core's token dispatch around the grouped expert GEMMs -------
+
+MOE_OPS = ("router", "router_softmax_topk", "permute", "expert_up", "expert_act", "expert_down", "unpermute")
+
+
+def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int, shard) -> list[Op]:
+    """The routed-expert part of one MoE layer's forward on one GPU, replacing ``model``'s.
+
+    Vocabulary (Megatron-Core, alltoall dispatcher): a rank holds ``T_sp`` tokens (its sequence
+    share, split over TP with sequence parallelism); the router (a GEMM to ``experts`` logits,
+    softmax, top-k, the aux-loss and the tokens-per-expert histogram: ~6 kernels) runs on them;
+    permute gathers each token once per routed expert (``T_sp x top_k`` rows); the all-to-all
+    over EP exchanges them; with ``etp`` > 1 the expert-TP group all-gathers its rows, so each
+    GPU's experts see ``etp x T_sp x top_k x moe_imbalance`` rows (the busiest rank's share:
+    EP ranks wait for each other at the combine), split over its ``experts / ep`` local experts
+    in one grouped GEMM whose per-expert shape sets its efficiency (the efficiency curve's
+    ``gemm_half_flops`` and ``gemm_half_dim`` in the rows per expert); unpermute scatters them
+    back, weighted by the router's probabilities.
+    """
+    a = ACT_BYTES
+    h = model.hidden
+    tokens = micro_batch * model.seq_len / plan.cp
+    t_sp = tokens / (plan.tp if shard.sp else 1)
+    k = model.top_k
+    local = max(model.experts // plan.ep, 1)
+    rows = plan.etp * t_sp * k * plan.moe_imbalance
+    mats = 2 if model.gated_mlp else 1
+    fe = model.expert_ffn_hidden / plan.etp
+    wb = shard.weight_bytes
+    moe = [
+        Op("router", 2.0 * t_sp * h * model.experts, a * t_sp * (h + model.experts) + wb * h * model.experts,
+           0.0, "gemm", 1, (t_sp, h, model.experts)),
+        Op("router_softmax_topk", 0.0, 2 * a * t_sp * model.experts * 3, t_sp * model.experts, "memory", 6),
+        Op("permute", 0.0, 2 * a * t_sp * k * h + 2 * a * rows * h, 0.0, "memory", 2),
+        Op("expert_up", 2.0 * rows * h * fe * mats, a * rows * (h + fe * mats) + wb * h * fe * mats * local,
+           0.0, "gemm", local, (rows / local, h, fe * mats)),
+        Op("expert_act", 0.0, a * rows * fe * (3 if model.gated_mlp else 2), 0.0, "memory"),
+        Op("expert_down", 2.0 * rows * fe * h, a * rows * (fe + h) + wb * fe * h * local,
+           0.0, "gemm", local, (rows / local, fe, h)),
+        Op("unpermute", 0.0, 2 * a * rows * h + 3 * a * t_sp * k * h, 0.0, "memory", 2),
+    ]
+    out, placed = [], False
+    for o in ops:
+        if o.name in MOE_OPS:
+            if not placed:
+                out.extend(moe)
+                placed = True
+            continue
+        out.append(o)
+    return out
+
+
+def _distinct(n_bins: int, experts: int, k: int) -> float:
+    """Expected distinct bins hit by ``k`` different experts drawn uniformly from ``experts``
+    spread evenly over ``n_bins`` (ranks or nodes)."""
+    from math import comb
+    if n_bins <= 1:
+        return 1.0
+    per = experts / n_bins
+    return n_bins * (1.0 - comb(int(experts - per), k) / comb(experts, k))
+
+
+def moe_dispatch_bytes(model: ModelSpec, plan: Plan, t_sp: float, gpus_per_node: int = 8) -> float:
+    """Bytes one GPU sends in one dispatch (or combine) all-to-all, busiest rank.
+
+    ``alltoall``: every token once per routed expert (``top_k`` rows of ``hidden``). ``deepep``
+    (DeepSeek's DeepEP): once per distinct destination node when the EP group spans nodes (then
+    forwarded over NVLink), once per distinct destination GPU inside one node."""
+    per_token = ACT_BYTES * model.hidden
+    if plan.moe_dispatcher == "deepep":
+        group = plan.groups("ep", pp=0)[0] if plan.ep > 1 else [0]
+        nodes = len({r // gpus_per_node for r in group})      # nodes one EP group spans
+        copies = _distinct(nodes, model.experts, model.top_k) if nodes > 1 else \
+            _distinct(plan.ep, model.experts, model.top_k)
+    else:
+        copies = model.top_k
+    return per_token * t_sp * copies * plan.moe_imbalance
+
+
+def moe_host_sync_s(cm: ComputeModel) -> float:
+    """Seconds the GPU idles per device-to-host sync of the MoE dispatcher (``moe_sync_us``)."""
+    from sim.compute import constants_row
+    row = cm.eff.__dict__ if hasattr(cm.eff, "moe_sync_us") else constants_row(cm.gpu.name)
+    return float(row.get("moe_sync_us", 0.0)) * 1e-6
+
+
+# -- compute/communication interference (issue 11): a measured default -----------------------
+
+def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
+                         overlap_grad_reduce: bool = True) -> float:
+    """The ``train.interference`` a run gets by default: compute runs ``slowdown`` slower while
+    communication kernels share its SMs and HBM (Lee et al. 2025, arXiv:2507.03114: 18.9% on
+    average over A100, H100, MI250 and MI210, 40% at most), for the fraction of its compute that
+    overlaps communication; that fraction is the overlapped collectives' closed-form time over
+    the compute time of pipeline rank 0, at most 1. Overlapped collectives: ZeRO-3/FSDP
+    parameter all-gathers (forward and backward) and gradient reduce-scatters of every
+    micro-batch, and the bucketed gradient reduction when it overlaps the backward. Blocking TP,
+    EP and pipeline transfers do not overlap compute. Returns the engine's ``interference`` (it
+    slows all compute by 1 / (1 - interference)), so the average slowdown is slowdown x fraction.
+    """
+    from workloads.training.estimate import strides
+    from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
+    n = plan.dp * plan.cp
+    if slowdown <= 0 or n <= 1:
+        return 0.0
+    st = strides(plan)
+    chunks = [costs.chunks[k] for k in plan.stage_chunks(0)]
+    compute = plan.microbatches * sum(c.fwd.compute_s + c.bwd.compute_s for c in chunks)
+    comm = 0.0
+    for c in chunks:
+        params = c.dense_params + c.expert_params
+        if plan.zero >= 3:
+            comm += plan.microbatches * (2 * net.collective("all_gather", n, WEIGHT_BYTES * params, st["dp"])
+                                         + net.collective("reduce_scatter", n, GRAD_BYTES * params, st["dp"]))
+        elif overlap_grad_reduce:
+            op = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+            comm += net.collective(op, n, GRAD_BYTES * params, st["dp"])
+    if compute <= 0:
+        return 0.0
+    fraction = min(1.0, comm / compute)
+    return 1.0 - 1.0 / (1.0 + slowdown * fraction)

@@ -69,16 +69,56 @@ class StageLog:
         return self.gpu.comm
 
 
+def exposed_by_kind(comm: dict[str, list], cover) -> dict[str, float]:
+    """Exposed (not covered by ``cover``) communication time per kind, adding up to the exposed
+    time of all kinds together (``uncovered`` of their union): where several kinds are exposed
+    at once, that time is shared equally among them, so a stacked breakdown never exceeds the
+    step. A kind exposed alone gets all of its exposed time."""
+    spans = {k: merged(v) for k, v in comm.items()}
+    C = merged(cover)
+    points = sorted({t for v in spans.values() for iv in v for t in iv})
+    out = {k: 0.0 for k in comm}
+    if len(points) < 2:
+        return out
+    idx = {k: 0 for k in spans}
+    j = 0
+    for t0, t1 in zip(points, points[1:]):
+        active = []
+        for k, v in spans.items():
+            i = idx[k]
+            while i < len(v) and v[i][1] <= t0:
+                i += 1
+            idx[k] = i
+            if i < len(v) and v[i][0] <= t0:
+                active.append(k)
+        if not active:
+            continue
+        while j < len(C) and C[j][1] <= t0:
+            j += 1
+        length, k2 = t1 - t0, j
+        while k2 < len(C) and C[k2][0] < t1:
+            length -= max(0.0, min(t1, C[k2][1]) - max(t0, C[k2][0]))
+            k2 += 1
+        if length > 0:
+            share = length / len(active)
+            for k in active:
+                out[k] += share
+    return out
+
+
 class TrainingStep:
     """One training step of a plan on a fabric."""
 
     def __init__(self, sim, fabric, topo, plan: Plan, costs: StepCosts, overlap_grad_reduce: bool = True,
-                 bucket_bytes: float = 25e6, interference: float = 0.0, fast_tp: bool | None = None):
+                 bucket_bytes: float = 25e6, interference: float = 0.0, fast_tp: bool | None = None,
+                 gpu_speed=None):
         self.sim, self.env, self.fabric, self.topo = sim, sim.env, fabric, topo
         self.plan, self.costs = plan, costs
         self.overlap = overlap_grad_reduce
         self.bucket_bytes = bucket_bytes
         self.interference = interference
+        self.gpu_speed = gpu_speed      # per-rank speed factors (sim.stragglers), or None
+        self._slowest: dict = {}
         self.n_v = plan.pp * plan.v
         self.acts = actions(plan.schedule, plan.pp, plan.microbatches, plan.v)
         if plan.fidelity == "full":
@@ -222,7 +262,10 @@ class TrainingStep:
         procs = []
         for r in self.replicas:
             for s in range(self.plan.pp):
-                log = StageLog(s, r, Gpu(self.env, self.interference, KINDS))
+                # train.interference stretches all compute (its calibrated default is an average
+                # over the step, training.costs.overlap_interference); sim.gpu can instead slow
+                # compute only while communication overlaps it (Gpu(env, interference))
+                log = StageLog(s, r, Gpu(self.env, 0.0, KINDS, 1.0 / (1.0 - self.interference)))
                 self.logs[(r, s)] = log
                 procs.append(self.sim.process(self._stage(r, s, log), f"train:stage{s}:dp{r[0]}cp{r[1]}"))
         return self.env.all_of(procs)
@@ -264,8 +307,24 @@ class TrainingStep:
         if entry is not None:
             entry["done"].succeed()
 
+    def _straggle(self, log) -> float:
+        """Compute-time multiplier of a process: 1 / the slowest speed factor among the GPUs it
+        stands for (its TP ranks; in symmetric fidelity those of every DP/CP replica)."""
+        if self.gpu_speed is None:
+            return 1.0
+        key = (log.replica, log.stage)
+        f = self._slowest.get(key)
+        if f is None:
+            p = self.plan
+            reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [log.replica]
+            ranks = [p.rank_of(tp=t, cp=c, dp=d, pp=log.stage) for d, c in reps for t in range(p.tp)]
+            f = self._slowest[key] = 1.0 / float(np.min(self.gpu_speed[ranks]))
+        return f
+
     def _compute(self, log, seconds):
-        yield from log.gpu.run(seconds)
+        if seconds <= 0:
+            return
+        yield from log.gpu.run(seconds * self._straggle(log))
 
     def _send(self, r, stage, to_stage, key, log):
         """Point-to-point activation/gradient send of every TP rank to its peer."""
@@ -331,7 +390,7 @@ class TrainingStep:
                 # compute then its blocking TP collectives on private links: one timeout
                 tp_done = True
                 t0 = env.now
-                compute_s = log.gpu.compute_time(pc.compute_s)
+                compute_s = log.gpu.compute_time(pc.compute_s * self._straggle(log)) if pc.compute_s > 0 else 0.0
                 tp_s = sum(self._tp_pass(s, r, pc))
                 yield env.timeout(compute_s + tp_s)
                 if compute_s > 0:

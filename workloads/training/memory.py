@@ -53,7 +53,7 @@ def chunk_params(model: ModelSpec, plan: Plan, chunk: int) -> tuple[float, float
     dense = expert = 0.0
     for i in plan.chunk_layer_range(chunk):
         if model.is_moe_layer(i):
-            expert += model.experts / plan.ep * model.expert_params() / plan.tp
+            expert += model.experts / plan.ep * model.expert_params() / plan.etp
             dense += (model.attention_params() + model.shared_experts * model.expert_params()) / plan.tp
             dense += model.hidden * model.experts
         else:
@@ -122,7 +122,7 @@ def stage_memory(model: ModelSpec, plan: Plan, attention: str = "flash", bucket_
     tp = plan.tp
     sp = plan.sp and tp > 1
     shard_dp = plan.dp * plan.cp
-    expert_dp = max(shard_dp // plan.ep, 1)
+    expert_dp = plan.edp                # tp x cp x dp / (etp x ep) (parallel folding)
     peaks = _in_flight(plan)
     s = model.seq_len / plan.cp
     sbh = s * plan.micro_batch * model.hidden

@@ -1,8 +1,12 @@
 """The parallel plan: how a training job is split over GPUs, checked and placed.
 
 Vocabulary:
-- sizes: ``tp`` (tensor), ``cp`` (context), ``pp`` (pipeline), ``dp`` (data), ``ep`` (expert,
-  carved out of the data-parallel ranks as in Megatron-LM); world = tp x cp x pp x dp.
+- sizes: ``tp`` (tensor), ``cp`` (context), ``pp`` (pipeline), ``dp`` (data), ``ep`` (expert);
+  world = tp x cp x pp x dp. Expert layers fold the same tp x cp x dp ranks of a pipeline stage
+  differently (Megatron-Core parallel folding): ``etp`` (expert tensor parallel, default tp) x
+  ``ep`` x ``edp`` (expert data parallel) = tp x cp x dp, expert ranks numbered etp fastest, then
+  ep, over the stage's ranks in (tp, cp, dp) order. With etp = tp, cp = 1 this is the classic
+  layout (EP carved out of runs of ``ep`` data-parallel ranks), so EP need not divide DP.
 - rank order: the parallel dimensions from the innermost (stride 1) to the outermost; TP is
   always innermost so a TP group is a run of consecutive ranks, which the topology builders place
   inside one scale-up domain.
@@ -65,6 +69,23 @@ class Plan:
     fidelity: str
     order: list[str]
     chunk_layers: list[int] = field(default_factory=list)
+    etp: int = 0                    # expert tensor parallel (0: tp)
+    moe_imbalance: float = 1.0      # busiest expert's tokens over the mean
+    moe_dispatcher: str = "alltoall"
+
+    def __post_init__(self):
+        if not self.etp:
+            self.etp = self.tp
+
+    @property
+    def edp(self) -> int:
+        """Expert data-parallel size: tp x cp x dp / (etp x ep)."""
+        return max(self.tp * self.cp * self.dp // (self.etp * self.ep), 1)
+
+    @property
+    def folded(self) -> bool:
+        """Expert groups differ from runs of ``ep`` data-parallel ranks (parallel folding)."""
+        return self.ep > 1 and (self.etp != self.tp or self.cp > 1 or self.dp % self.ep != 0)
 
     @property
     def world(self) -> int:
@@ -120,10 +141,24 @@ class Plan:
         return np.moveaxis(sub, axis, -1).reshape(-1, sub.shape[axis]).tolist()
 
     def _ep_groups(self, grid, **fixed) -> list[list[int]]:
-        # expert-parallel groups: runs of ``ep`` consecutive data-parallel coordinates
+        if not self.folded:
+            # expert-parallel groups: runs of ``ep`` consecutive data-parallel coordinates
+            out = []
+            for g in self.groups("dp", **fixed):
+                out.extend(g[i:i + self.ep] for i in range(0, len(g), self.ep))
+            return out
+        # parallel folding: a stage's ranks in (tp, cp, dp) order, expert rank = etp fastest,
+        # then ep, then edp; an EP group shares its etp and edp coordinates
         out = []
-        for g in self.groups("dp", **fixed):
-            out.extend(g[i:i + self.ep] for i in range(0, len(g), self.ep))
+        for stage in ([fixed["pp"]] if "pp" in fixed else range(self.pp)):
+            ranks = [self.rank_of(tp=t, cp=c, dp=d, pp=stage)
+                     for d in range(self.dp) for c in range(self.cp) for t in range(self.tp)]
+            block = self.etp * self.ep
+            for e in range(len(ranks) // block):
+                for t in range(self.etp):
+                    group = [ranks[e * block + k * self.etp + t] for k in range(self.ep)]
+                    if all(self.coords(group[0])[d] == v for d, v in fixed.items() if d != "pp"):
+                        out.append(group)
         return out
 
 
@@ -134,7 +169,7 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
         raise InfeasibleError("train.tp", f"tp ({tp}) does not divide attention heads ({model.heads})")
     if not model.mla and model.kv_heads % tp:
         raise InfeasibleError("train.tp", f"tp ({tp}) does not divide key/value heads ({model.kv_heads})")
-    if model.ffn_hidden % tp or (model.is_moe and model.expert_ffn_hidden % tp):
+    if model.ffn_hidden % tp or (model.is_moe and not getattr(train, "etp", None) and model.expert_ffn_hidden % tp):
         raise InfeasibleError("train.tp", f"tp ({tp}) does not divide the MLP width")
     inner = tp * cp * pp
     if train.dp is None:
@@ -147,13 +182,21 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
             raise InfeasibleError("train.dp", f"tp x cp x pp x dp = {inner * dp} ranks exceed the topology's {gpus} GPUs")
     if model.seq_len % cp:
         raise InfeasibleError("train.cp", f"cp ({cp}) does not divide seq_len ({model.seq_len})")
-    if ep > 1:
+    etp = getattr(train, "etp", None) or tp
+    if ep > 1 or etp != tp:
         if not model.is_moe:
-            raise InfeasibleError("train.ep", "ep > 1 needs an MoE model (model.experts > 0)")
+            raise InfeasibleError("train.ep", "ep > 1 or etp != tp needs an MoE model (model.experts > 0)")
         if model.experts % ep:
             raise InfeasibleError("train.ep", f"ep ({ep}) does not divide experts ({model.experts})")
-        if dp % ep:
-            raise InfeasibleError("train.ep", f"ep ({ep}) must divide dp ({dp}): experts are sharded over data-parallel ranks")
+        if model.expert_ffn_hidden % etp:
+            raise InfeasibleError("train.etp", f"etp ({etp}) does not divide expert_ffn_hidden ({model.expert_ffn_hidden})")
+        if (tp * cp * dp) % (etp * ep):
+            raise InfeasibleError("train.ep", f"etp x ep = {etp * ep} must divide tp x cp x dp = {tp * cp * dp} "
+                                  "(experts fold over the tensor, context and data-parallel ranks)")
+        folded = ep > 1 and (etp != tp or cp > 1 or dp % ep)
+        if folded and train.fidelity == "full":
+            raise InfeasibleError("train.fidelity", "full fidelity needs EP groups inside DP (etp = tp, cp = 1, "
+                                  "ep dividing dp); use fidelity = 'symmetric' for parallel folding")
     if train.global_batch % (train.micro_batch * dp):
         raise InfeasibleError("train.global_batch", f"global_batch ({train.global_batch}) is not divisible by "
                               f"micro_batch x dp = {train.micro_batch * dp}")
@@ -167,4 +210,6 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
     return Plan(tp=tp, cp=cp, pp=pp, dp=dp, ep=ep, sp=train.sequence_parallel, zero=train.zero,
                 micro_batch=train.micro_batch, global_batch=train.global_batch,
                 schedule=train.schedule, v=v, recompute=train.recompute, precision=train.precision,
-                fidelity=train.fidelity, order=order, chunk_layers=chunk_layers)
+                fidelity=train.fidelity, order=order, chunk_layers=chunk_layers, etp=etp,
+                moe_imbalance=getattr(train, "moe_imbalance", 1.0),
+                moe_dispatcher=getattr(train, "moe_dispatcher", "alltoall"))

@@ -7,6 +7,9 @@ Vocabulary:
   Rows marked ``modeled = no`` carry the reason they are left out.
 - busbw: nccl-tests bus bandwidth, algbw x 2(n-1)/n for all-reduce, at a large message (4 GiB,
   where latency no longer matters, as in the sources' 2-4 GB sweeps).
+- rack/platform cases (``PLATFORM_CASES``): published all-reduce sweeps on whole platforms,
+  simulated on a topology preset with ``auto`` (NCCL's tuning) at each measured size: the
+  GB200 NVL72 rack (NVLS size ramp) and 2 x 8 MI300X over RoCE (RCCL over the xGMI mesh).
 """
 
 from __future__ import annotations
@@ -43,8 +46,57 @@ def simulate_busbw(gpu: str, gpus: int, nodes: int, nics_per_node: int, nic_Gbps
     return size / t / 1e9 * BUSBW_FACTOR["all_reduce"](gpus), chosen
 
 
+# Copied from ../shared/cases/training/*.toml (their figures and citations).
+PLATFORM_CASES = [
+    {"id": "coreweave43_gb200_nvl72_allreduce72",
+     "source": "coreweave/nccl-tests PR #43 ('feat(slurm): Add a GB200 NVL72 example'): all_reduce_perf, "
+               "float sum, 72 ranks (one per GPU) on a full NVL72 rack, out-of-place busbw",
+     "source_url": "https://github.com/coreweave/nccl-tests/pull/43",
+     "preset": "gb200-nvl72", "topology": {"gpus": 72}, "gpus": 72,
+     "measured": {512 << 20: 586.06, 1 << 30: 681.17, 2 << 30: 757.78, 4 << 30: 839.16, 8 << 30: 834.57},
+     "note": "calibration: the NVLink5 NVLS efficiency's domain term is fitted to the 4-8 GiB plateau and the "
+             "size ramp to the 512 MiB point; 1-2 GiB are held out"},
+    {"id": "rccl2078_mi300x_2nodes_ainic_allreduce16",
+     "source": "ROCm/rccl PR #2078 ('Add support for AMD AINIC within RCCL default internal network plugin'): "
+               "rccl-tests all_reduce_perf, 2 hosts x 8 MI300X (Supermicro), RCCL_AINIC_ROCE=1, out-of-place busbw",
+     "source_url": "https://github.com/ROCm/rccl/pull/2078",
+     "preset": "mi300x-node",
+     "topology": {"gpus": 16, "gpus_per_node": 8, "scaleup_domain": 8, "nics_per_node": 8, "nic_Gbps": 400,
+                  "fabric": "fat-tree", "tiers": 2, "switch_radix": 64},
+     "gpus": 16,
+     "measured": {2 << 30: 359.98, 4 << 30: 359.35, 8 << 30: 360.04, 16 << 30: 360.98},
+     "note": "held out (no figure fitted to it); one 400G AINIC per GPU assumed (AMD reference design)"},
+]
+
+
+def simulate_platform(case: dict, size: int) -> tuple[float, str]:
+    """busbw (GB/s) and the algorithm ``auto`` picks for one platform case at ``size`` bytes."""
+    from sim.collectives import BUSBW_FACTOR, default_efficiencies, measure
+    from sim.fabric import Fabric
+    from sim.hardware import gpu as gpu_spec
+    from sim.simulation import Simulation
+    from topologies import build, preset_spec
+
+    spec = preset_spec(case["preset"], **case["topology"])
+    topo = build(spec)
+    eff = default_efficiencies(gpu_spec(spec.gpu))
+    fabric = Fabric(Simulation(0), topo, "flow", eff["scaleup"], eff["scaleout"])
+    group = [topo.gpu(r) for r in range(case["gpus"])]
+    t, chosen = measure(fabric, "all_reduce", "auto", group, float(size))
+    return size / t / 1e9 * BUSBW_FACTOR["all_reduce"](case["gpus"]), chosen
+
+
 def run_suite() -> list[dict]:
     rows = []
+    for case in PLATFORM_CASES:
+        for size, measured in case["measured"].items():
+            busbw, chosen = simulate_platform(case, size)
+            rows.append({
+                "case": f"{case['id']}[{size >> 20} MiB]",
+                "metric": f"all_reduce busbw GB/s ({chosen})",
+                "predicted": busbw, "measured": measured, "error": busbw / measured - 1,
+                "tolerance": TOLERANCE, "source": case["source_url"],
+            })
     for case in cases():
         if case["modeled"] != "yes":
             continue

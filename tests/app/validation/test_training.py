@@ -70,3 +70,111 @@ def test_narayanan_table1_every_row_within_10_percent_median_within_5(a100):
     assert len(err) == 10
     assert np.max(err) <= 0.10, err.round(3)
     assert np.median(err) <= 0.05, err.round(3)
+
+
+def test_llmfoundry_mpt3b_fp8_against_its_bf16_reference():
+    """MPT-3B on H100 (llm-foundry, FSDP): FP8 30,586 tokens/s/GPU measured, BF16 24,142 (1.27x).
+    Before per-op precision dcsim predicted 60,037 (1.75x its bf16 34,404): every op at the fp8
+    peak, no Transformer Engine casts, no fp8 GEMM factor in training. Now GEMMs run at fp8 x
+    the measured factor (0.891 on H100), attention and the output layer at bf16, casts cost
+    their bytes: predicted 45,306 (+48%), and the FP8/BF16 ratio 1.32 vs 1.27 measured.
+    Remaining gap (not FP8's): the BF16 row itself is predicted +42% (34,404 vs 24,142): the H100
+    constants are fitted to single cold kernels and are optimistic on sustained FSDP training
+    (issue 11 item 1). Asserted: the ratio within 15% of the measured one, and the FP8 row's
+    error within 10 points of the BF16 row's (FP8 adds no gap of its own)."""
+    from sim.app.validation.training import published_rows
+    rows = {r["case"]: r for r in published_rows()}
+    fp8, bf16 = rows["llmfoundry_mpt3b_h100x8_fp8"], rows["llmfoundry_mpt3b_h100x16_bf16"]
+    ratio = fp8["predicted"] / bf16["predicted"]
+    measured = fp8["measured"] / bf16["measured"]
+    assert abs(ratio / measured - 1) <= 0.15, ratio
+    assert abs(fp8["error"] - bf16["error"]) <= 0.10, (fp8["error"], bf16["error"])
+    assert fp8["predicted"] < 0.8 * 60037          # the fault: 60,037 predicted before
+# -- issue 11: published runs beyond the calibration set ------------------------------------
+
+def _issue11(name):
+    from sim.app.validation.training import _simulate
+    from workloads.training.cases import issue11_cases
+    case = next(c for c in issue11_cases() if name in c["case"])
+    return _simulate(case), case["measured"]
+
+
+def test_mi300x_fitted_on_one_run_predicts_the_held_out_run_within_15_percent():
+    # MI300X's GEMM efficiency is fitted to the Llama 3 70B 4-layer proxy (ROCm/TE#78) only;
+    # the Llama 3 8B FSDP run (ROCm/TE#79: 410 TFLOP/s/GPU = 7,514 tokens/s/GPU) is held out.
+    # Before: 75% of peak by default, 14,102 tokens/s/GPU predicted (+88%). Now about +12%.
+    from workloads.training.calibration import fit_end_to_end
+    from workloads.training.cases import mi300x_calibration_cases
+    assert fit_end_to_end("MI300X", mi300x_calibration_cases())[0].gemm_eff_max == pytest.approx(
+        efficiency_for("MI300X").gemm_eff_max, rel=0.01)       # the data is what the fit gives
+    pred, meas = _issue11("mi300x")
+    assert abs(pred / meas - 1) <= 0.15, pred / meas - 1
+
+
+def test_v100s_runs_uncalibrated_and_its_gap_is_the_missing_calibration():
+    # SimAI#166: GPT 126M on one V100S, 0.68-0.74 s per iteration (0.71 used). The catalogue now
+    # has the V100S (before: "unknown GPU", exit 2), but no V100 training run is public with
+    # enough detail to fit it, so it runs on [default] constants (calibrated = false, with a
+    # warning). Predicted ~0.34 s: about 2x optimistic. Remaining gap, not modelled: the 250 W
+    # PCIe card sustains well below its 1.6 GHz boost under tensor load, Volta's cuBLAS reaches a
+    # lower fraction of peak than the A100/H100 curves (narrow head_dim-96 batched GEMMs of the
+    # unfused attention), and Megatron's unfused attention dropout and fp32 cross-entropy over a
+    # 50k vocabulary add memory passes. The test pins the direction and size of the gap so that a
+    # V100 calibration shows up here.
+    from sim.compute import calibration
+    assert calibration("V100S-PCIE-32GB", "train")[0] is False
+    pred, meas = _issue11("v100s")
+    assert 0.35 <= pred / meas <= 0.75, pred / meas
+
+
+def test_mixtral_ep8_tp2_gap_is_explained():
+    # Megatron-LM#756: Mixtral 8x7B on 16 H100, EP 8 TP 2 DP 8, alltoall dispatcher: 5.53 s per
+    # iteration. Before issue 11: 3.40 s (-38%). The MoE layer now carries the router's kernels,
+    # two-level permute/unpermute passes, the dispatcher's host sync, rows per expert from the
+    # folded layout and the busiest rank's load: about 3.5 s at the default moe_imbalance = 1
+    # (perfect balance, what NeMo's benchmarks force). Remaining gap, explained: the run used
+    # learned routing with an auxiliary loss and no forced balance, so the busiest expert takes
+    # more than the mean (moe_imbalance 1.3 gives ~4.3 s); the early-2024 Megatron-Core dispatcher
+    # (unfused permutation, expert-TP all-gather/reduce-scatter of the dispatched rows, not
+    # modelled) and H100's uncalibrated host constants take the rest. The test pins the size of
+    # the gap, that imbalance moves the prediction toward the measurement, and that folding the
+    # experts inside the node (etp 1: EP over 8 NVLink-connected GPUs) removes most of the
+    # exposed all-to-all. Since the fabric is sized for the fabric (issue 9 item 2), the 16-GPU
+    # all-to-all no longer crosses quarter-width rail uplinks: the exposed EP time fell from
+    # ~1.1 s to ~0.4 s and the step to ~2.9 s (ratio ~0.52), so the gap left is mostly compute
+    # (dispatcher and routing kernels, imbalance), not the network.
+    from sim.app.runner import run
+    from workloads.training.cases import issue11_cases
+    case = next(c for c in issue11_cases() if "mixtral" in c["case"])
+    base = run(load_config(data=case["config"])).summary
+    ratio = base["step_time_s"] / case["measured"]
+    assert 0.45 <= ratio <= 0.8, ratio
+    skewed = run(load_config(data=case["config"], overrides=["train.moe_imbalance=1.3"])).summary
+    assert base["step_time_s"] < skewed["step_time_s"] < case["measured"]
+    folded = run(load_config(data=case["config"], overrides=["train.etp=1"])).summary
+    assert folded["exposed_ep_s"] < 0.3 * base["exposed_ep_s"]
+
+
+def test_h100_torchtitan_fsdp_gap_is_explained():
+    # torchtitan (Dec 2024) Table 1: Llama 3.1 8B FSDP on 8 H100 capped at 500 W with 96 GB HBM2e,
+    # torch.compile: 6,667 tokens/s/GPU (eager 5,762). The config defines that GPU like the
+    # catalogue's H100 with power_W = 500: the cap lowers its sustained clock by (500/700)^(1/3)
+    # = 0.89 (sim.hardware.define). Predicted ~9,400 (+42%): H100's kernel constants come from
+    # single cold kernels at burst clocks and its framework constants are defaults (no public
+    # bf16 H100 step table with the detail to fit them: NeMo/Megatron-Bridge H100 rows are FP8),
+    # so the run reports calibrated = false. Part of the gap is the recompute policy: torchtitan's
+    # op-level checkpointing recomputes about half the matmuls, between Megatron's 'selective'
+    # (+42%) and 'full' (within 20%). The test pins both bounds and the power cap's effect.
+    from sim.app.runner import run
+    from workloads.training.cases import issue11_cases
+    case = next(c for c in issue11_cases() if c["case"].startswith("torchtitan"))
+    def tps(*sets):
+        s = run(load_config(data=case["config"], overrides=list(sets))).summary
+        return s["tokens_per_s"] / s["gpus"], s["calibrated"]
+    sel, calibrated = tps()
+    assert calibrated is False
+    assert 1.0 < sel / case["measured"] < 1.6, sel / case["measured"]
+    full, _ = tps("train.recompute=full")
+    assert abs(full / case["measured"] - 1) < 0.2, full / case["measured"]
+    uncapped, _ = tps("hardware.H100-GT-96GB-500W.power_W=700")
+    assert uncapped > sel * 1.03            # the 500 W cap costs throughput

@@ -164,15 +164,19 @@ def test_fast_path_off_when_tp_shares_a_domain():
     assert TrainingStep(sim, Fabric(sim, topo), topo, plan8, step_costs(model, plan8, ComputeModel(gpu("A100-SXM-80GB"), "bf16"))).fast_tp
 
 
-def test_interference_slows_only_compute_that_overlaps_communication():
-    """sim.gpu: with no communication in flight (one GPU) interference changes nothing; with
-    DP gradient reduction overlapping the backward the step grows, but by less than slowing
-    every kernel by 1 / (1 - f) would."""
-    one = {"gpus": 1, "gpus_per_node": 1, "nics_per_node": 1, "fabric": "none"}
-    base = simulate(one, {"global_batch": 4}).summary
-    f = simulate(one, {"global_batch": 4, "interference": 0.3}).summary
-    assert f["step_time_s"] == pytest.approx(base["step_time_s"], rel=1e-12)
-    dp = {"gpus": 8, "fabric": "none"}
-    b = simulate(dp, {"global_batch": 8, "dp": 8}).summary
-    s = simulate(dp, {"global_batch": 8, "dp": 8, "interference": 0.3}).summary
-    assert b["step_time_s"] < s["step_time_s"] < b["step_time_s"] + b["compute_s"] * (1 / 0.7 - 1)
+def test_exposed_time_by_kind_adds_up_to_the_exposed_total():
+    """Where two kinds are exposed at once, the time is shared, never counted twice."""
+    import random
+    from workloads.training.engine import exposed_by_kind, uncovered
+    comm = {"TP": [(0.0, 2.0)], "DP": [(1.0, 3.0)], "PP": []}
+    by = exposed_by_kind(comm, [(2.5, 4.0)])
+    assert by == pytest.approx({"TP": 1.5, "DP": 1.0, "PP": 0.0})     # [1, 2) shared by TP and DP
+    rng = random.Random(7)
+    for _ in range(200):
+        comm = {k: [(a, a + rng.uniform(0, 2)) for a in (rng.uniform(0, 10) for _ in range(rng.randint(0, 6)))]
+                for k in ("TP", "PP", "DP", "EP", "CP")}
+        cover = [(a, a + rng.uniform(0, 2)) for a in (rng.uniform(0, 10) for _ in range(rng.randint(0, 6)))]
+        by = exposed_by_kind(comm, cover)
+        assert sum(by.values()) == pytest.approx(uncovered([iv for v in comm.values() for iv in v], cover), abs=1e-9)
+        for k, v in comm.items():
+            assert -1e-12 <= by[k] <= uncovered(v, cover) + 1e-9

@@ -66,3 +66,39 @@ def test_layer_split():
         split_layers(25, 4)
     with pytest.raises(InfeasibleError):
         split_layers(4, 8)
+
+
+# -- MoE parallel folding (issue 11, item 3) -------------------------------------------------
+
+def test_parallel_folding_lets_ep_not_divide_dp():
+    # Mixtral on 16 GPUs, TP 2 (DP 8): EP 8 with expert-TP 1 folds experts over tp x dp = 16
+    # ranks (edp 2); EP 8 does not need to divide dp when etp < tp, and ep 16 is fine too
+    p = plan_for("mixtral-8x7b", gpus=16, tp=2, ep=8, etp=1)
+    assert (p.etp, p.ep, p.edp) == (1, 8, 2) and p.tp * p.cp * p.dp == p.etp * p.ep * p.edp
+    assert p.groups("ep", pp=0) == [list(range(8)), list(range(8, 16))]    # consecutive: NVLink
+    p16 = plan_for("mixtral-8x7b", gpus=32, tp=2, ep=8, etp=2, cp=2)         # cp folds in as well
+    assert p16.edp == 2 and all(len(g) == 8 for g in p16.groups("ep", pp=0))
+    ranks = sorted(r for g in p16.groups("ep", pp=0) for r in g)
+    assert ranks == list(range(32))                                          # a partition
+
+
+def test_without_folding_the_classic_ep_groups_are_kept():
+    p = plan_for("mixtral-8x7b", gpus=16, tp=2, ep=8)
+    assert p.etp == 2 and not p.folded
+    assert p.groups("ep", pp=0) == [list(range(0, 16, 2)), list(range(1, 16, 2))]
+
+
+@pytest.mark.parametrize("train,key", [
+    ({"tp": 2, "ep": 8, "etp": 4}, "train.ep"),          # etp x ep = 32 does not divide 16
+    ({"tp": 2, "ep": 3}, "train.ep"),                     # 3 does not divide 8 experts
+    ({"tp": 1, "ep": 1, "etp": 3}, "train.etp"),          # 3 does not divide 14336
+])
+def test_folding_constraints_are_named(train, key):
+    with pytest.raises(InfeasibleError) as err:
+        plan_for("mixtral-8x7b", gpus=16, **train)
+    assert err.value.key == key
+
+
+def test_full_fidelity_refuses_folded_layouts_clearly():
+    with pytest.raises(InfeasibleError, match="symmetric"):
+        plan_for("mixtral-8x7b", gpus=16, tp=2, ep=8, etp=1, fidelity="full")

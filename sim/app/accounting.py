@@ -1,0 +1,119 @@
+"""Accounting: energy, cost and (long-horizon training) goodput columns added to a run's summary.
+
+Vocabulary:
+- ``extend(cfg, topo, tables) -> tables``: called by the runner on one workload's tables; adds
+  ``energy_J, J_per_token, avg_power_kW, usd_per_Mtoken, usd, gpu_utilization`` (and
+  ``usd_per_step`` for training) to the one-row summary, and for a long-horizon training run
+  (``run.duration_h`` or ``run.token_budget``) the goodput columns of
+  ``workloads.training.goodput`` plus a ``timeline`` table.
+- utilization: training: the critical GPU's compute-stream busy fraction ``compute_s /
+  step_time_s``; serving: the replicas' ``busy_fraction``. Idle phases (recovery, checkpoint
+  stalls) run at utilization 0.
+- tokens: training counts trained tokens (global batch x sequence length per useful step);
+  serving counts output tokens.
+- horizon of a run: training without ``duration_h``: the simulated steps; serving: ``duration_s``.
+
+Errors: ConfigError from ``sim.energy``, ``sim.cost`` and ``sim.failures`` name the config key.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+
+from sim import cost as costs
+from sim import hardware
+from sim.energy import power_model
+from sim.errors import ConfigError
+
+LONG_HORIZON_CAP_S = 100 * 365 * 86400.0     # a token budget without duration_h: a bound, never reached in practice
+
+
+def _spec(cfg):
+    return hardware.gpu(cfg.topology.gpu)
+
+
+def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> dict[str, pa.Table]:
+    """Add the energy, cost and goodput columns (and the timeline table) to ``tables``; ``gpus``:
+    the job's GPUs when it has part of ``topo`` (default the summary's ``gpus``, else all)."""
+    summary_t = tables.get("summary")
+    if summary_t is None or summary_t.num_rows != 1:
+        return tables
+    row = {k: v[0] for k, v in summary_t.to_pydict().items()}
+    if cfg.run.kind != "train":
+        for key in ("duration_h", "token_budget"):
+            if getattr(cfg.run, key) is not None:
+                raise ConfigError(f"run.{key}", "applies to training runs only (a serving run lasts its requests)")
+    spec = _spec(cfg)
+    gpus = int(gpus or row.get("gpus") or len(topo.gpus))
+    p = cfg.power
+    pm = power_model(spec, topo, pue=p.pue, gpu_cap_W=p.gpu_cap_W, host_W=p.host_W, gpus=gpus)
+    c = cfg.cost
+    price = costs.prices(spec.name, c.gpu_hour_usd, c.capex_usd_per_gpu, c.depreciation_years, c.kwh_usd)
+    add: dict = {}
+    if cfg.run.kind == "train":
+        step = float(row["step_time_s"])
+        u = min(1.0, max(0.0, float(row["compute_s"]) / step)) if step > 0 else 0.0
+        tokens_per_step = float(row["tokens_per_s"]) * step
+        step_usd = price.run_usd(gpus, step, pm.energy_J([(step, u)]))
+        if cfg.run.duration_h is not None or cfg.run.token_budget is not None:
+            add_long, timeline = _long_horizon(cfg, topo, row, gpus, step, tokens_per_step)
+            tables["timeline"] = timeline
+            wall = add_long["wall_h"] * 3600.0
+            energy = pm.energy_J([(add_long["train_s"], u), (max(wall - add_long["train_s"], 0.0), 0.0)])
+            tokens = add_long["useful_steps"] * tokens_per_step
+            add.update(add_long)
+            add["effective_mfu"] = float(row["mfu"]) * add_long["goodput"]
+            add["trained_tokens"] = tokens
+        else:
+            wall = step * cfg.run.steps
+            energy = pm.energy_J([(wall, u)])
+            tokens = tokens_per_step * cfg.run.steps
+        add["usd_per_step"] = step_usd
+    else:
+        wall = float(row.get("duration_s") or 0.0)
+        u = float(row.get("busy_fraction", 1.0))
+        u = min(1.0, max(0.0, u if math.isfinite(u) else 1.0))
+        energy = pm.energy_J([(wall, u)])
+        tokens = float(row.get("output_tokens_per_s") or 0.0) * wall
+    usd = price.run_usd(gpus, wall, energy)
+    add.update({
+        "gpu_utilization": u,
+        "energy_J": energy,
+        "J_per_token": energy / tokens if tokens > 0 else float("inf"),
+        "avg_power_kW": energy / wall / 1e3 if wall > 0 else pm.facility_W(u) / 1e3,
+        "idle_power_kW": pm.idle_W / 1e3,
+        "max_power_kW": pm.max_W / 1e3,
+        "usd": usd,
+        "usd_per_Mtoken": costs.usd_per_Mtoken(usd, tokens),
+        "gpu_hour_usd": price.gpu_hour_usd,
+    })
+    for name, value in add.items():
+        if name in summary_t.column_names:
+            summary_t = summary_t.drop_columns([name])
+        summary_t = summary_t.append_column(name, pa.array([value]))
+    tables["summary"] = summary_t
+    return tables
+
+
+def _long_horizon(cfg, topo, row, gpus: int, step: float, tokens_per_step: float):
+    from sim.failures import failure_model
+    from workloads.model import ModelSpec
+    from workloads.training.goodput import checkpoint_cost, default_interval, simulate_timeline
+    t = cfg.topology
+    spec = _spec(cfg)
+    hosts = max(1, math.ceil(gpus / t.gpus_per_node))
+    nic_Bps = t.nics_per_node * t.nic_Gbps * 1e9 / 8
+    host_Bps = (t.host_GBps * 1e9) if t.host_GBps else spec.host_Bps
+    storage = t.storage_GBps * 1e9 if t.storage_GBps else None
+    params = float(ModelSpec.from_section(cfg.model).params())
+    ckpt = checkpoint_cost(params, gpus, hosts, host_Bps, t.ssd_GBps * 1e9, nic_Bps, storage,
+                           cfg.train.checkpoint_async)
+    f = cfg.failures
+    overrides = {k: getattr(f, k) for k in type(f).model_fields if k != "preset"}
+    fm = failure_model({"gpu": gpus, "nic": hosts * t.nics_per_node, "host": hosts}, overrides)
+    interval = cfg.train.checkpoint_interval_s or default_interval(ckpt, fm)
+    horizon = cfg.run.duration_h * 3600.0 if cfg.run.duration_h is not None else LONG_HORIZON_CAP_S
+    max_steps = math.ceil(cfg.run.token_budget / tokens_per_step) if cfg.run.token_budget is not None else None
+    return simulate_timeline(step, horizon, ckpt, interval, fm, cfg.run.seed, max_steps)

@@ -1,0 +1,92 @@
+"""sim.app.accounting: energy, cost and goodput columns on real runs (CONTRACT round 2)."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from sim.app.runner import run, run_to_dir
+from sim.config import load_config
+from sim.errors import ConfigError
+
+TRAIN = {"topology": {"preset": "dgx-h100-superpod", "gpus": 16},
+         "model": {"preset": "llama3-8b", "layers": 4, "seq_len": 2048},
+         "train": {"tp": 4, "global_batch": 8, "zero": 1}}
+SERVE = {"run": {"kind": "serve", "seed": 3}, "topology": {"gpus": 2, "gpus_per_node": 2, "fabric": "none"},
+         "model": {"preset": "llama3-8b"}, "serve": {"replicas": 2},
+         "workload": {"rate": 8.0, "requests": 40, "input_tokens": 300, "output_tokens": 40}}
+ROUND2 = {"energy_J", "J_per_token", "avg_power_kW", "usd_per_Mtoken"}
+LONG = {"goodput", "effective_mfu", "interruptions", "mtbf_s", "checkpoint_s"}
+
+
+def _cfg(base, **sections):
+    data = {k: dict(v) for k, v in base.items()}
+    for k, v in sections.items():
+        data.setdefault(k, {}).update(v)
+    return load_config(data=data)
+
+
+@pytest.fixture(scope="module")
+def step():
+    return run(_cfg(TRAIN)).summary
+
+
+def test_training_energy_lies_between_idle_and_max_power(step):
+    assert ROUND2 <= set(step)
+    t = step["step_time_s"]
+    assert step["idle_power_kW"] * 1e3 * t <= step["energy_J"] <= step["max_power_kW"] * 1e3 * t
+    assert step["J_per_token"] == pytest.approx(step["energy_J"] / (step["tokens_per_s"] * t))
+    assert 0 < step["gpu_utilization"] <= 1
+
+
+def test_cost_per_million_tokens_is_gpu_hours_plus_energy(step):
+    r = run(_cfg(TRAIN, cost={"gpu_hour_usd": 3.0, "kwh_usd": 0.0})).summary
+    tokens = r["tokens_per_s"] * r["step_time_s"]
+    assert r["usd_per_Mtoken"] == pytest.approx(16 * r["step_time_s"] / 3600 * 3.0 / tokens * 1e6)
+    dear = run(_cfg(TRAIN, cost={"gpu_hour_usd": 3.0, "kwh_usd": 1.0})).summary
+    assert dear["usd_per_Mtoken"] > r["usd_per_Mtoken"]
+    with pytest.raises(ConfigError):
+        _cfg(TRAIN, cost={"kwh_usd": -1.0})
+
+
+def test_long_horizon_run_writes_goodput_columns_and_a_timeline(tmp_path, step):
+    cfg = _cfg(TRAIN, run={"duration_h": 200.0, "seed": 5}, failures={"gpu": 2e-3})
+    res = run_to_dir(cfg, tmp_path / "o")
+    s = res.summary
+    assert LONG | ROUND2 <= set(s)
+    assert 0 < s["goodput"] < 1 and s["effective_mfu"] == pytest.approx(s["mfu"] * s["goodput"])
+    tl = pq.read_table(tmp_path / "o" / "timeline.parquet")
+    assert tl.column("end_s")[-1].as_py() == pytest.approx(200 * 3600)
+    wall = 200 * 3600
+    assert s["idle_power_kW"] * 1e3 * wall <= s["energy_J"] <= s["max_power_kW"] * 1e3 * wall
+    # same seed, same timeline; the step is the short run's step
+    again = run(cfg)
+    assert again.tables["timeline"].equals(res.tables["timeline"])
+    assert s["step_time_s"] == pytest.approx(step["step_time_s"])
+
+
+def test_serving_runs_carry_energy_and_cost():
+    s = run(load_config(data=SERVE)).summary
+    assert ROUND2 <= set(s)
+    d = s["duration_s"]
+    assert s["idle_power_kW"] * 1e3 * d <= s["energy_J"] <= s["max_power_kW"] * 1e3 * d
+    assert s["J_per_token"] == pytest.approx(s["energy_J"] / (s["output_tokens_per_s"] * d))
+
+
+def test_every_job_of_a_multi_job_run_carries_energy_and_cost():
+    from tests.app.test_jobs import two_jobs
+    data = two_jobs(1.0, "packed", baseline=False)
+    data["cost"] = {"gpu_hour_usd": 2.0, "kwh_usd": 0.0}
+    out = {r["job"]: r for r in run(load_config(data=data)).summary}
+    for name, r in out.items():
+        assert ROUND2 <= set(r), name
+        assert r["energy_J"] > 0 and r["usd_per_Mtoken"] > 0
+    # half the cluster each: each job pays half the hosts and network at idle
+    assert out["pre"]["idle_power_kW"] == pytest.approx(out["chat"]["idle_power_kW"])
+
+
+def test_long_horizon_keys_on_a_serving_run_are_an_error():
+    data = {k: dict(v) for k, v in SERVE.items()}
+    data["run"]["duration_h"] = 10.0
+    with pytest.raises(ConfigError, match="run.duration_h"):
+        run(load_config(data=data))

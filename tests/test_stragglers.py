@@ -1,0 +1,117 @@
+"""sim.stragglers and the training step's slowest-rank rule, against closed forms."""
+
+import numpy as np
+import pytest
+
+from sim.app.runner import run
+from sim.config import load_config
+from sim.errors import ConfigError
+from sim.stragglers import cap_speed, speed_factors
+
+PIPE = {"topology": {"gpus": 4, "gpus_per_node": 4, "fabric": "none"},
+        "model": {"preset": "llama3-8b", "layers": 4, "seq_len": 1024},
+        "train": {"pp": 4, "schedule": "gpipe", "micro_batch": 1, "global_batch": 8, "optimizer_step": False}}
+
+
+def _run(**topology):
+    data = {k: dict(v) for k, v in PIPE.items()}
+    data["topology"].update(topology)
+    return run(load_config(data=data))
+
+
+def _flow_shop_extra(c: list[float], slow_stage: int, m: int) -> float:
+    """GPipe as a flow shop of m identical micro-batches over stages of time t_i per direction:
+    makespan = sum t_i + (m - 1) max t_i. Halving one stage's speed doubles its t; with per-stage
+    step compute c_i = m (f_i + b_i), the step grows by c_s / m + (m - 1) / m (max c' - max c)."""
+    c2 = list(c)
+    c2[slow_stage] *= 2
+    return c[slow_stage] / m + (m - 1) / m * (max(c2) - max(c))
+
+
+@pytest.mark.parametrize("stage", [2, 3])
+def test_one_gpu_at_half_speed_runs_the_step_at_its_pace(stage):
+    base = _run()
+    slow = _run(gpu_speed={str(stage): 0.5})     # tp = dp = 1: rank = stage
+    steps = base.tables["steps"].to_pydict()
+    c = [steps["compute_s"][steps["stage"].index(i)] for i in range(4)]
+    m = base.summary["microbatches"]
+    extra = slow.summary["step_time_s"] - base.summary["step_time_s"]
+    assert extra == pytest.approx(_flow_shop_extra(c, stage, m), rel=0.02)
+    if stage == 3:      # the bottleneck stage (it holds the LM head): the whole compute again
+        assert extra == pytest.approx(c[3], rel=0.02)
+    # a factor of 1 changes nothing
+    same = _run(gpu_speed={str(stage): 1.0})
+    assert same.summary["step_time_s"] == pytest.approx(base.summary["step_time_s"], rel=1e-12)
+
+
+def test_speed_factors_named_spread_and_cap():
+    s = speed_factors(8, {"3": 0.5})
+    assert s[3] == 0.5 and np.all(np.delete(s, 3) == 1.0)
+    a = speed_factors(1000, cv=0.1, seed=1)
+    assert np.all((a > 0) & (a <= 1)) and np.array_equal(a, speed_factors(1000, cv=0.1, seed=1))
+    # E|z| = cv sqrt(2/pi) for a half-normal: the mean slowdown in log space
+    assert -np.log(a).mean() == pytest.approx(0.1 * np.sqrt(2 / np.pi), rel=0.1)
+    assert cap_speed(None, 75, 700) == 1.0
+    assert cap_speed(75 + 625 / 8, 75, 700) == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="topology.gpu_speed"):
+        speed_factors(8, {"8": 0.5})
+    with pytest.raises(ConfigError, match="topology.gpu_speed"):
+        speed_factors(8, {"1": 0.0})
+
+
+def test_a_power_cap_slows_the_step_and_lowers_the_power():
+    base = _run()
+    data = {k: dict(v) for k, v in PIPE.items()}
+    data["power"] = {"gpu_cap_W": 400}
+    capped = run(load_config(data=data))
+    factor = cap_speed(400, 75, 700)
+    assert capped.summary["step_time_s"] > base.summary["step_time_s"]
+    assert capped.summary["compute_s"] == pytest.approx(base.summary["compute_s"] / factor, rel=1e-6)
+    assert capped.summary["max_power_kW"] < base.summary["max_power_kW"]
+
+
+@pytest.mark.parametrize("fidelity", ["symmetric", "full"])
+def test_data_parallel_replicas_wait_for_the_slow_one(fidelity):
+    def go(speed):
+        return run(load_config(data={
+            "topology": {"gpus": 2, "gpus_per_node": 2, "fabric": "none", "gpu_speed": speed},
+            "model": {"preset": "llama3-8b", "layers": 2, "seq_len": 1024},
+            "train": {"global_batch": 4, "fidelity": fidelity, "optimizer_step": False}})).summary
+    base, slow = go({}), go({"1": 0.5})
+    # replica 1 computes twice as long; replica 0 waits for it at the gradient all-reduce
+    assert slow["step_time_s"] - base["step_time_s"] == pytest.approx(base["compute_s"], rel=0.05)
+
+
+def _serve(router="round-robin", speed=None):
+    return run(load_config(data={
+        "run": {"kind": "serve", "seed": 1},
+        "topology": {"gpus": 2, "gpus_per_node": 2, "fabric": "none", "gpu_speed": speed or {}},
+        "model": {"preset": "llama3-8b"}, "serve": {"replicas": 2, "router": router},
+        "workload": {"rate": 20.0, "requests": 200, "input_tokens": 500, "output_tokens": 100}}))
+
+
+def test_a_replica_on_a_slow_gpu_serves_slower_and_the_router_sees_it():
+    res = _serve(speed={"1": 0.5}).tables["requests"].to_pydict()
+    tpot = {r: np.median([t for t, rep in zip(res["tpot_s"], res["replica"]) if rep == r]) for r in (0, 1)}
+    # every kernel of replica 1 takes twice as long (its host overhead does not, and its batches
+    # grow a little as its queue builds)
+    assert 1.5 < tpot[1] / tpot[0] < 2.5
+    ll = _serve("least-loaded", {"1": 0.5}).tables["requests"].to_pydict()["replica"]
+    assert ll.count(1) < ll.count(0)          # least-loaded routing sends the slow replica less
+    base = _serve().tables["requests"].to_pydict()["tpot_s"]
+    assert np.median(base) == pytest.approx(tpot[0], rel=0.1)
+
+
+def test_a_degraded_nic_halves_the_bandwidth_of_collectives_through_it():
+    from sim.app.nccl_table import nccl_table
+
+    def busbw(nic_speed):
+        cfg = load_config(data={"topology": {"gpus": 4, "gpus_per_node": 1, "nics_per_node": 1,
+                                             "scaleup_domain": 1, "nic_speed": nic_speed}})
+        return nccl_table(cfg, "all_reduce", "ring", 4, [1 << 30]).column("busbw_GBps")[0].as_py()
+
+    base, slow = busbw({}), busbw({"2": 0.5})
+    # a ring runs at its slowest link: one NIC at half rate halves the bus bandwidth
+    assert slow == pytest.approx(base / 2, rel=0.03)
+    with pytest.raises(ConfigError, match="topology.nic_speed"):
+        busbw({"9": 0.5})

@@ -1,0 +1,114 @@
+"""workloads.training.goodput: the long-horizon timeline against closed forms."""
+
+import math
+
+import numpy as np
+import pytest
+
+from sim.failures import FailureModel, failure_model, poisson_interval, young_daly_interval
+from workloads.training.goodput import Checkpoint, checkpoint_cost, simulate_timeline
+
+
+def _fm(mtbf_s: float, recovery_s: float = 0.0) -> FailureModel:
+    return FailureModel({"gpu": 1.0 / mtbf_s}, recovery_s / 2, recovery_s / 2)
+
+
+def _sync(stall: float) -> Checkpoint:
+    return Checkpoint(1e12, stall, stall, False)
+
+
+def test_without_failures_goodput_is_work_over_work_plus_checkpoints():
+    none = FailureModel({}, 0.0, 0.0)
+    s, tl = simulate_timeline(2.0, 100_000.0, _sync(10.0), 100.0, none, seed=0)
+    assert s["interruptions"] == 0
+    assert s["goodput"] == pytest.approx(100.0 / 110.0, rel=1e-3)
+    assert s["checkpoint_interval_s"] == 100.0
+
+
+def test_best_interval_of_a_sweep_is_within_20_percent_of_young_daly():
+    delta, mtbf = 60.0, 3600.0
+    fm = _fm(mtbf)
+    intervals = np.geomspace(200, 2000, 13)
+    good = [simulate_timeline(10.0, 1500 * mtbf, _sync(delta), float(iv), fm, seed=7)[0]["goodput"]
+            for iv in intervals]
+    # the sweep's optimum: vertex of a parabola through goodput against log(interval) (the curve is
+    # flat at the top, so the argmax alone is at the mercy of the failure draw)
+    a, b, _ = np.polyfit(np.log(intervals), good, 2)
+    assert a < 0
+    best = float(np.exp(-b / (2 * a)))
+    opt = young_daly_interval(delta, mtbf)
+    assert abs(best - opt) / opt < 0.20, (best, opt)
+
+
+def test_expected_failures_equal_rate_times_device_hours_within_the_poisson_interval():
+    fm = failure_model({"gpu": 16384, "nic": 16384, "host": 2048})
+    horizon = 54 * 86400.0
+    for seed in range(3):
+        s, _ = simulate_timeline(15.0, horizon, _sync(3.0), 3000.0, fm, seed=seed)
+        lo, hi = poisson_interval(s["interruptions"], 0.99)
+        assert lo <= fm.expected(horizon) <= hi
+
+
+def test_phases_tile_the_wall_time_and_lost_work_is_since_the_last_checkpoint():
+    s, tl = simulate_timeline(3.0, 50_000.0, _sync(5.0), 60.0, _fm(2000.0, 100.0), seed=3)
+    start, end = tl.column("start_s").to_numpy(), tl.column("end_s").to_numpy()
+    assert start[0] == 0 and np.allclose(start[1:], end[:-1]) and end[-1] == pytest.approx(50_000.0)
+    # a failure never loses more than one interval of steps
+    assert tl.column("lost_steps").to_numpy().max() <= 20
+    phases = set(tl.column("phase").to_pylist())
+    assert {"train", "checkpoint", "recovery"} <= phases
+    useful = s["useful_steps"] * 3.0
+    assert s["goodput"] == pytest.approx(useful / 50_000.0)
+    causes = [c for c in tl.column("cause").to_pylist() if c]
+    assert len(causes) == s["interruptions"]
+
+
+def test_same_seed_same_timeline_and_another_seed_differs():
+    args = (3.0, 50_000.0, _sync(5.0), 60.0, _fm(2000.0, 100.0))
+    a = simulate_timeline(*args, seed=1)
+    b = simulate_timeline(*args, seed=1)
+    c = simulate_timeline(*args, seed=2)
+    assert a[0] == b[0] and a[1].equals(b[1])
+    assert not a[1].equals(c[1])
+
+
+def test_async_checkpoints_stall_less_than_sync():
+    fm = _fm(5000.0, 60.0)
+    sync = simulate_timeline(1.0, 500_000.0, Checkpoint(1e12, 30.0, 30.0, False), 300.0, fm, seed=4)[0]
+    asyn = simulate_timeline(1.0, 500_000.0, Checkpoint(1e12, 1.0, 30.0, True), 300.0, fm, seed=4)[0]
+    assert asyn["goodput"] > sync["goodput"]
+    assert asyn["checkpoint_s"] == 1.0
+
+
+def test_async_write_longer_than_the_interval_makes_training_wait():
+    none = FailureModel({}, 0.0, 0.0)
+    s, tl = simulate_timeline(1.0, 10_000.0, Checkpoint(1e12, 1.0, 50.0, True), 10.0, none, seed=0)
+    assert "checkpoint_wait" in set(tl.column("phase").to_pylist())
+    # a checkpoint every 50 s of wall time at best: 10 steps, wait, 1 s copy
+    assert s["goodput"] == pytest.approx(10.0 / 50.0, rel=0.05)
+
+
+def test_token_budget_stops_the_job():
+    none = FailureModel({}, 0.0, 0.0)
+    s, _ = simulate_timeline(2.0, math.inf, _sync(1.0), 10.0, none, seed=0, max_steps=100)
+    assert s["useful_steps"] == 100
+    assert s["wall_h"] * 3600 == pytest.approx(100 * 2.0 + 19 * 1.0)
+
+
+def test_checkpoint_cost_from_state_bytes_and_storage_tier():
+    # 8B parameters x 14 bytes over 2 servers with 7 GB/s SSDs each
+    c = checkpoint_cost(8e9, 16, 2, 64e9, 7e9, 400e9, None, False)
+    assert c.bytes_total == pytest.approx(112e9)
+    assert c.stall_s == pytest.approx(112e9 / 2 / 7e9)
+    # a storage tier of 10 GB/s is the bottleneck; async stalls only for the HBM -> host copy
+    a = checkpoint_cost(8e9, 16, 2, 64e9, 7e9, 400e9, 10e9, True)
+    assert a.write_s == pytest.approx(11.2) and a.stall_s == pytest.approx(112e9 / 16 / 64e9)
+
+
+def test_a_budget_the_job_cannot_reach_is_an_infeasible_plan(monkeypatch):
+    from sim.errors import InfeasibleError
+    from workloads.training import goodput
+    monkeypatch.setattr(goodput, "MAX_ROWS", 1000)
+    # failures every 10 s, checkpoints every 100 s: no checkpoint ever completes
+    with pytest.raises(InfeasibleError, match="run.token_budget"):
+        simulate_timeline(1.0, math.inf, _sync(5.0), 100.0, _fm(10.0, 1.0), seed=0, max_steps=10_000)
