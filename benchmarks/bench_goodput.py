@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sim.failures import failure_model  # noqa: E402
 from workloads.training.goodput import checkpoint_cost, simulate_timeline  # noqa: E402
 
-STEP_S = 5.42          # dcsim's Llama 3 405B step on llama3-h100-roce (runs/llama3-405b-goodput.toml)
+STEP_S = 5.79          # dcsim's Llama 3 405B step on llama3-h100-roce (runs/llama3-405b-goodput.toml)
 
 
 def main() -> None:
