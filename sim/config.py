@@ -354,7 +354,7 @@ class JobSection(BaseModel):
     model: ModelSection = Field(default_factory=ModelSection, description="the job's [model] section (same keys)")
     train: TrainSection = Field(default_factory=TrainSection, description="the job's [train] section (same keys)")
     serve: ServeSection = Field(default_factory=ServeSection, description="the job's [serve] section (same keys)")
-    workload: WorkloadSection = Field(default_factory=WorkloadSection)
+    workload: WorkloadSection = Field(default_factory=WorkloadSection, description="the job's [workload] section (same keys)")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -380,7 +380,7 @@ class Config(BaseModel):
     model: ModelSection = Field(default_factory=ModelSection)
     train: TrainSection = Field(default_factory=TrainSection)
     serve: ServeSection = Field(default_factory=ServeSection)
-    workload: WorkloadSection = Field(default_factory=WorkloadSection, description="the job's [workload] section (same keys)")
+    workload: WorkloadSection = Field(default_factory=WorkloadSection)
     cost: CostSection = Field(default_factory=CostSection)
     power: PowerSection = Field(default_factory=PowerSection)
     failures: FailuresSection = Field(default_factory=FailuresSection)

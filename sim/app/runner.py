@@ -301,8 +301,8 @@ def job_config(cfg: Config, i: int) -> Config:
     """The single-workload config of job ``i``: its own sections on the shared topology."""
     job = cfg.jobs[i]
     run = cfg.run.model_copy(update={"kind": job.kind, "name": job.name})
-    return Config(run=run, topology=cfg.topology, model=job.model, train=job.train, serve=job.serve,
-                  workload=job.workload, cost=cfg.cost, power=cfg.power, failures=cfg.failures)
+    return cfg.model_copy(update={"run": run, "model": job.model, "train": job.train, "serve": job.serve,
+                                  "workload": job.workload, "jobs": []})
 
 
 def _job_error(err, i: int, name: str):
