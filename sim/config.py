@@ -124,6 +124,7 @@ class TopologySection(Section):
     gpu_speed: dict[str, float] = Field(default_factory=dict, description="named slow GPUs: rank -> speed factor in (0, 1] (its compute takes 1/factor as long)")
     speed_cv: float = Field(0.0, ge=0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed")
     nic_speed: dict[str, float] = Field(default_factory=dict, description="degraded NICs: GPU rank -> its scale-out NIC's rate as a fraction of nic_Gbps, in (0, 1]")
+    link_speed: dict[str, float] = Field(default_factory=dict, description="degraded links: \"NODE\" or \"NODE:CLASS\" (node names as in `dcsim topology`, e.g. gpu3, leaf0.1, spine0.2; CLASS a link class such as nvlink, leaf-spine) -> factor in (0, 1] applied to every link (both directions) of that node, or of that class at it")
 
     @field_validator("oversubscription")
     @classmethod
@@ -353,7 +354,7 @@ class JobSection(BaseModel):
     model: ModelSection = Field(default_factory=ModelSection, description="the job's [model] section (same keys)")
     train: TrainSection = Field(default_factory=TrainSection, description="the job's [train] section (same keys)")
     serve: ServeSection = Field(default_factory=ServeSection, description="the job's [serve] section (same keys)")
-    workload: WorkloadSection = Field(default_factory=WorkloadSection)
+    workload: WorkloadSection = Field(default_factory=WorkloadSection, description="the job's [workload] section (same keys)")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -379,7 +380,7 @@ class Config(BaseModel):
     model: ModelSection = Field(default_factory=ModelSection)
     train: TrainSection = Field(default_factory=TrainSection)
     serve: ServeSection = Field(default_factory=ServeSection)
-    workload: WorkloadSection = Field(default_factory=WorkloadSection, description="the job's [workload] section (same keys)")
+    workload: WorkloadSection = Field(default_factory=WorkloadSection)
     cost: CostSection = Field(default_factory=CostSection)
     power: PowerSection = Field(default_factory=PowerSection)
     failures: FailuresSection = Field(default_factory=FailuresSection)

@@ -13,12 +13,18 @@ Vocabulary:
   sends through runs at ``factor`` x its line rate, both directions of its link to the fabric
   (a port that trained at a lower speed, a flapping optic); every flow through it slows by the
   fabric's fair sharing.
+- degraded links: ``topology.link_speed = {"NODE" = factor, "NODE:CLASS" = factor}``: every
+  link at node ``NODE`` (a GPU ``gpu3``, a switch ``leaf0.1``/``spine0.2``, an ``nvswitch``...;
+  names as ``dcsim topology`` prints them), or only those of link class ``CLASS`` (``nvlink``,
+  ``leaf-spine``, ``spine-core``, ``nic``, ``pcie``, ``ici``...), runs at ``factor`` x its line rate
+  in both directions (``Topology.scale_capacity``). Keys naming the same link multiply.
 - a synchronous step runs at its slowest rank: the engine slows each pipeline stage's compute by
   its slowest GPU (over its TP ranks; in symmetric fidelity over every data-parallel replica,
   since the gradient reduction makes every replica wait for the slowest).
 
 Errors: a rank outside the job or a factor outside (0, 1] raises ``ConfigError`` naming
-``topology.gpu_speed``.
+``topology.gpu_speed`` (``topology.nic_speed``, ``topology.link_speed``: an unknown node or a
+class with no link at that node, too).
 """
 
 from __future__ import annotations
@@ -75,3 +81,28 @@ def degrade_nics(topo, nic_speed: dict | None) -> None:
         links += [topo.link_of[(topo.link_dst[i], nic)] for i in links if (topo.link_dst[i], nic) in topo.link_of]
         for i in links:
             topo.scale_capacity(i, float(factor))
+
+
+def degrade_links(topo, link_speed: dict | None) -> None:
+    """Scale the links named by ``topology.link_speed`` keys (``NODE`` or ``NODE:CLASS``)."""
+    for key, factor in (link_speed or {}).items():
+        name, _, cls = str(key).partition(":")
+        if name not in topo.node_index:
+            raise ConfigError("topology.link_speed", f"unknown node {name!r} (names as `dcsim topology` lists them, "
+                                                     f"e.g. {', '.join(topo.node_names[i] for i in (0, -1))})")
+        try:
+            factor = float(factor)
+        except (TypeError, ValueError):
+            raise ConfigError("topology.link_speed", f"factor of {key!r} is not a number: {factor!r}") from None
+        if not 0 < factor <= 1:
+            raise ConfigError("topology.link_speed", f"factor of {key!r} must lie in (0, 1], got {factor}")
+        node = topo.node_index[name]
+        out = [i for i in topo.out_links[node] if not cls or topo.link_class[i] == cls]
+        if not out:
+            have = sorted({topo.link_class[i] for i in topo.out_links[node]})
+            raise ConfigError("topology.link_speed", f"node {name!r} has no {cls!r} link (its classes: {', '.join(have)})")
+        for i in out:
+            topo.scale_capacity(i, factor)
+            back = topo.link_of.get((topo.link_dst[i], node))
+            if back is not None:
+                topo.scale_capacity(back, factor)

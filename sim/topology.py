@@ -26,7 +26,7 @@ import numpy as np
 
 from sim.errors import ConfigError
 
-NODE_KINDS = ("gpu", "nvswitch", "nic", "switch", "host", "ssd")
+NODE_KINDS = ("gpu", "nvswitch", "nic", "switch", "host", "ssd", "storage")
 LINK_DOMAINS = ("scaleup", "scaleout", "host")
 
 

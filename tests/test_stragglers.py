@@ -115,3 +115,33 @@ def test_a_degraded_nic_halves_the_bandwidth_of_collectives_through_it():
     assert slow == pytest.approx(base / 2, rel=0.03)
     with pytest.raises(ConfigError, match="topology.nic_speed"):
         busbw({"9": 0.5})
+
+
+def test_a_degraded_nvlink_halves_the_bandwidth_of_a_ring_through_it():
+    from sim.app.nccl_table import nccl_table
+
+    def busbw(link_speed):
+        cfg = load_config(data={"topology": {"gpus": 8, "gpus_per_node": 8, "fabric": "none",
+                                             "link_speed": link_speed}})
+        return nccl_table(cfg, "all_reduce", "ring", 8, [1 << 30]).column("busbw_GBps")[0].as_py()
+
+    base, slow = busbw({}), busbw({"gpu2:nvlink": 0.5})
+    assert slow == pytest.approx(base / 2, rel=0.03)
+    for bad, why in [({"gpu99": 0.5}, "unknown node"), ({"gpu2:leaf-spine": 0.5}, "no 'leaf-spine' link"),
+                     ({"gpu2": 1.5}, r"\(0, 1\]")]:
+        with pytest.raises(ConfigError, match=why):
+            busbw(bad)
+
+
+def test_link_speed_scales_exactly_the_named_switchs_links_of_the_named_class():
+    import topologies
+    from topologies import preset_spec
+    base = topologies.build(preset_spec("dgx-h100-superpod", gpus=64))
+    slow = topologies.build(preset_spec("dgx-h100-superpod", gpus=64, link_speed={"spine0.0:leaf-spine": 0.25}))
+    spine = base.node_index["spine0.0"]
+    hit = {i for i in range(base.num_links) if spine in (base.link_src[i], base.link_dst[i])
+           and base.link_class[i] == "leaf-spine"}
+    assert hit
+    for i in range(base.num_links):
+        want = base.capacity[i] * (0.25 if i in hit else 1.0)
+        assert slow.capacity[i] == pytest.approx(want)

@@ -42,6 +42,9 @@ def build(spec: TopologySection) -> Topology:
     if spec.nic_speed:      # degraded NICs (sim.stragglers)
         from sim.stragglers import degrade_nics
         degrade_nics(topo, spec.nic_speed)
+    if spec.link_speed:     # degraded links of any class (sim.stragglers)
+        from sim.stragglers import degrade_links
+        degrade_links(topo, spec.link_speed)
     topo.validate()
     return topo
 

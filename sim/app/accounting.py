@@ -12,6 +12,10 @@ Vocabulary:
 - tokens: training counts trained tokens (global batch x sequence length per useful step);
   serving counts output tokens.
 - horizon of a run: training without ``duration_h``: the simulated steps; serving: ``duration_s``.
+- step cache: the points of a long-horizon sweep that differ only in long-horizon keys
+  (``LONG_HORIZON_KEYS``: the horizon, checkpoint interval, failures, cost) share one simulated
+  checkpoint per process (``simulate_checkpoint``) and, whatever ``train.checkpoint_async``,
+  one simulated step (``cached_step``, used by the runner).
 
 Errors: ConfigError from ``sim.energy``, ``sim.cost`` and ``sim.failures`` name the config key.
 """
@@ -28,6 +32,45 @@ from sim.energy import power_model
 from sim.errors import ConfigError
 
 LONG_HORIZON_CAP_S = 100 * 365 * 86400.0     # a token budget without duration_h: a bound, never reached in practice
+# keys that change a long-horizon run's timeline but not its simulated step
+LONG_HORIZON_KEYS = (("run", "duration_h"), ("run", "token_budget"), ("run", "name"),
+                     ("train", "checkpoint_interval_s"), ("failures", None), ("cost", None))
+CACHE_SIZE = 8
+_step_cache: dict = {}
+_checkpoint_cache: dict = {}
+
+
+def step_key(cfg, also: tuple = ()) -> str | None:
+    """The cache key of a long-horizon training run's step: its config less
+    ``LONG_HORIZON_KEYS`` (and ``also``); None for any other run (never cached) or a traced one."""
+    import json
+    from sim.config import config_to_dict
+    if cfg.run.kind != "train" or cfg.jobs or cfg.run.trace or (cfg.run.duration_h is None and cfg.run.token_budget is None):
+        return None
+    data = config_to_dict(cfg)
+    for section, key in LONG_HORIZON_KEYS + also:
+        if key is None:
+            data.pop(section, None)
+        else:
+            data.get(section, {}).pop(key, None)
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _remember(cache: dict, key, value):
+    if key is not None:
+        if len(cache) >= CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
+    return value
+
+
+def cached_step(cfg, simulate):
+    """``simulate()`` -> (tables, events, sim time) for ``cfg``'s step, or the same from an earlier run of
+    this process whose config differs only in long-horizon keys."""
+    key = step_key(cfg, also=(("train", "checkpoint_async"),))
+    if key is not None and key in _step_cache:
+        return _step_cache[key]
+    return _remember(_step_cache, key, simulate())
 
 
 def _spec(cfg):
@@ -108,8 +151,9 @@ def _long_horizon(cfg, topo, row, gpus: int, step: float, tokens_per_step: float
     host_Bps = (t.host_GBps * 1e9) if t.host_GBps else spec.host_Bps
     storage = t.storage_GBps * 1e9 if t.storage_GBps else None
     params = float(ModelSpec.from_section(cfg.model).params())
-    ckpt = checkpoint_cost(params, gpus, hosts, host_Bps, t.ssd_GBps * 1e9, nic_Bps, storage,
-                           cfg.train.checkpoint_async)
+    bound = checkpoint_cost(params, gpus, hosts, host_Bps, t.ssd_GBps * 1e9, nic_Bps, storage,
+                            cfg.train.checkpoint_async)
+    ckpt = simulate_checkpoint(cfg, gpus, step, bound)
     f = cfg.failures
     overrides = {k: getattr(f, k) for k in type(f).model_fields if k != "preset"}
     fm = failure_model({"gpu": gpus, "nic": hosts * t.nics_per_node, "host": hosts}, overrides)
@@ -117,3 +161,64 @@ def _long_horizon(cfg, topo, row, gpus: int, step: float, tokens_per_step: float
     horizon = cfg.run.duration_h * 3600.0 if cfg.run.duration_h is not None else LONG_HORIZON_CAP_S
     max_steps = math.ceil(cfg.run.token_budget / tokens_per_step) if cfg.run.token_budget is not None else None
     return simulate_timeline(step, horizon, ckpt, interval, fm, cfg.run.seed, max_steps)
+
+
+def simulate_checkpoint(cfg, gpus: int, step_s: float, bound):
+    """One checkpoint of ``cfg``'s job simulated on its topology (``workloads.training.goodput``:
+    every GPU writes its shard of the model and optimizer state, ``bound.bytes_total / gpus``
+    bytes, to the storage tier or its server's SSD as fabric flows):
+
+    - sync: the write alone (training stalls for it): ``stall_s = write_s`` = its simulated time.
+    - async: the copy to host memory alone (the stall), then the write beside the job's own
+      training steps in one simulation (the write's flows and the step's collectives share NICs
+      and uplinks). The step beside the write over ``step_s`` is ``step_slowdown``; the write
+      overlaps ``write / step`` steps, each losing the step difference: ``contention_s``, added
+      to the stall. A write that outlasts the simulated steps is extrapolated at its rate over
+      them. A write whose links no training traffic uses (per-host SSDs) is simulated alone.
+
+    ``bound``: the closed-form ``Checkpoint`` (its bytes); returns the simulated ``Checkpoint``."""
+    key = step_key(cfg)
+    key = None if key is None else (key, gpus, step_s, bound)
+    if key is not None and key in _checkpoint_cache:
+        return _checkpoint_cache[key]
+    return _remember(_checkpoint_cache, key, _simulate_checkpoint(cfg, gpus, step_s, bound))
+
+
+def _simulate_checkpoint(cfg, gpus: int, step_s: float, bound):
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.training import TrainingWorkload
+    from workloads.training import goodput as gp
+    t = cfg.topology
+    topo = topologies.build(t)
+    storage = gp.attach_storage(topo, t.storage_GBps * 1e9) if t.storage_GBps else None
+    pairs = gp.checkpoint_pairs(topo, gpus, storage)
+    shard = bound.bytes_total / gpus
+
+    def alone(pairs_, chunks=1):
+        sim = Simulation(cfg.run.seed)
+        fabric = build_fabric(cfg, sim, topo)
+        done: list = []
+        sim.run(sim.process(gp.write_shards(sim, fabric, pairs_, shard, chunks, done), "checkpoint"))
+        return done[-1]
+
+    write_alone = alone(pairs)
+    if not cfg.train.checkpoint_async:
+        return gp.Checkpoint(bound.bytes_total, write_alone, write_alone, False)
+    copy = alone(gp.host_pairs(topo, gpus))
+    if not gp.contends(topo, pairs):
+        return gp.Checkpoint(bound.bytes_total, copy, copy + write_alone, True)
+    chunks = int(min(gp.MAX_CHUNKS, max(1, math.ceil(2.0 * write_alone / step_s))))
+    sim = Simulation(cfg.run.seed)
+    fabric = build_fabric(cfg, sim, topo)
+    job = TrainingWorkload(cfg, sim, topo, fabric, steps=None)
+    done: list = []
+    # the job runs steps until the first write round has landed (then finishes its step)
+    sim.process(gp.write_shards(sim, fabric, pairs, shard, chunks, done, on_round=job.stop), "checkpoint")
+    sim.run(job.start())
+    step_with = job.mean_step_time()
+    write = done[-1] if len(done) == chunks else done[-1] * chunks / len(done)
+    slow = step_with / step_s
+    contention = max(0.0, step_with - step_s) * max(1.0, write / step_with)
+    return gp.Checkpoint(bound.bytes_total, copy + contention, copy + write, True, contention, slow)

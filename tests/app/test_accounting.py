@@ -90,3 +90,48 @@ def test_long_horizon_keys_on_a_serving_run_are_an_error():
     data["run"]["duration_h"] = 10.0
     with pytest.raises(ConfigError, match="run.duration_h"):
         run(load_config(data=data))
+
+
+def test_checkpoint_times_come_from_the_simulated_write_beside_the_job(step):
+    # NIC-bound: the write shares the job's NICs (at full line rate, for the closed form)
+    tier = {"storage_GBps": 2000.0, "scaleout_efficiency": 1.0}
+    sync = run(_cfg(TRAIN, run={"duration_h": 1.0}, topology=tier)).summary
+    asy = run(_cfg(TRAIN, run={"duration_h": 1.0}, topology=tier, train={"checkpoint_async": True})).summary
+    state = sync["checkpoint_GB"] * 1e9
+    # sync: the write alone over 2 servers x 8 NICs x 400 Gb/s (the tier is faster)
+    assert sync["checkpoint_s"] == pytest.approx(state / (16 * 50e9), rel=1e-3)
+    assert sync["checkpoint_step_slowdown"] == 1.0 and sync["checkpoint_contention_s"] == 0.0
+    # async: the step beside the write is slower than alone, the write slower than alone, and
+    # the contention the step loses is part of the checkpoint's cost
+    assert asy["checkpoint_step_slowdown"] > 1.01
+    copy = state / 16 / 64e9                        # HBM -> host memory per GPU, H100 host link
+    assert asy["checkpoint_write_s"] - copy > 1.05 * sync["checkpoint_s"]
+    assert asy["checkpoint_contention_s"] > 0
+    assert asy["checkpoint_s"] == pytest.approx(copy + asy["checkpoint_contention_s"], rel=1e-2)
+
+
+def test_long_horizon_points_that_differ_only_in_horizon_keys_share_one_simulated_step(monkeypatch):
+    from sim.app import accounting, runner
+    calls = []
+    real = runner._workload
+
+    def counting(kind):
+        calls.append(kind)
+        return real(kind)
+
+    monkeypatch.setattr(runner, "_workload", counting)
+    monkeypatch.setattr(accounting, "_step_cache", {})
+    monkeypatch.setattr(accounting, "_checkpoint_cache", {})
+    tier = {"storage_GBps": 2000.0}
+    cfgs = [_cfg(TRAIN, run={"duration_h": 2.0}, topology=tier, train={"checkpoint_interval_s": i, "checkpoint_async": a},
+                 failures={"gpu": 1e-3})
+            for a in (False, True) for i in (30.0, 60.0)]
+    cached = [run(c).summary for c in cfgs]
+    assert len(calls) == 1 and len(accounting._checkpoint_cache) == 2     # one step; sync and async checkpoints
+    run(_cfg(TRAIN, run={"duration_h": 2.0}, topology=tier, train={"micro_batch": 2}))
+    assert len(calls) == 2                                                 # another step config simulates
+    for c, hit in zip(cfgs, cached):
+        accounting._step_cache.clear()
+        accounting._checkpoint_cache.clear()
+        fresh = run(c).summary
+        assert {k: v for k, v in fresh.items() if k != "wall_s"} == {k: v for k, v in hit.items() if k != "wall_s"}

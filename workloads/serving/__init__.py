@@ -14,7 +14,9 @@ alone). Column meanings (seconds unless the name says otherwise):
   HBM bandwidth); ``compute_comm_ratio`` = compute_s / comm_s as in training (CONTRACT.md):
   the replicas' compute-stream kernel time over their communication time (inf without
   communication); ``kv_transfer_GB`` = KV bytes moved between
-  GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps).
+  GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
+  ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
+  workspace, KV pool) and its KV pool.
 """
 
 from __future__ import annotations
@@ -133,5 +135,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_peak_utilization": max(r.kv.peak_used / max(r.kv.capacity, 1) for r in reps),
         "replicas": dep.physical_replicas,
         "busy_fraction": min(1.0, busy / max(duration * len(reps), 1e-12)),   # GPU time running iterations
+        "hbm_used_GB": dep.hbm.used / 1e9,
+        "hbm_kv_GB": dep.hbm.items["kv_cache"] / 1e9,
     }
     return {"summary": pa.table({k: [v] for k, v in summary.items()}), "requests": requests}

@@ -7,10 +7,12 @@ Vocabulary:
 - engine: the batching loop (``Replica``) of one replica; a PP replica runs ``pp`` virtual
   engines on the same GPUs (each with 1/pp of the KV pool and batch limit), so pp batches are in
   flight and every stage stays busy when all have work, with pipeline bubbles when few do.
-- router: picks a replica for each arriving request (``round-robin``, ``least-loaded``: fewest
-  outstanding requests, then fewest queued prompt tokens, ``prefix-aware``: most prompt tokens
-  already cached minus queued prompt tokens, so affinity yields to load), ``weighted``: filters
-  plus weighted scores (``routing.py``: llm-d's, SGLang's and Dynamo's routers). Disaggregated: the
+- router: picks a replica for each arriving request; a policy class in ``ROUTERS``
+  (``serve.router``; a new one is a class and a registry line): ``round-robin``,
+  ``least-loaded`` (fewest outstanding requests, then fewest queued prompt tokens),
+  ``prefix-aware`` (most prompt tokens already cached minus queued prompt tokens, so affinity
+  yields to load), ``weighted`` (filters plus weighted scores, ``routing.py``: llm-d's,
+  SGLang's and Dynamo's routers). Disaggregated: the
   router picks the prefill replica; the decode replica is picked the same way among decode
   replicas when the prefill finishes.
 - KV transfer (disaggregated): each prefill GPU sends its KV shard to the matching GPU of the
@@ -35,6 +37,7 @@ from workloads.model import ModelSpec
 from sim import collectives
 from workloads.serving import engines
 from workloads.serving.routing import WeightedRouter
+from sim.gpu import HbmLedger
 from workloads.serving.cost import ACT_BYTES, CommLink, IterationCost, calibration, check_precision
 from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.replica import Replica
@@ -42,24 +45,48 @@ from workloads.serving.request import Request
 from workloads.serving.requests import RequestStream
 
 
-class Router:
-    def __init__(self, policy: str):
-        self.policy = policy
+class RoundRobinRouter:
+    """Replicas in turn."""
+
+    def __init__(self):
         self.counter = 0
 
     def choose(self, replicas: list[Replica], req: Request) -> Replica:
-        if len(replicas) == 1:
-            return replicas[0]
-        if self.policy == "round-robin":
-            r = replicas[self.counter % len(replicas)]
-            self.counter += 1
-            return r
-        if self.policy == "prefix-aware" and req.blocks is not None and replicas[0].prefix is not None:
-            def score(rep):
-                hit = len(rep.prefix.match(req.blocks)) * rep.prefix.prefix_tokens
-                return (hit - rep.queued_tokens, -rep.load(), -rep.index)
-            return max(replicas, key=score)
+        r = replicas[self.counter % len(replicas)]
+        self.counter += 1
+        return r
+
+
+class LeastLoadedRouter:
+    """Fewest outstanding requests, then fewest queued prompt tokens, then lowest index."""
+
+    def choose(self, replicas: list[Replica], req: Request) -> Replica:
         return min(replicas, key=lambda rep: (rep.load(), rep.queued_tokens, rep.index))
+
+
+class PrefixAwareRouter(LeastLoadedRouter):
+    """Most prompt tokens already cached minus queued prompt tokens (affinity yields to load);
+    least-loaded when the request or the replicas have no prefix blocks."""
+
+    def choose(self, replicas: list[Replica], req: Request) -> Replica:
+        if req.blocks is None or replicas[0].prefix is None:
+            return super().choose(replicas, req)
+
+        def score(rep):
+            hit = len(rep.prefix.match(req.blocks)) * rep.prefix.prefix_tokens
+            return (hit - rep.queued_tokens, -rep.load(), -rep.index)
+        return max(replicas, key=score)
+
+
+ROUTERS = {"round-robin": RoundRobinRouter, "least-loaded": LeastLoadedRouter, "prefix-aware": PrefixAwareRouter,
+           "weighted": WeightedRouter}
+
+
+def make_router(name: str, serve):
+    """The ``ROUTERS[name]`` policy, built from the ``[serve]`` section when it takes settings
+    (``from_serve``), else with no arguments."""
+    cls = ROUTERS[name]
+    return cls.from_serve(serve) if hasattr(cls, "from_serve") else cls()
 
 
 class Deployment:
@@ -100,6 +127,13 @@ class Deployment:
                 costs[tp] = self._role_cost(tp, key)
         self.cost, cap_tokens = costs[role_tp[roles[-1]]]     # decode's (or the only) one
         self.kv_blocks = cap_tokens // s.kv_block_tokens // self.engines
+        # what one GPU of a replica holds (sim.gpu ledger): weights, runtime, workspace, KV pool
+        self.hbm = HbmLedger(self.gpu.hbm_bytes, self.gpu.name)
+        self.hbm.allocate("weights", self.cost.weight_bytes_per_gpu())
+        self.hbm.allocate("runtime", self.engine.non_torch_bytes(self.cost.tp))
+        self.hbm.allocate("activations", self.engine.activation_bytes(self.cost, s.max_batch_tokens, s.max_batch_size))
+        self.hbm.allocate("kv_cache", self.kv_blocks * self.engines * s.kv_block_tokens * self.cost.kv_token_gpu)
+        self.hbm.check("serve.gpu_memory_utilization")
         self.kv_pool_tokens = cap_tokens // self.engines      # before rounding down to whole blocks
         role_caps = {r: costs[role_tp[r]][1] // self.engines for r in roles}
         self.role_kv_blocks = {r: c // s.kv_block_tokens for r, c in role_caps.items()}
@@ -132,14 +166,14 @@ class Deployment:
         self.physical_replicas = len(roles)
         self.front = [r for r in self.replicas if r.role in ("both", "prefill")]
         self.back = [r for r in self.replicas if r.role == "decode"]
-        self.router = (WeightedRouter(s.router_weights, s.router_max_kv_utilization) if s.router == "weighted"
-                       else Router(s.router))
-        self.decode_router = Router(s.router if s.router not in ("prefix-aware", "weighted") else "least-loaded")
+        self.router = make_router(s.router, s)
+        # decode replicas hold no prefix cache: prefix affinity means nothing to them
+        self.decode_router = make_router(s.router if s.router not in ("prefix-aware", "weighted") else "least-loaded", s)
         self.requests: list[Request] = []
         self.done = sim.env.event()
         self.n_done = 0
         self.next_closed = 0
-        self.bytes = {"disagg": 0.0, "prefix_load": 0.0, "swap": 0.0, "offload": 0.0}
+        self.bytes = {"disagg": 0.0, "prefix_load": 0.0, "swap": 0.0}
         self._pending_kv: dict[int, list] = {}
         self._private_reps: dict[int, bool] = {}
         self._algos: dict[tuple, str] = {}
@@ -309,7 +343,7 @@ class Deployment:
         env = self.sim.env
         pending = self._pending_kv.get(req.rid)
         if pending is None:
-            dst = self.decode_router.choose(self.back, req)
+            dst = self.route(self.decode_router, self.back, req)
             pending = self._pending_kv[req.rid] = [dst, [], env.now]
         dst, events, _start = pending
         # the prompt's KV (the first output token's KV is computed by the first decode step);
@@ -342,15 +376,20 @@ class Deployment:
             env.all_of(events).callbacks.append(arrived)
 
     # -- requests ------------------------------------------------------------------------------
+    @staticmethod
+    def route(router, replicas: list[Replica], req: Request) -> Replica:
+        """The replica ``router`` picks (the only one, without asking, when there is one)."""
+        return replicas[0] if len(replicas) == 1 else router.choose(replicas, req)
+
     def arrive(self, req: Request) -> None:
         """A request reaches the server: after the engine's frontend time (HTTP, tokenizer,
         IPC) the router hands it to a replica."""
         delay = req.frontend_s = self.engine.frontend_s(req.prompt)
         if delay <= 0:
-            self.router.choose(self.front, req).submit(req)
+            self.route(self.router, self.front, req).submit(req)
             return
         self.sim.env.timeout(delay).callbacks.append(
-            lambda _e, req=req: self.router.choose(self.front, req).submit(req))
+            lambda _e, req=req: self.route(self.router, self.front, req).submit(req))
 
     def finished(self, req: Request) -> None:
         if req.generated != req.output:

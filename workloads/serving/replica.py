@@ -5,12 +5,14 @@ Vocabulary:
 - role: ``both`` (co-located prefill and decode), ``prefill`` or ``decode`` (disaggregated).
 - queues: ``waiting`` (routed here, not admitted), ``prefilling`` (admitted, prompt KV not yet
   complete), ``running`` (decoding), ``swapped`` (preempted to host memory).
-- policy (how an iteration's batch is formed):
+- scheduler policy (``SCHEDULERS``, ``serve.scheduler``; a new one is a class and a registry
+  line): how an iteration's batch is formed (``plan``) and whether admission reserves KV for
+  the whole sequence (``reserve_whole``).
   ``vllm``: prefill first: an iteration runs either waiting prompts (up to ``max_batch_tokens``)
   or one decode step of every running sequence, never both.
   ``sarathi``: chunked prefill: every iteration carries all decodes plus prompt chunks filling a
   token budget of ``chunk_size`` tokens (decodes piggyback on prefill chunks).
-  ``orca``: iteration-level scheduling with selective batching: decodes plus whole prompts up to
+  ``orca``: iteration-level scheduling with selective batching: decodes plus prompt tokens up to
   ``max_batch_tokens``; KV for prompt + all output tokens is reserved at admission (no
   preemption), as TensorRT-LLM's guaranteed-no-evict scheduler does.
 - macro-step: consecutive decode-only iterations whose batch cannot change (no finish, no block
@@ -35,6 +37,45 @@ from workloads.serving.request import Request
 MAX_MACRO_ITERATIONS = 1 << 16
 
 
+class VllmScheduler:
+    """Prefill first: waiting prompts up to ``max_batch_tokens``, else one decode step of all."""
+    reserve_whole = False
+
+    def chunk_budget(self, rep: "Replica") -> int:
+        """Prompt tokens one iteration may schedule (the KV a chunked allocation reserves)."""
+        return rep.max_tokens
+
+    def plan(self, rep: "Replica", decodes: list[Request]):
+        chunks = rep._prefill_chunks(rep.max_tokens)
+        return (chunks, []) if chunks else ([], decodes)
+
+
+class SarathiScheduler:
+    """Chunked prefill: all decodes plus prompt chunks up to ``chunk_size`` tokens in all."""
+    reserve_whole = False
+
+    def chunk_budget(self, rep: "Replica") -> int:
+        return rep.chunk
+
+    def plan(self, rep: "Replica", decodes: list[Request]):
+        return rep._prefill_chunks(rep.chunk - len(decodes)), decodes
+
+
+class OrcaScheduler:
+    """Selective batching: all decodes plus prompt tokens up to ``max_batch_tokens``; KV for
+    prompt and every output token reserved at admission, so nothing is ever preempted."""
+    reserve_whole = True
+
+    def chunk_budget(self, rep: "Replica") -> int:
+        return rep.max_tokens
+
+    def plan(self, rep: "Replica", decodes: list[Request]):
+        return rep._prefill_chunks(rep.max_tokens - len(decodes)), decodes
+
+
+SCHEDULERS = {"vllm": VllmScheduler, "sarathi": SarathiScheduler, "orca": OrcaScheduler}
+
+
 class Replica:
     def __init__(self, index: int, role: str, deployment, cost, kv: KVCache,
                  prefix: PrefixCache | None, gpus: list[int], hosts: list[int],
@@ -50,13 +91,13 @@ class Replica:
         self.gpus = gpus
         self.hosts = hosts
         s = deployment.serve
-        self.policy = s.scheduler
+        self.policy = SCHEDULERS[s.scheduler]()
         self.max_batch = max_batch or s.max_batch_size
         self.max_tokens = s.max_batch_tokens
         self.chunk = s.chunk_size
         eng = getattr(deployment, "engine", None)
         # KV allocation granularity of the engine (engines.py): orca always reserves the request
-        self.kv_alloc = "request" if self.policy == "orca" else (eng.kv_alloc if eng else "prompt")
+        self.kv_alloc = "request" if self.policy.reserve_whole else (eng.kv_alloc if eng else "prompt")
         self.watermark_frac = eng.watermark if eng else 0.01
         if eng and self.policy == "vllm" and eng.prefill_first_kv_alloc:
             # the prefill-first scheduler is the engine's older one (vLLM V0) with its own KV rules
@@ -117,7 +158,7 @@ class Replica:
         return blocks_for(req.context + 1, self.bt)
 
     def _chunk_budget(self) -> int:
-        return self.chunk if self.policy == "sarathi" else self.max_tokens
+        return self.policy.chunk_budget(self)
 
     def _reserve(self, blocks: int) -> bool:
         if self.kv.free >= blocks:
@@ -296,14 +337,8 @@ class Replica:
 
     def _plan(self):
         decodes = [r for r in self.running if r.ready]
-        if self.policy == "vllm":
-            chunks = self._prefill_chunks(self.max_tokens)
-            if chunks:
-                return chunks, []
-            return [], decodes
-        budget = (self.chunk if self.policy == "sarathi" else self.max_tokens) - len(decodes)
-        chunks = self._prefill_chunks(budget)
-        if self.kv_alloc == "chunk":          # allocating chunks may have preempted decodes
+        chunks, decodes = self.policy.plan(self, decodes)
+        if decodes and chunks and self.kv_alloc == "chunk":   # allocating chunks may have preempted decodes
             decodes = [r for r in self.running if r.ready]
         return chunks, decodes
 

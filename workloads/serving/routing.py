@@ -56,6 +56,10 @@ def check_weights(weights: dict | None, key: str = "serve.router_weights") -> di
 
 
 class WeightedRouter:
+    @classmethod
+    def from_serve(cls, serve):
+        return cls(serve.router_weights, serve.router_max_kv_utilization)
+
     def __init__(self, weights: dict, max_kv_utilization: float | None = None):
         self.weights = check_weights(weights)
         self.max_kv = max_kv_utilization

@@ -16,8 +16,9 @@ Vocabulary:
 - pipeline sends: after a forward (backward) pass the activation (gradient) goes to the next
   (previous) virtual stage with a send_recv of every TP rank to its peer (Megatron's
   scatter-gather: 1/tp of the activation per rank); the receiving pass waits for it.
-- intervals: per process, busy intervals of compute and of each communication kind, from
-  which the summary derives compute, communication, exposed communication and bubble.
+- intervals: per process, one ``sim.gpu.Gpu`` (compute stream, a communication stream per
+  kind, interference while they overlap), from whose busy intervals the summary derives
+  compute, communication, exposed communication and bubble.
 - private TP links: when every TP group fills (part of) its own scale-up domain, no two TP
   groups share a domain, and no other group of the job (PP, DP, CP, EP) has two GPUs in one
   domain or routes over scale-up links, a TP collective's links carry nothing else. Its time is
@@ -30,13 +31,14 @@ Vocabulary:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import simpy
 
 from sim.collectives import collective, estimate_on
 from sim.fabric import Fabric
+from sim.gpu import Gpu, merged, union_length, uncovered  # noqa: F401 - re-exported for the summary
 from sim.simulation import Simulation
 from workloads.training.costs import StepCosts
 from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
@@ -49,54 +51,22 @@ FAST_TP = True      # time TP collectives on private links off the shared fabric
 
 @dataclass
 class StageLog:
+    """One simulated GPU of a stage (``sim.gpu.Gpu``: its compute and communication streams)
+    and what it computed."""
     stage: int
     replica: tuple[int, int]
-    compute: list[tuple[float, float]] = field(default_factory=list)
-    comm: dict[str, list[tuple[float, float]]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    gpu: Gpu
     finish: float = 0.0
     hw_flops: float = 0.0
     model_flops: float = 0.0
 
+    @property
+    def compute(self) -> list[tuple[float, float]]:
+        return self.gpu.compute
 
-def union_length(intervals: list[tuple[float, float]]) -> float:
-    total, end = 0.0, -1.0
-    start = None
-    for a, b in sorted(intervals):
-        if start is None or a > end:
-            if start is not None:
-                total += end - start
-            start, end = a, b
-        else:
-            end = max(end, b)
-    if start is not None:
-        total += end - start
-    return total
-
-
-def merged(intervals):
-    out = []
-    for a, b in sorted(intervals):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return out
-
-
-def uncovered(intervals, cover) -> float:
-    """Length of the union of ``intervals`` not covered by the union of ``cover``."""
-    A, C = merged(intervals), merged(cover)
-    total, j = 0.0, 0
-    for a, b in A:
-        length = b - a
-        while j < len(C) and C[j][1] <= a:
-            j += 1
-        k = j
-        while k < len(C) and C[k][0] < b:
-            length -= max(0.0, min(b, C[k][1]) - max(a, C[k][0]))
-            k += 1
-        total += length
-    return total
+    @property
+    def comm(self) -> dict[str, list[tuple[float, float]]]:
+        return self.gpu.comm
 
 
 def exposed_by_kind(comm: dict[str, list], cover) -> dict[str, float]:
@@ -146,7 +116,7 @@ class TrainingStep:
         self.plan, self.costs = plan, costs
         self.overlap = overlap_grad_reduce
         self.bucket_bytes = bucket_bytes
-        self.slow = 1.0 / (1.0 - interference)
+        self.interference = interference
         self.gpu_speed = gpu_speed      # per-rank speed factors (sim.stragglers), or None
         self._slowest: dict = {}
         self.n_v = plan.pp * plan.v
@@ -164,7 +134,6 @@ class TrainingStep:
         self._meet: dict = {}           # full fidelity: replicas meeting at a shared collective
         self.gpu = topo.gpus
         doms = [topo.gpu_domain(r) for r in range(plan.world)] if plan.tp > 1 else []
-        self._tp_in_domain = plan.tp > 1 and all(len({doms[r] for r in g}) == 1 for g in plan.groups("tp")[:64])
         self.fast_tp = (FAST_TP if fast_tp is None else fast_tp) and self._tp_links_private(doms)
         self._tp_costs: dict = {}       # (groups, op, bytes) -> (seconds, links, bytes, busy)
         self._scratch = None            # private idle fabric that measures TP collectives
@@ -293,7 +262,10 @@ class TrainingStep:
         procs = []
         for r in self.replicas:
             for s in range(self.plan.pp):
-                log = StageLog(s, r)
+                # train.interference stretches all compute (its calibrated default is an average
+                # over the step, training.costs.overlap_interference); sim.gpu can instead slow
+                # compute only while communication overlaps it (Gpu(env, interference))
+                log = StageLog(s, r, Gpu(self.env, 0.0, KINDS, 1.0 / (1.0 - self.interference)))
                 self.logs[(r, s)] = log
                 procs.append(self.sim.process(self._stage(r, s, log), f"train:stage{s}:dp{r[0]}cp{r[1]}"))
         return self.env.all_of(procs)
@@ -320,18 +292,18 @@ class TrainingStep:
             entry = self._meet.setdefault(key, {"arrived": 0, "done": self.env.event(), "t0": 0.0})
             entry["arrived"] += 1
             if entry["arrived"] < n:
-                t_wait = self.env.now
+                t_wait = log.gpu.comm_begin()
                 yield entry["done"]
-                log.comm[kind].append((max(t_wait, entry["t0"]), self.env.now))
+                log.gpu.comm_end(kind, max(t_wait, entry["t0"]))
                 return
             entry["t0"] = self.env.now
         groups = self.groups(dim, stage, r)
-        t0 = self.env.now
+        t0 = log.gpu.comm_begin()
         yield collective(self.fabric, op, groups, nbytes * calls, tag=kind)
         if calls > 1:
             # the aggregated call paid one launch and latency; the other calls pay theirs
             yield self.env.timeout((calls - 1) * self.alpha(op, groups[0]))
-        log.comm[kind].append((t0, self.env.now))
+        log.gpu.comm_end(kind, t0)
         if entry is not None:
             entry["done"].succeed()
 
@@ -352,9 +324,7 @@ class TrainingStep:
     def _compute(self, log, seconds):
         if seconds <= 0:
             return
-        t0 = self.env.now
-        yield self.env.timeout(seconds * self.slow * self._straggle(log))
-        log.compute.append((t0, self.env.now))
+        yield from log.gpu.run(seconds * self._straggle(log))
 
     def _send(self, r, stage, to_stage, key, log):
         """Point-to-point activation/gradient send of every TP rank to its peer."""
@@ -366,12 +336,11 @@ class TrainingStep:
                       self._node(p.rank_of(tp=t, cp=c, dp=d, pp=to_stage))]
                      for d, c in reps for t in range(p.tp)]
             self._pairs[(r, stage, to_stage)] = pairs
-        t0 = self.env.now
+        t0 = log.gpu.comm_begin()
         arrival = self._arrival(r, key)
-        env = self.env
 
         def landed(_):              # a callback, not a process: two fewer events per send
-            log.comm["PP"].append((t0, env.now))
+            log.gpu.comm_end("PP", t0)
             arrival.succeed()
         collective(self.fabric, "send_recv", pairs, self.costs.p2p_bytes, tag="PP").callbacks.append(landed)
 
@@ -421,13 +390,13 @@ class TrainingStep:
                 # compute then its blocking TP collectives on private links: one timeout
                 tp_done = True
                 t0 = env.now
-                compute_s = pc.compute_s * self.slow * self._straggle(log) if pc.compute_s > 0 else 0.0
+                compute_s = log.gpu.compute_time(pc.compute_s * self._straggle(log)) if pc.compute_s > 0 else 0.0
                 tp_s = sum(self._tp_pass(s, r, pc))
                 yield env.timeout(compute_s + tp_s)
                 if compute_s > 0:
                     log.compute.append((t0, t0 + compute_s))
                 if tp_s > 0:
-                    log.comm["TP"].append((t0 + compute_s, env.now))
+                    log.gpu.log_comm("TP", t0 + compute_s, env.now)
             else:
                 yield from self._compute(log, pc.compute_s)
             if tp_done:
@@ -437,7 +406,7 @@ class TrainingStep:
                 tp_s = sum(self._tp_pass(s, r, pc))
                 if tp_s > 0:
                     yield env.timeout(tp_s)
-                    log.comm["TP"].append((t0, env.now))
+                    log.gpu.log_comm("TP", t0, env.now)
             elif pc.tp_calls:
                 if p.sp:
                     yield from self._comm(log, "TP", "all_gather", "tp", s, r, pc.tp_bytes, pc.tp_calls // 2)

@@ -6,11 +6,16 @@ Vocabulary:
 - checkpoint state: the model (2-byte weights) and the optimizer (12 bytes per parameter: fp32
   master weights, Adam momentum and variance), written once however many data-parallel replicas
   hold it, spread evenly over every server of the job (Megatron-Core's fully parallel save).
-- checkpoint time (``checkpoint_s``): sync: the copy from HBM to host memory and the write to the
-  storage tier, pipelined, so the slower of the two: per-GPU bytes / ``host_GBps`` against
-  per-server bytes / ``topology.ssd_GBps`` (per-host SSDs), or total bytes / min(``storage_GBps``,
-  the job's NIC bandwidth) (a storage tier behind the fabric). async: only the copy to host
-  memory stalls training; the write runs behind it and the next checkpoint waits for it.
+- checkpoint write: fabric flows (tag ``checkpoint``, ``write_shards``): every GPU sends its
+  shard (state bytes / GPUs) to the storage tier (``attach_storage``: a ``storage`` node behind
+  the fabric's top switches, ``topology.storage_GBps``; GPU -> NIC -> leaf -> ... -> storage, so
+  it shares NICs and uplinks with the job's traffic) or, without a tier, to its server's SSD
+  (GPU -> host memory -> SSD, ``topology.ssd_GBps`` shared by the server's GPUs).
+- checkpoint time (``checkpoint_s``), simulated by ``sim.app.accounting.simulate_checkpoint``:
+  sync: the write alone (training stalls). async: the copy to host memory alone stalls
+  training; the write then runs beside the job's steps in one simulation, and the time the
+  steps lose to it (``contention_s``) is added to the stall; the next checkpoint waits for the
+  write. ``checkpoint_cost`` is the closed form of the same (no contention), kept as a bound.
 - failure: any class's failure stops the synchronous job (``sim.failures``); failures arrive as a
   Poisson process over wall time (also during recovery, which then starts again). Each costs
   ``detect_s + restart_s`` plus the work since the last checkpoint that reached storage.
@@ -43,9 +48,11 @@ MAX_ROWS = 5_000_000                  # a timeline longer than this is a mistake
 @dataclass(frozen=True)
 class Checkpoint:
     bytes_total: float       # model + optimizer state, once
-    stall_s: float           # training stops this long per checkpoint
-    write_s: float           # time until the checkpoint is on storage (>= stall_s)
+    stall_s: float           # training stops (or, async, loses to contention) this long per checkpoint
+    write_s: float           # time until the checkpoint is on storage (>= the copy to host memory)
     is_async: bool
+    contention_s: float = 0.0     # async: time the write's contention adds to the steps it overlaps (in stall_s)
+    step_slowdown: float = 1.0    # async: step time beside the write / step time alone
 
 
 def checkpoint_cost(params: float, gpus: int, hosts: int, host_Bps: float, ssd_Bps: float,
@@ -59,6 +66,81 @@ def checkpoint_cost(params: float, gpus: int, hosts: int, host_Bps: float, ssd_B
         store_s = total / min(storage_Bps, hosts * nic_Bps_per_host)
     write_s = max(copy_s, store_s)
     return Checkpoint(total, copy_s if is_async else write_s, write_s, is_async)
+
+
+CHECKPOINT_TAG = "checkpoint"
+STORAGE_LATENCY_S = 5e-6              # storage-tier port: a switch hop plus the target's NIC
+MAX_CHUNKS = 1024                     # write rounds per checkpoint (progress granularity)
+
+
+def attach_storage(topo, storage_Bps: float) -> int:
+    """Add a ``storage`` node (a storage tier behind the fabric, e.g. Tectonic or a Lustre/
+    WekaFS cluster) behind a ``storage-net`` node joined to every switch of the fabric's top
+    tier. The tier's aggregate bandwidth ``storage_Bps`` is the one ``storage-net -> storage``
+    link (all writers share it max-min fairly, so ECMP's uneven spread over the top switches
+    does not matter); each top-switch port also runs at ``storage_Bps``. Returns the storage
+    node's index. Routes to it follow the topology's shortest paths (GPU -> its NIC -> leaf ->
+    ... -> top tier -> storage), so checkpoint writes share NICs and uplinks with the job's
+    own traffic.
+
+    Errors: ``ConfigError`` naming ``topology.storage_GBps`` on a topology without switches."""
+    from sim.errors import ConfigError
+    switches = [n for n, k in enumerate(topo.node_kind) if k == "switch"]
+    if not switches:
+        raise ConfigError("topology.storage_GBps", "a storage tier behind the fabric needs scale-out switches "
+                                                   "(fabric = fat-tree or rail-optimized); without storage_GBps "
+                                                   "checkpoints go to each server's SSDs")
+    tiers = [int(topo.attr(n, "tier", 1)) for n in switches]
+    top = [n for n, t in zip(switches, tiers) if t == max(tiers)]
+    net = topo.add_node("storage-net", "storage")
+    node = topo.add_node("storage", "storage")
+    for n in top:
+        topo.add_link(n, net, storage_Bps, STORAGE_LATENCY_S, "storage", "host")
+    topo.add_link(net, node, storage_Bps, STORAGE_LATENCY_S, "storage", "host")
+    return node
+
+
+def checkpoint_pairs(topo, gpus: int, storage: int | None) -> list[tuple[int, int]]:
+    """(source GPU, destination) node pairs of a fully parallel save: every GPU of the job
+    writes its shard to ``storage`` (a node from ``attach_storage``) or, when None, to its own
+    server's SSD (through its host memory)."""
+    pairs = []
+    for rank in range(gpus):
+        g = topo.gpu(rank)
+        if storage is not None:
+            pairs.append((g, storage))
+        else:
+            host = topo.attr(g, "host")
+            if host is None:
+                from sim.errors import ConfigError
+                raise ConfigError("topology.ssd_GBps", f"GPU {rank} has no host node to write a checkpoint through")
+            pairs.append((g, topo.node_index[f"ssd{topo.attr(host, 'node')}"]))
+    return pairs
+
+
+def host_pairs(topo, gpus: int) -> list[tuple[int, int]]:
+    """(GPU, its host memory) node pairs: the copy an asynchronous checkpoint stalls for."""
+    return [(topo.gpu(r), topo.attr(topo.gpu(r), "host")) for r in range(gpus)]
+
+
+def write_shards(sim, fabric, pairs: list[tuple[int, int]], shard_bytes: float, chunks: int, progress: list,
+                 on_round=None):
+    """SimPy process: every pair moves ``shard_bytes`` in ``chunks`` sequential rounds (one
+    ``transfer_bundle`` each, tag ``checkpoint``); appends each round's completion time to
+    ``progress`` and calls ``on_round()`` (if given) after each."""
+    part = shard_bytes / chunks
+    for _ in range(chunks):
+        yield fabric.transfer_bundle(pairs, part, tag=CHECKPOINT_TAG)
+        progress.append(sim.now)
+        if on_round is not None:
+            on_round()
+
+
+def contends(topo, pairs: list[tuple[int, int]]) -> bool:
+    """Whether a write over ``pairs`` crosses any link a training step uses (anything but
+    host-memory, SSD and storage-tier links)."""
+    quiet = ("host", "ssd", "storage")
+    return any(topo.link_class[i] not in quiet for s, d in pairs[:1] + pairs[-1:] for i in topo.route(s, d))
 
 
 def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interval_s: float,
@@ -193,6 +275,8 @@ def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interva
         "interruptions": int(interruptions),
         "mtbf_s": failures.mtbf_s,
         "checkpoint_s": ckpt.stall_s,
+        "checkpoint_contention_s": ckpt.contention_s,
+        "checkpoint_step_slowdown": ckpt.step_slowdown,
         "checkpoint_write_s": ckpt.write_s,
         "checkpoint_GB": ckpt.bytes_total / 1e9,
         "checkpoint_interval_s": k * step_s,
@@ -208,7 +292,10 @@ def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interva
 
 
 def default_interval(ckpt: Checkpoint, failures: FailureModel) -> float:
-    """Young/Daly's interval for the job (its MTBF and checkpoint stall)."""
+    """Young/Daly's interval for the job (its MTBF and checkpoint stall); an asynchronous
+    checkpoint's interval is at least its write time past the stall (else every checkpoint waits
+    for the previous write)."""
     if math.isinf(failures.mtbf_s):
         return math.inf
-    return young_daly_interval(max(ckpt.stall_s, 1e-9), failures.mtbf_s)
+    yd = young_daly_interval(max(ckpt.stall_s, 1e-9), failures.mtbf_s)
+    return max(yd, ckpt.write_s - ckpt.stall_s) if ckpt.is_async else yd

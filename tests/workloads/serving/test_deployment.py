@@ -233,3 +233,15 @@ def test_weighted_router_scores():
     with pytest.raises(ConfigError) as e:
         serve(serve={"replicas": 2, "router": "weighted", "router_weights": {"affinity": 1.0}}, workload={"requests": 4})
     assert "router_weights.affinity" in str(e.value)
+
+
+def test_hbm_ledger_fills_the_engines_share_of_hbm():
+    """Weights, runtime, activations and the KV pool fill gpu_memory_utilization of HBM (vLLM's
+    memory model; the pool is whole blocks, so within one block per engine of it) and never
+    exceed it."""
+    from sim.hardware import gpu
+    res = serve(serve={"tp": 2, "replicas": 1, "gpu_memory_utilization": 0.8})
+    used = res.summary["hbm_used_GB"]
+    share = 0.8 * gpu("H100-SXM-80GB").hbm_bytes / 1e9
+    assert used <= share + 1e-9 and used == pytest.approx(share, rel=1e-3)
+    assert 0 < res.summary["hbm_kv_GB"] < used

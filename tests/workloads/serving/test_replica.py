@@ -115,3 +115,29 @@ def test_sarathi_chunks_bound_decode_stalls():
     v = serve(serve={"scheduler": "vllm", "max_batch_tokens": 8192}, workload=wl).summary
     s = serve(serve={"scheduler": "sarathi", "chunk_size": 512, "max_batch_tokens": 8192}, workload=wl).summary
     assert s["tpot_p99_s"] < v["tpot_p99_s"]
+
+
+def test_schedulers_and_routers_are_policy_classes_in_registries(monkeypatch):
+    """The replica asks its registry's class to plan every batch, the deployment its router's
+    class to place every request: a new policy is one class and one registry line."""
+    from workloads.serving import deployment, replica
+    assert set(replica.SCHEDULERS) == {"vllm", "sarathi", "orca"}
+    assert set(deployment.ROUTERS) == {"round-robin", "least-loaded", "prefix-aware", "weighted"}
+    calls = {"plan": 0, "choose": 0}
+
+    class CountingScheduler(replica.VllmScheduler):
+        def plan(self, rep, decodes):
+            calls["plan"] += 1
+            return super().plan(rep, decodes)
+
+    class LastReplica:
+        def choose(self, replicas, req):
+            calls["choose"] += 1
+            return replicas[-1]
+
+    monkeypatch.setitem(replica.SCHEDULERS, "vllm", CountingScheduler)
+    monkeypatch.setitem(deployment.ROUTERS, "round-robin", LastReplica)
+    res = serve(serve={"replicas": 3, "scheduler": "vllm", "router": "round-robin"},
+                workload={"requests": 10, "output_tokens": 4})
+    assert calls["plan"] > 10 and calls["choose"] == 10
+    assert set(res.tables["requests"]["replica"].to_pylist()) == {2}

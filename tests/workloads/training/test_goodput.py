@@ -112,3 +112,88 @@ def test_a_budget_the_job_cannot_reach_is_an_infeasible_plan(monkeypatch):
     # failures every 10 s, checkpoints every 100 s: no checkpoint ever completes
     with pytest.raises(InfeasibleError, match="run.token_budget"):
         simulate_timeline(1.0, math.inf, _sync(5.0), 100.0, _fm(10.0, 1.0), seed=0, max_steps=10_000)
+
+
+# -- checkpoints as fabric flows ---------------------------------------------------------------
+
+def _fabric_and_storage(storage_GBps: float):
+    import topologies
+    from sim.fabric import Fabric
+    from sim.simulation import Simulation
+    from topologies import preset_spec
+    from workloads.training.goodput import attach_storage
+    topo = topologies.build(preset_spec("dgx-h100-superpod", gpus=16))
+    storage = attach_storage(topo, storage_GBps * 1e9)
+    sim = Simulation(0)
+    return sim, Fabric(sim, topo), topo, storage
+
+
+def _write(sim, fabric, topo, storage, total: float, gpus: int = 16):
+    from workloads.training.goodput import checkpoint_pairs, write_shards
+    done = []
+    proc = sim.process(write_shards(sim, fabric, checkpoint_pairs(topo, gpus, storage), total / gpus, 4, done), "ckpt")
+    return proc, done
+
+
+def test_checkpoint_write_alone_moves_the_state_bytes_at_the_storage_tier_rate():
+    total = 8e9 * 14                              # 8B parameters, weights + Adam state
+    sim, fabric, topo, storage = _fabric_and_storage(10.0)
+    proc, done = _write(sim, fabric, topo, storage, total)
+    sim.run(proc)
+    assert fabric.bytes_by_tag["checkpoint"] == pytest.approx(total)        # conservation
+    assert fabric.bytes_delivered == pytest.approx(fabric.bytes_sent)
+    # the 10 GB/s tier is the bottleneck: the closed form, within the path latency of 4 rounds
+    bound = checkpoint_cost(8e9, 16, 2, 64e9, 7e9, 8 * 50e9, 10e9, False)
+    assert done[-1] == pytest.approx(bound.write_s, rel=1e-4)
+    # per-host SSDs: each server's 8 GPUs share its SSD (through host memory)
+    sim, fabric, topo, _ = _fabric_and_storage(10.0)
+    proc, done = _write(sim, fabric, topo, None, total)
+    sim.run(proc)
+    assert fabric.bytes_by_tag["checkpoint"] == pytest.approx(total)
+    assert done[-1] == pytest.approx(total / 2 / 7e9, rel=1e-4)
+
+
+def test_checkpoint_write_and_job_traffic_over_the_same_nics_slow_each_other():
+    total = 8e9 * 14
+    gpus = topo_gpus = 16
+
+    def job_traffic(sim, fabric, topo):
+        # every GPU of server 0 sends 20 GB to its peer on server 1 (a DP exchange over the NICs)
+        evs = [fabric.transfer(topo.gpu(r), topo.gpu(r + 8), 20e9, tag="DP") for r in range(8)]
+        t = {}
+        sim.env.all_of(evs).callbacks.append(lambda _e: t.setdefault("job", sim.now))
+        return t
+
+    sim, fabric, topo, storage = _fabric_and_storage(2000.0)     # the NICs, not the tier, limit the write
+    proc, done = _write(sim, fabric, topo, storage, total, gpus)
+    sim.run(proc)
+    write_alone = done[-1]
+    sim, fabric, topo, storage = _fabric_and_storage(2000.0)
+    t = job_traffic(sim, fabric, topo)
+    sim.run()
+    job_alone = t["job"]
+    sim, fabric, topo, storage = _fabric_and_storage(2000.0)
+    proc, done = _write(sim, fabric, topo, storage, total, topo_gpus)
+    t = job_traffic(sim, fabric, topo)
+    sim.run()
+    assert done[-1] > 1.2 * write_alone and t["job"] > 1.2 * job_alone
+    assert fabric.bytes_by_tag["checkpoint"] == pytest.approx(total)
+    assert fabric.bytes_by_tag["DP"] == pytest.approx(8 * 20e9)
+
+
+def test_storage_tier_needs_a_switched_fabric():
+    import topologies
+    from sim.errors import ConfigError
+    from topologies import preset_spec
+    from workloads.training.goodput import attach_storage
+    topo = topologies.build(preset_spec("dgx-h100-superpod", gpus=8, fabric="none"))
+    with pytest.raises(ConfigError, match="storage_GBps"):
+        attach_storage(topo, 1e9)
+
+
+def test_default_async_interval_leaves_the_write_time_to_finish():
+    from workloads.training.goodput import default_interval
+    fm = _fm(3 * 3600.0)
+    quick = Checkpoint(1e12, 0.01, 60.0, True)
+    assert default_interval(quick, fm) == pytest.approx(60.0 - 0.01)
+    assert default_interval(Checkpoint(1e12, 0.01, 0.02, True), fm) == pytest.approx(young_daly_interval(0.01, fm.mtbf_s))
