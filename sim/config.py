@@ -178,6 +178,9 @@ class ModelSection(Section):
     q_lora_rank: int = Field(0, ge=0, description="MLA compressed query width")
     rope_head_dim: int = Field(0, ge=0, description="MLA decoupled RoPE key width")
     v_head_dim: int | None = Field(None, ge=1, description="MLA value head width; default head_dim")
+    sliding_window: int | None = Field(None, ge=1, description="sliding-window attention: keys each query attends on windowed layers (Mistral, Gemma, GPT-OSS), tokens")
+    global_every: int = Field(0, ge=0, description="with sliding_window: layers N, 2N, ... (1-based) attend the full context (Gemma 3: 6, GPT-OSS: 2); 0: every layer windowed")
+    attention_sinks: int = Field(0, ge=0, description="leading tokens every windowed query also attends and the KV cache keeps (StreamingLLM attention sinks)")
 
     @model_validator(mode="after")
     def _moe(self):

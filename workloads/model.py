@@ -14,6 +14,11 @@ Vocabulary:
 - model FLOPs: forward + backward of the matmuls, counted as 6 x matmul parameters per token
   plus 12 x layers x seq x (attention width) per token for the attention scores and values (the
   non-causal count the literature uses), plus the logits.
+- attention pattern: with ``sliding_window`` W, a windowed layer's query attends its last W
+  tokens plus the first ``attention_sinks`` S tokens (StreamingLLM), K = W + S keys at most;
+  layers N, 2N, ... (1-based, N = ``global_every``; 0: none) attend the whole context. A causal
+  sequence of s tokens then has s^2/2 query-key pairs on a full layer and K s - K^2/2 on a
+  windowed one (s > K), and a windowed layer keeps K tokens of KV per sequence.
 - attention implementation: ``flash`` (one fused kernel, scores never reach HBM, causal masking
   skips half the blocks) or ``unfused`` (Megatron 2021: batched GEMMs for QK^T and AV, the s x s
   scores written to HBM and read back by a fused scale-mask-softmax-dropout kernel).
@@ -63,6 +68,9 @@ class ModelSpec:
     q_lora_rank: int = 0
     rope_head_dim: int = 0
     v_head_dim: int = 0
+    sliding_window: int = 0
+    global_every: int = 0
+    attention_sinks: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
     # -- construction ------------------------------------------------------------------------
@@ -86,7 +94,9 @@ class ModelSpec:
                    top_k=m.top_k, expert_ffn_hidden=m.expert_ffn_hidden,
                    shared_experts=m.shared_experts, dense_layers=m.dense_layers if m.experts else 0,
                    mla=m.mla, kv_lora_rank=m.kv_lora_rank, q_lora_rank=m.q_lora_rank,
-                   rope_head_dim=m.rope_head_dim, v_head_dim=m.v_head_dim or head_dim)
+                   rope_head_dim=m.rope_head_dim, v_head_dim=m.v_head_dim or head_dim,
+                   sliding_window=getattr(m, "sliding_window", None) or 0,
+                   global_every=getattr(m, "global_every", 0), attention_sinks=getattr(m, "attention_sinks", 0))
 
     # -- shapes ------------------------------------------------------------------------------
     @property
@@ -154,10 +164,32 @@ class ModelSpec:
     def active_params(self) -> int:
         return sum(self.layer_active_params(i) for i in range(self.layers)) + self.embedding_params()
 
+    # -- attention pattern -------------------------------------------------------------------
+    def is_windowed(self, i: int) -> bool:
+        """Whether layer ``i`` (0-based) attends a sliding window (else the whole context)."""
+        return self.sliding_window > 0 and not (self.global_every and (i + 1) % self.global_every == 0)
+
+    def attended_keys(self, i: int, context: float) -> float:
+        """Keys one query at position ``context`` attends on layer ``i`` (= its KV tokens kept)."""
+        return min(context, self.sliding_window + self.attention_sinks) if self.is_windowed(i) else context
+
+    def causal_pairs(self, i: int, s: float) -> float:
+        """Query-key pairs of a causal sequence of ``s`` tokens on layer ``i``: s^2/2 on a full
+        layer, K s - K^2/2 on a windowed one with K = window + sinks < s."""
+        K = self.sliding_window + self.attention_sinks
+        if not self.is_windowed(i) or s <= K:
+            return s * s / 2.0
+        return K * s - K * K / 2.0
+
     # -- FLOPs -------------------------------------------------------------------------------
-    def attention_flops_per_token(self, seq: int | None = None) -> float:
-        """Forward FLOPs per token of QK^T and AV over the full (non-causal) sequence."""
+    def attention_flops_per_token(self, seq: int | None = None, layer: int | None = None) -> float:
+        """Forward FLOPs per token of QK^T and AV over the full (non-causal) sequence; on a
+        windowed ``layer`` over its window + sinks; without ``layer`` the mean over layers."""
         s = seq or self.seq_len
+        if layer is None and self.sliding_window:
+            return sum(self.attention_flops_per_token(s, i) for i in range(self.layers)) / self.layers
+        if layer is not None:
+            s = self.attended_keys(layer, s)
         return 2.0 * s * self.q_dim + 2.0 * s * self.attn_out_dim
 
     def model_flops_per_token(self, seq: int | None = None) -> float:
@@ -204,7 +236,8 @@ class ModelSpec:
         else:
             gemm("qkv", T, h, (self.q_dim + 2 * self.kv_dim) / tp)
             qk_width, v_width, kv_in = self.q_dim / tp, self.q_dim / tp, 2 * self.kv_dim / tp
-        ops.extend(self._attention_core(micro_batch, s, s_full, qk_width, v_width, kv_in, tp, attention))
+        window = self.causal_pairs(i, s_full) / (s_full * s_full / 2.0) if self.is_windowed(i) else 1.0
+        ops.extend(self._attention_core(micro_batch, s, s_full, qk_width, v_width, kv_in, tp, attention, window))
         gemm("proj", T, self.attn_out_dim / tp, h)
         memory("residual1", 4 * a * Tn * h)          # dropout + add: read 2, write 1, mask
         memory("norm2", 2 * a * Tn * h)
@@ -234,8 +267,10 @@ class ModelSpec:
         memory("residual2", 4 * a * Tn * h)
         return ops
 
-    def _attention_core(self, b, s_q, s_kv, qk_width, v_width, kv_in, tp, attention) -> list[Op]:
-        """QK^T, softmax, AV for b sequences of s_q local queries over s_kv keys, on one GPU."""
+    def _attention_core(self, b, s_q, s_kv, qk_width, v_width, kv_in, tp, attention, window=1.0) -> list[Op]:
+        """QK^T, softmax, AV for b sequences of s_q local queries over s_kv keys, on one GPU;
+        ``window``: fraction of the causal pairs a sliding-window layer attends (flash skips the
+        score blocks outside the window; unfused GEMMs compute and mask them)."""
         a = ACT_BYTES
         heads = self.heads / tp
         flops = 2.0 * b * s_q * s_kv * (qk_width + v_width)
@@ -244,7 +279,7 @@ class ModelSpec:
         if attention == "flash":
             # causal masking skips about half of the score blocks: executed work is half the
             # (non-causal) model count
-            return [Op("attention", flops / 2, qkvo_bytes, elements / 2, "attention", 1, (s_kv,))]
+            return [Op("attention", window * flops / 2, qkvo_bytes, window * elements / 2, "attention", 1, (s_kv,))]
         if attention != "unfused":
             raise ConfigError("train.attention", f"unknown attention implementation {attention!r}")
         half = flops / 2
@@ -271,11 +306,14 @@ class ModelSpec:
         T = micro_batch * s
         return [Op("embedding", 0.0, 2 * ACT_BYTES * T * self.hidden, 0.0, "memory")]
 
-    def kv_cache_bytes_per_token(self, kv_bytes: float = 2.0) -> float:
-        """KV-cache bytes per token over all layers (MLA caches the compressed latent)."""
-        if self.mla:
-            return self.layers * (self.kv_lora_rank + self.rope_head_dim) * kv_bytes
-        return self.layers * 2 * self.kv_dim * kv_bytes
+    def kv_cache_bytes_per_token(self, kv_bytes: float = 2.0, context: float | None = None) -> float:
+        """KV-cache bytes per token over all layers (MLA caches the compressed latent). With a
+        sliding window and a sequence of ``context`` tokens, windowed layers keep only window +
+        sinks of them (mean bytes per token of that sequence); without ``context``, every token."""
+        per_layer = (self.kv_lora_rank + self.rope_head_dim) * kv_bytes if self.mla else 2 * self.kv_dim * kv_bytes
+        if context is None or not self.sliding_window:
+            return self.layers * per_layer
+        return per_layer * sum(self.attended_keys(i, context) for i in range(self.layers)) / context
 
 
 def total_flops(ops: list[Op]) -> float:

@@ -81,3 +81,34 @@ def test_bad_shapes_are_config_errors():
         spec("llama3-8b", kv_heads=5)
     with pytest.raises(ConfigError):
         spec("llama3-8b", hidden=4000, heads=33)
+
+
+def test_sliding_window_pattern_pairs_kv_and_flops_closed_form():
+    # Gemma-3-style pattern: 5 windowed layers then 1 global; window 1024 + 4 sinks (K = 1028)
+    full = spec("llama3-8b")
+    sw = spec("llama3-8b", sliding_window=1024, global_every=6, attention_sinks=4)
+    assert [sw.is_windowed(i) for i in range(6)] == [True] * 5 + [False]
+    K, s = 1028, 8192
+    assert sw.causal_pairs(0, s) == K * s - K * K / 2 and sw.causal_pairs(5, s) == s * s / 2
+    assert sw.causal_pairs(0, 1000) == 1000 * 1000 / 2          # shorter than the window: causal
+    # KV bytes per token of an 8,192-token sequence: global layers every token, windowed K of them
+    n_global = sum(not sw.is_windowed(i) for i in range(sw.layers))
+    per_layer = full.kv_cache_bytes_per_token() / full.layers
+    expect = per_layer * (n_global + (sw.layers - n_global) * K / s)
+    assert sw.kv_cache_bytes_per_token(2.0, context=s) == pytest.approx(expect, rel=1e-12)
+    assert sw.kv_cache_bytes_per_token() == full.kv_cache_bytes_per_token()   # no context: every token
+    # flash attention op of a windowed layer scales with the pairs; a global layer is unchanged
+    att = lambda m, i: next(o for o in m.layer_ops(i, 1, seq=s) if o.name == "attention")  # noqa: E731
+    assert att(sw, 0).flops == pytest.approx(att(full, 0).flops * (K * s - K * K / 2) / (s * s / 2), rel=1e-12)
+    assert att(sw, 5).flops == att(full, 5).flops
+    # model FLOPs: attention term per layer over its attended keys
+    a_full = full.attention_flops_per_token(s)
+    assert sw.attention_flops_per_token(s) == pytest.approx(a_full * (n_global + (sw.layers - n_global) * K / s) / sw.layers)
+    assert sw.model_flops_per_token(s) < full.model_flops_per_token(s)
+
+
+def test_all_layers_windowed_without_global_every():
+    m = spec("llama3-8b", sliding_window=4096)          # Mistral 7B v0.1: every layer windowed
+    assert all(m.is_windowed(i) for i in range(m.layers))
+    with pytest.raises(Exception, match="sliding_window"):
+        spec("llama3-8b", sliding_window=0)

@@ -99,7 +99,7 @@ class Replica:
         # KV allocation granularity of the engine (engines.py): orca always reserves the request
         self.kv_alloc = "request" if self.policy.reserve_whole else (eng.kv_alloc if eng else "prompt")
         self.watermark_frac = eng.watermark if eng else 0.01
-        if eng and self.policy == "vllm" and eng.prefill_first_kv_alloc:
+        if eng and s.scheduler == "vllm" and eng.prefill_first_kv_alloc:
             # the prefill-first scheduler is the engine's older one (vLLM V0) with its own KV rules
             self.kv_alloc, self.watermark_frac = eng.prefill_first_kv_alloc, eng.prefill_first_watermark
         self.preempt_mode = s.preemption

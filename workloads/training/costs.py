@@ -179,7 +179,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     attn_flops = 0.0
     for i in layers:
         layer_flops += 2.0 * model.layer_active_params(i) * tokens * share
-        attn_flops += model.attention_flops_per_token() * tokens * share
+        attn_flops += model.attention_flops_per_token(layer=i) * tokens * share
     logit_flops = 2.0 * model.vocab * model.hidden * tokens * share if vstage == n_v - 1 else 0.0
     fwd_model = layer_flops + attn_flops + logit_flops
     fwd.model_flops = fwd.hw_flops = fwd_model

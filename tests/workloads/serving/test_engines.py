@@ -164,7 +164,7 @@ def test_prefill_first_scheduler_keeps_v0_whole_prompt_rules():
 
     def spy(self, *a, **k):
         orig(self, *a, **k)
-        seen[self.policy] = self.kv_alloc
+        seen[self.dep.serve.scheduler] = self.kv_alloc
     import workloads.serving.replica as rep
     try:
         rep.Replica.__init__ = spy
