@@ -536,7 +536,7 @@ def main(args) -> int:
 
 
 def analyze_one(out: Outputs, args, plots: str | None) -> None:
-    from sim.app.cli import json_line, print_table
+    from sim.app.tables import json_line, print_table
     if args.sql:
         rows = out.query(args.sql)
         if args.json:
@@ -552,7 +552,7 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
             print_table(rows, title=f"sweep {out.sweep['name']}: {len(rows)} finished of "
                                     f"{out.sweep['points_total']} points")
         elif len(rows) == 1:
-            from sim.app.cli import print_summary
+            from sim.app.tables import print_summary
             print_summary(out.query("select * from summary")[0], title=f"run {out.dir.name}")
         else:
             print_table(rows, title=str(out.dir))

@@ -293,7 +293,7 @@ def test_analyze_with_an_unknown_axis_exits_2(tmp_path, capsys):
 
 def test_tables_in_a_file_or_pipe_carry_full_values(tmp_path):
     import io
-    from sim.app.cli import print_summary, print_table
+    from sim.app.tables import print_summary, print_table
     buf = io.StringIO()                         # not a terminal
     print_table([{"case": "a-rather-long-case-name-" * 4, "x": 1.5641234567891233e-07, "y": 123456789.125}], file=buf)
     print_summary({"step_time_s": 1.9413549222651445}, title="t", file=buf)
