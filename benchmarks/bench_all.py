@@ -134,7 +134,7 @@ def bench_serving() -> None:
         cases.append(("Vidur C2 (10,000 requests)", lambda: load_config(c2)))
     variants = [("vllm 8 replicas", serve("v")), ("sarathi", serve("s", scheduler="sarathi", chunk_size=2048)),
                 ("orca", serve("o", scheduler="orca")), ("prefix cache", serve("p", prefix_cache=True)),
-                ("disaggregated 4P+4D", serve("d", replicas=1, prefill_replicas=4, decode_replicas=4)),
+                ("disaggregated 4P+4D", serve("d", replicas=0, prefill_replicas=4, decode_replicas=4)),
                 ("32 replicas", serve("m", replicas=32))]
     cases += [(n, (lambda d=d: load_config(data=d))) for n, d in variants]
     for name, make in cases:

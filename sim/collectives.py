@@ -747,3 +747,15 @@ def measure(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float)
     ev = collective(fabric, op, [group], nbytes, chosen, gpu_nvls=gpu_nvls, protocol=proto)
     sim.run(ev)
     return sim.now - start, chosen
+
+
+def build_fabric(topology, simulation, topo: Topology, record_flows: bool = False) -> Fabric:
+    """A ``Fabric`` over ``topo`` with a ``[topology]`` section's collective efficiencies where
+    given (``scaleup_efficiency``, ``scaleout_efficiency``, ``network_model``), the GPU's
+    calibrated defaults (``default_efficiencies``) elsewhere."""
+    from sim import hardware
+    defaults = default_efficiencies(hardware.gpu(topology.gpu))
+    up = topology.scaleup_efficiency if topology.scaleup_efficiency is not None else defaults.get("scaleup", 1.0)
+    out = topology.scaleout_efficiency if topology.scaleout_efficiency is not None else defaults.get("scaleout", 1.0)
+    return Fabric(simulation, topo, model=topology.network_model, scaleup_efficiency=up,
+                  scaleout_efficiency=out, record_flows=record_flows)

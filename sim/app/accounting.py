@@ -186,7 +186,7 @@ def simulate_checkpoint(cfg, gpus: int, step_s: float, bound):
 
 def _simulate_checkpoint(cfg, gpus: int, step_s: float, bound):
     import topologies
-    from sim.app.runner import build_fabric
+    from sim.collectives import build_fabric
     from sim.simulation import Simulation
     from workloads.training import TrainingWorkload
     from workloads.training import goodput as gp
@@ -198,7 +198,7 @@ def _simulate_checkpoint(cfg, gpus: int, step_s: float, bound):
 
     def alone(pairs_, chunks=1):
         sim = Simulation(cfg.run.seed)
-        fabric = build_fabric(cfg, sim, topo)
+        fabric = build_fabric(cfg.topology, sim, topo)
         done: list = []
         sim.run(sim.process(gp.write_shards(sim, fabric, pairs_, shard, chunks, done), "checkpoint"))
         return done[-1]
@@ -211,7 +211,7 @@ def _simulate_checkpoint(cfg, gpus: int, step_s: float, bound):
         return gp.Checkpoint(bound.bytes_total, copy, copy + write_alone, True)
     chunks = int(min(gp.MAX_CHUNKS, max(1, math.ceil(2.0 * write_alone / step_s))))
     sim = Simulation(cfg.run.seed)
-    fabric = build_fabric(cfg, sim, topo)
+    fabric = build_fabric(cfg.topology, sim, topo)
     job = TrainingWorkload(cfg, sim, topo, fabric, steps=None)
     done: list = []
     # the job runs steps until the first write round has landed (then finishes its step)

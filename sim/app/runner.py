@@ -41,15 +41,9 @@ class RunResult:
 
 
 def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
-    """The fabric of a run: the config's efficiencies where given, calibrated defaults elsewhere."""
-    from sim import collectives, hardware
-    from sim.fabric import Fabric
-    t = cfg.topology
-    defaults = collectives.default_efficiencies(hardware.gpu(t.gpu))
-    up = t.scaleup_efficiency if t.scaleup_efficiency is not None else defaults.get("scaleup", 1.0)
-    out = t.scaleout_efficiency if t.scaleout_efficiency is not None else defaults.get("scaleout", 1.0)
-    return Fabric(simulation, topo, model=t.network_model, scaleup_efficiency=up, scaleout_efficiency=out,
-                  record_flows=record_flows)
+    """The fabric of a run (``sim.collectives.build_fabric`` on the config's ``[topology]``)."""
+    from sim.collectives import build_fabric as fabric_for
+    return fabric_for(cfg.topology, simulation, topo, record_flows)
 
 
 _WARNED: set[tuple[str, str]] = set()

@@ -22,7 +22,8 @@ from sim.errors import InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
 from workloads.training.costs import step_costs
-from workloads.training.engine import KINDS, TrainingStep, exposed_by_kind, union_length, uncovered
+from sim.gpu import union_length, uncovered
+from workloads.training.engine import KINDS, TrainingStep, exposed_by_kind
 from workloads.training.memory import peak_memory_bytes
 from workloads.training.plan import make_plan
 

@@ -367,12 +367,11 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
     EP and pipeline transfers do not overlap compute. Returns the engine's ``interference`` (it
     slows all compute by 1 / (1 - interference)), so the average slowdown is slowdown x fraction.
     """
-    from workloads.training.estimate import strides
-    from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
+    from workloads.training.memory import WEIGHT_BYTES
     n = plan.dp * plan.cp
     if slowdown <= 0 or n <= 1:
         return 0.0
-    st = strides(plan)
+    st = plan.strides()
     chunks = [costs.chunks[k] for k in plan.stage_chunks(0)]
     compute = plan.microbatches * sum(c.fwd.compute_s + c.bwd.compute_s for c in chunks)
     comm = 0.0

@@ -38,7 +38,7 @@ import simpy
 
 from sim.collectives import collective, estimate_on
 from sim.fabric import Fabric
-from sim.gpu import Gpu, merged, union_length, uncovered  # noqa: F401 - re-exported for the summary
+from sim.gpu import Gpu, merged
 from sim.simulation import Simulation
 from workloads.training.costs import StepCosts
 from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES

@@ -76,20 +76,11 @@ class Network:
         return nbytes / self.scaleout_Bps + 3 * self.scaleout_latency_s
 
 
-def strides(plan: Plan) -> dict[str, int]:
-    out, s = {}, 1
-    for d in plan.order:
-        out[d] = s
-        s *= getattr(plan, d)
-    out["ep"] = out["dp"]
-    return out
-
-
 def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, attention: str = "flash",
                   overlap_grad_reduce: bool = True, optimizer_step: bool = True,
                   costs: StepCosts | None = None) -> dict:
     costs = costs or step_costs(model, plan, cm, attention, optimizer_step)
-    st = strides(plan)
+    st = plan.strides()
     tp_op = "all_reduce"
     pass_s = {}
     for c in costs.chunks:

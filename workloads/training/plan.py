@@ -95,6 +95,16 @@ class Plan:
     def microbatches(self) -> int:
         return self.global_batch // (self.micro_batch * self.dp)
 
+    def strides(self) -> dict[str, int]:
+        """Rank stride of each parallel dimension (``order`` from innermost out); EP groups are
+        strided like DP."""
+        out, s = {}, 1
+        for d in self.order:
+            out[d] = s
+            s *= getattr(self, d)
+        out["ep"] = out["dp"]
+        return out
+
     def shard(self, weight_bytes: float = 2.0) -> Shard:
         return Shard(tp=self.tp, cp=self.cp, sp=self.sp and self.tp > 1, ep=self.ep, weight_bytes=weight_bytes)
 

@@ -167,7 +167,8 @@ def test_fast_path_off_when_tp_shares_a_domain():
 def test_exposed_time_by_kind_adds_up_to_the_exposed_total():
     """Where two kinds are exposed at once, the time is shared, never counted twice."""
     import random
-    from workloads.training.engine import exposed_by_kind, uncovered
+    from sim.gpu import uncovered
+    from workloads.training.engine import exposed_by_kind
     comm = {"TP": [(0.0, 2.0)], "DP": [(1.0, 3.0)], "PP": []}
     by = exposed_by_kind(comm, [(2.5, 4.0)])
     assert by == pytest.approx({"TP": 1.5, "DP": 1.0, "PP": 0.0})     # [1, 2) shared by TP and DP
