@@ -122,7 +122,7 @@ class TopologySection(Section):
     rail_planes: int = Field(1, ge=1, description="parallel network planes (each NIC on one plane)")
     storage_GBps: float | None = Field(None, gt=0, description="aggregate bandwidth of a storage tier (storage nodes behind the fabric) that checkpoints go to, GB/s; default per-host SSDs (topology.ssd_GBps each)")
     gpu_speed: dict[str, float] = Field(default_factory=dict, description="named slow GPUs: rank -> speed factor in (0, 1] (its compute takes 1/factor as long)")
-    speed_cv: float = Field(0.0, ge=0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed")
+    speed_cv: float = Field(0.0, ge=0, le=1.0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed (<= 1: beyond it GPUs would run at almost nothing)")
     nic_speed: dict[str, float] = Field(default_factory=dict, description="degraded NICs: GPU rank -> its scale-out NIC's rate as a fraction of nic_Gbps, in (0, 1]")
     link_speed: dict[str, float] = Field(default_factory=dict, description="degraded links: \"NODE\" or \"NODE:CLASS\" (node names as in `dcsim topology`, e.g. gpu3, leaf0.1, spine0.2; CLASS a link class such as nvlink, leaf-spine) -> factor in (0, 1] applied to every link (both directions) of that node, or of that class at it")
 

@@ -146,3 +146,10 @@ def test_job_keys_refuse_booleans():
     with pytest.raises(ConfigError) as err:
         load_config(data={"jobs": [job]})
     assert "jobs.0.gpus" in str(err.value) and "boolean" in str(err.value)
+
+
+def test_speed_spread_past_its_bound_names_the_key():
+    # hypothesis found speed_cv = 1e300: every GPU at exp(-|z|) = 0 speed, a ZeroDivisionError
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"speed_cv": 1e300}})
+    assert "topology.speed_cv" in str(err.value)
