@@ -39,7 +39,9 @@ def tiny_point(task):
 
 
 def slow_point(task):
-    time.sleep(0.4)
+    # long enough that a SIGINT sent after three points lands before the twelfth, even when
+    # the test process is slow to read the progress lines (a loaded 2-core machine)
+    time.sleep(1.0)
     return tiny_point(task)
 
 

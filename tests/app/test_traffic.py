@@ -58,3 +58,10 @@ def test_cli_deterministic(capsys):
 def test_bad_input_exit_2(capsys, args, key):
     assert main(["traffic", "--set", "topology.gpus=8"] + args) == 2
     assert key in capsys.readouterr().err
+
+
+def test_flows_past_the_work_bound_exit_2_at_once(capsys):
+    # a typo (--flows 100000000) used to run silently for minutes
+    assert main(["traffic", "--set", "topology.gpus=16", "--flows", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert "--flows" in err and "bound" in err
