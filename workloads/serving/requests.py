@@ -116,20 +116,9 @@ def build_stream(workload, sim) -> RequestStream:
     if w.arrival == "trace":
         if trace is None:
             raise ConfigError("workload.trace", "arrival = 'trace' needs a trace file")
-        n = min(len(trace), w.requests) if "requests" in explicit else len(trace)
+        n, inp, out, blocks = _trace_requests(w, trace, explicit, sim)
         arr = trace.arrival_s[:n] / w.time_scale
         _check_horizon(arr, "workload.time_scale")
-        inp = trace.input_tokens[:n].copy()
-        out = trace.output_tokens[:n].copy()
-        # A trace's lengths are used unless a distribution is given explicitly.
-        if "input_tokens" in explicit:
-            inp = sample_lengths(w.input_tokens, n, sim.rng("serve.input_tokens"), "workload.input_tokens", trace.input_tokens)
-        if "output_tokens" in explicit:
-            out = sample_lengths(w.output_tokens, n, sim.rng("serve.output_tokens"), "workload.output_tokens", trace.output_tokens)
-        blocks = trace.prefix_blocks[:n] if trace.prefix_blocks is not None else None
-        if blocks is not None and "input_tokens" in explicit:
-            # prompts resampled: keep the prefix ids that still lie inside each prompt
-            blocks = [b[: -(-int(m) // trace.block_tokens)] for b, m in zip(blocks, inp)]
         # A request needs at least one prompt token and produces at least one output token.
         return RequestStream(arr, np.maximum(inp, 1), np.maximum(out, 1), blocks, trace.block_tokens)
     if w.arrival == "closed" and trace is not None:
@@ -148,11 +137,11 @@ def build_stream(workload, sim) -> RequestStream:
     return RequestStream(arr, inp, out)
 
 
-def _closed_trace_stream(w, trace: Trace, explicit: set, sim) -> RequestStream:
-    """A closed loop over a trace's requests in order: ``concurrency`` in flight, each finish
-    releasing the next; their lengths and prefix-block ids are the trace's (a resampled prompt
-    keeps the ids that still lie inside it), so multi-turn chat and shared prefixes reach the
-    prefix cache as in the trace; the trace's timestamps are not used."""
+
+def _trace_requests(w, trace: Trace, explicit: set, sim):
+    """The first ``workload.requests`` of a trace (all without that key): their count, prompt
+    and output lengths, and prefix-block ids. A trace's lengths are used unless a distribution
+    is given explicitly; resampled prompts keep the prefix ids that still lie inside them."""
     n = min(len(trace), w.requests) if "requests" in explicit else len(trace)
     inp = trace.input_tokens[:n].copy()
     out = trace.output_tokens[:n].copy()
@@ -163,6 +152,14 @@ def _closed_trace_stream(w, trace: Trace, explicit: set, sim) -> RequestStream:
     blocks = trace.prefix_blocks[:n] if trace.prefix_blocks is not None else None
     if blocks is not None and "input_tokens" in explicit:
         blocks = [b[: -(-int(m) // trace.block_tokens)] for b, m in zip(blocks, inp)]
+    return n, inp, out, blocks
+
+def _closed_trace_stream(w, trace: Trace, explicit: set, sim) -> RequestStream:
+    """A closed loop over a trace's requests in order: ``concurrency`` in flight, each finish
+    releasing the next; their lengths and prefix-block ids are the trace's (a resampled prompt
+    keeps the ids that still lie inside it), so multi-turn chat and shared prefixes reach the
+    prefix cache as in the trace; the trace's timestamps are not used."""
+    n, inp, out, blocks = _trace_requests(w, trace, explicit, sim)
     arr = np.full(n, np.nan)
     arr[: min(w.concurrency, n)] = 0.0
     return RequestStream(arr, np.maximum(inp, 1), np.maximum(out, 1), blocks, trace.block_tokens,
