@@ -255,7 +255,8 @@ def place_jobs(cfg: Config, topo) -> list[list[int]]:
             for r in range(a, b):
                 if r in owner:
                     raise ConfigError(f"jobs.{i}.placement",
-                                      f"jobs {cfg.jobs[owner[r]].name!r} and {job.name!r} overlap (GPU {r})")
+                                      f"jobs {cfg.jobs[owner[r]].name!r} and {job.name!r} overlap (GPU {r})"
+                                      if owner[r] != i else f"job {job.name!r} lists GPU {r} in two of its ranges")
                 owner[r] = i
                 mine.append(r)
         if len(mine) != job.gpus:

@@ -101,6 +101,10 @@ def test_overlapping_jobs_are_a_config_error_naming_both():
     with pytest.raises(ConfigError) as err:
         run(load_config(data=data))
     assert "'pre'" in str(err.value) and "'chat'" in str(err.value) and err.value.exit_code == 2
+    data = two_jobs()                    # one job's own ranges overlapping: named once, plainly
+    data["jobs"][1]["placement"] = [[16, 24], [20, 28]]
+    with pytest.raises(ConfigError, match="job 'chat' lists GPU 20 in two of its ranges"):
+        run(load_config(data=data))
     data = two_jobs()
     data["jobs"][1]["gpus"] = 24
     with pytest.raises(ConfigError, match="jobs.1.gpus"):
