@@ -87,13 +87,18 @@ def _clock_seconds(stamp: str) -> float:
     return days * 86400.0 + int(h) * 3600.0 + int(mi) * 60.0 + float(s)
 
 
-def read_azure(path: str | Path) -> Trace:
+def _read_text(path: str | Path, parse) -> Trace:
+    """``parse(path, file)`` over a trace opened as text; a binary file is a ConfigError."""
     path = Path(path)
     with _open_text(path) as f:
         try:
-            return _read_azure(path, f)
+            return parse(path, f)
         except UnicodeDecodeError:
             raise ConfigError("workload.trace", f"{path} is not a text file (binary?)") from None
+
+
+def read_azure(path: str | Path) -> Trace:
+    return _read_text(path, _read_azure)
 
 
 def _read_azure(path: Path, f) -> Trace:
@@ -125,12 +130,7 @@ def _read_azure(path: Path, f) -> Trace:
 
 
 def read_mooncake(path: str | Path) -> Trace:
-    path = Path(path)
-    with _open_text(path) as f:
-        try:
-            return _read_mooncake(path, f)
-        except UnicodeDecodeError:
-            raise ConfigError("workload.trace", f"{path} is not a text file (binary?)") from None
+    return _read_text(path, _read_mooncake)
 
 
 def _read_mooncake(path: Path, f) -> Trace:
