@@ -244,30 +244,22 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
             return [Phase(dict(ph), 1), Phase(dict(ph), 1)]
         if op == "broadcast":
             return [Phase({(group[0], b): S for b in group[1:]}, 1)]
-    if algo == "nvls":
+    if algo in ("nvls", "nvls_tree"):
         if op != "all_reduce":
-            raise ValueError(f"{op} has no nvls algorithm here (all_reduce only)")
+            raise ValueError(f"{op} has no {algo} algorithm (all_reduce only)")
         doms = domains_of(topo, group)
         if len(doms) == 1:
             return [_nvls_phase(topo, group, S, S)]
         m = len(doms[0])
-        inner = [list(col) for col in zip(*doms)]
-        return [_nvls_phase_many(topo, doms, S, S / m),
-                _ring_phase_many(topo, inner, "all_reduce", S / m),
-                _nvls_phase_many(topo, doms, S / m, S)]
-    if algo == "nvls_tree":
+        inner = [list(col) for col in zip(*doms)]      # the j-th GPUs of every domain
+        if algo == "nvls":
+            return [_nvls_phase_many(topo, doms, S, S / m),
+                    _ring_phase_many(topo, inner, "all_reduce", S / m),
+                    _nvls_phase_many(topo, doms, S / m, S)]
         # NCCL's NVLSTree: NVLS reduce-scatter inside each domain, a tree all-reduce of each
-        # shard across domains (between the j-th GPUs of every domain), NVLS all-gather, all
-        # three pipelined chunk by chunk: one phase whose flows run at once (as a ring's steps
-        # do here), so the slower of NVLink and the network sets the rate, as in NCCL's model
-        # (bw = min(bwIntra, bwInter))
-        if op != "all_reduce":
-            raise ValueError(f"{op} has no nvls_tree algorithm (all_reduce only)")
-        doms = domains_of(topo, group)
-        if len(doms) == 1:
-            return [_nvls_phase(topo, group, S, S)]
-        m = len(doms[0])
-        inner = [list(col) for col in zip(*doms)]
+        # shard across domains, NVLS all-gather, all three pipelined chunk by chunk: one phase
+        # whose flows run at once (as a ring's steps do here), so the slower of NVLink and the
+        # network sets the rate, as in NCCL's model (bw = min(bwIntra, bwInter))
         parts = [_nvls_phase_many(topo, doms, S, S / m), _tree_phase_many(topo, inner, S / m),
                  _nvls_phase_many(topo, doms, S / m, S)]
         flows: dict = {}
