@@ -111,11 +111,12 @@ def render_section() -> str:
     return f"{BEGIN}\n\n{config_reference()}\n{END}"
 
 
-def _split(text: str) -> tuple[str, str, str] | None:
-    i, j = text.find(BEGIN), text.find(END)
+def _split(text: str, begin: str = BEGIN, end: str = END) -> tuple[str, str, str] | None:
+    """(before, the marked section with its markers, after), or None without both markers."""
+    i, j = text.find(begin), text.find(end)
     if i < 0 or j < i:
         return None
-    return text[:i], text[i:j + len(END)], text[j + len(END):]
+    return text[:i], text[i:j + len(end)], text[j + len(end):]
 
 
 def readme_is_current(readme: Path) -> bool:
@@ -194,21 +195,14 @@ def render_headline(numbers: dict | None = None) -> str:
     return f"{HEADLINE_BEGIN}\n{body}{HEADLINE_END}"
 
 
-def _split_headline(text: str) -> tuple[str, str, str] | None:
-    i, j = text.find(HEADLINE_BEGIN), text.find(HEADLINE_END)
-    if i < 0 or j < i:
-        return None
-    return text[:i], text[i:j + len(HEADLINE_END)], text[j + len(HEADLINE_END):]
-
-
 def headline_is_current(readme: Path, numbers: dict | None = None) -> bool:
-    parts = _split_headline(Path(readme).read_text())
+    parts = _split(Path(readme).read_text(), HEADLINE_BEGIN, HEADLINE_END)
     return parts is not None and parts[1] == render_headline(numbers)
 
 
 def update_headline(readme: Path, numbers: dict | None = None) -> None:
     text = Path(readme).read_text()
-    parts = _split_headline(text)
+    parts = _split(text, HEADLINE_BEGIN, HEADLINE_END)
     if parts is None:
         raise ValueError(f"{readme} has no headline markers ({HEADLINE_BEGIN!r} ... {HEADLINE_END!r})")
     Path(readme).write_text(parts[0] + render_headline(numbers) + parts[2])
