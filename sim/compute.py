@@ -26,6 +26,7 @@ Vocabulary:
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -97,6 +98,14 @@ class Efficiency:
     # epilogues, less mature kernels); measured per GPU by sim.measured.fp8_factor
     fp8_gemm_factor: float = 1.0
     fp4_gemm_factor: float = 1.0
+    # sustained clocks: the SM clock a sustained training load holds at the GPU's rated power
+    # limit over the clock its kernel curves were measured at (cold, L2-flushed single kernels
+    # run at the boost clock); 1 where the curves were fitted to end-to-end steps, which include
+    # it. Scales the tensor and special-function rates of a ``ComputeModel(sustained=True)``.
+    sustained_clock: float = 1.0
+    # the board power the section's curves were fitted at (0: the GPU's own): a GPU sharing the
+    # section's die at a lower power limit sustains a lower clock (``sustained_clock``)
+    calibrated_power_W: float = 0.0
 
 
 @lru_cache(maxsize=1)
@@ -154,21 +163,74 @@ def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
     return not missing, missing
 
 
-def efficiency_for(gpu_name: str) -> Efficiency:
-    row = {k: v for k, v in constants_row(gpu_name).items() if k in Efficiency.__dataclass_fields__}
+# Fused-attention kernels a training framework may run (``train.attention_kernel``): "default" is
+# the kernel the GPU's attention curves were measured on (cuDNN fused attention on Hopper);
+# "fa2" is FlashAttention-2 (PyTorch SDPA's flash backend, the kernels of 2023-24 frameworks),
+# whose curves a GPU's section may give as a sub-table ``[<GPU>.fa2]`` (else the default's).
+ATTENTION_KERNELS = ("default", "fa2")
+
+
+def efficiency_for(gpu_name: str, attention_kernel: str = "default") -> Efficiency:
+    """The GPU's compute constants (``[default]`` overlaid by its section), with the attention
+    curves of ``attention_kernel`` where its section measures that kernel separately."""
+    full = constants_row(gpu_name)
+    row = {k: v for k, v in full.items() if k in Efficiency.__dataclass_fields__}
+    if attention_kernel not in ATTENTION_KERNELS:
+        from sim.errors import ConfigError
+        raise ConfigError("train.attention_kernel", f"unknown kernel {attention_kernel!r} (one of {ATTENTION_KERNELS})")
+    sub = full.get(attention_kernel) if attention_kernel != "default" else None
+    if isinstance(sub, dict):
+        row.update({k: v for k, v in sub.items() if k in Efficiency.__dataclass_fields__})
     return Efficiency(**row)
+
+
+def with_attention_kernel(eff: Efficiency, gpu_name: str, attention_kernel: str = "default") -> Efficiency:
+    """``eff`` (any ``Efficiency``, e.g. one being fitted) with the attention curves of
+    ``attention_kernel`` where the GPU's section measures that kernel separately."""
+    if attention_kernel == "default":
+        return eff
+    other = efficiency_for(gpu_name, attention_kernel)
+    names = [k for k in Efficiency.__dataclass_fields__ if k.startswith("attn_")]
+    return dataclasses.replace(eff, **{k: getattr(other, k) for k in names})
+
+
+def power_clock(power_W: float, reference_W: float, idle_W: float) -> float:
+    """Sustained clock at board power ``power_W`` relative to the clock at ``reference_W``: the
+    power above idle is dynamic, f V^2 with DVFS lowering V with f, so (P - idle) ~ f^3 near the
+    top of the range; more power than the reference does not raise the clock (1)."""
+    if power_W >= reference_W:
+        return 1.0
+    return float(((power_W - idle_W) / (reference_W - idle_W)) ** (1.0 / 3.0))
+
+
+def sustained_clock(gpu: GpuSpec, eff: Efficiency) -> float:
+    """The clock of ``gpu`` under a sustained training load relative to the one its curves were
+    measured at: the section's ``sustained_clock`` (at the rated power limit) times, when the
+    section names the board power it was fitted at (``calibrated_power_W``: the V100 curves on
+    a 450 W DGX-2H card, run on a 250 W V100S PCIe), ``power_clock`` of this GPU's power limit
+    against it; otherwise times the defined GPU's power-limit scale against its like's
+    (``GpuSpec.clock_scale``, sim.hardware, the same law). Approximation: the boost clocks of
+    boards of one die are taken as equal."""
+    if eff.calibrated_power_W:
+        from sim.energy import power_data
+        idle = float(power_data()["gpu_idle_W"]["idle_fraction"]) * eff.calibrated_power_W
+        return eff.sustained_clock * power_clock(gpu.power_W, eff.calibrated_power_W, idle)
+    return eff.sustained_clock * getattr(gpu, "clock_scale", 1.0)
 
 
 class ComputeModel:
     """Roofline time of operations on one GPU at one precision."""
 
     def __init__(self, gpu: GpuSpec, precision: str = "bf16", eff: Efficiency | None = None,
-                 speed: float = 1.0):
+                 speed: float = 1.0, sustained: bool = False):
         self.gpu = gpu
         self.precision = precision
         self.eff = eff or efficiency_for(gpu.name)
-        # the rate the chip sustains under its power limit (a defined GPU capped below its like's)
-        self.clock = getattr(gpu, "clock_scale", 1.0)
+        # the rate the chip sustains under its power limit (a defined GPU capped below its like's);
+        # ``sustained``: a training load that keeps the SMs busy for minutes, at the clock the
+        # power limit holds (``sustained_clock``) rather than the boost clock of single kernels
+        self.sustained = sustained
+        self.clock = sustained_clock(gpu, self.eff) if sustained else getattr(gpu, "clock_scale", 1.0)
         self.peak = gpu.peak_flops(precision) * self.factor(precision) * self.clock
         self.speed = speed          # per-GPU multiplier (stragglers < 1)
 
@@ -226,7 +288,7 @@ class ComputeModel:
             b = nbytes / c
             tm = nbytes / (self.gpu.hbm_Bps * (e.hbm_eff_max * b / (b + e.hbm_half_bytes)))
             t = tm if tm > t else t
-        tx = exps / (self.gpu.special_ops * e.special_eff)
+        tx = exps / (self.gpu.special_ops * self.clock * e.special_eff)
         t = tx if tx > t else t
         return (t + count * e.launch_us * 1e-6) / self.speed
 
@@ -265,7 +327,7 @@ class ComputeModel:
             peak = self.peak if rate is None else np.asarray(rate, dtype=np.float64)
             t_flop = np.where(flops > 0, flops / (peak * eff_g), 0.0)
             t_mem = np.where(nbytes > 0, nbytes / (self.gpu.hbm_Bps * eff_m), 0.0)
-        t_exp = exps / (self.gpu.special_ops * getattr(self.gpu, "clock_scale", 1.0) * e.special_eff)
+        t_exp = exps / (self.gpu.special_ops * self.clock * e.special_eff)
         t = np.maximum(np.maximum(t_flop, t_mem), t_exp) + count * e.launch_us * 1e-6
         return t / self.speed
 

@@ -212,6 +212,7 @@ class TrainSection(Section):
     interference: float | None = Field(None, ge=0, lt=1, description="compute slowdown while communication kernels share SMs (default: the measured overlap slowdown x the overlapped fraction of compute)")
     rank_order: Literal["tp-cp-dp-pp", "tp-cp-pp-dp"] = Field("tp-cp-dp-pp", description="parallel dimensions from innermost to outermost rank stride (Megatron-LM default; Llama 3 used tp-cp-pp-dp)")
     attention: Literal["flash", "unfused"] = Field("flash", description="attention kernels: fused FlashAttention, or Megatron-2021 batched GEMMs + fused softmax with the scores in HBM")
+    attention_kernel: Literal["default", "fa2"] = Field("default", description="which fused attention kernel runs `flash`: the GPU's calibrated one (cuDNN fused attention on Hopper, as Transformer Engine runs), or FlashAttention-2 (PyTorch SDPA's flash backend, llm-foundry, torchtitan), whose Hopper rate is about half")
     optimizer_step: bool = Field(True, description="include the optimizer step (memory-bound over parameter and optimizer bytes) in the step time")
     etp: int | None = Field(None, ge=1, description="expert tensor-parallel size (default tp); expert data parallelism edp = tp*cp*dp / (etp*ep) (Megatron-Core parallel folding)")
     moe_imbalance: float = Field(1.0, ge=1.0, description="MoE load imbalance: tokens of the busiest expert over the mean (1 = balanced)")

@@ -199,13 +199,19 @@ def define(name: str, row: dict) -> GpuSpec:
         merged["special_Tops"] = 0.005 * fp16
     merged.setdefault("source", f"defined in the run's config ([hardware.{name}])")
     # Sustained clocks under a power limit: a GPU like a calibrated one but capped at less power
-    # runs its tensor cores at a lower clock. Dynamic power goes as f V^2 and DVFS lowers V with
-    # f, so P ~ f^3 near the top of the range: clock x (power_W / like's power_W)^(1/3) (a 500 W
-    # cap on a 700 W H100: 0.89). The like's calibration was measured at its own limit, so only
-    # the ratio enters; more power than the like's does not raise the clock.
+    # runs its tensor cores at a lower clock. The board's idle power (sim.energy.gpu_idle_W) is
+    # spent at any clock; the rest is dynamic power, f V^2 with DVFS lowering V with f, so
+    # P - P_idle ~ f^3 near the top of the range: clock x ((power_W - idle) / (like's power_W -
+    # idle))^(1/3) (a 500 W cap on a 700 W H100 idling at 75 W: 0.88), the same law as
+    # power.gpu_cap_W (sim.stragglers.cap_speed). The like's calibration was measured at its own
+    # limit, so only the ratio enters; more power than the like's does not raise the clock.
     scale = 1.0
     if like and "power_W" in row:
-        scale = min(1.0, (float(row["power_W"]) / cat[like].power_W) ** (1.0 / 3.0))
+        from sim.energy import gpu_idle_W
+        idle = gpu_idle_W(like, cat[like].power_W)
+        if float(row["power_W"]) <= idle:
+            raise ConfigError(f"{key}.power_W", f"{row['power_W']} W is not above {like}'s idle power ({idle:.0f} W)")
+        scale = min(1.0, ((float(row["power_W"]) - idle) / (cat[like].power_W - idle)) ** (1.0 / 3.0))
     spec = _spec(name, merged, like=like, defined=True, clock_scale=scale)
     _DEFINED[name] = spec
     return spec

@@ -81,8 +81,9 @@ class KernelSet:
     measured_s: np.ndarray
 
 
-def kernel_sets(gpu_name: str) -> dict[str, KernelSet]:
-    """The measured kernels as compute-model ops, per set (gemm, memory, attention)."""
+def kernel_sets(gpu_name: str, attention_backend: str = ATTENTION_BACKEND) -> dict[str, KernelSet]:
+    """The measured kernels as compute-model ops, per set (gemm, memory, attention);
+    ``attention_backend``: whose rows of ``attention`` form the attention set."""
     sets = {}
     gemm = [r for r in table(gpu_name, "gemm")]
     sets["gemm"] = KernelSet("gemm", tuple(
@@ -91,7 +92,7 @@ def kernel_sets(gpu_name: str) -> dict[str, KernelSet]:
     mem = [r for r in table(gpu_name, "hbm") if r["op"] in MEMORY_OPS]
     sets["memory"] = KernelSet("memory", tuple(Op(r["op"], 0.0, r["bytes"], 0.0, "memory") for r in mem),
                                np.array([r["time_s"] for r in mem]))
-    att = [r for r in table(gpu_name, "attention") if r["backend"] == ATTENTION_BACKEND]
+    att = [r for r in table(gpu_name, "attention") if r["backend"] == attention_backend]
     ops = []
     for r in att:
         b, H, s, d = r["batch"], r["heads"], r["seq"], r["head_dim"]
@@ -129,6 +130,32 @@ def fit(gpu_name: str, rounds: int = 5, start: Efficiency | None = None) -> tupl
                             attn_bwd_half_flops=e.attn_bwd_half_flops or e.attn_half_flops,
                             attn_bwd_half_seq=e.attn_bwd_half_seq or e.attn_half_seq or 256.0)
     return coordinate_descent(e, KERNEL_FITTED, loss, BOUNDS, rounds)
+
+
+ATTENTION_FITTED = tuple(k for k in KERNEL_FITTED if k.startswith("attn_"))
+# compute.toml's name for each measured attention backend other than the default (sim.compute.ATTENTION_KERNELS)
+BACKEND_KERNEL = {"flash": "fa2"}
+
+
+def fit_attention(gpu_name: str, backend: str = "flash", rounds: int = 5) -> tuple[Efficiency, float]:
+    """The attention curves (forward and backward) of one measured fused-attention ``backend``
+    (``flash``: PyTorch SDPA's FlashAttention-2 port), the other constants as the GPU's section
+    has them: the ``[<GPU>.fa2]`` sub-table of compute.toml."""
+    g = gpu_spec(gpu_name)
+    s = kernel_sets(gpu_name, backend)["attention"]
+
+    def loss(e: Efficiency) -> float:
+        return float(np.mean(np.log(ComputeModel(g, "bf16", e).op_times(s.ops) / s.measured_s) ** 2))
+
+    return coordinate_descent(efficiency_for(gpu_name), ATTENTION_FITTED, loss, BOUNDS, rounds)
+
+
+def attention_errors(gpu_name: str, backend: str = "flash") -> np.ndarray:
+    """Relative error of every ``backend`` attention row with the curves compute.toml gives it."""
+    kernel = BACKEND_KERNEL.get(backend, "default")
+    cm = ComputeModel(gpu_spec(gpu_name), "bf16", efficiency_for(gpu_name, kernel))
+    s = kernel_sets(gpu_name, backend)["attention"]
+    return cm.op_times(s.ops) / s.measured_s - 1.0
 
 
 def fp8_factor(gpu_name: str, eff: Efficiency | None = None, min_flops: float = 1e11) -> float:

@@ -73,7 +73,9 @@ def test_calibration_status_per_gpu_and_kind():
     from sim.compute import calibration
     assert calibration("A100-SXM-80GB", "train") == (True, [])
     assert calibration("A800-SXM-80GB", "train")[0]          # same die as A100 (same_as)
-    ok, missing = calibration("V100S-PCIE-32GB", "train")     # no constants of its own
+    ok, missing = calibration("V100S-PCIE-32GB", "train")     # [V100]: one end-to-end fit, no host constants
+    assert not ok and "layer_overhead_us" in missing and "gemm_eff_max" not in missing
+    ok, missing = calibration("B200-180GB", "train")           # nothing of its own
     assert not ok and "gemm_eff_max" in missing
 
 
@@ -86,3 +88,48 @@ def test_a_defined_gpu_borrows_its_likes_constants_and_is_not_calibrated():
     hardware.define("H100-mine", {"dense_tflops": {"bf16": 900}, "hbm_GB": 80, "hbm_GBps": 3000})
     # no `like`: the defaults, not the H100 family's fit its name happens to start with
     assert efficiency_for("H100-mine") == efficiency_for("no-such-gpu")
+
+
+def test_sustained_load_runs_tensor_ops_at_the_sustained_clock():
+    # H100's kernel curves were measured at the boost clock; a training step holds the board at
+    # its power limit (sustained_clock, fitted to measured layers): compute-bound ops take
+    # 1 / sustained_clock longer, memory-bound ops do not change (HBM is not on the SM clock)
+    spec = gpu("H100-SXM-80GB")
+    eff = efficiency_for(spec.name)
+    assert 0.8 < eff.sustained_clock < 0.95
+    cold, hot = ComputeModel(spec, "bf16"), ComputeModel(spec, "bf16", sustained=True)
+    big = Op("g", 1e13, 1e6, 0.0, "gemm", 1, (8192, 8192, 8192))
+    copy = Op("c", 0.0, 1e9, 0.0, "memory")
+    launch = eff.launch_us * 1e-6
+    assert hot.time(big) - launch == pytest.approx((cold.time(big) - launch) / eff.sustained_clock)
+    assert hot.time(copy) == pytest.approx(cold.time(copy))
+    # a GPU whose curves were fitted end to end (A100) already includes its sustained clock
+    a100 = gpu("A100-SXM-80GB")
+    assert ComputeModel(a100, sustained=True).time(big) == ComputeModel(a100).time(big)
+
+
+def test_attention_kernel_curves_overlay_only_where_measured():
+    from sim.compute import with_attention_kernel
+    from sim.errors import ConfigError
+    h100, fa2 = efficiency_for("H100-SXM-80GB"), efficiency_for("H100-SXM-80GB", "fa2")
+    # FlashAttention-2 reaches about half of cuDNN's rate on Hopper (measured, attention.csv)
+    assert 0.4 < fa2.attn_eff_max / h100.attn_eff_max < 0.6
+    assert dataclasses.replace(fa2, **{k: getattr(h100, k) for k in Efficiency_attn()}) == h100
+    assert with_attention_kernel(h100, "H100-SXM-80GB", "fa2") == fa2
+    # no separate measurement: the GPU's own curves
+    assert efficiency_for("A100-SXM-80GB", "fa2") == efficiency_for("A100-SXM-80GB")
+    assert efficiency_for("H800-SXM-80GB", "fa2") == fa2                  # same_as H100
+    with pytest.raises(ConfigError, match="attention_kernel"):
+        efficiency_for("H100-SXM-80GB", "fa9")
+
+
+def Efficiency_attn():
+    from sim.compute import Efficiency
+    return [k for k in Efficiency.__dataclass_fields__ if k.startswith("attn_")]
+
+
+def test_h100_is_calibrated_for_training_h200_is_not():
+    from sim.compute import calibration
+    assert calibration("H100-SXM-80GB", "train") == (True, [])   # host constants fitted end to end
+    ok, missing = calibration("H200-SXM-141GB", "train")            # no public end-to-end fit
+    assert not ok and "layer_overhead_us" in missing

@@ -131,7 +131,10 @@ def test_set_reaches_into_jobs_and_trace_has_one_process_per_job():
 
 
 def test_every_job_row_says_whether_its_gpu_is_calibrated():
-    # H100: kernel constants fitted (serving: calibrated), training framework constants not
+    # H100: kernel constants fitted (serving: calibrated), and since issue 11 item 1 its training
+    # host constants too (fitted to llm-foundry's end-to-end steps); the row of each job says so
     out = rows(run(load_config(data=two_jobs(baseline=False))))
     assert out["chat"]["calibrated"] is True
-    assert out["pre"]["calibrated"] is False
+    assert out["pre"]["calibrated"] is True
+    from sim.compute import calibration
+    assert calibration("H200-SXM-141GB", "train")[0] is False      # no end-to-end fit: the row would say so

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pyarrow as pa
 import simpy
 
-from sim.compute import ComputeModel
+from sim.compute import ComputeModel, efficiency_for
 from sim.errors import InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
@@ -65,7 +65,8 @@ class TrainingWorkload:
                                   f"peak memory {self.peak_bytes / 1e9:.1f} GB on pipeline stage {peak_stage} exceeds "
                                   f"{spec.name}'s {spec.hbm_bytes / 1e9:.0f} GB HBM (try more tp/pp, zero, recompute, "
                                   "or check_memory = false)")
-        cm = ComputeModel(spec, tr.precision)
+        # a training step keeps the GPU busy: its clock is the one the power limit sustains
+        cm = ComputeModel(spec, tr.precision, efficiency_for(spec.name, tr.attention_kernel), sustained=True)
         self.costs = step_costs(model, plan, cm, tr.attention, tr.optimizer_step)
         self.interference = tr.interference
         if self.interference is None:     # the measured default, for the overlapped share (issue 11)

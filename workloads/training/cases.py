@@ -143,8 +143,10 @@ def issue11_cases() -> list[dict]:
         "model": {"preset": "llama3-8b", "seq_len": 8192},
         # torchtitan's op-level selective checkpointing recomputes more than Megatron's
         # 'selective' (attention core) and less than 'full'; memory is checked by the run (82 GiB)
+        # attention through PyTorch SDPA, whose H100 backend in the torch 2.6 nightlies of Dec 2024
+        # was FlashAttention-2 (cuDNN's had been moved behind it in 2.5.1)
         "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": 2, "global_batch": 16, "recompute": "selective",
-                  "precision": "bf16", "check_memory": False},
+                  "precision": "bf16", "check_memory": False, "attention_kernel": "fa2"},
     }
     return [
         {"case": "torchtitan_llama31_8b_h100x8_fsdp_compile", "metric": "tokens_per_s / gpus", "config": titan,
@@ -180,3 +182,84 @@ def mi300x_calibration_cases() -> list[dict]:
     }
     return [{"case": "rocmte78_llama3_70b_4layer_mi300x8_fsdp", "metric": "tokens_per_s / gpus", "config": proxy,
              "measured": 15022.0, "source": MI300X_PROXY_SOURCE}]
+
+
+# -- llm-foundry's MPT training benchmarks (issue 11, item 1): end-to-end FSDP steps on H100 and A100
+
+LLMFOUNDRY_SOURCE = ("mosaicml/llm-foundry scripts/train/benchmarking/README.md (tables 'H100 80GB BF16' and "
+                     "'A100 80GB with 1600 Gbps node-node interconnect (RoCE)'; "
+                     "https://github.com/mosaicml/llm-foundry/blob/main/scripts/train/benchmarking/README.md): "
+                     "Composer + PyTorch FSDP FULL_SHARD, amp_bf16, MPT models (scripts/train/yamls/pretrain/"
+                     "mpt-*.yaml), throughput per GPU")
+# MPT shapes (d_model, n_heads, n_layers) of scripts/train/yamls/pretrain/mpt-<size>.yaml: expansion
+# ratio 4 (GELU), vocab 50368, tied embeddings, no biases, learned position embeddings (the tables'
+# NumParams = 12 L d^2 + 50368 d + seq d within 0.1%), d_head 128 except 125m/350m (64)
+MPT_SHAPES = {"125m": (768, 12, 12), "350m": (1024, 16, 24), "760m": (1536, 12, 24), "1b": (2048, 16, 24),
+              "3b": (2560, 20, 32), "7b": (4096, 32, 32), "13b": (5120, 40, 40), "30b": (7168, 56, 48)}
+
+
+def llmfoundry_cases(gpu: str | None = None, use: str | None = None) -> list[dict]:
+    """The 8- and 16-GPU bf16 rows of llm-foundry's MPT benchmark tables as cases compared on
+    tokens/s per GPU (``data/llmfoundry_benchmarks.csv``, copied from the README with MFU
+    re-derived from the throughput to check the copy). ``use`` is the row's role in the H100
+    calibration: ``fit`` (the end-to-end rows H100's host and framework constants are fitted to,
+    workloads/training/calibration.fit_h100) or ``holdout`` (never fitted; every A100 row is held
+    out: A100's constants come from Megatron runs). ``gpu``: "h100_80gb" or "a100_80gb" (None: both).
+    Activation checkpointing True = full recompute (Composer checkpoints every MPT block).
+    Attention: MPT's Triton/FlashAttention-2 kernels (``attention_kernel = "fa2"``)."""
+    out = []
+    for r in _rows("llmfoundry_benchmarks.csv"):
+        if (gpu and r["gpu"] != gpu) or (use and r["use"] != use):
+            continue
+        h, heads, layers = MPT_SHAPES[r["model"]]
+        seq, gpus = int(r["seq"]), int(r["gpus"])
+        name = f'llmfoundry_mpt{r["model"]}_s{seq}_{r["gpu"].split("_")[0]}x{gpus}_mb{r["micro_batch"]}'
+        if r["gpu"] == "h100_80gb":
+            topo = {"preset": "dgx-h100-superpod", "gpus": gpus}
+        else:
+            topo = {"gpu": "A100-SXM-80GB", "gpus": gpus, "gpus_per_node": 8, "scaleup_domain": 8,
+                    "nics_per_node": 8, "nic_Gbps": 200, "fabric": "fat-tree" if gpus > 8 else "none"}
+        cfg = {
+            "run": {"kind": "train", "name": name},
+            "topology": topo,
+            "model": {"name": f'mpt-{r["model"]}', "layers": layers, "hidden": h, "ffn_hidden": 4 * h,
+                      "heads": heads, "vocab": 50368, "seq_len": seq, "gated_mlp": False, "tied_embeddings": True},
+            "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": int(r["micro_batch"]),
+                      "global_batch": int(r["global_batch"]),
+                      "recompute": "full" if r["activation_checkpointing"] == "True" else "none",
+                      "precision": "bf16", "attention": "flash", "attention_kernel": "fa2",
+                      "check_memory": False},
+        }
+        out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
+                    "measured": float(r["tokens_per_s_per_gpu"]), "source": LLMFOUNDRY_SOURCE, "use": r["use"],
+                    "gpu": r["gpu"]})
+    return out
+
+
+# -- V100 (issue 11, items 1 and 6): Megatron-LM's own single-V100 baseline -------------------
+
+MEGATRON_V100_SOURCE = ("NVIDIA ADLR, 'MegatronLM's Supercharged V1.0' (https://nv-adlr.github.io/MegatronLMV1), "
+                        "Table 1: the 1.2B-parameter baseline on 1 GPU of a DGX-2H (V100 SXM3 32 GB, 450 W, 130 "
+                        "TFLOP/s fp16 peak): iteration time 1,288 ms at batch size 8 (62.4 TFLOP/s, 48% of peak); "
+                        "model per Shoeybi et al. 2019 (arXiv:1909.08053) Table 1: hidden 1536, 16 heads, 40 layers, "
+                        "seq 1024, vocab 51,200 (GPT-2's padded), fp16, activation checkpointing")
+
+
+def v100_calibration_cases() -> list[dict]:
+    """The end-to-end V100 step V100's GEMM efficiency is fitted to (``[V100]`` in compute.toml);
+    SimAI#166's V100S run (``issue11_cases``) is held out. Megatron-LM v1.0 (2020): fused
+    softmax/GELU/dropout-add kernels, unfused attention GEMMs, full activation checkpointing."""
+    cfg = {
+        "run": {"kind": "train", "name": "megatronv1_gpt1p2b_v100x1"},
+        # the DGX-2H's V100: the SXM2 part's die at 450 W and 130 TFLOP/s (not in the catalogue)
+        "hardware": {"V100-SXM3-32GB-450W": {"like": "V100-SXM2-32GB", "power_W": 450,
+                                             "dense_tflops": {"fp16": 130, "bf16": 0, "fp32": 16.4}}},
+        "topology": {"gpu": "V100-SXM3-32GB-450W", "gpus": 1, "gpus_per_node": 1, "nics_per_node": 0,
+                     "fabric": "none"},
+        "model": {"name": "gpt2-1.2b", "layers": 40, "hidden": 1536, "ffn_hidden": 6144, "heads": 16,
+                  "vocab": 51200, "seq_len": 1024, "gated_mlp": False},
+        "train": {"tp": 1, "pp": 1, "micro_batch": 8, "global_batch": 8, "recompute": "full",
+                  "attention": "unfused", "precision": "fp16"},
+    }
+    return [{"case": "megatronv1_gpt1p2b_v100x1", "metric": "step_time_s", "config": cfg, "measured": 1.288,
+             "source": MEGATRON_V100_SOURCE}]

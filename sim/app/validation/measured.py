@@ -59,7 +59,8 @@ def layer_rows(gpu_name: str) -> list[dict]:
         rows = [r for r in table(gpu_name, "layer") if r["mode"] == "graph"]
     except FileNotFoundError:
         return []
-    cm = ComputeModel(gpu_spec(gpu_name), "bf16", efficiency_for(gpu_name))
+    # back-to-back layers are a sustained load: the clock the power limit holds (sustained_clock)
+    cm = ComputeModel(gpu_spec(gpu_name), "bf16", efficiency_for(gpu_name), sustained=True)
     out = []
     short = gpu_name.split("-")[0].lower()
     for r in rows:

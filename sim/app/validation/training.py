@@ -15,6 +15,9 @@ Vocabulary:
 - issue 11 cases (``cases.issue11_cases``): published runs beyond the calibration set (a V100S,
   MI300X FSDP, Mixtral 8x7B with EP), simulated end to end; each within 15% or its gap explained
   in tests/app/validation/test_training.py.
+- llm-foundry rows (``llmfoundry_rows``): the H100 bf16 MPT benchmark table (760M-30B, 8 and
+  16 GPUs, seq 512-65k, FSDP), closed-form; the rows marked ``fit`` calibrate H100's host
+  constants, the rest are held out (workloads/training/data/llmfoundry_benchmarks.csv).
 - targets (issue "Training workloads"): Narayanan every row within 10%, median within 5%;
   vTrain median |error| <= 10%, 90th percentile <= 20%. ``summarize(rows)`` reports them.
 """
@@ -51,7 +54,17 @@ def run_suite(simulate_vtrain: bool = False, vtrain_every: int = 1) -> list[dict
         rows.append(_row(case, float(pred)))
     for case in issue11_cases():
         rows.append(_row(case, _simulate(case)))
-    return rows + published_rows()
+    return rows + published_rows() + llmfoundry_rows()
+
+
+def llmfoundry_rows() -> list[dict]:
+    """llm-foundry's H100 bf16 MPT rows (cases.llmfoundry_cases; 9 fit H100's host constants, 33
+    are held out), closed-form like the vTrain rows."""
+    from workloads.training.costs import training_efficiency
+    from workloads.training.cases import llmfoundry_cases
+    cases = llmfoundry_cases("h100_80gb")
+    preds = predict(prepare(cases), training_efficiency("H100-SXM-80GB"))
+    return [_row(c, float(p)) for c, p in zip(cases, preds)]
 
 
 LLMFOUNDRY = ("mosaicml/llm-foundry scripts/train/benchmarking/README.md, H100 80GB FP8 and BF16 tables "
@@ -71,7 +84,9 @@ def _llmfoundry(name: str, gpus: int, precision: str, measured: float) -> dict:
                        "topology": {"preset": "dgx-h100-superpod", "gpus": gpus},
                        "model": dict(_MPT3B),
                        "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": 10, "global_batch": 480,
-                                 "recompute": "none", "precision": precision}}}
+                                 "recompute": "none", "precision": precision,
+                                 # MPT's Triton/FlashAttention-2 attention (cases.llmfoundry_cases)
+                                 "attention_kernel": "fa2"}}}
 
 
 PUBLISHED = [

@@ -93,20 +93,34 @@ def test_mi300x_fitted_on_one_run_predicts_the_held_out_run_within_15_percent():
     assert abs(pred / meas - 1) <= 0.15, pred / meas - 1
 
 
-def test_v100s_runs_uncalibrated_and_its_gap_is_the_missing_calibration():
-    # SimAI#166: GPT 126M on one V100S, 0.68-0.74 s per iteration (0.71 used). The catalogue now
-    # has the V100S (before: "unknown GPU", exit 2), but no V100 training run is public with
-    # enough detail to fit it, so it runs on [default] constants (calibrated = false, with a
-    # warning). Predicted ~0.34 s: about 2x optimistic. Remaining gap, not modelled: the 250 W
-    # PCIe card sustains well below its 1.6 GHz boost under tensor load, Volta's cuBLAS reaches a
-    # lower fraction of peak than the A100/H100 curves (narrow head_dim-96 batched GEMMs of the
-    # unfused attention), and Megatron's unfused attention dropout and fp32 cross-entropy over a
-    # 50k vocabulary add memory passes. The test pins the direction and size of the gap so that a
-    # V100 calibration shows up here.
-    from sim.compute import calibration
+def test_v100s_gap_is_explained():
+    # SimAI#166: GPT 126M on one V100S (PCIe, 250 W), 0.68-0.74 s per iteration (0.71 used).
+    # Before issue 11 item 1: [default] constants at the 130 TFLOP/s peak, 0.34 s (-52%). Now
+    # [V100]'s GEMM efficiency is fitted to Megatron-LM v1.0's own single-V100 run (1.2B GPT on a
+    # 450 W DGX-2H V100: 1,288 ms, reproduced), and the 250 W board sustains a lower clock under
+    # training load than that 450 W card (sim.compute.sustained_clock: 0.79, the power law of
+    # power caps): 0.38 s (-46%). The V100 compute model is therefore right for Megatron's fused
+    # 2020 kernels on a V100 (the [default] curves already gave +3.5% there); what remains is this
+    # run's software path on Volta, not modelled: 2025 Megatron-Core has no FlashAttention or
+    # cuDNN fused attention on sm70, so the unfused path runs, and where its fused softmax kernels
+    # are unavailable (they ship with Transformer Engine / Apex builds) PyTorch falls back to an
+    # fp32 scale-mask-softmax over the 8 x 8 x 2048^2 scores (~6x the bytes of the fused kernel:
+    # ~0.3 s per iteration at this shape with the recompute), plus the fp32 cross-entropy over a
+    # 50k vocabulary. V100 has no host constants of its own, so the run reports calibrated =
+    # false. The test pins the gap's direction and size and the two pieces that are modelled.
+    from sim.compute import calibration, efficiency_for, sustained_clock
+    from sim.hardware import gpu
+    from workloads.training.calibration import fit_end_to_end
+    from workloads.training.cases import v100_calibration_cases
     assert calibration("V100S-PCIE-32GB", "train")[0] is False
+    fitted = fit_end_to_end("V100-SXM2-32GB", v100_calibration_cases())[0].gemm_eff_max
+    assert fitted == pytest.approx(efficiency_for("V100S-PCIE-32GB").gemm_eff_max, rel=0.01)
+    v100s = gpu("V100S-PCIE-32GB")
+    assert sustained_clock(v100s, efficiency_for(v100s.name)) == pytest.approx(
+        ((250 - 0.115 * 450) / (450 - 0.115 * 450)) ** (1 / 3), rel=1e-3)
     pred, meas = _issue11("v100s")
-    assert 0.35 <= pred / meas <= 0.75, pred / meas
+    assert 0.45 <= pred / meas <= 0.65, pred / meas
+    assert pred > 0.36                          # was 0.34 s before the clock and the V100 fit
 
 
 def test_mixtral_ep8_tp2_gap_is_explained():
@@ -114,38 +128,36 @@ def test_mixtral_ep8_tp2_gap_is_explained():
     # iteration. Before issue 11: 3.40 s (-38%). The MoE layer now carries the router's kernels,
     # two-level permute/unpermute passes, the dispatcher's host sync, rows per expert from the
     # folded layout and the busiest rank's load (3.51 s with the collectives of the time); the
-    # fabric helper's all-to-all (issue 11 items 4-5, merged from main) then cut the exposed EP
-    # time from 1.12 s to 0.39 s: 2.86 s (-48%) at the default moe_imbalance = 1 (perfect
-    # balance, what NeMo's benchmarks force). Remaining gap, explained: the run used learned
-    # routing with an auxiliary loss and no forced balance, so the busiest expert takes more than
-    # the mean (moe_imbalance 1.3 gives ~3.5 s); the early-2024 Megatron-Core dispatcher
-    # (unfused permutation, the expert-TP all-gather/reduce-scatter of the dispatched rows, not
-    # modelled), its all-to-all over send/recv across two nodes, and H100's uncalibrated host
-    # constants take the rest. The test pins the size of the gap, that imbalance moves the
-    # prediction toward the measurement, and that folding the experts inside the node (etp 1:
-    # EP over 8 NVLink-connected GPUs) removes most of the exposed all-to-all.
+    # fabric helper's all-to-all (issue 11 items 4-5) then cut the exposed EP time from 1.12 s to
+    # 0.39 s: 2.86 s (-48%) with H100's kernel constants from single cold kernels and default
+    # host constants. Item 1 (calibration from kernels to training) runs H100 training at its
+    # sustained 700 W clock (0.86 of boost, fitted to measured layers) with host constants fitted
+    # to end-to-end FSDP steps: 5.24 s (-5%). The test pins that, that imbalance slows the step
+    # (moe_imbalance 1.3: ~5.9 s) and that folding the experts inside the node (etp 1: EP over 8
+    # NVLink-connected GPUs) removes most of the exposed all-to-all.
     from sim.app.runner import run
     from workloads.training.cases import issue11_cases
     case = next(c for c in issue11_cases() if "mixtral" in c["case"])
     base = run(load_config(data=case["config"])).summary
     ratio = base["step_time_s"] / case["measured"]
-    assert 0.45 <= ratio <= 0.8, ratio
+    assert 0.85 <= ratio <= 1.15, ratio
     skewed = run(load_config(data=case["config"], overrides=["train.moe_imbalance=1.3"])).summary
-    assert base["step_time_s"] < skewed["step_time_s"] < case["measured"]
+    assert base["step_time_s"] < skewed["step_time_s"]
     folded = run(load_config(data=case["config"], overrides=["train.etp=1"])).summary
     assert folded["exposed_ep_s"] < 0.3 * base["exposed_ep_s"]
 
 
-def test_h100_torchtitan_fsdp_gap_is_explained():
+def test_h100_torchtitan_fsdp_within_15_percent():
     # torchtitan (Dec 2024) Table 1: Llama 3.1 8B FSDP on 8 H100 capped at 500 W with 96 GB HBM2e,
-    # torch.compile: 6,667 tokens/s/GPU (eager 5,762). The config defines that GPU like the
-    # catalogue's H100 with power_W = 500: the cap lowers its sustained clock by (500/700)^(1/3)
-    # = 0.89 (sim.hardware.define). Predicted ~9,400 (+42%): H100's kernel constants come from
-    # single cold kernels at burst clocks and its framework constants are defaults (no public
-    # bf16 H100 step table with the detail to fit them: NeMo/Megatron-Bridge H100 rows are FP8),
-    # so the run reports calibrated = false. Part of the gap is the recompute policy: torchtitan's
-    # op-level checkpointing recomputes about half the matmuls, between Megatron's 'selective'
-    # (+42%) and 'full' (within 20%). The test pins both bounds and the power cap's effect.
+    # torch.compile: 6,667 tokens/s/GPU (eager 5,762). Held out of every fit. Before issue 11
+    # item 1: ~9,400 predicted (+41%): H100 ran at its boost-clock kernel curves with default host
+    # constants and cuDNN-rate attention. Now: the GPU runs at H100's sustained clock at 700 W
+    # (0.86, fitted to measured layers) x the 500 W cap's ((500 - 75) / (700 - 75))^(1/3) = 0.88
+    # (sim.hardware.define), attention at FlashAttention-2's measured H100 curves (SDPA's backend
+    # then: train.attention_kernel = "fa2"), and H100's host constants fitted to llm-foundry's
+    # end-to-end steps: within 2%. The GPU is defined `like` H100, so the run still reports
+    # calibrated = false. Full recompute is slower than torchtitan's selective policy, and the cap
+    # costs throughput.
     from sim.app.runner import run
     from workloads.training.cases import issue11_cases
     case = next(c for c in issue11_cases() if c["case"].startswith("torchtitan"))
@@ -154,11 +166,11 @@ def test_h100_torchtitan_fsdp_gap_is_explained():
         return s["tokens_per_s"] / s["gpus"], s["calibrated"]
     sel, calibrated = tps()
     assert calibrated is False
-    assert 1.0 < sel / case["measured"] < 1.6, sel / case["measured"]
+    assert abs(sel / case["measured"] - 1) <= 0.15, sel / case["measured"]
     full, _ = tps("train.recompute=full")
-    assert abs(full / case["measured"] - 1) < 0.2, full / case["measured"]
+    assert full < sel
     uncapped, _ = tps("hardware.H100-GT-96GB-500W.power_W=700")
-    assert uncapped > sel * 1.03            # the 500 W cap costs throughput
+    assert uncapped > sel * 1.08            # the 500 W cap costs throughput: 1 / 0.88 on the GEMMs
 
 
 def test_llmfoundry_mpt3b_fp8_against_its_bf16_reference():
@@ -167,9 +179,8 @@ def test_llmfoundry_mpt3b_fp8_against_its_bf16_reference():
     peak, no Transformer Engine casts, no fp8 GEMM factor in training. Now GEMMs run at fp8 x
     the measured factor (0.891 on H100), attention and the output layer at bf16, casts cost
     their bytes: predicted 45,306 (+48%), and the FP8/BF16 ratio 1.32 vs 1.27 measured.
-    Remaining gap (not FP8's): the BF16 row itself is predicted +42% (34,404 vs 24,142): the H100
-    constants are fitted to single cold kernels and are optimistic on sustained FSDP training
-    (issue 11 item 1). Asserted: the ratio within 15% of the measured one, and the FP8 row's
+    The BF16 row itself was predicted +42% (34,404 vs 24,142) until issue 11 item 1 (sustained
+    clock, FA2 attention, fitted host constants): both rows now within 5%. Asserted: the ratio within 15% of the measured one, and the FP8 row's
     error within 10 points of the BF16 row's (FP8 adds no gap of its own)."""
     from sim.app.validation.training import published_rows
     rows = {r["case"]: r for r in published_rows()}
@@ -179,3 +190,4 @@ def test_llmfoundry_mpt3b_fp8_against_its_bf16_reference():
     assert abs(ratio / measured - 1) <= 0.15, ratio
     assert abs(fp8["error"] - bf16["error"]) <= 0.10, (fp8["error"], bf16["error"])
     assert fp8["predicted"] < 0.8 * 60037          # the fault: 60,037 predicted before
+    assert abs(bf16["error"]) <= 0.15 and abs(fp8["error"]) <= 0.15, (fp8["error"], bf16["error"])
