@@ -28,7 +28,7 @@ import numpy as np
 
 from sim.config import load_config
 from workloads.training.calibration import prepare, predict
-from workloads.training.cases import issue11_cases, narayanan_cases, vtrain_cases
+from workloads.training.cases import issue11_cases, narayanan_cases, v100_calibration_cases, vtrain_cases
 
 
 def _simulate(case: dict) -> float:
@@ -52,7 +52,7 @@ def run_suite(simulate_vtrain: bool = False, vtrain_every: int = 1) -> list[dict
         preds = predict(prepare(vcases), efficiency_for("A100-SXM-80GB"))
     for case, pred in zip(vcases, preds):
         rows.append(_row(case, float(pred)))
-    for case in issue11_cases():
+    for case in issue11_cases() + v100_calibration_cases():
         rows.append(_row(case, _simulate(case)))
     return rows + published_rows() + llmfoundry_rows()
 
