@@ -226,13 +226,16 @@ class SpeculativeSpec(BaseModel):
     position, or a list per position, non-increasing), optional ``verify_tokens`` (tokens per
     sequence the target verifies, > tokens for tree drafts; default tokens + 1) and
     ``draft_layers`` (cost of one draft step in target decoder layers; default 1: an EAGLE/MTP
-    head)."""
+    head), ``topk`` (tree branches per draft step) and ``draft_vocab`` (the drafter's LM head
+    rows); costed by ``workloads/serving/speculative.py``."""
     model_config = ConfigDict(extra="forbid")
     method: Literal["eagle", "mtp", "draft"] = "eagle"
     tokens: int = Field(..., ge=1, le=64)
     acceptance: float | list[float] = Field(...)
     verify_tokens: int | None = Field(None, ge=1, le=256)
     draft_layers: float = Field(1.0, ge=0)
+    topk: int = Field(1, ge=1, le=64, description="draft branches kept per draft step (EAGLE tree; SGLang --speculative-eagle-topk); 1: a chain")
+    draft_vocab: int | None = Field(None, ge=1, description="rows of the drafter's LM head (EAGLE-3 heads: a reduced vocabulary, e.g. 32000); default the model's vocab")
 
     @field_validator("acceptance")
     @classmethod

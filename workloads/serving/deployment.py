@@ -194,7 +194,10 @@ class Deployment:
         self._engine_host_time(cost)
         if s.speculative is not None:
             sp = s.speculative
-            cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers)
+            cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers, topk=sp.topk,
+                                 draft_vocab=sp.draft_vocab, step_s=self.engine.spec_step_us * 1e-6,
+                                 seq_s=self.engine.spec_seq_us * 1e-6,
+                                 draft_seq_s=self.engine.spec_draft_seq_us * 1e-6)
         try:
             cap_tokens = s.kv_capacity_tokens or self.engine.kv_capacity_tokens(
                 cost, s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
