@@ -274,7 +274,7 @@ class ServeSection(Section):
     kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
     schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="fraction of HBM the engine may use")
-    engine: Literal["vllm", "sglang", "trtllm"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); set explicitly it also brings the engine's default scheduler and limits for keys left unset")
+    engine: Literal["vllm", "sglang", "trtllm"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); its default scheduler and limits apply to the serve keys left unset (vLLM: V1 chunked prefill, 8192 tokens and 1024 sequences on >= 70 GiB GPUs)")
     kv_capacity_tokens: int | None = Field(None, ge=1, description="KV pool per replica, tokens (overrides the engine's memory model)")
     prefill_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated prefill replicas (default tp)")
     decode_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated decode replicas (default tp)")
@@ -282,6 +282,8 @@ class ServeSection(Section):
     router_weights: dict[str, float] | None = Field(None, description="router = 'weighted': weight per scorer (prefix, queue, kv, prefill), e.g. llm-d's {prefix = 2, queue = 1, kv = 1}")
     router_max_kv_utilization: float | None = Field(None, gt=0, le=1, description="router = 'weighted': skip replicas whose KV pool is fuller than this (unless all are)")
     speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}")
+    dp_attention: bool = Field(False, description="MoE replicas: attention data-parallel over the replica's tp GPUs (each its own sequences and KV), routed experts expert-parallel over them (ep = tp; SGLang --enable-dp-attention with DeepEP, vLLM --data-parallel-size with --enable-expert-parallel)")
+    redundant_experts: int = Field(0, ge=0, description="dp_attention: extra expert replicas placed by the load balancer (SGLang --ep-num-redundant-experts, EPLB); experts + redundant_experts must divide by tp")
 
     @model_validator(mode="after")
     def _replicas_not_ignored(self):
