@@ -173,8 +173,9 @@ def apply_defaults(serve, hbm_bytes: float):
     lim = prof.limits(hbm_bytes)
     if unset("max_batch_tokens") and "max_batch_tokens" in lim:
         upd["max_batch_tokens"] = lim["max_batch_tokens"]
-    if unset("chunk_size") and "max_batch_tokens" in lim:
-        upd["chunk_size"] = lim["max_batch_tokens"]
+    if unset("chunk_size") and ("max_batch_tokens" in lim or not unset("max_batch_tokens")):
+        # the engine's chunk is its token budget (vLLM V1: max_num_batched_tokens)
+        upd["chunk_size"] = upd.get("max_batch_tokens", serve.max_batch_tokens)
     if unset("max_batch_size") and "max_batch_size" in lim:
         upd["max_batch_size"] = lim["max_batch_size"]
     if not upd:
