@@ -190,6 +190,10 @@ class Deployment:
                 if s.ep not in (1, tp):
                     raise ConfigError("serve.ep", f"with dp_attention the experts spread over the replica's "
                                       f"{tp} GPUs (ep = tp); got ep = {s.ep}")
+                if s.pp > 1 or s.speculative is not None:
+                    key = "serve.pp" if s.pp > 1 else "serve.speculative"
+                    raise ConfigError(key, "dp_attention is modelled without pipeline parallelism and without "
+                                      "speculative decoding; remove one of them")
                 link = self._a2a_link([topo.gpu(i) for i in range(tp)])
                 cost = DpAttentionCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, link, overhead,
                                        s.redundant_experts)

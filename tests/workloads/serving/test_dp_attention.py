@@ -79,6 +79,12 @@ def test_bad_plans_are_errors():
     with pytest.raises(ConfigError) as e:
         deployment(dsv3(16, ep=8))
     assert "serve.ep" in str(e.value)
+    for extra, key in (({"pp": 2}, "serve.pp"), ({"speculative": {"tokens": 1, "acceptance": 0.8}}, "serve.speculative")):
+        data = dsv3(16, **extra)
+        data["topology"]["gpus"] = 32
+        with pytest.raises(ConfigError) as e:
+            deployment(data)
+        assert key in str(e.value)
     bad = dsv3(24)
     bad["serve"]["tp"] = 12                        # 256 experts over 12 GPUs
     with pytest.raises(InfeasibleError) as e:
