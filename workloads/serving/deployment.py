@@ -197,6 +197,7 @@ class Deployment:
                 link = self._a2a_link([topo.gpu(i) for i in range(tp)])
                 cost = DpAttentionCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, link, overhead,
                                        s.redundant_experts)
+                cost.nodes = len(collectives.domains_of(topo, [topo.gpu(i) for i in range(tp)]))
             else:
                 link = self._group_link([topo.gpu(i) for i in range(tp * s.pp)], tp)
                 cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)

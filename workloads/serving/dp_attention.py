@@ -13,11 +13,18 @@ N):
   the token-expert pairs routed to its experts: on average ``top_k`` x its own tokens (balanced
   routing; EPLB's residual imbalance is not modelled).
 - dispatch / combine: every MoE layer sends each token's hidden state to the GPUs of its
-  ``top_k`` experts and gathers the weighted outputs back (DeepEP): per GPU and layer
-  ``T_local x top_k x hidden`` elements each way, FP8 with per-128 scales on dispatch
-  (``DISPATCH_BYTES``), bf16 on combine; priced as all-to-alls on the replica's GPUs through
-  ``sim.collectives`` on the topology (``link``: bytes/s and latency fitted by the deployment)
-  and put on the fabric by it. Exposed, not overlapped (two-batch overlap is not modelled).
+  ``top_k`` experts and gathers the weighted outputs back (DeepEP), FP8 with per-128 scales on
+  dispatch (``DISPATCH_BYTES``), bf16 on combine. Decode batches use DeepEP's low-latency mode:
+  every token-expert pair travels on its own, ``T_local x top_k x hidden`` elements each way per
+  GPU and layer. Batches with prefill tokens use its normal mode: a token crosses the scale-out
+  fabric once per destination server (then NVLink inside it), ``T_local x hidden`` elements x
+  the expected number of other servers holding one of its experts (``top_k`` experts placed
+  uniformly over ``nodes`` servers: ``nodes (1 - (1 - 1/nodes)^top_k) (nodes - 1)/nodes``).
+  Both are priced as all-to-alls on the replica's GPUs through ``sim.collectives`` on the
+  topology (``link``: bytes/s and latency fitted by the deployment; a normal-mode layer as the
+  direct all-to-all that puts the same bytes on each GPU's NIC) and put on the fabric by it.
+  Exposed, not overlapped (two-batch overlap is not modelled: at SGLang's decode sizes its
+  communication kernels busy-wait rather than hide, LMSYS blog 2025-05-05).
 - the batch descriptors of ``IterationCost`` (tokens, samples, attention pairs, KV reads) are
   the replica's; each GPU gets 1/N of each.
 """
@@ -57,6 +64,7 @@ class DpAttentionCost(IterationCost):
         self.kv_token_gpu = self.kv_token_gpu / n          # the replica's pool is N GPUs' pools
         self._moe_layers = round(self.moe_fraction * spec.layers)
         self._has_comm = n > 1 or pp > 1
+        self.nodes = 1                    # servers (scale-up domains) the replica spans (deployment)
 
     def _scalar_constants(self) -> None:
         super()._scalar_constants()
@@ -92,12 +100,23 @@ class DpAttentionCost(IterationCost):
         self._fixed_memo[key] = t
         return t
 
-    def _comm(self, T: float) -> tuple[float, float, float]:
+    def copies(self, prefill: bool) -> float:
+        """Copies of a token's hidden state one GPU's all-to-all buffer carries per MoE layer:
+        ``top_k`` in low-latency mode (decode); in normal mode (prefill) the expected number of
+        other servers holding one of its experts, as the buffer of a direct all-to-all that
+        loads each GPU's NIC alike (x n / GPUs outside its server)."""
+        k, N, n = self.spec.top_k, self.nodes, self.dp
+        if not prefill or N < 2:
+            return float(k)
+        remote = N * (1.0 - (1.0 - 1.0 / N) ** k) * (N - 1) / N
+        return min(float(k), remote * n / (n - n / N))
+
+    def _comm(self, T: float, prefill: bool = False) -> tuple[float, float, float]:
         """(all-to-all bytes each GPU sends, PP bytes, exposed seconds) of an iteration of ``T``
-        replica tokens: dispatch and combine of every MoE layer."""
+        replica tokens: dispatch and combine of every MoE layer (``prefill``: normal mode)."""
         n = self.dp
         tl = T / n
-        buf = tl * self.spec.top_k * self.spec.hidden * (DISPATCH_BYTES + COMBINE_BYTES)
+        buf = tl * self.copies(prefill) * self.spec.hidden * (DISPATCH_BYTES + COMBINE_BYTES)
         a2a_b = buf * (n - 1) / n * self._moe_layers
         pp_b = tl * self._pp_tok
         if not self._has_comm:
@@ -116,7 +135,7 @@ class DpAttentionCost(IterationCost):
         n = float(self.dp)
         T, S = float(tokens), float(samples)
         compute = self.pp * (self._fixed_stage_s(T / n, S / n) + self._attn_s(T / n, attn_pairs / n, kv_read / n))
-        tp_b, pp_b, comm = self._comm(T)
+        tp_b, pp_b, comm = self._comm(T, T > S)
         # each DP rank's scheduler prepares its own sequences, side by side
         return BatchCost(self._host_s(T / n, S / n, compute + comm), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,

@@ -81,16 +81,17 @@ LMSYS_EP = ("LMSYS blog 2025-05-05 'Deploying DeepSeek with PD Disaggregation an
 # phase "decode" | "prefill", sequences per GPU, tokens of context (decode) or prompt (prefill),
 # measured tokens/s per node, tolerance, source, gap, bound). The metric is the replica's tokens
 # per iteration over the iteration's time, per 8-GPU node (a fixed-batch measurement).
+EP32_PREFILL = ("topology.gpus=32", "serve.tp=32", "serve.max_batch_tokens=524288", "serve.chunk_size=524288")
 STEP_CASES = [
     ("dsv3_ep72_decode_tok_per_node", "lmsys_dsv3_ep72_decode.toml", (), "decode", 256, 2000, 22282.0, 0.15,
      f"{LMSYS_EP}: decode on 9 x 8 H100, DP attention + EP72, batch 256 per GPU, KV length 2,000", "", None),
-    ("dsv3_ep32_prefill_tok_per_node", "lmsys_dsv3_ep72_decode.toml",
-     ("topology.gpus=32", "serve.tp=32", "serve.max_batch_tokens=524288", "serve.chunk_size=524288"),
-     "prefill", 8, 2000, 54543.0, 0.15,
-     f"{LMSYS_EP}: prefill on 4 x 8 H100, EP32, 2K prompts (16,384 tokens per device)",
-     "DeepEP's normal-mode dispatch sends a token once per destination node and forwards it over "
-     "NVLink inside it (DeepSeek-V3 routes a token to at most 4 nodes), and two-batch overlap hides "
-     "the all-to-all behind compute; dcsim sends every token-expert pair over the fabric, exposed", 0.45),
+    ("dsv3_ep32_prefill_2k_tok_per_node", "lmsys_dsv3_ep72_decode.toml", EP32_PREFILL, "prefill", 8, 2000, 54543.0,
+     0.15, f"{LMSYS_EP}: prefill on 4 x 8 H100, EP32, 2K prompts (~16k tokens per device assumed, as in its profile)",
+     "", None),
+    ("dsv3_ep32_prefill_1k_tok_per_node", "lmsys_dsv3_ep72_decode.toml", EP32_PREFILL, "prefill", 16, 1000, 57674.0,
+     0.15, f"{LMSYS_EP}: prefill on 4 x 8 H100, EP32, 1K prompts", "", None),
+    ("dsv3_ep32_prefill_4k_tok_per_node", "lmsys_dsv3_ep72_decode.toml", EP32_PREFILL, "prefill", 4, 4000, 50302.0,
+     0.15, f"{LMSYS_EP}: prefill on 4 x 8 H100, EP32, 4K prompts", "", None),
 ]
 
 MODEL_PRESETS = {"Llama 3.1 8B": "llama3-8b", "Llama 3.1 70B": "llama3-70b", "Llama 3.3 70B": "llama3-70b",

@@ -103,3 +103,26 @@ def test_lmsys_ep72_decode_within_15_percent():
     from sim.app.validation.serving import run_step_cases
     row = next(r for r in run_step_cases() if r["case"] == "dsv3_ep72_decode_tok_per_node")
     assert abs(row["error"]) <= 0.15, row
+
+
+def test_prefill_batches_send_a_token_once_per_server():
+    # DeepEP normal mode (batches with prefill tokens): one copy per other server holding one of
+    # the token's experts; low-latency mode (decode): one per expert; inside one server: top_k
+    dep = deployment(dsv3(16))
+    c, k = dep.cost, dep.spec.top_k
+    assert c.nodes == 2
+    remote = 2 * (1 - 0.5 ** k) * 0.5                     # other server touched, expected
+    assert c.copies(True) == pytest.approx(remote * 16 / 8)
+    assert c.copies(False) == k
+    one = deployment(dict(dsv3(8), topology={"gpu": "H200-SXM-141GB", "gpus": 8, "fabric": "none"}))
+    assert one.cost.copies(True) == k
+    T = 4096.0
+    assert c.batch(T, 8.0, T * 512, T).comm_s < c.batch(T, T, T * 512, T).comm_s
+
+
+def test_lmsys_ep32_prefill_within_15_percent():
+    from sim.app.validation.serving import run_step_cases
+    rows = [r for r in run_step_cases() if "prefill" in r["case"]]
+    assert len(rows) == 3
+    for row in rows:
+        assert abs(row["error"]) <= 0.15, row
