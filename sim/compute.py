@@ -20,6 +20,8 @@ Vocabulary:
   their own peak, measured per GPU). Memory-bound ops have no precision: their bytes say it.
 - framework costs (training only): ``layer_overhead_us`` per layer per forward or backward pass
   (host-side Python and autograd work that is not hidden when kernels are short),
+  ``fsdp_layer_overhead_us`` on top of it for ZeRO-3 (FSDP) plans only (per-block unshard and
+  reshard hooks; fitted on FSDP runs, so Megatron-style plans never pay it),
   ``step_overhead_ms`` per step, and ``optimizer_bytes_per_param`` (the Adam update is a stream
   over fp32 master weights, moments and gradients: read 14-16 B, write 14 B per parameter).
 """
@@ -86,6 +88,9 @@ class Efficiency:
     attn_bwd_half_seq: float = 0.0
     # framework costs of training (host-side work the roofline does not see)
     layer_overhead_us: float = 0.0      # per transformer layer per pass (Python, autograd, hooks)
+    # FSDP's per-block host work on each pass (unshard/reshard hooks, rate-limited all-gathers,
+    # the per-unit gradient reduce-scatter bookkeeping): charged only to ZeRO-3 (FSDP) plans
+    fsdp_layer_overhead_us: float = 0.0
     step_overhead_ms: float = 0.0       # per training step (data loader, logging, scheduler)
     # host-side cost of each blocking TP collective the framework issues, beyond the NCCL
     # kernel: a fixed part and a part per extra rank (every rank's launch must arrive before

@@ -167,7 +167,7 @@ def fit_sustained_clock(gpu_name: str = "H100-SXM-80GB", tp: tuple[int, ...] = L
                               {"sustained_clock": (0.5, 1.0)}, 6, tol=1e-9)
 
 
-H100_HOST = ("layer_overhead_us", "microbatch_overhead_us")
+H100_HOST = ("fsdp_layer_overhead_us", "microbatch_overhead_us")
 
 
 def fit_h100(rounds: int = 6) -> tuple[Efficiency, float]:
@@ -178,7 +178,7 @@ def fit_h100(rounds: int = 6) -> tuple[Efficiency, float]:
     from workloads.training.cases import llmfoundry_cases
     a100 = training_efficiency("A100-SXM-80GB")
     start = dataclasses.replace(training_efficiency("H100-SXM-80GB"),
-                                **{k: getattr(a100, k) for k in H100_HOST + ("cpu_dispatch_us",)})
+                                **{k: getattr(a100, k) for k in H100_HOST + ("layer_overhead_us", "cpu_dispatch_us")})
     prepared = prepare(llmfoundry_cases("h100_80gb", "fit"))
 
     def loss(e: Efficiency) -> float:

@@ -164,7 +164,9 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         fwd_ops += [replace(o, precision="bf16") if low and o.kind == "gemm" else o
                     for o in model.logits_ops(b, shard)]
     bwd_ops = backward_ops(fwd_ops, attention, plan.precision) + recompute_ops
-    overhead = cm.eff.layer_overhead_us * 1e-6 * len(layers)
+    # per-layer host work of each pass; FSDP (ZeRO-3) adds its per-block hooks on top
+    fsdp_us = cm.eff.fsdp_layer_overhead_us if plan.zero >= 3 else 0.0
+    overhead = (cm.eff.layer_overhead_us + fsdp_us) * 1e-6 * len(layers)
     dispatch_s, tp_kernels, microbatch_s = host_constants(cm)
     fwd_kernels = _kernels(fwd_ops)
     bwd_kernels = 2.0 * fwd_kernels + _kernels(recompute_ops)

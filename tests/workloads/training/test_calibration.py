@@ -28,10 +28,16 @@ def test_sustained_clock_is_what_the_layer_fit_gives_and_predicts_held_out_layer
 
 
 def test_h100_host_constants_are_what_the_fit_gives():
-    eff, _ = fit_h100()
+    eff, loss = fit_h100()
     stored = training_efficiency("H100-SXM-80GB")
-    assert eff.layer_overhead_us == pytest.approx(stored.layer_overhead_us, rel=0.05)
-    assert eff.microbatch_overhead_us == pytest.approx(stored.microbatch_overhead_us, abs=100.0)
+    # the fit rows (every one FSDP, >= 16k tokens per micro-batch) barely tell per-block from
+    # per-micro-batch work: the stored constants must be as good as the fit's, the per-block
+    # FSDP cost within 10% of it
+    fit = prepare(llmfoundry_cases("h100_80gb", "fit"))
+    stored_loss = float(np.mean(np.log1p(errors(fit, stored)) ** 2))
+    assert stored_loss <= loss * 1.01 + 1e-6
+    assert eff.fsdp_layer_overhead_us == pytest.approx(stored.fsdp_layer_overhead_us, rel=0.10)
+    assert eff.layer_overhead_us == stored.layer_overhead_us      # A100's Megatron value, not fitted here
 
 
 def test_llmfoundry_h100_held_out_rows():
