@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.compute import ComputeModel, efficiency_for
+from sim.compute import ComputeModel, constants_row, efficiency_for
 from workloads.layer_cost import LOW_PRECISION, LayerCost
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import BYTES_PER_ELEMENT, GpuSpec
@@ -45,6 +45,9 @@ from workloads.model import ModelSpec, Shard
 
 ACT_BYTES = 2.0     # activations between kernels stay 16-bit in fp8 engines (TRT-LLM, vLLM)
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.toml"
+# compute-model constants a GPU's section may override for serving only (``serve_<name>`` in
+# sim/data/compute.toml): end-to-end fits to published serving tables of that GPU
+SERVE_KEYS = ("fp8_gemm_factor", "fp4_gemm_factor", "hbm_eff_max", "gemm_eff_max", "attn_eff_max")
 
 
 @lru_cache(maxsize=1)
@@ -119,6 +122,10 @@ class IterationCost:
         te = cal.get("tensor_efficiency", {})
         eff = replace(eff, fp8_gemm_factor=te.get("fp8", eff.fp8_gemm_factor),
                       fp4_gemm_factor=te.get("fp4", eff.fp4_gemm_factor))
+        # a GPU whose serving runs were fitted end to end (``serve_*`` keys of its compute.toml
+        # section, e.g. Blackwell FP4 on the TensorRT-LLM table) uses its own factors
+        row = constants_row(gpu.name)
+        eff = replace(eff, **{f: row[f"serve_{f}"] for f in SERVE_KEYS if f"serve_{f}" in row})
         self.compute = ComputeModel(gpu, precision, eff)
         # fused attention runs at the KV cache's precision when the engine runs low precision
         self.attn_precision = (

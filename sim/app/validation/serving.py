@@ -10,7 +10,9 @@ Vocabulary:
   guaranteed-no-evict capacity scheduler, reserves KV for prompt + output at admission),
   ``max_batch_size = 2048`` and ``max_batch_tokens = 8192`` (trtllm-bench / TensorRT-LLM default
   limits), ``gpu_memory_utilization = 0.95`` (the row's ``kv_cache_free_gpu_mem_fraction``).
-- ``run_suite()``: rows with case, metric, predicted, measured, error (signed, relative), source.
+- ``run_suite()``: rows with case, metric, predicted, measured, error (signed, relative), source;
+  the Hopper FP8 rows of ``data/inference.csv`` and the Blackwell FP4 rows of
+  ``data/inference_fp4.csv`` (NVFP4 weights, FP8 KV cache: ``KV_PRECISION``).
 - published runs (``PUBLISHED``): configs of public vLLM / SGLang / Dynamo measurements copied
   with their citation into ``workloads/serving/data/published/`` (from ../shared/cases/serving),
   each with its headline metric (tolerance 15 %) and latencies (25 %). Where the model cannot yet
@@ -29,6 +31,10 @@ from sim.config import load_config
 import workloads.serving
 
 DATA = Path(workloads.serving.__file__).resolve().parent / "data" / "inference.csv"
+# Blackwell FP4 rows of the same TensorRT-LLM overview (Llama 3.3 70B TP1, Llama 3.1 405B TP4 on
+# B200 and GB200); column ``fit`` says which rows the B200 serving constants were fitted to
+# (sim/data/compute.toml [B200]) and which are held out
+DATA_FP4 = DATA.parent / "inference_fp4.csv"
 PUBLISHED_DIR = DATA.parent / "published"
 
 GS_H100 = "gpustack/gpustack docs/performance-lab"
@@ -71,11 +77,21 @@ PUBLISHED = [
 
 MODEL_PRESETS = {"Llama 3.1 8B": "llama3-8b", "Llama 3.1 70B": "llama3-70b", "Llama 3.3 70B": "llama3-70b",
                  "Llama 3.1 405B": "llama3-405b"}
-GPUS = {"H100": "H100-SXM-80GB", "H200": "H200-SXM-141GB", "B200": "B200-180GB", "A100": "A100-SXM-80GB"}
+GPUS = {"H100": "H100-SXM-80GB", "H200": "H200-SXM-141GB", "B200": "B200-180GB", "GB200": "GB200",
+        "A100": "A100-SXM-80GB"}
+# KV-cache precision of the published checkpoints by weight precision: NVIDIA ModelOpt FP8 and
+# NVFP4 checkpoints store the KV cache as FP8 (hf_quant_config kv_cache_quant_algo "FP8")
+KV_PRECISION = {"fp4": "fp8"}
 
 
 def cases() -> list[dict]:
     with DATA.open() as f:
+        return list(csv.DictReader(f))
+
+
+def fp4_cases() -> list[dict]:
+    """The Blackwell FP4 rows (``fit``: "fit" or "held-out")."""
+    with DATA_FP4.open() as f:
         return list(csv.DictReader(f))
 
 
@@ -92,7 +108,8 @@ def case_config(row: dict, max_requests: int | None = None):
         "topology": {"gpu": gpu, "gpus": tp * pp, "gpus_per_node": max(tp * pp, 1), "fabric": "none"},
         "model": {"preset": MODEL_PRESETS[row["model"]]},
         "serve": {"engine": "trtllm", "tp": tp, "pp": pp, "scheduler": "orca", "max_batch_size": 2048, "max_batch_tokens": 8192,
-                  "precision": row["precision"].lower(), "kv_precision": row["precision"].lower(),
+                  "precision": row["precision"].lower(),
+                  "kv_precision": KV_PRECISION.get(row["precision"].lower(), row["precision"].lower()),
                   "gpu_memory_utilization": 0.95},
         "workload": {"arrival": "burst", "requests": n, "input_tokens": int(row["input_len_tokens"]),
                      "output_tokens": int(row["output_len_tokens"])},
@@ -107,7 +124,7 @@ def run_case(row: dict, max_requests: int | None = None) -> dict:
     predicted = float(result.summary["output_tokens_per_s"])
     measured = float(row["value"])
     return {"case": row["id"], "metric": "output_tokens_per_s", "predicted": predicted, "measured": measured,
-            "error": (predicted - measured) / measured,
+            "error": (predicted - measured) / measured, "fit": row.get("fit", "fit"),
             "source": f"{row['source']}; {row['source_location']}; {row['source_url']}"}
 
 
@@ -115,7 +132,7 @@ def run_suite(max_requests: int | None = 3000, published: bool = True) -> list[d
     """Every shipped case. ``max_requests`` caps a case's request count (throughput is measured
     in steady state, which a few thousand requests reach; None runs the published counts);
     ``published`` appends the published vLLM / SGLang / Dynamo runs."""
-    rows = [run_case(row, max_requests) for row in cases()]
+    rows = [run_case(row, max_requests) for row in cases() + fp4_cases()]
     return rows + (run_published() if published else [])
 
 
