@@ -203,3 +203,16 @@ def test_windowed_decode_reads_window_not_context():
     # the macro-step's totals use those contexts (MBU bytes)
     run = win.decode_run(2, 1010, 3, [10, 1000])
     assert run.totals(3).hbm_bytes == pytest.approx(3 * win._mb_const + win._mb_kv * sum(steps))
+
+
+def test_serving_constants_of_a_gpu_section_override_the_defaults():
+    """[B200] serve_fp4_gemm_factor / serve_hbm_eff_max (fitted to the TensorRT-LLM B200 FP4 rows)
+    apply to B200 and GB200 (same_as) serving runs only; other GPUs keep the shared curves."""
+    from sim.compute import efficiency_for
+    b200 = _cost("llama3-70b", "B200-180GB", "fp4", "fp8")
+    gb200 = _cost("llama3-70b", "GB200", "fp4", "fp8")
+    h100 = _cost()
+    for c in (b200, gb200):
+        assert (c.compute.eff.fp4_gemm_factor, c.compute.eff.hbm_eff_max) == (0.6, 0.6)
+    assert efficiency_for("B200-180GB").hbm_eff_max == 0.85        # training's curve is untouched
+    assert h100.compute.eff.hbm_eff_max == efficiency_for("H100-SXM-80GB").hbm_eff_max
