@@ -216,3 +216,16 @@ def test_serving_constants_of_a_gpu_section_override_the_defaults():
         assert (c.compute.eff.fp4_gemm_factor, c.compute.eff.hbm_eff_max) == (0.6, 0.6)
     assert efficiency_for("B200-180GB").hbm_eff_max == 0.85        # training's curve is untouched
     assert h100.compute.eff.hbm_eff_max == efficiency_for("H100-SXM-80GB").hbm_eff_max
+
+
+def test_windowed_macro_step_equals_its_single_iterations():
+    """The decode macro-step (decode_run) and one iteration priced alone (batch) agree on a
+    windowed model, iteration by iteration."""
+    c = _windowed()
+    ctx = np.array([40, 300, 5000, 20000])
+    run = c.decode_run(4, float(ctx.sum()), 3, ctx)
+    t = 0.0
+    for j in range(3):
+        d = sum(c.kv_tokens(float(x + j)) for x in ctx)
+        t += c.batch(4, 4, d, d).time_s
+        assert run.cum_s[j] == pytest.approx(t, rel=1e-9)
