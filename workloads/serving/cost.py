@@ -9,6 +9,12 @@ Vocabulary:
   ``attn_pairs`` (query x key pairs of attention: a decode over context d adds d; a prefill chunk
   of c tokens after p cached tokens adds c*p + c*c/2, causal),
   ``kv_read`` (tokens of KV read by attention: a decode reads its context, a chunk its keys).
+  With sliding-window attention (``model.sliding_window``, ``global_every``, ``attention_sinks``)
+  ``attn_pairs`` and ``kv_read`` are layer-averaged: a windowed layer's queries attend at most
+  K = window + sinks keys, so a decode over context d counts f d + (1 - f) min(d, K) (f: the
+  fraction of full-context layers); ``chunk_pairs``, ``chunk_kv``, ``kv_tokens`` and
+  ``decode_contexts`` give them, and ``kv_tokens`` x ``kv_token_gpu`` is a sequence's KV bytes
+  per GPU (windowed layers keep only their window: vLLM's hybrid KV cache manager).
 - per GPU: a replica of ``tp x pp`` GPUs holds 1/(tp*pp) of the weights (TP splits every matmul,
   PP splits the layers); KV heads split over TP (replicated when tp > kv_heads; MLA's latent is
   replicated on every TP rank).
@@ -28,6 +34,7 @@ Vocabulary:
 
 from __future__ import annotations
 
+import math
 import tomllib
 from bisect import bisect_left
 from dataclasses import dataclass, replace
@@ -37,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.compute import ComputeModel, efficiency_for
+from sim.compute import ComputeModel, constants_row, efficiency_for
 from workloads.layer_cost import LOW_PRECISION, LayerCost
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import BYTES_PER_ELEMENT, GpuSpec
@@ -45,6 +52,9 @@ from workloads.model import ModelSpec, Shard
 
 ACT_BYTES = 2.0     # activations between kernels stay 16-bit in fp8 engines (TRT-LLM, vLLM)
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.toml"
+# compute-model constants a GPU's section may override for serving only (``serve_<name>`` in
+# sim/data/compute.toml): end-to-end fits to published serving tables of that GPU
+SERVE_KEYS = ("fp8_gemm_factor", "fp4_gemm_factor", "hbm_eff_max", "gemm_eff_max", "attn_eff_max")
 
 
 @lru_cache(maxsize=1)
@@ -85,6 +95,7 @@ class DecodeRun:
     cum_s: list
     step: BatchCost
     owner: "IterationCost"
+    ctx_cum: list | None = None     # cumulative layer-averaged context per iteration (windows)
 
     def done_by(self, elapsed: float) -> int:
         """Iterations finished ``elapsed`` seconds into the run (the one in progress counts)."""
@@ -92,7 +103,8 @@ class DecodeRun:
 
     def totals(self, done: int) -> BatchCost:
         o, B, n = self.owner, self.batch, float(done)
-        ctx = n * self.context + B * n * (n - 1) / 2.0           # sum of D_j, j < done
+        ctx = (self.ctx_cum[done - 1] if self.ctx_cum
+               else n * self.context + B * n * (n - 1) / 2.0)     # sum of D_j, j < done
         st = self.step
         return BatchCost(self.cum_s[done - 1], self.cum_s[done - 1] - n * (st.comm_s + o.overhead_s), n * st.comm_s,
                          n * (o._mf_tok * B + o._mf_smp * B) + o._mf_pair * ctx,
@@ -119,6 +131,10 @@ class IterationCost:
         te = cal.get("tensor_efficiency", {})
         eff = replace(eff, fp8_gemm_factor=te.get("fp8", eff.fp8_gemm_factor),
                       fp4_gemm_factor=te.get("fp4", eff.fp4_gemm_factor))
+        # a GPU whose serving runs were fitted end to end (``serve_*`` keys of its compute.toml
+        # section, e.g. Blackwell FP4 on the TensorRT-LLM table) uses its own factors
+        row = constants_row(gpu.name)
+        eff = replace(eff, **{f: row[f"serve_{f}"] for f in SERVE_KEYS if f"serve_{f}" in row})
         self.compute = ComputeModel(gpu, precision, eff)
         # fused attention runs at the KV cache's precision when the engine runs low precision
         self.attn_precision = (
@@ -145,6 +161,11 @@ class IterationCost:
             local_kv_heads = max(spec.kv_heads / tp, 1.0)
             self.kv_layer_gpu = 2 * local_kv_heads * spec.head_dim * self.kvbytes
         self.kv_token_gpu = self.kv_layer_gpu * self.stage_layers          # bytes/token per GPU
+        # sliding-window attention: a windowed layer attends, reads and keeps K = window + sinks
+        # keys; attention and KV are priced as the average over the model's layers (full-context
+        # fraction ``full_fraction``), as MoE layers are
+        self.window = (spec.sliding_window + spec.attention_sinks) if spec.sliding_window else 0
+        self.full_fraction = (sum(not spec.is_windowed(i) for i in range(L)) / L) if self.window else 1.0
         self.kv_token_replica = spec.kv_cache_bytes_per_token(self.kvbytes)  # distinct bytes/token
         self.attn_width = (spec.q_dim + spec.attn_out_dim) / tp
         self.params = spec.params()                                        # cached: loops over layers
@@ -259,15 +280,20 @@ class IterationCost:
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
                          self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
 
-    def decode_run(self, batch: int, context: float, steps: int) -> DecodeRun:
+    def decode_run(self, batch: int, context: float, steps: int, contexts=None) -> DecodeRun:
         """``steps`` decode iterations of ``batch`` sequences with summed context ``context``
         at the first (each iteration adds ``batch`` to it): one token and one sample per
-        sequence, attention over the whole context."""
+        sequence, attention over the whole context. With a sliding window, ``contexts`` (each
+        sequence's context at the first iteration) gives the layer-averaged context of every
+        iteration (``decode_contexts``); without it the window is not applied."""
         B = float(batch)
-        first = self.batch(B, B, context, context)
+        per_step = self.decode_contexts(contexts, steps) if (self.window and contexts is not None) else None
+        D0 = per_step[0] if per_step else context
+        first = self.batch(B, B, D0, D0)
         if self.spec_tokens:
-            times = [self._speculative_step_s(B, context + B * j) for j in range(steps)]
-            return DecodeRun(B, float(context), list(accumulate(times)), first, self)
+            ds = per_step or [context + B * j for j in range(steps)]
+            times = [self._speculative_step_s(B, d) for d in ds]
+            return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
         fixed = self.pp * self._fixed_stage_s(B, B)
         tail = first.comm_s + self.overhead_s + self.host_per_seq_s * B
         eager = self.eager_step_s if (self.eager_step_s > 0 and B > self.graph_max_batch) else 0.0
@@ -282,7 +308,7 @@ class IterationCost:
         xrate = self.gpu.special_ops * e.special_eff
         times = []
         for j in range(steps):
-            D = context + B * j
+            D = per_step[j] if per_step else context + B * j
             f, b, x = D * fl, D * kvb + tb, D * ex
             t = f / (peak_eff * (f / (f + half))) if f > 0.0 else 0.0
             tm = b / (hbm_eff * (b / (b + bhalf))) if b > 0.0 else 0.0
@@ -291,7 +317,63 @@ class IterationCost:
             t = tx if tx > t else t
             g = fixed + pp * ((t + launch) / speed)
             times.append((g if g > eager else eager) + tail)
-        return DecodeRun(B, float(context), list(accumulate(times)), first, self)
+        return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
+
+    @staticmethod
+    def _cum(per_step):
+        return list(accumulate(per_step)) if per_step else None
+
+    # -- attention pattern (sliding windows): layer-averaged batch descriptors ----------------
+    def kv_tokens(self, context: float) -> float:
+        """KV tokens a sequence of ``context`` tokens holds (and a decode step reads), averaged
+        over the layers: ``f x context + (1 - f) x min(context, K)`` (f: ``full_fraction``, K:
+        window + sinks); ``context`` itself without a sliding window. Times ``kv_token_gpu`` it
+        is the sequence's KV bytes on one GPU (vLLM's hybrid KV cache manager frees a windowed
+        layer's blocks once they leave the window)."""
+        if not self.window:
+            return context
+        f = self.full_fraction
+        return f * context + (1.0 - f) * min(context, self.window)
+
+    def kv_blocks(self, tokens: int, block_tokens: int) -> int:
+        """Blocks of ``block_tokens`` all-layer token slots that ``tokens`` tokens of a sequence
+        occupy (``kv_tokens``, rounded up)."""
+        if not self.window:
+            return -(-int(tokens) // block_tokens)
+        return int(math.ceil(self.kv_tokens(float(tokens)) / block_tokens - 1e-9))
+
+    def chunk_pairs(self, done: float, c: float) -> float:
+        """Layer-averaged causal query-key pairs of a prefill chunk of ``c`` tokens after ``done``
+        cached ones: ``c done + c^2/2`` on a full layer; on a windowed one each query at position
+        x attends min(x, K) keys (the integral of min(x, K) over [done, done + c])."""
+        full = c * done + c * c / 2.0
+        if not self.window:
+            return full
+        K, a, b = float(self.window), float(done), float(done + c)
+        win = full if b <= K else c * K if a >= K else (K * K - a * a) / 2.0 + (b - K) * K
+        f = self.full_fraction
+        return f * full + (1.0 - f) * win
+
+    def chunk_kv(self, done: float, c: float) -> float:
+        """Layer-averaged keys a chunk reads: ``done + c`` on a full layer, the union of its
+        queries' windows (at most K + c) on a windowed one."""
+        if not self.window:
+            return done + c
+        f = self.full_fraction
+        return f * (done + c) + (1.0 - f) * min(done + c, self.window + c)
+
+    def decode_contexts(self, contexts, steps: int) -> list[float]:
+        """Layer-averaged summed context (= query-key pairs = KV tokens read) of each of
+        ``steps`` decode iterations of sequences whose contexts start at ``contexts`` (each grows
+        by one per iteration)."""
+        ctx = np.asarray(contexts, dtype=np.float64)
+        j = np.arange(steps, dtype=np.float64)
+        full = ctx.sum() + len(ctx) * j
+        if not self.window:
+            return full.tolist()
+        win = np.minimum(ctx[None, :] + j[:, None], float(self.window)).sum(axis=1)
+        f = self.full_fraction
+        return (f * full + (1.0 - f) * win).tolist()
 
     # -- memory --------------------------------------------------------------------------------
     def weight_bytes_per_gpu(self) -> float:
@@ -459,7 +541,7 @@ class IterationCost:
     def prefill_time(self, prompt_tokens: int) -> float:
         """Unloaded time of one prompt's prefill in a single iteration."""
         c = float(prompt_tokens)
-        return float(self.times([c], [1.0], [c * c / 2.0], [c])[0])
+        return float(self.times([c], [1.0], [self.chunk_pairs(0.0, c)], [self.chunk_kv(0.0, c)])[0])
 
 
 def check_precision(gpu: GpuSpec, precision: str) -> None:

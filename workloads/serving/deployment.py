@@ -39,7 +39,7 @@ from workloads.serving import engines
 from workloads.serving.routing import WeightedRouter
 from sim.gpu import HbmLedger
 from workloads.serving.cost import ACT_BYTES, CommLink, IterationCost, calibration, check_precision
-from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
+from workloads.serving.kvcache import KVCache, PrefixCache
 from workloads.serving.dp_attention import COMBINE_BYTES, DISPATCH_BYTES, DpAttentionCost
 from workloads.serving.replica import Replica
 from workloads.serving.request import Request
@@ -284,13 +284,13 @@ class Deployment:
         longest = int((stream.input_tokens + stream.output_tokens).max())
         for pool_tokens in role_caps.values():
             kv_blocks = pool_tokens // s.kv_block_tokens
-            if blocks_for(longest + 1, s.kv_block_tokens) <= kv_blocks:
+            if self.cost.kv_blocks(longest + 1, s.kv_block_tokens) <= kv_blocks:
                 continue
             if longest + 1 <= pool_tokens:     # it fits, but not in whole blocks
                 raise InfeasibleError("serve.kv_block_tokens",
                                       f"KV blocks of {s.kv_block_tokens} tokens leave {kv_blocks} block(s) "
                                       f"per replica; a request of {longest} tokens needs "
-                                      f"{blocks_for(longest + 1, s.kv_block_tokens)}: use smaller blocks (vLLM: 16)")
+                                      f"{self.cost.kv_blocks(longest + 1, s.kv_block_tokens)}: use smaller blocks (vLLM: 16)")
             raise InfeasibleError("workload.input_tokens",
                                   f"a request of {longest} tokens needs more KV than a replica holds "
                                   f"({kv_blocks * s.kv_block_tokens} tokens)")
@@ -391,7 +391,7 @@ class Deployment:
         # the prompt's KV (the first output token's KV is computed by the first decode step);
         # at_end is called after the prefill sampled that token, the streamed part before
         tokens = req.context - 1 if at_end else req.context
-        nbytes = tokens * src.cost.kv_token_gpu * fraction
+        nbytes = src.cost.kv_tokens(tokens) * src.cost.kv_token_gpu * fraction
         self.bytes["disagg"] += nbytes * len(src.gpus)
         for i, g in enumerate(src.gpus):
             # a source GPU's KV shard goes to the decode GPUs that hold its heads: with a wider

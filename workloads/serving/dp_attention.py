@@ -141,15 +141,17 @@ class DpAttentionCost(IterationCost):
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
                          self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
 
-    def decode_run(self, batch: int, context: float, steps: int) -> DecodeRun:
+    def decode_run(self, batch: int, context: float, steps: int, contexts=None) -> DecodeRun:
         B = float(batch)
-        first = self.batch(B, B, context, context)
+        # sliding windows: layer-averaged context per iteration (IterationCost.decode_contexts)
+        per_step = self.decode_contexts(contexts, steps) if (self.window and contexts is not None) else None
+        first = self.batch(B, B, per_step[0] if per_step else context, per_step[0] if per_step else context)
         times, t = [], 0.0
         for j in range(steps):
-            D = context + B * j
+            D = per_step[j] if per_step else context + B * j
             t += self.batch(B, B, D, D).time_s
             times.append(t)
-        return DecodeRun(B, float(context), times, first, self)
+        return DecodeRun(B, float(context), times, first, self, self._cum(per_step))
 
     def times(self, tokens, samples, attn_pairs, kv_read):
         import numpy as np

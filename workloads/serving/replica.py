@@ -31,7 +31,7 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from sim.errors import SimulationError
-from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
+from workloads.serving.kvcache import KVCache, PrefixCache
 from workloads.serving.request import Request
 
 MAX_MACRO_ITERATIONS = 1 << 16
@@ -152,10 +152,10 @@ class Replica:
         and next token (``prompt``), or its first chunk (``chunk``: later chunks allocate as they
         are scheduled)."""
         if self.kv_alloc == "request":
-            return blocks_for(req.prompt + req.output, self.bt)
+            return self.cost.kv_blocks(req.prompt + req.output, self.bt)
         if self.kv_alloc == "chunk" and req.computed < req.context:
-            return blocks_for(min(req.context, req.computed + self._chunk_budget()), self.bt)
-        return blocks_for(req.context + 1, self.bt)
+            return self.cost.kv_blocks(min(req.context, req.computed + self._chunk_budget()), self.bt)
+        return self.cost.kv_blocks(req.context + 1, self.bt)
 
     def _chunk_budget(self) -> int:
         return self.policy.chunk_budget(self)
@@ -216,7 +216,7 @@ class Replica:
             req.kv_blocks = need
             req.ready = False
             self.pending_loads += 1
-            ev = self.dep.host_copy(self, req.context * self.cost.kv_token_gpu, to_gpu=True)
+            ev = self.dep.host_copy(self, self.cost.kv_tokens(req.context) * self.cost.kv_token_gpu, to_gpu=True)
             ev.callbacks.append(lambda _e, r=req: self._loaded(r, self.running))
         while self.waiting and len(self.prefilling) + len(self.running) < self.max_batch:
             req = self.waiting[0]
@@ -322,7 +322,7 @@ class Replica:
         short, newer requests are preempted (recompute) and, if that is not enough, the chunk
         shrinks to what fits. Returns the tokens scheduled (0: none)."""
         while True:
-            extra = blocks_for(req.computed + c, self.bt) - self._owned(req)
+            extra = self.cost.kv_blocks(req.computed + c, self.bt) - self._owned(req)
             if extra <= 0 or self._reserve(extra):
                 break
             if self._preempt(exclude=req, newer_than=req) is None:
@@ -377,8 +377,10 @@ class Replica:
         now = self.env.now
         n_tok = sum(c for _, c in chunks) + len(decodes)
         finishing = [r for r, c in chunks if r.computed + c >= r.context]
-        pairs = sum(c * r.computed + c * c / 2.0 for r, c in chunks) + sum(r.context for r in decodes)
-        kv_read = sum(r.computed + c for r, c in chunks) + sum(r.context for r in decodes)
+        # layer-averaged with a sliding window (cost.chunk_pairs, chunk_kv, kv_tokens)
+        dec = sum(self.cost.kv_tokens(r.context) for r in decodes)
+        pairs = sum(self.cost.chunk_pairs(r.computed, c) for r, c in chunks) + dec
+        kv_read = sum(self.cost.chunk_kv(r.computed, c) for r, c in chunks) + dec
         bc = self.cost.batch(n_tok, len(decodes) + len(finishing), pairs, kv_read)
         t = bc.time_s
         comm = self._issue_comm(bc.tp_bytes, bc.pp_bytes)
@@ -436,7 +438,7 @@ class Replica:
         for r in growing:
             if r.rid in preempted:
                 continue
-            extra = blocks_for(r.context + 1, self.bt) - self._owned(r)
+            extra = self.cost.kv_blocks(r.context + 1, self.bt) - self._owned(r)
             if extra > 0:
                 while not self._reserve(extra):
                     victim = self._preempt(exclude=r)
@@ -463,7 +465,12 @@ class Replica:
             owned = np.fromiter((self._owned(r) for r in decodes), dtype=np.int64, count=B)
             avail = self.kv.free + self._evictable()
             # The largest k whose growth fits: after j steps each sequence holds ctx + j + 1 tokens.
+            window = self.cost.window
+
             def growth(j):
+                if window:      # windowed layers stop growing at the window (cost.kv_blocks)
+                    need = np.array([self.cost.kv_blocks(int(c) + j + 1, self.bt) for c in ctx])
+                    return int(np.maximum(need - owned, 0).sum())
                 return int(np.maximum(-(-(ctx + j + 1) // self.bt) - owned, 0).sum())
             if growth(k) > avail:
                 lo, hi = 0, k                      # growth(lo) <= avail < growth(hi)
@@ -478,7 +485,7 @@ class Replica:
                 if self._preempt() is None:
                     raise SimulationError(f"replica {self.index}: KV full and nothing to preempt")
                 return
-        run = self.cost.decode_run(B, float(ctx.sum()), k)
+        run = self.cost.decode_run(B, float(ctx.sum()), k, ctx if self.cost.window else None)
         cum = run.cum_s
         step_bytes = run.step.tp_bytes + run.step.pp_bytes
         comm = self._issue_comm(k * run.step.tp_bytes, k * run.step.pp_bytes)
@@ -576,7 +583,7 @@ class Replica:
         self.preemptions += 1
         victim.preemptions += 1
         if self.preempt_mode == "swap" and self.hosts:
-            nbytes = victim.context * self.cost.kv_token_gpu
+            nbytes = self.cost.kv_tokens(victim.context) * self.cost.kv_token_gpu
             self._release(victim)
             victim.swapped = True
             self.dep.host_copy(self, nbytes, to_gpu=False)

@@ -19,6 +19,7 @@ SUITES = {
     "training": "sim.app.validation.training",
     "serving": "sim.app.validation.serving",
     "measured": "sim.app.validation.measured",
+    "serving-large": "sim.app.validation.serving_large",
 }
 
 

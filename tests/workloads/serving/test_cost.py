@@ -141,3 +141,91 @@ def test_moe_decode_reads_only_touched_experts_in_one_grouped_gemm():
     expert_bytes = moe_layers * touched * s.expert_params() * c.wbytes / c.tp
     t64 = c.stage_compute([64], [64], [64 * 2000], [64 * 2000])[0]
     assert expert_bytes / hbm < t64 < 2.5 * c.weight_bytes_per_gpu() / hbm
+
+
+# -- sliding-window attention (model.sliding_window / global_every / attention_sinks) ----------
+GPT_OSS_20B = {"name": "gpt-oss-20b", "layers": 24, "hidden": 2880, "ffn_hidden": 2880, "heads": 64,
+               "kv_heads": 8, "head_dim": 64, "vocab": 201088, "gated_mlp": True, "experts": 32, "top_k": 4,
+               "expert_ffn_hidden": 2880, "sliding_window": 128, "global_every": 2}
+
+
+def _windowed(over=None, precision="bf16", kv="bf16"):
+    spec = ModelSpec.from_section(load_config(data={"model": {**GPT_OSS_20B, **(over or {})}}).model)
+    return IterationCost(spec, gpu("H100-SXM-80GB"), precision, kv, schedule_overhead_s=1e-9)
+
+
+def test_windowed_kv_bytes_per_sequence_closed_form():
+    c = _windowed()
+    per_layer = 2 * 8 * 64 * 2                    # K and V, 8 KV heads x 64, bf16
+    for d in (50, 128, 4096, 131072):
+        # 12 full layers keep every token, 12 windowed layers (every other one) keep 128
+        assert c.kv_tokens(d) * c.kv_token_gpu == pytest.approx(per_layer * (12 * d + 12 * min(d, 128)))
+        assert c.kv_tokens(d) * c.kv_token_gpu == pytest.approx(c.spec.kv_cache_bytes_per_token(2.0, d) * d)
+    sinks = _windowed({"attention_sinks": 4, "global_every": 0})
+    assert sinks.full_fraction == 0.0 and sinks.kv_tokens(10000) == 132    # every layer: window + sinks
+    assert _windowed({"sliding_window": None, "global_every": 0}).kv_tokens(4096) == 4096
+
+
+def test_windowed_blocks_grow_at_half_rate_past_the_window():
+    c = _windowed()
+    # 16-token blocks of all-layer slots: past the window only the 12 full layers grow
+    assert c.kv_blocks(16, 16) == 1
+    assert c.kv_blocks(128, 16) == 8
+    assert c.kv_blocks(128 + 32 * 16, 16) == 8 + 16
+    assert c.kv_blocks(10**6, 16) == -(-(10**6 + 128) // 32)
+
+
+def test_windowed_chunk_pairs_match_the_model_and_add_up():
+    c = _windowed({"global_every": 0})            # every layer windowed (K = 128)
+    for s in (100, 128, 1000, 32000):
+        assert c.chunk_pairs(0, s) == pytest.approx(c.spec.causal_pairs(0, s))
+    h = _windowed()
+    # a prompt split into chunks has the pairs of the whole prompt (any window, any split)
+    assert h.chunk_pairs(0, 3000) == pytest.approx(h.chunk_pairs(0, 100) + h.chunk_pairs(100, 900)
+                                                   + h.chunk_pairs(1000, 2000))
+    assert h.chunk_kv(8192, 2048) == pytest.approx(0.5 * (8192 + 2048) + 0.5 * (128 + 2048))
+
+
+def test_windowed_decode_reads_window_not_context():
+    win, full = _windowed(), _windowed({"sliding_window": None, "global_every": 0})
+    B, d = 64, 32768
+    dw = win.decode_run(B, B * d, 4, np.full(B, d)).cum_s
+    df = full.decode_run(B, B * d, 4).cum_s
+    # the KV read per step: all 24 layers x d tokens without a window, 12 x d + 12 x 128 with one
+    kv_full = B * d * full.kv_token_gpu / (gpu("H100-SXM-80GB").hbm_Bps * 0.85)
+    assert dw[-1] < df[-1]
+    saved = (df[-1] - dw[-1]) / 4
+    assert saved == pytest.approx(kv_full * (1 - (d + 128) / (2 * d)), rel=0.15)
+    # per-step contexts: each sequence grows by one token a step, windowed layers stay at K
+    steps = win.decode_contexts([10, 1000], 3)
+    assert steps == pytest.approx([0.5 * 1010 + 0.5 * (10 + 128), 0.5 * 1012 + 0.5 * (11 + 128),
+                                   0.5 * 1014 + 0.5 * (12 + 128)])
+    # the macro-step's totals use those contexts (MBU bytes)
+    run = win.decode_run(2, 1010, 3, [10, 1000])
+    assert run.totals(3).hbm_bytes == pytest.approx(3 * win._mb_const + win._mb_kv * sum(steps))
+
+
+def test_serving_constants_of_a_gpu_section_override_the_defaults():
+    """[B200] serve_fp4_gemm_factor / serve_hbm_eff_max (fitted to the TensorRT-LLM B200 FP4 rows)
+    apply to B200 and GB200 (same_as) serving runs only; other GPUs keep the shared curves."""
+    from sim.compute import efficiency_for
+    b200 = _cost("llama3-70b", "B200-180GB", "fp4", "fp8")
+    gb200 = _cost("llama3-70b", "GB200", "fp4", "fp8")
+    h100 = _cost()
+    for c in (b200, gb200):
+        assert (c.compute.eff.fp4_gemm_factor, c.compute.eff.hbm_eff_max) == (0.6, 0.6)
+    assert efficiency_for("B200-180GB").hbm_eff_max == 0.85        # training's curve is untouched
+    assert h100.compute.eff.hbm_eff_max == efficiency_for("H100-SXM-80GB").hbm_eff_max
+
+
+def test_windowed_macro_step_equals_its_single_iterations():
+    """The decode macro-step (decode_run) and one iteration priced alone (batch) agree on a
+    windowed model, iteration by iteration."""
+    c = _windowed()
+    ctx = np.array([40, 300, 5000, 20000])
+    run = c.decode_run(4, float(ctx.sum()), 3, ctx)
+    t = 0.0
+    for j in range(3):
+        d = sum(c.kv_tokens(float(x + j)) for x in ctx)
+        t += c.batch(4, 4, d, d).time_s
+        assert run.cum_s[j] == pytest.approx(t, rel=1e-9)

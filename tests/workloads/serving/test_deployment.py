@@ -245,3 +245,26 @@ def test_hbm_ledger_fills_the_engines_share_of_hbm():
     share = 0.8 * gpu("H100-SXM-80GB").hbm_bytes / 1e9
     assert used <= share + 1e-9 and used == pytest.approx(share, rel=1e-3)
     assert 0 < res.summary["hbm_kv_GB"] < used
+
+
+def test_sliding_window_hybrid_pool_holds_more_sequences():
+    """gpt-oss-20b-shaped model (every other layer windowed, 128 tokens): a request of 16,000 +
+    64 tokens holds 12 x 16,064 + 12 x 128 layer-tokens = 8,096 all-layer slots = 506 blocks of 16
+    (vLLM's hybrid KV cache manager keeps only the window on windowed layers), so a 40,000-token
+    pool (2,500 blocks) runs 4 at once; with full attention on every layer 1,004 blocks, 2 at once."""
+    from tests.workloads.serving.test_cost import GPT_OSS_20B
+    peaks = []
+    for over in ({}, {"sliding_window": None, "global_every": 0}):
+        r = serve(topology={"gpus": 1}, model={**GPT_OSS_20B, **over, "preset": None},
+                  serve={"engine": "trtllm", "scheduler": "orca", "precision": "bf16", "kv_precision": "bf16",
+                         "kv_capacity_tokens": 40000, "max_batch_tokens": 8192},
+                  workload={"arrival": "burst", "requests": 12, "input_tokens": 16000, "output_tokens": 64})
+        t = r.tables["requests"].to_pydict()
+        events = sorted([(a, 1) for a in t["scheduled_s"]] + [(b, -1) for b in t["finish_s"]], key=lambda e: (e[0], e[1]))
+        n = most = 0
+        for _, d in events:
+            n += d
+            most = max(most, n)
+        peaks.append((most, r.summary["kv_peak_utilization"]))
+    assert peaks[0] == (4, pytest.approx(4 * 506 / 2500))
+    assert peaks[1] == (2, pytest.approx(2 * 1004 / 2500))
