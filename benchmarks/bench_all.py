@@ -55,6 +55,10 @@ def bench_traffic(flow_counts) -> None:
     if len(pts) > 1:
         (f0, t0), (f1, t1) = pts[0], pts[-1]
         print(f"  cpu time grows as F^{math.log(t1 / t0) / math.log(f1 / f0):.2f} from {f0} to {f1} flows")
+    from topologies import build
+    for gpus in (2048, 16384):
+        _, t = cpu(lambda: build(load_config(data={"topology": {"preset": "llama3-h100-roce", "gpus": gpus}}).topology))
+        print(f"  topology build llama3-h100-roce gpus={gpus:6d} cpu={t:6.2f}s")
 
 
 # -- 2. plan matrix --------------------------------------------------------------------------------

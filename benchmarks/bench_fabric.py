@@ -6,7 +6,15 @@
    and rate computations for N = 512 .. 16,384 (target at 8,192: <= 10 s on 2 cores), and the
    exponent of wall time against N.
 
-Run: python benchmarks/bench_fabric.py [--max-gpus 16384]
+3. ``dcsim traffic --pattern random --flows F`` on a 1,024-GPU fat-tree (all transfers start at
+   once, sizes 64 KiB-64 MiB log-uniform): CPU time of the whole command but interpreter start,
+   for F = 1,000 .. ``--max-flows``, and the exponent of CPU time against F (goal: <= 1.3,
+   20,000 flows <= 10 s). Every completion re-solves max-min incrementally.
+4. Building the ``llama3-h100-roce`` topology (arrays only) at 1,024 .. 16,384 GPUs, CPU time,
+   and the networkx graph made from it on demand (drawing and export only).
+
+Run: python benchmarks/bench_fabric.py [--max-gpus 16384] [--max-flows 8000] [--only traffic|build]
+Results: benchmarks/RESULTS-fabric.txt.
 """
 
 from __future__ import annotations
@@ -68,10 +76,50 @@ def bench_allreduce(gpus: int, size: int = 1 << 30, algo: str = "hierarchical") 
             "rate_computations": fabric.rate_computations, "events": sim.events_processed}
 
 
+def bench_traffic(max_flows: int) -> None:
+    from sim.app.traffic import traffic
+    cfg = load_config(data={"topology": {"gpus": 1024, "fabric": "fat-tree"}})
+    pts = []
+    f = 1000
+    while f <= max_flows:
+        c0 = time.process_time()
+        r = traffic(cfg, "random", f, 64 * 1024, 64 * 1024**2, seed=0)
+        t = time.process_time() - c0
+        pts.append((f, t))
+        print(f"traffic random: flows={f:6d} cpu_s={t:7.2f} events={r['sim_events']:7d} "
+              f"solves={r['rate_computations']:6d} makespan_ms={r['makespan_s'] * 1e3:.6f} "
+              f"fct_mean_ms={r['fct_mean_s'] * 1e3:.6f}", flush=True)
+        f *= 2
+    if len(pts) > 1:
+        x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+        print(f"traffic cpu time grows as F^{np.polyfit(x, y, 1)[0]:.2f} from {pts[0][0]} to {pts[-1][0]} flows")
+
+
+def bench_build(max_gpus: int) -> None:
+    n = 1024
+    while n <= max_gpus:
+        cfg = load_config(data={"topology": {"preset": "llama3-h100-roce", "gpus": n}})
+        c0 = time.process_time()
+        topo = build(cfg.topology)
+        t_build = time.process_time() - c0
+        c0 = time.process_time()
+        topo.graph
+        t_graph = time.process_time() - c0
+        print(f"build llama3-h100-roce: gpus={n:6d} links={topo.num_links:7d} build_cpu_s={t_build:.3f} "
+              f"graph_on_demand_cpu_s={t_graph:.3f}", flush=True)
+        n *= 4
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-gpus", type=int, default=16384)
+    ap.add_argument("--max-flows", type=int, default=8000)
+    ap.add_argument("--only", choices=["maxmin", "traffic", "build"], default=None)
     args = ap.parse_args()
+    if args.only == "traffic":
+        return bench_traffic(args.max_flows)
+    if args.only == "build":
+        return bench_build(args.max_gpus)
     print("max-min:", bench_maxmin())
     rows = []
     n = 512
@@ -84,6 +132,9 @@ def main() -> None:
         x = np.log([r["gpus"] for r in rows])
         y = np.log([r["wall_s"] for r in rows])
         print(f"wall time grows as N^{np.polyfit(x, y, 1)[0]:.2f} from {rows[0]['gpus']} to {rows[-1]['gpus']} GPUs")
+    if args.only is None:
+        bench_build(args.max_gpus)
+        bench_traffic(args.max_flows)
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def domains_of(topo: Topology, group: list[int]) -> list[list[int]]:
     """The group's GPUs split by scale-up domain, in order of first appearance."""
     by: dict[int, list[int]] = {}
     for g in group:
-        by.setdefault(int(topo.graph.nodes[g].get("domain", 0)), []).append(g)
+        by.setdefault(int(topo.attr(g, "domain", 0)), []).append(g)
     return list(by.values())
 
 
@@ -356,7 +356,7 @@ def spread_over_mesh(topo: Topology, phases: list[Phase]) -> list[Phase]:
     of one neighbour link per GPU."""
     if not is_mesh(topo):
         return phases
-    dom = topo.graph.nodes
+    dom = topo.node_attrs
     out = []
     for ph in phases:
         flows: dict = {}

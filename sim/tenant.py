@@ -73,10 +73,10 @@ class JobTopology:
         return self.gpus[rank]
 
     def gpu_domain(self, rank: int) -> int:
-        return int(self._topo.graph.nodes[self.gpus[rank]].get("domain", 0))
+        return int(self._topo.attr(self.gpus[rank], "domain", 0))
 
     def gpu_server(self, rank: int) -> int:
-        return int(self._topo.graph.nodes[self.gpus[rank]].get("node", 0))
+        return int(self._topo.attr(self.gpus[rank], "node", 0))
 
 
 class JobFabric:

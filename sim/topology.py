@@ -48,11 +48,18 @@ class Router(Protocol):
 
 
 class Topology:
-    """Nodes and directed links of one cluster; what the fabric moves bytes over."""
+    """Nodes and directed links of one cluster; what the fabric moves bytes over.
+
+    Nodes and links live in plain lists (numpy arrays once read): building a 16,384-GPU fabric
+    appends ~200,000 links and never touches networkx. ``graph`` is a networkx ``DiGraph`` made
+    from them on first use, for drawing and export only; node attributes are read with ``attr``
+    and written with ``set_attr``."""
 
     def __init__(self, name: str = "custom"):
         self.name = name
-        self.graph = nx.DiGraph()
+        self._graph: nx.DiGraph | None = None
+        self.node_attrs: list[dict] = []       # per node: name, kind and builder attributes
+        self.in_links: list[list[int]] = []    # per node, indices of links entering it
         self.node_names: list[str] = []
         self.node_index: dict[str, int] = {}
         self.node_kind: list[str] = []
@@ -68,6 +75,7 @@ class Topology:
         self.router: Router = ShortestPathRouter()
         self.meta: dict = {}                   # builder parameters, for display and manifests
         self._frozen: tuple[np.ndarray, np.ndarray] | None = None
+        self.version = 0                       # bumped by every change (nodes, links, capacities)
         self._route_cache: dict[tuple[int, int, int], np.ndarray] = {}
 
     # -- building ---------------------------------------------------------------------------
@@ -81,12 +89,23 @@ class Topology:
         self.node_index[name] = idx
         self.node_kind.append(kind)
         self.out_links.append([])
-        self.graph.add_node(idx, name=name, kind=kind, **attrs)
+        self.in_links.append([])
+        data = {"name": name, "kind": kind, **attrs}
         if kind == "gpu":
-            self.graph.nodes[idx]["rank"] = len(self.gpus)
+            data["rank"] = len(self.gpus)
             self.gpus.append(idx)
+        self.node_attrs.append(data)
         self._frozen = None
+        self._graph = None
+        self.version += 1
         return idx
+
+    def set_attr(self, node: int, key: str, value) -> None:
+        """Set attribute ``key`` of node ``node`` (an index)."""
+        self.node_attrs[node][key] = value
+        self.version += 1
+        if self._graph is not None:
+            self._graph.nodes[node][key] = value
 
     def add_link(self, u: int | str, v: int | str, capacity_Bps: float, latency_s: float,
                  link_class: str, domain: str, both: bool = True) -> int:
@@ -116,9 +135,11 @@ class Topology:
         self.link_class.append(cls)
         self.link_domain.append(dom)
         self.out_links[u].append(i)
+        self.in_links[v].append(i)
         self.link_of[(u, v)] = i
-        self.graph.add_edge(u, v, index=i, capacity=cap, latency=lat, link_class=cls, domain=dom)
         self._frozen = None
+        self._graph = None
+        self.version += 1
         return i
 
     def _idx(self, node: int | str) -> int:
@@ -133,10 +154,27 @@ class Topology:
         if not factor > 0:
             raise ConfigError("topology", f"link capacity factor must be > 0, got {factor}")
         self._cap[link] *= float(factor)
-        self.graph.edges[self.link_src[link], self.link_dst[link]]["capacity"] = self._cap[link]
+        if self._graph is not None:
+            self._graph.edges[self.link_src[link], self.link_dst[link]]["capacity"] = self._cap[link]
         self._frozen = None
+        self.version += 1
 
     # -- reading ----------------------------------------------------------------------------
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The topology as a networkx ``DiGraph`` (node attributes as ``attr``; edge attributes
+        ``index``, ``capacity``, ``latency``, ``link_class``, ``domain``), made on first use for
+        drawing and export. Changing it does not change the topology."""
+        if self._graph is None:
+            g = nx.DiGraph()
+            g.add_nodes_from((i, dict(d)) for i, d in enumerate(self.node_attrs))
+            g.add_edges_from((u, v, {"index": i, "capacity": c, "latency": lt, "link_class": k, "domain": d})
+                             for i, (u, v, c, lt, k, d) in enumerate(zip(self.link_src, self.link_dst, self._cap,
+                                                                         self._lat, self.link_class,
+                                                                         self.link_domain)))
+            self._graph = g
+        return self._graph
+
     @property
     def num_links(self) -> int:
         return len(self._cap)
@@ -166,13 +204,13 @@ class Topology:
         return self.gpus[rank]
 
     def attr(self, node: int, key: str, default=None):
-        return self.graph.nodes[node].get(key, default)
+        return self.node_attrs[node].get(key, default)
 
     def gpu_domain(self, rank: int) -> int:
-        return int(self.graph.nodes[self.gpus[rank]].get("domain", 0))
+        return int(self.node_attrs[self.gpus[rank]].get("domain", 0))
 
     def gpu_server(self, rank: int) -> int:
-        return int(self.graph.nodes[self.gpus[rank]].get("node", 0))
+        return int(self.node_attrs[self.gpus[rank]].get("node", 0))
 
     def route(self, src: int, dst: int, key: int = 0) -> np.ndarray:
         """Link indices from node ``src`` to node ``dst`` (cached per ECMP key)."""
@@ -200,12 +238,36 @@ class Topology:
             bad = int(np.argmin(cap))
             raise ConfigError("topology", f"link {self.describe_link(bad)} has zero bandwidth")
         if len(self.gpus) > 1:
-            comps = list(nx.weakly_connected_components(self.graph))
-            if len(comps) > 1:
-                first = self.gpus[0]
-                cut = [g for g in self.gpus if not nx.has_path(self.graph, first, g)][:5]
+            comp = self.components()
+            first = self.gpus[0]
+            cut = [g for g in self.gpus if comp[g] != comp[first]][:5]
+            if cut:
                 raise ConfigError("topology", "the graph is disconnected: GPU "
                                   f"{self.node_names[first]} cannot reach " + ", ".join(self.node_names[g] for g in cut))
+
+    def components(self) -> np.ndarray:
+        """Weakly connected component of every node: an int array, equal within a component
+        (label propagation with pointer jumping over the link arrays)."""
+        n = len(self.node_names)
+        label = np.arange(n, dtype=np.int64)
+        if not self._cap:
+            return label
+        u = np.asarray(self.link_src, dtype=np.int64)
+        v = np.asarray(self.link_dst, dtype=np.int64)
+        while True:
+            low = np.minimum(label[u], label[v])
+            new = label.copy()
+            np.minimum.at(new, label[u], low)       # hook each component's root under the lower
+            np.minimum.at(new, label[v], low)
+            new = new[new]
+            while True:                             # shortcut to the roots
+                nxt = new[new]
+                if np.array_equal(nxt, new):
+                    break
+                new = nxt
+            if np.array_equal(new, label):
+                return label
+            label = new
 
     def describe_link(self, i: int) -> str:
         return f"{self.node_names[self.link_src[i]]} -> {self.node_names[self.link_dst[i]]} ({self.link_class[i]})"
@@ -238,12 +300,13 @@ class ShortestPathRouter:
                 self._bfs.clear()
             st = self._bfs[dst] = [{dst: 0}, [dst], 0]
         dist, frontier, level = st
-        pred = topo.graph.pred
+        in_links, link_src = topo.in_links, topo.link_src
         while frontier and (src is None or src not in dist):
             level += 1
             nxt = []
             for x in frontier:
-                for p in pred[x]:
+                for i in in_links[x]:
+                    p = link_src[i]
                     if p not in dist:
                         dist[p] = level
                         nxt.append(p)

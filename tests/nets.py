@@ -30,7 +30,7 @@ def two_level(nodes: int, per_node: int, up_bw: float = 100.0, nic_bw: float = 1
         for j in range(per_node):
             g = t.add_node(f"gpu{s * per_node + j}", "gpu", node=s, domain=s)
             nic = t.add_node(f"nic{s * per_node + j}", "nic")
-            t.graph.nodes[g]["nic"] = nic
+            t.set_attr(g, "nic", nic)
             t.add_link(g, sw, up_bw, up_lat, "nvlink", "scaleup")
             t.add_link(g, nic, 4 * nic_bw, 0.0, "pcie", "scaleout")
             t.add_link(nic, leaves[s // leaf_nodes], nic_bw, out_lat, "nic", "scaleout")

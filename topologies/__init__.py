@@ -9,6 +9,8 @@ Vocabulary:
   ``description`` string; ``preset_spec(name, **overrides)`` loads one.
 
 ``build(spec)`` validates the result (connected, every link with positive bandwidth).
+``keep_built()`` (sweep workers) makes ``build`` hand back the topology it built last for an
+equal ``[topology]`` section, as long as no run has changed it since (``Topology.version``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,32 @@ from sim.topology import Topology
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 
+_kept: dict | None = None      # [topology] as JSON -> (Topology, its version when built)
+
+
+def keep_built(on: bool = True) -> None:
+    """Reuse the last built topology for an equal ``[topology]`` section (``on``), or build
+    every time (the default). A run that changes its topology (storage nodes, degraded links)
+    bumps ``Topology.version``, and the next ``build`` makes a fresh one."""
+    global _kept
+    _kept = {} if on else None
+
+
 def build(spec: TopologySection) -> Topology:
     """The topology a ``[topology]`` section describes, validated, with its router installed."""
+    if _kept is None:
+        return _build(spec)
+    key = spec.model_dump_json()
+    hit = _kept.get(key)
+    if hit is not None and hit[0].version == hit[1]:
+        return hit[0]
+    topo = _build(spec)
+    _kept.clear()
+    _kept[key] = (topo, topo.version)
+    return topo
+
+
+def _build(spec: TopologySection) -> Topology:
     from topologies.clos import build_clos
     from topologies.scaleup import build_single_domain
     from topologies.torus import build_torus

@@ -285,15 +285,15 @@ def build_clos(spec) -> Topology:
             leaf = first_leaf[pod] + layout.leaf_in_pod(srv, slot)
             up = topo.add_link(nic, leaf_nodes[leaf], nic_Bps, lat, "nic", "scaleout")
             nic_leaf_link[nic] = (leaf, up, topo.link_of[(leaf_nodes[leaf], nic)])
-            topo.graph.nodes[nic]["leaf"] = leaf
+            topo.set_attr(nic, "leaf", leaf)
     leaf_of, nic_leaf, leaf_nic = [], [], []
     for r, nic in enumerate(servers.nic_node):
         leaf, up, down = nic_leaf_link[nic]
         leaf_of.append(leaf)
         nic_leaf.append(up)
         leaf_nic.append(down)
-        topo.graph.nodes[servers.gpu_node[r]]["leaf"] = leaf
-        topo.graph.nodes[servers.gpu_node[r]]["pod"] = pod_of_leaf[leaf]
+        topo.set_attr(servers.gpu_node[r], "leaf", leaf)
+        topo.set_attr(servers.gpu_node[r], "pod", pod_of_leaf[leaf])
 
     # spines: spine j of a pod links to every leaf of the pod
     S = layout.spines

@@ -361,6 +361,8 @@ def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
 def _worker_init(parent: int) -> None:
     _ignore_sigint()
     _exit_with_parent(parent)
+    import topologies
+    topologies.keep_built()     # points that share a [topology] share one build
 
 
 # -- progress ----------------------------------------------------------------------------------

@@ -63,8 +63,10 @@ def sizes(lo: float, hi: float, flows: int, rng: np.random.Generator) -> np.ndar
     return np.exp(rng.uniform(np.log(lo), np.log(hi), flows))
 
 
-# Work bound: past it a run would take about an hour (measured: 4,000 random flows on a 1,024-GPU
-# fat-tree in 9 s of CPU, growing about as F^2.2), so it is refused before it starts.
+# Work bound: past it a run would take hours, so it is refused before it starts. The cost is the
+# max-min re-solve per completion, proportional to the flows whose rate really changes; on a
+# 1,024-GPU fat-tree that grows fast with density (measured: ~2 flows per completion at 900
+# active random flows, ~30 at 3,500, ~370 at 7,500; benchmarks/RESULTS-fabric.txt).
 MAX_FLOWS = 50_000
 
 
