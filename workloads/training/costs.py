@@ -217,10 +217,14 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     # plus the framework's serial host work per micro-batch and chunk (Megatron's forward_step:
     # fetching the batch and broadcasting it to the TP group, building masks and position ids,
     # the loss function's host side); the GPU idles through it
-    fwd.compute_s = max(fwd_gpu, fwd_kernels * dispatch_s) + overhead + microbatch_s
-    # MoE: the all-to-all dispatcher copies tokens-per-expert to the host to size the exchange
-    # (a device-to-host sync per MoE layer and forward; the backward reuses the splits)
-    fwd.compute_s += moe_host_sync_s(cm) * sum(1 for i in layers if model.is_moe_layer(i) and plan.ep > 1)
+    # MoE: the token dispatcher copies tokens-per-expert to the host to size the all-to-all (a
+    # device-to-host sync per MoE layer and forward, before the permutation; the backward reuses
+    # the splits). The host cannot run ahead across a sync: the forward is cut into segments at
+    # the syncs, each taking max(GPU time, host time) of its own kernels
+    syncs = moe_layers if plan.ep > 1 else 0
+    fwd.compute_s = (synced_pass_s(cm, fwd_ops, fwd_kernels - _kernels(fwd_ops), dispatch_s) if syncs
+                     else max(fwd_gpu, fwd_kernels * dispatch_s)) + overhead + microbatch_s
+    fwd.compute_s += moe_host_sync_s(cm) * syncs
     bwd.compute_s = (max(bwd_gpu, bwd_kernels * dispatch_s)
                      + overhead * (2 if plan.recompute == "full" else 1))
     if plan.tp > 1:
@@ -376,6 +380,25 @@ def moe_dispatch_bytes(model: ModelSpec, plan: Plan, t_sp: float, gpus_per_node:
     else:
         copies = model.top_k
     return per_token * t_sp * copies * plan.moe_imbalance
+
+
+def synced_pass_s(cm: ComputeModel, ops: list[Op], extra_kernels: float, dispatch_s: float,
+                  cut_before: str = "permute") -> float:
+    """Seconds of a pass whose host waits on the GPU before every ``cut_before`` op (the MoE
+    dispatcher's device-to-host sync): the sum over the segments between syncs of max(GPU time,
+    kernels x ``dispatch_s``); ``extra_kernels`` (collective launches) are spread over the
+    segments in proportion to their kernels. Without a cut this is ``max(GPU, host)``."""
+    times = cm.op_times(ops)
+    kernels = [float(max(o.count, 1)) for o in ops]
+    total_k = sum(kernels) or 1.0
+    out, gpu, k = 0.0, 0.0, 0.0
+    for o, t, n in zip(ops, times, kernels):
+        if o.name == cut_before and (gpu or k):
+            out += max(gpu, k * (1.0 + extra_kernels / total_k) * dispatch_s)
+            gpu, k = 0.0, 0.0
+        gpu += float(t)
+        k += n
+    return out + max(gpu, k * (1.0 + extra_kernels / total_k) * dispatch_s)
 
 
 def moe_host_sync_s(cm: ComputeModel) -> float:
