@@ -21,7 +21,8 @@ Vocabulary:
   weight after a step's first micro-batch, ``weight_fraction`` = 1/m); backward, the output
   gradient (4 B per element). Plus ``fp8_meta_kernels`` small kernels per GEMM and pass (scale
   and amax-history updates). fp4 (Blackwell NVFP4) the same with 0.5 B elements and a block
-  scale every 16 (``FP4_BYTES``).
+  scale every 16 (``FP4_BYTES``), plus the read of each tensor for its per-tensor amax (NVFP4's
+  two-level scaling computes it before the cast).
 - ``LayerCost``: the same forward ops of one pipeline stage in linear form for serving's
   per-iteration batches: every op except the attention core is affine in the query tokens T
   (FLOPs, bytes and exponentials ``c0 + c1 T``; a GEMM's token dimension ``d1 T``), so the
@@ -73,6 +74,11 @@ def cast_ops(gemm: Op, precision: str, backward: bool = False, weight_fraction: 
     m, k, n = gemm.dims
     lb = _low_bytes(precision)
     per_elem = ACT_BYTES + 2 * lb           # read 16 bit, write the copy and its transpose
+    if precision == "fp4":
+        # NVFP4 scales in two levels: a per-tensor fp32 scale from the tensor's amax (a read of
+        # the 16-bit tensor before the cast, no history as in fp8's delayed scaling) over the
+        # per-block e4m3 scales
+        per_elem += ACT_BYTES
     c = gemm.count
     if backward:
         elems = m * n * c                   # the output gradient

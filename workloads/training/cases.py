@@ -228,3 +228,31 @@ def moe_cases() -> list[dict]:
                   "25.11 DGX-H100 Qwen3_30B_a3B | 16 | FP8-CS | GBS 512 | MBS 2 | TP 1 | PP 2 | VP 24 | EP 8 | "
                   "5275 tokens/s/GPU | 121 TFLOP/s/GPU (token-dropless)"),
     ]
+
+
+MEGATRON_BRIDGE_2602 = ("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md, 26.02 NeMo container, "
+                        "pre-training LLAMA3_70B table (https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/main/docs/"
+                        "performance-summary-archive.md)")
+
+
+def blackwell_fp4_pairs() -> list[tuple[dict, dict]]:
+    """(MXFP8 case, NVFP4 case) on the same Blackwell system and layout (Megatron-Bridge 26.02,
+    Llama 3 70B, 64 GPUs, seq 8192, GBS 256, MBS 1, PP 4, VP 5): what FP4 training buys over
+    FP8. Held out (nothing fitted). GB300: TP 1, MXFP8 4,596 / NVFP4 6,798 tokens/s/GPU;
+    GB200: TP 2, 3,613 / 4,458."""
+    out = []
+    for g, tp, fp8, fp4 in (("GB300", 1, 4596.0, 6798.0), ("GB200", 2, 3613.0, 4458.0)):
+        pair = []
+        for prec, meas in (("fp8", fp8), ("fp4", fp4)):
+            name = f"megatronbridge2602_llama3_70b_{g.lower()}x64_{prec}"
+            cfg = {"run": {"kind": "train", "name": name},
+                   "topology": {"preset": "gb200-nvl72", "gpus": 64, "gpu": g},
+                   "model": {"preset": "llama3-70b", "seq_len": 8192},
+                   "train": {"tp": tp, "pp": 4, "virtual_stages": 5, "schedule": "interleaved", "micro_batch": 1,
+                             "global_batch": 256, "precision": prec, "zero": 1, "sequence_parallel": tp > 1,
+                             "recompute": "none", "check_memory": False}}
+            row = f"DGX-{g} | 64 | {'NVFP4' if prec == 'fp4' else 'MXFP8'} | 256 | 1 | 8192 | TP {tp} | PP 4 | VP 5 | {meas:.0f}"
+            pair.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg, "measured": meas,
+                         "source": f"{MEGATRON_BRIDGE_2602}; row: {row}"})
+        out.append(tuple(pair))
+    return out

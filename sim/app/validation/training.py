@@ -110,8 +110,11 @@ def llmfoundry_pairs() -> list[tuple[dict, dict]]:
 
 
 def published_rows(pairs: bool = False) -> list[dict]:
-    """The published cases' rows; ``pairs``: also every llm-foundry FP8/BF16 pair."""
-    cases = list(PUBLISHED) + ([c for pair in llmfoundry_pairs()[1:] for c in pair] if pairs else [])
+    """The published cases' rows; ``pairs``: also every llm-foundry FP8/BF16 pair and the
+    Blackwell MXFP8/NVFP4 pairs (``cases.blackwell_fp4_pairs``)."""
+    from workloads.training.cases import blackwell_fp4_pairs
+    extra = llmfoundry_pairs()[1:] + blackwell_fp4_pairs() if pairs else []
+    cases = list(PUBLISHED) + [c for pair in extra for c in pair]
     return [_row(case, _simulate(case)) for case in cases]
 
 
