@@ -17,10 +17,12 @@ Vocabulary:
   reduction fused into the cast (TE's ``cast_transpose``): forward, the input activation
   (read 2 B, write the fp8 copy and its transpose for the weight gradient: 1 + 1 B per element)
   and the weight (the same 4 B per element; with sharded data parallelism the 16-bit weights
-  are gathered for every pass, so the cast repeats per micro-batch); backward, the output
+  are gathered for every pass, so the cast repeats per micro-batch; otherwise TE caches the fp8
+  weight after a step's first micro-batch, ``weight_fraction`` = 1/m); backward, the output
   gradient (4 B per element). Plus ``fp8_meta_kernels`` small kernels per GEMM and pass (scale
   and amax-history updates). fp4 (Blackwell NVFP4) the same with 0.5 B elements and a block
-  scale every 16 (``FP4_BYTES``).
+  scale every 16 (``FP4_BYTES``), plus the read of each tensor for its per-tensor amax (NVFP4's
+  two-level scaling computes it before the cast).
 - ``LayerCost``: the same forward ops of one pipeline stage in linear form for serving's
   per-iteration batches: every op except the attention core is affine in the query tokens T
   (FLOPs, bytes and exponentials ``c0 + c1 T``; a GEMM's token dimension ``d1 T``), so the
@@ -62,19 +64,26 @@ def _low_bytes(precision: str) -> float:
     return FP4_BYTES if precision == "fp4" else 1.0
 
 
-def cast_ops(gemm: Op, precision: str, backward: bool = False) -> list[Op]:
+def cast_ops(gemm: Op, precision: str, backward: bool = False, weight_fraction: float = 1.0) -> list[Op]:
     """The overhead ops one low-precision GEMM ``gemm`` (dims (m, k, n) per launch, ``count``
-    launches) adds to its pass: casts with fused amax and transposes (see the module text)."""
+    launches) adds to its pass: casts with fused amax and transposes (see the module text).
+    ``weight_fraction``: the share of passes that cast the weight (1: every pass, as under
+    FSDP; 1/m when the fp8 copy is cached over a step's m micro-batches)."""
     if precision not in LOW_PRECISION or gemm.kind != "gemm" or not gemm.dims:
         return []
     m, k, n = gemm.dims
     lb = _low_bytes(precision)
     per_elem = ACT_BYTES + 2 * lb           # read 16 bit, write the copy and its transpose
+    if precision == "fp4":
+        # NVFP4 scales in two levels: a per-tensor fp32 scale from the tensor's amax (a read of
+        # the 16-bit tensor before the cast, no history as in fp8's delayed scaling) over the
+        # per-block e4m3 scales
+        per_elem += ACT_BYTES
     c = gemm.count
     if backward:
         elems = m * n * c                   # the output gradient
     else:
-        elems = m * k * c + k * n * c       # the input activation and the weight
+        elems = m * k * c + weight_fraction * k * n * c     # the input activation and the weight
     return [Op(f"{precision}_cast_{gemm.name}" + ("_bwd" if backward else ""), 0.0, per_elem * elems, 0.0,
                "memory", max(int(c), 1)),
             Op(f"{precision}_meta_{gemm.name}" + ("_bwd" if backward else ""), 0.0, 0.0, 0.0, "memory",
@@ -83,7 +92,7 @@ def cast_ops(gemm: Op, precision: str, backward: bool = False) -> list[Op]:
 
 def forward_ops(model: ModelSpec, i: int, micro_batch: int, shard: Shard, precision: str,
                 attention: str = "flash", seq: int | None = None,
-                attention_precision: str = "bf16", casts: bool = True) -> list[Op]:
+                attention_precision: str = "bf16", casts: bool = True, weight_fraction: float = 1.0) -> list[Op]:
     """Layer ``i``'s forward ops on one GPU for ``micro_batch`` sequences of ``seq`` tokens,
     each at its precision, plus the low-precision casts of its GEMMs (``casts``: training
     frameworks cast at run time; inference engines store quantized weights and fuse the
@@ -93,7 +102,7 @@ def forward_ops(model: ModelSpec, i: int, micro_batch: int, shard: Shard, precis
         p = op_precision(o, precision, attention_precision)
         out.append(replace(o, precision=p) if p and p != o.precision else o)
         if casts and o.kind == "gemm":
-            out.extend(cast_ops(o, precision))
+            out.extend(cast_ops(o, precision, weight_fraction=weight_fraction))
     return out
 
 

@@ -263,3 +263,79 @@ def v100_calibration_cases() -> list[dict]:
     }
     return [{"case": "megatronv1_gpt1p2b_v100x1", "metric": "step_time_s", "config": cfg, "measured": 1.288,
              "source": MEGATRON_V100_SOURCE}]
+
+
+# -- Published MoE runs on H100 (issue 11 item 3), held out: nothing is fitted to them --------
+
+NEMO_MOE_SOURCE = ("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md "
+                   "(https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/main/docs/performance-summary-archive.md, "
+                   "also docs.nvidia.com/nemo/megatron-bridge/latest/performance-summary-archive.html), DGX-H100 "
+                   "pre-training tables, seq 4096, MoE tokens force-balanced")
+# Qwen3 (HF config.json): 30B-A3B: 48 layers, d 2048, 32 query heads / 4 KV heads of 128, 128 experts
+# top-8 of width 768, vocab 151,936, untied; 235B-A22B: 94 layers, d 4096, 64 / 4 heads of 128,
+# 128 experts top-8 of width 1536.
+QWEN3_30B_A3B = {"name": "qwen3-30b-a3b", "layers": 48, "hidden": 2048, "ffn_hidden": 6144, "heads": 32,
+                 "kv_heads": 4, "head_dim": 128, "vocab": 151936, "seq_len": 4096, "gated_mlp": True,
+                 "experts": 128, "top_k": 8, "expert_ffn_hidden": 768, "tied_embeddings": False}
+QWEN3_235B_A22B = dict(QWEN3_30B_A3B, name="qwen3-235b-a22b", layers=94, hidden=4096, ffn_hidden=12288, heads=64,
+                       expert_ffn_hidden=1536)
+
+
+def _nemo_moe(name: str, model: dict, gpus: int, precision: str, gbs: int, mbs: int, tp: int, pp: int, vp: int,
+              ep: int, measured: float, row: str) -> dict:
+    cfg = {"run": {"kind": "train", "name": name},
+           "topology": {"preset": "dgx-h100-superpod", "gpus": gpus},
+           "model": dict(model),
+           # Megatron-Core: distributed optimizer, no activation recompute in the tables, expert
+           # TP 1 (the recipes' expert_tensor_parallel_size), sequence parallel with TP
+           "train": {"tp": tp, "pp": pp, "ep": ep, "etp": 1, "sequence_parallel": tp > 1, "zero": 1,
+                     "micro_batch": mbs, "global_batch": gbs, "virtual_stages": vp,
+                     "schedule": "interleaved" if vp > 1 else "1f1b", "recompute": "none",
+                     "precision": precision, "check_memory": False}}
+    return {"case": name, "metric": "tokens_per_s / gpus", "config": cfg, "measured": measured,
+            "source": f"{NEMO_MOE_SOURCE}; row: {row}"}
+
+
+def moe_cases() -> list[dict]:
+    """Published MoE pre-training runs on DGX H100 (Megatron-Bridge / NeMo performance tables),
+    held out. FP8 there is Transformer Engine's current scaling (dcsim prices delayed scaling's
+    casts). ``check_memory`` is off: the tables do not say which activations the recipes offload."""
+    return [
+        _nemo_moe("nemo2511_qwen3_235b_a22b_h100x256_fp8", QWEN3_235B_A22B, 256, "fp8", 2048, 1, 2, 8, 4, 32, 1575.0,
+                  "25.11 DGX-H100 Qwen3_235B_a22B | 256 | FP8-CS | GBS 2048 | MBS 1 | TP 2 | PP 8 | VP 4 | EP 32 | "
+                  "1575 tokens/s/GPU | 233 TFLOP/s/GPU"),
+        _nemo_moe("nemo2509_qwen3_30b_a3b_h100x16_tokendrop", QWEN3_30B_A3B, 16, "fp8", 512, 2, 1, 2, 24, 8, 10494.0,
+                  "25.09 DGX-H100 Qwen3_30B_a3B (tokendrop) | 16 | GBS 512 | MBS 2 | TP 1 | PP 2 | VP 24 | EP 8 | "
+                  "10494 tokens/s/GPU | 241 TFLOP/s/GPU"),
+        _nemo_moe("nemo2511_qwen3_30b_a3b_h100x16_fp8", QWEN3_30B_A3B, 16, "fp8", 512, 2, 1, 2, 24, 8, 5275.0,
+                  "25.11 DGX-H100 Qwen3_30B_a3B | 16 | FP8-CS | GBS 512 | MBS 2 | TP 1 | PP 2 | VP 24 | EP 8 | "
+                  "5275 tokens/s/GPU | 121 TFLOP/s/GPU (token-dropless)"),
+    ]
+
+
+MEGATRON_BRIDGE_2602 = ("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md, 26.02 NeMo container, "
+                        "pre-training LLAMA3_70B table (https://github.com/NVIDIA-NeMo/Megatron-Bridge/blob/main/docs/"
+                        "performance-summary-archive.md)")
+
+
+def blackwell_fp4_pairs() -> list[tuple[dict, dict]]:
+    """(MXFP8 case, NVFP4 case) on the same Blackwell system and layout (Megatron-Bridge 26.02,
+    Llama 3 70B, 64 GPUs, seq 8192, GBS 256, MBS 1, PP 4, VP 5): what FP4 training buys over
+    FP8. Held out (nothing fitted). GB300: TP 1, MXFP8 4,596 / NVFP4 6,798 tokens/s/GPU;
+    GB200: TP 2, 3,613 / 4,458."""
+    out = []
+    for g, tp, fp8, fp4 in (("GB300", 1, 4596.0, 6798.0), ("GB200", 2, 3613.0, 4458.0)):
+        pair = []
+        for prec, meas in (("fp8", fp8), ("fp4", fp4)):
+            name = f"megatronbridge2602_llama3_70b_{g.lower()}x64_{prec}"
+            cfg = {"run": {"kind": "train", "name": name},
+                   "topology": {"preset": "gb200-nvl72", "gpus": 64, "gpu": g},
+                   "model": {"preset": "llama3-70b", "seq_len": 8192},
+                   "train": {"tp": tp, "pp": 4, "virtual_stages": 5, "schedule": "interleaved", "micro_batch": 1,
+                             "global_batch": 256, "precision": prec, "zero": 1, "sequence_parallel": tp > 1,
+                             "recompute": "none", "check_memory": False}}
+            row = f"DGX-{g} | 64 | {'NVFP4' if prec == 'fp4' else 'MXFP8'} | 256 | 1 | 8192 | TP {tp} | PP 4 | VP 5 | {meas:.0f}"
+            pair.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg, "measured": meas,
+                         "source": f"{MEGATRON_BRIDGE_2602}; row: {row}"})
+        out.append(tuple(pair))
+    return out

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 
 from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
-from workloads.layer_cost import ATTENTION_CORE, LOW_PRECISION, backward_cast_ops, forward_ops
+from workloads.layer_cost import ATTENTION_CORE, LOW_PRECISION, backward_cast_ops, cast_ops, forward_ops
 from workloads.model import ACT_BYTES, ModelSpec
 from workloads.training.memory import GRAD_BYTES, chunk_params, stage_params
 from workloads.training.plan import Plan
@@ -55,6 +55,8 @@ class PassCost:
     ep_calls: int = 0
     cp_bytes: float = 0.0
     cp_calls: int = 0
+    etp_bytes: float = 0.0          # expert-TP all-gather / reduce-scatter of dispatched rows (output size)
+    etp_calls: int = 0              # half all-gathers, half reduce-scatters
 
 
 @dataclass
@@ -145,13 +147,17 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     fwd_ops: list[Op] = []
     recompute_ops: list[Op] = []
     low = plan.precision in LOW_PRECISION
+    # Transformer Engine casts a weight to fp8 once per step when the framework says which
+    # micro-batch is the first (Megatron's is_first_microbatch: the fp8 copy is cached); under
+    # ZeRO-3/FSDP the 16-bit weights are re-gathered for every pass and cast again
+    weight_fraction = 1.0 if plan.zero >= 3 else 1.0 / max(plan.microbatches, 1)
     for i in layers:
         # the shared layer model: GEMMs at the run's precision, attention at 16 bit, and the
         # fp8/fp4 casts Transformer Engine adds (workloads.layer_cost)
         ops = forward_ops(model, i, b, shard, plan.precision, attention,
-                          attention_precision="bf16" if low else "")
+                          attention_precision="bf16" if low else "", weight_fraction=weight_fraction)
         if model.is_moe_layer(i):
-            ops = moe_layer_ops(ops, model, plan, b, shard)
+            ops = moe_layer_ops(ops, model, plan, b, shard, weight_fraction)
         fwd_ops += ops
         if plan.recompute == "full":
             recompute_ops += ops
@@ -192,38 +198,54 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     # communication issued by the pass (per GPU, nccl-tests sizes)
     T = b * model.seq_len / plan.cp
     act = ACT_BYTES * T * model.hidden
+    moe_layers = sum(1 for i in layers if model.is_moe_layer(i))
     if plan.tp > 1:
         # without SP: an all-reduce after attention and after the MLP. With sequence
         # parallelism Megatron replaces each by an all-gather before the block's first linear
         # and a reduce-scatter after its last: 2 all-gathers + 2 reduce-scatters per layer, the
-        # same bytes as the 2 all-reduces (the engine issues half the calls as each)
+        # same bytes as the 2 all-reduces (the engine issues half the calls as each). An MoE
+        # block under SP has no dense-MLP pair: its token dispatcher takes the sequence shards
+        # as they are (the expert-TP exchange of the dispatched rows is ``etp_calls``)
         per_layer = 4 if plan.sp else 2
         calls = per_layer * len(layers) + (1 if vstage == 0 else 0)
+        if plan.sp:
+            calls -= 2 * moe_layers
         fwd.tp_bytes = bwd.tp_bytes = act
         fwd.tp_calls = calls
-        bwd.tp_calls = calls + (per_layer * len(layers) if plan.recompute == "full" else 0)
+        bwd.tp_calls = calls + ((calls - (1 if vstage == 0 else 0)) if plan.recompute == "full" else 0)
         fwd_kernels += tp_kernels * fwd.tp_calls
         bwd_kernels += tp_kernels * bwd.tp_calls
     # the GPU waits for whichever is slower: its kernels or the host issuing them
     # plus the framework's serial host work per micro-batch and chunk (Megatron's forward_step:
     # fetching the batch and broadcasting it to the TP group, building masks and position ids,
     # the loss function's host side); the GPU idles through it
-    fwd.compute_s = max(fwd_gpu, fwd_kernels * dispatch_s) + overhead + microbatch_s
-    # MoE: the all-to-all dispatcher copies tokens-per-expert to the host to size the exchange
-    # (a device-to-host sync per MoE layer and forward; the backward reuses the splits)
-    fwd.compute_s += moe_host_sync_s(cm) * sum(1 for i in layers if model.is_moe_layer(i) and plan.ep > 1)
+    # MoE: the token dispatcher copies tokens-per-expert to the host to size the all-to-all (a
+    # device-to-host sync per MoE layer and forward, before the permutation; the backward reuses
+    # the splits). The host cannot run ahead across a sync: the forward is cut into segments at
+    # the syncs, each taking max(GPU time, host time) of its own kernels
+    syncs = moe_layers if plan.ep > 1 else 0
+    fwd.compute_s = (synced_pass_s(cm, fwd_ops, fwd_kernels - _kernels(fwd_ops), dispatch_s) if syncs
+                     else max(fwd_gpu, fwd_kernels * dispatch_s)) + overhead + microbatch_s
+    fwd.compute_s += moe_host_sync_s(cm) * syncs
     bwd.compute_s = (max(bwd_gpu, bwd_kernels * dispatch_s)
                      + overhead * (2 if plan.recompute == "full" else 1))
     if plan.tp > 1:
         per_call = (cm.eff.tp_call_overhead_us + (plan.tp - 1) * cm.eff.tp_rank_overhead_us) * 1e-6
         fwd.compute_s += fwd.tp_calls * per_call
         bwd.compute_s += bwd.tp_calls * per_call
-    moe_layers = sum(1 for i in layers if model.is_moe_layer(i))
     if plan.ep > 1 and moe_layers:
         # dispatch and combine: every token goes to top_k experts; bytes each GPU sends
         fwd.ep_bytes = bwd.ep_bytes = moe_dispatch_bytes(model, plan, T / (plan.tp if shard.sp else 1))
         fwd.ep_calls = 2 * moe_layers
         bwd.ep_calls = 2 * moe_layers * (2 if plan.recompute == "full" else 1)
+    if plan.etp > 1 and moe_layers and (shard.sp or plan.etp != plan.tp):
+        # expert TP (Megatron-Core's alltoall dispatcher): the rows dispatched to an expert shard
+        # are all-gathered over its etp group before the grouped GEMMs and reduce-scattered after
+        # (the backward: the same pair on the gradients); bytes = the gathered rows
+        rows = moe_rows(model, plan, T / (plan.tp if shard.sp else 1))
+        fwd.etp_bytes = bwd.etp_bytes = ACT_BYTES * model.hidden * rows
+        fwd.etp_calls = 2 * moe_layers
+        bwd.etp_calls = 2 * moe_layers * (2 if plan.recompute == "full" else 1)
     if plan.cp > 1:
         # ring attention: each rank's K and V travel around the CP ring (an all-gather of KV)
         kv_width = (model.kv_lora_rank + model.rope_head_dim) if model.mla else 2 * model.kv_dim / plan.tp
@@ -274,7 +296,8 @@ def step_costs(model: ModelSpec, plan: Plan, cm: ComputeModel, attention: str = 
 MOE_OPS = ("router", "router_softmax_topk", "permute", "expert_up", "expert_act", "expert_down", "unpermute")
 
 
-def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int, shard) -> list[Op]:
+def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int, shard,
+                  weight_fraction: float = 1.0) -> list[Op]:
     """The routed-expert part of one MoE layer's forward on one GPU, replacing ``model``'s.
 
     Vocabulary (Megatron-Core, alltoall dispatcher): a rank holds ``T_sp`` tokens (its sequence
@@ -294,13 +317,15 @@ def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int,
     t_sp = tokens / (plan.tp if shard.sp else 1)
     k = model.top_k
     local = max(model.experts // plan.ep, 1)
-    rows = plan.etp * t_sp * k * plan.moe_imbalance
+    rows = moe_rows(model, plan, t_sp)
     mats = 2 if model.gated_mlp else 1
     fe = model.expert_ffn_hidden / plan.etp
     wb = shard.weight_bytes
+    low = plan.precision in LOW_PRECISION
     moe = [
-        Op("router", 2.0 * t_sp * h * model.experts, a * t_sp * (h + model.experts) + wb * h * model.experts,
-           0.0, "gemm", 1, (t_sp, h, model.experts)),
+        # the router stays a 16-bit (fp32-accumulated) linear under fp8 recipes
+        Op("router", 2.0 * t_sp * h * model.experts, a * t_sp * (h + model.experts) + a * h * model.experts,
+           0.0, "gemm", 1, (t_sp, h, model.experts), "bf16" if low else ""),
         Op("router_softmax_topk", 0.0, 2 * a * t_sp * model.experts * 3, t_sp * model.experts, "memory", 6),
         Op("permute", 0.0, 2 * a * t_sp * k * h + 2 * a * rows * h, 0.0, "memory", 2),
         Op("expert_up", 2.0 * rows * h * fe * mats, a * rows * (h + fe * mats) + wb * h * fe * mats * local,
@@ -310,15 +335,26 @@ def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int,
            0.0, "gemm", local, (rows / local, fe, h)),
         Op("unpermute", 0.0, 2 * a * rows * h + 3 * a * t_sp * k * h, 0.0, "memory", 2),
     ]
+    if low:
+        # Transformer Engine's casts of the expert GEMMs' operands: the dispatched rows and the
+        # local experts' weights (the model's own casts, sized for its token count, are dropped)
+        moe = [c for o in moe for c in [o] + (cast_ops(o, plan.precision, weight_fraction=weight_fraction)
+                                               if o.precision in ("", plan.precision) else [])]
     out, placed = [], False
     for o in ops:
-        if o.name in MOE_OPS:
+        if o.name in MOE_OPS or (o.name.startswith(CAST_PREFIXES) and o.name.split("_", 2)[-1] in MOE_OPS):
             if not placed:
                 out.extend(moe)
                 placed = True
             continue
         out.append(o)
     return out
+
+
+def moe_rows(model: ModelSpec, plan: Plan, t_sp: float) -> float:
+    """Rows the busiest GPU's experts process per MoE layer and micro-batch: its ``t_sp`` tokens
+    x ``top_k`` gathered over the expert-TP group, x ``moe_imbalance``."""
+    return plan.etp * t_sp * model.top_k * plan.moe_imbalance
 
 
 def _distinct(n_bins: int, experts: int, k: int) -> float:
@@ -346,6 +382,25 @@ def moe_dispatch_bytes(model: ModelSpec, plan: Plan, t_sp: float, gpus_per_node:
     else:
         copies = model.top_k
     return per_token * t_sp * copies * plan.moe_imbalance
+
+
+def synced_pass_s(cm: ComputeModel, ops: list[Op], extra_kernels: float, dispatch_s: float,
+                  cut_before: str = "permute") -> float:
+    """Seconds of a pass whose host waits on the GPU before every ``cut_before`` op (the MoE
+    dispatcher's device-to-host sync): the sum over the segments between syncs of max(GPU time,
+    kernels x ``dispatch_s``); ``extra_kernels`` (collective launches) are spread over the
+    segments in proportion to their kernels. Without a cut this is ``max(GPU, host)``."""
+    times = cm.op_times(ops)
+    kernels = [float(max(o.count, 1)) for o in ops]
+    total_k = sum(kernels) or 1.0
+    out, gpu, k = 0.0, 0.0, 0.0
+    for o, t, n in zip(ops, times, kernels):
+        if o.name == cut_before and (gpu or k):
+            out += max(gpu, k * (1.0 + extra_kernels / total_k) * dispatch_s)
+            gpu, k = 0.0, 0.0
+        gpu += float(t)
+        k += n
+    return out + max(gpu, k * (1.0 + extra_kernels / total_k) * dispatch_s)
 
 
 def moe_host_sync_s(cm: ComputeModel) -> float:

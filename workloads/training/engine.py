@@ -227,7 +227,7 @@ class TrainingStep:
             gs = p.groups(dim, pp=stage)
         else:
             d, c = replica
-            if dim == "tp":
+            if dim in ("tp", "etp"):     # full fidelity has no folding: expert TP = TP
                 gs = p.groups("tp", pp=stage, dp=d, cp=c)
             elif dim == "cp":
                 gs = p.groups("cp", pp=stage, dp=d)
@@ -241,7 +241,7 @@ class TrainingStep:
 
     def sharers(self, dim: str) -> int:
         """Full fidelity: how many simulated replicas take part in one collective over ``dim``."""
-        if self.symmetric or dim == "tp":
+        if self.symmetric or dim in ("tp", "etp"):
             return 1
         return {"dp": self.plan.dp, "cp": self.plan.cp, "ep": self.plan.ep}[dim]
 
@@ -415,6 +415,11 @@ class TrainingStep:
                     yield from self._comm(log, "TP", "all_reduce", "tp", s, r, pc.tp_bytes, pc.tp_calls)
             if pc.ep_calls:
                 yield from self._comm(log, "EP", "all_to_all", "ep", s, r, pc.ep_bytes, pc.ep_calls)
+            if pc.etp_calls:
+                # expert-TP: all-gather the dispatched rows before the experts, reduce-scatter after
+                yield from self._comm(log, "EP", "all_gather", "etp", s, r, pc.etp_bytes, pc.etp_calls // 2)
+                yield from self._comm(log, "EP", "reduce_scatter", "etp", s, r, pc.etp_bytes,
+                                      pc.etp_calls - pc.etp_calls // 2)
             if cp_proc is not None:
                 yield cp_proc
             if is_last_b and not self.overlap and p.zero < 3 and p.dp * p.cp > 1:

