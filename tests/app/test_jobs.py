@@ -135,3 +135,21 @@ def test_every_job_row_says_whether_its_gpu_is_calibrated():
     out = rows(run(load_config(data=two_jobs(baseline=False))))
     assert out["chat"]["calibrated"] is True
     assert out["pre"]["calibrated"] is False
+
+
+@pytest.mark.slow
+def test_readme_cotenant_table_comes_from_the_documented_commands():
+    """README.md's co-tenant table is what `dcsim run runs/cotenant.toml` (packed) and its
+    `--set 'jobs.1.placement="spread"'` variant produce (about 40 s of CPU)."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "README.md").read_text()
+    for placement, sets in (("packed", []), ("spread", ['jobs.1.placement="spread"'])):
+        out = rows(run(load_config(root / "runs" / "cotenant.toml", sets)))
+        pre, chat = out["pretrain"], out["chat"]
+        row = (f"| {placement} | {pre['mean_step_time_s']:.3f} s ({pre['steps']} steps) | {pre['slowdown']:.4f} | "
+               f"{chat['ttft_p50_s'] * 1e3:.1f} ms | {chat['slowdown']:.4f} | {chat['tpot_p50_s'] * 1e3:.2f} ms | "
+               f"{chat['tpot_slowdown']:.4f} |")
+        quoted = re.search(rf"^\| {placement} \|.*$", text, re.M)
+        assert quoted is not None and quoted.group(0) == row, f"README says {quoted and quoted.group(0)}, run gives {row}"

@@ -245,3 +245,14 @@ def test_hbm_ledger_fills_the_engines_share_of_hbm():
     share = 0.8 * gpu("H100-SXM-80GB").hbm_bytes / 1e9
     assert used <= share + 1e-9 and used == pytest.approx(share, rel=1e-3)
     assert 0 < res.summary["hbm_kv_GB"] < used
+
+
+def test_mi300x_tp8_serving_all_reduce_uses_every_xgmi_link():
+    """A serving TP8 replica on the MI300X xGMI full mesh puts its all-reduces on all 56 links
+    (seven per GPU, as RCCL's channels do), evenly; it was priced over one 64 GB/s peer link."""
+    res = serve(topology={"preset": "mi300x-node", "gpu": None, "fabric": None},
+                serve={"tp": 8, "replicas": 1}, workload={"requests": 20})
+    links = res.tables["links"].to_pydict()
+    xgmi = [b for c, b in zip(links["link_class"], links["bytes"]) if c == "nvlink"]
+    assert len(xgmi) == 56 and min(xgmi) > 0
+    assert max(xgmi) == pytest.approx(min(xgmi), rel=1e-6)
