@@ -138,24 +138,34 @@ class Gpu:
         ended later than planned it waited for its collectives (flows on a shared fabric): the
         last communication interval is stretched by the wait. Batches of one ``Gpu`` must not
         overlap. O(1)."""
-        comm = [(k, s) for k, s in comm if s > 0]
         if planned_s is None:
             planned_s = compute_s + sum(s for _, s in comm)
-        wait = end - start - planned_s
-        t = start + max(compute_s, 0.0)
-        spans = [("compute", start, min(t, end))]
-        for i, (kind, seconds) in enumerate(comm):
-            b = min(t + seconds + (wait if i == len(comm) - 1 and wait > 0 else 0.0), end)
-            spans.append((kind, t, b))
-            t = b
-        logged = self.logged
-        for kind, a, b in spans:
-            if b <= a:
-                continue
-            if self.record:
-                (self.compute if kind == "compute" else self.comm.setdefault(kind, [])).append((a, b))
+        wait = end - start - planned_s           # > 0: waited for the collectives' flows
+        last = -1
+        for i, (_, seconds) in enumerate(comm):
+            if seconds > 0:
+                last = i
+        record, logged = self.record, self.logged
+        t = start + compute_s if compute_s > 0 else start
+        if t > end:
+            t = end
+        if t > start:
+            if record:
+                self.compute.append((start, t))
             else:
-                logged[kind] = logged.get(kind, 0.0) + (b - a)
+                logged["compute"] = logged.get("compute", 0.0) + (t - start)
+        for i, (kind, seconds) in enumerate(comm):
+            if seconds <= 0:
+                continue
+            b = t + seconds + wait if i == last and wait > 0 else t + seconds
+            if b > end:
+                b = end
+            if b > t:
+                if record:
+                    self.comm.setdefault(kind, []).append((t, b))
+                else:
+                    logged[kind] = logged.get(kind, 0.0) + (b - t)
+            t = b
 
     def _poke(self) -> None:
         if self._change is not None and not self._change.triggered and self.interference:

@@ -128,6 +128,11 @@ def test_set_reaches_into_jobs_and_trace_has_one_process_per_job():
     assert procs == ["job pre", "job chat"]
     pids = {e["pid"] for e in result.trace["traceEvents"]}
     assert pids == {1, 2}
+    # both jobs' GPU streams come from sim.gpu and are drawn the same way (training's stages,
+    # serving's replicas: compute and communication threads)
+    threads = {(e["pid"], e["args"]["name"]) for e in result.trace["traceEvents"] if e.get("name") == "thread_name"}
+    assert any(p == 1 and n.startswith("streams: lane=stage 0") and n.endswith("stream=compute") for p, n in threads)
+    assert any(p == 2 and n.startswith("streams: lane=replica 0") and n.endswith("stream=compute") for p, n in threads)
 
 
 def test_every_job_row_says_whether_its_gpu_is_calibrated():

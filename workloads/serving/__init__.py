@@ -17,6 +17,10 @@ alone). Column meanings (seconds unless the name says otherwise):
   GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
   ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
   workspace, KV pool) and its KV pool.
+- streams (with ``run.trace``): each replica's GPU streams (``sim.gpu.Gpu``, one for its tp x
+  pp GPUs in lockstep): ``lane`` (``replica N``, plus ``engine M`` with pp virtual engines),
+  ``stream`` (``compute``, ``TP``, ``PP``), ``start_s``, ``end_s``: one compute interval and
+  one interval per collective kind per iteration batch, as training's streams.
 """
 
 from __future__ import annotations
