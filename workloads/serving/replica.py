@@ -31,7 +31,8 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from sim.errors import SimulationError
-from workloads.serving.kvcache import KVCache, PrefixCache
+from sim.gpu import Gpu
+from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.request import Request
 
 MAX_MACRO_ITERATIONS = 1 << 16
@@ -119,8 +120,9 @@ class Replica:
         self.idle = False
         # accounting
         self.busy_s = 0.0
-        self.comm_s = 0.0
-        self.compute_s = 0.0              # kernel time of the replica's compute stream
+        # the replica's tp x pp GPUs move in lockstep: one set of streams (sim.gpu) for all of
+        # them, one compute and one TP/PP interval per iteration batch (intervals kept for a trace)
+        self.gpu = Gpu(self.env, kinds=("TP", "PP"), record=bool(deployment.cfg.run.trace))
         self.iterations = 0
         self.flops = 0.0
         self.hbm_bytes = 0.0
@@ -387,11 +389,11 @@ class Replica:
         if self.role == "prefill" and self.dep.layerwise:
             for r in finishing:      # stream all but the last layer's KV behind the compute
                 self.dep.start_kv_transfer(self, r, fraction=1.0 - 1.0 / self.cost.stage_layers, at_end=False)
-        self._account(bc, 1)
         yield self.env.timeout(t)
         if comm is not None and not comm.processed:
             yield comm
         end = self.env.now
+        self._account(bc, 1, now, end)
         self.busy_s += end - now
         for r, c in chunks:
             r.computed += c
@@ -502,8 +504,8 @@ class Replica:
             yield env.timeout(max(cum[done - 1] - elapsed, 0.0))
         if comm is not None and not comm.processed:
             yield comm
-        self._account(run.totals(done), done)
         end = env.now
+        self._account(run.totals(done), done, now, end)
         self.busy_s += end - now
         first_end = now + cum[0]
         for r in decodes:
@@ -513,13 +515,17 @@ class Replica:
         self._grow_and_finish(decodes, end)
 
     # -- bookkeeping ---------------------------------------------------------------------------
-    def _account(self, bc, iterations: int) -> None:
-        """Add ``iterations`` iterations whose summed cost is the ``BatchCost`` ``bc``."""
+    def _account(self, bc, iterations: int, start: float, end: float) -> None:
+        """Add ``iterations`` iterations whose summed cost is the ``BatchCost`` ``bc``, run from
+        ``start`` to ``end``: their compute and collectives go on the replica's GPU streams
+        (``Gpu.log_batch``: TP/EP and PP seconds split by their bytes on the link, the last
+        stretched while the batch waited for its flows on a shared fabric past ``time_s``)."""
         self.iterations += iterations
         self.flops += bc.flops
         self.hbm_bytes += bc.hbm_bytes
-        self.comm_s += bc.comm_s
-        self.compute_s += bc.compute_s
+        pp_w = bc.pp_bytes * self.cost.pp
+        pp_s = bc.comm_s * pp_w / (bc.tp_bytes + pp_w) if pp_w > 0 else 0.0
+        self.gpu.log_batch(start, end, bc.compute_s, (("TP", bc.comm_s - pp_s), ("PP", pp_s)), bc.time_s)
 
     def _release(self, req: Request) -> None:
         self.kv.release(req.kv_blocks)

@@ -10,10 +10,10 @@ Vocabulary:
   guaranteed-no-evict capacity scheduler, reserves KV for prompt + output at admission),
   ``max_batch_size = 2048`` and ``max_batch_tokens = 8192`` (trtllm-bench / TensorRT-LLM default
   limits), ``gpu_memory_utilization = 0.95`` (the row's ``kv_cache_free_gpu_mem_fraction``).
-- ``run_suite()``: rows with case, metric, predicted, measured, error (signed, relative), source,
-  of the Llama 3.1 8B rows of ``data/inference.csv``. ``large_cases()``: the 70B / 405B rows of
-  ``data/inference_large.csv`` (Hopper FP8; Blackwell NVFP4 weights with an FP8 KV cache:
-  ``KV_PRECISION``), the ``serving-large`` suite (``serving_large.py``).
+- ``run_suite()``: ``Case`` rows (``sim.app.validation.case``): case, metric, predicted, measured,
+  error (signed, relative), source.
+  ``large_cases()``: the 70B / 405B rows of ``data/inference_large.csv`` (Hopper FP8; Blackwell
+  NVFP4 weights with an FP8 KV cache: ``KV_PRECISION``), the ``serving-large`` suite (``serving_large.py``).
 - published runs (``PUBLISHED``): configs of public vLLM / SGLang / Dynamo measurements copied
   with their citation into ``workloads/serving/data/published/`` (from ../shared/cases/serving),
   each with its headline metric (tolerance 15 %) and latencies (25 %). Where the model cannot yet
@@ -28,6 +28,7 @@ import csv
 import re
 from pathlib import Path
 
+from sim.app.validation.case import Case
 from sim.config import load_config
 import workloads.serving
 
@@ -148,18 +149,17 @@ def case_config(row: dict, max_requests: int | None = None):
     return load_config(data=data)
 
 
-def run_case(row: dict, max_requests: int | None = None) -> dict:
+def run_case(row: dict, max_requests: int | None = None) -> Case:
     from sim.app.runner import run
     cfg = case_config(row, max_requests)
     result = run(cfg)
     predicted = float(result.summary["output_tokens_per_s"])
     measured = float(row["value"])
-    return {"case": row["id"], "metric": "output_tokens_per_s", "predicted": predicted, "measured": measured,
-            "error": (predicted - measured) / measured, "fit": row.get("fit", "fit"),
-            "source": f"{row['source']}; {row['source_location']}; {row['source_url']}"}
+    return Case(row["id"], "output_tokens_per_s", predicted, measured,
+                f"{row['source']}; {row['source_location']}; {row['source_url']}", fit=row.get("fit", "fit"))
 
 
-def run_suite(max_requests: int | None = 3000, published: bool = True) -> list[dict]:
+def run_suite(max_requests: int | None = 3000, published: bool = True) -> list[Case]:
     """Every shipped case. ``max_requests`` caps a case's request count (throughput is measured
     in steady state, which a few thousand requests reach; None runs the published counts);
     ``published`` appends the published vLLM / SGLang / Dynamo runs."""
@@ -167,7 +167,7 @@ def run_suite(max_requests: int | None = 3000, published: bool = True) -> list[d
     return rows + (run_published() if published else [])
 
 
-def run_step_cases() -> list[dict]:
+def run_step_cases() -> list[Case]:
     """Rows of ``STEP_CASES``: one iteration of the config's replica (its ``Deployment`` built on
     its topology) at the measured batch."""
     import topologies
@@ -189,13 +189,12 @@ def run_step_cases() -> list[dict]:
             tokens = seqs * length
             bc = c.batch(tokens, seqs, seqs * length * length / 2.0, tokens)
         predicted = tokens / bc.time_s / (gpus / 8.0)
-        rows.append({"case": case, "metric": f"{phase} tokens_per_s per node", "predicted": predicted,
-                     "measured": measured, "error": (predicted - measured) / measured, "source": source,
-                     "tolerance": tol, "bound": bound if bound is not None else tol, "gap": gap})
+        rows.append(Case(case, f"{phase} tokens_per_s per node", predicted, measured, source, tolerance=tol,
+                         bound=bound if bound is not None else tol, gap=gap))
     return rows
 
 
-def run_published() -> list[dict]:
+def run_published() -> list[Case]:
     """Rows of the published runs: one simulation per config, every metric read from it."""
     import math
     from sim.app.runner import run
@@ -209,9 +208,8 @@ def run_published() -> list[dict]:
             summaries[key] = {k: float(v) for k, v in result.summary.items()
                               if isinstance(v, (int, float)) and not isinstance(v, bool)}
         predicted = float(eval(metric, {"__builtins__": {}, "math": math}, summaries[key]))
-        rows.append({"case": case, "metric": metric, "predicted": predicted, "measured": measured,
-                     "error": (predicted - measured) / measured, "source": source,
-                     "tolerance": tol, "bound": bound if bound is not None else tol, "gap": gap})
+        rows.append(Case(case, metric, predicted, measured, source, tolerance=tol,
+                         bound=bound if bound is not None else tol, gap=gap))
     return rows + run_step_cases()
 
 

@@ -1,8 +1,8 @@
 """The training validation suite: predictions against published measurements shipped in ``data/``.
 
 Vocabulary:
-- row: ``{case, metric, predicted, measured, error, source}``; ``error`` = predicted /
-  measured - 1 (relative, signed).
+- row: a ``Case`` (``sim.app.validation.case``: case, metric, predicted, measured, error,
+  source); ``error`` = predicted / measured - 1 (relative, signed).
 - Narayanan et al. 2021 Table 1: each row simulated end to end (topology, fabric, SimPy step)
   through the runner, compared on hardware TFLOP/s per GPU (their FLOPs include recompute).
 - vTrain single node: 1,440 rows. By default each row is predicted with the same pass costs and
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.app.validation.case import Case
 from sim.config import load_config
 from workloads.training.calibration import prepare, predict
 from workloads.training.cases import issue11_cases, moe_cases, narayanan_cases, v100_calibration_cases, vtrain_cases
@@ -41,7 +42,7 @@ def _simulate(case: dict) -> float:
     return float(summary[case["metric"]])
 
 
-def run_suite(simulate_vtrain: bool = False, vtrain_every: int = 1) -> list[dict]:
+def run_suite(simulate_vtrain: bool = False, vtrain_every: int = 1) -> list[Case]:
     rows = []
     for case in narayanan_cases():
         pred = _simulate(case)
@@ -124,7 +125,7 @@ def llmfoundry_pairs() -> list[tuple[dict, dict]]:
     return out
 
 
-def published_rows(pairs: bool = False) -> list[dict]:
+def published_rows(pairs: bool = False) -> list[Case]:
     """The published cases' rows; ``pairs``: also every llm-foundry FP8/BF16 pair and the
     Blackwell MXFP8/NVFP4 pairs (``cases.blackwell_fp4_pairs``)."""
     from workloads.training.cases import blackwell_fp4_pairs
@@ -133,9 +134,8 @@ def published_rows(pairs: bool = False) -> list[dict]:
     return [_row(case, _simulate(case)) for case in cases]
 
 
-def _row(case: dict, pred: float) -> dict:
-    return {"case": case["case"], "metric": case["metric"], "predicted": pred, "measured": case["measured"],
-            "error": pred / case["measured"] - 1.0, "source": case["source"]}
+def _row(case: dict, pred: float) -> Case:
+    return Case(case["case"], case["metric"], pred, case["measured"], case["source"])
 
 
 def summarize(rows: list[dict]) -> dict:
