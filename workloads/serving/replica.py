@@ -494,8 +494,11 @@ class Replica:
         step_bytes = run.step.tp_bytes + run.step.pp_bytes
         comm = self._issue_comm(k * run.step.tp_bytes, k * run.step.pp_bytes)
         private = comm is None and len(self.gpus) > 1 and self.dep.is_private(self)
-        self.wake = env.event()
-        yield env.any_of([env.timeout(cum[-1]), self.wake])
+        # the run ends at its last iteration unless news wakes the replica first (``notify``):
+        # the timer triggers the wake event itself (one event fewer than waiting on any_of)
+        wake = self.wake = env.event()
+        env.timeout(cum[-1]).callbacks.append(lambda _e: None if wake.triggered else wake.succeed())
+        yield wake
         self.wake = None
         elapsed = env.now - now
         done = k
