@@ -432,13 +432,24 @@ class Replica:
                 growing.append(r)
         if self.kv_alloc == "request":
             return
-        preempted: set[int] = set()
         bt = self.bt
         eb = self.prefix.entry_blocks if self.prefix is not None else 0
+        # blocks_for(context + 1) - _owned(r), inlined (it runs for every sequence each step)
+        extras = [(r, -(-(r.prompt + r.generated + 1) // bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
+                  for r in growing]
+        extras = [(r, x) for r, x in extras if x > 0]
+        total = sum(x for _, x in extras)
+        if total <= self.kv.free:
+            # all fit in free blocks: one allocation leaves the state one by one would
+            if total:
+                self.kv.allocate(total)
+                for r, extra in extras:
+                    r.kv_blocks += extra
+            return
+        preempted: set[int] = set()
         for r in growing:
             if preempted and r.rid in preempted:
                 continue
-            # blocks_for(context + 1) - _owned(r), inlined (it runs for every sequence each step)
             extra = -(-(r.prompt + r.generated + 1) // bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0)
             if extra > 0:
                 while not self._reserve(extra):
