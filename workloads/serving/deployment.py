@@ -435,13 +435,19 @@ class Deployment:
             self.flush_credits()
             self.done.succeed()
 
-    def arrivals(self, order: np.ndarray):
+    def schedule_arrivals(self, order: np.ndarray) -> None:
+        """Open loop: each request reaches its replica at its arrival plus the frontend time,
+        one timeout each scheduled now (in arrival order, so requests that reach the engine at
+        the same instant keep it), instead of a process that wakes at every arrival."""
         env = self.sim.env
+        now = env.now
         for i in order:
             req = self.requests[i]
-            if req.arrival > env.now:
-                yield env.timeout(req.arrival - env.now)
-            self.arrive(req)
+            delay = req.frontend_s = self.engine.frontend_s(req.prompt)
+            t = req.arrival if req.arrival > now else now
+            at = t + delay if delay > 0 else t
+            env.timeout(at - now).callbacks.append(
+                lambda _e, req=req: self.route(self.router, self.front, req).submit(req))
 
     def start(self) -> None:
         st = self.stream
@@ -461,7 +467,7 @@ class Deployment:
         for i in order[:at_zero]:
             self.arrive(self.requests[i])
         if at_zero < len(order):
-            self.sim.process(self.arrivals(order[at_zero:]), "serve.arrivals")
+            self.schedule_arrivals(order[at_zero:])
 
 
 def _gpu_speed(cfg, gpu, world: int):
