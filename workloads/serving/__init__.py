@@ -58,10 +58,11 @@ class ServingWorkload:
         return self.deployment.done
 
     def stop(self) -> None:
-        pass
+        self.deployment.flush_credits()
 
     def tables(self) -> dict[str, pa.Table]:
         if self._tables is None:
+            self.deployment.flush_credits()
             self._tables = tables(self.deployment)
             if self.deployment.cfg.run.trace:
                 record_streams(self.deployment)

@@ -63,6 +63,22 @@ def test_macro_steps_equal_one_event_per_iteration(policy, monkeypatch):
     assert slow.summary["sim_events"] > fast.summary["sim_events"]
 
 
+def test_cut_macro_steps_put_only_the_iterations_run_on_private_links(monkeypatch):
+    """A TP2 replica's ring bytes are credited to its private NVLink links; a macro-step cut by
+    an arrival ran fewer iterations than it planned, and only those cross the links: the link
+    bytes equal those of one event per iteration (they were the planned ones before)."""
+    over = dict(topology={"fabric": "fat-tree"}, serve={"tp": 2, "replicas": 1},
+                workload={"arrival": "poisson", "rate": 20.0, "requests": 60,
+                          "input_tokens": {"dist": "uniform", "min": 20, "max": 900},
+                          "output_tokens": {"dist": "uniform", "min": 1, "max": 200}})
+    fast = serve(**over)
+    monkeypatch.setattr(replica_mod, "MAX_MACRO_ITERATIONS", 1)
+    slow = serve(**over)
+    a, b = fast.tables["links"]["bytes"].to_numpy(), slow.tables["links"]["bytes"].to_numpy()
+    assert a.sum() > 0
+    assert np.allclose(a, b, rtol=1e-9, atol=0)
+
+
 def test_low_load_ttft_approaches_unloaded_prefill():
     res = serve(workload={"arrival": "poisson", "rate": 0.2, "requests": 20, "input_tokens": 2048, "output_tokens": 4})
     r = res.tables["requests"].to_pydict()
