@@ -61,9 +61,10 @@ PUBLISHED = [
     ("dsr1_h200_tp8_c64_tpot", "infx_dsr1_h200_tp8.toml", "tpot_mean_s", 0.0346, 0.15,
      "SemiAnalysisAI/InferenceX#870 (deepseek sglang h200, conc 64)", "", None),
     ("dsr1_h200_tp8_c64_ttft", "infx_dsr1_h200_tp8.toml", "ttft_mean_s", 0.4231, 0.25,
-     "SemiAnalysisAI/InferenceX#870", "SGLang runs prefill batches apart from decode; MoE/MLA prefill "
-     "kernels at ~1k tokens without CUDA graphs are faster in the shared compute model than measured "
-     "(issue item 4, no kernel table yet)", 0.65),
+     "SemiAnalysisAI/InferenceX#870", "SGLang runs prefill batches eagerly, apart from decode: the host "
+     "launch floor (1,922 kernels x 43 us, fitted to sglang#12160) adds ~20 ms; the measured TTFT (and "
+     "the c8 run's TPOT 12.8 ms against 10.9 ms of pure decode at c4) imply ~250 ms prefill steps, ~90 us "
+     "per kernel on these hosts or slower MoE/MLA prefill kernels (issue item 4, no kernel table yet)", 0.65),
     ("r1llama70b_pd_h100_ttft", "dynamo_r1llama70b_pd_h100.toml", "ttft_mean_s", 1.385, 0.25,
      "ai-dynamo/dynamo#402 (GenAI-Perf, 4P(TP1)+1D(TP4), ISL 3000 / OSL 150)",
      "Dynamo's remote-prefill path (frontend and router, the NATS prefill queue, NIXL transfer "
