@@ -41,6 +41,9 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 - ``lowp_weight_read_efficiency``: fraction of the HBM bandwidth FP8/FP4 GEMMs reach on their
   weight reads relative to bf16 ones (decode-size M: per-token activation quantization, scale
   epilogues and less tuned small-M kernels); 1 where the engine's kernels stream at the bf16 rate.
+- ``like``: a profile that is another engine's in a different serving mode takes that engine's
+  fields and replaces the ones it lists (``trtllm-serve``: TensorRT-LLM behind its OpenAI
+  server, where ``trtllm`` is the offline ``trtllm-bench`` path).
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
   serve keys a config leaves unset when it names ``serve.engine``.
@@ -60,7 +63,7 @@ from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import GiB
 
 DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
-ENGINES = ("vllm", "sglang", "trtllm")
+ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve")
 DEFAULT_ENGINE = "vllm"
 
 
@@ -154,6 +157,8 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if name is not None and name not in data:
         raise ConfigError(key, f"unknown engine {name!r}; known: {', '.join(data)}")
     row = dict(data[name or DEFAULT_ENGINE])
+    if "like" in row:       # a serving mode of another engine: its profile with these fields replaced
+        row = {**data[row.pop("like")], **row}
     defaults = row.pop("defaults", {})
     prof = EngineProfile(name=name or DEFAULT_ENGINE, defaults=defaults, **row)
     return prof

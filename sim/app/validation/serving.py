@@ -55,6 +55,16 @@ PUBLISHED = [
      ("workload.concurrency=8",)),
     ("qwen3_8b_h100_c4_throughput", "gs_qwen3_8b_h100_c4.toml", "output_tokens_per_s", 496.88, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md", "", None),
+    ("qwen3_8b_h100_c4_sglang_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.02770, 0.25,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3, same run; held out of SGLang's eager "
+     "launch_us fit)", "", None, ("serve.engine=sglang",)),
+    ("qwen3_8b_h100_c4_sglang_throughput", "gs_qwen3_8b_h100_c4.toml", "output_tokens_per_s", 525.59, 0.15,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3)", "", None, ("serve.engine=sglang",)),
+    ("qwen3_8b_h100_c4_trtllm_serve_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.05161, 0.25,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (trtllm-serve, TensorRT-LLM v1.2.0rc1; fitted: engines.toml "
+     "[trtllm-serve] request_us)", "", None, ("serve.engine=trtllm-serve",)),
+    ("qwen3_8b_h100_c4_trtllm_serve_throughput", "gs_qwen3_8b_h100_c4.toml", "output_tokens_per_s", 487.38, 0.15,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (trtllm-serve; held out)", "", None, ("serve.engine=trtllm-serve",)),
     ("qwen3_8b_h100_eagle3_tpot", "gs_qwen3_8b_h100_eagle3.toml", "tpot_mean_s", 0.00375, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3, EAGLE3; acceptance from the run's ITL/TPOT, "
      "SGLang's speculative step terms fitted on sibling runs of the page, this row held out)", "", None),

@@ -244,12 +244,19 @@ def test_eager_kernels_follow_the_layer_model():
 
 def test_sglang_eager_prefill_floor_gives_qwen3_8b_ttft():
     # held out of the SGLang launch_us fit (DeepSeek-V3, sglang#12160): Qwen3-8B bf16 on one H100,
-    # SGLang, ShareGPT at concurrency 1, TTFT 27.7 ms (gpustack performance-lab qwen3-8b/h100-latency.md)
+    # SGLang v0.5.3, ShareGPT at concurrency 4, TTFT 27.7 ms (gpustack performance-lab qwen3-8b/h100-latency.md)
     from sim.app.runner import run
     from sim.app.validation.serving import PUBLISHED_DIR
     cfg = load_config(PUBLISHED_DIR / "gs_qwen3_8b_h100_c4.toml",
-                      overrides=["serve.engine=sglang", "workload.concurrency=1", "workload.requests=40"])
+                      overrides=["serve.engine=sglang"])
     ttft = float(run(cfg).summary["ttft_mean_s"])
     assert ttft == pytest.approx(0.0277, rel=0.25)
     # without the eager floor the prefill would take ~8 ms of GPU time and TTFT ~20 ms
     assert ttft > 0.025
+
+
+def test_trtllm_serve_is_trtllm_with_its_server_frontend():
+    bench, srv = engines.profile("trtllm"), engines.profile("trtllm-serve")
+    assert srv.kv_alloc == bench.kv_alloc and srv.step_us == bench.step_us and srv.defaults == bench.defaults
+    assert srv.frontend_s(100) > bench.frontend_s(100) + 0.02
+    assert load_config(data={"serve": {"engine": "trtllm-serve"}}).serve.engine == "trtllm-serve"
