@@ -81,6 +81,18 @@ PUBLISHED = [
      "launch floor (1,922 kernels x 43 us, fitted to sglang#12160) adds ~20 ms; the measured TTFT (and "
      "the c8 run's TPOT 12.8 ms against 10.9 ms of pure decode at c4) imply ~250 ms prefill steps, ~90 us "
      "per kernel on these hosts or slower MoE/MLA prefill kernels (issue item 4, no kernel table yet)", 0.65),
+    ("dsr1_16xh100_tp16_tpot", "tt_dsr1_16xh100_tp16.toml", "tpot_mean_s", 0.0231, 0.15,
+     "tenstorrent/tt-inference-server#356 (16 H100 (SGLANG + INFINIBAND), ISL/OSL 128/128, concurrency 1)",
+     "", None),
+    ("dsr1_16xh100_tp16_ttft", "tt_dsr1_16xh100_tp16.toml", "ttft_mean_s", 0.1797, 0.25,
+     "tenstorrent/tt-inference-server#356", "a 128-token prefill over two nodes is host-bound in SGLang's eager "
+     "extend path: 1,922 kernels x 43 us (engines.toml, fitted to sglang#12160) gives 83 ms, the measurement "
+     "~165 ms (~90 us per kernel: an older SGLang on other hosts, or per-kernel cost rising with TP16's "
+     "inter-node NCCL launches)", 0.55),
+    ("dsr1_16xh100_tp16_ttft_8k", "tt_dsr1_16xh100_tp16.toml", "ttft_mean_s", 0.2639, 0.25,
+     "tenstorrent/tt-inference-server#356 (ISL 8192)", "tokenization is priced at 12 us per token (98 ms at "
+     "8k; fitted at ~130-token prompts, where the per-call cost dominates) and the 8k prefill over two nodes "
+     "takes 301 ms in the shared compute and collective models", 0.65, ("workload.input_tokens=8192",)),
     ("r1llama70b_pd_h100_ttft", "dynamo_r1llama70b_pd_h100.toml", "ttft_mean_s", 1.385, 0.25,
      "ai-dynamo/dynamo#402 (GenAI-Perf, 4P(TP1)+1D(TP4), ISL 3000 / OSL 150)",
      "Dynamo's remote-prefill path (frontend and router, the NATS prefill queue, NIXL transfer "
