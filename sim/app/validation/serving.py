@@ -90,9 +90,7 @@ PUBLISHED = [
      "~165 ms (~90 us per kernel: an older SGLang on other hosts, or per-kernel cost rising with TP16's "
      "inter-node NCCL launches)", 0.55),
     ("dsr1_16xh100_tp16_ttft_8k", "tt_dsr1_16xh100_tp16.toml", "ttft_mean_s", 0.2639, 0.25,
-     "tenstorrent/tt-inference-server#356 (ISL 8192)", "tokenization is priced at 12 us per token (98 ms at "
-     "8k; fitted at ~130-token prompts, where the per-call cost dominates) and the 8k prefill over two nodes "
-     "takes 301 ms in the shared compute and collective models", 0.65, ("workload.input_tokens=8192",)),
+     "tenstorrent/tt-inference-server#356 (ISL 8192)", "", None, ("workload.input_tokens=8192",)),
     ("r1llama70b_pd_h100_ttft", "dynamo_r1llama70b_pd_h100.toml", "ttft_mean_s", 1.385, 0.25,
      "ai-dynamo/dynamo#402 (GenAI-Perf, 4P(TP1)+1D(TP4), ISL 3000 / OSL 150)",
      "Dynamo's remote-prefill path (frontend and router, the NATS prefill queue, NIXL transfer "
