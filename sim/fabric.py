@@ -19,6 +19,12 @@ Vocabulary:
   so a completion re-solves only the flows it affects; below it, each change re-solves all flows
   with the vectorized solver. Both give the max-min rates (to 1e-9 relative); the fabric goes
   back to the first mode when it has drained.
+- component: a connected part of the graph whose nodes are links and active flows, a flow
+  joining the links it crosses. Max-min shares of different components are independent, so
+  in the first mode a change re-solves only the components holding the changed flows' links
+  (found by breadth-first search over links and flows); the other flows keep their rates and
+  their links their loads. The solver does the same arithmetic on a component's entries, in
+  the same order, alone or beside others, so the rates are identical to a whole-network solve.
 """
 
 from __future__ import annotations
@@ -95,6 +101,7 @@ class Fabric:
         self._bundle_shapes: dict = {}               # (pairs, key) -> (links, weights, latency)
         self._active = np.zeros(0, dtype=np.int64)   # links carrying flows, and their loads
         self._active_load = np.zeros(0)
+        self._load_full = np.zeros(self.n_links)     # first mode: load of every link (bytes/s)
         self._last = 0.0
         self._update_queued = False
         self._wake_generation = 0
@@ -277,6 +284,7 @@ class Fabric:
         self._entry_weight = np.zeros(0)
         self._active = np.zeros(0, dtype=np.int64)
         self._active_load = np.zeros(0)
+        self._load_full = np.zeros(self.n_links)
 
     def _update_incremental(self, now: float) -> None:
         inc, flows = self._inc, self._flows
@@ -356,6 +364,7 @@ class Fabric:
             self._schedule_wakeup()
             return
         changed = False
+        seeds = []                                   # links of the flows that came or went
         if len(self._flows):
             # complete drained flows, coalescing those within float noise of now
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -370,6 +379,8 @@ class Fabric:
                 self._flows = [f for f, k in zip(flows, keep) if k]
                 newpos = np.cumsum(keep) - 1
                 ekeep = keep[self._entry_flow]
+                seeds.append(self._entry_link[~ekeep])
+                self._rates = self._rates[keep]
                 self._entry_flow = newpos[self._entry_flow[ekeep]]
                 self._entry_link = self._entry_link[ekeep]
                 self._entry_weight = self._entry_weight[ekeep]
@@ -389,35 +400,90 @@ class Fabric:
             sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
             self._rem = np.concatenate([self._rem, sizes])
             self._size = np.concatenate([self._size, sizes])
+            self._rates = np.concatenate([self._rates, np.zeros(len(pending))])
             self._flows.extend(pending)
+            seeds.extend(f.links for f in pending)
             changed = True
         if changed:
-            self._recompute()
+            self._recompute(np.concatenate(seeds))
         self._schedule_wakeup()
 
-    def _recompute(self) -> None:
+    def _recompute(self, seeds: np.ndarray | None = None) -> None:
+        """Re-solve max-min rates after flows came or went over links ``seeds`` (None: all).
+        Only the components holding a seed link are solved (module docstring)."""
         n = len(self._flows)
+        ef_all, el_all = self._entry_flow, self._entry_link
+        if seeds is not None:
+            self._load_full[seeds] = 0.0             # links that lost flows; the rest is redone
         if n == 0:
             self._rates = np.zeros(0)
             self._active = np.zeros(0, dtype=np.int64)
             self._active_load = np.zeros(0)
             return
-        w = self._entry_weight if self._weighted else None
+        self.rate_computations += 1                  # a fabric update: counted solved or not
+        # the component(s) of the seed links: grow marked links <-> flows until closed; give up
+        # (solve everything, the same rates) once they hold most entries
+        sel = None
+        if seeds is not None:
+            on_link = np.zeros(self.n_links, dtype=bool)
+            on_link[seeds] = True
+            marked = -1
+            while True:
+                on_flow = np.zeros(n, dtype=bool)
+                on_flow[ef_all[on_link[el_all]]] = True
+                sel = on_flow[ef_all]
+                m = int(np.count_nonzero(sel))
+                if m == marked:
+                    break
+                if 4 * m > 3 * len(ef_all):
+                    sel = None
+                    break
+                marked = m
+                on_link[el_all[sel]] = True
+        w_all = self._entry_weight if self._weighted else None
+        if sel is not None and marked == 0:          # only flows that left: no rate moves
+            self._set_active()
+            return
+        if sel is None:
+            flows = None
+            ef, el, w, nf = ef_all, el_all, w_all, n
+        else:
+            flows = np.flatnonzero(on_flow)
+            pos = np.cumsum(on_flow) - 1
+            ef, el, nf = pos[ef_all[sel]], el_all[sel], len(flows)
+            w = None if w_all is None else w_all[sel]
         # work on the links that carry flows only (a 16k-GPU fabric has ~10^5 links, few busy):
         # few entries: np.unique; many: mark the links in use and number them in order (no sort)
-        if 16 * len(self._entry_link) < self.n_links:
-            self._active, inverse = np.unique(self._entry_link, return_inverse=True)
+        if 16 * len(el) < self.n_links:
+            active, inverse = np.unique(el, return_inverse=True)
         else:
             used = np.zeros(self.n_links, dtype=bool)
-            used[self._entry_link] = True
-            self._active = np.flatnonzero(used)
-            inverse = (np.cumsum(used) - 1)[self._entry_link]
-        self._rates = maxmin_rates(self._entry_flow, inverse, n, self.capacity[self._active], w, compact=True)
-        self._active_load = link_loads(self._entry_flow, inverse, self._rates, len(self._active), w)
-        self.rate_computations += 1
-        util = float((self._active_load / self.capacity[self._active]).max())
+            used[el] = True
+            active = np.flatnonzero(used)
+            inverse = (np.cumsum(used) - 1)[el]
+        rates = maxmin_rates(ef, inverse, nf, self.capacity[active], w, compact=True)
+        load = link_loads(ef, inverse, rates, len(active), w)
+        self._load_full[active] = load
+        if flows is None:
+            self._rates = rates
+            self._active, self._active_load = active, load
+        else:
+            self._rates[flows] = rates
+            self._set_active()
+        util = float((load / self.capacity[active]).max())
         if util > self.peak_utilization:
             self.peak_utilization = util
+
+    def _set_active(self) -> None:
+        """The links carrying flows (first mode) and their loads, from ``_load_full``."""
+        el = self._entry_link
+        if 16 * len(el) < self.n_links:
+            self._active = np.unique(el)
+        else:
+            used = np.zeros(self.n_links, dtype=bool)
+            used[el] = True
+            self._active = np.flatnonzero(used)
+        self._active_load = self._load_full[self._active]
 
     def _schedule_wakeup(self) -> None:
         if not len(self._flows) or (self._inc is not None and not len(self._inc)):
