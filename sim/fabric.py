@@ -102,6 +102,7 @@ class Fabric:
         self._active = np.zeros(0, dtype=np.int64)   # links carrying flows, and their loads
         self._active_load = np.zeros(0)
         self._load_full = np.zeros(self.n_links)     # first mode: load of every link (bytes/s)
+        self._link_pos = np.zeros(self.n_links, dtype=np.int64)   # scratch: link -> compact index
         self._last = 0.0
         self._update_queued = False
         self._wake_generation = 0
@@ -460,7 +461,9 @@ class Fabric:
             used = np.zeros(self.n_links, dtype=bool)
             used[el] = True
             active = np.flatnonzero(used)
-            inverse = (np.cumsum(used) - 1)[el]
+            pos = self._link_pos                     # link -> its rank among active (no cumsum)
+            pos[active] = np.arange(len(active))
+            inverse = pos[el]
         rates = maxmin_rates(ef, inverse, nf, self.capacity[active], w, compact=True)
         load = link_loads(ef, inverse, rates, len(active), w)
         self._load_full[active] = load
