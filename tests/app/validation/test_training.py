@@ -242,3 +242,18 @@ def test_deepspeed_zero3_rows_gap_is_explained():
     z = [c for c in narayanan_t2_cases() if c["config"]["train"]["zero"] == 3 and c["config"]["model"]["layers"] == 96]
     ratio = [_simulate(c) / c["measured"] for c in z]
     assert 1.1 < ratio[0] < ratio[1] < ratio[2] < 5.0, ratio
+
+
+def test_llama3_405b_8k_and_16k_gpus_gap_is_explained():
+    # Llama 3 405B on the RoCE H100 cluster, BF16 (paper Table 4): 430 TFLOP/s/GPU on 8,192 GPUs,
+    # 400 on 16,384 (global batch fixed: 32 -> 16 micro-batches per pipeline). Before issue 11
+    # item 7: +20% at 8K. With the default speed spread (the slowest of 8,192 GPUs: compute x
+    # 1.06): +14.5% at 8K, +8% at 16K. Remaining gap, explained: H100 compute is calibrated on
+    # single cold kernels and its host constants are [default] (item 1: the torchtitan 8-GPU
+    # run is +38%), and the paper does not give the virtual-stage count (4 assumed): with 4
+    # the bubble doubles from 8K to 16K (predicted 16K/8K 0.88, measured 0.93), a larger count
+    # halves that drop. Pinned so that either calibration shows up here.
+    from sim.app.validation.training import _simulate
+    from workloads.training.cases import multinode_cases
+    r8, r16 = (_simulate(_case(multinode_cases(), f"llama3_405b_h100x{n}")) / m for n, m in ((8192, 430.0), (16384, 400.0)))
+    assert 1.0 < r16 < r8 < 1.25, (r8, r16)
