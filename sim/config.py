@@ -227,13 +227,16 @@ class SpeculativeSpec(BaseModel):
     position, or a list per position, non-increasing), optional ``verify_tokens`` (tokens per
     sequence the target verifies, > tokens for tree drafts; default tokens + 1) and
     ``draft_layers`` (cost of one draft step in target decoder layers; default 1: an EAGLE/MTP
-    head)."""
+    head), ``topk`` (tree branches per draft step) and ``draft_vocab`` (the drafter's LM head
+    rows); costed by ``workloads/serving/speculative.py``."""
     model_config = ConfigDict(extra="forbid")
     method: Literal["eagle", "mtp", "draft"] = "eagle"
     tokens: int = Field(..., ge=1, le=64)
     acceptance: float | list[float] = Field(...)
     verify_tokens: int | None = Field(None, ge=1, le=256)
     draft_layers: float = Field(1.0, ge=0)
+    topk: int = Field(1, ge=1, le=64, description="draft branches kept per draft step (EAGLE tree; SGLang --speculative-eagle-topk); 1: a chain")
+    draft_vocab: int | None = Field(None, ge=1, description="rows of the drafter's LM head (EAGLE-3 heads: a reduced vocabulary, e.g. 32000); default the model's vocab")
 
     @field_validator("acceptance")
     @classmethod
@@ -257,10 +260,10 @@ class ServeSection(Section):
     replicas: int = Field(1, ge=0, description="co-located replicas (not with prefill/decode replicas)")
     prefill_replicas: int = Field(0, ge=0, description="disaggregated prefill replicas")
     decode_replicas: int = Field(0, ge=0, description="disaggregated decode replicas")
-    scheduler: Literal["vllm", "sarathi", "orca"] = Field("vllm")
-    max_batch_size: int = Field(256, ge=1, description="sequences in one iteration")
-    max_batch_tokens: int = Field(8192, ge=1, description="tokens in one iteration")
-    chunk_size: int = Field(512, ge=1, description="chunked prefill size (sarathi)")
+    scheduler: Literal["vllm", "sarathi", "orca"] = Field("vllm", description="unset: the engine's (vLLM V1, SGLang: chunked prefill 'sarathi'; TensorRT-LLM: 'orca'); 'vllm' is prefill-first (vLLM V0: whole prompt's KV at admission)")
+    max_batch_size: int = Field(256, ge=1, description="sequences in one iteration (unset: the engine's default for the GPU)")
+    max_batch_tokens: int = Field(8192, ge=1, description="tokens in one iteration (unset: the engine's default for the GPU)")
+    chunk_size: int = Field(512, ge=1, description="chunked prefill size (sarathi; unset: the engine's max_batch_tokens)")
     kv_block_tokens: int = Field(16, ge=1, le=4096, description="tokens per KV block (page); vLLM 16, Mooncake 512")
     precision: Literal["fp16", "bf16", "fp8", "fp4"] = Field("fp8", description="weights and activations")
     kv_precision: Literal["fp16", "bf16", "fp8", "fp4"] = Field("fp8")
@@ -272,7 +275,7 @@ class ServeSection(Section):
     kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
     schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="fraction of HBM the engine may use")
-    engine: Literal["vllm", "sglang", "trtllm"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); set explicitly it also brings the engine's default scheduler and limits for keys left unset")
+    engine: Literal["vllm", "sglang", "trtllm"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); its default scheduler and limits apply to the serve keys left unset (vLLM: V1 chunked prefill, 8192 tokens and 1024 sequences on >= 70 GiB GPUs)")
     kv_capacity_tokens: int | None = Field(None, ge=1, description="KV pool per replica, tokens (overrides the engine's memory model)")
     prefill_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated prefill replicas (default tp)")
     decode_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated decode replicas (default tp)")
@@ -280,6 +283,8 @@ class ServeSection(Section):
     router_weights: dict[str, float] | None = Field(None, description="router = 'weighted': weight per scorer (prefix, queue, kv, prefill), e.g. llm-d's {prefix = 2, queue = 1, kv = 1}")
     router_max_kv_utilization: float | None = Field(None, gt=0, le=1, description="router = 'weighted': skip replicas whose KV pool is fuller than this (unless all are)")
     speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}")
+    dp_attention: bool = Field(False, description="MoE replicas: attention data-parallel over the replica's tp GPUs (each its own sequences and KV), routed experts expert-parallel over them (ep = tp; SGLang --enable-dp-attention with DeepEP, vLLM --data-parallel-size with --enable-expert-parallel)")
+    redundant_experts: int = Field(0, ge=0, description="dp_attention: extra expert replicas placed by the load balancer (SGLang --ep-num-redundant-experts, EPLB); experts + redundant_experts must divide by tp")
 
     @model_validator(mode="after")
     def _replicas_not_ignored(self):

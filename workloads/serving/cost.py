@@ -336,29 +336,20 @@ class IterationCost:
         self.set_weight_read_efficiency(self.weight_read_eff)
 
     def set_speculative(self, tokens: int, acceptance, verify_tokens: int | None = None,
-                        draft_layers: float = 1.0) -> None:
-        """Speculative decoding: ``tokens`` draft steps per decode step, each accepted with the
-        probability ``acceptance`` (a number: the mean accepted fraction; a list: per position),
-        ``verify_tokens`` tokens per sequence checked by the target (default tokens + 1),
-        ``draft_layers`` target-layer equivalents per draft step (EAGLE/MTP head: 1)."""
-        acc = list(acceptance) if isinstance(acceptance, (list, tuple)) else [float(acceptance)] * tokens
-        self.spec_tokens = int(tokens)
-        self.spec_gain = 1.0 + float(sum(acc))           # mean tokens per draft-and-verify step
-        self.spec_verify = int(verify_tokens or tokens + 1)
-        self.spec_draft_layers = float(draft_layers)
+                        draft_layers: float = 1.0, **kw) -> None:
+        """Speculative decoding (``speculative.Speculation``): ``tokens`` draft steps per decode
+        step, each accepted with the probability ``acceptance`` (a number: the mean accepted
+        fraction; a list: per position), ``verify_tokens`` tokens per sequence checked by the
+        target (default tokens + 1), ``draft_layers`` target-layer equivalents per draft step;
+        ``kw``: ``topk``, ``draft_vocab``, ``step_s``, ``draft_seq_s``."""
+        from workloads.serving.speculative import Speculation
+        self.speculation = Speculation.from_config(tokens, acceptance, verify_tokens, draft_layers, **kw)
+        self.spec_tokens = self.speculation.tokens
+        self.spec_gain = self.speculation.gain
 
     def _speculative_step_s(self, B: float, context: float) -> float:
-        """Seconds per generated token of a decode step of ``B`` sequences with speculation:
-        ``spec_tokens`` draft steps (``spec_draft_layers`` decoder layers + LM head at the batch),
-        then one target pass over ``spec_verify`` tokens per sequence (each attends to the
-        context; the KV is read once), over the ``spec_gain`` tokens a step yields."""
-        V = float(self.spec_verify)
-        verify = self.pp * (self._fixed_stage_s(B * V, B * V) + self._attn_s(B * V, context * V, context))
-        comm = self._comm(B * V)[2]
-        body = self.layers.seconds(B) / self.stage_layers + self._attn_s(B, context, context) / self.stage_layers
-        head = self._fixed_stage_s(B, B) - self._fixed_stage_s(B, 0.0)
-        draft = self.spec_tokens * (self.spec_draft_layers * body + head)
-        return self._host_s(B * V, B * V, verify + comm + draft) / self.spec_gain
+        """Seconds per generated token of a decode step of ``B`` sequences with speculation."""
+        return self.speculation.token_s(self, B, context)
 
     def workspace_bytes(self, max_batch_tokens: int, max_batch_size: int) -> float:
         """Activation workspace of one iteration at the engine's limits: the widest layer's

@@ -40,6 +40,7 @@ from workloads.serving.routing import WeightedRouter
 from sim.gpu import HbmLedger
 from workloads.serving.cost import ACT_BYTES, CommLink, IterationCost, calibration, check_precision
 from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
+from workloads.serving.dp_attention import COMBINE_BYTES, DISPATCH_BYTES, DpAttentionCost
 from workloads.serving.replica import Replica
 from workloads.serving.request import Request
 from workloads.serving.requests import RequestStream
@@ -183,10 +184,23 @@ class Deployment:
         """The iteration cost of a replica of ``tp`` x pp GPUs (with the engine's host time and
         speculative decoding) and its KV pool in tokens."""
         s, topo = self.serve, self.topo
-        link = self._group_link([topo.gpu(i) for i in range(tp * s.pp)], tp)
         overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
         try:
-            cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
+            if s.dp_attention:
+                if s.ep not in (1, tp):
+                    raise ConfigError("serve.ep", f"with dp_attention the experts spread over the replica's "
+                                      f"{tp} GPUs (ep = tp); got ep = {s.ep}")
+                if s.pp > 1 or s.speculative is not None:
+                    key = "serve.pp" if s.pp > 1 else "serve.speculative"
+                    raise ConfigError(key, "dp_attention is modelled without pipeline parallelism and without "
+                                      "speculative decoding; remove one of them")
+                link = self._a2a_link([topo.gpu(i) for i in range(tp)])
+                cost = DpAttentionCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, link, overhead,
+                                       s.redundant_experts)
+                cost.nodes = len(collectives.domains_of(topo, [topo.gpu(i) for i in range(tp)]))
+            else:
+                link = self._group_link([topo.gpu(i) for i in range(tp * s.pp)], tp)
+                cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:
             raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
         if s.expert_precision and s.expert_precision != s.precision:
@@ -194,7 +208,10 @@ class Deployment:
         self._engine_host_time(cost)
         if s.speculative is not None:
             sp = s.speculative
-            cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers)
+            cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers, topk=sp.topk,
+                                 draft_vocab=sp.draft_vocab, step_s=self.engine.spec_step_us * 1e-6,
+                                 seq_s=self.engine.spec_seq_us * 1e-6,
+                                 draft_seq_s=self.engine.spec_draft_seq_us * 1e-6)
         try:
             cap_tokens = s.kv_capacity_tokens or self.engine.kv_capacity_tokens(
                 cost, s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
@@ -246,6 +263,21 @@ class Deployment:
         Bps = bus * (S2 - S1) / max(t2 - t1, 1e-15)
         return CommLink(Bps, max(t1 - bus * S1 / Bps, 0.0))
 
+    def _a2a_link(self, group: list[int]) -> CommLink:
+        """The MoE dispatch/combine all-to-all of a ``dp_attention`` replica on the topology
+        (``sim.collectives`` closed form of the direct all-to-all): an affine fit of its time in
+        the per-GPU buffer, between one token's and a full iteration's buffers."""
+        s, caps = self.serve, self.fabric.capacity
+        per_token = self.spec.top_k * self.spec.hidden * (DISPATCH_BYTES + COMBINE_BYTES)
+        if len(group) < 2 or per_token <= 0:          # nothing to dispatch (a dense model is refused later)
+            return CommLink(self.gpu.scaleup_Bps, calibration()["comm"]["collective_latency_us"] * 1e-6)
+        S1 = per_token
+        S2 = per_token * max(s.max_batch_tokens // len(group), 2)
+        t1 = collectives.estimate_on(self.topo, caps, "all_to_all", "direct", group, S1)
+        t2 = collectives.estimate_on(self.topo, caps, "all_to_all", "direct", group, S2)
+        Bps = (S2 - S1) / max(t2 - t1, 1e-15)
+        return CommLink(Bps, max(t1 - S1 / Bps, 0.0))
+
     def _check_fits(self, stream: RequestStream, role_caps: dict[str, int]) -> None:
         """Every request must fit the KV pool of each replica kind it passes through."""
         s = self.serve
@@ -296,6 +328,16 @@ class Deployment:
             private = self._private_reps[rep.index] = self._private(rep)
         tp, pp = rep.cost.tp, self.serve.pp
         f, events = self.fabric, []
+        if getattr(rep.cost, "dp", 1) > 1 and tp_bytes > 0:
+            # dp_attention: every MoE layer's dispatch and combine, one all-to-all of their sum
+            n = rep.cost.dp
+            S = tp_bytes * n / (n - 1)
+            groups = [rep.gpus[:n]]
+            if private:
+                collectives.credit(f, "all_to_all", groups, S, "direct", tag="serve.ep")
+            else:
+                events.append(collectives.collective_scaled(f, "all_to_all", groups, S, "direct", tag="serve.ep"))
+            tp_bytes = 0.0
         if tp > 1 and tp_bytes > 0:
             groups = self._tp_groups(rep)
             S = tp_bytes / (2.0 * (tp - 1) / tp)        # the all-reduce buffer of that ring volume

@@ -25,12 +25,18 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   block manager reserves the whole prompt with a 1 % watermark); empty: ``kv_alloc`` applies.
 - ``preempt_victim`` (``newest``) and ``preempt_mode`` (``recompute`` | ``swap``, overridden by
   ``serve.preemption`` when the config sets it).
-- host time: ``frontend_us`` + ``tokenize_us_per_token`` x prompt tokens, once per request
-  between its arrival and its submission to the engine (HTTP, OpenAI server, tokenizer, IPC);
+- host time: ``frontend_us`` + ``request_us`` + ``tokenize_us_per_token`` x prompt tokens, once
+  per request between its arrival and its submission to the engine (``frontend_us``: HTTP,
+  OpenAI server, IPC; ``request_us``: the rest of the engine's per-request first-token path:
+  chat template, input processing, request set-up, first output's detokenization and stream);
   ``step_us`` + ``step_us_per_seq`` x sequences, CPU per engine step not hidden by the GPU;
   a step not covered by a CUDA graph (any prefill chunk, or a decode batch over
   ``cuda_graph_max_batch``) launches ``eager_kernels_per_layer`` kernels per layer from the CPU
   at ``launch_us`` each, so it takes at least that long.
+- speculative decoding (``speculative.py``): ``spec_step_us`` CPU per draft-and-verify step the
+  engine adds and does not hide, ``spec_seq_us`` the same per sequence; ``spec_draft_seq_us``
+  work per sequence per draft step beyond the drafter's layer and head (top-k selection, tree
+  bookkeeping).
 - ``lowp_weight_read_efficiency``: fraction of the HBM bandwidth FP8/FP4 GEMMs reach on their
   weight reads relative to bf16 ones (decode-size M: per-token activation quantization, scale
   epilogues and less tuned small-M kernels); 1 where the engine's kernels stream at the bf16 rate.
@@ -77,6 +83,10 @@ class EngineProfile:
     eager_kernels_per_layer: int
     launch_us: float
     lowp_weight_read_efficiency: float = 1.0
+    request_us: float = 0.0
+    spec_step_us: float = 0.0
+    spec_seq_us: float = 0.0
+    spec_draft_seq_us: float = 0.0
     cache_preempted: bool = False
     prefill_first_kv_alloc: str = ""
     prefill_first_watermark: float = 0.0
@@ -122,7 +132,7 @@ class EngineProfile:
     # -- host time -----------------------------------------------------------------------------
     def frontend_s(self, prompt_tokens: int) -> float:
         """Per-request host latency before the engine sees it (seconds)."""
-        return (self.frontend_us + self.tokenize_us_per_token * prompt_tokens) * 1e-6
+        return (self.frontend_us + self.request_us + self.tokenize_us_per_token * prompt_tokens) * 1e-6
 
     # -- defaults ------------------------------------------------------------------------------
     def limits(self, hbm_bytes: float) -> dict:
@@ -149,10 +159,12 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
 
 
 def apply_defaults(serve, hbm_bytes: float):
-    """The serve section with the named engine's scheduler and limits for keys left unset
-    (only when ``serve.engine`` is set explicitly; otherwise unchanged)."""
-    if not serve.engine:
-        return serve
+    """The serve section with the engine's scheduler and limits for keys left unset. Without
+    ``serve.engine`` the engine is vLLM (CONTRACT round 2), so a config that names neither an
+    engine nor a scheduler runs vLLM V1: chunked prefill with KV allocated per scheduled chunk,
+    greedy admission, newest-first recompute preemption, and V1's default limits. A config that
+    sets ``serve.scheduler`` keeps it (``vllm`` = the prefill-first V0 scheduler and its
+    whole-prompt KV rule)."""
     prof = profile(serve.engine)
     unset = lambda k: k not in serve.model_fields_set  # noqa: E731
     upd = {}
@@ -161,8 +173,9 @@ def apply_defaults(serve, hbm_bytes: float):
     lim = prof.limits(hbm_bytes)
     if unset("max_batch_tokens") and "max_batch_tokens" in lim:
         upd["max_batch_tokens"] = lim["max_batch_tokens"]
-    if unset("chunk_size") and "max_batch_tokens" in lim:
-        upd["chunk_size"] = lim["max_batch_tokens"]
+    if unset("chunk_size") and ("max_batch_tokens" in lim or not unset("max_batch_tokens")):
+        # the engine's chunk is its token budget (vLLM V1: max_num_batched_tokens)
+        upd["chunk_size"] = upd.get("max_batch_tokens", serve.max_batch_tokens)
     if unset("max_batch_size") and "max_batch_size" in lim:
         upd["max_batch_size"] = lim["max_batch_size"]
     if not upd:

@@ -32,7 +32,8 @@ DATA = Path(workloads.serving.__file__).resolve().parent / "data" / "inference.c
 PUBLISHED_DIR = DATA.parent / "published"
 
 GS_H100 = "gpustack/gpustack docs/performance-lab"
-# (case id, config file, metric expression over the summary, measured, tolerance, source, gap, bound)
+# (case id, config file, metric expression over the summary, measured, tolerance, source, gap, bound
+#  [, --set overrides of the config: a sibling measurement of the same run])
 PUBLISHED = [
     ("qwen3_32b_h100_32k_throughput", "gs_qwen3_32b_h100_32k.toml", "input_tokens_per_s + output_tokens_per_s",
      2771.81, 0.15, f"{GS_H100}/qwen3-32b/h100.md (Other Benchmark Cases, baseline, vLLM v0.11.0)",
@@ -44,14 +45,19 @@ PUBLISHED = [
     ("qwen3_8b_h100_c4_tpot", "gs_qwen3_8b_h100_c4.toml", "tpot_mean_s", 0.00738, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md (vLLM v0.11.0, ShareGPT, max-concurrency 4)", "", None),
     ("qwen3_8b_h100_c4_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.0640, 0.25,
-     f"{GS_H100}/qwen3-8b/h100-latency.md", "frontend modelled from vLLM's own client/server TTFT gap "
-     "(~10 ms); the GPUStack gateway in front of vLLM (proxying every request) is not in the config", 0.65),
+     f"{GS_H100}/qwen3-8b/h100-latency.md (vLLM's per-request path fitted at concurrency 1, engines.toml "
+     "request_us; this row held out)", "", None),
+    ("qwen3_8b_h100_c2_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.06378, 0.25,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (Other Benchmark Cases, baseline BS=2; held out)", "", None,
+     ("workload.concurrency=2",)),
+    ("qwen3_8b_h100_c8_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.07457, 0.25,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (Other Benchmark Cases, baseline BS=8; held out)", "", None,
+     ("workload.concurrency=8",)),
     ("qwen3_8b_h100_c4_throughput", "gs_qwen3_8b_h100_c4.toml", "output_tokens_per_s", 496.88, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md", "", None),
     ("qwen3_8b_h100_eagle3_tpot", "gs_qwen3_8b_h100_eagle3.toml", "tpot_mean_s", 0.00375, 0.15,
-     f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3, EAGLE3)", "acceptance length not "
-     "published (3.2 assumed); FP8 small-batch decode too fast (issue item 4); SGLang's per-step "
-     "draft/verify CPU work not modelled", 0.50),
+     f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3, EAGLE3; acceptance from the run's ITL/TPOT, "
+     "SGLang's speculative step terms fitted on sibling runs of the page, this row held out)", "", None),
     ("dsr1_h200_tp8_c64_tpot", "infx_dsr1_h200_tp8.toml", "tpot_mean_s", 0.0346, 0.15,
      "SemiAnalysisAI/InferenceX#870 (deepseek sglang h200, conc 64)", "", None),
     ("dsr1_h200_tp8_c64_ttft", "infx_dsr1_h200_tp8.toml", "ttft_mean_s", 0.4231, 0.25,
@@ -67,6 +73,25 @@ PUBLISHED = [
     ("r1llama70b_pd_h100_throughput", "dynamo_r1llama70b_pd_h100.toml", "output_tokens_per_s", 1023.48, 0.15,
      "ai-dynamo/dynamo#402", "closed loop at concurrency 32: throughput = concurrency x OSL / (TTFT + "
      "OSL x ITL), so the unmodelled TTFT time above shortens every cycle", 0.40),
+]
+
+LMSYS_EP = ("LMSYS blog 2025-05-05 'Deploying DeepSeek with PD Disaggregation and Large-scale Expert Parallelism "
+            "on 96 H100 GPUs' (lm-sys/lm-sys.github.io blog/2025-05-05-large-scale-ep.md, Evaluation)")
+# Iterations of a published replica at the measured batch: (case id, config file, --set overrides,
+# phase "decode" | "prefill", sequences per GPU, tokens of context (decode) or prompt (prefill),
+# measured tokens/s per node, tolerance, source, gap, bound). The metric is the replica's tokens
+# per iteration over the iteration's time, per 8-GPU node (a fixed-batch measurement).
+EP32_PREFILL = ("topology.gpus=32", "serve.tp=32", "serve.max_batch_tokens=524288", "serve.chunk_size=524288")
+STEP_CASES = [
+    ("dsv3_ep72_decode_tok_per_node", "lmsys_dsv3_ep72_decode.toml", (), "decode", 256, 2000, 22282.0, 0.15,
+     f"{LMSYS_EP}: decode on 9 x 8 H100, DP attention + EP72, batch 256 per GPU, KV length 2,000", "", None),
+    ("dsv3_ep32_prefill_2k_tok_per_node", "lmsys_dsv3_ep72_decode.toml", EP32_PREFILL, "prefill", 8, 2000, 54543.0,
+     0.15, f"{LMSYS_EP}: prefill on 4 x 8 H100, EP32, 2K prompts (~16k tokens per device assumed, as in its profile)",
+     "", None),
+    ("dsv3_ep32_prefill_1k_tok_per_node", "lmsys_dsv3_ep72_decode.toml", EP32_PREFILL, "prefill", 16, 1000, 57674.0,
+     0.15, f"{LMSYS_EP}: prefill on 4 x 8 H100, EP32, 1K prompts", "", None),
+    ("dsv3_ep32_prefill_4k_tok_per_node", "lmsys_dsv3_ep72_decode.toml", EP32_PREFILL, "prefill", 4, 4000, 50302.0,
+     0.15, f"{LMSYS_EP}: prefill on 4 x 8 H100, EP32, 4K prompts", "", None),
 ]
 
 MODEL_PRESETS = {"Llama 3.1 8B": "llama3-8b", "Llama 3.1 70B": "llama3-70b", "Llama 3.3 70B": "llama3-70b",
@@ -119,22 +144,52 @@ def run_suite(max_requests: int | None = 3000, published: bool = True) -> list[d
     return rows + (run_published() if published else [])
 
 
+def run_step_cases() -> list[dict]:
+    """Rows of ``STEP_CASES``: one iteration of the config's replica (its ``Deployment`` built on
+    its topology) at the measured batch."""
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.serving.deployment import Deployment
+    from workloads.serving.requests import build_stream
+    rows = []
+    for case, fname, sets, phase, per_gpu, length, measured, tol, source, gap, bound in STEP_CASES:
+        cfg = load_config(PUBLISHED_DIR / fname, overrides=list(sets))
+        sim = Simulation(cfg.run.seed)
+        topo = topologies.build(cfg.topology)
+        dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+        c, gpus = dep.cost, dep.gpus_used
+        seqs = float(per_gpu * gpus)
+        if phase == "decode":
+            bc, tokens = c.batch(seqs, seqs, seqs * length, seqs * length), seqs
+        else:
+            tokens = seqs * length
+            bc = c.batch(tokens, seqs, seqs * length * length / 2.0, tokens)
+        predicted = tokens / bc.time_s / (gpus / 8.0)
+        rows.append({"case": case, "metric": f"{phase} tokens_per_s per node", "predicted": predicted,
+                     "measured": measured, "error": (predicted - measured) / measured, "source": source,
+                     "tolerance": tol, "bound": bound if bound is not None else tol, "gap": gap})
+    return rows
+
+
 def run_published() -> list[dict]:
     """Rows of the published runs: one simulation per config, every metric read from it."""
     import math
     from sim.app.runner import run
-    summaries: dict[str, dict] = {}
+    summaries: dict[tuple, dict] = {}
     rows = []
-    for case, fname, metric, measured, tol, source, gap, bound in PUBLISHED:
-        if fname not in summaries:
-            result = run(load_config(PUBLISHED_DIR / fname))
-            summaries[fname] = {k: float(v) for k, v in result.summary.items()
-                                if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        predicted = float(eval(metric, {"__builtins__": {}, "math": math}, summaries[fname]))
+    for case, fname, metric, measured, tol, source, gap, bound, *rest in PUBLISHED:
+        sets = tuple(rest[0]) if rest else ()
+        key = (fname, sets)
+        if key not in summaries:
+            result = run(load_config(PUBLISHED_DIR / fname, overrides=list(sets)))
+            summaries[key] = {k: float(v) for k, v in result.summary.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        predicted = float(eval(metric, {"__builtins__": {}, "math": math}, summaries[key]))
         rows.append({"case": case, "metric": metric, "predicted": predicted, "measured": measured,
                      "error": (predicted - measured) / measured, "source": source,
                      "tolerance": tol, "bound": bound if bound is not None else tol, "gap": gap})
-    return rows
+    return rows + run_step_cases()
 
 
 if __name__ == "__main__":  # pragma: no cover

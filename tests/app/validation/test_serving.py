@@ -45,5 +45,13 @@ def test_published_runs_within_tolerance_or_explained(published):
 
 def test_low_load_ttft_no_longer_off_by_a_factor(published):
     # Qwen3-8B on one H100, concurrency 4 (vLLM): 64 ms measured; 9.8 ms before host time was modelled
-    row = next(r for r in published if r["case"] == "qwen3_8b_h100_c4_ttft")
-    assert row["predicted"] > 0.020
+    # concurrency 2, 4 and 8: held out of the fit of vLLM's per-request path (concurrency 1)
+    for case in ("qwen3_8b_h100_c2_ttft", "qwen3_8b_h100_c4_ttft", "qwen3_8b_h100_c8_ttft"):
+        row = next(r for r in published if r["case"] == case)
+        assert abs(row["error"]) <= 0.25, row
+
+
+def test_speculative_decoding_tpot_within_tolerance(published):
+    # EAGLE3 on Qwen3-8B-FP8 (SGLang): 3.75 ms measured; 2.30 ms before the draft/verify/host terms
+    row = next(r for r in published if r["case"] == "qwen3_8b_h100_eagle3_tpot")
+    assert abs(row["error"]) <= 0.15, row

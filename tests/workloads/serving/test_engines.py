@@ -97,8 +97,16 @@ def test_explicit_engine_brings_its_defaults_for_unset_keys():
     s = engines.apply_defaults(load_config(data={"serve": {"engine": "vllm", "chunk_size": 512}}).serve,
                                gpu("A100-SXM-40GB").hbm_bytes)
     assert (s.max_batch_tokens, s.chunk_size, s.max_batch_size) == (2048, 512, 256)
-    plain = load_config(data={"serve": {}}).serve
-    assert engines.apply_defaults(plain, 1e12) is plain
+    # no engine named: vLLM is the engine (CONTRACT round 2), with its V1 scheduler and limits
+    plain = engines.apply_defaults(load_config(data={"serve": {}}).serve, gpu("H100-SXM-80GB").hbm_bytes)
+    assert (plain.engine, plain.scheduler, plain.max_batch_tokens, plain.chunk_size) == (None, "sarathi", 8192, 8192)
+    # the chunk is the token budget, the user's when set
+    s = engines.apply_defaults(load_config(data={"serve": {"max_batch_tokens": 4096}}).serve, gpu("H100-SXM-80GB").hbm_bytes)
+    assert (s.max_batch_tokens, s.chunk_size) == (4096, 4096)
+    # a scheduler set explicitly is kept (prefill-first "vllm" is vLLM V0's scheduler)
+    v0 = load_config(data={"serve": {"scheduler": "vllm", "max_batch_size": 64}}).serve
+    s = engines.apply_defaults(v0, gpu("H100-SXM-80GB").hbm_bytes)
+    assert (s.scheduler, s.max_batch_size) == ("vllm", 64)
 
 
 def test_chunk_allocation_preempts_newest_under_pressure_and_completes():

@@ -1,0 +1,67 @@
+"""Speculative decoding (workloads/serving/speculative.py): closed forms of the step's parts and
+the SGLang EAGLE-3 step times of gpustack's Qwen3-8B-FP8 H100 page, fitted and held out."""
+
+from pathlib import Path
+
+import pytest
+
+import topologies
+from sim.app.runner import build_fabric
+from sim.config import load_config
+from sim.simulation import Simulation
+from workloads.serving.deployment import Deployment
+from workloads.serving.requests import build_stream
+from workloads.serving.speculative import Speculation
+
+EAGLE3 = Path(__file__).resolve().parents[3] / "workloads/serving/data/published/gs_qwen3_8b_h100_eagle3.toml"
+SHAREGPT_CONTEXT = 350.0       # mean tokens in context while decoding (233 in + half of 221 out)
+
+# gpustack docs/performance-lab/qwen3-8b/h100-latency.md: (overrides, concurrency, mean ITL ms)
+FITTED = [([], 1, 8.74), ([], 8, 13.06), (["serve.speculative.tokens=2"], 4, 9.82),
+          (["serve.speculative.tokens=8"], 4, 13.94)]
+HELD_OUT = [([], 2, 9.69), ([], 4, 11.05), ([], 4, 10.54), (["serve.speculative.topk=8"], 4, 11.24),
+            (["serve.speculative.verify_tokens=32"], 4, 11.90), (["serve.speculative.verify_tokens=8"], 4, 10.71),
+            (["serve.speculative.tokens=2", "serve.speculative.topk=1", "serve.speculative.verify_tokens=4"], 4, 8.78)]
+
+
+def step_ms(overrides, B):
+    cfg = load_config(EAGLE3, overrides=overrides)
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+    c = dep.cost
+    return 1e3 * sum(c.speculation.step_parts(c, float(B), SHAREGPT_CONTEXT * B).values())
+
+
+@pytest.mark.parametrize("overrides,B,itl", FITTED)
+def test_eagle3_step_time_fitted_points(overrides, B, itl):
+    assert step_ms(overrides, B) == pytest.approx(itl, rel=0.05)
+
+
+@pytest.mark.parametrize("overrides,B,itl", HELD_OUT)
+def test_eagle3_step_time_held_out(overrides, B, itl):
+    # not used in the fit of engines.toml [sglang] spec_*: concurrency, tree width, verify size
+    assert step_ms(overrides, B) == pytest.approx(itl, rel=0.07)
+
+
+def test_gain_is_one_plus_summed_acceptance():
+    assert Speculation.from_config(4, 0.5).gain == pytest.approx(3.0)
+    assert Speculation.from_config(3, [0.9, 0.6, 0.3]).gain == pytest.approx(2.8)
+    assert Speculation.from_config(4, 0.5).verify == 5           # chain: the drafts + the bonus token
+    assert Speculation.from_config(4, 0.5, verify_tokens=16, topk=4).verify == 16
+
+
+def test_engine_terms_add_linearly():
+    # per step, per sequence and per sequence-and-draft-step engine terms add their seconds
+    cfg = load_config(EAGLE3)
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    c = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim)).cost
+    sp = c.speculation
+    bare = Speculation(sp.tokens, sp.gain, sp.verify, sp.draft_layers, sp.topk, sp.draft_vocab)
+    B = 4.0
+    delta = sum(sp.step_parts(c, B, 1400.0).values()) - sum(bare.step_parts(c, B, 1400.0).values())
+    assert delta == pytest.approx(sp.step_s + sp.seq_s * B + sp.draft_seq_s * B * sp.tokens)
+    # a reduced draft vocabulary makes the draft head cheaper
+    full = Speculation(sp.tokens, sp.gain, sp.verify, sp.draft_layers, sp.topk, 0)
+    assert full.step_parts(c, B, 1400.0)["draft"] > bare.step_parts(c, B, 1400.0)["draft"]

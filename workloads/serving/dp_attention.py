@@ -1,0 +1,176 @@
+"""Data-parallel attention with wide expert parallelism: an MoE replica of N GPUs (DeepSeek's and
+SGLang's ``--enable-dp-attention`` with DeepEP, vLLM's ``--data-parallel-size N
+--enable-expert-parallel``) as one iteration cost.
+
+Vocabulary (``serve.dp_attention = true``; N = ``serve.tp`` GPUs of the replica, ``serve.ep`` =
+N):
+- attention DP: every GPU holds the whole attention (and dense-layer, shared-expert, LM head)
+  weights and runs them over its own 1/N of the replica's sequences: its own tokens, its own
+  KV cache (no head split, MLA's latent not replicated), so the replica's KV pool is N times
+  one GPU's.
+- expert parallelism: the routed experts (``experts + serve.redundant_experts`` physical ones,
+  EPLB's replicas) are spread evenly, ``(experts + redundant) / N`` per GPU; each GPU computes
+  the token-expert pairs routed to its experts: on average ``top_k`` x its own tokens (balanced
+  routing; EPLB's residual imbalance is not modelled).
+- dispatch / combine: every MoE layer sends each token's hidden state to the GPUs of its
+  ``top_k`` experts and gathers the weighted outputs back (DeepEP), FP8 with per-128 scales on
+  dispatch (``DISPATCH_BYTES``), bf16 on combine. Decode batches use DeepEP's low-latency mode:
+  every token-expert pair travels on its own, ``T_local x top_k x hidden`` elements each way per
+  GPU and layer. Batches with prefill tokens use its normal mode: a token crosses the scale-out
+  fabric once per destination server (then NVLink inside it), ``T_local x hidden`` elements x
+  the expected number of other servers holding one of its experts (``top_k`` experts placed
+  uniformly over ``nodes`` servers: ``nodes (1 - (1 - 1/nodes)^top_k) (nodes - 1)/nodes``).
+  Both are priced as all-to-alls on the replica's GPUs through ``sim.collectives`` on the
+  topology (``link``: bytes/s and latency fitted by the deployment; a normal-mode layer as the
+  direct all-to-all that puts the same bytes on each GPU's NIC) and put on the fabric by it.
+  Exposed, not overlapped (two-batch overlap is not modelled: at SGLang's decode sizes its
+  communication kernels busy-wait rather than hide, LMSYS blog 2025-05-05).
+- the batch descriptors of ``IterationCost`` (tokens, samples, attention pairs, KV reads) are
+  the replica's; each GPU gets 1/N of each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sim.errors import InfeasibleError
+from workloads.layer_cost import LayerCost
+from workloads.model import Shard
+from workloads.serving.cost import ACT_BYTES, BatchCost, CommLink, DecodeRun, IterationCost
+
+DISPATCH_BYTES = 1.0 + 4.0 / 128     # FP8 element + one fp32 scale per 128 (DeepEP dispatch)
+COMBINE_BYTES = 2.0                  # bf16 combine
+
+
+class DpAttentionCost(IterationCost):
+    """``IterationCost`` of an N-GPU replica with data-parallel attention and N-way expert
+    parallelism. ``a2a``: the all-to-all's effective bytes/s per GPU (buffer per GPU over time)
+    and per-collective latency on the replica's GPUs."""
+
+    def __init__(self, spec, gpu, precision: str, kv_precision: str, n: int, pp: int = 1,
+                 a2a: CommLink | None = None, schedule_overhead_s: float | None = None,
+                 redundant_experts: int = 0):
+        if not spec.is_moe:
+            raise InfeasibleError("serve.dp_attention", f"{spec.name} has no routed experts to spread over GPUs")
+        physical = spec.experts + redundant_experts
+        if physical % n:
+            raise InfeasibleError("serve.redundant_experts",
+                                  f"{spec.experts} experts + {redundant_experts} redundant do not spread evenly "
+                                  f"over {n} GPUs; choose redundant_experts so that their sum divides by serve.tp")
+        self.dp = n
+        self.physical_experts = physical
+        super().__init__(spec, gpu, precision, kv_precision, 1, pp, 1, None, schedule_overhead_s)
+        self.link = a2a or CommLink(gpu.scaleup_Bps * 0.8, self.link.latency_s)
+        self.kv_token_gpu = self.kv_token_gpu / n          # the replica's pool is N GPUs' pools
+        self._moe_layers = round(self.moe_fraction * spec.layers)
+        self._has_comm = n > 1 or pp > 1
+        self.nodes = 1                    # servers (scale-up domains) the replica spans (deployment)
+
+    def _scalar_constants(self) -> None:
+        super()._scalar_constants()
+        s = self.spec
+        mix = {}
+        Ls = self.stage_layers
+        if self.moe_fraction < 1.0:
+            mix[next(i for i in range(s.layers) if not s.is_moe_layer(i))] = Ls * (1.0 - self.moe_fraction)
+        if self.moe_fraction > 0.0:
+            mix[next(i for i in range(s.layers) if s.is_moe_layer(i))] = Ls * self.moe_fraction
+        physical = replace(s, experts=self.physical_experts)
+        self.layers = LayerCost(physical, self.compute, Shard(tp=1, ep=self.dp, weight_bytes=self.wbytes), mix,
+                                self.compute.precision)
+        self.layers.ops = [(replace(o, count=1.0) if o.expert and o.kind == "gemm" else o, n)
+                           for o, n in self.layers.ops]
+        self._base_ops = list(self.layers.ops)
+
+    # -- per GPU ---------------------------------------------------------------------------------
+    def _fixed_stage_s(self, T: float, S: float) -> float:
+        """``T`` and ``S`` are one GPU's tokens and samples; its experts are touched by the
+        tokens of every GPU (T x N of them)."""
+        key = (T, S)
+        t = self._fixed_memo.get(key)
+        if t is not None:
+            return t
+        s = self.spec
+        total = max(T * self.dp, 1.0)
+        frac = 1.0 - (1.0 - s.top_k / s.experts) ** total
+        t = (self.layers.seconds(T, frac)
+             + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
+        if len(self._fixed_memo) > 1 << 16:
+            self._fixed_memo.clear()
+        self._fixed_memo[key] = t
+        return t
+
+    def copies(self, prefill: bool) -> float:
+        """Copies of a token's hidden state one GPU's all-to-all buffer carries per MoE layer:
+        ``top_k`` in low-latency mode (decode); in normal mode (prefill) the expected number of
+        other servers holding one of its experts, as the buffer of a direct all-to-all that
+        loads each GPU's NIC alike (x n / GPUs outside its server)."""
+        k, N, n = self.spec.top_k, self.nodes, self.dp
+        if not prefill or N < 2:
+            return float(k)
+        remote = N * (1.0 - (1.0 - 1.0 / N) ** k) * (N - 1) / N
+        return min(float(k), remote * n / (n - n / N))
+
+    def _comm(self, T: float, prefill: bool = False) -> tuple[float, float, float]:
+        """(all-to-all bytes each GPU sends, PP bytes, exposed seconds) of an iteration of ``T``
+        replica tokens: dispatch and combine of every MoE layer (``prefill``: normal mode)."""
+        n = self.dp
+        tl = T / n
+        buf = tl * self.copies(prefill) * self.spec.hidden * (DISPATCH_BYTES + COMBINE_BYTES)
+        a2a_b = buf * (n - 1) / n * self._moe_layers
+        pp_b = tl * self._pp_tok
+        if not self._has_comm:
+            return a2a_b, pp_b, 0.0
+        t = (buf * self._moe_layers / self.link.Bps + 2 * self._moe_layers * self.link.latency_s if n > 1 else 0.0)
+        if self.pp > 1:
+            t += pp_b * self.pp / self.gpu.scaleup_Bps
+        return a2a_b, pp_b, t
+
+    def a2a_buffer(self, tp_bytes: float) -> float:
+        """The all-to-all buffer per GPU and MoE layer behind ``tp_bytes`` sent per GPU."""
+        n = self.dp
+        return tp_bytes / max(self._moe_layers, 1) * n / max(n - 1, 1)
+
+    def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> BatchCost:
+        n = float(self.dp)
+        T, S = float(tokens), float(samples)
+        compute = self.pp * (self._fixed_stage_s(T / n, S / n) + self._attn_s(T / n, attn_pairs / n, kv_read / n))
+        tp_b, pp_b, comm = self._comm(T, T > S)
+        # each DP rank's scheduler prepares its own sequences, side by side
+        return BatchCost(self._host_s(T / n, S / n, compute + comm), compute, comm,
+                         self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
+                         self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
+
+    def decode_run(self, batch: int, context: float, steps: int) -> DecodeRun:
+        B = float(batch)
+        first = self.batch(B, B, context, context)
+        times, t = [], 0.0
+        for j in range(steps):
+            D = context + B * j
+            t += self.batch(B, B, D, D).time_s
+            times.append(t)
+        return DecodeRun(B, float(context), times, first, self)
+
+    def times(self, tokens, samples, attn_pairs, kv_read):
+        import numpy as np
+        return np.array([self.batch(float(t), float(s), float(p), float(k)).time_s
+                         for t, s, p, k in zip(np.atleast_1d(tokens), np.atleast_1d(samples),
+                                               np.atleast_1d(attn_pairs), np.atleast_1d(kv_read))])
+
+    # -- memory ----------------------------------------------------------------------------------
+    def weight_bytes_per_gpu(self) -> float:
+        """Everything but the routed experts on every GPU, plus its share of the experts."""
+        s = self.spec
+        experts = self.expert_params * self._moe_layers_all() * s.experts
+        rest = self.params - experts
+        emb_extra = s.embedding_params() * max(2.0 - self.wbytes, 0.0)
+        per_gpu_experts = experts / s.experts * (self.physical_experts / self.dp)
+        return (rest * self.wbytes + emb_extra + per_gpu_experts * self.wbytes + self.expert_extra_bytes / self.dp) / self.pp
+
+    def _moe_layers_all(self) -> int:
+        return round(self.moe_fraction * self.spec.layers)
+
+    def workspace_bytes(self, max_batch_tokens: int, max_batch_size: int) -> float:
+        """One GPU's share of the replica's iteration limits."""
+        n = self.dp
+        return super().workspace_bytes(max(max_batch_tokens // n, 1), max(max_batch_size // n, 1))

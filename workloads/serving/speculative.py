@@ -1,0 +1,77 @@
+"""Speculative decoding: what one draft-and-verify step of a replica costs and yields.
+
+Vocabulary (``serve.speculative``; seconds, tokens):
+- draft step: one forward of the drafter over ``B x topk`` tokens (``topk``: tree branches kept
+  per step, EAGLE; 1 = a chain): ``draft_layers`` target-layer equivalents (an EAGLE/MTP head:
+  1; a separate small model: its layer count scaled to the target's layer width) and the draft
+  LM head over ``draft_vocab`` rows (EAGLE-3 heads predict a reduced vocabulary), then the
+  engine's per-sequence work of a draft step beyond that layer model
+  (``EngineProfile.spec_draft_seq_us``: top-k selection over the draft vocabulary, tree
+  bookkeeping and per-branch attention metadata). ``tokens`` draft steps run one after another.
+- verify: one target forward over ``B x verify_tokens`` tokens (the tree's nodes, or the chain
+  and the bonus position: ``tokens + 1``), each attending to its sequence's context (the KV is
+  read once per sequence), with logits for every verified token.
+- draft extend (EAGLE/MTP): the drafter's pass over the tokens the verify accepted, which
+  refreshes its hidden states for the next step.
+- host: the engine's step overhead plus ``EngineProfile.spec_step_us`` (+ ``spec_seq_us`` per
+  sequence), CPU work that speculation adds and does not hide (SGLang <= 0.5.3 disables its overlap scheduler under speculation: tree
+  construction, accept-length device-to-host sync, freeing rejected KV slots).
+- yield: ``gain`` = 1 + sum of per-position acceptance = mean tokens one step emits (the
+  ``accept length`` engines log); a step's seconds over ``gain`` is a generated token's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Speculation:
+    tokens: int
+    gain: float
+    verify: int
+    draft_layers: float
+    topk: int = 1
+    draft_vocab: int = 0            # 0: the target's vocabulary
+    step_s: float = 0.0             # engine CPU per speculative step (EngineProfile.spec_step_us)
+    seq_s: float = 0.0              # engine CPU per sequence per speculative step (spec_seq_us)
+    draft_seq_s: float = 0.0        # engine work per sequence per draft step (spec_draft_seq_us)
+
+    @classmethod
+    def from_config(cls, tokens: int, acceptance, verify_tokens: int | None = None,
+                    draft_layers: float = 1.0, topk: int = 1, draft_vocab: int | None = None,
+                    step_s: float = 0.0, seq_s: float = 0.0, draft_seq_s: float = 0.0) -> "Speculation":
+        acc = list(acceptance) if isinstance(acceptance, (list, tuple)) else [float(acceptance)] * tokens
+        return cls(int(tokens), 1.0 + float(sum(acc)), int(verify_tokens or tokens + 1), float(draft_layers),
+                   int(topk), int(draft_vocab or 0), float(step_s), float(seq_s), float(draft_seq_s))
+
+    def step_parts(self, cost, B: float, context: float) -> dict[str, float]:
+        """Seconds of each part of one step of ``B`` sequences with summed ``context`` on the
+        replica whose ``IterationCost`` is ``cost``: ``verify``, ``draft``, ``extend``, ``host``."""
+        V = float(self.verify)
+        T = B * V
+        verify = cost.pp * (cost._fixed_stage_s(T, T) + cost._attn_s(T, context * V, context)) + cost._comm(T)[2]
+        Ls = float(cost.stage_layers)
+
+        def drafter(n: float, rows: float) -> float:
+            # draft_layers of the target's layer shape over n tokens, each attending to its context
+            body = self.draft_layers * (cost.layers.seconds(n) + cost._attn_s(n, context * n / B, context)) / Ls
+            return body + self._head_s(cost, rows)
+
+        n = B * self.topk
+        draft = self.tokens * (drafter(n, n) + self.draft_seq_s * B)
+        extend = drafter(B * self.gain, B) if self.draft_layers > 0 else 0.0
+        host = cost.overhead_s + self.step_s + (cost.host_per_seq_s + self.seq_s) * B
+        return {"verify": verify, "draft": draft, "extend": extend, "host": host}
+
+    def _head_s(self, cost, rows: float) -> float:
+        """The draft LM head over ``rows`` rows (the target's head when ``draft_vocab`` is 0)."""
+        s = cost.spec
+        vocab = self.draft_vocab or s.vocab
+        share = vocab / s.vocab / cost.tp
+        return cost.compute.time_of(rows * 2.0 * s.hidden * vocab / cost.tp,
+                                    cost.wbytes * s.hidden * vocab / cost.tp + rows * 4.0 * s.vocab * share, 0.0, 0, 1.0)
+
+    def token_s(self, cost, B: float, context: float) -> float:
+        """Seconds per generated token of a decode step of ``B`` sequences with speculation."""
+        return sum(self.step_parts(cost, B, context).values()) / self.gain
