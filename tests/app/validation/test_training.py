@@ -268,7 +268,6 @@ def test_llmfoundry_mpt3b_fp8_against_its_bf16_reference():
     assert abs(ratio / measured - 1) <= 0.15, ratio
     assert abs(fp8["error"] - bf16["error"]) <= 0.10, (fp8["error"], bf16["error"])
     assert fp8["predicted"] < 0.8 * 60037          # the fault: 60,037 predicted before
-<<<<<<< HEAD
     assert abs(bf16["error"]) <= 0.15 and abs(fp8["error"]) <= 0.15, (fp8["error"], bf16["error"])
 
 
@@ -315,7 +314,6 @@ def test_blackwell_fp4_over_fp8_ratio_gap_is_explained():
         assert abs(pred / meas - 1) <= 0.25, (fp4["case"], pred, meas)
         ratios.append(pred)
     assert ratios[0] > ratios[1]
-=======
 
 
 # -- issue 11 item 7: optimism at scale (multi-node runs held out of every fit) --------------
@@ -396,4 +394,3 @@ def test_llama3_405b_8k_and_16k_gpus_gap_is_explained():
     from workloads.training.cases import multinode_cases
     r8, r16 = (_simulate(_case(multinode_cases(), f"llama3_405b_h100x{n}")) / m for n, m in ((8192, 430.0), (16384, 400.0)))
     assert 1.0 < r16 < r8 < 1.25, (r8, r16)
->>>>>>> scale
