@@ -389,8 +389,9 @@ def test_llama3_405b_8k_and_16k_gpus_gap_is_explained():
     # single cold kernels and its host constants are [default] (item 1: the torchtitan 8-GPU
     # run is +38%), and the paper does not give the virtual-stage count (4 assumed): with 4
     # the bubble doubles from 8K to 16K (predicted 16K/8K 0.88, measured 0.93), a larger count
-    # halves that drop. Pinned so that either calibration shows up here.
+    # halves that drop. With issue 11 item 1 (H100 at its sustained 700 W clock, fitted to
+    # measured layers): +0.8% at 8K, -4.4% at 16K. Asserted: both within 10%, 16K below 8K.
     from sim.app.validation.training import _simulate
     from workloads.training.cases import multinode_cases
     r8, r16 = (_simulate(_case(multinode_cases(), f"llama3_405b_h100x{n}")) / m for n, m in ((8192, 430.0), (16384, 400.0)))
-    assert 1.0 < r16 < r8 < 1.25, (r8, r16)
+    assert 0.90 < r16 < r8 < 1.10, (r8, r16)
