@@ -123,6 +123,7 @@ class TopologySection(Section):
     storage_GBps: float | None = Field(None, gt=0, description="aggregate bandwidth of a storage tier (storage nodes behind the fabric) that checkpoints go to, GB/s; default per-host SSDs (topology.ssd_GBps each)")
     gpu_speed: dict[str, float] = Field(default_factory=dict, description="named slow GPUs: rank -> speed factor in (0, 1] (its compute takes 1/factor as long)")
     speed_cv: float = Field(0.0, ge=0, le=1.0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed (<= 1: beyond it GPUs would run at almost nothing)")
+    speed_spread: float | None = Field(None, ge=0, lt=0.2, description="standard deviation of per-GPU speed around the calibrated (median) GPU: a synchronous training step over n GPUs waits for the slowest, so its compute stretches by 1 / (1 - speed_spread x E[max of n normal draws]); default: the GPU's speed_spread in compute.toml (measured); 0 turns it off; named gpu_speed factors multiply it; ignored where speed_cv draws the speeds")
     nic_speed: dict[str, float] = Field(default_factory=dict, description="degraded NICs: GPU rank -> its scale-out NIC's rate as a fraction of nic_Gbps, in (0, 1]")
     link_speed: dict[str, float] = Field(default_factory=dict, description="degraded links: \"NODE\" or \"NODE:CLASS\" (node names as in `dcsim topology`, e.g. gpu3, leaf0.1, spine0.2; CLASS a link class such as nvlink, leaf-spine) -> factor in (0, 1] applied to every link (both directions) of that node, or of that class at it")
 

@@ -111,13 +111,14 @@ class TrainingStep:
 
     def __init__(self, sim, fabric, topo, plan: Plan, costs: StepCosts, overlap_grad_reduce: bool = True,
                  bucket_bytes: float = 25e6, interference: float = 0.0, fast_tp: bool | None = None,
-                 gpu_speed=None):
+                 gpu_speed=None, sync_jitter: float = 1.0):
         self.sim, self.env, self.fabric, self.topo = sim, sim.env, fabric, topo
         self.plan, self.costs = plan, costs
         self.overlap = overlap_grad_reduce
         self.bucket_bytes = bucket_bytes
         self.interference = interference
         self.gpu_speed = gpu_speed      # per-rank speed factors (sim.stragglers), or None
+        self.sync_jitter = sync_jitter  # default spread: slowest of the job's GPUs (sim.stragglers)
         self._slowest: dict = {}
         self.n_v = plan.pp * plan.v
         self.acts = actions(plan.schedule, plan.pp, plan.microbatches, plan.v)
@@ -345,16 +346,19 @@ class TrainingStep:
 
     def _straggle(self, log) -> float:
         """Compute-time multiplier of a process: 1 / the slowest speed factor among the GPUs it
-        stands for (its TP ranks; in symmetric fidelity those of every DP/CP replica)."""
+        stands for (its TP ranks; in symmetric fidelity those of every DP/CP replica), times
+        ``sync_jitter``: the expected slowest of the job's GPUs under the default speed spread
+        (every stage paces the pipeline and every replica meets at the gradient reduction, so
+        the step waits for the slowest GPU of the job)."""
         if self.gpu_speed is None:
-            return 1.0
+            return self.sync_jitter
         key = (log.replica, log.stage)
         f = self._slowest.get(key)
         if f is None:
             p = self.plan
             reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [log.replica]
             ranks = [p.rank_of(tp=t, cp=c, dp=d, pp=log.stage) for d, c in reps for t in range(p.tp)]
-            f = self._slowest[key] = 1.0 / float(np.min(self.gpu_speed[ranks]))
+            f = self._slowest[key] = self.sync_jitter / float(np.min(self.gpu_speed[ranks]))
         return f
 
     def _compute(self, log, seconds):

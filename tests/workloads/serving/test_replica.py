@@ -48,12 +48,16 @@ def test_preemption_happens_and_tokens_still_conserved():
     assert 0.9 < res.summary["kv_peak_utilization"] <= 1.0      # pressure fills the pool, never beyond
 
 
+# 60 Poisson requests of mixed lengths: arrivals cut decode macro-steps often
+POISSON_60 = {"arrival": "poisson", "rate": 20.0, "requests": 60,
+              "input_tokens": {"dist": "uniform", "min": 20, "max": 900},
+              "output_tokens": {"dist": "uniform", "min": 1, "max": 200}}
+
+
 @pytest.mark.parametrize("policy", ["vllm", "sarathi", "orca"])
 def test_macro_steps_equal_one_event_per_iteration(policy, monkeypatch):
     over = dict(serve={"scheduler": policy, "chunk_size": 256, "gpu_memory_utilization": 0.145},
-                workload={"arrival": "poisson", "rate": 20.0, "requests": 60,
-                          "input_tokens": {"dist": "uniform", "min": 20, "max": 900},
-                          "output_tokens": {"dist": "uniform", "min": 1, "max": 200}})
+                workload=POISSON_60)
     fast = serve(**over)
     monkeypatch.setattr(replica_mod, "MAX_MACRO_ITERATIONS", 1)
     slow = serve(**over)
@@ -68,9 +72,7 @@ def test_cut_macro_steps_put_only_the_iterations_run_on_private_links(monkeypatc
     an arrival ran fewer iterations than it planned, and only those cross the links: the link
     bytes equal those of one event per iteration (they were the planned ones before)."""
     over = dict(topology={"fabric": "fat-tree"}, serve={"tp": 2, "replicas": 1},
-                workload={"arrival": "poisson", "rate": 20.0, "requests": 60,
-                          "input_tokens": {"dist": "uniform", "min": 20, "max": 900},
-                          "output_tokens": {"dist": "uniform", "min": 1, "max": 200}})
+                workload=POISSON_60)
     fast = serve(**over)
     monkeypatch.setattr(replica_mod, "MAX_MACRO_ITERATIONS", 1)
     slow = serve(**over)
