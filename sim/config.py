@@ -123,6 +123,7 @@ class TopologySection(Section):
     storage_GBps: float | None = Field(None, gt=0, description="aggregate bandwidth of a storage tier (storage nodes behind the fabric) that checkpoints go to, GB/s; default per-host SSDs (topology.ssd_GBps each)")
     gpu_speed: dict[str, float] = Field(default_factory=dict, description="named slow GPUs: rank -> speed factor in (0, 1] (its compute takes 1/factor as long)")
     speed_cv: float = Field(0.0, ge=0, le=1.0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed (<= 1: beyond it GPUs would run at almost nothing)")
+    speed_spread: float | None = Field(None, ge=0, lt=0.2, description="standard deviation of per-GPU speed around the calibrated (median) GPU: a synchronous training step over n GPUs waits for the slowest, so its compute stretches by 1 / (1 - speed_spread x E[max of n normal draws]); default: the GPU's speed_spread in compute.toml (measured); 0 turns it off; named gpu_speed factors multiply it; ignored where speed_cv draws the speeds")
     nic_speed: dict[str, float] = Field(default_factory=dict, description="degraded NICs: GPU rank -> its scale-out NIC's rate as a fraction of nic_Gbps, in (0, 1]")
     link_speed: dict[str, float] = Field(default_factory=dict, description="degraded links: \"NODE\" or \"NODE:CLASS\" (node names as in `dcsim topology`, e.g. gpu3, leaf0.1, spine0.2; CLASS a link class such as nvlink, leaf-spine) -> factor in (0, 1] applied to every link (both directions) of that node, or of that class at it")
 
@@ -279,7 +280,7 @@ class ServeSection(Section):
     kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
     schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="fraction of HBM the engine may use")
-    engine: Literal["vllm", "sglang", "trtllm"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); its default scheduler and limits apply to the serve keys left unset (vLLM: V1 chunked prefill, 8192 tokens and 1024 sequences on >= 70 GiB GPUs)")
+    engine: Literal["vllm", "sglang", "trtllm", "trtllm-serve"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); its default scheduler and limits apply to the serve keys left unset (vLLM: V1 chunked prefill, 8192 tokens and 1024 sequences on >= 70 GiB GPUs)")
     kv_capacity_tokens: int | None = Field(None, ge=1, description="KV pool per replica, tokens (overrides the engine's memory model)")
     prefill_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated prefill replicas (default tp)")
     decode_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated decode replicas (default tp)")

@@ -16,6 +16,13 @@ Vocabulary:
 - busy accounting: ``union_length`` (time with any interval of a list open),
   ``uncovered(a, b)`` (time of a's union outside b's union): compute time, communication time
   and exposed communication of a GPU come from these.
+- batch: work timed in closed form rather than kernel by kernel (a serving iteration, or a
+  macro-step of decode iterations: the forward passes and their blocking TP/EP/PP collectives),
+  logged with ``log_batch`` as one compute interval followed by one interval per communication
+  kind, in O(1). A ``Gpu`` may stand for a group of GPUs that move in lockstep (the TP ranks of
+  a serving replica): one set of streams for all of them. With ``record=False`` a batch's
+  intervals are not kept, only their seconds (``logged``; batches of one ``Gpu`` never overlap,
+  so their lengths add), and the accounting is the same.
 - HBM ledger (``HbmLedger``): named allocations in bytes against the GPU's capacity; ``peak``
   is the largest total ever held; ``check`` raises ``InfeasibleError`` naming the config key
   and what does not fit.
@@ -61,7 +68,8 @@ def uncovered(intervals, cover) -> float:
 class Gpu:
     """One (simulated) GPU's streams on a SimPy environment."""
 
-    def __init__(self, env, interference: float = 0.0, kinds: tuple[str, ...] = (), slowdown: float = 1.0):
+    def __init__(self, env, interference: float = 0.0, kinds: tuple[str, ...] = (), slowdown: float = 1.0,
+                 record: bool = True):
         if not 0.0 <= interference < 1.0:
             raise ValueError("interference must be in [0, 1)")
         self.env = env
@@ -71,6 +79,8 @@ class Gpu:
         self.comm: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
         self._in_flight = 0
         self._change = None           # fires when communication starts or stops during compute
+        self.record = record          # keep log_batch intervals (a trace draws them)
+        self.logged: dict[str, float] = {}    # seconds per stream of log_batch batches not kept
 
     # -- compute ------------------------------------------------------------------------------
     def run(self, seconds: float):
@@ -120,20 +130,75 @@ class Gpu:
         """Log communication timed elsewhere (no interference bookkeeping)."""
         self.comm.setdefault(kind, []).append((start, end))
 
+    def log_batch(self, start: float, end: float, compute_s: float, comm=(), planned_s: float | None = None) -> None:
+        """A batch timed in closed form that ran from ``start`` to ``end``: ``compute_s`` of
+        compute from ``start``, then each ``(kind, seconds)`` of ``comm`` in order (blocking
+        collectives); the rest of ``planned_s`` (its closed-form duration, default compute +
+        communication) is host time (the engine's scheduling and launches). When the batch
+        ended later than planned it waited for its collectives (flows on a shared fabric): the
+        last communication interval is stretched by the wait. Batches of one ``Gpu`` must not
+        overlap. O(1)."""
+        if planned_s is None:
+            planned_s = compute_s + sum(s for _, s in comm)
+        wait = end - start - planned_s           # > 0: waited for the collectives' flows
+        last = -1
+        for i, (_, seconds) in enumerate(comm):
+            if seconds > 0:
+                last = i
+        record, logged = self.record, self.logged
+        t = start + compute_s if compute_s > 0 else start
+        if t > end:
+            t = end
+        if t > start:
+            if record:
+                self.compute.append((start, t))
+            else:
+                logged["compute"] = logged.get("compute", 0.0) + (t - start)
+        for i, (kind, seconds) in enumerate(comm):
+            if seconds <= 0:
+                continue
+            b = t + seconds + wait if i == last and wait > 0 else t + seconds
+            if b > end:
+                b = end
+            if b > t:
+                if record:
+                    self.comm.setdefault(kind, []).append((t, b))
+                else:
+                    logged[kind] = logged.get(kind, 0.0) + (b - t)
+            t = b
+
     def _poke(self) -> None:
         if self._change is not None and not self._change.triggered and self.interference:
             self._change.succeed()
 
     # -- accounting ---------------------------------------------------------------------------
     def compute_s(self) -> float:
-        return union_length(self.compute)
+        """Seconds with the compute stream busy."""
+        return union_length(self.compute) + self.logged.get("compute", 0.0)
+
+    def _logged_comm(self, kinds) -> float:
+        return sum(v for k, v in self.logged.items() if k != "compute" and (kinds is None or k in kinds))
 
     def comm_s(self, kinds=None) -> float:
-        return union_length([iv for k, ivs in self.comm.items() if kinds is None or k in kinds for iv in ivs])
+        """Seconds with communication (of ``kinds``, default all) in flight."""
+        return union_length([iv for k, ivs in self.comm.items() if kinds is None or k in kinds for iv in ivs]) \
+            + self._logged_comm(kinds)
 
     def exposed_comm_s(self, kinds=None) -> float:
+        """Seconds of communication not overlapped by compute (a batch's is all exposed)."""
         return uncovered([iv for k, ivs in self.comm.items() if kinds is None or k in kinds for iv in ivs],
-                         self.compute)
+                         self.compute) + self._logged_comm(kinds)
+
+    def busy_s(self) -> float:
+        """Seconds with compute or communication in flight."""
+        return union_length(self.compute + [iv for ivs in self.comm.values() for iv in ivs]) \
+            + sum(self.logged.values())
+
+    def streams(self) -> list[tuple[str, float, float]]:
+        """Every kept interval as ``(stream, start_s, end_s)``, compute first, in time order per
+        stream (for trace tables)."""
+        return [("compute", a, b) for a, b in self.compute] + \
+            [(k, a, b) for k, ivs in self.comm.items() for a, b in ivs]
 
 
 class HbmLedger:

@@ -21,6 +21,13 @@ Vocabulary:
 - a synchronous step runs at its slowest rank: the engine slows each pipeline stage's compute by
   its slowest GPU (over its TP ranks; in symmetric fidelity over every data-parallel replica,
   since the gradient reduction makes every replica wait for the slowest).
+- default spread (issue 11, "optimism at scale"): GPUs of one SKU are not equally fast
+  (manufacturing and power management: Sinha et al., SC22, arXiv:2208.11035), so even without
+  named stragglers a synchronous step over ``n`` GPUs waits for the slowest of ``n`` draws. With
+  speeds ``1 - sigma z``, ``z ~ Normal(0, 1)`` (the median GPU runs at the calibrated speed),
+  the step's compute stretches by ``sync_slowdown(n, sigma) = 1 / (1 - sigma E[max of n z])``;
+  ``E[max of n z]`` (``expected_max_normal``) is 0 for one GPU and grows as ~sqrt(2 ln n).
+  ``sigma`` is the GPU's ``speed_spread`` (``sim/data/compute.toml``), or ``topology.speed_spread``.
 
 Errors: a rank outside the job or a factor outside (0, 1] raises ``ConfigError`` naming
 ``topology.gpu_speed`` (``topology.nic_speed``, ``topology.link_speed``: an unknown node or a
@@ -106,3 +113,43 @@ def degrade_links(topo, link_speed: dict | None) -> None:
             back = topo.link_of.get((topo.link_dst[i], node))
             if back is not None:
                 topo.scale_capacity(back, factor)
+
+
+def expected_max_normal(n: int) -> float:
+    """E[max of ``n`` independent standard normal draws] (0 for n = 1; 0.564 for 2; 1.424 for 8;
+    3.37 for 3,072), by quadrature of ``x n phi(x) Phi(x)^(n-1)`` on a fixed grid (deterministic,
+    accurate to ~1e-6). Grows as ~sqrt(2 ln n) for large n."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"need at least one draw, got {n}")
+    if n == 1:
+        return 0.0
+    from math import erf, sqrt
+    x = np.linspace(-8.0, 9.0, 6801)
+    cdf = 0.5 * (1.0 + np.vectorize(erf)(x / sqrt(2.0)))
+    pdf = np.exp(-0.5 * x * x) / sqrt(2.0 * np.pi)
+    f = x * n * pdf * np.power(cdf, n - 1)
+    return float(np.sum((f[1:] + f[:-1]) * 0.5 * np.diff(x)))
+
+
+def sync_slowdown(n: int, sigma: float) -> float:
+    """Compute-time multiplier of a synchronous step over ``n`` GPUs whose speeds spread as
+    ``1 - sigma z`` around the calibrated (median) speed: ``1 / (1 - sigma E[max of n z])``.
+    1 for one GPU or sigma = 0; never decreasing in ``n``. Raises ``ConfigError`` naming
+    ``topology.speed_spread`` when sigma is outside [0, 0.2)."""
+    sigma = float(sigma)
+    if not 0.0 <= sigma < 0.2:
+        raise ConfigError("topology.speed_spread", f"must lie in [0, 0.2), got {sigma}")
+    if sigma == 0.0 or n <= 1:
+        return 1.0
+    return 1.0 / (1.0 - sigma * _expected_max_cached(int(n)))
+
+
+_EMAX: dict[int, float] = {}
+
+
+def _expected_max_cached(n: int) -> float:
+    v = _EMAX.get(n)
+    if v is None:
+        v = _EMAX[n] = expected_max_normal(n)
+    return v

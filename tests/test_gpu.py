@@ -62,3 +62,19 @@ def test_uniform_slowdown_stretches_every_kernel():
     gpu = Gpu(env, 0.0, (), slowdown=1.25)
     env.run(env.process(gpu.run(2.0)))
     assert env.now == pytest.approx(2.5) and gpu.compute_time(2.0) == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_a_batch_is_compute_then_its_collectives_stretched_to_its_end(record):
+    gpu = Gpu(simpy.Environment(), kinds=("TP", "PP"), record=record)
+    gpu.log_batch(0.0, 1.0, 0.5, (("TP", 0.2), ("PP", 0.1)), planned_s=1.0)   # 0.2 s of host time
+    gpu.log_batch(2.0, 3.0, 0.4, (("TP", 0.3), ("PP", 0.0)))      # waited 0.3 s more for its flows
+    assert gpu.compute_s() == pytest.approx(0.9)
+    assert gpu.comm_s(["TP"]) == pytest.approx(0.2 + 0.6) and gpu.comm_s(["PP"]) == pytest.approx(0.1)
+    assert gpu.exposed_comm_s() == pytest.approx(gpu.comm_s()) == pytest.approx(0.9)
+    assert gpu.busy_s() == pytest.approx(1.8)
+    if record:
+        assert gpu.compute == [(0.0, 0.5), (2.0, 2.4)] and gpu.comm["TP"] == [(0.5, 0.7), (2.4, 3.0)]
+        assert gpu.comm["PP"] == [(0.7, pytest.approx(0.8))] and len(gpu.streams()) == 5
+    else:
+        assert gpu.compute == [] and gpu.streams() == []       # O(1) memory: seconds only

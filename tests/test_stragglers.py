@@ -149,3 +149,61 @@ def test_link_speed_scales_exactly_the_named_switchs_links_of_the_named_class():
     for i in range(base.num_links):
         want = base.capacity[i] * (0.25 if i in hit else 1.0)
         assert slow.capacity[i] == pytest.approx(want)
+
+
+# -- the default speed spread: a synchronous step waits for the slowest of its GPUs (issue 11) --
+
+def test_expected_max_normal_matches_exact_small_n_and_grows_like_sqrt_2_ln_n():
+    from math import pi, sqrt, log
+    from sim.stragglers import expected_max_normal
+    assert expected_max_normal(1) == 0.0
+    assert expected_max_normal(2) == pytest.approx(1 / sqrt(pi), abs=1e-6)          # exact
+    assert expected_max_normal(3) == pytest.approx(3 / (2 * sqrt(pi)), abs=1e-6)    # exact
+    values = [expected_max_normal(n) for n in (2, 8, 64, 512, 4096, 32768)]
+    assert all(b > a for a, b in zip(values, values[1:]))
+    for n, v in zip((2, 8, 64, 512, 4096, 32768), values):
+        assert v < sqrt(2 * log(n))                 # the classical upper bound
+    assert values[-1] / sqrt(2 * log(32768)) > 0.85  # and its rate
+    rng = np.random.default_rng(7)
+    assert expected_max_normal(128) == pytest.approx(rng.standard_normal((20000, 128)).max(1).mean(), rel=0.01)
+
+
+def test_sync_slowdown_is_one_for_one_gpu_and_never_faster_with_more_gpus():
+    from sim.stragglers import sync_slowdown
+    assert sync_slowdown(1, 0.015) == 1.0
+    assert sync_slowdown(4096, 0.0) == 1.0
+    weak = [sync_slowdown(n, 0.015) for n in (1, 2, 8, 64, 1024, 16384)]
+    assert all(b >= a for a, b in zip(weak, weak[1:]))
+    assert sync_slowdown(8, 0.015) == pytest.approx(1 / (1 - 0.015 * 1.42360), rel=1e-5)
+    with pytest.raises(ConfigError, match="topology.speed_spread"):
+        sync_slowdown(8, 0.25)
+
+
+def _dp_run(gpus: int, spread=None):
+    data = {"topology": {"gpus": gpus, "gpus_per_node": 8, "fabric": "none"},
+            "model": {"preset": "llama3-8b", "layers": 2, "seq_len": 1024},
+            "train": {"dp": gpus, "micro_batch": 1, "global_batch": gpus, "zero": 1}}
+    if spread is not None:
+        data["topology"]["speed_spread"] = spread
+    return run(load_config(data=data)).summary
+
+
+def test_default_spread_stretches_the_steps_compute_by_the_slowest_of_the_job():
+    from sim.compute import constants_row
+    from sim.stragglers import sync_slowdown
+    sigma = constants_row("H100-SXM-80GB")["speed_spread"]
+    assert 0.005 <= sigma <= 0.03                   # compute.toml: Sinha et al. SC22, 8% range
+    for gpus in (1, 8):
+        ideal, default = _dp_run(gpus, 0.0), _dp_run(gpus)
+        assert default["compute_s"] / ideal["compute_s"] == pytest.approx(sync_slowdown(gpus, sigma), rel=1e-9)
+    one = _dp_run(1)
+    assert one["step_time_s"] == _dp_run(1, 0.0)["step_time_s"]     # one GPU waits for nobody
+
+
+def test_spread_with_a_named_slow_gpu_multiplies():
+    base = _run(speed_spread=0.0)
+    slow = _run(gpu_speed={"3": 0.5})
+    both = _run(gpu_speed={"3": 0.5}, speed_spread=0.0)
+    assert slow.summary["step_time_s"] > both.summary["step_time_s"] > base.summary["step_time_s"]
+    with pytest.raises(ConfigError, match="topology.speed_spread"):
+        _run(speed_spread=0.3)

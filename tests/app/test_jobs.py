@@ -128,6 +128,11 @@ def test_set_reaches_into_jobs_and_trace_has_one_process_per_job():
     assert procs == ["job pre", "job chat"]
     pids = {e["pid"] for e in result.trace["traceEvents"]}
     assert pids == {1, 2}
+    # both jobs' GPU streams come from sim.gpu and are drawn the same way (training's stages,
+    # serving's replicas: compute and communication threads)
+    threads = {(e["pid"], e["args"]["name"]) for e in result.trace["traceEvents"] if e.get("name") == "thread_name"}
+    assert any(p == 1 and n.startswith("streams: lane=stage 0") and n.endswith("stream=compute") for p, n in threads)
+    assert any(p == 2 and n.startswith("streams: lane=replica 0") and n.endswith("stream=compute") for p, n in threads)
 
 
 def test_every_job_row_says_whether_its_gpu_is_calibrated():
@@ -138,3 +143,21 @@ def test_every_job_row_says_whether_its_gpu_is_calibrated():
     assert out["pre"]["calibrated"] is True
     from sim.compute import calibration
     assert calibration("H200-SXM-141GB", "train")[0] is False      # no end-to-end fit: the row would say so
+
+
+@pytest.mark.slow
+def test_readme_cotenant_table_comes_from_the_documented_commands():
+    """README.md's co-tenant table is what `dcsim run runs/cotenant.toml` (packed) and its
+    `--set 'jobs.1.placement="spread"'` variant produce (about 40 s of CPU)."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "README.md").read_text()
+    for placement, sets in (("packed", []), ("spread", ['jobs.1.placement="spread"'])):
+        out = rows(run(load_config(root / "runs" / "cotenant.toml", sets)))
+        pre, chat = out["pretrain"], out["chat"]
+        row = (f"| {placement} | {pre['mean_step_time_s']:.3f} s ({pre['steps']} steps) | {pre['slowdown']:.4f} | "
+               f"{chat['ttft_p50_s'] * 1e3:.1f} ms | {chat['slowdown']:.4f} | {chat['tpot_p50_s'] * 1e3:.2f} ms | "
+               f"{chat['tpot_slowdown']:.4f} |")
+        quoted = re.search(rf"^\| {placement} \|.*$", text, re.M)
+        assert quoted is not None and quoted.group(0) == row, f"README says {quoted and quoted.group(0)}, run gives {row}"

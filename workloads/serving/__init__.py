@@ -17,6 +17,10 @@ alone). Column meanings (seconds unless the name says otherwise):
   GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
   ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
   workspace, KV pool) and its KV pool.
+- streams (with ``run.trace``): each replica's GPU streams (``sim.gpu.Gpu``, one for its tp x
+  pp GPUs in lockstep): ``lane`` (``replica N``, plus ``engine M`` with pp virtual engines),
+  ``stream`` (``compute``, ``TP``, ``PP``), ``start_s``, ``end_s``: one compute interval and
+  one interval per collective kind per iteration batch, as training's streams.
 """
 
 from __future__ import annotations
@@ -54,11 +58,14 @@ class ServingWorkload:
         return self.deployment.done
 
     def stop(self) -> None:
-        pass
+        self.deployment.flush_credits()
 
     def tables(self) -> dict[str, pa.Table]:
         if self._tables is None:
+            self.deployment.flush_credits()
             self._tables = tables(self.deployment)
+            if self.deployment.cfg.run.trace:
+                record_streams(self.deployment)
         return self._tables
 
     def slowdown(self, alone: "ServingWorkload") -> dict[str, float]:
@@ -70,6 +77,16 @@ class ServingWorkload:
             a, b = mine[col][0].as_py(), base[col][0].as_py()
             ratio[name] = a / b if b and b > 0 else float("nan")
         return ratio
+
+
+def record_streams(dep: Deployment) -> None:
+    """The replicas' GPU streams (``sim.gpu``: compute, TP, PP intervals, one per iteration
+    batch) as rows of the simulation's ``streams`` table, which trace.json draws as training's."""
+    streams = dep.sim.recorder.table("streams")
+    for rep in dep.replicas:
+        lane = f"replica {rep.physical}" + (f" engine {rep.index}" if dep.engines > 1 else "")
+        for stream, a, b in rep.gpu.streams():
+            streams.add(lane=lane, stream=stream, name=stream, start_s=a, end_s=b)
 
 
 def tables(dep: Deployment) -> dict[str, pa.Table]:
@@ -101,7 +118,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
     flops = sum(r.flops for r in reps)
     hbm = sum(r.hbm_bytes for r in reps)
     busy = sum(r.busy_s for r in reps)
-    comm = sum(r.comm_s for r in reps)
+    comm = sum(r.gpu.comm_s() for r in reps)
     gpus = dep.gpus_used
     peak = dep.gpu.peak_flops(dep.serve.precision)
     denom = max(duration, 1e-12) * gpus
@@ -121,7 +138,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_transfer_GB": sum(dep.bytes.values()) / 1e9,
         "prefix_hit_rate": float(col("prefix_hit_tokens").sum() / max(prompt.sum(), 1)),
         "preemptions": int(sum(r.preemptions for r in reps)),
-        "compute_comm_ratio": sum(r.compute_s for r in reps) / comm if comm > 0 else float("inf"),
+        "compute_comm_ratio": sum(r.gpu.compute_s() for r in reps) / comm if comm > 0 else float("inf"),
         "gpus": gpus,
         "ttft_mean_s": float(ttft.mean()) if n else float("nan"),
         "tpot_mean_s": float(tpot_v.mean()) if len(tpot_v) else float("nan"),

@@ -70,12 +70,14 @@ class CommLink:
     latency_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BatchCost:
     """One iteration batch on one replica (all floats). ``time_s`` = ``compute_s`` (pp x stage
     kernels) + ``comm_s`` (TP/EP/PP collectives, exposed) + the engine's scheduling overhead;
     ``flops`` and ``hbm_bytes`` are the model's useful FLOPs and bytes on the whole replica (MFU,
-    MBU); ``tp_bytes`` and ``pp_bytes`` are bytes each GPU sends (as ``comm_bytes``)."""
+    MBU); ``tp_bytes`` and ``pp_bytes`` are bytes each GPU sends (as ``comm_bytes``). A value,
+    never changed once built (not ``frozen``: a frozen dataclass costs 5x more to build, and
+    serving builds one per iteration batch)."""
     time_s: float
     compute_s: float
     comm_s: float
@@ -85,7 +87,7 @@ class BatchCost:
     pp_bytes: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecodeRun:
     """``steps`` consecutive decode iterations of ``batch`` sequences (a macro-step): ``cum_s``
     the end time of each iteration from the run's start; ``step`` the (constant) communication

@@ -177,6 +177,7 @@ class Deployment:
         self.bytes = {"disagg": 0.0, "prefix_load": 0.0, "swap": 0.0}
         self._pending_kv: dict[int, list] = {}
         self._private_reps: dict[int, bool] = {}
+        self._credit_due: dict[int, list[float]] = {}   # private replica -> [TP, PP] bytes not yet credited
         self._algos: dict[tuple, str] = {}
 
     # -- set-up helpers ------------------------------------------------------------------------
@@ -225,7 +226,7 @@ class Deployment:
         e = self.engine
         cost.host_per_seq_s = e.step_us_per_seq * 1e-6
         cost.graph_max_batch = e.cuda_graph_max_batch
-        cost.eager_step_s = e.eager_kernels_per_layer * cost.stage_layers * e.launch_us * 1e-6
+        cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * 1e-6
         if cost.wbytes < 2.0:
             cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
 
@@ -320,12 +321,41 @@ class Deployment:
         """Put an iteration's (or macro-step's) TP/EP and PP bytes on the fabric through
         ``sim.collectives``: an all-reduce on each TP group carrying ``tp_bytes`` per GPU (ring
         volume), and send/recv from every stage's GPUs to the next stage's (``pp_bytes`` per
-        GPU of the replica on average). Private replicas are credited at once (no flow;
-        returns None); shared ones run the collective's flows, which contend with everything
+        GPU of the replica on average). Private replicas' bytes are summed and credited once
+        (no flow, ``flush_credits``; returns None); shared ones run the collective's flows, which contend with everything
         else (returns the event that fires when they are done)."""
+        if self.is_private(rep):
+            # bytes on private links change no other flow: sum them, credit once (flush_credits)
+            due = self._credit_due.get(rep.index)
+            if due is None:
+                due = self._credit_due[rep.index] = [0.0, 0.0]
+            due[0] += tp_bytes
+            due[1] += pp_bytes
+            return None
+        return self._put_traffic(rep, tp_bytes, pp_bytes, False)
+
+    def is_private(self, rep: Replica) -> bool:
+        """Whether ``rep``'s collectives have their links to themselves (``_private``), cached."""
         private = self._private_reps.get(rep.index)
         if private is None:
             private = self._private_reps[rep.index] = self._private(rep)
+        return private
+
+    def refund_traffic(self, rep: Replica, tp_bytes: float, pp_bytes: float) -> None:
+        """Take back a private replica's bytes of iterations a cut macro-step did not run."""
+        due = self._credit_due.setdefault(rep.index, [0.0, 0.0])
+        due[0] -= tp_bytes
+        due[1] -= pp_bytes
+
+    def flush_credits(self) -> None:
+        """Credit the private replicas' summed TP/PP bytes on the fabric (the same link bytes as
+        crediting every iteration: ``collectives.credit`` is linear in the buffer). Runs when
+        the last request finishes and before the tables are read; idempotent."""
+        due, self._credit_due = self._credit_due, {}
+        for index, (tp_b, pp_b) in sorted(due.items()):
+            self._put_traffic(self.replicas[index], tp_b, pp_b, True)
+
+    def _put_traffic(self, rep: Replica, tp_bytes: float, pp_bytes: float, private: bool):
         tp, pp = rep.cost.tp, self.serve.pp
         f, events = self.fabric, []
         if getattr(rep.cost, "dp", 1) > 1 and tp_bytes > 0:
@@ -444,15 +474,22 @@ class Deployment:
             nxt.arrival = self.sim.now
             self.arrive(nxt)
         if self.n_done == len(self.requests) and not self.done.triggered:
+            self.flush_credits()
             self.done.succeed()
 
-    def arrivals(self, order: np.ndarray):
+    def schedule_arrivals(self, order: np.ndarray) -> None:
+        """Open loop: each request reaches its replica at its arrival plus the frontend time,
+        one timeout each scheduled now (in arrival order, so requests that reach the engine at
+        the same instant keep it), instead of a process that wakes at every arrival."""
         env = self.sim.env
+        now = env.now
         for i in order:
             req = self.requests[i]
-            if req.arrival > env.now:
-                yield env.timeout(req.arrival - env.now)
-            self.arrive(req)
+            delay = req.frontend_s = self.engine.frontend_s(req.prompt)
+            t = req.arrival if req.arrival > now else now
+            at = t + delay if delay > 0 else t
+            env.timeout(at - now).callbacks.append(
+                lambda _e, req=req: self.route(self.router, self.front, req).submit(req))
 
     def start(self) -> None:
         st = self.stream
@@ -472,7 +509,7 @@ class Deployment:
         for i in order[:at_zero]:
             self.arrive(self.requests[i])
         if at_zero < len(order):
-            self.sim.process(self.arrivals(order[at_zero:]), "serve.arrivals")
+            self.schedule_arrivals(order[at_zero:])
 
 
 def _gpu_speed(cfg, gpu, world: int):

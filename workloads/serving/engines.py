@@ -32,7 +32,8 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   ``step_us`` + ``step_us_per_seq`` x sequences, CPU per engine step not hidden by the GPU;
   a step not covered by a CUDA graph (any prefill chunk, or a decode batch over
   ``cuda_graph_max_batch``) launches ``eager_kernels_per_layer`` kernels per layer from the CPU
-  at ``launch_us`` each, so it takes at least that long.
+  (-1: every kernel the layer model implies, ``eager_ops``) at ``launch_us`` each (host seconds
+  per kernel, the engine's Python included), so it takes at least that long.
 - speculative decoding (``speculative.py``): ``spec_step_us`` CPU per draft-and-verify step the
   engine adds and does not hide, ``spec_seq_us`` the same per sequence; ``spec_draft_seq_us``
   work per sequence per draft step beyond the drafter's layer and head (top-k selection, tree
@@ -40,6 +41,9 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 - ``lowp_weight_read_efficiency``: fraction of the HBM bandwidth FP8/FP4 GEMMs reach on their
   weight reads relative to bf16 ones (decode-size M: per-token activation quantization, scale
   epilogues and less tuned small-M kernels); 1 where the engine's kernels stream at the bf16 rate.
+- ``like``: a profile that is another engine's in a different serving mode takes that engine's
+  fields and replaces the ones it lists (``trtllm-serve``: TensorRT-LLM behind its OpenAI
+  server, where ``trtllm`` is the offline ``trtllm-bench`` path).
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
   serve keys a config leaves unset when it names ``serve.engine``.
@@ -59,7 +63,7 @@ from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import GiB
 
 DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
-ENGINES = ("vllm", "sglang", "trtllm")
+ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve")
 DEFAULT_ENGINE = "vllm"
 
 
@@ -153,9 +157,30 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if name is not None and name not in data:
         raise ConfigError(key, f"unknown engine {name!r}; known: {', '.join(data)}")
     row = dict(data[name or DEFAULT_ENGINE])
+    if "like" in row:       # a serving mode of another engine: its profile with these fields replaced
+        row = {**data[row.pop("like")], **row}
     defaults = row.pop("defaults", {})
     prof = EngineProfile(name=name or DEFAULT_ENGINE, defaults=defaults, **row)
     return prof
+
+
+def eager_ops(cost, per_layer: int) -> float:
+    """Kernels one GPU of ``cost``'s replica (a stage) launches from the host in an eager step:
+    ``per_layer`` x its layers, or, with ``per_layer < 0``, what the layer model implies: every
+    op of the stage's layers (``cost.layers.ops``: norms, GEMMs, residuals, activations, an MoE
+    layer's router, permutes and grouped expert GEMMs, MLA's down/up projections), the attention
+    op of each layer, an activation-quantization kernel before each FP8/FP4 GEMM (block-scaled
+    checkpoints quantize activations per token group in their own kernel) and, with TP, the two
+    all-reduces of each layer."""
+    if per_layer >= 0:
+        return float(per_layer * cost.stage_layers)
+    L = float(cost.stage_layers)
+    n = sum(k for _, k in cost.layers.ops) + L
+    if cost.wbytes < 2.0:
+        n += sum(k for o, k in cost.layers.ops if o.kind == "gemm")
+    if cost.tp > 1:
+        n += 2.0 * L
+    return n
 
 
 def apply_defaults(serve, hbm_bytes: float):

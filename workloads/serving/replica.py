@@ -31,7 +31,8 @@ from collections import OrderedDict, deque
 import numpy as np
 
 from sim.errors import SimulationError
-from workloads.serving.kvcache import KVCache, PrefixCache
+from sim.gpu import Gpu
+from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.request import Request
 
 MAX_MACRO_ITERATIONS = 1 << 16
@@ -119,8 +120,9 @@ class Replica:
         self.idle = False
         # accounting
         self.busy_s = 0.0
-        self.comm_s = 0.0
-        self.compute_s = 0.0              # kernel time of the replica's compute stream
+        # the replica's tp x pp GPUs move in lockstep: one set of streams (sim.gpu) for all of
+        # them, one compute and one TP/PP interval per iteration batch (intervals kept for a trace)
+        self.gpu = Gpu(self.env, kinds=("TP", "PP"), record=bool(deployment.cfg.run.trace))
         self.iterations = 0
         self.flops = 0.0
         self.hbm_bytes = 0.0
@@ -387,11 +389,11 @@ class Replica:
         if self.role == "prefill" and self.dep.layerwise:
             for r in finishing:      # stream all but the last layer's KV behind the compute
                 self.dep.start_kv_transfer(self, r, fraction=1.0 - 1.0 / self.cost.stage_layers, at_end=False)
-        self._account(bc, 1)
         yield self.env.timeout(t)
         if comm is not None and not comm.processed:
             yield comm
         end = self.env.now
+        self._account(bc, 1, now, end)
         self.busy_s += end - now
         for r, c in chunks:
             r.computed += c
@@ -434,11 +436,30 @@ class Replica:
                 growing.append(r)
         if self.kv_alloc == "request":
             return
+        bt = self.bt
+        eb = self.prefix.entry_blocks if self.prefix is not None else 0
+        # blocks_for(context + 1) - _owned(r), inlined (it runs for every sequence each step)
+        if self.cost.window:        # windowed layers stop growing at the window (cost.kv_blocks)
+            extras = [(r, self.cost.kv_blocks(r.context + 1, bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
+                      for r in growing]
+        else:
+            extras = [(r, -(-(r.prompt + r.generated + 1) // bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
+                      for r in growing]
+        extras = [(r, x) for r, x in extras if x > 0]
+        total = sum(x for _, x in extras)
+        if total <= self.kv.free:
+            # all fit in free blocks: one allocation leaves the state one by one would
+            if total:
+                self.kv.allocate(total)
+                for r, extra in extras:
+                    r.kv_blocks += extra
+            return
         preempted: set[int] = set()
         for r in growing:
-            if r.rid in preempted:
+            if preempted and r.rid in preempted:
                 continue
-            extra = self.cost.kv_blocks(r.context + 1, self.bt) - self._owned(r)
+            extra = ((self.cost.kv_blocks(r.context + 1, bt) if self.cost.window else -(-(r.prompt + r.generated + 1) // bt))
+                     - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
             if extra > 0:
                 while not self._reserve(extra):
                     victim = self._preempt(exclude=r)
@@ -457,21 +478,27 @@ class Replica:
         env = self.env
         now = env.now
         B = len(decodes)
-        ctx = np.fromiter((r.context for r in decodes), dtype=np.int64, count=B)
-        rem = np.fromiter((r.remaining for r in decodes), dtype=np.int64, count=B)
-        k = int(min(rem.min(), MAX_MACRO_ITERATIONS))
+        # per-sequence state on Python ints (a batch is tens of sequences: numpy's call
+        # overhead would dominate)
+        ctx = [r.prompt + r.generated for r in decodes]
+        k = min(min([r.output - r.generated for r in decodes]), MAX_MACRO_ITERATIONS)
         if self.kv_alloc != "request":
             # blocks each sequence needs to hold context + j + 1 tokens after j steps
-            owned = np.fromiter((self._owned(r) for r in decodes), dtype=np.int64, count=B)
+            eb = self.prefix.entry_blocks if self.prefix is not None else 0
+            owned = [r.kv_blocks + len(r.pinned) * eb if r.pinned else r.kv_blocks for r in decodes]
             avail = self.kv.free + self._evictable()
+            bt = self.bt
             # The largest k whose growth fits: after j steps each sequence holds ctx + j + 1 tokens.
             window = self.cost.window
 
             def growth(j):
-                if window:      # windowed layers stop growing at the window (cost.kv_blocks)
-                    need = np.array([self.cost.kv_blocks(int(c) + j + 1, self.bt) for c in ctx])
-                    return int(np.maximum(need - owned, 0).sum())
-                return int(np.maximum(-(-(ctx + j + 1) // self.bt) - owned, 0).sum())
+                g = 0
+                for c, o in zip(ctx, owned):
+                    # windowed layers stop growing at the window (cost.kv_blocks)
+                    n = (self.cost.kv_blocks(c + j + 1, bt) if window else -(-(c + j + 1) // bt)) - o
+                    if n > 0:
+                        g += n
+                return g
             if growth(k) > avail:
                 lo, hi = 0, k                      # growth(lo) <= avail < growth(hi)
                 while hi - lo > 1:
@@ -485,12 +512,16 @@ class Replica:
                 if self._preempt() is None:
                     raise SimulationError(f"replica {self.index}: KV full and nothing to preempt")
                 return
-        run = self.cost.decode_run(B, float(ctx.sum()), k, ctx if self.cost.window else None)
+        run = self.cost.decode_run(B, float(sum(ctx)), k, np.asarray(ctx) if self.cost.window else None)
         cum = run.cum_s
         step_bytes = run.step.tp_bytes + run.step.pp_bytes
         comm = self._issue_comm(k * run.step.tp_bytes, k * run.step.pp_bytes)
-        self.wake = env.event()
-        yield env.any_of([env.timeout(cum[-1]), self.wake])
+        private = comm is None and len(self.gpus) > 1 and self.dep.is_private(self)
+        # the run ends at its last iteration unless news wakes the replica first (``notify``):
+        # the timer triggers the wake event itself (one event fewer than waiting on any_of)
+        wake = self.wake = env.event()
+        env.timeout(cum[-1]).callbacks.append(lambda _e: None if wake.triggered else wake.succeed())
+        yield wake
         self.wake = None
         elapsed = env.now - now
         done = k
@@ -499,11 +530,13 @@ class Replica:
             if done < k and comm is not None:
                 self.comm_credit += (k - done) * step_bytes
                 comm = None
+            elif done < k and private:          # summed bytes not yet on the fabric: take back
+                self.dep.refund_traffic(self, (k - done) * run.step.tp_bytes, (k - done) * run.step.pp_bytes)
             yield env.timeout(max(cum[done - 1] - elapsed, 0.0))
         if comm is not None and not comm.processed:
             yield comm
-        self._account(run.totals(done), done)
         end = env.now
+        self._account(run.totals(done), done, now, end)
         self.busy_s += end - now
         first_end = now + cum[0]
         for r in decodes:
@@ -513,13 +546,17 @@ class Replica:
         self._grow_and_finish(decodes, end)
 
     # -- bookkeeping ---------------------------------------------------------------------------
-    def _account(self, bc, iterations: int) -> None:
-        """Add ``iterations`` iterations whose summed cost is the ``BatchCost`` ``bc``."""
+    def _account(self, bc, iterations: int, start: float, end: float) -> None:
+        """Add ``iterations`` iterations whose summed cost is the ``BatchCost`` ``bc``, run from
+        ``start`` to ``end``: their compute and collectives go on the replica's GPU streams
+        (``Gpu.log_batch``: TP/EP and PP seconds split by their bytes on the link, the last
+        stretched while the batch waited for its flows on a shared fabric past ``time_s``)."""
         self.iterations += iterations
         self.flops += bc.flops
         self.hbm_bytes += bc.hbm_bytes
-        self.comm_s += bc.comm_s
-        self.compute_s += bc.compute_s
+        pp_w = bc.pp_bytes * self.cost.pp
+        pp_s = bc.comm_s * pp_w / (bc.tp_bytes + pp_w) if pp_w > 0 else 0.0
+        self.gpu.log_batch(start, end, bc.compute_s, (("TP", bc.comm_s - pp_s), ("PP", pp_s)), bc.time_s)
 
     def _release(self, req: Request) -> None:
         self.kv.release(req.kv_blocks)

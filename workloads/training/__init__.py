@@ -46,6 +46,20 @@ def _gpu_speed(cfg, spec, world: int):
     return speed_factors(world, t.gpu_speed, t.speed_cv, cfg.run.seed, cap)
 
 
+def sync_jitter(cfg, spec, world: int) -> float:
+    """Compute multiplier of a synchronous step over ``world`` GPUs from the spread of per-GPU
+    speeds (``sim.stragglers.sync_slowdown``): ``topology.speed_spread``, or the GPU's measured
+    ``speed_spread`` (compute.toml). 1 where ``speed_cv`` draws the speeds itself; named
+    ``gpu_speed`` factors and a power cap multiply it (the engine's ``_straggle``)."""
+    from sim.compute import constants_row
+    from sim.stragglers import sync_slowdown
+    t = cfg.topology
+    if t.speed_cv > 0:
+        return 1.0
+    sigma = t.speed_spread if t.speed_spread is not None else constants_row(spec.name).get("speed_spread", 0.0)
+    return sync_slowdown(world, sigma)
+
+
 class TrainingWorkload:
     """A training job as a ``Workload``: steps back to back, ``steps`` of them, or (``steps``
     None) until ``stop()`` is called and at least one step is done."""
@@ -79,6 +93,7 @@ class TrainingWorkload:
                                                      constants_row(spec.name).get("overlap_slowdown", 0.0),
                                                      tr.overlap_grad_reduce)
         self.gpu_speed = _gpu_speed(cfg, spec, plan.world)
+        self.sync_jitter = sync_jitter(cfg, spec, plan.world)
         self.steps = steps
         self.open_ended = steps is None
         self._stop = False
@@ -100,7 +115,8 @@ class TrainingWorkload:
         while True:
             t_start = sim.now
             job = TrainingStep(sim, self.fabric, self.topo, self.plan, costs, tr.overlap_grad_reduce,
-                               tr.dp_bucket_MB * 1e6, self.interference, gpu_speed=self.gpu_speed)
+                               tr.dp_bucket_MB * 1e6, self.interference, gpu_speed=self.gpu_speed,
+                               sync_jitter=self.sync_jitter)
             yield job.start()
             if costs.step_overhead_s:
                 yield sim.env.timeout(costs.step_overhead_s)

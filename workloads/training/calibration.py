@@ -29,6 +29,7 @@ from workloads.training.costs import overlap_interference, step_costs, training_
 from workloads.training.cases import narayanan_cases, vtrain_cases
 from workloads.training.estimate import Network, estimate_step
 from workloads.training.plan import make_plan
+from workloads.training import sync_jitter
 
 FITTED = ("gemm_eff_max", "gemm_half_flops", "gemm_half_dim", "attn_eff_max", "attn_half_flops", "hbm_eff_max",
           "launch_us", "layer_overhead_us", "step_overhead_ms", "tp_call_overhead_us",
@@ -45,14 +46,14 @@ def prepare(cases: list[dict]) -> list[tuple]:
         g = gpu(t.gpu)
         plan = make_plan(tr, m, t.gpus)
         net = Network.of(g, t.nic_Gbps, t.nics_per_node, t.gpus_per_node, t.scaleup_domain)
-        out.append((c, tr, m, plan, net, g))
+        out.append((c, tr, m, plan, net, g, sync_jitter(cfg, g, plan.world)))
     return out
 
 
 def predict(prepared: list[tuple], eff: Efficiency) -> np.ndarray:
     """Predicted value of each case's metric."""
     out = []
-    for c, tr, m, plan, net, g in prepared:
+    for c, tr, m, plan, net, g, jitter in prepared:
         eff_c = with_attention_kernel(eff, g.name, tr.attention_kernel)
         cm = ComputeModel(g, tr.precision, eff_c, sustained=True)
         interference = tr.interference
@@ -63,7 +64,8 @@ def predict(prepared: list[tuple], eff: Efficiency) -> np.ndarray:
                                                 net, slowdown, tr.overlap_grad_reduce)
         if interference:
             cm = ComputeModel(g, tr.precision, eff_c, speed=1.0 - interference, sustained=True)
-        r = estimate_step(m, plan, cm, net, tr.attention, tr.overlap_grad_reduce, tr.optimizer_step)
+        r = estimate_step(m, plan, cm, net, tr.attention, tr.overlap_grad_reduce, tr.optimizer_step,
+                          sync_jitter=jitter)
         if c["metric"] == "step_time_s":
             out.append(r["step_time_s"])
         elif c["metric"] == "tokens_per_s / gpus":

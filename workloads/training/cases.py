@@ -352,3 +352,85 @@ def blackwell_fp4_pairs() -> list[tuple[dict, dict]]:
                          "source": f"{MEGATRON_BRIDGE_2602}; row: {row}"})
         out.append(tuple(pair))
     return out
+
+
+# -- Multi-node runs (issue 11, "optimism at scale"): held out of every fit --------------------
+
+def narayanan_t2_cases() -> list[dict]:
+    """Narayanan et al. 2021 Table 2 on Selene (as Table 1: DGX A100 80GB, 8 x 200 Gb/s HDR),
+    compared on hardware TFLOP/s per GPU, global batch fixed while GPUs double (strong scaling).
+
+    - PTD-P rows: Megatron-LM as in Table 1 (fp16, full recompute, unfused attention, gradient
+      all-reduce after the backward). The table gives only the model-parallel size (96 for 175B,
+      280 for 530B); assumed TP 8 inside the node and PP 12 / 35, with the interleaved schedule
+      of Table 1's neighbours (530B: one layer per virtual stage, v = 3, as Table 1's 530B row;
+      175B: four layers per virtual stage, v = 2).
+    - ZeRO-3 rows: DeepSpeed ZeRO-3 without model parallelism (dp = GPUs), same model, full
+      recompute, fp16, parameter gathers and gradient reduce-scatters overlapped with compute."""
+    out = []
+    for r in _rows("narayanan2021_table2.csv"):
+        layers, gpus = int(r["num_layers"]), int(r["gpu_count"])
+        h = int(r["hidden_size"])
+        zero3 = r["zero_or_fsdp"].startswith("ZeRO-3")
+        pp = 1 if zero3 else (12 if layers == 96 else 35)
+        tp = 1 if zero3 else 8
+        v = 1 if zero3 else (2 if layers == 96 else 3)
+        cfg = {
+            "run": {"kind": "train", "name": r["id"]},
+            "topology": {"gpu": "A100-SXM-80GB", "gpus": gpus, "gpus_per_node": 8, "scaleup_domain": 8,
+                         "nics_per_node": 8, "nic_Gbps": 200, "fabric": "fat-tree", "tiers": 3,
+                         "switch_radix": 40, "oversubscription": 1.0},
+            "model": {"name": r["model"], "layers": layers, "hidden": h, "ffn_hidden": 4 * h,
+                      "heads": int(r["num_attention_heads"]), "kv_heads": int(r["num_attention_heads"]),
+                      "vocab": int(r["vocab_size"]), "seq_len": int(r["seq_len_tokens"]), "gated_mlp": False,
+                      "tied_embeddings": True},
+            "train": {"tp": tp, "pp": pp, "dp": gpus // (tp * pp), "micro_batch": int(r["micro_batch_size_sequences"]),
+                      "global_batch": int(r["global_batch_size_sequences"]),
+                      "schedule": "interleaved" if v > 1 else "1f1b", "virtual_stages": v,
+                      "recompute": "full", "precision": "fp16", "attention": "unfused",
+                      "overlap_grad_reduce": zero3, "zero": 3 if zero3 else 0,
+                      # the runs ran; the 530B ZeRO-3 row at 640 GPUs estimates 89 of 85 GB
+                      # (DeepSpeed's buffers are not modelled): simulate it anyway
+                      "check_memory": not zero3},
+        }
+        out.append({"case": r["id"], "metric": "hardware_tflops_per_gpu", "config": cfg,
+                    "measured": float(r["throughput_tflops_per_gpu"]),
+                    "source": f'{r["source"]}, {r["source_location"]}'})
+    return out
+
+
+LLAMA3_SOURCE = ("Llama Team, 'The Llama 3 Herd of Models' (arXiv:2407.21783), Table 4: Llama 3 405B pre-training "
+                 "on H100 (700 W, RoCE 400 Gb/s per GPU), seq 8,192, 16M tokens per batch, BF16: 8,192 GPUs "
+                 "(TP 8, CP 1, PP 16, DP 64) 430 TFLOP/s/GPU (43% MFU); 16,384 GPUs (DP 128) 400 (41%)")
+TORCHTITAN128_SOURCE = ("pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md (Dec 2024), Table 3: Llama "
+                        "3.1 8B, 128 H100 (Grand Teton, 96 GB HBM2e, 500 W, 400 Gb/s RDMA per GPU), FSDP, local "
+                        "batch 2, global batch 256, selective activation checkpointing: FSDP + torch.compile "
+                        "6,514 tokens/s/GPU (Table 1, same recipe on 8 GPUs: 6,667)")
+
+
+def multinode_cases() -> list[dict]:
+    """Published multi-node H100 runs (issue 11): Llama 3 405B at 8K and 16K GPUs and the
+    torchtitan 8B FSDP run on 128 GPUs. Assumptions where the sources are silent: Llama 3's
+    interleaved schedule with 4 virtual stages per rank (126 layers: the first and last chunk
+    one layer short, as the paper describes), micro-batch 1, sequence parallelism, no
+    activation recompute; torchtitan as its 8-GPU case (``issue11_cases``)."""
+    def llama3(gpus: int, dp: int) -> dict:
+        return {"run": {"kind": "train", "name": f"llama3_405b_h100x{gpus}"},
+                "topology": {"preset": "llama3-h100-roce", "gpus": gpus},
+                "model": {"preset": "llama3-405b", "seq_len": 8192},
+                "train": {"tp": 8, "pp": 16, "cp": 1, "dp": dp, "micro_batch": 1, "global_batch": 2048,
+                          "schedule": "interleaved", "virtual_stages": 4, "sequence_parallel": True,
+                          "recompute": "none", "precision": "bf16", "check_memory": False}}
+    titan = next(c for c in issue11_cases() if c["case"].startswith("torchtitan"))["config"]
+    titan = {k: (dict(v) if isinstance(v, dict) else v) for k, v in titan.items()}
+    titan["run"] = {"kind": "train", "name": "torchtitan_llama31_8b_h100x128_fsdp_compile"}
+    titan["topology"] = dict(titan["topology"], gpus=128)
+    titan["train"] = dict(titan["train"], global_batch=256)
+    return [
+        {"case": "llama3_405b_h100x8192", "metric": "model_tflops_per_gpu", "config": llama3(8192, 64),
+         "measured": 430.0, "source": LLAMA3_SOURCE},
+        {"case": "llama3_405b_h100x16384", "metric": "model_tflops_per_gpu", "config": llama3(16384, 128),
+         "measured": 400.0, "source": LLAMA3_SOURCE},
+        {"case": "torchtitan_llama31_8b_h100x128_fsdp_compile", "metric": "tokens_per_s / gpus", "config": titan,
+         "measured": 6514.0, "source": TORCHTITAN128_SOURCE},
+    ]

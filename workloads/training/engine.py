@@ -115,13 +115,14 @@ class TrainingStep:
 
     def __init__(self, sim, fabric, topo, plan: Plan, costs: StepCosts, overlap_grad_reduce: bool = True,
                  bucket_bytes: float = 25e6, interference: float = 0.0, fast_tp: bool | None = None,
-                 gpu_speed=None):
+                 gpu_speed=None, sync_jitter: float = 1.0):
         self.sim, self.env, self.fabric, self.topo = sim, sim.env, fabric, topo
         self.plan, self.costs = plan, costs
         self.overlap = overlap_grad_reduce
         self.bucket_bytes = bucket_bytes
         self.interference = interference
         self.gpu_speed = gpu_speed      # per-rank speed factors (sim.stragglers), or None
+        self.sync_jitter = sync_jitter  # default spread: slowest of the job's GPUs (sim.stragglers)
         self._slowest: dict = {}
         self.n_v = plan.pp * plan.v
         self.acts = actions(plan.schedule, plan.pp, plan.microbatches, plan.v)
@@ -141,6 +142,9 @@ class TrainingStep:
         self.fast_tp = (FAST_TP if fast_tp is None else fast_tp) and self._tp_links_private(doms)
         self._tp_costs: dict = {}       # (groups, op, bytes) -> (seconds, links, bytes, busy)
         self._scratch = None            # private idle fabric that measures TP collectives
+        self._groups: dict = {}         # (dim, stage, replica) -> node groups (built once)
+        self._tp_passes: dict = {}      # (stage, replica, pass) -> [(TP cost, seconds)]
+        self._tp_due: dict = {}         # id(TP cost) -> [cost, times run]: credited at the end
 
     def _tp_links_private(self, doms) -> bool:
         """Whether TP collectives have their links to themselves (see "private TP links")."""
@@ -198,13 +202,37 @@ class TrainingStep:
         return c
 
     def _tp_credit(self, c) -> None:
-        """Account a privately timed TP collective on the job's fabric."""
-        _, links, nbytes, busy, total, peak = c
-        self.fabric.credit(links, nbytes, busy, "TP", total, peak)
+        """Account a privately timed TP collective on the job's fabric: counted now, credited
+        when the step ends (``flush_tp``; the links are private, so when their bytes land
+        changes no other flow)."""
+        due = self._tp_due.get(id(c))
+        if due is None:
+            self._tp_due[id(c)] = [c, 1]
+        else:
+            due[1] += 1
+
+    def flush_tp(self) -> None:
+        """Credit the counted TP collectives on the fabric (each cost times its runs)."""
+        due, self._tp_due = self._tp_due, {}
+        for c, n in due.values():
+            _, links, nbytes, busy, total, peak = c
+            self.fabric.credit(links, nbytes * n, busy * n, "TP", total * n, peak)
 
     def _tp_pass(self, s, r, pc) -> list[tuple[float, float]]:
-        """Fast path: (seconds, None) per TP collective of a pass, credited on the fabric now
+        """Fast path: (seconds, None) per TP collective of a pass, credited on the fabric
         (the collectives lie on private links, so when they run changes no other flow)."""
+        key = (s, r, id(pc))
+        calls = self._tp_passes.get(key)
+        if calls is None:
+            calls = self._tp_passes[key] = self._tp_pass_costs(s, r, pc)
+        out = []
+        for c, seconds in calls:
+            self._tp_credit(c)
+            out.append(seconds)
+        return out
+
+    def _tp_pass_costs(self, s, r, pc) -> list[tuple[tuple, float]]:
+        """(TP cost, seconds) per TP collective of a pass (its calls aggregated)."""
         p = self.plan
         if p.sp:
             calls = [("all_gather", pc.tp_calls // 2), ("reduce_scatter", pc.tp_calls - pc.tp_calls // 2)]
@@ -216,8 +244,7 @@ class TrainingStep:
                 continue
             groups = self.groups("tp", s, r)
             c = self.tp_cost(groups, op, pc.tp_bytes * n)
-            self._tp_credit(c)
-            out.append(c[0] + (n - 1) * self.alpha(op, groups[0]) if n > 1 else c[0])
+            out.append((c, c[0] + (n - 1) * self.alpha(op, groups[0]) if n > 1 else c[0]))
         return out
 
     # -- groups ----------------------------------------------------------------------------------
@@ -225,7 +252,15 @@ class TrainingStep:
         return self.gpu[rank]
 
     def groups(self, dim: str, stage: int, replica) -> list[list[int]]:
-        """Node-index groups for a collective over ``dim`` issued by (replica, stage)."""
+        """Node-index groups for a collective over ``dim`` issued by (replica, stage); built
+        once per step (callers must not change them)."""
+        key = (dim, stage, replica)
+        gs = self._groups.get(key)
+        if gs is None:
+            gs = self._groups[key] = self._build_groups(dim, stage, replica)
+        return gs
+
+    def _build_groups(self, dim: str, stage: int, replica) -> list[list[int]]:
         p = self.plan
         if self.symmetric:
             gs = p.groups(dim, pp=stage)
@@ -272,7 +307,9 @@ class TrainingStep:
                 log = StageLog(s, r, Gpu(self.env, 0.0, KINDS, 1.0 / (1.0 - self.interference)))
                 self.logs[(r, s)] = log
                 procs.append(self.sim.process(self._stage(r, s, log), f"train:stage{s}:dp{r[0]}cp{r[1]}"))
-        return self.env.all_of(procs)
+        done = self.env.all_of(procs)
+        done.callbacks.append(lambda _e: self.flush_tp())
+        return done
 
     def _arrival(self, r, key) -> simpy.Event:
         k = (r, key)
@@ -313,16 +350,19 @@ class TrainingStep:
 
     def _straggle(self, log) -> float:
         """Compute-time multiplier of a process: 1 / the slowest speed factor among the GPUs it
-        stands for (its TP ranks; in symmetric fidelity those of every DP/CP replica)."""
+        stands for (its TP ranks; in symmetric fidelity those of every DP/CP replica), times
+        ``sync_jitter``: the expected slowest of the job's GPUs under the default speed spread
+        (every stage paces the pipeline and every replica meets at the gradient reduction, so
+        the step waits for the slowest GPU of the job)."""
         if self.gpu_speed is None:
-            return 1.0
+            return self.sync_jitter
         key = (log.replica, log.stage)
         f = self._slowest.get(key)
         if f is None:
             p = self.plan
             reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [log.replica]
             ranks = [p.rank_of(tp=t, cp=c, dp=d, pp=log.stage) for d, c in reps for t in range(p.tp)]
-            f = self._slowest[key] = 1.0 / float(np.min(self.gpu_speed[ranks]))
+            f = self._slowest[key] = self.sync_jitter / float(np.min(self.gpu_speed[ranks]))
         return f
 
     def _compute(self, log, seconds):

@@ -78,7 +78,10 @@ class Network:
 
 def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, attention: str = "flash",
                   overlap_grad_reduce: bool = True, optimizer_step: bool = True,
-                  costs: StepCosts | None = None) -> dict:
+                  costs: StepCosts | None = None, sync_jitter: float = 1.0) -> dict:
+    """``sync_jitter``: compute multiplier for the slowest GPU of the job (the engine's default
+    speed spread, ``workloads.training.sync_jitter``); it stretches every pass and the optimizer
+    step as the engine does."""
     costs = costs or step_costs(model, plan, cm, attention, optimizer_step)
     st = plan.strides()
     tp_op = "all_reduce"
@@ -103,7 +106,7 @@ def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, 
             if pc.cp_calls:
                 cp = pc.cp_calls * net.collective("all_gather", plan.cp, pc.cp_bytes, st["cp"])
                 cp_hidden = max(0.0, cp - pc.compute_s)      # ring exchange overlaps attention
-            pass_s[(phase, c.vstage)] = pc.compute_s + comm + cp_hidden
+            pass_s[(phase, c.vstage)] = pc.compute_s * sync_jitter + comm + cp_hidden
     p2p = net.p2p(costs.p2p_bytes, st["pp"]) if plan.pp > 1 else 0.0
     acts = actions(plan.schedule, plan.pp, plan.microbatches, plan.v)
     pipeline_s, _ = timeline(acts, lambda ph, k: pass_s[(ph, k)], p2p)
@@ -120,10 +123,10 @@ def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, 
                 t += net.collective(grad_op, n_dp // plan.ep, GRAD_BYTES * c.expert_params, st["dp"] * plan.ep)
             if plan.zero in (1, 2):
                 t += net.collective("all_gather", n_dp, GRAD_BYTES * c.dense_params, st["dp"])
-        last_bwd = sum(costs.chunks[k].bwd.compute_s for k in plan.stage_chunks(s))
+        last_bwd = sync_jitter * sum(costs.chunks[k].bwd.compute_s for k in plan.stage_chunks(s))
         exposed = max(0.0, t - last_bwd * 0.9) if overlap_grad_reduce else t
         dp_s = max(dp_s, exposed)
-    opt = max(costs.optimizer_s) if costs.optimizer_s else 0.0
+    opt = sync_jitter * max(costs.optimizer_s) if costs.optimizer_s else 0.0
     step = pipeline_s + dp_s + opt + costs.step_overhead_s
     return {"step_time_s": step, "pipeline_s": pipeline_s, "dp_exposed_s": dp_s, "optimizer_s": opt,
             "hw_flops": costs.hw_flops_per_step, "model_flops": costs.model_flops_per_step}

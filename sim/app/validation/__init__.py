@@ -2,8 +2,9 @@
 
 Vocabulary:
 - suite: a named set of cases; ``SUITES`` maps its name to the module whose ``run_suite()``
-  returns rows ``{case, metric, predicted, measured, error, source}`` (``error`` relative and
-  signed: predicted / measured - 1). Each owner keeps its cases as CSV inside its package.
+  returns ``Case``s (``sim.app.validation.case``: case, metric, predicted, measured, error,
+  source; ``error`` relative and signed: predicted / measured - 1), here turned into their rows
+  (dicts). Each owner keeps its cases as CSV inside its package.
 - ``error_stats(rows)``: the median and worst |error| of a suite, the figures a user quotes.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 import statistics
 
+from sim.app.validation.case import Case
 from sim.errors import ConfigError
 
 SUITES = {
@@ -30,11 +32,7 @@ def run_suite(name: str) -> list[dict]:
         module = importlib.import_module(SUITES[name])
     except ModuleNotFoundError as err:
         raise ConfigError("suite", f"suite {name!r} is not available ({err.name} is missing)") from None
-    rows = [dict(r) for r in module.run_suite()]
-    for r in rows:
-        if r.get("error") is None and r.get("measured"):
-            r["error"] = r["predicted"] / r["measured"] - 1.0
-    return rows
+    return [Case(**r).row() if isinstance(r, dict) else r.row() for r in module.run_suite()]
 
 
 def error_stats(rows: list[dict]) -> dict:

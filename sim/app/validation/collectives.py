@@ -17,6 +17,8 @@ from __future__ import annotations
 import csv
 from importlib import resources
 
+from sim.app.validation.case import Case
+
 SIZE = 4 << 30
 TOLERANCE = 0.15   # issue #2: calibrated busbw within 15% of each modeled row
 
@@ -86,17 +88,13 @@ def simulate_platform(case: dict, size: int) -> tuple[float, str]:
     return size / t / 1e9 * BUSBW_FACTOR["all_reduce"](case["gpus"]), chosen
 
 
-def run_suite() -> list[dict]:
+def run_suite() -> list[Case]:
     rows = []
     for case in PLATFORM_CASES:
         for size, measured in case["measured"].items():
             busbw, chosen = simulate_platform(case, size)
-            rows.append({
-                "case": f"{case['id']}[{size >> 20} MiB]",
-                "metric": f"all_reduce busbw GB/s ({chosen})",
-                "predicted": busbw, "measured": measured, "error": busbw / measured - 1,
-                "tolerance": TOLERANCE, "source": case["source_url"],
-            })
+            rows.append(Case(f"{case['id']}[{size >> 20} MiB]", f"all_reduce busbw GB/s ({chosen})",
+                             busbw, measured, case["source_url"], tolerance=TOLERANCE))
     for case in cases():
         if case["modeled"] != "yes":
             continue
@@ -105,13 +103,7 @@ def run_suite() -> list[dict]:
                                            int(case["model_nics_per_node"]), float(case["model_nic_Gbps"]),
                                            case["model_algo"])
             measured = float(case["measured_busbw_GBps"])
-            rows.append({
-                "case": f"{case['id']}" + (f"[{n} GPUs]" if ";" in case["model_gpus"] else ""),
-                "metric": f"all_reduce busbw GB/s ({chosen})",
-                "predicted": busbw,
-                "measured": measured,
-                "error": busbw / measured - 1,
-                "tolerance": TOLERANCE,
-                "source": case["source_url"],
-            })
+            rows.append(Case(f"{case['id']}" + (f"[{n} GPUs]" if ";" in case["model_gpus"] else ""),
+                             f"all_reduce busbw GB/s ({chosen})", busbw, measured, case["source_url"],
+                             tolerance=TOLERANCE))
     return rows

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.app.validation.case import Case
 from sim.compute import ComputeModel, efficiency_for
 from sim.config import load_config
 from sim.hardware import gpu as gpu_spec
@@ -26,12 +27,11 @@ from workloads.model import ModelSpec, Shard
 SOURCE = "dcsim measurement, benchmarks/gpu/measure.py (sim/data/measured/README.md)"
 
 
-def _row(case, metric, pred, meas):
-    return {"case": case, "metric": metric, "predicted": float(pred), "measured": float(meas),
-            "error": float(pred) / float(meas) - 1.0, "source": SOURCE}
+def _row(case, metric, pred, meas) -> Case:
+    return Case(case, metric, float(pred), float(meas), SOURCE)
 
 
-def iteration_rows(gpu_name: str) -> list[dict]:
+def iteration_rows(gpu_name: str) -> list[Case]:
     from workloads.serving.cost import IterationCost
     try:
         rows = [r for r in table(gpu_name, "serving") if r["mode"] == "graph"]
@@ -53,7 +53,7 @@ def iteration_rows(gpu_name: str) -> list[dict]:
     return out
 
 
-def layer_rows(gpu_name: str) -> list[dict]:
+def layer_rows(gpu_name: str) -> list[Case]:
     from workloads.training.costs import backward_ops
     try:
         rows = [r for r in table(gpu_name, "layer") if r["mode"] == "graph"]
@@ -74,7 +74,7 @@ def layer_rows(gpu_name: str) -> list[dict]:
     return out
 
 
-def run_suite() -> list[dict]:
+def run_suite() -> list[Case]:
     rows = []
     for g in available():
         rows += iteration_rows(g) + layer_rows(g)

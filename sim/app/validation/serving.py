@@ -10,10 +10,10 @@ Vocabulary:
   guaranteed-no-evict capacity scheduler, reserves KV for prompt + output at admission),
   ``max_batch_size = 2048`` and ``max_batch_tokens = 8192`` (trtllm-bench / TensorRT-LLM default
   limits), ``gpu_memory_utilization = 0.95`` (the row's ``kv_cache_free_gpu_mem_fraction``).
-- ``run_suite()``: rows with case, metric, predicted, measured, error (signed, relative), source,
-  of the Llama 3.1 8B rows of ``data/inference.csv``. ``large_cases()``: the 70B / 405B rows of
-  ``data/inference_large.csv`` (Hopper FP8; Blackwell NVFP4 weights with an FP8 KV cache:
-  ``KV_PRECISION``), the ``serving-large`` suite (``serving_large.py``).
+- ``run_suite()``: ``Case`` rows (``sim.app.validation.case``): case, metric, predicted, measured,
+  error (signed, relative), source.
+  ``large_cases()``: the 70B / 405B rows of ``data/inference_large.csv`` (Hopper FP8; Blackwell
+  NVFP4 weights with an FP8 KV cache: ``KV_PRECISION``), the ``serving-large`` suite (``serving_large.py``).
 - published runs (``PUBLISHED``): configs of public vLLM / SGLang / Dynamo measurements copied
   with their citation into ``workloads/serving/data/published/`` (from ../shared/cases/serving),
   each with its headline metric (tolerance 15 %) and latencies (25 %). Where the model cannot yet
@@ -28,6 +28,7 @@ import csv
 import re
 from pathlib import Path
 
+from sim.app.validation.case import Case
 from sim.config import load_config
 import workloads.serving
 
@@ -67,15 +68,42 @@ PUBLISHED = [
      ("workload.concurrency=8",)),
     ("qwen3_8b_h100_c4_throughput", "gs_qwen3_8b_h100_c4.toml", "output_tokens_per_s", 496.88, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md", "", None),
+    ("qwen3_8b_h100_c8_throughput", "gs_qwen3_8b_h100_c4.toml", "output_tokens_per_s", 917.28, 0.15,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (Other Benchmark Cases, baseline BS=8: 100 requests in 24.05 s)",
+     "100 closed-loop requests: the makespan is set by the last long request. The lognormal stand-in for "
+     "ShareGPT matches the published totals (22,593 / 21,613 sampled vs 23,260 / 22,061 tokens) but draws "
+     "one 2,000-token output that starts at 12.7 s and ends the run at 29.1 s (the next request ends at "
+     "22.9 s, ~940 tok/s); the run's real lengths are not published", 0.25, ("workload.concurrency=8",)),
+    ("qwen3_8b_h100_c4_sglang_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.02770, 0.25,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3, same run; held out of SGLang's eager "
+     "launch_us fit)", "", None, ("serve.engine=sglang",)),
+    ("qwen3_8b_h100_c4_sglang_throughput", "gs_qwen3_8b_h100_c4.toml", "output_tokens_per_s", 525.59, 0.15,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3)", "", None, ("serve.engine=sglang",)),
+    ("qwen3_8b_h100_c4_trtllm_serve_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.05161, 0.25,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (trtllm-serve, TensorRT-LLM v1.2.0rc1; fitted: engines.toml "
+     "[trtllm-serve] request_us)", "", None, ("serve.engine=trtllm-serve",)),
+    ("qwen3_8b_h100_c4_trtllm_serve_throughput", "gs_qwen3_8b_h100_c4.toml", "output_tokens_per_s", 487.38, 0.15,
+     f"{GS_H100}/qwen3-8b/h100-latency.md (trtllm-serve; held out)", "", None, ("serve.engine=trtllm-serve",)),
     ("qwen3_8b_h100_eagle3_tpot", "gs_qwen3_8b_h100_eagle3.toml", "tpot_mean_s", 0.00375, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3, EAGLE3; acceptance from the run's ITL/TPOT, "
      "SGLang's speculative step terms fitted on sibling runs of the page, this row held out)", "", None),
     ("dsr1_h200_tp8_c64_tpot", "infx_dsr1_h200_tp8.toml", "tpot_mean_s", 0.0346, 0.15,
      "SemiAnalysisAI/InferenceX#870 (deepseek sglang h200, conc 64)", "", None),
     ("dsr1_h200_tp8_c64_ttft", "infx_dsr1_h200_tp8.toml", "ttft_mean_s", 0.4231, 0.25,
-     "SemiAnalysisAI/InferenceX#870", "SGLang runs prefill batches apart from decode; MoE/MLA prefill "
-     "kernels at ~1k tokens without CUDA graphs are faster in the shared compute model than measured "
-     "(issue item 4, no kernel table yet)", 0.65),
+     "SemiAnalysisAI/InferenceX#870", "SGLang runs prefill batches eagerly, apart from decode: the host "
+     "launch floor (1,922 kernels x 43 us, fitted to sglang#12160) adds ~20 ms; the measured TTFT (and "
+     "the c8 run's TPOT 12.8 ms against 10.9 ms of pure decode at c4) imply ~250 ms prefill steps, ~90 us "
+     "per kernel on these hosts or slower MoE/MLA prefill kernels (issue item 4, no kernel table yet)", 0.65),
+    ("dsr1_16xh100_tp16_tpot", "tt_dsr1_16xh100_tp16.toml", "tpot_mean_s", 0.0231, 0.15,
+     "tenstorrent/tt-inference-server#356 (16 H100 (SGLANG + INFINIBAND), ISL/OSL 128/128, concurrency 1)",
+     "", None),
+    ("dsr1_16xh100_tp16_ttft", "tt_dsr1_16xh100_tp16.toml", "ttft_mean_s", 0.1797, 0.25,
+     "tenstorrent/tt-inference-server#356", "a 128-token prefill over two nodes is host-bound in SGLang's eager "
+     "extend path: 1,922 kernels x 43 us (engines.toml, fitted to sglang#12160) gives 83 ms, the measurement "
+     "~165 ms (~90 us per kernel: an older SGLang on other hosts, or per-kernel cost rising with TP16's "
+     "inter-node NCCL launches)", 0.55),
+    ("dsr1_16xh100_tp16_ttft_8k", "tt_dsr1_16xh100_tp16.toml", "ttft_mean_s", 0.2639, 0.25,
+     "tenstorrent/tt-inference-server#356 (ISL 8192)", "", None, ("workload.input_tokens=8192",)),
     ("r1llama70b_pd_h100_ttft", "dynamo_r1llama70b_pd_h100.toml", "ttft_mean_s", 1.385, 0.25,
      "ai-dynamo/dynamo#402 (GenAI-Perf, 4P(TP1)+1D(TP4), ISL 3000 / OSL 150)",
      "Dynamo's remote-prefill path (frontend and router, the NATS prefill queue, NIXL transfer "
@@ -148,18 +176,17 @@ def case_config(row: dict, max_requests: int | None = None):
     return load_config(data=data)
 
 
-def run_case(row: dict, max_requests: int | None = None) -> dict:
+def run_case(row: dict, max_requests: int | None = None) -> Case:
     from sim.app.runner import run
     cfg = case_config(row, max_requests)
     result = run(cfg)
     predicted = float(result.summary["output_tokens_per_s"])
     measured = float(row["value"])
-    return {"case": row["id"], "metric": "output_tokens_per_s", "predicted": predicted, "measured": measured,
-            "error": (predicted - measured) / measured, "fit": row.get("fit", "fit"),
-            "source": f"{row['source']}; {row['source_location']}; {row['source_url']}"}
+    return Case(row["id"], "output_tokens_per_s", predicted, measured,
+                f"{row['source']}; {row['source_location']}; {row['source_url']}", fit=row.get("fit", "fit"))
 
 
-def run_suite(max_requests: int | None = 3000, published: bool = True) -> list[dict]:
+def run_suite(max_requests: int | None = 3000, published: bool = True) -> list[Case]:
     """Every shipped case. ``max_requests`` caps a case's request count (throughput is measured
     in steady state, which a few thousand requests reach; None runs the published counts);
     ``published`` appends the published vLLM / SGLang / Dynamo runs."""
@@ -167,7 +194,7 @@ def run_suite(max_requests: int | None = 3000, published: bool = True) -> list[d
     return rows + (run_published() if published else [])
 
 
-def run_step_cases() -> list[dict]:
+def run_step_cases() -> list[Case]:
     """Rows of ``STEP_CASES``: one iteration of the config's replica (its ``Deployment`` built on
     its topology) at the measured batch."""
     import topologies
@@ -189,13 +216,12 @@ def run_step_cases() -> list[dict]:
             tokens = seqs * length
             bc = c.batch(tokens, seqs, seqs * length * length / 2.0, tokens)
         predicted = tokens / bc.time_s / (gpus / 8.0)
-        rows.append({"case": case, "metric": f"{phase} tokens_per_s per node", "predicted": predicted,
-                     "measured": measured, "error": (predicted - measured) / measured, "source": source,
-                     "tolerance": tol, "bound": bound if bound is not None else tol, "gap": gap})
+        rows.append(Case(case, f"{phase} tokens_per_s per node", predicted, measured, source, tolerance=tol,
+                         bound=bound if bound is not None else tol, gap=gap))
     return rows
 
 
-def run_published() -> list[dict]:
+def run_published() -> list[Case]:
     """Rows of the published runs: one simulation per config, every metric read from it."""
     import math
     from sim.app.runner import run
@@ -209,9 +235,8 @@ def run_published() -> list[dict]:
             summaries[key] = {k: float(v) for k, v in result.summary.items()
                               if isinstance(v, (int, float)) and not isinstance(v, bool)}
         predicted = float(eval(metric, {"__builtins__": {}, "math": math}, summaries[key]))
-        rows.append({"case": case, "metric": metric, "predicted": predicted, "measured": measured,
-                     "error": (predicted - measured) / measured, "source": source,
-                     "tolerance": tol, "bound": bound if bound is not None else tol, "gap": gap})
+        rows.append(Case(case, metric, predicted, measured, source, tolerance=tol,
+                         bound=bound if bound is not None else tol, gap=gap))
     return rows + run_step_cases()
 
 

@@ -335,3 +335,84 @@ def test_blackwell_fp4_over_fp8_ratio_gap_is_explained():
         assert abs(pred / meas - 1) <= 0.25, (fp4["case"], pred, meas)
         ratios.append(pred)
     assert ratios[0] > ratios[1]
+
+
+# -- issue 11 item 7: optimism at scale (multi-node runs held out of every fit) --------------
+
+def _case(cases, name):
+    return next(c for c in cases if c["case"] == name)
+
+
+def test_speed_spread_predicts_the_torchtitan_8_to_128_gpu_ratio():
+    # torchtitan Llama 3.1 8B FSDP + compile, same recipe on 8 and 128 H100: 6,667 and 6,514
+    # tokens/s/GPU, a 128/8 ratio of 0.977. The absolute rates are H100 compute calibration
+    # (issue 11 item 1, ~+38% on both); their ratio is scale physics only. Without the default
+    # speed spread the model gave 0.992 (FSDP gathers over 16 nodes hidden behind compute);
+    # with it (sigma = 0.015, Sinha et al. SC22, not fitted to these rows), the slowest of 128
+    # GPUs against the slowest of 8 adds 1.7%: 0.975.
+    from sim.app.validation.training import _simulate
+    from workloads.training.cases import issue11_cases, multinode_cases
+    eight = _case(issue11_cases(), "torchtitan_llama31_8b_h100x8_fsdp_compile")
+    many = _case(multinode_cases(), "torchtitan_llama31_8b_h100x128_fsdp_compile")
+    ratio = _simulate(many) / _simulate(eight)
+    assert ratio == pytest.approx(many["measured"] / eight["measured"], abs=0.01), ratio
+
+
+def test_narayanan_table2_ptdp_rows_within_10_percent():
+    # Table 2's Megatron PTD-P rows (175B on 384-1,536 A100, 530B on 560-2,240), held out of the
+    # A100 fit: global batch fixed while GPUs double, so the pipeline bubble grows. The 175B rows
+    # are simulated; the 530B rows (280-1,120 micro-batches x 105 chunks) use the closed form
+    # (checked against their simulation when added: 1,120 GPUs simulated +1.1%, closed form +1.1%,
+    # both without the speed spread). Errors before issue 11 item 7: 175B -0.1/+0.7/+2.7%, 530B
+    # -0.1/+1.1/+3.7% (optimism growing with GPUs at a fixed batch). With the default speed spread
+    # and A100's gemm_eff_max refitted with it (compute.toml): 175B +0.9/+1.4/+3.1%, 530B
+    # +1.3/+2.2/+4.6% (closed form); the spread barely differs between 384 and 2,240 GPUs, so the
+    # growth is left as it was (Table 1's 530B row at 2,520 GPUs, the same plan and micro-batch
+    # count, measured 163 against this table's 159: the rows' own spread is ~2.5%).
+    from sim.app.runner import run
+    from workloads.training.cases import narayanan_t2_cases
+    err = []
+    for c in narayanan_t2_cases():
+        if c["config"]["train"]["zero"]:
+            continue
+        if c["config"]["model"]["layers"] == 96:
+            pred = float(run(load_config(data=c["config"])).summary[c["metric"]])
+            err.append(pred / c["measured"] - 1.0)
+        else:
+            err.append(float(errors(prepare([c]), efficiency_for("A100-SXM-80GB"))[0]))
+    err = np.array(err)
+    assert len(err) == 6
+    assert np.max(np.abs(err)) <= 0.10, err.round(3)
+
+
+def test_deepspeed_zero3_rows_gap_is_explained():
+    # Table 2's DeepSpeed ZeRO-3 rows: 175B at 384/768/1,536 GPUs (144/88/44 TFLOP/s), 530B at
+    # 640/1,120/2,240 (138/98/48). Above ~700 GPUs the measured step time stops shrinking as the
+    # per-GPU batch halves (175B: 65 s at 768 and at 1,536 GPUs): the step is bound by ZeRO-3's
+    # traffic, 3 x 350 GB per GPU per step, moved at ~16 GB/s per GPU, about 65% of one GPU's own
+    # 200 Gb/s NIC. dcsim moves these collectives as NCCL rings do, through all eight NICs of a
+    # node (a node receives each gathered byte once: ~190 GB/s per node), so it keeps them
+    # behind compute and stays ~compute-bound: +0.3x at 384 GPUs growing to ~+2.8x at 1,536.
+    # The gap is DeepSpeed's 2021 collective path (per-parameter-group gathers and Python
+    # overheads), not the fabric; it is pinned here so a model of it shows up.
+    from sim.app.validation.training import _simulate
+    from workloads.training.cases import narayanan_t2_cases
+    z = [c for c in narayanan_t2_cases() if c["config"]["train"]["zero"] == 3 and c["config"]["model"]["layers"] == 96]
+    ratio = [_simulate(c) / c["measured"] for c in z]
+    assert 1.1 < ratio[0] < ratio[1] < ratio[2] < 5.0, ratio
+
+
+def test_llama3_405b_8k_and_16k_gpus_gap_is_explained():
+    # Llama 3 405B on the RoCE H100 cluster, BF16 (paper Table 4): 430 TFLOP/s/GPU on 8,192 GPUs,
+    # 400 on 16,384 (global batch fixed: 32 -> 16 micro-batches per pipeline). Before issue 11
+    # item 7: +20% at 8K. With the default speed spread (the slowest of 8,192 GPUs: compute x
+    # 1.06): +14.5% at 8K, +8% at 16K. Remaining gap, explained: H100 compute is calibrated on
+    # single cold kernels and its host constants are [default] (item 1: the torchtitan 8-GPU
+    # run is +38%), and the paper does not give the virtual-stage count (4 assumed): with 4
+    # the bubble doubles from 8K to 16K (predicted 16K/8K 0.88, measured 0.93), a larger count
+    # halves that drop. With issue 11 item 1 (H100 at its sustained 700 W clock, fitted to
+    # measured layers): +0.8% at 8K, -4.4% at 16K. Asserted: both within 10%, 16K below 8K.
+    from sim.app.validation.training import _simulate
+    from workloads.training.cases import multinode_cases
+    r8, r16 = (_simulate(_case(multinode_cases(), f"llama3_405b_h100x{n}")) / m for n, m in ((8192, 430.0), (16384, 400.0)))
+    assert 0.90 < r16 < r8 < 1.10, (r8, r16)

@@ -268,3 +268,14 @@ def test_sliding_window_hybrid_pool_holds_more_sequences():
         peaks.append((most, r.summary["kv_peak_utilization"]))
     assert peaks[0] == (4, pytest.approx(4 * 506 / 2500))
     assert peaks[1] == (2, pytest.approx(2 * 1004 / 2500))
+
+
+def test_mi300x_tp8_serving_all_reduce_uses_every_xgmi_link():
+    """A serving TP8 replica on the MI300X xGMI full mesh puts its all-reduces on all 56 links
+    (seven per GPU, as RCCL's channels do), evenly; it was priced over one 64 GB/s peer link."""
+    res = serve(topology={"preset": "mi300x-node", "gpu": None, "fabric": None},
+                serve={"tp": 8, "replicas": 1}, workload={"requests": 20})
+    links = res.tables["links"].to_pydict()
+    xgmi = [b for c, b in zip(links["link_class"], links["bytes"]) if c == "nvlink"]
+    assert len(xgmi) == 56 and min(xgmi) > 0
+    assert max(xgmi) == pytest.approx(min(xgmi), rel=1e-6)

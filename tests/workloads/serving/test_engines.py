@@ -229,3 +229,34 @@ def test_expert_precision_halves_expert_weight_reads_and_memory():
     assert c4.batch(64, 64, 64e3, 64e3).time_s < 0.8 * c8.batch(64, 64, 64e3, 64e3).time_s
     with pytest.raises(CE):
         cost({"preset": "llama3-8b"}).set_expert_precision("fp4")
+
+
+def test_eager_kernels_follow_the_layer_model():
+    # a DeepSeek MoE/MLA layer in FP8 with TP launches far more kernels than a dense bf16 layer:
+    # its ops, a quantization kernel per FP8 GEMM and two all-reduces per layer
+    ds = cost({"preset": "deepseek-v3"}, precision="fp8", kv="bf16", tp=8)
+    qw = cost({"preset": "llama3-8b"})
+    n_ds, n_qw = engines.eager_ops(ds, -1), engines.eager_ops(qw, -1)
+    assert n_qw == pytest.approx(qw.stage_layers * 10)          # 9 ops + attention per dense layer
+    assert n_ds / ds.stage_layers > 3 * n_qw / qw.stage_layers
+    assert engines.eager_ops(qw, 2) == 2 * qw.stage_layers
+
+
+def test_sglang_eager_prefill_floor_gives_qwen3_8b_ttft():
+    # held out of the SGLang launch_us fit (DeepSeek-V3, sglang#12160): Qwen3-8B bf16 on one H100,
+    # SGLang v0.5.3, ShareGPT at concurrency 4, TTFT 27.7 ms (gpustack performance-lab qwen3-8b/h100-latency.md)
+    from sim.app.runner import run
+    from sim.app.validation.serving import PUBLISHED_DIR
+    cfg = load_config(PUBLISHED_DIR / "gs_qwen3_8b_h100_c4.toml",
+                      overrides=["serve.engine=sglang"])
+    ttft = float(run(cfg).summary["ttft_mean_s"])
+    assert ttft == pytest.approx(0.0277, rel=0.25)
+    # without the eager floor the prefill would take ~8 ms of GPU time and TTFT ~20 ms
+    assert ttft > 0.025
+
+
+def test_trtllm_serve_is_trtllm_with_its_server_frontend():
+    bench, srv = engines.profile("trtllm"), engines.profile("trtllm-serve")
+    assert srv.kv_alloc == bench.kv_alloc and srv.step_us == bench.step_us and srv.defaults == bench.defaults
+    assert srv.frontend_s(100) > bench.frontend_s(100) + 0.02
+    assert load_config(data={"serve": {"engine": "trtllm-serve"}}).serve.engine == "trtllm-serve"

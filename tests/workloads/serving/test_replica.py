@@ -48,12 +48,16 @@ def test_preemption_happens_and_tokens_still_conserved():
     assert 0.9 < res.summary["kv_peak_utilization"] <= 1.0      # pressure fills the pool, never beyond
 
 
+# 60 Poisson requests of mixed lengths: arrivals cut decode macro-steps often
+POISSON_60 = {"arrival": "poisson", "rate": 20.0, "requests": 60,
+              "input_tokens": {"dist": "uniform", "min": 20, "max": 900},
+              "output_tokens": {"dist": "uniform", "min": 1, "max": 200}}
+
+
 @pytest.mark.parametrize("policy", ["vllm", "sarathi", "orca"])
 def test_macro_steps_equal_one_event_per_iteration(policy, monkeypatch):
     over = dict(serve={"scheduler": policy, "chunk_size": 256, "gpu_memory_utilization": 0.145},
-                workload={"arrival": "poisson", "rate": 20.0, "requests": 60,
-                          "input_tokens": {"dist": "uniform", "min": 20, "max": 900},
-                          "output_tokens": {"dist": "uniform", "min": 1, "max": 200}})
+                workload=POISSON_60)
     fast = serve(**over)
     monkeypatch.setattr(replica_mod, "MAX_MACRO_ITERATIONS", 1)
     slow = serve(**over)
@@ -61,6 +65,20 @@ def test_macro_steps_equal_one_event_per_iteration(policy, monkeypatch):
     assert np.allclose(a["finish_s"], b["finish_s"], rtol=1e-9, atol=1e-9)
     assert np.allclose(a["first_token_s"], b["first_token_s"], rtol=1e-9, atol=1e-9)
     assert slow.summary["sim_events"] > fast.summary["sim_events"]
+
+
+def test_cut_macro_steps_put_only_the_iterations_run_on_private_links(monkeypatch):
+    """A TP2 replica's ring bytes are credited to its private NVLink links; a macro-step cut by
+    an arrival ran fewer iterations than it planned, and only those cross the links: the link
+    bytes equal those of one event per iteration (they were the planned ones before)."""
+    over = dict(topology={"fabric": "fat-tree"}, serve={"tp": 2, "replicas": 1},
+                workload=POISSON_60)
+    fast = serve(**over)
+    monkeypatch.setattr(replica_mod, "MAX_MACRO_ITERATIONS", 1)
+    slow = serve(**over)
+    a, b = fast.tables["links"]["bytes"].to_numpy(), slow.tables["links"]["bytes"].to_numpy()
+    assert a.sum() > 0
+    assert np.allclose(a, b, rtol=1e-9, atol=0)
 
 
 def test_low_load_ttft_approaches_unloaded_prefill():
@@ -141,3 +159,31 @@ def test_schedulers_and_routers_are_policy_classes_in_registries(monkeypatch):
                 workload={"requests": 10, "output_tokens": 4})
     assert calls["plan"] > 10 and calls["choose"] == 10
     assert set(res.tables["requests"]["replica"].to_pylist()) == {2}
+
+
+def test_iterations_run_on_the_replicas_gpu_streams():
+    """Serving's compute and TP collectives are on sim.gpu streams, one interval per iteration
+    batch (not per GPU or per iteration), inside the replica's busy time; a trace draws them."""
+    wl = {"requests": 60, "rate": 20.0, "input_tokens": 512, "output_tokens": 64}
+    kept = serve(run={"trace": True}, serve={"tp": 2, "replicas": 2}, workload=wl)
+    sums = serve(serve={"tp": 2, "replicas": 2}, workload=wl)
+    s = kept.summary
+    assert s["compute_comm_ratio"] == pytest.approx(sums.summary["compute_comm_ratio"], rel=1e-9)
+    assert 1.0 < s["compute_comm_ratio"] < float("inf")
+    streams = kept.tables["streams"].to_pydict()
+    assert set(streams["lane"]) == {"replica 0", "replica 1"} and set(streams["stream"]) == {"compute", "TP"}
+    per_lane = {}
+    for lane, stream, a, b in zip(streams["lane"], streams["stream"], streams["start_s"], streams["end_s"]):
+        per_lane.setdefault((lane, stream), []).append((a, b))
+    compute = sum(b - a for (_, k), v in per_lane.items() if k == "compute" for a, b in v)
+    comm = sum(b - a for (_, k), v in per_lane.items() if k == "TP" for a, b in v)
+    assert compute / comm == pytest.approx(s["compute_comm_ratio"], rel=1e-9)
+    # at most one compute interval per event-loop batch: far fewer than iterations x GPUs
+    assert len(per_lane[("replica 0", "compute")]) + len(per_lane[("replica 1", "compute")]) <= s["iterations"]
+    for (lane, _), v in per_lane.items():        # a stream's intervals never overlap
+        v.sort()
+        assert all(b0 <= a1 + 1e-12 for (_, b0), (a1, _) in zip(v, v[1:]))
+    busy = s["busy_fraction"] * s["duration_s"] * 2
+    assert compute + comm <= busy * (1 + 1e-9)
+    names = {e["args"]["name"] for e in kept.trace["traceEvents"] if e.get("name") == "thread_name"}
+    assert {"lane=replica 0 stream=compute", "lane=replica 1 stream=TP"} <= names

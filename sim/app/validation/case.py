@@ -1,0 +1,61 @@
+"""A validation case: one prediction set against one published (or measured) figure.
+
+Vocabulary:
+- ``Case``: ``case`` (its id), ``metric`` (what is compared, e.g. ``output_tokens_per_s``),
+  ``predicted`` and ``measured`` (same unit), ``error`` (relative and signed: predicted /
+  measured - 1, computed when not given), ``source`` (citation: repository/paper, location,
+  URL). Optional: ``tolerance`` (the |error| a test holds the case to), ``bound`` (a looser
+  bound where a documented ``gap`` explains the difference), ``fit`` (whether a calibration was
+  fitted to the case: ``fit``/``holdout``).
+- row: ``Case.row()``, the dict the CLI prints and ``--json`` writes: the six fields, then the
+  optional ones that are set. A ``Case`` is also a read-only mapping with those keys, so
+  ``case["error"]`` and ``dict(case)`` give the row.
+Every suite (``collectives``, ``training``, ``serving``, ``measured``) returns ``Case``s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+OPTIONAL = ("tolerance", "bound", "gap", "fit")
+
+
+@dataclass(frozen=True)
+class Case(Mapping):
+    case: str
+    metric: str
+    predicted: float
+    measured: float
+    source: str
+    error: float | None = None
+    tolerance: float | None = None
+    bound: float | None = None
+    gap: str | None = None
+    fit: str | None = None          # a calibration row's role: "fit" or "holdout"
+
+    def __post_init__(self):
+        if self.error is None and self.measured:
+            object.__setattr__(self, "error", self.predicted / self.measured - 1.0)
+
+    @property
+    def id(self) -> str:
+        return self.case
+
+    def row(self) -> dict:
+        out = {"case": self.case, "metric": self.metric, "predicted": self.predicted,
+               "measured": self.measured, "error": self.error, "source": self.source}
+        out.update({k: getattr(self, k) for k in OPTIONAL if getattr(self, k) is not None})
+        return out
+
+    # read-only mapping over row(); an optional field that is not set reads as None
+    def __getitem__(self, key):
+        if key in self.__dataclass_fields__:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(self.row())
+
+    def __len__(self) -> int:
+        return len(self.row())
