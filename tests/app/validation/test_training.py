@@ -131,14 +131,15 @@ def test_mixtral_ep8_tp2_gap_is_explained():
     # from the folded layout, the busiest rank's load, and the expert-TP all-gather /
     # reduce-scatter of the dispatched rows (etp = tp = 2); the fabric helper's all-to-all cut
     # the exposed EP time from 1.12 s to 0.51 s. With H100's sustained clock (0.86 of boost) and
-    # its host constants fitted end to end: 3.34 s (-40%) at the default moe_imbalance = 1,
-    # ~391 model TFLOP/s per GPU, 11% under the 438 (MCore v0.8) and 16% under the 468 TFLOP/s
-    # (v0.9) that NVIDIA reports for Mixtral 8x7B bf16 training on H100 (NVIDIA/Megatron-LM
-    # megatron/core/transformer/moe/README.md): the model sits near mature Megatron-Core. The
+    # its host constants fitted end to end and the synchronous-step jitter: 3.41 s (-38%) at the
+    # default moe_imbalance = 1, ~383 model TFLOP/s per GPU, 13% under the 438 (MCore v0.8) and
+    # 18% under the 468 TFLOP/s (v0.9) that NVIDIA reports for Mixtral 8x7B bf16 training on
+    # H100 (NVIDIA/Megatron-LM megatron/core/transformer/moe/README.md): the model sits near
+    # mature Megatron-Core. The
     # remaining gap is the run's software of March 2024 (Megatron commit ba77325, grouped_gemm
     # v1.0: unfused permutation, several device-to-host syncs per layer, no all-to-all overlap)
     # and its routing: a pretrained Mixtral router with only an auxiliary loss (the busiest
-    # expert takes more than the mean; moe_imbalance 1.3 gives 4.06 s, -27%). The test pins the
+    # expert takes more than the mean; moe_imbalance 1.3 gives 4.15 s, -25%). The test pins the
     # gap's size, that the model sits within 15% of mature MCore's throughput, that imbalance
     # moves the prediction toward the measurement, and that folding the experts inside the node
     # (etp 1: EP over 8 NVLink-connected GPUs) removes most of the exposed all-to-all (0.51 s ->
@@ -175,7 +176,7 @@ def test_qwen3_235b_fp8_on_256_h100_within_15_percent():
     # with compute slowed by the communication kernels beside it (the measured interference
     # default). Before the H100 sustained clock: ~1,420 (-10%, all-to-all exposed); at the
     # sustained clock without the overlap: 1,134 (-28%; 12.0 s of 28.9 s exposed EP); with it:
-    # ~1,445 (-8%; 1.9 s exposed). Megatron-MoE-ModelZoo (best_practice/Qwen3) measures the same
+    # ~1,445 (-8%; 1.9 s exposed), ~1,413 (-10%) with the synchronous-step jitter on top. Megatron-MoE-ModelZoo (best_practice/Qwen3) measures the same
     # layout in bf16 with DeepEP at 19.7 s per step without and 17.6 s with the 1F1B overlap.
     pred, meas = _moe("qwen3_235b")
     assert abs(pred / meas - 1) <= 0.15, pred / meas - 1
@@ -193,11 +194,12 @@ def test_qwen3_30b_dropless_gap_is_the_dispatchers():
     # the 2x between NVIDIA's two rows is the dispatcher's path. Dropless, Megatron's alltoall
     # dispatcher syncs tokens-per-expert to the host every MoE layer (variable shapes): the
     # forward is cut into segments at the syncs, each max(GPU time, host dispatch at 54.8 us per
-    # kernel), and H100 runs these small-expert layers host-bound: ~5,840 (+11%). Token drop
+    # kernel), and H100 runs these small-expert layers host-bound: ~5,700 (+8%). Token drop
     # (train.moe_capacity_factor = 1, moe_pad_expert_input_to_capacity: every expert runs and
     # exchanges exactly its capacity of rows) has static shapes: no sync, and the step runs
     # under CUDA graphs (train.cuda_graph_impl), which replay each layer's kernels without the
-    # host issuing them: ~11,250 (+7%). Before the H100 host constants both rows were ~12,100
+    # host issuing them: ~11,000 (+5%; eager it would be ~5,720). Before the H100 host
+    # constants both rows were ~12,100
     # (the same prediction for both); with them and no token-drop notion both were ~5,840.
     # Pinned: each row within 20%, and that the graphs (not the padding) carry the 2x.
     drop, drop_meas = _moe("qwen3_30b_a3b_h100x16_tokendrop")
