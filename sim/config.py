@@ -218,6 +218,10 @@ class TrainSection(Section):
     etp: int | None = Field(None, ge=1, description="expert tensor-parallel size (default tp); expert data parallelism edp = tp*cp*dp / (etp*ep) (Megatron-Core parallel folding)")
     moe_imbalance: float = Field(1.0, ge=1.0, description="MoE load imbalance: tokens of the busiest expert over the mean (1 = balanced)")
     moe_dispatcher: Literal["alltoall", "deepep"] = Field("alltoall", description="MoE token dispatch: all-to-all (a token sent once per routed expert) or DeepEP (once per remote node, then NVLink)")
+    moe_capacity_factor: float | None = Field(None, gt=0, description="Megatron --moe-expert-capacity-factor: each expert takes at most capacity_factor x its mean tokens, the rest are dropped (token drop); unset = dropless")
+    moe_pad_expert_input_to_capacity: bool = Field(False, description="Megatron --moe-pad-expert-input-to-capacity: pad every expert's rows to its capacity (static shapes: the dispatcher needs no device-to-host sync, the pass can be CUDA-graphed); needs moe_capacity_factor")
+    overlap_moe_expert_parallel_comm: bool = Field(False, description="Megatron --overlap-moe-expert-parallel-comm: run a forward and a backward of different micro-batches merged, each one's EP all-to-all behind the other's compute (with pp > 1: interleaved schedule only)")
+    cuda_graph_impl: Literal["none", "local", "transformer_engine"] = Field("none", description="Megatron --cuda-graph-impl: capture each layer's forward and backward kernels in CUDA graphs (replayed with one launch: the host no longer issues them one by one); a dropless MoE dispatcher's host sync cannot be captured")
     checkpoint_interval_s: float | None = Field(None, gt=0, description="long-horizon runs: seconds of training between checkpoints; default the Young/Daly optimum sqrt(2 x checkpoint_s x MTBF)")
     checkpoint_async: bool = Field(False, description="long-horizon runs: training stalls only for the copy to host memory; the write to storage runs behind it")
 

@@ -18,7 +18,12 @@ Vocabulary:
   ``tp_collective_kernels`` launches. A forward pass also carries ``microbatch_overhead_us`` of
   serial host work (the framework's per-micro-batch step: batch fetch and TP broadcast, masks,
   the loss's host side), which the GPU waits through. All are data in ``sim/data/compute.toml`` (training
-  keys, read here because ``sim.compute.Efficiency`` does not carry them).
+  keys, read here because ``sim.compute.Efficiency`` does not carry them). Under CUDA graphs
+  (``train.cuda_graph_impl``, Megatron's name) each layer's kernels are replayed by one graph
+  launch: the host no longer issues them (its per-layer and per-micro-batch work stays).
+- MoE host sync: the dropless dispatcher copies tokens-per-expert to the host every MoE layer;
+  token drop padded to capacity (``moe_capacity_factor`` + ``moe_pad_expert_input_to_capacity``,
+  Megatron's drop-and-pad) has static shapes and no sync, and costs the padded rows.
 - precision per op: the layers' forward ops come from the layer model shared with serving
   (``workloads.layer_cost.forward_ops``): at fp8/fp4 the GEMMs run at that precision (the
   GPU's measured low-precision factor, ``sim/data/compute.toml``), attention and the output
@@ -223,7 +228,12 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     # device-to-host sync per MoE layer and forward, before the permutation; the backward reuses
     # the splits). The host cannot run ahead across a sync: the forward is cut into segments at
     # the syncs, each taking max(GPU time, host time) of its own kernels
-    syncs = moe_layers if plan.ep > 1 else 0
+    # Token drop with padding to capacity (static shapes) has no sync (``Plan.moe_host_sync``).
+    # CUDA graphs (``train.cuda_graph_impl``) replay each layer's kernels with one launch: the
+    # host no longer issues them one by one (its per-layer framework work stays)
+    syncs = moe_layers if plan.moe_host_sync else 0
+    if plan.cuda_graphs:
+        dispatch_s = 0.0
     fwd.compute_s = (synced_pass_s(cm, fwd_ops, fwd_kernels - _kernels(fwd_ops), dispatch_s) if syncs
                      else max(fwd_gpu, fwd_kernels * dispatch_s)) + overhead + microbatch_s
     fwd.compute_s += moe_host_sync_s(cm) * syncs
@@ -354,7 +364,18 @@ def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int,
 def moe_rows(model: ModelSpec, plan: Plan, t_sp: float) -> float:
     """Rows the busiest GPU's experts process per MoE layer and micro-batch: its ``t_sp`` tokens
     x ``top_k`` gathered over the expert-TP group, x ``moe_imbalance``."""
-    return plan.etp * t_sp * model.top_k * plan.moe_imbalance
+    return plan.etp * t_sp * model.top_k * moe_load(plan)
+
+
+def moe_load(plan: Plan) -> float:
+    """Rows the busiest expert processes over the mean: ``moe_imbalance`` when dropless; with a
+    capacity factor the busiest expert is capped at ``moe_capacity_factor`` (the rest dropped),
+    and padded to exactly that when ``moe_pad_expert_input_to_capacity`` (Megatron-Core's
+    drop-and-pad: every expert computes and exchanges ``capacity`` rows, padding included)."""
+    cf = plan.moe_capacity_factor
+    if not cf:
+        return plan.moe_imbalance
+    return cf if plan.moe_pad_to_capacity else min(plan.moe_imbalance, cf)
 
 
 def _distinct(n_bins: int, experts: int, k: int) -> float:
@@ -381,7 +402,7 @@ def moe_dispatch_bytes(model: ModelSpec, plan: Plan, t_sp: float, gpus_per_node:
             _distinct(plan.ep, model.experts, model.top_k)
     else:
         copies = model.top_k
-    return per_token * t_sp * copies * plan.moe_imbalance
+    return per_token * t_sp * copies * moe_load(plan)
 
 
 def synced_pass_s(cm: ComputeModel, ops: list[Op], extra_kernels: float, dispatch_s: float,
@@ -420,13 +441,15 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
     overlaps communication; that fraction is the overlapped collectives' closed-form time over
     the compute time of pipeline rank 0, at most 1. Overlapped collectives: ZeRO-3/FSDP
     parameter all-gathers (forward and backward) and gradient reduce-scatters of every
-    micro-batch, and the bucketed gradient reduction when it overlaps the backward. Blocking TP,
+    micro-batch, the bucketed gradient reduction when it overlaps the backward, and the EP
+    all-to-alls under ``overlap_moe_expert_parallel_comm``. Blocking TP,
     EP and pipeline transfers do not overlap compute. Returns the engine's ``interference`` (it
     slows all compute by 1 / (1 - interference)), so the average slowdown is slowdown x fraction.
     """
     from workloads.training.memory import WEIGHT_BYTES
     n = plan.dp * plan.cp
-    if slowdown <= 0 or n <= 1:
+    ep_overlap = plan.ep_overlap and plan.ep > 1
+    if slowdown <= 0 or (n <= 1 and not ep_overlap):
         return 0.0
     st = plan.strides()
     chunks = [costs.chunks[k] for k in plan.stage_chunks(0)]
@@ -437,9 +460,15 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
         if plan.zero >= 3:
             comm += plan.microbatches * (2 * net.collective("all_gather", n, WEIGHT_BYTES * params, st["dp"])
                                          + net.collective("reduce_scatter", n, GRAD_BYTES * params, st["dp"]))
-        elif overlap_grad_reduce:
+        elif overlap_grad_reduce and n > 1:
             op = "all_reduce" if plan.zero == 0 else "reduce_scatter"
             comm += net.collective(op, n, GRAD_BYTES * params, st["dp"])
+        if ep_overlap:
+            # EP all-to-alls behind another micro-batch's compute (overlap_moe_expert_parallel_comm)
+            stride = plan.etp if plan.folded else st["ep"]
+            for pc in (c.fwd, c.bwd):
+                if pc.ep_calls:
+                    comm += plan.microbatches * pc.ep_calls * net.collective("all_to_all", plan.ep, pc.ep_bytes, stride)
     if compute <= 0:
         return 0.0
     fraction = min(1.0, comm / compute)

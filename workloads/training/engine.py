@@ -10,6 +10,10 @@ Vocabulary:
   kernels aggregated), then its blocking TP collective (aggregated over the chunk's layers, with
   the per-call latency of the other calls added as a delay) and EP all-to-all; the CP ring
   exchange runs beside the compute. Events scale with pp x v x micro-batches, not GPUs.
+  With ``overlap_moe_expert_parallel_comm`` (Megatron-Core's EP overlap: a forward and a
+  backward of different micro-batches run merged) a pass's EP all-to-all runs beside the next
+  pass's compute when that pass is of the other phase, on one EP stream (in order); the pass's
+  pipeline send waits for it.
 - streams: compute (serial, in the process), a DP stream (gradient buckets queue on it, in
   order, like an NCCL stream) and a parameter stream (ZeRO-3 all-gathers, prefetched one pass
   ahead). Overlap of DP reduction with backward emerges from these streams.
@@ -384,6 +388,16 @@ class TrainingStep:
             arrival.succeed()
         collective(self.fabric, "send_recv", pairs, self.costs.p2p_bytes, tag="PP").callbacks.append(landed)
 
+    def _send_after(self, proc, r, stage, to_stage, key, log):
+        """``_send`` once ``proc`` (an overlapped all-to-all) is done; at once without one."""
+        if proc is None:
+            self._send(r, stage, to_stage, key, log)
+            return
+
+        def go(_):
+            self._send(r, stage, to_stage, key, log)
+        proc.callbacks.append(go)
+
     def _stage(self, r, s, log: StageLog):
         p, env, costs = self.plan, self.env, self.costs
         acts = self.acts[s]
@@ -395,6 +409,7 @@ class TrainingStep:
         dp_tail.succeed()
         pending_dp: list = []
         param_ready = None
+        ep_prev = None                  # an overlapped EP all-to-all still running
         if p.zero >= 3:
             param_ready = self._gather_params(r, s, acts[0][2], log)
         for idx, (ph, mb, k) in enumerate(acts):
@@ -453,8 +468,20 @@ class TrainingStep:
                     yield from self._comm(log, "TP", "reduce_scatter", "tp", s, r, pc.tp_bytes, pc.tp_calls - pc.tp_calls // 2)
                 else:
                     yield from self._comm(log, "TP", "all_reduce", "tp", s, r, pc.tp_bytes, pc.tp_calls)
+            ep_proc = None
             if pc.ep_calls:
-                yield from self._comm(log, "EP", "all_to_all", "ep", s, r, pc.ep_bytes, pc.ep_calls)
+                if ep_prev is not None:
+                    yield ep_prev           # one EP stream: all-to-alls run in order
+                    ep_prev = None
+                nxt = acts[idx + 1] if idx + 1 < len(acts) else None
+                if p.ep_overlap and not is_last_b and nxt is not None and nxt[0] != ph:
+                    # Megatron-Core's EP overlap (overlap_moe_expert_parallel_comm): a forward
+                    # and a backward of different micro-batches run merged, so this pass's
+                    # dispatch/combine runs behind the next pass's compute
+                    ep_proc = ep_prev = env.process(self._side_comm(log, "EP", "all_to_all", "ep", s, r,
+                                                                    pc.ep_bytes, pc.ep_calls))
+                else:
+                    yield from self._comm(log, "EP", "all_to_all", "ep", s, r, pc.ep_bytes, pc.ep_calls)
             if pc.etp_calls:
                 # expert-TP: all-gather the dispatched rows before the experts, reduce-scatter after
                 yield from self._comm(log, "EP", "all_gather", "etp", s, r, pc.etp_bytes, pc.etp_calls // 2)
@@ -465,11 +492,13 @@ class TrainingStep:
             if is_last_b and not self.overlap and p.zero < 3 and p.dp * p.cp > 1:
                 pending_dp.append(self._dp_enqueue(r, s, GRAD_BYTES * chunk.dense_params,
                                                    GRAD_BYTES * chunk.expert_params, log, pending_dp))
-            # hand the result to the neighbouring virtual stage
+            # hand the result to the neighbouring virtual stage (after its overlapped all-to-all)
             if ph == "F" and k < self.n_v - 1:
-                self._send(r, s, (k + 1) % p.pp, ("F", mb, k + 1), log)
+                self._send_after(ep_proc, r, s, (k + 1) % p.pp, ("F", mb, k + 1), log)
             elif ph == "B" and k > 0:
-                self._send(r, s, (k - 1) % p.pp, ("B", mb, k - 1), log)
+                self._send_after(ep_proc, r, s, (k - 1) % p.pp, ("B", mb, k - 1), log)
+        if ep_prev is not None:
+            yield ep_prev
         if pending_dp:
             yield env.all_of(pending_dp)
         yield from self._compute(log, costs.optimizer_s[s])

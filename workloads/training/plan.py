@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.errors import InfeasibleError
+from sim.errors import ConfigError, InfeasibleError
 from workloads.model import ModelSpec, Shard
 
 
@@ -72,6 +72,16 @@ class Plan:
     etp: int = 0                    # expert tensor parallel (0: tp)
     moe_imbalance: float = 1.0      # busiest expert's tokens over the mean
     moe_dispatcher: str = "alltoall"
+    moe_capacity_factor: float = 0.0    # 0: dropless; else rows per expert capped at this x the mean
+    moe_pad_to_capacity: bool = False   # rows padded to capacity: static shapes, no host sync
+    cuda_graphs: bool = False           # layers' kernels replayed from CUDA graphs
+    ep_overlap: bool = False            # EP all-to-all behind another micro-batch's compute
+
+    @property
+    def moe_host_sync(self) -> bool:
+        """The dispatcher copies tokens-per-expert to the host every MoE layer (dropless, or
+        capacity without padding: variable shapes); with drop-and-pad the shapes are static."""
+        return self.ep > 1 and not (self.moe_capacity_factor and self.moe_pad_to_capacity)
 
     def __post_init__(self):
         if not self.etp:
@@ -212,6 +222,7 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
     if model.seq_len % cp:
         raise InfeasibleError("train.cp", f"cp ({cp}) does not divide seq_len ({model.seq_len})")
     etp = getattr(train, "etp", None) or tp
+    _check_moe_capacity(train, model, ep)
     if ep > 1 or etp != tp:
         if not model.is_moe:
             raise InfeasibleError("train.ep", "ep > 1 or etp != tp needs an MoE model (model.experts > 0)")
@@ -241,4 +252,30 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
                 schedule=train.schedule, v=v, recompute=train.recompute, precision=train.precision,
                 fidelity=train.fidelity, order=order, chunk_layers=chunk_layers, etp=etp,
                 moe_imbalance=getattr(train, "moe_imbalance", 1.0),
-                moe_dispatcher=getattr(train, "moe_dispatcher", "alltoall"))
+                moe_dispatcher=getattr(train, "moe_dispatcher", "alltoall"),
+                moe_capacity_factor=getattr(train, "moe_capacity_factor", None) or 0.0,
+                moe_pad_to_capacity=getattr(train, "moe_pad_expert_input_to_capacity", False),
+                cuda_graphs=getattr(train, "cuda_graph_impl", "none") != "none",
+                ep_overlap=getattr(train, "overlap_moe_expert_parallel_comm", False))
+
+
+def _check_moe_capacity(train, model, ep: int) -> None:
+    """Megatron-Core's token-drop keys: padding needs a capacity factor (its ValueError), and a CUDA
+    graph cannot capture the dropless alltoall dispatcher, which syncs tokens-per-expert to the
+    host every MoE layer (shapes vary per step); Megatron's full-layer graphs need drop-and-pad."""
+    cf = getattr(train, "moe_capacity_factor", None)
+    pad = getattr(train, "moe_pad_expert_input_to_capacity", False)
+    if pad and cf is None:
+        raise ConfigError("train.moe_pad_expert_input_to_capacity", "padding to capacity needs train.moe_capacity_factor")
+    if cf is not None and not model.is_moe:
+        raise ConfigError("train.moe_capacity_factor", "needs an MoE model (model.experts > 0)")
+    if getattr(train, "overlap_moe_expert_parallel_comm", False):
+        if not model.is_moe or ep < 2:
+            raise ConfigError("train.overlap_moe_expert_parallel_comm", "needs an MoE model with ep > 1")
+        if train.pp > 1 and (train.schedule != "interleaved" or train.virtual_stages < 2):
+            raise ConfigError("train.overlap_moe_expert_parallel_comm", "with pp > 1 Megatron-Core needs the "
+                              "interleaved schedule (virtual_stages > 1) to pair a forward with a backward")
+    if (getattr(train, "cuda_graph_impl", "none") != "none" and model.is_moe and ep > 1
+            and not (cf is not None and pad)):
+        raise ConfigError("train.cuda_graph_impl", "CUDA graphs cannot capture the dropless MoE dispatcher's host "
+                          "sync: set train.moe_capacity_factor and train.moe_pad_expert_input_to_capacity")

@@ -265,3 +265,58 @@ def test_a_host_sync_cuts_the_pass_into_host_or_gpu_bound_segments():
     assert free == pytest.approx(gpu_s)                     # one segment: GPU-bound
     assert cut == pytest.approx(float(cm.op_times([big]).sum()) + 100 * d)
     assert synced_pass_s(cm, ops, 0.0, d, cut_before="none") == pytest.approx(free)
+
+
+# -- token drop and CUDA graphs (issue 11, item 3) ----------------------------------------------
+
+def test_drop_and_pad_computes_and_sends_capacity_rows_without_a_host_sync(monkeypatch):
+    import sim.compute as compute
+    m, p = moe_setup()
+    _, pd = moe_setup(moe_capacity_factor=1.25, moe_pad_expert_input_to_capacity=True, moe_imbalance=1.5)
+    _, pc = moe_setup(moe_capacity_factor=1.25, moe_imbalance=1.5)
+    # padded: every expert runs exactly capacity = 1.25 x the mean rows, whatever the imbalance
+    assert _expert_flops(m, pd)[0] == pytest.approx(1.25 * _expert_flops(m, p)[0])
+    assert moe_dispatch_bytes(m, pd, 1024) == pytest.approx(1.25 * moe_dispatch_bytes(m, p, 1024))
+    # unpadded: the busiest expert is capped at capacity (the rest dropped)
+    assert _expert_flops(m, pc)[0] == pytest.approx(1.25 * _expert_flops(m, p)[0])
+    assert p.moe_host_sync and pc.moe_host_sync and not pd.moe_host_sync
+    cm = ComputeModel(gpu("H100-SXM-80GB"), "bf16")
+    section = compute._table()["H100"]
+    monkeypatch.setitem(section, "moe_sync_us", 1000.0)
+    _, pd1 = moe_setup(moe_capacity_factor=1.0, moe_pad_expert_input_to_capacity=True)
+    # static shapes: no sync per MoE layer (2 here), so the 2 ms of syncs of the dropless pass go
+    assert chunk_cost(m, p, cm, 0, "flash").fwd.compute_s - chunk_cost(m, pd1, cm, 0, "flash").fwd.compute_s > 2e-3
+
+
+def test_cuda_graphs_hide_the_host_dispatch_of_kernels():
+    from workloads.training.costs import host_constants
+    m, p = moe_setup(moe_capacity_factor=1.0, moe_pad_expert_input_to_capacity=True)
+    _, pg = moe_setup(moe_capacity_factor=1.0, moe_pad_expert_input_to_capacity=True, cuda_graph_impl="local")
+    cm = ComputeModel(gpu("H100-SXM-80GB"), "bf16")
+    eager, graphed = chunk_cost(m, p, cm, 0, "flash"), chunk_cost(m, pg, cm, 0, "flash")
+    assert host_constants(cm)[0] > 0
+    assert graphed.fwd.compute_s <= eager.fwd.compute_s and graphed.bwd.compute_s <= eager.bwd.compute_s
+    # a one-token micro-batch is host-bound eager: the graph removes the launches
+    cfg = {"moe_capacity_factor": 1.0, "moe_pad_expert_input_to_capacity": True}
+    m1 = ModelSpec.from_section(load_config(data={"model": {"preset": "mixtral-8x7b", "seq_len": 8, "layers": 2}}).model)
+    p1 = make_plan(load_config(data={"train": {"tp": 2, "ep": 8, **cfg}}).train, m1, 16)
+    g1 = make_plan(load_config(data={"train": {"tp": 2, "ep": 8, "cuda_graph_impl": "local", **cfg}}).train, m1, 16)
+    assert chunk_cost(m1, g1, cm, 0, "flash").fwd.compute_s < 0.5 * chunk_cost(m1, p1, cm, 0, "flash").fwd.compute_s
+
+
+@pytest.mark.parametrize("train,key", [
+    ({"moe_pad_expert_input_to_capacity": True}, "train.moe_pad_expert_input_to_capacity"),
+    ({"cuda_graph_impl": "local"}, "train.cuda_graph_impl"),           # dropless: a host sync per layer
+    ({"moe_capacity_factor": 1.0, "cuda_graph_impl": "local"}, "train.cuda_graph_impl"),
+    ({"overlap_moe_expert_parallel_comm": True, "pp": 2}, "train.overlap_moe_expert_parallel_comm"),
+])
+def test_token_drop_graph_and_overlap_keys_check_what_megatron_checks(train, key):
+    with pytest.raises(ConfigError) as err:
+        moe_setup(**train)
+    assert err.value.key == key
+
+
+def test_bad_capacity_factor_is_a_config_error():
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"train": {"moe_capacity_factor": 0}})
+    assert "moe_capacity_factor" in str(err.value)

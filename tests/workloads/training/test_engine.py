@@ -181,3 +181,16 @@ def test_exposed_time_by_kind_adds_up_to_the_exposed_total():
         assert sum(by.values()) == pytest.approx(uncovered([iv for v in comm.values() for iv in v], cover), abs=1e-9)
         for k, v in comm.items():
             assert -1e-12 <= by[k] <= uncovered(v, cover) + 1e-9
+
+
+def test_ep_overlap_hides_the_all_to_all_behind_the_other_micro_batch():
+    # Megatron-Core's overlap_moe_expert_parallel_comm: a forward and a backward of different
+    # micro-batches run merged, each one's all-to-all behind the other's compute
+    moe = small_model(experts=8, top_k=2, expert_ffn_hidden=2048, gated_mlp=True)
+    train = {"tp": 1, "ep": 8, "global_batch": 64, "interference": 0.0}
+    base = simulate({"gpus": 16, "fabric": "fat-tree"}, train, moe).summary
+    over = simulate({"gpus": 16, "fabric": "fat-tree"}, {**train, "overlap_moe_expert_parallel_comm": True}, moe).summary
+    assert over["exposed_ep_s"] < base["exposed_ep_s"]
+    assert over["step_time_s"] < base["step_time_s"]
+    # no more than the all-to-all time can be hidden
+    assert base["step_time_s"] - over["step_time_s"] <= base["exposed_ep_s"] + 1e-9
