@@ -13,7 +13,9 @@ Vocabulary:
 - dcsim output: a directory whose ``manifest.json`` (a run) or ``sweep.json`` (a sweep) dcsim
   wrote. A run or sweep replaces only an empty directory or a dcsim output; anything else is
   refused (``check_replaceable``, exit 2 naming the directory) unless ``force`` is given. The
-  current directory and its ancestors are never replaced.
+  current directory and its ancestors are never replaced. Replacing an earlier run's directory
+  replaces only what dcsim wrote there (``dcsim_written``); anything else in it moves into the
+  new directory.
 - trace: Chrome trace-event JSON (``traceEvents`` of complete ``"X"`` events in microseconds,
   with ``"M"`` metadata naming processes and threads) that ui.perfetto.dev opens. Tables
   become tracks by convention: any table with ``start_s`` and ``end_s`` columns is drawn, one
@@ -147,9 +149,28 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
     os.rename(staging, final)
     if old is not None:
         if old.is_dir() and not old.is_symlink():
+            if is_run_output(old):
+                # an earlier run's directory: what dcsim did not write there (a user's notes,
+                # analysis scripts, sub-directories) moves into the new one, never deleted
+                written = dcsim_written(old)
+                for entry in sorted(old.iterdir()):
+                    if entry.name in written:
+                        continue
+                    target = final / entry.name
+                    if target.exists() or target.is_symlink():
+                        target = final / f"{entry.name}.kept-{uuid.uuid4().hex[:8]}"
+                    shutil.move(str(entry), str(target))
             shutil.rmtree(old, ignore_errors=True)
         else:
             old.unlink(missing_ok=True)
+
+
+def dcsim_written(directory: Path) -> set[str]:
+    """Names of the entries of a run directory that dcsim wrote: its manifest, the tables the
+    manifest lists (``<table>.parquet``) and ``trace.json``."""
+    man = _json_object(Path(directory) / MANIFEST) or {}
+    tables = man.get("tables") if isinstance(man.get("tables"), dict) else {}
+    return {MANIFEST, "trace.json"} | {f"{name}.parquet" for name in tables}
 
 
 def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
@@ -184,9 +205,14 @@ def remove_stale_staging(root: Path) -> int:
         return 0
     removed = 0
     for p in root.iterdir():
-        if p.name.startswith(".") and p.name.endswith((".staging", ".old")) and p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-            removed += 1
+        if not (p.name.startswith(".") and p.name.endswith((".staging", ".old")) and p.is_dir()):
+            continue
+        # a replaced run directory left by a killed writer may still hold a user's files:
+        # delete it only when everything in it is dcsim's
+        if p.name.endswith(".old") and not {e.name for e in p.iterdir()} <= dcsim_written(p):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        removed += 1
     return removed
 
 

@@ -145,3 +145,37 @@ def test_a_run_never_replaces_a_sweep_or_the_current_directory(tmp_path, monkeyp
             write_run_dir(Path(where), _tables(), {}, force=True)
         assert "current directory" in str(err.value)
     assert (sweep / "sweep.json").exists()
+
+
+def test_rerun_keeps_what_dcsim_did_not_write(tmp_path):
+    """A new run into an earlier run's directory replaces dcsim's files only: a user's notes and
+    analysis folder stay (they were deleted with the old directory before), and a file named
+    like one of the new run's tables is kept beside it, never overwritten."""
+    final = tmp_path / "run"
+    write_run_dir(final, _tables(), {"seed": 1}, trace={"traceEvents": []})
+    (final / "notes.txt").write_text("mine")
+    (final / "analysis").mkdir()
+    (final / "analysis" / "a.py").write_text("print(1)")
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {"seed": 2})
+    assert (final / "notes.txt").read_text() == "mine"
+    assert (final / "analysis" / "a.py").read_text() == "print(1)"
+    assert not (final / "ops.parquet").exists() and not (final / "trace.json").exists()
+    # the user's own "ops.parquet" (not dcsim's now: the last run wrote no ops table) survives a
+    # run that writes an ops table, under another name
+    (final / "ops.parquet").write_text("user data")
+    write_run_dir(final, _tables(), {"seed": 3})
+    kept = [p for p in final.iterdir() if p.name.startswith("ops.parquet.kept-")]
+    assert len(kept) == 1 and kept[0].read_text() == "user data"
+    assert pq.read_table(final / "ops.parquet").num_rows == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_stale_replaced_run_with_user_files_is_kept(tmp_path):
+    """A killed writer's ``.old`` directory is removed only when everything in it is dcsim's."""
+    for name, extra in (("a", False), ("b", True)):
+        write_run_dir(tmp_path / name, _tables(), {})
+        if extra:
+            (tmp_path / name / "notes.txt").write_text("mine")
+        (tmp_path / name).rename(tmp_path / f".{name}.1234.old")
+    assert remove_stale_staging(tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".b.1234.old"]
