@@ -540,7 +540,7 @@ def validate(data: dict) -> Config:
         raise ConfigError("", "config must be a TOML table")
     unknown = [k for k in data if k not in SECTIONS and k not in TABLES and k != "jobs"]
     if unknown:
-        raise ConfigError(unknown[0], f"unknown section; known: {', '.join(SECTIONS)}")
+        raise ConfigError(unknown[0], f"unknown section; known: {', '.join([*SECTIONS, *TABLES, 'jobs'])}")
     hw = data.get("hardware", {})
     if not isinstance(hw, dict) or not all(isinstance(v, dict) for v in hw.values()):
         raise ConfigError("hardware", 'expected [hardware."NAME"] tables, one per GPU')

@@ -153,3 +153,10 @@ def test_speed_spread_past_its_bound_names_the_key():
     with pytest.raises(ConfigError) as err:
         load_config(data={"topology": {"speed_cv": 1e300}})
     assert "topology.speed_cv" in str(err.value)
+
+
+def test_unknown_section_lists_every_top_level_name():
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"trian": {}})
+    assert e.value.key == "trian"
+    assert all(n in str(e.value) for n in ("train", "serve", "hardware", "jobs"))

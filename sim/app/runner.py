@@ -101,6 +101,10 @@ def check_precision(cfg: Config) -> None:
         need = "Hopper or newer" if p == "fp8" else "Blackwell (B200, GB200)"
         raise ConfigError("train.precision", f"{spec.name} has no {p} tensor cores (its rates: {have}); "
                                              f"{p} training needs {need}: use " + ("fp8" if has("fp8") else "bf16"))
+    lacks = getattr(spec, "lacks", ())
+    if cfg.run.kind == "train" and p in lacks:
+        other = next((q for q in ("fp16", "bf16") if q != p and q not in lacks), "fp32")
+        raise ConfigError("train.precision", f"{spec.name} has no {p} tensor cores (its rates: {have}): use {other}")
     if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not has("fp4"):
         raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
                                              "fp4 needs Blackwell (B200, GB200): use fp8")

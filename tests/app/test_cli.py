@@ -257,7 +257,8 @@ def test_bad_serving_input_exits_2_naming_the_key(tmp_path, monkeypatch, capsys,
     assert "Traceback" not in err and not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("gpu,precision", [("A100-SXM-80GB", "fp8"), ("H100-SXM-80GB", "fp4")])
+@pytest.mark.parametrize("gpu,precision", [("A100-SXM-80GB", "fp8"), ("H100-SXM-80GB", "fp4"),
+                                           ("V100S-PCIE-32GB", "bf16")])
 def test_low_precision_training_on_a_gpu_without_it_exits_2(capsys, gpu, precision):
     assert main(["run", QUICKSTART, "--set", f"topology.gpu={gpu}", "--set", f'train.precision="{precision}"']) == 2
     err = capsys.readouterr().err
