@@ -249,13 +249,18 @@ class IterationCost:
         s = self.spec
         frac = 1.0
         if s.is_moe:
-            frac = 1.0 - (1.0 - s.top_k / s.experts) ** (T if T > 1.0 else 1.0)
+            routed = self._routed_tokens(T)
+            frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
         t = (self.layers.seconds(T, frac)
              + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
         if len(self._fixed_memo) > 1 << 16:
             self._fixed_memo.clear()
         self._fixed_memo[key] = t
         return t
+
+    def _routed_tokens(self, T: float) -> float:
+        """Tokens whose routing decides which of this stage's experts are read (its own T)."""
+        return T
 
     def _attn_s(self, T: float, pairs: float, kv_read: float) -> float:
         """The stage's fused attention: causal query-key pairs and KV-cache reads. No

@@ -83,22 +83,9 @@ class DpAttentionCost(IterationCost):
         self._base_ops = list(self.layers.ops)
 
     # -- per GPU ---------------------------------------------------------------------------------
-    def _fixed_stage_s(self, T: float, S: float) -> float:
-        """``T`` and ``S`` are one GPU's tokens and samples; its experts are touched by the
-        tokens of every GPU (T x N of them)."""
-        key = (T, S)
-        t = self._fixed_memo.get(key)
-        if t is not None:
-            return t
-        s = self.spec
-        total = max(T * self.dp, 1.0)
-        frac = 1.0 - (1.0 - s.top_k / s.experts) ** total
-        t = (self.layers.seconds(T, frac)
-             + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
-        if len(self._fixed_memo) > 1 << 16:
-            self._fixed_memo.clear()
-        self._fixed_memo[key] = t
-        return t
+    def _routed_tokens(self, T: float) -> float:
+        """``T`` is one GPU's tokens; its experts are touched by the tokens of every GPU (T x N)."""
+        return T * self.dp
 
     def copies(self, prefill: bool) -> float:
         """Copies of a token's hidden state one GPU's all-to-all buffer carries per MoE layer:
