@@ -162,6 +162,12 @@ class Deployment:
                                          s.ssd_kv_GB * 1e9 / per / self.engines)
                 rep = Replica(len(self.replicas), role, self, cost, kv, prefix, gpus, hosts,
                               max(s.max_batch_size // self.engines, 1))
+                if role == "prefill":       # the engine's prefill worker (engines.prefill_worker_limits)
+                    seqs, chunk = self.engine.prefill_worker_limits(
+                        rep.max_batch, s.chunk_size, int(stream.input_tokens.max()) if len(stream) else 0)
+                    if chunk != rep.chunk:      # unchunked: one step takes the whole prompt
+                        rep.max_tokens = max(rep.max_tokens, chunk)
+                    rep.max_batch, rep.chunk = seqs, chunk
                 rep.physical = i
                 self.replicas.append(rep)
         self.physical_replicas = len(roles)

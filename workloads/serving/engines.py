@@ -41,6 +41,11 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 - ``lowp_weight_read_efficiency``: fraction of the HBM bandwidth FP8/FP4 GEMMs reach on their
   weight reads relative to bf16 ones (decode-size M: per-token activation quantization, scale
   epilogues and less tuned small-M kernels); 1 where the engine's kernels stream at the bf16 rate.
+- disaggregated prefill workers (a replica of role ``prefill``): ``prefill_worker_seqs``
+  requests at once (0: ``serve.max_batch_size``; Dynamo's vLLM prefill worker takes the next
+  remote-prefill request off its queue only when the last one has finished: 1), and with
+  ``prefill_worker_chunked = false`` each prompt runs whole in one step (chunked prefill off:
+  the chunk becomes the longest prompt, at least ``serve.max_batch_tokens``).
 - ``like``: a profile that is another engine's in a different serving mode takes that engine's
   fields and replaces the ones it lists (``trtllm-serve``: TensorRT-LLM behind its OpenAI
   server, where ``trtllm`` is the offline ``trtllm-bench`` path).
@@ -63,7 +68,7 @@ from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import GiB
 
 DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
-ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve")
+ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm")
 DEFAULT_ENGINE = "vllm"
 
 
@@ -94,6 +99,8 @@ class EngineProfile:
     cache_preempted: bool = False
     prefill_first_kv_alloc: str = ""
     prefill_first_watermark: float = 0.0
+    prefill_worker_seqs: int = 0
+    prefill_worker_chunked: bool = True
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -137,6 +144,12 @@ class EngineProfile:
     def frontend_s(self, prompt_tokens: int) -> float:
         """Per-request host latency before the engine sees it (seconds)."""
         return (self.frontend_us + self.request_us + self.tokenize_us_per_token * prompt_tokens) * 1e-6
+
+    def prefill_worker_limits(self, max_batch: int, chunk: int, longest_prompt: int) -> tuple[int, int]:
+        """(sequences, chunk tokens) of one disaggregated prefill replica's iterations, given the
+        serve section's ``max_batch`` and ``chunk`` and the stream's longest prompt."""
+        seqs = self.prefill_worker_seqs if self.prefill_worker_seqs > 0 else max_batch
+        return seqs, (chunk if self.prefill_worker_chunked else max(chunk, longest_prompt))
 
     # -- defaults ------------------------------------------------------------------------------
     def limits(self, hbm_bytes: float) -> dict:

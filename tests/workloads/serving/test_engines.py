@@ -260,3 +260,38 @@ def test_trtllm_serve_is_trtllm_with_its_server_frontend():
     assert srv.kv_alloc == bench.kv_alloc and srv.step_us == bench.step_us and srv.defaults == bench.defaults
     assert srv.frontend_s(100) > bench.frontend_s(100) + 0.02
     assert load_config(data={"serve": {"engine": "trtllm-serve"}}).serve.engine == "trtllm-serve"
+
+
+def test_dynamo_vllm_is_vllm_with_one_unchunked_request_per_prefill_worker():
+    # ai-dynamo/dynamo examples/llm/components/prefill_worker.py: one remote prefill at a time,
+    # chunked prefill off; everything else is vLLM's
+    vllm, dyn = engines.profile("vllm"), engines.profile("dynamo-vllm")
+    assert dyn.kv_alloc == vllm.kv_alloc and dyn.step_us == vllm.step_us and dyn.defaults == vllm.defaults
+    assert vllm.prefill_worker_limits(256, 2048, 3000) == (256, 2048)
+    assert dyn.prefill_worker_limits(256, 2048, 3000) == (1, 3000)
+    assert dyn.prefill_worker_limits(256, 4096, 3000) == (1, 4096)
+    # token ids cross the request plane: 0.36 us per prompt token more than vLLM's own server
+    assert dyn.frontend_s(55000) - vllm.frontend_s(55000) == pytest.approx(0.0198, rel=0.01)
+    assert load_config(data={"serve": {"engine": "dynamo-vllm"}}).serve.engine == "dynamo-vllm"
+
+
+def test_dynamo_prefill_worker_serves_requests_one_after_another():
+    # two 2,000-token prompts reach one prefill worker together: vLLM prefills them in one
+    # 4,000-token step (the same first-token time for both); Dynamo's worker takes the second
+    # only after the first, so the second's TTFT is about twice the first's
+    from sim.app.runner import run
+    from .serving_helpers import BASE, merge
+    ttft = {}
+    for eng in ("vllm", "dynamo-vllm"):
+        data = merge(BASE, dict(
+            topology={"gpus": 2},
+            serve={"engine": eng, "scheduler": "sarathi", "prefill_replicas": 1, "decode_replicas": 1, "tp": 1,
+                   "chunk_size": 8192, "max_batch_tokens": 8192},
+            workload={"arrival": "burst", "requests": 2, "input_tokens": 2000, "output_tokens": 4}))
+        req = run(load_config(data=data)).tables["requests"]
+        ttft[eng] = sorted(req.column("ttft_s").to_pylist())
+    first, second = ttft["vllm"]
+    assert second == pytest.approx(first, rel=0.02)
+    first, second = ttft["dynamo-vllm"]
+    front = engines.profile("dynamo-vllm").frontend_s(2000)
+    assert (second - front) == pytest.approx(2 * (first - front), rel=0.1)
