@@ -280,7 +280,7 @@ class ServeSection(Section):
     kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
     schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="fraction of HBM the engine may use")
-    engine: Literal["vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); its default scheduler and limits apply to the serve keys left unset (vLLM: V1 chunked prefill, 8192 tokens and 1024 sequences on >= 70 GiB GPUs)")
+    engine: Literal["vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); its default scheduler and limits apply to the serve keys left unset (vLLM: V1 chunked prefill, 8192 tokens and 1024 sequences on >= 70 GiB GPUs)")
     kv_capacity_tokens: int | None = Field(None, ge=1, description="KV pool per replica, tokens (overrides the engine's memory model)")
     prefill_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated prefill replicas (default tp)")
     decode_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated decode replicas (default tp)")

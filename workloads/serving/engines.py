@@ -47,7 +47,8 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   ``prefill_worker_chunked = false`` each prompt runs whole in one step (chunked prefill off:
   the chunk becomes the longest prompt, at least ``serve.max_batch_tokens``).
 - ``like``: a profile that is another engine's in a different serving mode takes that engine's
-  fields and replaces the ones it lists (``trtllm-serve``: TensorRT-LLM behind its OpenAI
+  fields and replaces the ones it lists (``sglang-0.4``: an older release with another host cost;
+  ``trtllm-serve``: TensorRT-LLM behind its OpenAI
   server, where ``trtllm`` is the offline ``trtllm-bench`` path).
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
@@ -68,7 +69,7 @@ from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import GiB
 
 DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
-ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm")
+ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4")
 DEFAULT_ENGINE = "vllm"
 
 

@@ -295,3 +295,23 @@ def test_dynamo_prefill_worker_serves_requests_one_after_another():
     first, second = ttft["dynamo-vllm"]
     front = engines.profile("dynamo-vllm").frontend_s(2000)
     assert (second - front) == pytest.approx(2 * (first - front), rel=0.1)
+
+
+def test_sglang_04_eager_floor_gives_deepseek_tp16_ttft_flat_to_4k():
+    # held out of [sglang-0.4] launch_us (fitted to a 0.4.3 H200 eager prefill, datacrunch blog):
+    # tenstorrent/tt-inference-server#356, SGLang of July 2025, DeepSeek-R1 TP16 on 2 x 8 H100,
+    # TTFT 179.7 ms at ISL 128 and 199.7 ms at ISL 4096: the prefill is host-bound up to ~4k tokens
+    from sim.app.runner import run
+    from sim.app.validation.serving import PUBLISHED_DIR
+    ttft = {}
+    for isl in (128, 4096):
+        cfg = load_config(PUBLISHED_DIR / "tt_dsr1_16xh100_tp16.toml",
+                          overrides=[f"workload.input_tokens={isl}", "workload.requests=2", "workload.output_tokens=4"])
+        assert cfg.serve.engine == "sglang-0.4"
+        ttft[isl] = float(run(cfg).summary["ttft_mean_s"])
+    assert ttft[128] == pytest.approx(0.1797, rel=0.25)
+    assert ttft[4096] == pytest.approx(0.1997, rel=0.25)
+    assert ttft[4096] < 1.1 * ttft[128]            # the launch floor hides 4k tokens of GPU prefill
+    old, new = engines.profile("sglang-0.4"), engines.profile("sglang")
+    assert old.launch_us == pytest.approx(0.2118e6 / 1922, rel=0.01) and new.launch_us < 0.5 * old.launch_us
+    assert old.kv_alloc == new.kv_alloc and old.defaults == new.defaults and old.memory == new.memory
