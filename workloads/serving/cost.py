@@ -128,13 +128,10 @@ class IterationCost:
         cal = calibration()
         self.spec, self.gpu, self.tp, self.pp, self.ep = spec, gpu, tp, pp, ep
         eff = efficiency_for(gpu.name)
-        # the engine's low-precision tensor factors (fitted end to end with the engine
-        # overhead, data/calibration.toml) in place of the kernel-measured ones
-        te = cal.get("tensor_efficiency", {})
-        eff = replace(eff, fp8_gemm_factor=te.get("fp8", eff.fp8_gemm_factor),
-                      fp4_gemm_factor=te.get("fp4", eff.fp4_gemm_factor))
-        # a GPU whose serving runs were fitted end to end (``serve_*`` keys of its compute.toml
-        # section, e.g. Blackwell FP4 on the TensorRT-LLM table) uses its own factors
+        # one source of truth for the low-precision factors: sim/data/compute.toml. A GPU whose
+        # serving runs were fitted end to end (``serve_*`` keys of its section: H100/H200 FP8
+        # on the TensorRT-LLM 8B table, Blackwell FP4 on its 70B rows) uses those; any other
+        # GPU its kernel (or default) factors, as training does
         row = constants_row(gpu.name)
         eff = replace(eff, **{f: row[f"serve_{f}"] for f in SERVE_KEYS if f"serve_{f}" in row})
         self.compute = ComputeModel(gpu, precision, eff)

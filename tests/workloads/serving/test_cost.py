@@ -229,3 +229,22 @@ def test_windowed_macro_step_equals_its_single_iterations():
         d = sum(c.kv_tokens(float(x + j)) for x in ctx)
         t += c.batch(4, 4, d, d).time_s
         assert run.cum_s[j] == pytest.approx(t, rel=1e-9)
+
+
+def test_low_precision_factors_have_one_source():
+    """Issue 12 item 4: serving's FP8/FP4 GEMM factors come from sim/data/compute.toml only (the
+    GPU's serve_* key where serving was fitted end to end, else its kernel factor); the serving
+    calibration no longer overrides them (it replaced H100's measured 0.891 by 0.8 and gave
+    every unfitted FP4 GPU, e.g. B300, 1.0 in place of its 0.8)."""
+    from sim.compute import efficiency_for
+    from workloads.serving.cost import calibration, constants_row
+    assert "tensor_efficiency" not in calibration()
+    for name in ("H100-SXM-80GB", "H200-SXM-141GB", "B200-180GB", "B300-288GB", "GB300"):
+        c = _cost(g=name, precision="fp8", kv="fp8")
+        row, eff = constants_row(name), efficiency_for(name)
+        assert c.compute.eff.fp8_gemm_factor == row.get("serve_fp8_gemm_factor", eff.fp8_gemm_factor), name
+        assert c.compute.eff.fp4_gemm_factor == row.get("serve_fp4_gemm_factor", eff.fp4_gemm_factor), name
+    # the kernel measurement stays what training sees; serving's end-to-end factor is below it
+    assert efficiency_for("H100-SXM-80GB").fp8_gemm_factor == pytest.approx(0.891)
+    assert _cost().compute.eff.fp8_gemm_factor == pytest.approx(0.8)
+    assert _cost(g="B300-288GB").compute.eff.fp4_gemm_factor == pytest.approx(0.8)
