@@ -11,7 +11,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   ``non_torch`` = ``non_torch_GiB`` (+ ``non_torch_tp_GiB`` when tp > 1): CUDA context-side
   buffers outside the PyTorch allocator (cuBLAS, NCCL, custom all-reduce). Activation peak =
   ``activation_factor`` x the iteration cost's workspace model at ``max_batch_tokens`` with
-  ``profile_sampler_rows`` logits rows (-1: ``max_batch_size``).
+  ``profile_sampler_rows`` logits rows (-1: ``max_batch_size``). With ``sampler_bytes_per_logit``
+  set (vLLM 0.11) the peak is ``activation_base_GiB`` + the larger of the forward pass's
+  (``activation_factor`` x the token workspace) and the dummy sampler's
+  (``sampler_bytes_per_logit`` x rows x the whole vocabulary, on every TP rank).
 - ``kv_alloc``: ``chunk`` (blocks for the tokens scheduled in a step, vLLM V1), ``prompt`` (the
   whole prompt at admission, then one block per generated block of tokens), ``request`` (prompt +
   output at admission: no preemption, TensorRT-LLM's GUARANTEED_NO_EVICT; the ``orca`` scheduler
@@ -102,6 +105,8 @@ class EngineProfile:
     prefill_first_watermark: float = 0.0
     prefill_worker_seqs: int = 0
     prefill_worker_chunked: bool = True
+    sampler_bytes_per_logit: float = 0.0
+    activation_base_GiB: float = 0.0
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -113,6 +118,12 @@ class EngineProfile:
         if self.activation_factor <= 0:
             return 0.0
         rows = max_batch_size if self.profile_sampler_rows < 0 else min(max_batch_size, self.profile_sampler_rows)
+        if self.sampler_bytes_per_logit > 0:
+            # the profile's forward pass and its dummy sampler run one after the other: the
+            # peak is the larger of the two, the sampler's over the full vocabulary on every rank
+            forward = self.activation_factor * cost.workspace_bytes(max_batch_tokens, 0)
+            sampler = self.sampler_bytes_per_logit * rows * cost.spec.vocab
+            return self.activation_base_GiB * GiB + max(forward, sampler)
         return self.activation_factor * cost.workspace_bytes(max_batch_tokens, rows)
 
     def kv_pool_bytes(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> float:
