@@ -187,3 +187,34 @@ def fit_h100(rounds: int = 6) -> tuple[Efficiency, float]:
         return float(np.mean(np.log1p(errors(prepared, e)) ** 2))
 
     return coordinate_descent(start, H100_HOST, loss, BOUNDS, rounds, tol=1e-9)
+
+
+# -- AMD Instinct: MI300X (and MI325X, the same die) fitted to end-to-end steps (issue 11, item 1)
+
+# The constants the AMD rows marked ``fit`` move (workloads/training/data/amd_instinct_training.csv);
+# the fit starts from fixed values (``[default]``'s kernel efficiencies, the host constants of
+# the GPUs fitted end to end: A100's per-micro-batch work, H100's FSDP per-block work), so it
+# does not depend on what compute.toml holds for them.
+AMD_FITTED = ("gemm_eff_max", "attn_eff_max", "fp8_gemm_factor", "fsdp_layer_overhead_us", "microbatch_overhead_us")
+AMD_START = {"gemm_eff_max": 0.75, "attn_eff_max": 0.60, "fp8_gemm_factor": 0.80,
+             "fsdp_layer_overhead_us": 1633.5, "microbatch_overhead_us": 2815.0}
+AMD_BOUNDS = dict(BOUNDS, fp8_gemm_factor=(0.3, 1.0))
+
+
+def fit_amd(rounds: int = 8) -> tuple[Efficiency, float]:
+    """MI300X's ``AMD_FITTED`` constants fitted (coordinate descent, mean squared log error of
+    tokens/s per GPU) to the rows of ``cases.amd_training_cases(use="fit")``: AMD's
+    rocm/pytorch-training v25.2 MI300X runs (Llama 3.1 8B BF16 at seq 4096 and 8192 and FP8 at
+    8192, Mistral 7B BF16; FSDP on 8 GPUs). Every other constant, the kernel ones measured
+    elsewhere and ``calibrated_power_W`` included, is compute.toml's [MI300X]. Held out: the
+    other MI300X rows, every MI325X row (the clock its 1000 W board sustains comes from the power
+    law, not from a fit) and the ROCm 6.2 runs of ROCm/TransformerEngine#78 and #79."""
+    import dataclasses
+    from workloads.training.cases import amd_training_cases
+    start = dataclasses.replace(training_efficiency("MI300X"), **AMD_START)
+    prepared = prepare(amd_training_cases("MI300X", "fit"))
+
+    def loss(e: Efficiency) -> float:
+        return float(np.mean(np.log1p(errors(prepared, e)) ** 2))
+
+    return coordinate_descent(start, AMD_FITTED, loss, AMD_BOUNDS, rounds, tol=1e-9)

@@ -10,6 +10,9 @@ Vocabulary:
 - ``vtrain_cases()``: vTrain single-node rows (A100 node of 8 with NVSwitch, GPT shapes with 16
   heads, seq 1024, vocab 50,257, full recompute, 1F1B, fp16, Megatron-DeepSpeed without
   gradient-reduction overlap). Compared on ``step_time_s``.
+- ``amd_training_cases()``: AMD's MI300X and MI325X FSDP runs of the rocm/pytorch-training v25.2
+  image (``data/amd_instinct_training.csv``), compared on tokens/s per GPU; the rows marked ``fit``
+  calibrate MI300X (workloads/training/calibration.fit_amd), the rest are held out.
 """
 
 from __future__ import annotations
@@ -168,8 +171,9 @@ MI300X_PROXY_SOURCE = ("ROCm/TransformerEngine#78 (https://github.com/ROCm/Trans
 
 
 def mi300x_calibration_cases() -> list[dict]:
-    """End-to-end MI300X training steps the MI300X GEMM efficiency is fitted to (the #79 Llama 3
-    8B run, ``issue11_cases``, is kept out of the fit and validates it).
+    """The Llama 3 70B 4-layer proxy on 8 MI300X (ROCm 6.2, Oct 2024), held out: MI300X is now
+    fitted to AMD's ROCm 6.3 runs (``amd_training_cases``); this run and #79 (``issue11_cases``)
+    measure the older software stack (tests/app/validation/test_training.py).
 
     Assumptions where the source is silent (as for #79): sequence 4096, no activation
     checkpointing, 8 gradient-accumulation micro-batches per step."""
@@ -434,3 +438,48 @@ def multinode_cases() -> list[dict]:
         {"case": "torchtitan_llama31_8b_h100x128_fsdp_compile", "metric": "tokens_per_s / gpus", "config": titan,
          "measured": 6514.0, "source": TORCHTITAN128_SOURCE},
     ]
+
+
+# -- AMD Instinct end-to-end training steps (issue 11, item 1): MI300X and MI325X ---------------
+
+# The reproducer's Mistral 7B (AMD-AIG-AIMA/pytorch-training-benchmark configs/mistral-7b-v0.1.json):
+# Llama 3 8B's shapes with a 1,024-token sliding window on every layer
+MISTRAL_SWA1024 = {"name": "mistral-7b-swa1024", "layers": 32, "hidden": 4096, "ffn_hidden": 14336, "heads": 32,
+                   "kv_heads": 8, "vocab": 128256, "gated_mlp": True, "sliding_window": 1024}
+_AMD_MODELS = {"llama3.1-8b": {"preset": "llama3-8b"}, "llama3.1-70b": {"preset": "llama3-70b"},
+               "mistral-7b-swa1024": MISTRAL_SWA1024}
+
+
+def amd_training_cases(gpu: str | None = None, use: str | None = None) -> list[dict]:
+    """AMD's published single-node training rows (``data/amd_instinct_training.csv``: the
+    rocm/pytorch-training v25.2 image's MI300X and MI325X tables, ROCm 6.3) as cases compared on
+    tokens/s per GPU: the published TFLOP/s divided by the reproducer's own FLOPs per token
+    (``flops_per_token``; a test re-derives it from the shapes). ``use``: ``fit`` (the rows the
+    MI300X constants are fitted to, workloads/training/calibration.fit_amd) or ``holdout``.
+    ``gpu``: "MI300X" or "MI325X" (None: both).
+
+    The runs: FSDP FULL_SHARD over one node of 8 (``zero = 3``), 8 micro-batches per optimizer
+    step for the 8B-class rows (train_fsdp.py), one for the torchtitan 70B rows (full activation
+    checkpointing assumed, torchtitan's 70B default); flash attention. The FP8 rows run
+    Transformer Engine's ``TransformerLayer`` with ``num_gqa_groups = heads / kv_heads`` = 4 KV
+    heads (the count it was given is 8): modelled as run, 4 KV heads."""
+    out = []
+    for r in _rows("amd_instinct_training.csv"):
+        if (gpu and r["gpu"] != gpu) or (use and r["use"] != use):
+            continue
+        model = dict(_AMD_MODELS[r["model"]], seq_len=int(r["seq"]))
+        if r["precision"] == "fp8":
+            model["kv_heads"] = 4
+        gpus, mbs = int(r["gpus"]), int(r["micro_batch"])
+        cfg = {
+            "run": {"kind": "train", "name": r["id"]},
+            "topology": {"preset": "mi300x-node", "gpu": r["gpu"], "gpus": gpus},
+            "model": model,
+            "train": {"tp": int(r["tp"]), "pp": int(r["pp"]), "zero": 3, "micro_batch": mbs,
+                      "global_batch": mbs * int(r["grad_accum"]) * gpus, "recompute": r["recompute"],
+                      "precision": r["precision"], "attention": "flash", "check_memory": False},
+        }
+        measured = float(r["measured_tflops_per_gpu"]) * 1e12 / float(r["flops_per_token"])
+        out.append({"case": r["id"], "metric": "tokens_per_s / gpus", "config": cfg, "measured": measured,
+                    "source": f'{r["source"]}; row: {r["source_location"]}', "use": r["use"], "gpu": r["gpu"]})
+    return out

@@ -23,6 +23,9 @@ Vocabulary:
 - multi-node runs held out of every fit (issue 11, "optimism at scale"): Narayanan Table 2
   (Megatron PTD-P and DeepSpeed ZeRO-3 on 384-2,240 A100, ``cases.narayanan_t2_cases``), Llama 3
   405B on 8K and 16K H100 and torchtitan FSDP on 128 H100 (``cases.multinode_cases``).
+- AMD Instinct rows (``amd_rows``, ``cases.amd_training_cases``): AMD's MI300X and MI325X FSDP
+  runs (rocm/pytorch-training v25.2); MI300X's constants are fitted to the rows marked ``fit``,
+  the rest are held out (``AMD_TOLERANCE``); ``amd_summary`` gives median, p90 and worst |error|.
 - targets (issue "Training workloads"): Narayanan Table 1 every row within 10%, median within 5%;
   vTrain median |error| <= 10%, 90th percentile <= 20%. ``summarize(rows)`` reports them.
 """
@@ -67,7 +70,7 @@ def run_suite(simulate_vtrain: bool = False, vtrain_every: int = 1) -> list[Case
             rows.append(_row(case, float(predict(prepare([case]), efficiency_for(case["config"]["topology"]["gpu"]))[0])))
         else:
             rows.append(_row(case, _simulate(case)))
-    return rows + published_rows(pairs=True) + llmfoundry_rows()
+    return rows + published_rows(pairs=True) + llmfoundry_rows() + amd_rows()
 
 
 def llmfoundry_rows() -> list[dict]:
@@ -175,6 +178,31 @@ def summarize(rows: list[dict]) -> dict:
         out.update(narayanan_t2_ptdp_max_abs=float(np.max(np.abs(ptdp))), narayanan_t2_ptdp_mean=float(np.mean(ptdp)))
     if len(vt):
         out.update(vtrain_median_abs=float(np.median(np.abs(vt))), vtrain_p90_abs=float(np.percentile(np.abs(vt), 90)))
+    out.update(amd_summary(rows))
+    return out
+
+
+# AMD Instinct rows (cases.amd_training_cases): MI300X's constants are fitted to the rows marked
+# ``fit``; every held-out row (MI300X FP8 and 70B, all MI325X) is held to AMD_TOLERANCE.
+AMD_TOLERANCE = 0.15
+
+
+def amd_rows() -> list[Case]:
+    """AMD's MI300X and MI325X FSDP training rows (rocm/pytorch-training v25.2), simulated, each
+    marked with its role in the MI300X fit (``fit``/``holdout``)."""
+    from workloads.training.cases import amd_training_cases
+    return [Case(c["case"], c["metric"], _simulate(c), c["measured"], c["source"], tolerance=AMD_TOLERANCE,
+                 fit=c["use"]) for c in amd_training_cases()]
+
+
+def amd_summary(rows) -> dict:
+    """median, p90 and worst |error| of the AMD rows, fitted and held out."""
+    out = {}
+    for use in ("fit", "holdout"):
+        e = np.abs([r["error"] for r in rows if r["case"].startswith("rocm2502_") and r.get("fit") == use])
+        if len(e):
+            out.update({f"amd_{use}_median_abs": float(np.median(e)), f"amd_{use}_p90_abs": float(np.percentile(e, 90)),
+                        f"amd_{use}_max_abs": float(np.max(e))})
     return out
 
 

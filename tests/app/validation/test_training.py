@@ -81,16 +81,48 @@ def _issue11(name):
     return _simulate(case), case["measured"]
 
 
-def test_mi300x_fitted_on_one_run_predicts_the_held_out_run_within_15_percent():
-    # MI300X's GEMM efficiency is fitted to the Llama 3 70B 4-layer proxy (ROCm/TE#78) only;
-    # the Llama 3 8B FSDP run (ROCm/TE#79: 410 TFLOP/s/GPU = 7,514 tokens/s/GPU) is held out.
-    # Before: 75% of peak by default, 14,102 tokens/s/GPU predicted (+88%). Now about +12%.
-    from workloads.training.calibration import fit_end_to_end
-    from workloads.training.cases import mi300x_calibration_cases
-    assert fit_end_to_end("MI300X", mi300x_calibration_cases())[0].gemm_eff_max == pytest.approx(
-        efficiency_for("MI300X").gemm_eff_max, rel=0.01)       # the data is what the fit gives
+def test_mi300x_rocm62_runs_gap_is_the_software_stack():
+    # MI300X is fitted to AMD's rocm/pytorch-training v25.2 runs (ROCm 6.3, Feb 2025; cases.
+    # amd_training_cases). ROCm/TE#79 (Llama 3 8B FSDP, batch 4, seq 4096: 410 TFLOP/s/GPU =
+    # 7,514 tokens/s/GPU) ran the same SemiAnalysis reproducer on ROCm 6.2 with a torch nightly
+    # (Oct 2024); the v25.2 image's run of it at batch 6 measured 10,176 tokens/s/GPU: x1.354.
+    # dcsim gives the larger batch ~1% of that, so ~x1.34 is the software stack (hipBLASLt
+    # tuning, CK attention, the fixes AMD made in the TE issues), which dcsim does not model
+    # (one set of constants per GPU, for the current stack): #79 is predicted +32% (it was +13%
+    # when #78, the same stack's 70B proxy, was the fit; #78 is now +20%). Before issue 11: +88%.
+    import copy
+    from workloads.training.cases import amd_training_cases, issue11_cases, mi300x_calibration_cases
+    from sim.app.validation.training import _simulate
     pred, meas = _issue11("mi300x")
-    assert abs(pred / meas - 1) <= 0.15, pred / meas - 1
+    case = next(c for c in issue11_cases() if "mi300x" in c["case"])
+    bigger = copy.deepcopy(case)
+    bigger["config"]["train"].update(micro_batch=6, global_batch=384)
+    batch_gain = _simulate(bigger) / pred
+    assert 1.0 <= batch_gain <= 1.05, batch_gain
+    v25 = next(c for c in amd_training_cases() if c["case"] == "rocm2502_llama31_8b_s4096_mi300x8_bf16")
+    stack = v25["measured"] / meas / batch_gain
+    assert 1.25 <= stack <= 1.40, stack
+    assert pred / meas == pytest.approx(stack, rel=0.03)      # the gap is the stack, nothing else
+    p78 = _simulate(mi300x_calibration_cases()[0]) / mi300x_calibration_cases()[0]["measured"]
+    assert 1.10 <= p78 <= stack, p78          # #78 (same stack, 70B proxy): over-predicted too, less
+
+
+def test_amd_rows_fitted_and_held_out():
+    from sim.app.validation.training import AMD_TOLERANCE, amd_rows, amd_summary
+    rows = amd_rows()
+    assert len(rows) == 14 and {r["fit"] for r in rows} == {"fit", "holdout"}
+    held = [r for r in rows if r["fit"] == "holdout"]
+    assert all(abs(r["error"]) <= AMD_TOLERANCE for r in held), [(r["case"], round(r["error"], 3)) for r in held]
+    s = amd_summary(rows)
+    assert s["amd_fit_max_abs"] <= 0.03 and s["amd_holdout_median_abs"] <= 0.10
+    assert s["amd_holdout_p90_abs"] <= 0.13 and s["amd_holdout_max_abs"] <= AMD_TOLERANCE
+
+
+def test_amd_runs_report_calibrated_mi355x_does_not():
+    from sim.compute import calibration
+    assert calibration("MI300X", "train") == (True, [])
+    assert calibration("MI325X", "train") == (True, [])       # MI300X's die: its section (same_as)
+    assert calibration("MI355X", "train")[0] is False         # CDNA 4: no public training rows fitted
 
 
 def test_v100s_gap_is_explained():
