@@ -182,9 +182,12 @@ def cmd_hardware(args) -> int:
     rows = []
     for name, g in catalogue().items():
         rows.append({"gpu": name, "vendor": g.vendor,
-                     "bf16_TFLOPs": g.dense_flops.get("bf16", float("nan")) / 1e12,
-                     "fp8_TFLOPs": g.dense_flops.get("fp8", float("nan")) / 1e12,
-                     "hbm_GB": g.hbm_bytes / 1e9, "hbm_GBps": g.hbm_Bps / 1e9,
+                     # a precision the GPU has no tensor cores for prints "-" (null in JSON)
+                     **{f"{p}_TFLOPs": (round(g.dense_flops[p] / 1e12, 1) if p in g.dense_flops else None)
+                        for p in ("fp16", "bf16", "fp8", "fp4")},
+                     # vendors' "80 GB" is 80 GiB: both, rounded to what a datasheet prints
+                     "hbm_GB": round(g.hbm_bytes / 1e9, 1), "hbm_GiB": round(g.hbm_bytes / 2**30, 1),
+                     "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
                      "power_W": g.power_W, "calibrated": calibration(name, "train")[0]})
     if args.json:

@@ -59,6 +59,18 @@ def test_hardware_lists_the_contract_gpus(capsys):
             "B200-180GB", "GB200", "MI300X"} <= names
 
 
+def test_hardware_table_has_no_nan_and_rounded_capacities(capsys):
+    """A precision a GPU lacks is "-" (null in JSON), never nan; capacities print as a datasheet does."""
+    assert main(["hardware"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out
+    assert main(["hardware", "--json"]) == 0
+    rows = {r["gpu"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])}
+    v100 = rows["V100-SXM2-32GB"]
+    assert v100["bf16_TFLOPs"] is None and v100["fp16_TFLOPs"] == 125.0
+    assert rows["H100-SXM-80GB"]["hbm_GiB"] == round(rows["H100-SXM-80GB"]["hbm_GiB"], 1)
+
+
 def test_validate_unknown_suite_exits_2(capsys):
     assert main(["validate", "nonsense"]) == 2
     assert "unknown validation suite" in capsys.readouterr().err

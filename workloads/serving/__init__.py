@@ -75,7 +75,7 @@ class ServingWorkload:
         ratio = {}
         for col, name in (("ttft_p50_s", "slowdown"), ("tpot_p50_s", "tpot_slowdown")):
             a, b = mine[col][0].as_py(), base[col][0].as_py()
-            ratio[name] = a / b if b and b > 0 else float("nan")
+            ratio[name] = float(f"{a / b:.12g}") if b and b > 0 else float("nan")
         return ratio
 
 
