@@ -354,6 +354,16 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
+def _rows_table(rows: list[dict]) -> pa.Table:
+    """One table of summary rows whose columns are the union of every row's keys, in first-seen
+    order (``pa.Table.from_pylist`` takes its columns from the first row only, so a train job
+    listed first would drop the serve job's columns); a row lacking a column holds null."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return pa.Table.from_pylist([{k: row.get(k) for k in names} for row in rows])
+
+
 def run_jobs(cfg: Config) -> RunResult:
     """Simulate the ``[[jobs]]`` of ``cfg`` on one fabric (and, with ``run.baseline``, each
     job alone on the same GPUs for the slowdown columns)."""
@@ -393,7 +403,7 @@ def run_jobs(cfg: Config) -> RunResult:
         row["wall_s"] = wall
         if cfg.run.baseline:
             row.setdefault("slowdown", float("nan"))
-    summary_t = pa.Table.from_pylist(rows)
+    summary_t = _rows_table(rows)
     tables: dict[str, pa.Table] = {"summary": summary_t}
     for name in sorted({t for tabs in per_job.values() for t in tabs if t != "summary"}):
         parts = [_set_column(tabs[name], "job", job) .select(["job"] + [c for c in tabs[name].column_names if c != "job"])
