@@ -173,6 +173,29 @@ def dcsim_written(directory: Path) -> set[str]:
     return {MANIFEST, "trace.json"} | {f"{name}.parquet" for name in tables}
 
 
+def retire_run_dir(directory: Path) -> list[str]:
+    """Retire an earlier run's outputs from ``directory`` (a sweep point that failed on a rerun:
+    its old tables no longer describe its config). Only what dcsim wrote there
+    (``dcsim_written``: manifest, listed tables, trace) goes, as when a rerun replaces it; a
+    user's files stay, and the directory is removed only when nothing else is left. Returns the
+    names retired (none when ``directory`` is not a run output)."""
+    directory = Path(directory)
+    if not directory.is_dir() or directory.is_symlink() or not is_run_output(directory):
+        return []
+    written = dcsim_written(directory)
+    retired = []
+    for name in sorted(written - {MANIFEST}) + [MANIFEST]:   # manifest last: is_complete until the end
+        entry = directory / name
+        if entry.is_file() and not entry.is_symlink():
+            entry.unlink()
+            retired.append(name)
+    try:
+        directory.rmdir()
+    except OSError:
+        pass
+    return retired
+
+
 def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
                   trace: dict | None = None, staging_root: Path | None = None,
                   force: bool = False) -> Path:

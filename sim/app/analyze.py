@@ -48,11 +48,13 @@ class Outputs:
             self.sweep = json.loads(sweep_file.read_text())
             types = self.sweep.get("partition_types", {})
             self.partitions = list(types)
-            names = sorted({p.stem for p in self.dir.glob("**/*.parquet")})
+            files = self._point_files()
+            names = sorted({p.stem for p in files})
             hive = "{" + ", ".join(f"'{k}': '{v}'" for k, v in types.items()) + "}"
             for name in names:
                 opts = "hive_partitioning=true, union_by_name=true" + (f", hive_types={hive}" if types else "")
-                self._view(name, f"read_parquet('{self._glob(name)}', {opts})")
+                listed = ", ".join(f"'{self._esc(p)}'" for p in files if p.stem == name)
+                self._view(name, f"read_parquet([{listed}], {opts})")
             self._points_view()
         elif (self.dir / "summary.parquet").exists():
             for p in sorted(self.dir.glob("*.parquet")):
@@ -63,6 +65,14 @@ class Outputs:
                 self._view(name, f"read_parquet('{self._glob(name)}', hive_partitioning=true, union_by_name=true)")
         else:
             raise ConfigError("DIR", f"{self.dir} holds no dcsim outputs (no summary.parquet or sweep.json)")
+
+    def _point_files(self) -> list[Path]:
+        """The Parquet tables of a sweep's points, less those of points ``sweep.json`` records as
+        failed (a table left there by an earlier run of another config is stale)."""
+        failed = [self.dir / p["dir"] for p in self.sweep.get("points", [])
+                  if p.get("status") == "failed" and p.get("dir")]
+        return sorted(p for p in self.dir.glob("**/*.parquet")
+                      if not any(d == p.parent or d in p.parents for d in failed))
 
     @staticmethod
     def _esc(path: Path) -> str:

@@ -46,7 +46,7 @@ from typing import Any, Callable
 
 from sim.config import read_toml
 from sim.errors import ConfigError, DcsimError
-from sim.outputs import check_replaceable, is_complete, remove_stale_staging, write_json_atomic
+from sim.outputs import check_replaceable, is_complete, remove_stale_staging, retire_run_dir, write_json_atomic
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
@@ -499,6 +499,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
 
     def record(outcome: dict) -> None:
         status[outcome["index"]] = outcome
+        if outcome.get("status") == "failed":   # an earlier run's tables there are stale now
+            retire_run_dir(out_dir / by_index[outcome["index"]].rel_dir)
         bar.update(by_index[outcome["index"]], outcome)
         # the filesystem says which points are finished; the manifest may lag by a second, so
         # rewriting it is throttled (its size grows with the sweep)
