@@ -12,7 +12,7 @@ alone). Column meanings (seconds unless the name says otherwise):
 - summary: the CONTRACT.md serving columns; ``mfu`` = useful FLOPs / (duration x GPUs x dense
   peak at serve.precision); ``mbu`` = weight + KV bytes iterations must read / (duration x GPUs x
   HBM bandwidth); ``compute_comm_ratio`` = compute_s / comm_s as in training (CONTRACT.md):
-  the replicas' compute-stream kernel time over their communication time (inf without
+  the replicas' compute-stream kernel time over their communication time (null without
   communication); ``kv_transfer_GB`` = KV bytes moved between
   GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
   ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
@@ -138,7 +138,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_transfer_GB": sum(dep.bytes.values()) / 1e9,
         "prefix_hit_rate": float(col("prefix_hit_tokens").sum() / max(prompt.sum(), 1)),
         "preemptions": int(sum(r.preemptions for r in reps)),
-        "compute_comm_ratio": sum(r.gpu.compute_s() for r in reps) / comm if comm > 0 else float("inf"),
+        "compute_comm_ratio": sum(r.gpu.compute_s() for r in reps) / comm if comm > 0 else None,   # null: no communication
         "gpus": gpus,
         "ttft_mean_s": float(ttft.mean()) if n else float("nan"),
         "tpot_mean_s": float(tpot_v.mean()) if len(tpot_v) else float("nan"),

@@ -199,7 +199,7 @@ def _summary(cfg, model, plan, spec, costs, rows, step_time, peak_bytes, fits) -
         "exposed_comm_s": crit["exposed_comm_s"],
         "bubble_s": crit["bubble_s"],
         "overhead_s": costs.step_overhead_s,
-        "compute_comm_ratio": crit["compute_s"] / comm if comm > 0 else float("inf"),
+        "compute_comm_ratio": crit["compute_s"] / comm if comm > 0 else None,   # undefined without communication: null
         "overlap_fraction": 1.0 - crit["exposed_comm_s"] / comm if comm > 0 else 1.0,
         "peak_memory_GB": peak_bytes / 1e9,
         "fits_memory": bool(fits),
