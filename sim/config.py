@@ -57,6 +57,11 @@ def no_silent_coercion(value, info, fields) -> Any:
         raise ValueError(f"expected {_type_words(types)}, got the boolean {str(value).lower()}")
     if isinstance(value, str) and str not in types and types & {int, float}:
         raise ValueError(f"expected {_type_words(types)}, got the string {value!r}")
+    # pydantic would read "yes", "off", 1 and 0 as booleans: a bool key takes true or false only
+    if bool in types and not isinstance(value, bool) and value is not None \
+            and not types & {type(value)} and not (isinstance(value, int) and float in types):
+        kind = "string" if isinstance(value, str) else "number" if isinstance(value, (int, float)) else "value"
+        raise ValueError(f"expected {_type_words(types)}, got the {kind} {value!r}")
     return value
 
 
@@ -554,10 +559,49 @@ def validate(data: dict) -> Config:
         error = ConfigError("", format_validation_error(err))
         error.key = ".".join(str(p) for p in first["loc"][:2])
         raise error from None
+    check_bounds(cfg)
+    warn_unused_sections(data, cfg)
     from sim import hardware
     for name, row in hw.items():
         hardware.define(name, row)
     return cfg
+
+
+# Physical bounds of keys whose type alone admits absurd values (1e300 Gb/s NICs give infinite
+# energy, 1e-300 Gb/s ones step times of 1e301 s): (lowest, highest), either may be None. Generous
+# on both sides of what exists (NICs ship at 100 Mb/s to 1.6 Tb/s, NVLink 5 is 900 GB/s per GPU
+# per direction; bandwidth bounds leave room for "free" communication in what-if studies), PUE is 1.03-2.5 in practice (Uptime Institute surveys), GPU boards draw <= ~2 kW.
+PHYSICAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "topology.nic_Gbps": (0.1, 1e7),
+    "topology.scaleup_GBps": (0.1, 1e7),
+    "topology.pcie_GBps": (0.1, 1e7),
+    "topology.host_GBps": (0.1, 1e7),
+    "topology.ssd_GBps": (1e-3, 1e7),
+    "topology.storage_GBps": (1e-3, 1e7),
+    "topology.scaleup_latency_us": (None, 1e6),
+    "topology.scaleout_latency_us": (None, 1e6),
+    "power.pue": (None, 10.0),
+    "power.gpu_cap_W": (1.0, 1e5),
+    "power.host_W": (None, 1e6),
+    "cost.gpu_hour_usd": (None, 1e6),
+    "cost.capex_usd_per_gpu": (None, 1e9),
+    "cost.kwh_usd": (None, 1e4),
+    "cost.depreciation_years": (0.01, 100.0),
+}
+
+
+def check_bounds(cfg: "Config") -> None:
+    """Refuse (``ConfigError`` naming the key and the bound, exit 2) a value of a key in
+    ``PHYSICAL_BOUNDS`` outside its physical range."""
+    for key, (lo, hi) in PHYSICAL_BOUNDS.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name, None)
+        if value is None or isinstance(value, bool):
+            continue
+        if lo is not None and value < lo:
+            raise ConfigError(key, f"{value:g} is below the physical bound of {lo:g}")
+        if hi is not None and value > hi:
+            raise ConfigError(key, f"{value:g} is above the physical bound of {hi:g}")
 
 
 def read_toml(path: str | Path) -> dict:
@@ -584,3 +628,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def config_to_dict(cfg: Config) -> dict:
     return cfg.model_dump(mode="json", exclude_none=False)
+
+
+# Sections a run of each kind ignores ([[jobs]] configs carry theirs per job).
+UNUSED_SECTIONS = {"train": ("serve", "workload"), "serve": ("train",)}
+_WARNED_UNUSED: set[tuple[str, str]] = set()
+
+
+def warn_unused_sections(data: dict, cfg: "Config") -> list[str]:
+    """Warn on stderr (once per section and kind in a process) when the config gives a section
+    that its ``run.kind`` ignores, such as ``[train]`` with ``--set run.kind=serve``: the run is
+    valid, but those keys have no effect. Returns the sections warned about."""
+    import sys
+    if cfg.jobs:
+        return []
+    given = [s for s in UNUSED_SECTIONS.get(cfg.run.kind, ())
+             if isinstance(data.get(s), dict) and data[s]]
+    for section in given:
+        if (section, cfg.run.kind) not in _WARNED_UNUSED:
+            _WARNED_UNUSED.add((section, cfg.run.kind))
+            print(f"warning: [{section}] does not apply to run.kind = {cfg.run.kind!r}; its keys are ignored",
+                  file=sys.stderr)
+    return given
