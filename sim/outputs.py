@@ -69,6 +69,7 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     directory or one of its ancestors (never: the shell is standing in it)."""
     from sim.errors import ConfigError
     final = Path(final)
+    check_parents(final, key)
     resolved = final.resolve()
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
@@ -90,6 +91,18 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
                            f"(no dcsim {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST}); "
                            "refusing to replace it: choose a new directory, or pass --force")
+
+
+def check_parents(final: Path, key: str = "--out") -> None:
+    """Refuse (``ConfigError`` naming ``key``, exit 2) an output path below an existing file:
+    its directories could never be created."""
+    from sim.errors import ConfigError
+    for parent in Path(final).parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise ConfigError(key, f"{str(parent)!r} is a file, so {str(final)!r} cannot be a directory "
+                                       "below it: choose another path")
+            return
 
 
 def jsonable(value: Any) -> Any:

@@ -85,6 +85,8 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     from sim import config
     from sim.app.sweep import load_sweep, run_sweep
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers", f"must be >= 1 (parallel points), got {args.workers}")
     sweep = load_sweep(args.sweep)
     if args.set:
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
@@ -119,6 +121,8 @@ VALIDATE_WORST = 5      # cases listed per suite unless --details or --worst N
 
 def cmd_validate(args) -> int:
     from sim.app import validation as validate
+    if args.worst is not None and args.worst < 1:
+        raise ConfigError("--worst", f"must be >= 1 (cases listed per suite), got {args.worst}")
     suites = [args.suite] if args.suite else list(validate.SUITES)
     all_rows = []
     for name in suites:
@@ -202,6 +206,7 @@ def cmd_topologies(args) -> int:
     if args.draw:
         from topologies import draw
         out = Path(args.out or f"{args.draw}.png")
+        check_figure_path(out)
         draw.draw_preset(args.draw, out)
         print(f"wrote {out}", file=sys.stderr)
         return 0
@@ -231,6 +236,21 @@ def cmd_docs(args) -> int:
         return 0 if docs.readme_is_current(readme) and docs.headline_is_current(readme) else 1
     print(docs.config_reference())
     return 0
+
+
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_figure_path(out: Path, key: str = "--out") -> None:
+    """A figure path must end in a format matplotlib writes and lie in an existing directory."""
+    if out.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ConfigError(key, f"{str(out)!r}: a figure is written as {', '.join(FIGURE_SUFFIXES)}; "
+                               f"{out.suffix or 'no suffix'} is not one")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(key, f"{str(out)!r}: directory {str(parent)!r} does not exist")
+    if out.is_dir():
+        raise ConfigError(key, f"{str(out)!r} is a directory")
 
 
 # -- parser ----------------------------------------------------------------------------------
@@ -279,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="compare predictions with published measurements")
     v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving | measured (default all)")
-    v.add_argument("--worst", type=int, default=0, metavar="N", help="list only the N cases with the largest |error|")
+    v.add_argument("--worst", type=int, default=None, metavar="N", help="list only the N cases with the largest |error|")
     v.add_argument("--details", action="store_true", help="list every case (default: the summary and the 5 worst cases)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=cmd_validate)

@@ -465,6 +465,10 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     if engine not in ("local", "dask"):
         raise ConfigError("--engine", f"unknown engine {engine!r}; use local or dask")
     check_replaceable(Path(out_dir), "sweep", force)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError("--workers", f"must be a whole number >= 1, got {workers!r}")
+    if engine == "dask" and address:
+        check_address(address)       # before anything is written
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging_root = _staging_root(out_dir)
@@ -538,6 +542,26 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
                 pass
         save(interrupted)
     return SweepResult(out_dir, points, status, interrupted)
+
+
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse (``ConfigError`` naming ``--address``, exit 2) a Dask scheduler address that does
+    not accept a TCP connection within ``timeout_s``, before the sweep writes anything."""
+    import socket
+    from urllib.parse import urlsplit
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise ConfigError("--address", f"{address!r} is not a scheduler address such as tcp://HOST:8786")
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as err:
+        raise ConfigError("--address", f"no Dask scheduler answers at {address} "
+                                       f"({err.strerror or err}); start one (dask scheduler) or omit "
+                                       "--address for a local cluster") from None
 
 
 def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_context: str | None) -> None:

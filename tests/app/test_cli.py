@@ -13,6 +13,7 @@ from sim.app.cli import main, parse_size, parse_sizes
 from sim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
+ROOT_RUNS = ROOT / "runs"
 
 
 def test_parse_sizes_powers_of_1024():
@@ -338,3 +339,50 @@ def test_readme_query_command_works_after_the_readme_set_up(tmp_path):
                        text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "0.2" in r.stdout and "0.4" in r.stdout and "tp" in r.stdout
+
+
+# -- one-line errors instead of tracebacks (a new user's report) ----------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["run", str(ROOT_RUNS / "quickstart.toml"), "--out", "afile/sub"],
+    ["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--out", "afile/sub"],
+    ["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--workers", "-1", "--out", "s"],
+    ["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--workers", "0", "--out", "s"],
+    ["topologies", "--draw", "hgx-h100-8", "--out", "nodir/x.png"],
+    ["topologies", "--draw", "hgx-h100-8", "--out", "x.txt"],
+])
+def test_bad_output_paths_and_workers_exit_2_naming_the_flag(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    flag = "--workers" if "--workers" in argv else "--out"
+    assert err.startswith(f"error: {flag}:") and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_unreachable_dask_scheduler_exits_2_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("dask.distributed")
+    monkeypatch.chdir(tmp_path)
+    argv = ["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--engine", "dask",
+            "--address", "tcp://127.0.0.1:1", "--out", "s"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: --address:")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_analyze_skips_a_users_non_parquet_file_with_a_warning(tmp_path, capsys):
+    import pyarrow as pa
+    from sim.outputs import write_run_dir
+    write_run_dir(tmp_path / "r", {"summary": pa.table({"mfu": [0.4], "step_time_s": [2.0]})}, {"dcsim_version": "x"})
+    (tmp_path / "r" / "requests.parquet").write_text("my notes\n")
+    assert main(["analyze", str(tmp_path / "r"), "--no-plots", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "requests.parquet" in out.err and "not a Parquet file" in out.err
+    assert json.loads(out.out.strip().splitlines()[-1])[0]["mfu"] == 0.4
+
+
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_validate_worst_below_one_exits_2(capsys, n):
+    assert main(["validate", "collectives", "--worst", n]) == 2
+    assert capsys.readouterr().err.startswith("error: --worst:")
