@@ -91,6 +91,8 @@ def cmd_sweep(args) -> int:
     if args.set:
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
     config.validate(sweep.base_data)    # a broken base fails once, not once per point
+    from sim.app.sweep import validate_points
+    validate_points(sweep)              # so does an invalid grid value: exit 2 before any point runs
     out = Path(args.out) if args.out else Path("runs") / "out" / sweep.name
     res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address,
                     force=args.force)

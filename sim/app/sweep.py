@@ -278,6 +278,22 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     return Sweep(name, base_path, base_data, axes, source)
 
 
+def validate_points(sweep: Sweep) -> int:
+    """Validate every point's config before any point runs: an invalid grid value (``train.tp =
+    -1``) is a ``ConfigError`` (exit 2) naming the point and the key, not a failed point. An
+    infeasible plan (does not fit, sizes do not divide) is found only by running the point and
+    stays a per-point failure. Returns the number of points checked."""
+    from sim import config
+    points = sweep.points()
+    for p in points:
+        try:
+            config.validate(config_data(sweep.base_data, p.values))
+        except ConfigError as err:
+            reason = err.reason[len(f"{err.key}: "):] if err.reason.startswith(f"{err.key}: ") else err.reason
+            raise ConfigError(err.key, f"sweep point {p.rel_dir}: {reason}") from None
+    return len(points)
+
+
 def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
     """``replicates = N``: every point runs under N seeds (``run.seed`` = base seed + 0..N-1), as a
     last grid axis named ``seed``; ``dcsim analyze`` then reports mean and 95% interval per point."""

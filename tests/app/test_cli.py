@@ -386,3 +386,13 @@ def test_analyze_skips_a_users_non_parquet_file_with_a_warning(tmp_path, capsys)
 def test_validate_worst_below_one_exits_2(capsys, n):
     assert main(["validate", "collectives", "--worst", n]) == 2
     assert capsys.readouterr().err.startswith("error: --worst:")
+
+
+def test_an_invalid_grid_value_exits_2_before_any_point_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(f'name = "bad"\nbase = "{ROOT_RUNS / "quickstart.toml"}"\n'
+                                     '[grid]\n"train.tp" = [2, -1]\n')
+    assert main(["sweep", "s.toml", "--out", "o", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train.tp: sweep point tp=-1:") and err.count("train.tp") == 1
+    assert not (tmp_path / "o").exists()
