@@ -98,13 +98,17 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
     ttft = first - arrival
     frontend = col("frontend_s")
     e2e = finish - arrival
+    # queueing: scheduled - arrival - frontend; a request scheduled the instant its frontend
+    # finishes gives -1e-17 or so from rounding, not a negative wait (clamped to 0 below 1 ns)
+    queueing = sched - arrival - frontend
+    queueing = np.where((queueing < 0) & (queueing > -1e-9), 0.0, queueing)
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(output > 1, (finish - first) / np.maximum(output - 1, 1), np.nan)
     requests = pa.table({
         "request_id": col("rid", np.int64), "arrival_s": arrival, "scheduled_s": sched,
         "first_token_s": first, "finish_s": finish, "input_tokens": prompt, "output_tokens": output,
         "generated_tokens": col("generated", np.int64), "replica": col("replica", np.int64),
-        "prefill_replica": col("prefill_replica", np.int64), "queueing_s": sched - arrival - frontend,
+        "prefill_replica": col("prefill_replica", np.int64), "queueing_s": queueing,
         "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e, "kv_transfer_s": col("kv_transfer_s"),
         "prefix_hit_tokens": col("prefix_hit_tokens", np.int64), "preemptions": col("preemptions", np.int64),
         "frontend_s": frontend,
@@ -142,7 +146,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "gpus": gpus,
         "ttft_mean_s": float(ttft.mean()) if n else float("nan"),
         "tpot_mean_s": float(tpot_v.mean()) if len(tpot_v) else float("nan"),
-        "queueing_mean_s": float((sched - arrival - frontend).mean()) if n else float("nan"),
+        "queueing_mean_s": float(queueing.mean()) if n else float("nan"),
         "kv_transfer_mean_s": float(col("kv_transfer_s").mean()) if n else float("nan"),
         "disagg_kv_GB": dep.bytes["disagg"] / 1e9,
         "prefix_load_GB": dep.bytes["prefix_load"] / 1e9,
