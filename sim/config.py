@@ -130,7 +130,7 @@ class TopologySection(Section):
     speed_cv: float = Field(0.0, ge=0, le=1.0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed (<= 1: beyond it GPUs would run at almost nothing)")
     speed_spread: float | None = Field(None, ge=0, lt=0.2, description="standard deviation of per-GPU speed around the calibrated (median) GPU: a synchronous training step over n GPUs waits for the slowest, so its compute stretches by 1 / (1 - speed_spread x E[max of n normal draws]); default: the GPU's speed_spread in compute.toml (measured); 0 turns it off; named gpu_speed factors multiply it; ignored where speed_cv draws the speeds")
     nic_speed: dict[str, float] = Field(default_factory=dict, description="degraded NICs: GPU rank -> its scale-out NIC's rate as a fraction of nic_Gbps, in (0, 1]")
-    link_speed: dict[str, float] = Field(default_factory=dict, description="degraded links: \"NODE\" or \"NODE:CLASS\" (node names as in `dcsim topology`, e.g. gpu3, leaf0.1, spine0.2; CLASS a link class such as nvlink, leaf-spine) -> factor in (0, 1] applied to every link (both directions) of that node, or of that class at it")
+    link_speed: dict[str, float] = Field(default_factory=dict, description="degraded links: \"NODE\" or \"NODE:CLASS\" (node names as in the src and dst columns of a run's links.parquet, e.g. gpu3, leaf0.1, spine0.2; CLASS a link class such as nvlink, leaf-spine) -> factor in (0, 1] applied to every link (both directions) of that node, or of that class at it")
 
     @field_validator("oversubscription")
     @classmethod
@@ -413,7 +413,9 @@ class Config(BaseModel):
         names = [j.name for j in self.jobs]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup is not None:
-            raise ValueError(f"jobs: two jobs are named {dup!r}")
+            first, second = [i for i, n in enumerate(names) if n == dup][:2]
+            raise ConfigError(f"jobs.{second}.name", f"jobs {first} and {second} are both named {dup!r}; "
+                                                     "job names must differ (they name the outputs' job column)")
         return self
 
 
@@ -527,6 +529,14 @@ def format_validation_error(err: ValidationError) -> str:
         return tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
     errors = [e for e in errors if not (e["type"].endswith("_type") or e["type"].endswith("_parsing"))
               or not any(len(path(f)) > len(path(e)) and path(f)[:len(path(e))] == path(e) for f in errors)]
+    # a job's placement is a union of two words and a list of ranges: say so in one line
+    placement = {e["loc"][:3] for e in errors if len(e["loc"]) >= 3 and e["loc"][0] == "jobs" and e["loc"][2] == "placement"}
+    own = {e["loc"][:3] for e in errors if e["loc"][:3] in placement and e["type"] == "value_error"}
+    placement -= own      # the ranges' own check (first < last) says more than the generic line
+    errors = [e for e in errors if e["loc"][:3] not in placement | own or e["type"] == "value_error"]
+    for loc in sorted(placement):
+        lines.append(f"jobs.{loc[1]}.placement: must be one of packed, spread, or a list of [first, last) GPU "
+                     "index ranges such as [[0, 64]]")
     for e in errors:
         loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         msg = e["msg"]
@@ -538,6 +548,23 @@ def format_validation_error(err: ValidationError) -> str:
             msg = "unknown key"
         lines.append(f"{loc}: {msg}")
     return "; ".join(dict.fromkeys(lines))
+
+
+def _in_job(err: ConfigError, data: dict) -> ConfigError:
+    """A ``ConfigError`` a section raised while the whole config was validated, re-keyed
+    ``jobs.N.KEY`` when it came from job N's tables (each job is validated alone to find it)."""
+    jobs = data.get("jobs")
+    if not isinstance(jobs, list) or not err.key or err.key.startswith("jobs."):
+        return err
+    for i, job in enumerate(jobs):
+        try:
+            JobSection.model_validate(job)
+        except ConfigError as inner:
+            if inner.key == err.key and inner.reason == err.reason:
+                return ConfigError(f"jobs.{i}.{err.key}", err.reason)
+        except ValidationError:
+            pass
+    return err
 
 
 def validate(data: dict) -> Config:
@@ -554,6 +581,8 @@ def validate(data: dict) -> Config:
         data["jobs"] = [expand_presets(j) if isinstance(j, dict) else j for j in data["jobs"]]
     try:
         cfg = Config.model_validate({**data, "hardware": hw})
+    except ConfigError as err:        # raised inside a section: inside a job, name the job's path
+        raise _in_job(err, data) from None
     except ValidationError as err:
         first = err.errors()[0]
         error = ConfigError("", format_validation_error(err))

@@ -122,3 +122,10 @@ def test_a_power_cap_below_the_likes_lowers_the_sustained_clock_by_the_cube_root
     assert capped.peak_flops("bf16") == 989e12                       # MFU keeps the nominal peak
     assert _hw.define("T-more", {"like": "H100-SXM-80GB", "power_W": 1000}).clock_scale == 1.0
     assert _hw.gpu("H100-SXM-80GB").clock_scale == 1.0
+
+
+def test_config_hbm_GB_of_dcsim_hardware_defines_a_gpu_of_the_same_capacity():
+    from sim.hardware import config_hbm_GB, define
+    for name, spec in catalogue().items():
+        twin = define(f"twin-of-{name}", {"like": name, "hbm_GB": config_hbm_GB(spec)})
+        assert twin.hbm_bytes == pytest.approx(spec.hbm_bytes, rel=2e-4), name

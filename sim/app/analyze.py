@@ -139,6 +139,8 @@ class Outputs:
         return [r[0] for r in self.con.execute(f'describe "{table}"').fetchall()]
 
     def summary_rows(self) -> list[dict]:
+        if "summary" not in self.tables:      # a sweep with no finished point yet
+            return []
         cols = self.columns("summary")
         metrics = [c for c in SUMMARY_METRICS if c in cols]
         keys = [c for c in self.partitions if c in cols]

@@ -184,7 +184,7 @@ def cmd_traffic(args) -> int:
 
 def cmd_hardware(args) -> int:
     from sim.compute import calibration
-    from sim.hardware import catalogue
+    from sim.hardware import catalogue, config_hbm_GB
     rows = []
     for name, g in catalogue().items():
         rows.append({"gpu": name, "vendor": g.vendor,
@@ -193,6 +193,8 @@ def cmd_hardware(args) -> int:
                         for p in ("fp16", "bf16", "fp8", "fp4")},
                      # vendors' "80 GB" is 80 GiB: both, rounded to what a datasheet prints
                      "hbm_GB": round(g.hbm_bytes / 1e9, 1), "hbm_GiB": round(g.hbm_bytes / 2**30, 1),
+                     # what [hardware."X"] hbm_GB = ... takes for the same runtime capacity
+                     "config_hbm_GB": config_hbm_GB(g),
                      "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
                      "power_W": g.power_W, "calibrated": calibration(name, "train")[0]})
@@ -300,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(fn=cmd_analyze)
 
     v = sub.add_parser("validate", help="compare predictions with published measurements")
-    v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving | measured (default all)")
+    v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving | serving-large | measured (default all)")
     v.add_argument("--worst", type=int, default=None, metavar="N", help="list only the N cases with the largest |error|")
     v.add_argument("--details", action="store_true", help="list every case (default: the summary and the 5 worst cases)")
     v.add_argument("--json", action="store_true")
@@ -309,10 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("collective", help="an nccl-tests-like table for one collective")
     c.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
     add_set(c)
-    c.add_argument("--op", required=True)
-    c.add_argument("--algo", default="auto")
-    c.add_argument("--gpus", type=int, required=True)
-    c.add_argument("--sizes", default="1M,16M,256M,1G")
+    c.add_argument("--op", required=True,
+                   help="all_reduce | all_gather | reduce_scatter | all_to_all | broadcast")
+    c.add_argument("--algo", default="auto",
+                   help="auto | ring | tree | hierarchical | direct | nvls (default auto: NCCL's tuning model chooses)")
+    c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2)")
+    c.add_argument("--sizes", default="1M,16M,256M,1G", metavar="LIST",
+                   help="message sizes in bytes, K/M/G = powers of 1024: 1M,64M,1G or a range 1K:1G of powers "
+                        "of two (default 1M,16M,256M,1G)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_collective)
 

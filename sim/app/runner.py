@@ -87,7 +87,7 @@ def _set_column(table: pa.Table, name: str, value) -> pa.Table:
 
 # Summary columns that are null (never NaN or inf) where undefined: compute_comm_ratio =
 # compute_s / comm_s of a run without communication (one GPU, or serving with tp = pp = 1).
-NULL_WHEN_UNDEFINED = ("compute_comm_ratio",)
+NULL_WHEN_UNDEFINED = ("compute_comm_ratio", "J_per_token", "usd_per_Mtoken")   # the last two: no token produced
 # Columns a finished run always defines: NaN in them is a bug, not an undefined quantity.
 ALWAYS_DEFINED = ("step_time_s", "tokens_per_s", "mfu", "hfu", "compute_s", "comm_s", "duration_s",
                   "input_tokens_per_s", "output_tokens_per_s", "mbu", "peak_memory_GB", "energy_J")

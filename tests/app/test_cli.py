@@ -396,3 +396,55 @@ def test_an_invalid_grid_value_exits_2_before_any_point_runs(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert err.startswith("error: train.tp: sweep point tp=-1:") and err.count("train.tp") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_collective_and_validate_help_describe_every_flag_and_suite(capsys):
+    from sim.app.validation import SUITES
+    with pytest.raises(SystemExit):
+        main(["collective", "--help"])
+    out = capsys.readouterr().out
+    for text in ("all_reduce", "nvls", "first N GPUs", "powers of 1024"):
+        assert text in out, text
+    with pytest.raises(SystemExit):
+        main(["validate", "--help"])
+    out = capsys.readouterr().out
+    for suite in SUITES:
+        assert suite in out, suite
+
+
+def test_analyze_a_sweep_with_no_finished_point_names_no_sql(tmp_path, capsys):
+    from sim.app.sweep import load_sweep, run_sweep
+    (tmp_path / "base.toml").write_text('[run]\nname = "base"\n')
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n"train.tp" = [1]\n')
+
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "o", workers=1, point_fn=_always_fails, progress=False)
+    assert main(["analyze", str(tmp_path / "o"), "--no-plots"]) == 0
+    captured = capsys.readouterr()
+    assert "--sql" not in captured.err and "0 finished of 1" in captured.out
+
+
+def _always_fails(task):
+    from sim.errors import InfeasibleError
+    raise InfeasibleError("train.tp", "never fits")
+
+
+def test_cotenant_errors_name_the_job_key_path(capsys):
+    cot = str(ROOT_RUNS / "cotenant.toml")
+    for setting, head in [("jobs.1.workload.input_tokens=100", "error: jobs.1.workload.input_tokens:"),
+                          ('jobs.0.name="chat"', "error: jobs.1.name: jobs 0 and 1 are both named 'chat'"),
+                          ('jobs.0.placement="spred"', "error: jobs.0.placement: must be one of packed, spread, "
+                                                       "or a list of [first, last) GPU index ranges")]:
+        assert main(["run", cot, "--set", setting, "--out", "/nonexistent/never"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(head), err
+        assert "literal[" not in err and "list[list" not in err
+
+
+def test_replica_and_link_speed_errors_read_plainly(capsys):
+    assert main(["run", str(ROOT_RUNS / "quickstart-serving.toml"), "--set", "serve.replicas=9",
+                 "--set", "topology.gpus=8", "--out", "/nonexistent/never"]) == 3
+    assert "9 replicas (co-located tp=1)" in capsys.readouterr().err
+    assert main(["run", str(ROOT_RUNS / "quickstart.toml"), "--set", 'topology.link_speed={"nosuch"=0.5}',
+                 "--out", "/nonexistent/never"]) == 2
+    err = capsys.readouterr().err
+    assert "links.parquet" in err and "dcsim topology`" not in err
