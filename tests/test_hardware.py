@@ -132,3 +132,9 @@ def test_mi355x_is_catalogued_with_its_source():
     assert g.peak_flops("fp4") == pytest.approx(2 * g.peak_flops("fp8"), rel=1e-3)
     assert g.hbm_Bps == 8000e9 and g.power_W == 1400 and g.scaleup_kind == "mesh"
     assert "MI355X" in g.source and "1,400 W" in g.source
+
+def test_config_hbm_GB_of_dcsim_hardware_defines_a_gpu_of_the_same_capacity():
+    from sim.hardware import config_hbm_GB, define
+    for name, spec in catalogue().items():
+        twin = define(f"twin-of-{name}", {"like": name, "hbm_GB": config_hbm_GB(spec)})
+        assert twin.hbm_bytes == pytest.approx(spec.hbm_bytes, rel=2e-4), name

@@ -113,7 +113,7 @@ class Deployment:
         sizes = [role_tp[r] * s.pp for r in roles]
         self.gpus_used = sum(sizes)
         if self.gpus_used > len(topo.gpus):
-            tps = ", ".join(f"{r} tp={t}" for r, t in role_tp.items() if r in roles)
+            tps = ", ".join(f"{'co-located' if r == 'both' else r} tp={t}" for r, t in role_tp.items() if r in roles)
             raise InfeasibleError("serve.replicas", f"{len(roles)} replicas ({tps}) x pp={s.pp} need "
                                   f"{self.gpus_used} GPUs; the topology has {len(topo.gpus)}")
         self.layerwise = s.kv_transfer == "layerwise"
