@@ -218,3 +218,42 @@ def fit_amd(rounds: int = 8) -> tuple[Efficiency, float]:
         return float(np.mean(np.log1p(errors(prepared, e)) ** 2))
 
     return coordinate_descent(start, AMD_FITTED, loss, AMD_BOUNDS, rounds, tol=1e-9)
+
+
+# -- Blackwell training (issue 11, item 1): end-to-end fit on NeMo / Megatron-Bridge rows --------
+
+# what each Blackwell GPU's training fit moves: the FP8 GEMMs' efficiency against the bf16 curve
+# (every public Blackwell dense row is FP8 or FP4, so the rows measure the FP8 GEMM rate, the
+# sustained clock under the power limit included; serving takes its own FP8/FP4 factors from
+# workloads/serving/data/calibration.toml) and the fused-attention backward's efficiency
+# (training only: serving has no backward)
+BLACKWELL_FITTED = ("fp8_gemm_factor", "attn_bwd_eff_max")
+BLACKWELL_GPUS = {"B200": "B200-180GB", "GB200": "GB200", "GB300": "GB300"}
+
+
+def blackwell_start(gpu_name: str):
+    """The constants a Blackwell fit starts from: the GPU's compute.toml constants with the
+    fitted ones reset ([default]'s FP8 factor, the backward at the forward's attention curve), so
+    that a refit does not depend on the committed values."""
+    import dataclasses
+    from sim.compute import _table
+    e = training_efficiency(gpu_name)
+    return dataclasses.replace(e, fp8_gemm_factor=float(_table()["default"]["fp8_gemm_factor"]),
+                               attn_bwd_eff_max=e.attn_eff_max)
+
+
+def fit_blackwell(system: str, rounds: int = 8) -> tuple[Efficiency, float]:
+    """``BLACKWELL_FITTED`` of one Blackwell system (``B200``, ``GB200``, ``GB300``) fitted to its
+    rows marked ``fit`` in ``data/nemo_blackwell_pretrain.csv`` (Llama 3 8B on 8 GPUs and Llama 3.1
+    405B on 128-256 GPUs, FP8 current scaling, Megatron-Bridge 25.09 and 25.11; mean squared log
+    error of tokens/s per GPU). Two model sizes: the 8B's step is 22% fused attention, the 405B's
+    8%, which separates the attention backward from the GEMMs. Every other row is held out."""
+    from workloads.training.cases import blackwell_cases
+    gpu_name = BLACKWELL_GPUS[system]
+    prepared = prepare(blackwell_cases(system, "fit"))
+
+    def loss(e: Efficiency) -> float:
+        return float(np.mean(np.log1p(errors(prepared, e)) ** 2))
+
+    return coordinate_descent(blackwell_start(gpu_name), BLACKWELL_FITTED, loss,
+                              {"fp8_gemm_factor": (0.3, 1.25), "attn_bwd_eff_max": (0.1, 0.95)}, rounds, tol=1e-10)

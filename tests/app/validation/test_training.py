@@ -353,11 +353,13 @@ def test_blackwell_fp4_over_fp8_ratio_gap_is_explained():
     per-op precision (GEMMs at the fp4 peak x ``fp4_gemm_factor``, attention and the output
     layer at bf16), the fp4 casts (0.5 B + a block scale per 16 elements, copy and transpose)
     and NVFP4's per-tensor amax read before each cast: 1.80x and 1.43x (+22%, +16%; before the
-    amax read: 1.85x and 1.47x). FP4 buys less than predicted because (not modelled) NVFP4 recipes
+    amax read: 1.85x and 1.47x); with Blackwell's FP8 GEMM factors fitted end to end
+    (calibration.fit_blackwell: 0.93 on GB300, 0.85 on GB200, against [default]'s 0.8; fp4 keeps
+    0.8) 1.57x and 1.31x (+6%, +6%). FP4 buys less than predicted because (not modelled) NVFP4 recipes
     keep the first and last layers in BF16 (Megatron's num_layers_at_start/end_in_bf16), apply
     a random Hadamard transform to the weight-gradient GEMMs' inputs and round gradients
-    stochastically, and Blackwell's fp4 GEMM efficiency is not measured (``fp4_gemm_factor`` is
-    fp8's default). Pinned: FP4 faster than FP8, each ratio within 25% of the measured one, and
+    stochastically, and Blackwell's fp4 GEMM efficiency is not fitted (``fp4_gemm_factor`` is
+    [default]'s: the NVFP4 rows are held out). Pinned: FP4 faster than FP8, each ratio within 25% of the measured one, and
     the GB300 (fp4 at 3x fp8) gaining more than the GB200 (2x), as measured."""
     from sim.app.validation.training import _simulate
     from workloads.training.cases import blackwell_fp4_pairs
@@ -450,3 +452,45 @@ def test_llama3_405b_8k_and_16k_gpus_gap_is_explained():
     from workloads.training.cases import multinode_cases
     r8, r16 = (_simulate(_case(multinode_cases(), f"llama3_405b_h100x{n}")) / m for n, m in ((8192, 430.0), (16384, 400.0)))
     assert 0.90 < r16 < r8 < 1.10, (r8, r16)
+
+
+# -- issue 11 item 1: Blackwell training calibrated end to end, checked on held-out rows --------
+
+def test_blackwell_rows_fitted_and_held_out():
+    """NeMo / Megatron-Bridge dense pre-training on B200, GB200, GB300 (52 rows). Fitted
+    (calibration.fit_blackwell): 9 rows, Llama 3 8B and 3.1 405B FP8 current scaling; held out: 43
+    (70B, GPT-3 175B, Nemotron-4, MXFP8, NVFP4, NeMo 25.02-25.07). Every row within its tolerance
+    (15%) or, for the kinds in BLACKWELL_GAPS, within its documented bound."""
+    from sim.app.validation.training import blackwell_rows
+    rows = blackwell_rows()
+    assert len(rows) == 52
+    for r in rows:
+        limit = r.bound if r.gap else r.tolerance
+        assert abs(r.error) <= limit, (r.case, round(r.error, 3), r.gap)
+    fit = np.abs([r.error for r in rows if r.fit == "fit"])
+    held = np.abs([r.error for r in rows if r.fit == "holdout"])
+    clean = np.abs([r.error for r in rows if r.fit == "holdout" and not r.gap])
+    assert len(fit) == 9 and np.max(fit) <= 0.03
+    assert len(clean) >= 25
+    assert np.median(held) <= 0.07 and np.median(clean) <= 0.06
+    assert np.percentile(clean, 90) <= 0.12
+
+
+def test_blackwell_before_the_fit_small_models_ran_too_fast():
+    # the fault: with [default]'s constants (FP8 GEMMs at 0.8 x the bf16 curve, the attention
+    # backward at the forward's curve) the 8B rows on B200 and GB200 were 14-22% too fast while
+    # the 405B's were within 6%: what the 8B has more of is attention
+    from workloads.training.calibration import BLACKWELL_GPUS, blackwell_start, errors, prepare
+    from workloads.training.cases import blackwell_cases
+    for system in ("B200", "GB200"):
+        cases = blackwell_cases(system, "fit")
+        err = errors(prepare(cases), blackwell_start(BLACKWELL_GPUS[system]))
+        small = [e for c, e in zip(cases, err) if c["model"] == "llama3_8b"]
+        big = [e for c, e in zip(cases, err) if c["model"] == "llama31_405b"]
+        assert min(small) > 0.10 and max(abs(e) for e in big) < 0.06, (system, small, big)
+
+
+def test_blackwell_summaries_report_calibrated_for_training():
+    from sim.app.runner import calibrated
+    assert calibrated("GB200", "train") and calibrated("B200-180GB", "train") and calibrated("GB300", "train")
+    assert not calibrated("B300-288GB", "train")
