@@ -482,6 +482,9 @@ def amd_training_cases(gpu: str | None = None, use: str | None = None) -> list[d
         measured = float(r["measured_tflops_per_gpu"]) * 1e12 / float(r["flops_per_token"])
         out.append({"case": r["id"], "metric": "tokens_per_s / gpus", "config": cfg, "measured": measured,
                     "source": f'{r["source"]}; row: {r["source_location"]}', "use": r["use"], "gpu": r["gpu"]})
+    return out
+
+
 # -- Blackwell pre-training (issue 11, item 1): NeMo / Megatron-Bridge dense rows -------------
 
 # Nemotron-4 (arXiv:2402.16819 and 2406.11704; NeMo's Nemotron4Config15B / 340B): squared-ReLU MLP
