@@ -16,8 +16,8 @@ Vocabulary:
   delivered; in total, bytes sent and bytes delivered (equal once all flows complete).
 - incremental mode: from ``INCREMENTAL_FLOWS`` concurrent flows on, the fabric keeps flows in
   slots and max-min rates in an ``IncrementalMaxMin`` (per-link flow lists kept across updates),
-  so a completion re-solves only the flows it affects; below it, each change re-solves all flows
-  with the vectorized solver. Both give the max-min rates (to 1e-9 relative); the fabric goes
+  so a completion re-solves only the flows it affects; below it (the first mode), each change
+  re-solves the components it touches with the vectorized solver. Both give the max-min rates (to 1e-9 relative); the fabric goes
   back to the first mode when it has drained.
 - component: a connected part of the graph whose nodes are links and active flows, a flow
   joining the links it crosses. Max-min shares of different components are independent, so
@@ -31,7 +31,8 @@ Vocabulary:
   breadth-first from those links, the components reached are re-solved as one new group and
   the rest of the touched groups become another, keeping their rates and loads. Each group
   owes its links the bytes and busy time since its last change (``t0``) and pays them when
-  it changes or when ``link_bytes``/``link_busy`` is read, so an update costs O(the touched
+  it changes or when ``link_bytes``/``link_busy`` is read (up to the last fabric update, as
+  before; the sums are rounded differently, ~1e-15 relative), so an update costs O(the touched
   groups' entries), not O(every active flow's) (two jobs on one fabric: one job's change does
   not touch the other's flows unless they share a link).
 """
