@@ -25,6 +25,12 @@ Vocabulary:
   (found by breadth-first search over links and flows); the other flows keep their rates and
   their links their loads. The solver does the same arithmetic on a component's entries, in
   the same order, alone or beside others, so the rates are identical to a whole-network solve.
+- class mode: once a flow crosses ``CLASS_LINKS`` links (a symmetric collective bundled over
+  every group of a stage), the first mode keeps its flows on link classes (``sim.linkclasses``:
+  links of equal capacity crossed by the same flows with the same weights), re-solves the
+  changed flows' components on one representative per class with the same arithmetic, and owes
+  per-link bytes and busy time per class until ``link_bytes``/``link_busy`` are read. Rates and
+  completion times are identical to the plain first mode's; it goes back to that when drained.
 """
 
 from __future__ import annotations
@@ -34,11 +40,13 @@ import pyarrow as pa
 import simpy
 
 from sim.fairshare import IncrementalMaxMin, link_loads, maxmin_rates
+from sim.linkclasses import LinkClasses
 from sim.simulation import Simulation
 from sim.topology import Topology
 
 
 INCREMENTAL_FLOWS = 512     # concurrent flows from which rates are kept incrementally
+CLASS_LINKS = 256           # a flow over this many links puts the first mode in class mode
 
 
 class Flow:
@@ -78,8 +86,9 @@ class Fabric:
             eff[dom == name] = value
         self.capacity = topo.capacity * eff          # effective bytes/s per link
         self.n_links = topo.num_links
-        self.link_bytes = np.zeros(self.n_links)
-        self.link_busy = np.zeros(self.n_links)
+        self._link_bytes = np.zeros(self.n_links)    # see link_bytes (class mode owes some)
+        self._link_busy = np.zeros(self.n_links)
+        self._lc: LinkClasses | None = None          # class mode (see "class mode" above)
         self.bytes_sent = 0.0
         self.bytes_delivered = 0.0
         self.bytes_by_tag: dict[str, float] = {}
@@ -202,6 +211,20 @@ class Fabric:
             return len(self._inc) + len(self._pending)
         return len(self._flows) + len(self._pending)
 
+    @property
+    def link_bytes(self) -> np.ndarray:
+        """Bytes carried per link (shape (links,)), up to now."""
+        if self._lc is not None:
+            self._lc.flush(self._link_bytes, self._link_busy)
+        return self._link_bytes
+
+    @property
+    def link_busy(self) -> np.ndarray:
+        """Seconds each link carried any flow (shape (links,)), up to now."""
+        if self._lc is not None:
+            self._lc.flush(self._link_bytes, self._link_busy)
+        return self._link_busy
+
     def link_table(self) -> pa.Table:
         topo = self.topo
         names = topo.node_names
@@ -263,6 +286,9 @@ class Fabric:
             idx = self._loaded_idx                   # loaded links only (10^5 links at 16k GPUs)
             self.link_bytes[idx] += self._load_all[idx] * dt
             self.link_busy[idx] += dt
+        elif dt > 0 and self._lc is not None:
+            self._rem -= self._rates * dt
+            self._lc.advance(dt)
         elif dt > 0 and len(self._flows):
             self._rem -= self._rates * dt
             self.link_bytes[self._active] += self._active_load * dt
@@ -359,9 +385,16 @@ class Fabric:
         now = self.sim.now
         self._advance(now)
         if self._inc is None and len(self._flows) + len(self._pending) >= INCREMENTAL_FLOWS:
+            self._leave_classes()
             self._to_incremental()
         if self._inc is not None:
             self._update_incremental(now)
+            self._schedule_wakeup()
+            return
+        if self._lc is None and any(len(f.links) >= CLASS_LINKS for f in self._pending):
+            self._enter_classes()
+        if self._lc is not None:
+            self._update_classes(now)
             self._schedule_wakeup()
             return
         changed = False
@@ -503,3 +536,88 @@ class Fabric:
             if gen == self._wake_generation:
                 self._update()
         self.env.timeout(max(dt, 0.0)).callbacks.append(wake)
+
+    # -- class mode -------------------------------------------------------------------------
+    def _enter_classes(self) -> None:
+        """Move the first mode's flows into link classes (``sim.linkclasses``)."""
+        lc = self._lc = LinkClasses(self.capacity)
+        for f in self._flows:
+            lc.add(f.fid, f.links, f.weights)
+        self._entry_flow = np.zeros(0, dtype=np.int64)      # the classes hold the entries now
+        self._entry_link = np.zeros(0, dtype=np.int64)
+        self._entry_weight = np.zeros(0)
+        self._active = np.zeros(0, dtype=np.int64)
+        self._active_load = np.zeros(0)
+        self._load_full = np.zeros(self.n_links)
+
+    def _leave_classes(self) -> None:
+        """Back to the first mode: pay what the classes owe, and rebuild its entries."""
+        lc = self._lc
+        if lc is None:
+            return
+        lc.flush(self._link_bytes, self._link_busy)
+        self._lc = None
+        flows = self._flows
+        if flows:
+            lengths = np.fromiter((len(f.links) for f in flows), dtype=np.int64, count=len(flows))
+            self._entry_flow = np.repeat(np.arange(len(flows), dtype=np.int64), lengths)
+            self._entry_link = np.concatenate([f.links for f in flows])
+            self._entry_weight = np.concatenate([f.weights for f in flows])
+            cls = lc.cls[self._entry_link]
+            self._load_full[self._entry_link] = lc.load[cls]
+            self._set_active()
+
+    def _update_classes(self, now: float) -> None:
+        """The first mode's update (``_update``) on link classes: the same completions, the
+        same max-min arithmetic on one representative per class (so the same rates), loads
+        per class and per-link accounting owed until read (``link_bytes``)."""
+        lc, changed, seeds = self._lc, False, []
+        if len(self._flows):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
+            done = (left <= 1e-9 * max(now, 1e-6)) | (self._rem <= 1e-9 * self._size)
+            if done.any():
+                flows = self._flows
+                for i in np.flatnonzero(done):
+                    f = flows[i]
+                    self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
+                    seeds.extend(lc.remove(f.fid))
+                keep = ~done
+                self._flows = [f for f, k in zip(flows, keep) if k]
+                self._rates = self._rates[keep]
+                self._rem = self._rem[keep]
+                self._size = self._size[keep]
+                changed = True
+        pending = self._pending
+        if pending:
+            self._pending = []
+            for f in pending:
+                lc.add(f.fid, f.links, f.weights)
+            self._weighted = self._weighted or any(f.members > 1 for f in pending)
+            sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
+            self._rem = np.concatenate([self._rem, sizes])
+            self._size = np.concatenate([self._size, sizes])
+            self._rates = np.concatenate([self._rates, np.zeros(len(pending))])
+            self._flows.extend(pending)
+            changed = True
+        if not changed:
+            return
+        if not self._flows:                          # drained: pay the classes, first mode again
+            lc.flush(self._link_bytes, self._link_busy)
+            self._lc = None
+            self._rates = np.zeros(0)
+            return
+        self.rate_computations += 1
+        if len(lc) > 4 * sum(map(len, lc.entries.values())) + 1024:   # fragmented: rebuild
+            lc.flush(self._link_bytes, self._link_busy)
+            self._enter_classes()
+            lc = self._lc
+        if lc.fresh:                                 # new classes: solve every flow
+            lc.fresh = False
+            seeds = range(len(lc))
+        else:
+            for f in pending:
+                seeds.extend(lc.entries[f.fid])
+        util = lc.solve([f.fid for f in self._flows], seeds, self._rates)
+        if util > self.peak_utilization:
+            self.peak_utilization = util
