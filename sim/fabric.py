@@ -89,6 +89,7 @@ class Fabric:
         self._link_bytes = np.zeros(self.n_links)    # see link_bytes (class mode owes some)
         self._link_busy = np.zeros(self.n_links)
         self._lc: LinkClasses | None = None          # class mode (see "class mode" above)
+        self._lc_last: LinkClasses | None = None
         self.bytes_sent = 0.0
         self.bytes_delivered = 0.0
         self.bytes_by_tag: dict[str, float] = {}
@@ -268,11 +269,15 @@ class Fabric:
             if self.record_flows:
                 self.sim.recorder.table("flows").add(tag=tag, src=int(src), dst=int(dst), bytes=nbytes,
                                                      start_s=start, end_s=self.sim.now)
-            event.succeed()
         if delay <= 0:
             done(None)
+            event.succeed()
         else:
-            self.env.timeout(delay).callbacks.append(done)
+            # the event itself fires after ``delay`` (as a timeout does), its accounting first:
+            # one event per transfer, not a timeout and then the event
+            event.callbacks.insert(0, done)
+            event._ok, event._value = True, None
+            self.env.schedule(event, delay=delay)
 
     def _queue_update(self):
         if not self._update_queued:
@@ -540,7 +545,8 @@ class Fabric:
     # -- class mode -------------------------------------------------------------------------
     def _enter_classes(self) -> None:
         """Move the first mode's flows into link classes (``sim.linkclasses``)."""
-        lc = self._lc = LinkClasses(self.capacity)
+        lc = self._lc = LinkClasses(self.capacity, self._lc_last)
+        self._lc_last = lc
         for f in self._flows:
             lc.add(f.fid, f.links, f.weights)
         self._entry_flow = np.zeros(0, dtype=np.int64)      # the classes hold the entries now

@@ -27,11 +27,17 @@ INF = float("inf")
 class LinkClasses:
     """A partition of the links in use into classes of equal signature (module docstring).
 
-    ``capacity``: effective bytes/s per link (shape (links,)). Flows are any hashable keys."""
+    ``capacity``: effective bytes/s per link (shape (links,)). Flows are any hashable keys.
+    ``like``: an earlier partition of the same links, whose per-link codes and per-shape
+    groupings are reused (not its classes)."""
 
-    def __init__(self, capacity: np.ndarray):
+    def __init__(self, capacity: np.ndarray, like: "LinkClasses | None" = None):
         self.link_cap = np.asarray(capacity, dtype=np.float64)
-        _, self._capcode = np.unique(self.link_cap, return_inverse=True)
+        if like is not None and like.link_cap is self.link_cap:   # reuse what depends on links only
+            self._capcode, self._shapes = like._capcode, like._shapes
+        else:
+            _, self._capcode = np.unique(self.link_cap, return_inverse=True)
+            self._shapes: dict = {}                  # id(links) -> (links, groups)
         self._ncap = int(self._capcode.max()) + 1 if len(self._capcode) else 1
         self.cls = np.full(len(self.link_cap), -1, dtype=np.int64)   # link -> class (-1: none yet)
         self.size: list[int] = []                    # class -> member links
@@ -41,7 +47,6 @@ class LinkClasses:
         self.load = np.zeros(16)                     # class -> load per member link (bytes/s)
         self.owed_bytes = np.zeros(16)
         self.owed_busy = np.zeros(16)
-        self._shapes: dict = {}                      # id(links) -> (links, groups)
         self.fresh = True                            # no solve yet (the owner solves all)
 
     def __len__(self) -> int:
