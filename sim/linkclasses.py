@@ -237,6 +237,3 @@ class LinkClasses:
         link_busy[used] += self.owed_busy[c]
         self.owed_bytes[:n] = 0.0
         self.owed_busy[:n] = 0.0
-
-    def member_links(self, c: int) -> np.ndarray:
-        return np.flatnonzero(self.cls == c)
