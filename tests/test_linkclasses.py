@@ -117,3 +117,23 @@ def test_training_step_is_the_same_with_and_without_classes(train, monkeypatch):
     a, b = cls.tables["links"].to_pydict(), ref.tables["links"].to_pydict()
     np.testing.assert_allclose(a["bytes"], b["bytes"], rtol=1e-9)
     np.testing.assert_allclose(a["busy_s"], b["busy_s"], rtol=1e-9, atol=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(random_arrivals())
+def test_class_mode_hands_over_to_the_incremental_mode(case):
+    # from 4 concurrent flows on the fabric keeps rates incrementally: class mode pays what the
+    # classes owe and hands its flows over; times and bytes equal the plain first mode's path
+    topo, transfers = case
+    old = fabric_mod.INCREMENTAL_FLOWS
+    fabric_mod.INCREMENTAL_FLOWS = 4
+    try:
+        cls_done, cls = run_bundles(topo, transfers, 1)
+        ref_done, ref = run_bundles(topo, transfers, 10**9)
+    finally:
+        fabric_mod.INCREMENTAL_FLOWS = old
+    assert cls_done.keys() == ref_done.keys()
+    np.testing.assert_allclose([cls_done[k] for k in sorted(cls_done)], [ref_done[k] for k in sorted(ref_done)],
+                               rtol=1e-9)
+    np.testing.assert_allclose(cls.link_bytes, ref.link_bytes, rtol=1e-9, atol=1e-6)
+    assert cls.bytes_delivered == pytest.approx(ref.bytes_delivered, rel=1e-12)
