@@ -163,6 +163,11 @@ def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
     section = calibration_section(gpu_name)
     own = _table().get(section, {}) if section else {}
     missing = [k for k in needed if k not in own]
+    # a section fitted for some kinds of run only (``calibrated_kinds``: Blackwell's training fit
+    # writes [default]'s kernel curves into its section, which serving's fit did not measure)
+    kinds = own.get("calibrated_kinds")
+    if kinds is not None and kind not in kinds:
+        missing = list(needed)
     if spec is not None:          # a defined GPU borrows everything it has
         missing = list(needed)
     return not missing, missing

@@ -57,6 +57,11 @@ def no_silent_coercion(value, info, fields) -> Any:
         raise ValueError(f"expected {_type_words(types)}, got the boolean {str(value).lower()}")
     if isinstance(value, str) and str not in types and types & {int, float}:
         raise ValueError(f"expected {_type_words(types)}, got the string {value!r}")
+    # pydantic would read "yes", "off", 1 and 0 as booleans: a bool key takes true or false only
+    if bool in types and not isinstance(value, bool) and value is not None \
+            and not types & {type(value)} and not (isinstance(value, int) and float in types):
+        kind = "string" if isinstance(value, str) else "number" if isinstance(value, (int, float)) else "value"
+        raise ValueError(f"expected {_type_words(types)}, got the {kind} {value!r}")
     return value
 
 
@@ -125,7 +130,7 @@ class TopologySection(Section):
     speed_cv: float = Field(0.0, ge=0, le=1.0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed (<= 1: beyond it GPUs would run at almost nothing)")
     speed_spread: float | None = Field(None, ge=0, lt=0.2, description="standard deviation of per-GPU speed around the calibrated (median) GPU: a synchronous training step over n GPUs waits for the slowest, so its compute stretches by 1 / (1 - speed_spread x E[max of n normal draws]); default: the GPU's speed_spread in compute.toml (measured); 0 turns it off; named gpu_speed factors multiply it; ignored where speed_cv draws the speeds")
     nic_speed: dict[str, float] = Field(default_factory=dict, description="degraded NICs: GPU rank -> its scale-out NIC's rate as a fraction of nic_Gbps, in (0, 1]")
-    link_speed: dict[str, float] = Field(default_factory=dict, description="degraded links: \"NODE\" or \"NODE:CLASS\" (node names as in `dcsim topology`, e.g. gpu3, leaf0.1, spine0.2; CLASS a link class such as nvlink, leaf-spine) -> factor in (0, 1] applied to every link (both directions) of that node, or of that class at it")
+    link_speed: dict[str, float] = Field(default_factory=dict, description="degraded links: \"NODE\" or \"NODE:CLASS\" (node names as in the src and dst columns of a run's links.parquet, e.g. gpu3, leaf0.1, spine0.2; CLASS a link class such as nvlink, leaf-spine) -> factor in (0, 1] applied to every link (both directions) of that node, or of that class at it")
 
     @field_validator("oversubscription")
     @classmethod
@@ -280,7 +285,7 @@ class ServeSection(Section):
     kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
     schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="fraction of HBM the engine may use")
-    engine: Literal["vllm", "sglang", "trtllm", "trtllm-serve"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); its default scheduler and limits apply to the serve keys left unset (vLLM: V1 chunked prefill, 8192 tokens and 1024 sequences on >= 70 GiB GPUs)")
+    engine: Literal["vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); its default scheduler and limits apply to the serve keys left unset (vLLM: V1 chunked prefill, 8192 tokens and 1024 sequences on >= 70 GiB GPUs)")
     kv_capacity_tokens: int | None = Field(None, ge=1, description="KV pool per replica, tokens (overrides the engine's memory model)")
     prefill_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated prefill replicas (default tp)")
     decode_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated decode replicas (default tp)")
@@ -408,7 +413,9 @@ class Config(BaseModel):
         names = [j.name for j in self.jobs]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup is not None:
-            raise ValueError(f"jobs: two jobs are named {dup!r}")
+            first, second = [i for i, n in enumerate(names) if n == dup][:2]
+            raise ConfigError(f"jobs.{second}.name", f"jobs {first} and {second} are both named {dup!r}; "
+                                                     "job names must differ (they name the outputs' job column)")
         return self
 
 
@@ -522,6 +529,14 @@ def format_validation_error(err: ValidationError) -> str:
         return tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
     errors = [e for e in errors if not (e["type"].endswith("_type") or e["type"].endswith("_parsing"))
               or not any(len(path(f)) > len(path(e)) and path(f)[:len(path(e))] == path(e) for f in errors)]
+    # a job's placement is a union of two words and a list of ranges: say so in one line
+    placement = {e["loc"][:3] for e in errors if len(e["loc"]) >= 3 and e["loc"][0] == "jobs" and e["loc"][2] == "placement"}
+    own = {e["loc"][:3] for e in errors if e["loc"][:3] in placement and e["type"] == "value_error"}
+    placement -= own      # the ranges' own check (first < last) says more than the generic line
+    errors = [e for e in errors if e["loc"][:3] not in placement | own or e["type"] == "value_error"]
+    for loc in sorted(placement):
+        lines.append(f"jobs.{loc[1]}.placement: must be one of packed, spread, or a list of [first, last) GPU "
+                     "index ranges such as [[0, 64]]")
     for e in errors:
         loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
         msg = e["msg"]
@@ -533,6 +548,23 @@ def format_validation_error(err: ValidationError) -> str:
             msg = "unknown key"
         lines.append(f"{loc}: {msg}")
     return "; ".join(dict.fromkeys(lines))
+
+
+def _in_job(err: ConfigError, data: dict) -> ConfigError:
+    """A ``ConfigError`` a section raised while the whole config was validated, re-keyed
+    ``jobs.N.KEY`` when it came from job N's tables (each job is validated alone to find it)."""
+    jobs = data.get("jobs")
+    if not isinstance(jobs, list) or not err.key or err.key.startswith("jobs."):
+        return err
+    for i, job in enumerate(jobs):
+        try:
+            JobSection.model_validate(job)
+        except ConfigError as inner:
+            if inner.key == err.key and inner.reason == err.reason:
+                return ConfigError(f"jobs.{i}.{err.key}", err.reason)
+        except ValidationError:
+            pass
+    return err
 
 
 def validate(data: dict) -> Config:
@@ -549,15 +581,56 @@ def validate(data: dict) -> Config:
         data["jobs"] = [expand_presets(j) if isinstance(j, dict) else j for j in data["jobs"]]
     try:
         cfg = Config.model_validate({**data, "hardware": hw})
+    except ConfigError as err:        # raised inside a section: inside a job, name the job's path
+        raise _in_job(err, data) from None
     except ValidationError as err:
         first = err.errors()[0]
         error = ConfigError("", format_validation_error(err))
         error.key = ".".join(str(p) for p in first["loc"][:2])
         raise error from None
+    check_bounds(cfg)
+    warn_unused_sections(data, cfg)
     from sim import hardware
     for name, row in hw.items():
         hardware.define(name, row)
     return cfg
+
+
+# Physical bounds of keys whose type alone admits absurd values (1e300 Gb/s NICs give infinite
+# energy, 1e-300 Gb/s ones step times of 1e301 s): (lowest, highest), either may be None. Generous
+# on both sides of what exists (NICs ship at 100 Mb/s to 1.6 Tb/s, NVLink 5 is 900 GB/s per GPU
+# per direction; bandwidth bounds leave room for "free" communication in what-if studies), PUE is 1.03-2.5 in practice (Uptime Institute surveys), GPU boards draw <= ~2 kW.
+PHYSICAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "topology.nic_Gbps": (0.1, 1e7),
+    "topology.scaleup_GBps": (0.1, 1e7),
+    "topology.pcie_GBps": (0.1, 1e7),
+    "topology.host_GBps": (0.1, 1e7),
+    "topology.ssd_GBps": (1e-3, 1e7),
+    "topology.storage_GBps": (1e-3, 1e7),
+    "topology.scaleup_latency_us": (None, 1e6),
+    "topology.scaleout_latency_us": (None, 1e6),
+    "power.pue": (None, 10.0),
+    "power.gpu_cap_W": (1.0, 1e5),
+    "power.host_W": (None, 1e6),
+    "cost.gpu_hour_usd": (None, 1e6),
+    "cost.capex_usd_per_gpu": (None, 1e9),
+    "cost.kwh_usd": (None, 1e4),
+    "cost.depreciation_years": (0.01, 100.0),
+}
+
+
+def check_bounds(cfg: "Config") -> None:
+    """Refuse (``ConfigError`` naming the key and the bound, exit 2) a value of a key in
+    ``PHYSICAL_BOUNDS`` outside its physical range."""
+    for key, (lo, hi) in PHYSICAL_BOUNDS.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name, None)
+        if value is None or isinstance(value, bool):
+            continue
+        if lo is not None and value < lo:
+            raise ConfigError(key, f"{value:g} is below the physical bound of {lo:g}")
+        if hi is not None and value > hi:
+            raise ConfigError(key, f"{value:g} is above the physical bound of {hi:g}")
 
 
 def read_toml(path: str | Path) -> dict:
@@ -584,3 +657,25 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 def config_to_dict(cfg: Config) -> dict:
     return cfg.model_dump(mode="json", exclude_none=False)
+
+
+# Sections a run of each kind ignores ([[jobs]] configs carry theirs per job).
+UNUSED_SECTIONS = {"train": ("serve", "workload"), "serve": ("train",)}
+_WARNED_UNUSED: set[tuple[str, str]] = set()
+
+
+def warn_unused_sections(data: dict, cfg: "Config") -> list[str]:
+    """Warn on stderr (once per section and kind in a process) when the config gives a section
+    that its ``run.kind`` ignores, such as ``[train]`` with ``--set run.kind=serve``: the run is
+    valid, but those keys have no effect. Returns the sections warned about."""
+    import sys
+    if cfg.jobs:
+        return []
+    given = [s for s in UNUSED_SECTIONS.get(cfg.run.kind, ())
+             if isinstance(data.get(s), dict) and data[s]]
+    for section in given:
+        if (section, cfg.run.kind) not in _WARNED_UNUSED:
+            _WARNED_UNUSED.add((section, cfg.run.kind))
+            print(f"warning: [{section}] does not apply to run.kind = {cfg.run.kind!r}; its keys are ignored",
+                  file=sys.stderr)
+    return given

@@ -6,9 +6,10 @@ Vocabulary:
   board power limit: TDP from the hardware catalogue, or a power cap). Idle power comes from
   ``sim/data/power.toml`` (measured where a source exists, else ``idle_fraction`` x TDP).
 - network power: constant while the job runs: ``nvswitch_W_per_port`` per active NVLink port
-  (scale-up switch egress capacity / one NVLink's bandwidth), ``nic_W`` per NIC, and
-  ``switch_W_per_port`` per active scale-out switch port (egress capacity in 400 Gb/s port
-  equivalents). Ports are counted on the job's ``Topology``.
+  (scale-up switch egress capacity / one NVLink's bandwidth), ``nic_W`` per NIC, and ``port_W``
+  per physical scale-out switch port the job's GPUs can drive (``driven_switch_ports``: a port at
+  any speed is one port; uplinks count in proportion to the down ports in use, tier by tier),
+  whose power rises sub-linearly with its line rate. Ports are counted on the job's ``Topology``.
 - host power: ``host_W`` per server (CPUs, DRAM, fans, SSDs), constant.
 - IT power = GPUs + network + hosts; facility power = PUE x IT power. ``energy_J`` is facility
   energy: a run's phases ``(seconds, u)`` integrate ``PUE x IT(u)``.
@@ -91,22 +92,79 @@ class PowerModel:
         return total
 
 
+def port_W(net: dict, port_Gbps: float) -> float:
+    """Power of one scale-out switch port (its share of the switch ASIC plus its transceiver)
+    at line rate ``port_Gbps``: ``switch_W_per_port x (port_Gbps / switch_port_Gbps) ^
+    port_power_exponent`` (sub-linear: energy per bit falls as lane rates rise; power.toml)."""
+    ratio = float(port_Gbps) / float(net["switch_port_Gbps"])
+    return float(net["switch_W_per_port"]) * ratio ** float(net["port_power_exponent"])
+
+
+def driven_switch_ports(topo) -> float:
+    """Physical scale-out switch ports the topology's GPUs can drive, counted bottom up.
+
+    A port is one cable end at the fabric's line rate (``nic_Gbps``, any speed: one port);
+    aggregated parallel links count as their capacity over that rate. A leaf's NIC-facing ports
+    all count; its uplinks count in proportion to its used down ports over the down ports the
+    leaf was designed with (``leaf_down_ports``: a leaf serving 2 NICs of a 32-down-port design
+    drives 1/16 of its uplinks). A higher-tier switch counts its down ports in proportion to the
+    lower switch's driven fraction, and its own uplinks in proportion to its driven down ports."""
+    if not topo.num_links:
+        return 0.0
+    meta = getattr(topo, "meta", {}) or {}
+    port_Bps = float(meta.get("nic_Gbps") or power_data()["network"]["switch_port_Gbps"]) * 1e9 / 8
+    kind = topo.node_kind
+    switches = [n for n, k in enumerate(kind) if k == "switch"]
+    if not switches:
+        return 0.0
+    tier = {n: int(topo.attr(n, "tier", 1) or 1) for n in switches}
+    down: dict[int, list[tuple[int, float]]] = {n: [] for n in switches}   # (lower node, ports)
+    up: dict[int, float] = {n: 0.0 for n in switches}
+    for n in switches:
+        for link in topo.out_links[n]:
+            dst = int(topo.link_dst[link])
+            ports = float(topo.capacity[link]) / port_Bps
+            if kind[dst] == "switch" and tier[dst] > tier[n]:
+                up[n] += ports
+            elif kind[dst] == "switch" and tier[dst] == tier[n]:
+                up[n] += ports                      # a peer link (torus of switches): count as up
+            else:
+                down[n].append((dst, ports))
+    lowest = min(tier.values())
+    design = meta.get("leaf_down_ports")
+    frac: dict[int, float] = {}
+    total = 0.0
+    for n in sorted(switches, key=lambda s: tier[s]):
+        built = sum(p for _, p in down[n])
+        if tier[n] == lowest:
+            driven = built                          # NIC-facing ports: the GPUs' own
+            capacity = max(float(design), built) if design else built
+        else:
+            driven = sum(p * frac.get(d, 1.0) for d, p in down[n])
+            capacity = built
+        frac[n] = min(1.0, driven / capacity) if capacity > 0 else 0.0
+        total += driven + frac[n] * up[n]
+    return total
+
+
 def network_ports(topo) -> dict[str, float]:
     """Active port counts of a topology: ``nvswitch`` (NVLink ports), ``nic`` (NICs), ``switch``
-    (400 Gb/s-equivalent scale-out switch ports) and ``hosts`` (servers)."""
+    (physical scale-out switch ports the GPUs can drive, ``driven_switch_ports``),
+    ``switch_Gbps`` (their line rate) and ``hosts`` (servers)."""
     net = power_data()["network"]
     kinds = np.asarray([topo.node_kind[s] for s in topo.link_src]) if topo.num_links else np.array([])
     cap = topo.capacity
     nvlink_Bps = float(net["nvlink_port_GBps"]) * 1e9
-    port_Bps = float(net["switch_port_Gbps"]) * 1e9 / 8
     nvswitch = float(cap[kinds == "nvswitch"].sum() / nvlink_Bps) if len(kinds) else 0.0
-    switch = float(cap[kinds == "switch"].sum() / port_Bps) if len(kinds) else 0.0
+    switch = driven_switch_ports(topo)
     nics = sum(1 for k in topo.node_kind if k == "nic")
     hosts = sum(1 for k in topo.node_kind if k == "host")
     if hosts == 0:
         servers = {topo.attr(g, "node", 0) for g in topo.gpus}
         hosts = len(servers)
-    return {"nvswitch": nvswitch, "nic": float(nics), "switch": switch, "hosts": float(hosts)}
+    meta = getattr(topo, "meta", {}) or {}
+    return {"nvswitch": nvswitch, "nic": float(nics), "switch": switch, "hosts": float(hosts),
+            "switch_Gbps": float(meta.get("nic_Gbps") or net["switch_port_Gbps"])}
 
 
 def power_model(spec, topo, pue: float | None = None, gpu_cap_W: float | None = None,
@@ -132,7 +190,7 @@ def power_model(spec, topo, pue: float | None = None, gpu_cap_W: float | None = 
     parts = {
         "nvswitch": share * ports["nvswitch"] * float(net["nvswitch_W_per_port"]),
         "nic": share * ports["nic"] * float(net["nic_W"]),
-        "switch": share * ports["switch"] * float(net["switch_W_per_port"]),
+        "switch": share * ports["switch"] * port_W(net, ports["switch_Gbps"]),
         "host": share * ports["hosts"] * float(host_W if host_W is not None else data["host"]["host_W"]),
     }
     return PowerModel(

@@ -16,21 +16,32 @@ Vocabulary:
   delivered; in total, bytes sent and bytes delivered (equal once all flows complete).
 - incremental mode: from ``INCREMENTAL_FLOWS`` concurrent flows on, the fabric keeps flows in
   slots and max-min rates in an ``IncrementalMaxMin`` (per-link flow lists kept across updates),
-  so a completion re-solves only the flows it affects; below it, each change re-solves all flows
-  with the vectorized solver. Both give the max-min rates (to 1e-9 relative); the fabric goes
+  so a completion re-solves only the flows it affects; below it (the first mode), each change
+  re-solves the components it touches with the vectorized solver. Both give the max-min rates (to 1e-9 relative); the fabric goes
   back to the first mode when it has drained.
 - component: a connected part of the graph whose nodes are links and active flows, a flow
   joining the links it crosses. Max-min shares of different components are independent, so
-  in the first mode a change re-solves only the components holding the changed flows' links
-  (found by breadth-first search over links and flows); the other flows keep their rates and
-  their links their loads. The solver does the same arithmetic on a component's entries, in
-  the same order, alone or beside others, so the rates are identical to a whole-network solve.
+  in the first mode a change re-solves only the components holding the changed flows' links;
+  the other flows keep their rates and their links their loads. The solver does the same
+  arithmetic on a component's entries, in the same order, alone or beside others, so the
+  rates are identical to a whole-network solve.
+- group: a set of active flows that shares no link with any other group (a union of
+  components; the first mode keeps every active flow in exactly one). A change touches only
+  the groups holding the changed flows' links (``_link_group``): their flows are searched
+  breadth-first from those links, the components reached are re-solved as one new group and
+  the rest of the touched groups become another, keeping their rates and loads. Each group
+  owes its links the bytes and busy time since its last change (``t0``) and pays them when
+  it changes or when ``link_bytes``/``link_busy`` is read (up to the last fabric update, as
+  before; the sums are rounded differently, ~1e-15 relative), so an update costs O(the touched
+  groups' entries), not O(every active flow's) (two jobs on one fabric: one job's change does
+  not touch the other's flows unless they share a link).
 - class mode: once a flow crosses ``CLASS_LINKS`` links (a symmetric collective bundled over
-  every group of a stage), the first mode keeps its flows on link classes (``sim.linkclasses``:
-  links of equal capacity crossed by the same flows with the same weights), re-solves the
-  changed flows' components on one representative per class with the same arithmetic, and owes
-  per-link bytes and busy time per class until ``link_bytes``/``link_busy`` are read. Rates and
-  completion times are identical to the plain first mode's; it goes back to that when drained.
+  every group of a stage), the fabric keeps its first-mode flows on link classes instead of
+  groups (``sim.linkclasses``: links of equal capacity crossed by the same flows with the same
+  weights), re-solves the changed flows' components on one representative per class with the
+  same arithmetic, and owes per-link bytes and busy time per class until ``link_bytes`` /
+  ``link_busy`` are read. Rates and completion times are identical to the first mode's; it
+  goes back to groups when drained.
 """
 
 from __future__ import annotations
@@ -50,7 +61,8 @@ CLASS_LINKS = 256           # a flow over this many links puts the first mode in
 
 
 class Flow:
-    __slots__ = ("fid", "links", "weights", "members", "size", "event", "tag", "latency", "start", "src", "dst")
+    __slots__ = ("fid", "links", "weights", "members", "size", "event", "tag", "latency", "start", "src", "dst",
+                 "slot", "group")
 
     def __init__(self, fid, links, size, event, tag, latency, start, src, dst, weights=None, members=1):
         self.fid = fid
@@ -64,6 +76,22 @@ class Flow:
         self.start = start
         self.src = src
         self.dst = dst
+        self.slot = -1          # first mode: position in the fabric's flow list (-1: not active)
+        self.group = None       # first mode: the _Group holding it
+
+
+class _Group:
+    """Active flows sharing no link with other groups (see "group" in the module docstring):
+    ``flows`` in arrival order, the links they use (``active``, sorted) and their loads
+    (bytes/s), owed to the links' counters since ``t0``."""
+    __slots__ = ("gid", "flows", "active", "load", "t0")
+
+    def __init__(self, gid, flows, active, load, t0):
+        self.gid = gid
+        self.flows = flows
+        self.active = active
+        self.load = load
+        self.t0 = t0
 
 
 class Fabric:
@@ -86,7 +114,7 @@ class Fabric:
             eff[dom == name] = value
         self.capacity = topo.capacity * eff          # effective bytes/s per link
         self.n_links = topo.num_links
-        self._link_bytes = np.zeros(self.n_links)    # see link_bytes (class mode owes some)
+        self._link_bytes = np.zeros(self.n_links)   # see link_bytes (groups owe some)
         self._link_busy = np.zeros(self.n_links)
         self._lc: LinkClasses | None = None          # class mode (see "class mode" above)
         self._lc_last: LinkClasses | None = None
@@ -96,22 +124,19 @@ class Fabric:
         self.peak_utilization = 0.0                  # max over time of load / effective capacity
         self.rate_computations = 0
         self.record_flows = record_flows
-        # active flows; _rem, _size and _rates are aligned with this list, and the (flow, link)
-        # entries are kept incrementally so a change costs O(changed flows) in Python
+        # active flows; _rem, _size and _rates are aligned with this list (a flow's ``slot``)
         self._flows: list[Flow] = []
         self._pending: list[Flow] = []
         self._next_id = 0
         self._rates = np.zeros(0)
         self._rem = np.zeros(0)
         self._size = np.zeros(0)
-        self._entry_flow = np.zeros(0, dtype=np.int64)
-        self._entry_link = np.zeros(0, dtype=np.int64)
-        self._entry_weight = np.zeros(0)
         self._weighted = False                       # any bundle seen: use weighted max-min
         self._bundle_shapes: dict = {}               # (pairs, key) -> (links, weights, latency)
-        self._active = np.zeros(0, dtype=np.int64)   # links carrying flows, and their loads
-        self._active_load = np.zeros(0)
-        self._load_full = np.zeros(self.n_links)     # first mode: load of every link (bytes/s)
+        self._groups: dict[int, _Group] = {}         # first mode: group id -> group
+        self._link_group = np.full(self.n_links, -1, dtype=np.int64)   # link -> group id (-1: none)
+        self._next_gid = 0
+        self._load_full = np.zeros(self.n_links)     # first mode: load of every grouped link
         self._link_pos = np.zeros(self.n_links, dtype=np.int64)   # scratch: link -> compact index
         self._last = 0.0
         self._update_queued = False
@@ -138,8 +163,8 @@ class Fabric:
         if self.model == "analytic":
             cap = self.capacity[links]
             duration = nbytes / cap.min()
-            self.link_bytes[links] += nbytes
-            self.link_busy[links] += duration
+            self._link_bytes[links] += nbytes
+            self._link_busy[links] += duration
             self._finish_after(event, latency + duration, nbytes, tag, src, dst, self.sim.now)
             return event
         flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, src, dst)
@@ -179,8 +204,8 @@ class Fabric:
             return event
         if self.model == "analytic":
             duration = nbytes / self.capacity[links].min()
-            self.link_bytes[links] += nbytes * weights
-            self.link_busy[links] += duration
+            self._link_bytes[links] += nbytes * weights
+            self._link_busy[links] += duration
             self._finish_after(event, latency + duration, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now)
             return event
         flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, pairs[0][0], pairs[0][1],
@@ -198,8 +223,8 @@ class Fabric:
         ``total_bytes`` (default: the sum of ``nbytes``) counts as sent and delivered under
         ``tag``. Links may repeat (each occurrence adds)."""
         links = np.asarray(links, dtype=np.int64)
-        np.add.at(self.link_bytes, links, nbytes)
-        np.add.at(self.link_busy, links, busy_s)
+        np.add.at(self._link_bytes, links, nbytes)
+        np.add.at(self._link_busy, links, busy_s)
         total = float(np.sum(np.broadcast_to(nbytes, links.shape))) if total_bytes is None else float(total_bytes)
         self.bytes_sent += total
         self.bytes_delivered += total
@@ -214,14 +239,16 @@ class Fabric:
 
     @property
     def link_bytes(self) -> np.ndarray:
-        """Bytes carried per link (shape (links,)), up to now."""
+        """Bytes carried per link (shape (links,)), up to the last fabric update."""
+        self._pay_groups()
         if self._lc is not None:
             self._lc.flush(self._link_bytes, self._link_busy)
         return self._link_bytes
 
     @property
     def link_busy(self) -> np.ndarray:
-        """Seconds each link carried any flow (shape (links,)), up to now."""
+        """Seconds each link carried any flow (shape (links,)), up to the last fabric update."""
+        self._pay_groups()
         if self._lc is not None:
             self._lc.flush(self._link_bytes, self._link_busy)
         return self._link_busy
@@ -289,15 +316,13 @@ class Fabric:
         if dt > 0 and self._inc is not None:
             self._rem -= self._rates * dt
             idx = self._loaded_idx                   # loaded links only (10^5 links at 16k GPUs)
-            self.link_bytes[idx] += self._load_all[idx] * dt
-            self.link_busy[idx] += dt
+            self._link_bytes[idx] += self._load_all[idx] * dt
+            self._link_busy[idx] += dt
         elif dt > 0 and self._lc is not None:
             self._rem -= self._rates * dt
             self._lc.advance(dt)
         elif dt > 0 and len(self._flows):
-            self._rem -= self._rates * dt
-            self.link_bytes[self._active] += self._active_load * dt
-            self.link_busy[self._active[self._active_load > 0]] += dt
+            self._rem -= self._rates * dt            # links: the groups owe them (_pay)
         self._last = now
 
     # -- incremental mode -------------------------------------------------------------------
@@ -311,12 +336,12 @@ class Fabric:
         self._load_all = np.zeros(self.n_links)
         self._loaded = set()
         self._loaded_idx = np.zeros(0, dtype=np.int64)
-        self._entry_flow = np.zeros(0, dtype=np.int64)      # the solver holds the entries now
-        self._entry_link = np.zeros(0, dtype=np.int64)
-        self._entry_weight = np.zeros(0)
-        self._active = np.zeros(0, dtype=np.int64)
-        self._active_load = np.zeros(0)
-        self._load_full = np.zeros(self.n_links)
+        self._pay_groups()                                  # the solver holds the flows now
+        for g in self._groups.values():
+            self._link_group[g.active] = -1
+            for f in g.flows:
+                f.group = None
+        self._groups = {}
 
     def _update_incremental(self, now: float) -> None:
         inc, flows = self._inc, self._flows
@@ -402,68 +427,114 @@ class Fabric:
             self._update_classes(now)
             self._schedule_wakeup()
             return
-        changed = False
+        self._update_first(now)
+        self._schedule_wakeup()
+
+    # -- first mode: groups -----------------------------------------------------------------
+    def _update_first(self, now: float) -> None:
+        """Complete drained flows, add pending ones, re-solve the components they touch."""
+        touched: dict[int, _Group] = {}              # group id -> group that lost or meets a flow
         seeds = []                                   # links of the flows that came or went
-        if len(self._flows):
+        flows = self._flows
+        if flows:
             # complete drained flows, coalescing those within float noise of now
             with np.errstate(divide="ignore", invalid="ignore"):
                 left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
             done = (left <= 1e-9 * max(now, 1e-6)) | (self._rem <= 1e-9 * self._size)
             if done.any():
-                flows = self._flows
-                for i in np.flatnonzero(done):
+                idx = np.flatnonzero(done)
+                for i in idx:
                     f = flows[i]
                     self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
+                    g = f.group
+                    touched[g.gid] = g
+                    seeds.append(f.links)
+                    f.slot = -1
+                    f.group = None
                 keep = ~done
-                self._flows = [f for f, k in zip(flows, keep) if k]
-                newpos = np.cumsum(keep) - 1
-                ekeep = keep[self._entry_flow]
-                seeds.append(self._entry_link[~ekeep])
+                flows = self._flows = [f for f in flows if f.slot >= 0]
+                for i in range(int(idx[0]), len(flows)):
+                    flows[i].slot = i
                 self._rates = self._rates[keep]
-                self._entry_flow = newpos[self._entry_flow[ekeep]]
-                self._entry_link = self._entry_link[ekeep]
-                self._entry_weight = self._entry_weight[ekeep]
                 self._rem = self._rem[keep]
                 self._size = self._size[keep]
-                changed = True
         if self._pending:
             pending = self._pending
             self._pending = []
-            base = len(self._flows)
-            lengths = np.fromiter((len(f.links) for f in pending), dtype=np.int64, count=len(pending))
-            self._entry_flow = np.concatenate([self._entry_flow,
-                                               base + np.repeat(np.arange(len(pending), dtype=np.int64), lengths)])
-            self._entry_link = np.concatenate([self._entry_link] + [f.links for f in pending])
-            self._entry_weight = np.concatenate([self._entry_weight] + [f.weights for f in pending])
+            base = len(flows)
+            gid = self._link_group
+            for k, f in enumerate(pending):
+                f.slot = base + k
+                seeds.append(f.links)
+                on = gid[f.links]
+                lo, hi = on.min(), on.max()
+                if hi >= 0:
+                    ids = [int(hi)] if lo == hi else np.unique(on[on >= 0]).tolist()
+                    for x in ids:
+                        touched[x] = self._groups[x]
             self._weighted = self._weighted or any(f.members > 1 for f in pending)
             sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
             self._rem = np.concatenate([self._rem, sizes])
             self._size = np.concatenate([self._size, sizes])
             self._rates = np.concatenate([self._rates, np.zeros(len(pending))])
-            self._flows.extend(pending)
-            seeds.extend(f.links for f in pending)
-            changed = True
-        if changed:
-            self._recompute(np.concatenate(seeds))
-        self._schedule_wakeup()
+            flows.extend(pending)
+        else:
+            pending = []
+        if not seeds:
+            return
+        self._regroup(list(touched.values()), pending, np.concatenate(seeds))
 
-    def _recompute(self, seeds: np.ndarray | None = None) -> None:
-        """Re-solve max-min rates after flows came or went over links ``seeds`` (None: all).
-        Only the components holding a seed link are solved (module docstring)."""
-        n = len(self._flows)
-        ef_all, el_all = self._entry_flow, self._entry_link
-        if seeds is not None:
-            self._load_full[seeds] = 0.0             # links that lost flows; the rest is redone
-        if n == 0:
-            self._rates = np.zeros(0)
-            self._active = np.zeros(0, dtype=np.int64)
-            self._active_load = np.zeros(0)
+    def _pay(self, g: _Group) -> None:
+        """Account what group ``g`` owes its links up to the last update."""
+        dt = self._last - g.t0
+        if dt > 0:
+            self._link_bytes[g.active] += g.load * dt
+            self._link_busy[g.active[g.load > 0]] += dt
+        g.t0 = self._last
+
+    def _pay_groups(self) -> None:
+        for g in self._groups.values():
+            self._pay(g)
+
+    def _new_group(self, flows: list, active: np.ndarray, load: np.ndarray) -> None:
+        gid = self._next_gid
+        self._next_gid += 1
+        g = _Group(gid, flows, active, load, self._last)
+        for f in flows:
+            f.group = g
+        self._groups[gid] = g
+        self._link_group[active] = gid
+
+    def _regroup(self, touched: list, pending: list, seeds: np.ndarray) -> None:
+        """Re-solve the components of ``seeds`` (links of flows that came or went) among the
+        touched groups' flows and the ``pending`` ones: those components become one group
+        with new rates, the rest of the touched flows another keeping theirs."""
+        gid = self._link_group
+        work = []
+        for g in touched:
+            self._pay(g)
+            gid[g.active] = -1
+            del self._groups[g.gid]
+            work.extend(f for f in g.flows if f.slot >= 0)
+        if not self._flows:
             return
         self.rate_computations += 1                  # a fabric update: counted solved or not
-        # the component(s) of the seed links: grow marked links <-> flows until closed; give up
-        # (solve everything, the same rates) once they hold most entries
-        sel = None
-        if seeds is not None:
+        if touched:
+            work.extend(pending)
+            work.sort(key=lambda f: f.slot)          # arrival order: the solver's entry order
+        else:
+            work = pending
+        if not work:
+            return
+        lengths = np.fromiter((len(f.links) for f in work), dtype=np.int64, count=len(work))
+        el_all = np.concatenate([f.links for f in work])
+        ef_all = np.repeat(np.arange(len(work), dtype=np.int64), lengths)
+        # the component(s) of the seed links: grow marked links <-> flows until closed
+        n = len(work)
+        if n == len(pending):
+            on_flow = np.ones(n, dtype=bool)         # only new flows: all are re-solved
+            sel = None
+        else:
             on_link = np.zeros(self.n_links, dtype=bool)
             on_link[seeds] = True
             marked = -1
@@ -474,23 +545,26 @@ class Fabric:
                 m = int(np.count_nonzero(sel))
                 if m == marked:
                     break
-                if 4 * m > 3 * len(ef_all):
-                    sel = None
-                    break
                 marked = m
                 on_link[el_all[sel]] = True
-        w_all = self._entry_weight if self._weighted else None
-        if sel is not None and marked == 0:          # only flows that left: no rate moves
-            self._set_active()
-            return
+            if m == len(el_all):
+                sel = None
         if sel is None:
-            flows = None
-            ef, el, w, nf = ef_all, el_all, w_all, n
+            solve, rest = work, []
+            ef, el, nf = ef_all, el_all, n
+            w = np.concatenate([f.weights for f in work]) if self._weighted else None
         else:
-            flows = np.flatnonzero(on_flow)
+            solve = [f for f, o in zip(work, on_flow.tolist()) if o]
+            rest = [f for f, o in zip(work, on_flow.tolist()) if not o]
             pos = np.cumsum(on_flow) - 1
-            ef, el, nf = pos[ef_all[sel]], el_all[sel], len(flows)
-            w = None if w_all is None else w_all[sel]
+            ef, el, nf = pos[ef_all[sel]], el_all[sel], len(solve)
+            w = np.concatenate([f.weights for f in solve]) if self._weighted and solve else None
+        if rest:
+            rl = el_all[~sel]
+            ra = np.unique(rl) if 16 * len(rl) < self.n_links else np.flatnonzero(np.bincount(rl, minlength=self.n_links))
+            self._new_group(rest, ra, self._load_full[ra])
+        if not solve:
+            return
         # work on the links that carry flows only (a 16k-GPU fabric has ~10^5 links, few busy):
         # few entries: np.unique; many: mark the links in use and number them in order (no sort)
         if 16 * len(el) < self.n_links:
@@ -499,32 +573,18 @@ class Fabric:
             used = np.zeros(self.n_links, dtype=bool)
             used[el] = True
             active = np.flatnonzero(used)
-            pos = self._link_pos                     # link -> its rank among active (no cumsum)
-            pos[active] = np.arange(len(active))
-            inverse = pos[el]
+            lpos = self._link_pos                    # link -> its rank among active (no cumsum)
+            lpos[active] = np.arange(len(active))
+            inverse = lpos[el]
         rates = maxmin_rates(ef, inverse, nf, self.capacity[active], w, compact=True)
         load = link_loads(ef, inverse, rates, len(active), w)
         self._load_full[active] = load
-        if flows is None:
-            self._rates = rates
-            self._active, self._active_load = active, load
-        else:
-            self._rates[flows] = rates
-            self._set_active()
+        slots = np.fromiter((f.slot for f in solve), dtype=np.int64, count=nf)
+        self._rates[slots] = rates
+        self._new_group(solve, active, load)
         util = float((load / self.capacity[active]).max())
         if util > self.peak_utilization:
             self.peak_utilization = util
-
-    def _set_active(self) -> None:
-        """The links carrying flows (first mode) and their loads, from ``_load_full``."""
-        el = self._entry_link
-        if 16 * len(el) < self.n_links:
-            self._active = np.unique(el)
-        else:
-            used = np.zeros(self.n_links, dtype=bool)
-            used[el] = True
-            self._active = np.flatnonzero(used)
-        self._active_load = self._load_full[self._active]
 
     def _schedule_wakeup(self) -> None:
         if not len(self._flows) or (self._inc is not None and not len(self._inc)):
@@ -544,34 +604,24 @@ class Fabric:
 
     # -- class mode -------------------------------------------------------------------------
     def _enter_classes(self) -> None:
-        """Move the first mode's flows into link classes (``sim.linkclasses``)."""
+        """Move the first mode's flows from their groups into link classes
+        (``sim.linkclasses``); the groups pay what they owe first."""
+        self._pay_groups()
+        for g in self._groups.values():
+            self._link_group[g.active] = -1
+            for f in g.flows:
+                f.group = None
+        self._groups = {}
         lc = self._lc = LinkClasses(self.capacity, self._lc_last)
         self._lc_last = lc
         for f in self._flows:
             lc.add(f.fid, f.links, f.weights)
-        self._entry_flow = np.zeros(0, dtype=np.int64)      # the classes hold the entries now
-        self._entry_link = np.zeros(0, dtype=np.int64)
-        self._entry_weight = np.zeros(0)
-        self._active = np.zeros(0, dtype=np.int64)
-        self._active_load = np.zeros(0)
-        self._load_full = np.zeros(self.n_links)
 
     def _leave_classes(self) -> None:
-        """Back to the first mode: pay what the classes owe, and rebuild its entries."""
-        lc = self._lc
-        if lc is None:
-            return
-        lc.flush(self._link_bytes, self._link_busy)
-        self._lc = None
-        flows = self._flows
-        if flows:
-            lengths = np.fromiter((len(f.links) for f in flows), dtype=np.int64, count=len(flows))
-            self._entry_flow = np.repeat(np.arange(len(flows), dtype=np.int64), lengths)
-            self._entry_link = np.concatenate([f.links for f in flows])
-            self._entry_weight = np.concatenate([f.weights for f in flows])
-            cls = lc.cls[self._entry_link]
-            self._load_full[self._entry_link] = lc.load[cls]
-            self._set_active()
+        """Pay what the classes owe and drop them (the incremental mode takes the flows)."""
+        if self._lc is not None:
+            self._lc.flush(self._link_bytes, self._link_busy)
+            self._lc = None
 
     def _update_classes(self, now: float) -> None:
         """The first mode's update (``_update``) on link classes: the same completions, the

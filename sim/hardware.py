@@ -82,6 +82,13 @@ class GpuSpec:
         return precision in self.dense_flops
 
 
+def config_hbm_GB(spec: "GpuSpec") -> float:
+    """The ``hbm_GB`` a ``[hardware."NAME"]`` table gives to reproduce ``spec``'s runtime-visible
+    capacity (read as GiB x ``HBM_USABLE_FRACTION``), to 0.01: what ``dcsim hardware`` prints
+    as ``config_hbm_GB``."""
+    return round(spec.hbm_bytes / GiB / HBM_USABLE_FRACTION, 2)
+
+
 def hbm_bytes(row: dict) -> float:
     """Runtime-visible HBM bytes of a catalogue row (see the module docstring)."""
     if row.get("hbm_usable_GiB"):

@@ -17,7 +17,8 @@ Vocabulary:
   sets, each set weighted equally. Host and framework constants (dispatch, per-layer Python)
   are not kernel properties and are not fitted here.
 - fp8 factor: the fraction of the bf16 GEMM curve that fp8 products reach relative to fp8 peak
-  (serving's ``tensor_efficiency.fp8``), from the compute-bound rows of ``gemm_fp8``.
+  (compute.toml ``fp8_gemm_factor``; serving's end-to-end ``serve_fp8_gemm_factor`` sits beside it), from
+  the compute-bound rows of ``gemm_fp8``.
 
 ``python -m sim.measured [GPU]`` prints the fitted constants and the errors per set.
 """

@@ -69,6 +69,7 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     directory or one of its ancestors (never: the shell is standing in it)."""
     from sim.errors import ConfigError
     final = Path(final)
+    check_parents(final, key)
     resolved = final.resolve()
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
@@ -90,6 +91,18 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
                            f"(no dcsim {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST}); "
                            "refusing to replace it: choose a new directory, or pass --force")
+
+
+def check_parents(final: Path, key: str = "--out") -> None:
+    """Refuse (``ConfigError`` naming ``key``, exit 2) an output path below an existing file:
+    its directories could never be created."""
+    from sim.errors import ConfigError
+    for parent in Path(final).parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise ConfigError(key, f"{str(parent)!r} is a file, so {str(final)!r} cannot be a directory "
+                                       "below it: choose another path")
+            return
 
 
 def jsonable(value: Any) -> Any:
@@ -171,6 +184,29 @@ def dcsim_written(directory: Path) -> set[str]:
     man = _json_object(Path(directory) / MANIFEST) or {}
     tables = man.get("tables") if isinstance(man.get("tables"), dict) else {}
     return {MANIFEST, "trace.json"} | {f"{name}.parquet" for name in tables}
+
+
+def retire_run_dir(directory: Path) -> list[str]:
+    """Retire an earlier run's outputs from ``directory`` (a sweep point that failed on a rerun:
+    its old tables no longer describe its config). Only what dcsim wrote there
+    (``dcsim_written``: manifest, listed tables, trace) goes, as when a rerun replaces it; a
+    user's files stay, and the directory is removed only when nothing else is left. Returns the
+    names retired (none when ``directory`` is not a run output)."""
+    directory = Path(directory)
+    if not directory.is_dir() or directory.is_symlink() or not is_run_output(directory):
+        return []
+    written = dcsim_written(directory)
+    retired = []
+    for name in sorted(written - {MANIFEST}) + [MANIFEST]:   # manifest last: is_complete until the end
+        entry = directory / name
+        if entry.is_file() and not entry.is_symlink():
+            entry.unlink()
+            retired.append(name)
+    try:
+        directory.rmdir()
+    except OSError:
+        pass
+    return retired
 
 
 def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,

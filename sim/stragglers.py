@@ -95,7 +95,7 @@ def degrade_links(topo, link_speed: dict | None) -> None:
     for key, factor in (link_speed or {}).items():
         name, _, cls = str(key).partition(":")
         if name not in topo.node_index:
-            raise ConfigError("topology.link_speed", f"unknown node {name!r} (names as `dcsim topology` lists them, "
+            raise ConfigError("topology.link_speed", f"unknown node {name!r} (node names as in the src and dst columns of a run's links.parquet, "
                                                      f"e.g. {', '.join(topo.node_names[i] for i in (0, -1))})")
         try:
             factor = float(factor)

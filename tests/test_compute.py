@@ -75,8 +75,14 @@ def test_calibration_status_per_gpu_and_kind():
     assert calibration("A800-SXM-80GB", "train")[0]          # same die as A100 (same_as)
     ok, missing = calibration("V100S-PCIE-32GB", "train")     # [V100]: one end-to-end fit, no host constants
     assert not ok and "layer_overhead_us" in missing and "gemm_eff_max" not in missing
-    ok, missing = calibration("B200-180GB", "train")           # nothing of its own
+    ok, missing = calibration("B300-288GB", "train")           # nothing of its own
     assert not ok and "gemm_eff_max" in missing
+    # Blackwell's training fit (end to end on Megatron-Bridge rows) writes [default]'s kernel
+    # curves into its sections: calibrated for training, not for serving (calibrated_kinds)
+    for name in ("B200-180GB", "GB200", "GB300"):
+        assert calibration(name, "train") == (True, [])
+        ok, missing = calibration(name, "serve")
+        assert not ok and "gemm_eff_max" in missing
 
 
 def test_a_defined_gpu_borrows_its_likes_constants_and_is_not_calibrated():

@@ -160,3 +160,30 @@ def test_unknown_section_lists_every_top_level_name():
         load_config(data={"trian": {}})
     assert e.value.key == "trian"
     assert all(n in str(e.value) for n in ("train", "serve", "hardware", "jobs"))
+
+
+@pytest.mark.parametrize("key, value, bound", [
+    ("topology.nic_Gbps", "1e300", "above"), ("topology.nic_Gbps", "1e-300", "below"),
+    ("power.pue", "1e308", "above"), ("topology.scaleup_latency_us", "1e300", "above")])
+def test_physical_bounds_name_the_key_and_the_bound(key, value, bound):
+    from sim.config import load_config
+    with pytest.raises(ConfigError) as e:
+        load_config(data={}, overrides=[f"{key}={value}"])
+    assert e.value.key == key and bound in str(e.value)
+
+
+@pytest.mark.parametrize("raw", ['"yes"', '"off"', "1", "0"])
+def test_a_bool_key_takes_only_true_or_false(raw):
+    with pytest.raises(ConfigError) as e:
+        load_config(data={}, overrides=[f"train.sequence_parallel={raw}"])
+    assert e.value.key == "train.sequence_parallel" and "true/false" in str(e.value)
+    assert load_config(data={}, overrides=["train.sequence_parallel=true"]).train.sequence_parallel is True
+
+
+def test_a_section_the_run_kind_ignores_is_warned_about(capsys):
+    from sim import config
+    config._WARNED_UNUSED.clear()
+    load_config(data={"train": {"tp": 2}}, overrides=["run.kind=serve"])
+    assert "[train] does not apply to run.kind = 'serve'" in capsys.readouterr().err
+    load_config(data={"train": {"tp": 2}})
+    assert capsys.readouterr().err == ""

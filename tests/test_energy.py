@@ -74,3 +74,33 @@ def test_power_data_cites_sources():
     text = (__import__("pathlib").Path(__file__).resolve().parent.parent / "sim/data/power.toml").read_text()
     assert "estimate" in text and "Quantum-2" in text and "DGX H100" in text
     assert power_data()["host"]["pue"] >= 1.0
+
+
+def test_switch_ports_are_physical_ports_the_jobs_gpus_drive():
+    """A full-bisection fabric gives each NIC a leaf port, a leaf uplink and a spine down port:
+    3 physical ports per NIC whatever the line rate, not the whole scalable unit's switches."""
+    for gbps in (100, 400, 3200):
+        topo = topologies.build(load_config(data={"topology": {"preset": "dgx-h100-superpod", "gpus": 16,
+                                                               "nic_Gbps": gbps}}).topology)
+        ports = network_ports(topo)
+        assert ports["switch"] == pytest.approx(3 * ports["nic"]) and ports["switch_Gbps"] == gbps
+
+
+def test_oversubscribed_leaf_uplinks_count_in_proportion():
+    topo = topologies.build(load_config(data={"topology": {"gpus": 64, "fabric": "fat-tree", "leaf_radix": 32,
+                                                           "oversubscription": 3.0}}).topology)
+    n = network_ports(topo)["nic"]
+    # 24 down : 8 up per leaf: NIC port + 1/3 uplink + 1/3 spine port per NIC
+    assert network_ports(topo)["switch"] == pytest.approx(n * (1 + 2 / 3), rel=0.05)
+
+
+def test_port_power_rises_sub_linearly_with_line_rate():
+    from sim.energy import port_W
+    net = power_data()["network"]
+    assert port_W(net, 400) == pytest.approx(net["switch_W_per_port"])
+    assert 1.0 < port_W(net, 800) / port_W(net, 400) < 2.0
+    assert port_W(net, 200) == pytest.approx(6.0 / 8.0 * 20.0, rel=0.02)   # HDR optics 6 W vs NDR 8 W
+    spec = hardware.gpu("H100-SXM-80GB")
+    w = {g: power_model(spec, topologies.build(load_config(data={"topology": {
+        "preset": "dgx-h100-superpod", "gpus": 16, "nic_Gbps": g}}).topology)).parts["switch"] for g in (400, 3200)}
+    assert w[3200] / w[400] == pytest.approx(8 ** net["port_power_exponent"])

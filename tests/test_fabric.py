@@ -218,31 +218,61 @@ def random_arrivals(draw):
     return topo, transfers
 
 
+def check_groups(fab):
+    """After an update: the rates and link loads of the first mode's groups equal a
+    from-scratch solve of every active flow (bit for bit: the same arithmetic per component),
+    and the groups partition the flows with no link shared between two groups."""
+    from sim.fairshare import link_loads, maxmin_rates
+    flows = fab._flows
+    if fab._inc is not None or not flows:
+        assert not fab._groups
+        return
+    ef = np.repeat(np.arange(len(flows)), [len(f.links) for f in flows])
+    el = np.concatenate([f.links for f in flows])
+    w = np.concatenate([f.weights for f in flows]) if fab._weighted else None
+    ref = maxmin_rates(ef, el, len(flows), fab.capacity, w)
+    assert np.array_equal(fab._rates, ref)
+    load = link_loads(ef, el, ref, fab.n_links, w)
+    assert [f.slot for f in flows] == list(range(len(flows)))
+    owner = np.full(fab.n_links, -1)
+    seen = 0
+    for gid, g in fab._groups.items():
+        assert g.gid == gid and g.flows and all(f.group is g for f in g.flows)
+        assert [f.slot for f in g.flows] == sorted(f.slot for f in g.flows)
+        links = np.unique(np.concatenate([f.links for f in g.flows]))
+        assert np.array_equal(g.active, links)
+        assert (owner[links] == -1).all()            # no link in two groups
+        owner[links] = gid
+        assert np.array_equal(g.load, load[links])
+        seen += len(g.flows)
+    assert seen == len(flows)
+    assert np.array_equal(fab._link_group, owner)
+
+
 @settings(max_examples=80, deadline=None)
 @given(random_arrivals())
-def test_component_resolve_equals_whole_network_solve(case):
-    # a change re-solves only the components of the changed flows' links; after every change
-    # the rates and link loads equal a from-scratch solve of every active flow (bit for bit:
-    # the same arithmetic), and a whole run equals one that re-solves the whole network
-    from sim.fairshare import link_loads, maxmin_rates
+def test_group_resolve_equals_whole_network_solve(case):
+    # a change re-solves only the components of the changed flows' links within the groups
+    # they touch; after every change the rates and link loads equal a from-scratch solve of
+    # every active flow, and a whole run equals one that re-solves every flow at each change
     topo, transfers = case
 
     def simulate(whole):
         sim = Simulation(0)
         fab = Fabric(sim, topo, "flow", 0.9, 0.8)
-        recompute = fab._recompute
+        regroup, update = fab._regroup, fab._update_first
 
-        def checked(seeds=None):
-            recompute(None if whole else seeds)
-            if not fab._flows:
-                return
-            w = fab._entry_weight if fab._weighted else None
-            ref = maxmin_rates(fab._entry_flow, fab._entry_link, len(fab._flows), fab.capacity, w)
-            assert np.array_equal(fab._rates, ref)
-            load = link_loads(fab._entry_flow, fab._entry_link, ref, fab.n_links, w)
-            assert np.array_equal(fab._active, np.flatnonzero(np.bincount(fab._entry_link, minlength=fab.n_links)))
-            assert np.array_equal(fab._active_load, load[fab._active])
-        fab._recompute = checked
+        def everything(touched, pending, seeds):
+            groups = {g.gid: g for g in touched} | dict(fab._groups)
+            links = [f.links for f in fab._flows]
+            regroup(list(groups.values()), pending, np.concatenate(links) if links else seeds)
+
+        def checked(now):
+            update(now)
+            check_groups(fab)
+        if whole:
+            fab._regroup = everything
+        fab._update_first = checked
         done = {}
 
         def one(i, pairs, nbytes, start):
@@ -252,12 +282,38 @@ def test_component_resolve_equals_whole_network_solve(case):
 
         procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
         sim.run(sim.env.all_of(procs))
+        assert not fab._groups and (fab._link_group == -1).all()
         return done, fab
 
     part_done, part = simulate(False)
     ref_done, ref = simulate(True)
     assert part_done == ref_done
-    assert np.array_equal(part.link_bytes, ref.link_bytes)
-    assert np.array_equal(part.link_busy, ref.link_busy)
+    np.testing.assert_allclose(part.link_bytes, ref.link_bytes, rtol=1e-12)
+    np.testing.assert_allclose(part.link_busy, ref.link_busy, rtol=1e-12)
     assert part.peak_utilization == ref.peak_utilization
     assert part.rate_computations == ref.rate_computations
+
+
+def test_groups_owe_link_bytes_until_read():
+    # a group pays its links when it changes or when read, up to the last fabric update
+    topo = switch_domain(4, bw=10.0, lat=0.0)
+    g = topo.gpus
+    sim = Simulation(0)
+    fab = Fabric(sim, topo, "flow")
+    a = topo.route(g[0], g[1])
+    b = topo.route(g[2], g[3])
+    fab.transfer(g[0], g[1], 100.0)
+    sim.run(until=0.5)
+    fab.transfer(g[2], g[3], 100.0)                  # disjoint links: a second group
+    sim.run(until=1.0)
+    assert len(fab._groups) == 2
+    assert fab.link_bytes[a].tolist() == [5.0, 5.0]  # paid up to the last update (t = 0.5)
+    assert fab.link_bytes[b].tolist() == [0.0, 0.0]
+    fab.transfer(g[0], g[3], 50.0)                   # meets both groups: one group
+    sim.run(until=2.0)
+    assert len(fab._groups) == 1
+    assert fab.link_bytes[a].tolist() == [10.0, 10.0]
+    assert fab.link_bytes[b].tolist() == [5.0, 5.0]
+    sim.run()
+    assert not fab._groups and (fab._link_group == -1).all()
+    assert np.isclose(fab.link_bytes.sum(), 2 * fab.bytes_delivered)   # two links per route

@@ -122,3 +122,19 @@ def test_a_power_cap_below_the_likes_lowers_the_sustained_clock_by_the_cube_root
     assert capped.peak_flops("bf16") == 989e12                       # MFU keeps the nominal peak
     assert _hw.define("T-more", {"like": "H100-SXM-80GB", "power_W": 1000}).clock_scale == 1.0
     assert _hw.gpu("H100-SXM-80GB").clock_scale == 1.0
+
+
+def test_mi355x_is_catalogued_with_its_source():
+    # CDNA 4: 256 CUs x 8,192 FP8 FLOPs per clock x 2.4 GHz = 5.03 PFLOPS FP8 dense
+    g = _hw.gpu("MI355X")
+    assert g.peak_flops("fp8") == pytest.approx(256 * 8192 * 2.4e9, rel=1e-3)
+    assert g.peak_flops("bf16") == pytest.approx(g.peak_flops("fp8") / 2, rel=1e-3)
+    assert g.peak_flops("fp4") == pytest.approx(2 * g.peak_flops("fp8"), rel=1e-3)
+    assert g.hbm_Bps == 8000e9 and g.power_W == 1400 and g.scaleup_kind == "mesh"
+    assert "MI355X" in g.source and "1,400 W" in g.source
+
+def test_config_hbm_GB_of_dcsim_hardware_defines_a_gpu_of_the_same_capacity():
+    from sim.hardware import config_hbm_GB, define
+    for name, spec in catalogue().items():
+        twin = define(f"twin-of-{name}", {"like": name, "hbm_GB": config_hbm_GB(spec)})
+        assert twin.hbm_bytes == pytest.approx(spec.hbm_bytes, rel=2e-4), name

@@ -124,12 +124,12 @@ def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> d
     add.update({
         "gpu_utilization": u,
         "energy_J": energy,
-        "J_per_token": energy / tokens if tokens > 0 else float("inf"),
+        "J_per_token": energy / tokens if tokens > 0 else None,     # null: no token produced
         "avg_power_kW": energy / wall / 1e3 if wall > 0 else pm.facility_W(u) / 1e3,
         "idle_power_kW": pm.idle_W / 1e3,
         "max_power_kW": pm.max_W / 1e3,
         "usd": usd,
-        "usd_per_Mtoken": costs.usd_per_Mtoken(usd, tokens),
+        "usd_per_Mtoken": costs.usd_per_Mtoken(usd, tokens) if tokens > 0 else None,
         "gpu_hour_usd": price.gpu_hour_usd,
     })
     for name, value in add.items():

@@ -31,6 +31,28 @@ SUMMARY_METRICS = ["mfu", "step_time_s", "tokens_per_s", "compute_comm_ratio", "
 SUMMARY_METRICS += ["goodput", "effective_mfu", "interruptions", "usd_per_Mtoken", "J_per_token"]
 
 
+def parquet_files(paths: list[Path]) -> list[Path]:
+    """The paths that are Parquet files (``PAR1`` at both ends); any other file named
+    ``*.parquet`` (a user's) is skipped with a warning on stderr naming it."""
+    kept = []
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                head = f.read(4)
+                f.seek(0, 2)
+                ok = f.tell() >= 12 and head == b"PAR1"
+                if ok:
+                    f.seek(-4, 2)
+                    ok = f.read(4) == b"PAR1"
+        except OSError:
+            ok = False
+        if ok:
+            kept.append(p)
+        else:
+            print(f"warning: skipping {p}: not a Parquet file", file=sys.stderr)
+    return kept
+
+
 class Outputs:
     """A DuckDB connection over one run or sweep directory."""
 
@@ -48,21 +70,33 @@ class Outputs:
             self.sweep = json.loads(sweep_file.read_text())
             types = self.sweep.get("partition_types", {})
             self.partitions = list(types)
-            names = sorted({p.stem for p in self.dir.glob("**/*.parquet")})
+            files = self._point_files()
+            names = sorted({p.stem for p in files})
             hive = "{" + ", ".join(f"'{k}': '{v}'" for k, v in types.items()) + "}"
             for name in names:
                 opts = "hive_partitioning=true, union_by_name=true" + (f", hive_types={hive}" if types else "")
-                self._view(name, f"read_parquet('{self._glob(name)}', {opts})")
+                listed = ", ".join(f"'{self._esc(p)}'" for p in files if p.stem == name)
+                self._view(name, f"read_parquet([{listed}], {opts})")
             self._points_view()
         elif (self.dir / "summary.parquet").exists():
-            for p in sorted(self.dir.glob("*.parquet")):
+            for p in parquet_files(sorted(self.dir.glob("*.parquet"))):
                 self._view(p.stem, f"read_parquet('{self._esc(p)}')")
         elif any(self.dir.glob("**/summary.parquet")):
             # several runs without a sweep manifest: hive partitions, DuckDB's own typing
-            for name in sorted({p.stem for p in self.dir.glob("**/*.parquet")}):
-                self._view(name, f"read_parquet('{self._glob(name)}', hive_partitioning=true, union_by_name=true)")
+            files = parquet_files(sorted(self.dir.glob("**/*.parquet")))
+            for name in sorted({p.stem for p in files}):
+                listed = ", ".join(f"'{self._esc(p)}'" for p in files if p.stem == name)
+                self._view(name, f"read_parquet([{listed}], hive_partitioning=true, union_by_name=true)")
         else:
             raise ConfigError("DIR", f"{self.dir} holds no dcsim outputs (no summary.parquet or sweep.json)")
+
+    def _point_files(self) -> list[Path]:
+        """The Parquet tables of a sweep's points, less those of points ``sweep.json`` records as
+        failed (a table left there by an earlier run of another config is stale)."""
+        failed = [self.dir / p["dir"] for p in self.sweep.get("points", [])
+                  if p.get("status") == "failed" and p.get("dir")]
+        return parquet_files(sorted(p for p in self.dir.glob("**/*.parquet")
+                                    if not any(d == p.parent or d in p.parents for d in failed)))
 
     @staticmethod
     def _esc(path: Path) -> str:
@@ -105,6 +139,8 @@ class Outputs:
         return [r[0] for r in self.con.execute(f'describe "{table}"').fetchall()]
 
     def summary_rows(self) -> list[dict]:
+        if "summary" not in self.tables:      # a sweep with no finished point yet
+            return []
         cols = self.columns("summary")
         metrics = [c for c in SUMMARY_METRICS if c in cols]
         keys = [c for c in self.partitions if c in cols]

@@ -85,10 +85,14 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     from sim import config
     from sim.app.sweep import load_sweep, run_sweep
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers", f"must be >= 1 (parallel points), got {args.workers}")
     sweep = load_sweep(args.sweep)
     if args.set:
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
     config.validate(sweep.base_data)    # a broken base fails once, not once per point
+    from sim.app.sweep import validate_points
+    validate_points(sweep)              # so does an invalid grid value: exit 2 before any point runs
     out = Path(args.out) if args.out else Path("runs") / "out" / sweep.name
     res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address,
                     force=args.force)
@@ -119,6 +123,8 @@ VALIDATE_WORST = 5      # cases listed per suite unless --details or --worst N
 
 def cmd_validate(args) -> int:
     from sim.app import validation as validate
+    if args.worst is not None and args.worst < 1:
+        raise ConfigError("--worst", f"must be >= 1 (cases listed per suite), got {args.worst}")
     suites = [args.suite] if args.suite else list(validate.SUITES)
     all_rows = []
     for name in suites:
@@ -178,13 +184,18 @@ def cmd_traffic(args) -> int:
 
 def cmd_hardware(args) -> int:
     from sim.compute import calibration
-    from sim.hardware import catalogue
+    from sim.hardware import catalogue, config_hbm_GB
     rows = []
     for name, g in catalogue().items():
         rows.append({"gpu": name, "vendor": g.vendor,
-                     "bf16_TFLOPs": g.dense_flops.get("bf16", float("nan")) / 1e12,
-                     "fp8_TFLOPs": g.dense_flops.get("fp8", float("nan")) / 1e12,
-                     "hbm_GB": g.hbm_bytes / 1e9, "hbm_GBps": g.hbm_Bps / 1e9,
+                     # a precision the GPU has no tensor cores for prints "-" (null in JSON)
+                     **{f"{p}_TFLOPs": (round(g.dense_flops[p] / 1e12, 1) if p in g.dense_flops else None)
+                        for p in ("fp16", "bf16", "fp8", "fp4")},
+                     # vendors' "80 GB" is 80 GiB: both, rounded to what a datasheet prints
+                     "hbm_GB": round(g.hbm_bytes / 1e9, 1), "hbm_GiB": round(g.hbm_bytes / 2**30, 1),
+                     # what [hardware."X"] hbm_GB = ... takes for the same runtime capacity
+                     "config_hbm_GB": config_hbm_GB(g),
+                     "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
                      "power_W": g.power_W, "calibrated": calibration(name, "train")[0]})
     if args.json:
@@ -199,6 +210,7 @@ def cmd_topologies(args) -> int:
     if args.draw:
         from topologies import draw
         out = Path(args.out or f"{args.draw}.png")
+        check_figure_path(out)
         draw.draw_preset(args.draw, out)
         print(f"wrote {out}", file=sys.stderr)
         return 0
@@ -228,6 +240,21 @@ def cmd_docs(args) -> int:
         return 0 if docs.readme_is_current(readme) and docs.headline_is_current(readme) else 1
     print(docs.config_reference())
     return 0
+
+
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_figure_path(out: Path, key: str = "--out") -> None:
+    """A figure path must end in a format matplotlib writes and lie in an existing directory."""
+    if out.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ConfigError(key, f"{str(out)!r}: a figure is written as {', '.join(FIGURE_SUFFIXES)}; "
+                               f"{out.suffix or 'no suffix'} is not one")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(key, f"{str(out)!r}: directory {str(parent)!r} does not exist")
+    if out.is_dir():
+        raise ConfigError(key, f"{str(out)!r} is a directory")
 
 
 # -- parser ----------------------------------------------------------------------------------
@@ -275,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(fn=cmd_analyze)
 
     v = sub.add_parser("validate", help="compare predictions with published measurements")
-    v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving | measured (default all)")
-    v.add_argument("--worst", type=int, default=0, metavar="N", help="list only the N cases with the largest |error|")
+    v.add_argument("suite", nargs="?", default=None, help="collectives | training | serving | serving-large | measured (default all)")
+    v.add_argument("--worst", type=int, default=None, metavar="N", help="list only the N cases with the largest |error|")
     v.add_argument("--details", action="store_true", help="list every case (default: the summary and the 5 worst cases)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=cmd_validate)
@@ -284,10 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("collective", help="an nccl-tests-like table for one collective")
     c.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
     add_set(c)
-    c.add_argument("--op", required=True)
-    c.add_argument("--algo", default="auto")
-    c.add_argument("--gpus", type=int, required=True)
-    c.add_argument("--sizes", default="1M,16M,256M,1G")
+    c.add_argument("--op", required=True,
+                   help="all_reduce | all_gather | reduce_scatter | all_to_all | broadcast")
+    c.add_argument("--algo", default="auto",
+                   help="auto | ring | tree | hierarchical | direct | nvls (default auto: NCCL's tuning model chooses)")
+    c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2)")
+    c.add_argument("--sizes", default="1M,16M,256M,1G", metavar="LIST",
+                   help="message sizes in bytes, K/M/G = powers of 1024: 1M,64M,1G or a range 1K:1G of powers "
+                        "of two (default 1M,16M,256M,1G)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_collective)
 

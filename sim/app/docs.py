@@ -18,6 +18,7 @@ import typing
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from sim.config import SECTIONS, LengthDist
@@ -53,6 +54,9 @@ def type_name(annotation) -> str:
 
 
 def _default(field) -> str:
+    if field.default is PydanticUndefined and field.default_factory is not None:
+        value = field.default_factory()        # {} or [] or a section of its own defaults
+        return "{}" if isinstance(value, (dict, BaseModel)) else "[]" if isinstance(value, list) else str(value)
     if field.default is PydanticUndefined:
         return "(required)"
     value = field.default

@@ -85,6 +85,37 @@ def _set_column(table: pa.Table, name: str, value) -> pa.Table:
     return table.append_column(name, pa.array([value] * table.num_rows))
 
 
+# Summary columns that are null (never NaN or inf) where undefined: compute_comm_ratio =
+# compute_s / comm_s of a run without communication (one GPU, or serving with tp = pp = 1).
+NULL_WHEN_UNDEFINED = ("compute_comm_ratio", "J_per_token", "usd_per_Mtoken")   # the last two: no token produced
+# Columns a finished run always defines: NaN in them is a bug, not an undefined quantity.
+ALWAYS_DEFINED = ("step_time_s", "tokens_per_s", "mfu", "hfu", "compute_s", "comm_s", "duration_s",
+                  "input_tokens_per_s", "output_tokens_per_s", "mbu", "peak_memory_GB", "energy_J")
+
+
+def check_finite(summary: pa.Table) -> pa.Table:
+    """The last guard before a summary is written or printed: an infinity in any numeric column,
+    or NaN in one of ``ALWAYS_DEFINED``, is a ``SimulationError`` (exit 4) naming the column,
+    never a value in the outputs. ``NULL_WHEN_UNDEFINED`` columns are typed float64 (null)."""
+    import math
+    from sim.errors import SimulationError
+    for name in NULL_WHEN_UNDEFINED:
+        if name in summary.column_names and pa.types.is_null(summary.column(name).type):
+            summary = summary.set_column(summary.column_names.index(name), name,
+                                         summary.column(name).cast(pa.float64()))
+    for name in summary.column_names:
+        col = summary.column(name)
+        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+            continue
+        for v in col.to_pylist():
+            if v is None or math.isfinite(v):
+                continue
+            if math.isinf(v) or name in ALWAYS_DEFINED:
+                raise SimulationError(f"summary column {name} is {v}: the inputs drive it out of the range of "
+                                      "floating point; check the config's magnitudes (rates, bandwidths, prices)")
+    return summary
+
+
 def check_precision(cfg: Config) -> None:
     """Refuse a precision the run's GPU cannot compute in (``ConfigError``, exit 2) rather than
     silently running at another: fp8 training needs fp8 tensor cores (Transformer Engine: Hopper,
@@ -183,6 +214,7 @@ def run(cfg: Config) -> RunResult:
     if "wall_s" in summary_t.column_names:
         summary_t = summary_t.drop_columns(["wall_s"])
     summary_t = summary_t.append_column("wall_s", pa.array([wall], pa.float64()))
+    summary_t = check_finite(summary_t)
     tables["summary"] = summary_t
     summary = {k: v[0] for k, v in summary_t.to_pydict().items()}
     manifest = {
@@ -354,6 +386,16 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive")
 
 
+def _rows_table(rows: list[dict]) -> pa.Table:
+    """One table of summary rows whose columns are the union of every row's keys, in first-seen
+    order (``pa.Table.from_pylist`` takes its columns from the first row only, so a train job
+    listed first would drop the serve job's columns); a row lacking a column holds null."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(row))
+    return pa.Table.from_pylist([{k: row.get(k) for k in names} for row in rows])
+
+
 def run_jobs(cfg: Config) -> RunResult:
     """Simulate the ``[[jobs]]`` of ``cfg`` on one fabric (and, with ``run.baseline``, each
     job alone on the same GPUs for the slowdown columns)."""
@@ -393,7 +435,8 @@ def run_jobs(cfg: Config) -> RunResult:
         row["wall_s"] = wall
         if cfg.run.baseline:
             row.setdefault("slowdown", float("nan"))
-    summary_t = pa.Table.from_pylist(rows)
+    summary_t = check_finite(_rows_table(rows))
+    rows = summary_t.to_pylist()
     tables: dict[str, pa.Table] = {"summary": summary_t}
     for name in sorted({t for tabs in per_job.values() for t in tabs if t != "summary"}):
         parts = [_set_column(tabs[name], "job", job) .select(["job"] + [c for c in tabs[name].column_names if c != "job"])

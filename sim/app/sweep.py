@@ -46,7 +46,7 @@ from typing import Any, Callable
 
 from sim.config import read_toml
 from sim.errors import ConfigError, DcsimError
-from sim.outputs import check_replaceable, is_complete, remove_stale_staging, write_json_atomic
+from sim.outputs import check_replaceable, is_complete, remove_stale_staging, retire_run_dir, write_json_atomic
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
@@ -278,6 +278,22 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     return Sweep(name, base_path, base_data, axes, source)
 
 
+def validate_points(sweep: Sweep) -> int:
+    """Validate every point's config before any point runs: an invalid grid value (``train.tp =
+    -1``) is a ``ConfigError`` (exit 2) naming the point and the key, not a failed point. An
+    infeasible plan (does not fit, sizes do not divide) is found only by running the point and
+    stays a per-point failure. Returns the number of points checked."""
+    from sim import config
+    points = sweep.points()
+    for p in points:
+        try:
+            config.validate(config_data(sweep.base_data, p.values))
+        except ConfigError as err:
+            reason = err.reason[len(f"{err.key}: "):] if err.reason.startswith(f"{err.key}: ") else err.reason
+            raise ConfigError(err.key, f"sweep point {p.rel_dir}: {reason}") from None
+    return len(points)
+
+
 def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
     """``replicates = N``: every point runs under N seeds (``run.seed`` = base seed + 0..N-1), as a
     last grid axis named ``seed``; ``dcsim analyze`` then reports mean and 95% interval per point."""
@@ -465,6 +481,10 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     if engine not in ("local", "dask"):
         raise ConfigError("--engine", f"unknown engine {engine!r}; use local or dask")
     check_replaceable(Path(out_dir), "sweep", force)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ConfigError("--workers", f"must be a whole number >= 1, got {workers!r}")
+    if engine == "dask" and address:
+        check_address(address)       # before anything is written
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging_root = _staging_root(out_dir)
@@ -499,6 +519,8 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
 
     def record(outcome: dict) -> None:
         status[outcome["index"]] = outcome
+        if outcome.get("status") == "failed":   # an earlier run's tables there are stale now
+            retire_run_dir(out_dir / by_index[outcome["index"]].rel_dir)
         bar.update(by_index[outcome["index"]], outcome)
         # the filesystem says which points are finished; the manifest may lag by a second, so
         # rewriting it is throttled (its size grows with the sweep)
@@ -536,6 +558,26 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
                 pass
         save(interrupted)
     return SweepResult(out_dir, points, status, interrupted)
+
+
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse (``ConfigError`` naming ``--address``, exit 2) a Dask scheduler address that does
+    not accept a TCP connection within ``timeout_s``, before the sweep writes anything."""
+    import socket
+    from urllib.parse import urlsplit
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise ConfigError("--address", f"{address!r} is not a scheduler address such as tcp://HOST:8786")
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as err:
+        raise ConfigError("--address", f"no Dask scheduler answers at {address} "
+                                       f"({err.strerror or err}); start one (dask scheduler) or omit "
+                                       "--address for a local cluster") from None
 
 
 def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_context: str | None) -> None:

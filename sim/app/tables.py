@@ -14,7 +14,9 @@ import sys
 
 def _fmt(value, full: bool = False) -> str:
     """A cell: 4 significant digits on a terminal; with ``full`` (stdout is a file or a pipe)
-    the shortest text that reads back as the same number."""
+    the shortest text that reads back as the same number. A missing value (None) prints "-"."""
+    if value is None:
+        return "-"
     if isinstance(value, float):
         if value != value:
             return "nan"

@@ -60,7 +60,8 @@ def sizes(lo: float, hi: float, flows: int, rng: np.random.Generator) -> np.ndar
     """Log-uniform transfer sizes in [lo, hi] bytes."""
     if not 0 < lo <= hi:
         raise ConfigError("--sizes", f"need 0 < LO <= HI, not {lo:g}:{hi:g}")
-    return np.exp(rng.uniform(np.log(lo), np.log(hi), flows))
+    # whole bytes: a transfer moves an integer count (rounding keeps them in [lo, hi])
+    return np.clip(np.rint(np.exp(rng.uniform(np.log(lo), np.log(hi), flows))), lo, hi)
 
 
 # Work bound: past it a run would take hours, so it is refused before it starts. The cost is the
@@ -108,7 +109,7 @@ def traffic(cfg, pattern: str, flows: int, lo: float, hi: float, seed: int | Non
         ev.callbacks.append(done)
         events.append(ev)
     sim.run(env.all_of(events))
-    return {"pattern": pattern, "flows": flows, "gpus": len(gpus), "bytes": float(size.sum()),
+    return {"pattern": pattern, "flows": flows, "gpus": len(gpus), "bytes": int(size.sum()),
             "makespan_s": float(fct.max()), "fct_mean_s": float(fct.mean()),
             "fct_p99_s": float(np.percentile(fct, 99)), "sim_events": sim.events_processed,
             "rate_computations": fabric.rate_computations,

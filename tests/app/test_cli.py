@@ -13,6 +13,7 @@ from sim.app.cli import main, parse_size, parse_sizes
 from sim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
+ROOT_RUNS = ROOT / "runs"
 
 
 def test_parse_sizes_powers_of_1024():
@@ -57,6 +58,18 @@ def test_hardware_lists_the_contract_gpus(capsys):
     names = {r["gpu"] for r in rows}
     assert {"A100-SXM-40GB", "A100-SXM-80GB", "H100-SXM-80GB", "H800-SXM-80GB", "H200-SXM-141GB",
             "B200-180GB", "GB200", "MI300X"} <= names
+
+
+def test_hardware_table_has_no_nan_and_rounded_capacities(capsys):
+    """A precision a GPU lacks is "-" (null in JSON), never nan; capacities print as a datasheet does."""
+    assert main(["hardware"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out
+    assert main(["hardware", "--json"]) == 0
+    rows = {r["gpu"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])}
+    v100 = rows["V100-SXM2-32GB"]
+    assert v100["bf16_TFLOPs"] is None and v100["fp16_TFLOPs"] == 125.0
+    assert rows["H100-SXM-80GB"]["hbm_GiB"] == round(rows["H100-SXM-80GB"]["hbm_GiB"], 1)
 
 
 def test_validate_unknown_suite_exits_2(capsys):
@@ -326,3 +339,112 @@ def test_readme_query_command_works_after_the_readme_set_up(tmp_path):
                        text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "0.2" in r.stdout and "0.4" in r.stdout and "tp" in r.stdout
+
+
+# -- one-line errors instead of tracebacks (a new user's report) ----------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["run", str(ROOT_RUNS / "quickstart.toml"), "--out", "afile/sub"],
+    ["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--out", "afile/sub"],
+    ["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--workers", "-1", "--out", "s"],
+    ["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--workers", "0", "--out", "s"],
+    ["topologies", "--draw", "hgx-h100-8", "--out", "nodir/x.png"],
+    ["topologies", "--draw", "hgx-h100-8", "--out", "x.txt"],
+])
+def test_bad_output_paths_and_workers_exit_2_naming_the_flag(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    flag = "--workers" if "--workers" in argv else "--out"
+    assert err.startswith(f"error: {flag}:") and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_unreachable_dask_scheduler_exits_2_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("dask.distributed")
+    monkeypatch.chdir(tmp_path)
+    argv = ["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--engine", "dask",
+            "--address", "tcp://127.0.0.1:1", "--out", "s"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: --address:")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_analyze_skips_a_users_non_parquet_file_with_a_warning(tmp_path, capsys):
+    import pyarrow as pa
+    from sim.outputs import write_run_dir
+    write_run_dir(tmp_path / "r", {"summary": pa.table({"mfu": [0.4], "step_time_s": [2.0]})}, {"dcsim_version": "x"})
+    (tmp_path / "r" / "requests.parquet").write_text("my notes\n")
+    assert main(["analyze", str(tmp_path / "r"), "--no-plots", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "requests.parquet" in out.err and "not a Parquet file" in out.err
+    assert json.loads(out.out.strip().splitlines()[-1])[0]["mfu"] == 0.4
+
+
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_validate_worst_below_one_exits_2(capsys, n):
+    assert main(["validate", "collectives", "--worst", n]) == 2
+    assert capsys.readouterr().err.startswith("error: --worst:")
+
+
+def test_an_invalid_grid_value_exits_2_before_any_point_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(f'name = "bad"\nbase = "{ROOT_RUNS / "quickstart.toml"}"\n'
+                                     '[grid]\n"train.tp" = [2, -1]\n')
+    assert main(["sweep", "s.toml", "--out", "o", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train.tp: sweep point tp=-1:") and err.count("train.tp") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_collective_and_validate_help_describe_every_flag_and_suite(capsys):
+    from sim.app.validation import SUITES
+    with pytest.raises(SystemExit):
+        main(["collective", "--help"])
+    out = capsys.readouterr().out
+    for text in ("all_reduce", "nvls", "first N GPUs", "powers of 1024"):
+        assert text in out, text
+    with pytest.raises(SystemExit):
+        main(["validate", "--help"])
+    out = capsys.readouterr().out
+    for suite in SUITES:
+        assert suite in out, suite
+
+
+def test_analyze_a_sweep_with_no_finished_point_names_no_sql(tmp_path, capsys):
+    from sim.app.sweep import load_sweep, run_sweep
+    (tmp_path / "base.toml").write_text('[run]\nname = "base"\n')
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n"train.tp" = [1]\n')
+
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "o", workers=1, point_fn=_always_fails, progress=False)
+    assert main(["analyze", str(tmp_path / "o"), "--no-plots"]) == 0
+    captured = capsys.readouterr()
+    assert "--sql" not in captured.err and "0 finished of 1" in captured.out
+
+
+def _always_fails(task):
+    from sim.errors import InfeasibleError
+    raise InfeasibleError("train.tp", "never fits")
+
+
+def test_cotenant_errors_name_the_job_key_path(capsys):
+    cot = str(ROOT_RUNS / "cotenant.toml")
+    for setting, head in [("jobs.1.workload.input_tokens=100", "error: jobs.1.workload.input_tokens:"),
+                          ('jobs.0.name="chat"', "error: jobs.1.name: jobs 0 and 1 are both named 'chat'"),
+                          ('jobs.0.placement="spred"', "error: jobs.0.placement: must be one of packed, spread, "
+                                                       "or a list of [first, last) GPU index ranges")]:
+        assert main(["run", cot, "--set", setting, "--out", "/nonexistent/never"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(head), err
+        assert "literal[" not in err and "list[list" not in err
+
+
+def test_replica_and_link_speed_errors_read_plainly(capsys):
+    assert main(["run", str(ROOT_RUNS / "quickstart-serving.toml"), "--set", "serve.replicas=9",
+                 "--set", "topology.gpus=8", "--out", "/nonexistent/never"]) == 3
+    assert "9 replicas (co-located tp=1)" in capsys.readouterr().err
+    assert main(["run", str(ROOT_RUNS / "quickstart.toml"), "--set", 'topology.link_speed={"nosuch"=0.5}',
+                 "--out", "/nonexistent/never"]) == 2
+    err = capsys.readouterr().err
+    assert "links.parquet" in err and "dcsim topology`" not in err

@@ -43,3 +43,12 @@ def test_readme_headline_figures_come_from_the_simulator():
     assert f"vary: {n['points']} points" in text
     assert 0 < n["tp1_slow_mfu"] < n["tp1_mfu_100"] <= n["tp1_mfu_400"] < 1
     assert n["knee_lo"] <= n["knee_hi"]
+
+
+def test_keys_with_a_default_factory_are_not_shown_as_required():
+    from sim.config import JobSection, TopologySection
+    topo = {r["key"]: r["default"] for r in section_rows(TopologySection)}
+    assert topo["gpu_speed"] == topo["nic_speed"] == topo["link_speed"] == "{}"
+    job = {r["key"]: r["default"] for r in section_rows(JobSection)}
+    assert job["train"] == job["serve"] == job["workload"] == job["model"] == "{}"
+    assert job["name"] == job["kind"] == job["gpus"] == "(required)"

@@ -118,8 +118,8 @@ def _outcome(data: dict) -> None:
         return
     for name, value in summary.items():
         if isinstance(value, float) and not math.isfinite(value):
-            # a run without communication has an infinite compute/communication ratio, by definition
-            assert name == "compute_comm_ratio" and value == math.inf, (name, value)
+            # no infinity or NaN reaches a summary (compute_comm_ratio is null without communication)
+            assert name not in ("compute_comm_ratio",) and not math.isinf(value), (name, value)
 
 
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,

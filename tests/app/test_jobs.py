@@ -161,3 +161,20 @@ def test_readme_cotenant_table_comes_from_the_documented_commands():
                f"{chat['tpot_slowdown']:.4f} |")
         quoted = re.search(rf"^\| {placement} \|.*$", text, re.M)
         assert quoted is not None and quoted.group(0) == row, f"README says {quoted and quoted.group(0)}, run gives {row}"
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_summary_holds_the_union_of_both_kinds_columns(swap):
+    data = two_jobs(baseline=True)
+    data["jobs"][0]["train"]["global_batch"] = 2
+    data["jobs"][1]["workload"]["requests"] = 20
+    if swap:
+        data["jobs"].reverse()
+    result = run(load_config(data=data))
+    cols = result.tables["summary"].column_names
+    for name in ("step_time_s", "ttft_p50_s", "tpot_slowdown", "requests", "slowdown", "job", "kind"):
+        assert name in cols, name
+    summ = result.tables["summary"].to_pydict()
+    i_train = summ["kind"].index("train")
+    assert summ["ttft_p50_s"][i_train] is None and summ["step_time_s"][i_train] > 0
+    assert summ["step_time_s"][1 - i_train] is None and summ["ttft_p50_s"][1 - i_train] > 0

@@ -217,3 +217,20 @@ def test_unfinishable_runs_exit_2_at_once(tmp_path, config, override, key):
     r = subprocess.run([sys.executable, "-m", "sim.app.cli", "run", str(ROOT / "runs" / config), "--set", override,
                         "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 2 and key in r.stderr and "Traceback" not in r.stderr
+
+
+def test_no_infinity_reaches_a_summary_and_a_ratio_without_comm_is_null():
+    import math
+    import pyarrow as pa
+    from sim.app.runner import check_finite, run
+    from sim.config import load_config
+    from sim.errors import SimulationError
+    cfg = load_config(data={"run": {"kind": "serve"}, "topology": {"gpus": 1, "gpus_per_node": 1, "fabric": "none"},
+                            "model": {"preset": "llama3-8b", "layers": 2},
+                            "workload": {"arrival": "burst", "requests": 4, "input_tokens": 32, "output_tokens": 4}})
+    result = run(cfg)
+    assert result.summary["compute_comm_ratio"] is None
+    assert result.tables["summary"].schema.field("compute_comm_ratio").type == pa.float64()
+    assert all(not (isinstance(v, float) and math.isinf(v)) for v in result.summary.values())
+    with pytest.raises(SimulationError, match="energy_J"):
+        check_finite(pa.table({"energy_J": [math.inf]}))

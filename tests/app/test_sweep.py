@@ -359,3 +359,42 @@ def test_bad_replicates_name_the_key(tmp_path, body):
     with pytest.raises(ConfigError) as err:
         load_sweep(tmp_path / "s.toml")
     assert err.value.key == "replicates"
+
+
+def seeded_point(task):
+    """tiny_point, except that tp=2 is infeasible once the base config sets a seed."""
+    if task.base_data.get("run", {}).get("seed") == 7 and task.values["train.tp"] == 2:
+        raise InfeasibleError("train.tp", "2 does not fit")
+    return tiny_point(task)
+
+
+def test_a_point_that_fails_on_a_rerun_loses_its_stale_tables_but_not_user_files(tmp_path):
+    from sim.app.analyze import open_outputs
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    run_sweep(load_sweep(path), out, workers=1, point_fn=seeded_point, progress=False)
+    (out / "tp=2" / "notes.txt").write_text("mine")
+    (tmp_path / "base.toml").write_text('[run]\nname = "base"\nseed = 7\n')
+    again = run_sweep(load_sweep(path), out, workers=1, point_fn=seeded_point, progress=False)
+    assert again.count("failed") == 1 and again.count("done") == 1
+    assert not (out / "tp=2" / "summary.parquet").exists()
+    assert not (out / "tp=2" / "manifest.json").exists()
+    assert (out / "tp=2" / "notes.txt").read_text() == "mine"
+    assert (out / "tp=1" / "summary.parquet").exists()
+    rows = open_outputs(out).summary_rows()
+    assert [r["tp"] for r in rows] == [1]
+
+
+def test_analyze_leaves_out_a_failed_points_tables(tmp_path):
+    """Tables of a point sweep.json records as failed (left by an older dcsim, or written by
+    hand) are not part of the summary view."""
+    from sim.app.analyze import open_outputs
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    man = json.loads((out / "sweep.json").read_text())
+    for p in man["points"]:
+        if p["dir"] == "tp=2":
+            p["status"] = "failed"
+    (out / "sweep.json").write_text(json.dumps(man))
+    assert [r["tp"] for r in open_outputs(out).summary_rows()] == [1]

@@ -65,3 +65,11 @@ def test_flows_past_the_work_bound_exit_2_at_once(capsys):
     assert main(["traffic", "--set", "topology.gpus=16", "--flows", "100000000"]) == 2
     err = capsys.readouterr().err
     assert "--flows" in err and "bound" in err
+
+
+def test_transfer_sizes_and_the_bytes_total_are_whole_bytes(capsys):
+    x = sizes(1000, 5000, 500, np.random.default_rng(3))
+    assert (x == np.rint(x)).all() and x.min() >= 1000 and x.max() <= 5000
+    assert main(["traffic", "--flows", "20", "--sizes", "1K:1M", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert isinstance(out["bytes"], int)

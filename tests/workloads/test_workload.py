@@ -44,3 +44,16 @@ def test_no_workload_writes_the_fabrics_counters():
     offenders = [f"{p.relative_to(ROOT)}:{i}" for p in (ROOT / "workloads").rglob("*.py")
                  for i, line in enumerate(p.read_text().splitlines(), 1) if write.search(line)]
     assert not offenders, offenders
+
+
+def test_a_single_stage_step_has_no_bubble_not_even_rounding_residue():
+    """Without pipeline stages the step is compute, exposed communication and overhead: the
+    bubble is exactly 0.0 (the interval sums' rounding residue is not reported as idle time)."""
+    cfg = load_config(data={"run": {"kind": "train"}, **CONFIGS["train"]})
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    w = make("train", cfg, sim, topo, build_fabric(cfg, sim, topo), steps=3)
+    sim.run(w.start())
+    tabs = w.tables()
+    assert tabs["summary"]["bubble_s"].to_pylist() == [0.0]
+    assert set(tabs["steps"]["bubble_s"].to_pylist()) == {0.0}

@@ -12,7 +12,7 @@ alone). Column meanings (seconds unless the name says otherwise):
 - summary: the CONTRACT.md serving columns; ``mfu`` = useful FLOPs / (duration x GPUs x dense
   peak at serve.precision); ``mbu`` = weight + KV bytes iterations must read / (duration x GPUs x
   HBM bandwidth); ``compute_comm_ratio`` = compute_s / comm_s as in training (CONTRACT.md):
-  the replicas' compute-stream kernel time over their communication time (inf without
+  the replicas' compute-stream kernel time over their communication time (null without
   communication); ``kv_transfer_GB`` = KV bytes moved between
   GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
   ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
@@ -75,7 +75,7 @@ class ServingWorkload:
         ratio = {}
         for col, name in (("ttft_p50_s", "slowdown"), ("tpot_p50_s", "tpot_slowdown")):
             a, b = mine[col][0].as_py(), base[col][0].as_py()
-            ratio[name] = a / b if b and b > 0 else float("nan")
+            ratio[name] = float(f"{a / b:.12g}") if b and b > 0 else float("nan")
         return ratio
 
 
@@ -98,13 +98,17 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
     ttft = first - arrival
     frontend = col("frontend_s")
     e2e = finish - arrival
+    # queueing: scheduled - arrival - frontend; a request scheduled the instant its frontend
+    # finishes gives -1e-17 or so from rounding, not a negative wait (clamped to 0 below 1 ns)
+    queueing = sched - arrival - frontend
+    queueing = np.where((queueing < 0) & (queueing > -1e-9), 0.0, queueing)
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(output > 1, (finish - first) / np.maximum(output - 1, 1), np.nan)
     requests = pa.table({
         "request_id": col("rid", np.int64), "arrival_s": arrival, "scheduled_s": sched,
         "first_token_s": first, "finish_s": finish, "input_tokens": prompt, "output_tokens": output,
         "generated_tokens": col("generated", np.int64), "replica": col("replica", np.int64),
-        "prefill_replica": col("prefill_replica", np.int64), "queueing_s": sched - arrival - frontend,
+        "prefill_replica": col("prefill_replica", np.int64), "queueing_s": queueing,
         "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e, "kv_transfer_s": col("kv_transfer_s"),
         "prefix_hit_tokens": col("prefix_hit_tokens", np.int64), "preemptions": col("preemptions", np.int64),
         "frontend_s": frontend,
@@ -138,11 +142,11 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_transfer_GB": sum(dep.bytes.values()) / 1e9,
         "prefix_hit_rate": float(col("prefix_hit_tokens").sum() / max(prompt.sum(), 1)),
         "preemptions": int(sum(r.preemptions for r in reps)),
-        "compute_comm_ratio": sum(r.gpu.compute_s() for r in reps) / comm if comm > 0 else float("inf"),
+        "compute_comm_ratio": sum(r.gpu.compute_s() for r in reps) / comm if comm > 0 else None,   # null: no communication
         "gpus": gpus,
         "ttft_mean_s": float(ttft.mean()) if n else float("nan"),
         "tpot_mean_s": float(tpot_v.mean()) if len(tpot_v) else float("nan"),
-        "queueing_mean_s": float((sched - arrival - frontend).mean()) if n else float("nan"),
+        "queueing_mean_s": float(queueing.mean()) if n else float("nan"),
         "kv_transfer_mean_s": float(col("kv_transfer_s").mean()) if n else float("nan"),
         "disagg_kv_GB": dep.bytes["disagg"] / 1e9,
         "prefix_load_GB": dep.bytes["prefix_load"] / 1e9,

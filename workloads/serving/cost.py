@@ -128,13 +128,10 @@ class IterationCost:
         cal = calibration()
         self.spec, self.gpu, self.tp, self.pp, self.ep = spec, gpu, tp, pp, ep
         eff = efficiency_for(gpu.name)
-        # the engine's low-precision tensor factors (fitted end to end with the engine
-        # overhead, data/calibration.toml) in place of the kernel-measured ones
-        te = cal.get("tensor_efficiency", {})
-        eff = replace(eff, fp8_gemm_factor=te.get("fp8", eff.fp8_gemm_factor),
-                      fp4_gemm_factor=te.get("fp4", eff.fp4_gemm_factor))
-        # a GPU whose serving runs were fitted end to end (``serve_*`` keys of its compute.toml
-        # section, e.g. Blackwell FP4 on the TensorRT-LLM table) uses its own factors
+        # one source of truth for the low-precision factors: sim/data/compute.toml. A GPU whose
+        # serving runs were fitted end to end (``serve_*`` keys of its section: H100/H200 FP8
+        # on the TensorRT-LLM 8B table, Blackwell FP4 on its 70B rows) uses those; any other
+        # GPU its kernel (or default) factors, as training does
         row = constants_row(gpu.name)
         eff = replace(eff, **{f: row[f"serve_{f}"] for f in SERVE_KEYS if f"serve_{f}" in row})
         self.compute = ComputeModel(gpu, precision, eff)
@@ -210,6 +207,20 @@ class IterationCost:
         self._attn_rate = cm.rate(self.attn_precision)
         self._attn_e = (e.attn_eff_max, e.attn_half_flops)
         self._a_flop_pair = 2.0 * self.attn_width * Ls
+        # MLA (DeepSeek): engines run attention in one of two forms and pick per batch (vLLM's
+        # MLA backends and SGLang: MHA-style for prefill, weight-absorbed for decode and verify):
+        # - MHA form: the latent is decompressed into per-head K (nope 128 + rope 64) and V (128)
+        #   for every key (kv_b_proj over the cached keys: 2 x kv_lora x heads x (nope + v) FLOPs per
+        #   key; the batch's own new tokens are the layer model's kv_up GEMM), then attention at
+        #   ``_a_flop_pair`` per query-key pair;
+        # - absorbed form: W_UK folds into the query and W_UV into the output, so each head scores
+        #   and sums over the 512-dim latent + 64 RoPE dims: 2 x (kv_lora + rope + kv_lora) FLOPs per
+        #   head and pair (3.4x the MHA form's), keys read once as the latent.
+        # The KV bytes are the latent's in both. ``_attn_flops`` takes the cheaper form.
+        self._mla_decomp_key = self._a_flop_abs_pair = 0.0
+        if s.mla:
+            self._a_flop_abs_pair = 2.0 * self.local_heads * (2 * s.kv_lora_rank + s.rope_head_dim) * Ls
+            self._mla_decomp_key = 2.0 * s.kv_lora_rank * self.local_heads * (s.head_dim + s.v_head_dim) * Ls
         self._a_kv = self.kv_layer_gpu / self.kv_bw_eff * Ls
         self._a_tok = a * self.attn_width * 2 * Ls
         self._a_exp_pair = self.local_heads * Ls
@@ -266,8 +277,19 @@ class IterationCost:
         """The stage's fused attention: causal query-key pairs and KV-cache reads. No
         key-length term (the training kernels' fit, keys per query >= 512): serving's decode
         kernels split the keys over CTAs (flash-decoding), and a batch mixes lengths."""
-        return self.compute.time_of(pairs * self._a_flop_pair, kv_read * self._a_kv + T * self._a_tok,
+        return self.compute.time_of(self._attn_flops(T, pairs, kv_read), kv_read * self._a_kv + T * self._a_tok,
                                     pairs * self._a_exp_pair, 1, float(self.stage_layers), 0.0, self._attn_rate)
+
+    def _attn_flops(self, T: float, pairs: float, kv_read: float) -> float:
+        """Attention FLOPs of a batch on one GPU's stage: ``pairs`` x the per-pair FLOPs; with
+        MLA the cheaper of the MHA form (plus decompressing the ``kv_read - T`` cached keys) and
+        the weight-absorbed form (decode: ~1 query per key; prefill: many)."""
+        f = pairs * self._a_flop_pair
+        if self._a_flop_abs_pair:
+            mha = f + (kv_read - T if kv_read > T else 0.0) * self._mla_decomp_key
+            absorbed = pairs * self._a_flop_abs_pair
+            f = absorbed if absorbed < mha else mha
+        return f
 
     def _comm(self, T: float) -> tuple[float, float, float]:
         tp_b = T * self._tp_tok + T * self._tp_tok_a2a
@@ -307,6 +329,7 @@ class IterationCost:
         # the attention op of _attn_s with pairs = kv_read = D, inlined (the macro-step's loop)
         e, pp, speed = self.compute.eff, self.pp, self.compute.speed
         fl, kvb, tb, ex = self._a_flop_pair, self._a_kv, B * self._a_tok, self._a_exp_pair
+        mla = self._a_flop_abs_pair > 0.0
         c = float(self.stage_layers)
         launch = c * e.launch_us * 1e-6
         a_max, a_half = self._attn_e
@@ -316,7 +339,7 @@ class IterationCost:
         times = []
         for j in range(steps):
             D = per_step[j] if per_step else context + B * j
-            f, b, x = D * fl, D * kvb + tb, D * ex
+            f, b, x = (self._attn_flops(B, D, D) if mla else D * fl), D * kvb + tb, D * ex
             t = f / (peak_eff * (f / (f + half))) if f > 0.0 else 0.0
             tm = b / (hbm_eff * (b / (b + bhalf))) if b > 0.0 else 0.0
             tx = x / xrate

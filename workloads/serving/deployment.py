@@ -113,7 +113,7 @@ class Deployment:
         sizes = [role_tp[r] * s.pp for r in roles]
         self.gpus_used = sum(sizes)
         if self.gpus_used > len(topo.gpus):
-            tps = ", ".join(f"{r} tp={t}" for r, t in role_tp.items() if r in roles)
+            tps = ", ".join(f"{'co-located' if r == 'both' else r} tp={t}" for r, t in role_tp.items() if r in roles)
             raise InfeasibleError("serve.replicas", f"{len(roles)} replicas ({tps}) x pp={s.pp} need "
                                   f"{self.gpus_used} GPUs; the topology has {len(topo.gpus)}")
         self.layerwise = s.kv_transfer == "layerwise"
@@ -159,9 +159,16 @@ class Deployment:
                 if s.prefix_cache and role != "decode":
                     prefix = PrefixCache(kv, stream.block_tokens, cost.kv_token_gpu,
                                          s.host_kv_GB * 1e9 / per / self.engines,
-                                         s.ssd_kv_GB * 1e9 / per / self.engines)
+                                         s.ssd_kv_GB * 1e9 / per / self.engines,
+                                         full_fraction=cost.full_fraction if cost.window else 1.0)
                 rep = Replica(len(self.replicas), role, self, cost, kv, prefix, gpus, hosts,
                               max(s.max_batch_size // self.engines, 1))
+                if role == "prefill":       # the engine's prefill worker (engines.prefill_worker_limits)
+                    seqs, chunk = self.engine.prefill_worker_limits(
+                        rep.max_batch, s.chunk_size, int(stream.input_tokens.max()) if len(stream) else 0)
+                    if chunk != rep.chunk:      # unchunked: one step takes the whole prompt
+                        rep.max_tokens = max(rep.max_tokens, chunk)
+                    rep.max_batch, rep.chunk = seqs, chunk
                 rep.physical = i
                 self.replicas.append(rep)
         self.physical_replicas = len(roles)

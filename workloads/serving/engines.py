@@ -11,7 +11,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   ``non_torch`` = ``non_torch_GiB`` (+ ``non_torch_tp_GiB`` when tp > 1): CUDA context-side
   buffers outside the PyTorch allocator (cuBLAS, NCCL, custom all-reduce). Activation peak =
   ``activation_factor`` x the iteration cost's workspace model at ``max_batch_tokens`` with
-  ``profile_sampler_rows`` logits rows (-1: ``max_batch_size``).
+  ``profile_sampler_rows`` logits rows (-1: ``max_batch_size``). With ``sampler_bytes_per_logit``
+  set (vLLM 0.11) the peak is ``activation_base_GiB`` + the larger of the forward pass's
+  (``activation_factor`` x the token workspace) and the dummy sampler's
+  (``sampler_bytes_per_logit`` x rows x the whole vocabulary, on every TP rank).
 - ``kv_alloc``: ``chunk`` (blocks for the tokens scheduled in a step, vLLM V1), ``prompt`` (the
   whole prompt at admission, then one block per generated block of tokens), ``request`` (prompt +
   output at admission: no preemption, TensorRT-LLM's GUARANTEED_NO_EVICT; the ``orca`` scheduler
@@ -41,8 +44,14 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 - ``lowp_weight_read_efficiency``: fraction of the HBM bandwidth FP8/FP4 GEMMs reach on their
   weight reads relative to bf16 ones (decode-size M: per-token activation quantization, scale
   epilogues and less tuned small-M kernels); 1 where the engine's kernels stream at the bf16 rate.
+- disaggregated prefill workers (a replica of role ``prefill``): ``prefill_worker_seqs``
+  requests at once (0: ``serve.max_batch_size``; Dynamo's vLLM prefill worker takes the next
+  remote-prefill request off its queue only when the last one has finished: 1), and with
+  ``prefill_worker_chunked = false`` each prompt runs whole in one step (chunked prefill off:
+  the chunk becomes the longest prompt, at least ``serve.max_batch_tokens``).
 - ``like``: a profile that is another engine's in a different serving mode takes that engine's
-  fields and replaces the ones it lists (``trtllm-serve``: TensorRT-LLM behind its OpenAI
+  fields and replaces the ones it lists (``sglang-0.4``: an older release with another host cost;
+  ``trtllm-serve``: TensorRT-LLM behind its OpenAI
   server, where ``trtllm`` is the offline ``trtllm-bench`` path).
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
@@ -63,7 +72,7 @@ from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import GiB
 
 DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
-ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve")
+ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4")
 DEFAULT_ENGINE = "vllm"
 
 
@@ -94,6 +103,10 @@ class EngineProfile:
     cache_preempted: bool = False
     prefill_first_kv_alloc: str = ""
     prefill_first_watermark: float = 0.0
+    prefill_worker_seqs: int = 0
+    prefill_worker_chunked: bool = True
+    sampler_bytes_per_logit: float = 0.0
+    activation_base_GiB: float = 0.0
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -105,6 +118,12 @@ class EngineProfile:
         if self.activation_factor <= 0:
             return 0.0
         rows = max_batch_size if self.profile_sampler_rows < 0 else min(max_batch_size, self.profile_sampler_rows)
+        if self.sampler_bytes_per_logit > 0:
+            # the profile's forward pass and its dummy sampler run one after the other: the
+            # peak is the larger of the two, the sampler's over the full vocabulary on every rank
+            forward = self.activation_factor * cost.workspace_bytes(max_batch_tokens, 0)
+            sampler = self.sampler_bytes_per_logit * rows * cost.spec.vocab
+            return self.activation_base_GiB * GiB + max(forward, sampler)
         return self.activation_factor * cost.workspace_bytes(max_batch_tokens, rows)
 
     def kv_pool_bytes(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> float:
@@ -137,6 +156,12 @@ class EngineProfile:
     def frontend_s(self, prompt_tokens: int) -> float:
         """Per-request host latency before the engine sees it (seconds)."""
         return (self.frontend_us + self.request_us + self.tokenize_us_per_token * prompt_tokens) * 1e-6
+
+    def prefill_worker_limits(self, max_batch: int, chunk: int, longest_prompt: int) -> tuple[int, int]:
+        """(sequences, chunk tokens) of one disaggregated prefill replica's iterations, given the
+        serve section's ``max_batch`` and ``chunk`` and the stream's longest prompt."""
+        seqs = self.prefill_worker_seqs if self.prefill_worker_seqs > 0 else max_batch
+        return seqs, (chunk if self.prefill_worker_chunked else max(chunk, longest_prompt))
 
     # -- defaults ------------------------------------------------------------------------------
     def limits(self, hbm_bytes: float) -> dict:

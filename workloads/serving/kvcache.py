@@ -12,10 +12,17 @@ Vocabulary:
   to host, from host to SSD, from SSD drops. A hit on host or SSD costs a transfer to HBM.
 - pin: a running request that reuses HBM entries pins them (reference count) so they are not
   evicted under it.
+- sliding windows (``full_fraction`` f < 1: the share of layers that attend the whole context):
+  a windowed layer keeps only its last window of KV (vLLM's hybrid KV cache manager frees the
+  blocks that leave it), so what a prefix entry keeps for a chain of prefix blocks is the
+  full-attention layers' KV of its ``prefix_tokens``: f x ``prefix_tokens`` all-layer token
+  slots (``entry_blocks``, ``entry_bytes``). The windowed layers' last window stays with the
+  request that computed it (``IterationCost.kv_blocks`` counts it), as do their blocks on a hit.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 from sim.errors import SimulationError
@@ -59,11 +66,15 @@ class PrefixCache:
     """Prefix-block entries in HBM (sharing the replica's ``KVCache``), host DRAM and SSD."""
 
     def __init__(self, kv: KVCache, prefix_tokens: int, bytes_per_token: float,
-                 host_bytes: float = 0.0, ssd_bytes: float = 0.0):
+                 host_bytes: float = 0.0, ssd_bytes: float = 0.0, full_fraction: float = 1.0):
+        if not 0.0 <= full_fraction <= 1.0:
+            raise SimulationError(f"full_fraction {full_fraction} outside [0, 1]")
         self.kv = kv
         self.prefix_tokens = int(prefix_tokens)
-        self.entry_blocks = blocks_for(prefix_tokens, kv.block_tokens)
-        self.entry_bytes = float(prefix_tokens) * bytes_per_token
+        # all-layer token slots an entry keeps: the full-attention layers' share (see the module)
+        slots = math.ceil(prefix_tokens * full_fraction - 1e-9)
+        self.entry_blocks = max(blocks_for(slots, kv.block_tokens), 1)
+        self.entry_bytes = float(prefix_tokens) * full_fraction * bytes_per_token
         self.host_slots = int(host_bytes // self.entry_bytes) if self.entry_bytes > 0 else 0
         self.ssd_slots = int(ssd_bytes // self.entry_bytes) if self.entry_bytes > 0 else 0
         self.hbm: OrderedDict[int, int] = OrderedDict()    # id -> pins

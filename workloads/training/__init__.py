@@ -152,7 +152,8 @@ class TrainingWorkload:
 
     def slowdown(self, alone: "TrainingWorkload") -> dict[str, float]:
         """Mean step time beside co-tenants over mean step time alone."""
-        return {"slowdown": self.mean_step_time() / alone.mean_step_time()}
+        # 12 significant digits: equal step times summed in another order differ in the last bit
+        return {"slowdown": float(f"{self.mean_step_time() / alone.mean_step_time():.12g}")}
 
 
 def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overhead: float) -> list[dict]:
@@ -168,7 +169,9 @@ def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overh
         for k in KINDS:
             row[f"exposed_{k.lower()}_s"] = by_kind[k]
             row[f"{k.lower()}_comm_s"] = union_length(log.comm[k])
-        row["bubble_s"] = max(0.0, step_time - overhead - compute - exposed)
+        bubble = step_time - overhead - compute - exposed
+        # a sum of intervals that tiles the step leaves rounding residue (2e-16 s): that is no bubble
+        row["bubble_s"] = bubble if bubble > 1e-12 * step_time else 0.0
         row["finish_s"] = log.finish - t0
         row["hw_flops"] = log.hw_flops
         row["model_flops"] = log.model_flops
@@ -196,7 +199,7 @@ def _summary(cfg, model, plan, spec, costs, rows, step_time, peak_bytes, fits) -
         "exposed_comm_s": crit["exposed_comm_s"],
         "bubble_s": crit["bubble_s"],
         "overhead_s": costs.step_overhead_s,
-        "compute_comm_ratio": crit["compute_s"] / comm if comm > 0 else float("inf"),
+        "compute_comm_ratio": crit["compute_s"] / comm if comm > 0 else None,   # undefined without communication: null
         "overlap_fraction": 1.0 - crit["exposed_comm_s"] / comm if comm > 0 else 1.0,
         "peak_memory_GB": peak_bytes / 1e9,
         "fits_memory": bool(fits),

@@ -187,3 +187,73 @@ def fit_h100(rounds: int = 6) -> tuple[Efficiency, float]:
         return float(np.mean(np.log1p(errors(prepared, e)) ** 2))
 
     return coordinate_descent(start, H100_HOST, loss, BOUNDS, rounds, tol=1e-9)
+
+
+# -- AMD Instinct: MI300X (and MI325X, the same die) fitted to end-to-end steps (issue 11, item 1)
+
+# The constants the AMD rows marked ``fit`` move (workloads/training/data/amd_instinct_training.csv);
+# the fit starts from fixed values (``[default]``'s kernel efficiencies, the host constants of
+# the GPUs fitted end to end: A100's per-micro-batch work, H100's FSDP per-block work), so it
+# does not depend on what compute.toml holds for them.
+AMD_FITTED = ("gemm_eff_max", "attn_eff_max", "fp8_gemm_factor", "fsdp_layer_overhead_us", "microbatch_overhead_us")
+AMD_START = {"gemm_eff_max": 0.75, "attn_eff_max": 0.60, "fp8_gemm_factor": 0.80,
+             "fsdp_layer_overhead_us": 1633.5, "microbatch_overhead_us": 2815.0}
+AMD_BOUNDS = dict(BOUNDS, fp8_gemm_factor=(0.3, 1.0))
+
+
+def fit_amd(rounds: int = 8) -> tuple[Efficiency, float]:
+    """MI300X's ``AMD_FITTED`` constants fitted (coordinate descent, mean squared log error of
+    tokens/s per GPU) to the rows of ``cases.amd_training_cases(use="fit")``: AMD's
+    rocm/pytorch-training v25.2 MI300X runs (Llama 3.1 8B BF16 at seq 4096 and 8192 and FP8 at
+    8192, Mistral 7B BF16; FSDP on 8 GPUs). Every other constant, the kernel ones measured
+    elsewhere and ``calibrated_power_W`` included, is compute.toml's [MI300X]. Held out: the
+    other MI300X rows, every MI325X row (the clock its 1000 W board sustains comes from the power
+    law, not from a fit) and the ROCm 6.2 runs of ROCm/TransformerEngine#78 and #79."""
+    import dataclasses
+    from workloads.training.cases import amd_training_cases
+    start = dataclasses.replace(training_efficiency("MI300X"), **AMD_START)
+    prepared = prepare(amd_training_cases("MI300X", "fit"))
+
+    def loss(e: Efficiency) -> float:
+        return float(np.mean(np.log1p(errors(prepared, e)) ** 2))
+
+    return coordinate_descent(start, AMD_FITTED, loss, AMD_BOUNDS, rounds, tol=1e-9)
+
+
+# -- Blackwell training (issue 11, item 1): end-to-end fit on NeMo / Megatron-Bridge rows --------
+
+# what each Blackwell GPU's training fit moves: the FP8 GEMMs' efficiency against the bf16 curve
+# (every public Blackwell dense row is FP8 or FP4, so the rows measure the FP8 GEMM rate, the
+# sustained clock under the power limit included; serving takes its own FP8/FP4 factors from
+# workloads/serving/data/calibration.toml) and the fused-attention backward's efficiency
+# (training only: serving has no backward)
+BLACKWELL_FITTED = ("fp8_gemm_factor", "attn_bwd_eff_max")
+BLACKWELL_GPUS = {"B200": "B200-180GB", "GB200": "GB200", "GB300": "GB300"}
+
+
+def blackwell_start(gpu_name: str):
+    """The constants a Blackwell fit starts from: the GPU's compute.toml constants with the
+    fitted ones reset ([default]'s FP8 factor, the backward at the forward's attention curve), so
+    that a refit does not depend on the committed values."""
+    import dataclasses
+    from sim.compute import _table
+    e = training_efficiency(gpu_name)
+    return dataclasses.replace(e, fp8_gemm_factor=float(_table()["default"]["fp8_gemm_factor"]),
+                               attn_bwd_eff_max=e.attn_eff_max)
+
+
+def fit_blackwell(system: str, rounds: int = 8) -> tuple[Efficiency, float]:
+    """``BLACKWELL_FITTED`` of one Blackwell system (``B200``, ``GB200``, ``GB300``) fitted to its
+    rows marked ``fit`` in ``data/nemo_blackwell_pretrain.csv`` (Llama 3 8B on 8 GPUs and Llama 3.1
+    405B on 128-256 GPUs, FP8 current scaling, Megatron-Bridge 25.09 and 25.11; mean squared log
+    error of tokens/s per GPU). Two model sizes: the 8B's step is 22% fused attention, the 405B's
+    8%, which separates the attention backward from the GEMMs. Every other row is held out."""
+    from workloads.training.cases import blackwell_cases
+    gpu_name = BLACKWELL_GPUS[system]
+    prepared = prepare(blackwell_cases(system, "fit"))
+
+    def loss(e: Efficiency) -> float:
+        return float(np.mean(np.log1p(errors(prepared, e)) ** 2))
+
+    return coordinate_descent(blackwell_start(gpu_name), BLACKWELL_FITTED, loss,
+                              {"fp8_gemm_factor": (0.3, 1.25), "attn_bwd_eff_max": (0.1, 0.95)}, rounds, tol=1e-10)

@@ -10,6 +10,9 @@ Vocabulary:
 - ``vtrain_cases()``: vTrain single-node rows (A100 node of 8 with NVSwitch, GPT shapes with 16
   heads, seq 1024, vocab 50,257, full recompute, 1F1B, fp16, Megatron-DeepSpeed without
   gradient-reduction overlap). Compared on ``step_time_s``.
+- ``amd_training_cases()``: AMD's MI300X and MI325X FSDP runs of the rocm/pytorch-training v25.2
+  image (``data/amd_instinct_training.csv``), compared on tokens/s per GPU; the rows marked ``fit``
+  calibrate MI300X (workloads/training/calibration.fit_amd), the rest are held out.
 """
 
 from __future__ import annotations
@@ -168,8 +171,9 @@ MI300X_PROXY_SOURCE = ("ROCm/TransformerEngine#78 (https://github.com/ROCm/Trans
 
 
 def mi300x_calibration_cases() -> list[dict]:
-    """End-to-end MI300X training steps the MI300X GEMM efficiency is fitted to (the #79 Llama 3
-    8B run, ``issue11_cases``, is kept out of the fit and validates it).
+    """The Llama 3 70B 4-layer proxy on 8 MI300X (ROCm 6.2, Oct 2024), held out: MI300X is now
+    fitted to AMD's ROCm 6.3 runs (``amd_training_cases``); this run and #79 (``issue11_cases``)
+    measure the older software stack (tests/app/validation/test_training.py).
 
     Assumptions where the source is silent (as for #79): sequence 4096, no activation
     checkpointing, 8 gradient-accumulation micro-batches per step."""
@@ -434,3 +438,128 @@ def multinode_cases() -> list[dict]:
         {"case": "torchtitan_llama31_8b_h100x128_fsdp_compile", "metric": "tokens_per_s / gpus", "config": titan,
          "measured": 6514.0, "source": TORCHTITAN128_SOURCE},
     ]
+
+
+# -- AMD Instinct end-to-end training steps (issue 11, item 1): MI300X and MI325X ---------------
+
+# The reproducer's Mistral 7B (AMD-AIG-AIMA/pytorch-training-benchmark configs/mistral-7b-v0.1.json):
+# Llama 3 8B's shapes with a 1,024-token sliding window on every layer
+MISTRAL_SWA1024 = {"name": "mistral-7b-swa1024", "layers": 32, "hidden": 4096, "ffn_hidden": 14336, "heads": 32,
+                   "kv_heads": 8, "vocab": 128256, "gated_mlp": True, "sliding_window": 1024}
+_AMD_MODELS = {"llama3.1-8b": {"preset": "llama3-8b"}, "llama3.1-70b": {"preset": "llama3-70b"},
+               "mistral-7b-swa1024": MISTRAL_SWA1024}
+
+
+def amd_training_cases(gpu: str | None = None, use: str | None = None) -> list[dict]:
+    """AMD's published single-node training rows (``data/amd_instinct_training.csv``: the
+    rocm/pytorch-training v25.2 image's MI300X and MI325X tables, ROCm 6.3) as cases compared on
+    tokens/s per GPU: the published TFLOP/s divided by the reproducer's own FLOPs per token
+    (``flops_per_token``; a test re-derives it from the shapes). ``use``: ``fit`` (the rows the
+    MI300X constants are fitted to, workloads/training/calibration.fit_amd) or ``holdout``.
+    ``gpu``: "MI300X" or "MI325X" (None: both).
+
+    The runs: FSDP FULL_SHARD over one node of 8 (``zero = 3``), 8 micro-batches per optimizer
+    step for the 8B-class rows (train_fsdp.py), one for the torchtitan 70B rows (full activation
+    checkpointing assumed, torchtitan's 70B default); flash attention. The FP8 rows run
+    Transformer Engine's ``TransformerLayer`` with ``num_gqa_groups = heads / kv_heads`` = 4 KV
+    heads (the count it was given is 8): modelled as run, 4 KV heads."""
+    out = []
+    for r in _rows("amd_instinct_training.csv"):
+        if (gpu and r["gpu"] != gpu) or (use and r["use"] != use):
+            continue
+        model = dict(_AMD_MODELS[r["model"]], seq_len=int(r["seq"]))
+        if r["precision"] == "fp8":
+            model["kv_heads"] = 4
+        gpus, mbs = int(r["gpus"]), int(r["micro_batch"])
+        cfg = {
+            "run": {"kind": "train", "name": r["id"]},
+            "topology": {"preset": "mi300x-node", "gpu": r["gpu"], "gpus": gpus},
+            "model": model,
+            "train": {"tp": int(r["tp"]), "pp": int(r["pp"]), "zero": 3, "micro_batch": mbs,
+                      "global_batch": mbs * int(r["grad_accum"]) * gpus, "recompute": r["recompute"],
+                      "precision": r["precision"], "attention": "flash", "check_memory": False},
+        }
+        measured = float(r["measured_tflops_per_gpu"]) * 1e12 / float(r["flops_per_token"])
+        out.append({"case": r["id"], "metric": "tokens_per_s / gpus", "config": cfg, "measured": measured,
+                    "source": f'{r["source"]}; row: {r["source_location"]}', "use": r["use"], "gpu": r["gpu"]})
+    return out
+
+
+# -- Blackwell pre-training (issue 11, item 1): NeMo / Megatron-Bridge dense rows -------------
+
+# Nemotron-4 (arXiv:2402.16819 and 2406.11704; NeMo's Nemotron4Config15B / 340B): squared-ReLU MLP
+# (not gated), GQA with 8 KV heads, vocab 256,000, untied embeddings, seq 4096
+NEMOTRON4_15B = {"name": "nemotron4-15b", "layers": 32, "hidden": 6144, "ffn_hidden": 24576, "heads": 48,
+                 "kv_heads": 8, "vocab": 256000, "seq_len": 4096, "gated_mlp": False, "tied_embeddings": False}
+NEMOTRON4_340B = dict(NEMOTRON4_15B, name="nemotron4-340b", layers=96, hidden=18432, ffn_hidden=73728, heads=96)
+_BLACKWELL_MODELS = {"llama3_8b": {"preset": "llama3-8b"}, "llama3_70b": {"preset": "llama3-70b"},
+                     "llama31_405b": {"preset": "llama3-405b"}, "gpt3_175b": {"preset": "gpt3-175b"},
+                     "nemotron4_15b": NEMOTRON4_15B, "nemotron4_340b": NEMOTRON4_340B}
+# DGX B200: 8 GPUs per node on NVLink 5 (900 GB/s per direction), 8 x 400 Gb/s ConnectX-7 per node
+DGX_B200 = {"gpu": "B200-180GB", "gpus_per_node": 8, "scaleup_domain": 8, "nics_per_node": 8, "nic_Gbps": 400,
+            "fabric": "rail-optimized", "tiers": 3, "switch_radix": 64, "oversubscription": 1.0}
+_LAYERS = {"llama31_405b": 126}
+_BLACKWELL_GPU = {"B200": "B200-180GB", "GB200": "GB200", "GB300": "GB300"}
+
+
+def _feasible_vp(layers: int | None, pp: int, vp: int) -> int:
+    from sim.errors import InfeasibleError
+    from workloads.training.plan import split_layers
+    if layers is None:
+        return vp
+    for v in range(vp, 0, -1):
+        try:
+            split_layers(layers, pp * v)
+            return v
+        except InfeasibleError:
+            continue
+    return 1
+
+
+def blackwell_cases(gpu: str | None = None, use: str | None = None, recipe: str | None = None) -> list[dict]:
+    """Dense pre-training rows of NVIDIA's NeMo 25.02-25.07 and Megatron-Bridge 25.09-26.02
+    performance tables on DGX B200, GB200 NVL72 and GB300 NVL72 (``data/nemo_blackwell_pretrain.csv``,
+    one citation per row), compared on tokens/s per GPU.
+
+    ``use``: ``fit`` (the Llama 3 8B FP8 current-scaling rows of Megatron-Bridge 25.09 and 25.11,
+    which each Blackwell GPU's training constants are fitted to: calibration.fit_blackwell) or
+    ``holdout`` (every other row: 70B, 405B, GPT-3 175B, Nemotron-4, MXFP8, NVFP4, NeMo 25.02's
+    delayed scaling). ``gpu``: the table's system (B200, GB200, GB300). ``recipe``: fp8_cs, fp8_ds,
+    mxfp8, nvfp4. Every FP8 recipe runs as ``precision = "fp8"`` (dcsim has one FP8 cost model),
+    NVFP4 as ``"fp4"``. Layout as the row: FSDP > 0 is Megatron-FSDP (``zero = 3``), else the
+    distributed optimizer (``zero = 1``); sequence parallelism with TP; no activation recompute
+    (the recipes' defaults for these rows); the Llama 3 8B recipes capture layers in CUDA graphs
+    (Megatron-Bridge perf recipes, "CUDA graph local"). Memory is not checked: the tables do not
+    say which activations the recipes offload."""
+    out = []
+    for r in _rows("nemo_blackwell_pretrain.csv"):
+        if (gpu and r["system"] != gpu) or (use and r["use"] != use) or (recipe and r["recipe"] != recipe):
+            continue
+        gpus, tp, pp, cp, vp = (int(r[k]) for k in ("gpus", "tp", "pp", "cp", "vp"))
+        model = dict(_BLACKWELL_MODELS[r["model"]], seq_len=int(r["seq"]))
+        # Llama 3.1 405B at PP 16 VP 8: 128 pipeline chunks for 126 layers, the recipes giving the
+        # embedding and the loss chunks of their own (Megatron's account_for_embedding/loss_in_
+        # pipeline_split); dcsim splits only layers: the most virtual stages that split them
+        vp = _feasible_vp(_LAYERS.get(r["model"]), pp, vp)
+        fsdp = int(r["fsdp"]) > 0
+        name = (f'nemo{r["release"].replace(".", "")}_{r["model"]}_{r["system"].lower()}x{gpus}_{r["recipe"]}'
+                f'{"_fsdp" if fsdp else ""}')
+        topo = (dict(DGX_B200, gpus=gpus) if r["system"] == "B200"
+                else {"preset": "gb200-nvl72", "gpus": gpus, "gpu": _BLACKWELL_GPU[r["system"]]})
+        train = {"tp": tp, "pp": pp, "cp": cp, "dp": gpus // (tp * pp * cp), "micro_batch": int(r["micro_batch"]),
+                 "global_batch": int(r["global_batch"]), "virtual_stages": vp,
+                 "schedule": "interleaved" if vp > 1 else "1f1b", "sequence_parallel": tp > 1,
+                 "zero": 3 if fsdp else 1, "recompute": "none",
+                 "precision": "fp4" if r["recipe"] == "nvfp4" else "fp8", "check_memory": False}
+        if r["model"] == "llama3_8b":
+            train["cuda_graph_impl"] = "local"
+        cfg = {"run": {"kind": "train", "name": name}, "topology": topo, "model": model, "train": train}
+        out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
+                    "measured": float(r["tokens_per_s_per_gpu"]), "use": r["use"], "gpu": r["system"],
+                    "recipe": r["recipe"], "model": r["model"],
+                    "source": f'NVIDIA {"Megatron-Bridge" if r["release"] >= "25.09" else "NeMo"} {r["release"]} '
+                              f'performance summary, {r["table"]} ({r["source_url"]}); row: {r["model"]} '
+                              f'{gpus} GPUs {r["recipe"]} GBS {r["global_batch"]} MBS {r["micro_batch"]} '
+                              f'TP {tp} PP {pp} CP {cp} VP {vp} FSDP {r["fsdp"]}: {r["tokens_per_s_per_gpu"]} '
+                              f'tokens/s/GPU{"; " + r["note"] if r["note"] else ""}'})
+    return out

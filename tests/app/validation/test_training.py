@@ -81,16 +81,48 @@ def _issue11(name):
     return _simulate(case), case["measured"]
 
 
-def test_mi300x_fitted_on_one_run_predicts_the_held_out_run_within_15_percent():
-    # MI300X's GEMM efficiency is fitted to the Llama 3 70B 4-layer proxy (ROCm/TE#78) only;
-    # the Llama 3 8B FSDP run (ROCm/TE#79: 410 TFLOP/s/GPU = 7,514 tokens/s/GPU) is held out.
-    # Before: 75% of peak by default, 14,102 tokens/s/GPU predicted (+88%). Now about +12%.
-    from workloads.training.calibration import fit_end_to_end
-    from workloads.training.cases import mi300x_calibration_cases
-    assert fit_end_to_end("MI300X", mi300x_calibration_cases())[0].gemm_eff_max == pytest.approx(
-        efficiency_for("MI300X").gemm_eff_max, rel=0.01)       # the data is what the fit gives
+def test_mi300x_rocm62_runs_gap_is_the_software_stack():
+    # MI300X is fitted to AMD's rocm/pytorch-training v25.2 runs (ROCm 6.3, Feb 2025; cases.
+    # amd_training_cases). ROCm/TE#79 (Llama 3 8B FSDP, batch 4, seq 4096: 410 TFLOP/s/GPU =
+    # 7,514 tokens/s/GPU) ran the same SemiAnalysis reproducer on ROCm 6.2 with a torch nightly
+    # (Oct 2024); the v25.2 image's run of it at batch 6 measured 10,176 tokens/s/GPU: x1.354.
+    # dcsim gives the larger batch ~1% of that, so ~x1.34 is the software stack (hipBLASLt
+    # tuning, CK attention, the fixes AMD made in the TE issues), which dcsim does not model
+    # (one set of constants per GPU, for the current stack): #79 is predicted +32% (it was +13%
+    # when #78, the same stack's 70B proxy, was the fit; #78 is now +20%). Before issue 11: +88%.
+    import copy
+    from workloads.training.cases import amd_training_cases, issue11_cases, mi300x_calibration_cases
+    from sim.app.validation.training import _simulate
     pred, meas = _issue11("mi300x")
-    assert abs(pred / meas - 1) <= 0.15, pred / meas - 1
+    case = next(c for c in issue11_cases() if "mi300x" in c["case"])
+    bigger = copy.deepcopy(case)
+    bigger["config"]["train"].update(micro_batch=6, global_batch=384)
+    batch_gain = _simulate(bigger) / pred
+    assert 1.0 <= batch_gain <= 1.05, batch_gain
+    v25 = next(c for c in amd_training_cases() if c["case"] == "rocm2502_llama31_8b_s4096_mi300x8_bf16")
+    stack = v25["measured"] / meas / batch_gain
+    assert 1.25 <= stack <= 1.40, stack
+    assert pred / meas == pytest.approx(stack, rel=0.03)      # the gap is the stack, nothing else
+    p78 = _simulate(mi300x_calibration_cases()[0]) / mi300x_calibration_cases()[0]["measured"]
+    assert 1.10 <= p78 <= stack, p78          # #78 (same stack, 70B proxy): over-predicted too, less
+
+
+def test_amd_rows_fitted_and_held_out():
+    from sim.app.validation.training import AMD_TOLERANCE, amd_rows, amd_summary
+    rows = amd_rows()
+    assert len(rows) == 14 and {r["fit"] for r in rows} == {"fit", "holdout"}
+    held = [r for r in rows if r["fit"] == "holdout"]
+    assert all(abs(r["error"]) <= AMD_TOLERANCE for r in held), [(r["case"], round(r["error"], 3)) for r in held]
+    s = amd_summary(rows)
+    assert s["amd_fit_max_abs"] <= 0.03 and s["amd_holdout_median_abs"] <= 0.10
+    assert s["amd_holdout_p90_abs"] <= 0.13 and s["amd_holdout_max_abs"] <= AMD_TOLERANCE
+
+
+def test_amd_runs_report_calibrated_mi355x_does_not():
+    from sim.compute import calibration
+    assert calibration("MI300X", "train") == (True, [])
+    assert calibration("MI325X", "train") == (True, [])       # MI300X's die: its section (same_as)
+    assert calibration("MI355X", "train")[0] is False         # CDNA 4: no public training rows fitted
 
 
 def test_v100s_gap_is_explained():
@@ -321,11 +353,13 @@ def test_blackwell_fp4_over_fp8_ratio_gap_is_explained():
     per-op precision (GEMMs at the fp4 peak x ``fp4_gemm_factor``, attention and the output
     layer at bf16), the fp4 casts (0.5 B + a block scale per 16 elements, copy and transpose)
     and NVFP4's per-tensor amax read before each cast: 1.80x and 1.43x (+22%, +16%; before the
-    amax read: 1.85x and 1.47x). FP4 buys less than predicted because (not modelled) NVFP4 recipes
+    amax read: 1.85x and 1.47x); with Blackwell's FP8 GEMM factors fitted end to end
+    (calibration.fit_blackwell: 0.93 on GB300, 0.85 on GB200, against [default]'s 0.8; fp4 keeps
+    0.8) 1.57x and 1.31x (+6%, +6%). FP4 buys less than predicted because (not modelled) NVFP4 recipes
     keep the first and last layers in BF16 (Megatron's num_layers_at_start/end_in_bf16), apply
     a random Hadamard transform to the weight-gradient GEMMs' inputs and round gradients
-    stochastically, and Blackwell's fp4 GEMM efficiency is not measured (``fp4_gemm_factor`` is
-    fp8's default). Pinned: FP4 faster than FP8, each ratio within 25% of the measured one, and
+    stochastically, and Blackwell's fp4 GEMM efficiency is not fitted (``fp4_gemm_factor`` is
+    [default]'s: the NVFP4 rows are held out). Pinned: FP4 faster than FP8, each ratio within 25% of the measured one, and
     the GB300 (fp4 at 3x fp8) gaining more than the GB200 (2x), as measured."""
     from sim.app.validation.training import _simulate
     from workloads.training.cases import blackwell_fp4_pairs
@@ -418,3 +452,45 @@ def test_llama3_405b_8k_and_16k_gpus_gap_is_explained():
     from workloads.training.cases import multinode_cases
     r8, r16 = (_simulate(_case(multinode_cases(), f"llama3_405b_h100x{n}")) / m for n, m in ((8192, 430.0), (16384, 400.0)))
     assert 0.90 < r16 < r8 < 1.10, (r8, r16)
+
+
+# -- issue 11 item 1: Blackwell training calibrated end to end, checked on held-out rows --------
+
+def test_blackwell_rows_fitted_and_held_out():
+    """NeMo / Megatron-Bridge dense pre-training on B200, GB200, GB300 (52 rows). Fitted
+    (calibration.fit_blackwell): 9 rows, Llama 3 8B and 3.1 405B FP8 current scaling; held out: 43
+    (70B, GPT-3 175B, Nemotron-4, MXFP8, NVFP4, NeMo 25.02-25.07). Every row within its tolerance
+    (15%) or, for the kinds in BLACKWELL_GAPS, within its documented bound."""
+    from sim.app.validation.training import blackwell_rows
+    rows = blackwell_rows()
+    assert len(rows) == 52
+    for r in rows:
+        limit = r.bound if r.gap else r.tolerance
+        assert abs(r.error) <= limit, (r.case, round(r.error, 3), r.gap)
+    fit = np.abs([r.error for r in rows if r.fit == "fit"])
+    held = np.abs([r.error for r in rows if r.fit == "holdout"])
+    clean = np.abs([r.error for r in rows if r.fit == "holdout" and not r.gap])
+    assert len(fit) == 9 and np.max(fit) <= 0.03
+    assert len(clean) >= 25
+    assert np.median(held) <= 0.07 and np.median(clean) <= 0.06
+    assert np.percentile(clean, 90) <= 0.12
+
+
+def test_blackwell_before_the_fit_small_models_ran_too_fast():
+    # the fault: with [default]'s constants (FP8 GEMMs at 0.8 x the bf16 curve, the attention
+    # backward at the forward's curve) the 8B rows on B200 and GB200 were 14-22% too fast while
+    # the 405B's were within 6%: what the 8B has more of is attention
+    from workloads.training.calibration import BLACKWELL_GPUS, blackwell_start, errors, prepare
+    from workloads.training.cases import blackwell_cases
+    for system in ("B200", "GB200"):
+        cases = blackwell_cases(system, "fit")
+        err = errors(prepare(cases), blackwell_start(BLACKWELL_GPUS[system]))
+        small = [e for c, e in zip(cases, err) if c["model"] == "llama3_8b"]
+        big = [e for c, e in zip(cases, err) if c["model"] == "llama31_405b"]
+        assert min(small) > 0.10 and max(abs(e) for e in big) < 0.06, (system, small, big)
+
+
+def test_blackwell_summaries_report_calibrated_for_training():
+    from sim.app.runner import calibrated
+    assert calibrated("GB200", "train") and calibrated("B200-180GB", "train") and calibrated("GB300", "train")
+    assert not calibrated("B300-288GB", "train")

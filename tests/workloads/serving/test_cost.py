@@ -229,3 +229,45 @@ def test_windowed_macro_step_equals_its_single_iterations():
         d = sum(c.kv_tokens(float(x + j)) for x in ctx)
         t += c.batch(4, 4, d, d).time_s
         assert run.cum_s[j] == pytest.approx(t, rel=1e-9)
+
+
+def test_low_precision_factors_have_one_source():
+    """Issue 12 item 4: serving's FP8/FP4 GEMM factors come from sim/data/compute.toml only (the
+    GPU's serve_* key where serving was fitted end to end, else its kernel factor); the serving
+    calibration no longer overrides them (it replaced H100's measured 0.891 by 0.8 and gave
+    every unfitted FP4 GPU, e.g. B300, 1.0 in place of its 0.8)."""
+    from sim.compute import efficiency_for
+    from workloads.serving.cost import calibration, constants_row
+    assert "tensor_efficiency" not in calibration()
+    for name in ("H100-SXM-80GB", "H200-SXM-141GB", "B200-180GB", "B300-288GB", "GB300"):
+        c = _cost(g=name, precision="fp8", kv="fp8")
+        row, eff = constants_row(name), efficiency_for(name)
+        assert c.compute.eff.fp8_gemm_factor == row.get("serve_fp8_gemm_factor", eff.fp8_gemm_factor), name
+        assert c.compute.eff.fp4_gemm_factor == row.get("serve_fp4_gemm_factor", eff.fp4_gemm_factor), name
+    # the kernel measurement stays what training sees; serving's end-to-end factor is below it
+    assert efficiency_for("H100-SXM-80GB").fp8_gemm_factor == pytest.approx(0.891)
+    assert _cost().compute.eff.fp8_gemm_factor == pytest.approx(0.8)
+    assert _cost(g="B300-288GB").compute.eff.fp4_gemm_factor == pytest.approx(0.8)
+
+
+def test_mla_decode_is_weight_absorbed_and_prefill_mha():
+    """Issue 12: DeepSeek MLA decode runs weight-absorbed (each head scores and sums over the
+    512-dim latent + 64 RoPE dims: 2 x (512 + 64 + 512) FLOPs per head and pair, 3.4x the MHA
+    form's 2 x (192 + 128)); prefill runs the MHA form, decompressing the cached keys."""
+    c = _cost("deepseek-v3", g="H200-SXM-141GB", tp=8)
+    L, heads = c.stage_layers, 128 / 8
+    B, D = 64.0, 64.0 * 2000
+    absorbed = 2 * heads * (512 + 64 + 512) * L
+    mha = 2 * heads * (192 + 128) * L
+    assert c._attn_flops(B, D, D) == pytest.approx(D * absorbed)          # decode: absorbed (was D x mha)
+    assert absorbed / mha == pytest.approx(3.4)
+    T = 8192.0                                                            # a fresh prompt: MHA, no cached keys
+    assert c._attn_flops(T, T * T / 2, T) == pytest.approx(T * T / 2 * mha)
+    # a chunk over 6,000 cached keys: MHA plus their decompression (cheaper than absorbed here)
+    done, ch = 6000.0, 2048.0
+    pairs, kv = ch * done + ch * ch / 2, done + ch
+    decomp = 2 * 512 * heads * (128 + 128) * L
+    assert c._attn_flops(ch, pairs, kv) == pytest.approx(min(pairs * mha + done * decomp, pairs * absorbed))
+    # the macro-step loop prices decode steps the same way as batch()
+    run = c.decode_run(64, D, 3)
+    assert run.cum_s[0] == pytest.approx(c.batch(64, 64, D, D).time_s, rel=1e-6)

@@ -279,3 +279,15 @@ def test_mi300x_tp8_serving_all_reduce_uses_every_xgmi_link():
     xgmi = [b for c, b in zip(links["link_class"], links["bytes"]) if c == "nvlink"]
     assert len(xgmi) == 56 and min(xgmi) > 0
     assert max(xgmi) == pytest.approx(min(xgmi), rel=1e-6)
+
+
+def test_queueing_is_never_negative_from_rounding():
+    """scheduled - arrival - frontend of a request scheduled the instant its frontend finishes
+    is rounding residue (-2e-17 s on the quickstart), clamped to 0."""
+    from sim.app.runner import run
+    from sim.config import load_config
+    from pathlib import Path
+    r = run(load_config(Path(__file__).resolve().parents[3] / "runs" / "quickstart-serving.toml"))
+    q = np.asarray(r.tables["requests"]["queueing_s"])
+    assert q.min() >= 0.0 and (q == 0.0).any()
+    assert r.summary["queueing_mean_s"] >= 0.0

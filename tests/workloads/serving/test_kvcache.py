@@ -74,3 +74,43 @@ def test_pinned_entries_are_not_evicted():
     pc.acquire([5])
     assert pc.reclaim(4) and pc.tier_of(5) == "hbm" and pc.tier_of(6) is None
     assert not pc.reclaim(8)                  # only the pinned entry is left
+
+
+def test_windowed_prefix_entries_keep_only_full_attention_layers():
+    """Issue 12: a prefix entry of a sliding-window model kept its 512 tokens on every layer, so a
+    request's own blocks (windowed layers capped at the window) could turn only half of its prefix
+    into entries (GPT-OSS-like: every other layer windowed at 128, 16-token blocks)."""
+    from tests.workloads.serving.test_cost import _windowed
+    c = _windowed()
+    assert c.full_fraction == 0.5
+    prompt = 8192                                   # 16 prefix blocks of 512 tokens
+    own = c.kv_blocks(prompt, 16)                   # layer-averaged: 256 full-layer + 4 windowed-layer blocks
+    assert own == 260
+    kv = KVCache(1000, 16)
+    kv.allocate(own)
+    pc = PrefixCache(kv, 512, c.kv_token_gpu, full_fraction=c.full_fraction)
+    assert pc.entry_blocks == 16 and pc.entry_bytes == pytest.approx(256 * c.kv_token_gpu)
+    added = pc.insert(range(16)[: own // pc.entry_blocks])
+    assert len(added) == 16                         # the whole prefix is cached (8 before)
+    assert kv.cached == 256 and kv.used == 4        # the windowed layers' window stays with the request
+    assert PrefixCache(kv, 512, 1.0).entry_blocks == 32       # no window: every layer, as before
+
+
+def test_windowed_model_deployment_builds_window_aware_prefix_cache():
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.config import load_config
+    from sim.simulation import Simulation
+    from tests.workloads.serving.serving_helpers import BASE, merge
+    from tests.workloads.serving.test_cost import GPT_OSS_20B
+    from workloads.serving.deployment import Deployment
+    from workloads.serving.requests import build_stream
+    wl = {"arrival": "trace", "trace": "mooncake_fast25_conversation_trace.jsonl", "requests": 20,
+          "time_scale": 1.0, "input_tokens": None, "output_tokens": None}
+    cfg = load_config(data=merge(BASE, {"model": {**GPT_OSS_20B, "preset": None}, "workload": wl,
+                                        "serve": {"replicas": 1, "prefix_cache": True}}))
+    sim = Simulation(cfg.run.seed)
+    topo = topologies.build(cfg.topology)
+    dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+    pc = dep.replicas[0].prefix
+    assert pc.entry_blocks == 512 // 2 // cfg.serve.kv_block_tokens      # half the layers keep the prefix
