@@ -207,3 +207,16 @@ def test_spread_with_a_named_slow_gpu_multiplies():
     assert slow.summary["step_time_s"] > both.summary["step_time_s"] > base.summary["step_time_s"]
     with pytest.raises(ConfigError, match="topology.speed_spread"):
         _run(speed_spread=0.3)
+
+
+def test_sync_wait_is_sigma_times_the_expected_max_of_k_normals():
+    # closed forms: E[max of 2 normals] = 1/sqrt(pi); one rank never waits; never shrinks with k
+    from sim.stragglers import sync_wait
+    assert sync_wait(1, 3e-4) == 0.0
+    assert sync_wait(64, 0.0) == 0.0
+    assert sync_wait(2, 1e-3) == pytest.approx(1e-3 / np.sqrt(np.pi), rel=1e-5)
+    waits = [sync_wait(k, 1e-3) for k in (2, 8, 64, 512, 4096)]
+    assert all(a < b for a, b in zip(waits, waits[1:]))
+    assert waits[-1] < 1e-3 * np.sqrt(2 * np.log(4096))      # below the sqrt(2 ln k) envelope
+    with pytest.raises(ConfigError, match="topology.sync_jitter_us"):
+        sync_wait(8, -1e-6)

@@ -440,6 +440,89 @@ def multinode_cases() -> list[dict]:
     ]
 
 
+# -- Optimism at scale, round 2 (issue 11 item 7): more multi-node runs, held out of every fit ----
+
+LLMFOUNDRY_MULTINODE_SOURCE = (
+    "mosaicml/llm-foundry scripts/train/benchmarking/README.md (https://github.com/mosaicml/llm-foundry/blob/main/"
+    "scripts/train/benchmarking/README.md), tables 'H100 80GB BF16', 'A100 80GB with 1600 Gbps node-node "
+    "interconnect (RoCE)' and 'A100 40GB with 1600 Gbps node-node interconnect (RoCE)': Composer + PyTorch FSDP "
+    "FULL_SHARD, MPT models, throughput per GPU")
+MPT_70B = (8192, 64, 80)        # mpt-70b.yaml: d_model 8192, 64 heads, 80 layers (NumParams 64.86e9 checks)
+# Megatron-Turing NLG 530B (Smith et al. 2022, Sec. 2.1): 105 layers, hidden 20480, 128 heads, seq 2048,
+# GPT-2 BPE vocabulary (50,257, padded to 50,272 as llm-analysis's config quotes it)
+MT_NLG_530B = {"name": "mt-nlg-530b", "layers": 105, "hidden": 20480, "ffn_hidden": 81920, "heads": 128,
+               "kv_heads": 128, "vocab": 50272, "seq_len": 2048, "gated_mlp": False, "tied_embeddings": True}
+LLAMA2_70B = {"name": "llama2-70b", "layers": 80, "hidden": 8192, "ffn_hidden": 28672, "heads": 64, "kv_heads": 8,
+              "vocab": 32000, "seq_len": 4096, "gated_mlp": True, "tied_embeddings": False}
+_SCALE_MODELS = {"mt-nlg-530b": MT_NLG_530B, "llama2-70b": LLAMA2_70B, "gpt3-175b": {"preset": "gpt3-175b"},
+                 "llama3-70b": {"preset": "llama3-70b"}, "llama3-405b": {"preset": "llama3-405b"}}
+
+
+def llmfoundry_multinode_cases() -> list[dict]:
+    """llm-foundry's MPT FSDP rows on more than one node (H100 at 32/64 GPUs; A100 80GB 70B at 32/64;
+    A100 40GB at 16-128 GPUs with the same table's 8-GPU rows beside them), seq 2048, compared on
+    tokens/s per GPU (``data/llmfoundry_multinode.csv``, MFU re-derived from the throughput to check
+    the copy). In the A100 40GB table the per-GPU micro-batch is fixed and the gradient
+    accumulation is 1 from 16 GPUs on: weak scaling, where the per-GPU rate shows what more nodes
+    cost. The configs are ``llmfoundry_cases``'s (FSDP FULL_SHARD = zero 3, 8 x 200 Gb/s per
+    node: the tables' 1600 Gbps RoCE). Held out of every fit. Composer's PURE bf16 (the A100 70B
+    rows) keeps no fp32 master weights; priced as amp bf16."""
+    out = []
+    for r in _rows("llmfoundry_multinode.csv"):
+        h, heads, layers = MPT_70B if r["model"] == "70b" else MPT_SHAPES[r["model"]]
+        seq, gpus = int(r["seq"]), int(r["gpus"])
+        tag = {"h100_80gb": "h100", "a100_80gb": "a100", "a100_40gb": "a100x40g"}[r["gpu"]]
+        name = f'llmfoundry_mpt{r["model"]}_s{seq}_{tag}x{gpus}_mb{r["micro_batch"]}'
+        if r["gpu"] == "h100_80gb":
+            topo = {"preset": "dgx-h100-superpod", "gpus": gpus}
+        else:
+            topo = {"gpu": "A100-SXM-80GB" if r["gpu"] == "a100_80gb" else "A100-SXM-40GB", "gpus": gpus,
+                    "gpus_per_node": 8, "scaleup_domain": 8, "nics_per_node": 8, "nic_Gbps": 200,
+                    "fabric": "fat-tree" if gpus > 8 else "none"}
+        cfg = {
+            "run": {"kind": "train", "name": name},
+            "topology": topo,
+            "model": {"name": f'mpt-{r["model"]}', "layers": layers, "hidden": h, "ffn_hidden": 4 * h,
+                      "heads": heads, "vocab": 50368, "seq_len": seq, "gated_mlp": False, "tied_embeddings": True},
+            "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": int(r["micro_batch"]),
+                      "global_batch": int(r["global_batch"]),
+                      "recompute": "full" if r["activation_checkpointing"] == "True" else "none",
+                      "precision": "bf16", "attention": "flash", "attention_kernel": "fa2", "check_memory": False},
+        }
+        out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
+                    "measured": float(r["tokens_per_s_per_gpu"]), "gpu": r["gpu"],
+                    "source": f'{LLMFOUNDRY_MULTINODE_SOURCE}; table: {r["table"]}'})
+    return out
+
+
+def multinode_published_cases() -> list[dict]:
+    """Multi-node runs of ``data/multinode_published.csv``, each with its citation: Megatron-Turing
+    NLG 530B on 2,240-3,360 A100 of Selene (DeepSpeed's pipeline engine + Megatron TP, 2021:
+    1F1B, full recompute; micro-batch 1 and ZeRO-1 assumed, the paper is silent), NeMo 24.07 and
+    Megatron-Bridge 25.09 FP8 pre-training on 64-1,024 DGX H100 (Megatron-Core + Transformer
+    Engine: sequence parallel with TP, distributed optimizer, no recompute). Held out of every fit."""
+    out = []
+    for r in _rows("multinode_published.csv"):
+        gpus, tp, pp, cp, vp = (int(r[k]) for k in ("gpus", "tp", "pp", "cp", "vp"))
+        model = dict(_SCALE_MODELS[r["model"]], seq_len=int(r["seq"]))
+        if r["gpu"] == "A100-SXM-80GB":         # Selene, as narayanan_t2_cases
+            topo = {"gpu": "A100-SXM-80GB", "gpus": gpus, "gpus_per_node": 8, "scaleup_domain": 8,
+                    "nics_per_node": 8, "nic_Gbps": 200, "fabric": "fat-tree", "tiers": 3, "switch_radix": 40,
+                    "oversubscription": 1.0}
+            train = {"recompute": "full", "attention": "unfused", "overlap_grad_reduce": False, "zero": 1}
+        else:
+            topo = {"preset": "dgx-h100-superpod", "gpus": gpus}
+            train = {"recompute": "none", "sequence_parallel": tp > 1, "zero": 1}
+        train.update(tp=tp, pp=pp, cp=cp, dp=gpus // (tp * pp * cp), micro_batch=int(r["micro_batch"]),
+                     global_batch=int(r["global_batch"]), virtual_stages=vp,
+                     schedule="interleaved" if vp > 1 else "1f1b", precision=r["precision"], check_memory=False)
+        cfg = {"run": {"kind": "train", "name": r["id"]}, "topology": topo, "model": model, "train": train}
+        metric = "step_time_s" if r["metric"] == "step_time_s" else "tokens_per_s / gpus"
+        out.append({"case": r["id"], "metric": metric, "config": cfg, "measured": float(r["measured"]),
+                    "framework": r["framework"], "source": r["source"]})
+    return out
+
+
 # -- AMD Instinct end-to-end training steps (issue 11, item 1): MI300X and MI325X ---------------
 
 # The reproducer's Mistral 7B (AMD-AIG-AIMA/pytorch-training-benchmark configs/mistral-7b-v0.1.json):

@@ -30,6 +30,9 @@ Vocabulary:
   and GB300 (Llama 3 8B-405B, GPT-3 175B, Nemotron-4; FP8, MXFP8, NVFP4), closed-form; 9 fit the
   Blackwell training constants (calibration.fit_blackwell), the rest are held out, each within
   15% or in a documented gap (``BLACKWELL_GAPS``).
+- round 2 of the multi-node set (``scale_rows``): Megatron-Turing NLG 530B on 2,240-3,360 A100
+  (DeepSpeed's 2021 pipeline engine), NeMo 24.07 / Megatron-Bridge 25.09 FP8 on 64-1,024 H100,
+  llm-foundry MPT FSDP on 16-128 A100 40GB (weak scaling) and 32-64 H100 / A100 80GB.
 - targets (issue "Training workloads"): Narayanan Table 1 every row within 10%, median within 5%;
   vTrain median |error| <= 10%, 90th percentile <= 20%. ``summarize(rows)`` reports them.
 """
@@ -43,6 +46,7 @@ from sim.config import load_config
 from workloads.training.calibration import prepare, predict
 from workloads.training.cases import (issue11_cases, moe_cases, multinode_cases, narayanan_cases, narayanan_t2_cases,
                                      v100_calibration_cases, vtrain_cases)
+from workloads.training.cases import llmfoundry_multinode_cases, multinode_published_cases
 
 
 def _simulate(case: dict) -> float:
@@ -74,7 +78,29 @@ def run_suite(simulate_vtrain: bool = False, vtrain_every: int = 1) -> list[Case
             rows.append(_row(case, float(predict(prepare([case]), efficiency_for(case["config"]["topology"]["gpu"]))[0])))
         else:
             rows.append(_row(case, _simulate(case)))
-    return rows + published_rows(pairs=True) + llmfoundry_rows() + amd_rows() + blackwell_rows()
+    return rows + published_rows(pairs=True) + llmfoundry_rows() + amd_rows() + blackwell_rows() + scale_rows()
+
+
+def scale_rows() -> list[Case]:
+    """Multi-node runs held out of every fit, round 2 of issue 11 item 7: Megatron-Turing NLG
+    530B on 2,240-3,360 A100, NeMo / Megatron-Bridge FP8 on 64-1,024 H100
+    (``cases.multinode_published_cases``: simulated, or the closed form past
+    ``MAX_SIMULATED_PASSES``), and llm-foundry's multi-node FSDP rows (``cases.
+    llmfoundry_multinode_cases``: closed form, like ``llmfoundry_rows``)."""
+    from workloads.training.costs import training_efficiency
+    rows = []
+    for case in multinode_published_cases():
+        if _passes(case) > MAX_SIMULATED_PASSES:
+            eff = training_efficiency(case["config"]["topology"].get("gpu", "H100-SXM-80GB"))
+            rows.append(_row(case, float(predict(prepare([case]), eff)[0])))
+        else:
+            rows.append(_row(case, _simulate(case)))
+    for gpu in ("H100-SXM-80GB", "A100-SXM-80GB", "A100-SXM-40GB"):
+        tag = gpu.split("-")[0].lower() + ("_40gb" if gpu.endswith("40GB") else "_80gb")
+        cases = [c for c in llmfoundry_multinode_cases() if c["gpu"] == tag]
+        preds = predict(prepare(cases), training_efficiency(gpu))
+        rows.extend(_row(c, float(p)) for c, p in zip(cases, preds))
+    return rows
 
 
 def llmfoundry_rows() -> list[dict]:

@@ -454,6 +454,110 @@ def test_llama3_405b_8k_and_16k_gpus_gap_is_explained():
     assert 0.90 < r16 < r8 < 1.10, (r8, r16)
 
 
+# -- issue 11 item 7, round 2: more multi-node runs (held out of every fit) ---------------------
+
+_MPT = {"125m": (768, 12), "350m": (1024, 24), "760m": (1536, 24), "1b": (2048, 24), "3b": (2560, 32),
+        "7b": (4096, 32), "13b": (5120, 40), "30b": (7168, 48), "70b": (8192, 80)}
+
+
+def test_llmfoundry_multinode_rows_are_copied_as_published():
+    # the README's MFU column re-derived from the copied throughput (its formula: 6 N + 12 L d T
+    # FLOPs per token over 989 / 312 TFLOP/s): every row within 0.3% (catches a mistyped figure)
+    import csv
+    from importlib import resources
+    text = resources.files("workloads.training").joinpath("data/llmfoundry_multinode.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    assert len(rows) == 51
+    for r in rows:
+        d, layers = _MPT[r["model"]]
+        peak = 989e12 if r["gpu"].startswith("h100") else 312e12
+        mfu = float(r["tokens_per_s_per_gpu"]) * (6 * int(r["num_params"]) + 12 * layers * d * int(r["seq"])) / peak
+        assert mfu * 100 == pytest.approx(float(r["mfu"]), rel=3e-3), r
+
+
+def _closed(cases, gpu):
+    from workloads.training.calibration import predict
+    from workloads.training.costs import training_efficiency
+    return predict(prepare(cases), training_efficiency(gpu))
+
+
+def test_a100_40gb_weak_scaling_gap_is_explained():
+    # llm-foundry's A100 40GB FSDP rows at 16, 32, 64 and 128 GPUs keep the per-GPU micro-batch
+    # and take one step per micro-batch (weak scaling), so their per-GPU rate shows what more
+    # nodes cost. Measured 16 -> 128 GPUs: 125m -5.1%, 350m -6.3%, 760m -2.3%, 1b -2.3%, 3b
+    # -2.2%, 7b -0.6%, 13b -1.1%. The model loses 0.6-1.4% (the static speed spread, the slowest
+    # of 128 vs 16 GPUs, and NCCL's ring latency, hidden behind the FSDP prefetch), so its error
+    # grows with scale by +2.3 points on average (+6.5 for 350m; the absolute level, +20-33% for
+    # the small models, is A100's FSDP per-block cost: fsdp_layer_overhead_us is fitted on H100
+    # only and is 0 on A100; borrowing H100's 1,634 us brings these rows to +5-18%). The growth
+    # is largest where FSDP units are a few ms long: host jitter at each unit's collectives
+    # (Composer runs FSDP with limit_all_gathers, a host wait per unit), sim.stragglers.sync_wait.
+    # Charged per FSDP unit pass (1.5 collectives) with sigma = 0.3 ms, the mean growth falls
+    # from +2.3 to +0.4 points; with H100's fitted per-block constant reduced by the 8-GPU share
+    # (1.5 x 0.3 ms x E[max of 8] = 0.64 ms, so the fit rows stay as they are) the held-out H100
+    # 32-64 GPU rows stay where they are (median |error| 2.5% -> 2.4%), but torchtitan's
+    # 128/8-GPU ratio goes 0.979 -> 0.966 (measured 0.977; FSDP2 has no per-unit host wait), and
+    # sigma would be fitted to these very rows: no public measurement gives the per-sync host
+    # delay. So it stays off. Asserted: the model's loss from 16 to 128 GPUs is real but smaller
+    # than measured, by less than 7 points for every model.
+    from workloads.training.cases import llmfoundry_multinode_cases
+    cases = [c for c in llmfoundry_multinode_cases() if c["gpu"] == "a100_40gb"]
+    err = {}
+    for c, p in zip(cases, _closed(cases, "A100-SXM-40GB")):
+        err.setdefault(c["case"].split("_s2048")[0], {})[c["config"]["topology"]["gpus"]] = p / c["measured"] - 1
+    growth = np.array([e[128] - e[16] for e in err.values() if 16 in e and 128 in e])
+    assert len(growth) == 7
+    assert 0.0 < growth.mean() < 0.05, growth.round(3)
+    assert np.all(growth < 0.07), growth.round(3)
+
+
+def test_h100_multinode_fsdp_rows_within_10_percent():
+    # llm-foundry MPT 760M-70B on 32 and 64 H100 (FSDP across 4-8 nodes): held out of the H100
+    # host fit (which used 8-GPU rows only); the per-GPU rate stays within 2% of the 8/16-GPU
+    # rows in the measurements and in the model. Errors: -9% (3b) to +3% (1b), median |error| 2.5%.
+    from workloads.training.cases import llmfoundry_multinode_cases
+    cases = [c for c in llmfoundry_multinode_cases() if c["gpu"] == "h100_80gb"]
+    err = np.array([p / c["measured"] - 1 for c, p in zip(cases, _closed(cases, "H100-SXM-80GB"))])
+    assert len(err) == 10
+    assert np.max(np.abs(err)) <= 0.10 and np.median(np.abs(err)) <= 0.05, err.round(3)
+
+
+def test_mtnlg_530b_gap_is_explained():
+    # Megatron-Turing NLG 530B on Selene (Smith et al. 2022, Sec. 2.4): 60.1 / 50.2 / 44.4 s per
+    # step on 2,240 / 2,800 / 3,360 A100 at batch 1920. Predicted 48.3 / 39.6 / 34.3 s: ~20%
+    # optimistic at every size, 3 points more at 3,360 than at 2,240 GPUs. The measured steps fit
+    # (m + p - 1) x 0.206 s + ~3.6 s (m micro-batches, p = 35 stages): per micro-batch 19% slower
+    # than the model's 0.174 s (which matches Megatron's own 530B runs on the same machine,
+    # Narayanan Table 2, within 5%) and a fixed ~4 s per step. That is DeepSpeed's 2021 pipeline
+    # engine, not scale: its p2p send/recv are blocking (deepspeed/runtime/pipe/p2p.py asserts
+    # async_op == False), issued per instruction from Python, each TP rank sending the whole
+    # activation. The growth with scale is within the three rows' own reproducibility. Asserted:
+    # optimistic by 15-26% at each size, growing by less than 5 points.
+    from workloads.training.cases import multinode_published_cases
+    cases = [c for c in multinode_published_cases() if c["case"].startswith("mtnlg")]
+    err = np.array([p / c["measured"] - 1 for c, p in zip(cases, _closed(cases, "A100-SXM-80GB"))])
+    assert np.all((-0.26 < err) & (err < -0.15)), err.round(3)
+    assert 0.0 <= err[0] - err[-1] < 0.05, err.round(3)
+
+
+def test_megatron_core_h100_fp8_rows_gap_is_explained():
+    # NeMo 24.07 and Megatron-Bridge 25.09 FP8 pre-training on 64-1,024 DGX H100: the model is
+    # pessimistic (not optimistic) by 10-19%: 175B -10%/-13% (128/512 GPUs), Llama 2 70B -13%,
+    # Llama 3 70B -12% (CP 2) and -19% (PP 8), Llama 3.1 405B on 1,024 GPUs -13%. In the model
+    # TP's all-gathers and reduce-scatters block the compute (11-18% of the step exposed); these
+    # recipes overlap them with the GEMMs (Transformer Engine userbuffers, tp_comm_overlap),
+    # which the config cannot express. Without the exposed TP time (11-18% of each step) the
+    # rows would be +1.4/-1.7% (175B), +1.4% (Llama 2 70B), +1.7% and -7.6% (Llama 3 70B), +5.7%
+    # (405B on 1,024 GPUs): median |error| 12.9% -> 1.6%. Asserted: each row pessimistic by
+    # 5-22%, and no growth of optimism with GPUs (175B: 512 is not more optimistic than 128).
+    # Checked with the closed form (within 1.6 points of the simulation `validate` runs).
+    from workloads.training.cases import multinode_published_cases
+    cases = [c for c in multinode_published_cases() if not c["case"].startswith("mtnlg")]
+    err = {c["case"]: p / c["measured"] - 1 for c, p in zip(cases, _closed(cases, "H100-SXM-80GB"))}
+    assert all(-0.22 < e < -0.05 for e in err.values()), err
+    assert err["nemo2407_gpt3_175b_h100x512"] <= err["nemo2407_gpt3_175b_h100x128"] + 0.01, err
+
+
 # -- issue 11 item 1: Blackwell training calibrated end to end, checked on held-out rows --------
 
 def test_blackwell_rows_fitted_and_held_out():
