@@ -506,12 +506,15 @@ def protocol_scales(algo: str, proto: str | None, nodes: int) -> tuple[float, fl
 
 
 def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str = "auto",
-               tag: str = "", gpu_nvls: bool | None = None, protocol: str | None = None) -> simpy.Event:
+               tag: str = "", gpu_nvls: bool | None = None, protocol: str | None = None,
+               on_done=None) -> simpy.Event | None:
     """Run ``op`` on every group at once; the event fires when all of them are done.
 
     ``algo = "auto"`` takes NCCL's (algorithm, protocol) from ``tune`` and runs it with that
     protocol's bandwidth and latency (``protocol_scales``); a named algorithm runs as
-    calibrated unless ``protocol`` (LL, LL128, Simple) is given."""
+    calibrated unless ``protocol`` (LL, LL128, Simple) is given. ``on_done``: a callback
+    (called with None) run when all are done, instead of an event (returns None; one event
+    fewer per call, for a caller that only chains work on it)."""
     if op not in OPS:
         raise ValueError(f"unknown collective {op!r}; one of {OPS}")
     if algo not in ALGOS:
@@ -521,6 +524,9 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
         gpu_nvls = bool(topo.meta.get("nvls", False))
     groups = [tuple(g) for g in groups if len(g) > 1]
     if not groups or nbytes <= 0:
+        if on_done is not None:
+            on_done(None)
+            return None
         ev = fabric.env.event()
         ev.succeed()
         return ev
@@ -543,7 +549,7 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
         if len(cache) > 4096:
             cache.clear()
         cache[key] = phases
-    return fabric.sim.process(_run(fabric, phases, tag or op), f"collective:{tag or op}")
+    return _start(fabric, phases, tag or op, on_done)
 
 
 def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0) -> tuple[list, float]:
@@ -573,6 +579,40 @@ def _run(fabric: Fabric, phases, tag):
             yield events[0]
         elif events:
             yield fabric.env.all_of(events)
+
+
+def _start(fabric: Fabric, phases, tag, on_done=None) -> simpy.Event | None:
+    """The phases of a collective driven by callbacks: the same waits as ``_run`` (a launch
+    and each phase's extra latency, then its bundles), and an event that fires when the last
+    phase has landed (or ``on_done`` called then, and None returned), without a process's
+    start and end events (a training step issues thousands of collectives)."""
+    env = fabric.env
+    done = env.event() if on_done is None else None
+    finish = done.succeed if on_done is None else on_done
+    n = len(phases)
+
+    def phase(i, delay):
+        bundles, extra = phases[i]
+        delay += extra
+
+        def go(_=None):
+            events = [fabric.transfer_bundle(pairs, nbytes, tag=tag) for pairs, nbytes in bundles]
+            after = (lambda _: phase(i + 1, 0.0)) if i + 1 < n else (lambda _: finish(None))
+            if len(events) == 1:
+                events[0].callbacks.append(after)
+            elif events:
+                env.all_of(events).callbacks.append(after)
+            else:
+                after(None)
+        if delay > 0:
+            env.timeout(delay).callbacks.append(go)
+        else:
+            go()
+    if n:
+        phase(0, LAUNCH_S)
+    else:
+        finish(None)
+    return done
 
 
 def _bundles(phases: list[Phase]) -> list[tuple[list[tuple[int, int]], float]]:
@@ -618,7 +658,7 @@ def collective_scaled(fabric: Fabric, op: str, groups: list[list[int]], nbytes: 
         return ev
     phases = [([(pairs, b * nbytes) for pairs, b in bundles], lat)
               for bundles, lat in _unit_plan(fabric, op, algo, groups)]
-    return fabric.sim.process(_run(fabric, phases, tag or op), f"collective:{tag or op}")
+    return _start(fabric, phases, tag or op)
 
 
 def credit(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str,

@@ -35,6 +35,13 @@ Vocabulary:
   before; the sums are rounded differently, ~1e-15 relative), so an update costs O(the touched
   groups' entries), not O(every active flow's) (two jobs on one fabric: one job's change does
   not touch the other's flows unless they share a link).
+- class mode: once a flow crosses ``CLASS_LINKS`` links (a symmetric collective bundled over
+  every group of a stage), the fabric keeps its first-mode flows on link classes instead of
+  groups (``sim.linkclasses``: links of equal capacity crossed by the same flows with the same
+  weights), re-solves the changed flows' components on one representative per class with the
+  same arithmetic, and owes per-link bytes and busy time per class until ``link_bytes`` /
+  ``link_busy`` are read. Rates and completion times are identical to the first mode's; it
+  goes back to groups when drained.
 """
 
 from __future__ import annotations
@@ -44,11 +51,13 @@ import pyarrow as pa
 import simpy
 
 from sim.fairshare import IncrementalMaxMin, link_loads, maxmin_rates
+from sim.linkclasses import LinkClasses
 from sim.simulation import Simulation
 from sim.topology import Topology
 
 
 INCREMENTAL_FLOWS = 512     # concurrent flows from which rates are kept incrementally
+CLASS_LINKS = 256           # a flow over this many links puts the first mode in class mode
 
 
 class Flow:
@@ -107,6 +116,8 @@ class Fabric:
         self.n_links = topo.num_links
         self._link_bytes = np.zeros(self.n_links)   # see link_bytes (groups owe some)
         self._link_busy = np.zeros(self.n_links)
+        self._lc: LinkClasses | None = None          # class mode (see "class mode" above)
+        self._lc_last: LinkClasses | None = None
         self.bytes_sent = 0.0
         self.bytes_delivered = 0.0
         self.bytes_by_tag: dict[str, float] = {}
@@ -230,12 +241,16 @@ class Fabric:
     def link_bytes(self) -> np.ndarray:
         """Bytes carried per link (shape (links,)), up to the last fabric update."""
         self._pay_groups()
+        if self._lc is not None:
+            self._lc.flush(self._link_bytes, self._link_busy)
         return self._link_bytes
 
     @property
     def link_busy(self) -> np.ndarray:
         """Seconds each link carried any flow (shape (links,)), up to the last fabric update."""
         self._pay_groups()
+        if self._lc is not None:
+            self._lc.flush(self._link_bytes, self._link_busy)
         return self._link_busy
 
     def link_table(self) -> pa.Table:
@@ -281,11 +296,15 @@ class Fabric:
             if self.record_flows:
                 self.sim.recorder.table("flows").add(tag=tag, src=int(src), dst=int(dst), bytes=nbytes,
                                                      start_s=start, end_s=self.sim.now)
-            event.succeed()
         if delay <= 0:
             done(None)
+            event.succeed()
         else:
-            self.env.timeout(delay).callbacks.append(done)
+            # the event itself fires after ``delay`` (as a timeout does), its accounting first:
+            # one event per transfer, not a timeout and then the event
+            event.callbacks.insert(0, done)
+            event._ok, event._value = True, None
+            self.env.schedule(event, delay=delay)
 
     def _queue_update(self):
         if not self._update_queued:
@@ -299,6 +318,9 @@ class Fabric:
             idx = self._loaded_idx                   # loaded links only (10^5 links at 16k GPUs)
             self._link_bytes[idx] += self._load_all[idx] * dt
             self._link_busy[idx] += dt
+        elif dt > 0 and self._lc is not None:
+            self._rem -= self._rates * dt
+            self._lc.advance(dt)
         elif dt > 0 and len(self._flows):
             self._rem -= self._rates * dt            # links: the groups owe them (_pay)
         self._last = now
@@ -393,9 +415,16 @@ class Fabric:
         now = self.sim.now
         self._advance(now)
         if self._inc is None and len(self._flows) + len(self._pending) >= INCREMENTAL_FLOWS:
+            self._leave_classes()
             self._to_incremental()
         if self._inc is not None:
             self._update_incremental(now)
+            self._schedule_wakeup()
+            return
+        if self._lc is None and any(len(f.links) >= CLASS_LINKS for f in self._pending):
+            self._enter_classes()
+        if self._lc is not None:
+            self._update_classes(now)
             self._schedule_wakeup()
             return
         self._update_first(now)
@@ -572,3 +601,79 @@ class Fabric:
             if gen == self._wake_generation:
                 self._update()
         self.env.timeout(max(dt, 0.0)).callbacks.append(wake)
+
+    # -- class mode -------------------------------------------------------------------------
+    def _enter_classes(self) -> None:
+        """Move the first mode's flows from their groups into link classes
+        (``sim.linkclasses``); the groups pay what they owe first."""
+        self._pay_groups()
+        for g in self._groups.values():
+            self._link_group[g.active] = -1
+            for f in g.flows:
+                f.group = None
+        self._groups = {}
+        lc = self._lc = LinkClasses(self.capacity, self._lc_last)
+        self._lc_last = lc
+        for f in self._flows:
+            lc.add(f.fid, f.links, f.weights)
+
+    def _leave_classes(self) -> None:
+        """Pay what the classes owe and drop them (the incremental mode takes the flows)."""
+        if self._lc is not None:
+            self._lc.flush(self._link_bytes, self._link_busy)
+            self._lc = None
+
+    def _update_classes(self, now: float) -> None:
+        """The first mode's update (``_update``) on link classes: the same completions, the
+        same max-min arithmetic on one representative per class (so the same rates), loads
+        per class and per-link accounting owed until read (``link_bytes``)."""
+        lc, changed, seeds = self._lc, False, []
+        if len(self._flows):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
+            done = (left <= 1e-9 * max(now, 1e-6)) | (self._rem <= 1e-9 * self._size)
+            if done.any():
+                flows = self._flows
+                for i in np.flatnonzero(done):
+                    f = flows[i]
+                    self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
+                    seeds.extend(lc.remove(f.fid))
+                keep = ~done
+                self._flows = [f for f, k in zip(flows, keep) if k]
+                self._rates = self._rates[keep]
+                self._rem = self._rem[keep]
+                self._size = self._size[keep]
+                changed = True
+        pending = self._pending
+        if pending:
+            self._pending = []
+            for f in pending:
+                lc.add(f.fid, f.links, f.weights)
+            self._weighted = self._weighted or any(f.members > 1 for f in pending)
+            sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
+            self._rem = np.concatenate([self._rem, sizes])
+            self._size = np.concatenate([self._size, sizes])
+            self._rates = np.concatenate([self._rates, np.zeros(len(pending))])
+            self._flows.extend(pending)
+            changed = True
+        if not changed:
+            return
+        if not self._flows:                          # drained: pay the classes, first mode again
+            lc.flush(self._link_bytes, self._link_busy)
+            self._lc = None
+            self._rates = np.zeros(0)
+            return
+        self.rate_computations += 1
+        if len(lc) > 4 * sum(map(len, lc.entries.values())) + 1024:   # fragmented: rebuild
+            lc.flush(self._link_bytes, self._link_busy)
+            self._enter_classes()
+            lc = self._lc
+        if lc.fresh:                                 # new classes: solve every flow
+            lc.fresh = False
+            seeds = range(len(lc))
+        else:
+            for f in pending:
+                seeds.extend(lc.entries[f.fid])
+        util = lc.solve([f.fid for f in self._flows], seeds, self._rates)
+        if util > self.peak_utilization:
+            self.peak_utilization = util

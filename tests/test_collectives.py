@@ -273,3 +273,28 @@ def test_auto_runs_the_protocol_it_chose():
     assert run(big, "ring", "LL") - C.LAUNCH_S == pytest.approx(4 * drain, rel=0.01)
     with pytest.raises(ValueError):
         run(4096, "ring", "LL64")
+
+
+@pytest.mark.parametrize("op,algo", [("all_reduce", "hierarchical"), ("all_reduce", "ring"), ("send_recv", "auto")])
+def test_on_done_fires_when_the_event_would(op, algo):
+    # the callback form (no event) ends at the collective's time, phase by phase as the event
+    # form does, and leaves the same bytes on every link
+    topo = two_level(4, 2, up_bw=100.0, nic_bw=10.0, up_lat=1e-6, out_lat=2e-6)
+    g = topo.gpus
+    groups = [[g[0], g[4]], [g[1], g[5]]] if op == "send_recv" else [list(g)]
+    sims = []
+    for callback in (False, True):
+        sim = Simulation(0)
+        fab = Fabric(sim, topo)
+        t = {}
+        if callback:
+            assert C.collective(fab, op, groups, 1e4, algo, on_done=lambda _: t.setdefault("end", sim.now)) is None
+            sim.run()
+        else:
+            sim.run(C.collective(fab, op, groups, 1e4, algo))
+            t["end"] = sim.now
+        sims.append((t["end"], fab.link_bytes.copy(), sim.events_processed))
+    (t_ev, b_ev, n_ev), (t_cb, b_cb, n_cb) = sims
+    assert t_cb == t_ev > 0
+    assert np.array_equal(b_cb, b_ev)
+    assert n_cb == n_ev - 1                                   # the event, and nothing else, saved

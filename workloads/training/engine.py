@@ -386,7 +386,7 @@ class TrainingStep:
         def landed(_):              # a callback, not a process: two fewer events per send
             log.gpu.comm_end("PP", t0)
             arrival.succeed()
-        collective(self.fabric, "send_recv", pairs, self.costs.p2p_bytes, tag="PP").callbacks.append(landed)
+        collective(self.fabric, "send_recv", pairs, self.costs.p2p_bytes, tag="PP", on_done=landed)
 
     def _send_after(self, proc, r, stage, to_stage, key, log):
         """``_send`` once ``proc`` (an overlapped all-to-all) is done; at once without one."""

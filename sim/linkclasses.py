@@ -1,0 +1,239 @@
+"""Link classes: links that max-min fair sharing cannot tell apart, solved as one.
+
+Vocabulary:
+- signature of a link: its effective capacity and the flows crossing it, each with its weight
+  (bundle members on the link). Links of equal signature have equal shares in every round of
+  progressive filling, saturate together and carry equal loads, so max-min needs one of them.
+- class: a set of links of equal signature (not necessarily all of them: a finer partition is
+  still exact). ``add`` refines the partition by the new flow's links and weights (a class that
+  the flow crosses only in part splits, and every flow on it then crosses both parts); removing
+  a flow never merges classes. A symmetric collective over many groups (every DP group of a
+  stage, one bundle of thousands of links) collapses to a few dozen classes.
+- entry: one (flow, class) incidence with the flow's weight on each of the class's links.
+- owed bytes / busy time: per class, the bytes (and busy seconds) that every member link has
+  carried since the last ``flush``; a class split copies them to the new part. ``flush`` adds
+  them to per-link counters, so accounting costs O(classes) per event, not O(links).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.fairshare import TIE
+
+INF = float("inf")
+
+
+class LinkClasses:
+    """A partition of the links in use into classes of equal signature (module docstring).
+
+    ``capacity``: effective bytes/s per link (shape (links,)). Flows are any hashable keys.
+    ``like``: an earlier partition of the same links, whose per-link codes and per-shape
+    groupings are reused (not its classes)."""
+
+    def __init__(self, capacity: np.ndarray, like: "LinkClasses | None" = None):
+        self.link_cap = np.asarray(capacity, dtype=np.float64)
+        if like is not None and like.link_cap is self.link_cap:   # reuse what depends on links only
+            self._capcode, self._shapes = like._capcode, like._shapes
+        else:
+            _, self._capcode = np.unique(self.link_cap, return_inverse=True)
+            self._shapes: dict = {}                  # id(links) -> (links, groups)
+        self._ncap = int(self._capcode.max()) + 1 if len(self._capcode) else 1
+        self.cls = np.full(len(self.link_cap), -1, dtype=np.int64)   # link -> class (-1: none yet)
+        self.size: list[int] = []                    # class -> member links
+        self.flows: list[dict] = []                  # class -> {flow: weight}
+        self.entries: dict = {}                      # flow -> {class: weight}
+        self.cap = np.zeros(16)                      # class -> capacity (bytes/s)
+        self.load = np.zeros(16)                     # class -> load per member link (bytes/s)
+        self.owed_bytes = np.zeros(16)
+        self.owed_busy = np.zeros(16)
+        self.fresh = True                            # no solve yet (the owner solves all)
+
+    def __len__(self) -> int:
+        return len(self.size)
+
+    def _new_class(self, cap: float, like: int) -> int:
+        c = len(self.size)
+        if c == len(self.cap):
+            grow = len(self.cap)
+            self.cap = np.concatenate([self.cap, np.zeros(grow)])
+            self.load = np.concatenate([self.load, np.zeros(grow)])
+            self.owed_bytes = np.concatenate([self.owed_bytes, np.zeros(grow)])
+            self.owed_busy = np.concatenate([self.owed_busy, np.zeros(grow)])
+        self.cap[c] = cap
+        if like >= 0:
+            self.load[c] = self.load[like]
+            self.owed_bytes[c] = self.owed_bytes[like]
+            self.owed_busy[c] = self.owed_busy[like]
+            self.flows.append(dict(self.flows[like]))
+        else:
+            self.load[c] = self.owed_bytes[c] = self.owed_busy[c] = 0.0
+            self.flows.append({})
+        self.size.append(0)
+        return c
+
+    def _shape_groups(self, links: np.ndarray, weights: np.ndarray) -> list:
+        """The flow's links split by (capacity, weight): [(positions, weight)], cached per
+        links array (a bundle's shape is one array reused for every run of the step)."""
+        hit = self._shapes.get(id(links))
+        if hit is not None and hit[0] is links:
+            return hit[1]
+        wvals, wcode = np.unique(weights, return_inverse=True)
+        key = self._capcode[links] * len(wvals) + wcode
+        _, first, inv, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+        order = np.argsort(inv, kind="stable")
+        ends = np.cumsum(counts)
+        groups = [(order[e - n:e], float(weights[i])) for i, n, e in zip(first, counts, ends)]
+        if len(self._shapes) > 4096:
+            self._shapes.clear()
+        self._shapes[id(links)] = (links, groups)
+        return groups
+
+    def add(self, flow, links: np.ndarray, weights: np.ndarray) -> None:
+        """A flow over ``links`` (distinct) with ``weights`` (members per link): refine."""
+        size, flows, entries, cls = self.size, self.flows, self.entries, self.cls
+        parts = []                                   # (old class, weight, member links)
+        for pos, w in self._shape_groups(links, weights):
+            lk = links[pos]
+            old = cls[lk]
+            c = int(old[0])
+            if len(old) == 1 or (old == c).all():
+                parts.append((c, w, lk))
+                continue
+            for v in np.unique(old).tolist():
+                parts.append((v, w, lk[old == v]))
+        mine: dict = {}
+        emptied = []
+        for c, w, lk in parts:
+            n = len(lk)
+            if c >= 0 and size[c] == n:              # the flow crosses all of c alike
+                flows[c][flow] = w
+                mine[c] = w
+                continue
+            new = self._new_class(float(self.link_cap[lk[0]]), c)
+            cls[lk] = new
+            size[new] = n
+            if c >= 0:
+                size[c] -= n
+                for g, wg in flows[c].items():       # the flows on c cross the new part too
+                    entries[g][new] = wg
+                if size[c] == 0:
+                    emptied.append(c)
+            flows[new][flow] = w
+            mine[new] = w
+        for c in emptied:                            # an emptied class leaves every entry
+            for g in flows[c]:
+                entries[g].pop(c, None)
+            flows[c] = {}
+        entries[flow] = mine
+
+    def remove(self, flow) -> list:
+        """Take a flow out; returns the classes it crossed."""
+        mine = self.entries.pop(flow)
+        for c in mine:
+            del self.flows[c][flow]
+        return list(mine)
+
+    def entry_arrays(self, order: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(entry flow position, class, weight) for the flows in ``order``, grouped by flow."""
+        ef, ec, ew = [], [], []
+        entries = self.entries
+        for i, f in enumerate(order):
+            e = entries[f]
+            ef.extend([i] * len(e))
+            ec.extend(e.keys())
+            ew.extend(e.values())
+        return (np.array(ef, dtype=np.int64), np.array(ec, dtype=np.int64), np.array(ew, dtype=np.float64))
+
+    def solve(self, order: list, seeds, rates: np.ndarray) -> float:
+        """Max-min rates after flows came or went on classes ``seeds``: the flows connected to
+        a seed class (through shared classes) are re-solved, and written into ``rates``
+        (aligned with ``order``, bytes/s); their classes' ``load`` is set. Returns the peak
+        load / capacity among them. The arithmetic of ``sim.fairshare.maxmin_rates`` and
+        ``link_loads`` (the same rounds, the same sums in the same order: entries grouped by
+        flow in ``order``; a component alone gives the rates it gets beside others), in plain
+        Python floats, which is faster on the few entries that classes leave."""
+        entries, cap, flows = self.entries, self.cap, self.flows
+        seen = set(seeds)
+        stack = list(seen)
+        comp = set()
+        while stack:
+            for f in flows[stack.pop()]:
+                if f not in comp:
+                    comp.add(f)
+                    for c in entries[f]:
+                        if c not in seen:
+                            seen.add(c)
+                            stack.append(c)
+        pos = [i for i, f in enumerate(order) if f in comp]
+        routes = [list(entries[order[i]].items()) for i in pos]
+        count: dict = {}
+        for r in routes:
+            for c, w in r:
+                count[c] = count.get(c, 0.0) + w
+        remaining = {c: float(cap[c]) for c in count}
+        got = [INF] * len(pos)
+        alive = [i for i, r in enumerate(routes) if r]
+        while alive:
+            share = {}
+            for c in {c for i in alive for c, _ in routes[i]}:
+                x = remaining[c] / count[c]
+                share[c] = x if x > 0.0 else 0.0
+            fmin = [min(share[c] for c, _ in routes[i]) for i in alive]
+            lmin: dict = {}
+            for i, m in zip(alive, fmin):
+                for c, _ in routes[i]:
+                    if m < lmin.get(c, INF):
+                        lmin[c] = m
+            local = {c for c, m in lmin.items() if share[c] <= m * (1 + TIE)}
+            sub: dict = {}
+            cnt: dict = {}
+            rest = []
+            for i, m in zip(alive, fmin):
+                r = routes[i]
+                if any(c in local for c, _ in r):
+                    got[i] = m
+                    for c, w in r:
+                        sub[c] = sub.get(c, 0.0) + m * w
+                        cnt[c] = cnt.get(c, 0.0) + w
+                else:
+                    rest.append(i)
+            for c, x in sub.items():
+                remaining[c] -= x
+                count[c] -= cnt[c]
+            alive = rest
+        acc = dict.fromkeys(seen, 0.0)
+        for r, x in zip(routes, got):
+            if x == INF:
+                x = 0.0
+            for c, w in r:
+                acc[c] += x * w
+        load = self.load
+        peak = 0.0
+        for c, x in acc.items():
+            load[c] = x
+            u = x / cap[c]
+            if u > peak:
+                peak = u
+        if pos:
+            rates[pos] = got
+        return float(peak)
+
+    def advance(self, dt: float) -> None:
+        """Every class's member links carried ``load`` for ``dt`` seconds."""
+        n = len(self.size)
+        load = self.load[:n]
+        self.owed_bytes[:n] += load * dt
+        self.owed_busy[:n][load > 0] += dt
+
+    def flush(self, link_bytes: np.ndarray, link_busy: np.ndarray) -> None:
+        """Add what every class owes to its member links' counters, and owe nothing."""
+        n = len(self.size)
+        if not n:
+            return
+        used = np.flatnonzero(self.cls >= 0)
+        c = self.cls[used]
+        link_bytes[used] += self.owed_bytes[c]
+        link_busy[used] += self.owed_busy[c]
+        self.owed_bytes[:n] = 0.0
+        self.owed_busy[:n] = 0.0

@@ -1,0 +1,139 @@
+"""Link classes: the fabric's class mode gives the plain first mode's rates, times and bytes."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import sim.fabric as fabric_mod
+from sim.fabric import Fabric
+from sim.fairshare import link_loads, maxmin_rates
+from sim.linkclasses import LinkClasses
+from sim.simulation import Simulation
+from tests.nets import two_level
+from tests.test_fabric import random_arrivals
+
+
+def run_bundles(topo, transfers, class_links):
+    """Bundles arriving at given times, with class mode from ``class_links`` links on."""
+    old = fabric_mod.CLASS_LINKS
+    fabric_mod.CLASS_LINKS = class_links
+    try:
+        sim = Simulation(0)
+        fab = Fabric(sim, topo, "flow", 0.9, 0.8)
+        done = {}
+
+        def one(i, pairs, nbytes, start):
+            yield sim.env.timeout(start)
+            yield fab.transfer_bundle(pairs, nbytes)
+            done[i] = sim.now
+
+        procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
+        sim.run(sim.env.all_of(procs))
+    finally:
+        fabric_mod.CLASS_LINKS = old
+    return done, fab
+
+
+@settings(max_examples=80, deadline=None)
+@given(random_arrivals())
+def test_class_mode_equals_the_plain_first_mode(case):
+    # every flow puts the fabric in class mode (CLASS_LINKS = 1) or none does: the same
+    # completion times bit for bit (the same max-min arithmetic), the same link accounting
+    topo, transfers = case
+    cls_done, cls = run_bundles(topo, transfers, 1)
+    ref_done, ref = run_bundles(topo, transfers, 10**9)
+    assert cls_done == ref_done
+    assert cls._lc is None                                   # drained: back to the first mode
+    np.testing.assert_allclose(cls.link_bytes, ref.link_bytes, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(cls.link_busy, ref.link_busy, rtol=1e-12, atol=1e-12)
+    assert cls.peak_utilization == ref.peak_utilization
+    assert cls.rate_computations == ref.rate_computations
+    assert cls.bytes_delivered == ref.bytes_delivered
+
+
+def test_a_symmetric_bundle_collapses_to_few_classes_with_exact_rates(monkeypatch):
+    # one ring step over 16 two-GPU replicas of a 32-node fabric: hundreds of links, a handful
+    # of classes; the class solve equals maxmin_rates on every link, and a half-way read of
+    # link_bytes pays exactly what the classes owe
+    topo = two_level(32, 2, nic_bw=10.0, spines=2, leaf_nodes=4, uplink_bw=30.0)
+    g = topo.gpus
+    ring = [(g[2 * r], g[(2 * r + 6) % 64]) for r in range(32)]
+    other = [(g[2 * r + 1], g[(2 * r + 11) % 64]) for r in range(0, 32, 2)]
+    lc = LinkClasses(np.asarray(topo.capacity, dtype=float))
+    shapes = []
+    for k, pairs in enumerate((ring, other)):
+        links, w = np.unique(np.concatenate([topo.route(s, d) for s, d in pairs]), return_counts=True)
+        shapes.append((links, w.astype(float)))
+        lc.add(k, links, w.astype(float))
+    n_links = len(np.unique(np.concatenate([s[0] for s in shapes])))
+    assert n_links == 224 and len(lc) == 14                  # 224 links in 14 classes
+    rates = np.zeros(2)
+    lc.solve([0, 1], range(len(lc)), rates)
+    ef = np.concatenate([np.full(len(s[0]), k) for k, s in enumerate(shapes)])
+    el = np.concatenate([s[0] for s in shapes])
+    ew = np.concatenate([s[1] for s in shapes])
+    ref = maxmin_rates(ef, el, 2, np.asarray(topo.capacity, dtype=float), ew)
+    assert np.array_equal(rates, ref)
+    load = link_loads(ef, el, ref, topo.num_links, ew)
+    used = np.flatnonzero(lc.cls >= 0)
+    assert np.array_equal(lc.load[lc.cls[used]], load[used])
+
+    def halfway(class_links):
+        monkeypatch.setattr(fabric_mod, "CLASS_LINKS", class_links)
+        sim = Simulation(0)
+        fab = Fabric(sim, topo)
+        ev = fab.transfer_bundle(ring, 1e3)
+        sim.run(until=25.0)
+        ev2 = fab.transfer_bundle(other, 1e3)                # an update at 25 s: accounting
+        sim.run(until=50.0)
+        mode = fab._lc is not None
+        half = fab.link_bytes.copy()                          # flushes what the classes owe
+        sim.run(sim.env.all_of([ev, ev2]))
+        return mode, half, fab
+    mode, half, fab = halfway(64)
+    ref_mode, ref_half, ref = halfway(10**9)
+    assert mode and not ref_mode and fab._lc is None
+    links = shapes[0][0]
+    assert half[links].max() > 0
+    np.testing.assert_allclose(half, ref_half, rtol=1e-12)
+    np.testing.assert_allclose(fab.link_bytes, ref.link_bytes, rtol=1e-12)
+
+
+@pytest.mark.parametrize("train", [
+    {"tp": 2, "pp": 2, "dp": 8, "global_batch": 32, "micro_batch": 2, "zero": 3},
+    {"tp": 2, "pp": 2, "dp": 8, "global_batch": 16, "micro_batch": 1, "schedule": "interleaved",
+     "virtual_stages": 2, "zero": 1, "sequence_parallel": True},
+    {"tp": 2, "pp": 2, "dp": 8, "global_batch": 16, "micro_batch": 1, "zero": 3, "fidelity": "full"},
+])
+def test_training_step_is_the_same_with_and_without_classes(train, monkeypatch):
+    from tests.workloads.training.test_engine import simulate
+    topo = {"gpus": 32, "fabric": "fat-tree"}
+    monkeypatch.setattr(fabric_mod, "CLASS_LINKS", 1)
+    cls = simulate(topo, train)
+    monkeypatch.setattr(fabric_mod, "CLASS_LINKS", 10**9)
+    ref = simulate(topo, train)
+    for k in ("step_time_s", "exposed_comm_s", "comm_s", "bubble_s", "mfu"):
+        assert cls.summary[k] == pytest.approx(ref.summary[k], rel=1e-9, abs=1e-15)
+    a, b = cls.tables["links"].to_pydict(), ref.tables["links"].to_pydict()
+    np.testing.assert_allclose(a["bytes"], b["bytes"], rtol=1e-9)
+    np.testing.assert_allclose(a["busy_s"], b["busy_s"], rtol=1e-9, atol=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(random_arrivals())
+def test_class_mode_hands_over_to_the_incremental_mode(case):
+    # from 4 concurrent flows on the fabric keeps rates incrementally: class mode pays what the
+    # classes owe and hands its flows over; times and bytes equal the plain first mode's path
+    topo, transfers = case
+    old = fabric_mod.INCREMENTAL_FLOWS
+    fabric_mod.INCREMENTAL_FLOWS = 4
+    try:
+        cls_done, cls = run_bundles(topo, transfers, 1)
+        ref_done, ref = run_bundles(topo, transfers, 10**9)
+    finally:
+        fabric_mod.INCREMENTAL_FLOWS = old
+    assert cls_done.keys() == ref_done.keys()
+    np.testing.assert_allclose([cls_done[k] for k in sorted(cls_done)], [ref_done[k] for k in sorted(ref_done)],
+                               rtol=1e-9)
+    np.testing.assert_allclose(cls.link_bytes, ref.link_bytes, rtol=1e-9, atol=1e-6)
+    assert cls.bytes_delivered == pytest.approx(ref.bytes_delivered, rel=1e-12)
