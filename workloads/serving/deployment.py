@@ -301,7 +301,12 @@ class Deployment:
                                       f"{self.cost.kv_blocks(longest + 1, s.kv_block_tokens)}: use smaller blocks (vLLM: 16)")
             raise InfeasibleError("workload.input_tokens",
                                   f"a request of {longest} tokens needs more KV than a replica holds "
-                                  f"({kv_blocks * s.kv_block_tokens} tokens)")
+                                  f"({kv_blocks * s.kv_block_tokens} tokens after weights and the engine's "
+                                  f"memory reserve at serve.gpu_memory_utilization {s.gpu_memory_utilization:g}; "
+                                  f"the engine would refuse to start as well): raise "
+                                  f"serve.gpu_memory_utilization, lower serve.max_batch_size (the sampler's "
+                                  f"profiled peak grows with it), add GPUs (serve.tp) or set "
+                                  f"serve.kv_capacity_tokens to the pool your engine logged")
 
     # -- flows ---------------------------------------------------------------------------------
     def _private(self, rep: Replica) -> bool:
