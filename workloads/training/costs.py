@@ -9,7 +9,9 @@ Vocabulary:
   overhead), ``model_flops`` (standard count, no recompute), ``hw_flops`` (recompute included,
   the convention of Narayanan et al. 2021), and the communication the pass issues: TP
   (``tp_calls`` collectives of ``tp_bytes`` each, all-reduce, or all-gather + reduce-scatter with
-  sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V.
+  sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V;
+  with ``tp_comm_overlap`` also ``tp_gemm_s``, the GEMM seconds its TP collectives pipeline
+  with (``tp_overlap_gemms``, ``tp_overlap_exposed``).
 - host dispatch: PyTorch eager issues every kernel from the CPU at a fixed cost
   (``cpu_dispatch_us``: Python, dispatcher, launch); the GPU runs them asynchronously, so a
   pass takes max(GPU time, host time) and short kernels leave the GPU waiting on the host.

@@ -9,7 +9,10 @@ Vocabulary:
 - pass: forward or backward of one chunk for one micro-batch: one compute event (the chunk's
   kernels aggregated), then its blocking TP collective (aggregated over the chunk's layers, with
   the per-call latency of the other calls added as a delay) and EP all-to-all; the CP ring
-  exchange runs beside the compute. Events scale with pp x v x micro-batches, not GPUs.
+  exchange runs beside the compute. With ``tp_comm_overlap`` (Transformer Engine userbuffers)
+  the TP collectives run beside the pass's GEMMs: the pass waits only for
+  ``costs.tp_overlap_exposed`` of them (fast path), or, on the shared fabric, they start where
+  the GEMMs start and the pass ends at max(GEMMs, transfer) plus the last chunk (1/tp). Events scale with pp x v x micro-batches, not GPUs.
   With ``overlap_moe_expert_parallel_comm`` (Megatron-Core's EP overlap: a forward and a
   backward of different micro-batches run merged) a pass's EP all-to-all runs beside the next
   pass's compute when that pass is of the other phase, on one EP stream (in order); the pass's
