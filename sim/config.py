@@ -229,6 +229,7 @@ class TrainSection(Section):
     cuda_graph_impl: Literal["none", "local", "transformer_engine"] = Field("none", description="Megatron --cuda-graph-impl: capture each layer's forward and backward kernels in CUDA graphs (replayed with one launch: the host no longer issues them one by one); a dropless MoE dispatcher's host sync cannot be captured")
     checkpoint_interval_s: float | None = Field(None, gt=0, description="long-horizon runs: seconds of training between checkpoints; default the Young/Daly optimum sqrt(2 x checkpoint_s x MTBF)")
     checkpoint_async: bool = Field(False, description="long-horizon runs: training stalls only for the copy to host memory; the write to storage runs behind it")
+    tp_comm_overlap: bool = Field(False, description="Megatron --tp-comm-overlap (NeMo tp_comm_overlap): Transformer Engine userbuffers split each sequence-parallel all-gather/reduce-scatter into chunks pipelined with its GEMM (exposed: the part the GEMM cannot cover plus one chunk); the communication kernels take SMs from the GEMMs. Needs sequence_parallel and tp > 1")
 
 
 class SpeculativeSpec(BaseModel):

@@ -512,7 +512,13 @@ def multinode_published_cases() -> list[dict]:
             train = {"recompute": "full", "attention": "unfused", "overlap_grad_reduce": False, "zero": 1}
         else:
             topo = {"preset": "dgx-h100-superpod", "gpus": gpus}
-            train = {"recompute": "none", "sequence_parallel": tp > 1, "zero": 1}
+            # the NeMo / Megatron-Bridge H100 perf recipes run TP communication overlap
+            # (tp_comm_overlap=True with Transformer Engine userbuffers configs per model shape:
+            # nemo/collections/llm/recipes/tp_overlap_configs/userbuffers.py
+            # userbuffers_fp8_h100_h8192_tp4_mbs1_seqlen8192 for the 70Bs, ..._h12288_tp4_... for
+            # GPT-3 175B, ..._h16384_tp8_cp2_... for Llama 3.1 405B; NeMo 1.0 launcher:
+            # ub_tp_comm_overlap: True)
+            train = {"recompute": "none", "sequence_parallel": tp > 1, "zero": 1, "tp_comm_overlap": tp > 1}
         train.update(tp=tp, pp=pp, cp=cp, dp=gpus // (tp * pp * cp), micro_batch=int(r["micro_batch"]),
                      global_batch=int(r["global_batch"]), virtual_stages=vp,
                      schedule="interleaved" if vp > 1 else "1f1b", precision=r["precision"], check_memory=False)

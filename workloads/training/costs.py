@@ -9,7 +9,9 @@ Vocabulary:
   overhead), ``model_flops`` (standard count, no recompute), ``hw_flops`` (recompute included,
   the convention of Narayanan et al. 2021), and the communication the pass issues: TP
   (``tp_calls`` collectives of ``tp_bytes`` each, all-reduce, or all-gather + reduce-scatter with
-  sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V.
+  sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V;
+  with ``tp_comm_overlap`` also ``tp_gemm_s``, the GEMM seconds its TP collectives pipeline
+  with (``tp_overlap_gemms``, ``tp_overlap_exposed``).
 - host dispatch: PyTorch eager issues every kernel from the CPU at a fixed cost
   (``cpu_dispatch_us``: Python, dispatcher, launch); the GPU runs them asynchronously, so a
   pass takes max(GPU time, host time) and short kernels leave the GPU waiting on the host.
@@ -62,6 +64,7 @@ class PassCost:
     cp_calls: int = 0
     etp_bytes: float = 0.0          # expert-TP all-gather / reduce-scatter of dispatched rows (output size)
     etp_calls: int = 0              # half all-gathers, half reduce-scatters
+    tp_gemm_s: float = 0.0          # tp_comm_overlap: seconds of the GEMMs the TP collectives pipeline with
 
 
 @dataclass
@@ -239,6 +242,13 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     fwd.compute_s += moe_host_sync_s(cm) * syncs
     bwd.compute_s = (max(bwd_gpu, bwd_kernels * dispatch_s)
                      + overhead * (2 if plan.recompute == "full" else 1))
+    if plan.tp_comm_overlap and plan.tp > 1:
+        # Transformer Engine userbuffers: each TP collective runs in chunks beside its GEMM,
+        # whose communication kernels take SMs from it (tp_overlap_gemms)
+        for pc, ops in ((fwd, fwd_ops), (bwd, bwd_ops)):
+            gemm_s, extra_s = tp_overlap_gemms(cm, ops)
+            pc.compute_s += extra_s
+            pc.tp_gemm_s = gemm_s + extra_s
     if plan.tp > 1:
         per_call = (cm.eff.tp_call_overhead_us + (plan.tp - 1) * cm.eff.tp_rank_overhead_us) * 1e-6
         fwd.compute_s += fwd.tp_calls * per_call
@@ -473,3 +483,58 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
         return 0.0
     fraction = min(1.0, comm / compute)
     return 1.0 - 1.0 / (1.0 + slowdown * fraction)
+
+
+# -- TP communication overlap (issue 11 item 7): Transformer Engine userbuffers --------------
+
+# SMs the userbuffers communication kernels take beside each overlapped GEMM of a dense
+# transformer layer (NeMo's H100 FP8 config, nemo/collections/llm/recipes/tp_overlap_configs/
+# userbuffers.py ``userbuffers_fp8_h100_h8192_tp4_mbs1_seqlen8192``, which the NeMo 24.07 /
+# Megatron-Bridge H100 perf recipes use): ring-exchange overlaps (qkv_fprop, fc1_fprop,
+# proj_dgrad, fc2_dgrad) move chunks with the copy engines (0 SMs); pipeline overlaps
+# proj_fprop 24 SMs and fc2_fprop 16; bulk overlaps qkv_dgrad 4, qkv_wgrad 24, fc1_dgrad 2,
+# fc1_wgrad 4. A backward op here is dgrad + wgrad (each half its FLOPs): the mean of the two.
+# TE's own defaults (transformer_engine/pytorch/module/base.py ``initialize_ub``) are 1 SM for
+# ring exchange and 16 for pipeline and bulk.
+TP_OVERLAP_SMS = {"qkv": 0.0, "proj": 24.0, "mlp_up": 0.0, "mlp_down": 16.0,
+                  "qkv_bwd": (4.0 + 24.0) / 2, "proj_bwd": 0.0, "mlp_up_bwd": (2.0 + 4.0) / 2, "mlp_down_bwd": 0.0}
+GPU_SMS = {"H100": 132, "H200": 132, "H20": 78, "B200": 148, "GB200": 152, "B300": 160, "GB300": 160,
+           "A100": 108, "A800": 108}     # SMs per GPU (NVIDIA datasheets); unknown: H100's 132
+DEFAULT_SMS = 132
+
+
+def gpu_sms(name: str) -> int:
+    """SMs of a GPU by its catalogue name's family prefix (``GPU_SMS``; 132 when unknown)."""
+    for k in sorted(GPU_SMS, key=len, reverse=True):
+        if name.upper().startswith(k):
+            return GPU_SMS[k]
+    return DEFAULT_SMS
+
+
+def tp_overlap_gemms(cm: ComputeModel, ops: list[Op]) -> tuple[float, float]:
+    """(seconds of the GEMMs a pass's TP collectives overlap, seconds those GEMMs lose to the
+    communication kernels' SMs). The GEMMs are the layers' QKV, output projection, MLP up and
+    down (and their backward); each runs on ``SMs - num_sm`` SMs, so it takes
+    ``SMs / (SMs - num_sm)`` x its time (``TP_OVERLAP_SMS``)."""
+    sms = gpu_sms(cm.gpu.name)
+    idx = [i for i, o in enumerate(ops) if o.kind == "gemm" and o.name in TP_OVERLAP_SMS]
+    if not idx:
+        return 0.0, 0.0
+    times = cm.op_times([ops[i] for i in idx])
+    gemm = float(times.sum())
+    extra = float(sum(t * TP_OVERLAP_SMS[ops[i].name] / (sms - TP_OVERLAP_SMS[ops[i].name])
+                      for i, t in zip(idx, times)))
+    return gemm, extra
+
+
+def tp_overlap_exposed(comm_s: float, gemm_s: float, tp: int) -> float:
+    """Exposed seconds of a pass's TP collectives (``comm_s`` in all) pipelined with its GEMMs
+    (``gemm_s`` in all, already slowed by the SMs the communication takes): per GEMM the
+    transfer beyond the GEMM, max(0, comm - gemm), plus the one chunk that cannot overlap (the
+    first all-gather chunk runs before the GEMM's first piece, the last reduce-scatter chunk
+    after its last): 1 / n_chunks of the transfer, n_chunks = tp (TE's ring exchange splits by
+    TP size). Each of the pass's collectives is paired with an equal share of its GEMM time, so
+    the sum over GEMMs is max(0, comm_s - gemm_s) + comm_s / tp. Never more than ``comm_s``."""
+    if comm_s <= 0:
+        return 0.0
+    return min(comm_s, max(0.0, comm_s - gemm_s) + comm_s / max(tp, 1))

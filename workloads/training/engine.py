@@ -9,7 +9,10 @@ Vocabulary:
 - pass: forward or backward of one chunk for one micro-batch: one compute event (the chunk's
   kernels aggregated), then its blocking TP collective (aggregated over the chunk's layers, with
   the per-call latency of the other calls added as a delay) and EP all-to-all; the CP ring
-  exchange runs beside the compute. Events scale with pp x v x micro-batches, not GPUs.
+  exchange runs beside the compute. With ``tp_comm_overlap`` (Transformer Engine userbuffers)
+  the TP collectives run beside the pass's GEMMs: the pass waits only for
+  ``costs.tp_overlap_exposed`` of them (fast path), or, on the shared fabric, they start where
+  the GEMMs start and the pass ends at max(GEMMs, transfer) plus the last chunk (1/tp). Events scale with pp x v x micro-batches, not GPUs.
   With ``overlap_moe_expert_parallel_comm`` (Megatron-Core's EP overlap: a forward and a
   backward of different micro-batches run merged) a pass's EP all-to-all runs beside the next
   pass's compute when that pass is of the other phase, on one EP stream (in order); the pass's
@@ -44,7 +47,7 @@ from sim.collectives import collective, estimate_on
 from sim.fabric import Fabric
 from sim.gpu import Gpu, merged
 from sim.simulation import Simulation
-from workloads.training.costs import StepCosts
+from workloads.training.costs import StepCosts, tp_overlap_exposed
 from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
 from workloads.training.plan import Plan
 from workloads.training.schedule import actions
@@ -431,6 +434,10 @@ class TrainingStep:
                 cp_proc = env.process(self._side_comm(log, "CP", "all_gather", "cp", s, r, pc.cp_bytes, pc.cp_calls))
             is_last_b = ph == "B" and last_b.get(k) == idx
             tp_done = False
+            tp_proc = None
+            if p.tp_comm_overlap and pc.tp_calls and not self.fast_tp and (
+                    (is_last_b and self.overlap and p.dp * p.cp > 1) or (p.zero >= 3 and ph == "B" and p.dp * p.cp > 1)):
+                tp_proc = env.process(self._tp_overlapped(log, s, r, pc))
             if is_last_b and self.overlap and p.dp * p.cp > 1:
                 # backward of the last micro-batch: buckets become ready as layers finish
                 buckets = self._buckets(chunk)
@@ -441,17 +448,29 @@ class TrainingStep:
                 yield from self._compute(log, pc.compute_s)
                 pending_dp.append(self._dp_enqueue(r, s, GRAD_BYTES * chunk.dense_params,
                                                    GRAD_BYTES * chunk.expert_params, log, pending_dp))
+            elif p.tp_comm_overlap and pc.tp_calls and not self.fast_tp:
+                # TP overlap on the shared fabric: the collectives run beside the pass's GEMMs
+                tp_proc = env.process(self._tp_overlapped(log, s, r, pc))
+                yield from self._compute(log, pc.compute_s)
+                tp_done = True
+                comm_s = yield tp_proc
+                tail = comm_s / p.tp if comm_s > 0 else 0.0   # the last chunk
+                if tail > 0:
+                    t0 = env.now
+                    yield env.timeout(tail)
+                    log.gpu.log_comm("TP", t0, env.now)
             elif self.fast_tp and pc.tp_calls:
                 # compute then its blocking TP collectives on private links: one timeout
                 tp_done = True
                 t0 = env.now
                 compute_s = log.gpu.compute_time(pc.compute_s * self._straggle(log)) if pc.compute_s > 0 else 0.0
                 tp_s = sum(self._tp_pass(s, r, pc))
-                yield env.timeout(compute_s + tp_s)
+                exposed = self._tp_exposed(log, pc, tp_s)
+                yield env.timeout(compute_s + exposed)
                 if compute_s > 0:
                     log.compute.append((t0, t0 + compute_s))
-                if tp_s > 0:
-                    log.gpu.log_comm("TP", t0 + compute_s, env.now)
+                if tp_s > 0:            # overlapped: the transfer ends ``exposed`` after the compute
+                    log.gpu.log_comm("TP", max(t0, env.now - tp_s), env.now)
             else:
                 yield from self._compute(log, pc.compute_s)
             if tp_done:
@@ -459,8 +478,17 @@ class TrainingStep:
             elif pc.tp_calls and self.fast_tp:
                 t0 = env.now
                 tp_s = sum(self._tp_pass(s, r, pc))
+                exposed = self._tp_exposed(log, pc, tp_s)
                 if tp_s > 0:
-                    yield env.timeout(tp_s)
+                    yield env.timeout(exposed)
+                    log.gpu.log_comm("TP", env.now - tp_s, env.now)
+            elif pc.tp_calls and p.tp_comm_overlap:
+                # the last backward or a ZeRO-3 backward: its collectives ran beside it
+                comm_s = yield tp_proc
+                tail = comm_s / p.tp if comm_s > 0 else 0.0
+                if tail > 0:
+                    t0 = env.now
+                    yield env.timeout(tail)
                     log.gpu.log_comm("TP", t0, env.now)
             elif pc.tp_calls:
                 if p.sp:
@@ -526,6 +554,28 @@ class TrainingStep:
         # expert gradients reduce over dp / ep ranks; on the dp groups their bytes per rank
         # are carried in proportion (a simplification that keeps the link loads)
         yield from self._comm(log, "DP", op, "dp", s, r, dense_b + expert_b / p.ep)
+
+    def _tp_exposed(self, log, pc, tp_s: float) -> float:
+        """Fast path: exposed seconds of a pass's TP collectives (``tp_s`` in all): all of them
+        without ``tp_comm_overlap``, else ``costs.tp_overlap_exposed`` against the pass's GEMMs
+        (stretched as its compute is)."""
+        if not self.plan.tp_comm_overlap or tp_s <= 0:
+            return tp_s
+        gemm = log.gpu.compute_time(pc.tp_gemm_s * self._straggle(log)) if pc.tp_gemm_s > 0 else 0.0
+        return tp_overlap_exposed(tp_s, gemm, self.plan.tp)
+
+    def _tp_overlapped(self, log, s, r, pc):
+        """Shared fabric, ``tp_comm_overlap``: a pass's TP all-gathers and reduce-scatters on the
+        fabric beside its compute, starting where its GEMMs start (after the rest of the pass:
+        compute - GEMM time), so the pass ends at max(GEMMs, transfer) + the last chunk, as
+        ``costs.tp_overlap_exposed``. Returns the transfer's seconds."""
+        rest = max(0.0, pc.compute_s - pc.tp_gemm_s)
+        if rest > 0:
+            yield self.env.timeout(log.gpu.compute_time(rest * self._straggle(log)))
+        t0 = self.env.now
+        yield from self._comm(log, "TP", "all_gather", "tp", s, r, pc.tp_bytes, pc.tp_calls // 2)
+        yield from self._comm(log, "TP", "reduce_scatter", "tp", s, r, pc.tp_bytes, pc.tp_calls - pc.tp_calls // 2)
+        return self.env.now - t0
 
     def _side_comm(self, log, kind, op, dim, s, r, nbytes, calls):
         yield from self._comm(log, kind, op, dim, s, r, nbytes, calls)

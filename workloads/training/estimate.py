@@ -20,7 +20,7 @@ from sim.collectives import DEFAULT_EFFICIENCY, estimate
 from topologies.params import DEFAULT_SCALEOUT_LATENCY_US, DEFAULT_SCALEUP_LATENCY_US
 from sim.compute import ComputeModel
 from workloads.model import ModelSpec
-from workloads.training.costs import StepCosts, step_costs
+from workloads.training.costs import StepCosts, step_costs, tp_overlap_exposed
 from workloads.training.memory import GRAD_BYTES
 from workloads.training.plan import Plan
 from workloads.training.schedule import actions, timeline
@@ -91,9 +91,12 @@ def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, 
             comm = 0.0
             if pc.tp_calls:
                 if plan.sp and plan.tp > 1:
-                    one = net.collective("all_gather", plan.tp, pc.tp_bytes, st["tp"]) + \
-                        net.collective("reduce_scatter", plan.tp, pc.tp_bytes, st["tp"])
-                    comm += pc.tp_calls / 2 * one
+                    n_ag = pc.tp_calls // 2
+                    tp_s = n_ag * net.collective("all_gather", plan.tp, pc.tp_bytes, st["tp"]) + \
+                        (pc.tp_calls - n_ag) * net.collective("reduce_scatter", plan.tp, pc.tp_bytes, st["tp"])
+                    if plan.tp_comm_overlap:
+                        tp_s = tp_overlap_exposed(tp_s, pc.tp_gemm_s * sync_jitter, plan.tp)
+                    comm += tp_s
                 else:
                     comm += pc.tp_calls * net.collective(tp_op, plan.tp, pc.tp_bytes, st["tp"])
             if pc.ep_calls:

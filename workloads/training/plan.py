@@ -76,6 +76,7 @@ class Plan:
     moe_pad_to_capacity: bool = False   # rows padded to capacity: static shapes, no host sync
     cuda_graphs: bool = False           # layers' kernels replayed from CUDA graphs
     ep_overlap: bool = False            # EP all-to-all behind another micro-batch's compute
+    tp_comm_overlap: bool = False       # TP all-gather/reduce-scatter pipelined with the GEMMs (TE userbuffers)
 
     @property
     def moe_host_sync(self) -> bool:
@@ -256,7 +257,20 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
                 moe_capacity_factor=getattr(train, "moe_capacity_factor", None) or 0.0,
                 moe_pad_to_capacity=getattr(train, "moe_pad_expert_input_to_capacity", False),
                 cuda_graphs=getattr(train, "cuda_graph_impl", "none") != "none",
-                ep_overlap=getattr(train, "overlap_moe_expert_parallel_comm", False))
+                ep_overlap=getattr(train, "overlap_moe_expert_parallel_comm", False),
+                tp_comm_overlap=_check_tp_comm_overlap(train, tp))
+
+
+def _check_tp_comm_overlap(train, tp: int) -> bool:
+    """``train.tp_comm_overlap``: Megatron asserts it needs sequence parallelism (the userbuffers
+    overlap the SP all-gathers/reduce-scatters) and, with tp = 1, there is nothing to overlap."""
+    if not getattr(train, "tp_comm_overlap", False):
+        return False
+    if tp < 2 or not train.sequence_parallel:
+        raise ConfigError("train.tp_comm_overlap", f"needs train.sequence_parallel = true and tp > 1 (tp = {tp}, "
+                          f"sequence_parallel = {str(train.sequence_parallel).lower()}): the overlap pipelines the "
+                          "sequence-parallel all-gathers and reduce-scatters with the GEMMs")
+    return True
 
 
 def _check_moe_capacity(train, model, ep: int) -> None:

@@ -320,3 +320,34 @@ def test_bad_capacity_factor_is_a_config_error():
     with pytest.raises(ConfigError) as err:
         load_config(data={"train": {"moe_capacity_factor": 0}})
     assert "moe_capacity_factor" in str(err.value)
+
+
+def test_tp_overlap_exposed_closed_form():
+    from workloads.training.costs import tp_overlap_exposed
+    # GEMMs longer than the transfer: only the first/last chunk (1/tp) shows
+    assert tp_overlap_exposed(1.0, 5.0, 4) == pytest.approx(0.25)
+    # transfer longer: what the GEMMs cannot cover plus the chunk
+    assert tp_overlap_exposed(1.0, 0.5, 4) == pytest.approx(0.75)
+    # never more than the blocking transfer, never negative
+    for comm, gemm in ((1.0, 0.0), (2.0, 0.1), (0.0, 1.0)):
+        e = tp_overlap_exposed(comm, gemm, 8)
+        assert 0.0 <= e <= comm
+
+
+def test_tp_overlap_gemms_slow_by_the_communication_sms():
+    from sim.compute import ComputeModel
+    from sim.hardware import gpu
+    from workloads.layer_cost import forward_ops
+    from workloads.model import ModelSpec
+    from workloads.training.costs import TP_OVERLAP_SMS, tp_overlap_gemms
+    from workloads.training.plan import Shard
+    from sim.config import load_config
+    m = ModelSpec.from_section(load_config(data={"run": {"kind": "train"}, "model": {"preset": "llama3-70b"},
+                                                 "topology": {"gpus": 8}}).model)
+    cm = ComputeModel(gpu("H100-SXM-80GB"), "fp8")
+    ops = forward_ops(m, 0, 1, Shard(tp=4, cp=1, sp=True, ep=1, weight_bytes=1), "fp8")
+    gemm, extra = tp_overlap_gemms(cm, ops)
+    t = {o.name: float(cm.op_times([o])[0]) for o in ops if o.name in TP_OVERLAP_SMS}
+    assert gemm == pytest.approx(sum(t.values()))
+    # proj loses 24 of 132 SMs, mlp_down 16; qkv and mlp_up (ring exchange, copy engines) none
+    assert extra == pytest.approx(t["proj"] * 24 / 108 + t["mlp_down"] * 16 / 116)

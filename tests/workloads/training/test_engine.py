@@ -194,3 +194,45 @@ def test_ep_overlap_hides_the_all_to_all_behind_the_other_micro_batch():
     assert over["step_time_s"] < base["step_time_s"]
     # no more than the all-to-all time can be hidden
     assert base["step_time_s"] - over["step_time_s"] <= base["exposed_ep_s"] + 1e-9
+
+
+# -- train.tp_comm_overlap (issue 11 item 7): TP collectives pipelined with the GEMMs ----------
+
+def _tp_overlap_cfg(overlap: bool, **train):
+    t = {"tp": 4, "dp": 2, "sequence_parallel": True, "global_batch": 4, "micro_batch": 1,
+         "tp_comm_overlap": overlap}
+    t.update(train)
+    topo = {"gpu": "H100-SXM-80GB", "gpus": 8, "gpus_per_node": 4, "nics_per_node": 4, "nic_Gbps": 400}
+    return load_config(data={"run": {"kind": "train"}, "topology": topo,
+                             "model": small_model(hidden=4096, ffn_hidden=16384, heads=32, kv_heads=32, seq_len=2048),
+                             "train": t})
+
+
+@pytest.mark.parametrize("fast_tp", [True, False])
+def test_tp_comm_overlap_never_slower_and_exposes_less(monkeypatch, fast_tp):
+    import workloads.training.engine as engine
+    monkeypatch.setattr(engine, "FAST_TP", fast_tp)
+    off = run(_tp_overlap_cfg(False)).summary
+    on = run(_tp_overlap_cfg(True)).summary
+    assert on["step_time_s"] < off["step_time_s"]
+    assert on["exposed_comm_s"] < off["exposed_comm_s"]
+    # the GEMMs lose SMs to the communication kernels: more compute, never less
+    assert on["compute_s"] >= off["compute_s"]
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_tp_comm_overlap_closed_form_agrees_with_the_simulation(overlap):
+    from workloads.training.calibration import predict, prepare
+    from workloads.training.costs import training_efficiency
+    cfg = _tp_overlap_cfg(overlap)
+    sim = run(cfg).summary["step_time_s"]
+    case = {"case": "t", "metric": "step_time_s", "measured": 1.0, "config": cfg.model_dump()}
+    closed = predict(prepare([case]), training_efficiency("H100-SXM-80GB"))[0]
+    assert sim == pytest.approx(closed, rel=0.03)
+
+
+@pytest.mark.parametrize("train", [{"sequence_parallel": False}, {"tp": 1, "dp": 8, "global_batch": 8}])
+def test_tp_comm_overlap_needs_sequence_parallel_and_tp(train):
+    from sim.errors import ConfigError
+    with pytest.raises(ConfigError, match="train.tp_comm_overlap"):
+        run(_tp_overlap_cfg(True, **train))
