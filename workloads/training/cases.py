@@ -202,6 +202,31 @@ MPT_SHAPES = {"125m": (768, 12, 12), "350m": (1024, 16, 24), "760m": (1536, 12, 
               "3b": (2560, 20, 32), "7b": (4096, 32, 32), "13b": (5120, 40, 40), "30b": (7168, 56, 48)}
 
 
+def _mpt_config(r: dict, name: str, shape: tuple[int, int, int]) -> dict:
+    """The dcsim config of one llm-foundry benchmark row (``r``: a CSV row with gpu, gpus, seq,
+    model, micro_batch, global_batch, activation_checkpointing; ``shape``: hidden, heads, layers):
+    Composer + FSDP FULL_SHARD (zero 3), bf16, MPT's flash attention; H100 rows on a DGX H100
+    SuperPOD, A100 rows on 8 x 200 Gb/s per node (the tables' 1600 Gbps RoCE)."""
+    h, heads, layers = shape
+    seq, gpus = int(r["seq"]), int(r["gpus"])
+    if r["gpu"] == "h100_80gb":
+        topo = {"preset": "dgx-h100-superpod", "gpus": gpus}
+    else:
+        topo = {"gpu": "A100-SXM-40GB" if r["gpu"] == "a100_40gb" else "A100-SXM-80GB", "gpus": gpus,
+                "gpus_per_node": 8, "scaleup_domain": 8, "nics_per_node": 8, "nic_Gbps": 200,
+                "fabric": "fat-tree" if gpus > 8 else "none"}
+    return {
+        "run": {"kind": "train", "name": name},
+        "topology": topo,
+        "model": {"name": f'mpt-{r["model"]}', "layers": layers, "hidden": h, "ffn_hidden": 4 * h,
+                  "heads": heads, "vocab": 50368, "seq_len": seq, "gated_mlp": False, "tied_embeddings": True},
+        "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": int(r["micro_batch"]),
+                  "global_batch": int(r["global_batch"]),
+                  "recompute": "full" if r["activation_checkpointing"] == "True" else "none",
+                  "precision": "bf16", "attention": "flash", "attention_kernel": "fa2", "check_memory": False},
+    }
+
+
 def llmfoundry_cases(gpu: str | None = None, use: str | None = None) -> list[dict]:
     """The 8- and 16-GPU bf16 rows of llm-foundry's MPT benchmark tables as cases compared on
     tokens/s per GPU (``data/llmfoundry_benchmarks.csv``, copied from the README with MFU
@@ -218,22 +243,7 @@ def llmfoundry_cases(gpu: str | None = None, use: str | None = None) -> list[dic
         h, heads, layers = MPT_SHAPES[r["model"]]
         seq, gpus = int(r["seq"]), int(r["gpus"])
         name = f'llmfoundry_mpt{r["model"]}_s{seq}_{r["gpu"].split("_")[0]}x{gpus}_mb{r["micro_batch"]}'
-        if r["gpu"] == "h100_80gb":
-            topo = {"preset": "dgx-h100-superpod", "gpus": gpus}
-        else:
-            topo = {"gpu": "A100-SXM-80GB", "gpus": gpus, "gpus_per_node": 8, "scaleup_domain": 8,
-                    "nics_per_node": 8, "nic_Gbps": 200, "fabric": "fat-tree" if gpus > 8 else "none"}
-        cfg = {
-            "run": {"kind": "train", "name": name},
-            "topology": topo,
-            "model": {"name": f'mpt-{r["model"]}', "layers": layers, "hidden": h, "ffn_hidden": 4 * h,
-                      "heads": heads, "vocab": 50368, "seq_len": seq, "gated_mlp": False, "tied_embeddings": True},
-            "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": int(r["micro_batch"]),
-                      "global_batch": int(r["global_batch"]),
-                      "recompute": "full" if r["activation_checkpointing"] == "True" else "none",
-                      "precision": "bf16", "attention": "flash", "attention_kernel": "fa2",
-                      "check_memory": False},
-        }
+        cfg = _mpt_config(r, name, (h, heads, layers))
         out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
                     "measured": float(r["tokens_per_s_per_gpu"]), "source": LLMFOUNDRY_SOURCE, "use": r["use"],
                     "gpu": r["gpu"]})
@@ -473,22 +483,7 @@ def llmfoundry_multinode_cases() -> list[dict]:
         seq, gpus = int(r["seq"]), int(r["gpus"])
         tag = {"h100_80gb": "h100", "a100_80gb": "a100", "a100_40gb": "a100x40g"}[r["gpu"]]
         name = f'llmfoundry_mpt{r["model"]}_s{seq}_{tag}x{gpus}_mb{r["micro_batch"]}'
-        if r["gpu"] == "h100_80gb":
-            topo = {"preset": "dgx-h100-superpod", "gpus": gpus}
-        else:
-            topo = {"gpu": "A100-SXM-80GB" if r["gpu"] == "a100_80gb" else "A100-SXM-40GB", "gpus": gpus,
-                    "gpus_per_node": 8, "scaleup_domain": 8, "nics_per_node": 8, "nic_Gbps": 200,
-                    "fabric": "fat-tree" if gpus > 8 else "none"}
-        cfg = {
-            "run": {"kind": "train", "name": name},
-            "topology": topo,
-            "model": {"name": f'mpt-{r["model"]}', "layers": layers, "hidden": h, "ffn_hidden": 4 * h,
-                      "heads": heads, "vocab": 50368, "seq_len": seq, "gated_mlp": False, "tied_embeddings": True},
-            "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": int(r["micro_batch"]),
-                      "global_batch": int(r["global_batch"]),
-                      "recompute": "full" if r["activation_checkpointing"] == "True" else "none",
-                      "precision": "bf16", "attention": "flash", "attention_kernel": "fa2", "check_memory": False},
-        }
+        cfg = _mpt_config(r, name, (h, heads, layers))
         out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
                     "measured": float(r["tokens_per_s_per_gpu"]), "gpu": r["gpu"],
                     "source": f'{LLMFOUNDRY_MULTINODE_SOURCE}; table: {r["table"]}'})
