@@ -197,7 +197,9 @@ def cmd_hardware(args) -> int:
                      "config_hbm_GB": config_hbm_GB(g),
                      "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
-                     "power_W": g.power_W, "calibrated": calibration(name, "train")[0]})
+                     # calibrated: training's constants (as before); serving has its own fit
+                     "power_W": g.power_W, "calibrated": calibration(name, "train")[0],
+                     "calibrated_serve": calibration(name, "serve")[0]})
     if args.json:
         print(json_line(rows))
     else:

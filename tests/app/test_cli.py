@@ -448,3 +448,17 @@ def test_replica_and_link_speed_errors_read_plainly(capsys):
                  "--out", "/nonexistent/never"]) == 2
     err = capsys.readouterr().err
     assert "links.parquet" in err and "dcsim topology`" not in err
+
+
+def test_hardware_says_calibrated_per_kind_of_run(capsys):
+    """`calibrated` is training's flag, `calibrated_serve` serving's: each is what a run of that
+    kind reports (B200 is fitted for training only, H200 for serving only)."""
+    from sim.compute import calibration
+    assert main(["hardware", "--json"]) == 0
+    rows = {r["gpu"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])}
+    for name, r in rows.items():
+        assert r["calibrated"] == calibration(name, "train")[0], name
+        assert r["calibrated_serve"] == calibration(name, "serve")[0], name
+    assert rows["B200-180GB"]["calibrated"] and not rows["B200-180GB"]["calibrated_serve"]
+    assert rows["H200-SXM-141GB"]["calibrated_serve"] and not rows["H200-SXM-141GB"]["calibrated"]
+    assert rows["MI300X"]["calibrated"] and not rows["MI300X"]["calibrated_serve"]

@@ -57,3 +57,14 @@ def test_a_single_stage_step_has_no_bubble_not_even_rounding_residue():
     tabs = w.tables()
     assert tabs["summary"]["bubble_s"].to_pylist() == [0.0]
     assert set(tabs["steps"]["bubble_s"].to_pylist()) == {0.0}
+
+
+def test_a_serving_summary_names_its_model_and_tp():
+    """Serving rows say which model at which TP (so [[jobs]] rows of two deployments differ)."""
+    cfg = load_config(data={"run": {"kind": "serve"}, **CONFIGS["serve"]})
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    w = make("serve", cfg, sim, topo, build_fabric(cfg, sim, topo))
+    sim.run(w.start())
+    summary = w.tables()["summary"]
+    assert summary["model"].to_pylist() == ["llama3-8b"] and summary["tp"].to_pylist() == [2]

@@ -155,6 +155,8 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "kv_capacity_tokens": int(dep.kv_blocks * dep.engines * dep.serve.kv_block_tokens),
         "kv_peak_utilization": max(r.kv.peak_used / max(r.kv.capacity, 1) for r in reps),
         "replicas": dep.physical_replicas,
+        "model": dep.spec.name,
+        "tp": dep.serve.tp,
         "busy_fraction": min(1.0, busy / max(duration * len(reps), 1e-12)),   # GPU time running iterations
         "hbm_used_GB": dep.hbm.used / 1e9,
         "hbm_kv_GB": dep.hbm.items["kv_cache"] / 1e9,
