@@ -139,6 +139,10 @@ DEFINED_DEFAULTS = {"vendor": "custom", "scaleup_GBps": 32.0, "scaleup_domain": 
                     "power_W": 400.0, "scaleup_kind": "switch", "nvls": False}
 _REQUIRED = ("dense_tflops", "hbm_GB", "hbm_GBps")
 _NUMERIC = ("hbm_GB", "hbm_usable_GiB", "hbm_GBps", "scaleup_GBps", "special_Tops", "host_GBps", "power_W")
+# upper bounds of a [hardware."NAME"] value: ~100x today's largest (288 GB HBM, 8 TB/s, 1.8 TB/s
+# NVLink, 1.4 kW), so a unit slip (GB given in bytes, W in mW) is an error, not a silent giant GPU
+_UPPER = {"hbm_GB": 1e5, "hbm_usable_GiB": 1e5, "hbm_GBps": 1e6, "scaleup_GBps": 1e6, "special_Tops": 1e6,
+          "host_GBps": 1e6, "power_W": 1e5}
 _FIELDS = set(_REQUIRED) | set(_NUMERIC) | {"like", "vendor", "scaleup_domain", "scaleup_kind", "nvls",
                                             "source", "notes"}
 
@@ -196,6 +200,9 @@ def define(name: str, row: dict) -> GpuSpec:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
             raise ConfigError(f"{key}.{k}", f"must be a positive finite number, got {v!r}")
+        if v > _UPPER[k]:
+            raise ConfigError(f"{key}.{k}", f"{v:g} is not a GPU's (at most {_UPPER[k]:g}: a bound "
+                                            f"orders of magnitude above any chip, to catch a slip of units)")
     dom = merged.get("scaleup_domain")
     if isinstance(dom, bool) or not isinstance(dom, int) or dom < 1:
         raise ConfigError(f"{key}.scaleup_domain", f"must be an integer >= 1, got {dom!r}")

@@ -102,6 +102,8 @@ def test_define_without_like_needs_the_rates():
     ({"like": "A100-SXM-40GB", "dense_tflops": {"fp17": 3}}, "hardware.T-bad.dense_tflops.fp17"),
     ({"like": "A100-SXM-40GB", "dense_tflops": {"fp16": 0}}, "hardware.T-bad.dense_tflops"),
     ({"like": "A100-SXM-40GB", "colour": "green"}, "hardware.T-bad.colour"),
+    ({"like": "H100-SXM-80GB", "hbm_GB": 1e9}, "hardware.T-bad.hbm_GB"),          # GB given in bytes
+    ({"like": "H100-SXM-80GB", "power_W": 7e5}, "hardware.T-bad.power_W"),
 ])
 def test_bad_hardware_tables_name_the_key(row, key):
     with pytest.raises(_CE) as err:
