@@ -237,20 +237,22 @@ class Fabric:
             return len(self._inc) + len(self._pending)
         return len(self._flows) + len(self._pending)
 
-    @property
-    def link_bytes(self) -> np.ndarray:
-        """Bytes carried per link (shape (links,)), up to the last fabric update."""
+    def _settle_accounts(self) -> None:
+        """Pay what flow groups and link classes owe the per-link counters (deferred accounting)."""
         self._pay_groups()
         if self._lc is not None:
             self._lc.flush(self._link_bytes, self._link_busy)
+
+    @property
+    def link_bytes(self) -> np.ndarray:
+        """Bytes carried per link (shape (links,)), up to the last fabric update."""
+        self._settle_accounts()
         return self._link_bytes
 
     @property
     def link_busy(self) -> np.ndarray:
         """Seconds each link carried any flow (shape (links,)), up to the last fabric update."""
-        self._pay_groups()
-        if self._lc is not None:
-            self._lc.flush(self._link_bytes, self._link_busy)
+        self._settle_accounts()
         return self._link_busy
 
     def link_table(self) -> pa.Table:
