@@ -435,8 +435,8 @@ class TrainingStep:
             is_last_b = ph == "B" and last_b.get(k) == idx
             tp_done = False
             tp_proc = None
-            if p.tp_comm_overlap and pc.tp_calls and not self.fast_tp and (
-                    (is_last_b and self.overlap and p.dp * p.cp > 1) or (p.zero >= 3 and ph == "B" and p.dp * p.cp > 1)):
+            overlap_tp = p.tp_comm_overlap and pc.tp_calls and not self.fast_tp
+            if overlap_tp and p.dp * p.cp > 1 and ((is_last_b and self.overlap) or (p.zero >= 3 and ph == "B")):
                 tp_proc = env.process(self._tp_overlapped(log, s, r, pc))
             if is_last_b and self.overlap and p.dp * p.cp > 1:
                 # backward of the last micro-batch: buckets become ready as layers finish
@@ -448,17 +448,12 @@ class TrainingStep:
                 yield from self._compute(log, pc.compute_s)
                 pending_dp.append(self._dp_enqueue(r, s, GRAD_BYTES * chunk.dense_params,
                                                    GRAD_BYTES * chunk.expert_params, log, pending_dp))
-            elif p.tp_comm_overlap and pc.tp_calls and not self.fast_tp:
+            elif overlap_tp:
                 # TP overlap on the shared fabric: the collectives run beside the pass's GEMMs
                 tp_proc = env.process(self._tp_overlapped(log, s, r, pc))
                 yield from self._compute(log, pc.compute_s)
                 tp_done = True
-                comm_s = yield tp_proc
-                tail = comm_s / p.tp if comm_s > 0 else 0.0   # the last chunk
-                if tail > 0:
-                    t0 = env.now
-                    yield env.timeout(tail)
-                    log.gpu.log_comm("TP", t0, env.now)
+                yield from self._tp_tail(log, (yield tp_proc))
             elif self.fast_tp and pc.tp_calls:
                 # compute then its blocking TP collectives on private links: one timeout
                 tp_done = True
@@ -484,12 +479,7 @@ class TrainingStep:
                     log.gpu.log_comm("TP", env.now - tp_s, env.now)
             elif pc.tp_calls and p.tp_comm_overlap:
                 # the last backward or a ZeRO-3 backward: its collectives ran beside it
-                comm_s = yield tp_proc
-                tail = comm_s / p.tp if comm_s > 0 else 0.0
-                if tail > 0:
-                    t0 = env.now
-                    yield env.timeout(tail)
-                    log.gpu.log_comm("TP", t0, env.now)
+                yield from self._tp_tail(log, (yield tp_proc))
             elif pc.tp_calls:
                 if p.sp:
                     yield from self._comm(log, "TP", "all_gather", "tp", s, r, pc.tp_bytes, pc.tp_calls // 2)
@@ -576,6 +566,15 @@ class TrainingStep:
         yield from self._comm(log, "TP", "all_gather", "tp", s, r, pc.tp_bytes, pc.tp_calls // 2)
         yield from self._comm(log, "TP", "reduce_scatter", "tp", s, r, pc.tp_bytes, pc.tp_calls - pc.tp_calls // 2)
         return self.env.now - t0
+
+    def _tp_tail(self, log, comm_s: float):
+        """The last chunk of an overlapped pass's TP transfer (``comm_s`` seconds in all), which
+        no GEMM is left to hide: 1/tp of it, after the pass."""
+        tail = comm_s / self.plan.tp if comm_s > 0 else 0.0
+        if tail > 0:
+            t0 = self.env.now
+            yield self.env.timeout(tail)
+            log.gpu.log_comm("TP", t0, self.env.now)
 
     def _side_comm(self, log, kind, op, dim, s, r, nbytes, calls):
         yield from self._comm(log, kind, op, dim, s, r, nbytes, calls)
