@@ -234,6 +234,8 @@ class Deployment:
         cost.host_per_seq_s = e.step_us_per_seq * 1e-6
         cost.graph_max_batch = e.cuda_graph_max_batch
         cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * 1e-6
+        if isinstance(cost, DpAttentionCost) and cost.dp > 1:
+            cost.dp_sync_s = e.dp_sync_us * 1e-6
         if cost.wbytes < 2.0:
             cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
 

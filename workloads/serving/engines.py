@@ -49,6 +49,11 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   remote-prefill request off its queue only when the last one has finished: 1), and with
   ``prefill_worker_chunked = false`` each prompt runs whole in one step (chunked prefill off:
   the chunk becomes the longest prompt, at least ``serve.max_batch_tokens``).
+- ``dp_sync_us``: host seconds (us) per step a data-parallel-attention replica's schedulers spend
+  agreeing on the step (``serve.dp_attention``: each DP rank all-gathers its token count and
+  forward mode, so that idle ranks join the MoE all-to-all and the ranks pick the same CUDA
+  graph); the scheduler runs it for the next batch while the GPU runs the current one, so a step
+  takes at least that long (``DpAttentionCost``).
 - ``like``: a profile that is another engine's in a different serving mode takes that engine's
   fields and replaces the ones it lists (``sglang-0.4``: an older release with another host cost;
   ``trtllm-serve``: TensorRT-LLM behind its OpenAI
@@ -107,6 +112,7 @@ class EngineProfile:
     prefill_worker_chunked: bool = True
     sampler_bytes_per_logit: float = 0.0
     activation_base_GiB: float = 0.0
+    dp_sync_us: float = 0.0
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
