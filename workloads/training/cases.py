@@ -223,7 +223,8 @@ def _mpt_config(r: dict, name: str, shape: tuple[int, int, int]) -> dict:
         "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": int(r["micro_batch"]),
                   "global_batch": int(r["global_batch"]),
                   "recompute": "full" if r["activation_checkpointing"] == "True" else "none",
-                  "precision": "bf16", "attention": "flash", "attention_kernel": "fa2", "check_memory": False},
+                  "precision": "bf16", "attention": "flash", "attention_kernel": mpt_attention_kernel(r["gpu"]),
+                  "check_memory": False},
     }
 
 
@@ -647,3 +648,16 @@ def blackwell_cases(gpu: str | None = None, use: str | None = None, recipe: str 
                               f'TP {tp} PP {pp} CP {cp} VP {vp} FSDP {r["fsdp"]}: {r["tokens_per_s_per_gpu"]} '
                               f'tokens/s/GPU{"; " + r["note"] if r["note"] else ""}'})
     return out
+
+
+# -- llm-foundry's attention kernel (issue 11): which fused attention the MPT benchmark rows ran ---
+
+def mpt_attention_kernel(gpu: str) -> str:
+    """``train.attention_kernel`` of an llm-foundry benchmark row on ``gpu`` (the tables' tag:
+    a100_40gb, a100_80gb, h100_80gb). The sweeps ran MPT's ``attn_impl: triton``
+    (scripts/train/benchmarking/submit_benchmarks.py, ``--attn_impl`` default 'triton'): the
+    FlashAttention-1-era Triton kernel, ``"triton"`` (compute.toml ``[A100.triton]``, from
+    FlashAttention-2's A100 kernel measurements). The H100 rows keep ``"fa2"``: H100's
+    host constants were fitted with that kernel (``calibration.fit_h100``) and no H100 measurement
+    of the Triton kernel exists in the project."""
+    return "fa2" if gpu.startswith("h100") else "triton"
