@@ -661,3 +661,27 @@ def mpt_attention_kernel(gpu: str) -> str:
     host constants were fitted with that kernel (``calibration.fit_h100``) and no H100 measurement
     of the Triton kernel exists in the project."""
     return "fa2" if gpu.startswith("h100") else "triton"
+
+
+LLMFOUNDRY_A100_40GB_SOURCE = (
+    "mosaicml/llm-foundry scripts/train/benchmarking/README.md (https://github.com/mosaicml/llm-foundry/blob/main/"
+    "scripts/train/benchmarking/README.md), table 'A100 40GB with 1600 Gbps node-node interconnect (RoCE)', the "
+    "8-GPU rows at seq 512-32k other than 2048 (those are in llmfoundry_multinode.csv): Composer + PyTorch FSDP "
+    "FULL_SHARD, PURE bf16, MPT models, throughput per GPU")
+
+
+def llmfoundry_a100_40gb_cases() -> list[dict]:
+    """llm-foundry's A100 40GB 8-GPU MPT rows at sequence lengths other than 2048
+    (``data/llmfoundry_a100_40gb.csv``, 39 rows, 125M-13B, seq 512-32k; MFU re-derived from the
+    throughput to check the copy), compared on tokens/s per GPU. Configs as ``_mpt_config``
+    (FSDP FULL_SHARD, MPT's Triton attention); Composer's PURE bf16 priced as amp bf16 (as
+    ``llmfoundry_multinode_cases``). Held out of every fit."""
+    out = []
+    for r in _rows("llmfoundry_a100_40gb.csv"):
+        seq, gpus = int(r["seq"]), int(r["gpus"])
+        name = f'llmfoundry_mpt{r["model"]}_s{seq}_a100x40gx{gpus}_mb{r["micro_batch"]}'
+        cfg = _mpt_config(r, name, MPT_SHAPES[r["model"]])
+        out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
+                    "measured": float(r["tokens_per_s_per_gpu"]), "gpu": r["gpu"], "use": "holdout",
+                    "source": LLMFOUNDRY_A100_40GB_SOURCE})
+    return out
