@@ -223,7 +223,8 @@ def _mpt_config(r: dict, name: str, shape: tuple[int, int, int]) -> dict:
         "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": int(r["micro_batch"]),
                   "global_batch": int(r["global_batch"]),
                   "recompute": "full" if r["activation_checkpointing"] == "True" else "none",
-                  "precision": "bf16", "attention": "flash", "attention_kernel": "fa2", "check_memory": False},
+                  "precision": "bf16", "attention": "flash", "attention_kernel": mpt_attention_kernel(r["gpu"]),
+                  "check_memory": False},
     }
 
 
@@ -646,4 +647,41 @@ def blackwell_cases(gpu: str | None = None, use: str | None = None, recipe: str 
                               f'{gpus} GPUs {r["recipe"]} GBS {r["global_batch"]} MBS {r["micro_batch"]} '
                               f'TP {tp} PP {pp} CP {cp} VP {vp} FSDP {r["fsdp"]}: {r["tokens_per_s_per_gpu"]} '
                               f'tokens/s/GPU{"; " + r["note"] if r["note"] else ""}'})
+    return out
+
+
+# -- llm-foundry's attention kernel (issue 11): which fused attention the MPT benchmark rows ran ---
+
+def mpt_attention_kernel(gpu: str) -> str:
+    """``train.attention_kernel`` of an llm-foundry benchmark row on ``gpu`` (the tables' tag:
+    a100_40gb, a100_80gb, h100_80gb). The sweeps ran MPT's ``attn_impl: triton``
+    (scripts/train/benchmarking/submit_benchmarks.py, ``--attn_impl`` default 'triton'): the
+    FlashAttention-1-era Triton kernel, ``"triton"`` (compute.toml ``[A100.triton]``, from
+    FlashAttention-2's A100 kernel measurements). The H100 rows keep ``"fa2"``: H100's
+    host constants were fitted with that kernel (``calibration.fit_h100``) and no H100 measurement
+    of the Triton kernel exists in the project."""
+    return "fa2" if gpu.startswith("h100") else "triton"
+
+
+LLMFOUNDRY_A100_40GB_SOURCE = (
+    "mosaicml/llm-foundry scripts/train/benchmarking/README.md (https://github.com/mosaicml/llm-foundry/blob/main/"
+    "scripts/train/benchmarking/README.md), table 'A100 40GB with 1600 Gbps node-node interconnect (RoCE)', the "
+    "8-GPU rows at seq 512-32k other than 2048 (those are in llmfoundry_multinode.csv): Composer + PyTorch FSDP "
+    "FULL_SHARD, PURE bf16, MPT models, throughput per GPU")
+
+
+def llmfoundry_a100_40gb_cases() -> list[dict]:
+    """llm-foundry's A100 40GB 8-GPU MPT rows at sequence lengths other than 2048
+    (``data/llmfoundry_a100_40gb.csv``, 39 rows, 125M-13B, seq 512-32k; MFU re-derived from the
+    throughput to check the copy), compared on tokens/s per GPU. Configs as ``_mpt_config``
+    (FSDP FULL_SHARD, MPT's Triton attention); Composer's PURE bf16 priced as amp bf16 (as
+    ``llmfoundry_multinode_cases``). Held out of every fit."""
+    out = []
+    for r in _rows("llmfoundry_a100_40gb.csv"):
+        seq, gpus = int(r["seq"]), int(r["gpus"])
+        name = f'llmfoundry_mpt{r["model"]}_s{seq}_a100x40gx{gpus}_mb{r["micro_batch"]}'
+        cfg = _mpt_config(r, name, MPT_SHAPES[r["model"]])
+        out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
+                    "measured": float(r["tokens_per_s_per_gpu"]), "gpu": r["gpu"], "use": "holdout",
+                    "source": LLMFOUNDRY_A100_40GB_SOURCE})
     return out
