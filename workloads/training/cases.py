@@ -613,8 +613,9 @@ def blackwell_cases(gpu: str | None = None, use: str | None = None, recipe: str 
     which each Blackwell GPU's training constants are fitted to: calibration.fit_blackwell) or
     ``holdout`` (every other row: 70B, 405B, GPT-3 175B, Nemotron-4, MXFP8, NVFP4, NeMo 25.02's
     delayed scaling). ``gpu``: the table's system (B200, GB200, GB300). ``recipe``: fp8_cs, fp8_ds,
-    mxfp8, nvfp4. Every FP8 recipe runs as ``precision = "fp8"`` (dcsim has one FP8 cost model),
-    NVFP4 as ``"fp4"``. Layout as the row: FSDP > 0 is Megatron-FSDP (``zero = 3``), else the
+    mxfp8, nvfp4. Every FP8 recipe runs as ``precision = "fp8"``, NVFP4 as ``"fp4"``, each with
+    its quantization recipe (``train.fp8_recipe``: FP8-CS ``tensorwise``, FP8-DS ``delayed``,
+    ``mxfp8``, ``nvfp4``) and TP communication overlap as the recipes set it (TP > 1, not NVFP4). Layout as the row: FSDP > 0 is Megatron-FSDP (``zero = 3``), else the
     distributed optimizer (``zero = 1``); sequence parallelism with TP; no activation recompute
     (the recipes' defaults for these rows); the Llama 3 8B recipes capture layers in CUDA graphs
     (Megatron-Bridge perf recipes, "CUDA graph local"). Memory is not checked: the tables do not
