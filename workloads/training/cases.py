@@ -361,7 +361,10 @@ def blackwell_fp4_pairs() -> list[tuple[dict, dict]]:
                    "model": {"preset": "llama3-70b", "seq_len": 8192},
                    "train": {"tp": tp, "pp": 4, "virtual_stages": 5, "schedule": "interleaved", "micro_batch": 1,
                              "global_batch": 256, "precision": prec, "zero": 1, "sequence_parallel": tp > 1,
-                             "recompute": "none", "check_memory": False}}
+                             "recompute": "none", "check_memory": False,
+                             # as blackwell_cases: each recipe's quantization, TP overlap off for NVFP4
+                             "fp8_recipe": "nvfp4" if prec == "fp4" else "mxfp8",
+                             "tp_comm_overlap": tp > 1 and prec == "fp8"}}
             row = f"DGX-{g} | 64 | {'NVFP4' if prec == 'fp4' else 'MXFP8'} | 256 | 1 | 8192 | TP {tp} | PP 4 | VP 5 | {meas:.0f}"
             pair.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg, "measured": meas,
                          "source": f"{MEGATRON_BRIDGE_2602}; row: {row}"})
@@ -585,6 +588,7 @@ DGX_B200 = {"gpu": "B200-180GB", "gpus_per_node": 8, "scaleup_domain": 8, "nics_
             "fabric": "rail-optimized", "tiers": 3, "switch_radix": 64, "oversubscription": 1.0}
 _LAYERS = {"llama31_405b": 126}
 _BLACKWELL_GPU = {"B200": "B200-180GB", "GB200": "GB200", "GB300": "GB300"}
+BLACKWELL_RECIPES = {"fp8_cs": "tensorwise", "fp8_ds": "delayed", "mxfp8": "mxfp8", "nvfp4": "nvfp4"}
 
 
 def _feasible_vp(layers: int | None, pp: int, vp: int) -> int:
@@ -610,8 +614,9 @@ def blackwell_cases(gpu: str | None = None, use: str | None = None, recipe: str 
     which each Blackwell GPU's training constants are fitted to: calibration.fit_blackwell) or
     ``holdout`` (every other row: 70B, 405B, GPT-3 175B, Nemotron-4, MXFP8, NVFP4, NeMo 25.02's
     delayed scaling). ``gpu``: the table's system (B200, GB200, GB300). ``recipe``: fp8_cs, fp8_ds,
-    mxfp8, nvfp4. Every FP8 recipe runs as ``precision = "fp8"`` (dcsim has one FP8 cost model),
-    NVFP4 as ``"fp4"``. Layout as the row: FSDP > 0 is Megatron-FSDP (``zero = 3``), else the
+    mxfp8, nvfp4. Every FP8 recipe runs as ``precision = "fp8"``, NVFP4 as ``"fp4"``, each with
+    its quantization recipe (``train.fp8_recipe``: FP8-CS ``tensorwise``, FP8-DS ``delayed``,
+    ``mxfp8``, ``nvfp4``) and TP communication overlap as the recipes set it (TP > 1, not NVFP4). Layout as the row: FSDP > 0 is Megatron-FSDP (``zero = 3``), else the
     distributed optimizer (``zero = 1``); sequence parallelism with TP; no activation recompute
     (the recipes' defaults for these rows); the Llama 3 8B recipes capture layers in CUDA graphs
     (Megatron-Bridge perf recipes, "CUDA graph local"). Memory is not checked: the tables do not
@@ -638,6 +643,16 @@ def blackwell_cases(gpu: str | None = None, use: str | None = None, recipe: str 
                  "precision": "fp4" if r["recipe"] == "nvfp4" else "fp8", "check_memory": False}
         if r["model"] == "llama3_8b":
             train["cuda_graph_impl"] = "local"
+        # TP communication overlap (Transformer Engine userbuffers) as the recipes run it: on for
+        # TP > 1 (the 70B / 405B library recipes: CommOverlapConfig(tp_comm_overlap=True); NeMo
+        # 2.0's perf scripts require MegatronCommOverlapCallback, with B200 userbuffers configs
+        # per shape), off for NVFP4 (Megatron-Bridge scripts/performance/configs/llama/
+        # llama3_llm_pretrain.py and llama31_llm_pretrain.py: tp_comm_overlap = False if
+        # precision == "nvfp4")
+        train["tp_comm_overlap"] = tp > 1 and r["recipe"] != "nvfp4"
+        # the row's quantization recipe (train.fp8_recipe): FP8 current scaling is Transformer
+        # Engine's Float8CurrentScaling ("tensorwise"), delayed scaling "delayed", MXFP8, NVFP4
+        train["fp8_recipe"] = BLACKWELL_RECIPES[r["recipe"]]
         cfg = {"run": {"kind": "train", "name": name}, "topology": topo, "model": model, "train": train}
         out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
                     "measured": float(r["tokens_per_s_per_gpu"]), "use": r["use"], "gpu": r["system"],

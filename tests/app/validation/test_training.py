@@ -359,7 +359,11 @@ def test_blackwell_fp4_over_fp8_ratio_gap_is_explained():
     keep the first and last layers in BF16 (Megatron's num_layers_at_start/end_in_bf16), apply
     a random Hadamard transform to the weight-gradient GEMMs' inputs and round gradients
     stochastically, and Blackwell's fp4 GEMM efficiency is not fitted (``fp4_gemm_factor`` is
-    [default]'s: the NVFP4 rows are held out). Pinned: FP4 faster than FP8, each ratio within 25% of the measured one, and
+    [default]'s: the NVFP4 rows are held out). With each recipe's quantization passes
+    (train.fp8_recipe: MXFP8's rowwise and columnwise copies; NVFP4's amax passes, 16x16 weight
+    blocks and the random Hadamard transform of the weight-gradient inputs) and TP overlap as the
+    recipes run it (off for NVFP4), refit (issue 11, second pass): 1.50x and 1.35x (+1%, +9%).
+    Pinned: FP4 faster than FP8, each ratio within 25% of the measured one, and
     the GB300 (fp4 at 3x fp8) gaining more than the GB200 (2x), as measured."""
     from sim.app.validation.training import _simulate
     from workloads.training.cases import blackwell_fp4_pairs
@@ -602,7 +606,9 @@ def test_blackwell_rows_fitted_and_held_out():
 def test_blackwell_before_the_fit_small_models_ran_too_fast():
     # the fault: with [default]'s constants (FP8 GEMMs at 0.8 x the bf16 curve, the attention
     # backward at the forward's curve) the 8B rows on B200 and GB200 were 14-22% too fast while
-    # the 405B's were within 6%: what the 8B has more of is attention
+    # the 405B's were within 6%: what the 8B has more of is attention. (With TP overlap and the
+    # current-scaling recipe modelled, issue 11's second pass: 8B +11-17%, 405B 0 to +9%, the 8B
+    # still the more optimistic by > 7 points)
     from workloads.training.calibration import BLACKWELL_GPUS, blackwell_start, errors, prepare
     from workloads.training.cases import blackwell_cases
     for system in ("B200", "GB200"):
@@ -610,7 +616,8 @@ def test_blackwell_before_the_fit_small_models_ran_too_fast():
         err = errors(prepare(cases), blackwell_start(BLACKWELL_GPUS[system]))
         small = [e for c, e in zip(cases, err) if c["model"] == "llama3_8b"]
         big = [e for c, e in zip(cases, err) if c["model"] == "llama31_405b"]
-        assert min(small) > 0.10 and max(abs(e) for e in big) < 0.06, (system, small, big)
+        assert min(small) > 0.10 and max(abs(e) for e in big) < 0.10, (system, small, big)
+        assert min(small) - max(big) > 0.07, (system, small, big)
 
 
 def test_blackwell_summaries_report_calibrated_for_training():
