@@ -13,13 +13,14 @@ Vocabulary:
 - rate tolerance ``eps`` (``--rate-tolerance``, ``run.rate_tolerance``, default 0.02): with
   ``eps > 0`` and the ``flow`` model, completions within ``eps`` x the elapsed time share one
   max-min re-solve (``sim.flowepochs``: no link above capacity, every flow delivers exactly
-  its bytes; measured per-flow FCT error below ``eps``, tabled there); ``eps = 0`` runs the
+  its bytes; measured per-flow FCT error up to about 1.25 ``eps``, tabled there); ``eps = 0`` runs the
   fabric's exact simulation, one re-solve per completion (``sim.fabric``, as training,
   serving and co-tenant runs always do).
 - Output: ``flows``, ``makespan_s`` (the last completion), ``fct_mean_s``, ``fct_p99_s``,
-  ``sim_events``, ``wall_s`` (this process's wall time for the whole command, building the
-  topology included), ``cpu_s`` (the same in CPU time), ``rate_computations`` (max-min solves),
-  ``bytes`` (total sent), ``rate_tolerance`` (the ``eps`` used; 0 with the ``analytic`` model).
+  ``sim_events`` (with a rate tolerance: epochs), ``wall_s`` (this process's wall time for the
+  whole command, building the topology included), ``cpu_s`` (the same in CPU time),
+  ``rate_computations`` (max-min solves; with a rate tolerance: epochs), ``bytes`` (total
+  sent), ``rate_tolerance`` (the ``eps`` used; 0 with the ``analytic`` model).
 """
 
 from __future__ import annotations
@@ -71,10 +72,12 @@ def sizes(lo: float, hi: float, flows: int, rng: np.random.Generator) -> np.ndar
     return np.clip(np.rint(np.exp(rng.uniform(np.log(lo), np.log(hi), flows))), lo, hi)
 
 
-# Work bound: past it a run would take hours, so it is refused before it starts. The cost is the
-# max-min re-solve per completion, proportional to the flows whose rate really changes; on a
-# 1,024-GPU fat-tree that grows fast with density (measured: ~2 flows per completion at 900
-# active random flows, ~30 at 3,500, ~370 at 7,500; benchmarks/RESULTS-fabric.txt).
+# Work bound: past it an exact run (--rate-tolerance 0) would take hours, so it is refused before
+# it starts. The exact cost is the max-min re-solve per completion, proportional to the flows
+# whose rate really changes; on a 1,024-GPU fat-tree that grows fast with density (measured: ~2
+# flows per completion at 900 active random flows, ~30 at 3,500, ~370 at 7,500;
+# benchmarks/RESULTS-fabric.txt). With a rate tolerance the cost grows about as F (5 s of CPU
+# at 20,000 flows, benchmarks/RESULTS-traffic.txt); the bound stays one number for both.
 MAX_FLOWS = 50_000
 
 
