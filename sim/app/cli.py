@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=None, help="default: run.seed")
     tr.add_argument("--rate-tolerance", type=float, default=None, metavar="EPS",
                     help="completions within EPS x the elapsed time share one max-min re-solve (0 = exact, one "
-                         "per completion; default run.rate_tolerance = 0.02: each FCT within 2%% of exact, "
+                         "per completion; default run.rate_tolerance = 0.02: each FCT within ~2.5%% of exact, "
                          "see sim/flowepochs.py)")
     tr.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
     tr.set_defaults(fn=cmd_traffic)
