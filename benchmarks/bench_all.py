@@ -3,8 +3,9 @@ process: user + system CPU of the child from resource.getrusage). Prints figures
 nothing. Results of the last full run: benchmarks/RESULTS-all.txt.
 
 1. traffic: ``dcsim traffic --pattern random --flows F`` on a 1,024-GPU fat-tree for growing F,
-   and the exponent of CPU time against F (goal: 20,000 flows <= 10 s, exponent <= 1.3). A point
-   whose predicted time (the last exponent) exceeds ``--traffic-budget`` seconds is skipped.
+   and the exponent of CPU time against F (goal: 20,000 flows <= 10 s, exponent <= 1.3), at the
+   default rate tolerance (run.rate_tolerance, sim/flowepochs.py) and exact (0). A point whose
+   predicted time (the last exponent) exceeds ``--traffic-budget`` seconds is skipped.
 2. plan matrix: Llama 3 405B (TP8 PP16, interleaved, DP = GPUs / 128) on llama3-h100-roce at
    2,048 and 16,384 GPUs, one knob changed per variant (SP off, ZeRO 0-3, rank order, schedule,
    recompute, CP, full fidelity) plus Mixtral 8x7B with EP; each variant's CPU time over the
@@ -58,30 +59,35 @@ def cpu(fn):
 
 # -- 1. traffic ------------------------------------------------------------------------------------
 
-def bench_traffic(flow_counts, budget_s: float = 120.0) -> None:
+def bench_traffic(flow_counts, budget_s: float = 120.0, tolerances=(None, 0.0)) -> None:
+    """Per rate tolerance (None: the default, run.rate_tolerance; 0: exact), CPU time against
+    F and its exponent, fitted over every point run (least squares in log-log)."""
     print("== traffic: random point-to-point transfers, 1,024-GPU fat-tree, sizes 64K:64M ==")
     cfg = load_config(data={"topology": {"gpus": 1024, "fabric": "fat-tree"}})
-    pts = []
-    for f in flow_counts:
-        if pts:
-            f1, t1 = pts[-1]
-            f0, t0 = pts[-2] if len(pts) > 1 else (f1, t1)
-            expo = math.log(t1 / t0) / math.log(f1 / f0) if f1 > f0 and t1 > t0 > 0 else 2.2
-            predicted = t1 * (f / f1) ** max(expo, 1.0)
-            if predicted > budget_s:
-                print(f"  flows={f:6d} skipped: predicted {predicted:.0f} s CPU (F^{expo:.2f}) > budget {budget_s:.0f} s")
-                continue
-        r, t = cpu(lambda: traffic(cfg, "random", f, 64 * 1024, 64 * 1024**2, seed=0))
-        pts.append((f, t))
-        print(f"  flows={f:6d} cpu={t:8.2f}s events={r['sim_events']:7d} solves={r['rate_computations']:6d} "
-              f"makespan={r['makespan_s'] * 1e3:.3f}ms fct_p99={r['fct_p99_s'] * 1e3:.3f}ms", flush=True)
-    if len(pts) > 1:
-        (f0, t0), (f1, t1) = pts[0], pts[-1]
-        print(f"  cpu time grows as F^{math.log(t1 / t0) / math.log(f1 / f0):.2f} from {f0} to {f1} flows")
-    from topologies import build
-    for gpus in (2048, 16384):
-        _, t = cpu(lambda: build(load_config(data={"topology": {"preset": "llama3-h100-roce", "gpus": gpus}}).topology))
-        print(f"  topology build llama3-h100-roce gpus={gpus:6d} cpu={t:6.2f}s")
+    for eps in tolerances:
+        name = f"rate tolerance {cfg.run.rate_tolerance:g} (default)" if eps is None else \
+            ("exact (--rate-tolerance 0)" if eps == 0 else f"rate tolerance {eps:g}")
+        print(f"  -- {name}")
+        pts = []
+        for f in flow_counts:
+            if pts:
+                f1, t1 = pts[-1]
+                f0, t0 = pts[-2] if len(pts) > 1 else (f1, t1)
+                expo = math.log(t1 / t0) / math.log(f1 / f0) if f1 > f0 and t1 > t0 > 0 else 2.2
+                predicted = t1 * (f / f1) ** max(expo, 1.0)
+                if predicted > budget_s:
+                    print(f"  flows={f:6d} skipped: predicted {predicted:.0f} s CPU (F^{expo:.2f}) > budget {budget_s:.0f} s")
+                    continue
+            r, t = cpu(lambda: traffic(cfg, "random", f, 64 * 1024, 64 * 1024**2, seed=0, rate_tolerance=eps))
+            pts.append((f, t))
+            print(f"  flows={f:6d} cpu={t:8.2f}s events={r['sim_events']:7d} solves={r['rate_computations']:6d} "
+                  f"makespan={r['makespan_s'] * 1e3:.3f}ms fct_p99={r['fct_p99_s'] * 1e3:.3f}ms", flush=True)
+        if len(pts) > 1:
+            x = [math.log(f) for f, _ in pts]
+            y = [math.log(t) for _, t in pts]
+            mx, my = sum(x) / len(x), sum(y) / len(y)
+            slope = sum((a - mx) * (b - my) for a, b in zip(x, y)) / sum((a - mx) ** 2 for a in x)
+            print(f"  cpu time grows as F^{slope:.2f} (least squares) from {pts[0][0]} to {pts[-1][0]} flows")
 
 
 # -- 2. plan matrix --------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class RunSection(Section):
     duration_h: float | None = Field(None, gt=0, description="training: wall-clock horizon of a long-horizon job (failures, restarts, checkpoints); the step is simulated once")
     token_budget: float | None = Field(None, gt=0, description="training: stop the long-horizon job once this many tokens are trained (with or without duration_h)")
     baseline: bool = Field(True, description="[[jobs]]: also simulate each job alone, for the slowdown columns")
+    rate_tolerance: float = Field(0.02, ge=0, lt=1, description="dcsim traffic only: completions within this fraction of the elapsed time share one max-min re-solve (sim.flowepochs; the FCT error this costs is tabled there); 0 = exact, one re-solve per completion. Training, serving and [[jobs]] runs always solve exactly")
 
     @field_validator("name")
     @classmethod

@@ -90,6 +90,56 @@ def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
     return rates
 
 
+def maxmin_dense(links: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """``maxmin_rates`` for flows given as rows of a dense (F, k) int array of link indices,
+    each row padded with -1 past its flow's links (every flow has at least one link).
+
+    The same rounds and the same arithmetic as ``maxmin_rates`` on the entries in row order
+    (so the same rates, bit for bit), on a layout where a flow's tightest link is a minimum
+    across k columns instead of a segmented reduction, and where a round looks at the entries
+    that hold their flow's minimum only (about one per flow): a link is locally minimal when
+    all its entries do. About 2-3x faster for many short routes (``dcsim traffic``'s epochs,
+    ``sim.flowepochs``). Returns rates (bytes/s, shape (F,)). Raises ValueError for a row
+    without links."""
+    links = np.asarray(links, dtype=np.int64)
+    n, k = links.shape
+    n_links = len(capacity)
+    if n and (links < 0).all(axis=1).any():
+        raise ValueError("every flow needs at least one link")
+    pad = n_links                                   # padding: a link of infinite share
+    ent = np.ascontiguousarray(np.where(links < 0, pad, links).T.astype(np.int32))   # (k, F): column = flow
+    remaining = np.append(np.asarray(capacity, dtype=np.float64), np.inf)
+    count = np.bincount(ent.ravel(), minlength=n_links + 1).astype(np.float64)
+    rates = np.full(n, np.inf)
+    fid = np.arange(n)
+    share = np.empty(n_links + 1)
+    up = 1 + TIE
+    while len(fid):
+        m = len(fid)
+        share.fill(np.inf)
+        np.divide(remaining, count, out=share, where=count > 0)
+        np.maximum(share, 0.0, out=share)
+        share[pad] = np.inf
+        se = share[ent]
+        flow_min = se.min(axis=0)                               # per flow: its tightest link
+        # maxmin_rates' locally minimal link: share <= min over its flows of flow_min x (1 +
+        # TIE), i.e. every entry of the link is "tight" (share <= its flow's flow_min x (1 + TIE))
+        tight = np.flatnonzero(se <= flow_min * up)
+        tl = ent.ravel()[tight]
+        local = np.bincount(tl, minlength=n_links + 1) == count
+        freeze = np.zeros(m, dtype=bool)
+        freeze[(tight % m)[local[tl]]] = True                   # flows on a locally minimal link
+        fm = flow_min[freeze]
+        rates[fid[freeze]] = fm
+        fl = ent[:, freeze].T.ravel()                           # entries in row (flow) order
+        remaining -= np.bincount(fl, weights=np.repeat(fm, k), minlength=n_links + 1)
+        count -= np.bincount(fl, minlength=n_links + 1)
+        keep = ~freeze
+        ent = ent.compress(keep, axis=1)
+        fid = fid[keep]
+    return rates
+
+
 def link_loads(entry_flow: np.ndarray, entry_link: np.ndarray, rates: np.ndarray,
                n_links: int, entry_weight: np.ndarray | None = None) -> np.ndarray:
     """Total rate on each link (bytes/s) for given flow rates."""

@@ -236,3 +236,22 @@ def test_incremental_completion_resolves_few_flows():
     changed, _ = inc.solve()
     assert 0 < inc.solved_flows - before <= 40
     assert set(changed) <= {f for f in range(2000) if f % 100 == 7}
+
+
+@settings(max_examples=200, deadline=None)
+@given(flow_sets())
+def test_dense_layout_gives_the_same_rates_bit_for_bit(case):
+    from sim.fairshare import maxmin_dense
+    ef, el, n, cap = case
+    k = int(np.bincount(ef).max())
+    rows = np.full((n, k), -1)
+    for f in range(n):
+        links = el[ef == f]
+        rows[f, :len(links)] = links
+    assert np.array_equal(maxmin_dense(rows, cap), maxmin_rates(ef, el, n, cap))
+
+
+def test_dense_layout_refuses_a_flow_without_links():
+    from sim.fairshare import maxmin_dense
+    with pytest.raises(ValueError, match="link"):
+        maxmin_dense(np.array([[0], [-1]]), np.ones(1))

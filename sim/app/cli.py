@@ -174,7 +174,7 @@ def cmd_traffic(args) -> int:
         lo, hi = (parse_size(x) for x in args.sizes.split(":", 1))
     else:
         lo = hi = parse_size(args.sizes)
-    summary = traffic(cfg, args.pattern, args.flows, lo, hi, args.seed)
+    summary = traffic(cfg, args.pattern, args.flows, lo, hi, args.seed, args.rate_tolerance)
     if args.json:
         print(json_line(summary))
     else:
@@ -332,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--sizes", default="64K:64M", metavar="LO:HI",
                     help="log-uniform transfer sizes in bytes, K/M/G = powers of 1024 (default 64K:64M)")
     tr.add_argument("--seed", type=int, default=None, help="default: run.seed")
+    tr.add_argument("--rate-tolerance", type=float, default=None, metavar="EPS",
+                    help="completions within EPS x the elapsed time share one max-min re-solve (0 = exact, one "
+                         "per completion; default run.rate_tolerance = 0.02: each FCT within ~2.5%% of exact, "
+                         "see sim/flowepochs.py)")
     tr.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last line")
     tr.set_defaults(fn=cmd_traffic)
 

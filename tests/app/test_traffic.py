@@ -73,3 +73,30 @@ def test_transfer_sizes_and_the_bytes_total_are_whole_bytes(capsys):
     assert main(["traffic", "--flows", "20", "--sizes", "1K:1M", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert isinstance(out["bytes"], int)
+
+
+def test_rate_tolerance_flag_zero_is_exact_and_default_coarser(capsys):
+    base = ["traffic", "--set", "topology.gpus=64", "--flows", "600", "--seed", "2", "--json"]
+    assert main(base + ["--rate-tolerance", "0"]) == 0
+    exact = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(base) == 0
+    coarse = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # eps = 0: one max-min solve per completion time (the fabric, as before the flag existed)
+    assert exact["rate_tolerance"] == 0.0 and exact["rate_computations"] >= 600
+    # the default (run.rate_tolerance = 0.02) shares solves between completions, and stays
+    # within its tolerance of exact (sim/flowepochs.py states the bound per flow)
+    assert coarse["rate_tolerance"] == 0.02 and coarse["rate_computations"] < exact["rate_computations"] / 2
+    for key in ("makespan_s", "fct_mean_s", "fct_p99_s"):
+        assert coarse[key] == pytest.approx(exact[key], rel=0.02)
+    assert coarse["bytes"] == exact["bytes"]
+    # the config key sets the same thing
+    assert main(base + ["--set", "run.rate_tolerance=0"]) == 0
+    keyed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {k: v for k, v in keyed.items() if k not in ("wall_s", "cpu_s")} == \
+           {k: v for k, v in exact.items() if k not in ("wall_s", "cpu_s")}
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1", "nan"])
+def test_bad_rate_tolerance_exit_2(capsys, value):
+    assert main(["traffic", "--set", "topology.gpus=8", "--rate-tolerance", value]) == 2
+    assert "--rate-tolerance" in capsys.readouterr().err
