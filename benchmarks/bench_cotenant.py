@@ -89,7 +89,8 @@ def bench(name: str, config, sets: list[str], repeat: int) -> float:
     rc = sum(counts[i][1] for i in jobs)
     print(f"  {'together':>10}      : {shared:7.2f} [{min(together):.2f}-{max(together):.2f}]"
           f"   events {counts['together'][0]:>7} (sum alone {ev}), "
-          f"rate computations {counts['together'][1]:>6} (sum alone {rc})")
+          f"rate computations {counts['together'][1]:>6} (sum alone {rc}), "
+          f"settled changes {getattr(fabric, 'settled_changes', 0)}")
     print(f"  together / sum alone = {ratio:.3f} (medians; target <= 1.20); per round: median "
           f"{_median(rounds):.3f}, range {min(rounds):.3f}-{max(rounds):.3f} ("
           + ", ".join(f"{x:.3f}" for x in rounds) + ")")
