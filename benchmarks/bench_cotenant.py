@@ -2,11 +2,12 @@
 
 Runs a two-job config with both jobs on one fabric (baselines off), then each job alone on the
 same GPUs doing the same work (training: the steps it ran beside its co-tenant), and prints CPU
-seconds (time.process_time) of each and the ratio shared / (sum alone). The machine is shared,
-so each run is repeated ``--repeat`` times in interleaved rounds (together, job 0, job 1, ...)
-after one warm-up, and the minimum of each is used (load only ever adds CPU time: cache and
-SMT contention). Also printed, free of noise: events and fabric rate computations together
-against the sum alone. Asserts nothing.
+seconds (time.process_time) of each and the ratio together / (sum alone). The machine is
+shared, so after one warm-up each configuration runs ``--repeat`` interleaved rounds (job 0
+alone, job 1 alone, ..., together: load drifts alike over the runs of a round); printed are the
+median and range of each, the ratio of the medians, and the median and range of the per-round
+ratios (its spread is the noise of one measurement). Also printed, free of noise: events and
+fabric rate computations together against the sum alone. Asserts nothing.
 
 Configs: ``runs/cotenant.toml`` packed and spread (the README study), and ``small``: the
 16 + 16 GPU pair of tests/app/test_jobs.py spread over an oversubscribed fat-tree.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -55,6 +57,10 @@ def cpu(fn):
     return time.process_time() - t, out
 
 
+def _median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
 def bench(name: str, config, sets: list[str], repeat: int) -> float:
     sets = sets + ["run.baseline=false"]
     cfg = load(config, sets)
@@ -64,32 +70,37 @@ def bench(name: str, config, sets: list[str], repeat: int) -> float:
     alone_cfg = {i: load(config, sets + ([f"run.steps={steps[i]}"] if i in steps else [])) for i in jobs}
     together, alone = [], {i: [] for i in jobs}
     counts = {"together": (sim.events_processed, fabric.rate_computations)}
-    for _ in range(repeat):
-        together.append(cpu(lambda: _simulate_jobs(cfg, jobs, False))[0])
+    for _ in range(repeat):                     # one round: each job alone, then together
         for i in jobs:
             t, (_, _, s, f) = cpu(lambda: _simulate_jobs(alone_cfg[i], [i], False))
             alone[i].append(t)
             counts[i] = (s.events_processed, f.rate_computations)
-    best = {i: min(v) for i, v in alone.items()}
-    shared = min(together)
-    total = sum(best.values())
-    print(f"{name}: min of {repeat} interleaved runs (CPU s)")
+        together.append(cpu(lambda: _simulate_jobs(cfg, jobs, False))[0])
+    rounds = [t / sum(alone[i][r] for i in jobs) for r, t in enumerate(together)]
+    med = {i: _median(v) for i, v in alone.items()}
+    shared = _median(together)
+    ratio = shared / sum(med.values())
+    print(f"{name}: median of {repeat} interleaved rounds (CPU s; a round = each job alone, then together)")
     for i in jobs:
-        print(f"  {cfg.jobs[i].name:>10} alone: {best[i]:7.2f}" + (f" ({steps[i]} steps)" if i in steps else "")
+        print(f"  {cfg.jobs[i].name:>10} alone: {med[i]:7.2f} [{min(alone[i]):.2f}-{max(alone[i]):.2f}]"
+              + (f" ({steps[i]} steps)" if i in steps else "")
               + f"   events {counts[i][0]:>7}, rate computations {counts[i][1]:>6}")
     ev = sum(counts[i][0] for i in jobs)
     rc = sum(counts[i][1] for i in jobs)
-    print(f"  {'together':>10}      : {shared:7.2f}   events {counts['together'][0]:>7} (sum alone {ev}), "
-          f"rate computations {counts['together'][1]:>6} (sum alone {rc})")
-    print(f"  shared / sum alone = {shared / total:.3f} (target <= 1.20); all runs: together "
-          + ", ".join(f"{t:.2f}" for t in together))
-    return shared / total
+    print(f"  {'together':>10}      : {shared:7.2f} [{min(together):.2f}-{max(together):.2f}]"
+          f"   events {counts['together'][0]:>7} (sum alone {ev}), "
+          f"rate computations {counts['together'][1]:>6} (sum alone {rc}), "
+          f"settled changes {getattr(fabric, 'settled_changes', 0)}")
+    print(f"  together / sum alone = {ratio:.3f} (medians; target <= 1.20); per round: median "
+          f"{_median(rounds):.3f}, range {min(rounds):.3f}-{max(rounds):.3f} ("
+          + ", ".join(f"{x:.3f}" for x in rounds) + ")")
+    return ratio
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("config", nargs="*", default=["packed", "spread", "small"])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()
     for c in args.config:

@@ -42,6 +42,12 @@ Vocabulary:
   same arithmetic, and owes per-link bytes and busy time per class until ``link_bytes`` /
   ``link_busy`` are read. Rates and completion times are identical to the first mode's; it
   goes back to groups when drained.
+- tenants: the jobs sharing the fabric (``sim.tenant.JobFabric`` registers each). With two or
+  more, class mode first tries each arrival and departure as a *settled change*
+  (``sim.linkclasses``: one that provably moves no other flow's max-min rate, such as a chat
+  flow joining spine links that training leaves unsaturated) and re-solves only when one is
+  not: the same max-min rates to ~1e-15 relative instead of bit for bit, so a job alone (one
+  tenant, or none) keeps the exact re-solve and its results bit for bit.
 """
 
 from __future__ import annotations
@@ -123,6 +129,8 @@ class Fabric:
         self.bytes_by_tag: dict[str, float] = {}
         self.peak_utilization = 0.0                  # max over time of load / effective capacity
         self.rate_computations = 0
+        self.tenants = 0                             # jobs sharing the fabric (sim.tenant.JobFabric)
+        self.settled_changes = 0                     # arrivals/departures that needed no re-solve
         self.record_flows = record_flows
         # active flows; _rem, _size and _rates are aligned with this list (a flow's ``slot``)
         self._flows: list[Flow] = []
@@ -630,6 +638,7 @@ class Fabric:
         same max-min arithmetic on one representative per class (so the same rates), loads
         per class and per-link accounting owed until read (``link_bytes``)."""
         lc, changed, seeds = self._lc, False, []
+        settle = self.tenants > 1 and not lc.fresh   # settled changes (sim.linkclasses) first
         if len(self._flows):
             with np.errstate(divide="ignore", invalid="ignore"):
                 left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
@@ -639,7 +648,15 @@ class Fabric:
                 for i in np.flatnonzero(done):
                     f = flows[i]
                     self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
-                    seeds.extend(lc.remove(f.fid))
+                    if settle:
+                        back = lc.settle_removal(f.fid)
+                        if back is None:
+                            self.settled_changes += 1
+                        else:                            # not settled: re-solve from here on
+                            settle = False
+                            seeds.extend(back)
+                    else:
+                        seeds.extend(lc.remove(f.fid))
                 keep = ~done
                 self._flows = [f for f, k in zip(flows, keep) if k]
                 self._rates = self._rates[keep]
@@ -649,14 +666,30 @@ class Fabric:
         pending = self._pending
         if pending:
             self._pending = []
+            settled = []
             for f in pending:
                 lc.add(f.fid, f.links, f.weights)
+                if settle:
+                    x = lc.settle_arrival(f.fid)
+                    if x is None:
+                        settle = False
+                    else:
+                        settled.append(x)
             self._weighted = self._weighted or any(f.members > 1 for f in pending)
             sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
             self._rem = np.concatenate([self._rem, sizes])
             self._size = np.concatenate([self._size, sizes])
             self._rates = np.concatenate([self._rates, np.zeros(len(pending))])
+            if settled:
+                self.settled_changes += len(settled)
+                base = len(self._flows)
+                self._rates[base:base + len(settled)] = settled
+                load, cap = lc.load, lc.cap
+                util = max(load[c] / cap[c] for f in pending[:len(settled)] for c in lc.entries[f.fid])
+                if util > self.peak_utilization:
+                    self.peak_utilization = float(util)
             self._flows.extend(pending)
+            pending = pending[len(settled):]             # the rest are re-solved
             changed = True
         if not changed:
             return
@@ -676,6 +709,8 @@ class Fabric:
         else:
             for f in pending:
                 seeds.extend(lc.entries[f.fid])
+            if not seeds:                            # every change settled
+                return
         util = lc.solve([f.fid for f in self._flows], seeds, self._rates)
         if util > self.peak_utilization:
             self.peak_utilization = util

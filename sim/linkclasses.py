@@ -13,6 +13,14 @@ Vocabulary:
 - owed bytes / busy time: per class, the bytes (and busy seconds) that every member link has
   carried since the last ``flush``; a class split copies them to the new part. ``flush`` adds
   them to per-link counters, so accounting costs O(classes) per event, not O(links).
+- settled change: a flow arriving or leaving without moving any other flow's max-min rate, so
+  that no re-solve is needed (the owner uses it where the last bits of a re-solve need not be
+  reproduced: several jobs on one fabric). An arrival is settled when the flow, at the spare
+  capacity of its tightest class, is no slower than the flows on every class it fills (then
+  every flow keeps a bottleneck: a saturated class where no flow is faster; that is max-min).
+  A departure is settled when each class it crossed is short of saturation or carries only
+  flows slower than it (no flow had its bottleneck there, so none can speed up). Rates then
+  equal a re-solve's to rounding (~1e-15 relative), not bit for bit.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ import numpy as np
 from sim.fairshare import TIE
 
 INF = float("inf")
+SETTLE_TIE = 1e-9       # relative: rates this close count as tied (a settled change needs none)
+SETTLE_SPARE = 1e-6     # relative: a class with less spare capacity than this counts as saturated
 
 
 class LinkClasses:
@@ -48,6 +58,7 @@ class LinkClasses:
         self.owed_bytes = np.zeros(16)
         self.owed_busy = np.zeros(16)
         self.fresh = True                            # no solve yet (the owner solves all)
+        self.rate: dict = {}                         # flow -> its rate (bytes/s) at the last solve
 
     def __len__(self) -> int:
         return len(self.size)
@@ -130,6 +141,7 @@ class LinkClasses:
     def remove(self, flow) -> list:
         """Take a flow out; returns the classes it crossed."""
         mine = self.entries.pop(flow)
+        self.rate.pop(flow, None)
         for c in mine:
             del self.flows[c][flow]
         return list(mine)
@@ -217,7 +229,62 @@ class LinkClasses:
                 peak = u
         if pos:
             rates[pos] = got
+            self.rate.update(zip([order[i] for i in pos], got))
         return float(peak)
+
+    # -- settled changes (see "settled change" in the module docstring) -------------------------
+    def settle_arrival(self, flow) -> float | None:
+        """After ``add(flow)``: if every class of the flow has spare capacity and the flow,
+        filling the tightest of them, is no slower than any flow already there, the other
+        flows keep their rates. Then the flow's rate (bytes/s) is returned and its classes'
+        loads include it; otherwise None and nothing changes (the caller re-solves)."""
+        mine = self.entries[flow]
+        cap, load = self.cap, self.load
+        x = INF
+        for c, w in mine.items():
+            r = (cap[c] - load[c]) / w
+            if r < x:
+                x = r
+        if not 0.0 < x < INF:
+            return None
+        near = x * (1 + SETTLE_TIE)
+        rate, flows = self.rate, self.flows
+        for c, w in mine.items():
+            if (cap[c] - load[c]) / w <= near:       # the flow saturates c: it must be maximal there
+                for g in flows[c]:
+                    if g != flow and rate.get(g, INF) > x:
+                        return None
+        for c, w in mine.items():
+            load[c] += x * w
+        rate[flow] = x
+        return float(x)
+
+    def settle_removal(self, flow) -> list | None:
+        """Take ``flow`` out (as ``remove``). If no class it crossed is where another flow is
+        held back (each is either short of saturation or only carries flows slower than
+        ``flow``), the others keep their rates: its load leaves its classes and None is
+        returned. Otherwise the classes it crossed, to re-solve."""
+        mine = self.entries.pop(flow)
+        x = self.rate.pop(flow, 0.0)
+        flows, cap, load, rate = self.flows, self.cap, self.load, self.rate
+        for c in mine:
+            del flows[c][flow]
+        ok = 0.0 < x < INF
+        if ok:
+            low = x * (1 - SETTLE_TIE)
+            for c in mine:
+                if cap[c] - load[c] <= SETTLE_SPARE * cap[c]:      # saturated (or nearly)
+                    for g in flows[c]:
+                        if rate.get(g, INF) >= low:
+                            ok = False
+                            break
+                    if not ok:
+                        break
+        if not ok:
+            return list(mine)
+        for c, w in mine.items():
+            load[c] = load[c] - x * w if flows[c] else 0.0
+        return None
 
     def advance(self, dt: float) -> None:
         """Every class's member links carried ``load`` for ``dt`` seconds."""

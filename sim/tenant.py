@@ -84,6 +84,7 @@ class JobFabric:
 
     def __init__(self, fabric, topo: JobTopology, sim: JobSimulation):
         self._fabric = fabric
+        fabric.tenants += 1
         self.topo = topo
         self.sim = sim
         self.env = fabric.env

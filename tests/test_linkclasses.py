@@ -137,3 +137,95 @@ def test_class_mode_hands_over_to_the_incremental_mode(case):
                                rtol=1e-9)
     np.testing.assert_allclose(cls.link_bytes, ref.link_bytes, rtol=1e-9, atol=1e-6)
     assert cls.bytes_delivered == pytest.approx(ref.bytes_delivered, rel=1e-12)
+
+
+def run_tenants(topo, transfers, tenants, check=None):
+    """``run_bundles`` in class mode on a fabric shared by ``tenants`` jobs (settled changes
+    from 2 on); ``check(fab)`` after every update."""
+    old = fabric_mod.CLASS_LINKS
+    fabric_mod.CLASS_LINKS = 1
+    try:
+        sim = Simulation(0)
+        fab = Fabric(sim, topo, "flow", 0.9, 0.8)
+        fab.tenants = tenants
+        if check is not None:
+            update = fab._update
+
+            def checked(_event=None):
+                update(_event)
+                check(fab)
+            fab._update = checked
+        done = {}
+
+        def one(i, pairs, nbytes, start):
+            yield sim.env.timeout(start)
+            yield fab.transfer_bundle(pairs, nbytes)
+            done[i] = sim.now
+
+        procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
+        sim.run(sim.env.all_of(procs))
+    finally:
+        fabric_mod.CLASS_LINKS = old
+    return done, fab
+
+
+def check_maxmin(fab):
+    """The rates equal a from-scratch max-min solve of every active flow within 1e-12."""
+    flows = fab._flows
+    if fab._lc is None or not flows:
+        return
+    ef = np.repeat(np.arange(len(flows)), [len(f.links) for f in flows])
+    el = np.concatenate([f.links for f in flows])
+    w = np.concatenate([f.weights for f in flows])
+    ref = maxmin_rates(ef, el, len(flows), fab.capacity, w)
+    np.testing.assert_allclose(fab._rates, ref, rtol=1e-12)
+    lc = fab._lc
+    load = link_loads(ef, el, ref, fab.n_links, w)
+    used = np.flatnonzero(lc.cls >= 0)
+    np.testing.assert_allclose(lc.load[lc.cls[used]], load[used], rtol=1e-12, atol=1e-9 * fab.capacity.max())
+
+
+@settings(max_examples=80, deadline=None)
+@given(random_arrivals())
+def test_settled_changes_keep_max_min_rates(case):
+    # two jobs on the fabric: arrivals and departures that move no other flow's rate are not
+    # re-solved; after every update the rates still equal a whole-network solve (to 1e-12),
+    # and completion times and link bytes equal the single-job path's
+    topo, transfers = case
+    done, fab = run_tenants(topo, transfers, 2, check_maxmin)
+    ref_done, ref = run_tenants(topo, transfers, 1)
+    assert ref.settled_changes == 0
+    assert done.keys() == ref_done.keys()
+    np.testing.assert_allclose([done[k] for k in sorted(done)], [ref_done[k] for k in sorted(done)], rtol=1e-12)
+    np.testing.assert_allclose(fab.link_bytes, ref.link_bytes, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(fab.link_busy, ref.link_busy, rtol=1e-12, atol=1e-12)
+    assert fab.bytes_delivered == pytest.approx(ref.bytes_delivered, rel=1e-14)
+    assert fab.peak_utilization == pytest.approx(ref.peak_utilization, rel=1e-12)
+
+
+def test_a_flow_on_spare_links_is_settled_and_one_that_squeezes_another_is_not(monkeypatch):
+    # two servers under one uplink of 12 (NICs 10): A (0 -> 2) runs at 10; B (1 -> 3) would
+    # get the uplink's spare 2, but A is faster there, so B's arrival is re-solved (6 each);
+    # when B leaves, A (bottlenecked beside it) speeds up again: re-solved; C (0 -> 1, over
+    # server 0's NVSwitch) meets no flow: settled at its links' 100, and so is its departure
+    monkeypatch.setattr(fabric_mod, "CLASS_LINKS", 1)
+    topo = two_level(2, 2, nic_bw=10.0, spines=1, leaf_nodes=1, uplink_bw=12.0)
+    g = topo.gpus
+    sim = Simulation(0)
+    fab = Fabric(sim, topo)
+    fab.tenants = 2
+    a = fab.transfer(g[0], g[2], 100.0)
+    sim.run(until=1.0)
+    assert fab._rates.tolist() == [10.0] and fab.settled_changes == 0     # the first solve
+    b = fab.transfer(g[1], g[3], 6.0)
+    sim.run(until=1.5)
+    assert fab._rates.tolist() == [6.0, 6.0] and fab.settled_changes == 0
+    sim.run(until=2.5)                                                    # B done at 2.0
+    assert fab._rates.tolist() == [10.0] and fab.settled_changes == 0
+    c = fab.transfer(g[0], g[1], 1.0)
+    sim.run(until=2.505)
+    assert fab._rates.tolist() == [10.0, 100.0] and fab.settled_changes == 1
+    sim.run(until=3.0)                                                    # C done at 2.51
+    assert fab._rates.tolist() == [10.0] and fab.settled_changes == 2
+    sim.run(sim.env.all_of([a, b, c]))
+    assert sim.now == pytest.approx(10.4, rel=1e-12)                     # 10 + 6 + 84 bytes

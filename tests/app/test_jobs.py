@@ -178,3 +178,26 @@ def test_summary_holds_the_union_of_both_kinds_columns(swap):
     i_train = summ["kind"].index("train")
     assert summ["ttft_p50_s"][i_train] is None and summ["step_time_s"][i_train] > 0
     assert summ["step_time_s"][1 - i_train] is None and summ["ttft_p50_s"][1 - i_train] > 0
+
+
+def test_shared_fabric_settles_changes_without_moving_results(monkeypatch):
+    # two tenants: arrivals and departures that move no other flow's rate skip the re-solve
+    # (sim.linkclasses "settled change"); every job's results equal the always-re-solve
+    # run's to rounding, and a job alone (one tenant) never settles (bit-for-bit re-solves)
+    import sim.fabric as fabric_mod
+    import sim.linkclasses as lc_mod
+    monkeypatch.setattr(fabric_mod, "CLASS_LINKS", 1)        # class mode from the first flow
+    cfg = load_config(data=two_jobs(4.0, "spread", baseline=False))
+    w, _, _, fabric = _simulate_jobs(cfg, [0, 1], False)
+    assert fabric.tenants == 2 and fabric.settled_changes > 0
+    _, _, _, alone = _simulate_jobs(cfg, [1], False)
+    assert alone.tenants == 1 and alone.settled_changes == 0
+    monkeypatch.setattr(lc_mod.LinkClasses, "settle_arrival", lambda self, flow: None)
+    monkeypatch.setattr(lc_mod.LinkClasses, "settle_removal", lambda self, flow: self.remove(flow))
+    ref, _, _, ref_fabric = _simulate_jobs(cfg, [0, 1], False)
+    assert ref_fabric.settled_changes == 0
+    assert w[0].step_times == pytest.approx(ref[0].step_times, rel=1e-12)
+    a, b = w[1].tables()["requests"].to_pydict(), ref[1].tables()["requests"].to_pydict()
+    for k in ("ttft_s", "e2e_s"):
+        assert a[k] == pytest.approx(b[k], rel=1e-12)
+    np.testing.assert_allclose(fabric.link_bytes, ref_fabric.link_bytes, rtol=1e-12, atol=1e-3)
