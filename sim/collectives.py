@@ -515,6 +515,28 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
     calibrated unless ``protocol`` (LL, LL128, Simple) is given. ``on_done``: a callback
     (called with None) run when all are done, instead of an event (returns None; one event
     fewer per call, for a caller that only chains work on it)."""
+    phases = collective_phases(fabric, op, groups, nbytes, algo, gpu_nvls, protocol)
+    if phases is None:
+        if on_done is not None:
+            on_done(None)
+            return None
+        ev = fabric.env.event()
+        ev.succeed()
+        return ev
+    return _start(fabric, phases, tag or op, on_done)
+
+
+def start_phases(fabric: Fabric, phases, tag: str, on_done=None) -> simpy.Event | None:
+    """Start a collective planned by ``collective_phases`` (not None) on ``fabric``: what
+    ``collective`` does after planning, for a caller that issues one planned collective many
+    times (a training step's pipeline sends) and keeps its phases."""
+    return _start(fabric, phases, tag, on_done)
+
+
+def collective_phases(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str = "auto",
+                      gpu_nvls: bool | None = None, protocol: str | None = None):
+    """The phases ``collective`` runs for these arguments (planned once per fabric and cached),
+    or None when there is nothing to move (no group of two or more, or no bytes)."""
     if op not in OPS:
         raise ValueError(f"unknown collective {op!r}; one of {OPS}")
     if algo not in ALGOS:
@@ -524,12 +546,7 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
         gpu_nvls = bool(topo.meta.get("nvls", False))
     groups = [tuple(g) for g in groups if len(g) > 1]
     if not groups or nbytes <= 0:
-        if on_done is not None:
-            on_done(None)
-            return None
-        ev = fabric.env.event()
-        ev.succeed()
-        return ev
+        return None
     # a training step repeats the same collective thousands of times: plan it once per fabric
     cache = fabric.__dict__.setdefault("_collective_plans", {})
     if protocol is not None and protocol not in PROTOCOLS:
@@ -549,7 +566,7 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
         if len(cache) > 4096:
             cache.clear()
         cache[key] = phases
-    return _start(fabric, phases, tag or op, on_done)
+    return phases
 
 
 def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0) -> tuple[list, float]:

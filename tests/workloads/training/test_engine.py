@@ -236,3 +236,98 @@ def test_tp_comm_overlap_needs_sequence_parallel_and_tp(train):
     from sim.errors import ConfigError
     with pytest.raises(ConfigError, match="train.tp_comm_overlap"):
         run(_tp_overlap_cfg(True, **train))
+
+
+# -- full fidelity without per-replica rework (issue 14) -------------------------------------------
+
+def _exposed_by_kind_loop(comm, cover):
+    """The sweep as a plain loop (the reference the array version must equal to the last bit)."""
+    from sim.gpu import merged
+    spans = {k: merged(v) for k, v in comm.items()}
+    C = merged(cover)
+    points = sorted({t for v in spans.values() for iv in v for t in iv})
+    out = {k: 0.0 for k in comm}
+    for t0, t1 in zip(points, points[1:]):
+        active = [k for k, v in spans.items() if any(a <= t0 < b for a, b in v)]
+        if not active:
+            continue
+        length = t1 - t0
+        for c0, c1 in C:
+            if c1 > t0 and c0 < t1:
+                length -= max(0.0, min(t1, c1) - max(t0, c0))
+        if length > 0:
+            for k in active:
+                out[k] += length / len(active)
+    return out
+
+
+def test_exposed_time_by_kind_equals_the_loop_to_the_last_bit():
+    import random
+    from workloads.training.engine import exposed_by_kind
+    rng = random.Random(3)
+    for _ in range(500):
+        def spans(n):
+            out = []
+            for _ in range(n):
+                a = rng.choice([rng.uniform(0, 10), round(rng.uniform(0, 10), 1)])   # shared ends too
+                out.append((a, a + rng.choice([rng.uniform(0, 2), 0.1, 0.0])))
+            return out
+        comm = {k: spans(rng.randint(0, 8)) for k in ("TP", "PP", "DP", "EP", "CP")}
+        cover = spans(rng.randint(0, 10))
+        assert exposed_by_kind(comm, cover) == _exposed_by_kind_loop(comm, cover)
+
+
+def _llama_like(gpus, **topology):
+    return load_config(data={
+        "run": {"kind": "train"}, "topology": {"preset": "llama3-h100-roce", "gpus": gpus, **topology},
+        "model": small_model(layers=8, hidden=4096, ffn_hidden=16384, heads=32, kv_heads=32),
+        "train": {"tp": 8, "pp": 2, "dp": gpus // 16, "global_batch": 2 * gpus // 16, "micro_batch": 1,
+                  "schedule": "interleaved", "virtual_stages": 2, "sequence_parallel": True, "zero": 1,
+                  "fidelity": "full"}})
+
+
+def test_full_fidelity_matches_symmetric_on_a_uniform_cluster_and_splits_replicas_when_speeds_differ():
+    cfg = _llama_like(64)
+    full = run(cfg)
+    sym = run(load_config(data={**cfg.model_dump(), "train": {**cfg.train.model_dump(), "fidelity": "symmetric"}}))
+    assert full.summary["step_time_s"] == pytest.approx(sym.summary["step_time_s"], rel=1e-9)
+    steps = full.tables["steps"].to_pydict()
+    assert sorted(set(steps["dp_replica"])) == [0, 1, 2, 3]
+    # identical replicas: every replica of a stage computes and finishes alike
+    for s in (0, 1):
+        rows = [i for i, st in enumerate(steps["stage"]) if st == s]
+        assert len({steps["compute_s"][i] for i in rows}) == 1
+    cv = run(_llama_like(64, speed_cv=0.05)).tables["steps"].to_pydict()
+    for s in (0, 1):
+        rows = [i for i, st in enumerate(cv["stage"]) if st == s]
+        assert len({cv["compute_s"][i] for i in rows}) == len(rows)       # each replica its own GPUs
+
+
+def test_full_fidelity_tp_groups_of_replicas_share_one_shape_and_its_nccl_choice():
+    from sim.collectives import choose_protocol
+    from sim.fabric import Fabric
+    from sim.simulation import Simulation
+    from topologies import build
+    from workloads.model import ModelSpec
+    from workloads.training.costs import step_costs
+    from workloads.training.engine import TrainingStep
+    from workloads.training.plan import make_plan
+    from sim.compute import ComputeModel
+    from sim.hardware import gpu
+    cfg = _llama_like(64)
+    sim, topo = Simulation(0), build(cfg.topology)
+    model = ModelSpec.from_section(cfg.model)
+    plan = make_plan(cfg.train, model, 64)
+    fab = Fabric(sim, topo)
+    job = TrainingStep(sim, fab, topo, plan, step_costs(model, plan, ComputeModel(gpu("H100-SXM-80GB"), "bf16")))
+    assert job.fast_tp and not job.symmetric
+    groups = [job.groups("tp", s, (d, 0))[0] for s in range(2) for d in range(4)]
+    shapes = {job.shape(g)[0] for g in groups}
+    assert len(shapes) == 1                        # eight TP groups, each in its own NVLink domain
+    for op in ("all_gather", "reduce_scatter", "all_reduce"):
+        assert len({choose_protocol(topo, op, g, 64e6, fab, True) for g in groups}) == 1
+        assert len({job.alpha(op, g) for g in groups}) == 1
+        assert job.alpha(op, groups[5], job.shape(groups[5])[0]) == job.alpha(op, groups[5])
+    # the shape's links are the group's own (renumbered in order): no two groups share one
+    links = [set(job.shape(g)[1].tolist()) for g in groups]
+    assert all(not (a & b) for i, a in enumerate(links) for b in links[i + 1:])
