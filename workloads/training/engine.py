@@ -164,10 +164,6 @@ class TrainingStep:
         doms = [topo.gpu_domain(r) for r in range(plan.world)] if plan.tp > 1 else []
         self.fast_tp = (FAST_TP if fast_tp is None else fast_tp) and self._tp_links_private(doms)
         self._tp_costs: dict = {}       # (groups, op, bytes) -> (seconds, links, bytes, busy)
-        self._tp_within: dict = {}      # full fidelity: (shape, op, bytes) -> it stays on the shape's links
-        self._tp_choice: dict = {}      # full fidelity: (shape, op, bytes) -> NCCL's (algorithm, protocol)
-        self._link_dom = None           # the topology's link domains (an array, read by ``shape``)
-        self._shapes: dict = {}         # full fidelity: TP group -> (shape, its links)
         self._scratch = None            # private idle fabric that measures TP collectives
         self._groups: dict = {}         # (dim, stage, replica) -> node groups (built once)
         self._tp_passes: dict = {}      # (stage, replica, pass) -> [(TP cost, seconds)]
@@ -205,38 +201,6 @@ class TrainingStep:
                             return False
         return True
 
-    def shape(self, group: list[int]) -> tuple[tuple, np.ndarray]:
-        """(shape, links) of one collective group: everything a collective on it reads from the
-        topology (the routes between its members and to and from their NVSwitch, the links'
-        effective capacities, latencies and domains, the members' domain and switch pattern),
-        with links renumbered by rank among ``links`` (the routes' links, sorted) and nodes by
-        first appearance. Two groups of one shape (the TP groups of different replicas, each in
-        its own scale-up domain) are the same problem on links renumbered in order, so a
-        collective on them costs the same arithmetic in the same order."""
-        key = tuple(group)
-        got = self._shapes.get(key)
-        if got is None:
-            topo = self.topo
-            from sim.collectives import switch_of
-            sw = [switch_of(topo, g) for g in group]
-            routes = [topo.route(a, b, 0) for a in group for b in group if a != b]
-            routes += [topo.route(g, w, 0) for g, w in zip(group, sw) if w is not None]
-            routes += [topo.route(w, g, 0) for g, w in zip(group, sw) if w is not None]
-            links = np.unique(np.concatenate(routes)) if routes else np.zeros(0, dtype=np.int64)
-
-            def first_seen(xs):
-                seen: dict = {}
-                return tuple(None if x is None else seen.setdefault(x, len(seen)) for x in xs)
-            if self._link_dom is None:
-                self._link_dom = np.asarray(topo.link_domain)
-            dom = self._link_dom[links] if len(links) else ()
-            sig = (len(group), first_seen([topo.attr(g, "domain", 0) for g in group]), first_seen(sw),
-                   tuple(topo.node_kind[g] for g in group),
-                   tuple(tuple(np.searchsorted(links, r).tolist()) for r in routes),
-                   self.fabric.capacity[links].tobytes(), topo.latency[links].tobytes(), tuple(dom))
-            got = self._shapes[key] = (sig, links)
-        return got
-
     def tp_cost(self, groups: list[list[int]], op: str, nbytes: float):
         """Time, links, bytes and busy time of one TP collective on links nothing else uses:
         measured once on a private idle fabric with the job fabric's capacities."""
@@ -248,42 +212,25 @@ class TrainingStep:
 
     def _measure_tp(self, groups: list[list[int]], op: str, nbytes: float):
         """``tp_cost`` measured: the collective alone on the private idle fabric (which keeps its
-        clock and counters from one measurement to the next). In full fidelity (one group per
-        call) NCCL's algorithm and protocol are chosen once per group shape (``shape``: the
-        choice is the same on every group of a shape) and the counters are read on the shape's
-        links only (the links a collective on the group can use); the measurement is the same."""
+        clock and counters from one measurement to the next). Its bytes and busy time are read
+        on the links its flows cross (the routes of its phases' pairs), not on every link."""
         if self._scratch is None:
             sim = Simulation(0)
             f = self.fabric
             self._scratch = Fabric(sim, self.topo, f.model, f.efficiency["scaleup"],
                                    f.efficiency["scaleout"], f.efficiency.get("host", 1.0))
         scratch = self._scratch
+        phases = collective_phases(scratch, op, groups, nbytes)
+        pairs = {pair for bundles, _ in phases or () for pairs_, _ in bundles for pair in pairs_}
+        route = self.topo.route
+        used = np.unique(np.concatenate([route(a, b, 0) for a, b in pairs])) if pairs else np.zeros(0, np.int64)
+        bytes0, busy0 = scratch.link_bytes[used], scratch.link_busy[used]
         sent = scratch.bytes_sent
         t0 = scratch.sim.now
-        sig, shape_links = self.shape(groups[0]) if not self.symmetric and len(groups) == 1 else (None, None)
-        if sig is None or not self._tp_within.get((sig, op, float(nbytes)), False):
-            # the first measurement of a shape reads every link: it must move bytes on the shape's only
-            bytes0, busy0 = scratch.link_bytes.copy(), scratch.link_busy.copy()
-            scratch.sim.run(collective(scratch, op, groups, nbytes, tag="TP"))
-            moved = scratch.link_bytes - bytes0
-            links = np.flatnonzero(moved)
-            if sig is not None:
-                self._tp_within[(sig, op, float(nbytes))] = bool(np.isin(links, shape_links).all())
-            return (scratch.sim.now - t0, links, moved[links], (scratch.link_busy - busy0)[links],
-                    scratch.bytes_sent - sent, scratch.peak_utilization)
-        choice = self._tp_choice.get((sig, op, float(nbytes)))
-        if choice is None:
-            from sim.collectives import choose_protocol
-            nvls = bool(self.topo.meta.get("nvls", False))
-            choice = self._tp_choice[(sig, op, float(nbytes))] = \
-                choose_protocol(self.topo, op, list(groups[0]), nbytes, scratch, nvls)
-        algo, proto = choice
-        bytes0, busy0 = scratch.link_bytes[shape_links], scratch.link_busy[shape_links]
-        scratch.sim.run(collective(scratch, op, groups, nbytes, algo=algo, protocol=proto, tag="TP"))
-        moved = scratch.link_bytes[shape_links] - bytes0
+        scratch.sim.run(collective(scratch, op, groups, nbytes, tag="TP"))
+        moved = scratch.link_bytes[used] - bytes0
         on = np.flatnonzero(moved)
-        links = shape_links[on]
-        return (scratch.sim.now - t0, links, moved[on], (scratch.link_busy[shape_links] - busy0)[on],
+        return (scratch.sim.now - t0, used[on], moved[on], (scratch.link_busy[used] - busy0)[on],
                 scratch.bytes_sent - sent, scratch.peak_utilization)
 
     def flush_tp(self) -> None:
@@ -328,11 +275,7 @@ class TrainingStep:
                 continue
             groups = self.groups("tp", s, r)
             c = self.tp_cost(groups, op, pc.tp_bytes * n)
-            if n > 1:           # full fidelity: one alpha per group shape (exact: see ``shape``)
-                a = self.alpha(op, groups[0], None if self.symmetric else self.shape(groups[0])[0])
-                out.append((c, c[0] + (n - 1) * a))
-            else:
-                out.append((c, c[0]))
+            out.append((c, c[0] + (n - 1) * self.alpha(op, groups[0]) if n > 1 else c[0]))
         return out
 
     # -- groups ----------------------------------------------------------------------------------
@@ -376,10 +319,8 @@ class TrainingStep:
         d, c = replica
         return {"dp": (stage, c), "cp": (stage, d), "ep": (stage, c, d // self.plan.ep), "tp": (stage, d, c)}[dim]
 
-    def alpha(self, op: str, group: list[int], shape: tuple | None = None) -> float:
-        """Launch and latency of one more call of ``op`` on ``group`` (the idle-fabric estimate of
-        a 1-byte call), cached per (op, size, first and last member) or per ``shape``."""
-        key = (op, len(group), group[0], group[-1]) if shape is None else (op, shape)
+    def alpha(self, op: str, group: list[int]) -> float:
+        key = (op, len(group), group[0], group[-1])
         a = self._alpha_cache.get(key)
         if a is None:
             a = estimate_on(self.topo, self.fabric.capacity, op, "ring" if op != "all_to_all" else "direct", group, 1.0)

@@ -303,31 +303,44 @@ def test_full_fidelity_matches_symmetric_on_a_uniform_cluster_and_splits_replica
         assert len({cv["compute_s"][i] for i in rows}) == len(rows)       # each replica its own GPUs
 
 
-def test_full_fidelity_tp_groups_of_replicas_share_one_shape_and_its_nccl_choice():
-    from sim.collectives import choose_protocol
-    from sim.fabric import Fabric
-    from sim.simulation import Simulation
-    from topologies import build
-    from workloads.model import ModelSpec
-    from workloads.training.costs import step_costs
-    from workloads.training.engine import TrainingStep
-    from workloads.training.plan import make_plan
-    from sim.compute import ComputeModel
-    from sim.hardware import gpu
-    cfg = _llama_like(64)
-    sim, topo = Simulation(0), build(cfg.topology)
-    model = ModelSpec.from_section(cfg.model)
-    plan = make_plan(cfg.train, model, 64)
-    fab = Fabric(sim, topo)
-    job = TrainingStep(sim, fab, topo, plan, step_costs(model, plan, ComputeModel(gpu("H100-SXM-80GB"), "bf16")))
-    assert job.fast_tp and not job.symmetric
-    groups = [job.groups("tp", s, (d, 0))[0] for s in range(2) for d in range(4)]
-    shapes = {job.shape(g)[0] for g in groups}
-    assert len(shapes) == 1                        # eight TP groups, each in its own NVLink domain
-    for op in ("all_gather", "reduce_scatter", "all_reduce"):
-        assert len({choose_protocol(topo, op, g, 64e6, fab, True) for g in groups}) == 1
-        assert len({job.alpha(op, g) for g in groups}) == 1
-        assert job.alpha(op, groups[5], job.shape(groups[5])[0]) == job.alpha(op, groups[5])
-    # the shape's links are the group's own (renumbered in order): no two groups share one
-    links = [set(job.shape(g)[1].tolist()) for g in groups]
-    assert all(not (a & b) for i, a in enumerate(links) for b in links[i + 1:])
+def test_tp_collective_measured_on_its_own_links_equals_reading_every_link(monkeypatch):
+    # the private-link TP cost reads the scratch fabric's counters on the links its flows cross;
+    # reading every link (as before) must give the same cost to the last bit, in either fidelity
+    import numpy as np
+    from workloads.training import engine
+
+    def every_link(self, groups, op, nbytes):
+        if self._scratch is None:
+            f = self.fabric
+            self._scratch = engine.Fabric(engine.Simulation(0), self.topo, f.model, f.efficiency["scaleup"],
+                                          f.efficiency["scaleout"], f.efficiency.get("host", 1.0))
+        scratch = self._scratch
+        bytes0, busy0 = scratch.link_bytes.copy(), scratch.link_busy.copy()
+        sent, t0 = scratch.bytes_sent, scratch.sim.now
+        scratch.sim.run(engine.collective(scratch, op, groups, nbytes, tag="TP"))
+        moved = scratch.link_bytes - bytes0
+        links = np.flatnonzero(moved)
+        return (scratch.sim.now - t0, links, moved[links], (scratch.link_busy - busy0)[links],
+                scratch.bytes_sent - sent, scratch.peak_utilization)
+
+    for fidelity in ("full", "symmetric"):
+        cfg = _llama_like(64)
+        cfg = load_config(data={**cfg.model_dump(), "train": {**cfg.train.model_dump(), "fidelity": fidelity}})
+        seen = {}
+        real = engine.TrainingStep._measure_tp
+
+        def spy(self, groups, op, nbytes, measure=real):
+            c = measure(self, groups, op, nbytes)
+            seen.setdefault(measure is real, []).append(c)
+            return c
+        monkeypatch.setattr(engine.TrainingStep, "_measure_tp", spy)
+        a = run(cfg)
+        monkeypatch.setattr(engine.TrainingStep, "_measure_tp", lambda self, g, o, n: spy(self, g, o, n, every_link))
+        b = run(cfg)
+        monkeypatch.setattr(engine.TrainingStep, "_measure_tp", real)
+        assert a.summary["step_time_s"] == b.summary["step_time_s"]
+        assert len(seen[True]) == len(seen[False]) > 0
+        for x, y in zip(seen[True], seen[False]):
+            assert x[0] == y[0] and x[4:] == y[4:]
+            for u, v in zip(x[1:4], y[1:4]):
+                assert np.array_equal(u, v)
