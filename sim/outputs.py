@@ -5,17 +5,22 @@ Vocabulary:
   (resolved config, dcsim version, seed, wall time, event count, tables and their row counts)
   and, on request, ``trace.json``.
 - atomic write: a run directory is written into a staging directory first and renamed into
-  place, so a reader (or a resumed sweep) sees either no directory or a complete one. The
-  manifest is written last inside the staging directory; ``is_complete(dir)`` checks for it.
+  place when new, so a reader (or a resumed sweep) sees either no directory or a complete one;
+  into an existing directory the files move one by one, manifest last. The manifest is written
+  last; ``is_complete(dir)`` checks for it.
 - staging root: where staging directories live. By default beside the final directory; a sweep
   puts them next to (not inside) its output directory so that ``OUT/**/summary.parquet`` never
   matches a half-written point.
 - dcsim output: a directory whose ``manifest.json`` (a run) or ``sweep.json`` (a sweep) dcsim
   wrote. A run or sweep replaces only an empty directory or a dcsim output; anything else is
   refused (``check_replaceable``, exit 2 naming the directory) unless ``force`` is given. The
-  current directory and its ancestors are never replaced. Replacing an earlier run's directory
-  replaces only what dcsim wrote there (``dcsim_written``); anything else in it moves into the
-  new directory.
+  current directory and its ancestors are never replaced. dcsim never renames, moves or removes
+  a directory it did not create, and never deletes a file it did not write: a new output
+  directory is renamed into place whole (atomic); into an existing directory (an earlier run's,
+  or, with ``force``, any other) dcsim writes its own files in place, manifest removed first and
+  written last, and removes only the files the earlier manifest lists as its own
+  (``dcsim_written``). A user's file that has the name of one of dcsim's, or a file or link at the
+  output path itself, is kept beside as ``NAME.kept-XXXXXXXX``.
 - trace: Chrome trace-event JSON (``traceEvents`` of complete ``"X"`` events in microseconds,
   with ``"M"`` metadata naming processes and threads) that ui.perfetto.dev opens. Tables
   become tracks by convention: any table with ``start_s`` and ``end_s`` columns is drawn, one
@@ -150,40 +155,64 @@ def staging_dir(final: Path, staging_root: Path | None = None) -> Path:
 
 
 def publish(staging: Path, final: Path, force: bool = False) -> None:
-    """Rename a finished staging directory into place, replacing an older ``final`` (only an
-    earlier run's output or an empty directory unless ``force``: ``check_replaceable``)."""
+    """Put a finished staging directory's files at ``final`` (only over an earlier run's output
+    or an empty directory unless ``force``: ``check_replaceable``).
+
+    A new ``final`` is the staging directory renamed into place (atomic). An existing directory
+    is written into in place, never renamed or removed: its manifest goes first (a reader sees an
+    unfinished run, ``is_complete`` false), then each of the new files replaces its namesake, the
+    earlier run's own files that the new run does not write are removed (``dcsim_written``), and
+    the manifest comes last. A file there that dcsim did not write but that has the name of one
+    of its own is kept as ``NAME.kept-XXXXXXXX``; a file or link at ``final`` itself likewise."""
     final = Path(final)
+    staging = Path(staging)
     check_replaceable(final, "run", force)
     final.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if final.exists() or final.is_symlink():
-        old = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}.old")
-        os.rename(final, old)
-    os.rename(staging, final)
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            if is_run_output(old):
-                # an earlier run's directory: what dcsim did not write there (a user's notes,
-                # analysis scripts, sub-directories) moves into the new one, never deleted
-                written = dcsim_written(old)
-                for entry in sorted(old.iterdir()):
-                    if entry.name in written:
-                        continue
-                    target = final / entry.name
-                    if target.exists() or target.is_symlink():
-                        target = final / f"{entry.name}.kept-{uuid.uuid4().hex[:8]}"
-                    shutil.move(str(entry), str(target))
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        os.rename(final, _kept_name(final))            # the user's file or link, kept beside
+    if not final.exists():
+        os.rename(staging, final)
+        return
+    earlier = dcsim_written(final) if is_run_output(final) else set()
+    new = {e.name for e in staging.iterdir()}
+    manifest = final / MANIFEST
+    if MANIFEST in earlier and manifest.is_file() and not manifest.is_symlink():
+        manifest.unlink()                               # first: the directory reads as unfinished
+    for name in sorted(new - {MANIFEST}) + ([MANIFEST] if MANIFEST in new else []):
+        target = final / name
+        if target.is_symlink() or target.exists():
+            if name in earlier and target.is_file() and not target.is_symlink():
+                target.unlink()                         # dcsim's own earlier file
+            else:
+                os.rename(target, _kept_name(target))   # the user's: kept beside
+        os.rename(staging / name, target)
+    for name in sorted(earlier - new):                  # the earlier run's files this run has not
+        entry = final / name
+        if entry.is_file() and not entry.is_symlink():
+            entry.unlink()
+    try:
+        staging.rmdir()
+    except OSError:
+        pass
+
+
+def _kept_name(path: Path) -> Path:
+    """A free ``NAME.kept-XXXXXXXX`` beside ``path``."""
+    while True:
+        kept = path.with_name(f"{path.name}.kept-{uuid.uuid4().hex[:8]}")
+        if not kept.exists() and not kept.is_symlink():
+            return kept
 
 
 def dcsim_written(directory: Path) -> set[str]:
     """Names of the entries of a run directory that dcsim wrote: its manifest, the tables the
-    manifest lists (``<table>.parquet``) and ``trace.json``."""
+    manifest lists (``<table>.parquet``) and the files it lists under ``files`` (``trace.json``
+    when a trace was written). A ``trace.json`` that no manifest lists is the user's."""
     man = _json_object(Path(directory) / MANIFEST) or {}
     tables = man.get("tables") if isinstance(man.get("tables"), dict) else {}
-    return {MANIFEST, "trace.json"} | {f"{name}.parquet" for name in tables}
+    files = man.get("files") if isinstance(man.get("files"), list) else []
+    return ({MANIFEST} | {f"{name}.parquet" for name in tables}
+            | {f for f in files if isinstance(f, str) and "/" not in f and f not in ("", ".", "..")})
 
 
 def retire_run_dir(directory: Path) -> list[str]:
@@ -222,9 +251,10 @@ def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
     staging = staging_dir(final, staging_root)
     try:
         write_tables(tables, staging)
+        manifest = dict(manifest)
         if trace is not None:
             (staging / "trace.json").write_text(json.dumps(trace))
-        manifest = dict(manifest)
+            manifest["files"] = ["trace.json"]
         manifest["tables"] = {name: t.num_rows for name, t in tables.items()}
         write_json_atomic(staging / MANIFEST, manifest)
         publish(staging, final, force)

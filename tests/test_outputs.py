@@ -124,10 +124,57 @@ def test_write_refuses_a_directory_dcsim_did_not_write(tmp_path):
     (tmp_path / "empty").mkdir()
     check_replaceable(tmp_path / "empty")
     check_replaceable(tmp_path / "new")
+    # force writes into the user's directory; it never deletes or moves what is there
     write_run_dir(mine, _tables(), {}, force=True)
-    assert not (mine / "thesis.tex").exists() and is_complete(mine)
+    assert (mine / "thesis.tex").read_text() == "years of work" and is_complete(mine)
     write_run_dir(tmp_path / "f", _tables(), {}, force=True)
     assert is_complete(tmp_path / "f")
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("f.kept-")]
+    assert len(kept) == 1 and kept[0].read_text() == "x"
+
+
+def test_force_never_deletes_or_moves_a_users_directory(tmp_path):
+    """``--out ~ --force`` renamed the user's home away, wrote the run in its place and deleted
+    the old directory (a user's report, 2026-11-29). Now a forced write into any directory adds
+    dcsim's files in place: every entry there stays where it was, byte for byte, the directory
+    keeps its inode, and a user's file named like one of dcsim's is kept beside it."""
+    home = tmp_path / "home"
+    (home / ".config" / "app").mkdir(parents=True)
+    (home / ".config" / "app" / "settings").write_text("s")
+    (home / "notes").write_text("n")
+    (home / "summary.parquet").write_text("my own table")
+    inode = home.stat().st_ino
+    before = {str(p.relative_to(home)): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    write_run_dir(home, _tables(), {}, force=True)
+    assert home.stat().st_ino == inode and is_complete(home)
+    after = {str(p.relative_to(home)): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    kept = [k for k in after if k.startswith("summary.parquet.kept-")]
+    assert len(kept) == 1 and after[kept[0]] == b"my own table"
+    for name, data in before.items():
+        if name != "summary.parquet":
+            assert after[name] == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]   # no staging, no .old
+    # a second run (now an earlier run's directory) replaces only dcsim's files
+    write_run_dir(home, {"summary": pa.table({"mfu": [0.5]})}, {})
+    assert home.stat().st_ino == inode
+    assert (home / "notes").read_text() == "n" and (home / ".config" / "app" / "settings").read_text() == "s"
+    assert not (home / "ops.parquet").exists() and pq.read_table(home / "summary.parquet").num_rows == 1
+
+
+def test_a_users_trace_json_is_not_dcsims(tmp_path):
+    """``trace.json`` is dcsim's only when the manifest lists it (a run with a trace); a user's
+    own trace.json in a run directory survives a rerun (it was deleted)."""
+    final = tmp_path / "run"
+    write_run_dir(final, _tables(), {})
+    (final / "trace.json").write_text("mine")
+    write_run_dir(final, _tables(), {})
+    assert (final / "trace.json").read_text() == "mine"
+    write_run_dir(final, _tables(), {}, trace={"traceEvents": []})     # a run with a trace
+    kept = [p for p in final.iterdir() if p.name.startswith("trace.json.kept-")]
+    assert len(kept) == 1 and kept[0].read_text() == "mine"
+    assert json.loads((final / "trace.json").read_text()) == {"traceEvents": []}
+    write_run_dir(final, _tables(), {})                                 # dcsim's trace is stale now
+    assert not (final / "trace.json").exists() and kept[0].read_text() == "mine"
 
 
 def test_a_run_never_replaces_a_sweep_or_the_current_directory(tmp_path, monkeypatch):

@@ -91,12 +91,27 @@ class Outputs:
             raise ConfigError("DIR", f"{self.dir} holds no dcsim outputs (no summary.parquet or sweep.json)")
 
     def _point_files(self) -> list[Path]:
-        """The Parquet tables of a sweep's points, less those of points ``sweep.json`` records as
-        failed (a table left there by an earlier run of another config is stale)."""
-        failed = [self.dir / p["dir"] for p in self.sweep.get("points", [])
-                  if p.get("status") == "failed" and p.get("dir")]
-        return parquet_files(sorted(p for p in self.dir.glob("**/*.parquet")
-                                    if not any(d == p.parent or d in p.parents for d in failed)))
+        """The Parquet tables of the points ``sweep.json`` lists, less those it records as failed
+        (a table left there by an earlier run of another config is stale). A point directory of
+        an earlier grid that this sweep no longer has (its ``[grid]`` shrank) is stale too: its
+        tables are left out, with a warning on stderr naming how many such directories there are
+        (they stay on disk: dcsim does not delete results)."""
+        points = [p for p in self.sweep.get("points", []) if isinstance(p, dict) and p.get("dir")]
+        live = {Path(p["dir"]).parts for p in points if p.get("status") != "failed"}
+        files, stale = [], set()
+        for f in sorted(self.dir.glob("**/*.parquet")):
+            parts = f.relative_to(self.dir).parent.parts
+            if any(parts[:n] in live for n in range(len(parts) + 1)):
+                files.append(f)
+            elif f.name == "summary.parquet" and not any(
+                    (Path(p["dir"]).parts == parts) for p in points):
+                stale.add(parts)
+        if stale:
+            example = "/".join(sorted(stale)[0])
+            print(f"warning: {len(stale)} point director{'y' if len(stale) == 1 else 'ies'} under "
+                  f"{self.dir} (e.g. {example}) {'is' if len(stale) == 1 else 'are'} not in this "
+                  f"sweep's grid (sweep.json): left out of the tables", file=sys.stderr)
+        return parquet_files(files)
 
     @staticmethod
     def _esc(path: Path) -> str:

@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print the summary row as one JSON line")
     r.add_argument("--trace", action="store_true", help="also write trace.json (open in ui.perfetto.dev)")
     r.add_argument("--force", action="store_true",
-                   help="replace --out even when it holds files dcsim did not write")
+                   help="write into --out even when it holds files dcsim did not write (they are kept, never deleted)")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("sweep", help="run a grid of configs, resumably")

@@ -190,3 +190,21 @@ def test_runs_of_both_kinds_in_one_directory_are_analyzed(tmp_path):
     out = open_outputs(tmp_path)
     paths = make_plots(out, tmp_path / "plots")
     assert tmp_path / "plots" / "breakdown.png" in paths
+
+
+def test_points_of_an_earlier_larger_grid_are_left_out(tmp_path, capsys):
+    """A sweep rerun with a smaller [grid] into the same directory: analyze returned the earlier
+    grid's points too (8 rows for a 4-point sweep, a user's report). Only the points sweep.json
+    lists are read; the others stay on disk and a warning says how many were left out."""
+    (tmp_path / "base.toml").write_text("")
+    def sweep(rates):
+        (tmp_path / "s.toml").write_text('name = "bw"\nbase = "base.toml"\n[grid]\n'
+                                         f'"topology.nic_Gbps" = {rates}\n"train.tp" = [1, 2]\n')
+        run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1,
+                  point_fn=overlap_point, progress=False)
+    sweep([100, 200, 400, 800])
+    sweep([100, 200])
+    rows = open_outputs(tmp_path / "out").query("select nic_Gbps, tp from summary")
+    assert sorted((r["nic_Gbps"], r["tp"]) for r in rows) == [(100, 1), (100, 2), (200, 1), (200, 2)]
+    assert "4 point directories" in capsys.readouterr().err
+    assert (tmp_path / "out" / "nic_Gbps=800" / "tp=2" / "summary.parquet").exists()

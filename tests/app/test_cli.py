@@ -152,11 +152,11 @@ def test_run_refuses_to_replace_a_directory_dcsim_did_not_write(tmp_path, monkey
     err = capsys.readouterr().err
     assert "--out" in err and "mine" in err and "--force" in err and "Traceback" not in err
     assert (mine / "precious.txt").read_text() == "keep"
-    # the earlier run's own directory is replaced; --force replaces anything
+    # the earlier run's own directory is replaced; --force writes into any directory, keeping what is there
     assert main(["run", QUICKSTART, "--out", "r", "--json"]) == 0
     assert main(["run", QUICKSTART, "--out", "r", "--json"]) == 0
     assert main(["run", QUICKSTART, "--out", str(mine), "--force", "--json"]) == 0
-    assert (mine / "manifest.json").exists() and not (mine / "precious.txt").exists()
+    assert (mine / "manifest.json").exists() and (mine / "precious.txt").read_text() == "keep"
 
 
 @pytest.mark.parametrize("name", ['""', '"  "', '"../../x"', '"a/b"', '".."', '"."', '".hidden"'])
