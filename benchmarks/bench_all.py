@@ -124,9 +124,8 @@ def plan_variants(gpus: int) -> list[tuple[str, dict]]:
           ("recompute full", llama405(gpus, recompute="full")),
           ("recompute selective", llama405(gpus, recompute="selective")),
           ("CP2 (DP halved)", llama405(gpus, cp=2, dp=gpus // 256, global_batch=16 * (gpus // 256))),
-          ("MoE Mixtral 8x7B TP2 PP8 EP8", mixtral_ep(gpus))]
-    if gpus <= 2048:
-        v.append(("fidelity full", llama405(gpus, fidelity="full")))
+          ("MoE Mixtral 8x7B TP2 PP8 EP8", mixtral_ep(gpus)),
+          ("fidelity full", llama405(gpus, fidelity="full"))]
     return v
 
 

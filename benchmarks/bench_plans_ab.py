@@ -18,7 +18,7 @@ from pathlib import Path
 
 VARIANTS = {"base": {}, "zero3": {"zero": 3}, "full": {"fidelity": "full"},
             "1f1b": {"schedule": "1f1b", "virtual_stages": 1}, "gpipe": {"schedule": "gpipe", "virtual_stages": 1}}
-CASES = [(2048, k) for k in ("base", "zero3", "1f1b", "gpipe", "full")] + [(16384, k) for k in ("base", "zero3", "1f1b")]
+CASES = [(2048, k) for k in ("base", "zero3", "1f1b", "gpipe", "full")] + [(16384, k) for k in ("base", "zero3", "1f1b", "full")]
 
 
 def one(root: str, gpus: int, variant: str) -> None:
@@ -45,12 +45,14 @@ def main() -> None:
     ap.add_argument("before")
     ap.add_argument("after", nargs="?", default=str(Path(__file__).resolve().parent.parent))
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", default=None, help="run only the cases whose 'GPUS VARIANT' contains this")
     a = ap.parse_args()
+    cases = [c for c in CASES if a.only is None or a.only in f"{c[0]} {c[1]}"]
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     res: dict = {}
     for _ in range(a.repeat):
-        for gpus, v in CASES:
+        for gpus, v in cases:
             for name, root in (("before", a.before), ("after", a.after)):
                 out = subprocess.run([sys.executable, __file__, "--one", root, str(gpus), v],
                                      capture_output=True, text=True, env=env)
@@ -58,11 +60,12 @@ def main() -> None:
                     print(f"{name} {gpus} {v} failed: {out.stderr[-300:]}", flush=True)
                     continue
                 res.setdefault((gpus, v, name), []).append(json.loads(out.stdout.strip().splitlines()[-1]))
-    for gpus, v in CASES:
+    for gpus, v in cases:
         b, f = res.get((gpus, v, "before")), res.get((gpus, v, "after"))
         if b and f:
             print(f"{gpus:6d} {v:6s} cpu {min(x['cpu'] for x in b):6.2f}s -> {min(x['cpu'] for x in f):6.2f}s  "
-                  f"events {b[0]['events']:6d} -> {f[0]['events']:6d}  step_time identical: {b[0]['step'] == f[0]['step']}")
+                  f"events {b[0]['events']:6d} -> {f[0]['events']:6d}  step_time identical: {b[0]['step'] == f[0]['step']}",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -515,6 +515,28 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
     calibrated unless ``protocol`` (LL, LL128, Simple) is given. ``on_done``: a callback
     (called with None) run when all are done, instead of an event (returns None; one event
     fewer per call, for a caller that only chains work on it)."""
+    phases = collective_phases(fabric, op, groups, nbytes, algo, gpu_nvls, protocol)
+    if phases is None:
+        if on_done is not None:
+            on_done(None)
+            return None
+        ev = fabric.env.event()
+        ev.succeed()
+        return ev
+    return _start(fabric, phases, tag or op, on_done)
+
+
+def start_phases(fabric: Fabric, phases, tag: str, on_done=None) -> simpy.Event | None:
+    """Start a collective planned by ``collective_phases`` (not None) on ``fabric``: what
+    ``collective`` does after planning, for a caller that issues one planned collective many
+    times (a training step's pipeline sends) and keeps its phases."""
+    return _start(fabric, phases, tag, on_done)
+
+
+def collective_phases(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str = "auto",
+                      gpu_nvls: bool | None = None, protocol: str | None = None):
+    """The phases ``collective`` runs for these arguments (planned once per fabric and cached),
+    or None when there is nothing to move (no group of two or more, or no bytes)."""
     if op not in OPS:
         raise ValueError(f"unknown collective {op!r}; one of {OPS}")
     if algo not in ALGOS:
@@ -524,12 +546,7 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
         gpu_nvls = bool(topo.meta.get("nvls", False))
     groups = [tuple(g) for g in groups if len(g) > 1]
     if not groups or nbytes <= 0:
-        if on_done is not None:
-            on_done(None)
-            return None
-        ev = fabric.env.event()
-        ev.succeed()
-        return ev
+        return None
     # a training step repeats the same collective thousands of times: plan it once per fabric
     cache = fabric.__dict__.setdefault("_collective_plans", {})
     if protocol is not None and protocol not in PROTOCOLS:
@@ -549,7 +566,7 @@ def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, 
         if len(cache) > 4096:
             cache.clear()
         cache[key] = phases
-    return _start(fabric, phases, tag or op, on_done)
+    return phases
 
 
 def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0) -> tuple[list, float]:
@@ -701,15 +718,23 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
     model, exact when the phase's flows share no link unevenly)."""
     total = LAUNCH_S if latency else 0.0
     for ph in plan(topo, op, algo, group, nbytes):
-        load = np.zeros(len(capacity))
-        drain = 0.0
+        # the loads of the links the flows cross only (a 16,384-GPU fabric has ~10^5 links):
+        # each link's bytes add up flow by flow, as an array over every link would
+        load: dict[int, float] = {}
         max_lat = 0.0
         for (src, dst), b in ph.flows.items():
             links = topo.route(src, dst, 0)
-            load[links] += b
+            for link in dict.fromkeys(links.tolist()):
+                load[link] = load.get(link, 0.0) + b
             max_lat = max(max_lat, topo.path_latency(links))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            drain = float(np.max(np.where(load > 0, load / capacity, 0.0))) if len(load) else 0.0
+        drain = 0.0
+        if load:
+            idx = np.fromiter(load, dtype=np.int64, count=len(load))
+            val = np.fromiter(load.values(), dtype=np.float64, count=len(load))
+            pos = val > 0
+            if pos.any():
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    drain = max(0.0, float(np.max(val[pos] / capacity[idx[pos]])))
         total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
     return total
 

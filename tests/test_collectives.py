@@ -298,3 +298,44 @@ def test_on_done_fires_when_the_event_would(op, algo):
     assert t_cb == t_ev > 0
     assert np.array_equal(b_cb, b_ev)
     assert n_cb == n_ev - 1                                   # the event, and nothing else, saved
+
+
+def test_estimate_on_adds_loads_on_crossed_links_as_an_array_over_every_link_would():
+    # the idle-fabric estimate keeps loads on the links the flows cross only; the same sums
+    # over an array of every link (the textbook formula) must give the same time, to the bit
+    import random
+    import numpy as np
+    from sim.config import load_config
+    from topologies import build
+    from sim.collectives import estimate_on, plan
+
+    def dense(topo, capacity, op, algo, group, nbytes, latency=True):
+        total = C.LAUNCH_S if latency else 0.0
+        for ph in plan(topo, op, algo, group, nbytes):
+            load = np.zeros(len(capacity))
+            max_lat = 0.0
+            for (src, dst), b in ph.flows.items():
+                links = topo.route(src, dst, 0)
+                load[links] += b
+                max_lat = max(max_lat, topo.path_latency(links))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                drain = float(np.max(np.where(load > 0, load / capacity, 0.0)))
+            total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
+        return total
+
+    rng = random.Random(5)
+    topo = build(load_config(data={"topology": {"preset": "llama3-h100-roce", "gpus": 256}}).topology)
+    caps = topo.capacity * np.array([rng.uniform(0.5, 1.0) for _ in range(topo.num_links)])
+    n = 0
+    for _ in range(40):
+        group = rng.sample(list(topo.gpus), rng.choice([2, 8, 16, 32]))
+        S = rng.choice([1.0, 3.3e8])
+        for op, algo in (("all_reduce", "ring"), ("all_reduce", "tree"), ("all_gather", "ring"),
+                         ("reduce_scatter", "hierarchical"), ("all_to_all", "direct"), ("all_reduce", "nvls")):
+            try:
+                want = dense(topo, caps, op, algo, group, S)
+            except ValueError:
+                continue                    # an algorithm this group cannot run
+            assert estimate_on(topo, caps, op, algo, group, S) == want
+            n += 1
+    assert n > 100

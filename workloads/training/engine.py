@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from sim.collectives import collective, estimate_on
+from sim.collectives import collective, collective_phases, estimate_on, start_phases
 from sim.fabric import Fabric
 from sim.gpu import Gpu, merged
 from sim.simulation import Simulation
@@ -80,36 +80,55 @@ def exposed_by_kind(comm: dict[str, list], cover) -> dict[str, float]:
     """Exposed (not covered by ``cover``) communication time per kind, adding up to the exposed
     time of all kinds together (``uncovered`` of their union): where several kinds are exposed
     at once, that time is shared equally among them, so a stacked breakdown never exceeds the
-    step. A kind exposed alone gets all of its exposed time."""
+    step. A kind exposed alone gets all of its exposed time.
+
+    Swept over the elementary segments between the kinds' span ends, in arrays: a segment's
+    uncovered length is its length less its overlap with each cover span it meets, in order
+    (as a loop would subtract them), and a kind's total adds its shares segment by segment
+    (``np.cumsum`` adds in order), so the sums are those of a loop, to the last bit."""
     spans = {k: merged(v) for k, v in comm.items()}
-    C = merged(cover)
-    points = sorted({t for v in spans.values() for iv in v for t in iv})
     out = {k: 0.0 for k in comm}
+    points = sorted({t for v in spans.values() for iv in v for t in iv})
     if len(points) < 2:
         return out
-    idx = {k: 0 for k in spans}
-    j = 0
-    for t0, t1 in zip(points, points[1:]):
-        active = []
-        for k, v in spans.items():
-            i = idx[k]
-            while i < len(v) and v[i][1] <= t0:
-                i += 1
-            idx[k] = i
-            if i < len(v) and v[i][0] <= t0:
-                active.append(k)
-        if not active:
+    P = np.array(points)
+    t0, t1 = P[:-1], P[1:]
+    length = t1 - t0
+    C = merged(cover)
+    if C:
+        Ca = np.array(C)
+        lo = np.searchsorted(Ca[:, 1], t0, "right")     # first cover span ending after t0
+        hi = np.maximum(np.searchsorted(Ca[:, 0], t1, "left"), lo)     # ... up to the first starting at t1
+        n = hi - lo
+        one = np.flatnonzero(n == 1)
+        if len(one):
+            c = Ca[lo[one]]
+            ov = np.maximum(0.0, np.minimum(t1[one], c[:, 1]) - np.maximum(t0[one], c[:, 0]))
+            length[one] = length[one] - ov
+        for i in np.flatnonzero(n > 1).tolist():      # several cover spans: subtract in order
+            a, b = float(t0[i]), float(t1[i])
+            x = b - a
+            for k2 in range(int(lo[i]), int(hi[i])):
+                x -= max(0.0, min(b, C[k2][1]) - max(a, C[k2][0]))
+            length[i] = x
+    count = np.zeros(len(t0), dtype=np.int64)
+    active = {}
+    for k, v in spans.items():
+        if not v:
             continue
-        while j < len(C) and C[j][1] <= t0:
-            j += 1
-        length, k2 = t1 - t0, j
-        while k2 < len(C) and C[k2][0] < t1:
-            length -= max(0.0, min(t1, C[k2][1]) - max(t0, C[k2][0]))
-            k2 += 1
-        if length > 0:
-            share = length / len(active)
-            for k in active:
-                out[k] += share
+        S = np.array(v)
+        i = np.searchsorted(S[:, 1], t0, "right")       # first span of the kind ending after t0
+        act = i < len(v)
+        act[act] = S[i[act], 0] <= t0[act]
+        active[k] = act
+        count += act
+    pos = (count > 0) & (length > 0)
+    share = np.zeros(len(t0))
+    share[pos] = length[pos] / count[pos]
+    for k, act in active.items():
+        sel = share[act & pos]
+        if len(sel):
+            out[k] = float(np.cumsum(sel)[-1])
     return out
 
 
@@ -138,7 +157,8 @@ class TrainingStep:
         self.logs: dict[tuple, StageLog] = {}
         self._alpha_cache: dict = {}
         self._seq: dict = {}            # full fidelity: per (kind, dim, replica, stage) call count
-        self._pairs: dict = {}          # cached send/recv node pairs per (replica, from, to)
+        self._pairs: dict = {}          # planned send/recv phases per (replica, from, to)
+        self._phases: dict = {}         # planned collectives per (op, dim, stage, replica, bytes)
         self._meet: dict = {}           # full fidelity: replicas meeting at a shared collective
         self.gpu = topo.gpus
         doms = [topo.gpu_domain(r) for r in range(plan.world)] if plan.tp > 1 else []
@@ -147,7 +167,7 @@ class TrainingStep:
         self._scratch = None            # private idle fabric that measures TP collectives
         self._groups: dict = {}         # (dim, stage, replica) -> node groups (built once)
         self._tp_passes: dict = {}      # (stage, replica, pass) -> [(TP cost, seconds)]
-        self._tp_due: dict = {}         # id(TP cost) -> [cost, times run]: credited at the end
+        self._tp_runs: dict = {}        # (stage, replica, pass) -> [its TP calls, seconds, runs]: see flush_tp
 
     def _tp_links_private(self, doms) -> bool:
         """Whether TP collectives have their links to themselves (see "private TP links")."""
@@ -187,52 +207,60 @@ class TrainingStep:
         key = (tuple(tuple(g) for g in groups), op, float(nbytes))
         c = self._tp_costs.get(key)
         if c is None:
-            if self._scratch is None:
-                sim = Simulation(0)
-                f = self.fabric
-                self._scratch = Fabric(sim, self.topo, f.model, f.efficiency["scaleup"],
-                                       f.efficiency["scaleout"], f.efficiency.get("host", 1.0))
-            scratch = self._scratch
-            bytes0, busy0 = scratch.link_bytes.copy(), scratch.link_busy.copy()
-            sent = scratch.bytes_sent
-            t0 = scratch.sim.now
-            scratch.sim.run(collective(scratch, op, groups, nbytes, tag="TP"))
-            moved = scratch.link_bytes - bytes0
-            links = np.flatnonzero(moved)
-            c = (scratch.sim.now - t0, links, moved[links], (scratch.link_busy - busy0)[links],
-                 scratch.bytes_sent - sent, scratch.peak_utilization)
-            self._tp_costs[key] = c
+            c = self._tp_costs[key] = self._measure_tp(groups, op, nbytes)
         return c
 
-    def _tp_credit(self, c) -> None:
-        """Account a privately timed TP collective on the job's fabric: counted now, credited
-        when the step ends (``flush_tp``; the links are private, so when their bytes land
-        changes no other flow)."""
-        due = self._tp_due.get(id(c))
-        if due is None:
-            self._tp_due[id(c)] = [c, 1]
-        else:
-            due[1] += 1
+    def _measure_tp(self, groups: list[list[int]], op: str, nbytes: float):
+        """``tp_cost`` measured: the collective alone on the private idle fabric (which keeps its
+        clock and counters from one measurement to the next). Its bytes and busy time are read
+        on the links its flows cross (the routes of its phases' pairs), not on every link."""
+        if self._scratch is None:
+            sim = Simulation(0)
+            f = self.fabric
+            self._scratch = Fabric(sim, self.topo, f.model, f.efficiency["scaleup"],
+                                   f.efficiency["scaleout"], f.efficiency.get("host", 1.0))
+        scratch = self._scratch
+        phases = collective_phases(scratch, op, groups, nbytes)
+        pairs = {pair for bundles, _ in phases or () for pairs_, _ in bundles for pair in pairs_}
+        route = self.topo.route
+        used = np.unique(np.concatenate([route(a, b, 0) for a, b in pairs])) if pairs else np.zeros(0, np.int64)
+        bytes0, busy0 = scratch.link_bytes[used], scratch.link_busy[used]
+        sent = scratch.bytes_sent
+        t0 = scratch.sim.now
+        scratch.sim.run(collective(scratch, op, groups, nbytes, tag="TP"))
+        moved = scratch.link_bytes[used] - bytes0
+        on = np.flatnonzero(moved)
+        return (scratch.sim.now - t0, used[on], moved[on], (scratch.link_busy[used] - busy0)[on],
+                scratch.bytes_sent - sent, scratch.peak_utilization)
 
     def flush_tp(self) -> None:
-        """Credit the counted TP collectives on the fabric (each cost times its runs)."""
-        due, self._tp_due = self._tp_due, {}
+        """Credit the TP collectives run on private links on the fabric (each cost times its
+        runs, in the order the costs first ran; the links are private, so when their bytes
+        land changes no other flow)."""
+        runs, self._tp_runs = self._tp_runs, {}
+        due: dict = {}
+        for calls, _, n in runs.values():
+            for c, _ in calls:
+                d = due.get(id(c))
+                if d is None:
+                    due[id(c)] = [c, n]
+                else:
+                    d[1] += n
         for c, n in due.values():
             _, links, nbytes, busy, total, peak = c
             self.fabric.credit(links, nbytes * n, busy * n, "TP", total * n, peak)
 
-    def _tp_pass(self, s, r, pc) -> list[tuple[float, float]]:
-        """Fast path: (seconds, None) per TP collective of a pass, credited on the fabric
-        (the collectives lie on private links, so when they run changes no other flow)."""
+    def _tp_pass(self, s, r, pc) -> float:
+        """Fast path: seconds of a pass's TP collectives (their sum), counted for ``flush_tp``."""
         key = (s, r, id(pc))
-        calls = self._tp_passes.get(key)
-        if calls is None:
-            calls = self._tp_passes[key] = self._tp_pass_costs(s, r, pc)
-        out = []
-        for c, seconds in calls:
-            self._tp_credit(c)
-            out.append(seconds)
-        return out
+        run = self._tp_runs.get(key)
+        if run is None:
+            calls = self._tp_passes.get(key)
+            if calls is None:
+                calls = self._tp_passes[key] = self._tp_pass_costs(s, r, pc)
+            run = self._tp_runs[key] = [calls, sum([seconds for _, seconds in calls]), 0]
+        run[2] += 1
+        return run[1]
 
     def _tp_pass_costs(self, s, r, pc) -> list[tuple[tuple, float]]:
         """(TP cost, seconds) per TP collective of a pass (its calls aggregated)."""
@@ -333,7 +361,9 @@ class TrainingStep:
             seq = self._seq.get(seq_key, 0)
             self._seq[seq_key] = seq + 1
             key = (kind, dim, self.group_key(dim, stage, r), seq)
-            entry = self._meet.setdefault(key, {"arrived": 0, "done": self.env.event(), "t0": 0.0})
+            entry = self._meet.get(key)
+            if entry is None:
+                entry = self._meet[key] = {"arrived": 0, "done": self.env.event(), "t0": 0.0}
             entry["arrived"] += 1
             if entry["arrived"] < n:
                 t_wait = log.gpu.comm_begin()
@@ -343,13 +373,28 @@ class TrainingStep:
             entry["t0"] = self.env.now
         groups = self.groups(dim, stage, r)
         t0 = log.gpu.comm_begin()
-        yield collective(self.fabric, op, groups, nbytes * calls, tag=kind)
+        yield self._collective(op, dim, stage, r, groups, nbytes * calls, kind)
         if calls > 1:
             # the aggregated call paid one launch and latency; the other calls pay theirs
             yield self.env.timeout((calls - 1) * self.alpha(op, groups[0]))
         log.gpu.comm_end(kind, t0)
         if entry is not None:
             entry["done"].succeed()
+
+    def _collective(self, op, dim, stage, r, groups, nbytes, kind) -> simpy.Event:
+        """``collective(fabric, op, groups, nbytes, tag=kind)`` with its phases kept per (op,
+        dim, stage, replica, bytes): a step repeats each collective many times, and planning
+        it again hashes its groups (thousands of GPUs) on every call."""
+        key = (op, dim, stage, r, nbytes)
+        if key in self._phases:
+            phases = self._phases[key]
+        else:
+            phases = self._phases[key] = collective_phases(self.fabric, op, groups, nbytes)
+        if phases is None:
+            ev = self.env.event()
+            ev.succeed()
+            return ev
+        return start_phases(self.fabric, phases, kind)
 
     def _straggle(self, log) -> float:
         """Compute-time multiplier of a process: 1 / the slowest speed factor among the GPUs it
@@ -375,21 +420,26 @@ class TrainingStep:
 
     def _send(self, r, stage, to_stage, key, log):
         """Point-to-point activation/gradient send of every TP rank to its peer."""
-        pairs = self._pairs.get((r, stage, to_stage))
-        if pairs is None:
+        k = (r, stage, to_stage)
+        if k in self._pairs:
+            phases = self._pairs[k]
+        else:                       # planned once per (replica, stage, peer): a step sends thousands
             p = self.plan
             reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [r]
             pairs = [[self._node(p.rank_of(tp=t, cp=c, dp=d, pp=stage)),
                       self._node(p.rank_of(tp=t, cp=c, dp=d, pp=to_stage))]
                      for d, c in reps for t in range(p.tp)]
-            self._pairs[(r, stage, to_stage)] = pairs
+            phases = self._pairs[k] = collective_phases(self.fabric, "send_recv", pairs, self.costs.p2p_bytes)
         t0 = log.gpu.comm_begin()
         arrival = self._arrival(r, key)
 
         def landed(_):              # a callback, not a process: two fewer events per send
             log.gpu.comm_end("PP", t0)
             arrival.succeed()
-        collective(self.fabric, "send_recv", pairs, self.costs.p2p_bytes, tag="PP", on_done=landed)
+        if phases is None:
+            landed(None)
+        else:
+            start_phases(self.fabric, phases, "PP", landed)
 
     def _send_after(self, proc, r, stage, to_stage, key, log):
         """``_send`` once ``proc`` (an overlapped all-to-all) is done; at once without one."""
@@ -459,7 +509,7 @@ class TrainingStep:
                 tp_done = True
                 t0 = env.now
                 compute_s = log.gpu.compute_time(pc.compute_s * self._straggle(log)) if pc.compute_s > 0 else 0.0
-                tp_s = sum(self._tp_pass(s, r, pc))
+                tp_s = self._tp_pass(s, r, pc)
                 exposed = self._tp_exposed(log, pc, tp_s)
                 yield env.timeout(compute_s + exposed)
                 if compute_s > 0:
@@ -472,7 +522,7 @@ class TrainingStep:
                 pass                    # done above, with the compute
             elif pc.tp_calls and self.fast_tp:
                 t0 = env.now
-                tp_s = sum(self._tp_pass(s, r, pc))
+                tp_s = self._tp_pass(s, r, pc)
                 exposed = self._tp_exposed(log, pc, tp_s)
                 if tp_s > 0:
                     yield env.timeout(exposed)

@@ -236,3 +236,111 @@ def test_tp_comm_overlap_needs_sequence_parallel_and_tp(train):
     from sim.errors import ConfigError
     with pytest.raises(ConfigError, match="train.tp_comm_overlap"):
         run(_tp_overlap_cfg(True, **train))
+
+
+# -- full fidelity without per-replica rework (issue 14) -------------------------------------------
+
+def _exposed_by_kind_loop(comm, cover):
+    """The sweep as a plain loop (the reference the array version must equal to the last bit)."""
+    from sim.gpu import merged
+    spans = {k: merged(v) for k, v in comm.items()}
+    C = merged(cover)
+    points = sorted({t for v in spans.values() for iv in v for t in iv})
+    out = {k: 0.0 for k in comm}
+    for t0, t1 in zip(points, points[1:]):
+        active = [k for k, v in spans.items() if any(a <= t0 < b for a, b in v)]
+        if not active:
+            continue
+        length = t1 - t0
+        for c0, c1 in C:
+            if c1 > t0 and c0 < t1:
+                length -= max(0.0, min(t1, c1) - max(t0, c0))
+        if length > 0:
+            for k in active:
+                out[k] += length / len(active)
+    return out
+
+
+def test_exposed_time_by_kind_equals_the_loop_to_the_last_bit():
+    import random
+    from workloads.training.engine import exposed_by_kind
+    rng = random.Random(3)
+    for _ in range(500):
+        def spans(n):
+            out = []
+            for _ in range(n):
+                a = rng.choice([rng.uniform(0, 10), round(rng.uniform(0, 10), 1)])   # shared ends too
+                out.append((a, a + rng.choice([rng.uniform(0, 2), 0.1, 0.0])))
+            return out
+        comm = {k: spans(rng.randint(0, 8)) for k in ("TP", "PP", "DP", "EP", "CP")}
+        cover = spans(rng.randint(0, 10))
+        assert exposed_by_kind(comm, cover) == _exposed_by_kind_loop(comm, cover)
+
+
+def _llama_like(gpus, **topology):
+    return load_config(data={
+        "run": {"kind": "train"}, "topology": {"preset": "llama3-h100-roce", "gpus": gpus, **topology},
+        "model": small_model(layers=8, hidden=4096, ffn_hidden=16384, heads=32, kv_heads=32),
+        "train": {"tp": 8, "pp": 2, "dp": gpus // 16, "global_batch": 2 * gpus // 16, "micro_batch": 1,
+                  "schedule": "interleaved", "virtual_stages": 2, "sequence_parallel": True, "zero": 1,
+                  "fidelity": "full"}})
+
+
+def test_full_fidelity_matches_symmetric_on_a_uniform_cluster_and_splits_replicas_when_speeds_differ():
+    cfg = _llama_like(64)
+    full = run(cfg)
+    sym = run(load_config(data={**cfg.model_dump(), "train": {**cfg.train.model_dump(), "fidelity": "symmetric"}}))
+    assert full.summary["step_time_s"] == pytest.approx(sym.summary["step_time_s"], rel=1e-9)
+    steps = full.tables["steps"].to_pydict()
+    assert sorted(set(steps["dp_replica"])) == [0, 1, 2, 3]
+    # identical replicas: every replica of a stage computes and finishes alike
+    for s in (0, 1):
+        rows = [i for i, st in enumerate(steps["stage"]) if st == s]
+        assert len({steps["compute_s"][i] for i in rows}) == 1
+    cv = run(_llama_like(64, speed_cv=0.05)).tables["steps"].to_pydict()
+    for s in (0, 1):
+        rows = [i for i, st in enumerate(cv["stage"]) if st == s]
+        assert len({cv["compute_s"][i] for i in rows}) == len(rows)       # each replica its own GPUs
+
+
+def test_tp_collective_measured_on_its_own_links_equals_reading_every_link(monkeypatch):
+    # the private-link TP cost reads the scratch fabric's counters on the links its flows cross;
+    # reading every link (as before) must give the same cost to the last bit, in either fidelity
+    import numpy as np
+    from workloads.training import engine
+
+    def every_link(self, groups, op, nbytes):
+        if self._scratch is None:
+            f = self.fabric
+            self._scratch = engine.Fabric(engine.Simulation(0), self.topo, f.model, f.efficiency["scaleup"],
+                                          f.efficiency["scaleout"], f.efficiency.get("host", 1.0))
+        scratch = self._scratch
+        bytes0, busy0 = scratch.link_bytes.copy(), scratch.link_busy.copy()
+        sent, t0 = scratch.bytes_sent, scratch.sim.now
+        scratch.sim.run(engine.collective(scratch, op, groups, nbytes, tag="TP"))
+        moved = scratch.link_bytes - bytes0
+        links = np.flatnonzero(moved)
+        return (scratch.sim.now - t0, links, moved[links], (scratch.link_busy - busy0)[links],
+                scratch.bytes_sent - sent, scratch.peak_utilization)
+
+    for fidelity in ("full", "symmetric"):
+        cfg = _llama_like(64)
+        cfg = load_config(data={**cfg.model_dump(), "train": {**cfg.train.model_dump(), "fidelity": fidelity}})
+        seen = {}
+        real = engine.TrainingStep._measure_tp
+
+        def spy(self, groups, op, nbytes, measure=real):
+            c = measure(self, groups, op, nbytes)
+            seen.setdefault(measure is real, []).append(c)
+            return c
+        monkeypatch.setattr(engine.TrainingStep, "_measure_tp", spy)
+        a = run(cfg)
+        monkeypatch.setattr(engine.TrainingStep, "_measure_tp", lambda self, g, o, n: spy(self, g, o, n, every_link))
+        b = run(cfg)
+        monkeypatch.setattr(engine.TrainingStep, "_measure_tp", real)
+        assert a.summary["step_time_s"] == b.summary["step_time_s"]
+        assert len(seen[True]) == len(seen[False]) > 0
+        for x, y in zip(seen[True], seen[False]):
+            assert x[0] == y[0] and x[4:] == y[4:]
+            for u, v in zip(x[1:4], y[1:4]):
+                assert np.array_equal(u, v)
