@@ -617,21 +617,30 @@ PHYSICAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "cost.capex_usd_per_gpu": (None, 1e9),
     "cost.kwh_usd": (None, 1e4),
     "cost.depreciation_years": (0.01, 100.0),
+    # KV tiers per replica: a server holds at most ~30 TB of DRAM and ~1 PB of NVMe; 100x that
+    # catches a size given in bytes (1e12 for 1000 GB) instead of a silent near-infinite cache
+    "serve.host_kv_GB": (None, 1e6),
+    "serve.ssd_kv_GB": (None, 1e8),
+    # a DP gradient bucket is a slice of the gradients (Megatron: 40M elements, ~160 MB); more
+    # than 100 GB exceeds any GPU's memory, so 25e6 is bytes or elements given as MB
+    "train.dp_bucket_MB": (None, 1e5),
 }
 
 
 def check_bounds(cfg: "Config") -> None:
     """Refuse (``ConfigError`` naming the key and the bound, exit 2) a value of a key in
     ``PHYSICAL_BOUNDS`` outside its physical range."""
-    for key, (lo, hi) in PHYSICAL_BOUNDS.items():
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name, None)
-        if value is None or isinstance(value, bool):
-            continue
-        if lo is not None and value < lo:
-            raise ConfigError(key, f"{value:g} is below the physical bound of {lo:g}")
-        if hi is not None and value > hi:
-            raise ConfigError(key, f"{value:g} is above the physical bound of {hi:g}")
+    scopes = [("", cfg)] + [(f"jobs.{i}.", job) for i, job in enumerate(cfg.jobs)]
+    for prefix, scope in scopes:
+        for key, (lo, hi) in PHYSICAL_BOUNDS.items():
+            section, name = key.split(".")
+            value = getattr(getattr(scope, section, None), name, None)
+            if value is None or isinstance(value, bool):
+                continue
+            if lo is not None and value < lo:
+                raise ConfigError(prefix + key, f"{value:g} is below the physical bound of {lo:g}")
+            if hi is not None and value > hi:
+                raise ConfigError(prefix + key, f"{value:g} is above the physical bound of {hi:g}")
 
 
 def read_toml(path: str | Path) -> dict:

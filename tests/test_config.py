@@ -164,12 +164,21 @@ def test_unknown_section_lists_every_top_level_name():
 
 @pytest.mark.parametrize("key, value, bound", [
     ("topology.nic_Gbps", "1e300", "above"), ("topology.nic_Gbps", "1e-300", "below"),
-    ("power.pue", "1e308", "above"), ("topology.scaleup_latency_us", "1e300", "above")])
+    ("power.pue", "1e308", "above"), ("topology.scaleup_latency_us", "1e300", "above"),
+    ("serve.host_kv_GB", "1e12", "above"), ("serve.ssd_kv_GB", "1e15", "above"),
+    ("train.dp_bucket_MB", "25e6", "above")])
 def test_physical_bounds_name_the_key_and_the_bound(key, value, bound):
     from sim.config import load_config
     with pytest.raises(ConfigError) as e:
         load_config(data={}, overrides=[f"{key}={value}"])
     assert e.value.key == key and bound in str(e.value)
+
+
+def test_physical_bounds_apply_inside_jobs():
+    job = {"name": "s", "kind": "serve", "gpus": 8, "serve": {"host_kv_GB": 1e12}}
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"jobs": [job]})
+    assert e.value.key == "jobs.0.serve.host_kv_GB"
 
 
 @pytest.mark.parametrize("raw", ['"yes"', '"off"', "1", "0"])
