@@ -161,6 +161,30 @@ class LengthDist(BaseModel):
     max: int | None = Field(None, ge=1, le=MAX_REQUEST_TOKENS)
     value: int | None = Field(None, ge=1, le=MAX_REQUEST_TOKENS)
 
+    @model_validator(mode="after")
+    def _keys_of_the_distribution(self):
+        """A key the distribution does not read (``{dist = "fixed", value = 1000, mean = 5}``) or
+        ``min > max`` (every length would be clipped to max) is an error, not ignored."""
+        given = self.model_fields_set - {"dist"}
+        takes = LENGTH_DIST_KEYS[self.dist]
+        extra = sorted(given - takes)
+        if self.dist == "fixed" and {"value", "mean"} <= given:
+            extra = extra or ["mean"]
+        if extra:
+            raise ValueError(f"{extra[0]} is not a key of dist = {self.dist!r}, which takes "
+                             f"{' or '.join(sorted(takes)) if self.dist == 'fixed' else ', '.join(sorted(takes))}"
+                             f"{' (one of them)' if self.dist == 'fixed' else ''}; remove {extra[0]}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min = {self.min} is above max = {self.max}: every length would be clipped to "
+                             f"{self.max}; give min <= max")
+        return self
+
+
+# keys each length distribution reads (besides dist); min and max clip what is sampled
+LENGTH_DIST_KEYS = {"fixed": {"value", "mean"}, "uniform": {"min", "max"},
+                    "lognormal": {"mean", "sigma", "min", "max"}, "normal": {"mean", "sigma", "min", "max"},
+                    "exponential": {"mean", "min", "max"}, "trace": {"min", "max"}}
+
 
 class ModelSection(Section):
     name: str = Field("custom", description="model name in outputs")
@@ -515,7 +539,8 @@ def expand_presets(data: dict) -> dict:
     return out
 
 
-_UNION_TAGS = ("int", "LengthDist", "list[float]", "float")
+_UNION_TAGS = ("int", "LengthDist", "list[float]", "float",
+               "function-after[_keys_of_the_distribution(), LengthDist]")
 
 
 def format_validation_error(err: ValidationError) -> str:
@@ -529,7 +554,8 @@ def format_validation_error(err: ValidationError) -> str:
     def path(e):
         return tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
     errors = [e for e in errors if not (e["type"].endswith("_type") or e["type"].endswith("_parsing"))
-              or not any(len(path(f)) > len(path(e)) and path(f)[:len(path(e))] == path(e) for f in errors)]
+              or not any((len(path(f)) > len(path(e)) or f["type"] == "value_error")
+                         and path(f)[:len(path(e))] == path(e) for f in errors)]
     # a job's placement is a union of two words and a list of ranges: say so in one line
     placement = {e["loc"][:3] for e in errors if len(e["loc"]) >= 3 and e["loc"][0] == "jobs" and e["loc"][2] == "placement"}
     own = {e["loc"][:3] for e in errors if e["loc"][:3] in placement and e["type"] == "value_error"}
