@@ -351,6 +351,17 @@ class WorkloadSection(Section):
         return v
 
     @model_validator(mode="after")
+    def _trace_is_read(self):
+        """``workload.trace`` is read by arrival = 'trace' (replay), arrival = 'closed' (its
+        requests in order) or a length ``{dist = 'trace'}``; with anything else it would be ignored."""
+        dists = [getattr(getattr(self, k), "dist", None) for k in ("input_tokens", "output_tokens")]
+        if self.trace and self.arrival not in ("trace", "closed") and "trace" not in dists:
+            raise ConfigError("workload.trace", f"{self.trace!r} would be ignored by arrival = {self.arrival!r}; "
+                              "set workload.arrival = 'trace' to replay it (or 'closed' to run its requests in a "
+                              "closed loop, or sample its lengths with input_tokens = {dist = 'trace'})")
+        return self
+
+    @model_validator(mode="after")
     def _trace_lengths_not_replaced(self):
         if self.arrival == "trace":
             for key in ("input_tokens", "output_tokens"):
@@ -415,6 +426,17 @@ class JobSection(BaseModel):
                 if len(r) != 2 or not 0 <= r[0] < r[1]:
                     raise ValueError(f"placement range {r} is not [first, last) with 0 <= first < last")
         return v
+
+    @model_validator(mode="after")
+    def _placement_holds_gpus(self):
+        """Ranges holding another number of GPUs than ``gpus`` are that mismatch, reported
+        before any plan is made from either number (gpus = 6 beside [[0, 4], [4, 8]])."""
+        if isinstance(self.placement, list):
+            held = sum(b - a for a, b in self.placement)     # a GPU in two ranges: place_jobs says so
+            if held != self.gpus:
+                raise ConfigError("placement", f"job {self.name!r}: ranges {self.placement} hold {held} GPUs; "
+                                               f"its gpus is {self.gpus} (make them agree)")
+        return self
 
 
 class Config(BaseModel):
@@ -499,7 +521,22 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
-    return key.split("."), value
+    return _key_path(key), value
+
+
+def _key_path(key: str) -> list[str]:
+    """A dotted key's parts as TOML reads them: ``hardware."V100S-mine".hbm_GB`` ->
+    ["hardware", "V100S-mine", "hbm_GB"] (a quoted part may hold dots); a key TOML does not
+    parse is split at its dots."""
+    try:
+        node = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        return key.split(".")
+    parts = []
+    while isinstance(node, dict) and len(node) == 1:
+        part, node = next(iter(node.items()))
+        parts.append(part)
+    return parts
 
 
 def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
@@ -617,6 +654,7 @@ def validate(data: dict) -> Config:
         raise error from None
     check_bounds(cfg)
     warn_unused_sections(data, cfg)
+    warn_ineffective_settings(data, cfg)
     from sim import hardware
     for name, row in hw.items():
         hardware.define(name, row)
@@ -715,3 +753,49 @@ def warn_unused_sections(data: dict, cfg: "Config") -> list[str]:
             print(f"warning: [{section}] does not apply to run.kind = {cfg.run.kind!r}; its keys are ignored",
                   file=sys.stderr)
     return given
+
+
+_WARNED_INEFFECTIVE: set[str] = set()
+
+
+def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
+    """Settings the config gives that have no effect in it, one message each naming the key and
+    why: ``serve.router_weights``/``router_max_kv_utilization`` without router = 'weighted',
+    ``train.sequence_parallel`` with tp = 1, ``train.virtual_stages`` > 1 without the
+    interleaved schedule, and top-level ``[model]``/``[train]``/``[serve]``/``[workload]`` next
+    to ``[[jobs]]`` (each job carries its own)."""
+    out = []
+    if cfg.jobs:
+        for section in ("model", "train", "serve", "workload"):
+            if isinstance(data.get(section), dict) and data[section]:
+                out.append(f"[{section}] next to [[jobs]] is ignored: each job runs its own [jobs.{section}] "
+                           f"table; move its keys into the jobs that need them")
+    scopes = [(f"jobs.{i}.", j.kind, j) for i, j in enumerate(cfg.jobs)] if cfg.jobs else [("", cfg.run.kind, cfg)]
+    for prefix, kind, scope in scopes:
+        if kind == "serve":
+            serve = scope.serve
+            for key in ("router_weights", "router_max_kv_utilization"):
+                if getattr(serve, key) is not None and serve.router != "weighted":
+                    out.append(f"{prefix}serve.{key} has no effect with router = {serve.router!r}; "
+                               "it weighs the scorers of router = 'weighted'")
+        if kind == "train":
+            train = scope.train
+            if train.sequence_parallel and train.tp == 1:
+                out.append(f"{prefix}train.sequence_parallel has no effect with tp = 1: sequence parallelism "
+                           "splits the tensor-parallel group's activations")
+            if train.virtual_stages > 1 and train.schedule != "interleaved":
+                out.append(f"{prefix}train.virtual_stages = {train.virtual_stages} has no effect with schedule = "
+                           f"{train.schedule!r}; model chunks per rank are the interleaved schedule's")
+    return out
+
+
+def warn_ineffective_settings(data: dict, cfg: "Config") -> list[str]:
+    """Print each of ``ineffective_settings`` on stderr as a warning (once per message in a
+    process, as ``warn_unused_sections``); returns the messages."""
+    import sys
+    found = ineffective_settings(data, cfg)
+    for message in found:
+        if message not in _WARNED_INEFFECTIVE:
+            _WARNED_INEFFECTIVE.add(message)
+            print(f"warning: {message}", file=sys.stderr)
+    return found

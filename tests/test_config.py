@@ -208,3 +208,45 @@ def test_a_length_distribution_refuses_keys_it_ignores_and_min_above_max(dist, w
         load_config(data={}, overrides=[f"workload.input_tokens={dist}"])
     assert e.value.key == "workload.input_tokens" and why in str(e.value)
     assert "valid integer" not in str(e.value)      # the int branch of the union is not reported
+
+
+def test_a_trace_that_the_arrival_process_would_ignore_is_refused():
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"run": {"kind": "serve"}, "workload": {"trace": "x.csv"}})
+    assert e.value.key == "workload.trace" and "arrival = 'trace'" in str(e.value)
+    for ok in ({"arrival": "trace"}, {"arrival": "closed"}, {"input_tokens": {"dist": "trace"}}):
+        load_config(data={"run": {"kind": "serve"}, "workload": {"trace": "x.csv", **ok}})
+
+
+JOB = {"name": "t", "kind": "train", "gpus": 8}
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"run": {"kind": "serve"}, "serve": {"router_weights": {"queue": 1.0}}},
+     "serve.router_weights has no effect with router = 'round-robin'"),
+    ({"train": {"sequence_parallel": True}}, "train.sequence_parallel has no effect with tp = 1"),
+    ({"train": {"virtual_stages": 4, "pp": 2}}, "train.virtual_stages = 4 has no effect with schedule = '1f1b'"),
+    ({"model": {"layers": 4}, "jobs": [JOB]}, "[model] next to [[jobs]] is ignored"),
+    ({"jobs": [{**JOB, "train": {"sequence_parallel": True}}]}, "jobs.0.train.sequence_parallel has no effect"),
+])
+def test_a_setting_without_effect_is_warned_about_naming_the_key(capsys, data, words):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data=data)
+    assert f"warning: {words}" in capsys.readouterr().err
+
+
+def test_settings_that_take_effect_are_not_warned_about(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"train": {"tp": 2, "sequence_parallel": True, "pp": 2, "schedule": "interleaved",
+                                "virtual_stages": 2}})
+    load_config(data={"run": {"kind": "serve"}, "serve": {"router": "weighted", "router_weights": {"queue": 1.0}}})
+    assert capsys.readouterr().err == ""
+
+
+def test_a_quoted_dotted_key_part_is_read_as_toml_reads_it():
+    assert parse_override('hardware."V100S-mine".hbm_GB=32') == (["hardware", "V100S-mine", "hbm_GB"], 32)
+    assert parse_override("hardware.'x.y'.power_W=300") == (["hardware", "x.y", "power_W"], 300)
+    data = apply_overrides({}, ['hardware."V100S-mine".hbm_GB=32'])
+    assert data == {"hardware": {"V100S-mine": {"hbm_GB": 32}}}

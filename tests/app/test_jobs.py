@@ -178,3 +178,22 @@ def test_summary_holds_the_union_of_both_kinds_columns(swap):
     i_train = summ["kind"].index("train")
     assert summ["ttft_p50_s"][i_train] is None and summ["step_time_s"][i_train] > 0
     assert summ["step_time_s"][1 - i_train] is None and summ["ttft_p50_s"][1 - i_train] > 0
+
+
+def test_placement_ranges_that_disagree_with_gpus_are_that_error_first():
+    data = two_jobs()
+    data["jobs"][1]["gpus"] = 6
+    data["jobs"][1]["placement"] = [[16, 20], [20, 24]]        # 8 GPUs
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == "jobs.1.placement" and "hold 8 GPUs; its gpus is 6" in str(err.value)
+
+
+@pytest.mark.parametrize("job, words", [
+    ({"name": "s", "kind": "serve", "gpus": 16, "serve": {"tp": 8, "replicas": 4}}, "the job has 16 (jobs.0.gpus)"),
+    ({"name": "t", "kind": "train", "gpus": 16, "train": {"tp": 8, "dp": 4}}, "the job's 16 GPUs (jobs.0.gpus)")])
+def test_a_jobs_gpu_shortfall_names_the_jobs_gpus_not_the_topology(job, words):
+    from sim.errors import InfeasibleError
+    with pytest.raises(InfeasibleError) as err:
+        run(load_config(data={"run": {"baseline": False}, "topology": {"gpus": 64}, "jobs": [job]}))
+    assert words in str(err.value) and "topology" not in str(err.value)
