@@ -73,3 +73,9 @@ def test_transfer_sizes_and_the_bytes_total_are_whole_bytes(capsys):
     assert main(["traffic", "--flows", "20", "--sizes", "1K:1M", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert isinstance(out["bytes"], int)
+
+
+def test_reversed_sizes_are_echoed_as_typed(capsys):
+    assert main(["traffic", "--set", "topology.gpus=8", "--sizes", "2M:1M"]) == 2
+    err = capsys.readouterr().err
+    assert "2M:1M" in err and "e+06" not in err
