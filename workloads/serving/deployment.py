@@ -131,7 +131,7 @@ class Deployment:
         # what one GPU of a replica holds (sim.gpu ledger): weights, runtime, workspace, KV pool
         self.hbm = HbmLedger(self.gpu.hbm_bytes, self.gpu.name)
         self.hbm.allocate("weights", self.cost.weight_bytes_per_gpu())
-        self.hbm.allocate("runtime", self.engine.non_torch_bytes(self.cost.tp))
+        self.hbm.allocate("runtime", self.engine.non_torch_bytes(self.cost.tp, self.gpu))
         self.hbm.allocate("activations", self.engine.activation_bytes(self.cost, s.max_batch_tokens, s.max_batch_size))
         self.hbm.allocate("kv_cache", self.kv_blocks * self.engines * s.kv_block_tokens * self.cost.kv_token_gpu)
         self.hbm.check("serve.gpu_memory_utilization")
@@ -234,6 +234,8 @@ class Deployment:
         cost.host_per_seq_s = e.step_us_per_seq * 1e-6
         cost.graph_max_batch = e.cuda_graph_max_batch
         cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * 1e-6
+        if isinstance(cost, DpAttentionCost) and cost.dp > 1:
+            cost.dp_sync_s = e.dp_sync_us * 1e-6
         if cost.wbytes < 2.0:
             cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
 

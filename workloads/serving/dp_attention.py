@@ -25,6 +25,10 @@ N):
   direct all-to-all that puts the same bytes on each GPU's NIC) and put on the fabric by it.
   Exposed, not overlapped (two-batch overlap is not modelled: at SGLang's decode sizes its
   communication kernels busy-wait rather than hide, LMSYS blog 2025-05-05).
+- host sync (``dp_sync_s``, the engine's ``dp_sync_us``): every step the DP ranks' schedulers
+  all-gather their batch metadata (token counts, forward mode) before the MoE all-to-alls can run;
+  the scheduler does it for the next batch while the GPU runs the current one, so an iteration
+  takes ``max(GPU time, dp_sync_s)`` plus the engine's other host time.
 - the batch descriptors of ``IterationCost`` (tokens, samples, attention pairs, KV reads) are
   the replica's; each GPU gets 1/N of each.
 """
@@ -65,6 +69,7 @@ class DpAttentionCost(IterationCost):
         self._moe_layers = round(self.moe_fraction * spec.layers)
         self._has_comm = n > 1 or pp > 1
         self.nodes = 1                    # servers (scale-up domains) the replica spans (deployment)
+        self.dp_sync_s = 0.0              # the DP ranks' per-step metadata all-gather (engine profile)
 
     def _scalar_constants(self) -> None:
         super()._scalar_constants()
@@ -123,8 +128,10 @@ class DpAttentionCost(IterationCost):
         T, S = float(tokens), float(samples)
         compute = self.pp * (self._fixed_stage_s(T / n, S / n) + self._attn_s(T / n, attn_pairs / n, kv_read / n))
         tp_b, pp_b, comm = self._comm(T, T > S)
-        # each DP rank's scheduler prepares its own sequences, side by side
-        return BatchCost(self._host_s(T / n, S / n, compute + comm), compute, comm,
+        # each DP rank's scheduler prepares its own sequences, side by side; their per-step
+        # metadata all-gather overlaps the GPU's current batch and shows only beyond it
+        gpu = compute + comm
+        return BatchCost(self._host_s(T / n, S / n, gpu if gpu >= self.dp_sync_s else self.dp_sync_s), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
                          self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
 

@@ -5,7 +5,8 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 - ``memory``: how ``serve.gpu_memory_utilization`` (u) becomes the KV pool on one GPU with HBM
   total T (runtime-visible bytes, ``GpuSpec.hbm_bytes``) and weights W:
   ``utilization`` (vLLM): u x T - W - non_torch - activation peak;
-  ``static_fraction`` (SGLang ``--mem-fraction-static``): u x T - W;
+  ``static_fraction`` (SGLang ``--mem-fraction-static``): u x (T - non_torch) - W (the fraction is
+  of the memory free once the CUDA context and communicators exist, measured before the weights load);
   ``free_fraction`` (TensorRT-LLM ``kv_cache_free_gpu_mem_fraction``): u x (T - W - non_torch -
   activation peak).
   ``non_torch`` = ``non_torch_GiB`` (+ ``non_torch_tp_GiB`` when tp > 1): CUDA context-side
@@ -49,6 +50,13 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   remote-prefill request off its queue only when the last one has finished: 1), and with
   ``prefill_worker_chunked = false`` each prompt runs whole in one step (chunked prefill off:
   the chunk becomes the longest prompt, at least ``serve.max_batch_tokens``).
+- ``nccl_nvls``: the engine leaves NCCL's NVLink SHARP on (NCCL's default on NVSwitch GPUs); its
+  buffers then count in ``non_torch`` for TP groups of more than two GPUs (``non_torch_bytes``).
+- ``dp_sync_us``: host seconds (us) per step a data-parallel-attention replica's schedulers spend
+  agreeing on the step (``serve.dp_attention``: each DP rank all-gathers its token count and
+  forward mode, so that idle ranks join the MoE all-to-all and the ranks pick the same CUDA
+  graph); the scheduler runs it for the next batch while the GPU runs the current one, so a step
+  takes at least that long (``DpAttentionCost``).
 - ``like``: a profile that is another engine's in a different serving mode takes that engine's
   fields and replaces the ones it lists (``sglang-0.4``: an older release with another host cost;
   ``trtllm-serve``: TensorRT-LLM behind its OpenAI
@@ -107,12 +115,24 @@ class EngineProfile:
     prefill_worker_chunked: bool = True
     sampler_bytes_per_logit: float = 0.0
     activation_base_GiB: float = 0.0
+    dp_sync_us: float = 0.0
+    nccl_nvls: bool = True
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
     # -- memory --------------------------------------------------------------------------------
-    def non_torch_bytes(self, tp: int) -> float:
-        return (self.non_torch_GiB + (self.non_torch_tp_GiB if tp > 1 else 0.0)) * GiB
+    def non_torch_bytes(self, tp: int, gpu=None) -> float:
+        """Bytes per GPU outside the PyTorch allocator (``non_torch_GiB``, ``non_torch_tp_GiB`` with
+        tp > 1) plus, on a GPU with NVLink SHARP (``gpu.nvls``) and more than two TP ranks in its
+        NVLink domain when the engine leaves NCCL's NVLS on (``nccl_nvls``), NCCL's NVLS buffers:
+        ``nvls_MiB_per_rank`` x the ranks (calibration.toml [memory])."""
+        extra = 0.0
+        if gpu is not None and self.nccl_nvls and getattr(gpu, "nvls", False):
+            ranks = min(tp, gpu.scaleup_domain)
+            if ranks > 2:
+                from workloads.serving.cost import calibration
+                extra = ranks * calibration()["memory"]["nvls_MiB_per_rank"] * 2**20
+        return (self.non_torch_GiB + (self.non_torch_tp_GiB if tp > 1 else 0.0)) * GiB + extra
 
     def activation_bytes(self, cost, max_batch_tokens: int, max_batch_size: int) -> float:
         if self.activation_factor <= 0:
@@ -134,11 +154,11 @@ class EngineProfile:
             raise InfeasibleError("serve.tp", f"{cost.spec.name}: {weights / GiB:.1f} GiB of weights per GPU "
                                   f"exceed {cost.gpu.name}'s {total / GiB:.1f} GiB HBM "
                                   f"(tp={cost.tp}, pp={cost.pp}); raise serve.tp or serve.pp")
-        reserve = self.non_torch_bytes(cost.tp) + self.activation_bytes(cost, max_batch_tokens, max_batch_size)
+        reserve = self.non_torch_bytes(cost.tp, cost.gpu) + self.activation_bytes(cost, max_batch_tokens, max_batch_size)
         if self.memory == "utilization":
             return utilization * total - weights - reserve
         if self.memory == "static_fraction":
-            return utilization * total - weights
+            return utilization * (total - self.non_torch_bytes(cost.tp, cost.gpu)) - weights
         return utilization * (total - weights - reserve)
 
     def kv_capacity_tokens(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> int:

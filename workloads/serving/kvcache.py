@@ -83,6 +83,15 @@ class PrefixCache:
         self.demoted_bytes = 0.0                           # HBM -> host copies (offload traffic)
         self.hits = {"hbm": 0, "host": 0, "ssd": 0}
 
+    def load_bytes(self, tiers) -> tuple[float, float]:
+        """Bytes per GPU that bring entries found in ``tiers`` ("host" / "ssd"; "hbm" costs
+        nothing) back to HBM, and the part of them read from SSD first: ``entry_bytes`` each, the
+        full-attention layers' KV of ``prefix_tokens`` tokens (a windowed layer's KV of an old
+        prefix block is gone from every tier: it left the window)."""
+        host = sum(t == "host" for t in tiers)
+        ssd = sum(t == "ssd" for t in tiers)
+        return (host + ssd) * self.entry_bytes, ssd * self.entry_bytes
+
     def tier_of(self, block_id: int) -> str | None:
         if block_id in self.hbm:
             return "hbm"

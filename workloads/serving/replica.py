@@ -271,8 +271,7 @@ class Replica:
                 self.queued_tokens -= hit_tokens
                 moved = [t for t in tiers if t != "hbm"]
                 if moved:
-                    nbytes = len(moved) * self.prefix.prefix_tokens * self.cost.kv_token_gpu
-                    from_ssd = sum(t == "ssd" for t in moved) * self.prefix.prefix_tokens * self.cost.kv_token_gpu
+                    nbytes, from_ssd = self.prefix.load_bytes(moved)
                     req.ready = False
                     self.pending_loads += 1
                     ev = self.dep.host_copy(self, nbytes, to_gpu=True, ssd_bytes=from_ssd, kind="prefix_load")

@@ -299,3 +299,34 @@ def test_an_empty_queue_is_exactly_zero_not_a_float_residue():
     res = serve(workload={"arrival": "poisson", "rate": 0.2, "requests": 20, "input_tokens": 2048, "output_tokens": 4})
     assert np.all(np.asarray(res.tables["requests"]["queueing_s"]) == 0.0)
     assert res.summary["queueing_mean_s"] == 0.0
+
+
+def test_sliding_window_prefix_load_and_disagg_bytes_closed_form(monkeypatch):
+    """gpt-oss-20b-shaped model (every other layer windowed, 128 tokens), bf16 KV: 49,152 B per
+    token over its 24 layers. (1) A prefix entry brought back from host DRAM moves only the full
+    layers' KV of its 512 tokens: prefix_load bytes = host/SSD hits x 512 x 0.5 x 49,152 per GPU
+    (it moved the whole 512 x 49,152 before). (2) A disaggregated prompt of P tokens sends
+    kv_tokens(P) = 0.5 P + 0.5 x 128 all-layer token slots."""
+    from tests.workloads.serving.test_cost import GPT_OSS_20B
+    from workloads.serving import kvcache
+    moved = []
+    acquire = kvcache.PrefixCache.acquire
+
+    def spy(self, block_ids):
+        tiers = acquire(self, block_ids)
+        moved.append(sum(t != "hbm" for t in tiers))
+        return tiers
+    monkeypatch.setattr(kvcache.PrefixCache, "acquire", spy)
+    model = {**GPT_OSS_20B, "preset": None}
+    common = {"engine": "trtllm", "scheduler": "orca", "precision": "bf16", "kv_precision": "bf16"}
+    res = serve(topology={"gpus": 1}, model=model,
+                serve={**common, "replicas": 1, "max_batch_size": 32, "prefix_cache": True,
+                       "kv_capacity_tokens": 150000, "host_kv_GB": 200}, workload=MOONCAKE).summary
+    per_token = 24 * 2 * 8 * 64 * 2
+    assert sum(moved) > 0
+    assert res["prefix_load_GB"] * 1e9 == pytest.approx(sum(moved) * 512 * 0.5 * per_token, rel=1e-9)
+    P, n = 3000, 20
+    dis = serve(topology={"gpus": 2}, model=model,
+                serve={**common, "prefill_replicas": 1, "decode_replicas": 1, "kv_transfer": "whole"},
+                workload={"arrival": "burst", "requests": n, "input_tokens": P, "output_tokens": 8}).summary
+    assert dis["disagg_kv_GB"] * 1e9 == pytest.approx(n * (0.5 * P + 0.5 * 128) * per_token, rel=1e-9)

@@ -83,7 +83,7 @@ def test_engine_memory_models_differ_as_documented():
     c = cost({"preset": "llama3-8b"})
     w, total = c.weight_bytes_per_gpu(), c.gpu.hbm_bytes
     sg = engines.profile("sglang").kv_pool_bytes(c, 0.9, 8192, 256)
-    assert sg == pytest.approx(0.9 * total - w)
+    assert sg == pytest.approx(0.9 * (total - 0.61 * GiB) - w)      # the fraction excludes the CUDA context
     trt = engines.profile("trtllm")
     reserve = trt.non_torch_bytes(1) + trt.activation_bytes(c, 8192, 256)
     assert trt.kv_pool_bytes(c, 0.9, 8192, 256) == pytest.approx(0.9 * (total - w - reserve))
@@ -331,3 +331,38 @@ def test_sglang_04_eager_floor_gives_deepseek_tp16_ttft_flat_to_4k():
     old, new = engines.profile("sglang-0.4"), engines.profile("sglang")
     assert old.launch_us == pytest.approx(0.2118e6 / 1922, rel=0.01) and new.launch_us < 0.5 * old.launch_us
     assert old.kv_alloc == new.kv_alloc and old.defaults == new.defaults and old.memory == new.memory
+
+
+def test_nccl_nvls_buffers_count_for_tp_over_two():
+    """NCCL binds nHeads x 288 MiB of NVLS buffers on each GPU of an NVSwitch TP group of more than
+    two (vllm-project/vllm#9699: nvlsPerRankSize 301989888, nvlsTotalSize 2415919104 at 8); SGLang
+    and the fitted TensorRT-LLM reserve leave them out; a GPU without NVLink SHARP has none."""
+    h100, a100 = gpu("H100-SXM-80GB"), gpu("A100-SXM-80GB")
+    v, s, t = engines.profile("vllm"), engines.profile("sglang"), engines.profile("trtllm")
+    mib = 2**20
+    assert v.non_torch_bytes(4, h100) - v.non_torch_bytes(4) == pytest.approx(4 * 288 * mib)
+    assert v.non_torch_bytes(8, h100) - v.non_torch_bytes(8) == pytest.approx(8 * 288 * mib)
+    assert v.non_torch_bytes(16, h100) - v.non_torch_bytes(16) == pytest.approx(8 * 288 * mib)   # per NVLink domain
+    assert v.non_torch_bytes(2, h100) == v.non_torch_bytes(2) and v.non_torch_bytes(8, a100) == v.non_torch_bytes(8)
+    assert s.non_torch_bytes(8, h100) == s.non_torch_bytes(8) and t.non_torch_bytes(8, h100) == t.non_torch_bytes(8)
+
+
+def test_sglang_fraction_is_of_memory_after_the_cuda_context():
+    """SGLang's KV pool: mem_fraction_static x (total - context) - weights (the base is measured after
+    init_torch_distributed); vLLM's 0.61 GiB start-up context on H100 (llm-d logs)."""
+    c = cost({"preset": "llama3-8b"})
+    pool = engines.profile("sglang").kv_pool_bytes(c, 0.9, 8192, 1024)
+    assert pool == pytest.approx(0.9 * (c.gpu.hbm_bytes - 0.61 * GiB) - c.weight_bytes_per_gpu())
+
+
+def test_moe_activation_peak_is_the_sampler_s():
+    """Held out: vLLM 0.11 logs "torch peak memory increase" 7.38 GiB for gpt-oss-20b and gpt-oss-120b
+    on one H100 at max_num_batched_tokens 8192 / max_num_seqs 1024 (llm-d/llm-d-benchmark
+    config_explorer/empirical-vllm-memory-results.md): MoE models peak at the dummy sampler's
+    logits over their 201,088-token vocabulary, as the profile models it, with no fused-MoE
+    workspace on top (within 5 %)."""
+    from tests.workloads.serving.test_cost import GPT_OSS_20B
+    spec = ModelSpec.from_section(load_config(data={"model": GPT_OSS_20B}).model)
+    c = IterationCost(spec, gpu("H100-SXM-80GB"), "bf16", "bf16")
+    peak = engines.profile("vllm").activation_bytes(c, 8192, 1024) / GiB
+    assert peak == pytest.approx(7.38, rel=0.05)

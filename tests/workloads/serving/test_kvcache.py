@@ -114,3 +114,14 @@ def test_windowed_model_deployment_builds_window_aware_prefix_cache():
     dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
     pc = dep.replicas[0].prefix
     assert pc.entry_blocks == 512 // 2 // cfg.serve.kv_block_tokens      # half the layers keep the prefix
+
+
+def test_prefix_load_bytes_are_the_entries_kept_closed_form():
+    """A host / SSD hit brings back what the entry holds: prefix_tokens x full_fraction x bytes per
+    token (a sliding-window model keeps only its full-attention layers' KV of an old prefix block)."""
+    from workloads.serving.kvcache import KVCache, PrefixCache
+    bpt = 49152.0                                   # gpt-oss-20b bf16: 24 layers x 2 x 8 x 64 x 2 B
+    for f in (1.0, 0.5):
+        pc = PrefixCache(KVCache(1000, 16), 512, bpt, host_bytes=1e12, ssd_bytes=1e12, full_fraction=f)
+        nbytes, ssd = pc.load_bytes(["hbm", "host", "ssd", "host"])
+        assert nbytes == pytest.approx(3 * 512 * f * bpt) and ssd == pytest.approx(512 * f * bpt)
