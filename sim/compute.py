@@ -176,8 +176,10 @@ def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
 # Fused-attention kernels a training framework may run (``train.attention_kernel``): "default" is
 # the kernel the GPU's attention curves were measured on (cuDNN fused attention on Hopper);
 # "fa2" is FlashAttention-2 (PyTorch SDPA's flash backend, the kernels of 2023-24 frameworks),
-# whose curves a GPU's section may give as a sub-table ``[<GPU>.fa2]`` (else the default's).
-ATTENTION_KERNELS = ("default", "fa2")
+# whose curves a GPU's section may give as a sub-table ``[<GPU>.fa2]`` (else the default's);
+# "triton" is the FlashAttention-1-era Triton kernel (MPT's ``attn_impl: triton``, the kernel of
+# llm-foundry's 2023 benchmark tables), sub-table ``[<GPU>.triton]``.
+ATTENTION_KERNELS = ("default", "fa2", "triton")
 
 
 def efficiency_for(gpu_name: str, attention_kernel: str = "default") -> Efficiency:

@@ -223,7 +223,8 @@ def _mpt_config(r: dict, name: str, shape: tuple[int, int, int]) -> dict:
         "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": int(r["micro_batch"]),
                   "global_batch": int(r["global_batch"]),
                   "recompute": "full" if r["activation_checkpointing"] == "True" else "none",
-                  "precision": "bf16", "attention": "flash", "attention_kernel": "fa2", "check_memory": False},
+                  "precision": "bf16", "attention": "flash", "attention_kernel": mpt_attention_kernel(r["gpu"]),
+                  "check_memory": False},
     }
 
 
@@ -360,7 +361,10 @@ def blackwell_fp4_pairs() -> list[tuple[dict, dict]]:
                    "model": {"preset": "llama3-70b", "seq_len": 8192},
                    "train": {"tp": tp, "pp": 4, "virtual_stages": 5, "schedule": "interleaved", "micro_batch": 1,
                              "global_batch": 256, "precision": prec, "zero": 1, "sequence_parallel": tp > 1,
-                             "recompute": "none", "check_memory": False}}
+                             "recompute": "none", "check_memory": False,
+                             # as blackwell_cases: each recipe's quantization, TP overlap off for NVFP4
+                             "fp8_recipe": "nvfp4" if prec == "fp4" else "mxfp8",
+                             "tp_comm_overlap": tp > 1 and prec == "fp8"}}
             row = f"DGX-{g} | 64 | {'NVFP4' if prec == 'fp4' else 'MXFP8'} | 256 | 1 | 8192 | TP {tp} | PP 4 | VP 5 | {meas:.0f}"
             pair.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg, "measured": meas,
                          "source": f"{MEGATRON_BRIDGE_2602}; row: {row}"})
@@ -584,6 +588,7 @@ DGX_B200 = {"gpu": "B200-180GB", "gpus_per_node": 8, "scaleup_domain": 8, "nics_
             "fabric": "rail-optimized", "tiers": 3, "switch_radix": 64, "oversubscription": 1.0}
 _LAYERS = {"llama31_405b": 126}
 _BLACKWELL_GPU = {"B200": "B200-180GB", "GB200": "GB200", "GB300": "GB300"}
+BLACKWELL_RECIPES = {"fp8_cs": "tensorwise", "fp8_ds": "delayed", "mxfp8": "mxfp8", "nvfp4": "nvfp4"}
 
 
 def _feasible_vp(layers: int | None, pp: int, vp: int) -> int:
@@ -609,8 +614,9 @@ def blackwell_cases(gpu: str | None = None, use: str | None = None, recipe: str 
     which each Blackwell GPU's training constants are fitted to: calibration.fit_blackwell) or
     ``holdout`` (every other row: 70B, 405B, GPT-3 175B, Nemotron-4, MXFP8, NVFP4, NeMo 25.02's
     delayed scaling). ``gpu``: the table's system (B200, GB200, GB300). ``recipe``: fp8_cs, fp8_ds,
-    mxfp8, nvfp4. Every FP8 recipe runs as ``precision = "fp8"`` (dcsim has one FP8 cost model),
-    NVFP4 as ``"fp4"``. Layout as the row: FSDP > 0 is Megatron-FSDP (``zero = 3``), else the
+    mxfp8, nvfp4. Every FP8 recipe runs as ``precision = "fp8"``, NVFP4 as ``"fp4"``, each with
+    its quantization recipe (``train.fp8_recipe``: FP8-CS ``tensorwise``, FP8-DS ``delayed``,
+    ``mxfp8``, ``nvfp4``) and TP communication overlap as the recipes set it (TP > 1, not NVFP4). Layout as the row: FSDP > 0 is Megatron-FSDP (``zero = 3``), else the
     distributed optimizer (``zero = 1``); sequence parallelism with TP; no activation recompute
     (the recipes' defaults for these rows); the Llama 3 8B recipes capture layers in CUDA graphs
     (Megatron-Bridge perf recipes, "CUDA graph local"). Memory is not checked: the tables do not
@@ -637,6 +643,16 @@ def blackwell_cases(gpu: str | None = None, use: str | None = None, recipe: str 
                  "precision": "fp4" if r["recipe"] == "nvfp4" else "fp8", "check_memory": False}
         if r["model"] == "llama3_8b":
             train["cuda_graph_impl"] = "local"
+        # TP communication overlap (Transformer Engine userbuffers) as the recipes run it: on for
+        # TP > 1 (the 70B / 405B library recipes: CommOverlapConfig(tp_comm_overlap=True); NeMo
+        # 2.0's perf scripts require MegatronCommOverlapCallback, with B200 userbuffers configs
+        # per shape), off for NVFP4 (Megatron-Bridge scripts/performance/configs/llama/
+        # llama3_llm_pretrain.py and llama31_llm_pretrain.py: tp_comm_overlap = False if
+        # precision == "nvfp4")
+        train["tp_comm_overlap"] = tp > 1 and r["recipe"] != "nvfp4"
+        # the row's quantization recipe (train.fp8_recipe): FP8 current scaling is Transformer
+        # Engine's Float8CurrentScaling ("tensorwise"), delayed scaling "delayed", MXFP8, NVFP4
+        train["fp8_recipe"] = BLACKWELL_RECIPES[r["recipe"]]
         cfg = {"run": {"kind": "train", "name": name}, "topology": topo, "model": model, "train": train}
         out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
                     "measured": float(r["tokens_per_s_per_gpu"]), "use": r["use"], "gpu": r["system"],
@@ -646,4 +662,41 @@ def blackwell_cases(gpu: str | None = None, use: str | None = None, recipe: str 
                               f'{gpus} GPUs {r["recipe"]} GBS {r["global_batch"]} MBS {r["micro_batch"]} '
                               f'TP {tp} PP {pp} CP {cp} VP {vp} FSDP {r["fsdp"]}: {r["tokens_per_s_per_gpu"]} '
                               f'tokens/s/GPU{"; " + r["note"] if r["note"] else ""}'})
+    return out
+
+
+# -- llm-foundry's attention kernel (issue 11): which fused attention the MPT benchmark rows ran ---
+
+def mpt_attention_kernel(gpu: str) -> str:
+    """``train.attention_kernel`` of an llm-foundry benchmark row on ``gpu`` (the tables' tag:
+    a100_40gb, a100_80gb, h100_80gb). The sweeps ran MPT's ``attn_impl: triton``
+    (scripts/train/benchmarking/submit_benchmarks.py, ``--attn_impl`` default 'triton'): the
+    FlashAttention-1-era Triton kernel, ``"triton"`` (compute.toml ``[A100.triton]``, from
+    FlashAttention-2's A100 kernel measurements). The H100 rows keep ``"fa2"``: H100's
+    host constants were fitted with that kernel (``calibration.fit_h100``) and no H100 measurement
+    of the Triton kernel exists in the project."""
+    return "fa2" if gpu.startswith("h100") else "triton"
+
+
+LLMFOUNDRY_A100_40GB_SOURCE = (
+    "mosaicml/llm-foundry scripts/train/benchmarking/README.md (https://github.com/mosaicml/llm-foundry/blob/main/"
+    "scripts/train/benchmarking/README.md), table 'A100 40GB with 1600 Gbps node-node interconnect (RoCE)', the "
+    "8-GPU rows at seq 512-32k other than 2048 (those are in llmfoundry_multinode.csv): Composer + PyTorch FSDP "
+    "FULL_SHARD, PURE bf16, MPT models, throughput per GPU")
+
+
+def llmfoundry_a100_40gb_cases() -> list[dict]:
+    """llm-foundry's A100 40GB 8-GPU MPT rows at sequence lengths other than 2048
+    (``data/llmfoundry_a100_40gb.csv``, 39 rows, 125M-13B, seq 512-32k; MFU re-derived from the
+    throughput to check the copy), compared on tokens/s per GPU. Configs as ``_mpt_config``
+    (FSDP FULL_SHARD, MPT's Triton attention); Composer's PURE bf16 priced as amp bf16 (as
+    ``llmfoundry_multinode_cases``). Held out of every fit."""
+    out = []
+    for r in _rows("llmfoundry_a100_40gb.csv"):
+        seq, gpus = int(r["seq"]), int(r["gpus"])
+        name = f'llmfoundry_mpt{r["model"]}_s{seq}_a100x40gx{gpus}_mb{r["micro_batch"]}'
+        cfg = _mpt_config(r, name, MPT_SHAPES[r["model"]])
+        out.append({"case": name, "metric": "tokens_per_s / gpus", "config": cfg,
+                    "measured": float(r["tokens_per_s_per_gpu"]), "gpu": r["gpu"], "use": "holdout",
+                    "source": LLMFOUNDRY_A100_40GB_SOURCE})
     return out

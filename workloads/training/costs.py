@@ -127,10 +127,17 @@ def _times(cm: ComputeModel, ops: list[Op]) -> float:
     return float(cm.op_times(ops).sum())
 
 
-def backward_ops(ops: list[Op], attention: str, precision: str = "") -> list[Op]:
+def backward_ops(ops: list[Op], attention: str, precision: str = "", recipe: str = "",
+                 non_tn: bool = False) -> list[Op]:
     """The backward of forward ``ops``, each at its forward op's precision; the forward's
     low-precision casts are replaced by the backward's (the output gradients', see
-    ``workloads.layer_cost``) when ``precision`` is fp8 or fp4."""
+    ``workloads.layer_cost``) when ``precision`` is fp8 or fp4, or with a ``recipe``
+    (``train.fp8_recipe``) by that recipe's quantization of the output gradients
+    (``recipe_quant_ops``; ``non_tn``: the GPU needs no transposed fp8 copies)."""
+    if recipe and precision in LOW_PRECISION:
+        out = backward_ops([o for o in ops if not o.name.startswith(RECIPE_PREFIXES)], attention)
+        return out + [q for o in ops if o.kind == "gemm" and o.precision in ("", precision)
+                      for q in recipe_quant_ops(o, recipe, non_tn, backward=True)]
     out = []
     for o in ops:
         if o.name.startswith(CAST_PREFIXES):
@@ -166,6 +173,9 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
                           attention_precision="bf16" if low else "", weight_fraction=weight_fraction)
         if model.is_moe_layer(i):
             ops = moe_layer_ops(ops, model, plan, b, shard, weight_fraction)
+        if plan.fp8_recipe and low:
+            # train.fp8_recipe: Transformer Engine's quantization passes of that recipe
+            ops = requantize(ops, plan.precision, plan.fp8_recipe, non_tn_fp8(cm.gpu.name), weight_fraction)
         fwd_ops += ops
         if plan.recompute == "full":
             recompute_ops += ops
@@ -177,7 +187,8 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         # the output layer stays 16-bit under fp8 recipes (Megatron-Core, TE: not an fp8 linear)
         fwd_ops += [replace(o, precision="bf16") if low and o.kind == "gemm" else o
                     for o in model.logits_ops(b, shard)]
-    bwd_ops = backward_ops(fwd_ops, attention, plan.precision) + recompute_ops
+    bwd_ops = backward_ops(fwd_ops, attention, plan.precision, plan.fp8_recipe if low else "",
+                           non_tn_fp8(cm.gpu.name)) + recompute_ops
     # per-layer host work of each pass; FSDP (ZeRO-3) adds its per-block hooks on top
     fsdp_us = cm.eff.fsdp_layer_overhead_us if plan.zero >= 3 else 0.0
     overhead = (cm.eff.layer_overhead_us + fsdp_us) * 1e-6 * len(layers)
@@ -498,6 +509,25 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
 # ring exchange and 16 for pipeline and bulk.
 TP_OVERLAP_SMS = {"qkv": 0.0, "proj": 24.0, "mlp_up": 0.0, "mlp_down": 16.0,
                   "qkv_bwd": (4.0 + 24.0) / 2, "proj_bwd": 0.0, "mlp_up_bwd": (2.0 + 4.0) / 2, "mlp_down_bwd": 0.0}
+# Blackwell (NeMo / Megatron-Bridge fp8 userbuffers configs for B200, GB200 and GB300:
+# ``userbuffers_fp8_b200_h16384_tp4_cp2_mbs1_seqlen8192`` (Llama 3.1 405B), ..._h8192_tp2_...
+# (Llama 3 70B), ..._h12288_tp4_... (GPT-3 175B), ..._h18432_tp8_... (Nemotron-4 340B) in
+# megatron/bridge/training/comm_overlap.py and nemo/collections/llm/recipes/tp_overlap_configs/
+# userbuffers.py): every forward overlap is a ring exchange (proj_fprop and fc2_fprop with
+# num_sm = 1); bulk overlaps qkv_dgrad 8 and qkv_wgrad 32, fc1_dgrad 2 and fc1_wgrad 8 (the
+# 405B's and the 340B's; the 70B's 4/24 and 2/4, GPT-3's 4/16 and 2/8)
+TP_OVERLAP_SMS_BLACKWELL = {"qkv": 0.0, "proj": 1.0, "mlp_up": 0.0, "mlp_down": 1.0,
+                            "qkv_bwd": (8.0 + 32.0) / 2, "proj_bwd": 0.0, "mlp_up_bwd": (2.0 + 8.0) / 2,
+                            "mlp_down_bwd": 0.0}
+BLACKWELL_PREFIXES = ("B200", "GB200", "B300", "GB300")
+
+
+def tp_overlap_sms(name: str) -> dict:
+    """SMs the userbuffers kernels take beside each overlapped GEMM on GPU ``name``: Blackwell's
+    recipes' (``TP_OVERLAP_SMS_BLACKWELL``), else Hopper's (``TP_OVERLAP_SMS``)."""
+    return TP_OVERLAP_SMS_BLACKWELL if name.upper().startswith(BLACKWELL_PREFIXES) else TP_OVERLAP_SMS
+
+
 GPU_SMS = {"H100": 132, "H200": 132, "H20": 78, "B200": 148, "GB200": 152, "B300": 160, "GB300": 160,
            "A100": 108, "A800": 108}     # SMs per GPU (NVIDIA datasheets); unknown: H100's 132
 DEFAULT_SMS = 132
@@ -515,14 +545,15 @@ def tp_overlap_gemms(cm: ComputeModel, ops: list[Op]) -> tuple[float, float]:
     """(seconds of the GEMMs a pass's TP collectives overlap, seconds those GEMMs lose to the
     communication kernels' SMs). The GEMMs are the layers' QKV, output projection, MLP up and
     down (and their backward); each runs on ``SMs - num_sm`` SMs, so it takes
-    ``SMs / (SMs - num_sm)`` x its time (``TP_OVERLAP_SMS``)."""
+    ``SMs / (SMs - num_sm)`` x its time (``tp_overlap_sms``)."""
     sms = gpu_sms(cm.gpu.name)
-    idx = [i for i, o in enumerate(ops) if o.kind == "gemm" and o.name in TP_OVERLAP_SMS]
+    table = tp_overlap_sms(cm.gpu.name)
+    idx = [i for i, o in enumerate(ops) if o.kind == "gemm" and o.name in table]
     if not idx:
         return 0.0, 0.0
     times = cm.op_times([ops[i] for i in idx])
     gemm = float(times.sum())
-    extra = float(sum(t * TP_OVERLAP_SMS[ops[i].name] / (sms - TP_OVERLAP_SMS[ops[i].name])
+    extra = float(sum(t * table[ops[i].name] / (sms - table[ops[i].name])
                       for i, t in zip(idx, times)))
     return gemm, extra
 
@@ -538,3 +569,99 @@ def tp_overlap_exposed(comm_s: float, gemm_s: float, tp: int) -> float:
     if comm_s <= 0:
         return 0.0
     return min(comm_s, max(0.0, comm_s - gemm_s) + comm_s / max(tp, 1))
+
+
+# -- FP8 / FP4 training recipes (issue 11 item 2): Transformer Engine's quantization passes ----
+
+# Each low-precision GEMM (dims (m, k, n) per launch) has three operands, each needed in two
+# layouts: the input X (m x k: rowwise for the forward, columnwise for the weight gradient), the
+# weight W (k x n: rowwise forward, columnwise for the input gradient) and the output gradient
+# dY (m x n: rowwise for the input gradient, columnwise for the weight gradient). A recipe
+# quantizes each operand with memory-bound passes over its 16-bit copy (``QUANT_BF16`` bytes
+# per element read per pass) that write its low-precision copies with their scales. Sources:
+# Transformer Engine user guide, "Low precision training" (nvidia.github.io/TransformerEngine/
+# features/low_precision_training/: delayed scaling, current scaling, FP8 blockwise, MXFP8,
+# NVFP4) and transformer_engine/pytorch/utils.py ``is_non_tn_fp8_gemm_supported`` (SM 10.x:
+# cuBLAS runs tensor-scaled FP8 GEMMs in every layout, so Blackwell needs no transposed copy).
+QUANT_BF16 = 2.0
+NON_TN_FP8_GPUS = ("B200", "GB200", "B300", "GB300")     # SM 10.x (Blackwell datacenter parts)
+
+
+def recipe_operand(recipe: str, role: str, non_tn: bool) -> tuple[float, int]:
+    """(HBM bytes per element, kernels) that ``recipe`` spends quantizing one operand of ``role``
+    (``input``, ``weight``, ``grad``) into both the layouts its GEMMs read.
+
+    - ``delayed``: one cast with the amax fused (the scale comes from the amax history), writing
+      the fp8 copy (1 B) and, where the GPU needs TN layouts (Hopper), its transpose (1 B).
+    - ``tensorwise`` (current scaling): the scale needs this tensor's amax before the cast, so
+      an amax pass reads the tensor first, then the cast as ``delayed``.
+    - ``mxfp8``: one pass; 1-D blocks of 32 along the reduction dimension with an E8M0 scale
+      (1/32 B per element) each, so the columnwise copy is quantized on its own (new blocks,
+      new scales): two copies of 1 + 1/32 B; plus the scales' swizzle into the GEMM's layout.
+    - ``blockwise`` (DeepSeek-V3): as mxfp8 with fp32 scales per 1x128 block of activations and
+      gradients (4/128 B) and per 128x128 block of weights.
+    - ``nvfp4``: two-level scaling: an amax pass for the per-tensor fp32 scale, then E2M1
+      values (0.5 B) with an E4M3 scale per 16 (1/16 B) rowwise and columnwise; weights use
+      16x16 blocks (one scale per 256 elements), so one pass writes both; the weight-gradient
+      GEMM's inputs (X and dY columnwise) go through a 16x16 random Hadamard transform whose
+      output needs its own amax: an extra amax pass and a separate columnwise cast pass.
+    """
+    a = QUANT_BF16
+    if recipe in ("delayed", "tensorwise"):
+        amax = a if recipe == "tensorwise" else 0.0
+        return amax + a + 1.0 + (0.0 if non_tn else 1.0), 2 if recipe == "tensorwise" else 1
+    if recipe in ("mxfp8", "blockwise"):
+        scale = (1.0 / 32) if recipe == "mxfp8" else (4.0 / 16384 if role == "weight" else 4.0 / 128)
+        return a + 2.0 * (1.0 + scale), 2 if recipe == "mxfp8" else 1
+    if recipe == "nvfp4":
+        if role == "weight":
+            return a + a + 2.0 * (0.5 + 1.0 / 256), 2
+        return a + a + (a + 0.5 + 1.0 / 16) + (a + 0.5 + 1.0 / 16), 4
+    raise ValueError(f"unknown fp8 recipe {recipe!r}")
+
+
+def non_tn_fp8(gpu_name: str) -> bool:
+    """Whether ``gpu_name`` runs tensor-scaled FP8 GEMMs in non-TN layouts (no transposed copy)."""
+    return gpu_name.upper().startswith(NON_TN_FP8_GPUS)
+
+
+def recipe_quant_ops(gemm: Op, recipe: str, non_tn: bool, backward: bool = False,
+                     weight_fraction: float = 1.0) -> list[Op]:
+    """The quantization ops ``recipe`` adds for one low-precision GEMM (``count`` launches):
+    forward, its input and (``weight_fraction`` of the passes: cached per step except under
+    FSDP) its weight; backward, its output gradient. Plus the recipe's scale bookkeeping
+    (``FP8_META_KERNELS`` small kernels per GEMM and pass for the tensor-scaled recipes)."""
+    from workloads.layer_cost import FP8_META_KERNELS
+    if gemm.kind != "gemm" or not gemm.dims:
+        return []
+    m, k, n = gemm.dims
+    c = gemm.count
+    suffix = "_bwd" if backward else ""
+    if backward:
+        parts = [("grad", m * n * c)]
+    else:
+        parts = [("input", m * k * c), ("weight", weight_fraction * k * n * c)]
+    out = []
+    for role, elems in parts:
+        per_elem, kernels = recipe_operand(recipe, role, non_tn)
+        out.append(Op(f"{recipe}_quant_{role}_{gemm.name}{suffix}", 0.0, per_elem * elems, 0.0, "memory",
+                      max(int(kernels * max(c, 1)), 1)))
+    if recipe in ("delayed", "tensorwise"):
+        out.append(Op(f"{recipe}_meta_{gemm.name}{suffix}", 0.0, 0.0, 0.0, "memory", int(FP8_META_KERNELS * max(c, 1))))
+    return out
+
+
+RECIPE_PREFIXES = tuple(f"{r}_" for r in ("delayed", "tensorwise", "mxfp8", "blockwise", "nvfp4"))
+
+
+def requantize(ops: list[Op], precision: str, recipe: str, non_tn: bool, weight_fraction: float) -> list[Op]:
+    """``ops`` (one layer's forward) with the generic casts replaced by ``recipe``'s
+    quantization ops after every GEMM that runs at ``precision``."""
+    out = []
+    for o in ops:
+        if o.name.startswith(CAST_PREFIXES):
+            continue
+        out.append(o)
+        if o.kind == "gemm" and o.precision in ("", precision):
+            out.extend(recipe_quant_ops(o, recipe, non_tn, weight_fraction=weight_fraction))
+    return out

@@ -77,6 +77,7 @@ class Plan:
     cuda_graphs: bool = False           # layers' kernels replayed from CUDA graphs
     ep_overlap: bool = False            # EP all-to-all behind another micro-batch's compute
     tp_comm_overlap: bool = False       # TP all-gather/reduce-scatter pipelined with the GEMMs (TE userbuffers)
+    fp8_recipe: str = ""                # Transformer Engine quantization recipe ("": the generic cast model)
 
     @property
     def moe_host_sync(self) -> bool:
@@ -258,7 +259,20 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
                 moe_pad_to_capacity=getattr(train, "moe_pad_expert_input_to_capacity", False),
                 cuda_graphs=getattr(train, "cuda_graph_impl", "none") != "none",
                 ep_overlap=getattr(train, "overlap_moe_expert_parallel_comm", False),
-                tp_comm_overlap=_check_tp_comm_overlap(train, tp))
+                tp_comm_overlap=_check_tp_comm_overlap(train, tp), fp8_recipe=_check_fp8_recipe(train))
+
+
+def _check_fp8_recipe(train) -> str:
+    """``train.fp8_recipe``: the FP8 recipes quantize fp8 GEMMs, NVFP4 fp4 ones (Megatron's
+    --fp8-recipe and --fp4-recipe); a recipe on a 16-bit run quantizes nothing."""
+    recipe = getattr(train, "fp8_recipe", None)
+    if not recipe:
+        return ""
+    need = "fp4" if recipe == "nvfp4" else "fp8"
+    if train.precision != need:
+        raise ConfigError("train.fp8_recipe", f"{recipe!r} quantizes {need} GEMMs but train.precision is "
+                          f"{train.precision!r}: set precision = {need!r} or leave fp8_recipe unset")
+    return recipe
 
 
 def _check_tp_comm_overlap(train, tp: int) -> bool:

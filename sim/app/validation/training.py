@@ -30,6 +30,9 @@ Vocabulary:
   and GB300 (Llama 3 8B-405B, GPT-3 175B, Nemotron-4; FP8, MXFP8, NVFP4), closed-form; 9 fit the
   Blackwell training constants (calibration.fit_blackwell), the rest are held out, each within
   15% or in a documented gap (``BLACKWELL_GAPS``).
+- llm-foundry A100 rows (``llmfoundry_a100_rows``): the 8-GPU bf16 MPT tables (80GB: 125M-30B, seq
+  512-65k; 40GB: 125M-13B, seq 512-32k; FSDP, MPT's Triton attention), closed-form, every row held out
+  (``LLMFOUNDRY_A100_GAPS`` explains the rows past ``LLMFOUNDRY_A100_TOLERANCE``).
 - round 2 of the multi-node set (``scale_rows``): Megatron-Turing NLG 530B on 2,240-3,360 A100
   (DeepSpeed's 2021 pipeline engine), NeMo 24.07 / Megatron-Bridge 25.09 FP8 on 64-1,024 H100,
   llm-foundry MPT FSDP on 16-128 A100 40GB (weak scaling) and 32-64 H100 / A100 80GB.
@@ -78,7 +81,8 @@ def run_suite(simulate_vtrain: bool = False, vtrain_every: int = 1) -> list[Case
             rows.append(_row(case, float(predict(prepare([case]), efficiency_for(case["config"]["topology"]["gpu"]))[0])))
         else:
             rows.append(_row(case, _simulate(case)))
-    return rows + published_rows(pairs=True) + llmfoundry_rows() + amd_rows() + blackwell_rows() + scale_rows()
+    return (rows + published_rows(pairs=True) + llmfoundry_rows() + amd_rows() + blackwell_rows() + scale_rows()
+            + llmfoundry_a100_rows())
 
 
 def scale_rows() -> list[Case]:
@@ -209,6 +213,7 @@ def summarize(rows: list[dict]) -> dict:
     if len(vt):
         out.update(vtrain_median_abs=float(np.median(np.abs(vt))), vtrain_p90_abs=float(np.percentile(np.abs(vt), 90)))
     out.update(amd_summary(rows))
+    out.update(llmfoundry_a100_summary(rows))
     for role in ("fit", "holdout"):       # Blackwell rows (blackwell_rows): fitted and held out
         bw = np.abs([r["error"] for r in rows if r["case"].startswith("nemo") and getattr(r, "fit", None) == role])
         if len(bw):
@@ -269,8 +274,10 @@ BLACKWELL_GAPS = (
      "NeMo 25.02 ran the same Llama 3 8B layout on DGX B200 13% slower than Megatron-Bridge 25.09 (26,006 vs "
      "29,994 tokens/s/GPU) with delayed FP8 scaling: software maturity, not hardware"),
     ("nvfp4", lambda c: c["recipe"] == "nvfp4", 0.2,
-     "NVFP4 training recipe costs dcsim does not model: random Hadamard transforms on the weight-gradient "
-     "inputs, 2D (16x16) weight block scales, stochastic rounding, and layers kept in BF16"),
+     "NVFP4 rows +4 to +16%: the recipe's quantization passes (per-tensor amax, random Hadamard transform of the "
+     "weight-gradient inputs, 16x16 weight blocks: train.fp8_recipe = 'nvfp4') and its TP overlap being off are "
+     "modelled; Blackwell's FP4 GEMM efficiency is not fitted (fp4_gemm_factor is [default]'s: every NVFP4 row "
+     "is held out) and stochastic rounding of the gradients is not priced"),
 )
 
 
@@ -299,4 +306,68 @@ def blackwell_rows() -> list[Case]:
             out.append(Case(c["case"], c["metric"], float(p), c["measured"], c["source"], fit=c["use"],
                             tolerance=None if gap else BLACKWELL_TOLERANCE,
                             bound=gap[1] if gap else None, gap=f"{gap[0]}: {gap[2]}" if gap else None))
+    return out
+
+
+# -- llm-foundry A100 80GB rows (issue 11): held out of every fit ------------------------------
+
+LLMFOUNDRY_A100_TOLERANCE = 0.20     # a held-out A100 row without a documented gap
+
+# Documented gaps, each a kind of row (not a row): (name, test on the case, |error| bound, why)
+LLMFOUNDRY_A100_GAPS = (
+    ("mpt760m_short_seq", lambda c: c["case"].startswith("llmfoundry_mpt760m_s") and "_a100x8_" in c["case"] and
+     int(c["config"]["model"]["seq_len"]) <= 1024, 0.40,
+     "MPT-760M at seq 512 and 1024 on 8 x 80 GB (micro-batch 96 and 48; the 40GB table's rows are -6%): measured MFU drops from 56.9% at seq 2048 to 45-48%, "
+     "while every other model of the table stays within 2.3 points of its seq-2048 MFU (1B: 59.9 -> 60.7%); the model "
+     "keeps the 2048 row's rate. A run-specific drop (the table gives no cause), not a kind the model carries"),
+    ("mpt30b_seq8192", lambda c: c["case"].startswith("llmfoundry_mpt30b_s8192_a100"), 0.45,
+     "MPT-30B at seq 8192 on 8 x 80 GB (micro-batch 1, full recompute): 39% MFU against 51% at seq 4096 with "
+     "the same layout (+3% there); the H100 table drops the same way (that row +29%, held out). Not explained: "
+     "the model's peak memory is 68.7 of 80 GiB (66.5 at seq 2048), attention is ~16% of its model FLOPs; the tables "
+     "give no cause"),
+)
+
+
+def llmfoundry_a100_gap(case: dict) -> tuple[str, float, str] | None:
+    """(name, bound, why) of the documented gap an llm-foundry A100 row belongs to, else None."""
+    for name, test, bound, why in LLMFOUNDRY_A100_GAPS:
+        if test(case):
+            return name, bound, why
+    return None
+
+
+def llmfoundry_a100_rows() -> list[Case]:
+    """llm-foundry's A100 80GB bf16 MPT table (``cases.llmfoundry_cases("a100_80gb")``: 59 rows, 8
+    GPUs, MPT 125M-30B, seq 512-65k, FSDP FULL_SHARD, MPT's Triton attention) and the A100 40GB
+    table's 8-GPU rows at seq 512-32k (``cases.llmfoundry_a100_40gb_cases``: 39 rows; its seq-2048
+    rows are in ``scale_rows``), closed-form like ``llmfoundry_rows``. Every row is held out (``fit="holdout"``): A100's kernel constants come
+    from Megatron runs (vTrain, Narayanan), its Triton attention curves from Dao 2023's kernel
+    measurements and its FSDP per-block cost from H100's fit (compute.toml [A100.triton]). Each
+    row is held to ``LLMFOUNDRY_A100_TOLERANCE`` or to the bound of its documented gap."""
+    from workloads.training.cases import llmfoundry_a100_40gb_cases, llmfoundry_cases
+    from workloads.training.costs import training_efficiency
+    cases = llmfoundry_cases("a100_80gb")
+    preds = list(predict(prepare(cases), training_efficiency("A100-SXM-80GB")))
+    c40 = llmfoundry_a100_40gb_cases()
+    cases, preds = cases + c40, preds + list(predict(prepare(c40), training_efficiency("A100-SXM-40GB")))
+    out = []
+    for c, p in zip(cases, preds):
+        gap = llmfoundry_a100_gap(c)
+        out.append(Case(c["case"], c["metric"], float(p), c["measured"], c["source"], fit="holdout",
+                        tolerance=None if gap else LLMFOUNDRY_A100_TOLERANCE,
+                        bound=gap[1] if gap else None, gap=f"{gap[0]}: {gap[2]}" if gap else None))
+    return out
+
+
+def llmfoundry_a100_summary(rows) -> dict:
+    """median, p90 and worst |error| of the llm-foundry A100 8-GPU rows: the 80GB table
+    (``llmfoundry_a100_*``) and the 40GB table, seq 2048 included (``llmfoundry_a100_40gb_*``)."""
+    import re
+    out = {}
+    for key, pattern in (("llmfoundry_a100", r"llmfoundry_mpt\w+_a100x8_mb"),
+                         ("llmfoundry_a100_40gb", r"llmfoundry_mpt\w+_a100x40gx8_mb")):
+        e = np.abs([r["error"] for r in rows if re.match(pattern, r["case"])])
+        if len(e):
+            out.update({f"{key}_median_abs": float(np.median(e)), f"{key}_p90_abs": float(np.percentile(e, 90)),
+                        f"{key}_max_abs": float(np.max(e))})
     return out

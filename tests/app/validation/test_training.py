@@ -359,7 +359,11 @@ def test_blackwell_fp4_over_fp8_ratio_gap_is_explained():
     keep the first and last layers in BF16 (Megatron's num_layers_at_start/end_in_bf16), apply
     a random Hadamard transform to the weight-gradient GEMMs' inputs and round gradients
     stochastically, and Blackwell's fp4 GEMM efficiency is not fitted (``fp4_gemm_factor`` is
-    [default]'s: the NVFP4 rows are held out). Pinned: FP4 faster than FP8, each ratio within 25% of the measured one, and
+    [default]'s: the NVFP4 rows are held out). With each recipe's quantization passes
+    (train.fp8_recipe: MXFP8's rowwise and columnwise copies; NVFP4's amax passes, 16x16 weight
+    blocks and the random Hadamard transform of the weight-gradient inputs) and TP overlap as the
+    recipes run it (off for NVFP4), refit (issue 11, second pass): 1.50x and 1.35x (+1%, +9%).
+    Pinned: FP4 faster than FP8, each ratio within 25% of the measured one, and
     the GB300 (fp4 at 3x fp8) gaining more than the GB200 (2x), as measured."""
     from sim.app.validation.training import _simulate
     from workloads.training.cases import blackwell_fp4_pairs
@@ -488,8 +492,8 @@ def test_a100_40gb_weak_scaling_gap_is_explained():
     # -2.2%, 7b -0.6%, 13b -1.1%. The model loses 0.6-1.4% (the static speed spread, the slowest
     # of 128 vs 16 GPUs, and NCCL's ring latency, hidden behind the FSDP prefetch), so its error
     # grows with scale by +2.3 points on average (+6.5 for 350m; the absolute level, +20-33% for
-    # the small models, is A100's FSDP per-block cost: fsdp_layer_overhead_us is fitted on H100
-    # only and is 0 on A100; borrowing H100's 1,634 us brings these rows to +5-18%). The growth
+    # the small models, was A100's FSDP per-block cost, 0 then: A100 now carries H100's fitted
+    # 1,634 us and MPT's Triton attention, compute.toml [A100.triton]: median |error| 2%). The growth
     # is largest where FSDP units are a few ms long: host jitter at each unit's collectives
     # (Composer runs FSDP with limit_all_gathers, a host wait per unit), sim.stragglers.sync_wait.
     # Charged per FSDP unit pass (1.5 collectives) with sigma = 0.3 ms, the mean growth falls
@@ -602,7 +606,9 @@ def test_blackwell_rows_fitted_and_held_out():
 def test_blackwell_before_the_fit_small_models_ran_too_fast():
     # the fault: with [default]'s constants (FP8 GEMMs at 0.8 x the bf16 curve, the attention
     # backward at the forward's curve) the 8B rows on B200 and GB200 were 14-22% too fast while
-    # the 405B's were within 6%: what the 8B has more of is attention
+    # the 405B's were within 6%: what the 8B has more of is attention. (With TP overlap and the
+    # current-scaling recipe modelled, issue 11's second pass: 8B +11-17%, 405B 0 to +9%, the 8B
+    # still the more optimistic by > 7 points)
     from workloads.training.calibration import BLACKWELL_GPUS, blackwell_start, errors, prepare
     from workloads.training.cases import blackwell_cases
     for system in ("B200", "GB200"):
@@ -610,10 +616,71 @@ def test_blackwell_before_the_fit_small_models_ran_too_fast():
         err = errors(prepare(cases), blackwell_start(BLACKWELL_GPUS[system]))
         small = [e for c, e in zip(cases, err) if c["model"] == "llama3_8b"]
         big = [e for c, e in zip(cases, err) if c["model"] == "llama31_405b"]
-        assert min(small) > 0.10 and max(abs(e) for e in big) < 0.06, (system, small, big)
+        assert min(small) > 0.10 and max(abs(e) for e in big) < 0.10, (system, small, big)
+        assert min(small) - max(big) > 0.07, (system, small, big)
 
 
 def test_blackwell_summaries_report_calibrated_for_training():
     from sim.app.runner import calibrated
     assert calibrated("GB200", "train") and calibrated("B200-180GB", "train") and calibrated("GB300", "train")
     assert not calibrated("B300-288GB", "train")
+
+
+# -- llm-foundry A100 80GB rows (issue 11): held out, MPT's Triton attention ----------------------
+
+def test_llmfoundry_a100_rows_held_out_median_10_p90_15():
+    # llm-foundry's A100 80GB table (59 rows: 8 GPUs, MPT 125M-30B, seq 512-65k, FSDP), none of
+    # them fitted. Before (A100's attention curve was the unfused-GEMM fit at 0.95 of peak, no
+    # FSDP per-block cost): median |error| 34.8%, p90 116%, worst +161% (350M at seq 65k), the
+    # error growing with the sequence. With MPT's Triton FlashAttention priced from Dao 2023's
+    # A100 kernel measurements ([A100.triton]) and H100's FSDP per-block constant: median 5.3%,
+    # p90 12.8%. Each row within LLMFOUNDRY_A100_TOLERANCE or its documented gap's bound.
+    from sim.app.validation.training import LLMFOUNDRY_A100_TOLERANCE, llmfoundry_a100_rows, summarize
+    # The A100 40GB table's 8-GPU rows at seq 512-32k (39, added with this change), held out too:
+    # before median 34.9%, p90 92.7%, worst +138%; now 6.0%, 12.1%, worst +17.9% (125M at seq 32k).
+    rows = llmfoundry_a100_rows()
+    assert len(rows) == 59 + 39 and all(r.fit == "holdout" for r in rows)
+    s = summarize(rows)
+    assert s["llmfoundry_a100_median_abs"] <= 0.10 and s["llmfoundry_a100_p90_abs"] <= 0.15, s
+    assert s["llmfoundry_a100_40gb_median_abs"] <= 0.10 and s["llmfoundry_a100_40gb_p90_abs"] <= 0.15, s
+    for r in rows:
+        assert abs(r.error) <= (r.bound if r.gap else LLMFOUNDRY_A100_TOLERANCE), (r.case, r.error)
+    assert sum(1 for r in rows if r.gap) <= 3
+
+
+def test_llmfoundry_a100_long_sequences_no_longer_drift():
+    # The fault this fixes, as a kind: the error grew with the sequence (attention's share) because
+    # the fused kernel ran at the unfused GEMMs' 0.95 of peak. Per model, the error at its longest
+    # sequence minus the error at seq 2048: before +0.30 (13B) to +1.33 (350M), now -0.02 to +0.18
+    # (30B left out: documented gap). Left: +11-16% at seq 32-65k for every model (head dim 64 and
+    # 128 alike), where the curves saturate at Dao 2023's 16k maxima.
+    from sim.app.validation.training import llmfoundry_a100_rows
+    by = {}
+    for r in (r for r in llmfoundry_a100_rows() if "_a100x8_" in r.case):
+        model, seq = r.case.split("_")[1], int(r.case.split("_s")[1].split("_")[0])
+        by.setdefault(model, {})[seq] = r.error
+    drift = {m: e[max(e)] - e[2048] for m, e in by.items() if m != "mpt30b"}
+    assert len(drift) == 7
+    assert all(abs(d) <= 0.20 for d in drift.values()), drift
+
+
+def test_a100_fsdp_per_block_cost_is_h100s_framework_constant():
+    # A100's FSDP per-block host work is not fitted on any A100 row: it is H100's fit (the same
+    # Composer/FSDP sweep ran both tables), charged to ZeRO-3 plans only (Narayanan's and
+    # vTrain's Megatron plans do not see it).
+    from sim.compute import efficiency_for
+    assert efficiency_for("A100-SXM-80GB").fsdp_layer_overhead_us == efficiency_for("H100-SXM-80GB").fsdp_layer_overhead_us
+
+
+def test_llmfoundry_a100_40gb_rows_are_copied_as_published():
+    # the README's MFU column re-derived from the copied throughput (6 N + 12 L d T FLOPs per token
+    # over 312 TFLOP/s): every row within 0.3% (catches a mistyped figure)
+    import csv
+    from importlib import resources
+    text = resources.files("workloads.training").joinpath("data/llmfoundry_a100_40gb.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    assert len(rows) == 39 and all(r["gpus"] == "8" and r["seq"] != "2048" for r in rows)
+    for r in rows:
+        d, layers = _MPT[r["model"]]
+        mfu = float(r["tokens_per_s_per_gpu"]) * (6 * int(r["num_params"]) + 12 * layers * d * int(r["seq"])) / 312e12
+        assert mfu * 100 == pytest.approx(float(r["mfu"]), rel=3e-3), r

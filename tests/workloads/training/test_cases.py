@@ -110,3 +110,17 @@ def test_405b_at_pp16_vp8_keeps_every_chunk_a_layer():
     # chunks of their own): the most virtual stages that split the layers, 4
     c = next(c for c in blackwell_cases("GB200") if c["case"] == "nemo2602_llama31_405b_gb200x256_nvfp4")
     assert c["config"]["train"]["pp"] == 16 and c["config"]["train"]["virtual_stages"] == 4
+
+
+def test_blackwell_rows_run_as_their_recipes_ran():
+    # Megatron-Bridge / NeMo perf recipes: TP communication overlap for TP > 1 except NVFP4
+    # (llama3_llm_pretrain.py: tp_comm_overlap = False if precision == "nvfp4"); each row's FP8
+    # recipe as train.fp8_recipe (FP8-CS = Transformer Engine's tensorwise current scaling)
+    from workloads.training.cases import blackwell_cases
+    rows = blackwell_cases()
+    want = {"fp8_cs": "tensorwise", "fp8_ds": "delayed", "mxfp8": "mxfp8", "nvfp4": "nvfp4"}
+    for c in rows:
+        tr = c["config"]["train"]
+        assert tr["fp8_recipe"] == want[c["recipe"]], c["case"]
+        assert tr["tp_comm_overlap"] == (tr["tp"] > 1 and c["recipe"] != "nvfp4"), c["case"]
+    assert sum(c["config"]["train"]["tp_comm_overlap"] for c in rows) >= 20

@@ -351,3 +351,142 @@ def test_tp_overlap_gemms_slow_by_the_communication_sms():
     assert gemm == pytest.approx(sum(t.values()))
     # proj loses 24 of 132 SMs, mlp_down 16; qkv and mlp_up (ring exchange, copy engines) none
     assert extra == pytest.approx(t["proj"] * 24 / 108 + t["mlp_down"] * 16 / 116)
+
+
+# -- fused attention kernel generations on A100 (issue 11) -------------------------------------
+
+def _attn_eff(gpu: str, kernel: str, seq: int, backward: bool) -> float:
+    """Efficiency of one causal attention pass of Dao 2023's benchmark (hidden 2048, head dim 128,
+    16 heads, 16k tokens per batch) on ``gpu`` with ``kernel``'s curves."""
+    from sim.compute import ComputeModel, Op, efficiency_for
+    from sim.hardware import gpu as gpu_spec
+    g = gpu_spec(gpu)
+    cm = ComputeModel(g, "bf16", efficiency_for(gpu, kernel))
+    b = 16384 // seq
+    fwd = 4.0 * b * seq * seq * 2048 / 2           # causal: half the scores
+    flops = 2.5 * fwd if backward else fwd
+    op = Op("attention_bwd" if backward else "attention", flops, 0.0, 0.0,
+            "attention_bwd" if backward else "attention", 1, (seq,))
+    return flops / cm.time(op) / g.peak_flops("bf16")
+
+
+def test_a100_fa2_reaches_dao_2023_maxima_at_16k():
+    # Dao 2023 (arXiv:2307.08691) Sec. 4.1, A100 80GB: FlashAttention-2 forward up to 73% of the
+    # 312 TFLOP/s peak, backward up to 63%
+    assert _attn_eff("A100-SXM-80GB", "fa2", 16384, False) == pytest.approx(0.73, abs=0.01)
+    assert _attn_eff("A100-SXM-80GB", "fa2", 16384, True) == pytest.approx(0.63, abs=0.01)
+    # and lower at short sequences (fixed per-CTA work over fewer keys)
+    assert _attn_eff("A100-SXM-80GB", "fa2", 512, False) < 0.9 * _attn_eff("A100-SXM-80GB", "fa2", 16384, False)
+
+
+def test_a100_triton_kernel_is_fa2_over_1p4_forward_and_2_backward():
+    # Dao 2023: FlashAttention-2 is 1.3-1.5x faster than FlashAttention in Triton forward, ~2x
+    # backward; MPT's attn_impl: triton is that kernel generation
+    for seq in (512, 2048, 16384):
+        for bwd, ratio in ((False, 1.4), (True, 2.0)):
+            fa2, tri = (_attn_eff("A100-SXM-80GB", k, seq, bwd) for k in ("fa2", "triton"))
+            assert fa2 / tri == pytest.approx(ratio, rel=0.01)
+
+
+def test_attention_kernel_triton_is_a_config_value_and_unknown_is_exit_2():
+    from sim.compute import efficiency_for
+    from sim.config import load_config
+    from sim.errors import ConfigError
+    cfg = load_config(data={"run": {"kind": "train"}, "topology": {"gpu": "A100-SXM-80GB", "gpus": 8},
+                            "model": {"preset": "llama3-8b"}, "train": {"attention_kernel": "triton"}})
+    assert cfg.train.attention_kernel == "triton"
+    # the unfused-GEMM attention of A100's Megatron fit stays the default kernel's
+    assert efficiency_for("A100-SXM-80GB").attn_eff_max == 0.95
+    with pytest.raises(ConfigError):
+        efficiency_for("A100-SXM-80GB", "fa9")
+# -- FP8 / FP4 recipes (train.fp8_recipe, issue 11 item 2) --------------------------------------
+
+def test_recipe_quantization_bytes_closed_form():
+    # bytes per element of one operand into both layouts its GEMMs read (bf16 source, 2 B)
+    from workloads.training.costs import recipe_operand
+    # delayed: one fused cast + a transpose on Hopper (TN-only FP8 GEMMs); none on Blackwell
+    assert recipe_operand("delayed", "input", non_tn=False) == (2 + 1 + 1, 1)
+    assert recipe_operand("delayed", "input", non_tn=True) == (2 + 1, 1)
+    # current scaling: an amax pass over the tensor before the cast
+    assert recipe_operand("tensorwise", "grad", non_tn=True) == (2 + 2 + 1, 2)
+    # MXFP8: rowwise and columnwise copies, each with an E8M0 scale per 32
+    assert recipe_operand("mxfp8", "input", non_tn=True)[0] == pytest.approx(2 + 2 * (1 + 1 / 32))
+    # NVFP4: amax pass, rowwise cast, then the RHT'd columnwise copy with its own amax pass
+    assert recipe_operand("nvfp4", "input", non_tn=True) == (pytest.approx(4 * 2 + 2 * (0.5 + 1 / 16)), 4)
+    # NVFP4 weights: 16x16 blocks (one scale per 256), one pass writes both copies, no RHT
+    assert recipe_operand("nvfp4", "weight", non_tn=True)[0] == pytest.approx(2 + 2 + 2 * (0.5 + 1 / 256))
+
+
+def _recipe_pass(recipe, precision="fp8", g="B200-180GB", zero=1):
+    cfg = load_config(data={"run": {"kind": "train"}, "topology": {"gpu": g, "gpus": 8, "fabric": "none"},
+                            "model": MPT3B, "train": {"zero": zero, "micro_batch": 4, "global_batch": 32,
+                                                      "recompute": "none", "precision": precision,
+                                                      "fp8_recipe": recipe, "cuda_graph_impl": "local"}})
+    model = ModelSpec.from_section(cfg.model)
+    plan = make_plan(cfg.train, model, 8)
+    return step_costs(model, plan, ComputeModel(gpu(g), precision)).chunks[0]
+
+
+def test_delayed_scaling_on_hopper_moves_the_generic_casts_bytes():
+    # the generic casts (recipe unset, every existing run) are delayed scaling on a TN-only GPU:
+    # the same bytes (the recipe casts input and weight in two kernels where the generic op has one)
+    from workloads.layer_cost import forward_ops
+    from workloads.model import Shard
+    from workloads.training.costs import requantize
+    model = ModelSpec.from_section(load_config(data={"run": {"kind": "train"}, "model": MPT3B,
+                                                     "topology": {"gpus": 8}}).model)
+    ops = forward_ops(model, 0, 4, Shard(tp=1, cp=1, sp=False, ep=1, weight_bytes=1), "fp8",
+                      attention_precision="bf16", weight_fraction=0.25)
+    generic = sum(o.bytes for o in ops if o.name.startswith("fp8_"))
+    delayed = sum(o.bytes for o in requantize(ops, "fp8", "delayed", False, 0.25) if o.name.startswith("delayed_"))
+    assert delayed == pytest.approx(generic, rel=1e-12)
+
+
+def test_recipes_cost_what_their_passes_move():
+    # the fault (issue 11, item 2): FP8 was one switch whose casts, transposes and amax
+    # reductions cost the same whatever the recipe; per recipe on B200 the quantization moves
+    # delayed < mxfp8 < tensorwise (an extra read per tensor) and NVFP4 the most of all
+    t = {r: (lambda c: c.fwd.compute_s + c.bwd.compute_s)(_recipe_pass(r)) for r in ("delayed", "mxfp8", "tensorwise")}
+    assert t["delayed"] < t["mxfp8"] < t["tensorwise"]
+    # Blackwell needs no transposed fp8 copy: delayed scaling there is cheaper than the generic
+    # (Hopper-shaped) cast model on the same GPU
+    assert t["delayed"] < (lambda c: c.fwd.compute_s + c.bwd.compute_s)(_recipe_pass(None))
+
+
+def test_nvfp4_quantization_moves_more_than_the_generic_fp4_casts():
+    from workloads.layer_cost import forward_ops
+    from workloads.model import Shard
+    from workloads.training.costs import requantize
+    model = ModelSpec.from_section(load_config(data={"run": {"kind": "train"}, "model": MPT3B,
+                                                     "topology": {"gpus": 8}}).model)
+    ops = forward_ops(model, 0, 4, Shard(tp=1, cp=1, sp=False, ep=1, weight_bytes=0.5625), "fp4",
+                      attention_precision="bf16")
+    generic = sum(o.bytes for o in ops if o.name.startswith("fp4_"))
+    new = requantize(ops, "fp4", "nvfp4", True, 1.0)
+    assert not any(o.name.startswith("fp4_") for o in new)
+    nv = sum(o.bytes for o in new if o.name.startswith("nvfp4_"))
+    gemms = [o for o in ops if o.kind == "gemm"]
+    x = sum(o.dims[0] * o.dims[1] * o.count for o in gemms)
+    w = sum(o.dims[1] * o.dims[2] * o.count for o in gemms)
+    assert nv == pytest.approx(x * (8 + 2 * 0.5625) + w * (4 + 2 * (0.5 + 1 / 256)))
+    assert nv > generic
+
+
+@pytest.mark.parametrize("precision,recipe", [("fp8", "nvfp4"), ("fp4", "mxfp8"), ("bf16", "tensorwise")])
+def test_a_recipe_for_another_precision_is_a_config_error(precision, recipe):
+    from sim.errors import ConfigError
+    cfg = load_config(data={"run": {"kind": "train"}, "topology": {"gpu": "B200-180GB", "gpus": 8},
+                            "model": MPT3B, "train": {"precision": precision, "fp8_recipe": recipe,
+                                                      "global_batch": 32}})
+    with pytest.raises(ConfigError) as e:
+        make_plan(cfg.train, ModelSpec.from_section(cfg.model), 8)
+    assert "train.fp8_recipe" in str(e.value)
+
+
+def test_blackwell_tp_overlap_takes_the_blackwell_recipes_sms():
+    # NeMo / Megatron-Bridge's B200 fp8 userbuffers configs: forward overlaps are ring exchanges
+    # (1 SM), the backward's bulk overlaps take 8 + 32 SMs (QKV dgrad/wgrad), 2 + 8 (FC1)
+    from workloads.training.costs import TP_OVERLAP_SMS, TP_OVERLAP_SMS_BLACKWELL, tp_overlap_sms
+    assert tp_overlap_sms("GB200") is TP_OVERLAP_SMS_BLACKWELL
+    assert tp_overlap_sms("H100-SXM-80GB") is TP_OVERLAP_SMS
+    assert TP_OVERLAP_SMS_BLACKWELL["proj"] == 1 and TP_OVERLAP_SMS_BLACKWELL["qkv_bwd"] == 20
