@@ -162,6 +162,30 @@ class LengthDist(BaseModel):
     max: int | None = Field(None, ge=1, le=MAX_REQUEST_TOKENS)
     value: int | None = Field(None, ge=1, le=MAX_REQUEST_TOKENS)
 
+    @model_validator(mode="after")
+    def _keys_of_the_distribution(self):
+        """A key the distribution does not read (``{dist = "fixed", value = 1000, mean = 5}``) or
+        ``min > max`` (every length would be clipped to max) is an error, not ignored."""
+        given = self.model_fields_set - {"dist"}
+        takes = LENGTH_DIST_KEYS[self.dist]
+        extra = sorted(given - takes)
+        if self.dist == "fixed" and {"value", "mean"} <= given:
+            extra = extra or ["mean"]
+        if extra:
+            raise ValueError(f"{extra[0]} is not a key of dist = {self.dist!r}, which takes "
+                             f"{' or '.join(sorted(takes)) if self.dist == 'fixed' else ', '.join(sorted(takes))}"
+                             f"{' (one of them)' if self.dist == 'fixed' else ''}; remove {extra[0]}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min = {self.min} is above max = {self.max}: every length would be clipped to "
+                             f"{self.max}; give min <= max")
+        return self
+
+
+# keys each length distribution reads (besides dist); min and max clip what is sampled
+LENGTH_DIST_KEYS = {"fixed": {"value", "mean"}, "uniform": {"min", "max"},
+                    "lognormal": {"mean", "sigma", "min", "max"}, "normal": {"mean", "sigma", "min", "max"},
+                    "exponential": {"mean", "min", "max"}, "trace": {"min", "max"}}
+
 
 class ModelSection(Section):
     name: str = Field("custom", description="model name in outputs")
@@ -329,6 +353,17 @@ class WorkloadSection(Section):
         return v
 
     @model_validator(mode="after")
+    def _trace_is_read(self):
+        """``workload.trace`` is read by arrival = 'trace' (replay), arrival = 'closed' (its
+        requests in order) or a length ``{dist = 'trace'}``; with anything else it would be ignored."""
+        dists = [getattr(getattr(self, k), "dist", None) for k in ("input_tokens", "output_tokens")]
+        if self.trace and self.arrival not in ("trace", "closed") and "trace" not in dists:
+            raise ConfigError("workload.trace", f"{self.trace!r} would be ignored by arrival = {self.arrival!r}; "
+                              "set workload.arrival = 'trace' to replay it (or 'closed' to run its requests in a "
+                              "closed loop, or sample its lengths with input_tokens = {dist = 'trace'})")
+        return self
+
+    @model_validator(mode="after")
     def _trace_lengths_not_replaced(self):
         if self.arrival == "trace":
             for key in ("input_tokens", "output_tokens"):
@@ -393,6 +428,17 @@ class JobSection(BaseModel):
                 if len(r) != 2 or not 0 <= r[0] < r[1]:
                     raise ValueError(f"placement range {r} is not [first, last) with 0 <= first < last")
         return v
+
+    @model_validator(mode="after")
+    def _placement_holds_gpus(self):
+        """Ranges holding another number of GPUs than ``gpus`` are that mismatch, reported
+        before any plan is made from either number (gpus = 6 beside [[0, 4], [4, 8]])."""
+        if isinstance(self.placement, list):
+            held = sum(b - a for a, b in self.placement)     # a GPU in two ranges: place_jobs says so
+            if held != self.gpus:
+                raise ConfigError("placement", f"job {self.name!r}: ranges {self.placement} hold {held} GPUs; "
+                                               f"its gpus is {self.gpus} (make them agree)")
+        return self
 
 
 class Config(BaseModel):
@@ -477,7 +523,22 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
-    return key.split("."), value
+    return _key_path(key), value
+
+
+def _key_path(key: str) -> list[str]:
+    """A dotted key's parts as TOML reads them: ``hardware."V100S-mine".hbm_GB`` ->
+    ["hardware", "V100S-mine", "hbm_GB"] (a quoted part may hold dots); a key TOML does not
+    parse is split at its dots."""
+    try:
+        node = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        return key.split(".")
+    parts = []
+    while isinstance(node, dict) and len(node) == 1:
+        part, node = next(iter(node.items()))
+        parts.append(part)
+    return parts
 
 
 def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
@@ -517,7 +578,8 @@ def expand_presets(data: dict) -> dict:
     return out
 
 
-_UNION_TAGS = ("int", "LengthDist", "list[float]", "float")
+_UNION_TAGS = ("int", "LengthDist", "list[float]", "float",
+               "function-after[_keys_of_the_distribution(), LengthDist]")
 
 
 def format_validation_error(err: ValidationError) -> str:
@@ -531,7 +593,8 @@ def format_validation_error(err: ValidationError) -> str:
     def path(e):
         return tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
     errors = [e for e in errors if not (e["type"].endswith("_type") or e["type"].endswith("_parsing"))
-              or not any(len(path(f)) > len(path(e)) and path(f)[:len(path(e))] == path(e) for f in errors)]
+              or not any((len(path(f)) > len(path(e)) or f["type"] == "value_error")
+                         and path(f)[:len(path(e))] == path(e) for f in errors)]
     # a job's placement is a union of two words and a list of ranges: say so in one line
     placement = {e["loc"][:3] for e in errors if len(e["loc"]) >= 3 and e["loc"][0] == "jobs" and e["loc"][2] == "placement"}
     own = {e["loc"][:3] for e in errors if e["loc"][:3] in placement and e["type"] == "value_error"}
@@ -593,6 +656,7 @@ def validate(data: dict) -> Config:
         raise error from None
     check_bounds(cfg)
     warn_unused_sections(data, cfg)
+    warn_ineffective_settings(data, cfg)
     from sim import hardware
     for name, row in hw.items():
         hardware.define(name, row)
@@ -619,21 +683,30 @@ PHYSICAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "cost.capex_usd_per_gpu": (None, 1e9),
     "cost.kwh_usd": (None, 1e4),
     "cost.depreciation_years": (0.01, 100.0),
+    # KV tiers per replica: a server holds at most ~30 TB of DRAM and ~1 PB of NVMe; 100x that
+    # catches a size given in bytes (1e12 for 1000 GB) instead of a silent near-infinite cache
+    "serve.host_kv_GB": (None, 1e6),
+    "serve.ssd_kv_GB": (None, 1e8),
+    # a DP gradient bucket is a slice of the gradients (Megatron: 40M elements, ~160 MB); more
+    # than 100 GB exceeds any GPU's memory, so 25e6 is bytes or elements given as MB
+    "train.dp_bucket_MB": (None, 1e5),
 }
 
 
 def check_bounds(cfg: "Config") -> None:
     """Refuse (``ConfigError`` naming the key and the bound, exit 2) a value of a key in
     ``PHYSICAL_BOUNDS`` outside its physical range."""
-    for key, (lo, hi) in PHYSICAL_BOUNDS.items():
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name, None)
-        if value is None or isinstance(value, bool):
-            continue
-        if lo is not None and value < lo:
-            raise ConfigError(key, f"{value:g} is below the physical bound of {lo:g}")
-        if hi is not None and value > hi:
-            raise ConfigError(key, f"{value:g} is above the physical bound of {hi:g}")
+    scopes = [("", cfg)] + [(f"jobs.{i}.", job) for i, job in enumerate(cfg.jobs)]
+    for prefix, scope in scopes:
+        for key, (lo, hi) in PHYSICAL_BOUNDS.items():
+            section, name = key.split(".")
+            value = getattr(getattr(scope, section, None), name, None)
+            if value is None or isinstance(value, bool):
+                continue
+            if lo is not None and value < lo:
+                raise ConfigError(prefix + key, f"{value:g} is below the physical bound of {lo:g}")
+            if hi is not None and value > hi:
+                raise ConfigError(prefix + key, f"{value:g} is above the physical bound of {hi:g}")
 
 
 def read_toml(path: str | Path) -> dict:
@@ -682,3 +755,49 @@ def warn_unused_sections(data: dict, cfg: "Config") -> list[str]:
             print(f"warning: [{section}] does not apply to run.kind = {cfg.run.kind!r}; its keys are ignored",
                   file=sys.stderr)
     return given
+
+
+_WARNED_INEFFECTIVE: set[str] = set()
+
+
+def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
+    """Settings the config gives that have no effect in it, one message each naming the key and
+    why: ``serve.router_weights``/``router_max_kv_utilization`` without router = 'weighted',
+    ``train.sequence_parallel`` with tp = 1, ``train.virtual_stages`` > 1 without the
+    interleaved schedule, and top-level ``[model]``/``[train]``/``[serve]``/``[workload]`` next
+    to ``[[jobs]]`` (each job carries its own)."""
+    out = []
+    if cfg.jobs:
+        for section in ("model", "train", "serve", "workload"):
+            if isinstance(data.get(section), dict) and data[section]:
+                out.append(f"[{section}] next to [[jobs]] is ignored: each job runs its own [jobs.{section}] "
+                           f"table; move its keys into the jobs that need them")
+    scopes = [(f"jobs.{i}.", j.kind, j) for i, j in enumerate(cfg.jobs)] if cfg.jobs else [("", cfg.run.kind, cfg)]
+    for prefix, kind, scope in scopes:
+        if kind == "serve":
+            serve = scope.serve
+            for key in ("router_weights", "router_max_kv_utilization"):
+                if getattr(serve, key) is not None and serve.router != "weighted":
+                    out.append(f"{prefix}serve.{key} has no effect with router = {serve.router!r}; "
+                               "it weighs the scorers of router = 'weighted'")
+        if kind == "train":
+            train = scope.train
+            if train.sequence_parallel and train.tp == 1:
+                out.append(f"{prefix}train.sequence_parallel has no effect with tp = 1: sequence parallelism "
+                           "splits the tensor-parallel group's activations")
+            if train.virtual_stages > 1 and train.schedule != "interleaved":
+                out.append(f"{prefix}train.virtual_stages = {train.virtual_stages} has no effect with schedule = "
+                           f"{train.schedule!r}; model chunks per rank are the interleaved schedule's")
+    return out
+
+
+def warn_ineffective_settings(data: dict, cfg: "Config") -> list[str]:
+    """Print each of ``ineffective_settings`` on stderr as a warning (once per message in a
+    process, as ``warn_unused_sections``); returns the messages."""
+    import sys
+    found = ineffective_settings(data, cfg)
+    for message in found:
+        if message not in _WARNED_INEFFECTIVE:
+            _WARNED_INEFFECTIVE.add(message)
+            print(f"warning: {message}", file=sys.stderr)
+    return found

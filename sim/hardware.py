@@ -143,6 +143,9 @@ _NUMERIC = ("hbm_GB", "hbm_usable_GiB", "hbm_GBps", "scaleup_GBps", "special_Top
 # NVLink, 1.4 kW), so a unit slip (GB given in bytes, W in mW) is an error, not a silent giant GPU
 _UPPER = {"hbm_GB": 1e5, "hbm_usable_GiB": 1e5, "hbm_GBps": 1e6, "scaleup_GBps": 1e6, "special_Tops": 1e6,
           "host_GBps": 1e6, "power_W": 1e5}
+# every precision's dense tensor rate, TFLOP/s: ~100x today's largest (B300 fp4, ~15 PFLOP/s),
+# so a rate given in FLOP/s (130e12 for 130 TFLOP/s) is an error naming the key
+_UPPER_DENSE_TFLOPS = 1e6
 _FIELDS = set(_REQUIRED) | set(_NUMERIC) | {"like", "vendor", "scaleup_domain", "scaleup_kind", "nvls",
                                             "source", "notes"}
 
@@ -191,6 +194,10 @@ def define(name: str, row: dict) -> GpuSpec:
             raise ConfigError(f"{key}.dense_tflops.{p}", f"unknown precision; known: {', '.join(BYTES_PER_ELEMENT)}")
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
             raise ConfigError(f"{key}.dense_tflops.{p}", f"must be a finite number >= 0 (0: the chip lacks it), got {v!r}")
+        if v > _UPPER_DENSE_TFLOPS:
+            raise ConfigError(f"{key}.dense_tflops.{p}", f"{v:g} TFLOP/s is not a GPU's (at most "
+                                                         f"{_UPPER_DENSE_TFLOPS:g}: a bound orders of magnitude above "
+                                                         "any chip, to catch a slip of units such as FLOP/s for TFLOP/s)")
     if not any(v > 0 for v in dense.values()):
         raise ConfigError(f"{key}.dense_tflops", "needs at least one positive tensor rate")
     merged["dense_tflops"] = dense

@@ -164,12 +164,21 @@ def test_unknown_section_lists_every_top_level_name():
 
 @pytest.mark.parametrize("key, value, bound", [
     ("topology.nic_Gbps", "1e300", "above"), ("topology.nic_Gbps", "1e-300", "below"),
-    ("power.pue", "1e308", "above"), ("topology.scaleup_latency_us", "1e300", "above")])
+    ("power.pue", "1e308", "above"), ("topology.scaleup_latency_us", "1e300", "above"),
+    ("serve.host_kv_GB", "1e12", "above"), ("serve.ssd_kv_GB", "1e15", "above"),
+    ("train.dp_bucket_MB", "25e6", "above")])
 def test_physical_bounds_name_the_key_and_the_bound(key, value, bound):
     from sim.config import load_config
     with pytest.raises(ConfigError) as e:
         load_config(data={}, overrides=[f"{key}={value}"])
     assert e.value.key == key and bound in str(e.value)
+
+
+def test_physical_bounds_apply_inside_jobs():
+    job = {"name": "s", "kind": "serve", "gpus": 8, "serve": {"host_kv_GB": 1e12}}
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"jobs": [job]})
+    assert e.value.key == "jobs.0.serve.host_kv_GB"
 
 
 @pytest.mark.parametrize("raw", ['"yes"', '"off"', "1", "0"])
@@ -187,3 +196,57 @@ def test_a_section_the_run_kind_ignores_is_warned_about(capsys):
     assert "[train] does not apply to run.kind = 'serve'" in capsys.readouterr().err
     load_config(data={"train": {"tp": 2}})
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("dist, why", [
+    ('{dist="lognormal", mean=1000, sigma=0.5, min=2000, max=100}', "min = 2000 is above max = 100"),
+    ('{dist="fixed", value=1000, mean=5}', "mean is not a key of dist = 'fixed'"),
+    ('{dist="uniform", min=3, max=9, sigma=1}', "sigma is not a key of dist = 'uniform'"),
+    ('{dist="exponential", mean=50, value=3}', "value is not a key of dist = 'exponential'")])
+def test_a_length_distribution_refuses_keys_it_ignores_and_min_above_max(dist, why):
+    with pytest.raises(ConfigError) as e:
+        load_config(data={}, overrides=[f"workload.input_tokens={dist}"])
+    assert e.value.key == "workload.input_tokens" and why in str(e.value)
+    assert "valid integer" not in str(e.value)      # the int branch of the union is not reported
+
+
+def test_a_trace_that_the_arrival_process_would_ignore_is_refused():
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"run": {"kind": "serve"}, "workload": {"trace": "x.csv"}})
+    assert e.value.key == "workload.trace" and "arrival = 'trace'" in str(e.value)
+    for ok in ({"arrival": "trace"}, {"arrival": "closed"}, {"input_tokens": {"dist": "trace"}}):
+        load_config(data={"run": {"kind": "serve"}, "workload": {"trace": "x.csv", **ok}})
+
+
+JOB = {"name": "t", "kind": "train", "gpus": 8}
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"run": {"kind": "serve"}, "serve": {"router_weights": {"queue": 1.0}}},
+     "serve.router_weights has no effect with router = 'round-robin'"),
+    ({"train": {"sequence_parallel": True}}, "train.sequence_parallel has no effect with tp = 1"),
+    ({"train": {"virtual_stages": 4, "pp": 2}}, "train.virtual_stages = 4 has no effect with schedule = '1f1b'"),
+    ({"model": {"layers": 4}, "jobs": [JOB]}, "[model] next to [[jobs]] is ignored"),
+    ({"jobs": [{**JOB, "train": {"sequence_parallel": True}}]}, "jobs.0.train.sequence_parallel has no effect"),
+])
+def test_a_setting_without_effect_is_warned_about_naming_the_key(capsys, data, words):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data=data)
+    assert f"warning: {words}" in capsys.readouterr().err
+
+
+def test_settings_that_take_effect_are_not_warned_about(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"train": {"tp": 2, "sequence_parallel": True, "pp": 2, "schedule": "interleaved",
+                                "virtual_stages": 2}})
+    load_config(data={"run": {"kind": "serve"}, "serve": {"router": "weighted", "router_weights": {"queue": 1.0}}})
+    assert capsys.readouterr().err == ""
+
+
+def test_a_quoted_dotted_key_part_is_read_as_toml_reads_it():
+    assert parse_override('hardware."V100S-mine".hbm_GB=32') == (["hardware", "V100S-mine", "hbm_GB"], 32)
+    assert parse_override("hardware.'x.y'.power_W=300") == (["hardware", "x.y", "power_W"], 300)
+    data = apply_overrides({}, ['hardware."V100S-mine".hbm_GB=32'])
+    assert data == {"hardware": {"V100S-mine": {"hbm_GB": 32}}}

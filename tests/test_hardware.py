@@ -104,6 +104,9 @@ def test_define_without_like_needs_the_rates():
     ({"like": "A100-SXM-40GB", "colour": "green"}, "hardware.T-bad.colour"),
     ({"like": "H100-SXM-80GB", "hbm_GB": 1e9}, "hardware.T-bad.hbm_GB"),          # GB given in bytes
     ({"like": "H100-SXM-80GB", "power_W": 7e5}, "hardware.T-bad.power_W"),
+    ({"like": "H100-SXM-80GB", "dense_tflops": {"fp16": 130e12}}, "hardware.T-bad.dense_tflops.fp16"),  # FLOP/s
+    ({"like": "B200-180GB", "dense_tflops": {"fp4": 9e12}}, "hardware.T-bad.dense_tflops.fp4"),
+    ({"like": "H100-SXM-80GB", "special_Tops": 5e12}, "hardware.T-bad.special_Tops"),
 ])
 def test_bad_hardware_tables_name_the_key(row, key):
     with pytest.raises(_CE) as err:

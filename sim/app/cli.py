@@ -174,6 +174,8 @@ def cmd_traffic(args) -> int:
         lo, hi = (parse_size(x) for x in args.sizes.split(":", 1))
     else:
         lo = hi = parse_size(args.sizes)
+    if lo > hi:     # said in the user's words (2M:1M), not as bytes in %g (2.09715e+06)
+        raise ConfigError("--sizes", f"need LO <= HI, not {args.sizes.strip()} ({lo:,} > {hi:,} bytes)")
     summary = traffic(cfg, args.pattern, args.flows, lo, hi, args.seed, args.rate_tolerance)
     if args.json:
         print(json_line(summary))

@@ -18,6 +18,7 @@ Vocabulary:
 from __future__ import annotations
 
 import platform
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,7 +341,10 @@ def _job_error(err, i: int, name: str):
     """Re-raise a job's config or infeasibility error under its ``jobs.N.`` key path."""
     from sim.errors import InfeasibleError
     if isinstance(err, (ConfigError, InfeasibleError)):
-        return type(err)(f"jobs.{i}.{err.key}" if err.key else f"jobs.{i}", f"job {name!r}: {err.reason}")
+        # a job runs on its own GPUs: "the topology" of a workload's message is the job's
+        reason = re.sub(r"the topology has (\d+)\b", rf"the job has \1 (jobs.{i}.gpus)", err.reason)
+        reason = re.sub(r"the topology's (\d+) GPUs", rf"the job's \1 GPUs (jobs.{i}.gpus)", reason)
+        return type(err)(f"jobs.{i}.{err.key}" if err.key else f"jobs.{i}", f"job {name!r}: {reason}")
     return err
 
 

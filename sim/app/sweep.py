@@ -480,6 +480,11 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     (``sim.outputs.check_replaceable``)."""
     if engine not in ("local", "dask"):
         raise ConfigError("--engine", f"unknown engine {engine!r}; use local or dask")
+    if engine == "dask":     # before anything is written (OUT/sweep.json)
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            raise ConfigError("--engine", "dask is not installed; pip install 'dcsim[dask]'") from None
     check_replaceable(Path(out_dir), "sweep", force)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError("--workers", f"must be a whole number >= 1, got {workers!r}")

@@ -201,3 +201,21 @@ def test_shared_fabric_settles_changes_without_moving_results(monkeypatch):
     for k in ("ttft_s", "e2e_s"):
         assert a[k] == pytest.approx(b[k], rel=1e-12)
     np.testing.assert_allclose(fabric.link_bytes, ref_fabric.link_bytes, rtol=1e-12, atol=1e-3)
+
+def test_placement_ranges_that_disagree_with_gpus_are_that_error_first():
+    data = two_jobs()
+    data["jobs"][1]["gpus"] = 6
+    data["jobs"][1]["placement"] = [[16, 20], [20, 24]]        # 8 GPUs
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == "jobs.1.placement" and "hold 8 GPUs; its gpus is 6" in str(err.value)
+
+
+@pytest.mark.parametrize("job, words", [
+    ({"name": "s", "kind": "serve", "gpus": 16, "serve": {"tp": 8, "replicas": 4}}, "the job has 16 (jobs.0.gpus)"),
+    ({"name": "t", "kind": "train", "gpus": 16, "train": {"tp": 8, "dp": 4}}, "the job's 16 GPUs (jobs.0.gpus)")])
+def test_a_jobs_gpu_shortfall_names_the_jobs_gpus_not_the_topology(job, words):
+    from sim.errors import InfeasibleError
+    with pytest.raises(InfeasibleError) as err:
+        run(load_config(data={"run": {"baseline": False}, "topology": {"gpus": 64}, "jobs": [job]}))
+    assert words in str(err.value) and "topology" not in str(err.value)

@@ -398,3 +398,16 @@ def test_analyze_leaves_out_a_failed_points_tables(tmp_path):
             p["status"] = "failed"
     (out / "sweep.json").write_text(json.dumps(man))
     assert [r["tp"] for r in open_outputs(out).summary_rows()] == [1]
+
+
+def test_dask_engine_without_dask_exits_2_before_writing(tmp_path, monkeypatch, capsys):
+    import sys
+    from pathlib import Path
+    from sim.app.cli import main
+    monkeypatch.setitem(sys.modules, "dask", None)            # import dask -> ImportError
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    monkeypatch.chdir(tmp_path)
+    runs = Path(__file__).resolve().parents[2] / "runs"
+    assert main(["sweep", str(runs / "train-sweep.toml"), "--engine", "dask", "--out", "s"]) == 2
+    assert capsys.readouterr().err.startswith("error: --engine:")
+    assert list(tmp_path.iterdir()) == []

@@ -100,3 +100,8 @@ def test_rate_tolerance_flag_zero_is_exact_and_default_coarser(capsys):
 def test_bad_rate_tolerance_exit_2(capsys, value):
     assert main(["traffic", "--set", "topology.gpus=8", "--rate-tolerance", value]) == 2
     assert "--rate-tolerance" in capsys.readouterr().err
+
+def test_reversed_sizes_are_echoed_as_typed(capsys):
+    assert main(["traffic", "--set", "topology.gpus=8", "--sizes", "2M:1M"]) == 2
+    err = capsys.readouterr().err
+    assert "2M:1M" in err and "e+06" not in err

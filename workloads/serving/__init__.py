@@ -100,7 +100,10 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
     e2e = finish - arrival
     # queueing: scheduled - arrival - frontend; a request scheduled the instant its frontend
     # finishes gives -1e-17 or so from rounding, not a negative wait (clamped to 0 below 1 ns)
-    queueing = sched - arrival - frontend
+    # measured from the instant it reached its replica (arrival + frontend on the simulation's
+    # clock), so a request admitted at once queued exactly 0 s, not a 2e-16 s float residue
+    submitted = col("submitted")
+    queueing = np.where(submitted >= 0, sched - submitted, sched - arrival - frontend)
     queueing = np.where((queueing < 0) & (queueing > -1e-9), 0.0, queueing)
     with np.errstate(divide="ignore", invalid="ignore"):
         tpot = np.where(output > 1, (finish - first) / np.maximum(output - 1, 1), np.nan)

@@ -133,6 +133,8 @@ class Replica:
     # -- outside interface -------------------------------------------------------------------
     def submit(self, req: Request) -> None:
         req.replica = self.physical
+        if req.submitted < 0:
+            req.submitted = self.env.now
         self.waiting.append(req)
         if req.computed < req.context:
             self.queued_tokens += req.context - req.computed

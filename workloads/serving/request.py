@@ -20,7 +20,7 @@ class Request:
     __slots__ = ("rid", "arrival", "prompt", "output", "blocks", "generated", "computed",
                  "kv_blocks", "pinned", "hit", "scheduled", "first_token", "finish", "replica",
                  "prefill_replica", "kv_transfer_s", "preemptions", "reserved", "prefix_hit_tokens",
-                 "ready", "swapped", "prefill_done_s", "frontend_s")
+                 "ready", "swapped", "prefill_done_s", "frontend_s", "submitted")
 
     def __init__(self, rid: int, arrival: float, prompt: int, output: int, blocks=None):
         self.rid = rid
@@ -46,6 +46,7 @@ class Request:
         self.swapped = False
         self.prefill_done_s = -1.0
         self.frontend_s = 0.0           # host time before the engine saw it (HTTP, tokenizer, IPC)
+        self.submitted = -1.0           # when it first reached a replica (arrival + frontend_s)
 
     @property
     def context(self) -> int:

@@ -11,8 +11,9 @@ Vocabulary:
 - ``resolve_trace(name)``: a path, or the file name of a trace shipped in ``data/``.
 
 A malformed line is a ``ConfigError`` naming the file and the line number: a trace that does not
-parse never becomes a silent number. Timestamps must be finite (no NaN, no Infinity) and token
-counts within 0..``MAX_REQUEST_TOKENS``.
+parse never becomes a silent number. Timestamps must be finite (no NaN, no Infinity) and not
+negative, token counts whole numbers within 1..``MAX_REQUEST_TOKENS``; the message names the
+column.
 """
 
 from __future__ import annotations
@@ -57,15 +58,36 @@ def resolve_trace(name: str, key: str = "workload.trace") -> Path:
     raise ConfigError(key, f"trace file {name!r} not found (nor in {DATA_DIR})")
 
 
-def _check_row(t: float, n_in: int, n_out: int) -> None:
-    """Raise ``ValueError`` (the reader adds file and line) for a value no request can have."""
+def _check_row(t: float, n_in: int, n_out: int, columns: tuple[str, str, str] = ("timestamp", "input", "output")) -> None:
+    """Raise ``ValueError`` (the reader adds file and line) for a value no request can have;
+    ``columns`` names the timestamp, input and output columns in the message. A request has at
+    least one prompt token and one output token (as workload.input_tokens/output_tokens >= 1):
+    a count of 0 is an error, not silently raised to 1."""
     if not math.isfinite(t):
-        raise ValueError(f"timestamp {t} is not a finite number")
-    for what, n in (("input", n_in), ("output", n_out)):
-        if n < 0:
-            raise ValueError("negative token count")
+        raise ValueError(f"{columns[0]}: timestamp {t} is not a finite number")
+    if t < 0:
+        raise ValueError(f"{columns[0]}: timestamp {t} is negative")
+    for what, n in ((columns[1], n_in), (columns[2], n_out)):
+        if n < 1:
+            raise ValueError(f"{what}: token count {n} is not >= 1 (a request has at least one prompt and one "
+                             "output token)" if n == 0 else f"{what}: negative token count {n}")
         if n > MAX_REQUEST_TOKENS:
-            raise ValueError(f"{what} token count {n} exceeds {MAX_REQUEST_TOKENS:,} (the longest context of any model)")
+            raise ValueError(f"{what}: token count {n} exceeds {MAX_REQUEST_TOKENS:,} (the longest context of any model)")
+
+
+def _token_count(value, column: str) -> int:
+    """A trace's token count: an integer (``100`` or ``100.0``); ``100.5``, a boolean or a string
+    is a ``ValueError`` naming the column, never truncated."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{column}: {value!r} is not a token count")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{column}: {value!r} is not a whole number of tokens")
+        return int(value)
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{column}: {value!r} is not a whole number of tokens") from None
 
 
 def _open_text(path: Path):
@@ -115,8 +137,8 @@ def _read_azure(path: Path, f) -> Trace:
             if len(parts) != 3:
                 raise ValueError(f"expected 3 fields, got {len(parts)}")
             t = _clock_seconds(parts[0])
-            n_in, n_out = int(parts[1]), int(parts[2])
-            _check_row(t, n_in, n_out)
+            n_in, n_out = _token_count(parts[1], "ContextTokens"), _token_count(parts[2], "GeneratedTokens")
+            _check_row(t, n_in, n_out, ("TIMESTAMP", "ContextTokens", "GeneratedTokens"))
         except ValueError as err:
             raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({err}): {line.strip()[:80]!r}") from None
         arrivals.append(t)
@@ -141,9 +163,9 @@ def _read_mooncake(path: Path, f) -> Trace:
         try:
             obj = json.loads(line)
             t = float(obj["timestamp"]) / 1e3
-            n_in, n_out = int(obj["input_length"]), int(obj["output_length"])
+            n_in, n_out = _token_count(obj["input_length"], "input_length"), _token_count(obj["output_length"], "output_length")
             ids = np.asarray(obj.get("hash_ids", []), dtype=np.int64)
-            _check_row(t, n_in, n_out)
+            _check_row(t, n_in, n_out, ("timestamp", "input_length", "output_length"))
         except (ValueError, KeyError, TypeError, OverflowError) as err:
             kind = f"missing field {err}" if isinstance(err, KeyError) else str(err)
             raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({kind}): {line.strip()[:80]!r}") from None

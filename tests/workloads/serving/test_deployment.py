@@ -293,6 +293,14 @@ def test_queueing_is_never_negative_from_rounding():
     assert r.summary["queueing_mean_s"] >= 0.0
 
 
+def test_an_empty_queue_is_exactly_zero_not_a_float_residue():
+    """Requests that find their replica idle queue 0 s: measured from the instant they reached
+    it, their queueing and its mean are exactly 0 (2.1e-16 s in a co-tenant summary before)."""
+    res = serve(workload={"arrival": "poisson", "rate": 0.2, "requests": 20, "input_tokens": 2048, "output_tokens": 4})
+    assert np.all(np.asarray(res.tables["requests"]["queueing_s"]) == 0.0)
+    assert res.summary["queueing_mean_s"] == 0.0
+
+
 def test_sliding_window_prefix_load_and_disagg_bytes_closed_form(monkeypatch):
     """gpt-oss-20b-shaped model (every other layer windowed, 128 tokens), bf16 KV: 49,152 B per
     token over its 24 layers. (1) A prefix entry brought back from host DRAM moves only the full

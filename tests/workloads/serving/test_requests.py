@@ -73,3 +73,14 @@ def test_closed_loop_over_a_trace_keeps_its_lengths_and_prefix_ids():
     r = _stream(arrival="closed", concurrency=4, requests=50, trace="mooncake_fast25_conversation_trace.jsonl",
                 input_tokens=600)
     assert all(len(b) <= 2 for b in r.prefix_blocks)
+
+
+@pytest.mark.parametrize("arrival", ["trace", "closed"])
+def test_more_requests_than_the_trace_holds_is_warned_about(tmp_path, capsys, arrival):
+    p = tmp_path / "five.jsonl"
+    p.write_text("".join(f'{{"timestamp": {i}, "input_length": 10, "output_length": 2}}\n' for i in range(5)))
+    s = _stream(arrival=arrival, trace=str(p), requests=50)
+    assert len(s) == 5
+    assert "workload.requests = 50 exceeds the 5 requests" in capsys.readouterr().err
+    _stream(arrival=arrival, trace=str(p), requests=5)
+    assert capsys.readouterr().err == ""

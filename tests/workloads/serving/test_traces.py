@@ -48,3 +48,30 @@ def test_malformed_mooncake_line_names_file_and_line(tmp_path):
 def test_missing_trace_is_config_error():
     with pytest.raises(ConfigError, match="workload.trace"):
         read_trace("no-such-trace.csv")
+
+
+@pytest.mark.parametrize("row, column, why", [
+    ('{"timestamp": 0, "input_length": 100.5, "output_length": 2}', "input_length", "whole number"),
+    ('{"timestamp": -5, "input_length": 10, "output_length": 2}', "timestamp", "negative"),
+    ('{"timestamp": 0, "input_length": 10, "output_length": 0}', "output_length", ">= 1"),
+    ('{"timestamp": 0, "input_length": true, "output_length": 2}', "input_length", "not a token count")])
+def test_a_mooncake_row_no_request_can_have_names_file_line_and_column(tmp_path, row, column, why):
+    p = tmp_path / "bad.jsonl"
+    p.write_text('{"timestamp": 0, "input_length": 10, "output_length": 2}\n' + row + "\n")
+    with pytest.raises(ConfigError, match=rf"bad\.jsonl:2.*{column}.*{why}"):
+        read_mooncake(p)
+
+
+@pytest.mark.parametrize("row, column", [("2023-11-16 18:15:47.0,10,0", "GeneratedTokens"),
+                                         ("2023-11-16 18:15:47.0,10.5,3", "ContextTokens")])
+def test_an_azure_row_with_no_output_or_a_fractional_count_is_an_error(tmp_path, row, column):
+    p = tmp_path / "bad.csv"
+    p.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n" + row + "\n")
+    with pytest.raises(ConfigError, match=rf"bad\.csv:3.*{column}"):
+        read_azure(p)
+
+
+def test_whole_float_counts_are_read_as_integers(tmp_path):
+    p = tmp_path / "ok.jsonl"
+    p.write_text('{"timestamp": 0, "input_length": 100.0, "output_length": 2}\n')
+    assert read_mooncake(p).input_tokens.tolist() == [100]
