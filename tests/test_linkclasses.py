@@ -13,13 +13,23 @@ from tests.nets import two_level
 from tests.test_fabric import random_arrivals
 
 
-def run_bundles(topo, transfers, class_links):
-    """Bundles arriving at given times, with class mode from ``class_links`` links on."""
+def run_bundles(topo, transfers, class_links, tenants=0, check=None):
+    """Bundles arriving at given times, with class mode from ``class_links`` links on, on a
+    fabric shared by ``tenants`` jobs (settled changes from 2 on); ``check(fab)`` after every
+    update."""
     old = fabric_mod.CLASS_LINKS
     fabric_mod.CLASS_LINKS = class_links
     try:
         sim = Simulation(0)
         fab = Fabric(sim, topo, "flow", 0.9, 0.8)
+        fab.tenants = tenants
+        if check is not None:
+            update = fab._update
+
+            def checked(_event=None):
+                update(_event)
+                check(fab)
+            fab._update = checked
         done = {}
 
         def one(i, pairs, nbytes, start):
@@ -140,33 +150,8 @@ def test_class_mode_hands_over_to_the_incremental_mode(case):
 
 
 def run_tenants(topo, transfers, tenants, check=None):
-    """``run_bundles`` in class mode on a fabric shared by ``tenants`` jobs (settled changes
-    from 2 on); ``check(fab)`` after every update."""
-    old = fabric_mod.CLASS_LINKS
-    fabric_mod.CLASS_LINKS = 1
-    try:
-        sim = Simulation(0)
-        fab = Fabric(sim, topo, "flow", 0.9, 0.8)
-        fab.tenants = tenants
-        if check is not None:
-            update = fab._update
-
-            def checked(_event=None):
-                update(_event)
-                check(fab)
-            fab._update = checked
-        done = {}
-
-        def one(i, pairs, nbytes, start):
-            yield sim.env.timeout(start)
-            yield fab.transfer_bundle(pairs, nbytes)
-            done[i] = sim.now
-
-        procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
-        sim.run(sim.env.all_of(procs))
-    finally:
-        fabric_mod.CLASS_LINKS = old
-    return done, fab
+    """``run_bundles`` in class mode (from the first flow) on a fabric shared by ``tenants``."""
+    return run_bundles(topo, transfers, 1, tenants, check)
 
 
 def check_maxmin(fab):
