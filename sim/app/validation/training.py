@@ -281,9 +281,11 @@ BLACKWELL_GAPS = (
 )
 
 
-def blackwell_gap(case: dict) -> tuple[str, float, str] | None:
-    """(name, bound, why) of the documented gap a Blackwell row belongs to, else None."""
-    for name, test, bound, why in BLACKWELL_GAPS:
+def documented_gap(case: dict, gaps: tuple) -> tuple[str, float, str] | None:
+    """(name, bound, why) of the first documented gap in ``gaps`` (rows of (name, test on the
+    case, |error| bound, why): ``BLACKWELL_GAPS``, ``LLMFOUNDRY_A100_GAPS``) that ``case``
+    belongs to, else None."""
+    for name, test, bound, why in gaps:
         if test(case):
             return name, bound, why
     return None
@@ -302,7 +304,7 @@ def blackwell_rows() -> list[Case]:
         cases = blackwell_cases(system)
         preds = predict(prepare(cases), training_efficiency(gpu_name))
         for c, p in zip(cases, preds):
-            gap = blackwell_gap(c) if c["use"] == "holdout" else None
+            gap = documented_gap(c, BLACKWELL_GAPS) if c["use"] == "holdout" else None
             out.append(Case(c["case"], c["metric"], float(p), c["measured"], c["source"], fit=c["use"],
                             tolerance=None if gap else BLACKWELL_TOLERANCE,
                             bound=gap[1] if gap else None, gap=f"{gap[0]}: {gap[2]}" if gap else None))
@@ -328,14 +330,6 @@ LLMFOUNDRY_A100_GAPS = (
 )
 
 
-def llmfoundry_a100_gap(case: dict) -> tuple[str, float, str] | None:
-    """(name, bound, why) of the documented gap an llm-foundry A100 row belongs to, else None."""
-    for name, test, bound, why in LLMFOUNDRY_A100_GAPS:
-        if test(case):
-            return name, bound, why
-    return None
-
-
 def llmfoundry_a100_rows() -> list[Case]:
     """llm-foundry's A100 80GB bf16 MPT table (``cases.llmfoundry_cases("a100_80gb")``: 59 rows, 8
     GPUs, MPT 125M-30B, seq 512-65k, FSDP FULL_SHARD, MPT's Triton attention) and the A100 40GB
@@ -352,7 +346,7 @@ def llmfoundry_a100_rows() -> list[Case]:
     cases, preds = cases + c40, preds + list(predict(prepare(c40), training_efficiency("A100-SXM-40GB")))
     out = []
     for c, p in zip(cases, preds):
-        gap = llmfoundry_a100_gap(c)
+        gap = documented_gap(c, LLMFOUNDRY_A100_GAPS)
         out.append(Case(c["case"], c["metric"], float(p), c["measured"], c["source"], fit="holdout",
                         tolerance=None if gap else LLMFOUNDRY_A100_TOLERANCE,
                         bound=gap[1] if gap else None, gap=f"{gap[0]}: {gap[2]}" if gap else None))
