@@ -17,7 +17,9 @@ Vocabulary:
   op on Python floats). Precision per op: a tensor op (``gemm``, ``attention``) runs at its
   ``Op.precision`` (default the model's): that precision's dense peak x its ``factor`` (fp8 and
   fp4 tensor ops reach ``fp8_gemm_factor`` / ``fp4_gemm_factor`` of the bf16 curve against
-  their own peak, measured per GPU). Memory-bound ops have no precision: their bytes say it.
+  their own peak, measured per GPU; ``mxfp8``, an op quantized in 1 x 32 blocks, runs at the
+  fp8 peak x ``fp8_gemm_factor`` x ``mxfp8_gemm_factor``). Memory-bound ops have no precision:
+  their bytes say it.
 - framework costs (training only): ``layer_overhead_us`` per layer per forward or backward pass
   (host-side Python and autograd work that is not hidden when kernels are short),
   ``fsdp_layer_overhead_us`` on top of it for ZeRO-3 (FSDP) plans only (per-block unshard and
@@ -111,6 +113,15 @@ class Efficiency:
     # the board power the section's curves were fitted at (0: the GPU's own): a GPU sharing the
     # section's die at a lower power limit sustains a lower clock (``sustained_clock``)
     calibrated_power_W: float = 0.0
+    # the dense bf16 peak (TFLOP/s) catalogued for the board the section was fitted on (0: the
+    # GPU's own): boards of one die whose catalogue peaks are quoted at different clocks (DGX
+    # B200 at 2,250, GB200 at 2,500) share the section's curves at the die's per-clock rate, and
+    # ``sustained_clock`` rescales the GPU's own peak to that board's before the power law
+    calibrated_bf16_tflops: float = 0.0
+    # MXFP8 GEMMs (1 x 32 blocks, E8M0 scales: cuBLAS's block-scaled kernels) against the
+    # tensor-scaled FP8 GEMM of the same GPU (``fp8_gemm_factor``): their rate is
+    # ``fp8 peak x fp8_gemm_factor x mxfp8_gemm_factor``; an op's precision "mxfp8"
+    mxfp8_gemm_factor: float = 1.0
 
 
 @lru_cache(maxsize=1)
@@ -220,13 +231,18 @@ def sustained_clock(gpu: GpuSpec, eff: Efficiency) -> float:
     measured at: the section's ``sustained_clock`` (at the rated power limit) times, when the
     section names the board power it was fitted at (``calibrated_power_W``: the V100 curves on
     a 450 W DGX-2H card, run on a 250 W V100S PCIe), ``power_clock`` of this GPU's power limit
-    against it; otherwise times the defined GPU's power-limit scale against its like's
-    (``GpuSpec.clock_scale``, sim.hardware, the same law). Approximation: the boost clocks of
-    boards of one die are taken as equal."""
+    against it, and, when the section names that board's bf16 peak (``calibrated_bf16_tflops``),
+    times that peak over this GPU's (the same die's catalogue peaks quoted at different clocks:
+    the section's rate is the die's, the power limit sets the clock); otherwise times the defined
+    GPU's power-limit scale against its like's (``GpuSpec.clock_scale``, sim.hardware, the same
+    law). Approximation without ``calibrated_bf16_tflops``: the boost clocks of boards of one
+    die are taken as equal."""
     if eff.calibrated_power_W:
         from sim.energy import power_data
         idle = float(power_data()["gpu_idle_W"]["idle_fraction"]) * eff.calibrated_power_W
-        return eff.sustained_clock * power_clock(gpu.power_W, eff.calibrated_power_W, idle)
+        # the GPU's catalogue peak rescaled to the fitted board's (its clock quoted differently)
+        quoted = eff.calibrated_bf16_tflops * 1e12 / gpu.peak_flops("bf16") if eff.calibrated_bf16_tflops else 1.0
+        return eff.sustained_clock * quoted * power_clock(gpu.power_W, eff.calibrated_power_W, idle)
     return eff.sustained_clock * getattr(gpu, "clock_scale", 1.0)
 
 
@@ -251,6 +267,8 @@ class ComputeModel:
         without fp4 tensor cores runs fp4 at its fp8 rate (sim.hardware), with fp8's factor."""
         if precision == "fp4" and self.gpu.peak_flops("fp4") == self.gpu.peak_flops("fp8"):
             precision = "fp8"
+        if precision == "mxfp8":      # block-scaled FP8 (an op's precision; the peak is fp8's)
+            return self.eff.fp8_gemm_factor * self.eff.mxfp8_gemm_factor
         return {"fp8": self.eff.fp8_gemm_factor, "fp4": self.eff.fp4_gemm_factor}.get(precision, 1.0)
 
     def rate(self, precision: str) -> float:
@@ -258,7 +276,8 @@ class ComputeModel:
         (``precision`` "" is the model's own)."""
         if not precision or precision == self.precision:
             return self.peak
-        return self.gpu.peak_flops(precision) * self.factor(precision) * self.clock
+        peak = self.gpu.peak_flops("fp8" if precision == "mxfp8" else precision)
+        return peak * self.factor(precision) * self.clock
 
     def time(self, op: Op) -> float:
         return float(self.times(np.array([op.flops]), np.array([op.bytes]), np.array([op.exps]),

@@ -136,7 +136,7 @@ def backward_ops(ops: list[Op], attention: str, precision: str = "", recipe: str
     (``recipe_quant_ops``; ``non_tn``: the GPU needs no transposed fp8 copies)."""
     if recipe and precision in LOW_PRECISION:
         out = backward_ops([o for o in ops if not o.name.startswith(RECIPE_PREFIXES)], attention)
-        return out + [q for o in ops if o.kind == "gemm" and o.precision in ("", precision)
+        return out + [q for o in ops if o.kind == "gemm" and o.precision in ("", precision, "mxfp8")
                       for q in recipe_quant_ops(o, recipe, non_tn, backward=True)]
     out = []
     for o in ops:
@@ -652,6 +652,11 @@ def recipe_quant_ops(gemm: Op, recipe: str, non_tn: bool, backward: bool = False
 
 
 RECIPE_PREFIXES = tuple(f"{r}_" for r in ("delayed", "tensorwise", "mxfp8", "blockwise", "nvfp4"))
+# Recipes whose GEMMs run cuBLAS's MXFP8 block-scaled kernels on Blackwell: MXFP8 itself; the
+# DeepSeek-style blockwise recipe is emulated through them on SM 10.x (Transformer Engine
+# docs/examples/gemm_profiling) but runs natively on Hopper, so it keeps the FP8 rate here.
+# Their rate: compute.toml ``mxfp8_gemm_factor`` x the tensor-scaled FP8 GEMM's.
+BLOCK_SCALED_FP8 = ("mxfp8",)
 
 
 def requantize(ops: list[Op], precision: str, recipe: str, non_tn: bool, weight_fraction: float) -> list[Op]:
@@ -661,7 +666,10 @@ def requantize(ops: list[Op], precision: str, recipe: str, non_tn: bool, weight_
     for o in ops:
         if o.name.startswith(CAST_PREFIXES):
             continue
-        out.append(o)
         if o.kind == "gemm" and o.precision in ("", precision):
+            # MXFP8: cuBLAS's block-scaled GEMM (its own rate, ComputeModel precision "mxfp8")
+            out.append(replace(o, precision="mxfp8") if recipe in BLOCK_SCALED_FP8 else o)
             out.extend(recipe_quant_ops(o, recipe, non_tn, weight_fraction=weight_fraction))
+        else:
+            out.append(o)
     return out

@@ -64,7 +64,13 @@ class Network:
             # the bytes leaving a domain cross the scale-out NIC of each GPU
             out = nbytes * (n - min(per_domain, n)) / n
             return out / self.scaleout_Bps + self.scaleout_latency_s
-        if per_domain > 1 and n % per_domain == 0 and op in ("all_reduce", "reduce_scatter", "all_gather"):
+        # a group that does not tile the domains evenly (64 ranks at stride 2 over NVL72 racks:
+        # 36 in the first domain) still keeps most of its ring inside the domains: NCCL's
+        # channels cross a domain through a NIC each (PXN, one rail per channel) and stay on
+        # NVLink inside it, so it is priced as the even layout with the most ranks per domain
+        # that fits (32 + 32), not as a ring whose every hop is a NIC
+        per_domain = max((d for d in range(min(per_domain, n), 0, -1) if n % d == 0), default=1)
+        if per_domain > 1 and op in ("all_reduce", "reduce_scatter", "all_gather"):
             return estimate(op, "hierarchical", n, nbytes, self.scaleup_Bps, self.scaleup_latency_s,
                             per_domain=per_domain, scaleout_Bps=self.scaleout_Bps,
                             scaleout_latency_s=self.scaleout_latency_s)

@@ -28,8 +28,9 @@ Vocabulary:
   the rest are held out (``AMD_TOLERANCE``); ``amd_summary`` gives median, p90 and worst |error|.
 - Blackwell rows (``blackwell_rows``): NeMo / Megatron-Bridge dense pre-training on B200, GB200
   and GB300 (Llama 3 8B-405B, GPT-3 175B, Nemotron-4; FP8, MXFP8, NVFP4), closed-form; 9 fit the
-  Blackwell training constants (calibration.fit_blackwell), the rest are held out, each within
-  15% or in a documented gap (``BLACKWELL_GAPS``).
+  Blackwell training constants (calibration.fit_blackwell: one fit for the DGX B200 and GB200,
+  one die; one for GB300), the rest are held out, each within 15% or in a documented gap
+  (``BLACKWELL_GAPS``).
 - llm-foundry A100 rows (``llmfoundry_a100_rows``): the 8-GPU bf16 MPT tables (80GB: 125M-30B, seq
   512-65k; 40GB: 125M-13B, seq 512-32k; FSDP, MPT's Triton attention), closed-form, every row held out
   (``LLMFOUNDRY_A100_GAPS`` explains the rows past ``LLMFOUNDRY_A100_TOLERANCE``).
@@ -49,7 +50,7 @@ from sim.config import load_config
 from workloads.training.calibration import prepare, predict
 from workloads.training.cases import (issue11_cases, moe_cases, multinode_cases, narayanan_cases, narayanan_t2_cases,
                                      v100_calibration_cases, vtrain_cases)
-from workloads.training.cases import llmfoundry_multinode_cases, multinode_published_cases
+from workloads.training.cases import llmfoundry_multinode_cases, mpt_attention_kernel, multinode_published_cases
 
 
 def _simulate(case: dict) -> float:
@@ -138,8 +139,8 @@ def _llmfoundry(name: str, gpus: int, precision: str, measured: float, model: di
                        "model": dict(model, seq_len=seq),
                        "train": {"tp": 1, "pp": 1, "zero": 3, "micro_batch": mbs, "global_batch": gbs,
                                  "recompute": recompute, "precision": precision,
-                                 # MPT's Triton/FlashAttention-2 attention (cases.llmfoundry_cases)
-                                 "attention_kernel": "fa2",
+                                 # MPT's Triton attention (cases.mpt_attention_kernel)
+                                 "attention_kernel": mpt_attention_kernel("h100_80gb"),
                                  **({} if seq == 2048 else {"check_memory": False})}}}
 
 
@@ -259,10 +260,6 @@ BLACKWELL_TOLERANCE = 0.15      # a held-out Blackwell row without a documented 
 
 # Documented gaps, each a kind of row (not a row): (name, test on the case, |error| bound, why)
 BLACKWELL_GAPS = (
-    ("fsdp_405b", lambda c: c["model"] == "llama31_405b" and c["config"]["train"]["zero"] == 3, 0.55,
-     "Megatron-FSDP of the 405B over 64 DP ranks with one micro-batch per step: dcsim exposes its parameter "
-     "all-gathers and gradient reduce-scatters (5.7 of 10.4 s predicted); the recipe overlaps them layer by "
-     "layer and gathers FP8 parameters. FSDP collectives, not the compute calibration (issue 11 item 7)"),
     ("gb200_cp", lambda c: c["gpu"] == "GB200" and c["config"]["train"]["cp"] > 1, 0.5,
      "GB200 rows with context parallelism (NeMo 25.04-Megatron-Bridge 25.09) run 14-31% below prediction, while "
      "the DGX B200 rows of the same layout (405B, TP 4 PP 8 CP 2 VP 8) are within 5% and GB200's later releases "

@@ -42,23 +42,46 @@ def test_h100_host_constants_are_what_the_fit_gives():
 
 def test_llmfoundry_h100_held_out_rows():
     """33 held-out H100 rows of llm-foundry's MPT table (760M-30B, 8 and 16 GPUs). Before item 1:
-    median |err| 49%, every row optimistic (H100 at boost-clock kernel curves, cuDNN attention
-    rates for FA2 kernels, default host constants). Now: median within 10%, every row up to
-    seq 4,096 within 15%. Remaining gap, explained: at seq >= 8k the rows stay optimistic
-    (10-35%, growing with seq): attention dominates there and MPT's benchmark yamls run its own
-    Triton flash-attention kernel (attn_impl: triton), slower at long sequences than the
-    FlashAttention-2 curves measured through PyTorch SDPA."""
+    median |err| 49%, every row optimistic. Second pass (FA2 attention): median 8.2%, p90 28.5%,
+    the error growing with the sequence (-6% at seq 512 to +29% at 65k): attention dominates
+    there and the sweep ran MPT's Triton kernel (attn_impl: triton), slower than the FA2 curves
+    measured through PyTorch SDPA. Now ([H100.triton], its ratio fitted on the fit rows only):
+    median 3.3%, p90 7.0%, no trend with the sequence. Left: MPT-30B at seq 8192 (+24%; the
+    A100 table's same row drops the same way, LLMFOUNDRY_A100_GAPS mpt30b_seq8192)."""
     fit = llmfoundry_cases("h100_80gb", "fit")
     held = llmfoundry_cases("h100_80gb", "holdout")
     assert len(fit) == 9 and len(held) == 33
     assert {c["case"] for c in fit}.isdisjoint({c["case"] for c in held})
+    assert all(c["config"]["train"]["attention_kernel"] == "triton" for c in fit + held)
     eff = training_efficiency("H100-SXM-80GB")
     err = errors(prepare(held), eff)
     seq = np.array([c["config"]["model"]["seq_len"] for c in held])
-    assert np.median(np.abs(err)) <= 0.10, np.median(np.abs(err))
-    assert np.max(np.abs(err[seq <= 4096])) <= 0.15, err[seq <= 4096].round(3)
-    long = err[seq >= 8192]
-    assert np.all(long > -0.05) and np.all(long < 0.40), long.round(3)
+    assert np.median(np.abs(err)) <= 0.05, np.median(np.abs(err))
+    assert np.percentile(np.abs(err), 90) <= 0.10
+    thirty = np.array(["mpt30b_s8192" in c["case"] for c in held])
+    assert np.max(np.abs(err[~thirty])) <= 0.12, err.round(3)
+    # no drift with the sequence: the median error at seq >= 16k within 5 points of seq <= 4k's
+    assert abs(np.median(err[seq >= 16384]) - np.median(err[seq <= 4096])) <= 0.05
+    # the fault, for the record: the same rows with FA2 attention drift +20 points or more
+    for c in held:
+        c["config"]["train"]["attention_kernel"] = "fa2"
+    fa2 = errors(prepare(held), eff)
+    assert np.median(fa2[seq >= 16384]) - np.median(fa2[seq <= 4096]) > 0.15
+
+
+@pytest.mark.slow
+def test_h100_triton_ratio_is_the_fit_rows_least_loss():
+    # fit_h100_triton's grid minimum (from the 9 fit rows only) is the committed ratio: the loss
+    # there is below its 0.1-step neighbours' and below FA2's (ratio 1)
+    from workloads.training.calibration import H100_TRITON_BWD_RATIO as r, h100_triton_loss
+    at = h100_triton_loss(r)
+    assert at < h100_triton_loss(r - 0.1) and at < h100_triton_loss(r + 0.1) and at < h100_triton_loss(1.0)
+    eff = training_efficiency("H100-SXM-80GB")
+    e = efficiency_for("H100-SXM-80GB", "triton")
+    f = efficiency_for("H100-SXM-80GB", "fa2")
+    assert e.attn_bwd_eff_max == pytest.approx(f.attn_bwd_eff_max / r, rel=1e-3)
+    assert e.attn_eff_max == pytest.approx(f.attn_eff_max / (1 + 0.4 * (r - 1)), rel=1e-3)
+    assert eff.fsdp_layer_overhead_us == pytest.approx(fit_h100()[0].fsdp_layer_overhead_us, rel=0.10)
 
 
 # -- AMD Instinct (issue 11, item 1): MI300X fitted end to end, MI325X and the rest held out ---
@@ -108,59 +131,83 @@ def test_mi325x_runs_faster_than_mi300x_by_the_power_law_alone():
     assert 1.10 <= ratio <= 1.186, ratio        # the clock and HBM (6.0 vs 5.3 TB/s) give most of it
 # -- Blackwell training fit (issue 11, item 1): NeMo / Megatron-Bridge end-to-end rows -----------
 
-def _blackwell_loss(system: str, eff) -> float:
+def _blackwell_loss(section: str, eff) -> float:
+    from workloads.training.calibration import BLACKWELL_SECTIONS
     from workloads.training.cases import blackwell_cases
-    prepared = prepare(blackwell_cases(system, "fit"))
+    prepared = prepare([c for s in BLACKWELL_SECTIONS[section] for c in blackwell_cases(s, "fit")])
     return float(np.mean(np.log1p(errors(prepared, eff)) ** 2))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("system,gpu", [("B200", "B200-180GB"), ("GB200", "GB200"), ("GB300", "GB300")])
-def test_blackwell_training_constants_are_what_the_fit_gives(system, gpu):
+@pytest.mark.parametrize("section,gpu", [("GB200", "GB200"), ("GB300", "GB300")])
+def test_blackwell_training_constants_are_what_the_fit_gives(section, gpu):
     # re-running the fit from its reset start (fp8 factor 0.8, the backward at the forward's
-    # attention curve) reproduces the committed constants, which fit their rows to ~1% (RMS log
-    # error), at least 5x better than the start
+    # attention curve) reproduces the committed constants, which fit their rows to ~2% (RMS log
+    # error; [GB200] is fitted to the DGX B200's and the GB200's rows at once), at least 5x
+    # better than the start
     from workloads.training.calibration import blackwell_start, fit_blackwell
-    eff, loss = fit_blackwell(system)
+    eff, loss = fit_blackwell(section)
     stored = training_efficiency(gpu)
     assert eff.fp8_gemm_factor == pytest.approx(stored.fp8_gemm_factor, rel=0.005)
     assert eff.attn_bwd_eff_max == pytest.approx(stored.attn_bwd_eff_max, rel=0.005)
-    stored_loss = _blackwell_loss(system, stored)
+    stored_loss = _blackwell_loss(section, stored)
     assert stored_loss <= loss * 1.01 + 1e-7
-    assert stored_loss < 2e-4 and stored_loss < 0.2 * _blackwell_loss(system, blackwell_start(gpu))
+    assert stored_loss < 5e-4 and stored_loss < 0.2 * _blackwell_loss(section, blackwell_start(gpu))
 
 
-def test_blackwell_fit_separates_the_gpus_as_the_hardware_does():
-    # B200 and GB200 are one die: their fitted FP8 GEMM rates (factor x 0.75 x FP8 peak) agree
-    # within 6% although GB200's catalogued peak is 11% higher (the higher power limit buys
-    # less clock than the peak assumes); GB300's attention backward is the fastest (Blackwell
-    # Ultra doubles the exp rate attention runs on). Refit with TP overlap and current scaling
-    # (issue 11, second pass): GB200 5.0% below B200 (was within 5%), GB300's backward 1.38x
-    # the others' (was 1.7x): the two-row fit trades GEMM against attention on GB200
+def test_b200_and_gb200_share_one_die_and_differ_by_their_power_limit():
+    # The fault (issue 11, third pass): fitted per board at each catalogue peak, GB200's FP8
+    # GEMM rate came out 5% BELOW the DGX B200's (2,764 vs 2,910 TFLOP/s) although GB200 runs
+    # at 1,200 W against 1,000 W. Now one section ([GB200], B200 same_as it) holds the die's
+    # curves at the GB200's quoted peak and power; the B200's clock is power_clock(1000, 1200)
+    # (idle 11.5% of 1,200 W): ((1000 - 138) / (1200 - 138))^(1/3) = 0.933 of GB200's.
+    from sim.compute import ComputeModel, calibration_section
     from sim.hardware import gpu as gpu_spec
-    rate = {g: training_efficiency(g).fp8_gemm_factor * training_efficiency(g).gemm_eff_max
-            * gpu_spec(g).peak_flops("fp8") for g in ("B200-180GB", "GB200", "GB300")}
-    assert rate["GB200"] == pytest.approx(rate["B200-180GB"], rel=0.06)
-    bwd = {g: training_efficiency(g).attn_bwd_eff_max for g in ("B200-180GB", "GB200", "GB300")}
-    assert bwd["GB300"] > 1.3 * max(bwd["B200-180GB"], bwd["GB200"])
+    assert calibration_section("B200-180GB") == calibration_section("GB200") == "GB200"
+    rate = {g: ComputeModel(gpu_spec(g), "fp8", training_efficiency(g), sustained=True).peak
+            for g in ("B200-180GB", "GB200")}
+    assert rate["B200-180GB"] / rate["GB200"] == pytest.approx(((1000 - 138) / (1200 - 138)) ** (1 / 3), rel=1e-3)
+    assert rate["GB200"] > rate["B200-180GB"]
+    # GB300's attention backward is still the fastest (Blackwell Ultra's exp rate is now in
+    # hardware.toml's special_Tops, 10.7 vs 5.0 T/s, but the fused backward is not exp-bound
+    # in the model at head dim 128)
+    bwd = {g: training_efficiency(g).attn_bwd_eff_max for g in ("GB200", "GB300")}
+    assert bwd["GB300"] > 1.3 * bwd["GB200"]
+    assert gpu_spec("GB300").special_ops == pytest.approx(10.7e12)
+    assert gpu_spec("B200-180GB").special_ops == pytest.approx(5.0e12)
 
 
-def test_mxfp8_over_current_scaling_gap_is_documented():
-    # Megatron-Bridge 25.09/25.11, Llama 3 8B on 8 GPUs, same layout: MXFP8 runs 3.5-5.5% below
-    # FP8 current scaling (B200 29,521 vs 30,624; GB200 29,789 vs 31,508; GB300 36,108 vs
-    # 37,556). Modelled per recipe (train.fp8_recipe), MXFP8's quantization moves less than
-    # current scaling's (one pass writing two 1 + 1/32 B copies, against an amax pass plus a
-    # cast), so the model has MXFP8 at or above current scaling: a 4-8% gap. Not the GEMM: on
-    # B200 cuBLAS's MXFP8 GEMM runs within 1% of its per-tensor FP8 GEMM (flashinfer PR #2256:
-    # 2,348 vs 2,369 TFLOP/s, 128 x 512 x 512 x 4096). Pinned: the modelled ratio in [1.0, 1.03],
-    # the measured one below 0.97, the gap under 9%
+def test_mxfp8_runs_below_current_scaling_as_measured():
+    # Megatron-Bridge 25.11, Llama 3 8B on 8 GPUs, same layout: MXFP8 runs 3.5-5.5% below FP8
+    # current scaling (B200 29,521 vs 30,624; GB200 29,789 vs 31,508; GB300 36,108 vs 37,556).
+    # The fault: with MXFP8's quantization alone (one pass writing two 1 + 1/32 B copies,
+    # cheaper than current scaling's amax pass plus cast) the model had MXFP8 1.4-1.7% FASTER.
+    # The physics: cuBLAS's block-scaled MXFP8 GEMMs run at 0.951 of its per-tensor FP8 GEMMs on
+    # training shapes (Transformer Engine's GEMM profiling guide, B300, kernels only:
+    # compute.toml mxfp8_gemm_factor; flashinfer PR #2256's one batched shape, 2,348 vs 2,369
+    # TFLOP/s, is within 1%). Now the model has MXFP8 0.7-1.1% below current scaling; the
+    # remaining 2.5-4.5 points are not explained (the recipes' scale swizzles are not priced).
+    import dataclasses
     from workloads.training.calibration import predict
     from workloads.training.cases import blackwell_cases
     for system, gpu_name in (("B200", "B200-180GB"), ("GB200", "GB200"), ("GB300", "GB300")):
         rows = {(c["case"].split("_")[0], c["recipe"]): c for c in blackwell_cases(system)
                 if c["model"] == "llama3_8b" and c["case"].startswith("nemo2511")}
         cs, mx = rows[("nemo2511", "fp8_cs")], rows[("nemo2511", "mxfp8")]
-        p_cs, p_mx = predict(prepare([cs, mx]), training_efficiency(gpu_name))
+        eff = training_efficiency(gpu_name)
+        p_cs, p_mx = predict(prepare([cs, mx]), eff)
         model, meas = p_mx / p_cs, mx["measured"] / cs["measured"]
-        assert 1.0 <= model <= 1.03 and meas < 0.97, (system, model, meas)
-        assert model / meas - 1 < 0.09, (system, model, meas)
+        assert 0.97 <= model < 1.0 and meas < 0.97, (system, model, meas)
+        assert model / meas - 1 < 0.05, (system, model, meas)
+        q_cs, q_mx = predict(prepare([cs, mx]), dataclasses.replace(eff, mxfp8_gemm_factor=1.0))
+        assert q_mx / q_cs > 1.0          # without the block-scaled GEMM rate: the old fault
+
+
+def test_mxfp8_quantization_over_current_scaling_matches_transformer_engine():
+    # The same TE profiling guide's autocast minus kernel-only times (B300, per layer): current
+    # scaling's quantization 9.147 - 6.812 = 2.335 ms, MXFP8's 8.984 - 7.161 = 1.823 ms: 0.781.
+    # The model's bytes per quantized operand on Blackwell (no transposed copy): tensorwise
+    # 2 (amax read) + 2 (read) + 1 (write) = 5 B, MXFP8 2 + 2 x (1 + 1/32) = 4.06 B: 0.8125
+    from workloads.training.costs import recipe_operand
+    ratio = recipe_operand("mxfp8", "input", True)[0] / recipe_operand("tensorwise", "input", True)[0]
+    assert ratio == pytest.approx(1.823 / 2.335, rel=0.05)
