@@ -140,3 +140,28 @@ def test_h100_is_calibrated_for_training_h200_is_not():
     assert calibration("H100-SXM-80GB", "train") == (True, [])   # host constants fitted end to end
     ok, missing = calibration("H200-SXM-141GB", "train")            # no public end-to-end fit
     assert not ok and "layer_overhead_us" in missing
+
+
+def test_mxfp8_ops_run_at_the_block_scaled_fraction_of_the_fp8_rate():
+    # an op at precision "mxfp8" (train.fp8_recipe = "mxfp8") runs at the fp8 peak x
+    # fp8_gemm_factor x mxfp8_gemm_factor (compute.toml [default]: 0.951, TE's B300 profiling)
+    from sim.compute import ComputeModel, efficiency_for
+    from sim.hardware import gpu
+    g = gpu("GB200")
+    cm = ComputeModel(g, "fp8", efficiency_for("GB200"), sustained=True)
+    e = cm.eff
+    assert e.mxfp8_gemm_factor == pytest.approx(0.951)
+    assert cm.rate("mxfp8") == pytest.approx(g.peak_flops("fp8") * e.fp8_gemm_factor * e.mxfp8_gemm_factor * cm.clock)
+    assert cm.rate("mxfp8") < cm.rate("fp8")
+
+
+def test_a_board_of_a_shared_die_is_rescaled_to_the_fitted_boards_peak_before_the_power_law():
+    # calibrated_bf16_tflops: the DGX B200 (2,250 bf16 TFLOP/s quoted, 1,000 W) on [GB200]'s curves
+    # (2,500 quoted, 1,200 W): clock = 2500 / 2250 x ((1000 - 138) / (1200 - 138))^(1/3)
+    from sim.compute import efficiency_for, sustained_clock
+    from sim.hardware import gpu
+    e = efficiency_for("B200-180GB")
+    assert e.calibrated_bf16_tflops == 2500.0 and e.calibrated_power_W == 1200.0
+    want = 2500 / 2250 * ((1000 - 0.115 * 1200) / (1200 - 0.115 * 1200)) ** (1 / 3)
+    assert sustained_clock(gpu("B200-180GB"), e) == pytest.approx(want, rel=1e-6)
+    assert sustained_clock(gpu("GB200"), e) == pytest.approx(1.0)
