@@ -340,7 +340,9 @@ class WorkloadSection(Section):
     requests: int = Field(1000, ge=1, description="requests to simulate")
     input_tokens: int | LengthDist = Field(1000, description="prompt tokens: an integer or a distribution table")
     output_tokens: int | LengthDist = Field(1000, description="output tokens: an integer or a distribution table")
-    trace: str = Field("", description="Azure CSV or Mooncake JSONL; arrival = 'trace'")
+    trace: str = Field("", description="Azure CSV or Mooncake JSONL; arrival = 'trace'. A relative path is read from "
+                                       "the current directory, else beside the config file, else among the traces "
+                                       "shipped with dcsim")
     time_scale: float = Field(1.0, gt=0, description="trace inter-arrival times are divided by this")
     slo_ttft_s: float = Field(2.0, gt=0)
     slo_tpot_s: float = Field(0.1, gt=0)
@@ -716,13 +718,31 @@ def read_toml(path: str | Path) -> dict:
     if p.is_dir():
         raise ConfigError(str(p), "is a directory, not a TOML config file")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        return anchor_traces(tomllib.loads(p.read_text(encoding="utf-8")), p.parent)
     except UnicodeDecodeError:
         raise ConfigError(str(p), "is not a text file (binary?); a config is a UTF-8 TOML file") from None
     except OSError as err:
         raise ConfigError(str(p), f"cannot be read: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(p), f"not valid TOML: {err}") from None
+
+
+def anchor_traces(data: dict, config_dir: Path) -> dict:
+    """A config file's relative ``workload.trace`` (also a job's) names a file beside the config
+    when it is not found from the current directory: ``trace = "t.csv"`` next to ``run.toml``
+    works from anywhere (as a sweep's ``base``). The path is made absolute there; a trace found
+    from the current directory, or not beside the config either (a trace shipped with dcsim), is
+    left as written."""
+    tables = [data.get("workload")]
+    if isinstance(data.get("jobs"), list):
+        tables += [j.get("workload") for j in data["jobs"] if isinstance(j, dict)]
+    for w in tables:
+        trace = w.get("trace") if isinstance(w, dict) else None
+        if isinstance(trace, str) and trace and not Path(trace).is_absolute() and not Path(trace).exists():
+            beside = config_dir / trace
+            if beside.is_file():
+                w["trace"] = str(beside.resolve())
+    return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
@@ -788,6 +808,70 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
             if train.virtual_stages > 1 and train.schedule != "interleaved":
                 out.append(f"{prefix}train.virtual_stages = {train.virtual_stages} has no effect with schedule = "
                            f"{train.schedule!r}; model chunks per rank are the interleaved schedule's")
+        out += _inert_settings(prefix, kind, scope, cfg)
+    return out
+
+
+def _given(section, *keys: str) -> list[str]:
+    """The ``keys`` a config (or a preset it loads) set explicitly in a section model."""
+    return [k for k in keys if k in getattr(section, "model_fields_set", set())]
+
+
+def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
+    """More settings without effect (see ``ineffective_settings``), each given explicitly:
+    arrival-process keys the chosen ``workload.arrival`` does not read, disaggregation keys
+    without prefill and decode replicas, MoE keys on a dense model, ``virtual_stages`` with
+    ``pp = 1``, checkpoint and ``[failures]`` keys without a long horizon (``run.duration_h`` or
+    ``run.token_budget``), ``cost.depreciation_years`` without ``capex_usd_per_gpu``,
+    ``run.baseline`` without ``[[jobs]]``, and a job's tables its kind does not run."""
+    out = []
+    if prefix:
+        job = scope
+        unused = {"train": ("serve", "workload"), "serve": ("train",)}[kind]
+        for section in unused:
+            if getattr(job, section).model_fields_set:
+                out.append(f"{prefix}{section} does not apply to kind = {kind!r}; its keys are ignored")
+    if kind == "serve":
+        w, s = scope.workload, scope.serve
+        reads = {"cv": ("gamma",), "concurrency": ("closed",), "time_scale": ("trace",),
+                 "rate": ("poisson", "gamma")}
+        for key in _given(w, *reads):
+            if w.arrival not in reads[key]:
+                out.append(f"{prefix}workload.{key} has no effect with arrival = {w.arrival!r}; "
+                           f"only arrival = {' or '.join(repr(a) for a in reads[key])} reads it")
+        if not (s.prefill_replicas > 0 and s.decode_replicas > 0):
+            for key in _given(s, "prefill_tp", "decode_tp", "kv_transfer"):
+                out.append(f"{prefix}serve.{key} has no effect without disaggregation (prefill_replicas "
+                           "and decode_replicas > 0)")
+        if s.redundant_experts and not s.dp_attention:
+            out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
+        if not prefix:
+            given = [f"run.{k}" for k in _given(cfg.run, "steps")]
+            given += [f"failures.{k}" for k in _given(cfg.failures, *type(cfg.failures).model_fields)
+                      if k != "preset"]
+            for key in given:
+                out.append(f"{key} has no effect with run.kind = 'serve': a serving run lasts its requests "
+                           "(workload.requests)")
+    if kind == "train":
+        t = scope.train
+        if scope.model.experts == 0:
+            for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
+                out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")
+        if t.virtual_stages > 1 and t.schedule == "interleaved" and t.pp == 1:
+            out.append(f"{prefix}train.virtual_stages = {t.virtual_stages} has no effect with pp = 1: "
+                       "the interleaved schedule splits each pipeline rank's layers into chunks")
+        if not prefix and cfg.run.duration_h is None and cfg.run.token_budget is None:
+            given = [f"train.{k}" for k in _given(t, "checkpoint_interval_s", "checkpoint_async")]
+            given += [f"failures.{k}" for k in _given(cfg.failures, *type(cfg.failures).model_fields)
+                      if k != "preset"]
+            for key in given:
+                out.append(f"{key} has no effect without run.duration_h or run.token_budget (a long-horizon "
+                           "run with failures and checkpoints)")
+    if not prefix:
+        if _given(cfg.cost, "depreciation_years") and cfg.cost.capex_usd_per_gpu is None:
+            out.append("cost.depreciation_years has no effect without cost.capex_usd_per_gpu")
+        if _given(cfg.run, "baseline") and not cfg.jobs:
+            out.append("run.baseline has no effect without [[jobs]]")
     return out
 
 

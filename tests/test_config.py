@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.config import apply_overrides, load_config, parse_override
+from sim.config import apply_overrides, load_config, parse_override, read_toml
 from sim.errors import ConfigError
 
 
@@ -250,3 +250,63 @@ def test_a_quoted_dotted_key_part_is_read_as_toml_reads_it():
     assert parse_override("hardware.'x.y'.power_W=300") == (["hardware", "x.y", "power_W"], 300)
     data = apply_overrides({}, ['hardware."V100S-mine".hbm_GB=32'])
     assert data == {"hardware": {"V100S-mine": {"hbm_GB": 32}}}
+
+
+SERVE = {"run": {"kind": "serve"}}
+
+
+@pytest.mark.parametrize("data, words", [
+    ({**SERVE, "workload": {"cv": 3.0}}, "workload.cv has no effect with arrival = 'poisson'"),
+    ({**SERVE, "workload": {"arrival": "gamma", "concurrency": 4}}, "workload.concurrency has no effect"),
+    ({**SERVE, "workload": {"time_scale": 2.0}}, "workload.time_scale has no effect"),
+    ({**SERVE, "workload": {"arrival": "closed", "rate": 5.0}}, "workload.rate has no effect with arrival = 'closed'"),
+    ({**SERVE, "serve": {"prefill_tp": 2}}, "serve.prefill_tp has no effect without disaggregation"),
+    ({**SERVE, "serve": {"kv_transfer": "whole"}}, "serve.kv_transfer has no effect without disaggregation"),
+    ({**SERVE, "serve": {"redundant_experts": 2}}, "serve.redundant_experts has no effect"),
+    ({"train": {"moe_dispatcher": "deepep"}}, "train.moe_dispatcher has no effect on a dense model"),
+    ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
+    ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
+    ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
+    ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
+    ({"run": {"baseline": False}}, "run.baseline has no effect without [[jobs]]"),
+    ({"run": {"kind": "serve", "steps": 5}}, "run.steps has no effect with run.kind = 'serve'"),
+    ({**SERVE, "failures": {"gpu": 0.1}}, "failures.gpu has no effect with run.kind = 'serve'"),
+    ({"jobs": [{**JOB, "serve": {"tp": 2}}]}, "jobs.0.serve does not apply to kind = 'train'"),
+    ({"jobs": [{**JOB, "kind": "serve", "workload": {"cv": 2.0}}]}, "jobs.0.workload.cv has no effect"),
+])
+def test_more_settings_without_effect_are_warned_about(capsys, data, words):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data=data)
+    assert f"warning: {words}" in capsys.readouterr().err
+
+
+def test_the_same_settings_where_they_take_effect_are_not_warned_about(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={**SERVE, "workload": {"arrival": "gamma", "cv": 3.0, "rate": 5.0}})
+    load_config(data={**SERVE, "workload": {"arrival": "closed", "concurrency": 4}})
+    load_config(data={**SERVE, "serve": {"prefill_replicas": 1, "decode_replicas": 1, "prefill_tp": 2,
+                                         "kv_transfer": "whole"}})
+    load_config(data={"run": {"duration_h": 10.0}, "train": {"checkpoint_interval_s": 100.0},
+                      "failures": {"gpu": 0.1}, "cost": {"capex_usd_per_gpu": 3e4, "depreciation_years": 2.0}})
+    load_config(data={"model": {"preset": "mixtral-8x7b"}, "train": {"moe_dispatcher": "deepep"}})
+    load_config(data={"train": {"pp": 2, "schedule": "interleaved", "virtual_stages": 2}})
+    assert capsys.readouterr().err == ""
+
+
+def test_a_relative_trace_is_found_beside_its_config_from_any_directory(tmp_path, monkeypatch):
+    # `dcsim run /elsewhere/run.toml` with trace = "t.csv" beside it used to fail: "trace file
+    # 't.csv' not found" (the path was read from the current directory only)
+    cfg_dir, cwd = tmp_path / "study", tmp_path / "cwd"
+    cfg_dir.mkdir(), cwd.mkdir()
+    (cfg_dir / "t.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n")
+    (cfg_dir / "run.toml").write_text('[run]\nkind = "serve"\n[workload]\narrival = "trace"\ntrace = "t.csv"\n'
+                                      '[[jobs]]\nname = "c"\nkind = "serve"\ngpus = 1\n'
+                                      'workload = { arrival = "trace", trace = "t.csv" }\n')
+    monkeypatch.chdir(cwd)
+    data = read_toml(cfg_dir / "run.toml")
+    assert data["workload"]["trace"] == str((cfg_dir / "t.csv").resolve())
+    assert data["jobs"][0]["workload"]["trace"] == str((cfg_dir / "t.csv").resolve())
+    (cwd / "t.csv").write_text("")            # found from the current directory: left as written
+    assert read_toml(cfg_dir / "run.toml")["workload"]["trace"] == "t.csv"
