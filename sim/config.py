@@ -62,7 +62,35 @@ def no_silent_coercion(value, info, fields) -> Any:
             and not types & {type(value)} and not (isinstance(value, int) and float in types):
         kind = "string" if isinstance(value, str) else "number" if isinstance(value, (int, float)) else "value"
         raise ValueError(f"expected {_type_words(types)}, got the {kind} {value!r}")
+    _no_coercion_inside(value, field.annotation)
     return value
+
+
+def _element_types(annotation) -> set:
+    """The types a field's lists or tables may hold (``dict[str, float]`` -> {float})."""
+    import typing
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list and args:
+        return _accepted_types(args[0])
+    if origin is dict and len(args) == 2:
+        return _accepted_types(args[1])
+    if origin is not None and origin not in (list, dict, tuple, set, Literal):
+        return set().union(*(_element_types(a) for a in args))
+    return set()
+
+
+def _no_coercion_inside(value, annotation) -> None:
+    """``no_silent_coercion`` for the items of a list or the values of a table of numbers
+    (``gpu_speed = {3 = "0.5"}``, ``torus_dims = [4, "4"]``): pydantic would read them as numbers."""
+    types = _element_types(annotation)
+    if not types & {int, float} or str in types or bool in types:
+        return
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for where, item in items:
+        if isinstance(item, (bool, str)):
+            kind = "boolean" if isinstance(item, bool) else "string"
+            shown = str(item).lower() if isinstance(item, bool) else repr(item)
+            raise ValueError(f"expected {_type_words(types)} at [{where!r}], got the {kind} {shown}")
 
 
 def _type_words(types: set) -> str:
@@ -809,6 +837,21 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
                 out.append(f"{prefix}train.virtual_stages = {train.virtual_stages} has no effect with schedule = "
                            f"{train.schedule!r}; model chunks per rank are the interleaved schedule's")
         out += _inert_settings(prefix, kind, scope, cfg)
+    out += _inert_topology(cfg.topology)
+    return out
+
+
+def _inert_topology(t) -> list[str]:
+    """``[topology]`` keys given without effect: ``torus_dims`` off a torus, ``pod_gpus`` off a
+    3-tier Clos, ``speed_spread`` where ``speed_cv`` draws each GPU's speed."""
+    out = []
+    if _given(t, "torus_dims") and t.fabric != "torus3d":
+        out.append(f"topology.torus_dims has no effect with fabric = {t.fabric!r}; it shapes fabric = 'torus3d'")
+    if _given(t, "pod_gpus") and not (t.tiers == 3 and t.fabric in ("fat-tree", "rail-optimized")):
+        out.append(f"topology.pod_gpus has no effect with fabric = {t.fabric!r}, tiers = {t.tiers}; pods are "
+                   "the middle tier of a 3-tier fat-tree or rail-optimized fabric")
+    if _given(t, "speed_spread") and t.speed_cv > 0:
+        out.append("topology.speed_spread has no effect with speed_cv > 0: speed_cv draws each GPU's speed")
     return out
 
 

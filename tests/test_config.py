@@ -269,6 +269,9 @@ SERVE = {"run": {"kind": "serve"}}
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
     ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
     ({"run": {"baseline": False}}, "run.baseline has no effect without [[jobs]]"),
+    ({"topology": {"torus_dims": [2, 2, 2]}}, "topology.torus_dims has no effect with fabric = 'fat-tree'"),
+    ({"topology": {"pod_gpus": 8}}, "topology.pod_gpus has no effect with fabric = 'fat-tree', tiers = 2"),
+    ({"topology": {"speed_spread": 0.05, "speed_cv": 0.1}}, "topology.speed_spread has no effect with speed_cv"),
     ({"run": {"kind": "serve", "steps": 5}}, "run.steps has no effect with run.kind = 'serve'"),
     ({**SERVE, "failures": {"gpu": 0.1}}, "failures.gpu has no effect with run.kind = 'serve'"),
     ({"jobs": [{**JOB, "serve": {"tp": 2}}]}, "jobs.0.serve does not apply to kind = 'train'"),
@@ -292,6 +295,8 @@ def test_the_same_settings_where_they_take_effect_are_not_warned_about(capsys):
                       "failures": {"gpu": 0.1}, "cost": {"capex_usd_per_gpu": 3e4, "depreciation_years": 2.0}})
     load_config(data={"model": {"preset": "mixtral-8x7b"}, "train": {"moe_dispatcher": "deepep"}})
     load_config(data={"train": {"pp": 2, "schedule": "interleaved", "virtual_stages": 2}})
+    load_config(data={"topology": {"fabric": "torus3d", "torus_dims": [2, 2, 2], "speed_spread": 0.05}})
+    load_config(data={"topology": {"preset": "llama3-h100-roce"}})
     assert capsys.readouterr().err == ""
 
 
@@ -310,3 +315,15 @@ def test_a_relative_trace_is_found_beside_its_config_from_any_directory(tmp_path
     assert data["jobs"][0]["workload"]["trace"] == str((cfg_dir / "t.csv").resolve())
     (cwd / "t.csv").write_text("")            # found from the current directory: left as written
     assert read_toml(cfg_dir / "run.toml")["workload"]["trace"] == "t.csv"
+
+
+@pytest.mark.parametrize("topology, where", [
+    ({"gpu_speed": {"3": "0.5"}}, "topology.gpu_speed"),      # was read as 0.5
+    ({"nic_speed": {"3": True}}, "topology.nic_speed"),       # was read as 1.0
+    ({"fabric": "torus3d", "torus_dims": [2, "2", 2]}, "topology.torus_dims"),
+    ({"oversubscription": [1, "2"], "tiers": 3}, "topology.oversubscription"),
+])
+def test_a_string_or_boolean_inside_a_list_or_table_of_numbers_is_refused(topology, where):
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": topology})
+    assert str(err.value).startswith(where) and "got the" in str(err.value)
