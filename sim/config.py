@@ -497,6 +497,19 @@ class Config(BaseModel):
                                                      "job names must differ (they name the outputs' job column)")
         return self
 
+    @model_validator(mode="after")
+    def _no_long_horizon_with_jobs(self):
+        # refused up front: a [[jobs]] run has no long-horizon model (failures, checkpoints), and
+        # a serving job failed on it only after the whole simulation
+        for key in ("duration_h", "token_budget"):
+            if self.jobs and getattr(self.run, key) is not None:
+                raise ConfigError(f"run.{key}", "long-horizon runs (failures, checkpoints, goodput) are single "
+                                                "training jobs; [[jobs]] runs simulate their jobs side by side, "
+                                                "without a horizon: remove it")
+            if not self.jobs and self.run.kind == "serve" and getattr(self.run, key) is not None:
+                raise ConfigError(f"run.{key}", "applies to training runs only (a serving run lasts its requests)")
+        return self
+
 
 SECTIONS = {"run": RunSection, "topology": TopologySection, "model": ModelSection,
             "train": TrainSection, "serve": ServeSection, "workload": WorkloadSection}
@@ -838,6 +851,8 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
                            f"{train.schedule!r}; model chunks per rank are the interleaved schedule's")
         out += _inert_settings(prefix, kind, scope, cfg)
     out += _inert_topology(cfg.topology)
+    if cfg.jobs and _given(cfg.run, "kind"):
+        out.append("run.kind has no effect with [[jobs]]: each job gives its own kind")
     return out
 
 

@@ -327,3 +327,25 @@ def test_a_string_or_boolean_inside_a_list_or_table_of_numbers_is_refused(topolo
     with pytest.raises(ConfigError) as err:
         load_config(data={"topology": topology})
     assert str(err.value).startswith(where) and "got the" in str(err.value)
+
+
+@pytest.mark.parametrize("key", ["duration_h", "token_budget"])
+def test_a_long_horizon_with_jobs_is_refused_before_simulating(key):
+    # it failed only after the whole co-tenant simulation, saying "a serving run lasts its requests"
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {key: 10.0}, "jobs": [JOB]})
+    assert err.value.key == f"run.{key}" and "[[jobs]]" in str(err.value)
+
+
+def test_run_kind_beside_jobs_is_warned_about(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"run": {"kind": "serve"}, "jobs": [JOB]})
+    assert "warning: run.kind has no effect with [[jobs]]" in capsys.readouterr().err
+
+
+def test_a_long_horizon_on_a_serving_run_is_refused_before_simulating():
+    # it was refused only when the summary was written, after every request had been simulated
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"kind": "serve", "duration_h": 10.0}})
+    assert err.value.key == "run.duration_h" and "training runs only" in str(err.value)
