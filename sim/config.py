@@ -62,7 +62,35 @@ def no_silent_coercion(value, info, fields) -> Any:
             and not types & {type(value)} and not (isinstance(value, int) and float in types):
         kind = "string" if isinstance(value, str) else "number" if isinstance(value, (int, float)) else "value"
         raise ValueError(f"expected {_type_words(types)}, got the {kind} {value!r}")
+    _no_coercion_inside(value, field.annotation)
     return value
+
+
+def _element_types(annotation) -> set:
+    """The types a field's lists or tables may hold (``dict[str, float]`` -> {float})."""
+    import typing
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list and args:
+        return _accepted_types(args[0])
+    if origin is dict and len(args) == 2:
+        return _accepted_types(args[1])
+    if origin is not None and origin not in (list, dict, tuple, set, Literal):
+        return set().union(*(_element_types(a) for a in args))
+    return set()
+
+
+def _no_coercion_inside(value, annotation) -> None:
+    """``no_silent_coercion`` for the items of a list or the values of a table of numbers
+    (``gpu_speed = {3 = "0.5"}``, ``torus_dims = [4, "4"]``): pydantic would read them as numbers."""
+    types = _element_types(annotation)
+    if not types & {int, float} or str in types or bool in types:
+        return
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for where, item in items:
+        if isinstance(item, (bool, str)):
+            kind = "boolean" if isinstance(item, bool) else "string"
+            shown = str(item).lower() if isinstance(item, bool) else repr(item)
+            raise ValueError(f"expected {_type_words(types)} at [{where!r}], got the {kind} {shown}")
 
 
 def _type_words(types: set) -> str:
@@ -340,7 +368,9 @@ class WorkloadSection(Section):
     requests: int = Field(1000, ge=1, description="requests to simulate")
     input_tokens: int | LengthDist = Field(1000, description="prompt tokens: an integer or a distribution table")
     output_tokens: int | LengthDist = Field(1000, description="output tokens: an integer or a distribution table")
-    trace: str = Field("", description="Azure CSV or Mooncake JSONL; arrival = 'trace'")
+    trace: str = Field("", description="Azure CSV or Mooncake JSONL; arrival = 'trace'. A relative path is read from "
+                                       "the current directory, else beside the config file, else among the traces "
+                                       "shipped with dcsim")
     time_scale: float = Field(1.0, gt=0, description="trace inter-arrival times are divided by this")
     slo_ttft_s: float = Field(2.0, gt=0)
     slo_tpot_s: float = Field(0.1, gt=0)
@@ -465,6 +495,19 @@ class Config(BaseModel):
             first, second = [i for i, n in enumerate(names) if n == dup][:2]
             raise ConfigError(f"jobs.{second}.name", f"jobs {first} and {second} are both named {dup!r}; "
                                                      "job names must differ (they name the outputs' job column)")
+        return self
+
+    @model_validator(mode="after")
+    def _no_long_horizon_with_jobs(self):
+        # refused up front: a [[jobs]] run has no long-horizon model (failures, checkpoints), and
+        # a serving job failed on it only after the whole simulation
+        for key in ("duration_h", "token_budget"):
+            if self.jobs and getattr(self.run, key) is not None:
+                raise ConfigError(f"run.{key}", "long-horizon runs (failures, checkpoints, goodput) are single "
+                                                "training jobs; [[jobs]] runs simulate their jobs side by side, "
+                                                "without a horizon: remove it")
+            if not self.jobs and self.run.kind == "serve" and getattr(self.run, key) is not None:
+                raise ConfigError(f"run.{key}", "applies to training runs only (a serving run lasts its requests)")
         return self
 
 
@@ -716,13 +759,31 @@ def read_toml(path: str | Path) -> dict:
     if p.is_dir():
         raise ConfigError(str(p), "is a directory, not a TOML config file")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        return anchor_traces(tomllib.loads(p.read_text(encoding="utf-8")), p.parent)
     except UnicodeDecodeError:
         raise ConfigError(str(p), "is not a text file (binary?); a config is a UTF-8 TOML file") from None
     except OSError as err:
         raise ConfigError(str(p), f"cannot be read: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(p), f"not valid TOML: {err}") from None
+
+
+def anchor_traces(data: dict, config_dir: Path) -> dict:
+    """A config file's relative ``workload.trace`` (also a job's) names a file beside the config
+    when it is not found from the current directory: ``trace = "t.csv"`` next to ``run.toml``
+    works from anywhere (as a sweep's ``base``). The path is made absolute there; a trace found
+    from the current directory, or not beside the config either (a trace shipped with dcsim), is
+    left as written."""
+    tables = [data.get("workload")]
+    if isinstance(data.get("jobs"), list):
+        tables += [j.get("workload") for j in data["jobs"] if isinstance(j, dict)]
+    for w in tables:
+        trace = w.get("trace") if isinstance(w, dict) else None
+        if isinstance(trace, str) and trace and not Path(trace).is_absolute() and not Path(trace).exists():
+            beside = config_dir / trace
+            if beside.is_file():
+                w["trace"] = str(beside.resolve())
+    return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
@@ -788,6 +849,87 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
             if train.virtual_stages > 1 and train.schedule != "interleaved":
                 out.append(f"{prefix}train.virtual_stages = {train.virtual_stages} has no effect with schedule = "
                            f"{train.schedule!r}; model chunks per rank are the interleaved schedule's")
+        out += _inert_settings(prefix, kind, scope, cfg)
+    out += _inert_topology(cfg.topology)
+    if cfg.jobs and _given(cfg.run, "kind"):
+        out.append("run.kind has no effect with [[jobs]]: each job gives its own kind")
+    return out
+
+
+def _inert_topology(t) -> list[str]:
+    """``[topology]`` keys given without effect: ``torus_dims`` off a torus, ``pod_gpus`` off a
+    3-tier Clos, ``speed_spread`` where ``speed_cv`` draws each GPU's speed."""
+    out = []
+    if _given(t, "torus_dims") and t.fabric != "torus3d":
+        out.append(f"topology.torus_dims has no effect with fabric = {t.fabric!r}; it shapes fabric = 'torus3d'")
+    if _given(t, "pod_gpus") and not (t.tiers == 3 and t.fabric in ("fat-tree", "rail-optimized")):
+        out.append(f"topology.pod_gpus has no effect with fabric = {t.fabric!r}, tiers = {t.tiers}; pods are "
+                   "the middle tier of a 3-tier fat-tree or rail-optimized fabric")
+    if _given(t, "speed_spread") and t.speed_cv > 0:
+        out.append("topology.speed_spread has no effect with speed_cv > 0: speed_cv draws each GPU's speed")
+    return out
+
+
+def _given(section, *keys: str) -> list[str]:
+    """The ``keys`` a config (or a preset it loads) set explicitly in a section model."""
+    return [k for k in keys if k in getattr(section, "model_fields_set", set())]
+
+
+def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
+    """More settings without effect (see ``ineffective_settings``), each given explicitly:
+    arrival-process keys the chosen ``workload.arrival`` does not read, disaggregation keys
+    without prefill and decode replicas, MoE keys on a dense model, ``virtual_stages`` with
+    ``pp = 1``, checkpoint and ``[failures]`` keys without a long horizon (``run.duration_h`` or
+    ``run.token_budget``), ``cost.depreciation_years`` without ``capex_usd_per_gpu``,
+    ``run.baseline`` without ``[[jobs]]``, and a job's tables its kind does not run."""
+    out = []
+    if prefix:
+        job = scope
+        unused = {"train": ("serve", "workload"), "serve": ("train",)}[kind]
+        for section in unused:
+            if getattr(job, section).model_fields_set:
+                out.append(f"{prefix}{section} does not apply to kind = {kind!r}; its keys are ignored")
+    if kind == "serve":
+        w, s = scope.workload, scope.serve
+        reads = {"cv": ("gamma",), "concurrency": ("closed",), "time_scale": ("trace",),
+                 "rate": ("poisson", "gamma")}
+        for key in _given(w, *reads):
+            if w.arrival not in reads[key]:
+                out.append(f"{prefix}workload.{key} has no effect with arrival = {w.arrival!r}; "
+                           f"only arrival = {' or '.join(repr(a) for a in reads[key])} reads it")
+        if not (s.prefill_replicas > 0 and s.decode_replicas > 0):
+            for key in _given(s, "prefill_tp", "decode_tp", "kv_transfer"):
+                out.append(f"{prefix}serve.{key} has no effect without disaggregation (prefill_replicas "
+                           "and decode_replicas > 0)")
+        if s.redundant_experts and not s.dp_attention:
+            out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
+        if not prefix:
+            given = [f"run.{k}" for k in _given(cfg.run, "steps")]
+            given += [f"failures.{k}" for k in _given(cfg.failures, *type(cfg.failures).model_fields)
+                      if k != "preset"]
+            for key in given:
+                out.append(f"{key} has no effect with run.kind = 'serve': a serving run lasts its requests "
+                           "(workload.requests)")
+    if kind == "train":
+        t = scope.train
+        if scope.model.experts == 0:
+            for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
+                out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")
+        if t.virtual_stages > 1 and t.schedule == "interleaved" and t.pp == 1:
+            out.append(f"{prefix}train.virtual_stages = {t.virtual_stages} has no effect with pp = 1: "
+                       "the interleaved schedule splits each pipeline rank's layers into chunks")
+        if not prefix and cfg.run.duration_h is None and cfg.run.token_budget is None:
+            given = [f"train.{k}" for k in _given(t, "checkpoint_interval_s", "checkpoint_async")]
+            given += [f"failures.{k}" for k in _given(cfg.failures, *type(cfg.failures).model_fields)
+                      if k != "preset"]
+            for key in given:
+                out.append(f"{key} has no effect without run.duration_h or run.token_budget (a long-horizon "
+                           "run with failures and checkpoints)")
+    if not prefix:
+        if _given(cfg.cost, "depreciation_years") and cfg.cost.capex_usd_per_gpu is None:
+            out.append("cost.depreciation_years has no effect without cost.capex_usd_per_gpu")
+        if _given(cfg.run, "baseline") and not cfg.jobs:
+            out.append("run.baseline has no effect without [[jobs]]")
     return out
 
 

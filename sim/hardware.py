@@ -174,6 +174,11 @@ def define(name: str, row: dict) -> GpuSpec:
     unknown = sorted(set(row) - _FIELDS)
     if unknown:
         raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(sorted(_FIELDS))}")
+    for k in ("like", "vendor", "source", "notes", "scaleup_kind"):     # text, never a coerced number
+        if k in row and not isinstance(row[k], str):
+            raise ConfigError(f"{key}.{k}", f"must be a string, got {row[k]!r}")
+    if "nvls" in row and not isinstance(row["nvls"], bool):
+        raise ConfigError(f"{key}.nvls", f"must be true or false, got {row['nvls']!r}")
     like = row.get("like", "") or ""
     if like:
         if like not in cat:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.config import apply_overrides, load_config, parse_override
+from sim.config import apply_overrides, load_config, parse_override, read_toml
 from sim.errors import ConfigError
 
 
@@ -250,3 +250,102 @@ def test_a_quoted_dotted_key_part_is_read_as_toml_reads_it():
     assert parse_override("hardware.'x.y'.power_W=300") == (["hardware", "x.y", "power_W"], 300)
     data = apply_overrides({}, ['hardware."V100S-mine".hbm_GB=32'])
     assert data == {"hardware": {"V100S-mine": {"hbm_GB": 32}}}
+
+
+SERVE = {"run": {"kind": "serve"}}
+
+
+@pytest.mark.parametrize("data, words", [
+    ({**SERVE, "workload": {"cv": 3.0}}, "workload.cv has no effect with arrival = 'poisson'"),
+    ({**SERVE, "workload": {"arrival": "gamma", "concurrency": 4}}, "workload.concurrency has no effect"),
+    ({**SERVE, "workload": {"time_scale": 2.0}}, "workload.time_scale has no effect"),
+    ({**SERVE, "workload": {"arrival": "closed", "rate": 5.0}}, "workload.rate has no effect with arrival = 'closed'"),
+    ({**SERVE, "serve": {"prefill_tp": 2}}, "serve.prefill_tp has no effect without disaggregation"),
+    ({**SERVE, "serve": {"kv_transfer": "whole"}}, "serve.kv_transfer has no effect without disaggregation"),
+    ({**SERVE, "serve": {"redundant_experts": 2}}, "serve.redundant_experts has no effect"),
+    ({"train": {"moe_dispatcher": "deepep"}}, "train.moe_dispatcher has no effect on a dense model"),
+    ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
+    ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
+    ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
+    ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
+    ({"run": {"baseline": False}}, "run.baseline has no effect without [[jobs]]"),
+    ({"topology": {"torus_dims": [2, 2, 2]}}, "topology.torus_dims has no effect with fabric = 'fat-tree'"),
+    ({"topology": {"pod_gpus": 8}}, "topology.pod_gpus has no effect with fabric = 'fat-tree', tiers = 2"),
+    ({"topology": {"speed_spread": 0.05, "speed_cv": 0.1}}, "topology.speed_spread has no effect with speed_cv"),
+    ({"run": {"kind": "serve", "steps": 5}}, "run.steps has no effect with run.kind = 'serve'"),
+    ({**SERVE, "failures": {"gpu": 0.1}}, "failures.gpu has no effect with run.kind = 'serve'"),
+    ({"jobs": [{**JOB, "serve": {"tp": 2}}]}, "jobs.0.serve does not apply to kind = 'train'"),
+    ({"jobs": [{**JOB, "kind": "serve", "workload": {"cv": 2.0}}]}, "jobs.0.workload.cv has no effect"),
+])
+def test_more_settings_without_effect_are_warned_about(capsys, data, words):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data=data)
+    assert f"warning: {words}" in capsys.readouterr().err
+
+
+def test_the_same_settings_where_they_take_effect_are_not_warned_about(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={**SERVE, "workload": {"arrival": "gamma", "cv": 3.0, "rate": 5.0}})
+    load_config(data={**SERVE, "workload": {"arrival": "closed", "concurrency": 4}})
+    load_config(data={**SERVE, "serve": {"prefill_replicas": 1, "decode_replicas": 1, "prefill_tp": 2,
+                                         "kv_transfer": "whole"}})
+    load_config(data={"run": {"duration_h": 10.0}, "train": {"checkpoint_interval_s": 100.0},
+                      "failures": {"gpu": 0.1}, "cost": {"capex_usd_per_gpu": 3e4, "depreciation_years": 2.0}})
+    load_config(data={"model": {"preset": "mixtral-8x7b"}, "train": {"moe_dispatcher": "deepep"}})
+    load_config(data={"train": {"pp": 2, "schedule": "interleaved", "virtual_stages": 2}})
+    load_config(data={"topology": {"fabric": "torus3d", "torus_dims": [2, 2, 2], "speed_spread": 0.05}})
+    load_config(data={"topology": {"preset": "llama3-h100-roce"}})
+    assert capsys.readouterr().err == ""
+
+
+def test_a_relative_trace_is_found_beside_its_config_from_any_directory(tmp_path, monkeypatch):
+    # `dcsim run /elsewhere/run.toml` with trace = "t.csv" beside it used to fail: "trace file
+    # 't.csv' not found" (the path was read from the current directory only)
+    cfg_dir, cwd = tmp_path / "study", tmp_path / "cwd"
+    cfg_dir.mkdir(), cwd.mkdir()
+    (cfg_dir / "t.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n")
+    (cfg_dir / "run.toml").write_text('[run]\nkind = "serve"\n[workload]\narrival = "trace"\ntrace = "t.csv"\n'
+                                      '[[jobs]]\nname = "c"\nkind = "serve"\ngpus = 1\n'
+                                      'workload = { arrival = "trace", trace = "t.csv" }\n')
+    monkeypatch.chdir(cwd)
+    data = read_toml(cfg_dir / "run.toml")
+    assert data["workload"]["trace"] == str((cfg_dir / "t.csv").resolve())
+    assert data["jobs"][0]["workload"]["trace"] == str((cfg_dir / "t.csv").resolve())
+    (cwd / "t.csv").write_text("")            # found from the current directory: left as written
+    assert read_toml(cfg_dir / "run.toml")["workload"]["trace"] == "t.csv"
+
+
+@pytest.mark.parametrize("topology, where", [
+    ({"gpu_speed": {"3": "0.5"}}, "topology.gpu_speed"),      # was read as 0.5
+    ({"nic_speed": {"3": True}}, "topology.nic_speed"),       # was read as 1.0
+    ({"fabric": "torus3d", "torus_dims": [2, "2", 2]}, "topology.torus_dims"),
+    ({"oversubscription": [1, "2"], "tiers": 3}, "topology.oversubscription"),
+])
+def test_a_string_or_boolean_inside_a_list_or_table_of_numbers_is_refused(topology, where):
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": topology})
+    assert str(err.value).startswith(where) and "got the" in str(err.value)
+
+
+@pytest.mark.parametrize("key", ["duration_h", "token_budget"])
+def test_a_long_horizon_with_jobs_is_refused_before_simulating(key):
+    # it failed only after the whole co-tenant simulation, saying "a serving run lasts its requests"
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {key: 10.0}, "jobs": [JOB]})
+    assert err.value.key == f"run.{key}" and "[[jobs]]" in str(err.value)
+
+
+def test_run_kind_beside_jobs_is_warned_about(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"run": {"kind": "serve"}, "jobs": [JOB]})
+    assert "warning: run.kind has no effect with [[jobs]]" in capsys.readouterr().err
+
+
+def test_a_long_horizon_on_a_serving_run_is_refused_before_simulating():
+    # it was refused only when the summary was written, after every request had been simulated
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"kind": "serve", "duration_h": 10.0}})
+    assert err.value.key == "run.duration_h" and "training runs only" in str(err.value)

@@ -143,3 +143,12 @@ def test_config_hbm_GB_of_dcsim_hardware_defines_a_gpu_of_the_same_capacity():
     for name, spec in catalogue().items():
         twin = define(f"twin-of-{name}", {"like": name, "hbm_GB": config_hbm_GB(spec)})
         assert twin.hbm_bytes == pytest.approx(spec.hbm_bytes, rel=2e-4), name
+
+
+@pytest.mark.parametrize("key, value", [("vendor", 5), ("notes", 1.5), ("scaleup_kind", 3), ("nvls", "no"),
+                                        ("nvls", 1)])
+def test_define_refuses_a_text_or_flag_field_of_the_wrong_type(key, value):
+    # vendor = 5 was kept as the number 5, nvls = "no" read as true (bool("no"))
+    with pytest.raises(_CE) as err:
+        _hw.define(f"T-type-{key}", {"like": "A100-SXM-40GB", key: value})
+    assert err.value.key == f"hardware.T-type-{key}.{key}"

@@ -177,6 +177,19 @@ def _plt():
     return plt
 
 
+def check_plot_dir(plot_dir: Path) -> None:
+    """Refuse (``ConfigError`` on ``--plots``) a plot directory that is, or lies below, a file, or
+    that cannot be created: the plots would otherwise fail half-way with a traceback."""
+    for p in (plot_dir, *plot_dir.parents):
+        if p.exists() and not p.is_dir():
+            below = "" if p == plot_dir else f", so {str(plot_dir)!r} cannot be a directory below it"
+            raise ConfigError("--plots", f"{str(p)!r} is a file{below}: choose a directory for the plots")
+    try:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError("--plots", f"cannot create {str(plot_dir)!r}: {err.strerror or err}") from None
+
+
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -616,6 +629,7 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
                 print(f"failed {r['dir']}: {r['error']}", file=sys.stderr)
     if not args.no_plots:
         plot_dir = Path(plots) if plots else out.dir / "plots"
+        check_plot_dir(plot_dir)
         paths = make_plots(out, plot_dir, getattr(args, "x", None), getattr(args, "color", None),
                            getattr(args, "marker", None))
         for p in paths:

@@ -31,6 +31,9 @@ def parse_size(text: str, key: str = "--sizes") -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
     if not m or m.group(2).upper() not in _SUFFIX:
         raise ConfigError(key, f"{text!r} is not a size such as 1024, 64K, 1M or 2G")
+    if m.group(2).endswith("b"):      # 1Mb, 1kb: a lowercase b is bits, sizes are bytes
+        raise ConfigError(key, f"{text!r}: a lowercase b means bits; sizes are bytes (write "
+                               f"{m.group(1)}{m.group(2)[:-1].upper()}B)")
     value = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
     if value != int(value) or value <= 0:
         raise ConfigError(key, f"{text!r} is not a positive whole number of bytes")

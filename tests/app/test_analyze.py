@@ -208,3 +208,15 @@ def test_points_of_an_earlier_larger_grid_are_left_out(tmp_path, capsys):
     assert sorted((r["nic_Gbps"], r["tp"]) for r in rows) == [(100, 1), (100, 2), (200, 1), (200, 2)]
     assert "4 point directories" in capsys.readouterr().err
     assert (tmp_path / "out" / "nic_Gbps=800" / "tp=2" / "summary.parquet").exists()
+
+
+def test_a_plot_directory_that_is_a_file_is_refused_with_exit_2(sweep_dir, tmp_path, capsys):
+    # `dcsim analyze DIR --plots FILE` used to end in a FileExistsError traceback
+    from sim.app.cli import main
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    assert main(["analyze", str(sweep_dir), "--plots", str(afile)]) == 2
+    assert main(["analyze", str(sweep_dir), "--plots", str(afile / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "--plots" in err and "is a file" in err and "Traceback" not in err
+    assert afile.read_text() == "mine"

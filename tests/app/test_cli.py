@@ -462,3 +462,12 @@ def test_hardware_says_calibrated_per_kind_of_run(capsys):
     assert rows["B200-180GB"]["calibrated"] and not rows["B200-180GB"]["calibrated_serve"]
     assert rows["H200-SXM-141GB"]["calibrated_serve"] and not rows["H200-SXM-141GB"]["calibrated"]
     assert rows["MI300X"]["calibrated"] and not rows["MI300X"]["calibrated_serve"]
+
+
+@pytest.mark.parametrize("bits", ["1Mb", "64kb", "1Gb", "8b"])
+def test_a_size_in_bits_is_refused_not_read_as_bytes(bits):
+    # --sizes 1Mb used to run 1 MiB (bytes): a lowercase b is bits, an 8x unit slip
+    with pytest.raises(ConfigError) as err:
+        parse_sizes(bits)
+    assert err.value.key == "--sizes" and "bits" in str(err.value)
+    assert parse_size(bits[:-1] + "B") > 0      # the bytes spelling works

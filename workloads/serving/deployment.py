@@ -301,6 +301,12 @@ class Deployment:
                                       f"KV blocks of {s.kv_block_tokens} tokens leave {kv_blocks} block(s) "
                                       f"per replica; a request of {longest} tokens needs "
                                       f"{self.cost.kv_blocks(longest + 1, s.kv_block_tokens)}: use smaller blocks (vLLM: 16)")
+            if s.kv_capacity_tokens is not None:     # the user's pool, not the memory model's
+                raise InfeasibleError("serve.kv_capacity_tokens",
+                                      f"a request of {longest} tokens needs more KV than a replica holds "
+                                      f"({kv_blocks * s.kv_block_tokens} tokens in whole blocks of "
+                                      f"{s.kv_block_tokens} from kv_capacity_tokens = {s.kv_capacity_tokens}): "
+                                      f"raise serve.kv_capacity_tokens")
             raise InfeasibleError("workload.input_tokens",
                                   f"a request of {longest} tokens needs more KV than a replica holds "
                                   f"({kv_blocks * s.kv_block_tokens} tokens after weights and the engine's "

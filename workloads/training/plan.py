@@ -243,7 +243,7 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
         raise InfeasibleError("train.global_batch", f"global_batch ({train.global_batch}) is not divisible by "
                               f"micro_batch x dp = {train.micro_batch * dp}")
     m = train.global_batch // (train.micro_batch * dp)
-    v = train.virtual_stages if train.schedule == "interleaved" else 1
+    v = train.virtual_stages if train.schedule == "interleaved" and pp > 1 else 1   # pp = 1: one chunk per rank
     if train.schedule == "interleaved" and pp > 1 and m % pp:
         raise InfeasibleError("train.global_batch", f"interleaved schedule needs micro-batches per pipeline ({m}) "
                               f"to be a multiple of pp ({pp})")

@@ -330,3 +330,12 @@ def test_sliding_window_prefix_load_and_disagg_bytes_closed_form(monkeypatch):
                 serve={**common, "prefill_replicas": 1, "decode_replicas": 1, "kv_transfer": "whole"},
                 workload={"arrival": "burst", "requests": n, "input_tokens": P, "output_tokens": 8}).summary
     assert dis["disagg_kv_GB"] * 1e9 == pytest.approx(n * (0.5 * P + 0.5 * 128) * per_token, rel=1e-9)
+
+
+def test_a_request_larger_than_the_given_kv_capacity_names_that_key_not_the_memory_model():
+    # --set serve.kv_capacity_tokens=10: the pool is the user's, so the error must name it (the
+    # memory model's advice, "raise gpu_memory_utilization ... or set kv_capacity_tokens", misleads)
+    with pytest.raises(InfeasibleError) as err:
+        serve(serve={"kv_capacity_tokens": 100})
+    assert err.value.key == "serve.kv_capacity_tokens"
+    assert "kv_capacity_tokens = 100" in str(err.value) and "gpu_memory_utilization" not in str(err.value)

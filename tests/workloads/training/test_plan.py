@@ -102,3 +102,11 @@ def test_folding_constraints_are_named(train, key):
 def test_full_fidelity_refuses_folded_layouts_clearly():
     with pytest.raises(InfeasibleError, match="symmetric"):
         plan_for("mixtral-8x7b", gpus=16, tp=2, ep=8, etp=1, fidelity="full")
+
+
+def test_virtual_stages_without_a_pipeline_leave_one_chunk_per_rank():
+    # pp = 1: there is no pipeline to interleave; virtual_stages used to split the rank's layers
+    # into chunks that "sent" activations to themselves (exposed_pp_s > 0 with pp = 1)
+    plan = plan_for(gpus=8, tp=8, schedule="interleaved", virtual_stages=4, global_batch=8)
+    assert plan.pp == 1 and plan.v == 1 and len(plan.chunk_layers) == 1
+    assert plan_for(gpus=16, tp=8, pp=2, schedule="interleaved", virtual_stages=4, global_batch=8).v == 4
