@@ -184,7 +184,8 @@ class LengthDist(BaseModel):
         return no_silent_coercion(value, info, cls.model_fields)
 
     dist: Literal["fixed", "uniform", "lognormal", "normal", "exponential", "trace"] = "fixed"  # trace: sampled from workload.trace
-    mean: float | None = Field(None, gt=0, le=MAX_REQUEST_TOKENS)
+    # a mean under one token (mean = 0.5) would round every request to 1 token: refused
+    mean: float | None = Field(None, ge=1, le=MAX_REQUEST_TOKENS)
     sigma: float | None = Field(None, ge=0)
     min: int | None = Field(None, ge=1, le=MAX_REQUEST_TOKENS)
     max: int | None = Field(None, ge=1, le=MAX_REQUEST_TOKENS)

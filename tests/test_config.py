@@ -202,7 +202,9 @@ def test_a_section_the_run_kind_ignores_is_warned_about(capsys):
     ('{dist="lognormal", mean=1000, sigma=0.5, min=2000, max=100}', "min = 2000 is above max = 100"),
     ('{dist="fixed", value=1000, mean=5}', "mean is not a key of dist = 'fixed'"),
     ('{dist="uniform", min=3, max=9, sigma=1}', "sigma is not a key of dist = 'uniform'"),
-    ('{dist="exponential", mean=50, value=3}', "value is not a key of dist = 'exponential'")])
+    ('{dist="exponential", mean=50, value=3}', "value is not a key of dist = 'exponential'"),
+    ('{dist="exponential", mean=0.5}', "mean"),          # every request would round to 1 token
+    ('{dist="lognormal", mean=0.2, sigma=1}', "mean")])
 def test_a_length_distribution_refuses_keys_it_ignores_and_min_above_max(dist, why):
     with pytest.raises(ConfigError) as e:
         load_config(data={}, overrides=[f"workload.input_tokens={dist}"])
