@@ -7,7 +7,10 @@ Vocabulary:
   and pipeline stage}``. ``run_training(cfg, sim, topo, fabric)`` runs ``run.steps`` of them
   alone.
 - critical stage: the pipeline rank whose compute stream is busiest; the summary's compute,
-  communication and bubble columns describe its GPU (CONTRACT.md).
+  communication and bubble columns describe its GPU (CONTRACT.md). Stages whose compute times
+  are within ``CRITICAL_TIE`` (relative) of the busiest are tied (equal work summed at other
+  times differs in the last bits): the lowest stage among them, and of its replicas the lowest
+  (dp, cp), is the critical one (``critical_row``).
 - ``bubble_s``: time on the critical GPU with neither compute nor exposed communication,
   framework step overhead excluded (reported as ``overhead_s``).
 """
@@ -179,8 +182,22 @@ def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overh
     return rows
 
 
+CRITICAL_TIE = 1e-9    # relative: compute times this close to the busiest stage's are a tie
+
+
+def critical_row(rows: list[dict]) -> dict:
+    """The critical stage's row of ``rows`` (one per stage and replica, each with ``stage``,
+    ``dp_replica``, ``cp_replica`` and ``compute_s`` in seconds): among the rows whose
+    ``compute_s`` is within ``CRITICAL_TIE`` relative of the largest, the one of the lowest
+    (stage, dp_replica, cp_replica). Deterministic and stable under last-bit rounding."""
+    top = max(r["compute_s"] for r in rows)
+    floor = top - CRITICAL_TIE * abs(top)
+    return min((r for r in rows if r["compute_s"] >= floor),
+               key=lambda r: (r["stage"], r["dp_replica"], r["cp_replica"]))
+
+
 def _summary(cfg, model, plan, spec, costs, rows, step_time, peak_bytes, fits) -> dict:
-    crit = max(rows, key=lambda r: (r["compute_s"], -r["stage"]))
+    crit = critical_row(rows)
     tokens = plan.global_batch * model.seq_len
     world = plan.world
     peak = spec.peak_flops(plan.precision)
