@@ -161,7 +161,12 @@ class TrainingWorkload:
 
 def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overhead: float) -> list[dict]:
     rows = []
+    done: dict = {}                 # a class of replicas shares one log: its row is computed once
     for (replica, s), log in sorted(job.logs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        row = done.get(id(log))
+        if row is not None:
+            rows.append({**row, "dp_replica": replica[0], "cp_replica": replica[1]})
+            continue
         comm_all = [iv for k in KINDS for iv in log.comm[k]]
         compute = union_length(log.compute)
         comm = union_length(comm_all)
@@ -179,6 +184,7 @@ def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overh
         row["hw_flops"] = log.hw_flops
         row["model_flops"] = log.model_flops
         rows.append(row)
+        done[id(log)] = row
     return rows
 
 
