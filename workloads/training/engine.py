@@ -6,6 +6,13 @@ Vocabulary:
   lockstep, so a stage of a replica is one process). ``full`` fidelity simulates every replica;
   ``symmetric`` simulates replica (0, 0) only, but every collective it issues carries the groups
   of all replicas (``groups=`` of the collective), so every link carries its exact load.
+- replica classes (full fidelity, ``MERGE_REPLICAS``): replicas proven to run alike
+  (``workloads.training.replicas``: private links no other replica's sends cross, equal
+  capacities, latencies, shared-collective weights, TP routes and GPU speeds) are one class,
+  simulated by one process per stage whose sends and TP collectives carry every member's
+  groups (``members``); each member gets the class's log and step rows. Replicas that see
+  different contention (an oversubscribed spine shared by their sends, co-tenants, slow GPUs)
+  stay separate processes. Results equal one process per replica to ~1e-11 relative.
 - pass: forward or backward of one chunk for one micro-batch: one compute event (the chunk's
   kernels aggregated), then its blocking TP collective (aggregated over the chunk's layers, with
   the per-call latency of the other calls added as a delay) and EP all-to-all; the CP ring
