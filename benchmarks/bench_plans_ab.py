@@ -1,7 +1,9 @@
 """Plan variants of bench_all's matrix, before and after a change: CPU time (time.process_time)
 of one training run, in a fresh process per run (after a 128-GPU warm-up run that pays imports
 and caches), the two checkouts interleaved, minimum of ``--repeat`` runs (the machine is shared
-and noisy). Prints events and step times too (a speed change must leave step times identical).
+and noisy); prints the minimum and the median. Prints events and step times too (a speed change
+must leave step times identical, or within 1e-9 relative where it sums in another order: the
+relative difference is shown).
 Results of the last run: benchmarks/RESULTS-plans.txt.
 
 Run: python benchmarks/bench_plans_ab.py BEFORE_CHECKOUT [AFTER_CHECKOUT] [--repeat N]
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -63,9 +66,12 @@ def main() -> None:
     for gpus, v in cases:
         b, f = res.get((gpus, v, "before")), res.get((gpus, v, "after"))
         if b and f:
+            same = b[0]['step'] == f[0]['step']
+            rel = abs(b[0]['step'] - f[0]['step']) / b[0]['step']
             print(f"{gpus:6d} {v:6s} cpu {min(x['cpu'] for x in b):6.2f}s -> {min(x['cpu'] for x in f):6.2f}s  "
-                  f"events {b[0]['events']:6d} -> {f[0]['events']:6d}  step_time identical: {b[0]['step'] == f[0]['step']}",
-                  flush=True)
+                  f"(median {statistics.median(x['cpu'] for x in b):6.2f}s -> {statistics.median(x['cpu'] for x in f):6.2f}s)  "
+                  f"events {b[0]['events']:6d} -> {f[0]['events']:6d}  step_time identical: "
+                  f"{same if same else f'{same} (rel {rel:.1e})'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -195,18 +195,7 @@ class Fabric:
         nbytes = float(nbytes)
         members = len(pairs)
         self.bytes_sent += nbytes * members
-        shape = self._bundle_shapes.get((tuple(pairs), key))
-        if shape is None:
-            routes = [self.topo.route(s, d, key) for s, d in pairs]
-            lat = self.topo.latency
-            latency = max((float(lat[r].sum()) for r in routes), default=0.0)
-            all_links = np.concatenate(routes) if routes else np.zeros(0, dtype=np.int64)
-            links, weights = np.unique(all_links, return_counts=True)
-            shape = (links, weights.astype(np.float64), latency)
-            if len(self._bundle_shapes) > 65536:
-                self._bundle_shapes.clear()
-            self._bundle_shapes[(tuple(pairs), key)] = shape
-        links, weights, latency = shape
+        links, weights, latency = self.bundle_shape(pairs, key)
         if nbytes == 0 or len(links) == 0:
             self._finish_after(event, latency, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now)
             return event
@@ -222,6 +211,24 @@ class Fabric:
         self._pending.append(flow)
         self._queue_update()
         return event
+
+    def bundle_shape(self, pairs: list[tuple[int, int]], key: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+        """What ``transfer_bundle(pairs, ...)`` puts on the fabric: the links its members cross
+        (sorted), how many members cross each (float weights) and its latency (the longest
+        member route's, seconds). Cached per (pairs, key)."""
+        ck = (tuple(pairs), key)
+        shape = self._bundle_shapes.get(ck)
+        if shape is None:
+            routes = [self.topo.route(s, d, key) for s, d in pairs]
+            lat = self.topo.latency
+            latency = max((float(lat[r].sum()) for r in routes), default=0.0)
+            all_links = np.concatenate(routes) if routes else np.zeros(0, dtype=np.int64)
+            links, weights = np.unique(all_links, return_counts=True)
+            shape = (links, weights.astype(np.float64), latency)
+            if len(self._bundle_shapes) > 65536:
+                self._bundle_shapes.clear()
+            self._bundle_shapes[ck] = shape
+        return shape
 
     def credit(self, links: np.ndarray, nbytes: np.ndarray, busy_s: np.ndarray | float, tag: str = "",
                total_bytes: float | None = None, peak_utilization: float = 0.0) -> None:

@@ -7,7 +7,10 @@ Vocabulary:
   and pipeline stage}``. ``run_training(cfg, sim, topo, fabric)`` runs ``run.steps`` of them
   alone.
 - critical stage: the pipeline rank whose compute stream is busiest; the summary's compute,
-  communication and bubble columns describe its GPU (CONTRACT.md).
+  communication and bubble columns describe its GPU (CONTRACT.md). Stages whose compute times
+  are within ``CRITICAL_TIE`` (relative) of the busiest are tied (equal work summed at other
+  times differs in the last bits): the lowest stage among them, and of its replicas the lowest
+  (dp, cp), is the critical one (``critical_row``).
 - ``bubble_s``: time on the critical GPU with neither compute nor exposed communication,
   framework step overhead excluded (reported as ``overhead_s``).
 """
@@ -158,7 +161,12 @@ class TrainingWorkload:
 
 def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overhead: float) -> list[dict]:
     rows = []
+    done: dict = {}                 # a class of replicas shares one log: its row is computed once
     for (replica, s), log in sorted(job.logs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        row = done.get(id(log))
+        if row is not None:
+            rows.append({**row, "dp_replica": replica[0], "cp_replica": replica[1]})
+            continue
         comm_all = [iv for k in KINDS for iv in log.comm[k]]
         compute = union_length(log.compute)
         comm = union_length(comm_all)
@@ -176,11 +184,26 @@ def _stage_rows(job: TrainingStep, step: int, t0: float, step_time: float, overh
         row["hw_flops"] = log.hw_flops
         row["model_flops"] = log.model_flops
         rows.append(row)
+        done[id(log)] = row
     return rows
 
 
+CRITICAL_TIE = 1e-9    # relative: compute times this close to the busiest stage's are a tie
+
+
+def critical_row(rows: list[dict]) -> dict:
+    """The critical stage's row of ``rows`` (one per stage and replica, each with ``stage``,
+    ``dp_replica``, ``cp_replica`` and ``compute_s`` in seconds): among the rows whose
+    ``compute_s`` is within ``CRITICAL_TIE`` relative of the largest, the one of the lowest
+    (stage, dp_replica, cp_replica). Deterministic and stable under last-bit rounding."""
+    top = max(r["compute_s"] for r in rows)
+    floor = top - CRITICAL_TIE * abs(top)
+    return min((r for r in rows if r["compute_s"] >= floor),
+               key=lambda r: (r["stage"], r["dp_replica"], r["cp_replica"]))
+
+
 def _summary(cfg, model, plan, spec, costs, rows, step_time, peak_bytes, fits) -> dict:
-    crit = max(rows, key=lambda r: (r["compute_s"], -r["stage"]))
+    crit = critical_row(rows)
     tokens = plan.global_batch * model.seq_len
     world = plan.world
     peak = spec.peak_flops(plan.precision)

@@ -6,6 +6,13 @@ Vocabulary:
   lockstep, so a stage of a replica is one process). ``full`` fidelity simulates every replica;
   ``symmetric`` simulates replica (0, 0) only, but every collective it issues carries the groups
   of all replicas (``groups=`` of the collective), so every link carries its exact load.
+- replica classes (full fidelity, ``MERGE_REPLICAS``): replicas proven to run alike
+  (``workloads.training.replicas``: private links no other replica's sends cross, equal
+  capacities, latencies, shared-collective weights, TP routes and GPU speeds) are one class,
+  simulated by one process per stage whose sends and TP collectives carry every member's
+  groups (``members``); each member gets the class's log and step rows. Replicas that see
+  different contention (an oversubscribed spine shared by their sends, co-tenants, slow GPUs)
+  stay separate processes. Results equal one process per replica to ~1e-11 relative.
 - pass: forward or backward of one chunk for one micro-batch: one compute event (the chunk's
   kernels aggregated), then its blocking TP collective (aggregated over the chunk's layers, with
   the per-call latency of the other calls added as a delay) and EP all-to-all; the CP ring
@@ -50,10 +57,12 @@ from sim.simulation import Simulation
 from workloads.training.costs import StepCosts, tp_overlap_exposed
 from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
 from workloads.training.plan import Plan
+from workloads.training.replicas import replica_classes
 from workloads.training.schedule import actions
 
 KINDS = ("TP", "PP", "DP", "EP", "CP")
 FAST_TP = True      # time TP collectives on private links off the shared fabric (see docstring)
+MERGE_REPLICAS = True   # full fidelity: one process per class of interchangeable replicas (see docstring)
 
 
 @dataclass
@@ -137,7 +146,7 @@ class TrainingStep:
 
     def __init__(self, sim, fabric, topo, plan: Plan, costs: StepCosts, overlap_grad_reduce: bool = True,
                  bucket_bytes: float = 25e6, interference: float = 0.0, fast_tp: bool | None = None,
-                 gpu_speed=None, sync_jitter: float = 1.0):
+                 gpu_speed=None, sync_jitter: float = 1.0, merge_replicas: bool | None = None):
         self.sim, self.env, self.fabric, self.topo = sim, sim.env, fabric, topo
         self.plan, self.costs = plan, costs
         self.overlap = overlap_grad_reduce
@@ -153,6 +162,7 @@ class TrainingStep:
         else:
             self.replicas = [(0, 0)]
         self.symmetric = plan.fidelity != "full"
+        self.members = {r: [r] for r in self.replicas}   # replicas a simulated one stands for
         self.arrivals: dict = {}
         self.logs: dict[tuple, StageLog] = {}
         self._alpha_cache: dict = {}
@@ -168,6 +178,13 @@ class TrainingStep:
         self._groups: dict = {}         # (dim, stage, replica) -> node groups (built once)
         self._tp_passes: dict = {}      # (stage, replica, pass) -> [(TP cost, seconds)]
         self._tp_runs: dict = {}        # (stage, replica, pass) -> [its TP calls, seconds, runs]: see flush_tp
+        self._sharers: dict = {}        # (dim, group key) -> simulated replicas meeting there
+        self._checked_dp = None         # replica classes: the DP collectives they were proven for
+        if not self.symmetric and (MERGE_REPLICAS if merge_replicas is None else merge_replicas):
+            self.members = replica_classes(self)
+            self.replicas = list(self.members)
+            if len(self.replicas) == plan.dp * plan.cp:
+                self._checked_dp = None
 
     def _tp_links_private(self, doms) -> bool:
         """Whether TP collectives have their links to themselves (see "private TP links")."""
@@ -298,7 +315,7 @@ class TrainingStep:
         else:
             d, c = replica
             if dim in ("tp", "etp"):     # full fidelity has no folding: expert TP = TP
-                gs = p.groups("tp", pp=stage, dp=d, cp=c)
+                gs = [g for m, c2 in self.members[replica] for g in p.groups("tp", pp=stage, dp=m, cp=c2)]
             elif dim == "cp":
                 gs = p.groups("cp", pp=stage, dp=d)
             elif dim == "dp":
@@ -309,11 +326,17 @@ class TrainingStep:
                 raise ValueError(dim)
         return [[self._node(r) for r in g] for g in gs]
 
-    def sharers(self, dim: str) -> int:
-        """Full fidelity: how many simulated replicas take part in one collective over ``dim``."""
+    def sharers(self, dim: str, stage: int = 0, replica=(0, 0)) -> int:
+        """Full fidelity: how many simulated replicas (classes' representatives, see
+        "replica classes") take part in the collective over ``dim`` of (replica, stage)."""
         if self.symmetric or dim in ("tp", "etp"):
             return 1
-        return {"dp": self.plan.dp, "cp": self.plan.cp, "ep": self.plan.ep}[dim]
+        key = (dim, self.group_key(dim, stage, replica))
+        n = self._sharers.get(key)
+        if n is None:
+            n = self._sharers[key] = sum(1 for r in self.replicas
+                                         if self.group_key(dim, stage, r) == key[1])
+        return n
 
     def group_key(self, dim: str, stage: int, replica) -> tuple:
         d, c = replica
@@ -336,7 +359,8 @@ class TrainingStep:
                 # over the step, training.costs.overlap_interference); sim.gpu can instead slow
                 # compute only while communication overlaps it (Gpu(env, interference))
                 log = StageLog(s, r, Gpu(self.env, 0.0, KINDS, 1.0 / (1.0 - self.interference)))
-                self.logs[(r, s)] = log
+                for m in self.members[r]:    # a class's replicas run alike: one log for all
+                    self.logs[(m, s)] = log
                 procs.append(self.sim.process(self._stage(r, s, log), f"train:stage{s}:dp{r[0]}cp{r[1]}"))
         done = self.env.all_of(procs)
         done.callbacks.append(lambda _e: self.flush_tp())
@@ -354,7 +378,7 @@ class TrainingStep:
         replicas that share a group meet: the last to arrive issues it, the others wait."""
         if nbytes <= 0 or getattr(self.plan, dim) < 2:
             return
-        n = self.sharers(dim)
+        n = self.sharers(dim, stage, r)
         entry = None
         if n > 1:
             seq_key = (kind, dim, r, stage)
@@ -389,6 +413,8 @@ class TrainingStep:
         if key in self._phases:
             phases = self._phases[key]
         else:
+            if self._checked_dp is not None and dim != "tp" and (stage, op, nbytes) not in self._checked_dp:
+                raise RuntimeError(f"replica classes were not proven for {op} over {dim} of {nbytes} bytes")
             phases = self._phases[key] = collective_phases(self.fabric, op, groups, nbytes)
         if phases is None:
             ev = self.env.event()
@@ -408,7 +434,7 @@ class TrainingStep:
         f = self._slowest.get(key)
         if f is None:
             p = self.plan
-            reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [log.replica]
+            reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else self.members[log.replica]
             ranks = [p.rank_of(tp=t, cp=c, dp=d, pp=log.stage) for d, c in reps for t in range(p.tp)]
             f = self._slowest[key] = self.sync_jitter / float(np.min(self.gpu_speed[ranks]))
         return f
@@ -425,7 +451,7 @@ class TrainingStep:
             phases = self._pairs[k]
         else:                       # planned once per (replica, stage, peer): a step sends thousands
             p = self.plan
-            reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else [r]
+            reps = [(d, c) for d in range(p.dp) for c in range(p.cp)] if self.symmetric else self.members[r]
             pairs = [[self._node(p.rank_of(tp=t, cp=c, dp=d, pp=stage)),
                       self._node(p.rank_of(tp=t, cp=c, dp=d, pp=to_stage))]
                      for d, c in reps for t in range(p.tp)]

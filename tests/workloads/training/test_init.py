@@ -1,0 +1,30 @@
+"""workloads/training/__init__.py: the summary's critical stage."""
+
+from workloads.training import CRITICAL_TIE, critical_row
+
+
+def _row(stage, compute, dp=0, cp=0):
+    return {"stage": stage, "dp_replica": dp, "cp_replica": cp, "compute_s": compute}
+
+
+def test_critical_stage_is_the_lowest_among_stages_tied_to_the_last_bits():
+    busy = 7.25
+    rows = [_row(0, 6.0), _row(1, busy * (1 - 1e-15)), _row(2, busy), _row(3, busy * (1 - 1e-15))]
+    assert critical_row(rows)["stage"] == 1          # a strict max would pick stage 2
+    # the same rows with the last-bit rounding moved elsewhere: the same critical stage
+    rows2 = [_row(0, 6.0), _row(1, busy), _row(2, busy * (1 - 1e-15)), _row(3, busy)]
+    assert critical_row(rows2)["stage"] == 1
+    # in any order
+    assert critical_row(rows[::-1])["stage"] == 1
+
+
+def test_a_real_difference_beyond_the_tolerance_still_decides():
+    busy = 7.25
+    rows = [_row(0, busy * (1 - 10 * CRITICAL_TIE)), _row(1, busy), _row(2, busy * (1 - 10 * CRITICAL_TIE))]
+    assert critical_row(rows)["stage"] == 1
+
+
+def test_replicas_of_the_critical_stage_pick_the_lowest_replica():
+    rows = [_row(1, 5.0, dp=3), _row(1, 5.0, dp=1, cp=1), _row(1, 5.0, dp=1, cp=0), _row(0, 4.0)]
+    r = critical_row(rows)
+    assert (r["stage"], r["dp_replica"], r["cp_replica"]) == (1, 1, 0)
