@@ -528,8 +528,13 @@ def tp_overlap_sms(name: str) -> dict:
     return TP_OVERLAP_SMS_BLACKWELL if name.upper().startswith(BLACKWELL_PREFIXES) else TP_OVERLAP_SMS
 
 
-GPU_SMS = {"H100": 132, "H200": 132, "H20": 78, "B200": 148, "GB200": 152, "B300": 160, "GB300": 160,
-           "A100": 108, "A800": 108}     # SMs per GPU (NVIDIA datasheets); unknown: H100's 132
+# SMs per GPU (NVIDIA datasheets; unknown: H100's 132). Blackwell boards enable different SM counts
+# of the same dies, as CUDA reports them (cudaDeviceProp.multiProcessorCount, measured runs in
+# FlashInfer's nvfp4_sparse_mla_decode notes, flashinfer-ai/flashinfer#5716: "B200 (148 SMs)",
+# "GB200 (152 SMs)", "B300 (148 SMs)", "GB300 (152 SMs)"; GB300's "up to 160 SMs" in "Inside NVIDIA
+# Blackwell Ultra" is the full die, not an enabled count)
+GPU_SMS = {"H100": 132, "H200": 132, "H20": 78, "B200": 148, "GB200": 152, "B300": 148, "GB300": 152,
+           "A100": 108, "A800": 108}
 DEFAULT_SMS = 132
 
 

@@ -263,7 +263,11 @@ BLACKWELL_GAPS = (
     ("gb200_cp", lambda c: c["gpu"] == "GB200" and c["config"]["train"]["cp"] > 1, 0.5,
      "GB200 rows with context parallelism (NeMo 25.04-Megatron-Bridge 25.09) run 14-31% below prediction, while "
      "the DGX B200 rows of the same layout (405B, TP 4 PP 8 CP 2 VP 8) are within 5% and GB200's later releases "
-     "drop CP: a software state of those releases on GB200 the model does not carry"),
+     "drop CP: a software state of those releases on GB200 the model does not carry. Not rank placement: on the "
+     "same release and layout GB200 runs below DGX B200 (Megatron-Bridge 25.09 405B MXFP8: 578 vs 622 tokens/s/GPU), "
+     "and on GB200 the 70B layout (TP 2 PP 4 VP 5) loses 27% from CP 1 (25.09, 3,546) to CP 2 (25.07, 2,605) though "
+     "its CP pairs sit in one 4-GPU tray; the closed form prices the 405B rows' TP, CP and DP groups on NVLink "
+     "whether racks hold 64 or 72 ranks, and pricing them as 8-GPU domains still leaves the 70B row +31%"),
     ("nemotron4", lambda c: c["model"].startswith("nemotron4"), 0.4,
      "Nemotron-4 15B / 340B (NeMo 25.02, 25.04): not explained; the tables do not give the recipes' recompute, "
      "overlap or vocabulary-parallel settings (squared-ReLU MLP, 256k vocabulary)"),

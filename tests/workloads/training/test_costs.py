@@ -490,3 +490,14 @@ def test_blackwell_tp_overlap_takes_the_blackwell_recipes_sms():
     assert tp_overlap_sms("GB200") is TP_OVERLAP_SMS_BLACKWELL
     assert tp_overlap_sms("H100-SXM-80GB") is TP_OVERLAP_SMS
     assert TP_OVERLAP_SMS_BLACKWELL["proj"] == 1 and TP_OVERLAP_SMS_BLACKWELL["qkv_bwd"] == 20
+
+
+def test_gpu_sms_are_the_enabled_counts_cuda_reports():
+    """Blackwell boards enable different SM counts of the same dies (multiProcessorCount as
+    measured on each board, FlashInfer flashinfer-ai/flashinfer#5716): B200 and B300 148, GB200
+    and GB300 152; GB300's 160 is the full die, not an enabled count. The longest catalogue
+    prefix wins (GB200 is not B200)."""
+    from workloads.training.costs import DEFAULT_SMS, gpu_sms
+    assert gpu_sms("B200-180GB") == 148 and gpu_sms("GB200") == 152
+    assert gpu_sms("B300-288GB") == 148 and gpu_sms("GB300") == 152
+    assert gpu_sms("A100-SXM-80GB") == 108 and gpu_sms("MI300X") == DEFAULT_SMS
