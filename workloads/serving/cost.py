@@ -142,8 +142,10 @@ class IterationCost:
         self.kvbytes = BYTES_PER_ELEMENT[kv_precision]
         self.link = link or CommLink(gpu.scaleup_Bps * 0.8, cal["comm"]["collective_latency_us"] * 1e-6)
         self.overhead_s = (cal["engine"]["schedule_overhead_us"] * 1e-6
-                           if not schedule_overhead_s else schedule_overhead_s)
-        self.kv_bw_eff = cal["attention"]["kv_read_efficiency"]
+                           if schedule_overhead_s is None else float(schedule_overhead_s))
+        # KV reads against a kernel-measured HBM efficiency (copies); a GPU whose serving HBM rate
+        # was fitted end to end on decode (serve_hbm_eff_max: Blackwell) has its KV reads in it
+        self.kv_bw_eff = 1.0 if "serve_hbm_eff_max" in row else cal["attention"]["kv_read_efficiency"]
         L = spec.layers
         self.stage_layers = L // pp
         # matmul parameters one GPU holds per layer (averaged over layers: MoE layers differ)

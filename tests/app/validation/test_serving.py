@@ -21,6 +21,11 @@ def test_trtllm_max_throughput_within_stated_error():
     assert statistics.median(errors) <= 0.10
     worst = max(rows, key=lambda r: abs(r["error"]))
     assert abs(worst["error"]) <= 0.20, worst
+    # issue 12: with decode steps padded to the overview's CUDA graphs and trtllm-bench's own limits
+    # the constants fitted to these rows without padding (trtllm step 500 us, KV reads at the copy
+    # rate) read median 4.1 %, worst 10.4 %; refitted (step hidden by the overlap scheduler, KV
+    # reads 1.04 x the copy rate) 1.8 % / 8.6 %
+    assert statistics.median(errors) <= 0.03 and abs(worst["error"]) <= 0.10
 
 
 @pytest.mark.slow
@@ -56,7 +61,7 @@ def test_large_models_fitted_and_held_out():
         assert abs(res[f"trtllm_Llama_3.1_{row}"]) <= bound, (row, res[f"trtllm_Llama_3.1_{row}"])
     others = {k: abs(v) for k, v in res.items() if not k.endswith("405B_H100_tp8_128_4096")}
     assert max(others.values()) <= 0.16, max(others.items(), key=lambda kv: kv[1])
-    # Remaining gap: 405B FP8 on 8 x H100 at 128/4096 (+28 %, from +34 %). Its KV pool holds 211
+    # Remaining gap: 405B FP8 on 8 x H100 at 128/4096 (+30 %, from +34 %). Its KV pool holds 211
     # sequences (27 GiB per GPU after 47.7 GiB of weights) and decode runs the 256-row graph; the
     # measured 3,116 tokens/s needs a ~68 ms step where the model gives 53 ms, yet 2048/2048 (217
     # sequences, the same 256-row graph) is within 9 %. Neither a smaller KV pool (it would take

@@ -295,3 +295,13 @@ def test_decode_step_runs_padded_to_the_next_cuda_graph():
     assert _close(b.time_s, float(c.times([211.0], [211.0], [ctx], [ctx])[0]))
     assert all(_close(a, x) for a, x in zip(c.decode_run(211, ctx, 5).cum_s, np.cumsum(c.times(tok, tok, D, D))))
     assert _close(c.batch(300, 300, ctx, ctx).time_s, plain.batch(300, 300, ctx, ctx).time_s)
+
+
+def test_zero_step_overhead_is_zero_not_the_default():
+    """An engine whose step time is hidden (engines.toml [trtllm] step_us = 0: the overlap
+    scheduler) gets no host term; only an unset overhead falls back to calibration.toml's."""
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "llama3-8b"}}).model)
+    zero = IterationCost(spec, gpu("H100-SXM-80GB"), "fp8", "fp8", schedule_overhead_s=0.0)
+    dflt = IterationCost(spec, gpu("H100-SXM-80GB"), "fp8", "fp8")
+    assert zero.overhead_s == 0.0 and dflt.overhead_s == pytest.approx(500e-6)
+    assert dflt.batch(64, 64, 64e3, 64e3).time_s - zero.batch(64, 64, 64e3, 64e3).time_s == pytest.approx(500e-6)

@@ -273,7 +273,10 @@ def test_sglang_eager_prefill_floor_gives_qwen3_8b_ttft():
 
 def test_trtllm_serve_is_trtllm_with_its_server_frontend():
     bench, srv = engines.profile("trtllm"), engines.profile("trtllm-serve")
-    assert srv.kv_alloc == bench.kv_alloc and srv.step_us == bench.step_us and srv.defaults == bench.defaults
+    assert srv.kv_alloc == bench.kv_alloc and srv.defaults == bench.defaults
+    # trtllm-bench's step time is hidden by the overlap scheduler (refit to 0 on the 8B table);
+    # trtllm-serve keeps the 500 us its request_us was fitted with
+    assert bench.step_us == 0.0 and srv.step_us == 500.0
     assert srv.frontend_s(100) > bench.frontend_s(100) + 0.02
     assert load_config(data={"serve": {"engine": "trtllm-serve"}}).serve.engine == "trtllm-serve"
 
