@@ -351,6 +351,14 @@ class ServeSection(Section):
     speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}")
     dp_attention: bool = Field(False, description="MoE replicas: attention data-parallel over the replica's tp GPUs (each its own sequences and KV), routed experts expert-parallel over them (ep = tp; SGLang --enable-dp-attention with DeepEP, vLLM --data-parallel-size with --enable-expert-parallel)")
     redundant_experts: int = Field(0, ge=0, description="dp_attention: extra expert replicas placed by the load balancer (SGLang --ep-num-redundant-experts, EPLB); experts + redundant_experts must divide by tp")
+    cuda_graph_batch_sizes: list[int] | None = Field(None, description="decode batch sizes captured as CUDA graphs with padding: a decode-only step of B sequences runs as the smallest size >= B (its GEMMs, LM head and TP all-reduces over the padded rows; attention over the B real ones); sizes above the engine's largest graph batch (min(max_batch_size, max_batch_tokens)) are dropped, TensorRT-LLM padding to that largest batch instead (cuda_graph_config.batch_sizes with enable_padding). Unset: no padding")
+
+    @field_validator("cuda_graph_batch_sizes")
+    @classmethod
+    def _graph_sizes(cls, v):
+        if v is not None and (not v or any(b < 1 for b in v)):
+            raise ValueError("cuda_graph_batch_sizes must list batch sizes >= 1")
+        return v
 
     @model_validator(mode="after")
     def _replicas_not_ignored(self):

@@ -142,8 +142,10 @@ class IterationCost:
         self.kvbytes = BYTES_PER_ELEMENT[kv_precision]
         self.link = link or CommLink(gpu.scaleup_Bps * 0.8, cal["comm"]["collective_latency_us"] * 1e-6)
         self.overhead_s = (cal["engine"]["schedule_overhead_us"] * 1e-6
-                           if not schedule_overhead_s else schedule_overhead_s)
-        self.kv_bw_eff = cal["attention"]["kv_read_efficiency"]
+                           if schedule_overhead_s is None else float(schedule_overhead_s))
+        # KV reads against a kernel-measured HBM efficiency (copies); a GPU whose serving HBM rate
+        # was fitted end to end on decode (serve_hbm_eff_max: Blackwell) has its KV reads in it
+        self.kv_bw_eff = 1.0 if "serve_hbm_eff_max" in row else cal["attention"]["kv_read_efficiency"]
         L = spec.layers
         self.stage_layers = L // pp
         # matmul parameters one GPU holds per layer (averaged over layers: MoE layers differ)
@@ -178,6 +180,7 @@ class IterationCost:
         self.spec_tokens = 0               # speculative decoding (set_speculative): draft steps
         self.weight_read_eff = 1.0         # see set_weight_read_efficiency
         self.expert_extra_bytes = 0.0      # see set_expert_precision
+        self.graph_sizes: list[int] = []   # see set_graph_batch_sizes
         self._scalar_constants()
 
     # -- the scalar path: per-replica constants, one call per batch ----------------------------
@@ -301,10 +304,12 @@ class IterationCost:
     def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> BatchCost:
         """One iteration batch on Python floats: time, compute and communication seconds,
         model FLOPs and HBM bytes, TP/EP and PP bytes per GPU (as ``times``, ``comm_bytes``,
-        ``comm_time``, ``model_flops`` and ``model_bytes``)."""
+        ``comm_time``, ``model_flops`` and ``model_bytes``). A decode-only batch (tokens ==
+        samples) that a CUDA graph covers runs padded (``padded``)."""
         T, S = float(tokens), float(samples)
-        compute = self.pp * (self._fixed_stage_s(T, S) + self._attn_s(T, float(attn_pairs), float(kv_read)))
-        tp_b, pp_b, comm = self._comm(T)
+        P = self.padded(T, S)
+        compute = self.pp * (self._fixed_stage_s(P, P if P != T else S) + self._attn_s(T, float(attn_pairs), float(kv_read)))
+        tp_b, pp_b, comm = self._comm(P)
         return BatchCost(self._host_s(T, S, compute + comm), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
                          self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
@@ -323,7 +328,8 @@ class IterationCost:
             ds = per_step or [context + B * j for j in range(steps)]
             times = [self._speculative_step_s(B, d) for d in ds]
             return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
-        fixed = self.pp * self._fixed_stage_s(B, B)
+        P = self.padded(B, B)
+        fixed = self.pp * self._fixed_stage_s(P, P)
         tail = first.comm_s + self.overhead_s + self.host_per_seq_s * B
         eager = self.eager_step_s if (self.eager_step_s > 0 and B > self.graph_max_batch) else 0.0
         # the attention op of _attn_s with pairs = kv_read = D, inlined (the macro-step's loop)
@@ -412,7 +418,24 @@ class IterationCost:
         emb_extra = self.spec.embedding_params() * max(2.0 - self.wbytes, 0.0)
         return (self.params * self.wbytes + emb_extra + self.expert_extra_bytes) / (self.tp * self.pp)
 
-    # -- engine terms (host time, low-precision weight reads, speculative decoding) -------------
+    # -- engine terms (host time, CUDA graphs, low-precision weight reads, speculative decoding) -
+    def set_graph_batch_sizes(self, sizes) -> None:
+        """Decode batch sizes the engine replays as CUDA graphs with padding (ascending; the
+        engine profile's ``graph_batch_sizes``): see ``padded``."""
+        self.graph_sizes = sorted(int(b) for b in sizes) if sizes else []
+
+    def padded(self, T: float, S: float) -> float:
+        """Rows a step of ``T`` tokens and ``S`` sampled sequences runs its GEMMs, LM head and TP
+        all-reduces over: a decode-only step (T == S) of at most the largest graph batch replays
+        the smallest captured graph of >= T sequences, the missing ones dummy requests
+        (TensorRT-LLM ``enable_padding``, vLLM and SGLang pad to their capture sizes alike);
+        attention runs over the real sequences' keys only. Any other step: T."""
+        g = self.graph_sizes
+        if not g or T != S or T > g[-1]:
+            return T
+        return float(g[bisect_left(g, T)])
+
+
     def _host_s(self, T: float, S: float, gpu_s: float) -> float:
         """Iteration seconds with the engine's CPU work: a step run without CUDA graphs (a prefill
         chunk in it, or more sequences than the largest graph) cannot finish before the CPU has
@@ -493,8 +516,12 @@ class IterationCost:
         """Seconds of one pipeline stage's kernels on one GPU (one entry per batch descriptor)."""
         T, S = np.atleast_1d(tokens), np.atleast_1d(samples)
         P, K = np.atleast_1d(attn_pairs), np.atleast_1d(kv_read)
-        return np.array([self._fixed_stage_s(float(t), float(s)) + self._attn_s(float(t), float(p), float(k))
-                         for t, s, p, k in zip(T, S, P, K)], dtype=np.float64)
+        out = []
+        for t, s, p, k in zip(T, S, P, K):
+            g = self.padded(float(t), float(s))
+            out.append(self._fixed_stage_s(g, g if g != t else float(s))
+                       + self._attn_s(float(t), float(p), float(k)))
+        return np.array(out, dtype=np.float64)
 
     def comm_bytes(self, tokens) -> tuple[np.ndarray, np.ndarray, int]:
         """Per-GPU bytes each GPU sends per iteration for TP all-reduces (ring: 2(n-1)/n x S
@@ -542,8 +569,9 @@ class IterationCost:
         """Seconds per iteration (one entry per batch descriptor), as ``batch(...).time_s``; with
         speculative decoding a decode-only entry (tokens == samples) is one generated token per
         sequence (``_speculative_step_s``)."""
-        gpu = self.pp * self.stage_compute(tokens, samples, attn_pairs, kv_read) + self.comm_time(tokens)
         T, S = np.atleast_1d(tokens), np.atleast_1d(samples)
+        rows = np.array([self.padded(float(t), float(s_)) for t, s_ in zip(T, S)], dtype=np.float64)
+        gpu = self.pp * self.stage_compute(tokens, samples, attn_pairs, kv_read) + self.comm_time(rows)
         P = np.atleast_1d(attn_pairs)
         out = []
         for t, s_, p, g in zip(T, S, P, gpu):

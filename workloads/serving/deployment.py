@@ -238,6 +238,8 @@ class Deployment:
             cost.dp_sync_s = e.dp_sync_us * 1e-6
         if cost.wbytes < 2.0:
             cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
+        s = self.serve
+        cost.set_graph_batch_sizes(e.graph_batch_sizes(s.cuda_graph_batch_sizes, s.max_batch_size, s.max_batch_tokens))
 
     def _group_link(self, gpus: list[int], tp: int | None = None) -> CommLink:
         """The effective bytes/s and per-collective latency of the replica's TP all-reduce on

@@ -61,6 +61,11 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   fields and replaces the ones it lists (``sglang-0.4``: an older release with another host cost;
   ``trtllm-serve``: TensorRT-LLM behind its OpenAI
   server, where ``trtllm`` is the offline ``trtllm-bench`` path).
+- ``cuda_graph_pad_to_limit``: how ``serve.cuda_graph_batch_sizes`` meets the engine's limits
+  (``graph_batch_sizes``): sizes above the largest decode batch (min(max_batch_size,
+  max_batch_tokens)) are dropped and, when this is true, replaced by that batch (TensorRT-LLM's
+  ``_filter_cuda_graph_batch_sizes``: with padding on, a batch between the last listed size and
+  the limit pads to the limit).
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
   serve keys a config leaves unset when it names ``serve.engine``.
@@ -71,6 +76,7 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -117,6 +123,7 @@ class EngineProfile:
     activation_base_GiB: float = 0.0
     dp_sync_us: float = 0.0
     nccl_nvls: bool = True
+    cuda_graph_pad_to_limit: bool = False
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -182,6 +189,21 @@ class EngineProfile:
         serve section's ``max_batch`` and ``chunk`` and the stream's longest prompt."""
         seqs = self.prefill_worker_seqs if self.prefill_worker_seqs > 0 else max_batch
         return seqs, (chunk if self.prefill_worker_chunked else max(chunk, longest_prompt))
+
+    # -- CUDA graphs ---------------------------------------------------------------------------
+    def graph_batch_sizes(self, sizes, max_batch_size: int, max_batch_tokens: int) -> list[int]:
+        """The decode batch sizes the engine captures from the listed ``sizes``
+        (``serve.cuda_graph_batch_sizes``), ascending: those up to its largest decode batch
+        min(``max_batch_size``, ``max_batch_tokens``), plus that batch when a listed size exceeds
+        it and the engine pads to it (``cuda_graph_pad_to_limit``: TensorRT-LLM
+        tensorrt_llm/_torch/pyexecutor/model_engine.py ``_filter_cuda_graph_batch_sizes``)."""
+        if not sizes:
+            return []
+        cap = min(max_batch_size, max_batch_tokens)
+        out = sorted({int(b) for b in sizes if b <= cap})
+        if self.cuda_graph_pad_to_limit and any(b > cap for b in sizes) and (not out or out[-1] != cap):
+            out.append(cap)
+        return out
 
     # -- defaults ------------------------------------------------------------------------------
     def limits(self, hbm_bytes: float) -> dict:
@@ -251,3 +273,68 @@ def apply_defaults(serve, hbm_bytes: float):
     if not upd:
         return serve
     return serve.model_copy(update=upd)
+
+
+# trtllm-bench's bytes per stored element by quantization (tensorrt_llm/bench/build/tuning.py BYTES_PER_ELEM)
+_BENCH_BYTES = {"fp4": 0.5, "fp8": 1.0}
+
+
+def checkpoint_param_count(cost) -> float:
+    """Elements in the model's Hugging Face safetensors checkpoint at the replica's precision
+    (what ``huggingface_hub.get_safetensors_metadata(...).parameter_count`` sums): one per weight
+    in bf16 and FP8 checkpoints; in NVIDIA ModelOpt NVFP4 checkpoints the linear layers' weights
+    are packed two per uint8 element with one FP8 scale per 16 weights (1/2 + 1/16 element per
+    weight), embeddings and LM head stay bf16 (one each)."""
+    params, emb = float(cost.params), float(cost.spec.embedding_params())
+    if cost.wbytes == 0.5:
+        return (params - emb) * (0.5 + 1.0 / 16.0) + emb
+    return params
+
+
+def trtllm_bench_limits(cost, input_tokens: int, output_tokens: int, fraction: float = 0.95,
+                        chunked_prefill: bool = False) -> tuple[int, int]:
+    """(max_batch_size, max_num_tokens) that ``trtllm-bench throughput`` runs with when neither is
+    given (TensorRT-LLM 1.0: tensorrt_llm/bench/benchmark/utils/general.py ``get_settings`` ->
+    tensorrt_llm/bench/build/tuning.py ``calc_engine_setting`` and ``finetune_setting``), for a
+    dataset of ``input_tokens`` / ``output_tokens`` requests:
+
+    - "engine size" = checkpoint elements (``checkpoint_param_count``) x bytes per element of the
+      quantization (FP4 0.5, FP8 1, else 2), in GiB; memory = tp x pp x the GPU's total (NVML,
+      here ``gpu.hbm_bytes``) minus it, times ``fraction`` (kv_cache_free_gpu_mem_fraction);
+    - KV bytes per token = 2 x layers x max(tp, kv_heads) x head_dim x KV bytes; requests =
+      memory / (bytes per token x (input + output));
+    - raw batch = min(requests, 4096) / pp, raw tokens = min(raw batch x (1 + input/output), 32768);
+      max_batch_size rounds the batch up (to 32s under 256, at least 64; 128s under 1024; else
+      256s), max_num_tokens the tokens (256s under 4096, at least 2048; 512s under 8192; else
+      1024s); without chunked prefill max_num_tokens >= the longest prompt + max_batch_size.
+
+    The estimate ignores activations, the runtime's own buffers and the checkpoint's packing, so
+    the batch it allows is "slightly optimistic" (its docstring): the KV pool the runtime then
+    allocates usually holds fewer requests, and CUDA graphs padded to this max_batch_size run
+    the decode batches the pool allows (``IterationCost.padded``)."""
+    s, tp, pp = cost.spec, cost.tp, cost.pp
+    per_elem = _BENCH_BYTES.get({0.5: "fp4", 1.0: "fp8"}.get(cost.wbytes, ""), 2.0)
+    engine_GiB = checkpoint_param_count(cost) * per_elem / GiB
+    memory_GiB = (tp * pp * cost.gpu.hbm_bytes / GiB - engine_GiB) * fraction
+    token_GiB = 2.0 * s.layers * max(tp, s.kv_heads) * s.head_dim * cost.kvbytes / GiB
+    requests = memory_GiB / (token_GiB * (input_tokens + output_tokens))
+    if requests < 1:
+        raise InfeasibleError("serve.tp", f"trtllm-bench: no request of {input_tokens + output_tokens} tokens "
+                              f"fits the KV memory it estimates ({memory_GiB:.1f} GiB)")
+    raw_bs = min(requests, 4096) / pp
+    raw_tokens = min(raw_bs * (1 + input_tokens / output_tokens), 32768)
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tokens < 4096:
+        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
+    elif raw_tokens < 8192:
+        tokens = 512 * math.ceil(raw_tokens / 512)
+    else:
+        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    if not chunked_prefill:
+        tokens = max(tokens, input_tokens + bs)
+    return int(bs), int(tokens)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sim.app.validation.serving import large_cases, run_case
 
 
-def run_suite(max_requests: int | None = 3000) -> list[dict]:
-    """Every 70B / 405B row; ``max_requests`` caps a row's request count (steady state)."""
+def run_suite(max_requests: int | None = None) -> list[dict]:
+    """Every 70B / 405B row; ``max_requests`` caps a row's request count (None: the published
+    counts, as ``serving.run_suite``)."""
     return [run_case(row, max_requests) for row in large_cases()]

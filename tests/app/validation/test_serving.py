@@ -21,26 +21,55 @@ def test_trtllm_max_throughput_within_stated_error():
     assert statistics.median(errors) <= 0.10
     worst = max(rows, key=lambda r: abs(r["error"]))
     assert abs(worst["error"]) <= 0.20, worst
+    # issue 12: with decode steps padded to the overview's CUDA graphs and trtllm-bench's own limits
+    # the constants fitted to these rows without padding (trtllm step 500 us, KV reads at the copy
+    # rate) read median 4.1 %, worst 10.4 %; refitted (step hidden by the overlap scheduler, KV
+    # reads 1.04 x the copy rate) 1.8 % / 8.6 %
+    assert statistics.median(errors) <= 0.03 and abs(worst["error"]) <= 0.10
 
 
+@pytest.mark.slow
 def test_large_models_fitted_and_held_out():
-    """Llama 3.3 70B and 3.1 405B rows of the same TensorRT-LLM overview. The B200 serving
-    constants were fitted to the 10 Llama 3.3 70B B200 FP4 rows only; the 30 other FP4 rows
-    (GB200, 405B TP4) and the 40 Hopper FP8 rows (H200 TP1 / H100 TP2 70B, TP8 405B) are held
-    out. Before the fit every FP4 row was over-predicted by 16-67 %."""
+    """Llama 3.3 70B and 3.1 405B rows of the same TensorRT-LLM overview, at the published
+    request counts. The B200 serving constants were fitted to the 10 Llama 3.3 70B B200 FP4 rows
+    only; the 30 other FP4 rows (GB200, 405B TP4) and the 40 Hopper FP8 rows (H200 TP1 / H100 TP2
+    70B, TP8 405B) are held out. Before the fit every FP4 row was over-predicted by 16-67 %.
+
+    Issue 12 (405B): the rows ran with 2048 sequences / 8192 tokens and unpadded decode, which
+    over-predicted every decode-heavy 405B row (H100 TP8 +16 to +34 %, B200 / GB200 TP4 +21 to
+    +22 % at 500/2000 and 1000/2000). trtllm-bench runs with its own heuristic limits and the
+    overview's CUDA graphs pad every decode-only step to the next captured size, up to that
+    max_batch_size (engines.trtllm_bench_limits, IterationCost.padded): the KV pool holds fewer
+    sequences than the heuristic's optimistic batch (B200 TP4 1000/2000: 663 of 896), so decode
+    runs the 896-row graph. Those rows are now within 10 %, 405B H100 within 11 % but one."""
     from sim.app import validation as suites
     assert "serving-large" in suites.SUITES
     rows = validation.large_cases()
     assert len(rows) == 80 and sum(r["fit"] == "fit" for r in rows) == 10
     assert all(r["source"] and r["source_url"] and r["value"] for r in rows)
-    res = {r["id"]: validation.run_case(r, max_requests=1000)["error"] for r in rows}
+    res = {r["id"]: validation.run_case(r)["error"] for r in rows}
     fitted = [abs(res[r["id"]]) for r in rows if r["fit"] == "fit"]
-    assert statistics.median(fitted) <= 0.10 and max(fitted) <= 0.15
+    assert statistics.median(fitted) <= 0.06 and max(fitted) <= 0.10
     for prec in ("FP4", "FP8"):
         held = [abs(res[r["id"]]) for r in rows if r["fit"] != "fit" and r["precision"] == prec]
-        assert statistics.median(held) <= 0.10, prec
-        # worst: 405B FP8 on 8 x H100 at 128/4096 (+34 %), KV-bound with 80 GB per GPU
-        assert max(held) <= 0.40, (prec, sorted(held)[-3:])
+        assert statistics.median(held) <= 0.065, prec
+    # the faults of issue 12, each row before -> after
+    for row, bound in [("405B_B200_tp4_500_2000", 0.05), ("405B_B200_tp4_1000_2000", 0.10),
+                       ("405B_GB200_tp4_500_2000", 0.12), ("405B_GB200_tp4_1000_2000", 0.12),
+                       ("405B_H100_tp8_128_2048", 0.05), ("405B_H100_tp8_1000_2000", 0.12),
+                       ("405B_H100_tp8_2048_2048", 0.10), ("405B_H100_tp8_20000_2000", 0.12)]:
+        assert abs(res[f"trtllm_Llama_3.1_{row}"]) <= bound, (row, res[f"trtllm_Llama_3.1_{row}"])
+    others = {k: abs(v) for k, v in res.items() if not k.endswith("405B_H100_tp8_128_4096")}
+    assert max(others.values()) <= 0.16, max(others.items(), key=lambda kv: kv[1])
+    # Remaining gap: 405B FP8 on 8 x H100 at 128/4096 (+30 %, from +34 %). Its KV pool holds 211
+    # sequences (27 GiB per GPU after 47.7 GiB of weights) and decode runs the 256-row graph; the
+    # measured 3,116 tokens/s needs a ~68 ms step where the model gives 53 ms, yet 2048/2048 (217
+    # sequences, the same 256-row graph) is within 9 %. Neither a smaller KV pool (it would take
+    # 2048/2048 to -15 %) nor a slower all-reduce (H200 TP8 rows to -10 %) fits both. The
+    # overview falls back to kv_cache_free_gpu_mem_fraction 0.90 "or lower" where 0.95 runs out of
+    # memory (405B on 80 GB is the tightest fit of the table): this row reads +18 % at 0.90 and
+    # +6.5 % at 0.80, but the fraction each row ran at is not published.
+    assert res["trtllm_Llama_3.1_405B_H100_tp8_128_4096"] <= 0.30
 
 
 @pytest.fixture(scope="module")

@@ -271,3 +271,37 @@ def test_mla_decode_is_weight_absorbed_and_prefill_mha():
     # the macro-step loop prices decode steps the same way as batch()
     run = c.decode_run(64, D, 3)
     assert run.cum_s[0] == pytest.approx(c.batch(64, 64, D, D).time_s, rel=1e-6)
+
+
+def test_decode_step_runs_padded_to_the_next_cuda_graph():
+    """A decode-only step of B sequences replays the smallest captured graph of >= B: GEMMs, LM
+    head and all-reduces over the padded rows, attention over the real sequences' keys; mixed
+    steps and batches above the largest graph are not padded (issue 12: 405B rows)."""
+    c = _scalar_cost("llama3-405b", "H100-SXM-80GB", "fp8", 8, 1, 1)
+    plain = _scalar_cost("llama3-405b", "H100-SXM-80GB", "fp8", 8, 1, 1)
+    c.set_graph_batch_sizes([256, 1, 128, 64])
+    assert c.padded(211, 211) == 256 and c.padded(128, 128) == 128 and c.padded(300, 300) == 300
+    assert c.padded(2048 + 211, 211) == 2048 + 211          # a prefill chunk in the step: no graph
+    ctx = 211 * 2200.0
+    b = c.batch(211, 211, ctx, ctx)
+    ref = plain.batch(256, 256, ctx, ctx)       # the same kernels over 256 rows, same keys read
+    assert _close(b.compute_s - c._attn_s(211, ctx, ctx), ref.compute_s - plain._attn_s(256, ctx, ctx))
+    assert _close(b.comm_s, ref.comm_s) and _close(b.tp_bytes, ref.tp_bytes)
+    assert _close(b.flops, plain.batch(211, 211, ctx, ctx).flops)    # useful FLOPs: the real rows
+    assert b.time_s > plain.batch(211, 211, ctx, ctx).time_s
+    # the scalar, vectorized and macro-step paths agree with padding on
+    tok = np.full(5, 211.0)
+    D = ctx + 211 * np.arange(5, dtype=float)
+    assert _close(b.time_s, float(c.times([211.0], [211.0], [ctx], [ctx])[0]))
+    assert all(_close(a, x) for a, x in zip(c.decode_run(211, ctx, 5).cum_s, np.cumsum(c.times(tok, tok, D, D))))
+    assert _close(c.batch(300, 300, ctx, ctx).time_s, plain.batch(300, 300, ctx, ctx).time_s)
+
+
+def test_zero_step_overhead_is_zero_not_the_default():
+    """An engine whose step time is hidden (engines.toml [trtllm] step_us = 0: the overlap
+    scheduler) gets no host term; only an unset overhead falls back to calibration.toml's."""
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "llama3-8b"}}).model)
+    zero = IterationCost(spec, gpu("H100-SXM-80GB"), "fp8", "fp8", schedule_overhead_s=0.0)
+    dflt = IterationCost(spec, gpu("H100-SXM-80GB"), "fp8", "fp8")
+    assert zero.overhead_s == 0.0 and dflt.overhead_s == pytest.approx(500e-6)
+    assert dflt.batch(64, 64, 64e3, 64e3).time_s - zero.batch(64, 64, 64e3, 64e3).time_s == pytest.approx(500e-6)

@@ -273,7 +273,10 @@ def test_sglang_eager_prefill_floor_gives_qwen3_8b_ttft():
 
 def test_trtllm_serve_is_trtllm_with_its_server_frontend():
     bench, srv = engines.profile("trtllm"), engines.profile("trtllm-serve")
-    assert srv.kv_alloc == bench.kv_alloc and srv.step_us == bench.step_us and srv.defaults == bench.defaults
+    assert srv.kv_alloc == bench.kv_alloc and srv.defaults == bench.defaults
+    # trtllm-bench's step time is hidden by the overlap scheduler (refit to 0 on the 8B table);
+    # trtllm-serve keeps the 500 us its request_us was fitted with
+    assert bench.step_us == 0.0 and srv.step_us == 500.0
     assert srv.frontend_s(100) > bench.frontend_s(100) + 0.02
     assert load_config(data={"serve": {"engine": "trtllm-serve"}}).serve.engine == "trtllm-serve"
 
@@ -366,3 +369,55 @@ def test_moe_activation_peak_is_the_sampler_s():
     c = IterationCost(spec, gpu("H100-SXM-80GB"), "bf16", "bf16")
     peak = engines.profile("vllm").activation_bytes(c, 8192, 1024) / GiB
     assert peak == pytest.approx(7.38, rel=0.05)
+
+
+# -- trtllm-bench's limits and CUDA graph padding (issue 12: the 405B rows) ---------------------
+PERF_OVERVIEW_GRAPHS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192]
+
+
+def test_trtllm_bench_limits_follow_its_heuristic():
+    # Llama 3.1 405B FP8 on 8 x H100, by hand (tensorrt_llm/bench/build/tuning.py): engine
+    # 405.85e9 B = 377.98 GiB; KV memory (8 x 79.11 - 377.98) x 0.95 = 242.2 GiB; a token's KV
+    # 2 x 126 layers x 8 heads x 128 x 1 B = 2.403e-4 GiB; at 128/4096, 242.2 / (2.403e-4 x 4224)
+    # = 238.5 requests -> 32 x ceil(238.5 / 32) = 256 sequences, 246 tokens -> the 2048 floor
+    c = cost({"preset": "llama3-405b"}, "H100-SXM-80GB", "fp8", "fp8", tp=8)
+    assert engines.trtllm_bench_limits(c, 128, 4096) == (256, 2048)
+    # 339 requests at 1000/2000 round to 128s; without chunked prefill the token budget holds
+    # the longest prompt plus a full batch (20000 + 64)
+    assert engines.trtllm_bench_limits(c, 1000, 2000) == (384, 2048)
+    assert engines.trtllm_bench_limits(c, 20000, 2000) == (64, 20064)
+    assert engines.trtllm_bench_limits(c, 20000, 2000, chunked_prefill=True) == (64, 2048)
+    # 128/128: 3,969 requests -> 4096 sequences (256s), 7,938 tokens -> 8192 (1024s)
+    assert engines.trtllm_bench_limits(c, 128, 128) == (4096, 8192)
+    # Llama 3.1 8B FP8 on one H100 at 128/2048: 515 requests -> 640
+    assert engines.trtllm_bench_limits(cost({"preset": "llama3-8b"}, "H100-SXM-80GB", "fp8", "fp8"), 128, 2048) == (640, 2048)
+
+
+def test_nvfp4_checkpoint_counts_packed_elements():
+    # ModelOpt NVFP4: two weights per uint8 element plus one FP8 scale per 16; embeddings bf16.
+    # trtllm-bench prices those 230e9 elements at 0.5 B: its "engine" is 107 GiB, not 189
+    c = cost({"preset": "llama3-405b"}, "B200-180GB", "fp4", "fp8", tp=4)
+    emb = c.spec.embedding_params()
+    assert engines.checkpoint_param_count(c) == pytest.approx((c.params - emb) * 9 / 16 + emb)
+    assert engines.checkpoint_param_count(cost({"preset": "llama3-8b"}, precision="fp8")) == \
+        cost({"preset": "llama3-8b"}).params
+    assert engines.trtllm_bench_limits(c, 500, 2000) == (1024, 2048)
+
+
+def test_graph_batch_sizes_as_the_engines_filter_them():
+    trt, vllm = engines.profile("trtllm"), engines.profile("vllm")
+    # TensorRT-LLM _filter_cuda_graph_batch_sizes: listed sizes up to min(max_batch_size,
+    # max_num_tokens), then that limit itself (a batch above 512 pads to 896, not to 1024)
+    assert trt.graph_batch_sizes(PERF_OVERVIEW_GRAPHS, 896, 2048)[-3:] == [384, 512, 896]
+    assert trt.graph_batch_sizes(PERF_OVERVIEW_GRAPHS, 4096, 2048)[-2:] == [1024, 2048]
+    assert trt.graph_batch_sizes(PERF_OVERVIEW_GRAPHS, 512, 8192)[-2:] == [384, 512]
+    # engines without the rule drop the sizes above the limit: larger batches run eagerly
+    assert vllm.graph_batch_sizes(PERF_OVERVIEW_GRAPHS, 896, 8192)[-1] == 512
+    assert trt.graph_batch_sizes(None, 896, 2048) == []
+
+
+def test_cuda_graph_batch_sizes_must_be_positive():
+    for bad in ([], [0, 8]):
+        with pytest.raises(ConfigError, match="cuda_graph_batch_sizes"):
+            load_config(data={"run": {"kind": "serve"}, "model": {"preset": "llama3-8b"},
+                              "serve": {"cuda_graph_batch_sizes": bad}})
