@@ -606,8 +606,8 @@ class Fabric:
     def _schedule_wakeup(self) -> None:
         if not len(self._flows) or (self._inc is not None and not len(self._inc)):
             return
-        with np.errstate(divide="ignore", invalid="ignore"):
-            left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
+        rates = self._rates                          # time left per flow (inf: no rate)
+        left = np.divide(self._rem, rates, out=np.full(len(rates), np.inf), where=rates > 0)
         dt = float(left.min())
         if not np.isfinite(dt):
             return
@@ -647,8 +647,8 @@ class Fabric:
         lc, changed, seeds = self._lc, False, []
         settle = self.tenants > 1 and not lc.fresh   # settled changes (sim.linkclasses) first
         if len(self._flows):
-            with np.errstate(divide="ignore", invalid="ignore"):
-                left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
+            rates = self._rates
+            left = np.divide(self._rem, rates, out=np.full(len(rates), np.inf), where=rates > 0)
             done = (left <= 1e-9 * max(now, 1e-6)) | (self._rem <= 1e-9 * self._size)
             if done.any():
                 flows = self._flows

@@ -83,9 +83,10 @@ class LinkClasses:
         self.size.append(0)
         return c
 
-    def _shape_groups(self, links: np.ndarray, weights: np.ndarray) -> list:
-        """The flow's links split by (capacity, weight): [(positions, weight)], cached per
-        links array (a bundle's shape is one array reused for every run of the step)."""
+    def _shape_groups(self, links: np.ndarray, weights: np.ndarray) -> tuple[list, np.ndarray]:
+        """The flow's links split by (capacity, weight): ([(positions, weight)], each link
+        position's group index), cached per links array (a bundle's shape is one array reused
+        for every run of the step)."""
         hit = self._shapes.get(id(links))
         if hit is not None and hit[0] is links:
             return hit[1]
@@ -95,32 +96,33 @@ class LinkClasses:
         order = np.argsort(inv, kind="stable")
         ends = np.cumsum(counts)
         groups = [(order[e - n:e], float(weights[i])) for i, n, e in zip(first, counts, ends)]
+        rank = np.empty(len(links), dtype=np.int64)  # link position -> its group's index
+        for g, (pos, _) in enumerate(groups):
+            rank[pos] = g
         if len(self._shapes) > 4096:
             self._shapes.clear()
-        self._shapes[id(links)] = (links, groups)
-        return groups
+        self._shapes[id(links)] = (links, (groups, rank))
+        return groups, rank
 
     def add(self, flow, links: np.ndarray, weights: np.ndarray) -> None:
         """A flow over ``links`` (distinct) with ``weights`` (members per link): refine."""
         size, flows, entries, cls = self.size, self.flows, self.entries, self.cls
-        parts = []                                   # (old class, weight, member links)
-        for pos, w in self._shape_groups(links, weights):
-            lk = links[pos]
-            old = cls[lk]
-            c = int(old[0])
-            if len(old) == 1 or (old == c).all():
-                parts.append((c, w, lk))
-                continue
-            for v in np.unique(old).tolist():
-                parts.append((v, w, lk[old == v]))
+        groups, rank = self._shape_groups(links, weights)
+        old = cls[links]                             # every link's class before this flow
+        # parts: (group, old class) with its link count, by group then class (one sort)
+        span = len(size) + 1
+        keys, counts = np.unique(rank * span + (old + 1), return_counts=True)
         mine: dict = {}
         emptied = []
-        for c, w, lk in parts:
-            n = len(lk)
+        for k, n in zip(keys.tolist(), counts.tolist()):
+            g, c = divmod(k, span)
+            c -= 1
+            pos, w = groups[g]
             if c >= 0 and size[c] == n:              # the flow crosses all of c alike
                 flows[c][flow] = w
                 mine[c] = w
                 continue
+            lk = links[pos] if n == len(pos) else links[pos[old[pos] == c]]
             new = self._new_class(float(self.link_cap[lk[0]]), c)
             cls[lk] = new
             size[new] = n
@@ -178,6 +180,10 @@ class LinkClasses:
                             seen.add(c)
                             stack.append(c)
         pos = [i for i, f in enumerate(order) if f in comp]
+        if len(pos) <= 1:                            # most changes: one flow or none left
+            one = self._solve_one(order, pos, seen, rates)
+            if one is not None:
+                return one
         routes = [list(entries[order[i]].items()) for i in pos]
         count: dict = {}
         for r in routes:
@@ -230,6 +236,40 @@ class LinkClasses:
         if pos:
             rates[pos] = got
             self.rate.update(zip([order[i] for i in pos], got))
+        return float(peak)
+
+    def _solve_one(self, order: list, pos: list, seen: set, rates: np.ndarray) -> float | None:
+        """``solve`` for a component of one flow (``pos``: its position in ``order``) or
+        none, with the same float operations as the general rounds (a flow alone gets the
+        least share ``cap / (0 + weight)`` of its classes, clamped at 0, and loads ``x * w``;
+        a flow on no class gets rate inf, as there); None where that share is not finite (the
+        caller runs the general rounds)."""
+        cap, load = self.cap, self.load
+        x, route = 0.0, ()                           # a flow on no class: rate inf, no load
+        if pos:
+            route = self.entries[order[pos[0]]]
+            if route:
+                x = INF
+                for c, w in route.items():
+                    s = float(cap[c]) / (0.0 + w)
+                    if not s > 0.0:
+                        s = 0.0
+                    if s < x:
+                        x = s
+                if not x < INF:
+                    return None
+        peak = 0.0
+        for c in seen:
+            w = route.get(c) if route else None
+            v = 0.0 + x * w if w is not None else 0.0
+            load[c] = v
+            u = v / cap[c]
+            if u > peak:
+                peak = u
+        if pos:
+            r = x if route else INF
+            rates[pos] = [r]
+            self.rate[order[pos[0]]] = r
         return float(peak)
 
     # -- settled changes (see "settled change" in the module docstring) -------------------------
