@@ -222,6 +222,33 @@ def test_a_trace_that_the_arrival_process_would_ignore_is_refused():
 
 JOB = {"name": "t", "kind": "train", "gpus": 8}
 
+SERVE = {"run": {"kind": "serve"}}
+
+
+# more settings without effect (test_a_setting_without_effect_is_warned_about_naming_the_key runs them)
+MORE_WITHOUT_EFFECT = [
+    ({**SERVE, "workload": {"cv": 3.0}}, "workload.cv has no effect with arrival = 'poisson'"),
+    ({**SERVE, "workload": {"arrival": "gamma", "concurrency": 4}}, "workload.concurrency has no effect"),
+    ({**SERVE, "workload": {"time_scale": 2.0}}, "workload.time_scale has no effect"),
+    ({**SERVE, "workload": {"arrival": "closed", "rate": 5.0}}, "workload.rate has no effect with arrival = 'closed'"),
+    ({**SERVE, "serve": {"prefill_tp": 2}}, "serve.prefill_tp has no effect without disaggregation"),
+    ({**SERVE, "serve": {"kv_transfer": "whole"}}, "serve.kv_transfer has no effect without disaggregation"),
+    ({**SERVE, "serve": {"redundant_experts": 2}}, "serve.redundant_experts has no effect"),
+    ({"train": {"moe_dispatcher": "deepep"}}, "train.moe_dispatcher has no effect on a dense model"),
+    ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
+    ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
+    ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
+    ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
+    ({"run": {"baseline": False}}, "run.baseline has no effect without [[jobs]]"),
+    ({"topology": {"torus_dims": [2, 2, 2]}}, "topology.torus_dims has no effect with fabric = 'fat-tree'"),
+    ({"topology": {"pod_gpus": 8}}, "topology.pod_gpus has no effect with fabric = 'fat-tree', tiers = 2"),
+    ({"topology": {"speed_spread": 0.05, "speed_cv": 0.1}}, "topology.speed_spread has no effect with speed_cv"),
+    ({"run": {"kind": "serve", "steps": 5}}, "run.steps has no effect with run.kind = 'serve'"),
+    ({**SERVE, "failures": {"gpu": 0.1}}, "failures.gpu has no effect with run.kind = 'serve'"),
+    ({"jobs": [{**JOB, "serve": {"tp": 2}}]}, "jobs.0.serve does not apply to kind = 'train'"),
+    ({"jobs": [{**JOB, "kind": "serve", "workload": {"cv": 2.0}}]}, "jobs.0.workload.cv has no effect"),
+]
+
 
 @pytest.mark.parametrize("data, words", [
     ({"run": {"kind": "serve"}, "serve": {"router_weights": {"queue": 1.0}}},
@@ -230,7 +257,7 @@ JOB = {"name": "t", "kind": "train", "gpus": 8}
     ({"train": {"virtual_stages": 4, "pp": 2}}, "train.virtual_stages = 4 has no effect with schedule = '1f1b'"),
     ({"model": {"layers": 4}, "jobs": [JOB]}, "[model] next to [[jobs]] is ignored"),
     ({"jobs": [{**JOB, "train": {"sequence_parallel": True}}]}, "jobs.0.train.sequence_parallel has no effect"),
-])
+] + MORE_WITHOUT_EFFECT)
 def test_a_setting_without_effect_is_warned_about_naming_the_key(capsys, data, words):
     from sim import config
     config._WARNED_INEFFECTIVE.clear()
@@ -252,38 +279,6 @@ def test_a_quoted_dotted_key_part_is_read_as_toml_reads_it():
     assert parse_override("hardware.'x.y'.power_W=300") == (["hardware", "x.y", "power_W"], 300)
     data = apply_overrides({}, ['hardware."V100S-mine".hbm_GB=32'])
     assert data == {"hardware": {"V100S-mine": {"hbm_GB": 32}}}
-
-
-SERVE = {"run": {"kind": "serve"}}
-
-
-@pytest.mark.parametrize("data, words", [
-    ({**SERVE, "workload": {"cv": 3.0}}, "workload.cv has no effect with arrival = 'poisson'"),
-    ({**SERVE, "workload": {"arrival": "gamma", "concurrency": 4}}, "workload.concurrency has no effect"),
-    ({**SERVE, "workload": {"time_scale": 2.0}}, "workload.time_scale has no effect"),
-    ({**SERVE, "workload": {"arrival": "closed", "rate": 5.0}}, "workload.rate has no effect with arrival = 'closed'"),
-    ({**SERVE, "serve": {"prefill_tp": 2}}, "serve.prefill_tp has no effect without disaggregation"),
-    ({**SERVE, "serve": {"kv_transfer": "whole"}}, "serve.kv_transfer has no effect without disaggregation"),
-    ({**SERVE, "serve": {"redundant_experts": 2}}, "serve.redundant_experts has no effect"),
-    ({"train": {"moe_dispatcher": "deepep"}}, "train.moe_dispatcher has no effect on a dense model"),
-    ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
-    ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
-    ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
-    ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
-    ({"run": {"baseline": False}}, "run.baseline has no effect without [[jobs]]"),
-    ({"topology": {"torus_dims": [2, 2, 2]}}, "topology.torus_dims has no effect with fabric = 'fat-tree'"),
-    ({"topology": {"pod_gpus": 8}}, "topology.pod_gpus has no effect with fabric = 'fat-tree', tiers = 2"),
-    ({"topology": {"speed_spread": 0.05, "speed_cv": 0.1}}, "topology.speed_spread has no effect with speed_cv"),
-    ({"run": {"kind": "serve", "steps": 5}}, "run.steps has no effect with run.kind = 'serve'"),
-    ({**SERVE, "failures": {"gpu": 0.1}}, "failures.gpu has no effect with run.kind = 'serve'"),
-    ({"jobs": [{**JOB, "serve": {"tp": 2}}]}, "jobs.0.serve does not apply to kind = 'train'"),
-    ({"jobs": [{**JOB, "kind": "serve", "workload": {"cv": 2.0}}]}, "jobs.0.workload.cv has no effect"),
-])
-def test_more_settings_without_effect_are_warned_about(capsys, data, words):
-    from sim import config
-    config._WARNED_INEFFECTIVE.clear()
-    load_config(data=data)
-    assert f"warning: {words}" in capsys.readouterr().err
 
 
 def test_the_same_settings_where_they_take_effect_are_not_warned_about(capsys):

@@ -323,18 +323,17 @@ def trtllm_bench_limits(cost, input_tokens: int, output_tokens: int, fraction: f
                               f"fits the KV memory it estimates ({memory_GiB:.1f} GiB)")
     raw_bs = min(requests, 4096) / pp
     raw_tokens = min(raw_bs * (1 + input_tokens / output_tokens), 32768)
-    if raw_bs < 256:
-        bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        bs = 256 * math.ceil(raw_bs / 256)
-    if raw_tokens < 4096:
-        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
-    elif raw_tokens < 8192:
-        tokens = 512 * math.ceil(raw_tokens / 512)
-    else:
-        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    bs = _round_up_in_bands(raw_bs, ((256, 32, 64), (1024, 128, 0), (math.inf, 256, 0)))
+    tokens = _round_up_in_bands(raw_tokens, ((4096, 256, 2048), (8192, 512, 0), (math.inf, 1024, 0)))
     if not chunked_prefill:
         tokens = max(tokens, input_tokens + bs)
     return int(bs), int(tokens)
+
+
+def _round_up_in_bands(x: float, bands) -> int:
+    """trtllm-bench's rounding of a heuristic limit: in the first band ``(upper, quantum, floor)``
+    with ``x < upper``, ``x`` rounded up to a multiple of ``quantum``, at least ``floor``."""
+    for upper, quantum, floor in bands:
+        if x < upper:
+            return max(floor, quantum * math.ceil(x / quantum))
+    raise ValueError(f"{x} is past the last band")
