@@ -912,6 +912,10 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                            "and decode_replicas > 0)")
         if s.redundant_experts and not s.dp_attention:
             out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
+        if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:
+            out.append(f"{prefix}serve.chunk_size = {s.chunk_size} is above serve.max_batch_tokens = "
+                       f"{s.max_batch_tokens}: scheduler = 'sarathi' fills each step to chunk_size tokens, so "
+                       "steps hold more than max_batch_tokens; give chunk_size <= max_batch_tokens")
         if not prefix:
             given = [f"run.{k}" for k in _given(cfg.run, "steps")]
             given += [f"failures.{k}" for k in _given(cfg.failures, *type(cfg.failures).model_fields)

@@ -234,6 +234,8 @@ MORE_WITHOUT_EFFECT = [
     ({**SERVE, "serve": {"prefill_tp": 2}}, "serve.prefill_tp has no effect without disaggregation"),
     ({**SERVE, "serve": {"kv_transfer": "whole"}}, "serve.kv_transfer has no effect without disaggregation"),
     ({**SERVE, "serve": {"redundant_experts": 2}}, "serve.redundant_experts has no effect"),
+    ({**SERVE, "serve": {"scheduler": "sarathi", "chunk_size": 4096, "max_batch_tokens": 2048}},
+     "serve.chunk_size = 4096 is above serve.max_batch_tokens = 2048"),
     ({"train": {"moe_dispatcher": "deepep"}}, "train.moe_dispatcher has no effect on a dense model"),
     ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
     ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),

@@ -259,6 +259,10 @@ def check_figure_path(out: Path, key: str = "--out") -> None:
                                f"{out.suffix or 'no suffix'} is not one")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
+        above = next((p for p in parent.parents if p.exists()), None)
+        if parent.exists() or (above is not None and not above.is_dir()):
+            blocker = parent if parent.exists() else above
+            raise ConfigError(key, f"{str(out)!r}: {str(blocker)!r} is a file, not a directory")
         raise ConfigError(key, f"{str(out)!r}: directory {str(parent)!r} does not exist")
     if out.is_dir():
         raise ConfigError(key, f"{str(out)!r} is a directory")

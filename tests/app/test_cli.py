@@ -471,3 +471,19 @@ def test_a_size_in_bits_is_refused_not_read_as_bytes(bits):
         parse_sizes(bits)
     assert err.value.key == "--sizes" and "bits" in str(err.value)
     assert parse_size(bits[:-1] + "B") > 0      # the bytes spelling works
+
+
+def test_a_figure_path_below_a_file_names_the_file(tmp_path):
+    # `dcsim topologies --draw X --out FILE/x.png` said "directory FILE does not exist"
+    from sim.app.cli import check_figure_path
+    from sim.config import ConfigError
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    for out in (blocker / "x.png", blocker / "sub" / "x.png"):
+        with pytest.raises(ConfigError) as e:
+            check_figure_path(out)
+        assert "is a file, not a directory" in str(e.value) and str(blocker) in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        check_figure_path(tmp_path / "missing" / "x.png")
+    assert "does not exist" in str(e.value)
+    assert blocker.read_text() == "mine"
