@@ -240,6 +240,12 @@ class Deployment:
             cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
         s = self.serve
         cost.set_graph_batch_sizes(e.graph_batch_sizes(s.cuda_graph_batch_sizes, s.max_batch_size, s.max_batch_tokens))
+        cap = min(s.max_batch_size, s.max_batch_tokens)
+        over = sorted({int(b) for b in s.cuda_graph_batch_sizes or () if b > cap})
+        if over:
+            _warn_once(f"serve.cuda_graph_batch_sizes {over} exceed the largest decode batch min(max_batch_size, "
+                       f"max_batch_tokens) = {cap}: the engine drops them"
+                       + (f" and pads every larger decode batch to {cap} rows" if e.cuda_graph_pad_to_limit else ""))
 
     def _group_link(self, gpus: list[int], tp: int | None = None) -> CommLink:
         """The effective bytes/s and per-collective latency of the replica's TP all-reduce on
@@ -544,3 +550,14 @@ def _gpu_speed(cfg, gpu, world: int):
     if not t.gpu_speed and t.speed_cv == 0 and cap == 1.0:
         return None
     return speed_factors(world, t.gpu_speed, t.speed_cv, cfg.run.seed, cap)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Print ``message`` on stderr as a warning, once per process (replicas share a config)."""
+    import sys
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"warning: {message}", file=sys.stderr)

@@ -339,3 +339,16 @@ def test_a_request_larger_than_the_given_kv_capacity_names_that_key_not_the_memo
         serve(serve={"kv_capacity_tokens": 100})
     assert err.value.key == "serve.kv_capacity_tokens"
     assert "kv_capacity_tokens = 100" in str(err.value) and "gpu_memory_utilization" not in str(err.value)
+
+
+def test_graph_sizes_above_the_largest_decode_batch_are_warned_about(capsys):
+    # --set serve.cuda_graph_batch_sizes=[4096] ran silently: the engine drops the size (and
+    # TensorRT-LLM pads every larger decode batch to the limit, 7x the TPOT of the quickstart)
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    serve(serve={"cuda_graph_batch_sizes": [8, 4096], "max_batch_size": 64, "engine": "trtllm"})
+    err = capsys.readouterr().err
+    assert "serve.cuda_graph_batch_sizes [4096] exceed the largest decode batch" in err
+    assert "pads every larger decode batch to 64 rows" in err and err.count("cuda_graph_batch_sizes") == 1
+    serve(serve={"cuda_graph_batch_sizes": [8, 64], "max_batch_size": 64, "engine": "trtllm"})
+    assert "cuda_graph_batch_sizes" not in capsys.readouterr().err
