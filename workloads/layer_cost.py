@@ -49,6 +49,12 @@ ATTENTION_CORE = ("attention", "attn_scores", "softmax", "attn_values")
 # bytes per element of a low-precision copy (fp4: 4 bits + one fp8 block scale per 16 elements)
 FP4_BYTES = 0.5 + 1.0 / 16
 FP8_META_KERNELS = 2.0      # scale / amax-history update kernels per low-precision GEMM and pass
+# fewest token rows a GEMM launch's tensor-core tile issues: decode GEMMs put the tokens in the
+# MMA's N dimension (swap-AB small-M kernels), whose minimum is 8 (Hopper wgmma m64nNk16, N a
+# multiple of 8 from 8; mma.sync m16n8k16). A launch over fewer tokens costs its tensor work as 8
+# rows: the measured bf16 GEMMs of Llama-shaped weights take the same time at M = 1 as at M = 8
+# (sim/data/measured/*/gemm.csv, ``decode:`` rows; e.g. H100 4096 x 6144: 30.7 vs 29.0 us)
+MMA_MIN_TOKENS = 8.0
 
 
 def op_precision(op: Op, precision: str, attention_precision: str) -> str:
@@ -176,9 +182,11 @@ class LayerCost:
                     b0, count, d1 = b0 * expert_fraction, max(count * expert_fraction, 1.0), d1 / expert_fraction
                 if self.grouped:
                     count = 1.0
-            d = 0.0
+            d, f = 0.0, o.f1 * T
             if d1:
                 d = d1 * T
+                if d < MMA_MIN_TOKENS:          # the tile's rows are issued anyway (see MMA_MIN_TOKENS)
+                    f, d = f * (MMA_MIN_TOKENS / d if d > 0.0 else 0.0), MMA_MIN_TOKENS
                 d = d if d < o.dmin else o.dmin
-            total += n * time_of(o.f1 * T, b0 + o.b1 * T, o.x1 * T, 0, count, d, o.rate)
+            total += n * time_of(f, b0 + o.b1 * T, o.x1 * T, 0, count, d, o.rate)
         return total

@@ -146,6 +146,12 @@ class IterationCost:
         # KV reads against a kernel-measured HBM efficiency (copies); a GPU whose serving HBM rate
         # was fitted end to end on decode (serve_hbm_eff_max: Blackwell) has its KV reads in it
         self.kv_bw_eff = 1.0 if "serve_hbm_eff_max" in row else cal["attention"]["kv_read_efficiency"]
+        # decode attention's KV-read parallelism (see _kv_occupancy_s): one CTA streams at most
+        # cta_read_GBps; engines split the keys (flash-decoding), a bare SDPA call does not
+        self.split_kv = True
+        self._cta_Bps = cal["attention"]["cta_read_GBps"] * 1e9
+        self._hbm_kv_Bps = gpu.hbm_Bps * self.compute.eff.hbm_eff_max * self.kv_bw_eff
+        self._split_block = float(cal["attention"]["split_kv_block_tokens"])
         L = spec.layers
         self.stage_layers = L // pp
         # matmul parameters one GPU holds per layer (averaged over layers: MoE layers differ)
@@ -162,6 +168,13 @@ class IterationCost:
             local_kv_heads = max(spec.kv_heads / tp, 1.0)
             self.kv_layer_gpu = 2 * local_kv_heads * spec.head_dim * self.kvbytes
         self.kv_token_gpu = self.kv_layer_gpu * self.stage_layers          # bytes/token per GPU
+        # CTAs of the attention kernel per sequence and query tile: a GQA kernel packs a KV head's
+        # query heads into one tile (one CTA per local KV head); FlashMLA packs 64 heads a tile
+        if spec.mla:
+            self._kv_ctas = float(max(math.ceil(spec.heads / tp / 64), 1))
+        else:
+            self._kv_ctas = max(spec.kv_heads / tp, 1.0)
+        self._q_tile_rows = (spec.heads / max(spec.kv_heads, 1)) / 128.0 if not spec.mla else 0.0
         # sliding-window attention: a windowed layer attends, reads and keeps K = window + sinks
         # keys; attention and KV are priced as the average over the model's layers (full-context
         # fraction ``full_fraction``), as MoE layers are
@@ -276,12 +289,39 @@ class IterationCost:
         """Tokens whose routing decides which of this stage's experts are read (its own T)."""
         return T
 
-    def _attn_s(self, T: float, pairs: float, kv_read: float) -> float:
+    def _attn_s(self, T: float, pairs: float, kv_read: float, S: float | None = None) -> float:
         """The stage's fused attention: causal query-key pairs and KV-cache reads. No
         key-length term (the training kernels' fit, keys per query >= 512): serving's decode
         kernels split the keys over CTAs (flash-decoding), and a batch mixes lengths."""
-        return self.compute.time_of(self._attn_flops(T, pairs, kv_read), kv_read * self._a_kv + T * self._a_tok,
-                                    pairs * self._a_exp_pair, 1, float(self.stage_layers), 0.0, self._attn_rate)
+        t = self.compute.time_of(self._attn_flops(T, pairs, kv_read), kv_read * self._a_kv + T * self._a_tok,
+                                 pairs * self._a_exp_pair, 1, float(self.stage_layers), 0.0, self._attn_rate)
+        occ = self._kv_occupancy_s(T, T if S is None else S, kv_read)
+        if occ > 0.0:
+            occ = (occ + self.stage_layers * self.compute.eff.launch_us * 1e-6) / self.compute.speed
+            t = occ if occ > t else t
+        return t
+
+    def _kv_occupancy_s(self, T: float, S: float, kv_read: float) -> float:
+        """Seconds the stage's attention needs to stream ``kv_read`` tokens of KV with the CTAs
+        it launches, each at most ``cta_read_GBps`` (calibration.toml [attention]); 0 where the
+        grid is wide enough for HBM to bind. Grid: per local KV head (``_kv_ctas``) one CTA per
+        decoding sequence, plus the query tiles of the batch's prefill tokens; an engine's
+        split-KV kernel (``split_kv``: flash-decoding; FA2/FA3 num_splits, FlashInfer split-KV,
+        TensorRT-LLM multi-block) adds one CTA per ``split_kv_block_tokens`` keys of a
+        sequence. A batch of one sequence against 8 KV heads without splitting has 8 CTAs on
+        132 SMs (PyTorch SDPA; the measured decode rows): its KV reads crawl."""
+        n = S if S > 1.0 else 1.0
+        tiles = S + (T - S) * self._q_tile_rows if T > S else S
+        if tiles < 1.0:
+            tiles = 1.0
+        ctas = self._kv_ctas * tiles
+        if self.split_kv:
+            per_seq = kv_read / n / self._split_block
+            ctas *= math.ceil(per_seq) if per_seq > 1.0 else 1.0
+        rate = ctas * self._cta_Bps
+        if rate >= self._hbm_kv_Bps:
+            return 0.0
+        return kv_read * self.kv_layer_gpu * self.stage_layers / rate
 
     def _attn_flops(self, T: float, pairs: float, kv_read: float) -> float:
         """Attention FLOPs of a batch on one GPU's stage: ``pairs`` x the per-pair FLOPs; with
@@ -308,7 +348,7 @@ class IterationCost:
         samples) that a CUDA graph covers runs padded (``padded``)."""
         T, S = float(tokens), float(samples)
         P = self.padded(T, S)
-        compute = self.pp * (self._fixed_stage_s(P, P if P != T else S) + self._attn_s(T, float(attn_pairs), float(kv_read)))
+        compute = self.pp * (self._fixed_stage_s(P, P if P != T else S) + self._attn_s(T, float(attn_pairs), float(kv_read), S))
         tp_b, pp_b, comm = self._comm(P)
         return BatchCost(self._host_s(T, S, compute + comm), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
@@ -351,7 +391,12 @@ class IterationCost:
             tx = x / xrate
             t = tm if tm > t else t
             t = tx if tx > t else t
-            g = fixed + pp * ((t + launch) / speed)
+            t += launch
+            occ = self._kv_occupancy_s(B, B, D)
+            if occ > 0.0:
+                occ += launch
+                t = occ if occ > t else t
+            g = fixed + pp * (t / speed)
             times.append((g if g > eager else eager) + tail)
         return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
 
@@ -520,7 +565,7 @@ class IterationCost:
         for t, s, p, k in zip(T, S, P, K):
             g = self.padded(float(t), float(s))
             out.append(self._fixed_stage_s(g, g if g != t else float(s))
-                       + self._attn_s(float(t), float(p), float(k)))
+                       + self._attn_s(float(t), float(p), float(k), float(s)))
         return np.array(out, dtype=np.float64)
 
     def comm_bytes(self, tokens) -> tuple[np.ndarray, np.ndarray, int]:

@@ -39,6 +39,7 @@ def iteration_rows(gpu_name: str) -> list[Case]:
         return []
     spec = ModelSpec.from_section(load_config(data={"model": {"preset": "llama3-8b"}}).model)
     cost = IterationCost(spec, gpu_spec(gpu_name), "bf16", "bf16")
+    cost.split_kv = False       # PyTorch SDPA decode: one CTA per sequence and KV head (README)
     out = []
     short = gpu_name.split("-")[0].lower()
     for r in rows:

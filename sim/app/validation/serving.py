@@ -126,7 +126,16 @@ PUBLISHED = [
      "eager prefill floor is [sglang]'s 43 us per kernel (sglang#12160, 0.5-era)", 0.65),
     ("dsr1_16xh100_tp16_tpot", "tt_dsr1_16xh100_tp16.toml", "tpot_mean_s", 0.0231, 0.15,
      "tenstorrent/tt-inference-server#356 (16 H100 (SGLANG + INFINIBAND), ISL/OSL 128/128, concurrency 1)",
-     "", None),
+     "one-sequence decode over two nodes, predicted 17.9 ms: 7.5 ms of kernels (weights read at 1/16 per GPU, "
+     "~1,200 kernels at the ~4 us launch floor), 9.0 ms of 122 cross-node all-reduces, 0.5 ms host. Until "
+     "issue 12 it read +10.9 % only because each one-token GEMM was charged ~21 us of tensor time (the "
+     "narrow-GEMM penalty at one row): 7.7 ms over the step's 601 GEMMs that the measured GEMMs do not show "
+     "(gemm.csv: m = 1 takes what m = 8 takes; MMA_MIN_TOKENS). What the run adds is per-kernel work that "
+     "the layer model does not list at batch 1 (SGLang's separate per-token-group FP8 quantization before "
+     "each of the 601 block-scaled GEMMs, MLA's absorption bmm's and norms: ~1,922 kernels per step, "
+     "engines.eager_ops) and the latency of the inter-node all-reduce; charging those kernels at the launch "
+     "floor would close ~2.4 ms here but put the weight-bound H200 TP8 concurrency-64 TPOT row (+12.5 %) "
+     "past its tolerance, so neither is fitted on this single row", 0.25),
     ("dsr1_16xh100_tp16_ttft", "tt_dsr1_16xh100_tp16.toml", "ttft_mean_s", 0.1797, 0.25,
      "tenstorrent/tt-inference-server#356 (SGLang 0.4.x by date; held out of [sglang-0.4] launch_us, fitted "
      "to an H200 eager prefill of early 2025)", "", None),
