@@ -29,6 +29,9 @@ Vocabulary:
   ``batch`` sequences whose summed context starts at ``context`` (a macro-step) and returns a
   ``DecodeRun``. Both use per-replica constants precomputed at construction and give the
   vectorized methods' results (``times``, ``comm_bytes``, ``model_flops``, ...) to rounding.
+- decode attention's grid (``split_kv``, ``_kv_occupancy_s``): one CTA per sequence and local KV
+  head (FlashMLA: per 64 heads) streams at most ``cta_read_GBps``; engines' split-KV kernels add
+  a CTA per ``split_kv_block_tokens`` keys, a bare SDPA call (``split_kv = False``) does not.
 - calibration constants are data in ``data/calibration.toml`` with their sources.
 """
 
@@ -118,7 +121,7 @@ class IterationCost:
 
     def __init__(self, spec: ModelSpec, gpu: GpuSpec, precision: str, kv_precision: str,
                  tp: int = 1, pp: int = 1, ep: int = 1, link: CommLink | None = None,
-                 schedule_overhead_s: float | None = None):
+                 schedule_overhead_s: float | None = None, attention_kernel: str = "default"):
         if spec.heads % tp:
             raise InfeasibleError("serve.tp", f"tp={tp} does not divide heads ({spec.heads})")
         if spec.layers % pp:
@@ -127,7 +130,9 @@ class IterationCost:
             raise InfeasibleError("serve.ep", f"ep={ep} needs an MoE model whose experts and serve.tp ({tp}) it divides")
         cal = calibration()
         self.spec, self.gpu, self.tp, self.pp, self.ep = spec, gpu, tp, pp, ep
-        eff = efficiency_for(gpu.name)
+        # attention_kernel: whose fused-attention curves (sim/data/compute.toml [<GPU>.<kernel>]);
+        # engines run their own (the default curves); the measured PyTorch SDPA rows ran FA2
+        eff = efficiency_for(gpu.name, attention_kernel)
         # one source of truth for the low-precision factors: sim/data/compute.toml. A GPU whose
         # serving runs were fitted end to end (``serve_*`` keys of its section: H100/H200 FP8
         # on the TensorRT-LLM 8B table, Blackwell FP4 on its 70B rows) uses those; any other
@@ -292,9 +297,21 @@ class IterationCost:
     def _attn_s(self, T: float, pairs: float, kv_read: float, S: float | None = None) -> float:
         """The stage's fused attention: causal query-key pairs and KV-cache reads. No
         key-length term (the training kernels' fit, keys per query >= 512): serving's decode
-        kernels split the keys over CTAs (flash-decoding), and a batch mixes lengths."""
-        t = self.compute.time_of(self._attn_flops(T, pairs, kv_read), kv_read * self._a_kv + T * self._a_tok,
-                                 pairs * self._a_exp_pair, 1, float(self.stage_layers), 0.0, self._attn_rate)
+        kernels split the keys over CTAs (flash-decoding), and a batch mixes lengths. ``S``:
+        the batch's sequences (sampled rows); a decode-only batch (T <= S) has no FLOP
+        half-saturation, and its KV reads are bounded by the kernel's grid (``_kv_occupancy_s``)."""
+        cm, Ls, f = self.compute, float(self.stage_layers), self._attn_flops(T, pairs, kv_read)
+        if S is not None and T <= S:
+            # a decode-only launch (one query per sequence): memory-bound, far below the prefill-sized
+            # launches whose fixed time attn_half_flops was fitted to (seq >= 512); its fixed time is
+            # the launch and the grid's streaming (_kv_occupancy_s), its FLOPs at the saturated rate
+            t = cm.time_of(0.0, kv_read * self._a_kv + T * self._a_tok, pairs * self._a_exp_pair, 1, Ls, 0.0,
+                           self._attn_rate)
+            tf = (f / (self._attn_rate * self._attn_e[0]) + Ls * cm.eff.launch_us * 1e-6) / cm.speed
+            t = tf if tf > t else t
+        else:
+            t = cm.time_of(f, kv_read * self._a_kv + T * self._a_tok, pairs * self._a_exp_pair, 1, Ls, 0.0,
+                           self._attn_rate)
         occ = self._kv_occupancy_s(T, T if S is None else S, kv_read)
         if occ > 0.0:
             occ = (occ + self.stage_layers * self.compute.eff.launch_us * 1e-6) / self.compute.speed
@@ -378,15 +395,14 @@ class IterationCost:
         mla = self._a_flop_abs_pair > 0.0
         c = float(self.stage_layers)
         launch = c * e.launch_us * 1e-6
-        a_max, a_half = self._attn_e
-        peak_eff, half = self._attn_rate * a_max, a_half * max(c, 1.0)
+        peak_eff = self._attn_rate * self._attn_e[0]
         hbm_eff, bhalf = self.gpu.hbm_Bps * e.hbm_eff_max, e.hbm_half_bytes * max(c, 1.0)
         xrate = self.gpu.special_ops * e.special_eff
         times = []
         for j in range(steps):
             D = per_step[j] if per_step else context + B * j
             f, b, x = (self._attn_flops(B, D, D) if mla else D * fl), D * kvb + tb, D * ex
-            t = f / (peak_eff * (f / (f + half))) if f > 0.0 else 0.0
+            t = f / peak_eff                 # decode: no FLOP half-saturation (see _attn_s)
             tm = b / (hbm_eff * (b / (b + bhalf))) if b > 0.0 else 0.0
             tx = x / xrate
             t = tm if tm > t else t

@@ -38,8 +38,10 @@ def iteration_rows(gpu_name: str) -> list[Case]:
     except FileNotFoundError:
         return []
     spec = ModelSpec.from_section(load_config(data={"model": {"preset": "llama3-8b"}}).model)
-    cost = IterationCost(spec, gpu_spec(gpu_name), "bf16", "bf16")
-    cost.split_kv = False       # PyTorch SDPA decode: one CTA per sequence and KV head (README)
+    # the kernels that ran: PyTorch SDPA's flash backend (FlashAttention-2: the [<GPU>.fa2] curves
+    # fitted to the attention table's flash rows), whose decode has no split-KV (README)
+    cost = IterationCost(spec, gpu_spec(gpu_name), "bf16", "bf16", attention_kernel="fa2")
+    cost.split_kv = False
     out = []
     short = gpu_name.split("-")[0].lower()
     for r in rows:

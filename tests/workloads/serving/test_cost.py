@@ -355,3 +355,21 @@ def test_decode_run_equals_batch_with_a_narrow_grid():
     run = c.decode_run(B, ctx, k)
     want = np.cumsum([c.batch(B, B, ctx + B * j, ctx + B * j).time_s for j in range(k)])
     assert np.allclose(run.cum_s, want, rtol=1e-12)
+
+
+def test_decode_attention_pays_no_prefill_fixed_time():
+    """attn_half_flops is the fixed time of prefill-sized fused-attention launches (fitted at
+    seq >= 512); a decode launch (one query per sequence) is memory-bound and pays the launch,
+    its KV bytes and the grid's streaming only (closed form). A prefill chunk keeps the curve."""
+    c = _cost(precision="bf16", kv="bf16")
+    e, Ls = c.compute.eff, c.stage_layers
+    B, ctx = 4.0, 300.0
+    kv = B * ctx * c.kv_token_gpu / c.kv_bw_eff
+    act = B * c._a_tok
+    b = kv + act
+    want = b / (c.gpu.hbm_Bps * e.hbm_eff_max * b / (b + e.hbm_half_bytes * Ls)) + Ls * e.launch_us * 1e-6
+    assert c._attn_s(B, B * ctx, B * ctx, B) == pytest.approx(want, rel=1e-9)
+    assert c.decode_run(int(B), B * ctx, 1).cum_s[0] == pytest.approx(c.batch(B, B, B * ctx, B * ctx).time_s, rel=1e-12)
+    # a 512-token prefill chunk: FLOPs at the half-saturated curve (slower than at attn_eff_max)
+    f = c._attn_flops(512.0, 512.0 * 256.0, 512.0)
+    assert c._attn_s(512.0, 512.0 * 256.0, 512.0, 1.0) > 1.5 * f / (c._attn_rate * e.attn_eff_max)
