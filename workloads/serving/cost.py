@@ -398,6 +398,8 @@ class IterationCost:
         peak_eff = self._attn_rate * self._attn_e[0]
         hbm_eff, bhalf = self.gpu.hbm_Bps * e.hbm_eff_max, e.hbm_half_bytes * max(c, 1.0)
         xrate = self.gpu.special_ops * e.special_eff
+        # the grid only widens as contexts grow: a step that fills HBM at the first never binds later
+        narrow = self._kv_occupancy_s(B, B, D0) > 0.0
         times = []
         for j in range(steps):
             D = per_step[j] if per_step else context + B * j
@@ -408,10 +410,11 @@ class IterationCost:
             t = tm if tm > t else t
             t = tx if tx > t else t
             t += launch
-            occ = self._kv_occupancy_s(B, B, D)
-            if occ > 0.0:
-                occ += launch
-                t = occ if occ > t else t
+            if narrow:
+                occ = self._kv_occupancy_s(B, B, D)
+                if occ > 0.0:
+                    occ += launch
+                    t = occ if occ > t else t
             g = fixed + pp * (t / speed)
             times.append((g if g > eager else eager) + tail)
         return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
