@@ -42,7 +42,9 @@ QWEN_DEP_GAP = (
     "TensorRT-LLM's attention-DP ranks admit context requests on their own (these options set no "
     "attention_dp_config balance), so a replica step carries one rank's whole prefill while the others "
     "wait, and runs without CUDA graphs unless every rank is generation-only; dcsim spreads a step's "
-    "prefill evenly over the ranks. Grouped expert GEMMs at the per-expert GEMM's efficiency instead of "
+    "prefill evenly over the ranks (bounding the loaded rank by its own max_num_tokens, tried, moves "
+    "these rows < 2 points: the replica's one scheduler packs full-budget prefill steps, where each "
+    "TensorRT-LLM rank admits at its own steps; per-rank schedulers are not modelled). Grouped expert GEMMs at the per-expert GEMM's efficiency instead of "
     "the layer's (tried) give 1000/1000 +42 % and push the decode-bound Qwen3-30B rows to -28 %: not it")
 DSR1_GAP = (
     "DeepSeek-R1-0528: Blackwell rows under-predicted (-26 to -48 %): the NVFP4-v2 checkpoint is run as "
