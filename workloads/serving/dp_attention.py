@@ -126,8 +126,12 @@ class DpAttentionCost(IterationCost):
     def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> BatchCost:
         n = float(self.dp)
         T, S = float(tokens), float(samples)
-        compute = self.pp * (self._fixed_stage_s(T / n, S / n) + self._attn_s(T / n, attn_pairs / n, kv_read / n, S / n))
-        tp_b, pp_b, comm = self._comm(T, T > S)
+        # a decode-only step replays each rank's CUDA graph padded to a captured size (every rank
+        # the same graph: the MoE collectives need equal shapes); attention runs the real rows
+        P = self.padded(T / n, S / n) * n if (self.graph_sizes and T == S) else T
+        Ps = P if P != T else S
+        compute = self.pp * (self._fixed_stage_s(P / n, Ps / n) + self._attn_s(T / n, attn_pairs / n, kv_read / n, S / n))
+        tp_b, pp_b, comm = self._comm(P, T > S)
         # each DP rank's scheduler prepares its own sequences, side by side; their per-step
         # metadata all-gather overlaps the GPU's current batch and shows only beyond it
         gpu = compute + comm

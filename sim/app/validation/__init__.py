@@ -22,6 +22,7 @@ SUITES = {
     "serving": "sim.app.validation.serving",
     "measured": "sim.app.validation.measured",
     "serving-large": "sim.app.validation.serving_large",
+    "serving-heldout": "sim.app.validation.serving_heldout",
 }
 
 

@@ -183,7 +183,12 @@ STEP_CASES = [
 ]
 
 MODEL_PRESETS = {"Llama 3.1 8B": "llama3-8b", "Llama 3.1 70B": "llama3-70b", "Llama 3.3 70B": "llama3-70b",
-                 "Llama 3.1 405B": "llama3-405b"}
+                 "Llama 3.1 405B": "llama3-405b", "Qwen3 30B A3B": "qwen3-30b-a3b",
+                 "Qwen3 235B A22B": "qwen3-235b-a22b", "DeepSeek R1 0528": "deepseek-v3"}
+# routed experts' precision where a checkpoint quantizes only them: nvidia/DeepSeek-R1-0528-NVFP4
+# ("only the weights and activations of the linear operators within transformer blocks in MoE are
+# quantized"): NVFP4 experts, the rest as DeepSeek's FP8 release
+EXPERT_ONLY_FP4 = {"DeepSeek R1 0528"}
 GPUS = {"H100": "H100-SXM-80GB", "H200": "H200-SXM-141GB", "B200": "B200-180GB", "GB200": "GB200",
         "A100": "A100-SXM-80GB"}
 # KV-cache precision of the published checkpoints by weight precision: NVIDIA ModelOpt FP8 and
@@ -224,6 +229,10 @@ def case_config(row: dict, max_requests: int | None = None):
     isl, osl = int(row["input_len_tokens"]), int(row["output_len_tokens"])
     precision = row["precision"].lower()
     kv_precision = KV_PRECISION.get(precision, precision)
+    expert_precision = None
+    if precision == "fp4" and row["model"] in EXPERT_ONLY_FP4:
+        precision, expert_precision = "fp8", "fp4"
+    dep = row.get("dp_attention", "") == "yes"
     data = {
         "run": {"kind": "serve", "name": row["id"]},
         "topology": {"gpu": gpu, "gpus": tp * pp, "gpus_per_node": max(tp * pp, 1), "fabric": "none"},
@@ -233,9 +242,19 @@ def case_config(row: dict, max_requests: int | None = None):
                   "gpu_memory_utilization": BENCH_KV_FRACTION, "cuda_graph_batch_sizes": GRAPH_BATCH_SIZES},
         "workload": {"arrival": "burst", "requests": n, "input_tokens": isl, "output_tokens": osl},
     }
+    if expert_precision:
+        data["serve"]["expert_precision"] = expert_precision
+    if dep:
+        # DEP: enable_attention_dp with --ep tp (TensorRT-LLM's attention DP: each rank its own
+        # scheduler, sequences and KV; the routed experts spread over the ranks)
+        data["serve"].update(dp_attention=True, ep=tp)
     cfg = load_config(data=data)
-    cost = IterationCost(ModelSpec.from_section(cfg.model), gpu_spec(gpu), precision, kv_precision, tp=tp, pp=pp)
+    cost = IterationCost(ModelSpec.from_section(cfg.model), gpu_spec(gpu), row["precision"].lower(), kv_precision,
+                         tp=tp, pp=pp)
     bs, tokens = trtllm_bench_limits(cost, isl, osl, BENCH_KV_FRACTION)
+    if dep:
+        # the heuristic's limits are each rank's executor's (tuning.py has no attention-DP case)
+        bs, tokens = bs * tp, tokens * tp
     data["serve"].update(max_batch_size=bs, max_batch_tokens=tokens)
     return load_config(data=data)
 
@@ -245,6 +264,8 @@ def run_case(row: dict, max_requests: int | None = None) -> Case:
     cfg = case_config(row, max_requests)
     result = run(cfg)
     predicted = float(result.summary["output_tokens_per_s"])
+    if "per GPU" in row.get("unit", ""):
+        predicted /= int(row["gpu_count"] or 1)
     measured = float(row["value"])
     return Case(row["id"], "output_tokens_per_s", predicted, measured,
                 f"{row['source']}; {row['source_location']}; {row['source_url']}", fit=row.get("fit", "fit"))

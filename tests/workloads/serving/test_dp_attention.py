@@ -154,3 +154,26 @@ def test_dp_ranks_sync_every_step():
     # without DP (one GPU, dp = 1) there is no one to agree with
     one = deployment(dict(data, serve={**data["serve"], "tp": 1, "max_batch_size": 64}, topology={"preset": "dgx-h100-superpod", "gpus": 8}))
     assert one.cost.dp_sync_s == 0.0
+
+
+def test_decode_steps_pad_each_rank_to_its_cuda_graph():
+    """A decode-only step of a DP-attention replica replays every rank's CUDA graph at the next
+    captured size (TensorRT-LLM / SGLang pad to their capture sizes; every rank the same graph):
+    750 sequences per rank run the 1024-row graph's GEMMs, MoE and all-to-alls, attention over
+    the real 750 sequences' keys. Until the held-out TensorRT-LLM MoE rows (issue 12) the DP cost
+    ran the unpadded batch while a TP replica padded (IterationCost.padded)."""
+    dep = deployment(dsv3(16))
+    c = dep.cost
+    c.set_graph_batch_sizes([])
+    B, ctx = 16 * 750.0, 16 * 750.0 * 1000
+    plain = c.batch(B, B, ctx, ctx)
+    c.set_graph_batch_sizes([256, 512, 1024])
+    padded = c.batch(B, B, ctx, ctx)
+    n = 16.0
+    assert padded.compute_s - plain.compute_s == pytest.approx(
+        c.pp * (c._fixed_stage_s(1024.0, 1024.0) - c._fixed_stage_s(750.0, 750.0)), rel=1e-9)
+    assert padded.tp_bytes == pytest.approx(plain.tp_bytes * 1024 / 750)
+    # a step with prefill tokens in it runs eagerly: no padding
+    mixed_plain = c.batch(B + n * 100, B, ctx, ctx)
+    c.set_graph_batch_sizes([])
+    assert c.batch(B + n * 100, B, ctx, ctx).time_s == pytest.approx(mixed_plain.time_s)

@@ -1,0 +1,89 @@
+"""Held-out serving validation: 30 maximum-throughput runs of the TensorRT-LLM performance overview
+that no dcsim constant was fitted to (``workloads/serving/data/inference_heldout.csv``): the
+post-1.0 per-GPU tables (docs/source/developer-guide/perf-overview.md, trtllm-bench, PyTorch
+backend), dense Llama 3.3 70B at lengths the v1.0 table lacks (1024/8192, 8192/1024, 32768/1024;
+B200 / GB200 TP1 NVFP4, H200 TP2 and H100 TP2 FP8) and the MoE models (Qwen3-30B-A3B TP1 NVFP4,
+Qwen3-235B-A22B DEP4 / DEP8, DeepSeek-R1-0528 DEP4 / DEP8; DEP = attention DP with expert
+parallelism over the same GPUs). Each row runs through ``serving.case_config`` (trtllm-bench's
+heuristic limits, CUDA graphs with padding); the metric is output tokens/s per GPU.
+
+Vocabulary:
+- ``KINDS``: (row-id substring, tolerance, bound, gap) by kind of row: the dense rows are held to
+  the suite's 15 %; each MoE kind has a ``bound`` it must stay under and a ``gap`` saying what is
+  known of the difference (no per-row factor: the rows are predicted from the model as it is).
+- ``run_suite()``: the rows as ``Case``s (``fit`` "held-out" on every one).
+"""
+
+from __future__ import annotations
+
+import csv
+
+from sim.app.validation.case import Case
+from sim.app.validation.serving import DATA, run_case
+
+DATA_HELDOUT = DATA.parent / "inference_heldout.csv"
+
+QWEN_SMALL_GAP = (
+    "Qwen3-30B-A3B TP1: decode-bound rows (1024/8192, 32768/1024) within 5 %; the large-batch rows "
+    "over-predicted (1000/1000: ~1,800 sequences per step; 8192/1024: prefill-heavy). GB200 (Grace host) "
+    "measures below B200 at 1000/1000 (22,856 vs 26,971; v1.0 table 128/128: 24,107 vs 39,827) though its "
+    "GPU is the same die at a higher clock: the step is bound by the host's per-sequence work (PyTorch "
+    "executor, sampler) behind the overlap scheduler. A per-sequence host term large enough (~36 us) breaks "
+    "the Llama 3.1 8B 128/128 rows (4,000 sequences: -22 %), so it is not modelled. The v1.0 table's "
+    "Qwen3-30B-A3B rows (not in this group) show the same kind, stronger where steps are short and "
+    "requests many: B200 128/128 +77 %, 2048/128 +66 %, 5000/500 +44 %, 20000/2000 -1 %; GB200 128/128 +195 %")
+QWEN_DEP_GAP = (
+    "Qwen3-235B-A22B with attention DP (DEP4 / DEP8): over-predicted on every GPU (B200/GB200 NVFP4 "
+    "+13 to +49 %, H200/H100 FP8 +33 to +72 %), most at 1000/1000 (the largest decode batch). Per-rank "
+    "CUDA-graph padding (dp_attention.DpAttentionCost.batch) took 4-13 points off; the rest is not "
+    "isolated: the Hopper rows match within 18 % if the FP8 checkpoint's KV cache is bf16 (the Qwen3 "
+    "options set no kv_cache_config, so trtllm-bench keeps the checkpoint's, which is not published), "
+    "but the NVFP4 rows then fall 16-31 % below on the decode-heavy lengths. Candidate not modelled: "
+    "TensorRT-LLM's attention-DP ranks admit context requests on their own (these options set no "
+    "attention_dp_config balance), so a replica step carries one rank's whole prefill while the others "
+    "wait, and runs without CUDA graphs unless every rank is generation-only; dcsim spreads a step's "
+    "prefill evenly over the ranks (bounding the loaded rank by its own max_num_tokens, tried, moves "
+    "these rows < 2 points: the replica's one scheduler packs full-budget prefill steps, where each "
+    "TensorRT-LLM rank admits at its own steps; per-rank schedulers are not modelled). Grouped expert GEMMs at the per-expert GEMM's efficiency instead of "
+    "the layer's (tried) give 1000/1000 +42 % and push the decode-bound Qwen3-30B rows to -28 %: not it")
+DSR1_GAP = (
+    "DeepSeek-R1-0528: Blackwell rows under-predicted (-26 to -48 %): the NVFP4-v2 checkpoint is run as "
+    "NVFP4 routed experts at the FP8 tensor rate with FP8 attention (which modules v2 quantizes and at "
+    "which rate TensorRT-LLM's FP4 MoE runs are not published per module); the H200 DEP8 FP8 row is over "
+    "(+43 %) like the Qwen3 DEP rows, with MLA decode (worked on apart) in it")
+GB200_GAP = (
+    "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
+    "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
+    "table's held-out GB200 rows show the same sign (-2 to -13 %)")
+# (row-id substring, tolerance, bound, gap): the first match decides
+KINDS = [
+    ("Llama_3.3_70B_GB200", 0.15, 0.17, GB200_GAP),
+    ("Llama_3.3_70B", 0.15, None, ""),
+    ("Qwen3_30B_A3B", 0.15, 0.55, QWEN_SMALL_GAP),
+    ("Qwen3_235B_A22B", 0.15, 0.80, QWEN_DEP_GAP),
+    ("DeepSeek_R1", 0.15, 0.55, DSR1_GAP),
+]
+
+
+def heldout_cases() -> list[dict]:
+    with DATA_HELDOUT.open() as f:
+        return list(csv.DictReader(f))
+
+
+def kind_of(case_id: str) -> tuple[float, float | None, str]:
+    for key, tol, bound, gap in KINDS:
+        if key in case_id:
+            return tol, bound, gap
+    return 0.15, None, ""
+
+
+def run_suite(max_requests: int | None = None) -> list[Case]:
+    out = []
+    for row in heldout_cases():
+        c = run_case(row, max_requests)
+        tol, bound, gap = kind_of(row["id"])
+        within = abs(c["error"]) <= tol
+        out.append(Case(c["case"], "output_tokens_per_s per GPU", c["predicted"], c["measured"], c["source"],
+                        tolerance=tol, bound=tol if within or bound is None else bound,
+                        gap="" if within else gap, fit=row["fit"]))
+    return out

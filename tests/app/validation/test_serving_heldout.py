@@ -1,0 +1,40 @@
+"""The held-out serving group (sim/app/validation/serving_heldout.py): 30 TensorRT-LLM
+maximum-throughput runs that no constant was fitted to."""
+
+import statistics
+
+import pytest
+
+from sim.app import validation as suites
+from sim.app.validation import serving_heldout as held
+
+
+def test_rows_carry_their_citation_and_are_all_held_out():
+    rows = held.heldout_cases()
+    assert len(rows) == 30 and all(r["fit"] == "held-out" for r in rows)
+    assert all(r["source"] and r["source_url"] and r["source_location"] and float(r["value"]) > 0 for r in rows)
+    assert "serving-heldout" in suites.SUITES
+    # every row runs as an expressible config: dense TP, or DEP (attention DP + EP over the TP GPUs)
+    assert {r["dp_attention"] for r in rows} == {"", "yes"}
+
+
+@pytest.mark.slow
+def test_heldout_median_p90_and_each_row_in_its_bound():
+    """Dense Llama 3.3 70B on B200/GB200 NVFP4 and H200/H100 FP8 at lengths the fitted v1.0 table
+    lacks: each within 15 % but GB200 1024/8192 (-15.0 %; median 5.7 %), so Blackwell FP4 is not too
+    fast as such. The MoE rows
+    are the fault (TensorRT-LLM Qwen3 / DeepSeek-R1 at large decode batches, attention DP most):
+    each within its kind's bound, with its gap stated (serving_heldout.KINDS). Whole group: median
+    17.8 % / p90 53.1 % before the per-rank CUDA-graph padding of DP attention, 15.0 % / 49.1 % after."""
+    rows = held.run_suite()
+    errs = {r["case"]: abs(r["error"]) for r in rows}
+    dense = [e for k, e in errs.items() if "Llama" in k]
+    assert len(dense) == 11 and max(dense) <= 0.16 and statistics.median(dense) <= 0.07
+    for r in rows:
+        assert abs(r["error"]) <= r["tolerance"] or (r["gap"] and abs(r["error"]) <= r["bound"]), r["case"]
+    a = sorted(errs.values())
+    assert statistics.median(a) <= 0.16
+    assert a[int(0.9 * (len(a) - 1) + 0.5)] <= 0.50
+    # the DP-attention padding moved every Qwen3-235B DEP row toward the measurement
+    assert errs["trtllm12_Qwen3_235B_A22B_B200_dep4_1000_1000"] <= 0.50
+    assert errs["trtllm12_Qwen3_235B_A22B_H100_dep8_1000_1000"] <= 0.73
