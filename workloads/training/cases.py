@@ -744,7 +744,8 @@ def heldout_round3_cases() -> list[dict]:
     FlashAttention-2, async TP as ``tp_comm_overlap``; NeMo 24.07 = Megatron-Core with the
     distributed optimizer, sequence parallelism and TP overlap with TP > 1, FP8 delayed scaling,
     no recompute (as ``multinode_published_cases``); Megatron-Bridge = as ``moe_cases`` /
-    ``blackwell_cases`` (expert TP 1, no recompute). Where a row's PP x VP does not split the
+    ``blackwell_cases`` (expert TP 1, no recompute; DeepSeek-V3 with the recipes' HybridEP
+    dispatcher, ``moe_dispatcher = "deepep"``). Where a row's PP x VP does not split the
     layers (DeepSeek-V3's 61), the most virtual stages that do (``_feasible_vp``). Memory is not
     checked (the tables do not say what the recipes offload)."""
     out = []
@@ -775,6 +776,8 @@ def heldout_round3_cases() -> list[dict]:
             train["tp_comm_overlap"] = tp > 1
             if ep > 1:
                 train["etp"] = 1
+            if opts.get("dispatcher"):
+                train["moe_dispatcher"] = opts["dispatcher"]
             if opts.get("a2a_overlap") == "1":
                 train["overlap_moe_expert_parallel_comm"] = True
         out.append({"case": r["id"], "metric": "tokens_per_s / gpus", "config": cfg, "measured": float(r["measured"]),

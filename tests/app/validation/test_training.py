@@ -714,7 +714,7 @@ def test_heldout_round3_each_row_within_15_percent_or_a_documented_gap(heldout3)
     row its URL, quoted table row and assumptions). Nothing fitted to them. 18 rows within 15%;
     the 5 others each in a documented kind of gap (``HELDOUT3_GAPS``): dropless fine-grained MoE
     at micro-batch 1 with 16-32 local experts (-62%, -66%: host-bound per micro-batch in the
-    model), EP 64 (-39% on 1,024 H100 over IB, -15% inside NVL72), Megatron-FSDP priced as
+    model), EP 64 (-28% on 1,024 H100 over IB, -11% inside NVL72), Megatron-FSDP priced as
     PyTorch FSDP (-22%), torchtitan CP 8 at 262k tokens (+20%)."""
     assert len(heldout3) == 23
     gaps = {}
@@ -731,15 +731,16 @@ def test_heldout_round3_each_row_within_15_percent_or_a_documented_gap(heldout3)
 @pytest.mark.slow
 def test_heldout_round3_median_and_p90(heldout3):
     """The goal of issue 11: held-out median |error| <= 10%, p90 <= 25%. Reached on the dense
-    rows (18: median 5.7%, p90 15.5%), and the median over all 23 (6.9%); the p90 over all 23 is
-    35%: the MoE rows (5) are off by 1-66%, every one predicted slow (the kind of fault that still
-    shows: dropless MoE cost per micro-batch and EP all-to-all across nodes, see the gaps).
+    rows (18: median 5.7%, p90 15.5%) and the median over all 23 (7.5%); the p90 over all 23 is
+    26.7%: the MoE rows (5) are off by 9-66%, four of them predicted slow (the kind of fault that
+    still shows: dropless MoE host cost per micro-batch, and EP all-to-all across nodes; see the
+    gaps). Before the DeepSeek rows ran the recipes' HybridEP dispatcher (``deepep``): p90 35%.
     Multi-node dense runs show no optimism growing with scale: torchtitan 8B FSDP -6% on 8 and
     -7% on 128 GPUs; 70B on 256 -13% (2D) / -1% (async TP); 405B on 512 -5% / -2% / -10% / +5%."""
     from sim.app.validation.training import heldout_round3_summary
     s = heldout_round3_summary(heldout3)
-    assert s["median"] <= 0.08 and s["dense_median"] <= 0.07 and s["dense_p90"] <= 0.17, s
-    assert s["p90"] <= 0.40, s          # honest bound: the MoE rows
+    assert s["median"] <= 0.085 and s["dense_median"] <= 0.07 and s["dense_p90"] <= 0.17, s
+    assert s["p90"] <= 0.28, s          # honest bound: the MoE rows
     dense_multi = [r for r in heldout3 if not r["case"].startswith(("mb2509_deepseek", "mb2602_"))
                    and int(r["case"].rsplit("x", 1)[-1].split("_")[0]) >= 64]
     assert dense_multi and all(r["error"] <= 0.10 for r in dense_multi)   # no optimism at scale
