@@ -701,3 +701,88 @@ def llmfoundry_a100_40gb_cases() -> list[dict]:
                     "measured": float(r["tokens_per_s_per_gpu"]), "gpu": r["gpu"], "use": "holdout",
                     "source": LLMFOUNDRY_A100_40GB_SOURCE})
     return out
+
+
+# -- Held-out round 3 (issue 11, "held-out training suites"): 24 public runs new to the project ----
+
+# NeMo's GPT-3 5B / 20B (NeMo launcher conf/training/gpt3/5b.yaml, 20b.yaml): GELU MLP of 4 d, vocab
+# 50,257 padded to 51,200 as the 175B preset; Llama 2 7B / 13B (HF config.json); Nemotron-3 8B (NeMo
+# conf/training/nemotron/nemotron_8b.yaml: squared-ReLU MLP of 4 d, vocab 256,000, untied)
+_GPT3_SMALL = {"vocab": 51200, "gated_mlp": False, "tied_embeddings": True}
+HELDOUT3_MODELS = {
+    "llama3-8b": {"preset": "llama3-8b"}, "llama3-70b": {"preset": "llama3-70b"},
+    "llama3-405b": {"preset": "llama3-405b"}, "deepseek-v3": {"preset": "deepseek-v3"},
+    "gpt3-5b": dict(_GPT3_SMALL, name="gpt3-5b", layers=24, hidden=4096, ffn_hidden=16384, heads=32, kv_heads=32),
+    "gpt3-20b": dict(_GPT3_SMALL, name="gpt3-20b", layers=44, hidden=6144, ffn_hidden=24576, heads=48, kv_heads=48),
+    "llama2-7b": dict(LLAMA2_70B, name="llama2-7b", layers=32, hidden=4096, ffn_hidden=11008, heads=32, kv_heads=32),
+    "llama2-13b": dict(LLAMA2_70B, name="llama2-13b", layers=40, hidden=5120, ffn_hidden=13824, heads=40, kv_heads=40),
+    "nemotron-8b": dict(NEMOTRON4_15B, name="nemotron-8b", layers=32, hidden=4096, ffn_hidden=16384, heads=32,
+                        kv_heads=32),
+    "nemotron4-340b": NEMOTRON4_340B, "qwen3-30b-a3b": QWEN3_30B_A3B, "qwen3-235b-a22b": QWEN3_235B_A22B,
+}
+# torchtitan's Grand Teton H100 (96 GB HBM2e, 2.4 TB/s, 500 W power limit), as issue11_cases
+GRAND_TETON_H100 = {"H100-GT-96GB-500W": {"like": "H100-SXM-80GB", "hbm_GB": 96, "hbm_GBps": 2400, "power_W": 500}}
+
+
+def _experts(model: dict) -> int:
+    from sim.config import load_config
+    from workloads.model import ModelSpec
+    return ModelSpec.from_section(load_config(data={"model": model}).model).experts
+
+
+def heldout_round3_cases() -> list[dict]:
+    """24 published training runs new to the project (``data/heldout_round3.csv``; each row its URL,
+    the exact table row quoted and its assumptions), held out of every fit, compared on tokens/s
+    per GPU: torchtitan's Dec 2024 Llama 3.1 benchmarks on 8-512 Grand Teton H100 (FSDP, CP to
+    262k tokens, 2D FSDP+TP with and without async TP, 3D with 1F1B / interleaved 1F1B, 4D),
+    NeMo 24.07's DGX H100 FP8 table (GPT-3 5B / 20B, Llama 2 7B / 13B, Nemotron 8B / 340B, Llama 3
+    8B with CP 2), Megatron-Bridge's H100 rows (Llama 3 8B FSDP, DeepSeek-V3 on 1,024, Qwen3 MoE)
+    and its DeepSeek-V3 MXFP8 rows on 256 B200 / GB200 / GB300.
+
+    Frameworks as configs: torchtitan = FSDP2 (``zero = 3``) over the DP ranks, TP with sequence
+    parallelism, torch.compile'd Float8 linears (``fp8_recipe = "tensorwise"``), SDPA's
+    FlashAttention-2, async TP as ``tp_comm_overlap``; NeMo 24.07 = Megatron-Core with the
+    distributed optimizer, sequence parallelism and TP overlap with TP > 1, FP8 delayed scaling,
+    no recompute (as ``multinode_published_cases``); Megatron-Bridge = as ``moe_cases`` /
+    ``blackwell_cases`` (expert TP 1, no recompute; DeepSeek-V3 with the recipes' HybridEP
+    dispatcher, ``moe_dispatcher = "deepep"``). Where a row's PP x VP does not split the
+    layers (DeepSeek-V3's 61), the most virtual stages that do (``_feasible_vp``). Memory is not
+    checked (the tables do not say what the recipes offload)."""
+    out = []
+    for r in _rows("heldout_round3.csv"):
+        gpus, tp, pp, cp, vp, ep, fsdp = (int(r[k]) for k in ("gpus", "tp", "pp", "cp", "vp", "ep", "fsdp"))
+        opts = dict(kv.split("=") for kv in r["options"].split(";") if kv)
+        model = dict(HELDOUT3_MODELS[r["model"]], seq_len=int(r["seq"]))
+        layers = model.get("layers") or {"llama3-405b": 126, "deepseek-v3": 61}.get(r["model"])
+        vp = _feasible_vp(layers, pp, vp)
+        dp = gpus // (tp * pp * cp)
+        train = {"tp": tp, "pp": pp, "cp": cp, "dp": dp, "ep": ep, "micro_batch": int(r["micro_batch"]),
+                 "global_batch": int(r["global_batch"]), "virtual_stages": vp,
+                 "schedule": "interleaved" if vp > 1 else "1f1b", "sequence_parallel": tp > 1,
+                 "zero": 3 if fsdp else 1, "recompute": r["recompute"], "precision": r["precision"],
+                 "fp8_recipe": r["recipe"], "check_memory": False}
+        cfg = {"run": {"kind": "train", "name": r["id"]}, "model": model, "train": train}
+        if r["framework"] == "torchtitan-2412":
+            cfg["hardware"] = {k: dict(v) for k, v in GRAND_TETON_H100.items()}
+            cfg["topology"] = {"preset": "dgx-h100-superpod", "gpus": gpus, "gpu": "H100-GT-96GB-500W"}
+            train.update(attention_kernel="fa2", tp_comm_overlap=tp > 1 and opts.get("tp_overlap") == "1")
+        else:
+            cfg["topology"] = ({"preset": "dgx-h100-superpod", "gpus": gpus} if r["system"] == "H100"
+                               else dict(DGX_B200, gpus=gpus) if r["system"] == "B200"
+                               # 64 GPUs of each NVL72 rack (16 of its 18 compute trays), as
+                               # 256-GPU jobs run on them: 4 domains of 64
+                               else {"preset": "gb200-nvl72", "gpus": gpus, "gpu": _BLACKWELL_GPU[r["system"]],
+                                     "scaleup_domain": 64})
+            train["tp_comm_overlap"] = tp > 1
+            if ep > 1:
+                train["etp"] = 1
+            if opts.get("dispatcher"):
+                train["moe_dispatcher"] = opts["dispatcher"]
+            if opts.get("a2a_overlap") == "1":
+                train["overlap_moe_expert_parallel_comm"] = True
+        out.append({"case": r["id"], "metric": "tokens_per_s / gpus", "config": cfg, "measured": float(r["measured"]),
+                    "framework": r["framework"], "system": r["system"], "gpus": gpus, "moe": ep > 1,
+                    "local_experts": _experts(model) // ep if ep > 1 else 0,
+                    "source": f'{r["source_url"]}: {r["quote"]}' + (f' (assumed: {r["assumptions"]})'
+                                                                    if r["assumptions"] else "")})
+    return out

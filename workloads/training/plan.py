@@ -34,20 +34,24 @@ from workloads.model import ModelSpec, Shard
 def split_layers(layers: int, chunks: int) -> list[int]:
     """Layers per virtual stage. Even when ``layers`` divides; otherwise, as Llama 3 did for 126
     layers on 16 stages, the first and last chunks (which also hold the embedding and the loss)
-    take one layer fewer (at most two missing layers); anything else does not divide."""
+    take fewer: the first ceil(deficit / 2), the last floor(deficit / 2) layers fewer, each keeping
+    at least one (Megatron's uneven first/last pipeline stages); anything else does not divide."""
     if chunks > layers:
         raise InfeasibleError("train.pp", f"{chunks} pipeline chunks (pp x virtual_stages) exceed {layers} layers")
     if layers % chunks == 0:
         return [layers // chunks] * chunks
     deficit = chunks - layers % chunks
     per = (layers + deficit) // chunks
-    if deficit > 2 or per < 2 or chunks < 2:
+    # Megatron's --decoder-first/last-pipeline-num-layers (and the pipeline layouts of the
+    # Megatron-Bridge recipes, e.g. DeepSeek-V3's 61 layers): the first chunk gives up
+    # ceil(deficit / 2) layers, the last floor(deficit / 2), each keeping at least one
+    first, last = (deficit + 1) // 2, deficit // 2
+    if per - first < 1 or chunks < 2:
         raise InfeasibleError("train.pp", f"layers ({layers}) do not divide into pp x virtual_stages = {chunks} "
-                              "chunks (allowed: even, or one layer fewer in the first and last chunk)")
+                              "chunks (allowed: even, or fewer layers in the first and last chunk, at least one each)")
     out = [per] * chunks
-    out[0] -= 1
-    if deficit == 2:
-        out[-1] -= 1
+    out[0] -= first
+    out[-1] -= last
     return out
 
 

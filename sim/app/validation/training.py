@@ -37,6 +37,10 @@ Vocabulary:
 - round 2 of the multi-node set (``scale_rows``): Megatron-Turing NLG 530B on 2,240-3,360 A100
   (DeepSpeed's 2021 pipeline engine), NeMo 24.07 / Megatron-Bridge 25.09 FP8 on 64-1,024 H100,
   llm-foundry MPT FSDP on 16-128 A100 40GB (weak scaling) and 32-64 H100 / A100 80GB.
+- held-out round 3 (``heldout_round3_rows``, ``cases.heldout_round3_cases``): 23 public runs new
+  to the project (torchtitan Llama 3.1 on 8-512 H100 with FSDP / CP / 2D / 3D / 4D, NeMo 24.07
+  and Megatron-Bridge H100 rows, DeepSeek-V3 and Qwen3 MoE on H100 and Blackwell), simulated,
+  each within ``HELDOUT3_TOLERANCE`` or in a documented gap (``HELDOUT3_GAPS``).
 - targets (issue "Training workloads"): Narayanan Table 1 every row within 10%, median within 5%;
   vTrain median |error| <= 10%, 90th percentile <= 20%. ``summarize(rows)`` reports them.
 """
@@ -83,7 +87,7 @@ def run_suite(simulate_vtrain: bool = False, vtrain_every: int = 1) -> list[Case
         else:
             rows.append(_row(case, _simulate(case)))
     return (rows + published_rows(pairs=True) + llmfoundry_rows() + amd_rows() + blackwell_rows() + scale_rows()
-            + llmfoundry_a100_rows())
+            + llmfoundry_a100_rows() + heldout_round3_rows())
 
 
 def scale_rows() -> list[Case]:
@@ -366,3 +370,59 @@ def llmfoundry_a100_summary(rows) -> dict:
             out.update({f"{key}_median_abs": float(np.median(e)), f"{key}_p90_abs": float(np.percentile(e, 90)),
                         f"{key}_max_abs": float(np.max(e))})
     return out
+
+
+# -- Held-out round 3 (issue 11): 23 public runs new to the project, simulated ----------------
+
+HELDOUT3_TOLERANCE = 0.15       # a held-out round-3 row without a documented gap
+
+# Documented gaps, each a kind of row (not a row): (name, test on the case, |error| bound, why)
+HELDOUT3_GAPS = (
+    ("moe_dispatch_host", lambda c: c["moe"] and c["config"]["train"]["micro_batch"] == 1 and
+     c["local_experts"] >= 16, 0.70,
+     "dropless MoE at micro-batch 1 with 16-32 local experts per GPU (Qwen3-30B-A3B EP 8 on 16 H100, "
+     "DeepSeek-V3 EP 8 on 256 B200): predicted 62-66% slow. dcsim issues every local expert's GEMM, "
+     "cast and amax kernels from the host at cpu_dispatch_us (54.8 us on H100) and cuts each MoE "
+     "forward at the dispatcher's sync, so these layers run host-bound at a per-micro-batch cost "
+     "that does not shrink with the tokens (the model gives MBS 1 about half the rate of MBS 2; "
+     "NVIDIA measures 5,113 vs 5,275); DeepSeek-V3 on 256 B200 with EP 8 (32 local experts) is "
+     "predicted at 0.26 x the same table's EP 64 GB200 row, measured 0.68 x. Counting Transformer "
+     "Engine's GroupedLinear as one host dispatch per grouped op (tried, not kept) turns these two "
+     "rows +87% / +21% and moe_cases' Qwen3-30B dropless row (+8%) +108%, the median over the 9 MoE "
+     "rows 15% -> 21%: the host cost is neither per expert at 54.8 us nor absent; left open"),
+    ("moe_ep_across_nodes", lambda c: c["moe"] and c["config"]["train"]["ep"] >= 64, 0.45,
+     "DeepSeek-V3 with EP 64 (the recipes' HybridEP dispatcher as train.moe_dispatcher = 'deepep'): "
+     "on 1,024 H100 the all-to-all spans 8 nodes over 400G IB and is mostly exposed (predicted -28%; "
+     "-39% with the plain alltoall dispatcher); DeepSeek-V3's node-limited routing (at most 4 nodes "
+     "per token) is not modelled; on GB200 (EP 64 inside one 64-GPU NVLink domain) -11%"),
+    ("megatron_fsdp", lambda c: c["framework"] == "megatron-bridge" and c["config"]["train"]["zero"] == 3,
+     0.25, "Megatron-FSDP (Llama 3 8B, 8 H100, FP8-CS): -22%. dcsim prices ZeRO-3 as PyTorch FSDP "
+     "(Composer's per-block hooks, fsdp_layer_overhead_us fitted to llm-foundry; bf16 gathers; "
+     "weights re-cast every micro-batch); NeMo 24.07's DDP Llama 3 8B row is +7.5%"),
+    ("cp8_262k", lambda c: c["config"]["train"]["cp"] == 8, 0.25,
+     "torchtitan CP 8 at 262,144 tokens on one node: +20% (CP 2 at 64k: -13%); torchtitan's "
+     "Dec 2024 ring attention (SDPA per KV block, load-balanced shards) is slower than dcsim's "
+     "FlashAttention-2 rate over the whole sequence with the ring exchange hidden"),
+)
+
+
+def heldout_round3_rows() -> list[Case]:
+    """The 23 runs of ``cases.heldout_round3_cases`` (torchtitan on 8-512 H100, NeMo 24.07 and
+    Megatron-Bridge H100 rows, DeepSeek-V3 MXFP8 on 256 Blackwell GPUs), each simulated, held
+    out of every fit, each within ``HELDOUT3_TOLERANCE`` or in a documented gap."""
+    from workloads.training.cases import heldout_round3_cases
+    out = []
+    for c in heldout_round3_cases():
+        gap = documented_gap(c, HELDOUT3_GAPS)
+        out.append(Case(c["case"], c["metric"], _simulate(c), c["measured"], c["source"], fit="holdout",
+                        tolerance=None if gap else HELDOUT3_TOLERANCE,
+                        bound=gap[1] if gap else None, gap=f"{gap[0]}: {gap[2]}" if gap else None))
+    return out
+
+
+def heldout_round3_summary(rows) -> dict:
+    """median, p90 and worst |error| of the round-3 rows, and of its dense rows alone."""
+    err = np.abs([r["error"] for r in rows])
+    dense = np.abs([r["error"] for r in rows if not r["case"].startswith(("mb2509_deepseek", "mb2602_"))])
+    return {"median": float(np.median(err)), "p90": float(np.percentile(err, 90)), "worst": float(err.max()),
+            "dense_median": float(np.median(dense)), "dense_p90": float(np.percentile(dense, 90)), "n": len(rows)}

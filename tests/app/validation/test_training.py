@@ -697,3 +697,63 @@ def test_llmfoundry_a100_40gb_rows_are_copied_as_published():
         d, layers = _MPT[r["model"]]
         mfu = float(r["tokens_per_s_per_gpu"]) * (6 * int(r["num_params"]) + 12 * layers * d * int(r["seq"])) / 312e12
         assert mfu * 100 == pytest.approx(float(r["mfu"]), rel=3e-3), r
+
+
+# -- Held-out round 3 (issue 11): 23 public runs new to the project --------------------------
+
+@pytest.fixture(scope="module")
+def heldout3():
+    from sim.app.validation.training import heldout_round3_rows
+    return heldout_round3_rows()
+
+
+@pytest.mark.slow
+def test_heldout_round3_each_row_within_15_percent_or_a_documented_gap(heldout3):
+    """torchtitan (Dec 2024) on 8-512 Grand Teton H100, NeMo 24.07 / Megatron-Bridge H100 rows and
+    DeepSeek-V3 MXFP8 on 256 B200 / GB200 / GB300 (workloads/training/data/heldout_round3.csv, each
+    row its URL, quoted table row and assumptions). Nothing fitted to them. 18 rows within 15%;
+    the 5 others each in a documented kind of gap (``HELDOUT3_GAPS``): dropless fine-grained MoE
+    at micro-batch 1 with 16-32 local experts (-62%, -66%: host-bound per micro-batch in the
+    model), EP 64 (-28% on 1,024 H100 over IB, -11% inside NVL72), Megatron-FSDP priced as
+    PyTorch FSDP (-22%), torchtitan CP 8 at 262k tokens (+20%)."""
+    assert len(heldout3) == 23
+    gaps = {}
+    for r in heldout3:
+        if r.get("gap"):
+            gaps[r["case"]] = r["gap"].split(":")[0]
+            assert abs(r["error"]) <= r["bound"], (r["case"], r["error"])
+        else:
+            assert abs(r["error"]) <= 0.15, (r["case"], r["error"])
+    assert sorted(gaps.values()) == sorted(["moe_dispatch_host", "moe_dispatch_host", "moe_ep_across_nodes",
+                                            "moe_ep_across_nodes", "megatron_fsdp", "cp8_262k"]), gaps
+
+
+@pytest.mark.slow
+def test_heldout_round3_median_and_p90(heldout3):
+    """The goal of issue 11: held-out median |error| <= 10%, p90 <= 25%. Reached on the dense
+    rows (18: median 5.7%, p90 15.5%) and the median over all 23 (7.5%); the p90 over all 23 is
+    26.7%: the MoE rows (5) are off by 9-66%, four of them predicted slow (the kind of fault that
+    still shows: dropless MoE host cost per micro-batch, and EP all-to-all across nodes; see the
+    gaps). Before the DeepSeek rows ran the recipes' HybridEP dispatcher (``deepep``): p90 35%.
+    Multi-node dense runs show no optimism growing with scale: torchtitan 8B FSDP -6% on 8 and
+    -7% on 128 GPUs; 70B on 256 -13% (2D) / -1% (async TP); 405B on 512 -5% / -2% / -10% / +5%."""
+    from sim.app.validation.training import heldout_round3_summary
+    s = heldout_round3_summary(heldout3)
+    assert s["median"] <= 0.085 and s["dense_median"] <= 0.07 and s["dense_p90"] <= 0.17, s
+    assert s["p90"] <= 0.28, s          # honest bound: the MoE rows
+    dense_multi = [r for r in heldout3 if not r["case"].startswith(("mb2509_deepseek", "mb2602_"))
+                   and int(r["case"].rsplit("x", 1)[-1].split("_")[0]) >= 64]
+    assert dense_multi and all(r["error"] <= 0.10 for r in dense_multi)   # no optimism at scale
+
+
+def test_split_layers_uneven_first_and_last_stage_expresses_deepseek_v3():
+    # DeepSeek-V3's 61 layers on PP 16 (Megatron-Bridge's B200 row) or PP 4 x VP 4: the first
+    # and last chunks take fewer layers (Megatron's uneven pipeline stages); before, any deficit
+    # above 2 was infeasible and the row could not be written
+    from workloads.training.cases import heldout_round3_cases
+    c = next(c for c in heldout_round3_cases() if "deepseekv3_b200" in c["case"])
+    m = load_config(data=c["config"])
+    from workloads.model import ModelSpec
+    from workloads.training.plan import make_plan
+    p = make_plan(m.train, ModelSpec.from_section(m.model), 256)
+    assert sum(len(list(p.chunk_layer_range(k))) for k in range(p.pp * p.v)) == 61

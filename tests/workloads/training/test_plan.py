@@ -62,8 +62,11 @@ def test_ep_needs_moe_and_divides():
 def test_layer_split():
     assert split_layers(24, 4) == [6] * 4
     assert split_layers(126, 32) == [3] + [4] * 30 + [3]   # Llama 3 405B, pp 16 x v 2
+    # Megatron's uneven first/last stages: DeepSeek-V3's 61 layers on 16 chunks
+    assert split_layers(61, 16) == [2] + [4] * 14 + [3]
+    assert split_layers(25, 4) == [5, 7, 7, 6]
     with pytest.raises(InfeasibleError):
-        split_layers(25, 4)
+        split_layers(61, 32)        # the first chunk would hold no layer
     with pytest.raises(InfeasibleError):
         split_layers(4, 8)
 
