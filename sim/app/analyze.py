@@ -159,8 +159,10 @@ class Outputs:
         cols = self.columns("summary")
         metrics = [c for c in SUMMARY_METRICS if c in cols]
         keys = [c for c in self.partitions if c in cols]
-        select = ", ".join(f'"{c}"' for c in keys + metrics) or "*"
-        order = (" order by " + ", ".join(f'"{c}"' for c in keys)) if keys else ""
+        # a [[jobs]] run has one row per job: name each row by its job and kind
+        names = [c for c in ("job", "kind") if c in cols and c not in keys]
+        select = ", ".join(f'"{c}"' for c in keys + names + metrics) or "*"
+        order = (" order by " + ", ".join(f'"{c}"' for c in keys + names[:1])) if keys else ""
         return self.query(f"select {select} from summary{order}")
 
 

@@ -192,6 +192,20 @@ def test_runs_of_both_kinds_in_one_directory_are_analyzed(tmp_path):
     assert tmp_path / "plots" / "breakdown.png" in paths
 
 
+def test_rows_of_a_multi_job_run_name_their_job(tmp_path, capsys):
+    """A [[jobs]] run's summary has one row per job: the table dcsim analyze prints names each
+    row's job and kind (it printed two unnamed rows)."""
+    from sim.app.cli import main
+    write_run_dir(tmp_path / "r", {"summary": pa.table({
+        "job": ["pretrain", "chat"], "kind": ["train", "serve"], "step_time_s": [2.0, None],
+        "mfu": [0.4, 0.05], "ttft_p50_s": [None, 0.1]})}, {})
+    rows = open_outputs(tmp_path / "r").summary_rows()
+    assert [(r["job"], r["kind"]) for r in rows] == [("pretrain", "train"), ("chat", "serve")]
+    assert main(["analyze", str(tmp_path / "r"), "--no-plots"]) == 0
+    printed = capsys.readouterr().out
+    assert "pretrain" in printed and "chat" in printed
+
+
 def test_points_of_an_earlier_larger_grid_are_left_out(tmp_path, capsys):
     """A sweep rerun with a smaller [grid] into the same directory: analyze returned the earlier
     grid's points too (8 rows for a 4-point sweep, a user's report). Only the points sweep.json
