@@ -285,6 +285,8 @@ class TrainSection(Section):
     checkpoint_async: bool = Field(False, description="long-horizon runs: training stalls only for the copy to host memory; the write to storage runs behind it")
     fp8_recipe: Literal["delayed", "tensorwise", "mxfp8", "blockwise", "nvfp4"] | None = Field(None, description="Megatron --fp8-recipe / --fp4-recipe: how Transformer Engine quantizes each low-precision GEMM's operands (delayed: amax history, fused cast; tensorwise: current scaling, an amax pass before each cast; mxfp8: 1x32 E8M0 block scales, rowwise and columnwise copies; blockwise: DeepSeek-V3 1x128 / 128x128 fp32 scales; nvfp4: 1x16 E4M3 block scales under a per-tensor scale, 16x16 weight blocks, random Hadamard transform on the weight-gradient inputs). delayed/tensorwise/mxfp8/blockwise need precision fp8, nvfp4 precision fp4; unset: dcsim's generic cast model")
     tp_comm_overlap: bool = Field(False, description="Megatron --tp-comm-overlap (NeMo tp_comm_overlap): Transformer Engine userbuffers split each sequence-parallel all-gather/reduce-scatter into chunks pipelined with its GEMM (exposed: the part the GEMM cannot cover plus one chunk); the communication kernels take SMs from the GEMMs. Needs sequence_parallel and tp > 1")
+    first_stage_layers: int | None = Field(None, ge=1, description="Megatron --decoder-first-pipeline-num-layers: transformer layers on the first pipeline stage (split evenly over its virtual stages); the other stages share the rest evenly. Unset: an even split (with pp > 1)")
+    last_stage_layers: int | None = Field(None, ge=1, description="Megatron --decoder-last-pipeline-num-layers: transformer layers on the last pipeline stage (split evenly over its virtual stages); the other stages share the rest evenly. Unset: an even split (with pp > 1)")
 
 
 class SpeculativeSpec(BaseModel):
@@ -928,6 +930,9 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
         if scope.model.experts == 0:
             for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
                 out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")
+        if t.pp == 1:
+            for key in _given(t, "first_stage_layers", "last_stage_layers"):
+                out.append(f"{prefix}train.{key} has no effect with pp = 1 (one pipeline stage holds every layer)")
         if t.virtual_stages > 1 and t.schedule == "interleaved" and t.pp == 1:
             out.append(f"{prefix}train.virtual_stages = {t.virtual_stages} has no effect with pp = 1: "
                        "the interleaved schedule splits each pipeline rank's layers into chunks")
