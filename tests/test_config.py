@@ -238,6 +238,7 @@ MORE_WITHOUT_EFFECT = [
      "serve.chunk_size = 4096 is above serve.max_batch_tokens = 2048"),
     ({"train": {"moe_dispatcher": "deepep"}}, "train.moe_dispatcher has no effect on a dense model"),
     ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
+    ({"train": {"last_stage_layers": 2}}, "train.last_stage_layers has no effect with pp = 1"),
     ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
     ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
