@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from sim.errors import ConfigError
+from sim.outputs import save_figure
 
 SUMMARY_METRICS = ["mfu", "step_time_s", "tokens_per_s", "compute_comm_ratio", "overlap_fraction",
                    "exposed_comm_s", "bubble_s", "output_tokens_per_s", "ttft_p50_s", "tpot_p50_s",
@@ -197,8 +198,7 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
     paths = []
     for ext in ("png", "svg"):
         p = out_dir / f"{name}.{ext}"
-        # SVG without a date stamp so identical data gives identical files
-        fig.savefig(p, dpi=130, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+        save_figure(fig, p, dpi=130, bbox_inches="tight")     # a user's file of that name is kept aside
         paths.append(p)
     _plt().close(fig)
     return paths

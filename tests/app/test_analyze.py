@@ -206,6 +206,17 @@ def test_rows_of_a_multi_job_run_name_their_job(tmp_path, capsys):
     assert "pretrain" in printed and "chat" in printed
 
 
+def test_plots_keep_a_users_file_of_the_same_name(sweep_dir, tmp_path):
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / "throughput.png").write_text("mine")
+    make_plots(open_outputs(sweep_dir), plots)
+    kept = list(plots.glob("throughput.png.kept-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "mine"
+    make_plots(open_outputs(sweep_dir), plots)       # the second time it replaces its own figure
+    assert len(list(plots.glob("*.kept-*"))) == 1
+
+
 def test_points_of_an_earlier_larger_grid_are_left_out(tmp_path, capsys):
     """A sweep rerun with a smaller [grid] into the same directory: analyze returned the earlier
     grid's points too (8 rows for a 4-point sweep, a user's report). Only the points sweep.json
