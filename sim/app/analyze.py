@@ -615,7 +615,8 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
         print(json_line(rows))
     else:
         if out.is_sweep:
-            print_table(rows, title=f"sweep {out.sweep['name']}: {len(rows)} finished of "
+            done = out.query("select count(*) as n from points where status = 'done'")[0]["n"]
+            print_table(rows, title=f"sweep {out.sweep['name']}: {done} finished of "     # rows: one per job
                                     f"{out.sweep['points_total']} points")
         elif len(rows) == 1:
             from sim.app.tables import print_summary

@@ -217,6 +217,22 @@ def test_plots_keep_a_users_file_of_the_same_name(sweep_dir, tmp_path):
     assert len(list(plots.glob("*.kept-*"))) == 1
 
 
+def two_job_point(task):
+    write_run_dir(Path(task.out_dir), {"summary": pa.table({"job": ["a", "b"], "kind": ["train", "serve"],
+                                                            "mfu": [0.4, 0.1]})},
+                  {"point": task.partition}, staging_root=task.staging_root)
+    return {}
+
+
+def test_a_sweep_of_multi_job_runs_counts_points_not_rows(tmp_path, capsys):
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "j"\nbase = "base.toml"\n[grid]\n"train.tp" = [1, 2]\n')
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, point_fn=two_job_point, progress=False)
+    assert main(["analyze", str(tmp_path / "out"), "--no-plots"]) == 0
+    assert "sweep j: 2 finished of 2 points" in capsys.readouterr().out     # said 4 (one row per job)
+
+
 def test_points_of_an_earlier_larger_grid_are_left_out(tmp_path, capsys):
     """A sweep rerun with a smaller [grid] into the same directory: analyze returned the earlier
     grid's points too (8 rows for a 4-point sweep, a user's report). Only the points sweep.json
