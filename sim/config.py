@@ -930,6 +930,12 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
         if scope.model.experts == 0:
             for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
                 out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")
+        if not prefix and t.dp is not None and not cfg.jobs:
+            ranks = t.tp * t.cp * t.pp * t.dp
+            if ranks < cfg.topology.gpus:
+                out.append(f"train.dp = {t.dp} runs the job on {ranks} of the topology's {cfg.topology.gpus} GPUs "
+                           f"(tp x cp x pp x dp); the other {cfg.topology.gpus - ranks} stay idle and are not in "
+                           "the summary's gpus, energy or cost; leave dp unset to use every GPU")
         if t.pp == 1:
             for key in _given(t, "first_stage_layers", "last_stage_layers"):
                 out.append(f"{prefix}train.{key} has no effect with pp = 1 (one pipeline stage holds every layer)")

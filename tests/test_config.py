@@ -239,6 +239,7 @@ MORE_WITHOUT_EFFECT = [
     ({"train": {"moe_dispatcher": "deepep"}}, "train.moe_dispatcher has no effect on a dense model"),
     ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
     ({"train": {"last_stage_layers": 2}}, "train.last_stage_layers has no effect with pp = 1"),
+    ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
     ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
     ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
@@ -297,6 +298,7 @@ def test_the_same_settings_where_they_take_effect_are_not_warned_about(capsys):
     load_config(data={"train": {"pp": 2, "schedule": "interleaved", "virtual_stages": 2}})
     load_config(data={"topology": {"fabric": "torus3d", "torus_dims": [2, 2, 2], "speed_spread": 0.05}})
     load_config(data={"topology": {"preset": "llama3-h100-roce"}})
+    load_config(data={"train": {"tp": 2, "dp": 4}})          # dp that uses every GPU
     assert capsys.readouterr().err == ""
 
 
