@@ -666,6 +666,11 @@ def format_validation_error(err: ValidationError) -> str:
             msg = "must be a finite number (NaN and infinities are not settings)"
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
+        if e["type"] in ("model_type", "model_attributes_type", "dict_type"):     # `run = 5`, `[[run]]`
+            got = type(e.get("input")).__name__
+            got = {"list": "an array", "str": "a string", "int": "a number", "float": "a number",
+                   "bool": "a boolean"}.get(got, got)
+            msg = f"must be a table ({{key = value, ...}}), got {got}"
         lines.append(f"{loc}: {msg}")
     return "; ".join(dict.fromkeys(lines))
 

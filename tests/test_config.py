@@ -351,3 +351,12 @@ def test_a_long_horizon_on_a_serving_run_is_refused_before_simulating():
     with pytest.raises(ConfigError) as err:
         load_config(data={"run": {"kind": "serve", "duration_h": 10.0}})
     assert err.value.key == "run.duration_h" and "training runs only" in str(err.value)
+
+
+@pytest.mark.parametrize("data, key", [({"run": 5}, "run"), ({"run": [{"name": "x"}]}, "run"),
+                                       ({"serve": {"speculative": 5}}, "serve.speculative")])
+def test_a_value_where_a_table_belongs_says_a_table(data, key):
+    # said "Input should be a valid dictionary or instance of RunSection" (pydantic's class name)
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == key and "must be a table" in str(err.value) and "instance" not in str(err.value)
