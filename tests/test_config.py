@@ -232,6 +232,8 @@ MORE_WITHOUT_EFFECT = [
     ({**SERVE, "workload": {"time_scale": 2.0}}, "workload.time_scale has no effect"),
     ({**SERVE, "workload": {"arrival": "closed", "rate": 5.0}}, "workload.rate has no effect with arrival = 'closed'"),
     ({**SERVE, "serve": {"prefill_tp": 2}}, "serve.prefill_tp has no effect without disaggregation"),
+    ({**SERVE, "workload": {"arrival": "closed", "concurrency": 64, "requests": 10}},
+     "workload.concurrency = 64 is above workload.requests = 10"),
     ({**SERVE, "serve": {"kv_transfer": "whole"}}, "serve.kv_transfer has no effect without disaggregation"),
     ({**SERVE, "serve": {"redundant_experts": 2}}, "serve.redundant_experts has no effect"),
     ({**SERVE, "serve": {"scheduler": "sarathi", "chunk_size": 4096, "max_batch_tokens": 2048}},
