@@ -245,9 +245,9 @@ class ModelSection(Section):
     @model_validator(mode="after")
     def _moe(self):
         if self.experts and not self.top_k:
-            raise ValueError("top_k must be >= 1 when experts > 0")
+            raise ConfigError("model.top_k", "must be >= 1 when experts > 0")
         if self.top_k > max(self.experts, 0):
-            raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+            raise ConfigError("model.top_k", f"top_k ({self.top_k}) exceeds experts ({self.experts})")
         return self
 
 
@@ -905,6 +905,10 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
         for section in unused:
             if getattr(job, section).model_fields_set:
                 out.append(f"{prefix}{section} does not apply to kind = {kind!r}; its keys are ignored")
+    if scope.model.sliding_window is None:
+        for key in _given(scope.model, "global_every", "attention_sinks"):
+            out.append(f"{prefix}model.{key} has no effect without model.sliding_window (every layer attends the "
+                       "full context)")
     if kind == "serve":
         w, s = scope.workload, scope.serve
         reads = {"cv": ("gamma",), "concurrency": ("closed",), "time_scale": ("trace",),

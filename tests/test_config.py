@@ -242,6 +242,7 @@ MORE_WITHOUT_EFFECT = [
     ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
     ({"train": {"last_stage_layers": 2}}, "train.last_stage_layers has no effect with pp = 1"),
     ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
+    ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
     ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
     ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
@@ -362,3 +363,10 @@ def test_a_value_where_a_table_belongs_says_a_table(data, key):
     with pytest.raises(ConfigError) as err:
         load_config(data=data)
     assert err.value.key == key and "must be a table" in str(err.value) and "instance" not in str(err.value)
+
+
+def test_an_moe_top_k_error_names_the_key():
+    for top_k, words in ((0, "must be >= 1"), (9, "exceeds experts")):
+        with pytest.raises(ConfigError) as err:
+            load_config(data={"model": {"experts": 8, "top_k": top_k, "expert_ffn_hidden": 64}})
+        assert err.value.key == "model.top_k" and words in str(err.value)       # was key "model"
