@@ -921,7 +921,7 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
             for key in _given(s, "prefill_tp", "decode_tp", "kv_transfer"):
                 out.append(f"{prefix}serve.{key} has no effect without disaggregation (prefill_replicas "
                            "and decode_replicas > 0)")
-        if w.arrival == "closed" and w.concurrency > w.requests:
+        if w.arrival == "closed" and _given(w, "concurrency") and w.concurrency > w.requests:
             out.append(f"{prefix}workload.concurrency = {w.concurrency} is above workload.requests = {w.requests}: "
                        f"only {w.requests} requests are ever in flight (all of them start at once); raise "
                        "requests or lower concurrency")
