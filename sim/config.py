@@ -245,9 +245,9 @@ class ModelSection(Section):
     @model_validator(mode="after")
     def _moe(self):
         if self.experts and not self.top_k:
-            raise ValueError("top_k must be >= 1 when experts > 0")
+            raise ConfigError("model.top_k", "must be >= 1 when experts > 0")
         if self.top_k > max(self.experts, 0):
-            raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+            raise ConfigError("model.top_k", f"top_k ({self.top_k}) exceeds experts ({self.experts})")
         return self
 
 
@@ -285,6 +285,8 @@ class TrainSection(Section):
     checkpoint_async: bool = Field(False, description="long-horizon runs: training stalls only for the copy to host memory; the write to storage runs behind it")
     fp8_recipe: Literal["delayed", "tensorwise", "mxfp8", "blockwise", "nvfp4"] | None = Field(None, description="Megatron --fp8-recipe / --fp4-recipe: how Transformer Engine quantizes each low-precision GEMM's operands (delayed: amax history, fused cast; tensorwise: current scaling, an amax pass before each cast; mxfp8: 1x32 E8M0 block scales, rowwise and columnwise copies; blockwise: DeepSeek-V3 1x128 / 128x128 fp32 scales; nvfp4: 1x16 E4M3 block scales under a per-tensor scale, 16x16 weight blocks, random Hadamard transform on the weight-gradient inputs). delayed/tensorwise/mxfp8/blockwise need precision fp8, nvfp4 precision fp4; unset: dcsim's generic cast model")
     tp_comm_overlap: bool = Field(False, description="Megatron --tp-comm-overlap (NeMo tp_comm_overlap): Transformer Engine userbuffers split each sequence-parallel all-gather/reduce-scatter into chunks pipelined with its GEMM (exposed: the part the GEMM cannot cover plus one chunk); the communication kernels take SMs from the GEMMs. Needs sequence_parallel and tp > 1")
+    first_stage_layers: int | None = Field(None, ge=1, description="Megatron --decoder-first-pipeline-num-layers: transformer layers on the first pipeline stage (split evenly over its virtual stages); the other stages share the rest evenly. Unset: an even split (with pp > 1)")
+    last_stage_layers: int | None = Field(None, ge=1, description="Megatron --decoder-last-pipeline-num-layers: transformer layers on the last pipeline stage (split evenly over its virtual stages); the other stages share the rest evenly. Unset: an even split (with pp > 1)")
 
 
 class SpeculativeSpec(BaseModel):
@@ -664,6 +666,11 @@ def format_validation_error(err: ValidationError) -> str:
             msg = "must be a finite number (NaN and infinities are not settings)"
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
+        if e["type"] in ("model_type", "model_attributes_type", "dict_type"):     # `run = 5`, `[[run]]`
+            got = type(e.get("input")).__name__
+            got = {"list": "an array", "str": "a string", "int": "a number", "float": "a number",
+                   "bool": "a boolean"}.get(got, got)
+            msg = f"must be a table ({{key = value, ...}}), got {got}"
         lines.append(f"{loc}: {msg}")
     return "; ".join(dict.fromkeys(lines))
 
@@ -898,6 +905,10 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
         for section in unused:
             if getattr(job, section).model_fields_set:
                 out.append(f"{prefix}{section} does not apply to kind = {kind!r}; its keys are ignored")
+    if scope.model.sliding_window is None:
+        for key in _given(scope.model, "global_every", "attention_sinks"):
+            out.append(f"{prefix}model.{key} has no effect without model.sliding_window (every layer attends the "
+                       "full context)")
     if kind == "serve":
         w, s = scope.workload, scope.serve
         reads = {"cv": ("gamma",), "concurrency": ("closed",), "time_scale": ("trace",),
@@ -910,6 +921,10 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
             for key in _given(s, "prefill_tp", "decode_tp", "kv_transfer"):
                 out.append(f"{prefix}serve.{key} has no effect without disaggregation (prefill_replicas "
                            "and decode_replicas > 0)")
+        if w.arrival == "closed" and _given(w, "concurrency") and w.concurrency > w.requests:
+            out.append(f"{prefix}workload.concurrency = {w.concurrency} is above workload.requests = {w.requests}: "
+                       f"only {w.requests} requests are ever in flight (all of them start at once); raise "
+                       "requests or lower concurrency")
         if s.redundant_experts and not s.dp_attention:
             out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
         if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:
@@ -928,6 +943,15 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
         if scope.model.experts == 0:
             for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
                 out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")
+        if not prefix and t.dp is not None and not cfg.jobs:
+            ranks = t.tp * t.cp * t.pp * t.dp
+            if ranks < cfg.topology.gpus:
+                out.append(f"train.dp = {t.dp} runs the job on {ranks} of the topology's {cfg.topology.gpus} GPUs "
+                           f"(tp x cp x pp x dp); the other {cfg.topology.gpus - ranks} stay idle and are not in "
+                           "the summary's gpus, energy or cost; leave dp unset to use every GPU")
+        if t.pp == 1:
+            for key in _given(t, "first_stage_layers", "last_stage_layers"):
+                out.append(f"{prefix}train.{key} has no effect with pp = 1 (one pipeline stage holds every layer)")
         if t.virtual_stages > 1 and t.schedule == "interleaved" and t.pp == 1:
             out.append(f"{prefix}train.virtual_stages = {t.virtual_stages} has no effect with pp = 1: "
                        "the interleaved schedule splits each pipeline rank's layers into chunks")

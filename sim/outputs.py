@@ -20,7 +20,8 @@ Vocabulary:
   or, with ``force``, any other) dcsim writes its own files in place, manifest removed first and
   written last, and removes only the files the earlier manifest lists as its own
   (``dcsim_written``). A user's file that has the name of one of dcsim's, or a file or link at the
-  output path itself, is kept beside as ``NAME.kept-XXXXXXXX``.
+  output path itself, is kept beside as ``NAME.kept-XXXXXXXX``; the same holds for a figure's
+  path (``save_figure``: dcsim's figures carry ``FIGURE_MARK`` in their metadata).
 - trace: Chrome trace-event JSON (``traceEvents`` of complete ``"X"`` events in microseconds,
   with ``"M"`` metadata naming processes and threads) that ui.perfetto.dev opens. Tables
   become tracks by convention: any table with ``start_s`` and ``end_s`` columns is drawn, one
@@ -194,6 +195,36 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
         staging.rmdir()
     except OSError:
         pass
+
+
+FIGURE_MARK = "dcsim figure"      # written into every figure's metadata (PNG Software, SVG/PDF Creator)
+
+
+def is_dcsim_figure(path: Path) -> bool:
+    """Whether the file at ``path`` is a figure dcsim wrote (it carries ``FIGURE_MARK``)."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 64 << 20:
+            return False
+        return FIGURE_MARK.encode() in path.read_bytes()
+    except OSError:
+        return False
+
+
+def save_figure(fig, path, **savefig_kwargs) -> Path:
+    """``fig.savefig(path)`` that never overwrites a file dcsim did not write: a file or link of
+    the user's at ``path`` is kept beside as ``NAME.kept-XXXXXXXX`` first; dcsim's own earlier
+    figure (``is_dcsim_figure``) is replaced. The figure's metadata carries ``FIGURE_MARK`` (and,
+    for SVG, no date stamp, so identical data gives identical files)."""
+    path = Path(path)
+    ext = path.suffix.lower().lstrip(".")
+    meta = {"png": {"Software": FIGURE_MARK}, "svg": {"Creator": FIGURE_MARK, "Date": None},
+            "pdf": {"Creator": FIGURE_MARK}}.get(ext)
+    if path.is_symlink() or (path.exists() and not is_dcsim_figure(path)):
+        if path.is_dir() and not path.is_symlink():
+            raise IsADirectoryError(str(path))
+        os.rename(path, _kept_name(path))
+    fig.savefig(path, metadata=meta, **savefig_kwargs)
+    return path
 
 
 def _kept_name(path: Path) -> Path:

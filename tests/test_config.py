@@ -232,12 +232,17 @@ MORE_WITHOUT_EFFECT = [
     ({**SERVE, "workload": {"time_scale": 2.0}}, "workload.time_scale has no effect"),
     ({**SERVE, "workload": {"arrival": "closed", "rate": 5.0}}, "workload.rate has no effect with arrival = 'closed'"),
     ({**SERVE, "serve": {"prefill_tp": 2}}, "serve.prefill_tp has no effect without disaggregation"),
+    ({**SERVE, "workload": {"arrival": "closed", "concurrency": 64, "requests": 10}},
+     "workload.concurrency = 64 is above workload.requests = 10"),
     ({**SERVE, "serve": {"kv_transfer": "whole"}}, "serve.kv_transfer has no effect without disaggregation"),
     ({**SERVE, "serve": {"redundant_experts": 2}}, "serve.redundant_experts has no effect"),
     ({**SERVE, "serve": {"scheduler": "sarathi", "chunk_size": 4096, "max_batch_tokens": 2048}},
      "serve.chunk_size = 4096 is above serve.max_batch_tokens = 2048"),
     ({"train": {"moe_dispatcher": "deepep"}}, "train.moe_dispatcher has no effect on a dense model"),
     ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
+    ({"train": {"last_stage_layers": 2}}, "train.last_stage_layers has no effect with pp = 1"),
+    ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
+    ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
     ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
     ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
@@ -296,6 +301,7 @@ def test_the_same_settings_where_they_take_effect_are_not_warned_about(capsys):
     load_config(data={"train": {"pp": 2, "schedule": "interleaved", "virtual_stages": 2}})
     load_config(data={"topology": {"fabric": "torus3d", "torus_dims": [2, 2, 2], "speed_spread": 0.05}})
     load_config(data={"topology": {"preset": "llama3-h100-roce"}})
+    load_config(data={"train": {"tp": 2, "dp": 4}})          # dp that uses every GPU
     assert capsys.readouterr().err == ""
 
 
@@ -348,3 +354,19 @@ def test_a_long_horizon_on_a_serving_run_is_refused_before_simulating():
     with pytest.raises(ConfigError) as err:
         load_config(data={"run": {"kind": "serve", "duration_h": 10.0}})
     assert err.value.key == "run.duration_h" and "training runs only" in str(err.value)
+
+
+@pytest.mark.parametrize("data, key", [({"run": 5}, "run"), ({"run": [{"name": "x"}]}, "run"),
+                                       ({"serve": {"speculative": 5}}, "serve.speculative")])
+def test_a_value_where_a_table_belongs_says_a_table(data, key):
+    # said "Input should be a valid dictionary or instance of RunSection" (pydantic's class name)
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == key and "must be a table" in str(err.value) and "instance" not in str(err.value)
+
+
+def test_an_moe_top_k_error_names_the_key():
+    for top_k, words in ((0, "must be >= 1"), (9, "exceeds experts")):
+        with pytest.raises(ConfigError) as err:
+            load_config(data={"model": {"experts": 8, "top_k": top_k, "expert_ffn_hidden": 64}})
+        assert err.value.key == "model.top_k" and words in str(err.value)       # was key "model"

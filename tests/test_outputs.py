@@ -226,3 +226,24 @@ def test_stale_replaced_run_with_user_files_is_kept(tmp_path):
         (tmp_path / name).rename(tmp_path / f".{name}.1234.old")
     assert remove_stale_staging(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".b.1234.old"]
+
+
+@pytest.mark.parametrize("ext", ["png", "svg", "pdf"])
+def test_a_figure_never_overwrites_a_file_dcsim_did_not_write(tmp_path, ext):
+    """save_figure keeps a user's file at the figure's path as NAME.kept-XXXXXXXX (it was
+    overwritten: `dcsim topologies --draw X --out thesis.png`, `dcsim analyze --plots DIR`) and
+    replaces only a figure dcsim wrote (marked in its metadata)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sim.outputs import is_dcsim_figure, save_figure
+    path = tmp_path / f"fig.{ext}"
+    path.write_text("my own figure")
+    fig = plt.figure()
+    save_figure(fig, path)
+    kept = list(tmp_path.glob(f"fig.{ext}.kept-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "my own figure"
+    assert is_dcsim_figure(path) and not is_dcsim_figure(kept[0])
+    save_figure(fig, path)                          # dcsim's own figure: replaced, nothing more kept
+    plt.close(fig)
+    assert len(list(tmp_path.glob(f"fig.{ext}.kept-*"))) == 1 and is_dcsim_figure(path)

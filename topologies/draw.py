@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from sim.errors import ConfigError  # noqa: E402
+from sim.outputs import save_figure  # noqa: E402
 from sim.topology import Topology  # noqa: E402
 
 CLASS_COLOURS = {"nvlink": "#76b900", "ici": "#76b900", "pcie": "#8c564b", "nic": "#1f77b4",
@@ -118,7 +119,7 @@ def draw(topo: Topology, path_png, max_nodes: int = 400) -> None:
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
-    fig.savefig(path_png, dpi=110)
+    save_figure(fig, path_png, dpi=110)      # a user's file at that path is kept aside, not overwritten
     plt.close(fig)
 
 

@@ -216,7 +216,9 @@ def resolve(spec) -> Params:
         if not 1 <= len(dims) <= 3 or any(d < 1 for d in dims):
             raise ConfigError("topology.torus_dims", f"needs 1 to 3 positive sizes, got {dims}")
         if math.prod(dims) != gpus:
-            raise ConfigError("topology.torus_dims", f"product of {dims} = {math.prod(dims)} != gpus = {gpus}")
+            raise ConfigError("topology.torus_dims", f"product of {dims} = {math.prod(dims)} != gpus = {gpus}: set "
+                                                     f"torus_dims to a factorization of gpus, e.g. {balanced_dims(gpus, 3)} "
+                                                     "(a preset's torus_dims stay when only gpus is changed)")
 
     return Params(
         name=spec.preset or fabric, gpu=g, fabric=fabric, gpus=gpus, gpus_per_node=gpn,

@@ -160,7 +160,15 @@ def _long_horizon(cfg, topo, row, gpus: int, step: float, tokens_per_step: float
     interval = cfg.train.checkpoint_interval_s or default_interval(ckpt, fm)
     horizon = cfg.run.duration_h * 3600.0 if cfg.run.duration_h is not None else LONG_HORIZON_CAP_S
     max_steps = math.ceil(cfg.run.token_budget / tokens_per_step) if cfg.run.token_budget is not None else None
-    return simulate_timeline(step, horizon, ckpt, interval, fm, cfg.run.seed, max_steps)
+    summary, timeline = simulate_timeline(step, horizon, ckpt, interval, fm, cfg.run.seed, max_steps)
+    if cfg.run.duration_h is None and max_steps is not None and summary["useful_steps"] < max_steps:
+        from sim.errors import InfeasibleError
+        raise InfeasibleError("run.token_budget", f"{cfg.run.token_budget:.4g} tokens are not trained within "
+                              f"{LONG_HORIZON_CAP_S / (365 * 86400):.0f} years (the long-horizon cap): "
+                              f"{summary['useful_steps'] * tokens_per_step:.4g} tokens at "
+                              f"{tokens_per_step / step:.4g} tokens/s with goodput {summary['goodput']:.3f}; "
+                              "lower the budget, or set run.duration_h to stop at a horizon")
+    return summary, timeline
 
 
 def simulate_checkpoint(cfg, gpus: int, step_s: float, bound):

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from sim.errors import ConfigError
+from sim.outputs import save_figure
 
 SUMMARY_METRICS = ["mfu", "step_time_s", "tokens_per_s", "compute_comm_ratio", "overlap_fraction",
                    "exposed_comm_s", "bubble_s", "output_tokens_per_s", "ttft_p50_s", "tpot_p50_s",
@@ -159,8 +160,10 @@ class Outputs:
         cols = self.columns("summary")
         metrics = [c for c in SUMMARY_METRICS if c in cols]
         keys = [c for c in self.partitions if c in cols]
-        select = ", ".join(f'"{c}"' for c in keys + metrics) or "*"
-        order = (" order by " + ", ".join(f'"{c}"' for c in keys)) if keys else ""
+        # a [[jobs]] run has one row per job: name each row by its job and kind
+        names = [c for c in ("job", "kind") if c in cols and c not in keys]
+        select = ", ".join(f'"{c}"' for c in keys + names + metrics) or "*"
+        order = (" order by " + ", ".join(f'"{c}"' for c in keys + names[:1])) if keys else ""
         return self.query(f"select {select} from summary{order}")
 
 
@@ -195,8 +198,7 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
     paths = []
     for ext in ("png", "svg"):
         p = out_dir / f"{name}.{ext}"
-        # SVG without a date stamp so identical data gives identical files
-        fig.savefig(p, dpi=130, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+        save_figure(fig, p, dpi=130, bbox_inches="tight")     # a user's file of that name is kept aside
         paths.append(p)
     _plt().close(fig)
     return paths
@@ -613,7 +615,8 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
         print(json_line(rows))
     else:
         if out.is_sweep:
-            print_table(rows, title=f"sweep {out.sweep['name']}: {len(rows)} finished of "
+            done = out.query("select count(*) as n from points where status = 'done'")[0]["n"]
+            print_table(rows, title=f"sweep {out.sweep['name']}: {done} finished of "     # rows: one per job
                                     f"{out.sweep['points_total']} points")
         elif len(rows) == 1:
             from sim.app.tables import print_summary

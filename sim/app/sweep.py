@@ -143,14 +143,27 @@ def duckdb_type(values) -> str:
 
 
 def set_dotted(data: dict, key: str, value: Any) -> None:
+    """Set dotted ``key`` in ``data``; a number part indexes a list (``jobs.1.placement``: the
+    second ``[[jobs]]`` entry, which must exist)."""
     parts = key.split(".")
     node = data
-    for part in parts[:-1]:
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(key, f"{part} is not an index of the list ({len(node)} entries)")
+            if last:
+                node[int(part)] = copy.deepcopy(value)
+                return
+            node = node[int(part)]
+            continue
+        if last:
+            node[part] = copy.deepcopy(value)
+            return
         nxt = node.setdefault(part, {})
-        if not isinstance(nxt, dict):
+        if not isinstance(nxt, (dict, list)):
             raise ConfigError(key, f"{part} is not a table")
         node = nxt
-    node[parts[-1]] = copy.deepcopy(value)
 
 
 def point_config_data(task: PointTask) -> dict:
@@ -208,10 +221,27 @@ def _axis_names(keys: list[str]) -> list[str]:
 
 
 def _check_key(key: str, where: str) -> None:
-    from sim.config import SECTIONS
+    """Refuse a swept key no config has: ``section.key``, ``jobs.N.key`` / ``jobs.N.section.key``
+    (a ``[[jobs]]`` entry's; N from 0) or ``hardware.NAME.field`` (a GPU defined in the config)."""
+    from sim.config import SECTIONS, JobSection
     parts = key.split(".")
     if len(parts) < 2 or any(not p for p in parts):
         raise ConfigError(f"{where}.{key}", "a swept key is a dotted config key such as train.tp")
+    if parts[0] == "jobs":
+        if len(parts) < 3 or not parts[1].isdigit():
+            raise ConfigError(f"{where}.{key}", "a [[jobs]] key is jobs.N.KEY (N: the job's index from 0), such "
+                                               "as jobs.1.placement or jobs.0.train.tp")
+        fields = JobSection.model_fields
+        if parts[2] not in fields:
+            raise ConfigError(f"{where}.{key}", f"unknown key {parts[2]!r} in [[jobs]]; known: {', '.join(fields)}")
+        if parts[2] in SECTIONS and len(parts) > 3 and parts[3] not in SECTIONS[parts[2]].model_fields:
+            raise ConfigError(f"{where}.{key}", f"unknown key {parts[3]!r} in a job's {parts[2]} table")
+        return
+    if parts[0] == "hardware":
+        if len(parts) < 3:
+            raise ConfigError(f"{where}.{key}", "a [hardware.NAME] key is hardware.NAME.FIELD, such as "
+                                               "hardware.MyGPU.hbm_GBps")
+        return                   # the fields are checked with each point's config
     if parts[0] not in SECTIONS:
         raise ConfigError(f"{where}.{key}", f"unknown section {parts[0]!r}; known: {', '.join(SECTIONS)}")
     fields = SECTIONS[parts[0]].model_fields

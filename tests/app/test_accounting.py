@@ -65,6 +65,28 @@ def test_long_horizon_run_writes_goodput_columns_and_a_timeline(tmp_path, step):
     assert s["step_time_s"] == pytest.approx(step["step_time_s"])
 
 
+NO_FAILURES = {k: 0.0 for k in ("gpu", "hbm", "nic", "switch", "host", "cable", "software")}
+
+
+def test_a_long_horizon_without_failures_reports_null_mtbf_and_interval(step):
+    # every failure rate 0: no checkpoint, no infinity in the summary (was an OverflowError traceback)
+    s = run(_cfg(TRAIN, run={"duration_h": 10.0}, failures=NO_FAILURES)).summary
+    assert s["interruptions"] == 0 and s["checkpoints"] == 0
+    assert s["mtbf_s"] is None and s["checkpoint_interval_s"] is None
+    assert s["goodput"] == pytest.approx(1.0, abs=step["step_time_s"] / 36000)
+
+
+def test_a_token_budget_beyond_the_long_horizon_cap_is_infeasible(step):
+    from sim.errors import InfeasibleError
+    # 100 years of this step train ~1e14 tokens: a budget of 1e30 was cut at the cap and reported
+    # as if the run had ended, with trained_tokens far below the budget
+    with pytest.raises(InfeasibleError, match="run.token_budget") as err:
+        run(_cfg(TRAIN, run={"token_budget": 1e30}, failures=NO_FAILURES))
+    assert "100 years" in str(err.value)
+    s = run(_cfg(TRAIN, run={"token_budget": 1e9}, failures=NO_FAILURES)).summary
+    assert s["trained_tokens"] >= 1e9
+
+
 def test_serving_runs_carry_energy_and_cost():
     s = run(load_config(data=SERVE)).summary
     assert ROUND2 <= set(s)

@@ -192,6 +192,47 @@ def test_runs_of_both_kinds_in_one_directory_are_analyzed(tmp_path):
     assert tmp_path / "plots" / "breakdown.png" in paths
 
 
+def test_rows_of_a_multi_job_run_name_their_job(tmp_path, capsys):
+    """A [[jobs]] run's summary has one row per job: the table dcsim analyze prints names each
+    row's job and kind (it printed two unnamed rows)."""
+    from sim.app.cli import main
+    write_run_dir(tmp_path / "r", {"summary": pa.table({
+        "job": ["pretrain", "chat"], "kind": ["train", "serve"], "step_time_s": [2.0, None],
+        "mfu": [0.4, 0.05], "ttft_p50_s": [None, 0.1]})}, {})
+    rows = open_outputs(tmp_path / "r").summary_rows()
+    assert [(r["job"], r["kind"]) for r in rows] == [("pretrain", "train"), ("chat", "serve")]
+    assert main(["analyze", str(tmp_path / "r"), "--no-plots"]) == 0
+    printed = capsys.readouterr().out
+    assert "pretrain" in printed and "chat" in printed
+
+
+def test_plots_keep_a_users_file_of_the_same_name(sweep_dir, tmp_path):
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / "throughput.png").write_text("mine")
+    make_plots(open_outputs(sweep_dir), plots)
+    kept = list(plots.glob("throughput.png.kept-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "mine"
+    make_plots(open_outputs(sweep_dir), plots)       # the second time it replaces its own figure
+    assert len(list(plots.glob("*.kept-*"))) == 1
+
+
+def two_job_point(task):
+    write_run_dir(Path(task.out_dir), {"summary": pa.table({"job": ["a", "b"], "kind": ["train", "serve"],
+                                                            "mfu": [0.4, 0.1]})},
+                  {"point": task.partition}, staging_root=task.staging_root)
+    return {}
+
+
+def test_a_sweep_of_multi_job_runs_counts_points_not_rows(tmp_path, capsys):
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "j"\nbase = "base.toml"\n[grid]\n"train.tp" = [1, 2]\n')
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, point_fn=two_job_point, progress=False)
+    assert main(["analyze", str(tmp_path / "out"), "--no-plots"]) == 0
+    assert "sweep j: 2 finished of 2 points" in capsys.readouterr().out     # said 4 (one row per job)
+
+
 def test_points_of_an_earlier_larger_grid_are_left_out(tmp_path, capsys):
     """A sweep rerun with a smaller [grid] into the same directory: analyze returned the earlier
     grid's points too (8 rows for a 4-point sweep, a user's report). Only the points sweep.json

@@ -116,6 +116,10 @@ def test_partition_values_and_types():
     ('name = "x"\n[zip]\n"train.tp" = [1, 2]\n"train.pp" = [1]\n', "zip"),
     ('name = "x"\nextra = 1\n', "extra"),
     ('name = "x"\n[grid]\n"train.tp" = [1, 1.0]\n', "grid.train.tp"),
+    ('name = "x"\n[grid]\n"jobs.x.gpus" = [1]\n', "grid.jobs.x.gpus"),
+    ('name = "x"\n[grid]\n"jobs.0.bogus" = [1]\n', "grid.jobs.0.bogus"),
+    ('name = "x"\n[grid]\n"jobs.0.train.bogus" = [1]\n', "grid.jobs.0.train.bogus"),
+    ('name = "x"\n[grid]\n"hardware.X" = [1]\n', "grid.hardware.X"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, body, key):
     path = tmp_path / "bad.toml"
@@ -123,6 +127,46 @@ def test_bad_sweep_files_name_the_key(tmp_path, body, key):
     with pytest.raises(ConfigError) as err:
         load_sweep(path)
     assert err.value.key == key
+
+
+JOBS_BASE = textwrap.dedent('''
+    [topology]
+    gpus = 16
+    [[jobs]]
+    name = "a"
+    kind = "train"
+    gpus = 8
+    [[jobs]]
+    name = "b"
+    kind = "serve"
+    gpus = 8
+    [hardware.MyGPU]
+    like = "H100-SXM-80GB"
+    ''')
+
+
+def test_jobs_and_hardware_keys_are_swept_like_any_other(tmp_path):
+    """A [[jobs]] entry's keys (jobs.N.KEY, jobs.N.SECTION.KEY) and a defined GPU's fields
+    (hardware.NAME.FIELD) are swept as --set sets them (the sweep refused them: unknown section
+    'jobs'), so README's packed-vs-spread comparison is one sweep."""
+    from sim.app.sweep import config_data, validate_points
+    (tmp_path / "base.toml").write_text(JOBS_BASE)
+    (tmp_path / "s.toml").write_text('name = "j"\nbase = "base.toml"\n[grid]\n'
+                                     '"jobs.1.placement" = ["packed", "spread"]\n"jobs.0.train.tp" = [1, 2]\n'
+                                     '[set]\n"hardware.MyGPU.hbm_GBps" = 4000\n')
+    sweep = load_sweep(tmp_path / "s.toml")
+    assert [a.name for a in sweep.axes] == ["placement", "tp"]
+    points = sweep.points()
+    assert points[-1].rel_dir == "placement=spread/tp=2"
+    data = config_data(sweep.base_data, points[-1].values)
+    assert data["jobs"][1]["placement"] == "spread" and data["jobs"][0]["train"]["tp"] == 2
+    assert data["jobs"][0]["name"] == "a" and data["hardware"]["MyGPU"]["hbm_GBps"] == 4000
+    assert validate_points(sweep) == 4
+    # an index past the jobs the base config has names the key
+    (tmp_path / "s2.toml").write_text('name = "j"\nbase = "base.toml"\n[grid]\n"jobs.2.gpus" = [4]\n')
+    with pytest.raises(ConfigError) as err:
+        config_data(load_sweep(tmp_path / "s2.toml").base_data, {"jobs.2.gpus": 4})
+    assert err.value.key == "jobs.2.gpus"
 
 
 # -- running -----------------------------------------------------------------------------------

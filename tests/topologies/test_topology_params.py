@@ -29,6 +29,13 @@ def test_bad_specs_name_the_key(kw, key):
     assert err.value.key == key
 
 
+def test_a_presets_torus_dims_that_do_not_fit_the_gpus_say_how_to_fix_them():
+    from topologies import preset_spec
+    with pytest.raises(ConfigError) as err:
+        build(preset_spec("tpu-v4-pod", gpus=64))
+    assert err.value.key == "topology.torus_dims" and "e.g. [4, 4, 4]" in str(err.value)
+
+
 @pytest.mark.parametrize("field,key", [("nic_Gbps", "topology.nic_Gbps"), ("scaleup_GBps", "topology.scaleup_GBps"),
                                        ("host_GBps", "topology.host_GBps"), ("pcie_GBps", "topology.pcie_GBps")])
 def test_zero_bandwidth_is_refused(field, key):

@@ -24,7 +24,10 @@ Vocabulary:
   ``cause`` (the failing class, on the phase a failure ended).
 - outputs: ``goodput`` = useful training time / wall time (useful = steps that survive, times the
   step time), ``effective_mfu`` = mfu x goodput, ``interruptions``, ``mtbf_s`` (1 / job failure
-  rate), ``checkpoint_s``, ``lost_s``, ``recovery_s``, ``checkpoint_total_s``, ``useful_steps``.
+  rate; null without failures), ``checkpoint_s``, ``checkpoint_interval_s`` (null when the job never
+  checkpoints: no failures and no interval given), ``lost_s``, ``recovery_s``,
+  ``checkpoint_total_s``, ``useful_steps``. Failures faster than a recovery can complete
+  (recovery x rate > ln MAX_ROWS) are an ``InfeasibleError`` naming ``failures``.
 
 Determinism: the failure stream comes from ``numpy.random.default_rng(seed)``; the same seed gives
 the same timeline. Speed: O(checkpoints + failures) Python steps, no per-step work.
@@ -153,8 +156,22 @@ def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interva
     rate = failures.rate_per_s
     classes = [c for c in CLASSES if failures.per_s.get(c, 0) > 0]
     probs = np.array([failures.per_s[c] for c in classes]) / rate if rate > 0 else None
-    k = max(1, int(round(interval_s / step_s)))
+    if rate > 0 and failures.recovery_s * rate > math.log(MAX_ROWS):
+        # a recovery completes only when no failure lands in it: exp(recovery / MTBF) attempts each
+        raise InfeasibleError("failures", f"the job fails every {failures.mtbf_s:.3g} s on average but needs "
+                                          f"{failures.recovery_s:.3g} s (failures.detect_s + restart_s) to recover: "
+                                          f"about exp({failures.recovery_s * rate:.3g}) restarts per recovery, so it "
+                                          "would never train; lower the failure rates or the recovery time")
+    # no failures and no interval given (Young/Daly's is infinite): the job never checkpoints
+    k = max(1, int(round(interval_s / step_s))) if math.isfinite(interval_s) else math.inf
     rec = {n: [] for n in ("start_s", "end_s", "phase", "steps", "lost_steps", "cause")}
+
+    def check_rows(t: float):
+        if len(rec["phase"]) > MAX_ROWS:
+            raise InfeasibleError("run.duration_h" if target is None else "run.token_budget",
+                                  f"the timeline passed {MAX_ROWS:,} phases at {t / 3600:.0f} h with "
+                                  f"{done} useful steps (failures every {failures.mtbf_s:.3g} s, "
+                                  f"{failures.recovery_s:.3g} s recovery): shorten the horizon or the budget")
 
     def row(a, b, phase, steps=0, lost=0, cause=""):
         rec["start_s"].append(a)
@@ -193,6 +210,7 @@ def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interva
         interruptions += 1
         next_fail = tf + draw()
         while next_fail < min(end, horizon_s):    # failures during recovery start it again
+            check_rows(tf)
             interruptions += 1
             row(tf, next_fail, "recovery", cause=cause())
             recovery_total += next_fail - tf
@@ -204,11 +222,7 @@ def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interva
         return end_c
 
     while t < horizon_s and (target is None or done < target):
-        if len(rec["phase"]) > MAX_ROWS:
-            raise InfeasibleError("run.duration_h" if target is None else "run.token_budget",
-                                  f"the timeline passed {MAX_ROWS:,} phases at {t / 3600:.0f} h with "
-                                  f"{done} useful steps (failures every {failures.mtbf_s:.0f} s, "
-                                  f"{failures.recovery_s:.0f} s recovery): shorten the horizon or the budget")
+        check_rows(t)
         # -- train up to the next checkpoint
         n = k - since
         if target is not None:
@@ -273,13 +287,13 @@ def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interva
     summary = {
         "goodput": useful_s / wall if wall > 0 else 0.0,
         "interruptions": int(interruptions),
-        "mtbf_s": failures.mtbf_s,
+        "mtbf_s": failures.mtbf_s if math.isfinite(failures.mtbf_s) else None,    # null: no failures
         "checkpoint_s": ckpt.stall_s,
         "checkpoint_contention_s": ckpt.contention_s,
         "checkpoint_step_slowdown": ckpt.step_slowdown,
         "checkpoint_write_s": ckpt.write_s,
         "checkpoint_GB": ckpt.bytes_total / 1e9,
-        "checkpoint_interval_s": k * step_s,
+        "checkpoint_interval_s": k * step_s if math.isfinite(k) else None,       # null: never checkpoints
         "checkpoints": int(sum(1 for p in rec["phase"] if p == "checkpoint")),
         "useful_steps": int(done),
         "wall_h": wall / 3600.0,

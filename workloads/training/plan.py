@@ -55,6 +55,42 @@ def split_layers(layers: int, chunks: int) -> list[int]:
     return out
 
 
+def split_stage_layers(layers: int, pp: int, v: int, first: int | None, last: int | None) -> list[int]:
+    """Layers per virtual stage (``chunk_layers``, index ``c * pp + s``) with Megatron's uneven
+    pipeline split (--decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers):
+    the first pipeline stage holds ``first`` layers and the last ``last`` (each split evenly over
+    its ``v`` virtual stages), the middle stages share the rest evenly; an unset end takes the
+    middle stages' share. With both unset: ``split_layers``.
+
+    Errors: ``InfeasibleError`` naming ``train.first_stage_layers`` / ``last_stage_layers`` when
+    a share does not divide evenly or no layer is left for a stage."""
+    if first is None and last is None:
+        return split_layers(layers, pp * v)
+    key = "train.first_stage_layers" if first is not None else "train.last_stage_layers"
+    if pp < 2:
+        raise InfeasibleError(key, "needs pp > 1 (one pipeline stage holds every layer)")
+    given = (first or 0) + (last or 0)
+    middle_stages = pp - (first is not None) - (last is not None)
+    rest = layers - given
+    if rest < 0 or (middle_stages == 0 and rest != 0):
+        raise InfeasibleError(key, f"first/last stage layers ({given}) leave {rest} layers of {layers} for "
+                              f"{middle_stages} other pipeline stages")
+    if middle_stages and (rest <= 0 or rest % (middle_stages * v)):
+        raise InfeasibleError(key, f"the {rest} layers left after the first/last stage's do not split evenly "
+                              f"over the {middle_stages} other pipeline stages x {v} virtual stages")
+    per = rest // (middle_stages * v) if middle_stages else 0
+    stage = [per * v] * pp
+    if first is not None:
+        stage[0] = first
+    if last is not None:
+        stage[-1] = last
+    for s, n in ((0, stage[0]), (pp - 1, stage[-1])):
+        if n % v or n == 0:
+            raise InfeasibleError("train.first_stage_layers" if s == 0 else "train.last_stage_layers",
+                                  f"{n} layers do not split evenly over {v} virtual stages")
+    return [stage[s] // v for c in range(v) for s in range(pp)]
+
+
 @dataclass
 class Plan:
     tp: int
@@ -251,7 +287,8 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
     if train.schedule == "interleaved" and pp > 1 and m % pp:
         raise InfeasibleError("train.global_batch", f"interleaved schedule needs micro-batches per pipeline ({m}) "
                               f"to be a multiple of pp ({pp})")
-    chunk_layers = split_layers(model.layers, pp * v)
+    chunk_layers = split_stage_layers(model.layers, pp, v, getattr(train, "first_stage_layers", None),
+                                      getattr(train, "last_stage_layers", None))
     order = train.rank_order.split("-")
     return Plan(tp=tp, cp=cp, pp=pp, dp=dp, ep=ep, sp=train.sequence_parallel, zero=train.zero,
                 micro_batch=train.micro_batch, global_batch=train.global_batch,

@@ -114,6 +114,28 @@ def test_a_budget_the_job_cannot_reach_is_an_infeasible_plan(monkeypatch):
         simulate_timeline(1.0, math.inf, _sync(5.0), 100.0, _fm(10.0, 1.0), seed=0, max_steps=10_000)
 
 
+def test_without_failures_or_an_interval_the_job_never_checkpoints():
+    # Young/Daly's interval is infinite without failures: every step of the horizon is useful
+    # (this raised OverflowError converting the infinite interval to a step count)
+    none = FailureModel({}, 0.0, 0.0)
+    s, tl = simulate_timeline(2.0, 1000.0, _sync(10.0), math.inf, none, seed=0)
+    assert s["checkpoints"] == 0 and s["useful_steps"] == 500 and s["goodput"] == 1.0
+    assert s["checkpoint_interval_s"] is None and s["mtbf_s"] is None     # null, not an infinity
+    assert tl.column("phase").to_pylist() == ["train"]
+
+
+def test_failures_faster_than_a_recovery_can_complete_are_infeasible():
+    from sim.errors import InfeasibleError
+    # failures every 1 s, 1,000 s to recover: each recovery restarts ~e^1000 times (this grew the
+    # timeline without bound inside the recovery loop)
+    with pytest.raises(InfeasibleError, match="failures") as err:
+        simulate_timeline(1.0, 3600.0, _sync(5.0), 100.0, _fm(1.0, 1000.0), seed=0)
+    assert err.value.key == "failures"
+    # a recovery that usually completes is simulated (recovery x rate = 0.5)
+    s, _ = simulate_timeline(1.0, 3600.0, _sync(5.0), 100.0, _fm(200.0, 100.0), seed=0)
+    assert s["interruptions"] > 0
+
+
 # -- checkpoints as fabric flows ---------------------------------------------------------------
 
 def _fabric_and_storage(storage_GBps: float):

@@ -5,7 +5,7 @@ import pytest
 from sim.config import load_config
 from sim.errors import InfeasibleError
 from workloads.model import ModelSpec
-from workloads.training.plan import make_plan, split_layers
+from workloads.training.plan import make_plan, split_layers, split_stage_layers
 
 
 def plan_for(preset="gpt-1.7b", gpus=64, **train):
@@ -69,6 +69,32 @@ def test_layer_split():
         split_layers(61, 32)        # the first chunk would hold no layer
     with pytest.raises(InfeasibleError):
         split_layers(4, 8)
+
+
+def test_uneven_first_and_last_stages_as_megatron_splits_them():
+    # DeepSeek-V3's 61 layers on 16 stages: no even split exists (61 is prime); Megatron's
+    # --decoder-first-pipeline-num-layers 4 --decoder-last-pipeline-num-layers 1 leaves 4 per stage
+    assert split_stage_layers(61, 16, 1, 4, 1) == [4] * 15 + [1]
+    assert split_stage_layers(61, 16, 1, None, 1) == [4] * 15 + [1]     # an unset end takes the share
+    # virtual stages: stage s holds chunks s, s + pp; each end stage's layers split over its chunks
+    assert split_stage_layers(30, 4, 2, 6, 4) == [3, 5, 5, 2, 3, 5, 5, 2]
+    assert split_stage_layers(24, 4, 1, None, None) == split_layers(24, 4)
+    for first, last, key in ((5, 1, "first_stage_layers"), (4, 62, "first_stage_layers"),
+                             (None, 2, "last_stage_layers")):
+        with pytest.raises(InfeasibleError) as err:
+            split_stage_layers(61, 16, 1, first, last)
+        assert err.value.key == f"train.{key}"
+    with pytest.raises(InfeasibleError, match="virtual stages") as err:
+        split_stage_layers(29, 4, 2, 6, 3)           # 3 layers over 2 chunks of the last stage
+    assert err.value.key == "train.last_stage_layers"
+
+
+def test_the_deepseek_v3_preset_pipelines_over_16_stages_with_an_uneven_split():
+    with pytest.raises(InfeasibleError, match="train.pp"):
+        plan_for("deepseek-v3", gpus=16 * 64, pp=16, ep=64, global_batch=64)
+    p = plan_for("deepseek-v3", gpus=16 * 64, pp=16, ep=64, global_batch=64, first_stage_layers=4,
+                 last_stage_layers=1)
+    assert p.chunk_layers == [4] * 15 + [1] and sum(p.chunk_layers) == 61
 
 
 # -- MoE parallel folding (issue 11, item 3) -------------------------------------------------
