@@ -373,3 +373,19 @@ def test_decode_attention_pays_no_prefill_fixed_time():
     # a 512-token prefill chunk: FLOPs at the half-saturated curve (slower than at attn_eff_max)
     f = c._attn_flops(512.0, 512.0 * 256.0, 512.0)
     assert c._attn_s(512.0, 512.0 * 256.0, 512.0, 1.0) > 1.5 * f / (c._attn_rate * e.attn_eff_max)
+
+
+@pytest.mark.parametrize("preset,tp", [("llama3-8b", 1), ("llama3-70b", 4), ("mixtral-8x7b", 2), ("qwen3-30b-a3b", 1)])
+@pytest.mark.parametrize("gpu_name", ["A100-SXM-80GB", "H100-SXM-80GB", "B200-180GB", "MI300X"])
+def test_more_work_is_never_faster(preset, tp, gpu_name):
+    """Invariant: a decode step of one more sequence, or a prefill chunk of more tokens, never
+    takes less time (a new user found batch 1 at 6.20 ms TPOT and batch 2 at 5.81 ms: the GEMM
+    curve's small-token penalty made one row dearer than two)."""
+    spec = ModelSpec.from_section(load_config(data={"run": {"kind": "serve"}, "model": {"preset": preset}}).model)
+    for precision in ("bf16", "fp8"):
+        c = IterationCost(spec, gpu(gpu_name), precision, "bf16", tp)
+        decode = np.array([c.batch(B, B, 0.0, B * 1000.0).time_s for B in range(1, 300)])
+        assert np.all(np.diff(decode) >= -1e-12 * decode[1:]), (precision, int(np.argmin(np.diff(decode))) + 1)
+        tokens = np.arange(1, 4000, 7, dtype=float)
+        prefill = np.array([c.batch(T, 1.0, T * T / 2, 0.0).time_s for T in tokens])
+        assert np.all(np.diff(prefill) >= -1e-12 * prefill[1:]), precision
