@@ -90,8 +90,10 @@ def test_uneven_first_and_last_stages_as_megatron_splits_them():
 
 
 def test_the_deepseek_v3_preset_pipelines_over_16_stages_with_an_uneven_split():
-    with pytest.raises(InfeasibleError, match="train.pp"):
-        plan_for("deepseek-v3", gpus=16 * 64, pp=16, ep=64, global_batch=64)
+    # unset: the first and last chunks give up the shortfall (split_layers); set: Megatron's
+    # --decoder-first/last-pipeline-num-layers as given
+    auto = plan_for("deepseek-v3", gpus=16 * 64, pp=16, ep=64, global_batch=64)
+    assert auto.chunk_layers == [2] + [4] * 14 + [3]
     p = plan_for("deepseek-v3", gpus=16 * 64, pp=16, ep=64, global_batch=64, first_stage_layers=4,
                  last_stage_layers=1)
     assert p.chunk_layers == [4] * 15 + [1] and sum(p.chunk_layers) == 61
