@@ -35,6 +35,11 @@ QWEN_SMALL_GAP = (
     "prefill-heavy ones +44 to +66 % (2048/128, 5000/500) on B200 and GB200 alike (GB200 measures at or above "
     "B200 there, so not the host); eager kernel dispatch of mixed steps (every kernel at 13.5 us, TE issue "
     "#2053's x86 torch-op CPU time) moves 1000/1000 < 1 point, at 30 us it takes 1024/8192 to -26 %: not it. "
+    "Tried for 8192/1024: a mixed step's attention as TensorRT-LLM runs it, the context requests' FMHA and the "
+    "generation requests' decode kernel one after the other (times added, where dcsim takes one op over both): "
+    "8192/1024 +18.5 -> +7.2 % (GB200 +11.0 -> +1.3 %), 32768/1024 -2.1 -> -5.5 %, but the fitted attention "
+    "constants then leave the dense prefill-heavy rows 1-5 points lower (serving-large median 4.6 -> 5.1 %, 8B "
+    "rows 1.7 -> 2.2 %): not adopted without refitting them. "
     "GB200 (Grace host) measures below B200 where steps are host-bound (v1.0 128/128: 24,107 vs 39,827, i.e. "
     "~41 us per sequence, 1.66x the x86 fit; TE #2053 times a torch op 2.75x slower on Grace): no source "
     "separates the Grace factor for the executor's Python, so it is not modelled")
