@@ -194,6 +194,7 @@ class IterationCost:
         # engine host time (set by the deployment from its engine profile, see engines.py)
         self.host_per_seq_s = 0.0          # CPU per scheduled sequence per step
         self.eager_step_s = 0.0            # CPU launch time of a step run without CUDA graphs
+        self.overlap_per_seq_s = 0.0       # CPU per scheduled sequence per step hidden behind the GPU step
         self.graph_max_batch = 0           # largest decode batch a CUDA graph covers
         self.spec_tokens = 0               # speculative decoding (set_speculative): draft steps
         self.weight_read_eff = 1.0         # see set_weight_read_efficiency
@@ -389,6 +390,8 @@ class IterationCost:
         fixed = self.pp * self._fixed_stage_s(P, P)
         tail = first.comm_s + self.overhead_s + self.host_per_seq_s * B
         eager = self.eager_step_s if (self.eager_step_s > 0 and B > self.graph_max_batch) else 0.0
+        if self.overlap_per_seq_s * B > eager:
+            eager = self.overlap_per_seq_s * B     # the overlapped host step bounds it alike
         # the attention op of _attn_s with pairs = kv_read = D, inlined (the macro-step's loop)
         e, pp, speed = self.compute.eff, self.pp, self.compute.speed
         fl, kvb, tb, ex = self._a_flop_pair, self._a_kv, B * self._a_tok, self._a_exp_pair
@@ -503,10 +506,14 @@ class IterationCost:
     def _host_s(self, T: float, S: float, gpu_s: float) -> float:
         """Iteration seconds with the engine's CPU work: a step run without CUDA graphs (a prefill
         chunk in it, or more sequences than the largest graph) cannot finish before the CPU has
-        launched its kernels (``eager_step_s``); the scheduler's per-step and per-sequence CPU
-        time (``overhead_s``, ``host_per_seq_s``) is not hidden behind the GPU."""
+        launched its kernels (``eager_step_s``), nor before an overlap scheduler's CPU work for its
+        S sequences (``overlap_per_seq_s`` x S, run while the GPU runs the previous step); the
+        scheduler's per-step and per-sequence CPU time (``overhead_s``, ``host_per_seq_s``) is not
+        hidden behind the GPU."""
         if self.eager_step_s > 0.0 and (T > S or S > self.graph_max_batch) and gpu_s < self.eager_step_s:
             gpu_s = self.eager_step_s
+        if self.overlap_per_seq_s * S > gpu_s:
+            gpu_s = self.overlap_per_seq_s * S
         return gpu_s + self.overhead_s + self.host_per_seq_s * S
 
     def set_weight_read_efficiency(self, eff: float) -> None:

@@ -232,6 +232,7 @@ class Deployment:
         reads on the iteration cost."""
         e = self.engine
         cost.host_per_seq_s = e.step_us_per_seq * 1e-6
+        cost.overlap_per_seq_s = e.overlap_us_per_seq * 1e-6
         cost.graph_max_batch = e.cuda_graph_max_batch
         cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * 1e-6
         if isinstance(cost, DpAttentionCost) and cost.dp > 1:

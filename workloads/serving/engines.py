@@ -34,6 +34,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   OpenAI server, IPC; ``request_us``: the rest of the engine's per-request first-token path:
   chat template, input processing, request set-up, first output's detokenization and stream);
   ``step_us`` + ``step_us_per_seq`` x sequences, CPU per engine step not hidden by the GPU;
+  ``overlap_us_per_seq`` x sequences, CPU per engine step that an overlap scheduler runs while
+  the GPU runs the previous step (TensorRT-LLM's PyExecutor ``_executor_loop_overlap``: schedule,
+  prepare inputs, sampler post-processing and responses of every request on one Python thread),
+  hidden up to the GPU step: a step takes max(GPU, this) (``IterationCost._host_s``);
   a step not covered by a CUDA graph (any prefill chunk, or a decode batch over
   ``cuda_graph_max_batch``) launches ``eager_kernels_per_layer`` kernels per layer from the CPU
   (-1: every kernel the layer model implies, ``eager_ops``) at ``launch_us`` each (host seconds
@@ -122,6 +126,7 @@ class EngineProfile:
     sampler_bytes_per_logit: float = 0.0
     activation_base_GiB: float = 0.0
     dp_sync_us: float = 0.0
+    overlap_us_per_seq: float = 0.0
     nccl_nvls: bool = True
     cuda_graph_pad_to_limit: bool = False
     defaults: dict = field(default_factory=dict, compare=False)

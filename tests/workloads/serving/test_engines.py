@@ -421,3 +421,45 @@ def test_cuda_graph_batch_sizes_must_be_positive():
         with pytest.raises(ConfigError, match="cuda_graph_batch_sizes"):
             load_config(data={"run": {"kind": "serve"}, "model": {"preset": "llama3-8b"},
                               "serve": {"cuda_graph_batch_sizes": bad}})
+
+
+def test_overlap_scheduler_hides_host_work_up_to_the_gpu_step():
+    """TensorRT-LLM's overlap scheduler: a step takes max(GPU, overlap_us_per_seq x sequences), the
+    host work is not added to it. Qwen3-30B-A3B NVFP4 on one B200 (a light MoE: ~3B active, 16 GB of
+    FP4 weights): a 4,096-sequence decode step at 256 tokens of context is host-bound on the GPU's
+    side alone it would run ~2x faster (v1.0 perf overview, 128/128 B200 TP1: 39,827 output tokens/s,
+    that is 25.1 us per sequence and step); a 64-sequence step is the GPU's."""
+    c = cost({"preset": "qwen3-30b-a3b"}, "B200-180GB", precision="fp4", kv="fp8")
+    eng = engines.profile("trtllm")
+    assert eng.overlap_us_per_seq == pytest.approx(25.0)
+    B, ctx = 4096.0, 256.0
+    gpu_only = c.times([B], [B], [B * ctx], [B * ctx])[0]
+    assert B / gpu_only > 60_000                         # the GPU alone: over 1.5x the measured rate
+    c.overlap_per_seq_s = eng.overlap_us_per_seq * 1e-6
+    step = c.times([B], [B], [B * ctx], [B * ctx])[0]
+    assert step == pytest.approx(B * 25e-6 + c.overhead_s + c.host_per_seq_s * B)
+    assert B / step == pytest.approx(39_827, rel=0.03)
+    # hidden, not added: a small batch runs at the GPU's time
+    small = c.times([64.0], [64.0], [64 * ctx], [64 * ctx])[0]
+    c.overlap_per_seq_s = 0.0
+    assert small == pytest.approx(c.times([64.0], [64.0], [64 * ctx], [64 * ctx])[0])
+    # the decode macro-step prices each iteration the same way
+    c.overlap_per_seq_s = 25e-6
+    run = c.decode_run(int(B), B * ctx, 3)
+    assert run.cum_s[0] == pytest.approx(step)
+
+
+def test_deployment_sets_the_engine_overlap_host_time():
+    from sim.app.validation import serving, serving_heldout
+    from workloads.serving.deployment import Deployment
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.serving.requests import build_stream
+    row = next(r for r in serving_heldout.heldout_cases() if r["id"] == "trtllm12_Qwen3_30B_A3B_B200_tp1_1000_1000")
+    cfg = serving.case_config(row, max_requests=10)
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+    assert dep.cost.overlap_per_seq_s == pytest.approx(25e-6)
+    assert engines.profile("vllm").overlap_us_per_seq == 0.0
