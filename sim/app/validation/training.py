@@ -296,6 +296,15 @@ def documented_gap(case: dict, gaps: tuple) -> tuple[str, float, str] | None:
     return None
 
 
+def gap_case(c: dict, pred: float, gaps: tuple, tolerance: float, fit: str = "holdout") -> Case:
+    """``c`` predicted at ``pred`` as a ``Case``: held to ``tolerance``, or, when it belongs to one
+    of ``gaps`` (``documented_gap``; only a held-out row can), to that gap's bound with its text."""
+    gap = documented_gap(c, gaps) if fit == "holdout" else None
+    return Case(c["case"], c["metric"], float(pred), c["measured"], c["source"], fit=fit,
+                tolerance=None if gap else tolerance,
+                bound=gap[1] if gap else None, gap=f"{gap[0]}: {gap[2]}" if gap else None)
+
+
 def blackwell_rows() -> list[Case]:
     """The NeMo / Megatron-Bridge dense pre-training rows on B200, GB200 and GB300
     (``cases.blackwell_cases``), closed-form like the llm-foundry rows, each with its role in the
@@ -308,11 +317,7 @@ def blackwell_rows() -> list[Case]:
     for system, gpu_name in BLACKWELL_GPUS.items():
         cases = blackwell_cases(system)
         preds = predict(prepare(cases), training_efficiency(gpu_name))
-        for c, p in zip(cases, preds):
-            gap = documented_gap(c, BLACKWELL_GAPS) if c["use"] == "holdout" else None
-            out.append(Case(c["case"], c["metric"], float(p), c["measured"], c["source"], fit=c["use"],
-                            tolerance=None if gap else BLACKWELL_TOLERANCE,
-                            bound=gap[1] if gap else None, gap=f"{gap[0]}: {gap[2]}" if gap else None))
+        out.extend(gap_case(c, p, BLACKWELL_GAPS, BLACKWELL_TOLERANCE, fit=c["use"]) for c, p in zip(cases, preds))
     return out
 
 
@@ -349,13 +354,7 @@ def llmfoundry_a100_rows() -> list[Case]:
     preds = list(predict(prepare(cases), training_efficiency("A100-SXM-80GB")))
     c40 = llmfoundry_a100_40gb_cases()
     cases, preds = cases + c40, preds + list(predict(prepare(c40), training_efficiency("A100-SXM-40GB")))
-    out = []
-    for c, p in zip(cases, preds):
-        gap = documented_gap(c, LLMFOUNDRY_A100_GAPS)
-        out.append(Case(c["case"], c["metric"], float(p), c["measured"], c["source"], fit="holdout",
-                        tolerance=None if gap else LLMFOUNDRY_A100_TOLERANCE,
-                        bound=gap[1] if gap else None, gap=f"{gap[0]}: {gap[2]}" if gap else None))
-    return out
+    return [gap_case(c, p, LLMFOUNDRY_A100_GAPS, LLMFOUNDRY_A100_TOLERANCE) for c, p in zip(cases, preds)]
 
 
 def llmfoundry_a100_summary(rows) -> dict:
@@ -411,13 +410,7 @@ def heldout_round3_rows() -> list[Case]:
     Megatron-Bridge H100 rows, DeepSeek-V3 MXFP8 on 256 Blackwell GPUs), each simulated, held
     out of every fit, each within ``HELDOUT3_TOLERANCE`` or in a documented gap."""
     from workloads.training.cases import heldout_round3_cases
-    out = []
-    for c in heldout_round3_cases():
-        gap = documented_gap(c, HELDOUT3_GAPS)
-        out.append(Case(c["case"], c["metric"], _simulate(c), c["measured"], c["source"], fit="holdout",
-                        tolerance=None if gap else HELDOUT3_TOLERANCE,
-                        bound=gap[1] if gap else None, gap=f"{gap[0]}: {gap[2]}" if gap else None))
-    return out
+    return [gap_case(c, _simulate(c), HELDOUT3_GAPS, HELDOUT3_TOLERANCE) for c in heldout_round3_cases()]
 
 
 def heldout_round3_summary(rows) -> dict:
