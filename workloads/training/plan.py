@@ -60,15 +60,13 @@ def split_stage_layers(layers: int, pp: int, v: int, first: int | None, last: in
     pipeline split (--decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers):
     the first pipeline stage holds ``first`` layers and the last ``last`` (each split evenly over
     its ``v`` virtual stages), the middle stages share the rest evenly; an unset end takes the
-    middle stages' share. With both unset: ``split_layers``.
+    middle stages' share. With both unset, or pp = 1: ``split_layers``.
 
     Errors: ``InfeasibleError`` naming ``train.first_stage_layers`` / ``last_stage_layers`` when
     a share does not divide evenly or no layer is left for a stage."""
-    if first is None and last is None:
-        return split_layers(layers, pp * v)
+    if (first is None and last is None) or pp < 2:
+        return split_layers(layers, pp * v)      # pp = 1: one stage holds every layer (the keys are warned inert)
     key = "train.first_stage_layers" if first is not None else "train.last_stage_layers"
-    if pp < 2:
-        raise InfeasibleError(key, "needs pp > 1 (one pipeline stage holds every layer)")
     given = (first or 0) + (last or 0)
     middle_stages = pp - (first is not None) - (last is not None)
     rest = layers - given

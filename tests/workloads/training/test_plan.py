@@ -97,6 +97,9 @@ def test_the_deepseek_v3_preset_pipelines_over_16_stages_with_an_uneven_split():
     p = plan_for("deepseek-v3", gpus=16 * 64, pp=16, ep=64, global_batch=64, first_stage_layers=4,
                  last_stage_layers=1)
     assert p.chunk_layers == [4] * 15 + [1] and sum(p.chunk_layers) == 61
+    # pp = 1: the keys have no effect (config warns so) and the run is not refused
+    one = plan_for("llama3-8b", gpus=8, pp=1, first_stage_layers=4, last_stage_layers=3)
+    assert one.chunk_layers == [32]
 
 
 # -- MoE parallel folding (issue 11, item 3) -------------------------------------------------
