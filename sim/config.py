@@ -606,6 +606,10 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
                     raise ConfigError(".".join(path), f"{part} is not an index of the list ({len(node)} entries)")
                 node = node[int(part)]
                 continue
+            if node is data and part == "jobs" and part not in node:
+                raise ConfigError(".".join(path), "the config has no [[jobs]] tables to index: --set jobs.N.KEY "
+                                  "edits the Nth [[jobs]] of a multi-job config (add [[jobs]] tables, or set the "
+                                  "single job's key without the jobs.N prefix)")
             nxt = node.setdefault(part, {})
             if not isinstance(nxt, (dict, list)):
                 raise ConfigError(".".join(path), f"{part} is not a table")

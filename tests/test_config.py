@@ -370,3 +370,11 @@ def test_an_moe_top_k_error_names_the_key():
         with pytest.raises(ConfigError) as err:
             load_config(data={"model": {"experts": 8, "top_k": top_k, "expert_ffn_hidden": 64}})
         assert err.value.key == "model.top_k" and words in str(err.value)       # was key "model"
+
+
+def test_set_jobs_index_without_jobs_tables_names_the_key():
+    # --set jobs.0.KEY on a single-job config: a clear error, not pydantic's "Input should be a
+    # valid list" about a {"0": ...} table the override created
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"run": {"kind": "train"}}, overrides=["jobs.0.placement=spread"])
+    assert e.value.key == "jobs.0.placement" and "no [[jobs]]" in str(e.value)
