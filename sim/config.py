@@ -426,7 +426,7 @@ class CostSection(Section):
 class PowerSection(Section):
     pue: float | None = Field(None, ge=1, description="power usage effectiveness (facility / IT energy); default sim/data/power.toml")
     gpu_cap_W: float | None = Field(None, gt=0, description="GPU board power limit, W (between idle power and TDP); default TDP")
-    host_W: float | None = Field(None, ge=0, description="power per server outside GPUs, NVSwitches and NICs, W; default sim/data/power.toml")
+    host_W: float | None = Field(None, ge=0, description="power per server outside GPUs, NVSwitches and NICs, W; default sim/data/power.toml (its reference 8-GPU server's host_W x GPUs per server / 8)")
 
 
 class FailuresSection(Section):

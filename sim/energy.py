@@ -10,7 +10,9 @@ Vocabulary:
   per physical scale-out switch port the job's GPUs can drive (``driven_switch_ports``: a port at
   any speed is one port; uplinks count in proportion to the down ports in use, tier by tier),
   whose power rises sub-linearly with its line rate. Ports are counted on the job's ``Topology``.
-- host power: ``host_W`` per server (CPUs, DRAM, fans, SSDs), constant.
+- host power: ``host_W`` per server (CPUs, DRAM, fans, SSDs), constant. Without ``power.host_W``
+  it is ``power.toml``'s reference server's (an 8-GPU DGX) per GPU it hosts: a server of g GPUs
+  draws ``host_W x g / host_gpus`` (a one-GPU node is not charged a whole DGX host).
 - IT power = GPUs + network + hosts; facility power = PUE x IT power. ``energy_J`` is facility
   energy: a run's phases ``(seconds, u)`` integrate ``PUE x IT(u)``.
 - bounds: ``idle_W`` (every GPU idle) and ``max_W`` (every GPU at its limit); any run's energy lies
@@ -191,7 +193,8 @@ def power_model(spec, topo, pue: float | None = None, gpu_cap_W: float | None = 
         "nvswitch": share * ports["nvswitch"] * float(net["nvswitch_W_per_port"]),
         "nic": share * ports["nic"] * float(net["nic_W"]),
         "switch": share * ports["switch"] * port_W(net, ports["switch_Gbps"]),
-        "host": share * ports["hosts"] * float(host_W if host_W is not None else data["host"]["host_W"]),
+        "host": share * (ports["hosts"] * float(host_W) if host_W is not None else
+                         len(topo.gpus) * float(data["host"]["host_W"]) / float(data["host"]["host_gpus"])),
     }
     return PowerModel(
         gpus=n,

@@ -35,6 +35,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -212,7 +213,7 @@ def is_dcsim_figure(path: Path) -> bool:
 
 def save_figure(fig, path, **savefig_kwargs) -> Path:
     """``fig.savefig(path)`` that never overwrites a file dcsim did not write: a file or link of
-    the user's at ``path`` is kept beside as ``NAME.kept-XXXXXXXX`` first; dcsim's own earlier
+    the user's at ``path`` is kept beside as ``NAME.kept-XXXXXXXX`` first (a note on stderr names it); dcsim's own earlier
     figure (``is_dcsim_figure``) is replaced. The figure's metadata carries ``FIGURE_MARK`` (and,
     for SVG, no date stamp, so identical data gives identical files)."""
     path = Path(path)
@@ -222,7 +223,9 @@ def save_figure(fig, path, **savefig_kwargs) -> Path:
     if path.is_symlink() or (path.exists() and not is_dcsim_figure(path)):
         if path.is_dir() and not path.is_symlink():
             raise IsADirectoryError(str(path))
-        os.rename(path, _kept_name(path))
+        kept = _kept_name(path)
+        os.rename(path, kept)
+        print(f"note: {path} was not written by dcsim: kept it as {kept.name}", file=sys.stderr)
     fig.savefig(path, metadata=meta, **savefig_kwargs)
     return path
 

@@ -104,3 +104,18 @@ def test_port_power_rises_sub_linearly_with_line_rate():
     w = {g: power_model(spec, topologies.build(load_config(data={"topology": {
         "preset": "dgx-h100-superpod", "gpus": 16, "nic_Gbps": g}}).topology)).parts["switch"] for g in (400, 3200)}
     assert w[3200] / w[400] == pytest.approx(8 ** net["port_power_exponent"])
+
+
+def test_default_host_power_follows_the_gpus_a_server_carries():
+    # power.toml's host_W is an 8-GPU DGX's: an 8-GPU server draws all of it, a one-GPU node an
+    # eighth (it was charged a whole DGX host, 1.2 kW next to a 0.7 kW GPU); an explicit
+    # power.host_W stays per server
+    spec = hardware.gpu("H100-SXM-80GB")
+    host = float(power_data()["host"]["host_W"])
+    dgx = power_model(spec, _topo(16), pue=1.0)
+    assert dgx.host_W == pytest.approx(2 * host)
+    one = load_config(data={"topology": {"gpu": "H100-SXM-80GB", "gpus": 1, "gpus_per_node": 1, "fabric": "none"}})
+    topo1 = topologies.build(one.topology)
+    assert network_ports(topo1)["hosts"] == 1
+    assert power_model(spec, topo1, pue=1.0).host_W == pytest.approx(host / 8)
+    assert power_model(spec, topo1, pue=1.0, host_W=500.0).host_W == pytest.approx(500.0)

@@ -229,7 +229,7 @@ def test_stale_replaced_run_with_user_files_is_kept(tmp_path):
 
 
 @pytest.mark.parametrize("ext", ["png", "svg", "pdf"])
-def test_a_figure_never_overwrites_a_file_dcsim_did_not_write(tmp_path, ext):
+def test_a_figure_never_overwrites_a_file_dcsim_did_not_write(tmp_path, ext, capsys):
     """save_figure keeps a user's file at the figure's path as NAME.kept-XXXXXXXX (it was
     overwritten: `dcsim topologies --draw X --out thesis.png`, `dcsim analyze --plots DIR`) and
     replaces only a figure dcsim wrote (marked in its metadata)."""
@@ -243,6 +243,7 @@ def test_a_figure_never_overwrites_a_file_dcsim_did_not_write(tmp_path, ext):
     save_figure(fig, path)
     kept = list(tmp_path.glob(f"fig.{ext}.kept-*"))
     assert len(kept) == 1 and kept[0].read_text() == "my own figure"
+    assert kept[0].name in capsys.readouterr().err       # the user is told where their file went
     assert is_dcsim_figure(path) and not is_dcsim_figure(kept[0])
     save_figure(fig, path)                          # dcsim's own figure: replaced, nothing more kept
     plt.close(fig)
