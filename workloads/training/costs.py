@@ -17,7 +17,9 @@ Vocabulary:
   pass takes max(GPU time, host time) and short kernels leave the GPU waiting on the host.
   Host time = kernels x ``cpu_dispatch_us``; a pass's kernel count is its ops' ``count`` (the
   backward issues 2x the forward's, plus its recompute), and each TP collective adds
-  ``tp_collective_kernels`` launches. A forward pass also carries ``microbatch_overhead_us`` of
+  ``tp_collective_kernels`` launches. A routed-expert GEMM or cast over ``local`` experts
+  (Transformer Engine's ``GroupedLinear``) is one framework call whose per-expert kernels
+  are launched from C++ at ``grouped_launch_us`` each (``host_kernels``). A forward pass also carries ``microbatch_overhead_us`` of
   serial host work (the framework's per-micro-batch step: batch fetch and TP broadcast, masks,
   the loss's host side), which the GPU waits through. All are data in ``sim/data/compute.toml`` (training
   keys, read here because ``sim.compute.Efficiency`` does not carry them). Under CUDA graphs
@@ -123,6 +125,33 @@ def _kernels(ops: list[Op]) -> float:
     return float(sum(max(o.count, 1) for o in ops))
 
 
+GROUPED_OPS = ("expert_up", "expert_down")
+
+
+def grouped_op(o: Op) -> bool:
+    """True for a routed-expert GEMM or one of its quantization ops (``moe_layer_ops``, backward
+    included): Transformer Engine's ``GroupedLinear``, whose per-expert kernels one framework
+    call issues from C++ (``general_grouped_gemm``, ``split_quantize``)."""
+    base = o.name[:-4] if o.name.endswith("_bwd") else o.name
+    return base.endswith(GROUPED_OPS)
+
+
+def host_kernels(ops: list[Op], local: int, launch_ratio: float) -> list[float]:
+    """Host dispatches (in units of ``cpu_dispatch_us``) of each op of a pass. An ordinary op
+    costs its ``count``. A grouped expert op (``grouped_op``: ``count`` = per-expert kernels x
+    ``local`` experts) is ``count / local`` framework calls (Python, autograd: a full dispatch
+    each) whose other per-expert kernels are launched from C++ at ``launch_ratio`` of a dispatch
+    (``grouped_launch_us / cpu_dispatch_us``)."""
+    out = []
+    for o in ops:
+        n = float(max(o.count, 1))
+        if local > 1 and grouped_op(o):
+            calls = max(n / local, 1.0)
+            n = calls + (n - calls) * launch_ratio
+        out.append(n)
+    return out
+
+
 def _times(cm: ComputeModel, ops: list[Op]) -> float:
     return float(cm.op_times(ops).sum())
 
@@ -193,8 +222,12 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     fsdp_us = cm.eff.fsdp_layer_overhead_us if plan.zero >= 3 else 0.0
     overhead = (cm.eff.layer_overhead_us + fsdp_us) * 1e-6 * len(layers)
     dispatch_s, tp_kernels, microbatch_s = host_constants(cm)
-    fwd_kernels = _kernels(fwd_ops)
-    bwd_kernels = 2.0 * fwd_kernels + _kernels(recompute_ops)
+    # a grouped expert op's per-expert kernels are launched from C++ (``host_kernels``)
+    local = max(model.experts // plan.ep, 1) if model.experts else 1
+    launch_ratio = grouped_launch_s(cm) / dispatch_s if dispatch_s else 0.0
+    fwd_host = host_kernels(fwd_ops, local, launch_ratio)
+    fwd_kernels = sum(fwd_host)
+    bwd_kernels = 2.0 * fwd_kernels + sum(host_kernels(recompute_ops, local, launch_ratio))
     fwd_gpu = _times(cm, fwd_ops)
     bwd_gpu = _times(cm, bwd_ops)
     fwd, bwd = PassCost(), PassCost()
@@ -248,7 +281,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     syncs = moe_layers if plan.moe_host_sync else 0
     if plan.cuda_graphs:
         dispatch_s = 0.0
-    fwd.compute_s = (synced_pass_s(cm, fwd_ops, fwd_kernels - _kernels(fwd_ops), dispatch_s) if syncs
+    fwd.compute_s = (synced_pass_s(cm, fwd_ops, fwd_kernels - sum(fwd_host), dispatch_s, kernels=fwd_host) if syncs
                      else max(fwd_gpu, fwd_kernels * dispatch_s)) + overhead + microbatch_s
     fwd.compute_s += moe_host_sync_s(cm) * syncs
     bwd.compute_s = (max(bwd_gpu, bwd_kernels * dispatch_s)
@@ -427,13 +460,14 @@ def moe_dispatch_bytes(model: ModelSpec, plan: Plan, t_sp: float, gpus_per_node:
 
 
 def synced_pass_s(cm: ComputeModel, ops: list[Op], extra_kernels: float, dispatch_s: float,
-                  cut_before: str = "permute") -> float:
+                  cut_before: str = "permute", kernels: list[float] | None = None) -> float:
     """Seconds of a pass whose host waits on the GPU before every ``cut_before`` op (the MoE
     dispatcher's device-to-host sync): the sum over the segments between syncs of max(GPU time,
     kernels x ``dispatch_s``); ``extra_kernels`` (collective launches) are spread over the
-    segments in proportion to their kernels. Without a cut this is ``max(GPU, host)``."""
+    segments in proportion to their kernels (``kernels``: each op's host dispatches, default its
+    ``count``; see ``host_kernels``). Without a cut this is ``max(GPU, host)``."""
     times = cm.op_times(ops)
-    kernels = [float(max(o.count, 1)) for o in ops]
+    kernels = kernels if kernels is not None else [float(max(o.count, 1)) for o in ops]
     total_k = sum(kernels) or 1.0
     out, gpu, k = 0.0, 0.0, 0.0
     for o, t, n in zip(ops, times, kernels):
@@ -443,6 +477,14 @@ def synced_pass_s(cm: ComputeModel, ops: list[Op], extra_kernels: float, dispatc
         gpu += float(t)
         k += n
     return out + max(gpu, k * (1.0 + extra_kernels / total_k) * dispatch_s)
+
+
+def grouped_launch_s(cm: ComputeModel) -> float:
+    """Host seconds per per-expert kernel that a grouped expert op launches from C++
+    (``grouped_launch_us``; ``host_kernels``)."""
+    from sim.compute import constants_row
+    row = cm.eff.__dict__ if hasattr(cm.eff, "grouped_launch_us") else constants_row(cm.gpu.name)
+    return float(row.get("grouped_launch_us", 0.0)) * 1e-6
 
 
 def moe_host_sync_s(cm: ComputeModel) -> float:

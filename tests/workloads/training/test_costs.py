@@ -267,6 +267,47 @@ def test_a_host_sync_cuts_the_pass_into_host_or_gpu_bound_segments():
     assert synced_pass_s(cm, ops, 0.0, d, cut_before="none") == pytest.approx(free)
 
 
+def test_grouped_expert_ops_launch_their_per_expert_kernels_from_cpp():
+    # Transformer Engine's GroupedLinear: one framework call per grouped op, the per-expert
+    # kernels launched from C++ at grouped_launch_us (not one Python-level cpu_dispatch_us each).
+    # Issue 11: DeepSeek-V3 EP 8 (32 local experts) on 256 B200 ran host-bound at 0.34 x its
+    # measured rate when every per-expert kernel cost a full 54.8 us dispatch
+    from sim.compute import Op, constants_row
+    from workloads.training.costs import grouped_launch_s, grouped_op, host_kernels
+    up = Op("expert_up", 1e9, 0.0, 0.0, "gemm", 32)
+    cast = Op("mxfp8_quant_input_expert_up", 0.0, 1e6, 0.0, "memory", 64)
+    dense = Op("qkv", 1e9, 0.0, 0.0, "gemm", 1)
+    assert grouped_op(up) and grouped_op(cast) and grouped_op(Op("expert_down_bwd", count=64)) and not grouped_op(dense)
+    r = 0.2
+    assert host_kernels([up, cast, dense], 32, r) == pytest.approx([1 + 31 * r, 2 + 62 * r, 1.0])
+    assert host_kernels([up], 1, r) == [32.0]        # one local expert: nothing grouped
+    cm = ComputeModel(gpu("H100-SXM-80GB"), "bf16")
+    row = constants_row("H100-SXM-80GB")
+    assert 0 < grouped_launch_s(cm) < row["cpu_dispatch_us"] * 1e-6
+
+
+def test_moe_layer_host_time_grows_by_a_cpp_launch_per_local_expert(monkeypatch):
+    # a small host-bound MoE layer (64 local experts of width 256, 128 tokens): its backward's
+    # host time moves by the per-expert kernels x the change of grouped_launch_us (the backward
+    # issues 2x the forward's kernels), not by a full dispatch per expert kernel
+    import sim.compute as compute
+    from workloads.training.costs import chunk_cost, host_constants
+    c = load_config(data={"model": {"preset": "mixtral-8x7b", "seq_len": 128, "layers": 1, "hidden": 512,
+                                    "heads": 8, "kv_heads": 8, "experts": 64, "top_k": 2, "expert_ffn_hidden": 256},
+                          "train": {"tp": 1, "pp": 1, "ep": 1, "micro_batch": 1, "global_batch": 8}})
+    m = ModelSpec.from_section(c.model)
+    p = make_plan(c.train, m, 8)
+    cm = ComputeModel(gpu("H100-SXM-80GB"), "bf16")
+    table = compute._table()
+    bwd = {}
+    for us in (10.0, 30.0):
+        monkeypatch.setitem(table["default"], "grouped_launch_us", us)
+        bwd[us] = chunk_cost(m, p, cm, 0, "flash").bwd.compute_s
+    per_expert_kernels = 2 * 2 * (64 - 1)        # backward: 2x (expert_up + expert_down), 63 beyond the call
+    assert bwd[30.0] - bwd[10.0] == pytest.approx(per_expert_kernels * 20e-6, rel=1e-6)
+    assert bwd[10.0] < per_expert_kernels * host_constants(cm)[0]   # well under a dispatch each
+
+
 # -- token drop and CUDA graphs (issue 11, item 3) ----------------------------------------------
 
 def test_drop_and_pad_computes_and_sends_capacity_rows_without_a_host_sync(monkeypatch):
