@@ -124,7 +124,8 @@ def test_gpt_oss_counts_and_attention_pattern(preset, layers, experts, total_b, 
     subtracted. Sliding window 128 on the even (0-based) layers, full attention on the odd ones; the
     learned per-head sink logits keep no KV tokens."""
     m = spec(preset)
-    assert (m.layers, m.experts, m.top_k, m.hidden, m.heads, m.kv_heads, m.head_dim) == (layers, experts, 4, 2880, 64, 8, 64)
+    shape = (m.layers, m.experts, m.top_k, m.hidden, m.heads, m.kv_heads, m.head_dim)
+    assert shape == (layers, experts, 4, 2880, 64, 8, 64)
     assert m.params() / 1e9 == pytest.approx(total_b, rel=0.02)
     assert (m.active_params() - m.vocab * m.hidden) / 1e9 == pytest.approx(active_b, rel=0.02)
     assert [m.is_windowed(i) for i in range(4)] == [True, False, True, False] and m.attention_sinks == 0

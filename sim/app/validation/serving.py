@@ -197,8 +197,9 @@ GPUS = {"H100": "H100-SXM-80GB", "H200": "H200-SXM-141GB", "B200": "B200-180GB",
 KV_PRECISION = {"fp4": "fp8"}
 # checkpoints whose routed experts are MXFP4 whatever the table's column says (openai/gpt-oss-*: the
 # overview lists no NVIDIA gpt-oss checkpoint; attention, router, embeddings and lm_head bf16), with
-# (replica precision, KV precision, the experts' MMA precision) by the column's precision: TensorRT-LLM's GPT-OSS deployment guide
-# (MoE backend support matrix) runs MXFP8 activations x MXFP4 weights on B200/GB200 and BF16
+# (replica precision, KV precision, the experts' MMA precision) by the column's precision: TensorRT-LLM's
+# GPT-OSS deployment guide (nvidia.github.io/TensorRT-LLM/deployment-guide/deployment-guide-for-gpt-oss-on-
+# trtllm.html, MoE backend support matrix) runs MXFP8 activations x MXFP4 weights on B200/GB200 and BF16
 # activations x MXFP4 weights (TRITON backend, weight-only) on H200; the overview's GPT-OSS
 # llm_options set kv_cache_config dtype fp8, "Hopper: use auto" (the checkpoint's bf16)
 MXFP4_EXPERTS = {"GPT-OSS 120B": {"fp4": ("bf16", "fp8", "mxfp8"), "fp8": ("bf16", "bf16", None)},
