@@ -112,3 +112,23 @@ def test_all_layers_windowed_without_global_every():
     assert all(m.is_windowed(i) for i in range(m.layers))
     with pytest.raises(Exception, match="sliding_window"):
         spec("llama3-8b", sliding_window=0)
+
+
+@pytest.mark.parametrize("preset,layers,experts,total_b,active_b", [
+    ("gpt-oss-120b", 36, 128, 116.83, 5.13), ("gpt-oss-20b", 24, 32, 20.91, 3.61),
+])
+def test_gpt_oss_counts_and_attention_pattern(preset, layers, experts, total_b, active_b):
+    """GPT-OSS (model card arXiv:2508.10925 Table 1): totals and active parameters within 2 %. The
+    card's active count takes the unembedding but not the embedding lookup (5.13B = 36 x (4 experts +
+    attention + router) + lm_head); dcsim's ``active_params`` counts both tables, so the lookup is
+    subtracted. Sliding window 128 on the even (0-based) layers, full attention on the odd ones; the
+    learned per-head sink logits keep no KV tokens."""
+    m = spec(preset)
+    shape = (m.layers, m.experts, m.top_k, m.hidden, m.heads, m.kv_heads, m.head_dim)
+    assert shape == (layers, experts, 4, 2880, 64, 8, 64)
+    assert m.params() / 1e9 == pytest.approx(total_b, rel=0.02)
+    assert (m.active_params() - m.vocab * m.hidden) / 1e9 == pytest.approx(active_b, rel=0.02)
+    assert [m.is_windowed(i) for i in range(4)] == [True, False, True, False] and m.attention_sinks == 0
+    # KV per token of a 32k context: half the layers keep every token, half their last 128
+    full = 2 * 8 * 64 * 2.0 * layers
+    assert m.kv_cache_bytes_per_token(2.0, context=32768) == pytest.approx(full / 2 * (1 + 128 / 32768))

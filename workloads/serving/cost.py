@@ -54,6 +54,10 @@ from sim.hardware import BYTES_PER_ELEMENT, GpuSpec
 from workloads.model import ModelSpec, Shard
 
 ACT_BYTES = 2.0     # activations between kernels stay 16-bit in fp8 engines (TRT-LLM, vLLM)
+# bytes per routed-expert weight of block-scaled formats (``serve.expert_precision``): MXFP4 (OCP
+# Microscaling spec v1.0: e2m1 elements, one e8m0 scale per 32) = 4.25 bits, as the openai/gpt-oss
+# checkpoints store their experts (``*_blocks`` uint8 pairs + ``*_scales`` uint8 per 32)
+EXPERT_WEIGHT_BYTES = {"mxfp4": 0.5 + 1.0 / 32.0}
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.toml"
 # compute-model constants a GPU's section may override for serving only (``serve_<name>`` in
 # sim/data/compute.toml): end-to-end fits to published serving tables of that GPU
@@ -199,6 +203,7 @@ class IterationCost:
         self.spec_tokens = 0               # speculative decoding (set_speculative): draft steps
         self.weight_read_eff = 1.0         # see set_weight_read_efficiency
         self.expert_extra_bytes = 0.0      # see set_expert_precision
+        self.expert_precision = ""         # see set_expert_precision
         self.graph_sizes: list[int] = []   # see set_graph_batch_sizes
         self._scalar_constants()
 
@@ -528,17 +533,39 @@ class IterationCost:
 
     def set_expert_precision(self, precision: str) -> None:
         """Routed experts stored at ``precision`` while the rest runs at the replica's (FP4
-        experts with bf16/FP8 attention): expert GEMMs read that many bytes per weight and the
-        weights held shrink or grow accordingly. Their tensor rate stays the replica's (decode,
-        where this matters, is bound by the weight reads)."""
+        experts with bf16/FP8 attention): expert GEMMs read that many bytes per weight
+        (``EXPERT_WEIGHT_BYTES``: MXFP4's block scales included) and the weights held shrink or
+        grow accordingly. Their tensor rate stays the replica's: the activations' precision sets
+        the MMA (a GPU without FP4 tensor cores runs FP4 weights weight-only, dequantized to the
+        activations' precision in registers, as Triton's MXFP4 MoE on Hopper: BF16 x MXFP4; W4A8
+        on Blackwell runs the FP8 MMA)."""
         if not self.spec.is_moe:
             raise ConfigError("serve.expert_precision", f"{self.spec.name} has no routed experts")
-        ratio = BYTES_PER_ELEMENT[precision] / self.wbytes
+        wb = EXPERT_WEIGHT_BYTES.get(precision) or BYTES_PER_ELEMENT[precision]
+        self.expert_precision = precision
+        ratio = wb / self.wbytes
         self._base_ops = [(replace(o, b0=o.b0 * ratio) if o.expert and o.kind == "gemm" else o, n)
                           for o, n in self._base_ops]
         moe_layers = round(self.moe_fraction * self.spec.layers)
-        self.expert_extra_bytes = (self.spec.experts * self.expert_params * moe_layers
-                                   * (BYTES_PER_ELEMENT[precision] - self.wbytes))
+        self.expert_extra_bytes = (self.spec.experts * self.expert_params * moe_layers * (wb - self.wbytes))
+        self.set_weight_read_efficiency(self.weight_read_eff)
+
+    def set_expert_compute_precision(self, precision: str) -> None:
+        """Routed experts' GEMMs run their MMA at ``precision`` (the engine quantizes their
+        activations to it) while the rest runs at the replica's: their FLOPs at that precision's
+        tensor rate (``ComputeModel.rate``: its dense peak x the GPU's factor for it). Their weight
+        bytes stay ``set_expert_precision``'s. Raises ConfigError (serve.expert_compute_precision)
+        on a model without routed experts or a GPU without that precision's tensor cores."""
+        if not self.spec.is_moe:
+            raise ConfigError("serve.expert_compute_precision", f"{self.spec.name} has no routed experts")
+        try:
+            rate = self.compute.rate(precision)
+        except ConfigError as err:
+            raise ConfigError("serve.expert_compute_precision", err.reason) from None
+        if not rate > 0.0:
+            raise ConfigError("serve.expert_compute_precision", f"{self.gpu.name} has no {precision} tensor cores")
+        self._base_ops = [(replace(o, rate=rate) if o.expert and o.kind == "gemm" else o, n)
+                          for o, n in self._base_ops]
         self.set_weight_read_efficiency(self.weight_read_eff)
 
     def set_speculative(self, tokens: int, acceptance, verify_tokens: int | None = None,

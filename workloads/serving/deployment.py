@@ -213,6 +213,8 @@ class Deployment:
             raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
         if s.expert_precision and s.expert_precision != s.precision:
             cost.set_expert_precision(s.expert_precision)
+        if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:
+            cost.set_expert_compute_precision(s.expert_compute_precision)
         self._engine_host_time(cost)
         if s.speculative is not None:
             sp = s.speculative

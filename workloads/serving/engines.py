@@ -291,6 +291,12 @@ def checkpoint_param_count(cost) -> float:
     are packed two per uint8 element with one FP8 scale per 16 weights (1/2 + 1/16 element per
     weight), embeddings and LM head stay bf16 (one each)."""
     params, emb = float(cost.params), float(cost.spec.embedding_params())
+    if getattr(cost, "expert_precision", "") == "mxfp4":
+        # openai/gpt-oss: each expert weight matrix as ``*_blocks`` (uint8, two e2m1 weights each)
+        # and ``*_scales`` (uint8, one e8m0 per 32 weights); everything else bf16, one element each
+        moe_layers = round(cost.moe_fraction * cost.spec.layers)
+        experts = float(cost.spec.experts * cost.expert_params * moe_layers)
+        return (params - experts) + experts * (0.5 + 1.0 / 32.0)
     if cost.wbytes == 0.5:
         return (params - emb) * (0.5 + 1.0 / 16.0) + emb
     return params
@@ -319,9 +325,15 @@ def trtllm_bench_limits(cost, input_tokens: int, output_tokens: int, fraction: f
     the decode batches the pool allows (``IterationCost.padded``)."""
     s, tp, pp = cost.spec, cost.tp, cost.pp
     per_elem = _BENCH_BYTES.get({0.5: "fp4", 1.0: "fp8"}.get(cost.wbytes, ""), 2.0)
+    kv_elem = cost.kvbytes
+    if getattr(cost, "expert_precision", "") == "mxfp4":
+        # an MXFP4 checkpoint's quant_algo (W4A16_MXFP4 / W4A8_MXFP4_MXFP8) is not in tuning.py's
+        # BYTES_PER_ELEM: 2 bytes per (packed) element; the KV bytes follow kv_cache_config.dtype
+        # (get_settings: validate_and_set_kv_cache_quant), as for every checkpoint
+        per_elem = 2.0
     engine_GiB = checkpoint_param_count(cost) * per_elem / GiB
     memory_GiB = (tp * pp * cost.gpu.hbm_bytes / GiB - engine_GiB) * fraction
-    token_GiB = 2.0 * s.layers * max(tp, s.kv_heads) * s.head_dim * cost.kvbytes / GiB
+    token_GiB = 2.0 * s.layers * max(tp, s.kv_heads) * s.head_dim * kv_elem / GiB
     requests = memory_GiB / (token_GiB * (input_tokens + output_tokens))
     if requests < 1:
         raise InfeasibleError("serve.tp", f"trtllm-bench: no request of {input_tokens + output_tokens} tokens "

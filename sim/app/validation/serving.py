@@ -185,6 +185,7 @@ STEP_CASES = [
 MODEL_PRESETS = {"Llama 3.1 8B": "llama3-8b", "Llama 3.1 70B": "llama3-70b", "Llama 3.3 70B": "llama3-70b",
                  "Llama 3.1 405B": "llama3-405b", "Qwen3 30B A3B": "qwen3-30b-a3b",
                  "Qwen3 235B A22B": "qwen3-235b-a22b", "DeepSeek R1 0528": "deepseek-v3"}
+MODEL_PRESETS.update({"GPT-OSS 120B": "gpt-oss-120b", "GPT-OSS 20B": "gpt-oss-20b"})
 # routed experts' precision where a checkpoint quantizes only them: nvidia/DeepSeek-R1-0528-NVFP4
 # ("only the weights and activations of the linear operators within transformer blocks in MoE are
 # quantized"): NVFP4 experts, the rest as DeepSeek's FP8 release
@@ -194,6 +195,15 @@ GPUS = {"H100": "H100-SXM-80GB", "H200": "H200-SXM-141GB", "B200": "B200-180GB",
 # KV-cache precision of the published checkpoints by weight precision: NVIDIA ModelOpt FP8 and
 # NVFP4 checkpoints store the KV cache as FP8 (hf_quant_config kv_cache_quant_algo "FP8")
 KV_PRECISION = {"fp4": "fp8"}
+# checkpoints whose routed experts are MXFP4 whatever the table's column says (openai/gpt-oss-*: the
+# overview lists no NVIDIA gpt-oss checkpoint; attention, router, embeddings and lm_head bf16), with
+# (replica precision, KV precision, the experts' MMA precision) by the column's precision: TensorRT-LLM's
+# GPT-OSS deployment guide (nvidia.github.io/TensorRT-LLM/deployment-guide/deployment-guide-for-gpt-oss-on-
+# trtllm.html, MoE backend support matrix) runs MXFP8 activations x MXFP4 weights on B200/GB200 and BF16
+# activations x MXFP4 weights (TRITON backend, weight-only) on H200; the overview's GPT-OSS
+# llm_options set kv_cache_config dtype fp8, "Hopper: use auto" (the checkpoint's bf16)
+MXFP4_EXPERTS = {"GPT-OSS 120B": {"fp4": ("bf16", "fp8", "mxfp8"), "fp8": ("bf16", "bf16", None)},
+                 "GPT-OSS 20B": {"fp4": ("bf16", "fp8", "mxfp8"), "fp8": ("bf16", "bf16", None)}}
 # the perf overview's llm_options.yml for dense models (cuda_graph_config: enable_padding: true,
 # batch_sizes below) and its kv_cache_free_gpu_mem_fraction ("In many cases ... 0.95")
 GRAPH_BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 4096, 8192]
@@ -232,6 +242,9 @@ def case_config(row: dict, max_requests: int | None = None):
     expert_precision = None
     if precision == "fp4" and row["model"] in EXPERT_ONLY_FP4:
         precision, expert_precision = "fp8", "fp4"
+    if row["model"] in MXFP4_EXPERTS:
+        precision, kv_precision, expert_compute = MXFP4_EXPERTS[row["model"]][precision]
+        expert_precision = "mxfp4"
     dep = row.get("dp_attention", "") == "yes"
     data = {
         "run": {"kind": "serve", "name": row["id"]},
@@ -244,13 +257,19 @@ def case_config(row: dict, max_requests: int | None = None):
     }
     if expert_precision:
         data["serve"]["expert_precision"] = expert_precision
+    if row["model"] in MXFP4_EXPERTS and expert_compute:
+        data["serve"]["expert_compute_precision"] = expert_compute
     if dep:
         # DEP: enable_attention_dp with --ep tp (TensorRT-LLM's attention DP: each rank its own
         # scheduler, sequences and KV; the routed experts spread over the ranks)
         data["serve"].update(dp_attention=True, ep=tp)
     cfg = load_config(data=data)
-    cost = IterationCost(ModelSpec.from_section(cfg.model), gpu_spec(gpu), row["precision"].lower(), kv_precision,
-                         tp=tp, pp=pp)
+    if row["model"] in MXFP4_EXPERTS:
+        cost = IterationCost(ModelSpec.from_section(cfg.model), gpu_spec(gpu), precision, kv_precision, tp=tp, pp=pp)
+        cost.set_expert_precision(expert_precision)
+    else:
+        cost = IterationCost(ModelSpec.from_section(cfg.model), gpu_spec(gpu), row["precision"].lower(), kv_precision,
+                             tp=tp, pp=pp)
     bs, tokens = trtllm_bench_limits(cost, isl, osl, BENCH_KV_FRACTION)
     if dep:
         # the heuristic's limits are each rank's executor's (tuning.py has no attention-DP case)

@@ -11,7 +11,7 @@ from sim.app.validation import serving_heldout as held
 
 def test_rows_carry_their_citation_and_are_all_held_out():
     rows = held.heldout_cases()
-    assert len(rows) == 30 and all(r["fit"] == "held-out" for r in rows)
+    assert len(rows) == 30 + 44 and all(r["fit"] == "held-out" for r in rows)
     assert all(r["source"] and r["source_url"] and r["source_location"] and float(r["value"]) > 0 for r in rows)
     assert "serving-heldout" in suites.SUITES
     # every row runs as an expressible config: dense TP, or DEP (attention DP + EP over the TP GPUs)
@@ -27,7 +27,7 @@ def test_heldout_median_p90_and_each_row_in_its_bound():
     each within its kind's bound, with its gap stated (serving_heldout.KINDS). Whole group: median
     17.8 % / p90 53.1 % before the per-rank CUDA-graph padding of DP attention, 15.0 % / 49.1 % after,
     15.0 % / 47.6 % with the overlap scheduler's per-sequence host time."""
-    rows = held.run_suite()
+    rows = [r for r in held.run_suite() if "GPT_OSS" not in r["case"]]      # GPT-OSS: its own test below
     errs = {r["case"]: abs(r["error"]) for r in rows}
     dense = [e for k, e in errs.items() if "Llama" in k]
     assert len(dense) == 11 and max(dense) <= 0.16 and statistics.median(dense) <= 0.07
@@ -54,3 +54,46 @@ def test_v10_qwen3_30b_short_prompt_rows_are_bounded_by_the_host():
     errs = {r["id"]: serving.run_case(r)["error"] for r in rows}
     assert abs(errs["trtllm10_Qwen3_30B_A3B_B200_tp1_128_2048"]) <= 0.05
     assert abs(errs["trtllm10_Qwen3_30B_A3B_B200_tp1_128_4096"]) <= 0.12
+
+
+def test_gpt_oss_rows_are_every_cell_of_the_two_tables_and_expressible():
+    """The post-1.0 overview's GPT-OSS 120B and 20B tables, every filled cell (44): each row builds a config
+    (no row the config cannot express), the release's MXFP4 experts as ``serving.MXFP4_EXPERTS`` maps them."""
+    from sim.app.validation import serving
+    rows = [r for r in held.heldout_cases() if "GPT_OSS" in r["id"]]
+    assert len(rows) == 44 and all("03e27c7d" in r["source_url"] for r in rows)
+    values = {r["id"]: int(r["value"]) for r in rows}
+    assert values["trtllm12_GPT_OSS_120B_B200_dep2_1000_1000"] == 25943
+    assert values["trtllm12_GPT_OSS_20B_H100_tp1_32768_1024"] == 785
+    for r in rows:
+        cfg = serving.case_config(r, max_requests=8)
+        s = cfg.serve
+        assert s.expert_precision == "mxfp4" and s.precision == "bf16"
+        if r["precision"] == "FP4":        # Blackwell: MXFP8 x MXFP4 experts, FP8 KV
+            assert (s.expert_compute_precision, s.kv_precision) == ("mxfp8", "fp8")
+        else:                              # Hopper: BF16 x MXFP4 (weight-only), bf16 KV
+            assert s.expert_compute_precision is None and s.kv_precision == "bf16"
+        assert s.dp_attention == (r["dp_attention"] == "yes")
+
+
+@pytest.mark.slow
+def test_gpt_oss_rows_each_within_their_kind_bound():
+    """GPT-OSS on TensorRT-LLM (44 rows, nothing fitted to them): each within its kind's bound with its gap
+    stated (serving_heldout.KINDS). The weight-bound Hopper 120B decode rows are within the suite's 15 %
+    (H200 TP1 at trtllm-bench's batch of 160); the known faults are pinned so they cannot silently get worse:
+    Hopper compute-bound rows over (Triton MXFP4 x BF16 MoE below the dense BF16 curve), Blackwell
+    decode-heavy rows under (the v1.0-fitted per-sequence host time), attention DP over."""
+    rows = [r for r in held.run_suite() if "GPT_OSS" in r["case"]]
+    assert len(rows) == 44
+    err = {r["case"].replace("trtllm12_GPT_OSS_", ""): r["error"] for r in rows}
+    for r in rows:
+        assert abs(r["error"]) <= r["tolerance"] or (r["gap"] and abs(r["error"]) <= r["bound"]), r["case"]
+    for k in ("120B_H200_tp1_1000_1000", "120B_H200_tp1_1024_1024", "120B_H200_tp1_1024_8192",
+              "120B_GB200_tp1_1000_1000", "120B_GB200_tp1_8192_1024", "20B_B200_tp1_1024_8192",
+              "20B_GB200_tp1_1024_8192", "20B_B200_tp1_1024_32768"):
+        assert abs(err[k]) <= 0.15, k
+    # the signs of the kinds: Hopper compute-bound over, Blackwell host-capped decode under
+    assert all(err[f"20B_{g}_tp1_1000_1000"] > 0.25 for g in ("H200", "H100"))
+    assert all(-0.35 < err[f"20B_{g}_tp1_1000_1000"] < -0.2 for g in ("B200", "GB200"))
+    a = sorted(abs(e) for e in err.values())
+    assert statistics.median(a) <= 0.32

@@ -389,3 +389,41 @@ def test_more_work_is_never_faster(preset, tp, gpu_name):
         tokens = np.arange(1, 4000, 7, dtype=float)
         prefill = np.array([c.batch(T, 1.0, T * T / 2, 0.0).time_s for T in tokens])
         assert np.all(np.diff(prefill) >= -1e-12 * prefill[1:]), precision
+
+
+def test_mxfp4_experts_on_hopper_are_weight_only():
+    """GPT-OSS's MXFP4 experts on a GPU without FP4 tensor cores (H100): weight-only quantization. The
+    expert GEMMs read 4.25 bits per weight (e2m1 + one e8m0 scale per 32) and run the BF16 MMA: a decode
+    step bound by expert weight reads shrinks by ~4.25/16 of its expert part, a compute-bound prefill
+    chunk keeps the BF16 time; the weights held shrink by the same 4.25/16 on the experts."""
+    bf = _cost("gpt-oss-20b", precision="bf16", kv="bf16")
+    w4 = _cost("gpt-oss-20b", precision="bf16", kv="bf16")
+    w4.set_expert_precision("mxfp4")
+    s = bf.spec
+    experts = s.experts * bf.expert_params * s.layers
+    assert bf.weight_bytes_per_gpu() - w4.weight_bytes_per_gpu() == pytest.approx(experts * (2.0 - 4.25 / 8))
+    # prefill of 8,192 tokens: GEMM-bound at the BF16 rate either way (weights are < 2 % of the bytes)
+    pre = lambda c: c.batch(8192.0, 1.0, c.chunk_pairs(0.0, 8192.0), c.chunk_kv(0.0, 8192.0)).time_s  # noqa: E731
+    assert pre(w4) == pytest.approx(pre(bf), rel=0.03)
+    # decode of 8 sequences at short context: the expert weight reads dominate; their bytes fall 3.76x
+    dec = lambda c: c.batch(8.0, 8.0, 8 * 256.0, 8 * 256.0).time_s  # noqa: E731
+    assert dec(w4) < 0.45 * dec(bf)
+    # an expert MMA precision needs routed experts
+    from sim.errors import ConfigError
+    with pytest.raises(ConfigError, match="expert_compute_precision"):
+        _cost("llama3-8b").set_expert_compute_precision("fp8")
+
+
+def test_expert_compute_precision_moves_only_the_expert_gemms():
+    """W4A8 experts with bf16 attention (GPT-OSS on B200): the expert GEMMs at the MXFP8 rate make a
+    compute-bound prefill faster than all-BF16 and slower than all-FP8 (attention projections and LM head
+    stay BF16); decode bound by weight reads does not move."""
+    mk = lambda p: _cost("gpt-oss-120b", g="B200-180GB", precision=p, kv="fp8")  # noqa: E731
+    bf, mx, f8 = mk("bf16"), mk("bf16"), mk("fp8")
+    for c in (bf, mx, f8):
+        c.set_expert_precision("mxfp4")
+    mx.set_expert_compute_precision("mxfp8")
+    pre = lambda c: c.batch(16384.0, 1.0, c.chunk_pairs(0.0, 16384.0), c.chunk_kv(0.0, 16384.0)).time_s  # noqa: E731
+    assert pre(f8) < pre(mx) < 0.9 * pre(bf)
+    dec = lambda c: c.batch(8.0, 8.0, 8 * 256.0, 8 * 256.0).time_s  # noqa: E731
+    assert dec(mx) == pytest.approx(dec(bf), rel=0.01)

@@ -463,3 +463,19 @@ def test_deployment_sets_the_engine_overlap_host_time():
     dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
     assert dep.cost.overlap_per_seq_s == pytest.approx(25e-6)
     assert engines.profile("vllm").overlap_us_per_seq == 0.0
+
+
+def test_trtllm_bench_limits_of_an_mxfp4_checkpoint():
+    # gpt-oss-120b on one H200, by hand (tuning.py): the checkpoint's safetensors hold the 114.66e9 expert
+    # weights as uint8 blocks (1/2 element each) + e8m0 scales (1/32), the other 2.127e9 as bf16: 63.04e9
+    # elements; quant_algo MXFP4 is not in BYTES_PER_ELEM -> 2 B each = 117.42 GiB; KV memory
+    # (139.81 - 117.42) x 0.95 = 21.27 GiB; a token's KV (auto = bf16) 2 x 36 x 8 x 64 x 2 B = 6.866e-5 GiB;
+    # at 1000/1000: 154.9 requests -> 160 sequences, the 2048-token floor
+    c = cost({"preset": "gpt-oss-120b"}, "H200-SXM-141GB", "bf16", "bf16")
+    c.set_expert_precision("mxfp4")
+    assert engines.checkpoint_param_count(c) == pytest.approx(63.041e9, rel=1e-4)
+    assert engines.trtllm_bench_limits(c, 1000, 1000) == (160, 2048)
+    # the FP8 KV of kv_cache_config dtype fp8 (Blackwell options) halves the token bytes: 309.8 requests
+    c8 = cost({"preset": "gpt-oss-120b"}, "H200-SXM-141GB", "bf16", "fp8")
+    c8.set_expert_precision("mxfp4")
+    assert engines.trtllm_bench_limits(c8, 1000, 1000) == (384, 2048)
