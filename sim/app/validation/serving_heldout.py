@@ -42,7 +42,20 @@ QWEN_SMALL_GAP = (
     "rows 1.7 -> 2.2 %): not adopted without refitting them. "
     "GB200 (Grace host) measures below B200 where steps are host-bound (v1.0 128/128: 24,107 vs 39,827, i.e. "
     "~41 us per sequence, 1.66x the x86 fit; TE #2053 times a torch op 2.75x slower on Grace): no source "
-    "separates the Grace factor for the executor's Python, so it is not modelled")
+    "separates the Grace factor for the executor's Python, so it is not modelled. "
+    "Op breakdown (issue 12, dcsim's context step of 8,192 tokens, B200 NVFP4, 48 layers): attention 19.9 ms; MoE "
+    "27.1 ms (expert GEMMs up 6.9 / down 4.9 ms at 512 tokens per expert, 2.9 / 2.0 PFLOP/s; permute + unpermute "
+    "11.2; SwiGLU 3.2; router + top-k 0.8); QKV / O GEMMs 4.1; norms and residuals 4.9: 6.8 us per prompt token, "
+    "the MoE at 1.1 PFLOP/s of expert FLOPs, the rate public fused-MoE kernels report on B200 NVFP4 near 512 tokens "
+    "per expert (SGLang / FlashInfer CuteDSL / vLLM, GPT-OSS-20B-shaped MoE at batch 4096: 1.26 / 1.23 / 1.12 "
+    "PFLOP/s as that blog counts, api.energit.ir/blog/apsys/blackwell-nvfp4-comparison). The rows ask for about twice "
+    "the MoE time: the v1.0 2048/128 row (6,251 tok/s, prefill-bound) is ~10 us per prompt token; doubling the MoE "
+    "ops' time in steps of >= 1,024 tokens (a diagnostic with no source for the factor, not adopted) gives 1000/1000 "
+    "+25.2 -> -4.1 % (GB200 +47.6 -> +12.5), 8192/1024 +18.5 -> 0.0 % (GB200 +11.0 -> -6.5), 32768/1024 -2.1 -> "
+    "-12.2 %, 1024/8192 -4.4 -> -5.3 %. So the missing cost scales with prompt tokens through the MoE layer, not "
+    "with attention; a tile-K efficiency (the down GEMM's K is 768) or the memory passes over routed copies are too "
+    "small for it (the passes would need ~20 B per hidden element and copy); which TensorRT-LLM op it is (CUTLASS "
+    "MoE tactic at these shapes, routing skew of trtllm-bench's random-token prompts) is not isolated")
 QWEN_DEP_GAP = (
     "Qwen3-235B-A22B with attention DP (DEP4 / DEP8): over-predicted on every GPU (B200/GB200 NVFP4 "
     "+13 to +49 %, H200/H100 FP8 +33 to +72 %), most at 1000/1000 (the largest decode batch). Per-rank "
@@ -68,7 +81,15 @@ QWEN_DEP_GAP = (
     "kernel moves no row (the 190-230 ms mixed steps hide it). An upper bound with every step's prefill on one "
     "rank gives 1000/1000 +5..+14 % but 8192/1024 -21..-35 %: no uniform per-step cost of this kind fits both "
     "lengths. Grouped expert GEMMs at the per-expert GEMM's efficiency instead of "
-    "the layer's (tried) give 1000/1000 +42 % and push the decode-bound Qwen3-30B rows to -28 %: not it")
+    "the layer's (tried) give 1000/1000 +42 % and push the decode-bound Qwen3-30B rows to -28 %: not it. "
+    "Op breakdown (issue 12): a B200 DEP4 context step of 8,192 tokens per rank (94 layers, 32 local experts, "
+    "2,048 tokens per expert) is 319 ms per rank: attention 77, expert GEMMs 58 (4.0 PFLOP/s), permute + unpermute "
+    "43, SwiGLU 12, QKV / O 28, router 2, norms and residuals 17, dispatch / combine 81 (top_k copies a token, "
+    "967 GB/s); H200 FP8: 667 ms (expert GEMMs 209 at 1.11 PFLOP/s, attention 110, all-to-all 160). As for "
+    "Qwen3-30B, doubling the MoE ops' time in steps of >= 1,024 tokens (diagnostic, not adopted) takes B200 "
+    "1000/1000, 1024/8192, 8192/1024 +49.2 / +12.9 / +16.2 -> +11.5 / +12.0 / -2.2 %, GB200 +41.3 / +15.0 -> +5.7 / "
+    "-2.8 %, H200 +36.9 / +33.2 -> +17.2 / +8.4 %, and leaves H100 DEP8 +71.8 / +67.6 -> +51.7 / +66.4 % (a "
+    "decode-side fault there)")
 DSR1_GAP = (
     "DeepSeek-R1-0528: Blackwell rows under-predicted (-26 to -48 %): the NVFP4-v2 checkpoint is run as "
     "NVFP4 routed experts at the FP8 tensor rate with FP8 attention (which modules v2 quantizes and at "
