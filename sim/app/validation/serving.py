@@ -185,6 +185,7 @@ STEP_CASES = [
 MODEL_PRESETS = {"Llama 3.1 8B": "llama3-8b", "Llama 3.1 70B": "llama3-70b", "Llama 3.3 70B": "llama3-70b",
                  "Llama 3.1 405B": "llama3-405b", "Qwen3 30B A3B": "qwen3-30b-a3b",
                  "Qwen3 235B A22B": "qwen3-235b-a22b", "DeepSeek R1 0528": "deepseek-v3"}
+MODEL_PRESETS.update({"Llama 4 Maverick": "llama4-maverick", "Llama 4 Scout": "llama4-scout"})
 # routed experts' precision where a checkpoint quantizes only them: nvidia/DeepSeek-R1-0528-NVFP4
 # ("only the weights and activations of the linear operators within transformer blocks in MoE are
 # quantized"): NVFP4 experts, the rest as DeepSeek's FP8 release

@@ -11,7 +11,8 @@ from sim.app.validation import serving_heldout as held
 
 def test_rows_carry_their_citation_and_are_all_held_out():
     rows = held.heldout_cases()
-    assert len(rows) == 30 and all(r["fit"] == "held-out" for r in rows)
+    assert len(rows) >= 47 and all(r["fit"] == "held-out" for r in rows)
+    assert sum("Llama_4_Maverick" in r["id"] for r in rows) == 17
     assert all(r["source"] and r["source_url"] and r["source_location"] and float(r["value"]) > 0 for r in rows)
     assert "serving-heldout" in suites.SUITES
     # every row runs as an expressible config: dense TP, or DEP (attention DP + EP over the TP GPUs)
@@ -29,12 +30,13 @@ def test_heldout_median_p90_and_each_row_in_its_bound():
     15.0 % / 47.6 % with the overlap scheduler's per-sequence host time."""
     rows = held.run_suite()
     errs = {r["case"]: abs(r["error"]) for r in rows}
-    dense = [e for k, e in errs.items() if "Llama" in k]
+    dense = [e for k, e in errs.items() if "Llama_3.3" in k]
     assert len(dense) == 11 and max(dense) <= 0.16 and statistics.median(dense) <= 0.07
     for r in rows:
         assert abs(r["error"]) <= r["tolerance"] or (r["gap"] and abs(r["error"]) <= r["bound"]), r["case"]
-    a = sorted(errs.values())
-    assert statistics.median(a) <= 0.16
+    # the first 30 rows (Llama 3.3, Qwen3, DeepSeek-R1); the Llama 4 rows: test_llama4_maverick_rows_...
+    a = sorted(e for k, e in errs.items() if "Llama_4" not in k)
+    assert len(a) == 30 and statistics.median(a) <= 0.16
     assert a[int(0.9 * (len(a) - 1) + 0.5)] <= 0.50
     # the DP-attention padding moved every Qwen3-235B DEP row toward the measurement
     assert errs["trtllm12_Qwen3_235B_A22B_B200_dep4_1000_1000"] <= 0.50
@@ -54,3 +56,45 @@ def test_v10_qwen3_30b_short_prompt_rows_are_bounded_by_the_host():
     errs = {r["id"]: serving.run_case(r)["error"] for r in rows}
     assert abs(errs["trtllm10_Qwen3_30B_A3B_B200_tp1_128_2048"]) <= 0.05
     assert abs(errs["trtllm10_Qwen3_30B_A3B_B200_tp1_128_4096"]) <= 0.12
+
+
+@pytest.mark.slow
+def test_llama4_maverick_rows_expressible_and_in_their_bounds():
+    """The perf overview's 17 "LLaMA v4 Maverick" rows (DEP4 NVFP4 on B200 / GB200, DEP8 FP8 on H200; nothing
+    fitted to them) run as the llama4-maverick preset: MoE every 2nd layer, chunked attention of 8,192 tokens on
+    3 of 4 layers. Blackwell: each within 20 % (median 10.1 %); H200: over-predicted (serving_heldout
+    MAVERICK_HOPPER_GAP), each within its bound."""
+    from sim.app.validation import serving
+    rows = [r for r in held.heldout_cases() if "Llama_4_Maverick" in r["id"]]
+    errs = {r["id"]: serving.run_case(r)["error"] for r in rows}
+    blackwell = [abs(e) for k, e in errs.items() if "H200" not in k]
+    assert len(blackwell) == 12 and max(blackwell) <= 0.20 and statistics.median(blackwell) <= 0.12
+    hopper = {k: e for k, e in errs.items() if "H200" in k}
+    assert len(hopper) == 5 and all(0.0 < e <= 1.25 for e in hopper.values())
+    # the same B200 long-context rows with full attention on every layer read -34 to -38 %
+    assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_1024_32768"]) <= 0.16
+    assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_32768_1024"]) <= 0.13
+
+
+def test_llama4_chunked_attention_carries_the_long_context_rows():
+    """B200 32768/1024: with Llama 4's chunked attention the row reads +11 %; with every layer attending the
+    whole context -34 % (the attention and KV reads of 36 of 48 layers bounded by the 8,192-token chunk), and
+    with a KV pool that keeps only the current chunk on chunked layers (vLLM's hybrid manager) +49 %:
+    TensorRT-LLM keeps every token."""
+    from sim.app.validation import serving
+    row = next(r for r in held.heldout_cases() if r["id"] == "trtllm12_Llama_4_Maverick_B200_dep4_32768_1024")
+    chunked = serving.run_case(row)["error"]
+    assert abs(chunked) <= 0.13
+    full = dict(row, id=row["id"] + "_full")
+    orig = serving.load_config
+
+    def no_chunk(*a, data=None, **k):
+        if data is not None and "model" in data:
+            data = dict(data, model=dict(data["model"], attention_chunk=None, global_every=0))
+        return orig(*a, data=data, **k)
+    serving.load_config = no_chunk
+    try:
+        unchunked = serving.run_case(full)["error"]
+    finally:
+        serving.load_config = orig
+    assert unchunked < -0.30
