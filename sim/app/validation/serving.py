@@ -245,6 +245,9 @@ def case_config(row: dict, max_requests: int | None = None):
     }
     if expert_precision:
         data["serve"]["expert_precision"] = expert_precision
+    if not dep and int(row.get("ep") or 1) > 1:
+        # trtllm-bench --ep without attention DP: the routed experts spread over ep of the TP GPUs
+        data["serve"]["ep"] = int(row["ep"])
     if dep:
         # DEP: enable_attention_dp with --ep tp (TensorRT-LLM's attention DP: each rank its own
         # scheduler, sequences and KV; the routed experts spread over the ranks)
