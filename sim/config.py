@@ -241,9 +241,14 @@ class ModelSection(Section):
     sliding_window: int | None = Field(None, ge=1, description="sliding-window attention: keys each query attends on windowed layers (Mistral, Gemma, GPT-OSS), tokens")
     global_every: int = Field(0, ge=0, description="with sliding_window: layers N, 2N, ... (1-based) attend the full context (Gemma 3: 6, GPT-OSS: 2); 0: every layer windowed")
     attention_sinks: int = Field(0, ge=0, description="leading tokens every windowed query also attends and the KV cache keeps (StreamingLLM attention sinks)")
+    moe_every: int = Field(0, ge=0, description="interleaved MoE: layers N, 2N, ... (1-based) after dense_layers are MoE, the others dense with ffn_hidden (Hugging Face Llama 4 interleave_moe_layer_step: Maverick 2); 0: every layer after dense_layers")
+    attention_chunk: int | None = Field(None, ge=1, description="chunked local attention (Llama 4 attention_chunk_size 8192): on a chunked layer a query attends only the keys of its own chunk of this many tokens (block-diagonal causal); with global_every, layers N, 2N, ... attend the whole context (Llama 4's NoPE layers: 4)")
 
     @model_validator(mode="after")
     def _moe(self):
+        if self.sliding_window is not None and self.attention_chunk is not None:
+            raise ConfigError("model.attention_chunk", "cannot be combined with model.sliding_window: a layer "
+                              "attends either a sliding window or its own chunk (set one of them)")
         if self.experts and not self.top_k:
             raise ConfigError("model.top_k", "must be >= 1 when experts > 0")
         if self.top_k > max(self.experts, 0):
@@ -910,7 +915,13 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
         for section in unused:
             if getattr(job, section).model_fields_set:
                 out.append(f"{prefix}{section} does not apply to kind = {kind!r}; its keys are ignored")
-    if scope.model.sliding_window is None:
+    if scope.model.experts == 0:
+        for key in _given(scope.model, "moe_every"):
+            out.append(f"{prefix}model.{key} has no effect on a dense model (model.experts = 0)")
+    if scope.model.sliding_window is None and scope.model.attention_chunk is not None:
+        for key in _given(scope.model, "attention_sinks"):
+            out.append(f"{prefix}model.{key} has no effect with model.attention_chunk (sinks belong to sliding windows)")
+    if scope.model.sliding_window is None and scope.model.attention_chunk is None:
         for key in _given(scope.model, "global_every", "attention_sinks"):
             out.append(f"{prefix}model.{key} has no effect without model.sliding_window (every layer attends the "
                        "full context)")

@@ -243,6 +243,8 @@ MORE_WITHOUT_EFFECT = [
     ({"train": {"last_stage_layers": 2}}, "train.last_stage_layers has no effect with pp = 1"),
     ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
     ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
+    ({"model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),
+    ({"model": {"attention_chunk": 8192, "attention_sinks": 4}}, "model.attention_sinks has no effect with model.attention_chunk"),
     ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
     ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
@@ -378,3 +380,12 @@ def test_set_jobs_index_without_jobs_tables_names_the_key():
     with pytest.raises(ConfigError) as e:
         load_config(data={"run": {"kind": "train"}}, overrides=["jobs.0.placement=spread"])
     assert e.value.key == "jobs.0.placement" and "no [[jobs]]" in str(e.value)
+
+
+def test_llama4_presets_load_without_warnings(capsys):
+    """global_every takes effect with attention_chunk (Llama 4's global NoPE layers), moe_every on an MoE model."""
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    for preset in ("llama4-scout", "llama4-maverick"):
+        load_config(data={"model": {"preset": preset}})
+    assert capsys.readouterr().err == ""

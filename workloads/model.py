@@ -19,6 +19,16 @@ Vocabulary:
   layers N, 2N, ... (1-based, N = ``global_every``; 0: none) attend the whole context. A causal
   sequence of s tokens then has s^2/2 query-key pairs on a full layer and K s - K^2/2 on a
   windowed one (s > K), and a windowed layer keeps K tokens of KV per sequence.
+- chunked local attention (Llama 4's ``attention_chunk_size``, iRoPE): with ``attention_chunk`` C
+  a chunked layer splits the sequence into chunks of C tokens (positions [kC, (k+1)C)) and a query
+  attends only the keys of its own chunk (block-diagonal causal); layers N, 2N, ... (N =
+  ``global_every``: Llama 4's NoPE layers, N = 4) attend the whole context. A causal sequence of
+  s = nC + r tokens has n C^2/2 + r^2/2 pairs on a chunked layer; a query at position p (1-based)
+  attends p - C floor((p - 1)/C) keys, at most C. The KV an engine keeps on a chunked layer is its
+  choice (see ``workloads/serving/cost.py``): the current chunk at least.
+- interleaved MoE (Llama 4's ``interleave_moe_layer_step``): with ``moe_every`` N, layers N, 2N,
+  ... (1-based; 0-based N-1, 2N-1, ...: Hugging Face ``moe_layers = range(N-1, L, N)``) after the
+  leading ``dense_layers`` are MoE, the others dense MLPs of ``ffn_hidden``.
 - attention implementation: ``flash`` (one fused kernel, scores never reach HBM, causal masking
   skips half the blocks) or ``unfused`` (Megatron 2021: batched GEMMs for QK^T and AV, the s x s
   scores written to HBM and read back by a fused scale-mask-softmax-dropout kernel).
@@ -71,6 +81,8 @@ class ModelSpec:
     sliding_window: int = 0
     global_every: int = 0
     attention_sinks: int = 0
+    moe_every: int = 0
+    attention_chunk: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
     # -- construction ------------------------------------------------------------------------
@@ -96,7 +108,9 @@ class ModelSpec:
                    mla=m.mla, kv_lora_rank=m.kv_lora_rank, q_lora_rank=m.q_lora_rank,
                    rope_head_dim=m.rope_head_dim, v_head_dim=m.v_head_dim or head_dim,
                    sliding_window=getattr(m, "sliding_window", None) or 0,
-                   global_every=getattr(m, "global_every", 0), attention_sinks=getattr(m, "attention_sinks", 0))
+                   global_every=getattr(m, "global_every", 0), attention_sinks=getattr(m, "attention_sinks", 0),
+                   moe_every=getattr(m, "moe_every", 0) if m.experts else 0,
+                   attention_chunk=getattr(m, "attention_chunk", None) or 0)
 
     # -- shapes ------------------------------------------------------------------------------
     @property
@@ -104,7 +118,13 @@ class ModelSpec:
         return self.experts > 0
 
     def is_moe_layer(self, i: int) -> bool:
-        return self.is_moe and i >= self.dense_layers
+        """Whether layer ``i`` (0-based) is MoE: after the leading ``dense_layers``, and with
+        ``moe_every`` N only layers N, 2N, ... (1-based)."""
+        return self.is_moe and i >= self.dense_layers and not (self.moe_every and (i + 1) % self.moe_every)
+
+    @property
+    def moe_layer_indices(self) -> list[int]:
+        return [i for i in range(self.layers) if self.is_moe_layer(i)]
 
     @property
     def q_dim(self) -> int:
@@ -165,17 +185,40 @@ class ModelSpec:
         return sum(self.layer_active_params(i) for i in range(self.layers)) + self.embedding_params()
 
     # -- attention pattern -------------------------------------------------------------------
+    def _is_global(self, i: int) -> bool:
+        return bool(self.global_every) and (i + 1) % self.global_every == 0
+
     def is_windowed(self, i: int) -> bool:
         """Whether layer ``i`` (0-based) attends a sliding window (else the whole context)."""
-        return self.sliding_window > 0 and not (self.global_every and (i + 1) % self.global_every == 0)
+        return self.sliding_window > 0 and not self._is_global(i)
+
+    def is_chunked(self, i: int) -> bool:
+        """Whether layer ``i`` (0-based) attends only its own chunk of ``attention_chunk`` tokens."""
+        return self.attention_chunk > 0 and not self._is_global(i)
+
+    def is_local(self, i: int) -> bool:
+        """Whether layer ``i`` attends less than the whole context (a window or a chunk)."""
+        return self.is_windowed(i) or self.is_chunked(i)
 
     def attended_keys(self, i: int, context: float) -> float:
-        """Keys one query at position ``context`` attends on layer ``i`` (= its KV tokens kept)."""
-        return min(context, self.sliding_window + self.attention_sinks) if self.is_windowed(i) else context
+        """Keys one query at position ``context`` (1-based) attends on layer ``i``: window + sinks
+        at most on a windowed layer (= its KV tokens kept), ``context - C floor((context - 1)/C)``
+        on a chunked one (its own chunk up to itself), ``context`` on a full one."""
+        if self.is_windowed(i):
+            return min(context, self.sliding_window + self.attention_sinks)
+        if self.is_chunked(i) and context > self.attention_chunk:
+            C = self.attention_chunk
+            return context - C * ((context - 1) // C)
+        return context
 
     def causal_pairs(self, i: int, s: float) -> float:
         """Query-key pairs of a causal sequence of ``s`` tokens on layer ``i``: s^2/2 on a full
-        layer, K s - K^2/2 on a windowed one with K = window + sinks < s."""
+        layer, K s - K^2/2 on a windowed one with K = window + sinks < s, n C^2/2 + r^2/2 on a
+        chunked one (s = n C + r)."""
+        if self.is_chunked(i):
+            C = self.attention_chunk
+            n, r = divmod(s, C)
+            return n * C * C / 2.0 + r * r / 2.0
         K = self.sliding_window + self.attention_sinks
         if not self.is_windowed(i) or s <= K:
             return s * s / 2.0
@@ -184,11 +227,16 @@ class ModelSpec:
     # -- FLOPs -------------------------------------------------------------------------------
     def attention_flops_per_token(self, seq: int | None = None, layer: int | None = None) -> float:
         """Forward FLOPs per token of QK^T and AV over the full (non-causal) sequence; on a
-        windowed ``layer`` over its window + sinks; without ``layer`` the mean over layers."""
+        windowed ``layer`` over its window + sinks, on a chunked one over its own chunk (the
+        non-causal count: (n C^2 + r^2) / s keys per query for s = n C + r); without ``layer``
+        the mean over layers."""
         s = seq or self.seq_len
-        if layer is None and self.sliding_window:
+        if layer is None and (self.sliding_window or self.attention_chunk):
             return sum(self.attention_flops_per_token(s, i) for i in range(self.layers)) / self.layers
-        if layer is not None:
+        if layer is not None and self.is_chunked(layer):
+            n, r = divmod(s, self.attention_chunk)
+            s = (n * self.attention_chunk ** 2 + r * r) / s
+        elif layer is not None:
             s = self.attended_keys(layer, s)
         return 2.0 * s * self.q_dim + 2.0 * s * self.attn_out_dim
 
@@ -236,7 +284,7 @@ class ModelSpec:
         else:
             gemm("qkv", T, h, (self.q_dim + 2 * self.kv_dim) / tp)
             qk_width, v_width, kv_in = self.q_dim / tp, self.q_dim / tp, 2 * self.kv_dim / tp
-        window = self.causal_pairs(i, s_full) / (s_full * s_full / 2.0) if self.is_windowed(i) else 1.0
+        window = self.causal_pairs(i, s_full) / (s_full * s_full / 2.0) if self.is_local(i) else 1.0
         ops.extend(self._attention_core(micro_batch, s, s_full, qk_width, v_width, kv_in, tp, attention, window))
         gemm("proj", T, self.attn_out_dim / tp, h)
         memory("residual1", 4 * a * Tn * h)          # dropout + add: read 2, write 1, mask
@@ -269,8 +317,8 @@ class ModelSpec:
 
     def _attention_core(self, b, s_q, s_kv, qk_width, v_width, kv_in, tp, attention, window=1.0) -> list[Op]:
         """QK^T, softmax, AV for b sequences of s_q local queries over s_kv keys, on one GPU;
-        ``window``: fraction of the causal pairs a sliding-window layer attends (flash skips the
-        score blocks outside the window; unfused GEMMs compute and mask them)."""
+        ``window``: fraction of the causal pairs a sliding-window or chunked layer attends (flash
+        skips the score blocks outside the window or chunk; unfused GEMMs compute and mask them)."""
         a = ACT_BYTES
         heads = self.heads / tp
         flops = 2.0 * b * s_q * s_kv * (qk_width + v_width)
@@ -309,9 +357,11 @@ class ModelSpec:
     def kv_cache_bytes_per_token(self, kv_bytes: float = 2.0, context: float | None = None) -> float:
         """KV-cache bytes per token over all layers (MLA caches the compressed latent). With a
         sliding window and a sequence of ``context`` tokens, windowed layers keep only window +
-        sinks of them (mean bytes per token of that sequence); without ``context``, every token."""
+        sinks of them (mean bytes per token of that sequence); chunked layers the least any engine
+        can keep, the current chunk (vLLM's hybrid KV cache manager; TensorRT-LLM keeps every
+        token: ``workloads/serving/cost.py``); without ``context``, every token."""
         per_layer = (self.kv_lora_rank + self.rope_head_dim) * kv_bytes if self.mla else 2 * self.kv_dim * kv_bytes
-        if context is None or not self.sliding_window:
+        if context is None or not (self.sliding_window or self.attention_chunk):
             return self.layers * per_layer
         return per_layer * sum(self.attended_keys(i, context) for i in range(self.layers)) / context
 

@@ -132,3 +132,64 @@ def test_gpt_oss_counts_and_attention_pattern(preset, layers, experts, total_b, 
     # KV per token of a 32k context: half the layers keep every token, half their last 128
     full = 2 * 8 * 64 * 2.0 * layers
     assert m.kv_cache_bytes_per_token(2.0, context=32768) == pytest.approx(full / 2 * (1 + 128 / 32768))
+
+
+@pytest.mark.parametrize("preset,total_b,active_b", [("llama4-scout", 109.0, 17.0), ("llama4-maverick", 400.0, 17.0)])
+def test_llama4_parameter_counts_match_meta_within_2_percent(preset, total_b, active_b):
+    # Meta's model cards: Scout 17B active / 109B total, Maverick 17B active / 400B total
+    m = spec(preset)
+    assert m.params() / 1e9 == pytest.approx(total_b, rel=0.02)
+    assert m.active_params() / 1e9 == pytest.approx(active_b, rel=0.02)
+
+
+def test_interleaved_moe_layers_are_hugging_face_moe_layers():
+    # Hugging Face Llama4TextConfig: moe_layers = range(step - 1, L, step) (0-based)
+    mav = spec("llama4-maverick")
+    assert mav.moe_layer_indices == list(range(1, 48, 2))
+    assert spec("llama4-scout").moe_layer_indices == list(range(48))
+    assert spec("llama4-maverick", moe_every=3).moe_layer_indices == list(range(2, 48, 3))
+    # with leading dense layers: the interleave counts from layer 1 and dense_layers stay dense
+    assert spec("llama4-maverick", dense_layers=4).moe_layer_indices == list(range(5, 48, 2))
+    # a dense layer is the ffn_hidden MLP, an MoE layer routed + shared experts of expert_ffn_hidden
+    h = 5120
+    assert mav.layer_params(0) == mav.attention_params() + 3 * h * 16384
+    assert mav.layer_params(1) == mav.attention_params() + 129 * 3 * h * 8192 + h * 128
+    assert mav.layer_active_params(1) == mav.attention_params() + 2 * 3 * h * 8192 + h * 128
+    assert {o.name for o in mav.layer_ops(0, 1)} >= {"mlp_up"} and "router" not in {o.name for o in mav.layer_ops(0, 1)}
+    assert {"router", "expert_up", "shared_up"} <= {o.name for o in mav.layer_ops(1, 1, Shard(ep=8))}
+    # moe_every = 0 is every layer after dense_layers (as before)
+    assert spec("deepseek-v3").moe_layer_indices == list(range(3, 61))
+
+
+def test_chunked_attention_pairs_keys_and_flops_closed_form():
+    C = 8192
+    m = spec("llama4-maverick")
+    full = spec("llama4-maverick", attention_chunk=None, global_every=0)
+    # layers 4, 8, ... (1-based) global (NoPE), the others chunked
+    assert [m.is_chunked(i) for i in range(8)] == [True, True, True, False] * 2
+    assert not any(full.is_local(i) for i in range(full.layers))
+    # pairs: n C^2/2 + r^2/2 on a chunked layer (block-diagonal causal), s^2/2 on a global one
+    s = 2 * C + 1000
+    assert m.causal_pairs(0, s) == 2 * C * C / 2 + 1000 * 1000 / 2
+    assert m.causal_pairs(3, s) == s * s / 2
+    assert m.causal_pairs(0, 5000) == 5000 * 5000 / 2            # within one chunk: causal
+    # keys of a query at position p (1-based): its chunk up to itself, at most C
+    assert m.attended_keys(0, C) == C and m.attended_keys(0, C + 1) == 1 and m.attended_keys(0, 2 * C + 7) == 7
+    assert m.attended_keys(3, 2 * C + 7) == 2 * C + 7
+    # KV: the least an engine keeps is the current chunk on chunked layers
+    per_layer = full.kv_cache_bytes_per_token() / full.layers
+    ctx = 2 * C + 7
+    assert m.kv_cache_bytes_per_token(2.0, context=ctx) == pytest.approx(per_layer * (12 + 36 * 7 / ctx), rel=1e-12)
+    # flash op of a chunked layer scales with its pairs; training FLOPs per token over (n C^2 + r^2)/s keys
+    att = lambda mm, i: next(o for o in mm.layer_ops(i, 1, seq=s) if o.name == "attention")  # noqa: E731
+    assert att(m, 0).flops == pytest.approx(att(full, 0).flops * m.causal_pairs(0, s) / (s * s / 2), rel=1e-12)
+    assert att(m, 3).flops == att(full, 3).flops
+    keys = (2 * C * C + 1000 ** 2) / s
+    assert m.attention_flops_per_token(s) == pytest.approx(full.attention_flops_per_token(s) * (12 + 36 * keys / s) / 48)
+    # at or below one chunk nothing changes
+    assert m.attention_flops_per_token(C) == pytest.approx(full.attention_flops_per_token(C))
+
+
+def test_chunked_attention_rejects_a_sliding_window():
+    with pytest.raises(ConfigError, match="model.attention_chunk"):
+        spec("llama4-scout", sliding_window=4096)

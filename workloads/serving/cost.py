@@ -15,6 +15,16 @@ Vocabulary:
   fraction of full-context layers); ``chunk_pairs``, ``chunk_kv``, ``kv_tokens`` and
   ``decode_contexts`` give them, and ``kv_tokens`` x ``kv_token_gpu`` is a sequence's KV bytes
   per GPU (windowed layers keep only their window: vLLM's hybrid KV cache manager).
+  With chunked local attention (``model.attention_chunk`` C, Llama 4) a chunked layer's query at
+  position p attends only its own chunk, p - C floor((p - 1)/C) keys: ``attn_pairs`` and
+  ``kv_read`` are layer-averaged the same way (a decode over context d reads f d + (1 - f) x
+  (d - C floor((d - 1)/C))). The KV a chunked layer keeps is the engine's choice; modelled:
+  every token (``kv_blocks`` as without chunking), as the engines run Llama 4 by default:
+  TensorRT-LLM's one KV pool of uniform layers (chunked attention is a mask of its attention
+  kernels, docs/source/features/long-sequence.md "Chunked attention"; per-layer windows only
+  through kv_cache_config.max_attention_window, which the perf overview's Llama 4 options do not
+  set) and vLLM, which turns its hybrid KV cache manager off for chunked local attention unless
+  VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE=1 ("latency regression", vllm/config/vllm.py).
 - per GPU: a replica of ``tp x pp`` GPUs holds 1/(tp*pp) of the weights (TP splits every matmul,
   PP splits the layers); KV heads split over TP (replicated when tp > kv_heads; MLA's latent is
   replicated on every TP rank).
@@ -188,7 +198,15 @@ class IterationCost:
         # keys; attention and KV are priced as the average over the model's layers (full-context
         # fraction ``full_fraction``), as MoE layers are
         self.window = (spec.sliding_window + spec.attention_sinks) if spec.sliding_window else 0
-        self.full_fraction = (sum(not spec.is_windowed(i) for i in range(L)) / L) if self.window else 1.0
+        # chunked local attention (Llama 4): ``window`` stays the switch of the layer-averaged
+        # descriptors (callers test it), set to the chunk; ``chunk`` selects the chunk's forms
+        self.chunk = spec.attention_chunk if spec.attention_chunk and not spec.sliding_window else 0
+        if self.chunk:
+            self.window = self.chunk
+        self.full_fraction = (sum(not spec.is_local(i) for i in range(L)) / L) if self.window else 1.0
+        # share of the layers whose KV holds every token of a sequence (prefix-cache entries):
+        # windowed layers keep their window, chunked layers every token (see the module docstring)
+        self.kv_full_fraction = 1.0 if self.chunk else self.full_fraction
         self.kv_token_replica = spec.kv_cache_bytes_per_token(self.kvbytes)  # distinct bytes/token
         self.attn_width = (spec.q_dim + spec.attn_out_dim) / tp
         self.params = spec.params()                                        # cached: loops over layers
@@ -441,12 +459,28 @@ class IterationCost:
         if not self.window:
             return context
         f = self.full_fraction
+        if self.chunk:
+            return f * context + (1.0 - f) * self._chunk_keys(context)
         return f * context + (1.0 - f) * min(context, self.window)
+
+    def _chunk_keys(self, context: float) -> float:
+        """Keys a query at position ``context`` (1-based) attends on a chunked layer: its own
+        chunk up to itself, ``context - C floor((context - 1)/C)`` (``context`` within the first)."""
+        C = self.chunk
+        return context - C * math.floor((context - 1.0) / C) if context > C else context
+
+    def _chunk_pair_integral(self, x: float) -> float:
+        """Causal query-key pairs on a chunked layer of the first ``x`` tokens: n C^2/2 + r^2/2
+        (x = n C + r)."""
+        C = self.chunk
+        n = math.floor(x / C)
+        r = x - n * C
+        return n * C * C / 2.0 + r * r / 2.0
 
     def kv_blocks(self, tokens: int, block_tokens: int) -> int:
         """Blocks of ``block_tokens`` all-layer token slots that ``tokens`` tokens of a sequence
         occupy (``kv_tokens``, rounded up)."""
-        if not self.window:
+        if not self.window or self.chunk:       # chunked layers keep every token (module docstring)
             return -(-int(tokens) // block_tokens)
         return int(math.ceil(self.kv_tokens(float(tokens)) / block_tokens - 1e-9))
 
@@ -457,6 +491,9 @@ class IterationCost:
         full = c * done + c * c / 2.0
         if not self.window:
             return full
+        if self.chunk:
+            f = self.full_fraction
+            return f * full + (1.0 - f) * (self._chunk_pair_integral(done + c) - self._chunk_pair_integral(done))
         K, a, b = float(self.window), float(done), float(done + c)
         win = full if b <= K else c * K if a >= K else (K * K - a * a) / 2.0 + (b - K) * K
         f = self.full_fraction
@@ -468,6 +505,8 @@ class IterationCost:
         if not self.window:
             return done + c
         f = self.full_fraction
+        if self.chunk:    # from the start of the chunk of the first query to the last query
+            return f * (done + c) + (1.0 - f) * (done + c - self.chunk * math.floor(done / self.chunk))
         return f * (done + c) + (1.0 - f) * min(done + c, self.window + c)
 
     def decode_contexts(self, contexts, steps: int) -> list[float]:
@@ -479,7 +518,12 @@ class IterationCost:
         full = ctx.sum() + len(ctx) * j
         if not self.window:
             return full.tolist()
-        win = np.minimum(ctx[None, :] + j[:, None], float(self.window)).sum(axis=1)
+        if self.chunk:
+            d = ctx[None, :] + j[:, None]
+            C = float(self.chunk)
+            win = np.where(d > C, d - C * np.floor((d - 1.0) / C), d).sum(axis=1)
+        else:
+            win = np.minimum(ctx[None, :] + j[:, None], float(self.window)).sum(axis=1)
         f = self.full_fraction
         return (f * full + (1.0 - f) * win).tolist()
 

@@ -160,7 +160,7 @@ class Deployment:
                     prefix = PrefixCache(kv, stream.block_tokens, cost.kv_token_gpu,
                                          s.host_kv_GB * 1e9 / per / self.engines,
                                          s.ssd_kv_GB * 1e9 / per / self.engines,
-                                         full_fraction=cost.full_fraction if cost.window else 1.0)
+                                         full_fraction=cost.kv_full_fraction if cost.window else 1.0)
                 rep = Replica(len(self.replicas), role, self, cost, kv, prefix, gpus, hosts,
                               max(s.max_batch_size // self.engines, 1))
                 if role == "prefill":       # the engine's prefill worker (engines.prefill_worker_limits)

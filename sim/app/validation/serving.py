@@ -186,6 +186,7 @@ MODEL_PRESETS = {"Llama 3.1 8B": "llama3-8b", "Llama 3.1 70B": "llama3-70b", "Ll
                  "Llama 3.1 405B": "llama3-405b", "Qwen3 30B A3B": "qwen3-30b-a3b",
                  "Qwen3 235B A22B": "qwen3-235b-a22b", "DeepSeek R1 0528": "deepseek-v3"}
 MODEL_PRESETS.update({"GPT-OSS 120B": "gpt-oss-120b", "GPT-OSS 20B": "gpt-oss-20b"})
+MODEL_PRESETS.update({"Llama 4 Maverick": "llama4-maverick", "Llama 4 Scout": "llama4-scout"})
 # routed experts' precision where a checkpoint quantizes only them: nvidia/DeepSeek-R1-0528-NVFP4
 # ("only the weights and activations of the linear operators within transformer blocks in MoE are
 # quantized"): NVFP4 experts, the rest as DeepSeek's FP8 release
@@ -259,6 +260,9 @@ def case_config(row: dict, max_requests: int | None = None):
         data["serve"]["expert_precision"] = expert_precision
     if row["model"] in MXFP4_EXPERTS and expert_compute:
         data["serve"]["expert_compute_precision"] = expert_compute
+    if not dep and int(row.get("ep") or 1) > 1:
+        # trtllm-bench --ep without attention DP: the routed experts spread over ep of the TP GPUs
+        data["serve"]["ep"] = int(row["ep"])
     if dep:
         # DEP: enable_attention_dp with --ep tp (TensorRT-LLM's attention DP: each rank its own
         # scheduler, sequences and KV; the routed experts spread over the ranks)

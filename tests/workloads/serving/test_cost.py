@@ -205,6 +205,44 @@ def test_windowed_decode_reads_window_not_context():
     assert run.totals(3).hbm_bytes == pytest.approx(3 * win._mb_const + win._mb_kv * sum(steps))
 
 
+# -- chunked local attention (model.attention_chunk, Llama 4) --------------------------------------
+def _chunked(over=None):
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "llama4-maverick", **(over or {})}}).model)
+    return IterationCost(spec, gpu("H200-SXM-141GB"), "fp8", "fp8", tp=8, schedule_overhead_s=1e-9)
+
+
+def test_chunked_pairs_reads_and_kv_closed_form():
+    c, C = _chunked(), 8192
+    assert c.chunk == C and c.full_fraction == 0.25 and c.kv_full_fraction == 1.0
+    # a prefill of s = n C + r tokens: 12 global layers s^2/2 pairs, 36 chunked n C^2/2 + r^2/2
+    for s in (1000, C, 20000, 32768):
+        n, r = divmod(s, C)
+        assert c.chunk_pairs(0, s) == pytest.approx(0.25 * s * s / 2 + 0.75 * (n * C * C / 2 + r * r / 2))
+        assert c.chunk_pairs(0, s) == pytest.approx(sum(c.spec.causal_pairs(i, s) for i in range(48)) / 48)
+    # a prompt split into chunks of any size has the pairs of the whole prompt
+    assert c.chunk_pairs(0, 30000) == pytest.approx(c.chunk_pairs(0, 5000) + c.chunk_pairs(5000, 8000)
+                                                    + c.chunk_pairs(13000, 17000))
+    # keys a chunk reads: from the start of its first query's chunk on chunked layers
+    assert c.chunk_kv(10000, 2048) == pytest.approx(0.25 * 12048 + 0.75 * (12048 - C))
+    assert c.chunk_kv(0, 4096) == 4096
+    # a decode over d tokens reads d on global layers and d - C floor((d - 1)/C) on chunked ones
+    for d in (100, C, C + 1, 3 * C + 5):
+        keys = d - C * ((d - 1) // C)
+        assert c.kv_tokens(d) == pytest.approx(0.25 * d + 0.75 * keys)
+    assert c.decode_contexts([C - 1, 2 * C], 2) == pytest.approx(
+        [0.25 * (3 * C - 1) + 0.75 * (C - 1 + C), 0.25 * (3 * C + 1) + 0.75 * (C + 1)])
+    # the engines keep every token on chunked layers: blocks as without chunking
+    assert c.kv_blocks(40000, 32) == -(-40000 // 32)
+    # a long-context decode step is cheaper than the same model with full attention everywhere
+    full = _chunked({"attention_chunk": None, "global_every": 0})
+    B, d = 64, 32768
+    ctx = np.full(B, d)
+    assert c.decode_run(B, B * d, 2, ctx).cum_s[-1] < full.decode_run(B, B * d, 2).cum_s[-1]
+    # within one chunk nothing changes
+    assert c.decode_run(B, B * 4000, 2, np.full(B, 4000)).cum_s[-1] == pytest.approx(
+        full.decode_run(B, B * 4000, 2).cum_s[-1], rel=1e-9)
+
+
 def test_serving_constants_of_a_gpu_section_override_the_defaults():
     """[B200] serve_fp4_gemm_factor / serve_hbm_eff_max (fitted to the TensorRT-LLM B200 FP4 rows)
     apply to B200 and GB200 (same_as) serving runs only; other GPUs keep the shared curves."""
