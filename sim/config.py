@@ -253,6 +253,11 @@ class ModelSection(Section):
             raise ConfigError("model.top_k", "must be >= 1 when experts > 0")
         if self.top_k > max(self.experts, 0):
             raise ConfigError("model.top_k", f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+        if self.experts and self.moe_every and (self.layers // self.moe_every) * self.moe_every <= self.dense_layers:
+            raise ConfigError("model.moe_every", f"{self.moe_every} leaves no MoE layer among layers "
+                              f"{self.dense_layers + 1}..{self.layers} (1-based, after dense_layers = "
+                              f"{self.dense_layers}): the model's {self.experts} experts would never run; "
+                              "choose moe_every <= layers - dense_layers, or 0 (every layer)")
         return self
 
 
@@ -918,6 +923,10 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
     if scope.model.experts == 0:
         for key in _given(scope.model, "moe_every"):
             out.append(f"{prefix}model.{key} has no effect on a dense model (model.experts = 0)")
+    if kind == "train" and (scope.model.attention_chunk or 0) > scope.model.seq_len:
+        for key in _given(scope.model, "attention_chunk"):
+            out.append(f"{prefix}model.{key} = {scope.model.attention_chunk} has no effect with model.seq_len = "
+                       f"{scope.model.seq_len}: every training sequence fits in one chunk (full attention)")
     if scope.model.sliding_window is None and scope.model.attention_chunk is not None:
         for key in _given(scope.model, "attention_sinks"):
             out.append(f"{prefix}model.{key} has no effect with model.attention_chunk (sinks belong to sliding windows)")

@@ -389,3 +389,27 @@ def test_llama4_presets_load_without_warnings(capsys):
     for preset in ("llama4-scout", "llama4-maverick"):
         load_config(data={"model": {"preset": preset}})
     assert capsys.readouterr().err == ""
+
+
+def test_moe_every_that_leaves_no_moe_layer_is_an_error():
+    """An MoE model whose moe_every exceeds its layers (after dense_layers) would run as a dense model
+    with its experts never used: a ConfigError naming model.moe_every, not a silent dense run."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"model": {"preset": "llama4-scout", "moe_every": 100}})
+    assert e.value.key == "model.moe_every" and "no MoE layer" in str(e.value)
+    with pytest.raises(ConfigError, match="model.moe_every"):
+        load_config(data={"model": {"preset": "llama4-scout", "dense_layers": 42, "moe_every": 41}})
+    # only layer 41 (1-based) is MoE once dense_layers = 40, the last layer with moe_every = 48: still valid
+    assert load_config(data={"model": {"preset": "llama4-scout", "dense_layers": 40, "moe_every": 41}}).model.moe_every == 41
+    assert load_config(data={"model": {"preset": "llama4-scout", "moe_every": 48}}).model.moe_every == 48
+
+
+def test_attention_chunk_longer_than_the_training_sequence_is_warned_about(capsys):
+    """A chunk longer than model.seq_len holds every training sequence: chunked layers attend fully."""
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"model": {"preset": "llama4-scout", "attention_chunk": 100000}})
+    assert "warning: model.attention_chunk = 100000 has no effect with model.seq_len = 8192" in capsys.readouterr().err
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"model": {"preset": "llama4-scout", "attention_chunk": 2048}})
+    assert capsys.readouterr().err == ""

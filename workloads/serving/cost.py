@@ -602,6 +602,15 @@ class IterationCost:
         on a model without routed experts or a GPU without that precision's tensor cores."""
         if not self.spec.is_moe:
             raise ConfigError("serve.expert_compute_precision", f"{self.spec.name} has no routed experts")
+        weights = self.expert_precision or self.compute.precision
+        width = BYTES_PER_ELEMENT.get(precision.removeprefix("mx"))
+        if width is not None and width < BYTES_PER_ELEMENT[weights.removeprefix("mx")]:
+            # an MMA narrower than the weights held would re-quantize them every step: an engine
+            # stores them at that precision instead (serve.expert_precision)
+            raise ConfigError("serve.expert_compute_precision", f"{precision} is narrower than the routed experts' "
+                              f"{weights} weights (serve.expert_precision, default serve.precision); an engine "
+                              f"that runs {precision} expert GEMMs stores the experts at {precision}: set "
+                              f"serve.expert_precision to it")
         try:
             rate = self.compute.rate(precision)
         except ConfigError as err:
@@ -628,6 +637,15 @@ class IterationCost:
         """Seconds per generated token of a decode step of ``B`` sequences with speculation."""
         return self.speculation.token_s(self, B, context)
 
+    def weights_advice(self) -> str:
+        """The end of a 'weights exceed HBM' message: the replica's layout and the keys that
+        would shrink the weights per GPU (a narrower serve.expert_precision for an MoE model
+        whose experts are stored at serve.precision)."""
+        advice = f"(tp={self.tp}, pp={self.pp}); raise serve.tp or serve.pp"
+        if self.spec.is_moe and not self.expert_precision:
+            advice += " or store the routed experts narrower (serve.expert_precision, e.g. 'mxfp4' as GPT-OSS ships)"
+        return advice
+
     def workspace_bytes(self, max_batch_tokens: int, max_batch_size: int) -> float:
         """Activation workspace of one iteration at the engine's limits: the widest layer's
         intermediate tensors for max_batch_tokens, plus fp32 logits for max_batch_size rows."""
@@ -643,7 +661,7 @@ class IterationCost:
         if weights > self.gpu.hbm_bytes:
             raise InfeasibleError("serve.tp", f"{self.spec.name}: {weights / 1e9:.1f} GB of weights per GPU "
                                   f"exceed {self.gpu.name}'s {self.gpu.hbm_bytes / 1e9:.0f} GB HBM "
-                                  f"(tp={self.tp}, pp={self.pp}); raise serve.tp or serve.pp")
+                                  f"{self.weights_advice()}")
         free = (self.gpu.hbm_bytes * memory_fraction - weights - reserve
                 - self.workspace_bytes(max_batch_tokens, max_batch_size))
         tokens = int(free // self.kv_token_gpu)

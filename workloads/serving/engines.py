@@ -165,7 +165,7 @@ class EngineProfile:
         if weights > total:
             raise InfeasibleError("serve.tp", f"{cost.spec.name}: {weights / GiB:.1f} GiB of weights per GPU "
                                   f"exceed {cost.gpu.name}'s {total / GiB:.1f} GiB HBM "
-                                  f"(tp={cost.tp}, pp={cost.pp}); raise serve.tp or serve.pp")
+                                  f"{cost.weights_advice()}")
         reserve = self.non_torch_bytes(cost.tp, cost.gpu) + self.activation_bytes(cost, max_batch_tokens, max_batch_size)
         if self.memory == "utilization":
             return utilization * total - weights - reserve

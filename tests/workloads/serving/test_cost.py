@@ -465,3 +465,18 @@ def test_expert_compute_precision_moves_only_the_expert_gemms():
     assert pre(f8) < pre(mx) < 0.9 * pre(bf)
     dec = lambda c: c.batch(8.0, 8.0, 8 * 256.0, 8 * 256.0).time_s  # noqa: E731
     assert dec(mx) == pytest.approx(dec(bf), rel=0.01)
+
+
+def test_expert_compute_precision_narrower_than_the_expert_weights_is_an_error():
+    """An FP8 expert MMA over BF16 expert weights (no serve.expert_precision) would re-quantize the
+    weights every step; engines store them at FP8 instead. Weight-only (wider MMA) stays valid."""
+    from sim.errors import ConfigError
+    with pytest.raises(ConfigError) as e:
+        _cost("gpt-oss-20b", precision="bf16", kv="bf16").set_expert_compute_precision("fp8")
+    assert e.value.key == "serve.expert_compute_precision" and "serve.expert_precision" in str(e.value)
+    c = _cost("gpt-oss-20b", g="B200-180GB", precision="bf16", kv="bf16")
+    c.set_expert_precision("mxfp4")
+    c.set_expert_compute_precision("mxfp8")          # W4A8: valid
+    c.set_expert_compute_precision("fp4")            # W4A4: valid
+    with pytest.raises(ConfigError, match="narrower"):
+        _cost("gpt-oss-20b", g="B200-180GB", precision="fp8", kv="fp8").set_expert_compute_precision("fp4")

@@ -352,3 +352,22 @@ def test_graph_sizes_above_the_largest_decode_batch_are_warned_about(capsys):
     assert "pads every larger decode batch to 64 rows" in err and err.count("cuda_graph_batch_sizes") == 1
     serve(serve={"cuda_graph_batch_sizes": [8, 64], "max_batch_size": 64, "engine": "trtllm"})
     assert "cuda_graph_batch_sizes" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["expert_precision", "expert_compute_precision"])
+def test_expert_precisions_on_a_dense_model_are_an_error_even_at_serve_precision(key):
+    """serve.expert_precision / expert_compute_precision equal to serve.precision on a dense model
+    used to pass silently (only a differing value reached the cost model's check)."""
+    with pytest.raises(ConfigError) as e:
+        serve(serve={"precision": "fp8", key: "fp8"}, workload={"requests": 2})
+    assert e.value.key == f"serve.{key}" and "no routed experts" in str(e.value)
+
+
+def test_weights_that_do_not_fit_name_serve_tp_and_the_expert_precision():
+    """GPT-OSS-120B at FP8 on one H100: the error names serve.tp (not the last expert key looked at)
+    and points at serve.expert_precision (its checkpoint's MXFP4 experts fit one 80 GB GPU)."""
+    with pytest.raises(InfeasibleError) as e:
+        serve(model={"preset": "gpt-oss-120b"}, workload={"requests": 2})
+    assert e.value.key == "serve.tp" and "serve.expert_precision" in str(e.value)
+    res = serve(model={"preset": "gpt-oss-120b"}, serve={"expert_precision": "mxfp4"}, workload={"requests": 2})
+    assert res.summary["requests"] == 2

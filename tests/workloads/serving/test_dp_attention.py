@@ -177,3 +177,14 @@ def test_decode_steps_pad_each_rank_to_its_cuda_graph():
     mixed_plain = c.batch(B + n * 100, B, ctx, ctx)
     c.set_graph_batch_sizes([])
     assert c.batch(B + n * 100, B, ctx, ctx).time_s == pytest.approx(mixed_plain.time_s)
+
+
+def test_weights_that_do_not_fit_describe_the_dp_attention_layout():
+    """Llama 4 Maverick on 2 H200 with dp_attention: the message used to read 'tp=1' (the per-GPU
+    attention shard) for a serve.tp = 2 replica; it now names the replicated attention."""
+    from .serving_helpers import serve
+    with pytest.raises(InfeasibleError) as e:
+        serve(topology={"gpu": "H200-SXM-141GB"}, model={"preset": "llama4-maverick"},
+              serve={"tp": 2, "dp_attention": True}, workload={"requests": 2})
+    assert e.value.key == "serve.tp" and "dp_attention over serve.tp = 2 GPUs" in str(e.value)
+    assert "tp=1" not in str(e.value)
