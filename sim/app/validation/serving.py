@@ -240,9 +240,10 @@ def case_config(row: dict, max_requests: int | None = None):
     isl, osl = int(row["input_len_tokens"]), int(row["output_len_tokens"])
     precision = row["precision"].lower()
     kv_precision = KV_PRECISION.get(precision, precision)
-    expert_precision = None
+    expert_precision = expert_compute = None
     if precision == "fp4" and row["model"] in EXPERT_ONLY_FP4:
-        precision, expert_precision = "fp8", "fp4"
+        # NVFP4 weights and activations in the MoE's linear layers (W4A4): the expert MMA at FP4
+        precision, expert_precision, expert_compute = "fp8", "fp4", "fp4"
     if row["model"] in MXFP4_EXPERTS:
         precision, kv_precision, expert_compute = MXFP4_EXPERTS[row["model"]][precision]
         expert_precision = "mxfp4"
@@ -258,7 +259,7 @@ def case_config(row: dict, max_requests: int | None = None):
     }
     if expert_precision:
         data["serve"]["expert_precision"] = expert_precision
-    if row["model"] in MXFP4_EXPERTS and expert_compute:
+    if expert_compute:
         data["serve"]["expert_compute_precision"] = expert_compute
     if not dep and int(row.get("ep") or 1) > 1:
         # trtllm-bench --ep without attention DP: the routed experts spread over ep of the TP GPUs

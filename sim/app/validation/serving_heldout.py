@@ -95,9 +95,10 @@ QWEN_DEP_GAP = (
     "-2.8 %, H200 +36.9 / +33.2 -> +17.2 / +8.4 %, and leaves H100 DEP8 +71.8 / +67.6 -> +51.7 / +66.4 % (a "
     "decode-side fault there)")
 DSR1_GAP = (
-    "DeepSeek-R1-0528: Blackwell rows under-predicted (-26 to -48 %): the NVFP4-v2 checkpoint is run as "
-    "NVFP4 routed experts at the FP8 tensor rate with FP8 attention (which modules v2 quantizes and at "
-    "which rate TensorRT-LLM's FP4 MoE runs are not published per module); the H200 DEP8 FP8 row is over "
+    "DeepSeek-R1-0528: Blackwell rows under-predicted (-23 to -47 %): the NVFP4-v2 checkpoint is run as "
+    "NVFP4 routed experts (weights and activations: the expert MMA at the FP4 tensor rate, "
+    "serve.expert_compute_precision; it was the FP8 rate, -25 to -48 %) with FP8 attention; so the experts' "
+    "tensor rate is not what is missing; the H200 DEP8 FP8 row is over "
     "(+43 %) like the Qwen3 DEP rows, with MLA decode (worked on apart) in it. Its options' attention_dp_config "
     "enable_balance (context admitted only when every rank has some) changes nothing under trtllm-bench's burst: "
     "the ranks stay in lockstep without it (QWEN_DEP_GAP)")

@@ -167,3 +167,16 @@ def test_v10_llama4_rows_expressible_each_in_its_kind():
         assert 0.0 < err(k) <= bound and gap, k
     tp_only = dict(rows["trtllm10_Llama_4_Maverick_B200_tp8_128_128"], dp_attention="", batch_or_concurrency="3000 requests")
     assert serving.run_case(tp_only)["predicted"] <= 41000 < 124323 / 3
+
+
+def test_dsr1_nvfp4_rows_run_their_experts_w4a4():
+    """nvidia/DeepSeek-R1-0528-NVFP4-v2 quantizes the weights AND activations of the MoE's linear layers:
+    the routed experts hold NVFP4 weights and run the FP4 MMA, the rest FP8; the H200 FP8 row is all FP8."""
+    from sim.app.validation import serving
+    rows = [r for r in held.heldout_cases() if "DeepSeek_R1" in r["id"]]
+    for r in rows:
+        s = serving.case_config(r, max_requests=8).serve
+        if r["precision"] == "FP4":
+            assert (s.precision, s.expert_precision, s.expert_compute_precision) == ("fp8", "fp4", "fp4"), r["id"]
+        else:
+            assert s.precision == "fp8" and s.expert_precision is None and s.expert_compute_precision is None
