@@ -38,6 +38,7 @@ Byte counts assume 2-byte activations and weights (fp16/bf16); fp8 halves weight
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from sim.compute import Op
@@ -206,19 +207,30 @@ class ModelSpec:
         on a chunked one (its own chunk up to itself), ``context`` on a full one."""
         if self.is_windowed(i):
             return min(context, self.sliding_window + self.attention_sinks)
-        if self.is_chunked(i) and context > self.attention_chunk:
-            C = self.attention_chunk
-            return context - C * ((context - 1) // C)
+        if self.is_chunked(i):
+            return self.chunk_keys(context)
         return context
+
+    def chunk_keys(self, context: float) -> float:
+        """Keys a query at position ``context`` (1-based) attends on a chunked layer: its own
+        chunk up to itself, ``context - C floor((context - 1)/C)`` (``context`` within the first)."""
+        C = self.attention_chunk
+        return context - C * math.floor((context - 1) / C) if context > C else context
+
+    def chunk_pairs(self, s: float) -> float:
+        """Causal query-key pairs of the first ``s`` tokens on a chunked layer: n C^2/2 + r^2/2
+        (s = n C + r)."""
+        C = self.attention_chunk
+        n = math.floor(s / C)
+        r = s - n * C
+        return n * C * C / 2.0 + r * r / 2.0
 
     def causal_pairs(self, i: int, s: float) -> float:
         """Query-key pairs of a causal sequence of ``s`` tokens on layer ``i``: s^2/2 on a full
         layer, K s - K^2/2 on a windowed one with K = window + sinks < s, n C^2/2 + r^2/2 on a
         chunked one (s = n C + r)."""
         if self.is_chunked(i):
-            C = self.attention_chunk
-            n, r = divmod(s, C)
-            return n * C * C / 2.0 + r * r / 2.0
+            return self.chunk_pairs(s)
         K = self.sliding_window + self.attention_sinks
         if not self.is_windowed(i) or s <= K:
             return s * s / 2.0

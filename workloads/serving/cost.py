@@ -460,22 +460,8 @@ class IterationCost:
             return context
         f = self.full_fraction
         if self.chunk:
-            return f * context + (1.0 - f) * self._chunk_keys(context)
+            return f * context + (1.0 - f) * self.spec.chunk_keys(context)
         return f * context + (1.0 - f) * min(context, self.window)
-
-    def _chunk_keys(self, context: float) -> float:
-        """Keys a query at position ``context`` (1-based) attends on a chunked layer: its own
-        chunk up to itself, ``context - C floor((context - 1)/C)`` (``context`` within the first)."""
-        C = self.chunk
-        return context - C * math.floor((context - 1.0) / C) if context > C else context
-
-    def _chunk_pair_integral(self, x: float) -> float:
-        """Causal query-key pairs on a chunked layer of the first ``x`` tokens: n C^2/2 + r^2/2
-        (x = n C + r)."""
-        C = self.chunk
-        n = math.floor(x / C)
-        r = x - n * C
-        return n * C * C / 2.0 + r * r / 2.0
 
     def kv_blocks(self, tokens: int, block_tokens: int) -> int:
         """Blocks of ``block_tokens`` all-layer token slots that ``tokens`` tokens of a sequence
@@ -493,7 +479,7 @@ class IterationCost:
             return full
         if self.chunk:
             f = self.full_fraction
-            return f * full + (1.0 - f) * (self._chunk_pair_integral(done + c) - self._chunk_pair_integral(done))
+            return f * full + (1.0 - f) * (self.spec.chunk_pairs(done + c) - self.spec.chunk_pairs(done))
         K, a, b = float(self.window), float(done), float(done + c)
         win = full if b <= K else c * K if a >= K else (K * K - a * a) / 2.0 + (b - K) * K
         f = self.full_fraction
@@ -641,10 +627,14 @@ class IterationCost:
         """The end of a 'weights exceed HBM' message: the replica's layout and the keys that
         would shrink the weights per GPU (a narrower serve.expert_precision for an MoE model
         whose experts are stored at serve.precision)."""
-        advice = f"(tp={self.tp}, pp={self.pp}); raise serve.tp or serve.pp"
+        advice = f"({self.weights_layout()}); raise serve.tp or serve.pp"
         if self.spec.is_moe and not self.expert_precision:
             advice += " or store the routed experts narrower (serve.expert_precision, e.g. 'mxfp4' as GPT-OSS ships)"
         return advice
+
+    def weights_layout(self) -> str:
+        """How the replica spreads its weights over GPUs, for ``weights_advice``."""
+        return f"tp={self.tp}, pp={self.pp}"
 
     def workspace_bytes(self, max_batch_tokens: int, max_batch_size: int) -> float:
         """Activation workspace of one iteration at the engine's limits: the widest layer's

@@ -80,14 +80,11 @@ class DpAttentionCost(IterationCost):
         self.nodes = 1                    # servers (scale-up domains) the replica spans (deployment)
         self.dp_sync_s = 0.0              # the DP ranks' per-step metadata all-gather (engine profile)
 
-    def weights_advice(self) -> str:
-        """``IterationCost.weights_advice`` for a dp_attention replica: attention and dense
-        layers are replicated on each of its GPUs, the routed experts spread over them."""
-        advice = (f"(dp_attention over serve.tp = {self.dp} GPUs: attention and dense layers replicated, "
-                  f"experts spread over {self.dp}; pp={self.pp}); raise serve.tp or serve.pp")
-        if not self.expert_precision:
-            advice += " or store the routed experts narrower (serve.expert_precision, e.g. 'mxfp4' as GPT-OSS ships)"
-        return advice
+    def weights_layout(self) -> str:
+        """``IterationCost.weights_layout`` of a dp_attention replica: attention and dense layers
+        replicated on each of its GPUs, the routed experts spread over them."""
+        return (f"dp_attention over serve.tp = {self.dp} GPUs: attention and dense layers replicated, "
+                f"experts spread over {self.dp}; pp={self.pp}")
 
     def _scalar_constants(self) -> None:
         super()._scalar_constants()

@@ -479,19 +479,23 @@ def synced_pass_s(cm: ComputeModel, ops: list[Op], extra_kernels: float, dispatc
     return out + max(gpu, k * (1.0 + extra_kernels / total_k) * dispatch_s)
 
 
+def _training_us(cm: ComputeModel, key: str) -> float:
+    """Seconds of the training-only host constant ``key`` (microseconds in sim/data/compute.toml,
+    not carried by ``sim.compute.Efficiency``) for ``cm``'s GPU."""
+    from sim.compute import constants_row
+    row = cm.eff.__dict__ if hasattr(cm.eff, key) else constants_row(cm.gpu.name)
+    return float(row.get(key, 0.0)) * 1e-6
+
+
 def grouped_launch_s(cm: ComputeModel) -> float:
     """Host seconds per per-expert kernel that a grouped expert op launches from C++
     (``grouped_launch_us``; ``host_kernels``)."""
-    from sim.compute import constants_row
-    row = cm.eff.__dict__ if hasattr(cm.eff, "grouped_launch_us") else constants_row(cm.gpu.name)
-    return float(row.get("grouped_launch_us", 0.0)) * 1e-6
+    return _training_us(cm, "grouped_launch_us")
 
 
 def moe_host_sync_s(cm: ComputeModel) -> float:
     """Seconds the GPU idles per device-to-host sync of the MoE dispatcher (``moe_sync_us``)."""
-    from sim.compute import constants_row
-    row = cm.eff.__dict__ if hasattr(cm.eff, "moe_sync_us") else constants_row(cm.gpu.name)
-    return float(row.get("moe_sync_us", 0.0)) * 1e-6
+    return _training_us(cm, "moe_sync_us")
 
 
 # -- compute/communication interference (issue 11): a measured default -----------------------
