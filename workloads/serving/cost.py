@@ -597,6 +597,14 @@ class IterationCost:
                               f"{weights} weights (serve.expert_precision, default serve.precision); an engine "
                               f"that runs {precision} expert GEMMs stores the experts at {precision}: set "
                               f"serve.expert_precision to it")
+        gpu = self.gpu
+        def native(p):       # tensor cores of that width (not the catalogue's fallback to a wider rate)
+            return p in ("bf16", "fp16") or (gpu.has_precision(p) and p not in getattr(gpu, "lacks", ()))
+        # block-scaled MX MMAs came with FP4-capable tensor cores (Blackwell, CDNA4)
+        if not native(precision.removeprefix("mx")) or (precision.startswith("mx") and not native("fp4")):
+            raise ConfigError("serve.expert_compute_precision",
+                              f"{gpu.name} has no {precision} tensor cores (its rates: {', '.join(sorted(gpu.dense_flops))}); "
+                              f"leave it unset to run the experts weight-only at serve.precision")
         try:
             rate = self.compute.rate(precision)
         except ConfigError as err:

@@ -480,3 +480,18 @@ def test_expert_compute_precision_narrower_than_the_expert_weights_is_an_error()
     c.set_expert_compute_precision("fp4")            # W4A4: valid
     with pytest.raises(ConfigError, match="narrower"):
         _cost("gpt-oss-20b", g="B200-180GB", precision="fp8", kv="fp8").set_expert_compute_precision("fp4")
+
+
+@pytest.mark.parametrize("precision", ["fp4", "mxfp8"])
+def test_expert_compute_precision_without_its_tensor_cores_is_an_error(precision):
+    """H200 has neither FP4 nor block-scaled MX MMAs: an fp4 / mxfp8 expert MMA was silently run at
+    the FP8 rate (the catalogue's fallback); it is refused, naming the key. Blackwell takes both."""
+    from sim.errors import ConfigError
+    c = _cost("gpt-oss-120b", g="H200-SXM-141GB", precision="bf16", kv="bf16")
+    c.set_expert_precision("mxfp4")
+    with pytest.raises(ConfigError) as e:
+        c.set_expert_compute_precision(precision)
+    assert e.value.key == "serve.expert_compute_precision" and "no " + precision in str(e.value)
+    b = _cost("gpt-oss-120b", g="B200-180GB", precision="bf16", kv="bf16")
+    b.set_expert_precision("mxfp4")
+    b.set_expert_compute_precision(precision)
