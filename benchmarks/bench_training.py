@@ -1,6 +1,8 @@
 """Training simulation speed: wall time and event counts of one step at growing scale.
 
-Run: python benchmarks/bench_training.py [--quick]
+Run: python benchmarks/bench_training.py [--quick] [--routing]
+(--routing: only the 16,384-GPU Llama 3 405B step on the DGX H100 SuperPOD fabric, once per
+``topology.routing`` mode: the cost of spreading flows over every spine with adaptive routing.)
 Prints one line per case: GPUs, simulated step time, sim events, wall and CPU seconds (CPU time
 is the figure to compare when other jobs share the machine).
 Targets (issue "Training workloads"): Llama 3 405B on 16,384 H100 (llama3-h100-roce, TP8 PP16
@@ -45,6 +47,12 @@ def bench(name: str, data: dict) -> None:
 
 
 if __name__ == "__main__":
+    if "--routing" in sys.argv:
+        for mode in ("static", "adaptive"):
+            cfg = llama405(16384)
+            cfg["topology"] = {"preset": "dgx-h100-superpod", "gpus": 16384, "routing": mode}
+            bench(f"llama3-405b superpod {mode}", cfg)
+        sys.exit(0)
     quick = "--quick" in sys.argv
     bench("gpt-1t a100 3072", gpt1t())
     for g in ([512, 2048] if quick else [512, 2048, 8192, 16384]):

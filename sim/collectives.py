@@ -576,8 +576,7 @@ def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0) 
     extra = max(ph.extra_s for ph in phases)
     bundles = _bundles(phases)
     # the longest route sets each step's latency (computed once: plans are cached)
-    lat = topo.latency
-    max_lat = max((float(lat[topo.route(src, dst, 0)].sum()) for pairs, _ in bundles for src, dst in pairs),
+    max_lat = max((topo.path_latency(*topo.route_weighted(src, dst, 0)) for pairs, _ in bundles for src, dst in pairs),
                   default=0.0)
     return bundles, ((steps - 1) * max_lat * lat_scale if steps > 1 else 0.0) + extra
 
@@ -697,8 +696,9 @@ def credit(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo
             for pairs, b in bundles:
                 sent += b * len(pairs)
                 for src, dst in pairs:
-                    for link in topo.route(src, dst, 0):
-                        acc[int(link)] = acc.get(int(link), 0.0) + b
+                    links, shares = topo.route_weighted(src, dst, 0)
+                    for link, w in zip(links.tolist(), shares.tolist()):
+                        acc[link] = acc.get(link, 0.0) + b * w
         links = np.fromiter(acc.keys(), dtype=np.int64, count=len(acc))
         unit = np.fromiter(acc.values(), dtype=np.float64, count=len(acc))
         loads = (links, unit, unit / fabric.capacity[links], sent)
@@ -723,10 +723,10 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
         load: dict[int, float] = {}
         max_lat = 0.0
         for (src, dst), b in ph.flows.items():
-            links = topo.route(src, dst, 0)
-            for link in dict.fromkeys(links.tolist()):
-                load[link] = load.get(link, 0.0) + b
-            max_lat = max(max_lat, topo.path_latency(links))
+            links, shares = topo.route_weighted(src, dst, 0)
+            for link, w in dict(zip(links.tolist(), shares.tolist())).items():
+                load[link] = load.get(link, 0.0) + b * w
+            max_lat = max(max_lat, topo.path_latency(links, shares))
         drain = 0.0
         if load:
             idx = np.fromiter(load, dtype=np.int64, count=len(load))

@@ -67,14 +67,16 @@ CLASS_LINKS = 256           # a flow over this many links puts the first mode in
 
 
 class Flow:
-    __slots__ = ("fid", "links", "weights", "members", "size", "event", "tag", "latency", "start", "src", "dst",
+    __slots__ = ("fid", "links", "weights", "members", "spread", "size", "event", "tag", "latency", "start", "src", "dst",
                  "slot", "group")
 
-    def __init__(self, fid, links, size, event, tag, latency, start, src, dst, weights=None, members=1):
+    def __init__(self, fid, links, size, event, tag, latency, start, src, dst, weights=None, members=1,
+                 spread=False):
         self.fid = fid
         self.links = links
         self.weights = weights if weights is not None else np.ones(len(links))
         self.members = members
+        self.spread = spread      # weights below 1 (a flow spread over parallel paths)
         self.size = size
         self.event = event
         self.tag = tag
@@ -162,20 +164,22 @@ class Fabric:
         nbytes = float(nbytes)
         if nbytes < 0:
             raise ValueError("transfer size must be non-negative")
-        links = self.topo.route(src, dst, key)
-        latency = self.topo.path_latency(links)
+        links, shares = self.topo.route_weighted(src, dst, key)
+        spread = bool(len(shares)) and shares.min() < 1.0
+        latency = self.topo.path_latency(links, shares if spread else None)
         self.bytes_sent += nbytes
         if nbytes == 0 or len(links) == 0:
             self._finish_after(event, latency, nbytes, tag, src, dst, self.sim.now)
             return event
         if self.model == "analytic":
-            cap = self.capacity[links]
+            cap = self.capacity[links] / shares
             duration = nbytes / cap.min()
-            self._link_bytes[links] += nbytes
-            self._link_busy[links] += duration
+            self._link_bytes[links] += nbytes * shares
+            self._link_busy[links] += duration * shares
             self._finish_after(event, latency + duration, nbytes, tag, src, dst, self.sim.now)
             return event
-        flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, src, dst)
+        flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, src, dst,
+                    shares if spread else None, spread=spread)
         self._next_id += 1
         self._pending.append(flow)
         self._queue_update()
@@ -200,13 +204,13 @@ class Fabric:
             self._finish_after(event, latency, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now)
             return event
         if self.model == "analytic":
-            duration = nbytes / self.capacity[links].min()
+            duration = nbytes / (self.capacity[links] / weights).min()
             self._link_bytes[links] += nbytes * weights
             self._link_busy[links] += duration
             self._finish_after(event, latency + duration, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now)
             return event
         flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, pairs[0][0], pairs[0][1],
-                    weights, members)
+                    weights, members, spread=bool(len(weights)) and weights.min() < 1.0)
         self._next_id += 1
         self._pending.append(flow)
         self._queue_update()
@@ -219,12 +223,18 @@ class Fabric:
         ck = (tuple(pairs), key)
         shape = self._bundle_shapes.get(ck)
         if shape is None:
-            routes = [self.topo.route(s, d, key) for s, d in pairs]
+            routes = [self.topo.route_weighted(s, d, key) for s, d in pairs]
             lat = self.topo.latency
-            latency = max((float(lat[r].sum()) for r in routes), default=0.0)
-            all_links = np.concatenate(routes) if routes else np.zeros(0, dtype=np.int64)
-            links, weights = np.unique(all_links, return_counts=True)
-            shape = (links, weights.astype(np.float64), latency)
+            latency = max((float((lat[r] * w).sum()) for r, w in routes), default=0.0)
+            if routes and all(len(w) == 0 or w.min() >= 1.0 for _, w in routes):
+                all_links = np.concatenate([r for r, _ in routes])
+                links, weights = np.unique(all_links, return_counts=True)
+                shape = (links, weights.astype(np.float64), latency)
+            else:   # spread routes (adaptive routing): each member adds its share on each link
+                all_links = np.concatenate([r for r, _ in routes]) if routes else np.zeros(0, dtype=np.int64)
+                all_w = np.concatenate([w for _, w in routes]) if routes else np.zeros(0)
+                links, inv = np.unique(all_links, return_inverse=True)
+                shape = (links, np.bincount(inv, weights=all_w, minlength=len(links)), latency)
             if len(self._bundle_shapes) > 65536:
                 self._bundle_shapes.clear()
             self._bundle_shapes[ck] = shape
@@ -489,7 +499,7 @@ class Fabric:
                     ids = [int(hi)] if lo == hi else np.unique(on[on >= 0]).tolist()
                     for x in ids:
                         touched[x] = self._groups[x]
-            self._weighted = self._weighted or any(f.members > 1 for f in pending)
+            self._weighted = self._weighted or any(f.members > 1 or f.spread for f in pending)
             sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
             self._rem = np.concatenate([self._rem, sizes])
             self._size = np.concatenate([self._size, sizes])
@@ -682,7 +692,7 @@ class Fabric:
                         settle = False
                     else:
                         settled.append(x)
-            self._weighted = self._weighted or any(f.members > 1 for f in pending)
+            self._weighted = self._weighted or any(f.members > 1 or f.spread for f in pending)
             sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
             self._rem = np.concatenate([self._rem, sizes])
             self._size = np.concatenate([self._size, sizes])

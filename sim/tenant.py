@@ -95,7 +95,8 @@ class JobFabric:
         return getattr(self._fabric, name)
 
     def transfer(self, src: int, dst: int, nbytes: float, tag: str = "", key: int = 0):
-        self.link_bytes[self._fabric.topo.route(src, dst, key)] += float(nbytes)
+        links, shares = self._fabric.topo.route_weighted(src, dst, key)
+        self.link_bytes[links] += float(nbytes) * shares
         return self._fabric.transfer(src, dst, nbytes, tag, key)
 
     def transfer_bundle(self, pairs, nbytes: float, tag: str = "", key: int = 0):
@@ -104,9 +105,8 @@ class JobFabric:
         ck = (id(pairs), key)
         shape = self._shapes.get(ck)
         if shape is None or shape[0] is not pairs:
-            route = self._fabric.topo.route
-            links = np.concatenate([route(s, d, key) for s, d in pairs]) if len(pairs) else np.zeros(0, np.int64)
-            shape = (pairs, *np.unique(links, return_counts=True))
+            links, weights, _ = self._fabric.bundle_shape(pairs, key)   # spread routes carry shares
+            shape = (pairs, links, weights)
             if len(self._shapes) > 65536:
                 self._shapes.clear()
             self._shapes[ck] = shape

@@ -15,6 +15,9 @@ Vocabulary:
   torus); ``ShortestPathRouter`` is the fallback for user graphs: ECMP among equal-cost next hops
   chosen by a stable hash of (src, dst, key), so a flow key spreads flows across paths
   deterministically.
+- spread route: ``route_weighted`` gives a flow's links and the share of its bytes on each;
+  one path (shares 1) unless the topology's ``meta["routing"]`` is ``adaptive`` and its router
+  has a ``spread`` (Clos: every spine at 1/S), the fluid limit of per-packet adaptive routing.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ class Topology:
         self._frozen: tuple[np.ndarray, np.ndarray] | None = None
         self.version = 0                       # bumped by every change (nodes, links, capacities)
         self._route_cache: dict[tuple[int, int, int], np.ndarray] = {}
+        self._spread_cache: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     # -- building ---------------------------------------------------------------------------
     def add_node(self, name: str, kind: str, **attrs) -> int:
@@ -222,8 +226,33 @@ class Topology:
                 self._route_cache[ck] = path
         return path
 
-    def path_latency(self, links: np.ndarray) -> float:
-        return float(self.latency[links].sum()) if len(links) else 0.0
+    def route_weighted(self, src: int, dst: int, key: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The links a flow from ``src`` to ``dst`` loads and the share of its bytes on each
+        (cached per key). One path (every share 1) unless the router spreads flows over
+        equal-cost paths (``topo.meta["routing"] = "adaptive"``: a router's ``spread``, the
+        fluid limit of per-packet adaptive routing); shares on each tier sum to 1."""
+        ck = (src, dst, key)
+        hit = self._spread_cache.get(ck)
+        if hit is None:
+            spread = getattr(self.router, "spread", None)
+            res = spread(self, src, dst, key) if spread is not None and self.meta.get("routing") == "adaptive" else None
+            if res is None:
+                links = self.route(src, dst, key)
+                hit = (links, np.ones(len(links)))
+            else:
+                hit = (np.asarray(res[0], dtype=np.int64), np.asarray(res[1], dtype=np.float64))
+            if len(self._spread_cache) < 2_000_000:
+                self._spread_cache[ck] = hit
+        return hit
+
+    def path_latency(self, links: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """Latency of a route (s); a spread route's (``weights``) is the share-weighted sum,
+        one hop per tier."""
+        if not len(links):
+            return 0.0
+        if weights is None:
+            return float(self.latency[links].sum())
+        return float((self.latency[links] * weights).sum())
 
     def classes(self) -> list[str]:
         return sorted(set(self.link_class))

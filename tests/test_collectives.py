@@ -339,3 +339,22 @@ def test_estimate_on_adds_loads_on_crossed_links_as_an_array_over_every_link_wou
             assert estimate_on(topo, caps, op, algo, group, S) == want
             n += 1
     assert n > 100
+
+
+def test_adaptive_routing_keeps_links_within_capacity_and_more_bandwidth_is_never_slower():
+    from sim.collectives import default_efficiencies, measure
+    from sim.fabric import Fabric
+    from sim.simulation import Simulation
+    from topologies import build, preset_spec
+
+    def run(nic):
+        topo = build(preset_spec("dgx-h100-superpod", gpus=1024, nic_Gbps=nic, routing="adaptive"))
+        fab = Fabric(Simulation(0), topo, "flow", *default_efficiencies().values())
+        t, _ = measure(fab, "all_reduce", "tree", [topo.gpu(r) for r in range(1024)], float(1 << 28))
+        return t, fab
+
+    t400, fab = run(400)
+    # no link carries more than its capacity over the collective's time
+    assert (fab.link_bytes / (fab.capacity * t400)).max() <= 1.0 + 1e-9
+    t800, _ = run(800)
+    assert t800 <= t400

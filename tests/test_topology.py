@@ -104,3 +104,11 @@ def test_kept_topology_is_reused_until_a_run_changes_it():
         assert build(spec) is not again
     finally:
         topologies.keep_built(False)
+
+
+def test_route_weighted_is_the_route_with_unit_shares_by_default():
+    from sim.config import TopologySection
+    from topologies import build
+    topo = build(TopologySection(gpus=16))
+    links, shares = topo.route_weighted(topo.gpu(0), topo.gpu(9))
+    assert list(links) == list(topo.route(topo.gpu(0), topo.gpu(9))) and (shares == 1.0).all()

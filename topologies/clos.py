@@ -41,6 +41,12 @@ Vocabulary:
   so that the GPUs of one server, at the same port of every rail leaf, take spines spread over
   all of them (a partly filled rail group then loads its spines evenly) (D-mod-K, as InfiniBand subnet managers route fat-trees; a per-flow hash would
   collide ring steps onto a few spines).
+  ``topology.routing`` picks how a flow crosses the spine tier: ``static`` (default) is the
+  D-mod-K choice above; ``ecmp`` hashes the flow (RoCE ECMP: ``mix(src, dst, key)`` picks the
+  spine and the core, so flows collide as hashed flows do); ``adaptive`` (InfiniBand adaptive
+  routing, packet spraying) spreads each flow's bytes evenly over every spine, and across pods
+  over one core per spine group (``ClosRouter.spread``; ``Topology.route_weighted``), the fluid
+  limit of per-packet load balancing.
   In a mesh (XGMI) domain a route to another leaf of the same pod first crosses one mesh link
   to a peer on the destination's leaf when there is one (5 hops instead of 6; NCCL's PXN does
   the same); with an NVSwitch the two are equally short and the route takes the spine.
@@ -200,6 +206,7 @@ class ClosRouter(StructuredRouter):
         self.spine_core = fab["spine_core"]      # per pod, per spine j: [link to core (j, c)]
         self.core_spine = fab["core_spine"]      # per pod, per spine j: [link from core (j, c)]
         self.spines = fab["spines"]
+        self.ecmp = fab.get("routing") == "ecmp"
         self.cores = fab["cores_per_group"]
         # dest_index: leaf position inside the pod x GPUs per leaf + position under the leaf
         first_leaf_of_pod: dict[int, int] = {}
@@ -247,12 +254,44 @@ class ClosRouter(StructuredRouter):
         # one leaf (consecutive ranks in a fat-tree, every 8th rank on a rail leaf) reach it
         # through different spines and the leaves of a pod through different cores.
         v = self.dest_index[b] + key
+        if self.ecmp:      # RoCE ECMP: a hash of the flow (its 5-tuple) picks spine and core
+            v = mix(src, dst, key, 1)
         j = v % self.spines
         if pa == pb:
             return [g2n[a], self.n2l[a], self.leaf_spine[la][j], self.spine_leaf[lb][j], self.l2n[b], n2g[b]]
         c = (v // self.spines) % self.cores
         return [g2n[a], self.n2l[a], self.leaf_spine[la][j], self.spine_core[pa][j][c],
                 self.core_spine[pb][j][c], self.spine_leaf[lb][j], self.l2n[b], n2g[b]]
+
+
+    def spread(self, topo, src, dst, key):
+        """Adaptive routing (``routing = "adaptive"``): a GPU -> GPU flow that crosses the
+        spine tier spreads its bytes evenly over every spine (share 1/S on each leaf-spine
+        link), and across pods over one core per spine group (``(v + j) % cores`` for spine
+        j), so each flow's bytes also spread over S cores. None for every other route (it has
+        one path): NVLink, same NIC, same leaf, mesh detours and host/SSD endpoints."""
+        a = self.rank_of[src] if src < len(self.rank_of) else -1
+        b = self.rank_of[dst] if dst < len(self.rank_of) else -1
+        if a < 0 or b < 0 or not self.spines or self.domain_of[a] == self.domain_of[b]:
+            return None
+        la, lb = self.leaf_of[a], self.leaf_of[b]
+        if la == lb or self.nic_of[a] == self.nic_of[b]:
+            return None
+        pa, pb = self.pod_of_leaf[la], self.pod_of_leaf[lb]
+        if self.mesh and pa == pb and (self.dom_leaf.get((self.domain_of[a], lb)) or self.dom_leaf.get((self.domain_of[b], la))):
+            return None
+        S = self.spines
+        g2n, n2g = self.g2n, self.n2g
+        ends = [g2n[a], self.n2l[a], self.l2n[b], n2g[b]]
+        share = 1.0 / S
+        if pa == pb:
+            mid = list(self.leaf_spine[la]) + list(self.spine_leaf[lb])
+        else:
+            v = self.dest_index[b] + key
+            cs = [(v + j) % self.cores for j in range(S)]
+            mid = (list(self.leaf_spine[la]) + [self.spine_core[pa][j][cs[j]] for j in range(S)]
+                   + [self.core_spine[pb][j][cs[j]] for j in range(S)] + list(self.spine_leaf[lb]))
+        return ends + mid, [1.0] * 4 + [share] * len(mid)
 
 
 def build_clos(spec) -> Topology:
@@ -326,7 +365,7 @@ def build_clos(spec) -> Topology:
     fab = {"leaf_of": leaf_of, "nic_leaf": nic_leaf, "leaf_nic": leaf_nic, "pod_of_leaf": pod_of_leaf,
            "leaf_spine": leaf_spine, "spine_leaf": spine_leaf, "spine_core": spine_core,
            "core_spine": core_spine, "spines": S, "cores_per_group": C, "leaf_gpus": layout.leaf_gpus,
-           "rails": p.nic_nodes if layout.rail else 0}
+           "rails": p.nic_nodes if layout.rail else 0, "routing": p.routing}
     topo.router = ClosRouter(topo, servers, scaleup, fab)
     topo.meta = {
         **base_meta(p), "tiers": p.tiers, "switch_radix": p.switch_radix, "leaf_radix": p.leaf_radix,

@@ -71,6 +71,7 @@ class Params:
     oversub: list[float]
     pod_gpus: int | None
     torus_dims: list[int] | None
+    routing: str = "static"         # "static" | "adaptive" (Clos uplink choice; see sim.config)
     meta: dict = field(default_factory=dict)
 
     @property
@@ -227,7 +228,7 @@ def resolve(spec) -> Params:
         pcie_Bps=pcie_Bps, host_Bps=host_Bps, ssd_Bps=ssd_Bps,
         scaleup_latency_s=su_lat * 1e-6, scaleout_latency_s=so_lat * 1e-6,
         tiers=tiers, leaf_radix=leaf_radix, switch_radix=int(spec.switch_radix), oversub=oversub,
-        pod_gpus=spec.pod_gpus, torus_dims=dims,
+        pod_gpus=spec.pod_gpus, torus_dims=dims, routing=str(getattr(spec, "routing", "static") or "static"),
     )
 
 
@@ -240,4 +241,5 @@ def base_meta(p: Params) -> dict:
         "nic_Gbps": p.port_Bps * 8 / 1e9, "scaleout_GBps_per_gpu": p.scaleout_GBps_per_gpu() if p.nic_nodes else 0.0,
         "pcie_GBps": p.pcie_Bps / 1e9, "host_GBps": p.host_Bps / 1e9, "ssd_GBps": p.ssd_Bps / 1e9,
         "scaleup_latency_us": p.scaleup_latency_s * 1e6, "scaleout_latency_us": p.scaleout_latency_s * 1e6,
+        "routing": p.routing,
     }

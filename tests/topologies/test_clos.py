@@ -276,11 +276,16 @@ def test_all_to_all_falls_with_oversubscription():
     # repro: 48.7 / 25.5 / 8.9 / 16.8 / 0.94 GB/s at 1 / 1.5 / 2 / 3 / 4 (a partly filled
     # scalable unit; 33 servers here). Cross-rail traffic crosses the spines, so busbw follows
     # the leaf uplinks: 1/o of the non-blocking figure.
+    # With adaptive routing (the preset's) every flow spreads over all spines, so the uplinks
+    # bind exactly: of a GPU's 263 peers, the 31 on its own rail leaf stay below it, and
+    # busbw(o) = busbw(1) x (1/o) / (232/263) once that is below the NIC bound.
     from topologies import preset_spec
-    got = [_busbw(preset_spec("dgx-h100-superpod", gpus=264, oversubscription=o), "all_to_all", 264)
-           for o in (1.0, 1.5, 2.0, 3.0, 4.0)]
-    assert all(b < a for a, b in zip(got, got[1:])), got
-    assert got[-1] == pytest.approx(got[0] / 4, rel=0.1)
+    for routing in ("static", "adaptive"):
+        got = [_busbw(preset_spec("dgx-h100-superpod", gpus=264, oversubscription=o, routing=routing), "all_to_all", 264)
+               for o in (1.0, 1.5, 2.0, 3.0, 4.0)]
+        assert all(b < a for a, b in zip(got, got[1:])), got
+        assert got[-1] == pytest.approx(got[0] / 4, rel=0.1 if routing == "static" else 0.2)
+    assert got[-1] == pytest.approx(got[0] / 4 / (232 / 263), rel=0.02)
 
 
 # small fabrics: servers of 4 GPUs with 4 NICs, radix 8 (a leaf holds one server's NICs)
@@ -339,3 +344,51 @@ def test_two_node_collective_ignores_the_rest_of_the_cluster(fab, servers, coll,
     alone = _time(_small(fab, b + 1), op, algo, ranks)
     inside = _time(_small(fab, servers), op, algo, ranks)
     assert inside == pytest.approx(alone, rel=1e-9)
+
+
+# -- routing modes (topology.routing) ------------------------------------------------------------
+
+def _cross_spine(topo):
+    """Two GPUs on different leaves of one pod (rail 0 of servers 0 and 32 of a rail fabric)."""
+    return topo.gpu(0), topo.gpu(32 * 8)
+
+
+def test_adaptive_routing_spreads_a_flow_evenly_over_every_spine():
+    topo = build(spec(gpus=512, fabric="rail-optimized", tiers=2, switch_radix=64, routing="adaptive"))
+    a, b = _cross_spine(topo)
+    links, shares = topo.route_weighted(a, b)
+    cls = [topo.link_class[i] for i in links]
+    up = [s for i, s in zip(links, shares) if topo.link_class[i] == "leaf-spine" and topo.node_kind[topo.link_src[i]] == "switch"
+          and topo.attr(topo.link_src[i], "tier") == 1]
+    assert len(up) == topo.meta["spines"] and sum(up) == pytest.approx(1.0)
+    assert cls.count("nic") == 2 and cls.count("pcie") == 2           # the ends stay one path
+    # the load it puts on each tier is one flow's worth; latency is one hop per tier
+    static = build(spec(gpus=512, fabric="rail-optimized", tiers=2, switch_radix=64))
+    assert topo.path_latency(links, shares) == pytest.approx(static.path_latency(static.route(a, b)))
+    # routes that cross no spine are not spread
+    near_links, near = topo.route_weighted(topo.gpu(0), topo.gpu(8))
+    assert (near == 1.0).all() and list(near_links) == list(topo.route(topo.gpu(0), topo.gpu(8)))
+
+
+def test_adaptive_routing_spreads_across_pods_over_spines_and_cores():
+    topo = build(spec(gpus=2048, fabric="rail-optimized", tiers=3, switch_radix=64, routing="adaptive"))
+    assert topo.meta["pods"] == 2
+    a, b = topo.gpu(0), topo.gpu(1024)
+    links, shares = topo.route_weighted(a, b)
+    by: dict[str, float] = {}
+    for i, s in zip(links, shares):
+        by[topo.link_class[i]] = by.get(topo.link_class[i], 0.0) + s
+    assert by["spine-core"] == pytest.approx(2.0) and by["leaf-spine"] == pytest.approx(2.0)   # up and down
+
+
+def test_ecmp_hashes_flows_while_static_routes_by_destination():
+    kw = dict(gpus=512, fabric="rail-optimized", tiers=2, switch_radix=64)
+    static, ecmp = build(spec(**kw)), build(spec(**kw, routing="ecmp"))
+    dst = static.gpu(32 * 8)
+    # D-mod-K: every source reaches one destination through the same spine; a flow hash does not
+    spine = lambda t, s: [t.link_dst[i] for i in t.route(s, dst) if t.link_class[i] == "leaf-spine"][0]
+    srcs = [static.gpu(8 * k) for k in range(32)]
+    assert len({spine(static, s) for s in srcs}) == 1
+    assert len({spine(ecmp, s) for s in srcs}) > 8
+    for s in srcs[:4]:
+        check_route(ecmp, s, dst)
