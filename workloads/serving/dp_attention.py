@@ -25,6 +25,20 @@ N):
   direct all-to-all that puts the same bytes on each GPU's NIC) and put on the fabric by it.
   Exposed, not overlapped (two-batch overlap is not modelled: at SGLang's decode sizes its
   communication kernels busy-wait rather than hide, LMSYS blog 2025-05-05).
+- allgather (``moe_comm = "allgather"``, the engine profile's ``dp_moe_comm``: TensorRT-LLM):
+  off a multi-node NVLink domain (an 8-GPU DGX / HGX server, ``gpu.scaleup_domain`` <= 8) or with
+  ep <= ``top_k`` TensorRT-LLM runs no all-to-all: each MoE layer all-gathers every rank's
+  hidden states, quantized to the experts' activation precision first (``gather_bytes`` per
+  element: NVFP4 0.5 + one FP8 scale per 16, FP8 1, MXFP8 1 + 1/32, unquantized 2), with their
+  top-k ids, runs its local experts over all T replica tokens and reduce-scatters the bf16
+  output (``COMBINE_BYTES``): ``T x hidden x (gather_bytes + 2)`` bytes of gathered buffer per
+  layer whatever ``top_k`` (tensorrt_llm/_torch/modules/fused_moe/fused_moe_wide_ep.py,
+  TensorRT-LLM 1.x: ``select_alltoall_method_type`` returns NotEnabled unless attention DP,
+  ``moe_ep_size > top_k`` and MNNVL, or TRTLLM_CAN_USE_DEEP_EP=1, default 0; ``forward_chunk``
+  quantizes (FP8 per-tensor, NVFP4) before ``allgather``; ``reducescatter_or_allreduce``). Each
+  GPU puts ``(N - 1)/N`` of that on its NVLink, as a direct all-to-all of the same per-GPU
+  buffer does, so the collective is priced on the same ``link``. Per token it is ``N / top_k``
+  times the all-to-all's bytes: more for Llama 4 (top_k 1), less for Qwen3 / DeepSeek (8).
 - host sync (``dp_sync_s``, the engine's ``dp_sync_us``): every step the DP ranks' schedulers
   all-gather their batch metadata (token counts, forward mode) before the MoE all-to-alls can run;
   the scheduler does it for the next batch while the GPU runs the current one, so an iteration
@@ -78,6 +92,8 @@ class DpAttentionCost(IterationCost):
         self._moe_layers = round(self.moe_fraction * spec.layers)
         self._has_comm = n > 1 or pp > 1
         self.nodes = 1                    # servers (scale-up domains) the replica spans (deployment)
+        self.moe_comm = "all_to_all"      # or "allgather" (engine profile dp_moe_comm; module docstring)
+        self.gather_bytes = DISPATCH_BYTES   # bytes per gathered hidden element (set_gather_precision)
         self.dp_sync_s = 0.0              # the DP ranks' per-step metadata all-gather (engine profile)
 
     def weights_layout(self) -> str:
@@ -118,12 +134,30 @@ class DpAttentionCost(IterationCost):
         remote = N * (1.0 - (1.0 - 1.0 / N) ** k) * (N - 1) / N
         return min(float(k), remote * n / (n - n / N))
 
+    def moe_all_gather(self) -> bool:
+        """Whether the MoE layers all-gather / reduce-scatter instead of an all-to-all: the
+        ``allgather`` engines (TensorRT-LLM) do unless the GPUs share a multi-node NVLink domain
+        (``gpu.scaleup_domain`` > 8: GB200 NVL72) and ep = N > ``top_k``."""
+        if self.moe_comm != "allgather":
+            return False
+        return not (self.gpu.scaleup_domain > 8 and self.dp > self.spec.top_k)
+
+    def set_gather_precision(self, precision: str) -> None:
+        """``gather_bytes`` for the experts' activations at ``precision`` (what the engine
+        quantizes hidden states to before the all-gather): fp4 (NVFP4) 0.5 + 1/16, mxfp8 1 + 1/32,
+        fp8 1 (a per-tensor scale), bf16 / fp16 / mxfp4 weight-only 2."""
+        self.gather_bytes = {"fp4": 0.5 + 1.0 / 16.0, "mxfp8": 1.0 + 1.0 / 32.0, "fp8": 1.0}.get(precision, 2.0)
+
     def _comm(self, T: float, prefill: bool = False) -> tuple[float, float, float]:
         """(all-to-all bytes each GPU sends, PP bytes, exposed seconds) of an iteration of ``T``
-        replica tokens: dispatch and combine of every MoE layer (``prefill``: normal mode)."""
+        replica tokens: dispatch and combine of every MoE layer (``prefill``: normal mode), or
+        their all-gather and reduce-scatter (``moe_all_gather``)."""
         n = self.dp
         tl = T / n
-        buf = tl * self.copies(prefill) * self.spec.hidden * (DISPATCH_BYTES + COMBINE_BYTES)
+        if self.moe_all_gather():
+            buf = T * self.spec.hidden * (self.gather_bytes + COMBINE_BYTES)
+        else:
+            buf = tl * self.copies(prefill) * self.spec.hidden * (DISPATCH_BYTES + COMBINE_BYTES)
         a2a_b = buf * (n - 1) / n * self._moe_layers
         pp_b = tl * self._pp_tok
         if not self._has_comm:

@@ -61,6 +61,12 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   forward mode, so that idle ranks join the MoE all-to-all and the ranks pick the same CUDA
   graph); the scheduler runs it for the next batch while the GPU runs the current one, so a step
   takes at least that long (``DpAttentionCost``).
+- ``dp_moe_comm``: how a ``serve.dp_attention`` replica moves hidden states to and from its
+  experts (``DpAttentionCost``): ``"all_to_all"`` (DeepEP dispatch / combine: SGLang, vLLM) or
+  ``"allgather"``, TensorRT-LLM's rule: an AllGather of the quantized hidden states before the
+  MoE and a ReduceScatter of its bf16 output after it, unless the replica's GPUs share a
+  multi-node NVLink domain (MNNVL, GB200 NVL72) and ep > top_k, where it runs its MNNVL
+  all-to-all (``select_alltoall_method_type``, see ``DpAttentionCost.moe_all_gather``).
 - ``like``: a profile that is another engine's in a different serving mode takes that engine's
   fields and replaces the ones it lists (``sglang-0.4``: an older release with another host cost;
   ``trtllm-serve``: TensorRT-LLM behind its OpenAI
@@ -126,6 +132,7 @@ class EngineProfile:
     sampler_bytes_per_logit: float = 0.0
     activation_base_GiB: float = 0.0
     dp_sync_us: float = 0.0
+    dp_moe_comm: str = "all_to_all"
     overlap_us_per_seq: float = 0.0
     nccl_nvls: bool = True
     cuda_graph_pad_to_limit: bool = False
