@@ -15,11 +15,12 @@ Vocabulary:
   (routed x top_k)`` >= 1: each expert's last tile is computed whole, and the spread of ``m_e``
   around ``mu`` puts experts over a tile boundary (at mu = 125 and tile 128 about 4 in 10 experts
   run two tiles: padding 1.4).
-- kernel family (``family_efficiency``): the fused kernel's rate against the dense GEMM curve of
-  the same precision at the same shape. ``grouped`` (CUTLASS / DeepGEMM / TensorRT-LLM-gen grouped
-  GEMMs: 1.0, DeepGEMM's grouped FP8 GEMMs run at its dense rate, see the kernel table
-  ``data/fused_moe_kernels.csv``); ``mixed_input`` (weight-only kernels dequantizing narrow
-  weights to the activations' precision in the main loop: Triton's MXFP4 x BF16 MoE on Hopper).
+- kernel family: the fused kernel's rate against the dense GEMM curve of the same precision at
+  the same shape (``family_eff``). Grouped GEMMs whose MMA takes the weights as stored (CUTLASS /
+  DeepGEMM / TensorRT-LLM-gen): 1.0, DeepGEMM's grouped FP8 GEMMs run at its dense rate (the
+  kernel table ``data/fused_moe_kernels.csv``); mixed-input kernels dequantizing narrow weights
+  to the activations' precision in the main loop (Triton's MXFP4 x BF16 MoE on Hopper):
+  ``mixed_input_eff``, applied by ``IterationCost.set_expert_precision``.
   Constants: ``data/calibration.toml [fused_moe]``.
 
 Used by serving only (``IterationCost``); training's grouped experts (Transformer Engine's
