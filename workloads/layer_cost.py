@@ -167,11 +167,13 @@ class LayerCost:
                                o2.exps / t2, d1, dmin, cm.rate(o1.precision), o1.name.startswith("expert_"))
                 self.ops.append((lin, float(n_layers)))
 
-    def seconds(self, tokens: float, expert_fraction: float = 1.0) -> float:
+    def seconds(self, tokens: float, expert_fraction: float = 1.0, expert_padding: float = 0.0) -> float:
         """Forward seconds of the layers' non-attention ops for ``tokens`` query tokens. Expert
         GEMMs run only on the ``expert_fraction`` of the experts that tokens route to (serving's
         touched experts): that many launches, reading their weights, each over the tokens
-        routed to it (at least one)."""
+        routed to it (at least one). ``expert_padding`` (> 0): the expert GEMMs' issued token
+        rows over their routed rows (a fused-MoE kernel's M-tile padding, serving's
+        ``fused_moe.row_padding``), which then replaces the ``MMA_MIN_TOKENS`` floor for them."""
         T = float(tokens)
         time_of = self.cm.time_of
         total = 0.0
@@ -183,7 +185,12 @@ class LayerCost:
                 if self.grouped:
                     count = 1.0
             d, f = 0.0, o.f1 * T
-            if d1:
+            if d1 and expert_padding > 0.0 and o.expert:
+                # the kernel's tiles issue the padded rows: FLOPs and rows per expert of the tiles
+                f, d = f * expert_padding, d1 * T * expert_padding
+                d = MMA_MIN_TOKENS if d < MMA_MIN_TOKENS else d
+                d = d if d < o.dmin else o.dmin
+            elif d1:
                 d = d1 * T
                 if d < MMA_MIN_TOKENS:          # the tile's rows are issued anyway (see MMA_MIN_TOKENS)
                     f, d = f * (MMA_MIN_TOKENS / d if d > 0.0 else 0.0), MMA_MIN_TOKENS

@@ -59,6 +59,7 @@ import numpy as np
 
 from sim.compute import ComputeModel, constants_row, efficiency_for
 from workloads.layer_cost import LOW_PRECISION, LayerCost
+from workloads.serving import fused_moe
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import BYTES_PER_ELEMENT, GpuSpec
 from workloads.model import ModelSpec, Shard
@@ -223,6 +224,9 @@ class IterationCost:
         self.expert_extra_bytes = 0.0      # see set_expert_precision
         self.expert_precision = ""         # see set_expert_precision
         self.graph_sizes: list[int] = []   # see set_graph_batch_sizes
+        fm = cal["fused_moe"]               # the fused-MoE grouped GEMM's M tile (fused_moe.py)
+        self.moe_tile = (float(fm["tile_min"]), float(fm["tile_max"]))
+        self.moe_mixed_input_eff = float(fm["mixed_input_eff"])
         self._scalar_constants()
 
     # -- the scalar path: per-replica constants, one call per batch ----------------------------
@@ -303,11 +307,15 @@ class IterationCost:
         if t is not None:
             return t
         s = self.spec
-        frac = 1.0
+        frac, routed = 1.0, 0.0
         if s.is_moe:
             routed = self._routed_tokens(T)
             frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
-        t = (self.layers.seconds(T, frac)
+        pad = 0.0
+        if s.is_moe:
+            # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
+            pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile)
+        t = (self.layers.seconds(T, frac, pad)
              + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
         if len(self._fixed_memo) > 1 << 16:
             self._fixed_memo.clear()
@@ -565,16 +573,24 @@ class IterationCost:
         """Routed experts stored at ``precision`` while the rest runs at the replica's (FP4
         experts with bf16/FP8 attention): expert GEMMs read that many bytes per weight
         (``EXPERT_WEIGHT_BYTES``: MXFP4's block scales included) and the weights held shrink or
-        grow accordingly. Their tensor rate stays the replica's: the activations' precision sets
+        grow accordingly. Their tensor rate is the replica's: the activations' precision sets
         the MMA (a GPU without FP4 tensor cores runs FP4 weights weight-only, dequantized to the
         activations' precision in registers, as Triton's MXFP4 MoE on Hopper: BF16 x MXFP4; W4A8
-        on Blackwell runs the FP8 MMA)."""
+        on Blackwell runs the FP8 MMA), times calibration.toml [fused_moe] mixed_input_eff where
+        the weights are narrower than the MMA takes (the dequantizing main loop)."""
         if not self.spec.is_moe:
             raise ConfigError("serve.expert_precision", f"{self.spec.name} has no routed experts")
         wb = EXPERT_WEIGHT_BYTES.get(precision) or BYTES_PER_ELEMENT[precision]
         self.expert_precision = precision
         ratio = wb / self.wbytes
-        self._base_ops = [(replace(o, b0=o.b0 * ratio) if o.expert and o.kind == "gemm" else o, n)
+        # weights narrower than the MMA: a mixed-input kernel dequantizes them in its main loop
+        # (calibration.toml [fused_moe] mixed_input_eff; set_expert_compute_precision resets it),
+        # but for FP8 activations on FP4-capable tensor cores (Blackwell's block-scaled f8f6f4 MMA
+        # takes FP4 weights as they are)
+        gpu = self.gpu
+        f8f6f4 = self.wbytes <= 1.0 and gpu.has_precision("fp4") and "fp4" not in getattr(gpu, "lacks", ())
+        eff = self.moe_mixed_input_eff if wb < self.wbytes and not f8f6f4 else 1.0
+        self._base_ops = [(replace(o, b0=o.b0 * ratio, rate=o.rate * eff) if o.expert and o.kind == "gemm" else o, n)
                           for o, n in self._base_ops]
         moe_layers = round(self.moe_fraction * self.spec.layers)
         self.expert_extra_bytes = (self.spec.experts * self.expert_params * moe_layers * (wb - self.wbytes))

@@ -1,0 +1,92 @@
+"""The fused-MoE grouped GEMM of serving engines: how many token rows its tensor cores issue and
+at what rate, by tokens per expert and kernel family.
+
+Vocabulary:
+- routed rows: the ``routed x top_k`` (token, expert) pairs of one MoE layer's launch; an expert
+  receives ``m_e`` of them, ``m_e ~ Binomial(routed, top_k / experts)`` under uniform routing
+  (trtllm-bench's random-token prompts; trained routers are more skewed, so this is a floor).
+- M tile (``tile_rows``): the token rows of one CTA tile. Fused-MoE kernels pick it from the
+  expected tokens per expert ``mu = routed x top_k / experts``: the next power of two, clamped to
+  ``[tile_min, tile_max]`` (TensorRT-LLM's ``calculate_tile_tokens_dim``, tensorrt_llm/_torch/
+  custom_ops/trtllm_gen_custom_ops.py: clamp to [8, 128]; triton_kernels' matmul_ogs on NVIDIA,
+  matmul_ogs_details/opt_flags.py: ``block_m = max(64, min(next_power_of_2(tokens_per_expt),
+  128))``; DeepGEMM's contiguous layout aligns each expert's rows to the M block, 128).
+- padding (``row_padding``): issued rows / routed rows = ``E x tile x E[ceil(m_e / tile)] /
+  (routed x top_k)`` >= 1: each expert's last tile is computed whole, and the spread of ``m_e``
+  around ``mu`` puts experts over a tile boundary (at mu = 125 and tile 128 about 4 in 10 experts
+  run two tiles: padding 1.4).
+- kernel family: the fused kernel's rate against the dense GEMM curve of the same precision at
+  the same shape (``family_eff``). Grouped GEMMs whose MMA takes the weights as stored (CUTLASS /
+  DeepGEMM / TensorRT-LLM-gen): 1.0, DeepGEMM's grouped FP8 GEMMs run at its dense rate (the
+  kernel table ``data/fused_moe_kernels.csv``); mixed-input kernels dequantizing narrow weights
+  to the activations' precision in the main loop (Triton's MXFP4 x BF16 MoE on Hopper):
+  ``mixed_input_eff``, applied by ``IterationCost.set_expert_precision``.
+  Constants: ``data/calibration.toml [fused_moe]``.
+
+Used by serving only (``IterationCost``); training's grouped experts (Transformer Engine's
+GroupedLinear) keep their own model.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+
+def tile_rows(mean_rows: float, tile_min: float, tile_max: float) -> float:
+    """M tile (rows) a fused-MoE kernel picks for ``mean_rows`` expected tokens per expert: the
+    next power of two, clamped to [tile_min, tile_max]."""
+    p = 2.0 ** math.ceil(math.log2(mean_rows)) if mean_rows > 1.0 else 1.0
+    return min(max(p, tile_min), tile_max)
+
+
+@lru_cache(maxsize=1 << 14)
+def _expected_tiles(n: int, p: float, tile: float) -> float:
+    """E[ceil(m / tile)] for m ~ Binomial(n, p), summed over the pmf within 12 sigma of the mean."""
+    mu = n * p
+    sd = math.sqrt(max(mu * (1.0 - p), 1e-12))
+    lo, hi = max(0, int(mu - 12.0 * sd) - 1), min(n, int(mu + 12.0 * sd) + 2)
+    lp, lq, lgn = math.log(p), math.log1p(-p), math.lgamma(n + 1)
+    total = 0.0
+    for m in range(max(lo, 1), hi + 1):
+        total += math.exp(lgn - math.lgamma(m + 1) - math.lgamma(n - m + 1) + m * lp + (n - m) * lq) \
+            * math.ceil(m / tile)
+    return total
+
+
+def row_padding(routed: float, top_k: int, experts: int, tile_min: float, tile_max: float) -> float:
+    """Issued token rows over routed rows (>= 1) of one fused-MoE launch over ``routed`` tokens
+    (each to ``top_k`` of ``experts`` experts, uniformly), every expert's rows padded to the
+    kernel's M tile (``tile_rows``). ``routed`` is rounded to whole tokens (at least 1)."""
+    n = max(int(round(routed)), 1)
+    p = min(top_k / experts, 1.0)
+    if p >= 1.0:
+        tile = tile_rows(float(n), tile_min, tile_max)
+        return math.ceil(n / tile) * tile / n
+    tile = tile_rows(n * p, tile_min, tile_max)
+    return experts * tile * _expected_tiles(n, p, tile) / (n * top_k)
+
+
+def uniform_padding(mean_rows: float, spread: float, tile: float, points: int = 2001) -> float:
+    """Issued rows over rows when each group's rows are ``mean_rows x U(1 - spread, 1 + spread)``
+    (DeepGEMM's benchmark draws its masked groups so), each padded to ``tile``."""
+    if spread <= 0.0:
+        return math.ceil(mean_rows / tile) * tile / mean_rows
+    lo, hi = mean_rows * (1.0 - spread), mean_rows * (1.0 + spread)
+    xs = [lo + (hi - lo) * i / (points - 1) for i in range(points)]
+    return sum(math.ceil(x / tile) * tile for x in xs) / sum(xs)
+
+
+def grouped_gemm_seconds(cm, groups: int, rows: float, n: int, k: int, rate: float, padding: float = 1.0,
+                         weight_bytes: float = 1.0, act_bytes: float = 1.0, out_bytes: float = 2.0,
+                         family_eff: float = 1.0) -> float:
+    """Seconds of one grouped GEMM launch of ``groups`` experts, ``rows`` token rows each (an
+    [rows, k] x [k, n] product per expert), priced as serving prices its expert GEMMs
+    (``LayerCost.seconds`` with ``expert_padding``): one launch, FLOPs x ``padding`` at ``rate`` x
+    ``family_eff`` on the compute model's GEMM curve with the per-expert issued rows (x ``padding``)
+    as the narrow dimension, against the weights' and activations' bytes. ``cm``: a ``sim.compute.ComputeModel``."""
+    from workloads.layer_cost import MMA_MIN_TOKENS
+    f = 2.0 * groups * rows * n * k * padding
+    b = groups * (n * k * weight_bytes + rows * (k * act_bytes + n * out_bytes))
+    d = min(max(rows * padding, MMA_MIN_TOKENS), n, k)
+    return cm.time_of(f, b, 0.0, 0, 1.0, d, rate * family_eff)
