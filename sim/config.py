@@ -15,6 +15,7 @@ Vocabulary:
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +58,8 @@ def no_silent_coercion(value, info, fields) -> Any:
         raise ValueError(f"expected {_type_words(types)}, got the boolean {str(value).lower()}")
     if isinstance(value, str) and str not in types and types & {int, float}:
         raise ValueError(f"expected {_type_words(types)}, got the string {value!r}")
+    if isinstance(value, float) and int in types and float not in types:
+        raise ValueError(_float_for_int(value, types))
     # pydantic would read "yes", "off", 1 and 0 as booleans: a bool key takes true or false only
     if bool in types and not isinstance(value, bool) and value is not None \
             and not types & {type(value)} and not (isinstance(value, int) and float in types):
@@ -91,6 +94,17 @@ def _no_coercion_inside(value, annotation) -> None:
             kind = "boolean" if isinstance(item, bool) else "string"
             shown = str(item).lower() if isinstance(item, bool) else repr(item)
             raise ValueError(f"expected {_type_words(types)} at [{where!r}], got the {kind} {shown}")
+        if isinstance(item, float) and int in types and float not in types:
+            raise ValueError(f"at [{where!r}]: " + _float_for_int(item, types))
+
+
+def _float_for_int(value: float, types: set) -> str:
+    """The message for a TOML float given to an integer key: pydantic would read 2.0 as 2
+    (and TOML tells 2 from 2.0), so both 2.5 and 2.0 are refused rather than coerced."""
+    if value.is_integer():
+        return (f"expected {_type_words(types)}, got the float {value!r}; write {int(value)} "
+                "(an integer, without '.0')")
+    return f"expected {_type_words(types)}, got the float {value!r}, which is not a whole number"
 
 
 def _type_words(types: set) -> str:
@@ -204,6 +218,16 @@ class LengthDist(BaseModel):
             raise ValueError(f"{extra[0]} is not a key of dist = {self.dist!r}, which takes "
                              f"{' or '.join(sorted(takes)) if self.dist == 'fixed' else ', '.join(sorted(takes))}"
                              f"{' (one of them)' if self.dist == 'fixed' else ''}; remove {extra[0]}")
+        if self.dist == "lognormal" and self.mean is not None and self.sigma is not None \
+                and math.log(self.mean) - self.sigma ** 2 / 2.0 < 0.0:
+            # the median exp(mu) = mean * exp(-sigma^2 / 2) under one token: most requests round
+            # to 1 token while a rare few carry the whole mean (sigma = 50 gave 1-token prompts)
+            top = math.sqrt(2.0 * math.log(self.mean))
+            raise ValueError(f"sigma = {self.sigma:g} puts the lognormal's median, mean x exp(-sigma^2/2) = "
+                             f"{self.mean * math.exp(-self.sigma ** 2 / 2.0):.3g} tokens, under one "
+                             f"token: most requests would be 1 token long and a rare few would carry the mean; "
+                             f"sigma is the log-space standard deviation, at most {top:.3g} for mean = "
+                             f"{self.mean:g}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min = {self.min} is above max = {self.max}: every length would be clipped to "
                              f"{self.max}; give min <= max")
@@ -308,6 +332,12 @@ class SpeculativeSpec(BaseModel):
     head), ``topk`` (tree branches per draft step) and ``draft_vocab`` (the drafter's LM head
     rows); costed by ``workloads/serving/speculative.py``."""
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_silent_coercion(cls, value, info):
+        return no_silent_coercion(value, info, cls.model_fields)
+
     method: Literal["eagle", "mtp", "draft"] = "eagle"
     tokens: int = Field(..., ge=1, le=64)
     acceptance: float | list[float] = Field(...)
@@ -418,6 +448,12 @@ class WorkloadSection(Section):
     @model_validator(mode="after")
     def _trace_lengths_not_replaced(self):
         if self.arrival == "trace":
+            replaced = [k for k in ("input_tokens", "output_tokens")
+                        if k in self.model_fields_set and isinstance(getattr(self, k), int)]
+            if replaced and self.trace and not trace_exists(self.trace):
+                # a missing file is the first thing to fix: report it before any conflict with it
+                raise ConfigError("workload.trace", f"trace file {self.trace!r} not found (nor among the traces "
+                                  f"shipped with dcsim in {', '.join(str(d) for d in TRACE_DIRS)})")
             for key in ("input_tokens", "output_tokens"):
                 if key in self.model_fields_set and isinstance(getattr(self, key), int):
                     raise ConfigError(
@@ -556,6 +592,17 @@ def register_presets(section: str, directory: Path) -> None:
 # Presets ship beside the code: topologies/presets and workloads/presets (model specs).
 register_presets("topology", _ROOT / "topologies" / "presets")
 register_presets("model", _ROOT / "workloads" / "presets")
+
+
+# Directories of the request traces shipped with dcsim: a ``workload.trace`` not found as given
+# is looked up there by name (workloads/serving/traces.resolve_trace reads from the same place).
+TRACE_DIRS: list[Path] = [_ROOT / "workloads" / "serving" / "data"]
+
+
+def trace_exists(name: str) -> bool:
+    """Whether ``workload.trace = name`` names a file: as given, or a trace shipped with dcsim."""
+    p = Path(name)
+    return p.is_file() or any((d / p.name).is_file() for d in TRACE_DIRS)
 
 
 def preset_names(section: str) -> list[str]:

@@ -413,3 +413,37 @@ def test_attention_chunk_longer_than_the_training_sequence_is_warned_about(capsy
     config._WARNED_INEFFECTIVE.clear()
     load_config(data={"model": {"preset": "llama4-scout", "attention_chunk": 2048}})
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("data, key, words", [
+    ({"train": {"tp": 2.5}}, "train.tp", "not a whole number"),
+    ({"train": {"tp": 2.0}}, "train.tp", "write 2"),           # TOML's 2.0 was read as 2
+    ({"topology": {"gpus": 16.0}}, "topology.gpus", "write 16"),
+    ({"model": {"layers": 32.0}}, "model.layers", "write 32"),
+    ({"run": {"kind": "serve"}, "workload": {"input_tokens": 1000.0}}, "workload.input_tokens", "write 1000"),
+    ({"run": {"kind": "serve"}, "workload": {"input_tokens": {"dist": "uniform", "min": 1.0, "max": 9}}},
+     "workload.input_tokens.min", "write 1"),
+    ({"run": {"kind": "serve"}, "serve": {"speculative": {"tokens": 3.0, "acceptance": 0.7}}},
+     "serve.speculative.tokens", "write 3"),
+    ({"topology": {"fabric": "torus3d", "gpus": 8, "torus_dims": [2.0, 2, 2]}}, "topology.torus_dims", "write 2"),
+    ({"jobs": [{"name": "a", "kind": "train", "gpus": 8.0}]}, "jobs.0.gpus", "write 8"),
+])
+def test_an_integer_key_refuses_a_float(data, key, words):
+    """Integer keys are strict: pydantic's lax mode read 2.0 as 2 (and a float key's 2.5 gave a
+    pydantic message); both are a ConfigError naming the key. Float keys still take integers."""
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert str(err.value).startswith(key + ":") and words in str(err.value) and "float" in str(err.value)
+    assert load_config(data={"topology": {"nic_Gbps": 400}}).topology.nic_Gbps == 400.0
+
+
+def test_a_missing_trace_is_reported_before_a_conflict_with_it():
+    # input_tokens next to a trace that does not exist reported the length conflict, not the missing file
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"kind": "serve"}, "workload": {
+            "arrival": "trace", "trace": "/nonexistent/t.csv", "input_tokens": 1000}})
+    assert err.value.key == "workload.trace" and "not found" in str(err.value)
+    with pytest.raises(ConfigError) as err:       # an existing (shipped) trace: the conflict
+        load_config(data={"run": {"kind": "serve"}, "workload": {
+            "arrival": "trace", "trace": "AzureLLMInferenceTrace_conv.csv", "input_tokens": 1000}})
+    assert err.value.key == "workload.input_tokens"
