@@ -266,6 +266,7 @@ class ModelSection(Section):
     global_every: int = Field(0, ge=0, description="with sliding_window: layers N, 2N, ... (1-based) attend the full context (Gemma 3: 6, GPT-OSS: 2); 0: every layer windowed")
     attention_sinks: int = Field(0, ge=0, description="leading tokens every windowed query also attends and the KV cache keeps (StreamingLLM attention sinks)")
     moe_every: int = Field(0, ge=0, description="interleaved MoE: layers N, 2N, ... (1-based) after dense_layers are MoE, the others dense with ffn_hidden (Hugging Face Llama 4 interleave_moe_layer_step: Maverick 2); 0: every layer after dense_layers")
+    checkpoint_expert_precision: Literal["fp16", "bf16", "fp8", "fp4", "mxfp4"] | None = Field(None, description="the precision the released checkpoint stores the routed experts in (openai/gpt-oss-*: 'mxfp4'); serving without serve.expert_precision warns that the experts run at serve.precision instead. Describes the checkpoint only: the experts' serving precision is serve.expert_precision")
     attention_chunk: int | None = Field(None, ge=1, description="chunked local attention (Llama 4 attention_chunk_size 8192): on a chunked layer a query attends only the keys of its own chunk of this many tokens (block-diagonal causal); with global_every, layers N, 2N, ... attend the whole context (Llama 4's NoPE layers: 4)")
 
     @model_validator(mode="after")
@@ -997,6 +998,12 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
             out.append(f"{prefix}workload.concurrency = {w.concurrency} is above workload.requests = {w.requests}: "
                        f"only {w.requests} requests are ever in flight (all of them start at once); raise "
                        "requests or lower concurrency")
+        ckpt = scope.model.checkpoint_expert_precision
+        if ckpt and scope.model.experts and not s.expert_precision and s.precision != ckpt:
+            out.append(f"{prefix}serve.expert_precision is unset, so {scope.model.name}'s routed experts run at "
+                       f"serve.precision = {s.precision!r}, though its checkpoint stores them as {ckpt!r} "
+                       f"(model.checkpoint_expert_precision); set serve.expert_precision = {ckpt!r} to serve "
+                       "the released checkpoint, or to serve.precision to keep this and silence the warning")
         if s.redundant_experts and not s.dp_attention:
             out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
         if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:

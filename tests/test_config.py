@@ -447,3 +447,19 @@ def test_a_missing_trace_is_reported_before_a_conflict_with_it():
         load_config(data={"run": {"kind": "serve"}, "workload": {
             "arrival": "trace", "trace": "AzureLLMInferenceTrace_conv.csv", "input_tokens": 1000}})
     assert err.value.key == "workload.input_tokens"
+
+
+def test_serving_a_gpt_oss_preset_wider_than_its_mxfp4_checkpoint_warns(capsys):
+    # openai/gpt-oss-* ship MXFP4 experts; serving the preset ran them at serve.precision silently
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    for preset in ("gpt-oss-20b", "gpt-oss-120b"):
+        cfg = load_config(data={**SERVE, "model": {"preset": preset}, "serve": {"precision": "bf16"}})
+        assert cfg.model.checkpoint_expert_precision == "mxfp4"
+        err = capsys.readouterr().err
+        assert f"warning: serve.expert_precision is unset, so {preset}'s routed experts run at serve.precision = 'bf16'" in err
+    for serve in ({"expert_precision": "mxfp4"}, {"precision": "bf16", "expert_precision": "bf16"}):
+        load_config(data={**SERVE, "model": {"preset": "gpt-oss-20b"}, "serve": serve})
+        assert "expert_precision" not in capsys.readouterr().err
+    load_config(data={"model": {"preset": "gpt-oss-20b"}})            # training: the key describes the model
+    assert capsys.readouterr().err == ""
