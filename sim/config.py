@@ -359,6 +359,13 @@ class SpeculativeSpec(BaseModel):
     def _lengths(self):
         if isinstance(self.acceptance, list) and len(self.acceptance) != self.tokens:
             raise ValueError(f"acceptance lists {len(self.acceptance)} positions; tokens is {self.tokens}")
+        if isinstance(self.acceptance, list):
+            # position k is accepted only if every earlier one is: its probability cannot exceed theirs
+            rise = next((k for k in range(1, len(self.acceptance)) if self.acceptance[k] > self.acceptance[k - 1]), None)
+            if rise is not None:
+                raise ValueError(f"acceptance[{rise}] = {self.acceptance[rise]:g} exceeds acceptance[{rise - 1}] = "
+                                 f"{self.acceptance[rise - 1]:g}: each entry is the probability that draft position "
+                                 "is accepted, which needs every earlier one accepted, so the list is non-increasing")
         return self
 
 
@@ -548,6 +555,18 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _jobs(self):
+        if "jobs" in self.model_fields_set and not self.jobs:
+            # jobs = [] ran the default single training job instead (infeasible, or a run not asked for)
+            raise ConfigError("jobs", "is an empty list: give one [[jobs]] table per job (name, kind, gpus), "
+                                      "or remove jobs for a single-workload run")
+        total = 0
+        for i, job in enumerate(self.jobs):
+            total += job.gpus
+            if total > self.topology.gpus:
+                # found before each job's plan is checked (a plan over more GPUs than exist fails
+                # on its batch or memory first, hiding the real mistake)
+                raise ConfigError(f"jobs.{i}.gpus", f"jobs 0..{i} need {total} GPUs (job {job.name!r}: {job.gpus}); "
+                                                    f"the topology has {self.topology.gpus} (topology.gpus)")
         names = [j.name for j in self.jobs]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup is not None:

@@ -244,6 +244,10 @@ MORE_WITHOUT_EFFECT = [
     ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
     ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
     ({"model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),
+    ({**SERVE, "model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),   # serve as train
+    ({"jobs": [{**JOB, "kind": "serve", "model": {"moe_every": 2}}]}, "jobs.0.model.moe_every has no effect"),
+    ({"jobs": [{**JOB, "kind": "serve", "serve": {"redundant_experts": 2}}]},
+     "jobs.0.serve.redundant_experts has no effect without serve.dp_attention"),
     ({"model": {"attention_chunk": 8192, "attention_sinks": 4}}, "model.attention_sinks has no effect with model.attention_chunk"),
     ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
@@ -463,3 +467,25 @@ def test_serving_a_gpt_oss_preset_wider_than_its_mxfp4_checkpoint_warns(capsys):
         assert "expert_precision" not in capsys.readouterr().err
     load_config(data={"model": {"preset": "gpt-oss-20b"}})            # training: the key describes the model
     assert capsys.readouterr().err == ""
+
+
+def test_an_empty_jobs_list_is_refused():
+    # jobs = [] silently ran the default single training job (exit 3: it does not fit in memory)
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"jobs": []})
+    assert err.value.key == "jobs" and "empty" in str(err.value)
+
+
+def test_jobs_needing_more_gpus_than_the_topology_name_the_job_before_any_plan_check():
+    # jobs.0.gpus = 100000 on 1088 GPUs reported "global_batch (256) is not divisible by ... dp = 3125"
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"gpus": 16}, "jobs": [{**JOB, "gpus": 8}, {**JOB, "name": "u", "gpus": 9}]})
+    assert err.value.key == "jobs.1.gpus" and "need 17 GPUs" in str(err.value) and "has 16" in str(err.value)
+
+
+def test_a_rising_speculative_acceptance_list_is_refused():
+    # the docstring said non-increasing; [0.9, 0.95, 0.5] ran (gain 3.35, more than position 1 allows)
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": [0.9, 0.95, 0.5]}}})
+    assert str(err.value).startswith("serve.speculative") and "acceptance[1] = 0.95" in str(err.value)
+    load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": [0.9, 0.9, 0.5]}}})
