@@ -555,10 +555,6 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _jobs(self):
-        if "jobs" in self.model_fields_set and not self.jobs:
-            # jobs = [] ran the default single training job instead (infeasible, or a run not asked for)
-            raise ConfigError("jobs", "is an empty list: give one [[jobs]] table per job (name, kind, gpus), "
-                                      "or remove jobs for a single-workload run")
         total = 0
         for i, job in enumerate(self.jobs):
             total += job.gpus
@@ -857,13 +853,19 @@ def read_toml(path: str | Path) -> dict:
     if p.is_dir():
         raise ConfigError(str(p), "is a directory, not a TOML config file")
     try:
-        return anchor_traces(tomllib.loads(p.read_text(encoding="utf-8")), p.parent)
+        data = anchor_traces(tomllib.loads(p.read_text(encoding="utf-8")), p.parent)
     except UnicodeDecodeError:
         raise ConfigError(str(p), "is not a text file (binary?); a config is a UTF-8 TOML file") from None
     except OSError as err:
         raise ConfigError(str(p), f"cannot be read: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(p), f"not valid TOML: {err}") from None
+    if data.get("jobs") == []:
+        # a file's jobs = [] ran the default single training job instead (a run not asked for);
+        # a dumped config (model_dump) holds jobs = [] for every single-workload run, so only a file is checked
+        raise ConfigError("jobs", "is an empty list: give one [[jobs]] table per job (name, kind, gpus), "
+                                  "or remove jobs for a single-workload run")
+    return data
 
 
 def anchor_traces(data: dict, config_dir: Path) -> dict:

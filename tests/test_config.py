@@ -469,11 +469,13 @@ def test_serving_a_gpt_oss_preset_wider_than_its_mxfp4_checkpoint_warns(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_an_empty_jobs_list_is_refused():
+def test_an_empty_jobs_list_in_a_file_is_refused(tmp_path):
     # jobs = [] silently ran the default single training job (exit 3: it does not fit in memory)
+    (tmp_path / "j.toml").write_text("jobs = []\n")
     with pytest.raises(ConfigError) as err:
-        load_config(data={"jobs": []})
+        load_config(tmp_path / "j.toml")
     assert err.value.key == "jobs" and "empty" in str(err.value)
+    assert load_config(data={"jobs": []}).jobs == []       # a dumped single-workload config round-trips
 
 
 def test_jobs_needing_more_gpus_than_the_topology_name_the_job_before_any_plan_check():
