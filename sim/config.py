@@ -15,6 +15,7 @@ Vocabulary:
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +58,8 @@ def no_silent_coercion(value, info, fields) -> Any:
         raise ValueError(f"expected {_type_words(types)}, got the boolean {str(value).lower()}")
     if isinstance(value, str) and str not in types and types & {int, float}:
         raise ValueError(f"expected {_type_words(types)}, got the string {value!r}")
+    if isinstance(value, float) and int in types and float not in types:
+        raise ValueError(_float_for_int(value, types))
     # pydantic would read "yes", "off", 1 and 0 as booleans: a bool key takes true or false only
     if bool in types and not isinstance(value, bool) and value is not None \
             and not types & {type(value)} and not (isinstance(value, int) and float in types):
@@ -91,6 +94,17 @@ def _no_coercion_inside(value, annotation) -> None:
             kind = "boolean" if isinstance(item, bool) else "string"
             shown = str(item).lower() if isinstance(item, bool) else repr(item)
             raise ValueError(f"expected {_type_words(types)} at [{where!r}], got the {kind} {shown}")
+        if isinstance(item, float) and int in types and float not in types:
+            raise ValueError(f"at [{where!r}]: " + _float_for_int(item, types))
+
+
+def _float_for_int(value: float, types: set) -> str:
+    """The message for a TOML float given to an integer key: pydantic would read 2.0 as 2
+    (and TOML tells 2 from 2.0), so both 2.5 and 2.0 are refused rather than coerced."""
+    if value.is_integer():
+        return (f"expected {_type_words(types)}, got the float {value!r}; write {int(value)} "
+                "(an integer, without '.0')")
+    return f"expected {_type_words(types)}, got the float {value!r}, which is not a whole number"
 
 
 def _type_words(types: set) -> str:
@@ -205,6 +219,16 @@ class LengthDist(BaseModel):
             raise ValueError(f"{extra[0]} is not a key of dist = {self.dist!r}, which takes "
                              f"{' or '.join(sorted(takes)) if self.dist == 'fixed' else ', '.join(sorted(takes))}"
                              f"{' (one of them)' if self.dist == 'fixed' else ''}; remove {extra[0]}")
+        if self.dist == "lognormal" and self.mean is not None and self.sigma is not None \
+                and math.log(self.mean) - self.sigma ** 2 / 2.0 < 0.0:
+            # the median exp(mu) = mean * exp(-sigma^2 / 2) under one token: most requests round
+            # to 1 token while a rare few carry the whole mean (sigma = 50 gave 1-token prompts)
+            top = math.sqrt(2.0 * math.log(self.mean))
+            raise ValueError(f"sigma = {self.sigma:g} puts the lognormal's median, mean x exp(-sigma^2/2) = "
+                             f"{self.mean * math.exp(-self.sigma ** 2 / 2.0):.3g} tokens, under one "
+                             f"token: most requests would be 1 token long and a rare few would carry the mean; "
+                             f"sigma is the log-space standard deviation, at most {top:.3g} for mean = "
+                             f"{self.mean:g}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min = {self.min} is above max = {self.max}: every length would be clipped to "
                              f"{self.max}; give min <= max")
@@ -243,6 +267,7 @@ class ModelSection(Section):
     global_every: int = Field(0, ge=0, description="with sliding_window: layers N, 2N, ... (1-based) attend the full context (Gemma 3: 6, GPT-OSS: 2); 0: every layer windowed")
     attention_sinks: int = Field(0, ge=0, description="leading tokens every windowed query also attends and the KV cache keeps (StreamingLLM attention sinks)")
     moe_every: int = Field(0, ge=0, description="interleaved MoE: layers N, 2N, ... (1-based) after dense_layers are MoE, the others dense with ffn_hidden (Hugging Face Llama 4 interleave_moe_layer_step: Maverick 2); 0: every layer after dense_layers")
+    checkpoint_expert_precision: Literal["fp16", "bf16", "fp8", "fp4", "mxfp4"] | None = Field(None, description="the precision the released checkpoint stores the routed experts in (openai/gpt-oss-*: 'mxfp4'); serving without serve.expert_precision warns that the experts run at serve.precision instead. Describes the checkpoint only: the experts' serving precision is serve.expert_precision")
     attention_chunk: int | None = Field(None, ge=1, description="chunked local attention (Llama 4 attention_chunk_size 8192): on a chunked layer a query attends only the keys of its own chunk of this many tokens (block-diagonal causal); with global_every, layers N, 2N, ... attend the whole context (Llama 4's NoPE layers: 4)")
 
     @model_validator(mode="after")
@@ -309,6 +334,12 @@ class SpeculativeSpec(BaseModel):
     head), ``topk`` (tree branches per draft step) and ``draft_vocab`` (the drafter's LM head
     rows); costed by ``workloads/serving/speculative.py``."""
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_silent_coercion(cls, value, info):
+        return no_silent_coercion(value, info, cls.model_fields)
+
     method: Literal["eagle", "mtp", "draft"] = "eagle"
     tokens: int = Field(..., ge=1, le=64)
     acceptance: float | list[float] = Field(...)
@@ -329,6 +360,13 @@ class SpeculativeSpec(BaseModel):
     def _lengths(self):
         if isinstance(self.acceptance, list) and len(self.acceptance) != self.tokens:
             raise ValueError(f"acceptance lists {len(self.acceptance)} positions; tokens is {self.tokens}")
+        if isinstance(self.acceptance, list):
+            # position k is accepted only if every earlier one is: its probability cannot exceed theirs
+            rise = next((k for k in range(1, len(self.acceptance)) if self.acceptance[k] > self.acceptance[k - 1]), None)
+            if rise is not None:
+                raise ValueError(f"acceptance[{rise}] = {self.acceptance[rise]:g} exceeds acceptance[{rise - 1}] = "
+                                 f"{self.acceptance[rise - 1]:g}: each entry is the probability that draft position "
+                                 "is accepted, which needs every earlier one accepted, so the list is non-increasing")
         return self
 
 
@@ -419,6 +457,12 @@ class WorkloadSection(Section):
     @model_validator(mode="after")
     def _trace_lengths_not_replaced(self):
         if self.arrival == "trace":
+            replaced = [k for k in ("input_tokens", "output_tokens")
+                        if k in self.model_fields_set and isinstance(getattr(self, k), int)]
+            if replaced and self.trace and not trace_exists(self.trace):
+                # a missing file is the first thing to fix: report it before any conflict with it
+                raise ConfigError("workload.trace", f"trace file {self.trace!r} not found (nor among the traces "
+                                  f"shipped with dcsim in {', '.join(str(d) for d in TRACE_DIRS)})")
             for key in ("input_tokens", "output_tokens"):
                 if key in self.model_fields_set and isinstance(getattr(self, key), int):
                     raise ConfigError(
@@ -512,6 +556,14 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _jobs(self):
+        total = 0
+        for i, job in enumerate(self.jobs):
+            total += job.gpus
+            if total > self.topology.gpus:
+                # found before each job's plan is checked (a plan over more GPUs than exist fails
+                # on its batch or memory first, hiding the real mistake)
+                raise ConfigError(f"jobs.{i}.gpus", f"jobs 0..{i} need {total} GPUs (job {job.name!r}: {job.gpus}); "
+                                                    f"the topology has {self.topology.gpus} (topology.gpus)")
         names = [j.name for j in self.jobs]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup is not None:
@@ -557,6 +609,17 @@ def register_presets(section: str, directory: Path) -> None:
 # Presets ship beside the code: topologies/presets and workloads/presets (model specs).
 register_presets("topology", _ROOT / "topologies" / "presets")
 register_presets("model", _ROOT / "workloads" / "presets")
+
+
+# Directories of the request traces shipped with dcsim: a ``workload.trace`` not found as given
+# is looked up there by name (workloads/serving/traces.resolve_trace reads from the same place).
+TRACE_DIRS: list[Path] = [_ROOT / "workloads" / "serving" / "data"]
+
+
+def trace_exists(name: str) -> bool:
+    """Whether ``workload.trace = name`` names a file: as given, or a trace shipped with dcsim."""
+    p = Path(name)
+    return p.is_file() or any((d / p.name).is_file() for d in TRACE_DIRS)
 
 
 def preset_names(section: str) -> list[str]:
@@ -791,13 +854,19 @@ def read_toml(path: str | Path) -> dict:
     if p.is_dir():
         raise ConfigError(str(p), "is a directory, not a TOML config file")
     try:
-        return anchor_traces(tomllib.loads(p.read_text(encoding="utf-8")), p.parent)
+        data = anchor_traces(tomllib.loads(p.read_text(encoding="utf-8")), p.parent)
     except UnicodeDecodeError:
         raise ConfigError(str(p), "is not a text file (binary?); a config is a UTF-8 TOML file") from None
     except OSError as err:
         raise ConfigError(str(p), f"cannot be read: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(p), f"not valid TOML: {err}") from None
+    if data.get("jobs") == []:
+        # a file's jobs = [] ran the default single training job instead (a run not asked for);
+        # a dumped config (model_dump) holds jobs = [] for every single-workload run, so only a file is checked
+        raise ConfigError("jobs", "is an empty list: give one [[jobs]] table per job (name, kind, gpus), "
+                                  "or remove jobs for a single-workload run")
+    return data
 
 
 def anchor_traces(data: dict, config_dir: Path) -> dict:
@@ -951,6 +1020,12 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
             out.append(f"{prefix}workload.concurrency = {w.concurrency} is above workload.requests = {w.requests}: "
                        f"only {w.requests} requests are ever in flight (all of them start at once); raise "
                        "requests or lower concurrency")
+        ckpt = scope.model.checkpoint_expert_precision
+        if ckpt and scope.model.experts and not s.expert_precision and s.precision != ckpt:
+            out.append(f"{prefix}serve.expert_precision is unset, so {scope.model.name}'s routed experts run at "
+                       f"serve.precision = {s.precision!r}, though its checkpoint stores them as {ckpt!r} "
+                       f"(model.checkpoint_expert_precision); set serve.expert_precision = {ckpt!r} to serve "
+                       "the released checkpoint, or to serve.precision to keep this and silence the warning")
         if s.redundant_experts and not s.dp_attention:
             out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
         if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:

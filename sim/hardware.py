@@ -143,6 +143,12 @@ _NUMERIC = ("hbm_GB", "hbm_usable_GiB", "hbm_GBps", "scaleup_GBps", "special_Top
 # NVLink, 1.4 kW), so a unit slip (GB given in bytes, W in mW) is an error, not a silent giant GPU
 _UPPER = {"hbm_GB": 1e5, "hbm_usable_GiB": 1e5, "hbm_GBps": 1e6, "scaleup_GBps": 1e6, "special_Tops": 1e6,
           "host_GBps": 1e6, "power_W": 1e5}
+# lower bounds: ~100x below today's smallest (16 GB HBM at 900 GB/s, PCIe-class 16 GB/s links,
+# 70 W boards), so a unit slip the other way (TB/s given as GB/s, GB as TB) or a stray 1e-9 is an
+# error, not a request that takes centuries of simulated time
+_LOWER = {"hbm_GB": 0.1, "hbm_usable_GiB": 0.1, "hbm_GBps": 1.0, "scaleup_GBps": 0.01, "special_Tops": 1e-3,
+          "host_GBps": 0.01, "power_W": 1.0}
+_LOWER_DENSE_TFLOPS = 1e-3
 # every precision's dense tensor rate, TFLOP/s: ~100x today's largest (B300 fp4, ~15 PFLOP/s),
 # so a rate given in FLOP/s (130e12 for 130 TFLOP/s) is an error naming the key
 _UPPER_DENSE_TFLOPS = 1e6
@@ -199,6 +205,10 @@ def define(name: str, row: dict) -> GpuSpec:
             raise ConfigError(f"{key}.dense_tflops.{p}", f"unknown precision; known: {', '.join(BYTES_PER_ELEMENT)}")
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
             raise ConfigError(f"{key}.dense_tflops.{p}", f"must be a finite number >= 0 (0: the chip lacks it), got {v!r}")
+        if 0 < v < _LOWER_DENSE_TFLOPS:
+            raise ConfigError(f"{key}.dense_tflops.{p}", f"{v:g} TFLOP/s is not a GPU's (at least "
+                                                         f"{_LOWER_DENSE_TFLOPS:g}, or 0 for a precision the chip "
+                                                         "lacks: a bound far below any chip, to catch a slip of units)")
         if v > _UPPER_DENSE_TFLOPS:
             raise ConfigError(f"{key}.dense_tflops.{p}", f"{v:g} TFLOP/s is not a GPU's (at most "
                                                          f"{_UPPER_DENSE_TFLOPS:g}: a bound orders of magnitude above "
@@ -212,6 +222,9 @@ def define(name: str, row: dict) -> GpuSpec:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
             raise ConfigError(f"{key}.{k}", f"must be a positive finite number, got {v!r}")
+        if v < _LOWER[k]:
+            raise ConfigError(f"{key}.{k}", f"{v:g} is not a GPU's (at least {_LOWER[k]:g}: a bound orders "
+                                            "of magnitude below any chip, to catch a slip of units)")
         if v > _UPPER[k]:
             raise ConfigError(f"{key}.{k}", f"{v:g} is not a GPU's (at most {_UPPER[k]:g}: a bound "
                                             f"orders of magnitude above any chip, to catch a slip of units)")

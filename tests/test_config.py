@@ -244,6 +244,10 @@ MORE_WITHOUT_EFFECT = [
     ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
     ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
     ({"model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),
+    ({**SERVE, "model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),   # serve as train
+    ({"jobs": [{**JOB, "kind": "serve", "model": {"moe_every": 2}}]}, "jobs.0.model.moe_every has no effect"),
+    ({"jobs": [{**JOB, "kind": "serve", "serve": {"redundant_experts": 2}}]},
+     "jobs.0.serve.redundant_experts has no effect without serve.dp_attention"),
     ({"model": {"attention_chunk": 8192, "attention_sinks": 4}}, "model.attention_sinks has no effect with model.attention_chunk"),
     ({"train": {"checkpoint_interval_s": 100.0}}, "train.checkpoint_interval_s has no effect without run.duration_h"),
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
@@ -413,3 +417,77 @@ def test_attention_chunk_longer_than_the_training_sequence_is_warned_about(capsy
     config._WARNED_INEFFECTIVE.clear()
     load_config(data={"model": {"preset": "llama4-scout", "attention_chunk": 2048}})
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("data, key, words", [
+    ({"train": {"tp": 2.5}}, "train.tp", "not a whole number"),
+    ({"train": {"tp": 2.0}}, "train.tp", "write 2"),           # TOML's 2.0 was read as 2
+    ({"topology": {"gpus": 16.0}}, "topology.gpus", "write 16"),
+    ({"model": {"layers": 32.0}}, "model.layers", "write 32"),
+    ({"run": {"kind": "serve"}, "workload": {"input_tokens": 1000.0}}, "workload.input_tokens", "write 1000"),
+    ({"run": {"kind": "serve"}, "workload": {"input_tokens": {"dist": "uniform", "min": 1.0, "max": 9}}},
+     "workload.input_tokens.min", "write 1"),
+    ({"run": {"kind": "serve"}, "serve": {"speculative": {"tokens": 3.0, "acceptance": 0.7}}},
+     "serve.speculative.tokens", "write 3"),
+    ({"topology": {"fabric": "torus3d", "gpus": 8, "torus_dims": [2.0, 2, 2]}}, "topology.torus_dims", "write 2"),
+    ({"jobs": [{"name": "a", "kind": "train", "gpus": 8.0}]}, "jobs.0.gpus", "write 8"),
+])
+def test_an_integer_key_refuses_a_float(data, key, words):
+    """Integer keys are strict: pydantic's lax mode read 2.0 as 2 (and a float key's 2.5 gave a
+    pydantic message); both are a ConfigError naming the key. Float keys still take integers."""
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert str(err.value).startswith(key + ":") and words in str(err.value) and "float" in str(err.value)
+    assert load_config(data={"topology": {"nic_Gbps": 400}}).topology.nic_Gbps == 400.0
+
+
+def test_a_missing_trace_is_reported_before_a_conflict_with_it():
+    # input_tokens next to a trace that does not exist reported the length conflict, not the missing file
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"kind": "serve"}, "workload": {
+            "arrival": "trace", "trace": "/nonexistent/t.csv", "input_tokens": 1000}})
+    assert err.value.key == "workload.trace" and "not found" in str(err.value)
+    with pytest.raises(ConfigError) as err:       # an existing (shipped) trace: the conflict
+        load_config(data={"run": {"kind": "serve"}, "workload": {
+            "arrival": "trace", "trace": "AzureLLMInferenceTrace_conv.csv", "input_tokens": 1000}})
+    assert err.value.key == "workload.input_tokens"
+
+
+def test_serving_a_gpt_oss_preset_wider_than_its_mxfp4_checkpoint_warns(capsys):
+    # openai/gpt-oss-* ship MXFP4 experts; serving the preset ran them at serve.precision silently
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    for preset in ("gpt-oss-20b", "gpt-oss-120b"):
+        cfg = load_config(data={**SERVE, "model": {"preset": preset}, "serve": {"precision": "bf16"}})
+        assert cfg.model.checkpoint_expert_precision == "mxfp4"
+        err = capsys.readouterr().err
+        assert f"warning: serve.expert_precision is unset, so {preset}'s routed experts run at serve.precision = 'bf16'" in err
+    for serve in ({"expert_precision": "mxfp4"}, {"precision": "bf16", "expert_precision": "bf16"}):
+        load_config(data={**SERVE, "model": {"preset": "gpt-oss-20b"}, "serve": serve})
+        assert "expert_precision" not in capsys.readouterr().err
+    load_config(data={"model": {"preset": "gpt-oss-20b"}})            # training: the key describes the model
+    assert capsys.readouterr().err == ""
+
+
+def test_an_empty_jobs_list_in_a_file_is_refused(tmp_path):
+    # jobs = [] silently ran the default single training job (exit 3: it does not fit in memory)
+    (tmp_path / "j.toml").write_text("jobs = []\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "j.toml")
+    assert err.value.key == "jobs" and "empty" in str(err.value)
+    assert load_config(data={"jobs": []}).jobs == []       # a dumped single-workload config round-trips
+
+
+def test_jobs_needing_more_gpus_than_the_topology_name_the_job_before_any_plan_check():
+    # jobs.0.gpus = 100000 on 1088 GPUs reported "global_batch (256) is not divisible by ... dp = 3125"
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"gpus": 16}, "jobs": [{**JOB, "gpus": 8}, {**JOB, "name": "u", "gpus": 9}]})
+    assert err.value.key == "jobs.1.gpus" and "need 17 GPUs" in str(err.value) and "has 16" in str(err.value)
+
+
+def test_a_rising_speculative_acceptance_list_is_refused():
+    # the docstring said non-increasing; [0.9, 0.95, 0.5] ran (gain 3.35, more than position 1 allows)
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": [0.9, 0.95, 0.5]}}})
+    assert str(err.value).startswith("serve.speculative") and "acceptance[1] = 0.95" in str(err.value)
+    load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": [0.9, 0.9, 0.5]}}})

@@ -107,6 +107,11 @@ def test_define_without_like_needs_the_rates():
     ({"like": "H100-SXM-80GB", "dense_tflops": {"fp16": 130e12}}, "hardware.T-bad.dense_tflops.fp16"),  # FLOP/s
     ({"like": "B200-180GB", "dense_tflops": {"fp4": 9e12}}, "hardware.T-bad.dense_tflops.fp4"),
     ({"like": "H100-SXM-80GB", "special_Tops": 5e12}, "hardware.T-bad.special_Tops"),
+    # below any chip: hbm_GBps = 1e-9 ran, each request taking ~80,000 simulated years
+    ({"like": "H100-SXM-80GB", "hbm_GBps": 1e-9}, "hardware.T-bad.hbm_GBps"),
+    ({"like": "H100-SXM-80GB", "hbm_GB": 0.08}, "hardware.T-bad.hbm_GB"),           # TB given as GB
+    ({"like": "H100-SXM-80GB", "scaleup_GBps": 1e-6}, "hardware.T-bad.scaleup_GBps"),
+    ({"like": "H100-SXM-80GB", "dense_tflops": {"bf16": 1e-9}}, "hardware.T-bad.dense_tflops.bf16"),
 ])
 def test_bad_hardware_tables_name_the_key(row, key):
     with pytest.raises(_CE) as err:

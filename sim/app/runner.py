@@ -231,6 +231,8 @@ def run(cfg: Config) -> RunResult:
         "created_unix": time.time(),
         "config": config_to_dict(cfg),
     }
+    if cfg.run.kind == "serve":
+        manifest["resolved"] = _serve_resolved(cfg, summary)
     trace = None
     if cfg.run.trace:
         from sim.outputs import trace_events
@@ -400,6 +402,14 @@ def _rows_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist([{k: row.get(k) for k in names} for row in rows])
 
 
+def _serve_resolved(cfg: Config, summary: dict) -> dict:
+    """A serving run's engine limits as it ran them (the config's keys hold only what was given
+    or the section's defaults): ``workloads.serving.resolved_limits`` and the KV pool per
+    replica, tokens (``kv_capacity_tokens``, the summary's)."""
+    from workloads.serving import resolved_limits
+    return {"serve": {**resolved_limits(cfg), "kv_capacity_tokens": summary.get("kv_capacity_tokens")}}
+
+
 def run_jobs(cfg: Config) -> RunResult:
     """Simulate the ``[[jobs]]`` of ``cfg`` on one fabric (and, with ``run.baseline``, each
     job alone on the same GPUs for the slowdown columns)."""
@@ -463,6 +473,10 @@ def run_jobs(cfg: Config) -> RunResult:
         "created_unix": time.time(),
         "config": config_to_dict(cfg),
     }
+    serving = {row["job"]: _serve_resolved(job_config(cfg, i), row)
+               for i, row in enumerate(rows) if cfg.jobs[i].kind == "serve"}
+    if serving:
+        manifest["resolved"] = {"jobs": serving}
     trace = jobs_trace(per_job) if cfg.run.trace else None
     return RunResult(tables, rows, manifest, trace)
 

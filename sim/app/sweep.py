@@ -297,7 +297,9 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
             axes_in.append((key, values, kind))
     zip_lengths = {len(v) for k, v, kind in axes_in if kind == "zip"}
     if len(zip_lengths) > 1:
-        raise ConfigError("zip", f"lists must have equal lengths, got {sorted(zip_lengths)}")
+        lengths = ", ".join(f"{k!r} has {len(v)}" for k, v, kind in axes_in if kind == "zip")
+        raise ConfigError("zip", f"lists must have equal lengths (they vary together, one point per "
+                                 f"position): {lengths}; give every [zip] list the same length")
     keys = [k for k, _, _ in axes_in]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)

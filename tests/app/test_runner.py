@@ -234,3 +234,23 @@ def test_no_infinity_reaches_a_summary_and_a_ratio_without_comm_is_null():
     assert all(not (isinstance(v, float) and math.isinf(v)) for v in result.summary.values())
     with pytest.raises(SimulationError, match="energy_J"):
         check_finite(pa.table({"energy_J": [math.inf]}))
+
+
+def test_a_serving_manifest_records_the_engines_resolved_limits(serve_cfg, tmp_path):
+    # the manifest's config held the section defaults (max_batch_size 256, chunk_size 512), not
+    # what the engine ran: vLLM V1 on an H100 runs max_num_seqs 1024, max_num_batched_tokens 8192
+    from workloads.serving import engines
+    out = tmp_path / "out"
+    res = run_to_dir(load_config(serve_cfg), out)
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["config"]["serve"]["max_batch_size"] == 256           # still the config as given
+    resolved = man["resolved"]["serve"]
+    lim = engines.profile("vllm").limits(80 * 2**30)
+    assert resolved["engine"] == "vllm" and resolved["max_batch_size"] == lim["max_batch_size"] != 256
+    assert resolved["max_batch_tokens"] == lim["max_batch_tokens"] == resolved["chunk_size"]
+    assert resolved["kv_capacity_tokens"] == res.summary["kv_capacity_tokens"] > 0
+    res = run_to_dir(load_config(serve_cfg, ["serve.max_batch_size=32", "serve.engine=sglang"]), tmp_path / "o2")
+    resolved = json.loads((tmp_path / "o2" / "manifest.json").read_text())["resolved"]["serve"]
+    assert resolved["max_batch_size"] == 32 and resolved["engine"] == "sglang"
+    train = run_to_dir(load_config(ROOT / "runs" / "quickstart.toml"), tmp_path / "o3")
+    assert "resolved" not in train.manifest

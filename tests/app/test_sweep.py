@@ -455,3 +455,11 @@ def test_dask_engine_without_dask_exits_2_before_writing(tmp_path, monkeypatch, 
     assert main(["sweep", str(runs / "train-sweep.toml"), "--engine", "dask", "--out", "s"]) == 2
     assert capsys.readouterr().err.startswith("error: --engine:")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_zip_lists_of_different_lengths_name_each_key_and_its_length():
+    # the error said only "got [2, 3]", leaving the user to find which lists differ
+    with pytest.raises(ConfigError) as err:
+        load_sweep(data={"name": "x", "zip": {"train.tp": [1, 2], "topology.nic_Gbps": [100, 200, 400]}})
+    assert err.value.key == "zip"
+    assert "'train.tp' has 2" in str(err.value) and "'topology.nic_Gbps' has 3" in str(err.value)

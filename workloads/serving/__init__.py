@@ -17,6 +17,10 @@ alone). Column meanings (seconds unless the name says otherwise):
   GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
   ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
   workspace, KV pool) and its KV pool.
+  The replica's layout as resolved: ``tp``, ``ep`` (expert-parallel size; with ``dp_attention``
+  the replica's tp), ``dp_attention`` (bool), ``precision`` and ``kv_precision`` (serve.*),
+  ``expert_precision`` (the routed experts' weights: serve.expert_precision, else precision;
+  null for a dense model); ``kv_capacity_tokens``: the KV pool per replica, tokens.
 - streams (with ``run.trace``): each replica's GPU streams (``sim.gpu.Gpu``, one for its tp x
   pp GPUs in lockstep): ``lane`` (``replica N``, plus ``engine M`` with pp virtual engines),
   ``stream`` (``compute``, ``TP``, ``PP``), ``start_s``, ``end_s``: one compute interval and
@@ -28,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from workloads.serving import engines
 from workloads.serving.deployment import Deployment
 from workloads.serving.requests import build_stream
 
@@ -163,5 +168,25 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "busy_fraction": min(1.0, busy / max(duration * len(reps), 1e-12)),   # GPU time running iterations
         "hbm_used_GB": dep.hbm.used / 1e9,
         "hbm_kv_GB": dep.hbm.items["kv_cache"] / 1e9,
+        # the replica's layout as resolved (dp_attention spreads the experts over the tp GPUs)
+        "ep": getattr(dep.cost, "dp", dep.serve.ep) if dep.serve.dp_attention else dep.serve.ep,
+        "dp_attention": bool(dep.serve.dp_attention),
+        "precision": dep.serve.precision,
+        "kv_precision": dep.serve.kv_precision,
+        "expert_precision": (dep.serve.expert_precision or dep.serve.precision) if dep.spec.is_moe else None,
     }
-    return {"summary": pa.table({k: [v] for k, v in summary.items()}), "requests": requests}
+    table = pa.table({k: [v] for k, v in summary.items()})
+    table = table.set_column(table.column_names.index("expert_precision"), "expert_precision",
+                             pa.array([summary["expert_precision"]], pa.string()))   # null (dense) typed as text
+    return {"summary": table, "requests": requests}
+
+
+def resolved_limits(cfg) -> dict:
+    """The engine limits a serving run of ``cfg`` runs with, its engine's defaults applied where
+    the config leaves them unset (``engines.apply_defaults``, as ``Deployment`` resolves them):
+    ``engine``, ``scheduler``, ``max_batch_size`` (sequences), ``max_batch_tokens`` (vLLM
+    max_num_batched_tokens) and ``chunk_size`` (tokens). The run manifest records them."""
+    from sim.hardware import gpu
+    s = engines.apply_defaults(cfg.serve, gpu(cfg.topology.gpu).hbm_bytes)
+    return {"engine": s.engine or engines.DEFAULT_ENGINE, "scheduler": s.scheduler, "max_batch_size": s.max_batch_size,
+            "max_batch_tokens": s.max_batch_tokens, "chunk_size": s.chunk_size}

@@ -98,6 +98,10 @@ class Deployment:
         self.engine = engines.profile(s.engine)
         self.stream = stream
         check_precision(self.gpu, s.precision)
+        if s.precision == "fp8" and not self.gpu.has_precision("fp8"):
+            _warn_once(f"serve.precision = 'fp8' on {self.gpu.name}, which has no fp8 tensor cores: modelled as "
+                       "weight-only FP8 (W8A16, vLLM's FP8 Marlin): 1-byte weight reads, matmuls at the "
+                       "bf16 rate")
         self.spec = ModelSpec.from_section(cfg.model)
         disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
         if disagg and (s.prefill_replicas == 0 or s.decode_replicas == 0):

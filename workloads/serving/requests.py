@@ -92,7 +92,25 @@ def sample_lengths(spec, n: int, rng: np.random.Generator, key: str,
     if n and (not np.all(np.isfinite(out)) or (spec.max is None and out.max() > MAX_REQUEST_TOKENS)):
         raise ConfigError(key, f"sampled lengths reach {np.max(out):.3g} tokens, over the bound of "
                                f"{MAX_REQUEST_TOKENS:,} per request; lower mean/sigma or set max")
+    floor = np.rint(out) < max(lo, 1)
+    if n >= 20 and spec.min is None and floor.mean() > 0.25:
+        _warn_once(f"{key}: {floor.mean():.0%} of the {n} sampled lengths ({d}, "
+                   + ", ".join(f"{k} = {getattr(spec, k):g}" for k in ("mean", "sigma") if getattr(spec, k) is not None)
+                   + ") round below 1 token and are raised to 1; the lengths' mean is "
+                   f"{np.clip(np.rint(out), 1, hi).mean():.4g} tokens. Lower sigma, or give min to say what a "
+                   "short request is")
     return np.clip(np.rint(out), max(lo, 1), hi).astype(np.int64)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Print ``message`` on stderr as a warning, once per process (a sweep samples many times)."""
+    import sys
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"warning: {message}", file=sys.stderr)
 
 
 # Arrivals later than this (about 31 years) leave double precision less than a microsecond of

@@ -371,3 +371,32 @@ def test_weights_that_do_not_fit_name_serve_tp_and_the_expert_precision():
     assert e.value.key == "serve.tp" and "serve.expert_precision" in str(e.value)
     res = serve(model={"preset": "gpt-oss-120b"}, serve={"expert_precision": "mxfp4"}, workload={"requests": 2})
     assert res.summary["requests"] == 2
+
+
+def test_fp8_serving_without_fp8_tensor_cores_is_warned_about(capsys):
+    # an A100 has no fp8 tensor cores: fp8 ran silently as weight-only FP8 (W8A16) at the bf16 rate
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    a100 = {"topology": {"gpu": "A100-SXM-80GB"}, "workload": {"requests": 5}}
+    fp8 = serve(serve={"precision": "fp8"}, **a100)
+    err = capsys.readouterr().err
+    assert "warning: serve.precision = 'fp8' on A100-SXM-80GB, which has no fp8 tensor cores" in err
+    assert "weight-only" in err
+    bf16 = serve(serve={"precision": "bf16"}, **a100)
+    assert "serve.precision" not in capsys.readouterr().err
+    assert fp8.summary["tpot_p50_s"] < bf16.summary["tpot_p50_s"]     # what it models: 1-byte weight reads
+    serve(serve={"precision": "fp8"}, workload={"requests": 5})      # H100: fp8 tensor cores, no warning
+    assert "serve.precision" not in capsys.readouterr().err
+
+
+def test_the_summary_carries_the_replicas_layout_as_resolved():
+    dense = serve(serve={"tp": 2, "precision": "bf16"}, workload={"requests": 5})
+    s = dense.summary
+    assert (s["tp"], s["ep"], s["dp_attention"], s["precision"], s["kv_precision"]) == (2, 1, False, "bf16", "fp8")
+    assert s["expert_precision"] is None                              # a dense model has no experts
+    assert dense.tables["summary"].schema.field("expert_precision").type == "string"
+    moe = {"model": {"preset": "qwen3-30b-a3b"}, "workload": {"requests": 5}}
+    a = serve(serve={"tp": 2, "dp_attention": True, "precision": "fp8"}, **moe).summary
+    assert (a["ep"], a["dp_attention"], a["expert_precision"]) == (2, True, "fp8")   # ep = tp
+    b = serve(serve={"tp": 2, "ep": 2, "precision": "bf16", "expert_precision": "fp8"}, **moe).summary
+    assert (b["ep"], b["dp_attention"], b["precision"], b["expert_precision"]) == (2, False, "bf16", "fp8")

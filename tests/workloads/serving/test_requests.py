@@ -84,3 +84,26 @@ def test_more_requests_than_the_trace_holds_is_warned_about(tmp_path, capsys, ar
     assert "workload.requests = 50 exceeds the 5 requests" in capsys.readouterr().err
     _stream(arrival=arrival, trace=str(p), requests=5)
     assert capsys.readouterr().err == ""
+
+
+def test_a_lognormal_sigma_whose_median_is_under_one_token_is_refused():
+    # sigma = 50 silently gave 1-token prompts: its median mean * exp(-sigma^2/2) is 1e-540 tokens
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"workload": {"input_tokens": {"dist": "lognormal", "mean": 1000, "sigma": 50}}})
+    assert str(err.value).startswith("workload.input_tokens") and "sigma = 50" in str(err.value)
+    assert "at most 3.72" in str(err.value)             # sqrt(2 ln 1000)
+    load_config(data={"workload": {"input_tokens": {"dist": "lognormal", "mean": 1000, "sigma": 3.7}}})
+
+
+def test_lengths_mostly_raised_to_one_token_are_warned_about(capsys):
+    from workloads.serving import requests
+    requests._WARNED.clear()
+    spec = load_config(data={"workload": {"input_tokens": {"dist": "normal", "mean": 1000, "sigma": 5000}}})
+    out = sample_lengths(spec.workload.input_tokens, 1000, np.random.default_rng(0), "workload.input_tokens")
+    share = float(np.mean(out == 1))
+    assert 0.4 < share < 0.5                              # P(N(1000, 5000) < 0.5) = 0.42
+    err = capsys.readouterr().err
+    assert f"warning: workload.input_tokens: {share:.0%} of the 1000 sampled lengths" in err
+    ok = load_config(data={"workload": {"input_tokens": {"dist": "lognormal", "mean": 1000, "sigma": 0.5}}})
+    sample_lengths(ok.workload.input_tokens, 1000, np.random.default_rng(0), "workload.input_tokens")
+    assert capsys.readouterr().err == ""
