@@ -168,7 +168,7 @@ class TopologySection(Section):
     host_GBps: float | None = Field(None, gt=0, description="GPU-host memory bandwidth per direction, GB/s; default from the catalogue")
     ssd_GBps: float = Field(7.0, gt=0, description="per-server SSD read/write bandwidth, GB/s")
     rail_planes: int = Field(1, ge=1, description="parallel network planes (each NIC on one plane)")
-    routing: Literal["static", "ecmp", "adaptive"] = Field("static", description="how a Clos fabric spreads a flow over its equal-cost uplinks: static = one path per flow chosen by destination (InfiniBand subnet manager D-mod-K, ftree); ecmp = one path per flow chosen by a hash of the flow (RoCE ECMP, one QP per connection); adaptive = per-packet adaptive routing or packet spraying (InfiniBand AR, on by default in OpenSM's ar_updn; Spectrum-X): each flow spreads evenly over every spine (and core) path")
+    routing: Literal["static", "ecmp", "adaptive"] = Field("static", description="how a Clos fabric spreads a flow over its equal-cost uplinks: static = one path per flow chosen by destination (InfiniBand subnet manager D-mod-K, ftree); ecmp = one path per flow chosen by a hash of the flow (RoCE ECMP, one QP per connection); adaptive = per-packet adaptive routing or packet spraying (InfiniBand AR, on by default in OpenSM's ar_updn; Spectrum-X): each flow spreads evenly over every spine (and core) path. The DGX SuperPOD presets (dgx-a100-superpod, dgx-h100-superpod) set adaptive; set static to get the one-path routing they had before")
     storage_GBps: float | None = Field(None, gt=0, description="aggregate bandwidth of a storage tier (storage nodes behind the fabric) that checkpoints go to, GB/s; default per-host SSDs (topology.ssd_GBps each)")
     gpu_speed: dict[str, float] = Field(default_factory=dict, description="named slow GPUs: rank -> speed factor in (0, 1] (its compute takes 1/factor as long)")
     speed_cv: float = Field(0.0, ge=0, le=1.0, description="spread of per-GPU speed: each GPU runs at exp(-|z|), z ~ Normal(0, speed_cv), drawn from run.seed (<= 1: beyond it GPUs would run at almost nothing)")
@@ -968,6 +968,10 @@ def _inert_topology(t) -> list[str]:
                    "the middle tier of a 3-tier fat-tree or rail-optimized fabric")
     if _given(t, "speed_spread") and t.speed_cv > 0:
         out.append("topology.speed_spread has no effect with speed_cv > 0: speed_cv draws each GPU's speed")
+    if _given(t, "routing") and t.routing != "static" and (t.fabric in ("torus3d", "none") or t.tiers == 1):
+        out.append(f"topology.routing = {t.routing!r} has no effect with fabric = {t.fabric!r}, tiers = {t.tiers}: "
+                   "it chooses among a Clos fabric's equal-cost spine (and core) uplinks, which this fabric "
+                   "does not have")
     return out
 
 
