@@ -995,7 +995,7 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
             if getattr(job, section).model_fields_set:
                 out.append(f"{prefix}{section} does not apply to kind = {kind!r}; its keys are ignored")
     if scope.model.experts == 0:
-        for key in _given(scope.model, "moe_every"):
+        for key in _given(scope.model, "moe_every", "checkpoint_expert_precision"):
             out.append(f"{prefix}model.{key} has no effect on a dense model (model.experts = 0)")
     if kind == "train" and (scope.model.attention_chunk or 0) > scope.model.seq_len:
         for key in _given(scope.model, "attention_chunk"):
