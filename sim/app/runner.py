@@ -399,7 +399,16 @@ def _rows_table(rows: list[dict]) -> pa.Table:
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
-    return pa.Table.from_pylist([{k: row.get(k) for k in names} for row in rows])
+    table = pa.Table.from_pylist([{k: row.get(k) for k in names} for row in rows])
+    for name in _TEXT_COLUMNS:
+        # all null (only dense serve jobs): typed as text, as a single serving run's summary has
+        # it, so that runs read together (read_parquet without union_by_name) agree on the type
+        if name in table.column_names and pa.types.is_null(table.schema.field(name).type):
+            table = table.set_column(table.column_names.index(name), name, table[name].cast(pa.string()))
+    return table
+
+
+_TEXT_COLUMNS = ("expert_precision",)
 
 
 def _serve_resolved(cfg: Config, summary: dict) -> dict:

@@ -178,6 +178,9 @@ def test_summary_holds_the_union_of_both_kinds_columns(swap):
     i_train = summ["kind"].index("train")
     assert summ["ttft_p50_s"][i_train] is None and summ["step_time_s"][i_train] > 0
     assert summ["step_time_s"][1 - i_train] is None and summ["ttft_p50_s"][1 - i_train] > 0
+    # a dense chat job's expert_precision is null, typed as text as a lone serving run's is
+    assert str(result.tables["summary"].schema.field("expert_precision").type) == "string"
+    assert summ["expert_precision"] == [None, None]
 
 
 def test_shared_fabric_settles_changes_without_moving_results(monkeypatch):
