@@ -1030,6 +1030,9 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                        f"serve.precision = {s.precision!r}, though its checkpoint stores them as {ckpt!r} "
                        f"(model.checkpoint_expert_precision); set serve.expert_precision = {ckpt!r} to serve "
                        "the released checkpoint, or to serve.precision to keep this and silence the warning")
+        if s.dp_attention and s.pp == 1 and max(s.tp, s.prefill_tp or 1, s.decode_tp or 1) == 1:
+            out.append(f"{prefix}serve.dp_attention has no effect with tp = 1: attention runs data-parallel, "
+                       "and the experts expert-parallel, over the replica's tp GPUs (ep = tp); raise serve.tp")
         if s.redundant_experts and not s.dp_attention:
             out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
         if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:

@@ -247,6 +247,8 @@ MORE_WITHOUT_EFFECT = [
     ({"model": {"checkpoint_expert_precision": "mxfp4"}}, "model.checkpoint_expert_precision has no effect on a dense model"),
     ({**SERVE, "model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),   # serve as train
     ({"jobs": [{**JOB, "kind": "serve", "model": {"moe_every": 2}}]}, "jobs.0.model.moe_every has no effect"),
+    ({**SERVE, "model": {"preset": "qwen3-30b-a3b"}, "serve": {"dp_attention": True}},
+     "serve.dp_attention has no effect with tp = 1"),
     ({"jobs": [{**JOB, "kind": "serve", "serve": {"redundant_experts": 2}}]},
      "jobs.0.serve.redundant_experts has no effect without serve.dp_attention"),
     ({"model": {"attention_chunk": 8192, "attention_sinks": 4}}, "model.attention_sinks has no effect with model.attention_chunk"),
