@@ -32,6 +32,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
+import numpy as np
+
 
 def tile_rows(mean_rows: float, tile_min: float, tile_max: float) -> float:
     """M tile (rows) a fused-MoE kernel picks for ``mean_rows`` expected tokens per expert: the
@@ -46,12 +48,18 @@ def _expected_tiles(n: int, p: float, tile: float) -> float:
     mu = n * p
     sd = math.sqrt(max(mu * (1.0 - p), 1e-12))
     lo, hi = max(0, int(mu - 12.0 * sd) - 1), min(n, int(mu + 12.0 * sd) + 2)
+    a = max(lo, 1)                     # m = 0 needs no tile
+    if a > hi:
+        return 0.0
     lp, lq, lgn = math.log(p), math.log1p(-p), math.lgamma(n + 1)
-    total = 0.0
-    for m in range(max(lo, 1), hi + 1):
-        total += math.exp(lgn - math.lgamma(m + 1) - math.lgamma(n - m + 1) + m * lp + (n - m) * lq) \
-            * math.ceil(m / tile)
-    return total
+    # log m! and log (n - m)! over m = a..hi by running sums of logs from one lgamma each
+    # (vectorized: this runs once per distinct token count, thousands of terms at prefill sizes)
+    m = np.arange(a, hi + 1, dtype=np.float64)
+    log_fm = math.lgamma(a + 1) + np.concatenate(([0.0], np.cumsum(np.log(m[1:]))))
+    k = np.arange(n - hi + 1, n - a + 1, dtype=np.float64)          # (n - m) + 1 .. for m = hi-1 .. a
+    log_fk = (math.lgamma(n - hi + 1) + np.concatenate(([0.0], np.cumsum(np.log(k)))))[::-1]
+    pmf = np.exp(lgn - log_fm - log_fk + m * lp + (n - m) * lq)
+    return float(np.dot(pmf, np.ceil(m / tile)))
 
 
 def row_padding(routed: float, top_k: int, experts: int, tile_min: float, tile_max: float) -> float:

@@ -114,3 +114,16 @@ def test_deepgemm_contiguous_rows_within_20_percent():
     """Held out: the grouped contiguous rows (no padding: the rows are whole tiles) on the dense curve."""
     for r in (r for r in _kernel_rows() if r["layout"] == "contiguous"):
         assert abs(_predicted_tflops(r) / float(r["tflops"]) - 1.0) <= 0.20, r["id"]
+
+
+@pytest.mark.parametrize("n, p, tile", [(1, 4 / 128, 8.0), (37, 0.25, 8.0), (500, 8 / 128, 16.0),
+                                        (4096, 4 / 128, 128.0), (20000, 8 / 256, 128.0)])
+def test_expected_tiles_is_the_binomial_expectation(n, p, tile):
+    # E[ceil(m / tile)], m ~ Binomial(n, p), summed exactly over every m (math.comb in log space)
+    # and, with tile = 1, E[m] = n p: the vectorized sum agrees to 1e-9
+    from workloads.serving.fused_moe import _expected_tiles
+    exact = sum(math.exp(math.lgamma(n + 1) - math.lgamma(m + 1) - math.lgamma(n - m + 1)
+                         + m * math.log(p) + (n - m) * math.log1p(-p)) * math.ceil(m / tile)
+                for m in range(1, n + 1))
+    assert _expected_tiles(n, p, tile) == pytest.approx(exact, rel=1e-9)
+    assert _expected_tiles(n, p, 1.0) == pytest.approx(n * p, rel=1e-9)
