@@ -160,7 +160,7 @@ class TopologySection(Section):
     oversubscription: float | list[float] = Field(1.0, description="down:up ratio at each tier boundary above the leaf (a number for all, or a list bottom up)")
     pod_gpus: int | None = Field(None, ge=1, description="GPUs per pod (full bisection inside a pod); 3-tier fabrics")
     torus_dims: list[int] | None = Field(None, description="torus dimensions (torus3d), product = gpus")
-    network_model: Literal["flow", "analytic"] = Field("flow", description="flow: max-min fair sharing; analytic: latency + bytes/bottleneck, no contention")
+    network_model: Literal["flow", "analytic"] = Field("flow", description="flow: max-min fair sharing; analytic: latency + bytes over the bottleneck link, no contention between transfers (a transfer's own bytes per link count: a bundle's members sharing a link, an adaptively routed flow's share of each path)")
     scaleup_efficiency: float | None = Field(None, gt=0, le=1, description="fraction of scale-up line rate collectives reach; default calibrated")
     scaleout_efficiency: float | None = Field(None, gt=0, le=1, description="fraction of scale-out line rate collectives reach; default calibrated")
     scaleup_latency_us: float | None = Field(None, ge=0, description="per-hop scale-up latency, us; default calibrated")
