@@ -459,10 +459,10 @@ class WorkloadSection(Section):
         if self.arrival == "trace":
             replaced = [k for k in ("input_tokens", "output_tokens")
                         if k in self.model_fields_set and isinstance(getattr(self, k), int)]
-            if replaced and self.trace and not trace_exists(self.trace):
+            if replaced and self.trace and find_trace(self.trace) is None:
                 # a missing file is the first thing to fix: report it before any conflict with it
                 raise ConfigError("workload.trace", f"trace file {self.trace!r} not found (nor among the traces "
-                                  f"shipped with dcsim in {', '.join(str(d) for d in TRACE_DIRS)})")
+                                  f"shipped with dcsim in {TRACE_DIR})")
             for key in ("input_tokens", "output_tokens"):
                 if key in self.model_fields_set and isinstance(getattr(self, key), int):
                     raise ConfigError(
@@ -611,15 +611,19 @@ register_presets("topology", _ROOT / "topologies" / "presets")
 register_presets("model", _ROOT / "workloads" / "presets")
 
 
-# Directories of the request traces shipped with dcsim: a ``workload.trace`` not found as given
-# is looked up there by name (workloads/serving/traces.resolve_trace reads from the same place).
-TRACE_DIRS: list[Path] = [_ROOT / "workloads" / "serving" / "data"]
+# Directory of the request traces shipped with dcsim: a ``workload.trace`` not found as given
+# is looked up there by name (``find_trace``; workloads/serving/traces.resolve_trace reads through it).
+TRACE_DIR: Path = _ROOT / "workloads" / "serving" / "data"
 
 
-def trace_exists(name: str) -> bool:
-    """Whether ``workload.trace = name`` names a file: as given, or a trace shipped with dcsim."""
+def find_trace(name: str) -> Path | None:
+    """The file ``workload.trace = name`` names: as given, else a trace shipped with dcsim of
+    that file name (``TRACE_DIR``); None when neither exists."""
     p = Path(name)
-    return p.is_file() or any((d / p.name).is_file() for d in TRACE_DIRS)
+    if p.exists():
+        return p
+    shipped = TRACE_DIR / p.name
+    return shipped if shipped.exists() else None
 
 
 def preset_names(section: str) -> list[str]:

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.config import MAX_REQUEST_TOKENS
+from sim.config import MAX_REQUEST_TOKENS, TRACE_DIR, find_trace
 from sim.errors import ConfigError
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = TRACE_DIR      # the traces shipped with dcsim (sim.config.find_trace looks there)
 MOONCAKE_BLOCK_TOKENS = 512      # Mooncake FAST'25 README: hash_ids index 512-token blocks
 
 
@@ -49,13 +49,10 @@ class Trace:
 def resolve_trace(name: str, key: str = "workload.trace") -> Path:
     if not name:
         raise ConfigError(key, "no trace file given")
-    p = Path(name)
-    if p.exists():
-        return p
-    shipped = DATA_DIR / p.name
-    if shipped.exists():
-        return shipped
-    raise ConfigError(key, f"trace file {name!r} not found (nor in {DATA_DIR})")
+    found = find_trace(name)
+    if found is None:
+        raise ConfigError(key, f"trace file {name!r} not found (nor in {DATA_DIR})")
+    return found
 
 
 def _check_row(t: float, n_in: int, n_out: int, columns: tuple[str, str, str] = ("timestamp", "input", "output")) -> None:
