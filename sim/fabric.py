@@ -226,15 +226,11 @@ class Fabric:
             routes = [self.topo.route_weighted(s, d, key) for s, d in pairs]
             lat = self.topo.latency
             latency = max((float((lat[r] * w).sum()) for r, w in routes), default=0.0)
-            if routes and all(len(w) == 0 or w.min() >= 1.0 for _, w in routes):
-                all_links = np.concatenate([r for r, _ in routes])
-                links, weights = np.unique(all_links, return_counts=True)
-                shape = (links, weights.astype(np.float64), latency)
-            else:   # spread routes (adaptive routing): each member adds its share on each link
-                all_links = np.concatenate([r for r, _ in routes]) if routes else np.zeros(0, dtype=np.int64)
-                all_w = np.concatenate([w for _, w in routes]) if routes else np.zeros(0)
-                links, inv = np.unique(all_links, return_inverse=True)
-                shape = (links, np.bincount(inv, weights=all_w, minlength=len(links)), latency)
+            # each member adds its share on each link (1 on a single path; spread routes less)
+            all_links = np.concatenate([r for r, _ in routes]) if routes else np.zeros(0, dtype=np.int64)
+            all_w = np.concatenate([w for _, w in routes]) if routes else np.zeros(0)
+            links, inv = np.unique(all_links, return_inverse=True)
+            shape = (links, np.bincount(inv, weights=all_w, minlength=len(links)), latency)
             if len(self._bundle_shapes) > 65536:
                 self._bundle_shapes.clear()
             self._bundle_shapes[ck] = shape
