@@ -307,12 +307,10 @@ class IterationCost:
         if t is not None:
             return t
         s = self.spec
-        frac, routed = 1.0, 0.0
+        frac, pad = 1.0, 0.0
         if s.is_moe:
             routed = self._routed_tokens(T)
             frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
-        pad = 0.0
-        if s.is_moe:
             # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
             pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile)
         t = (self.layers.seconds(T, frac, pad)

@@ -246,8 +246,6 @@ class Deployment:
         cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * 1e-6
         if isinstance(cost, DpAttentionCost) and cost.dp > 1:
             cost.dp_sync_s = e.dp_sync_us * 1e-6
-            if e.dp_moe_comm not in ("all_to_all", "allgather"):
-                raise ConfigError("engine.dp_moe_comm", f"{e.dp_moe_comm!r} is not one of 'all_to_all', 'allgather'")
             cost.moe_comm = e.dp_moe_comm
             cost.set_gather_precision(getattr(self.serve, "expert_compute_precision", None) or self.serve.precision)
         if cost.wbytes < 2.0:

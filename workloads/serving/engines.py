@@ -240,6 +240,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
         row = {**data[row.pop("like")], **row}
     defaults = row.pop("defaults", {})
     prof = EngineProfile(name=name or DEFAULT_ENGINE, defaults=defaults, **row)
+    if prof.dp_moe_comm not in ("all_to_all", "allgather"):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml dp_moe_comm = {prof.dp_moe_comm!r} is not "
+                               "one of 'all_to_all', 'allgather'")
     return prof
 
 
