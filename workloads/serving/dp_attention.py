@@ -39,6 +39,12 @@ N):
   GPU puts ``(N - 1)/N`` of that on its NVLink, as a direct all-to-all of the same per-GPU
   buffer does, so the collective is priced on the same ``link``. Per token it is ``N / top_k``
   times the all-to-all's bytes: more for Llama 4 (top_k 1), less for Qwen3 / DeepSeek (8).
+  With per-rank token counts (``use_dp_padding`` off) TensorRT-LLM runs them as a group of N
+  ncclBroadcast / N ncclReduce (cpp/tensorrt_llm/thop/allgatherOp.cpp, reducescatterOp.cpp), the
+  same ring bytes; Llama 4 pads every rank to the largest (plain collectives): equal ranks here.
+  The fused MoE then runs the rank's own rows only (expand, activation, GEMMs loop to
+  ``expert_first_token_offset[experts per rank]``); finalize writes all T rows, < 1 % of a step
+  (issue 12: what else was checked against the DEP rows, serving_heldout.DEP_MOE_COMM).
 - host sync (``dp_sync_s``, the engine's ``dp_sync_us``): every step the DP ranks' schedulers
   all-gather their batch metadata (token counts, forward mode) before the MoE all-to-alls can run;
   the scheduler does it for the next batch while the GPU runs the current one, so an iteration
