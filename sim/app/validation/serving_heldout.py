@@ -104,15 +104,15 @@ DEP_MOE_COMM = (
     "ms per step (< 1 %). (d) per-step host all-gathers of token counts (three small MPI exchanges, TensorRT-LLM "
     "PR #18293) ~0.1-0.2 ms; attention_dp_config balance is off in these options; the LM head, sampler and shared "
     "expert run per rank on its own tokens, as modelled. What the rows ask for at dcsim's step (diagnostic caps on "
-    "each rank's max_batch_size): decode batches near 128 per rank where the KV pool holds 2.5-4.5x that "
+    "each rank's max_batch_size): decode batches of 64-128 per rank where the KV pool holds 2.5-9x that "
     "(GPT-OSS H100 DEP4 1000/1000 at 64 +1.3 %, at 128 +58.8 %, pool ~560; Maverick H200 DEP8 at 128 +1.8 %, pool "
     "321; Qwen3 H200 DEP4 at 128 -3.6 %, pool 343; Qwen3 B200 DEP4 at 256 still +30.3 %), while Maverick B200 "
     "DEP4 needs more than 300 (256: -18.0 %, pool 444); or, at the pool's batch, steps 1.5-1.9x dcsim's. The "
     "GPT-OSS-120B B200 DEP2 / GB200 TP1 comparison above is the limits', not the step's: at ~380 sequences per "
     "rank (DEP2, max_batch_size 384-448 per rank) and ~390 (GB200 TP1, 448) the 1024/8192 rows read +11.6 / +2.8 % "
     "(with the heuristic's 768 per rank and 224: +41.0 / -30.2 %), 1000/1000 DEP2 at 478 per rank +3.6 % (at the "
-    "heuristic's 1,223: +22.4 %): on Blackwell the DEP2 step at a TP1-sized batch matches (trtllm-bench's limits "
-    "are worked on apart). ")
+    "1,223 the heuristic's cap lets run: +22.4 %): on Blackwell the DEP2 step at a TP1-sized batch matches "
+    "(trtllm-bench's limits are worked on apart). ")
 QWEN_DEP_GAP = DEP_MOE_COMM + (
     "Qwen3-235B-A22B with attention DP (DEP4 / DEP8): over-predicted on every GPU (B200/GB200 NVFP4 "
     "+17 to +68 %, H200/H100 FP8 +44 to +72 %), most at 1000/1000 (the largest decode batch). The all-gather "
@@ -256,7 +256,7 @@ MAVERICK_HOPPER_GAP = (
     "asserts kv_cache_quant_algo == FP8 for nvidia/Llama-4-Maverick-17B-128E-Instruct-FP8 with no KV config, and "
     "trtllm-bench keeps the checkpoint's, bench/benchmark/utils/general.py), so the pool holds the 321 sequences "
     "per rank dcsim runs at 1000/1000 (a rank capped at 128 would read +1.8 %); at that batch the step would have "
-    "to be ~1.6x dcsim's 40 ms (per rank: 62 GB of weights, 15 ms at the HBM rate; 47 GB of KV, 11 ms); the "
+    "to be ~1.6x dcsim's 40 ms (per rank: 65 GB of weights, 16 ms at the HBM rate; 47 GB of KV, 11 ms); the "
     "expert GEMMs' time x2 (diagnostic) takes 1000/1000 +59 -> +26 % and 8192/1024 +15 -> -12 %. For Llama 4 the "
     "split is Hopper's: the v1.0 table's B200 TP8 (DEP8) 1000/1000 row reads +25 % where H200's reads +66 % and "
     "H100's +88 % (DEP_MOE_COMM for the candidates checked)")

@@ -252,7 +252,8 @@ def test_gpt_oss_blackwell_dep2_step_matches_at_a_tp1_sized_batch():
     at trtllm-bench's heuristic 768 per rank / 224) is the limits' (serving_heldout.DEP_MOE_COMM)."""
     from sim.app.runner import run
     rows = {r["id"]: r for r in held.heldout_cases()}
-    for rid, cap in (("trtllm12_GPT_OSS_120B_B200_dep2_1024_8192", 384), ("trtllm12_GPT_OSS_120B_GB200_tp1_1024_8192", 448)):
+    for rid, cap in (("trtllm12_GPT_OSS_120B_B200_dep2_1024_8192", 384),
+                     ("trtllm12_GPT_OSS_120B_GB200_tp1_1024_8192", 448)):
         r = rows[rid]
         per_gpu = float(run(_with_rank_cap(r, cap)).summary["output_tokens_per_s"]) / int(r["gpu_count"])
         assert abs(per_gpu / float(r["value"]) - 1.0) <= 0.15, (rid, per_gpu)
