@@ -14,7 +14,8 @@ Vocabulary:
   K = window + sinks keys, so a decode over context d counts f d + (1 - f) min(d, K) (f: the
   fraction of full-context layers); ``chunk_pairs``, ``chunk_kv``, ``kv_tokens`` and
   ``decode_contexts`` give them, and ``kv_tokens`` x ``kv_token_gpu`` is a sequence's KV bytes
-  per GPU (windowed layers keep only their window: vLLM's hybrid KV cache manager).
+  per GPU (windowed layers keep only their window: vLLM's hybrid KV cache manager; an engine whose one
+  pool keeps every token, TensorRT-LLM, holds ``kv_blocks`` of the whole context: ``keep_window_kv``).
   With chunked local attention (``model.attention_chunk`` C, Llama 4) a chunked layer's query at
   position p attends only its own chunk, p - C floor((p - 1)/C) keys: ``attn_pairs`` and
   ``kv_read`` are layer-averaged the same way (a decode over context d reads f d + (1 - f) x

@@ -10,7 +10,8 @@ Vocabulary:
   guaranteed-no-evict capacity scheduler, reserves KV for prompt + output at admission),
   ``max_batch_size`` and ``max_batch_tokens`` as trtllm-bench picks them when the command gives
   neither (``engines.trtllm_bench_limits``: the KV-memory heuristic of tensorrt_llm/bench/build/
-  tuning.py, e.g. 256 sequences and 2,048 tokens for 405B FP8 on 8 H100 at 128/4096), decode
+  tuning.py, e.g. 256 sequences and 2,048 tokens for 405B FP8 on 8 H100 at 128/4096; an MXFP4
+  gpt-oss checkpoint is outside its heuristic: 2048 / 8192; with attention DP each rank's), decode
   steps replayed as CUDA graphs padded to the overview's ``cuda_graph_config.batch_sizes``
   (``GRAPH_BATCH_SIZES``, ``enable_padding: true``; TensorRT-LLM pads a batch above the last listed
   size to max_batch_size), ``gpu_memory_utilization = 0.95`` (the row's
