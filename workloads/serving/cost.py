@@ -14,7 +14,8 @@ Vocabulary:
   K = window + sinks keys, so a decode over context d counts f d + (1 - f) min(d, K) (f: the
   fraction of full-context layers); ``chunk_pairs``, ``chunk_kv``, ``kv_tokens`` and
   ``decode_contexts`` give them, and ``kv_tokens`` x ``kv_token_gpu`` is a sequence's KV bytes
-  per GPU (windowed layers keep only their window: vLLM's hybrid KV cache manager).
+  per GPU (windowed layers keep only their window: vLLM's hybrid KV cache manager; an engine whose one
+  pool keeps every token, TensorRT-LLM, holds ``kv_blocks`` of the whole context: ``keep_window_kv``).
   With chunked local attention (``model.attention_chunk`` C, Llama 4) a chunked layer's query at
   position p attends only its own chunk, p - C floor((p - 1)/C) keys: ``attn_pairs`` and
   ``kv_read`` are layer-averaged the same way (a decode over context d reads f d + (1 - f) x
@@ -208,6 +209,7 @@ class IterationCost:
         # share of the layers whose KV holds every token of a sequence (prefix-cache entries):
         # windowed layers keep their window, chunked layers every token (see the module docstring)
         self.kv_full_fraction = 1.0 if self.chunk else self.full_fraction
+        self.window_kv_kept = False     # keep_window_kv: the engine's pool keeps windowed layers' every token
         self.kv_token_replica = spec.kv_cache_bytes_per_token(self.kvbytes)  # distinct bytes/token
         self.attn_width = (spec.q_dim + spec.attn_out_dim) / tp
         self.params = spec.params()                                        # cached: loops over layers
@@ -469,10 +471,20 @@ class IterationCost:
             return f * context + (1.0 - f) * self.spec.chunk_keys(context)
         return f * context + (1.0 - f) * min(context, self.window)
 
+    def keep_window_kv(self) -> None:
+        """The engine keeps every token's KV on sliding-window layers too, as on full ones (one
+        uniform KV pool of all layers: TensorRT-LLM's PyTorch backend unless
+        ``kv_cache_config.max_attention_window`` lists per-layer windows, which the perf overview's
+        GPT-OSS options do not; the window stays a mask of the attention kernels, as chunked
+        attention is): ``kv_blocks`` and prefix-cache entries count every token; what a decode
+        reads (``kv_tokens``) stays the window (engines.toml ``window_kv_freed``)."""
+        self.window_kv_kept = True
+        self.kv_full_fraction = 1.0
+
     def kv_blocks(self, tokens: int, block_tokens: int) -> int:
         """Blocks of ``block_tokens`` all-layer token slots that ``tokens`` tokens of a sequence
         occupy (``kv_tokens``, rounded up)."""
-        if not self.window or self.chunk:       # chunked layers keep every token (module docstring)
+        if not self.window or self.chunk or self.window_kv_kept:   # chunked layers keep every token (module docstring)
             return -(-int(tokens) // block_tokens)
         return int(math.ceil(self.kv_tokens(float(tokens)) / block_tokens - 1e-9))
 

@@ -223,6 +223,8 @@ class Deployment:
         if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:
             cost.set_expert_compute_precision(s.expert_compute_precision)
         self._engine_host_time(cost)
+        if not self.engine.window_kv_freed:
+            cost.keep_window_kv()
         if s.speculative is not None:
             sp = s.speculative
             cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers, topk=sp.topk,

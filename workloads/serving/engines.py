@@ -76,6 +76,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   max_batch_tokens)) are dropped and, when this is true, replaced by that batch (TensorRT-LLM's
   ``_filter_cuda_graph_batch_sizes``: with padding on, a batch between the last listed size and
   the limit pads to the limit).
+- ``window_kv_freed``: a sliding-window layer's KV blocks that leave its window are freed (vLLM's
+  hybrid KV cache manager, SGLang's SWA pool); false: the engine's one KV pool keeps every token on
+  every layer (TensorRT-LLM without ``kv_cache_config.max_attention_window``:
+  ``IterationCost.keep_window_kv``).
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
   serve keys a config leaves unset when it names ``serve.engine``.
@@ -136,6 +140,7 @@ class EngineProfile:
     overlap_us_per_seq: float = 0.0
     nccl_nvls: bool = True
     cuda_graph_pad_to_limit: bool = False
+    window_kv_freed: bool = True
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -290,68 +295,124 @@ def apply_defaults(serve, hbm_bytes: float):
     return serve.model_copy(update=upd)
 
 
-# trtllm-bench's bytes per stored element by quantization (tensorrt_llm/bench/build/tuning.py BYTES_PER_ELEM)
-_BENCH_BYTES = {"fp4": 0.5, "fp8": 1.0}
+# trtllm-bench (TensorRT-LLM 1.0 - 1.2, the perf overview's runs): bytes per stored element by the
+# checkpoint's QuantAlgo (tensorrt_llm/bench/build/tuning.py BYTES_PER_ELEM: NO_QUANT 2, FP8 1,
+# FP8_BLOCK_SCALES 1, NVFP4 0.5; any other key 2, ``.get(algo, 2)``), the algorithms its heuristic is run
+# for (tensorrt_llm/bench/build/build.py TUNED_QUANTS = {NVFP4, FP8, FP8_BLOCK_SCALES, NO_QUANT, None}) and
+# the limits it falls back to for the others (build.py DEFAULT_MAX_BATCH_SIZE / DEFAULT_MAX_NUM_TOKENS =
+# tensorrt_llm/builder.py BuildConfig.max_batch_size 2048 / max_num_tokens 8192)
+_BENCH_BYTES = {"nvfp4": 0.5, "fp8": 1.0, "fp8_block_scales": 1.0, "no_quant": 2.0}
+BENCH_TUNED_QUANTS = frozenset(_BENCH_BYTES)
+BENCH_DEFAULT_LIMITS = (2048, 8192)
 
 
-def checkpoint_param_count(cost) -> float:
-    """Elements in the model's Hugging Face safetensors checkpoint at the replica's precision
-    (what ``huggingface_hub.get_safetensors_metadata(...).parameter_count`` sums): one per weight
-    in bf16 and FP8 checkpoints; in NVIDIA ModelOpt NVFP4 checkpoints the linear layers' weights
-    are packed two per uint8 element with one FP8 scale per 16 weights (1/2 + 1/16 element per
-    weight), embeddings and LM head stay bf16 (one each)."""
-    params, emb = float(cost.params), float(cost.spec.embedding_params())
+def bench_quant_algo(cost) -> str:
+    """The QuantAlgo TensorRT-LLM reads off the replica's checkpoint (``_torch/model_config.py``
+    ``ModelConfig.from_pretrained``, which ``get_settings`` calls): ModelOpt's ``hf_quant_config.json``
+    quant_algo (``nvfp4`` for NVFP4 checkpoints, also those that quantize only the MoE's linear layers:
+    DeepSeek-R1-0528-NVFP4-v2; ``fp8``), DeepSeek's block-scaled FP8 (``quant_method: fp8`` with
+    ``weight_block_size``: ``fp8_block_scales``), unquantized ``no_quant``; an openai/gpt-oss checkpoint
+    (``quant_method: mxfp4``: ``load_hf_quant_config`` -> ``get_mxfp4_quant_algo``) is ``W4A8_MXFP4_MXFP8``
+    on SM100 with the CUTLASS / TRTLLM MoE backend and ``W4A16_MXFP4`` below SM100: ``mxfp4`` here, an
+    algorithm outside trtllm-bench's ``TUNED_QUANTS``."""
     if getattr(cost, "expert_precision", "") == "mxfp4":
-        # openai/gpt-oss: each expert weight matrix as ``*_blocks`` (uint8, two e2m1 weights each)
-        # and ``*_scales`` (uint8, one e8m0 per 32 weights); everything else bf16, one element each
-        moe_layers = round(cost.moe_fraction * cost.spec.layers)
-        experts = float(cost.spec.experts * cost.expert_params * moe_layers)
-        return (params - experts) + experts * (0.5 + 1.0 / 32.0)
+        return "mxfp4"
+    if cost.wbytes == 0.5 or getattr(cost, "expert_precision", "") == "fp4":
+        return "nvfp4"
+    if cost.wbytes == 1.0:
+        return "fp8_block_scales" if cost.spec.mla else "fp8"
+    return "no_quant"
+
+
+def checkpoint_param_count(cost, nextn_layers: int = 0) -> float:
+    """Elements in the model's Hugging Face safetensors checkpoint at the replica's precision: what
+    trtllm-bench's ``ModelConfig.get_param_count`` sums (tensorrt_llm/bench/build/dataclasses.py:
+    ``huggingface_hub.get_safetensors_metadata(...).parameter_count``, elements per dtype, whatever
+    the dtype's width). One per weight in bf16 and FP8 checkpoints (block scales: 1 per 128 x 128
+    weights, left out); in NVIDIA ModelOpt NVFP4 checkpoints the quantized linear layers' weights are
+    packed two per uint8 element with one FP8 scale per 16 weights (1/2 + 1/16 element per weight),
+    embeddings and LM head stay bf16 (one each); where only the routed experts are NVFP4
+    (``expert_precision`` fp4: DeepSeek-R1-0528-NVFP4-v2) only they are packed. An openai/gpt-oss
+    checkpoint holds each expert matrix as ``*_blocks`` (uint8, two e2m1 weights each) and ``*_scales``
+    (uint8, one e8m0 per 32 weights), everything else bf16.
+
+    ``nextn_layers``: multi-token-prediction modules the checkpoint stores after the decoder layers
+    (DeepSeek-V3 / R1 ``num_nextn_predict_layers`` = 1, ``model.layers.61``: one more decoder layer
+    of the last layer's kind, the 2d x d ``eh_proj`` and its own copies of the embedding and LM head;
+    671.0e9 + 13.5e9 = the 685e9 the DeepSeek-V3 README gives for its Hugging Face weights), counted
+    at the body's packing. Their weights load only with MTP on, but the count reads every tensor."""
+    spec = cost.spec
+    params, emb = float(cost.params), float(spec.embedding_params())
+    if nextn_layers:
+        extra = spec.layer_params(spec.layers - 1) + 2 * spec.hidden * spec.hidden + spec.embedding_params()
+        params, emb = params + nextn_layers * extra, emb * (1 + nextn_layers)
+    else:
+        extra = 0.0
+    expert = getattr(cost, "expert_precision", "")
+    if expert in ("mxfp4", "fp4"):
+        moe_layers = round(cost.moe_fraction * spec.layers) + (nextn_layers if spec.is_moe_layer(spec.layers - 1) else 0)
+        experts = float(spec.experts * cost.expert_params * moe_layers)
+        per = 0.5 + (1.0 / 32.0 if expert == "mxfp4" else 1.0 / 16.0)
+        return (params - experts) + experts * per
     if cost.wbytes == 0.5:
         return (params - emb) * (0.5 + 1.0 / 16.0) + emb
     return params
 
 
 def trtllm_bench_limits(cost, input_tokens: int, output_tokens: int, fraction: float = 0.95,
-                        chunked_prefill: bool = False) -> tuple[int, int]:
+                        chunked_prefill: bool = False, nextn_layers: int = 0) -> tuple[int, int]:
     """(max_batch_size, max_num_tokens) that ``trtllm-bench throughput`` runs with when neither is
-    given (TensorRT-LLM 1.0: tensorrt_llm/bench/benchmark/utils/general.py ``get_settings`` ->
-    tensorrt_llm/bench/build/tuning.py ``calc_engine_setting`` and ``finetune_setting``), for a
-    dataset of ``input_tokens`` / ``output_tokens`` requests:
+    given, for a dataset of ``input_tokens`` / ``output_tokens`` requests, as TensorRT-LLM 1.0 - 1.2
+    compute them (the perf overview's runs; the rules changed in 2026, TensorRT-LLM PR #13498):
+    tensorrt_llm/bench/benchmark/utils/general.py ``get_settings`` -> build.py
+    ``get_benchmark_engine_settings`` -> tuning.py ``calc_engine_setting`` / ``finetune_setting``:
 
-    - "engine size" = checkpoint elements (``checkpoint_param_count``) x bytes per element of the
-      quantization (FP4 0.5, FP8 1, else 2), in GiB; memory = tp x pp x the GPU's total (NVML,
-      here ``gpu.hbm_bytes``) minus it, times ``fraction`` (kv_cache_free_gpu_mem_fraction);
-    - KV bytes per token = 2 x layers x max(tp, kv_heads) x head_dim x KV bytes; requests =
+    - the checkpoint's QuantAlgo (``bench_quant_algo``) outside ``TUNED_QUANTS`` (MXFP4: every
+      openai/gpt-oss row) skips the heuristic: ``BENCH_DEFAULT_LIMITS`` (2048, 8192), the warning
+      "Using default settings because quant_algo not supported";
+    - else "engine size" = checkpoint elements (``checkpoint_param_count``) x bytes per element of
+      the quantization (NVFP4 0.5, FP8 1, else 2), in GiB; memory = tp x pp x the GPU's total
+      (``get_device_memory``: NVML total, here ``gpu.hbm_bytes``) minus it, times ``fraction``
+      (kv_cache_free_gpu_mem_fraction);
+    - KV bytes per token = 2 x num_hidden_layers x max(tp, num_key_value_heads) x head_size x KV
+      bytes (FP8 1, else 2), every layer as a full-attention one (no sliding window); head_size is the
+      config's head_dim, else hidden_size // num_attention_heads (bench/build/dataclasses.py
+      ``set_values_if_none``): DeepSeek's MLA config (remote-code DeepseekV3Config: no head_dim,
+      num_key_value_heads 128) gives 2 x 61 x 128 x 56 bytes, not its cached latent; requests =
       memory / (bytes per token x (input + output));
     - raw batch = min(requests, 4096) / pp, raw tokens = min(raw batch x (1 + input/output), 32768);
       max_batch_size rounds the batch up (to 32s under 256, at least 64; 128s under 1024; else
       256s), max_num_tokens the tokens (256s under 4096, at least 2048; 512s under 8192; else
-      1024s); without chunked prefill max_num_tokens >= the longest prompt + max_batch_size.
+      1024s);
+    - without chunked prefill (the overview's options set none) get_settings raises max_num_tokens
+      to at least the longest prompt + max_batch_size, on both paths.
 
+    The same numbers go to the LLM API, where with ``enable_attention_dp`` they are each rank's
+    executor's (``serving.case_config`` multiplies them by the ranks): the heuristic's whole-group
+    memory and max(tp, kv heads) are not divided among the ranks (tuning.py has no attention-DP case).
     The estimate ignores activations, the runtime's own buffers and the checkpoint's packing, so
     the batch it allows is "slightly optimistic" (its docstring): the KV pool the runtime then
     allocates usually holds fewer requests, and CUDA graphs padded to this max_batch_size run
     the decode batches the pool allows (``IterationCost.padded``)."""
     s, tp, pp = cost.spec, cost.tp, cost.pp
-    per_elem = _BENCH_BYTES.get({0.5: "fp4", 1.0: "fp8"}.get(cost.wbytes, ""), 2.0)
-    kv_elem = cost.kvbytes
-    if getattr(cost, "expert_precision", "") == "mxfp4":
-        # an MXFP4 checkpoint's quant_algo (W4A16_MXFP4 / W4A8_MXFP4_MXFP8) is not in tuning.py's
-        # BYTES_PER_ELEM: 2 bytes per (packed) element; the KV bytes follow kv_cache_config.dtype
-        # (get_settings: validate_and_set_kv_cache_quant), as for every checkpoint
-        per_elem = 2.0
-    engine_GiB = checkpoint_param_count(cost) * per_elem / GiB
-    memory_GiB = (tp * pp * cost.gpu.hbm_bytes / GiB - engine_GiB) * fraction
-    token_GiB = 2.0 * s.layers * max(tp, s.kv_heads) * s.head_dim * kv_elem / GiB
-    requests = memory_GiB / (token_GiB * (input_tokens + output_tokens))
-    if requests < 1:
-        raise InfeasibleError("serve.tp", f"trtllm-bench: no request of {input_tokens + output_tokens} tokens "
-                              f"fits the KV memory it estimates ({memory_GiB:.1f} GiB)")
-    raw_bs = min(requests, 4096) / pp
-    raw_tokens = min(raw_bs * (1 + input_tokens / output_tokens), 32768)
-    bs = _round_up_in_bands(raw_bs, ((256, 32, 64), (1024, 128, 0), (math.inf, 256, 0)))
-    tokens = _round_up_in_bands(raw_tokens, ((4096, 256, 2048), (8192, 512, 0), (math.inf, 1024, 0)))
+    algo = bench_quant_algo(cost)
+    if algo not in BENCH_TUNED_QUANTS:
+        bs, tokens = BENCH_DEFAULT_LIMITS
+    else:
+        per_elem = _BENCH_BYTES[algo]
+        kv_elem = 1.0 if cost.kvbytes == 1.0 else 0.5 if cost.kvbytes == 0.5 else 2.0
+        engine_GiB = checkpoint_param_count(cost, nextn_layers) * per_elem / GiB
+        memory_GiB = (tp * pp * cost.gpu.hbm_bytes / GiB - engine_GiB) * fraction
+        head_size = s.hidden // s.heads if s.mla else s.head_dim
+        token_GiB = 2.0 * s.layers * max(tp, s.kv_heads) * head_size * kv_elem / GiB
+        requests = memory_GiB / (token_GiB * (input_tokens + output_tokens))
+        if requests < 1:
+            raise InfeasibleError("serve.tp", f"trtllm-bench: no request of {input_tokens + output_tokens} tokens "
+                                  f"fits the KV memory it estimates ({memory_GiB:.1f} GiB)")
+        raw_bs = min(requests, 4096) / pp
+        raw_tokens = min(raw_bs * (1 + input_tokens / output_tokens), 32768)
+        bs = _round_up_in_bands(raw_bs, ((256, 32, 64), (1024, 128, 0), (math.inf, 256, 0)))
+        tokens = _round_up_in_bands(raw_tokens, ((4096, 256, 2048), (8192, 512, 0), (math.inf, 1024, 0)))
     if not chunked_prefill:
         tokens = max(tokens, input_tokens + bs)
     return int(bs), int(tokens)

@@ -10,7 +10,8 @@ Vocabulary:
   guaranteed-no-evict capacity scheduler, reserves KV for prompt + output at admission),
   ``max_batch_size`` and ``max_batch_tokens`` as trtllm-bench picks them when the command gives
   neither (``engines.trtllm_bench_limits``: the KV-memory heuristic of tensorrt_llm/bench/build/
-  tuning.py, e.g. 256 sequences and 2,048 tokens for 405B FP8 on 8 H100 at 128/4096), decode
+  tuning.py, e.g. 256 sequences and 2,048 tokens for 405B FP8 on 8 H100 at 128/4096; an MXFP4
+  gpt-oss checkpoint is outside its heuristic: 2048 / 8192; with attention DP each rank's), decode
   steps replayed as CUDA graphs padded to the overview's ``cuda_graph_config.batch_sizes``
   (``GRAPH_BATCH_SIZES``, ``enable_padding: true``; TensorRT-LLM pads a batch above the last listed
   size to max_batch_size), ``gpu_memory_utilization = 0.95`` (the row's
@@ -191,6 +192,11 @@ MODEL_PRESETS.update({"Llama 4 Maverick": "llama4-maverick", "Llama 4 Scout": "l
 # ("only the weights and activations of the linear operators within transformer blocks in MoE are
 # quantized"): NVFP4 experts, the rest as DeepSeek's FP8 release
 EXPERT_ONLY_FP4 = {"DeepSeek R1 0528"}
+# multi-token-prediction modules stored in the published checkpoints (config.json num_nextn_predict_layers;
+# DeepSeek-V3 README: "685B, which includes 671B of the Main Model weights and 14B of the Multi-Token
+# Prediction (MTP) Module weights"; NVIDIA's NVFP4 DeepSeek-R1 checkpoints keep them: TensorRT-LLM's
+# DeepSeek-R1 guide runs MTP from them): trtllm-bench's parameter count reads every tensor
+CHECKPOINT_NEXTN_LAYERS = {"DeepSeek R1 0528": 1}
 GPUS = {"H100": "H100-SXM-80GB", "H200": "H200-SXM-141GB", "B200": "B200-180GB", "GB200": "GB200",
         "A100": "A100-SXM-80GB"}
 # KV-cache precision of the published checkpoints by weight precision: NVIDIA ModelOpt FP8 and
@@ -269,13 +275,13 @@ def case_config(row: dict, max_requests: int | None = None):
         # scheduler, sequences and KV; the routed experts spread over the ranks)
         data["serve"].update(dp_attention=True, ep=tp)
     cfg = load_config(data=data)
-    if row["model"] in MXFP4_EXPERTS:
-        cost = IterationCost(ModelSpec.from_section(cfg.model), gpu_spec(gpu), precision, kv_precision, tp=tp, pp=pp)
+    # the checkpoint as trtllm-bench reads it (engines.bench_quant_algo, checkpoint_param_count): the
+    # replica's precision, its routed experts' where the checkpoint quantizes only them, its MTP modules
+    cost = IterationCost(ModelSpec.from_section(cfg.model), gpu_spec(gpu), precision, kv_precision, tp=tp, pp=pp)
+    if expert_precision:
         cost.set_expert_precision(expert_precision)
-    else:
-        cost = IterationCost(ModelSpec.from_section(cfg.model), gpu_spec(gpu), row["precision"].lower(), kv_precision,
-                             tp=tp, pp=pp)
-    bs, tokens = trtllm_bench_limits(cost, isl, osl, BENCH_KV_FRACTION)
+    bs, tokens = trtllm_bench_limits(cost, isl, osl, BENCH_KV_FRACTION,
+                                     nextn_layers=CHECKPOINT_NEXTN_LAYERS.get(row["model"], 0))
     if dep:
         # the heuristic's limits are each rank's executor's (tuning.py has no attention-DP case)
         bs, tokens = bs * tp, tokens * tp

@@ -46,8 +46,11 @@ def test_heldout_median_p90_and_each_row_in_its_bound():
         assert abs(r["error"]) <= r["tolerance"] or (r["gap"] and abs(r["error"]) <= r["bound"]), r["case"]
     # the first 30 rows (Llama 3.3, Qwen3, DeepSeek-R1); the Llama 4 rows: test_llama4_maverick_rows_...
     a = sorted(e for k, e in errs.items() if "Llama_4" not in k and not k.startswith("trtllm10"))
-    assert len(a) == 30 and statistics.median(a) <= 0.19
-    assert a[int(0.9 * (len(a) - 1) + 0.5)] <= 0.62
+    # trtllm-bench's real limits (issue 12, benchlim: DeepSeek-R1 at 384 per rank) took the median 19 -> 10.6 %
+    # and, with the H200 DEP8 row at +109 % (DSR1_GAP), the p90 0.62 -> 0.68
+    assert len(a) == 30 and statistics.median(a) <= 0.11
+    assert a[int(0.9 * (len(a) - 1) + 0.5)] <= 0.68
+    assert all(errs[k] <= 0.15 for k in errs if "DeepSeek_R1" in k and "H200" not in k)
     # the DP-attention padding moved every Qwen3-235B DEP row toward the measurement (B200 1000/1000 49.2 %);
     # the all-gather of the MoE's hidden states took it to 68.1 % (serving_heldout.QWEN_DEP_GAP)
     assert errs["trtllm12_Qwen3_235B_A22B_B200_dep4_1000_1000"] <= 0.70
@@ -92,8 +95,10 @@ def test_gpt_oss_rows_are_every_cell_of_the_two_tables_and_expressible():
 @pytest.mark.slow
 def test_gpt_oss_rows_each_within_their_kind_bound():
     """GPT-OSS on TensorRT-LLM (44 rows, nothing fitted to them): each within its kind's bound with its gap
-    stated (serving_heldout.KINDS). The weight-bound Hopper 120B decode rows are within the suite's 15 %
-    (H200 TP1 at trtllm-bench's batch of 160); the known faults are pinned so they cannot silently get worse:
+    stated (serving_heldout.KINDS), at trtllm-bench's default limits (an MXFP4 checkpoint is outside its
+    heuristic: 2048 sequences, serving_heldout.BENCH_LIMITS) and TensorRT-LLM's uniform KV pool. The Hopper 120B
+    rows read -10 % only at the heuristic's wrong cap of 160; at the pool's batch they are compute-bound and over,
+    as the 20B's. The known faults are pinned so they cannot silently get worse:
     Hopper compute-bound rows over (what the fused-MoE model leaves, serving_heldout.GPT_OSS_HOPPER_GAP), Blackwell
     decode-heavy rows under (the v1.0-fitted per-sequence host time), attention DP over."""
     rows = [r for r in _suite() if "GPT_OSS" in r["case"]]
@@ -101,10 +106,16 @@ def test_gpt_oss_rows_each_within_their_kind_bound():
     err = {r["case"].replace("trtllm12_GPT_OSS_", ""): r["error"] for r in rows}
     for r in rows:
         assert abs(r["error"]) <= r["tolerance"] or (r["gap"] and abs(r["error"]) <= r["bound"]), r["case"]
-    for k in ("120B_H200_tp1_1000_1000", "120B_H200_tp1_1024_1024", "120B_H200_tp1_1024_8192",
-              "120B_GB200_tp1_1000_1000", "120B_GB200_tp1_8192_1024", "20B_B200_tp1_1024_8192",
-              "20B_GB200_tp1_1024_8192", "20B_B200_tp1_1024_32768"):
+    for k in ("120B_GB200_tp1_1024_8192", "120B_GB200_tp1_8192_1024", "120B_GB200_tp1_32768_1024",
+              "120B_B200_dep2_1024_8192", "120B_B200_dep2_1024_32768", "20B_B200_tp1_1024_8192",
+              "20B_GB200_tp1_1024_8192", "20B_B200_tp1_1024_32768", "20B_H200_tp1_1024_8192"):
         assert abs(err[k]) <= 0.15, k
+    # GB200 TP1 1024/32768 read -38.7 % at the heuristic's 64 sequences (issue 12, benchlim)
+    assert -0.30 < err["120B_GB200_tp1_1024_32768"] < -0.15
+    # per GPU, B200 DEP2 over GB200 TP1: measured 0.95-1.17, dcsim 1.09-2.36 at the heuristic's TP1 batch
+    pred = {r["case"].replace("trtllm12_GPT_OSS_", ""): r["predicted"] for r in rows}
+    for L in ("1000_1000", "1024_8192", "1024_32768", "8192_1024", "32768_1024"):
+        assert 0.9 < pred[f"120B_B200_dep2_{L}"] / pred[f"120B_GB200_tp1_{L}"] < 1.5, L
     # the signs of the kinds: Hopper compute-bound over, Blackwell host-capped decode under
     assert all(err[f"20B_{g}_tp1_1000_1000"] > 0.25 for g in ("H200", "H100"))
     assert all(-0.35 < err[f"20B_{g}_tp1_1000_1000"] < -0.2 for g in ("B200", "GB200"))
@@ -112,9 +123,9 @@ def test_gpt_oss_rows_each_within_their_kind_bound():
     # kernel's rate) took the Hopper TP1 rows from +105.6 / +112.4 % (20B 1000/1000) and +48.9 % (120B
     # 32768/1024) to +39 / +47 % and +23 %
     assert all(err[f"20B_{g}_tp1_1000_1000"] < 0.55 for g in ("H200", "H100"))
-    assert err["120B_H200_tp1_32768_1024"] < 0.30 and abs(err["120B_H200_tp1_8192_1024"]) <= 0.15
+    assert err["120B_H200_tp1_32768_1024"] < 0.15 and 0.0 < err["120B_H200_tp1_8192_1024"] <= 0.20
     a = sorted(abs(e) for e in err.values())
-    assert statistics.median(a) <= 0.27           # 31.1 % before the fused-MoE model, 24.3 % after
+    assert statistics.median(a) <= 0.24    # 31.1 % before the fused-MoE model, 24.3 % after, 23.2 % (benchlim)
 
 
 @pytest.mark.slow
@@ -191,12 +202,45 @@ def test_dsr1_nvfp4_rows_run_their_experts_w4a4():
 
 
 def test_dep_rows_apply_trtllm_bench_limits_per_rank():
-    """trtllm-bench's heuristic limits are each attention-DP rank's (DeepSeek-R1 H200 DEP8: 128 sequences per
-    rank, as the TensorRT-LLM blog's --max_batch_size 128 at concurrency 1024 on 8 ranks shows, see
-    tests/workloads/serving/test_dp_attention.py): the replica runs 8 x 128."""
+    """trtllm-bench's limits are each attention-DP rank's: get_settings hands them to the LLM API, where every
+    attention-DP rank runs its own executor with them (the DeepSeek-R1 blog run: --max_batch_size 128 at
+    concurrency 1024 on 8 ranks keeps 1,012 requests in flight, tests/workloads/serving/test_dp_attention.py).
+    The heuristic itself is the whole group's (tuning.py: tp x the GPU's memory, max(tp, kv heads)): for
+    DeepSeek-R1 H200 DEP8 at 1000/1000 it gives 384 (engines.trtllm_bench_limits, head_size 56), so the
+    replica runs 8 x 384 (it read 128 per rank while dcsim priced a token's KV with 128-wide heads)."""
     from sim.app.validation import serving
     row = next(r for r in held.heldout_cases() if "DeepSeek_R1_0528_H200_dep8" in r["id"])
-    assert serving.case_config(row, max_requests=8).serve.max_batch_size == 8 * 128
+    assert serving.case_config(row, max_requests=8).serve.max_batch_size == 8 * 384
+
+
+# (row id, max_batch_size, max_num_tokens) per rank as trtllm-bench 1.0-1.2 resolves them for one row of each
+# group (engines.trtllm_bench_limits; tests/workloads/serving/test_engines.py works three of them by hand). No
+# published trtllm-bench log of these runs gives its "Max Runtime Batch Size" / "Max Runtime Tokens" lines.
+RESOLVED_LIMITS = [
+    ("trtllm12_Llama_3.3_70B_B200_tp1_1024_8192", 128, 2048),
+    ("trtllm12_Qwen3_30B_A3B_B200_tp1_1000_1000", 1792, 3584),
+    ("trtllm12_Qwen3_235B_A22B_B200_dep4_1000_1000", 3584, 7168),
+    ("trtllm12_Qwen3_235B_A22B_H100_dep8_1000_1000", 1280, 2304),
+    ("trtllm12_DeepSeek_R1_0528_B200_dep4_1000_1000", 384, 2048),
+    ("trtllm12_DeepSeek_R1_0528_H200_dep8_1000_1000", 384, 2048),
+    ("trtllm12_GPT_OSS_120B_GB200_tp1_1024_32768", 2048, 8192),
+    ("trtllm12_GPT_OSS_120B_B200_dep2_1024_32768", 2048, 8192),
+    ("trtllm12_GPT_OSS_120B_H100_dep4_32768_1024", 2048, 34816),
+    ("trtllm12_GPT_OSS_20B_H200_tp1_1000_1000", 2048, 8192),
+    ("trtllm12_Llama_4_Maverick_B200_dep4_1024_8192", 768, 2048),
+    ("trtllm10_Llama_4_Scout_H200_tp4_1000_1000", 2560, 5120),
+    ("trtllm10_Llama_4_Maverick_H100_tp8_1000_1000", 1536, 2816),
+]
+
+
+def test_each_groups_limits_are_trtllm_bench_s():
+    from sim.app.validation import serving
+    rows = {r["id"]: r for r in held.heldout_cases()}
+    for rid, bs, tokens in RESOLVED_LIMITS:
+        r = rows[rid]
+        ranks = int(r["tp"]) if r["dp_attention"] == "yes" else 1
+        s = serving.case_config(r, max_requests=8).serve
+        assert (s.max_batch_size, s.max_batch_tokens) == (bs * ranks, tokens * ranks), rid
 
 
 def test_dep_kinds_share_the_moe_traffic_text():

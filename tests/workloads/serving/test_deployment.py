@@ -251,12 +251,14 @@ def test_sliding_window_hybrid_pool_holds_more_sequences():
     """gpt-oss-20b-shaped model (every other layer windowed, 128 tokens): a request of 16,000 +
     64 tokens holds 12 x 16,064 + 12 x 128 layer-tokens = 8,096 all-layer slots = 506 blocks of 16
     (vLLM's hybrid KV cache manager keeps only the window on windowed layers), so a 40,000-token
-    pool (2,500 blocks) runs 4 at once; with full attention on every layer 1,004 blocks, 2 at once."""
+    pool (2,500 blocks) runs 4 at once; with full attention on every layer 1,004 blocks, 2 at once,
+    as under TensorRT-LLM, whose one KV pool keeps every token on windowed layers too (engines.toml
+    [trtllm] window_kv_freed = false: no kv_cache_config.max_attention_window in the overview's options)."""
     from tests.workloads.serving.test_cost import GPT_OSS_20B
     peaks = []
-    for over in ({}, {"sliding_window": None, "global_every": 0}):
+    for over, engine in (({}, "vllm"), ({"sliding_window": None, "global_every": 0}, "vllm"), ({}, "trtllm")):
         r = serve(topology={"gpus": 1}, model={**GPT_OSS_20B, **over, "preset": None},
-                  serve={"engine": "trtllm", "scheduler": "orca", "precision": "bf16", "kv_precision": "bf16",
+                  serve={"engine": engine, "scheduler": "orca", "precision": "bf16", "kv_precision": "bf16",
                          "kv_capacity_tokens": 40000, "max_batch_tokens": 8192},
                   workload={"arrival": "burst", "requests": 12, "input_tokens": 16000, "output_tokens": 64})
         t = r.tables["requests"].to_pydict()
@@ -268,6 +270,7 @@ def test_sliding_window_hybrid_pool_holds_more_sequences():
         peaks.append((most, r.summary["kv_peak_utilization"]))
     assert peaks[0] == (4, pytest.approx(4 * 506 / 2500))
     assert peaks[1] == (2, pytest.approx(2 * 1004 / 2500))
+    assert peaks[2] == peaks[1]
 
 
 def test_mi300x_tp8_serving_all_reduce_uses_every_xgmi_link():
@@ -318,7 +321,8 @@ def test_sliding_window_prefix_load_and_disagg_bytes_closed_form(monkeypatch):
         return tiers
     monkeypatch.setattr(kvcache.PrefixCache, "acquire", spy)
     model = {**GPT_OSS_20B, "preset": None}
-    common = {"engine": "trtllm", "scheduler": "orca", "precision": "bf16", "kv_precision": "bf16"}
+    # vLLM's hybrid pool (TensorRT-LLM keeps every layer's KV: its prefix entries are whole, engines.toml)
+    common = {"engine": "vllm", "scheduler": "orca", "precision": "bf16", "kv_precision": "bf16"}
     res = serve(topology={"gpus": 1}, model=model,
                 serve={**common, "replicas": 1, "max_batch_size": 32, "prefix_cache": True,
                        "kv_capacity_tokens": 150000, "host_kv_GB": 200}, workload=MOONCAKE).summary

@@ -466,16 +466,57 @@ def test_deployment_sets_the_engine_overlap_host_time():
 
 
 def test_trtllm_bench_limits_of_an_mxfp4_checkpoint():
-    # gpt-oss-120b on one H200, by hand (tuning.py): the checkpoint's safetensors hold the 114.66e9 expert
-    # weights as uint8 blocks (1/2 element each) + e8m0 scales (1/32), the other 2.127e9 as bf16: 63.04e9
-    # elements; quant_algo MXFP4 is not in BYTES_PER_ELEM -> 2 B each = 117.42 GiB; KV memory
-    # (139.81 - 117.42) x 0.95 = 21.27 GiB; a token's KV (auto = bf16) 2 x 36 x 8 x 64 x 2 B = 6.866e-5 GiB;
-    # at 1000/1000: 154.9 requests -> 160 sequences, the 2048-token floor
+    """openai/gpt-oss: config.json quantization_config quant_method mxfp4 -> TensorRT-LLM's
+    ModelConfig.load_hf_quant_config -> get_mxfp4_quant_algo: W4A8_MXFP4_MXFP8 on SM100 (CUTLASS / TRTLLM
+    MoE backend), W4A16_MXFP4 below. Neither is in trtllm-bench's TUNED_QUANTS (tensorrt_llm/bench/build/
+    build.py get_benchmark_engine_settings), so the heuristic never runs: "Using default settings because
+    quant_algo not supported", BuildConfig's max_batch_size 2048 / max_num_tokens 8192, then get_settings'
+    no-chunking floor max(8192, longest prompt + 2048). (dcsim read the heuristic with the packed checkpoint at
+    2 bytes per element until this: GB200 TP1 64 sequences at 1024/32768, H200 TP1 160 at 1000/1000.)"""
     c = cost({"preset": "gpt-oss-120b"}, "H200-SXM-141GB", "bf16", "bf16")
     c.set_expert_precision("mxfp4")
+    # the safetensors count itself (114.66e9 expert weights as uint8 blocks + e8m0 scales, 2.127e9 bf16)
     assert engines.checkpoint_param_count(c) == pytest.approx(63.041e9, rel=1e-4)
-    assert engines.trtllm_bench_limits(c, 1000, 1000) == (160, 2048)
-    # the FP8 KV of kv_cache_config dtype fp8 (Blackwell options) halves the token bytes: 309.8 requests
-    c8 = cost({"preset": "gpt-oss-120b"}, "H200-SXM-141GB", "bf16", "fp8")
-    c8.set_expert_precision("mxfp4")
-    assert engines.trtllm_bench_limits(c8, 1000, 1000) == (384, 2048)
+    assert engines.bench_quant_algo(c) == "mxfp4" and "mxfp4" not in engines.BENCH_TUNED_QUANTS
+    assert engines.trtllm_bench_limits(c, 1000, 1000) == (2048, 8192)
+    assert engines.trtllm_bench_limits(c, 1024, 32768) == (2048, 8192)
+    assert engines.trtllm_bench_limits(c, 8192, 1024) == (2048, 10240)
+    assert engines.trtllm_bench_limits(c, 32768, 1024) == (2048, 34816)
+    b = cost({"preset": "gpt-oss-120b"}, "GB200", "bf16", "fp8")
+    b.set_expert_precision("mxfp4")
+    assert engines.trtllm_bench_limits(b, 1024, 32768) == (2048, 8192)
+
+
+def test_trtllm_bench_limits_of_an_mla_checkpoint():
+    """DeepSeek-R1-0528 as trtllm-bench sizes it (tensorrt_llm/bench/build/dataclasses.py ModelConfig.from_hf,
+    tuning.py calc_engine_setting), by hand. The remote-code DeepseekV3Config (configuration_deepseek.py) has
+    no head_dim and num_key_value_heads 128, so head_size = 7168 // 128 = 56 and a token's KV is 2 x 61 x 128 x
+    56 x 1 B (FP8 KV) = 874,496 B, not MLA's cached latent nor 128-wide heads. The checkpoint's safetensors
+    hold the MTP module (model.layers.61: one MoE layer, eh_proj, its own embedding and head): 671.03e9 +
+    13.46e9 = 684.49e9 elements, the DeepSeek-V3 README's "685B". H200 DEP8 FP8 (FP8_BLOCK_SCALES, 1 B) at
+    1000/1000: engine 637.5 GiB; (8 x 139.81 - 637.5) x 0.95 = 457.0 GiB; / (8.144e-4 GiB x 2000) = 280.5
+    requests -> 384 (128s), 561 tokens -> the 2048 floor. With 128-wide heads it was 122.7 -> 128."""
+    c = cost({"preset": "deepseek-v3"}, "H200-SXM-141GB", "fp8", "fp8", tp=8)
+    assert engines.bench_quant_algo(c) == "fp8_block_scales"
+    assert engines.checkpoint_param_count(c, nextn_layers=1) == pytest.approx(685e9, rel=0.002)
+    assert engines.trtllm_bench_limits(c, 1000, 1000, nextn_layers=1) == (384, 2048)
+    # nvidia/DeepSeek-R1-0528-NVFP4-v2: only the routed experts packed (59 MoE layers with the MTP one:
+    # 665.2e9 weights x 9/16), the rest one element each: 393.5e9 elements at NVFP4's 0.5 B = 183.2 GiB;
+    # B200 DEP4 at 1000/1000: (4 x 178.02 - 183.2) x 0.95 / 1.629 = 308.4 requests -> 384
+    f = cost({"preset": "deepseek-v3"}, "B200-180GB", "fp8", "fp8", tp=4)
+    f.set_expert_precision("fp4")
+    assert engines.bench_quant_algo(f) == "nvfp4"
+    assert engines.checkpoint_param_count(f, nextn_layers=1) == pytest.approx(393.5e9, rel=0.002)
+    assert engines.trtllm_bench_limits(f, 1000, 1000, nextn_layers=1) == (384, 2048)
+
+
+def test_trtllm_bench_limits_of_the_gqa_moe_checkpoints():
+    """Qwen3-235B-A22B NVFP4 on 4 B200 at 1000/1000 by hand: (235.09e9 - 1.24e9) x 9/16 + 1.24e9 = 132.8e9
+    elements x 0.5 B = 61.8 GiB; (4 x 178.02 - 61.8) x 0.95 = 617.6 GiB; a token 2 x 94 x max(4, 4) x 128 x
+    1 B = 8.96e-5 GiB -> 3,445 requests -> 3584 (256s), 6,890 tokens -> 7168 (512s); each DEP4 rank runs
+    these (serving.case_config x 4). Llama 4 Maverick (text_config: 48 layers, 8 KV heads of 128) NVFP4 on 4
+    B200 at 1024/8192: 768 -> the replica's 3072."""
+    q = cost({"preset": "qwen3-235b-a22b"}, "B200-180GB", "fp4", "fp8", tp=4)
+    assert engines.trtllm_bench_limits(q, 1000, 1000) == (3584, 7168)
+    m = cost({"preset": "llama4-maverick"}, "B200-180GB", "fp4", "fp8", tp=4)
+    assert engines.trtllm_bench_limits(m, 1024, 8192) == (768, 2048)
