@@ -301,3 +301,57 @@ def test_gpt_oss_blackwell_dep2_step_matches_at_a_tp1_sized_batch():
         r = rows[rid]
         per_gpu = float(run(_with_rank_cap(r, cap)).summary["output_tokens_per_s"]) / int(r["gpu_count"])
         assert abs(per_gpu / float(r["value"]) - 1.0) <= 0.15, (rid, per_gpu)
+
+
+def test_moe_kernel_samples_read_slower_than_dcsims_routed_expert_ops_and_not_by_the_weights():
+    """Issue 12 (qwenmoe), candidate (3) at the kernel level: FlashInfer's published TensorRT-LLM-gen NVFP4
+    fused-MoE sample (1,024 tokens, hidden = intermediate = 1,024, top-8) takes 1.90x dcsim's routed-expert ops
+    with 128 experts and 1.37x with 256; the measured launch takes the same time with twice the experts' weights
+    (0.216 vs 0.219 ms) where dcsim's grows by a third: the missing time is the routed copies' work, not the
+    weight reads. A DeepSeek-V3-shaped launch (EP8, 512 tokens, B300) reads 1.24x. Gaps pinned, not fitted
+    (serving_heldout.QWEN_MOE_CANDIDATES): fails when the model moves them."""
+    s = held.MOE_KERNEL_SAMPLES
+    assert all(v[8] and v[7] > 0 for v in s.values())
+    pred = {k: held.fused_moe_layer_s(*v[:7]) for k, v in s.items()}
+    ratio = {k: s[k][7] / pred[k] for k in s}
+    assert 1.7 < ratio["fi_sample_e128_renorm"] < 2.1, ratio
+    assert 1.25 < ratio["fi_sample_e256_dsv3"] < 1.5, ratio
+    assert 1.1 < ratio["fi_pr5301_dsv3_ep8_t512"] < 1.4, ratio
+    measured_e = s["fi_sample_e256_dsv3"][7] / s["fi_sample_e128_renorm"][7]
+    dcsim_e = pred["fi_sample_e256_dsv3"] / pred["fi_sample_e128_renorm"]
+    assert abs(measured_e - 1.0) < 0.02 and dcsim_e > 1.3
+    # the op set is the layer's routed-expert ops, at more tokens never less time
+    assert held.fused_moe_layer_s("B200-180GB", 2048, 1024, 1024, 128, 8) > pred["fi_sample_e128_renorm"]
+
+
+def test_deepgemm_k_sweep_shows_a_tile_depth_cost_that_its_masked_moe_rows_do_not_need():
+    """Issue 12 (qwenmoe), candidate (1): DeepGEMM's H800 FP8 dense GEMMs at 4,096 rows (held-out kernel table
+    data/fused_moe_kernels.csv) slow with the reduction depth K as K / (K + 768) (normalized at K = 7,168) within
+    12 %, where dcsim's curve, flat in K, reads K = 512 2x too fast; but its masked grouped rows at 256-1,024 rows
+    per expert and K = 2,048 (the MoE regime of the Qwen3 steps) read within 8 % without any K term, so a tile-depth
+    factor is not adopted for the expert GEMMs (serving_heldout.QWEN_MOE_CANDIDATES)."""
+    import csv
+    from pathlib import Path
+    from sim.compute import ComputeModel, efficiency_for
+    from sim.hardware import gpu
+    from workloads.serving import fused_moe as fm
+    with (Path(fm.__file__).parent / "data" / "fused_moe_kernels.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    cm = ComputeModel(gpu("H800-SXM-80GB"), "fp8", efficiency_for("H800-SXM-80GB"))
+
+    def measured_over_dcsim(r):
+        g, m, n, k = int(r["groups"]), float(r["m_per_group"]), int(r["n"]), int(r["k"])
+        pad = fm.uniform_padding(m, float(r["m_spread"]), fm.tile_rows(m, 8.0, 128.0))
+        seconds = fm.grouped_gemm_seconds(cm, g, m, n, k, cm.rate("fp8"), pad)
+        return float(r["tflops"]) * 1e12 * seconds / (2.0 * g * m * n * k)
+
+    def depth(k):
+        return (k / (k + 768.0)) / (7168.0 / (7168.0 + 768.0))
+    sweep = {int(r["k"]): measured_over_dcsim(r) for r in rows
+             if r["layout"] == "dense" and r["m_per_group"] == "4096" and r["n"] != "2112"}
+    assert sorted(sweep) == [512, 1536, 2048, 7168, 16384]
+    assert sweep[512] < 0.55 and sweep[16384] > 1.0                 # flat in K, dcsim misses the trend
+    assert all(abs(v / depth(k) - 1.0) < 0.12 for k, v in sweep.items()), sweep
+    masked = [measured_over_dcsim(r) for r in rows if r["layout"] == "masked" and r["k"] == "2048"]
+    assert len(masked) == 3 and all(abs(v - 1.0) < 0.08 for v in masked), masked
+    assert all(v * depth(2048) < 0.80 for v in masked)           # the K term: their rate 22-25 % under the measured
