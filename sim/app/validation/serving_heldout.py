@@ -153,7 +153,12 @@ QWEN_MOE_CANDIDATES = (
     "-4.2 / -15.4 % (1000/1000, 1024/8192, 8192/1024, 32768/1024), GB200 +15.6 / -10.4 %, Qwen3-235B DEP4 B200 "
     "+43.3 / +11.5 / +12.5 %, H200 +36.2 / +34.9 %, H100 DEP8 +61.9 / +64.9 %, DeepSeek-R1 Blackwell -2.6 / -11.2 "
     "/ -7.4 %; per copy and hidden element the sample asks ~48 bytes at the HBM rate where the Qwen3-30B rows ask "
-    "~20: one launch size of an unnamed SM100 board cannot separate the form, so it is not modelled.")
+    "~20, while TensorRT-LLM's CUTLASS fused MoE on one RTX Pro 6000 (SM120, 1,024 tokens, NVFP4; FlashInfer PR "
+    "#3014's table) takes 2.1x its weights' read time at Qwen3-30B's shape (0.394 ms) against 1.36x at "
+    "DeepSeek-V3's and 1.25x at Llama 4 Maverick's (4.77 / 6.29 ms), an excess at the Qwen3 shapes of 9-12 ps "
+    "per copy and hidden element (13-18 bytes at that board's rate), about the activation traffic dcsim already "
+    "prices per copy: "
+    "one launch size of an unnamed SM100 board cannot fix the cost's form against that, so it is not modelled.")
 QWEN_DEP_GAP = DEP_MOE_COMM + (
     "Qwen3-235B-A22B with attention DP (DEP4 / DEP8): over-predicted on every GPU (B200/GB200 NVFP4 "
     "+17 to +68 %, H200/H100 FP8 +44 to +72 %), most at 1000/1000 (the largest decode batch). The all-gather "
