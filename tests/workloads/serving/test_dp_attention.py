@@ -273,9 +273,9 @@ def test_dsr1_h200_dep8_blog_localizes_the_dep_gap_to_the_step():
     """A DEP run at a known batch (issue 12): output / per-user speed = 1,012 requests generating
     at once = 8 ranks x max_batch_size 128, so trtllm-bench's max_batch_size is each attention-DP
     rank's (as serving.case_config reads the heuristic's) and a step takes 1 / 11.35 = 88 ms at 128
-    sequences per rank. dcsim at that batch runs 1.66x the measured throughput (1.85x before issue 12's
-    deepseek pass: bf16 all-gather of the block-scaled checkpoint, MLA decode at the bf16 MMA rate;
-    step 41.6 -> 45.4 ms): its step is too fast, not its batch too large.
+    sequences per rank. dcsim at that batch runs 1.64x the measured throughput (1.85x before issue 12's
+    deepseek pass: bf16 all-gather of the block-scaled checkpoint, MLA decode at the bf16 MMA rate,
+    block-scaled GEMMs' serial store; step 41.6 -> 45.7 ms): its step is too fast, not its batch too large.
     Pinned (a gap, not a fit: fails when the model moves it)."""
     assert BLOG_TOKENS_S / BLOG_PER_USER == pytest.approx(8 * 128, rel=0.02)
     s = {"engine": "trtllm", "tp": 8, "ep": 8, "dp_attention": True, "precision": "fp8", "kv_precision": "fp8",
