@@ -136,7 +136,7 @@ DSR1_GAP = (
     "-> -44.9, 1024/1024 -44.0 -> -44.9, 1024/8192 -54.2 -> -55.8, 8192/1024 -16.8 -> -19.6 % (worse: the decode "
     "MLA at bf16 slows the Blackwell rows' steps). What is left, Blackwell: the short-context rows are too slow and the rows "
     "cannot all hold at the batch trtllm-bench's heuristic gives (its KV estimate counts 128 KV heads x 128: 2 MB "
-    "per token, so max_batch_size falls to its floor, 64 per rank). Op breakdown of dcsim's B200 DEP4 decode step "
+    "per token, so max_batch_size is 160 per rank at 1000/1000 and its floor, 64, at the longer lengths). Op breakdown of dcsim's B200 DEP4 decode step "
     "at 160 per rank (1000/1000): ~35 ms = routed-expert weight reads 18.2 (64 local experts' NVFP4 weights, 85 GB "
     "at compute.toml [GB200] serve_hbm_eff_max 0.6 of 8 TB/s, fitted on Llama 3.3 70B), MLA 3.3, attention and "
     "shared GEMMs 4.2, norms / residuals / permutes 3.5, all-gather 2.5, router 0.6; measured (at 640 sequences) "
