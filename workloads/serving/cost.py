@@ -229,6 +229,10 @@ class IterationCost:
         fm = cal["fused_moe"]               # the fused-MoE grouped GEMM's M tile (fused_moe.py)
         self.moe_tile = (float(fm["tile_min"]), float(fm["tile_max"]))
         self.moe_mixed_input_eff = float(fm["mixed_input_eff"])
+        self.moe_mixed_input_tile = float(fm.get("mixed_input_tile", 128.0))
+        self.moe_mixed_dequant_eff = float(fm.get("mixed_input_dequant_eff", self.moe_mixed_input_eff))
+        self._mixed_input = False           # expert GEMMs dequantize their weights (set_expert_precision)
+        self._mixed_layers_memo: dict = {}  # M tile -> layers with that tile's mixed-input rate
         self._scalar_constants()
 
     # -- the scalar path: per-replica constants, one call per batch ----------------------------
@@ -315,12 +319,32 @@ class IterationCost:
             frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
             # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
             pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile)
-        t = (self.layers.seconds(T, frac, pad)
+        layers = self._mixed_layers(routed) if self._mixed_input else self.layers
+        t = (layers.seconds(T, frac, pad)
              + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
         if len(self._fixed_memo) > 1 << 16:
             self._fixed_memo.clear()
         self._fixed_memo[key] = t
         return t
+
+    def _mixed_layers(self, routed: float):
+        """The stage's layers with the routed experts' GEMMs at the mixed-input kernel's rate for
+        the M tile of ``routed`` tokens (``fused_moe.mixed_input_efficiency``: one weight-tile
+        dequantization per M tile; the base ops carry the large-M ``mixed_input_eff``)."""
+        s = self.spec
+        tile = fused_moe.tile_rows(max(routed, 1.0) * s.top_k / s.experts, *self.moe_tile)
+        hit = self._mixed_layers_memo.get(tile)
+        if hit is not None and hit[0] is self.layers.ops and hit[1].cm is self.layers.cm:
+            return hit[1]
+        import copy
+        eff = fused_moe.mixed_input_efficiency(tile, self.moe_mixed_input_eff, self.moe_mixed_dequant_eff,
+                                               self.moe_mixed_input_tile, self.compute.eff.gemm_half_dim)
+        scale = eff / self.moe_mixed_input_eff
+        layers = copy.copy(self.layers)
+        layers.ops = [(replace(o, rate=o.rate * scale) if o.expert and o.kind == "gemm" else o, n)
+                      for o, n in self.layers.ops]
+        self._mixed_layers_memo[tile] = (self.layers.ops, layers)
+        return layers
 
     def _routed_tokens(self, T: float) -> float:
         """Tokens whose routing decides which of this stage's experts are read (its own T)."""
@@ -600,6 +624,9 @@ class IterationCost:
         gpu = self.gpu
         f8f6f4 = self.wbytes <= 1.0 and gpu.has_precision("fp4") and "fp4" not in getattr(gpu, "lacks", ())
         eff = self.moe_mixed_input_eff if wb < self.wbytes and not f8f6f4 else 1.0
+        # the rate by M tile: _fixed_stage_s (fused_moe.mixed_input_efficiency); eff is its large-M value
+        self._mixed_input = eff < 1.0
+        self._mixed_layers_memo = {}
         self._base_ops = [(replace(o, b0=o.b0 * ratio, rate=o.rate * eff) if o.expert and o.kind == "gemm" else o, n)
                           for o, n in self._base_ops]
         moe_layers = round(self.moe_fraction * self.spec.layers)
@@ -639,6 +666,7 @@ class IterationCost:
             raise ConfigError("serve.expert_compute_precision", f"{self.gpu.name} has no {precision} tensor cores")
         self._base_ops = [(replace(o, rate=rate) if o.expert and o.kind == "gemm" else o, n)
                           for o, n in self._base_ops]
+        self._mixed_input = False           # the experts' own MMA: no dequantizing main loop
         self.set_weight_read_efficiency(self.weight_read_eff)
 
     def set_speculative(self, tokens: int, acceptance, verify_tokens: int | None = None,
