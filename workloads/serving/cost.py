@@ -304,11 +304,12 @@ class IterationCost:
         self._mb_const = self.params * self.wbytes
         self._mb_kv = self.kv_token_replica
 
-    def _fixed_stage_s(self, T: float, S: float) -> float:
+    def _fixed_stage_s(self, T: float, S: float, real: float | None = None) -> float:
         """Stage seconds of the ops that do not depend on attention: the layers' GEMMs and
         memory-bound ops (an MoE layer reads only the experts its T tokens route to) and the
-        LM head over the S sampled rows."""
-        key = (T, S)
+        LM head over the S sampled rows. ``real`` (< T): a CUDA graph padded to T rows runs
+        ``real`` of the batch's own, the rest copies of one dummy request (``padded``)."""
+        key = (T, S, real)
         t = self._fixed_memo.get(key)
         if t is not None:
             return t
@@ -316,9 +317,16 @@ class IterationCost:
         frac, pad = 1.0, 0.0
         if s.is_moe:
             routed = self._routed_tokens(T)
-            frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
-            # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
-            pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile)
+            if real is not None and real < T:
+                # the dummy copies route alike: the batch's own tokens plus one more token's experts
+                # (fused_moe.graph_padded_row_padding)
+                own = self._routed_tokens(real)
+                frac = 1.0 - (1.0 - s.top_k / s.experts) ** (own + 1.0)
+                pad = fused_moe.graph_padded_row_padding(own, routed, s.top_k, s.experts, *self.moe_tile)
+            else:
+                frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
+                # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
+                pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile)
         layers = self._mixed_layers(routed) if self._mixed_input else self.layers
         t = (layers.seconds(T, frac, pad)
              + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
@@ -421,7 +429,8 @@ class IterationCost:
         samples) that a CUDA graph covers runs padded (``padded``)."""
         T, S = float(tokens), float(samples)
         P = self.padded(T, S)
-        compute = self.pp * (self._fixed_stage_s(P, P if P != T else S) + self._attn_s(T, float(attn_pairs), float(kv_read), S))
+        compute = self.pp * (self._fixed_stage_s(P, P if P != T else S, T if P != T else None)
+                             + self._attn_s(T, float(attn_pairs), float(kv_read), S))
         tp_b, pp_b, comm = self._comm(P)
         return BatchCost(self._host_s(T, S, compute + comm), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
@@ -442,7 +451,7 @@ class IterationCost:
             times = [self._speculative_step_s(B, d) for d in ds]
             return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
         P = self.padded(B, B)
-        fixed = self.pp * self._fixed_stage_s(P, P)
+        fixed = self.pp * self._fixed_stage_s(P, P, B if P != B else None)
         tail = first.comm_s + self.overhead_s + self.host_per_seq_s * B
         eager = self.eager_step_s if (self.eager_step_s > 0 and B > self.graph_max_batch) else 0.0
         if self.overlap_per_seq_s * B > eager:
@@ -731,7 +740,7 @@ class IterationCost:
         out = []
         for t, s, p, k in zip(T, S, P, K):
             g = self.padded(float(t), float(s))
-            out.append(self._fixed_stage_s(g, g if g != t else float(s))
+            out.append(self._fixed_stage_s(g, g if g != t else float(s), float(t) if g != t else None)
                        + self._attn_s(float(t), float(p), float(k), float(s)))
         return np.array(out, dtype=np.float64)
 

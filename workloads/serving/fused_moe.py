@@ -126,3 +126,24 @@ def mixed_input_efficiency(tile: float, eff_large: float, dequant_eff: float, ti
     if tile >= tile_ref:
         return eff_large
     return 1.0 / (1.0 + (1.0 / dequant_eff - 1.0) * (tile_ref + half_dim) / (tile + half_dim))
+
+
+def graph_padded_row_padding(real: float, padded: float, top_k: int, experts: int, tile_min: float,
+                             tile_max: float) -> float:
+    """``row_padding`` of a fused-MoE launch in a CUDA graph replayed for ``padded`` tokens of which
+    ``real`` are the batch's own: the engine fills the graph with copies of one dummy request
+    (TensorRT-LLM's ``CUDAGraphRunner.pad_batch`` extends the batch with ``[padding_dummy_request] x
+    padding_size``), whose identical hidden states all route to the same ``top_k`` experts. The kernel
+    sizes its M tile from the launch's rows (``padded``); the real tokens spread over the experts
+    (binomial, as ``row_padding``), the ``padded - real`` copies land on ``top_k`` experts as whole
+    tiles. Issued rows over the launch's ``padded x top_k`` routed rows. ``padded <= real``:
+    ``row_padding(real, ...)``."""
+    n = max(int(round(real)), 1)
+    P = float(padded)
+    if P <= n:
+        return row_padding(float(n), top_k, experts, tile_min, tile_max)
+    p = min(top_k / experts, 1.0)
+    tile = tile_rows(P * p, tile_min, tile_max)
+    real_rows = experts * tile * _expected_tiles(n, p, tile) if p < 1.0 else math.ceil(n / tile) * tile
+    dummy_rows = min(top_k, experts) * tile * math.ceil((P - n) / tile)
+    return (real_rows + dummy_rows) / (P * min(top_k, experts))

@@ -505,3 +505,23 @@ def test_expert_compute_precision_without_its_tensor_cores_is_an_error(precision
     b = _cost("gpt-oss-120b", g="B200-180GB", precision="bf16", kv="bf16")
     b.set_expert_precision("mxfp4")
     b.set_expert_compute_precision(precision)
+
+
+def test_graph_padding_rows_are_one_dummy_request_in_the_moe():
+    """A decode step of 520 sequences replays the 1024-row CUDA graph (TensorRT-LLM pads with copies of
+    one dummy request, CUDAGraphRunner.pad_batch): its GEMMs run 1,024 rows, but the copies route alike
+    to one token's top_k experts (issue 12, gptosshop; fused_moe.graph_padded_row_padding), so the MoE
+    costs between the unpadded step and 1,024 distinct tokens."""
+    c = _cost("gpt-oss-120b", g="H200-SXM-141GB", precision="bf16", kv="bf16")
+    c.set_expert_precision("mxfp4")
+    c.set_graph_batch_sizes([512, 1024])
+    assert c.padded(520.0, 520.0) == 1024.0
+    own, spread, dummy = c._fixed_stage_s(520.0, 520.0), c._fixed_stage_s(1024.0, 1024.0), \
+        c._fixed_stage_s(1024.0, 1024.0, 520.0)
+    assert own < dummy and dummy != spread
+    # compute-bound here (all 128 experts touched either way): the copies' 16 whole tiles on 4 experts
+    # issue more rows than 504 tokens spread; a small memory-bound step reads fewer experts instead
+    assert dummy > spread
+    assert c._fixed_stage_s(32.0, 32.0, 20.0) < c._fixed_stage_s(32.0, 32.0)
+    b = c.batch(520.0, 520.0, 520 * 1500.0, 520 * 1500.0)
+    assert b.compute_s == pytest.approx(dummy + c._attn_s(520.0, 520 * 1500.0, 520 * 1500.0, 520.0))

@@ -171,7 +171,41 @@ def test_gpt_oss_hopper_small_m_decode_within_15_percent(case_id, measured):
 
 
 def test_mixed_input_rate_leaves_native_expert_mma_alone():
-    # Blackwell runs GPT-OSS's MXFP4 experts on the MXFP8 MMA: no dequantizing main loop, rows unmoved
-    from sim.app.validation.serving import run_case
-    c = run_case(_heldout_row("trtllm12_GPT_OSS_120B_GB200_tp1_32768_1024"), None)
-    assert c["predicted"] == pytest.approx(1647, rel=0.005)
+    # Blackwell runs GPT-OSS's MXFP4 experts on FP4-capable tensor cores (FP8 activations: the f8f6f4
+    # MMA takes the weights as stored): no dequantizing main loop, the expert rate is the MMA's at every M
+    from sim.config import load_config
+    from sim.hardware import gpu as _gpu
+    from workloads.model import ModelSpec
+    from workloads.serving.cost import IterationCost
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "gpt-oss-120b"}}).model)
+    b = IterationCost(spec, _gpu("B200-180GB"), "fp8", "fp8", tp=1, schedule_overhead_s=1e-9)
+    b.set_expert_precision("mxfp4")
+    assert not b._mixed_input
+    h = IterationCost(spec, _gpu("H200-SXM-141GB"), "bf16", "bf16", tp=1, schedule_overhead_s=1e-9)
+    h.set_expert_precision("mxfp4")
+    assert h._mixed_input
+    h.set_expert_compute_precision("bf16")           # the experts' own MMA: no mixed-input loop
+    assert not h._mixed_input
+
+
+# -- CUDA-graph padding rows: copies of one dummy request --------------------------------------------
+
+def test_graph_padded_rows_land_on_top_k_experts_as_whole_tiles():
+    # 120B decode: 508 real sequences in the 512 graph, 520 in the 1024 graph (128 experts, top-4)
+    n, P, k, E = 520, 1024, 4, 128
+    tile = fm.tile_rows(P * k / E, 8.0, 128.0)                     # the launch's rows set the tile: 32
+    assert tile == 32.0
+    real = E * tile * fm._expected_tiles(n, k / E, tile)
+    dummy = k * tile * math.ceil((P - n) / tile)                   # 504 copies x 4 experts, 16 tiles each
+    assert fm.graph_padded_row_padding(n, P, k, E, 8.0, 128.0) == pytest.approx((real + dummy) / (P * k))
+    # no padding: the plain launch
+    assert fm.graph_padded_row_padding(P, P, k, E, 8.0, 128.0) == fm.row_padding(P, k, E, 8.0, 128.0)
+
+
+def test_graph_padding_never_issues_fewer_rows_than_the_real_batch_alone():
+    for n, P, k, E in [(520, 1024, 4, 128), (1200, 2048, 4, 32), (3, 4, 8, 256), (100, 128, 1, 16)]:
+        issued = fm.graph_padded_row_padding(n, P, k, E, 8.0, 128.0) * P * k
+        assert issued >= n * k
+        assert issued >= (P - n) * min(k, E) - 1e-9
+
+
