@@ -133,6 +133,10 @@ class LinearOp:
     dmin: float
     rate: float
     expert: bool            # an MoE expert GEMM (serving scales its weight reads)
+    k: float = 0.0          # a GEMM's reduction dimension per launch (0: not a GEMM)
+    # the GEMM stores its 2-byte output after its MMA instead of overlapping it (serving's
+    # block-scaled FP8 kernels on Hopper): seconds = max(MMA + store, all bytes at HBM rate)
+    serial_store: bool = False
 
 
 class LayerCost:
@@ -164,7 +168,8 @@ class LayerCost:
                 d1 = o1.dims[0] / t1 if o1.kind == "gemm" and o1.dims else 0.0
                 dmin = float(min(o1.dims[1:])) if d1 else 0.0
                 lin = LinearOp(o1.name, o1.kind, float(o1.count), f1, o1.bytes - b1 * t1, b1,
-                               o2.exps / t2, d1, dmin, cm.rate(o1.precision), o1.name.startswith("expert_"))
+                               o2.exps / t2, d1, dmin, cm.rate(o1.precision), o1.name.startswith("expert_"),
+                               float(o1.dims[1]) if d1 else 0.0)
                 self.ops.append((lin, float(n_layers)))
 
     def seconds(self, tokens: float, expert_fraction: float = 1.0, expert_padding: float = 0.0) -> float:
@@ -195,5 +200,14 @@ class LayerCost:
                 if d < MMA_MIN_TOKENS:          # the tile's rows are issued anyway (see MMA_MIN_TOKENS)
                     f, d = f * (MMA_MIN_TOKENS / d if d > 0.0 else 0.0), MMA_MIN_TOKENS
                 d = d if d < o.dmin else o.dmin
-            total += n * time_of(f, b0 + o.b1 * T, o.x1 * T, 0, count, d, o.rate)
+            t = time_of(f, b0 + o.b1 * T, o.x1 * T, 0, count, d, o.rate)
+            if o.serial_store and f > 0.0:
+                # the output rows (f / k bytes at 2 bytes per element) stored after the MMA
+                cm, store = self.cm, f / o.k
+                s = store / count
+                e = cm.eff
+                ts = store / (cm.gpu.hbm_Bps * e.hbm_eff_max * s / (s + e.hbm_half_bytes)) / cm.speed
+                tc = time_of(f, 0.0, o.x1 * T, 0, count, d, o.rate) + ts
+                t = tc if tc > t else t
+            total += n * t
         return total

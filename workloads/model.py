@@ -84,6 +84,7 @@ class ModelSpec:
     attention_sinks: int = 0
     moe_every: int = 0
     attention_chunk: int = 0
+    checkpoint_fp8_scaling: str = ""   # "block": the FP8 checkpoint is block-scaled (model.checkpoint_fp8_scaling)
     extra: dict = field(default_factory=dict, compare=False)
 
     # -- construction ------------------------------------------------------------------------
@@ -111,7 +112,8 @@ class ModelSpec:
                    sliding_window=getattr(m, "sliding_window", None) or 0,
                    global_every=getattr(m, "global_every", 0), attention_sinks=getattr(m, "attention_sinks", 0),
                    moe_every=getattr(m, "moe_every", 0) if m.experts else 0,
-                   attention_chunk=getattr(m, "attention_chunk", None) or 0)
+                   attention_chunk=getattr(m, "attention_chunk", None) or 0,
+                   checkpoint_fp8_scaling=getattr(m, "checkpoint_fp8_scaling", None) or "")
 
     # -- shapes ------------------------------------------------------------------------------
     @property

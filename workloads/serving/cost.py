@@ -43,6 +43,10 @@ Vocabulary:
 - decode attention's grid (``split_kv``, ``_kv_occupancy_s``): one CTA per sequence and local KV
   head (FlashMLA: per 64 heads) streams at most ``cta_read_GBps``; engines' split-KV kernels add
   a CTA per ``split_kv_block_tokens`` keys, a bare SDPA call (``split_kv = False``) does not.
+- block-scaled FP8 (``model.checkpoint_fp8_scaling = "block"``, DeepSeek-V3 / R1): a run at fp8
+  prices its FP8 GEMMs on block-scaled kernels (``_block_scaled_fp8``: on Hopper the output store
+  follows the MMA; sim/data/compute.toml ``block_fp8_*``). MLA's absorbed decode runs its MMA at
+  bf16 whatever the KV cache's precision (``_attn_dec_rate``: FlashMLA's FP8-KV kernel).
 - calibration constants are data in ``data/calibration.toml`` with their sources.
 """
 
@@ -234,6 +238,31 @@ class IterationCost:
         self._mixed_input = False           # expert GEMMs dequantize their weights (set_expert_precision)
         self._mixed_layers_memo: dict = {}  # M tile -> layers with that tile's mixed-input rate
         self._scalar_constants()
+        if spec.checkpoint_fp8_scaling == "block" and precision == "fp8":
+            self._block_scaled_fp8(row)
+
+    def _block_scaled_fp8(self, row: dict) -> None:
+        """A block-scaled FP8 checkpoint (``model.checkpoint_fp8_scaling = "block"``: DeepSeek-V3 /
+        R1's 128 x 128 weight and 1 x 128 activation scales) runs its FP8 GEMMs on block-scaled
+        kernels (sim/data/compute.toml ``block_fp8_*``): at the per-tensor FP8 rate x
+        ``block_fp8_gemm_factor``, and with ``block_fp8_serial_epilogue`` (Hopper: the math
+        warp-groups hold the promoted FP32 accumulators and store each output tile after its MMA)
+        each GEMM takes its MMA time plus its output's store, or its bytes' time if longer
+        (``LinearOp.serial_store``): a GEMM of reduction dimension K (per launch, after TP) writes
+        2 bytes per 2 K FLOPs, so short K loops pay most (MLA's kv_up, K = 512). A memory-bound
+        decode GEMM is unchanged. The router (a bf16 gate in these checkpoints) is not
+        block-scaled."""
+        f = float(row.get("block_fp8_gemm_factor", 1.0))
+        serial = bool(row.get("block_fp8_serial_epilogue", False))
+        if f == 1.0 and not serial:
+            return
+        def scaled(o):
+            if o.kind != "gemm" or not o.k or o.name == "router":
+                return o
+            return replace(o, rate=o.rate * f, serial_store=serial)
+        self._base_ops = [(scaled(o), n) for o, n in self._base_ops]
+        self.layers.ops = list(self._base_ops)
+        self._fixed_memo.clear()
 
     # -- the scalar path: per-replica constants, one call per batch ----------------------------
     def _scalar_constants(self) -> None:
@@ -260,6 +289,19 @@ class IterationCost:
         self._base_ops = list(self.layers.ops)
         self._fixed_memo: dict[tuple[float, float], float] = {}   # batch shapes repeat (decode sizes)
         self._attn_rate = cm.rate(self.attn_precision)
+        # decode-only launches' FLOP rate (``_attn_s``, ``decode_run``). MLA's absorbed decode runs
+        # its MMA at bf16 whatever the cache's precision: FlashMLA's FP8-KV kernel dequantizes the
+        # latent and "performs the matrix multiplication in bfloat16" (deepseek-ai/FlashMLA
+        # README: 410 TFLOPS compute-bound on H800 against 660 for its bf16 dense kernel; up to
+        # 700 on B200), vLLM's fp8_ds_mla cache is "storage-only - the query stays bf16"
+        # (vllm-project/vllm#52202); TensorRT-LLM's FP8 FlashMLA on Hopper (NVIDIA/TensorRT-LLM#3190,
+        # per-tensor FP8 Q and KV) publishes no rate above bf16's. Checked: dcsim's bf16 absorbed
+        # decode on H800 against FlashMLA's README, 660 TFLOPS compute-bound (128 heads) and 3,000
+        # GB/s memory-bound (16 heads): tests/workloads/serving/test_cost.py
+        self._attn_dec_rate = self._attn_rate
+        if s.mla:
+            half = "bf16" if "bf16" not in getattr(self.gpu, "lacks", ()) and self.gpu.has_precision("bf16") else "fp16"
+            self._attn_dec_rate = cm.rate(half)
         self._attn_e = (e.attn_eff_max, e.attn_half_flops)
         self._a_flop_pair = 2.0 * self.attn_width * Ls
         # MLA (DeepSeek): engines run attention in one of two forms and pick per batch (vLLM's
@@ -370,8 +412,8 @@ class IterationCost:
             # launches whose fixed time attn_half_flops was fitted to (seq >= 512); its fixed time is
             # the launch and the grid's streaming (_kv_occupancy_s), its FLOPs at the saturated rate
             t = cm.time_of(0.0, kv_read * self._a_kv + T * self._a_tok, pairs * self._a_exp_pair, 1, Ls, 0.0,
-                           self._attn_rate)
-            tf = (f / (self._attn_rate * self._attn_e[0]) + Ls * cm.eff.launch_us * 1e-6) / cm.speed
+                           self._attn_dec_rate)
+            tf = (f / (self._attn_dec_rate * self._attn_e[0]) + Ls * cm.eff.launch_us * 1e-6) / cm.speed
             t = tf if tf > t else t
         else:
             t = cm.time_of(f, kv_read * self._a_kv + T * self._a_tok, pairs * self._a_exp_pair, 1, Ls, 0.0,
@@ -462,7 +504,7 @@ class IterationCost:
         mla = self._a_flop_abs_pair > 0.0
         c = float(self.stage_layers)
         launch = c * e.launch_us * 1e-6
-        peak_eff = self._attn_rate * self._attn_e[0]
+        peak_eff = self._attn_dec_rate * self._attn_e[0]
         hbm_eff, bhalf = self.gpu.hbm_Bps * e.hbm_eff_max, e.hbm_half_bytes * max(c, 1.0)
         xrate = self.gpu.special_ops * e.special_eff
         # the grid only widens as contexts grow: a step that fills HBM at the first never binds later

@@ -249,7 +249,8 @@ class Deployment:
         if isinstance(cost, DpAttentionCost) and cost.dp > 1:
             cost.dp_sync_s = e.dp_sync_us * 1e-6
             cost.moe_comm = e.dp_moe_comm
-            cost.set_gather_precision(getattr(self.serve, "expert_compute_precision", None) or self.serve.precision)
+            cost.set_gather_precision(getattr(self.serve, "expert_compute_precision", None) or self.serve.precision,
+                                      cost.spec.checkpoint_fp8_scaling == "block")
         if cost.wbytes < 2.0:
             cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
         s = self.serve

@@ -148,10 +148,16 @@ class DpAttentionCost(IterationCost):
             return False
         return not (self.gpu.scaleup_domain > 8 and self.dp > self.spec.top_k)
 
-    def set_gather_precision(self, precision: str) -> None:
+    def set_gather_precision(self, precision: str, block_scaled: bool = False) -> None:
         """``gather_bytes`` for the experts' activations at ``precision`` (what the engine
         quantizes hidden states to before the all-gather): fp4 (NVFP4) 0.5 + 1/16, mxfp8 1 + 1/32,
-        fp8 1 (a per-tensor scale), bf16 / fp16 / mxfp4 weight-only 2."""
+        fp8 1 (a per-tensor scale), bf16 / fp16 / mxfp4 weight-only 2. ``block_scaled`` (a
+        block-scaled FP8 checkpoint, ``model.checkpoint_fp8_scaling = "block"``): fp8 gathers the
+        bf16 hidden states, 2 (TensorRT-LLM's CutlassFusedMoE.forward_chunk quantizes before the
+        all-gather only for per-tensor FP8 and NVFP4; DeepSeek FP8 block scales pass
+        use_deepseek_fp8_block_scale to the fused MoE op, which quantizes 1 x 128 groups inside)."""
+        if precision == "fp8" and block_scaled:
+            precision = "bf16"
         self.gather_bytes = {"fp4": 0.5 + 1.0 / 16.0, "mxfp8": 1.0 + 1.0 / 32.0, "fp8": 1.0}.get(precision, 2.0)
 
     def _comm(self, T: float, prefill: bool = False) -> tuple[float, float, float]:

@@ -148,7 +148,14 @@ PUBLISHED = [
      "tenstorrent/tt-inference-server#356 (SGLang 0.4.x by date; held out of [sglang-0.4] launch_us, fitted "
      "to an H200 eager prefill of early 2025)", "", None),
     ("dsr1_16xh100_tp16_ttft_8k", "tt_dsr1_16xh100_tp16.toml", "ttft_mean_s", 0.2639, 0.25,
-     "tenstorrent/tt-inference-server#356 (ISL 8192)", "", None, ("workload.input_tokens=8192",)),
+     "tenstorrent/tt-inference-server#356 (ISL 8192)",
+     "an 8,192-token prefill over TP 16 on two nodes, too slow since before issue 12's deepseek pass (+21.1 %): "
+     "of dcsim's ~300 ms step, 77 ms are the MoE's permute and unpermute passes over all 65,536 routed rows at "
+     "the full hidden width on every TP rank (1.9 GB per layer), which SGLang's Triton fused MoE does not run as "
+     "copies (it reads the rows through its sorted token ids inside the GEMM and sums the top-k outputs in one "
+     "moe_sum), and 78 ms cross-node all-reduces. The block-scaled FP8 GEMMs' serial output store (compute.toml "
+     "[H100] block_fp8_serial_epilogue, checked on DeepGEMM's kernel table, not on this row) added ~11 ms: "
+     "+21.1 -> +25.3 %", 0.30, ("workload.input_tokens=8192",)),
     # the same table at ISL 2048 and 4096 (4 and 2 requests): TTFT stays at the ISL-128 floor (190.5 and
     # 199.7 ms vs 179.7) until 8192 (263.9): the prefill is host-bound (step = max(GPU, host launch)) up to
     # ~4k tokens, as modelled (222 / 224 / 226 ms, then 319 ms at 8k where the GPU time exceeds the floor)

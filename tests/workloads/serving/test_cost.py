@@ -525,3 +525,144 @@ def test_graph_padding_rows_are_one_dummy_request_in_the_moe():
     assert c._fixed_stage_s(32.0, 32.0, 20.0) < c._fixed_stage_s(32.0, 32.0)
     b = c.batch(520.0, 520.0, 520 * 1500.0, 520 * 1500.0)
     assert b.compute_s == pytest.approx(dummy + c._attn_s(520.0, 520 * 1500.0, 520 * 1500.0, 520.0))
+
+
+# -- issue 12 (deepseek): block-scaled FP8 checkpoints and MLA decode on Hopper / Blackwell -----------
+
+
+def _flashmla_layer(tp: int, b: int, s: int, kv: str = "bf16", g: str = "H800-SXM-80GB"):
+    """(seconds, FLOP/s, KV bytes/s) of one layer's absorbed MLA decode of ``b`` sequences over ``s`` keys."""
+    c = _cost("deepseek-v3", g=g, precision="fp8" if kv == "fp8" else "bf16", kv=kv, tp=tp)
+    t = c._attn_s(b, b * s, b * s, b) / c.stage_layers
+    flops = c._attn_flops(b, b * s, b * s) / c.stage_layers
+    return t, flops / t, b * s * 576 * (1 if kv == "fp8" else 2) / t
+
+
+def test_mla_decode_against_flashmla_on_h800():
+    """Held out (nothing fitted): FlashMLA's dense MLA decode on H800 SXM5 (deepseek-ai/FlashMLA
+    README, CUDA 12.8, bf16): up to 660 TFLOPS compute-bound (all 128 heads on one GPU) and up to
+    3,000 GB/s memory-bound (16 heads, TP 8). dcsim's absorbed-MLA decode (2 x (512 + 64 + 512)
+    FLOPs per head and key, the 576-wide latent read once per key) at batch 128, 4-8k keys: within
+    12 % of both (compute 584-589 TFLOP/s, memory 2.9 TB/s)."""
+    for s in (4096, 8192):
+        _, flops, _ = _flashmla_layer(1, 128, s)
+        assert 0.85 * 660e12 < flops <= 660e12
+        _, _, Bps = _flashmla_layer(8, 128, s)
+        assert 0.88 * 3000e9 < Bps <= 3000e9
+
+
+def test_mla_decode_with_an_fp8_cache_runs_the_bf16_mma():
+    """An FP8 latent cache halves the bytes a decode step reads, not its MMA's precision: FlashMLA's
+    FP8-KV decode kernel dequantizes and multiplies in bf16 (README: 410 TFLOPS on H800 against 660 for
+    bf16; up to 700 on B200). So compute-bound steps (128 heads) take as long with fp8 as with bf16 KV
+    (before: 1.6x faster on Hopper's FP8 peak, 2.05 PFLOP/s on B200), memory-bound ones (16 heads) half as
+    long. Prefill (the MHA form) keeps the cache's precision."""
+    t16, f16, _ = _flashmla_layer(1, 128, 8192, "bf16")
+    t8, f8, _ = _flashmla_layer(1, 128, 8192, "fp8")
+    assert f8 == pytest.approx(f16, rel=0.02)
+    # B200 (bf16 KV is memory-bound there): the FP8-KV step at the bf16 attention curve, 1.35 PFLOP/s
+    b200 = _cost("deepseek-v3", g="B200-180GB", tp=1)
+    bf16_ceiling = b200.compute.rate("bf16") * b200.compute.eff.attn_eff_max
+    assert _flashmla_layer(1, 128, 8192, "fp8", "B200-180GB")[1] == pytest.approx(bf16_ceiling, rel=0.05)
+    t16 = _flashmla_layer(8, 128, 8192, "bf16")[0]
+    t8 = _flashmla_layer(8, 128, 8192, "fp8")[0]
+    assert t8 == pytest.approx(t16 / 2, rel=0.1)
+    c = _cost("deepseek-v3", g="H200-SXM-141GB", tp=8)
+    assert c._attn_rate == pytest.approx(c.compute.rate("fp8")) and c._attn_dec_rate == pytest.approx(c.compute.rate("bf16"))
+    dense = _cost("llama3-70b", g="H200-SXM-141GB", tp=8)
+    assert dense._attn_dec_rate == dense._attn_rate          # GQA decode: unchanged
+
+
+def _deepgemm_rows():
+    import csv
+    from pathlib import Path
+    from workloads.serving import fused_moe
+    with (Path(fused_moe.__file__).parent / "data" / "fused_moe_kernels.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def _block_tflops(row) -> float:
+    """dcsim's block-scaled FP8 kernel on H800 for a DeepGEMM row, priced as serving prices a
+    ``LinearOp.serial_store`` GEMM: the kernel-level FP8 curve (as test_fused_moe.py prices the rows),
+    the MMA time plus the 2-byte output's store, or all bytes at the HBM rate if longer."""
+    from sim.compute import ComputeModel, efficiency_for
+    from workloads.serving import fused_moe as fm
+    g = "H800-SXM-80GB"
+    cm = ComputeModel(gpu(g), "fp8", efficiency_for(g))
+    e = cm.eff
+    groups, m, n, k = int(row["groups"]), float(row["m_per_group"]), int(row["n"]), int(row["k"])
+    pad = fm.uniform_padding(m, float(row["m_spread"]), fm.tile_rows(m, 8.0, 128.0)) if row["layout"] == "masked" else 1.0
+    f = 2.0 * groups * m * n * k * pad
+    b = groups * (n * k + m * (k + 2.0 * n))
+    d = min(max(m * pad, 8.0), n, k)
+    store = f / k
+    ts = store / (cm.gpu.hbm_Bps * e.hbm_eff_max * store / (store + e.hbm_half_bytes))
+    t = max(cm.time_of(f, b, 0.0, 0, 1.0, d, cm.rate("fp8")), cm.time_of(f, 0.0, 0.0, 0, 1.0, d, cm.rate("fp8")) + ts)
+    return 2.0 * groups * m * n * k / t / 1e12
+
+
+def test_block_fp8_serial_epilogue_holds_deepgemm_rows():
+    """Held out (nothing fitted): DeepGEMM's H800 rows (K 512-16,384) against the per-tensor FP8 curve with
+    each output tile stored after its MMA: the 16 rows of M >= 256 rows per expert within 17 % (median
+    8 %); with the per-tensor curve alone the dense K = 512 row read +106 %, K = 1,536 +27 % and the
+    grouped K = 2,048 rows +17 %."""
+    import statistics
+    rows = [r for r in _deepgemm_rows() if float(r["m_per_group"]) >= 256]
+    err = {r["id"]: _block_tflops(r) / float(r["tflops"]) - 1.0 for r in rows}
+    assert len(err) == 16 and max(abs(v) for v in err.values()) <= 0.17
+    assert statistics.median(abs(v) for v in err.values()) <= 0.09
+    for i in ("dg_dense_m4096_n32768_k512", "dg_dense_m4096_n24576_k1536", "dg_contig_g4_m8192_n7168_k2048"):
+        assert abs(err[i]) <= 0.12
+
+
+def test_block_scaled_checkpoint_prices_its_fp8_gemms_by_k():
+    """A block-scaled FP8 checkpoint (deepseek-v3's preset: model.checkpoint_fp8_scaling = "block") stores
+    each FP8 GEMM's output after its MMA on Hopper (``LinearOp.serial_store``): a compute-bound prefill
+    GEMM of short K pays most (MLA's kv_up, K = 512: its 2-byte outputs take ~55 % of its MMA time on
+    H200); the bf16 router is not block-scaled; on Blackwell the scales are in the MMA datapath and the
+    store overlaps (MXFP8's measured 0.951); a per-tensor checkpoint and a bf16 run are unchanged."""
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "deepseek-v3"}}).model)
+    assert spec.checkpoint_fp8_scaling == "block"
+    tensor = ModelSpec.from_section(load_config(data={"model": {"preset": "deepseek-v3",
+                                                                "checkpoint_fp8_scaling": "tensor"}}).model)
+    for g, tp in (("H200-SXM-141GB", 8), ("B200-180GB", 4)):
+        blk = IterationCost(spec, gpu(g), "fp8", "fp8", tp=tp)
+        per = IterationCost(tensor, gpu(g), "fp8", "fp8", tp=tp)
+        ops = {(o.name, n): o for o, n in blk._base_ops}
+        for o, n in per._base_ops:
+            b = ops[(o.name, n)]
+            assert b.f1 == o.f1 and b.b1 == o.b1 and not o.serial_store
+            gemm = o.kind == "gemm" and o.name != "router"
+            if g.startswith("H200"):
+                assert b.rate == o.rate and b.serial_store == gemm
+            else:
+                assert b.rate == pytest.approx(o.rate * (0.951 if gemm else 1.0)) and not b.serial_store
+        assert next(o for o, _ in blk._base_ops if o.name == "kv_up").k == 512
+        # a compute-bound prefill step is slower block-scaled
+        assert blk.batch(8192, 1, 8192 * 4096, 8192).time_s > per.batch(8192, 1, 8192 * 4096, 8192).time_s
+    # kv_up at 8,192 tokens on H200 TP 8: MMA + store against the per-tensor max(MMA, bytes)
+    blk = IterationCost(spec, gpu("H200-SXM-141GB"), "fp8", "fp8", tp=8)
+    per = IterationCost(tensor, gpu("H200-SXM-141GB"), "fp8", "fp8", tp=8)
+    def kv_up_s(c):
+        lc = c.layers
+        only = [(o, n) for o, n in lc.ops if o.name == "kv_up"]
+        keep, lc.ops = lc.ops, only
+        try:
+            return lc.seconds(8192.0)
+        finally:
+            lc.ops = keep
+    assert 1.4 < kv_up_s(blk) / kv_up_s(per) < 1.7
+    bf = IterationCost(spec, gpu("H200-SXM-141GB"), "bf16", "bf16", tp=8)
+    assert not any(o.serial_store for o, _ in bf._base_ops)
+    # a memory-bound decode step (one sequence over TP 16: the experts' down GEMM has K = 128) within 3 %
+    h = IterationCost(spec, gpu("H100-SXM-80GB"), "fp8", "fp8", tp=16)
+    ht = IterationCost(tensor, gpu("H100-SXM-80GB"), "fp8", "fp8", tp=16)
+    assert h.batch(1, 1, 256, 256).time_s == pytest.approx(ht.batch(1, 1, 256, 256).time_s, rel=0.03)
+
+
+def test_checkpoint_fp8_scaling_is_validated():
+    from sim.errors import ConfigError
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"model": {"preset": "deepseek-v3", "checkpoint_fp8_scaling": "row"}})
+    assert "checkpoint_fp8_scaling" in str(e.value)
+    assert ModelSpec.from_section(load_config(data={"model": {"preset": "llama3-8b"}}).model).checkpoint_fp8_scaling == ""

@@ -245,6 +245,22 @@ def test_gathered_bytes_follow_the_experts_activation_precision():
     assert bf.gather_bytes == 2.0
 
 
+def test_block_scaled_fp8_checkpoint_gathers_bf16():
+    """DeepSeek-R1's FP8 release is block-scaled (model.checkpoint_fp8_scaling = "block"): TensorRT-LLM's
+    CutlassFusedMoE.forward_chunk quantizes before the all-gather only for per-tensor FP8 and NVFP4; with
+    DeepSeek FP8 block scales it gathers the bf16 hidden states and the fused MoE op quantizes 1 x 128
+    groups inside (use_deepseek_fp8_block_scale): 2 bytes per element, where a per-tensor checkpoint
+    of the same model gathers 1. The NVFP4-v2 checkpoint's experts (W4A4) still gather NVFP4."""
+    blk = deployment(trtllm_dep("deepseek-v3", "H200-SXM-141GB", 8)).cost
+    assert blk.moe_all_gather() and blk.gather_bytes == 2.0
+    per = trtllm_dep("deepseek-v3", "H200-SXM-141GB", 8)
+    per["model"] = {"preset": "deepseek-v3", "checkpoint_fp8_scaling": "tensor"}
+    assert deployment(per).cost.gather_bytes == 1.0
+    fp4 = deployment(trtllm_dep("deepseek-v3", "B200-180GB", 4, "fp8", expert_precision="fp4",
+                                expert_compute_precision="fp4")).cost
+    assert fp4.gather_bytes == pytest.approx(0.5 + 1 / 16)
+
+
 # NVIDIA/TensorRT-LLM docs/source/blogs/Best_perf_practice_on_DeepSeek-R1_in_TensorRT-LLM.md (commit
 # 01c4ece911eb569e72cf4177f83238a0520641c2), "H200 max-throughput": deepseek-ai/DeepSeek-R1 FP8 on 8 H200,
 # trtllm-bench --tp 8 --ep 8 with enable_attention_dp, --max_batch_size 128 --max_num_tokens 1151
@@ -257,8 +273,10 @@ def test_dsr1_h200_dep8_blog_localizes_the_dep_gap_to_the_step():
     """A DEP run at a known batch (issue 12): output / per-user speed = 1,012 requests generating
     at once = 8 ranks x max_batch_size 128, so trtllm-bench's max_batch_size is each attention-DP
     rank's (as serving.case_config reads the heuristic's) and a step takes 1 / 11.35 = 88 ms at 128
-    sequences per rank. dcsim at that batch runs 1.85x the measured throughput: its step is too
-    fast, not its batch too large. Pinned (a gap, not a fit: fails when the model moves it)."""
+    sequences per rank. dcsim at that batch runs 1.64x the measured throughput (1.85x before issue 12's
+    deepseek pass: bf16 all-gather of the block-scaled checkpoint, MLA decode at the bf16 MMA rate,
+    block-scaled GEMMs' serial store; step 41.6 -> 45.7 ms): its step is too fast, not its batch too large.
+    Pinned (a gap, not a fit: fails when the model moves it)."""
     assert BLOG_TOKENS_S / BLOG_PER_USER == pytest.approx(8 * 128, rel=0.02)
     s = {"engine": "trtllm", "tp": 8, "ep": 8, "dp_attention": True, "precision": "fp8", "kv_precision": "fp8",
          "scheduler": "orca", "max_batch_size": 8 * 128, "max_batch_tokens": 8 * 1151, "chunk_size": 8 * 1151,
@@ -270,7 +288,7 @@ def test_dsr1_h200_dep8_blog_localizes_the_dep_gap_to_the_step():
                                          "output_tokens": 2048}})
     from sim.app.runner import run
     out = float(run(cfg).summary["output_tokens_per_s"])
-    assert 1.6 < out / BLOG_TOKENS_S < 2.1
+    assert 1.5 < out / BLOG_TOKENS_S < 1.75
     dep = deployment(cfg.model_dump())
     step = dep.cost.batch(1024.0, 1024.0, 1024.0 * 2048, 1024.0 * 2048).time_s
-    assert 1.8 < (1.0 / BLOG_PER_USER) / step < 2.4
+    assert 1.8 < (1.0 / BLOG_PER_USER) / step < 2.05
