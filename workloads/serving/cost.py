@@ -623,7 +623,8 @@ class IterationCost:
         """Rows a step of ``T`` tokens and ``S`` sampled sequences runs its GEMMs, LM head and TP
         all-reduces over: a decode-only step (T == S) of at most the largest graph batch replays
         the smallest captured graph of >= T sequences, the missing ones dummy requests
-        (TensorRT-LLM ``enable_padding``, vLLM and SGLang pad to their capture sizes alike);
+        (TensorRT-LLM ``enable_padding``: copies of one dummy request, so an MoE layer routes them to
+        one token's experts, ``_fixed_stage_s`` ``real``; vLLM and SGLang pad to their capture sizes alike);
         attention runs over the real sequences' keys only. Any other step: T."""
         g = self.graph_sizes
         if not g or T != S or T > g[-1]:
