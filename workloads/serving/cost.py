@@ -233,6 +233,10 @@ class IterationCost:
         fm = cal["fused_moe"]               # the fused-MoE grouped GEMM's M tile (fused_moe.py)
         self.moe_tile = (float(fm["tile_min"]), float(fm["tile_max"]))
         self.moe_mixed_input_eff = float(fm["mixed_input_eff"])
+        self.moe_mixed_input_tile = float(fm.get("mixed_input_tile", 128.0))
+        self.moe_mixed_dequant_eff = float(fm.get("mixed_input_dequant_eff", self.moe_mixed_input_eff))
+        self._mixed_input = False           # expert GEMMs dequantize their weights (set_expert_precision)
+        self._mixed_layers_memo: dict = {}  # M tile -> layers with that tile's mixed-input rate
         self._scalar_constants()
         if spec.checkpoint_fp8_scaling == "block" and precision == "fp8":
             self._block_scaled_fp8(row)
@@ -342,11 +346,12 @@ class IterationCost:
         self._mb_const = self.params * self.wbytes
         self._mb_kv = self.kv_token_replica
 
-    def _fixed_stage_s(self, T: float, S: float) -> float:
+    def _fixed_stage_s(self, T: float, S: float, real: float | None = None) -> float:
         """Stage seconds of the ops that do not depend on attention: the layers' GEMMs and
         memory-bound ops (an MoE layer reads only the experts its T tokens route to) and the
-        LM head over the S sampled rows."""
-        key = (T, S)
+        LM head over the S sampled rows. ``real`` (< T): a CUDA graph padded to T rows runs
+        ``real`` of the batch's own, the rest copies of one dummy request (``padded``)."""
+        key = (T, S, real)
         t = self._fixed_memo.get(key)
         if t is not None:
             return t
@@ -354,15 +359,42 @@ class IterationCost:
         frac, pad = 1.0, 0.0
         if s.is_moe:
             routed = self._routed_tokens(T)
-            frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
-            # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
-            pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile)
-        t = (self.layers.seconds(T, frac, pad)
+            if real is not None and real < T:
+                # the dummy copies route alike: the batch's own tokens plus one more token's experts
+                # (fused_moe.graph_padded_row_padding)
+                own = self._routed_tokens(real)
+                frac = 1.0 - (1.0 - s.top_k / s.experts) ** (own + 1.0)
+                pad = fused_moe.graph_padded_row_padding(own, routed, s.top_k, s.experts, *self.moe_tile)
+            else:
+                frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
+                # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
+                pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile)
+        layers = self._mixed_layers(routed) if self._mixed_input else self.layers
+        t = (layers.seconds(T, frac, pad)
              + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
         if len(self._fixed_memo) > 1 << 16:
             self._fixed_memo.clear()
         self._fixed_memo[key] = t
         return t
+
+    def _mixed_layers(self, routed: float):
+        """The stage's layers with the routed experts' GEMMs at the mixed-input kernel's rate for
+        the M tile of ``routed`` tokens (``fused_moe.mixed_input_efficiency``: one weight-tile
+        dequantization per M tile; the base ops carry the large-M ``mixed_input_eff``)."""
+        s = self.spec
+        tile = fused_moe.tile_rows(max(routed, 1.0) * s.top_k / s.experts, *self.moe_tile)
+        hit = self._mixed_layers_memo.get(tile)
+        if hit is not None and hit[0] is self.layers.ops and hit[1].cm is self.layers.cm:
+            return hit[1]
+        import copy
+        eff = fused_moe.mixed_input_efficiency(tile, self.moe_mixed_input_eff, self.moe_mixed_dequant_eff,
+                                               self.moe_mixed_input_tile, self.compute.eff.gemm_half_dim)
+        scale = eff / self.moe_mixed_input_eff
+        layers = copy.copy(self.layers)
+        layers.ops = [(replace(o, rate=o.rate * scale) if o.expert and o.kind == "gemm" else o, n)
+                      for o, n in self.layers.ops]
+        self._mixed_layers_memo[tile] = (self.layers.ops, layers)
+        return layers
 
     def _routed_tokens(self, T: float) -> float:
         """Tokens whose routing decides which of this stage's experts are read (its own T)."""
@@ -439,7 +471,8 @@ class IterationCost:
         samples) that a CUDA graph covers runs padded (``padded``)."""
         T, S = float(tokens), float(samples)
         P = self.padded(T, S)
-        compute = self.pp * (self._fixed_stage_s(P, P if P != T else S) + self._attn_s(T, float(attn_pairs), float(kv_read), S))
+        compute = self.pp * (self._fixed_stage_s(P, P if P != T else S, T if P != T else None)
+                             + self._attn_s(T, float(attn_pairs), float(kv_read), S))
         tp_b, pp_b, comm = self._comm(P)
         return BatchCost(self._host_s(T, S, compute + comm), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
@@ -460,7 +493,7 @@ class IterationCost:
             times = [self._speculative_step_s(B, d) for d in ds]
             return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
         P = self.padded(B, B)
-        fixed = self.pp * self._fixed_stage_s(P, P)
+        fixed = self.pp * self._fixed_stage_s(P, P, B if P != B else None)
         tail = first.comm_s + self.overhead_s + self.host_per_seq_s * B
         eager = self.eager_step_s if (self.eager_step_s > 0 and B > self.graph_max_batch) else 0.0
         if self.overlap_per_seq_s * B > eager:
@@ -590,7 +623,8 @@ class IterationCost:
         """Rows a step of ``T`` tokens and ``S`` sampled sequences runs its GEMMs, LM head and TP
         all-reduces over: a decode-only step (T == S) of at most the largest graph batch replays
         the smallest captured graph of >= T sequences, the missing ones dummy requests
-        (TensorRT-LLM ``enable_padding``, vLLM and SGLang pad to their capture sizes alike);
+        (TensorRT-LLM ``enable_padding``: copies of one dummy request, so an MoE layer routes them to
+        one token's experts, ``_fixed_stage_s`` ``real``; vLLM and SGLang pad to their capture sizes alike);
         attention runs over the real sequences' keys only. Any other step: T."""
         g = self.graph_sizes
         if not g or T != S or T > g[-1]:
@@ -642,6 +676,9 @@ class IterationCost:
         gpu = self.gpu
         f8f6f4 = self.wbytes <= 1.0 and gpu.has_precision("fp4") and "fp4" not in getattr(gpu, "lacks", ())
         eff = self.moe_mixed_input_eff if wb < self.wbytes and not f8f6f4 else 1.0
+        # the rate by M tile: _fixed_stage_s (fused_moe.mixed_input_efficiency); eff is its large-M value
+        self._mixed_input = eff < 1.0
+        self._mixed_layers_memo = {}
         self._base_ops = [(replace(o, b0=o.b0 * ratio, rate=o.rate * eff) if o.expert and o.kind == "gemm" else o, n)
                           for o, n in self._base_ops]
         moe_layers = round(self.moe_fraction * self.spec.layers)
@@ -681,6 +718,7 @@ class IterationCost:
             raise ConfigError("serve.expert_compute_precision", f"{self.gpu.name} has no {precision} tensor cores")
         self._base_ops = [(replace(o, rate=rate) if o.expert and o.kind == "gemm" else o, n)
                           for o, n in self._base_ops]
+        self._mixed_input = False           # the experts' own MMA: no dequantizing main loop
         self.set_weight_read_efficiency(self.weight_read_eff)
 
     def set_speculative(self, tokens: int, acceptance, verify_tokens: int | None = None,
@@ -745,7 +783,7 @@ class IterationCost:
         out = []
         for t, s, p, k in zip(T, S, P, K):
             g = self.padded(float(t), float(s))
-            out.append(self._fixed_stage_s(g, g if g != t else float(s))
+            out.append(self._fixed_stage_s(g, g if g != t else float(s), float(t) if g != t else None)
                        + self._attn_s(float(t), float(p), float(k), float(s)))
         return np.array(out, dtype=np.float64)
 

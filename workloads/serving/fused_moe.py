@@ -98,3 +98,52 @@ def grouped_gemm_seconds(cm, groups: int, rows: float, n: int, k: int, rate: flo
     b = groups * (n * k * weight_bytes + rows * (k * act_bytes + n * out_bytes))
     d = min(max(rows * padding, MMA_MIN_TOKENS), n, k)
     return cm.time_of(f, b, 0.0, 0, 1.0, d, rate * family_eff)
+
+
+def mixed_input_efficiency(tile: float, eff_large: float, dequant_eff: float, tile_ref: float,
+                           half_dim: float = 0.0) -> float:
+    """Rate of a mixed-input (weight-only) grouped GEMM against the dense GEMM of the activations'
+    precision at the same shape, for an M tile of ``tile`` token rows.
+
+    The kernel dequantizes each weight tile to the activations' precision once per M tile (the
+    main loop's register upcast: ALU work per weight element, whatever the tile's rows), then runs
+    the MMA over the tile's rows in the same warps: seconds per tile = MMA(tile) + dequant.
+    ``dequant_eff``, the kernel's rate at ``tile_ref`` rows where its main loop is pipelined as the
+    dense kernel's, fixes the dequant cost: dequant = (1 / dequant_eff - 1) x MMA(tile_ref). The
+    MMA's own shape efficiency on the compute model's curve is ``x / (x + half_dim)`` over x rows
+    (``ComputeModel.time_of``), so against the dense rate at ``tile`` rows::
+
+        eff(tile) = 1 / (1 + (1 / dequant_eff - 1) x (tile_ref + half_dim) / (tile + half_dim))
+
+    Fewer rows per tile amortize the same dequantization over fewer rows. At ``tile >= tile_ref``
+    (the large-M tile) the kernel's measured rate ``eff_large`` instead (its pipelining included).
+    Raises ValueError on efficiencies outside (0, 1] or tiles <= 0."""
+    for name, v in (("eff_large", eff_large), ("dequant_eff", dequant_eff)):
+        if not 0.0 < v <= 1.0:
+            raise ValueError(f"mixed-input {name} must be in (0, 1], got {v}")
+    if tile <= 0.0 or tile_ref <= 0.0:
+        raise ValueError(f"M tiles must be > 0, got {tile} and {tile_ref}")
+    if tile >= tile_ref:
+        return eff_large
+    return 1.0 / (1.0 + (1.0 / dequant_eff - 1.0) * (tile_ref + half_dim) / (tile + half_dim))
+
+
+def graph_padded_row_padding(real: float, padded: float, top_k: int, experts: int, tile_min: float,
+                             tile_max: float) -> float:
+    """``row_padding`` of a fused-MoE launch in a CUDA graph replayed for ``padded`` tokens of which
+    ``real`` are the batch's own: the engine fills the graph with copies of one dummy request
+    (TensorRT-LLM's ``CUDAGraphRunner.pad_batch`` extends the batch with ``[padding_dummy_request] x
+    padding_size``), whose identical hidden states all route to the same ``top_k`` experts. The kernel
+    sizes its M tile from the launch's rows (``padded``); the real tokens spread over the experts
+    (binomial, as ``row_padding``), the ``padded - real`` copies land on ``top_k`` experts as whole
+    tiles. Issued rows over the launch's ``padded x top_k`` routed rows. ``padded <= real``:
+    ``row_padding(real, ...)``."""
+    n = max(int(round(real)), 1)
+    P = float(padded)
+    if P <= n:
+        return row_padding(float(n), top_k, experts, tile_min, tile_max)
+    p = min(top_k / experts, 1.0)
+    tile = tile_rows(P * p, tile_min, tile_max)
+    real_rows = experts * tile * _expected_tiles(n, p, tile) if p < 1.0 else math.ceil(n / tile) * tile
+    dummy_rows = min(top_k, experts) * tile * math.ceil((P - n) / tile)
+    return (real_rows + dummy_rows) / (P * min(top_k, experts))

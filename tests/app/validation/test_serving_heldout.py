@@ -126,13 +126,18 @@ def test_gpt_oss_rows_each_within_their_kind_bound():
     for L in ("1000_1000", "1024_8192", "1024_32768", "8192_1024", "32768_1024"):
         assert 0.9 < pred[f"120B_B200_dep2_{L}"] / pred[f"120B_GB200_tp1_{L}"] < 1.5, L
     # the signs of the kinds: Hopper compute-bound over, Blackwell host-capped decode under
-    assert all(err[f"20B_{g}_tp1_1000_1000"] > 0.25 for g in ("H200", "H100"))
+    assert all(err[f"20B_{g}_tp1_1000_1000"] > 0.15 for g in ("H200", "H100"))
     assert all(-0.35 < err[f"20B_{g}_tp1_1000_1000"] < -0.2 for g in ("B200", "GB200"))
     # the fused-MoE GEMM (workloads/serving/fused_moe.py: M-tile padding, the mixed-input MXFP4 x BF16
     # kernel's rate) took the Hopper TP1 rows from +105.6 / +112.4 % (20B 1000/1000) and +48.9 % (120B
     # 32768/1024) to +39 / +47 % and +23 %
     assert all(err[f"20B_{g}_tp1_1000_1000"] < 0.55 for g in ("H200", "H100"))
     assert err["120B_H200_tp1_32768_1024"] < 0.15 and 0.0 < err["120B_H200_tp1_8192_1024"] <= 0.20
+    # the mixed-input kernel's rate by M tile and the graph padding's dummy request (issue 12, gptosshop):
+    # the 120B H200 TP1 rows from +11..+63 % (benchlim) to -1..+29 %; its decode-bound 1024/8192 (3.4 tokens
+    # per expert) from +27.4 % to within 15 %
+    assert all(abs(err[f"120B_H200_tp1_{L}"]) <= 0.15 for L in ("1000_1000", "1024_8192", "8192_1024", "32768_1024"))
+    assert max(abs(err[k]) for k in err if k.startswith("120B_H200")) <= 0.35
     a = sorted(abs(e) for e in err.values())
     assert statistics.median(a) <= 0.24    # 31.1 % before the fused-MoE model, 24.3 % after, 23.2 % (benchlim)
 
@@ -264,11 +269,12 @@ def test_gpt_oss_20b_h200_moe_gemms_run_at_the_fused_kernels_rate():
     (decode batches ~1,000 x 4 of 32 experts: 125 tokens per expert) read +105.6 % while its expert GEMMs
     ran on the dense BF16 curve at each expert's token count; with each expert's rows padded to the fused
     kernel's 128-row tile (1.40x) and the weight-only MXFP4 x BF16 kernel at its published rate
-    (workloads/serving/fused_moe.py) it reads +39 %."""
+    (workloads/serving/fused_moe.py) it reads +39 %; at the pool's batch (benchlim) +26.8 %, with the
+    graph padding's copies of one dummy request routed alike (gptosshop) +21.8 %."""
     from sim.app.validation import serving
     row = next(r for r in held.heldout_cases() if r["id"] == "trtllm12_GPT_OSS_20B_H200_tp1_1000_1000")
     err = serving.run_case(row)["error"]
-    assert 0.25 < err < 0.45
+    assert 0.15 < err < 0.45
 
 
 @pytest.mark.slow

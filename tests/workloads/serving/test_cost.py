@@ -450,9 +450,12 @@ def test_mxfp4_experts_on_hopper_are_weight_only():
     assert 1.2 * pre(bf) < pre(w4) < pre(bf) / eff
     assert all(o.rate == pytest.approx(w4.compute.rate("bf16") * eff) for o, _ in w4.layers.ops
                if o.expert and o.kind == "gemm")
-    # decode of 8 sequences at short context: the expert weight reads dominate; their bytes fall 3.76x
+    # decode of 8 sequences at short context: the expert weight reads dominate; their bytes fall 3.76x,
+    # but the mixed-input kernel dequantizes every weight tile it reads (once per M tile of 8 rows:
+    # fused_moe.mixed_input_efficiency), on Hopper about as long as the 4.25-bit read itself (issue 12,
+    # gptosshop: the step is no longer bound by the reads alone; 0.45 before)
     dec = lambda c: c.batch(8.0, 8.0, 8 * 256.0, 8 * 256.0).time_s  # noqa: E731
-    assert dec(w4) < 0.45 * dec(bf)
+    assert 0.45 * dec(bf) < dec(w4) < 0.6 * dec(bf)
     # an expert MMA precision needs routed experts
     from sim.errors import ConfigError
     with pytest.raises(ConfigError, match="expert_compute_precision"):
@@ -502,6 +505,26 @@ def test_expert_compute_precision_without_its_tensor_cores_is_an_error(precision
     b = _cost("gpt-oss-120b", g="B200-180GB", precision="bf16", kv="bf16")
     b.set_expert_precision("mxfp4")
     b.set_expert_compute_precision(precision)
+
+
+def test_graph_padding_rows_are_one_dummy_request_in_the_moe():
+    """A decode step of 520 sequences replays the 1024-row CUDA graph (TensorRT-LLM pads with copies of
+    one dummy request, CUDAGraphRunner.pad_batch): its GEMMs run 1,024 rows, but the copies route alike
+    to one token's top_k experts (issue 12, gptosshop; fused_moe.graph_padded_row_padding), so the MoE
+    costs between the unpadded step and 1,024 distinct tokens."""
+    c = _cost("gpt-oss-120b", g="H200-SXM-141GB", precision="bf16", kv="bf16")
+    c.set_expert_precision("mxfp4")
+    c.set_graph_batch_sizes([512, 1024])
+    assert c.padded(520.0, 520.0) == 1024.0
+    own, spread, dummy = c._fixed_stage_s(520.0, 520.0), c._fixed_stage_s(1024.0, 1024.0), \
+        c._fixed_stage_s(1024.0, 1024.0, 520.0)
+    assert own < dummy and dummy != spread
+    # compute-bound here (all 128 experts touched either way): the copies' 16 whole tiles on 4 experts
+    # issue more rows than 504 tokens spread; a small memory-bound step reads fewer experts instead
+    assert dummy > spread
+    assert c._fixed_stage_s(32.0, 32.0, 20.0) < c._fixed_stage_s(32.0, 32.0)
+    b = c.batch(520.0, 520.0, 520 * 1500.0, 520 * 1500.0)
+    assert b.compute_s == pytest.approx(dummy + c._attn_s(520.0, 520 * 1500.0, 520 * 1500.0, 520.0))
 
 
 # -- issue 12 (deepseek): block-scaled FP8 checkpoints and MLA decode on Hopper / Blackwell -----------
