@@ -91,6 +91,9 @@ def cmd_sweep(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers", f"must be >= 1 (parallel points), got {args.workers}")
     sweep = load_sweep(args.sweep)
+    if not sweep.axes:                  # a sweep that varies nothing: say so rather than run one point quietly
+        print(f"warning: {args.sweep} has no [grid] or [zip] keys (nor replicates): it runs its base config as "
+              "one point; add a [grid] table of dotted keys = [values], or use dcsim run", file=sys.stderr)
     if args.set:
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
     config.validate(sweep.base_data)    # a broken base fails once, not once per point

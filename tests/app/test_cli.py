@@ -194,6 +194,19 @@ def test_sweep_refuses_a_directory_dcsim_did_not_write(tmp_path, monkeypatch, ca
     assert "name" in capsys.readouterr().err
 
 
+def test_a_sweep_with_no_axes_warns_that_it_runs_one_point(tmp_path, monkeypatch, capsys):
+    # no [grid] or [zip] (here a [set] table alone): it ran the base config as one point, silently
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.toml").write_text(SERVE_SMALL)
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[set]\n"workload.requests" = 5\n')
+    assert main(["sweep", "s.toml", "--out", "o", "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "no [grid] or [zip]" in err and "one point" in err and "1 ran" in err
+    (tmp_path / "g.toml").write_text('name = "g"\nbase = "base.toml"\n[grid]\n"workload.requests" = [5]\n')
+    assert main(["sweep", "g.toml", "--out", "g", "--workers", "1"]) == 0
+    assert "no [grid]" not in capsys.readouterr().err
+
+
 # -- bad input: exit 2 naming the key (or trace file and line) and why (issue 9, item 5) ---------
 
 SERVE_SMALL = """
@@ -255,6 +268,13 @@ MOONCAKE_ROW = '{{"timestamp": {t}, "input_length": {n}, "output_length": 5, "ha
      + ["--set", "workload.time_scale=1e-300"], ["workload.time_scale"]),
     ("input_tokens=true", lambda p: ["--set", "workload.input_tokens=true"], ["workload.input_tokens", "boolean"]),
     ("fp4 on H100", lambda p: ["--set", 'serve.precision="fp4"'], ["serve.precision", "fp4"]),
+    # vLLM's and TensorRT-LLM's NVFP4 KV cache need Blackwell; ran silently at 4-bit KV before
+    # the model has no experts: a config mistake, exit 2 (was 3, infeasible)
+    ("dp_attention on a dense model", lambda p: ["--set", "serve.dp_attention=true"],
+     ["serve.dp_attention", "no routed experts"]),
+    ("fp4 KV on H100, vllm", lambda p: ["--set", 'serve.kv_precision="fp4"'], ["serve.kv_precision", "Blackwell"]),
+    ("fp4 KV on H100, trtllm", lambda p: ["--set", 'serve.kv_precision="fp4"', "--set", 'serve.engine="trtllm"'],
+     ["serve.kv_precision", "'trtllm'"]),
     ("replicas ignored", lambda p: ["--set", "serve.replicas=3", "--set", "serve.prefill_replicas=1",
                                     "--set", "serve.decode_replicas=1", "--set", "serve.tp=4"], ["serve.replicas"]),
     ("trace replaces lengths", lambda p: ["--set", 'workload.arrival="trace"',
@@ -268,6 +288,19 @@ def test_bad_serving_input_exits_2_naming_the_key(tmp_path, monkeypatch, capsys,
     err = capsys.readouterr().err
     assert all(e in err for e in expect), err
     assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_fp4_kv_cache_with_sglang_on_hopper_runs_with_a_warning(tmp_path, monkeypatch, capsys):
+    # SGLang's fp4_e2m1 KV cache dequantizes in software: it runs on Hopper, and the run says how
+    # it is modelled; on Blackwell (fp4 tensor cores) there is nothing to warn about
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "serve.toml").write_text(SERVE_SMALL)
+    kv = ["--set", 'serve.kv_precision="fp4"', "--set", 'serve.engine="sglang"']
+    assert main(["run", "serve.toml", "--out", "o", "--json", *kv]) == 0
+    err = capsys.readouterr().err
+    assert "serve.kv_precision = 'fp4' on H100-SXM-80GB" in err and "bf16" in err
+    assert main(["run", "serve.toml", "--out", "b", "--json", *kv, "--set", 'topology.gpu="B200-180GB"']) == 0
+    assert "serve.kv_precision" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("gpu,precision", [("A100-SXM-80GB", "fp8"), ("H100-SXM-80GB", "fp4"),

@@ -199,6 +199,10 @@ class Deployment:
         overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
         try:
             if s.dp_attention:
+                if not self.spec.is_moe:    # a config mistake (exit 2), not a plan that does not fit
+                    raise ConfigError("serve.dp_attention", f"{self.spec.name} has no routed experts "
+                                      "(model.experts = 0) to spread over the replica's GPUs; dp_attention "
+                                      "is for MoE models: remove it")
                 if s.ep not in (1, tp):
                     raise ConfigError("serve.ep", f"with dp_attention the experts spread over the replica's "
                                       f"{tp} GPUs (ep = tp); got ep = {s.ep}")
