@@ -95,6 +95,12 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
         return
     what = "a directory" if final.is_dir() else "a file"
     other = {"run": "an earlier run", "sweep": "an earlier sweep"}.get(kind, "dcsim")
+    held = {"run": is_sweep_output, "sweep": is_run_output}.get(kind)
+    if final.is_dir() and held is not None and held(final):     # a run and a sweep of the same name
+        was = "sweep" if kind == "run" else "run"
+        raise ConfigError(key, f"{str(final)!r} holds a dcsim {was}'s output, not a {kind}'s (a {was} and a "
+                               f"{kind} of the same name share runs/out/NAME); refusing to replace it: choose "
+                               "another --out, or remove that directory yourself")
     raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
                            f"(no dcsim {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST}); "
                            "refusing to replace it: choose a new directory, or pass --force")

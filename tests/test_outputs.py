@@ -194,6 +194,18 @@ def test_a_run_never_replaces_a_sweep_or_the_current_directory(tmp_path, monkeyp
     assert (sweep / "sweep.json").exists()
 
 
+def test_a_sweep_over_a_runs_directory_of_the_same_name_says_so(tmp_path):
+    # `dcsim run runs/headline-base.toml` (run.name "headline") then `dcsim sweep runs/headline.toml`
+    # was refused as "not an earlier sweep's output (no dcsim sweep.json)", as if no dcsim output
+    from sim.errors import ConfigError
+    from sim.outputs import check_replaceable
+    write_run_dir(tmp_path / "headline", _tables(), {})
+    with pytest.raises(ConfigError) as err:
+        check_replaceable(tmp_path / "headline", "sweep")
+    assert "holds a dcsim run's output, not a sweep's" in str(err.value) and "--out" in str(err.value)
+    check_replaceable(tmp_path / "headline", "sweep", force=True)        # --force still writes beside it
+
+
 def test_rerun_keeps_what_dcsim_did_not_write(tmp_path):
     """A new run into an earlier run's directory replaces dcsim's files only: a user's notes and
     analysis folder stay (they were deleted with the old directory before), and a file named

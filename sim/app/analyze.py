@@ -593,10 +593,12 @@ def main(args) -> int:
     for out in outputs:
         check_plot_axes(out, getattr(args, "x", None), getattr(args, "color", None),
                         getattr(args, "marker", None))
-    for out in outputs:
-        plots = args.plots
-        if plots and len(outputs) > 1:
-            plots = str(Path(plots) / out.dir.name)
+    plot_dirs = [str(Path(args.plots) / out.dir.name) if args.plots and len(outputs) > 1 else args.plots
+                 for out in outputs]
+    if args.plots and not args.no_plots and not args.sql:
+        for plots in plot_dirs:                     # a bad --plots fails before any table is printed
+            check_plot_dir(Path(plots))
+    for out, plots in zip(outputs, plot_dirs):
         analyze_one(out, args, plots)
     return 0
 

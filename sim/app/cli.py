@@ -131,7 +131,7 @@ def cmd_validate(args) -> int:
     from sim.app import validation as validate
     if args.worst is not None and args.worst < 1:
         raise ConfigError("--worst", f"must be >= 1 (cases listed per suite), got {args.worst}")
-    suites = [args.suite] if args.suite else list(validate.SUITES)
+    suites = [args.suite] if args.suite is not None else list(validate.SUITES)   # "" is no suite, not all
     all_rows = []
     for name in suites:
         rows = validate.run_suite(name)

@@ -255,6 +255,11 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     source = Path(path).resolve() if path is not None else None
     spec = read_toml(source) if source is not None else copy.deepcopy(data or {})
     unknown = sorted(set(spec) - _SWEEP_KEYS)
+    from sim.config import SECTIONS
+    if unknown and set(unknown) <= set(SECTIONS) | {"hardware", "jobs"}:   # a run config given to `dcsim sweep`
+        raise ConfigError(unknown[0], f"{path or 'the sweep'} looks like a run config ([{'], ['.join(unknown)}]), "
+                                      "not a sweep file (name, base, [grid], [zip], [set]): run it with `dcsim "
+                                      "run`, or sweep it from a file with base = its path and a [grid] table")
     if unknown:
         raise ConfigError(unknown[0], f"unknown sweep key; known: {', '.join(sorted(_SWEEP_KEYS))}")
     name = spec.get("name") or (source.stem if source else "sweep")

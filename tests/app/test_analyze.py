@@ -258,6 +258,8 @@ def test_a_plot_directory_that_is_a_file_is_refused_with_exit_2(sweep_dir, tmp_p
     afile.write_text("mine")
     assert main(["analyze", str(sweep_dir), "--plots", str(afile)]) == 2
     assert main(["analyze", str(sweep_dir), "--plots", str(afile / "sub")]) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "--plots" in err and "is a file" in err and "Traceback" not in err
     assert afile.read_text() == "mine"
+    assert captured.out == ""    # refused before the summary table (it was printed, then the error)

@@ -75,6 +75,8 @@ def test_hardware_table_has_no_nan_and_rounded_capacities(capsys):
 def test_validate_unknown_suite_exits_2(capsys):
     assert main(["validate", "nonsense"]) == 2
     assert "unknown validation suite" in capsys.readouterr().err
+    assert main(["validate", ""]) == 2           # an empty suite name ran every suite (minutes)
+    assert "unknown validation suite ''" in capsys.readouterr().err
 
 
 def test_sweep_with_bad_base_exits_2(tmp_path):
@@ -303,6 +305,15 @@ def test_fp4_kv_cache_with_sglang_on_hopper_runs_with_a_warning(tmp_path, monkey
     assert "serve.kv_precision" not in capsys.readouterr().err
 
 
+def test_an_undefined_summary_value_prints_as_in_json(tmp_path, monkeypatch, capsys):
+    # one output token per request: TPOT is undefined; --json printed null, the table "nan"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "serve.toml").write_text(SERVE_SMALL)
+    assert main(["run", "serve.toml", "--out", "o", "--set", "workload.output_tokens=1"]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines() if line.startswith("tpot_"))
+    assert rows and set(rows.values()) == {"-"} and "nan" not in "".join(rows.values())
+
+
 @pytest.mark.parametrize("gpu,precision", [("A100-SXM-80GB", "fp8"), ("H100-SXM-80GB", "fp4"),
                                            ("V100S-PCIE-32GB", "bf16")])
 def test_low_precision_training_on_a_gpu_without_it_exits_2(capsys, gpu, precision):
@@ -520,3 +531,15 @@ def test_a_figure_path_below_a_file_names_the_file(tmp_path):
         check_figure_path(tmp_path / "missing" / "x.png")
     assert "does not exist" in str(e.value)
     assert blocker.read_text() == "mine"
+
+
+def test_every_shipped_config_has_its_own_default_output_directory():
+    # runs/headline-base.toml was named "headline", as is the sweep runs/headline.toml: running
+    # the base first left runs/out/headline a run's directory, and the README's sweep was refused
+    import tomllib
+    names = {}
+    for path in sorted(ROOT_RUNS.glob("*.toml")):
+        data = tomllib.loads(path.read_text())
+        name = data["name"] if "grid" in data or "base" in data else data.get("run", {}).get("name", path.stem)
+        names.setdefault(name, []).append(path.name)
+    assert {n: files for n, files in names.items() if len(files) > 1} == {}

@@ -463,3 +463,15 @@ def test_zip_lists_of_different_lengths_name_each_key_and_its_length():
         load_sweep(data={"name": "x", "zip": {"train.tp": [1, 2], "topology.nic_Gbps": [100, 200, 400]}})
     assert err.value.key == "zip"
     assert "'train.tp' has 2" in str(err.value) and "'topology.nic_Gbps' has 3" in str(err.value)
+
+
+def test_a_run_config_given_as_a_sweep_file_is_named_as_such():
+    # `dcsim sweep runs/quickstart.toml` said only "model: unknown sweep key"
+    from pathlib import Path
+    quickstart = Path(__file__).resolve().parents[2] / "runs" / "quickstart.toml"
+    with pytest.raises(ConfigError) as err:
+        load_sweep(quickstart)
+    assert "looks like a run config" in str(err.value) and "dcsim run" in str(err.value)
+    with pytest.raises(ConfigError) as err:                  # a misspelled sweep key is still just that
+        load_sweep(data={"name": "s", "grids": {"train.tp": [1]}})
+    assert "unknown sweep key" in str(err.value)
