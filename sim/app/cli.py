@@ -100,8 +100,19 @@ def cmd_sweep(args) -> int:
     from sim.app.sweep import validate_points
     validate_points(sweep)              # so does an invalid grid value: exit 2 before any point runs
     out = Path(args.out) if args.out else Path("runs") / "out" / sweep.name
-    res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address,
-                    force=args.force)
+    import signal
+
+    def _stop(signum, frame):           # `timeout`, kill and batch schedulers send SIGTERM: stop as Ctrl-C does
+        raise KeyboardInterrupt
+    import threading
+    main_thread = threading.current_thread() is threading.main_thread()   # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
+    try:
+        res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address,
+                        force=args.force)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     n = len(res.points)
     msg = (f"{sweep.name}: {res.count('done')} ran, {res.count('skipped')} already done, "
            f"{res.count('failed')} failed of {n} points -> {out}/")

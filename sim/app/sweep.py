@@ -382,8 +382,10 @@ def execute(point_fn: Callable[[PointTask], dict], task: PointTask) -> dict:
 
 
 def _ignore_sigint() -> None:
-    # Ctrl-C goes to the whole process group; the parent decides what workers do.
+    # Ctrl-C goes to the whole process group; the parent decides what workers do. A worker
+    # ends at SIGTERM (the pool's terminate), whatever handler a forked parent had for it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:

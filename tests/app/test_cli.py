@@ -121,6 +121,30 @@ def test_sweep_command_interrupted_by_sigint_resumes(tmp_path):
         assert json.loads((out / d / "manifest.json").read_text())["created_unix"] == t
 
 
+def test_sweep_command_stopped_by_sigterm_keeps_points_and_says_how_to_resume(tmp_path):
+    """`timeout`, kill and batch schedulers send SIGTERM: the sweep stops as at Ctrl-C (it died
+    without a word, its manifest not marked interrupted), and a rerun finishes the rest."""
+    import signal
+    from tests.app.test_runner import SERVE
+    (tmp_path / "base.toml").write_text(SERVE)
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n'
+                                     '"workload.rate" = [2.0, 4.0, 8.0, 16.0]\n"run.seed" = [1, 2]\n')
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "sim.app.cli", "sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    line = proc.stdout.readline()
+    assert line.startswith("["), proc.stderr.read()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    manifest = json.loads((out / "sweep.json").read_text())
+    done = {p["dir"] for p in manifest["points"] if p["status"] == "done"}
+    assert done and "Traceback" not in err
+    if proc.returncode != 0:         # (the sweep may have finished before the signal landed)
+        assert proc.returncode == 130 and "run the same command again" in err and manifest["interrupted"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and f"{len(done)} already done" in r.stderr, r.stderr
+
+
 def test_error_stats_median_and_worst():
     from sim.app.validation import error_stats
     rows = [{"case": "a", "error": 0.1}, {"case": "b", "error": -0.3}, {"case": "c", "error": 0.02}]
