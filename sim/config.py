@@ -33,6 +33,9 @@ def check_name(value: str) -> str:
     if any(c in value for c in "/\\\0") or value.startswith("."):
         raise ValueError(f"{value!r} is path-like; a name is one directory name without '/', "
                          "'\\' or a leading '.'")
+    if len(value.encode("utf-8", "surrogateescape")) > 200:   # a file name holds 255 bytes, less dcsim's staging suffix
+        raise ValueError(f"is {len(value.encode('utf-8', 'surrogateescape'))} bytes long; a name is at most 200 "
+                         "(it names a directory, and file systems allow 255 bytes per name)")
     return value
 
 

@@ -106,10 +106,21 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
                            "refusing to replace it: choose a new directory, or pass --force")
 
 
+NAME_MAX = 255          # bytes in one path component (Linux, macOS)
+STAGING_ROOM = 40       # what a staging name (staging_dir) or NAME.kept-XXXXXXXX adds to a name
+
+
 def check_parents(final: Path, key: str = "--out") -> None:
     """Refuse (``ConfigError`` naming ``key``, exit 2) an output path below an existing file:
-    its directories could never be created."""
+    its directories could never be created; and one with a component too long for the file
+    system (the last one with room for its staging name): it failed with an OSError traceback."""
     from sim.errors import ConfigError
+    for i, part in enumerate(Path(final).parts):
+        limit = NAME_MAX - (STAGING_ROOM if i == len(Path(final).parts) - 1 else 0)
+        if len(part.encode("utf-8", "surrogateescape")) > limit:
+            raise ConfigError(key, f"the path component {part[:40]!r}... is {len(part.encode('utf-8', 'surrogateescape'))} "
+                                   f"bytes long; at most {limit} fit (the file system allows {NAME_MAX} per name, "
+                                   "and dcsim adds a staging suffix to the last): choose a shorter name")
     for parent in Path(final).parents:
         if parent.exists() or parent.is_symlink():
             if not parent.is_dir():

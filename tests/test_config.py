@@ -497,3 +497,10 @@ def test_a_rising_speculative_acceptance_list_is_refused():
         load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": [0.9, 0.95, 0.5]}}})
     assert str(err.value).startswith("serve.speculative") and "acceptance[1] = 0.95" in str(err.value)
     load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": [0.9, 0.9, 0.5]}}})
+
+
+def test_a_run_name_too_long_for_a_directory_is_a_config_error():
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"name": "x" * 201}})
+    assert err.value.key == "run.name" and "200" in str(err.value)
+    assert load_config(data={"run": {"name": "é" * 100}}).run.name == "é" * 100      # 200 bytes

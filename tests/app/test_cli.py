@@ -567,3 +567,16 @@ def test_every_shipped_config_has_its_own_default_output_directory():
         name = data["name"] if "grid" in data or "base" in data else data.get("run", {}).get("name", path.stem)
         names.setdefault(name, []).append(path.name)
     assert {n: files for n, files in names.items() if len(files) > 1} == {}
+
+
+def test_a_file_system_error_is_reported_without_a_traceback(monkeypatch, capsys):
+    # a full disk or a refused write printed a Python traceback
+    import errno
+    import sim.app.runner as runner
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/out/summary.parquet")
+    monkeypatch.setattr(runner, "run_to_dir", full)
+    assert main(["run", QUICKSTART, "--out", "o"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "error: /data/out/summary.parquet: No space left on device"
