@@ -235,6 +235,8 @@ def cmd_topologies(args) -> int:
         draw.draw_preset(args.draw, out)
         print(f"wrote {out}", file=sys.stderr)
         return 0
+    if args.out:                        # listed the presets and drew nothing, silently
+        raise ConfigError("--out", "names the figure of --draw PRESET; give --draw too")
     rows = []
     from sim.config import load_preset
     for n in topologies.preset_names():

@@ -580,3 +580,12 @@ def test_a_file_system_error_is_reported_without_a_traceback(monkeypatch, capsys
     assert main(["run", QUICKSTART, "--out", "o"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "error: /data/out/summary.parquet: No space left on device"
+
+
+def test_topologies_out_without_draw_exits_2(tmp_path, monkeypatch, capsys):
+    # `dcsim topologies --out fabric.png` listed the presets, exit 0, and wrote no figure
+    monkeypatch.chdir(tmp_path)
+    assert main(["topologies", "--out", "fabric.png"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "--draw" in err
+    assert list(tmp_path.iterdir()) == []
