@@ -1042,6 +1042,11 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                        "and the experts expert-parallel, over the replica's tp GPUs (ep = tp); raise serve.tp")
         if s.redundant_experts and not s.dp_attention:
             out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
+        if not s.prefix_cache:
+            for key in _given(s, "host_kv_GB", "ssd_kv_GB"):
+                out.append(f"{prefix}serve.{key} has no effect without serve.prefix_cache = true: the host and SSD "
+                           "KV tiers hold the prefix cache's evicted blocks (preemption = 'swap' copies to host "
+                           "memory without this bound)")
         if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:
             out.append(f"{prefix}serve.chunk_size = {s.chunk_size} is above serve.max_batch_tokens = "
                        f"{s.max_batch_tokens}: scheduler = 'sarathi' fills each step to chunk_size tokens, so "
