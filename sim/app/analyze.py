@@ -180,6 +180,26 @@ def _plt():
     return plt
 
 
+def plain_log_ticks(axis) -> None:
+    """Label a log-scaled ``axis`` (``ax.xaxis``, ``ax.yaxis``) with plain numbers (25, 50, 100,
+    not 2.5 x 10^1): over a decade or more, the powers of ten and the 2s and 5s between them;
+    within one, matplotlib's own ticks. Matplotlib's default labelled every minor tick of a range
+    of a decade or two in scientific form, and the labels ran into each other. Over more than
+    2.5 decades, the powers of ten alone."""
+    import math
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    lo, hi = sorted(axis.get_view_interval())
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    if lo > 0 and math.log10(hi / lo) >= 1:
+        wide = math.log10(hi / lo) > 2.5         # many decades: the powers of ten alone
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(NullFormatter())
+    else:
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain)
+
+
 def check_plot_dir(plot_dir: Path) -> None:
     """Refuse (``ConfigError`` on ``--plots``) a plot directory that is, or lies below, a file, or
     that cannot be created: the plots would otherwise fail half-way with a traceback."""
@@ -268,10 +288,13 @@ def _explained(rows: list[dict], column: str, values) -> float:
 def curve_axes(out: Outputs, rows: list[dict], x: str) -> list[str]:
     """Partition columns with more than one value, those that move ``x`` least first: a colour
     group should trace a curve along x (the axis that drives x, such as bandwidth, stays inside
-    each group)."""
+    each group). A replicate axis (``replicates = N``, a swept ``run.seed``) is left out: its
+    values are draws of one point, not a curve (coloured by seed, a GPU sweep's roofline was
+    fitted per seed across GPUs)."""
     import numpy as np
     logx = np.log([r[x] for r in rows])
-    cands = [c for c in out.partitions if c != x and c in rows[0] and len({r[c] for r in rows}) > 1]
+    seed = replicate_axis(out)
+    cands = [c for c in out.partitions if c not in (x, seed) and c in rows[0] and len({r[c] for r in rows}) > 1]
     return sorted(cands, key=lambda c: (round(_explained(rows, c, logx), 3), len({r[c] for r in rows})))
 
 
@@ -327,6 +350,7 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
         ax.annotate(f"all points: knee ≈ {knee:.2g}", xy=(knee, ax.get_ylim()[0]), xytext=(4, 6),
                     textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("compute / communication time per step" if x == "compute_comm_ratio" else x)
     ax.set_ylabel("MFU" if y == "mfu" else "output tokens/s")
     ax.grid(True, which="both", alpha=0.3)
@@ -428,6 +452,9 @@ def plot_latency(out: Outputs, out_dir: Path) -> list[Path]:
         ax.set_ylabel(f"{metric.upper()} (s)")
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                plain_log_ticks(axis)
         ax.legend(fontsize=7)
     fig.suptitle("latency against arrival rate")
     return _save(fig, out_dir, "latency")

@@ -263,3 +263,37 @@ def test_a_plot_directory_that_is_a_file_is_refused_with_exit_2(sweep_dir, tmp_p
     assert "--plots" in err and "is a file" in err and "Traceback" not in err
     assert afile.read_text() == "mine"
     assert captured.out == ""    # refused before the summary table (it was printed, then the error)
+
+
+@pytest.mark.parametrize("lo,hi", [(25, 800), (3.9, 4.8), (0.5, 22), (1e-3, 1e3)])
+def test_log_axis_labels_are_plain_numbers_that_do_not_overlap(lo, hi):
+    # the latency plot of a 25..800 requests/s sweep labelled every minor tick as 3x10^1, 4x10^1,
+    # ... and the labels ran into each other
+    from sim.app.analyze import _plt, plain_log_ticks
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([lo, hi], [1, 2])
+    ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
+    fig.canvas.draw()
+    labels = [t for t in ax.xaxis.get_ticklabels(which="both") if t.get_visible() and t.get_text()
+              and lo <= t.get_position()[0] <= hi]
+    plt.close(fig)
+    assert len(labels) >= 2
+    assert all("times" not in t.get_text() and "^" not in t.get_text() for t in labels)
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), [t.get_text() for t in labels]
+
+
+def test_a_replicate_axis_is_never_a_curve_to_colour(tmp_path):
+    # replicates = 5 over topology.gpu coloured the throughput plot by seed (the seed moves the
+    # ratio least) and fitted a roofline per seed across GPUs
+    from sim.app.analyze import curve_axes
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "r"\nbase = "base.toml"\nreplicates = 3\n[grid]\n'
+                                     '"topology.nic_Gbps" = [50, 200]\n"train.tp" = [1, 2]\n')
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, point_fn=overlap_point, progress=False)
+    out = open_outputs(tmp_path / "out")
+    rows = out.query("select * from summary")
+    assert "seed" in out.partitions and len(rows) == 12
+    assert curve_axes(out, rows, "compute_comm_ratio") == ["tp", "nic_Gbps"]
