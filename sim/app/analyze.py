@@ -620,6 +620,8 @@ def main(args) -> int:
     for out in outputs:
         check_plot_axes(out, getattr(args, "x", None), getattr(args, "color", None),
                         getattr(args, "marker", None))
+    if args.sql is not None and not args.sql.strip():     # it printed the summary and drew plots instead
+        raise ConfigError("--sql", "is empty; give a query such as \"select * from summary\"")
     plot_dirs = [str(Path(args.plots) / out.dir.name) if args.plots and len(outputs) > 1 else args.plots
                  for out in outputs]
     if args.plots and not args.no_plots and not args.sql:

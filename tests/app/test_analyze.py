@@ -297,3 +297,10 @@ def test_a_replicate_axis_is_never_a_curve_to_colour(tmp_path):
     rows = out.query("select * from summary")
     assert "seed" in out.partitions and len(rows) == 12
     assert curve_axes(out, rows, "compute_comm_ratio") == ["tp", "nic_Gbps"]
+
+
+def test_an_empty_sql_query_exits_2(sweep_dir, tmp_path, capsys):
+    # --sql "" printed the summary and wrote plots into the sweep, as if no query were given
+    from sim.app.cli import main
+    assert main(["analyze", str(sweep_dir), "--sql", " ", "--plots", str(tmp_path / "p")]) == 2
+    assert "--sql" in capsys.readouterr().err and not (tmp_path / "p").exists()
