@@ -751,7 +751,7 @@ def format_validation_error(err: ValidationError) -> str:
         if e["type"] == "finite_number":
             msg = "must be a finite number (NaN and infinities are not settings)"
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _did_you_mean(e["loc"])
         if e["type"] in ("model_type", "model_attributes_type", "dict_type"):     # `run = 5`, `[[run]]`
             got = type(e.get("input")).__name__
             got = {"list": "an array", "str": "a string", "int": "a number", "float": "a number",
@@ -759,6 +759,17 @@ def format_validation_error(err: ValidationError) -> str:
             msg = f"must be a table ({{key = value, ...}}), got {got}"
         lines.append(f"{loc}: {msg}")
     return "; ".join(dict.fromkeys(lines))
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """``"; did you mean 'tp'?"`` for an unknown key ``loc`` (a pydantic error location) close to a
+    key of its section (a top-level section, or a [[jobs]] entry); "" when none is close."""
+    import difflib
+    if len(loc) < 2 or not isinstance(loc[-1], str):
+        return ""
+    model = SECTIONS.get(loc[-2]) if isinstance(loc[-2], str) else JobSection if loc[0] == "jobs" else None
+    close = difflib.get_close_matches(loc[-1], list(getattr(model, "model_fields", {})), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _in_job(err: ConfigError, data: dict) -> ConfigError:

@@ -506,3 +506,21 @@ def test_a_run_name_too_long_for_a_directory_is_a_config_error():
         load_config(data={"run": {"name": "x" * 201}})
     assert err.value.key == "run.name" and "200" in str(err.value)
     assert load_config(data={"run": {"name": "é" * 100}}).run.name == "é" * 100      # 200 bytes
+
+
+@pytest.mark.parametrize("data,key,hint", [
+    ({"train": {"tpp": 4}}, "train.tpp", "'tp'"),
+    ({"serve": {"kv_precison": "fp8"}}, "serve.kv_precison", "'kv_precision'"),
+    ({"topology": {"nic_gbps": 400}}, "topology.nic_gbps", "'nic_Gbps'"),
+    ({"run": {"kind": "train"}, "jobs": [{"name": "a", "kind": "train", "gpu": 8}]}, "jobs.0.gpu", "'gpus'"),
+])
+def test_a_misspelled_key_names_the_key_it_is_close_to(data, key, hint):
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert f"{key}: unknown key; did you mean {hint}?" in str(err.value)
+
+
+def test_an_unknown_key_close_to_none_gets_no_guess():
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"train": {"zzz": 1}})
+    assert str(err.value) == "train.zzz: unknown key"

@@ -246,7 +246,8 @@ def _check_key(key: str, where: str) -> None:
         raise ConfigError(f"{where}.{key}", f"unknown section {parts[0]!r}; known: {', '.join(SECTIONS)}")
     fields = SECTIONS[parts[0]].model_fields
     if parts[1] not in fields:   # caught once here rather than as a failure of every point
-        raise ConfigError(f"{where}.{key}", f"unknown key {parts[1]!r} in [{parts[0]}]")
+        from sim.config import _did_you_mean
+        raise ConfigError(f"{where}.{key}", f"unknown key {parts[1]!r} in [{parts[0]}]{_did_you_mean(tuple(parts[:2]))}")
 
 
 def load_sweep(path: str | Path | None = None, data: dict | None = None,

@@ -475,3 +475,9 @@ def test_a_run_config_given_as_a_sweep_file_is_named_as_such():
     with pytest.raises(ConfigError) as err:                  # a misspelled sweep key is still just that
         load_sweep(data={"name": "s", "grids": {"train.tp": [1]}})
     assert "unknown sweep key" in str(err.value)
+
+
+def test_a_misspelled_swept_key_names_the_key_it_is_close_to():
+    with pytest.raises(ConfigError) as err:
+        load_sweep(data={"name": "s", "grid": {"train.tpp": [1, 2]}})
+    assert "unknown key 'tpp' in [train]; did you mean 'tp'?" in str(err.value)
