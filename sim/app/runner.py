@@ -142,6 +142,11 @@ def check_precision(cfg: Config) -> None:
                                              "fp4 needs Blackwell (B200, GB200): use fp8")
     if cfg.run.kind == "serve" and cfg.serve.kv_precision == "fp4" and not has("fp4"):
         check_fp4_kv_cache(spec.name, cfg.serve.engine or "vllm")
+    kv = cfg.serve.kv_precision
+    if cfg.run.kind == "serve" and kv in ("fp16", "bf16") and not has(kv):   # bf16 KV on a V100 ran as fp16
+        other = "fp16" if kv == "bf16" else "bf16"
+        raise ConfigError("serve.kv_precision", f"{spec.name} has no {kv} (its rates: {have}): engines keep the "
+                                                f"KV cache in a type the GPU computes in; use {other} or fp8")
 
 
 # FP4 KV cache by engine. TensorRT-LLM's NVFP4 KV cache and vLLM's --kv-cache-dtype nvfp4 (PR

@@ -295,6 +295,8 @@ MOONCAKE_ROW = '{{"timestamp": {t}, "input_length": {n}, "output_length": 5, "ha
     ("input_tokens=true", lambda p: ["--set", "workload.input_tokens=true"], ["workload.input_tokens", "boolean"]),
     ("fp4 on H100", lambda p: ["--set", 'serve.precision="fp4"'], ["serve.precision", "fp4"]),
     # vLLM's and TensorRT-LLM's NVFP4 KV cache need Blackwell; ran silently at 4-bit KV before
+    ("bf16 KV on V100", lambda p: ["--set", 'topology.gpu="V100-SXM2-32GB"', "--set", 'serve.precision="fp16"',
+                                   "--set", 'serve.kv_precision="bf16"'], ["serve.kv_precision", "no bf16"]),
     # the model has no experts: a config mistake, exit 2 (was 3, infeasible)
     ("dp_attention on a dense model", lambda p: ["--set", "serve.dp_attention=true"],
      ["serve.dp_attention", "no routed experts"]),
