@@ -144,7 +144,9 @@ def cmd_validate(args) -> int:
         raise ConfigError("--worst", f"must be >= 1 (cases listed per suite), got {args.worst}")
     suites = [args.suite] if args.suite is not None else list(validate.SUITES)   # "" is no suite, not all
     all_rows = []
-    for name in suites:
+    for i, name in enumerate(suites):
+        if len(suites) > 1:     # every suite takes minutes: say which one runs (it printed nothing meanwhile)
+            print(f"validate: suite {i + 1} of {len(suites)}, {name} ...", file=sys.stderr, flush=True)
         rows = validate.run_suite(name)
         all_rows.extend({"suite": name, **r} for r in rows)
         if not args.json:

@@ -145,6 +145,18 @@ def test_sweep_command_stopped_by_sigterm_keeps_points_and_says_how_to_resume(tm
     assert r.returncode == 0 and f"{len(done)} already done" in r.stderr, r.stderr
 
 
+def test_validate_every_suite_says_which_suite_runs(monkeypatch, capsys):
+    # `dcsim validate` runs for minutes; it printed nothing until each suite finished
+    from sim.app import validation
+    row = {"case": "c", "metric": "m", "predicted": 1.0, "measured": 1.0, "error": 0.0, "source": "s"}
+    monkeypatch.setattr(validation, "SUITES", {"a": None, "b": None})
+    monkeypatch.setattr(validation, "run_suite", lambda name: [dict(row)])
+    assert main(["validate"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["validate: suite 1 of 2, a ...", "validate: suite 2 of 2, b ..."]
+    assert main(["validate", "a"]) == 0 and capsys.readouterr().err == ""      # one suite: no progress lines
+
+
 def test_error_stats_median_and_worst():
     from sim.app.validation import error_stats
     rows = [{"case": "a", "error": 0.1}, {"case": "b", "error": -0.3}, {"case": "c", "error": 0.02}]
