@@ -309,6 +309,8 @@ MOONCAKE_ROW = '{{"timestamp": {t}, "input_length": {n}, "output_length": 5, "ha
     # vLLM's and TensorRT-LLM's NVFP4 KV cache need Blackwell; ran silently at 4-bit KV before
     ("bf16 KV on V100", lambda p: ["--set", 'topology.gpu="V100-SXM2-32GB"', "--set", 'serve.precision="fp16"',
                                    "--set", 'serve.kv_precision="bf16"'], ["serve.kv_precision", "no bf16"]),
+    ("ep on a dense model", lambda p: ["--set", "serve.ep=2", "--set", "serve.tp=2", "--set", "serve.replicas=4"],
+     ["serve.ep", "model.experts = 0"]),
     # the model has no experts: a config mistake, exit 2 (was 3, infeasible)
     ("dp_attention on a dense model", lambda p: ["--set", "serve.dp_attention=true"],
      ["serve.dp_attention", "no routed experts"]),
@@ -350,6 +352,12 @@ def test_an_undefined_summary_value_prints_as_in_json(tmp_path, monkeypatch, cap
     assert main(["run", "serve.toml", "--out", "o", "--set", "workload.output_tokens=1"]) == 0
     rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines() if line.startswith("tpot_"))
     assert rows and set(rows.values()) == {"-"} and "nan" not in "".join(rows.values())
+
+
+def test_expert_parallelism_on_a_dense_model_exits_2(capsys):
+    # exit 3 (infeasible) before: a model without experts is a config mistake, not a plan that does not fit
+    assert main(["run", QUICKSTART, "--set", "train.ep=2"]) == 2
+    assert "train.ep" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("gpu,precision", [("A100-SXM-80GB", "fp8"), ("H100-SXM-80GB", "fp4"),

@@ -215,6 +215,9 @@ class Deployment:
                                        s.redundant_experts)
                 cost.nodes = len(collectives.domains_of(topo, [topo.gpu(i) for i in range(tp)]))
             else:
+                if s.ep > 1 and not self.spec.is_moe:     # a config mistake (exit 2), not a plan that does not fit
+                    raise ConfigError("serve.ep", f"ep = {s.ep} spreads routed experts; {self.spec.name} has none "
+                                      "(model.experts = 0): remove serve.ep")
                 link = self._group_link([topo.gpu(i) for i in range(tp * s.pp)], tp)
                 cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:
