@@ -970,6 +970,10 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
                            f"{train.schedule!r}; model chunks per rank are the interleaved schedule's")
         out += _inert_settings(prefix, kind, scope, cfg)
     out += _inert_topology(cfg.topology)
+    for name in cfg.hardware:
+        if name != cfg.topology.gpu:
+            out.append(f"[hardware.{name!r}] has no effect: topology.gpu = {cfg.topology.gpu!r} does not use it; "
+                       f"set topology.gpu = {name!r} to run on it")
     if cfg.jobs and _given(cfg.run, "kind"):
         out.append("run.kind has no effect with [[jobs]]: each job gives its own kind")
     return out

@@ -258,6 +258,7 @@ MORE_WITHOUT_EFFECT = [
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
     ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
     ({"run": {"baseline": False}}, "run.baseline has no effect without [[jobs]]"),
+    ({"hardware": {"X": {"like": "H100-SXM-80GB"}}}, "[hardware.'X'] has no effect: topology.gpu = "),
     ({"topology": {"torus_dims": [2, 2, 2]}}, "topology.torus_dims has no effect with fabric = 'fat-tree'"),
     ({"topology": {"pod_gpus": 8}}, "topology.pod_gpus has no effect with fabric = 'fat-tree', tiers = 2"),
     ({"topology": {"speed_spread": 0.05, "speed_cv": 0.1}}, "topology.speed_spread has no effect with speed_cv"),
