@@ -95,6 +95,8 @@ def cmd_sweep(args) -> int:
         print(f"warning: {args.sweep} has no [grid] or [zip] keys (nor replicates): it runs its base config as "
               "one point; add a [grid] table of dotted keys = [values], or use dcsim run", file=sys.stderr)
     if args.set:
+        from sim.app.sweep import check_fixed_keys
+        check_fixed_keys(sweep, [item.split("=", 1)[0].strip() for item in args.set if "=" in item], "--set")
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
     config.validate(sweep.base_data)    # a broken base fails once, not once per point
     from sim.app.sweep import validate_points

@@ -313,7 +313,29 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     names = _axis_names(keys)
     axes = [Axis(k, n, tuple(v), kind) for (k, v, kind), n in zip(axes_in, names)]
     axes += replicate_axes(spec, base_data, keys)
-    return Sweep(name, base_path, base_data, axes, source)
+    sweep = Sweep(name, base_path, base_data, axes, source)
+    check_fixed_keys(sweep, list(fixed), "set", [a for a in axes if a.key in keys])   # not replicates: [set] run.seed is their base
+    return sweep
+
+
+def check_fixed_keys(sweep: Sweep, keys: list[str], where: str, axes: list[Axis] | None = None) -> None:
+    """Refuse (``ConfigError`` naming ``where``) a fixed key (``[set]``, ``--set``) that a swept
+    key of ``axes`` (default: all the sweep's) overrides or lies inside (``train.tp`` with
+    ``[grid] "train.tp"``, ``train`` with ``train.tp``): every point's swept value won, and the
+    fixed one was silently ignored. ``replicates`` draws its seeds from the base's run.seed as
+    the sweep file gives it (``[set]`` included), so ``--set run.seed`` cannot move them."""
+    from sim.config import _key_path
+    for key in keys:
+        fixed = _key_path(key)
+        for axis in sweep.axes if axes is None else axes:
+            swept = _key_path(axis.key)
+            n = min(len(fixed), len(swept))
+            if fixed[:n] == swept[:n]:
+                what = (f"[{axis.kind}] {axis.key!r}" if axis.key != "run.seed" else
+                        "[grid] 'run.seed', or replicates = N, whose seeds count from the sweep file's run.seed")
+                raise ConfigError(f"{where}.{key}" if where == "set" else where,
+                                  f"{key} is also swept ({what}); the swept values win at every point: remove "
+                                  "one of them")
 
 
 def validate_points(sweep: Sweep) -> int:

@@ -611,3 +611,12 @@ def test_topologies_out_without_draw_exits_2(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "--out" in err and "--draw" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_set_of_a_swept_key_exits_2(tmp_path, monkeypatch, capsys):
+    # `dcsim sweep runs/train-sweep.toml --set train.tp=4` ran the grid's tp values, the --set ignored
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--set", "train.tp=4", "--out", "o"]) == 2
+    assert "--set" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert main(["sweep", str(ROOT_RUNS / "chat-cost-sweep.toml"), "--set", "run.seed=3", "--out", "o"]) == 2
+    assert "replicates" in capsys.readouterr().err

@@ -481,3 +481,15 @@ def test_a_misspelled_swept_key_names_the_key_it_is_close_to():
     with pytest.raises(ConfigError) as err:
         load_sweep(data={"name": "s", "grid": {"train.tpp": [1, 2]}})
     assert "unknown key 'tpp' in [train]; did you mean 'tp'?" in str(err.value)
+
+
+def test_a_fixed_key_that_is_also_swept_is_refused():
+    # [set] (or --set) train.tp with [grid] train.tp: the grid's values won and the fixed one was ignored
+    with pytest.raises(ConfigError) as err:
+        load_sweep(data={"name": "s", "set": {"train.tp": 4}, "grid": {"train.tp": [2, 8]}})
+    assert err.value.key == "set.train.tp" and "also swept" in str(err.value)
+    with pytest.raises(ConfigError):                  # a whole section fixed over a swept key inside it
+        load_sweep(data={"name": "s", "set": {"train": {"tp": 4}}, "zip": {"train.tp": [2, 8]}})
+    # replicates count their seeds from [set] run.seed: that is their base, not a conflict
+    sweep = load_sweep(data={"name": "s", "set": {"run.seed": 7}, "replicates": 2, "grid": {"train.tp": [2]}})
+    assert [p.values["run.seed"] for p in sweep.points()] == [7, 8]
