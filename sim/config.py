@@ -872,7 +872,7 @@ def read_toml(path: str | Path) -> dict:
     if p.is_dir():
         raise ConfigError(str(p), "is a directory, not a TOML config file")
     try:
-        data = anchor_traces(tomllib.loads(p.read_text(encoding="utf-8")), p.parent)
+        data = anchor_traces(tomllib.loads(p.read_text(encoding="utf-8-sig")), p.parent)   # -sig: a BOM (Windows editors)
     except UnicodeDecodeError:
         raise ConfigError(str(p), "is not a text file (binary?); a config is a UTF-8 TOML file") from None
     except OSError as err:

@@ -525,3 +525,10 @@ def test_an_unknown_key_close_to_none_gets_no_guess():
     with pytest.raises(ConfigError) as err:
         load_config(data={"train": {"zzz": 1}})
     assert str(err.value) == "train.zzz: unknown key"
+
+
+def test_a_config_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    # a BOM (Windows editors) was "not valid TOML: Invalid statement (at line 1, column 1)"
+    p = tmp_path / "c.toml"
+    p.write_text("\ufeff[train]\ntp = 2\n", encoding="utf-8")
+    assert read_toml(p) == {"train": {"tp": 2}}
