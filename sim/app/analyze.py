@@ -622,6 +622,9 @@ def main(args) -> int:
                         getattr(args, "marker", None))
     if args.sql is not None and not args.sql.strip():     # it printed the summary and drew plots instead
         raise ConfigError("--sql", "is empty; give a query such as \"select * from summary\"")
+    if args.plots and (args.no_plots or args.sql):         # no plot is drawn: the directory was ignored
+        raise ConfigError("--plots", "names where the plots go, but " + ("--no-plots" if args.no_plots else "--sql")
+                          + " draws none; drop one of them")
     plot_dirs = [str(Path(args.plots) / out.dir.name) if args.plots and len(outputs) > 1 else args.plots
                  for out in outputs]
     if args.plots and not args.no_plots and not args.sql:

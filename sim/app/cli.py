@@ -90,6 +90,8 @@ def cmd_sweep(args) -> int:
     from sim.app.sweep import load_sweep, run_sweep
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers", f"must be >= 1 (parallel points), got {args.workers}")
+    if args.address and args.engine != "dask":   # the sweep ran on the local pool, the scheduler unused
+        raise ConfigError("--address", "names a Dask scheduler, which only --engine dask uses; add --engine dask")
     sweep = load_sweep(args.sweep)
     if not sweep.axes:                  # a sweep that varies nothing: say so rather than run one point quietly
         print(f"warning: {args.sweep} has no [grid] or [zip] keys (nor replicates): it runs its base config as "

@@ -303,4 +303,12 @@ def test_an_empty_sql_query_exits_2(sweep_dir, tmp_path, capsys):
     # --sql "" printed the summary and wrote plots into the sweep, as if no query were given
     from sim.app.cli import main
     assert main(["analyze", str(sweep_dir), "--sql", " ", "--plots", str(tmp_path / "p")]) == 2
-    assert "--sql" in capsys.readouterr().err and not (tmp_path / "p").exists()
+    assert "--sql: is empty" in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("flag", [["--no-plots"], ["--sql", "select 1"]])
+def test_plots_with_no_plots_or_sql_exits_2(sweep_dir, tmp_path, capsys, flag):
+    # --plots DIR beside --no-plots or --sql was ignored: nothing was drawn there
+    from sim.app.cli import main
+    assert main(["analyze", str(sweep_dir), *flag, "--plots", str(tmp_path / "p")]) == 2
+    assert "--plots" in capsys.readouterr().err and not (tmp_path / "p").exists()

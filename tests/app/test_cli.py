@@ -600,3 +600,10 @@ def test_sweep_set_of_a_swept_key_exits_2(tmp_path, monkeypatch, capsys):
     assert "--set" in capsys.readouterr().err and not (tmp_path / "o").exists()
     assert main(["sweep", str(ROOT_RUNS / "chat-cost-sweep.toml"), "--set", "run.seed=3", "--out", "o"]) == 2
     assert "replicates" in capsys.readouterr().err
+
+
+def test_sweep_address_without_the_dask_engine_exits_2(tmp_path, monkeypatch, capsys):
+    # --address tcp://... without --engine dask ran the local pool and never used the scheduler
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--address", "tcp://127.0.0.1:8786", "--out", "o"]) == 2
+    assert "--engine dask" in capsys.readouterr().err and not (tmp_path / "o").exists()
