@@ -607,3 +607,10 @@ def test_sweep_address_without_the_dask_engine_exits_2(tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert main(["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--address", "tcp://127.0.0.1:8786", "--out", "o"]) == 2
     assert "--engine dask" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_a_training_plan_that_does_not_fit_gives_the_capacity_in_gib_too(capsys):
+    # "exceeds H100-SXM-80GB's 85 GB HBM": the card is sold as 80 GB (80 GiB; the runtime reports
+    # 79.1 GiB = 84.9e9 bytes usable)
+    assert main(["run", QUICKSTART, "--set", "train.tp=1", "--set", "model.preset=llama3-70b"]) == 3
+    assert "H100-SXM-80GB's 84.9 GB (79.1 GiB usable) of HBM" in capsys.readouterr().err
