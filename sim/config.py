@@ -761,12 +761,26 @@ def format_validation_error(err: ValidationError) -> str:
     return "; ".join(dict.fromkeys(lines))
 
 
+# Hugging Face config.json names of [model] keys: a model copied from a checkpoint's config
+HF_MODEL_KEYS = {"num_hidden_layers": "layers", "hidden_size": "hidden", "intermediate_size": "ffn_hidden",
+                 "num_attention_heads": "heads", "num_key_value_heads": "kv_heads", "vocab_size": "vocab",
+                 "max_position_embeddings": "seq_len", "tie_word_embeddings": "tied_embeddings",
+                 "num_experts": "experts", "num_local_experts": "experts", "n_routed_experts": "experts",
+                 "num_experts_per_tok": "top_k", "moe_intermediate_size": "expert_ffn_hidden",
+                 "n_shared_experts": "shared_experts", "first_k_dense_replace": "dense_layers",
+                 "qk_rope_head_dim": "rope_head_dim", "attention_chunk_size": "attention_chunk",
+                 "interleave_moe_layer_step": "moe_every"}
+
+
 def _did_you_mean(loc: tuple) -> str:
     """``"; did you mean 'tp'?"`` for an unknown key ``loc`` (a pydantic error location) close to a
-    key of its section (a top-level section, or a [[jobs]] entry); "" when none is close."""
+    key of its section (a top-level section, or a [[jobs]] entry), or a Hugging Face config name
+    of a [model] key (``hidden_size`` -> ``hidden``); "" when none is close."""
     import difflib
     if len(loc) < 2 or not isinstance(loc[-1], str):
         return ""
+    if loc[-2] == "model" and loc[-1] in HF_MODEL_KEYS:
+        return f"; did you mean {HF_MODEL_KEYS[loc[-1]]!r} (Hugging Face's {loc[-1]})?"
     model = SECTIONS.get(loc[-2]) if isinstance(loc[-2], str) else JobSection if loc[0] == "jobs" else None
     close = difflib.get_close_matches(loc[-1], list(getattr(model, "model_fields", {})), n=1, cutoff=0.75)
     return f"; did you mean {close[0]!r}?" if close else ""

@@ -514,6 +514,8 @@ def test_a_run_name_too_long_for_a_directory_is_a_config_error():
     ({"serve": {"kv_precison": "fp8"}}, "serve.kv_precison", "'kv_precision'"),
     ({"topology": {"nic_gbps": 400}}, "topology.nic_gbps", "'nic_Gbps'"),
     ({"run": {"kind": "train"}, "jobs": [{"name": "a", "kind": "train", "gpu": 8}]}, "jobs.0.gpu", "'gpus'"),
+    ({"model": {"hidden_size": 4096}}, "model.hidden_size", "'hidden' (Hugging Face's hidden_size)"),
+    ({"model": {"num_key_value_heads": 8}}, "model.num_key_value_heads", "'kv_heads' (Hugging Face's num_key_value_heads)"),
 ])
 def test_a_misspelled_key_names_the_key_it_is_close_to(data, key, hint):
     with pytest.raises(ConfigError) as err:
@@ -532,3 +534,9 @@ def test_a_config_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text("\ufeff[train]\ntp = 2\n", encoding="utf-8")
     assert read_toml(p) == {"train": {"tp": 2}}
+
+
+def test_every_hugging_face_name_points_at_a_model_key():
+    from sim.config import HF_MODEL_KEYS, ModelSection
+    assert set(HF_MODEL_KEYS.values()) <= set(ModelSection.model_fields)
+    assert not set(HF_MODEL_KEYS) & set(ModelSection.model_fields)     # an alias is never a key itself
