@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="output directory (default runs/out/<sweep name>/)")
     s.add_argument("--workers", type=int, default=None, help="parallel points (default: cores)")
     s.add_argument("--engine", choices=["local", "dask"], default="local")
-    s.add_argument("--address", default=None, help="Dask scheduler address (default: a local cluster)")
+    s.add_argument("--address", default=None, help="Dask scheduler address, with --engine dask (default: a local cluster)")
     s.add_argument("--force", action="store_true",
                    help="write into --out even when it holds files dcsim did not write")
     s.set_defaults(fn=cmd_sweep)
