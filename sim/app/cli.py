@@ -131,7 +131,12 @@ def cmd_sweep(args) -> int:
               file=sys.stderr)
         return 130
     # infeasible or invalid combinations are expected in a sweep; anything else is a bug
-    return 1 if any(o.get("exit_code") not in (2, 3) for o in failed) else 0
+    if any(o.get("exit_code") not in (2, 3) for o in failed):
+        return 1
+    if failed and len(failed) == n:     # not one point ran: exit 0 told a script the sweep had worked
+        print(f"no point of {sweep.name} could run", file=sys.stderr)
+        return max(o["exit_code"] for o in failed)
+    return 0
 
 
 def cmd_analyze(args) -> int:

@@ -614,3 +614,13 @@ def test_a_training_plan_that_does_not_fit_gives_the_capacity_in_gib_too(capsys)
     # 79.1 GiB = 84.9e9 bytes usable)
     assert main(["run", QUICKSTART, "--set", "train.tp=1", "--set", "model.preset=llama3-70b"]) == 3
     assert "H100-SXM-80GB's 84.9 GB (79.1 GiB usable) of HBM" in capsys.readouterr().err
+
+
+def test_a_sweep_whose_every_point_fails_exits_with_their_status(tmp_path, monkeypatch, capsys):
+    # every point infeasible (tp that divides no head count) exited 0, as if the sweep had worked
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(f'name = "s"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [3, 5]\n')
+    assert main(["sweep", "s.toml", "--out", "o", "--workers", "1"]) == 3
+    assert "no point of s could run" in capsys.readouterr().err
+    (tmp_path / "t.toml").write_text(f'name = "t"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [3, 4]\n')
+    assert main(["sweep", "t.toml", "--out", "p", "--workers", "1"]) == 0      # one point ran: expected failures
