@@ -312,6 +312,14 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
         raise ConfigError(dup, "key appears in both [grid] and [zip]")
     names = _axis_names(keys)
     axes = [Axis(k, n, tuple(v), kind) for (k, v, kind), n in zip(axes_in, names)]
+    from sim.outputs import NAME_MAX, STAGING_ROOM
+    for a in axes:                      # each value names a directory: too long a name failed the whole sweep
+        for v in a.values:
+            part = f"{a.name}={encode_value(v)}"
+            if len(part.encode()) > NAME_MAX - STAGING_ROOM:
+                raise ConfigError(f"{a.kind}.{a.key}", f"the value {str(v)[:30]!r}... names a point directory of "
+                                  f"{len(part.encode())} bytes ({part[:30]}...); at most {NAME_MAX - STAGING_ROOM} "
+                                  "fit in a file name: sweep shorter values")
     axes += replicate_axes(spec, base_data, keys)
     sweep = Sweep(name, base_path, base_data, axes, source)
     check_fixed_keys(sweep, list(fixed), "set", [a for a in axes if a.key in keys])   # not replicates: [set] run.seed is their base

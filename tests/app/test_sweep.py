@@ -493,3 +493,11 @@ def test_a_fixed_key_that_is_also_swept_is_refused():
     # replicates count their seeds from [set] run.seed: that is their base, not a conflict
     sweep = load_sweep(data={"name": "s", "set": {"run.seed": 7}, "replicates": 2, "grid": {"train.tp": [2]}})
     assert [p.values["run.seed"] for p in sweep.points()] == [7, 8]
+
+
+def test_a_swept_value_too_long_for_a_directory_name_is_refused_up_front():
+    # a 300-character value ended the whole sweep with "File name too long" before any point ran
+    with pytest.raises(ConfigError) as err:
+        load_sweep(data={"name": "s", "grid": {"model.name": ["n" * 300, "short"]}})
+    assert err.value.key == "grid.model.name" and "point directory" in str(err.value)
+    load_sweep(data={"name": "s", "grid": {"model.name": ["n" * 200, "short"]}})
