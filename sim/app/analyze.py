@@ -310,7 +310,10 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
         return []
     rows = out.query(f'select * from summary where "{x}" is not null and "{y}" is not null')
     rows = [r for r in rows if r[x] is not None and math.isfinite(r[x]) and r[x] > 0]
-    if not rows:
+    if not rows:        # say why there is no throughput plot (a serving run without communication)
+        print(f"note: no throughput plot: {x} is null, zero or undefined in every row"
+              + (" (no communication: compute_comm_ratio is undefined)" if x == "compute_comm_ratio" else "")
+              + "; --x COLUMN plots against another summary column", file=sys.stderr)
         return []
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))

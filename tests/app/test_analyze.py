@@ -312,3 +312,16 @@ def test_plots_with_no_plots_or_sql_exits_2(sweep_dir, tmp_path, capsys, flag):
     from sim.app.cli import main
     assert main(["analyze", str(sweep_dir), *flag, "--plots", str(tmp_path / "p")]) == 2
     assert "--plots" in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+def test_a_missing_throughput_plot_is_explained(tmp_path, capsys):
+    # one-GPU serving replicas have no communication (compute_comm_ratio null): the throughput plot
+    # was left out without a word, though the README lists it
+    write_run_dir(tmp_path / "r", {"summary": pa.table({"output_tokens_per_s": [900.0, 1000.0],
+                                                        "compute_comm_ratio": pa.array([None, None], pa.float64()),
+                                                        "workload_rate": [1.0, 2.0]})}, {})
+    paths = make_plots(open_outputs(tmp_path / "r"), tmp_path / "p")
+    assert not any(p.name.startswith("throughput") for p in paths)
+    assert "no throughput plot" in capsys.readouterr().err
+    paths = make_plots(open_outputs(tmp_path / "r"), tmp_path / "q", x="workload_rate")
+    assert any(p.name == "throughput.png" for p in paths)
