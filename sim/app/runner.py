@@ -48,6 +48,7 @@ def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
 
 
 _WARNED: set = set()     # (gpu, kind) of calibration warnings; messages of others
+WARN_UNCALIBRATED = True  # dcsim validate turns it off: its cases' own GPUs are no warning to the user
 
 
 def calibrated(gpu_name: str, kind: str) -> bool:
@@ -56,7 +57,7 @@ def calibrated(gpu_name: str, kind: str) -> bool:
     import sys
     from sim.compute import calibration
     ok, missing = calibration(gpu_name, kind)
-    if not ok and (gpu_name, kind) not in _WARNED:
+    if not ok and WARN_UNCALIBRATED and (gpu_name, kind) not in _WARNED:
         _WARNED.add((gpu_name, kind))         # once per GPU and kind in a process (sweeps)
         print(f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
               f"defaults or a `like` (see sim/data/compute.toml); treat its times as estimates",

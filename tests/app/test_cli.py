@@ -137,6 +137,34 @@ def test_validate_every_suite_says_which_suite_runs(monkeypatch, capsys):
     assert main(["validate", "a"]) == 0 and capsys.readouterr().err == ""      # one suite: no progress lines
 
 
+
+def test_validate_does_not_warn_about_its_own_cases_gpus(monkeypatch, capsys):
+    # "warning: V100S-PCIE-32GB is not calibrated for train runs" came from a validation case's GPU
+    from sim.app import runner, validation
+    row = {"case": "c", "metric": "m", "predicted": 1.0, "measured": 1.0, "error": 0.0, "source": "s"}
+
+    def suite(name):
+        runner.calibrated("V100S-PCIE-32GB", "train")
+        return [dict(row)]
+    monkeypatch.setattr(validation, "SUITES", {"a": None})
+    monkeypatch.setattr(validation, "run_suite", suite)
+    monkeypatch.setattr(runner, "_WARNED", set())
+    monkeypatch.setattr("sim.compute.calibration", lambda gpu, kind: (False, ["gemm_eff_max"]))
+    assert main(["validate", "a"]) == 0
+    assert "not calibrated" not in capsys.readouterr().err
+    assert runner.WARN_UNCALIBRATED                    # a run's own GPU still warns after validate
+    runner.calibrated("V100S-PCIE-32GB", "train")
+    assert "V100S-PCIE-32GB is not calibrated" in capsys.readouterr().err
+
+
+def test_more_sweep_workers_than_cores_warns(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    (tmp_path / "s.toml").write_text(f'name = "s"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [4]\n')
+    assert main(["sweep", "s.toml", "--out", "o", "--workers", "64"]) == 0
+    assert "--workers 64 is more than the 2 CPU cores" in capsys.readouterr().err
+
+
 def test_error_stats_median_and_worst():
     from sim.app.validation import error_stats
     rows = [{"case": "a", "error": 0.1}, {"case": "b", "error": -0.3}, {"case": "c", "error": 0.02}]
