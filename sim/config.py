@@ -33,6 +33,9 @@ def check_name(value: str) -> str:
     if any(c in value for c in "/\\\0") or value.startswith("."):
         raise ValueError(f"{value!r} is path-like; a name is one directory name without '/', "
                          "'\\' or a leading '.'")
+    if len(value.encode("utf-8", "surrogateescape")) > 200:   # a file name holds 255 bytes, less dcsim's staging suffix
+        raise ValueError(f"is {len(value.encode('utf-8', 'surrogateescape'))} bytes long; a name is at most 200 "
+                         "(it names a directory, and file systems allow 255 bytes per name)")
     return value
 
 
@@ -749,7 +752,7 @@ def format_validation_error(err: ValidationError) -> str:
         if e["type"] == "finite_number":
             msg = "must be a finite number (NaN and infinities are not settings)"
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + _did_you_mean(e["loc"])
         if e["type"] in ("model_type", "model_attributes_type", "dict_type"):     # `run = 5`, `[[run]]`
             got = type(e.get("input")).__name__
             got = {"list": "an array", "str": "a string", "int": "a number", "float": "a number",
@@ -757,6 +760,31 @@ def format_validation_error(err: ValidationError) -> str:
             msg = f"must be a table ({{key = value, ...}}), got {got}"
         lines.append(f"{loc}: {msg}")
     return "; ".join(dict.fromkeys(lines))
+
+
+# Hugging Face config.json names of [model] keys: a model copied from a checkpoint's config
+HF_MODEL_KEYS = {"num_hidden_layers": "layers", "hidden_size": "hidden", "intermediate_size": "ffn_hidden",
+                 "num_attention_heads": "heads", "num_key_value_heads": "kv_heads", "vocab_size": "vocab",
+                 "max_position_embeddings": "seq_len", "tie_word_embeddings": "tied_embeddings",
+                 "num_experts": "experts", "num_local_experts": "experts", "n_routed_experts": "experts",
+                 "num_experts_per_tok": "top_k", "moe_intermediate_size": "expert_ffn_hidden",
+                 "n_shared_experts": "shared_experts", "first_k_dense_replace": "dense_layers",
+                 "qk_rope_head_dim": "rope_head_dim", "attention_chunk_size": "attention_chunk",
+                 "interleave_moe_layer_step": "moe_every"}
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """``"; did you mean 'tp'?"`` for an unknown key ``loc`` (a pydantic error location) close to a
+    key of its section (a top-level section, or a [[jobs]] entry), or a Hugging Face config name
+    of a [model] key (``hidden_size`` -> ``hidden``); "" when none is close."""
+    import difflib
+    if len(loc) < 2 or not isinstance(loc[-1], str):
+        return ""
+    if loc[-2] == "model" and loc[-1] in HF_MODEL_KEYS:
+        return f"; did you mean {HF_MODEL_KEYS[loc[-1]]!r} (Hugging Face's {loc[-1]})?"
+    model = SECTIONS.get(loc[-2]) if isinstance(loc[-2], str) else JobSection if loc[0] == "jobs" else None
+    close = difflib.get_close_matches(loc[-1], list(getattr(model, "model_fields", {})), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _in_job(err: ConfigError, data: dict) -> ConfigError:
@@ -859,7 +887,7 @@ def read_toml(path: str | Path) -> dict:
     if p.is_dir():
         raise ConfigError(str(p), "is a directory, not a TOML config file")
     try:
-        data = anchor_traces(tomllib.loads(p.read_text(encoding="utf-8")), p.parent)
+        data = anchor_traces(tomllib.loads(p.read_text(encoding="utf-8-sig")), p.parent)   # -sig: a BOM (Windows editors)
     except UnicodeDecodeError:
         raise ConfigError(str(p), "is not a text file (binary?); a config is a UTF-8 TOML file") from None
     except OSError as err:
@@ -957,6 +985,10 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
                            f"{train.schedule!r}; model chunks per rank are the interleaved schedule's")
         out += _inert_settings(prefix, kind, scope, cfg)
     out += _inert_topology(cfg.topology)
+    for name in cfg.hardware:
+        if name != cfg.topology.gpu:
+            out.append(f"[hardware.{name!r}] has no effect: topology.gpu = {cfg.topology.gpu!r} does not use it; "
+                       f"set topology.gpu = {name!r} to run on it")
     if cfg.jobs and _given(cfg.run, "kind"):
         out.append("run.kind has no effect with [[jobs]]: each job gives its own kind")
     return out
@@ -1040,6 +1072,11 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                        "and the experts expert-parallel, over the replica's tp GPUs (ep = tp); raise serve.tp")
         if s.redundant_experts and not s.dp_attention:
             out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
+        if not s.prefix_cache:
+            for key in _given(s, "host_kv_GB", "ssd_kv_GB"):
+                out.append(f"{prefix}serve.{key} has no effect without serve.prefix_cache = true: the host and SSD "
+                           "KV tiers hold the prefix cache's evicted blocks (preemption = 'swap' copies to host "
+                           "memory without this bound)")
         if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:
             out.append(f"{prefix}serve.chunk_size = {s.chunk_size} is above serve.max_batch_tokens = "
                        f"{s.max_batch_tokens}: scheduler = 'sarathi' fills each step to chunk_size tokens, so "

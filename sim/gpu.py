@@ -235,7 +235,7 @@ class HbmLedger:
         if self.used > self.capacity:
             parts = ", ".join(f"{k} {v / 1e9:.1f} GB" for k, v in self.items.items())
             raise InfeasibleError(key, f"{parts} = {self.used / 1e9:.1f} GB exceed {self.name}'s "
-                                  f"{self.capacity / 1e9:.0f} GB HBM")
+                                  f"{self.capacity / 1e9:.1f} GB ({self.capacity / 2**30:.1f} GiB usable) of HBM")
 
     def table(self) -> dict[str, float]:
         """GB per allocation (for summaries)."""

@@ -95,15 +95,32 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
         return
     what = "a directory" if final.is_dir() else "a file"
     other = {"run": "an earlier run", "sweep": "an earlier sweep"}.get(kind, "dcsim")
+    held = {"run": is_sweep_output, "sweep": is_run_output}.get(kind)
+    if final.is_dir() and held is not None and held(final):     # a run and a sweep of the same name
+        was = "sweep" if kind == "run" else "run"
+        raise ConfigError(key, f"{str(final)!r} holds a dcsim {was}'s output, not a {kind}'s (a {was} and a "
+                               f"{kind} of the same name share runs/out/NAME); refusing to replace it: choose "
+                               "another --out, or remove that directory yourself")
     raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
                            f"(no dcsim {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST}); "
                            "refusing to replace it: choose a new directory, or pass --force")
 
 
+NAME_MAX = 255          # bytes in one path component (Linux, macOS)
+STAGING_ROOM = 40       # what a staging name (staging_dir) or NAME.kept-XXXXXXXX adds to a name
+
+
 def check_parents(final: Path, key: str = "--out") -> None:
     """Refuse (``ConfigError`` naming ``key``, exit 2) an output path below an existing file:
-    its directories could never be created."""
+    its directories could never be created; and one with a component too long for the file
+    system (the last one with room for its staging name): it failed with an OSError traceback."""
     from sim.errors import ConfigError
+    for i, part in enumerate(Path(final).parts):
+        limit = NAME_MAX - (STAGING_ROOM if i == len(Path(final).parts) - 1 else 0)
+        if len(part.encode("utf-8", "surrogateescape")) > limit:
+            raise ConfigError(key, f"the path component {part[:40]!r}... is {len(part.encode('utf-8', 'surrogateescape'))} "
+                                   f"bytes long; at most {limit} fit (the file system allows {NAME_MAX} per name, "
+                                   "and dcsim adds a staging suffix to the last): choose a shorter name")
     for parent in Path(final).parents:
         if parent.exists() or parent.is_symlink():
             if not parent.is_dir():

@@ -236,6 +236,8 @@ MORE_WITHOUT_EFFECT = [
      "workload.concurrency = 64 is above workload.requests = 10"),
     ({**SERVE, "serve": {"kv_transfer": "whole"}}, "serve.kv_transfer has no effect without disaggregation"),
     ({**SERVE, "serve": {"redundant_experts": 2}}, "serve.redundant_experts has no effect"),
+    ({**SERVE, "serve": {"host_kv_GB": 100.0}}, "serve.host_kv_GB has no effect without serve.prefix_cache"),
+    ({**SERVE, "serve": {"ssd_kv_GB": 1000.0, "preemption": "swap"}}, "serve.ssd_kv_GB has no effect without"),
     ({**SERVE, "serve": {"scheduler": "sarathi", "chunk_size": 4096, "max_batch_tokens": 2048}},
      "serve.chunk_size = 4096 is above serve.max_batch_tokens = 2048"),
     ({"train": {"moe_dispatcher": "deepep"}}, "train.moe_dispatcher has no effect on a dense model"),
@@ -256,6 +258,7 @@ MORE_WITHOUT_EFFECT = [
     ({"failures": {"gpu": 0.1}}, "failures.gpu has no effect without run.duration_h"),
     ({"cost": {"depreciation_years": 2.0}}, "cost.depreciation_years has no effect without cost.capex_usd_per_gpu"),
     ({"run": {"baseline": False}}, "run.baseline has no effect without [[jobs]]"),
+    ({"hardware": {"X": {"like": "H100-SXM-80GB"}}}, "[hardware.'X'] has no effect: topology.gpu = "),
     ({"topology": {"torus_dims": [2, 2, 2]}}, "topology.torus_dims has no effect with fabric = 'fat-tree'"),
     ({"topology": {"pod_gpus": 8}}, "topology.pod_gpus has no effect with fabric = 'fat-tree', tiers = 2"),
     ({"topology": {"speed_spread": 0.05, "speed_cv": 0.1}}, "topology.speed_spread has no effect with speed_cv"),
@@ -497,3 +500,43 @@ def test_a_rising_speculative_acceptance_list_is_refused():
         load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": [0.9, 0.95, 0.5]}}})
     assert str(err.value).startswith("serve.speculative") and "acceptance[1] = 0.95" in str(err.value)
     load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": [0.9, 0.9, 0.5]}}})
+
+
+def test_a_run_name_too_long_for_a_directory_is_a_config_error():
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"name": "x" * 201}})
+    assert err.value.key == "run.name" and "200" in str(err.value)
+    assert load_config(data={"run": {"name": "é" * 100}}).run.name == "é" * 100      # 200 bytes
+
+
+@pytest.mark.parametrize("data,key,hint", [
+    ({"train": {"tpp": 4}}, "train.tpp", "'tp'"),
+    ({"serve": {"kv_precison": "fp8"}}, "serve.kv_precison", "'kv_precision'"),
+    ({"topology": {"nic_gbps": 400}}, "topology.nic_gbps", "'nic_Gbps'"),
+    ({"run": {"kind": "train"}, "jobs": [{"name": "a", "kind": "train", "gpu": 8}]}, "jobs.0.gpu", "'gpus'"),
+    ({"model": {"hidden_size": 4096}}, "model.hidden_size", "'hidden' (Hugging Face's hidden_size)"),
+    ({"model": {"num_key_value_heads": 8}}, "model.num_key_value_heads", "'kv_heads' (Hugging Face's num_key_value_heads)"),
+])
+def test_a_misspelled_key_names_the_key_it_is_close_to(data, key, hint):
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert f"{key}: unknown key; did you mean {hint}?" in str(err.value)
+
+
+def test_an_unknown_key_close_to_none_gets_no_guess():
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"train": {"zzz": 1}})
+    assert str(err.value) == "train.zzz: unknown key"
+
+
+def test_a_config_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    # a BOM (Windows editors) was "not valid TOML: Invalid statement (at line 1, column 1)"
+    p = tmp_path / "c.toml"
+    p.write_text("\ufeff[train]\ntp = 2\n", encoding="utf-8")
+    assert read_toml(p) == {"train": {"tp": 2}}
+
+
+def test_every_hugging_face_name_points_at_a_model_key():
+    from sim.config import HF_MODEL_KEYS, ModelSection
+    assert set(HF_MODEL_KEYS.values()) <= set(ModelSection.model_fields)
+    assert not set(HF_MODEL_KEYS) & set(ModelSection.model_fields)     # an alias is never a key itself

@@ -56,6 +56,13 @@ def test_hbm_ledger():
     with pytest.raises(InfeasibleError, match="serve.tp.*weights 60.0 GB"):
         led.check("serve.tp")
 
+    # the capacity in both units: "H100-SXM-80GB's 85 GB HBM" read as a wrong capacity to anyone who
+    # knows the card as 80 GB (80 GiB = 85.9e9 bytes; the runtime reports 79.1 GiB usable)
+    h100 = HbmLedger(80 * 2**30, "H100-SXM-80GB")
+    h100.allocate("weights", 90e9)
+    with pytest.raises(InfeasibleError, match=r"H100-SXM-80GB's 85\.9 GB \(80\.0 GiB usable\) of HBM"):
+        h100.check("serve.tp")
+
 
 def test_uniform_slowdown_stretches_every_kernel():
     env = simpy.Environment()

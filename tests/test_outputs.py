@@ -194,6 +194,18 @@ def test_a_run_never_replaces_a_sweep_or_the_current_directory(tmp_path, monkeyp
     assert (sweep / "sweep.json").exists()
 
 
+def test_a_sweep_over_a_runs_directory_of_the_same_name_says_so(tmp_path):
+    # `dcsim run runs/headline-base.toml` (run.name "headline") then `dcsim sweep runs/headline.toml`
+    # was refused as "not an earlier sweep's output (no dcsim sweep.json)", as if no dcsim output
+    from sim.errors import ConfigError
+    from sim.outputs import check_replaceable
+    write_run_dir(tmp_path / "headline", _tables(), {})
+    with pytest.raises(ConfigError) as err:
+        check_replaceable(tmp_path / "headline", "sweep")
+    assert "holds a dcsim run's output, not a sweep's" in str(err.value) and "--out" in str(err.value)
+    check_replaceable(tmp_path / "headline", "sweep", force=True)        # --force still writes beside it
+
+
 def test_rerun_keeps_what_dcsim_did_not_write(tmp_path):
     """A new run into an earlier run's directory replaces dcsim's files only: a user's notes and
     analysis folder stay (they were deleted with the old directory before), and a file named
@@ -248,3 +260,17 @@ def test_a_figure_never_overwrites_a_file_dcsim_did_not_write(tmp_path, ext, cap
     save_figure(fig, path)                          # dcsim's own figure: replaced, nothing more kept
     plt.close(fig)
     assert len(list(tmp_path.glob(f"fig.{ext}.kept-*"))) == 1 and is_dcsim_figure(path)
+
+
+def test_an_output_name_too_long_for_the_file_system_is_refused_naming_the_key(tmp_path):
+    # --out with a 300-character name (or run.name) ended in "OSError: File name too long"
+    from sim.errors import ConfigError
+    from sim.outputs import NAME_MAX, STAGING_ROOM, check_replaceable
+    for length, key in ((300, "--out"), (NAME_MAX - STAGING_ROOM + 1, "run.name")):
+        with pytest.raises(ConfigError) as err:
+            check_replaceable(tmp_path / ("x" * length), "run", key=key)
+        assert err.value.key == key and f"{length} bytes" in str(err.value)
+    ok = tmp_path / ("x" * (NAME_MAX - STAGING_ROOM))
+    check_replaceable(ok, "run")
+    write_run_dir(ok, _tables(), {})         # the longest accepted name is written, staging included
+    assert (ok / "summary.parquet").exists() and list(tmp_path.iterdir()) == [ok]

@@ -180,6 +180,26 @@ def _plt():
     return plt
 
 
+def plain_log_ticks(axis) -> None:
+    """Label a log-scaled ``axis`` (``ax.xaxis``, ``ax.yaxis``) with plain numbers (25, 50, 100,
+    not 2.5 x 10^1): over a decade or more, the powers of ten and the 2s and 5s between them;
+    within one, matplotlib's own ticks. Matplotlib's default labelled every minor tick of a range
+    of a decade or two in scientific form, and the labels ran into each other. Over more than
+    2.5 decades, the powers of ten alone."""
+    import math
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    lo, hi = sorted(axis.get_view_interval())
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    if lo > 0 and math.log10(hi / lo) >= 1:
+        wide = math.log10(hi / lo) > 2.5         # many decades: the powers of ten alone
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0,) if wide else (1.0, 2.0, 5.0)))
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(NullFormatter())
+    else:
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain)
+
+
 def check_plot_dir(plot_dir: Path) -> None:
     """Refuse (``ConfigError`` on ``--plots``) a plot directory that is, or lies below, a file, or
     that cannot be created: the plots would otherwise fail half-way with a traceback."""
@@ -268,10 +288,13 @@ def _explained(rows: list[dict], column: str, values) -> float:
 def curve_axes(out: Outputs, rows: list[dict], x: str) -> list[str]:
     """Partition columns with more than one value, those that move ``x`` least first: a colour
     group should trace a curve along x (the axis that drives x, such as bandwidth, stays inside
-    each group)."""
+    each group). A replicate axis (``replicates = N``, a swept ``run.seed``) is left out: its
+    values are draws of one point, not a curve (coloured by seed, a GPU sweep's roofline was
+    fitted per seed across GPUs)."""
     import numpy as np
     logx = np.log([r[x] for r in rows])
-    cands = [c for c in out.partitions if c != x and c in rows[0] and len({r[c] for r in rows}) > 1]
+    seed = replicate_axis(out)
+    cands = [c for c in out.partitions if c not in (x, seed) and c in rows[0] and len({r[c] for r in rows}) > 1]
     return sorted(cands, key=lambda c: (round(_explained(rows, c, logx), 3), len({r[c] for r in rows})))
 
 
@@ -287,7 +310,10 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
         return []
     rows = out.query(f'select * from summary where "{x}" is not null and "{y}" is not null')
     rows = [r for r in rows if r[x] is not None and math.isfinite(r[x]) and r[x] > 0]
-    if not rows:
+    if not rows:        # say why there is no throughput plot (a serving run without communication)
+        print(f"note: no throughput plot: {x} is null, zero or undefined in every row"
+              + (" (no communication: compute_comm_ratio is undefined)" if x == "compute_comm_ratio" else "")
+              + "; --x COLUMN plots against another summary column", file=sys.stderr)
         return []
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
@@ -327,6 +353,7 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
         ax.annotate(f"all points: knee ≈ {knee:.2g}", xy=(knee, ax.get_ylim()[0]), xytext=(4, 6),
                     textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("compute / communication time per step" if x == "compute_comm_ratio" else x)
     ax.set_ylabel("MFU" if y == "mfu" else "output tokens/s")
     ax.grid(True, which="both", alpha=0.3)
@@ -428,6 +455,9 @@ def plot_latency(out: Outputs, out_dir: Path) -> list[Path]:
         ax.set_ylabel(f"{metric.upper()} (s)")
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                plain_log_ticks(axis)
         ax.legend(fontsize=7)
     fig.suptitle("latency against arrival rate")
     return _save(fig, out_dir, "latency")
@@ -593,10 +623,17 @@ def main(args) -> int:
     for out in outputs:
         check_plot_axes(out, getattr(args, "x", None), getattr(args, "color", None),
                         getattr(args, "marker", None))
-    for out in outputs:
-        plots = args.plots
-        if plots and len(outputs) > 1:
-            plots = str(Path(plots) / out.dir.name)
+    if args.sql is not None and not args.sql.strip():     # it printed the summary and drew plots instead
+        raise ConfigError("--sql", "is empty; give a query such as \"select * from summary\"")
+    if args.plots and (args.no_plots or args.sql):         # no plot is drawn: the directory was ignored
+        raise ConfigError("--plots", "names where the plots go, but " + ("--no-plots" if args.no_plots else "--sql")
+                          + " draws none; drop one of them")
+    plot_dirs = [str(Path(args.plots) / out.dir.name) if args.plots and len(outputs) > 1 else args.plots
+                 for out in outputs]
+    if args.plots and not args.no_plots and not args.sql:
+        for plots in plot_dirs:                     # a bad --plots fails before any table is printed
+            check_plot_dir(Path(plots))
+    for out, plots in zip(outputs, plot_dirs):
         analyze_one(out, args, plots)
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import os
 import sys
 from pathlib import Path
 
@@ -90,15 +91,36 @@ def cmd_sweep(args) -> int:
     from sim.app.sweep import load_sweep, run_sweep
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers", f"must be >= 1 (parallel points), got {args.workers}")
+    if args.workers is not None and args.workers > (os.cpu_count() or 1):
+        print(f"warning: --workers {args.workers} is more than the {os.cpu_count()} CPU cores: each worker is a "
+              "process holding a simulation (memory), and more of them than cores runs no faster", file=sys.stderr)
+    if args.address and args.engine != "dask":   # the sweep ran on the local pool, the scheduler unused
+        raise ConfigError("--address", "names a Dask scheduler, which only --engine dask uses; add --engine dask")
     sweep = load_sweep(args.sweep)
+    if not sweep.axes:                  # a sweep that varies nothing: say so rather than run one point quietly
+        print(f"warning: {args.sweep} has no [grid] or [zip] keys (nor replicates): it runs its base config as "
+              "one point; add a [grid] table of dotted keys = [values], or use dcsim run", file=sys.stderr)
     if args.set:
+        from sim.app.sweep import check_fixed_keys
+        check_fixed_keys(sweep, [item.split("=", 1)[0].strip() for item in args.set if "=" in item], "--set")
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
     config.validate(sweep.base_data)    # a broken base fails once, not once per point
     from sim.app.sweep import validate_points
     validate_points(sweep)              # so does an invalid grid value: exit 2 before any point runs
     out = Path(args.out) if args.out else Path("runs") / "out" / sweep.name
-    res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address,
-                    force=args.force)
+    import signal
+
+    def _stop(signum, frame):           # `timeout`, kill and batch schedulers send SIGTERM: stop as Ctrl-C does
+        raise KeyboardInterrupt
+    import threading
+    main_thread = threading.current_thread() is threading.main_thread()   # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, _stop) if main_thread else None
+    try:
+        res = run_sweep(sweep, out, workers=args.workers, engine=args.engine, address=args.address,
+                        force=args.force)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     n = len(res.points)
     msg = (f"{sweep.name}: {res.count('done')} ran, {res.count('skipped')} already done, "
            f"{res.count('failed')} failed of {n} points -> {out}/")
@@ -113,7 +135,12 @@ def cmd_sweep(args) -> int:
               file=sys.stderr)
         return 130
     # infeasible or invalid combinations are expected in a sweep; anything else is a bug
-    return 1 if any(o.get("exit_code") not in (2, 3) for o in failed) else 0
+    if any(o.get("exit_code") not in (2, 3) for o in failed):
+        return 1
+    if failed and len(failed) == n:     # not one point ran: exit 0 told a script the sweep had worked
+        print(f"no point of {sweep.name} could run", file=sys.stderr)
+        return max(o["exit_code"] for o in failed)
+    return 0
 
 
 def cmd_analyze(args) -> int:
@@ -124,13 +151,12 @@ def cmd_analyze(args) -> int:
 VALIDATE_WORST = 5      # cases listed per suite unless --details or --worst N
 
 
-def cmd_validate(args) -> int:
+def _validate_suites(args, suites: list[str], all_rows: list[dict]) -> None:
+    """Run each suite and print its worst cases and error statistics (``cmd_validate``)."""
     from sim.app import validation as validate
-    if args.worst is not None and args.worst < 1:
-        raise ConfigError("--worst", f"must be >= 1 (cases listed per suite), got {args.worst}")
-    suites = [args.suite] if args.suite else list(validate.SUITES)
-    all_rows = []
-    for name in suites:
+    for i, name in enumerate(suites):
+        if len(suites) > 1:     # every suite takes minutes: say which one runs (it printed nothing meanwhile)
+            print(f"validate: suite {i + 1} of {len(suites)}, {name} ...", file=sys.stderr, flush=True)
         rows = validate.run_suite(name)
         all_rows.extend({"suite": name, **r} for r in rows)
         if not args.json:
@@ -148,6 +174,21 @@ def cmd_validate(args) -> int:
             print(f"{name}: {stats['cases']} cases, median |error| {stats['median_abs_error']:.1%}, "
                   f"worst |error| {stats['worst_abs_error']:.1%}"
                   + (f" ({stats['worst_case']})" if stats['worst_case'] else ""))
+
+
+def cmd_validate(args) -> int:
+    from sim.app import validation as validate
+    if args.worst is not None and args.worst < 1:
+        raise ConfigError("--worst", f"must be >= 1 (cases listed per suite), got {args.worst}")
+    suites = [args.suite] if args.suite is not None else list(validate.SUITES)   # "" is no suite, not all
+    all_rows = []
+    from sim.app import runner
+    # "V100S-PCIE-32GB is not calibrated" for a case's own GPU read as the user's problem
+    quiet, runner.WARN_UNCALIBRATED = runner.WARN_UNCALIBRATED, False
+    try:
+        _validate_suites(args, suites, all_rows)
+    finally:
+        runner.WARN_UNCALIBRATED = quiet
     if args.json:
         print(json_line(all_rows))
     return 0
@@ -221,6 +262,8 @@ def cmd_topologies(args) -> int:
         draw.draw_preset(args.draw, out)
         print(f"wrote {out}", file=sys.stderr)
         return 0
+    if args.out:                        # listed the presets and drew nothing, silently
+        raise ConfigError("--out", "names the figure of --draw PRESET; give --draw too")
     rows = []
     from sim.config import load_preset
     for n in topologies.preset_names():
@@ -296,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="output directory (default runs/out/<sweep name>/)")
     s.add_argument("--workers", type=int, default=None, help="parallel points (default: cores)")
     s.add_argument("--engine", choices=["local", "dask"], default="local")
-    s.add_argument("--address", default=None, help="Dask scheduler address (default: a local cluster)")
+    s.add_argument("--address", default=None, help="Dask scheduler address, with --engine dask (default: a local cluster)")
     s.add_argument("--force", action="store_true",
                    help="write into --out even when it holds files dcsim did not write")
     s.set_defaults(fn=cmd_sweep)
@@ -379,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:      # the file system refused (disk full, permissions): its words, no traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
 
 
 def entry() -> None:

@@ -47,7 +47,8 @@ def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
     return fabric_for(cfg.topology, simulation, topo, record_flows)
 
 
-_WARNED: set[tuple[str, str]] = set()
+_WARNED: set = set()     # (gpu, kind) of calibration warnings; messages of others
+WARN_UNCALIBRATED = True  # dcsim validate turns it off: its cases' own GPUs are no warning to the user
 
 
 def calibrated(gpu_name: str, kind: str) -> bool:
@@ -56,7 +57,7 @@ def calibrated(gpu_name: str, kind: str) -> bool:
     import sys
     from sim.compute import calibration
     ok, missing = calibration(gpu_name, kind)
-    if not ok and (gpu_name, kind) not in _WARNED:
+    if not ok and WARN_UNCALIBRATED and (gpu_name, kind) not in _WARNED:
         _WARNED.add((gpu_name, kind))         # once per GPU and kind in a process (sweeps)
         print(f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
               f"defaults or a `like` (see sim/data/compute.toml); treat its times as estimates",
@@ -140,6 +141,40 @@ def check_precision(cfg: Config) -> None:
     if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not has("fp4"):
         raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
                                              "fp4 needs Blackwell (B200, GB200): use fp8")
+    if cfg.run.kind == "serve" and cfg.serve.kv_precision == "fp4" and not has("fp4"):
+        check_fp4_kv_cache(spec.name, cfg.serve.engine or "vllm")
+    kv = cfg.serve.kv_precision
+    if cfg.run.kind == "serve" and kv in ("fp16", "bf16") and not has(kv):   # bf16 KV on a V100 ran as fp16
+        other = "fp16" if kv == "bf16" else "bf16"
+        raise ConfigError("serve.kv_precision", f"{spec.name} has no {kv} (its rates: {have}): engines keep the "
+                                                f"KV cache in a type the GPU computes in; use {other} or fp8")
+
+
+# FP4 KV cache by engine. TensorRT-LLM's NVFP4 KV cache and vLLM's --kv-cache-dtype nvfp4 (PR
+# vllm-project/vllm#40177: FlashInfer trtllm-gen kernels, SM100; SM90 is rejected) run only on
+# Blackwell. SGLang's --kv-cache-dtype fp4_e2m1 (sgl-project/sglang PRs #10078, #12612, 0.5 on)
+# quantizes on write and dequantizes to bf16 on read, so it runs without fp4 tensor cores.
+FP4_KV_SOFTWARE_ENGINES = ("sglang",)
+
+
+def check_fp4_kv_cache(gpu_name: str, engine: str) -> None:
+    """``serve.kv_precision = 'fp4'`` on a GPU without fp4 tensor cores: a ``ConfigError`` for an
+    engine whose FP4 KV cache needs Blackwell (vLLM, TensorRT-LLM and the engines built on them),
+    a warning on stderr for SGLang's software path (modelled as 4-bit storage with bf16
+    attention; the dequantization's own time is not modelled)."""
+    import sys
+    if engine not in FP4_KV_SOFTWARE_ENGINES:
+        raise ConfigError("serve.kv_precision", f"{gpu_name} has no fp4 tensor cores, and serve.engine = {engine!r} "
+                                                "has no FP4 KV cache that runs without them (vLLM's and TensorRT-LLM's "
+                                                "NVFP4 KV cache need Blackwell: B200, GB200): use fp8, or engine = "
+                                                "'sglang' (its software fp4_e2m1 KV cache)")
+    message = (f"serve.kv_precision = 'fp4' on {gpu_name}, which has no fp4 tensor cores: modelled as SGLang's "
+               "software fp4_e2m1 KV cache (4-bit storage, attention in bf16); the dequantization's own time is "
+               "not modelled (SGLang warns it is slow where not fused into the attention kernel)")
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"warning: {message}", file=sys.stderr)
+
 
 
 # Work bounds: a run past them would take hours or exhaust memory, so it is refused before it

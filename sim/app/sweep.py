@@ -246,7 +246,8 @@ def _check_key(key: str, where: str) -> None:
         raise ConfigError(f"{where}.{key}", f"unknown section {parts[0]!r}; known: {', '.join(SECTIONS)}")
     fields = SECTIONS[parts[0]].model_fields
     if parts[1] not in fields:   # caught once here rather than as a failure of every point
-        raise ConfigError(f"{where}.{key}", f"unknown key {parts[1]!r} in [{parts[0]}]")
+        from sim.config import _did_you_mean
+        raise ConfigError(f"{where}.{key}", f"unknown key {parts[1]!r} in [{parts[0]}]{_did_you_mean(tuple(parts[:2]))}")
 
 
 def load_sweep(path: str | Path | None = None, data: dict | None = None,
@@ -255,6 +256,11 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     source = Path(path).resolve() if path is not None else None
     spec = read_toml(source) if source is not None else copy.deepcopy(data or {})
     unknown = sorted(set(spec) - _SWEEP_KEYS)
+    from sim.config import SECTIONS
+    if unknown and set(unknown) <= set(SECTIONS) | {"hardware", "jobs"}:   # a run config given to `dcsim sweep`
+        raise ConfigError(unknown[0], f"{path or 'the sweep'} looks like a run config ([{'], ['.join(unknown)}]), "
+                                      "not a sweep file (name, base, [grid], [zip], [set]): run it with `dcsim "
+                                      "run`, or sweep it from a file with base = its path and a [grid] table")
     if unknown:
         raise ConfigError(unknown[0], f"unknown sweep key; known: {', '.join(sorted(_SWEEP_KEYS))}")
     name = spec.get("name") or (source.stem if source else "sweep")
@@ -306,8 +312,38 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
         raise ConfigError(dup, "key appears in both [grid] and [zip]")
     names = _axis_names(keys)
     axes = [Axis(k, n, tuple(v), kind) for (k, v, kind), n in zip(axes_in, names)]
+    from sim.outputs import NAME_MAX, STAGING_ROOM
+    for a in axes:                      # each value names a directory: too long a name failed the whole sweep
+        for v in a.values:
+            part = f"{a.name}={encode_value(v)}"
+            if len(part.encode()) > NAME_MAX - STAGING_ROOM:
+                raise ConfigError(f"{a.kind}.{a.key}", f"the value {str(v)[:30]!r}... names a point directory of "
+                                  f"{len(part.encode())} bytes ({part[:30]}...); at most {NAME_MAX - STAGING_ROOM} "
+                                  "fit in a file name: sweep shorter values")
     axes += replicate_axes(spec, base_data, keys)
-    return Sweep(name, base_path, base_data, axes, source)
+    sweep = Sweep(name, base_path, base_data, axes, source)
+    check_fixed_keys(sweep, list(fixed), "set", [a for a in axes if a.key in keys])   # not replicates: [set] run.seed is their base
+    return sweep
+
+
+def check_fixed_keys(sweep: Sweep, keys: list[str], where: str, axes: list[Axis] | None = None) -> None:
+    """Refuse (``ConfigError`` naming ``where``) a fixed key (``[set]``, ``--set``) that a swept
+    key of ``axes`` (default: all the sweep's) overrides or lies inside (``train.tp`` with
+    ``[grid] "train.tp"``, ``train`` with ``train.tp``): every point's swept value won, and the
+    fixed one was silently ignored. ``replicates`` draws its seeds from the base's run.seed as
+    the sweep file gives it (``[set]`` included), so ``--set run.seed`` cannot move them."""
+    from sim.config import _key_path
+    for key in keys:
+        fixed = _key_path(key)
+        for axis in sweep.axes if axes is None else axes:
+            swept = _key_path(axis.key)
+            n = min(len(fixed), len(swept))
+            if fixed[:n] == swept[:n]:
+                what = (f"[{axis.kind}] {axis.key!r}" if axis.key != "run.seed" else
+                        "[grid] 'run.seed', or replicates = N, whose seeds count from the sweep file's run.seed")
+                raise ConfigError(f"{where}.{key}" if where == "set" else where,
+                                  f"{key} is also swept ({what}); the swept values win at every point: remove "
+                                  "one of them")
 
 
 def validate_points(sweep: Sweep) -> int:
@@ -377,8 +413,10 @@ def execute(point_fn: Callable[[PointTask], dict], task: PointTask) -> dict:
 
 
 def _ignore_sigint() -> None:
-    # Ctrl-C goes to the whole process group; the parent decides what workers do.
+    # Ctrl-C goes to the whole process group; the parent decides what workers do. A worker
+    # ends at SIGTERM (the pool's terminate), whatever handler a forked parent had for it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:

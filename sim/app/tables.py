@@ -14,12 +14,13 @@ import sys
 
 def _fmt(value, full: bool = False) -> str:
     """A cell: 4 significant digits on a terminal; with ``full`` (stdout is a file or a pipe)
-    the shortest text that reads back as the same number. A missing value (None) prints "-"."""
+    the shortest text that reads back as the same number. A missing value (None) prints "-", and
+    so does an undefined one (NaN: TPOT of one-token answers), as ``--json`` prints both null."""
     if value is None:
         return "-"
     if isinstance(value, float):
         if value != value:
-            return "nan"
+            return "-"
         if full:
             return repr(value)
         if value == 0:

@@ -258,6 +258,70 @@ def test_a_plot_directory_that_is_a_file_is_refused_with_exit_2(sweep_dir, tmp_p
     afile.write_text("mine")
     assert main(["analyze", str(sweep_dir), "--plots", str(afile)]) == 2
     assert main(["analyze", str(sweep_dir), "--plots", str(afile / "sub")]) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "--plots" in err and "is a file" in err and "Traceback" not in err
     assert afile.read_text() == "mine"
+    assert captured.out == ""    # refused before the summary table (it was printed, then the error)
+
+
+@pytest.mark.parametrize("lo,hi", [(25, 800), (3.9, 4.8), (0.5, 22), (1e-3, 1e3)])
+def test_log_axis_labels_are_plain_numbers_that_do_not_overlap(lo, hi):
+    # the latency plot of a 25..800 requests/s sweep labelled every minor tick as 3x10^1, 4x10^1,
+    # ... and the labels ran into each other
+    from sim.app.analyze import _plt, plain_log_ticks
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([lo, hi], [1, 2])
+    ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
+    fig.canvas.draw()
+    labels = [t for t in ax.xaxis.get_ticklabels(which="both") if t.get_visible() and t.get_text()
+              and lo <= t.get_position()[0] <= hi]
+    plt.close(fig)
+    assert len(labels) >= 2
+    assert all("times" not in t.get_text() and "^" not in t.get_text() for t in labels)
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), [t.get_text() for t in labels]
+
+
+def test_a_replicate_axis_is_never_a_curve_to_colour(tmp_path):
+    # replicates = 5 over topology.gpu coloured the throughput plot by seed (the seed moves the
+    # ratio least) and fitted a roofline per seed across GPUs
+    from sim.app.analyze import curve_axes
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "r"\nbase = "base.toml"\nreplicates = 3\n[grid]\n'
+                                     '"topology.nic_Gbps" = [50, 200]\n"train.tp" = [1, 2]\n')
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, point_fn=overlap_point, progress=False)
+    out = open_outputs(tmp_path / "out")
+    rows = out.query("select * from summary")
+    assert "seed" in out.partitions and len(rows) == 12
+    assert curve_axes(out, rows, "compute_comm_ratio") == ["tp", "nic_Gbps"]
+
+
+def test_an_empty_sql_query_exits_2(sweep_dir, tmp_path, capsys):
+    # --sql "" printed the summary and wrote plots into the sweep, as if no query were given
+    from sim.app.cli import main
+    assert main(["analyze", str(sweep_dir), "--sql", " ", "--plots", str(tmp_path / "p")]) == 2
+    assert "--sql: is empty" in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("flag", [["--no-plots"], ["--sql", "select 1"]])
+def test_plots_with_no_plots_or_sql_exits_2(sweep_dir, tmp_path, capsys, flag):
+    # --plots DIR beside --no-plots or --sql was ignored: nothing was drawn there
+    from sim.app.cli import main
+    assert main(["analyze", str(sweep_dir), *flag, "--plots", str(tmp_path / "p")]) == 2
+    assert "--plots" in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+def test_a_missing_throughput_plot_is_explained(tmp_path, capsys):
+    # one-GPU serving replicas have no communication (compute_comm_ratio null): the throughput plot
+    # was left out without a word, though the README lists it
+    write_run_dir(tmp_path / "r", {"summary": pa.table({"output_tokens_per_s": [900.0, 1000.0],
+                                                        "compute_comm_ratio": pa.array([None, None], pa.float64()),
+                                                        "workload_rate": [1.0, 2.0]})}, {})
+    paths = make_plots(open_outputs(tmp_path / "r"), tmp_path / "p")
+    assert not any(p.name.startswith("throughput") for p in paths)
+    assert "no throughput plot" in capsys.readouterr().err
+    paths = make_plots(open_outputs(tmp_path / "r"), tmp_path / "q", x="workload_rate")
+    assert any(p.name == "throughput.png" for p in paths)

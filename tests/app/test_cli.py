@@ -75,6 +75,8 @@ def test_hardware_table_has_no_nan_and_rounded_capacities(capsys):
 def test_validate_unknown_suite_exits_2(capsys):
     assert main(["validate", "nonsense"]) == 2
     assert "unknown validation suite" in capsys.readouterr().err
+    assert main(["validate", ""]) == 2           # an empty suite name ran every suite (minutes)
+    assert "unknown validation suite ''" in capsys.readouterr().err
 
 
 def test_sweep_with_bad_base_exits_2(tmp_path):
@@ -84,8 +86,11 @@ def test_sweep_with_bad_base_exits_2(tmp_path):
     assert r.returncode == 2 and "train.schedule" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_sweep_command_interrupted_by_sigint_resumes(tmp_path):
-    """The real CLI and runner: Ctrl-C partway, rerun, every point exactly once, none redone."""
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_sweep_command_interrupted_by_sigint_resumes(tmp_path, signame):
+    """The real CLI and runner: Ctrl-C partway, rerun, every point exactly once, none redone.
+    SIGTERM (`timeout`, kill, batch schedulers) stops it the same way: before, the sweep died
+    without a word and its manifest was not marked interrupted."""
     import signal
     from tests.app.test_runner import SERVE
     (tmp_path / "base.toml").write_text(SERVE)
@@ -99,11 +104,12 @@ def test_sweep_command_interrupted_by_sigint_resumes(tmp_path):
         line = proc.stdout.readline()
         assert line, proc.stderr.read()
         seen += line.startswith("[")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=120)
     manifest = json.loads((out / "sweep.json").read_text())
     done = {p["dir"] for p in manifest["points"] if p["status"] == "done"}
-    if proc.returncode == 130:       # (the sweep may have finished before the signal landed)
+    assert proc.returncode in (0, 130), err       # 0: the sweep finished before the signal landed
+    if proc.returncode == 130:
         assert "rerun" in err or "again" in err
         assert manifest["interrupted"] and "Traceback" not in err
     stamps = {d: json.loads((out / d / "manifest.json").read_text())["created_unix"] for d in done}
@@ -117,6 +123,46 @@ def test_sweep_command_interrupted_by_sigint_resumes(tmp_path):
     assert rows.stdout.strip() == "[(8, 8)]"
     for d, t in stamps.items():      # finished points were not recomputed
         assert json.loads((out / d / "manifest.json").read_text())["created_unix"] == t
+
+
+def test_validate_every_suite_says_which_suite_runs(monkeypatch, capsys):
+    # `dcsim validate` runs for minutes; it printed nothing until each suite finished
+    from sim.app import validation
+    row = {"case": "c", "metric": "m", "predicted": 1.0, "measured": 1.0, "error": 0.0, "source": "s"}
+    monkeypatch.setattr(validation, "SUITES", {"a": None, "b": None})
+    monkeypatch.setattr(validation, "run_suite", lambda name: [dict(row)])
+    assert main(["validate"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["validate: suite 1 of 2, a ...", "validate: suite 2 of 2, b ..."]
+    assert main(["validate", "a"]) == 0 and capsys.readouterr().err == ""      # one suite: no progress lines
+
+
+
+def test_validate_does_not_warn_about_its_own_cases_gpus(monkeypatch, capsys):
+    # "warning: V100S-PCIE-32GB is not calibrated for train runs" came from a validation case's GPU
+    from sim.app import runner, validation
+    row = {"case": "c", "metric": "m", "predicted": 1.0, "measured": 1.0, "error": 0.0, "source": "s"}
+
+    def suite(name):
+        runner.calibrated("V100S-PCIE-32GB", "train")
+        return [dict(row)]
+    monkeypatch.setattr(validation, "SUITES", {"a": None})
+    monkeypatch.setattr(validation, "run_suite", suite)
+    monkeypatch.setattr(runner, "_WARNED", set())
+    monkeypatch.setattr("sim.compute.calibration", lambda gpu, kind: (False, ["gemm_eff_max"]))
+    assert main(["validate", "a"]) == 0
+    assert "not calibrated" not in capsys.readouterr().err
+    assert runner.WARN_UNCALIBRATED                    # a run's own GPU still warns after validate
+    runner.calibrated("V100S-PCIE-32GB", "train")
+    assert "V100S-PCIE-32GB is not calibrated" in capsys.readouterr().err
+
+
+def test_more_sweep_workers_than_cores_warns(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    (tmp_path / "s.toml").write_text(f'name = "s"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [4]\n')
+    assert main(["sweep", "s.toml", "--out", "o", "--workers", "64"]) == 0
+    assert "--workers 64 is more than the 2 CPU cores" in capsys.readouterr().err
 
 
 def test_error_stats_median_and_worst():
@@ -194,6 +240,19 @@ def test_sweep_refuses_a_directory_dcsim_did_not_write(tmp_path, monkeypatch, ca
     assert "name" in capsys.readouterr().err
 
 
+def test_a_sweep_with_no_axes_warns_that_it_runs_one_point(tmp_path, monkeypatch, capsys):
+    # no [grid] or [zip] (here a [set] table alone): it ran the base config as one point, silently
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.toml").write_text(SERVE_SMALL)
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[set]\n"workload.requests" = 5\n')
+    assert main(["sweep", "s.toml", "--out", "o", "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "no [grid] or [zip]" in err and "one point" in err and "1 ran" in err
+    (tmp_path / "g.toml").write_text('name = "g"\nbase = "base.toml"\n[grid]\n"workload.requests" = [5]\n')
+    assert main(["sweep", "g.toml", "--out", "g", "--workers", "1"]) == 0
+    assert "no [grid]" not in capsys.readouterr().err
+
+
 # -- bad input: exit 2 naming the key (or trace file and line) and why (issue 9, item 5) ---------
 
 SERVE_SMALL = """
@@ -255,6 +314,17 @@ MOONCAKE_ROW = '{{"timestamp": {t}, "input_length": {n}, "output_length": 5, "ha
      + ["--set", "workload.time_scale=1e-300"], ["workload.time_scale"]),
     ("input_tokens=true", lambda p: ["--set", "workload.input_tokens=true"], ["workload.input_tokens", "boolean"]),
     ("fp4 on H100", lambda p: ["--set", 'serve.precision="fp4"'], ["serve.precision", "fp4"]),
+    # vLLM's and TensorRT-LLM's NVFP4 KV cache need Blackwell; ran silently at 4-bit KV before
+    ("bf16 KV on V100", lambda p: ["--set", 'topology.gpu="V100-SXM2-32GB"', "--set", 'serve.precision="fp16"',
+                                   "--set", 'serve.kv_precision="bf16"'], ["serve.kv_precision", "no bf16"]),
+    ("ep on a dense model", lambda p: ["--set", "serve.ep=2", "--set", "serve.tp=2", "--set", "serve.replicas=4"],
+     ["serve.ep", "model.experts = 0"]),
+    # the model has no experts: a config mistake, exit 2 (was 3, infeasible)
+    ("dp_attention on a dense model", lambda p: ["--set", "serve.dp_attention=true"],
+     ["serve.dp_attention", "no routed experts"]),
+    ("fp4 KV on H100, vllm", lambda p: ["--set", 'serve.kv_precision="fp4"'], ["serve.kv_precision", "Blackwell"]),
+    ("fp4 KV on H100, trtllm", lambda p: ["--set", 'serve.kv_precision="fp4"', "--set", 'serve.engine="trtllm"'],
+     ["serve.kv_precision", "'trtllm'"]),
     ("replicas ignored", lambda p: ["--set", "serve.replicas=3", "--set", "serve.prefill_replicas=1",
                                     "--set", "serve.decode_replicas=1", "--set", "serve.tp=4"], ["serve.replicas"]),
     ("trace replaces lengths", lambda p: ["--set", 'workload.arrival="trace"',
@@ -268,6 +338,34 @@ def test_bad_serving_input_exits_2_naming_the_key(tmp_path, monkeypatch, capsys,
     err = capsys.readouterr().err
     assert all(e in err for e in expect), err
     assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+def test_fp4_kv_cache_with_sglang_on_hopper_runs_with_a_warning(tmp_path, monkeypatch, capsys):
+    # SGLang's fp4_e2m1 KV cache dequantizes in software: it runs on Hopper, and the run says how
+    # it is modelled; on Blackwell (fp4 tensor cores) there is nothing to warn about
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "serve.toml").write_text(SERVE_SMALL)
+    kv = ["--set", 'serve.kv_precision="fp4"', "--set", 'serve.engine="sglang"']
+    assert main(["run", "serve.toml", "--out", "o", "--json", *kv]) == 0
+    err = capsys.readouterr().err
+    assert "serve.kv_precision = 'fp4' on H100-SXM-80GB" in err and "bf16" in err
+    assert main(["run", "serve.toml", "--out", "b", "--json", *kv, "--set", 'topology.gpu="B200-180GB"']) == 0
+    assert "serve.kv_precision" not in capsys.readouterr().err
+
+
+def test_an_undefined_summary_value_prints_as_in_json(tmp_path, monkeypatch, capsys):
+    # one output token per request: TPOT is undefined; --json printed null, the table "nan"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "serve.toml").write_text(SERVE_SMALL)
+    assert main(["run", "serve.toml", "--out", "o", "--set", "workload.output_tokens=1"]) == 0
+    rows = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines() if line.startswith("tpot_"))
+    assert rows and set(rows.values()) == {"-"} and "nan" not in "".join(rows.values())
+
+
+def test_expert_parallelism_on_a_dense_model_exits_2(capsys):
+    # exit 3 (infeasible) before: a model without experts is a config mistake, not a plan that does not fit
+    assert main(["run", QUICKSTART, "--set", "train.ep=2"]) == 2
+    assert "train.ep" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("gpu,precision", [("A100-SXM-80GB", "fp8"), ("H100-SXM-80GB", "fp4"),
@@ -487,3 +585,70 @@ def test_a_figure_path_below_a_file_names_the_file(tmp_path):
         check_figure_path(tmp_path / "missing" / "x.png")
     assert "does not exist" in str(e.value)
     assert blocker.read_text() == "mine"
+
+
+def test_every_shipped_config_has_its_own_default_output_directory():
+    # runs/headline-base.toml was named "headline", as is the sweep runs/headline.toml: running
+    # the base first left runs/out/headline a run's directory, and the README's sweep was refused
+    import tomllib
+    names = {}
+    for path in sorted(ROOT_RUNS.glob("*.toml")):
+        data = tomllib.loads(path.read_text())
+        name = data["name"] if "grid" in data or "base" in data else data.get("run", {}).get("name", path.stem)
+        names.setdefault(name, []).append(path.name)
+    assert {n: files for n, files in names.items() if len(files) > 1} == {}
+
+
+def test_a_file_system_error_is_reported_without_a_traceback(monkeypatch, capsys):
+    # a full disk or a refused write printed a Python traceback
+    import errno
+    import sim.app.runner as runner
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/out/summary.parquet")
+    monkeypatch.setattr(runner, "run_to_dir", full)
+    assert main(["run", QUICKSTART, "--out", "o"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "error: /data/out/summary.parquet: No space left on device"
+
+
+def test_topologies_out_without_draw_exits_2(tmp_path, monkeypatch, capsys):
+    # `dcsim topologies --out fabric.png` listed the presets, exit 0, and wrote no figure
+    monkeypatch.chdir(tmp_path)
+    assert main(["topologies", "--out", "fabric.png"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "--draw" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sweep_set_of_a_swept_key_exits_2(tmp_path, monkeypatch, capsys):
+    # `dcsim sweep runs/train-sweep.toml --set train.tp=4` ran the grid's tp values, the --set ignored
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--set", "train.tp=4", "--out", "o"]) == 2
+    assert "--set" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert main(["sweep", str(ROOT_RUNS / "chat-cost-sweep.toml"), "--set", "run.seed=3", "--out", "o"]) == 2
+    assert "replicates" in capsys.readouterr().err
+
+
+def test_sweep_address_without_the_dask_engine_exits_2(tmp_path, monkeypatch, capsys):
+    # --address tcp://... without --engine dask ran the local pool and never used the scheduler
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--address", "tcp://127.0.0.1:8786", "--out", "o"]) == 2
+    assert "--engine dask" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_a_training_plan_that_does_not_fit_gives_the_capacity_in_gib_too(capsys):
+    # "exceeds H100-SXM-80GB's 85 GB HBM": the card is sold as 80 GB (80 GiB; the runtime reports
+    # 79.1 GiB = 84.9e9 bytes usable)
+    assert main(["run", QUICKSTART, "--set", "train.tp=1", "--set", "model.preset=llama3-70b"]) == 3
+    assert "H100-SXM-80GB's 84.9 GB (79.1 GiB usable) of HBM" in capsys.readouterr().err
+
+
+def test_a_sweep_whose_every_point_fails_exits_with_their_status(tmp_path, monkeypatch, capsys):
+    # every point infeasible (tp that divides no head count) exited 0, as if the sweep had worked
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(f'name = "s"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [3, 5]\n')
+    assert main(["sweep", "s.toml", "--out", "o", "--workers", "1"]) == 3
+    assert "no point of s could run" in capsys.readouterr().err
+    (tmp_path / "t.toml").write_text(f'name = "t"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [3, 4]\n')
+    assert main(["sweep", "t.toml", "--out", "p", "--workers", "1"]) == 0      # one point ran: expected failures

@@ -463,3 +463,41 @@ def test_zip_lists_of_different_lengths_name_each_key_and_its_length():
         load_sweep(data={"name": "x", "zip": {"train.tp": [1, 2], "topology.nic_Gbps": [100, 200, 400]}})
     assert err.value.key == "zip"
     assert "'train.tp' has 2" in str(err.value) and "'topology.nic_Gbps' has 3" in str(err.value)
+
+
+def test_a_run_config_given_as_a_sweep_file_is_named_as_such():
+    # `dcsim sweep runs/quickstart.toml` said only "model: unknown sweep key"
+    from pathlib import Path
+    quickstart = Path(__file__).resolve().parents[2] / "runs" / "quickstart.toml"
+    with pytest.raises(ConfigError) as err:
+        load_sweep(quickstart)
+    assert "looks like a run config" in str(err.value) and "dcsim run" in str(err.value)
+    with pytest.raises(ConfigError) as err:                  # a misspelled sweep key is still just that
+        load_sweep(data={"name": "s", "grids": {"train.tp": [1]}})
+    assert "unknown sweep key" in str(err.value)
+
+
+def test_a_misspelled_swept_key_names_the_key_it_is_close_to():
+    with pytest.raises(ConfigError) as err:
+        load_sweep(data={"name": "s", "grid": {"train.tpp": [1, 2]}})
+    assert "unknown key 'tpp' in [train]; did you mean 'tp'?" in str(err.value)
+
+
+def test_a_fixed_key_that_is_also_swept_is_refused():
+    # [set] (or --set) train.tp with [grid] train.tp: the grid's values won and the fixed one was ignored
+    with pytest.raises(ConfigError) as err:
+        load_sweep(data={"name": "s", "set": {"train.tp": 4}, "grid": {"train.tp": [2, 8]}})
+    assert err.value.key == "set.train.tp" and "also swept" in str(err.value)
+    with pytest.raises(ConfigError):                  # a whole section fixed over a swept key inside it
+        load_sweep(data={"name": "s", "set": {"train": {"tp": 4}}, "zip": {"train.tp": [2, 8]}})
+    # replicates count their seeds from [set] run.seed: that is their base, not a conflict
+    sweep = load_sweep(data={"name": "s", "set": {"run.seed": 7}, "replicates": 2, "grid": {"train.tp": [2]}})
+    assert [p.values["run.seed"] for p in sweep.points()] == [7, 8]
+
+
+def test_a_swept_value_too_long_for_a_directory_name_is_refused_up_front():
+    # a 300-character value ended the whole sweep with "File name too long" before any point ran
+    with pytest.raises(ConfigError) as err:
+        load_sweep(data={"name": "s", "grid": {"model.name": ["n" * 300, "short"]}})
+    assert err.value.key == "grid.model.name" and "point directory" in str(err.value)
+    load_sweep(data={"name": "s", "grid": {"model.name": ["n" * 200, "short"]}})

@@ -171,6 +171,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         # the replica's layout as resolved (dp_attention spreads the experts over the tp GPUs)
         "ep": getattr(dep.cost, "dp", dep.serve.ep) if dep.serve.dp_attention else dep.serve.ep,
         "dp_attention": bool(dep.serve.dp_attention),
+        **role_layout(dep),
         "precision": dep.serve.precision,
         "kv_precision": dep.serve.kv_precision,
         "expert_precision": (dep.serve.expert_precision or dep.serve.precision) if dep.spec.is_moe else None,
@@ -179,6 +180,21 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
     table = table.set_column(table.column_names.index("expert_precision"), "expert_precision",
                              pa.array([summary["expert_precision"]], pa.string()))   # null (dense) typed as text
     return {"summary": table, "requests": requests}
+
+
+def role_layout(dep) -> dict:
+    """The summary's per-role layout: ``prefill_tp``, ``decode_tp``, ``prefill_ep`` and
+    ``decode_ep``, the tensor- and expert-parallel sizes of the replicas that run prefill and
+    decode (disaggregated: ``serve.prefill_tp`` / ``decode_tp``, default ``tp``; co-located: both
+    the replica's). ``ep`` is the replica's expert-parallel size, with ``dp_attention`` its tp GPUs
+    (``tp`` and ``ep`` beside them: ``serve.tp`` and the decode side's ep)."""
+    s = dep.serve
+    tps = {"prefill": s.tp, "decode": s.tp}
+    if dep.disaggregated:
+        tps = {"prefill": s.prefill_tp or s.tp, "decode": s.decode_tp or s.tp}
+    out = {f"{role}_tp": tp for role, tp in tps.items()}
+    out.update({f"{role}_ep": tp if s.dp_attention else s.ep for role, tp in tps.items()})
+    return out
 
 
 def resolved_limits(cfg) -> dict:

@@ -199,6 +199,10 @@ class Deployment:
         overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
         try:
             if s.dp_attention:
+                if not self.spec.is_moe:    # a config mistake (exit 2), not a plan that does not fit
+                    raise ConfigError("serve.dp_attention", f"{self.spec.name} has no routed experts "
+                                      "(model.experts = 0) to spread over the replica's GPUs; dp_attention "
+                                      "is for MoE models: remove it")
                 if s.ep not in (1, tp):
                     raise ConfigError("serve.ep", f"with dp_attention the experts spread over the replica's "
                                       f"{tp} GPUs (ep = tp); got ep = {s.ep}")
@@ -211,6 +215,9 @@ class Deployment:
                                        s.redundant_experts)
                 cost.nodes = len(collectives.domains_of(topo, [topo.gpu(i) for i in range(tp)]))
             else:
+                if s.ep > 1 and not self.spec.is_moe:     # a config mistake (exit 2), not a plan that does not fit
+                    raise ConfigError("serve.ep", f"ep = {s.ep} spreads routed experts; {self.spec.name} has none "
+                                      "(model.experts = 0): remove serve.ep")
                 link = self._group_link([topo.gpu(i) for i in range(tp * s.pp)], tp)
                 cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:

@@ -52,6 +52,9 @@ def check_weights(weights: dict | None, key: str = "serve.router_weights") -> di
             raise ConfigError(f"{key}.{name}", f"unknown scorer; known: {', '.join(SCORERS)}")
         if not (w >= 0):
             raise ConfigError(f"{key}.{name}", f"weight must be >= 0, got {w}")
+    if not any(weights.values()):      # every score 0: each request went to the lowest-index replica
+        raise ConfigError(key, f"every weight is 0, so no scorer counts; give one of {', '.join(weights)} a "
+                               "weight > 0")
     return dict(weights)
 
 

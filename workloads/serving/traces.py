@@ -91,7 +91,7 @@ def _open_text(path: Path):
     if path.is_dir():
         raise ConfigError("workload.trace", f"{path} is a directory, not a trace file")
     try:
-        return path.open(encoding="utf-8")
+        return path.open(encoding="utf-8-sig")      # -sig: Excel's "CSV UTF-8" starts with a BOM
     except OSError as err:
         raise ConfigError("workload.trace", f"{path} cannot be read: {err.strerror or err}") from None
 

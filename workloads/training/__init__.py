@@ -80,7 +80,7 @@ class TrainingWorkload:
         if tr.check_memory and not self.fits:
             raise InfeasibleError("train.check_memory",
                                   f"peak memory {self.peak_bytes / 1e9:.1f} GB on pipeline stage {peak_stage} exceeds "
-                                  f"{spec.name}'s {spec.hbm_bytes / 1e9:.0f} GB HBM (try more tp/pp, zero, recompute, "
+                                  f"{spec.name}'s {spec.hbm_bytes / 1e9:.1f} GB ({spec.hbm_bytes / 2**30:.1f} GiB usable) of HBM (try more tp/pp, zero, recompute, "
                                   "or check_memory = false)")
         # a training step keeps the GPU busy: its clock is the one the power limit sustains
         cm = ComputeModel(spec, tr.precision, efficiency_for(spec.name, tr.attention_kernel), sustained=True)

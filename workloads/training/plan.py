@@ -264,8 +264,10 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
     etp = getattr(train, "etp", None) or tp
     _check_moe_capacity(train, model, ep)
     if ep > 1 or etp != tp:
-        if not model.is_moe:
-            raise InfeasibleError("train.ep", "ep > 1 or etp != tp needs an MoE model (model.experts > 0)")
+        if not model.is_moe:        # a config mistake (exit 2), as train.moe_capacity_factor on a dense model
+            raise ConfigError("train.ep" if ep > 1 else "train.etp",
+                              "ep > 1 or etp != tp needs an MoE model (model.experts > 0); this one has no "
+                              "routed experts")
         if model.experts % ep:
             raise InfeasibleError("train.ep", f"ep ({ep}) does not divide experts ({model.experts})")
         if model.expert_ffn_hidden % etp:

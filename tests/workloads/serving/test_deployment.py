@@ -404,3 +404,17 @@ def test_the_summary_carries_the_replicas_layout_as_resolved():
     assert (a["ep"], a["dp_attention"], a["expert_precision"]) == (2, True, "fp8")   # ep = tp
     b = serve(serve={"tp": 2, "ep": 2, "precision": "bf16", "expert_precision": "fp8"}, **moe).summary
     assert (b["ep"], b["dp_attention"], b["precision"], b["expert_precision"]) == (2, False, "bf16", "fp8")
+
+
+def test_the_summary_gives_each_roles_tp_and_ep():
+    # with prefill_tp != decode_tp the ep column showed only the decode side's; the per-role
+    # columns give both (co-located: both the replica's)
+    moe = {"model": {"preset": "qwen3-30b-a3b"}, "workload": {"requests": 6, "input_tokens": 128, "output_tokens": 8}}
+    d = serve(serve={"dp_attention": True, "prefill_tp": 2, "decode_tp": 4, "prefill_replicas": 2,
+                     "decode_replicas": 1}, **moe).summary
+    assert (d["prefill_tp"], d["decode_tp"], d["prefill_ep"], d["decode_ep"], d["ep"]) == (2, 4, 2, 4, 4)
+    c = serve(serve={"tp": 2, "ep": 2}, **moe).summary
+    assert (c["prefill_tp"], c["decode_tp"], c["prefill_ep"], c["decode_ep"]) == (2, 2, 2, 2)
+    dense = serve(serve={"tp": 4, "prefill_tp": 1, "prefill_replicas": 4, "decode_replicas": 1},
+                  workload={"requests": 4}).summary
+    assert (dense["tp"], dense["prefill_tp"], dense["decode_tp"], dense["prefill_ep"], dense["decode_ep"]) == (4, 1, 4, 1, 1)

@@ -92,9 +92,9 @@ def test_bad_plans_are_errors():
     assert "redundant_experts" in str(e.value)
     dense = dsv3(8)
     dense["model"] = {"preset": "llama3-70b"}
-    with pytest.raises(InfeasibleError) as e:
+    with pytest.raises(ConfigError) as e:     # the model has no experts: a config error (exit 2)
         deployment(dense)
-    assert "dp_attention" in str(e.value)
+    assert e.value.key == "serve.dp_attention" and "no routed experts" in str(e.value)
 
 
 def test_lmsys_ep72_decode_within_15_percent():

@@ -31,3 +31,8 @@ def test_weights_are_checked():
         check_weights({})
     with pytest.raises(ConfigError):
         check_weights({"queue": -1.0})
+    # all weights 0: no scorer counted, and every request went to the lowest-index replica
+    with pytest.raises(ConfigError) as err:
+        check_weights({"prefix": 0, "queue": 0.0})
+    assert err.value.key == "serve.router_weights" and "every weight is 0" in str(err.value)
+    assert check_weights({"prefix": 0, "queue": 1.0}) == {"prefix": 0, "queue": 1.0}

@@ -75,3 +75,16 @@ def test_whole_float_counts_are_read_as_integers(tmp_path):
     p = tmp_path / "ok.jsonl"
     p.write_text('{"timestamp": 0, "input_length": 100.0, "output_length": 2}\n')
     assert read_mooncake(p).input_tokens.tolist() == [100]
+
+
+def test_a_trace_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
+    # Excel's "CSV UTF-8" starts the file with a BOM: "expected header TIMESTAMP,..., got TIMESTAMP,..."
+    bom = "\ufeff"
+    azure = "TIMESTAMP,ContextTokens,GeneratedTokens\r\n2023-11-16 18:15:46.6805900,374,44\r\n"
+    (tmp_path / "a.csv").write_text(bom + azure, encoding="utf-8")
+    (tmp_path / "b.csv").write_text(azure, encoding="utf-8")
+    a, b = read_azure(tmp_path / "a.csv"), read_azure(tmp_path / "b.csv")
+    assert list(a.input_tokens) == list(b.input_tokens) == [374]
+    (tmp_path / "m.jsonl").write_text(bom + '{"timestamp": 0, "input_length": 10, "output_length": 2, "hash_ids": [0]}\n',
+                                      encoding="utf-8")
+    assert list(read_mooncake(tmp_path / "m.jsonl").output_tokens) == [2]

@@ -3,7 +3,7 @@
 import pytest
 
 from sim.config import load_config
-from sim.errors import InfeasibleError
+from sim.errors import ConfigError, InfeasibleError
 from workloads.model import ModelSpec
 from workloads.training.plan import make_plan, split_layers, split_stage_layers
 
@@ -50,8 +50,13 @@ def test_infeasible_plans_name_the_constraint(train, key):
 
 
 def test_ep_needs_moe_and_divides():
-    with pytest.raises(InfeasibleError):
+    # a dense model has no experts to spread: a config mistake (exit 2), not an infeasible plan
+    with pytest.raises(ConfigError) as err:
         plan_for("llama3-8b", gpus=16, ep=2, global_batch=16)
+    assert err.value.key == "train.ep" and "no routed experts" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        plan_for("llama3-8b", gpus=16, tp=2, etp=1, global_batch=16)
+    assert err.value.key == "train.etp"
     p = plan_for("mixtral-8x7b", gpus=16, ep=8, global_batch=16)
     eg = p.groups("ep")
     assert len(eg) == 2 and all(len(g) == 8 for g in eg)
