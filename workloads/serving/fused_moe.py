@@ -144,6 +144,6 @@ def graph_padded_row_padding(real: float, padded: float, top_k: int, experts: in
         return row_padding(float(n), top_k, experts, tile_min, tile_max)
     p = min(top_k / experts, 1.0)
     tile = tile_rows(P * p, tile_min, tile_max)
-    real_rows = experts * tile * _expected_tiles(n, p, tile) if p < 1.0 else math.ceil(n / tile) * tile
+    real_rows = experts * tile * (_expected_tiles(n, p, tile) if p < 1.0 else math.ceil(n / tile))
     dummy_rows = min(top_k, experts) * tile * math.ceil((P - n) / tile)
     return (real_rows + dummy_rows) / (P * min(top_k, experts))

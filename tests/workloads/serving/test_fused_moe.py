@@ -209,3 +209,11 @@ def test_graph_padding_never_issues_fewer_rows_than_the_real_batch_alone():
         assert issued >= (P - n) * min(k, E) - 1e-9
 
 
+
+
+def test_graph_padding_when_every_token_reaches_every_expert():
+    # top_k >= experts: each expert holds all n real rows (row_padding's p >= 1 case), so the real rows
+    # issue experts x ceil(n / tile) tiles; 64 real + 64 dummy tokens, 2 experts, 64-row tiles: no padding
+    assert fm.graph_padded_row_padding(64, 128, 2, 2, 64.0, 64.0) == pytest.approx(1.0)
+    for n, P, k, E in [(64, 128, 2, 2), (5, 8, 4, 4), (100, 256, 8, 4)]:
+        assert fm.graph_padded_row_padding(n, P, k, E, 8.0, 128.0) * P * min(k, E) >= P * min(k, E) - 1e-9
