@@ -311,7 +311,7 @@ def bench_quant_algo(cost) -> str:
     ``ModelConfig.from_pretrained``, which ``get_settings`` calls): ModelOpt's ``hf_quant_config.json``
     quant_algo (``nvfp4`` for NVFP4 checkpoints, also those that quantize only the MoE's linear layers:
     DeepSeek-R1-0528-NVFP4-v2; ``fp8``), DeepSeek's block-scaled FP8 (``quant_method: fp8`` with
-    ``weight_block_size``: ``fp8_block_scales``), unquantized ``no_quant``; an openai/gpt-oss checkpoint
+    ``weight_block_size``: ``fp8_block_scales``, ``model.checkpoint_fp8_scaling = "block"``), unquantized ``no_quant``; an openai/gpt-oss checkpoint
     (``quant_method: mxfp4``: ``load_hf_quant_config`` -> ``get_mxfp4_quant_algo``) is ``W4A8_MXFP4_MXFP8``
     on SM100 with the CUTLASS / TRTLLM MoE backend and ``W4A16_MXFP4`` below SM100: ``mxfp4`` here, an
     algorithm outside trtllm-bench's ``TUNED_QUANTS``."""
@@ -320,7 +320,7 @@ def bench_quant_algo(cost) -> str:
     if cost.wbytes == 0.5 or getattr(cost, "expert_precision", "") == "fp4":
         return "nvfp4"
     if cost.wbytes == 1.0:
-        return "fp8_block_scales" if cost.spec.mla else "fp8"
+        return "fp8_block_scales" if getattr(cost.spec, "checkpoint_fp8_scaling", "") == "block" else "fp8"
     return "no_quant"
 
 

@@ -520,3 +520,14 @@ def test_trtllm_bench_limits_of_the_gqa_moe_checkpoints():
     assert engines.trtllm_bench_limits(q, 1000, 1000) == (3584, 7168)
     m = cost({"preset": "llama4-maverick"}, "B200-180GB", "fp4", "fp8", tp=4)
     assert engines.trtllm_bench_limits(m, 1024, 8192) == (768, 2048)
+
+
+def test_bench_quant_algo_reads_the_checkpoint_scaling_key_not_mla():
+    """FP8_BLOCK_SCALES is the checkpoint's ``weight_block_size`` (model.checkpoint_fp8_scaling = 'block'),
+    whatever the attention: a block-scaled dense checkpoint (Qwen3-8B-FP8, 128 x 128 blocks) is one, DeepSeek-V3
+    with the key set to 'tensor' (a ModelOpt per-tensor FP8 export) is plain FP8. Both 1 byte per element."""
+    blk = cost({"preset": "llama3-8b", "checkpoint_fp8_scaling": "block"}, "H100-SXM-80GB", "fp8", "fp8")
+    assert engines.bench_quant_algo(blk) == "fp8_block_scales"
+    per_tensor = cost({"preset": "deepseek-v3", "checkpoint_fp8_scaling": "tensor"}, "H200-SXM-141GB", "fp8", "fp8", tp=8)
+    assert engines.bench_quant_algo(per_tensor) == "fp8"
+    assert engines.bench_quant_algo(cost({"preset": "llama3-8b"}, "H100-SXM-80GB", "fp8", "fp8")) == "fp8"
