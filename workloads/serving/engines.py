@@ -375,7 +375,7 @@ def trtllm_bench_limits(cost, input_tokens: int, output_tokens: int, fraction: f
       (``get_device_memory``: NVML total, here ``gpu.hbm_bytes``) minus it, times ``fraction``
       (kv_cache_free_gpu_mem_fraction);
     - KV bytes per token = 2 x num_hidden_layers x max(tp, num_key_value_heads) x head_size x KV
-      bytes (FP8 1, else 2), every layer as a full-attention one (no sliding window); head_size is the
+      bytes (NVFP4 0.5, FP8 1, else 2), every layer as a full-attention one (no sliding window); head_size is the
       config's head_dim, else hidden_size // num_attention_heads (bench/build/dataclasses.py
       ``set_values_if_none``): DeepSeek's MLA config (remote-code DeepseekV3Config: no head_dim,
       num_key_value_heads 128) gives 2 x 61 x 128 x 56 bytes, not its cached latent; requests =
