@@ -81,6 +81,11 @@ class GpuSpec:
     def has_precision(self, precision: str) -> bool:
         return precision in self.dense_flops
 
+    def has_tensor_rate(self, precision: str) -> bool:
+        """Whether the chip has tensor cores of ``precision``'s own width: catalogued and not in
+        ``lacks`` (``peak_flops`` would otherwise fall back to a wider rate)."""
+        return precision in self.dense_flops and precision not in self.lacks
+
 
 def config_hbm_GB(spec: "GpuSpec") -> float:
     """The ``hbm_GB`` a ``[hardware."NAME"]`` table gives to reproduce ``spec``'s runtime-visible

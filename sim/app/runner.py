@@ -128,7 +128,7 @@ def check_precision(cfg: Config) -> None:
     spec = hardware.gpu(cfg.topology.gpu)
     have = ", ".join(sorted(spec.dense_flops))
     def has(p):
-        return spec.has_precision(p) and p not in getattr(spec, "lacks", ())
+        return spec.has_tensor_rate(p)
     p = cfg.train.precision
     if cfg.run.kind == "train" and p in ("fp8", "fp4") and not has(p):
         need = "Hopper or newer" if p == "fp8" else "Blackwell (B200, GB200)"

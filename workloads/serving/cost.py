@@ -300,7 +300,7 @@ class IterationCost:
         # GB/s memory-bound (16 heads): tests/workloads/serving/test_cost.py
         self._attn_dec_rate = self._attn_rate
         if s.mla:
-            half = "bf16" if "bf16" not in getattr(self.gpu, "lacks", ()) and self.gpu.has_precision("bf16") else "fp16"
+            half = "bf16" if self.gpu.has_tensor_rate("bf16") else "fp16"
             self._attn_dec_rate = cm.rate(half)
         self._attn_e = (e.attn_eff_max, e.attn_half_flops)
         self._a_flop_pair = 2.0 * self.attn_width * Ls
@@ -674,7 +674,7 @@ class IterationCost:
         # but for FP8 activations on FP4-capable tensor cores (Blackwell's block-scaled f8f6f4 MMA
         # takes FP4 weights as they are)
         gpu = self.gpu
-        f8f6f4 = self.wbytes <= 1.0 and gpu.has_precision("fp4") and "fp4" not in getattr(gpu, "lacks", ())
+        f8f6f4 = self.wbytes <= 1.0 and gpu.has_tensor_rate("fp4")
         eff = self.moe_mixed_input_eff if wb < self.wbytes and not f8f6f4 else 1.0
         # the rate by M tile: _fixed_stage_s (fused_moe.mixed_input_efficiency); eff is its large-M value
         self._mixed_input = eff < 1.0
@@ -704,7 +704,7 @@ class IterationCost:
                               f"serve.expert_precision to it")
         gpu = self.gpu
         def native(p):       # tensor cores of that width (not the catalogue's fallback to a wider rate)
-            return p in ("bf16", "fp16") or (gpu.has_precision(p) and p not in getattr(gpu, "lacks", ()))
+            return p in ("bf16", "fp16") or gpu.has_tensor_rate(p)
         # block-scaled MX MMAs came with FP4-capable tensor cores (Blackwell, CDNA4)
         if not native(precision.removeprefix("mx")) or (precision.startswith("mx") and not native("fp4")):
             raise ConfigError("serve.expert_compute_precision",
