@@ -21,7 +21,9 @@ Vocabulary:
   kernel table ``data/fused_moe_kernels.csv``); mixed-input kernels dequantizing narrow weights
   to the activations' precision in the main loop (Triton's MXFP4 x BF16 MoE on Hopper):
   ``mixed_input_eff``, applied by ``IterationCost.set_expert_precision``.
-  Constants: ``data/calibration.toml [fused_moe]``.
+  Constants: ``data/calibration.toml [fused_moe]``. Whole fused-MoE launches on Hopper (per-tensor FP8,
+  H200, CUDA graphs; sglang PR #5680's Triton and CUTLASS columns): ``data/fused_moe_layers.csv``, held
+  out, checked against ``serving_heldout.fused_moe_layer_s`` (tests/workloads/serving/test_fused_moe.py).
 
 Used by serving only (``IterationCost``); training's grouped experts (Transformer Engine's
 GroupedLinear) keep their own model.

@@ -217,3 +217,86 @@ def test_graph_padding_when_every_token_reaches_every_expert():
     assert fm.graph_padded_row_padding(64, 128, 2, 2, 64.0, 64.0) == pytest.approx(1.0)
     for n, P, k, E in [(64, 128, 2, 2), (5, 8, 4, 4), (100, 256, 8, 4)]:
         assert fm.graph_padded_row_padding(n, P, k, E, 8.0, 128.0) * P * min(k, E) >= P * min(k, E) - 1e-9
+
+
+# -- Hopper per-tensor FP8 fused-MoE layers (issue 12, hopmoe): data/fused_moe_layers.csv --------------------
+
+LAYERS = Path(fm.__file__).parent / "data" / "fused_moe_layers.csv"
+
+
+def _layer_rows(kernel: str | None = None) -> list[dict]:
+    with LAYERS.open() as f:
+        rows = list(csv.DictReader(f))
+    return [r for r in rows if kernel is None or r["kernel"] == kernel]
+
+
+def _layer_error(r: dict, ops=None) -> float:
+    """dcsim's routed-expert ops of one layer (serving_heldout.fused_moe_layer_s, H200 FP8) over the measured
+    whole fused-MoE launch, minus 1."""
+    from sim.app.validation.serving_heldout import fused_moe_layer_s
+    args = ("H200-SXM-141GB", int(r["tokens"]), int(r["hidden"]), int(r["intermediate"]), int(r["experts"]),
+            int(r["top_k"]), 1, "fp8")
+    t = fused_moe_layer_s(*args) if ops is None else fused_moe_layer_s(*args, ops=ops)
+    return t * 1e6 / float(r["us"]) - 1.0
+
+
+def test_hopper_fp8_layer_table_is_cited_and_held_out():
+    rows = _layer_rows()
+    assert len(rows) == 45 and all(r["fit"] == "held-out" and "PR #5680" in r["source"] for r in rows)
+    assert {r["kernel"] for r in rows} == {"triton", "sglang-cutlass-wip"}
+    assert all(r["gpu"] == "H200" and r["precision"] == "fp8_per_tensor" and r["cuda_graphs"] == "1" for r in rows)
+
+
+def test_hopper_fp8_triton_fused_moe_layers_within_20_percent():
+    """Held out (nothing fitted): SGLang's tuned Triton per-tensor FP8 fused MoE on H200 under CUDA graphs
+    (sglang PR #5680's table), 23 launches of 0.1-64 tokens per expert over Mixtral-, Llama-4-Scout-, Qwen2-57B-
+    and Qwen3-MoE-shaped layers: dcsim's routed-expert ops (dense FP8 curve, family_eff 1.0, tile padding) within
+    20 % of each (-18.5 to +11.1 %), median |error| under 8 %. dcsim is fastest against the narrowest experts
+    (intermediate 448: -14 to -19 %), not by tokens per expert."""
+    errs = [_layer_error(r) for r in _layer_rows("triton")]
+    assert len(errs) == 23
+    assert all(abs(e) <= 0.20 for e in errs), errs
+    assert sorted(abs(e) for e in errs)[len(errs) // 2] < 0.08
+
+
+def test_llama4_shaped_hopper_fp8_layers_match_and_show_no_small_m_falloff():
+    """The mechanism the Hopper Llama 4 rows were suspected of (issue 12, hopmoe): a grouped FP8 GEMM that runs
+    slower than dcsim's dense curve at the 1-32 tokens per expert of their decode steps. On the Llama-4-Scout-
+    shaped layers of sglang PR #5680 (16 experts, top-1, hidden 5,120 / intermediate 4,096 and 8,192 / 1,280) the
+    Triton kernel is within 6 % at every load, and the slowest public per-tensor kernel (that PR's untuned
+    CUTLASS path, separate quantize / shuffle kernels) at most 22 % over dcsim's whole layer at 8-32 tokens per
+    expert. The rows ask for the expert GEMMs at ~2x (MAVERICK_HOPPER_GAP's diagnostic); at 2x the layer would be
+    1.55-1.76x the slowest measured kernel and 1.79-1.88x the Triton one: such a kernel would fail here."""
+    scout = [r for r in _layer_rows() if r["id"].startswith("sg5680_scout")]
+    assert len(scout) == 12
+    for r in scout:
+        e = _layer_error(r)
+        if r["kernel"] == "triton":
+            assert abs(e) <= 0.06, (r["id"], e)
+        elif int(r["tokens"]) >= 128:                       # 8-32 tokens per expert: the decode regime
+            assert -0.20 <= e <= 0.0, (r["id"], e)
+    gemms = ("expert_up", "expert_down")
+    for r in scout:
+        if r["hidden"] == "5120":
+            doubled = (1.0 + _layer_error(r)) + (1.0 + _layer_error(r, gemms))   # layer + GEMMs once more
+            assert doubled >= 1.5, (r["id"], doubled)
+
+
+def test_hopper_fp8_grouped_gemm_weight_read_rate_bracketed_by_the_kernels():
+    """Memory-bound Llama-4-Scout-shaped launches (1 GB of FP8 expert weights, 8-32 tokens per expert): the
+    measured whole launches imply weight reads of at least 2.8-3.5 TB/s on H200 (weights over launch time);
+    dcsim's grouped GEMMs alone read at 3.8 TB/s (0.79 of 4.8 TB/s), faster than the whole launches, and no
+    faster than HBM: the rate is not what makes the Hopper MoE rows too fast."""
+    from sim.app.validation.serving_heldout import fused_moe_layer_s
+    for r in (r for r in _layer_rows() if r["id"].startswith("sg5680_scout_k5120")):
+        w = int(r["experts"]) * 3 * int(r["hidden"]) * int(r["intermediate"])          # FP8: 1 byte each
+        g = fused_moe_layer_s("H200-SXM-141GB", int(r["tokens"]), 5120, 4096, 16, 1, 1, "fp8",
+                              ops=("expert_up", "expert_down"))
+        measured_rate = w / (float(r["us"]) * 1e-6)
+        assert 2.7e12 <= measured_rate <= w / g <= 4.8e12, (r["id"], measured_rate, w / g)
+
+
+def test_fused_moe_layer_s_rejects_unknown_ops():
+    from sim.app.validation.serving_heldout import fused_moe_layer_s
+    with pytest.raises(ValueError, match="ops"):
+        fused_moe_layer_s("H200-SXM-141GB", 8, 5120, 4096, 16, 1, 1, "fp8", ops=("expert_gate",))
