@@ -175,7 +175,10 @@ HOPPER_FP8_MOE_KERNELS = (
     "x 1.22, diagnostic) the Maverick H200 DEP8 rows move 1000/1000 +58.7 -> +50.4 %, 8192/1024 +15.1 -> +7.8 % "
     "(x2: +26.7 / -12.0 %). The narrowest experts (Qwen2-57B TP8, intermediate 448) read 14-19 % fast against "
     "Triton; Qwen3-235B's 1,536 lies between that and the 896-wide rows (-7..-13 %): a few points of a Qwen3 "
-    "step, not modelled. No public timing of TensorRT-LLM's own SM90 CUTLASS MoE at these shapes was found.")
+    "step, not modelled. No public kernel timing of TensorRT-LLM's own SM90 CUTLASS MoE (FlashInfer's "
+    "cutlass_fused_moe) at per-tensor FP8 was found; end to end on Hopper it runs within a few to 14 % of Triton's "
+    "fused MoE (H200 Qwen3-30B bf16 -3.7 %, vLLM PR #44220; H100 NVL bf16 +2.7..+3.5 %, vLLM PR #54742; H100 "
+    "block FP8 Qwen3-MoE -13.8 %, DeepSeek-V2-Lite -5.7 %, sglang PR #21872), not 1.6-2x.")
 QWEN_DEP_GAP = DEP_MOE_COMM + (
     "Qwen3-235B-A22B with attention DP (DEP4 / DEP8): over-predicted on every GPU (B200/GB200 NVFP4 "
     "+17 to +68 %, H200/H100 FP8 +44 to +72 %), most at 1000/1000 (the largest decode batch). The all-gather "
