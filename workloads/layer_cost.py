@@ -46,6 +46,8 @@ from workloads.model import ACT_BYTES, ModelSpec, Shard
 
 LOW_PRECISION = ("fp8", "fp4")
 ATTENTION_CORE = ("attention", "attn_scores", "softmax", "attn_values")
+# memory ops over an MoE layer's routed (token, expert) copies on the GPU holding the experts
+ROUTED_COPY_OPS = ("permute", "unpermute")
 # bytes per element of a low-precision copy (fp4: 4 bits + one fp8 block scale per 16 elements)
 FP4_BYTES = 0.5 + 1.0 / 16
 FP8_META_KERNELS = 2.0      # scale / amax-history update kernels per low-precision GEMM and pass
@@ -172,18 +174,25 @@ class LayerCost:
                                float(o1.dims[1]) if d1 else 0.0)
                 self.ops.append((lin, float(n_layers)))
 
-    def seconds(self, tokens: float, expert_fraction: float = 1.0, expert_padding: float = 0.0) -> float:
+    def seconds(self, tokens: float, expert_fraction: float = 1.0, expert_padding: float = 0.0,
+                expert_load: float = 1.0) -> float:
         """Forward seconds of the layers' non-attention ops for ``tokens`` query tokens. Expert
         GEMMs run only on the ``expert_fraction`` of the experts that tokens route to (serving's
         touched experts): that many launches, reading their weights, each over the tokens
         routed to it (at least one). ``expert_padding`` (> 0): the expert GEMMs' issued token
         rows over their routed rows (a fused-MoE kernel's M-tile padding, serving's
-        ``fused_moe.row_padding``), which then replaces the ``MMA_MIN_TOKENS`` floor for them."""
-        T = float(tokens)
+        ``fused_moe.row_padding``), which then replaces the ``MMA_MIN_TOKENS`` floor for them.
+        ``expert_load`` (>= 1): the routed rows this GPU's experts receive over the balanced
+        ``top_k`` x tokens (serving's most loaded expert-parallel rank, ``fused_moe.rank_load_factor``):
+        the expert ops and the permute / unpermute of the routed copies run on that many times the
+        rows; their weight reads do not change."""
+        T0 = float(tokens)
+        Te = T0 * expert_load
         time_of = self.cm.time_of
         total = 0.0
         for o, n in self.ops:
             b0, count, d1 = o.b0, o.count, o.d1
+            T = Te if (o.expert or o.name in ROUTED_COPY_OPS) else T0
             if o.expert:
                 if expert_fraction < 1.0:
                     b0, count, d1 = b0 * expert_fraction, max(count * expert_fraction, 1.0), d1 / expert_fraction

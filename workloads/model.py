@@ -85,6 +85,7 @@ class ModelSpec:
     moe_every: int = 0
     attention_chunk: int = 0
     checkpoint_fp8_scaling: str = ""   # "block": the FP8 checkpoint is block-scaled (model.checkpoint_fp8_scaling)
+    expert_load_cv: float = 0.0        # routed experts' load spread, std / mean (model.expert_load_cv)
     extra: dict = field(default_factory=dict, compare=False)
 
     # -- construction ------------------------------------------------------------------------
@@ -113,7 +114,8 @@ class ModelSpec:
                    global_every=getattr(m, "global_every", 0), attention_sinks=getattr(m, "attention_sinks", 0),
                    moe_every=getattr(m, "moe_every", 0) if m.experts else 0,
                    attention_chunk=getattr(m, "attention_chunk", None) or 0,
-                   checkpoint_fp8_scaling=getattr(m, "checkpoint_fp8_scaling", None) or "")
+                   checkpoint_fp8_scaling=getattr(m, "checkpoint_fp8_scaling", None) or "",
+                   expert_load_cv=(getattr(m, "expert_load_cv", None) or 0.0) if m.experts else 0.0)
 
     # -- shapes ------------------------------------------------------------------------------
     @property

@@ -76,3 +76,22 @@ def test_low_precision_ops_and_casts():
     assert next(o for o in bwd if o.name == "fp8_cast_qkv_bwd").bytes == pytest.approx(4 * m * n)
     assert not [o for o in forward_ops(spec, 0, 2, Shard(), "fp8", seq=1024, casts=False) if "cast" in o.name]
     assert not [o for o in forward_ops(spec, 0, 2, Shard(), "bf16", seq=1024) if "cast" in o.name]
+
+
+def test_expert_load_scales_the_routed_ops_only():
+    """LayerCost.seconds(expert_load=f): the most loaded EP rank's expert GEMMs, activation and
+    permutes run on f x the routed rows (weights read once); 1 is the default; a dense model has
+    no routed ops to scale."""
+    from sim.compute import ComputeModel, efficiency_for
+    from workloads.layer_cost import LayerCost
+    g = gpu("H200-SXM-141GB")
+    cm = ComputeModel(g, "fp8", efficiency_for(g.name))
+    spec = _spec("qwen3-235b-a22b")
+    lc = LayerCost(spec, cm, Shard(tp=1, ep=4), {0: 1.0}, "fp8")
+    T = 4096.0
+    assert lc.seconds(T, 1.0, 0.0, 1.0) == lc.seconds(T)
+    one, two = lc.seconds(T), lc.seconds(T, 1.0, 0.0, 2.0)
+    routed = [o for o, _ in lc.ops if o.expert or o.name in ("permute", "unpermute")]
+    assert routed and one < two < 2.0 * one
+    dense = LayerCost(_spec("llama3-8b"), cm, Shard(tp=1), {0: 1.0}, "fp8")
+    assert dense.seconds(T, 1.0, 0.0, 2.0) == dense.seconds(T)

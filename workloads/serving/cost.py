@@ -150,6 +150,9 @@ class IterationCost:
             raise InfeasibleError("serve.ep", f"ep={ep} needs an MoE model whose experts and serve.tp ({tp}) it divides")
         cal = calibration()
         self.spec, self.gpu, self.tp, self.pp, self.ep = spec, gpu, tp, pp, ep
+        # routing skew: an EP rank's routed rows over the mean rank's, for the most loaded of the
+        # ep ranks (fused_moe.rank_load_factor; 1 without model.expert_load_cv)
+        self.expert_load = fused_moe.rank_load_factor(spec.expert_load_cv, spec.experts, ep) if spec.is_moe else 1.0
         # attention_kernel: whose fused-attention curves (sim/data/compute.toml [<GPU>.<kernel>]);
         # engines run their own (the default curves); the measured PyTorch SDPA rows ran FA2
         eff = efficiency_for(gpu.name, attention_kernel)
@@ -357,12 +360,14 @@ class IterationCost:
             return t
         s = self.spec
         frac, pad = 1.0, 0.0
+        load = self.expert_load
         if s.is_moe:
-            routed = self._routed_tokens(T)
+            # the most loaded EP rank's experts see ``load`` x the mean rank's routed rows
+            routed = self._routed_tokens(T) * load
             if real is not None and real < T:
                 # the dummy copies route alike: the batch's own tokens plus one more token's experts
                 # (fused_moe.graph_padded_row_padding)
-                own = self._routed_tokens(real)
+                own = self._routed_tokens(real) * load
                 frac = 1.0 - (1.0 - s.top_k / s.experts) ** (own + 1.0)
                 pad = fused_moe.graph_padded_row_padding(own, routed, s.top_k, s.experts, *self.moe_tile)
             else:
@@ -370,7 +375,7 @@ class IterationCost:
                 # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
                 pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile)
         layers = self._mixed_layers(routed) if self._mixed_input else self.layers
-        t = (layers.seconds(T, frac, pad)
+        t = (layers.seconds(T, frac, pad, load)
              + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
         if len(self._fixed_memo) > 1 << 16:
             self._fixed_memo.clear()

@@ -10,8 +10,14 @@ N):
   one GPU's.
 - expert parallelism: the routed experts (``experts + serve.redundant_experts`` physical ones,
   EPLB's replicas) are spread evenly, ``(experts + redundant) / N`` per GPU; each GPU computes
-  the token-expert pairs routed to its experts: on average ``top_k`` x its own tokens (balanced
-  routing; EPLB's residual imbalance is not modelled).
+  the token-expert pairs routed to its experts: on average ``top_k`` x its own tokens. With a
+  skewed router (``model.expert_load_cv`` > 0) the step waits for the most loaded GPU, which
+  computes ``expert_load`` = ``fused_moe.rank_load_factor(cv, experts, N)`` times that (its
+  expert GEMMs, activation and permutes; weight reads unchanged) and receives as many times the
+  all-to-all's copies; with redundant experts EPLB places them from the load statistics and the
+  step runs at the mean (its residual imbalance, (max - mean) / mean 0.115 on TensorRT-LLM's
+  DeepSeek-R1 EP36 example, examples/wide_ep/ep_load_balancer/README.md, is not modelled). The
+  all-gather / reduce-scatter (below) moves every token to every GPU whatever the routing.
 - dispatch / combine: every MoE layer sends each token's hidden state to the GPUs of its
   ``top_k`` experts and gathers the weighted outputs back (DeepEP), FP8 with per-128 scales on
   dispatch (``DISPATCH_BYTES``), bf16 on combine. Decode batches use DeepEP's low-latency mode:
@@ -69,6 +75,7 @@ from dataclasses import replace
 from sim.errors import InfeasibleError
 from workloads.layer_cost import LayerCost
 from workloads.model import Shard
+from workloads.serving import fused_moe
 from workloads.serving.cost import ACT_BYTES, BatchCost, CommLink, DecodeRun, IterationCost
 
 DISPATCH_BYTES = 1.0 + 4.0 / 128     # FP8 element + one fp32 scale per 128 (DeepEP dispatch)
@@ -101,6 +108,11 @@ class DpAttentionCost(IterationCost):
         self.moe_comm = "all_to_all"      # or "allgather" (engine profile dp_moe_comm; module docstring)
         self.gather_bytes = DISPATCH_BYTES   # bytes per gathered hidden element (set_gather_precision)
         self.dp_sync_s = 0.0              # the DP ranks' per-step metadata all-gather (engine profile)
+        # the most loaded EP rank's routed rows over the mean's (routing skew; EPLB's placement
+        # with redundant experts balances it: module docstring)
+        self.expert_load = (fused_moe.rank_load_factor(spec.expert_load_cv, spec.experts, n)
+                            if redundant_experts == 0 else 1.0)
+        self._fixed_memo.clear()
 
     def weights_layout(self) -> str:
         """``IterationCost.weights_layout`` of a dp_attention replica: attention and dense layers
@@ -171,6 +183,9 @@ class DpAttentionCost(IterationCost):
         else:
             buf = tl * self.copies(prefill) * self.spec.hidden * (DISPATCH_BYTES + COMBINE_BYTES)
         a2a_b = buf * (n - 1) / n * self._moe_layers
+        if not self.moe_all_gather():
+            # the most loaded GPU receives expert_load x the mean's copies (and sends back as many)
+            buf *= self.expert_load
         pp_b = tl * self._pp_tok
         if not self._has_comm:
             return a2a_b, pp_b, 0.0

@@ -83,6 +83,34 @@ BENCH_LIMITS = (
     "0.85 (1000/1000, 1024/1024, 1024/8192, 1024/32768, 8192/1024, 32768/1024): dcsim 1.09 / 1.09 / 2.36 / 2.22 / "
     "1.34 / 1.28 before, 0.96 / 0.96 / 1.45 / 1.37 / 1.09 / 1.06 now: most of the step between the two was "
     "TP1's starved batch. ")
+# Routing skew of the experts (issue 12, routeskew): modelled where a source gives the model's expert loads
+ROUTE_SKEW = (
+    "Routing skew (issue 12, routeskew): a DEP step waits for its most loaded EP rank. Modelled with the "
+    "model's model.expert_load_cv (std / mean of a layer's per-expert routed tokens, lognormal experts): that "
+    "rank computes fused_moe.rank_load_factor x the mean rank's routed rows (expert GEMMs, activation, "
+    "permutes; not the weight reads) and receives as many all-to-all copies (the all-gather moves every token "
+    "anyway); EPLB with redundant experts balances it (the LMSYS DeepSeek EP rows, serve.redundant_experts = "
+    "32: unchanged). One source gives a model's loads on trtllm-bench traffic: TensorRT-LLM's DeepSeek-R1 EP32 "
+    "statistic (examples/wide_ep/ep_load_balancer/README.md: trtllm-bench, attention DP, a dataset prepared as "
+    "its benchmarking doc prepares one, whose example is synthetic random-token prompts; the README names no "
+    "dataset; ignore_eos): (max - mean) / mean 1.564 and std "
+    "0.48 of the mean over ranks of 8 of 256 experts, both reproduced by lognormal experts of cv 1.51 (the "
+    "deepseek-v3 preset): the EP8 rank waits 1.42x, the EP4 1.20x. DeepSeek-R1 rows: H200 DEP8 1000/1000 +84.2 "
+    "-> +57.4 %, 1024/1024 +84.3 -> +57.6, 1024/8192 +14.7 -> +13.5, 1024/32768 +43.8 -> +42.7; Blackwell DEP4 "
+    "3-4 points lower, their decode weight-bound (B200 1000/1000 -0.4 -> -4.2, GB200 -4.2 -> -7.5, 8192/1024 "
+    "-10.9 -> -13.5 / -7.5 -> -10.2, 1024/8192 -32.9 -> -33.5 / -39.8 -> -40.3); at the blog's 128 per rank "
+    "(32 rows per expert) the H200 step gains 1.5 % (1.93x -> 1.90x short of the measured). No number was found "
+    "for Qwen3-235B, Llama 4 or GPT-OSS routers (arXiv 2604.23150 profiles Maverick / DeepSeek-V3 / Qwen3-235B "
+    "expert activations in figures only; TensorRT-LLM's EP blogs plot DeepSeek-R1; Qwen3's global-batch balance "
+    "loss, Llama 4's top-1 sigmoid and GPT-OSS's softmax top-4 routers are not DeepSeek's bias-balanced one), so "
+    "their cv stays 0 (balanced). Diagnostic, DeepSeek's cv 1.51 lent to them (not adopted: no source): "
+    "Qwen3-235B B200 DEP4 1000/1000 +67.7 -> +55.1 %, 8192/1024 +26.8 -> +19.1, GB200 +59.1 -> +47.7, H200 +47.0 "
+    "-> +32.1 / +43.5 -> +33.6, H100 DEP8 +71.3 -> +51.3 / 1024/8192 +67.6 -> +63.4; GPT-OSS-120B H100 DEP4 +110.3 "
+    "-> +80.4, 8192/1024 +69.2 -> +57.4, B200 DEP2 +23.1 -> +20.8; Maverick H200 DEP8 1000/1000 +58.7 -> +54.3, "
+    "1024/8192 +114.0 -> +107.7 (top-1 over 128 experts: ~20 rows per expert, weight-bound), B200 DEP4 1-3 "
+    "points lower; v1.0 Scout H200 TP4 1000/1000 +16.9 -> +2.7, 20000/2000 +98.7 -> +80.6, Maverick H100 TP8 "
+    "1000/1000 +87.6 -> +85.0. The Hopper rows move most (their FP8 / BF16 expert GEMMs compute-bound in mixed "
+    "steps), but even that skew leaves them +30 to +108 %: not the DEP fault's size, and nothing for Maverick. ")
 # What every attention-DP (DEP) kind shares (issue 12, hopdep). Modelled: TensorRT-LLM 1.x moves an MoE layer's
 # hidden states on an NVLink server by AllGather + ReduceScatter, not an all-to-all.
 DEP_MOE_COMM = (
@@ -130,7 +158,7 @@ DEP_MOE_COMM = (
     "rank (DEP2, max_batch_size 384-448 per rank) and ~390 (GB200 TP1, 448) the 1024/8192 rows read +11.6 / +2.8 % "
     "(with the heuristic's 768 per rank and 224: +41.0 / -30.2 %), 1000/1000 DEP2 at 478 per rank +3.6 % (at the "
     "1,223 the heuristic's cap lets run: +22.4 %): on Blackwell the DEP2 step at a TP1-sized batch matches "
-    "(the limits are now trtllm-bench's own, BENCH_LIMITS). ")
+    "(the limits are now trtllm-bench's own, BENCH_LIMITS). " + ROUTE_SKEW)
 # The Qwen3 MoE candidates checked against public evidence (issue 12, qwenmoe); both Qwen3 kinds carry it
 QWEN_MOE_CANDIDATES = (
     " Candidates for the Qwen3 MoE's missing time checked against public kernel timings (issue 12, qwenmoe; "
@@ -143,8 +171,9 @@ QWEN_MOE_CANDIDATES = (
     "8192/1024 -10.9 -> -12.1 %: a fifth of the gap where it is largest. (2) expert-load imbalance under EP: with "
     "uniform routing a DEP4 decode step (4 x 343 sequences x top-8) waits for a rank 1.7 % above the mean (0.4 % "
     "at 8,192-token chunks), < 1 % of a step; how skewed a trained Qwen3 router is on trtllm-bench's uniformly "
-    "drawn token ids is published nowhere (the EPLB figures found are DeepSeek's), and the TP1 Qwen3-30B rows, "
-    "with no EP, are over too. (3) routing, permutation and finalize of top-8 copies: FlashInfer's published "
+    "drawn token ids is published nowhere (the EPLB figures found are DeepSeek's; routeskew lent DeepSeek's measured "
+    "skew to it as a diagnostic: B200 DEP4 1000/1000 +67.7 -> +55.1 %, H100 DEP8 +71.3 -> +51.3 %, DEP_MOE_COMM), and "
+    "the TP1 Qwen3-30B rows, with no EP, are over too. (3) routing, permutation and finalize of top-8 copies: FlashInfer's published "
     "TensorRT-LLM-gen NVFP4 fused-MoE sample (MOE_KERNEL_SAMPLES: 1,024 tokens, hidden = intermediate = 1,024, "
     "top-8) takes 0.219 ms with 128 experts and 0.216 ms with 256, 1.90x / 1.37x dcsim's routed-expert ops "
     "(fused_moe_layer_s), and the same time with twice the weights: the missing time is in the routed copies' "
@@ -260,13 +289,16 @@ DSR1_GAP = (
     "sequences per rank than the heuristic gives (serving.case_config, not isolated). Sensitivity (not adopted): "
     "serve_hbm_eff_max 0.85 for these rows gives 1000/1000 -27 %, 1024/8192 -35 % but 1024/32768 +40 %. Its "
     "options' attention_dp_config enable_balance changes nothing under trtllm-bench's burst (QWEN_DEP_GAP). "
-    "H200: too fast at every length (the blog's known batch, 128 per rank: the step is 1.93x dcsim's, "
+    "H200: too fast at every length (the blog's known batch, 128 per rank: the step is 1.90x dcsim's, "
     "DEP_MOE_COMM); not MLA (dcsim's bf16 MLA decode is within 12 % of FlashMLA's H800 figures), not the "
     "block-scaled GEMMs (TensorRT-LLM runs DeepGEMM-class kernels, priced). Not isolated. "
     "Both together (trtllm-bench's limits, then the block-scaled gather, bf16 MLA decode and Hopper's serial "
     "epilogue; the figures above are each change alone): B200 1000/1000 -0.4, 1024/1024 -0.3, 8192/1024 -10.9, "
     "1024/8192 -32.9, 1024/32768 +2.2 %; GB200 -4.2, -4.3, -7.5, -39.8, +4.6 %; H200 DEP8 +84.2, +84.3, +14.7 "
-    "(1024/8192), +43.8 % (1024/32768). Blackwell 1024/8192 is the one length left out of 15 % there.")
+    "(1024/8192), +43.8 % (1024/32768). Blackwell 1024/8192 is the one length left out of 15 % there. Then the "
+    "most loaded EP rank (issue 12, routeskew; DEP_MOE_COMM's routing skew, the preset's cv 1.51 from TensorRT-LLM's "
+    "EP32 statistic): B200 -4.2, -4.0, -13.5, -33.5, +1.8 %; GB200 -7.5, -7.6, -10.2, -40.3, +4.2 %; H200 DEP8 "
+    "+57.4, +57.6, +13.5, +42.7 %.")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
@@ -410,8 +442,8 @@ KINDS = [
     ("Llama_3.3_70B", 0.15, None, ""),
     ("Qwen3_30B_A3B", 0.15, 0.55, QWEN_SMALL_GAP + QWEN_MOE_CANDIDATES),
     ("Qwen3_235B_A22B", 0.15, 0.80, QWEN_DEP_GAP + QWEN_MOE_CANDIDATES),
-    ("DeepSeek_R1_0528_H200", 0.15, 0.90, DSR1_GAP),    # +42.6 -> +84.2 % (benchlim's batch, deepseek's kernels)
-    ("DeepSeek_R1", 0.15, 0.45, DSR1_GAP),              # Blackwell: -47..-19 -> -40..+5 % (1024/8192 -33 / -40)
+    ("DeepSeek_R1_0528_H200", 0.15, 0.90, DSR1_GAP),    # +42.6 -> +84.2 % (benchlim's batch, deepseek's kernels) -> +57.6 (routeskew)
+    ("DeepSeek_R1", 0.15, 0.45, DSR1_GAP),              # Blackwell: -47..-19 -> -40..+5 % (1024/8192 -33 / -40) -> -40..+4 (routeskew)
     ("GPT_OSS_120B_H100_dep", 0.15, 1.15, GPT_OSS_DEP_HOPPER_GAP),
     ("GPT_OSS_120B_H200", 0.15, 0.35, GPT_OSS_HOPPER_GAP),   # +11..+63 (benchlim) -> -1..+29 % (gptosshop)
     ("GPT_OSS_20B_H", 0.15, 0.35, GPT_OSS_HOPPER_GAP),       # +9..+30 (benchlim) -> -1..+33 % (gptosshop)

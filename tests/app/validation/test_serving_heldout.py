@@ -57,9 +57,11 @@ def test_heldout_median_p90_and_each_row_in_its_bound():
     a = sorted(e for k, e in errs.items() if "Llama_4" not in k and not k.startswith("trtllm10")
                and not any(n in k for n in new_dsr1))
     # trtllm-bench's real limits (issue 12, benchlim: DeepSeek-R1 at 384 per rank) took the median 19 -> 10.6 %
-    # and, with the H200 DEP8 row at +84 % (DSR1_GAP), the p90 0.62 -> 0.68
-    assert len(a) == 30 and statistics.median(a) <= 0.11
-    assert a[int(0.9 * (len(a) - 1) + 0.5)] <= 0.68
+    # and, with the H200 DEP8 row at +84 % (DSR1_GAP), the p90 0.62 -> 0.68; the most loaded EP rank
+    # (routeskew: DeepSeek's routing skew) takes the median 10.6 -> 12.3 % (the Blackwell DEP4 DeepSeek rows
+    # 3-4 points further under) and the p90 0.68 -> 0.59 (H200 DEP8 +84 -> +57 %)
+    assert len(a) == 30 and statistics.median(a) <= 0.125
+    assert a[int(0.9 * (len(a) - 1) + 0.5)] <= 0.60
     # the DP-attention padding moved every Qwen3-235B DEP row toward the measurement (B200 1000/1000 49.2 %);
     # the all-gather of the MoE's hidden states took it to 68.1 % (serving_heldout.QWEN_DEP_GAP)
     assert errs["trtllm12_Qwen3_235B_A22B_B200_dep4_1000_1000"] <= 0.70
@@ -378,12 +380,38 @@ def test_dsr1_rows_after_the_block_scaled_gather_and_bf16_mla_decode():
     (block scales are applied inside the MoE kernel), MLA decode runs its MMA at bf16 over an FP8 cache,
     Hopper's block-scaled GEMMs store after the MMA. Blackwell within 11 % but 1024/8192 (-33 / -40 %);
     H200 1024/8192 +14.7 %, 1000/1000 and 1024/1024 +84 %, 1024/32768 +44 % (serving_heldout.DSR1_GAP:
-    the DEP step). Pinned both ways: fails when the model moves a row."""
+    the DEP step). With the most loaded EP rank (routeskew, the preset's expert_load_cv): Blackwell within
+    14 % but 1024/8192 (-33.5 / -40.3 %), H200 1000/1000 and 1024/1024 +57 %, 1024/8192 +13.5 %, 1024/32768
+    +42.7 %. Pinned both ways: fails when the model moves a row."""
     from sim.app.validation import serving
     err = {r["id"].removeprefix("trtllm12_DeepSeek_R1_0528_"): serving.run_case(r)["error"]
            for r in held.heldout_cases() if "DeepSeek_R1" in r["id"]}
     assert len(err) == 14
-    assert 0.75 < err["H200_dep8_1000_1000"] < 0.9 and 0.75 < err["H200_dep8_1024_1024"] < 0.9
+    assert 0.5 < err["H200_dep8_1000_1000"] < 0.65 and 0.5 < err["H200_dep8_1024_1024"] < 0.65
     assert abs(err["H200_dep8_1024_8192"]) <= 0.15 and 0.35 < err["H200_dep8_1024_32768"] < 0.5
     assert all(abs(e) <= 0.12 for k, e in err.items() if "dep4" in k and "_8192" not in k)
+    assert all(-0.15 < e < -0.05 for k, e in err.items() if "dep4_8192_1024" in k)
     assert all(-0.45 < e < -0.25 for k, e in err.items() if "dep4_1024_8192" in k)
+
+
+def test_routing_skew_is_modelled_only_where_a_source_gives_it():
+    """Issue 12 (routeskew): a DEP step waits for its most loaded EP rank (fused_moe.rank_load_factor of
+    model.expert_load_cv). Only DeepSeek's router has a published load statistic on trtllm-bench traffic
+    (TensorRT-LLM's EP32 example, the deepseek-v3 preset's cv 1.51); Qwen3, Llama 4, GPT-OSS and Mixtral stay
+    balanced (cv 0), and what DeepSeek's skew would do to their rows is the audit in the DEP kinds' gap text
+    (DeepSeek-R1 H200 DEP8 1000/1000 +84 -> +57 %; lent to Qwen3-235B H100 DEP8 +71 -> +51 %, not adopted).
+    Fails when a preset gains a skew without its audit being redone."""
+    from sim.config import load_config
+    from workloads.model import ModelSpec
+    def cv(preset):
+        cfg = load_config(data={"run": {"kind": "serve", "name": "cv"}, "model": {"preset": preset},
+                                "topology": {"gpu": "H200-SXM-141GB", "gpus": 8, "gpus_per_node": 8, "fabric": "none"},
+                                "serve": {"tp": 8}, "workload": {"requests": 1}})
+        return ModelSpec.from_section(cfg.model).expert_load_cv
+    assert cv("deepseek-v3") == pytest.approx(1.51)
+    for preset in ("qwen3-235b-a22b", "qwen3-30b-a3b", "llama4-maverick", "llama4-scout", "gpt-oss-120b",
+                   "gpt-oss-20b", "mixtral-8x7b"):
+        assert cv(preset) == 0.0, preset
+    for key in ("Qwen3_235B_A22B", "GPT_OSS_120B_H100_dep"):
+        assert held.ROUTE_SKEW in held.kind_of(key)[2]
+    assert "routeskew" in held.DSR1_GAP and "+84.2 -> +57.4" in held.ROUTE_SKEW

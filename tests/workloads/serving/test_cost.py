@@ -666,3 +666,22 @@ def test_checkpoint_fp8_scaling_is_validated():
         load_config(data={"model": {"preset": "deepseek-v3", "checkpoint_fp8_scaling": "row"}})
     assert "checkpoint_fp8_scaling" in str(e.value)
     assert ModelSpec.from_section(load_config(data={"model": {"preset": "llama3-8b"}}).model).checkpoint_fp8_scaling == ""
+
+
+def test_plain_ep_waits_for_the_most_loaded_expert_rank():
+    """TP x EP without attention DP (issue 12, routeskew): each of the ep ranks holds experts / ep experts
+    and the step waits for the most loaded (fused_moe.rank_load_factor of model.expert_load_cv; the
+    deepseek-v3 preset's 1.51); one EP rank, or a balanced router, is today's model. Only the routed
+    ops grow: a prefill step (compute-bound experts) slows by less than the factor, and a model
+    without skew is unchanged."""
+    from dataclasses import replace
+    from workloads.serving.fused_moe import rank_load_factor
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "deepseek-v3"}}).model)
+    g = gpu("H200-SXM-141GB")
+    ep8 = IterationCost(spec, g, "fp8", "fp8", tp=8, ep=8)
+    flat = IterationCost(replace(spec, expert_load_cv=0.0), g, "fp8", "fp8", tp=8, ep=8)
+    assert ep8.expert_load == pytest.approx(rank_load_factor(1.51, 256, 8)) and flat.expert_load == 1.0
+    assert IterationCost(spec, g, "fp8", "fp8", tp=8, ep=1).expert_load == 1.0
+    T = 8192.0
+    ratio = ep8.batch(T, 1.0, T * T / 2, 0.0).time_s / flat.batch(T, 1.0, T * T / 2, 0.0).time_s
+    assert 1.02 < ratio < ep8.expert_load

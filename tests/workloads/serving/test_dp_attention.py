@@ -12,6 +12,7 @@ from sim.errors import ConfigError, InfeasibleError
 from sim.simulation import Simulation
 from workloads.serving.deployment import Deployment
 from workloads.serving.dp_attention import COMBINE_BYTES, DISPATCH_BYTES
+from workloads.serving.fused_moe import rank_load_factor
 from workloads.serving.requests import build_stream
 
 from .serving_helpers import serve
@@ -41,7 +42,27 @@ def test_all_to_all_bytes_closed_form():
     a2a, _, t = c._comm(T)
     per_layer = T / 16 * s.top_k * s.hidden * (DISPATCH_BYTES + COMBINE_BYTES)
     assert a2a == pytest.approx(per_layer * 15 / 16 * moe_layers)
-    assert t == pytest.approx(per_layer * moe_layers / c.link.Bps + 2 * moe_layers * c.link.latency_s)
+    # the step waits for the most loaded GPU's copies (routing skew, model.expert_load_cv)
+    load = rank_load_factor(s.expert_load_cv, s.experts, 16)
+    assert c.expert_load == load > 1.0
+    assert t == pytest.approx(per_layer * load * moe_layers / c.link.Bps + 2 * moe_layers * c.link.latency_s)
+
+
+def test_routing_skew_waits_for_the_most_loaded_rank_unless_eplb_balances_it():
+    """model.expert_load_cv (the deepseek-v3 preset's, TensorRT-LLM's EP32 statistic): the most
+    loaded EP rank computes rank_load_factor x the mean rank's routed rows; redundant experts (EPLB)
+    place them from the load statistics (factor 1); cv 0 is balanced routing (today's model)."""
+    skewed, eplb = deployment(dsv3(16)), deployment(dsv3(16, redundant_experts=32))
+    flat = dsv3(16)
+    flat["model"] = {"preset": "deepseek-v3", "expert_load_cv": 0.0}
+    balanced = deployment(flat)
+    assert skewed.cost.expert_load == pytest.approx(rank_load_factor(1.51, 256, 16))
+    assert eplb.cost.expert_load == balanced.cost.expert_load == 1.0
+    # a prefill-sized step (compute-bound expert GEMMs) slows by less than the factor: the
+    # attention, dense layers and weight reads do not move
+    T = 16 * 4096.0
+    ts, tb = (d.cost.batch(T, 16.0, T * 2048.0, T * 2048.0).time_s for d in (skewed, balanced))
+    assert 1.0 < ts / tb < skewed.cost.expert_load
 
 
 def test_each_gpu_holds_all_but_the_experts_and_its_share_of_them():
@@ -273,9 +294,11 @@ def test_dsr1_h200_dep8_blog_localizes_the_dep_gap_to_the_step():
     """A DEP run at a known batch (issue 12): output / per-user speed = 1,012 requests generating
     at once = 8 ranks x max_batch_size 128, so trtllm-bench's max_batch_size is each attention-DP
     rank's (as serving.case_config reads the heuristic's) and a step takes 1 / 11.35 = 88 ms at 128
-    sequences per rank. dcsim at that batch runs 1.64x the measured throughput (1.85x before issue 12's
+    sequences per rank. dcsim at that batch runs 1.58x the measured throughput (1.85x before issue 12's
     deepseek pass: bf16 all-gather of the block-scaled checkpoint, MLA decode at the bf16 MMA rate,
-    block-scaled GEMMs' serial store; step 41.6 -> 45.7 ms): its step is too fast, not its batch too large.
+    block-scaled GEMMs' serial store; step 41.6 -> 45.7 ms; 1.64x -> 1.58x and 45.7 -> 46.4 ms with the
+    most loaded EP rank's routed rows, routeskew: 32 rows per expert, weight-bound): its step is too fast,
+    not its batch too large.
     Pinned (a gap, not a fit: fails when the model moves it)."""
     assert BLOG_TOKENS_S / BLOG_PER_USER == pytest.approx(8 * 128, rel=0.02)
     s = {"engine": "trtllm", "tp": 8, "ep": 8, "dp_attention": True, "precision": "fp8", "kv_precision": "fp8",

@@ -300,3 +300,49 @@ def test_fused_moe_layer_s_rejects_unknown_ops():
     from sim.app.validation.serving_heldout import fused_moe_layer_s
     with pytest.raises(ValueError, match="ops"):
         fused_moe_layer_s("H200-SXM-141GB", 8, 5120, 4096, 16, 1, 1, "fp8", ops=("expert_gate",))
+def test_rank_load_factor_is_one_without_skew_or_without_ep():
+    assert fm.rank_load_factor(0.0, 256, 8) == 1.0
+    assert fm.rank_load_factor(2.0, 256, 1) == 1.0
+    with pytest.raises(ValueError):
+        fm.rank_load_factor(-0.1, 256, 8)
+
+
+def test_rank_load_factor_grows_with_ranks_and_skew():
+    f = [fm.rank_load_factor(1.0, 256, n) for n in (2, 4, 8, 16, 32)]
+    assert all(b > a for a, b in zip(f, f[1:]))
+    assert fm.rank_load_factor(2.0, 128, 8) > fm.rank_load_factor(1.0, 128, 8)
+
+
+def _sampled_rank_loads(cv, E, N, trials, seed=0):
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    s2 = math.log(1.0 + cv * cv)
+    loads = rng.lognormal(-s2 / 2.0, math.sqrt(s2), size=(trials, E))
+    return loads.reshape(trials, N, E // N).sum(axis=2)
+
+
+@pytest.mark.parametrize("E, N, cv", [(256, 4, 1.5), (256, 8, 1.5), (256, 32, 1.5), (128, 2, 1.0), (128, 8, 2.0),
+                                      (256, 8, 0.5)])
+def test_rank_load_factor_matches_a_sampled_placement(E, N, cv):
+    """Closed form vs a direct draw: experts' loads lognormal with the given cv, placed in order
+    (contiguous blocks of E / N per rank), the largest rank's sum over the mean's."""
+    import numpy as np
+    ranks = _sampled_rank_loads(cv, E, N, 6000)
+    sampled = float(np.mean(ranks.max(axis=1) / ranks.mean(axis=1)))
+    assert fm.rank_load_factor(cv, E, N) == pytest.approx(sampled, rel=0.04)
+
+
+def test_deepseek_preset_skew_reproduces_trtllm_ep32_statistics():
+    """TensorRT-LLM examples/wide_ep/ep_load_balancer/README.md: DeepSeek-R1 at EP32 (8 of 256
+    experts per rank), the ranks' routed tokens per layer and iteration: (max - mean) / mean 1.564
+    and std 491.7 of a mean 1,024 on average. The preset's model.expert_load_cv (fitted to the first)
+    gives that max / mean at 32 ranks, and its lognormal experts, drawn, the second; the held-out
+    rows' EP8 / EP4 ranks then wait 1.42 / 1.20 x the mean."""
+    import tomllib
+    import numpy as np
+    cv = tomllib.loads((Path(fm.__file__).parents[1] / "presets" / "deepseek-v3.toml").read_text())["expert_load_cv"]
+    assert fm.rank_load_factor(cv, 256, 32) == pytest.approx(2.564, rel=0.01)
+    ranks = _sampled_rank_loads(cv, 256, 32, 6000)
+    assert float(np.mean(ranks.std(axis=1) / ranks.mean(axis=1))) == pytest.approx(491.7 / 1024.0, rel=0.05)
+    assert fm.rank_load_factor(cv, 256, 8) == pytest.approx(1.42, abs=0.01)
+    assert fm.rank_load_factor(cv, 256, 4) == pytest.approx(1.20, abs=0.01)
