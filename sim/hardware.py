@@ -18,6 +18,14 @@ Vocabulary:
   Without ``like`` the table must give ``dense_tflops``, ``hbm_GB`` and ``hbm_GBps``; the other
   fields take the generic defaults in ``DEFINED_DEFAULTS``. A precision given as 0 is one the
   chip lacks (V100 has no bf16 tensor cores): asking for it is an error, not a fallback.
+- host CPU (``host_cpu``, ``host_speed``): the CPU that runs a serving engine's scheduler loop
+  beside the GPU, and its single-thread speed relative to the x86 DGX hosts (Xeon Platinum
+  8480C / 8570) the engine profiles' host times were fitted on (``HOST_CPU_X86``, speed 1).
+  ``workloads.serving.deployment`` divides every engine host cost (per step, per sequence, the
+  overlap scheduler's, eager kernel dispatch, the DP-attention sync, per-request front end) by
+  it; a serving run's manifest names the host it assumed. Grace-hosted boards (GB200, GB300)
+  carry their measured ratio with its source in ``hardware.toml``; a defined GPU takes its
+  ``like``'s, else 1.
 - ``clock_scale``: the sustained clock of a defined GPU capped below its ``like``'s power limit,
   relative to the like's ((power ratio)^(1/3)); the compute model scales tensor and special-
   function rates by it (``sustained_flops``). 1 for every catalogued GPU.
@@ -40,6 +48,12 @@ GiB = float(1 << 30)
 # The runtime-visible share of a marketed HBM capacity: H100 SXM "80 GB" reports 79.11 GiB,
 # H200 "141 GB" 139.81 GiB (vLLM memory-profiling logs, see hbm_usable_GiB in hardware.toml).
 HBM_USABLE_FRACTION = 0.989
+
+# The host CPU of the x86 servers the serving engines' host-time constants were fitted on
+# (workloads/serving/data/engines.toml: DGX H100 / H200, 2 x Xeon Platinum 8480C; DGX B200, 2 x
+# Xeon Platinum 8570): ``host_speed`` 1 by definition. A catalogue row names another host in
+# ``host_cpu`` and gives its single-thread speed relative to these in ``host_speed`` (with its source).
+HOST_CPU_X86 = "x86 (DGX-class Xeon, the engines' fit host)"
 
 BYTES_PER_ELEMENT = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 
@@ -64,6 +78,8 @@ class GpuSpec:
     defined: bool = False           # declared in a config's [hardware] table, not the catalogue
     lacks: tuple = ()               # precisions the chip has no tensor rate for (given as 0)
     clock_scale: float = 1.0        # sustained clock under its power limit over its ``like``'s
+    host_cpu: str = HOST_CPU_X86    # the host CPU that runs the serving engine's loop (names it in a run's manifest)
+    host_speed: float = 1.0         # its single-thread speed over the x86 host the engine host costs were fitted on
 
     def sustained_flops(self, precision: str) -> float:
         """``peak_flops`` at the clock the chip sustains under its power limit (see ``define``)."""
@@ -125,6 +141,8 @@ def _spec(name: str, row: dict, **extra) -> GpuSpec:
             source=row.get("source", ""),
             notes=row.get("notes", ""),
             lacks=tuple(sorted(k for k, v in tflops.items() if v <= 0)),
+            host_cpu=str(row.get("host_cpu", HOST_CPU_X86)),
+            host_speed=float(row.get("host_speed", 1.0)),
             **extra,
         )
 
@@ -143,22 +161,23 @@ _DEFINED: dict[str, GpuSpec] = {}
 DEFINED_DEFAULTS = {"vendor": "custom", "scaleup_GBps": 32.0, "scaleup_domain": 8, "host_GBps": 32.0,
                     "power_W": 400.0, "scaleup_kind": "switch", "nvls": False}
 _REQUIRED = ("dense_tflops", "hbm_GB", "hbm_GBps")
-_NUMERIC = ("hbm_GB", "hbm_usable_GiB", "hbm_GBps", "scaleup_GBps", "special_Tops", "host_GBps", "power_W")
+_NUMERIC = ("hbm_GB", "hbm_usable_GiB", "hbm_GBps", "scaleup_GBps", "special_Tops", "host_GBps", "power_W",
+            "host_speed")
 # upper bounds of a [hardware."NAME"] value: ~100x today's largest (288 GB HBM, 8 TB/s, 1.8 TB/s
 # NVLink, 1.4 kW), so a unit slip (GB given in bytes, W in mW) is an error, not a silent giant GPU
 _UPPER = {"hbm_GB": 1e5, "hbm_usable_GiB": 1e5, "hbm_GBps": 1e6, "scaleup_GBps": 1e6, "special_Tops": 1e6,
-          "host_GBps": 1e6, "power_W": 1e5}
+          "host_GBps": 1e6, "power_W": 1e5, "host_speed": 100.0}
 # lower bounds: ~100x below today's smallest (16 GB HBM at 900 GB/s, PCIe-class 16 GB/s links,
 # 70 W boards), so a unit slip the other way (TB/s given as GB/s, GB as TB) or a stray 1e-9 is an
 # error, not a request that takes centuries of simulated time
 _LOWER = {"hbm_GB": 0.1, "hbm_usable_GiB": 0.1, "hbm_GBps": 1.0, "scaleup_GBps": 0.01, "special_Tops": 1e-3,
-          "host_GBps": 0.01, "power_W": 1.0}
+          "host_GBps": 0.01, "power_W": 1.0, "host_speed": 0.01}
 _LOWER_DENSE_TFLOPS = 1e-3
 # every precision's dense tensor rate, TFLOP/s: ~100x today's largest (B300 fp4, ~15 PFLOP/s),
 # so a rate given in FLOP/s (130e12 for 130 TFLOP/s) is an error naming the key
 _UPPER_DENSE_TFLOPS = 1e6
 _FIELDS = set(_REQUIRED) | set(_NUMERIC) | {"like", "vendor", "scaleup_domain", "scaleup_kind", "nvls",
-                                            "source", "notes"}
+                                            "source", "notes", "host_cpu"}
 
 
 def _row_of(spec: GpuSpec) -> dict:
@@ -168,7 +187,7 @@ def _row_of(spec: GpuSpec) -> dict:
             "hbm_GBps": spec.hbm_Bps / 1e9, "scaleup_GBps": spec.scaleup_Bps / 1e9,
             "scaleup_domain": spec.scaleup_domain, "special_Tops": spec.special_ops / 1e12,
             "host_GBps": spec.host_Bps / 1e9, "power_W": spec.power_W, "nvls": spec.nvls,
-            "scaleup_kind": spec.scaleup_kind}
+            "scaleup_kind": spec.scaleup_kind, "host_cpu": spec.host_cpu, "host_speed": spec.host_speed}
 
 
 def define(name: str, row: dict) -> GpuSpec:
@@ -185,7 +204,7 @@ def define(name: str, row: dict) -> GpuSpec:
     unknown = sorted(set(row) - _FIELDS)
     if unknown:
         raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(sorted(_FIELDS))}")
-    for k in ("like", "vendor", "source", "notes", "scaleup_kind"):     # text, never a coerced number
+    for k in ("like", "vendor", "source", "notes", "scaleup_kind", "host_cpu"):     # text, never a coerced number
         if k in row and not isinstance(row[k], str):
             raise ConfigError(f"{key}.{k}", f"must be a string, got {row[k]!r}")
     if "nvls" in row and not isinstance(row["nvls"], bool):

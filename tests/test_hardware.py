@@ -112,6 +112,8 @@ def test_define_without_like_needs_the_rates():
     ({"like": "H100-SXM-80GB", "hbm_GB": 0.08}, "hardware.T-bad.hbm_GB"),           # TB given as GB
     ({"like": "H100-SXM-80GB", "scaleup_GBps": 1e-6}, "hardware.T-bad.scaleup_GBps"),
     ({"like": "H100-SXM-80GB", "dense_tflops": {"bf16": 1e-9}}, "hardware.T-bad.dense_tflops.bf16"),
+    ({"like": "H100-SXM-80GB", "host_speed": 0}, "hardware.T-bad.host_speed"),
+    ({"like": "H100-SXM-80GB", "host_speed": 850}, "hardware.T-bad.host_speed"),     # a percentage slip
 ])
 def test_bad_hardware_tables_name_the_key(row, key):
     with pytest.raises(_CE) as err:
@@ -151,9 +153,27 @@ def test_config_hbm_GB_of_dcsim_hardware_defines_a_gpu_of_the_same_capacity():
 
 
 @pytest.mark.parametrize("key, value", [("vendor", 5), ("notes", 1.5), ("scaleup_kind", 3), ("nvls", "no"),
-                                        ("nvls", 1)])
+                                        ("nvls", 1), ("host_cpu", 0.85)])
 def test_define_refuses_a_text_or_flag_field_of_the_wrong_type(key, value):
     # vendor = 5 was kept as the number 5, nvls = "no" read as true (bool("no"))
     with pytest.raises(_CE) as err:
         _hw.define(f"T-type-{key}", {"like": "A100-SXM-40GB", key: value})
     assert err.value.key == f"hardware.T-type-{key}.{key}"
+
+
+def test_host_cpu_is_a_property_of_the_machine_with_its_source():
+    # the serving engines' host times were fitted on x86 DGX hosts (speed 1); Grace-hosted boards
+    # carry their single-thread speed relative to those, with the log it comes from
+    for name in ("H100-SXM-80GB", "H200-SXM-141GB", "B200-180GB"):
+        assert _hw.gpu(name).host_speed == 1.0 and _hw.gpu(name).host_cpu == _hw.HOST_CPU_X86
+    raw = _hw._raw()["gpu"]
+    for name in ("GB200", "GB300"):
+        g = _hw.gpu(name)
+        assert "Grace" in g.host_cpu and g.host_speed == pytest.approx(25 / 29.4, abs=0.005)
+    assert "#10273" in open(__import__("sim").__path__[0] + "/data/hardware.toml").read()
+    assert "host_speed" in raw["GB200"]
+    # a defined GPU borrows its like's host, or gives its own
+    assert _hw.define("T-grace", {"like": "GB200"}).host_speed == pytest.approx(0.85)
+    mine = _hw.define("T-host", {"like": "B200-180GB", "host_cpu": "EPYC 9575F", "host_speed": 1.2})
+    assert mine.host_cpu == "EPYC 9575F" and mine.host_speed == 1.2
+    assert _hw.define("T-nohost", {"dense_tflops": {"fp16": 100}, "hbm_GB": 16, "hbm_GBps": 500}).host_speed == 1.0

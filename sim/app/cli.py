@@ -244,7 +244,10 @@ def cmd_hardware(args) -> int:
                      "hbm_GBps": g.hbm_Bps / 1e9,
                      "scaleup_GBps": g.scaleup_Bps / 1e9, "scaleup_domain": g.scaleup_domain,
                      # calibrated: training's constants (as before); serving has its own fit
-                     "power_W": g.power_W, "calibrated": calibration(name, "train")[0],
+                     "power_W": g.power_W,
+                     # the serving engine's host CPU: single-thread speed over the x86 fit host
+                     "host_speed": g.host_speed,
+                     "calibrated": calibration(name, "train")[0],
                      "calibrated_serve": calibration(name, "serve")[0]})
     if args.json:
         print(json_line(rows))

@@ -249,6 +249,8 @@ def test_a_serving_manifest_records_the_engines_resolved_limits(serve_cfg, tmp_p
     assert resolved["engine"] == "vllm" and resolved["max_batch_size"] == lim["max_batch_size"] != 256
     assert resolved["max_batch_tokens"] == lim["max_batch_tokens"] == resolved["chunk_size"]
     assert resolved["kv_capacity_tokens"] == res.summary["kv_capacity_tokens"] > 0
+    # and the host CPU its engine host times were scaled to (sim.hardware host_speed): here the x86 fit host
+    assert "x86" in resolved["host_cpu"] and resolved["host_speed"] == 1.0
     res = run_to_dir(load_config(serve_cfg, ["serve.max_batch_size=32", "serve.engine=sglang"]), tmp_path / "o2")
     resolved = json.loads((tmp_path / "o2" / "manifest.json").read_text())["resolved"]["serve"]
     assert resolved["max_batch_size"] == 32 and resolved["engine"] == "sglang"

@@ -201,8 +201,12 @@ def resolved_limits(cfg) -> dict:
     """The engine limits a serving run of ``cfg`` runs with, its engine's defaults applied where
     the config leaves them unset (``engines.apply_defaults``, as ``Deployment`` resolves them):
     ``engine``, ``scheduler``, ``max_batch_size`` (sequences), ``max_batch_tokens`` (vLLM
-    max_num_batched_tokens) and ``chunk_size`` (tokens). The run manifest records them."""
+    max_num_batched_tokens) and ``chunk_size`` (tokens); and the host CPU the engine's host times
+    were scaled to (``host_cpu``, ``host_speed``: single-thread speed over the x86 fit host,
+    ``sim.hardware``). The run manifest records them."""
     from sim.hardware import gpu
-    s = engines.apply_defaults(cfg.serve, gpu(cfg.topology.gpu).hbm_bytes)
+    g = gpu(cfg.topology.gpu)
+    s = engines.apply_defaults(cfg.serve, g.hbm_bytes)
     return {"engine": s.engine or engines.DEFAULT_ENGINE, "scheduler": s.scheduler, "max_batch_size": s.max_batch_size,
-            "max_batch_tokens": s.max_batch_tokens, "chunk_size": s.chunk_size}
+            "max_batch_tokens": s.max_batch_tokens, "chunk_size": s.chunk_size,
+            "host_cpu": g.host_cpu, "host_speed": g.host_speed}

@@ -196,7 +196,9 @@ class Deployment:
         """The iteration cost of a replica of ``tp`` x pp GPUs (with the engine's host time and
         speculative decoding) and its KV pool in tokens."""
         s, topo = self.serve, self.topo
-        overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
+        # the engine's per-step CPU time at this machine's host speed (an explicit
+        # serve.schedule_overhead_us is taken as measured on the run's own host)
+        overhead = (s.schedule_overhead_us or self.engine.step_us / self.gpu.host_speed) * 1e-6
         try:
             if s.dp_attention:
                 if not self.spec.is_moe:    # a config mistake (exit 2), not a plan that does not fit
@@ -235,9 +237,9 @@ class Deployment:
         if s.speculative is not None:
             sp = s.speculative
             cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers, topk=sp.topk,
-                                 draft_vocab=sp.draft_vocab, step_s=self.engine.spec_step_us * 1e-6,
-                                 seq_s=self.engine.spec_seq_us * 1e-6,
-                                 draft_seq_s=self.engine.spec_draft_seq_us * 1e-6)
+                                 draft_vocab=sp.draft_vocab, step_s=self.engine.spec_step_us / self.gpu.host_speed * 1e-6,
+                                 seq_s=self.engine.spec_seq_us / self.gpu.host_speed * 1e-6,
+                                 draft_seq_s=self.engine.spec_draft_seq_us / self.gpu.host_speed * 1e-6)
         try:
             cap_tokens = s.kv_capacity_tokens or self.engine.kv_capacity_tokens(
                 cost, s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
@@ -247,14 +249,17 @@ class Deployment:
 
     def _engine_host_time(self, cost: IterationCost) -> None:
         """The engine profile's per-sequence and eager-dispatch CPU time and low-precision weight
-        reads on the iteration cost."""
+        reads on the iteration cost. The profile's host times were fitted on x86 DGX hosts; each is
+        divided by the machine's host single-thread speed relative to those (``GpuSpec.host_speed``:
+        a Grace-hosted GB200 runs the same Python loop slower)."""
         e = self.engine
-        cost.host_per_seq_s = e.step_us_per_seq * 1e-6
-        cost.overlap_per_seq_s = e.overlap_us_per_seq * 1e-6
+        us = 1e-6 / self.gpu.host_speed
+        cost.host_per_seq_s = e.step_us_per_seq * us
+        cost.overlap_per_seq_s = e.overlap_us_per_seq * us
         cost.graph_max_batch = e.cuda_graph_max_batch
-        cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * 1e-6
+        cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * us
         if isinstance(cost, DpAttentionCost) and cost.dp > 1:
-            cost.dp_sync_s = e.dp_sync_us * 1e-6
+            cost.dp_sync_s = e.dp_sync_us * us
             cost.moe_comm = e.dp_moe_comm
             cost.set_gather_precision(getattr(self.serve, "expert_compute_precision", None) or self.serve.precision,
                                       cost.spec.checkpoint_fp8_scaling == "block")
@@ -506,7 +511,7 @@ class Deployment:
     def arrive(self, req: Request) -> None:
         """A request reaches the server: after the engine's frontend time (HTTP, tokenizer,
         IPC) the router hands it to a replica."""
-        delay = req.frontend_s = self.engine.frontend_s(req.prompt)
+        delay = req.frontend_s = self.engine.frontend_s(req.prompt) / self.gpu.host_speed
         if delay <= 0:
             self.route(self.router, self.front, req).submit(req)
             return
@@ -535,7 +540,7 @@ class Deployment:
         now = env.now
         for i in order:
             req = self.requests[i]
-            delay = req.frontend_s = self.engine.frontend_s(req.prompt)
+            delay = req.frontend_s = self.engine.frontend_s(req.prompt) / self.gpu.host_speed
             t = req.arrival if req.arrival > now else now
             at = t + delay if delay > 0 else t
             env.timeout(at - now).callbacks.append(

@@ -66,8 +66,9 @@ def test_heldout_median_p90_and_each_row_in_its_bound():
     # the all-gather of the MoE's hidden states took it to 68.1 % (serving_heldout.QWEN_DEP_GAP)
     assert errs["trtllm12_Qwen3_235B_A22B_B200_dep4_1000_1000"] <= 0.70
     assert errs["trtllm12_Qwen3_235B_A22B_H100_dep8_1000_1000"] <= 0.73
-    # the overlap scheduler's host time (engines.toml [trtllm] overlap_us_per_seq): 49.1 % before
-    assert errs["trtllm12_Qwen3_30B_A3B_GB200_tp1_1000_1000"] <= 0.48
+    # the overlap scheduler's host time (engines.toml [trtllm] overlap_us_per_seq): 49.1 % before, 47.6 % with
+    # it; 39.2 % once GB200's Grace host runs it at hardware.toml's host_speed 0.85 (hostcpu)
+    assert errs["trtllm12_Qwen3_30B_A3B_GB200_tp1_1000_1000"] <= 0.41
 
 
 @pytest.mark.slow
@@ -129,7 +130,12 @@ def test_gpt_oss_rows_each_within_their_kind_bound():
         assert 0.9 < pred[f"120B_B200_dep2_{L}"] / pred[f"120B_GB200_tp1_{L}"] < 1.5, L
     # the signs of the kinds: Hopper compute-bound over, Blackwell host-capped decode under
     assert all(err[f"20B_{g}_tp1_1000_1000"] > 0.15 for g in ("H200", "H100"))
-    assert all(-0.35 < err[f"20B_{g}_tp1_1000_1000"] < -0.2 for g in ("B200", "GB200"))
+    assert -0.35 < err["20B_B200_tp1_1000_1000"] < -0.2
+    # GB200's Grace host (hardware.toml host_speed 0.85) caps the 20B's steps lower still: -31.5 -> -41.0 %
+    # (serving_heldout.GPT_OSS_BLACKWELL_GAP: the post-1.0 executor's per-sequence time is what it misses)
+    assert -0.45 < err["20B_GB200_tp1_1000_1000"] < -0.35
+    # and takes the 120B GB200 TP1 short rows from +22.5 / +25.0 % to +9.8 / +12.0 %
+    assert all(0.05 < err[f"120B_GB200_tp1_{L}"] < 0.15 for L in ("1000_1000", "1024_1024"))
     # the fused-MoE GEMM (workloads/serving/fused_moe.py: M-tile padding, the mixed-input MXFP4 x BF16
     # kernel's rate) took the Hopper TP1 rows from +105.6 / +112.4 % (20B 1000/1000) and +48.9 % (120B
     # 32768/1024) to +39 / +47 % and +23 %

@@ -531,3 +531,46 @@ def test_bench_quant_algo_reads_the_checkpoint_scaling_key_not_mla():
     per_tensor = cost({"preset": "deepseek-v3", "checkpoint_fp8_scaling": "tensor"}, "H200-SXM-141GB", "fp8", "fp8", tp=8)
     assert engines.bench_quant_algo(per_tensor) == "fp8"
     assert engines.bench_quant_algo(cost({"preset": "llama3-8b"}, "H100-SXM-80GB", "fp8", "fp8")) == "fp8"
+
+
+def _heldout_deployment(row_id: str):
+    from sim.app.validation import serving, serving_heldout
+    from workloads.serving.deployment import Deployment
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.serving.requests import build_stream
+    row = next(r for r in serving_heldout.heldout_cases() if r["id"] == row_id)
+    cfg = serving.case_config(row, max_requests=10)
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    return Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+
+
+def test_a_grace_hosted_replica_runs_the_engine_host_work_at_the_catalogues_host_speed():
+    """The engine host times are fitted on x86 DGX hosts; GB200's Grace runs the same loop at
+    hardware.toml's host_speed (0.85: TensorRT-LLM PR #10273's GB200 log, 29.4 us per sequence
+    against the x86 fit's 25). A host-bound decode step (4,096 Qwen3-30B-A3B sequences: the GPU
+    alone would run it well under 25 us each on either board) takes 1 / 0.85 as long on GB200
+    as on B200, though GB200's GPU is the faster one."""
+    from sim.hardware import gpu
+    b200, gb200 = gpu("B200-180GB"), gpu("GB200")
+    assert b200.host_speed == 1.0 and gb200.host_speed == pytest.approx(0.85) and "Grace" in gb200.host_cpu
+    dep_b = _heldout_deployment("trtllm12_Qwen3_30B_A3B_B200_tp1_1000_1000")
+    dep_g = _heldout_deployment("trtllm12_Qwen3_30B_A3B_GB200_tp1_1000_1000")
+    assert dep_b.cost.overlap_per_seq_s == pytest.approx(25e-6)
+    assert dep_g.cost.overlap_per_seq_s == pytest.approx(25e-6 / 0.85)
+    B, ctx = 4096.0, 256.0
+    step_b = dep_b.cost.times([B], [B], [B * ctx], [B * ctx])[0]
+    step_g = dep_g.cost.times([B], [B], [B * ctx], [B * ctx])[0]
+    assert step_g / step_b == pytest.approx(1 / 0.85, rel=1e-6)
+    # the request front end runs on the same host
+    assert dep_g.engine.frontend_s(100) / gb200.host_speed > dep_b.engine.frontend_s(100)
+
+
+def test_a_serving_run_records_the_host_it_assumed():
+    from sim.config import load_config
+    from workloads.serving import resolved_limits
+    for name, cpu, speed in (("GB200", "Grace", 0.85), ("H100-SXM-80GB", "x86", 1.0)):
+        res = resolved_limits(load_config(data={"topology": {"gpu": name}, "serve": {"engine": "trtllm"}}))
+        assert cpu in res["host_cpu"] and res["host_speed"] == pytest.approx(speed)
