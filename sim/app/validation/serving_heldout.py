@@ -271,7 +271,14 @@ DSR1_GAP = (
     "NVFP4 release (nvidia/DeepSeek-R1-0528-NVFP4 hf_quant_config.json) leaves every self_attn unquantized "
     "(bf16: +11 GB per GPU over the FP8 attention the rows assume) and TensorRT-LLM sizes the MoE workspace for "
     "max_num_tokens x dp gathered tokens (moe_max_num_tokens); the -v2 checkpoint's quant config (413.3 GB "
-    "on disk) was not read. Not adopted (no source for the pool).")
+    "on disk) was not read. One part is sure: NVFP4 stores an E4M3 scale per 16 weights, which dcsim holds for "
+    "no NVFP4 weight (BYTES_PER_ELEMENT fp4 0.5; MXFP4's scales are in EXPERT_WEIGHT_BYTES): 10.2 GB per GPU of "
+    "the routed experts at EP4 (dcsim holds ~346 GB of the main model without them; with them and the MTP layer ~394 GB). Held (pool only): B200 "
+    "1024/32768 +15.7 -> +7.0 %, GB200 (more HBM, still 64) unchanged, no other DSR1 row moves; held and read "
+    "(0.5625 B per weight at serve_hbm_eff_max, which the dense NVFP4 fit made with 0.5): 1024/32768 +1.5 / "
+    "+10.2 %, 1024/8192 -31.6 / -39.4 %, GB200 1000/1000 -6.0 %. Not adopted: the dense NVFP4 weights (the 70B "
+    "fit rows of inference_large.csv) lack the same bytes, so it is one change with a refit of "
+    "serve_hbm_eff_max, not this kind's.")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "

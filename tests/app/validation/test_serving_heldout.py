@@ -378,15 +378,17 @@ def test_dsr1_rows_after_the_block_scaled_gather_and_bf16_mla_decode():
     (block scales are applied inside the MoE kernel), MLA decode runs its MMA at bf16 over an FP8 cache,
     Hopper's block-scaled GEMMs store after the MMA. Blackwell within 11 % but 1024/8192 (-33 / -40 %);
     H200 1024/8192 +14.7 %, 1000/1000 and 1024/1024 +84 %, 1024/32768 +44 % (serving_heldout.DSR1_GAP:
-    the DEP step). Pinned both ways: fails when the model moves a row."""
+    the DEP step). Since bwattn Blackwell's MLA decode runs FP8 MMA: 1024/32768 +16 / +17 %, 1024/8192
+    -27 / -36 %. Pinned both ways: fails when the model moves a row."""
     from sim.app.validation import serving
     err = {r["id"].removeprefix("trtllm12_DeepSeek_R1_0528_"): serving.run_case(r)["error"]
            for r in held.heldout_cases() if "DeepSeek_R1" in r["id"]}
     assert len(err) == 14
     assert 0.75 < err["H200_dep8_1000_1000"] < 0.9 and 0.75 < err["H200_dep8_1024_1024"] < 0.9
     assert abs(err["H200_dep8_1024_8192"]) <= 0.15 and 0.35 < err["H200_dep8_1024_32768"] < 0.5
-    assert all(abs(e) <= 0.12 for k, e in err.items() if "dep4" in k and "_8192" not in k)
-    assert all(-0.45 < e < -0.25 for k, e in err.items() if "dep4_1024_8192" in k)
+    assert all(abs(e) <= 0.12 for k, e in err.items() if "dep4" in k and "_8192" not in k and "_32768" not in k)
+    assert all(0.12 < e < 0.20 for k, e in err.items() if "dep4_1024_32768" in k)
+    assert all(-0.40 < e < -0.24 for k, e in err.items() if "dep4_1024_8192" in k)
 
 
 def test_dsr1_blackwell_long_output_rows_after_fp8_mla_decode():
