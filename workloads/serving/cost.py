@@ -46,7 +46,9 @@ Vocabulary:
 - block-scaled FP8 (``model.checkpoint_fp8_scaling = "block"``, DeepSeek-V3 / R1): a run at fp8
   prices its FP8 GEMMs on block-scaled kernels (``_block_scaled_fp8``: on Hopper the output store
   follows the MMA; sim/data/compute.toml ``block_fp8_*``). MLA's absorbed decode runs its MMA at
-  bf16 whatever the KV cache's precision (``_attn_dec_rate``: FlashMLA's FP8-KV kernel).
+  bf16 whatever the KV cache's precision (``_attn_dec_rate``: FlashMLA's FP8-KV kernel), except on
+  GPUs whose MLA generation kernels quantize Q and run FP8 MMA over an FP8 cache (compute.toml
+  ``mla_decode_fp8_mma``: Blackwell's trtllm-gen kernels, ``mla_decode_fp8``).
 - calibration constants are data in ``data/calibration.toml`` with their sources.
 """
 
@@ -168,6 +170,10 @@ class IterationCost:
             "" if precision not in LOW_PRECISION else kv_precision if kv_precision == precision else "bf16")
         self.wbytes = BYTES_PER_ELEMENT[precision]
         self.kvbytes = BYTES_PER_ELEMENT[kv_precision]
+        # MLA decode's MMA at FP8 (compute.toml mla_decode_fp8_mma: Blackwell's trtllm-gen kernels) when
+        # the cache is FP8 and the chip has FP8 tensor cores; else bf16 (``_scalar_constants``)
+        self.mla_decode_fp8 = bool(spec.mla and kv_precision == "fp8" and row.get("mla_decode_fp8_mma", False)
+                                   and gpu.has_tensor_rate("fp8"))
         self.link = link or CommLink(gpu.scaleup_Bps * 0.8, cal["comm"]["collective_latency_us"] * 1e-6)
         self.overhead_s = (cal["engine"]["schedule_overhead_us"] * 1e-6
                            if schedule_overhead_s is None else float(schedule_overhead_s))
@@ -301,10 +307,14 @@ class IterationCost:
         # per-tensor FP8 Q and KV) publishes no rate above bf16's. Checked: dcsim's bf16 absorbed
         # decode on H800 against FlashMLA's README, 660 TFLOPS compute-bound (128 heads) and 3,000
         # GB/s memory-bound (16 heads): tests/workloads/serving/test_cost.py
+        # Blackwell's MLA generation kernels (trtllm-gen, sim/data/compute.toml mla_decode_fp8_mma) quantize
+        # Q to FP8 and run FP8 MMA over an FP8 cache: the FP8 rate there (issue 12, bwattn)
         self._attn_dec_rate = self._attn_rate
         if s.mla:
             half = "bf16" if self.gpu.has_tensor_rate("bf16") else "fp16"
             self._attn_dec_rate = cm.rate(half)
+            if self.mla_decode_fp8:
+                self._attn_dec_rate = cm.rate("fp8")
         self._attn_e = (e.attn_eff_max, e.attn_half_flops)
         self._a_flop_pair = 2.0 * self.attn_width * Ls
         # MLA (DeepSeek): engines run attention in one of two forms and pick per batch (vLLM's

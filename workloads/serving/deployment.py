@@ -266,12 +266,19 @@ class Deployment:
         if cost.wbytes < 2.0:
             cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
         s = self.serve
-        cost.set_graph_batch_sizes(e.graph_batch_sizes(s.cuda_graph_batch_sizes, s.max_batch_size, s.max_batch_tokens))
-        cap = min(s.max_batch_size, s.max_batch_tokens)
+        # with attention DP each rank's executor runs 1/dp of the replica's limits and captures its CUDA
+        # graphs up to its own max_batch_size (TensorRT-LLM: one PyExecutor per rank, model_engine.py
+        # _filter_cuda_graph_batch_sizes against that rank's max_batch_size; ``DpAttentionCost.batch``
+        # pads each rank's T / dp): the listed sizes are filtered, and padded to, at the rank's limits
+        ranks = cost.dp if isinstance(cost, DpAttentionCost) and cost.dp > 1 else 1
+        bs_cap, tok_cap = max(s.max_batch_size // ranks, 1), max(s.max_batch_tokens // ranks, 1)
+        cost.set_graph_batch_sizes(e.graph_batch_sizes(s.cuda_graph_batch_sizes, bs_cap, tok_cap))
+        cap = min(bs_cap, tok_cap)
         over = sorted({int(b) for b in s.cuda_graph_batch_sizes or () if b > cap})
         if over:
+            per = f" / {ranks} attention-DP ranks" if ranks > 1 else ""
             _warn_once(f"serve.cuda_graph_batch_sizes {over} exceed the largest decode batch min(max_batch_size, "
-                       f"max_batch_tokens) = {cap}: the engine drops them"
+                       f"max_batch_tokens){per} = {cap}: the engine drops them"
                        + (f" and pads every larger decode batch to {cap} rows" if e.cuda_graph_pad_to_limit else ""))
 
     def _group_link(self, gpus: list[int], tp: int | None = None) -> CommLink:

@@ -301,7 +301,44 @@ DSR1_GAP = (
     "(1024/8192), +43.8 % (1024/32768). Blackwell 1024/8192 is the one length left out of 15 % there. Then the "
     "most loaded EP rank (issue 12, routeskew; DEP_MOE_COMM's routing skew, the preset's cv 1.51 from TensorRT-LLM's "
     "EP32 statistic): B200 -4.2, -4.0, -13.5, -33.5, +1.8 %; GB200 -7.5, -7.6, -10.2, -40.3, +4.2 %; H200 DEP8 "
-    "+57.4, +57.6, +13.5, +42.7 %.")
+    "+57.4, +57.6, +13.5, +42.7 %. "
+    "Modelled since issue 12 (bwattn): (4) on Blackwell MLA decode over the FP8 cache runs FP8 MMA, not bf16 "
+    "(sim/data/compute.toml [GB200] mla_decode_fp8_mma: TensorRT-LLM's SM100 generation MLA kernels come from "
+    "trtllm-gen, 'both Q and KV are quantized to FP8, and FP8 Multi-Query Attention (MQA) is used', tech blog 3; "
+    "kernel fmhaSm100fKernel_QkvE4m3OBfloat16HQk576HV512...; that blog's +6 % E2E for FP8 KV + FP8 MLA at 1K/2K "
+    "is the size dcsim's step gains at 1000/1000, +3.2 points for the MMA alone); (5) each attention-DP rank "
+    "captures its CUDA graphs up to its own max_batch_size (96 at 1024/8192 and 8192/1024: the rank ran the "
+    "128-row graph before; deployment._engine_host_time). Before -> after (4)+(5): B200 1000/1000 -0.4 -> +2.8, "
+    "1024/1024 -0.3 -> +3.1, 8192/1024 -10.9 -> -6.8, 1024/8192 -32.9 -> -27.3, 1024/32768 +2.2 -> +15.7 %; GB200 "
+    "-4.2 -> -2.0, -4.3 -> -2.0, -7.5 -> -3.7, -39.8 -> -35.5, +4.6 -> +16.6 %; H200 unchanged. Audit of what "
+    "is left. 1024/8192 (b): trtllm-bench's heuristic gives 96 sequences per rank (raw 66.9 requests: 502 GiB "
+    "over 2 x 61 x 128 x 56 B per token x 9,216; engines.trtllm_bench_limits), which the KV pool holds (0.88M "
+    "of its 2.38M tokens per rank: not KV-limited; the graph padding is (5)). At 96 per rank the measured rows "
+    "take 24.9 ms (B200) and 21.9 ms (GB200) per step; the floor of that step: the 64 local experts' NVFP4 "
+    "weights, ~92 GB per step (0.5 B per weight + an FP8 scale per 16), stream at <= 5.5 TB/s in TensorRT-LLM's NVFP4 MoE (flashinfer-ai/flashinfer "
+    "PR #5301, benchmarks/bench_moe_deepseek.py, DeepSeek shapes at EP8 on B300, 8 TB/s like B200 / GB200, "
+    "cold L2: 0.79 GB of local experts per layer in 0.144 / 0.154 / 0.166 ms at 128 / 256 / 512 tokens, 5.5 / "
+    "5.1 / 4.8 TB/s; dcsim's 17.9 ms for them is 5.1 TB/s on these bytes: it prices NVFP4 at 0.5 B per weight, "
+    "no scales, against serve_hbm_eff_max 0.6, fitted so on the dense NVFP4 70B rows), >= 16.7 ms; FP8 MLA over 0.49M keys per "
+    "rank >= 2 ms (17 GB of latent), the FP8 attention / shared / dense weights >= 1.7 ms: ~20.5 ms before the "
+    "all-gather / reduce-scatter (1.9 ms in dcsim), routers, norms and launches: GB200's 21.9 ms is within "
+    "~5 % of that floor, B200's 24.9 within ~20 %; dcsim's step is 33 ms (experts 17.9, as the kernel measurement; MLA 3.2; "
+    "the attention projections, shared experts, norms, router and permutes ~9 at 96 tokens per rank; comm 1.9). So the run either held more than 96 sequences per rank (dcsim at 192 per rank: B200 +10 %, "
+    "GB200 0 %; nothing in trtllm-bench 1.0-1.2's get_settings gives it) or ran every op near its floor; "
+    "not isolated. 1024/32768 (+16 / +17 % now): 64 per rank need 2.16M of the 2.38M tokens dcsim's pool holds "
+    "per rank (91 %; the runtime reserve dcsim gives TensorRT-LLM is 2.3 GB per GPU); 56 per rank read -2.3 % "
+    "(B200; 52: -2.8 %, 1,000 requests then run 5 waves). A reserve ~8 GB larger per GPU does that: the v1 "
+    "NVFP4 release (nvidia/DeepSeek-R1-0528-NVFP4 hf_quant_config.json) leaves every self_attn unquantized "
+    "(bf16: +11 GB per GPU over the FP8 attention the rows assume) and TensorRT-LLM sizes the MoE workspace for "
+    "max_num_tokens x dp gathered tokens (moe_max_num_tokens); the -v2 checkpoint's quant config (413.3 GB "
+    "on disk) was not read. One part is sure: NVFP4 stores an E4M3 scale per 16 weights, which dcsim holds for "
+    "no NVFP4 weight (BYTES_PER_ELEMENT fp4 0.5; MXFP4's scales are in EXPERT_WEIGHT_BYTES): 10.2 GB per GPU of "
+    "the routed experts at EP4 (dcsim holds ~346 GB of the main model without them; with them and the MTP layer ~394 GB). Held (pool only): B200 "
+    "1024/32768 +15.7 -> +7.0 %, GB200 (more HBM, still 64) unchanged, no other DSR1 row moves; held and read "
+    "(0.5625 B per weight at serve_hbm_eff_max, which the dense NVFP4 fit made with 0.5): 1024/32768 +1.5 / "
+    "+10.2 %, 1024/8192 -31.6 / -39.4 %, GB200 1000/1000 -6.0 %. Not adopted: the dense NVFP4 weights (the 70B "
+    "fit rows of inference_large.csv) lack the same bytes, so it is one change with a refit of "
+    "serve_hbm_eff_max, not this kind's.")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
@@ -389,7 +426,25 @@ GPT_OSS_BLACKWELL_GAP = GPT_OSS_RUN + BENCH_LIMITS + (
     "-31.5 -> -41.0, 1024/1024 -32.3 -> -41.7, 1024/8192 -2.7 -> -12.8 %. The 20B rows measure GB200 above B200 "
     "(55,823 vs 53,812): the post-1.0 executor spends < 17.9 us per sequence-step on Grace, so the Grace factor on "
     "the v1.0 x86 fit's 25 us caps them lower still; what they miss is the version's host time (one [trtllm] "
-    "profile for 1.0 and later), not the host's speed")
+    "profile for 1.0 and later), not the host's speed. "
+    "Audit of the under-predicted Blackwell TP1 rows (issue 12, bwattn; nothing changed for them). 20B 1000/1000 "
+    "and 1024/1024 (B200 -29.4 / -29.0, GB200 -31.5 / -32.3 %) are host-bound: at 2,048 sequences the overlap "
+    "scheduler's 25 us per sequence (engines.toml [trtllm] overlap_us_per_seq, the hostcpu helper's) holds the "
+    "decode at 40,000 tokens/s, above the GPU's step; with that term at 0 they read +25.0 / +25.0 / +25.7 / +23.3 "
+    "%, so the GPU side is not too slow and the measured 53.8-56.5k ask <= ~18.6 us per sequence-step (a diagnostic, "
+    "the host constants unchanged: at 15 / 18 / 20 us they read +2.4 / -9.5 / -16.0 % on B200 1000/1000, +0.6 / "
+    "-11.2 / -17.7 % on GB200; 1024/8192 +9.6 / +7.5 / +5.3 %). The "
+    "attention kernels are not it: the sliding-window layers (every 2nd, 128 keys) read only their window while "
+    "the one pool keeps every token, as TensorRT-LLM's kernels mask it (IterationCost.kv_tokens, keep_window_kv); "
+    "the sinks add one logit per head, no KV; the MXFP8 x MXFP4 experts run the block-scaled MMA natively. 120B "
+    "GB200 1024/8192 (-10.3 %) and 1024/32768 (-22.7 %) are KV-limited (a 3.30M-token pool: 358 and 97 "
+    "sequences): at 1024/8192 dcsim's decode step (23.8 ms) is the measured one at 358 (24.2 ms) and 1,500 "
+    "requests run 5 waves, 4 with a pool 4.8 % larger (3.46M tokens: +2.9 %), a knife edge of the pool "
+    "estimate; at 1024/32768 the step is 21.7 ms where the measured 5,556 tokens/s at 97 sequences is 17.5 ms "
+    "(~58 GB of touched MXFP4 experts + ~31 GB of FP8 KV + ~7 GB bf16 weights = ~5.5 TB/s, the rate "
+    "TensorRT-LLM's NVFP4 MoE streams its experts at in flashinfer-ai/flashinfer PR #5301 at 128 tokens; "
+    "compute.toml [GB200] serve_hbm_eff_max gives 4.8): the Blackwell serving HBM constant, fitted on the dense "
+    "NVFP4 70B rows, not an attention kernel (the same pool 4.8 % larger: -19.0 %)")
 MAVERICK_BLACKWELL_GAP = (
     "Llama 4 Maverick DEP4 NVFP4 (B200 / GB200): -16 to +11 %, decode-heavy lengths under, prefill-heavy over. "
     "Chunked local attention (model.attention_chunk 8192 on 36 of 48 layers) carries these rows: with every layer "
@@ -453,8 +508,8 @@ KINDS = [
     ("Llama_3.3_70B", 0.15, None, ""),
     ("Qwen3_30B_A3B", 0.15, 0.55, QWEN_SMALL_GAP + QWEN_MOE_CANDIDATES),
     ("Qwen3_235B_A22B", 0.15, 0.80, QWEN_DEP_GAP + QWEN_MOE_CANDIDATES),
-    ("DeepSeek_R1_0528_H200", 0.15, 0.90, DSR1_GAP),    # +42.6 -> +84.2 % (benchlim's batch, deepseek's kernels) -> +57.6 (routeskew)
-    ("DeepSeek_R1", 0.15, 0.45, DSR1_GAP),              # Blackwell: -47..-19 -> -40..+5 % (1024/8192 -33 / -40) -> -40..+4 (routeskew)
+    ("DeepSeek_R1_0528_H200", 0.15, 0.90, DSR1_GAP),    # +42.6 -> +84.2 % (benchlim, deepseek) -> +57.6 (routeskew)
+    ("DeepSeek_R1", 0.15, 0.45, DSR1_GAP),              # Blackwell: -47..-19 -> -40..+5 % -> FP8 MLA decode (bwattn)
     ("GPT_OSS_120B_H100_dep", 0.15, 1.15, GPT_OSS_DEP_HOPPER_GAP),
     ("GPT_OSS_120B_H200", 0.15, 0.35, GPT_OSS_HOPPER_GAP),   # +11..+63 (benchlim) -> -1..+29 % (gptosshop)
     ("GPT_OSS_20B_H", 0.15, 0.35, GPT_OSS_HOPPER_GAP),       # +9..+30 (benchlim) -> -1..+33 % (gptosshop)

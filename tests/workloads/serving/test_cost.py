@@ -552,18 +552,14 @@ def test_mla_decode_against_flashmla_on_h800():
 
 
 def test_mla_decode_with_an_fp8_cache_runs_the_bf16_mma():
-    """An FP8 latent cache halves the bytes a decode step reads, not its MMA's precision: FlashMLA's
+    """An FP8 latent cache halves the bytes a decode step reads, not its MMA's precision on Hopper: FlashMLA's
     FP8-KV decode kernel dequantizes and multiplies in bf16 (README: 410 TFLOPS on H800 against 660 for
-    bf16; up to 700 on B200). So compute-bound steps (128 heads) take as long with fp8 as with bf16 KV
-    (before: 1.6x faster on Hopper's FP8 peak, 2.05 PFLOP/s on B200), memory-bound ones (16 heads) half as
-    long. Prefill (the MHA form) keeps the cache's precision."""
+    bf16). So compute-bound steps (128 heads) take as long with fp8 as with bf16 KV (before: 1.6x faster
+    on Hopper's FP8 peak), memory-bound ones (16 heads) half as long. Prefill (the MHA form) keeps the
+    cache's precision. Blackwell runs FP8 MMA (next test)."""
     t16, f16, _ = _flashmla_layer(1, 128, 8192, "bf16")
     t8, f8, _ = _flashmla_layer(1, 128, 8192, "fp8")
     assert f8 == pytest.approx(f16, rel=0.02)
-    # B200 (bf16 KV is memory-bound there): the FP8-KV step at the bf16 attention curve, 1.35 PFLOP/s
-    b200 = _cost("deepseek-v3", g="B200-180GB", tp=1)
-    bf16_ceiling = b200.compute.rate("bf16") * b200.compute.eff.attn_eff_max
-    assert _flashmla_layer(1, 128, 8192, "fp8", "B200-180GB")[1] == pytest.approx(bf16_ceiling, rel=0.05)
     t16 = _flashmla_layer(8, 128, 8192, "bf16")[0]
     t8 = _flashmla_layer(8, 128, 8192, "fp8")[0]
     assert t8 == pytest.approx(t16 / 2, rel=0.1)
@@ -571,6 +567,32 @@ def test_mla_decode_with_an_fp8_cache_runs_the_bf16_mma():
     assert c._attn_rate == pytest.approx(c.compute.rate("fp8")) and c._attn_dec_rate == pytest.approx(c.compute.rate("bf16"))
     dense = _cost("llama3-70b", g="H200-SXM-141GB", tp=8)
     assert dense._attn_dec_rate == dense._attn_rate          # GQA decode: unchanged
+
+
+def test_mla_decode_with_an_fp8_cache_runs_fp8_mma_on_blackwell():
+    """Issue 12 (bwattn): TensorRT-LLM's SM100 MLA generation kernels (trtllm-gen,
+    fmhaSm100fKernel_QkvE4m3OBfloat16HQk576HV512...) quantize Q to FP8 and run FP8 MQA over an FP8
+    cache (TensorRT-LLM tech blog 3, FP8 KV cache; sim/data/compute.toml [GB200] mla_decode_fp8_mma):
+    on B200 / GB200 / GB300 the compute-bound absorbed decode (128 heads) runs at the FP8 attention
+    ceiling (the FP8 peak x compute.toml's fp8 factor x attn_eff_max: 2.1 PFLOP/s on B200), 1.56x the bf16
+    one it had (1.35 PFLOP/s); with a bf16 cache, on Hopper and for GQA
+    models nothing changes."""
+    for g in ("B200-180GB", "GB200", "GB300"):
+        c = _cost("deepseek-v3", g=g, tp=1)
+        assert c.mla_decode_fp8 and c._attn_dec_rate == pytest.approx(c.compute.rate("fp8"))
+        fp8_ceiling = c.compute.rate("fp8") * c.compute.eff.attn_eff_max
+        bf16_ceiling = c.compute.rate("bf16") * c.compute.eff.attn_eff_max
+        # at FP8 MMA the 576-byte latent per key and head group reads about as long as it multiplies:
+        # within 10 % of the FP8 ceiling (GB200's faster clock reaches the KV reads' time first)
+        flops = _flashmla_layer(1, 128, 8192, "fp8", g)[1]
+        assert 0.9 * fp8_ceiling < flops <= fp8_ceiling and flops > 1.4 * bf16_ceiling
+        bf16 = _cost("deepseek-v3", g=g, precision="bf16", kv="bf16", tp=1)
+        assert not bf16.mla_decode_fp8 and bf16._attn_dec_rate == pytest.approx(bf16.compute.rate("bf16"))
+        assert c.compute.rate("fp8") > 1.5 * c.compute.rate("bf16")   # the FP8 peak x the GPU's fp8 factor
+    for g in ("H100-SXM-80GB", "H200-SXM-141GB", "H800-SXM-80GB"):
+        assert not _cost("deepseek-v3", g=g, tp=8).mla_decode_fp8
+    gqa = _cost("llama3-70b", g="B200-180GB", tp=1)
+    assert not gqa.mla_decode_fp8 and gqa._attn_dec_rate == gqa._attn_rate
 
 
 def _deepgemm_rows():

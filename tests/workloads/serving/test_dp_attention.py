@@ -200,6 +200,20 @@ def test_decode_steps_pad_each_rank_to_its_cuda_graph():
     assert c.batch(B + n * 100, B, ctx, ctx).time_s == pytest.approx(mixed_plain.time_s)
 
 
+def test_each_rank_captures_cuda_graphs_up_to_its_own_batch_limit():
+    """Issue 12 (bwattn): with attention DP every rank's executor runs 1/N of the replica's
+    max_batch_size and captures its CUDA graphs up to that (TensorRT-LLM: one PyExecutor per rank,
+    model_engine _filter_cuda_graph_batch_sizes; trtllm-bench's DeepSeek-R1 DEP4 1024/8192 run: 96 per
+    rank). The listed sizes used to be filtered at the replica's 384, so a rank's 96 sequences ran the
+    128-row graph; now the rank's own limit is its largest graph, and 96 run unpadded."""
+    sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024]
+    dep = deployment(trtllm_dep("deepseek-v3", "B200-180GB", 4, max_batch_size=384, max_batch_tokens=8192,
+                                cuda_graph_batch_sizes=sizes))
+    c = dep.cost
+    assert c.graph_sizes == [1, 2, 4, 8, 16, 32, 64, 96]
+    assert c.padded(96.0, 96.0) == 96.0 and c.padded(70.0, 70.0) == 96.0 and c.padded(40.0, 40.0) == 64.0
+
+
 def test_weights_that_do_not_fit_describe_the_dp_attention_layout():
     """Llama 4 Maverick on 2 H200 with dp_attention: the message used to read 'tp=1' (the per-GPU
     attention shard) for a serve.tp = 2 replica; it now names the replicated attention."""
