@@ -396,9 +396,40 @@ def test_dsr1_rows_after_the_block_scaled_gather_and_bf16_mla_decode():
     assert len(err) == 14
     assert 0.5 < err["H200_dep8_1000_1000"] < 0.65 and 0.5 < err["H200_dep8_1024_1024"] < 0.65
     assert abs(err["H200_dep8_1024_8192"]) <= 0.15 and 0.35 < err["H200_dep8_1024_32768"] < 0.5
-    assert all(abs(e) <= 0.12 for k, e in err.items() if "dep4" in k and "_8192" not in k)
+    assert all(abs(e) <= 0.12 for k, e in err.items() if "dep4" in k and "_8192" not in k and "_32768" not in k)
     assert all(-0.15 < e < -0.05 for k, e in err.items() if "dep4_8192_1024" in k)
-    assert all(-0.45 < e < -0.25 for k, e in err.items() if "dep4_1024_8192" in k)
+    assert all(-0.40 < e < -0.24 for k, e in err.items() if "dep4_1024_8192" in k)
+    assert all(0.12 < e < 0.20 for k, e in err.items() if "dep4_1024_32768" in k)
+
+
+def test_dsr1_blackwell_long_output_rows_after_fp8_mla_decode():
+    """Issue 12 (bwattn): Blackwell's MLA decode runs FP8 MMA over the FP8 cache (compute.toml [GB200]
+    mla_decode_fp8_mma) and each DEP rank captures CUDA graphs up to its own 96: B200 1024/8192 -32.9 ->
+    -27.3 %, GB200 -39.8 -> -35.5 %, 1024/32768 +2.2 -> +15.7 % (B200). The audit in DSR1_GAP: at
+    1024/8192 trtllm-bench's heuristic gives 96 sequences per rank, which the pool holds with room to
+    spare (not KV-limited), and at 96 per rank dcsim's step reads the 64 local experts' NVFP4 weights
+    (~84 GB) at serve_hbm_eff_max, ~18 ms of its ~33 ms, where the measured step is 24.9 / 21.9 ms
+    (B200 / GB200). At 1024/32768 64 per rank fill ~91 % of dcsim's pool: a knife edge."""
+    from sim.app.validation import serving
+    rows = {r["id"]: r for r in held.heldout_cases()}
+    b8k = rows["trtllm12_DeepSeek_R1_0528_B200_dep4_1024_8192"]
+    s = serving.case_config(b8k, max_requests=8).serve
+    assert (s.max_batch_size, s.max_batch_tokens) == (4 * 96, 4 * 2048)
+    err = {k: serving.run_case(rows[f"trtllm12_DeepSeek_R1_0528_{k}"])["error"]
+           for k in ("B200_dep4_1024_8192", "GB200_dep4_1024_8192", "B200_dep4_1024_32768", "B200_dep4_1000_1000")}
+    assert -0.31 < err["B200_dep4_1024_8192"] < -0.24 and -0.39 < err["GB200_dep4_1024_8192"] < -0.32
+    assert 0.12 < err["B200_dep4_1024_32768"] < 0.20 and abs(err["B200_dep4_1000_1000"]) < 0.05
+    # the measured 1024/8192 step at 96 per rank, against the expert weights one rank reads per step
+    step_ms = 96 / float(b8k["value"]) * 1e3
+    assert 24.0 < step_ms < 26.0
+    from workloads.model import ModelSpec
+    spec = ModelSpec.from_section(serving.case_config(b8k, max_requests=8).model)
+    moe_layers = sum(spec.is_moe_layer(i) for i in range(spec.layers))
+    # NVFP4: 0.5 B per weight + one FP8 scale per 16
+    experts_GB = spec.experts / 4 * spec.expert_params() * moe_layers * (0.5 + 1 / 16) / 1e9
+    assert moe_layers == 58 and 88 < experts_GB < 96
+    # at FlashInfer's measured 5.5 TB/s for TensorRT-LLM's NVFP4 MoE (PR #5301) that alone is >= 16 ms
+    assert experts_GB / 5.5 > 16.0
 
 
 def test_routing_skew_is_modelled_only_where_a_source_gives_it():
