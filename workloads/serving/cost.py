@@ -43,6 +43,10 @@ Vocabulary:
 - decode attention's grid (``split_kv``, ``_kv_occupancy_s``): one CTA per sequence and local KV
   head (FlashMLA: per 64 heads) streams at most ``cta_read_GBps``; engines' split-KV kernels add
   a CTA per ``split_kv_block_tokens`` keys, a bare SDPA call (``split_kv = False``) does not.
+- chunked decode on MMHA (``set_mmha_chunked_decode``: TensorRT-LLM on Hopper, max_seq_len over the
+  chunk): a chunked layer's decode key reads as ``decode_chunk_weight`` XQA keys in time
+  (``decode_kv_read``, ``decode_contexts(weighted=True)``); pairs and FLOPs keep the model's counts, as
+  do a decode macro-step's HBM bytes (a mixed step's ``BatchCost.hbm_bytes`` counts the weighted reads).
 - block-scaled FP8 (``model.checkpoint_fp8_scaling = "block"``, DeepSeek-V3 / R1): a run at fp8
   prices its FP8 GEMMs on block-scaled kernels (``_block_scaled_fp8``: on Hopper the output store
   follows the MMA; sim/data/compute.toml ``block_fp8_*``). MLA's absorbed decode runs its MMA at
