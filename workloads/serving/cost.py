@@ -43,6 +43,10 @@ Vocabulary:
 - decode attention's grid (``split_kv``, ``_kv_occupancy_s``): one CTA per sequence and local KV
   head (FlashMLA: per 64 heads) streams at most ``cta_read_GBps``; engines' split-KV kernels add
   a CTA per ``split_kv_block_tokens`` keys, a bare SDPA call (``split_kv = False``) does not.
+- chunked decode on MMHA (``set_mmha_chunked_decode``: TensorRT-LLM on Hopper, max_seq_len over the
+  chunk): a chunked layer's decode key reads as ``decode_chunk_weight`` XQA keys in time
+  (``decode_kv_read``, ``decode_contexts(weighted=True)``); pairs and FLOPs keep the model's counts, as
+  do a decode macro-step's HBM bytes (a mixed step's ``BatchCost.hbm_bytes`` counts the weighted reads).
 - block-scaled FP8 (``model.checkpoint_fp8_scaling = "block"``, DeepSeek-V3 / R1): a run at fp8
   prices its FP8 GEMMs on block-scaled kernels (``_block_scaled_fp8``: on Hopper the output store
   follows the MMA; sim/data/compute.toml ``block_fp8_*``). MLA's absorbed decode runs its MMA at
@@ -223,6 +227,7 @@ class IterationCost:
         # windowed layers keep their window, chunked layers every token (see the module docstring)
         self.kv_full_fraction = 1.0 if self.chunk else self.full_fraction
         self.window_kv_kept = False     # keep_window_kv: the engine's pool keeps windowed layers' every token
+        self.decode_chunk_weight = 1.0  # set_mmha_chunked_decode: a chunked layer's decode key, in XQA keys' time
         self.kv_token_replica = spec.kv_cache_bytes_per_token(self.kvbytes)  # distinct bytes/token
         self.attn_width = (spec.q_dim + spec.attn_out_dim) / tp
         self.params = spec.params()                                        # cached: loops over layers
@@ -501,8 +506,10 @@ class IterationCost:
         iteration (``decode_contexts``); without it the window is not applied."""
         B = float(batch)
         per_step = self.decode_contexts(contexts, steps) if (self.window and contexts is not None) else None
+        reads = (self.decode_contexts(contexts, steps, weighted=True)
+                 if (per_step and self.decode_chunk_weight != 1.0) else per_step)
         D0 = per_step[0] if per_step else context
-        first = self.batch(B, B, D0, D0)
+        first = self.batch(B, B, D0, reads[0] if reads else D0)
         if self.spec_tokens:
             ds = per_step or [context + B * j for j in range(steps)]
             times = [self._speculative_step_s(B, d) for d in ds]
@@ -527,7 +534,8 @@ class IterationCost:
         times = []
         for j in range(steps):
             D = per_step[j] if per_step else context + B * j
-            f, b, x = (self._attn_flops(B, D, D) if mla else D * fl), D * kvb + tb, D * ex
+            R = reads[j] if reads else D        # KV tokens read, in time (set_mmha_chunked_decode)
+            f, b, x = (self._attn_flops(B, D, D) if mla else D * fl), R * kvb + tb, D * ex
             t = f / peak_eff                 # decode: no FLOP half-saturation (see _attn_s)
             tm = b / (hbm_eff * (b / (b + bhalf))) if b > 0.0 else 0.0
             tx = x / xrate
@@ -535,7 +543,7 @@ class IterationCost:
             t = tx if tx > t else t
             t += launch
             if narrow:
-                occ = self._kv_occupancy_s(B, B, D)
+                occ = self._kv_occupancy_s(B, B, R)
                 if occ > 0.0:
                     occ += launch
                     t = occ if occ > t else t
@@ -571,6 +579,58 @@ class IterationCost:
         self.window_kv_kept = True
         self.kv_full_fraction = 1.0
 
+    def decode_kv_read(self, context: float) -> float:
+        """KV tokens a decode over ``context`` reads, layer-averaged, in time: ``kv_tokens`` with
+        a chunked layer's keys counted ``decode_chunk_weight`` times (``set_mmha_chunked_decode``)."""
+        if not self.chunk or self.decode_chunk_weight == 1.0:
+            return self.kv_tokens(context)
+        f = self.full_fraction
+        return f * context + (1.0 - f) * self.decode_chunk_weight * self.spec.chunk_keys(context)
+
+    def mmha_key_time(self, l2_reuse: float, fp32_eff: float, max_seq: int = 0) -> tuple[float, float, float, float]:
+        """Seconds per cached key of one layer's decode for one sequence on one GPU: (XQA, MMHA's
+        HBM bound, MMHA's FP32 bound, MMHA's grid bound). XQA (TensorRT-LLM's generation kernel on
+        Hopper) packs a KV head's query heads in one CTA and reads each key once: ``kv_layer_gpu``
+        bytes at the KV read rate. MMHA (decoderMaskedMultiheadAttention, the fallback for chunked
+        attention) launches one CTA per (query head, sequence) and streams its KV head's keys and
+        values on its own, accumulating on CUDA cores in FP32:
+        - HBM: the CTAs of the G = heads / kv_heads query heads of one KV head ask G x
+          ``kv_layer_gpu`` bytes per key of L2, of which HBM serves ``l2_reuse`` x ``kv_layer_gpu``
+          (1: every re-read hits L2; G: none does);
+        - FP32: 4 x head_dim FLOPs per query head and key (q.k and p.v as FMAs) at ``fp32_eff`` x the
+          chip's non-tensor FP32 rate (hardware.toml dense_tflops fp32);
+        - grid: each CTA holds the step's logits in shared memory, ``mmha_smem_bytes_per_key`` x
+          the batch's longest past (``max_seq``: the launch sizes it by max_past_kv_length, not the
+          chunk), so an SM holds min(``mmha_ctas_per_sm_max``, smem per SM // that) CTAs, each
+          streaming its G x bytes at ``cta_read_GBps`` (0 without ``max_seq`` or the GPU's
+          compute.toml ``sm_count`` / ``smem_per_sm_KiB``).
+        Shapes per GPU: local heads ``heads / tp``, local KV heads ``max(kv_heads / tp, 1)``."""
+        rate = self._hbm_kv_Bps
+        xqa = self.kv_layer_gpu / rate
+        hbm = l2_reuse * self.kv_layer_gpu / rate
+        fp32 = self.local_heads * 4.0 * self.spec.head_dim / (self.gpu.dense_flops["fp32"] * fp32_eff)
+        grid = 0.0
+        row = constants_row(self.gpu.name)
+        if max_seq > 0 and "sm_count" in row and "smem_per_sm_KiB" in row:
+            a = calibration()["attention"]
+            smem = float(a["mmha_smem_bytes_per_key"]) * (max_seq + 1) + 1024.0     # + the CTA's reserve
+            ctas = min(float(a["mmha_ctas_per_sm_max"]), math.floor(row["smem_per_sm_KiB"] * 1024.0 / smem))
+            asked = self.local_heads * 2.0 * self.spec.head_dim * self.kvbytes     # each query head's K and V
+            grid = asked / (row["sm_count"] * max(ctas, 1.0) * self._cta_Bps)
+        return xqa, hbm, fp32, grid
+
+    def set_mmha_chunked_decode(self, l2_reuse: float, fp32_eff: float, max_seq: int = 0) -> None:
+        """TensorRT-LLM on Hopper runs a chunked layer's generation attention with MMHA instead of
+        XQA (XQA has no chunked attention, decoderXQARunner: ``chunked_attention_size != INT_MAX``
+        is unsupported; TensorRT-LLM PR #6306 keeps XQA only when max_seq_len <= the chunk): each of
+        a decode's chunked-layer keys costs ``mmha_key_time``'s max(HBM, FP32, grid) over XQA's
+        time, ``decode_chunk_weight`` XQA keys (>= 1). MMHA reads only the current chunk's keys
+        (``kv_token_start_offset``), as XQA's mask does. Prefill (context FMHA) is unchanged."""
+        if not self.chunk:
+            return
+        xqa, hbm, fp32, grid = self.mmha_key_time(l2_reuse, fp32_eff, max_seq)
+        self.decode_chunk_weight = max(hbm, fp32, grid, xqa) / xqa
+
     def kv_blocks(self, tokens: int, block_tokens: int) -> int:
         """Blocks of ``block_tokens`` all-layer token slots that ``tokens`` tokens of a sequence
         occupy (``kv_tokens``, rounded up)."""
@@ -603,10 +663,11 @@ class IterationCost:
             return f * (done + c) + (1.0 - f) * (done + c - self.chunk * math.floor(done / self.chunk))
         return f * (done + c) + (1.0 - f) * min(done + c, self.window + c)
 
-    def decode_contexts(self, contexts, steps: int) -> list[float]:
+    def decode_contexts(self, contexts, steps: int, weighted: bool = False) -> list[float]:
         """Layer-averaged summed context (= query-key pairs = KV tokens read) of each of
         ``steps`` decode iterations of sequences whose contexts start at ``contexts`` (each grows
-        by one per iteration)."""
+        by one per iteration). ``weighted``: a chunked layer's keys count ``decode_chunk_weight``
+        times (the KV tokens a decode's time reads, ``set_mmha_chunked_decode``)."""
         ctx = np.asarray(contexts, dtype=np.float64)
         j = np.arange(steps, dtype=np.float64)
         full = ctx.sum() + len(ctx) * j
@@ -616,6 +677,8 @@ class IterationCost:
             d = ctx[None, :] + j[:, None]
             C = float(self.chunk)
             win = np.where(d > C, d - C * np.floor((d - 1.0) / C), d).sum(axis=1)
+            if weighted:
+                win = win * self.decode_chunk_weight
         else:
             win = np.minimum(ctx[None, :] + j[:, None], float(self.window)).sum(axis=1)
         f = self.full_fraction

@@ -234,6 +234,7 @@ class Deployment:
         self._engine_host_time(cost)
         if not self.engine.window_kv_freed:
             cost.keep_window_kv()
+        self._chunked_decode_kernel(cost)
         if s.speculative is not None:
             sp = s.speculative
             cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers, topk=sp.topk,
@@ -280,6 +281,24 @@ class Deployment:
             _warn_once(f"serve.cuda_graph_batch_sizes {over} exceed the largest decode batch min(max_batch_size, "
                        f"max_batch_tokens){per} = {cap}: the engine drops them"
                        + (f" and pads every larger decode batch to {cap} rows" if e.cuda_graph_pad_to_limit else ""))
+
+    def _chunked_decode_kernel(self, cost: IterationCost) -> None:
+        """TensorRT-LLM (engines.toml ``chunked_decode = "mmha"``) on a GPU whose generation
+        kernel is XQA (compute.toml ``xqa_decode``: Hopper) runs a chunked-attention model's
+        (``model.attention_chunk``: Llama 4) chunked layers' generation attention with MMHA when
+        the engine's max_seq_len exceeds the chunk (TensorRT-LLM PR #6306: XQA has no chunked
+        attention; below the chunk the mask is dropped and XQA runs). max_seq_len is the
+        workload's longest prompt + output, as trtllm-bench sets it from its dataset
+        (``IterationCost.set_mmha_chunked_decode``; calibration.toml [attention] mmha_*)."""
+        if self.engine.chunked_decode != "mmha" or not cost.chunk or not len(self.stream):
+            return
+        from sim.compute import constants_row
+        if not constants_row(self.gpu.name).get("xqa_decode", False):
+            return
+        longest = int((self.stream.input_tokens + self.stream.output_tokens).max())
+        if longest > cost.chunk:
+            a = calibration()["attention"]
+            cost.set_mmha_chunked_decode(float(a["mmha_l2_reuse"]), float(a["mmha_fp32_eff"]), longest)
 
     def _group_link(self, gpus: list[int], tp: int | None = None) -> CommLink:
         """The effective bytes/s and per-collective latency of the replica's TP all-reduce on

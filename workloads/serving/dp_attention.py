@@ -219,11 +219,13 @@ class DpAttentionCost(IterationCost):
         B = float(batch)
         # sliding windows: layer-averaged context per iteration (IterationCost.decode_contexts)
         per_step = self.decode_contexts(contexts, steps) if (self.window and contexts is not None) else None
-        first = self.batch(B, B, per_step[0] if per_step else context, per_step[0] if per_step else context)
+        reads = (self.decode_contexts(contexts, steps, weighted=True)
+                 if (per_step and self.decode_chunk_weight != 1.0) else per_step)
+        first = self.batch(B, B, per_step[0] if per_step else context, reads[0] if reads else context)
         times, t = [], 0.0
         for j in range(steps):
             D = per_step[j] if per_step else context + B * j
-            t += self.batch(B, B, D, D).time_s
+            t += self.batch(B, B, D, reads[j] if reads else D).time_s
             times.append(t)
         return DecodeRun(B, float(context), times, first, self, self._cum(per_step))
 

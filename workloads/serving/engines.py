@@ -80,6 +80,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   hybrid KV cache manager, SGLang's SWA pool); false: the engine's one KV pool keeps every token on
   every layer (TensorRT-LLM without ``kv_cache_config.max_attention_window``:
   ``IterationCost.keep_window_kv``).
+- ``chunked_decode``: ``"mmha"``: a chunked-attention model's (Llama 4) chunked layers decode with
+  TensorRT-LLM's MMHA kernel instead of XQA on a GPU whose generation kernel is XQA (compute.toml
+  ``xqa_decode``: Hopper) when the run's longest sequence exceeds the chunk (TensorRT-LLM PR #6306;
+  ``Deployment._chunked_decode_kernel``, ``IterationCost.set_mmha_chunked_decode``); "" none.
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
   serve keys a config leaves unset when it names ``serve.engine``.
@@ -141,6 +145,7 @@ class EngineProfile:
     nccl_nvls: bool = True
     cuda_graph_pad_to_limit: bool = False
     window_kv_freed: bool = True
+    chunked_decode: str = ""
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -248,6 +253,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.dp_moe_comm not in ("all_to_all", "allgather"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml dp_moe_comm = {prof.dp_moe_comm!r} is not "
                                "one of 'all_to_all', 'allgather'")
+    if prof.chunked_decode not in ("", "mmha"):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml chunked_decode = {prof.chunked_decode!r} is not "
+                               "one of '', 'mmha'")
     return prof
 
 

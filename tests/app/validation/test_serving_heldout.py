@@ -190,6 +190,25 @@ def test_llama4_chunked_attention_carries_the_long_context_rows():
     assert unchunked < -0.30
 
 
+def test_llama4_hopper_rows_over_the_chunk_decode_with_mmha():
+    """Issue 12 (mmha): TensorRT-LLM on Hopper decodes a chunked layer with MMHA when the run's max_seq_len
+    exceeds the 8,192-token chunk (PR #6306); cost.IterationCost.mmha_key_time prices its key at the FP32 and
+    grid bounds (1.5x XQA's at 9,216 tokens, 3.4x at 22,000 and 33,792). The five rows over the chunk move
+    (1024/8192 +114.0 -> +95.8 %, 1024/32768 +50.8 -> +27.7, 8192/1024 +15.1 -> +14.4, v1.0 Scout / Maverick
+    20000/2000 +98.7 / +58.0 -> +65.2 / +36.4); Blackwell's do not. Pinned both ways."""
+    from sim.app.validation import serving
+    want = {"trtllm12_Llama_4_Maverick_H200_dep8_1024_8192": (0.85, 1.05),
+            "trtllm12_Llama_4_Maverick_H200_dep8_1024_32768": (0.20, 0.35),
+            "trtllm12_Llama_4_Maverick_H200_dep8_8192_1024": (0.10, 0.19),
+            "trtllm10_Llama_4_Scout_H200_tp4_20000_2000": (0.55, 0.75),
+            "trtllm10_Llama_4_Maverick_H200_tp8_20000_2000": (0.28, 0.45),
+            "trtllm12_Llama_4_Maverick_B200_dep4_1024_8192": (-0.16, -0.08)}     # Blackwell: XQA's -11.8 %
+    rows = {r["id"]: r for r in held.heldout_cases() if r["id"] in want}
+    for rid, (lo, hi) in want.items():
+        e = serving.run_case(rows[rid])["error"]
+        assert lo < e < hi, (rid, e)
+
+
 @pytest.mark.slow
 def test_v10_llama4_rows_expressible_each_in_its_kind():
     """The v1.0 table's Llama 4 rows (63, nothing fitted to them). Scout TP1 NVFP4 decode-bound rows within

@@ -243,6 +243,75 @@ def test_chunked_pairs_reads_and_kv_closed_form():
         full.decode_run(B, B * 4000, 2).cum_s[-1], rel=1e-9)
 
 
+def test_mmha_key_time_closed_form():
+    """TensorRT-LLM's MMHA (chunked decode on Hopper): one CTA per query head streams its KV head,
+    so the G = heads / kv_heads sibling CTAs ask G x the KV bytes of a key; HBM serves l2_reuse x
+    them; the q.k and p.v FMAs run in FP32 on CUDA cores (4 x head_dim FLOPs per head and key)."""
+    from workloads.serving.cost import calibration
+    c = _chunked()                       # Maverick tp 8: 5 query heads, 1 KV head per GPU
+    m = IterationCost(c.spec, c.gpu, "fp8", "fp8", tp=1, schedule_overhead_s=1e-9)   # attention DP: 40 / 8
+    rate = 4.8e12 * m.compute.eff.hbm_eff_max * calibration()["attention"]["kv_read_efficiency"]
+    for cost, heads, kv_heads in ((m, 40, 8), (c, 5, 1)):
+        G = heads // kv_heads
+        xqa, hbm, fp32, grid = cost.mmha_key_time(G, 0.5)
+        assert xqa == pytest.approx(2 * kv_heads * 128 * 1 / rate)          # K and V, FP8, once per KV head
+        assert hbm == pytest.approx(G * xqa)                                 # no L2 reuse: bytes x G
+        assert cost.mmha_key_time(1.0, 0.5)[1] == pytest.approx(xqa)         # every re-read an L2 hit
+        assert fp32 == pytest.approx(heads * 4 * 128 / (67e12 * 0.5))
+        assert grid == 0.0                                                    # no max_seq: no grid bound
+        # the grid: each query head's CTA asks its K and V (G x the KV head's bytes per key over the
+        # KV heads); 6 B of logits per key of the longest past in shared memory, 228 KiB per SM,
+        # at most 4 CTAs an SM, 46 GB/s a CTA, 132 SMs
+        for t, ctas in ((2176, 4), (9216, 4), (22000, 1), (33792, 1)):
+            assert ctas == min(4, 228 * 1024 // (6 * (t + 1) + 1024))
+            assert cost.mmha_key_time(1.0, 0.5, t)[3] == pytest.approx(G * kv_heads * 256 / (132 * ctas * 46e9))
+    # the weight is max(HBM, FP32) over XQA's time, >= 1
+    m.set_mmha_chunked_decode(5.0, 1.0)
+    assert m.decode_chunk_weight == pytest.approx(5.0)
+    m.set_mmha_chunked_decode(1.0, 0.41)
+    assert m.decode_chunk_weight == pytest.approx(40 * 512 / (67e12 * 0.41) * rate / 2048)
+    assert 1.4 < m.decode_chunk_weight < 1.6
+    m.set_mmha_chunked_decode(1.0, 0.41, 9216)          # 1024/8192: four CTAs an SM, FP32 binds
+    assert 1.4 < m.decode_chunk_weight < 1.6
+    m.set_mmha_chunked_decode(1.0, 0.41, 22000)         # 20000/2000: one CTA an SM, the grid binds
+    assert m.decode_chunk_weight == pytest.approx(40 * 256 / (132 * 46e9) * rate / 2048)
+    # checked against the XQA blog (calibration.toml [attention] mmha_fp32_eff): Llama-70B FP8 on
+    # H200 (64 / 8 heads), MMHA's key 1.9-2.4x XQA's (throughput at one latency budget)
+    a = calibration()["attention"]
+    l70 = _cost("llama3-70b", "H200-SXM-141GB")
+    xqa, hbm, fp32, grid = l70.mmha_key_time(a["mmha_l2_reuse"], a["mmha_fp32_eff"], 128 + 2048)
+    assert 1.9 <= max(hbm, fp32, grid) / xqa <= 2.5
+    # a model without chunked attention keeps XQA's reads
+    l70.set_mmha_chunked_decode(1.0, 0.41)
+    assert l70.decode_chunk_weight == 1.0
+
+
+def test_mmha_weights_only_the_chunked_layers_decode_reads():
+    c, C = _chunked(), 8192
+    B, ctx = 4, np.array([100, 5000, C + 10, 3 * C + 7])
+    base = c.decode_run(B, float(ctx.sum()), 3, ctx)
+    c.set_mmha_chunked_decode(5.0, 0.41)
+    w = c.decode_chunk_weight
+    assert w == pytest.approx(5.0)
+    # decode reads: global layers as before, chunked layers' keys x w; pairs (FLOPs) unchanged
+    for d in ctx:
+        keys = d - C * ((d - 1) // C) if d > C else d
+        assert c.decode_kv_read(float(d)) == pytest.approx(0.25 * d + 0.75 * w * keys)
+        assert c.kv_tokens(float(d)) == pytest.approx(0.25 * d + 0.75 * keys)
+    assert c.decode_contexts(ctx, 3, weighted=True) == pytest.approx(
+        [sum(c.decode_kv_read(float(x + j)) for x in ctx) for j in range(3)])
+    run = c.decode_run(B, float(ctx.sum()), 3, ctx)
+    assert run.cum_s[-1] > base.cum_s[-1]
+    # the macro-step equals its iterations priced alone, with the weighted reads
+    t = 0.0
+    for j in range(3):
+        d = sum(c.kv_tokens(float(x + j)) for x in ctx)
+        t += c.batch(B, B, d, sum(c.decode_kv_read(float(x + j)) for x in ctx)).time_s
+        assert run.cum_s[j] == pytest.approx(t, rel=1e-9)
+    # MBU's bytes and MFU's FLOPs of the macro-step stay the model's (the unweighted contexts)
+    assert run.totals(3).hbm_bytes == pytest.approx(base.totals(3).hbm_bytes)
+
+
 def test_serving_constants_of_a_gpu_section_override_the_defaults():
     """[B200] serve_fp4_gemm_factor / serve_hbm_eff_max (fitted to the TensorRT-LLM B200 FP4 rows)
     apply to B200 and GB200 (same_as) serving runs only; other GPUs keep the shared curves."""

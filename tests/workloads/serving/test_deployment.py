@@ -418,3 +418,36 @@ def test_the_summary_gives_each_roles_tp_and_ep():
     dense = serve(serve={"tp": 4, "prefill_tp": 1, "prefill_replicas": 4, "decode_replicas": 1},
                   workload={"requests": 4}).summary
     assert (dense["tp"], dense["prefill_tp"], dense["decode_tp"], dense["prefill_ep"], dense["decode_ep"]) == (4, 1, 4, 1, 1)
+
+
+def test_mmha_chunked_decode_only_on_trtllm_hopper_over_the_chunk():
+    """TensorRT-LLM runs Llama 4's chunked layers' generation attention with MMHA only where XQA is
+    its generation kernel (Hopper: compute.toml xqa_decode) and the run's longest sequence exceeds
+    the chunk (PR #6306); Blackwell, other engines, short runs and unchunked models keep XQA's reads."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from sim.config import load_config
+    from sim.hardware import gpu
+    from workloads.model import ModelSpec
+    from workloads.serving import engines
+    from workloads.serving.cost import IterationCost
+    from workloads.serving.deployment import Deployment
+
+    def weight(preset, g, engine, isl, osl):
+        spec = ModelSpec.from_section(load_config(data={"model": {"preset": preset}}).model)
+        cost = IterationCost(spec, gpu(g), "fp8", "fp8", tp=8, schedule_overhead_s=1e-9)
+        stream = type("Stream", (), {"input_tokens": np.array([isl, 10]), "output_tokens": np.array([osl, 10]),
+                                     "__len__": lambda self: 2})()
+        stub = SimpleNamespace(engine=engines.profile(engine), gpu=gpu(g), stream=stream)
+        Deployment._chunked_decode_kernel(stub, cost)
+        return cost.decode_chunk_weight
+
+    assert weight("llama4-maverick", "H200-SXM-141GB", "trtllm", 1024, 8192) > 1.0
+    assert weight("llama4-maverick", "H100-SXM-80GB", "trtllm", 20000, 2000) >= 1.0
+    assert weight("llama4-maverick", "H200-SXM-141GB", "trtllm-serve", 1024, 8192) > 1.0
+    assert weight("llama4-maverick", "H200-SXM-141GB", "trtllm", 1024, 7168) == 1.0    # max_seq_len <= chunk: XQA
+    assert weight("llama4-maverick", "B200-180GB", "trtllm", 1024, 8192) == 1.0       # Blackwell: trtllm-gen
+    assert weight("llama4-maverick", "H200-SXM-141GB", "vllm", 1024, 8192) == 1.0
+    assert weight("llama3-70b", "H200-SXM-141GB", "trtllm", 1024, 8192) == 1.0        # no chunked attention
