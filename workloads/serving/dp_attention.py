@@ -45,6 +45,10 @@ N):
   The fused MoE then runs the rank's own rows only (expand, activation, GEMMs loop to
   ``expert_first_token_offset[experts per rank]``); finalize writes all T rows, < 1 % of a step
   (issue 12: what else was checked against the DEP rows, serving_heldout.DEP_MOE_COMM).
+  TensorRT-LLM's TRITON backend (the mixed-input MXFP4 x BF16 kernel, GPT-OSS on Hopper) gathers
+  before the gate instead: each rank gates every rank's tokens (``_fixed_stage_s``), and
+  matmul_ogs sizes its M tile from all gathered pairs over the local experts
+  (``IterationCost._moe_tile_scale``; serving_heldout.GPT_OSS_DEP_HOPPER_GAP).
 - host sync (``dp_sync_s``, the engine's ``dp_sync_us``): every step the DP ranks' schedulers
   all-gather their batch metadata (token counts, forward mode) before the MoE all-to-alls can run;
   the scheduler does it for the next batch while the GPU runs the current one, so an iteration
