@@ -250,6 +250,11 @@ class IterationCost:
         self.moe_mixed_input_tile = float(fm.get("mixed_input_tile", 128.0))
         self.moe_mixed_dequant_eff = float(fm.get("mixed_input_dequant_eff", self.moe_mixed_input_eff))
         self._mixed_input = False           # expert GEMMs dequantize their weights (set_expert_precision)
+        # triton_kernels' matmul_ogs under expert parallelism (the TRITON backend, the mixed-input
+        # kernel): its M tile from every routed pair over the local experts (_moe_tile_scale), the
+        # gate over the all-gathered tokens (dp_attention.DpAttentionCost)
+        self.moe_ep_tile_all_pairs = bool(fm.get("mixed_input_ep_tile_all_pairs", False))
+        self.moe_gate_on_gathered = bool(fm.get("mixed_input_gate_on_gathered", False))
         self._mixed_layers_memo: dict = {}  # M tile -> layers with that tile's mixed-input rate
         self._scalar_constants()
         if spec.checkpoint_fp8_scaling == "block" and precision == "fp8":
@@ -384,11 +389,12 @@ class IterationCost:
                 # (fused_moe.graph_padded_row_padding)
                 own = self._routed_tokens(real) * load
                 frac = 1.0 - (1.0 - s.top_k / s.experts) ** (own + 1.0)
-                pad = fused_moe.graph_padded_row_padding(own, routed, s.top_k, s.experts, *self.moe_tile)
+                pad = fused_moe.graph_padded_row_padding(own, routed, s.top_k, s.experts, *self.moe_tile,
+                                                         tile_scale=self._moe_tile_scale())
             else:
                 frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
                 # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
-                pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile)
+                pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile, tile_scale=self._moe_tile_scale())
         layers = self._mixed_layers(routed) if self._mixed_input else self.layers
         t = (layers.seconds(T, frac, pad, load)
              + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
@@ -402,7 +408,7 @@ class IterationCost:
         the M tile of ``routed`` tokens (``fused_moe.mixed_input_efficiency``: one weight-tile
         dequantization per M tile; the base ops carry the large-M ``mixed_input_eff``)."""
         s = self.spec
-        tile = fused_moe.tile_rows(max(routed, 1.0) * s.top_k / s.experts, *self.moe_tile)
+        tile = fused_moe.tile_rows(max(routed, 1.0) * s.top_k / s.experts * self._moe_tile_scale(), *self.moe_tile)
         hit = self._mixed_layers_memo.get(tile)
         if hit is not None and hit[0] is self.layers.ops and hit[1].cm is self.layers.cm:
             return hit[1]
@@ -419,6 +425,23 @@ class IterationCost:
     def _routed_tokens(self, T: float) -> float:
         """Tokens whose routing decides which of this stage's experts are read (its own T)."""
         return T
+
+    def _moe_ep_size(self) -> int:
+        """GPUs the routed experts are spread over (``serve.ep``)."""
+        return self.ep
+
+    def _moe_tile_scale(self) -> float:
+        """How many times the real rows per expert the fused MoE sizes its M tile from: 1, but
+        for the mixed-input kernel (triton_kernels' matmul_ogs, TensorRT-LLM's TRITON backend)
+        under expert parallelism, the EP size. TensorRT-LLM's TritonEPRouter prunes the routing to
+        the rank's experts and builds it with ``routing_from_bitmatrix(..., n_expts_local, ...)``,
+        which leaves ``RoutingData.expected_tokens_per_expt`` unset, while matmul_ogs's M is every
+        (token, expert) pair of the launch, pruned ones included (``n_gates_pad = n_tokens x
+        top_k``); ``make_default_opt_flags_nvidia`` then takes ``tokens_per_expt = M //
+        n_expts_tot`` with the local count: EP times the rows a local expert gets (calibration.toml
+        [fused_moe] mixed_input_ep_tile_all_pairs). The padding stays over the real rows."""
+        ep = self._moe_ep_size()
+        return float(ep) if (ep > 1 and self._mixed_input and self.moe_ep_tile_all_pairs) else 1.0
 
     def _attn_s(self, T: float, pairs: float, kv_read: float, S: float | None = None) -> float:
         """The stage's fused attention: causal query-key pairs and KV-cache reads. No

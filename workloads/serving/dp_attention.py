@@ -51,6 +51,10 @@ N):
   The fused MoE then runs the rank's own rows only (expand, activation, GEMMs loop to
   ``expert_first_token_offset[experts per rank]``); finalize writes all T rows, < 1 % of a step
   (issue 12: what else was checked against the DEP rows, serving_heldout.DEP_MOE_COMM).
+  TensorRT-LLM's TRITON backend (the mixed-input MXFP4 x BF16 kernel, GPT-OSS on Hopper) gathers
+  before the gate instead: each rank gates every rank's tokens (``_fixed_stage_s``), and
+  matmul_ogs sizes its M tile from all gathered pairs over the local experts
+  (``IterationCost._moe_tile_scale``; serving_heldout.GPT_OSS_DEP_HOPPER_GAP).
 - host sync (``dp_sync_s``, the engine's ``dp_sync_us``): every step the DP ranks' schedulers
   all-gather their batch metadata (token counts, forward mode) before the MoE all-to-alls can run;
   the scheduler does it for the next batch while the GPU runs the current one, so an iteration
@@ -80,6 +84,7 @@ from workloads.serving.cost import ACT_BYTES, BatchCost, CommLink, DecodeRun, It
 
 DISPATCH_BYTES = 1.0 + 4.0 / 128     # FP8 element + one fp32 scale per 128 (DeepEP dispatch)
 COMBINE_BYTES = 2.0                  # bf16 combine
+GATE_OPS = ("router", "router_softmax_topk")   # the MoE gate's ops in the layer model (workloads/layer_cost)
 
 
 class DpAttentionCost(IterationCost):
@@ -140,6 +145,29 @@ class DpAttentionCost(IterationCost):
     def _routed_tokens(self, T: float) -> float:
         """``T`` is one GPU's tokens; its experts are touched by the tokens of every GPU (T x N)."""
         return T * self.dp
+
+    def _moe_ep_size(self) -> int:
+        """The routed experts spread over the N ranks."""
+        return self.dp
+
+    def _fixed_stage_s(self, T: float, S: float, real: float | None = None) -> float:
+        """``IterationCost._fixed_stage_s`` of one rank's ``T`` tokens, plus, where the experts run
+        the mixed-input kernel (TensorRT-LLM's TRITON backend) and ``moe_gate_on_gathered``, the
+        gate (router GEMM and top-k) over the other ranks' ``(N - 1) x T`` all-gathered tokens:
+        GPT-OSS's MLPBlock.forward_attn_dp all-gathers the hidden states before
+        ``compute_gate_output`` when its experts are a TritonFusedMoE (whose forward gathers
+        nothing), where CUTLASS / TRTLLM-gen gate their own tokens and gather inside the fused MoE
+        (tensorrt_llm/_torch/models/modeling_gpt_oss.py; calibration.toml [fused_moe]
+        mixed_input_gate_on_gathered). The gate's weights are read once."""
+        t = super()._fixed_stage_s(T, S, real)
+        if self.dp > 1 and self._mixed_input and self.moe_gate_on_gathered:
+            x = T * (self.dp - 1)
+            cm = self.compute
+            for o, n in self.layers.ops:
+                if o.name in GATE_OPS:
+                    d = min(o.d1 * x, o.dmin) if o.d1 else 0.0
+                    t += n * cm.time_of(o.f1 * x, o.b1 * x, o.x1 * x, 0, o.count, d, o.rate)
+        return t
 
     def copies(self, prefill: bool) -> float:
         """Copies of a token's hidden state one GPU's all-to-all buffer carries per MoE layer:

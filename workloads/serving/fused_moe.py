@@ -98,16 +98,20 @@ def _expected_tiles(n: int, p: float, tile: float) -> float:
     return float(np.dot(pmf, np.ceil(m / tile)))
 
 
-def row_padding(routed: float, top_k: int, experts: int, tile_min: float, tile_max: float) -> float:
+def row_padding(routed: float, top_k: int, experts: int, tile_min: float, tile_max: float,
+                tile_scale: float = 1.0) -> float:
     """Issued token rows over routed rows (>= 1) of one fused-MoE launch over ``routed`` tokens
     (each to ``top_k`` of ``experts`` experts, uniformly), every expert's rows padded to the
-    kernel's M tile (``tile_rows``). ``routed`` is rounded to whole tokens (at least 1)."""
+    kernel's M tile (``tile_rows``). ``routed`` is rounded to whole tokens (at least 1).
+    ``tile_scale``: the kernel sizes its tile from ``tile_scale`` x the expected rows per expert
+    (``ep_tile_scale``: triton_kernels' matmul_ogs under expert parallelism); the rows it pads
+    stay the real ones."""
     n = max(int(round(routed)), 1)
     p = min(top_k / experts, 1.0)
     if p >= 1.0:
-        tile = tile_rows(float(n), tile_min, tile_max)
+        tile = tile_rows(float(n) * tile_scale, tile_min, tile_max)
         return math.ceil(n / tile) * tile / n
-    tile = tile_rows(n * p, tile_min, tile_max)
+    tile = tile_rows(n * p * tile_scale, tile_min, tile_max)
     return experts * tile * _expected_tiles(n, p, tile) / (n * top_k)
 
 
@@ -165,7 +169,7 @@ def mixed_input_efficiency(tile: float, eff_large: float, dequant_eff: float, ti
 
 
 def graph_padded_row_padding(real: float, padded: float, top_k: int, experts: int, tile_min: float,
-                             tile_max: float) -> float:
+                             tile_max: float, tile_scale: float = 1.0) -> float:
     """``row_padding`` of a fused-MoE launch in a CUDA graph replayed for ``padded`` tokens of which
     ``real`` are the batch's own: the engine fills the graph with copies of one dummy request
     (TensorRT-LLM's ``CUDAGraphRunner.pad_batch`` extends the batch with ``[padding_dummy_request] x
@@ -173,13 +177,13 @@ def graph_padded_row_padding(real: float, padded: float, top_k: int, experts: in
     sizes its M tile from the launch's rows (``padded``); the real tokens spread over the experts
     (binomial, as ``row_padding``), the ``padded - real`` copies land on ``top_k`` experts as whole
     tiles. Issued rows over the launch's ``padded x top_k`` routed rows. ``padded <= real``:
-    ``row_padding(real, ...)``."""
+    ``row_padding(real, ...)``. ``tile_scale``: as ``row_padding``'s."""
     n = max(int(round(real)), 1)
     P = float(padded)
     if P <= n:
-        return row_padding(float(n), top_k, experts, tile_min, tile_max)
+        return row_padding(float(n), top_k, experts, tile_min, tile_max, tile_scale)
     p = min(top_k / experts, 1.0)
-    tile = tile_rows(P * p, tile_min, tile_max)
+    tile = tile_rows(P * p * tile_scale, tile_min, tile_max)
     real_rows = experts * tile * (_expected_tiles(n, p, tile) if p < 1.0 else math.ceil(n / tile))
     dummy_rows = min(top_k, experts) * tile * math.ceil((P - n) / tile)
     return (real_rows + dummy_rows) / (P * min(top_k, experts))

@@ -472,3 +472,29 @@ def test_routing_skew_is_modelled_only_where_a_source_gives_it():
     for key in ("Qwen3_235B_A22B", "GPT_OSS_120B_H100_dep"):
         assert held.ROUTE_SKEW in held.kind_of(key)[2]
     assert "routeskew" in held.DSR1_GAP and "+84.2 -> +57.4" in held.ROUTE_SKEW
+
+
+def test_gpt_oss_h100_dep4_runs_tensorrt_llm_s_triton_ep_path():
+    """Issue 12 (gptossdep): the H100 DEP4 rows as TensorRT-LLM ran them (serving_heldout.GPT_OSS_DEP_HOPPER_GAP):
+    W4A16 (BF16 activations x MXFP4, the mixed-input kernel: TRITON backend), EP4 over 4 attention-DP ranks,
+    the bf16 hidden states all-gathered (2 bytes) and the output reduce-scattered; matmul_ogs sizing its M tile
+    from every gathered pair over the 32 local experts (4x the real rows per expert) and each rank gating all
+    ranks' tokens. The 1000/1000 row read +110.3 % without the two Triton rules, +75.6 % with them."""
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.app.validation import serving
+    from sim.simulation import Simulation
+    from workloads.serving.deployment import Deployment
+    from workloads.serving.requests import build_stream
+    row = next(r for r in held.heldout_cases() if r["id"] == "trtllm12_GPT_OSS_120B_H100_dep4_1000_1000")
+    cfg = serving.case_config(row)
+    s = cfg.serve
+    assert (s.dp_attention, s.ep, s.precision, s.expert_precision, s.kv_precision) == (True, 4, "bf16", "mxfp4", "bf16")
+    assert s.expert_compute_precision is None
+    sim = Simulation(cfg.run.seed)
+    topo = topologies.build(cfg.topology)
+    c = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim)).cost
+    assert c._mixed_input and c.moe_all_gather() and c.gather_bytes == 2.0
+    assert c._moe_tile_scale() == 4.0 and c.moe_gate_on_gathered
+    err = serving.run_case(row)["error"]
+    assert 0.60 < err < 0.90, err

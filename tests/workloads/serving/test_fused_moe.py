@@ -346,3 +346,72 @@ def test_deepseek_preset_skew_reproduces_trtllm_ep32_statistics():
     assert float(np.mean(ranks.std(axis=1) / ranks.mean(axis=1))) == pytest.approx(491.7 / 1024.0, rel=0.05)
     assert fm.rank_load_factor(cv, 256, 8) == pytest.approx(1.42, abs=0.01)
     assert fm.rank_load_factor(cv, 256, 4) == pytest.approx(1.20, abs=0.01)
+# -- triton_kernels' matmul_ogs under expert parallelism (TensorRT-LLM's TRITON backend) ---------------
+
+def test_tile_scale_sizes_the_tile_but_pads_the_real_rows():
+    # GPT-OSS-120B H100 DEP4 decode, 400 sequences per rank: 1,600 gathered tokens x top-4 over 128
+    # experts = 50 rows per expert (tile 64); matmul_ogs under EP4 sees 6,400 pairs over its 32 local
+    # experts = 200 "per expert" and runs 128-row tiles over the same 50 rows
+    n, k, E = 1600, 4, 128
+    assert fm.tile_rows(n * k / E, 8.0, 128.0) == 64.0
+    assert fm.tile_rows(n * k / E * 4, 8.0, 128.0) == 128.0
+    expected = E * 128.0 * fm._expected_tiles(n, k / E, 128.0) / (n * k)
+    assert fm.row_padding(n, k, E, 8.0, 128.0, tile_scale=4.0) == pytest.approx(expected)
+    assert fm.row_padding(n, k, E, 8.0, 128.0, tile_scale=4.0) > 2.5 > fm.row_padding(n, k, E, 8.0, 128.0)
+    # scale 1 is the plain launch; the graph-padded launch takes the same scale
+    assert fm.row_padding(n, k, E, 8.0, 128.0, tile_scale=1.0) == fm.row_padding(n, k, E, 8.0, 128.0)
+    assert fm.graph_padded_row_padding(n, n, k, E, 8.0, 128.0, 4.0) == fm.row_padding(n, k, E, 8.0, 128.0, 4.0)
+    assert fm.graph_padded_row_padding(n, 2048, k, E, 8.0, 128.0, 4.0) >= fm.graph_padded_row_padding(
+        n, 2048, k, E, 8.0, 128.0)
+
+
+def _gpt_oss_120b_h100(ep_rule: bool = True, gate_rule: bool = True, dp: int = 4):
+    from sim.config import load_config
+    from sim.hardware import gpu as _gpu
+    from workloads.model import ModelSpec
+    from workloads.serving.dp_attention import DpAttentionCost
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "gpt-oss-120b"}}).model)
+    c = DpAttentionCost(spec, _gpu("H100-SXM-80GB"), "bf16", "bf16", dp, schedule_overhead_s=1e-9)
+    c.set_expert_precision("mxfp4")
+    c.moe_ep_tile_all_pairs, c.moe_gate_on_gathered = ep_rule, gate_rule
+    return c
+
+
+def test_triton_ep_rules_are_the_calibration_s_and_apply_to_the_mixed_input_kernel_only():
+    c = _gpt_oss_120b_h100()
+    from workloads.serving.cost import calibration
+    fmc = calibration()["fused_moe"]
+    assert fmc["mixed_input_ep_tile_all_pairs"] is True and fmc["mixed_input_gate_on_gathered"] is True
+    assert c._mixed_input and c._moe_tile_scale() == 4.0
+    # the experts' own MMA (no dequantizing main loop: CUTLASS / TRTLLM-gen backends): no Triton rules
+    c.set_expert_compute_precision("bf16")
+    assert c._moe_tile_scale() == 1.0
+    # one rank: nothing pruned
+    assert _gpt_oss_120b_h100(dp=1)._moe_tile_scale() == 1.0
+
+
+def test_triton_dep_decode_step_closed_form():
+    # the rank's step with both rules = without them + the expert GEMMs at the 128-row tile's padding
+    # and rate + the gate over the other three ranks' tokens (weights read once)
+    T = 400.0
+    plain = _gpt_oss_120b_h100(False, False)
+    tile = _gpt_oss_120b_h100(True, False)
+    both = _gpt_oss_120b_h100(True, True)
+    s = plain.spec
+    routed = T * 4
+    pad128 = fm.row_padding(routed, s.top_k, s.experts, *plain.moe_tile, tile_scale=4.0)
+    frac = 1.0 - (1.0 - s.top_k / s.experts) ** routed
+    layers = plain._mixed_layers(routed * 4)           # the 128-row tile's mixed-input rate
+    assert fm.tile_rows(routed * 4 * s.top_k / s.experts, *plain.moe_tile) == 128.0
+    head = plain.compute.time_of(T * plain._h_flop, plain._h_w + T * plain._h_smp, 0.0, 0, 1.0)
+    assert tile._fixed_stage_s(T, T) == pytest.approx(layers.seconds(T, frac, pad128) + head)
+    gate = 0.0
+    for o, n in plain.layers.ops:
+        if o.name in ("router", "router_softmax_topk"):
+            x = 3 * T
+            d = min(o.d1 * x, o.dmin) if o.d1 else 0.0
+            gate += n * plain.compute.time_of(o.f1 * x, o.b1 * x, o.x1 * x, 0, o.count, d, o.rate)
+    assert gate > 0.0
+    assert both._fixed_stage_s(T, T) == pytest.approx(tile._fixed_stage_s(T, T) + gate)
+    # the 128-row tiles over 50 rows per expert cost the step: more than the gate, less than doubling it
+    assert 1.1 * plain._fixed_stage_s(T, T) < tile._fixed_stage_s(T, T) < 2.0 * plain._fixed_stage_s(T, T)
