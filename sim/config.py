@@ -682,6 +682,10 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
     data = copy.deepcopy(data)
     for item in overrides or []:
         path, value = parse_override(item)
+        if path == ["jobs"] and value == []:     # ran the top-level config as a single job (exit 3 on cotenant)
+            raise ConfigError("jobs", "--set jobs=[] is an empty list: a multi-job config needs its [[jobs]] "
+                                      "tables (edit one with --set jobs.N.KEY=VALUE); for a single-workload "
+                                      "run, use a config without [[jobs]]")
         node = data
         for part in path[:-1]:
             if isinstance(node, list):      # [[jobs]]: --set jobs.0.gpus=64
