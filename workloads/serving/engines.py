@@ -141,6 +141,7 @@ class EngineProfile:
     nccl_nvls: bool = True
     cuda_graph_pad_to_limit: bool = False
     window_kv_freed: bool = True
+    fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
