@@ -329,9 +329,12 @@ def cmd_docs(args) -> int:
         if args.write:
             docs.update_readme(readme)
             docs.update_headline(readme)
-            print(f"updated the config reference and the headline figures in {readme}", file=sys.stderr)
+            docs.update_chat_cost(readme)
+            print(f"updated the config reference, the headline figures and the chat-cost table in {readme}",
+                  file=sys.stderr)
             return 0
-        return 0 if docs.readme_is_current(readme) and docs.headline_is_current(readme) else 1
+        return 0 if (docs.readme_is_current(readme) and docs.headline_is_current(readme)
+                     and docs.chat_cost_is_current(readme)) else 1
     print(docs.config_reference())
     return 0
 
