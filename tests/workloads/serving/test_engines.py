@@ -531,3 +531,13 @@ def test_bench_quant_algo_reads_the_checkpoint_scaling_key_not_mla():
     per_tensor = cost({"preset": "deepseek-v3", "checkpoint_fp8_scaling": "tensor"}, "H200-SXM-141GB", "fp8", "fp8", tp=8)
     assert engines.bench_quant_algo(per_tensor) == "fp8"
     assert engines.bench_quant_algo(cost({"preset": "llama3-8b"}, "H100-SXM-80GB", "fp8", "fp8")) == "fp8"
+
+
+@pytest.mark.parametrize("tokens,seqs,key", [(8192, 10**9, "serve.max_batch_size"),
+                                             (10**12, 256, "serve.max_batch_tokens")])
+def test_a_batch_limit_whose_profile_run_fills_the_hbm_is_named(tokens, seqs, key):
+    # max_batch_size = 1e9 reported "no HBM left ... HBM 79.1 GiB x 0.9" on serve.gpu_memory_utilization
+    from sim.errors import InfeasibleError
+    with pytest.raises(InfeasibleError) as err:
+        engines.profile("vllm").kv_capacity_tokens(cost({"preset": "llama3-8b"}), 0.9, tokens, seqs)
+    assert err.value.key == key and "GiB of activations" in str(err.value) and f"lower {key}" in str(err.value)
