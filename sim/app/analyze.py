@@ -161,6 +161,8 @@ class Outputs:
         check_read_only_sql(sql)
         try:
             cur = self.con.execute(sql)
+        except duckdb.PermissionException as err:
+            raise ConfigError("--sql", f"reads only the files under {self.dir} ({str(err).splitlines()[0]})") from None
         except duckdb.Error as err:
             raise ConfigError("--sql", str(err).splitlines()[0]) from None
         names = [d[0] for d in cur.description]

@@ -366,4 +366,4 @@ def test_analyze_sql_reads_the_outputs_only(sweep_dir, tmp_path):
     (tmp_path / "other.csv").write_text("a\n1\n")
     with pytest.raises(ConfigError) as err:
         out.query(f"select * from read_csv('{tmp_path / 'other.csv'}')")
-    assert err.value.key == "--sql"
+    assert err.value.key == "--sql" and f"reads only the files under {sweep_dir}" in str(err.value)
