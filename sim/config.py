@@ -151,7 +151,7 @@ class TopologySection(Section):
     gpu: str = Field("H100-SXM-80GB", description="hardware catalogue name (dcsim hardware)")
     gpus: int = Field(8, ge=1, description="total GPUs in the cluster")
     gpus_per_node: int = Field(8, ge=1, description="GPUs per server")
-    scaleup_domain: int | None = Field(None, ge=1, description="GPUs per NVLink domain; default from the catalogue, capped at gpus")
+    scaleup_domain: int | None = Field(None, ge=1, description="GPUs per NVLink domain; default from the catalogue, capped at gpus; at most the catalogue's (a larger what-if domain: a [hardware] part with its own scaleup_domain)")
     scaleup_GBps: float | None = Field(None, gt=0, description="scale-up bandwidth per GPU per direction, GB/s; default from the catalogue")
     nics_per_node: int = Field(8, ge=0, description="scale-out NICs per server")
     nic_Gbps: float = Field(400.0, gt=0, description="line rate per NIC, Gb/s")
@@ -683,6 +683,10 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
     data = copy.deepcopy(data)
     for item in overrides or []:
         path, value = parse_override(item)
+        if path == ["jobs"] and value == []:     # ran the top-level config as a single job (exit 3 on cotenant)
+            raise ConfigError("jobs", "--set jobs=[] is an empty list: a multi-job config needs its [[jobs]] "
+                                      "tables (edit one with --set jobs.N.KEY=VALUE); for a single-workload "
+                                      "run, use a config without [[jobs]]")
         node = data
         for part in path[:-1]:
             if isinstance(node, list):      # [[jobs]]: --set jobs.0.gpus=64

@@ -487,6 +487,14 @@ def test_an_empty_jobs_list_in_a_file_is_refused(tmp_path):
     assert load_config(data={"jobs": []}).jobs == []       # a dumped single-workload config round-trips
 
 
+def test_set_jobs_to_an_empty_list_is_refused(tmp_path):
+    # --set jobs=[] ran the top-level config as a single job: exit 3 on runs/cotenant.toml
+    (tmp_path / "j.toml").write_text('[topology]\ngpus = 16\n[[jobs]]\nname = "a"\nkind = "train"\ngpus = 8\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "j.toml", overrides=["jobs=[]"])
+    assert err.value.key == "jobs" and "empty list" in str(err.value)
+
+
 def test_jobs_needing_more_gpus_than_the_topology_name_the_job_before_any_plan_check():
     # jobs.0.gpus = 100000 on 1088 GPUs reported "global_batch (256) is not divisible by ... dp = 3125"
     with pytest.raises(ConfigError) as err:

@@ -161,6 +161,14 @@ def resolve(spec) -> Params:
             raise ConfigError("topology.scaleup_domain", "torus3d: the whole torus is one scale-up domain; leave scaleup_domain unset")
         domain = gpus
     else:
+        if spec.scaleup_domain is not None and spec.scaleup_domain > g.scaleup_domain:
+            # an H100 (8-GPU HGX NVLink) with scaleup_domain = 72 ran as an NVL72 rack H100s never came in
+            where = (f"raise [hardware.\"{g.name}\"].scaleup_domain" if g.defined else
+                     f"for a what-if part, declare [hardware.\"{g.name}-NVL{spec.scaleup_domain}\"] with "
+                     f"like = \"{g.name}\" and scaleup_domain = {spec.scaleup_domain}, and set topology.gpu to it")
+            raise ConfigError("topology.scaleup_domain",
+                              f"{spec.scaleup_domain} GPUs is more than the largest NVLink domain {g.name} is built "
+                              f"into ({g.scaleup_domain}, the hardware catalogue's scaleup_domain); {where}")
         domain = min(int(spec.scaleup_domain or g.scaleup_domain), gpus)
     if domain < 1:
         raise ConfigError("topology.scaleup_domain", f"must be >= 1 (got {domain})")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -90,6 +91,21 @@ class Outputs:
                 self._view(name, f"read_parquet([{listed}], hive_partitioning=true, union_by_name=true)")
         else:
             raise ConfigError("DIR", f"{self.dir} holds no dcsim outputs (no summary.parquet or sweep.json)")
+        self._read_only_files()
+
+    def _read_only_files(self) -> None:
+        """Let the connection reach no file outside this output directory, and no setting
+        change after that. ``query`` also refuses every statement but a SELECT (a COPY into an
+        allowed path would still truncate it), so this is the second guard, where this DuckDB
+        has ``allowed_directories`` (1.2 and later): older ones keep the statement check only."""
+        import duckdb
+        try:
+            dirs = sorted({str(self.dir.resolve()), str(self.dir.absolute())})   # and through a link
+            self.con.execute(f"set allowed_directories = [{', '.join('?' * len(dirs))}]", dirs)
+        except duckdb.Error:
+            return
+        self.con.execute("set enable_external_access = false")
+        self.con.execute("set lock_configuration = true")
 
     def _point_files(self) -> list[Path]:
         """The Parquet tables of the points ``sweep.json`` lists, less those it records as failed
@@ -140,10 +156,13 @@ class Outputs:
         return self.sweep is not None
 
     def query(self, sql: str):
-        """Rows of a query as a list of dicts."""
+        """Rows of a read-only query (``check_read_only_sql``) as a list of dicts."""
         import duckdb
+        check_read_only_sql(sql)
         try:
             cur = self.con.execute(sql)
+        except duckdb.PermissionException as err:
+            raise ConfigError("--sql", f"reads only the files under {self.dir} ({str(err).splitlines()[0]})") from None
         except duckdb.Error as err:
             raise ConfigError("--sql", str(err).splitlines()[0]) from None
         names = [d[0] for d in cur.description]
@@ -165,6 +184,36 @@ class Outputs:
         select = ", ".join(f'"{c}"' for c in keys + names + metrics) or "*"
         order = (" order by " + ", ".join(f'"{c}"' for c in keys + names[:1])) if keys else ""
         return self.query(f"select {select} from summary{order}")
+
+
+READ_ONLY_STATEMENTS = {"SELECT"}       # DuckDB's statement types --sql runs (SHOW, DESCRIBE,
+                                        # SUMMARIZE, VALUES and FROM-first queries parse as SELECT)
+
+
+def check_read_only_sql(sql: str) -> None:
+    """Refuse (``ConfigError`` on ``--sql``) a query that could write or change anything: only
+    SELECT statements (and ``EXPLAIN [ANALYZE]`` of one) run. DuckDB would otherwise run a
+    ``COPY ... TO 'file'`` (overwriting a user's file), ``EXPORT DATABASE``, ``ATTACH``,
+    ``INSTALL``/``LOAD``, ``CREATE``, ``SET`` or a ``PRAGMA`` (``profiling_output`` writes a file)
+    as given: dcsim never overwrites what it did not write."""
+    import duckdb
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as err:
+        raise ConfigError("--sql", str(err).splitlines()[0]) from None
+    for st in statements:
+        kind = st.type.name
+        if kind == "EXPLAIN":
+            m = re.match(r"\s*explain(\s+analyze)?\b", st.query, re.IGNORECASE)
+            inner = duckdb.extract_statements(st.query[m.end():]) if m else []
+            if len(inner) == 1 and inner[0].type.name in READ_ONLY_STATEMENTS:
+                continue
+        elif kind in READ_ONLY_STATEMENTS:
+            continue
+        word = kind.replace("_", " ")
+        raise ConfigError("--sql", f"runs only read-only queries (SELECT, SHOW, DESCRIBE, EXPLAIN), "
+                                   f"not {word}: analyze writes no file and changes no setting "
+                                   f"(to save a table, redirect --json or the printed table)")
 
 
 def open_outputs(directory: str | Path) -> Outputs:
@@ -625,6 +674,8 @@ def main(args) -> int:
                         getattr(args, "marker", None))
     if args.sql is not None and not args.sql.strip():     # it printed the summary and drew plots instead
         raise ConfigError("--sql", "is empty; give a query such as \"select * from summary\"")
+    if args.sql:
+        check_read_only_sql(args.sql)                     # before any directory prints a table
     if args.plots and (args.no_plots or args.sql):         # no plot is drawn: the directory was ignored
         raise ConfigError("--plots", "names where the plots go, but " + ("--no-plots" if args.no_plots else "--sql")
                           + " draws none; drop one of them")

@@ -151,13 +151,57 @@ def cmd_analyze(args) -> int:
 VALIDATE_WORST = 5      # cases listed per suite unless --details or --worst N
 
 
+class _WarningCollector:
+    """A stand-in for ``sys.stderr`` that keeps the ``warning: ...`` lines its writers print and
+    passes every other line through: a validation suite runs hundreds of configs, and their
+    config warnings (one per case: "serve.cuda_graph_batch_sizes [...] exceed the largest decode
+    batch") drowned its table. ``summary`` counts them by the key they name."""
+
+    def __init__(self, stream):
+        self.stream, self.lines, self._part = stream, [], ""
+
+    def write(self, text: str) -> int:
+        self._part += text
+        while "\n" in self._part:
+            line, self._part = self._part.split("\n", 1)
+            if line.startswith("warning: "):
+                self.lines.append(line[len("warning: "):])
+            else:
+                self.stream.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def summary(self, suite: str) -> str:
+        from collections import Counter
+        kinds = Counter(m.split(" ", 1)[0].rstrip(":") for m in self.lines)
+        listed = ", ".join(f"{n} x {k}" for k, n in kinds.most_common())
+        return (f"{suite}: {len(self.lines)} config warning{'s' if len(self.lines) != 1 else ''} from its "
+                f"cases ({listed}); --details prints them")
+
+
 def _validate_suites(args, suites: list[str], all_rows: list[dict]) -> None:
-    """Run each suite and print its worst cases and error statistics (``cmd_validate``)."""
+    """Run each suite and print its worst cases and error statistics (``cmd_validate``). The
+    config warnings its cases print are collected: a one-line count per suite, or each of them
+    with ``--details``."""
     from sim.app import validation as validate
     for i, name in enumerate(suites):
         if len(suites) > 1:     # every suite takes minutes: say which one runs (it printed nothing meanwhile)
             print(f"validate: suite {i + 1} of {len(suites)}, {name} ...", file=sys.stderr, flush=True)
-        rows = validate.run_suite(name)
+        stderr, sys.stderr = sys.stderr, _WarningCollector(sys.stderr)
+        try:
+            rows = validate.run_suite(name)
+        finally:
+            collected, sys.stderr = sys.stderr, stderr
+        if collected._part:
+            stderr.write(collected._part)
+        if collected.lines:
+            if args.details:
+                for line in collected.lines:
+                    print(f"warning: {line}", file=sys.stderr)
+            else:
+                print(collected.summary(name), file=sys.stderr)
         all_rows.extend({"suite": name, **r} for r in rows)
         if not args.json:
             # a summary by default: the worst cases of each suite; --details lists every case
@@ -288,9 +332,12 @@ def cmd_docs(args) -> int:
         if args.write:
             docs.update_readme(readme)
             docs.update_headline(readme)
-            print(f"updated the config reference and the headline figures in {readme}", file=sys.stderr)
+            docs.update_chat_cost(readme)
+            print(f"updated the config reference, the headline figures and the chat-cost table in {readme}",
+                  file=sys.stderr)
             return 0
-        return 0 if docs.readme_is_current(readme) and docs.headline_is_current(readme) else 1
+        return 0 if (docs.readme_is_current(readme) and docs.headline_is_current(readme)
+                     and docs.chat_cost_is_current(readme)) else 1
     print(docs.config_reference())
     return 0
 
@@ -361,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="compare predictions with published measurements")
     v.add_argument("suite", nargs="?", default=None, help="suite: collectives | training | serving | serving-large | measured | serving-heldout (default all)")
     v.add_argument("--worst", type=int, default=None, metavar="N", help="list only the N cases with the largest |error|")
-    v.add_argument("--details", action="store_true", help="list every case (default: the summary and the 5 worst cases)")
+    v.add_argument("--details", action="store_true", help="list every case and print every config warning of the cases (default: the summary, the 5 worst cases and a count of warnings)")
     v.add_argument("--json", action="store_true")
     v.set_defaults(fn=cmd_validate)
 

@@ -141,8 +141,14 @@ def check_precision(cfg: Config) -> None:
     if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not has("fp4"):
         raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
                                              "fp4 needs Blackwell (B200, GB200): use fp8")
-    if cfg.run.kind == "serve" and cfg.serve.kv_precision == "fp4" and not has("fp4"):
-        check_fp4_kv_cache(spec.name, cfg.serve.engine or "vllm")
+    if cfg.run.kind == "serve" and cfg.serve.kv_precision == "fp4":
+        from workloads.serving.engines import profile
+        if not profile(cfg.serve.engine).fp4_kv_cache:      # sglang-0.4 ran an FP4 KV cache on Blackwell
+            raise ConfigError("serve.kv_precision", f"serve.engine = {cfg.serve.engine!r} has no FP4 KV cache "
+                                                    f"(engines.toml: {profile(cfg.serve.engine).description}): "
+                                                    "use fp8, or a newer engine such as 'sglang'")
+        if not has("fp4"):
+            check_fp4_kv_cache(spec.name, cfg.serve.engine or "vllm")
     kv = cfg.serve.kv_precision
     if cfg.run.kind == "serve" and kv in ("fp16", "bf16") and not has(kv):   # bf16 KV on a V100 ran as fp16
         other = "fp16" if kv == "bf16" else "bf16"

@@ -50,6 +50,7 @@ from sim.outputs import check_replaceable, is_complete, remove_stale_staging, re
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
+MAX_SWEEP_POINTS = 100_000      # points of one sweep (grid product x zip rows x replicates)
 _SWEEP_KEYS = {"name", "base", "grid", "zip", "set", "description", "replicates"}
 
 
@@ -321,6 +322,13 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
                                   f"{len(part.encode())} bytes ({part[:30]}...); at most {NAME_MAX - STAGING_ROOM} "
                                   "fit in a file name: sweep shorter values")
     axes += replicate_axes(spec, base_data, keys)
+    total = math.prod(len(a.values) for a in axes if a.kind == "grid") * max(zip_lengths or {1})
+    if total > MAX_SWEEP_POINTS:
+        sizes = " x ".join(f"{len(a.values)} ({a.key})" for a in axes if a.kind == "grid")
+        raise ConfigError("grid", f"the sweep has {total:,} points ({sizes}"
+                                  + (f" x {max(zip_lengths)} [zip] rows" if zip_lengths else "")
+                                  + f"), over the bound of {MAX_SWEEP_POINTS:,} (days of CPU at a second each, "
+                                    "and one directory per point): sweep fewer values")
     sweep = Sweep(name, base_path, base_data, axes, source)
     check_fixed_keys(sweep, list(fixed), "set", [a for a in axes if a.key in keys])   # not replicates: [set] run.seed is their base
     return sweep
@@ -370,6 +378,9 @@ def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
         return []
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError("replicates", f"must be an integer >= 1, got {n!r}")
+    if n > MAX_SWEEP_POINTS:            # replicates = 1000000 spent minutes listing points, silently
+        raise ConfigError("replicates", f"{n:,} seeds per point is over the bound of {MAX_SWEEP_POINTS:,} "
+                                        "points a sweep may have; 5 to 30 seeds give a 95% interval")
     if "run.seed" in keys:
         raise ConfigError("replicates", "run.seed is already swept; use one or the other")
     base_seed = base_data.get("run", {}).get("seed", 0) if isinstance(base_data.get("run"), dict) else 0

@@ -325,3 +325,45 @@ def test_a_missing_throughput_plot_is_explained(tmp_path, capsys):
     assert "no throughput plot" in capsys.readouterr().err
     paths = make_plots(open_outputs(tmp_path / "r"), tmp_path / "q", x="workload_rate")
     assert any(p.name == "throughput.png" for p in paths)
+
+
+@pytest.mark.parametrize("sql", [
+    "copy (select 1 as a) to '{victim}'",
+    "copy summary to '{victim}' (use_tmp_file false)",
+    "select 1; copy (select 1) to '{victim}'",
+    "export database '{tmp}/exported'",
+    "attach '{victim}' as v",
+    "install httpfs",
+    "create table t as select 1",
+    "set enable_external_access = true",
+    "pragma profiling_output = '{victim}'",
+    "explain analyze copy (select 1) to '{victim}'",
+])
+def test_analyze_sql_refuses_anything_that_writes(sweep_dir, tmp_path, capsys, sql):
+    # `--sql "copy (...) to 'file'"` overwrote the user's file: DuckDB ran whatever it was given
+    from sim.app.cli import main
+    victim = tmp_path / "notes.txt"
+    victim.write_text("mine")
+    own = sorted(sweep_dir.glob("**/summary.parquet"))[0]
+    before = own.read_bytes()
+    for target in (victim, own):
+        query = sql.format(victim=str(target).replace("'", "''"), tmp=tmp_path)
+        assert main(["analyze", str(sweep_dir), "--sql", query]) == 2
+        err = capsys.readouterr().err
+        assert "--sql" in err and "read-only" in err and "Traceback" not in err
+    assert victim.read_text() == "mine" and own.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_analyze_sql_reads_the_outputs_only(sweep_dir, tmp_path):
+    # SELECT, SHOW, DESCRIBE, EXPLAIN, FROM-first and a glob inside the directory still run;
+    # a file outside it cannot be read, and no setting can open it again
+    out = open_outputs(sweep_dir)
+    assert out.query("from summary select count(*) as n") == [{"n": 18}]
+    assert out.query("describe summary") and out.query("show tables") and out.query("explain select 1")
+    glob = str(sweep_dir / "**" / "summary.parquet").replace("'", "''")
+    assert out.query(f"select count(*) as n from read_parquet('{glob}')") == [{"n": 18}]
+    (tmp_path / "other.csv").write_text("a\n1\n")
+    with pytest.raises(ConfigError) as err:
+        out.query(f"select * from read_csv('{tmp_path / 'other.csv'}')")
+    assert err.value.key == "--sql" and f"reads only the files under {sweep_dir}" in str(err.value)

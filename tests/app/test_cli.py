@@ -157,6 +157,32 @@ def test_validate_does_not_warn_about_its_own_cases_gpus(monkeypatch, capsys):
     assert "V100S-PCIE-32GB is not calibrated" in capsys.readouterr().err
 
 
+def test_validate_collects_its_cases_config_warnings(monkeypatch, capsys):
+    # `validate serving-heldout` printed one "serve.cuda_graph_batch_sizes [...] exceed the largest
+    # decode batch" warning per case: the table drowned in them
+    from sim.app import validation
+    row = {"case": "c", "metric": "m", "predicted": 1.0, "measured": 1.0, "error": 0.0, "source": "s"}
+
+    def suite(name):
+        for n in range(30):
+            print(f"warning: serve.cuda_graph_batch_sizes [{n + 900}] exceed the largest decode batch", file=sys.stderr)
+        print("warning: serve.precision = 'fp8' on A100", file=sys.stderr)
+        print("a line that is no warning", file=sys.stderr)
+        return [dict(row)]
+    monkeypatch.setattr(validation, "SUITES", {"a": None})
+    monkeypatch.setattr(validation, "run_suite", suite)
+    assert main(["validate", "a"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["a line that is no warning",
+                   "a: 31 config warnings from its cases (30 x serve.cuda_graph_batch_sizes, 1 x serve.precision); "
+                   "--details prints them"]
+    assert main(["validate", "a", "--details"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 32 and err[1].startswith("warning: serve.cuda_graph_batch_sizes [900]")
+    print("warning: a run still warns", file=sys.stderr)       # stderr is itself again afterwards
+    assert capsys.readouterr().err == "warning: a run still warns\n"
+
+
 def test_more_sweep_workers_than_cores_warns(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("os.cpu_count", lambda: 2)

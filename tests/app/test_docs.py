@@ -45,6 +45,20 @@ def test_readme_headline_figures_come_from_the_simulator():
     assert n["knee_lo"] <= n["knee_hi"]
 
 
+def test_readme_chat_cost_table_comes_from_the_simulator():
+    """The chat-cost study's table and ratios are regenerated here (the README read H100 3,880
+    tokens/s where the model gave 3,912), and the prose around them still holds."""
+    from sim.app.docs import chat_cost_is_current, chat_cost_numbers
+    n = chat_cost_numbers()
+    assert chat_cost_is_current(ROOT / "README.md", n), "run: python -m sim.app.cli docs --write"
+    h100, h200, b200 = n["H100-SXM-80GB"], n["H200-SXM-141GB"], n["B200-180GB"]
+    assert h200["usd_per_Mtoken"][0] > h100["usd_per_Mtoken"][0]       # "not enough to pay its rate"
+    assert h100["J_per_token"][0] > h200["J_per_token"][0] > b200["J_per_token"][0]   # energy falls
+    lo = lambda r: r["usd_per_Mtoken"][0] - r["usd_per_Mtoken"][1]      # noqa: E731
+    hi = lambda r: r["usd_per_Mtoken"][0] + r["usd_per_Mtoken"][1]      # noqa: E731
+    assert lo(b200) < hi(h100) and lo(h100) < hi(b200)                # "inside the 95% intervals"
+
+
 def test_keys_with_a_default_factory_are_not_shown_as_required():
     from sim.config import JobSection, TopologySection
     topo = {r["key"]: r["default"] for r in section_rows(TopologySection)}

@@ -256,3 +256,15 @@ def test_a_serving_manifest_records_the_engines_resolved_limits(serve_cfg, tmp_p
     assert resolved["max_batch_size"] == 32 and resolved["engine"] == "sglang"
     train = run_to_dir(load_config(ROOT / "runs" / "quickstart.toml"), tmp_path / "o3")
     assert "resolved" not in train.manifest
+
+
+@pytest.mark.parametrize("gpu", ["B200-180GB", "H100-SXM-80GB"])
+def test_an_engine_version_without_an_fp4_kv_cache_refuses_one(serve_cfg, gpu):
+    # serve.engine = "sglang-0.4" with kv_precision = "fp4" ran on Blackwell: SGLang's fp4_e2m1 KV
+    # cache came with 0.5 (sglang#10078, #12612)
+    from sim.app.runner import check_precision
+    sets = [f'topology.gpu="{gpu}"', 'serve.kv_precision="fp4"']
+    with pytest.raises(ConfigError) as err:
+        check_precision(load_config(serve_cfg, [*sets, 'serve.engine="sglang-0.4"']))
+    assert err.value.key == "serve.kv_precision" and "'sglang-0.4' has no FP4 KV cache" in str(err.value)
+    check_precision(load_config(serve_cfg, [*sets, 'serve.engine="sglang"']))       # 0.5 has it

@@ -501,3 +501,17 @@ def test_a_swept_value_too_long_for_a_directory_name_is_refused_up_front():
         load_sweep(data={"name": "s", "grid": {"model.name": ["n" * 300, "short"]}})
     assert err.value.key == "grid.model.name" and "point directory" in str(err.value)
     load_sweep(data={"name": "s", "grid": {"model.name": ["n" * 200, "short"]}})
+
+
+def test_a_sweep_over_the_point_bound_is_refused_before_listing_points(tmp_path):
+    # replicates = 1000000 spent minutes listing two million points, printing nothing
+    (tmp_path / "base.toml").write_text("")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(data={"base": str(tmp_path / "base.toml"), "replicates": 1_000_000, "grid": {"train.tp": [1, 2]}})
+    assert err.value.key == "replicates" and "100,000" in str(err.value)
+    grid = {"train.tp": [1, 2], "run.seed": list(range(60_000))}
+    with pytest.raises(ConfigError) as err:
+        load_sweep(data={"base": str(tmp_path / "base.toml"), "grid": grid})
+    assert err.value.key == "grid" and "120,000 points" in str(err.value)
+    assert len(load_sweep(data={"base": str(tmp_path / "base.toml"), "grid": {"run.seed": list(range(50_000))},
+                                "zip": {"train.tp": [1, 2]}}).points()) == 100_000

@@ -12,8 +12,8 @@ from topologies.params import balanced_dims, resolve
 
 @pytest.mark.parametrize("kw,key", [
     (dict(gpus=12, gpus_per_node=8), "topology.gpus"),
-    (dict(gpus=24, gpus_per_node=8, scaleup_domain=12), "topology.scaleup_domain"),
-    (dict(gpus=24, gpus_per_node=4, scaleup_domain=16), "topology.scaleup_domain"),
+    (dict(gpu="GB200", gpus=24, gpus_per_node=8, scaleup_domain=12), "topology.scaleup_domain"),
+    (dict(gpu="GB200", gpus=24, gpus_per_node=4, scaleup_domain=16), "topology.scaleup_domain"),
     (dict(gpus=16, gpus_per_node=8, nics_per_node=3), "topology.nics_per_node"),
     (dict(gpus=24, gpus_per_node=12, scaleup_domain=6, nics_per_node=3), "topology.nics_per_node"),   # a NIC across domains
     (dict(gpus=16, tiers=2, oversubscription=[1.0, 2.0]), "topology.oversubscription"),
@@ -27,6 +27,22 @@ def test_bad_specs_name_the_key(kw, key):
     with pytest.raises(ConfigError) as err:
         build(TopologySection(**kw))
     assert err.value.key == key
+
+
+def test_a_domain_larger_than_the_part_is_built_into_is_refused_unless_a_part_declares_it():
+    # an H100 (8-GPU HGX NVLink) with scaleup_domain = 72 ran silently as an NVL72 rack
+    with pytest.raises(ConfigError) as err:
+        resolve(TopologySection(gpu="H100-SXM-80GB", gpus=144, scaleup_domain=72))
+    assert err.value.key == "topology.scaleup_domain" and "(8, the hardware catalogue" in str(err.value)
+    assert 'like = "H100-SXM-80GB"' in str(err.value)
+    assert resolve(TopologySection(gpu="H100-SXM-80GB", gpus=16, scaleup_domain=4)).domain_gpus == 4
+    assert resolve(TopologySection(gpu="GB200", gpus=144, scaleup_domain=72)).domain_gpus == 72
+    from sim.hardware import define
+    define("H100-NVL72-whatif", {"like": "H100-SXM-80GB", "scaleup_domain": 72})
+    assert resolve(TopologySection(gpu="H100-NVL72-whatif", gpus=144, scaleup_domain=72)).domain_gpus == 72
+    with pytest.raises(ConfigError) as err:
+        resolve(TopologySection(gpu="H100-NVL72-whatif", gpus=288, scaleup_domain=144))
+    assert 'raise [hardware."H100-NVL72-whatif"].scaleup_domain' in str(err.value)
 
 
 def test_a_presets_torus_dims_that_do_not_fit_the_gpus_say_how_to_fix_them():

@@ -146,6 +146,7 @@ class EngineProfile:
     cuda_graph_pad_to_limit: bool = False
     window_kv_freed: bool = True
     chunked_decode: str = ""
+    fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -194,6 +195,16 @@ class EngineProfile:
         """Tokens of KV one replica holds (per GPU bytes over per GPU bytes per token)."""
         free = self.kv_pool_bytes(cost, utilization, max_batch_tokens, max_batch_size)
         tokens = int(free // cost.kv_token_gpu) if free > 0 else 0
+        act = self.activation_bytes(cost, max_batch_tokens, max_batch_size)
+        if tokens <= 0 and act > 0.5 * cost.gpu.hbm_bytes:
+            # max_batch_size = 1e9 blamed gpu_memory_utilization: name the limit whose profile run ate the HBM
+            by_size = act - self.activation_bytes(cost, max_batch_tokens, min(max_batch_size, 256))
+            key = "serve.max_batch_size" if by_size > act / 2 else "serve.max_batch_tokens"
+            raise InfeasibleError(key, f"no HBM left for the KV cache ({self.name}): the engine's memory profile "
+                                       f"at max_batch_tokens = {max_batch_tokens:,} and max_batch_size = "
+                                       f"{max_batch_size:,} reserves {act / GiB:,.1f} GiB of activations per GPU "
+                                       f"(HBM {cost.gpu.hbm_bytes / GiB:.1f} GiB, weights "
+                                       f"{cost.weight_bytes_per_gpu() / GiB:.1f} GiB): lower {key}")
         if tokens <= 0:
             raise InfeasibleError("serve.gpu_memory_utilization",
                                   f"no HBM left for the KV cache ({self.name}): weights "

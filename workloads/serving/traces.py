@@ -99,11 +99,14 @@ def _open_text(path: Path):
 def _clock_seconds(stamp: str) -> float:
     """Seconds of ``YYYY-MM-DD HH:MM:SS.fffffff`` from a fixed origin (only differences matter;
     parsed by hand because datetime keeps six fractional digits, the trace has seven)."""
-    date, clock = stamp.strip().split(" ")
-    y, mo, d = (int(x) for x in date.split("-"))
-    h, mi, s = clock.split(":")
-    days = datetime.date(y, mo, d).toordinal()
-    return days * 86400.0 + int(h) * 3600.0 + int(mi) * 60.0 + float(s)
+    try:
+        date, clock = stamp.strip().split(" ")
+        y, mo, d = (int(x) for x in date.split("-"))
+        h, mi, s = clock.split(":")
+        days = datetime.date(y, mo, d).toordinal()
+        return days * 86400.0 + int(h) * 3600.0 + int(mi) * 60.0 + float(s)
+    except ValueError:      # "not enough values to unpack (expected 2, got 1)" named no column
+        raise ValueError(f"TIMESTAMP: {stamp!r} is not a time such as 2023-11-16 18:15:46.6805900") from None
 
 
 def _read_text(path: str | Path, parse) -> Trace:
@@ -122,8 +125,12 @@ def read_azure(path: str | Path) -> Trace:
 
 def _read_azure(path: Path, f) -> Trace:
     arrivals, inputs, outputs = [], [], []
-    header = f.readline().strip().split(",")
+    first = f.readline()
+    header = first.strip().split(",")
     want = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
+    if not first:
+        raise ConfigError("workload.trace", f"{path} is empty: an Azure trace starts with the header "
+                                            f"{','.join(want)}, then one request per line")
     if header != want:
         raise ConfigError("workload.trace", f"{path}:1: expected header {','.join(want)}, got {','.join(header)}")
     for lineno, line in enumerate(f, start=2):
@@ -144,8 +151,9 @@ def _read_azure(path: Path, f) -> Trace:
     if not arrivals:
         raise ConfigError("workload.trace", f"{path}: no requests")
     arr = np.asarray(arrivals)
-    arr -= arr.min()
-    return Trace(arr, np.asarray(inputs, np.int64), np.asarray(outputs, np.int64), path=str(path))
+    order = np.argsort(arr, kind="stable")     # as the Mooncake reader: the first N are the N earliest
+    arr = arr[order] - arr.min()
+    return Trace(arr, np.asarray(inputs, np.int64)[order], np.asarray(outputs, np.int64)[order], path=str(path))
 
 
 def read_mooncake(path: str | Path) -> Trace:

@@ -574,3 +574,11 @@ def test_a_serving_run_records_the_host_it_assumed():
     for name, cpu, speed in (("GB200", "Grace", 0.85), ("H100-SXM-80GB", "x86", 1.0)):
         res = resolved_limits(load_config(data={"topology": {"gpu": name}, "serve": {"engine": "trtllm"}}))
         assert cpu in res["host_cpu"] and res["host_speed"] == pytest.approx(speed)
+@pytest.mark.parametrize("tokens,seqs,key", [(8192, 10**9, "serve.max_batch_size"),
+                                             (10**12, 256, "serve.max_batch_tokens")])
+def test_a_batch_limit_whose_profile_run_fills_the_hbm_is_named(tokens, seqs, key):
+    # max_batch_size = 1e9 reported "no HBM left ... HBM 79.1 GiB x 0.9" on serve.gpu_memory_utilization
+    from sim.errors import InfeasibleError
+    with pytest.raises(InfeasibleError) as err:
+        engines.profile("vllm").kv_capacity_tokens(cost({"preset": "llama3-8b"}), 0.9, tokens, seqs)
+    assert err.value.key == key and "GiB of activations" in str(err.value) and f"lower {key}" in str(err.value)

@@ -88,3 +88,22 @@ def test_a_trace_saved_with_a_byte_order_mark_reads_as_without(tmp_path):
     (tmp_path / "m.jsonl").write_text(bom + '{"timestamp": 0, "input_length": 10, "output_length": 2, "hash_ids": [0]}\n',
                                       encoding="utf-8")
     assert list(read_mooncake(tmp_path / "m.jsonl").output_tokens) == [2]
+
+
+def test_an_empty_azure_trace_and_a_bad_timestamp_say_what_is_wrong(tmp_path):
+    # an empty file read "expected header ..., got " and a bad time "not enough values to unpack"
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ConfigError, match=r"empty\.csv is empty: an Azure trace starts with the header"):
+        read_azure(tmp_path / "empty.csv")
+    (tmp_path / "t.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\nnotatime,374,44\n")
+    with pytest.raises(ConfigError, match=r"t\.csv:2: malformed line \(TIMESTAMP: 'notatime' is not a time"):
+        read_azure(tmp_path / "t.csv")
+
+
+def test_an_azure_trace_out_of_time_order_is_read_in_arrival_order(tmp_path):
+    # the rows came back in file order (the Mooncake reader sorts): the first N were not the earliest
+    (tmp_path / "u.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.5,374,44\n"
+                                    "2023-11-16 18:15:40.5,100,20\n")
+    t = read_azure(tmp_path / "u.csv")
+    assert t.arrival_s.tolist() == [0.0, 6.0] and t.input_tokens.tolist() == [100, 374]
+    assert t.output_tokens.tolist() == [20, 44]
