@@ -201,6 +201,8 @@ def check_read_only_sql(sql: str) -> None:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as err:
         raise ConfigError("--sql", str(err).splitlines()[0]) from None
+    if not statements:          # ";" or a comment alone: the cursor had no result (AttributeError)
+        raise ConfigError("--sql", "holds no statement; give a query such as \"select * from summary\"")
     for st in statements:
         kind = st.type.name
         if kind == "EXPLAIN":

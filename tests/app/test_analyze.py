@@ -306,6 +306,15 @@ def test_an_empty_sql_query_exits_2(sweep_dir, tmp_path, capsys):
     assert "--sql: is empty" in capsys.readouterr().err and not (tmp_path / "p").exists()
 
 
+@pytest.mark.parametrize("sql", [";", "-- a comment", " ; ;"])
+def test_an_sql_query_of_no_statement_exits_2(sweep_dir, capsys, sql):
+    # --sql ";" passed the read-only check and died on the cursor's missing description (traceback)
+    from sim.app.cli import main
+    assert main(["analyze", str(sweep_dir), "--sql", sql]) == 2
+    err = capsys.readouterr().err
+    assert "--sql: holds no statement" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("flag", [["--no-plots"], ["--sql", "select 1"]])
 def test_plots_with_no_plots_or_sql_exits_2(sweep_dir, tmp_path, capsys, flag):
     # --plots DIR beside --no-plots or --sql was ignored: nothing was drawn there
