@@ -123,17 +123,28 @@ def _split(text: str, begin: str = BEGIN, end: str = END) -> tuple[str, str, str
     return text[:i], text[i:j + len(end)], text[j + len(end):]
 
 
+def _section_is_current(readme: Path, begin: str, end: str, rendered: str) -> bool:
+    """Whether ``readme`` holds ``rendered`` between the ``begin`` / ``end`` markers."""
+    parts = _split(Path(readme).read_text(), begin, end)
+    return parts is not None and parts[1] == rendered
+
+
+def _write_section(readme: Path, begin: str, end: str, rendered: str, what: str) -> None:
+    """Replace the marked section of ``readme`` (markers included) by ``rendered``; a README
+    without both markers is a ValueError naming ``what`` section it lacks."""
+    text = Path(readme).read_text()
+    parts = _split(text, begin, end)
+    if parts is None:
+        raise ValueError(f"{readme} has no {what} markers ({begin!r} ... {end!r})")
+    Path(readme).write_text(parts[0] + rendered + parts[2])
+
+
 def readme_is_current(readme: Path) -> bool:
-    parts = _split(Path(readme).read_text())
-    return parts is not None and parts[1] == render_section()
+    return _section_is_current(readme, BEGIN, END, render_section())
 
 
 def update_readme(readme: Path) -> None:
-    text = Path(readme).read_text()
-    parts = _split(text)
-    if parts is None:
-        raise ValueError(f"{readme} has no config reference markers ({BEGIN!r} ... {END!r})")
-    Path(readme).write_text(parts[0] + render_section() + parts[2])
+    _write_section(readme, BEGIN, END, render_section(), "config reference")
 
 
 # -- the headline study's quoted figures, generated from the simulator ---------------------------
@@ -200,16 +211,11 @@ def render_headline(numbers: dict | None = None) -> str:
 
 
 def headline_is_current(readme: Path, numbers: dict | None = None) -> bool:
-    parts = _split(Path(readme).read_text(), HEADLINE_BEGIN, HEADLINE_END)
-    return parts is not None and parts[1] == render_headline(numbers)
+    return _section_is_current(readme, HEADLINE_BEGIN, HEADLINE_END, render_headline(numbers))
 
 
 def update_headline(readme: Path, numbers: dict | None = None) -> None:
-    text = Path(readme).read_text()
-    parts = _split(text, HEADLINE_BEGIN, HEADLINE_END)
-    if parts is None:
-        raise ValueError(f"{readme} has no headline markers ({HEADLINE_BEGIN!r} ... {HEADLINE_END!r})")
-    Path(readme).write_text(parts[0] + render_headline(numbers) + parts[2])
+    _write_section(readme, HEADLINE_BEGIN, HEADLINE_END, render_headline(numbers), "headline")
 
 
 # -- the chat-cost study's table, generated from the simulator -----------------------------------
@@ -266,13 +272,8 @@ def render_chat_cost(numbers: dict | None = None) -> str:
 
 
 def chat_cost_is_current(readme: Path, numbers: dict | None = None) -> bool:
-    parts = _split(Path(readme).read_text(), CHAT_BEGIN, CHAT_END)
-    return parts is not None and parts[1] == render_chat_cost(numbers)
+    return _section_is_current(readme, CHAT_BEGIN, CHAT_END, render_chat_cost(numbers))
 
 
 def update_chat_cost(readme: Path, numbers: dict | None = None) -> None:
-    text = Path(readme).read_text()
-    parts = _split(text, CHAT_BEGIN, CHAT_END)
-    if parts is None:
-        raise ValueError(f"{readme} has no chat-cost markers ({CHAT_BEGIN!r} ... {CHAT_END!r})")
-    Path(readme).write_text(parts[0] + render_chat_cost(numbers) + parts[2])
+    _write_section(readme, CHAT_BEGIN, CHAT_END, render_chat_cost(numbers), "chat-cost")

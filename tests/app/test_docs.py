@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sim.config import SECTIONS
 from sim.app.docs import config_reference, readme_is_current, section_rows, type_name, unit_of
 
@@ -57,6 +59,28 @@ def test_readme_chat_cost_table_comes_from_the_simulator():
     lo = lambda r: r["usd_per_Mtoken"][0] - r["usd_per_Mtoken"][1]      # noqa: E731
     hi = lambda r: r["usd_per_Mtoken"][0] + r["usd_per_Mtoken"][1]      # noqa: E731
     assert lo(b200) < hi(h100) and lo(h100) < hi(b200)                # "inside the 95% intervals"
+
+
+def test_chat_cost_section_is_written_between_its_markers_only(tmp_path):
+    """update_chat_cost replaces the marked table (markers kept) and nothing around it; a README
+    without the markers is a ValueError naming the section (the three generated sections share
+    one writer)."""
+    from sim.app.docs import CHAT_BEGIN, CHAT_END, chat_cost_is_current, update_chat_cost
+    row = {"output_tokens_per_s": (1000.0, 10.0), "usd_per_Mtoken": (1.0, 0.1), "J_per_token": (2.0, 0.1),
+           "tpot_p50_s": (0.02, 0.0)}
+    n = {"H100-SXM-80GB": row, "H200-SXM-141GB": dict(row, output_tokens_per_s=(1100.0, 10.0)),
+         "B200-180GB": dict(row, output_tokens_per_s=(1500.0, 10.0))}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{CHAT_BEGIN}\nold\n{CHAT_END}\nafter\n")
+    assert not chat_cost_is_current(readme, n)
+    update_chat_cost(readme, n)
+    text = readme.read_text()
+    assert chat_cost_is_current(readme, n) and text.startswith("before\n") and text.endswith("\nafter\n")
+    assert "| H100 | 1,000 +- 10 |" in text and "old" not in text
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="chat-cost markers"):
+        update_chat_cost(readme, n)
+    assert readme.read_text() == "no markers\n"
 
 
 def test_keys_with_a_default_factory_are_not_shown_as_required():
