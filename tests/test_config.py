@@ -247,6 +247,7 @@ MORE_WITHOUT_EFFECT = [
     ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
     ({"model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),
     ({"model": {"checkpoint_expert_precision": "mxfp4"}}, "model.checkpoint_expert_precision has no effect on a dense model"),
+    ({**SERVE, "model": {"expert_load_cv": 1.5}}, "model.expert_load_cv has no effect on a dense model"),
     ({**SERVE, "model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),   # serve as train
     ({"jobs": [{**JOB, "kind": "serve", "model": {"moe_every": 2}}]}, "jobs.0.model.moe_every has no effect"),
     ({**SERVE, "model": {"preset": "qwen3-30b-a3b"}, "serve": {"dp_attention": True}},
