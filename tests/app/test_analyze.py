@@ -376,3 +376,9 @@ def test_analyze_sql_reads_the_outputs_only(sweep_dir, tmp_path):
     with pytest.raises(ConfigError) as err:
         out.query(f"select * from read_csv('{tmp_path / 'other.csv'}')")
     assert err.value.key == "--sql" and f"reads only the files under {sweep_dir}" in str(err.value)
+
+
+def test_readme_says_sql_is_read_only():
+    # the README said `--sql` ran "any DuckDB query", though writes and outside files are refused
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "runs any\nDuckDB query" not in text and "`--sql` runs a\nread-only DuckDB query" in text
