@@ -192,7 +192,7 @@ READ_ONLY_STATEMENTS = {"SELECT"}       # DuckDB's statement types --sql runs (S
 
 def check_read_only_sql(sql: str) -> None:
     """Refuse (``ConfigError`` on ``--sql``) a query that could write or change anything: only
-    SELECT statements (and ``EXPLAIN [ANALYZE]`` of one) run. DuckDB would otherwise run a
+    SELECT statements (and ``EXPLAIN [ANALYZE]`` of one) run, one per query. DuckDB would otherwise run a
     ``COPY ... TO 'file'`` (overwriting a user's file), ``EXPORT DATABASE``, ``ATTACH``,
     ``INSTALL``/``LOAD``, ``CREATE``, ``SET`` or a ``PRAGMA`` (``profiling_output`` writes a file)
     as given: dcsim never overwrites what it did not write."""
@@ -216,6 +216,10 @@ def check_read_only_sql(sql: str) -> None:
         raise ConfigError("--sql", f"runs only read-only queries (SELECT, SHOW, DESCRIBE, EXPLAIN), "
                                    f"not {word}: analyze writes no file and changes no setting "
                                    f"(to save a table, redirect --json or the printed table)")
+    if len(statements) > 1:     # DuckDB ran them all and returned the last one's rows only
+        raise ConfigError("--sql", f"runs one query at a time, got {len(statements)} statements (only the "
+                                   "last one's rows would be printed); give each its own --sql run, or "
+                                   "join them with UNION ALL")
 
 
 def open_outputs(directory: str | Path) -> Outputs:

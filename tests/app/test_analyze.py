@@ -306,6 +306,15 @@ def test_an_empty_sql_query_exits_2(sweep_dir, tmp_path, capsys):
     assert "--sql: is empty" in capsys.readouterr().err and not (tmp_path / "p").exists()
 
 
+def test_an_sql_query_of_two_statements_exits_2(sweep_dir, capsys):
+    # "select 1; select 2" printed the second's rows only, the first's silently dropped
+    from sim.app.cli import main
+    assert main(["analyze", str(sweep_dir), "--sql", "select 1 as a; select 2 as b"]) == 2
+    err = capsys.readouterr().err
+    assert "--sql: runs one query at a time, got 2 statements" in err and "Traceback" not in err
+    assert main(["analyze", str(sweep_dir), "--sql", "select 1 as a;"]) == 0      # a trailing ; is one
+
+
 @pytest.mark.parametrize("sql", [";", "-- a comment", " ; ;"])
 def test_an_sql_query_of_no_statement_exits_2(sweep_dir, capsys, sql):
     # --sql ";" passed the read-only check and died on the cursor's missing description (traceback)
