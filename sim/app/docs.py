@@ -253,6 +253,9 @@ def chat_cost_numbers(root: Path | None = None) -> dict:
 
 
 def render_chat_cost(numbers: dict | None = None) -> str:
+    """README's chat-cost section, markers included: the table of ``chat_cost_numbers`` (tokens/s
+    and $/M output tokens with their 95% half-widths, J/token, TPOT p50 in ms) per GPU of
+    ``CHAT_GPUS`` and the sentence quoting the H200 / H100 and B200 / H100 ratios."""
     n = numbers or chat_cost_numbers()
     lines = ["| GPU | output tokens/s | $/M output tokens | J/token | TPOT p50 (ms) |",
              "|---|---:|---:|---:|---:|"]
@@ -272,8 +275,10 @@ def render_chat_cost(numbers: dict | None = None) -> str:
 
 
 def chat_cost_is_current(readme: Path, numbers: dict | None = None) -> bool:
+    """Whether ``readme``'s chat-cost section is ``render_chat_cost(numbers)`` (``dcsim docs --check``)."""
     return _section_is_current(readme, CHAT_BEGIN, CHAT_END, render_chat_cost(numbers))
 
 
 def update_chat_cost(readme: Path, numbers: dict | None = None) -> None:
+    """Rewrite ``readme``'s chat-cost section from the simulator (``dcsim docs --write``)."""
     _write_section(readme, CHAT_BEGIN, CHAT_END, render_chat_cost(numbers), "chat-cost")
