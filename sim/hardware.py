@@ -166,7 +166,9 @@ _NUMERIC = ("hbm_GB", "hbm_usable_GiB", "hbm_GBps", "scaleup_GBps", "special_Top
 # upper bounds of a [hardware."NAME"] value: ~100x today's largest (288 GB HBM, 8 TB/s, 1.8 TB/s
 # NVLink, 1.4 kW), so a unit slip (GB given in bytes, W in mW) is an error, not a silent giant GPU
 _UPPER = {"hbm_GB": 1e5, "hbm_usable_GiB": 1e5, "hbm_GBps": 1e6, "scaleup_GBps": 1e6, "special_Tops": 1e6,
-          "host_GBps": 1e6, "power_W": 1e5, "host_speed": 100.0}
+          "host_GBps": 1e6, "power_W": 1e5, "host_speed": 10.0}
+# host_speed is a ratio near 1 (Grace 0.85): no CPU runs a single thread 10x a Xeon 8480C, while a
+# percentage slip (85 for 0.85, 120 for 1.2) lands above 10
 # lower bounds: ~100x below today's smallest (16 GB HBM at 900 GB/s, PCIe-class 16 GB/s links,
 # 70 W boards), so a unit slip the other way (TB/s given as GB/s, GB as TB) or a stray 1e-9 is an
 # error, not a request that takes centuries of simulated time
@@ -246,6 +248,10 @@ def define(name: str, row: dict) -> GpuSpec:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
             raise ConfigError(f"{key}.{k}", f"must be a positive finite number, got {v!r}")
+        if k == "host_speed" and not _LOWER[k] <= v <= _UPPER[k]:
+            raise ConfigError(f"{key}.{k}", f"{v:g} is outside {_LOWER[k]:g}-{_UPPER[k]:g}: the host CPU's "
+                                            "single-thread speed as a ratio to the x86 host the engine host "
+                                            "times were fitted on (1 = that host; Grace 0.85), not a percentage")
         if v < _LOWER[k]:
             raise ConfigError(f"{key}.{k}", f"{v:g} is not a GPU's (at least {_LOWER[k]:g}: a bound orders "
                                             "of magnitude below any chip, to catch a slip of units)")

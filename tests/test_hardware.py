@@ -177,3 +177,8 @@ def test_host_cpu_is_a_property_of_the_machine_with_its_source():
     mine = _hw.define("T-host", {"like": "B200-180GB", "host_cpu": "EPYC 9575F", "host_speed": 1.2})
     assert mine.host_cpu == "EPYC 9575F" and mine.host_speed == 1.2
     assert _hw.define("T-nohost", {"dense_tflops": {"fp16": 100}, "hbm_GB": 16, "hbm_GBps": 500}).host_speed == 1.0
+    # a percentage slip is named as a ratio's bound, not as "not a GPU's"
+    for v in (85, 12, 0.001):      # 85 for 0.85: a percentage
+        with pytest.raises(ConfigError) as err:
+            _hw.define("T-slip", {"like": "B200-180GB", "host_speed": v})
+        assert err.value.key == "hardware.T-slip.host_speed" and "ratio" in str(err.value) and "GPU's" not in str(err.value)
