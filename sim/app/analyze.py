@@ -96,14 +96,10 @@ class Outputs:
     def _read_only_files(self) -> None:
         """Let the connection reach no file outside this output directory, and no setting
         change after that. ``query`` also refuses every statement but a SELECT (a COPY into an
-        allowed path would still truncate it), so this is the second guard, where this DuckDB
-        has ``allowed_directories`` (1.2 and later): older ones keep the statement check only."""
-        import duckdb
-        try:
-            dirs = sorted({str(self.dir.resolve()), str(self.dir.absolute())})   # and through a link
-            self.con.execute(f"set allowed_directories = [{', '.join('?' * len(dirs))}]", dirs)
-        except duckdb.Error:
-            return
+        allowed path would still truncate it), so this is the second guard (DuckDB's
+        ``allowed_directories``, 1.2 and later: pyproject.toml requires it)."""
+        dirs = sorted({str(self.dir.resolve()), str(self.dir.absolute())})   # and through a link
+        self.con.execute(f"set allowed_directories = [{', '.join('?' * len(dirs))}]", dirs)
         self.con.execute("set enable_external_access = false")
         self.con.execute("set lock_configuration = true")
 
