@@ -252,7 +252,7 @@ class ModelSection(Section):
     heads: int = Field(32, ge=1, description="attention heads")
     kv_heads: int | None = Field(None, ge=1, description="key/value heads (< heads for GQA); default = heads")
     head_dim: int | None = Field(None, ge=1, description="per-head width; default hidden / heads")
-    vocab: int = Field(128256, ge=1, description="vocabulary size")
+    vocab: int = Field(128256, ge=2, description="vocabulary size, tokens (at least 2: an LM head over fewer has nothing to choose between)")
     seq_len: int = Field(8192, ge=1, description="training sequence length, tokens")
     gated_mlp: bool = Field(True, description="SwiGLU-style three-matrix MLP")
     tied_embeddings: bool = Field(False, description="input and output embeddings share weights")
@@ -274,6 +274,14 @@ class ModelSection(Section):
     checkpoint_fp8_scaling: Literal["tensor", "block"] | None = Field(None, description="the FP8 scaling granularity of the released FP8 checkpoint: 'block' (deepseek-ai/DeepSeek-V3 / R1: an fp32 scale per 128 x 128 weight block and per 1 x 128 activation group, weight_block_size [128, 128]), 'tensor' (one scale per tensor, ModelOpt FP8); unset: 'tensor'. With serve.precision = 'fp8' a block-scaled checkpoint's GEMMs run the block-scaled kernels (sim/data/compute.toml block_fp8_gemm_factor, block_fp8_serial_epilogue) and TensorRT-LLM's attention-DP all-gather carries bf16 hidden states (the MoE kernel quantizes them). Describes the checkpoint only")
     expert_load_cv: float | None = Field(None, ge=0.0, le=100.0, description="routing skew of the routed experts: the coefficient of variation (std / mean over one MoE layer's experts) of the tokens each expert receives per step on the served traffic, averaged over layers. Each expert's load is taken as lognormal; an expert-parallel step waits for its most loaded rank of N, whose experts get workloads/serving/fused_moe.rank_load_factor(cv, experts, N) times the mean rank's routed rows (DeepSeek-V3 cv 1.51: 1.20 / 1.42 / 2.56 at 4 / 8 / 32 ranks), unless serve.redundant_experts > 0 (EPLB placement). Unset or 0: balanced routing. Describes the model's router on its traffic (the deepseek-v3 preset carries TensorRT-LLM's published DeepSeek-R1 EP32 statistic, cv 1.51; qwen3-235b-a22b NVIDIA aiconfigurator's latency-matched Qwen3-235B power law, cv 2.45). Read by serving runs only: a training step takes balanced routing; on a dense model it warns and has no effect")
     attention_chunk: int | None = Field(None, ge=1, description="chunked local attention (Llama 4 attention_chunk_size 8192): on a chunked layer a query attends only the keys of its own chunk of this many tokens (block-diagonal causal); with global_every, layers N, 2N, ... attend the whole context (Llama 4's NoPE layers: 4)")
+
+    @field_validator("vocab", mode="before")
+    @classmethod
+    def _vocab(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool) and v < 2:
+            raise ConfigError("model.vocab", f"{v} tokens: a vocabulary needs at least 2 (the LM head's softmax "
+                              "over one token has nothing to sample; 0 or fewer has no LM head)")
+        return v
 
     @model_validator(mode="after")
     def _moe(self):

@@ -209,6 +209,9 @@ def define(name: str, row: dict) -> GpuSpec:
     for k in ("like", "vendor", "source", "notes", "scaleup_kind", "host_cpu"):     # text, never a coerced number
         if k in row and not isinstance(row[k], str):
             raise ConfigError(f"{key}.{k}", f"must be a string, got {row[k]!r}")
+    if "host_cpu" in row and not row["host_cpu"].strip():
+        raise ConfigError(f"{key}.host_cpu", "is empty: name the host CPU (e.g. 'Grace', 'Xeon 8480C'; a run's "
+                                             "manifest names it), or leave the key out to take the like's / x86's")
     if "nvls" in row and not isinstance(row["nvls"], bool):
         raise ConfigError(f"{key}.nvls", f"must be true or false, got {row['nvls']!r}")
     like = row.get("like", "") or ""

@@ -549,3 +549,12 @@ def test_every_hugging_face_name_points_at_a_model_key():
     from sim.config import HF_MODEL_KEYS, ModelSection
     assert set(HF_MODEL_KEYS.values()) <= set(ModelSection.model_fields)
     assert not set(HF_MODEL_KEYS) & set(ModelSection.model_fields)     # an alias is never a key itself
+
+
+@pytest.mark.parametrize("vocab", [1, 0, -5])
+def test_a_vocabulary_of_fewer_than_two_tokens_is_refused_with_the_reason(vocab):
+    # vocab = 1 ran (an LM head over one token samples nothing); 0 or fewer has no LM head at all
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"model": {"vocab": vocab}})
+    assert err.value.key == "model.vocab" and "at least 2" in str(err.value)
+    assert load_config(data={"model": {"vocab": 2}}).model.vocab == 2

@@ -114,6 +114,8 @@ def test_define_without_like_needs_the_rates():
     ({"like": "H100-SXM-80GB", "dense_tflops": {"bf16": 1e-9}}, "hardware.T-bad.dense_tflops.bf16"),
     ({"like": "H100-SXM-80GB", "host_speed": 0}, "hardware.T-bad.host_speed"),
     ({"like": "H100-SXM-80GB", "host_speed": 850}, "hardware.T-bad.host_speed"),     # a percentage slip
+    ({"like": "H100-SXM-80GB", "host_cpu": ""}, "hardware.T-bad.host_cpu"),         # an empty CPU name
+    ({"like": "H100-SXM-80GB", "host_cpu": "  "}, "hardware.T-bad.host_cpu"),
 ])
 def test_bad_hardware_tables_name_the_key(row, key):
     with pytest.raises(_CE) as err:
