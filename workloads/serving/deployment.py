@@ -95,7 +95,8 @@ class Deployment:
         self.cfg, self.sim, self.topo, self.fabric = cfg, sim, topo, fabric
         self.gpu = gpu_spec(cfg.topology.gpu)
         self.serve = s = engines.apply_defaults(cfg.serve, self.gpu.hbm_bytes)
-        self.engine = engines.profile(s.engine)
+        # the profile's host times on this machine's host (GpuSpec.host_speed: Grace-hosted GB200 is slower)
+        self.engine = engines.profile(s.engine).on_host(self.gpu.host_speed)
         self.stream = stream
         check_precision(self.gpu, s.precision)
         if s.precision == "fp8" and not self.gpu.has_precision("fp8"):
@@ -198,7 +199,7 @@ class Deployment:
         s, topo = self.serve, self.topo
         # the engine's per-step CPU time at this machine's host speed (an explicit
         # serve.schedule_overhead_us is taken as measured on the run's own host)
-        overhead = (s.schedule_overhead_us or self.engine.step_us / self.gpu.host_speed) * 1e-6
+        overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
         try:
             if s.dp_attention:
                 if not self.spec.is_moe:    # a config mistake (exit 2), not a plan that does not fit
@@ -238,9 +239,9 @@ class Deployment:
         if s.speculative is not None:
             sp = s.speculative
             cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers, topk=sp.topk,
-                                 draft_vocab=sp.draft_vocab, step_s=self.engine.spec_step_us / self.gpu.host_speed * 1e-6,
-                                 seq_s=self.engine.spec_seq_us / self.gpu.host_speed * 1e-6,
-                                 draft_seq_s=self.engine.spec_draft_seq_us / self.gpu.host_speed * 1e-6)
+                                 draft_vocab=sp.draft_vocab, step_s=self.engine.spec_step_us * 1e-6,
+                                 seq_s=self.engine.spec_seq_us * 1e-6,
+                                 draft_seq_s=self.engine.spec_draft_seq_us * 1e-6)
         try:
             cap_tokens = s.kv_capacity_tokens or self.engine.kv_capacity_tokens(
                 cost, s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)
@@ -250,11 +251,10 @@ class Deployment:
 
     def _engine_host_time(self, cost: IterationCost) -> None:
         """The engine profile's per-sequence and eager-dispatch CPU time and low-precision weight
-        reads on the iteration cost. The profile's host times were fitted on x86 DGX hosts; each is
-        divided by the machine's host single-thread speed relative to those (``GpuSpec.host_speed``:
-        a Grace-hosted GB200 runs the same Python loop slower)."""
+        reads on the iteration cost (``self.engine`` holds them on this machine's host,
+        ``EngineProfile.on_host``)."""
         e = self.engine
-        us = 1e-6 / self.gpu.host_speed
+        us = 1e-6
         cost.host_per_seq_s = e.step_us_per_seq * us
         cost.overlap_per_seq_s = e.overlap_us_per_seq * us
         cost.graph_max_batch = e.cuda_graph_max_batch
@@ -537,7 +537,7 @@ class Deployment:
     def arrive(self, req: Request) -> None:
         """A request reaches the server: after the engine's frontend time (HTTP, tokenizer,
         IPC) the router hands it to a replica."""
-        delay = req.frontend_s = self.engine.frontend_s(req.prompt) / self.gpu.host_speed
+        delay = req.frontend_s = self.engine.frontend_s(req.prompt)
         if delay <= 0:
             self.route(self.router, self.front, req).submit(req)
             return
@@ -566,7 +566,7 @@ class Deployment:
         now = env.now
         for i in order:
             req = self.requests[i]
-            delay = req.frontend_s = self.engine.frontend_s(req.prompt) / self.gpu.host_speed
+            delay = req.frontend_s = self.engine.frontend_s(req.prompt)
             t = req.arrival if req.arrival > now else now
             at = t + delay if delay > 0 else t
             env.timeout(at - now).callbacks.append(

@@ -96,7 +96,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -106,6 +106,13 @@ from sim.hardware import GiB
 DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
 ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4")
 DEFAULT_ENGINE = "vllm"
+
+
+# the profile's host (CPU) times, in microseconds, that scale with the host's single-thread speed
+# (EngineProfile.on_host): per request, per step, per sequence and step, per eager kernel, speculative
+HOST_TIME_FIELDS = ("frontend_us", "request_us", "tokenize_us_per_token", "step_us", "step_us_per_seq",
+                    "overlap_us_per_seq", "launch_us", "dp_sync_us", "spec_step_us", "spec_seq_us",
+                    "spec_draft_seq_us")
 
 
 @dataclass(frozen=True)
@@ -213,6 +220,14 @@ class EngineProfile:
         return tokens
 
     # -- host time -----------------------------------------------------------------------------
+    def on_host(self, host_speed: float) -> "EngineProfile":
+        """This profile on a host of single-thread speed ``host_speed`` relative to the x86 DGX
+        hosts its host times were fitted on (``GpuSpec.host_speed``; Grace 0.85): every host time
+        (``HOST_TIME_FIELDS``, microseconds) divided by it; the profile itself at speed 1."""
+        if host_speed == 1.0:
+            return self
+        return replace(self, **{f: getattr(self, f) / host_speed for f in HOST_TIME_FIELDS})
+
     def frontend_s(self, prompt_tokens: int) -> float:
         """Per-request host latency before the engine sees it (seconds)."""
         return (self.frontend_us + self.request_us + self.tokenize_us_per_token * prompt_tokens) * 1e-6

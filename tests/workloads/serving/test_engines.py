@@ -582,3 +582,20 @@ def test_a_batch_limit_whose_profile_run_fills_the_hbm_is_named(tokens, seqs, ke
     with pytest.raises(InfeasibleError) as err:
         engines.profile("vllm").kv_capacity_tokens(cost({"preset": "llama3-8b"}), 0.9, tokens, seqs)
     assert err.value.key == key and "GiB of activations" in str(err.value) and f"lower {key}" in str(err.value)
+
+
+def test_on_host_divides_every_host_time_and_nothing_else():
+    """EngineProfile.on_host (GpuSpec.host_speed, a Grace host 0.85): each host time in microseconds
+    (every field named *_us or *_us_per_*) is divided by the speed, every other field is kept, and
+    speed 1 is the profile itself. Fails when a new host-time field is not listed in HOST_TIME_FIELDS."""
+    from dataclasses import fields
+    from workloads.serving import engines
+    us_fields = {f.name for f in fields(engines.EngineProfile) if f.name.endswith("_us") or "_us_per_" in f.name}
+    assert us_fields == set(engines.HOST_TIME_FIELDS)
+    for name in ("trtllm", "trtllm-serve", "vllm", "sglang"):
+        p = engines.profile(name)
+        assert p.on_host(1.0) is p
+        q = p.on_host(0.85)
+        for f in fields(p):
+            a, b = getattr(p, f.name), getattr(q, f.name)
+            assert b == (a / 0.85 if f.name in us_fields else a), (name, f.name)
