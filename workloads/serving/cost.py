@@ -256,6 +256,14 @@ class IterationCost:
         self.moe_ep_tile_all_pairs = bool(fm.get("mixed_input_ep_tile_all_pairs", False))
         self.moe_gate_on_gathered = bool(fm.get("mixed_input_gate_on_gathered", False))
         self._mixed_layers_memo: dict = {}  # M tile -> layers with that tile's mixed-input rate
+        # the experts' MMA precision (set_expert_compute_precision) and the engine's fused-MoE kernel
+        # class (set_fused_moe_backend): TensorRT-LLM's CUTLASS fused MoE with FP4 MMA on Blackwell runs
+        # its grouped GEMMs at cutlass_fp4_gemm_eff of the dense rate and spends cutlass_fp4_copy_ns per
+        # routed (token, expert) copy on this GPU (moe_copy_s), calibration.toml [fused_moe]
+        self.expert_mma = precision
+        self.fused_moe_backend = ""
+        self.moe_copy_s = 0.0
+        self._moe_backend_eff = 1.0
         self._scalar_constants()
         if spec.checkpoint_fp8_scaling == "block" and precision == "fp8":
             self._block_scaled_fp8(row)
@@ -398,6 +406,9 @@ class IterationCost:
         layers = self._mixed_layers(routed) if self._mixed_input else self.layers
         t = (layers.seconds(T, frac, pad, load)
              + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
+        if self.moe_copy_s and s.is_moe:
+            # the fused MoE's cost per routed copy on this GPU (set_fused_moe_backend), every MoE layer
+            t += self.moe_copy_s * routed * s.top_k / self._moe_ep_size() * self.stage_layers * self.moe_fraction
         if len(self._fixed_memo) > 1 << 16:
             self._fixed_memo.clear()
         self._fixed_memo[key] = t
@@ -785,6 +796,8 @@ class IterationCost:
         moe_layers = round(self.moe_fraction * self.spec.layers)
         self.expert_extra_bytes = (self.spec.experts * self.expert_params * moe_layers * (wb - self.wbytes))
         self.set_weight_read_efficiency(self.weight_read_eff)
+        if self.fused_moe_backend:
+            self.set_fused_moe_backend(self.fused_moe_backend)
 
     def set_expert_compute_precision(self, precision: str) -> None:
         """Routed experts' GEMMs run their MMA at ``precision`` (the engine quantizes their
@@ -817,10 +830,41 @@ class IterationCost:
             raise ConfigError("serve.expert_compute_precision", err.reason) from None
         if not rate > 0.0:
             raise ConfigError("serve.expert_compute_precision", f"{self.gpu.name} has no {precision} tensor cores")
-        self._base_ops = [(replace(o, rate=rate) if o.expert and o.kind == "gemm" else o, n)
+        self._base_ops = [(replace(o, rate=rate * self._moe_backend_eff) if o.expert and o.kind == "gemm" else o, n)
                           for o, n in self._base_ops]
         self._mixed_input = False           # the experts' own MMA: no dequantizing main loop
+        self.expert_mma = precision
         self.set_weight_read_efficiency(self.weight_read_eff)
+        if self.fused_moe_backend:
+            self.set_fused_moe_backend(self.fused_moe_backend)
+
+    def set_fused_moe_backend(self, backend: str) -> None:
+        """The engine's fused-MoE kernel class (engines.toml ``fused_moe_backend``). ``"cutlass"``
+        (TensorRT-LLM's CUTLASS fused MoE, its MoeConfig default) with the experts' MMA at FP4 on a GPU
+        with FP4 tensor cores (Blackwell NVFP4 W4A4) runs as measured whole in aiconfigurator's B200 /
+        GB200 collections (data/fused_moe_layers.csv, blackwell section): its grouped GEMMs at
+        calibration.toml [fused_moe] ``cutlass_fp4_gemm_eff`` of the dense FP4 rate, and
+        ``cutlass_fp4_copy_ns`` per routed (token, expert) copy on this GPU (routing, expand / permute,
+        activation quantization and finalize beyond the bytes dcsim's permute / unpermute ops price),
+        ``moe_copy_s``. Any other backend, a model without routed experts, experts running another
+        MMA (W4A8, weight-only) or a GPU without FP4 tensor cores: unchanged. Idempotent; raises
+        ConfigError (engine.fused_moe_backend) on an unknown backend."""
+        if backend not in ("", "cutlass", "trtllm_gen"):
+            raise ConfigError("engine.fused_moe_backend", f"must be '', 'cutlass' or 'trtllm_gen', got {backend!r}")
+        self.fused_moe_backend = backend
+        fm = calibration()["fused_moe"]
+        applies = (backend == "cutlass" and self.spec.is_moe and not self._mixed_input
+                   and self.expert_mma.removeprefix("nv") == "fp4" and self.gpu.has_tensor_rate("fp4"))
+        eff = float(fm["cutlass_fp4_gemm_eff"]) if applies else 1.0
+        self.moe_copy_s = float(fm["cutlass_fp4_copy_ns"]) * 1e-9 if applies else 0.0
+        if eff != self._moe_backend_eff:
+            scale = eff / self._moe_backend_eff
+            self._base_ops = [(replace(o, rate=o.rate * scale) if o.expert and o.kind == "gemm" else o, n)
+                              for o, n in self._base_ops]
+            self._moe_backend_eff = eff
+            self._mixed_layers_memo = {}
+            self.set_weight_read_efficiency(self.weight_read_eff)
+        self._fixed_memo.clear()
 
     def set_speculative(self, tokens: int, acceptance, verify_tokens: int | None = None,
                         draft_layers: float = 1.0, **kw) -> None:

@@ -71,6 +71,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   fields and replaces the ones it lists (``sglang-0.4``: an older release with another host cost;
   ``trtllm-serve``: TensorRT-LLM behind its OpenAI
   server, where ``trtllm`` is the offline ``trtllm-bench`` path).
+- ``fused_moe_backend``: the engine's fused-MoE kernel class (``IterationCost.set_fused_moe_backend``):
+  ``"cutlass"`` (TensorRT-LLM's CUTLASS fused MoE: on Blackwell with FP4 experts its grouped GEMMs at
+  calibration.toml [fused_moe] ``cutlass_fp4_gemm_eff`` and ``cutlass_fp4_copy_ns`` per routed copy),
+  ``"trtllm_gen"`` or ``""`` (the dense curve, no per-copy cost).
 - ``cuda_graph_pad_to_limit``: how ``serve.cuda_graph_batch_sizes`` meets the engine's limits
   (``graph_batch_sizes``): sizes above the largest decode batch (min(max_batch_size,
   max_batch_tokens)) are dropped and, when this is true, replaced by that batch (TensorRT-LLM's
@@ -153,6 +157,7 @@ class EngineProfile:
     cuda_graph_pad_to_limit: bool = False
     window_kv_freed: bool = True
     chunked_decode: str = ""
+    fused_moe_backend: str = ""     # the fused-MoE kernel class (IterationCost.set_fused_moe_backend)
     fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
@@ -279,6 +284,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.dp_moe_comm not in ("all_to_all", "allgather"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml dp_moe_comm = {prof.dp_moe_comm!r} is not "
                                "one of 'all_to_all', 'allgather'")
+    if prof.fused_moe_backend not in ("", "cutlass", "trtllm_gen"):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml fused_moe_backend = {prof.fused_moe_backend!r} is "
+                               "not one of '', 'cutlass', 'trtllm_gen'")
     if prof.chunked_decode not in ("", "mmha"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml chunked_decode = {prof.chunked_decode!r} is not "
                                "one of '', 'mmha'")

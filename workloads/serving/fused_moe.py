@@ -24,6 +24,9 @@ Vocabulary:
   Constants: ``data/calibration.toml [fused_moe]``. Whole fused-MoE launches on Hopper (per-tensor FP8,
   H200, CUDA graphs; sglang PR #5680's Triton and CUTLASS columns): ``data/fused_moe_layers.csv``, held
   out, checked against ``serving_heldout.fused_moe_layer_s`` (tests/workloads/serving/test_fused_moe.py).
+  Whole NVFP4 fused-MoE launches on Blackwell (TensorRT-LLM's CUTLASS and TRTLLM-gen backends, B200 / GB200,
+  aiconfigurator's collections): ``data/fused_moe_layers_blackwell.csv``, the source of the CUTLASS kernel
+  class's terms (``IterationCost.set_fused_moe_backend``, calibration.toml [fused_moe] ``cutlass_fp4_*``).
 - routing skew (``rank_load_factor``): a trained router does not load its experts alike; with
   ``model.expert_load_cv`` (the coefficient of variation of one MoE layer's per-expert routed
   tokens, std / mean over its experts, on the served traffic) an expert-parallel step waits for

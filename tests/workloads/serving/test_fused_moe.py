@@ -449,3 +449,157 @@ def test_triton_dep_decode_step_closed_form():
     assert both._fixed_stage_s(T, T) == pytest.approx(tile._fixed_stage_s(T, T) + gate)
     # the 128-row tiles over 50 rows per expert cost the step: more than the gate, less than doubling it
     assert 1.1 * plain._fixed_stage_s(T, T) < tile._fixed_stage_s(T, T) < 2.0 * plain._fixed_stage_s(T, T)
+
+
+# -- Blackwell NVFP4 fused-MoE layers (issue 12, bwmoe): data/fused_moe_layers_blackwell.csv ---------------------
+
+BW_LAYERS = Path(fm.__file__).parent / "data" / "fused_moe_layers_blackwell.csv"
+
+
+def _bw_rows(family: str | None = None, kernel: str = "trtllm-cutlass") -> list[dict]:
+    with BW_LAYERS.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["kernel"] == kernel]
+    return [r for r in rows if family is None or r["id"].rsplit("_t", 1)[0] == family]
+
+
+def _bw_error(r: dict, backend: str = "cutlass") -> float:
+    """dcsim's whole layer (serving_heldout.fused_moe_layer_s, NVFP4, with the kernel class's terms for
+    ``backend``) over the measured launch, minus 1; moe TP splits the intermediate, EP the experts."""
+    from sim.app.validation.serving_heldout import fused_moe_layer_s
+    args = (r["gpu"], int(r["tokens"]), int(r["hidden"]), int(r["intermediate"]) // int(r["moe_tp"]),
+            int(r["experts"]), int(r["top_k"]), int(r["moe_ep"]), "fp4")
+    return fused_moe_layer_s(*args, backend=backend) * 1e3 / float(r["ms"]) - 1.0
+
+
+def test_blackwell_layer_table_is_cited_and_split():
+    with BW_LAYERS.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 180 and all("aiconfigurator" in r["source"] and "moe_perf.txt" in r["source"] for r in rows)
+    assert {r["kernel"] for r in rows} == {"trtllm-cutlass", "trtllm-gen-minlatency"}
+    assert all(r["precision"] == "nvfp4" and r["gpu"] in ("GB200", "B200-180GB") for r in rows)
+    fit = [r for r in rows if r["fit"] == "fit"]
+    # the constants' fit set: GB200 Mixtral-8x7B and Qwen3-30B-A3B launches of 4,096-65,536 tokens, nothing else
+    assert {r["id"].rsplit("_t", 1)[0] for r in fit} == {"aic_gb200_qwen3_30b_cutlass", "aic_gb200_mixtral8x7b_cutlass"}
+    assert all(int(r["tokens"]) >= 4096 for r in fit) and len(fit) == 16
+    assert all(r["fit"] == "reference" for r in rows if r["kernel"] == "trtllm-gen-minlatency")
+
+
+def test_cutlass_fp4_constants_fit_their_rows():
+    errs = [_bw_error(r) for r in _bw_rows() if r["fit"] == "fit"]
+    assert max(abs(e) for e in errs) <= 0.08, errs
+
+
+@pytest.mark.parametrize("family, tol", [("aic_gb200_qwen3_235b_cutlass", 0.10), ("aic_gb200_qwen3_235b_ep4_cutlass", 0.10),
+                                         ("aic_gb200_mixtral8x22b_cutlass", 0.15), ("aic_b200_kimi_k2_tp2ep4_cutlass", 0.15)])
+def test_cutlass_fp4_held_out_launches_within_tolerance(family, tol):
+    """Held out (nothing fitted to them): TensorRT-LLM's CUTLASS NVFP4 fused MoE at 4,096-65,536 tokens on
+    the Qwen3-235B shape (one GPU, and EP4: the DEP4 serving rows' layer), Mixtral-8x22B and, on B200, Kimi K2
+    (moe TP2 x EP4): dcsim's layer with the kernel class's terms within ``tol`` of each launch (-14..+6 %),
+    where dcsim's ops alone are 20-37 % fast."""
+    rows = [r for r in _bw_rows(family) if int(r["tokens"]) >= 4096]
+    assert len(rows) >= 6
+    for r in rows:
+        assert abs(_bw_error(r)) <= tol, (r["id"], _bw_error(r))
+        assert _bw_error(r, backend="") <= -0.19, (r["id"], _bw_error(r, backend=""))
+
+
+@pytest.mark.parametrize("family, low, high", [("aic_gb200_deepseek_v3_cutlass", 0.20, 0.50),
+                                               ("aic_gb200_deepseek_v3_ep4_cutlass", 0.02, 0.28)])
+def test_cutlass_fp4_terms_over_price_deepseek_v3_shaped_launches(family, low, high):
+    """The form's known failure (issue 12, bwmoe): on the DeepSeek-V3 shape (hidden 7,168, intermediate 2,048,
+    256 experts, top-8; one GPU and EP4) the same kernel runs as dcsim's ops alone price it (-16..+19 %
+    at 256-65,536 tokens), and the per-copy and rate terms put the layer 2-50 % over. The DeepSeek-R1
+    Blackwell serving rows (the same backend) carry that (serving_heldout DSR1_GAP)."""
+    for r in _bw_rows(family):
+        e, e0 = _bw_error(r), _bw_error(r, backend="")
+        assert low <= e <= high, (r["id"], e)
+        assert -0.17 <= e0 <= 0.20, (r["id"], e0)
+
+
+def test_trtllm_gen_min_latency_launches_run_faster_than_dcsim_s_ops():
+    """Reference rows: TensorRT-LLM's TRTLLM-gen backend in min-latency mode (DeepSeek-V3 routing, no
+    finalize) on GB200 runs the Qwen3-30B / Mixtral layers in 0.43-0.71x dcsim's plain ops' time from 1,024
+    tokens (dcsim 1.4-2.3x slower): the CUTLASS terms are that kernel class's, not every Blackwell fused MoE's."""
+    for fam in ("aic_gb200_qwen3_30b_gen", "aic_gb200_mixtral8x7b_gen"):
+        rows = [r for r in _bw_rows(fam, kernel="trtllm-gen-minlatency") if int(r["tokens"]) >= 1024]
+        assert rows
+        for r in rows:
+            assert 0.35 <= _bw_error(r, backend="") <= 1.40, (r["id"], _bw_error(r, backend=""))
+
+
+def _qwen3_cost(gpu_name: str = "B200-180GB", precision: str = "fp4"):
+    from sim.config import load_config
+    from sim.hardware import gpu as _gpu
+    from workloads.model import ModelSpec
+    from workloads.serving.cost import IterationCost
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "qwen3-30b-a3b"}}).model)
+    return IterationCost(spec, _gpu(gpu_name), precision, "fp8", tp=1, pp=1)
+
+
+def test_cutlass_backend_scales_expert_mma_and_adds_the_per_copy_time():
+    from workloads.serving.cost import calibration
+    fmc = calibration()["fused_moe"]
+    plain, cut = _qwen3_cost(), _qwen3_cost()
+    cut.set_fused_moe_backend("cutlass")
+    assert cut.moe_copy_s == pytest.approx(fmc["cutlass_fp4_copy_ns"] * 1e-9)
+    for (a, _), (b, _) in zip(plain.layers.ops, cut.layers.ops):
+        want = a.rate * fmc["cutlass_fp4_gemm_eff"] if (a.expert and a.kind == "gemm") else a.rate
+        assert b.rate == pytest.approx(want), a.name
+    T = 4096.0
+    s = plain.spec
+    copies = T * s.top_k * plain.stage_layers * plain.moe_fraction
+    assert cut._fixed_stage_s(T, T) > plain._fixed_stage_s(T, T) + cut.moe_copy_s * copies * 0.999
+    # idempotent; back to no backend restores the plain layers
+    once = cut._fixed_stage_s(T, T)
+    cut.set_fused_moe_backend("cutlass")
+    assert cut._fixed_stage_s(T, T) == pytest.approx(once)
+    cut.set_fused_moe_backend("")
+    assert cut._fixed_stage_s(T, T) == pytest.approx(plain._fixed_stage_s(T, T))
+    assert cut.moe_copy_s == 0.0
+
+
+def test_cutlass_backend_leaves_other_mmas_and_gpus_alone():
+    # Hopper (no FP4 tensor cores), FP8 experts on Blackwell, and the TRTLLM-gen backend: unchanged
+    for c in (_qwen3_cost("H200-SXM-141GB", "fp8"), _qwen3_cost("B200-180GB", "fp8")):
+        before = c._fixed_stage_s(2048.0, 2048.0)
+        c.set_fused_moe_backend("cutlass")
+        assert c.moe_copy_s == 0.0 and c._fixed_stage_s(2048.0, 2048.0) == pytest.approx(before)
+    c = _qwen3_cost()
+    before = c._fixed_stage_s(2048.0, 2048.0)
+    c.set_fused_moe_backend("trtllm_gen")
+    assert c.moe_copy_s == 0.0 and c._fixed_stage_s(2048.0, 2048.0) == pytest.approx(before)
+    # W4A8 experts (FP4 weights, FP8 MMA: GPT-OSS's MXFP8 x MXFP4 CUTLASS path) are another kernel
+    c = _qwen3_cost("B200-180GB", "fp8")
+    c.set_expert_precision("mxfp4")
+    c.set_expert_compute_precision("mxfp8")
+    c.set_fused_moe_backend("cutlass")
+    assert c.moe_copy_s == 0.0
+
+
+def test_cutlass_backend_follows_a_later_expert_mma_change():
+    c = _qwen3_cost("B200-180GB", "fp8")
+    c.set_fused_moe_backend("cutlass")
+    assert c.moe_copy_s == 0.0
+    c.set_expert_precision("fp4")
+    c.set_expert_compute_precision("fp4")            # NVFP4 W4A4 experts: the kernel class's terms apply now
+    assert c.moe_copy_s > 0.0
+    ref = _qwen3_cost("B200-180GB", "fp8")
+    ref.set_expert_precision("fp4")
+    ref.set_expert_compute_precision("fp4")
+    eff = next(o.rate for o, _ in c.layers.ops if o.expert and o.kind == "gemm")
+    base = next(o.rate for o, _ in ref.layers.ops if o.expert and o.kind == "gemm")
+    from workloads.serving.cost import calibration
+    assert eff == pytest.approx(base * calibration()["fused_moe"]["cutlass_fp4_gemm_eff"])
+
+
+def test_unknown_fused_moe_backend_is_a_config_error():
+    from sim.errors import ConfigError
+    with pytest.raises(ConfigError, match="fused_moe_backend"):
+        _qwen3_cost().set_fused_moe_backend("cutlas")
+
+
+def test_trtllm_profile_runs_the_cutlass_backend():
+    from workloads.serving import engines
+    assert engines.profile("trtllm").fused_moe_backend == "cutlass"
+    assert engines.profile("trtllm-serve").fused_moe_backend == "cutlass"
+    assert engines.profile("vllm").fused_moe_backend == ""
