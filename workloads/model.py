@@ -86,6 +86,7 @@ class ModelSpec:
     attention_chunk: int = 0
     checkpoint_fp8_scaling: str = ""   # "block": the FP8 checkpoint is block-scaled (model.checkpoint_fp8_scaling)
     expert_load_cv: float = 0.0        # routed experts' load spread, std / mean (model.expert_load_cv)
+    encoder_params: float = 0.0        # a non-text encoder's parameters in the checkpoint (model.encoder_params)
     extra: dict = field(default_factory=dict, compare=False)
 
     # -- construction ------------------------------------------------------------------------
@@ -115,7 +116,8 @@ class ModelSpec:
                    moe_every=getattr(m, "moe_every", 0) if m.experts else 0,
                    attention_chunk=getattr(m, "attention_chunk", None) or 0,
                    checkpoint_fp8_scaling=getattr(m, "checkpoint_fp8_scaling", None) or "",
-                   expert_load_cv=(getattr(m, "expert_load_cv", None) or 0.0) if m.experts else 0.0)
+                   expert_load_cv=(getattr(m, "expert_load_cv", None) or 0.0) if m.experts else 0.0,
+                   encoder_params=float(getattr(m, "encoder_params", None) or 0.0))
 
     # -- shapes ------------------------------------------------------------------------------
     @property

@@ -159,6 +159,7 @@ class EngineProfile:
     chunked_decode: str = ""
     fused_moe_backend: str = ""     # the fused-MoE kernel class (IterationCost.set_fused_moe_backend)
     fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
+    encoder_bytes_per_param: float = 0.0   # bytes per model.encoder_params parameter held on every GPU (encoder_bytes)
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -188,10 +189,17 @@ class EngineProfile:
             return self.activation_base_GiB * GiB + max(forward, sampler)
         return self.activation_factor * cost.workspace_bytes(max_batch_tokens, rows)
 
+    def encoder_bytes(self, cost) -> float:
+        """Bytes of the checkpoint's non-text encoder (``model.encoder_params``: Llama 4's vision tower)
+        the engine loads on each GPU of a replica whether or not a request carries an image:
+        ``encoder_bytes_per_param`` x the parameters (0 where the engine skips it or nothing is known)."""
+        return self.encoder_bytes_per_param * cost.spec.encoder_params
+
     def kv_pool_bytes(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> float:
-        """KV bytes one GPU of a replica holds (may be <= 0: the caller reports it)."""
+        """KV bytes one GPU of a replica holds (may be <= 0: the caller reports it). The weights include
+        the encoder the engine loads beside the language model (``encoder_bytes``)."""
         total = cost.gpu.hbm_bytes
-        weights = cost.weight_bytes_per_gpu()
+        weights = cost.weight_bytes_per_gpu() + self.encoder_bytes(cost)
         if weights > total:
             raise InfeasibleError("serve.tp", f"{cost.spec.name}: {weights / GiB:.1f} GiB of weights per GPU "
                                   f"exceed {cost.gpu.name}'s {total / GiB:.1f} GiB HBM "
@@ -382,7 +390,10 @@ def checkpoint_param_count(cost, nextn_layers: int = 0) -> float:
     (DeepSeek-V3 / R1 ``num_nextn_predict_layers`` = 1, ``model.layers.61``: one more decoder layer
     of the last layer's kind, the 2d x d ``eh_proj`` and its own copies of the embedding and LM head;
     671.0e9 + 13.5e9 = the 685e9 the DeepSeek-V3 README gives for its Hugging Face weights), counted
-    at the body's packing. Their weights load only with MTP on, but the count reads every tensor."""
+    at the body's packing. Their weights load only with MTP on, but the count reads every tensor, a
+    non-text encoder's too (``model.encoder_params``: Llama 4's vision tower), counted one element per
+    weight (taken as unquantized in NVIDIA's FP8 and NVFP4 checkpoints, whose quantized layers are the
+    language model's linear layers)."""
     spec = cost.spec
     params, emb = float(cost.params), float(spec.embedding_params())
     if nextn_layers:
@@ -395,10 +406,10 @@ def checkpoint_param_count(cost, nextn_layers: int = 0) -> float:
         moe_layers = round(cost.moe_fraction * spec.layers) + (nextn_layers if spec.is_moe_layer(spec.layers - 1) else 0)
         experts = float(spec.experts * cost.expert_params * moe_layers)
         per = 0.5 + (1.0 / 32.0 if expert == "mxfp4" else 1.0 / 16.0)
-        return (params - experts) + experts * per
+        return (params - experts) + experts * per + spec.encoder_params
     if cost.wbytes == 0.5:
-        return (params - emb) * (0.5 + 1.0 / 16.0) + emb
-    return params
+        return (params - emb) * (0.5 + 1.0 / 16.0) + emb + spec.encoder_params
+    return params + spec.encoder_params
 
 
 def trtllm_bench_limits(cost, input_tokens: int, output_tokens: int, fraction: float = 0.95,

@@ -165,8 +165,9 @@ def test_llama4_maverick_rows_expressible_and_in_their_bounds():
     assert len(blackwell) == 12 and max(blackwell) <= 0.20 and statistics.median(blackwell) <= 0.12
     hopper = {k: e for k, e in errs.items() if "H200" in k}
     assert len(hopper) == 5 and all(0.0 < e <= 1.25 for e in hopper.values())
-    # the same B200 long-context rows with full attention on every layer read -34 to -38 %
-    assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_1024_32768"]) <= 0.16
+    # the same B200 long-context rows with full attention on every layer read -34 to -38 %; the vision encoder's
+    # fp32 copy on every rank (issue 12, llama4hop) took 1024/32768 -14.6 -> -16.2 %
+    assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_1024_32768"]) <= 0.17
     assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_32768_1024"]) <= 0.13
 
 
@@ -192,6 +193,28 @@ def test_llama4_chunked_attention_carries_the_long_context_rows():
     finally:
         serving.load_config = orig
     assert unchunked < -0.30
+
+
+def test_llama4_vision_encoder_memory_takes_the_h200_dep8_row_off_one_wave():
+    """Issue 12 (llama4hop): TensorRT-LLM holds Llama 4's vision encoder in fp32 on every rank (3.49 GB per GPU,
+    engines.toml encoder_bytes_per_param). Maverick H200 DEP8 1000/1000 runs 3,000 requests: without it the pool
+    holds 383 sequences per rank (all 3,000 at once) and the row reads +58.7 %; with it 365 (80 requests left to a
+    second wave), +27.4 %. Pinned both ways."""
+    from sim.app.validation import serving
+    row = next(r for r in held.heldout_cases() if r["id"] == "trtllm12_Llama_4_Maverick_H200_dep8_1000_1000")
+    assert 0.20 < serving.run_case(row)["error"] < 0.35
+    orig = serving.load_config
+
+    def no_encoder(*a, data=None, **k):
+        if data is not None and "model" in data:
+            data = dict(data, model=dict(data["model"], encoder_params=0))
+        return orig(*a, data=data, **k)
+    serving.load_config = no_encoder
+    try:
+        bare = serving.run_case(dict(row, id=row["id"] + "_no_encoder"))["error"]
+    finally:
+        serving.load_config = orig
+    assert 0.50 < bare < 0.65
 
 
 def test_llama4_hopper_rows_over_the_chunk_decode_with_mmha():

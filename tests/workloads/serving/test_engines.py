@@ -599,3 +599,44 @@ def test_on_host_divides_every_host_time_and_nothing_else():
         for f in fields(p):
             a, b = getattr(p, f.name), getattr(q, f.name)
             assert b == (a / 0.85 if f.name in us_fields else a), (name, f.name)
+
+
+# -- the checkpoint's vision encoder (issue 12, llama4hop) ---------------------------------------
+LLAMA4_VISION_PARAMS = 871_932_416     # the Llama-4-Scout parameter table's vision_model + multi_modal_projector
+
+
+def test_llama4_presets_carry_their_vision_encoder():
+    """34 ViT layers of 23,807,872 (q/k/v/o 1408 x 1408 with biases, fc1 / fc2 1408 x 5632 with biases, two
+    LayerNorms), 1,647,360 of embeddings and pre/post norms, the pixel-shuffle adapter 5632 x 4096 + 4096 x
+    4096 and the projector 4096 x 5120: the same tower on Scout and Maverick; no other preset has one."""
+    per_layer = 4 * (1408 * 1408 + 1408) + (1408 * 5632 + 5632) + (5632 * 1408 + 1408) + 4 * 1408
+    assert per_layer == 23_807_872
+    assert 34 * per_layer + 1_647_360 + 5632 * 4096 + 4096 * 4096 + 4096 * 5120 == LLAMA4_VISION_PARAMS
+    for preset in ("llama4-scout", "llama4-maverick"):
+        assert cost({"preset": preset}).spec.encoder_params == LLAMA4_VISION_PARAMS
+    assert cost({"preset": "llama3-70b"}).spec.encoder_params == 0.0
+
+
+def test_trtllm_holds_the_llama4_vision_encoder_in_fp32_on_every_gpu():
+    """TensorRT-LLM loads Llama 4's vision encoder on each rank in fp32 before it sizes the KV pool (PR #6844):
+    3.49 GB per GPU less of it, whatever the parallelism; vLLM / SGLang carry no such term (not modelled), and
+    a model without an encoder loses nothing. trtllm-bench's heuristic counts its elements in the checkpoint."""
+    t, v = engines.profile("trtllm"), engines.profile("vllm")
+    m = cost({"preset": "llama4-maverick"}, "H100-SXM-80GB", "fp8", "fp8", tp=8)
+    bare = cost({"preset": "llama4-maverick", "encoder_params": 0}, "H100-SXM-80GB", "fp8", "fp8", tp=8)
+    assert t.encoder_bytes(m) == pytest.approx(4.0 * LLAMA4_VISION_PARAMS)
+    drop = t.kv_pool_bytes(bare, 0.95, 8192, 1024) - t.kv_pool_bytes(m, 0.95, 8192, 1024)
+    assert drop == pytest.approx(0.95 * 4.0 * LLAMA4_VISION_PARAMS)
+    assert v.kv_pool_bytes(m, 0.9, 8192, 256) == v.kv_pool_bytes(bare, 0.9, 8192, 256)
+    l70 = cost({"preset": "llama3-70b"}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
+    assert t.encoder_bytes(l70) == 0.0
+    assert engines.checkpoint_param_count(m) - engines.checkpoint_param_count(bare) == LLAMA4_VISION_PARAMS
+    nv = cost({"preset": "llama4-maverick"}, "B200-180GB", "fp4", "fp8", tp=4)
+    nv0 = cost({"preset": "llama4-maverick", "encoder_params": 0}, "B200-180GB", "fp4", "fp8", tp=4)
+    assert engines.checkpoint_param_count(nv) - engines.checkpoint_param_count(nv0) == LLAMA4_VISION_PARAMS
+
+
+def test_encoder_params_must_not_be_negative():
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"model": {"preset": "llama4-scout", "encoder_params": -1}})
+    assert "encoder_params" in str(e.value)
