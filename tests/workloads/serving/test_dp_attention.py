@@ -417,3 +417,16 @@ def test_dsr1_h200_dep8_blog_step_by_op_against_public_kernels():
     f = 128 / 2048
     lo, hi = ((per_token - f * m * mixed) / (1 - f) for m in (2.0, 1.0))
     assert 0.065 < lo < hi < 0.085 and public_step < 0.85 * lo
+
+
+def test_op_breakdown_sums_to_the_step():
+    """``DpAttentionCost.op_breakdown`` splits a step into the layer model's ops, the LM head, attention
+    and the MoE's communication; they add up to the step's GPU time (decode and mixed batches, all-to-all
+    and all-gather engines) and every part is >= 0."""
+    for data in (dsv3(), dsv3(engine="trtllm")):
+        c = deployment(data).cost
+        for args in ((512.0, 512.0, 512.0 * 900, 512.0 * 900), (4096.0, 64.0, 4096.0 * 2048, 4096.0 + 64 * 900)):
+            ops = c.op_breakdown(*args)
+            b = c.batch(*args)
+            assert sum(ops.values()) == pytest.approx(b.compute_s + b.comm_s, rel=1e-9)
+            assert min(ops.values()) >= 0.0 and {"attention", "moe_comm", "lm_head", "expert_up"} <= set(ops)
