@@ -387,8 +387,14 @@ DSR1_GAP = (
     "23-35 ms. The gap grows with the tokens per rank, not with weight bytes: at 64 per rank (1024/8192, the same "
     "1.x table) dcsim's decode step (44.4 ms at 5,120-token contexts) is ~13 % under the measured 52.5 ms per token "
     "(~51 ms without its few prefill steps), at 128 (blog) 1.5-1.75x, at 384 (1000/1000) +57 % overall: between the first two shapes dcsim's step "
-    "moves 44.4 -> 46.4 ms, the measured ~51 -> 69-81 ms (other lengths, and the blog ran 0.19). Not adopted: no public timing of a per-token "
-    "cost of this size (the collectives, finalize and quantize kernels are priced or < 2 ms per step).")
+    "moves 44.4 -> 46.4 ms, the measured ~51 -> 69-81 ms (other lengths, and the blog ran 0.19). Per token (diagnostic, nothing kept): the measured step's excess "
+    "over dcsim's, averaged over each run's steps, is +6.2 / +32 / +86 ms at 72 / 192 / 768 tokens per rank and "
+    "step (1024/8192, the blog, 1000/1000; decode plus the average prefill), 0.09 / 0.17 / 0.11 ms per rank token, "
+    "1.4-2.8 us per token and layer: no one constant. Not adopted: no public timing of a per-token "
+    "cost of this size (the collectives, finalize and quantize kernels are priced or < 2 ms per step). Searched "
+    "without a usable figure: TensorRT-LLM PR #3071 (no kernel table: 'by average DeepGEMM can bring better "
+    "performance'), NCCL all-gather / reduce-scatter at 7-15 MB on 8 H100 / H200, SGLang PR #5207's block-FP8 "
+    "table (GPU not stated), vLLM PR #13932's H100 fused-MoE table (256 TP-sliced experts, not EP8's shape).")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
