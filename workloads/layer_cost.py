@@ -175,7 +175,7 @@ class LayerCost:
                 self.ops.append((lin, float(n_layers)))
 
     def seconds(self, tokens: float, expert_fraction: float = 1.0, expert_padding: float = 0.0,
-                expert_load: float = 1.0) -> float:
+                expert_load: float = 1.0, out: list | None = None) -> float:
         """Forward seconds of the layers' non-attention ops for ``tokens`` query tokens. Expert
         GEMMs run only on the ``expert_fraction`` of the experts that tokens route to (serving's
         touched experts): that many launches, reading their weights, each over the tokens
@@ -185,7 +185,8 @@ class LayerCost:
         ``expert_load`` (>= 1): the routed rows this GPU's experts receive over the balanced
         ``top_k`` x tokens (serving's most loaded expert-parallel rank, ``fused_moe.rank_load_factor``):
         the expert ops and the permute / unpermute of the routed copies run on that many times the
-        rows; their weight reads do not change."""
+        rows; their weight reads do not change. ``out`` (a list): each op's ``(name, seconds)`` over
+        the layers is appended to it (an op breakdown; the total is unchanged)."""
         T0 = float(tokens)
         Te = T0 * expert_load
         time_of = self.cm.time_of
@@ -219,4 +220,6 @@ class LayerCost:
                 tc = time_of(f, 0.0, o.x1 * T, 0, count, d, o.rate) + ts
                 t = tc if tc > t else t
             total += n * t
+            if out is not None:
+                out.append((o.name, n * t))
         return total

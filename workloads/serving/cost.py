@@ -377,14 +377,15 @@ class IterationCost:
         self._mb_const = self.params * self.wbytes
         self._mb_kv = self.kv_token_replica
 
-    def _fixed_stage_s(self, T: float, S: float, real: float | None = None) -> float:
+    def _fixed_stage_s(self, T: float, S: float, real: float | None = None, out: list | None = None) -> float:
         """Stage seconds of the ops that do not depend on attention: the layers' GEMMs and
         memory-bound ops (an MoE layer reads only the experts its T tokens route to) and the
         LM head over the S sampled rows. ``real`` (< T): a CUDA graph padded to T rows runs
-        ``real`` of the batch's own, the rest copies of one dummy request (``padded``)."""
+        ``real`` of the batch's own, the rest copies of one dummy request (``padded``).
+        ``out`` (a list): each op's ``(name, seconds)`` is appended (``op_breakdown``)."""
         key = (T, S, real)
         t = self._fixed_memo.get(key)
-        if t is not None:
+        if t is not None and out is None:
             return t
         s = self.spec
         frac, pad = 1.0, 0.0
@@ -404,11 +405,16 @@ class IterationCost:
                 # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
                 pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile, tile_scale=self._moe_tile_scale())
         layers = self._mixed_layers(routed) if self._mixed_input else self.layers
-        t = (layers.seconds(T, frac, pad, load)
-             + self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0))
+        head = self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0)
+        t = layers.seconds(T, frac, pad, load, out) + head
+        if out is not None:
+            out.append(("lm_head", head))
         if self.moe_copy_s and s.is_moe:
             # the fused MoE's cost per routed copy on this GPU (set_fused_moe_backend), every MoE layer
-            t += self.moe_copy_s * routed * s.top_k / self._moe_ep_size() * self.stage_layers * self.moe_fraction
+            copy = self.moe_copy_s * routed * s.top_k / self._moe_ep_size() * self.stage_layers * self.moe_fraction
+            t += copy
+            if out is not None:
+                out.append(("moe_copy", copy))
         if len(self._fixed_memo) > 1 << 16:
             self._fixed_memo.clear()
         self._fixed_memo[key] = t

@@ -150,7 +150,7 @@ class DpAttentionCost(IterationCost):
         """The routed experts spread over the N ranks."""
         return self.dp
 
-    def _fixed_stage_s(self, T: float, S: float, real: float | None = None) -> float:
+    def _fixed_stage_s(self, T: float, S: float, real: float | None = None, out: list | None = None) -> float:
         """``IterationCost._fixed_stage_s`` of one rank's ``T`` tokens, plus, where the experts run
         the mixed-input kernel (TensorRT-LLM's TRITON backend) and ``moe_gate_on_gathered``, the
         gate (router GEMM and top-k) over the other ranks' ``(N - 1) x T`` all-gathered tokens:
@@ -159,14 +159,17 @@ class DpAttentionCost(IterationCost):
         nothing), where CUTLASS / TRTLLM-gen gate their own tokens and gather inside the fused MoE
         (tensorrt_llm/_torch/models/modeling_gpt_oss.py; calibration.toml [fused_moe]
         mixed_input_gate_on_gathered). The gate's weights are read once."""
-        t = super()._fixed_stage_s(T, S, real)
+        t = super()._fixed_stage_s(T, S, real, out)
         if self.dp > 1 and self._mixed_input and self.moe_gate_on_gathered:
             x = T * (self.dp - 1)
             cm = self.compute
             for o, n in self.layers.ops:
                 if o.name in GATE_OPS:
                     d = min(o.d1 * x, o.dmin) if o.d1 else 0.0
-                    t += n * cm.time_of(o.f1 * x, o.b1 * x, o.x1 * x, 0, o.count, d, o.rate)
+                    g = n * cm.time_of(o.f1 * x, o.b1 * x, o.x1 * x, 0, o.count, d, o.rate)
+                    t += g
+                    if out is not None:
+                        out.append((o.name + "_gathered", g))
         return t
 
     def copies(self, prefill: bool) -> float:
@@ -242,6 +245,25 @@ class DpAttentionCost(IterationCost):
         return BatchCost(self._host_s(T / n, S / n, gpu if gpu >= self.dp_sync_s else self.dp_sync_s), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
                          self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
+
+    def op_breakdown(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> dict[str, float]:
+        """Seconds of one rank's step of ``batch`` (same arguments: the replica's tokens,
+        sequences, attention pairs, KV reads) by op, summed over the stage's layers: the layer
+        model's ops (the most loaded EP rank's routed rows, the CUDA graph's padding), ``lm_head``,
+        ``attention`` (MLA / fused attention), ``moe_comm`` (all-gather / reduce-scatter or
+        all-to-all); their sum is ``batch(...).compute_s + comm_s``."""
+        n = float(self.dp)
+        T, S = float(tokens), float(samples)
+        P = self.padded(T / n, S / n) * n if (self.graph_sizes and T == S) else T
+        Ps = P if P != T else S
+        ops: list = []
+        self._fixed_stage_s(P / n, Ps / n, None, ops)
+        out: dict[str, float] = {}
+        for name, sec in ops:
+            out[name] = out.get(name, 0.0) + self.pp * sec
+        out["attention"] = self.pp * self._attn_s(T / n, attn_pairs / n, kv_read / n, S / n)
+        out["moe_comm"] = self._comm(P, T > S)[2]
+        return out
 
     def decode_run(self, batch: int, context: float, steps: int, contexts=None) -> DecodeRun:
         B = float(batch)
