@@ -359,7 +359,15 @@ class SpeculativeSpec(BaseModel):
     verify_tokens: int | None = Field(None, ge=1, le=256)
     draft_layers: float = Field(1.0, ge=0)
     topk: int = Field(1, ge=1, le=64, description="draft branches kept per draft step (EAGLE tree; SGLang --speculative-eagle-topk); 1: a chain")
-    draft_vocab: int | None = Field(None, ge=1, description="rows of the drafter's LM head (EAGLE-3 heads: a reduced vocabulary, e.g. 32000); default the model's vocab")
+    draft_vocab: int | None = Field(None, ge=2, description="rows of the drafter's LM head (EAGLE-3 heads: a reduced vocabulary, e.g. 32000; at least 2, like model.vocab); default the model's vocab")
+
+    @field_validator("draft_vocab", mode="before")
+    @classmethod
+    def _draft_vocab(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool) and v < 2:
+            raise ValueError(f"{v} tokens: a draft vocabulary needs at least 2 (the draft head's softmax over one "
+                             "token proposes the same token every time; 0 or fewer has no draft head), like model.vocab")
+        return v
 
     @field_validator("acceptance")
     @classmethod

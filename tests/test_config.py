@@ -558,3 +558,14 @@ def test_a_vocabulary_of_fewer_than_two_tokens_is_refused_with_the_reason(vocab)
         load_config(data={"model": {"vocab": vocab}})
     assert err.value.key == "model.vocab" and "at least 2" in str(err.value)
     assert load_config(data={"model": {"vocab": 2}}).model.vocab == 2
+
+
+@pytest.mark.parametrize("draft_vocab", [1, 0, -5])
+def test_a_draft_vocabulary_of_fewer_than_two_tokens_is_refused_with_the_reason(draft_vocab):
+    # draft_vocab = 1 ran (a draft head over one token proposes the same token every step), as model.vocab = 1 did
+    spec = {"tokens": 3, "acceptance": 0.7, "draft_vocab": draft_vocab}
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"kind": "serve"}, "serve": {"speculative": spec}})
+    assert str(err.value).startswith("serve.speculative.draft_vocab: ") and "at least 2" in str(err.value)
+    ok = load_config(data={"run": {"kind": "serve"}, "serve": {"speculative": {**spec, "draft_vocab": 2}}})
+    assert ok.serve.speculative.draft_vocab == 2
