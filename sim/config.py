@@ -254,6 +254,7 @@ class ModelSection(Section):
     head_dim: int | None = Field(None, ge=1, description="per-head width; default hidden / heads")
     vocab: int = Field(128256, ge=2, description="vocabulary size, tokens (at least 2: an LM head over fewer has nothing to choose between)")
     seq_len: int = Field(8192, ge=1, description="training sequence length, tokens")
+    max_context: int | None = Field(None, ge=1, le=2**31 - 1, description="the model's maximum context (prompt + output), tokens: Hugging Face max_position_embeddings (text_config's for a multimodal checkpoint; Llama 4 Scout 10,485,760, Maverick 1,048,576). Read by serving engines that size themselves by it: trtllm-serve without --max_seq_len takes the model's (TensorRT-LLM _torch/models/modeling_utils.py infer_max_seq_len), so a chunked-attention model decodes its chunked layers with MMHA on Hopper (engines.toml max_seq_len). Unset: not declared (the engine sizes by the workload)")
     gated_mlp: bool = Field(True, description="SwiGLU-style three-matrix MLP")
     tied_embeddings: bool = Field(False, description="input and output embeddings share weights")
     experts: int = Field(0, ge=0, description="routed experts (0 = dense)")
@@ -786,7 +787,7 @@ def format_validation_error(err: ValidationError) -> str:
 # Hugging Face config.json names of [model] keys: a model copied from a checkpoint's config
 HF_MODEL_KEYS = {"num_hidden_layers": "layers", "hidden_size": "hidden", "intermediate_size": "ffn_hidden",
                  "num_attention_heads": "heads", "num_key_value_heads": "kv_heads", "vocab_size": "vocab",
-                 "max_position_embeddings": "seq_len", "tie_word_embeddings": "tied_embeddings",
+                 "max_position_embeddings": "max_context", "tie_word_embeddings": "tied_embeddings",
                  "num_experts": "experts", "num_local_experts": "experts", "n_routed_experts": "experts",
                  "num_experts_per_tok": "top_k", "moe_intermediate_size": "expert_ffn_hidden",
                  "n_shared_experts": "shared_experts", "first_k_dense_replace": "dense_layers",

@@ -84,6 +84,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   TensorRT-LLM's MMHA kernel instead of XQA on a GPU whose generation kernel is XQA (compute.toml
   ``xqa_decode``: Hopper) when the run's longest sequence exceeds the chunk (TensorRT-LLM PR #6306;
   ``Deployment._chunked_decode_kernel``, ``IterationCost.set_mmha_chunked_decode``); "" none.
+- ``max_seq_len``: the engine's max_seq_len that ``chunked_decode`` compares with the chunk:
+  ``"workload"``, the run's longest prompt + output (trtllm-bench sizes it from its dataset), or
+  ``"model"``, the model's ``model.max_context`` where it declares one, else the workload's
+  (trtllm-serve without --max_seq_len: the model config's max_position_embeddings).
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
   serve keys a config leaves unset when it names ``serve.engine``.
@@ -153,6 +157,7 @@ class EngineProfile:
     cuda_graph_pad_to_limit: bool = False
     window_kv_freed: bool = True
     chunked_decode: str = ""
+    max_seq_len: str = "workload"   # chunked_decode's max_seq_len: "workload" (longest prompt + output) or "model" (model.max_context)
     fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
@@ -282,6 +287,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.chunked_decode not in ("", "mmha"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml chunked_decode = {prof.chunked_decode!r} is not "
                                "one of '', 'mmha'")
+    if prof.max_seq_len not in ("workload", "model"):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml max_seq_len = {prof.max_seq_len!r} is not "
+                               "one of 'workload', 'model'")
     return prof
 
 
