@@ -347,7 +347,8 @@ class SpeculativeSpec(BaseModel):
     ``draft_layers`` (cost of one draft step in target decoder layers; default 1: an EAGLE/MTP
     head), ``topk`` (tree branches per draft step) and ``draft_vocab`` (the drafter's LM head
     rows); costed by ``workloads/serving/speculative.py``."""
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: draft_layers = inf ran into a simulator deadlock (exit 4), NaN a bound's message
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -358,7 +359,7 @@ class SpeculativeSpec(BaseModel):
     tokens: int = Field(..., ge=1, le=64)
     acceptance: float | list[float] = Field(...)
     verify_tokens: int | None = Field(None, ge=1, le=256)
-    draft_layers: float = Field(1.0, ge=0)
+    draft_layers: float = Field(1.0, ge=0, le=10_000, description="cost of one draft step in target decoder layers (1: an EAGLE / MTP head; a draft model's layers scaled to the target's width); at most 10,000, model.layers' bound")
     topk: int = Field(1, ge=1, le=64, description="draft branches kept per draft step (EAGLE tree; SGLang --speculative-eagle-topk); 1: a chain")
     draft_vocab: int | None = Field(None, ge=2, description="rows of the drafter's LM head (EAGLE-3 heads: a reduced vocabulary, e.g. 32000; at least 2, like model.vocab); default the model's vocab")
 
@@ -368,6 +369,16 @@ class SpeculativeSpec(BaseModel):
         if isinstance(v, int) and not isinstance(v, bool) and v < 2:
             raise ValueError(f"{v} tokens: a draft vocabulary needs at least 2 (the draft head's softmax over one "
                              "token proposes the same token every time; 0 or fewer has no draft head), like model.vocab")
+        return v
+
+    @field_validator("verify_tokens")
+    @classmethod
+    def _verifies_the_chain(cls, v, info):
+        tokens = info.data.get("tokens")
+        if v is not None and isinstance(tokens, int) and v < tokens + 1:
+            raise ValueError(f"{v} cannot check a chain of tokens = {tokens} drafts: the target verifies each draft "
+                             f"position plus the token it samples after them, at least tokens + 1 = {tokens + 1} "
+                             "(a tree's nodes: more); leave it out for a chain")
         return v
 
     @field_validator("acceptance")

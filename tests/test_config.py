@@ -569,3 +569,20 @@ def test_a_draft_vocabulary_of_fewer_than_two_tokens_is_refused_with_the_reason(
     assert str(err.value).startswith("serve.speculative.draft_vocab: ") and "at least 2" in str(err.value)
     ok = load_config(data={"run": {"kind": "serve"}, "serve": {"speculative": {**spec, "draft_vocab": 2}}})
     assert ok.serve.speculative.draft_vocab == 2
+
+
+@pytest.mark.parametrize("extra, key, words", [
+    ({"draft_layers": float("inf")}, "serve.speculative.draft_layers", "finite"),    # ran into a deadlock (exit 4)
+    ({"draft_layers": float("nan")}, "serve.speculative.draft_layers", "finite"),
+    ({"draft_layers": 1e9}, "serve.speculative.draft_layers", "less than or equal"),  # ran: a draft step of 1e9 layers
+    ({"acceptance": float("nan")}, "serve.speculative.acceptance", "finite"),
+    ({"verify_tokens": 3}, "serve.speculative.verify_tokens", "at least tokens + 1 = 4"),  # ran: fewer checked than drafted
+])
+def test_bad_speculative_numbers_name_the_key(extra, key, words):
+    spec = {"tokens": 3, "acceptance": 0.7, **extra}
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"kind": "serve"}, "serve": {"speculative": spec}})
+    assert str(err.value).startswith(key + ": ") and words in str(err.value)
+    # the chain's own verify count and a tree's larger one stay valid
+    assert load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": 0.7, "verify_tokens": 4}}})
+    assert load_config(data={"serve": {"speculative": {"tokens": 4, "acceptance": 0.5, "verify_tokens": 16, "topk": 4}}})
