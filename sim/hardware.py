@@ -209,6 +209,21 @@ def define(name: str, row: dict) -> GpuSpec:
     for k in ("like", "vendor", "source", "notes", "scaleup_kind", "host_cpu"):     # text, never a coerced number
         if k in row and not isinstance(row[k], str):
             raise ConfigError(f"{key}.{k}", f"must be a string, got {row[k]!r}")
+    if not name.strip():
+        raise ConfigError("hardware", f"a [hardware.{name!r}] table has an empty name: name the GPU (topology.gpu "
+                                      "then uses that name)")
+    for k, what in (("like", "a catalogued GPU to borrow the calibration of (dcsim hardware lists them), or leave "
+                              "the key out for a GPU with its own dense_tflops, hbm_GB and hbm_GBps"),
+                    ("vendor", "the maker (e.g. 'NVIDIA', 'AMD'; collectives pick the vendor's scale-up efficiency), "
+                               "or leave the key out to take the like's / 'custom'")):
+        if k in row and not row[k].strip():
+            raise ConfigError(f"{key}.{k}", f"is empty: name {what}")
+    # the catalogue's vendor names key the scale-up efficiencies (sim.collectives SCALEUP_EFFICIENCY):
+    # 'nvidia' would silently miss NVIDIA's
+    known = {g.vendor.casefold(): g.vendor for g in cat.values()}
+    if "vendor" in row and row["vendor"] != known.get(row["vendor"].strip().casefold(), row["vendor"]):
+        raise ConfigError(f"{key}.vendor", f"{row['vendor']!r}: write {known[row['vendor'].strip().casefold()]!r}, as "
+                                           "the catalogue spells it (the vendor's scale-up efficiency is keyed by it)")
     if "host_cpu" in row and not row["host_cpu"].strip():
         raise ConfigError(f"{key}.host_cpu", "is empty: name the host CPU (e.g. 'Grace', 'Xeon 8480C'; a run's "
                                              "manifest names it), or leave the key out to take the like's / x86's")

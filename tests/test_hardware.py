@@ -116,11 +116,24 @@ def test_define_without_like_needs_the_rates():
     ({"like": "H100-SXM-80GB", "host_speed": 850}, "hardware.T-bad.host_speed"),     # a percentage slip
     ({"like": "H100-SXM-80GB", "host_cpu": ""}, "hardware.T-bad.host_cpu"),         # an empty CPU name
     ({"like": "H100-SXM-80GB", "host_cpu": "  "}, "hardware.T-bad.host_cpu"),
+    # like = "" read as no like (then 'dense_tflops required'), vendor = "" ran as a nameless maker
+    ({"like": "", "dense_tflops": {"bf16": 100}, "hbm_GB": 80, "hbm_GBps": 2000}, "hardware.T-bad.like"),
+    ({"like": "H100-SXM-80GB", "vendor": ""}, "hardware.T-bad.vendor"),
+    # 'nvidia' ran, silently missing NVIDIA's scale-up efficiency (sim.collectives keys it by the catalogue's spelling)
+    ({"like": "H100-SXM-80GB", "vendor": "nvidia"}, "hardware.T-bad.vendor"),
 ])
 def test_bad_hardware_tables_name_the_key(row, key):
     with pytest.raises(_CE) as err:
         _hw.define("T-bad", row)
     assert err.value.key == key
+
+
+def test_an_empty_gpu_name_is_refused_and_a_vendor_of_ones_own_is_kept():
+    # [hardware." "] was registered under a blank name
+    with pytest.raises(_CE, match="empty name"):
+        _hw.define(" ", {"like": "H100-SXM-80GB"})
+    assert _hw.define("T-acme", {"like": "H100-SXM-80GB", "vendor": "Acme"}).vendor == "Acme"
+    assert _hw.define("T-nv", {"like": "H100-SXM-80GB", "vendor": "NVIDIA"}).vendor == "NVIDIA"
 
 
 def test_a_catalogue_name_cannot_be_redefined():
