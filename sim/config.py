@@ -548,6 +548,13 @@ class JobSection(BaseModel):
     def _no_silent_coercion(cls, value, info):
         return no_silent_coercion(value, info, cls.model_fields)
 
+    @field_validator("name")
+    @classmethod
+    def _named(cls, v):
+        if not v.strip():
+            raise ValueError(f"{v!r} is blank: name the job (it names its rows in the outputs' job column)")
+        return v
+
     @field_validator("placement")
     @classmethod
     def _ranges(cls, v):

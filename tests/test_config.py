@@ -586,3 +586,11 @@ def test_bad_speculative_numbers_name_the_key(extra, key, words):
     # the chain's own verify count and a tree's larger one stay valid
     assert load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": 0.7, "verify_tokens": 4}}})
     assert load_config(data={"serve": {"speculative": {"tokens": 4, "acceptance": 0.5, "verify_tokens": 16, "topk": 4}}})
+
+
+@pytest.mark.parametrize("name", ["  ", "\t"])
+def test_a_blank_job_name_is_refused(name):
+    # name = "  " ran, labelling the job's rows with blanks (name = "" was already refused)
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"gpus": 16}, "jobs": [{**JOB, "name": name, "gpus": 8}]})
+    assert err.value.key == "jobs.0" and "jobs.0.name: " in str(err.value) and "blank" in str(err.value)
