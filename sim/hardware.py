@@ -313,6 +313,9 @@ def gpu(name: str, key: str = "topology.gpu") -> GpuSpec:
     if name in _DEFINED:
         return _DEFINED[name]
     cat = catalogue()
+    if isinstance(name, str) and not name.strip():
+        raise ConfigError(key, f"{name!r} is empty: name a GPU of the catalogue ({', '.join(cat)}) or one a "
+                               '[hardware."NAME"] table defines')
     if name not in cat:
         raise ConfigError(key, f"unknown GPU {name!r}; known: {', '.join(cat)} "
                                f"(or define it in a [hardware.\"{name}\"] table)")

@@ -197,3 +197,11 @@ def test_host_cpu_is_a_property_of_the_machine_with_its_source():
         with pytest.raises(ConfigError) as err:
             _hw.define("T-slip", {"like": "B200-180GB", "host_speed": v})
         assert err.value.key == "hardware.T-slip.host_speed" and "ratio" in str(err.value) and "GPU's" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_gpu_name_in_the_topology_says_so(name):
+    # it suggested defining a [hardware."  "] table, which define() refuses
+    with pytest.raises(_CE) as err:
+        _hw.gpu(name)
+    assert err.value.key == "topology.gpu" and "is empty" in str(err.value) and "[hardware.\"  \"]" not in str(err.value)
