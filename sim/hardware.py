@@ -276,6 +276,13 @@ def define(name: str, row: dict) -> GpuSpec:
         if v > _UPPER[k]:
             raise ConfigError(f"{key}.{k}", f"{v:g} is not a GPU's (at most {_UPPER[k]:g}: a bound "
                                             f"orders of magnitude above any chip, to catch a slip of units)")
+    # the runtime-visible capacity cannot exceed the marketed one (binary GB: 80 GB = 80 GiB; the
+    # driver and ECC keep ~1 %): hbm_usable_GiB = 200 beside an 80 GB part ran as a 200 GiB GPU
+    if merged.get("hbm_usable_GiB") is not None and merged["hbm_usable_GiB"] > merged["hbm_GB"] * (1 + 1e-9):
+        whose = "" if "hbm_GB" in row else f", {like}'s; give hbm_GB too"
+        raise ConfigError(f"{key}.hbm_usable_GiB", f"{merged['hbm_usable_GiB']:g} GiB exceeds hbm_GB = "
+                                                   f"{merged['hbm_GB']:g}{whose}: the runtime sees at most the "
+                                                   "marketed capacity (HBM's GB are GiB; ~1 % less after the driver)")
     dom = merged.get("scaleup_domain")
     if isinstance(dom, bool) or not isinstance(dom, int) or dom < 1:
         raise ConfigError(f"{key}.scaleup_domain", f"must be an integer >= 1, got {dom!r}")

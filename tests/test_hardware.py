@@ -121,6 +121,9 @@ def test_define_without_like_needs_the_rates():
     ({"like": "H100-SXM-80GB", "vendor": ""}, "hardware.T-bad.vendor"),
     # 'nvidia' ran, silently missing NVIDIA's scale-up efficiency (sim.collectives keys it by the catalogue's spelling)
     ({"like": "H100-SXM-80GB", "vendor": "nvidia"}, "hardware.T-bad.vendor"),
+    # a runtime-visible capacity above the marketed one ran as that much HBM
+    ({"like": "H100-SXM-80GB", "hbm_usable_GiB": 200}, "hardware.T-bad.hbm_usable_GiB"),
+    ({"dense_tflops": {"bf16": 100}, "hbm_GB": 80, "hbm_GBps": 2000, "hbm_usable_GiB": 81}, "hardware.T-bad.hbm_usable_GiB"),
 ])
 def test_bad_hardware_tables_name_the_key(row, key):
     with pytest.raises(_CE) as err:
@@ -205,3 +208,8 @@ def test_an_empty_gpu_name_in_the_topology_says_so(name):
     with pytest.raises(_CE) as err:
         _hw.gpu(name)
     assert err.value.key == "topology.gpu" and "is empty" in str(err.value) and "[hardware.\"  \"]" not in str(err.value)
+
+
+def test_a_usable_capacity_within_the_marketed_one_is_kept():
+    spec = _hw.define("T-usable", {"like": "H100-SXM-80GB", "hbm_GB": 96, "hbm_usable_GiB": 94.5})
+    assert spec.hbm_bytes == 94.5 * _hw.GiB
