@@ -1015,6 +1015,12 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
                 if getattr(serve, key) is not None and serve.router != "weighted":
                     out.append(f"{prefix}serve.{key} has no effect with router = {serve.router!r}; "
                                "it weighs the scorers of router = 'weighted'")
+            sp = serve.speculative
+            if sp is not None and sp.method == "draft" and "draft_layers" not in sp.model_fields_set:
+                # method is a label: every method is costed by draft_layers, whose default is a one-layer head
+                out.append(f"{prefix}serve.speculative.method = 'draft' is costed as draft_layers = 1 target layer "
+                           "per draft step (the default, an EAGLE / MTP head's); set draft_layers to the draft "
+                           "model's cost in target layers (its layers x its hidden^2 over the target's hidden^2)")
         if kind == "train":
             train = scope.train
             if train.sequence_parallel and train.tp == 1:

@@ -270,6 +270,9 @@ MORE_WITHOUT_EFFECT = [
     ({**SERVE, "failures": {"gpu": 0.1}}, "failures.gpu has no effect with run.kind = 'serve'"),
     ({"jobs": [{**JOB, "serve": {"tp": 2}}]}, "jobs.0.serve does not apply to kind = 'train'"),
     ({"jobs": [{**JOB, "kind": "serve", "workload": {"cv": 2.0}}]}, "jobs.0.workload.cv has no effect"),
+    # method is a label: a draft model ran silently at the one-layer head's default cost
+    ({"run": {"kind": "serve"}, "serve": {"speculative": {"method": "draft", "tokens": 3, "acceptance": 0.7}}},
+     "serve.speculative.method = 'draft' is costed as draft_layers = 1"),
 ]
 
 
@@ -294,6 +297,8 @@ def test_settings_that_take_effect_are_not_warned_about(capsys):
     load_config(data={"train": {"tp": 2, "sequence_parallel": True, "pp": 2, "schedule": "interleaved",
                                 "virtual_stages": 2}})
     load_config(data={"run": {"kind": "serve"}, "serve": {"router": "weighted", "router_weights": {"queue": 1.0}}})
+    load_config(data={"run": {"kind": "serve"}, "serve": {"speculative": {"method": "draft", "tokens": 3,
+                                                                          "acceptance": 0.7, "draft_layers": 8}}})
     assert capsys.readouterr().err == ""
 
 
