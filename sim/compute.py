@@ -182,7 +182,7 @@ def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
         missing = list(needed)
     # a defined GPU borrows everything it has; the borrowed constants are its own calibration
     # only when it is its like's silicon (``calibration_inputs_changed`` empty: a relabelled part
-    # with another NVLink domain, price or power limit that leaves the clock where it was)
+    # with another NVLink domain, NVLS or a power limit that leaves the clock where it was)
     if spec is not None and (not spec.like or calibration_inputs_changed(gpu_name)):
         missing = list(needed)
     return not missing, missing
