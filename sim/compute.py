@@ -39,6 +39,7 @@ from importlib import resources
 import numpy as np
 
 from sim.hardware import GpuSpec
+from sim.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -179,9 +180,61 @@ def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
     kinds = own.get("calibrated_kinds")
     if kinds is not None and kind not in kinds:
         missing = list(needed)
-    if spec is not None:          # a defined GPU borrows everything it has
+    # a defined GPU borrows everything it has; the borrowed constants are its own calibration
+    # only when it is its like's silicon (``calibration_inputs_changed`` empty: a relabelled part
+    # with another NVLink domain, NVLS or a power limit that leaves the clock where it was)
+    if spec is not None and (not spec.like or calibration_inputs_changed(gpu_name)):
         missing = list(needed)
     return not missing, missing
+
+
+def calibration_inputs_changed(gpu_name: str) -> list[str]:
+    """The ``[hardware."NAME"]`` fields of a defined GPU that differ from its ``like``'s in a way
+    its compute constants depend on: the constants are efficiencies of the like's measured peak
+    rates (``dense_tflops`` per precision, 0 = lacks it; ``hbm_GBps``; ``special_Tops``, the
+    softmax exponentials), at the like's sustained clock (``power_W`` below the like's lowers it,
+    ``clock_scale``; a section fitted at another board power, ``calibrated_power_W``, moves with
+    any power), on the like's host (``host_speed``: the launch / dispatch constants were fitted
+    with that CPU issuing the kernels), for the like's board (``hbm_GB``: another capacity is
+    another SKU, H100 NVL 94 GB against SXM 80 GB). Fields none of them read (``scaleup_*``,
+    ``nvls``, ``host_GBps``, a higher power limit, ``vendor``, ``source``, ``notes``,
+    ``host_cpu``'s name) are not listed. Empty for a like's exact silicon; every field for a GPU
+    without ``like``; [] for a catalogued GPU."""
+    import math
+    from sim import hardware
+    spec = hardware.defined().get(gpu_name)
+    if spec is None:
+        return []
+    if not spec.like:
+        return ["like"]
+    base = hardware.catalogue()[spec.like]
+
+    def same(a: float, b: float, rel: float = 1e-6) -> bool:
+        return math.isclose(a, b, rel_tol=rel, abs_tol=0.0)
+
+    changed = []
+    for p in sorted(set(spec.dense_flops) | set(base.dense_flops) | set(spec.lacks) | set(base.lacks)):
+        a = 0.0 if p in spec.lacks else spec.dense_flops.get(p, 0.0)
+        b = 0.0 if p in base.lacks else base.dense_flops.get(p, 0.0)
+        if not same(a, b):
+            changed.append(f"dense_tflops.{p}")
+    if not same(spec.hbm_Bps, base.hbm_Bps):
+        changed.append("hbm_GBps")
+    # hbm_GB round-trips through the usable fraction (config_hbm_GB rounds to 0.01 GB)
+    if not same(spec.hbm_bytes, base.hbm_bytes, 1e-3):
+        changed.append("hbm_GB")
+    if not same(spec.special_ops, base.special_ops):
+        changed.append("special_Tops")
+    eff = efficiency_for(spec.like)
+    try:
+        clock_moved = not same(sustained_clock(spec, eff), sustained_clock(base, eff))
+    except ConfigError:           # a bf16 rate given as 0 (listed above): the clock law cannot compare
+        clock_moved = not same(spec.power_W, base.power_W)
+    if clock_moved:
+        changed.append("power_W")
+    if not same(spec.host_speed, base.host_speed):
+        changed.append("host_speed")
+    return changed
 
 
 # Fused-attention kernels a training framework may run (``train.attention_kernel``): "default" is

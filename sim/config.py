@@ -254,6 +254,7 @@ class ModelSection(Section):
     head_dim: int | None = Field(None, ge=1, description="per-head width; default hidden / heads")
     vocab: int = Field(128256, ge=2, description="vocabulary size, tokens (at least 2: an LM head over fewer has nothing to choose between)")
     seq_len: int = Field(8192, ge=1, description="training sequence length, tokens")
+    max_context: int | None = Field(None, ge=1, le=2**31 - 1, description="the model's maximum context (prompt + output), tokens: Hugging Face max_position_embeddings (text_config's for a multimodal checkpoint; Llama 4 Scout 10,485,760, Maverick 1,048,576). Read by serving engines that size themselves by it: trtllm-serve without --max_seq_len takes the model's (TensorRT-LLM _torch/models/modeling_utils.py infer_max_seq_len), so a chunked-attention model decodes its chunked layers with MMHA on Hopper (engines.toml max_seq_len). Unset: not declared (the engine sizes by the workload)")
     gated_mlp: bool = Field(True, description="SwiGLU-style three-matrix MLP")
     tied_embeddings: bool = Field(False, description="input and output embeddings share weights")
     experts: int = Field(0, ge=0, description="routed experts (0 = dense)")
@@ -347,7 +348,8 @@ class SpeculativeSpec(BaseModel):
     ``draft_layers`` (cost of one draft step in target decoder layers; default 1: an EAGLE/MTP
     head), ``topk`` (tree branches per draft step) and ``draft_vocab`` (the drafter's LM head
     rows); costed by ``workloads/serving/speculative.py``."""
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: draft_layers = inf ran into a simulator deadlock (exit 4), NaN a bound's message
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -358,9 +360,27 @@ class SpeculativeSpec(BaseModel):
     tokens: int = Field(..., ge=1, le=64)
     acceptance: float | list[float] = Field(...)
     verify_tokens: int | None = Field(None, ge=1, le=256)
-    draft_layers: float = Field(1.0, ge=0)
+    draft_layers: float = Field(1.0, ge=0, le=10_000, description="cost of one draft step in target decoder layers (1: an EAGLE / MTP head; a draft model's layers scaled to the target's width); at most 10,000, model.layers' bound")
     topk: int = Field(1, ge=1, le=64, description="draft branches kept per draft step (EAGLE tree; SGLang --speculative-eagle-topk); 1: a chain")
-    draft_vocab: int | None = Field(None, ge=1, description="rows of the drafter's LM head (EAGLE-3 heads: a reduced vocabulary, e.g. 32000); default the model's vocab")
+    draft_vocab: int | None = Field(None, ge=2, description="rows of the drafter's LM head (EAGLE-3 heads: a reduced vocabulary, e.g. 32000; at least 2, like model.vocab); default the model's vocab")
+
+    @field_validator("draft_vocab", mode="before")
+    @classmethod
+    def _draft_vocab(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool) and v < 2:
+            raise ValueError(f"{v} tokens: a draft vocabulary needs at least 2 (the draft head's softmax over one "
+                             "token proposes the same token every time; 0 or fewer has no draft head), like model.vocab")
+        return v
+
+    @field_validator("verify_tokens")
+    @classmethod
+    def _verifies_the_chain(cls, v, info):
+        tokens = info.data.get("tokens")
+        if v is not None and isinstance(tokens, int) and v < tokens + 1:
+            raise ValueError(f"{v} cannot check a chain of tokens = {tokens} drafts: the target verifies each draft "
+                             f"position plus the token it samples after them, at least tokens + 1 = {tokens + 1} "
+                             "(a tree's nodes: more); leave it out for a chain")
+        return v
 
     @field_validator("acceptance")
     @classmethod
@@ -528,6 +548,13 @@ class JobSection(BaseModel):
     @classmethod
     def _no_silent_coercion(cls, value, info):
         return no_silent_coercion(value, info, cls.model_fields)
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, v):
+        if not v.strip():
+            raise ValueError(f"{v!r} is blank: name the job (it names its rows in the outputs' job column)")
+        return v
 
     @field_validator("placement")
     @classmethod
@@ -779,7 +806,7 @@ def format_validation_error(err: ValidationError) -> str:
 # Hugging Face config.json names of [model] keys: a model copied from a checkpoint's config
 HF_MODEL_KEYS = {"num_hidden_layers": "layers", "hidden_size": "hidden", "intermediate_size": "ffn_hidden",
                  "num_attention_heads": "heads", "num_key_value_heads": "kv_heads", "vocab_size": "vocab",
-                 "max_position_embeddings": "seq_len", "tie_word_embeddings": "tied_embeddings",
+                 "max_position_embeddings": "max_context", "tie_word_embeddings": "tied_embeddings",
                  "num_experts": "experts", "num_local_experts": "experts", "n_routed_experts": "experts",
                  "num_experts_per_tok": "top_k", "moe_intermediate_size": "expert_ffn_hidden",
                  "n_shared_experts": "shared_experts", "first_k_dense_replace": "dense_layers",
@@ -989,6 +1016,12 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
                 if getattr(serve, key) is not None and serve.router != "weighted":
                     out.append(f"{prefix}serve.{key} has no effect with router = {serve.router!r}; "
                                "it weighs the scorers of router = 'weighted'")
+            sp = serve.speculative
+            if sp is not None and sp.method == "draft" and "draft_layers" not in sp.model_fields_set:
+                # method is a label: every method is costed by draft_layers, whose default is a one-layer head
+                out.append(f"{prefix}serve.speculative.method = 'draft' is costed as draft_layers = 1 target layer "
+                           "per draft step (the default, an EAGLE / MTP head's); set draft_layers to the draft "
+                           "model's cost in target layers (its layers x its hidden^2 over the target's hidden^2)")
         if kind == "train":
             train = scope.train
             if train.sequence_parallel and train.tp == 1:

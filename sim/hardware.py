@@ -209,6 +209,21 @@ def define(name: str, row: dict) -> GpuSpec:
     for k in ("like", "vendor", "source", "notes", "scaleup_kind", "host_cpu"):     # text, never a coerced number
         if k in row and not isinstance(row[k], str):
             raise ConfigError(f"{key}.{k}", f"must be a string, got {row[k]!r}")
+    if not name.strip():
+        raise ConfigError("hardware", f"a [hardware.{name!r}] table has an empty name: name the GPU (topology.gpu "
+                                      "then uses that name)")
+    for k, what in (("like", "a catalogued GPU to borrow the calibration of (dcsim hardware lists them), or leave "
+                              "the key out for a GPU with its own dense_tflops, hbm_GB and hbm_GBps"),
+                    ("vendor", "the maker (e.g. 'NVIDIA', 'AMD'; collectives pick the vendor's scale-up efficiency), "
+                               "or leave the key out to take the like's / 'custom'")):
+        if k in row and not row[k].strip():
+            raise ConfigError(f"{key}.{k}", f"is empty: name {what}")
+    # the catalogue's vendor names key the scale-up efficiencies (sim.collectives SCALEUP_EFFICIENCY):
+    # 'nvidia' would silently miss NVIDIA's
+    known = {g.vendor.casefold(): g.vendor for g in cat.values()}
+    if "vendor" in row and row["vendor"] != known.get(row["vendor"].strip().casefold(), row["vendor"]):
+        raise ConfigError(f"{key}.vendor", f"{row['vendor']!r}: write {known[row['vendor'].strip().casefold()]!r}, as "
+                                           "the catalogue spells it (the vendor's scale-up efficiency is keyed by it)")
     if "host_cpu" in row and not row["host_cpu"].strip():
         raise ConfigError(f"{key}.host_cpu", "is empty: name the host CPU (e.g. 'Grace', 'Xeon 8480C'; a run's "
                                              "manifest names it), or leave the key out to take the like's / x86's")
@@ -261,6 +276,13 @@ def define(name: str, row: dict) -> GpuSpec:
         if v > _UPPER[k]:
             raise ConfigError(f"{key}.{k}", f"{v:g} is not a GPU's (at most {_UPPER[k]:g}: a bound "
                                             f"orders of magnitude above any chip, to catch a slip of units)")
+    # the runtime-visible capacity cannot exceed the marketed one (binary GB: 80 GB = 80 GiB; the
+    # driver and ECC keep ~1 %): hbm_usable_GiB = 200 beside an 80 GB part ran as a 200 GiB GPU
+    if merged.get("hbm_usable_GiB") is not None and merged["hbm_usable_GiB"] > merged["hbm_GB"] * (1 + 1e-9):
+        whose = "" if "hbm_GB" in row else f", {like}'s; give hbm_GB too"
+        raise ConfigError(f"{key}.hbm_usable_GiB", f"{merged['hbm_usable_GiB']:g} GiB exceeds hbm_GB = "
+                                                   f"{merged['hbm_GB']:g}{whose}: the runtime sees at most the "
+                                                   "marketed capacity (HBM's GB are GiB; ~1 % less after the driver)")
     dom = merged.get("scaleup_domain")
     if isinstance(dom, bool) or not isinstance(dom, int) or dom < 1:
         raise ConfigError(f"{key}.scaleup_domain", f"must be an integer >= 1, got {dom!r}")
@@ -298,6 +320,9 @@ def gpu(name: str, key: str = "topology.gpu") -> GpuSpec:
     if name in _DEFINED:
         return _DEFINED[name]
     cat = catalogue()
+    if isinstance(name, str) and not name.strip():
+        raise ConfigError(key, f"{name!r} is empty: name a GPU of the catalogue ({', '.join(cat)}) or one a "
+                               '[hardware."NAME"] table defines')
     if name not in cat:
         raise ConfigError(key, f"unknown GPU {name!r}; known: {', '.join(cat)} "
                                f"(or define it in a [hardware.\"{name}\"] table)")

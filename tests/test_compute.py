@@ -88,7 +88,7 @@ def test_calibration_status_per_gpu_and_kind():
 def test_a_defined_gpu_borrows_its_likes_constants_and_is_not_calibrated():
     from sim import hardware
     from sim.compute import calibration, efficiency_for
-    hardware.define("T-borrow", {"like": "A100-SXM-80GB"})
+    hardware.define("T-borrow", {"like": "A100-SXM-80GB", "hbm_GBps": 1555})
     assert efficiency_for("T-borrow") == efficiency_for("A100-SXM-80GB")
     assert calibration("T-borrow", "train")[0] is False
     hardware.define("H100-mine", {"dense_tflops": {"bf16": 900}, "hbm_GB": 80, "hbm_GBps": 3000})
@@ -165,3 +165,37 @@ def test_a_board_of_a_shared_die_is_rescaled_to_the_fitted_boards_peak_before_th
     want = 2500 / 2250 * ((1000 - 0.115 * 1200) / (1200 - 0.115 * 1200)) ** (1 / 3)
     assert sustained_clock(gpu("B200-180GB"), e) == pytest.approx(want, rel=1e-6)
     assert sustained_clock(gpu("GB200"), e) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("row", [{}, {"scaleup_domain": 16}, {"scaleup_GBps": 900, "nvls": False},
+                                 {"power_W": 800}, {"host_GBps": 128, "vendor": "me", "notes": "re-badged"},
+                                 {"hbm_GB": 80, "host_cpu": "Xeon 8480C"},
+                                 {"dense_tflops": {"bf16": 989, "fp8": 1979, "fp16": 989, "fp32": 67, "tf32": 494.5,
+                                                   "int8": 1979}, "hbm_GBps": 3350}])     # its own figures restated
+def test_a_like_that_changes_no_compute_field_inherits_its_calibration(row):
+    # the fitted constants belong to the H100's silicon: another NVLink domain, a higher power
+    # limit (the clock does not rise above the like's) or another label leaves them fitted
+    from sim import hardware
+    from sim.compute import calibration, calibration_inputs_changed
+    hardware.define("T-relabel", {"like": "H100-SXM-80GB", **row})
+    assert calibration_inputs_changed("T-relabel") == []
+    for kind in ("train", "serve"):
+        assert calibration("T-relabel", kind) == calibration("H100-SXM-80GB", kind) == (True, [])
+    hardware.define("T-relabel-h200", {"like": "H200-SXM-141GB", **{k: v for k, v in row.items()
+                                                                     if k not in ("hbm_GB", "hbm_GBps", "dense_tflops")}})
+    assert calibration("T-relabel-h200", "train") == calibration("H200-SXM-141GB", "train")   # no train fit: still not
+
+
+@pytest.mark.parametrize("row, field", [({"hbm_GBps": 4000}, "hbm_GBps"), ({"hbm_GB": 96}, "hbm_GB"),
+                                        ({"dense_tflops": {"bf16": 989}}, "dense_tflops.fp8"),
+                                        ({"dense_tflops": {"bf16": 989, "fp8": 1979, "fp16": 989, "fp32": 67,
+                                                           "tf32": 494, "int8": 1979}}, "dense_tflops.tf32"),
+                                        ({"power_W": 500}, "power_W"), ({"special_Tops": 10}, "special_Tops"),
+                                        ({"host_speed": 0.85}, "host_speed")])
+def test_a_like_that_changes_a_compute_field_is_not_calibrated(row, field):
+    from sim import hardware
+    from sim.compute import calibration, calibration_inputs_changed
+    hardware.define("T-changed", {"like": "H100-SXM-80GB", **row})
+    changed = calibration_inputs_changed("T-changed")
+    assert field in changed
+    assert calibration("T-changed", "serve")[0] is False and calibration("T-changed", "train")[0] is False

@@ -270,6 +270,9 @@ MORE_WITHOUT_EFFECT = [
     ({**SERVE, "failures": {"gpu": 0.1}}, "failures.gpu has no effect with run.kind = 'serve'"),
     ({"jobs": [{**JOB, "serve": {"tp": 2}}]}, "jobs.0.serve does not apply to kind = 'train'"),
     ({"jobs": [{**JOB, "kind": "serve", "workload": {"cv": 2.0}}]}, "jobs.0.workload.cv has no effect"),
+    # method is a label: a draft model ran silently at the one-layer head's default cost
+    ({"run": {"kind": "serve"}, "serve": {"speculative": {"method": "draft", "tokens": 3, "acceptance": 0.7}}},
+     "serve.speculative.method = 'draft' is costed as draft_layers = 1"),
 ]
 
 
@@ -294,6 +297,8 @@ def test_settings_that_take_effect_are_not_warned_about(capsys):
     load_config(data={"train": {"tp": 2, "sequence_parallel": True, "pp": 2, "schedule": "interleaved",
                                 "virtual_stages": 2}})
     load_config(data={"run": {"kind": "serve"}, "serve": {"router": "weighted", "router_weights": {"queue": 1.0}}})
+    load_config(data={"run": {"kind": "serve"}, "serve": {"speculative": {"method": "draft", "tokens": 3,
+                                                                          "acceptance": 0.7, "draft_layers": 8}}})
     assert capsys.readouterr().err == ""
 
 
@@ -558,3 +563,39 @@ def test_a_vocabulary_of_fewer_than_two_tokens_is_refused_with_the_reason(vocab)
         load_config(data={"model": {"vocab": vocab}})
     assert err.value.key == "model.vocab" and "at least 2" in str(err.value)
     assert load_config(data={"model": {"vocab": 2}}).model.vocab == 2
+
+
+@pytest.mark.parametrize("draft_vocab", [1, 0, -5])
+def test_a_draft_vocabulary_of_fewer_than_two_tokens_is_refused_with_the_reason(draft_vocab):
+    # draft_vocab = 1 ran (a draft head over one token proposes the same token every step), as model.vocab = 1 did
+    spec = {"tokens": 3, "acceptance": 0.7, "draft_vocab": draft_vocab}
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"kind": "serve"}, "serve": {"speculative": spec}})
+    assert str(err.value).startswith("serve.speculative.draft_vocab: ") and "at least 2" in str(err.value)
+    ok = load_config(data={"run": {"kind": "serve"}, "serve": {"speculative": {**spec, "draft_vocab": 2}}})
+    assert ok.serve.speculative.draft_vocab == 2
+
+
+@pytest.mark.parametrize("extra, key, words", [
+    ({"draft_layers": float("inf")}, "serve.speculative.draft_layers", "finite"),    # ran into a deadlock (exit 4)
+    ({"draft_layers": float("nan")}, "serve.speculative.draft_layers", "finite"),
+    ({"draft_layers": 1e9}, "serve.speculative.draft_layers", "less than or equal"),  # ran: a draft step of 1e9 layers
+    ({"acceptance": float("nan")}, "serve.speculative.acceptance", "finite"),
+    ({"verify_tokens": 3}, "serve.speculative.verify_tokens", "at least tokens + 1 = 4"),  # ran: fewer checked than drafted
+])
+def test_bad_speculative_numbers_name_the_key(extra, key, words):
+    spec = {"tokens": 3, "acceptance": 0.7, **extra}
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"run": {"kind": "serve"}, "serve": {"speculative": spec}})
+    assert str(err.value).startswith(key + ": ") and words in str(err.value)
+    # the chain's own verify count and a tree's larger one stay valid
+    assert load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": 0.7, "verify_tokens": 4}}})
+    assert load_config(data={"serve": {"speculative": {"tokens": 4, "acceptance": 0.5, "verify_tokens": 16, "topk": 4}}})
+
+
+@pytest.mark.parametrize("name", ["  ", "\t"])
+def test_a_blank_job_name_is_refused(name):
+    # name = "  " ran, labelling the job's rows with blanks (name = "" was already refused)
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"gpus": 16}, "jobs": [{**JOB, "name": name, "gpus": 8}]})
+    assert err.value.key == "jobs.0" and "jobs.0.name: " in str(err.value) and "blank" in str(err.value)

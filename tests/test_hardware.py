@@ -116,11 +116,27 @@ def test_define_without_like_needs_the_rates():
     ({"like": "H100-SXM-80GB", "host_speed": 850}, "hardware.T-bad.host_speed"),     # a percentage slip
     ({"like": "H100-SXM-80GB", "host_cpu": ""}, "hardware.T-bad.host_cpu"),         # an empty CPU name
     ({"like": "H100-SXM-80GB", "host_cpu": "  "}, "hardware.T-bad.host_cpu"),
+    # like = "" read as no like (then 'dense_tflops required'), vendor = "" ran as a nameless maker
+    ({"like": "", "dense_tflops": {"bf16": 100}, "hbm_GB": 80, "hbm_GBps": 2000}, "hardware.T-bad.like"),
+    ({"like": "H100-SXM-80GB", "vendor": ""}, "hardware.T-bad.vendor"),
+    # 'nvidia' ran, silently missing NVIDIA's scale-up efficiency (sim.collectives keys it by the catalogue's spelling)
+    ({"like": "H100-SXM-80GB", "vendor": "nvidia"}, "hardware.T-bad.vendor"),
+    # a runtime-visible capacity above the marketed one ran as that much HBM
+    ({"like": "H100-SXM-80GB", "hbm_usable_GiB": 200}, "hardware.T-bad.hbm_usable_GiB"),
+    ({"dense_tflops": {"bf16": 100}, "hbm_GB": 80, "hbm_GBps": 2000, "hbm_usable_GiB": 81}, "hardware.T-bad.hbm_usable_GiB"),
 ])
 def test_bad_hardware_tables_name_the_key(row, key):
     with pytest.raises(_CE) as err:
         _hw.define("T-bad", row)
     assert err.value.key == key
+
+
+def test_an_empty_gpu_name_is_refused_and_a_vendor_of_ones_own_is_kept():
+    # [hardware." "] was registered under a blank name
+    with pytest.raises(_CE, match="empty name"):
+        _hw.define(" ", {"like": "H100-SXM-80GB"})
+    assert _hw.define("T-acme", {"like": "H100-SXM-80GB", "vendor": "Acme"}).vendor == "Acme"
+    assert _hw.define("T-nv", {"like": "H100-SXM-80GB", "vendor": "NVIDIA"}).vendor == "NVIDIA"
 
 
 def test_a_catalogue_name_cannot_be_redefined():
@@ -184,3 +200,16 @@ def test_host_cpu_is_a_property_of_the_machine_with_its_source():
         with pytest.raises(ConfigError) as err:
             _hw.define("T-slip", {"like": "B200-180GB", "host_speed": v})
         assert err.value.key == "hardware.T-slip.host_speed" and "ratio" in str(err.value) and "GPU's" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_gpu_name_in_the_topology_says_so(name):
+    # it suggested defining a [hardware."  "] table, which define() refuses
+    with pytest.raises(_CE) as err:
+        _hw.gpu(name)
+    assert err.value.key == "topology.gpu" and "is empty" in str(err.value) and "[hardware.\"  \"]" not in str(err.value)
+
+
+def test_a_usable_capacity_within_the_marketed_one_is_kept():
+    spec = _hw.define("T-usable", {"like": "H100-SXM-80GB", "hbm_GB": 96, "hbm_usable_GiB": 94.5})
+    assert spec.hbm_bytes == 94.5 * _hw.GiB

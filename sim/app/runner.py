@@ -55,12 +55,18 @@ def calibrated(gpu_name: str, kind: str) -> bool:
     """The summaries' ``calibrated`` column (CONTRACT round 2): every compute constant a run of
     ``kind`` uses on this GPU was fitted to measurements of it; warns on stderr when not."""
     import sys
-    from sim.compute import calibration
+    from sim import hardware
+    from sim.compute import calibration, calibration_inputs_changed
     ok, missing = calibration(gpu_name, kind)
     if not ok and WARN_UNCALIBRATED and (gpu_name, kind) not in _WARNED:
         _WARNED.add((gpu_name, kind))         # once per GPU and kind in a process (sweeps)
+        spec = hardware.defined().get(gpu_name)
+        changed = calibration_inputs_changed(gpu_name) if spec is not None and spec.like else []
+        why = (f" ({', '.join(changed)} {'differs' if len(changed) == 1 else 'differ'} from {spec.like}'s, "
+               "whose measurements its constants were fitted to)"
+               if changed else "")
         print(f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
-              f"defaults or a `like` (see sim/data/compute.toml); treat its times as estimates",
+              f"defaults or a `like`{why} (see sim/data/compute.toml); treat its times as estimates",
               file=sys.stderr)
     return ok
 

@@ -179,6 +179,19 @@ def test_every_summary_says_whether_its_gpu_is_calibrated(serve_cfg, capsys):
     assert summary["calibrated"] is False
     assert "V100S-borrowed is not calibrated for train runs" in capsys.readouterr().err
 
+
+def test_a_relabelled_like_keeps_its_calibration_and_a_changed_one_says_which_field(serve_cfg, capsys):
+    # a [hardware] part like the H100 with another NVLink domain or price-side field is the H100's
+    # silicon: its fitted constants apply, no warning (it used to warn and report False)
+    cfg = load_config(serve_cfg, overrides=["topology.gpu=H100-relabelled", 'hardware.H100-relabelled.like="H100-SXM-80GB"',
+                                            "hardware.H100-relabelled.scaleup_domain=16", "hardware.H100-relabelled.power_W=800"])
+    assert run(cfg).summary["calibrated"] is True
+    assert "not calibrated" not in capsys.readouterr().err
+    cfg = load_config(serve_cfg, overrides=["topology.gpu=H100-faster", 'hardware.H100-faster.like="H100-SXM-80GB"',
+                                            "hardware.H100-faster.hbm_GBps=4000"])
+    assert run(cfg).summary["calibrated"] is False
+    assert "H100-faster is not calibrated for serve runs" in (err := capsys.readouterr().err) and "(hbm_GBps differs" in err
+
 def test_the_breakdown_adds_up_to_the_step():
     """exposed_{tp,pp,dp,ep,cp}_s sum to exposed_comm_s (TP and DP both exposed at once here: the
     sum used to exceed it by 2.4%), so the stacked breakdown never exceeds the step."""

@@ -292,15 +292,21 @@ class Deployment:
         (``model.attention_chunk``: Llama 4) chunked layers' generation attention with MMHA when
         the engine's max_seq_len exceeds the chunk (TensorRT-LLM PR #6306: XQA has no chunked
         attention; below the chunk the mask is dropped and XQA runs). max_seq_len is the
-        workload's longest prompt + output, as trtllm-bench sets it from its dataset
-        (``IterationCost.set_mmha_chunked_decode``; calibration.toml [attention] mmha_*)."""
+        workload's longest prompt + output, as trtllm-bench sets it from its dataset (engines.toml
+        ``max_seq_len = "workload"``), or the model's ``model.max_context`` where the engine sizes
+        by the model (``"model"``: trtllm-serve without --max_seq_len) and the model declares one.
+        MMHA's shared memory (its grid bound) follows the batch's longest past, the workload's,
+        either way (``IterationCost.set_mmha_chunked_decode``; calibration.toml [attention] mmha_*)."""
         if self.engine.chunked_decode != "mmha" or not cost.chunk or not len(self.stream):
             return
         from sim.compute import constants_row
         if not constants_row(self.gpu.name).get("xqa_decode", False):
             return
         longest = int((self.stream.input_tokens + self.stream.output_tokens).max())
-        if longest > cost.chunk:
+        max_seq_len = longest
+        if self.engine.max_seq_len == "model" and getattr(self.cfg.model, "max_context", None):
+            max_seq_len = max(int(self.cfg.model.max_context), longest)
+        if max_seq_len > cost.chunk:
             a = calibration()["attention"]
             cost.set_mmha_chunked_decode(float(a["mmha_l2_reuse"]), float(a["mmha_fp32_eff"]), longest)
 

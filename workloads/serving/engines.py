@@ -88,6 +88,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   TensorRT-LLM's MMHA kernel instead of XQA on a GPU whose generation kernel is XQA (compute.toml
   ``xqa_decode``: Hopper) when the run's longest sequence exceeds the chunk (TensorRT-LLM PR #6306;
   ``Deployment._chunked_decode_kernel``, ``IterationCost.set_mmha_chunked_decode``); "" none.
+- ``max_seq_len``: the engine's max_seq_len that ``chunked_decode`` compares with the chunk:
+  ``"workload"``, the run's longest prompt + output (trtllm-bench sizes it from its dataset), or
+  ``"model"``, the model's ``model.max_context`` where it declares one, else the workload's
+  (trtllm-serve without --max_seq_len: the model config's max_position_embeddings).
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
   serve keys a config leaves unset when it names ``serve.engine``.
@@ -158,6 +162,7 @@ class EngineProfile:
     window_kv_freed: bool = True
     chunked_decode: str = ""
     fused_moe_backend: str = ""     # the fused-MoE kernel class (IterationCost.set_fused_moe_backend)
+    max_seq_len: str = "workload"   # chunked_decode's max_seq_len: "workload" (longest prompt + output) or "model" (model.max_context)
     fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
     encoder_bytes_per_param: float = 0.0   # bytes per model.encoder_params parameter held on every GPU (encoder_bytes)
     defaults: dict = field(default_factory=dict, compare=False)
@@ -298,6 +303,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.chunked_decode not in ("", "mmha"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml chunked_decode = {prof.chunked_decode!r} is not "
                                "one of '', 'mmha'")
+    if prof.max_seq_len not in ("workload", "model"):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml max_seq_len = {prof.max_seq_len!r} is not "
+                               "one of 'workload', 'model'")
     return prof
 
 

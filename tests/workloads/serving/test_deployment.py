@@ -435,18 +435,32 @@ def test_mmha_chunked_decode_only_on_trtllm_hopper_over_the_chunk():
     from workloads.serving.cost import IterationCost
     from workloads.serving.deployment import Deployment
 
-    def weight(preset, g, engine, isl, osl):
-        spec = ModelSpec.from_section(load_config(data={"model": {"preset": preset}}).model)
+    def weight(preset, g, engine, isl, osl, **model):
+        cfg = load_config(data={"model": {"preset": preset, **model}})
+        spec = ModelSpec.from_section(cfg.model)
         cost = IterationCost(spec, gpu(g), "fp8", "fp8", tp=8, schedule_overhead_s=1e-9)
         stream = type("Stream", (), {"input_tokens": np.array([isl, 10]), "output_tokens": np.array([osl, 10]),
                                      "__len__": lambda self: 2})()
-        stub = SimpleNamespace(engine=engines.profile(engine), gpu=gpu(g), stream=stream)
+        stub = SimpleNamespace(engine=engines.profile(engine), gpu=gpu(g), stream=stream, cfg=cfg)
         Deployment._chunked_decode_kernel(stub, cost)
         return cost.decode_chunk_weight
 
     assert weight("llama4-maverick", "H200-SXM-141GB", "trtllm", 1024, 8192) > 1.0
     assert weight("llama4-maverick", "H100-SXM-80GB", "trtllm", 20000, 2000) >= 1.0
     assert weight("llama4-maverick", "H200-SXM-141GB", "trtllm-serve", 1024, 8192) > 1.0
+    # trtllm-serve sizes max_seq_len by the model (max_position_embeddings: Scout 10,485,760), not the
+    # workload: short requests still decode the chunked layers with MMHA; trtllm-bench's dataset-sized
+    # max_seq_len keeps XQA for them
+    assert weight("llama4-scout", "H100-SXM-80GB", "trtllm-serve", 128, 128) > 1.0
+    assert weight("llama4-scout", "H100-SXM-80GB", "trtllm", 128, 128) == 1.0
+    assert weight("llama4-maverick", "H200-SXM-141GB", "trtllm-serve", 1024, 1024) > 1.0
+    # a model that declares no max context (or one within the chunk): the workload's, as trtllm-bench
+    assert weight("llama4-scout", "H100-SXM-80GB", "trtllm-serve", 128, 128, max_context=None) == 1.0
+    assert weight("llama4-scout", "H100-SXM-80GB", "trtllm-serve", 128, 128, max_context=8192) == 1.0
+    # MMHA's grid bound follows the batch's longest past, not max_seq_len: a short run on trtllm-serve
+    # costs what trtllm-bench's >8K-max_seq_len run of the same short requests would
+    assert weight("llama4-scout", "H100-SXM-80GB", "trtllm-serve", 128, 128) == \
+        weight("llama4-scout", "H100-SXM-80GB", "trtllm", 128, 128, attention_chunk=200)
     assert weight("llama4-maverick", "H200-SXM-141GB", "trtllm", 1024, 7168) == 1.0    # max_seq_len <= chunk: XQA
     assert weight("llama4-maverick", "B200-180GB", "trtllm", 1024, 8192) == 1.0       # Blackwell: trtllm-gen
     assert weight("llama4-maverick", "H200-SXM-141GB", "vllm", 1024, 8192) == 1.0
