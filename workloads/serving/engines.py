@@ -204,8 +204,19 @@ class EngineProfile:
         """KV bytes one GPU of a replica holds (may be <= 0: the caller reports it). The weights include
         the encoder the engine loads beside the language model (``encoder_bytes``)."""
         total = cost.gpu.hbm_bytes
-        weights = cost.weight_bytes_per_gpu() + self.encoder_bytes(cost)
+        encoder = self.encoder_bytes(cost)
+        weights = cost.weight_bytes_per_gpu() + encoder
         if weights > total:
+            if encoder > 0:
+                # the encoder is whole on every rank: more tp / pp does not shrink it
+                key = "model.encoder_params" if encoder > total else "serve.tp"
+                raise InfeasibleError(key, f"{cost.spec.name}: {cost.weight_bytes_per_gpu() / GiB:.1f} GiB of weights "
+                                      f"+ {encoder / GiB:.1f} GiB of the checkpoint's encoder (model.encoder_params "
+                                      f"{cost.spec.encoder_params:.4g} x {self.encoder_bytes_per_param:g} bytes, held "
+                                      f"whole on every GPU by {self.name}) exceed {cost.gpu.name}'s {total / GiB:.1f} "
+                                      f"GiB HBM" + (f" {cost.weights_advice()}" if key == "serve.tp" else
+                                                    ": it alone exceeds the HBM and no tp / pp shrinks it; check "
+                                                    "model.encoder_params"))
             raise InfeasibleError("serve.tp", f"{cost.spec.name}: {weights / GiB:.1f} GiB of weights per GPU "
                                   f"exceed {cost.gpu.name}'s {total / GiB:.1f} GiB HBM "
                                   f"{cost.weights_advice()}")
@@ -233,7 +244,9 @@ class EngineProfile:
         if tokens <= 0:
             raise InfeasibleError("serve.gpu_memory_utilization",
                                   f"no HBM left for the KV cache ({self.name}): weights "
-                                  f"{cost.weight_bytes_per_gpu() / GiB:.1f} GiB per GPU, HBM "
+                                  f"{cost.weight_bytes_per_gpu() / GiB:.1f} GiB per GPU"
+                                  + (f" + encoder {self.encoder_bytes(cost) / GiB:.1f} GiB (model.encoder_params)"
+                                     if self.encoder_bytes(cost) > 0 else "") + ", HBM "
                                   f"{cost.gpu.hbm_bytes / GiB:.1f} GiB x {utilization}")
         return tokens
 

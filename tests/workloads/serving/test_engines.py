@@ -640,3 +640,21 @@ def test_encoder_params_must_not_be_negative():
     with pytest.raises(ConfigError) as e:
         load_config(data={"model": {"preset": "llama4-scout", "encoder_params": -1}})
     assert "encoder_params" in str(e.value)
+
+
+def test_an_encoder_that_does_not_fit_is_named_and_not_blamed_on_tp():
+    """An encoder held whole on every GPU (engines.toml encoder_bytes_per_param) that alone exceeds the HBM
+    names model.encoder_params (no tp / pp shrinks it); one that overflows only beside the weights names
+    serve.tp, and the message gives the encoder's share either way."""
+    from sim.errors import InfeasibleError
+    t = engines.profile("trtllm")
+    huge = cost({"preset": "llama4-scout", "encoder_params": 1e12}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
+    with pytest.raises(InfeasibleError) as e:
+        t.kv_pool_bytes(huge, 0.95, 8192, 1024)
+    assert e.value.key == "model.encoder_params" and "encoder" in str(e.value)
+    big = cost({"preset": "llama4-scout", "encoder_params": 1.8e10}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
+    with pytest.raises(InfeasibleError) as e:
+        t.kv_pool_bytes(big, 0.95, 8192, 1024)
+    assert e.value.key == "serve.tp" and "model.encoder_params" in str(e.value)
+    # vLLM does not hold it (encoder_bytes_per_param 0): the same model fits
+    assert engines.profile("vllm").kv_pool_bytes(huge, 0.9, 8192, 256) > 0
