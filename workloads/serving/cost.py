@@ -848,7 +848,7 @@ class IterationCost:
         """The engine's fused-MoE kernel class (engines.toml ``fused_moe_backend``). ``"cutlass"``
         (TensorRT-LLM's CUTLASS fused MoE, its MoeConfig default) with the experts' MMA at FP4 on a GPU
         with FP4 tensor cores (Blackwell NVFP4 W4A4) runs as measured whole in aiconfigurator's B200 /
-        GB200 collections (data/fused_moe_layers.csv, blackwell section): its grouped GEMMs at
+        GB200 collections (data/fused_moe_layers_blackwell.csv): its grouped GEMMs at
         calibration.toml [fused_moe] ``cutlass_fp4_gemm_eff`` of the dense FP4 rate, and
         ``cutlass_fp4_copy_ns`` per routed (token, expert) copy on this GPU (routing, expand / permute,
         activation quantization and finalize beyond the bytes dcsim's permute / unpermute ops price),
