@@ -104,6 +104,7 @@ class Deployment:
                        "weight-only FP8 (W8A16, vLLM's FP8 Marlin): 1-byte weight reads, matmuls at the "
                        "bf16 rate")
         self.spec = ModelSpec.from_section(cfg.model)
+        self._warn_beyond_max_context()
         disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
         if disagg and (s.prefill_replicas == 0 or s.decode_replicas == 0):
             raise ConfigError("serve.decode_replicas" if s.prefill_replicas else "serve.prefill_replicas",
@@ -285,6 +286,21 @@ class Deployment:
             _warn_once(f"serve.cuda_graph_batch_sizes {over} exceed the largest decode batch min(max_batch_size, "
                        f"max_batch_tokens){per} = {cap}: the engine drops them"
                        + (f" and pads every larger decode batch to {cap} rows" if e.cuda_graph_pad_to_limit else ""))
+
+    def _warn_beyond_max_context(self) -> None:
+        """Warn when the workload's requests run past ``model.max_context`` (prompt + output, tokens):
+        an engine sized by the model (trtllm-serve's max_seq_len, vLLM's max_model_len, both the model
+        config's max_position_embeddings by default) refuses a prompt beyond it and stops a generation
+        at it, where dcsim serves the request whole."""
+        limit = getattr(self.cfg.model, "max_context", None)
+        if not limit or not len(self.stream):
+            return
+        total = self.stream.input_tokens + self.stream.output_tokens
+        over = int((total > limit).sum())
+        if over:
+            _warn_once(f"{over:,} of {len(total):,} requests run past model.max_context = {limit:,} tokens (prompt + "
+                       f"output, up to {int(total.max()):,}): a real engine refuses or cuts them; dcsim serves them "
+                       "whole (raise model.max_context if the model's context is longer, or shorten the workload)")
 
     def _chunked_decode_kernel(self, cost: IterationCost) -> None:
         """TensorRT-LLM (engines.toml ``chunked_decode = "mmha"``) on a GPU whose generation

@@ -465,3 +465,17 @@ def test_mmha_chunked_decode_only_on_trtllm_hopper_over_the_chunk():
     assert weight("llama4-maverick", "B200-180GB", "trtllm", 1024, 8192) == 1.0       # Blackwell: trtllm-gen
     assert weight("llama4-maverick", "H200-SXM-141GB", "vllm", 1024, 8192) == 1.0
     assert weight("llama3-70b", "H200-SXM-141GB", "trtllm", 1024, 8192) == 1.0        # no chunked attention
+
+
+def test_requests_beyond_model_max_context_are_warned_about(capsys):
+    """model.max_context below the workload's prompt + output ran silently: an engine sized by the model
+    refuses or stops such requests, dcsim serves them whole; the warning names the key and the count."""
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    w = {"requests": 4, "input_tokens": 1000, "output_tokens": 100}
+    serve(model={"max_context": 1050}, workload=w)
+    err = capsys.readouterr().err
+    assert "4 of 4 requests run past model.max_context = 1,050 tokens" in err
+    serve(model={"max_context": 1100}, workload=w)        # prompt + output = the context: fits
+    serve(workload=w)                                      # not declared: nothing to compare
+    assert "max_context" not in capsys.readouterr().err
