@@ -863,6 +863,13 @@ class IterationCost:
                    and self.expert_mma.removeprefix("nv") == "fp4" and self.gpu.has_tensor_rate("fp4"))
         eff = float(fm["cutlass_fp4_gemm_eff"]) if applies else 1.0
         self.moe_copy_s = float(fm["cutlass_fp4_copy_ns"]) * 1e-9 if applies else 0.0
+        # data, not a user's key: an edited constant must not reach the step times as NaN or a negative cost
+        if not (math.isfinite(eff) and 0.0 < eff <= 1.0):
+            raise ConfigError("calibration.fused_moe.cutlass_fp4_gemm_eff",
+                              f"{eff!r} is not a fraction of the dense FP4 rate in (0, 1] (workloads/serving/data/calibration.toml)")
+        if not (math.isfinite(self.moe_copy_s) and self.moe_copy_s >= 0.0):
+            raise ConfigError("calibration.fused_moe.cutlass_fp4_copy_ns",
+                              f"{fm['cutlass_fp4_copy_ns']!r} is not a time >= 0 ns (workloads/serving/data/calibration.toml)")
         if eff != self._moe_backend_eff:
             scale = eff / self._moe_backend_eff
             self._base_ops = [(replace(o, rate=o.rate * scale) if o.expert and o.kind == "gemm" else o, n)

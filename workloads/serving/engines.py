@@ -316,6 +316,10 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.chunked_decode not in ("", "mmha"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml chunked_decode = {prof.chunked_decode!r} is not "
                                "one of '', 'mmha'")
+    b = prof.encoder_bytes_per_param
+    if isinstance(b, bool) or not isinstance(b, (int, float)) or not (math.isfinite(b) and 0.0 <= b <= 8.0):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml encoder_bytes_per_param = {b!r} is not a number of "
+                               "bytes per parameter in [0, 8] (0: the engine does not load the encoder; 4: fp32)")
     if prof.max_seq_len not in ("workload", "model"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml max_seq_len = {prof.max_seq_len!r} is not "
                                "one of 'workload', 'model'")

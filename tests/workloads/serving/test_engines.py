@@ -658,3 +658,17 @@ def test_an_encoder_that_does_not_fit_is_named_and_not_blamed_on_tp():
     assert e.value.key == "serve.tp" and "model.encoder_params" in str(e.value)
     # vLLM does not hold it (encoder_bytes_per_param 0): the same model fits
     assert engines.profile("vllm").kv_pool_bytes(huge, 0.9, 8192, 256) > 0
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "4", True, 100.0])
+def test_engines_toml_encoder_bytes_per_param_is_checked(monkeypatch, bad):
+    """A data edit to encoder_bytes_per_param (negative, NaN, a string) is refused naming the field,
+    instead of freeing HBM for the KV pool or reaching the step as NaN."""
+    data = {k: dict(v) for k, v in engines._data().items()}
+    data["trtllm"]["encoder_bytes_per_param"] = bad
+    monkeypatch.setattr(engines, "_data", lambda: data)
+    with pytest.raises(ConfigError) as e:
+        engines.profile("trtllm")
+    assert "encoder_bytes_per_param" in str(e.value)
+    with pytest.raises(ConfigError):
+        engines.profile("trtllm-serve")        # like = "trtllm": inherits it

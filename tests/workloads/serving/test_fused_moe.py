@@ -603,3 +603,21 @@ def test_trtllm_profile_runs_the_cutlass_backend():
     assert engines.profile("trtllm").fused_moe_backend == "cutlass"
     assert engines.profile("trtllm-serve").fused_moe_backend == "cutlass"
     assert engines.profile("vllm").fused_moe_backend == ""
+
+
+@pytest.mark.parametrize("key,bad", [("cutlass_fp4_gemm_eff", 0.0), ("cutlass_fp4_gemm_eff", float("nan")),
+                                     ("cutlass_fp4_gemm_eff", 1.5), ("cutlass_fp4_copy_ns", -1.0),
+                                     ("cutlass_fp4_copy_ns", float("inf"))])
+def test_cutlass_constants_out_of_range_are_refused(monkeypatch, key, bad):
+    """calibration.toml [fused_moe] cutlass_fp4_* edited to NaN / a negative time / an efficiency over 1 is
+    refused naming the constant, not carried into every MoE step; the shipped values pass."""
+    from sim.errors import ConfigError
+    from workloads.serving import cost as cost_mod
+    good = cost_mod.calibration()
+    _qwen3_cost().set_fused_moe_backend("cutlass")
+    data = {**good, "fused_moe": {**good["fused_moe"], key: bad}}
+    monkeypatch.setattr(cost_mod, "calibration", lambda: data)
+    with pytest.raises(ConfigError) as e:
+        _qwen3_cost().set_fused_moe_backend("cutlass")
+    assert key in str(e.value)
+    _qwen3_cost("H200-SXM-141GB", "fp8").set_fused_moe_backend("cutlass")    # not applied there: not read
