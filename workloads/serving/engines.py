@@ -92,6 +92,11 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   ``"workload"``, the run's longest prompt + output (trtllm-bench sizes it from its dataset), or
   ``"model"``, the model's ``model.max_context`` where it declares one, else the workload's
   (trtllm-serve without --max_seq_len: the model config's max_position_embeddings).
+- ``encoder_bytes_per_param``: bytes per parameter of the checkpoint's non-text encoder
+  (``model.encoder_params``: Llama 4's vision tower) the engine holds on every GPU of a replica for
+  text-only runs too, counted with the weights before the KV pool is sized (``encoder_bytes``);
+  ``trtllm``: 4.0 bytes (fp32; TensorRT-LLM PR #6844), 0 where the engine does not load it or nothing
+  is known; in [0, 8].
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
   serve keys a config leaves unset when it names ``serve.engine``.
