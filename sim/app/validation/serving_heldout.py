@@ -260,7 +260,9 @@ HOPPER_FP8_MOE_KERNELS = (
     "SM90 CUTLASS MoE (FlashInfer's cutlass_fused_moe) at per-tensor FP8 was found; end to end on Hopper it "
     "runs within a few to 14 % of Triton's fused MoE (H200 Qwen3-30B bf16 -3.7 %, vLLM PR #44220; H100 NVL bf16 "
     "+2.7..+3.5 %, vLLM PR #54742; H100 block FP8 Qwen3-MoE -13.8 %, DeepSeek-V2-Lite -5.7 %, sglang PR "
-    "#21872), not 1.6-2x.")
+    "#21872), not 1.6-2x. aiconfigurator's measured Hopper TensorRT-LLM tables (h100_sxm / h200_sxm trtllm 0.20.0, "
+    "1.0.0rc3, 1.2.0rc5 moe_perf / gemm_perf; B200 1.0.0rc6) are Git LFS pointers in every stored copy (ai-dynamo/"
+    "aiconfigurator, ai-dynamo/aisimulate, simone-chen, tianhaox, liyuanzhe1991 forks; issue 12, aicdata): unread.")
 QWEN_DEP_GAP = DEP_MOE_COMM + (
     "Qwen3-235B-A22B with attention DP (DEP4 / DEP8): over-predicted on Hopper (H200/H100 FP8 +23 to +61 % with "
     "the routing skew, ROUTE_SKEW; +17 to +72 % before skew2), most at 1000/1000 (the largest decode batch); on "
@@ -399,7 +401,12 @@ DSR1_GAP = (
     "(GB200, one GPU and EP4, data/fused_moe_layers_blackwell.csv) match dcsim's ops without the terms "
     "(-16..+19 %) and read +4..+48 % over with them; the terms hold on the Qwen3, Mixtral and Kimi K2 shapes. "
     "Kept one kernel class (no per-model constant); what makes the DeepSeek-V3 launch cheaper per copy is not "
-    "isolated. "
+    "isolated. Like for like (issue 12, aicdata; same GB200 table, balanced, 256 experts, EP4): the layer split moe "
+    "TP4 (intermediate 512 per GPU) reads 15-25 % SHORT with the terms, the unsplit one (these rows' layer) +4..+26 "
+    "%; 4x the expert MMA costs the launch +15 % at 65,536 tokens and fp16 / fp8 / nvfp4 launches agree within 10 %: "
+    "not board, rc (GB200 rc5 = rc6 launches), distribution, EP or expert count, but the moe-TP1 DeepSeek-V3 "
+    "width, where the launch barely depends on its GEMMs. Every form tried that holds the other six families "
+    "(copy x hidden, per-token, short-K GEMM, GEMM / copy overlap) puts these launches 25-66 % over. "
     "H200 op by op (issue 12, hopdsr1; DpAttentionCost.op_breakdown, data/hopper_dsr1_step_ops.csv, "
     "test_dp_attention.py::test_dsr1_h200_dep8_blog_step_by_op_against_public_kernels): dcsim's 46.4 ms step at the "
     "blog's 128 sequences per rank (2,048-token contexts, 1,024 gathered tokens, 45 rows per local expert on the "

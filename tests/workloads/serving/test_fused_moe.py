@@ -474,7 +474,7 @@ def _bw_error(r: dict, backend: str = "cutlass") -> float:
 def test_blackwell_layer_table_is_cited_and_split():
     with BW_LAYERS.open() as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 180 and all("aiconfigurator" in r["source"] and "moe_perf.txt" in r["source"] for r in rows)
+    assert len(rows) == 204 and all("aiconfigurator" in r["source"] and "moe_perf.txt" in r["source"] for r in rows)
     assert {r["kernel"] for r in rows} == {"trtllm-cutlass", "trtllm-gen-minlatency"}
     assert all(r["precision"] == "nvfp4" and r["gpu"] in ("GB200", "B200-180GB") for r in rows)
     fit = [r for r in rows if r["fit"] == "fit"]
@@ -514,6 +514,59 @@ def test_cutlass_fp4_terms_over_price_deepseek_v3_shaped_launches(family, low, h
         e, e0 = _bw_error(r), _bw_error(r, backend="")
         assert low <= e <= high, (r["id"], e)
         assert -0.17 <= e0 <= 0.20, (r["id"], e0)
+
+
+# issue 12, aicdata: like-for-like reads of the same GB200 table (aiconfigurator gb200/trtllm/1.2.0rc5/moe_perf.txt,
+# text copy Mewtwo-Jieyu/AIC-mewtwo 608f99f3): same board, version, balanced routing, 256 experts, EP4 -- only the
+# moe TP (the expert width per GPU) differs. fp16 / fp8 launches of the TP4 x EP4 layer at 65,536 tokens (same file):
+DSV3_TP4EP4_65536_MS = {"float16": 4.849018732706706, "fp8": 4.966927846272786, "nvfp4": 4.521727879842122}
+# GB200 Mixtral-8x7B nvfp4 balanced launches in the 1.2.0rc5 file (tokens: ms); the 1.2.0rc6 file's (this table's fit
+# rows) are the same numbers: the two GB200 "versions" are one collection, no version effect can be read from them.
+MIXTRAL_GB200_RC5_MS = {256: 0.302021324634552, 1024: 0.36629335085550946, 4096: 1.2081387042999268,
+                        16384: 4.609706560770671, 65536: 18.2971674601237}
+
+
+def test_gb200_rc5_and_rc6_tables_hold_the_same_launches():
+    rows = {int(r["tokens"]): float(r["ms"]) for r in _bw_rows("aic_gb200_mixtral8x7b_cutlass")}
+    for t, ms in MIXTRAL_GB200_RC5_MS.items():
+        assert rows[t] == pytest.approx(ms, rel=1e-4), t
+
+
+def test_deepseek_v3_mismatch_follows_the_expert_width_not_board_version_ep_or_experts():
+    """The DeepSeek-V3 failure (issue 12, aicdata) is not the board, the TensorRT-LLM rc, the routing
+    distribution, the EP split or the expert count: on the same GB200 table, balanced, 256 experts, EP4, the
+    layer with the experts split moe TP4 (intermediate 512 per GPU) is priced 15-25 % SHORT by the CUTLASS
+    terms while the unsplit one (2,048) is 4-26 % over. Quadrupling the expert width costs the launch only
+    +15 % at 65,536 tokens (4.52 -> 5.20 ms for 8.6 TFLOP more: a marginal 12.7 PFLOP/s, above the GPU's
+    FP4 peak), and the TP4 x EP4 launch takes the same time in fp16 / fp8 / nvfp4 (within 10 %): the expert
+    MMA is not what bounds these launches, where dcsim adds it (dcsim's TP1 / TP4 ratio is 1.74)."""
+    tp4 = {int(r["tokens"]): r for r in _bw_rows("aic_gb200_deepseek_v3_tp4ep4_cutlass")}
+    tp1 = {int(r["tokens"]): r for r in _bw_rows("aic_gb200_deepseek_v3_ep4_cutlass")}
+    assert len(tp4) == 12
+    for t in tp4:
+        if t >= 4096:
+            assert -0.26 <= _bw_error(tp4[t]) <= -0.14, (t, _bw_error(tp4[t]))
+            assert 0.04 <= _bw_error(tp1[t]) <= 0.27, (t, _bw_error(tp1[t]))
+    measured = float(tp1[65536]["ms"]) / float(tp4[65536]["ms"])
+    priced = (1 + _bw_error(tp1[65536])) * float(tp1[65536]["ms"]) / ((1 + _bw_error(tp4[65536])) * float(tp4[65536]["ms"]))
+    assert measured < 1.2 and priced > 1.6, (measured, priced)
+    ms = DSV3_TP4EP4_65536_MS
+    assert float(tp4[65536]["ms"]) == pytest.approx(ms["nvfp4"], rel=1e-5)
+    assert max(ms.values()) / min(ms.values()) < 1.10
+
+
+def test_wide_ep_launches_carry_a_per_token_cost_dcsim_lacks():
+    """Known gap (issue 12, aicdata): at moe TP4 x EP64 (4 local experts of width 512) the module still costs
+    ~25 ns per input token (hidden 7,168) at 8,192-65,536 tokens, though each token sends only 1/8 of a copy
+    to the GPU; dcsim prices the local copies only and reads these launches 56-85 % short. The DEP4 serving
+    rows (EP4, 2 local copies per token) are fit without such a term (the EP4 families above), so it is
+    recorded, not modelled."""
+    rows = {int(r["tokens"]): r for r in _bw_rows("aic_gb200_deepseek_v3_tp4ep64_cutlass")}
+    assert len(rows) == 12
+    slope_ns = (float(rows[65536]["ms"]) - float(rows[8192]["ms"])) / (65536 - 8192) * 1e6
+    assert 22.0 <= slope_ns <= 28.0, slope_ns
+    for t, r in rows.items():
+        assert -0.86 <= _bw_error(r) <= -0.55, (t, _bw_error(r))
 
 
 def test_trtllm_gen_min_latency_launches_run_faster_than_dcsim_s_ops():
