@@ -112,6 +112,7 @@ class DpAttentionCost(IterationCost):
         self.nodes = 1                    # servers (scale-up domains) the replica spans (deployment)
         self.moe_comm = "all_to_all"      # or "allgather" (engine profile dp_moe_comm; module docstring)
         self.gather_bytes = DISPATCH_BYTES   # bytes per gathered hidden element (set_gather_precision)
+        self.moe_block_scaled = False        # FP8 1 x 128 block scales quantized inside the fused MoE (set_gather_precision)
         self.dp_sync_s = 0.0              # the DP ranks' per-step metadata all-gather (engine profile)
         # the most loaded EP rank's routed rows over the mean's (routing skew; EPLB's placement
         # with redundant experts balances it: module docstring)
@@ -199,6 +200,7 @@ class DpAttentionCost(IterationCost):
         bf16 hidden states, 2 (TensorRT-LLM's CutlassFusedMoE.forward_chunk quantizes before the
         all-gather only for per-tensor FP8 and NVFP4; DeepSeek FP8 block scales pass
         use_deepseek_fp8_block_scale to the fused MoE op, which quantizes 1 x 128 groups inside)."""
+        self.moe_block_scaled = precision == "fp8" and block_scaled
         if precision == "fp8" and block_scaled:
             precision = "bf16"
         self.gather_bytes = {"fp4": 0.5 + 1.0 / 16.0, "mxfp8": 1.0 + 1.0 / 32.0, "fp8": 1.0}.get(precision, 2.0)
@@ -302,3 +304,51 @@ class DpAttentionCost(IterationCost):
         """One GPU's share of the replica's iteration limits."""
         n = self.dp
         return super().workspace_bytes(max(max_batch_tokens // n, 1), max(max_batch_size // n, 1))
+
+    def gathered_moe_row_bytes(self) -> float:
+        """Bytes one all-gathered token row adds to a GPU's fused-MoE buffers in TensorRT-LLM's
+        CUTLASS fused MoE (``gathered_moe_bytes``), for hidden h, expert intermediate I (the whole
+        expert's: EP does not split it), top_k k, the fused op's input element dT bytes (NVFP4 0.5,
+        FP8 / MXFP8 1, bf16 2: the gathered precision without its scales) and bf16 GEMM outputs:
+
+            k x (max(h dT, 2h, I dT) + max(2 x 2I, 2h, I dT) + 24) + h x gather_bytes + 8k + 2h
+
+        - the runner's workspace, sized on num_rows = every gathered row whatever its experts
+          (cpp/tensorrt_llm/kernels/cutlass_kernels/moe_gemm/moe_kernels.cu,
+          CutlassMoeFCRunner::getWorkspaceDeviceBufferSizes, TensorRT-LLM 1.x: num_moe_inputs =
+          experts_per_token x num_rows; ``overlapped_gemm1_gemm2_inputs`` = max(permuted_data
+          (dT), fc2_result (bf16 x hidden), fc1_result (dT x inter)), ``overlapped_gemm1_gemm2_outputs``
+          = max(glu_inter (bf16 x 2 inter, gated activation), fc2_result, fc1_result); with FP8
+          block scaling (DeepSeek) the outputs are blockscale_fc1_output, 2 x inter x bf16 only;
+          four int32 maps and fp32 final scales per routed row; plus the torch op's src_to_dest_map,
+          k x num_rows int32: cpp/tensorrt_llm/thop/moeOp.cpp getWorkspaceInfo, which keeps the
+          workspace per stream and grows it to the largest call's size, so it stays allocated);
+        - the all-gathered inputs (fused_moe_cutlass.py ``forward_chunk``: quantized hidden
+          states, ``gather_bytes`` per element with their scales, top-k ids int32 and scales fp32);
+        - the op's output, one bf16 hidden row per gathered row (reduce-scattered after it).
+        The FP4 activation scale-factor buffers (1/16 of a row) and the GEMM tactics' fixed
+        workspace are left out (< 4 % of the row)."""
+        s = self.spec
+        h, inter, k = float(s.hidden), float(s.expert_ffn_hidden), float(max(s.top_k, 1))
+        g = self.gather_bytes
+        dt = 0.5 if g < 1.0 else (1.0 if g < 2.0 else 2.0)
+        inputs = max(h * dt, 2.0 * h, inter * dt)
+        outputs = 4.0 * inter if self.moe_block_scaled else max(4.0 * inter, 2.0 * h, inter * dt)
+        return k * (inputs + outputs + 24.0) + h * g + 8.0 * k + 2.0 * h
+
+    def gathered_moe_bytes(self, max_batch_tokens: int) -> float:
+        """Bytes per GPU the memory-profiling forward pass of an attention-DP replica holds beyond
+        what one rank's own tokens need, from the other ranks' all-gathered tokens in the MoE layers
+        (TensorRT-LLM: KvCacheCreator sizes the KV pool from the memory free after a forward pass
+        at max_num_tokens on every rank, tensorrt_llm/_torch/pyexecutor/_util.py; each MoE layer
+        all-gathers every rank's tokens before its fused MoE, unchunked: moe_max_num_tokens
+        defaults to max_num_tokens x the DP size, fused_moe_cutlass.py). ``max_batch_tokens`` is
+        the replica's (N per rank x dp): (dp - 1) x N x ``gathered_moe_row_bytes``. 0 without
+        the all-gather (dp = 1, an all-to-all engine or MNNVL all-to-all: ``moe_all_gather``) and
+        for the mixed-input TRITON path (GPT-OSS on Hopper: its buffers are not this runner's and
+        were not derived)."""
+        n = self.dp
+        if n <= 1 or not self.moe_all_gather() or self._mixed_input:
+            return 0.0
+        per_rank = max(max_batch_tokens // n, 1)
+        return (n - 1) * per_rank * self.gathered_moe_row_bytes()

@@ -67,6 +67,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   MoE and a ReduceScatter of its bf16 output after it, unless the replica's GPUs share a
   multi-node NVLink domain (MNNVL, GB200 NVL72) and ep > top_k, where it runs its MNNVL
   all-to-all (``select_alltoall_method_type``, see ``DpAttentionCost.moe_all_gather``).
+- ``dp_gathered_moe``: with ``serve.dp_attention`` and the ``allgather`` MoE path, the activation
+  peak also holds the other ranks' all-gathered tokens in the fused MoE (TensorRT-LLM's memory
+  profile runs max_num_tokens on every rank; ``DpAttentionCost.gathered_moe_bytes``, closed form
+  from the CUTLASS runner's workspace; 0 at dp = 1 and without attention DP).
 - ``like``: a profile that is another engine's in a different serving mode takes that engine's
   fields and replaces the ones it lists (``sglang-0.4``: an older release with another host cost;
   ``trtllm-serve``: TensorRT-LLM behind its OpenAI
@@ -170,6 +174,7 @@ class EngineProfile:
     max_seq_len: str = "workload"   # chunked_decode's max_seq_len: "workload" (longest prompt + output) or "model" (model.max_context)
     fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
     encoder_bytes_per_param: float = 0.0   # bytes per model.encoder_params parameter held on every GPU (encoder_bytes)
+    dp_gathered_moe: bool = False   # attention DP: the all-gathered tokens' fused-MoE buffers count in the activation peak
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -190,6 +195,13 @@ class EngineProfile:
     def activation_bytes(self, cost, max_batch_tokens: int, max_batch_size: int) -> float:
         if self.activation_factor <= 0:
             return 0.0
+        gathered = 0.0
+        if self.dp_gathered_moe and hasattr(cost, "gathered_moe_bytes"):
+            # attention DP: the profile pass's MoE layers hold every rank's gathered tokens
+            gathered = cost.gathered_moe_bytes(max_batch_tokens)
+        return gathered + self._own_activation_bytes(cost, max_batch_tokens, max_batch_size)
+
+    def _own_activation_bytes(self, cost, max_batch_tokens: int, max_batch_size: int) -> float:
         rows = max_batch_size if self.profile_sampler_rows < 0 else min(max_batch_size, self.profile_sampler_rows)
         if self.sampler_bytes_per_logit > 0:
             # the profile's forward pass and its dummy sampler run one after the other: the

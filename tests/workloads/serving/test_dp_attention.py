@@ -430,3 +430,67 @@ def test_op_breakdown_sums_to_the_step():
             b = c.batch(*args)
             assert sum(ops.values()) == pytest.approx(b.compute_s + b.comm_s, rel=1e-9)
             assert min(ops.values()) >= 0.0 and {"attention", "moe_comm", "lm_head", "expert_up"} <= set(ops)
+
+
+# -- the memory-profiling pass's all-gathered MoE buffers (TensorRT-LLM, issue 12, dpws) ------------------
+
+def _trtllm_dsv3(n=8, per_rank_tokens=2048, dp_attention=True, engine="trtllm", gpu="H200-SXM-141GB"):
+    s = {"engine": engine, "tp": n, "precision": "fp8", "kv_precision": "fp8", "scheduler": "orca",
+         "max_batch_size": 64 * n, "max_batch_tokens": per_rank_tokens * n, "chunk_size": per_rank_tokens * n,
+         "gpu_memory_utilization": 0.95}
+    if dp_attention:
+        s.update(dp_attention=True, ep=n)
+    return {"run": {"kind": "serve", "name": "dpws"},
+            "topology": {"gpu": gpu, "gpus": n, "gpus_per_node": n, "fabric": "none"},
+            "model": {"preset": "deepseek-v3"}, "serve": s,
+            "workload": {"arrival": "burst", "requests": 16, "input_tokens": 1024, "output_tokens": 64}}
+
+
+def test_gathered_moe_bytes_closed_form_deepseek_fp8_block_scaled():
+    """DeepSeek-V3 / R1 FP8 (1 x 128 block scales) on H200 DEP8 at max_num_tokens 2,048 per rank: the
+    CUTLASS runner's workspace per gathered row (CutlassMoeFCRunner::getWorkspaceDeviceBufferSizes),
+    k = 8 routed copies of max(bf16 permuted input, bf16 block-scale fc2 output) = 2 x 7,168 B and the
+    block-scale fc1 output 2 x 2,048 x 2 B, 24 B of maps / scales, plus the gathered bf16 input (the
+    block-scaled checkpoint gathers unquantized), 8 B of top-k ids / scales per copy and the op's bf16
+    output: 8 x (14,336 + 8,192 + 24) + 14,336 + 64 + 14,336 = 209,152 B; the other 7 ranks' 2,048
+    tokens each: 7 x 2,048 x 209,152 B = 3.00 GB per GPU."""
+    dep = deployment(_trtllm_dsv3())
+    c = dep.cost
+    assert c.moe_all_gather() and c.moe_block_scaled and c.gather_bytes == 2.0
+    assert c.gathered_moe_row_bytes() == 8 * (14336 + 8192 + 24) + 14336 + 64 + 14336
+    assert c.gathered_moe_bytes(8 * 2048) == pytest.approx(7 * 2048 * 209152)
+    s = dep.serve
+    own = dep.engine._own_activation_bytes(c, s.max_batch_tokens, s.max_batch_size)
+    assert dep.engine.activation_bytes(c, s.max_batch_tokens, s.max_batch_size) == pytest.approx(own + 7 * 2048 * 209152)
+
+
+def test_gathered_moe_bytes_shrink_the_kv_pool_and_grow_with_dp():
+    """The term takes (fraction x bytes) / (bytes per token) tokens off each rank's pool, and at the same
+    per-rank max_num_tokens it grows as dp - 1 (B200 DEP4 -> DEP8: 3 -> 7 other ranks' tokens)."""
+    from dataclasses import replace
+    from workloads.serving import engines
+    dep = deployment(_trtllm_dsv3())
+    c, s, e = dep.cost, dep.serve, dep.engine
+    off = replace(e, dp_gathered_moe=False)
+    on_tok = e.kv_capacity_tokens(c, 0.95, s.max_batch_tokens, s.max_batch_size)
+    off_tok = off.kv_capacity_tokens(c, 0.95, s.max_batch_tokens, s.max_batch_size)
+    lost = 0.95 * c.gathered_moe_bytes(s.max_batch_tokens) / c.kv_token_gpu
+    assert off_tok - on_tok == pytest.approx(lost, abs=2)
+    assert 0.05 < (off_tok - on_tok) / off_tok < 0.08          # ~6.4 % of the H200 DEP8 pool
+    g4 = deployment(_trtllm_dsv3(4, gpu="B200-180GB")).cost.gathered_moe_bytes(4 * 2048)
+    g8 = deployment(_trtllm_dsv3(8, gpu="B200-180GB")).cost.gathered_moe_bytes(8 * 2048)
+    assert g8 / g4 == pytest.approx(7 / 3) and g4 > 0
+    assert engines.profile("sglang").dp_gathered_moe is False   # DeepEP all-to-all engines: no gathered copy
+
+
+def test_gathered_moe_bytes_absent_without_attention_dp():
+    """Without dp_attention (TP8 EP8, one scheduler) nothing is gathered: the activation peak is the
+    engine's own workspace model, as before; with one DP rank or on the MNNVL all-to-all path too."""
+    dep = deployment(_trtllm_dsv3(dp_attention=False))
+    c, s, e = dep.cost, dep.serve, dep.engine
+    assert not hasattr(c, "gathered_moe_bytes")
+    assert e.activation_bytes(c, s.max_batch_tokens, s.max_batch_size) == \
+        e._own_activation_bytes(c, s.max_batch_tokens, s.max_batch_size)
+    c8 = deployment(_trtllm_dsv3()).cost
+    c8.moe_comm = "all_to_all"
+    assert c8.gathered_moe_bytes(8 * 2048) == 0.0
