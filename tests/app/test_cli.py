@@ -368,7 +368,11 @@ def test_bad_serving_input_exits_2_naming_the_key(tmp_path, monkeypatch, capsys,
 
 def test_fp4_kv_cache_with_sglang_on_hopper_runs_with_a_warning(tmp_path, monkeypatch, capsys):
     # SGLang's fp4_e2m1 KV cache dequantizes in software: it runs on Hopper, and the run says how
-    # it is modelled; on Blackwell (fp4 tensor cores) there is nothing to warn about
+    # it is modelled; on Blackwell (fp4 tensor cores) there is nothing to warn about. The warning is
+    # printed once per process: start from an empty record so the test does not depend on which
+    # tests ran before it in the same process
+    import sim.app.runner
+    monkeypatch.setattr(sim.app.runner, "_WARNED", set())
     monkeypatch.chdir(tmp_path)
     (tmp_path / "serve.toml").write_text(SERVE_SMALL)
     kv = ["--set", 'serve.kv_precision="fp4"', "--set", 'serve.engine="sglang"']
