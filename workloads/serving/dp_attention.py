@@ -74,6 +74,7 @@ N):
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from sim.errors import InfeasibleError
@@ -336,6 +337,43 @@ class DpAttentionCost(IterationCost):
         outputs = 4.0 * inter if self.moe_block_scaled else max(4.0 * inter, 2.0 * h, inter * dt)
         return k * (inputs + outputs + 24.0) + h * g + 8.0 * k + 2.0 * h
 
+    def triton_gathered_moe_row_bytes(self) -> float:
+        """Bytes one all-gathered token row holds at the peak of TensorRT-LLM's TRITON fused MoE
+        (GPT-OSS on Hopper, W4A16_MXFP4: bf16 activations, weight-only MXFP4), for hidden h,
+        expert intermediate I (whole: EP does not split it), top_k k, E experts, with the
+        weights' alignment hp = h rounded up to 128, np = 2I and hq = h rounded up to 256
+        (TritonMXFP4FusedMoEMethod k_alignment 128, n_alignment 256):
+
+            2h + 2E + 2 hp [hp > h] + 16k + k x 2 x np / 2 + (k + 1) x 2 x hq
+
+        Live while the second matmul_ogs runs, all transient torch allocations that the caching
+        allocator keeps reserved after the profiling pass
+        (tensorrt_llm/_torch/modules/fused_moe/fused_moe_triton.py, TritonMXFP4FusedMoEMethod.apply,
+        1.0-1.2 and later; models/modeling_gpt_oss.py MLPBlock.forward_attn_dp gathers before the
+        gate):
+        - the all-gathered bf16 hidden states and the gate's bf16 router logits over the gathered
+          rows (E per row);
+        - ``_maybe_pad_activation``: F.pad copy of the input to hp columns (2,944 for h 2,880);
+        - the routing's int32 gather / scatter source and destination indices, k per row each
+          (triton_kernels routing_from_bitmatrix; its top-k values, bitmatrix and histograms,
+          < 0.2 % of the row, are left out);
+        - matmul_ogs #1 with the fused SwiGLU (reduction_n 2): one bf16 output row of np / 2 per
+          token x top_k pair, pruned pairs included (triton_kernels matmul_ogs.py init_allocation:
+          M = gather_indx.src_indx rows, N // reduction_n);
+        - matmul_ogs #2 with scatter and k > 1: the k per-pair rows plus the k-combined row, hq bf16
+          columns each, whether fused_scatter (one output of M + Mc rows) or not (an M-row
+          scratchpad plus the Mc-row output): init_allocation / init_postprocessing_features
+          (triton-lang/triton python/triton_kernels/triton_kernels/matmul_ogs.py).
+        Not this runner's CUTLASS workspace: nothing persists per stream."""
+        s = self.spec
+        h, inter, k = float(s.hidden), float(s.expert_ffn_hidden), float(max(s.top_k, 1))
+        e = float(s.experts)
+        hp = math.ceil(h / 128.0) * 128.0
+        np_ = math.ceil(2.0 * inter / 256.0) * 256.0
+        hq = math.ceil(h / 256.0) * 256.0
+        pad = 2.0 * hp if hp > h else 0.0
+        return 2.0 * h + 2.0 * e + pad + 16.0 * k + k * np_ + (k + 1.0) * 2.0 * hq
+
     def gathered_moe_bytes(self, max_batch_tokens: int) -> float:
         """Bytes per GPU the memory-profiling forward pass of an attention-DP replica holds beyond
         what one rank's own tokens need, from the other ranks' all-gathered tokens in the MoE layers
@@ -344,11 +382,12 @@ class DpAttentionCost(IterationCost):
         all-gathers every rank's tokens before its fused MoE, unchunked: moe_max_num_tokens
         defaults to max_num_tokens x the DP size, fused_moe_cutlass.py). ``max_batch_tokens`` is
         the replica's (N per rank x dp): (dp - 1) x N x ``gathered_moe_row_bytes``. 0 without
-        the all-gather (dp = 1, an all-to-all engine or MNNVL all-to-all: ``moe_all_gather``) and
-        for the mixed-input TRITON path (GPT-OSS on Hopper: its buffers are not this runner's and
-        were not derived)."""
+        the all-gather (dp = 1, an all-to-all engine or MNNVL all-to-all: ``moe_all_gather``). On
+        the mixed-input TRITON path (GPT-OSS on Hopper) the row is
+        ``triton_gathered_moe_row_bytes``, not the CUTLASS runner's."""
         n = self.dp
-        if n <= 1 or not self.moe_all_gather() or self._mixed_input:
+        if n <= 1 or not self.moe_all_gather():
             return 0.0
         per_rank = max(max_batch_tokens // n, 1)
-        return (n - 1) * per_rank * self.gathered_moe_row_bytes()
+        row = self.triton_gathered_moe_row_bytes() if self._mixed_input else self.gathered_moe_row_bytes()
+        return (n - 1) * per_rank * row

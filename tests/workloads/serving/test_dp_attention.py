@@ -494,3 +494,22 @@ def test_gathered_moe_bytes_absent_without_attention_dp():
     c8 = deployment(_trtllm_dsv3()).cost
     c8.moe_comm = "all_to_all"
     assert c8.gathered_moe_bytes(8 * 2048) == 0.0
+
+
+def test_gathered_moe_bytes_closed_form_gpt_oss_triton_hopper():
+    """GPT-OSS-120B on H100 DEP4 (TRITON MoE, W4A16_MXFP4: bf16 activations) at max_num_tokens 4,096
+    per rank: the peak of TritonMXFP4FusedMoEMethod.apply per gathered row (fused_moe_triton.py;
+    triton_kernels matmul_ogs.py init_allocation), h = I = 2,880, E = 128, k = 4: gathered bf16 hidden
+    5,760 + bf16 router logits 256 + the input padded to 2,944 columns 5,888 + int32 gather / scatter
+    indices 64 + the SwiGLU-fused first GEMM's bf16 output, k x 5,888 / 2 x 2 = 23,552 + the second
+    GEMM's k per-pair rows and the combined row at 3,072 bf16 columns, 5 x 6,144 = 30,720:
+    66,240 B; the other 3 ranks' 4,096 tokens: 3 x 4,096 x 66,240 B = 0.81 GB per GPU. The CUTLASS
+    runner's row is not used on this path."""
+    dep = deployment(trtllm_dep("gpt-oss-120b", "H100-SXM-80GB", 4, "bf16", kv_precision="bf16",
+                                expert_precision="mxfp4"))
+    c = dep.cost
+    assert c._mixed_input and c.moe_all_gather()
+    row = 5760 + 256 + 5888 + 64 + 23552 + 30720
+    assert c.triton_gathered_moe_row_bytes() == row == 66240
+    assert c.gathered_moe_bytes(4 * 4096) == pytest.approx(3 * 4096 * row)
+    assert c.gathered_moe_row_bytes() != row
