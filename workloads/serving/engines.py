@@ -97,10 +97,14 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   ``"model"``, the model's ``model.max_context`` where it declares one, else the workload's
   (trtllm-serve without --max_seq_len: the model config's max_position_embeddings).
 - ``encoder_bytes_per_param``: bytes per parameter of the checkpoint's non-text encoder
-  (``model.encoder_params``: Llama 4's vision tower) the engine holds on every GPU of a replica for
-  text-only runs too, counted with the weights before the KV pool is sized (``encoder_bytes``);
-  ``trtllm``: 4.0 bytes (fp32; TensorRT-LLM PR #6844), 0 where the engine does not load it or nothing
-  is known; in [0, 8].
+  (``model.encoder_params``: Llama 4's vision tower) the engine holds for text-only runs too, counted
+  with the weights before the KV pool is sized (``encoder_bytes``); ``trtllm``: 4.0 bytes (fp32;
+  TensorRT-LLM PR #6844), ``vllm``: 2.0 (the checkpoint's bf16), 0 where the engine does not load it
+  at its defaults (SGLang >= 0.4.10: sgl-project/sglang PR #8272); in [0, 8].
+- ``encoder_sharding``: how that encoder spreads over a replica's GPUs: ``"replicated"`` (whole on
+  every GPU: TensorRT-LLM, SGLang 0.4's transformers tower) or ``"tp"`` (its linear layers split
+  over the replica's tensor-parallel ranks, ``cost.tp``: vLLM's ColumnParallel / RowParallel vision
+  layers; 1 per rank under attention DP), so the bytes per GPU are divided by tp.
 - ``defaults``: the engine's scheduler and limits (``max_batch_tokens`` (= chunk size),
   ``max_batch_size``) by GPU memory class (``large`` at >= ``large_memory_GiB``), applied to the
   serve keys a config leaves unset when it names ``serve.engine``.
@@ -173,7 +177,8 @@ class EngineProfile:
     fused_moe_backend: str = ""     # the fused-MoE kernel class (IterationCost.set_fused_moe_backend)
     max_seq_len: str = "workload"   # chunked_decode's max_seq_len: "workload" (longest prompt + output) or "model" (model.max_context)
     fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
-    encoder_bytes_per_param: float = 0.0   # bytes per model.encoder_params parameter held on every GPU (encoder_bytes)
+    encoder_bytes_per_param: float = 0.0   # bytes per model.encoder_params parameter the engine loads (encoder_bytes)
+    encoder_sharding: str = "replicated"   # "replicated": whole on every GPU; "tp": split over cost.tp
     dp_gathered_moe: bool = False   # attention DP: the all-gathered tokens' fused-MoE buffers count in the activation peak
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
@@ -214,8 +219,10 @@ class EngineProfile:
     def encoder_bytes(self, cost) -> float:
         """Bytes of the checkpoint's non-text encoder (``model.encoder_params``: Llama 4's vision tower)
         the engine loads on each GPU of a replica whether or not a request carries an image:
-        ``encoder_bytes_per_param`` x the parameters (0 where the engine skips it or nothing is known)."""
-        return self.encoder_bytes_per_param * cost.spec.encoder_params
+        ``encoder_bytes_per_param`` x the parameters, over ``cost.tp`` where the engine splits the
+        encoder by tensor parallelism (``encoder_sharding = "tp"``); 0 where the engine skips it."""
+        whole = self.encoder_bytes_per_param * cost.spec.encoder_params
+        return whole / max(int(cost.tp), 1) if self.encoder_sharding == "tp" else whole
 
     def kv_pool_bytes(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> float:
         """KV bytes one GPU of a replica holds (may be <= 0: the caller reports it). The weights include
@@ -224,7 +231,7 @@ class EngineProfile:
         encoder = self.encoder_bytes(cost)
         weights = cost.weight_bytes_per_gpu() + encoder
         if weights > total:
-            if encoder > 0:
+            if encoder > 0 and self.encoder_sharding != "tp":
                 # the encoder is whole on every rank: more tp / pp does not shrink it
                 key = "model.encoder_params" if encoder > total else "serve.tp"
                 raise InfeasibleError(key, f"{cost.spec.name}: {cost.weight_bytes_per_gpu() / GiB:.1f} GiB of weights "
@@ -337,6 +344,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if isinstance(b, bool) or not isinstance(b, (int, float)) or not (math.isfinite(b) and 0.0 <= b <= 8.0):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml encoder_bytes_per_param = {b!r} is not a number of "
                                "bytes per parameter in [0, 8] (0: the engine does not load the encoder; 4: fp32)")
+    if prof.encoder_sharding not in ("replicated", "tp"):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml encoder_sharding = {prof.encoder_sharding!r} is "
+                               "not one of 'replicated', 'tp'")
     if prof.max_seq_len not in ("workload", "model"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml max_seq_len = {prof.max_seq_len!r} is not "
                                "one of 'workload', 'model'")

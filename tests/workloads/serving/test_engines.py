@@ -619,15 +619,14 @@ def test_llama4_presets_carry_their_vision_encoder():
 
 def test_trtllm_holds_the_llama4_vision_encoder_in_fp32_on_every_gpu():
     """TensorRT-LLM loads Llama 4's vision encoder on each rank in fp32 before it sizes the KV pool (PR #6844):
-    3.49 GB per GPU less of it, whatever the parallelism; vLLM / SGLang carry no such term (not modelled), and
+    3.49 GB per GPU less of it, whatever the parallelism (vLLM / SGLang: the per-engine test below), and
     a model without an encoder loses nothing. trtllm-bench's heuristic counts its elements in the checkpoint."""
-    t, v = engines.profile("trtllm"), engines.profile("vllm")
+    t = engines.profile("trtllm")
     m = cost({"preset": "llama4-maverick"}, "H100-SXM-80GB", "fp8", "fp8", tp=8)
     bare = cost({"preset": "llama4-maverick", "encoder_params": 0}, "H100-SXM-80GB", "fp8", "fp8", tp=8)
     assert t.encoder_bytes(m) == pytest.approx(4.0 * LLAMA4_VISION_PARAMS)
     drop = t.kv_pool_bytes(bare, 0.95, 8192, 1024) - t.kv_pool_bytes(m, 0.95, 8192, 1024)
     assert drop == pytest.approx(0.95 * 4.0 * LLAMA4_VISION_PARAMS)
-    assert v.kv_pool_bytes(m, 0.9, 8192, 256) == v.kv_pool_bytes(bare, 0.9, 8192, 256)
     l70 = cost({"preset": "llama3-70b"}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
     assert t.encoder_bytes(l70) == 0.0
     assert engines.checkpoint_param_count(m) - engines.checkpoint_param_count(bare) == LLAMA4_VISION_PARAMS
@@ -656,8 +655,60 @@ def test_an_encoder_that_does_not_fit_is_named_and_not_blamed_on_tp():
     with pytest.raises(InfeasibleError) as e:
         t.kv_pool_bytes(big, 0.95, 8192, 1024)
     assert e.value.key == "serve.tp" and "model.encoder_params" in str(e.value)
-    # vLLM does not hold it (encoder_bytes_per_param 0): the same model fits
-    assert engines.profile("vllm").kv_pool_bytes(huge, 0.9, 8192, 256) > 0
+    # SGLang 0.5 does not load it at its defaults (encoder_bytes_per_param 0): the same model fits
+    assert engines.profile("sglang").kv_pool_bytes(huge, 0.9, 8192, 256) > 0
+    # vLLM splits it over tp: an overflow names serve.tp, never model.encoder_params
+    with pytest.raises(InfeasibleError) as e:
+        engines.profile("vllm").kv_pool_bytes(huge, 0.9, 8192, 256)
+    assert e.value.key == "serve.tp"
+
+
+# engine -> (bytes per parameter, divided by tp?) read from each engine's Llama 4 source (engines.toml comments)
+LLAMA4_ENCODER_BY_ENGINE = {
+    "trtllm": (4.0, False),        # fp32 on every rank (TensorRT-LLM PR #6844)
+    "trtllm-serve": (4.0, False),
+    "vllm": (2.0, True),           # bf16, QKV/Column/RowParallelLinear vision layers (vllm mllama4.py)
+    "dynamo-vllm": (2.0, True),    # vLLM 0.8.3-0.9: the same tensor-parallel tower
+    "sglang": (0.0, False),        # not built unless --enable-multimodal (sglang PR #8272)
+    "sglang-0.4": (2.0, False),    # transformers' Llama4VisionModel, nn.Linear, bf16, on every rank
+}
+
+
+@pytest.mark.parametrize("name", sorted(LLAMA4_ENCODER_BY_ENGINE))
+@pytest.mark.parametrize("tp", [1, 4, 8])
+def test_llama4_vision_encoder_pool_drop_per_engine(name, tp):
+    """The KV pool one GPU loses to Llama 4's vision encoder, engine by engine: bytes per parameter x
+    871.9M, over tp where the engine splits the tower by tensor parallelism, times the share of it the
+    engine's memory rule takes from the pool (utilization for vLLM's, 1 for SGLang's static fraction,
+    the free fraction for TensorRT-LLM's)."""
+    per_param, split = LLAMA4_ENCODER_BY_ENGINE[name]
+    p = engines.profile(name)
+    m = cost({"preset": "llama4-scout"}, "H200-SXM-141GB", "fp8", "fp8", tp=tp)
+    bare = cost({"preset": "llama4-scout", "encoder_params": 0}, "H200-SXM-141GB", "fp8", "fp8", tp=tp)
+    expected = per_param * LLAMA4_VISION_PARAMS / (tp if split else 1)
+    assert p.encoder_bytes(m) == pytest.approx(expected)
+    share = {"utilization": 1.0, "static_fraction": 1.0, "free_fraction": 0.9}[p.memory]
+    drop = p.kv_pool_bytes(bare, 0.9, 8192, 256) - p.kv_pool_bytes(m, 0.9, 8192, 256)
+    assert drop == pytest.approx(share * expected)
+
+
+def test_vllm_encoder_is_whole_per_rank_under_attention_dp():
+    """Under attention DP every vLLM rank is its own TP-1 engine (DpAttentionCost.tp = 1): the tower is
+    not split, 2 bytes x 871.9M on each GPU."""
+    from workloads.serving.dp_attention import DpAttentionCost
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "llama4-maverick"}}).model)
+    dep = DpAttentionCost(spec, gpu("H200-SXM-141GB"), "fp8", "fp8", 8)
+    assert dep.tp == 1
+    assert engines.profile("vllm").encoder_bytes(dep) == pytest.approx(2.0 * LLAMA4_VISION_PARAMS)
+
+
+def test_engines_toml_encoder_sharding_is_checked(monkeypatch):
+    data = {k: dict(v) for k, v in engines._data().items()}
+    data["vllm"]["encoder_sharding"] = "ep"
+    monkeypatch.setattr(engines, "_data", lambda: data)
+    with pytest.raises(ConfigError) as e:
+        engines.profile("vllm")
+    assert "encoder_sharding" in str(e.value)
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "4", True, 100.0])
