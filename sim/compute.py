@@ -31,6 +31,7 @@ Vocabulary:
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -200,7 +201,6 @@ def calibration_inputs_changed(gpu_name: str) -> list[str]:
     ``nvls``, ``host_GBps``, a higher power limit, ``vendor``, ``source``, ``notes``,
     ``host_cpu``'s name) are not listed. Empty for a like's exact silicon; every field for a GPU
     without ``like``; [] for a catalogued GPU."""
-    import math
     from sim import hardware
     spec = hardware.defined().get(gpu_name)
     if spec is None:

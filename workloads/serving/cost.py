@@ -855,8 +855,8 @@ class IterationCost:
         ``moe_copy_s``. Any other backend, a model without routed experts, experts running another
         MMA (W4A8, weight-only) or a GPU without FP4 tensor cores: unchanged. Idempotent; raises
         ConfigError (engine.fused_moe_backend) on an unknown backend."""
-        if backend not in ("", "cutlass", "trtllm_gen"):
-            raise ConfigError("engine.fused_moe_backend", f"must be '', 'cutlass' or 'trtllm_gen', got {backend!r}")
+        if backend not in fused_moe.BACKENDS:
+            raise ConfigError("engine.fused_moe_backend", f"must be one of {fused_moe.BACKENDS}, got {backend!r}")
         self.fused_moe_backend = backend
         fm = calibration()["fused_moe"]
         applies = (backend == "cutlass" and self.spec.is_moe and not self._mixed_input

@@ -123,6 +123,7 @@ from pathlib import Path
 
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import GiB
+from workloads.serving.fused_moe import BACKENDS as FUSED_MOE_BACKENDS
 
 DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
 ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4")
@@ -334,9 +335,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.dp_moe_comm not in ("all_to_all", "allgather"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml dp_moe_comm = {prof.dp_moe_comm!r} is not "
                                "one of 'all_to_all', 'allgather'")
-    if prof.fused_moe_backend not in ("", "cutlass", "trtllm_gen"):
+    if prof.fused_moe_backend not in FUSED_MOE_BACKENDS:
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml fused_moe_backend = {prof.fused_moe_backend!r} is "
-                               "not one of '', 'cutlass', 'trtllm_gen'")
+                               f"not one of {FUSED_MOE_BACKENDS}")
     if prof.chunked_decode not in ("", "mmha"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml chunked_decode = {prof.chunked_decode!r} is not "
                                "one of '', 'mmha'")

@@ -43,6 +43,10 @@ from functools import lru_cache
 
 import numpy as np
 
+# the engines' fused-MoE kernel classes (engines.toml fused_moe_backend, IterationCost.set_fused_moe_backend):
+# "" the dense curve, "cutlass" TensorRT-LLM's CUTLASS fused MoE, "trtllm_gen" its TRTLLM-gen kernels
+BACKENDS = ("", "cutlass", "trtllm_gen")
+
 
 _Z = np.linspace(-9.0, 9.0, 7201)
 _PHI = np.exp(-0.5 * _Z * _Z) / math.sqrt(2.0 * math.pi)
