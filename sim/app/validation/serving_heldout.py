@@ -461,7 +461,16 @@ DSR1_GAP = (
     "cost of this size (the collectives, finalize and quantize kernels are priced or < 2 ms per step). Searched "
     "without a usable figure: TensorRT-LLM PR #3071 (no kernel table: 'by average DeepGEMM can bring better "
     "performance'), NCCL all-gather / reduce-scatter at 7-15 MB on 8 H100 / H200, SGLang PR #5207's block-FP8 "
-    "table (GPU not stated), vLLM PR #13932's H100 fused-MoE table (256 TP-sliced experts, not EP8's shape).")
+    "table (GPU not stated), vLLM PR #13932's H100 fused-MoE table (256 TP-sliced experts, not EP8's shape). "
+    "Whole-MoE launches on H200 EP8 (issue 12, infxprof; data/hopper_step_kernels.csv, test_hopper_step_kernels.py; "
+    "DeepGEMM PR #383 at the DeepSeek-V4 shapes, 8-8,192 tokens per rank): dcsim's routed-expert ops alone are "
+    "0.85-0.99x the fused MegaMoE launch (dispatch, grouped GEMMs, combine) at decode loads and the unfused DeepEP-"
+    "normal chain takes 1.2-1.8x them (1.24x at V4-Pro's 32 rows per expert, hidden 7,168), the ratio dcsim's blog "
+    "rank already prices as experts + all-gather / reduce-scatter (520 / 425 us per MoE layer = 1.22x): to hold the "
+    "missing 23-35 ms the MoE block would need 1.7-2.1x the public unfused chain. Not the MoE block, unless "
+    "TensorRT-LLM's Hopper MoE ran like vLLM's Feb-2025 DeepGEMM wrapper (PR #13932, H100, unsliced DeepSeek-V3 "
+    "experts at TP1: 1.6-2.1x dcsim, 1.8x at 32 rows per expert). InferenceX's H200 SGLang profile tables (issues "
+    "#863, #1004) were not retrievable as text; its stored traces are .json.gz.")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
