@@ -97,7 +97,7 @@ def test_dsr1_blog_rank_moe_block_already_prices_the_public_chain():
 def test_vllm_feb_2025_h100_deepseek_fused_moe_runs_1_6_to_4_3x_dcsim():
     """vLLM PR #13932 (H100, DeepSeek-V3 experts, Feb 2025): its DeepGEMM-contiguous path takes 1.6-2.1x
     dcsim's ops at TP1 (the unsliced expert; 4-64 rows per expert over 256 experts, 11.3 GB of FP8 weights:
-    1.8x at 32 rows per expert, the DEP8 rank's load) and 2.4-3.8x at TP2-TP8 (narrower slices, every expert
+    1.8x at 32 rows per expert, the DEP8 rank's load) and 1.9-3.8x at TP2-TP8 (narrower slices, every expert
     padded to 128-row tiles); its Triton block-FP8 kernel 2.2-4.3x. Slower than DeepGEMM's own H200 chain
     above by the same measure: an early wrapper, not TensorRT-LLM's kernel; the one public Hopper figure that
     would, if TensorRT-LLM 0.19's MoE ran like it, cover the blog step's gap (routed experts 21.8 ms x 1.8)."""
