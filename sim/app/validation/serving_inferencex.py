@@ -182,6 +182,21 @@ def case_config(row: dict, max_requests: int | None = None):
     return load_config(data=data)
 
 
+def step_cost(row: dict):
+    """The step-cost model (``IterationCost``, or ``DpAttentionCost`` for a DEP row) of the row's
+    deployment as ``case_config`` builds it: ``.batch(tokens, sequences, pairs, kv_read)`` prices one
+    step at a chosen batch (the diagnosis's pure decode steps)."""
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.serving.deployment import Deployment
+    from workloads.serving.requests import build_stream
+    cfg = case_config(row)
+    sim = Simulation(cfg.run.seed)
+    topo = topologies.build(cfg.topology)
+    return Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim)).cost
+
+
 def run_row(row: dict, max_requests: int | None = None) -> list[Case]:
     """The row's TPOT case and output-throughput-per-GPU case."""
     from sim.app.runner import run
