@@ -23,6 +23,7 @@ SUITES = {
     "measured": "sim.app.validation.measured",
     "serving-large": "sim.app.validation.serving_large",
     "serving-heldout": "sim.app.validation.serving_heldout",
+    "serving-inferencex": "sim.app.validation.serving_inferencex",
 }
 
 
