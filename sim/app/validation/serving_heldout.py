@@ -644,7 +644,20 @@ GPT_OSS_BLACKWELL_GAP = GPT_OSS_RUN + BENCH_LIMITS + (
     "(~58 GB of touched MXFP4 experts + ~31 GB of FP8 KV + ~7 GB bf16 weights = ~5.5 TB/s, the rate "
     "TensorRT-LLM's NVFP4 MoE streams its experts at in flashinfer-ai/flashinfer PR #5301 at 128 tokens; "
     "compute.toml [GB200] serve_hbm_eff_max gives 4.8): the Blackwell serving HBM constant, fitted on the dense "
-    "NVFP4 70B rows, not an attention kernel (the same pool 4.8 % larger: -19.0 %)")
+    "NVFP4 70B rows, not an attention kernel (the same pool 4.8 % larger: -19.0 %). "
+    "Host time at a known concurrency (issue 12, infxbw; workloads/serving/data/inferencex_blackwell.csv): "
+    "SemiAnalysis InferenceX's GPT-OSS-120B B200 trtllm-serve sweep (1.2.0rc2, TRTLLM MoE backend) is GPU-bound "
+    "at <= 128 sequences (TP1 1k/1k TPOT 9.55 / 12.80 ms at 64 / 128, TP8 2.16 ms at 4: host <= 100 us per "
+    "sequence-step, <= 2.16 ms per step); its 1.3.0rc14 point at 256 (config131's print_iter_log, ai-dynamo/"
+    "aisimulate reproduction) decodes in 14.06 ms (<= 55 us); the GB200 Dynamo-TRT decode workers of the same "
+    "sweep (DEP2, ~450 sequences per rank by Little's law at 13.1-13.6 ms TPOT) allow <= 29 us on Grace, and "
+    "their DEP4 / DEP2 steps at ~285 per rank (10.44 / 12.80 ms) differ by EP4's halved expert reads: GPU-bound. "
+    "No public run binds the post-1.0 host term below the 20B rows' 18.6 us, so [trtllm] is unchanged. They "
+    "show dcsim's 120B B200 decode step too slow at small batches instead (GPU 14.8 / 17.1 / 19.1 ms at 64 / 128 "
+    "/ 256 sequences against TPOT 9.55 / 12.80 ms, prefill included, and 14.06 ms at 256; TP8 at 4: 3.3 ms "
+    "against 2.16): ~58 GB of touched MXFP4 experts, bf16 weights and FP8 KV in < 9.55 ms at 64 is > 6.0 "
+    "TB/s, above compute.toml [GB200] serve_hbm_eff_max's 4.8 (TRTLLM-Gen MoE there, CUTLASS in these rows), "
+    "the opposite sign of these rows' large-batch over-prediction: the 120B step's batch slope is off")
 # Llama 4 on TensorRT-LLM (issue 12, llama4hop): the vision encoder's memory (modelled) and the op-by-op audit
 LLAMA4_ENCODER_MEMORY = (
     " Modelled since issue 12 (llama4hop): TensorRT-LLM loads the checkpoint's vision encoder on every rank for "
