@@ -124,3 +124,74 @@ def test_dep_deficit_grows_with_tokens_per_rank():
     measured_slope = (0.044013 - 0.036309) / (hi - lo)
     model_slope = (step(dep, hi, c_hi) - step(dep, lo, c_lo)) / (hi - lo)
     assert 1.6 < measured_slope / model_slope < 2.4
+
+
+# --- vLLM / SGLang rows (inferencex_vllm_sglang.csv; issue 12, infxvllm) -------------------------------------
+
+VLLM_SGLANG = ix.DATA.parent / "inferencex_vllm_sglang.csv"
+
+
+def _vs_rows() -> dict[str, dict]:
+    with VLLM_SGLANG.open() as f:
+        return {r["id"]: r for r in csv.DictReader(f)}
+
+
+def test_framework_picks_the_engine():
+    assert ix.engine_of({"framework": "trt"}) == "trtllm-serve"
+    assert ix.engine_of({"framework": "TensorRT-LLM under NVIDIA Dynamo (disaggregated prefill / decode)"}) == "trtllm-serve"
+    assert ix.engine_of({"framework": "vllm"}) == "vllm"
+    assert ix.engine_of({"framework": "SGLang (sglang.launch_server)"}) == "sglang"
+    assert ix.engine_of({}) == "trtllm-serve"
+    row = dict(next(iter(_vs_rows().values())))
+    with pytest.raises(ConfigError, match="framework"):
+        ix.case_config({**row, "framework": "llama.cpp"})
+    with pytest.raises(ConfigError, match="max_batch_size"):
+        ix.case_config({**row, "max_batch_size": "lots"})
+
+
+def test_vllm_and_sglang_rows_carry_their_servers_flags():
+    rows = _vs_rows()
+    assert VLLM_SGLANG in ix.data_files() and set(rows) <= {r["id"] for r in ix.inferencex_rows()}
+    assert len(rows) == 41 and all(r["fit"] == "held-out" for r in rows.values())
+    engines = {ix.case_config(r).serve.engine for r in rows.values()}
+    assert engines == {"vllm", "sglang"}
+    # Hopper vLLM: Marlin MXFP4 weight-only experts (bf16 MMA), the checkpoint's bf16 KV, --max-num-seqs = conc
+    hop = ix.case_config(rows["infx_gptoss120b_h200_vllm_tp8_1024_1024_c8"]).serve
+    assert (hop.engine, hop.precision, hop.expert_precision, hop.expert_compute_precision, hop.kv_precision) == \
+        ("vllm", "bf16", "mxfp4", None, "bf16")
+    assert hop.max_batch_size == 8 and hop.max_batch_tokens == 8192 and "scheduler" not in hop.model_fields_set
+    from workloads.serving import engines
+    assert engines.apply_defaults(hop, 141e9).scheduler == "sarathi"     # vLLM V1's chunked prefill
+    # B200 vLLM: FlashInfer MXFP4 x MXFP8, fp8 KV, --max-num-seqs 512
+    bw = ix.case_config(rows["infx_gptoss120b_b200_vllm_tp1_1024_1024_c16"]).serve
+    assert (bw.expert_compute_precision, bw.kv_precision, bw.max_batch_size) == ("mxfp8", "fp8", 512)
+    # SGLang H200: --chunked-prefill-size 32768, --mem-fraction-static 0.82, bf16 KV, the engine's scheduler
+    sg = ix.case_config(rows["infx_dsr1_fp8_h200_sglang_tp8_1024_1024_c64"]).serve
+    assert (sg.engine, sg.max_batch_tokens, sg.gpu_memory_utilization, sg.kv_precision, sg.max_batch_size) == \
+        ("sglang", 32768, 0.82, "bf16", 512)
+    assert engines.apply_defaults(sg, 141e9).scheduler == "vllm" and not sg.dp_attention   # prefill-first
+    # SGLang B200 NVFP4: TP4 EP4, NVFP4 experts on the FP8 release
+    fp4 = ix.case_config(rows["infx_dsr1_fp4_b200_sglang_tp4ep4_1024_1024_c8"]).serve
+    assert (fp4.tp, fp4.ep, fp4.precision, fp4.expert_precision, fp4.kv_precision) == (4, 4, "fp8", "fp4", "fp8")
+
+
+def test_vllm_and_sglang_rows_stay_within_their_kinds_bounds():
+    """Held-out check of the [vllm] / [sglang] profiles (gap texts VLLM_HOPPER_GAP, VLLM_B200_GAP,
+    SGLANG_H200_GAP, SGLANG_B200_GAP): every case within its bound, and the shapes the gaps describe: dcsim
+    too slow at small batches (never more than 8 % too fast), SGLang H200 right at 4 sequences and its
+    batch term too steep."""
+    rows = _vs_rows()
+    cases = [c for r in rows.values() for c in ix.run_row(r)]
+    assert len(cases) == 2 * 41
+    assert all(abs(c.error) <= c.bound for c in cases), [(c.case, round(c.error, 3)) for c in cases
+                                                          if abs(c.error) > c.bound]
+    by = {c.case: c.error for c in cases}
+    tpot = {k.split(":")[0]: v for k, v in by.items() if k.endswith(":tpot_mean_s")}
+    assert min(tpot.values()) > -0.08
+    assert tpot["infx_gptoss120b_h100_vllm_tp8_1024_1024_c8"] > 0.40
+    assert abs(tpot["infx_gptoss120b_h200_vllm_tp2_1024_1024_c64"]) < 0.15
+    for k in ("infx_dsr1_fp8_h200_sglang_tp8_1024_1024_c4", "infx_dsr1_fp8_h200_sglang_tp8_8192_1024_c4"):
+        assert abs(tpot[k]) < 0.06, k
+    assert 0.15 < tpot["infx_dsr1_fp8_h200_sglang_tp8_1024_1024_c64"] < 0.30
+    c4, c64 = (ix.run_row(rows[f"infx_dsr1_fp8_h200_sglang_tp8_1024_1024_c{c}"])[0] for c in (4, 64))
+    assert (c64.predicted - c4.predicted) > 1.3 * (c64.measured - c4.measured)
