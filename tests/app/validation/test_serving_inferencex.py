@@ -1,4 +1,5 @@
-"""InferenceX TensorRT-LLM runs at a known concurrency (sim.app.validation.serving_inferencex; issue 12)."""
+"""InferenceX TensorRT-LLM, vLLM and SGLang runs at a known concurrency (sim.app.validation.serving_inferencex;
+issue 12)."""
 
 from __future__ import annotations
 
@@ -138,7 +139,8 @@ def _vs_rows() -> dict[str, dict]:
 
 def test_framework_picks_the_engine():
     assert ix.engine_of({"framework": "trt"}) == "trtllm-serve"
-    assert ix.engine_of({"framework": "TensorRT-LLM under NVIDIA Dynamo (disaggregated prefill / decode)"}) == "trtllm-serve"
+    dynamo = "TensorRT-LLM under NVIDIA Dynamo (disaggregated prefill / decode)"
+    assert ix.engine_of({"framework": dynamo}) == "trtllm-serve"
     assert ix.engine_of({"framework": "vllm"}) == "vllm"
     assert ix.engine_of({"framework": "SGLang (sglang.launch_server)"}) == "sglang"
     assert ix.engine_of({}) == "trtllm-serve"
