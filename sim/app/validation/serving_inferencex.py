@@ -136,7 +136,8 @@ VLLM_HOPPER_GAP = (
     "no longer bandwidth-bound; the 8k/1k rows' TPOT also carries their prefills). The [vllm] profile's "
     "0.5 ms step_us (the "
     "TensorRT-LLM fit kept for every engine) may be hidden by the async scheduling these runs turn on "
-    "(config async-scheduling: true; the next step is scheduled while the GPU runs this one): without it "
+    "(config async-scheduling: true: the next step is scheduled while the GPU runs this one, vllm-project/vllm "
+    "#27679 tracks the feature): without it "
     "the median |TPOT error| of the 7 H100 rows 17.8 -> 10.8 %, the 7 H200 rows 30.2 -> 20.1 % (not "
     "adopted: no sourced exposed host time for 0.11 with async scheduling). Throughput follows TPOT")
 VLLM_B200_GAP = (
@@ -154,7 +155,9 @@ SGLANG_H200_GAP = (
     "lowp_weight_read_efficiency 0.71 (an estimate copied from vLLM's Qwen3-8B FP8 fit; engines.toml: no "
     "SGLang FP8 / bf16 pair measured): with 1.0 the 11 rows' TPOT read -8.0 to +4.8 % (median |error| 17.1 "
     "-> 3.7 %), diagnostic only (fitting it here would spend the held-out rows; the #870 run's "
-    "dsr1_h200_tp8_c64 validation case moves with it). Throughput follows TPOT")
+    "dsr1_h200_tp8_c64 validation case moves with it). The profile's 0.5 ms step_us also runs under SGLang's "
+    "overlap scheduler (on by default since 0.4, lmsys.org/blog/2024-12-04-sglang-v0-4 'zero-overhead batch "
+    "scheduler'): without it the median |TPOT error| 17.1 -> 15.3 %, a minor term here. Throughput follows TPOT")
 SGLANG_B200_GAP = (
     "DeepSeek-R1-0528 on B200 under SGLang 0.5.6 (FP8 TP8 and NVFP4 TP4 EP4 / TP8 EP8; trtllm_mla "
     "attention and FlashInfer's TRTLLM-gen MoE, the TensorRT-LLM kernels): dcsim's TPOT +18 to +63 %, "
