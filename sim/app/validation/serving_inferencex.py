@@ -126,8 +126,16 @@ GPT_OSS_HOPPER_STEP_DIAGNOSIS = (
     "tokens/s per GPU (prefill included) implies <= 84 ms at that batch; at 64 / 128 / 256 per rank dcsim gives "
     "15.1 / 20.3 / 35.3 ms. As the DeepSeek-R1 H200 DEP8 rows (DEP_STEP_DIAGNOSIS: ~0 at 8-13 per rank, -11 % "
     "at 26, -32..-42 % at 128) the missing time would have to grow with the per-rank batch (~48 gathered "
-    "rows per local expert at 395 per rank, where no Hopper GPT-OSS row at a known batch exists); not "
-    "localized, nothing adopted")
+    "rows per local expert at 395 per rank, where no Hopper GPT-OSS row at a known batch exists). The only "
+    "GPT-OSS attention-DP runs at a known per-rank batch (data/gptoss_dp_tp_pairs.csv: B200, TensorRT-LLM "
+    "1.2.0rc2, TRTLLM MoE with ep_size 1, one run, each DP point paired with the same TP and concurrency "
+    "without DP) agree: measured, attention DP shortens the step by 10-17 % at 8-64 per rank (DP/TP TPOT "
+    "0.829 TP2 c32, 0.879 / 0.831 TP4 c32 / c64 at 1024/1024, 0.834 / 0.900 TP2 c64 / c128 at 1024/8192; "
+    "8192/1024 with prefills 0.777 / 0.794), dcsim's DEP step is 3-10 % longer than its TP step (1.053, "
+    "1.098, 1.076, 1.038, 1.027: replicated attention weights and lm_head, the all-gather / reduce-scatter "
+    "at ~12 us each over 36 layers against the TP all-reduces), so at <= 64 per rank dcsim's attention-DP "
+    "step is ~20 % too slow relative to TP, not too fast. Not localized, nothing adopted: no physically "
+    "grounded, sourced term vanishes at <= 64 per rank and gives the held-out rows' 1.4-1.8x at ~400")
 
 # (row-id substring, tolerance, bound, gap) for the TPOT case and the throughput case of a kind
 KINDS = [
