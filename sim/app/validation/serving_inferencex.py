@@ -135,7 +135,15 @@ GPT_OSS_HOPPER_STEP_DIAGNOSIS = (
     "1.098, 1.076, 1.038, 1.027: replicated attention weights and lm_head, the all-gather / reduce-scatter "
     "at ~12 us each over 36 layers against the TP all-reduces), so at <= 64 per rank dcsim's attention-DP "
     "step is ~20 % too slow relative to TP, not too fast. Not localized, nothing adopted: no physically "
-    "grounded, sourced term vanishes at <= 64 per rank and gives the held-out rows' 1.4-1.8x at ~400")
+    "grounded, sourced term vanishes at <= 64 per rank and gives the held-out rows' 1.4-1.8x at ~400. Tried "
+    "and rejected (diagnostic): the Triton path's two matmul_ogs launches gather the routed rows "
+    "(gather_indx, TensorRT-LLM TritonMXFP4FusedMoEMethod.apply: 'also does permutation') and scatter + "
+    "weight them (scatter_indx, gammas: 'also does finalization'), so dcsim's separate permute / unpermute "
+    "ops are not run (vLLM's triton_kernel_fused_experts also fuses the swiglu, fused_activation); dropping "
+    "them for GPT-OSS on Hopper moves the vLLM steps above from +11..+60 % to +7..+51 % (with the swiglu "
+    "+4..+47 %), but all 20 held-out Hopper GPT-OSS rows up by 1.5-5 points (H100 DEP4 1000/1000 +78.1 -> "
+    "+83.1 %, 120B H200 TP1 1024/1024 +29.4 -> +32.1, 20B H100 TP1 1000/1000 +32.9 -> +37.7; their median "
+    "|error| 14.7 -> 17.4 %): the held-out over-prediction would be larger still, another fault compensates")
 
 # (row-id substring, tolerance, bound, gap) for the TPOT case and the throughput case of a kind
 KINDS = [
