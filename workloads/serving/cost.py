@@ -640,8 +640,9 @@ class IterationCost:
         - FP32: 4 x head_dim FLOPs per query head and key (q.k and p.v as FMAs) at ``fp32_eff`` x the
           chip's non-tensor FP32 rate (hardware.toml dense_tflops fp32);
         - grid: each CTA holds the step's logits in shared memory, ``mmha_smem_bytes_per_key`` x
-          the batch's longest past (``max_seq``: the launch sizes it by max_past_kv_length, not the
-          chunk), so an SM holds min(``mmha_ctas_per_sm_max``, smem per SM // that) CTAs, each
+          the batch's longest past (``max_seq``) or the chunk, the smaller (smem_size_in_bytes:
+          min(max_past_kv_length, chunked_attention_size)), so an SM holds
+          min(``mmha_ctas_per_sm_max``, smem per SM // that) CTAs (four at Llama 4's chunk), each
           streaming its G x bytes at ``cta_read_GBps`` (0 without ``max_seq`` or the GPU's
           compute.toml ``sm_count`` / ``smem_per_sm_KiB``).
         Shapes per GPU: local heads ``heads / tp``, local KV heads ``max(kv_heads / tp, 1)``."""
@@ -653,7 +654,8 @@ class IterationCost:
         row = constants_row(self.gpu.name)
         if max_seq > 0 and "sm_count" in row and "smem_per_sm_KiB" in row:
             a = calibration()["attention"]
-            smem = float(a["mmha_smem_bytes_per_key"]) * (max_seq + 1) + 1024.0     # + the CTA's reserve
+            keys = min(max_seq, self.chunk) if self.chunk else max_seq     # smem_size_in_bytes: min(timestep, chunk)
+            smem = float(a["mmha_smem_bytes_per_key"]) * (keys + 1) + 1024.0     # + the CTA's reserve
             ctas = min(float(a["mmha_ctas_per_sm_max"]), math.floor(row["smem_per_sm_KiB"] * 1024.0 / smem))
             asked = self.local_heads * 2.0 * self.spec.head_dim * self.kvbytes     # each query head's K and V
             grid = asked / (row["sm_count"] * max(ctas, 1.0) * self._cta_Bps)

@@ -311,7 +311,7 @@ class Deployment:
         workload's longest prompt + output, as trtllm-bench sets it from its dataset (engines.toml
         ``max_seq_len = "workload"``), or the model's ``model.max_context`` where the engine sizes
         by the model (``"model"``: trtllm-serve without --max_seq_len) and the model declares one.
-        MMHA's shared memory (its grid bound) follows the batch's longest past, the workload's,
+        MMHA's shared memory (its grid bound) follows the batch's longest past within the chunk,
         either way (``IterationCost.set_mmha_chunked_decode``; calibration.toml [attention] mmha_*)."""
         if self.engine.chunked_decode != "mmha" or not cost.chunk or not len(self.stream):
             return

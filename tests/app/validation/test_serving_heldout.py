@@ -187,7 +187,7 @@ def test_llama4_maverick_rows_expressible_and_in_their_bounds():
     blackwell = [abs(e) for k, e in errs.items() if "H200" not in k]
     assert len(blackwell) == 12 and max(blackwell) <= 0.20 and statistics.median(blackwell) <= 0.12
     hopper = {k: e for k, e in errs.items() if "H200" in k}
-    assert len(hopper) == 5 and all(0.0 < e <= 1.25 for e in hopper.values())
+    assert len(hopper) == 5 and all(0.0 < e <= 0.30 for e in hopper.values())     # +7 to +22 % since mmha2
     # the same B200 long-context rows with full attention on every layer read -34 to -38 %; the vision encoder's
     # fp32 copy on every rank (issue 12, llama4hop) took 1024/32768 -14.6 -> -16.2 %
     assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_1024_32768"]) <= 0.17
@@ -243,18 +243,20 @@ def test_llama4_vision_encoder_memory_takes_the_h200_dep8_row_off_one_wave():
 
 
 def test_llama4_hopper_rows_over_the_chunk_decode_with_mmha():
-    """Issue 12 (mmha): TensorRT-LLM on Hopper decodes a chunked layer with MMHA when the run's max_seq_len
-    exceeds the 8,192-token chunk (PR #6306); cost.IterationCost.mmha_key_time prices its key at the FP32 and
-    grid bounds (1.5x XQA's at 9,216 tokens, 3.4x at 22,000 and 33,792). The five rows over the chunk move
-    (1024/8192 +114.0 -> +95.8 %, 1024/32768 +50.8 -> +27.7, 8192/1024 +15.1 -> +14.4, v1.0 Scout / Maverick
-    20000/2000 +98.7 / +58.0 -> +65.2 / +36.4); Blackwell's do not. Pinned both ways."""
+    """Issue 12 (mmha, mmha2): TensorRT-LLM on Hopper decodes a chunked layer with MMHA when the run's
+    max_seq_len exceeds the 8,192-token chunk (PR #6306); cost.IterationCost.mmha_key_time prices its key
+    at the FP32 bound, 5.0x XQA's for Maverick's 40 / 8 heads at every length (mmha_fp32_eff re-read from
+    the XQA blog's 2.4x through the whole step; the logits' shared memory bounded by the chunk, four CTAs
+    an SM). The five rows over the chunk move (mmha2: 1024/8192 +89.0 -> +21.1 %, its 1024/1024 sibling's
+    +21.1; 1024/32768 +25.2 -> +13.8, 8192/1024 +11.7 -> +7.1, v1.0 Scout / Maverick 20000/2000 +64.9 /
+    +33.2 -> +48.2 / +22.2); Blackwell's do not. Pinned both ways."""
     from sim.app.validation import serving
-    want = {"trtllm12_Llama_4_Maverick_H200_dep8_1024_8192": (0.85, 1.05),
-            "trtllm12_Llama_4_Maverick_H200_dep8_1024_32768": (0.20, 0.35),
-            "trtllm12_Llama_4_Maverick_H200_dep8_8192_1024": (0.10, 0.19),
-            "trtllm10_Llama_4_Scout_H200_tp4_20000_2000": (0.55, 0.75),
-            "trtllm10_Llama_4_Maverick_H200_tp8_20000_2000": (0.28, 0.45),
-            "trtllm12_Llama_4_Maverick_B200_dep4_1024_8192": (-0.16, -0.08)}     # Blackwell: XQA's -11.8 %
+    want = {"trtllm12_Llama_4_Maverick_H200_dep8_1024_8192": (0.12, 0.30),
+            "trtllm12_Llama_4_Maverick_H200_dep8_1024_32768": (0.06, 0.20),
+            "trtllm12_Llama_4_Maverick_H200_dep8_8192_1024": (0.02, 0.12),
+            "trtllm10_Llama_4_Scout_H200_tp4_20000_2000": (0.40, 0.56),
+            "trtllm10_Llama_4_Maverick_H200_tp8_20000_2000": (0.15, 0.30),
+            "trtllm12_Llama_4_Maverick_B200_dep4_1024_8192": (-0.16, -0.08)}     # Blackwell: XQA's -12.0 %
     rows = {r["id"]: r for r in held.heldout_cases() if r["id"] in want}
     for rid, (lo, hi) in want.items():
         e = serving.run_case(rows[rid])["error"]

@@ -457,8 +457,8 @@ def test_mmha_chunked_decode_only_on_trtllm_hopper_over_the_chunk():
     # a model that declares no max context (or one within the chunk): the workload's, as trtllm-bench
     assert weight("llama4-scout", "H100-SXM-80GB", "trtllm-serve", 128, 128, max_context=None) == 1.0
     assert weight("llama4-scout", "H100-SXM-80GB", "trtllm-serve", 128, 128, max_context=8192) == 1.0
-    # MMHA's grid bound follows the batch's longest past, not max_seq_len: a short run on trtllm-serve
-    # costs what trtllm-bench's >8K-max_seq_len run of the same short requests would
+    # MMHA's grid bound follows the batch's longest past (within the chunk), not max_seq_len: a short run
+    # on trtllm-serve costs what trtllm-bench's >8K-max_seq_len run of the same short requests would
     assert weight("llama4-scout", "H100-SXM-80GB", "trtllm-serve", 128, 128) == \
         weight("llama4-scout", "H100-SXM-80GB", "trtllm", 128, 128, attention_chunk=200)
     assert weight("llama4-maverick", "H200-SXM-141GB", "trtllm", 1024, 7168) == 1.0    # max_seq_len <= chunk: XQA
