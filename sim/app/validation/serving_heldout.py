@@ -664,7 +664,10 @@ LLAMA4_ROPE_TABLE = (
     "test). The doc's yaml as printed cannot have run: CudaGraphConfig is a StrictBaseModel (extra = 'forbid') "
     "and the extra options are validated into it with the other LLM API arguments (llm_args.py "
     "update_llm_args_with_extra_dict does not filter cuda_graph_config). Not found: the other ~7-11 GB per H100 "
-    "of Scout's gap, ~3 of Maverick's. ")
+    "of Scout's gap, ~3 of Maverick's. A candidate not checked (no stored copy of the nvidia/Llama-4-*-FP8 "
+    "hf_quant_config.json): shared experts left in bf16 by the FP8 checkpoint would hold 6.0 GB more per GPU for "
+    "Scout and 3.0 for Maverick, the size of what remains (diagnostic, the pool only, not adopted: Scout H100 "
+    "+30..+48 -> +16..+47 %, Maverick H100 +16..+46 -> -6..+18 %). ")
 # Llama 4 on TensorRT-LLM (issue 12, llama4hop): the vision encoder's memory (modelled) and the op-by-op audit
 LLAMA4_ENCODER_MEMORY = (
     " Modelled since issue 12 (llama4hop): TensorRT-LLM loads the checkpoint's vision encoder on every rank for "
