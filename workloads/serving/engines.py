@@ -101,6 +101,12 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   with the weights before the KV pool is sized (``encoder_bytes``); ``trtllm``: 4.0 bytes (fp32;
   TensorRT-LLM PR #6844), ``vllm``: 2.0 (the checkpoint's bf16), 0 where the engine does not load it
   at its defaults (SGLang >= 0.4.10: sgl-project/sglang PR #8272); in [0, 8].
+- ``rope_table_bytes_per_entry``: bytes per entry of the RoPE cos / sin table the engine builds for
+  the model's whole declared context (``model.max_context`` positions x the rotary dimension, the
+  head dim or MLA's ``rope_head_dim``), once per GPU and before the KV pool is sized
+  (``rope_table_bytes``; TensorRT-LLM: 4, an fp32 table shared by the layers; 0: not modelled or
+  sized by the run). Only models that declare ``model.max_context`` carry one (Llama 4 Scout:
+  10,485,760 x 128 x 4 B = 5.37 GB per GPU); in [0, 8].
 - ``encoder_sharding``: how that encoder spreads over a replica's GPUs: ``"replicated"`` (whole on
   every GPU: TensorRT-LLM, SGLang 0.4's transformers tower) or ``"tp"`` (its linear layers split
   over the replica's tensor-parallel ranks, ``cost.tp``: vLLM's ColumnParallel / RowParallel vision
@@ -180,6 +186,7 @@ class EngineProfile:
     fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
     encoder_bytes_per_param: float = 0.0   # bytes per model.encoder_params parameter the engine loads (encoder_bytes)
     encoder_sharding: str = "replicated"   # "replicated": whole on every GPU; "tp": split over cost.tp
+    rope_table_bytes_per_entry: float = 0.0   # bytes per entry of the RoPE cos/sin table over model.max_context (rope_table_bytes)
     dp_gathered_moe: bool = False   # attention DP: the all-gathered tokens' fused-MoE buffers count in the activation peak
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
@@ -225,12 +232,31 @@ class EngineProfile:
         whole = self.encoder_bytes_per_param * cost.spec.encoder_params
         return whole / max(int(cost.tp), 1) if self.encoder_sharding == "tp" else whole
 
+    def rope_table_bytes(self, cost) -> float:
+        """Bytes of the RoPE cos / sin table each GPU of a replica holds: ``rope_table_bytes_per_entry``
+        x the model's declared context (``model.max_context``, its max_position_embeddings) x the rotary
+        dimension (``head_dim``; MLA: ``rope_head_dim``); whole on every GPU whatever the parallelism,
+        one table per model (its layers share it); 0 without a declared context. TensorRT-LLM 1.0
+        (_torch/attention_backend/interface.py ``RopeParams.from_config``: max_positions =
+        max_position_embeddings; ``create_rope_const_params``: a float32 cos / sin array of max_positions
+        x dim on the GPU, cached per model and parameters since PR #3378)."""
+        s = cost.spec
+        dim = s.rope_head_dim if s.mla else s.head_dim
+        return self.rope_table_bytes_per_entry * float(getattr(s, "max_context", 0) or 0) * dim
+
     def kv_pool_bytes(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> float:
         """KV bytes one GPU of a replica holds (may be <= 0: the caller reports it). The weights include
-        the encoder the engine loads beside the language model (``encoder_bytes``)."""
+        the encoder the engine loads beside the language model (``encoder_bytes``) and its RoPE table
+        (``rope_table_bytes``), both allocated before the pool is sized."""
         total = cost.gpu.hbm_bytes
         encoder = self.encoder_bytes(cost)
-        weights = cost.weight_bytes_per_gpu() + encoder
+        rope = self.rope_table_bytes(cost)
+        weights = cost.weight_bytes_per_gpu() + encoder + rope
+        if weights > total and rope > 0 and weights - rope <= total:
+            raise InfeasibleError("model.max_context", f"{cost.spec.name}: {self.name} builds a RoPE table over the "
+                                  f"model's whole context on every GPU (model.max_context {cost.spec.max_context:,} "
+                                  f"positions, {rope / GiB:.1f} GiB) that, with the weights, exceeds {cost.gpu.name}'s "
+                                  f"{total / GiB:.1f} GiB HBM: check model.max_context")
         if weights > total:
             if encoder > 0 and self.encoder_sharding != "tp":
                 # the encoder is whole on every rank: more tp / pp does not shrink it
@@ -345,6 +371,10 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if isinstance(b, bool) or not isinstance(b, (int, float)) or not (math.isfinite(b) and 0.0 <= b <= 8.0):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml encoder_bytes_per_param = {b!r} is not a number of "
                                "bytes per parameter in [0, 8] (0: the engine does not load the encoder; 4: fp32)")
+    r = prof.rope_table_bytes_per_entry
+    if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and 0.0 <= r <= 8.0):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml rope_table_bytes_per_entry = {r!r} is not a number "
+                               "of bytes per table entry in [0, 8] (0: no RoPE table over the model's context; 4: fp32)")
     if prof.encoder_sharding not in ("replicated", "tp"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml encoder_sharding = {prof.encoder_sharding!r} is "
                                "not one of 'replicated', 'tp'")

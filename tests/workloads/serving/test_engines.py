@@ -723,3 +723,73 @@ def test_engines_toml_encoder_bytes_per_param_is_checked(monkeypatch, bad):
     assert "encoder_bytes_per_param" in str(e.value)
     with pytest.raises(ConfigError):
         engines.profile("trtllm-serve")        # like = "trtllm": inherits it
+
+
+# -- the RoPE table over the model's declared context (issue 12, scouthop) -----------------------
+@pytest.mark.parametrize("preset, positions", [("llama4-scout", 10_485_760), ("llama4-maverick", 1_048_576)])
+@pytest.mark.parametrize("tp", [1, 4, 8])
+def test_trtllm_holds_a_rope_table_over_the_declared_context(preset, positions, tp):
+    """TensorRT-LLM 1.0 builds one fp32 cos / sin table of max_position_embeddings x head_dim on every rank
+    (RopeParams.from_config, create_rope_const_params, shared by the layers since PR #3378) before it sizes
+    the KV pool: Scout (10,485,760 positions) 5.37 GB per GPU, Maverick (1,048,576) 0.54 GB, whatever the
+    parallelism; the pool loses the free fraction of it. vLLM / SGLang carry none here (field 0)."""
+    t = engines.profile("trtllm")
+    m = cost({"preset": preset}, "H200-SXM-141GB", "fp8", "fp8", tp=tp)
+    assert m.spec.max_context == positions
+    assert t.rope_table_bytes(m) == pytest.approx(4.0 * positions * 128)
+    assert engines.profile("trtllm-serve").rope_table_bytes(m) == t.rope_table_bytes(m)
+    for other in ("vllm", "sglang"):
+        assert engines.profile(other).rope_table_bytes(m) == 0.0
+
+
+def test_rope_table_takes_the_free_fraction_off_the_pool_and_only_where_a_context_is_declared():
+    """The pool of Scout on H100 TP4 shrinks by 0.95 x 5.37 GB with the table and not at all for a preset
+    without model.max_context (Llama 3.3 70B); the Deployment's HBM ledger lists it."""
+    t = engines.profile("trtllm")
+    scout = cost({"preset": "llama4-scout"}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
+    data = {k: dict(v) for k, v in engines._data().items()}
+    assert data["trtllm"]["rope_table_bytes_per_entry"] == 4.0
+    from dataclasses import replace
+    t0 = replace(t, rope_table_bytes_per_entry=0.0)
+    drop = t0.kv_pool_bytes(scout, 0.95, 8192, 1024) - t.kv_pool_bytes(scout, 0.95, 8192, 1024)
+    assert drop == pytest.approx(0.95 * 4.0 * 10_485_760 * 128)
+    l70 = cost({"preset": "llama3-70b"}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
+    assert l70.spec.max_context == 0 and t.rope_table_bytes(l70) == 0.0
+    assert t0.kv_pool_bytes(l70, 0.95, 8192, 1024) == t.kv_pool_bytes(l70, 0.95, 8192, 1024)
+
+
+def test_deployment_ledger_lists_the_rope_table():
+    from sim.app.validation.serving import case_config
+    from sim.app.validation.serving_heldout import heldout_cases
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.serving.deployment import Deployment
+    from workloads.serving.requests import build_stream
+    row = next(r for r in heldout_cases() if r["id"] == "trtllm10_Llama_4_Scout_H100_tp4_1000_1000")
+    cfg = case_config(row, 50)
+    sim = Simulation(cfg.run.seed)
+    topo = topologies.build(cfg.topology)
+    dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+    assert dep.hbm.table()["rope_table"] == pytest.approx(5.368709120)
+    assert dep.hbm.used <= dep.hbm.capacity
+
+
+def test_a_rope_table_that_does_not_fit_names_max_context():
+    """A declared context whose table alone overflows the HBM beside the weights names model.max_context."""
+    from sim.errors import InfeasibleError
+    t = engines.profile("trtllm")
+    huge = cost({"preset": "llama4-scout", "max_context": 2**31 - 1}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
+    with pytest.raises(InfeasibleError) as e:
+        t.kv_pool_bytes(huge, 0.95, 8192, 1024)
+    assert e.value.key == "model.max_context"
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "4", True, 100.0])
+def test_engines_toml_rope_table_bytes_per_entry_is_checked(monkeypatch, bad):
+    data = {k: dict(v) for k, v in engines._data().items()}
+    data["trtllm"]["rope_table_bytes_per_entry"] = bad
+    monkeypatch.setattr(engines, "_data", lambda: data)
+    with pytest.raises(ConfigError) as e:
+        engines.profile("trtllm")
+    assert "rope_table_bytes_per_entry" in str(e.value)
