@@ -10,7 +10,9 @@ Vocabulary:
   request's input and output length uniformly in [ratio x ISL, ISL] and [ratio x OSL, OSL]),
   ``image`` (the TensorRT-LLM container), ``max_batch_size`` and ``max_num_tokens`` (trtllm-serve's,
   each rank's with attention DP), ``kv_cache_free_gpu_mem_fraction``, ``kv_cache_dtype``,
-  ``cuda_graph_max_batch_size`` (cuda_graph_config max_batch_size with enable_padding), ``moe_backend``,
+  ``cuda_graph_max_batch_size`` (cuda_graph_config max_batch_size with enable_padding), ``moe_backend``
+  (MoeConfig backend: TRTLLM -> ``serve.moe_backend = "trtllm_gen"``, CUTLASS -> ``"cutlass"``, empty: the
+  engine's; anything else a ConfigError naming the column),
   ``fit`` ("fit" or "held-out": nothing in dcsim is fitted to these rows).
 - ``case_config(row)``: the run as trtllm-serve served it (engine ``trtllm-serve``, ``scheduler =
   "orca"`` as every TensorRT-LLM row, the run's KV fraction, KV dtype, limits and CUDA-graph sizes;
@@ -31,6 +33,10 @@ Rows (inferencex_trtllm.csv, all held out): DeepSeek-R1-0528 FP8 on H200. (1) tr
 at 8k/1k concurrency 64. (2) Dynamo disaggregated serving (ai-dynamo tensorrtllm-runtime 0.8.1.post1,
 2026-02 / 03, MTP off): decode workers TP8 EP8 (1-60 sequences each) and DEP8 (13 and 26 per rank); a
 decode worker's TPOT is its step at a known batch (``decode_batch``), the cleanest probe of the step.
+
+inferencex_blackwell.csv (held out): GPT-OSS-120B on B200, trtllm-serve of TensorRT-LLM 1.2.0rc2 with the
+TRTLLM-gen MoE backend (the row's ``moe_backend`` TRTLLM -> ``serve.moe_backend = "trtllm_gen"``), TP1 at
+concurrency 64 / 128 and TP8 at 4 / 8: ``GPT_OSS_B200_GEN`` / ``GPT_OSS_B200_TP8``.
 
 Diagnosis: see ``DEP_STEP_DIAGNOSIS``.
 """
@@ -101,12 +107,40 @@ DEP_STEP_DIAGNOSIS = (
     "routed experts at ~+11 ms per step, test_dp_attention.py); an M-dependent rate (small-M tiles only) "
     "would be the shape, unsourced. 1024/32768 moves with neither: there the long-context MLA decode rules")
 
+# GPT-OSS-120B on B200, trtllm-serve of TensorRT-LLM 1.2.0rc2 with MoeConfig backend TRTLLM (inferencex_blackwell.csv)
+GPT_OSS_B200_GEN = (
+    "GPT-OSS-120B on B200 (TensorRT-LLM 1.2.0rc2 trtllm-serve, MoE backend TRTLLM, FP8 KV, CUDA graphs padded, PDL), "
+    "issue 12 (bwgen): the row's moe_backend runs the TRTLLM-gen kernel class (serve.moe_backend = trtllm_gen: its "
+    "batched GEMMs stream the MXFP4 experts at calibration.toml [fused_moe] trtllm_gen_hbm_eff = 0.85 of 8 TB/s "
+    "(FlashInfer PR #4985's Nsight counters; PR #5301's launches held out) instead of serve_hbm_eff_max's 0.6, "
+    "the rows' gather and SwiGLU fused into FC1). TPOT before -> after: TP1 1k/1k c64 +59.7 -> +21.2 %, c128 "
+    "+36.3 -> +3.6, 1k/8k c64 +63.5 -> +26.1, c128 +49.7 -> +16.7, 8k/1k c64 +39.6 -> +11.9, c128 +17.2 -> -3.7. "
+    "What stays: at 64 sequences dcsim's step is 11.7 ms against 9.55 measured, ~57.8 GB of reads (52.9 of "
+    "them the ~111 of 128 experts per layer a uniform router touches at 256 routed copies) that the measured "
+    "TPOT takes at >= 6.1 TB/s whole-step; the non-expert ops (bf16 attention projections, LM head, norms, "
+    "KV at the 0.6 fit) and the 0.5 ms trtllm-serve step are the rest. Candidates not modelled: a trained "
+    "router touching fewer experts per step than uniform routing (no public GPT-OSS count), and "
+    "TensorRT-LLM's fused residual + RMSNorm (modeling_gpt_oss.py: fused add-RMSNorm at TP1)")
+GPT_OSS_B200_TP8 = GPT_OSS_B200_GEN + (
+    ". TP8 at 4-8 sequences (TPOT +74.8 -> +57.3 % at c4 1k/1k, +53.1 -> +36.5 at c8): the small-step floor. "
+    "dcsim's 3.39 ms = ~1.5 ms of GPU kernels (12 ops x 36 layers at launch_us 4 us each, the weight reads "
+    "~0.3 ms), 72 all-reduces at 8 us + bytes (0.72 ms) and step_us 0.5 ms, against 2.16 ms measured. "
+    "launch_us 4 us is not the fault: the only public B200-class figure, FlashInfer PR #5301's one-token "
+    "TRTLLM-gen MoE on B300 (routing, FC1, FC2, finalize: 26-36 us for >= 4 kernels), is 5-9 us per kernel. "
+    "The kernel count is: TensorRT-LLM's GPT-OSS TP layer (modeling_gpt_oss.py TransformerBlock.forward_tp) "
+    "runs both all-reduces with AllReduceFusionOp.RESIDUAL_RMS_NORM, so dcsim's residual1 / residual2 / "
+    "norm1 / norm2 kernels (0.64 ms at c4) are not launched: without them c4 reads 2.75 ms (+27 %), c8 "
+    "+11 % (diagnostic, not modelled: it is every TensorRT-LLM model's layer, and the engine fits of the "
+    "trtllm profiles (overlap_us_per_seq, step_us, serve_hbm_eff_max) were made with those ops priced)")
+
 # (row-id substring, tolerance, bound, gap) for the TPOT case and the throughput case of a kind
 KINDS = [
     ("h200_dynamo_dep8", (0.15, 0.15, DISAGG_GAP + ". " + DEP_STEP_DIAGNOSIS), (0.15, None, "")),
     ("h200_dynamo_tep8", (0.15, 0.15, DISAGG_GAP), (0.15, None, "")),
     ("h200_trt_dep8", (0.15, 0.15, DEP_GAP + " " + DEP_STEP_DIAGNOSIS), (0.15, 0.25, DEP_GAP)),
     ("h200_trt_tep8", (0.15, 0.20, TEP_GAP), (0.15, 0.25, TEP_GAP)),
+    ("gptoss120b_b200_trt_tp1", (0.15, 0.30, GPT_OSS_B200_GEN), (0.15, 0.25, GPT_OSS_B200_GEN)),
+    ("gptoss120b_b200_trt_tp8", (0.15, 0.65, GPT_OSS_B200_TP8), (0.15, 0.40, GPT_OSS_B200_TP8)),
 ]
 
 
@@ -217,6 +251,13 @@ def case_config(row: dict, max_requests: int | None = None):
     }
     if graph_bs:
         data["serve"]["cuda_graph_batch_sizes"] = cuda_graph_batch_sizes(graph_bs)
+    # the run's MoeConfig backend (TRTLLM: the TRTLLM-gen kernel class; CUTLASS, or empty: the engine's)
+    raw = (row.get("moe_backend") or "").strip()
+    moe_backend = {"": None, "trtllm": "trtllm_gen", "cutlass": "cutlass"}.get(raw.lower(), "?")
+    if moe_backend == "?":
+        raise ConfigError("moe_backend", f"row {row.get('id', '?')!r}: moe_backend {raw!r} is not TRTLLM or CUTLASS")
+    if moe_backend:
+        data["serve"]["moe_backend"] = moe_backend
     if expert_precision:
         data["serve"]["expert_precision"] = expert_precision
     if expert_compute:
