@@ -120,7 +120,8 @@ GPT_OSS_B200_GEN = (
     "TPOT takes at >= 6.1 TB/s whole-step; the non-expert ops (bf16 attention projections, LM head, norms, "
     "KV at the 0.6 fit) and the 0.5 ms trtllm-serve step are the rest. Candidates not modelled: a trained "
     "router touching fewer experts per step than uniform routing (no public GPT-OSS count), and "
-    "TensorRT-LLM's fused residual + RMSNorm (modeling_gpt_oss.py: fused add-RMSNorm at TP1)")
+    "TensorRT-LLM's fused residual + RMSNorm (modeling_gpt_oss.py: fused add-RMSNorm at TP1; tried "
+    "engine-wide and rejected, see the TP8 kind: c64 +21 -> +18 % only)")
 GPT_OSS_B200_TP8 = GPT_OSS_B200_GEN + (
     ". TP8 at 4-8 sequences (TPOT +74.8 -> +57.3 % at c4 1k/1k, +53.1 -> +36.5 at c8): the small-step floor. "
     "dcsim's 3.39 ms = ~1.5 ms of GPU kernels (12 ops x 36 layers at launch_us 4 us each, the weight reads "
@@ -130,8 +131,15 @@ GPT_OSS_B200_TP8 = GPT_OSS_B200_GEN + (
     "The kernel count is: TensorRT-LLM's GPT-OSS TP layer (modeling_gpt_oss.py TransformerBlock.forward_tp) "
     "runs both all-reduces with AllReduceFusionOp.RESIDUAL_RMS_NORM, so dcsim's residual1 / residual2 / "
     "norm1 / norm2 kernels (0.64 ms at c4) are not launched: without them c4 reads 2.75 ms (+27 %), c8 "
-    "+11 % (diagnostic, not modelled: it is every TensorRT-LLM model's layer, and the engine fits of the "
-    "trtllm profiles (overlap_us_per_seq, step_us, serve_hbm_eff_max) were made with those ops priced)")
+    "+11 %. Tried and rejected (issue 12, bwgen): that fusion engine-wide (an engines.toml [trtllm] "
+    "fused_residual_norm: residual kernels dropped, at TP > 1 the norms too, at TP1 each norm with the add's "
+    "bytes; it is every TensorRT-LLM PyTorch model's layer: modeling_llama.py / modeling_deepseekv3.py fuse "
+    "alike): these rows' TPOT TP8 c4 +57 -> +21..+28 %, c8 +37 -> +12, TP1 c64 +21 -> +18, but the Hopper "
+    "DeepSeek-R1 TP8 EP8 rows at 4-8 sequences -12 -> -20 % (Dynamo decode workers -13 -> -23), serving-large "
+    "median 4.6 -> 8.2 % (Llama 3.1 405B TP4 / TP8 +2..+30 -> +16..+49 %), held-out median 16.4 -> 17.8 %, "
+    "p90 49 -> 52.5: the trtllm profiles' fitted terms (overlap_us_per_seq, step_us, serve_hbm_eff_max, "
+    "serve_fp8_gemm_factor) were fitted with those kernels priced, so removing them needs those refits "
+    "first")
 
 # (row-id substring, tolerance, bound, gap) for the TPOT case and the throughput case of a kind
 KINDS = [
