@@ -264,6 +264,8 @@ class IterationCost:
         self.fused_moe_backend = ""
         self.moe_copy_s = 0.0
         self._moe_backend_eff = 1.0
+        self._moe_stream_scale = 1.0       # TRTLLM-gen: expert weight bytes x this (set_fused_moe_backend)
+        self._moe_fused_ops: tuple = ()    # TRTLLM-gen: ops fused into its GEMMs, not launched
         self._scalar_constants()
         if spec.checkpoint_fp8_scaling == "block" and precision == "fp8":
             self._block_scaled_fp8(row)
@@ -771,8 +773,14 @@ class IterationCost:
         if not 0.0 < eff <= 1.0:
             raise ConfigError("engine.lowp_weight_read_efficiency", f"must be in (0, 1], got {eff}")
         self.weight_read_eff = eff
-        self.layers.ops = [(replace(o, b0=o.b0 / eff) if o.kind == "gemm" and eff != 1.0 else o, n)
-                           for o, n in self._base_ops]
+        ops = [(replace(o, b0=o.b0 / eff) if o.kind == "gemm" and eff != 1.0 else o, n) for o, n in self._base_ops]
+        # the TRTLLM-gen kernel class (set_fused_moe_backend): its expert GEMMs' weights at its own
+        # streaming rate, the ops it fuses into them not launched
+        scale, fused = getattr(self, "_moe_stream_scale", 1.0), getattr(self, "_moe_fused_ops", ())
+        if scale != 1.0 or fused:
+            ops = [(replace(o, b0=o.b0 * scale) if o.expert and o.kind == "gemm" else o, n)
+                   for o, n in ops if o.name not in fused]
+        self.layers.ops = ops
         self._fixed_memo.clear()
 
     def set_expert_precision(self, precision: str) -> None:
@@ -855,7 +863,13 @@ class IterationCost:
         ``cutlass_fp4_copy_ns`` per routed (token, expert) copy on this GPU (routing, expand / permute,
         activation quantization and finalize beyond the bytes dcsim's permute / unpermute ops price),
         ``moe_copy_s``. Any other backend, a model without routed experts, experts running another
-        MMA (W4A8, weight-only) or a GPU without FP4 tensor cores: unchanged. Idempotent; raises
+        MMA (W4A8, weight-only) or a GPU without FP4 tensor cores: unchanged. ``"trtllm_gen"``
+        (TensorRT-LLM's TRTLLM-gen fused MoE, MoeConfig backend "TRTLLM") on a GPU with FP4 tensor cores,
+        any expert MMA it takes natively (NVFP4, MXFP8 x MXFP4, FP8; not a mixed-input dequantizing
+        kernel): its expert GEMMs stream their weights at calibration.toml [fused_moe]
+        ``trtllm_gen_hbm_eff`` of the HBM peak (their weight bytes x hbm_eff_max / that, where the
+        serving fit's hbm_eff_max is lower) and the ops it fuses into them (``trtllm_gen_fused_ops``:
+        the routed rows' gather and the SwiGLU) are not launched. Idempotent; raises
         ConfigError (engine.fused_moe_backend) on an unknown backend."""
         if backend not in fused_moe.BACKENDS:
             raise ConfigError("engine.fused_moe_backend", f"must be one of {fused_moe.BACKENDS}, got {backend!r}")
@@ -865,6 +879,27 @@ class IterationCost:
                    and self.expert_mma.removeprefix("nv") == "fp4" and self.gpu.has_tensor_rate("fp4"))
         eff = float(fm["cutlass_fp4_gemm_eff"]) if applies else 1.0
         self.moe_copy_s = float(fm["cutlass_fp4_copy_ns"]) * 1e-9 if applies else 0.0
+        # TRTLLM-gen (sm100f batched-GEMM cubins: GPUs with FP4 tensor cores), any expert MMA it runs
+        # natively (not a dequantizing mixed-input main loop): calibration.toml [fused_moe] trtllm_gen_*
+        gen = (backend == "trtllm_gen" and self.spec.is_moe and not self._mixed_input
+               and self.gpu.has_tensor_rate("fp4"))
+        stream, fused = 1.0, ()
+        if gen:
+            g_eff = fm.get("trtllm_gen_hbm_eff")
+            if not (isinstance(g_eff, (int, float)) and math.isfinite(g_eff) and 0.0 < g_eff <= 1.0):
+                raise ConfigError("calibration.fused_moe.trtllm_gen_hbm_eff",
+                                  f"{g_eff!r} is not a fraction of the HBM peak in (0, 1] (workloads/serving/data/calibration.toml)")
+            fused = fm.get("trtllm_gen_fused_ops", [])
+            if not (isinstance(fused, list) and all(isinstance(x, str) for x in fused)):
+                raise ConfigError("calibration.fused_moe.trtllm_gen_fused_ops",
+                                  f"{fused!r} is not a list of op names (workloads/serving/data/calibration.toml)")
+            fused = tuple(fused)
+            # weights stream at g_eff of the peak where the serving fit's hbm_eff_max is lower
+            stream = min(1.0, self.compute.eff.hbm_eff_max / float(g_eff))
+        if stream != getattr(self, "_moe_stream_scale", 1.0) or fused != getattr(self, "_moe_fused_ops", ()):
+            self._moe_stream_scale, self._moe_fused_ops = stream, fused
+            self._mixed_layers_memo = {}
+            self.set_weight_read_efficiency(self.weight_read_eff)
         # data, not a user's key: an edited constant must not reach the step times as NaN or a negative cost
         if not (math.isfinite(eff) and 0.0 < eff <= 1.0):
             raise ConfigError("calibration.fused_moe.cutlass_fp4_gemm_eff",

@@ -272,7 +272,7 @@ class Deployment:
         if cost.wbytes < 2.0:
             cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
         if cost.spec.is_moe:
-            cost.set_fused_moe_backend(e.fused_moe_backend)
+            cost.set_fused_moe_backend(getattr(self.serve, "moe_backend", None) or e.fused_moe_backend)
         s = self.serve
         # with attention DP each rank's executor runs 1/dp of the replica's limits and captures its CUDA
         # graphs up to its own max_batch_size (TensorRT-LLM: one PyExecutor per rank, model_engine.py

@@ -78,7 +78,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 - ``fused_moe_backend``: the engine's fused-MoE kernel class (``IterationCost.set_fused_moe_backend``):
   ``"cutlass"`` (TensorRT-LLM's CUTLASS fused MoE: on Blackwell with FP4 experts its grouped GEMMs at
   calibration.toml [fused_moe] ``cutlass_fp4_gemm_eff`` and ``cutlass_fp4_copy_ns`` per routed copy),
-  ``"trtllm_gen"`` or ``""`` (the dense curve, no per-copy cost).
+  ``"trtllm_gen"`` (TensorRT-LLM's TRTLLM-gen kernels, MoeConfig backend TRTLLM: on FP4-capable GPUs its
+  expert weights streamed at calibration.toml [fused_moe] ``trtllm_gen_hbm_eff``, the routed rows' gather
+  and SwiGLU fused into FC1) or ``""`` (the dense curve, no per-copy cost). A run's ``serve.moe_backend``
+  overrides it.
 - ``cuda_graph_pad_to_limit``: how ``serve.cuda_graph_batch_sizes`` meets the engine's limits
   (``graph_batch_sizes``): sizes above the largest decode batch (min(max_batch_size,
   max_batch_tokens)) are dropped and, when this is true, replaced by that batch (TensorRT-LLM's

@@ -11,7 +11,9 @@ Vocabulary:
   request's input and output length uniformly in [ratio x ISL, ISL] and [ratio x OSL, OSL]),
   ``image`` (the TensorRT-LLM container), ``max_batch_size`` and ``max_num_tokens`` (trtllm-serve's,
   each rank's with attention DP), ``kv_cache_free_gpu_mem_fraction``, ``kv_cache_dtype``,
-  ``cuda_graph_max_batch_size`` (cuda_graph_config max_batch_size with enable_padding), ``moe_backend``,
+  ``cuda_graph_max_batch_size`` (cuda_graph_config max_batch_size with enable_padding), ``moe_backend``
+  (MoeConfig backend: TRTLLM -> ``serve.moe_backend = "trtllm_gen"``, CUTLASS -> ``"cutlass"``, empty: the
+  engine's; anything else a ConfigError naming the column),
   ``fit`` ("fit" or "held-out": nothing in dcsim is fitted to these rows); ``framework`` picks the
   engine (``engine_of``: trt / TensorRT-LLM -> ``trtllm-serve``, vllm -> ``vllm``, sglang -> ``sglang``);
   optional ``expert_compute_precision`` (the MoE kernel's MMA precision where the run's flags set it).
@@ -47,6 +49,10 @@ each run's server flags from SemiAnalysisAI/InferenceX benchmarks/*.sh at 2e46db
 DeepSeek-R1-0528 under SGLang 0.5.6 on H200 (FP8 TP8) and B200 (FP8 TP8, NVFP4 TP4 EP4 / TP8 EP8). Not
 expressible: the same sweeps' MI300X / MI325X / MI355X rows (SGLang, vLLM, ATOM): dcsim's MI300X / MI325X
 are calibrated for training only and it has no MI355X part.
+
+inferencex_blackwell.csv (held out): GPT-OSS-120B on B200, trtllm-serve of TensorRT-LLM 1.2.0rc2 with the
+TRTLLM-gen MoE backend (the row's ``moe_backend`` TRTLLM -> ``serve.moe_backend = "trtllm_gen"``), TP1 at
+concurrency 64 / 128 and TP8 at 4 / 8: ``GPT_OSS_B200_GEN`` / ``GPT_OSS_B200_TP8``.
 
 Diagnosis: see ``DEP_STEP_DIAGNOSIS`` (TensorRT-LLM Hopper DEP), ``VLLM_HOPPER_GAP``, ``VLLM_B200_GAP``,
 ``SGLANG_H200_GAP``, ``SGLANG_B200_GAP``.
@@ -164,7 +170,11 @@ SGLANG_B200_GAP = (
     "worst for the NVFP4 TP4 EP4 rows at 4-16 sequences. Two terms, as on the other files' B200 rows: the "
     "uncalibrated B200 streams weights at 0.6 of its HBM peak (VLLM_B200_GAP), and the [sglang] "
     "lowp_weight_read_efficiency 0.71 estimate applies to every low-precision GEMM (with 1.0 the 10 rows' "
-    "median |TPOT error| 40.7 -> 21.5 %, diagnostic only, SGLANG_H200_GAP). Throughput follows TPOT")
+    "median |TPOT error| 40.7 -> 21.5 %, diagnostic only, SGLANG_H200_GAP). Throughput follows TPOT. Since "
+    "the rows' --moe-runner-backend flashinfer_trtllm runs dcsim's TRTLLM-gen kernel class (issue 12, bwgen: its "
+    "expert weights stream at trtllm_gen_hbm_eff 0.85, gather and SwiGLU fused into FC1; the integration mapped "
+    "the column): FP8 TP8 +18..+30 -> +3..+16 %, NVFP4 TP4 EP4 +41..+63 -> +24..+34 %, TP8 EP8 -> +17 / +19 %; "
+    "what stays is the 0.71 estimate and the non-expert weight and KV reads at the 0.6 fit")
 
 # GPT-OSS-120B on Hopper at a known batch (issue 12, infxgptoss): no TensorRT-LLM rows exist to add
 GPT_OSS_HOPPER_STEP_DIAGNOSIS = (
@@ -209,6 +219,39 @@ GPT_OSS_HOPPER_STEP_DIAGNOSIS = (
     "+4..+47 %), but all 20 held-out Hopper GPT-OSS rows up by 1.5-5 points (H100 DEP4 1000/1000 +78.1 -> "
     "+83.1 %, 120B H200 TP1 1024/1024 +29.4 -> +32.1, 20B H100 TP1 1000/1000 +32.9 -> +37.7; their median "
     "|error| 14.7 -> 17.4 %): the held-out over-prediction would be larger still, another fault compensates")
+# GPT-OSS-120B on B200, trtllm-serve of TensorRT-LLM 1.2.0rc2 with MoeConfig backend TRTLLM (inferencex_blackwell.csv)
+GPT_OSS_B200_GEN = (
+    "GPT-OSS-120B on B200 (TensorRT-LLM 1.2.0rc2 trtllm-serve, MoE backend TRTLLM, FP8 KV, CUDA graphs padded, PDL), "
+    "issue 12 (bwgen): the row's moe_backend runs the TRTLLM-gen kernel class (serve.moe_backend = trtllm_gen: its "
+    "batched GEMMs stream the MXFP4 experts at calibration.toml [fused_moe] trtllm_gen_hbm_eff = 0.85 of 8 TB/s "
+    "(FlashInfer PR #4985's Nsight counters; PR #5301's launches held out) instead of serve_hbm_eff_max's 0.6, "
+    "the rows' gather and SwiGLU fused into FC1). TPOT before -> after: TP1 1k/1k c64 +59.7 -> +21.2 %, c128 "
+    "+36.3 -> +3.6, 1k/8k c64 +63.5 -> +26.1, c128 +49.7 -> +16.7, 8k/1k c64 +39.6 -> +11.9, c128 +17.2 -> -3.7. "
+    "What stays: at 64 sequences dcsim's step is 11.7 ms against 9.55 measured, ~57.8 GB of reads (52.9 of "
+    "them the ~111 of 128 experts per layer a uniform router touches at 256 routed copies) that the measured "
+    "TPOT takes at >= 6.1 TB/s whole-step; the non-expert ops (bf16 attention projections, LM head, norms, "
+    "KV at the 0.6 fit) and the 0.5 ms trtllm-serve step are the rest. Candidates not modelled: a trained "
+    "router touching fewer experts per step than uniform routing (no public GPT-OSS count), and "
+    "TensorRT-LLM's fused residual + RMSNorm (modeling_gpt_oss.py: fused add-RMSNorm at TP1; tried "
+    "engine-wide and rejected, see the TP8 kind: c64 +21 -> +18 % only)")
+GPT_OSS_B200_TP8 = GPT_OSS_B200_GEN + (
+    ". TP8 at 4-8 sequences (TPOT +74.8 -> +57.3 % at c4 1k/1k, +53.1 -> +36.5 at c8): the small-step floor. "
+    "dcsim's 3.39 ms = ~1.5 ms of GPU kernels (12 ops x 36 layers at launch_us 4 us each, the weight reads "
+    "~0.3 ms), 72 all-reduces at 8 us + bytes (0.72 ms) and step_us 0.5 ms, against 2.16 ms measured. "
+    "launch_us 4 us is not the fault: the only public B200-class figure, FlashInfer PR #5301's one-token "
+    "TRTLLM-gen MoE on B300 (routing, FC1, FC2, finalize: 26-36 us for >= 4 kernels), is 5-9 us per kernel. "
+    "The kernel count is: TensorRT-LLM's GPT-OSS TP layer (modeling_gpt_oss.py TransformerBlock.forward_tp) "
+    "runs both all-reduces with AllReduceFusionOp.RESIDUAL_RMS_NORM, so dcsim's residual1 / residual2 / "
+    "norm1 / norm2 kernels (0.64 ms at c4) are not launched: without them c4 reads 2.75 ms (+27 %), c8 "
+    "+11 %. Tried and rejected (issue 12, bwgen): that fusion engine-wide (an engines.toml [trtllm] "
+    "fused_residual_norm: residual kernels dropped, at TP > 1 the norms too, at TP1 each norm with the add's "
+    "bytes; it is every TensorRT-LLM PyTorch model's layer: modeling_llama.py / modeling_deepseekv3.py fuse "
+    "alike): these rows' TPOT TP8 c4 +57 -> +21..+28 %, c8 +37 -> +12, TP1 c64 +21 -> +18, but the Hopper "
+    "DeepSeek-R1 TP8 EP8 rows at 4-8 sequences -12 -> -20 % (Dynamo decode workers -13 -> -23), serving-large "
+    "median 4.6 -> 8.2 % (Llama 3.1 405B TP4 / TP8 +2..+30 -> +16..+49 %), held-out median 16.4 -> 17.8 %, "
+    "p90 49 -> 52.5: the trtllm profiles' fitted terms (overlap_us_per_seq, step_us, serve_hbm_eff_max, "
+    "serve_fp8_gemm_factor) were fitted with those kernels priced, so removing them needs those refits "
+    "first")
 
 # (row-id substring, tolerance, bound, gap) for the TPOT case and the throughput case of a kind
 KINDS = [
@@ -221,6 +264,8 @@ KINDS = [
     ("b200_vllm", (0.15, 0.60, VLLM_B200_GAP), (0.15, 0.40, VLLM_B200_GAP)),
     ("h200_sglang", (0.15, 0.30, SGLANG_H200_GAP), (0.15, 0.25, SGLANG_H200_GAP)),
     ("b200_sglang", (0.15, 0.65, SGLANG_B200_GAP), (0.15, 0.40, SGLANG_B200_GAP)),
+    ("gptoss120b_b200_trt_tp1", (0.15, 0.30, GPT_OSS_B200_GEN), (0.15, 0.25, GPT_OSS_B200_GEN)),
+    ("gptoss120b_b200_trt_tp8", (0.15, 0.65, GPT_OSS_B200_TP8), (0.15, 0.40, GPT_OSS_B200_TP8)),
 ]
 
 
@@ -366,6 +411,15 @@ def case_config(row: dict, max_requests: int | None = None):
                      "input_tokens": {"dist": "uniform", "min": lo(isl), "max": isl} if ratio < 1 else isl,
                      "output_tokens": {"dist": "uniform", "min": lo(osl), "max": osl} if ratio < 1 else osl},
     }
+    # the run's MoeConfig backend (TRTLLM: the TRTLLM-gen kernel class; CUTLASS, or empty: the engine's)
+    raw = (row.get("moe_backend") or "").strip()
+    # (SGLang's --moe-runner-backend flashinfer_trtllm runs FlashInfer's build of the same TRTLLM-gen kernels)
+    moe_backend = {"": None, "trtllm": "trtllm_gen", "flashinfer_trtllm": "trtllm_gen",
+                   "cutlass": "cutlass"}.get(raw.lower(), "?")
+    if moe_backend == "?":
+        raise ConfigError("moe_backend", f"row {row.get('id', '?')!r}: moe_backend {raw!r} is not TRTLLM, flashinfer_trtllm or CUTLASS")
+    if moe_backend:
+        data["serve"]["moe_backend"] = moe_backend
     if expert_precision:
         data["serve"]["expert_precision"] = expert_precision
     if expert_compute:

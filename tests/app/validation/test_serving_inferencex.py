@@ -288,3 +288,42 @@ def test_gptoss_attention_dp_step_is_not_too_fast_at_8_to_64_per_rank():
         assert 0.75 <= measured <= 0.92, key
         assert 0.95 <= predicted <= 1.20, (key, predicted)
         assert 0.05 <= predicted - measured <= 0.40, (key, predicted, measured)
+
+
+BLACKWELL = ix.DATA.parent / "inferencex_blackwell.csv"
+
+
+def _blackwell_rows() -> dict[str, dict]:
+    with BLACKWELL.open() as f:
+        return {r["id"]: r for r in csv.DictReader(f)}
+
+
+def test_blackwell_rows_run_their_moe_backend():
+    """The GPT-OSS-120B B200 rows ran MoeConfig backend TRTLLM: dcsim's TRTLLM-gen kernel class (issue 12, bwgen);
+    CUTLASS rows and rows without the column keep the engine's class; an unknown backend names the column."""
+    bw = _blackwell_rows()
+    row = bw["infx_gptoss120b_b200_trt_tp1_1024_1024_c64"]
+    assert ix.case_config(row).serve.moe_backend == "trtllm_gen"
+    assert ix.case_config({**row, "moe_backend": "CUTLASS"}).serve.moe_backend == "cutlass"
+    assert ix.case_config({**row, "moe_backend": ""}).serve.moe_backend is None
+    with pytest.raises(ConfigError, match="moe_backend"):
+        ix.case_config({**row, "moe_backend": "TRITON"})
+    cost = ix.step_cost(row)
+    assert cost.fused_moe_backend == "trtllm_gen" and "permute" not in {o.name for o, _ in cost.layers.ops}
+    # the decode step at the run's 64 sequences (~1.4k context): 15.3 ms with the CUTLASS class, 11.7 with
+    # TRTLLM-gen's streaming, against the measured 9.55 ms TPOT (GPT_OSS_B200_GEN)
+    ctx = 0.9 * 1024 + 0.45 * 1024
+    gen = cost.batch(64, 64, 64 * ctx, 64 * ctx).time_s
+    cut = ix.step_cost({**row, "moe_backend": "CUTLASS"}).batch(64, 64, 64 * ctx, 64 * ctx).time_s
+    meas = float(row["tpot_or_itl_ms"]) / 1e3
+    assert 1.10 < gen / meas < 1.30 and cut / meas > 1.5
+    assert ix.kind_of(row["id"])[0][2].startswith("GPT-OSS-120B on B200")
+
+
+def test_blackwell_tp8_small_steps_stay_within_their_bound():
+    """TP8 at 4 sequences: +57 % (the kernel-count floor, GPT_OSS_B200_TP8), inside the kind's 0.65 bound."""
+    row = _blackwell_rows()["infx_gptoss120b_b200_trt_tp8_1024_1024_c4"]
+    cases = ix.run_row(row)
+    assert all(abs(c.error) <= c.bound for c in cases), [(c.case, c.error) for c in cases]
+    tpot = next(c for c in cases if c.metric == "tpot_mean_s")
+    assert 0.40 < tpot.error < 0.65 and "RESIDUAL_RMS_NORM" in tpot.gap
