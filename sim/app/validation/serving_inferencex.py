@@ -173,7 +173,7 @@ SGLANG_B200_GAP = (
     "median |TPOT error| 40.7 -> 21.5 %, diagnostic only, SGLANG_H200_GAP). Throughput follows TPOT. Since "
     "the rows' --moe-runner-backend flashinfer_trtllm runs dcsim's TRTLLM-gen kernel class (issue 12, bwgen: its "
     "expert weights stream at trtllm_gen_hbm_eff 0.85, gather and SwiGLU fused into FC1; the integration mapped "
-    "the column): FP8 TP8 +18..+30 -> +3..+16 %, NVFP4 TP4 EP4 +41..+63 -> +24..+34 %, TP8 EP8 -> +17 / +19 %; "
+    "the column): the 10 rows' TPOT +18..+63 % -> FP8 TP8 +3..+16 %, NVFP4 TP4 EP4 +24..+34 %, TP8 EP8 +17 / +19 %; "
     "what stays is the 0.71 estimate and the non-expert weight and KV reads at the 0.6 fit")
 
 # GPT-OSS-120B on Hopper at a known batch (issue 12, infxgptoss): no TensorRT-LLM rows exist to add
