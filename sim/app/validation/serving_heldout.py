@@ -686,10 +686,23 @@ LLAMA4_ROPE_TABLE = (
     "test). The doc's yaml as printed cannot have run: CudaGraphConfig is a StrictBaseModel (extra = 'forbid') "
     "and the extra options are validated into it with the other LLM API arguments (llm_args.py "
     "update_llm_args_with_extra_dict does not filter cuda_graph_config). Not found: the other ~7-11 GB per H100 "
-    "of Scout's gap, ~3 of Maverick's. A candidate not checked (no stored copy of the nvidia/Llama-4-*-FP8 "
-    "hf_quant_config.json): shared experts left in bf16 by the FP8 checkpoint would hold 6.0 GB more per GPU for "
-    "Scout and 3.0 for Maverick, the size of what remains (diagnostic, the pool only, not adopted: Scout H100 "
-    "+30..+48 -> +16..+47 %, Maverick H100 +16..+46 -> -6..+18 %). ")
+    "of Scout's gap, ~3 of Maverick's. Checked and not supported (issue 12, llama4quant): that the FP8 checkpoints "
+    "leave the shared experts in bf16 (6.0 GB more per GPU for Scout, 3.0 for Maverick, the size of what remains; "
+    "diagnostic, the pool only: Scout H100 +30..+48 -> +16..+47 %, Maverick H100 +16..+46 -> -6..+18 %). No stored "
+    "copy of the nvidia/Llama-4-*-FP8 hf_quant_config.json was found (code, issues, docs and pages searched for the "
+    "repo names, exclude_modules, hf_quant_config); the release's documented recipe (ModelOpt examples/llm_ptq/"
+    "hf_ptq.py --qformat fp8, quoted by vLLM PR #20419 and ModelOpt issue #203) quantizes the language model with "
+    "FP8_DEFAULT_CFG, whose disabled patterns (*lm_head*, *router*, *mlp.gate.*, *mlp.shared_expert_gate.*, "
+    "*block_sparse_moe.gate*, *proj_out.*, *output_layer*, output.*; modelopt/torch/quantization/config.py "
+    "_default_disabled_quantizer_cfg) match none of Llama 4's feed_forward.shared_expert.{gate,up,down}_proj, and "
+    "leaves the other children (vision_model, multi_modal_projector) unquantized: attention, shared experts, dense "
+    "FFNs and routed experts FP8; router, LM head, embeddings, norms and vision bf16, dcsim's reading (embeddings "
+    "and LM head 16-bit in weight_bytes_per_gpu; the routers' bf16 weights are 8 MB per GPU for Scout, 31 MB for "
+    "Maverick; TensorRT-LLM builds Llama4MoE.router with quant_config=None). Meta's own FP8 release is another "
+    "checkpoint (compressed-tensors), not the rows'. Noticed, not pursued: the ModelOpt FP8 checkpoints were "
+    "text-only at first (SGLang mllama4.py: 'modelopt fp8 llama4 has no vision components'); NVIDIA added the "
+    "vision weights to the Scout FP8 repo in Aug 2025 (sglang#9758, HF commit 52858998), so which revision the "
+    "v1.0 rows loaded bears on LLAMA4_ENCODER_MEMORY. ")
 # Llama 4 on TensorRT-LLM (issue 12, llama4hop): the vision encoder's memory (modelled) and the op-by-op audit
 LLAMA4_ENCODER_MEMORY = (
     " Modelled since issue 12 (llama4hop): TensorRT-LLM loads the checkpoint's vision encoder on every rank for "
