@@ -701,8 +701,10 @@ LLAMA4_ROPE_TABLE = (
     "Maverick; TensorRT-LLM builds Llama4MoE.router with quant_config=None). Meta's own FP8 release is another "
     "checkpoint (compressed-tensors), not the rows'. Noticed, not pursued: the ModelOpt FP8 checkpoints were "
     "text-only at first (SGLang mllama4.py: 'modelopt fp8 llama4 has no vision components'); NVIDIA added the "
-    "vision weights to the Scout FP8 repo in Aug 2025 (sglang#9758, HF commit 52858998), so which revision the "
-    "v1.0 rows loaded bears on LLAMA4_ENCODER_MEMORY. ")
+    "vision weights to the Scout FP8 repo in Aug 2025 (sglang#9758, HF commit 52858998). Which revision the v1.0 "
+    "rows loaded should not move LLAMA4_ENCODER_MEMORY: TensorRT-LLM's Llama4VisionEncoder.load_weights builds the "
+    "vision model and projector, loads them with load_sharded_checkpoint(strict=False) and moves them to "
+    "cuda:{rank} whether or not the checkpoint holds their weights (a stored copy of modeling_llama.py). ")
 # Llama 4 on TensorRT-LLM (issue 12, llama4hop): the vision encoder's memory (modelled) and the op-by-op audit
 LLAMA4_ENCODER_MEMORY = (
     " Modelled since issue 12 (llama4hop): TensorRT-LLM loads the checkpoint's vision encoder on every rank for "
