@@ -235,6 +235,8 @@ class Deployment:
             cost.set_expert_precision(s.expert_precision)
         if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:
             cost.set_expert_compute_precision(s.expert_compute_precision)
+        if getattr(s, "mixed_input_kernel", "triton") != "triton":
+            cost.set_mixed_input_kernel(s.mixed_input_kernel)
         self._engine_host_time(cost)
         if not self.engine.window_kv_freed:
             cost.keep_window_kv()
