@@ -139,6 +139,12 @@ class LinearOp:
     # the GEMM stores its 2-byte output after its MMA instead of overlapping it (serving's
     # block-scaled FP8 kernels on Hopper): seconds = max(MMA + store, all bytes at HBM rate)
     serial_store: bool = False
+    # a weight-only (mixed-input) kernel below its large-M tile (serving's ``_mixed_layers``):
+    # ``dequant_s`` seconds per weight byte per M tile of ``m_tile`` rows (each weight tile upcast
+    # once per M tile), the MMA over the padded rows at ``rate`` (the dense curve); seconds =
+    # max(weight + activation bytes at HBM rate, dequant + MMA) (0: not such a kernel)
+    dequant_s: float = 0.0
+    m_tile: float = 0.0
 
 
 class LayerCost:
@@ -210,7 +216,15 @@ class LayerCost:
                 if d < MMA_MIN_TOKENS:          # the tile's rows are issued anyway (see MMA_MIN_TOKENS)
                     f, d = f * (MMA_MIN_TOKENS / d if d > 0.0 else 0.0), MMA_MIN_TOKENS
                 d = d if d < o.dmin else o.dmin
-            t = time_of(f, b0 + o.b1 * T, o.x1 * T, 0, count, d, o.rate)
+            if o.dequant_s > 0.0 and expert_padding > 0.0 and o.expert and d1:
+                # weight-only kernel at small M: the read and (dequant + MMA) overlap
+                tiles = d1 * T * expert_padding / o.m_tile
+                deq = b0 * (tiles if tiles > 1.0 else 1.0) * o.dequant_s / self.cm.speed
+                tc = time_of(f, 0.0, o.x1 * T, 0, count, d, o.rate) + deq
+                t = time_of(0.0, b0 + o.b1 * T, 0.0, 0, count)
+                t = tc if tc > t else t
+            else:
+                t = time_of(f, b0 + o.b1 * T, o.x1 * T, 0, count, d, o.rate)
             if o.serial_store and f > 0.0:
                 # the output rows (f / k bytes at 2 bytes per element) stored after the MMA
                 cm, store = self.cm, f / o.k

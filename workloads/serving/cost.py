@@ -80,6 +80,8 @@ ACT_BYTES = 2.0     # activations between kernels stay 16-bit in fp8 engines (TR
 # Microscaling spec v1.0: e2m1 elements, one e8m0 scale per 32) = 4.25 bits, as the openai/gpt-oss
 # checkpoints store their experts (``*_blocks`` uint8 pairs + ``*_scales`` uint8 per 32)
 EXPERT_WEIGHT_BYTES = {"mxfp4": 0.5 + 1.0 / 32.0}
+# the weight-only MoE kernels (IterationCost.set_mixed_input_kernel, serve.moe_backend)
+MIXED_INPUT_KERNELS = ("triton", "marlin")
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.toml"
 # compute-model constants a GPU's section may override for serving only (``serve_<name>`` in
 # sim/data/compute.toml): end-to-end fits to published serving tables of that GPU
@@ -249,6 +251,14 @@ class IterationCost:
         self.moe_mixed_input_eff = float(fm["mixed_input_eff"])
         self.moe_mixed_input_tile = float(fm.get("mixed_input_tile", 128.0))
         self.moe_mixed_dequant_eff = float(fm.get("mixed_input_dequant_eff", self.moe_mixed_input_eff))
+        # the weight-only kernel below its large-M tile (set_mixed_input_kernel): "triton" (triton_kernels'
+        # matmul_ogs) its dequantization from mixed_input_dequant_eff, "marlin" (vLLM's Marlin MoE)
+        # mixed_input_marlin_dequant_s seconds per weight element per M tile
+        self.moe_mixed_kernel = "triton"
+        self.moe_marlin_dequant_s = float(fm.get("mixed_input_marlin_dequant_s", 0.0))
+        if not (math.isfinite(self.moe_marlin_dequant_s) and self.moe_marlin_dequant_s > 0.0):
+            raise ConfigError("calibration.fused_moe.mixed_input_marlin_dequant_s",
+                              f"{self.moe_marlin_dequant_s!r} is not a time > 0 s (workloads/serving/data/calibration.toml)")
         self._mixed_input = False           # expert GEMMs dequantize their weights (set_expert_precision)
         # triton_kernels' matmul_ogs under expert parallelism (the TRITON backend, the mixed-input
         # kernel): its M tile from every routed pair over the local experts (_moe_tile_scale), the
@@ -432,14 +442,45 @@ class IterationCost:
         if hit is not None and hit[0] is self.layers.ops and hit[1].cm is self.layers.cm:
             return hit[1]
         import copy
-        eff = fused_moe.mixed_input_efficiency(tile, self.moe_mixed_input_eff, self.moe_mixed_dequant_eff,
-                                               self.moe_mixed_input_tile, self.compute.eff.gemm_half_dim)
-        scale = eff / self.moe_mixed_input_eff
         layers = copy.copy(self.layers)
-        layers.ops = [(replace(o, rate=o.rate * scale) if o.expert and o.kind == "gemm" else o, n)
-                      for o, n in self.layers.ops]
+        if tile < self.moe_mixed_input_tile:
+            # below the large-M tile: max(weight read, dequantization per weight element per M tile + the
+            # MMA over the padded rows at the dense rate) (fused_moe.mixed_input_dequant_s)
+            wb = EXPERT_WEIGHT_BYTES.get(self.expert_precision) or BYTES_PER_ELEMENT[self.expert_precision]
+            layers.ops = [(replace(o, rate=o.rate / self.moe_mixed_input_eff, m_tile=tile,
+                                   dequant_s=self._mixed_dequant_s(o.rate / self.moe_mixed_input_eff) / wb)
+                           if o.expert and o.kind == "gemm" else o, n) for o, n in self.layers.ops]
+        else:
+            eff = fused_moe.mixed_input_efficiency(tile, self.moe_mixed_input_eff, self.moe_mixed_dequant_eff,
+                                                   self.moe_mixed_input_tile, self.compute.eff.gemm_half_dim)
+            scale = eff / self.moe_mixed_input_eff
+            layers.ops = [(replace(o, rate=o.rate * scale) if o.expert and o.kind == "gemm" else o, n)
+                          for o, n in self.layers.ops]
         self._mixed_layers_memo[tile] = (self.layers.ops, layers)
         return layers
+
+    def _mixed_dequant_s(self, rate: float) -> float:
+        """Seconds per weight element per M tile of the weight-only kernel's dequantization, for an op
+        whose dense MMA runs at ``rate`` FLOP/s (``set_mixed_input_kernel``)."""
+        if self.moe_mixed_kernel == "marlin":
+            return self.moe_marlin_dequant_s
+        e = self.compute.eff
+        return fused_moe.mixed_input_dequant_s(self.moe_mixed_dequant_eff, self.moe_mixed_input_tile,
+                                               rate * e.gemm_eff_max, e.gemm_half_dim)
+
+    def set_mixed_input_kernel(self, kernel: str) -> None:
+        """The weight-only (mixed-input) MoE kernel (``serve.moe_backend``): ``"triton"``
+        (triton_kernels' matmul_ogs, TensorRT-LLM's TRITON backend and vLLM's default MXFP4 MoE on
+        Hopper; its dequantization from triton-lang/triton PR #11361, calibration.toml [fused_moe]
+        mixed_input_dequant_eff) or ``"marlin"`` (vLLM's Marlin MXFP4 MoE, VLLM_MXFP4_USE_MARLIN=1;
+        mixed_input_marlin_dequant_s, fitted to data/mixed_input_small_m.csv). Below the large-M
+        tile the expert GEMMs take max(weight read, dequantization per weight element per M tile +
+        MMA over the padded rows). Raises ConfigError (serve.moe_backend) on another name."""
+        if kernel not in MIXED_INPUT_KERNELS:
+            raise ConfigError("serve.moe_backend", f"must be one of {MIXED_INPUT_KERNELS}, got {kernel!r}")
+        self.moe_mixed_kernel = kernel
+        self._mixed_layers_memo = {}
+        self._fixed_memo.clear()
 
     def _routed_tokens(self, T: float) -> float:
         """Tokens whose routing decides which of this stage's experts are read (its own T)."""

@@ -38,7 +38,9 @@ from sim import collectives
 from workloads.serving import engines
 from workloads.serving.routing import WeightedRouter
 from sim.gpu import HbmLedger
-from workloads.serving.cost import ACT_BYTES, CommLink, IterationCost, calibration, check_precision
+from workloads.serving import fused_moe
+from workloads.serving.cost import (ACT_BYTES, MIXED_INPUT_KERNELS, CommLink, IterationCost, calibration,
+                                    check_precision)
 from workloads.serving.kvcache import KVCache, PrefixCache
 from workloads.serving.dp_attention import COMBINE_BYTES, DISPATCH_BYTES, DpAttentionCost
 from workloads.serving.replica import Replica
@@ -237,6 +239,9 @@ class Deployment:
             cost.set_expert_precision(s.expert_precision)
         if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:
             cost.set_expert_compute_precision(s.expert_compute_precision)
+        if getattr(s, "moe_backend", None) in MIXED_INPUT_KERNELS:
+            # a weight-only (dequantizing) MoE kernel named by serve.moe_backend: triton or marlin
+            cost.set_mixed_input_kernel(s.moe_backend)
         self._engine_host_time(cost)
         if not self.engine.window_kv_freed:
             cost.keep_window_kv()
@@ -272,7 +277,8 @@ class Deployment:
         if cost.wbytes < 2.0:
             cost.set_weight_read_efficiency(e.lowp_weight_read_efficiency)
         if cost.spec.is_moe:
-            cost.set_fused_moe_backend(getattr(self.serve, "moe_backend", None) or e.fused_moe_backend)
+            backend = getattr(self.serve, "moe_backend", None)
+            cost.set_fused_moe_backend(backend if backend in fused_moe.BACKENDS else e.fused_moe_backend)
         s = self.serve
         # with attention DP each rank's executor runs 1/dp of the replica's limits and captures its CUDA
         # graphs up to its own max_batch_size (TensorRT-LLM: one PyExecutor per rank, model_engine.py

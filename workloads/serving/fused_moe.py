@@ -175,6 +175,24 @@ def mixed_input_efficiency(tile: float, eff_large: float, dequant_eff: float, ti
     return 1.0 / (1.0 + (1.0 / dequant_eff - 1.0) * (tile_ref + half_dim) / (tile + half_dim))
 
 
+def mixed_input_dequant_s(dequant_eff: float, tile_ref: float, mma_flops: float, half_dim: float = 0.0) -> float:
+    """Seconds per weight element per M tile that a weight-only kernel spends dequantizing, from its
+    rate ``dequant_eff`` against the dense GEMM at its large-M tile of ``tile_ref`` rows (where the
+    main loop is pipelined as the dense kernel's: what is left is the dequantization). ``mma_flops``:
+    the dense MMA's large-GEMM FLOP/s; the tile's MMA runs at ``tile_ref / (tile_ref + half_dim)`` of
+    it (``ComputeModel.time_of``'s shape term), 2 x tile_ref FLOPs per weight element::
+
+        dequant = (1 / dequant_eff - 1) x 2 (tile_ref + half_dim) / mma_flops
+
+    triton-lang/triton PR #11361 (H100, 0.743 at the 128-row tile; calibration.toml [fused_moe]): ~0.13 ps
+    per element on H100 / H200. Raises ValueError on an efficiency outside (0, 1] or a rate <= 0."""
+    if not 0.0 < dequant_eff <= 1.0:
+        raise ValueError(f"mixed-input dequant_eff must be in (0, 1], got {dequant_eff}")
+    if mma_flops <= 0.0 or tile_ref <= 0.0:
+        raise ValueError(f"mma_flops and tile_ref must be > 0, got {mma_flops} and {tile_ref}")
+    return (1.0 / dequant_eff - 1.0) * 2.0 * (tile_ref + half_dim) / mma_flops
+
+
 def graph_padded_row_padding(real: float, padded: float, top_k: int, experts: int, tile_min: float,
                              tile_max: float, tile_scale: float = 1.0) -> float:
     """``row_padding`` of a fused-MoE launch in a CUDA graph replayed for ``padded`` tokens of which

@@ -504,7 +504,11 @@ GPT_OSS_HOPPER_GAP = GPT_OSS_RUN + BENCH_LIMITS + (
     "KV estimate, not of the padding rule: the measured pair (6,868 / 6,798) shows none, dcsim +29 vs +9 "
     "%. Not modelled: the 20B decode rows at the 128-row tile (+20 to +33 %: no public timing of this "
     "kernel by tokens per expert on Hopper; its small-M configs are read from one large-M PR figure; "
-    "routing skew of trtllm-bench's prompts; the routing/gather/scatter kernels of matmul_ogs)")
+    "routing skew of trtllm-bench's prompts; the routing/gather/scatter kernels of matmul_ogs). Since issue "
+    "12 (marlinsmall) (2) reads max(weight read, the same dequantization per weight element per M tile + MMA "
+    "over the padded rows), no longer scaled by the small-launch FLOP rate: 120B H200 1000/1000 +9.4 -> +7.1, "
+    "1024/1024 +29.4 -> +25.1, 1024/8192 -1.2 -> -0.6, 8192/1024 +4.5 -> +4.8, 32768/1024 +2.1 -> +3.2 %; "
+    "20B rows within 0.7 points")
 GPT_OSS_DEP_HOPPER_GAP = GPT_OSS_RUN + (
     "H100 DEP4 (attention DP + EP4). What the run did, from TensorRT-LLM's code (issue 12, gptossdep): the "
     "overview's GPT-OSS options on Hopper are moe_config backend TRITON, kv_cache_config dtype auto (bf16), "
@@ -559,7 +563,9 @@ GPT_OSS_DEP_HOPPER_GAP = GPT_OSS_RUN + (
     "heuristic allowed 1,536 and the pool ~560 (issue 12, depstep; now, after benchlim and gptossdep: 64 -14.7 %, "
     "128 +24.4 %, pool ~395); the per-GPU comparisons with TP1 carry the TP1 "
     "rows' own trtllm-bench caps (H200 TP1 160 sequences) and the Triton kernel's Hopper gap, so they do not "
-    "isolate the DEP step. "
+    "isolate the DEP step. Issue 12 (marlinsmall): the Triton kernel's small-M form (GPT_OSS_HOPPER_GAP) "
+    "shortens the decode steps below the 128-row tile: 1024/32768 +12.4 -> +16.8, 32768/1024 +42.4 -> +44.5, "
+    "8192/1024 +60.7 -> +61.3 % (the DEP step's own fault, not the kernel's). "
     + DEP_MOE_COMM)
 GPT_OSS_BLACKWELL_GAP = GPT_OSS_RUN + BENCH_LIMITS + (
     "Blackwell at trtllm-bench's defaults (issue 12, benchlim): 120B GB200 TP1 1000/1000 +22.5, 1024/1024 +25.0, "

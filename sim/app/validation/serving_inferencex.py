@@ -12,7 +12,8 @@ Vocabulary:
   ``image`` (the TensorRT-LLM container), ``max_batch_size`` and ``max_num_tokens`` (trtllm-serve's,
   each rank's with attention DP), ``kv_cache_free_gpu_mem_fraction``, ``kv_cache_dtype``,
   ``cuda_graph_max_batch_size`` (cuda_graph_config max_batch_size with enable_padding), ``moe_backend``
-  (MoeConfig backend: TRTLLM -> ``serve.moe_backend = "trtllm_gen"``, CUTLASS -> ``"cutlass"``, empty: the
+  (MoeConfig backend: TRTLLM or SGLang's flashinfer_trtllm -> ``serve.moe_backend = "trtllm_gen"``, CUTLASS ->
+  ``"cutlass"``, marlin (vLLM's VLLM_MXFP4_USE_MARLIN=1) -> ``"marlin"``, TRITON -> ``"triton"``, empty: the
   engine's; anything else a ConfigError naming the column),
   ``fit`` ("fit" or "held-out": nothing in dcsim is fitted to these rows); ``framework`` picks the
   engine (``engine_of``: trt / TensorRT-LLM -> ``trtllm-serve``, vllm -> ``vllm``, sglang -> ``sglang``);
@@ -127,25 +128,26 @@ DEP_STEP_DIAGNOSIS = (
 # vLLM / SGLang rows (inferencex_vllm_sglang.csv, issue 12, infxvllm): held-out checks of the [vllm] / [sglang]
 # engine profiles at a known concurrency; diagnostics named below were run on a copy, none adopted
 VLLM_HOPPER_GAP = (
-    "GPT-OSS-120B on H100 / H200 under vLLM 0.11.2 (Marlin MXFP4 weight-only MoE, VLLM_MXFP4_USE_MARLIN=1; "
-    "async scheduling): dcsim's TPOT is too slow at small batches, +26 to +56 % at 4-32 sequences at 1k/1k "
-    "(8k/1k: +18 / +38 %), -5 to +18 % at 64. The step's fixed part is the fault, "
-    "not the batch term: at 8 sequences on 8 H200 dcsim's step is 5.6 ms (measured 3.96), of which the two "
-    "routed-expert GEMMs are 2.0 ms: priced by the mixed-input path (calibration.toml [fused_moe] "
-    "mixed_input_*, fitted to TensorRT-LLM's Triton matmul_ogs at large M) on rows padded to the 8-row tile "
-    "(x7.2 at ~1.1 rows per touched expert) and the dense small-GEMM FLOP curve (gemm_half_flops, "
-    "gemm_half_dim), so FLOP-bound at ~0.14 of peak, where their weight reads take 0.7 ms. Diagnostic (not "
-    "adopted: the public timings of vLLM's MXFP4 Marlin MoE at decode M are on H20, flagos-ai/FlagGems PRs "
-    "#4483 / #4908 / #4943, where #4908 finds its main loop bound by the FP4 / E8M0 dequant instructions, not "
-    "the tensor cores; none on H100 / H200): expert GEMMs at their weight-read time put the 1k/1k "
-    "pure decode steps at 4-32 sequences at -3 to +19 % of the measured TPOT (at 64 on TP2 -21 %: large M, "
-    "no longer bandwidth-bound; the 8k/1k rows' TPOT also carries their prefills). The [vllm] profile's "
-    "0.5 ms step_us (the "
-    "TensorRT-LLM fit kept for every engine) may be hidden by the async scheduling these runs turn on "
-    "(config async-scheduling: true: the next step is scheduled while the GPU runs this one, vllm-project/vllm "
-    "#27679 tracks the feature): without it "
-    "the median |TPOT error| of the 7 H100 rows 17.8 -> 10.8 %, the 7 H200 rows 30.2 -> 20.1 % (not "
-    "adopted: no sourced exposed host time for 0.11 with async scheduling). Throughput follows TPOT")
+    "GPT-OSS-120B on H100 / H200 under vLLM 0.11.2 (Marlin MXFP4 weight-only MoE, VLLM_MXFP4_USE_MARLIN=1: the "
+    "rows' moe_backend marlin, serve.moe_backend = "marlin"; async scheduling): dcsim's TPOT is too slow at small "
+    "batches, +21 to +34 % at 4-16 sequences at 1k/1k (8k/1k: +15 / +23 %), -3 to +19 % at 32-64. The step's "
+    "fixed part is the fault, not the batch term. Modelled (issue 12, marlinsmall; calibration.toml [fused_moe] "
+    "mixed_input_marlin_dequant_s): below the 128-row tile the expert GEMMs take max(weight read, dequantization "
+    "per weight element per M tile + MMA over the padded rows), the Marlin constant (1.9e-13 s per element) "
+    "fitted to public small-M Marlin timings (data/mixed_input_small_m.csv: vLLM's Marlin W4A16 on H100, "
+    "mgoin/humming; vLLM's fused Marlin MoE int4 / MXFP4 on H20, flagos-ai/FlagGems #3609 / #4483). Before, "
+    "the 8-row tiles' padded FLOPs at 0.27 of the dense small-launch rate priced the two routed-expert GEMMs "
+    "at 2.0 ms of the 5.6 ms step at 8 sequences on 8 H200 (measured 3.96) where their weights read in 0.7 "
+    "ms: TPOT +26 to +56 % at 4-32 sequences -> +17 to +34 %; the rows at 64 sequences with every expert "
+    "touched (2 rows per expert at TP2) move the other way, H200 TP2 +5 -> +19 %, H100 TP4 +10 -> +14 %: "
+    "Marlin's per-element cost on Hopper is above the weight read (the H100 dense table is flat at 27 us for "
+    "M = 1-16 where its int4 weights read in ~12 us), so with all 128 experts touched the kernel is "
+    "dequantization-bound in dcsim. The rest of the small-batch floor is not in the MoE: the [vllm] "
+    "profile's 0.5 ms step_us (the TensorRT-LLM fit kept for every engine) may be hidden by the async "
+    "scheduling these runs turn on (config async-scheduling: true: the next step is scheduled while the GPU "
+    "runs this one, vllm-project/vllm #27679 tracks the feature): without it the small-batch rows would drop "
+    "another ~10 points (not adopted: no sourced exposed host time for 0.11 with async scheduling). "
+    "Throughput follows TPOT")
 VLLM_B200_GAP = (
     "GPT-OSS-120B on B200 under vLLM 0.11.2 (FlashInfer MXFP4 x MXFP8 MoE, fp8 KV): dcsim's TPOT +37 to "
     "+57 % at 8-32 sequences, TP1 and TP2: the same decode-step fault as the TensorRT-LLM B200 rows "
@@ -218,7 +220,12 @@ GPT_OSS_HOPPER_STEP_DIAGNOSIS = (
     "them for GPT-OSS on Hopper moves the vLLM steps above from +11..+60 % to +7..+51 % (with the swiglu "
     "+4..+47 %), but all 20 held-out Hopper GPT-OSS rows up by 1.5-5 points (H100 DEP4 1000/1000 +78.1 -> "
     "+83.1 %, 120B H200 TP1 1024/1024 +29.4 -> +32.1, 20B H100 TP1 1000/1000 +32.9 -> +37.7; their median "
-    "|error| 14.7 -> 17.4 %): the held-out over-prediction would be larger still, another fault compensates")
+    "|error| 14.7 -> 17.4 %): the held-out over-prediction would be larger still, another fault compensates. "
+    "Since (issue 12, marlinsmall) the Triton kernel's expert GEMMs below the 128-row tile take max(weight "
+    "read, dequantization per weight element per M tile + MMA over the padded rows), the dequantization from "
+    "the same PR #11361 figure (0.743 at the 128-row tile: ~0.13 ps per element on H100 / H200; "
+    "fused_moe.mixed_input_dequant_s) and no longer scaled by the small-launch FLOP rate: these steps +17..+31 "
+    "% at 4 sequences (TP1 +7), +2..+8 % at 64, still never too fast; the growth 4 -> 64 within 35 %")
 # GPT-OSS-120B on B200, trtllm-serve of TensorRT-LLM 1.2.0rc2 with MoeConfig backend TRTLLM (inferencex_blackwell.csv)
 GPT_OSS_B200_GEN = (
     "GPT-OSS-120B on B200 (TensorRT-LLM 1.2.0rc2 trtllm-serve, MoE backend TRTLLM, FP8 KV, CUDA graphs padded, PDL), "
@@ -414,10 +421,12 @@ def case_config(row: dict, max_requests: int | None = None):
     # the run's MoeConfig backend (TRTLLM: the TRTLLM-gen kernel class; CUTLASS, or empty: the engine's)
     raw = (row.get("moe_backend") or "").strip()
     # (SGLang's --moe-runner-backend flashinfer_trtllm runs FlashInfer's build of the same TRTLLM-gen kernels)
-    moe_backend = {"": None, "trtllm": "trtllm_gen", "flashinfer_trtllm": "trtllm_gen",
-                   "cutlass": "cutlass"}.get(raw.lower(), "?")
+    # (vLLM's VLLM_MXFP4_USE_MARLIN=1: marlin, the weight-only Marlin MXFP4 MoE)
+    moe_backend = {"": None, "trtllm": "trtllm_gen", "flashinfer_trtllm": "trtllm_gen", "cutlass": "cutlass",
+                   "triton": "triton", "marlin": "marlin"}.get(raw.lower(), "?")
     if moe_backend == "?":
-        raise ConfigError("moe_backend", f"row {row.get('id', '?')!r}: moe_backend {raw!r} is not TRTLLM, flashinfer_trtllm or CUTLASS")
+        raise ConfigError("moe_backend", f"row {row.get('id', '?')!r}: moe_backend {raw!r} is not TRTLLM, "
+                          "flashinfer_trtllm, CUTLASS, TRITON or marlin")
     if moe_backend:
         data["serve"]["moe_backend"] = moe_backend
     if expert_precision:

@@ -548,11 +548,11 @@ def test_mxfp4_experts_on_hopper_are_weight_only():
     assert all(o.rate == pytest.approx(w4.compute.rate("bf16") * eff) for o, _ in w4.layers.ops
                if o.expert and o.kind == "gemm")
     # decode of 8 sequences at short context: the expert weight reads dominate; their bytes fall 3.76x,
-    # but the mixed-input kernel dequantizes every weight tile it reads (once per M tile of 8 rows:
-    # fused_moe.mixed_input_efficiency), on Hopper about as long as the 4.25-bit read itself (issue 12,
-    # gptosshop: the step is no longer bound by the reads alone; 0.45 before)
+    # but the mixed-input kernel dequantizes every weight tile it reads once per M tile of 8 rows (issue 12,
+    # gptosshop); since marlinsmall the step takes max(read, dequant + MMA) per expert GEMM (Triton: ~0.13 ps
+    # per element, about the 4.25-bit read on H100), no longer the small-launch FLOP rate scaled: 0.44
     dec = lambda c: c.batch(8.0, 8.0, 8 * 256.0, 8 * 256.0).time_s  # noqa: E731
-    assert 0.45 * dec(bf) < dec(w4) < 0.6 * dec(bf)
+    assert 0.40 * dec(bf) < dec(w4) < 0.6 * dec(bf)
     # an expert MMA precision needs routed experts
     from sim.errors import ConfigError
     with pytest.raises(ConfigError, match="expert_compute_precision"):
