@@ -129,7 +129,7 @@ DEP_STEP_DIAGNOSIS = (
 # engine profiles at a known concurrency; diagnostics named below were run on a copy, none adopted
 VLLM_HOPPER_GAP = (
     "GPT-OSS-120B on H100 / H200 under vLLM 0.11.2 (Marlin MXFP4 weight-only MoE, VLLM_MXFP4_USE_MARLIN=1: the "
-    "rows' moe_backend marlin, serve.moe_backend = "marlin"; async scheduling): dcsim's TPOT is too slow at small "
+    "rows' moe_backend marlin, serve.moe_backend = 'marlin'; async scheduling): dcsim's TPOT is too slow at small "
     "batches, +21 to +34 % at 4-16 sequences at 1k/1k (8k/1k: +15 / +23 %), -3 to +19 % at 32-64. The step's "
     "fixed part is the fault, not the batch term. Modelled (issue 12, marlinsmall; calibration.toml [fused_moe] "
     "mixed_input_marlin_dequant_s): below the 128-row tile the expert GEMMs take max(weight read, dequantization "

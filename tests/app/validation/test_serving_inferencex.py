@@ -311,7 +311,8 @@ def test_blackwell_rows_run_their_moe_backend():
     assert ix.case_config({**row, "moe_backend": "CUTLASS"}).serve.moe_backend == "cutlass"
     assert ix.case_config({**row, "moe_backend": ""}).serve.moe_backend is None
     with pytest.raises(ConfigError, match="moe_backend"):
-        ix.case_config({**row, "moe_backend": "TRITON"})
+        ix.case_config({**row, "moe_backend": "WIDEEP"})
+    assert ix.case_config({**row, "moe_backend": "TRITON"}).serve.moe_backend == "triton"
     cost = ix.step_cost(row)
     assert cost.fused_moe_backend == "trtllm_gen" and "permute" not in {o.name for o, _ in cost.layers.ops}
     # the decode step at the run's 64 sequences (~1.4k context): 15.3 ms with the CUTLASS class, 11.7 with

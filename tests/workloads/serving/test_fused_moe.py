@@ -671,7 +671,7 @@ def test_serve_moe_backend_overrides_the_engine_s_class():
     assert step_cost({**row, "moe_backend": ""}).fused_moe_backend == "cutlass"      # trtllm-serve's default
     with pytest.raises(ConfigError, match="serve.moe_backend"):
         load_config(data={"run": {"kind": "serve"}, "model": {"preset": "gpt-oss-120b"},
-                          "serve": {"moe_backend": "triton"}, "topology": {"gpu": "B200-180GB", "gpus": 1}})
+                          "serve": {"moe_backend": "deepgemm"}, "topology": {"gpu": "B200-180GB", "gpus": 1}})
 
 
 @pytest.mark.parametrize("key,bad", [("cutlass_fp4_gemm_eff", 0.0), ("cutlass_fp4_gemm_eff", float("nan")),
