@@ -14,7 +14,9 @@ Vocabulary:
   ``cuda_graph_max_batch_size`` (cuda_graph_config max_batch_size with enable_padding), ``moe_backend``,
   ``fit`` ("fit" or "held-out": nothing in dcsim is fitted to these rows); ``framework`` picks the
   engine (``engine_of``: trt / TensorRT-LLM -> ``trtllm-serve``, vllm -> ``vllm``, sglang -> ``sglang``);
-  optional ``expert_compute_precision`` (the MoE kernel's MMA precision where the run's flags set it).
+  optional ``expert_compute_precision`` (the MoE kernel's MMA precision where the run's flags set it) and
+  ``async_scheduling`` (yes / no where the run's script sets it: vLLM's config async-scheduling; empty:
+  the engine's default, serve.async_scheduling).
 - ``case_config(row)``: the run as its engine served it. TensorRT-LLM: engine ``trtllm-serve``,
   ``scheduler = "orca"`` as every TensorRT-LLM row, the run's KV fraction, KV dtype, limits and
   CUDA-graph sizes. vLLM / SGLang: the engine profile's defaults (scheduler, CUDA graphs, host times:
@@ -122,9 +124,10 @@ DEP_STEP_DIAGNOSIS = (
 # engine profiles at a known concurrency; diagnostics named below were run on a copy, none adopted
 VLLM_HOPPER_GAP = (
     "GPT-OSS-120B on H100 / H200 under vLLM 0.11.2 (Marlin MXFP4 weight-only MoE, VLLM_MXFP4_USE_MARLIN=1; "
-    "async scheduling): dcsim's TPOT is too slow at small batches, +26 to +56 % at 4-32 sequences at 1k/1k "
-    "(8k/1k: +18 / +38 %), -5 to +18 % at 64. The step's fixed part is the fault, "
-    "not the batch term: at 8 sequences on 8 H200 dcsim's step is 5.6 ms (measured 3.96), of which the two "
+    "async scheduling, modelled: serve.async_scheduling, the step takes max(GPU, host)): dcsim's TPOT is too "
+    "slow at small batches, +16 to +43 % at 4-32 sequences at 1k/1k (8k/1k: +10 / +26 %), +1 to +5 % at 64 "
+    "(8k/1k H100 TP4 c64 -8 %, its 8k prefills interleaved). The step's fixed part is the fault, "
+    "not the batch term: at 8 sequences on 8 H200 dcsim's step is 5.1 ms (measured 3.96), of which the two "
     "routed-expert GEMMs are 2.0 ms: priced by the mixed-input path (calibration.toml [fused_moe] "
     "mixed_input_*, fitted to TensorRT-LLM's Triton matmul_ogs at large M) on rows padded to the 8-row tile "
     "(x7.2 at ~1.1 rows per touched expert) and the dense small-GEMM FLOP curve (gemm_half_flops, "
@@ -133,13 +136,12 @@ VLLM_HOPPER_GAP = (
     "#4483 / #4908 / #4943, where #4908 finds its main loop bound by the FP4 / E8M0 dequant instructions, not "
     "the tensor cores; none on H100 / H200): expert GEMMs at their weight-read time put the 1k/1k "
     "pure decode steps at 4-32 sequences at -3 to +19 % of the measured TPOT (at 64 on TP2 -21 %: large M, "
-    "no longer bandwidth-bound; the 8k/1k rows' TPOT also carries their prefills). The [vllm] profile's "
-    "0.5 ms step_us (the "
-    "TensorRT-LLM fit kept for every engine) may be hidden by the async scheduling these runs turn on "
-    "(config async-scheduling: true: the next step is scheduled while the GPU runs this one, vllm-project/vllm "
-    "#27679 tracks the feature): without it "
-    "the median |TPOT error| of the 7 H100 rows 17.8 -> 10.8 %, the 7 H200 rows 30.2 -> 20.1 % (not "
-    "adopted: no sourced exposed host time for 0.11 with async scheduling). Throughput follows TPOT")
+    "no longer bandwidth-bound; the 8k/1k rows' TPOT also carries their prefills; measured before async "
+    "scheduling was modelled, the pure-decode figures would drop ~0.5 ms more). The runs' config sets "
+    "async-scheduling: true (vLLM 0.11 default off, vllm-project/vllm PR #19970; on by default from PR "
+    "#27614, vllm-project/vllm#27679): the [vllm] profile's 0.5 ms + 2 us per sequence of scheduler work then "
+    "runs beside the GPU step (issue 12, asynchost; before it the median |TPOT error| of the 7 H100 rows was "
+    "17.8 %, now 9.1 %, the 7 H200 rows 30.2 -> 19.6 %). Throughput follows TPOT")
 VLLM_B200_GAP = (
     "GPT-OSS-120B on B200 under vLLM 0.11.2 (FlashInfer MXFP4 x MXFP8 MoE, fp8 KV): dcsim's TPOT +37 to "
     "+57 % at 8-32 sequences, TP1 and TP2: the same decode-step fault as the TensorRT-LLM B200 rows "
@@ -149,15 +151,16 @@ VLLM_B200_GAP = (
     "kernels. Throughput follows TPOT")
 SGLANG_H200_GAP = (
     "DeepSeek-R1-0528 FP8 on 8 H200, SGLang 0.5.6 TP8 (EP1, Triton fused MoE, flashinfer MLA, bf16 KV): "
-    "dcsim's TPOT matches at 4 sequences (+1 to +4 %) and is +15 to +28 % from 8 to 64: the batch term is "
-    "too steep (4 -> 64 sequences at 1k/1k adds 19.9 ms measured, 28.3 ms predicted), where the TensorRT-LLM "
+    "dcsim's TPOT matches at 4 sequences (-3 to 0 %) and is +13 to +26 % from 8 to 64: the batch term is "
+    "too steep (4 -> 64 sequences at 1k/1k adds 19.9 ms measured, 28.2 ms predicted), where the TensorRT-LLM "
     "TP8 EP8 rows' growth matches (TEP_GAP). The routed experts' weight reads carry the [sglang] profile's "
     "lowp_weight_read_efficiency 0.71 (an estimate copied from vLLM's Qwen3-8B FP8 fit; engines.toml: no "
     "SGLang FP8 / bf16 pair measured): with 1.0 the 11 rows' TPOT read -8.0 to +4.8 % (median |error| 17.1 "
     "-> 3.7 %), diagnostic only (fitting it here would spend the held-out rows; the #870 run's "
-    "dsr1_h200_tp8_c64 validation case moves with it). The profile's 0.5 ms step_us also runs under SGLang's "
-    "overlap scheduler (on by default since 0.4, lmsys.org/blog/2024-12-04-sglang-v0-4 'zero-overhead batch "
-    "scheduler'): without it the median |TPOT error| 17.1 -> 15.3 %, a minor term here. Throughput follows TPOT")
+    "dsr1_h200_tp8_c64 validation case moves with it). SGLang's overlap scheduler (on by default since 0.4, "
+    "lmsys.org/blog/2024-12-04-sglang-v0-4 'zero-overhead batch scheduler'; serve.async_scheduling) runs the "
+    "profile's 0.5 ms step_us beside the GPU step (issue 12, asynchost: median |TPOT error| 17.1 -> 15.1 %, "
+    "4 sequences +0.7..+4.1 -> -3.1..-0.1 %), a minor term here. Throughput follows TPOT")
 SGLANG_B200_GAP = (
     "DeepSeek-R1-0528 on B200 under SGLang 0.5.6 (FP8 TP8 and NVFP4 TP4 EP4 / TP8 EP8; trtllm_mla "
     "attention and FlashInfer's TRTLLM-gen MoE, the TensorRT-LLM kernels): dcsim's TPOT +18 to +63 %, "
@@ -357,6 +360,14 @@ def case_config(row: dict, max_requests: int | None = None):
             serve["max_batch_size"] = _int(row, "max_batch_size")
         if (row.get("max_num_tokens") or "").strip():
             serve["max_batch_tokens"] = _int(row, "max_num_tokens")
+        # the run's scheduling mode where its script sets it (vLLM: config async-scheduling: true); empty:
+        # the engine's default (vLLM 0.11 off, SGLang 0.5's overlap scheduler on)
+        asyn = (row.get("async_scheduling") or "").strip().lower()
+        if asyn:
+            if asyn not in ("yes", "no"):
+                raise ConfigError("async_scheduling", f"row {row.get('id', '?')!r}: column 'async_scheduling' = "
+                                                      f"{asyn!r}: yes, no or empty (the engine's default)")
+            serve["async_scheduling"] = asyn == "yes"
     data = {
         "run": {"kind": "serve", "name": row["id"]},
         "topology": {"gpu": gpu, "gpus": tp, "gpus_per_node": max(tp, 1), "fabric": "none"},
