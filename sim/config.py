@@ -426,6 +426,7 @@ class ServeSection(Section):
     kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
     schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="fraction of HBM the engine may use")
+    async_scheduling: bool | None = Field(None, description="the engine schedules step n+1 (and processes step n-1's outputs) while the GPU runs step n, so its per-step CPU time (engine profile step_us + step_us_per_seq x sequences) shows only beyond the GPU step: max(GPU, host) instead of GPU + host. vLLM --async-scheduling (default off up to 0.13, on from vllm-project/vllm PR #27614), SGLang's overlap scheduler (on by default since 0.4; false = --disable-overlap-schedule). TensorRT-LLM's overlap scheduler is its profile's overlap_us_per_seq, always overlapped. Not with pp > 1 or serve.speculative (vLLM 0.11 refuses both; SGLang turns its overlap off for them). Unset: the engine's default (engines.toml async_scheduling)")
     engine: Literal["vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4"] | None = Field(None, description="engine whose memory reserve, KV allocation, admission, preemption and host overheads are modelled (default vllm); its default scheduler and limits apply to the serve keys left unset (vLLM: V1 chunked prefill, 8192 tokens and 1024 sequences on >= 70 GiB GPUs)")
     kv_capacity_tokens: int | None = Field(None, ge=1, description="KV pool per replica, tokens (overrides the engine's memory model)")
     prefill_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated prefill replicas (default tp)")
@@ -446,6 +447,20 @@ class ServeSection(Section):
         if v is not None and (not v or any(b < 1 for b in v)):
             raise ValueError("cuda_graph_batch_sizes must list batch sizes >= 1")
         return v
+
+    @model_validator(mode="after")
+    def _async_scheduling_supported(self):
+        if self.async_scheduling:
+            if self.pp > 1:
+                raise ConfigError("serve.async_scheduling", f"asynchronous scheduling does not run with pipeline "
+                                  f"parallelism (pp = {self.pp}: vLLM 0.11 refuses it, SGLang turns its overlap "
+                                  "scheduler off); set async_scheduling = false or pp = 1")
+            if self.speculative is not None:
+                raise ConfigError("serve.async_scheduling", "asynchronous scheduling does not run with speculative "
+                                  "decoding in the modelled engines (vLLM 0.11 refuses it; SGLang 0.5 turns its "
+                                  "overlap scheduler off under EAGLE); set async_scheduling = false or remove "
+                                  "serve.speculative")
+        return self
 
     @model_validator(mode="after")
     def _replicas_not_ignored(self):

@@ -93,6 +93,23 @@ def calibration() -> dict:
     return tomllib.loads(CALIBRATION.read_text())
 
 
+def step_with_host(gpu_s: float, host_s: float, hidden_s: float = 0.0, overlapped: bool = False) -> float:
+    """Seconds of one engine step whose GPU (and kernel launch) time is ``gpu_s``, whose scheduler
+    spends ``host_s`` of CPU on it (scheduling, input preparation, sampling metadata, output
+    processing: engines.toml ``step_us`` + ``step_us_per_seq`` x sequences) and ``hidden_s`` more
+    that always runs beside the GPU's previous step (``overlap_us_per_seq`` x sequences, the DP
+    ranks' metadata sync). Synchronous scheduling (``overlapped`` False) runs the host work between
+    GPU steps: ``max(gpu_s, hidden_s) + host_s``. Asynchronous scheduling (vLLM --async-scheduling:
+    the scheduler runs one step ahead, vllm-project/vllm PR #19970; SGLang's overlap event loop:
+    batch n + 1 is scheduled and batch n - 1's outputs processed while the GPU runs batch n) runs it
+    beside the GPU: ``max(gpu_s, hidden_s + host_s)``, i.e. the host time exposed is
+    ``max(0, hidden_s + host_s - gpu_s)``. All in seconds."""
+    if overlapped:
+        host = hidden_s + host_s
+        return gpu_s if gpu_s >= host else host
+    return (gpu_s if gpu_s >= hidden_s else hidden_s) + host_s
+
+
 @dataclass
 class CommLink:
     """The replica's intra-group link: effective bytes/s per GPU per direction and per-collective
@@ -139,7 +156,8 @@ class DecodeRun:
         ctx = (self.ctx_cum[done - 1] if self.ctx_cum
                else n * self.context + B * n * (n - 1) / 2.0)     # sum of D_j, j < done
         st = self.step
-        return BatchCost(self.cum_s[done - 1], self.cum_s[done - 1] - n * (st.comm_s + o.overhead_s), n * st.comm_s,
+        exposed = 0.0 if o.async_host else o.overhead_s
+        return BatchCost(self.cum_s[done - 1], self.cum_s[done - 1] - n * (st.comm_s + exposed), n * st.comm_s,
                          n * (o._mf_tok * B + o._mf_smp * B) + o._mf_pair * ctx,
                          n * o._mb_const + o._mb_kv * ctx, n * st.tp_bytes, n * st.pp_bytes)
 
@@ -240,6 +258,7 @@ class IterationCost:
         self.host_per_seq_s = 0.0          # CPU per scheduled sequence per step
         self.eager_step_s = 0.0            # CPU launch time of a step run without CUDA graphs
         self.overlap_per_seq_s = 0.0       # CPU per scheduled sequence per step hidden behind the GPU step
+        self.async_host = False            # overhead_s and host_per_seq_s run beside the GPU step too (step_with_host)
         self.graph_max_batch = 0           # largest decode batch a CUDA graph covers
         self.spec_tokens = 0               # speculative decoding (set_speculative): draft steps
         self.weight_read_eff = 1.0         # see set_weight_read_efficiency
@@ -599,10 +618,12 @@ class IterationCost:
             return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
         P = self.padded(B, B)
         fixed = self.pp * self._fixed_stage_s(P, P, B if P != B else None)
-        tail = first.comm_s + self.overhead_s + self.host_per_seq_s * B
+        host = self.overhead_s + self.host_per_seq_s * B
+        tail = first.comm_s + (0.0 if self.async_host else host)
         eager = self.eager_step_s if (self.eager_step_s > 0 and B > self.graph_max_batch) else 0.0
-        if self.overlap_per_seq_s * B > eager:
-            eager = self.overlap_per_seq_s * B     # the overlapped host step bounds it alike
+        hidden = self.overlap_per_seq_s * B + (host if self.async_host else 0.0)
+        if hidden > eager:
+            eager = hidden     # the overlapped host step bounds it alike (step_with_host)
         # the attention op of _attn_s with pairs = kv_read = D, inlined (the macro-step's loop)
         e, pp, speed = self.compute.eff, self.pp, self.compute.speed
         fl, kvb, tb, ex = self._a_flop_pair, self._a_kv, B * self._a_tok, self._a_exp_pair
@@ -795,18 +816,26 @@ class IterationCost:
         return float(g[bisect_left(g, T)])
 
 
-    def _host_s(self, T: float, S: float, gpu_s: float) -> float:
+    def _host_s(self, T: float, S: float, gpu_s: float, sync_s: float = 0.0) -> float:
         """Iteration seconds with the engine's CPU work: a step run without CUDA graphs (a prefill
         chunk in it, or more sequences than the largest graph) cannot finish before the CPU has
         launched its kernels (``eager_step_s``), nor before an overlap scheduler's CPU work for its
         S sequences (``overlap_per_seq_s`` x S, run while the GPU runs the previous step); the
         scheduler's per-step and per-sequence CPU time (``overhead_s``, ``host_per_seq_s``) is not
-        hidden behind the GPU."""
+        hidden behind the GPU, unless the engine schedules asynchronously (``async_host``: vLLM
+        --async-scheduling, SGLang's overlap scheduler), where it runs beside the GPU's step too and
+        shows only beyond it (``step_with_host``). ``sync_s``: scheduler CPU that always runs beside
+        the GPU's step (attention DP's per-step metadata all-gather, ``DpAttentionCost``): with
+        synchronous scheduling the step takes at least it, with asynchronous scheduling it adds to
+        the host work the GPU step hides."""
         if self.eager_step_s > 0.0 and (T > S or S > self.graph_max_batch) and gpu_s < self.eager_step_s:
             gpu_s = self.eager_step_s
-        if self.overlap_per_seq_s * S > gpu_s:
-            gpu_s = self.overlap_per_seq_s * S
-        return gpu_s + self.overhead_s + self.host_per_seq_s * S
+        hidden = self.overlap_per_seq_s * S
+        if self.async_host:
+            hidden += sync_s
+        elif sync_s > hidden:
+            hidden = sync_s
+        return step_with_host(gpu_s, self.overhead_s + self.host_per_seq_s * S, hidden, self.async_host)
 
     def set_weight_read_efficiency(self, eff: float) -> None:
         """GEMM weight reads reach ``eff`` of the HBM bandwidth bf16 GEMMs reach (an engine's

@@ -267,6 +267,13 @@ class Deployment:
         us = 1e-6
         cost.host_per_seq_s = e.step_us_per_seq * us
         cost.overlap_per_seq_s = e.overlap_us_per_seq * us
+        # asynchronous scheduling (serve.async_scheduling, default the engine's): step_us and step_us_per_seq
+        # run beside the GPU step; the engines turn it off under speculative decoding and pipeline
+        # parallelism (SGLang server_args: EAGLE and pp_size > 1 set disable_overlap_schedule; vLLM 0.11
+        # refuses both, which the config's validation reports for an explicit true)
+        sv = self.serve
+        asked = sv.async_scheduling if sv.async_scheduling is not None else e.async_scheduling
+        cost.async_host = bool(asked) and sv.speculative is None and sv.pp == 1
         cost.graph_max_batch = e.cuda_graph_max_batch
         cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * us
         if isinstance(cost, DpAttentionCost) and cost.dp > 1:

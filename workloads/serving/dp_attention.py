@@ -245,7 +245,7 @@ class DpAttentionCost(IterationCost):
         # each DP rank's scheduler prepares its own sequences, side by side; their per-step
         # metadata all-gather overlaps the GPU's current batch and shows only beyond it
         gpu = compute + comm
-        return BatchCost(self._host_s(T / n, S / n, gpu if gpu >= self.dp_sync_s else self.dp_sync_s), compute, comm,
+        return BatchCost(self._host_s(T / n, S / n, gpu, self.dp_sync_s), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
                          self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
 

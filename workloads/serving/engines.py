@@ -38,6 +38,11 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   the GPU runs the previous step (TensorRT-LLM's PyExecutor ``_executor_loop_overlap``: schedule,
   prepare inputs, sampler post-processing and responses of every request on one Python thread),
   hidden up to the GPU step: a step takes max(GPU, this) (``IterationCost._host_s``);
+  ``async_scheduling`` (the default of ``serve.async_scheduling``): the engine schedules the next
+  step while the GPU runs this one (vLLM --async-scheduling, SGLang's overlap scheduler), so
+  ``step_us`` + ``step_us_per_seq`` x sequences also run beside the GPU step and only their excess
+  over it shows: a step takes max(GPU, host) (``cost.step_with_host``); off under speculative
+  decoding and pipeline parallelism (``Deployment``);
   a step not covered by a CUDA graph (any prefill chunk, or a decode batch over
   ``cuda_graph_max_batch``) launches ``eager_kernels_per_layer`` kernels per layer from the CPU
   (-1: every kernel the layer model implies, ``eager_ops``) at ``launch_us`` each (host seconds
@@ -180,6 +185,7 @@ class EngineProfile:
     dp_sync_us: float = 0.0
     dp_moe_comm: str = "all_to_all"
     overlap_us_per_seq: float = 0.0
+    async_scheduling: bool = False  # the default of serve.async_scheduling: step_us / step_us_per_seq run beside the GPU step
     nccl_nvls: bool = True
     cuda_graph_pad_to_limit: bool = False
     window_kv_freed: bool = True

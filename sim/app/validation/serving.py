@@ -133,8 +133,10 @@ PUBLISHED = [
      "eager prefill floor is [sglang]'s 43 us per kernel (sglang#12160, 0.5-era)", 0.65),
     ("dsr1_16xh100_tp16_tpot", "tt_dsr1_16xh100_tp16.toml", "tpot_mean_s", 0.0231, 0.15,
      "tenstorrent/tt-inference-server#356 (16 H100 (SGLANG + INFINIBAND), ISL/OSL 128/128, concurrency 1)",
-     "one-sequence decode over two nodes, predicted 17.4 ms: 7.9 ms of kernels (weights read at 1/16 per GPU, "
-     "~1,200 kernels at the ~4 us launch floor), 9.0 ms of 122 cross-node all-reduces, 0.5 ms host. Until "
+     "one-sequence decode over two nodes, predicted 17.1 ms: 7.9 ms of kernels (weights read at 1/16 per GPU, "
+     "~1,200 kernels at the ~4 us launch floor), 9.0 ms of 122 cross-node all-reduces; the 0.5 ms of scheduler "
+     "host time runs beside the GPU step under SGLang's overlap scheduler (serve.async_scheduling, issue 12 "
+     "asynchost: -23.7 -> -25.9 %). Until "
      "issue 12 it read +10.9 % only because each one-token GEMM was charged ~21 us of tensor time (the "
      "narrow-GEMM penalty at one row): 7.7 ms over the step's 601 GEMMs that the measured GEMMs do not show "
      "(gemm.csv: m = 1 takes what m = 8 takes; MMA_MIN_TOKENS). What the run adds is per-kernel work that "

@@ -17,7 +17,9 @@ Vocabulary:
   engine's; anything else a ConfigError naming the column),
   ``fit`` ("fit" or "held-out": nothing in dcsim is fitted to these rows); ``framework`` picks the
   engine (``engine_of``: trt / TensorRT-LLM -> ``trtllm-serve``, vllm -> ``vllm``, sglang -> ``sglang``);
-  optional ``expert_compute_precision`` (the MoE kernel's MMA precision where the run's flags set it).
+  optional ``expert_compute_precision`` (the MoE kernel's MMA precision where the run's flags set it) and
+  ``async_scheduling`` (yes / no where the run's script sets it: vLLM's config async-scheduling; empty:
+  the engine's default, serve.async_scheduling).
 - ``case_config(row)``: the run as its engine served it. TensorRT-LLM: engine ``trtllm-serve``,
   ``scheduler = "orca"`` as every TensorRT-LLM row, the run's KV fraction, KV dtype, limits and
   CUDA-graph sizes. vLLM / SGLang: the engine profile's defaults (scheduler, CUDA graphs, host times:
@@ -143,10 +145,10 @@ VLLM_HOPPER_GAP = (
     "Marlin's per-element cost on Hopper is above the weight read (the H100 dense table is flat at 27 us for "
     "M = 1-16 where its int4 weights read in ~12 us), so with all 128 experts touched the kernel is "
     "dequantization-bound in dcsim. The rest of the small-batch floor is not in the MoE: the [vllm] "
-    "profile's 0.5 ms step_us (the TensorRT-LLM fit kept for every engine) may be hidden by the async "
-    "scheduling these runs turn on (config async-scheduling: true: the next step is scheduled while the GPU "
-    "runs this one, vllm-project/vllm #27679 tracks the feature): without it the small-batch rows would drop "
-    "another ~10 points (not adopted: no sourced exposed host time for 0.11 with async scheduling). "
+    "profile's 0.5 ms + 2 us per sequence of scheduler work, which the runs' async-scheduling: true (vLLM 0.11 "
+    "default off, vllm-project/vllm PR #19970; on by default from PR #27614, vllm-project/vllm#27679) runs "
+    "beside the GPU step (issue 12, asynchost: serve.async_scheduling, the step takes max(GPU, host); alone it "
+    "took the 7 H100 rows' median |TPOT error| 17.8 -> 9.1 %, the 7 H200 rows' 30.2 -> 19.6 %). "
     "Throughput follows TPOT")
 VLLM_B200_GAP = (
     "GPT-OSS-120B on B200 under vLLM 0.11.2 (FlashInfer MXFP4 x MXFP8 MoE, fp8 KV): dcsim's TPOT +37 to "
@@ -157,15 +159,16 @@ VLLM_B200_GAP = (
     "kernels. Throughput follows TPOT")
 SGLANG_H200_GAP = (
     "DeepSeek-R1-0528 FP8 on 8 H200, SGLang 0.5.6 TP8 (EP1, Triton fused MoE, flashinfer MLA, bf16 KV): "
-    "dcsim's TPOT matches at 4 sequences (+1 to +4 %) and is +15 to +28 % from 8 to 64: the batch term is "
-    "too steep (4 -> 64 sequences at 1k/1k adds 19.9 ms measured, 28.3 ms predicted), where the TensorRT-LLM "
+    "dcsim's TPOT matches at 4 sequences (-3 to 0 %) and is +13 to +26 % from 8 to 64: the batch term is "
+    "too steep (4 -> 64 sequences at 1k/1k adds 19.9 ms measured, 28.2 ms predicted), where the TensorRT-LLM "
     "TP8 EP8 rows' growth matches (TEP_GAP). The routed experts' weight reads carry the [sglang] profile's "
     "lowp_weight_read_efficiency 0.71 (an estimate copied from vLLM's Qwen3-8B FP8 fit; engines.toml: no "
     "SGLang FP8 / bf16 pair measured): with 1.0 the 11 rows' TPOT read -8.0 to +4.8 % (median |error| 17.1 "
     "-> 3.7 %), diagnostic only (fitting it here would spend the held-out rows; the #870 run's "
-    "dsr1_h200_tp8_c64 validation case moves with it). The profile's 0.5 ms step_us also runs under SGLang's "
-    "overlap scheduler (on by default since 0.4, lmsys.org/blog/2024-12-04-sglang-v0-4 'zero-overhead batch "
-    "scheduler'): without it the median |TPOT error| 17.1 -> 15.3 %, a minor term here. Throughput follows TPOT")
+    "dsr1_h200_tp8_c64 validation case moves with it). SGLang's overlap scheduler (on by default since 0.4, "
+    "lmsys.org/blog/2024-12-04-sglang-v0-4 'zero-overhead batch scheduler'; serve.async_scheduling) runs the "
+    "profile's 0.5 ms step_us beside the GPU step (issue 12, asynchost: median |TPOT error| 17.1 -> 15.1 %, "
+    "4 sequences +0.7..+4.1 -> -3.1..-0.1 %), a minor term here. Throughput follows TPOT")
 SGLANG_B200_GAP = (
     "DeepSeek-R1-0528 on B200 under SGLang 0.5.6 (FP8 TP8 and NVFP4 TP4 EP4 / TP8 EP8; trtllm_mla "
     "attention and FlashInfer's TRTLLM-gen MoE, the TensorRT-LLM kernels): dcsim's TPOT +18 to +63 %, "
@@ -188,12 +191,14 @@ GPT_OSS_HOPPER_STEP_DIAGNOSIS = (
     "backend's library). Their 1024/8192 sweeps (data/hopper_gptoss_vllm_steps.csv: H100 / H200, TP1-8 "
     "without attention DP or EP, concurrency 4-64, 31 rows, run 20667906037) price dcsim's pure decode step "
     "at the known batch (concurrency sequences at the mean context, 4.6k tokens; prefill < 1 % of the steps): "
-    "dcsim is never too fast, +34 to +60 % at 4 sequences (H200 TP2 6.45 vs 4.81 ms, TP8 5.32 vs 3.61; "
-    "H100 TP8 5.91 vs 3.69), +12 to +16 % at 64 (H200 TP2 15.69 vs 13.92, H100 TP2 16.68 vs 14.69), TP1 "
-    "c4 +19 %: a floor ~1.2-2.2 ms too high (per-op launch floors over 36 layers, the 8-row tiles' "
+    "dcsim is never too fast, +24 to +47 % at 4 sequences (H200 TP2 5.95 vs 4.81 ms, TP8 4.82 vs 3.61; "
+    "H100 TP8 5.41 vs 3.69), +5 to +10 % at 64 (H200 TP2 15.19 vs 13.92, H100 TP2 16.18 vs 14.69), TP1 "
+    "c4 +11 % (with the runs' async scheduling, whose 0.5 ms of exposed host time these figures carried "
+    "before issue 12 asynchost: +34 to +60 %, +12 to +16 %, +19 %): a floor ~0.7-1.7 ms too high (per-op "
+    "launch floors over 36 layers, the 8-row tiles' "
     "compounded MMA-shape, small-work and dequant rates: expert_up + expert_down 1.7 ms at TP8 c4 for ~1 GB "
     "of touched expert weights; vLLM's piecewise graphs fuse norms, not modelled) while the growth with the "
-    "batch 4 -> 64 matches: +9.24 vs +9.11 ms (H200 TP2), +4.61 vs +5.27 (TP4), +2.32 vs +3.19 (TP8); H100 "
+    "batch 4 -> 64 matches: +9.24 vs +9.11 ms (H200 TP2), +4.62 vs +5.27 (TP4), +2.32 vs +3.19 (TP8); H100 "
     "+9.59 / +4.74 / +2.35 vs +9.57 / +5.57 / +3.47 (0.06-2 rows per expert). Large M: closed-loop vLLM runs "
     "of the 8192/1024 rows (8k-token chunks, ~256 rows per expert at TP1) give the output throughput within "
     "+-1 % (H200 TP1 c64 +0.1, TP2 +0.6, TP4 -0.8, H100 TP2 -0.6 %, diagnostics, 160 requests). So without "
@@ -409,6 +414,14 @@ def case_config(row: dict, max_requests: int | None = None):
             serve["max_batch_size"] = _int(row, "max_batch_size")
         if (row.get("max_num_tokens") or "").strip():
             serve["max_batch_tokens"] = _int(row, "max_num_tokens")
+        # the run's scheduling mode where its script sets it (vLLM: config async-scheduling: true); empty:
+        # the engine's default (vLLM 0.11 off, SGLang 0.5's overlap scheduler on)
+        asyn = (row.get("async_scheduling") or "").strip().lower()
+        if asyn:
+            if asyn not in ("yes", "no"):
+                raise ConfigError("async_scheduling", f"row {row.get('id', '?')!r}: column 'async_scheduling' = "
+                                                      f"{asyn!r}: yes, no or empty (the engine's default)")
+            serve["async_scheduling"] = asyn == "yes"
     data = {
         "run": {"kind": "serve", "name": row["id"]},
         "topology": {"gpu": gpu, "gpus": tp, "gpus_per_node": max(tp, 1), "fabric": "none"},

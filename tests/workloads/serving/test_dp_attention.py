@@ -156,8 +156,9 @@ TINY_MOE = {"name": "tiny-moe", "layers": 2, "hidden": 256, "ffn_hidden": 512, "
 def test_dp_ranks_sync_every_step():
     """SGLang's DP attention all-gathers every rank's batch metadata each scheduler step (454.6 us
     per step at 4 DP ranks, sgl-project/sglang#34338); the overlap scheduler runs it beside the
-    GPU's current batch, so a step takes max(GPU, sync) + the engine's other host time. A tiny MoE
-    whose GPU step is shorter than the sync is held to it; a long step hides it."""
+    GPU's current batch with the engine's other host time (SGLang's overlap scheduler is on: serve
+    .async_scheduling), so a step takes max(GPU, sync + host). A tiny MoE whose GPU step is shorter
+    than the sync is held to it; a long step hides it."""
     data = dsv3(8)
     data["model"] = TINY_MOE
     dep = deployment(data)
@@ -165,10 +166,18 @@ def test_dp_ranks_sync_every_step():
     assert c.dp_sync_s == pytest.approx(454.6e-6)
     small = c.batch(8.0, 8.0, 800.0, 800.0)
     assert small.compute_s + small.comm_s < c.dp_sync_s
-    assert small.time_s == pytest.approx(c._host_s(1.0, 1.0, c.dp_sync_s))
+    assert c.async_host
+    host = c.dp_sync_s + c.overhead_s + c.host_per_seq_s
+    assert small.time_s == pytest.approx(max(small.compute_s + small.comm_s, host))
+    assert small.time_s == pytest.approx(c._host_s(1.0, 1.0, small.compute_s + small.comm_s, c.dp_sync_s))
     big = c.batch(8.0 * 65536, 8.0, 8.0 * 65536 ** 2 / 2, 8.0 * 65536)
     assert big.compute_s + big.comm_s > c.dp_sync_s
-    assert big.time_s == pytest.approx(c._host_s(65536.0, 1.0, big.compute_s + big.comm_s))
+    assert big.time_s == pytest.approx(c._host_s(65536.0, 1.0, big.compute_s + big.comm_s, c.dp_sync_s))
+    # with the overlap scheduler off the engine's host time follows max(GPU, sync)
+    c.async_host = False
+    small = c.batch(8.0, 8.0, 800.0, 800.0)
+    assert small.time_s == pytest.approx(c.dp_sync_s + c.overhead_s + c.host_per_seq_s)
+    c.async_host = True
     # end to end: every decode step pays at least the sync and the engine's step time
     res = serve(**{k: v for k, v in data.items() if k != "run"})
     assert res.summary["tpot_p50_s"] >= c.dp_sync_s + dep.engine.step_us * 1e-6

@@ -793,3 +793,94 @@ def test_engines_toml_rope_table_bytes_per_entry_is_checked(monkeypatch, bad):
     with pytest.raises(ConfigError) as e:
         engines.profile("trtllm")
     assert "rope_table_bytes_per_entry" in str(e.value)
+
+
+def test_step_with_host_closed_form():
+    """Host time exposed per step: synchronous scheduling adds the host work to the GPU step
+    (beyond the always-overlapped part); asynchronous scheduling exposes max(0, host - GPU)."""
+    from workloads.serving.cost import step_with_host
+    gpu_s, host_s = 6e-3, 0.5e-3
+    assert step_with_host(gpu_s, host_s) == pytest.approx(6.5e-3)
+    assert step_with_host(gpu_s, host_s, overlapped=True) == pytest.approx(6e-3)
+    for gpu_s in (0.1e-3, 0.4e-3, 0.5e-3, 0.7e-3, 30e-3):
+        for hidden in (0.0, 0.2e-3):
+            host = hidden + host_s
+            exposed = step_with_host(gpu_s, host_s, hidden, overlapped=True) - gpu_s
+            assert exposed == pytest.approx(max(0.0, host - gpu_s))
+            assert step_with_host(gpu_s, host_s, hidden) == pytest.approx(max(gpu_s, hidden) + host_s)
+
+
+def test_async_scheduling_hides_the_step_host_time_up_to_the_gpu_step():
+    """vLLM --async-scheduling / SGLang's overlap scheduler: a step takes max(GPU, step_us +
+    step_us_per_seq x S), not their sum. Llama-3.1-8B bf16 on one H100: a 4-sequence decode step
+    (~6 ms of weight reads) hides vLLM's 0.5 ms + 2 us per sequence; a host 20 ms long shows
+    only its excess; the decode macro-step prices its iterations alike."""
+    c = cost({"preset": "llama3-8b"})
+    c.host_per_seq_s = 2e-6
+    B, ctx = 4.0, 1024.0
+    gpu_s = c.times([B], [B], [B * ctx], [B * ctx])[0] - c.overhead_s - c.host_per_seq_s * B
+    assert gpu_s > c.overhead_s + c.host_per_seq_s * B      # the calibrated 500 us step overhead
+    c.async_host = True
+    assert c.times([B], [B], [B * ctx], [B * ctx])[0] == pytest.approx(gpu_s)
+    assert c.decode_run(int(B), B * ctx, 2).cum_s[0] == pytest.approx(gpu_s)
+    c.overhead_s = 20e-3
+    host = 20e-3 + 2e-6 * B
+    assert c.times([B], [B], [B * ctx], [B * ctx])[0] == pytest.approx(host)
+    assert c.decode_run(int(B), B * ctx, 2).cum_s[0] == pytest.approx(host)
+    c.async_host = False
+    assert c.times([B], [B], [B * ctx], [B * ctx])[0] == pytest.approx(gpu_s + host)
+    assert c.decode_run(int(B), B * ctx, 2).cum_s[0] == pytest.approx(gpu_s + host)
+
+
+def _dep(**serve_keys):
+    from workloads.serving.deployment import Deployment
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.serving.requests import build_stream
+    data = {"run": {"kind": "serve", "name": "a"}, "topology": {"gpu": "H100-SXM-80GB", "gpus": 2, "fabric": "none"},
+            "model": {"preset": "llama3-8b"}, "serve": serve_keys,
+            "workload": {"arrival": "closed", "concurrency": 2, "requests": 4, "input_tokens": 64, "output_tokens": 8}}
+    cfg = load_config(data=data)
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    return Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+
+
+def test_async_scheduling_defaults_per_engine_and_serve_key():
+    """Defaults per engine version: vLLM 0.8-0.13 off (on by default from vllm-project/vllm PR #27614),
+    SGLang 0.4 / 0.5 on (overlap scheduler); serve.async_scheduling overrides; off under speculative
+    decoding and pp > 1 (SGLang turns its overlap off; vLLM 0.11 refuses an explicit true: a clear
+    error naming the key)."""
+    assert engines.profile("vllm").async_scheduling is False
+    assert engines.profile("dynamo-vllm").async_scheduling is False
+    assert engines.profile("sglang").async_scheduling is True
+    assert engines.profile("sglang-0.4").async_scheduling is True
+    assert engines.profile("trtllm").async_scheduling is False     # its overlap is overlap_us_per_seq
+    assert _dep(engine="vllm").cost.async_host is False
+    assert _dep(engine="vllm", async_scheduling=True).cost.async_host is True
+    assert _dep(engine="sglang").cost.async_host is True
+    assert _dep(engine="sglang", async_scheduling=False).cost.async_host is False
+    eagle = {"method": "eagle", "tokens": 3, "acceptance": 0.6}
+    assert _dep(engine="sglang", speculative=eagle).cost.async_host is False
+    assert _dep(engine="sglang", pp=2).cost.async_host is False
+    for bad in ({"pp": 2}, {"speculative": eagle}):
+        with pytest.raises(ConfigError, match="serve.async_scheduling"):
+            load_config(data={"run": {"kind": "serve"}, "model": {"preset": "llama3-8b"},
+                              "serve": {"engine": "vllm", "async_scheduling": True, **bad}})
+    with pytest.raises(ConfigError, match="async_scheduling"):
+        load_config(data={"run": {"kind": "serve"}, "model": {"preset": "llama3-8b"},
+                          "serve": {"async_scheduling": "sometimes"}})
+
+
+def test_async_scheduling_shortens_sglang_decode_end_to_end():
+    """The same SGLang run with the overlap scheduler off (--disable-overlap-schedule) is slower per
+    output token by about the exposed host time (0.5 ms + 2 us per sequence at ~2 sequences)."""
+    from sim.app.runner import run
+    base = {"run": {"kind": "serve", "name": "o"}, "topology": {"gpu": "H100-SXM-80GB", "gpus": 1, "fabric": "none"},
+            "model": {"preset": "llama3-8b"},
+            "workload": {"arrival": "closed", "concurrency": 2, "requests": 6, "input_tokens": 128, "output_tokens": 64}}
+    on = run(load_config(data={**base, "serve": {"engine": "sglang", "precision": "bf16"}})).summary
+    off = run(load_config(data={**base, "serve": {"engine": "sglang", "precision": "bf16",
+                                                  "async_scheduling": False}})).summary
+    assert float(off["tpot_mean_s"]) - float(on["tpot_mean_s"]) == pytest.approx(0.504e-3, rel=0.05)
