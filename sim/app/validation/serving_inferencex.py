@@ -132,8 +132,9 @@ DEP_STEP_DIAGNOSIS = (
 VLLM_HOPPER_GAP = (
     "GPT-OSS-120B on H100 / H200 under vLLM 0.11.2 (Marlin MXFP4 weight-only MoE, VLLM_MXFP4_USE_MARLIN=1: the "
     "rows' moe_backend marlin, serve.moe_backend = 'marlin'; async scheduling): dcsim's TPOT is too slow at small "
-    "batches, +21 to +34 % at 4-16 sequences at 1k/1k (8k/1k: +15 / +23 %), -3 to +19 % at 32-64. The step's "
-    "fixed part is the fault, not the batch term. Modelled (issue 12, marlinsmall; calibration.toml [fused_moe] "
+    "batches, +9 to +21 % at 4-16 sequences at 1k/1k (8k/1k: +8 / +11 %; H100 TP4 c64 -6 %, its 8k prefills), "
+    "+1 to +15 % at 32-64, with both modelled changes below (marlinsmall's Marlin form, asynchost's async "
+    "scheduling). The step's fixed part is the fault, not the batch term. Modelled (issue 12, marlinsmall; calibration.toml [fused_moe] "
     "mixed_input_marlin_dequant_s): below the 128-row tile the expert GEMMs take max(weight read, dequantization "
     "per weight element per M tile + MMA over the padded rows), the Marlin constant (1.9e-13 s per element) "
     "fitted to public small-M Marlin timings (data/mixed_input_small_m.csv: vLLM's Marlin W4A16 on H100, "
@@ -230,7 +231,9 @@ GPT_OSS_HOPPER_STEP_DIAGNOSIS = (
     "read, dequantization per weight element per M tile + MMA over the padded rows), the dequantization from "
     "the same PR #11361 figure (0.743 at the 128-row tile: ~0.13 ps per element on H100 / H200; "
     "fused_moe.mixed_input_dequant_s) and no longer scaled by the small-launch FLOP rate: these steps +17..+31 "
-    "% at 4 sequences (TP1 +7), +2..+8 % at 64, still never too fast; the growth 4 -> 64 within 35 %")
+    "% at 4 sequences (TP1 +7), +2..+8 % at 64, still never too fast; the growth 4 -> 64 within 35 %. With "
+    "asynchost's async scheduling too (the vLLM 0.13 runs set it): +7..+17 % at 4 sequences (TP1 -2), -7..+3 % "
+    "at 64: at a known batch and without attention DP the Hopper Triton MoE step is now within -7..+17 %")
 # GPT-OSS-120B on B200, trtllm-serve of TensorRT-LLM 1.2.0rc2 with MoeConfig backend TRTLLM (inferencex_blackwell.csv)
 GPT_OSS_B200_GEN = (
     "GPT-OSS-120B on B200 (TensorRT-LLM 1.2.0rc2 trtllm-serve, MoE backend TRTLLM, FP8 KV, CUDA graphs padded, PDL), "

@@ -202,9 +202,10 @@ def test_vllm_and_sglang_rows_stay_within_their_kinds_bounds():
     tpot = {k.split(":")[0]: v for k, v in by.items() if k.endswith(":tpot_mean_s")}
     assert min(tpot.values()) > -0.10
     # issue 12 (marlinsmall): the Marlin MoE's small-M form (serve.moe_backend marlin) took 56 -> 34 %
-    # off this row; the rest of the small-batch floor is elsewhere (VLLM_HOPPER_GAP). Its dequantization per
-    # weight element puts the H200 TP2 c64 row (2 rows per expert, every expert touched) +5 -> +19 %
-    assert tpot["infx_gptoss120b_h100_vllm_tp8_1024_1024_c8"] > 0.25
+    # off this row, asynchost's async scheduling (the runs' flag) 34 -> 21 %; the rest of the small-batch
+    # floor is elsewhere (VLLM_HOPPER_GAP). The Marlin dequantization per weight element puts the H200 TP2
+    # c64 row (2 rows per expert, every expert touched) +5 -> +19 % (+15 % with async scheduling)
+    assert tpot["infx_gptoss120b_h100_vllm_tp8_1024_1024_c8"] > 0.10
     assert abs(tpot["infx_gptoss120b_h200_vllm_tp2_1024_1024_c64"]) < 0.25
     for k in ("infx_dsr1_fp8_h200_sglang_tp8_1024_1024_c4", "infx_dsr1_fp8_h200_sglang_tp8_8192_1024_c4"):
         assert abs(tpot[k]) < 0.06, k
@@ -241,21 +242,20 @@ def _gptoss_hopper_steps() -> dict[tuple[str, int], list[tuple[int, float, float
     return out
 
 
-def test_gptoss_hopper_triton_moe_step_is_not_too_fast_at_a_known_batch():
+def test_gptoss_hopper_triton_moe_step_at_a_known_batch():
     """GPT_OSS_HOPPER_STEP_DIAGNOSIS (issue 12, infxgptoss): on H100 / H200 without attention DP, at
-    4-64 sequences (0.06-2 rows per expert), dcsim's decode step with the Triton MXFP4 MoE is never
-    shorter than the measured TPOT; it is long by a floor (+17..+31 % at 4 sequences on TP2-8, +2..+8 %
-    at 64; +34..+60 / +12..+16 % before issue 12 marlinsmall's small-M form), and its growth from 4 to 64
-    sequences is within 35 % of the measured growth. Bounds, not fits:
-    a faster small-M MoE or fewer launch floors would move the first two, a wrong weight-read slope the
-    third."""
+    4-64 sequences (0.06-2 rows per expert), dcsim's decode step with the Triton MXFP4 MoE against the
+    measured TPOT: +34..+60 % at 4 sequences on TP2-8 and +12..+16 % at 64 when the suite was built,
+    +7..+17 % / -7..+3 % since issue 12's marlinsmall (small-M form) and asynchost (the runs' async
+    scheduling); its growth from 4 to 64 sequences within 35 % of the measured growth. Bounds, not
+    fits: a slower small-M MoE or launch floor would break the first, a wrong weight-read slope the
+    second."""
     steps = _gptoss_hopper_steps()
     assert sum(len(v) for v in steps.values()) == 31
     for (gpu, tp), pts in steps.items():
         pts.sort()
         for c, pred, meas in pts:
-            assert pred / meas - 1.0 >= 0.0, (gpu, tp, c, pred, meas)
-            assert pred / meas - 1.0 <= (0.65 if c <= 8 else 0.45), (gpu, tp, c, pred, meas)
+            assert -0.10 <= pred / meas - 1.0 <= 0.25, (gpu, tp, c, pred, meas)
         if len(pts) < 2:
             continue
         (c0, p0, m0), (c1, p1, m1) = pts[0], pts[-1]
