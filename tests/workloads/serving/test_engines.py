@@ -711,16 +711,17 @@ def test_engines_toml_encoder_sharding_is_checked(monkeypatch):
     assert "encoder_sharding" in str(e.value)
 
 
+@pytest.mark.parametrize("field", ["encoder_bytes_per_param", "rope_table_bytes_per_entry"])
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "4", True, 100.0])
-def test_engines_toml_encoder_bytes_per_param_is_checked(monkeypatch, bad):
-    """A data edit to encoder_bytes_per_param (negative, NaN, a string) is refused naming the field,
-    instead of freeing HBM for the KV pool or reaching the step as NaN."""
+def test_engines_toml_bytes_per_element_fields_are_checked(monkeypatch, field, bad):
+    """A data edit to encoder_bytes_per_param or rope_table_bytes_per_entry (negative, NaN, a string, above
+    8 bytes) is refused naming the field, instead of freeing HBM for the KV pool or reaching the step as NaN."""
     data = {k: dict(v) for k, v in engines._data().items()}
-    data["trtllm"]["encoder_bytes_per_param"] = bad
+    data["trtllm"][field] = bad
     monkeypatch.setattr(engines, "_data", lambda: data)
     with pytest.raises(ConfigError) as e:
         engines.profile("trtllm")
-    assert "encoder_bytes_per_param" in str(e.value)
+    assert field in str(e.value)
     with pytest.raises(ConfigError):
         engines.profile("trtllm-serve")        # like = "trtllm": inherits it
 
@@ -784,15 +785,6 @@ def test_a_rope_table_that_does_not_fit_names_max_context():
         t.kv_pool_bytes(huge, 0.95, 8192, 1024)
     assert e.value.key == "model.max_context"
 
-
-@pytest.mark.parametrize("bad", [-1.0, float("nan"), "4", True, 100.0])
-def test_engines_toml_rope_table_bytes_per_entry_is_checked(monkeypatch, bad):
-    data = {k: dict(v) for k, v in engines._data().items()}
-    data["trtllm"]["rope_table_bytes_per_entry"] = bad
-    monkeypatch.setattr(engines, "_data", lambda: data)
-    with pytest.raises(ConfigError) as e:
-        engines.profile("trtllm")
-    assert "rope_table_bytes_per_entry" in str(e.value)
 
 
 def test_step_with_host_closed_form():
