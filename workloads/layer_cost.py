@@ -237,3 +237,11 @@ class LayerCost:
             if out is not None:
                 out.append((o.name, n * t))
         return total
+
+    def op_seconds(self, names, tokens: float, expert_fraction: float = 1.0, expert_padding: float = 0.0,
+                   expert_load: float = 1.0) -> float:
+        """Seconds of one layer's ops named in ``names`` (a set of op names), arguments as
+        ``seconds``: each op once, whatever the number of layers it stands for."""
+        out: list = []
+        self.seconds(tokens, expert_fraction, expert_padding, expert_load, out=out)
+        return sum(t / n for (name, t), (_, n) in zip(out, self.ops) if name in names and n > 0)

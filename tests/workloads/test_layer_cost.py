@@ -95,3 +95,21 @@ def test_expert_load_scales_the_routed_ops_only():
     assert routed and one < two < 2.0 * one
     dense = LayerCost(_spec("llama3-8b"), cm, Shard(tp=1), {0: 1.0}, "fp8")
     assert dense.seconds(T, 1.0, 0.0, 2.0) == dense.seconds(T)
+
+
+def test_op_seconds_is_one_layer_of_the_named_ops():
+    """LayerCost.op_seconds(names, ...): the named ops once each (one layer), so over every op it is
+    seconds() over the layer count when all ops stand for the same layers; an unknown name adds nothing."""
+    from sim.compute import ComputeModel, efficiency_for
+    from workloads.layer_cost import LayerCost
+    g = gpu("H200-SXM-141GB")
+    cm = ComputeModel(g, "fp8", efficiency_for(g.name))
+    lc = LayerCost(_spec("qwen3-235b-a22b"), cm, Shard(tp=1, ep=4), {0: 1.0}, "fp8")
+    T = 2048.0
+    layers = {n for _, n in lc.ops}
+    assert len(layers) == 1
+    names = {o.name for o, _ in lc.ops}
+    assert lc.op_seconds(names, T) * layers.pop() == pytest.approx(lc.seconds(T))
+    experts = {o.name for o, _ in lc.ops if o.expert}
+    assert 0.0 < lc.op_seconds(experts, T) < lc.op_seconds(names, T)
+    assert lc.op_seconds({"no_such_op"}, T) == 0.0

@@ -1046,16 +1046,7 @@ def fused_moe_layer_s(gpu: str, tokens: int, hidden: int, intermediate: int, exp
     unknown = set(ops) - set(MOE_LAYER_OPS)
     if unknown:
         raise ValueError(f"fused_moe_layer_s ops must be among {MOE_LAYER_OPS}, got {sorted(unknown)}")
-    layers = c.layers
-    base_ops = layers.ops
-    total = 0.0
-    try:
-        for o, _ in base_ops:
-            if o.name in ops:
-                layers.ops = [(o, 1.0)]
-                total += layers.seconds(per_gpu, frac, pad)
-    finally:
-        layers.ops = base_ops
+    total = c.layers.op_seconds(set(ops), per_gpu, frac, pad)
     if set(ops) == set(MOE_LAYER_OPS):
         total += c.moe_copy_s * routed * top_k / ep       # the kernel's cost per routed copy on this GPU
     return total

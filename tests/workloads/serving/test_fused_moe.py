@@ -782,17 +782,8 @@ def _mixed_input_gemm_us(gpu_name: str, m: int, k: int, n: int, experts: int, to
     routed = float(m)
     frac = 1.0 - (1.0 - top_k / experts) ** routed
     pad = fm.row_padding(routed, top_k, experts, *c.moe_tile)
-    layers = c._mixed_layers(routed)
-    names = ("expert_up",) if dense else ("expert_up", "expert_down")
-    base, total = layers.ops, 0.0
-    try:
-        for o, _ in base:
-            if o.name in names:
-                layers.ops = [(o, 1.0)]
-                total += layers.seconds(routed, frac, pad)
-    finally:
-        layers.ops = base
-    return total * 1e6
+    names = {"expert_up"} if dense else {"expert_up", "expert_down"}
+    return c._mixed_layers(routed).op_seconds(names, routed, frac, pad) * 1e6
 
 
 def _mixed_small_m_errors() -> dict[str, float]:
