@@ -62,18 +62,22 @@ def test_a_bad_row_names_its_column():
 
 
 def test_hopper_rows_stay_within_their_kinds_bounds():
-    """Every Hopper row's TPOT and throughput case within its KINDS bound (trtllm-serve rows: TPOT -12.2
-    .. +2.7 %, throughput -2.2 .. +18.4 %; Dynamo decode workers' TPOT -13.2 .. -2.6 %)."""
+    """Every Hopper row's TPOT and throughput case within its KINDS bound (trtllm-serve rows: TPOT -7.8
+    .. +5.5 %, throughput -5.8 .. +18.0 %; Dynamo decode workers' TPOT -10.9 .. -0.7 %)."""
     cases = [c for r in _hopper_rows().values() for c in ix.run_row(r)]
     assert len(cases) == 2 * 15 + 11
     assert all(abs(c.error) <= c.bound for c in cases), [(c.case, round(c.error, 3)) for c in cases
                                                           if abs(c.error) > c.bound]
     by = {c.case: c.error for c in cases}
-    # decode-bound TP8 EP8 steps at 16-64 sequences: within 3 %
+    # decode-bound TP8 EP8 steps at 16-64 sequences: within 6 %
     for conc in (16, 32, 64):
-        assert abs(by[f"infx_dsr1_fp8_h200_trt_tep8_1024_8192_c{conc}:tpot_mean_s"]) < 0.03
-    # the one-step floor at 4 sequences: predicted 11-12 % short (TEP_GAP)
-    assert -0.15 < by["infx_dsr1_fp8_h200_trt_tep8_1024_1024_c4:tpot_mean_s"] < -0.08
+        assert abs(by[f"infx_dsr1_fp8_h200_trt_tep8_1024_8192_c{conc}:tpot_mean_s"]) < 0.06
+    # 4 sequences: within 4 % with the busiest EP rank's expert reads (was 11-12 % short; TEP_GAP)
+    for isl_osl in ("1024_1024", "1024_8192", "8192_1024"):
+        assert abs(by[f"infx_dsr1_fp8_h200_trt_tep8_{isl_osl}_c4:tpot_mean_s"]) < 0.04
+    # and so the Dynamo TP8 EP8 decode workers at 1-8 sequences (DISAGG_GAP)
+    for k in ("tep8x9_1024_1024_c36", "tep8x7_8192_1024_c9", "tep8x7_8192_1024_c28"):
+        assert abs(by[f"infx_dsr1_fp8_h200_dynamo_{k}:tpot_mean_s"]) < 0.04, k
     # DEP8 at 8 sequences per rank: TPOT inside the tolerance, throughput over by the TTFT (DEP_GAP)
     assert -0.15 < by["infx_dsr1_fp8_h200_trt_dep8_8192_1024_c64:tpot_mean_s"] < 0.0
     assert 0.10 < by["infx_dsr1_fp8_h200_trt_dep8_8192_1024_c64:output_tokens_per_s"] < 0.25
