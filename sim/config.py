@@ -274,6 +274,8 @@ class ModelSection(Section):
     checkpoint_expert_precision: Literal["fp16", "bf16", "fp8", "fp4", "mxfp4"] | None = Field(None, description="the precision the released checkpoint stores the routed experts in (openai/gpt-oss-*: 'mxfp4'); serving without serve.expert_precision warns that the experts run at serve.precision instead. Describes the checkpoint only: the experts' serving precision is serve.expert_precision")
     checkpoint_fp8_scaling: Literal["tensor", "block"] | None = Field(None, description="the FP8 scaling granularity of the released FP8 checkpoint: 'block' (deepseek-ai/DeepSeek-V3 / R1: an fp32 scale per 128 x 128 weight block and per 1 x 128 activation group, weight_block_size [128, 128]), 'tensor' (one scale per tensor, ModelOpt FP8); unset: 'tensor'. With serve.precision = 'fp8' a block-scaled checkpoint's GEMMs run the block-scaled kernels (sim/data/compute.toml block_fp8_gemm_factor, block_fp8_serial_epilogue) and TensorRT-LLM's attention-DP all-gather carries bf16 hidden states (the MoE kernel quantizes them). Describes the checkpoint only")
     expert_load_cv: float | None = Field(None, ge=0.0, le=100.0, description="routing skew of the routed experts: the coefficient of variation (std / mean over one MoE layer's experts) of the tokens each expert receives per step on the served traffic, averaged over layers. Each expert's load is taken as lognormal; an expert-parallel step waits for its most loaded rank of N, whose experts get workloads/serving/fused_moe.rank_load_factor(cv, experts, N) times the mean rank's routed rows (DeepSeek-V3 cv 1.51: 1.20 / 1.42 / 2.56 at 4 / 8 / 32 ranks), unless serve.redundant_experts > 0 (EPLB placement). Unset or 0: balanced routing. Describes the model's router on its traffic (the deepseek-v3 preset carries TensorRT-LLM's published DeepSeek-R1 EP32 statistic, cv 1.51; qwen3-235b-a22b NVIDIA aiconfigurator's latency-matched Qwen3-235B power law, cv 2.45). Read by serving runs only: a training step takes balanced routing; on a dense model it warns and has no effect")
+    expert_groups: int | None = Field(None, ge=1, le=4096, description="group-limited routing (DeepSeek-V3 / R1 config.json n_group: 8): the routed experts form this many equal groups of consecutive ids, and a token's top_k experts come from only model.expert_group_topk of them. With serve.ep equal to it each expert-parallel rank holds one group, so a token's experts land on expert_group_topk ranks: at few tokens per step the busiest rank reads more distinct experts (workloads/serving/fused_moe.busiest_rank_expert_fraction). Unset: routing over all experts. Read by serving runs only")
+    expert_group_topk: int | None = Field(None, ge=1, le=4096, description="with model.expert_groups: the groups each token's experts are chosen from (DeepSeek-V3 / R1 config.json topk_group: 4)")
     encoder_params: float | None = Field(None, ge=0.0, le=1e13, description="parameters of a non-text encoder the released checkpoint carries beside the language model (Llama 4's vision tower and projector: 871,932,416), which a text-only run never computes but an engine may still load: serving counts them in the engine's memory (engines.toml encoder_bytes_per_param / encoder_sharding: TensorRT-LLM holds the Llama 4 vision encoder in fp32 on every rank, vLLM in bf16 split over tp, SGLang 0.5 not at all) and in trtllm-bench's checkpoint size. Unset or 0: none. Describes the checkpoint only; training ignores it")
     attention_chunk: int | None = Field(None, ge=1, description="chunked local attention (Llama 4 attention_chunk_size 8192): on a chunked layer a query attends only the keys of its own chunk of this many tokens (block-diagonal causal); with global_every, layers N, 2N, ... attend the whole context (Llama 4's NoPE layers: 4)")
 
@@ -294,6 +296,19 @@ class ModelSection(Section):
             raise ConfigError("model.top_k", "must be >= 1 when experts > 0")
         if self.top_k > max(self.experts, 0):
             raise ConfigError("model.top_k", f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+        if (self.expert_groups is None) != (self.expert_group_topk is None):
+            key = "model.expert_group_topk" if self.expert_group_topk is None else "model.expert_groups"
+            raise ConfigError(key, "model.expert_groups and model.expert_group_topk go together (group-limited "
+                              "routing: n_group and topk_group of the model's config.json); set both or neither")
+        if self.expert_groups is not None and self.experts:
+            g, tg = self.expert_groups, self.expert_group_topk
+            if self.experts % g:
+                raise ConfigError("model.expert_groups", f"{g} groups do not divide the {self.experts} experts evenly")
+            if tg > g:
+                raise ConfigError("model.expert_group_topk", f"{tg} exceeds model.expert_groups ({g})")
+            if self.top_k > tg * (self.experts // g):
+                raise ConfigError("model.expert_group_topk", f"{tg} groups of {self.experts // g} experts hold fewer "
+                                  f"than top_k ({self.top_k}) experts")
         if self.experts and self.moe_every and (self.layers // self.moe_every) * self.moe_every <= self.dense_layers:
             raise ConfigError("model.moe_every", f"{self.moe_every} leaves no MoE layer among layers "
                               f"{self.dense_layers + 1}..{self.layers} (1-based, after dense_layers = "
@@ -1095,7 +1110,8 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
             if getattr(job, section).model_fields_set:
                 out.append(f"{prefix}{section} does not apply to kind = {kind!r}; its keys are ignored")
     if scope.model.experts == 0:
-        for key in _given(scope.model, "moe_every", "checkpoint_expert_precision", "expert_load_cv"):
+        for key in _given(scope.model, "moe_every", "checkpoint_expert_precision", "expert_load_cv", "expert_groups",
+                          "expert_group_topk"):
             out.append(f"{prefix}model.{key} has no effect on a dense model (model.experts = 0)")
     if kind == "train" and (scope.model.attention_chunk or 0) > scope.model.seq_len:
         for key in _given(scope.model, "attention_chunk"):

@@ -599,3 +599,18 @@ def test_a_blank_job_name_is_refused(name):
     with pytest.raises(ConfigError) as err:
         load_config(data={"topology": {"gpus": 16}, "jobs": [{**JOB, "name": name, "gpus": 8}]})
     assert err.value.key == "jobs.0" and "jobs.0.name: " in str(err.value) and "blank" in str(err.value)
+
+
+def test_group_limited_routing_keys_go_together_and_fit_the_experts():
+    from workloads.model import ModelSpec
+    cfg = load_config(data={"model": {"preset": "deepseek-v3"}})
+    spec = ModelSpec.from_section(cfg.model)
+    assert (spec.expert_groups, spec.expert_group_topk) == (8, 4)      # DeepSeek-V3 config.json n_group / topk_group
+    with pytest.raises(ConfigError, match="model.expert_group_topk"):
+        load_config(data={"model": {"preset": "deepseek-v3", "expert_group_topk": None}})
+    with pytest.raises(ConfigError, match="model.expert_groups"):
+        load_config(data={"model": {"preset": "deepseek-v3", "expert_groups": 7}})
+    with pytest.raises(ConfigError, match="model.expert_group_topk"):
+        load_config(data={"model": {"preset": "deepseek-v3", "expert_group_topk": 9}})
+    with pytest.raises(ConfigError, match="model.expert_group_topk"):   # one group of 4 experts cannot hold top_k 8
+        load_config(data={"model": {"preset": "deepseek-v3", "expert_groups": 64, "expert_group_topk": 1}})

@@ -86,6 +86,8 @@ class ModelSpec:
     attention_chunk: int = 0
     checkpoint_fp8_scaling: str = ""   # "block": the FP8 checkpoint is block-scaled (model.checkpoint_fp8_scaling)
     expert_load_cv: float = 0.0        # routed experts' load spread, std / mean (model.expert_load_cv)
+    expert_groups: int = 0             # group-limited routing: groups of experts (model.expert_groups; 0: none)
+    expert_group_topk: int = 0         # groups a token's experts come from (model.expert_group_topk)
     encoder_params: float = 0.0        # a non-text encoder's parameters in the checkpoint (model.encoder_params)
     max_context: int = 0               # the model's max_position_embeddings, tokens (model.max_context; 0: not declared)
     extra: dict = field(default_factory=dict, compare=False)
@@ -118,6 +120,8 @@ class ModelSpec:
                    attention_chunk=getattr(m, "attention_chunk", None) or 0,
                    checkpoint_fp8_scaling=getattr(m, "checkpoint_fp8_scaling", None) or "",
                    expert_load_cv=(getattr(m, "expert_load_cv", None) or 0.0) if m.experts else 0.0,
+                   expert_groups=(getattr(m, "expert_groups", None) or 0) if m.experts else 0,
+                   expert_group_topk=(getattr(m, "expert_group_topk", None) or 0) if m.experts else 0,
                    encoder_params=float(getattr(m, "encoder_params", None) or 0.0),
                    max_context=int(getattr(m, "max_context", None) or 0))
 

@@ -179,6 +179,9 @@ class IterationCost:
         # routing skew: an EP rank's routed rows over the mean rank's, for the most loaded of the
         # ep ranks (fused_moe.rank_load_factor; 1 without model.expert_load_cv)
         self.expert_load = fused_moe.rank_load_factor(spec.expert_load_cv, spec.experts, ep) if spec.is_moe else 1.0
+        # group-limited routing (model.expert_groups / expert_group_topk): one group per EP rank when ep equals
+        # the groups (fused_moe.busiest_rank_expert_fraction)
+        self.route_groups = (spec.expert_groups, spec.expert_group_topk) if spec.is_moe else (0, 0)
         # attention_kernel: whose fused-attention curves (sim/data/compute.toml [<GPU>.<kernel>]);
         # engines run their own (the default curves); the measured PyTorch SDPA rows ran FA2
         eff = efficiency_for(gpu.name, attention_kernel)
@@ -429,10 +432,19 @@ class IterationCost:
                 # (fused_moe.graph_padded_row_padding)
                 own = self._routed_tokens(real) * load
                 frac = 1.0 - (1.0 - s.top_k / s.experts) ** (own + 1.0)
+                # the busiest EP rank's distinct experts (fused_moe.busiest_rank_expert_fraction)
+                spread = fused_moe.busiest_rank_expert_fraction(self._routed_tokens(real) + 1.0, s.top_k, s.experts,
+                                                                self._moe_ep_size(), *self.route_groups)
+                frac = spread if spread > frac else frac
                 pad = fused_moe.graph_padded_row_padding(own, routed, s.top_k, s.experts, *self.moe_tile,
                                                          tile_scale=self._moe_tile_scale())
             else:
                 frac = 1.0 - (1.0 - s.top_k / s.experts) ** (routed if routed > 1.0 else 1.0)
+                # a step waits for the EP rank with the most distinct experts to read: at few tokens the
+                # binomial spread of a uniform router over the ranks outweighs the skew's mean-rank share
+                spread = fused_moe.busiest_rank_expert_fraction(max(self._routed_tokens(T), 1.0), s.top_k, s.experts,
+                                                                self._moe_ep_size(), *self.route_groups)
+                frac = spread if spread > frac else frac
                 # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
                 pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile, tile_scale=self._moe_tile_scale())
         layers = self._mixed_layers(routed) if self._mixed_input else self.layers

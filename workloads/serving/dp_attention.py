@@ -119,6 +119,8 @@ class DpAttentionCost(IterationCost):
         # with redundant experts balances it: module docstring)
         self.expert_load = (fused_moe.rank_load_factor(spec.expert_load_cv, spec.experts, n)
                             if redundant_experts == 0 else 1.0)
+        # EPLB's placement of redundant experts no longer holds one routing group per rank
+        self.route_groups = self.route_groups if redundant_experts == 0 else (0, 0)
         self._fixed_memo.clear()
 
     def weights_layout(self) -> str:

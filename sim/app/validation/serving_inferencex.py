@@ -76,12 +76,19 @@ DATA_GLOB = "inferencex_*.csv"
 # TP8 EP8 without attention DP: every step carries the whole batch (<= concurrency) on the TP group
 TEP_GAP = (
     "DeepSeek-R1 FP8 on 8 H200, TP8 EP8 without attention DP (TensorRT-LLM 1.1.0rc2.post2, CUTLASS MoE): "
-    "the closed-loop TPOT at concurrency 4-64 is predicted -12 to +3 %: -11 to -12 % at concurrency 4, -4 to "
-    "-7 % at 8, within 4 % at 16-64. The short small-batch steps are a one-step floor (dcsim ~12 ms against the "
-    "measured 13.7-15.0 ms at 4 sequences, the Dynamo decode workers' 1-8 sequence steps alike: the "
-    "~1,200 kernels of a 61-layer DeepSeek step with TP all-reduces, not a batch-dependent term). The "
-    "growth with the batch (weight reads of more routed experts) matches: 4 -> 64 sequences adds 19.3 ms "
-    "measured at 1k/1k and 19.6 ms predicted. Throughput follows TPOT and TTFT (closed loop)")
+    "the closed-loop TPOT at concurrency 4-64 is predicted -3 to +6 %. Was -12 to +3 % (-11 to -12 % at "
+    "concurrency 4, -4 to -7 % at 8): a small-batch floor (issue 12, smallar) that was the busiest EP rank's "
+    "expert weight reads. The step waits for the rank with the most distinct experts to read, and at 1-8 "
+    "tokens that rank reads well above the mean rank's share dcsim priced: the binomial spread of the routing "
+    "over 8 ranks (2.5 experts at 1 token against a mean of 1.0, 6.6 against 3.8 at 4) and DeepSeek's "
+    "group-limited routing (config.json n_group 8, topk_group 4: a token's 8 experts on 4 of the 8 EP ranks, "
+    "3.2 / 7.5 at 1 / 4 tokens), ~44 MB of FP8 weights per expert and layer (fused_moe."
+    "busiest_rank_expert_fraction; +1.2 ms of the step at 4 sequences, +0.4 ms at 16, ~0 past 32). "
+    "Ruled out with public numbers: the TP all-reduce (dcsim 9.9 us per call, 122 a step; TensorRT-LLM's "
+    "custom one-shot kernel as SGLang ported it measures 5.7-7.8 us at 512 B - 32 KB on 8 H100 without CUDA "
+    "graphs, sgl-project/sglang#2904, and aiconfigurator's 15 us TensorRT-LLM floor was a collector artefact, "
+    "ai-dynamo/aiconfigurator#1062), and the per-kernel floor (the [H100] launch_us 4 us per op already "
+    "charges ~1,100 launches ~4.5 ms). Throughput follows TPOT and TTFT (closed loop)")
 # the one DEP8 row: 64 sequences over 8 attention-DP ranks, 8 per rank
 DEP_GAP = (
     "DeepSeek-R1 FP8 on 8 H200, DEP8 (attention DP, EP8) at 8k/1k concurrency 64: ~8 sequences per rank. "
@@ -97,8 +104,8 @@ DISAGG_GAP = (
     "Dynamo decode workers (DeepSeek-R1 FP8, 8 H200 each, TensorRT-LLM of ai-dynamo tensorrtllm-runtime "
     "0.8.1.post1): the step at the worker's batch (``decode_batch``, Little's law on the row's own TPOT and "
     "TTFT), priced with dcsim's defaults (the srt-slurm recipes' options are not read: no CUDA-graph padding, "
-    "FP8 KV). TP8 EP8 at 1-60 sequences: -2.8 to -13.2 %, most short at 1-8 sequences (the same ~1.4 ms "
-    "one-step floor as the trtllm-serve rows, TEP_GAP); DEP8 at 13 per rank -2.6 %, at 26 per rank -10.9 %. "
+    "FP8 KV). TP8 EP8 at 1-60 sequences: -0.7 to -4.9 % (was -2.8 to -13.2 %, most short at 1-8 sequences: the "
+    "busiest EP rank's expert reads, as the trtllm-serve rows, TEP_GAP); DEP8 at 13 per rank -2.2 %, at 26 per rank -10.9 %. "
     "With concurrency / workers as the batch instead (every request on a decode worker), 16 / 32 per rank: "
     "-0.0 / -7.2 %")
 DEP_STEP_DIAGNOSIS = (
@@ -172,8 +179,9 @@ SGLANG_H200_GAP = (
     "4 sequences +0.7..+4.1 -> -3.1..-0.1 %), a minor term here. Throughput follows TPOT")
 SGLANG_B200_GAP = (
     "DeepSeek-R1-0528 on B200 under SGLang 0.5.6 (FP8 TP8 and NVFP4 TP4 EP4 / TP8 EP8; trtllm_mla "
-    "attention and FlashInfer's TRTLLM-gen MoE, the TensorRT-LLM kernels): dcsim's TPOT +18 to +63 %, "
-    "worst for the NVFP4 TP4 EP4 rows at 4-16 sequences. Two terms, as on the other files' B200 rows: the "
+    "attention and FlashInfer's TRTLLM-gen MoE, the TensorRT-LLM kernels): dcsim's TPOT +18 to +64 %, "
+    "worst for the NVFP4 TP4 EP4 rows at 4-16 sequences (the EP rows' +31 to +63 % before the busiest EP "
+    "rank's expert reads at few tokens were priced, TEP_GAP: +41 to +64 %). Two terms, as on the other files' B200 rows: the "
     "uncalibrated B200 streams weights at 0.6 of its HBM peak (VLLM_B200_GAP), and the [sglang] "
     "lowp_weight_read_efficiency 0.71 estimate applies to every low-precision GEMM (with 1.0 the 10 rows' "
     "median |TPOT error| 40.7 -> 21.5 %, diagnostic only, SGLANG_H200_GAP). Throughput follows TPOT. Since "

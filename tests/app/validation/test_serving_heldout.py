@@ -181,16 +181,18 @@ def test_both_tables_run_the_v10_host_fit_and_a_lower_one_lifts_the_gpu_bound_mo
 def test_llama4_maverick_rows_expressible_and_in_their_bounds():
     """The perf overview's 17 "LLaMA v4 Maverick" rows (DEP4 NVFP4 on B200 / GB200, DEP8 FP8 on H200; nothing
     fitted to them) run as the llama4-maverick preset: MoE every 2nd layer, chunked attention of 8,192 tokens on
-    3 of 4 layers. Blackwell: each within 20 % (median 10.1 %); H200: over-predicted (serving_heldout
-    MAVERICK_HOPPER_GAP), each within its bound."""
+    3 of 4 layers. Blackwell: each within 21 % (median 10.1 %; GB200 1024/32768 -18.0 -> -20.6 % with the busiest
+    EP rank's expert reads, issue 12 smallar); H200: over-predicted (serving_heldout MAVERICK_HOPPER_GAP), each
+    within its bound."""
     errs = {r["case"]: r["error"] for r in _suite() if r["case"].startswith("trtllm12_Llama_4_Maverick")}
     blackwell = [abs(e) for k, e in errs.items() if "H200" not in k]
-    assert len(blackwell) == 12 and max(blackwell) <= 0.20 and statistics.median(blackwell) <= 0.12
+    assert len(blackwell) == 12 and max(blackwell) <= 0.21 and statistics.median(blackwell) <= 0.12
     hopper = {k: e for k, e in errs.items() if "H200" in k}
     assert len(hopper) == 5 and all(0.0 < e <= 0.30 for e in hopper.values())     # +7 to +22 % since mmha2
     # the same B200 long-context rows with full attention on every layer read -34 to -38 %; the vision encoder's
-    # fp32 copy on every rank (issue 12, llama4hop) took 1024/32768 -14.6 -> -16.2 %
-    assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_1024_32768"]) <= 0.17
+    # fp32 copy on every rank (issue 12, llama4hop) took 1024/32768 -14.6 -> -16.2 %, the busiest EP4 rank's
+    # distinct expert reads (smallar: ~160 gathered top-1 tokens over 4 x 32 experts) -16.3 -> -18.8 %
+    assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_1024_32768"]) <= 0.19
     assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_32768_1024"]) <= 0.13
 
 
@@ -224,10 +226,12 @@ def test_llama4_vision_encoder_memory_takes_the_h200_dep8_row_off_one_wave():
     holds 383 sequences per rank (all 3,000 at once) and the row reads +58.7 %; with it 365 (80 requests left to a
     second wave), +27.4 %. With the profile pass's all-gathered MoE buffers (dpws: 3.12 GiB per GPU) the
     pool holds 350 with the encoder (+22.4 %) and ~367 without it (+32.7 %: the gathered buffers alone also
-    leave a second wave). Pinned both ways."""
+    leave a second wave); with the busiest EP rank's distinct expert reads (issue 12, smallar) +20.5 % with the
+    encoder, +24.1 % without. Pinned both ways."""
     from sim.app.validation import serving
     row = next(r for r in held.heldout_cases() if r["id"] == "trtllm12_Llama_4_Maverick_H200_dep8_1000_1000")
-    assert 0.20 < serving.run_case(row)["error"] < 0.35
+    with_encoder = serving.run_case(row)["error"]
+    assert 0.18 < with_encoder < 0.35
     orig = serving.load_config
 
     def no_encoder(*a, data=None, **k):
@@ -239,7 +243,7 @@ def test_llama4_vision_encoder_memory_takes_the_h200_dep8_row_off_one_wave():
         bare = serving.run_case(dict(row, id=row["id"] + "_no_encoder"))["error"]
     finally:
         serving.load_config = orig
-    assert 0.25 < bare < 0.40
+    assert 0.21 < bare < 0.40 and bare > with_encoder + 0.02
 
 
 def test_llama4_hopper_rows_over_the_chunk_decode_with_mmha():

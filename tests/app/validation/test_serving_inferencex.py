@@ -62,18 +62,22 @@ def test_a_bad_row_names_its_column():
 
 
 def test_hopper_rows_stay_within_their_kinds_bounds():
-    """Every Hopper row's TPOT and throughput case within its KINDS bound (trtllm-serve rows: TPOT -12.2
-    .. +2.7 %, throughput -2.2 .. +18.4 %; Dynamo decode workers' TPOT -13.2 .. -2.6 %)."""
+    """Every Hopper row's TPOT and throughput case within its KINDS bound (trtllm-serve rows: TPOT -7.8
+    .. +5.5 %, throughput -5.8 .. +18.0 %; Dynamo decode workers' TPOT -10.9 .. -0.7 %)."""
     cases = [c for r in _hopper_rows().values() for c in ix.run_row(r)]
     assert len(cases) == 2 * 15 + 11
     assert all(abs(c.error) <= c.bound for c in cases), [(c.case, round(c.error, 3)) for c in cases
                                                           if abs(c.error) > c.bound]
     by = {c.case: c.error for c in cases}
-    # decode-bound TP8 EP8 steps at 16-64 sequences: within 3 %
+    # decode-bound TP8 EP8 steps at 16-64 sequences: within 6 %
     for conc in (16, 32, 64):
-        assert abs(by[f"infx_dsr1_fp8_h200_trt_tep8_1024_8192_c{conc}:tpot_mean_s"]) < 0.03
-    # the one-step floor at 4 sequences: predicted 11-12 % short (TEP_GAP)
-    assert -0.15 < by["infx_dsr1_fp8_h200_trt_tep8_1024_1024_c4:tpot_mean_s"] < -0.08
+        assert abs(by[f"infx_dsr1_fp8_h200_trt_tep8_1024_8192_c{conc}:tpot_mean_s"]) < 0.06
+    # 4 sequences: within 4 % with the busiest EP rank's expert reads (was 11-12 % short; TEP_GAP)
+    for isl_osl in ("1024_1024", "1024_8192", "8192_1024"):
+        assert abs(by[f"infx_dsr1_fp8_h200_trt_tep8_{isl_osl}_c4:tpot_mean_s"]) < 0.04
+    # and so the Dynamo TP8 EP8 decode workers at 1-8 sequences (DISAGG_GAP)
+    for k in ("tep8x9_1024_1024_c36", "tep8x7_8192_1024_c9", "tep8x7_8192_1024_c28"):
+        assert abs(by[f"infx_dsr1_fp8_h200_dynamo_{k}:tpot_mean_s"]) < 0.04, k
     # DEP8 at 8 sequences per rank: TPOT inside the tolerance, throughput over by the TTFT (DEP_GAP)
     assert -0.15 < by["infx_dsr1_fp8_h200_trt_dep8_8192_1024_c64:tpot_mean_s"] < 0.0
     assert 0.10 < by["infx_dsr1_fp8_h200_trt_dep8_8192_1024_c64:output_tokens_per_s"] < 0.25
@@ -95,7 +99,7 @@ def test_disaggregated_rows_price_the_decode_workers_step():
 
 def test_dep_deficit_grows_with_tokens_per_rank():
     """The diagnosis (module docstring): dcsim's pure TP8 EP8 decode step matches the measured 1k/8k TPOTs
-    (the least prefill-disturbed rows) at 8-64 sequences, and the DEP8 closed loop at 8 per rank; at the
+    (the least prefill-disturbed rows) at 4-64 sequences, and the DEP8 closed loop at 8 per rank; at the
     blog's 128 per rank its DEP8 step (46-48 ms at a 2,048-token context) is below 0.7x the ~69-81 ms of
     the measured pure decode, while its own TP8 EP8 step at the same 1,024 tokens is 75-82 ms. Pinned:
     fails when the model moves the step."""
@@ -108,9 +112,10 @@ def test_dep_deficit_grows_with_tokens_per_rank():
     def step(c, tokens, ctx):
         return c.batch(float(tokens), float(tokens), tokens * ctx, tokens * ctx).time_s
 
-    for conc in (8, 16, 32, 64):
+    # 4-64 sequences: -1 / +3 / +6 / +4 / -1 % (the busiest EP rank's expert reads, TEP_GAP)
+    for conc in (4, 8, 16, 32, 64):
         measured = float(hop[f"infx_dsr1_fp8_h200_trt_tep8_1024_8192_c{conc}"]["tpot_or_itl_ms"]) / 1e3
-        assert step(tep, conc, 4600.0) == pytest.approx(measured, rel=0.05), conc
+        assert step(tep, conc, 4600.0) == pytest.approx(measured, rel=0.065), conc
     at128 = step(dep, 8 * 128, 2048.0)
     assert 0.044 < at128 < 0.049 and at128 < 0.7 * 0.069
     assert 0.075 < step(tep, 1024, 2048.0) < 0.082

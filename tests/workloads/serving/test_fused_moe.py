@@ -880,3 +880,62 @@ def test_weight_only_kernel_is_chosen_by_serve_moe_backend():
     assert ok.serve.moe_backend == "marlin"
     with pytest.raises(ConfigError, match="moe_backend"):
         load_config(data=dict(base, serve={"precision": "bf16", "moe_backend": "machete"}))
+
+
+
+def _drawn_busiest_rank(T, E, K, R, groups=0, group_topk=0, trials=3000, seed=0):
+    """Direct draw: T tokens, each with i.i.d. random expert scores, routed to its K best experts; with
+    ``groups``, DeepSeek-V3's group-limited rule (noaux_tc: a group's score is the sum of its two best
+    experts', the group_topk best groups are kept, the K best experts among them taken); R ranks of
+    E / R consecutive experts; the mean over trials of the largest rank's distinct experts read."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    m, out = E // R, []
+    for _ in range(trials):
+        sc = rng.random((T, E))
+        if groups:
+            gs = np.sort(sc.reshape(T, groups, -1), axis=2)[:, :, -2:].sum(axis=2)
+            drop = np.argsort(gs, axis=1)[:, :groups - group_topk]
+            mask = np.zeros((T, groups), bool)
+            np.put_along_axis(mask, drop, True, axis=1)
+            sc = np.where(np.repeat(mask, E // groups, axis=1), -1.0, sc)
+        used = np.zeros(E, bool)
+        used[np.argsort(sc, axis=1)[:, -K:].ravel()] = True
+        out.append(used.reshape(R, m).sum(axis=1).max())
+    return float(np.mean(out))
+
+
+@pytest.mark.parametrize("T", [1, 4, 16])
+def test_busiest_rank_expert_fraction_matches_drawn_uniform_routing(T):
+    """DeepSeek's 256 experts, top-8, EP8: the busiest rank's distinct experts (2.5 at 1 token against
+    a mean of 1.0) as drawn."""
+    drawn = _drawn_busiest_rank(T, 256, 8, 8, trials=1500)
+    assert 32 * fm.busiest_rank_expert_fraction(T, 8, 256, 8) == pytest.approx(drawn, rel=0.05)
+
+
+@pytest.mark.parametrize("T", [1, 4, 16])
+def test_busiest_rank_expert_fraction_matches_drawn_group_limited_routing(T):
+    """n_group 8, topk_group 4 at EP8 (one group per rank), drawn with DeepSeek-V3's group selection:
+    more concentrated than uniform (3.0 drawn against 2.5 experts at 1 token). The closed form reads
+    6 / 3 / 1 % high at 1 / 4 / 16 tokens (its ranks independent, a token's experts split over its groups
+    hypergeometrically, where the selection by two best scores spreads them more evenly)."""
+    drawn = _drawn_busiest_rank(T, 256, 8, 8, groups=8, group_topk=4, trials=1500)
+    got = 32 * fm.busiest_rank_expert_fraction(T, 8, 256, 8, 8, 4)
+    assert got == pytest.approx(drawn, rel=0.08)
+    assert got >= drawn
+    assert got > 32 * fm.busiest_rank_expert_fraction(T, 8, 256, 8)
+
+
+def test_busiest_rank_expert_fraction_limits():
+    q4 = 1.0 - (1.0 - 8 / 256) ** 4
+    assert fm.busiest_rank_expert_fraction(4, 8, 256, 1) == pytest.approx(q4)      # no EP: the mean share
+    assert fm.busiest_rank_expert_fraction(4, 8, 256, 1, 8, 4) == pytest.approx(q4)
+    assert fm.busiest_rank_expert_fraction(0, 8, 256, 8) == 0.0
+    # the spread is a small-batch term: at 64 tokens within 10 % of the mean rank, every expert at 1,024
+    assert fm.busiest_rank_expert_fraction(64, 8, 256, 8) < 1.1 * (1.0 - (1.0 - 8 / 256) ** 64)
+    assert fm.busiest_rank_expert_fraction(1024, 8, 256, 8, 8, 4) == pytest.approx(1.0, abs=1e-6)
+    # groups that do not map one to a rank (EP4: two per rank) fall back to the uniform form
+    assert fm.busiest_rank_expert_fraction(4, 8, 256, 4, 8, 4) == fm.busiest_rank_expert_fraction(4, 8, 256, 4)
+    # a mean batch between integers interpolates, monotone in the tokens
+    f = [fm.busiest_rank_expert_fraction(t, 8, 256, 8, 8, 4) for t in (1.0, 1.5, 2.0, 3.0, 8.0)]
+    assert all(b > a for a, b in zip(f, f[1:]))
