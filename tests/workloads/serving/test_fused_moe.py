@@ -882,7 +882,6 @@ def test_weight_only_kernel_is_chosen_by_serve_moe_backend():
         load_config(data=dict(base, serve={"precision": "bf16", "moe_backend": "machete"}))
 
 
-
 def _drawn_busiest_rank(T, E, K, R, groups=0, group_topk=0, trials=3000, seed=0):
     """Direct draw: T tokens, each with i.i.d. random expert scores, routed to its K best experts; with
     ``groups``, DeepSeek-V3's group-limited rule (noaux_tc: a group's score is the sum of its two best
