@@ -232,7 +232,7 @@ class Deployment:
                 cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:
             raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
-        for expert_key in ("expert_precision", "expert_compute_precision"):
+        for expert_key in ("expert_precision", "expert_compute_precision", "moe_backend"):
             if getattr(s, expert_key, None) and not self.spec.is_moe:
                 raise ConfigError(f"serve.{expert_key}", f"{self.spec.name} has no routed experts (model.experts = 0)")
         if s.expert_precision and s.expert_precision != s.precision:

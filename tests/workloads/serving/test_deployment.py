@@ -358,12 +358,14 @@ def test_graph_sizes_above_the_largest_decode_batch_are_warned_about(capsys):
     assert "cuda_graph_batch_sizes" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("key", ["expert_precision", "expert_compute_precision"])
-def test_expert_precisions_on_a_dense_model_are_an_error_even_at_serve_precision(key):
+@pytest.mark.parametrize("key, value", [("expert_precision", "fp8"), ("expert_compute_precision", "fp8"),
+                                        ("moe_backend", "marlin"), ("moe_backend", "cutlass")])
+def test_expert_precisions_on_a_dense_model_are_an_error_even_at_serve_precision(key, value):
     """serve.expert_precision / expert_compute_precision equal to serve.precision on a dense model
-    used to pass silently (only a differing value reached the cost model's check)."""
+    used to pass silently (only a differing value reached the cost model's check); serve.moe_backend
+    on a dense model was accepted without effect."""
     with pytest.raises(ConfigError) as e:
-        serve(serve={"precision": "fp8", key: "fp8"}, workload={"requests": 2})
+        serve(serve={"precision": "fp8", key: value}, workload={"requests": 2})
     assert e.value.key == f"serve.{key}" and "no routed experts" in str(e.value)
 
 
