@@ -327,34 +327,66 @@ def cuda_graph_batch_sizes(max_bs: int) -> list[int]:
     return out
 
 
+def _number(row: dict, key: str, v: str) -> float:
+    """The column's text as a finite float; a ConfigError naming the column otherwise."""
+    try:
+        x = float(v)
+    except ValueError:
+        x = math.nan
+    if not math.isfinite(x):
+        raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} = {v!r} is not a finite number")
+    return x
+
+
 def _int(row: dict, key: str, default: int | None = None) -> int:
+    """A count column (tp, concurrency, lengths, limits): a whole number >= 1 (``1`` and ``1.0`` alike);
+    empty: ``default`` (None: a required column)."""
     v = (row.get(key) or "").strip()
     if not v:
         if default is None:
             raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} is empty")
         return default
-    try:
-        return int(float(v))
-    except ValueError:
-        raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} = {v!r} is not a number") from None
+    x = _number(row, key, v)
+    if x != int(x) or x < 1:
+        raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} = {v!r} is not a whole number >= 1")
+    return int(x)
 
 
 def _req_float(row: dict, key: str) -> float:
+    """A measured column (``value``, ``tpot_or_itl_ms``, ``ttft_ms``): a finite number > 0."""
     v = (row.get(key) or "").strip()
-    try:
-        return float(v)
-    except ValueError:
-        raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} = {v!r} is not a number") from None
+    x = _number(row, key, v)
+    if x <= 0:
+        raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} = {v!r} is not a measurement > 0")
+    return x
 
 
 def _float(row: dict, key: str, default: float) -> float:
+    """An optional fraction column (``random_range_ratio``, ``kv_cache_free_gpu_mem_fraction``): a
+    finite number in (0, 1]; empty: ``default``."""
     v = (row.get(key) or "").strip()
     if not v:
         return default
-    try:
-        return float(v)
-    except ValueError:
-        raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} = {v!r} is not a number") from None
+    x = _number(row, key, v)
+    if not 0.0 < x <= 1.0:
+        raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} = {v!r} is not a fraction in (0, 1]")
+    return x
+
+
+def _yes(row: dict, key: str) -> bool:
+    """A yes / no column (``dp_attention``, ``pd_disaggregated``): empty reads no."""
+    v = (row.get(key) or "").strip()
+    if v not in ("", "yes", "no"):
+        raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} = {v!r}: yes, no or empty (no)")
+    return v == "yes"
+
+
+def _text(row: dict, key: str) -> str:
+    """A required text column (``id``, ``model``, ``precision``, ``gpu_type``, the source columns)."""
+    v = (row.get(key) or "").strip()
+    if not v:
+        raise ConfigError(key, f"row {row.get('id', '?')!r}: column {key!r} is missing or empty")
+    return v
 
 
 def engine_of(row: dict) -> str:
@@ -374,7 +406,7 @@ def engine_of(row: dict) -> str:
 
 def case_config(row: dict, max_requests: int | None = None):
     """The row's closed-loop run as its engine served it (see the module docstring): ``engine_of(row)``."""
-    gpu = next((v for k, v in GPUS.items() if row.get("gpu_type", "").startswith(k)), None)
+    gpu = next((v for k, v in GPUS.items() if _text(row, "gpu_type").startswith(k)), None)
     if gpu is None:
         raise ConfigError("gpu_type", f"row {row.get('id', '?')!r}: unknown gpu_type {row.get('gpu_type')!r}")
     if row.get("model") not in MODEL_PRESETS:
@@ -386,12 +418,15 @@ def case_config(row: dict, max_requests: int | None = None):
     if max_requests:
         n = min(n, max_requests)
     ratio = _float(row, "random_range_ratio", 1.0)
-    precision = row["precision"].lower()
+    precision = _text(row, "precision").lower()
     kv = (row.get("kv_cache_dtype") or "").strip().lower() or {"fp4": "fp8"}.get(precision, precision)
     expert_precision = expert_compute = None
     if precision == "fp4" and row["model"] in EXPERT_ONLY_FP4:
         precision, expert_precision, expert_compute = "fp8", "fp4", "fp4"
     if row["model"] in MXFP4_EXPERTS:
+        if precision not in MXFP4_EXPERTS[row["model"]]:
+            raise ConfigError("precision", f"row {row['id']!r}: precision {precision!r} of {row['model']}: one of "
+                              f"{', '.join(MXFP4_EXPERTS[row['model']])}")
         precision, kv_default, expert_compute = MXFP4_EXPERTS[row["model"]][precision]
         kv = (row.get("kv_cache_dtype") or "").strip().lower() or kv_default
         expert_precision = "mxfp4"
@@ -400,7 +435,7 @@ def case_config(row: dict, max_requests: int | None = None):
     compute_col = (row.get("expert_compute_precision") or "").strip().lower()
     if compute_col:
         expert_compute = None if compute_col == precision else compute_col
-    dep = row.get("dp_attention", "") == "yes"
+    dep = _yes(row, "dp_attention")
     ranks = tp if dep else 1
     lo = lambda n_: max(int(math.ceil(ratio * n_)), 1)
     if engine == "trtllm-serve":
@@ -434,7 +469,7 @@ def case_config(row: dict, max_requests: int | None = None):
                                                       f"{asyn!r}: yes, no or empty (the engine's default)")
             serve["async_scheduling"] = asyn == "yes"
     data = {
-        "run": {"kind": "serve", "name": row["id"]},
+        "run": {"kind": "serve", "name": _text(row, "id")},
         "topology": {"gpu": gpu, "gpus": tp, "gpus_per_node": max(tp, 1), "fabric": "none"},
         "model": {"preset": MODEL_PRESETS[row["model"]]},
         "serve": serve,
@@ -497,10 +532,10 @@ def decode_batch(row: dict) -> tuple[float, float]:
 def run_row(row: dict, max_requests: int | None = None) -> list[Case]:
     """The row's TPOT case and output-throughput-per-GPU case; a disaggregated row (``pd_disaggregated``
     yes: Dynamo's decode workers) its TPOT case only, the decode worker's step at ``decode_batch``."""
-    source = f"{row['source']}; {row['source_location']}; {row['source_url']}"
+    source = "; ".join(_text(row, k) for k in ("source", "source_location", "source_url"))
     (t_tol, t_bound, t_gap), (o_tol, o_bound, o_gap) = kind_of(row["id"])
     measured_tpot = _req_float(row, "tpot_or_itl_ms") / 1e3
-    if row.get("pd_disaggregated") == "yes":
+    if _yes(row, "pd_disaggregated"):
         seqs, ctx = decode_batch(row)
         pred = step_cost(row).batch(seqs, seqs, seqs * ctx, seqs * ctx).time_s
         checks = (("tpot_mean_s", pred, measured_tpot, t_tol, t_bound, t_gap),)

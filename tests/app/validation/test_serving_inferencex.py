@@ -61,6 +61,31 @@ def test_a_bad_row_names_its_column():
         ix.run_row({**row, "tpot_or_itl_ms": "n/a"})
 
 
+@pytest.mark.parametrize("column, text", [
+    ("tp", "inf"), ("tp", "1.5"), ("tp", "0"), ("concurrency", "nan"), ("concurrency", "-4"),
+    ("random_range_ratio", "nan"), ("random_range_ratio", "1.5"), ("kv_cache_free_gpu_mem_fraction", "0"),
+    ("dp_attention", "Yes"), ("precision", ""), ("gpu_type", ""), ("id", "")])
+def test_a_malformed_row_is_a_config_error_naming_its_column(column, text):
+    """A non-finite, fractional or non-positive count, a fraction outside (0, 1], a yes / no column
+    that is neither, an empty required column: a ConfigError naming the column (was an OverflowError,
+    a KeyError, a silent truncation of 1.5 to 1, or 'Yes' read as no)."""
+    row = dict(_hopper_rows()["infx_dsr1_fp8_h200_trt_tep8_1024_1024_c4"])
+    with pytest.raises(ConfigError) as e:
+        ix.case_config({**row, column: text})
+    assert e.value.key == column
+
+
+@pytest.mark.parametrize("column, text", [("tpot_or_itl_ms", "nan"), ("tpot_or_itl_ms", "0"),
+                                          ("tpot_or_itl_ms", "-3"), ("ttft_ms", "inf"), ("pd_disaggregated", "y")])
+def test_a_malformed_measurement_is_a_config_error_not_a_nan_case(column, text):
+    """A measured column that is NaN, infinite, zero or negative (was a NaN or negative case, or a
+    ZeroDivisionError), checked before anything runs."""
+    row = dict(_hopper_rows()["infx_dsr1_fp8_h200_dynamo_tep8x9_1024_1024_c36"])   # a decode worker's row
+    with pytest.raises(ConfigError) as e:
+        ix.run_row({**row, column: text})
+    assert e.value.key == column
+
+
 def test_hopper_rows_stay_within_their_kinds_bounds():
     """Every Hopper row's TPOT and throughput case within its KINDS bound (trtllm-serve rows: TPOT -7.8
     .. +5.5 %, throughput -5.8 .. +18.0 %; Dynamo decode workers' TPOT -10.9 .. -0.7 %)."""
