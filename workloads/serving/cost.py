@@ -499,6 +499,13 @@ class IterationCost:
         return fused_moe.mixed_input_dequant_s(self.moe_mixed_dequant_eff, self.moe_mixed_input_tile,
                                                rate * e.gemm_eff_max, e.gemm_half_dim)
 
+    @property
+    def weight_only_experts(self) -> bool:
+        """Whether the routed experts' GEMMs dequantize their weights in the main loop (weights
+        narrower than the MMA they run: MXFP4 x BF16 on Hopper), the only experts a weight-only MoE
+        kernel (``set_mixed_input_kernel``, serve.moe_backend triton / marlin) prices."""
+        return self._mixed_input
+
     def set_mixed_input_kernel(self, kernel: str) -> None:
         """The weight-only (mixed-input) MoE kernel (``serve.moe_backend``): ``"triton"``
         (triton_kernels' matmul_ogs, TensorRT-LLM's TRITON backend and vLLM's default MXFP4 MoE on

@@ -242,6 +242,12 @@ class Deployment:
         if getattr(s, "moe_backend", None) in MIXED_INPUT_KERNELS:
             # a weight-only (dequantizing) MoE kernel named by serve.moe_backend: triton or marlin
             cost.set_mixed_input_kernel(s.moe_backend)
+            if not cost.weight_only_experts:
+                _warn_once(f"serve.moe_backend = {s.moe_backend!r} (a weight-only MoE kernel) has no effect: "
+                           f"{self.spec.name}'s routed experts run their own MMA, not weights narrower than it "
+                           f"({s.expert_precision or s.precision} experts on {self.gpu.name}: serve.expert_precision, "
+                           "default serve.precision); "
+                           "remove it or serve narrower experts")
         self._engine_host_time(cost)
         if not self.engine.window_kv_freed:
             cost.keep_window_kv()

@@ -481,3 +481,17 @@ def test_requests_beyond_model_max_context_are_warned_about(capsys):
     serve(model={"max_context": 1100}, workload=w)        # prompt + output = the context: fits
     serve(workload=w)                                      # not declared: nothing to compare
     assert "max_context" not in capsys.readouterr().err
+
+
+def test_a_weight_only_moe_backend_on_experts_with_their_own_mma_is_warned_about(capsys):
+    """serve.moe_backend = marlin / triton prices only weight-only experts (weights narrower than their
+    MMA): on GPT-OSS-120B's MXFP4 experts at bf16 on an H200 it runs quietly; with the experts at FP8
+    (their own MMA) it has no effect, which used to pass silently."""
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    oss = {"model": {"preset": "gpt-oss-120b"}, "topology": {"gpu": "H200-SXM-141GB"}, "workload": {"requests": 2}}
+    serve(serve={"precision": "bf16", "expert_precision": "mxfp4", "moe_backend": "marlin"}, **oss)
+    assert "serve.moe_backend" not in capsys.readouterr().err
+    serve(serve={"precision": "fp8", "expert_precision": "fp8", "moe_backend": "marlin"}, **oss)
+    err = capsys.readouterr().err
+    assert "warning: serve.moe_backend = 'marlin' (a weight-only MoE kernel) has no effect" in err
