@@ -280,6 +280,10 @@ class Deployment:
         sv = self.serve
         asked = sv.async_scheduling if sv.async_scheduling is not None else e.async_scheduling
         cost.async_host = bool(asked) and sv.speculative is None and sv.pp == 1
+        if sv.async_scheduling and cost.overhead_s <= 0.0 and cost.host_per_seq_s <= 0.0:
+            _warn_once(f"serve.async_scheduling = true has no effect with engine {e.name!r}: its profile exposes no "
+                       "per-step scheduler CPU to hide (engines.toml step_us = step_us_per_seq = 0; its overlapped "
+                       "host work is overlap_us_per_seq) and serve.schedule_overhead_us is unset")
         cost.graph_max_batch = e.cuda_graph_max_batch
         cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * us
         if isinstance(cost, DpAttentionCost) and cost.dp > 1:

@@ -495,3 +495,17 @@ def test_a_weight_only_moe_backend_on_experts_with_their_own_mma_is_warned_about
     serve(serve={"precision": "fp8", "expert_precision": "fp8", "moe_backend": "marlin"}, **oss)
     err = capsys.readouterr().err
     assert "warning: serve.moe_backend = 'marlin' (a weight-only MoE kernel) has no effect" in err
+
+
+def test_async_scheduling_without_host_time_to_hide_is_warned_about(capsys):
+    """serve.async_scheduling = true on an engine whose profile exposes no per-step CPU (TensorRT-LLM:
+    step_us = step_us_per_seq = 0, its overlap is overlap_us_per_seq) changed nothing, silently; with
+    serve.schedule_overhead_us it hides that time and does not warn."""
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    trt = {"engine": "trtllm", "async_scheduling": True}
+    serve(serve=trt, workload={"requests": 2})
+    assert "warning: serve.async_scheduling = true has no effect with engine 'trtllm'" in capsys.readouterr().err
+    serve(serve={**trt, "schedule_overhead_us": 300.0}, workload={"requests": 2})
+    serve(serve={"engine": "vllm", "async_scheduling": True}, workload={"requests": 2})
+    assert "serve.async_scheduling" not in capsys.readouterr().err
