@@ -384,6 +384,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and 0.0 <= r <= 8.0):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml rope_table_bytes_per_entry = {r!r} is not a number "
                                "of bytes per table entry in [0, 8] (0: no RoPE table over the model's context; 4: fp32)")
+    if not isinstance(prof.async_scheduling, bool):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml async_scheduling = {prof.async_scheduling!r} is not "
+                               "true or false (the default of serve.async_scheduling)")
     if prof.encoder_sharding not in ("replicated", "tp"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml encoder_sharding = {prof.encoder_sharding!r} is "
                                "not one of 'replicated', 'tp'")

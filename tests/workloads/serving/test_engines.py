@@ -726,6 +726,19 @@ def test_engines_toml_bytes_per_element_fields_are_checked(monkeypatch, field, b
         engines.profile("trtllm-serve")        # like = "trtllm": inherits it
 
 
+@pytest.mark.parametrize("bad", ["yes", 1, 0.0])
+def test_engines_toml_async_scheduling_must_be_a_bool(monkeypatch, bad):
+    """engines.toml async_scheduling = "yes" / 1 was taken as truthy (and "false"-like strings too) by
+    bool() in Deployment; now refused naming the field."""
+    assert all(isinstance(engines.profile(n).async_scheduling, bool) for n in engines._data())
+    data = {k: dict(v) for k, v in engines._data().items()}
+    data["vllm"]["async_scheduling"] = bad
+    monkeypatch.setattr(engines, "_data", lambda: data)
+    with pytest.raises(ConfigError) as e:
+        engines.profile("vllm")
+    assert "async_scheduling" in str(e.value)
+
+
 # -- the RoPE table over the model's declared context (issue 12, scouthop) -----------------------
 @pytest.mark.parametrize("preset, positions", [("llama4-scout", 10_485_760), ("llama4-maverick", 1_048_576)])
 @pytest.mark.parametrize("tp", [1, 4, 8])
