@@ -296,6 +296,13 @@ class Deployment:
         if cost.spec.is_moe:
             backend = getattr(self.serve, "moe_backend", None)
             cost.set_fused_moe_backend(backend if backend in fused_moe.BACKENDS else e.fused_moe_backend)
+            if backend == "trtllm_gen" and (cost.weight_only_experts or not cost.gpu.has_tensor_rate("fp4")):
+                # the TRTLLM-gen class is priced on GPUs with FP4 tensor cores and experts with their own MMA
+                why = ("its routed experts are weight-only (weights narrower than their MMA)" if cost.weight_only_experts
+                       else f"{cost.gpu.name} has no FP4 tensor cores")
+                _warn_once(f"serve.moe_backend = 'trtllm_gen' has no effect: {why}; TRTLLM-gen's kernels are "
+                           "modelled on GPUs with FP4 tensor cores (Blackwell) for experts that run their own MMA, "
+                           "so the experts run the dense curve")
         s = self.serve
         # with attention DP each rank's executor runs 1/dp of the replica's limits and captures its CUDA
         # graphs up to its own max_batch_size (TensorRT-LLM: one PyExecutor per rank, model_engine.py

@@ -509,3 +509,16 @@ def test_async_scheduling_without_host_time_to_hide_is_warned_about(capsys):
     serve(serve={**trt, "schedule_overhead_us": 300.0}, workload={"requests": 2})
     serve(serve={"engine": "vllm", "async_scheduling": True}, workload={"requests": 2})
     assert "serve.async_scheduling" not in capsys.readouterr().err
+
+
+def test_trtllm_gen_moe_backend_without_fp4_tensor_cores_is_warned_about(capsys):
+    """serve.moe_backend = 'trtllm_gen' is priced on GPUs with FP4 tensor cores only (calibration.toml
+    [fused_moe] trtllm_gen_*): on an H100 it changed nothing, silently; on a B200 it runs quietly."""
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    moe = {"model": {"preset": "mixtral-8x7b"}, "workload": {"requests": 2}}
+    serve(serve={"precision": "fp8", "moe_backend": "trtllm_gen"}, **moe)
+    assert ("warning: serve.moe_backend = 'trtllm_gen' has no effect: H100-SXM-80GB has no FP4 tensor cores"
+            in capsys.readouterr().err)
+    serve(serve={"precision": "fp8", "moe_backend": "trtllm_gen"}, topology={"gpu": "B200-180GB"}, **moe)
+    assert "serve.moe_backend" not in capsys.readouterr().err
