@@ -522,3 +522,17 @@ def test_trtllm_gen_moe_backend_without_fp4_tensor_cores_is_warned_about(capsys)
             in capsys.readouterr().err)
     serve(serve={"precision": "fp8", "moe_backend": "trtllm_gen"}, topology={"gpu": "B200-180GB"}, **moe)
     assert "serve.moe_backend" not in capsys.readouterr().err
+
+
+def test_moe_backend_names_agree_with_the_kernels_modelled():
+    """serve.moe_backend's allowed names are listed three times (the config's Literal, fused_moe.BACKENDS
+    for the fused-MoE classes, cost.MIXED_INPUT_KERNELS for the weight-only kernels): each name reaches
+    exactly one of the two setters in Deployment."""
+    import typing
+    from sim.config import ServeSection
+    from workloads.serving import fused_moe
+    from workloads.serving.cost import MIXED_INPUT_KERNELS
+    ann = ServeSection.model_fields["moe_backend"].annotation
+    names = {a for arg in typing.get_args(ann) for a in typing.get_args(arg)}
+    classes = set(fused_moe.BACKENDS) - {""}
+    assert names == classes | set(MIXED_INPUT_KERNELS) and not classes & set(MIXED_INPUT_KERNELS)
