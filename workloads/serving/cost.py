@@ -982,6 +982,10 @@ class IterationCost:
             if not (isinstance(fused, list) and all(isinstance(x, str) for x in fused)):
                 raise ConfigError("calibration.fused_moe.trtllm_gen_fused_ops",
                                   f"{fused!r} is not a list of op names (workloads/serving/data/calibration.toml)")
+            unknown = set(fused) - {o.name for o, _ in self._base_ops}
+            if unknown:
+                raise ConfigError("calibration.fused_moe.trtllm_gen_fused_ops",
+                                  f"{sorted(unknown)} name no op of this model's layers (workloads/serving/data/calibration.toml)")
             fused = tuple(fused)
             # weights stream at g_eff of the peak where the serving fit's hbm_eff_max is lower
             stream = min(1.0, self.compute.eff.hbm_eff_max / float(g_eff))

@@ -680,7 +680,7 @@ def test_serve_moe_backend_overrides_the_engine_s_class():
     ("cutlass", "cutlass_fp4_copy_ns", float("inf")),
     ("trtllm_gen", "trtllm_gen_hbm_eff", 0.0), ("trtllm_gen", "trtllm_gen_hbm_eff", float("nan")),
     ("trtllm_gen", "trtllm_gen_hbm_eff", 1.2), ("trtllm_gen", "trtllm_gen_hbm_eff", "fast"),
-    ("trtllm_gen", "trtllm_gen_fused_ops", "permute")])
+    ("trtllm_gen", "trtllm_gen_fused_ops", "permute"), ("trtllm_gen", "trtllm_gen_fused_ops", ["permut"])])
 def test_backend_constants_out_of_range_are_refused(monkeypatch, backend, key, bad):
     """calibration.toml [fused_moe] cutlass_fp4_* / trtllm_gen_* edited to NaN / a negative time / an
     efficiency over 1 / a wrong type is refused naming the constant, not carried into every MoE step; the
