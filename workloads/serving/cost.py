@@ -865,7 +865,7 @@ class IterationCost:
         ops = [(replace(o, b0=o.b0 / eff) if o.kind == "gemm" and eff != 1.0 else o, n) for o, n in self._base_ops]
         # the TRTLLM-gen kernel class (set_fused_moe_backend): its expert GEMMs' weights at its own
         # streaming rate, the ops it fuses into them not launched
-        scale, fused = getattr(self, "_moe_stream_scale", 1.0), getattr(self, "_moe_fused_ops", ())
+        scale, fused = self._moe_stream_scale, self._moe_fused_ops
         if scale != 1.0 or fused:
             ops = [(replace(o, b0=o.b0 * scale) if o.expert and o.kind == "gemm" else o, n)
                    for o, n in ops if o.name not in fused]
@@ -989,7 +989,7 @@ class IterationCost:
             fused = tuple(fused)
             # weights stream at g_eff of the peak where the serving fit's hbm_eff_max is lower
             stream = min(1.0, self.compute.eff.hbm_eff_max / float(g_eff))
-        if stream != getattr(self, "_moe_stream_scale", 1.0) or fused != getattr(self, "_moe_fused_ops", ()):
+        if stream != self._moe_stream_scale or fused != self._moe_fused_ops:
             self._moe_stream_scale, self._moe_fused_ops = stream, fused
             self._mixed_layers_memo = {}
             self.set_weight_read_efficiency(self.weight_read_eff)
