@@ -141,8 +141,9 @@ class Deployment:
         self.hbm.allocate("weights", self.cost.weight_bytes_per_gpu())
         if self.engine.encoder_bytes(self.cost) > 0:
             self.hbm.allocate("encoder", self.engine.encoder_bytes(self.cost))
-        if self.engine.rope_table_bytes(self.cost) > 0:      # the RoPE table over model.max_context (engines.toml)
-            self.hbm.allocate("rope_table", self.engine.rope_table_bytes(self.cost))
+        rope = self.engine.rope_table_bytes(self.cost)
+        if rope > 0:      # the RoPE table over model.max_context (engines.toml)
+            self.hbm.allocate("rope_table", rope)
         self.hbm.allocate("runtime", self.engine.non_torch_bytes(self.cost.tp, self.gpu))
         self.hbm.allocate("activations", self.engine.activation_bytes(self.cost, s.max_batch_tokens, s.max_batch_size))
         self.hbm.allocate("kv_cache", self.kv_blocks * self.engines * s.kv_block_tokens * self.cost.kv_token_gpu)

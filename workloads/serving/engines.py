@@ -251,7 +251,7 @@ class EngineProfile:
         x dim on the GPU, cached per model and parameters since PR #3378)."""
         s = cost.spec
         dim = s.rope_head_dim if s.mla else s.head_dim
-        return self.rope_table_bytes_per_entry * float(getattr(s, "max_context", 0) or 0) * dim
+        return self.rope_table_bytes_per_entry * float(s.max_context) * dim
 
     def kv_pool_bytes(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> float:
         """KV bytes one GPU of a replica holds (may be <= 0: the caller reports it). The weights include
