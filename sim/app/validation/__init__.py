@@ -24,6 +24,7 @@ SUITES = {
     "serving-large": "sim.app.validation.serving_large",
     "serving-heldout": "sim.app.validation.serving_heldout",
     "serving-inferencex": "sim.app.validation.serving_inferencex",
+    "trtllm-steps": "sim.app.validation.iter_logs",
 }
 
 

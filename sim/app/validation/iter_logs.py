@@ -1,0 +1,229 @@
+"""TensorRT-LLM steps at a known batch: dcsim's decode step and engine host time against the per-step
+figures TensorRT-LLM's runs publish (``print_iter_log`` lines, and runs whose per-user speed fixes the
+step at a known per-rank batch).
+
+Vocabulary:
+- row: one line of ``workloads/serving/data/trtllm_iter_logs.csv`` (sourced: ``quote`` copies the
+  published line(s), ``source_url`` / ``source_location`` say where; ``version`` the TensorRT-LLM build).
+  Columns: the run's model (``model_preset``), GPU (dcsim's part name), ``tp`` / ``ep`` / ``dp_attention``
+  (yes: attention DP over the tp ranks, ep = tp), ``precision`` / ``expert_precision`` /
+  ``expert_compute_precision`` / ``kv_precision`` (dcsim's serve keys), ``engine`` (trtllm: the
+  trtllm-bench path, trtllm-serve), ``isl`` / ``osl``, ``concurrency`` (requests in flight, the replica's),
+  ``per_rank_batch`` (sequences a rank's decode step carries), ``context_tokens`` (a sequence's mean KV
+  length during its decode), ``max_batch_size`` / ``max_num_tokens`` (each rank's, as TensorRT-LLM's
+  per-rank executors read them), ``cuda_graph_batch_sizes`` (space-separated; empty: the engine's),
+  ``kv_cache_free_gpu_mem_fraction``, ``sim_requests`` (requests of dcsim's closed-loop run),
+  the measurement (``measured_step_ms``, ``measured_output_tps``, ``measured_exposed_host_ms``) and ``fit``.
+- ``kind``, what the row measured:
+  ``iter_log_decode_step``: ``prev_device_step_time`` of pure decode iterations (num_ctx_tokens 0) at
+  ``num_scheduled_requests`` = the batch: compared with dcsim's GPU step (compute + collectives) of that
+  batch at ``context_tokens`` (``decode_step``).
+  ``iter_log_host_step_mean``: the mean ``host_step_time`` over a run's iterations (with the overlap
+  scheduler a loop's period): compared with the mean time per output token of dcsim's closed-loop run
+  (``tpot_mean_s``, its steps with prefill included).
+  ``bench_per_user``: a trtllm-bench run at a batch that fills every rank's ``max_batch_size``
+  (concurrency = ranks x per-rank batch), per-user speed = 1 / its mean time per output token. Two
+  cases: its output tokens/s against dcsim's run, and the pure-decode step it implies (the measured time
+  per token less the share dcsim's own run spends in its prefill-carrying steps, ``tpot_mean - decode
+  step``) against dcsim's decode step.
+  ``serve_throughput``: a trtllm-serve run at a known concurrency: output tokens/s against dcsim's run,
+  and the exposed host time per step (``measured_exposed_host_ms``) against dcsim's (step time less its
+  GPU time at the batch).
+- ``run_suite()``: the ``Case``s, each with its ``bound`` and ``gap`` (``KINDS``: a gap is pinned, a test
+  fails when the model moves it).
+
+What the table shows (issue 12, iterlog): DeepSeek-R1 under attention DP on one 8-GPU NVLink server at
+128-896 sequences per rank runs its pure-decode step 1.6-1.9x slower than dcsim's, on H200 (FP8, 128 per rank:
+~80 vs 46 ms) and on B200 (NVFP4 experts, a mid-2025 build: 384 per rank ~74 vs 47 ms, 896 per rank ~147 vs
+79 ms); the same model's TP8 EP8 decode without attention DP (H200, 32 sequences at 8.7k context, an
+iter-log figure) is within 3 % of dcsim's. Version: the H200 deficit holds at the 0.19-era blog and the
+post-1.0 perf overview alike; the B200 one is seen on the mid-2025 build only (the post-1.0 B200 DEP4
+1000/1000 row is -9.6 %, serving_heldout DSR1_GAP). See ``DEP_LARGE_BATCH_GAP``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sim.app.validation.case import Case
+from sim.errors import ConfigError
+
+DATA = Path(__file__).resolve().parents[3] / "workloads" / "serving" / "data" / "trtllm_iter_logs.csv"
+
+KINDS_OF_ROW = ("iter_log_decode_step", "iter_log_host_step_mean", "bench_per_user", "serve_throughput")
+
+DEP_LARGE_BATCH_GAP = (
+    "TensorRT-LLM DEP8 DeepSeek-R1 at 128-896 sequences per rank (issue 12, iterlog): the pure-decode step the "
+    "trtllm-bench runs imply (their time per output token less the share dcsim's own run spends in its "
+    "prefill-carrying steps) is 1.6-1.9x dcsim's: H200 FP8 128 per rank ~80 vs 46.4 ms (blog, 0.19-era build); "
+    "B200 NVFP4 experts 384 per rank ~74 vs 47.1 ms (BF16 KV) and 896 per rank ~147 vs 79.4 ms (FP8 KV), both at "
+    "commit b6261862 (mid-2025); dcsim's output tokens/s of the same runs +60 / +41 / +50 %. Per sequence-step "
+    "dcsim adds ~0.13 ms (H200, 8 -> 128 per rank) and ~0.075 ms (B200, 13 -> 384 / 896) where the runs add "
+    "~0.41 and ~0.15 ms if dcsim holds at the small batch (InferenceX H200 DEP rows: ~0 at 8-13 per rank, -11 % "
+    "at 26, serving_inferencex): the missing cost grows with the rank's batch. Not a Hopper kernel's alone (the "
+    "sourced Hopper kernel rates explained <= 9 ms of the H200 step, test_dp_attention): the B200 runs use other "
+    "kernels (CUTLASS NVFP4 MoE, TRTLLM-gen MLA). But version and DEP width confound Blackwell: the post-1.0 "
+    "perf overview's B200 DEP4 1000/1000 row is -9.6 % (dcsim below it; DSR1_GAP), and dcsim's 6,397 tok/s/GPU for the "
+    "384-per-rank B200 run is the level the post-1.0 DEP4 1000/1000 row measures (6,463), so the B200 excess "
+    "may be that build's speed (or DEP8's all-gather of twice the rows of DEP4) rather than the model's; "
+    "on H200 the deficit holds at both builds (blog +60 %, post-1.0 DEP8 1000/1000 +57 %). Without attention "
+    "DP the same model decodes at dcsim's step (TP8 EP8 H200, 32 sequences, 8.7k context: +2.6 / -3.3 % against "
+    "two iter-log readings). Not isolated: which op scales; no public per-op DEP profile at these batches, "
+    "and no public print_iter_log figure of a Hopper DEP run at >= 32 per rank, was found.")
+TEP_STEP = ("DeepSeek-R1 FP8 TP8 EP8 without attention DP on H200, a disaggregated decode worker's pure decode "
+            "steps at 32 sequences (print_iter_log, num_ctx_tokens 0): dcsim's GPU step within a few percent")
+GPTOSS_HOST_FIT = ("GPT-OSS-120B GB200 ADP2 (trtllm-serve, 1,536 per rank): the mean host_step_time is the row "
+                   "sim/data/hardware.toml's GB200 host_speed 0.85 was fitted to (25 us x86 per sequence-step / "
+                   "0.85); dcsim's mean per-token time includes its prefill-carrying steps")
+LLAMA_SERVE = ("Llama-3.1-8B FP8 on one B200 at 64 sequences (trtllm-serve, 2026-05): dcsim's throughput is "
+               "~14 % low (its trtllm-serve request path and step are slower than this build's); the exposed "
+               "host time per step, engines.toml [trtllm-serve] step_us 500 us, against the issue's ~580 us")
+
+# (kind, metric) -> (bound on |error|, gap text); a case over its bound fails the test
+KINDS = {
+    ("bench_per_user", "output_tokens_per_s"): (0.65, DEP_LARGE_BATCH_GAP),
+    ("bench_per_user", "decode_step_s"): (0.50, DEP_LARGE_BATCH_GAP),
+    ("iter_log_decode_step", "device_step_s"): (0.10, TEP_STEP),
+    ("iter_log_host_step_mean", "host_step_time_mean_s"): (0.15, GPTOSS_HOST_FIT),
+    ("serve_throughput", "output_tokens_per_s"): (0.20, LLAMA_SERVE),
+    ("serve_throughput", "exposed_host_s"): (0.25, LLAMA_SERVE),
+}
+
+
+def rows() -> list[dict]:
+    with DATA.open() as f:
+        return list(csv.DictReader(f))
+
+
+def _num(row: dict, key: str, kind=float, required: bool = True):
+    v = (row.get(key) or "").strip()
+    if not v:
+        if required:
+            raise ConfigError(f"trtllm_iter_logs.{key}", f"row {row.get('id', '?')!r}: {key} is empty")
+        return None
+    try:
+        return kind(v)
+    except ValueError:
+        raise ConfigError(f"trtllm_iter_logs.{key}", f"row {row.get('id', '?')!r}: {key} = {v!r} is not a number") from None
+
+
+def row_config(row: dict):
+    """The row's run as dcsim's config: its engine, parallelism, precisions, per-rank limits (times the
+    ranks under attention DP: dcsim's replica-wide ``max_batch_size`` / ``max_batch_tokens``), CUDA-graph
+    sizes and KV fraction, driven closed-loop at ``concurrency`` with ``sim_requests`` requests of
+    ``isl`` / ``osl`` tokens (uniform). A row with a bad column raises ConfigError naming it."""
+    from sim.config import load_config
+    if row.get("kind") not in KINDS_OF_ROW:
+        raise ConfigError("trtllm_iter_logs.kind", f"row {row.get('id', '?')!r}: kind {row.get('kind')!r} "
+                          f"is not one of {', '.join(KINDS_OF_ROW)}")
+    tp = _num(row, "tp", int)
+    dp = row.get("dp_attention", "") == "yes"
+    ranks = tp if dp else 1
+    serve = {"engine": row["engine"], "tp": tp, "scheduler": "orca",
+             "precision": row["precision"], "kv_precision": row["kv_precision"]}
+    for key in ("expert_precision", "expert_compute_precision"):
+        if row.get(key):
+            serve[key] = row[key]
+    ep = _num(row, "ep", int, required=False) or 1
+    if dp:
+        serve.update(dp_attention=True, ep=tp)
+    elif ep > 1:
+        serve["ep"] = ep
+    mbs = _num(row, "max_batch_size", int, required=False)
+    if mbs:
+        serve["max_batch_size"] = mbs * ranks
+    mnt = _num(row, "max_num_tokens", int, required=False)
+    if mnt:
+        serve["max_batch_tokens"] = mnt * ranks
+        serve["chunk_size"] = mnt * ranks
+    frac = _num(row, "kv_cache_free_gpu_mem_fraction", float, required=False)
+    if frac:
+        serve["gpu_memory_utilization"] = frac
+    if (row.get("cuda_graph_batch_sizes") or "").strip():
+        try:
+            serve["cuda_graph_batch_sizes"] = [int(b) for b in row["cuda_graph_batch_sizes"].split()]
+        except ValueError:
+            raise ConfigError("trtllm_iter_logs.cuda_graph_batch_sizes",
+                              f"row {row['id']!r}: {row['cuda_graph_batch_sizes']!r} is not a list of integers") from None
+    conc = _num(row, "concurrency", int)
+    data = {"run": {"kind": "serve", "name": row["id"]},
+            "topology": {"gpu": row["gpu"], "gpus": tp, "gpus_per_node": tp, "fabric": "none"},
+            "model": {"preset": row["model_preset"]}, "serve": serve,
+            "workload": {"arrival": "closed", "concurrency": conc,
+                         "requests": _num(row, "sim_requests", int, required=False) or 4 * conc,
+                         "input_tokens": _num(row, "isl", int), "output_tokens": _num(row, "osl", int)}}
+    return load_config(data=data)
+
+
+def _deployment(cfg):
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.serving.deployment import Deployment
+    from workloads.serving.requests import build_stream
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    return Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+
+
+def decode_step(row: dict) -> dict:
+    """dcsim's pure-decode step of the row's batch: ``per_rank_batch`` sequences on every rank, each over
+    ``context_tokens`` of KV (the layer-averaged KV it reads with sliding windows): ``time_s`` (with the
+    engine's host time), ``gpu_s`` (compute + collectives: what ``prev_device_step_time`` times),
+    ``exposed_host_s`` (their difference) and, under attention DP, ``ops`` (one rank's step by op,
+    ``DpAttentionCost.op_breakdown``). Seconds."""
+    cfg = row_config(row)
+    cost = _deployment(cfg).cost
+    dp = row.get("dp_attention", "") == "yes"
+    B = float(_num(row, "per_rank_batch", int) * (cfg.serve.tp if dp else 1))
+    C = _num(row, "context_tokens", float)
+    kv = cost.decode_kv_read(C)
+    args = (B, B, B * C, B * kv)
+    b = cost.batch(*args)
+    gpu = b.compute_s + b.comm_s
+    out = {"time_s": b.time_s, "gpu_s": gpu, "exposed_host_s": b.time_s - gpu}
+    if dp:
+        out["ops"] = cost.op_breakdown(*args)
+    return out
+
+
+def run_row(row: dict) -> dict:
+    """dcsim's closed-loop run of the row (``row_config``): output tokens/s and mean time per output
+    token (seconds)."""
+    from sim.app.runner import run
+    s = run(row_config(row)).summary
+    return {"output_tokens_per_s": float(s["output_tokens_per_s"]), "tpot_mean_s": float(s["tpot_mean_s"])}
+
+
+def _case(row: dict, metric: str, predicted: float, measured: float) -> Case:
+    bound, gap = KINDS[(row["kind"], metric)]
+    src = f"{row['source_url']}; {row['source_location']}; quote: {row['quote']}; {row['version']}"
+    return Case(f"{row['id']}:{metric}", metric, predicted, measured, src, bound=bound, gap=gap,
+                fit="fit" if row.get("fit") == "fit" else "holdout")
+
+
+def row_cases(row: dict) -> list[Case]:
+    """The row's cases (``kind`` says which)."""
+    kind = row.get("kind")
+    step_ms = _num(row, "measured_step_ms", float)
+    if kind == "iter_log_decode_step":
+        return [_case(row, "device_step_s", decode_step(row)["gpu_s"], step_ms / 1e3)]
+    if kind == "iter_log_host_step_mean":
+        return [_case(row, "host_step_time_mean_s", run_row(row)["tpot_mean_s"], step_ms / 1e3)]
+    step, r = decode_step(row), run_row(row)
+    cases = [_case(row, "output_tokens_per_s", r["output_tokens_per_s"], _num(row, "measured_output_tps", float))]
+    if kind == "bench_per_user":
+        implied = step_ms / 1e3 - (r["tpot_mean_s"] - step["time_s"])
+        cases.append(_case(row, "decode_step_s", step["time_s"], implied))
+    elif kind == "serve_throughput":
+        cases.append(_case(row, "exposed_host_s", step["exposed_host_s"],
+                           _num(row, "measured_exposed_host_ms", float) / 1e3))
+    else:
+        raise ConfigError("trtllm_iter_logs.kind", f"row {row.get('id', '?')!r}: kind {kind!r} is not one of "
+                          f"{', '.join(KINDS_OF_ROW)}")
+    return cases
+
+
+def run_suite() -> list[Case]:
+    return [c for row in rows() for c in row_cases(row)]
