@@ -69,7 +69,12 @@ DEP_LARGE_BATCH_GAP = (
     "may be that build's speed (or DEP8's all-gather of twice the rows of DEP4) rather than the model's; "
     "on H200 the deficit holds at both builds (blog +60 %, post-1.0 DEP8 1000/1000 +57 %). Without attention "
     "DP the same model decodes at dcsim's step (TP8 EP8 H200, 32 sequences, 8.7k context: +2.6 / -3.3 % against "
-    "two iter-log readings). Not isolated: which op scales; no public per-op DEP profile at these batches, "
+    "two iter-log readings). Tried as a diagnostic (not adopted): if the MoE's permute, activation and unpermute "
+    "ran over all n x B x top_k gathered rows rather than the rank's own (the aux kernels of the all-to-all path "
+    "launched a block per expanded token before TensorRT-LLM PR #5215, blog8 Part 2, June 2025; dp_attention.py "
+    "has the all-gather path looping to the local experts' offset), the B200 steps would be ~79 / ~145 ms (implied "
+    "74 / 147) but H200 only ~62 (implied 80): no kernel timing source, and H200 is not closed. "
+    "Not isolated: which op scales; no public per-op DEP profile at these batches, "
     "and no public print_iter_log figure of a Hopper DEP run at >= 32 per rank, was found.")
 TEP_STEP = ("DeepSeek-R1 FP8 TP8 EP8 without attention DP on H200, a disaggregated decode worker's pure decode "
             "steps at 32 sequences (print_iter_log, num_ctx_tokens 0): dcsim's GPU step within a few percent")

@@ -470,7 +470,11 @@ DSR1_GAP = (
     "missing 23-35 ms the MoE block would need 1.7-2.1x the public unfused chain. Not the MoE block, unless "
     "TensorRT-LLM's Hopper MoE ran like vLLM's Feb-2025 DeepGEMM wrapper (PR #13932, H100, unsliced DeepSeek-V3 "
     "experts at TP1: 1.6-2.1x dcsim, 1.8x at 32 rows per expert). InferenceX's H200 SGLang profile tables (issues "
-    "#863, #1004) were not retrievable as text; its stored traces are .json.gz.")
+    "#863, #1004) were not retrievable as text; its stored traces are .json.gz. "
+    "Issue 12 (iterlog, sim/app/validation/iter_logs.py): the same order on B200 DEP8 at a mid-2025 build (the "
+    "blog's runs at 384 / 896 per rank: implied pure-decode step 1.57 / 1.85x dcsim's, throughput +41 / +50 %), "
+    "where the post-1.0 B200 DEP4 rows are not (1000/1000 -9.6 %); TP8 EP8 without attention DP on H200 decodes "
+    "at dcsim's step (an iter-log reading at 32 sequences, 8.7k context: +2.6 %).")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
