@@ -192,6 +192,11 @@ class IterationCost:
         row = constants_row(gpu.name)
         eff = replace(eff, **{f: row[f"serve_{f}"] for f in SERVE_KEYS if f"serve_{f}" in row})
         self.compute = ComputeModel(gpu, precision, eff)
+        # GEMMs over 16-bit weights (bf16 / fp16) stream their weights at their own kernel class's rate
+        # where the GPU's serving fit (serve_hbm_eff_max: decode attention over the FP8 KV cache, FP8 and
+        # NVFP4 small-M GEMMs) is lower: compute.toml serve_gemm_stream_hbm_eff (Blackwell). Their weight
+        # bytes x hbm_eff_max / that (set_weight_read_efficiency, the LM head)
+        self._gemm_stream_eff = self._gemm_stream_hbm_eff(row)
         # fused attention runs at the KV cache's precision when the engine runs low precision
         self.attn_precision = (
             "" if precision not in LOW_PRECISION else kv_precision if kv_precision == precision else "bf16")
@@ -297,10 +302,34 @@ class IterationCost:
         self.moe_copy_s = 0.0
         self._moe_backend_eff = 1.0
         self._moe_stream_scale = 1.0       # TRTLLM-gen: expert weight bytes x this (set_fused_moe_backend)
+        self._moe_gen = False              # TRTLLM-gen runs the routed experts (set_fused_moe_backend)
         self._moe_fused_ops: tuple = ()    # TRTLLM-gen: ops fused into its GEMMs, not launched
         self._scalar_constants()
         if spec.checkpoint_fp8_scaling == "block" and precision == "fp8":
             self._block_scaled_fp8(row)
+        if self._weight_stream_scale(self.wbytes) != 1.0:
+            self.set_weight_read_efficiency(self.weight_read_eff)
+
+    def _gemm_stream_hbm_eff(self, row: dict) -> float:
+        """The fraction of the HBM peak GEMMs over 16-bit weights stream them at on this GPU
+        (``serve_gemm_stream_hbm_eff`` of its compute.toml section), or its ``hbm_eff_max`` where the
+        section has none. Raises ConfigError naming the key on a value outside (0, 1]."""
+        g = row.get("serve_gemm_stream_hbm_eff")
+        if g is None:
+            return self.compute.eff.hbm_eff_max
+        if isinstance(g, bool) or not (isinstance(g, (int, float)) and math.isfinite(g) and 0.0 < g <= 1.0):
+            raise ConfigError("compute.serve_gemm_stream_hbm_eff",
+                              f"{g!r} is not a fraction of the HBM peak in (0, 1] (sim/data/compute.toml [{self.gpu.name}])")
+        return float(g)
+
+    def _weight_stream_scale(self, weight_bytes: float) -> float:
+        """Weight bytes' multiplier of a GEMM whose weights take ``weight_bytes`` bytes per element:
+        hbm_eff_max / serve_gemm_stream_hbm_eff for 16-bit weights where that is higher, else 1 (FP8,
+        NVFP4 and MXFP4 weights stay at the serving fit's rate, which their small-M kernels measure at
+        or below: compute.toml [GB200])."""
+        if weight_bytes < 2.0:
+            return 1.0
+        return min(1.0, self.compute.eff.hbm_eff_max / self._gemm_stream_eff)
 
     def _block_scaled_fp8(self, row: dict) -> None:
         """A block-scaled FP8 checkpoint (``model.checkpoint_fp8_scaling = "block"``: DeepSeek-V3 /
@@ -387,7 +416,7 @@ class IterationCost:
         self._a_tok = a * self.attn_width * 2 * Ls
         self._a_exp_pair = self.local_heads * Ls
         self._h_flop = 2.0 * h * s.vocab / tp / self.pp
-        self._h_w = self.wbytes * h * s.vocab / tp / self.pp
+        self._h_w = self.wbytes * h * s.vocab / tp / self.pp * self._weight_stream_scale(self.wbytes)
         self._h_smp = 4.0 * s.vocab / tp / self.pp
         # communication per token (bytes per GPU), as comm_bytes
         self._tp_tok = self._tp_tok_a2a = 0.0
@@ -858,14 +887,28 @@ class IterationCost:
 
     def set_weight_read_efficiency(self, eff: float) -> None:
         """GEMM weight reads reach ``eff`` of the HBM bandwidth bf16 GEMMs reach (an engine's
-        FP8/FP4 small-M kernels: per-token activation quantization, scale epilogues)."""
+        FP8/FP4 small-M kernels: per-token activation quantization, scale epilogues); not the routed
+        experts of the TRTLLM-gen class (set_fused_moe_backend: their stream is that kernel's measured
+        rate). Also applies the kernel classes' weight streams: TRTLLM-gen experts, 16-bit GEMMs at
+        compute.toml serve_gemm_stream_hbm_eff (``_weight_stream_scale``)."""
         if not 0.0 < eff <= 1.0:
             raise ConfigError("engine.lowp_weight_read_efficiency", f"must be in (0, 1], got {eff}")
         self.weight_read_eff = eff
-        ops = [(replace(o, b0=o.b0 / eff) if o.kind == "gemm" and eff != 1.0 else o, n) for o, n in self._base_ops]
         # the TRTLLM-gen kernel class (set_fused_moe_backend): its expert GEMMs' weights at its own
-        # streaming rate, the ops it fuses into them not launched
-        scale, fused = self._moe_stream_scale, self._moe_fused_ops
+        # streaming rate (a measured rate of that kernel: the engine's low-precision penalty, a fit to its
+        # CUTLASS / DeepGEMM GEMMs, is not applied to them), the ops it fuses into them not launched
+        scale, fused, gen = self._moe_stream_scale, self._moe_fused_ops, self._moe_gen
+        ops = [(replace(o, b0=o.b0 / eff) if o.kind == "gemm" and eff != 1.0 and not (gen and o.expert) else o, n)
+               for o, n in self._base_ops]
+        # GEMMs over 16-bit weights at their kernel class's streaming rate (_gemm_stream_eff); the
+        # TRTLLM-gen experts keep theirs
+        dense = self._weight_stream_scale(self.wbytes)
+        expert_wb = (EXPERT_WEIGHT_BYTES.get(self.expert_precision) or BYTES_PER_ELEMENT[self.expert_precision]
+                     if self.expert_precision else self.wbytes)
+        routed = self._weight_stream_scale(expert_wb) if scale == 1.0 else 1.0
+        if dense != 1.0 or routed != 1.0:
+            ops = [(replace(o, b0=o.b0 * (routed if o.expert else dense)) if o.kind == "gemm" else o, n)
+                   for o, n in ops]
         if scale != 1.0 or fused:
             ops = [(replace(o, b0=o.b0 * scale) if o.expert and o.kind == "gemm" else o, n)
                    for o, n in ops if o.name not in fused]
@@ -989,8 +1032,8 @@ class IterationCost:
             fused = tuple(fused)
             # weights stream at g_eff of the peak where the serving fit's hbm_eff_max is lower
             stream = min(1.0, self.compute.eff.hbm_eff_max / float(g_eff))
-        if stream != self._moe_stream_scale or fused != self._moe_fused_ops:
-            self._moe_stream_scale, self._moe_fused_ops = stream, fused
+        if stream != self._moe_stream_scale or fused != self._moe_fused_ops or gen != self._moe_gen:
+            self._moe_stream_scale, self._moe_fused_ops, self._moe_gen = stream, fused, gen
             self._mixed_layers_memo = {}
             self.set_weight_read_efficiency(self.weight_read_eff)
         # data, not a user's key: an edited constant must not reach the step times as NaN or a negative cost

@@ -54,6 +54,8 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 - ``lowp_weight_read_efficiency``: fraction of the HBM bandwidth FP8/FP4 GEMMs reach on their
   weight reads relative to bf16 ones (decode-size M: per-token activation quantization, scale
   epilogues and less tuned small-M kernels); 1 where the engine's kernels stream at the bf16 rate.
+  Not applied to routed experts the TRTLLM-gen kernel class runs (their calibration.toml
+  ``trtllm_gen_hbm_eff`` is that kernel's own measured rate of the HBM peak; issue 12, bwhbm).
 - disaggregated prefill workers (a replica of role ``prefill``): ``prefill_worker_seqs``
   requests at once (0: ``serve.max_batch_size``; Dynamo's vLLM prefill worker takes the next
   remote-prefill request off its queue only when the last one has finished: 1), and with

@@ -667,7 +667,14 @@ GPT_OSS_BLACKWELL_GAP = GPT_OSS_RUN + BENCH_LIMITS + (
     "/ 256 sequences against TPOT 9.55 / 12.80 ms, prefill included, and 14.06 ms at 256; TP8 at 4: 3.3 ms "
     "against 2.16): ~58 GB of touched MXFP4 experts, bf16 weights and FP8 KV in < 9.55 ms at 64 is > 6.0 "
     "TB/s, above compute.toml [GB200] serve_hbm_eff_max's 4.8 (TRTLLM-Gen MoE there, CUTLASS in these rows), "
-    "the opposite sign of these rows' large-batch over-prediction: the 120B step's batch slope is off")
+    "the opposite sign of these rows' large-batch over-prediction: the 120B step's batch slope is off. "
+    "HBM efficiency by kernel class (issue 12, bwhbm; compute.toml [GB200]): public B200 figures put the FP8-KV "
+    "decode attention (trtllm-gen, 4.8 TB/s at 256 sequences, vllm-project/vllm PR #23647) and CUTLASS's FP8 / "
+    "NVFP4 small-M GEMMs (4.0-4.7 / 1.8-4 TB/s) at or below the fit's 0.6; only TRTLLM-gen's batched GEMMs (0.85, "
+    "modelled) and 16-bit GEMMs (5-6 TB/s: serve_gemm_stream_hbm_eff 0.69, now this group's bf16 attention and "
+    "LM head) above it. No source puts the CUTLASS MXFP4 x MXFP8 MoE of these rows near 5.5 TB/s (a grouped "
+    "NVFP4 CUTLASS launch reaches 3-4, NVIDIA/cutlass#2266), so 1024/32768 stays: -22.7 -> -22.3 %, the other "
+    "GPT-OSS Blackwell rows within 0.6 point")
 # Llama 4 on TensorRT-LLM, Hopper memory (issue 12, scouthop): the RoPE table over the declared context (modelled)
 LLAMA4_ROPE_TABLE = (
     " Hopper memory audit (issue 12, scouthop): measured H100 / H200 output per GPU is 0.40-0.56 for the v1.0 Scout "

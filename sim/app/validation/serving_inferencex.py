@@ -48,7 +48,8 @@ decode worker's TPOT is its step at a known batch (``decode_batch``), the cleane
 vLLM / SGLang rows (inferencex_vllm_sglang.csv, all held out: a check of the [vllm] / [sglang] profiles; issue
 12, infxvllm): InferenceMAX sweep points of Dec 2025 as mirrored in gminneci/mantile (agg_bmk.json), with
 each run's server flags from SemiAnalysisAI/InferenceX benchmarks/*.sh at 2e46dba: GPT-OSS-120B under vLLM
-0.11.2 on H100 / H200 (Marlin MXFP4 MoE) and B200 (FlashInfer MXFP4 x MXFP8), TP1-TP8 at 4-64 sequences;
+0.11.2 on H100 / H200 (Marlin MXFP4 MoE) and B200 (FlashInfer's TRTLLM-gen MXFP4 x MXFP8 MoE, moe_backend
+flashinfer_trtllm), TP1-TP8 at 4-64 sequences;
 DeepSeek-R1-0528 under SGLang 0.5.6 on H200 (FP8 TP8) and B200 (FP8 TP8, NVFP4 TP4 EP4 / TP8 EP8). Not
 expressible: the same sweeps' MI300X / MI325X / MI355X rows (SGLang, vLLM, ATOM): dcsim's MI300X / MI325X
 are calibrated for training only and it has no MI355X part.
@@ -159,12 +160,19 @@ VLLM_HOPPER_GAP = (
     "took the 7 H100 rows' median |TPOT error| 17.8 -> 9.1 %, the 7 H200 rows' 30.2 -> 19.6 %). "
     "Throughput follows TPOT")
 VLLM_B200_GAP = (
-    "GPT-OSS-120B on B200 under vLLM 0.11.2 (FlashInfer MXFP4 x MXFP8 MoE, fp8 KV): dcsim's TPOT +37 to "
-    "+57 % at 8-32 sequences, TP1 and TP2: the same decode-step fault as the TensorRT-LLM B200 rows "
-    "(GPT_OSS_BLACKWELL_GAP, inferencex_blackwell.csv): B200-180GB has no serve calibration (compute.toml: "
-    "hbm_eff_max 0.6 and the other serve constants from defaults), so the experts stream at 4.8 TB/s where "
-    "the measured steps need > 6 TB/s; at TP1 c16 dcsim's step is 8.7 ms (measured 6.0) with 8.2 ms of "
-    "kernels. Throughput follows TPOT")
+    "GPT-OSS-120B on B200 under vLLM 0.11.2 (fp8 KV, async scheduling): the runs' MoE is FlashInfer's TRTLLM-gen "
+    "kernel, trtllm_fp4_block_scale_moe with MXFP8 activations (InferenceX benchmarks/gptoss_fp4_b200_docker.sh "
+    "exports VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1, which vLLM's get_mxfp4_backend maps to "
+    "SM100_FI_MXFP4_MXFP8_TRTLLM), the kernel class TensorRT-LLM's MoeConfig backend TRTLLM and SGLang's "
+    "flashinfer_trtllm run: the rows' moe_backend column says so (issue 12, bwhbm; serve.moe_backend = "
+    "'trtllm_gen', its experts at calibration.toml trtllm_gen_hbm_eff 0.85). Before, dcsim priced them as the "
+    "[vllm] profile's default MoE with the experts at the Blackwell fit's 0.6 of 8 TB/s: TPOT +24 to +48 % at "
+    "8-32 sequences (TP1 c16 step 8.7 ms, measured 6.0). With the kernel class: +5.3 / +5.4 / +5.4 / +11.7 / "
+    "+15.5 / +8.8 % (TP2 1k/1k c8, TP2 8k/1k c8, TP1 1k/1k c16, TP2 1k/8k c16, TP1 1k/8k c16, TP1 8k/1k c32), and "
+    "the bf16 attention / LM-head GEMMs at compute.toml serve_gemm_stream_hbm_eff (0.69, flashinfer#1732's 5-6 "
+    "TB/s at M = 1) another ~1 point: +4.2 / +4.4 / +4.0 / +10.8 / +14.0 / +8.0 %. What stays is the small-step "
+    "floor (12 ops x 36 layers at launch_us, GPT_OSS_B200_TP8) and the KV reads at the fit's 0.6, longest at "
+    "1k/8k. Throughput follows TPOT")
 SGLANG_H200_GAP = (
     "DeepSeek-R1-0528 FP8 on 8 H200, SGLang 0.5.6 TP8 (EP1, Triton fused MoE, flashinfer MLA, bf16 KV): "
     "dcsim's TPOT matches at 4 sequences (-3 to 0 %) and is +13 to +26 % from 8 to 64: the batch term is "
@@ -188,7 +196,11 @@ SGLANG_B200_GAP = (
     "the rows' --moe-runner-backend flashinfer_trtllm runs dcsim's TRTLLM-gen kernel class (issue 12, bwgen: its "
     "expert weights stream at trtllm_gen_hbm_eff 0.85, gather and SwiGLU fused into FC1; the integration mapped "
     "the column): the 10 rows' TPOT +18..+63 % -> FP8 TP8 +3..+16 %, NVFP4 TP4 EP4 +24..+34 %, TP8 EP8 +17 / +19 %; "
-    "what stays is the 0.71 estimate and the non-expert weight and KV reads at the 0.6 fit")
+    "what stays is the 0.71 estimate and the non-expert weight and KV reads at the 0.6 fit. Since issue 12 "
+    "(bwhbm) the 0.71 estimate no longer scales the TRTLLM-gen experts: it is a fit of the engines' CUTLASS / "
+    "DeepGEMM FP8 GEMMs (engines.toml), while trtllm_gen_hbm_eff is that kernel's own measured rate of the HBM "
+    "peak; FP8 TP8 +9.1..+12.3 % -> -8.3..-2.8 % (8k/1k c4 -2.2 -> -8.3), NVFP4 TP4 EP4 +21.6..+30.2 -> "
+    "+10.0..+14.1 %, TP8 EP8 +17.4 / +18.9 -> +10.2 / +8.7 %")
 
 # GPT-OSS-120B on Hopper at a known batch (issue 12, infxgptoss): no TensorRT-LLM rows exist to add
 GPT_OSS_HOPPER_STEP_DIAGNOSIS = (

@@ -194,9 +194,11 @@ def test_vllm_and_sglang_rows_carry_their_servers_flags():
     assert hop.max_batch_size == 8 and hop.max_batch_tokens == 8192 and "scheduler" not in hop.model_fields_set
     from workloads.serving import engines
     assert engines.apply_defaults(hop, 141e9).scheduler == "sarathi"     # vLLM V1's chunked prefill
-    # B200 vLLM: FlashInfer MXFP4 x MXFP8, fp8 KV, --max-num-seqs 512
+    # B200 vLLM: FlashInfer MXFP4 x MXFP8, fp8 KV, --max-num-seqs 512; the MoE is FlashInfer's TRTLLM-gen kernel
+    # (VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1 -> SM100_FI_MXFP4_MXFP8_TRTLLM: VLLM_B200_GAP), every B200 vLLM row
     bw = ix.case_config(rows["infx_gptoss120b_b200_vllm_tp1_1024_1024_c16"]).serve
     assert (bw.expert_compute_precision, bw.kv_precision, bw.max_batch_size) == ("mxfp8", "fp8", 512)
+    assert {ix.case_config(r).serve.moe_backend for k, r in rows.items() if "_b200_vllm" in k} == {"trtllm_gen"}
     # SGLang H200: --chunked-prefill-size 32768, --mem-fraction-static 0.82, bf16 KV, the engine's scheduler
     sg = ix.case_config(rows["infx_dsr1_fp8_h200_sglang_tp8_1024_1024_c64"]).serve
     assert (sg.engine, sg.max_batch_tokens, sg.gpu_memory_utilization, sg.kv_precision, sg.max_batch_size) == \

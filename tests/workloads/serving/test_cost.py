@@ -804,3 +804,56 @@ def test_plain_ep_waits_for_the_most_loaded_expert_rank():
     T = 8192.0
     ratio = ep8.batch(T, 1.0, T * T / 2, 0.0).time_s / flat.batch(T, 1.0, T * T / 2, 0.0).time_s
     assert 1.02 < ratio < ep8.expert_load
+
+
+# -- HBM efficiency by kernel class on Blackwell (issue 12, bwhbm; sim/data/compute.toml [GB200]) ------------
+
+def _gemm_b0(c):
+    return {o.name: o.b0 for o, _ in c.layers.ops if o.kind == "gemm"}
+
+
+def test_blackwell_16bit_gemm_weights_stream_at_their_class_rate():
+    """On B200 the GEMMs over bf16 weights read them at serve_gemm_stream_hbm_eff of the HBM peak (5.5 TB/s,
+    flashinfer#1732's fp16 M = 1 figure) where the serving fit (serve_hbm_eff_max 0.6, decode attention over
+    the FP8 KV cache) is lower: their weight bytes x 0.6 / 0.69, the LM head's too; FP8 and NVFP4 weights, the
+    memory-bound elementwise ops and the KV reads stay at the fit's rate; Hopper has no such class."""
+    from sim.compute import constants_row
+    row = constants_row("B200")
+    g, h = row["serve_gemm_stream_hbm_eff"], row["serve_hbm_eff_max"]
+    assert h < g <= 0.75          # above the fit, at most the copy's > 6 TB/s of 8
+    bf = _cost(g="B200-180GB", precision="bf16", kv="fp8")
+    spec = bf.spec
+    assert bf._gemm_stream_eff == g
+    for (o, _), (b, _) in zip(bf.layers.ops, bf._base_ops):
+        assert o.name == b.name
+        if o.kind == "gemm":
+            assert o.b0 == pytest.approx(b.b0 * h / g), o.name
+        else:   # the memory-bound elementwise ops keep their bytes (tried at the copy's rate: rejected)
+            assert (o.b0, o.b1) == (b.b0, b.b1), o.name
+    assert bf._h_w == pytest.approx(2.0 * spec.hidden * spec.vocab * h / g)
+    # FP8 and NVFP4 weights keep their bytes (their small-M kernels measure <= 0.6); Hopper has no class
+    for p in ("fp8", "fp4"):
+        c = _cost(g="B200-180GB", precision=p, kv="fp8")
+        assert all(o.b0 == b.b0 for (o, _), (b, _) in zip(c.layers.ops, c._base_ops)), p
+    hop = _cost(g="H100-SXM-80GB", precision="bf16", kv="bf16")
+    assert all(o.b0 == b.b0 for (o, _), (b, _) in zip(hop.layers.ops, hop._base_ops))
+    # a decode step of few sequences: the bf16 weight reads take ~0.6 / 0.69 of the fit's time
+    steps = {}
+    for key in (True, False):
+        c = _cost(g="B200-180GB", precision="bf16", kv="fp8")
+        if not key:
+            c._gemm_stream_eff = h
+            c._h_w = 2.0 * spec.hidden * spec.vocab
+            c.set_weight_read_efficiency(1.0)
+        steps[key] = c.batch(8, 8, 8 * 1024, 8 * 1024).compute_s
+    assert 0.85 < steps[True] / steps[False] < 0.95
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, 1.5, float("nan"), "fast", True])
+def test_gemm_stream_hbm_eff_rejects_a_bad_value(monkeypatch, bad):
+    from sim.errors import ConfigError
+    import workloads.serving.cost as cost_mod
+    real = cost_mod.constants_row
+    monkeypatch.setattr(cost_mod, "constants_row", lambda name: {**real(name), "serve_gemm_stream_hbm_eff": bad})
+    with pytest.raises(ConfigError, match="serve_gemm_stream_hbm_eff"):
+        _cost(g="B200-180GB", precision="bf16", kv="fp8")

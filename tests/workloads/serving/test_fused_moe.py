@@ -742,8 +742,9 @@ def test_trtllm_gen_backend_streams_expert_weights_and_drops_its_fused_ops():
 def test_trtllm_gen_weight_streaming_against_flashinfer_b300_launches():
     """Held out (PR #5301): the BF16 launch reads 2.03 GB more expert weights than the NVFP4 one and takes
     0.235-0.263 ms more (7.5-8.2 TB/s of marginal streaming). dcsim's TRTLLM-gen class (0.85 of 8 TB/s) puts that
-    difference +15..+25 % over; the serving fit's 0.6 (no backend) +63..+78 %: B200's serve_hbm_eff_max is not
-    this kernel's rate. The whole BF16 launches within 10 %; the NVFP4 ones 20-26 % short: the launch's fixed
+    difference +15..+25 % over; the serving fit's 0.6 (no backend) was +63..+78 %, and with the plain kernel's
+    bf16 weights at the 16-bit GEMM class's 0.69 (compute.toml serve_gemm_stream_hbm_eff, issue 12 bwhbm)
+    +35..+47 %: B200's serve_hbm_eff_max is not this kernel's rate, nor is a cuBLAS-class GEMM's. The whole BF16 launches within 10 %; the NVFP4 ones 20-26 % short: the launch's fixed
     ~60-75 us (routing, activation quantization, finalize, pipeline fill) is more than dcsim's small ops."""
     from sim.app.validation.serving_heldout import fused_moe_layer_s
     for t, (m4, m16) in TRTLLM_GEN_B300_DSV3_EP8.items():
@@ -753,7 +754,7 @@ def test_trtllm_gen_weight_streaming_against_flashinfer_b300_launches():
         gen = layer("bf16", "trtllm_gen") - layer("fp4", "trtllm_gen")
         plain = layer("bf16", "") - layer("fp4", "")
         assert 1.05 <= gen / (m16 - m4) <= 1.30, (t, gen, m16 - m4)
-        assert plain / (m16 - m4) >= 1.55, (t, plain, m16 - m4)
+        assert plain / (m16 - m4) >= 1.3, (t, plain, m16 - m4)
         assert abs(layer("bf16", "trtllm_gen") / m16 - 1.0) <= 0.10, t
         assert -0.30 <= layer("fp4", "trtllm_gen") / m4 - 1.0 <= -0.15, t
 
@@ -938,3 +939,27 @@ def test_busiest_rank_expert_fraction_limits():
     # a mean batch between integers interpolates, monotone in the tokens
     f = [fm.busiest_rank_expert_fraction(t, 8, 256, 8, 8, 4) for t in (1.0, 1.5, 2.0, 3.0, 8.0)]
     assert all(b > a for a, b in zip(f, f[1:]))
+
+
+def test_trtllm_gen_experts_take_no_engine_low_precision_penalty():
+    """An engine's lowp_weight_read_efficiency (SGLang's 0.71: an estimate from vLLM's CUTLASS / DeepGEMM FP8
+    fit, engines.toml) divides the weight bytes of the GEMMs it was fitted to, not the TRTLLM-gen experts',
+    whose trtllm_gen_hbm_eff is that kernel's own measured rate of the HBM peak (issue 12, bwhbm): with the
+    penalty the experts' bytes are the TRTLLM-gen stream's, the other GEMMs' are divided by it; a CUTLASS MoE
+    keeps the penalty on its experts too."""
+    ref, pen = _qwen3_cost(precision="fp8"), _qwen3_cost(precision="fp8")
+    for c in (ref, pen):
+        c.set_fused_moe_backend("trtllm_gen")
+    pen.set_weight_read_efficiency(0.71)
+    by = {o.name: o for o, _ in ref.layers.ops}
+    for o, _ in pen.layers.ops:
+        if o.kind != "gemm":
+            continue
+        want = by[o.name].b0 * (1.0 if o.expert else 1.0 / 0.71)
+        assert o.b0 == pytest.approx(want), o.name
+    assert any(o.expert and o.kind == "gemm" for o, _ in pen.layers.ops)
+    cut = _qwen3_cost(precision="fp8")
+    cut.set_fused_moe_backend("cutlass")
+    base = {o.name: o.b0 for o, _ in cut.layers.ops}
+    cut.set_weight_read_efficiency(0.71)
+    assert all(o.b0 == pytest.approx(base[o.name] / 0.71) for o, _ in cut.layers.ops if o.kind == "gemm")
