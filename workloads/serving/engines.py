@@ -117,6 +117,9 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   (``rope_table_bytes``; TensorRT-LLM: 4, an fp32 table shared by the layers; 0: not modelled or
   sized by the run). Only models that declare ``model.max_context`` carry one (Llama 4 Scout:
   10,485,760 x 128 x 4 B = 5.37 GB per GPU); in [0, 8].
+- ``mxfp4_expert_alignment``: elements the engine pads MXFP4 routed-expert weights to on both GEMM
+  dimensions (hidden and expert intermediate) when it loads them (``expert_padding_bytes``, counted with
+  the weights before the KV pool is sized); TensorRT-LLM: 128 (GPT-OSS 2880 -> 2944); 0: held as stored.
 - ``encoder_sharding``: how that encoder spreads over a replica's GPUs: ``"replicated"`` (whole on
   every GPU: TensorRT-LLM, SGLang 0.4's transformers tower) or ``"tp"`` (its linear layers split
   over the replica's tensor-parallel ranks, ``cost.tp``: vLLM's ColumnParallel / RowParallel vision
@@ -199,6 +202,7 @@ class EngineProfile:
     encoder_sharding: str = "replicated"   # "replicated": whole on every GPU; "tp": split over cost.tp
     rope_table_bytes_per_entry: float = 0.0   # bytes per entry of the RoPE cos/sin table over model.max_context (rope_table_bytes)
     dp_gathered_moe: bool = False   # attention DP: the all-gathered tokens' fused-MoE buffers count in the activation peak
+    mxfp4_expert_alignment: int = 0   # elements MXFP4 routed-expert weights are padded to on both GEMM dims (expert_padding_bytes)
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -255,14 +259,40 @@ class EngineProfile:
         dim = s.rope_head_dim if s.mla else s.head_dim
         return self.rope_table_bytes_per_entry * float(s.max_context) * dim
 
+    def expert_padding_bytes(self, cost) -> float:
+        """Bytes per GPU the engine adds to MXFP4 routed-expert weights by padding the hidden and the
+        expert intermediate dimension up to ``mxfp4_expert_alignment`` elements (0: none). TensorRT-LLM
+        (_torch/modules/fused_moe/quantization.py, ``MXFP4WeightFusedMoEMethod.create_weights`` with
+        ``MXFP4WeightCutlassFusedMoEMethod.weight_alignment = 128``, "Cutlass MoE backend requires weight
+        elements to be 128 aligned"; the W4A16 and W4A8-MXFP8 CUTLASS methods inherit it) allocates
+        w3_w1 as 2 x round_up(I, 128) x round_up(H, 128) and w2 as round_up(H, 128) x round_up(I, 128),
+        their block scales alike: GPT-OSS (H = I = 2880 -> 2944) holds 4.49 % more expert bytes than its
+        checkpoint. Exact where the MoE's TP size is 1 (EP or a single GPU); with MoE TP > 1 the engine pads
+        to a multiple that keeps each shard aligned, at least this much. Checked against a logged
+        GPT-OSS-120B start-up (data/trtllm_kv_logs.csv: 63.52 GiB in torch after loading)."""
+        a = int(self.mxfp4_expert_alignment)
+        if a <= 0 or not cost.spec.is_moe or getattr(cost, "expert_precision", None) != "mxfp4":
+            return 0.0
+        h, f = cost.spec.hidden, cost.spec.expert_ffn_hidden
+        factor = (-(-h // a) * a) * (-(-f // a) * a) / float(h * f)
+        from workloads.serving.cost import EXPERT_WEIGHT_BYTES
+        moe_layers = round(cost.moe_fraction * cost.spec.layers)
+        expert = cost.expert_params * moe_layers * EXPERT_WEIGHT_BYTES["mxfp4"]
+        if hasattr(cost, "physical_experts"):      # attention DP (DpAttentionCost): each rank its share of the experts
+            per_gpu = expert * cost.physical_experts / cost.dp / cost.pp
+        else:
+            per_gpu = expert * cost.spec.experts / (cost.tp * cost.pp)
+        return per_gpu * (factor - 1.0)
+
     def kv_pool_bytes(self, cost, utilization: float, max_batch_tokens: int, max_batch_size: int) -> float:
         """KV bytes one GPU of a replica holds (may be <= 0: the caller reports it). The weights include
-        the encoder the engine loads beside the language model (``encoder_bytes``) and its RoPE table
-        (``rope_table_bytes``), both allocated before the pool is sized."""
+        the encoder the engine loads beside the language model (``encoder_bytes``), its RoPE table
+        (``rope_table_bytes``) and the padding of MXFP4 expert weights (``expert_padding_bytes``), all
+        allocated before the pool is sized."""
         total = cost.gpu.hbm_bytes
         encoder = self.encoder_bytes(cost)
         rope = self.rope_table_bytes(cost)
-        weights = cost.weight_bytes_per_gpu() + encoder + rope
+        weights = cost.weight_bytes_per_gpu() + encoder + rope + self.expert_padding_bytes(cost)
         if weights > total and rope > 0 and weights - rope <= total:
             raise InfeasibleError("model.max_context", f"{cost.spec.name}: {self.name} builds a RoPE table over the "
                                   f"model's whole context on every GPU (model.max_context {cost.spec.max_context:,} "
@@ -392,6 +422,10 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.encoder_sharding not in ("replicated", "tp"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml encoder_sharding = {prof.encoder_sharding!r} is "
                                "not one of 'replicated', 'tp'")
+    a = prof.mxfp4_expert_alignment
+    if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a <= 1024:
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml mxfp4_expert_alignment = {a!r} is not a whole "
+                               "number of elements in [0, 1024] (0: MXFP4 expert weights held as stored)")
     if prof.max_seq_len not in ("workload", "model"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml max_seq_len = {prof.max_seq_len!r} is not "
                                "one of 'workload', 'model'")

@@ -889,3 +889,40 @@ def test_async_scheduling_shortens_sglang_decode_end_to_end():
     off = run(load_config(data={**base, "serve": {"engine": "sglang", "precision": "bf16",
                                                   "async_scheduling": False}})).summary
     assert float(off["tpot_mean_s"]) - float(on["tpot_mean_s"]) == pytest.approx(0.504e-3, rel=0.05)
+
+
+def test_trtllm_pads_mxfp4_experts_to_128_elements():
+    """TensorRT-LLM's CUTLASS MXFP4 fused MoE allocates its expert weights with hidden and intermediate
+    rounded up to 128 (fused_moe/quantization.py weight_alignment = 128): GPT-OSS's 2880 x 2880 experts
+    hold (2944 / 2880)^2 - 1 = 4.49 % more bytes; nothing for other precisions, dense models or engines
+    without the alignment; under attention DP each rank pads its share of the experts."""
+    from workloads.serving.dp_attention import DpAttentionCost
+    t = engines.profile("trtllm")
+    assert t.mxfp4_expert_alignment == 128
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "gpt-oss-120b"}}).model)
+    c = IterationCost(spec, gpu("B200-180GB"), "bf16", "fp8", 1)
+    assert t.expert_padding_bytes(c) == 0.0           # bf16 experts: held as stored
+    c.set_expert_precision("mxfp4")
+    expert = spec.experts * c.expert_params * spec.layers * (0.5 + 1 / 32)
+    assert t.expert_padding_bytes(c) == pytest.approx(expert * ((2944 / 2880) ** 2 - 1))
+    assert t.expert_padding_bytes(c) / GiB == pytest.approx(2.55, abs=0.01)
+    assert engines.profile("vllm").expert_padding_bytes(c) == 0.0
+    assert t.expert_padding_bytes(cost({"preset": "llama3-8b"})) == 0.0
+    d = DpAttentionCost(spec, gpu("B200-180GB"), "bf16", "fp8", 4)
+    d.set_expert_precision("mxfp4")
+    assert t.expert_padding_bytes(d) == pytest.approx(t.expert_padding_bytes(c) / 4)
+    # the pool pays for it: less KV than the same replica without the padding
+    from dataclasses import replace
+    unpadded = replace(t, mxfp4_expert_alignment=0)
+    diff = unpadded.kv_pool_bytes(c, 0.9, 8192, 64) - t.kv_pool_bytes(c, 0.9, 8192, 64)
+    assert diff == pytest.approx(0.9 * t.expert_padding_bytes(c))
+
+
+@pytest.mark.parametrize("bad", [-128, 1.5, "128", True, 4096])
+def test_engines_toml_mxfp4_expert_alignment_is_checked(monkeypatch, bad):
+    data = {k: dict(v) for k, v in engines._data().items()}
+    data["trtllm"]["mxfp4_expert_alignment"] = bad
+    monkeypatch.setattr(engines, "_data", lambda: data)
+    with pytest.raises(ConfigError) as e:
+        engines.profile("trtllm")
+    assert "mxfp4_expert_alignment" in str(e.value)
