@@ -305,7 +305,9 @@ B200_DEP_STEP_DIAGNOSIS = (
     "prefill-disturbed: 16 / 32 / 64 per rank -11.2 / +0.7 / +7.8 %). The two models share the attention-DP "
     "machinery, MLA and the dense layers, so on Blackwell the deficit follows the FP8 routed-expert path (the "
     "block-scale grouped GEMMs at 4-120 rows per local expert, and the dispatch's activation width, which FP4 "
-    "quantizes before the all-gather), not attention DP as such. Nothing fitted to these rows")
+    "quantizes before the all-gather), not attention DP as such. The width alone cannot hold it: dcsim already "
+    "gathers 1 byte per element for FP8 (dp_attention.set_gather_precision) and its moe_comm is 9.1 ms at 482 "
+    "per rank, so a BF16 gather (+1 byte of 3) adds ~3 of the 21 missing ms. Nothing fitted to these rows")
 B200_DEP_GAP = (
     "DeepSeek-R1 on 8 / 4 B200, trtllm-serve DEP8 / DEP4 (attention DP, EP = TP; attention_dp_config "
     "enable_balance) at concurrency 64-256, 8-64 sequences per rank: TPOT -19.8 to +20.0 %. FP8 DEP8 -1.7 % at 8 "
