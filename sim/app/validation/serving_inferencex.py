@@ -58,7 +58,17 @@ inferencex_blackwell.csv (held out): GPT-OSS-120B on B200, trtllm-serve of Tenso
 TRTLLM-gen MoE backend (the row's ``moe_backend`` TRTLLM -> ``serve.moe_backend = "trtllm_gen"``), TP1 at
 concurrency 64 / 128 and TP8 at 4 / 8: ``GPT_OSS_B200_GEN`` / ``GPT_OSS_B200_TP8``.
 
-Diagnosis: see ``DEP_STEP_DIAGNOSIS`` (TensorRT-LLM Hopper DEP), ``VLLM_HOPPER_GAP``, ``VLLM_B200_GAP``,
+inferencex_trtllm_blackwell.csv (held out; issue 12, infxdsrb): DeepSeek-R1-0528 FP8 and FP4 (NVFP4 experts) on
+B200 from the same InferenceX fixture as the Hopper rows, post-1.0 TensorRT-LLM: trtllm-serve 1.1.0rc2.post2
+(2025-12-15) and 1.2.0rc6.post2 (2026-01 / 02), options from benchmarks/dsr1_{fp8,fp4}_b200_trt_slurm.sh at 2e46dba
+(FP8: DeepGEMM MoE, which dcsim has no name for: the engine's default; FP4: TRTLLM-gen, CUTLASS past the script's
+thresholds), TP8 EP1 / TP8 EP8 / TP4 EP4 without attention DP at 4-128 sequences and DEP8 / DEP4 at 8-64 per rank;
+and Dynamo decode workers (tensorrtllm-runtime 0.8.1.post1 / .post2, MTP off): FP8 TP8 EP1 at 1-41 sequences, FP8
+DEP8 at 15-482 per rank, FP4 TP8 EP8 at 63, FP4 DEP8 at 30-121 per rank. ``B200_DEP_STEP_DIAGNOSIS`` answers
+whether the Hopper attention-DP deficit (``DEP_STEP_DIAGNOSIS``) is there on Blackwell. Not taken: the fixture's
+B200 FP4 TP8 EP1 rows with no image (2025-11-02; build and script unknown), MTP rows, B300 / GB200 / GB300 rows.
+
+Diagnosis: see ``DEP_STEP_DIAGNOSIS`` (TensorRT-LLM Hopper DEP), ``B200_DEP_STEP_DIAGNOSIS`` (Blackwell), ``VLLM_HOPPER_GAP``, ``VLLM_B200_GAP``,
 ``SGLANG_H200_GAP``, ``SGLANG_B200_GAP``.
 """
 
@@ -288,6 +298,54 @@ GPT_OSS_B200_TP8 = GPT_OSS_B200_GEN + (
     "serve_fp8_gemm_factor) were fitted with those kernels priced, so removing them needs those refits "
     "first")
 
+# DeepSeek-R1 on B200, post-1.0 TensorRT-LLM (inferencex_trtllm_blackwell.csv; issue 12, infxdsrb): held out
+B200_DEP_STEP_DIAGNOSIS = (
+    "Blackwell attention-DP decode step at a known per-rank batch (issue 12, infxdsrb; DeepSeek-R1-0528 on B200, "
+    "post-1.0 TensorRT-LLM: trtllm-serve 1.1.0rc2.post2 / 1.2.0rc6.post2, Dynamo tensorrtllm-runtime 0.8.1.post1 / "
+    ".post2; dcsim's step against the measured TPOT). FP8: the Dynamo DEP8 decode workers at 15 / 29 / 72 / 482 "
+    "sequences per rank -7.0 / -9.8 / -17.9 / -28.6 % (measured 31.2 / 33.7 / 42.4 / 74.3 ms, dcsim 29.1 / 30.4 / "
+    "34.8 / 53.0), trtllm-serve DEP8 (DeepGEMM MoE) at 8 / 32 per rank -1.7 / -10.0 %; the same builds' FP8 steps "
+    "without attention DP are too slow, not too fast (Dynamo TP8 EP1 decode workers +12 to +20 % at 1-41 "
+    "sequences; trtllm-serve TP8 EP8 -3 to +9 % at 32-64 past the 4-sequence floor), so against its own no-DP "
+    "bias the FP8 DEP step is ~1.4x too fast at 72 per rank and ~1.6x at 482: the Hopper deficit is there. "
+    "Missing time 2.2 / 3.3 / 7.6 / 21.3 ms: ~12 us per gathered token from 15 to 72 per rank (7.8k context), "
+    "~4 us past that (1.4k context), i.e. at 482 per rank about dcsim's own routed-expert GEMM time again "
+    "(expert_up + expert_down 20.3 of 53.0 ms, ~120 rows per local expert; 17.7-17.9 ms, weight-read bound, from "
+    "15 to 72 per rank). FP4 (NVFP4 routed experts; attention, dense and shared-expert layers FP8 as in the FP8 "
+    "model): no deficit: DEP8 decode workers at 30 / 30 / 121 per rank +4.9 / +4.7 / +4.2 %, and the trtllm-serve "
+    "DEP8 / DEP4 rows at 8-64 per rank scatter -20 to +20 % with no trend in the per-rank batch (1k/8k, the least "
+    "prefill-disturbed: 16 / 32 / 64 per rank -11.2 / +0.7 / +7.8 %). The two models share the attention-DP "
+    "machinery, MLA and the dense layers, so on Blackwell the deficit follows the FP8 routed-expert path (the "
+    "block-scale grouped GEMMs at 4-120 rows per local expert, and the dispatch's activation width, which FP4 "
+    "quantizes before the all-gather), not attention DP as such. The width alone cannot hold it: dcsim already "
+    "gathers 1 byte per element for FP8 (dp_attention.set_gather_precision) and its moe_comm is 9.1 ms at 482 "
+    "per rank, so a BF16 gather (+1 byte of 3) adds ~3 of the 21 missing ms. Nothing fitted to these rows")
+B200_DEP_GAP = (
+    "DeepSeek-R1 on 8 / 4 B200, trtllm-serve DEP8 / DEP4 (attention DP, EP = TP; attention_dp_config "
+    "enable_balance) at concurrency 64-256, 8-64 sequences per rank: TPOT -19.8 to +20.0 %. FP8 DEP8 -1.7 % at 8 "
+    "per rank, -10.0 % at 32 (the FP8 deficit, B200_DEP_STEP_DIAGNOSIS); FP4 8k/1k rows (CUTLASS FP4 MoE past "
+    "concurrency 32, 8k prefills interleaved) -6 to +20 %, 1k/1k -19.8 to +4.4 %, 1k/8k -11.2 to +7.8 %. "
+    "Throughput follows TPOT and TTFT (over by +9 to +29 % where TPOT is short: the runs' TTFT, 0.8-3.5 s, holds "
+    "the ranks as on H200, DEP_GAP)")
+B200_TEP_GAP = (
+    "DeepSeek-R1 on B200 without attention DP: trtllm-serve TP8 EP8 FP8 (DeepGEMM MoE) at 4-64 sequences, TP8 EP8 "
+    "/ TP4 EP4 FP4 (TRTLLM-gen, CUTLASS past the script's thresholds) at 4-128. FP8: -19 to -20 % at 4 sequences "
+    "on all three shapes, -5 to -9 % at 8, -5 to +9 % at 16-64: a small-batch floor larger than the H200 rows' "
+    "(TEP_GAP) on a part without serve calibration (B200-180GB: hbm_eff_max and the other serve constants from "
+    "defaults, VLLM_B200_GAP). FP4: -10 to -1 % at 4-64 except TP4 8k/1k c32 +18.5 %, and -13 to -32 % at 128 "
+    "sequences: from 64 to 128 sequences the measured step grows +29 % on TP4 EP4 (same build) where dcsim's grows "
+    "+18 %, and +43 / +66 % on TP8 EP8 1k/8k / 1k/1k where dcsim's grows +22 / +19 % (but the 64-sequence TP8 "
+    "runs are 1.2.0rc6.post2 and the 128-sequence ones 1.1.0rc2.post2); not diagnosed. Throughput follows TPOT")
+B200_TP8_GAP = (
+    "DeepSeek-R1 FP4 on 8 B200, trtllm-serve TP8 without EP (TRTLLM-gen FP4 MoE): TPOT +12 to +13 % at 4 "
+    "sequences (1.2.0rc6.post2), -3 to +1 % at 8, -8 to -12 % at 16-32 (1.1.0rc2.post2). Throughput follows TPOT")
+B200_DYNAMO_GAP = (
+    "Dynamo decode workers on B200 (DeepSeek-R1, TensorRT-LLM of ai-dynamo tensorrtllm-runtime 0.8.1.post1 / "
+    ".post2, MTP off; the srt-slurm recipes' options not read: dcsim's defaults, FP8 KV): the step at the "
+    "worker's Little's-law batch (``decode_batch``). FP8 TP8 EP1 (experts TP-sharded) at 1-41 sequences +12 to "
+    "+20 % too slow (no B200 serve calibration, VLLM_B200_GAP); FP4 TP8 EP8 at 63 sequences +27.7 %; DEP8: "
+    "B200_DEP_STEP_DIAGNOSIS")
+
 # (row-id substring, tolerance, bound, gap) for the TPOT case and the throughput case of a kind
 KINDS = [
     ("h200_dynamo_dep8", (0.15, 0.15, DISAGG_GAP + ". " + DEP_STEP_DIAGNOSIS), (0.15, None, "")),
@@ -301,6 +359,12 @@ KINDS = [
     ("b200_sglang", (0.15, 0.65, SGLANG_B200_GAP), (0.15, 0.40, SGLANG_B200_GAP)),
     ("gptoss120b_b200_trt_tp1", (0.15, 0.30, GPT_OSS_B200_GEN), (0.15, 0.25, GPT_OSS_B200_GEN)),
     ("gptoss120b_b200_trt_tp8", (0.15, 0.65, GPT_OSS_B200_TP8), (0.15, 0.40, GPT_OSS_B200_TP8)),
+    ("b200_dynamo_dep8", (0.15, 0.35, B200_DYNAMO_GAP + ". " + B200_DEP_STEP_DIAGNOSIS), (0.15, None, "")),
+    ("b200_dynamo_tp8", (0.15, 0.25, B200_DYNAMO_GAP), (0.15, None, "")),
+    ("b200_dynamo_tep8", (0.15, 0.35, B200_DYNAMO_GAP), (0.15, None, "")),
+    ("b200_trt_dep", (0.15, 0.25, B200_DEP_GAP + " " + B200_DEP_STEP_DIAGNOSIS), (0.15, 0.35, B200_DEP_GAP)),
+    ("b200_trt_tep", (0.15, 0.35, B200_TEP_GAP), (0.15, 0.55, B200_TEP_GAP)),
+    ("fp4_b200_trt_tp8", (0.15, 0.20, B200_TP8_GAP), (0.15, 0.20, B200_TP8_GAP)),
 ]
 
 
