@@ -100,6 +100,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   TensorRT-LLM's MMHA kernel instead of XQA on a GPU whose generation kernel is XQA (compute.toml
   ``xqa_decode``: Hopper) when the run's longest sequence exceeds the chunk (TensorRT-LLM PR #6306;
   ``Deployment._chunked_decode_kernel``, ``IterationCost.set_mmha_chunked_decode``); "" none.
+- ``triton_moe_k_align`` / ``triton_moe_n_align``: the engine pads the weight-only Triton MoE's (triton_kernels
+  matmul_ogs, serve.moe_backend "triton") expert GEMMs to multiples of these K / N elements (0: none;
+  ``IterationCost.set_mixed_input_alignment``): TensorRT-LLM 128 / 256 (TritonMXFP4FusedMoEMethod), vLLM and
+  SGLang none (their Hopper path rounds the intermediate to 64 / 32, GPT-OSS's 2880 unchanged).
 - ``max_seq_len``: the engine's max_seq_len that ``chunked_decode`` compares with the chunk:
   ``"workload"``, the run's longest prompt + output (trtllm-bench sizes it from its dataset), or
   ``"model"``, the model's ``model.max_context`` where it declares one, else the workload's
@@ -197,6 +201,8 @@ class EngineProfile:
     encoder_sharding: str = "replicated"   # "replicated": whole on every GPU; "tp": split over cost.tp
     rope_table_bytes_per_entry: float = 0.0   # bytes per entry of the RoPE cos/sin table over model.max_context (rope_table_bytes)
     dp_gathered_moe: bool = False   # attention DP: the all-gathered tokens' fused-MoE buffers count in the activation peak
+    triton_moe_k_align: int = 0     # the weight-only Triton MoE's expert GEMMs padded to K / N multiples (0: none)
+    triton_moe_n_align: int = 0     # (IterationCost.set_mixed_input_alignment)
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -390,6 +396,11 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.encoder_sharding not in ("replicated", "tp"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml encoder_sharding = {prof.encoder_sharding!r} is "
                                "not one of 'replicated', 'tp'")
+    for k in ("triton_moe_k_align", "triton_moe_n_align"):
+        v = getattr(prof, k)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 4096:
+            raise ConfigError(key, f"engine {prof.name!r}: engines.toml {k} = {v!r} is not a whole number of elements "
+                                   "in [0, 4096] (0: the expert GEMMs unpadded)")
     if prof.max_seq_len not in ("workload", "model"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml max_seq_len = {prof.max_seq_len!r} is not "
                                "one of 'workload', 'model'")
