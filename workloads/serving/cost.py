@@ -293,6 +293,10 @@ class IterationCost:
         self.moe_ep_tile_all_pairs = bool(fm.get("mixed_input_ep_tile_all_pairs", False))
         self.moe_gate_on_gathered = bool(fm.get("mixed_input_gate_on_gathered", False))
         self._mixed_layers_memo: dict = {}  # M tile -> layers with that tile's mixed-input rate
+        # the engine's padding of the weight-only Triton MoE's expert GEMMs (set_mixed_input_alignment):
+        # K to a multiple of the first, N of the second; (0, 0) none
+        self.moe_mixed_align = (0, 0)
+        self.expert_pad_bytes = 0.0        # the padded experts' extra weight bytes, all GPUs (set_mixed_input_alignment)
         # the experts' MMA precision (set_expert_compute_precision) and the engine's fused-MoE kernel
         # class (set_fused_moe_backend): TensorRT-LLM's CUTLASS fused MoE with FP4 MMA on Blackwell runs
         # its grouped GEMMs at cutlass_fp4_gemm_eff of the dense rate and spends cutlass_fp4_copy_ns per
@@ -503,21 +507,59 @@ class IterationCost:
             return hit[1]
         import copy
         layers = copy.copy(self.layers)
+        base = [(self._aligned_expert_op(o) if o.expert and o.kind == "gemm" else o, n) for o, n in self.layers.ops]
         if tile < self.moe_mixed_input_tile:
             # below the large-M tile: max(weight read, dequantization per weight element per M tile + the
             # MMA over the padded rows at the dense rate) (fused_moe.mixed_input_dequant_s)
             wb = EXPERT_WEIGHT_BYTES.get(self.expert_precision) or BYTES_PER_ELEMENT[self.expert_precision]
             layers.ops = [(replace(o, rate=o.rate / self.moe_mixed_input_eff, m_tile=tile,
                                    dequant_s=self._mixed_dequant_s(o.rate / self.moe_mixed_input_eff) / wb)
-                           if o.expert and o.kind == "gemm" else o, n) for o, n in self.layers.ops]
+                           if o.expert and o.kind == "gemm" else o, n) for o, n in base]
         else:
             eff = fused_moe.mixed_input_efficiency(tile, self.moe_mixed_input_eff, self.moe_mixed_dequant_eff,
                                                    self.moe_mixed_input_tile, self.compute.eff.gemm_half_dim)
             scale = eff / self.moe_mixed_input_eff
             layers.ops = [(replace(o, rate=o.rate * scale) if o.expert and o.kind == "gemm" else o, n)
-                          for o, n in self.layers.ops]
+                          for o, n in base]
         self._mixed_layers_memo[tile] = (self.layers.ops, layers)
         return layers
+
+    def _aligned_expert_op(self, o):
+        """An expert GEMM op of the weight-only Triton kernel with its K and N padded to the engine's
+        alignment (``set_mixed_input_alignment``; ``fused_moe.aligned_gemm_dims``): FLOPs and weight bytes x
+        Kp Np / (K N), activation bytes x (Kp + Np) / (K + N). Unchanged without alignment or on Marlin."""
+        ka, na = self.moe_mixed_align
+        if not (ka or na) or self.moe_mixed_kernel != "triton" or o.k <= 0.0 or o.f1 <= 0.0:
+            return o
+        k = o.k
+        n = o.f1 / (2.0 * k * max(self.spec.top_k, 1))     # f1: 2 K N FLOPs per routed copy, top_k per token
+        kp, np_ = fused_moe.aligned_gemm_dims(k, n, ka, na)
+        if kp == k and np_ == n:
+            return o
+        w = (kp * np_) / (k * n)
+        return replace(o, f1=o.f1 * w, b0=o.b0 * w, b1=o.b1 * (kp + np_) / (k + n), k=kp,
+                       dmin=min(kp, np_) if o.dmin else o.dmin)
+
+    def set_mixed_input_alignment(self, k_align: int, n_align: int) -> None:
+        """The engine pads the weight-only Triton MoE's expert GEMMs (each expert's [K, N] weights and the
+        activations' K) to multiples of ``k_align`` and ``n_align`` elements (0: not that dimension):
+        TensorRT-LLM's TritonMXFP4FusedMoEMethod (k_alignment 128, n_alignment 256; engines.toml
+        triton_moe_k_align / triton_moe_n_align). Raises ConfigError on a negative or non-integer value."""
+        for key, v in (("triton_moe_k_align", k_align), ("triton_moe_n_align", n_align)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"engines.{key}", f"{v!r} is not a whole number of elements >= 0 (0: no padding)")
+        self.moe_mixed_align = (k_align, n_align)
+        self._mixed_layers_memo = {}
+        self._fixed_memo.clear()
+        # the engine allocates the padded weights (create_weights' padded shapes): the experts' bytes x the
+        # weight-weighted padding ratio, held like the rest of the experts (weight_bytes_per_gpu)
+        ops = [(o, n) for o, n in self.layers.ops if o.expert and o.kind == "gemm" and o.b0 > 0.0]
+        self.expert_pad_bytes = 0.0
+        if ops and self._mixed_input and self.moe_mixed_kernel == "triton":
+            r = sum(self._aligned_expert_op(o).b0 * n for o, n in ops) / sum(o.b0 * n for o, n in ops)
+            wb = EXPERT_WEIGHT_BYTES.get(self.expert_precision) or BYTES_PER_ELEMENT[self.expert_precision]
+            moe_layers = round(self.moe_fraction * self.spec.layers)
+            self.expert_pad_bytes = (r - 1.0) * self.spec.experts * self.expert_params * moe_layers * wb
 
     def _mixed_dequant_s(self, rate: float) -> float:
         """Seconds per weight element per M tile of the weight-only kernel's dequantization, for an op
@@ -843,7 +885,7 @@ class IterationCost:
         """Weights one GPU holds; embeddings and LM head stay 16-bit in FP8/FP4 checkpoints
         (Hugging Face FP8 releases of Llama, Qwen3 and DeepSeek keep embed_tokens/lm_head bf16)."""
         emb_extra = self.spec.embedding_params() * max(2.0 - self.wbytes, 0.0)
-        return (self.params * self.wbytes + emb_extra + self.expert_extra_bytes) / (self.tp * self.pp)
+        return (self.params * self.wbytes + emb_extra + self.expert_extra_bytes + self.expert_pad_bytes) / (self.tp * self.pp)
 
     # -- engine terms (host time, CUDA graphs, low-precision weight reads, speculative decoding) -
     def set_graph_batch_sizes(self, sizes) -> None:

@@ -252,6 +252,9 @@ class Deployment:
                            f"({s.expert_precision or s.precision} experts on {self.gpu.name}: serve.expert_precision, "
                            "default serve.precision); "
                            "remove it or serve narrower experts")
+        if cost.weight_only_experts and (self.engine.triton_moe_k_align or self.engine.triton_moe_n_align):
+            # the engine's padding of the Triton kernel's expert GEMMs (no effect on Marlin)
+            cost.set_mixed_input_alignment(self.engine.triton_moe_k_align, self.engine.triton_moe_n_align)
         self._engine_host_time(cost)
         if not self.engine.window_kv_freed:
             cost.keep_window_kv()

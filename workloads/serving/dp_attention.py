@@ -298,7 +298,8 @@ class DpAttentionCost(IterationCost):
         rest = self.params - experts
         emb_extra = s.embedding_params() * max(2.0 - self.wbytes, 0.0)
         per_gpu_experts = experts / s.experts * (self.physical_experts / self.dp)
-        return (rest * self.wbytes + emb_extra + per_gpu_experts * self.wbytes + self.expert_extra_bytes / self.dp) / self.pp
+        return (rest * self.wbytes + emb_extra + per_gpu_experts * self.wbytes
+                + (self.expert_extra_bytes + self.expert_pad_bytes) / self.dp) / self.pp
 
     def _moe_layers_all(self) -> int:
         return round(self.moe_fraction * self.spec.layers)

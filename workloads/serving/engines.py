@@ -102,6 +102,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   TensorRT-LLM's MMHA kernel instead of XQA on a GPU whose generation kernel is XQA (compute.toml
   ``xqa_decode``: Hopper) when the run's longest sequence exceeds the chunk (TensorRT-LLM PR #6306;
   ``Deployment._chunked_decode_kernel``, ``IterationCost.set_mmha_chunked_decode``); "" none.
+- ``triton_moe_k_align`` / ``triton_moe_n_align``: the engine pads the weight-only Triton MoE's (triton_kernels
+  matmul_ogs, serve.moe_backend "triton") expert GEMMs to multiples of these K / N elements (0: none;
+  ``IterationCost.set_mixed_input_alignment``): TensorRT-LLM 128 / 256 (TritonMXFP4FusedMoEMethod), vLLM and
+  SGLang none (their Hopper path rounds the intermediate to 64 / 32, GPT-OSS's 2880 unchanged).
 - ``max_seq_len``: the engine's max_seq_len that ``chunked_decode`` compares with the chunk:
   ``"workload"``, the run's longest prompt + output (trtllm-bench sizes it from its dataset), or
   ``"model"``, the model's ``model.max_context`` where it declares one, else the workload's
@@ -203,6 +207,8 @@ class EngineProfile:
     rope_table_bytes_per_entry: float = 0.0   # bytes per entry of the RoPE cos/sin table over model.max_context (rope_table_bytes)
     dp_gathered_moe: bool = False   # attention DP: the all-gathered tokens' fused-MoE buffers count in the activation peak
     mxfp4_expert_alignment: int = 0   # elements MXFP4 routed-expert weights are padded to on both GEMM dims (expert_padding_bytes)
+    triton_moe_k_align: int = 0     # the weight-only Triton MoE's expert GEMMs padded to K / N multiples (0: none)
+    triton_moe_n_align: int = 0     # (IterationCost.set_mixed_input_alignment)
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -269,9 +275,14 @@ class EngineProfile:
         their block scales alike: GPT-OSS (H = I = 2880 -> 2944) holds 4.49 % more expert bytes than its
         checkpoint. Exact where the MoE's TP size is 1 (EP or a single GPU); with MoE TP > 1 the engine pads
         to a multiple that keeps each shard aligned, at least this much. Checked against a logged
-        GPT-OSS-120B start-up (data/trtllm_kv_logs.csv: 63.52 GiB in torch after loading)."""
+        GPT-OSS-120B start-up (data/trtllm_kv_logs.csv: 63.52 GiB in torch after loading). 0 where the
+        TRITON MoE backend's padding (``triton_moe_k_align`` / ``_n_align``) is already held in the weights."""
         a = int(self.mxfp4_expert_alignment)
         if a <= 0 or not cost.spec.is_moe or getattr(cost, "expert_precision", None) != "mxfp4":
+            return 0.0
+        if getattr(cost, "expert_pad_bytes", 0.0) > 0.0:
+            # the TRITON backend's own padding (K 128 / N 256, IterationCost.set_mixed_input_alignment) is
+            # already in the weights: that method allocates the experts, not the CUTLASS one
             return 0.0
         h, f = cost.spec.hidden, cost.spec.expert_ffn_hidden
         factor = (-(-h // a) * a) * (-(-f // a) * a) / float(h * f)
@@ -426,6 +437,11 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a <= 1024:
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml mxfp4_expert_alignment = {a!r} is not a whole "
                                "number of elements in [0, 1024] (0: MXFP4 expert weights held as stored)")
+    for k in ("triton_moe_k_align", "triton_moe_n_align"):
+        v = getattr(prof, k)
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 4096:
+            raise ConfigError(key, f"engine {prof.name!r}: engines.toml {k} = {v!r} is not a whole number of elements "
+                                   "in [0, 4096] (0: the expert GEMMs unpadded)")
     if prof.max_seq_len not in ("workload", "model"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml max_seq_len = {prof.max_seq_len!r} is not "
                                "one of 'workload', 'model'")

@@ -265,6 +265,19 @@ def mixed_input_efficiency(tile: float, eff_large: float, dequant_eff: float, ti
     return 1.0 / (1.0 + (1.0 / dequant_eff - 1.0) * (tile_ref + half_dim) / (tile + half_dim))
 
 
+def aligned_gemm_dims(k: float, n: float, k_align: int, n_align: int) -> tuple[float, float]:
+    """(K, N) of a GEMM whose weights an engine pads to multiples of ``k_align`` / ``n_align`` elements
+    (0: that dimension unpadded). TensorRT-LLM's TRITON MoE backend (TritonMXFP4FusedMoEMethod:
+    k_alignment 128, n_alignment 256; tensorrt_llm/_torch/modules/fused_moe/fused_moe_triton.py) pads
+    GPT-OSS's hidden 2880 to K 2944 and N 3072 and its gated 2 x 2880 to N 5888, 1.060 x the experts'
+    FLOPs and weight bytes. Raises ValueError on a dimension <= 0 or a negative alignment."""
+    if k <= 0.0 or n <= 0.0 or k_align < 0 or n_align < 0:
+        raise ValueError(f"GEMM dims must be > 0 and alignments >= 0, got {k}, {n}, {k_align}, {n_align}")
+    kp = math.ceil(k / k_align - 1e-9) * k_align if k_align else k
+    np_ = math.ceil(n / n_align - 1e-9) * n_align if n_align else n
+    return float(kp), float(np_)
+
+
 def mixed_input_dequant_s(dequant_eff: float, tile_ref: float, mma_flops: float, half_dim: float = 0.0) -> float:
     """Seconds per weight element per M tile that a weight-only kernel spends dequantizing, from its
     rate ``dequant_eff`` against the dense GEMM at its large-M tile of ``tile_ref`` rows (where the

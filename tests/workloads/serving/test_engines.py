@@ -926,3 +926,27 @@ def test_engines_toml_mxfp4_expert_alignment_is_checked(monkeypatch, bad):
     with pytest.raises(ConfigError) as e:
         engines.profile("trtllm")
     assert "mxfp4_expert_alignment" in str(e.value)
+
+
+# -- the TRITON MoE backend's expert padding (issue 12, tritonhop) ----------------------------------
+def test_only_tensorrt_llm_pads_the_triton_moe_experts():
+    """TensorRT-LLM's TritonMXFP4FusedMoEMethod pads each expert's K to 128 and N to 256 elements
+    (k_alignment 128, n_alignment 2 x k_alignment); vLLM's and SGLang's Hopper Triton paths round GPT-OSS's
+    intermediate 2880 to 64 / 32 (unchanged) and leave the hidden size alone."""
+    for name in ("trtllm", "trtllm-serve"):
+        p = engines.profile(name)
+        assert (p.triton_moe_k_align, p.triton_moe_n_align) == (128, 256)
+    for name in ("vllm", "sglang"):
+        p = engines.profile(name)
+        assert (p.triton_moe_k_align, p.triton_moe_n_align) == (0, 0)
+
+
+@pytest.mark.parametrize("field", ["triton_moe_k_align", "triton_moe_n_align"])
+@pytest.mark.parametrize("bad", [-128, 12.5, "128", True, 10_000])
+def test_engines_toml_triton_moe_alignment_is_checked(monkeypatch, field, bad):
+    data = {k: dict(v) for k, v in engines._data().items()}
+    data["trtllm"][field] = bad
+    monkeypatch.setattr(engines, "_data", lambda: data)
+    with pytest.raises(ConfigError) as e:
+        engines.profile("trtllm")
+    assert field in str(e.value)
