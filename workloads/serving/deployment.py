@@ -236,6 +236,10 @@ class Deployment:
         for expert_key in ("expert_precision", "expert_compute_precision", "moe_backend"):
             if getattr(s, expert_key, None) and not self.spec.is_moe:
                 raise ConfigError(f"serve.{expert_key}", f"{self.spec.name} has no routed experts (model.experts = 0)")
+        if getattr(s, "moe_backend", None) and s.moe_backend not in self.engine.moe_backends:
+            raise ConfigError("serve.moe_backend", f"engine {self.engine.name!r} has no {s.moe_backend!r} MoE kernel "
+                              f"(its backends: {', '.join(self.engine.moe_backends)}; engines.toml moe_backends): "
+                              "choose one of them or another serve.engine")
         if s.expert_precision and s.expert_precision != s.precision:
             cost.set_expert_precision(s.expert_precision)
         if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:
