@@ -1169,6 +1169,17 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                            "(workload.requests)")
     if kind == "train":
         t = scope.train
+        # serving-only model keys (their docs: "Read by serving runs only", "training ignores it"); a
+        # model preset's own values (deepseek-v3's routing statistics, Llama 4's encoder) are no warning
+        serving_only = _given(scope.model, "expert_load_cv", "expert_groups", "expert_group_topk", "encoder_params")
+        if serving_only:
+            preset = load_preset("model", str(scope.model.preset)) if scope.model.preset else {}
+            for key in serving_only:
+                if scope.model.experts == 0 and key != "encoder_params":
+                    continue        # warned above as a dense model's
+                if key not in preset or preset[key] != getattr(scope.model, key):
+                    out.append(f"{prefix}model.{key} has no effect on a training run: serving runs read it (a "
+                               "training step takes balanced routing over all experts and computes no encoder)")
         if scope.model.experts == 0:
             for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
                 out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")
