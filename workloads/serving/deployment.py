@@ -308,6 +308,16 @@ class Deployment:
                 _warn_once(f"serve.moe_backend = 'trtllm_gen' has no effect: {why}; TRTLLM-gen's kernels are "
                            "modelled on GPUs with FP4 tensor cores (Blackwell) for experts that run their own MMA, "
                            "so the experts run the dense curve")
+            fp4_experts = (not cost.weight_only_experts and cost.expert_mma.removeprefix("nv") == "fp4"
+                           and cost.gpu.has_tensor_rate("fp4"))
+            if backend == "cutlass" and e.fused_moe_backend != "cutlass" and not fp4_experts:
+                # the CUTLASS class is priced for FP4 experts on GPUs with FP4 tensor cores (cost.set_fused_moe_backend);
+                # elsewhere it is the dense curve, the same as this engine's default
+                _warn_once(f"serve.moe_backend = 'cutlass' has no effect: its own terms (calibration.toml [fused_moe] "
+                           f"cutlass_fp4_*) are modelled for experts whose MMA runs at FP4 on GPUs with FP4 tensor "
+                           f"cores, and {cost.gpu.name}'s experts here run {cost.expert_mma}"
+                           + (" weight-only" if cost.weight_only_experts else "")
+                           + f", priced as engine {e.name!r}'s default (the dense curve)")
         s = self.serve
         # with attention DP each rank's executor runs 1/dp of the replica's limits and captures its CUDA
         # graphs up to its own max_batch_size (TensorRT-LLM: one PyExecutor per rank, model_engine.py

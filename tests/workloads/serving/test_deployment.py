@@ -524,6 +524,22 @@ def test_trtllm_gen_moe_backend_without_fp4_tensor_cores_is_warned_about(capsys)
     assert "serve.moe_backend" not in capsys.readouterr().err
 
 
+def test_cutlass_moe_backend_where_its_terms_do_not_apply_is_warned_about(capsys):
+    """serve.moe_backend = 'cutlass' is priced (calibration.toml [fused_moe] cutlass_fp4_*) for FP4 experts on
+    GPUs with FP4 tensor cores: FP8 experts on an H100 or a B200 under vLLM ran the dense curve silently;
+    FP4 experts on a B200 take its terms quietly, and TensorRT-LLM, whose default it is, does not warn."""
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    moe = {"model": {"preset": "mixtral-8x7b"}, "workload": {"requests": 2}}
+    for gpu in ("H100-SXM-80GB", "B200-180GB"):
+        deployment._WARNED.clear()
+        serve(serve={"precision": "fp8", "moe_backend": "cutlass"}, topology={"gpu": gpu}, **moe)
+        assert "warning: serve.moe_backend = 'cutlass' has no effect" in capsys.readouterr().err
+    serve(serve={"precision": "fp4", "moe_backend": "cutlass"}, topology={"gpu": "B200-180GB"}, **moe)
+    serve(serve={"precision": "fp8", "moe_backend": "cutlass", "engine": "trtllm"}, **moe)
+    assert "serve.moe_backend" not in capsys.readouterr().err
+
+
 def test_moe_backend_names_agree_with_the_kernels_modelled():
     """serve.moe_backend's allowed names are listed three times (the config's Literal, fused_moe.BACKENDS
     for the fused-MoE classes, cost.MIXED_INPUT_KERNELS for the weight-only kernels): each name reaches
