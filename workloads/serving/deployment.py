@@ -317,7 +317,7 @@ class Deployment:
                            f"cutlass_fp4_*) are modelled for experts whose MMA runs at FP4 on GPUs with FP4 tensor "
                            f"cores, and {cost.gpu.name}'s experts here run {cost.expert_mma}"
                            + (" weight-only" if cost.weight_only_experts else "")
-                           + f", priced as engine {e.name!r}'s default (the dense curve)")
+                           + f", priced as the dense curve (serve.engine = {e.name!r} default)")
         s = self.serve
         # with attention DP each rank's executor runs 1/dp of the replica's limits and captures its CUDA
         # graphs up to its own max_batch_size (TensorRT-LLM: one PyExecutor per rank, model_engine.py
