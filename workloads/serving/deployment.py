@@ -283,8 +283,7 @@ class Deployment:
         # parallelism (SGLang server_args: EAGLE and pp_size > 1 set disable_overlap_schedule; vLLM 0.11
         # refuses both, which the config's validation reports for an explicit true)
         sv = self.serve
-        asked = sv.async_scheduling if sv.async_scheduling is not None else e.async_scheduling
-        cost.async_host = bool(asked) and sv.speculative is None and sv.pp == 1
+        cost.async_host = engines.runs_async(sv, e)
         if sv.async_scheduling and cost.overhead_s <= 0.0 and cost.host_per_seq_s <= 0.0:
             _warn_once(f"serve.async_scheduling = true has no effect with engine {e.name!r}: its profile exposes no "
                        "per-step scheduler CPU to hide (engines.toml step_us = step_us_per_seq = 0; its overlapped "

@@ -412,6 +412,15 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     return prof
 
 
+def runs_async(serve, prof: EngineProfile) -> bool:
+    """Whether a replica of ``serve`` (a ServeSection) schedules asynchronously: serve.async_scheduling,
+    else the engine profile's default, and never with pipeline parallelism or speculative decoding (SGLang
+    server_args: EAGLE and pp_size > 1 set disable_overlap_schedule; vLLM 0.11 refuses both, which the
+    config's validation reports for an explicit true)."""
+    asked = serve.async_scheduling if serve.async_scheduling is not None else prof.async_scheduling
+    return bool(asked) and serve.speculative is None and serve.pp == 1
+
+
 def eager_ops(cost, per_layer: int) -> float:
     """Kernels one GPU of ``cost``'s replica (a stage) launches from the host in an eager step:
     ``per_layer`` x its layers, or, with ``per_layer < 0``, what the layer model implies: every
