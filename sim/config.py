@@ -448,7 +448,7 @@ class ServeSection(Section):
     decode_tp: int | None = Field(None, ge=1, description="tensor parallel size of disaggregated decode replicas (default tp)")
     expert_precision: Literal["fp16", "bf16", "fp8", "fp4", "mxfp4"] | None = Field(None, description="routed experts' weight precision when it differs from serve.precision (e.g. FP4 experts, FP8 attention; mxfp4: OCP MX 4-bit with one 8-bit scale per 32 weights, 4.25 bits, as GPT-OSS ships); the expert GEMMs run at serve.precision's tensor rate, or serve.expert_compute_precision's (weight-only quantization where that is wider); default serve.precision")
     expert_compute_precision: Literal["bf16", "fp16", "fp8", "mxfp8", "fp4"] | None = Field(None, description="precision the routed experts' GEMMs run their tensor-core MMA at when it differs from serve.precision (the engine quantizes their activations to it: TensorRT-LLM's W4A8 MoE on Blackwell, MXFP8 x MXFP4 = mxfp8, with bf16 attention); default serve.precision")
-    moe_backend: Literal["cutlass", "trtllm_gen", "triton", "marlin"] | None = Field(None, description="the MoE kernel class when it differs from the engine's default, in the engines' own names: cutlass (TensorRT-LLM's CUTLASS fused MoE, MoeConfig backend CUTLASS) or trtllm_gen (its TRTLLM-gen kernels, backend TRTLLM, SGLang's flashinfer_trtllm: permute and SwiGLU fused into the FC1 GEMM, expert weights streamed at calibration.toml [fused_moe] trtllm_gen_hbm_eff on FP4-capable GPUs, engines.toml fused_moe_backend); for weight-only experts (weights narrower than their MMA, MXFP4 x BF16 on Hopper) the dequantizing kernel: triton (triton_kernels matmul_ogs: TensorRT-LLM's TRITON backend, vLLM's default) or marlin (vLLM's Marlin MXFP4 MoE, VLLM_MXFP4_USE_MARLIN=1), which sets its dequantization cost per weight element per M tile (calibration.toml [fused_moe]); default the engine's (triton for weight-only experts)")
+    moe_backend: Literal["cutlass", "trtllm_gen", "triton", "marlin"] | None = Field(None, description="the MoE kernel class when it differs from the engine's default, in the engines' own names: cutlass (TensorRT-LLM's CUTLASS fused MoE, MoeConfig backend CUTLASS) or trtllm_gen (its TRTLLM-gen kernels, backend TRTLLM, SGLang's flashinfer_trtllm: permute and SwiGLU fused into the FC1 GEMM, expert weights streamed at calibration.toml [fused_moe] trtllm_gen_hbm_eff on FP4-capable GPUs, engines.toml fused_moe_backend); for weight-only experts (weights narrower than their MMA, MXFP4 x BF16 on Hopper) the dequantizing kernel: triton (triton_kernels matmul_ogs: TensorRT-LLM's TRITON backend, vLLM's default) or marlin (vLLM's Marlin MXFP4 MoE, VLLM_MXFP4_USE_MARLIN=1), which sets its dequantization cost per weight element per M tile (calibration.toml [fused_moe]); default the engine's (triton for weight-only experts). A kernel the engine does not have is refused (engines.toml moe_backends: TensorRT-LLM has no marlin)")
     router_weights: dict[str, float] | None = Field(None, description="router = 'weighted': weight per scorer (prefix, queue, kv, prefill), e.g. llm-d's {prefix = 2, queue = 1, kv = 1}")
     router_max_kv_utilization: float | None = Field(None, gt=0, le=1, description="router = 'weighted': skip replicas whose KV pool is fuller than this (unless all are)")
     speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}")
@@ -1169,6 +1169,17 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                            "(workload.requests)")
     if kind == "train":
         t = scope.train
+        # serving-only model keys (their docs: "Read by serving runs only", "training ignores it"); a
+        # model preset's own values (deepseek-v3's routing statistics, Llama 4's encoder) are no warning
+        serving_only = _given(scope.model, "expert_load_cv", "expert_groups", "expert_group_topk", "encoder_params")
+        if serving_only:
+            preset = load_preset("model", str(scope.model.preset)) if scope.model.preset else {}
+            for key in serving_only:
+                if scope.model.experts == 0 and key != "encoder_params":
+                    continue        # warned above as a dense model's
+                if key not in preset or preset[key] != getattr(scope.model, key):
+                    out.append(f"{prefix}model.{key} has no effect on a training run: serving runs read it (a "
+                               "training step takes balanced routing over all experts and computes no encoder)")
         if scope.model.experts == 0:
             for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
                 out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")

@@ -249,6 +249,12 @@ MORE_WITHOUT_EFFECT = [
     ({"model": {"checkpoint_expert_precision": "mxfp4"}}, "model.checkpoint_expert_precision has no effect on a dense model"),
     ({**SERVE, "model": {"expert_load_cv": 1.5}}, "model.expert_load_cv has no effect on a dense model"),
     ({**SERVE, "model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),   # serve as train
+    # serving-only model keys on a training run used to pass silently
+    ({"model": {"preset": "mixtral-8x7b", "expert_groups": 4, "expert_group_topk": 2}},
+     "model.expert_groups has no effect on a training run"),
+    ({"model": {"preset": "mixtral-8x7b", "expert_load_cv": 1.0}}, "model.expert_load_cv has no effect on a training run"),
+    ({"model": {"preset": "deepseek-v3", "expert_load_cv": 0.5}}, "model.expert_load_cv has no effect on a training run"),
+    ({"model": {"encoder_params": 1e9}}, "model.encoder_params has no effect on a training run"),
     ({"jobs": [{**JOB, "kind": "serve", "model": {"moe_every": 2}}]}, "jobs.0.model.moe_every has no effect"),
     ({**SERVE, "model": {"preset": "qwen3-30b-a3b"}, "serve": {"dp_attention": True}},
      "serve.dp_attention has no effect with tp = 1"),
@@ -289,6 +295,17 @@ def test_a_setting_without_effect_is_warned_about_naming_the_key(capsys, data, w
     config._WARNED_INEFFECTIVE.clear()
     load_config(data=data)
     assert f"warning: {words}" in capsys.readouterr().err
+
+
+def test_a_model_preset_s_serving_keys_are_not_warned_about_in_training(capsys):
+    """deepseek-v3 / llama4-scout carry serving-only keys (expert_load_cv, expert_groups, encoder_params):
+    training them is the user's choice of model, not a setting without effect; nor is a serving run."""
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"model": {"preset": "deepseek-v3"}})
+    load_config(data={"model": {"preset": "llama4-scout"}})
+    load_config(data={**SERVE, "model": {"preset": "mixtral-8x7b", "expert_groups": 4, "expert_group_topk": 2}})
+    assert "has no effect" not in capsys.readouterr().err
 
 
 def test_settings_that_take_effect_are_not_warned_about(capsys):

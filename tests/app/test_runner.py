@@ -267,6 +267,10 @@ def test_a_serving_manifest_records_the_engines_resolved_limits(serve_cfg, tmp_p
     res = run_to_dir(load_config(serve_cfg, ["serve.max_batch_size=32", "serve.engine=sglang"]), tmp_path / "o2")
     resolved = json.loads((tmp_path / "o2" / "manifest.json").read_text())["resolved"]["serve"]
     assert resolved["max_batch_size"] == 32 and resolved["engine"] == "sglang"
+    # whether the scheduler ran asynchronously: the engine's default (vLLM 0.11 off, SGLang's overlap scheduler on)
+    assert resolved["async_scheduling"] is True and man["resolved"]["serve"]["async_scheduling"] is False
+    run_to_dir(load_config(serve_cfg, ["serve.engine=sglang", "serve.async_scheduling=false"]), tmp_path / "o4")
+    assert json.loads((tmp_path / "o4" / "manifest.json").read_text())["resolved"]["serve"]["async_scheduling"] is False
     train = run_to_dir(load_config(ROOT / "runs" / "quickstart.toml"), tmp_path / "o3")
     assert "resolved" not in train.manifest
 

@@ -203,10 +203,14 @@ def resolved_limits(cfg) -> dict:
     ``engine``, ``scheduler``, ``max_batch_size`` (sequences), ``max_batch_tokens`` (vLLM
     max_num_batched_tokens) and ``chunk_size`` (tokens); and the host CPU the engine's host times
     were scaled to (``host_cpu``, ``host_speed``: single-thread speed over the x86 fit host,
-    ``sim.hardware``). The run manifest records them."""
+    ``sim.hardware``); and whether the engine's scheduler ran asynchronously (``async_scheduling``:
+    serve.async_scheduling, else the engine's default, off under pp > 1 or speculative decoding, as
+    ``Deployment`` runs it). The run manifest records them."""
     from sim.hardware import gpu
     g = gpu(cfg.topology.gpu)
     s = engines.apply_defaults(cfg.serve, g.hbm_bytes)
-    return {"engine": s.engine or engines.DEFAULT_ENGINE, "scheduler": s.scheduler, "max_batch_size": s.max_batch_size,
+    name = s.engine or engines.DEFAULT_ENGINE
+    return {"engine": name, "scheduler": s.scheduler, "max_batch_size": s.max_batch_size,
             "max_batch_tokens": s.max_batch_tokens, "chunk_size": s.chunk_size,
-            "host_cpu": g.host_cpu, "host_speed": g.host_speed}
+            "host_cpu": g.host_cpu, "host_speed": g.host_speed,
+            "async_scheduling": engines.runs_async(s, engines.profile(name))}

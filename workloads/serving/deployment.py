@@ -239,6 +239,10 @@ class Deployment:
         for expert_key in ("expert_precision", "expert_compute_precision", "moe_backend"):
             if getattr(s, expert_key, None) and not self.spec.is_moe:
                 raise ConfigError(f"serve.{expert_key}", f"{self.spec.name} has no routed experts (model.experts = 0)")
+        if getattr(s, "moe_backend", None) and s.moe_backend not in self.engine.moe_backends:
+            raise ConfigError("serve.moe_backend", f"engine {self.engine.name!r} has no {s.moe_backend!r} MoE kernel "
+                              f"(its backends: {', '.join(self.engine.moe_backends)}; engines.toml moe_backends): "
+                              "choose one of them or another serve.engine")
         if s.expert_precision and s.expert_precision != s.precision:
             cost.set_expert_precision(s.expert_precision)
         if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:
@@ -285,8 +289,7 @@ class Deployment:
         # parallelism (SGLang server_args: EAGLE and pp_size > 1 set disable_overlap_schedule; vLLM 0.11
         # refuses both, which the config's validation reports for an explicit true)
         sv = self.serve
-        asked = sv.async_scheduling if sv.async_scheduling is not None else e.async_scheduling
-        cost.async_host = bool(asked) and sv.speculative is None and sv.pp == 1
+        cost.async_host = engines.runs_async(sv, e)
         if sv.async_scheduling and cost.overhead_s <= 0.0 and cost.host_per_seq_s <= 0.0:
             _warn_once(f"serve.async_scheduling = true has no effect with engine {e.name!r}: its profile exposes no "
                        "per-step scheduler CPU to hide (engines.toml step_us = step_us_per_seq = 0; its overlapped "
@@ -310,6 +313,16 @@ class Deployment:
                 _warn_once(f"serve.moe_backend = 'trtllm_gen' has no effect: {why}; TRTLLM-gen's kernels are "
                            "modelled on GPUs with FP4 tensor cores (Blackwell) for experts that run their own MMA, "
                            "so the experts run the dense curve")
+            fp4_experts = (not cost.weight_only_experts and cost.expert_mma.removeprefix("nv") == "fp4"
+                           and cost.gpu.has_tensor_rate("fp4"))
+            if backend == "cutlass" and e.fused_moe_backend != "cutlass" and not fp4_experts:
+                # the CUTLASS class is priced for FP4 experts on GPUs with FP4 tensor cores (cost.set_fused_moe_backend);
+                # elsewhere it is the dense curve, the same as this engine's default
+                _warn_once(f"serve.moe_backend = 'cutlass' has no effect: its own terms (calibration.toml [fused_moe] "
+                           f"cutlass_fp4_*) are modelled for experts whose MMA runs at FP4 on GPUs with FP4 tensor "
+                           f"cores, and {cost.gpu.name}'s experts here run {cost.expert_mma}"
+                           + (" weight-only" if cost.weight_only_experts else "")
+                           + f", priced as the dense curve (serve.engine = {e.name!r} default)")
         s = self.serve
         # with attention DP each rank's executor runs 1/dp of the replica's limits and captures its CUDA
         # graphs up to its own max_batch_size (TensorRT-LLM: one PyExecutor per rank, model_engine.py

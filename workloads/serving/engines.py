@@ -89,6 +89,9 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   expert weights streamed at calibration.toml [fused_moe] ``trtllm_gen_hbm_eff``, the routed rows' gather
   and SwiGLU fused into FC1) or ``""`` (the dense curve, no per-copy cost). A run's ``serve.moe_backend``
   overrides it.
+- ``moe_backends``: the ``serve.moe_backend`` names the engine has a kernel for (default all four:
+  cutlass, trtllm_gen, triton, marlin); a run naming another is refused (``serve.moe_backend``, exit 2)
+  instead of pricing a kernel the engine cannot run.
 - ``cuda_graph_pad_to_limit``: how ``serve.cuda_graph_batch_sizes`` meets the engine's limits
   (``graph_batch_sizes``): sizes above the largest decode batch (min(max_batch_size,
   max_batch_tokens)) are dropped and, when this is true, replaced by that batch (TensorRT-LLM's
@@ -149,6 +152,9 @@ from sim.hardware import GiB
 from workloads.serving.fused_moe import BACKENDS as FUSED_MOE_BACKENDS
 
 DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
+# every serve.moe_backend name (sim.config ServeSection.moe_backend): the fused-MoE classes, then the
+# weight-only (dequantizing) kernels (cost.MIXED_INPUT_KERNELS)
+MOE_BACKENDS = ("cutlass", "trtllm_gen", "triton", "marlin")
 ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4")
 DEFAULT_ENGINE = "vllm"
 
@@ -200,6 +206,7 @@ class EngineProfile:
     window_kv_freed: bool = True
     chunked_decode: str = ""
     fused_moe_backend: str = ""     # the fused-MoE kernel class (IterationCost.set_fused_moe_backend)
+    moe_backends: tuple = MOE_BACKENDS   # the serve.moe_backend names this engine has a kernel for
     max_seq_len: str = "workload"   # chunked_decode's max_seq_len: "workload" (longest prompt + output) or "model" (model.max_context)
     fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
     encoder_bytes_per_param: float = 0.0   # bytes per model.encoder_params parameter the engine loads (encoder_bytes)
@@ -416,6 +423,15 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.fused_moe_backend not in FUSED_MOE_BACKENDS:
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml fused_moe_backend = {prof.fused_moe_backend!r} is "
                                f"not one of {FUSED_MOE_BACKENDS}")
+    names = prof.moe_backends
+    if isinstance(names, str) or not isinstance(names, (list, tuple)) or not names \
+            or any(n not in MOE_BACKENDS for n in names):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml moe_backends = {names!r} is not a non-empty "
+                               f"list of {MOE_BACKENDS}")
+    prof = replace(prof, moe_backends=tuple(names))
+    if prof.fused_moe_backend and prof.fused_moe_backend not in prof.moe_backends:
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml fused_moe_backend = {prof.fused_moe_backend!r} "
+                               f"is not among its moe_backends {prof.moe_backends}")
     if prof.chunked_decode not in ("", "mmha"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml chunked_decode = {prof.chunked_decode!r} is not "
                                "one of '', 'mmha'")
@@ -446,6 +462,15 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml max_seq_len = {prof.max_seq_len!r} is not "
                                "one of 'workload', 'model'")
     return prof
+
+
+def runs_async(serve, prof: EngineProfile) -> bool:
+    """Whether a replica of ``serve`` (a ServeSection) schedules asynchronously: serve.async_scheduling,
+    else the engine profile's default, and never with pipeline parallelism or speculative decoding (SGLang
+    server_args: EAGLE and pp_size > 1 set disable_overlap_schedule; vLLM 0.11 refuses both, which the
+    config's validation reports for an explicit true)."""
+    asked = serve.async_scheduling if serve.async_scheduling is not None else prof.async_scheduling
+    return bool(asked) and serve.speculative is None and serve.pp == 1
 
 
 def eager_ops(cost, per_layer: int) -> float:

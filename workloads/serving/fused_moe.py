@@ -79,6 +79,12 @@ def rank_load_factor(cv: float, experts: int, ranks: int) -> float:
     return max(float(np.sum((g[1:] + g[:-1]) * 0.5 * np.diff(_Z))), 1.0)
 
 
+# group-limited routing's closed form (busiest_rank_expert_fraction) runs a Markov chain over a group's m
+# experts, (m + 1)^2 states per step: real layouts are small (DeepSeek-V3 / R1: 8 groups of 32); past this
+# size a group is priced with the uniform form instead of a run that takes minutes
+GROUPED_MAX_GROUP_EXPERTS = 256
+
+
 def busiest_rank_expert_fraction(tokens: float, top_k: int, experts: int, ranks: int, groups: int = 0,
                                  group_topk: int = 0) -> float:
     """Expected share of a rank's ``experts / ranks`` local experts that the most read of ``ranks``
@@ -102,7 +108,9 @@ def busiest_rank_expert_fraction(tokens: float, top_k: int, experts: int, ranks:
     uniform): DeepSeek at EP8 3.2 / 7.5 / 11.6 / 17.7 / 30.5 experts at 1 / 4 / 8 / 16 / 64 tokens; draws of
     DeepSeek's rule on random scores (groups by their two best scores, the test) give 3.0 / 7.2 / 17.5 at
     1 / 4 / 16: the closed form is 6 / 3 / 1 % high there. Other layouts (EP4 holding two groups per rank,
-    EP16+ splitting one, EPLB's placement): the uniform form. Non-integer ``tokens`` (a mean batch):
+    EP16+ splitting one, EPLB's placement), and groups of more than ``GROUPED_MAX_GROUP_EXPERTS``
+    experts (the chain's cost grows as m^3 per token count: 4,096 experts in 2 groups took 75 s a run): the
+    uniform form. Non-integer ``tokens`` (a mean batch):
     interpolated linearly between the integers around it."""
     if tokens <= 0.0 or top_k <= 0 or experts <= 0:
         return 0.0
@@ -110,7 +118,8 @@ def busiest_rank_expert_fraction(tokens: float, top_k: int, experts: int, ranks:
     r = min(int(ranks), int(experts))
     if r <= 1:
         return q
-    if groups and 0 < group_topk < groups == r and experts % groups == 0:
+    if groups and 0 < group_topk < groups == r and experts % groups == 0 \
+            and experts // groups <= GROUPED_MAX_GROUP_EXPERTS:
         lo = math.floor(tokens)
         w = tokens - lo
         f_lo = _grouped_rank_share(int(lo), top_k, experts // r, group_topk, r) if lo >= 1 else 0.0

@@ -524,6 +524,22 @@ def test_trtllm_gen_moe_backend_without_fp4_tensor_cores_is_warned_about(capsys)
     assert "serve.moe_backend" not in capsys.readouterr().err
 
 
+def test_cutlass_moe_backend_where_its_terms_do_not_apply_is_warned_about(capsys):
+    """serve.moe_backend = 'cutlass' is priced (calibration.toml [fused_moe] cutlass_fp4_*) for FP4 experts on
+    GPUs with FP4 tensor cores: FP8 experts on an H100 or a B200 under vLLM ran the dense curve silently;
+    FP4 experts on a B200 take its terms quietly, and TensorRT-LLM, whose default it is, does not warn."""
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    moe = {"model": {"preset": "mixtral-8x7b"}, "workload": {"requests": 2}}
+    for gpu in ("H100-SXM-80GB", "B200-180GB"):
+        deployment._WARNED.clear()
+        serve(serve={"precision": "fp8", "moe_backend": "cutlass"}, topology={"gpu": gpu}, **moe)
+        assert "warning: serve.moe_backend = 'cutlass' has no effect" in capsys.readouterr().err
+    serve(serve={"precision": "fp4", "moe_backend": "cutlass"}, topology={"gpu": "B200-180GB"}, **moe)
+    serve(serve={"precision": "fp8", "moe_backend": "cutlass", "engine": "trtllm"}, **moe)
+    assert "serve.moe_backend" not in capsys.readouterr().err
+
+
 def test_moe_backend_names_agree_with_the_kernels_modelled():
     """serve.moe_backend's allowed names are listed three times (the config's Literal, fused_moe.BACKENDS
     for the fused-MoE classes, cost.MIXED_INPUT_KERNELS for the weight-only kernels): each name reaches
@@ -536,3 +552,36 @@ def test_moe_backend_names_agree_with_the_kernels_modelled():
     names = {a for arg in typing.get_args(ann) for a in typing.get_args(arg)}
     classes = set(fused_moe.BACKENDS) - {""}
     assert names == classes | set(MIXED_INPUT_KERNELS) and not classes & set(MIXED_INPUT_KERNELS)
+    from workloads.serving.engines import MOE_BACKENDS
+    assert set(MOE_BACKENDS) == names and len(MOE_BACKENDS) == len(names)
+
+
+def test_a_moe_backend_the_engine_does_not_have_is_refused():
+    """serve.moe_backend names a kernel of the engine's (engines.toml moe_backends): TensorRT-LLM has no
+    Marlin MoE (MoeConfig.backend: CUTLASS, CUTEDSL, WIDEEP, TRTLLM, DEEPGEMM, VANILLA, TRITON), so
+    marlin on trtllm / trtllm-serve used to run vLLM's kernel silently; vLLM runs it."""
+    from sim.errors import ConfigError
+    oss = {"model": {"preset": "gpt-oss-120b"}, "topology": {"gpu": "H200-SXM-141GB"}, "workload": {"requests": 2}}
+    marlin = {"precision": "bf16", "expert_precision": "mxfp4", "moe_backend": "marlin"}
+    for engine in ("trtllm", "trtllm-serve"):
+        with pytest.raises(ConfigError) as e:
+            serve(serve={**marlin, "engine": engine}, **oss)
+        assert e.value.key == "serve.moe_backend" and f"engine {engine!r} has no 'marlin' MoE kernel" in str(e.value)
+    serve(serve={**marlin, "engine": "vllm"}, **oss)
+    serve(serve={**marlin, "engine": "trtllm", "moe_backend": "triton"}, **oss)
+
+
+@pytest.mark.parametrize("bad", [[], ["cutlas"], "cutlass", [1]])
+def test_engine_moe_backends_edited_wrong_are_refused(monkeypatch, bad):
+    """engines.toml moe_backends edited to an empty list, a misspelled name or a non-list is refused naming
+    the engine, not carried into every MoE run; a list without the engine's fused_moe_backend too."""
+    from sim.errors import ConfigError
+    from workloads.serving import engines
+    data = {k: dict(v) for k, v in engines._data().items()}
+    data["trtllm"]["moe_backends"] = bad
+    monkeypatch.setattr(engines, "_data", lambda: data)
+    with pytest.raises(ConfigError, match="moe_backends"):
+        engines.profile("trtllm")
+    data["trtllm"]["moe_backends"] = ["trtllm_gen", "triton"]          # without its default, cutlass
+    with pytest.raises(ConfigError, match="fused_moe_backend = 'cutlass' is not among its moe_backends"):
+        engines.profile("trtllm")

@@ -938,6 +938,10 @@ def test_busiest_rank_expert_fraction_limits():
     assert fm.busiest_rank_expert_fraction(1024, 8, 256, 8, 8, 4) == pytest.approx(1.0, abs=1e-6)
     # groups that do not map one to a rank (EP4: two per rank) fall back to the uniform form
     assert fm.busiest_rank_expert_fraction(4, 8, 256, 4, 8, 4) == fm.busiest_rank_expert_fraction(4, 8, 256, 4)
+    # and so do groups too large for the chain (2 groups of 2,048 experts: minutes of matrix powers a run)
+    big = 2 * (fm.GROUPED_MAX_GROUP_EXPERTS + 1)
+    assert fm.busiest_rank_expert_fraction(4, 8, big, 2, 2, 1) == fm.busiest_rank_expert_fraction(4, 8, big, 2)
+    assert fm.busiest_rank_expert_fraction(4, 8, 64, 2, 2, 1) != fm.busiest_rank_expert_fraction(4, 8, 64, 2)
     # a mean batch between integers interpolates, monotone in the tokens
     f = [fm.busiest_rank_expert_fraction(t, 8, 256, 8, 8, 4) for t in (1.0, 1.5, 2.0, 3.0, 8.0)]
     assert all(b > a for a, b in zip(f, f[1:]))
