@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -315,6 +316,9 @@ def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
     return Path(final)
 
 
+_STAGING_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.staging$")
+
+
 def remove_stale_staging(root: Path) -> int:
     """Delete staging directories left by killed writers under ``root`` (one level)."""
     root = Path(root)
@@ -323,6 +327,10 @@ def remove_stale_staging(root: Path) -> int:
     removed = 0
     for p in root.iterdir():
         if not (p.name.startswith(".") and p.name.endswith((".staging", ".old")) and p.is_dir()):
+            continue
+        # only the names staging_dir gives (.NAME.PID.XXXXXXXX.staging): a user's own ".x.staging"
+        # directory beside the output is not dcsim's to delete
+        if p.name.endswith(".staging") and not _STAGING_NAME.match(p.name):
             continue
         # a replaced run directory left by a killed writer may still hold a user's files:
         # delete it only when everything in it is dcsim's

@@ -65,6 +65,17 @@ def test_stale_staging_is_removed(tmp_path):
     assert remove_stale_staging(tmp_path) == 0 and (tmp_path / "x").is_dir()
 
 
+def test_a_users_staging_named_directory_is_kept(tmp_path):
+    """Only directories named as staging_dir names them (.NAME.PID.XXXXXXXX.staging) are a killed
+    writer's; a user's own ".notes.staging" beside the outputs stays with its files."""
+    mine = tmp_path / ".notes.staging"
+    mine.mkdir()
+    (mine / "draft.txt").write_text("mine")
+    s = staging_dir(tmp_path / "x")
+    assert remove_stale_staging(tmp_path) == 1 and not s.exists()
+    assert (mine / "draft.txt").read_text() == "mine"
+
+
 def test_trace_follows_the_trace_event_format():
     trace = json.loads(json.dumps(trace_events(_tables())))    # must survive JSON
     events = trace["traceEvents"]
