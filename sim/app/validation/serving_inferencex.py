@@ -298,6 +298,40 @@ GPT_OSS_B200_TP8 = GPT_OSS_B200_GEN + (
     "serve_fp8_gemm_factor) were fitted with those kernels priced, so removing them needs those refits "
     "first")
 
+# issue 12, dgbuf: what of TensorRT-LLM's attention-DP fused MoE runs over the all-gathered rows (source audit)
+GATHERED_ROWS_AUDIT = (
+    "the source audit (issue 12, dgbuf) finds no kernel of TensorRT-LLM's fused MoE that runs over all the "
+    "all-gathered rows rather than the rank's own. DeepGemmFusedMoE (tensorrt_llm/_torch/modules/fused_moe/"
+    "fused_moe_deepgemm.py; masked layout since PR #6486, 'Deepseek R1 FP8 Support on Blackwell', reviewed "
+    "2025-07-30, so in 1.1.0rc2 and later): its buffers are [experts per rank, m_max = round_up(gathered tokens, "
+    "128), hidden] but only allocated (torch.empty, later a cached workspace); the input quantize-copy "
+    "(masked_index_copy_group_quant_fp8) loops to the valid permuted rows; the activation is "
+    "fp8_utils.silu_and_mul_masked_post_quant_fwd, whose kernel loops each expert's tokens to masked_m[expert]; "
+    "DeepGEMM's masked grouped GEMM schedules ceil(masked_m[g] / BLOCK_M) M blocks per group "
+    "(deepseek-ai/DeepGEMM deep_gemm/include/deep_gemm/common/scheduler.cuh get_next_block), so rows past "
+    "masked_m are never read. The whole-tensor swiglu_fused_moe(h1) (torch.compile) ran only in the "
+    "contiguous-layout prototype (PR #5987, July 2025, closed; NVIDIA/TensorRT-LLM 5d307079: per-expert rows "
+    "padded to 128, torch.cuda.synchronize() around each GEMM), never with the masked layout; at 01738366 it is "
+    "still defined but not called. What does scale with the gathered tokens: the SM100 transform of the whole "
+    "[experts, m_max, K / 128] fp32 activation scales (transform_sf_into_required_layout in "
+    "deepgemm_fp8_group_blockwise_gemm, in versions before the quantize kernels wrote packed UE8M0 directly, "
+    "Barry-Delaney/TensorRT-LLM 216e4501), ~9 KB per gathered token per MoE layer, < 1 ms at 482 per rank; the "
+    "finalize's bf16 row per gathered token (dcsim's unpermute covers it at top_k = EP); the gather kernel's grid "
+    "of gathered x top_k programs, all but the local rows exiting at once; the bf16 all-gather (priced). Hopper "
+    "(SM90 CUTLASS with DeepSeek FP8 block scales, the H200 DeepSeek-R1 / Qwen3 rows): the input quantization "
+    "scale_1x128_kernel loops to problem_m_offsets[num_problems], the local rows (grid capped at the SM count), "
+    "the grouped GEMM takes each problem's rows from those offsets (fp8_blockscale_gemm_kernel.cuh "
+    "fp8_grouped_gemm_run / grouped_gemm_dispatch, GroupedWithOffset), and expandInputRows / doActivation / "
+    "finalize loop to expert_first_token_offset[experts per node] (moe_kernels.cu), as on the per-tensor FP8 "
+    "path of Llama 4. So the what-if 'permute / activation / unpermute over all gathered rows' has no source. "
+    "A measured lead instead (test_fused_moe): aiconfigurator's Blackwell fused-MoE launches at balanced routing "
+    "leave 22-29 ns per INPUT token per layer that dcsim's CUTLASS NVFP4 pricing misses at moe TP4 x EP64 (4 "
+    "local experts: 180+ ns per local copy, so not a per-copy cost), 12-23 at TP4 x EP4, 7-15 on B200 Kimi K2 "
+    "TP2 x EP4, while the full-width DeepSeek-V3 layer at EP1 / EP4 is over-priced; B200 DeepGEMM FP8 launches "
+    "of the DeepSeek shape at EP64 (power-law routing, the busiest rank) run 46-58 ns per input token over "
+    "dcsim's ops. At 25 ns per gathered token per MoE layer the B200 FP8 DEP8 step would gain ~5.6 ms at 482 "
+    "per rank (of 21.3 missing) and ~0.8 ms at 72 (of 7.6), the H200 blog step ~1.5 ms (of ~35): a quarter at "
+    "most, its mechanism unidentified, not adopted")
 # DeepSeek-R1 on B200, post-1.0 TensorRT-LLM (inferencex_trtllm_blackwell.csv; issue 12, infxdsrb): held out
 B200_DEP_STEP_DIAGNOSIS = (
     "Blackwell attention-DP decode step at a known per-rank batch (issue 12, infxdsrb; DeepSeek-R1-0528 on B200, "
@@ -317,9 +351,10 @@ B200_DEP_STEP_DIAGNOSIS = (
     "prefill-disturbed: 16 / 32 / 64 per rank -11.2 / +0.7 / +7.8 %). The two models share the attention-DP "
     "machinery, MLA and the dense layers, so on Blackwell the deficit follows the FP8 routed-expert path (the "
     "block-scale grouped GEMMs at 4-120 rows per local expert, and the dispatch's activation width, which FP4 "
-    "quantizes before the all-gather), not attention DP as such. The width alone cannot hold it: dcsim already "
-    "gathers 1 byte per element for FP8 (dp_attention.set_gather_precision) and its moe_comm is 9.1 ms at 482 "
-    "per rank, so a BF16 gather (+1 byte of 3) adds ~3 of the 21 missing ms. Nothing fitted to these rows")
+    "quantizes before the all-gather), not attention DP as such. Not the width: DeepGemmFusedMoE gathers the bf16 "
+    "hidden states (x_sf None: block-scaled FP8 is quantized inside the op, after the all-gather) and dcsim "
+    "already prices that (set_gather_precision block_scaled: gather_bytes 2, moe_comm 9.1 ms at 482 per rank). "
+    "Not kernels running over the gathered rows either: " + GATHERED_ROWS_AUDIT + ". Nothing fitted to these rows")
 B200_DEP_GAP = (
     "DeepSeek-R1 on 8 / 4 B200, trtllm-serve DEP8 / DEP4 (attention DP, EP = TP; attention_dp_config "
     "enable_balance) at concurrency 64-256, 8-64 sequences per rank: TPOT -19.8 to +20.0 %. FP8 DEP8 -1.7 % at 8 "
