@@ -329,9 +329,13 @@ GATHERED_ROWS_AUDIT = (
     "local experts: 180+ ns per local copy, so not a per-copy cost), 12-23 at TP4 x EP4, 7-15 on B200 Kimi K2 "
     "TP2 x EP4, while the full-width DeepSeek-V3 layer at EP1 / EP4 is over-priced; B200 DeepGEMM FP8 launches "
     "of the DeepSeek shape at EP64 (power-law routing, the busiest rank) run 46-58 ns per input token over "
-    "dcsim's ops. At 25 ns per gathered token per MoE layer the B200 FP8 DEP8 step would gain ~5.6 ms at 482 "
-    "per rank (of 21.3 missing) and ~0.8 ms at 72 (of 7.6), the H200 blog step ~1.5 ms (of ~35): a quarter at "
-    "most, its mechanism unidentified, not adopted")
+    "dcsim's ops. Tried as a diagnostic (not adopted: its mechanism unidentified, and one constant does not "
+    "fit both paths): 25 ns per gathered token per MoE layer on every all-gather DEP step (~5.6 ms at 482 per "
+    "rank): B200 FP8 Dynamo DEP8 at 72 / 482 per rank -17.9 / -28.6 -> -15.9 / -21.1 %, H200 DEP8 rows -2..-11 "
+    "-> -2..-10 %, trtllm-steps blog steps H200 128 per rank -42.2 -> -39.9 %, B200 NVFP4 384 / 896 per rank "
+    "-36.3 / -46.0 -> -28.6 / -37.7 %; but the post-1.0 B200 NVFP4 DEP rows, already slow, +4..+20 -> "
+    "+6..+26 % (trtllm-serve DEP4 8k/1k c256 past its bound), the GB200 GPT-OSS ADP2 host-step row past its "
+    "bound, InferenceX median |error| 8.2 -> 8.5 %")
 # DeepSeek-R1 on B200, post-1.0 TensorRT-LLM (inferencex_trtllm_blackwell.csv; issue 12, infxdsrb): held out
 B200_DEP_STEP_DIAGNOSIS = (
     "Blackwell attention-DP decode step at a known per-rank batch (issue 12, infxdsrb; DeepSeek-R1-0528 on B200, "
