@@ -73,7 +73,12 @@ DEP_LARGE_BATCH_GAP = (
     "ran over all n x B x top_k gathered rows rather than the rank's own (the aux kernels of the all-to-all path "
     "launched a block per expanded token before TensorRT-LLM PR #5215, blog8 Part 2, June 2025; dp_attention.py "
     "has the all-gather path looping to the local experts' offset), the B200 steps would be ~79 / ~145 ms (implied "
-    "74 / 147) but H200 only ~62 (implied 80): no kernel timing source, and H200 is not closed. "
+    "74 / 147) but H200 only ~62 (implied 80): no kernel timing source, and H200 is not closed; nor a code "
+    "source: in every stored TensorRT-LLM version read, the DeepGEMM (Blackwell FP8) and CUTLASS (NVFP4; SM90 "
+    "FP8 block scales) fused MoE quantize, activate and multiply the rank's own rows only (DeepGEMM's masked "
+    "[experts, round_up(gathered tokens, 128), hidden] buffers are allocated, not swept; issue 12, dgbuf: "
+    "serving_inferencex.GATHERED_ROWS_AUDIT, with a measured per-input-token lead worth at most a quarter of "
+    "the InferenceX B200 FP8 DEP8 deficit). "
     "Not isolated: which op scales; no public per-op DEP profile at these batches, "
     "and no public print_iter_log figure of a Hopper DEP run at >= 32 per rank, was found.")
 TEP_STEP = ("DeepSeek-R1 FP8 TP8 EP8 without attention DP on H200, a disaggregated decode worker's pure decode "
