@@ -342,6 +342,20 @@ GATHERED_ROWS_AUDIT = (
     "rows' 12.1 -> 13.0 (DeepSeek-R1 B200 / GB200 DEP4 -9.6 / -13.2 -> -15.4 / -19.0, Qwen3 B200 DEP4 8k/1k "
     "-2.4 -> -13.1): the Hopper rows ask for such a cost, the Blackwell launches that measure it say it is "
     "already inside dcsim's pricing at full expert width; a Hopper-only term would be fitted to the rows")
+# issue 12, tgenslope: does the fused-MoE kernel grow faster with the rows per expert than dcsim's grouped GEMM?
+KERNEL_SLOPE_AUDIT = (
+    "Not the fused-MoE kernel's growth with the rows per expert either (issue 12, tgenslope; public kernel "
+    "timings at DeepSeek-V3 shapes, tests/workloads/serving/test_fused_moe.py): FlashInfer's TRTLLM-gen NVFP4 MoE "
+    "on B300 (PR #5301, EP8) grows +3.6 / +17.4 % from 2 to 4 / 16 rows per expert where dcsim's TRTLLM-gen class "
+    "grows +11 / +17.8 %; TensorRT-LLM's CUTLASS NVFP4 MoE (aiconfigurator GB200 / B200) x1.73 / x1.61 / x2.41 "
+    "from 5-8 to 128 rows (DeepSeek-V3 EP4 / one GPU, Kimi-K2 TP2 x EP4) where dcsim's grows x1.70 / x1.75 / "
+    "x2.27; DeepGEMM's masked grouped FP8 GEMM on H100 (DeepGEMM PR #192, 16 experts) +4.8 / +6.4 % from 32 to "
+    "96 rows (up / down), dcsim +3.2 / +6.6 % and within 5 % of each launch "
+    "(data/fused_moe_masked_small_m.csv). The kernels stay weight-read bound to ~100 rows per expert as dcsim "
+    "prices them: the FP4 TP4 EP4 step's 64 -> 128 growth (measured +6.5 ms) holds ~0.3 ms of MoE kernel growth "
+    "(dcsim's +0.7 to +1.5), and the FP8 DEP8 deficit's +5.4 ms from 15 to 72 per rank (4 -> 18 rows per local "
+    "expert) would need the routed-expert GEMMs ~30 % slower at 18 rows than at 4, where the public Hopper "
+    "DeepGEMM kernel grows 5 % over 32 -> 96 (no public B200 DeepGEMM masked timings at these rows found)")
 # DeepSeek-R1 on B200, post-1.0 TensorRT-LLM (inferencex_trtllm_blackwell.csv; issue 12, infxdsrb): held out
 B200_DEP_STEP_DIAGNOSIS = (
     "Blackwell attention-DP decode step at a known per-rank batch (issue 12, infxdsrb; DeepSeek-R1-0528 on B200, "
@@ -364,7 +378,8 @@ B200_DEP_STEP_DIAGNOSIS = (
     "quantizes before the all-gather), not attention DP as such. Not the width: DeepGemmFusedMoE gathers the bf16 "
     "hidden states (x_sf None: block-scaled FP8 is quantized inside the op, after the all-gather) and dcsim "
     "already prices that (set_gather_precision block_scaled: gather_bytes 2, moe_comm 9.1 ms at 482 per rank). "
-    "Not kernels running over the gathered rows either: " + GATHERED_ROWS_AUDIT + ". Nothing fitted to these rows")
+    "Not kernels running over the gathered rows either: " + GATHERED_ROWS_AUDIT + ". " + KERNEL_SLOPE_AUDIT
+    + ". Nothing fitted to these rows")
 B200_DEP_GAP = (
     "DeepSeek-R1 on 8 / 4 B200, trtllm-serve DEP8 / DEP4 (attention DP, EP = TP; attention_dp_config "
     "enable_balance) at concurrency 64-256, 8-64 sequences per rank: TPOT -19.8 to +20.0 %. FP8 DEP8 -1.7 % at 8 "
@@ -380,7 +395,8 @@ B200_TEP_GAP = (
     "defaults, VLLM_B200_GAP). FP4: -10 to -1 % at 4-64 except TP4 8k/1k c32 +18.5 %, and -13 to -32 % at 128 "
     "sequences: from 64 to 128 sequences the measured step grows +29 % on TP4 EP4 (same build) where dcsim's grows "
     "+18 %, and +43 / +66 % on TP8 EP8 1k/8k / 1k/1k where dcsim's grows +22 / +19 % (but the 64-sequence TP8 "
-    "runs are 1.2.0rc6.post2 and the 128-sequence ones 1.1.0rc2.post2); not diagnosed. Throughput follows TPOT")
+    "runs are 1.2.0rc6.post2 and the 128-sequence ones 1.1.0rc2.post2); not diagnosed. " + KERNEL_SLOPE_AUDIT
+    + ". Throughput follows TPOT")
 B200_TP8_GAP = (
     "DeepSeek-R1 FP4 on 8 B200, trtllm-serve TP8 without EP (TRTLLM-gen FP4 MoE): TPOT +12 to +13 % at 4 "
     "sequences (1.2.0rc6.post2), -3 to +1 % at 8, -8 to -12 % at 16-32 (1.1.0rc2.post2). Throughput follows TPOT")
