@@ -59,3 +59,51 @@ class Case(Mapping):
 
     def __len__(self) -> int:
         return len(self.row())
+
+
+def read_rows(path, columns) -> list[dict]:
+    """The rows of a shipped validation CSV (``path``), each a dict of column -> text, read strictly: a
+    header without one of ``columns`` (the ones the suite reads) or a line with more or fewer fields
+    than the header raises ``ConfigError`` naming the file and the column or line (never a KeyError
+    later)."""
+    import csv
+    from pathlib import Path
+
+    from sim.errors import ConfigError
+    path = Path(path)
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise ConfigError(f"{path.name}.{missing[0]}", f"{path}: the header has no column {missing[0]!r} "
+                                                           f"(missing: {', '.join(missing)})")
+        rows = []
+        for row in reader:
+            if None in row or any(v is None for v in row.values()):
+                raise ConfigError(path.name, f"{path}, line {reader.line_num} (row {row.get(header[0])!r}): "
+                                             f"not the header's {len(header)} fields")
+            rows.append(row)
+    return rows
+
+
+def column_number(row: dict, key: str, where: str, kind=float, required: bool = True):
+    """Column ``key`` of a validation CSV row as ``kind`` (float: finite); None where it is empty and not
+    ``required``. Raises ``ConfigError`` keyed ``<where>.<key>`` (``where``: the file's stem) naming the
+    row otherwise."""
+    import math
+
+    from sim.errors import ConfigError
+    v = (row.get(key) or "").strip()
+    rid = row.get("id", "?")
+    if not v:
+        if required:
+            raise ConfigError(f"{where}.{key}", f"row {rid!r}: {key} is empty")
+        return None
+    try:
+        out = kind(v)
+    except ValueError:
+        raise ConfigError(f"{where}.{key}", f"row {rid!r}: {key} = {v!r} is not a number") from None
+    if not math.isfinite(out):
+        raise ConfigError(f"{where}.{key}", f"row {rid!r}: {key} = {v!r} is not a finite number")
+    return out

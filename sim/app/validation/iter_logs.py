@@ -43,10 +43,9 @@ post-1.0 perf overview alike; the B200 one is seen on the mid-2025 build only (t
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from sim.app.validation.case import Case
+from sim.app.validation.case import Case, column_number, read_rows
 from sim.errors import ConfigError
 
 DATA = Path(__file__).resolve().parents[3] / "workloads" / "serving" / "data" / "trtllm_iter_logs.csv"
@@ -101,21 +100,30 @@ KINDS = {
 }
 
 
+# the columns the suite reads (the file's header must hold each; ``model``, ``per_rank_batch`` of a
+# non-bench row and ``note`` are documentation)
+COLUMNS = ("id", "kind", "model_preset", "gpu", "tp", "ep", "dp_attention", "precision", "expert_precision",
+           "expert_compute_precision", "kv_precision", "engine", "isl", "osl", "concurrency", "per_rank_batch",
+           "context_tokens", "max_batch_size", "max_num_tokens", "cuda_graph_batch_sizes",
+           "kv_cache_free_gpu_mem_fraction", "sim_requests", "version", "measured_step_ms", "measured_output_tps",
+           "measured_exposed_host_ms", "quote", "source_url", "source_location", "fit")
+
+
 def rows() -> list[dict]:
-    with DATA.open() as f:
-        return list(csv.DictReader(f))
+    """The rows of ``trtllm_iter_logs.csv`` (``COLUMNS`` checked: a missing column is a ConfigError naming
+    it and the file)."""
+    return read_rows(DATA, COLUMNS)
 
 
 def _num(row: dict, key: str, kind=float, required: bool = True):
+    return column_number(row, key, "trtllm_iter_logs", kind, required)
+
+
+def _text(row: dict, key: str) -> str:
     v = (row.get(key) or "").strip()
     if not v:
-        if required:
-            raise ConfigError(f"trtllm_iter_logs.{key}", f"row {row.get('id', '?')!r}: {key} is empty")
-        return None
-    try:
-        return kind(v)
-    except ValueError:
-        raise ConfigError(f"trtllm_iter_logs.{key}", f"row {row.get('id', '?')!r}: {key} = {v!r} is not a number") from None
+        raise ConfigError(f"trtllm_iter_logs.{key}", f"row {row.get('id', '?')!r}: {key} is missing or empty")
+    return v
 
 
 def row_config(row: dict):
@@ -130,8 +138,8 @@ def row_config(row: dict):
     tp = _num(row, "tp", int)
     dp = row.get("dp_attention", "") == "yes"
     ranks = tp if dp else 1
-    serve = {"engine": row["engine"], "tp": tp, "scheduler": "orca",
-             "precision": row["precision"], "kv_precision": row["kv_precision"]}
+    serve = {"engine": _text(row, "engine"), "tp": tp, "scheduler": "orca",
+             "precision": _text(row, "precision"), "kv_precision": _text(row, "kv_precision")}
     for key in ("expert_precision", "expert_compute_precision"):
         if row.get(key):
             serve[key] = row[key]
@@ -157,24 +165,16 @@ def row_config(row: dict):
             raise ConfigError("trtllm_iter_logs.cuda_graph_batch_sizes",
                               f"row {row['id']!r}: {row['cuda_graph_batch_sizes']!r} is not a list of integers") from None
     conc = _num(row, "concurrency", int)
-    data = {"run": {"kind": "serve", "name": row["id"]},
-            "topology": {"gpu": row["gpu"], "gpus": tp, "gpus_per_node": tp, "fabric": "none"},
-            "model": {"preset": row["model_preset"]}, "serve": serve,
+    data = {"run": {"kind": "serve", "name": _text(row, "id")},
+            "topology": {"gpu": _text(row, "gpu"), "gpus": tp, "gpus_per_node": tp, "fabric": "none"},
+            "model": {"preset": _text(row, "model_preset")}, "serve": serve,
             "workload": {"arrival": "closed", "concurrency": conc,
                          "requests": _num(row, "sim_requests", int, required=False) or 4 * conc,
                          "input_tokens": _num(row, "isl", int), "output_tokens": _num(row, "osl", int)}}
-    return load_config(data=data)
-
-
-def _deployment(cfg):
-    import topologies
-    from sim.app.runner import build_fabric
-    from sim.simulation import Simulation
-    from workloads.serving.deployment import Deployment
-    from workloads.serving.requests import build_stream
-    sim = Simulation(0)
-    topo = topologies.build(cfg.topology)
-    return Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+    try:
+        return load_config(data=data)
+    except ConfigError as e:   # a value dcsim refuses (an unknown GPU, precision, engine ...): name the row
+        raise ConfigError(e.key, f"{DATA.name} row {row['id']!r}: {e.reason}") from None
 
 
 def decode_step(row: dict) -> dict:
@@ -184,7 +184,8 @@ def decode_step(row: dict) -> dict:
     ``exposed_host_s`` (their difference) and, under attention DP, ``ops`` (one rank's step by op,
     ``DpAttentionCost.op_breakdown``). Seconds."""
     cfg = row_config(row)
-    cost = _deployment(cfg).cost
+    from sim.app.validation.serving import deployment
+    cost = deployment(cfg).cost
     dp = row.get("dp_attention", "") == "yes"
     B = float(_num(row, "per_rank_batch", int) * (cfg.serve.tp if dp else 1))
     C = _num(row, "context_tokens", float)
@@ -208,7 +209,8 @@ def run_row(row: dict) -> dict:
 
 def _case(row: dict, metric: str, predicted: float, measured: float) -> Case:
     bound, gap = KINDS[(row["kind"], metric)]
-    src = f"{row['source_url']}; {row['source_location']}; quote: {row['quote']}; {row['version']}"
+    src = (f"{_text(row, 'source_url')}; {_text(row, 'source_location')}; quote: {_text(row, 'quote')}; "
+           f"{_text(row, 'version')}")
     return Case(f"{row['id']}:{metric}", metric, predicted, measured, src, bound=bound, gap=gap,
                 fit="fit" if row.get("fit") == "fit" else "holdout")
 
@@ -216,6 +218,8 @@ def _case(row: dict, metric: str, predicted: float, measured: float) -> Case:
 def row_cases(row: dict) -> list[Case]:
     """The row's cases (``kind`` says which)."""
     kind = row.get("kind")
+    for key in ("id", "source_url", "source_location", "quote", "version"):
+        _text(row, key)        # before any run: a row without its source is refused at once
     step_ms = _num(row, "measured_step_ms", float)
     if kind == "iter_log_decode_step":
         return [_case(row, "device_step_s", decode_step(row)["gpu_s"], step_ms / 1e3)]

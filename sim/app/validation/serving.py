@@ -323,20 +323,28 @@ def run_suite(max_requests: int | None = None, published: bool = True) -> list[C
     return rows + (run_published() if published else [])
 
 
-def run_step_cases() -> list[Case]:
-    """Rows of ``STEP_CASES``: one iteration of the config's replica (its ``Deployment`` built on
-    its topology) at the measured batch."""
+def deployment(cfg):
+    """The serving ``Deployment`` of a loaded serve config (its replica on the config's topology and
+    fabric, a fresh ``Simulation`` at ``run.seed``), built without running it: ``.cost`` prices a step at a
+    chosen batch, ``.hbm`` is the HBM ledger, ``.kv_pool_tokens`` the KV pool. Shared by the suites that
+    check one step or the memory ledger (run_step_cases, trtllm_kv_ledger, serving_inferencex.step_cost,
+    iter_logs.decode_step)."""
     import topologies
     from sim.app.runner import build_fabric
     from sim.simulation import Simulation
     from workloads.serving.deployment import Deployment
     from workloads.serving.requests import build_stream
+    sim = Simulation(cfg.run.seed)
+    topo = topologies.build(cfg.topology)
+    return Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+
+
+def run_step_cases() -> list[Case]:
+    """Rows of ``STEP_CASES``: one iteration of the config's replica (its ``Deployment`` built on
+    its topology) at the measured batch."""
     rows = []
     for case, fname, sets, phase, per_gpu, length, measured, tol, source, gap, bound in STEP_CASES:
-        cfg = load_config(PUBLISHED_DIR / fname, overrides=list(sets))
-        sim = Simulation(cfg.run.seed)
-        topo = topologies.build(cfg.topology)
-        dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+        dep = deployment(load_config(PUBLISHED_DIR / fname, overrides=list(sets)))
         c, gpus = dep.cost, dep.gpus_used
         seqs = float(per_gpu * gpus)
         if phase == "decode":
@@ -433,41 +441,60 @@ TRTLLM_KV_GAPS = {
 }
 
 
+# the columns run_trtllm_kv_cases reads (the header must hold each; gpu, logged_device_total_GiB,
+# logged_kv_GiB and note are documentation)
+TRTLLM_KV_COLUMNS = ("id", "version", "preset", "ledger_gpu", "tp", "ep", "dp_attention", "precision",
+                     "expert_precision", "expert_compute_precision", "kv_precision", "free_fraction",
+                     "max_num_tokens", "max_batch_size", "logged_weights_GiB", "logged_activation_GiB",
+                     "logged_non_torch_GiB", "logged_kv_tokens", "logged_kv_bytes_per_token", "pool_comparable",
+                     "fit", "source")
+
+
 def trtllm_kv_cases() -> list[dict]:
     """Rows of ``data/trtllm_kv_logs.csv``: TensorRT-LLM (PyTorch backend) start-up logs of its KV-cache
     sizing (KvCacheCreator: weights in torch after loading, the profiling pass's activation peak,
-    memory outside torch, the pool and the KV bytes per token)."""
-    with TRTLLM_KV_LOGS.open() as f:
-        return list(csv.DictReader(f))
+    memory outside torch, the pool and the KV bytes per token). A header without one of
+    ``TRTLLM_KV_COLUMNS`` is a ConfigError naming the file and the column."""
+    from sim.app.validation.case import read_rows
+    return read_rows(TRTLLM_KV_LOGS, TRTLLM_KV_COLUMNS)
+
+
+def _trtllm_kv_num(row: dict, key: str, kind=float, required: bool = True):
+    from sim.app.validation.case import column_number
+    return column_number(row, key, "trtllm_kv_logs", kind, required)
 
 
 def trtllm_kv_ledger(row: dict):
     """The ``trtllm`` engine's HBM ledger for a ``trtllm_kv_logs.csv`` row: the ``Deployment`` of a
-    replica on the row's ``ledger_gpu`` with its parallelism, precisions, free fraction, max_num_tokens and
-    max_batch_size. Returns (its ``HbmLedger`` items in bytes, its KV pool in tokens, its cost model)."""
-    import topologies
-    from sim.app.runner import build_fabric
-    from sim.simulation import Simulation
-    from workloads.serving.deployment import Deployment
-    from workloads.serving.requests import build_stream
-    tp = int(row["tp"])
+    replica on the row's ``ledger_gpu`` with its parallelism, precisions (``expert_compute_precision``:
+    the MMA TensorRT-LLM runs the experts at, e.g. mxfp8 for MXFP4 experts on SM >= 100 outside the TRITON
+    backend, ModelConfig.get_mxfp4_quant_algo W4A8_MXFP4_MXFP8), free fraction, max_num_tokens and
+    max_batch_size. Returns (its ``HbmLedger`` items in bytes, its KV pool in tokens, its cost model). A
+    bad value is a ConfigError naming the column (or the serve key) and the row."""
+    from sim.errors import ConfigError
+    tp = _trtllm_kv_num(row, "tp", int)
     serve = {"engine": "trtllm", "scheduler": "orca", "tp": tp, "precision": row["precision"],
-             "kv_precision": row["kv_precision"], "gpu_memory_utilization": float(row["free_fraction"]),
-             "max_batch_tokens": int(row["max_num_tokens"]), "max_batch_size": int(row["max_batch_size"])}
-    if row["expert_precision"]:
-        serve["expert_precision"] = row["expert_precision"]
+             "kv_precision": row["kv_precision"],
+             "gpu_memory_utilization": _trtllm_kv_num(row, "free_fraction"),
+             "max_batch_tokens": _trtllm_kv_num(row, "max_num_tokens", int),
+             "max_batch_size": _trtllm_kv_num(row, "max_batch_size", int)}
+    for key in ("expert_precision", "expert_compute_precision"):
+        if row[key]:
+            serve[key] = row[key]
+    ep = _trtllm_kv_num(row, "ep", int, required=False) or 1
     if row["dp_attention"] == "yes":
         serve.update(dp_attention=True, ep=tp)
-    elif int(row["ep"] or 1) > 1:
-        serve["ep"] = int(row["ep"])
-    cfg = load_config(data={
-        "run": {"kind": "serve", "name": row["id"]},
-        "topology": {"gpu": row["ledger_gpu"], "gpus": tp, "gpus_per_node": tp, "fabric": "none"},
-        "model": {"preset": row["preset"]}, "serve": serve,
-        "workload": {"arrival": "burst", "requests": 1, "input_tokens": 128, "output_tokens": 128}})
-    sim = Simulation(cfg.run.seed)
-    topo = topologies.build(cfg.topology)
-    dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+    elif ep > 1:
+        serve["ep"] = ep
+    try:
+        cfg = load_config(data={
+            "run": {"kind": "serve", "name": row["id"]},
+            "topology": {"gpu": row["ledger_gpu"], "gpus": tp, "gpus_per_node": tp, "fabric": "none"},
+            "model": {"preset": row["preset"]}, "serve": serve,
+            "workload": {"arrival": "burst", "requests": 1, "input_tokens": 128, "output_tokens": 128}})
+    except ConfigError as e:
+        raise ConfigError(e.key, f"{TRTLLM_KV_LOGS.name} row {row['id']!r}: {e.reason}") from None
+    dep = deployment(cfg)
     return dict(dep.hbm.items), dep.kv_pool_tokens, dep.cost
 
 
@@ -484,18 +511,19 @@ def run_trtllm_kv_cases() -> list[Case]:
         items, pool, cost = trtllm_kv_ledger(r)
         src = f"{r['source']} (TensorRT-LLM {r['version']})"
         weights = sum(items.get(k, 0.0) for k in ("weights", "encoder", "rope_table", "expert_padding"))
-        terms = [("kv_bytes_per_token", cost.kv_token_gpu, r["logged_kv_bytes_per_token"], 1.0, 0.01, True),
-                 ("weights_GiB", weights / GiB, r["logged_weights_GiB"], 1.0, 0.05, True),
-                 ("activation_GiB", items.get("activations", 0.0) / GiB, r["logged_activation_GiB"], 1.0, 0.15, True),
-                 ("non_torch_GiB", items.get("runtime", 0.0) / GiB, r["logged_non_torch_GiB"], 1.0, 0.15,
+        terms = [("kv_bytes_per_token", cost.kv_token_gpu, "logged_kv_bytes_per_token", 1.0, 0.01, True),
+                 ("weights_GiB", weights / GiB, "logged_weights_GiB", 1.0, 0.05, True),
+                 ("activation_GiB", items.get("activations", 0.0) / GiB, "logged_activation_GiB", 1.0, 0.15, True),
+                 ("non_torch_GiB", items.get("runtime", 0.0) / GiB, "logged_non_torch_GiB", 1.0, 0.15,
                   r["pool_comparable"] == "yes"),
-                 ("kv_cache_tokens", float(pool), r["logged_kv_tokens"], 1.0, 0.05, r["pool_comparable"] == "yes")]
-        for metric, predicted, logged, scale, tol, comparable in terms:
-            if not logged or not comparable:
+                 ("kv_cache_tokens", float(pool), "logged_kv_tokens", 1.0, 0.05, r["pool_comparable"] == "yes")]
+        for metric, predicted, column, scale, tol, comparable in terms:
+            logged = _trtllm_kv_num(r, column, required=False)
+            if logged is None or not comparable:
                 continue
             case = f"trtllm_kv_{r['id']}_{metric.rsplit('_GiB', 1)[0]}"
             gap, bound = TRTLLM_KV_GAPS.get(case, ("", None))
-            rows.append(Case(case, metric, float(predicted), float(logged) * scale, src, tolerance=tol,
+            rows.append(Case(case, metric, float(predicted), logged * scale, src, tolerance=tol,
                              bound=bound if bound is not None else tol, gap=gap, fit=r["fit"]))
     return rows
 

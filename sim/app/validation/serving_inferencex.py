@@ -640,15 +640,8 @@ def step_cost(row: dict):
     """The step-cost model (``IterationCost``, or ``DpAttentionCost`` for a DEP row) of the row's
     deployment as ``case_config`` builds it: ``.batch(tokens, sequences, pairs, kv_read)`` prices one
     step at a chosen batch (the diagnosis's pure decode steps)."""
-    import topologies
-    from sim.app.runner import build_fabric
-    from sim.simulation import Simulation
-    from workloads.serving.deployment import Deployment
-    from workloads.serving.requests import build_stream
-    cfg = case_config(row)
-    sim = Simulation(cfg.run.seed)
-    topo = topologies.build(cfg.topology)
-    return Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim)).cost
+    from sim.app.validation.serving import deployment
+    return deployment(case_config(row)).cost
 
 
 def decode_batch(row: dict) -> tuple[float, float]:

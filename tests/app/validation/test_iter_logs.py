@@ -99,3 +99,30 @@ def test_gb200_gpt_oss_host_step_is_the_fit_row(cases):
 def test_suite_is_registered():
     from sim.app.validation import SUITES
     assert SUITES["trtllm-steps"] == "sim.app.validation.iter_logs"
+
+
+def test_a_malformed_file_is_a_config_error_naming_it(tmp_path, monkeypatch):
+    """A copy of the table with a column dropped, a short line, an empty or non-finite value, or a value
+    dcsim refuses: a ConfigError naming the file and the column / line / row, never a KeyError."""
+    row = dict(iter_logs.rows()[0])
+    text = iter_logs.DATA.read_text().splitlines()
+    header = text[0].split(",")
+    i = header.index("engine")
+    dropped = tmp_path / "trtllm_iter_logs.csv"
+    dropped.write_text(",".join(header[:i] + header[i + 1:]) + "\n")
+    monkeypatch.setattr(iter_logs, "DATA", dropped)
+    with pytest.raises(ConfigError) as e:
+        iter_logs.rows()
+    assert e.value.key == "trtllm_iter_logs.csv.engine"
+    short = tmp_path / "short.csv"
+    short.write_text(text[0] + "\nx,bench_per_user,1\n")
+    monkeypatch.setattr(iter_logs, "DATA", short)
+    with pytest.raises(ConfigError, match="short.csv, line 2"):
+        iter_logs.rows()
+    for key, value in (("engine", ""), ("measured_step_ms", "nan"), ("source_url", "")):
+        with pytest.raises(ConfigError) as e:
+            iter_logs.row_cases(dict(row, **{key: value}))
+        assert key in e.value.key, (key, e.value.key)
+    with pytest.raises(ConfigError) as e:
+        iter_logs.row_config(dict(row, precision="fp7"))
+    assert "precision" in e.value.key and repr(row["id"]) in str(e.value)

@@ -131,9 +131,39 @@ def test_trtllm_ledger_matches_its_logged_terms():
         assert r["source"], r
         assert abs(r["error"]) <= (r["bound"] if r["gap"] else r["tolerance"]), r
     assert abs(rows["trtllm_kv_trtllm11rc3_gptoss120b_gb10_weights"]["error"]) <= 0.01
+    # GB10 (SM121) runs GPT-OSS's experts as W4A8_MXFP4_MXFP8 on the CUTLASS backend (get_mxfp4_quant_algo):
+    # the CUTLASS padding (2944 x 2944), not the weight-only TRITON one (K 128 / N 256, +0.9 %)
+    assert rows["trtllm_kv_trtllm11rc3_gptoss120b_gb10_weights"]["error"] < 0.0
     assert abs(rows["trtllm_kv_trtllm020_llama31_8b_fp8_h100_kv_cache_tokens"]["error"]) <= 0.02
     # unified memory (GB10): its pool and non-torch term are not compared
     assert not any("gb10_kv_cache_tokens" in c or "gb10_non_torch" in c for c in rows)
+
+
+def test_trtllm_kv_logs_read_strictly(tmp_path, monkeypatch):
+    """A copy of trtllm_kv_logs.csv without a column the suite reads, or with a logged term or a limit
+    that is not a number, or a precision dcsim refuses: a ConfigError naming the file / column and the
+    row, never a KeyError or ValueError."""
+    from sim.errors import ConfigError
+    row = dict(validation.trtllm_kv_cases()[1])
+    header = validation.TRTLLM_KV_LOGS.read_text().splitlines()[0].split(",")
+    copy = tmp_path / "trtllm_kv_logs.csv"
+    copy.write_text(",".join(h for h in header if h != "logged_weights_GiB") + "\n")
+    monkeypatch.setattr(validation, "TRTLLM_KV_LOGS", copy)
+    with pytest.raises(ConfigError) as e:
+        validation.run_trtllm_kv_cases()
+    assert e.value.key == "trtllm_kv_logs.csv.logged_weights_GiB"
+    for key, value in (("tp", "one"), ("free_fraction", "inf"), ("max_batch_size", "")):
+        with pytest.raises(ConfigError) as e:
+            validation.trtllm_kv_ledger(dict(row, **{key: value}))
+        assert e.value.key == f"trtllm_kv_logs.{key}", e.value.key
+    with pytest.raises(ConfigError) as e:
+        validation.trtllm_kv_ledger(dict(row, precision="fp7"))
+    assert "precision" in e.value.key and repr(row["id"]) in str(e.value)
+    copy.write_text("\n".join([",".join(header), ",".join(f'"{row[h]}"' for h in header)
+                               .replace('"63.52"', '"63.5 GiB"')]) + "\n")
+    with pytest.raises(ConfigError) as e:
+        validation.run_trtllm_kv_cases()
+    assert e.value.key == "trtllm_kv_logs.logged_weights_GiB" and "63.5 GiB" in str(e.value)
 
 
 def test_dynamo_start_burst_tail():
