@@ -108,7 +108,8 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 - ``triton_moe_k_align`` / ``triton_moe_n_align``: the engine pads the weight-only Triton MoE's (triton_kernels
   matmul_ogs, serve.moe_backend "triton") expert GEMMs to multiples of these K / N elements (0: none;
   ``IterationCost.set_mixed_input_alignment``): TensorRT-LLM 128 / 256 (TritonMXFP4FusedMoEMethod), vLLM and
-  SGLang none (their Hopper path rounds the intermediate to 64 / 32, GPT-OSS's 2880 unchanged).
+  SGLang none (their Hopper path rounds the intermediate to 64 / 32, GPT-OSS's 2880 unchanged). The padded
+  weights are held too (memory as well as FLOPs and reads: ``IterationCost.expert_pad_bytes``).
 - ``max_seq_len``: the engine's max_seq_len that ``chunked_decode`` compares with the chunk:
   ``"workload"``, the run's longest prompt + output (trtllm-bench sizes it from its dataset), or
   ``"model"``, the model's ``model.max_context`` where it declares one, else the workload's
@@ -127,6 +128,9 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 - ``mxfp4_expert_alignment``: elements the engine pads MXFP4 routed-expert weights to on both GEMM
   dimensions (hidden and expert intermediate) when it loads them (``expert_padding_bytes``, counted with
   the weights before the KV pool is sized); TensorRT-LLM: 128 (GPT-OSS 2880 -> 2944); 0: held as stored.
+  Memory only (the CUTLASS MXFP4 methods' allocation; their GEMMs are priced unpadded), and not counted
+  where the experts are weight-only on the TRITON backend, whose own padding (``triton_moe_k_align`` /
+  ``_n_align``, memory and compute) already holds them: one padding per run, never both.
 - ``encoder_sharding``: how that encoder spreads over a replica's GPUs: ``"replicated"`` (whole on
   every GPU: TensorRT-LLM, SGLang 0.4's transformers tower) or ``"tp"`` (its linear layers split
   over the replica's tensor-parallel ranks, ``cost.tp``: vLLM's ColumnParallel / RowParallel vision

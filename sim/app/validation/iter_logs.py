@@ -240,4 +240,6 @@ def row_cases(row: dict) -> list[Case]:
 
 
 def run_suite() -> list[Case]:
+    """Every row's cases (``row_cases``), in file order: 12 for the shipped table, each a ratio of two like
+    quantities (tokens/s, or seconds per step) with its source, ``bound`` and ``gap`` from ``KINDS``."""
     return [c for row in rows() for c in row_cases(row)]

@@ -604,7 +604,11 @@ GPT_OSS_MXFP4_PADDING = (
     "graphs padded to 1,024 -> 512 rows), 1024/1024 +25.1 -> +18.6, H100 DEP4 1024/1024 +76.3 -> +59.6, 20B H200 "
     "1024/1024 +20.4 -> +14.4, the rest within 2.6 points. The measured 1000/1000 and 1024/1024 rows agree (6,868 / "
     "6,798 per GPU): dcsim's pair now runs the same graph (8,541 / 8,063, ratio 1.06; before 0.87), so the earlier "
-    "+7.1 % came from the 1,024-row graph, not from a smaller gap. ")
+    "+7.1 % came from the 1,024-row graph, not from a smaller gap. Those moves are this padding's alone, before "
+    "the TRITON backend's (tritonhop, above) joined it: on these Hopper rows the experts are weight-only on the "
+    "TRITON backend, whose own padding (K 128 / N 256, memory and compute) now holds them, so the CUTLASS MXFP4 "
+    "padding is not counted again there (EngineProfile.expert_padding_bytes 0; the rows' numbers are the tritonhop "
+    "ones); it stays for CUTLASS / W4A8-MXFP8 experts (Blackwell) and the GB10 start-up log it was checked on. ")
 GPT_OSS_HOPPER_GAP = GPT_OSS_HOPPER_GAP + GPT_OSS_MXFP4_PADDING
 GPT_OSS_DEP_HOPPER_GAP = GPT_OSS_DEP_HOPPER_GAP + GPT_OSS_MXFP4_PADDING
 GPT_OSS_BLACKWELL_GAP = GPT_OSS_RUN + BENCH_LIMITS + (

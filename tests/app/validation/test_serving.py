@@ -166,6 +166,20 @@ def test_trtllm_kv_logs_read_strictly(tmp_path, monkeypatch):
     assert e.value.key == "trtllm_kv_logs.logged_weights_GiB" and "63.5 GiB" in str(e.value)
 
 
+def test_one_mxfp4_expert_padding_per_run():
+    """GPT-OSS-120B MXFP4 experts on one GPU under trtllm: weight-only on Hopper (TRITON backend), its K 128 /
+    N 256 padding held in the weights and no CUTLASS expert_padding item; W4A8-MXFP8 on Blackwell (CUTLASS), the
+    CUTLASS 128-element padding (2.55 GiB) and no TRITON padding. Never both."""
+    from sim.hardware import GiB
+    row = dict(validation.trtllm_kv_cases()[1])
+    hop_items, _, hop = validation.trtllm_kv_ledger(dict(row, ledger_gpu="H200-SXM-141GB", expert_compute_precision=""))
+    bw_items, _, bw = validation.trtllm_kv_ledger(dict(row, ledger_gpu="GB200", expert_compute_precision="mxfp8"))
+    assert hop.weight_only_experts and hop.expert_pad_bytes / GiB == pytest.approx(3.41, abs=0.05)
+    assert hop_items.get("expert_padding", 0.0) == 0.0
+    assert not bw.weight_only_experts and bw.expert_pad_bytes == 0.0
+    assert bw_items["expert_padding"] / GiB == pytest.approx(2.55, abs=0.01)
+
+
 def test_dynamo_start_burst_tail():
     """Dynamo 4P(TP1)+1D(TP4) (ai-dynamo/dynamo#402): GenAI-Perf ran 128 requests at concurrency 32,
     so the closed loop's start is a quarter of the run. Its 32 first prompts reach the 4 prefill
