@@ -224,9 +224,9 @@ def test_progress_prints_one_line_per_point(tmp_path, capsys):
     assert len(lines) == 4 and lines[-1].startswith("[4/4]")
 
 
-def test_sigint_loses_no_finished_point(tmp_path):
-    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
-    out = tmp_path / "out"
+def _slow_sweep_process(path, out) -> subprocess.Popen:
+    """A child Python running the sweep at ``path`` into ``out`` with 2 workers and ``slow_point``, its
+    progress lines on a pipe; exit 130 when the sweep was interrupted, 0 otherwise."""
     script = textwrap.dedent(f"""
         import sys
         sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests' / 'app')!r}]
@@ -235,7 +235,13 @@ def test_sigint_loses_no_finished_point(tmp_path):
         res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers=2, point_fn=slow_point, progress=False)
         sys.exit(130 if res.interrupted else 0)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+
+
+def test_sigint_loses_no_finished_point(tmp_path):
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out = tmp_path / "out"
+    proc = _slow_sweep_process(path, out)
     seen = 0
     while seen < 3:
         line = proc.stdout.readline()
@@ -277,15 +283,7 @@ def test_ctrl_c_reaches_the_sweep_s_main_thread(tmp_path):
     second Ctrl-C terminates them), and the interrupt still stops the sweep."""
     path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
     out = tmp_path / "out"
-    script = textwrap.dedent(f"""
-        import sys
-        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests' / 'app')!r}]
-        from sim.app.sweep import load_sweep, run_sweep
-        from test_sweep import slow_point
-        res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers=2, point_fn=slow_point, progress=False)
-        sys.exit(130 if res.interrupted else 0)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    proc = _slow_sweep_process(path, out)
     try:
         assert proc.stdout.readline().startswith("["), "sweep ended before it could be inspected"
         interrupts = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))

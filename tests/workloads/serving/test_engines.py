@@ -702,13 +702,20 @@ def test_vllm_encoder_is_whole_per_rank_under_attention_dp():
     assert engines.profile("vllm").encoder_bytes(dep) == pytest.approx(2.0 * LLAMA4_VISION_PARAMS)
 
 
-def test_engines_toml_encoder_sharding_is_checked(monkeypatch):
+def _refused_when_edited(monkeypatch, engine: str, field: str, bad) -> ConfigError:
+    """The ConfigError engines.profile(engine) raises with engines.toml [engine] field = bad (monkeypatched
+    copy, not the real file); fails unless its message names the field."""
     data = {k: dict(v) for k, v in engines._data().items()}
-    data["vllm"]["encoder_sharding"] = "ep"
+    data[engine][field] = bad
     monkeypatch.setattr(engines, "_data", lambda: data)
     with pytest.raises(ConfigError) as e:
-        engines.profile("vllm")
-    assert "encoder_sharding" in str(e.value)
+        engines.profile(engine)
+    assert field in str(e.value)
+    return e.value
+
+
+def test_engines_toml_encoder_sharding_is_checked(monkeypatch):
+    _refused_when_edited(monkeypatch, "vllm", "encoder_sharding", "ep")
 
 
 @pytest.mark.parametrize("field", ["encoder_bytes_per_param", "rope_table_bytes_per_entry"])
@@ -731,12 +738,7 @@ def test_engines_toml_async_scheduling_must_be_a_bool(monkeypatch, bad):
     """engines.toml async_scheduling = "yes" / 1 was taken as truthy (and "false"-like strings too) by
     bool() in Deployment; now refused naming the field."""
     assert all(isinstance(engines.profile(n).async_scheduling, bool) for n in engines._data())
-    data = {k: dict(v) for k, v in engines._data().items()}
-    data["vllm"]["async_scheduling"] = bad
-    monkeypatch.setattr(engines, "_data", lambda: data)
-    with pytest.raises(ConfigError) as e:
-        engines.profile("vllm")
-    assert "async_scheduling" in str(e.value)
+    _refused_when_edited(monkeypatch, "vllm", "async_scheduling", bad)
 
 
 # -- the RoPE table over the model's declared context (issue 12, scouthop) -----------------------
@@ -920,12 +922,7 @@ def test_trtllm_pads_mxfp4_experts_to_128_elements():
 
 @pytest.mark.parametrize("bad", [-128, 1.5, "128", True, 4096])
 def test_engines_toml_mxfp4_expert_alignment_is_checked(monkeypatch, bad):
-    data = {k: dict(v) for k, v in engines._data().items()}
-    data["trtllm"]["mxfp4_expert_alignment"] = bad
-    monkeypatch.setattr(engines, "_data", lambda: data)
-    with pytest.raises(ConfigError) as e:
-        engines.profile("trtllm")
-    assert "mxfp4_expert_alignment" in str(e.value)
+    _refused_when_edited(monkeypatch, "trtllm", "mxfp4_expert_alignment", bad)
 
 
 # -- the TRITON MoE backend's expert padding (issue 12, tritonhop) ----------------------------------
@@ -944,9 +941,4 @@ def test_only_tensorrt_llm_pads_the_triton_moe_experts():
 @pytest.mark.parametrize("field", ["triton_moe_k_align", "triton_moe_n_align"])
 @pytest.mark.parametrize("bad", [-128, 12.5, "128", True, 10_000])
 def test_engines_toml_triton_moe_alignment_is_checked(monkeypatch, field, bad):
-    data = {k: dict(v) for k, v in engines._data().items()}
-    data["trtllm"][field] = bad
-    monkeypatch.setattr(engines, "_data", lambda: data)
-    with pytest.raises(ConfigError) as e:
-        engines.profile("trtllm")
-    assert field in str(e.value)
+    _refused_when_edited(monkeypatch, "trtllm", field, bad)
