@@ -74,7 +74,6 @@ Diagnosis: see ``DEP_STEP_DIAGNOSIS`` (TensorRT-LLM Hopper DEP), ``B200_DEP_STEP
 
 from __future__ import annotations
 
-import csv
 import math
 
 from sim.app.validation.case import Case
@@ -441,12 +440,21 @@ def data_files() -> list:
     return sorted(DATA.parent.glob(DATA_GLOB))
 
 
+# the columns every inferencex_*.csv must have (the others, e.g. async_scheduling, moe_backend or
+# expert_compute_precision, may be left out of a file: empty for its rows)
+COLUMNS = ("id", "source", "source_location", "source_url", "framework", "model", "precision", "gpu_type",
+           "gpu_count", "tp", "ep", "dp_attention", "pd_disaggregated", "input_len_tokens", "output_len_tokens",
+           "value", "ttft_ms", "tpot_or_itl_ms", "concurrency", "num_prompts", "fit")
+
+
 def inferencex_rows() -> list[dict]:
-    """Every row of every ``inferencex_*.csv`` file, in file then row order."""
+    """Every row of every ``inferencex_*.csv`` file, in file then row order; a file without one of
+    ``COLUMNS``, or with a line of more or fewer fields than its header, is a ConfigError naming the file
+    and the column or line."""
+    from sim.app.validation.case import read_rows
     rows = []
     for path in data_files():
-        with path.open() as f:
-            rows.extend(csv.DictReader(f))
+        rows.extend(read_rows(path, COLUMNS))
     return rows
 
 

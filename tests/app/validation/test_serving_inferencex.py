@@ -446,3 +446,20 @@ def test_blackwell_dep_deficit_is_fp8_and_grows_with_tokens_per_rank():
         return ob["expert_up"] + ob["expert_down"]
     assert experts(fp8[2]) == pytest.approx(experts(fp8[0]), rel=0.05)
     assert ix.kind_of(fp8[0])[0][2].endswith(ix.B200_DEP_STEP_DIAGNOSIS)
+
+
+def test_a_malformed_inferencex_file_is_a_config_error_naming_it(tmp_path, monkeypatch):
+    """A copy of inferencex_trtllm_blackwell.csv without a required column, or with a short line, is a
+    ConfigError naming the file and the column / line (was a KeyError on the row's id, or None values)."""
+    path = ix.DATA.parent / "inferencex_trtllm_blackwell.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    copy = tmp_path / "inferencex_trtllm_blackwell.csv"
+    copy.write_text(",".join(h for h in header if h != "tpot_or_itl_ms") + "\n")
+    monkeypatch.setattr(ix, "data_files", lambda: [copy])
+    with pytest.raises(ConfigError) as e:
+        ix.inferencex_rows()
+    assert e.value.key == "inferencex_trtllm_blackwell.csv.tpot_or_itl_ms"
+    copy.write_text(lines[0] + "\ninfx_x,source\n")
+    with pytest.raises(ConfigError, match="inferencex_trtllm_blackwell.csv, line 2"):
+        ix.inferencex_rows()
