@@ -126,3 +126,16 @@ def test_a_malformed_file_is_a_config_error_naming_it(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as e:
         iter_logs.row_config(dict(row, precision="fp7"))
     assert "precision" in e.value.key and repr(row["id"]) in str(e.value)
+
+
+def test_the_cli_reports_a_malformed_table_without_a_traceback(tmp_path, monkeypatch, capsys):
+    """`dcsim validate trtllm-steps` over a table missing a column: exit 2 and one line naming file and
+    column on stderr."""
+    from sim.app.cli import main
+    header = iter_logs.DATA.read_text().splitlines()[0].split(",")
+    copy = tmp_path / "trtllm_iter_logs.csv"
+    copy.write_text(",".join(h for h in header if h != "measured_step_ms") + "\n")
+    monkeypatch.setattr(iter_logs, "DATA", copy)
+    assert main(["validate", "trtllm-steps"]) == 2
+    err = capsys.readouterr().err
+    assert "trtllm_iter_logs.csv.measured_step_ms" in err and "Traceback" not in err
