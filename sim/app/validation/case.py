@@ -107,3 +107,13 @@ def column_number(row: dict, key: str, where: str, kind=float, required: bool = 
     if not math.isfinite(out):
         raise ConfigError(f"{where}.{key}", f"row {rid!r}: {key} = {v!r} is not a finite number")
     return out
+
+
+def column_yes(row: dict, key: str, where: str) -> bool:
+    """Column ``key`` of a validation CSV row as a flag: ``yes`` True, ``no`` or empty False; anything else
+    a ``ConfigError`` keyed ``<where>.<key>`` naming the row."""
+    from sim.errors import ConfigError
+    v = (row.get(key) or "").strip()
+    if v not in ("yes", "no", ""):
+        raise ConfigError(f"{where}.{key}", f"row {row.get('id', '?')!r}: {key} = {v!r} is not yes, no or empty (no)")
+    return v == "yes"

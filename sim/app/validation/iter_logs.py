@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.app.validation.case import Case, column_number, read_rows
+from sim.app.validation.case import Case, column_number, column_yes, read_rows
 from sim.errors import ConfigError
 
 DATA = Path(__file__).resolve().parents[3] / "workloads" / "serving" / "data" / "trtllm_iter_logs.csv"
@@ -136,7 +136,7 @@ def row_config(row: dict):
         raise ConfigError("trtllm_iter_logs.kind", f"row {row.get('id', '?')!r}: kind {row.get('kind')!r} "
                           f"is not one of {', '.join(KINDS_OF_ROW)}")
     tp = _num(row, "tp", int)
-    dp = row.get("dp_attention", "") == "yes"
+    dp = column_yes(row, "dp_attention", "trtllm_iter_logs")
     ranks = tp if dp else 1
     serve = {"engine": _text(row, "engine"), "tp": tp, "scheduler": "orca",
              "precision": _text(row, "precision"), "kv_precision": _text(row, "kv_precision")}
@@ -186,7 +186,7 @@ def decode_step(row: dict) -> dict:
     cfg = row_config(row)
     from sim.app.validation.serving import deployment
     cost = deployment(cfg).cost
-    dp = row.get("dp_attention", "") == "yes"
+    dp = column_yes(row, "dp_attention", "trtllm_iter_logs")
     B = float(_num(row, "per_rank_batch", int) * (cfg.serve.tp if dp else 1))
     C = _num(row, "context_tokens", float)
     kv = cost.decode_kv_read(C)

@@ -471,6 +471,7 @@ def trtllm_kv_ledger(row: dict):
     backend, ModelConfig.get_mxfp4_quant_algo W4A8_MXFP4_MXFP8), free fraction, max_num_tokens and
     max_batch_size. Returns (its ``HbmLedger`` items in bytes, its KV pool in tokens, its cost model). A
     bad value is a ConfigError naming the column (or the serve key) and the row."""
+    from sim.app.validation.case import column_yes
     from sim.errors import ConfigError
     tp = _trtllm_kv_num(row, "tp", int)
     serve = {"engine": "trtllm", "scheduler": "orca", "tp": tp, "precision": row["precision"],
@@ -482,7 +483,7 @@ def trtllm_kv_ledger(row: dict):
         if row[key]:
             serve[key] = row[key]
     ep = _trtllm_kv_num(row, "ep", int, required=False) or 1
-    if row["dp_attention"] == "yes":
+    if column_yes(row, "dp_attention", "trtllm_kv_logs"):
         serve.update(dp_attention=True, ep=tp)
     elif ep > 1:
         serve["ep"] = ep
@@ -505,18 +506,19 @@ def run_trtllm_kv_cases() -> list[Case]:
     pass's peak over the weights, 15 %), ``non_torch_GiB`` (15 %) and ``kv_cache_tokens`` (the pool, 5 %)
     where the log has them; the non-torch term and the pool only where ``pool_comparable`` (a GPU whose
     memory the run had to itself). Gaps and bounds: ``TRTLLM_KV_GAPS``."""
+    from sim.app.validation.case import column_yes
     from sim.hardware import GiB
     rows = []
     for r in trtllm_kv_cases():
         items, pool, cost = trtllm_kv_ledger(r)
+        comparable = column_yes(r, "pool_comparable", "trtllm_kv_logs")
         src = f"{r['source']} (TensorRT-LLM {r['version']})"
         weights = sum(items.get(k, 0.0) for k in ("weights", "encoder", "rope_table", "expert_padding"))
         terms = [("kv_bytes_per_token", cost.kv_token_gpu, "logged_kv_bytes_per_token", 1.0, 0.01, True),
                  ("weights_GiB", weights / GiB, "logged_weights_GiB", 1.0, 0.05, True),
                  ("activation_GiB", items.get("activations", 0.0) / GiB, "logged_activation_GiB", 1.0, 0.15, True),
-                 ("non_torch_GiB", items.get("runtime", 0.0) / GiB, "logged_non_torch_GiB", 1.0, 0.15,
-                  r["pool_comparable"] == "yes"),
-                 ("kv_cache_tokens", float(pool), "logged_kv_tokens", 1.0, 0.05, r["pool_comparable"] == "yes")]
+                 ("non_torch_GiB", items.get("runtime", 0.0) / GiB, "logged_non_torch_GiB", 1.0, 0.15, comparable),
+                 ("kv_cache_tokens", float(pool), "logged_kv_tokens", 1.0, 0.05, comparable)]
         for metric, predicted, column, scale, tol, comparable in terms:
             logged = _trtllm_kv_num(r, column, required=False)
             if logged is None or not comparable:

@@ -119,7 +119,7 @@ def test_a_malformed_file_is_a_config_error_naming_it(tmp_path, monkeypatch):
     monkeypatch.setattr(iter_logs, "DATA", short)
     with pytest.raises(ConfigError, match="short.csv, line 2"):
         iter_logs.rows()
-    for key, value in (("engine", ""), ("measured_step_ms", "nan"), ("source_url", "")):
+    for key, value in (("engine", ""), ("measured_step_ms", "nan"), ("source_url", ""), ("dp_attention", "true")):
         with pytest.raises(ConfigError) as e:
             iter_logs.row_cases(dict(row, **{key: value}))
         assert key in e.value.key, (key, e.value.key)

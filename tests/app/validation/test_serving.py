@@ -152,7 +152,7 @@ def test_trtllm_kv_logs_read_strictly(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as e:
         validation.run_trtllm_kv_cases()
     assert e.value.key == "trtllm_kv_logs.csv.logged_weights_GiB"
-    for key, value in (("tp", "one"), ("free_fraction", "inf"), ("max_batch_size", "")):
+    for key, value in (("tp", "one"), ("free_fraction", "inf"), ("max_batch_size", ""), ("dp_attention", "Yes")):
         with pytest.raises(ConfigError) as e:
             validation.trtllm_kv_ledger(dict(row, **{key: value}))
         assert e.value.key == f"trtllm_kv_logs.{key}", e.value.key
