@@ -216,7 +216,10 @@ def _case(row: dict, metric: str, predicted: float, measured: float) -> Case:
 
 
 def row_cases(row: dict) -> list[Case]:
-    """The row's cases (``kind`` says which)."""
+    """The row's cases (``kind`` says which; module docstring): ``device_step_s`` / ``decode_step_s`` /
+    ``host_step_time_mean_s`` / ``exposed_host_s`` in seconds, ``output_tokens_per_s`` in output tokens/s of
+    the replica; each ``Case`` carries the row's source, ``KINDS`` bound and gap. A bad row is refused
+    (ConfigError naming the column) before any simulation runs."""
     kind = row.get("kind")
     for key in ("id", "source_url", "source_location", "quote", "version"):
         _text(row, key)        # before any run: a row without its source is refused at once
