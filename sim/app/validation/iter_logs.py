@@ -221,24 +221,26 @@ def row_cases(row: dict) -> list[Case]:
     the replica; each ``Case`` carries the row's source, ``KINDS`` bound and gap. A bad row is refused
     (ConfigError naming the column) before any simulation runs."""
     kind = row.get("kind")
+    if kind not in KINDS_OF_ROW:
+        raise ConfigError("trtllm_iter_logs.kind", f"row {row.get('id', '?')!r}: kind {kind!r} is not one of "
+                          f"{', '.join(KINDS_OF_ROW)}")
     for key in ("id", "source_url", "source_location", "quote", "version"):
         _text(row, key)        # before any run: a row without its source is refused at once
     step_ms = _num(row, "measured_step_ms", float)
+    tps = _num(row, "measured_output_tps", float) if kind in ("bench_per_user", "serve_throughput") else None
+    host_ms = _num(row, "measured_exposed_host_ms", float) if kind == "serve_throughput" else None
+    row_config(row)            # every run column checked before the first simulation
     if kind == "iter_log_decode_step":
         return [_case(row, "device_step_s", decode_step(row)["gpu_s"], step_ms / 1e3)]
     if kind == "iter_log_host_step_mean":
         return [_case(row, "host_step_time_mean_s", run_row(row)["tpot_mean_s"], step_ms / 1e3)]
     step, r = decode_step(row), run_row(row)
-    cases = [_case(row, "output_tokens_per_s", r["output_tokens_per_s"], _num(row, "measured_output_tps", float))]
+    cases = [_case(row, "output_tokens_per_s", r["output_tokens_per_s"], tps)]
     if kind == "bench_per_user":
         implied = step_ms / 1e3 - (r["tpot_mean_s"] - step["time_s"])
         cases.append(_case(row, "decode_step_s", step["time_s"], implied))
-    elif kind == "serve_throughput":
-        cases.append(_case(row, "exposed_host_s", step["exposed_host_s"],
-                           _num(row, "measured_exposed_host_ms", float) / 1e3))
     else:
-        raise ConfigError("trtllm_iter_logs.kind", f"row {row.get('id', '?')!r}: kind {kind!r} is not one of "
-                          f"{', '.join(KINDS_OF_ROW)}")
+        cases.append(_case(row, "exposed_host_s", step["exposed_host_s"], host_ms / 1e3))
     return cases
 
 

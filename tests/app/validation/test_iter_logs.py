@@ -139,3 +139,15 @@ def test_the_cli_reports_a_malformed_table_without_a_traceback(tmp_path, monkeyp
     assert main(["validate", "trtllm-steps"]) == 2
     err = capsys.readouterr().err
     assert "trtllm_iter_logs.csv.measured_step_ms" in err and "Traceback" not in err
+
+
+def test_a_bad_measurement_is_refused_before_any_simulation(monkeypatch):
+    """measured_output_tps / measured_exposed_host_ms were parsed after the row's closed-loop run (seconds to
+    minutes): now a ConfigError comes first, with no run started."""
+    rows = {r["kind"]: r for r in iter_logs.rows()}
+    monkeypatch.setattr(iter_logs, "run_row", lambda row: pytest.fail("ran before the row was checked"))
+    monkeypatch.setattr(iter_logs, "decode_step", lambda row: pytest.fail("ran before the row was checked"))
+    for kind, key in (("bench_per_user", "measured_output_tps"), ("serve_throughput", "measured_exposed_host_ms")):
+        with pytest.raises(ConfigError) as e:
+            iter_logs.row_cases(dict(rows[kind], **{key: "n/a"}))
+        assert e.value.key == f"trtllm_iter_logs.{key}"
