@@ -103,7 +103,8 @@ def column_number(row: dict, key: str, where: str, kind=float, required: bool = 
     try:
         out = kind(v)
     except ValueError:
-        raise ConfigError(f"{where}.{key}", f"row {rid!r}: {key} = {v!r} is not a number") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{where}.{key}", f"row {rid!r}: {key} = {v!r} is not {what}") from None
     if not math.isfinite(out):
         raise ConfigError(f"{where}.{key}", f"row {rid!r}: {key} = {v!r} is not a finite number")
     return out
