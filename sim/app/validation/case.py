@@ -11,6 +11,9 @@ Vocabulary:
   optional ones that are set. A ``Case`` is also a read-only mapping with those keys, so
   ``case["error"]`` and ``dict(case)`` give the row.
 Every suite (``collectives``, ``training``, ``serving``, ``measured``) returns ``Case``s.
+- shipped tables: ``read_rows`` reads a suite's CSV strictly (the columns it reads must be in the
+  header, every line the header's width), ``column_number`` / ``column_yes`` read one cell; each
+  failure is a ``ConfigError`` naming the file or ``<file stem>.<column>`` and the row.
 """
 
 from __future__ import annotations
