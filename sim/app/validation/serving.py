@@ -40,7 +40,6 @@ Vocabulary:
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -230,33 +229,53 @@ GRAPH_BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 384, 512, 1024, 2048, 409
 BENCH_KV_FRACTION = 0.95
 
 
+# the columns case_config / run_case read from an inference*.csv row (the header must hold each; ``fit``
+# is read where the table has it: inference.csv has none, its rows all fit)
+INFERENCE_COLUMNS = ("id", "source", "source_location", "source_url", "model", "precision", "gpu_type",
+                     "gpu_count", "tp", "pp", "ep", "dp_attention", "input_len_tokens", "output_len_tokens",
+                     "batch_or_concurrency", "value", "unit")
+
+
 def cases() -> list[dict]:
-    with DATA.open() as f:
-        return list(csv.DictReader(f))
+    """The rows of ``data/inference.csv`` (read strictly: ``case.read_rows``, ``INFERENCE_COLUMNS``)."""
+    from sim.app.validation.case import read_rows
+    return read_rows(DATA, INFERENCE_COLUMNS)
 
 
 def large_cases() -> list[dict]:
-    """The 70B and 405B rows (``fit``: "fit" or "held-out")."""
-    with DATA_LARGE.open() as f:
-        return list(csv.DictReader(f))
+    """The 70B and 405B rows (``fit``: "fit" or "held-out"), read strictly as ``cases``."""
+    from sim.app.validation.case import read_rows
+    return read_rows(DATA_LARGE, INFERENCE_COLUMNS + ("fit",))
 
 
-def case_config(row: dict, max_requests: int | None = None):
+def case_config(row: dict, max_requests: int | None = None, where: str = "inference"):
     """The row's run as trtllm-bench ran it: its limits from trtllm-bench's heuristic
     (``engines.trtllm_bench_limits``: no max_batch_size / max_num_tokens given in the
-    documented command), its decode batches CUDA-graphed with padding to ``GRAPH_BATCH_SIZES``."""
+    documented command), its decode batches CUDA-graphed with padding to ``GRAPH_BATCH_SIZES``.
+    A column that is not what the suite reads (tp / pp / ep / lengths not whole numbers, dp_attention
+    neither yes nor no, an unknown GPU or model) is a ``ConfigError`` keyed ``<where>.<column>``
+    (``where``: the table's stem) naming the row."""
+    from sim.app.validation.case import column_number, column_yes
+    from sim.errors import ConfigError
     from sim.hardware import gpu as gpu_spec
     from workloads.model import ModelSpec
     from workloads.serving.cost import IterationCost
     from workloads.serving.engines import trtllm_bench_limits
-    gpu = next(v for k, v in GPUS.items() if row["gpu_type"].startswith(k))
-    tp = int(row["tp"] or 1)
-    pp = int(row["pp"] or 1)
+    gpu = next((v for k, v in GPUS.items() if row["gpu_type"].startswith(k)), None)
+    if gpu is None:
+        raise ConfigError(f"{where}.gpu_type", f"row {row.get('id', '?')!r}: gpu_type = {row['gpu_type']!r} starts "
+                                               f"with none of {', '.join(GPUS)}")
+    if row["model"] not in MODEL_PRESETS:
+        raise ConfigError(f"{where}.model", f"row {row.get('id', '?')!r}: model = {row['model']!r} is none of "
+                                            f"{', '.join(MODEL_PRESETS)}")
+    tp = column_number(row, "tp", where, int, required=False) or 1
+    pp = column_number(row, "pp", where, int, required=False) or 1
     m = re.search(r"(\d+) requests", row["batch_or_concurrency"])
     n = int(m.group(1)) if m else 1000
     if max_requests:
         n = min(n, max_requests)
-    isl, osl = int(row["input_len_tokens"]), int(row["output_len_tokens"])
+    isl = column_number(row, "input_len_tokens", where, int)
+    osl = column_number(row, "output_len_tokens", where, int)
     precision = row["precision"].lower()
     kv_precision = KV_PRECISION.get(precision, precision)
     expert_precision = expert_compute = None
@@ -264,9 +283,13 @@ def case_config(row: dict, max_requests: int | None = None):
         # NVFP4 weights and activations in the MoE's linear layers (W4A4): the expert MMA at FP4
         precision, expert_precision, expert_compute = "fp8", "fp4", "fp4"
     if row["model"] in MXFP4_EXPERTS:
+        if precision not in MXFP4_EXPERTS[row["model"]]:
+            raise ConfigError(f"{where}.precision", f"row {row.get('id', '?')!r}: precision = {row['precision']!r} "
+                                                    f"is none of {', '.join(MXFP4_EXPERTS[row['model']])}")
         precision, kv_precision, expert_compute = MXFP4_EXPERTS[row["model"]][precision]
         expert_precision = "mxfp4"
-    dep = row.get("dp_attention", "") == "yes"
+    dep = column_yes(row, "dp_attention", where)
+    ep = column_number(row, "ep", where, int, required=False) or 1
     data = {
         "run": {"kind": "serve", "name": row["id"]},
         "topology": {"gpu": gpu, "gpus": tp * pp, "gpus_per_node": max(tp * pp, 1), "fabric": "none"},
@@ -280,14 +303,17 @@ def case_config(row: dict, max_requests: int | None = None):
         data["serve"]["expert_precision"] = expert_precision
     if expert_compute:
         data["serve"]["expert_compute_precision"] = expert_compute
-    if not dep and int(row.get("ep") or 1) > 1:
+    if not dep and ep > 1:
         # trtllm-bench --ep without attention DP: the routed experts spread over ep of the TP GPUs
-        data["serve"]["ep"] = int(row["ep"])
+        data["serve"]["ep"] = ep
     if dep:
         # DEP: enable_attention_dp with --ep tp (TensorRT-LLM's attention DP: each rank its own
         # scheduler, sequences and KV; the routed experts spread over the ranks)
         data["serve"].update(dp_attention=True, ep=tp)
-    cfg = load_config(data=data)
+    try:
+        cfg = load_config(data=data)
+    except ConfigError as e:
+        raise ConfigError(e.key, f"{where}.csv row {row.get('id', '?')!r}: {e.reason}") from None
     # the checkpoint as trtllm-bench reads it (engines.bench_quant_algo, checkpoint_param_count): the
     # replica's precision, its routed experts' where the checkpoint quantizes only them, its MTP modules
     cost = IterationCost(ModelSpec.from_section(cfg.model), gpu_spec(gpu), precision, kv_precision, tp=tp, pp=pp)
@@ -302,14 +328,18 @@ def case_config(row: dict, max_requests: int | None = None):
     return load_config(data=data)
 
 
-def run_case(row: dict, max_requests: int | None = None) -> Case:
+def run_case(row: dict, max_requests: int | None = None, where: str = "inference") -> Case:
+    """The row's run (``case_config``) against its measured ``value`` (output tokens/s, per GPU where
+    ``unit`` says so: divided by ``gpu_count``). ``where``: the table's stem, for errors."""
     from sim.app.runner import run
-    cfg = case_config(row, max_requests)
+    from sim.app.validation.case import column_number
+    measured = column_number(row, "value", where)
+    gpus = column_number(row, "gpu_count", where, int, required=False) or 1
+    cfg = case_config(row, max_requests, where)
     result = run(cfg)
     predicted = float(result.summary["output_tokens_per_s"])
     if "per GPU" in row.get("unit", ""):
-        predicted /= int(row["gpu_count"] or 1)
-    measured = float(row["value"])
+        predicted /= gpus
     return Case(row["id"], "output_tokens_per_s", predicted, measured,
                 f"{row['source']}; {row['source_location']}; {row['source_url']}", fit=row.get("fit", "fit"))
 
@@ -394,10 +424,58 @@ KV_GAPS = {
 }
 
 
+# the columns run_kv_cases reads (the header must hold each; note is documentation)
+KV_COLUMNS = ("id", "engine", "version", "model", "layers", "hidden", "ffn_hidden", "heads", "kv_heads", "head_dim",
+              "vocab", "tied_embeddings", "experts", "top_k", "expert_ffn_hidden", "gpu", "tp", "precision",
+              "kv_precision", "gpu_memory_utilization", "max_batch_tokens", "max_batch_size", "measured_kv_GiB",
+              "measured_kv_tokens", "fit", "source")
+
+
 def kv_cases() -> list[dict]:
-    """Rows of ``data/kv_logs.csv``: KV-cache sizes vLLM and SGLang logged at start-up."""
-    with KV_LOGS.open() as f:
-        return list(csv.DictReader(f))
+    """Rows of ``data/kv_logs.csv``: KV-cache sizes vLLM and SGLang logged at start-up, read strictly
+    (``case.read_rows``: a header without one of ``KV_COLUMNS`` or a short line is a ConfigError naming
+    the file)."""
+    from sim.app.validation.case import read_rows
+    return read_rows(KV_LOGS, KV_COLUMNS)
+
+
+def _kv_num(row: dict, key: str, kind=float, required: bool = True):
+    from sim.app.validation.case import column_number
+    return column_number(row, key, "kv_logs", kind, required)
+
+
+# the KV precisions a serve config takes (sim/config.py serve.kv_precision)
+KV_PRECISIONS = ("fp16", "bf16", "fp8", "fp4")
+
+
+def kv_case_cost(row: dict):
+    """The ``IterationCost`` of a ``kv_logs.csv`` row's model (its architecture columns), GPU, TP and
+    precisions. A column that is not a whole number (a float for ``gpu_memory_utilization``), a
+    ``tied_embeddings`` neither true nor false, or a GPU / precision dcsim refuses is a ConfigError keyed
+    ``kv_logs.<column>`` naming the row."""
+    from sim.errors import ConfigError
+    from sim.hardware import gpu
+    from workloads.model import ModelSpec
+    from workloads.serving.cost import IterationCost
+    m = {k: _kv_num(row, k, int) for k in ("layers", "hidden", "ffn_hidden", "heads", "kv_heads", "head_dim", "vocab")}
+    tied = row["tied_embeddings"].strip()
+    if tied not in ("true", "false"):
+        raise ConfigError("kv_logs.tied_embeddings", f"row {row['id']!r}: tied_embeddings = {tied!r} is not true or false")
+    m.update(name=row["model"], tied_embeddings=tied == "true")
+    if _kv_num(row, "experts", int):
+        m.update(experts=_kv_num(row, "experts", int), top_k=_kv_num(row, "top_k", int),
+                 expert_ffn_hidden=_kv_num(row, "expert_ffn_hidden", int))
+    tp = _kv_num(row, "tp", int)
+    if tp < 1:
+        raise ConfigError("kv_logs.tp", f"row {row['id']!r}: tp = {tp} is not >= 1")
+    if row["kv_precision"] not in KV_PRECISIONS:
+        raise ConfigError("kv_logs.kv_precision", f"row {row['id']!r}: kv_precision = {row['kv_precision']!r} is "
+                                                  f"none of {', '.join(KV_PRECISIONS)}")
+    try:
+        spec = ModelSpec.from_section(load_config(data={"model": m}).model)
+        return IterationCost(spec, gpu(row["gpu"], key="kv_logs.gpu"), row["precision"], row["kv_precision"], tp=tp)
+    except ConfigError as e:
+        raise ConfigError(e.key, f"{KV_LOGS.name} row {row['id']!r}: {e.reason}") from None
 
 
 def run_kv_cases() -> list[Case]:
@@ -406,22 +484,24 @@ def run_kv_cases() -> list[Case]:
     max_num_seqs as logged) against the pool the engine logged ("GPU KV cache size: N tokens",
     or "Available KV cache memory: G GiB" over the model's KV bytes per token). Tolerance 5 %;
     ``fit`` says which rows calibrated the vLLM profile (engines.toml)."""
-    from sim.hardware import GiB, gpu
-    from workloads.model import ModelSpec
+    from sim.errors import ConfigError
+    from sim.hardware import GiB
     from workloads.serving import engines
-    from workloads.serving.cost import IterationCost
     rows = []
     for r in kv_cases():
-        m = {k: int(r[k]) for k in ("layers", "hidden", "ffn_hidden", "heads", "kv_heads", "head_dim", "vocab")}
-        m.update(name=r["model"], tied_embeddings=r["tied_embeddings"] == "true")
-        if int(r["experts"]):
-            m.update(experts=int(r["experts"]), top_k=int(r["top_k"]), expert_ffn_hidden=int(r["expert_ffn_hidden"]))
-        spec = ModelSpec.from_section(load_config(data={"model": m}).model)
-        cost = IterationCost(spec, gpu(r["gpu"]), r["precision"], r["kv_precision"], tp=int(r["tp"]))
-        predicted = engines.profile(r["engine"]).kv_capacity_tokens(
-            cost, float(r["gpu_memory_utilization"]), int(r["max_batch_tokens"]), int(r["max_batch_size"]))
-        measured = (float(r["measured_kv_tokens"]) if r["measured_kv_tokens"]
-                    else float(r["measured_kv_GiB"]) * GiB / cost.kv_token_gpu)
+        cost = kv_case_cost(r)
+        try:
+            profile = engines.profile(r["engine"], key="kv_logs.engine")
+        except ConfigError as e:
+            raise ConfigError(e.key, f"{KV_LOGS.name} row {r['id']!r}: {e.reason}") from None
+        tokens, gib = _kv_num(r, "measured_kv_tokens", required=False), _kv_num(r, "measured_kv_GiB", required=False)
+        if tokens is None and gib is None:
+            raise ConfigError("kv_logs.measured_kv_tokens", f"row {r['id']!r}: neither measured_kv_tokens nor "
+                                                            "measured_kv_GiB is given")
+        predicted = profile.kv_capacity_tokens(
+            cost, _kv_num(r, "gpu_memory_utilization"), _kv_num(r, "max_batch_tokens", int),
+            _kv_num(r, "max_batch_size", int))
+        measured = tokens if tokens is not None else gib * GiB / cost.kv_token_gpu
         gap, bound = KV_GAPS.get(r["id"], ("", None))
         rows.append(Case(f"kv_{r['id']}", "kv_cache_tokens", float(predicted), measured,
                          f"{r['source']} ({r['engine']} {r['version']})", tolerance=0.05,

@@ -24,7 +24,6 @@ Vocabulary:
 
 from __future__ import annotations
 
-import csv
 
 from sim.app.validation.case import Case
 from sim.app.validation.serving import DATA, run_case
@@ -939,8 +938,11 @@ KINDS = [
 
 
 def heldout_cases() -> list[dict]:
-    with DATA_HELDOUT.open() as f:
-        return list(csv.DictReader(f))
+    """The rows of ``data/inference_heldout.csv``, read strictly (``case.read_rows``: a header without one
+    of ``serving.INFERENCE_COLUMNS`` or ``fit``, or a short line, is a ConfigError naming the file)."""
+    from sim.app.validation.case import read_rows
+    from sim.app.validation.serving import INFERENCE_COLUMNS
+    return read_rows(DATA_HELDOUT, INFERENCE_COLUMNS + ("fit",))
 
 
 def kind_of(case_id: str) -> tuple[float, float | None, str]:
@@ -953,7 +955,7 @@ def kind_of(case_id: str) -> tuple[float, float | None, str]:
 def run_suite(max_requests: int | None = None) -> list[Case]:
     out = []
     for row in heldout_cases():
-        c = run_case(row, max_requests)
+        c = run_case(row, max_requests, where=DATA_HELDOUT.stem)
         tol, bound, gap = kind_of(row["id"])
         within = abs(c["error"]) <= tol
         out.append(Case(c["case"], "output_tokens_per_s per GPU", c["predicted"], c["measured"], c["source"],

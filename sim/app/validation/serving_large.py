@@ -7,10 +7,10 @@ serving constants (sim/data/compute.toml [B200]) were fitted to it or it is held
 
 from __future__ import annotations
 
-from sim.app.validation.serving import large_cases, run_case
+from sim.app.validation.serving import DATA_LARGE, large_cases, run_case
 
 
 def run_suite(max_requests: int | None = None) -> list[dict]:
     """Every 70B / 405B row; ``max_requests`` caps a row's request count (None: the published
     counts, as ``serving.run_suite``)."""
-    return [run_case(row, max_requests) for row in large_cases()]
+    return [run_case(row, max_requests, where=DATA_LARGE.stem) for row in large_cases()]

@@ -199,3 +199,83 @@ def test_dynamo_start_burst_tail():
                             1).prefill_time(3000)
     assert 7.5 * prefill <= p99 <= 9.0 * prefill, (p99, prefill)
     assert abs(p99 / 4.028 - 1.0) <= 0.25, p99
+
+
+def test_kv_logs_read_strictly(tmp_path, monkeypatch):
+    """A copy of kv_logs.csv without a column the suite reads, with a short line, or with an
+    architecture / limit / measurement that is not a number, an unknown engine or GPU: a ConfigError
+    naming the file or column and the row, never a KeyError, ValueError or ZeroDivisionError."""
+    from sim.errors import ConfigError
+    rows = validation.kv_cases()
+    row = dict(rows[0])
+    header = validation.KV_LOGS.read_text().splitlines()[0].split(",")
+    copy = tmp_path / "kv_logs.csv"
+    monkeypatch.setattr(validation, "KV_LOGS", copy)
+    copy.write_text(",".join(h for h in header if h != "measured_kv_GiB") + "\n")
+    with pytest.raises(ConfigError) as e:
+        validation.run_kv_cases()
+    assert e.value.key == "kv_logs.csv.measured_kv_GiB"
+    copy.write_text(",".join(header) + "\n" + ",".join(f'"{row[h]}"' for h in header[:-2]) + "\n")
+    with pytest.raises(ConfigError) as e:
+        validation.run_kv_cases()
+    assert e.value.key == "kv_logs.csv" and "line 2" in str(e.value)
+    for key, value in (("layers", "32.5"), ("tp", "0"), ("hidden", ""), ("experts", "nan"), ("gpu", "TPU"),
+                       ("tied_embeddings", "yes"), ("kv_precision", "int8")):
+        with pytest.raises(ConfigError) as e:
+            validation.kv_case_cost(dict(row, **{key: value}))
+        assert e.value.key == f"kv_logs.{key}" and repr(row["id"]) in str(e.value), (key, str(e.value))
+    for key, value in (("gpu_memory_utilization", "inf"), ("max_batch_size", "many"), ("engine", "llama.cpp"),
+                       ("measured_kv_GiB", "")):
+        bad = dict(row, **{key: value})
+        copy.write_text(",".join(header) + "\n" + ",".join(f'"{bad[h]}"' for h in header) + "\n")
+        with pytest.raises(ConfigError) as e:
+            validation.run_kv_cases()
+        assert e.value.key.startswith("kv_logs.") and repr(row["id"]) in str(e.value), (key, str(e.value))
+
+
+@pytest.mark.parametrize("table", ["inference", "inference_large", "inference_heldout"])
+def test_inference_tables_read_strictly(table, tmp_path, monkeypatch):
+    """A copy of an inference*.csv table without a column case_config reads, or with a short line:
+    a ConfigError naming the file and column / line; a row whose tp, lengths, ep, dp_attention, GPU,
+    model, precision, gpu_count or measured value is not what the suite reads: a ConfigError keyed
+    ``<table>.<column>`` naming the row, raised before any simulation."""
+    from sim.app.validation import serving_heldout, serving_large
+    from sim.errors import ConfigError
+    module, attr, read = {"inference": (validation, "DATA", validation.cases),
+                          "inference_large": (validation, "DATA_LARGE", validation.large_cases),
+                          "inference_heldout": (serving_heldout, "DATA_HELDOUT", serving_heldout.heldout_cases)}[table]
+    path = getattr(module, attr)
+    assert path.stem == table
+    row = next(r for r in read() if "GPT-OSS" in r["model"]) if table == "inference_heldout" else read()[0]
+    header = path.read_text().splitlines()[0].split(",")
+    copy = tmp_path / f"{table}.csv"
+    monkeypatch.setattr(module, attr, copy)
+    copy.write_text(",".join(h for h in header if h != "input_len_tokens") + "\n")
+    with pytest.raises(ConfigError) as e:
+        read()
+    assert e.value.key == f"{table}.csv.input_len_tokens"
+    copy.write_text(",".join(header) + "\n" + ",".join(f'"{row[h]}"' for h in header[:-1]) + "\n")
+    with pytest.raises(ConfigError) as e:
+        read()
+    assert e.value.key == f"{table}.csv" and "line 2" in str(e.value)
+    for key, value in (("tp", "two"), ("pp", "1.5"), ("ep", "nan"), ("input_len_tokens", ""),
+                       ("output_len_tokens", "1k"), ("dp_attention", "Y"), ("gpu_type", "TPU v5"),
+                       ("model", "GPT-5"), ("value", "inf"), ("gpu_count", "eight")):
+        with pytest.raises(ConfigError) as e:
+            validation.run_case(dict(row, **{key: value}), max_requests=1, where=table)
+        assert e.value.key == f"{table}.{key}" and repr(row["id"]) in str(e.value), (key, str(e.value))
+    if table == "inference_heldout":
+        with pytest.raises(ConfigError) as e:
+            validation.case_config(dict(row, precision="INT8"), where=table)
+        assert e.value.key == f"{table}.precision"
+        # the suites name their own table
+        monkeypatch.setattr(serving_heldout, "DATA_HELDOUT", path)
+        monkeypatch.setattr(serving_heldout, "heldout_cases", lambda: [dict(row, tp="two")])
+        with pytest.raises(ConfigError) as e:
+            serving_heldout.run_suite(max_requests=1)
+        assert e.value.key == "inference_heldout.tp"
+    if table == "inference_large":
+        monkeypatch.setattr(serving_large, "large_cases", lambda: [dict(row, ep="x")])
+        with pytest.raises(ConfigError) as e:
+            serving_large.run_suite(max_requests=1)
+        assert e.value.key == "inference_large.ep"
