@@ -6,7 +6,8 @@ Vocabulary:
   measured - 1, computed when not given), ``source`` (citation: repository/paper, location,
   URL). Optional: ``tolerance`` (the |error| a test holds the case to), ``bound`` (a looser
   bound where a documented ``gap`` explains the difference), ``fit`` (whether a calibration was
-  fitted to the case: ``fit``/``holdout``).
+  fitted to the case: ``fit``/``held-out`` in the serving suites, as their tables' ``fit`` column;
+  ``fit``/``holdout`` in the training suites, as their tables' ``use`` column).
 - row: ``Case.row()``, the dict the CLI prints and ``--json`` writes: the six fields, then the
   optional ones that are set. A ``Case`` is also a read-only mapping with those keys, so
   ``case["error"]`` and ``dict(case)`` give the row.
@@ -35,7 +36,7 @@ class Case(Mapping):
     tolerance: float | None = None
     bound: float | None = None
     gap: str | None = None
-    fit: str | None = None          # a calibration row's role: "fit" or "holdout"
+    fit: str | None = None          # a calibration row's role: "fit", or "held-out" (serving) / "holdout" (training)
 
     def __post_init__(self):
         if self.error is None and self.measured:

@@ -212,7 +212,20 @@ def _case(row: dict, metric: str, predicted: float, measured: float) -> Case:
     src = (f"{_text(row, 'source_url')}; {_text(row, 'source_location')}; quote: {_text(row, 'quote')}; "
            f"{_text(row, 'version')}")
     return Case(f"{row['id']}:{metric}", metric, predicted, measured, src, bound=bound, gap=gap,
-                fit="fit" if row.get("fit") == "fit" else "holdout")
+                fit=_fit(row))
+
+
+# a row's ``fit`` (the label every serving suite's Case carries: serving.py, serving_heldout.py,
+# serving_inferencex.py, kv_logs.csv / trtllm_kv_logs.csv): "fit" (a constant was fitted to it) or "held-out"
+FIT_LABELS = ("fit", "held-out")
+
+
+def _fit(row: dict) -> str:
+    v = (row.get("fit") or "").strip()
+    if v not in FIT_LABELS:
+        raise ConfigError("trtllm_iter_logs.fit", f"row {row.get('id', '?')!r}: fit = {v!r} is not one of "
+                                                  f"{', '.join(FIT_LABELS)}")
+    return v
 
 
 def row_cases(row: dict) -> list[Case]:
@@ -226,6 +239,7 @@ def row_cases(row: dict) -> list[Case]:
                           f"{', '.join(KINDS_OF_ROW)}")
     for key in ("id", "source_url", "source_location", "quote", "version"):
         _text(row, key)        # before any run: a row without its source is refused at once
+    _fit(row)
     step_ms = _num(row, "measured_step_ms", float)
     tps = _num(row, "measured_output_tps", float) if kind in ("bench_per_user", "serve_throughput") else None
     host_ms = _num(row, "measured_exposed_host_ms", float) if kind == "serve_throughput" else None

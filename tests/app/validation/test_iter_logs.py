@@ -151,3 +151,20 @@ def test_a_bad_measurement_is_refused_before_any_simulation(monkeypatch):
         with pytest.raises(ConfigError) as e:
             iter_logs.row_cases(dict(rows[kind], **{key: "n/a"}))
         assert e.value.key == f"trtllm_iter_logs.{key}"
+
+
+def test_fit_labels_are_the_serving_suites_spelling(cases, monkeypatch):
+    """Each case carries its row's ``fit`` as the other serving suites spell it ("fit" / "held-out"; it
+    was "holdout" here); a row whose fit is neither is refused before any simulation."""
+    from sim.app.validation import serving
+    rows = {r["id"]: r for r in iter_logs.rows()}
+    assert {c.fit for c in cases.values()} == {"fit", "held-out"}
+    for c in cases.values():
+        assert c.fit == rows[c.case.split(":")[0]]["fit"], c.case
+    assert set(iter_logs.FIT_LABELS) >= {c.fit for c in serving.run_kv_cases()}
+    monkeypatch.setattr(iter_logs, "run_row", lambda row: pytest.fail("ran before the row was checked"))
+    monkeypatch.setattr(iter_logs, "decode_step", lambda row: pytest.fail("ran before the row was checked"))
+    for value in ("holdout", ""):
+        with pytest.raises(ConfigError) as e:
+            iter_logs.row_cases(dict(next(iter(rows.values())), fit=value))
+        assert e.value.key == "trtllm_iter_logs.fit"
