@@ -131,6 +131,9 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   Memory only (the CUTLASS MXFP4 methods' allocation; their GEMMs are priced unpadded), and not counted
   where the experts are weight-only on the TRITON backend, whose own padding (``triton_moe_k_align`` /
   ``_n_align``, memory and compute) already holds them: one padding per run, never both.
+- ``mxfp4_expert_alignment_trtllm_gen``: the same padding where the run's MoE backend is TRTLLM-gen
+  (``serve.moe_backend = "trtllm_gen"``), which allocates its MXFP4 experts with its own alignment;
+  TensorRT-LLM: 256 (GPT-OSS 2880 -> 3072, +13.8 % expert bytes); 0: held as stored. Memory only, as above.
 - ``encoder_sharding``: how that encoder spreads over a replica's GPUs: ``"replicated"`` (whole on
   every GPU: TensorRT-LLM, SGLang 0.4's transformers tower) or ``"tp"`` (its linear layers split
   over the replica's tensor-parallel ranks, ``cost.tp``: vLLM's ColumnParallel / RowParallel vision
@@ -218,6 +221,7 @@ class EngineProfile:
     rope_table_bytes_per_entry: float = 0.0   # bytes per entry of the RoPE cos/sin table over model.max_context (rope_table_bytes)
     dp_gathered_moe: bool = False   # attention DP: the all-gathered tokens' fused-MoE buffers count in the activation peak
     mxfp4_expert_alignment: int = 0   # elements MXFP4 routed-expert weights are padded to on both GEMM dims (expert_padding_bytes)
+    mxfp4_expert_alignment_trtllm_gen: int = 0   # the same under the TRTLLM-gen MoE backend (serve.moe_backend trtllm_gen)
     triton_moe_k_align: int = 0     # the weight-only Triton MoE's expert GEMMs padded to K / N multiples (0: none)
     triton_moe_n_align: int = 0     # (IterationCost.set_mixed_input_alignment)
     defaults: dict = field(default_factory=dict, compare=False)
@@ -287,8 +291,13 @@ class EngineProfile:
         checkpoint. Exact where the MoE's TP size is 1 (EP or a single GPU); with MoE TP > 1 the engine pads
         to a multiple that keeps each shard aligned, at least this much. Checked against a logged
         GPT-OSS-120B start-up (data/trtllm_kv_logs.csv: 63.52 GiB in torch after loading). 0 where the
-        TRITON MoE backend's padding (``triton_moe_k_align`` / ``_n_align``) is already held in the weights."""
-        a = int(self.mxfp4_expert_alignment)
+        TRITON MoE backend's padding (``triton_moe_k_align`` / ``_n_align``) is already held in the weights.
+        Under the TRTLLM-gen MoE backend (``cost.fused_moe_backend == "trtllm_gen"``: serve.moe_backend) the
+        alignment is ``mxfp4_expert_alignment_trtllm_gen`` (TensorRT-LLM: 256,
+        ``MXFP4WeightTRTLLMGenFusedMoEMethod.weight_alignment``, inherited by its W4A16 / W4A8-MXFP4-FP8 /
+        W4A8-MXFP4-MXFP8 methods: GPT-OSS 2880 -> 3072)."""
+        gen = getattr(cost, "fused_moe_backend", "") == "trtllm_gen"
+        a = int(self.mxfp4_expert_alignment_trtllm_gen if gen else self.mxfp4_expert_alignment)
         if a <= 0 or not cost.spec.is_moe or getattr(cost, "expert_precision", None) != "mxfp4":
             return 0.0
         if getattr(cost, "expert_pad_bytes", 0.0) > 0.0:
@@ -453,10 +462,11 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if prof.encoder_sharding not in ("replicated", "tp"):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml encoder_sharding = {prof.encoder_sharding!r} is "
                                "not one of 'replicated', 'tp'")
-    a = prof.mxfp4_expert_alignment
-    if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a <= 1024:
-        raise ConfigError(key, f"engine {prof.name!r}: engines.toml mxfp4_expert_alignment = {a!r} is not a whole "
-                               "number of elements in [0, 1024] (0: MXFP4 expert weights held as stored)")
+    for k in ("mxfp4_expert_alignment", "mxfp4_expert_alignment_trtllm_gen"):
+        a = getattr(prof, k)
+        if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a <= 1024:
+            raise ConfigError(key, f"engine {prof.name!r}: engines.toml {k} = {a!r} is not a whole "
+                                   "number of elements in [0, 1024] (0: MXFP4 expert weights held as stored)")
     for k in ("triton_moe_k_align", "triton_moe_n_align"):
         v = getattr(prof, k)
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 4096:

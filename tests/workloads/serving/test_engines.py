@@ -921,8 +921,43 @@ def test_trtllm_pads_mxfp4_experts_to_128_elements():
 
 
 @pytest.mark.parametrize("bad", [-128, 1.5, "128", True, 4096])
-def test_engines_toml_mxfp4_expert_alignment_is_checked(monkeypatch, bad):
-    _refused_when_edited(monkeypatch, "trtllm", "mxfp4_expert_alignment", bad)
+@pytest.mark.parametrize("field", ["mxfp4_expert_alignment", "mxfp4_expert_alignment_trtllm_gen"])
+def test_engines_toml_mxfp4_expert_alignment_is_checked(monkeypatch, bad, field):
+    _refused_when_edited(monkeypatch, "trtllm", field, bad)
+
+
+def test_trtllm_gen_moe_pads_mxfp4_experts_to_256_elements():
+    """TensorRT-LLM's TRTLLM-gen MXFP4 fused MoE (serve.moe_backend = "trtllm_gen": moe_config backend TRTLLM)
+    allocates its experts with hidden and intermediate rounded up to 256 (quantization.py
+    MXFP4WeightTRTLLMGenFusedMoEMethod.weight_alignment = 256), not the CUTLASS methods' 128: GPT-OSS's
+    2880 x 2880 experts hold (3072 / 2880)^2 - 1 = 13.8 % more bytes (7.8 GiB for the 120B on one GPU). The
+    backend is the run's: the same replica on CUTLASS pads to 128; vLLM (no alignment given) pads nothing; the
+    HBM ledger of a trtllm-serve run with moe_backend trtllm_gen carries it."""
+    from sim.app.validation.serving import deployment
+    t = engines.profile("trtllm")
+    assert (t.mxfp4_expert_alignment, t.mxfp4_expert_alignment_trtllm_gen) == (128, 256)
+    assert engines.profile("trtllm-serve").mxfp4_expert_alignment_trtllm_gen == 256
+    spec = ModelSpec.from_section(load_config(data={"model": {"preset": "gpt-oss-120b"}}).model)
+    c = IterationCost(spec, gpu("B200-180GB"), "bf16", "fp8", 1)
+    c.set_expert_precision("mxfp4")
+    expert = spec.experts * c.expert_params * spec.layers * (0.5 + 1 / 32)
+    cutlass = t.expert_padding_bytes(c)
+    assert cutlass == pytest.approx(expert * ((2944 / 2880) ** 2 - 1))
+    c.set_fused_moe_backend("trtllm_gen")
+    assert t.expert_padding_bytes(c) == pytest.approx(expert * ((3072 / 2880) ** 2 - 1))
+    assert t.expert_padding_bytes(c) / GiB == pytest.approx(7.82, abs=0.01)
+    assert engines.profile("vllm").expert_padding_bytes(c) == 0.0
+    base = {"run": {"kind": "serve"}, "topology": {"gpu": "B200-180GB", "gpus": 1, "gpus_per_node": 1, "fabric": "none"},
+            "model": {"preset": "gpt-oss-120b"},
+            "workload": {"arrival": "burst", "requests": 1, "input_tokens": 128, "output_tokens": 128}}
+    serve = {"engine": "trtllm-serve", "precision": "bf16", "kv_precision": "fp8", "expert_precision": "mxfp4",
+             "expert_compute_precision": "mxfp8"}
+    pads = {}
+    for backend in ("cutlass", "trtllm_gen"):
+        dep = deployment(load_config(data={**base, "serve": {**serve, "moe_backend": backend}}))
+        pads[backend] = dict(dep.hbm.items)["expert_padding"]
+    assert pads["cutlass"] == pytest.approx(cutlass)
+    assert pads["trtllm_gen"] == pytest.approx(expert * ((3072 / 2880) ** 2 - 1))
 
 
 # -- the TRITON MoE backend's expert padding (issue 12, tritonhop) ----------------------------------
