@@ -29,8 +29,11 @@ def test_hbm_capacity_is_binary_and_runtime_visible():
     assert gpu("H100-SXM-80GB").hbm_bytes == pytest.approx(79.11 * GiB)
     assert gpu("H100-SXM-80GB").hbm_bytes > 80e9
     assert gpu("H200-SXM-141GB").hbm_bytes == pytest.approx(139.81 * GiB)
+    # Blackwell CUDA totals from public logs (hardware.toml: pytorch/ao#4002, Megatron-Bridge#2221)
+    assert gpu("B200-180GB").hbm_bytes == pytest.approx(178.35 * GiB)
+    assert gpu("GB300").hbm_bytes == pytest.approx(276.50 * GiB)
     # without a logged total: marketed GiB x the H100 ratio
-    assert gpu("B200-180GB").hbm_bytes == pytest.approx(180 * GiB * 0.989)
+    assert gpu("B300-288GB").hbm_bytes == pytest.approx(288 * GiB * 0.989)
 
 
 def test_vllm_kv_pool_matches_logged_size():
@@ -502,7 +505,7 @@ def test_trtllm_bench_limits_of_an_mla_checkpoint():
     assert engines.trtllm_bench_limits(c, 1000, 1000, nextn_layers=1) == (384, 2048)
     # nvidia/DeepSeek-R1-0528-NVFP4-v2: only the routed experts packed (59 MoE layers with the MTP one:
     # 665.2e9 weights x 9/16), the rest one element each: 393.5e9 elements at NVFP4's 0.5 B = 183.2 GiB;
-    # B200 DEP4 at 1000/1000: (4 x 178.02 - 183.2) x 0.95 / 1.629 = 308.4 requests -> 384
+    # B200 DEP4 at 1000/1000: (4 x 178.35 - 183.2) x 0.95 / 1.629 = 309.2 requests -> 384
     f = cost({"preset": "deepseek-v3"}, "B200-180GB", "fp8", "fp8", tp=4)
     f.set_expert_precision("fp4")
     assert engines.bench_quant_algo(f) == "nvfp4"
@@ -512,8 +515,8 @@ def test_trtllm_bench_limits_of_an_mla_checkpoint():
 
 def test_trtllm_bench_limits_of_the_gqa_moe_checkpoints():
     """Qwen3-235B-A22B NVFP4 on 4 B200 at 1000/1000 by hand: (235.09e9 - 1.24e9) x 9/16 + 1.24e9 = 132.8e9
-    elements x 0.5 B = 61.8 GiB; (4 x 178.02 - 61.8) x 0.95 = 617.6 GiB; a token 2 x 94 x max(4, 4) x 128 x
-    1 B = 8.96e-5 GiB -> 3,445 requests -> 3584 (256s), 6,890 tokens -> 7168 (512s); each DEP4 rank runs
+    elements x 0.5 B = 61.8 GiB; (4 x 178.35 - 61.8) x 0.95 = 619.0 GiB; a token 2 x 94 x max(4, 4) x 128 x
+    1 B = 8.96e-5 GiB -> 3,454 requests -> 3584 (256s), 6,908 tokens -> 7168 (512s); each DEP4 rank runs
     these (serving.case_config x 4). Llama 4 Maverick (text_config: 48 layers, 8 KV heads of 128) NVFP4 on 4
     B200 at 1024/8192: 768 -> the replica's 3072."""
     q = cost({"preset": "qwen3-235b-a22b"}, "B200-180GB", "fp4", "fp8", tp=4)
