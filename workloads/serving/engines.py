@@ -156,7 +156,7 @@ from pathlib import Path
 
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import GiB
-from workloads.serving.fused_moe import BACKENDS as FUSED_MOE_BACKENDS
+from workloads.serving.fused_moe import BACKENDS as FUSED_MOE_BACKENDS, aligned_gemm_dims
 
 DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
 # every serve.moe_backend name (sim.config ServeSection.moe_backend): the fused-MoE classes, then the
@@ -305,7 +305,8 @@ class EngineProfile:
             # already in the weights: that method allocates the experts, not the CUTLASS one
             return 0.0
         h, f = cost.spec.hidden, cost.spec.expert_ffn_hidden
-        factor = (-(-h // a) * a) * (-(-f // a) * a) / float(h * f)
+        hp, fp = aligned_gemm_dims(h, f, a, a)
+        factor = hp * fp / float(h * f)
         from workloads.serving.cost import EXPERT_WEIGHT_BYTES
         moe_layers = round(cost.moe_fraction * cost.spec.layers)
         expert = cost.expert_params * moe_layers * EXPERT_WEIGHT_BYTES["mxfp4"]
