@@ -698,9 +698,13 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
     ctx = mp.get_context(method)
     if method == "fork" and point_fn is run_point:
         _preload()
-    pool = None
-    futures: dict = {}
-    unrecorded: set = set()        # a Ctrl-C may land between wait() and record(): track both
+    with _helper_threads_ignore_interrupts():
+        # the executor's manager and queue-feeder threads start here and inherit this thread's signal mask;
+        # the worker processes too (each unblocks it in _worker_init)
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                                   initializer=_worker_init, initargs=(os.getpid(),))
+        futures = {pool.submit(execute, point_fn, t): t for t in tasks}
+    unrecorded = set(futures)      # a Ctrl-C may land between wait() and record(): track both
 
     def drain(done) -> None:
         for f in done:
@@ -709,22 +713,10 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
                 record(_outcome(f, futures[f]))
 
     try:
-        with _helper_threads_ignore_interrupts():
-            # the executor's manager and queue-feeder threads start here and inherit this thread's signal
-            # mask; the worker processes too (each unblocks it in _worker_init). A Ctrl-C meanwhile is
-            # delivered as the block ends, inside this try, so the points submitted by then are cancelled.
-            pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                       initializer=_worker_init, initargs=(os.getpid(),))
-            for t in tasks:
-                f = pool.submit(execute, point_fn, t)
-                futures[f] = t
-                unrecorded.add(f)
         while unrecorded:
             done, _ = wait(unrecorded, timeout=WAKE_S, return_when=FIRST_COMPLETED)
             drain(done)
     except KeyboardInterrupt:
-        if pool is None:
-            raise
         # Stop starting points; let running ones finish (they are nearly free to keep) unless
         # a second Ctrl-C says not to wait.
         for f in unrecorded:
