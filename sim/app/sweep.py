@@ -50,14 +50,6 @@ from sim.outputs import check_replaceable, is_complete, remove_stale_staging, re
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
-# The longest the sweep's main thread sleeps in a pool wait. Python runs a signal's handler (Ctrl-C's
-# KeyboardInterrupt) only in the main thread, when it next executes Python code: a SIGINT the kernel hands to
-# another thread of the process while the main thread blocks in wait() without a timeout went unnoticed until
-# a point finished, and often until the sweep ended (CPython 3.11 clears the eval breaker in the thread that
-# saw the signal), so Ctrl-C ran every point. The pool's own threads block SIGINT / SIGTERM
-# (``_helper_threads_ignore_interrupts``); this bounds the wait for a signal caught by any other thread.
-WAKE_S = 0.2
-_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 MAX_SWEEP_POINTS = 100_000      # points of one sweep (grid product x zip rows x replicates)
 _SWEEP_KEYS = {"name", "base", "grid", "zip", "set", "description", "replicates"}
 
@@ -433,27 +425,9 @@ def execute(point_fn: Callable[[PointTask], dict], task: PointTask) -> dict:
 
 def _ignore_sigint() -> None:
     # Ctrl-C goes to the whole process group; the parent decides what workers do. A worker
-    # ends at SIGTERM (the pool's terminate), whatever handler a forked parent had for it, and
-    # whatever signal mask it inherited (_helper_threads_ignore_interrupts).
+    # ends at SIGTERM (the pool's terminate), whatever handler a forked parent had for it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
-
-
-class _helper_threads_ignore_interrupts:
-    """Block SIGINT and SIGTERM in this (the main) thread while the process pool starts its threads,
-    which inherit the mask: the kernel then hands a Ctrl-C or SIGTERM to the main thread, the one that
-    runs Python's handlers (see WAKE_S). A no-op where pthread_sigmask does not exist (Windows)."""
-
-    def __enter__(self):
-        self.old = (signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
-                    if hasattr(signal, "pthread_sigmask") else None)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.old is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
 
 
 def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
@@ -698,12 +672,9 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
     ctx = mp.get_context(method)
     if method == "fork" and point_fn is run_point:
         _preload()
-    with _helper_threads_ignore_interrupts():
-        # the executor's manager and queue-feeder threads start here and inherit this thread's signal mask;
-        # the worker processes too (each unblocks it in _worker_init)
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
-                                   initializer=_worker_init, initargs=(os.getpid(),))
-        futures = {pool.submit(execute, point_fn, t): t for t in tasks}
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    futures = {pool.submit(execute, point_fn, t): t for t in tasks}
     unrecorded = set(futures)      # a Ctrl-C may land between wait() and record(): track both
 
     def drain(done) -> None:
@@ -714,7 +685,7 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
 
     try:
         while unrecorded:
-            done, _ = wait(unrecorded, timeout=WAKE_S, return_when=FIRST_COMPLETED)
+            done, _ = wait(unrecorded, return_when=FIRST_COMPLETED)
             drain(done)
     except KeyboardInterrupt:
         # Stop starting points; let running ones finish (they are nearly free to keep) unless
@@ -726,7 +697,7 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
                 live = {f for f in unrecorded if not f.cancelled()}
                 if not live:
                     break
-                done, _ = wait(live, timeout=WAKE_S, return_when=FIRST_COMPLETED)
+                done, _ = wait(live, return_when=FIRST_COMPLETED)
                 drain(done)
         except KeyboardInterrupt:
             for proc in list(getattr(pool, "_processes", {}).values()):
