@@ -26,6 +26,9 @@ Vocabulary:
   cases: its output tokens/s against dcsim's run, and the pure-decode step it implies (the measured time
   per token less the share dcsim's own run spends in its prefill-carrying steps, ``tpot_mean - decode
   step``) against dcsim's decode step.
+  ``bench_concurrency``: a trtllm-bench run whose source states the concurrency it held (requests in
+  flight) but no per-user speed: the step is ``concurrency`` / output tokens/s (Little's law); its two
+  cases as ``bench_per_user``'s.
   ``serve_throughput``: a trtllm-serve run at a known concurrency: output tokens/s against dcsim's run,
   and the exposed host time per step (``measured_exposed_host_ms``) against dcsim's (step time less its
   GPU time at the batch).
@@ -36,8 +39,9 @@ What the table shows (issue 12, iterlog): DeepSeek-R1 under attention DP on one 
 128-896 sequences per rank runs its pure-decode step 1.6-1.9x slower than dcsim's, on H200 (FP8, 128 per rank:
 ~80 vs 46 ms) and on B200 (NVFP4 experts, a mid-2025 build: 384 per rank ~74 vs 47 ms, 896 per rank ~147 vs
 79 ms); the same model's TP8 EP8 decode without attention DP (H200, 32 sequences at 8.7k context, an
-iter-log figure) is within 3 % of dcsim's. Version: the H200 deficit holds at the 0.19-era blog and the
-post-1.0 perf overview alike; the B200 one is seen on the mid-2025 build only (the post-1.0 B200 DEP4
+iter-log figure) is within 3 % of dcsim's. Version: the H200 deficit holds at the April-2025 builds (the blog at
+128 per rank; TensorRT-LLM PR #3439's base at 159 per rank, ~117 vs 59 ms, plain padded NCCL all-gather /
+reduce-scatter) and the post-1.0 perf overview alike; the B200 one is seen on the mid-2025 build only (the post-1.0 B200 DEP4
 1000/1000 row is -9.6 %, serving_heldout DSR1_GAP). See ``DEP_LARGE_BATCH_GAP``.
 """
 
@@ -50,7 +54,8 @@ from sim.errors import ConfigError
 
 DATA = Path(__file__).resolve().parents[3] / "workloads" / "serving" / "data" / "trtllm_iter_logs.csv"
 
-KINDS_OF_ROW = ("iter_log_decode_step", "iter_log_host_step_mean", "bench_per_user", "serve_throughput")
+KINDS_OF_ROW = ("iter_log_decode_step", "iter_log_host_step_mean", "bench_per_user", "bench_concurrency",
+                "serve_throughput")
 
 DEP_LARGE_BATCH_GAP = (
     "TensorRT-LLM DEP8 DeepSeek-R1 at 128-896 sequences per rank (issue 12, iterlog): the pure-decode step the "
@@ -79,7 +84,15 @@ DEP_LARGE_BATCH_GAP = (
     "serving_inferencex.GATHERED_ROWS_AUDIT, with a measured per-input-token lead worth at most a quarter of "
     "the InferenceX B200 FP8 DEP8 deficit). "
     "Not isolated: which op scales; no public per-op DEP profile at these batches, "
-    "and no public print_iter_log figure of a Hopper DEP run at >= 32 per rank, was found.")
+    "and no public print_iter_log figure of a Hopper DEP run at >= 32 per rank, was found. "
+    "A second H200 run (issue 12, hopops): TensorRT-LLM PR #3439's 'w/o this PR' trtllm-bench of DeepSeek-R1-FP8 "
+    "on 8 H200 (ISL 1024 / OSL 2048, BF16 KV, CUDA graphs padded to 256, 159 sequences per rank held: 1,272 / "
+    "10,036 tok/s = 126.7 ms per token) implies a 117 ms pure-decode step where dcsim's is 59.0 (throughput "
+    "+79 %). Both H200 runs predate that PR, which passed the attention-DP all-gather / reduce-scatter each "
+    "rank's token count (then a group of N ncclBroadcast / N ncclReduce, cpp/tensorrt_llm/thop/allgatherOp.cpp, "
+    "reducescatterOp.cpp; the post-1.0 Hopper FP8 block-scale and GPT-OSS Triton paths pass sizes, Llama 4 pads): "
+    "before it every rank was padded to the largest and ran plain ncclAllGather / ncclReduceScatter, so the "
+    "grouped broadcast / reduce path is not the H200 deficit's cause.")
 TEP_STEP = ("DeepSeek-R1 FP8 TP8 EP8 without attention DP on H200, a disaggregated decode worker's pure decode "
             "steps at 32 sequences (print_iter_log, num_ctx_tokens 0): dcsim's GPU step within a few percent")
 GPTOSS_HOST_FIT = ("GPT-OSS-120B GB200 ADP2 (trtllm-serve, 1,536 per rank): the mean host_step_time is the row "
@@ -93,6 +106,8 @@ LLAMA_SERVE = ("Llama-3.1-8B FP8 on one B200 at 64 sequences (trtllm-serve, 2026
 KINDS = {
     ("bench_per_user", "output_tokens_per_s"): (0.65, DEP_LARGE_BATCH_GAP),
     ("bench_per_user", "decode_step_s"): (0.50, DEP_LARGE_BATCH_GAP),
+    ("bench_concurrency", "output_tokens_per_s"): (0.90, DEP_LARGE_BATCH_GAP),
+    ("bench_concurrency", "decode_step_s"): (0.60, DEP_LARGE_BATCH_GAP),
     ("iter_log_decode_step", "device_step_s"): (0.10, TEP_STEP),
     ("iter_log_host_step_mean", "host_step_time_mean_s"): (0.15, GPTOSS_HOST_FIT),
     ("serve_throughput", "output_tokens_per_s"): (0.20, LLAMA_SERVE),
@@ -241,7 +256,8 @@ def row_cases(row: dict) -> list[Case]:
         _text(row, key)        # before any run: a row without its source is refused at once
     _fit(row)
     step_ms = _num(row, "measured_step_ms", float)
-    tps = _num(row, "measured_output_tps", float) if kind in ("bench_per_user", "serve_throughput") else None
+    tps = (_num(row, "measured_output_tps", float)
+           if kind in ("bench_per_user", "bench_concurrency", "serve_throughput") else None)
     host_ms = _num(row, "measured_exposed_host_ms", float) if kind == "serve_throughput" else None
     row_config(row)            # every run column checked before the first simulation
     if kind == "iter_log_decode_step":
@@ -250,7 +266,7 @@ def row_cases(row: dict) -> list[Case]:
         return [_case(row, "host_step_time_mean_s", run_row(row)["tpot_mean_s"], step_ms / 1e3)]
     step, r = decode_step(row), run_row(row)
     cases = [_case(row, "output_tokens_per_s", r["output_tokens_per_s"], tps)]
-    if kind == "bench_per_user":
+    if kind in ("bench_per_user", "bench_concurrency"):
         implied = step_ms / 1e3 - (r["tpot_mean_s"] - step["time_s"])
         cases.append(_case(row, "decode_step_s", step["time_s"], implied))
     else:
@@ -259,6 +275,6 @@ def row_cases(row: dict) -> list[Case]:
 
 
 def run_suite() -> list[Case]:
-    """Every row's cases (``row_cases``), in file order: 12 for the shipped table, each a ratio of two like
+    """Every row's cases (``row_cases``), in file order: 14 for the shipped table, each a ratio of two like
     quantities (tokens/s, or seconds per step) with its source, ``bound`` and ``gap`` from ``KINDS``."""
     return [c for row in rows() for c in row_cases(row)]
