@@ -213,7 +213,14 @@ DEP_MOE_COMM = (
     "rank (DEP2, max_batch_size 384-448 per rank) and ~390 (GB200 TP1, 448) the 1024/8192 rows read +11.6 / +2.8 % "
     "(with the heuristic's 768 per rank and 224: +41.0 / -30.2 %), 1000/1000 DEP2 at 478 per rank +3.6 % (at the "
     "1,223 the heuristic's cap lets run: +22.4 %): on Blackwell the DEP2 step at a TP1-sized batch matches "
-    "(the limits are now trtllm-bench's own, BENCH_LIMITS). " + DEP_PROFILE_MEMORY + ROUTE_SKEW)
+    "(the limits are now trtllm-bench's own, BENCH_LIMITS). "
+    "dcsim's decode step by op at the pool's batch (issue 12, hopops; DpAttentionCost.op_breakdown, 1000/1000 "
+    "contexts ~1,500): Qwen3-235B H200 DEP4 at 343 per rank 60.1 ms = routed experts 26.0 (43 %), GQA attention "
+    "12.9 (21 %), all-gather / reduce-scatter 5.9, qkv / o linears 5.7, permute / unpermute 4.3, norms / "
+    "residuals 2.6; GPT-OSS-120B H100 DEP4 at 395 per rank 44.3 ms = routed experts 20.5 (46 %), attention 15.1 "
+    "(34 %), all-gather / reduce-scatter 2.6, gates 0.9; the rows' measured time per step at those batches "
+    "(prefill included) ~104 / ~84 ms. No public per-op Hopper timing at these shapes was found (aiconfigurator's "
+    "Hopper tables are Git LFS pointers in every stored copy, DSR1_GAP). " + DEP_PROFILE_MEMORY + ROUTE_SKEW)
 # The Qwen3 MoE candidates checked against public evidence (issue 12, qwenmoe); both Qwen3 kinds carry it
 QWEN_MOE_CANDIDATES = (
     " Candidates for the Qwen3 MoE's missing time checked against public kernel timings (issue 12, qwenmoe; "
@@ -473,7 +480,17 @@ DSR1_GAP = (
     "Issue 12 (iterlog, sim/app/validation/iter_logs.py): the same order on B200 DEP8 at a mid-2025 build (the "
     "blog's runs at 384 / 896 per rank: implied pure-decode step 1.57 / 1.85x dcsim's, throughput +41 / +50 %), "
     "where the post-1.0 B200 DEP4 rows are not (1000/1000 -9.6 %); TP8 EP8 without attention DP on H200 decodes "
-    "at dcsim's step (an iter-log reading at 32 sequences, 8.7k context: +2.6 %).")
+    "at dcsim's step (an iter-log reading at 32 sequences, 8.7k context: +2.6 %). "
+    "Issue 12 (hopops): NVIDIA aiconfigurator's H100 / H200 TensorRT-LLM tables (moe_perf, generation_mla_perf, "
+    "gemm_perf, nccl_perf, wideep_moe_perf; every version 0.20.0-1.3.0rc10) are Git LFS pointers in "
+    "ai-dynamo/aiconfigurator and in every stored fork read (simone-chen, xueh-nv, Mewtwo-Jieyu/AIC-mewtwo, whose "
+    "text copies are B200 / GB200 files only): no per-op Hopper table at these shapes. A second measured "
+    "H200 DEP8 step (TensorRT-LLM PR #3439's base run, 159 per rank, trtllm-steps): implied pure decode ~117 ms "
+    "vs dcsim's 59.0 (graphs padded to 256, BF16 KV); it and the blog ran before that PR gave the attention-DP "
+    "all-gather / reduce-scatter per-rank sizes (a group of N ncclBroadcast / N ncclReduce, allgatherOp.cpp / "
+    "reducescatterOp.cpp), i.e. plain padded ncclAllGather / ncclReduceScatter: the H200 deficit does not come "
+    "from the grouped path, which the post-1.0 Hopper FP8 block-scale and GPT-OSS Triton rows run (Llama 4 and, "
+    "in the 1.0-era model code, the NVFP4 CUTLASS path pad).")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
