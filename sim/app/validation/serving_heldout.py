@@ -490,7 +490,10 @@ DSR1_GAP = (
     "all-gather / reduce-scatter per-rank sizes (a group of N ncclBroadcast / N ncclReduce, allgatherOp.cpp / "
     "reducescatterOp.cpp), i.e. plain padded ncclAllGather / ncclReduceScatter: the H200 deficit does not come "
     "from the grouped path, which the post-1.0 Hopper FP8 block-scale and GPT-OSS Triton rows run (Llama 4 and, "
-    "in the 1.0-era model code, the NVFP4 CUTLASS path pad).")
+    "in the 1.0-era model code, the NVFP4 CUTLASS path pad). Nor a block-scaled grouped GEMM that serializes its "
+    "MMA and weight stream: DeepGEMM's H20 rows at the rank's expert_up shape expose a third of the smaller term "
+    "(485 us vs MMA 406 / weights 235; swapAB 154 vs 102 / 117), ~2-6 ms of the blog rank's step "
+    "(test_dp_attention.py).")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "

@@ -522,3 +522,33 @@ def test_gathered_moe_bytes_closed_form_gpt_oss_triton_hopper():
     assert c.triton_gathered_moe_row_bytes() == row == 66240
     assert c.gathered_moe_bytes(4 * 4096) == pytest.approx(3 * 4096 * row)
     assert c.gathered_moe_row_bytes() != row
+
+
+def test_hopper_grouped_block_fp8_gemm_overlaps_its_mma_with_the_weight_stream():
+    """Issue 12 (hopops): could the DEP rank's routed experts cost their MMA *plus* their weight reads (a
+    serial block-scaled kernel) rather than the larger of the two, as dcsim prices every op
+    (``Compute.time_of``)? At the DSR1 H200 DEP8 blog rank (45 rows per local expert in 64- or 128-row tiles)
+    the sum would add ~0.1-0.3 ms per MoE layer, 6-18 ms per step. The public H20 rows of
+    data/hopper_dsr1_step_ops.csv answer it: DeepGEMM's masked grouped GEMM at the rank's exact expert_up
+    shape (32 experts x 64 rows, N 4,096, K 7,168: 485 us; DeepGEMM #114) and its swapAB form at 16 x 32
+    (154 us; PR #192) take 1.19 / 1.31x the larger of H20's FP8 MMA (296 TFLOP/s) and its weight read
+    (4.0 TB/s at peak), i.e. they expose about a third of the smaller term (34 / 36 %), not all of it. On
+    the H200 rank the smaller term is the padded tiles' MMA: a third of it is ~2-6 ms per step of the
+    23-35 missing. Not the DEP gap."""
+    import csv
+    from pathlib import Path
+    from sim.hardware import gpu
+    from workloads.serving import fused_moe as fm
+    h20 = gpu("H20-96GB")
+    fp8 = 296e12                                    # hardware.toml [gpu."H20-96GB"] dense_tflops fp8
+    with (Path(fm.__file__).parent / "data" / "hopper_dsr1_step_ops.csv").open() as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    for rid, m_mma in (("dg_h20_masked_up_g32_m64", 64), ("dg_h20_masked_up_g16_m32_swapab", 32)):
+        r = rows[rid]
+        g, n, k, us = int(r["groups"]), float(r["n"]), float(r["k"]), float(r["time_us"])
+        assert r["gpu"] == "H20" and float(r["gpu_hbm_GBps"]) * 1e9 == h20.hbm_Bps
+        mma = 2.0 * g * m_mma * n * k / fp8 * 1e6
+        weights = g * n * k / h20.hbm_Bps * 1e6     # FP8: one byte per weight
+        assert 1.0 <= us / max(mma, weights) <= 1.35, (rid, us, mma, weights)
+        exposed = (us - max(mma, weights)) / min(mma, weights)      # 0: full overlap, 1: serial (the sum)
+        assert 0.25 < exposed < 0.40, (rid, us, mma, weights)
