@@ -256,6 +256,7 @@ class IterationCost:
         self.kv_full_fraction = 1.0 if self.chunk else self.full_fraction
         self.window_kv_kept = False     # keep_window_kv: the engine's pool keeps windowed layers' every token
         self.decode_chunk_weight = 1.0  # set_mmha_chunked_decode: a chunked layer's decode key, in XQA keys' time
+        self.split_mixed_attention = False   # _step_attn_s: context and generation attention as two launches
         self.kv_token_replica = spec.kv_cache_bytes_per_token(self.kvbytes)  # distinct bytes/token
         self.attn_width = (spec.q_dim + spec.attn_out_dim) / tp
         self.params = spec.params()                                        # cached: loops over layers
@@ -676,15 +677,29 @@ class IterationCost:
             return tp_b, pp_b, 0.0
         return tp_b, pp_b, (tp_b + pp_b * self.pp) / self.link.Bps + self._coll_s
 
-    def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> BatchCost:
+    def _step_attn_s(self, T: float, pairs: float, kv_read: float, S: float, decode=None, n: float = 1.0) -> float:
+        """The stage's attention of a step (``_attn_s``; ``n``: the ranks the batch spreads over,
+        attention DP). ``decode`` = (sequences, pairs, KV tokens read) of the step's generation
+        requests, part of ``T`` / ``pairs`` / ``kv_read``: where the engine runs a mixed step's
+        context and generation requests as two attention launches one after the other
+        (``split_mixed_attention``), each is priced alone and the times add."""
+        if decode is not None and self.split_mixed_attention:
+            nd, pd, kd = (float(x) for x in decode)
+            if 0.0 < nd < T:
+                return (self._attn_s((T - nd) / n, (pairs - pd) / n, (kv_read - kd) / n, (S - nd) / n)
+                        + self._attn_s(nd / n, pd / n, kd / n, nd / n))
+        return self._attn_s(T / n, pairs / n, kv_read / n, S / n)
+
+    def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float, decode=None) -> BatchCost:
         """One iteration batch on Python floats: time, compute and communication seconds,
         model FLOPs and HBM bytes, TP/EP and PP bytes per GPU (as ``times``, ``comm_bytes``,
         ``comm_time``, ``model_flops`` and ``model_bytes``). A decode-only batch (tokens ==
-        samples) that a CUDA graph covers runs padded (``padded``)."""
+        samples) that a CUDA graph covers runs padded (``padded``). ``decode``: the generation
+        requests' (sequences, pairs, KV tokens read) within a mixed step (``_step_attn_s``)."""
         T, S = float(tokens), float(samples)
         P = self.padded(T, S)
         compute = self.pp * (self._fixed_stage_s(P, P if P != T else S, T if P != T else None)
-                             + self._attn_s(T, float(attn_pairs), float(kv_read), S))
+                             + self._step_attn_s(T, float(attn_pairs), float(kv_read), S, decode))
         tp_b, pp_b, comm = self._comm(P)
         return BatchCost(self._host_s(T, S, compute + comm), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
