@@ -1051,8 +1051,11 @@ class IterationCost:
         calibration.toml [fused_moe] ``cutlass_fp4_gemm_eff`` of the dense FP4 rate, and
         ``cutlass_fp4_copy_ns`` per routed (token, expert) copy on this GPU (routing, expand / permute,
         activation quantization and finalize beyond the bytes dcsim's permute / unpermute ops price),
-        ``moe_copy_s``. Any other backend, a model without routed experts, experts running another
-        MMA (W4A8, weight-only) or a GPU without FP4 tensor cores: unchanged. ``"trtllm_gen"``
+        ``moe_copy_s``. Experts on another MMA the module runs natively (calibration.toml
+        ``cutlass_copy_mmas``: W4A8 MXFP4 x MXFP8, GPT-OSS on Blackwell) take the per-copy time alone, their
+        GEMMs at their own MMA's rate (issue 12, gptbw16). Any other backend, a model without routed
+        experts, experts on another MMA (weight-only, per-tensor FP8) or a GPU without FP4 tensor cores:
+        unchanged. ``"trtllm_gen"``
         (TensorRT-LLM's TRTLLM-gen fused MoE, MoeConfig backend "TRTLLM") on a GPU with FP4 tensor cores,
         any expert MMA it takes natively (NVFP4, MXFP8 x MXFP4, FP8; not a mixed-input dequantizing
         kernel): its expert GEMMs stream their weights at calibration.toml [fused_moe]
@@ -1064,10 +1067,19 @@ class IterationCost:
             raise ConfigError("engine.fused_moe_backend", f"must be one of {fused_moe.BACKENDS}, got {backend!r}")
         self.fused_moe_backend = backend
         fm = calibration()["fused_moe"]
-        applies = (backend == "cutlass" and self.spec.is_moe and not self._mixed_input
-                   and self.expert_mma.removeprefix("nv") == "fp4" and self.gpu.has_tensor_rate("fp4"))
+        cutlass = (backend == "cutlass" and self.spec.is_moe and not self._mixed_input
+                   and self.gpu.has_tensor_rate("fp4"))
+        mma = self.expert_mma.removeprefix("nv")
+        # the grouped GEMMs' FP4-MMA efficiency: NVFP4 W4A4 only (FP8-class MMAs run at their rate)
+        applies = cutlass and mma == "fp4"
+        # the module's per-copy work (routing sort, expand / finalize indexing): every MMA it is known
+        # for (calibration.toml [fused_moe] cutlass_copy_mmas: NVFP4, and W4A8 MXFP4 x MXFP8)
+        copy_mmas = fm.get("cutlass_copy_mmas", ["fp4"])
+        if not (isinstance(copy_mmas, list) and all(isinstance(x, str) for x in copy_mmas)):
+            raise ConfigError("calibration.fused_moe.cutlass_copy_mmas",
+                              f"{copy_mmas!r} is not a list of expert MMA precisions (workloads/serving/data/calibration.toml)")
         eff = float(fm["cutlass_fp4_gemm_eff"]) if applies else 1.0
-        self.moe_copy_s = float(fm["cutlass_fp4_copy_ns"]) * 1e-9 if applies else 0.0
+        self.moe_copy_s = float(fm["cutlass_fp4_copy_ns"]) * 1e-9 if (cutlass and mma in copy_mmas) else 0.0
         # TRTLLM-gen (sm100f batched-GEMM cubins: GPUs with FP4 tensor cores), any expert MMA it runs
         # natively (not a dequantizing mixed-input main loop): calibration.toml [fused_moe] trtllm_gen_*
         gen = (backend == "trtllm_gen" and self.spec.is_moe and not self._mixed_input
