@@ -256,6 +256,7 @@ class IterationCost:
         self.kv_full_fraction = 1.0 if self.chunk else self.full_fraction
         self.window_kv_kept = False     # keep_window_kv: the engine's pool keeps windowed layers' every token
         self.decode_chunk_weight = 1.0  # set_mmha_chunked_decode: a chunked layer's decode key, in XQA keys' time
+        self.split_mixed_attention = False   # _step_attn_s: context and generation attention as two launches
         self.kv_token_replica = spec.kv_cache_bytes_per_token(self.kvbytes)  # distinct bytes/token
         self.attn_width = (spec.q_dim + spec.attn_out_dim) / tp
         self.params = spec.params()                                        # cached: loops over layers
@@ -676,15 +677,29 @@ class IterationCost:
             return tp_b, pp_b, 0.0
         return tp_b, pp_b, (tp_b + pp_b * self.pp) / self.link.Bps + self._coll_s
 
-    def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> BatchCost:
+    def _step_attn_s(self, T: float, pairs: float, kv_read: float, S: float, decode=None, n: float = 1.0) -> float:
+        """The stage's attention of a step (``_attn_s``; ``n``: the ranks the batch spreads over,
+        attention DP). ``decode`` = (sequences, pairs, KV tokens read) of the step's generation
+        requests, part of ``T`` / ``pairs`` / ``kv_read``: where the engine runs a mixed step's
+        context and generation requests as two attention launches one after the other
+        (``split_mixed_attention``), each is priced alone and the times add."""
+        if decode is not None and self.split_mixed_attention:
+            nd, pd, kd = (float(x) for x in decode)
+            if 0.0 < nd < T:
+                return (self._attn_s((T - nd) / n, (pairs - pd) / n, (kv_read - kd) / n, (S - nd) / n)
+                        + self._attn_s(nd / n, pd / n, kd / n, nd / n))
+        return self._attn_s(T / n, pairs / n, kv_read / n, S / n)
+
+    def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float, decode=None) -> BatchCost:
         """One iteration batch on Python floats: time, compute and communication seconds,
         model FLOPs and HBM bytes, TP/EP and PP bytes per GPU (as ``times``, ``comm_bytes``,
         ``comm_time``, ``model_flops`` and ``model_bytes``). A decode-only batch (tokens ==
-        samples) that a CUDA graph covers runs padded (``padded``)."""
+        samples) that a CUDA graph covers runs padded (``padded``). ``decode``: the generation
+        requests' (sequences, pairs, KV tokens read) within a mixed step (``_step_attn_s``)."""
         T, S = float(tokens), float(samples)
         P = self.padded(T, S)
         compute = self.pp * (self._fixed_stage_s(P, P if P != T else S, T if P != T else None)
-                             + self._attn_s(T, float(attn_pairs), float(kv_read), S))
+                             + self._step_attn_s(T, float(attn_pairs), float(kv_read), S, decode))
         tp_b, pp_b, comm = self._comm(P)
         return BatchCost(self._host_s(T, S, compute + comm), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
@@ -1036,8 +1051,11 @@ class IterationCost:
         calibration.toml [fused_moe] ``cutlass_fp4_gemm_eff`` of the dense FP4 rate, and
         ``cutlass_fp4_copy_ns`` per routed (token, expert) copy on this GPU (routing, expand / permute,
         activation quantization and finalize beyond the bytes dcsim's permute / unpermute ops price),
-        ``moe_copy_s``. Any other backend, a model without routed experts, experts running another
-        MMA (W4A8, weight-only) or a GPU without FP4 tensor cores: unchanged. ``"trtllm_gen"``
+        ``moe_copy_s``. Experts on another MMA the module runs natively (calibration.toml
+        ``cutlass_copy_mmas``: W4A8 MXFP4 x MXFP8, GPT-OSS on Blackwell) take the per-copy time alone, their
+        GEMMs at their own MMA's rate (issue 12, gptbw16). Any other backend, a model without routed
+        experts, experts on another MMA (weight-only, per-tensor FP8) or a GPU without FP4 tensor cores:
+        unchanged. ``"trtllm_gen"``
         (TensorRT-LLM's TRTLLM-gen fused MoE, MoeConfig backend "TRTLLM") on a GPU with FP4 tensor cores,
         any expert MMA it takes natively (NVFP4, MXFP8 x MXFP4, FP8; not a mixed-input dequantizing
         kernel): its expert GEMMs stream their weights at calibration.toml [fused_moe]
@@ -1049,10 +1067,19 @@ class IterationCost:
             raise ConfigError("engine.fused_moe_backend", f"must be one of {fused_moe.BACKENDS}, got {backend!r}")
         self.fused_moe_backend = backend
         fm = calibration()["fused_moe"]
-        applies = (backend == "cutlass" and self.spec.is_moe and not self._mixed_input
-                   and self.expert_mma.removeprefix("nv") == "fp4" and self.gpu.has_tensor_rate("fp4"))
+        cutlass = (backend == "cutlass" and self.spec.is_moe and not self._mixed_input
+                   and self.gpu.has_tensor_rate("fp4"))
+        mma = self.expert_mma.removeprefix("nv")
+        # the grouped GEMMs' FP4-MMA efficiency: NVFP4 W4A4 only (FP8-class MMAs run at their rate)
+        applies = cutlass and mma == "fp4"
+        # the module's per-copy work (routing sort, expand / finalize indexing): every MMA it is known
+        # for (calibration.toml [fused_moe] cutlass_copy_mmas: NVFP4, and W4A8 MXFP4 x MXFP8)
+        copy_mmas = fm.get("cutlass_copy_mmas", ["fp4"])
+        if not (isinstance(copy_mmas, list) and all(isinstance(x, str) for x in copy_mmas)):
+            raise ConfigError("calibration.fused_moe.cutlass_copy_mmas",
+                              f"{copy_mmas!r} is not a list of expert MMA precisions (workloads/serving/data/calibration.toml)")
         eff = float(fm["cutlass_fp4_gemm_eff"]) if applies else 1.0
-        self.moe_copy_s = float(fm["cutlass_fp4_copy_ns"]) * 1e-9 if applies else 0.0
+        self.moe_copy_s = float(fm["cutlass_fp4_copy_ns"]) * 1e-9 if (cutlass and mma in copy_mmas) else 0.0
         # TRTLLM-gen (sm100f batched-GEMM cubins: GPUs with FP4 tensor cores), any expert MMA it runs
         # natively (not a dequantizing mixed-input main loop): calibration.toml [fused_moe] trtllm_gen_*
         gen = (backend == "trtllm_gen" and self.spec.is_moe and not self._mixed_input

@@ -262,6 +262,7 @@ class Deployment:
         self._engine_host_time(cost)
         if not self.engine.window_kv_freed:
             cost.keep_window_kv()
+        cost.split_mixed_attention = bool(self.engine.split_mixed_attention)
         self._chunked_decode_kernel(cost)
         if s.speculative is not None:
             sp = s.speculative

@@ -235,14 +235,15 @@ class DpAttentionCost(IterationCost):
         n = self.dp
         return tp_bytes / max(self._moe_layers, 1) * n / max(n - 1, 1)
 
-    def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> BatchCost:
+    def batch(self, tokens: float, samples: float, attn_pairs: float, kv_read: float, decode=None) -> BatchCost:
         n = float(self.dp)
         T, S = float(tokens), float(samples)
         # a decode-only step replays each rank's CUDA graph padded to a captured size (every rank
         # the same graph: the MoE collectives need equal shapes); attention runs the real rows
         P = self.padded(T / n, S / n) * n if (self.graph_sizes and T == S) else T
         Ps = P if P != T else S
-        compute = self.pp * (self._fixed_stage_s(P / n, Ps / n) + self._attn_s(T / n, attn_pairs / n, kv_read / n, S / n))
+        compute = self.pp * (self._fixed_stage_s(P / n, Ps / n)
+                             + self._step_attn_s(T, float(attn_pairs), float(kv_read), S, decode, n))
         tp_b, pp_b, comm = self._comm(P, T > S)
         # each DP rank's scheduler prepares its own sequences, side by side; their per-step
         # metadata all-gather overlaps the GPU's current batch and shows only beyond it

@@ -101,6 +101,10 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   hybrid KV cache manager, SGLang's SWA pool); false: the engine's one KV pool keeps every token on
   every layer (TensorRT-LLM without ``kv_cache_config.max_attention_window``:
   ``IterationCost.keep_window_kv``).
+- ``split_mixed_attention``: a mixed step's attention runs as two launches, the context requests' kernel
+  then the generation requests' (TensorRT-LLM's attention op, thop/attentionOp.cpp), their times added
+  (``IterationCost._step_attn_s``); false: one op over both (the larger of the prefill's FLOPs and the
+  decode's KV reads).
 - ``chunked_decode``: ``"mmha"``: a chunked-attention model's (Llama 4) chunked layers decode with
   TensorRT-LLM's MMHA kernel instead of XQA on a GPU whose generation kernel is XQA (compute.toml
   ``xqa_decode``: Hopper) when the run's longest sequence exceeds the chunk (TensorRT-LLM PR #6306;
@@ -211,6 +215,7 @@ class EngineProfile:
     nccl_nvls: bool = True
     cuda_graph_pad_to_limit: bool = False
     window_kv_freed: bool = True
+    split_mixed_attention: bool = False   # a mixed step's context and generation attention run as two launches
     chunked_decode: str = ""
     fused_moe_backend: str = ""     # the fused-MoE kernel class (IterationCost.set_fused_moe_backend)
     moe_backends: tuple = MOE_BACKENDS   # the serve.moe_backend names this engine has a kernel for

@@ -97,7 +97,9 @@ TEP_STEP = ("DeepSeek-R1 FP8 TP8 EP8 without attention DP on H200, a disaggregat
             "steps at 32 sequences (print_iter_log, num_ctx_tokens 0): dcsim's GPU step within a few percent")
 GPTOSS_HOST_FIT = ("GPT-OSS-120B GB200 ADP2 (trtllm-serve, 1,536 per rank): the mean host_step_time is the row "
                    "sim/data/hardware.toml's GB200 host_speed 0.85 was fitted to (25 us x86 per sequence-step / "
-                   "0.85); dcsim's mean per-token time includes its prefill-carrying steps")
+                   "0.85); dcsim's mean per-token time includes its prefill-carrying steps (issue 12, gptbw16: "
+                   "those steps' split context / generation attention and the W4A8 experts' CUTLASS per-copy cost "
+                   "took the C++ / Python scheduler rows +9.0 / +6.9 -> +12.9 / +10.7 %)")
 LLAMA_SERVE = ("Llama-3.1-8B FP8 on one B200 at 64 sequences (trtllm-serve, 2026-05): dcsim's throughput is "
                "~14 % low (its trtllm-serve request path and step are slower than this build's); the exposed "
                "host time per step, engines.toml [trtllm-serve] step_us 500 us, against the issue's ~580 us")

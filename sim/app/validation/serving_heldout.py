@@ -47,7 +47,10 @@ QWEN_SMALL_GAP = (
     "generation requests' decode kernel one after the other (times added, where dcsim takes one op over both): "
     "8192/1024 +18.5 -> +7.2 % (GB200 +11.0 -> +1.3 %), 32768/1024 -2.1 -> -5.5 %, but the fitted attention "
     "constants then leave the dense prefill-heavy rows 1-5 points lower (serving-large median 4.6 -> 5.1 %, 8B "
-    "rows 1.7 -> 2.2 %): not adopted without refitting them. "
+    "rows 1.7 -> 2.2 %): not adopted without refitting them. Adopted since issue 12 (gptbw16; engines.toml [trtllm] "
+    "split_mixed_attention, read from attentionOp.cpp, GPT_OSS_BLACKWELL_GAP), on the later model: 8192/1024 B200 "
+    "0.0 -> -8.1 %, GB200 -5.1 -> -12.3 %, 32768/1024 -13.0 -> -15.7 % (the CUTLASS terms of (4) below had already "
+    "taken these rows down; serving-large 4.4 -> 5.0 %, 8B rows 3.1 -> 3.2 %). "
     "GB200 (Grace host) measures below B200 where steps are host-bound (v1.0 128/128: 24,107 vs 39,827, i.e. "
     "~41 us per sequence, 1.66x the x86 fit; TE #2053 times a torch op 2.75x slower on Grace). Modelled since "
     "issue 12 (hostcpu) as a property of the machine: sim/data/hardware.toml host_speed, Grace 0.85 from "
@@ -493,7 +496,11 @@ DSR1_GAP = (
     "in the 1.0-era model code, the NVFP4 CUTLASS path pad). Nor a block-scaled grouped GEMM that serializes its "
     "MMA and weight stream: DeepGEMM's H20 rows at the rank's expert_up shape expose a third of the smaller term "
     "(485 us vs MMA 406 / weights 235; swapAB 154 vs 102 / 117), ~2-6 ms of the blog rank's step "
-    "(test_dp_attention.py).")
+    "(test_dp_attention.py)."
+    "Issue 12 (gptbw16): a mixed step's context and generation attention as two launches (TensorRT-LLM's "
+    "attention op; GPT_OSS_BLACKWELL_GAP), the generation requests' MLA in the absorbed form beside a context "
+    "chunk in the MHA form: B200 / GB200 DEP4 8192/1024 -16.1 / -13.3 -> +1.8 / +4.0 %, H200 DEP8 1000/1000 "
+    "+57.4 -> +59.4 %.")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
@@ -733,7 +740,43 @@ GPT_OSS_BLACKWELL_GAP = GPT_OSS_RUN + BENCH_LIMITS + (
     "modelled) and 16-bit GEMMs (5-6 TB/s: serve_gemm_stream_hbm_eff 0.69, now this group's bf16 attention and "
     "LM head) above it. No source puts the CUTLASS MXFP4 x MXFP8 MoE of these rows near 5.5 TB/s (a grouped "
     "NVFP4 CUTLASS launch reaches 3-4, NVIDIA/cutlass#2266), so 1024/32768 stays: -22.7 -> -22.3 %, the other "
-    "GPT-OSS Blackwell rows within 0.6 point")
+    "GPT-OSS Blackwell rows within 0.6 point. "
+    "Issue 12 (gptbw16). Modelled, both from source, nothing fitted to these rows: (a) a mixed step's attention as "
+    "TensorRT-LLM launches it, the context requests' kernel then the generation requests' "
+    "(cpp/tensorrt_llm/thop/attentionOp.cpp attention_inplace: two runner->run calls on one stream; engines.toml "
+    "[trtllm] split_mixed_attention, IterationCost._step_attn_s), where one op over both had taken the larger of "
+    "the prefill's FLOPs and the decode's KV reads (at 8192/1024, 20B B200: one 8,192-token prompt beside ~726 "
+    "decodes at ~5k context, attention 14.4 ms joint vs 13.0 + 9.8 ms as two launches); (b) the CUTLASS fused-MoE "
+    "module's cost per routed copy (calibration.toml cutlass_fp4_copy_ns, 7.5 ns: routing sort, expand / finalize "
+    "indexing) for the W4A8 MXFP4 x MXFP8 experts too (cutlass_copy_mmas), their GEMMs at the MXFP8 rate without "
+    "the FP4 MMA's cutlass_fp4_gemm_eff: the same aiconfigurator GB200 table's per-tensor FP8 CUTLASS launches (held "
+    "out, data/fused_moe_layers_blackwell.csv) read +8..+10 % (Qwen3-235B-shaped, EP2) / -9..-1 % (Mixtral-8x7B) "
+    "so priced and +16..+28 % with the FP4 factor; its collector times GPT-OSS shapes only as w4a16_mxfp4 on "
+    "Hopper, so no Blackwell launch of these experts is public. (a) alone: 20B B200 8192/1024 / 32768/1024 +26.2 / "
+    "+17.0 -> +18.0 / +12.5 %, GB200 +22.9 / +10.8 -> +14.4 / +6.2, 120B B200 DEP2 +36.9 / +26.1 -> +30.2 / +23.7, "
+    "GB200 TP1 +12.8 / +0.9 -> +7.1 / -0.8; with (b): 20B B200 +7.9 / +5.0, GB200 +4.2 / -1.1, 120B DEP2 +20.7 / "
+    "+16.5 (1000/1000 +23.1 -> +18.2, 1024/8192 +10.3 -> +7.4), 120B GB200 TP1 -0.1 / -6.3 (1000/1000 +9.7 -> +5.5, "
+    "1024/1024 +11.9 -> +7.6, 1024/8192 -10.6 -> -12.2); 20B 1000/1000 B200 -29.4 -> -31.1, GB200 -41.0 -> -41.7 "
+    "(their mixed steps longer; still the host cap). Elsewhere (a) moves the trtllm rows with long prompts beside "
+    "decodes: DeepSeek-R1 B200 / GB200 DEP4 8192/1024 -16.1 / -13.3 -> +1.8 / +4.0 % (the generation requests' MLA "
+    "now in the absorbed form while the context's runs the MHA form), Qwen3-30B-A3B B200 8192/1024 0.0 -> -8.1, "
+    "32768/1024 -13.0 -> -15.7, GB200 8192/1024 -5.1 -> -12.3, Llama 3.3 70B B200 / GB200 8192/1024 -6.1 / -10.1 -> "
+    "-9.1 / -13.2, v1.0 Scout B200 5000/500 +15.7 -> +10.4; held-out median 15.5 -> 14.7 %, p90 44.8 % unchanged; "
+    "fit suites: serving (8B rows) median 3.1 -> 3.2 %, serving-large 4.4 -> 5.0 % (70B / 405B 2048/128 and 5000/500 "
+    "rows 1-5 points lower, all within 10 %), serving-inferencex 8.2 -> 8.0 %. "
+    "Audit of 20B B200 1000/1000 (gptbw16): dcsim runs trtllm-bench's BuildConfig default of 2,048 sequences "
+    "(BENCH_LIMITS) in a 6.69M-token FP8 pool (peak use 61 %: the cap binds, not the pool), 2,151 iterations. Its "
+    "decode step at 2,048 x ~1,500 context: GPU 22.1 ms (attention 9.0 ms = ~41 GB of FP8 KV at the window-averaged "
+    "815 keys per sequence, the 12 sliding layers reading their 128 + 1 keys; expert GEMMs 5.1; per-copy cost 1.5; LM "
+    "head over 201,088 x 2,048 logits with 4 B per logit 1.4), host 25 us x 2,048 = 51.2 ms: host-bound by 2.3x. "
+    "Measured, 3M output tokens in 55.7 s = 25.9 ms per such iteration, <= 18.6 us per sequence-iteration; with "
+    "the host term at 0 dcsim reads +13.6 % (was +25.0 % before (a) and (b)), B200 1024/8192 +5.8 %, GB200 "
+    "1000/1000 +13.8 %: the GPU side now leaves ~12 % for the step, and a host term of 15 / 18 us would read "
+    "-2.5 / -13.2 % (B200), -13.8 / -24.0 % (GB200 with Grace's 0.85), where 120B GB200 TP1 1000/1000 reads +20.8 "
+    "% at 18 us (GPU-bound, was +30.7 %). Still no public post-1.0 per-sequence host figure for the bench loop: "
+    "TensorRT-LLM PR #9703 (closed) says mixed steps of 'few context + many generations' are not CUDA-graphed and "
+    "'not large enough to hide host overhead ... exceptionally severe when running small models on large GPUs' "
+    "(no figure); PRs #11141 / #15920 / #16564 / #11983 give component times of later builds (known).")
 # Llama 4 on TensorRT-LLM, Hopper memory (issue 12, scouthop): the RoPE table over the declared context (modelled)
 LLAMA4_ROPE_TABLE = (
     " Hopper memory audit (issue 12, scouthop): measured H100 / H200 output per GPU is 0.40-0.56 for the v1.0 Scout "
@@ -946,9 +989,9 @@ KINDS = [
     ("GPT_OSS_120B_H100_dep", 0.15, 0.85, GPT_OSS_DEP_HOPPER_GAP),   # +20..+110 -> +18..+76 % (gptossdep) -> +12..+78 (gptosstriton) -> +13..+72 (tritonhop)
     ("GPT_OSS_120B_H200", 0.15, 0.35, GPT_OSS_HOPPER_GAP),   # +11..+63 (benchlim) -> -1..+29 % (gptosshop) -> -8..+15 (tritonhop)
     ("GPT_OSS_20B_H", 0.15, 0.35, GPT_OSS_HOPPER_GAP),       # +9..+30 (benchlim) -> -1..+33 % (gptosshop) -> -4..+28 (tritonhop)
-    ("GPT_OSS_120B_B200_dep", 0.15, 0.40, GPT_OSS_BLACKWELL_GAP),   # max 44.7 -> 36.8 % (benchlim)
-    ("GPT_OSS_20B_GB200", 0.15, 0.45, GPT_OSS_BLACKWELL_GAP),   # 1000/1000 -31.5 -> -41.0 % (hostcpu: Grace host_speed)
-    ("GPT_OSS", 0.15, 0.35, GPT_OSS_BLACKWELL_GAP),          # max 38.7 -> 32.3 (benchlim) -> 29.4 % (20B GB200 split off)
+    ("GPT_OSS_120B_B200_dep", 0.15, 0.40, GPT_OSS_BLACKWELL_GAP),   # max 44.7 -> 36.8 % (benchlim) -> 20.7 % (gptbw16)
+    ("GPT_OSS_20B_GB200", 0.15, 0.45, GPT_OSS_BLACKWELL_GAP),   # 1000/1000 -31.5 -> -41.0 % (hostcpu: Grace host_speed) -> -41.7 (gptbw16)
+    ("GPT_OSS", 0.15, 0.35, GPT_OSS_BLACKWELL_GAP),          # max 38.7 -> 32.3 (benchlim) -> 29.4 % (20B GB200 split off) -> 31.1 (gptbw16: 20B B200 1000/1000; prefill-heavy +26 -> +8)
     ("trtllm10_Llama_4_Scout_B200", 0.15, 0.35, V10_SCOUT_TP1_GAP),    # max +38.3 -> +25.6 % (bwmoe)
     ("trtllm10_Llama_4_Scout_GB200", 0.15, 0.90, V10_SCOUT_TP1_GAP),   # max +78.6 -> +76.7 % (bwmoe)
     ("trtllm10_Llama_4", 0.15, 0.80, V10_DEP_GAP),           # max +98.7 -> +87.6 (mmha) -> +72.3 % (llama4hop; B200 Maverick 128/128) -> +70.0 -> +67.0 (scouthop)

@@ -140,8 +140,16 @@ def test_gpt_oss_rows_each_within_their_kind_bound():
     # GB200's Grace host (hardware.toml host_speed 0.85) caps the 20B's steps lower still: -31.5 -> -41.0 %
     # (serving_heldout.GPT_OSS_BLACKWELL_GAP: the post-1.0 executor's per-sequence time is what it misses)
     assert -0.45 < err["20B_GB200_tp1_1000_1000"] < -0.35
-    # and takes the 120B GB200 TP1 short rows from +22.5 / +25.0 % to +9.8 / +12.0 %
-    assert all(0.05 < err[f"120B_GB200_tp1_{L}"] < 0.15 for L in ("1000_1000", "1024_1024"))
+    # and takes the 120B GB200 TP1 short rows from +22.5 / +25.0 % to +9.8 / +12.0 % (+5.5 / +7.6 % with gptbw16's
+    # CUTLASS per-copy cost of the W4A8 experts)
+    assert all(0.03 < err[f"120B_GB200_tp1_{L}"] < 0.15 for L in ("1000_1000", "1024_1024"))
+    # issue 12 (gptbw16): a mixed step's context and generation attention as two launches (engines.toml
+    # split_mixed_attention) and the CUTLASS module's per-copy cost of the W4A8 MXFP4 x MXFP8 experts: the
+    # prefill-heavy Blackwell rows from +11..+37 % to -6..+21 % (20B B200 8192/1024 +26.2 -> +7.9 %)
+    for g in ("20B_B200_tp1", "20B_GB200_tp1", "120B_GB200_tp1"):
+        for L in ("8192_1024", "32768_1024"):
+            assert abs(err[f"{g}_{L}"]) <= 0.10, (g, L)
+    assert all(0.10 < err[f"120B_B200_dep2_{L}"] <= 0.25 for L in ("8192_1024", "32768_1024"))
     # the fused-MoE GEMM (workloads/serving/fused_moe.py: M-tile padding, the mixed-input MXFP4 x BF16
     # kernel's rate) took the Hopper TP1 rows from +105.6 / +112.4 % (20B 1000/1000) and +48.9 % (120B
     # 32768/1024) to +39 / +47 % and +23 %
@@ -171,8 +179,8 @@ def test_both_tables_run_the_v10_host_fit_and_a_lower_one_lifts_the_gpu_bound_mo
     """issue 12, trtllmver: no public source quantifies the post-1.0 (1.1-era) trtllm-bench loop's host time
     per sequence-step against 1.0 (serving_heldout.GPT_OSS_BLACKWELL_GAP), so the trtllm12 rows run the
     [trtllm] profile fitted on the v1.0 table. A version-wide lower value (18 us, the 20B rows' ceiling)
-    would lift the 20B B200 1000/1000 row from -29 % to about -10 %, but take the 120B GB200 TP1 1000/1000
-    row from +10 % to about +31 %: on the same table and host that row is GPU-bound, and the 25 us term
+    would lift the 20B B200 1000/1000 row from -31 % to about -13 %, but take the 120B GB200 TP1 1000/1000
+    row from +6 % to about +21 %: on the same table and host that row is GPU-bound, and the 25 us term
     hides its MoE step's over-prediction."""
     from sim.app.validation.serving import case_config, run_case
     from workloads.serving import engines
@@ -183,8 +191,10 @@ def test_both_tables_run_the_v10_host_fit_and_a_lower_one_lifts_the_gpu_bound_mo
     before = (run_case(r20)["error"], run_case(r120)["error"])
     monkeypatch.setitem(engines._data()["trtllm"], "overlap_us_per_seq", 18.0)
     after = (run_case(r20)["error"], run_case(r120)["error"])
-    assert before[0] < -0.2 and -0.15 < after[0] < 0.0
-    assert before[1] < 0.15 and after[1] > 0.25
+    # issue 12 (gptbw16: the split mixed-step attention and the W4A8 experts' CUTLASS per-copy cost made both
+    # GPU steps longer): 20B -31.1 -> -13.2 %, 120B +5.5 -> +20.8 % (was -29.4 -> -9.5, +9.8 -> +30.7)
+    assert before[0] < -0.2 and -0.18 < after[0] < -0.05
+    assert before[1] < 0.10 and 0.15 < after[1] < 0.25
 
 
 @pytest.mark.slow
@@ -490,7 +500,9 @@ def test_dsr1_rows_after_the_block_scaled_gather_and_bf16_mla_decode():
     assert abs(err["H200_dep8_1024_8192"]) <= 0.15 and 0.35 < err["H200_dep8_1024_32768"] < 0.5
     # TensorRT-LLM's CUTLASS NVFP4 fused-MoE terms (bwmoe) took the Blackwell rows 7-9 points down (DSR1_GAP)
     assert all(-0.15 <= e <= -0.07 for k, e in err.items() if "dep4" in k and "_8192" not in k and "_32768" not in k)
-    assert all(-0.18 < e < -0.10 for k, e in err.items() if "dep4_8192_1024" in k)
+    # -16.1 / -13.3 % until issue 12 (gptbw16): a mixed step's context and generation attention as two launches
+    # (the generation requests' MLA absorbed beside the context chunk's MHA form): +1.8 / +4.0 %
+    assert all(-0.02 < e < 0.08 for k, e in err.items() if "dep4_8192_1024" in k)
     assert all(-0.40 < e < -0.24 for k, e in err.items() if "dep4_1024_8192" in k)
     assert all(0.12 < e < 0.20 for k, e in err.items() if "dep4_1024_32768" in k)
 

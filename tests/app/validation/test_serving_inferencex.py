@@ -87,8 +87,9 @@ def test_a_malformed_measurement_is_a_config_error_not_a_nan_case(column, text):
 
 
 def test_hopper_rows_stay_within_their_kinds_bounds():
-    """Every Hopper row's TPOT and throughput case within its KINDS bound (trtllm-serve rows: TPOT -7.8
-    .. +5.5 %, throughput -5.8 .. +18.0 %; Dynamo decode workers' TPOT -10.9 .. -0.7 %)."""
+    """Every Hopper row's TPOT and throughput case within its KINDS bound (trtllm-serve rows: TPOT -13.2
+    .. +5.5 %, throughput -5.8 .. +25.3 % (DEP8 8k/1k c64 -7.8 / +18.0 % before issue 12's gptbw16 split the
+    mixed steps' attention); Dynamo decode workers' TPOT -10.9 .. -0.7 %)."""
     cases = [c for r in _hopper_rows().values() for c in ix.run_row(r)]
     assert len(cases) == 2 * 15 + 11
     assert all(abs(c.error) <= c.bound for c in cases), [(c.case, round(c.error, 3)) for c in cases
@@ -105,7 +106,8 @@ def test_hopper_rows_stay_within_their_kinds_bounds():
         assert abs(by[f"infx_dsr1_fp8_h200_dynamo_{k}:tpot_mean_s"]) < 0.04, k
     # DEP8 at 8 sequences per rank: TPOT inside the tolerance, throughput over by the TTFT (DEP_GAP)
     assert -0.15 < by["infx_dsr1_fp8_h200_trt_dep8_8192_1024_c64:tpot_mean_s"] < 0.0
-    assert 0.10 < by["infx_dsr1_fp8_h200_trt_dep8_8192_1024_c64:output_tokens_per_s"] < 0.25
+    # (+18.0 % until gptbw16's split mixed-step attention: the generation MLA absorbed in mixed steps, +25.3 %)
+    assert 0.10 < by["infx_dsr1_fp8_h200_trt_dep8_8192_1024_c64:output_tokens_per_s"] < 0.30
 
 
 def test_disaggregated_rows_price_the_decode_workers_step():

@@ -857,3 +857,75 @@ def test_gemm_stream_hbm_eff_rejects_a_bad_value(monkeypatch, bad):
     monkeypatch.setattr(cost_mod, "constants_row", lambda name: {**real(name), "serve_gemm_stream_hbm_eff": bad})
     with pytest.raises(ConfigError, match="serve_gemm_stream_hbm_eff"):
         _cost(g="B200-180GB", precision="bf16", kv="fp8")
+
+
+# -- a mixed step's attention as two launches (issue 12, gptbw16: engines.toml split_mixed_attention) ---------
+
+def _mixed_step_args(B=512, C=4000.0, prompt=8192.0):
+    """A step of one ``prompt``-token context chunk (a fresh prompt: prompt^2 / 2 causal pairs, its own
+    keys read) and ``B`` decodes over ``C`` tokens each: (tokens, samples, pairs, kv_read, decode)."""
+    dec = (B, B * C, B * C)
+    return prompt + B, B + 1, prompt * prompt / 2 + B * C, prompt + B * C, dec
+
+
+def test_split_mixed_attention_is_the_sum_of_the_two_launches():
+    """With the flag (TensorRT-LLM's attention op: the context requests' kernel, then the generation
+    requests', cpp/tensorrt_llm/thop/attentionOp.cpp) the step's attention is exactly the context part
+    priced alone plus the decode part priced alone (``_attn_s``), and never less than one op over both;
+    without it (or without the decode split) it is that one op."""
+    c = _cost("llama3-8b", "B200-180GB", "fp8", "fp8")
+    T, S, P, K, dec = _mixed_step_args()
+    nd, pd, kd = dec
+    joint = c._attn_s(T, P, K, S)
+    assert c._step_attn_s(T, P, K, S, dec) == pytest.approx(joint)         # flag off: one op
+    c.split_mixed_attention = True
+    split = c._attn_s(T - nd, P - pd, K - kd, S - nd) + c._attn_s(nd, pd, kd, nd)
+    assert c._step_attn_s(T, P, K, S, dec) == pytest.approx(split)
+    assert split > 1.2 * joint         # the prefill's FLOPs and the decode's KV reads no longer overlap
+    assert c._step_attn_s(T, P, K, S, None) == pytest.approx(joint)        # no split given: one op
+    # a decode-only or context-only step is one launch either way
+    assert c._step_attn_s(nd, pd, kd, nd, dec) == pytest.approx(c._attn_s(nd, pd, kd, nd))
+    assert c._step_attn_s(T - nd, P - pd, K - kd, 1, (0, 0.0, 0.0)) == pytest.approx(c._attn_s(T - nd, P - pd, K - kd, 1))
+
+
+def test_split_mixed_attention_reaches_the_step_and_only_its_attention():
+    """``batch(..., decode=...)`` prices the split attention; the rest of the step (GEMMs, LM head) is the
+    same: the step grows by exactly the attention's difference."""
+    c = _cost("llama3-8b", "B200-180GB", "fp8", "fp8")
+    T, S, P, K, dec = _mixed_step_args()
+    one = c.batch(T, S, P, K, decode=dec)
+    c.split_mixed_attention = True
+    two = c.batch(T, S, P, K, decode=dec)
+    diff = c._step_attn_s(T, P, K, S, dec) - c._attn_s(T, P, K, S)
+    assert diff > 0 and two.compute_s - one.compute_s == pytest.approx(diff)
+
+
+def test_split_mixed_attention_is_the_trtllm_engines_only():
+    from workloads.serving import engines
+    assert engines.profile("trtllm").split_mixed_attention is True
+    assert engines.profile("trtllm-serve").split_mixed_attention is True
+    assert engines.profile("vllm").split_mixed_attention is False
+    assert engines.profile("sglang").split_mixed_attention is False
+
+
+def test_replica_passes_the_decode_part_of_a_mixed_step():
+    """A trtllm run with prompts arriving while others decode: with the flag its mixed steps take longer
+    (the run ends later); a workload of one request (no mixed step) is unchanged."""
+    from sim.app.runner import run
+    from workloads.serving import engines
+    data = {"run": {"kind": "serve"}, "topology": {"gpu": "B200-180GB", "gpus": 1, "gpus_per_node": 1, "fabric": "none"},
+            "model": {"preset": "llama3-8b"},
+            "serve": {"engine": "trtllm", "precision": "fp8", "kv_precision": "fp8", "max_batch_tokens": 8192},
+            "workload": {"arrival": "burst", "requests": 64, "input_tokens": 4096, "output_tokens": 256}}
+    one = dict(data, workload=dict(data["workload"], requests=1))
+    prof = engines._data()["trtllm"]
+    saved = prof["split_mixed_attention"]
+    try:
+        prof["split_mixed_attention"] = False
+        base, base1 = (run(load_config(data=d)).summary["duration_s"] for d in (data, one))
+        prof["split_mixed_attention"] = True
+        split, split1 = (run(load_config(data=d)).summary["duration_s"] for d in (data, one))
+    finally:
+        prof["split_mixed_attention"] = saved
+    assert split > 1.01 * base
+    assert split1 == pytest.approx(base1)
