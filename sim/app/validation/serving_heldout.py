@@ -496,7 +496,7 @@ DSR1_GAP = (
     "in the 1.0-era model code, the NVFP4 CUTLASS path pad). Nor a block-scaled grouped GEMM that serializes its "
     "MMA and weight stream: DeepGEMM's H20 rows at the rank's expert_up shape expose a third of the smaller term "
     "(485 us vs MMA 406 / weights 235; swapAB 154 vs 102 / 117), ~2-6 ms of the blog rank's step "
-    "(test_dp_attention.py)."
+    "(test_dp_attention.py). "
     "Issue 12 (gptbw16): a mixed step's context and generation attention as two launches (TensorRT-LLM's "
     "attention op; GPT_OSS_BLACKWELL_GAP), the generation requests' MLA in the absorbed form beside a context "
     "chunk in the MHA form: B200 / GB200 DEP4 8192/1024 -16.1 / -13.3 -> +1.8 / +4.0 %, H200 DEP8 1000/1000 "
