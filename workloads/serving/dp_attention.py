@@ -78,7 +78,7 @@ import math
 from dataclasses import replace
 
 from sim.errors import InfeasibleError
-from workloads.layer_cost import LayerCost
+from workloads.layer_cost import ROUTED_COPY_OPS, LayerCost
 from workloads.model import Shard
 from workloads.serving import fused_moe
 from workloads.serving.cost import ACT_BYTES, BatchCost, CommLink, DecodeRun, IterationCost
@@ -250,6 +250,59 @@ class DpAttentionCost(IterationCost):
         return BatchCost(self._host_s(T / n, S / n, gpu, self.dp_sync_s), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
                          self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
+
+    def _expert_side(self, ops: list) -> list[bool]:
+        """Which entries of a ``_fixed_stage_s`` op list (``out``) run on the experts' routed rows
+        (the same on every rank whatever its own tokens: the routed expert ops and their permutes,
+        the per-copy cost, the gate over gathered tokens) rather than on the rank's own tokens."""
+        layer_ops = self.layers.ops
+        m = len(layer_ops)
+        return [(o.expert or o.name in ROUTED_COPY_OPS) for o, _ in layer_ops] + \
+               [name == "moe_copy" or name.endswith("_gathered") for name, _ in ops[m:]]
+
+    def _split_fixed(self, T: float, S: float) -> tuple[float, float]:
+        """``_fixed_stage_s(T, S)`` split into (routed-expert side, the rank's own tokens' side)."""
+        key = ("split", T, S)       # kept with _fixed_stage_s's memo: cleared with it when the cost changes
+        v = self._fixed_memo.get(key)
+        if v is None:
+            ops: list = []
+            self._fixed_stage_s(T, S, None, ops)
+            side = self._expert_side(ops)
+            routed = sum(sec for (_, sec), e in zip(ops, side) if e)
+            v = (routed, sum(sec for _, sec in ops) - routed)
+            self._fixed_memo[key] = v
+        return v
+
+    def batch_ranks(self, ranks) -> BatchCost:
+        """``batch`` of a step whose DP ranks carry different work: ``ranks`` holds each rank's
+        (tokens, sampled sequences, attention pairs, KV reads). The MoE layers' routed experts see
+        the replica's tokens spread over the ranks (every rank's experts the mean rank's routed
+        rows, ``_fixed_stage_s`` at T / N), the all-gather / all-to-all moves all T; each rank runs
+        its attention, dense layers, shared experts and LM head over its own tokens, and the MoE
+        layers' collectives make every rank wait for the slowest (TensorRT-LLM, per-rank executors
+        without ADP balance: "the iteration time is dominated by the slowest rank",
+        docs/source/blogs/tech_blog/blog10_ADP_Balance_Strategy.md). Equal ranks, or a step
+        without prompt tokens, give ``batch`` of the sums."""
+        n = float(self.dp)
+        T = sum(r[0] for r in ranks)
+        S = sum(r[1] for r in ranks)
+        pairs = sum(r[2] for r in ranks)
+        kv = sum(r[3] for r in ranks)
+        if T <= S or len(ranks) != self.dp or all(r == ranks[0] for r in ranks):
+            return self.batch(T, S, pairs, kv)
+        routed = self._split_fixed(T / n, S / n)[0]
+        worst = 0.0
+        for t, smp, p, k in ranks:
+            if t <= 0.0:
+                continue                      # an idle rank: its dummy step is the lightest
+            own = self._split_fixed(t, smp)[1] + self._attn_s(t, p, k, smp)
+            worst = own if own > worst else worst
+        compute = self.pp * (routed + worst)
+        tp_b, pp_b, comm = self._comm(T, True)
+        gpu = compute + comm
+        return BatchCost(self._host_s(T / n, S / n, gpu, self.dp_sync_s), compute, comm,
+                         self._mf_tok * T + self._mf_smp * S + self._mf_pair * pairs,
+                         self._mb_const + self._mb_kv * kv, tp_b, pp_b)
 
     def op_breakdown(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> dict[str, float]:
         """Seconds of one rank's step of ``batch`` (same arguments: the replica's tokens,
