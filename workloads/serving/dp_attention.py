@@ -61,15 +61,23 @@ N):
   takes ``max(GPU time, dp_sync_s)`` plus the engine's other host time.
 - the batch descriptors of ``IterationCost`` (tokens, samples, attention pairs, KV reads) are
   the replica's; each GPU gets 1/N of each.
-- one scheduler for the N ranks: the replica forms each step for all of them, so every rank
-  prefills in the same steps (TensorRT-LLM's ``attention_dp_config.enable_balance`` behaviour).
-  TensorRT-LLM runs one executor per rank (requests assigned at fetch to the rank with the fewest
-  active tokens; each admits its own context requests; a step lasts as long as its most loaded
-  rank and runs without CUDA graphs unless every rank is generation-only). Under burst arrivals of
-  uniform requests the ranks stay in lockstep and both give the same throughput (a step-level
-  model of per-rank executors, issue 12: within 0.7 point on the 13 held-out DEP rows,
-  serving_heldout.QWEN_DEP_GAP); per-rank executors without balance cost more only when arrivals
-  spread over a request's lifetime desynchronize the ranks, which is not modelled.
+- ranks' admission (the engine profile's ``dp_context_balance``, ``serve.dp_balance``): balanced,
+  one scheduler forms each step for all N ranks and every rank gets 1/N of each descriptor
+  (``batch``; TensorRT-LLM with ``attention_dp_config.enable_balance``, and how vLLM and SGLang are
+  modelled); or per rank (TensorRT-LLM's default: one executor per rank, new requests to the rank
+  with the fewest active requests, each admitting its own contexts within its own max_num_tokens),
+  where the replica (``Replica.dp_ranks``) keeps each request on its rank and prices a step with
+  prompt tokens rank by rank (``batch_ranks``): the routed experts at the mean rank's rows and the
+  collectives over all T tokens, plus the slowest rank's own attention, dense layers, shared
+  experts and LM head (TensorRT-LLM blog10, "ADP Balance Strategy": the iteration time is the
+  slowest rank's). Such a step runs without CUDA graphs on every rank (unpadded, as every step with
+  prompt tokens here). Decode-only steps stay at 1/N of the batch per rank. Under burst arrivals of
+  uniform requests the ranks admit, prefill and finish in lockstep and both rules give the same
+  throughput (the held-out tables' uniform ISL / OSL rows); requests that end at different times
+  (spread output lengths) free one rank at a time, which then prefills while the others decode:
+  blog10's experiment (DeepSeek V3 on 8 GB200, ADP8 + EP8, 16,000 requests of 803 / 3,653 tokens on
+  average, long-tailed) measured 25,664 output tok/s without balance, 34,140 with it (1.33x); dcsim
+  with lognormal lengths (issue 12, adpbal; serving_heldout.ADP_BALANCE_GAP) gives a smaller ratio.
 """
 
 from __future__ import annotations
