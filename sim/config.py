@@ -453,6 +453,7 @@ class ServeSection(Section):
     router_max_kv_utilization: float | None = Field(None, gt=0, le=1, description="router = 'weighted': skip replicas whose KV pool is fuller than this (unless all are)")
     speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}")
     dp_attention: bool = Field(False, description="MoE replicas: attention data-parallel over the replica's tp GPUs (each its own sequences and KV), routed experts expert-parallel over them (ep = tp; SGLang --enable-dp-attention with DeepEP, vLLM --data-parallel-size with --enable-expert-parallel)")
+    dp_balance: bool | None = Field(None, description="dp_attention: the DP ranks prefill in the same steps (TensorRT-LLM attention_dp_config.enable_balance: a rank with new context requests waits for the others) instead of each admitting its own contexts as soon as it has room, a step then lasting as long as its most loaded rank. Unset: the engine's default (engines.toml dp_context_balance: TensorRT-LLM off, vLLM and SGLang modelled balanced)")
     redundant_experts: int = Field(0, ge=0, description="dp_attention: extra expert replicas placed by the load balancer (SGLang --ep-num-redundant-experts, EPLB); experts + redundant_experts must divide by tp")
     cuda_graph_batch_sizes: list[int] | None = Field(None, description="decode batch sizes captured as CUDA graphs with padding: a decode-only step of B sequences runs as the smallest size >= B (its GEMMs, LM head and TP all-reduces over the padded rows; attention over the B real ones); sizes above the engine's largest graph batch (min(max_batch_size, max_batch_tokens)) are dropped, TensorRT-LLM padding to that largest batch instead (cuda_graph_config.batch_sizes with enable_padding). Unset: no padding")
 
@@ -1151,6 +1152,8 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                        "and the experts expert-parallel, over the replica's tp GPUs (ep = tp); raise serve.tp")
         if s.redundant_experts and not s.dp_attention:
             out.append(f"{prefix}serve.redundant_experts has no effect without serve.dp_attention = true")
+        if s.dp_balance is not None and not s.dp_attention:
+            out.append(f"{prefix}serve.dp_balance has no effect without serve.dp_attention = true")
         if not s.prefix_cache:
             for key in _given(s, "host_kv_GB", "ssd_kv_GB"):
                 out.append(f"{prefix}serve.{key} has no effect without serve.prefix_cache = true: the host and SSD "

@@ -236,6 +236,7 @@ MORE_WITHOUT_EFFECT = [
      "workload.concurrency = 64 is above workload.requests = 10"),
     ({**SERVE, "serve": {"kv_transfer": "whole"}}, "serve.kv_transfer has no effect without disaggregation"),
     ({**SERVE, "serve": {"redundant_experts": 2}}, "serve.redundant_experts has no effect"),
+    ({**SERVE, "serve": {"dp_balance": True}}, "serve.dp_balance has no effect without serve.dp_attention"),
     ({**SERVE, "serve": {"host_kv_GB": 100.0}}, "serve.host_kv_GB has no effect without serve.prefix_cache"),
     ({**SERVE, "serve": {"ssd_kv_GB": 1000.0, "preemption": "swap"}}, "serve.ssd_kv_GB has no effect without"),
     ({**SERVE, "serve": {"scheduler": "sarathi", "chunk_size": 4096, "max_batch_tokens": 2048}},

@@ -61,15 +61,23 @@ N):
   takes ``max(GPU time, dp_sync_s)`` plus the engine's other host time.
 - the batch descriptors of ``IterationCost`` (tokens, samples, attention pairs, KV reads) are
   the replica's; each GPU gets 1/N of each.
-- one scheduler for the N ranks: the replica forms each step for all of them, so every rank
-  prefills in the same steps (TensorRT-LLM's ``attention_dp_config.enable_balance`` behaviour).
-  TensorRT-LLM runs one executor per rank (requests assigned at fetch to the rank with the fewest
-  active tokens; each admits its own context requests; a step lasts as long as its most loaded
-  rank and runs without CUDA graphs unless every rank is generation-only). Under burst arrivals of
-  uniform requests the ranks stay in lockstep and both give the same throughput (a step-level
-  model of per-rank executors, issue 12: within 0.7 point on the 13 held-out DEP rows,
-  serving_heldout.QWEN_DEP_GAP); per-rank executors without balance cost more only when arrivals
-  spread over a request's lifetime desynchronize the ranks, which is not modelled.
+- ranks' admission (the engine profile's ``dp_context_balance``, ``serve.dp_balance``): balanced,
+  one scheduler forms each step for all N ranks and every rank gets 1/N of each descriptor
+  (``batch``; TensorRT-LLM with ``attention_dp_config.enable_balance``, and how vLLM and SGLang are
+  modelled); or per rank (TensorRT-LLM's default: one executor per rank, new requests to the rank
+  with the fewest active requests, each admitting its own contexts within its own max_num_tokens),
+  where the replica (``Replica.dp_ranks``) keeps each request on its rank and prices a step with
+  prompt tokens rank by rank (``batch_ranks``): the routed experts at the mean rank's rows and the
+  collectives over all T tokens, plus the slowest rank's own attention, dense layers, shared
+  experts and LM head (TensorRT-LLM blog10, "ADP Balance Strategy": the iteration time is the
+  slowest rank's). Such a step runs without CUDA graphs on every rank (unpadded, as every step with
+  prompt tokens here). Decode-only steps stay at 1/N of the batch per rank. Under burst arrivals of
+  uniform requests the ranks admit, prefill and finish in lockstep and both rules give the same
+  throughput (the held-out tables' uniform ISL / OSL rows); requests that end at different times
+  (spread output lengths) free one rank at a time, which then prefills while the others decode:
+  blog10's experiment (DeepSeek V3 on 8 GB200, ADP8 + EP8, 16,000 requests of 803 / 3,653 tokens on
+  average, long-tailed) measured 25,664 output tok/s without balance, 34,140 with it (1.33x); dcsim
+  with lognormal lengths (issue 12, adpbal; serving_heldout.ADP_BALANCE_GAP) gives a smaller ratio.
 """
 
 from __future__ import annotations
@@ -78,7 +86,7 @@ import math
 from dataclasses import replace
 
 from sim.errors import InfeasibleError
-from workloads.layer_cost import LayerCost
+from workloads.layer_cost import ROUTED_COPY_OPS, LayerCost
 from workloads.model import Shard
 from workloads.serving import fused_moe
 from workloads.serving.cost import ACT_BYTES, BatchCost, CommLink, DecodeRun, IterationCost
@@ -251,6 +259,64 @@ class DpAttentionCost(IterationCost):
         return BatchCost(self._host_s(T / n, S / n, gpu, self.dp_sync_s), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
                          self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
+
+    def _expert_side(self, ops: list) -> list[bool]:
+        """Which entries of a ``_fixed_stage_s`` op list (``out``) run on the experts' routed rows
+        (the same on every rank whatever its own tokens: the routed expert ops and their permutes,
+        the per-copy cost, the gate over gathered tokens) rather than on the rank's own tokens."""
+        layer_ops = self.layers.ops
+        m = len(layer_ops)
+        return [(o.expert or o.name in ROUTED_COPY_OPS) for o, _ in layer_ops] + \
+               [name == "moe_copy" or name.endswith("_gathered") for name, _ in ops[m:]]
+
+    def _split_fixed(self, T: float, S: float) -> tuple[float, float]:
+        """``_fixed_stage_s(T, S)`` split into (routed-expert side, the rank's own tokens' side)."""
+        key = ("split", T, S)       # kept with _fixed_stage_s's memo: cleared with it when the cost changes
+        v = self._fixed_memo.get(key)
+        if v is None:
+            ops: list = []
+            self._fixed_stage_s(T, S, None, ops)
+            side = self._expert_side(ops)
+            routed = sum(sec for (_, sec), e in zip(ops, side) if e)
+            v = (routed, sum(sec for _, sec in ops) - routed)
+            self._fixed_memo[key] = v
+        return v
+
+    def batch_ranks(self, ranks) -> BatchCost:
+        """``batch`` of a step whose DP ranks carry different work: ``ranks`` holds each rank's
+        (tokens, sampled sequences, attention pairs, KV reads). The MoE layers' routed experts see
+        the replica's tokens spread over the ranks (every rank's experts the mean rank's routed
+        rows, ``_fixed_stage_s`` at T / N), the all-gather / all-to-all moves all T; each rank runs
+        its attention, dense layers, shared experts and LM head over its own tokens (an optional fifth
+        entry, the rank's generation requests' (sequences, pairs, KV reads): its attention as the engine
+        launches it, ``_step_attn_s``), and the MoE
+        layers' collectives make every rank wait for the slowest (TensorRT-LLM, per-rank executors
+        without ADP balance: "the iteration time is dominated by the slowest rank",
+        docs/source/blogs/tech_blog/blog10_ADP_Balance_Strategy.md). Equal ranks, or a step
+        without prompt tokens, give ``batch`` of the sums."""
+        n = float(self.dp)
+        T = sum(r[0] for r in ranks)
+        S = sum(r[1] for r in ranks)
+        pairs = sum(r[2] for r in ranks)
+        kv = sum(r[3] for r in ranks)
+        decs = [r[4] if len(r) > 4 else None for r in ranks]
+        if T <= S or len(ranks) != self.dp or all(r == ranks[0] for r in ranks):
+            dec = None if decs[0] is None else tuple(sum(d[i] for d in decs) for i in range(3))
+            return self.batch(T, S, pairs, kv, decode=dec if dec and dec[0] > 0 else None)
+        routed = self._split_fixed(T / n, S / n)[0]
+        worst = 0.0
+        for (t, smp, p, k, *_), dec in zip(ranks, decs):
+            if t <= 0.0:
+                continue                      # an idle rank: its dummy step is the lightest
+            dec = dec if dec and dec[0] > 0 else None
+            own = self._split_fixed(t, smp)[1] + self._step_attn_s(t, p, k, smp, dec)
+            worst = own if own > worst else worst
+        compute = self.pp * (routed + worst)
+        tp_b, pp_b, comm = self._comm(T, True)
+        gpu = compute + comm
+        return BatchCost(self._host_s(T / n, S / n, gpu, self.dp_sync_s), compute, comm,
+                         self._mf_tok * T + self._mf_smp * S + self._mf_pair * pairs,
+                         self._mb_const + self._mb_kv * kv, tp_b, pp_b)
 
     def op_breakdown(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> dict[str, float]:
         """Seconds of one rank's step of ``batch`` (same arguments: the replica's tokens,

@@ -78,6 +78,14 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   peak also holds the other ranks' all-gathered tokens in the fused MoE (TensorRT-LLM's memory
   profile runs max_num_tokens on every rank; ``DpAttentionCost.gathered_moe_bytes``, closed form
   from the CUTLASS runner's workspace; 0 at dp = 1 and without attention DP).
+- ``dp_context_balance``: with ``serve.dp_attention``, whether the replica's DP ranks prefill in
+  the same steps (true: one scheduler forms each step for all ranks and every rank gets 1/N of
+  its tokens, ``DpAttentionCost.batch``) or each rank admits its own context requests as soon as
+  it has room (false: TensorRT-LLM's default, ``attention_dp_config.enable_balance`` off; the
+  replica assigns each admitted request to a rank and plans each rank's prompt chunks within its
+  own token budget, and a step with prompt tokens lasts as long as its most loaded rank,
+  ``DpAttentionCost.batch_ranks``; ``serve.dp_balance = true`` restores the balanced steps).
+  Decode-only steps are the same either way.
 - ``like``: a profile that is another engine's in a different serving mode takes that engine's
   fields and replaces the ones it lists (``sglang-0.4``: an older release with another host cost;
   ``trtllm-serve``: TensorRT-LLM behind its OpenAI
@@ -225,6 +233,7 @@ class EngineProfile:
     encoder_sharding: str = "replicated"   # "replicated": whole on every GPU; "tp": split over cost.tp
     rope_table_bytes_per_entry: float = 0.0   # bytes per entry of the RoPE cos/sin table over model.max_context (rope_table_bytes)
     dp_gathered_moe: bool = False   # attention DP: the all-gathered tokens' fused-MoE buffers count in the activation peak
+    dp_context_balance: bool = True   # attention DP: every rank prefills in the same steps (False: per-rank admission, Replica)
     mxfp4_expert_alignment: int = 0   # elements MXFP4 routed-expert weights are padded to on both GEMM dims (expert_padding_bytes)
     mxfp4_expert_alignment_trtllm_gen: int = 0   # the same under the TRTLLM-gen MoE backend (serve.moe_backend trtllm_gen)
     triton_moe_k_align: int = 0     # the weight-only Triton MoE's expert GEMMs padded to K / N multiples (0: none)
@@ -462,6 +471,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and 0.0 <= r <= 8.0):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml rope_table_bytes_per_entry = {r!r} is not a number "
                                "of bytes per table entry in [0, 8] (0: no RoPE table over the model's context; 4: fp32)")
+    if not isinstance(prof.dp_context_balance, bool):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml dp_context_balance = {prof.dp_context_balance!r} "
+                               "is not true or false")
     if not isinstance(prof.async_scheduling, bool):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml async_scheduling = {prof.async_scheduling!r} is not "
                                "true or false (the default of serve.async_scheduling)")

@@ -19,6 +19,17 @@ Vocabulary:
   shortage, no admission) are costed in one vectorized call and simulated as one event; an
   arrival that could join the batch wakes the replica, which cuts the macro-step at the next
   iteration boundary. Results equal one event per iteration.
+- attention-DP ranks (``dp_ranks`` > 1: ``serve.dp_attention`` with the engine's
+  ``dp_context_balance`` off and ``serve.dp_balance`` unset or false; role ``both``): each of the
+  replica's N ranks admits and prefills its own requests, TensorRT-LLM's per-rank executors
+  without ADP balance. An admitted request goes to the rank with the fewest active requests
+  (then the fewest active prompt tokens), each rank holds at most ``max_batch / N`` sequences,
+  and each plans its prompt chunks within its own token budget (the policy's budget / N, less
+  its own decodes where the policy counts them); a step with prompt tokens is priced rank by
+  rank (``DpAttentionCost.batch_ranks``: it lasts as long as the most loaded rank). So the
+  ranks prefill in the same steps only when their requests arrive or finish together; a rank
+  whose sequence finishes prefills its replacement while the others decode. Decode-only steps
+  are priced as before (1/N of the replica's batch per rank). KV stays one pool for the replica.
 - preemption: when a decode step finds no free KV block, the most recently admitted sequence is
   preempted: ``recompute`` frees its blocks and re-queues it (its prompt and generated tokens are
   prefilled again), ``swap`` copies its KV to host memory over the host link and back later.
@@ -41,6 +52,7 @@ MAX_MACRO_ITERATIONS = 1 << 16
 class VllmScheduler:
     """Prefill first: waiting prompts up to ``max_batch_tokens``, else one decode step of all."""
     reserve_whole = False
+    decodes_in_budget = False       # the prompt budget does not count the step's decodes
 
     def chunk_budget(self, rep: "Replica") -> int:
         """Prompt tokens one iteration may schedule (the KV a chunked allocation reserves)."""
@@ -54,6 +66,7 @@ class VllmScheduler:
 class SarathiScheduler:
     """Chunked prefill: all decodes plus prompt chunks up to ``chunk_size`` tokens in all."""
     reserve_whole = False
+    decodes_in_budget = True
 
     def chunk_budget(self, rep: "Replica") -> int:
         return rep.chunk
@@ -66,6 +79,7 @@ class OrcaScheduler:
     """Selective batching: all decodes plus prompt tokens up to ``max_batch_tokens``; KV for
     prompt and every output token reserved at admission, so nothing is ever preempted."""
     reserve_whole = True
+    decodes_in_budget = True
 
     def chunk_budget(self, rep: "Replica") -> int:
         return rep.max_tokens
@@ -128,6 +142,14 @@ class Replica:
         self.hbm_bytes = 0.0
         self.preemptions = 0
         self.comm_credit = 0.0            # TP bytes already on the fabric for cut macro-steps
+        # attention-DP ranks admitting their own requests (module docstring); 1: one scheduler for all
+        dp = getattr(cost, "dp", 1) if s.dp_attention else 1
+        balanced = s.dp_balance if s.dp_balance is not None else (eng.dp_context_balance if eng else True)
+        self.dp_ranks = dp if (dp > 1 and not balanced and role == "both" and hasattr(cost, "batch_ranks")) else 1
+        self.rank_cap = max(self.max_batch // self.dp_ranks, 1)
+        self.rank_active = [0] * self.dp_ranks     # admitted requests per rank
+        self.rank_tokens = [0] * self.dp_ranks     # their prompt tokens
+        self._step_decodes = ()                    # the step's decodes while its chunks are planned
         self.queued_tokens = 0            # prompt tokens routed here and not yet prefilled
 
     # -- outside interface -------------------------------------------------------------------
@@ -212,10 +234,14 @@ class Replica:
         now = self.env.now
         while self.swapped and len(self.prefilling) + len(self.running) < self.max_batch:
             req = self.swapped[0]
+            if self.dp_ranks > 1 and min(self.rank_active) >= self.rank_cap:
+                break
             need = self._blocks_needed(req)
             if not self._reserve(need + self._watermark()):
                 return
             self.swapped.popleft()
+            if self.dp_ranks > 1:
+                self._join_rank(req)
             self.kv.allocate(need)
             req.kv_blocks = need
             req.ready = False
@@ -224,6 +250,8 @@ class Replica:
             ev.callbacks.append(lambda _e, r=req: self._loaded(r, self.running))
         while self.waiting and len(self.prefilling) + len(self.running) < self.max_batch:
             req = self.waiting[0]
+            if self.dp_ranks > 1 and min(self.rank_active) >= self.rank_cap:
+                return
             hit_tiers = []
             if self.prefix is not None and req.blocks is not None and req.computed == 0:
                 hit_tiers = self.prefix.match(req.blocks)
@@ -245,6 +273,8 @@ class Replica:
             elif not self._reserve(self._blocks_needed(req) + self._watermark()):
                 return
             self.waiting.popleft()
+            if self.dp_ranks > 1:
+                self._join_rank(req)
             own_tokens = 0
             if req.rid in self.retained:
                 self._drop_retained(req.rid)           # back from the cache to the request
@@ -295,6 +325,21 @@ class Replica:
             else:
                 self.prefilling.append(req)
 
+    def _join_rank(self, req: Request) -> None:
+        """Put an admitted request on the DP rank with the fewest active requests, then the fewest
+        active prompt tokens (TensorRT-LLM's attention-DP fetch: ranks below the expected count,
+        a heap on active tokens)."""
+        r = min(range(self.dp_ranks), key=lambda i: (self.rank_active[i], self.rank_tokens[i], i))
+        req.dp_rank = r
+        self.rank_active[r] += 1
+        self.rank_tokens[r] += req.prompt
+
+    def _leave_rank(self, req: Request) -> None:
+        if req.dp_rank >= 0:
+            self.rank_active[req.dp_rank] -= 1
+            self.rank_tokens[req.dp_rank] -= req.prompt
+            req.dp_rank = -1
+
     def _loaded(self, req: Request, into) -> None:
         req.ready = True
         self.pending_loads -= 1
@@ -305,6 +350,8 @@ class Replica:
 
     # -- batch formation -----------------------------------------------------------------------
     def _prefill_chunks(self, budget: int) -> list[tuple[Request, int]]:
+        if self.dp_ranks > 1:
+            return self._rank_chunks(budget)
         chunks = []
         for req in list(self.prefilling):
             if budget <= 0:
@@ -318,6 +365,32 @@ class Replica:
                     break
             chunks.append((req, c))
             budget -= c
+        return chunks
+
+    def _rank_chunks(self, budget: int) -> list[tuple[Request, int]]:
+        """``_prefill_chunks`` rank by rank: each DP rank's prompt chunks within its own budget, the
+        replica's (``budget`` plus the step's decodes where the policy counts them) / N less its own
+        decodes."""
+        n = self.dp_ranks
+        own = [0] * n
+        total = budget
+        if self.policy.decodes_in_budget:
+            for r in self._step_decodes:
+                own[r.dp_rank] += 1
+            total += len(self._step_decodes)
+        left = [total // n - own[i] for i in range(n)]
+        chunks = []
+        for req in list(self.prefilling):
+            k = req.dp_rank
+            if left[k] <= 0 or not req.ready or req not in self.prefilling:
+                continue
+            c = min(req.context - req.computed, left[k])
+            if self.kv_alloc == "chunk":
+                c = self._allocate_chunk(req, c)
+                if c <= 0:
+                    break
+            chunks.append((req, c))
+            left[k] -= c
         return chunks
 
     def _allocate_chunk(self, req: Request, c: int) -> int:
@@ -340,7 +413,9 @@ class Replica:
 
     def _plan(self):
         decodes = [r for r in self.running if r.ready]
+        self._step_decodes = decodes
         chunks, decodes = self.policy.plan(self, decodes)
+        self._step_decodes = ()
         if decodes and chunks and self.kv_alloc == "chunk":   # allocating chunks may have preempted decodes
             decodes = [r for r in self.running if r.ready]
         return chunks, decodes
@@ -386,8 +461,11 @@ class Replica:
         if self.cost.decode_chunk_weight != 1.0:     # MMHA's chunked decode (cost.set_mmha_chunked_decode)
             dec = sum(self.cost.decode_kv_read(r.context) for r in decodes)
         kv_read = sum(self.cost.chunk_kv(r.computed, c) for r, c in chunks) + dec
-        bc = self.cost.batch(n_tok, len(decodes) + len(finishing), pairs, kv_read,
-                             decode=(len(decodes), dec_pairs, dec) if decodes else None)
+        if self.dp_ranks > 1:
+            bc = self.cost.batch_ranks(self._rank_loads(chunks, decodes, finishing))
+        else:
+            bc = self.cost.batch(n_tok, len(decodes) + len(finishing), pairs, kv_read,
+                                 decode=(len(decodes), dec_pairs, dec) if decodes else None)
         t = bc.time_s
         comm = self._issue_comm(bc.tp_bytes, bc.pp_bytes)
         if self.role == "prefill" and self.dep.layerwise:
@@ -427,6 +505,34 @@ class Replica:
             if r.first_token < 0:
                 r.first_token = end
         self._grow_and_finish(decodes, end)
+
+    def _rank_loads(self, chunks, decodes, finishing) -> list[tuple]:
+        """Each DP rank's (tokens, sampled sequences, attention pairs, KV reads, decode) of a step
+        (the descriptors ``_mixed_iteration`` sums for the replica); ``decode``: the rank's
+        generation requests' (sequences, pairs, KV reads) within them (``cost._step_attn_s``)."""
+        n = self.dp_ranks
+        out = [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0] for _ in range(n)]
+        cost = self.cost
+        mmha = cost.decode_chunk_weight != 1.0
+        for r, c in chunks:
+            o = out[r.dp_rank]
+            o[0] += c
+            o[2] += cost.chunk_pairs(r.computed, c)
+            o[3] += cost.chunk_kv(r.computed, c)
+        for r in finishing:
+            out[r.dp_rank][1] += 1
+        for r in decodes:
+            o = out[r.dp_rank]
+            kt = cost.kv_tokens(r.context)
+            kr = cost.decode_kv_read(r.context) if mmha else kt
+            o[0] += 1
+            o[1] += 1
+            o[2] += kt
+            o[3] += kr
+            o[4] += 1
+            o[5] += kt
+            o[6] += kr
+        return [tuple(o[:4]) + ((o[4], o[5], o[6]),) for o in out]
 
     def _grow_and_finish(self, decodes, end):
         """Finish sequences that produced their last token, then give the others the KV block
@@ -571,6 +677,7 @@ class Replica:
 
     def _finish(self, req: Request, t: float) -> None:
         self._release(req)
+        self._leave_rank(req)
         req.finish = t
         self.dep.finished(req)
 
@@ -609,6 +716,7 @@ class Replica:
         if not victims:
             return None
         victim = max(victims, key=lambda r: self._order.get(r.rid, -1))
+        self._leave_rank(victim)
         if victim in self.prefilling:
             self.prefilling.remove(victim)
             self.preemptions += 1

@@ -20,7 +20,7 @@ class Request:
     __slots__ = ("rid", "arrival", "prompt", "output", "blocks", "generated", "computed",
                  "kv_blocks", "pinned", "hit", "scheduled", "first_token", "finish", "replica",
                  "prefill_replica", "kv_transfer_s", "preemptions", "reserved", "prefix_hit_tokens",
-                 "ready", "swapped", "prefill_done_s", "frontend_s", "submitted")
+                 "ready", "swapped", "prefill_done_s", "frontend_s", "submitted", "dp_rank")
 
     def __init__(self, rid: int, arrival: float, prompt: int, output: int, blocks=None):
         self.rid = rid
@@ -47,6 +47,7 @@ class Request:
         self.prefill_done_s = -1.0
         self.frontend_s = 0.0           # host time before the engine saw it (HTTP, tokenizer, IPC)
         self.submitted = -1.0           # when it first reached a replica (arrival + frontend_s)
+        self.dp_rank = -1               # its attention-DP rank while admitted (Replica.dp_ranks > 1), else -1
 
     @property
     def context(self) -> int:

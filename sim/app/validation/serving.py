@@ -209,6 +209,12 @@ EXPERT_ONLY_FP4 = {"DeepSeek R1 0528"}
 # Prediction (MTP) Module weights"; NVIDIA's NVFP4 DeepSeek-R1 checkpoints keep them: TensorRT-LLM's
 # DeepSeek-R1 guide runs MTP from them): trtllm-bench's parameter count reads every tensor
 CHECKPOINT_NEXTN_LAYERS = {"DeepSeek R1 0528": 1}
+# models whose published llm_options set attention_dp_config enable_balance (serve.dp_balance: the DP ranks
+# prefill in the same steps): the perf overview's DeepSeek R1 options ("attention_dp_config: batching_wait_iters:
+# 0, enable_balance: true, timeout_iters: 60"; github.com/NVIDIA/TensorRT-LLM blob 03e27c7d5ff0c6e89f8328838c0a8e64f1b34f9d
+# docs/source/developer-guide/perf-overview.md); its GPT-OSS, Qwen3 MoE and Llama 4 Maverick options set none, so
+# those DEP rows run TensorRT-LLM's default per-rank admission (engines.toml [trtllm] dp_context_balance)
+DP_BALANCE_MODELS = {"DeepSeek R1 0528"}
 GPUS = {"H100": "H100-SXM-80GB", "H200": "H200-SXM-141GB", "B200": "B200-180GB", "GB200": "GB200",
         "A100": "A100-SXM-80GB"}
 # KV-cache precision of the published checkpoints by weight precision: NVIDIA ModelOpt FP8 and
@@ -310,6 +316,8 @@ def case_config(row: dict, max_requests: int | None = None, where: str = "infere
         # DEP: enable_attention_dp with --ep tp (TensorRT-LLM's attention DP: each rank its own
         # scheduler, sequences and KV; the routed experts spread over the ranks)
         data["serve"].update(dp_attention=True, ep=tp)
+        if row["model"] in DP_BALANCE_MODELS:
+            data["serve"]["dp_balance"] = True
     try:
         cfg = load_config(data=data)
     except ConfigError as e:

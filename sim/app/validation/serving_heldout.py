@@ -168,6 +168,33 @@ DEP_PROFILE_MEMORY = (
     "v1.0 Maverick H100 1000/1000 +61.4 -> +48.2, 5000/500 +50.6 -> +33.0 (H200 5000/500 +26.8 -> +30.2, the "
     "one row further off); DeepSeek-R1 does not move (its batch is trtllm-bench's max_batch_size, 64-384 per "
     "rank, not the pool). Still 2.5-9x the per-rank batch the rows ask for: the DEP gap is the step. ")
+# TensorRT-LLM's attention-DP admission without ADP balance (issue 12, adpbal), part of every DEP kind's gap
+ADP_BALANCE_GAP = (
+    " Per-rank admission (issue 12, adpbal; engines.toml [trtllm] dp_context_balance = false, serve.dp_balance): "
+    "without attention_dp_config enable_balance each TensorRT-LLM rank admits its own context requests and a step "
+    "lasts as long as its slowest rank (TensorRT-LLM blog10 'ADP Balance Strategy'); dcsim now keeps each request on "
+    "a rank (the fewest active requests), plans each rank's prompt chunks within its own max_num_tokens and prices a "
+    "step with prompt tokens rank by rank (DpAttentionCost.batch_ranks: the routed experts at the mean rank's rows, "
+    "the slowest rank's own attention, dense layers and shared experts). It does not explain these rows: their "
+    "datasets are uniform (token-norm-dist, stdev 0) and trtllm-bench's burst keeps the ranks in lockstep, every "
+    "rank admitting, prefilling and finishing together; the DeepSeek-R1 rows run balanced anyway (their options "
+    "set enable_balance: serving.DP_BALANCE_MODELS). Rows moved <= 0.6 point (held-out median 15.5 -> 15.5 %, "
+    "p90 unchanged: v1.0 Maverick H200 TP8 20000/2000 +16.8 -> +16.2, H100 5000/500 +24.3 -> +23.7, Qwen3 / "
+    "GPT-OSS / Maverick DEP -0.1..-0.6, from the per-rank chunk budgets of long prompts); the DeepSeek-R1 H200 "
+    "DEP8 blog run's step stays 46.4 against 88 ms measured (128 per rank, uniform 1024 / 2048: lockstep). What "
+    "the model does move: requests that end at different times free one rank at a time, which then prefills "
+    "alone. Blog10's experiment (8 GB200, DeepSeek V3, ADP8 + EP8, 16,000 requests of 803 / 3,653 tokens on "
+    "average, long-tailed; dcsim: lognormal sigma 0.5 / 1.0, trtllm-bench's limits 384 sequences and 2,048 tokens "
+    "per rank) measured 25,664 output tok/s without balance and 34,140 with it (1.33x; context wait alone 1.31x); "
+    "dcsim gives 35,311 and 37,995 (1.076x): the baseline 38 % over, balanced 11 % over (sensitivity, not "
+    "fitted: output sigma 0.5 43,926 / 48,162 = 1.096x, sigma 1.5 30,862 / 32,702 = 1.060x; 1,024 sequences per "
+    "rank, the KV pool's ~800, 36,024 / 37,878 = 1.051x). dcsim's one-rank context "
+    "step (61.7 ms against 45.4 decode-only) comes on 19 % of its 47,188 iterations (8,921, 1.5 ranks prefilling "
+    "in each), a time-weighted balance ratio of 0.80 where the blog's SOL figure implies 0.65 (25,664 / 39,552) "
+    "and its average over iterations is 0.54: the real runs are out of balance on far more steps than dcsim's "
+    "(not isolated: its per-rank KV pools under GUARANTEED_NO_EVICT, uneven decode counts, the eager launch of "
+    "every step with a context on any rank, which the [trtllm] profile prices at 0, are candidates). "
+    "tests/workloads/serving/test_dp_attention.py test_blog10_adp_balance_speedup pins it (slow).")
 DEP_MOE_COMM = (
     "Since issue 12 (hopdep) a DEP row's MoE traffic is TensorRT-LLM's: off a multi-node NVLink domain, or with "
     "ep <= top_k, no all-to-all runs (fused_moe_wide_ep.py select_alltoall_method_type: MNNVL or "
@@ -223,7 +250,7 @@ DEP_MOE_COMM = (
     "residuals 2.6; GPT-OSS-120B H100 DEP4 at 395 per rank 44.3 ms = routed experts 20.5 (46 %), attention 15.1 "
     "(34 %), all-gather / reduce-scatter 2.6, gates 0.9; the rows' measured time per step at those batches "
     "(prefill included) ~104 / ~84 ms. No public per-op Hopper timing at these shapes was found (aiconfigurator's "
-    "Hopper tables are Git LFS pointers in every stored copy, DSR1_GAP). " + DEP_PROFILE_MEMORY + ROUTE_SKEW)
+    "Hopper tables are Git LFS pointers in every stored copy, DSR1_GAP). " + DEP_PROFILE_MEMORY + ROUTE_SKEW + ADP_BALANCE_GAP)
 # The Qwen3 MoE candidates checked against public evidence (issue 12, qwenmoe); both Qwen3 kinds carry it
 QWEN_MOE_CANDIDATES = (
     " Candidates for the Qwen3 MoE's missing time checked against public kernel timings (issue 12, qwenmoe; "
@@ -325,7 +352,8 @@ QWEN_DEP_GAP = DEP_MOE_COMM + (
     "(balance on: +20..+54 % and +15..+33 %). Eager dispatch of mixed steps at TE #2053's 13.5 us per "
     "kernel moves no row (the 190-230 ms mixed steps hide it). An upper bound with every step's prefill on one "
     "rank gives 1000/1000 +5..+14 % but 8192/1024 -21..-35 %: no uniform per-step cost of this kind fits both "
-    "lengths. Grouped expert GEMMs at the per-expert GEMM's efficiency instead of "
+    "lengths. Since adpbal the per-rank admission is in the model itself (ADP_BALANCE_GAP): these rows move "
+    "<= 0.6 point, as that diagnostic found. Grouped expert GEMMs at the per-expert GEMM's efficiency instead of "
     "the layer's (tried) give 1000/1000 +42 % and push the decode-bound Qwen3-30B rows to -28 %: not it. "
     "Op breakdown (issue 12): a B200 DEP4 context step of 8,192 tokens per rank (94 layers, 32 local experts, "
     "2,048 tokens per expert) is 319 ms per rank: attention 77, expert GEMMs 58 (4.0 PFLOP/s), permute + unpermute "

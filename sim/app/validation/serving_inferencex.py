@@ -553,6 +553,12 @@ def engine_of(row: dict) -> str:
                                    "(known: trt / TensorRT-LLM, vllm, sglang)")
 
 
+# InferenceX's TensorRT-LLM scripts that append attention_dp_config (batching_wait_iters 0, enable_balance true,
+# timeout_iters 60) to the extra options whenever DP_ATTENTION is true (github.com/SemiAnalysisAI/InferenceX blob
+# 2e46dba0393537668d37d83b532fff2cdbbad231 benchmarks/<script>): their DEP rows run with serve.dp_balance
+TRT_BALANCE_SCRIPTS = ("dsr1_fp4_b200_trt_slurm.sh", "dsr1_fp8_b200_trt_slurm.sh", "dsr1_fp8_h200_trt_slurm.sh")
+
+
 def case_config(row: dict, max_requests: int | None = None):
     """The row's closed-loop run as its engine served it (see the module docstring): ``engine_of(row)``."""
     gpu = next((v for k, v in GPUS.items() if _text(row, "gpu_type").startswith(k)), None)
@@ -643,6 +649,8 @@ def case_config(row: dict, max_requests: int | None = None):
         data["serve"]["expert_compute_precision"] = expert_compute
     if dep:
         data["serve"].update(dp_attention=True, ep=tp)
+        if engine == "trtllm-serve" and any(f in row.get("source_url", "") for f in TRT_BALANCE_SCRIPTS):
+            data["serve"]["dp_balance"] = True
     elif _int(row, "ep", 1) > 1:
         data["serve"]["ep"] = _int(row, "ep", 1)
     return load_config(data=data)

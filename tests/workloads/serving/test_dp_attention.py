@@ -552,3 +552,187 @@ def test_hopper_grouped_block_fp8_gemm_overlaps_its_mma_with_the_weight_stream()
         assert 1.0 <= us / max(mma, weights) <= 1.35, (rid, us, mma, weights)
         exposed = (us - max(mma, weights)) / min(mma, weights)      # 0: full overlap, 1: serial (the sum)
         assert 0.25 < exposed < 0.40, (rid, us, mma, weights)
+
+
+# -- attention DP without ADP balance (issue 12, adpbal) -----------------------------------------
+
+def _adp_cfg(balance=None, requests=8, per_rank=1, **serve_keys):
+    s = {"engine": "trtllm", "tp": 4, "ep": 4, "dp_attention": True, "precision": "fp8", "kv_precision": "fp8",
+         "scheduler": "orca", "max_batch_size": 4 * per_rank, "max_batch_tokens": 4 * 600, "chunk_size": 4 * 600}
+    if balance is not None:
+        s["dp_balance"] = balance
+    s.update(serve_keys)
+    return {"run": {"kind": "serve", "name": "adp"},
+            "topology": {"gpu": "H200-SXM-141GB", "gpus": 4, "gpus_per_node": 4, "fabric": "none"},
+            "model": {"preset": "qwen3-235b-a22b"}, "serve": s,
+            "workload": {"arrival": "burst", "requests": requests, "input_tokens": 512, "output_tokens": 8}}
+
+
+def _adp_run(balance, outputs, per_rank=1):
+    """Run ``outputs`` (one request each, 512-token prompts, all at t = 0) on a 4-rank
+    replica (Qwen3-235B-A22B FP8 on 4 H200); the mixed steps' costs as (per-rank loads or None, seconds) and the deployment."""
+    import numpy as np
+    from workloads.serving.requests import RequestStream
+    cfg = load_config(data=_adp_cfg(balance, len(outputs), per_rank))
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    n = len(outputs)
+    stream = RequestStream(np.zeros(n), np.full(n, 512), np.asarray(outputs))
+    dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), stream)
+    cost, steps = dep.cost, []
+    plain, ranked = cost.batch, cost.batch_ranks
+
+    def rec_ranks(ranks):
+        bc = ranked(ranks)
+        steps.append((ranks, bc.time_s))
+        return bc
+    cost.batch_ranks = rec_ranks
+    rep = dep.replicas[0]
+    orig_mixed = rep._mixed_iteration
+
+    def mixed(chunks, decodes):
+        if rep.dp_ranks == 1:
+            n_tok = sum(c for _, c in chunks) + len(decodes)
+            steps.append((None, n_tok))
+        return (yield from orig_mixed(chunks, decodes))
+    rep._mixed_iteration = mixed
+    dep.start()
+    sim.run(until=dep.done)
+    cost.batch, cost.batch_ranks = plain, ranked
+    return steps, dep
+
+
+def test_profile_and_key_choose_per_rank_admission():
+    """TensorRT-LLM's default is per-rank admission (engines.toml dp_context_balance = false, its
+    attention_dp_config.enable_balance off); serve.dp_balance = true restores the balanced steps;
+    vLLM / SGLang keep one scheduler for the ranks; a decode-only or prefill-only replica never
+    splits its ranks."""
+    from workloads.serving import engines
+    assert engines.profile("trtllm").dp_context_balance is False
+    assert engines.profile("trtllm-serve").dp_context_balance is False
+    assert engines.profile("vllm").dp_context_balance is engines.profile("sglang").dp_context_balance is True
+    assert deployment(_adp_cfg()).replicas[0].dp_ranks == 4
+    assert deployment(_adp_cfg(True)).replicas[0].dp_ranks == 1
+    assert deployment(_adp_cfg(False, engine="sglang", scheduler="sarathi")).replicas[0].dp_ranks == 4
+    dis = _adp_cfg(tp=4)
+    dis["topology"]["gpus"] = 8
+    dis["serve"].update(prefill_replicas=1, decode_replicas=1)
+    assert {r.role: r.dp_ranks for r in deployment(dis).replicas} == {"prefill": 1, "decode": 1}
+
+
+def test_batch_ranks_closed_form():
+    """Equal ranks price as ``batch`` of the sums exactly; one rank carrying a prompt: the routed
+    experts at the mean rank's rows (the replica's tokens / N) plus the loaded rank's own ops and
+    attention, plus the collectives of all T tokens; it costs more than the same tokens split evenly."""
+    c = deployment(_adp_cfg()).cost
+    ctx = (600.0, 1.0, 512.0 * 513 / 2 + 2048.0, 512.0 + 2048.0)      # 512-token prompt + 88 decodes' worth
+    dec = (88.0, 88.0, 88.0 * 2048, 88.0 * 2048)
+    assert c.batch_ranks([ctx] * 4).time_s == c.batch(*[4 * x for x in ctx]).time_s
+    assert c.batch_ranks([dec] * 4).time_s == c.batch(*[4 * x for x in dec]).time_s
+    ranks = [ctx] + [dec] * 3
+    T, S = sum(r[0] for r in ranks), sum(r[1] for r in ranks)
+    bc = c.batch_ranks(ranks)
+    routed, _ = c._split_fixed(T / 4, S / 4)
+    own = c._split_fixed(ctx[0], ctx[1])[1] + c._attn_s(*[ctx[0], ctx[2], ctx[3], ctx[1]])
+    assert bc.compute_s == pytest.approx(routed + own, rel=1e-12)
+    assert bc.comm_s == pytest.approx(c._comm(T, True)[2], rel=1e-12)
+    # the split is the whole: routed + own at the mean rank is _fixed_stage_s
+    assert sum(c._split_fixed(T / 4, S / 4)) == pytest.approx(c._fixed_stage_s(T / 4, S / 4), rel=1e-12)
+    even = c.batch(T, S, sum(r[2] for r in ranks), sum(r[3] for r in ranks))
+    assert bc.time_s > even.time_s * 1.05
+
+
+def test_contexts_admitted_as_ranks_free_run_one_rank_at_a_time():
+    """Blog10's baseline in closed form: 4 ranks of one sequence each; the first four requests end
+    after 10, 11, 12, 13 tokens, so the next four are admitted on four different steps, each on the
+    rank that freed: 1 + 4 mixed steps, the first with every rank prefilling, the others with one
+    rank prefilling and three idle. Balanced (serve.dp_balance, today's one scheduler): the same
+    steps, priced with 1/N of each on every rank. The runs differ by exactly those four steps' costs,
+    and both generate every token."""
+    outputs = [10, 11, 12, 13, 5, 5, 5, 5]
+    base, dep_b = _adp_run(None, outputs)
+    bal, dep_s = _adp_run(True, outputs)
+    assert len(base) == len(bal) == 5
+    prompt_ranks = [sum(1 for r in ranks if r[0] > r[1]) for ranks, _ in base]
+    assert prompt_ranks == [4, 1, 1, 1, 1]
+    # tokens conserved: each step's rank loads sum to the replica's step
+    assert [sum(r[0] for r in ranks) for ranks, _ in base] == [n for _, n in bal]
+    c = dep_s.cost
+    extra = 0.0
+    for (ranks, t), _ in zip(base[1:], bal[1:]):
+        sums = [sum(r[i] for r in ranks) for i in range(4)]
+        dec = tuple(sum(r[4][i] for r in ranks) for i in range(3))
+        even = c.batch(*sums, decode=dec if dec[0] > 0 else None).time_s
+        assert t > even
+        extra += t - even
+    end_b = max(r.finish for r in dep_b.requests)
+    end_s = max(r.finish for r in dep_s.requests)
+    assert end_b - end_s == pytest.approx(extra, rel=1e-9)
+    for dep in (dep_b, dep_s):
+        assert all(r.generated == r.output for r in dep.requests)
+        assert dep.replicas[0].rank_active == [0] * dep.replicas[0].dp_ranks
+
+
+def test_per_rank_batch_and_token_budget():
+    """Each rank holds at most max_batch_size / N sequences and prefills within max_batch_tokens / N
+    less its own decodes: 8 requests of 512 tokens on 4 ranks of 2 sequences and 600 tokens each run
+    as two waves of one prompt per rank per step (two mixed steps of four prompts), never two prompts
+    on one rank in a step."""
+    steps, dep = _adp_run(None, [4] * 8, per_rank=2)
+    for ranks, _ in steps:
+        assert all(r[0] <= 600 for r in ranks)
+    firsts = [ranks for ranks, _ in steps if all(r[0] > r[1] for r in ranks)]
+    assert len(firsts) >= 2
+
+
+def test_uniform_burst_keeps_the_ranks_in_lockstep():
+    """Burst arrivals of uniform requests: the ranks admit, prefill and finish together, so per-rank
+    admission changes nothing (the held-out tables' uniform ISL / OSL rows): equal throughput."""
+    from sim.app.runner import run
+    base = run(load_config(data=_adp_cfg(None, 16, per_rank=2))).summary["output_tokens_per_s"]
+    bal = run(load_config(data=_adp_cfg(True, 16, per_rank=2))).summary["output_tokens_per_s"]
+    assert base == pytest.approx(bal, rel=1e-9)
+
+
+BLOG10_BASELINE_TPS = 25664.0      # TensorRT-LLM blog10 "ADP Balance Strategy", Performance Summary: baseline
+BLOG10_BALANCE_TPS = 34140.0       # ADP Balance (Full Strategy); Context Wait alone 33,499
+
+
+def blog10_config(requests=16000, balance=None, sigma_out=1.0, sigma_in=0.5):
+    """TensorRT-LLM blog10's experiment as a dcsim run: DeepSeek V3 (the deepseek-v3 preset as NVIDIA's
+    NVFP4 DeepSeek-R1 checkpoint: the held-out GB200 rows' FP4) on 8 GB200, attention DP 8 + EP 8,
+    trtllm-bench's limits for the mean lengths (serving.case_config: 384 sequences and 2,048 tokens per
+    rank), 16,000 requests at once with lognormal lengths of the published means, input 803 (sigma 0.5)
+    and output 3,653 (sigma 1.0: median 2,216, 95th percentile ~11,400; the blog shows a pronounced long
+    tail, its figure is not digitized; chosen before the run, not fitted), capped at 32,768."""
+    import csv
+    from pathlib import Path
+    from sim.app.validation.serving import case_config
+    path = Path(__file__).resolve().parents[3] / "workloads/serving/data/inference_heldout.csv"
+    row = next(r for r in csv.DictReader(path.open()) if r["id"] == "trtllm12_DeepSeek_R1_0528_GB200_dep4_1024_1024")
+    row = dict(row, tp="8", ep="8", gpu_count="8", input_len_tokens="803", output_len_tokens="3653",
+               batch_or_concurrency=f"infinite request rate; {requests} requests")
+    d = case_config(row).model_dump()
+    d["workload"]["input_tokens"] = {"dist": "lognormal", "mean": 803, "sigma": sigma_in, "min": 1, "max": 32768}
+    d["workload"]["output_tokens"] = {"dist": "lognormal", "mean": 3653, "sigma": sigma_out, "min": 1, "max": 32768}
+    if balance is not None:
+        d["serve"]["dp_balance"] = balance
+    return load_config(data=d)
+
+
+@pytest.mark.slow
+def test_blog10_adp_balance_speedup():
+    """TensorRT-LLM blog10 (8 GB200, DeepSeek V3, ADP8 + EP8, 16,000 long-tailed requests): balance
+    1.33x the baseline's throughput (34,140 / 25,664; Context Wait alone 1.31x). dcsim (issue 12, adpbal):
+    baseline 35,311, balanced 37,995 tok/s: 1.076x, a quarter of the published gain; the balanced run
+    11 % over the measured 34,140, the baseline 38 % over 25,664: dcsim's one-rank context step
+    (61.7 ms against 45.4 ms decode-only at 384 per rank) is too cheap, or too rare (serving_heldout.ADP_BALANCE_GAP;
+    output sigma 0.5 / 1.5 give 1.096x / 1.060x, 1,024 sequences per rank 1.051x: no choice of the unpublished
+    spread or limits reaches 1.3x).
+    Pinned (a gap, not a fit: fails when the model moves it)."""
+    from sim.app.runner import run
+    base = float(run(blog10_config(balance=False)).summary["output_tokens_per_s"])
+    bal = float(run(blog10_config(balance=True)).summary["output_tokens_per_s"])
+    assert 1.05 < bal / base < 1.12                     # published 1.31-1.33
+    assert 1.3 < base / BLOG10_BASELINE_TPS < 1.45
+    assert 1.05 < bal / BLOG10_BALANCE_TPS < 1.17
