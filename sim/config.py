@@ -479,10 +479,12 @@ class ServeSection(Section):
 
     @model_validator(mode="after")
     def _replicas_not_ignored(self):
-        if "replicas" in self.model_fields_set and (self.prefill_replicas or self.decode_replicas):
+        # replicas = 0 says "no co-located replicas": the one way to disaggregate with --set or a
+        # sweep point when the config file gives replicas
+        if "replicas" in self.model_fields_set and self.replicas and (self.prefill_replicas or self.decode_replicas):
             raise ConfigError("serve.replicas", "co-located replicas cannot be combined with prefill_replicas/"
-                              "decode_replicas (disaggregated), which would ignore them; remove serve.replicas, "
-                              "or set both of the others to 0")
+                              "decode_replicas (disaggregated), which would ignore them; remove serve.replicas "
+                              "(or set it to 0), or set both of the others to 0")
         return self
 
 
@@ -876,12 +878,33 @@ def _in_job(err: ConfigError, data: dict) -> ConfigError:
     return err
 
 
+# The top-level keys of a sweep file (sim.app.sweep._SWEEP_KEYS; "name" and "description"
+# alone do not make one).
+_SWEEP_FILE_KEYS = {"name", "base", "grid", "zip", "set", "description", "replicates"}
+
+
+def _unknown_top_level(unknown: list[str], data: dict) -> str:
+    """Why the top-level keys ``unknown`` are refused: a sweep file given as a run config, a
+    section's key written above every section (``seed = 1`` for ``[run] seed``), or neither."""
+    known = f"known: {', '.join([*SECTIONS, *TABLES, 'jobs'])}"
+    if set(unknown) <= _SWEEP_FILE_KEYS and set(unknown) & {"base", "grid", "zip", "set", "replicates"}:
+        return (f"this looks like a sweep file ({', '.join(sorted(unknown))}), not a run config ({known}): run "
+                "it with `dcsim sweep`, or give `dcsim run` the run config its base names")
+    key = unknown[0]
+    homes = [name for name, model in SECTIONS.items() if key in model.model_fields and key != "preset"]
+    if homes and not isinstance(data.get(key), dict):
+        where = " or ".join(f"{h}.{key}" for h in homes)
+        return (f"unknown section; did you mean {where}? (a key written above a config's first [section] "
+                f"header belongs to no section); {known}")
+    return f"unknown section; {known}"
+
+
 def validate(data: dict) -> Config:
     if not isinstance(data, dict):
         raise ConfigError("", "config must be a TOML table")
     unknown = [k for k in data if k not in SECTIONS and k not in TABLES and k != "jobs"]
     if unknown:
-        raise ConfigError(unknown[0], f"unknown section; known: {', '.join([*SECTIONS, *TABLES, 'jobs'])}")
+        raise ConfigError(unknown[0], _unknown_top_level(unknown, data))
     hw = data.get("hardware", {})
     if not isinstance(hw, dict) or not all(isinstance(v, dict) for v in hw.values()):
         raise ConfigError("hardware", 'expected [hardware."NAME"] tables, one per GPU')

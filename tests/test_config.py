@@ -106,6 +106,35 @@ def test_serve_replicas_are_not_silently_ignored_when_disaggregated():
     assert cfg.serve.prefill_replicas == 1
 
 
+def test_serve_replicas_0_disaggregates_a_config_that_gives_replicas():
+    """--set cannot remove a key the file gives: replicas = 0 (no co-located replicas) is how a
+    co-located config is run disaggregated; it was refused as 'remove serve.replicas'."""
+    cfg = load_config(data={"serve": {"replicas": 8}}, overrides=[
+        "serve.replicas=0", "serve.prefill_replicas=2", "serve.decode_replicas=2"])
+    assert (cfg.serve.replicas, cfg.serve.prefill_replicas, cfg.serve.decode_replicas) == (0, 2, 2)
+    with pytest.raises(ConfigError) as err:             # replicas > 0 beside them is still refused
+        load_config(data={"serve": {"replicas": 8}}, overrides=["serve.prefill_replicas=2",
+                                                                 "serve.decode_replicas=2"])
+    assert err.value.key == "serve.replicas"
+
+
+def test_a_sweep_file_given_as_a_run_config_is_named_as_one():
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"name": "s", "base": "quickstart.toml", "grid": {"train.tp": [2, 4]}})
+    assert "sweep file" in err.value.reason and "dcsim sweep" in err.value.reason
+
+
+@pytest.mark.parametrize("data,hint", [({"seed": 3, "run": {}}, "run.seed"),
+                                       ({"tp": 2}, "train.tp or serve.tp")])
+def test_a_key_above_every_section_names_the_section_it_belongs_to(data, hint):
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == next(iter(data)) and f"did you mean {hint}?" in err.value.reason
+    with pytest.raises(ConfigError) as err:             # a plain unknown name gets no guess
+        load_config(data={"bogus": 1})
+    assert "did you mean" not in err.value.reason and "sweep" not in err.value.reason
+
+
 def test_trace_arrivals_never_silently_replace_the_trace_lengths():
     trace = ['workload.arrival="trace"', 'workload.trace="AzureLLMInferenceTrace_conv.csv"']
     with pytest.raises(ConfigError) as err:
