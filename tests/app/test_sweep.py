@@ -521,3 +521,22 @@ def test_a_sweep_over_the_point_bound_is_refused_before_listing_points(tmp_path)
     assert err.value.key == "grid" and "120,000 points" in str(err.value)
     assert len(load_sweep(data={"base": str(tmp_path / "base.toml"), "grid": {"run.seed": list(range(50_000))},
                                 "zip": {"train.tp": [1, 2]}}).points()) == 100_000
+
+
+def test_a_sweep_whose_base_is_a_sweep_file_names_base(tmp_path):
+    (tmp_path / "inner.toml").write_text('name = "inner"\nbase = "x.toml"\n[grid]\n"train.tp" = [2]\n')
+    (tmp_path / "outer.toml").write_text('name = "outer"\nbase = "inner.toml"\n[grid]\n"train.tp" = [2]\n')
+    with pytest.raises(ConfigError) as err:
+        load_sweep(tmp_path / "outer.toml")
+    assert err.value.key == "base" and "sweep file" in err.value.reason
+
+
+def test_jobs_keys_on_a_base_without_jobs_say_so(tmp_path):
+    """It failed as 'jobs: Input should be a valid list' (set_dotted made jobs a table)."""
+    from sim.app.sweep import set_dotted
+    with pytest.raises(ConfigError) as err:
+        set_dotted({"train": {"tp": 2}}, "jobs.0.gpus", 8)
+    assert err.value.key == "jobs.0.gpus" and "no [[jobs]]" in err.value.reason
+    data = {"jobs": [{"gpus": 4}]}
+    set_dotted(data, "jobs.0.gpus", 8)
+    assert data == {"jobs": [{"gpus": 8}]}
