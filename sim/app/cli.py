@@ -463,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        for flag in ("out", "plots"):       # an empty path fell back to the default silently (`--out "$DIR"`, DIR unset)
+            if getattr(args, flag, None) == "":
+                raise ConfigError(f"--{flag}", "is an empty path (an unset shell variable?): give a path, "
+                                               f"or leave --{flag} out for the default")
         return int(args.fn(args) or 0)
     except DcsimError as err:
         print(f"error: {err}", file=sys.stderr)
