@@ -540,3 +540,16 @@ def test_jobs_keys_on_a_base_without_jobs_say_so(tmp_path):
     data = {"jobs": [{"gpus": 4}]}
     set_dotted(data, "jobs.0.gpus", 8)
     assert data == {"jobs": [{"gpus": 8}]}
+
+
+def test_a_boolean_axis_needs_the_listed_partition_types(tmp_path):
+    """README: DuckDB reads a true/false partition as a string (as it reads 1.5 as one); the
+    types sweep.json lists make it a boolean. The README said only fractional axes needed them."""
+    path = _write_sweep(tmp_path, {"train.sequence_parallel": [False, True]})
+    out = tmp_path / "out"
+    assert run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False).count("done") == 2
+    plain = duckdb.sql(f"select sequence_parallel from read_parquet('{out}/**/summary.parquet', "
+                       "hive_partitioning=true) order by 1")
+    assert str(plain.types[0]) == "VARCHAR" and plain.fetchall() == [("false",), ("true",)]
+    typed = duckdb.sql(f"select sequence_parallel from {_source(out)} order by 1")
+    assert str(typed.types[0]) == "BOOLEAN" and typed.fetchall() == [(False,), (True,)]
