@@ -959,11 +959,24 @@ PHYSICAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
 }
 
 
+INT64_MAX = 2 ** 63 - 1
+
+
 def check_bounds(cfg: "Config") -> None:
     """Refuse (``ConfigError`` naming the key and the bound, exit 2) a value of a key in
     ``PHYSICAL_BOUNDS`` outside its physical range."""
     scopes = [("", cfg)] + [(f"jobs.{i}.", job) for i, job in enumerate(cfg.jobs)]
     for prefix, scope in scopes:
+        for section in SECTIONS:
+            # an integer past int64 reached a Parquet column or a numpy array as an OverflowError
+            # traceback (serve.tp = 2**63 beside prefill_tp / decode_tp, which leave tp unused)
+            sec = getattr(scope, section, None)
+            for name in getattr(type(sec), "model_fields", {}):
+                value = getattr(sec, name)
+                values = value if isinstance(value, list) else [value]
+                if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > INT64_MAX for v in values):
+                    raise ConfigError(f"{prefix}{section}.{name}", f"{value} is beyond {INT64_MAX:,} (2**63 - 1), "
+                                      "the largest integer dcsim's tables hold, and any count or size a run has")
         for key, (lo, hi) in PHYSICAL_BOUNDS.items():
             section, name = key.split(".")
             value = getattr(getattr(scope, section, None), name, None)

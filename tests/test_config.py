@@ -660,3 +660,17 @@ def test_group_limited_routing_keys_go_together_and_fit_the_experts():
         load_config(data={"model": {"preset": "deepseek-v3", "expert_group_topk": 9}})
     with pytest.raises(ConfigError, match="model.expert_group_topk"):   # one group of 4 experts cannot hold top_k 8
         load_config(data={"model": {"preset": "deepseek-v3", "expert_groups": 64, "expert_group_topk": 1}})
+
+
+@pytest.mark.parametrize("data,key", [
+    ({"serve": {"tp": 2 ** 63, "prefill_replicas": 1, "decode_replicas": 1, "prefill_tp": 1, "decode_tp": 1}},
+     "serve.tp"),
+    ({"run": {"seed": 2 ** 64}}, "run.seed"),
+    ({"serve": {"cuda_graph_batch_sizes": [1, 2 ** 63]}}, "serve.cuda_graph_batch_sizes")])
+def test_integers_beyond_int64_are_refused_naming_the_key(data, key):
+    """serve.tp = 2**63, unused beside prefill_tp/decode_tp, reached the summary's Parquet
+    column as an OverflowError traceback."""
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == key and "2**63 - 1" in err.value.reason
+    assert load_config(data={"run": {"seed": 2 ** 63 - 1}}).run.seed == 2 ** 63 - 1
