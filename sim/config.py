@@ -956,6 +956,10 @@ PHYSICAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     # a DP gradient bucket is a slice of the gradients (Megatron: 40M elements, ~160 MB); more
     # than 100 GB exceeds any GPU's memory, so 25e6 is bytes or elements given as MB
     "train.dp_bucket_MB": (None, 1e5),
+    # Megatron's capacity is ceil(tokens x top_k / experts x factor) tokens, at least one: used
+    # factors are 1-2 (GShard 1.25, Switch 1.0-1.25); below 0.001 each expert keeps under 0.1% of its
+    # mean tokens. 1e-200 underflowed the dispatch bytes and deadlocked the simulation (exit 4)
+    "train.moe_capacity_factor": (1e-3, None),
 }
 
 

@@ -674,3 +674,13 @@ def test_integers_beyond_int64_are_refused_naming_the_key(data, key):
         load_config(data=data)
     assert err.value.key == key and "2**63 - 1" in err.value.reason
     assert load_config(data={"run": {"seed": 2 ** 63 - 1}}).run.seed == 2 ** 63 - 1
+
+
+def test_a_vanishing_moe_capacity_factor_is_refused():
+    """1e-200 underflowed the dispatch bytes and deadlocked the simulation (exit 4)."""
+    data = {"model": {"preset": "mixtral-8x7b"}, "train": {"ep": 4, "moe_capacity_factor": 1e-200}}
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == "train.moe_capacity_factor"
+    data["train"]["moe_capacity_factor"] = 0.5
+    assert load_config(data=data).train.moe_capacity_factor == 0.5
