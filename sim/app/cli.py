@@ -359,6 +359,8 @@ def check_figure_path(out: Path, key: str = "--out") -> None:
         raise ConfigError(key, f"{str(out)!r}: directory {str(parent)!r} does not exist")
     if out.is_dir():
         raise ConfigError(key, f"{str(out)!r} is a directory")
+    from sim.outputs import check_writable      # /proc/x.png failed with exit 1 after drawing
+    check_writable(out, key)
 
 
 # -- parser ----------------------------------------------------------------------------------

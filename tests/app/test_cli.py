@@ -700,3 +700,9 @@ def test_an_unwritable_out_exits_2_before_the_run(capsys):
     assert main(["run", str(ROOT_RUNS / "quickstart.toml"), "--out", "/proc/dcsim-out"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --out: cannot write") and "staging" not in err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_unwritable_figure_path_exits_2(capsys):
+    assert main(["topologies", "--draw", "hgx-h100-8", "--out", "/proc/dcsim-fabric.png"]) == 2
+    assert capsys.readouterr().err.startswith("error: --out: cannot write")
