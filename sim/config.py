@@ -480,10 +480,12 @@ class ServeSection(Section):
 
     @model_validator(mode="after")
     def _replicas_not_ignored(self):
-        if "replicas" in self.model_fields_set and (self.prefill_replicas or self.decode_replicas):
+        # replicas = 0 says "no co-located replicas": the one way to disaggregate with --set or a
+        # sweep point when the config file gives replicas
+        if "replicas" in self.model_fields_set and self.replicas and (self.prefill_replicas or self.decode_replicas):
             raise ConfigError("serve.replicas", "co-located replicas cannot be combined with prefill_replicas/"
-                              "decode_replicas (disaggregated), which would ignore them; remove serve.replicas, "
-                              "or set both of the others to 0")
+                              "decode_replicas (disaggregated), which would ignore them; remove serve.replicas "
+                              "(or set it to 0), or set both of the others to 0")
         return self
 
 
@@ -877,12 +879,33 @@ def _in_job(err: ConfigError, data: dict) -> ConfigError:
     return err
 
 
+# The top-level keys of a sweep file (sim.app.sweep._SWEEP_KEYS; "name" and "description"
+# alone do not make one).
+_SWEEP_FILE_KEYS = {"name", "base", "grid", "zip", "set", "description", "replicates"}
+
+
+def _unknown_top_level(unknown: list[str], data: dict) -> str:
+    """Why the top-level keys ``unknown`` are refused: a sweep file given as a run config, a
+    section's key written above every section (``seed = 1`` for ``[run] seed``), or neither."""
+    known = f"known: {', '.join([*SECTIONS, *TABLES, 'jobs'])}"
+    if set(unknown) <= _SWEEP_FILE_KEYS and set(unknown) & {"base", "grid", "zip", "set", "replicates"}:
+        return (f"this looks like a sweep file ({', '.join(sorted(unknown))}), not a run config ({known}): run "
+                "it with `dcsim sweep`, or give `dcsim run` the run config its base names")
+    key = unknown[0]
+    homes = [name for name, model in SECTIONS.items() if key in model.model_fields and key != "preset"]
+    if homes and not isinstance(data.get(key), dict):
+        where = " or ".join(f"{h}.{key}" for h in homes)
+        return (f"unknown section; did you mean {where}? (a key written above a config's first [section] "
+                f"header belongs to no section); {known}")
+    return f"unknown section; {known}"
+
+
 def validate(data: dict) -> Config:
     if not isinstance(data, dict):
         raise ConfigError("", "config must be a TOML table")
     unknown = [k for k in data if k not in SECTIONS and k not in TABLES and k != "jobs"]
     if unknown:
-        raise ConfigError(unknown[0], f"unknown section; known: {', '.join([*SECTIONS, *TABLES, 'jobs'])}")
+        raise ConfigError(unknown[0], _unknown_top_level(unknown, data))
     hw = data.get("hardware", {})
     if not isinstance(hw, dict) or not all(isinstance(v, dict) for v in hw.values()):
         raise ConfigError("hardware", 'expected [hardware."NAME"] tables, one per GPU')
@@ -934,7 +957,14 @@ PHYSICAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     # a DP gradient bucket is a slice of the gradients (Megatron: 40M elements, ~160 MB); more
     # than 100 GB exceeds any GPU's memory, so 25e6 is bytes or elements given as MB
     "train.dp_bucket_MB": (None, 1e5),
+    # Megatron's capacity is ceil(tokens x top_k / experts x factor) tokens, at least one: used
+    # factors are 1-2 (GShard 1.25, Switch 1.0-1.25); below 0.001 each expert keeps under 0.1% of its
+    # mean tokens. 1e-200 underflowed the dispatch bytes and deadlocked the simulation (exit 4)
+    "train.moe_capacity_factor": (1e-3, None),
 }
+
+
+INT64_MAX = 2 ** 63 - 1
 
 
 def check_bounds(cfg: "Config") -> None:
@@ -942,6 +972,16 @@ def check_bounds(cfg: "Config") -> None:
     ``PHYSICAL_BOUNDS`` outside its physical range."""
     scopes = [("", cfg)] + [(f"jobs.{i}.", job) for i, job in enumerate(cfg.jobs)]
     for prefix, scope in scopes:
+        for section in SECTIONS:
+            # an integer past int64 reached a Parquet column or a numpy array as an OverflowError
+            # traceback (serve.tp = 2**63 beside prefill_tp / decode_tp, which leave tp unused)
+            sec = getattr(scope, section, None)
+            for name in getattr(type(sec), "model_fields", {}):
+                value = getattr(sec, name)
+                values = value if isinstance(value, list) else [value]
+                if any(isinstance(v, int) and not isinstance(v, bool) and abs(v) > INT64_MAX for v in values):
+                    raise ConfigError(f"{prefix}{section}.{name}", f"{value} is beyond {INT64_MAX:,} (2**63 - 1), "
+                                      "the largest integer dcsim's tables hold, and any count or size a run has")
         for key, (lo, hi) in PHYSICAL_BOUNDS.items():
             section, name = key.split(".")
             value = getattr(getattr(scope, section, None), name, None)

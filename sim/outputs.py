@@ -84,15 +84,15 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
         raise ConfigError(key, f"{str(final)!r} is the current directory or contains it; "
                                "write into a new subdirectory instead")
     if not final.exists() and not final.is_symlink():
+        check_writable(final, key)
         return
     if final.is_dir() and not final.is_symlink():
-        if not any(final.iterdir()):
-            return
-        if kind == "run" and is_run_output(final):
-            return
-        if kind == "sweep" and is_sweep_output(final):
+        if not any(final.iterdir()) or (kind == "run" and is_run_output(final)) or \
+                (kind == "sweep" and is_sweep_output(final)):
+            check_writable(final, key)
             return
     if force:
+        check_writable(final, key)
         return
     what = "a directory" if final.is_dir() else "a file"
     other = {"run": "an earlier run", "sweep": "an earlier sweep"}.get(kind, "dcsim")
@@ -105,6 +105,30 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
                            f"(no dcsim {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST}); "
                            "refusing to replace it: choose a new directory, or pass --force")
+
+
+def check_writable(final: Path, key: str = "--out") -> None:
+    """Refuse (``ConfigError`` naming ``key``, exit 2) an output path dcsim could not write, before
+    the run: a file is created and removed again in the nearest existing directory at or above
+    ``final``'s parent (where its staging directory goes) and in ``final`` itself when that is a
+    directory. A run into a read-only or pseudo file system failed only after the simulation, with
+    the staging directory's name and exit 1."""
+    import tempfile
+    from sim.errors import ConfigError
+    final = Path(final)
+    places = [final] if final.is_dir() else []
+    above = final.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    places.append(above)
+    for place in places:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".dcsim-probe-", dir=place)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise ConfigError(key, f"cannot write {str(final)!r}: creating a file in {str(place)!r} fails "
+                                   f"({err.strerror or err}); choose a writable directory") from None
 
 
 NAME_MAX = 255          # bytes in one path component (Linux, macOS)

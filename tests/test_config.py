@@ -106,6 +106,35 @@ def test_serve_replicas_are_not_silently_ignored_when_disaggregated():
     assert cfg.serve.prefill_replicas == 1
 
 
+def test_serve_replicas_0_disaggregates_a_config_that_gives_replicas():
+    """--set cannot remove a key the file gives: replicas = 0 (no co-located replicas) is how a
+    co-located config is run disaggregated; it was refused as 'remove serve.replicas'."""
+    cfg = load_config(data={"serve": {"replicas": 8}}, overrides=[
+        "serve.replicas=0", "serve.prefill_replicas=2", "serve.decode_replicas=2"])
+    assert (cfg.serve.replicas, cfg.serve.prefill_replicas, cfg.serve.decode_replicas) == (0, 2, 2)
+    with pytest.raises(ConfigError) as err:             # replicas > 0 beside them is still refused
+        load_config(data={"serve": {"replicas": 8}}, overrides=["serve.prefill_replicas=2",
+                                                                 "serve.decode_replicas=2"])
+    assert err.value.key == "serve.replicas"
+
+
+def test_a_sweep_file_given_as_a_run_config_is_named_as_one():
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"name": "s", "base": "quickstart.toml", "grid": {"train.tp": [2, 4]}})
+    assert "sweep file" in err.value.reason and "dcsim sweep" in err.value.reason
+
+
+@pytest.mark.parametrize("data,hint", [({"seed": 3, "run": {}}, "run.seed"),
+                                       ({"tp": 2}, "train.tp or serve.tp")])
+def test_a_key_above_every_section_names_the_section_it_belongs_to(data, hint):
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == next(iter(data)) and f"did you mean {hint}?" in err.value.reason
+    with pytest.raises(ConfigError) as err:             # a plain unknown name gets no guess
+        load_config(data={"bogus": 1})
+    assert "did you mean" not in err.value.reason and "sweep" not in err.value.reason
+
+
 def test_trace_arrivals_never_silently_replace_the_trace_lengths():
     trace = ['workload.arrival="trace"', 'workload.trace="AzureLLMInferenceTrace_conv.csv"']
     with pytest.raises(ConfigError) as err:
@@ -632,3 +661,27 @@ def test_group_limited_routing_keys_go_together_and_fit_the_experts():
         load_config(data={"model": {"preset": "deepseek-v3", "expert_group_topk": 9}})
     with pytest.raises(ConfigError, match="model.expert_group_topk"):   # one group of 4 experts cannot hold top_k 8
         load_config(data={"model": {"preset": "deepseek-v3", "expert_groups": 64, "expert_group_topk": 1}})
+
+
+@pytest.mark.parametrize("data,key", [
+    ({"serve": {"tp": 2 ** 63, "prefill_replicas": 1, "decode_replicas": 1, "prefill_tp": 1, "decode_tp": 1}},
+     "serve.tp"),
+    ({"run": {"seed": 2 ** 64}}, "run.seed"),
+    ({"serve": {"cuda_graph_batch_sizes": [1, 2 ** 63]}}, "serve.cuda_graph_batch_sizes")])
+def test_integers_beyond_int64_are_refused_naming_the_key(data, key):
+    """serve.tp = 2**63, unused beside prefill_tp/decode_tp, reached the summary's Parquet
+    column as an OverflowError traceback."""
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == key and "2**63 - 1" in err.value.reason
+    assert load_config(data={"run": {"seed": 2 ** 63 - 1}}).run.seed == 2 ** 63 - 1
+
+
+def test_a_vanishing_moe_capacity_factor_is_refused():
+    """1e-200 underflowed the dispatch bytes and deadlocked the simulation (exit 4)."""
+    data = {"model": {"preset": "mixtral-8x7b"}, "train": {"ep": 4, "moe_capacity_factor": 1e-200}}
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert err.value.key == "train.moe_capacity_factor"
+    data["train"]["moe_capacity_factor"] = 0.5
+    assert load_config(data=data).train.moe_capacity_factor == 0.5

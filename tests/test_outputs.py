@@ -285,3 +285,35 @@ def test_an_output_name_too_long_for_the_file_system_is_refused_naming_the_key(t
     check_replaceable(ok, "run")
     write_run_dir(ok, _tables(), {})         # the longest accepted name is written, staging included
     assert (ok / "summary.parquet").exists() and list(tmp_path.iterdir()) == [ok]
+
+
+def test_check_replaceable_refuses_an_unwritable_out_before_the_run(tmp_path, monkeypatch):
+    """A run into a directory it cannot write failed after the simulation, exit 1, naming its
+    staging directory; now a ConfigError naming the key, before. The probe leaves nothing."""
+    import os
+    import tempfile
+    from sim.errors import ConfigError
+    from sim.outputs import check_replaceable
+    check_replaceable(tmp_path / "a" / "b", "run", key="--out")
+    check_replaceable(tmp_path, "run", key="--out")                 # empty directory
+    assert sorted(os.listdir(tmp_path)) == []
+    real = tempfile.mkstemp
+
+    def refuse(*args, dir=None, **kw):
+        if Path(dir) == tmp_path:
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kw)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(ConfigError) as err:
+        check_replaceable(tmp_path / "new" / "run", "run", key="--out")
+    assert err.value.key == "--out" and "Permission denied" in err.value.reason
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_check_replaceable_refuses_a_pseudo_file_system():
+    from sim.errors import ConfigError
+    from sim.outputs import check_replaceable
+    with pytest.raises(ConfigError) as err:
+        check_replaceable(Path("/proc/dcsim-out"), "run", key="--out")
+    assert err.value.key == "--out" and "/proc" in err.value.reason

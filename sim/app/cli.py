@@ -359,6 +359,8 @@ def check_figure_path(out: Path, key: str = "--out") -> None:
         raise ConfigError(key, f"{str(out)!r}: directory {str(parent)!r} does not exist")
     if out.is_dir():
         raise ConfigError(key, f"{str(out)!r} is a directory")
+    from sim.outputs import check_writable      # /proc/x.png failed with exit 1 after drawing
+    check_writable(out, key)
 
 
 # -- parser ----------------------------------------------------------------------------------
@@ -463,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        for flag in ("out", "plots"):       # an empty path fell back to the default silently (`--out "$DIR"`, DIR unset)
+            if getattr(args, flag, None) == "":
+                raise ConfigError(f"--{flag}", "is an empty path (an unset shell variable?): give a path, "
+                                               f"or leave --{flag} out for the default")
         return int(args.fn(args) or 0)
     except DcsimError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -144,6 +144,13 @@ def check_precision(cfg: Config) -> None:
     if cfg.run.kind == "train" and p in lacks:
         other = next((q for q in ("fp16", "bf16") if q != p and q not in lacks), "fp32")
         raise ConfigError("train.precision", f"{spec.name} has no {p} tensor cores (its rates: {have}): use {other}")
+    if cfg.run.kind == "train":
+        try:        # a [hardware] GPU whose dense_tflops names neither fp16 nor bf16 (only fp32, say):
+            spec.peak_flops(p)      # the step failed inside the compute model, keyed "precision"
+        except ConfigError:
+            raise ConfigError("train.precision", f"{spec.name} has no tensor rate for {p!r} (its rates: {have}); "
+                                                 "train.precision is one of fp16, bf16, fp8, fp4: give the GPU's "
+                                                 f"dense_tflops a {p} rate, or train in a precision it has") from None
     if cfg.run.kind == "serve" and cfg.serve.precision == "fp4" and not has("fp4"):
         raise ConfigError("serve.precision", f"{spec.name} has no fp4 tensor cores (its rates: {have}); "
                                              "fp4 needs Blackwell (B200, GB200): use fp8")

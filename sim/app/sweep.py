@@ -161,6 +161,10 @@ def set_dotted(data: dict, key: str, value: Any) -> None:
         if last:
             node[part] = copy.deepcopy(value)
             return
+        if node is data and part == "jobs" and part not in node:    # was "jobs: Input should be a valid list"
+            raise ConfigError(key, "the base config has no [[jobs]] tables to index: jobs.N.KEY varies a key of "
+                                   "the Nth [[jobs]] of a multi-job config (sweep the single job's key without "
+                                   "the jobs.N prefix)")
         nxt = node.setdefault(part, {})
         if not isinstance(nxt, (dict, list)):
             raise ConfigError(key, f"{part} is not a table")
@@ -282,6 +286,9 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
                 raise ConfigError("base", "must be a path to a run config")
             base_path = (source.parent / base) if source else Path(base)
             base_data = read_toml(base_path)
+            if set(base_data) <= _SWEEP_KEYS and set(base_data) & {"base", "grid", "zip", "set", "replicates"}:
+                raise ConfigError("base", f"{base_path} is a sweep file ({', '.join(sorted(base_data))}), not a "
+                                          "run config: base names the run config whose keys the sweep varies")
     base_data = copy.deepcopy(base_data)
     fixed = spec.get("set", {})
     if not isinstance(fixed, dict):

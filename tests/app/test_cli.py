@@ -682,3 +682,27 @@ def test_a_sweep_whose_every_point_fails_exits_with_their_status(tmp_path, monke
     assert "no point of s could run" in capsys.readouterr().err
     (tmp_path / "t.toml").write_text(f'name = "t"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [3, 4]\n')
     assert main(["sweep", "t.toml", "--out", "p", "--workers", "1"]) == 0      # one point ran: expected failures
+
+
+@pytest.mark.parametrize("argv", [["run", str(ROOT_RUNS / "quickstart.toml"), "--out", ""],
+                                  ["sweep", str(ROOT_RUNS / "train-sweep.toml"), "--out", ""],
+                                  ["topologies", "--draw", "hgx-h100-8", "--out", ""]])
+def test_an_empty_out_is_refused_not_replaced_by_the_default(argv, tmp_path, monkeypatch, capsys):
+    """`--out "$DIR"` with DIR unset wrote runs/out/NAME/ under the current directory."""
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert "--out: is an empty path" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_unwritable_out_exits_2_before_the_run(capsys):
+    assert main(["run", str(ROOT_RUNS / "quickstart.toml"), "--out", "/proc/dcsim-out"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out: cannot write") and "staging" not in err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_unwritable_figure_path_exits_2(capsys):
+    assert main(["topologies", "--draw", "hgx-h100-8", "--out", "/proc/dcsim-fabric.png"]) == 2
+    assert capsys.readouterr().err.startswith("error: --out: cannot write")

@@ -285,3 +285,16 @@ def test_an_engine_version_without_an_fp4_kv_cache_refuses_one(serve_cfg, gpu):
         check_precision(load_config(serve_cfg, [*sets, 'serve.engine="sglang-0.4"']))
     assert err.value.key == "serve.kv_precision" and "'sglang-0.4' has no FP4 KV cache" in str(err.value)
     check_precision(load_config(serve_cfg, [*sets, 'serve.engine="sglang"']))       # 0.5 has it
+
+
+def test_training_on_a_defined_gpu_without_the_precision_names_train_precision():
+    """A [hardware] GPU with only an fp32 rate failed in the compute model keyed 'precision'."""
+    from sim.app.runner import check_precision
+    data = {"topology": {"gpu": "FP32ONLY", "gpus": 8, "fabric": "none"},
+            "hardware": {"FP32ONLY": {"dense_tflops": {"fp32": 20}, "hbm_GB": 32, "hbm_GBps": 900}},
+            "train": {"precision": "fp16"}}
+    with pytest.raises(ConfigError) as err:
+        check_precision(load_config(data=data))
+    assert err.value.key == "train.precision" and "no tensor rate for 'fp16'" in err.value.reason
+    data["hardware"]["FP32ONLY"]["dense_tflops"]["bf16"] = 100      # fp16 runs at the bf16 rate
+    check_precision(load_config(data=data))

@@ -521,3 +521,35 @@ def test_a_sweep_over_the_point_bound_is_refused_before_listing_points(tmp_path)
     assert err.value.key == "grid" and "120,000 points" in str(err.value)
     assert len(load_sweep(data={"base": str(tmp_path / "base.toml"), "grid": {"run.seed": list(range(50_000))},
                                 "zip": {"train.tp": [1, 2]}}).points()) == 100_000
+
+
+def test_a_sweep_whose_base_is_a_sweep_file_names_base(tmp_path):
+    (tmp_path / "inner.toml").write_text('name = "inner"\nbase = "x.toml"\n[grid]\n"train.tp" = [2]\n')
+    (tmp_path / "outer.toml").write_text('name = "outer"\nbase = "inner.toml"\n[grid]\n"train.tp" = [2]\n')
+    with pytest.raises(ConfigError) as err:
+        load_sweep(tmp_path / "outer.toml")
+    assert err.value.key == "base" and "sweep file" in err.value.reason
+
+
+def test_jobs_keys_on_a_base_without_jobs_say_so(tmp_path):
+    """It failed as 'jobs: Input should be a valid list' (set_dotted made jobs a table)."""
+    from sim.app.sweep import set_dotted
+    with pytest.raises(ConfigError) as err:
+        set_dotted({"train": {"tp": 2}}, "jobs.0.gpus", 8)
+    assert err.value.key == "jobs.0.gpus" and "no [[jobs]]" in err.value.reason
+    data = {"jobs": [{"gpus": 4}]}
+    set_dotted(data, "jobs.0.gpus", 8)
+    assert data == {"jobs": [{"gpus": 8}]}
+
+
+def test_a_boolean_axis_needs_the_listed_partition_types(tmp_path):
+    """README: DuckDB reads a true/false partition as a string (as it reads 1.5 as one); the
+    types sweep.json lists make it a boolean. The README said only fractional axes needed them."""
+    path = _write_sweep(tmp_path, {"train.sequence_parallel": [False, True]})
+    out = tmp_path / "out"
+    assert run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False).count("done") == 2
+    plain = duckdb.sql(f"select sequence_parallel from read_parquet('{out}/**/summary.parquet', "
+                       "hive_partitioning=true) order by 1")
+    assert str(plain.types[0]) == "VARCHAR" and plain.fetchall() == [("false",), ("true",)]
+    typed = duckdb.sql(f"select sequence_parallel from {_source(out)} order by 1")
+    assert str(typed.types[0]) == "BOOLEAN" and typed.fetchall() == [(False,), (True,)]

@@ -112,18 +112,23 @@ class Deployment:
             raise ConfigError("serve.decode_replicas" if s.prefill_replicas else "serve.prefill_replicas",
                               "disaggregated serving needs both prefill_replicas and decode_replicas > 0")
         self.disaggregated = disagg
-        roles = ["prefill"] * s.prefill_replicas + ["decode"] * s.decode_replicas if disagg else ["both"] * s.replicas
-        if not roles:
+        counts = {"prefill": s.prefill_replicas, "decode": s.decode_replicas} if disagg else {"both": s.replicas}
+        if not sum(counts.values()):
             raise ConfigError("serve.replicas", "no replicas to serve on")
         # tensor parallelism per role: disaggregated prefill and decode replicas may differ
         # (serve.prefill_tp / serve.decode_tp, Dynamo's 4 x TP1 prefill + 1 x TP4 decode)
         role_tp = {"both": s.tp, "prefill": s.prefill_tp or s.tp, "decode": s.decode_tp or s.tp}
-        sizes = [role_tp[r] * s.pp for r in roles]
-        self.gpus_used = sum(sizes)
+        # counted before the per-replica lists are built: replicas = 2**63 raised OverflowError
+        # there, 10**9 took gigabytes
+        self.gpus_used = sum(n * role_tp[r] * s.pp for r, n in counts.items())
         if self.gpus_used > len(topo.gpus):
-            tps = ", ".join(f"{'co-located' if r == 'both' else r} tp={t}" for r, t in role_tp.items() if r in roles)
-            raise InfeasibleError("serve.replicas", f"{len(roles)} replicas ({tps}) x pp={s.pp} need "
+            tps = ", ".join(f"{'co-located' if r == 'both' else r} tp={role_tp[r]}" for r in counts)
+            key = "serve.replicas" if not disagg else \
+                max(("serve.prefill_replicas", "serve.decode_replicas"), key=lambda k: getattr(s, k.split(".")[1]))
+            raise InfeasibleError(key, f"{sum(counts.values())} replicas ({tps}) x pp={s.pp} need "
                                   f"{self.gpus_used} GPUs; the topology has {len(topo.gpus)}")
+        roles = [r for r, n in counts.items() for _ in range(n)]
+        sizes = [role_tp[r] * s.pp for r in roles]
         self.layerwise = s.kv_transfer == "layerwise"
         # PP: pp virtual engines per replica keep pp batches in flight (vLLM's virtual engines),
         # each with 1/pp of the KV pool and of the batch limit; one batch alone leaves bubbles

@@ -338,6 +338,13 @@ def _check_moe_capacity(train, model, ep: int) -> None:
         raise ConfigError("train.moe_pad_expert_input_to_capacity", "padding to capacity needs train.moe_capacity_factor")
     if cf is not None and not model.is_moe:
         raise ConfigError("train.moe_capacity_factor", "needs an MoE model (model.experts > 0)")
+    imbalance = getattr(train, "moe_imbalance", 1.0)
+    if model.is_moe and model.top_k and imbalance > model.experts / model.top_k:
+        # the busiest expert takes at most every token (a token picks top_k distinct experts), the
+        # mean is tokens x top_k / experts; 1e300 drove the expert GEMMs to inf bytes and hung the run
+        raise ConfigError("train.moe_imbalance", f"{imbalance:g} is above experts / top_k = {model.experts} / "
+                          f"{model.top_k} = {model.experts / model.top_k:g}, the most any expert can take over "
+                          "the mean (every token routed to it)")
     if getattr(train, "overlap_moe_expert_parallel_comm", False):
         if not model.is_moe or ep < 2:
             raise ConfigError("train.overlap_moe_expert_parallel_comm", "needs an MoE model with ep > 1")

@@ -45,6 +45,17 @@ def test_infeasible_plans():
         serve(serve={"gpu_memory_utilization": 0.145}, workload={"input_tokens": 100000, "requests": 2})
 
 
+@pytest.mark.parametrize("section,key", [({"replicas": 2 ** 62}, "serve.replicas"),
+                                         ({"replicas": 10 ** 9}, "serve.replicas"),
+                                         ({"prefill_replicas": 1, "decode_replicas": 2 ** 62}, "serve.decode_replicas")])
+def test_absurd_replica_counts_are_infeasible_before_any_replica_is_built(section, key):
+    """replicas = 2**63 raised OverflowError (a list of 2**63 roles; now refused by the config's
+    int64 bound), 2**62 MemoryError; 10**9 built a billion-entry list."""
+    with pytest.raises(InfeasibleError) as err:
+        serve(serve=section)
+    assert err.value.key == key and "GPUs; the topology has" in err.value.reason
+
+
 def test_round_robin_spreads_evenly_least_loaded_balances():
     rr = serve(serve={"replicas": 4, "router": "round-robin"}, workload={"requests": 200}).tables["requests"]
     counts = np.bincount(rr["replica"].to_numpy(), minlength=4)

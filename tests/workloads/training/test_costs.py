@@ -157,6 +157,16 @@ def test_bad_moe_keys_are_config_errors(key, value):
     assert key in err.value.key or key in str(err.value)
 
 
+def test_moe_imbalance_is_at_most_experts_over_top_k():
+    """The busiest expert takes at most every token: max / mean <= experts / top_k (4 for
+    Mixtral's 8 experts, top-2). 1e300 hung the run (inf bytes in the expert GEMMs)."""
+    moe_setup(moe_imbalance=4.0)
+    for value in (4.01, 1e300):
+        with pytest.raises(ConfigError) as err:
+            moe_setup(moe_imbalance=value)
+        assert err.value.key == "train.moe_imbalance" and "experts / top_k = 8 / 2 = 4" in err.value.reason
+
+
 def test_interference_default_is_the_measured_slowdown_on_the_overlapped_share():
     from workloads.training.costs import overlap_interference, step_costs
     from workloads.training.estimate import Network
