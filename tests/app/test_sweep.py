@@ -425,6 +425,32 @@ def test_a_ctrl_c_while_the_pool_wait_takes_its_locks_does_not_hang_the_sweep(tm
     assert done == len(stdout.splitlines()) < 12
 
 
+def test_a_ctrl_c_while_points_are_submitted_stops_the_sweep(tmp_path, monkeypatch):
+    """A Ctrl-C that comes while the pool starts and takes the points (noted, not raised there) stops
+    the sweep as soon as submission ends: the points submitted by then are cancelled or not started, and
+    the pool is shut down (before, a stop at this moment left the pool to run every point)."""
+    from sim.app import sweep as sw
+    pools = []
+
+    class Pool(sw.ProcessPoolExecutor):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            pools.append(self)
+
+        def submit(self, *a, **kw):
+            if not getattr(self, "_signalled", False):
+                self._signalled = True
+                signal.raise_signal(signal.SIGINT)
+            return super().submit(*a, **kw)
+
+    monkeypatch.setattr(sw, "ProcessPoolExecutor", Pool)
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    res = run_sweep(load_sweep(path), tmp_path / "out", workers=2, point_fn=slow_point, progress=False)
+    assert res.interrupted
+    assert len(pools) == 1 and pools[0]._shutdown_thread
+    assert res.count("done") <= 2 and res.count("pending") == 12 - res.count("done")
+
+
 def test_progress_bar_on_a_terminal_shows_count_and_eta(tmp_path):
     import io
     path = _write_sweep(tmp_path, {"train.tp": [1, 2, 3]})
