@@ -37,12 +37,13 @@ import copy
 import itertools
 import math
 import os
+import queue
 import signal
 import sys
 import time
 import traceback
 import urllib.parse
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -742,15 +743,25 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
         _preload()
     stop = ctx.RawValue("b", 0)     # lock-free: a worker killed mid-read cannot leave it locked
     futures: dict = {}
-    unrecorded: set = set()         # an exception may land between wait() and record(): track both
+    unrecorded: set = set()         # submitted, neither recorded nor cancelled
+    # Each future, once done, puts itself here (a callback in the pool's manager thread): the main thread
+    # waits on this one queue, O(1) a wake-up, instead of concurrent.futures.wait over every unrecorded
+    # future (O(points) each call: 1.4 s for 100,000 futures).
+    finished: queue.SimpleQueue = queue.SimpleQueue()
 
-    def drain(done) -> None:
-        for f in done:
-            if f in unrecorded:
-                unrecorded.discard(f)
-                outcome = _outcome(f, futures[f])
-                if outcome["status"] != _NOT_RUN:
-                    record(outcome)
+    def drain() -> None:
+        """Record the points that finished, waiting at most WAKE_S for the first."""
+        try:
+            f = finished.get(timeout=WAKE_S)
+            while True:
+                if f in unrecorded:
+                    unrecorded.discard(f)
+                    outcome = _outcome(f, futures[f])
+                    if outcome["status"] != _NOT_RUN:
+                        record(outcome)
+                f = finished.get_nowait()
+        except queue.Empty:
+            pass
 
     with _DeferredSignals() as signals:
         pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx,
@@ -760,25 +771,22 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
                 f = pool.submit(_execute_unless_stopped, point_fn, t)
                 futures[f] = t
                 unrecorded.add(f)
+                f.add_done_callback(finished.put)
             signals.deliver()
             while unrecorded:
-                done, _ = wait(unrecorded, timeout=WAKE_S, return_when=FIRST_COMPLETED)
-                drain(done)
+                drain()
                 signals.deliver()
         except BaseException as err:
             # Stop starting points; on Ctrl-C let running ones finish (they are nearly free to keep)
             # unless a second Ctrl-C says not to wait.
             stop.value = 1
-            for f in unrecorded:
-                f.cancel()
+            for f in list(unrecorded):
+                if f.cancel():
+                    unrecorded.discard(f)
             if isinstance(err, KeyboardInterrupt):
                 try:
-                    while True:
-                        live = {f for f in unrecorded if not f.cancelled()}
-                        if not live:
-                            break
-                        done, _ = wait(live, timeout=WAKE_S, return_when=FIRST_COMPLETED)
-                        drain(done)
+                    while unrecorded:
+                        drain()
                         signals.deliver()
                 except KeyboardInterrupt:
                     for proc in list(getattr(pool, "_processes", {}).values()):
