@@ -31,8 +31,12 @@ def test_parse_sizes_rejects_bad_input(bad):
     assert err.value.key == "--sizes"
 
 
+CLI_TIMEOUT_S = 600     # a hard limit on every dcsim subprocess here: a hang fails the test, never blocks CI
+
+
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "sim.app.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "sim.app.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=CLI_TIMEOUT_S)
 
 
 def test_bad_config_exits_2_with_key_and_no_traceback(tmp_path):
@@ -98,14 +102,22 @@ def test_sweep_command_interrupted_by_sigint_resumes(tmp_path, signame):
                                      '"workload.rate" = [2.0, 4.0, 8.0, 16.0]\n"run.seed" = [1, 2]\n')
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "sim.app.cli", "sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "2"]
+    from tests.app.test_sweep import _Lines
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    seen = 0
-    while seen < 2:
-        line = proc.stdout.readline()
-        assert line, proc.stderr.read()
-        seen += line.startswith("[")
-    proc.send_signal(getattr(signal, signame))
-    _, err = proc.communicate(timeout=120)
+    try:
+        lines = _Lines(proc.stdout)         # every read has a timeout
+        seen = 0
+        while seen < 2:
+            line = lines.next()
+            assert line, "the sweep ended before it could be interrupted"
+            seen += line.startswith("[")
+        proc.send_signal(getattr(signal, signame))
+        lines.rest()
+        _, err = proc.communicate(timeout=CLI_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=CLI_TIMEOUT_S)
     manifest = json.loads((out / "sweep.json").read_text())
     done = {p["dir"] for p in manifest["points"] if p["status"] == "done"}
     assert proc.returncode in (0, 130), err       # 0: the sweep finished before the signal landed
@@ -114,12 +126,13 @@ def test_sweep_command_interrupted_by_sigint_resumes(tmp_path, signame):
         assert manifest["interrupted"] and "Traceback" not in err
     stamps = {d: json.loads((out / d / "manifest.json").read_text())["created_unix"] for d in done}
     assert len(stamps) >= 2
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=CLI_TIMEOUT_S)
     assert r.returncode == 0, r.stderr
     assert f"{len(done)} already done" in r.stderr
     rows = subprocess.run([sys.executable, "-c", (
         "import duckdb; print(duckdb.sql(\"select count(*), count(distinct (rate, seed)) from read_parquet("
-        f"'{out}/**/summary.parquet', hive_partitioning=true)\").fetchall())")], capture_output=True, text=True)
+        f"'{out}/**/summary.parquet', hive_partitioning=true)\").fetchall())")], capture_output=True, text=True,
+        timeout=CLI_TIMEOUT_S)
     assert rows.stdout.strip() == "[(8, 8)]"
     for d, t in stamps.items():      # finished points were not recomputed
         assert json.loads((out / d / "manifest.json").read_text())["created_unix"] == t
@@ -464,7 +477,7 @@ def test_readme_query_command_works_after_the_readme_set_up(tmp_path):
     line = next(l for l in readme.splitlines() if l.startswith('python -c "import duckdb'))
     assert "duckdb -c" not in readme.split("## Outputs and how to query them")[1].split("## Config reference")[0]
     r = subprocess.run(["bash", "-c", line.replace("python ", f"{sys.executable} ", 1)], capture_output=True,
-                       text=True, cwd=tmp_path)
+                       text=True, cwd=tmp_path, timeout=CLI_TIMEOUT_S)
     assert r.returncode == 0, r.stderr
     assert "0.2" in r.stdout and "0.4" in r.stdout and "tp" in r.stdout
 

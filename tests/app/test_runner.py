@@ -157,7 +157,8 @@ def test_default_output_directory_is_runs_out_name(serve_cfg, tmp_path):
     import subprocess
     import sys
     r = subprocess.run([sys.executable, "-m", "sim.app.cli", "run", str(serve_cfg), "--json"], cwd=tmp_path,
-                       capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                       capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+                       timeout=600)
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout.strip().splitlines()[-1])
     out = tmp_path / "runs" / "out" / "tiny-serve"
