@@ -342,13 +342,15 @@ def test_mmha_weights_only_the_chunked_layers_decode_reads():
 
 def test_serving_constants_of_a_gpu_section_override_the_defaults():
     """[B200] serve_fp4_gemm_factor / serve_hbm_eff_max (fitted to the TensorRT-LLM B200 FP4 rows)
-    apply to B200 and GB200 (same_as) serving runs only; other GPUs keep the shared curves."""
+    apply to B200 and GB200 (same_as) serving runs only; other GPUs keep the shared curves. The FP4
+    factor 0.6 -> 0.61: issue 12's refit16 once mixed steps launch their context and generation attention
+    apart (the fit's 0.637 held back by the held-out 405B TP4 decode rows, compute.toml [GB200])."""
     from sim.compute import efficiency_for
     b200 = _cost("llama3-70b", "B200-180GB", "fp4", "fp8")
     gb200 = _cost("llama3-70b", "GB200", "fp4", "fp8")
     h100 = _cost()
     for c in (b200, gb200):
-        assert (c.compute.eff.fp4_gemm_factor, c.compute.eff.hbm_eff_max) == (0.6, 0.6)
+        assert (c.compute.eff.fp4_gemm_factor, c.compute.eff.hbm_eff_max) == (0.61, 0.6)
     assert efficiency_for("B200-180GB").hbm_eff_max == 0.85        # training's curve is untouched
     assert h100.compute.eff.hbm_eff_max == efficiency_for("H100-SXM-80GB").hbm_eff_max
 
