@@ -794,7 +794,7 @@ GPT_OSS_BLACKWELL_GAP = GPT_OSS_RUN + BENCH_LIMITS + (
     "-9.1 / -13.2, v1.0 Scout B200 5000/500 +15.7 -> +10.4; held-out median 15.5 -> 14.7 %, p90 44.8 % unchanged; "
     "fit suites: serving (8B rows) median 3.1 -> 3.2 %, serving-large 4.4 -> 5.0 % (70B / 405B 2048/128 and 5000/500 "
     "rows 1-5 points lower, all within 10 %), serving-inferencex 8.2 -> 8.0 %. "
-    "Refit on the fit rows with (a) in place (issue 12, refit16; workloads/serving/calibration.py): compute.toml "
+    "Refit on the fit rows with (a) in place (issue 12, refit16; sim/app/validation/serving_calibration.py): compute.toml "
     "[GB200] serve_fp4_gemm_factor 0.6 -> 0.61 (the fit's own optimum, 0.637, takes the held-out 405B TP4 "
     "decode rows past their bounds; the CUTLASS MoE's cutlass_fp4_gemm_eff follows, 0.74 -> 0.728, so the "
     "fitted launch prices hold): serving-large 5.0 -> 4.7 %, this suite's Blackwell rows median 10.1 -> 9.9 %, "

@@ -19,7 +19,7 @@ Vocabulary:
 - loss: mean squared log error (``msle``; a 10 % miss costs the same on every row), or the worst |error|
   (``worst``), over a fit set; the search is ``sim.fitting.coordinate_descent``.
 
-Run ``python -m workloads.serving.calibration {8b,b200}`` to print the refitted constants and the fit
+Run ``python -m sim.app.validation.serving_calibration {8b,b200}`` to print the refitted constants and the fit
 rows' errors (minutes: every evaluation runs the fit set's rows).
 """
 

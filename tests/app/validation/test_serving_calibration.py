@@ -1,4 +1,4 @@
-"""The serving refit machinery (workloads/serving/calibration.py): fit sets, in-process overrides of the
+"""The serving refit machinery (sim/app/validation/serving_calibration.py): fit sets, in-process overrides of the
 data files, and the losses; the refit results themselves are pinned where the constants live
 (tests/workloads/serving/test_cost.py, tests/app/validation/test_serving.py)."""
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from workloads.serving import calibration as cal
+from sim.app.validation import serving_calibration as cal
 
 
 def test_fit_sets_are_the_rows_the_constants_were_fitted_to():
