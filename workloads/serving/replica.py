@@ -511,28 +511,28 @@ class Replica:
         (the descriptors ``_mixed_iteration`` sums for the replica); ``decode``: the rank's
         generation requests' (sequences, pairs, KV reads) within them (``cost._step_attn_s``)."""
         n = self.dp_ranks
-        out = [[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0] for _ in range(n)]
         cost = self.cost
-        mmha = cost.decode_chunk_weight != 1.0
+        tok, smp, prs, kvs = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n      # the ranks' prompt chunks
+        nd, pd = [0] * n, [0.0] * n                                          # their generation requests
         for r, c in chunks:
-            o = out[r.dp_rank]
-            o[0] += c
-            o[2] += cost.chunk_pairs(r.computed, c)
-            o[3] += cost.chunk_kv(r.computed, c)
+            i = r.dp_rank
+            tok[i] += c
+            prs[i] += cost.chunk_pairs(r.computed, c)
+            kvs[i] += cost.chunk_kv(r.computed, c)
         for r in finishing:
-            out[r.dp_rank][1] += 1
-        for r in decodes:
-            o = out[r.dp_rank]
-            kt = cost.kv_tokens(r.context)
-            kr = cost.decode_kv_read(r.context) if mmha else kt
-            o[0] += 1
-            o[1] += 1
-            o[2] += kt
-            o[3] += kr
-            o[4] += 1
-            o[5] += kt
-            o[6] += kr
-        return [tuple(o[:4]) + ((o[4], o[5], o[6]),) for o in out]
+            smp[r.dp_rank] += 1
+        kv_tokens = cost.kv_tokens
+        for r in decodes:           # the hot loop of a per-rank step: one pass, per-rank sums only
+            i = r.dp_rank
+            nd[i] += 1
+            pd[i] += kv_tokens(r.context)
+        kd = pd
+        if cost.decode_chunk_weight != 1.0:      # MMHA's chunked decode reads (cost.set_mmha_chunked_decode)
+            kd = [0.0] * n
+            for r in decodes:
+                kd[r.dp_rank] += cost.decode_kv_read(r.context)
+        return [(tok[i] + nd[i], smp[i] + nd[i], prs[i] + pd[i], kvs[i] + kd[i], (nd[i], pd[i], kd[i]))
+                for i in range(n)]
 
     def _grow_and_finish(self, decodes, end):
         """Finish sequences that produced their last token, then give the others the KV block
