@@ -455,15 +455,15 @@ class Replica:
         now = self.env.now
         n_tok = sum(c for _, c in chunks) + len(decodes)
         finishing = [r for r, c in chunks if r.computed + c >= r.context]
-        # layer-averaged with a sliding window (cost.chunk_pairs, chunk_kv, kv_tokens)
-        dec = dec_pairs = sum(self.cost.kv_tokens(r.context) for r in decodes)
-        pairs = sum(self.cost.chunk_pairs(r.computed, c) for r, c in chunks) + dec
-        if self.cost.decode_chunk_weight != 1.0:     # MMHA's chunked decode (cost.set_mmha_chunked_decode)
-            dec = sum(self.cost.decode_kv_read(r.context) for r in decodes)
-        kv_read = sum(self.cost.chunk_kv(r.computed, c) for r, c in chunks) + dec
         if self.dp_ranks > 1:
             bc = self.cost.batch_ranks(self._rank_loads(chunks, decodes, finishing))
         else:
+            # layer-averaged with a sliding window (cost.chunk_pairs, chunk_kv, kv_tokens)
+            dec = dec_pairs = sum(self.cost.kv_tokens(r.context) for r in decodes)
+            pairs = sum(self.cost.chunk_pairs(r.computed, c) for r, c in chunks) + dec
+            if self.cost.decode_chunk_weight != 1.0:     # MMHA's chunked decode (cost.set_mmha_chunked_decode)
+                dec = sum(self.cost.decode_kv_read(r.context) for r in decodes)
+            kv_read = sum(self.cost.chunk_kv(r.computed, c) for r, c in chunks) + dec
             bc = self.cost.batch(n_tok, len(decodes) + len(finishing), pairs, kv_read,
                                  decode=(len(decodes), dec_pairs, dec) if decodes else None)
         t = bc.time_s
