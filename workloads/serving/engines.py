@@ -471,9 +471,9 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and 0.0 <= r <= 8.0):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml rope_table_bytes_per_entry = {r!r} is not a number "
                                "of bytes per table entry in [0, 8] (0: no RoPE table over the model's context; 4: fp32)")
-    if not isinstance(prof.dp_context_balance, bool):
-        raise ConfigError(key, f"engine {prof.name!r}: engines.toml dp_context_balance = {prof.dp_context_balance!r} "
-                               "is not true or false")
+    for k in ("dp_context_balance", "split_mixed_attention"):
+        if not isinstance(getattr(prof, k), bool):
+            raise ConfigError(key, f"engine {prof.name!r}: engines.toml {k} = {getattr(prof, k)!r} is not true or false")
     if not isinstance(prof.async_scheduling, bool):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml async_scheduling = {prof.async_scheduling!r} is not "
                                "true or false (the default of serve.async_scheduling)")

@@ -350,38 +350,26 @@ class Replica:
 
     # -- batch formation -----------------------------------------------------------------------
     def _prefill_chunks(self, budget: int) -> list[tuple[Request, int]]:
-        if self.dp_ranks > 1:
-            return self._rank_chunks(budget)
-        chunks = []
-        for req in list(self.prefilling):
-            if budget <= 0:
-                break
-            if not req.ready or req not in self.prefilling:
-                continue
-            c = min(req.context - req.computed, budget)
-            if self.kv_alloc == "chunk":
-                c = self._allocate_chunk(req, c)
-                if c <= 0:
-                    break
-            chunks.append((req, c))
-            budget -= c
-        return chunks
-
-    def _rank_chunks(self, budget: int) -> list[tuple[Request, int]]:
-        """``_prefill_chunks`` rank by rank: each DP rank's prompt chunks within its own budget, the
-        replica's (``budget`` plus the step's decodes where the policy counts them) / N less its own
-        decodes."""
+        """The step's prompt chunks, oldest prefilling request first, within ``budget`` tokens;
+        with attention-DP ranks (``dp_ranks`` > 1) each rank's within its own budget: the replica's
+        (``budget`` plus the step's decodes where the policy counts them) / N less its own decodes."""
         n = self.dp_ranks
-        own = [0] * n
-        total = budget
-        if self.policy.decodes_in_budget:
-            for r in self._step_decodes:
-                own[r.dp_rank] += 1
-            total += len(self._step_decodes)
-        left = [total // n - own[i] for i in range(n)]
+        if n > 1:
+            own = [0] * n
+            total = budget
+            if self.policy.decodes_in_budget:
+                for r in self._step_decodes:
+                    own[r.dp_rank] += 1
+                total += len(self._step_decodes)
+            left = [total // n - own[i] for i in range(n)]
+        else:
+            left = [budget]
+        open_ranks = sum(1 for x in left if x > 0)
         chunks = []
         for req in list(self.prefilling):
-            k = req.dp_rank
+            if open_ranks <= 0:
+                break
+            k = req.dp_rank if n > 1 else 0
             if left[k] <= 0 or not req.ready or req not in self.prefilling:
                 continue
             c = min(req.context - req.computed, left[k])
@@ -391,6 +379,8 @@ class Replica:
                     break
             chunks.append((req, c))
             left[k] -= c
+            if left[k] <= 0:
+                open_ranks -= 1
         return chunks
 
     def _allocate_chunk(self, req: Request, c: int) -> int:
