@@ -212,6 +212,15 @@ class IterationCost:
         # KV reads against a kernel-measured HBM efficiency (copies); a GPU whose serving HBM rate
         # was fitted end to end on decode (serve_hbm_eff_max: Blackwell) has its KV reads in it
         self.kv_bw_eff = 1.0 if "serve_hbm_eff_max" in row else cal["attention"]["kv_read_efficiency"]
+        # ... unless that GPU's decode attention streams its KV at a measured rate of its own
+        # (compute.toml serve_kv_hbm_eff: a fraction of the HBM peak; Blackwell's trtllm-gen decode
+        # kernels): KV bytes x hbm_eff_max / that
+        kv_eff = row.get("serve_kv_hbm_eff") if "serve_hbm_eff_max" in row else None
+        if kv_eff is not None:
+            if not (isinstance(kv_eff, (int, float)) and not isinstance(kv_eff, bool) and 0.0 < kv_eff <= 1.0):
+                raise ConfigError(f"compute.{gpu.name}.serve_kv_hbm_eff",
+                                  f"{kv_eff!r} is not a fraction of the HBM peak in (0, 1] (sim/data/compute.toml)")
+            self.kv_bw_eff = float(kv_eff) / float(row["serve_hbm_eff_max"])
         # decode attention's KV-read parallelism (see _kv_occupancy_s): one CTA streams at most
         # cta_read_GBps; engines split the keys (flash-decoding), a bare SDPA call does not
         self.split_kv = True

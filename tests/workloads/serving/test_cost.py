@@ -931,3 +931,31 @@ def test_replica_passes_the_decode_part_of_a_mixed_step():
         prof["split_mixed_attention"] = saved
     assert split > 1.01 * base
     assert split1 == pytest.approx(base1)
+
+
+def test_serve_kv_hbm_eff_prices_decode_kv_reads_apart_from_weights():
+    """compute.toml ``serve_kv_hbm_eff`` (absent in the shipped data: the KV reads share
+    serve_hbm_eff_max): a decode launch over a large KV read is HBM-bound, so its attention time
+    scales as serve_hbm_eff_max / serve_kv_hbm_eff (0.6 / 0.3: twice) while the layers' weight
+    reads keep their rate; the shipped data's step is the one without the key."""
+    from sim.app.validation.serving_calibration import overridden
+    base = _cost("llama3-70b", "B200-180GB", "fp4", "fp8")
+    assert base.kv_bw_eff == 1.0
+    B, C = 128.0, 8192.0
+    kv = base.decode_kv_read(C)
+    with overridden({"compute": {"GB200": {"serve_kv_hbm_eff": 0.3}}}):
+        slow = _cost("llama3-70b", "B200-180GB", "fp4", "fp8")
+    assert slow.kv_bw_eff == pytest.approx(0.5)
+    a0, a1 = base._attn_s(B, B * C, B * kv, B), slow._attn_s(B, B * C, B * kv, B)
+    # 128 x 8,192 keys x 160 KiB of FP8 KV = ~172 GB per step: the launch floor (80 x 4 us) is < 1 %
+    assert a1 / a0 == pytest.approx(2.0, rel=0.01)
+    assert slow._fixed_stage_s(B, B) == pytest.approx(base._fixed_stage_s(B, B))
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.5, -0.2, True, "0.7"])
+def test_serve_kv_hbm_eff_outside_a_fraction_is_a_config_error(bad):
+    from sim.app.validation.serving_calibration import overridden
+    from sim.errors import ConfigError
+    with overridden({"compute": {"GB200": {"serve_kv_hbm_eff": bad}}}):
+        with pytest.raises(ConfigError, match="serve_kv_hbm_eff"):
+            _cost("llama3-70b", "GB200", "fp4", "fp8")
