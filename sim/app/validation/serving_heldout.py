@@ -561,7 +561,20 @@ BW_DECODE_AUDIT = (
     "1024/32768 +26.1, GPT-OSS-120B DEP2 8192/1024 +24.9): a rate shift, against the small-M NVFP4 / FP8 GEMM "
     "measurements compute.toml [GB200] cites (1.8-4.7 TB/s), so not adopted. What the rows leave: a GB200-only "
     "gain on decode-heavy steps (10-15 % beyond the clock) that no public source isolates (pool size at the "
-    "benchmark's kv_cache_free_gpu_mem_fraction, the HBM clock on the NVL72 tray, the 1.1-era build per board).")
+    "benchmark's kv_cache_free_gpu_mem_fraction, the HBM clock on the NVL72 tray, the 1.1-era build per board: "
+    "pytorch/pytorch PR #172523 computes 7,928 GB/s from a GB200's driver properties, pytorch/ao PR #4002 7,672 "
+    "for B200 from a bus width the driver corrected 8,192 -> 7,680 bits; which width the GB200 figure used is not "
+    "said). Short rows (lead c): Qwen3-235B GB200 DEP4 1000/1000 (+15.1 %, B200 +6.3) is a wave edge, not a "
+    "per-sequence cost: GB200's pool (6,152,134 tokens, 96,127 16-token blocks a rank) holds all 3,000 requests "
+    "of 2,000 tokens at once (750 x 125 blocks a rank), B200's (5,899,494) leaves ~50 to a second wave, so "
+    "dcsim's GB200 / B200 reads 1.16 where the table's is 1.07; with the pool 3 % smaller (BENCH_KV_FRACTION 0.92, "
+    "diagnostic) GB200 +2.4, B200 +5.1 %. Qwen3-30B-A3B GB200 1000/1000 (+20.6) is not an edge (0.92: +21.4 %): "
+    "the heuristic's max_batch_size is 2,048 on GB200 (1,792 on B200, less memory) and at 2,048 the Grace overlap "
+    "host bounds the step; the measured 22,856 tokens/s asks ~44 us per sequence-step there, where the 20B rows "
+    "allow <= 17.9 (GPT_OSS_BLACKWELL_GAP). TensorRT-LLM's KV blocks are 32 tokens (the LLM API's "
+    "tokens_per_block default, 'Number of tokens per block: 32.' in NVIDIA/TensorRT-LLM#6294's trtllm-bench log) "
+    "where these rows run dcsim's 16: at most one block more per request (2,000 -> 2,016 tokens), not enough to "
+    "flip the Qwen3-235B edge (750 x 2,016 = 1.512M <= 1.538M tokens a rank).")
 GB200_GAP = (
     "GB200 Llama 3.3 70B rows read 9-15 % low while the B200 ones are within 7 %: the Blackwell serving "
     "constants (compute.toml [GB200] serve_*) were fitted to B200 rows and serve both boards alike; the v1.0 "
@@ -1054,7 +1067,7 @@ KINDS = [
     ("Llama_3.3_70B_GB200", 0.15, 0.17, GB200_GAP),
     ("Llama_3.3_70B", 0.15, None, ""),
     ("Qwen3_30B_A3B", 0.15, 0.30, QWEN_SMALL_GAP + QWEN_MOE_CANDIDATES),   # max +39.2 -> +20.8 % (bwmoe)
-    ("Qwen3_235B_A22B", 0.15, 0.50, QWEN_DEP_GAP + QWEN_MOE_CANDIDATES),   # max +60.7 -> +38.8 % (dpws: H100 DEP8 1024/8192)
+    ("Qwen3_235B_A22B", 0.15, 0.50, QWEN_DEP_GAP + QWEN_MOE_CANDIDATES + BW_DECODE_AUDIT),   # max +60.7 -> +38.8 % (dpws: H100 DEP8 1024/8192)
     ("DeepSeek_R1_0528_H200", 0.15, 0.90, DSR1_GAP),    # +42.6 -> +84.2 % (benchlim, deepseek) -> +57.6 (routeskew)
     ("DeepSeek_R1", 0.15, 0.45, DSR1_GAP + BW_DECODE_AUDIT),              # Blackwell: -47..-19 -> -40..+5 -> -36..+16 % (bwattn, routeskew) -> -37..+15 % (bwmoe)
     ("GPT_OSS_120B_H100_dep", 0.15, 0.85, GPT_OSS_DEP_HOPPER_GAP),   # +20..+110 -> +18..+76 % (gptossdep) -> +12..+78 (gptosstriton) -> +13..+72 (tritonhop)

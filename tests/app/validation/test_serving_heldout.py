@@ -586,3 +586,21 @@ def test_gpt_oss_h100_dep4_runs_tensorrt_llm_s_triton_ep_path():
     assert c._moe_tile_scale() == 4.0 and c.moe_gate_on_gathered
     err = serving.run_case(row)["error"]
     assert 0.60 < err < 0.90, err
+
+
+def test_qwen3_235b_gb200_1000_1000_is_a_wave_edge_of_the_kv_pool():
+    """BW_DECODE_AUDIT (issue 12, bwdec17): the GB200 DEP4 1000/1000 row's over-prediction is the pool's edge,
+    not a per-sequence cost: GB200's pool (each rank's blocks) holds every one of the 3,000 requests of 2,000
+    tokens at once (750 a rank), B200's does not. Fails when the HBM ledger, the limits or the rows move it."""
+    from sim.app.validation.serving import case_config, deployment
+    rows = {r["id"]: r for r in held.heldout_cases()}
+    pools = {}
+    for g in ("GB200", "B200"):
+        cfg = case_config(rows[f"trtllm12_Qwen3_235B_A22B_{g}_dep4_1000_1000"], None, "inference_heldout")
+        dep = deployment(cfg)
+        per_request = dep.cost.kv_blocks(1000 + 1000, cfg.serve.kv_block_tokens)
+        pools[g] = (dep.kv_blocks * dep.engines / cfg.serve.tp, cfg.workload.requests / cfg.serve.tp * per_request)
+    blocks, needed = pools["GB200"]
+    assert needed <= blocks < 1.05 * needed          # every request at once, within 5 %
+    blocks, needed = pools["B200"]
+    assert 0.95 * needed < blocks < needed           # a few short: a second wave
