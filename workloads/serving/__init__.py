@@ -10,7 +10,7 @@ alone). Column meanings (seconds unless the name says otherwise):
   token) / (output - 1)), ``e2e_s``, ``kv_transfer_s`` (disaggregated KV transfer), token counts,
   ``replica`` (decode replica), ``prefill_replica``, ``prefix_hit_tokens``, ``preemptions``.
 - summary: the CONTRACT.md serving columns; ``mfu`` = useful FLOPs / (duration x GPUs x dense
-  peak at serve.precision); ``mbu`` = weight + KV bytes iterations must read / (duration x GPUs x
+  peak at serve.precision); ``mbu`` = weight (as stored: experts at serve.expert_precision) + KV bytes iterations must read / (duration x GPUs x
   HBM bandwidth); ``compute_comm_ratio`` = compute_s / comm_s as in training (CONTRACT.md):
   the replicas' compute-stream kernel time over their communication time (null without
   communication); ``kv_transfer_GB`` = KV bytes moved between

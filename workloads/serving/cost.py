@@ -451,7 +451,6 @@ class IterationCost:
         self._mf_tok = 2.0 * self.active_matmul
         self._mf_smp = 2.0 * s.hidden * s.vocab
         self._mf_pair = 2.0 * self.attn_dims * s.layers
-        self._mb_const = self.params * self.wbytes
         self._mb_kv = self.kv_token_replica
 
     def _fixed_stage_s(self, T: float, S: float, real: float | None = None, out: list | None = None) -> float:
@@ -1262,11 +1261,19 @@ class IterationCost:
         return (2.0 * T * self.active_matmul + 2.0 * np.asarray(samples, dtype=np.float64) * s.hidden * s.vocab
                 + 2.0 * np.asarray(attn_pairs, dtype=np.float64) * self.attn_dims * s.layers)
 
+    @property
+    def _mb_const(self) -> float:
+        """The replica's weight bytes MBU counts once per iteration: every parameter at the serving
+        precision, the routed experts at their own (``set_expert_precision``: MXFP4 experts of a bf16
+        model; was the serving precision's bytes for them too, so a GPT-OSS run reported an MBU above 1)
+        and the engine's expert padding (``set_mixed_input_alignment``)."""
+        return self.params * self.wbytes + self.expert_extra_bytes + self.expert_pad_bytes
+
     def model_bytes(self, tokens, kv_read) -> np.ndarray:
-        """HBM bytes iterations must move on the whole replica: every weight once and the KV
-        cache they attend over (for MBU)."""
+        """HBM bytes iterations must move on the whole replica: every weight once (``_mb_const``) and
+        the KV cache they attend over (for MBU)."""
         T = np.asarray(tokens, dtype=np.float64)
-        return (self.params * self.wbytes * np.ones_like(T)
+        return (self._mb_const * np.ones_like(T)
                 + np.asarray(kv_read, dtype=np.float64) * self.kv_token_replica)
 
     def prefill_time(self, prompt_tokens: int) -> float:

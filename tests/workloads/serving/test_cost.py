@@ -959,3 +959,17 @@ def test_serve_kv_hbm_eff_outside_a_fraction_is_a_config_error(bad):
     with overridden({"compute": {"GB200": {"serve_kv_hbm_eff": bad}}}):
         with pytest.raises(ConfigError, match="serve_kv_hbm_eff"):
             _cost("llama3-70b", "GB200", "fp4", "fp8")
+
+
+def test_mbu_counts_the_experts_at_their_own_precision():
+    """model_bytes (MBU's numerator) reads every weight once as the GPU stores it: a bf16 GPT-OSS-120B with
+    MXFP4 experts holds ~65 GB, not 117B x 2 bytes (dcsim reported MBU 1.54 on the GB200 TP1 1024/32768
+    held-out row before, issue 12 bwdec17). Closed form: with 16-bit embeddings (no extra bytes) the replica's
+    weight bytes equal weight_bytes_per_gpu x tp, in batch() and model_bytes() alike."""
+    c = _cost("gpt-oss-120b", g="B200-180GB", precision="bf16", kv="fp8")
+    full = c.model_bytes([1.0], [0.0])[0]
+    c.set_expert_precision("mxfp4")
+    w = c.model_bytes([1.0], [0.0])[0]
+    assert w == pytest.approx(c.weight_bytes_per_gpu() * c.tp)
+    assert c.batch(8.0, 8.0, 8 * 256.0, 0.0).hbm_bytes == pytest.approx(w)
+    assert 0.25 < w / full < 0.30        # 4.25-bit experts (MXFP4 + E8M0 scale per 32) of ~97 % of the params
