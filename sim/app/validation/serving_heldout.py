@@ -199,7 +199,7 @@ ADP_BALANCE_GAP = (
 # The DEP decode step against the per-rank batch (issue 12, hopdep17): dcsim's slope vs the measured points
 DEP_BATCH_SLOPE = (
     " The DEP step against the per-rank batch (issue 12, hopdep17; evidence, nothing modelled; "
-    "test_dp_attention.py test_dsr1_h200_dep8_step_slope_with_per_rank_batch pins it). dcsim's decode step "
+    "test_dp_attention.py test_dsr1_h200_dep8_step_slope_with_per_rank_batch and test_dep_step_slope_on_the_heldout_dep_rows pin it). dcsim's decode step "
     "(DpAttentionCost.op_breakdown, no graph padding), DeepSeek-R1 H200 DEP8 at 2,048-token contexts: 31.4 / "
     "33.2 / 35.0 / 38.7 / 46.4 / 50.9 / 96.5 ms at 8 / 16 / 32 / 64 / 128 / 160 / 384 sequences per rank; from "
     "32 to 128 it grows 11.4 ms (0.119 ms per sequence): MLA 5.6, all-gather / reduce-scatter 3.1, permute / "
@@ -237,6 +237,18 @@ DEP_BATCH_SLOPE = (
     "excess per rank token and MoE layer differs by model: DeepSeek-R1 4.0 us (384 per rank; 3.5 decode-only at "
     "26), GPT-OSS-120B 2.5, Maverick 1.7, Qwen3-235B 0.6; per hidden element 0.56 / 0.87 / 0.33 / 0.15 ns: no "
     "per-token, per-element or per-copy constant fits them. "
+    "Diagnostic (not adopted): of dcsim's ops, MLA is what the decode-only points ask for. dcsim's absorbed MLA "
+    "decode runs at ~573 TFLOP/s at 128 heads per rank (FlashMLA's FLOP count), the February-2025 FlashMLA's "
+    "580 that TensorRT-LLM's copy keeps (cpp/tensorrt_llm/kernels/flashMLA: flash_fwd_mla_kernel.h with FlashMLA "
+    "PR #54's FP8 path, fp8_transpose_v.h); that rate / 1.7 (~340) takes the Dynamo decode steps -2.2 / -10.9 "
+    "-> +3.4 / -1.5 %, DeepSeek-R1 H200 DEP8 1024/8192 +13.6 -> -0.5, 1024/32768 +42.1 -> +16.7, 1000/1000 / "
+    "1024/1024 +59.4 / +59.6 -> +47.9 / +47.9, the aggregated InferenceX DEP8 c64 TPOT -13.2 -> -10.6 %, the "
+    "blog step 46.4 -> 51.7 ms (69-81 measured), and leaves the TEP8 and SGLang TP8 rows (16 heads per GPU: "
+    "memory-bound MLA) where they are; / 1.4 (FlashMLA README's 410 TFLOPS for its FP8-KV sparse decode "
+    "kernel against ~573): +1.0 / -5.5, +5.0, +26.4, +52.6 / +52.7 %, blog 49.4 ms. Not adopted: no public "
+    "text rate for the FP8 FlashMLA kernel TensorRT-LLM runs (PR #54's and issue #56's H20 / H800 figures are "
+    "images), SGLang PR #8856 reports that kernel 15-30 % faster end to end than bf16 FlashMLA on H20, and the "
+    "0.19-era BF16-KV run (PR #3439, bf16 FlashMLA) is 2x off too: MLA is not the whole of either build's gap. "
     "Not isolated.")
 DEP_MOE_COMM = (
     "Since issue 12 (hopdep) a DEP row's MoE traffic is TensorRT-LLM's: off a multi-node NVLink domain, or with "

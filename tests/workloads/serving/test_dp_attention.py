@@ -831,3 +831,30 @@ def test_blog10_adp_balance_speedup():
     assert 1.05 < bal / base < 1.12                     # published 1.31-1.33
     assert 1.3 < base / BLOG10_BASELINE_TPS < 1.45
     assert 1.05 < bal / BLOG10_BALANCE_TPS < 1.17
+
+
+def test_dep_step_slope_on_the_heldout_dep_rows():
+    """dcsim's decode step from 32 sequences per rank to the pool's batch on the held-out Hopper DEP rows'
+    own configs (serving.case_config: trtllm-bench's limits, graphs padded; 1,500-token contexts; issue 12,
+    hopdep17, serving_heldout.DEP_BATCH_SLOPE): Qwen3-235B H200 DEP4 26.5 -> 60.1 ms at 343 per rank,
+    GPT-OSS-120B H100 DEP4 12.5 -> 44.3 at 395, Llama 4 Maverick H200 DEP8 20.1 -> 40.4 at 321, DeepSeek-R1
+    H200 DEP8 34.5 -> 90.4 at 384: 0.07-0.16 ms per added sequence, where the rows' measured time per output
+    token at those batches (prefill included) is 104 / 84 / 77 / 236 ms. The tabulation the gap text quotes,
+    pinned: fails when the model moves it."""
+    from sim.app.validation import serving_heldout as held
+    from sim.app.validation.serving import case_config
+    rows = {r["id"]: r for r in held.heldout_cases()}
+    want = {"trtllm12_Qwen3_235B_A22B_H200_dep4_1000_1000": (4, 343, 0.0265, 0.0601),
+            "trtllm12_GPT_OSS_120B_H100_dep4_1000_1000": (4, 395, 0.0125, 0.0443),
+            "trtllm12_Llama_4_Maverick_H200_dep8_1000_1000": (8, 321, 0.0201, 0.0404),
+            "trtllm12_DeepSeek_R1_0528_H200_dep8_1000_1000": (8, 384, 0.0345, 0.0904)}
+    for rid, (n, pool, at32, at_pool) in want.items():
+        c = deployment(case_config(rows[rid], max_requests=16, where="inference_heldout").model_dump()).cost
+        step = {}
+        for b in (32, pool):
+            t = float(n * b)
+            step[b] = sum(c.op_breakdown(t, t, t * 1500, t * 1500).values())
+        assert step[32] == pytest.approx(at32, rel=0.03), rid
+        assert step[pool] == pytest.approx(at_pool, rel=0.03), rid
+        slope = (step[pool] - step[32]) / (pool - 32)
+        assert 0.06e-3 < slope < 0.17e-3, rid
