@@ -92,7 +92,12 @@ DEP_LARGE_BATCH_GAP = (
     "rank's token count (then a group of N ncclBroadcast / N ncclReduce, cpp/tensorrt_llm/thop/allgatherOp.cpp, "
     "reducescatterOp.cpp; the post-1.0 Hopper FP8 block-scale and GPT-OSS Triton paths pass sizes, Llama 4 pads): "
     "before it every rank was padded to the largest and ran plain ncclAllGather / ncclReduceScatter, so the "
-    "grouped broadcast / reduce path is not the H200 deficit's cause.")
+    "grouped broadcast / reduce path is not the H200 deficit's cause. "
+    "The slope (issue 12, hopdep17; serving_heldout.DEP_BATCH_SLOPE): dcsim's H200 DEP8 step grows 0.119 ms per "
+    "sequence from 32 to 128 per rank (half of it MLA, a quarter the all-gather / reduce-scatter); the measured "
+    "pure-decode steps grow 2.1x that rate between 13 and 26 per rank (InferenceX Dynamo decode workers, post-1.0, "
+    "within 4 / 12 % there) and 2.4-4.0x from 32 to 128 (this blog row); no single op, host time or the LM head "
+    "closes it against the public Hopper kernels.")
 TEP_STEP = ("DeepSeek-R1 FP8 TP8 EP8 without attention DP on H200, a disaggregated decode worker's pure decode "
             "steps at 32 sequences (print_iter_log, num_ctx_tokens 0): dcsim's GPU step within a few percent")
 GPTOSS_HOST_FIT = ("GPT-OSS-120B GB200 ADP2 (trtllm-serve, 1,536 per rank): the mean host_step_time is the row "

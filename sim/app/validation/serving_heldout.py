@@ -196,6 +196,60 @@ ADP_BALANCE_GAP = (
     "(not isolated: its per-rank KV pools under GUARANTEED_NO_EVICT, uneven decode counts, the eager launch of "
     "every step with a context on any rank, which the [trtllm] profile prices at 0, are candidates). "
     "tests/workloads/serving/test_dp_attention.py test_blog10_adp_balance_speedup pins it (slow).")
+# The DEP decode step against the per-rank batch (issue 12, hopdep17): dcsim's slope vs the measured points
+DEP_BATCH_SLOPE = (
+    " The DEP step against the per-rank batch (issue 12, hopdep17; evidence, nothing modelled; "
+    "test_dp_attention.py test_dsr1_h200_dep8_step_slope_with_per_rank_batch and test_dep_step_slope_on_the_heldout_dep_rows pin it). dcsim's decode step "
+    "(DpAttentionCost.op_breakdown, no graph padding), DeepSeek-R1 H200 DEP8 at 2,048-token contexts: 31.4 / "
+    "33.2 / 35.0 / 38.7 / 46.4 / 50.9 / 96.5 ms at 8 / 16 / 32 / 64 / 128 / 160 / 384 sequences per rank; from "
+    "32 to 128 it grows 11.4 ms (0.119 ms per sequence): MLA 5.6, all-gather / reduce-scatter 3.1, permute / "
+    "unpermute / activation 1.1, the routed-expert GEMMs 0.65 (the same weights streamed: 21.2 -> 21.8 ms), "
+    "attention and shared linears ~0.6. On the held-out rows' own configs (serving.case_config: graphs padded, "
+    "1,500-token contexts) from 32 per rank to the pool's batch: Qwen3-235B H200 DEP4 26.5 -> 60.1 ms at 343 "
+    "(0.108 ms per sequence), GPT-OSS-120B H100 DEP4 12.5 -> 44.3 at 395 (0.088), Llama 4 Maverick H200 DEP8 "
+    "20.1 -> 40.4 at 321 (0.070), DeepSeek-R1 H200 DEP8 34.5 -> 90.4 at 384 (0.159). The measured pure-decode "
+    "points of one deployment: InferenceX's Dynamo disaggregated DSR1 H200 DEP8 decode runs (post-1.0; mean "
+    "context 7,834; by Little's law from TTFT and TPOT 13.0 and 26.3 sequences per rank) 36.3 / 44.0 ms where "
+    "dcsim gives 35.0 / 38.7: right at 13, -12 % at 26, the measured step growing 2.1x dcsim's rate (7.7 vs "
+    "3.7 ms over 13.3 sequences); with the blog's (0.19-era) 69-81 ms at 128 and the 32-per-rank step between "
+    "dcsim's 35.0 and 41.5 (the 26-per-rank excess carried to 32), the real step grows 2.4-4.0x dcsim's rate "
+    "from 32 to 128 (27.5-46 ms against 11.4): the missing time starts near 16 per rank and grows with the "
+    "rank's batch (2.9-6.2 us per added rank token and MoE layer). No op of dcsim's closes the least of it "
+    "(16.1 ms) alone: MLA would need 3.9x its growth, the all-gather / reduce-scatter 6.2x, permute / "
+    "unpermute / activation 15x, the expert GEMMs 26x. Checked against sources: (1) MLA: SM90 runs FlashMLA "
+    "for every 576-wide MLA (model_config.enable_flash_mla; py_executor_creator.py sets tokens_per_block 64 "
+    "for it), with an FP8 cache the community FP8 FlashMLA (examples/models/core/deepseek_v3/README.md, FP8 KV "
+    "Cache and MLA), which dcsim's bf16 rate is within 1.05-1.25x of (hopdsr1); (2) the expert GEMMs: at >= 32 "
+    "rows per expert TensorRT-LLM runs DeepGEMM's grouped FP8 kernel on H100 / H200 (swapAB below 32, the same "
+    "README), which on H100 at DeepSeek-R1's expert shapes (16 groups) takes 168 / 176 us (expert_up) and "
+    "94 / 100 us (expert_down) at 32 / 96 rows per group (DeepGEMM PR #192; data/hopper_dsr1_step_ops.csv "
+    "rows_per_expert_growth): +5 / +6 % for 3x the rows, as flat as dcsim's, whose 32 experts at 32 rows are "
+    "within 10 % of those rows scaled to H200's HBM; (3) the collectives: dcsim's 14.7 MB all-gather at 128 per "
+    "rank takes 47 us (271 GB/s bus bandwidth, 0.73 of the 370 GB/s NCCL's maintainer gives for non-allreduce "
+    "collectives on an 8-GPU H100 NVSwitch node, nccl-tests #212, sim/data/validation/collectives.csv); at half "
+    "dcsim's rate the two collectives would cost 4.1 ms more a step at 128 per rank and 1.0 at 32: 3.1 of the "
+    "16.1 ms; (4) the LM head and sampler run per rank on its own tokens "
+    "(LMHead without TP under attention DP unless enable_lm_head_tp_in_adp); over all 1,024 gathered tokens "
+    "the LM head would add ~2.5 ms at 128 per rank; (5) host time per rank: B200 DEP4 steps 160 sequences per "
+    "rank in ~24.8 ms with the same host software (DSR1_GAP), <= 0.16 ms per sequence, where host-bound H200 "
+    "steps at 128-384 per rank would need 0.34-0.6. Where the held-out rows sit (throughput: their steps "
+    "include the prefill share; 1000/1000, measured vs dcsim time per output token at the pool's batch) the "
+    "excess per rank token and MoE layer differs by model: DeepSeek-R1 4.0 us (384 per rank; 3.5 decode-only at "
+    "26), GPT-OSS-120B 2.5, Maverick 1.7, Qwen3-235B 0.6; per hidden element 0.56 / 0.87 / 0.33 / 0.15 ns: no "
+    "per-token, per-element or per-copy constant fits them. "
+    "Diagnostic (not adopted): of dcsim's ops, MLA is what the decode-only points ask for. dcsim's absorbed MLA "
+    "decode runs at ~573 TFLOP/s at 128 heads per rank (FlashMLA's FLOP count), the February-2025 FlashMLA's "
+    "580 that TensorRT-LLM's copy keeps (cpp/tensorrt_llm/kernels/flashMLA: flash_fwd_mla_kernel.h with FlashMLA "
+    "PR #54's FP8 path, fp8_transpose_v.h); that rate / 1.7 (~340) takes the Dynamo decode steps -2.2 / -10.9 "
+    "-> +3.4 / -1.5 %, DeepSeek-R1 H200 DEP8 1024/8192 +13.6 -> -0.5, 1024/32768 +42.1 -> +16.7, 1000/1000 / "
+    "1024/1024 +59.4 / +59.6 -> +47.9 / +47.9, the aggregated InferenceX DEP8 c64 TPOT -13.2 -> -10.6 %, the "
+    "blog step 46.4 -> 51.7 ms (69-81 measured), and leaves the TEP8 and SGLang TP8 rows (16 heads per GPU: "
+    "memory-bound MLA) where they are; / 1.4 (FlashMLA README's 410 TFLOPS for its FP8-KV sparse decode "
+    "kernel against ~573): +1.0 / -5.5, +5.0, +26.4, +52.6 / +52.7 %, blog 49.4 ms. Not adopted: no public "
+    "text rate for the FP8 FlashMLA kernel TensorRT-LLM runs (PR #54's and issue #56's H20 / H800 figures are "
+    "images), SGLang PR #8856 reports that kernel 15-30 % faster end to end than bf16 FlashMLA on H20, and the "
+    "0.19-era BF16-KV run (PR #3439, bf16 FlashMLA) is 2x off too: MLA is not the whole of either build's gap. "
+    "Not isolated.")
 DEP_MOE_COMM = (
     "Since issue 12 (hopdep) a DEP row's MoE traffic is TensorRT-LLM's: off a multi-node NVLink domain, or with "
     "ep <= top_k, no all-to-all runs (fused_moe_wide_ep.py select_alltoall_method_type: MNNVL or "
@@ -251,7 +305,8 @@ DEP_MOE_COMM = (
     "residuals 2.6; GPT-OSS-120B H100 DEP4 at 395 per rank 44.3 ms = routed experts 20.5 (46 %), attention 15.1 "
     "(34 %), all-gather / reduce-scatter 2.6, gates 0.9; the rows' measured time per step at those batches "
     "(prefill included) ~104 / ~84 ms. No public per-op Hopper timing at these shapes was found (aiconfigurator's "
-    "Hopper tables are Git LFS pointers in every stored copy, DSR1_GAP). " + DEP_PROFILE_MEMORY + ROUTE_SKEW + ADP_BALANCE_GAP)
+    "Hopper tables are Git LFS pointers in every stored copy, DSR1_GAP). " + DEP_PROFILE_MEMORY + ROUTE_SKEW + ADP_BALANCE_GAP
+    + DEP_BATCH_SLOPE)
 # The Qwen3 MoE candidates checked against public evidence (issue 12, qwenmoe); both Qwen3 kinds carry it
 QWEN_MOE_CANDIDATES = (
     " Candidates for the Qwen3 MoE's missing time checked against public kernel timings (issue 12, qwenmoe; "
@@ -530,7 +585,7 @@ DSR1_GAP = (
     "Issue 12 (gptbw16): a mixed step's context and generation attention as two launches (TensorRT-LLM's "
     "attention op; GPT_OSS_BLACKWELL_GAP), the generation requests' MLA in the absorbed form beside a context "
     "chunk in the MHA form: B200 / GB200 DEP4 8192/1024 -16.1 / -13.3 -> +1.8 / +4.0 %, H200 DEP8 1000/1000 "
-    "+57.4 -> +59.4 %.")
+    "+57.4 -> +59.4 %." + DEP_BATCH_SLOPE)
 # Blackwell decode-heavy rows under, short large-batch rows over (issue 12, bwdec17): measured, nothing moved
 BW_DECODE_AUDIT = (
     " Audit (issue 12, bwdec17; no row moved). Measured GB200 / B200 per GPU on the same cells: 1.13-1.17 on the "
