@@ -339,8 +339,11 @@ class Deployment:
         bs_cap, tok_cap = max(s.max_batch_size // ranks, 1), max(s.max_batch_tokens // ranks, 1)
         cost.set_graph_batch_sizes(e.graph_batch_sizes(s.cuda_graph_batch_sizes, bs_cap, tok_cap))
         if e.cuda_graph_max_batch < 0:
-            # the replica's own CUDA graphs (serve.cuda_graph_batch_sizes as padded) cover its decode batches
-            cost.graph_max_batch = int(cost.graph_sizes[-1]) if cost.graph_sizes else 0
+            # the replica's own CUDA graphs (serve.cuda_graph_batch_sizes as padded) cover its decode batches;
+            # without a list, the engine's default graphs (TensorRT-LLM: TorchLlmArgs cuda_graph_config
+            # default_factory=CudaGraphConfig, "enabled for batches that consist of decoding requests only")
+            # are taken to cover them (dcsim holds no default list: such decode steps run unpadded)
+            cost.graph_max_batch = int(cost.graph_sizes[-1]) if cost.graph_sizes else 2**31 - 1
         cap = min(bs_cap, tok_cap)
         over = sorted({int(b) for b in s.cuda_graph_batch_sizes or () if b > cap})
         if over:

@@ -47,8 +47,8 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   ``cuda_graph_max_batch``) launches ``eager_kernels_per_layer`` kernels per layer from the CPU
   (-1: every kernel the layer model implies, ``eager_ops``) at ``launch_us`` each (host seconds
   per kernel, the engine's Python included), so it takes at least that long; ``cuda_graph_max_batch``
-  -1: the replica's largest CUDA graph batch (``serve.cuda_graph_batch_sizes`` as padded, 0 without
-  graphs); ``eager_serial``: that dispatch runs on the same host thread as the overlap scheduler's
+  -1: the replica's largest CUDA graph batch (``serve.cuda_graph_batch_sizes`` as padded; without a list,
+  the engine's default decode graphs cover every decode batch); ``eager_serial``: that dispatch runs on the same host thread as the overlap scheduler's
   per-sequence work (TensorRT-LLM's PyExecutor launches the model's eager forward from its one loop
   thread), so a step's host time is ``overlap_us_per_seq`` x sequences + the dispatch, not the larger
   of the two.
