@@ -234,3 +234,11 @@ def test_grace_dispatch_speed_is_transformer_engines_torch_op_ratio():
         with pytest.raises(ConfigError) as err:
             _hw.define("T-dslip", {"like": "B200-180GB", "dispatch_speed": v})
         assert err.value.key == "hardware.T-dslip.dispatch_speed"
+
+
+def test_a_defined_gpu_with_its_own_dispatch_speed_is_not_its_likes_calibration():
+    from sim.compute import calibration_inputs_changed
+    same = _hw.define("T-gb-same", {"like": "GB200"})
+    own = _hw.define("T-gb-disp", {"like": "GB200", "dispatch_speed": 0.8})
+    assert "dispatch_speed" not in calibration_inputs_changed(same)
+    assert "dispatch_speed" in calibration_inputs_changed(own)
