@@ -240,5 +240,5 @@ def test_a_defined_gpu_with_its_own_dispatch_speed_is_not_its_likes_calibration(
     from sim.compute import calibration_inputs_changed
     same = _hw.define("T-gb-same", {"like": "GB200"})
     own = _hw.define("T-gb-disp", {"like": "GB200", "dispatch_speed": 0.8})
-    assert "dispatch_speed" not in calibration_inputs_changed(same)
-    assert "dispatch_speed" in calibration_inputs_changed(own)
+    assert "dispatch_speed" not in calibration_inputs_changed(same.name)
+    assert "dispatch_speed" in calibration_inputs_changed(own.name)
