@@ -200,8 +200,14 @@ ADP_BALANCE_GAP = (
     "in each), a time-weighted balance ratio of 0.80 where the blog's SOL figure implies 0.65 (25,664 / 39,552) "
     "and its average over iterations is 0.54: the real runs are out of balance on far more steps than dcsim's "
     "(not isolated: its per-rank KV pools under GUARANTEED_NO_EVICT, uneven decode counts, the eager launch of "
-    "every step with a context on any rank, which the [trtllm] profile prices at 0, are candidates). "
-    "tests/workloads/serving/test_dp_attention.py test_blog10_adp_balance_speedup pins it (slow).")
+    "every step with a context on any rank, which the [trtllm] profile priced at 0, are candidates). "
+    "tests/workloads/serving/test_dp_attention.py test_blog10_adp_balance_speedup pins it (slow). Issue 12 "
+    "(scout17): that eager launch is now priced (engines.toml [trtllm] launch_us 13.48 us per kernel on the "
+    "executor's thread, eager_serial; Grace at hardware.toml dispatch_speed 0.364: DeepSeek V3's 1,800 kernels "
+    "66.7 ms a step on GB200): blog10's baseline 35,311 -> 32,840 and balanced 37,995 -> 33,167 tok/s (1.38x -> "
+    "1.28x and 1.11x -> 0.97x the measured), the ratio 1.076x -> 1.010x: prompts arrive in nearly every step, "
+    "so both runs are eager nearly always, and dcsim's balance (same-step prefill) does not hold prompts back "
+    "over iterations (batching_wait_iters, timeout_iters) to save eager steps.")
 DEP_MOE_COMM = (
     "Since issue 12 (hopdep) a DEP row's MoE traffic is TensorRT-LLM's: off a multi-node NVLink domain, or with "
     "ep <= top_k, no all-to-all runs (fused_moe_wide_ep.py select_alltoall_method_type: MNNVL or "
