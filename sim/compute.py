@@ -234,6 +234,8 @@ def calibration_inputs_changed(gpu_name: str) -> list[str]:
         changed.append("power_W")
     if not same(spec.host_speed, base.host_speed):
         changed.append("host_speed")
+    if not same(spec.launch_speed, base.launch_speed):
+        changed.append("dispatch_speed")
     return changed
 
 

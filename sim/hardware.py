@@ -25,7 +25,9 @@ Vocabulary:
   overlap scheduler's, eager kernel dispatch, the DP-attention sync, per-request front end) by
   it; a serving run's manifest names the host it assumed. Grace-hosted boards (GB200, GB300)
   carry their measured ratio with its source in ``hardware.toml``; a defined GPU takes its
-  ``like``'s, else 1.
+  ``like``'s, else 1. ``dispatch_speed`` (optional): the same ratio for eager kernel dispatch
+  alone (one PyTorch op's CPU side and launch), which the engines' ``launch_us`` is divided by
+  instead (``GpuSpec.launch_speed``; Grace 0.364, TransformerEngine issue #2053).
 - ``clock_scale``: the sustained clock of a defined GPU capped below its ``like``'s power limit,
   relative to the like's ((power ratio)^(1/3)); the compute model scales tensor and special-
   function rates by it (``sustained_flops``). 1 for every catalogued GPU.
@@ -80,6 +82,13 @@ class GpuSpec:
     clock_scale: float = 1.0        # sustained clock under its power limit over its ``like``'s
     host_cpu: str = HOST_CPU_X86    # the host CPU that runs the serving engine's loop (names it in a run's manifest)
     host_speed: float = 1.0         # its single-thread speed over the x86 host the engine host costs were fitted on
+    dispatch_speed: float = 0.0     # its speed at dispatching one torch op / kernel launch over that x86 host (0: host_speed)
+
+    @property
+    def launch_speed(self) -> float:
+        """The host's speed at eager kernel dispatch (PyTorch op + launch) over the x86 fit host:
+        ``dispatch_speed`` where the catalogue gives one, else ``host_speed``."""
+        return self.dispatch_speed if self.dispatch_speed > 0.0 else self.host_speed
 
     def sustained_flops(self, precision: str) -> float:
         """``peak_flops`` at the clock the chip sustains under its power limit (see ``define``)."""
@@ -143,6 +152,7 @@ def _spec(name: str, row: dict, **extra) -> GpuSpec:
             lacks=tuple(sorted(k for k, v in tflops.items() if v <= 0)),
             host_cpu=str(row.get("host_cpu", HOST_CPU_X86)),
             host_speed=float(row.get("host_speed", 1.0)),
+            dispatch_speed=float(row.get("dispatch_speed", 0.0)),
             **extra,
         )
 
@@ -162,18 +172,20 @@ DEFINED_DEFAULTS = {"vendor": "custom", "scaleup_GBps": 32.0, "scaleup_domain": 
                     "power_W": 400.0, "scaleup_kind": "switch", "nvls": False}
 _REQUIRED = ("dense_tflops", "hbm_GB", "hbm_GBps")
 _NUMERIC = ("hbm_GB", "hbm_usable_GiB", "hbm_GBps", "scaleup_GBps", "special_Tops", "host_GBps", "power_W",
-            "host_speed")
+            "host_speed", "dispatch_speed")
 # upper bounds of a [hardware."NAME"] value: ~100x today's largest (288 GB HBM, 8 TB/s, 1.8 TB/s
 # NVLink, 1.4 kW), so a unit slip (GB given in bytes, W in mW) is an error, not a silent giant GPU
 _UPPER = {"hbm_GB": 1e5, "hbm_usable_GiB": 1e5, "hbm_GBps": 1e6, "scaleup_GBps": 1e6, "special_Tops": 1e6,
-          "host_GBps": 1e6, "power_W": 1e5, "host_speed": 10.0}
+          "host_GBps": 1e6, "power_W": 1e5, "host_speed": 10.0,
+          "dispatch_speed": 10.0}
 # host_speed is a ratio near 1 (Grace 0.85): no CPU runs a single thread 10x a Xeon 8480C, while a
 # percentage slip (85 for 0.85, 120 for 1.2) lands above 10
 # lower bounds: ~100x below today's smallest (16 GB HBM at 900 GB/s, PCIe-class 16 GB/s links,
 # 70 W boards), so a unit slip the other way (TB/s given as GB/s, GB as TB) or a stray 1e-9 is an
 # error, not a request that takes centuries of simulated time
 _LOWER = {"hbm_GB": 0.1, "hbm_usable_GiB": 0.1, "hbm_GBps": 1.0, "scaleup_GBps": 0.01, "special_Tops": 1e-3,
-          "host_GBps": 0.01, "power_W": 1.0, "host_speed": 0.01}
+          "host_GBps": 0.01, "power_W": 1.0, "host_speed": 0.01,
+          "dispatch_speed": 0.01}
 _LOWER_DENSE_TFLOPS = 1e-3
 # every precision's dense tensor rate, TFLOP/s: ~100x today's largest (B300 fp4, ~15 PFLOP/s),
 # so a rate given in FLOP/s (130e12 for 130 TFLOP/s) is an error naming the key
@@ -189,7 +201,8 @@ def _row_of(spec: GpuSpec) -> dict:
             "hbm_GBps": spec.hbm_Bps / 1e9, "scaleup_GBps": spec.scaleup_Bps / 1e9,
             "scaleup_domain": spec.scaleup_domain, "special_Tops": spec.special_ops / 1e12,
             "host_GBps": spec.host_Bps / 1e9, "power_W": spec.power_W, "nvls": spec.nvls,
-            "scaleup_kind": spec.scaleup_kind, "host_cpu": spec.host_cpu, "host_speed": spec.host_speed}
+            "scaleup_kind": spec.scaleup_kind, "host_cpu": spec.host_cpu, "host_speed": spec.host_speed,
+            **({"dispatch_speed": spec.dispatch_speed} if spec.dispatch_speed > 0.0 else {})}
 
 
 def define(name: str, row: dict) -> GpuSpec:
@@ -266,7 +279,7 @@ def define(name: str, row: dict) -> GpuSpec:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
             raise ConfigError(f"{key}.{k}", f"must be a positive finite number, got {v!r}")
-        if k == "host_speed" and not _LOWER[k] <= v <= _UPPER[k]:
+        if k in ("host_speed", "dispatch_speed") and not _LOWER[k] <= v <= _UPPER[k]:
             raise ConfigError(f"{key}.{k}", f"{v:g} is outside {_LOWER[k]:g}-{_UPPER[k]:g}: the host CPU's "
                                             "single-thread speed as a ratio to the x86 host the engine host "
                                             "times were fitted on (1 = that host; Grace 0.85), not a percentage")

@@ -213,3 +213,32 @@ def test_an_empty_gpu_name_in_the_topology_says_so(name):
 def test_a_usable_capacity_within_the_marketed_one_is_kept():
     spec = _hw.define("T-usable", {"like": "H100-SXM-80GB", "hbm_GB": 96, "hbm_usable_GiB": 94.5})
     assert spec.hbm_bytes == 94.5 * _hw.GiB
+
+
+def test_grace_dispatch_speed_is_transformer_engines_torch_op_ratio():
+    """Eager kernel dispatch (one PyTorch op's CPU side and launch) on Grace: TransformerEngine issue
+    #2053 times a torch Linear forward's CPU runtime at 37.08 us on GB200 and 13.48 us on DGX H100, so
+    hardware.toml's dispatch_speed is 13.48 / 37.08 (GB200, GB300: the same CPU); the x86 boards
+    dispatch at their host_speed, 1; a defined GPU borrows its like's or gives its own, and a
+    percentage slip is an error naming the key."""
+    for name in ("GB200", "GB300"):
+        g = _hw.gpu(name)
+        assert g.dispatch_speed == pytest.approx(13.48 / 37.08, abs=0.001)
+        assert g.launch_speed == g.dispatch_speed < g.host_speed
+    for name in ("H100-SXM-80GB", "H200-SXM-141GB", "B200-180GB"):
+        assert _hw.gpu(name).dispatch_speed == 0.0 and _hw.gpu(name).launch_speed == 1.0
+    assert "#2053" in open(__import__("sim").__path__[0] + "/data/hardware.toml").read()
+    assert _hw.define("T-grace-d", {"like": "GB200"}).launch_speed == pytest.approx(0.364)
+    assert _hw.define("T-own-d", {"like": "B200-180GB", "host_speed": 0.9}).launch_speed == 0.9
+    for v in (36.4, 0.0, -1.0):
+        with pytest.raises(ConfigError) as err:
+            _hw.define("T-dslip", {"like": "B200-180GB", "dispatch_speed": v})
+        assert err.value.key == "hardware.T-dslip.dispatch_speed"
+
+
+def test_a_defined_gpu_with_its_own_dispatch_speed_is_not_its_likes_calibration():
+    from sim.compute import calibration_inputs_changed
+    same = _hw.define("T-gb-same", {"like": "GB200"})
+    own = _hw.define("T-gb-disp", {"like": "GB200", "dispatch_speed": 0.8})
+    assert "dispatch_speed" not in calibration_inputs_changed(same.name)
+    assert "dispatch_speed" in calibration_inputs_changed(own.name)

@@ -278,6 +278,7 @@ class IterationCost:
         self.overlap_per_seq_s = 0.0       # CPU per scheduled sequence per step hidden behind the GPU step
         self.async_host = False            # overhead_s and host_per_seq_s run beside the GPU step too (step_with_host)
         self.graph_max_batch = 0           # largest decode batch a CUDA graph covers
+        self.eager_serial = False          # eager dispatch adds to the overlapped host work (engines.toml eager_serial)
         self.spec_tokens = 0               # speculative decoding (set_speculative): draft steps
         self.weight_read_eff = 1.0         # see set_weight_read_efficiency
         self.expert_extra_bytes = 0.0      # see set_expert_precision
@@ -735,6 +736,8 @@ class IterationCost:
         tail = first.comm_s + (0.0 if self.async_host else host)
         eager = self.eager_step_s if (self.eager_step_s > 0 and B > self.graph_max_batch) else 0.0
         hidden = self.overlap_per_seq_s * B + (host if self.async_host else 0.0)
+        if self.eager_serial:
+            hidden, eager = hidden + eager, 0.0
         if hidden > eager:
             eager = hidden     # the overlapped host step bounds it alike (step_with_host)
         # the attention op of _attn_s with pairs = kv_read = D, inlined (the macro-step's loop)
@@ -933,7 +936,8 @@ class IterationCost:
         """Iteration seconds with the engine's CPU work: a step run without CUDA graphs (a prefill
         chunk in it, or more sequences than the largest graph) cannot finish before the CPU has
         launched its kernels (``eager_step_s``), nor before an overlap scheduler's CPU work for its
-        S sequences (``overlap_per_seq_s`` x S, run while the GPU runs the previous step); the
+        S sequences (``overlap_per_seq_s`` x S, run while the GPU runs the previous step; with
+        ``eager_serial``, TensorRT-LLM's one loop thread, the launches add to that work); the
         scheduler's per-step and per-sequence CPU time (``overhead_s``, ``host_per_seq_s``) is not
         hidden behind the GPU, unless the engine schedules asynchronously (``async_host``: vLLM
         --async-scheduling, SGLang's overlap scheduler), where it runs beside the GPU's step too and
@@ -941,9 +945,13 @@ class IterationCost:
         the GPU's step (attention DP's per-step metadata all-gather, ``DpAttentionCost``): with
         synchronous scheduling the step takes at least it, with asynchronous scheduling it adds to
         the host work the GPU step hides."""
-        if self.eager_step_s > 0.0 and (T > S or S > self.graph_max_batch) and gpu_s < self.eager_step_s:
-            gpu_s = self.eager_step_s
         hidden = self.overlap_per_seq_s * S
+        if self.eager_step_s > 0.0 and (T > S or S > self.graph_max_batch):
+            if self.eager_serial:
+                # launched from the overlap scheduler's own thread, after its per-sequence work
+                hidden += self.eager_step_s
+            elif gpu_s < self.eager_step_s:
+                gpu_s = self.eager_step_s
         if self.async_host:
             hidden += sync_s
         elif sync_s > hidden:

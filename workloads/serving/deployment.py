@@ -98,7 +98,7 @@ class Deployment:
         self.gpu = gpu_spec(cfg.topology.gpu)
         self.serve = s = engines.apply_defaults(cfg.serve, self.gpu.hbm_bytes)
         # the profile's host times on this machine's host (GpuSpec.host_speed: Grace-hosted GB200 is slower)
-        self.engine = engines.profile(s.engine).on_host(self.gpu.host_speed)
+        self.engine = engines.profile(s.engine).on_host(self.gpu.host_speed, self.gpu.launch_speed)
         self.stream = stream
         check_precision(self.gpu, s.precision)
         if s.precision == "fp8" and not self.gpu.has_precision("fp8"):
@@ -300,7 +300,8 @@ class Deployment:
             _warn_once(f"serve.async_scheduling = true has no effect with engine {e.name!r}: its profile exposes no "
                        "per-step scheduler CPU to hide (engines.toml step_us = step_us_per_seq = 0; its overlapped "
                        "host work is overlap_us_per_seq) and serve.schedule_overhead_us is unset")
-        cost.graph_max_batch = e.cuda_graph_max_batch
+        cost.graph_max_batch = max(e.cuda_graph_max_batch, 0)     # -1: set below from the replica's own graphs
+        cost.eager_serial = e.eager_serial
         cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * us
         if isinstance(cost, DpAttentionCost) and cost.dp > 1:
             cost.dp_sync_s = e.dp_sync_us * us
@@ -337,6 +338,12 @@ class Deployment:
         ranks = cost.dp if isinstance(cost, DpAttentionCost) and cost.dp > 1 else 1
         bs_cap, tok_cap = max(s.max_batch_size // ranks, 1), max(s.max_batch_tokens // ranks, 1)
         cost.set_graph_batch_sizes(e.graph_batch_sizes(s.cuda_graph_batch_sizes, bs_cap, tok_cap))
+        if e.cuda_graph_max_batch < 0:
+            # the replica's own CUDA graphs (serve.cuda_graph_batch_sizes as padded) cover its decode batches;
+            # without a list, the engine's default graphs (TensorRT-LLM: TorchLlmArgs cuda_graph_config
+            # default_factory=CudaGraphConfig, "enabled for batches that consist of decoding requests only")
+            # are taken to cover them (dcsim holds no default list: such decode steps run unpadded)
+            cost.graph_max_batch = int(cost.graph_sizes[-1]) if cost.graph_sizes else 2**31 - 1
         cap = min(bs_cap, tok_cap)
         over = sorted({int(b) for b in s.cuda_graph_batch_sizes or () if b > cap})
         if over:

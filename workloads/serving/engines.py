@@ -46,7 +46,12 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   a step not covered by a CUDA graph (any prefill chunk, or a decode batch over
   ``cuda_graph_max_batch``) launches ``eager_kernels_per_layer`` kernels per layer from the CPU
   (-1: every kernel the layer model implies, ``eager_ops``) at ``launch_us`` each (host seconds
-  per kernel, the engine's Python included), so it takes at least that long.
+  per kernel, the engine's Python included), so it takes at least that long; ``cuda_graph_max_batch``
+  -1: the replica's largest CUDA graph batch (``serve.cuda_graph_batch_sizes`` as padded; without a list,
+  the engine's default decode graphs cover every decode batch); ``eager_serial``: that dispatch runs on the same host thread as the overlap scheduler's
+  per-sequence work (TensorRT-LLM's PyExecutor launches the model's eager forward from its one loop
+  thread), so a step's host time is ``overlap_us_per_seq`` x sequences + the dispatch, not the larger
+  of the two.
 - speculative decoding (``speculative.py``): ``spec_step_us`` CPU per draft-and-verify step the
   engine adds and does not hide, ``spec_seq_us`` the same per sequence; ``spec_draft_seq_us``
   work per sequence per draft step beyond the drafter's layer and head (top-k selection, tree
@@ -238,6 +243,7 @@ class EngineProfile:
     mxfp4_expert_alignment_trtllm_gen: int = 0   # the same under the TRTLLM-gen MoE backend (serve.moe_backend trtllm_gen)
     triton_moe_k_align: int = 0     # the weight-only Triton MoE's expert GEMMs padded to K / N multiples (0: none)
     triton_moe_n_align: int = 0     # (IterationCost.set_mixed_input_alignment)
+    eager_serial: bool = False      # eager dispatch runs on the overlap scheduler's thread: it adds to overlap_us_per_seq x S
     defaults: dict = field(default_factory=dict, compare=False)
     description: str = ""
 
@@ -389,13 +395,18 @@ class EngineProfile:
         return tokens
 
     # -- host time -----------------------------------------------------------------------------
-    def on_host(self, host_speed: float) -> "EngineProfile":
+    def on_host(self, host_speed: float, dispatch_speed: float | None = None) -> "EngineProfile":
         """This profile on a host of single-thread speed ``host_speed`` relative to the x86 DGX
         hosts its host times were fitted on (``GpuSpec.host_speed``; Grace 0.85): every host time
-        (``HOST_TIME_FIELDS``, microseconds) divided by it; the profile itself at speed 1."""
-        if host_speed == 1.0:
+        (``HOST_TIME_FIELDS``, microseconds) divided by it, ``launch_us`` (eager kernel dispatch)
+        by ``dispatch_speed`` where given (``GpuSpec.launch_speed``; Grace 0.364); the profile
+        itself at speed 1."""
+        if dispatch_speed is None:
+            dispatch_speed = host_speed
+        if host_speed == 1.0 and dispatch_speed == 1.0:
             return self
-        return replace(self, **{f: getattr(self, f) / host_speed for f in HOST_TIME_FIELDS})
+        return replace(self, **{f: getattr(self, f) / (dispatch_speed if f == "launch_us" else host_speed)
+                                for f in HOST_TIME_FIELDS})
 
     def frontend_s(self, prompt_tokens: int) -> float:
         """Per-request host latency before the engine sees it (seconds)."""
@@ -471,7 +482,7 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and 0.0 <= r <= 8.0):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml rope_table_bytes_per_entry = {r!r} is not a number "
                                "of bytes per table entry in [0, 8] (0: no RoPE table over the model's context; 4: fp32)")
-    for k in ("dp_context_balance", "split_mixed_attention"):
+    for k in ("dp_context_balance", "split_mixed_attention", "eager_serial"):
         if not isinstance(getattr(prof, k), bool):
             raise ConfigError(key, f"engine {prof.name!r}: engines.toml {k} = {getattr(prof, k)!r} is not true or false")
     if not isinstance(prof.async_scheduling, bool):

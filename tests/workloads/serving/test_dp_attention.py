@@ -824,13 +824,20 @@ def test_blog10_adp_balance_speedup():
     (61.7 ms against 45.4 ms decode-only at 384 per rank) is too cheap, or too rare (serving_heldout.ADP_BALANCE_GAP;
     output sigma 0.5 / 1.5 give 1.096x / 1.060x, 1,024 sequences per rank 1.051x: no choice of the unpublished
     spread or limits reaches 1.3x).
+    Issue 12 (scout17): a step with a prompt on any rank runs eagerly, its 1,800 kernels dispatched from each
+    rank's executor thread at Grace's dispatch_speed (66.7 ms, + 384 x 29.4 us: 78 ms against a 53 ms GPU step;
+    engines.toml [trtllm] launch_us / eager_serial): baseline 35,311 -> 32,840, balanced 37,995 -> 33,167 tok/s,
+    1.076x -> 1.010x; both nearer the measurement (1.38x -> 1.28x and 1.11x -> 0.97x of it), the ratio further
+    from it: with prompts arriving in nearly every step both runs are eager in nearly every step, and dcsim's
+    balance (every rank prefills in the same steps) does not hold prompts back over iterations as the blog's
+    batching_wait_iters / timeout_iters do, so it saves few eager steps.
     Pinned (a gap, not a fit: fails when the model moves it)."""
     from sim.app.runner import run
     base = float(run(blog10_config(balance=False)).summary["output_tokens_per_s"])
     bal = float(run(blog10_config(balance=True)).summary["output_tokens_per_s"])
-    assert 1.05 < bal / base < 1.12                     # published 1.31-1.33
-    assert 1.3 < base / BLOG10_BASELINE_TPS < 1.45
-    assert 1.05 < bal / BLOG10_BALANCE_TPS < 1.17
+    assert 1.0 < bal / base < 1.05                      # published 1.31-1.33
+    assert 1.2 < base / BLOG10_BASELINE_TPS < 1.35
+    assert 0.92 < bal / BLOG10_BALANCE_TPS < 1.05
 
 
 def test_dep_step_slope_on_the_heldout_dep_rows():

@@ -563,10 +563,15 @@ def test_a_grace_hosted_replica_runs_the_engine_host_work_at_the_catalogues_host
     dep_g = _heldout_deployment("trtllm12_Qwen3_30B_A3B_GB200_tp1_1000_1000")
     assert dep_b.cost.overlap_per_seq_s == pytest.approx(25e-6)
     assert dep_g.cost.overlap_per_seq_s == pytest.approx(25e-6 / 0.85)
+    # 4,096 sequences: above the rows' largest CUDA graph (1,792), so the step is eager and its kernel
+    # dispatch (912 kernels at launch_us, Grace at its own dispatch_speed 0.364) joins the per-sequence work
     B, ctx = 4096.0, 256.0
+    n = engines.eager_ops(dep_b.cost, -1)
+    assert n == 912.0 and dep_b.cost.graph_max_batch == dep_b.cost.graph_sizes[-1] < B
     step_b = dep_b.cost.times([B], [B], [B * ctx], [B * ctx])[0]
     step_g = dep_g.cost.times([B], [B], [B * ctx], [B * ctx])[0]
-    assert step_g / step_b == pytest.approx(1 / 0.85, rel=1e-6)
+    assert step_b == pytest.approx(B * 25e-6 + n * 13.48e-6, rel=1e-6)
+    assert step_g == pytest.approx(B * 25e-6 / 0.85 + n * 13.48e-6 / gb200.launch_speed, rel=1e-6)
     # the request front end runs on the same host
     assert dep_g.engine.frontend_s(100) / gb200.host_speed > dep_b.engine.frontend_s(100)
 
@@ -980,3 +985,52 @@ def test_only_tensorrt_llm_pads_the_triton_moe_experts():
 @pytest.mark.parametrize("bad", [-128, 12.5, "128", True, 10_000])
 def test_engines_toml_triton_moe_alignment_is_checked(monkeypatch, field, bad):
     _refused_when_edited(monkeypatch, "trtllm", field, bad)
+
+
+def test_on_host_divides_launch_us_by_the_dispatch_speed_alone():
+    """EngineProfile.on_host(host_speed, dispatch_speed): launch_us (eager kernel dispatch) over the
+    dispatch speed, every other host time over the host speed; without a dispatch speed, the host's."""
+    p = engines.profile("trtllm")
+    assert p.launch_us == pytest.approx(13.48) and p.eager_serial and p.eager_kernels_per_layer == -1
+    q = p.on_host(0.85, 0.364)
+    assert q.launch_us == pytest.approx(13.48 / 0.364)
+    assert q.overlap_us_per_seq == pytest.approx(p.overlap_us_per_seq / 0.85)
+    assert p.on_host(0.85).launch_us == pytest.approx(13.48 / 0.85)
+    assert p.on_host(1.0, 1.0) is p
+
+
+def test_trtllm_mixed_step_launches_on_the_overlap_schedulers_thread():
+    """TensorRT-LLM runs a step with a context request eagerly (ScheduledRequests.can_run_cuda_graph: no
+    context requests), launching every kernel from the PyExecutor's loop thread, the thread that also does the
+    overlap scheduler's per-sequence work: such a step's host time is 25 us x sequences + kernels x launch_us,
+    and the step takes the larger of that and its GPU time. A decode-only step within the CUDA graphs pays no
+    dispatch. On GB200's Grace the dispatch runs at hardware.toml dispatch_speed (0.364), the rest at 0.85."""
+    for row, launch_s, per_seq_s in (("trtllm10_Llama_4_Scout_GB200_tp1_128_128", 13.48e-6 / 0.364, 25e-6 / 0.85),
+                                     ("trtllm10_Llama_4_Scout_B200_tp1_128_128", 13.48e-6, 25e-6)):
+        c = _heldout_deployment(row).cost
+        n = engines.eager_ops(c, -1)
+        assert n == 1152.0          # Llama 4 Scout, 48 layers
+        assert c.eager_serial and c.eager_step_s == pytest.approx(n * launch_s)
+        assert c.overlap_per_seq_s == pytest.approx(per_seq_s)
+        assert c.graph_max_batch == c.graph_sizes[-1] > 0
+        S, T = 3600.0, 3600.0 + 4096.0
+        b = c.batch(T, S, S * 192 + 32 * 128 * 64, S * 192)
+        host = per_seq_s * S + n * launch_s
+        assert b.time_s == pytest.approx(max(b.compute_s + b.comm_s, host), rel=1e-9)
+        d = c.batch(S, S, S * 192, S * 192)            # decode only, graphed: no dispatch
+        assert d.time_s == pytest.approx(max(d.compute_s + d.comm_s, per_seq_s * S), rel=1e-9)
+    # on Grace the mixed step is host-bound: 3,600 x 29.4 us + 1,152 x 37.1 us = 148.6 ms over its GPU time
+    c = _heldout_deployment("trtllm10_Llama_4_Scout_GB200_tp1_128_128").cost
+    b = c.batch(7696.0, 3600.0, 3600 * 192 + 32 * 128 * 64, 3600 * 192)
+    host = 3600 * 25e-6 / 0.85 + 1152 * 13.48e-6 / c.gpu.launch_speed
+    assert b.time_s == pytest.approx(host, rel=1e-9) and host > b.compute_s + b.comm_s
+
+
+def test_eager_serial_must_be_a_boolean(monkeypatch):
+    from sim.errors import ConfigError
+    data = dict(engines._data())
+    data["trtllm"] = {**data["trtllm"], "eager_serial": "yes"}
+    monkeypatch.setattr(engines, "_data", lambda: data)
+    with pytest.raises(ConfigError) as err:
+        engines.profile("trtllm")
+    assert err.value.key == "serve.engine" and "eager_serial" in str(err.value)
