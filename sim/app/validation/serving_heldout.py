@@ -1213,4 +1213,5 @@ def fused_moe_layer_s(gpu: str, tokens: int, hidden: int, intermediate: int, exp
     total = c.layers.op_seconds(set(ops), per_gpu, frac, pad)
     if set(ops) == set(MOE_LAYER_OPS):
         total += c.moe_copy_s * routed * top_k / ep       # the kernel's cost per routed copy on this GPU
+        total += c.moe_launch_s                           # and its fixed time per launch (calibration cutlass_launch_us)
     return total
