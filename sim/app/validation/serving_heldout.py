@@ -1018,24 +1018,40 @@ V10_DEP_GAP = (
     "+8 to +67 %, median +30.4 % since scouthop's RoPE table)."
     + LLAMA4_ENCODER_MEMORY + LLAMA4_HOPPER_AUDIT + HOPPER_FP8_MOE_KERNELS + LLAMA4_ROPE_TABLE)
 # (row-id substring, tolerance, bound, gap): the first match decides
+MOE_STREAM_GAP = (
+    " The CUTLASS fused MoE's launch term and weight stream (issue 12, moegrid17; calibration.toml [fused_moe] "
+    "cutlass_launch_us 62.1 us per MoE layer launch, the aiconfigurator fit rows' intercept, refit with "
+    "cutlass_fp4_gemm_eff 0.728 -> 0.75 and cutlass_fp4_copy_ns 7.5 -> 7.03; cutlass_hbm_eff 0.85, the experts' "
+    "weights streamed at FlashInfer's Nsight figure where the serving fit's 0.6 was): aiconfigurator's held-out "
+    "launches below 4,096 tokens median |error| 15.4 -> 6.7 %. Held-out suite median 14.7 -> 14.9 %, mean 19.3 -> "
+    "19.0 %, within 25 % 118 -> 119, Blackwell median 9.9 -> 9.7 %; 53 rows closer, 31 farther. Long-output rows "
+    "toward the measurement: Llama 4 Maverick DEP4 1024/32768 B200 / GB200 -18.8 / -20.7 -> -13.3 / -15.6 %, "
+    "1024/8192 -12.2 / -16.8 -> -7.2 / -12.1 %; GPT-OSS-120B GB200 TP1 1024/8192 -12.2 -> -6.2 %, 1024/32768 -23.5 "
+    "-> -18.6 %; DeepSeek-R1 DEP4 1024/8192 B200 / GB200 -28.9 / -36.9 -> -25.8 / -34.2 %. Away from it: small "
+    "experts at TP1 (a launch term over few weight bytes), Qwen3-30B B200 1024/8192 -8.4 -> -15.5 %, GPT-OSS-20B "
+    "B200 1024/32768 -6.0 -> -12.3 %, GB200 -12.1 -> -17.2 %; DeepSeek-R1 DEP4 1024/32768 +14.4 / +15.3 -> +18.9 "
+    "/ +19.9 %; Qwen3-235B DEP4 (Blackwell) 1000/1000 B200 / GB200 +6.3 / +15.1 -> -0.5 / +10.1 %. serving-inferencex "
+    "median 8.05 -> 8.15 % (24 cases moved, 12 closer), serving unchanged. A grid-occupancy form of the grouped GEMMs (CTAs x a per-CTA stream rate against the SMs) was "
+    "tried first and ruled out on the kernel table (tests/workloads/serving/test_fused_moe.py).")
+
 KINDS = [
     ("Llama_3.3_70B_GB200", 0.15, 0.17, GB200_GAP),
     ("Llama_3.3_70B", 0.15, None, ""),
-    ("Qwen3_30B_A3B", 0.15, 0.30, QWEN_SMALL_GAP + QWEN_MOE_CANDIDATES),   # max +39.2 -> +20.8 % (bwmoe)
-    ("Qwen3_235B_A22B", 0.15, 0.50, QWEN_DEP_GAP + QWEN_MOE_CANDIDATES),   # max +60.7 -> +38.8 % (dpws: H100 DEP8 1024/8192)
+    ("Qwen3_30B_A3B", 0.15, 0.30, QWEN_SMALL_GAP + QWEN_MOE_CANDIDATES + MOE_STREAM_GAP),   # max +39.2 -> +20.8 % (bwmoe)
+    ("Qwen3_235B_A22B", 0.15, 0.50, QWEN_DEP_GAP + QWEN_MOE_CANDIDATES + MOE_STREAM_GAP),   # max +60.7 -> +38.8 % (dpws: H100 DEP8 1024/8192)
     ("DeepSeek_R1_0528_H200", 0.15, 0.90, DSR1_GAP),    # +42.6 -> +84.2 % (benchlim, deepseek) -> +57.6 (routeskew)
-    ("DeepSeek_R1", 0.15, 0.45, DSR1_GAP),              # Blackwell: -47..-19 -> -40..+5 -> -36..+16 % (bwattn, routeskew) -> -37..+15 % (bwmoe)
+    ("DeepSeek_R1", 0.15, 0.45, DSR1_GAP + MOE_STREAM_GAP),              # Blackwell: -47..-19 -> -40..+5 -> -36..+16 % (bwattn, routeskew) -> -37..+15 % (bwmoe)
     ("GPT_OSS_120B_H100_dep", 0.15, 0.85, GPT_OSS_DEP_HOPPER_GAP),   # +20..+110 -> +18..+76 % (gptossdep) -> +12..+78 (gptosstriton) -> +13..+72 (tritonhop)
     ("GPT_OSS_120B_H200", 0.15, 0.35, GPT_OSS_HOPPER_GAP),   # +11..+63 (benchlim) -> -1..+29 % (gptosshop) -> -8..+15 (tritonhop)
     ("GPT_OSS_20B_H", 0.15, 0.35, GPT_OSS_HOPPER_GAP),       # +9..+30 (benchlim) -> -1..+33 % (gptosshop) -> -4..+28 (tritonhop)
     ("GPT_OSS_120B_B200_dep", 0.15, 0.40, GPT_OSS_BLACKWELL_GAP),   # max 44.7 -> 36.8 % (benchlim) -> 20.7 % (gptbw16)
-    ("GPT_OSS_20B_GB200", 0.15, 0.45, GPT_OSS_BLACKWELL_GAP),   # 1000/1000 -31.5 -> -41.0 % (hostcpu: Grace host_speed) -> -41.7 (gptbw16)
-    ("GPT_OSS", 0.15, 0.35, GPT_OSS_BLACKWELL_GAP),          # max 38.7 -> 32.3 (benchlim) -> 29.4 % (20B GB200 split off) -> 31.1 (gptbw16: 20B B200 1000/1000; prefill-heavy +26 -> +8)
+    ("GPT_OSS_20B_GB200", 0.15, 0.45, GPT_OSS_BLACKWELL_GAP + MOE_STREAM_GAP),   # 1000/1000 -31.5 -> -41.0 % (hostcpu: Grace host_speed) -> -41.7 (gptbw16)
+    ("GPT_OSS", 0.15, 0.35, GPT_OSS_BLACKWELL_GAP + MOE_STREAM_GAP),          # max 38.7 -> 32.3 (benchlim) -> 29.4 % (20B GB200 split off) -> 31.1 (gptbw16: 20B B200 1000/1000; prefill-heavy +26 -> +8)
     ("trtllm10_Llama_4_Scout_B200", 0.15, 0.35, V10_SCOUT_TP1_GAP),    # max +38.3 -> +25.6 % (bwmoe)
     ("trtllm10_Llama_4_Scout_GB200", 0.15, 0.90, V10_SCOUT_TP1_GAP),   # max +78.6 -> +76.7 % (bwmoe)
     ("trtllm10_Llama_4", 0.15, 0.80, V10_DEP_GAP),           # max +98.7 -> +87.6 (mmha) -> +72.3 % (llama4hop; B200 Maverick 128/128) -> +70.0 -> +67.0 (scouthop)
     ("Llama_4_Maverick_H200", 0.15, 0.35, MAVERICK_HOPPER_GAP), # max +114.0 -> +95.8 (mmha) -> +89.0 (llama4hop) -> +22.4 % (mmha2)
-    ("Llama_4_Maverick", 0.15, 0.21, MAVERICK_BLACKWELL_GAP),  # 0.20 -> 0.21: GB200 1024/32768 -18.0 -> -20.6 % (smallar)
+    ("Llama_4_Maverick", 0.15, 0.21, MAVERICK_BLACKWELL_GAP + MOE_STREAM_GAP),  # 0.20 -> 0.21: GB200 1024/32768 -18.0 -> -20.6 % (smallar)
 ]
 
 

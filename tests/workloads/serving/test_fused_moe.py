@@ -761,7 +761,9 @@ def test_serve_moe_backend_overrides_the_engine_s_class():
 @pytest.mark.parametrize("backend,key,bad", [
     ("cutlass", "cutlass_fp4_gemm_eff", 0.0), ("cutlass", "cutlass_fp4_gemm_eff", float("nan")),
     ("cutlass", "cutlass_fp4_gemm_eff", 1.5), ("cutlass", "cutlass_fp4_copy_ns", -1.0),
-    ("cutlass", "cutlass_fp4_copy_ns", float("inf")),
+    ("cutlass", "cutlass_fp4_copy_ns", float("inf")), ("cutlass", "cutlass_launch_us", -1.0),
+    ("cutlass", "cutlass_launch_us", float("nan")), ("cutlass", "cutlass_launch_us", "62"),
+    ("cutlass", "cutlass_hbm_eff", 1.5), ("cutlass", "cutlass_hbm_eff", -0.1), ("cutlass", "cutlass_hbm_eff", float("nan")),
     ("trtllm_gen", "trtllm_gen_hbm_eff", 0.0), ("trtllm_gen", "trtllm_gen_hbm_eff", float("nan")),
     ("trtllm_gen", "trtllm_gen_hbm_eff", 1.2), ("trtllm_gen", "trtllm_gen_hbm_eff", "fast"),
     ("trtllm_gen", "trtllm_gen_fused_ops", "permute"), ("trtllm_gen", "trtllm_gen_fused_ops", ["permut"])])
