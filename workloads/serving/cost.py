@@ -1061,9 +1061,9 @@ class IterationCost:
         ``cutlass_fp4_copy_ns`` per routed (token, expert) copy on this GPU (routing, expand / permute,
         activation quantization and finalize beyond the bytes dcsim's permute / unpermute ops price),
         ``moe_copy_s``, and, every launch, ``cutlass_launch_us`` (``moe_launch_s``, its kernels' fill and tails
-        beyond the ops dcsim prices: the fit rows' intercept) with the experts' weights streamed at
-        ``cutlass_hbm_eff`` of the HBM peak where the serving fit's hbm_eff_max is lower (issue 12, moegrid17;
-        both with the per-copy time). Experts on another MMA the module runs natively (calibration.toml
+        beyond the ops dcsim prices) with the experts' weights streamed at ``cutlass_hbm_eff`` of the HBM peak
+        where the serving fit's hbm_eff_max is lower (issue 12, moegrid17; both with the per-copy time; shipped
+        0 = off, a candidate evaluated and not adopted, calibration.toml). Experts on another MMA the module runs natively (calibration.toml
         ``cutlass_copy_mmas``: W4A8 MXFP4 x MXFP8, GPT-OSS on Blackwell) take the per-copy, launch and stream terms alone, their
         GEMMs at their own MMA's rate (issue 12, gptbw16). Any other backend, a model without routed
         experts, experts on another MMA (weight-only, per-tensor FP8) or a GPU without FP4 tensor cores:

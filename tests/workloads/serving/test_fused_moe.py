@@ -492,7 +492,7 @@ def test_blackwell_layer_table_is_cited_and_split():
 
 def test_cutlass_fp4_constants_fit_their_rows():
     errs = [_bw_error(r) for r in _bw_rows() if r["fit"] == "fit"]
-    assert max(abs(e) for e in errs) <= 0.05, errs       # 4.0 % (6.9 % before the launch term, issue 12 moegrid17)
+    assert max(abs(e) for e in errs) <= 0.08, errs
 
 
 @pytest.mark.parametrize("family, tol", [("aic_gb200_qwen3_235b_cutlass", 0.10), ("aic_gb200_qwen3_235b_ep4_cutlass", 0.10),
@@ -510,22 +510,16 @@ def test_cutlass_fp4_held_out_launches_within_tolerance(family, tol):
         assert _bw_error(r, backend="") <= -0.19, (r["id"], _bw_error(r, backend=""))
 
 
-@pytest.mark.parametrize("family, low, high", [("aic_gb200_deepseek_v3_cutlass", 0.18, 0.48),
-                                               ("aic_gb200_deepseek_v3_ep4_cutlass", 0.08, 0.27)])
+@pytest.mark.parametrize("family, low, high", [("aic_gb200_deepseek_v3_cutlass", 0.20, 0.50),
+                                               ("aic_gb200_deepseek_v3_ep4_cutlass", 0.02, 0.28)])
 def test_cutlass_fp4_terms_over_price_deepseek_v3_shaped_launches(family, low, high):
     """The form's known failure (issue 12, bwmoe): on the DeepSeek-V3 shape (hidden 7,168, intermediate 2,048,
     256 experts, top-8; one GPU and EP4) the same kernel runs as dcsim's ops alone price it (-16..+19 %
-    at 256-65,536 tokens), and from 4,096 tokens (MMA- and copy-bound) the per-copy and rate terms put the
-    layer 10-44 % over. Below 4,096 tokens (weight-read bound) the module's launch term and weight stream
-    (issue 12, moegrid17: cutlass_launch_us, cutlass_hbm_eff) price it within 10 % (-7..+9 %; +8..+26 % with
-    the serving fit's stream and no launch term). The DeepSeek-R1 Blackwell serving rows (the same backend)
-    carry that (serving_heldout DSR1_GAP)."""
+    at 256-65,536 tokens), and the per-copy and rate terms put the layer 2-50 % over. The DeepSeek-R1
+    Blackwell serving rows (the same backend) carry that (serving_heldout DSR1_GAP)."""
     for r in _bw_rows(family):
         e, e0 = _bw_error(r), _bw_error(r, backend="")
-        if int(r["tokens"]) >= 4096:
-            assert low <= e <= high, (r["id"], e)
-        else:
-            assert abs(e) <= 0.10, (r["id"], e)
+        assert low <= e <= high, (r["id"], e)
         assert -0.17 <= e0 <= 0.20, (r["id"], e0)
 
 
@@ -549,8 +543,7 @@ def test_deepseek_v3_mismatch_follows_the_expert_width_not_board_version_ep_or_e
     """The DeepSeek-V3 failure (issue 12, aicdata) is not the board, the TensorRT-LLM rc, the routing
     distribution, the EP split or the expert count: on the same GB200 table, balanced, 256 experts, EP4, the
     layer with the experts split moe TP4 (intermediate 512 per GPU) is priced 15-25 % SHORT by the CUTLASS
-    terms while the unsplit one (2,048) is 4-26 % over (from 4,096 tokens; with the module's launch term and
-    weight stream, issue 12 moegrid17: 5-18 % short, 10-24 % over). Quadrupling the expert width costs the launch only
+    terms while the unsplit one (2,048) is 4-26 % over. Quadrupling the expert width costs the launch only
     +15 % at 65,536 tokens (4.52 -> 5.20 ms for 8.6 TFLOP more: a marginal 12.7 PFLOP/s, above the GPU's
     FP4 peak), and the TP4 x EP4 launch takes the same time in fp16 / fp8 / nvfp4 (within 10 %): the expert
     MMA is not what bounds these launches, where dcsim adds it (dcsim's TP1 / TP4 ratio is 1.74)."""
@@ -559,8 +552,8 @@ def test_deepseek_v3_mismatch_follows_the_expert_width_not_board_version_ep_or_e
     assert len(tp4) == 12
     for t in tp4:
         if t >= 4096:
-            assert -0.20 <= _bw_error(tp4[t]) <= -0.04, (t, _bw_error(tp4[t]))
-            assert 0.08 <= _bw_error(tp1[t]) <= 0.27, (t, _bw_error(tp1[t]))
+            assert -0.26 <= _bw_error(tp4[t]) <= -0.14, (t, _bw_error(tp4[t]))
+            assert 0.04 <= _bw_error(tp1[t]) <= 0.27, (t, _bw_error(tp1[t]))
     measured = float(tp1[65536]["ms"]) / float(tp4[65536]["ms"])
     priced = (1 + _bw_error(tp1[65536])) * float(tp1[65536]["ms"]) / ((1 + _bw_error(tp4[65536])) * float(tp4[65536]["ms"]))
     assert measured < 1.2 and priced > 1.6, (measured, priced)
@@ -572,8 +565,7 @@ def test_deepseek_v3_mismatch_follows_the_expert_width_not_board_version_ep_or_e
 def test_wide_ep_launches_carry_a_per_token_cost_dcsim_lacks():
     """Known gap (issue 12, aicdata): at moe TP4 x EP64 (4 local experts of width 512) the module still costs
     ~25 ns per input token (hidden 7,168) at 8,192-65,536 tokens, though each token sends only 1/8 of a copy
-    to the GPU; dcsim prices the local copies only and reads these launches 56-85 % short (34-81 % with the
-    module's fixed launch term, issue 12 moegrid17, which takes the launches' intercept, not their slope). The DEP4 serving
+    to the GPU; dcsim prices the local copies only and reads these launches 56-85 % short. The DEP4 serving
     rows (EP4, 2 local copies per token) are fit without such a term (the EP4 families above), so it is
     recorded, not modelled."""
     rows = {int(r["tokens"]): r for r in _bw_rows("aic_gb200_deepseek_v3_tp4ep64_cutlass")}
@@ -581,8 +573,7 @@ def test_wide_ep_launches_carry_a_per_token_cost_dcsim_lacks():
     slope_ns = (float(rows[65536]["ms"]) - float(rows[8192]["ms"])) / (65536 - 8192) * 1e6
     assert 22.0 <= slope_ns <= 28.0, slope_ns
     for t, r in rows.items():
-        if t >= 4096:
-            assert -0.82 <= _bw_error(r) <= -0.30, (t, _bw_error(r))
+        assert -0.86 <= _bw_error(r) <= -0.55, (t, _bw_error(r))
 
 
 def test_trtllm_gen_min_latency_launches_run_faster_than_dcsim_s_ops():
@@ -647,20 +638,11 @@ def test_cutlass_backend_leaves_other_mmas_and_gpus_alone():
         x.set_expert_compute_precision("mxfp8")
     c.set_fused_moe_backend("cutlass")
     assert c.moe_copy_s == pytest.approx(fmc["cutlass_fp4_copy_ns"] * 1e-9)
-    assert c.moe_launch_s == pytest.approx(fmc["cutlass_launch_us"] * 1e-6)
-    # the module's weight stream (issue 12, moegrid17): expert weight bytes x hbm_eff_max / cutlass_hbm_eff
-    scale = min(1.0, ref.compute.eff.hbm_eff_max / fmc["cutlass_hbm_eff"])
-    assert scale < 1.0
     for (a, _), (b, _) in zip(ref.layers.ops, c.layers.ops):
         assert b.rate == pytest.approx(a.rate), a.name
-        assert b.b0 == pytest.approx(a.b0 * (scale if (a.expert and a.kind == "gemm") else 1.0)), a.name
-    ref._moe_stream_scale = scale                   # the same stream, no module terms: the difference is theirs
-    ref.set_weight_read_efficiency(ref.weight_read_eff)
     T = 4096.0
     copies = T * ref.spec.top_k * ref.stage_layers * ref.moe_fraction
-    launches = ref.stage_layers * ref.moe_fraction
-    assert c._fixed_stage_s(T, T) == pytest.approx(ref._fixed_stage_s(T, T) + c.moe_copy_s * copies
-                                                   + c.moe_launch_s * launches)
+    assert c._fixed_stage_s(T, T) == pytest.approx(ref._fixed_stage_s(T, T) + c.moe_copy_s * copies)
 
 
 def test_cutlass_backend_follows_a_later_expert_mma_change():
@@ -1171,9 +1153,7 @@ def test_ep_launches_leave_a_cost_per_input_token_not_per_local_copy():
     takes every input row (in attention DP: every all-gathered token) and computes the local experts' rows.
     At moe TP4 x EP64 on GB200 (4 local experts, balanced: a local copy per 8 input tokens) the launches of
     4,096-65,536 tokens run 22-29 ns per INPUT token over dcsim's CUTLASS NVFP4 pricing (ops, GEMM rate and
-    cutlass_fp4_copy_ns): 180+ ns per local copy, 25x the fitted per-copy cost (with the module's fixed launch
-    term, issue 12 moegrid17: 14-21 ns per input token, 110+ ns per local copy, the excess growing ~21 ns per
-    added input token from 6,144 to 65,536), and the local GEMMs are a few
+    cutlass_fp4_copy_ns): 180+ ns per local copy, 25x the fitted per-copy cost, and the local GEMMs are a few
     percent of the launch, so it is a cost of the input tokens that dcsim does not price. The full-width
     DeepSeek-V3 layer at EP4 is over-priced instead (the expert-width failure above), so the term does not
     carry over as one constant. B200 DeepGEMM FP8 launches of that shape at EP64 (power-law routing, the
@@ -1187,8 +1167,8 @@ def test_ep_launches_leave_a_cost_per_input_token_not_per_local_copy():
         t, ep, k = int(r["tokens"]), int(r["moe_ep"]), int(r["top_k"])
         excess = float(r["ms"]) * 1e-3 - fused_moe_layer_s(r["gpu"], t, 7168, 2048 // int(r["moe_tp"]), 256, k, ep,
                                                             "fp4", backend="cutlass")
-        assert 12e-9 <= excess / t <= 32e-9, (r["id"], excess / t)
-        assert excess / (t * k / ep) >= 100e-9, r["id"]
+        assert 18e-9 <= excess / t <= 32e-9, (r["id"], excess / t)
+        assert excess / (t * k / ep) >= 150e-9, r["id"]
     for r in _bw_rows("aic_gb200_deepseek_v3_ep4_cutlass"):
         if int(r["tokens"]) >= 4096:
             assert _bw_error(r) > 0.0, r["id"]            # over-priced: no per-input-token deficit at full width
@@ -1292,23 +1272,57 @@ BLACKWELL_SMS = 148
 NVFP4_BYTES = 0.5 + 1.0 / 16.0         # 4-bit weights and one FP8 scale per 16
 
 
+# the candidate calibration.toml [fused_moe] documents and leaves off (issue 12, moegrid17)
+CUTLASS_LAUNCH_CANDIDATE = {"cutlass_launch_us": 62.1, "cutlass_hbm_eff": 0.85, "cutlass_fp4_gemm_eff": 0.75,
+                            "cutlass_fp4_copy_ns": 7.03}
+
+
+def _with_candidate(monkeypatch):
+    from workloads.serving.cost import calibration
+    fmc = calibration()["fused_moe"]
+    for k, v in CUTLASS_LAUNCH_CANDIDATE.items():
+        monkeypatch.setitem(fmc, k, v)
+
+
+def test_cutlass_launch_candidate_is_off_and_fits_the_fit_rows(monkeypatch):
+    """The shipped constants leave the launch term and the stream off (0); the candidate's values fit the 16 fit
+    rows within 5 % (4.0 %; the shipped form 6.9 %)."""
+    from workloads.serving.cost import calibration
+    fmc = calibration()["fused_moe"]
+    assert fmc["cutlass_launch_us"] == 0.0 and fmc["cutlass_hbm_eff"] == 0.0
+    c = _qwen3_cost()
+    c.set_fused_moe_backend("cutlass")
+    assert c.moe_launch_s == 0.0 and c._moe_stream_scale == 1.0
+    _with_candidate(monkeypatch)
+    errs = [_bw_error(r) for r in _bw_rows() if r["fit"] == "fit"]
+    assert max(abs(e) for e in errs) <= 0.05, errs
+    c = _qwen3_cost()
+    c.set_fused_moe_backend("cutlass")
+    assert c.moe_launch_s == pytest.approx(62.1e-6)
+    assert c._moe_stream_scale == pytest.approx(min(1.0, c.compute.eff.hbm_eff_max / 0.85)) and c._moe_stream_scale < 1.0
+    T = 256.0
+    with_launch = c._fixed_stage_s(T, T)
+    c.moe_launch_s = 0.0
+    c._fixed_memo.clear()
+    assert with_launch - c._fixed_stage_s(T, T) == pytest.approx(62.1e-6 * c.stage_layers * c.moe_fraction)
+
+
 def test_cutlass_fp4_weight_read_bound_launches_take_the_launch_term_and_stream(monkeypatch):
     """Held out (nothing fitted to them): the table's CUTLASS NVFP4 launches below 4,096 tokens (67 rows, seven
     families; weight-read bound at 5-64 rows per expert) are priced within a median 8 % (6.7 %; p90 24 %) with the
-    module's fixed launch term (calibration.toml [fused_moe] cutlass_launch_us, the fit rows' intercept) and its
-    weight stream (cutlass_hbm_eff, FlashInfer's Nsight figure); without the two terms (the same refitted GEMM
-    rate and per-copy cost, the serving fit's stream) the median is 12 %+ (15.4 % with the former constants)."""
-    from workloads.serving.cost import calibration
+    candidate's fixed launch term (the fit rows' intercept) and weight stream (FlashInfer's Nsight figure), where the
+    shipped form reads a median 15 % (15.4 %; p90 30 %). Not adopted: end to end a wash (calibration.toml
+    [fused_moe], serving_heldout.MOE_STREAM_GAP)."""
     import numpy as np
     rows = [r for r in _bw_rows() if r["fit"] == "held-out" and r["precision"] == "nvfp4" and int(r["tokens"]) < 4096]
     assert len(rows) == 67
-    with_terms = np.abs([_bw_error(r) for r in rows])
-    assert np.median(with_terms) <= 0.08 and np.percentile(with_terms, 90) <= 0.25, (np.median(with_terms),)
-    fmc = calibration()["fused_moe"]
-    monkeypatch.setitem(fmc, "cutlass_launch_us", 0.0)
-    monkeypatch.setitem(fmc, "cutlass_hbm_eff", 0.0)
-    without = np.abs([_bw_error(r) for r in rows])
-    assert np.median(without) >= 0.12, np.median(without)
+    shipped = np.abs([_bw_error(r) for r in rows])
+    assert np.median(shipped) >= 0.14 and np.percentile(shipped, 90) >= 0.28, np.median(shipped)
+    _with_candidate(monkeypatch)
+    cand = np.abs([_bw_error(r) for r in rows])
+    assert np.median(cand) <= 0.08 and np.percentile(cand, 90) <= 0.25, np.median(cand)
+    big = [r for r in _bw_rows() if r["fit"] == "held-out" and r["precision"] == "nvfp4" and int(r["tokens"]) >= 4096]
+    assert np.median(np.abs([_bw_error(r) for r in big])) <= 0.07
 
 
 def _marginal_per_expert_s(family: str, tokens: int, backend: str | None = None) -> tuple[float, float]:
@@ -1334,10 +1348,10 @@ def test_small_launch_stream_depends_on_the_expert_shape_not_on_grid_occupancy(t
     tile, one M tile, 148 SMs) and the added experts thousands of CTAs, so a grid-occupancy model (CTAs x a per-CTA
     stream rate, against the SMs) streams both at one rate; a fixed cost per CTA tile plus one per-byte cost fits
     both only with a negative per-byte cost (the 2 x 2 solve below, 128-column tiles). The measured ratio holds
-    at 8-64 rows per expert (not the rows). dcsim's form (a fixed launch term, one stream rate, the padded MMA
-    at the launch's rows per expert) puts the two marginals 1.16 / 1.30 / 1.52x apart at 256 / 512 / 1,024
-    tokens, short of the measured 1.89 / 1.94 / 1.98x: the shape dependence stays unexplained (the Qwen3-235B
-    one-GPU launches below 4,096 tokens read -30..+1 %)."""
+    at 8-64 rows per expert (not the rows). dcsim's form (one stream rate, the padded MMA at the launch's rows per
+    expert, the per-copy cost) puts the two marginals 1.12 / 1.22 / 1.41x apart at 256 / 512 / 1,024 tokens (1.16
+    / 1.30 / 1.52x with the launch-term candidate, which prices the intercept, not the marginal), short of the
+    measured 1.89 / 1.94 / 1.98x: the shape dependence stays unexplained."""
     (tq, bq), (td, bd) = _marginal_per_expert_s("qwen3_235b", tokens), _marginal_per_expert_s("deepseek_v3", tokens)
     rq, rd = bq / tq, bd / td
     assert 2.8e12 <= rq <= 3.5e12 and 5.7e12 <= rd <= 6.5e12, (rq, rd)
