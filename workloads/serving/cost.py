@@ -315,6 +315,9 @@ class IterationCost:
         self.expert_mma = precision
         self.fused_moe_backend = ""
         self.moe_copy_s = 0.0
+        # the CUTLASS fused MoE's fixed seconds per MoE layer launch (its kernels' fill and tails beyond the
+        # ops dcsim prices; calibration.toml [fused_moe] cutlass_launch_us, set_fused_moe_backend)
+        self.moe_launch_s = 0.0
         self._moe_backend_eff = 1.0
         self._moe_stream_scale = 1.0       # TRTLLM-gen: expert weight bytes x this (set_fused_moe_backend)
         self._moe_gen = False              # TRTLLM-gen runs the routed experts (set_fused_moe_backend)
@@ -501,6 +504,12 @@ class IterationCost:
             t += copy
             if out is not None:
                 out.append(("moe_copy", copy))
+        if self.moe_launch_s and s.is_moe and T > 0.0:
+            # the CUTLASS fused MoE's fixed time per launch (set_fused_moe_backend), every MoE layer
+            launch = self.moe_launch_s * self.stage_layers * self.moe_fraction
+            t += launch
+            if out is not None:
+                out.append(("moe_launch", launch))
         if len(self._fixed_memo) > 1 << 16:
             self._fixed_memo.clear()
         self._fixed_memo[key] = t
@@ -1067,8 +1076,11 @@ class IterationCost:
         calibration.toml [fused_moe] ``cutlass_fp4_gemm_eff`` of the dense FP4 rate, and
         ``cutlass_fp4_copy_ns`` per routed (token, expert) copy on this GPU (routing, expand / permute,
         activation quantization and finalize beyond the bytes dcsim's permute / unpermute ops price),
-        ``moe_copy_s``. Experts on another MMA the module runs natively (calibration.toml
-        ``cutlass_copy_mmas``: W4A8 MXFP4 x MXFP8, GPT-OSS on Blackwell) take the per-copy time alone, their
+        ``moe_copy_s``, and, every launch, ``cutlass_launch_us`` (``moe_launch_s``, its kernels' fill and tails
+        beyond the ops dcsim prices) with the experts' weights streamed at ``cutlass_hbm_eff`` of the HBM peak
+        where the serving fit's hbm_eff_max is lower (issue 12, moegrid17; both with the per-copy time; shipped
+        0 = off, a candidate evaluated and not adopted, calibration.toml). Experts on another MMA the module runs natively (calibration.toml
+        ``cutlass_copy_mmas``: W4A8 MXFP4 x MXFP8, GPT-OSS on Blackwell) take the per-copy, launch and stream terms alone, their
         GEMMs at their own MMA's rate (issue 12, gptbw16). Any other backend, a model without routed
         experts, experts on another MMA (weight-only, per-tensor FP8) or a GPU without FP4 tensor cores:
         unchanged. ``"trtllm_gen"``
@@ -1096,11 +1108,28 @@ class IterationCost:
                               f"{copy_mmas!r} is not a list of expert MMA precisions (workloads/serving/data/calibration.toml)")
         eff = float(fm["cutlass_fp4_gemm_eff"]) if applies else 1.0
         self.moe_copy_s = float(fm["cutlass_fp4_copy_ns"]) * 1e-9 if (cutlass and mma in copy_mmas) else 0.0
+        # the module's grouped GEMMs stream the experts' weights at cutlass_hbm_eff of the HBM peak (where the
+        # serving fit's hbm_eff_max is lower) after a fixed cutlass_launch_us per launch (issue 12, moegrid17):
+        # the same MMAs as the per-copy work
+        module = cutlass and mma in copy_mmas
+        launch_us = fm.get("cutlass_launch_us", 0.0) if module else 0.0
+        if not (isinstance(launch_us, (int, float)) and math.isfinite(launch_us) and launch_us >= 0.0):
+            raise ConfigError("calibration.fused_moe.cutlass_launch_us",
+                              f"{launch_us!r} is not a time >= 0 us (workloads/serving/data/calibration.toml)")
+        self.moe_launch_s = float(launch_us) * 1e-6
         # TRTLLM-gen (sm100f batched-GEMM cubins: GPUs with FP4 tensor cores), any expert MMA it runs
         # natively (not a dequantizing mixed-input main loop): calibration.toml [fused_moe] trtllm_gen_*
         gen = (backend == "trtllm_gen" and self.spec.is_moe and not self._mixed_input
                and self.gpu.has_tensor_rate("fp4"))
         stream, fused = 1.0, ()
+        if module:
+            c_eff = fm.get("cutlass_hbm_eff", 0.0)
+            if not (isinstance(c_eff, (int, float)) and math.isfinite(c_eff) and 0.0 <= c_eff <= 1.0):
+                raise ConfigError("calibration.fused_moe.cutlass_hbm_eff",
+                                  f"{c_eff!r} is not a fraction of the HBM peak in [0, 1] (0: the serving fit's rate; "
+                                  f"workloads/serving/data/calibration.toml)")
+            if c_eff > 0.0:
+                stream = min(1.0, self.compute.eff.hbm_eff_max / float(c_eff))
         if gen:
             g_eff = fm.get("trtllm_gen_hbm_eff")
             if not (isinstance(g_eff, (int, float)) and math.isfinite(g_eff) and 0.0 < g_eff <= 1.0):

@@ -267,7 +267,7 @@ class DpAttentionCost(IterationCost):
         layer_ops = self.layers.ops
         m = len(layer_ops)
         return [(o.expert or o.name in ROUTED_COPY_OPS) for o, _ in layer_ops] + \
-               [name == "moe_copy" or name.endswith("_gathered") for name, _ in ops[m:]]
+               [name in ("moe_copy", "moe_launch") or name.endswith("_gathered") for name, _ in ops[m:]]
 
     def _split_fixed(self, T: float, S: float) -> tuple[float, float]:
         """``_fixed_stage_s(T, S)`` split into (routed-expert side, the rank's own tokens' side)."""

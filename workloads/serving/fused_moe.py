@@ -26,7 +26,9 @@ Vocabulary:
   out, checked against ``serving_heldout.fused_moe_layer_s`` (tests/workloads/serving/test_fused_moe.py).
   Whole NVFP4 fused-MoE launches on Blackwell (TensorRT-LLM's CUTLASS and TRTLLM-gen backends, B200 / GB200,
   aiconfigurator's collections): ``data/fused_moe_layers_blackwell.csv``, the source of the CUTLASS kernel
-  class's terms (``IterationCost.set_fused_moe_backend``, calibration.toml [fused_moe] ``cutlass_fp4_*``).
+  class's terms (``IterationCost.set_fused_moe_backend``, calibration.toml [fused_moe] ``cutlass_fp4_*``,
+  ``cutlass_launch_us``: a fixed time per launch; ``cutlass_hbm_eff``: the experts' weight stream; both off,
+  a candidate evaluated in issue 12 moegrid17).
 - routing skew (``rank_load_factor``): a trained router does not load its experts alike; with
   ``model.expert_load_cv`` (the coefficient of variation of one MoE layer's per-expert routed
   tokens, std / mean over its experts, on the served traffic) an expert-parallel step waits for

@@ -743,7 +743,9 @@ def test_serve_moe_backend_overrides_the_engine_s_class():
 @pytest.mark.parametrize("backend,key,bad", [
     ("cutlass", "cutlass_fp4_gemm_eff", 0.0), ("cutlass", "cutlass_fp4_gemm_eff", float("nan")),
     ("cutlass", "cutlass_fp4_gemm_eff", 1.5), ("cutlass", "cutlass_fp4_copy_ns", -1.0),
-    ("cutlass", "cutlass_fp4_copy_ns", float("inf")),
+    ("cutlass", "cutlass_fp4_copy_ns", float("inf")), ("cutlass", "cutlass_launch_us", -1.0),
+    ("cutlass", "cutlass_launch_us", float("nan")), ("cutlass", "cutlass_launch_us", "62"),
+    ("cutlass", "cutlass_hbm_eff", 1.5), ("cutlass", "cutlass_hbm_eff", -0.1), ("cutlass", "cutlass_hbm_eff", float("nan")),
     ("trtllm_gen", "trtllm_gen_hbm_eff", 0.0), ("trtllm_gen", "trtllm_gen_hbm_eff", float("nan")),
     ("trtllm_gen", "trtllm_gen_hbm_eff", 1.2), ("trtllm_gen", "trtllm_gen_hbm_eff", "fast"),
     ("trtllm_gen", "trtllm_gen_fused_ops", "permute"), ("trtllm_gen", "trtllm_gen_fused_ops", ["permut"])])
@@ -1260,3 +1262,115 @@ def test_trtllm_gen_fp4_launch_growth_from_2_to_16_rows_per_expert_matches_flash
     whole = (priced(512) / priced(64)) / (meas[512] / meas[64])
     assert abs(whole - 1.0) <= 0.03, whole
     assert priced(128) / priced(64) - 1.0 >= 2.0 * (meas[128] / meas[64] - 1.0)
+
+
+# -- the CUTLASS module's launch term and weight stream; grid occupancy ruled out (issue 12, moegrid17) ----------------
+
+# B200 / GB200 GPU: 74 of each die's 80 SMs enabled, two dies (Chips and Cheese, "Nvidia's B200: Keeping the CUDA
+# Juggernaut Rolling", 2025-12: "B200 enables 74 SMs per die, giving 148 SMs across the GPU")
+BLACKWELL_SMS = 148
+NVFP4_BYTES = 0.5 + 1.0 / 16.0         # 4-bit weights and one FP8 scale per 16
+
+
+# the candidate calibration.toml [fused_moe] documents and leaves off (issue 12, moegrid17)
+CUTLASS_LAUNCH_CANDIDATE = {"cutlass_launch_us": 62.1, "cutlass_hbm_eff": 0.85, "cutlass_fp4_gemm_eff": 0.75,
+                            "cutlass_fp4_copy_ns": 7.03}
+
+
+def _with_candidate(monkeypatch):
+    from workloads.serving.cost import calibration
+    fmc = calibration()["fused_moe"]
+    for k, v in CUTLASS_LAUNCH_CANDIDATE.items():
+        monkeypatch.setitem(fmc, k, v)
+
+
+def test_cutlass_launch_candidate_is_off_and_fits_the_fit_rows(monkeypatch):
+    """The shipped constants leave the launch term and the stream off (0); the candidate's values fit the 16 fit
+    rows within 5 % (4.0 %; the shipped form 6.9 %)."""
+    from workloads.serving.cost import calibration
+    fmc = calibration()["fused_moe"]
+    assert fmc["cutlass_launch_us"] == 0.0 and fmc["cutlass_hbm_eff"] == 0.0
+    c = _qwen3_cost()
+    c.set_fused_moe_backend("cutlass")
+    assert c.moe_launch_s == 0.0 and c._moe_stream_scale == 1.0
+    _with_candidate(monkeypatch)
+    errs = [_bw_error(r) for r in _bw_rows() if r["fit"] == "fit"]
+    assert max(abs(e) for e in errs) <= 0.05, errs
+    c = _qwen3_cost()
+    c.set_fused_moe_backend("cutlass")
+    assert c.moe_launch_s == pytest.approx(62.1e-6)
+    assert c._moe_stream_scale == pytest.approx(min(1.0, c.compute.eff.hbm_eff_max / 0.85)) and c._moe_stream_scale < 1.0
+    T = 256.0
+    with_launch = c._fixed_stage_s(T, T)
+    c.moe_launch_s = 0.0
+    c._fixed_memo.clear()
+    assert with_launch - c._fixed_stage_s(T, T) == pytest.approx(62.1e-6 * c.stage_layers * c.moe_fraction)
+
+
+def test_cutlass_fp4_weight_read_bound_launches_take_the_launch_term_and_stream(monkeypatch):
+    """Held out (nothing fitted to them): the table's CUTLASS NVFP4 launches below 4,096 tokens (67 rows, seven
+    families; weight-read bound at 5-64 rows per expert) are priced within a median 8 % (6.7 %; p90 24 %) with the
+    candidate's fixed launch term (the fit rows' intercept) and weight stream (FlashInfer's Nsight figure), where the
+    shipped form reads a median 15 % (15.4 %; p90 30 %). Not adopted: end to end a wash (calibration.toml
+    [fused_moe], serving_heldout.MOE_STREAM_GAP)."""
+    import numpy as np
+    rows = [r for r in _bw_rows() if r["fit"] == "held-out" and r["precision"] == "nvfp4" and int(r["tokens"]) < 4096]
+    assert len(rows) == 67
+    shipped = np.abs([_bw_error(r) for r in rows])
+    assert np.median(shipped) >= 0.14 and np.percentile(shipped, 90) >= 0.28, np.median(shipped)
+    _with_candidate(monkeypatch)
+    cand = np.abs([_bw_error(r) for r in rows])
+    assert np.median(cand) <= 0.08 and np.percentile(cand, 90) <= 0.25, np.median(cand)
+    big = [r for r in _bw_rows() if r["fit"] == "held-out" and r["precision"] == "nvfp4" and int(r["tokens"]) >= 4096]
+    assert np.median(np.abs([_bw_error(r) for r in big])) <= 0.07
+
+
+def _marginal_per_expert_s(family: str, tokens: int, backend: str | None = None) -> tuple[float, float]:
+    """(seconds per added expert, its NVFP4 weight bytes) between a family's one-GPU launch and its EP4 launch of the
+    same tokens: measured, or dcsim's (``backend`` given)."""
+    one = {int(r["tokens"]): r for r in _bw_rows(f"aic_gb200_{family}_cutlass")}[tokens]
+    ep4 = {int(r["tokens"]): r for r in _bw_rows(f"aic_gb200_{family}_ep4_cutlass")}[tokens]
+    E, h, i = int(one["experts"]), int(one["hidden"]), int(one["intermediate"])
+    if backend is None:
+        a, b = float(one["ms"]), float(ep4["ms"])
+    else:
+        a, b = ((1.0 + _bw_error(r, backend)) * float(r["ms"]) for r in (one, ep4))
+    return (a - b) * 1e-3 / (E - E // 4), 3.0 * h * i * NVFP4_BYTES
+
+
+@pytest.mark.parametrize("tokens", [256, 512, 1024])
+def test_small_launch_stream_depends_on_the_expert_shape_not_on_grid_occupancy(tokens):
+    """Finding (issue 12, moegrid17), pinned so that a change that explains it shows here. Like for like on the same
+    GB200 table (balanced routing, the same shape on one GPU and at EP4: 4x the local experts, the launch's fixed
+    costs cancelled by the difference), an added expert at 256-1,024 tokens costs Qwen3-235B's shape (4,096 x 1,536,
+    10.6 MB of NVFP4) 3.2-3.6 us, 2.9-3.4 TB/s, and DeepSeek-V3's (7,168 x 2,048, 24.8 MB) 3.9-4.3 us, 5.8-6.4
+    TB/s: 1.8-2.0x apart per byte. Every one of these launches has >= 2.6 CTAs per SM (both GEMMs, a 256-column N
+    tile, one M tile, 148 SMs) and the added experts thousands of CTAs, so a grid-occupancy model (CTAs x a per-CTA
+    stream rate, against the SMs) streams both at one rate; a fixed cost per CTA tile plus one per-byte cost fits
+    both only with a negative per-byte cost (the 2 x 2 solve below, 128-column tiles). The measured ratio holds
+    at 8-64 rows per expert (not the rows). dcsim's form (one stream rate, the padded MMA at the launch's rows per
+    expert, the per-copy cost) puts the two marginals 1.12 / 1.22 / 1.41x apart at 256 / 512 / 1,024 tokens (1.16
+    / 1.30 / 1.52x with the launch-term candidate, which prices the intercept, not the marginal), short of the
+    measured 1.89 / 1.94 / 1.98x: the shape dependence stays unexplained."""
+    (tq, bq), (td, bd) = _marginal_per_expert_s("qwen3_235b", tokens), _marginal_per_expert_s("deepseek_v3", tokens)
+    rq, rd = bq / tq, bd / td
+    assert 2.8e12 <= rq <= 3.5e12 and 5.7e12 <= rd <= 6.5e12, (rq, rd)
+    assert rd / rq >= 1.7
+    # occupancy: every launch of the two pairs has at least 2.6 CTAs per SM at a 256-column tile
+    for fam in ("aic_gb200_qwen3_235b_cutlass", "aic_gb200_qwen3_235b_ep4_cutlass", "aic_gb200_deepseek_v3_cutlass",
+                "aic_gb200_deepseek_v3_ep4_cutlass"):
+        r = _bw_rows(fam)[0]
+        local = int(r["experts"]) // int(r["moe_ep"])
+        ctas = local * (2 * int(r["intermediate"]) + int(r["hidden"])) / 256
+        assert ctas / BLACKWELL_SMS >= 2.6, fam
+    # a cost per CTA tile (128 columns) plus a cost per byte, SM-seconds per added expert: no positive solution
+    tiles = [(2 * 1536 + 4096) / 128, (2 * 2048 + 7168) / 128]
+    A = [[tiles[0], bq], [tiles[1], bd]]
+    y = [tq * BLACKWELL_SMS, td * BLACKWELL_SMS]
+    det = A[0][0] * A[1][1] - A[0][1] * A[1][0]
+    per_tile = (y[0] * A[1][1] - A[0][1] * y[1]) / det
+    per_byte = (A[0][0] * y[1] - A[1][0] * y[0]) / det
+    assert per_byte < 0.0 or per_tile < 0.0, (per_tile, per_byte)
+    # dcsim's marginals: closer together than measured
+    (pq, _), (pd, _) = _marginal_per_expert_s("qwen3_235b", tokens, "cutlass"), _marginal_per_expert_s("deepseek_v3", tokens, "cutlass")
+    assert (bd / pd) / (bq / pq) <= rd / rq - 0.3, ((bd / pd) / (bq / pq), rd / rq)
