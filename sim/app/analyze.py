@@ -731,6 +731,10 @@ def main(args) -> int:
     if args.plots and (args.no_plots or args.sql):         # no plot is drawn: the directory was ignored
         raise ConfigError("--plots", "names where the plots go, but " + ("--no-plots" if args.no_plots else "--sql")
                           + " draws none; drop one of them")
+    for flag in ("x", "color", "marker"):                  # likewise a plot's axis: it was ignored
+        if getattr(args, flag, None) is not None and (args.no_plots or args.sql):
+            raise ConfigError(f"--{flag}", "sets an axis of the throughput plot, but "
+                              + ("--no-plots" if args.no_plots else "--sql") + " draws none; drop one of them")
     plot_dirs = [str(Path(args.plots) / out.dir.name) if args.plots and len(outputs) > 1 else args.plots
                  for out in outputs]
     if args.plots and not args.no_plots and not args.sql:

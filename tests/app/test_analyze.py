@@ -332,6 +332,16 @@ def test_plots_with_no_plots_or_sql_exits_2(sweep_dir, tmp_path, capsys, flag):
     assert "--plots" in capsys.readouterr().err and not (tmp_path / "p").exists()
 
 
+@pytest.mark.parametrize("flag", [["--no-plots"], ["--sql", "select 1"]])
+@pytest.mark.parametrize("axis", ["--x", "--color", "--marker"])
+def test_a_plot_axis_with_no_plots_or_sql_exits_2(sweep_dir, capsys, flag, axis):
+    # --color tp beside --no-plots or --sql was silently ignored
+    from sim.app.cli import main
+    assert main(["analyze", str(sweep_dir), *flag, axis, "tp"]) == 2
+    err = capsys.readouterr().err
+    assert f"{axis}: sets an axis of the throughput plot, but {flag[0]} draws none" in err
+
+
 def test_a_missing_throughput_plot_is_explained(tmp_path, capsys):
     # one-GPU serving replicas have no communication (compute_comm_ratio null): the throughput plot
     # was left out without a word, though the README lists it
