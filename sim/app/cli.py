@@ -329,6 +329,7 @@ def cmd_docs(args) -> int:
     from sim.app import docs
     if args.check or args.write:
         readme = Path(args.readme)
+        docs.check_readme(readme, write=args.write)
         if args.write:
             docs.update_readme(readme)
             docs.update_headline(readme)
@@ -336,8 +337,14 @@ def cmd_docs(args) -> int:
             print(f"updated the config reference, the headline figures and the chat-cost table in {readme}",
                   file=sys.stderr)
             return 0
-        return 0 if (docs.readme_is_current(readme) and docs.headline_is_current(readme)
-                     and docs.chat_cost_is_current(readme)) else 1
+        stale = [what for what, current in (("config reference", docs.readme_is_current),
+                                            ("headline figures", docs.headline_is_current),
+                                            ("chat-cost table", docs.chat_cost_is_current))
+                 if not current(readme)]
+        if stale:          # exit 1 said nothing: which section, and what to do
+            print(f"{readme}: the {', '.join(stale)} {'is' if len(stale) == 1 else 'are'} out of date or "
+                  "missing; `dcsim docs --write` regenerates them", file=sys.stderr)
+        return 1 if stale else 0
     print(docs.config_reference())
     return 0
 
