@@ -302,6 +302,8 @@ def cmd_hardware(args) -> int:
 
 def cmd_topologies(args) -> int:
     import topologies
+    if args.draw and args.json:         # drew the figure and printed no JSON, silently
+        raise ConfigError("--json", "lists the presets as JSON; --draw draws one and prints none: drop one of them")
     if args.draw:
         from topologies import draw
         out = Path(args.out or f"{args.draw}.png")
@@ -327,6 +329,8 @@ def cmd_topologies(args) -> int:
 
 def cmd_docs(args) -> int:
     from sim.app import docs
+    if args.check and args.write:       # --write ran and --check was ignored
+        raise ConfigError("--check", "checks the README without changing it; --write rewrites it: give one of them")
     if args.check or args.write:
         readme = Path(args.readme)
         docs.check_readme(readme, write=args.write)

@@ -664,6 +664,17 @@ def test_topologies_out_without_draw_exits_2(tmp_path, monkeypatch, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("argv, flag", [(["topologies", "--draw", "hgx-h100-8", "--json"], "--json"),
+                                        (["docs", "--check", "--write", "--readme", "R.md"], "--check")])
+def test_flags_that_exclude_each_other_exit_2_before_anything_is_written(tmp_path, monkeypatch, capsys, argv, flag):
+    # topologies --draw --json drew hgx-h100-8.png and printed no JSON; docs --check --write rewrote the README
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "R.md").write_text("mine\n")
+    assert main(argv) == 2
+    assert f"{flag}:" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["R.md"] and (tmp_path / "R.md").read_text() == "mine\n"
+
+
 def test_sweep_set_of_a_swept_key_exits_2(tmp_path, monkeypatch, capsys):
     # `dcsim sweep runs/train-sweep.toml --set train.tp=4` ran the grid's tp values, the --set ignored
     monkeypatch.chdir(tmp_path)
