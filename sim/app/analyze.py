@@ -754,6 +754,18 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
         else:
             print_table(rows, title=args.sql if len(args.sql) < 80 else None)
         return
+    try:
+        _summarize(out, args, plots)
+    except ConfigError as err:
+        if err.key != "--sql":
+            raise
+        # dcsim's own queries over tables it cannot read (a hand-edited sweep.json's types, a
+        # damaged file) named --sql, which the command was not given
+        raise ConfigError("DIR", f"the tables under {out.dir} cannot be read ({err.reason})") from None
+
+
+def _summarize(out: Outputs, args, plots: str | None) -> None:
+    from sim.app.tables import json_line, print_table
     rows = out.summary_rows()
     if args.json:
         print(json_line(rows))

@@ -447,3 +447,19 @@ def test_a_truncated_table_of_one_sweep_point_exits_2_naming_it(sweep_dir, tmp_p
     assert main(["analyze", str(copy), "--no-plots"]) == 2
     err = capsys.readouterr().err
     assert "links tables" in err and victim.name in err and "Traceback" not in err
+
+
+def test_tables_dcsim_cannot_read_name_the_directory_not_sql(sweep_dir, tmp_path, capsys):
+    # a sweep.json whose partition type does not fit its directories: the summary query failed
+    # as "--sql: ..." though no --sql was given
+    import shutil
+    from sim.app.cli import main
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep_dir, copy)
+    manifest = json.loads((copy / "sweep.json").read_text())
+    name = next(iter(manifest["partition_types"]))
+    manifest["partition_types"][name] = "BOOLEAN"
+    (copy / "sweep.json").write_text(json.dumps(manifest))
+    assert main(["analyze", str(copy), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: DIR: the tables under {copy} cannot be read") and "BOOLEAN" in err
