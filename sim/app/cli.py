@@ -46,7 +46,12 @@ def parse_size(text: str, key: str = "--sizes") -> int:
 def parse_sizes(text: str, key: str = "--sizes") -> list[int]:
     """``1M,64M,1G`` -> byte counts; ``1K:1G`` is every power of two from 1K to 1G."""
     sizes: list[int] = []
-    for part in text.split(","):
+    parts = text.split(",")
+    if parts and not parts[-1].strip() and len(parts) > 1:
+        parts.pop()                     # one trailing comma: "1M,64M,"
+    for part in parts:
+        if not part.strip() and len(parts) > 1:     # "1K,,2K": a size left out, not silently skipped
+            raise ConfigError(key, f"{text!r} has an empty entry between commas; list sizes such as 1M,64M,1G")
         if not part.strip():
             continue
         if ":" in part:

@@ -22,9 +22,11 @@ def test_parse_sizes_powers_of_1024():
     assert parse_size("1.5K") == 1536
     assert parse_size("3MiB") == 3 << 20
     assert parse_sizes("1K:16K") == [1024, 2048, 4096, 8192, 16384]
+    assert parse_sizes("1M,64M,") == [1 << 20, 64 << 20]         # one trailing comma is no size left out
 
 
-@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512", "99999999999999999999G"])
+@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512", "99999999999999999999G",
+                                 "1K,,2K", ",1K", ",", " , "])
 def test_parse_sizes_rejects_bad_input(bad):
     with pytest.raises(ConfigError) as err:
         parse_sizes(bad)
