@@ -590,6 +590,19 @@ class JobSection(BaseModel):
             raise ValueError(f"{v!r} is blank: name the job (it names its rows in the outputs' job column)")
         return v
 
+    @field_validator("placement", mode="before")
+    @classmethod
+    def _integer_ranges(cls, v):
+        """A range's ends are GPU indices: true, false, 8.0 or "8" are not one (pydantic would
+        read true as GPU 1)."""
+        if isinstance(v, list):
+            for r in v:
+                if isinstance(r, list) and any(isinstance(x, bool) or not isinstance(x, int) for x in r):
+                    import json
+                    raise ValueError(f"placement range {json.dumps(r, default=str)} is not [first, last) "
+                                     f"with integer GPU indices")
+        return v
+
     @field_validator("placement")
     @classmethod
     def _ranges(cls, v):

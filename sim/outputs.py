@@ -287,8 +287,15 @@ def dcsim_written(directory: Path) -> set[str]:
     man = _json_object(Path(directory) / MANIFEST) or {}
     tables = man.get("tables") if isinstance(man.get("tables"), dict) else {}
     files = man.get("files") if isinstance(man.get("files"), list) else []
-    return ({MANIFEST} | {f"{name}.parquet" for name in tables}
-            | {f for f in files if isinstance(f, str) and "/" not in f and f not in ("", ".", "..")})
+    # only plain names inside the directory: a manifest listing the table "../notes" (or "/x")
+    # had a rerun delete ../notes.parquet, a file outside the run that dcsim never wrote
+    return {MANIFEST} | {n for n in [f"{name}.parquet" for name in tables] + files if _plain_name(n)}
+
+
+def _plain_name(name) -> bool:
+    """A file name of one path component that is not hidden: what dcsim names its tables and files."""
+    return (isinstance(name, str) and name not in ("", ".", "..") and not name.startswith(".")
+            and "/" not in name and "\\" not in name and "\0" not in name)
 
 
 def retire_run_dir(directory: Path) -> list[str]:

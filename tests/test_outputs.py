@@ -240,6 +240,30 @@ def test_rerun_keeps_what_dcsim_did_not_write(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+@pytest.mark.parametrize("retire", [False, True])
+def test_a_manifest_naming_files_outside_its_directory_never_deletes_them(tmp_path, retire):
+    """A run's manifest lists the tables it wrote; a manifest (hand-edited, or another tool's)
+    listing "../notes" or an absolute path had the next run into that directory (or a sweep
+    retiring the point) delete notes.parquet beside it: only plain names inside count."""
+    from sim.outputs import retire_run_dir
+    final = tmp_path / "run"
+    final.mkdir()
+    (tmp_path / "notes.parquet").write_text("mine")
+    (tmp_path / "abs.parquet").write_text("mine too")
+    (tmp_path / "trace.json").write_text("{}")
+    (final / "manifest.json").write_text(json.dumps({
+        "dcsim_version": "0", "tables": {"../notes": 1, str(tmp_path / "abs"): 1, "summary": 1},
+        "files": ["../trace.json", "..", ".hidden"]}))
+    (final / "summary.parquet").write_text("an earlier run's table")
+    if retire:
+        assert retire_run_dir(final) == ["summary.parquet", "manifest.json"]
+    else:
+        write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {"seed": 2})
+    assert (tmp_path / "notes.parquet").read_text() == "mine"
+    assert (tmp_path / "abs.parquet").read_text() == "mine too"
+    assert (tmp_path / "trace.json").read_text() == "{}"
+
+
 def test_stale_replaced_run_with_user_files_is_kept(tmp_path):
     """A killed writer's ``.old`` directory is removed only when everything in it is dcsim's."""
     for name, extra in (("a", False), ("b", True)):

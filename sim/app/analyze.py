@@ -55,6 +55,46 @@ def parquet_files(paths: list[Path]) -> list[Path]:
     return kept
 
 
+PARTITION_TYPES = {"BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR"}     # those sim.app.sweep.duckdb_type gives
+
+
+def read_sweep_manifest(path: Path) -> dict:
+    """``sweep.json`` as dcsim writes it, or a ``ConfigError`` on ``DIR`` naming what is wrong (a
+    truncated or hand-edited file, one of another program's): its ``name``, ``points_total``,
+    ``partition_types`` (axis name -> one of ``PARTITION_TYPES``, which go into the SQL that reads
+    the points) and ``points`` (each with an integer ``index`` and a relative ``dir``)."""
+    where = f"{path} is not a dcsim sweep manifest"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ConfigError("DIR", f"{where}: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("DIR", f"{where}: a JSON object is expected, not {type(data).__name__}")
+    if not isinstance(data.get("name"), str):
+        raise ConfigError("DIR", f"{where}: 'name' must be a string")
+    total = data.get("points_total")
+    if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+        raise ConfigError("DIR", f"{where}: 'points_total' must be a whole number >= 0")
+    types = data.get("partition_types", {})
+    if not isinstance(types, dict) or not all(
+            isinstance(k, str) and "'" not in k and v in PARTITION_TYPES for k, v in types.items()):
+        raise ConfigError("DIR", f"{where}: 'partition_types' must map axis names to one of "
+                                 f"{', '.join(sorted(PARTITION_TYPES))}")
+    axes = data.get("axes", [])
+    if not isinstance(axes, list) or not all(isinstance(a, dict) and isinstance(a.get("key"), str)
+                                             and isinstance(a.get("name"), str) for a in axes):
+        raise ConfigError("DIR", f"{where}: 'axes' must be a list of objects with a 'key' and a 'name'")
+    points = data.get("points", [])
+    if not isinstance(points, list):
+        raise ConfigError("DIR", f"{where}: 'points' must be a list")
+    for i, p in enumerate(points):
+        if not (isinstance(p, dict) and isinstance(p.get("index"), int) and isinstance(p.get("dir"), str)
+                and not Path(p["dir"]).is_absolute() and ".." not in Path(p["dir"]).parts):
+            raise ConfigError("DIR", f"{where}: points[{i}] needs an integer 'index' and a 'dir' "
+                                     f"relative to the sweep directory")
+    return data
+
+
 class Outputs:
     """A DuckDB connection over one run or sweep directory."""
 
@@ -69,7 +109,7 @@ class Outputs:
         self.tables: list[str] = []
         sweep_file = self.dir / "sweep.json"
         if sweep_file.exists():
-            self.sweep = json.loads(sweep_file.read_text())
+            self.sweep = read_sweep_manifest(sweep_file)
             types = self.sweep.get("partition_types", {})
             self.partitions = list(types)
             files = self._point_files()
@@ -81,7 +121,11 @@ class Outputs:
                 self._view(name, f"read_parquet([{listed}], {opts})")
             self._points_view()
         elif (self.dir / "summary.parquet").exists():
-            for p in parquet_files(sorted(self.dir.glob("*.parquet"))):
+            files = parquet_files(sorted(self.dir.glob("*.parquet")))
+            if self.dir / "summary.parquet" not in files:
+                raise ConfigError("DIR", f"{self.dir / 'summary.parquet'} is not a Parquet file "
+                                         f"(truncated, or not written by dcsim)")
+            for p in files:
                 self._view(p.stem, f"read_parquet('{self._esc(p)}')")
         elif any(self.dir.glob("**/summary.parquet")):
             # several runs without a sweep manifest: hive partitions, DuckDB's own typing
@@ -134,7 +178,13 @@ class Outputs:
         return self._esc(self.dir) + f"/**/{name}.parquet"
 
     def _view(self, name: str, source: str) -> None:
-        self.con.execute(f'create or replace view "{name}" as select * from {source}')
+        import duckdb
+        try:
+            self.con.execute(f'create or replace view "{name}" as select * from {source}')
+        except duckdb.Error as err:          # a corrupt or truncated table (its magic bytes intact)
+            first = str(err).splitlines()[0]
+            raise ConfigError("DIR", f"the {name} table{'s' if self.sweep else ''} under {self.dir} "
+                                     f"cannot be read ({first})") from None
         self.tables.append(name)
 
     def _points_view(self) -> None:
@@ -681,6 +731,10 @@ def main(args) -> int:
     if args.plots and (args.no_plots or args.sql):         # no plot is drawn: the directory was ignored
         raise ConfigError("--plots", "names where the plots go, but " + ("--no-plots" if args.no_plots else "--sql")
                           + " draws none; drop one of them")
+    for flag in ("x", "color", "marker"):                  # likewise a plot's axis: it was ignored
+        if getattr(args, flag, None) is not None and (args.no_plots or args.sql):
+            raise ConfigError(f"--{flag}", "sets an axis of the throughput plot, but "
+                              + ("--no-plots" if args.no_plots else "--sql") + " draws none; drop one of them")
     plot_dirs = [str(Path(args.plots) / out.dir.name) if args.plots and len(outputs) > 1 else args.plots
                  for out in outputs]
     if args.plots and not args.no_plots and not args.sql:
@@ -700,6 +754,18 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
         else:
             print_table(rows, title=args.sql if len(args.sql) < 80 else None)
         return
+    try:
+        _summarize(out, args, plots)
+    except ConfigError as err:
+        if err.key != "--sql":
+            raise
+        # dcsim's own queries over tables it cannot read (a hand-edited sweep.json's types, a
+        # damaged file) named --sql, which the command was not given
+        raise ConfigError("DIR", f"the tables under {out.dir} cannot be read ({err.reason})") from None
+
+
+def _summarize(out: Outputs, args, plots: str | None) -> None:
+    from sim.app.tables import json_line, print_table
     rows = out.summary_rows()
     if args.json:
         print(json_line(rows))

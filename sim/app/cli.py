@@ -46,7 +46,12 @@ def parse_size(text: str, key: str = "--sizes") -> int:
 def parse_sizes(text: str, key: str = "--sizes") -> list[int]:
     """``1M,64M,1G`` -> byte counts; ``1K:1G`` is every power of two from 1K to 1G."""
     sizes: list[int] = []
-    for part in text.split(","):
+    parts = text.split(",")
+    if parts and not parts[-1].strip() and len(parts) > 1:
+        parts.pop()                     # one trailing comma: "1M,64M,"
+    for part in parts:
+        if not part.strip() and len(parts) > 1:     # "1K,,2K": a size left out, not silently skipped
+            raise ConfigError(key, f"{text!r} has an empty entry between commas; list sizes such as 1M,64M,1G")
         if not part.strip():
             continue
         if ":" in part:
@@ -302,6 +307,8 @@ def cmd_hardware(args) -> int:
 
 def cmd_topologies(args) -> int:
     import topologies
+    if args.draw and args.json:         # drew the figure and printed no JSON, silently
+        raise ConfigError("--json", "lists the presets as JSON; --draw draws one and prints none: drop one of them")
     if args.draw:
         from topologies import draw
         out = Path(args.out or f"{args.draw}.png")
@@ -327,8 +334,11 @@ def cmd_topologies(args) -> int:
 
 def cmd_docs(args) -> int:
     from sim.app import docs
+    if args.check and args.write:       # --write ran and --check was ignored
+        raise ConfigError("--check", "checks the README without changing it; --write rewrites it: give one of them")
     if args.check or args.write:
         readme = Path(args.readme)
+        docs.check_readme(readme, write=args.write)
         if args.write:
             docs.update_readme(readme)
             docs.update_headline(readme)
@@ -336,8 +346,14 @@ def cmd_docs(args) -> int:
             print(f"updated the config reference, the headline figures and the chat-cost table in {readme}",
                   file=sys.stderr)
             return 0
-        return 0 if (docs.readme_is_current(readme) and docs.headline_is_current(readme)
-                     and docs.chat_cost_is_current(readme)) else 1
+        stale = [what for what, current in (("config reference", docs.readme_is_current),
+                                            ("headline figures", docs.headline_is_current),
+                                            ("chat-cost table", docs.chat_cost_is_current))
+                 if not current(readme)]
+        if stale:          # exit 1 said nothing: which section, and what to do
+            print(f"{readme}: the {', '.join(stale)} {'is' if len(stale) == 1 else 'are'} out of date or "
+                  "missing; `dcsim docs --write` regenerates them", file=sys.stderr)
+        return 1 if stale else 0
     print(docs.config_reference())
     return 0
 

@@ -139,6 +139,32 @@ def _write_section(readme: Path, begin: str, end: str, rendered: str, what: str)
     Path(readme).write_text(parts[0] + rendered + parts[2])
 
 
+def check_readme(readme: Path, write: bool) -> None:
+    """``dcsim docs --check/--write --readme FILE``: a ``ConfigError`` on ``--readme`` when FILE is
+    not a readable text file, or (``write``) lacks any of the three generated sections' markers.
+    Checked before anything is written: ``--write`` on a README without them stopped with a
+    traceback after it had rewritten the sections it did find (and run the studies)."""
+    from sim.errors import ConfigError
+    readme = Path(readme)
+    if not readme.is_file():
+        raise ConfigError("--readme", f"{readme}: " + ("is a directory, not a README file" if readme.is_dir()
+                                                       else "no such file"))
+    try:
+        text = readme.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError("--readme", f"{readme} cannot be read as text ({err})") from None
+    if write:
+        missing = [what for what, b, e in (("config-reference", BEGIN, END),
+                                           ("headline-numbers", HEADLINE_BEGIN, HEADLINE_END),
+                                           ("chat-cost-numbers", CHAT_BEGIN, CHAT_END))
+                   if _split(text, b, e) is None]
+        if missing:
+            raise ConfigError("--readme", f"{readme} lacks the markers of the generated section"
+                                          f"{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                                          f"('<!-- NAME:begin ... -->' ... '<!-- NAME:end -->', as dcsim's "
+                                          "README.md has them); nothing was written")
+
+
 def readme_is_current(readme: Path) -> bool:
     return _section_is_current(readme, BEGIN, END, render_section())
 

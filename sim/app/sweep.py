@@ -317,7 +317,8 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
             _check_key(key, kind)
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"{kind}.{key}", "must be a non-empty list of values")
-            if len({encode_value(v) for v in values}) != len(values):
+            # a [zip] column may repeat a value (the rows differ in another column): its rows are checked below
+            if kind == "grid" and len({encode_value(v) for v in values}) != len(values):
                 raise ConfigError(f"{kind}.{key}", "values repeat (two points would share a directory)")
             axes_in.append((key, values, kind))
     zip_lengths = {len(v) for k, v, kind in axes_in if kind == "zip"}
@@ -325,6 +326,18 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
         lengths = ", ".join(f"{k!r} has {len(v)}" for k, v, kind in axes_in if kind == "zip")
         raise ConfigError("zip", f"lists must have equal lengths (they vary together, one point per "
                                  f"position): {lengths}; give every [zip] list the same length")
+    zipped = [(k, v) for k, v, kind in axes_in if kind == "zip"]
+    if zipped:
+        rows = list(zip(*(tuple(encode_value(x) for x in v) for _, v in zipped)))
+        seen: dict = {}
+        for i, row in enumerate(rows):
+            if row in seen and len(zipped) == 1:
+                raise ConfigError(f"zip.{zipped[0][0]}", "values repeat (two points would share a directory)")
+            if row in seen:
+                raise ConfigError("zip", f"rows {seen[row]} and {i} (from 0) are the same ("
+                                  + ", ".join(f"{k} = {v[i]!r}" for k, v in zipped)
+                                  + "): two points would share a directory")
+            seen[row] = i
     keys = [k for k, _, _ in axes_in]
     if len(set(keys)) != len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)

@@ -332,6 +332,16 @@ def test_plots_with_no_plots_or_sql_exits_2(sweep_dir, tmp_path, capsys, flag):
     assert "--plots" in capsys.readouterr().err and not (tmp_path / "p").exists()
 
 
+@pytest.mark.parametrize("flag", [["--no-plots"], ["--sql", "select 1"]])
+@pytest.mark.parametrize("axis", ["--x", "--color", "--marker"])
+def test_a_plot_axis_with_no_plots_or_sql_exits_2(sweep_dir, capsys, flag, axis):
+    # --color tp beside --no-plots or --sql was silently ignored
+    from sim.app.cli import main
+    assert main(["analyze", str(sweep_dir), *flag, axis, "tp"]) == 2
+    err = capsys.readouterr().err
+    assert f"{axis}: sets an axis of the throughput plot, but {flag[0]} draws none" in err
+
+
 def test_a_missing_throughput_plot_is_explained(tmp_path, capsys):
     # one-GPU serving replicas have no communication (compute_comm_ratio null): the throughput plot
     # was left out without a word, though the README lists it
@@ -391,3 +401,65 @@ def test_readme_says_sql_is_read_only():
     # the README said `--sql` ran "any DuckDB query", though writes and outside files are refused
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "runs any\nDuckDB query" not in text and "`--sql` runs a\nread-only DuckDB query" in text
+
+
+# -- odd, corrupt and foreign output directories -----------------------------------------------
+
+@pytest.mark.parametrize("text, reason", [
+    ("nope{", "Expecting value"),
+    ("[1, 2]", "a JSON object"),
+    ('{"not": "a sweep"}', "'name'"),
+    ('{"name": "s", "points_total": "9"}', "'points_total'"),
+    ('{"name": "s", "points_total": 1, "partition_types": {"tp": "BIGINT\'); select 1; --"}}', "'partition_types'"),
+    ('{"name": "s", "points_total": 1, "axes": [1]}', "'axes'"),
+    ('{"name": "s", "points_total": 1, "points": [{"index": 0, "dir": 7}]}', "points[0]"),
+    ('{"name": "s", "points_total": 1, "points": [{"index": 0, "dir": "../../etc"}]}', "points[0]"),
+])
+def test_a_sweep_manifest_that_is_not_dcsims_exits_2_naming_the_reason(tmp_path, capsys, text, reason):
+    from sim.app.cli import main
+    (tmp_path / "sweep.json").write_text(text)
+    assert main(["analyze", str(tmp_path), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert "sweep.json is not a dcsim sweep manifest" in err and reason in err and "Traceback" not in err
+
+
+def test_a_corrupt_summary_of_a_run_exits_2_and_draws_nothing(tmp_path, capsys):
+    from sim.app.cli import main
+    write_run_dir(tmp_path / "r", {"summary": pa.table({"mfu": [0.42]})}, {})
+    (tmp_path / "r" / "summary.parquet").write_bytes(b"not parquet at all")
+    assert main(["analyze", str(tmp_path / "r")]) == 2
+    assert "summary.parquet is not a Parquet file" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "plots").exists()
+    (tmp_path / "r" / "summary.parquet").write_bytes(b"PAR1" + b"x" * 40 + b"PAR1")   # magic intact
+    assert main(["analyze", str(tmp_path / "r"), "--sql", "select * from summary"]) == 2
+    err = capsys.readouterr().err
+    assert "DIR: the summary table" in err and "cannot be read" in err
+
+
+def test_a_truncated_table_of_one_sweep_point_exits_2_naming_it(sweep_dir, tmp_path, capsys):
+    import shutil
+    from sim.app.cli import main
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep_dir, copy)
+    victim = sorted(copy.glob("**/links.parquet"))[3]
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2] + data[-8:])
+    assert main(["analyze", str(copy), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert "links tables" in err and victim.name in err and "Traceback" not in err
+
+
+def test_tables_dcsim_cannot_read_name_the_directory_not_sql(sweep_dir, tmp_path, capsys):
+    # a sweep.json whose partition type does not fit its directories: the summary query failed
+    # as "--sql: ..." though no --sql was given
+    import shutil
+    from sim.app.cli import main
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep_dir, copy)
+    manifest = json.loads((copy / "sweep.json").read_text())
+    name = next(iter(manifest["partition_types"]))
+    manifest["partition_types"][name] = "BOOLEAN"
+    (copy / "sweep.json").write_text(json.dumps(manifest))
+    assert main(["analyze", str(copy), "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: DIR: the tables under {copy} cannot be read") and "BOOLEAN" in err

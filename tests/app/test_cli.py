@@ -22,9 +22,11 @@ def test_parse_sizes_powers_of_1024():
     assert parse_size("1.5K") == 1536
     assert parse_size("3MiB") == 3 << 20
     assert parse_sizes("1K:16K") == [1024, 2048, 4096, 8192, 16384]
+    assert parse_sizes("1M,64M,") == [1 << 20, 64 << 20]         # one trailing comma is no size left out
 
 
-@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512", "99999999999999999999G"])
+@pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512", "99999999999999999999G",
+                                 "1K,,2K", ",1K", ",", " , "])
 def test_parse_sizes_rejects_bad_input(bad):
     with pytest.raises(ConfigError) as err:
         parse_sizes(bad)
@@ -662,6 +664,17 @@ def test_topologies_out_without_draw_exits_2(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "--out" in err and "--draw" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, flag", [(["topologies", "--draw", "hgx-h100-8", "--json"], "--json"),
+                                        (["docs", "--check", "--write", "--readme", "R.md"], "--check")])
+def test_flags_that_exclude_each_other_exit_2_before_anything_is_written(tmp_path, monkeypatch, capsys, argv, flag):
+    # topologies --draw --json drew hgx-h100-8.png and printed no JSON; docs --check --write rewrote the README
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "R.md").write_text("mine\n")
+    assert main(argv) == 2
+    assert f"{flag}:" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["R.md"] and (tmp_path / "R.md").read_text() == "mine\n"
 
 
 def test_sweep_set_of_a_swept_key_exits_2(tmp_path, monkeypatch, capsys):

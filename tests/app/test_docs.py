@@ -90,3 +90,23 @@ def test_keys_with_a_default_factory_are_not_shown_as_required():
     job = {r["key"]: r["default"] for r in section_rows(JobSection)}
     assert job["train"] == job["serve"] == job["workload"] == job["model"] == "{}"
     assert job["name"] == job["kind"] == job["gpus"] == "(required)"
+
+
+def test_write_to_a_readme_without_the_markers_exits_2_and_writes_nothing(tmp_path, capsys):
+    # it raised ValueError (a traceback) after running the studies, having rewritten the
+    # sections whose markers it did find
+    from sim.app.cli import main
+    from sim.app.docs import BEGIN, END
+    notes = tmp_path / "notes.md"
+    notes.write_text("my notes\n")
+    assert main(["docs", "--write", "--readme", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert "--readme:" in err and "config-reference, headline-numbers, chat-cost-numbers" in err
+    partial = tmp_path / "partial.md"
+    partial.write_text(f"x\n{BEGIN}\nold\n{END}\n")          # one section of three
+    assert main(["docs", "--write", "--readme", str(partial)]) == 2
+    assert "headline-numbers, chat-cost-numbers" in capsys.readouterr().err
+    assert notes.read_text() == "my notes\n" and partial.read_text() == f"x\n{BEGIN}\nold\n{END}\n"
+    for missing in (tmp_path / "nope.md", tmp_path):
+        assert main(["docs", "--check", "--readme", str(missing)]) == 2
+        assert "--readme:" in capsys.readouterr().err

@@ -214,6 +214,16 @@ def test_placement_ranges_that_disagree_with_gpus_are_that_error_first():
     assert err.value.key == "jobs.1.placement" and "hold 8 GPUs; its gpus is 6" in str(err.value)
 
 
+@pytest.mark.parametrize("ranges, shown", [([[True, 16]], "[true, 16]"), ([[0, 8.0], [8, 16]], "[0, 8.0]"),
+                                            ([["0", 16]], '["0", 16]')])
+def test_placement_range_ends_must_be_integers_not_coerced(ranges, shown):
+    data = two_jobs()
+    data["jobs"][0]["placement"] = ranges      # true was read as GPU 1 (then: 'hold 15 GPUs')
+    with pytest.raises(ConfigError) as err:
+        load_config(data=data)
+    assert f"jobs.0.placement: placement range {shown} is not [first, last) with integer" in str(err.value)
+
+
 @pytest.mark.parametrize("job, words", [
     ({"name": "s", "kind": "serve", "gpus": 16, "serve": {"tp": 8, "replicas": 4}}, "the job has 16 (jobs.0.gpus)"),
     ({"name": "t", "kind": "train", "gpus": 16, "train": {"tp": 8, "dp": 4}}, "the job's 16 GPUs (jobs.0.gpus)")])

@@ -105,6 +105,21 @@ def test_points_grid_times_zip(tmp_path):
     assert len({p.rel_dir for p in points}) == len(points)
 
 
+def test_a_zip_column_may_repeat_a_value_when_its_rows_differ(tmp_path):
+    # a model swept at two TP degrees and another at one: the model column repeats, every row is
+    # new. It was refused ("values repeat") although every point has its own directory.
+    sweep = load_sweep(data={"name": "z", "zip": {"train.tp": [2, 4, 2], "topology.nic_Gbps": [100, 100, 200]}})
+    dirs = [p.rel_dir for p in sweep.points()]
+    assert dirs == ["tp=2/nic_Gbps=100", "tp=4/nic_Gbps=100", "tp=2/nic_Gbps=200"]
+    with pytest.raises(ConfigError) as err:       # the same row twice: one directory for two points
+        load_sweep(data={"name": "z", "zip": {"train.tp": [2, 4, 2], "topology.nic_Gbps": [100, 200, 100]}})
+    assert err.value.key == "zip" and "rows 0 and 2 (from 0) are the same" in str(err.value)
+    for kind in ("grid", "zip"):                  # one column repeating is that column's error
+        with pytest.raises(ConfigError) as err:
+            load_sweep(data={"name": "z", kind: {"train.tp": [2, 4, 2]}})
+        assert err.value.key == f"{kind}.train.tp" and "values repeat" in str(err.value)
+
+
 def test_axis_names_disambiguate_shared_last_component(tmp_path):
     path = _write_sweep(tmp_path, {"train.tp": [1, 2], "serve.tp": [1, 2]})
     assert [a.name for a in load_sweep(path).axes] == ["train_tp", "serve_tp"]

@@ -87,6 +87,14 @@ def _token_count(value, column: str) -> int:
         raise ValueError(f"{column}: {value!r} is not a whole number of tokens") from None
 
 
+def _hash_ids(value) -> np.ndarray:
+    """A Mooncake line's ``hash_ids``: a list of integer block ids (``[1.5]`` is not truncated to
+    block 1, a bare ``7`` is not a list of one)."""
+    if not isinstance(value, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in value):
+        raise ValueError(f"hash_ids: {str(value)[:40]} is not a list of integer block ids")
+    return np.asarray(value, dtype=np.int64)
+
+
 def _open_text(path: Path):
     if path.is_dir():
         raise ConfigError("workload.trace", f"{path} is a directory, not a trace file")
@@ -104,7 +112,10 @@ def _clock_seconds(stamp: str) -> float:
         y, mo, d = (int(x) for x in date.split("-"))
         h, mi, s = clock.split(":")
         days = datetime.date(y, mo, d).toordinal()
-        return days * 86400.0 + int(h) * 3600.0 + int(mi) * 60.0 + float(s)
+        h, mi, sec = int(h), int(mi), float(s)
+        if not (0 <= h < 24 and 0 <= mi < 60 and (0 <= sec < 61 or not math.isfinite(sec))):
+            raise ValueError("a clock field out of range")     # 25:00:00 was read as the next day's 1:00
+        return days * 86400.0 + h * 3600.0 + mi * 60.0 + sec
     except ValueError:      # "not enough values to unpack (expected 2, got 1)" named no column
         raise ValueError(f"TIMESTAMP: {stamp!r} is not a time such as 2023-11-16 18:15:46.6805900") from None
 
@@ -167,9 +178,14 @@ def _read_mooncake(path: Path, f) -> Trace:
             continue
         try:
             obj = json.loads(line)
-            t = float(obj["timestamp"]) / 1e3
+            if not isinstance(obj, dict):
+                raise ValueError(f"a JSON object per line is expected, not {type(obj).__name__}")
+            stamp = obj["timestamp"]
+            if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
+                raise ValueError(f"timestamp: {json.dumps(stamp)} is not a number of milliseconds")
+            t = float(stamp) / 1e3
             n_in, n_out = _token_count(obj["input_length"], "input_length"), _token_count(obj["output_length"], "output_length")
-            ids = np.asarray(obj.get("hash_ids", []), dtype=np.int64)
+            ids = _hash_ids(obj.get("hash_ids", []))
             _check_row(t, n_in, n_out, ("timestamp", "input_length", "output_length"))
         except (ValueError, KeyError, TypeError, OverflowError) as err:
             kind = f"missing field {err}" if isinstance(err, KeyError) else str(err)

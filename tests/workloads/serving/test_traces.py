@@ -54,7 +54,13 @@ def test_missing_trace_is_config_error():
     ('{"timestamp": 0, "input_length": 100.5, "output_length": 2}', "input_length", "whole number"),
     ('{"timestamp": -5, "input_length": 10, "output_length": 2}', "timestamp", "negative"),
     ('{"timestamp": 0, "input_length": 10, "output_length": 0}', "output_length", ">= 1"),
-    ('{"timestamp": 0, "input_length": true, "output_length": 2}', "input_length", "not a token count")])
+    ('{"timestamp": 0, "input_length": true, "output_length": 2}', "input_length", "not a token count"),
+    # these were read as 1 ms, 12 ms, blocks 1 and 2, and a 0-d array of block 7
+    ('{"timestamp": true, "input_length": 10, "output_length": 2}', "timestamp", "true is not a number"),
+    ('{"timestamp": "12", "input_length": 10, "output_length": 2}', "timestamp", "is not a number"),
+    ('{"timestamp": 1, "input_length": 10, "output_length": 2, "hash_ids": [1.5, 2.7]}', "hash_ids", "not a list of integer"),
+    ('{"timestamp": 1, "input_length": 10, "output_length": 2, "hash_ids": 7}', "hash_ids", "not a list of integer"),
+    ('[1, 2]', "JSON object", "per line")])
 def test_a_mooncake_row_no_request_can_have_names_file_line_and_column(tmp_path, row, column, why):
     p = tmp_path / "bad.jsonl"
     p.write_text('{"timestamp": 0, "input_length": 10, "output_length": 2}\n' + row + "\n")
@@ -98,6 +104,15 @@ def test_an_empty_azure_trace_and_a_bad_timestamp_say_what_is_wrong(tmp_path):
     (tmp_path / "t.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\nnotatime,374,44\n")
     with pytest.raises(ConfigError, match=r"t\.csv:2: malformed line \(TIMESTAMP: 'notatime' is not a time"):
         read_azure(tmp_path / "t.csv")
+
+
+@pytest.mark.parametrize("stamp", ["2023-11-16 25:15:46.68", "2023-11-16 18:61:46.68", "2023-11-16 18:15:75.5",
+                                   "2023-11-16 -1:15:46.68"])
+def test_an_azure_clock_out_of_range_is_an_error_not_the_next_day(tmp_path, stamp):
+    p = tmp_path / "t.csv"          # 25:15 was read as 01:15 of the next day
+    p.write_text(f"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n{stamp},10,3\n")
+    with pytest.raises(ConfigError, match=r"t\.csv:3: malformed line \(TIMESTAMP: .* is not a time"):
+        read_azure(p)
 
 
 def test_an_azure_trace_out_of_time_order_is_read_in_arrival_order(tmp_path):
