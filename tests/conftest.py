@@ -4,7 +4,8 @@
 Parallel runs (README, "Set up"): ``-n auto`` and ``--dist loadgroup`` unless the command line says
 otherwise; ``-n 0`` or ``-p no:xdist`` runs serially. Tests that share a module-, class- or package-scoped
 fixture of this suite run on one worker (an ``xdist_group`` each), so that the fixture is computed once, and
-the tests marked ``slow`` are handed out first, so that no minutes-long test starts last."""
+the tests marked ``slow`` are handed out first, so that no minutes-long test starts last. Both only under
+xdist: a serial run keeps the collection's order."""
 
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ def pytest_cmdline_main(config):
             opt.numprocesses = "auto"
         if opt.numprocesses not in (None, 0) and opt.dist == "no" and not opt.distload:
             opt.dist = "loadgroup"
+            opt.loadscopereorder = False    # hand the groups out in the (slow-first) collection order
     if (hasattr(config, "workerinput") or opt.numprocesses not in (None, 0)) and hasattr(opt, "benchmark_disable"):
         # pytest-benchmark warns in each process that it turns itself off under xdist; the suite has no
         # benchmarks
@@ -55,11 +57,12 @@ _SHARED_SCOPES = ("class", "module", "package", "session")
 
 
 def _shared_fixture_group(item) -> str | None:
-    """The group of the widest-scoped fixture defined in tests/ that ``item`` uses (not a plugin's, such as
-    tmp_path_factory, whose baseid is ''), or None."""
+    """The widest scope in which ``item`` shares a fixture defined in tests/ (not a plugin's, such as
+    tmp_path_factory, whose baseid is ''), named by that scope's node: its class, module, package (the
+    fixture's directory) or the session; None if it uses none."""
     info = getattr(item, "_fixtureinfo", None)
     best = None
-    for name, defs in (info.name2fixturedefs.items() if info else ()):
+    for defs in (info.name2fixturedefs.values() if info else ()):
         fdef = defs[-1]
         scope = getattr(fdef.scope, "value", fdef.scope)        # a str since pytest 8
         where = getattr(fdef, "baseid", "") or ""
@@ -67,18 +70,22 @@ def _shared_fixture_group(item) -> str | None:
             continue
         rank = _SHARED_SCOPES.index(scope)
         if best is None or rank > best[0]:
-            best = (rank, f"{where}::{name}")
+            node = item.getparent(pytest.Class if scope == "class" else pytest.Module)
+            name = {"package": where, "session": "session"}.get(scope, node.nodeid if node else where)
+            best = (rank, name)
     return best[1] if best else None
 
 
 @pytest.hookimpl(tryfirst=True)     # before xdist's worker names each item by its group
 def pytest_collection_modifyitems(config, items):
-    """Slow tests first (a stable sort: otherwise the collection's order, the same on every worker), and
-    each shared fixture's tests in one xdist group: under ``--dist loadgroup`` one worker runs them all and
-    computes the fixture once (without it each worker that ran one of them computed it again)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Under xdist's loadgroup schedule: each shared fixture's tests in one xdist group (one worker runs them
+    all, one after another, and computes the fixture once; without it each worker that ran one of them
+    computed it again), and slow tests first (a stable sort: otherwise the collection's order, the same on
+    every worker), so that no minutes-long test starts last. A serial run keeps the collection's order: there
+    the sort would split a module's tests and set its module-scoped fixtures up twice."""
     if not getattr(config.option, "loadgroup", False):
         return          # a serial run, or xdist scheduling by another mode
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
         if item.get_closest_marker("xdist_group") is None and (group := _shared_fixture_group(item)):
             item.add_marker(pytest.mark.xdist_group(group))
