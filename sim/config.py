@@ -455,13 +455,19 @@ class ServeSection(Section):
     dp_attention: bool = Field(False, description="MoE replicas: attention data-parallel over the replica's tp GPUs (each its own sequences and KV), routed experts expert-parallel over them (ep = tp; SGLang --enable-dp-attention with DeepEP, vLLM --data-parallel-size with --enable-expert-parallel)")
     dp_balance: bool | None = Field(None, description="dp_attention: the DP ranks prefill in the same steps (TensorRT-LLM attention_dp_config.enable_balance: a rank with new context requests waits for the others) instead of each admitting its own contexts as soon as it has room, a step then lasting as long as its most loaded rank. Unset: the engine's default (engines.toml dp_context_balance: TensorRT-LLM off, vLLM and SGLang modelled balanced)")
     redundant_experts: int = Field(0, ge=0, description="dp_attention: extra expert replicas placed by the load balancer (SGLang --ep-num-redundant-experts, EPLB); experts + redundant_experts must divide by tp")
-    cuda_graph_batch_sizes: list[int] | None = Field(None, description="decode batch sizes captured as CUDA graphs with padding: a decode-only step of B sequences runs as the smallest size >= B (its GEMMs, LM head and TP all-reduces over the padded rows; attention over the B real ones); sizes above the engine's largest graph batch (min(max_batch_size, max_batch_tokens)) are dropped, TensorRT-LLM padding to that largest batch instead (cuda_graph_config.batch_sizes with enable_padding). Unset: no padding")
+    cuda_graph_batch_sizes: list[int] | None = Field(None, description="decode batch sizes captured as CUDA graphs with padding: a decode-only step of B sequences runs as the smallest size >= B (its GEMMs, LM head and TP all-reduces over the padded rows; attention over the B real ones); sizes above the engine's largest graph batch (min(max_batch_size, max_batch_tokens)) are dropped, TensorRT-LLM padding to that largest batch instead (cuda_graph_config.batch_sizes with enable_padding). In any order, each size once (a repeated size is refused). Unset: no padding")
 
     @field_validator("cuda_graph_batch_sizes")
     @classmethod
     def _graph_sizes(cls, v):
         if v is not None and (not v or any(b < 1 for b in v)):
             raise ValueError("cuda_graph_batch_sizes must list batch sizes >= 1")
+        dup = sorted({b for b in v or () if v.count(b) > 1})
+        if dup:
+            # the engine captures one graph per size (a set: engines.graph_batch_sizes sorts and dedupes);
+            # a repeated size is a typo for another one more often than not, so it is refused, not dropped
+            raise ValueError(f"lists {', '.join(map(str, dup))} more than once: each size is one CUDA graph, "
+                             "give each once (in any order)")
         return v
 
     @model_validator(mode="after")

@@ -685,3 +685,12 @@ def test_a_vanishing_moe_capacity_factor_is_refused():
     assert err.value.key == "train.moe_capacity_factor"
     data["train"]["moe_capacity_factor"] = 0.5
     assert load_config(data=data).train.moe_capacity_factor == 0.5
+
+
+def test_a_repeated_cuda_graph_batch_size_is_refused_naming_the_key():
+    # the engine captures one graph per size (a set); [8, 4, 4] was accepted silently
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"serve": {"cuda_graph_batch_sizes": [8, 4, 4]}})
+    assert str(err.value).startswith("serve.cuda_graph_batch_sizes") and "4 more than once" in str(err.value)
+    # any order of distinct sizes is accepted, as before
+    assert load_config(data={"serve": {"cuda_graph_batch_sizes": [8, 1, 4]}}).serve.cuda_graph_batch_sizes == [8, 1, 4]
