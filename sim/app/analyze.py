@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -303,15 +304,18 @@ def plain_log_ticks(axis) -> None:
 
 def check_plot_dir(plot_dir: Path) -> None:
     """Refuse (``ConfigError`` on ``--plots``) a plot directory that is, or lies below, a file, or
-    that cannot be created: the plots would otherwise fail half-way with a traceback."""
+    that cannot be created: the plots would otherwise fail half-way with a traceback. Creates
+    nothing: the directory is made by the first plot written into it, so a run or sweep with
+    nothing to plot (no finished point) leaves no empty ``plots/`` behind."""
     for p in (plot_dir, *plot_dir.parents):
         if p.exists() and not p.is_dir():
             below = "" if p == plot_dir else f", so {str(plot_dir)!r} cannot be a directory below it"
             raise ConfigError("--plots", f"{str(p)!r} is a file{below}: choose a directory for the plots")
-    try:
-        plot_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError("--plots", f"cannot create {str(plot_dir)!r}: {err.strerror or err}") from None
+    # the nearest existing directory must let dcsim create (or write into) the plot directory
+    here = next((p for p in (plot_dir, *plot_dir.parents) if p.exists()), Path("."))
+    if not os.access(here, os.W_OK | os.X_OK):
+        what = "write into" if here == plot_dir else "create"
+        raise ConfigError("--plots", f"cannot {what} {str(plot_dir)!r}: {str(here)!r} is not writable")
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
@@ -789,7 +793,11 @@ def _summarize(out: Outputs, args, plots: str | None) -> None:
     if not args.no_plots:
         plot_dir = Path(plots) if plots else out.dir / "plots"
         check_plot_dir(plot_dir)
-        paths = make_plots(out, plot_dir, getattr(args, "x", None), getattr(args, "color", None),
-                           getattr(args, "marker", None))
+        try:
+            paths = make_plots(out, plot_dir, getattr(args, "x", None), getattr(args, "color", None),
+                               getattr(args, "marker", None))
+        except OSError as err:
+            raise ConfigError("--plots", f"cannot write the plots into {str(plot_dir)!r}: "
+                              f"{err.strerror or err}") from None
         for p in paths:
             print(f"wrote {p}", file=sys.stderr)

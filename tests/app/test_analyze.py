@@ -463,3 +463,28 @@ def test_tables_dcsim_cannot_read_name_the_directory_not_sql(sweep_dir, tmp_path
     assert main(["analyze", str(copy), "--no-plots"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: DIR: the tables under {copy} cannot be read") and "BOOLEAN" in err
+
+
+def test_a_sweep_with_no_finished_point_gets_no_empty_plots_dir(tmp_path, capsys):
+    # every point failing left an empty DIR/plots/ behind after `dcsim analyze DIR`
+    from sim.app.cli import main
+
+    def boom(task):
+        raise RuntimeError("point failed")
+
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "f"\nbase = "base.toml"\n[grid]\n"train.tp" = [1, 2]\n')
+    out = tmp_path / "out"
+    run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=boom, progress=False)
+    before = sorted(p.name for p in out.iterdir())
+    assert main(["analyze", str(out)]) == 0
+    assert "0 finished of 2 points" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == before and not (out / "plots").exists()
+    assert main(["analyze", str(out), "--plots", str(tmp_path / "p" / "q")]) == 0
+    assert not (tmp_path / "p").exists()
+
+
+def test_plots_dir_is_made_when_a_plot_is_written(sweep_dir, tmp_path):
+    from sim.app.cli import main
+    assert main(["analyze", str(sweep_dir), "--plots", str(tmp_path / "a" / "b"), "--json"]) == 0
+    assert (tmp_path / "a" / "b" / "throughput.png").exists()
