@@ -269,6 +269,12 @@ def cmd_traffic(args) -> int:
         lo = hi = parse_size(args.sizes)
     if lo > hi:     # said in the user's words (2M:1M), not as bytes in %g (2.09715e+06)
         raise ConfigError("--sizes", f"need LO <= HI, not {args.sizes.strip()} ({lo:,} > {hi:,} bytes)")
+    if cfg.jobs:
+        # dcsim traffic reads the config's [topology] only (README); a [[jobs]] config was run without a word
+        n = len(cfg.jobs)
+        print(f"warning: the config's [[jobs]] ({n} job{'s' if n != 1 else ''}) are ignored: dcsim traffic runs "
+              f"--pattern {args.pattern} on the config's [topology] alone ({cfg.topology.gpus} GPUs), not the jobs' "
+              "traffic or placement; `dcsim run` simulates the jobs", file=sys.stderr)
     summary = traffic(cfg, args.pattern, args.flows, lo, hi, args.seed, args.rate_tolerance)
     if args.json:
         print(json_line(summary))

@@ -105,3 +105,17 @@ def test_reversed_sizes_are_echoed_as_typed(capsys):
     assert main(["traffic", "--set", "topology.gpus=8", "--sizes", "2M:1M"]) == 2
     err = capsys.readouterr().err
     assert "2M:1M" in err and "e+06" not in err
+
+
+def test_a_jobs_config_warns_that_its_jobs_are_ignored(tmp_path, capsys):
+    # `dcsim traffic` on a [[jobs]] config used its [topology] and said nothing about the jobs
+    cfg = tmp_path / "jobs.toml"
+    cfg.write_text('[topology]\ngpus = 16\n[[jobs]]\nname = "a"\nkind = "train"\ngpus = 8\n'
+                   '[jobs.model]\npreset = "llama3-8b"\n')
+    assert main(["traffic", str(cfg), "--flows", "10", "--json"]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out.strip().splitlines()[-1])["gpus"] == 16
+    assert "[[jobs]] (1 job) are ignored" in cap.err and "[topology]" in cap.err
+    # a config without [[jobs]] gets no such warning
+    assert main(["traffic", "--set", "topology.gpus=16", "--flows", "10", "--json"]) == 0
+    assert "[[jobs]]" not in capsys.readouterr().err
