@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import platform
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +232,37 @@ def check_work(cfg: Config, gpus: int) -> None:
                                                    "stable percentiles")
 
 
+def warn_idle_serving_gpus(cfg: Config, gpus: int, job: int | None = None, name: str = "") -> str | None:
+    """Warn (stderr) when a serving run's replicas occupy fewer than the ``gpus`` it is given
+    (``topology.gpus``, or job ``job``'s ``jobs.N.gpus``): the rest sit idle, which a config such as
+    4 replicas of tp 1 on 8 GPUs did without a word. The message says which GPUs the summary's
+    columns count: a single run's summary (``gpus``, ``mfu``, ``mbu``, energy and cost) counts
+    the used GPUs; a job's row has the job's ``gpus``, ``mfu`` and ``mbu`` over the used ones and
+    energy and cost over all of the job's (it holds them). Returns the message (None: none idle)."""
+    from workloads.serving.deployment import replica_gpus
+    used, how = replica_gpus(cfg.serve)
+    if not 0 < used < gpus:
+        return None
+    idle = gpus - used
+    if job is None:
+        where, counted = (f"topology.gpus = {gpus:,}", f"the summary counts the {used:,} used GPUs only (gpus = "
+                          f"{used:,}; mfu, mbu, energy_J, usd and their per-token figures)")
+    else:
+        where = f"jobs.{job}.gpus = {gpus:,} (job {name!r})"
+        counted = (f"its summary row has gpus = {gpus:,} (the job's); mfu and mbu divide by the {used:,} used GPUs, "
+                   f"while energy_J, usd, J_per_token and usd_per_Mtoken count all {gpus:,} (the idle ones "
+                   "drawing power and billed as the used ones are)")
+    prefix = "" if job is None else f"jobs.{job}."
+    per = cfg.serve.tp * cfg.serve.pp
+    fix = (f"set {prefix}serve.replicas = {gpus // per:,} to use them" if not (cfg.serve.prefill_replicas or
+           cfg.serve.decode_replicas) and gpus // per > cfg.serve.replicas else "add replicas to use them")
+    gkey = "topology.gpus" if job is None else f"jobs.{job}.gpus"
+    message = (f"{how.replace('serve.', prefix + 'serve.')} occupy {used:,} of the {where} GPUs: {idle:,} idle; "
+               f"{counted}; {fix}, or set {gkey} = {used:,}")
+    print(f"warning: {message}", file=sys.stderr)
+    return message
+
+
 def run(cfg: Config) -> RunResult:
     """Simulate one run of a validated config (``[[jobs]]``: several jobs on one fabric)."""
     import topologies
@@ -243,6 +275,8 @@ def run(cfg: Config) -> RunResult:
     simulation = Simulation(cfg.run.seed)
     topo = topologies.build(cfg.topology)
     check_work(cfg, len(topo.gpus))
+    if cfg.run.kind == "serve":
+        warn_idle_serving_gpus(cfg, len(topo.gpus))
     fabric = build_fabric(cfg, simulation, topo, record_flows=cfg.run.trace)
 
     def simulate():
@@ -483,6 +517,8 @@ def run_jobs(cfg: Config) -> RunResult:
             job_cfg = job_config(cfg, i)
             check_precision(job_cfg)
             check_work(job_cfg, cfg.jobs[i].gpus)
+            if cfg.jobs[i].kind == "serve":
+                warn_idle_serving_gpus(job_cfg, cfg.jobs[i].gpus, i, cfg.jobs[i].name)
         except DcsimError as err:
             raise _job_error(err, i, cfg.jobs[i].name) from None
     workloads, fabrics, simulation, fabric = _simulate_jobs(cfg, which, cfg.run.trace)

@@ -232,3 +232,16 @@ def test_a_jobs_gpu_shortfall_names_the_jobs_gpus_not_the_topology(job, words):
     with pytest.raises(InfeasibleError) as err:
         run(load_config(data={"run": {"baseline": False}, "topology": {"gpus": 64}, "jobs": [job]}))
     assert words in str(err.value) and "topology" not in str(err.value)
+
+
+def test_a_serve_job_on_fewer_gpus_than_it_holds_warns_naming_its_keys(capsys):
+    # 1 replica of tp 1 in a job of 2 GPUs: the row said gpus = 2 without a word about the idle GPU
+    job = {"name": "chat", "kind": "serve", "gpus": 2, "serve": {"tp": 1, "replicas": 1},
+           "workload": {"requests": 5, "input_tokens": 50, "output_tokens": 5}}
+    out = rows(run(load_config(data={"run": {"baseline": False}, "topology": {"gpus": 2, "fabric": "none"},
+                                     "jobs": [job]})))
+    err = capsys.readouterr().err
+    assert "warning: jobs.0.serve.replicas = 1 x jobs.0.serve.tp = 1 occupy 1 of the jobs.0.gpus = 2" in err
+    assert "1 idle" in err and "gpus = 2 (the job's)" in err
+    # what the warning says the row counts: gpus the job's 2, mfu over the 1 used GPU
+    assert out["chat"]["gpus"] == 2

@@ -299,3 +299,29 @@ def test_training_on_a_defined_gpu_without_the_precision_names_train_precision()
     assert err.value.key == "train.precision" and "no tensor rate for 'fp16'" in err.value.reason
     data["hardware"]["FP32ONLY"]["dense_tflops"]["bf16"] = 100      # fp16 runs at the bf16 rate
     check_precision(load_config(data=data))
+
+
+def test_a_serve_run_on_fewer_gpus_than_the_topology_warns_of_the_idle_ones(serve_cfg, capsys):
+    # 1 replica of tp 1 on 2 GPUs ran without a word about the idle GPU
+    result = run(load_config(serve_cfg, ["serve.replicas=1"]))
+    err = capsys.readouterr().err
+    assert ("warning: serve.replicas = 1 x serve.tp = 1 occupy 1 of the topology.gpus = 2 GPUs: 1 idle" in err
+            and "set serve.replicas = 2" in err)
+    # the summary's gpus (and mfu, mbu, energy, cost with it) counts the used GPU only, as the warning says
+    assert result.tables["summary"]["gpus"][0].as_py() == 1
+    run(load_config(serve_cfg))                     # 2 replicas on 2 GPUs: none idle, no warning
+    assert "idle" not in capsys.readouterr().err
+
+
+def test_idle_gpu_warning_names_pp_and_disaggregated_roles(capsys):
+    from sim.app.runner import warn_idle_serving_gpus
+    cfg = load_config(data={"run": {"kind": "serve"}, "serve": {"tp": 2, "pp": 2, "replicas": 1}})
+    msg = warn_idle_serving_gpus(cfg, 8)
+    assert msg.startswith("serve.replicas = 1 x serve.tp = 2 x serve.pp = 2 occupy 4 of the topology.gpus = 8")
+    cfg = load_config(data={"run": {"kind": "serve"}, "serve": {"tp": 2, "prefill_replicas": 1,
+                                                                  "decode_replicas": 1, "decode_tp": 4}})
+    msg = warn_idle_serving_gpus(cfg, 8)
+    assert ("serve.prefill_replicas = 1 x serve.prefill_tp = 2 + serve.decode_replicas = 1 x serve.decode_tp = 4 "
+            "occupy 6 of the topology.gpus = 8 GPUs: 2 idle") in msg
+    assert warn_idle_serving_gpus(cfg, 6) is None
+    assert capsys.readouterr().err.count("warning: ") == 2

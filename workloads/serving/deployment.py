@@ -120,7 +120,7 @@ class Deployment:
         role_tp = {"both": s.tp, "prefill": s.prefill_tp or s.tp, "decode": s.decode_tp or s.tp}
         # counted before the per-replica lists are built: replicas = 2**63 raised OverflowError
         # there, 10**9 took gigabytes
-        self.gpus_used = sum(n * role_tp[r] * s.pp for r, n in counts.items())
+        self.gpus_used = replica_gpus(s)[0]
         if self.gpus_used > len(topo.gpus):
             tps = ", ".join(f"{'co-located' if r == 'both' else r} tp={role_tp[r]}" for r in counts)
             key = "serve.replicas" if not disagg else \
@@ -697,6 +697,21 @@ def _gpu_speed(cfg, gpu, world: int):
 
 
 _WARNED: set[str] = set()
+
+
+def replica_gpus(s) -> tuple[int, str]:
+    """GPUs the serve section ``s``'s replicas occupy, and how, in the config's keys: co-located
+    ``serve.replicas x serve.tp (x serve.pp)``, disaggregated ``serve.prefill_replicas x
+    serve.prefill_tp + serve.decode_replicas x serve.decode_tp`` (each x serve.pp; the role's tp
+    defaults to serve.tp). ``Deployment`` places its replicas on the first that many GPUs."""
+    pp = f" x serve.pp = {s.pp}" if s.pp > 1 else ""
+    if s.prefill_replicas > 0 or s.decode_replicas > 0:
+        parts = [(n, tp, role) for n, tp, role in ((s.prefill_replicas, s.prefill_tp or s.tp, "prefill"),
+                                                   (s.decode_replicas, s.decode_tp or s.tp, "decode"))]
+        used = sum(n * tp * s.pp for n, tp, _ in parts)
+        how = " + ".join(f"serve.{role}_replicas = {n} x serve.{role}_tp = {tp}{pp}" for n, tp, role in parts)
+        return used, how
+    return s.replicas * s.tp * s.pp, f"serve.replicas = {s.replicas} x serve.tp = {s.tp}{pp}"
 
 
 def _warn_once(message: str) -> None:
