@@ -277,6 +277,7 @@ class ModelSection(Section):
     expert_groups: int | None = Field(None, ge=1, le=4096, description="group-limited routing (DeepSeek-V3 / R1 config.json n_group: 8): the routed experts form this many equal groups of consecutive ids, and a token's top_k experts come from only model.expert_group_topk of them. With serve.ep equal to it each expert-parallel rank holds one group, so a token's experts land on expert_group_topk ranks: at few tokens per step the busiest rank reads more distinct experts (workloads/serving/fused_moe.busiest_rank_expert_fraction). Unset: routing over all experts. Read by serving runs only")
     expert_group_topk: int | None = Field(None, ge=1, le=4096, description="with model.expert_groups: the groups each token's experts are chosen from (DeepSeek-V3 / R1 config.json topk_group: 4)")
     encoder_params: float | None = Field(None, ge=0.0, le=1e13, description="parameters of a non-text encoder the released checkpoint carries beside the language model (Llama 4's vision tower and projector: 871,932,416), which a text-only run never computes but an engine may still load: serving counts them in the engine's memory (engines.toml encoder_bytes_per_param / encoder_sharding: TensorRT-LLM holds the Llama 4 vision encoder in fp32 on every rank, vLLM in bf16 split over tp, SGLang 0.5 not at all) and in trtllm-bench's checkpoint size. Unset or 0: none. Describes the checkpoint only; training ignores it")
+    mtp_layers: int | None = Field(None, ge=0, le=64, description="multi-token-prediction (MTP) modules the released checkpoint carries after its decoder layers (Hugging Face num_nextn_predict_layers; DeepSeek-V3 / R1: 1, the checkpoint's model.layers.61, 14B parameters per the DeepSeek-V3 README). serve.speculative.method = 'mtp' drafts with them and is refused on a model without (unset or 0: none, e.g. Llama 3); costed by serve.speculative.draft_layers like any head. Describes the checkpoint only; training ignores it")
     attention_chunk: int | None = Field(None, ge=1, description="chunked local attention (Llama 4 attention_chunk_size 8192): on a chunked layer a query attends only the keys of its own chunk of this many tokens (block-diagonal causal); with global_every, layers N, 2N, ... attend the whole context (Llama 4's NoPE layers: 4)")
 
     @field_validator("vocab", mode="before")
@@ -451,7 +452,7 @@ class ServeSection(Section):
     moe_backend: Literal["cutlass", "trtllm_gen", "triton", "marlin"] | None = Field(None, description="the MoE kernel class when it differs from the engine's default, in the engines' own names: cutlass (TensorRT-LLM's CUTLASS fused MoE, MoeConfig backend CUTLASS) or trtllm_gen (its TRTLLM-gen kernels, backend TRTLLM, SGLang's flashinfer_trtllm: permute and SwiGLU fused into the FC1 GEMM, expert weights streamed at calibration.toml [fused_moe] trtllm_gen_hbm_eff on FP4-capable GPUs, engines.toml fused_moe_backend); for weight-only experts (weights narrower than their MMA, MXFP4 x BF16 on Hopper) the dequantizing kernel: triton (triton_kernels matmul_ogs: TensorRT-LLM's TRITON backend, vLLM's default) or marlin (vLLM's Marlin MXFP4 MoE, VLLM_MXFP4_USE_MARLIN=1), which sets its dequantization cost per weight element per M tile (calibration.toml [fused_moe]); default the engine's (triton for weight-only experts). A kernel the engine does not have is refused (engines.toml moe_backends: TensorRT-LLM has no marlin)")
     router_weights: dict[str, float] | None = Field(None, description="router = 'weighted': weight per scorer (prefix, queue, kv, prefill), e.g. llm-d's {prefix = 2, queue = 1, kv = 1}")
     router_max_kv_utilization: float | None = Field(None, gt=0, le=1, description="router = 'weighted': skip replicas whose KV pool is fuller than this (unless all are)")
-    speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}")
+    speculative: SpeculativeSpec | None = Field(None, description="speculative decoding: {method = eagle|mtp|draft, tokens = N, acceptance = P or [P1..PN]}; method is a label (every method is costed by draft_layers), but 'mtp' is refused on a model without MTP modules (model.mtp_layers)")
     dp_attention: bool = Field(False, description="MoE replicas: attention data-parallel over the replica's tp GPUs (each its own sequences and KV), routed experts expert-parallel over them (ep = tp; SGLang --enable-dp-attention with DeepEP, vLLM --data-parallel-size with --enable-expert-parallel)")
     dp_balance: bool | None = Field(None, description="dp_attention: the DP ranks prefill in the same steps (TensorRT-LLM attention_dp_config.enable_balance: a rank with new context requests waits for the others) instead of each admitting its own contexts as soon as it has room, a step then lasting as long as its most loaded rank. Unset: the engine's default (engines.toml dp_context_balance: TensorRT-LLM off, vLLM and SGLang modelled balanced)")
     redundant_experts: int = Field(0, ge=0, description="dp_attention: extra expert replicas placed by the load balancer (SGLang --ep-num-redundant-experts, EPLB); experts + redundant_experts must divide by tp")
@@ -864,7 +865,7 @@ HF_MODEL_KEYS = {"num_hidden_layers": "layers", "hidden_size": "hidden", "interm
                  "num_experts_per_tok": "top_k", "moe_intermediate_size": "expert_ffn_hidden",
                  "n_shared_experts": "shared_experts", "first_k_dense_replace": "dense_layers",
                  "qk_rope_head_dim": "rope_head_dim", "attention_chunk_size": "attention_chunk",
-                 "interleave_moe_layer_step": "moe_every"}
+                 "interleave_moe_layer_step": "moe_every", "num_nextn_predict_layers": "mtp_layers"}
 
 
 def _did_you_mean(loc: tuple) -> str:
@@ -1233,15 +1234,16 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
         t = scope.train
         # serving-only model keys (their docs: "Read by serving runs only", "training ignores it"); a
         # model preset's own values (deepseek-v3's routing statistics, Llama 4's encoder) are no warning
-        serving_only = _given(scope.model, "expert_load_cv", "expert_groups", "expert_group_topk", "encoder_params")
+        serving_only = _given(scope.model, "expert_load_cv", "expert_groups", "expert_group_topk", "encoder_params",
+                              "mtp_layers")
         if serving_only:
             preset = load_preset("model", str(scope.model.preset)) if scope.model.preset else {}
             for key in serving_only:
-                if scope.model.experts == 0 and key != "encoder_params":
+                if scope.model.experts == 0 and key not in ("encoder_params", "mtp_layers"):
                     continue        # warned above as a dense model's
                 if key not in preset or preset[key] != getattr(scope.model, key):
                     out.append(f"{prefix}model.{key} has no effect on a training run: serving runs read it (a "
-                               "training step takes balanced routing over all experts and computes no encoder)")
+                               "training step takes balanced routing over all experts and computes no encoder or MTP module)")
         if scope.model.experts == 0:
             for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
                 out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")

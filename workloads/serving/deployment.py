@@ -106,6 +106,14 @@ class Deployment:
                        "weight-only FP8 (W8A16, vLLM's FP8 Marlin): 1-byte weight reads, matmuls at the "
                        "bf16 rate")
         self.spec = ModelSpec.from_section(cfg.model)
+        sp = s.speculative
+        if sp is not None and sp.method == "mtp" and not getattr(cfg.model, "mtp_layers", None):
+            # MTP drafts with the checkpoint's own multi-token-prediction modules (DeepSeek-V3 / R1:
+            # num_nextn_predict_layers = 1); an engine refuses MTP on a model without them
+            raise ConfigError("serve.speculative.method", f"'mtp' drafts with the model's multi-token-prediction "
+                              f"modules, and {self.spec.name} has none (model.mtp_layers unset or 0; DeepSeek-V3 / R1 "
+                              "carry 1); use method = 'eagle' or 'draft' with its draft_layers, or set "
+                              "model.mtp_layers for a model whose checkpoint has MTP modules")
         self._warn_beyond_max_context()
         disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
         if disagg and (s.prefill_replicas == 0 or s.decode_replicas == 0):

@@ -65,3 +65,15 @@ def test_engine_terms_add_linearly():
     # a reduced draft vocabulary makes the draft head cheaper
     full = Speculation(sp.tokens, sp.gain, sp.verify, sp.draft_layers, sp.topk, 0)
     assert full.step_parts(c, B, 1400.0)["draft"] > bare.step_parts(c, B, 1400.0)["draft"]
+
+
+def test_mtp_is_refused_on_a_model_without_mtp_modules():
+    # method = "mtp" on a dense model with no MTP head (Qwen3-8B here, Llama 3 alike) ran as if it had one
+    from sim.errors import ConfigError
+    with pytest.raises(ConfigError) as err:
+        step_ms(["serve.speculative.method=mtp"], 4)
+    assert err.value.key == "serve.speculative.method" and "model.mtp_layers" in str(err.value)
+    # with the checkpoint's MTP modules declared it runs, costed by draft_layers like any head (a label)
+    assert step_ms(["serve.speculative.method=mtp", "model.mtp_layers=1"], 4) == pytest.approx(step_ms([], 4))
+    # the deepseek-v3 preset declares DeepSeek-V3 / R1's one MTP module (num_nextn_predict_layers)
+    assert load_config(data={"model": {"preset": "deepseek-v3"}}).model.mtp_layers == 1
