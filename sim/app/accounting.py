@@ -7,8 +7,9 @@ Vocabulary:
   (``run.duration_h`` or ``run.token_budget``) the goodput columns of
   ``workloads.training.goodput`` plus a ``timeline`` table.
 - utilization: training: the critical GPU's compute-stream busy fraction ``compute_s /
-  step_time_s``; serving: the replicas' ``busy_fraction``. Idle phases (recovery, checkpoint
-  stalls) run at utilization 0.
+  step_time_s``; serving: the replicas' ``busy_fraction`` (a ``[[jobs]]`` serve job holding more
+  GPUs than its replicas occupy: times their share, its idle GPUs at 0). Idle phases (recovery,
+  checkpoint stalls) run at utilization 0.
 - tokens: training counts trained tokens (global batch x sequence length per useful step);
   serving counts output tokens.
 - horizon of a run: training without ``duration_h``: the simulated steps; serving: ``duration_s``.
@@ -118,6 +119,12 @@ def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> d
         wall = float(row.get("duration_s") or 0.0)
         u = float(row.get("busy_fraction", 1.0))
         u = min(1.0, max(0.0, u if math.isfinite(u) else 1.0))
+        # a job that holds more GPUs than its replicas occupy: the rest draw idle power (utilization 0),
+        # so the job's utilization is the replicas' times their share of its GPUs (power is linear in it)
+        from workloads.serving.deployment import replica_gpus
+        used = replica_gpus(cfg.serve)[0]
+        if 0 < used < gpus:
+            u *= used / gpus
         energy = pm.energy_J([(wall, u)])
         tokens = float(row.get("output_tokens_per_s") or 0.0) * wall
     usd = price.run_usd(gpus, wall, energy)

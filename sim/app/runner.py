@@ -238,7 +238,7 @@ def warn_idle_serving_gpus(cfg: Config, gpus: int, job: int | None = None, name:
     4 replicas of tp 1 on 8 GPUs did without a word. The message says which GPUs the summary's
     columns count: a single run's summary (``gpus``, ``mfu``, ``mbu``, energy and cost) counts
     the used GPUs; a job's row has the job's ``gpus``, ``mfu`` and ``mbu`` over the used ones and
-    energy and cost over all of the job's (it holds them). Returns the message (None: none idle)."""
+    energy and cost over all of the job's (it holds them; the idle ones at idle power). Returns the message (None: none idle)."""
     from workloads.serving.deployment import replica_gpus
     used, how = replica_gpus(cfg.serve)
     if not 0 < used < gpus:
@@ -250,8 +250,8 @@ def warn_idle_serving_gpus(cfg: Config, gpus: int, job: int | None = None, name:
     else:
         where = f"jobs.{job}.gpus = {gpus:,} (job {name!r})"
         counted = (f"its summary row has gpus = {gpus:,} (the job's); mfu and mbu divide by the {used:,} used GPUs, "
-                   f"while energy_J, usd, J_per_token and usd_per_Mtoken count all {gpus:,} (the idle ones "
-                   "drawing power and billed as the used ones are)")
+                   f"while energy_J, usd, J_per_token and usd_per_Mtoken count all {gpus:,} (the job holds "
+                   "them: the idle ones billed by the hour and drawing idle power)")
     prefix = "" if job is None else f"jobs.{job}."
     per = cfg.serve.tp * cfg.serve.pp
     fix = (f"set {prefix}serve.replicas = {gpus // per:,} to use them" if not (cfg.serve.prefill_replicas or

@@ -245,3 +245,17 @@ def test_a_serve_job_on_fewer_gpus_than_it_holds_warns_naming_its_keys(capsys):
     assert "1 idle" in err and "gpus = 2 (the job's)" in err
     # what the warning says the row counts: gpus the job's 2, mfu over the 1 used GPU
     assert out["chat"]["gpus"] == 2
+
+
+def test_a_serve_jobs_idle_gpus_draw_idle_power_not_the_replicas():
+    # 1 replica of tp 1 in a job of 2 GPUs: energy counted both GPUs at the replica's utilization (exactly twice
+    # the 1-GPU job's); the idle GPU now runs at utilization 0, so the job's utilization halves and its energy
+    # lies strictly between the 1-GPU job's and twice it (the idle GPU draws its idle power)
+    def job(gpus):
+        return {"name": "chat", "kind": "serve", "gpus": gpus, "serve": {"tp": 1, "replicas": 1},
+                "workload": {"requests": 20, "input_tokens": 200, "output_tokens": 50}}
+    one, two = (rows(run(load_config(data={"run": {"baseline": False}, "topology": {"gpus": 2, "fabric": "none"},
+                                            "jobs": [job(g)]})))["chat"] for g in (1, 2))
+    assert two["duration_s"] == one["duration_s"]
+    assert two["gpu_utilization"] == pytest.approx(one["gpu_utilization"] / 2, rel=1e-12)
+    assert one["energy_J"] < two["energy_J"] < 2 * one["energy_J"] * (1 - 1e-6)
