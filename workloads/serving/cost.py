@@ -440,6 +440,7 @@ class IterationCost:
         hp = self._head_precision()
         hb = BYTES_PER_ELEMENT[hp] if hp else self.wbytes
         self._h_rate = cm.rate(hp) if hp else 0.0
+        self._h_bytes = hb                 # bytes per head weight (speculative.Speculation._head_s: the drafter's head)
         self._h_w = hb * h * s.vocab / tp / self.pp * self._weight_stream_scale(hb)
         self._h_smp = 4.0 * s.vocab / tp / self.pp
         # communication per token (bytes per GPU), as comm_bytes
