@@ -434,7 +434,14 @@ class IterationCost:
         self._a_tok = a * self.attn_width * 2 * Ls
         self._a_exp_pair = self.local_heads * Ls
         self._h_flop = 2.0 * h * s.vocab / tp / self.pp
-        self._h_w = self.wbytes * h * s.vocab / tp / self.pp * self._weight_stream_scale(self.wbytes)
+        # the LM head's weights and MMA at the checkpoints' head precision where the replica runs low
+        # precision (calibration.toml [engine] lm_head_precision: the FP8 / NVFP4 releases keep lm_head
+        # 16-bit, as weight_bytes_per_gpu counts it); else the replica's
+        hp = self._head_precision()
+        hb = BYTES_PER_ELEMENT[hp] if hp else self.wbytes
+        self._h_rate = cm.rate(hp) if hp else 0.0
+        self._h_bytes = hb                 # bytes per head weight (speculative.Speculation._head_s: the drafter's head)
+        self._h_w = hb * h * s.vocab / tp / self.pp * self._weight_stream_scale(hb)
         self._h_smp = 4.0 * s.vocab / tp / self.pp
         # communication per token (bytes per GPU), as comm_bytes
         self._tp_tok = self._tp_tok_a2a = 0.0
@@ -456,6 +463,23 @@ class IterationCost:
         self._mf_smp = 2.0 * s.hidden * s.vocab
         self._mf_pair = 2.0 * self.attn_dims * s.layers
         self._mb_kv = self.kv_token_replica
+
+    def _head_precision(self) -> str:
+        """The LM head's GEMM precision where it differs from the replica's (calibration.toml [engine]
+        lm_head_precision, where the replica runs low precision and the GPU has that precision's tensor
+        cores), else "" (the replica's). Raises ConfigError naming the key on a precision dcsim lacks."""
+        hp = calibration()["engine"].get("lm_head_precision", "")
+        if not hp:
+            return ""
+        if not isinstance(hp, str) or hp not in BYTES_PER_ELEMENT:
+            raise ConfigError("calibration.engine.lm_head_precision",
+                              f"{hp!r} is none of {', '.join(sorted(BYTES_PER_ELEMENT))} "
+                              "(workloads/serving/data/calibration.toml)")
+        if self.compute.precision not in LOW_PRECISION or hp == self.compute.precision:
+            return ""
+        if not self.gpu.has_tensor_rate(hp):
+            return ""
+        return hp
 
     def _fixed_stage_s(self, T: float, S: float, real: float | None = None, out: list | None = None) -> float:
         """Stage seconds of the ops that do not depend on attention: the layers' GEMMs and
@@ -494,7 +518,7 @@ class IterationCost:
                 # the fused-MoE launch pads each expert's rows to its M tile (fused_moe.row_padding)
                 pad = fused_moe.row_padding(routed, s.top_k, s.experts, *self.moe_tile, tile_scale=self._moe_tile_scale())
         layers = self._mixed_layers(routed) if self._mixed_input else self.layers
-        head = self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0)
+        head = self.compute.time_of(S * self._h_flop, self._h_w + S * self._h_smp, 0.0, 0, 1.0, rate=self._h_rate)
         t = layers.seconds(T, frac, pad, load, out) + head
         if out is not None:
             out.append(("lm_head", head))

@@ -65,12 +65,15 @@ class Speculation:
         return {"verify": verify, "draft": draft, "extend": extend, "host": host}
 
     def _head_s(self, cost, rows: float) -> float:
-        """The draft LM head over ``rows`` rows (the target's head when ``draft_vocab`` is 0)."""
+        """The draft LM head over ``rows`` rows (the target's head when ``draft_vocab`` is 0), at the target
+        head's precision (IterationCost._head_precision: the 16-bit head of a low-precision checkpoint; EAGLE
+        drafters ship bf16)."""
         s = cost.spec
         vocab = self.draft_vocab or s.vocab
         share = vocab / s.vocab / cost.tp
         return cost.compute.time_of(rows * 2.0 * s.hidden * vocab / cost.tp,
-                                    cost.wbytes * s.hidden * vocab / cost.tp + rows * 4.0 * s.vocab * share, 0.0, 0, 1.0)
+                                    cost._h_bytes * s.hidden * vocab / cost.tp + rows * 4.0 * s.vocab * share, 0.0, 0,
+                                    1.0, rate=cost._h_rate)
 
     def token_s(self, cost, B: float, context: float) -> float:
         """Seconds per generated token of a decode step of ``B`` sequences with speculation."""

@@ -229,13 +229,15 @@ def test_llama4_maverick_rows_expressible_and_in_their_bounds(suite):
     within its bound."""
     errs = {r["case"]: r["error"] for r in suite if r["case"].startswith("trtllm12_Llama_4_Maverick")}
     blackwell = [abs(e) for k, e in errs.items() if "H200" not in k]
-    assert len(blackwell) == 12 and max(blackwell) <= 0.21 and statistics.median(blackwell) <= 0.12
+    # 0.21 -> 0.22 (issue 12, llama4bw17): the bf16 LM head takes GB200 1024/32768 -20.7 -> -21.7 %
+    assert len(blackwell) == 12 and max(blackwell) <= 0.22 and statistics.median(blackwell) <= 0.12
     hopper = {k: e for k, e in errs.items() if "H200" in k}
     assert len(hopper) == 5 and all(0.0 < e <= 0.30 for e in hopper.values())     # +7 to +22 % since mmha2
     # the same B200 long-context rows with full attention on every layer read -34 to -38 %; the vision encoder's
     # fp32 copy on every rank (issue 12, llama4hop) took 1024/32768 -14.6 -> -16.2 %, the busiest EP4 rank's
-    # distinct expert reads (smallar: ~160 gathered top-1 tokens over 4 x 32 experts) -16.3 -> -18.8 %
-    assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_1024_32768"]) <= 0.19
+    # distinct expert reads (smallar: ~160 gathered top-1 tokens over 4 x 32 experts) -16.3 -> -18.8 %, the bf16
+    # LM head (llama4bw17) -18.8 -> -19.8 %
+    assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_1024_32768"]) <= 0.20
     assert abs(errs["trtllm12_Llama_4_Maverick_B200_dep4_32768_1024"]) <= 0.13
 
 
@@ -301,7 +303,7 @@ def test_llama4_hopper_rows_over_the_chunk_decode_with_mmha(runs):
             "trtllm12_Llama_4_Maverick_H200_dep8_1024_32768": (0.06, 0.20),
             "trtllm12_Llama_4_Maverick_H200_dep8_8192_1024": (0.02, 0.12),
             "trtllm10_Llama_4_Scout_H200_tp4_20000_2000": (0.40, 0.56),
-            "trtllm10_Llama_4_Maverick_H200_tp8_20000_2000": (0.15, 0.30),
+            "trtllm10_Llama_4_Maverick_H200_tp8_20000_2000": (0.12, 0.30),   # 0.15 -> 0.12: bf16 LM head (llama4bw17)
             "trtllm12_Llama_4_Maverick_B200_dep4_1024_8192": (-0.16, -0.08)}     # Blackwell: XQA's -12.0 %
     rows = {r["id"]: r for r in held.heldout_cases() if r["id"] in want}
     for rid, (lo, hi) in want.items():
