@@ -38,6 +38,7 @@ Vocabulary:
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from operator import attrgetter
 
 import numpy as np
 
@@ -47,6 +48,20 @@ from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.request import Request
 
 MAX_MACRO_ITERATIONS = 1 << 16
+
+# per-request fields read in C (``map``) when a step's loops over its whole batch go through numpy
+_PROMPT, _GENERATED, _OUTPUT = attrgetter("prompt"), attrgetter("generated"), attrgetter("output")
+_KV_BLOCKS, _PINNED, _DP_RANK = attrgetter("kv_blocks"), attrgetter("pinned"), attrgetter("dp_rank")
+
+
+def _ints(reqs, field) -> np.ndarray:
+    """One integer field of each request (an attrgetter above), as an int64 array in their order."""
+    return np.fromiter(map(field, reqs), np.int64, len(reqs))
+
+
+def _contexts(reqs) -> np.ndarray:
+    """Each request's context (prompt + generated tokens), as an int64 array in their order."""
+    return _ints(reqs, _PROMPT) + _ints(reqs, _GENERATED)
 
 
 class VllmScheduler:
@@ -358,8 +373,7 @@ class Replica:
             own = [0] * n
             total = budget
             if self.policy.decodes_in_budget:
-                for r in self._step_decodes:
-                    own[r.dp_rank] += 1
+                own = self._rank_counts(self._step_decodes)
                 total += len(self._step_decodes)
             left = [total // n - own[i] for i in range(n)]
         else:
@@ -402,12 +416,13 @@ class Replica:
         return c
 
     def _plan(self):
-        decodes = [r for r in self.running if r.ready]
+        # a request is not ready only while a load it started here is pending (``pending_loads``)
+        decodes = self.running[:] if not self.pending_loads else [r for r in self.running if r.ready]
         self._step_decodes = decodes
         chunks, decodes = self.policy.plan(self, decodes)
         self._step_decodes = ()
         if decodes and chunks and self.kv_alloc == "chunk":   # allocating chunks may have preempted decodes
-            decodes = [r for r in self.running if r.ready]
+            decodes = self.running[:] if not self.pending_loads else [r for r in self.running if r.ready]
         return chunks, decodes
 
     # -- the iteration loop --------------------------------------------------------------------
@@ -512,10 +527,17 @@ class Replica:
         for r in finishing:
             smp[r.dp_rank] += 1
         kv_tokens = cost.kv_tokens
-        for r in decodes:           # the hot loop of a per-rank step: one pass, per-rank sums only
-            i = r.dp_rank
-            nd[i] += 1
-            pd[i] += kv_tokens(r.context)
+        if not cost.window and decodes:
+            # kv_tokens(context) is the context itself: the per-rank sums are sums of integers,
+            # exact in float64 in any order (bincount gives the same floats as the loop below)
+            ranks = _ints(decodes, _DP_RANK)
+            nd = np.bincount(ranks, minlength=n).tolist()
+            pd = np.bincount(ranks, weights=_contexts(decodes), minlength=n).tolist()
+        else:
+            for r in decodes:
+                i = r.dp_rank
+                nd[i] += 1
+                pd[i] += kv_tokens(r.context)
         kd = pd
         if cost.decode_chunk_weight != 1.0:      # MMHA's chunked decode reads (cost.set_mmha_chunked_decode)
             kd = [0.0] * n
@@ -523,6 +545,12 @@ class Replica:
                 kd[r.dp_rank] += cost.decode_kv_read(r.context)
         return [(tok[i] + nd[i], smp[i] + nd[i], prs[i] + pd[i], kvs[i] + kd[i], (nd[i], pd[i], kd[i]))
                 for i in range(n)]
+
+    def _rank_counts(self, reqs) -> list[int]:
+        """How many of ``reqs`` each attention-DP rank holds."""
+        if not reqs:
+            return [0] * self.dp_ranks
+        return np.bincount(_ints(reqs, _DP_RANK), minlength=self.dp_ranks).tolist()
 
     def _grow_and_finish(self, decodes, end):
         """Finish sequences that produced their last token, then give the others the KV block
@@ -542,10 +570,17 @@ class Replica:
         if self.cost.window:        # windowed layers stop growing at the window (cost.kv_blocks)
             extras = [(r, self.cost.kv_blocks(r.context + 1, bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
                       for r in growing]
+            extras = [(r, x) for r, x in extras if x > 0]
+        elif growing:
+            # the same integers on arrays: blocks for context + 1 tokens less those each one owns
+            x = -(-(_contexts(growing) + 1) // bt) - _ints(growing, _KV_BLOCKS)
+            if eb:
+                x -= np.fromiter(map(len, map(_PINNED, growing)), np.int64, len(growing)) * eb
+            grow = np.flatnonzero(x > 0).tolist()
+            x = x.tolist()
+            extras = [(growing[j], x[j]) for j in grow]
         else:
-            extras = [(r, -(-(r.prompt + r.generated + 1) // bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
-                      for r in growing]
-        extras = [(r, x) for r, x in extras if x > 0]
+            extras = []
         total = sum(x for _, x in extras)
         if total <= self.kv.free:
             # all fit in free blocks: one allocation leaves the state one by one would
@@ -578,24 +613,31 @@ class Replica:
         env = self.env
         now = env.now
         B = len(decodes)
-        # per-sequence state on Python ints (a batch is tens of sequences: numpy's call
-        # overhead would dominate)
-        ctx = [r.prompt + r.generated for r in decodes]
-        k = min(min([r.output - r.generated for r in decodes]), MAX_MACRO_ITERATIONS)
+        # per-sequence state as int64 arrays in the batch's order: contexts, and (below) the KV
+        # blocks each owns (its own plus the prefix entries it pins)
+        ctx = _contexts(decodes)
+        gen = _ints(decodes, _GENERATED)
+        k = min(int((_ints(decodes, _OUTPUT) - gen).min()), MAX_MACRO_ITERATIONS)
         if self.kv_alloc != "request":
             # blocks each sequence needs to hold context + j + 1 tokens after j steps
             eb = self.prefix.entry_blocks if self.prefix is not None else 0
-            owned = [r.kv_blocks + len(r.pinned) * eb if r.pinned else r.kv_blocks for r in decodes]
+            owned = _ints(decodes, _KV_BLOCKS)
+            if eb:
+                owned += np.fromiter(map(len, map(_PINNED, decodes)), np.int64, B) * eb
             avail = self.kv.free + self._evictable()
             bt = self.bt
             # The largest k whose growth fits: after j steps each sequence holds ctx + j + 1 tokens.
             window = self.cost.window
+            ctx_l, owned_l = (ctx.tolist(), owned.tolist()) if window else (None, None)
 
             def growth(j):
+                if not window:      # integers: the array sum equals the loop's
+                    n = -(-(ctx + (j + 1)) // bt) - owned
+                    return int(n[n > 0].sum())
                 g = 0
-                for c, o in zip(ctx, owned):
+                for c, o in zip(ctx_l, owned_l):
                     # windowed layers stop growing at the window (cost.kv_blocks)
-                    n = (self.cost.kv_blocks(c + j + 1, bt) if window else -(-(c + j + 1) // bt)) - o
+                    n = self.cost.kv_blocks(c + j + 1, bt) - o
                     if n > 0:
                         g += n
                 return g
@@ -612,7 +654,7 @@ class Replica:
                 if self._preempt() is None:
                     raise SimulationError(f"replica {self.index}: KV full and nothing to preempt")
                 return
-        run = self.cost.decode_run(B, float(sum(ctx)), k, np.asarray(ctx) if self.cost.window else None)
+        run = self.cost.decode_run(B, float(int(ctx.sum())), k, ctx if self.cost.window else None)
         cum = run.cum_s
         step_bytes = run.step.tp_bytes + run.step.pp_bytes
         comm = self._issue_comm(k * run.step.tp_bytes, k * run.step.pp_bytes)
