@@ -52,11 +52,19 @@ MAX_MACRO_ITERATIONS = 1 << 16
 # per-request fields read in C (``map``) when a step's loops over its whole batch go through numpy
 _PROMPT, _GENERATED, _OUTPUT = attrgetter("prompt"), attrgetter("generated"), attrgetter("output")
 _KV_BLOCKS, _PINNED, _DP_RANK = attrgetter("kv_blocks"), attrgetter("pinned"), attrgetter("dp_rank")
+_FIRST_TOKEN = attrgetter("first_token")
 
 
 def _ints(reqs, field) -> np.ndarray:
     """One integer field of each request (an attrgetter above), as an int64 array in their order."""
     return np.fromiter(map(field, reqs), np.int64, len(reqs))
+
+
+def _set_first_token(reqs, t: float) -> None:
+    """``first_token = t`` for those of ``reqs`` without one yet."""
+    if reqs:
+        for j in np.flatnonzero(np.fromiter(map(_FIRST_TOKEN, reqs), np.float64, len(reqs)) < 0).tolist():
+            reqs[j].first_token = t
 
 
 def _contexts(reqs) -> np.ndarray:
@@ -507,8 +515,7 @@ class Replica:
                 self.running.append(r)
         for r in decodes:
             r.generated += 1
-            if r.first_token < 0:
-                r.first_token = end
+        _set_first_token(decodes, end)
         self._grow_and_finish(decodes, end)
 
     def _rank_loads(self, chunks, decodes, finishing) -> list[tuple]:
@@ -552,16 +559,26 @@ class Replica:
             return [0] * self.dp_ranks
         return np.bincount(_ints(reqs, _DP_RANK), minlength=self.dp_ranks).tolist()
 
-    def _grow_and_finish(self, decodes, end):
+    def _grow_and_finish(self, decodes, end, state=None):
         """Finish sequences that produced their last token, then give the others the KV block
-        their next token needs (preempting the newest sequences when none is free)."""
-        growing = []
-        for r in decodes:
-            if r.generated >= r.output:
+        their next token needs (preempting the newest sequences when none is free). ``state``:
+        the decodes' (prompt, generated, output) as int64 arrays if the caller has them (else
+        read here)."""
+        if state is None:
+            state = _ints(decodes, _PROMPT), _ints(decodes, _GENERATED), _ints(decodes, _OUTPUT)
+        prompt, gen, out = state
+        done = gen >= out
+        if done.any():
+            for j in np.flatnonzero(done).tolist():     # in batch order
+                r = decodes[j]
                 self.running.remove(r)
                 self._finish(r, end)
-            else:
-                growing.append(r)
+            keep = np.flatnonzero(~done)
+            growing = [decodes[j] for j in keep.tolist()]
+            ctx = prompt[keep] + gen[keep]
+        else:
+            growing = decodes
+            ctx = prompt + gen
         if self.kv_alloc == "request":
             return
         bt = self.bt
@@ -573,7 +590,7 @@ class Replica:
             extras = [(r, x) for r, x in extras if x > 0]
         elif growing:
             # the same integers on arrays: blocks for context + 1 tokens less those each one owns
-            x = -(-(_contexts(growing) + 1) // bt) - _ints(growing, _KV_BLOCKS)
+            x = -(-(ctx + 1) // bt) - _ints(growing, _KV_BLOCKS)
             if eb:
                 x -= np.fromiter(map(len, map(_PINNED, growing)), np.int64, len(growing)) * eb
             grow = np.flatnonzero(x > 0).tolist()
@@ -617,7 +634,8 @@ class Replica:
         # blocks each owns (its own plus the prefix entries it pins)
         ctx = _contexts(decodes)
         gen = _ints(decodes, _GENERATED)
-        k = min(int((_ints(decodes, _OUTPUT) - gen).min()), MAX_MACRO_ITERATIONS)
+        out = _ints(decodes, _OUTPUT)
+        k = min(int((out - gen).min()), MAX_MACRO_ITERATIONS)
         if self.kv_alloc != "request":
             # blocks each sequence needs to hold context + j + 1 tokens after j steps
             eb = self.prefix.entry_blocks if self.prefix is not None else 0
@@ -683,9 +701,8 @@ class Replica:
         first_end = now + cum[0]
         for r in decodes:
             r.generated += done
-            if r.first_token < 0:
-                r.first_token = first_end
-        self._grow_and_finish(decodes, end)
+        _set_first_token(decodes, first_end)
+        self._grow_and_finish(decodes, end, (ctx - gen, gen + done, out))
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _account(self, bc, iterations: int, start: float, end: float) -> None:
