@@ -63,7 +63,8 @@ _FIELDS = {
 
 def _ints(reqs, field: str) -> np.ndarray:
     """``field`` (a key of ``_FIELDS``) of each of ``reqs``, as an int64 array in their order."""
-    return np.array(_FIELDS[field](reqs), np.int64)
+    values = _FIELDS[field](reqs)
+    return np.fromiter(values, np.int64, len(values))
 
 
 def _set_first_token(reqs, t: float) -> None:
@@ -470,8 +471,10 @@ class Replica:
         now = self.env.now
         n_tok = sum(c for _, c in chunks) + len(decodes)
         finishing = [r for r, c in chunks if r.computed + c >= r.context]
+        # the decodes' (context, generated, output) before the step (only this loop changes them)
+        state = _ints(decodes, "context"), _ints(decodes, "generated"), _ints(decodes, "output")
         if self.dp_ranks > 1:
-            bc = self.cost.batch_ranks(self._rank_loads(chunks, decodes, finishing))
+            bc = self.cost.batch_ranks(self._rank_loads(chunks, decodes, finishing, state[0]))
         else:
             # layer-averaged with a sliding window (cost.chunk_pairs, chunk_kv, kv_tokens)
             dec = dec_pairs = sum(self.cost.kv_tokens(r.context) for r in decodes)
@@ -518,12 +521,13 @@ class Replica:
         for r in decodes:
             r.generated += 1
         _set_first_token(decodes, end)
-        self._grow_and_finish(decodes, end)
+        self._grow_and_finish(decodes, end, (state[0] + 1, state[1] + 1, state[2]))
 
-    def _rank_loads(self, chunks, decodes, finishing) -> list[tuple]:
+    def _rank_loads(self, chunks, decodes, finishing, contexts=None) -> list[tuple]:
         """Each DP rank's (tokens, sampled sequences, attention pairs, KV reads, decode) of a step
         (the descriptors ``_mixed_iteration`` sums for the replica); ``decode``: the rank's
-        generation requests' (sequences, pairs, KV reads) within them (``cost._step_attn_s``)."""
+        generation requests' (sequences, pairs, KV reads) within them (``cost._step_attn_s``).
+        ``contexts``: the decodes' contexts as an int64 array, if the caller has them."""
         n = self.dp_ranks
         cost = self.cost
         tok, smp, prs, kvs = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n      # the ranks' prompt chunks
@@ -541,7 +545,7 @@ class Replica:
             # exact in float64 in any order (bincount gives the same floats as the loop below)
             ranks = _ints(decodes, "dp_rank")
             nd = np.bincount(ranks, minlength=n).tolist()
-            pd = np.bincount(ranks, weights=_ints(decodes, "context"), minlength=n).tolist()
+            pd = np.bincount(ranks, weights=_ints(decodes, "context") if contexts is None else contexts, minlength=n).tolist()
         else:
             for r in decodes:
                 i = r.dp_rank
