@@ -48,9 +48,12 @@ from workloads.serving.request import Request
 
 MAX_MACRO_ITERATIONS = 1 << 16
 
-# The loops of a step over its whole batch (thousands of sequences with attention-DP ranks) read
-# one integer of every request into an int64 array (in the batch's order) and do their arithmetic
-# on it; a comprehension naming the attribute is Python's fastest read of it.
+# The loops of a step over its whole batch, when it holds at least ARRAY_MIN_BATCH sequences
+# (thousands with attention-DP ranks), read one integer of every request into an int64 array (in
+# the batch's order) and do their arithmetic on it; smaller batches loop in Python (numpy's
+# per-call overhead would dominate). Both give the same integers. A comprehension naming the
+# attribute is Python's fastest read of it.
+ARRAY_MIN_BATCH = 128
 _FIELDS = {
     "context": lambda reqs: [r.prompt + r.generated for r in reqs],     # Request.context
     "generated": lambda reqs: [r.generated for r in reqs],
@@ -472,9 +475,11 @@ class Replica:
         n_tok = sum(c for _, c in chunks) + len(decodes)
         finishing = [r for r, c in chunks if r.computed + c >= r.context]
         # the decodes' (context, generated, output) before the step (only this loop changes them)
-        state = _ints(decodes, "context"), _ints(decodes, "generated"), _ints(decodes, "output")
+        state = None
+        if len(decodes) >= ARRAY_MIN_BATCH:
+            state = _ints(decodes, "context"), _ints(decodes, "generated"), _ints(decodes, "output")
         if self.dp_ranks > 1:
-            bc = self.cost.batch_ranks(self._rank_loads(chunks, decodes, finishing, state[0]))
+            bc = self.cost.batch_ranks(self._rank_loads(chunks, decodes, finishing, state and state[0]))
         else:
             # layer-averaged with a sliding window (cost.chunk_pairs, chunk_kv, kv_tokens)
             dec = dec_pairs = sum(self.cost.kv_tokens(r.context) for r in decodes)
@@ -521,7 +526,7 @@ class Replica:
         for r in decodes:
             r.generated += 1
         _set_first_token(decodes, end)
-        self._grow_and_finish(decodes, end, (state[0] + 1, state[1] + 1, state[2]))
+        self._grow_and_finish(decodes, end, state and (state[0] + 1, state[1] + 1, state[2]))
 
     def _rank_loads(self, chunks, decodes, finishing, contexts=None) -> list[tuple]:
         """Each DP rank's (tokens, sampled sequences, attention pairs, KV reads, decode) of a step
@@ -569,12 +574,20 @@ class Replica:
         """Finish sequences that produced their last token, then give the others the KV block
         their next token needs (preempting the newest sequences when none is free). ``state``:
         the decodes' (context, generated, output) as int64 arrays if the caller has them (else
-        read here)."""
-        if state is None:
+        read here for a batch of ``ARRAY_MIN_BATCH`` or more)."""
+        if state is None and len(decodes) >= ARRAY_MIN_BATCH:
             state = _ints(decodes, "context"), _ints(decodes, "generated"), _ints(decodes, "output")
-        ctx, gen, out = state
-        done = gen >= out
-        if done.any():
+        ctx = None
+        if state is None:
+            growing = []
+            for r in decodes:
+                if r.generated >= r.output:
+                    self.running.remove(r)
+                    self._finish(r, end)
+                else:
+                    growing.append(r)
+        elif (done := state[1] >= state[2]).any():
+            ctx = state[0]
             for j in np.flatnonzero(done).tolist():     # in batch order
                 r = decodes[j]
                 self.running.remove(r)
@@ -583,7 +596,7 @@ class Replica:
             growing = [decodes[j] for j in keep.tolist()]
             ctx = ctx[keep]
         else:
-            growing = decodes
+            growing, ctx = decodes, state[0]
         if self.kv_alloc == "request":
             return
         bt = self.bt
@@ -591,6 +604,10 @@ class Replica:
         # blocks_for(context + 1) - _owned(r), inlined (it runs for every sequence each step)
         if self.cost.window:        # windowed layers stop growing at the window (cost.kv_blocks)
             extras = [(r, self.cost.kv_blocks(r.context + 1, bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
+                      for r in growing]
+            extras = [(r, x) for r, x in extras if x > 0]
+        elif ctx is None:
+            extras = [(r, -(-(r.prompt + r.generated + 1) // bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
                       for r in growing]
             extras = [(r, x) for r, x in extras if x > 0]
         elif growing:
@@ -635,32 +652,41 @@ class Replica:
         env = self.env
         now = env.now
         B = len(decodes)
-        # per-sequence state as int64 arrays in the batch's order: contexts, and (below) the KV
-        # blocks each owns (its own plus the prefix entries it pins)
-        ctx = _ints(decodes, "context")
-        gen = _ints(decodes, "generated")
-        out = _ints(decodes, "output")
-        k = min(int((out - gen).min()), MAX_MACRO_ITERATIONS)
+        # per-sequence state: contexts, and (below) the KV blocks each owns (its own plus the
+        # prefix entries it pins), as int64 arrays in the batch's order for a large batch
+        # (ARRAY_MIN_BATCH), else on Python ints
+        big = B >= ARRAY_MIN_BATCH
+        if big:
+            ctx = _ints(decodes, "context")
+            gen = _ints(decodes, "generated")
+            out = _ints(decodes, "output")
+            k = min(int((out - gen).min()), MAX_MACRO_ITERATIONS)
+        else:
+            ctx = [r.prompt + r.generated for r in decodes]
+            k = min(min([r.output - r.generated for r in decodes]), MAX_MACRO_ITERATIONS)
         if self.kv_alloc != "request":
             # blocks each sequence needs to hold context + j + 1 tokens after j steps
             eb = self.prefix.entry_blocks if self.prefix is not None else 0
-            owned = _ints(decodes, "kv_blocks")
-            if eb:
-                owned += _ints(decodes, "pinned") * eb
+            if big:
+                owned = _ints(decodes, "kv_blocks")
+                if eb:
+                    owned += _ints(decodes, "pinned") * eb
+            else:
+                owned = [r.kv_blocks + len(r.pinned) * eb if r.pinned else r.kv_blocks for r in decodes]
             avail = self.kv.free + self._evictable()
             bt = self.bt
             # The largest k whose growth fits: after j steps each sequence holds ctx + j + 1 tokens.
             window = self.cost.window
-            ctx_l, owned_l = (ctx.tolist(), owned.tolist()) if window else (None, None)
+            ctx_l, owned_l = (ctx.tolist(), owned.tolist()) if big else (ctx, owned)
 
             def growth(j):
-                if not window:      # integers: the array sum equals the loop's
+                if big and not window:      # integers: the array sum equals the loop's
                     n = -(-(ctx + (j + 1)) // bt) - owned
                     return int(n[n > 0].sum())
                 g = 0
                 for c, o in zip(ctx_l, owned_l):
                     # windowed layers stop growing at the window (cost.kv_blocks)
-                    n = self.cost.kv_blocks(c + j + 1, bt) - o
+                    n = (self.cost.kv_blocks(c + j + 1, bt) if window else -(-(c + j + 1) // bt)) - o
                     if n > 0:
                         g += n
                 return g
@@ -677,7 +703,8 @@ class Replica:
                 if self._preempt() is None:
                     raise SimulationError(f"replica {self.index}: KV full and nothing to preempt")
                 return
-        run = self.cost.decode_run(B, float(int(ctx.sum())), k, ctx if self.cost.window else None)
+        run = self.cost.decode_run(B, float(int(ctx.sum())) if big else float(sum(ctx)), k,
+                                   np.asarray(ctx) if self.cost.window else None)
         cum = run.cum_s
         step_bytes = run.step.tp_bytes + run.step.pp_bytes
         comm = self._issue_comm(k * run.step.tp_bytes, k * run.step.pp_bytes)
@@ -707,7 +734,7 @@ class Replica:
         for r in decodes:
             r.generated += done
         _set_first_token(decodes, first_end)
-        self._grow_and_finish(decodes, end, (ctx + done, gen + done, out))
+        self._grow_and_finish(decodes, end, (ctx + done, gen + done, out) if big else None)
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _account(self, bc, iterations: int, start: float, end: float) -> None:
