@@ -398,7 +398,8 @@ class Replica:
             if open_ranks <= 0:
                 break
             k = req.dp_rank if n > 1 else 0
-            if left[k] <= 0 or not req.ready or req not in self.prefilling:
+            # only a chunk allocation (vLLM V1) can preempt a request out of prefilling meanwhile
+            if left[k] <= 0 or not req.ready or (self.kv_alloc == "chunk" and req not in self.prefilling):
                 continue
             c = min(req.context - req.computed, left[k])
             if self.kv_alloc == "chunk":
@@ -482,7 +483,10 @@ class Replica:
             bc = self.cost.batch_ranks(self._rank_loads(chunks, decodes, finishing, state and state[0]))
         else:
             # layer-averaged with a sliding window (cost.chunk_pairs, chunk_kv, kv_tokens)
-            dec = dec_pairs = sum(self.cost.kv_tokens(r.context) for r in decodes)
+            if state is not None and not self.cost.window:    # kv_tokens(context) is the context
+                dec = dec_pairs = int(state[0].sum())
+            else:
+                dec = dec_pairs = sum(self.cost.kv_tokens(r.context) for r in decodes)
             pairs = sum(self.cost.chunk_pairs(r.computed, c) for r, c in chunks) + dec
             if self.cost.decode_chunk_weight != 1.0:     # MMHA's chunked decode (cost.set_mmha_chunked_decode)
                 dec = sum(self.cost.decode_kv_read(r.context) for r in decodes)
