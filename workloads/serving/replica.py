@@ -48,6 +48,35 @@ from workloads.serving.request import Request
 
 MAX_MACRO_ITERATIONS = 1 << 16
 
+# The loops of a step over its whole batch, when it holds at least ARRAY_MIN_BATCH sequences
+# (thousands with attention-DP ranks), read one integer of every request into an int64 array (in
+# the batch's order) and do their arithmetic on it; smaller batches loop in Python (numpy's
+# per-call overhead would dominate). Both give the same integers. A comprehension naming the
+# attribute is Python's fastest read of it.
+ARRAY_MIN_BATCH = 128
+_FIELDS = {
+    "context": lambda reqs: [r.prompt + r.generated for r in reqs],     # Request.context
+    "generated": lambda reqs: [r.generated for r in reqs],
+    "output": lambda reqs: [r.output for r in reqs],
+    "kv_blocks": lambda reqs: [r.kv_blocks for r in reqs],             # its own KV blocks here
+    "pinned": lambda reqs: [len(r.pinned) for r in reqs],              # prefix entries it pins
+    "dp_rank": lambda reqs: [r.dp_rank for r in reqs],
+}
+
+
+def _ints(reqs, field: str) -> np.ndarray:
+    """``field`` (a key of ``_FIELDS``) of each of ``reqs``, as an int64 array in their order."""
+    values = _FIELDS[field](reqs)
+    return np.fromiter(values, np.int64, len(values))
+
+
+def _set_first_token(reqs, t: float) -> None:
+    """``first_token = t`` for those of ``reqs`` without one yet."""
+    if reqs and min([r.first_token for r in reqs]) < 0:
+        for r in reqs:
+            if r.first_token < 0:
+                r.first_token = t
+
 
 class VllmScheduler:
     """Prefill first: waiting prompts up to ``max_batch_tokens``, else one decode step of all."""
@@ -358,8 +387,7 @@ class Replica:
             own = [0] * n
             total = budget
             if self.policy.decodes_in_budget:
-                for r in self._step_decodes:
-                    own[r.dp_rank] += 1
+                own = self._rank_counts(self._step_decodes)
                 total += len(self._step_decodes)
             left = [total // n - own[i] for i in range(n)]
         else:
@@ -370,7 +398,8 @@ class Replica:
             if open_ranks <= 0:
                 break
             k = req.dp_rank if n > 1 else 0
-            if left[k] <= 0 or not req.ready or req not in self.prefilling:
+            # only a chunk allocation (vLLM V1) can preempt a request out of prefilling meanwhile
+            if left[k] <= 0 or not req.ready or (self.kv_alloc == "chunk" and req not in self.prefilling):
                 continue
             c = min(req.context - req.computed, left[k])
             if self.kv_alloc == "chunk":
@@ -402,12 +431,13 @@ class Replica:
         return c
 
     def _plan(self):
-        decodes = [r for r in self.running if r.ready]
+        # a request is not ready only while a load it started here is pending (``pending_loads``)
+        decodes = self.running[:] if not self.pending_loads else [r for r in self.running if r.ready]
         self._step_decodes = decodes
         chunks, decodes = self.policy.plan(self, decodes)
         self._step_decodes = ()
         if decodes and chunks and self.kv_alloc == "chunk":   # allocating chunks may have preempted decodes
-            decodes = [r for r in self.running if r.ready]
+            decodes = self.running[:] if not self.pending_loads else [r for r in self.running if r.ready]
         return chunks, decodes
 
     # -- the iteration loop --------------------------------------------------------------------
@@ -445,11 +475,18 @@ class Replica:
         now = self.env.now
         n_tok = sum(c for _, c in chunks) + len(decodes)
         finishing = [r for r, c in chunks if r.computed + c >= r.context]
+        # the decodes' (context, generated, output) before the step (only this loop changes them)
+        state = None
+        if len(decodes) >= ARRAY_MIN_BATCH:
+            state = _ints(decodes, "context"), _ints(decodes, "generated"), _ints(decodes, "output")
         if self.dp_ranks > 1:
-            bc = self.cost.batch_ranks(self._rank_loads(chunks, decodes, finishing))
+            bc = self.cost.batch_ranks(self._rank_loads(chunks, decodes, finishing, state and state[0]))
         else:
             # layer-averaged with a sliding window (cost.chunk_pairs, chunk_kv, kv_tokens)
-            dec = dec_pairs = sum(self.cost.kv_tokens(r.context) for r in decodes)
+            if state is not None and not self.cost.window:    # kv_tokens(context) is the context
+                dec = dec_pairs = int(state[0].sum())
+            else:
+                dec = dec_pairs = sum(self.cost.kv_tokens(r.context) for r in decodes)
             pairs = sum(self.cost.chunk_pairs(r.computed, c) for r, c in chunks) + dec
             if self.cost.decode_chunk_weight != 1.0:     # MMHA's chunked decode (cost.set_mmha_chunked_decode)
                 dec = sum(self.cost.decode_kv_read(r.context) for r in decodes)
@@ -492,14 +529,14 @@ class Replica:
                 self.running.append(r)
         for r in decodes:
             r.generated += 1
-            if r.first_token < 0:
-                r.first_token = end
-        self._grow_and_finish(decodes, end)
+        _set_first_token(decodes, end)
+        self._grow_and_finish(decodes, end, state and (state[0] + 1, state[1] + 1, state[2]))
 
-    def _rank_loads(self, chunks, decodes, finishing) -> list[tuple]:
+    def _rank_loads(self, chunks, decodes, finishing, contexts=None) -> list[tuple]:
         """Each DP rank's (tokens, sampled sequences, attention pairs, KV reads, decode) of a step
         (the descriptors ``_mixed_iteration`` sums for the replica); ``decode``: the rank's
-        generation requests' (sequences, pairs, KV reads) within them (``cost._step_attn_s``)."""
+        generation requests' (sequences, pairs, KV reads) within them (``cost._step_attn_s``).
+        ``contexts``: the decodes' contexts as an int64 array, if the caller has them."""
         n = self.dp_ranks
         cost = self.cost
         tok, smp, prs, kvs = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n      # the ranks' prompt chunks
@@ -512,10 +549,17 @@ class Replica:
         for r in finishing:
             smp[r.dp_rank] += 1
         kv_tokens = cost.kv_tokens
-        for r in decodes:           # the hot loop of a per-rank step: one pass, per-rank sums only
-            i = r.dp_rank
-            nd[i] += 1
-            pd[i] += kv_tokens(r.context)
+        if not cost.window and decodes:
+            # kv_tokens(context) is the context itself: the per-rank sums are sums of integers,
+            # exact in float64 in any order (bincount gives the same floats as the loop below)
+            ranks = _ints(decodes, "dp_rank")
+            nd = np.bincount(ranks, minlength=n).tolist()
+            pd = np.bincount(ranks, weights=_ints(decodes, "context") if contexts is None else contexts, minlength=n).tolist()
+        else:
+            for r in decodes:
+                i = r.dp_rank
+                nd[i] += 1
+                pd[i] += kv_tokens(r.context)
         kd = pd
         if cost.decode_chunk_weight != 1.0:      # MMHA's chunked decode reads (cost.set_mmha_chunked_decode)
             kd = [0.0] * n
@@ -524,16 +568,39 @@ class Replica:
         return [(tok[i] + nd[i], smp[i] + nd[i], prs[i] + pd[i], kvs[i] + kd[i], (nd[i], pd[i], kd[i]))
                 for i in range(n)]
 
-    def _grow_and_finish(self, decodes, end):
+    def _rank_counts(self, reqs) -> list[int]:
+        """How many of ``reqs`` each attention-DP rank holds."""
+        if not reqs:
+            return [0] * self.dp_ranks
+        return np.bincount(_ints(reqs, "dp_rank"), minlength=self.dp_ranks).tolist()
+
+    def _grow_and_finish(self, decodes, end, state=None):
         """Finish sequences that produced their last token, then give the others the KV block
-        their next token needs (preempting the newest sequences when none is free)."""
-        growing = []
-        for r in decodes:
-            if r.generated >= r.output:
+        their next token needs (preempting the newest sequences when none is free). ``state``:
+        the decodes' (context, generated, output) as int64 arrays if the caller has them (else
+        read here for a batch of ``ARRAY_MIN_BATCH`` or more)."""
+        if state is None and len(decodes) >= ARRAY_MIN_BATCH:
+            state = _ints(decodes, "context"), _ints(decodes, "generated"), _ints(decodes, "output")
+        ctx = None
+        if state is None:
+            growing = []
+            for r in decodes:
+                if r.generated >= r.output:
+                    self.running.remove(r)
+                    self._finish(r, end)
+                else:
+                    growing.append(r)
+        elif (done := state[1] >= state[2]).any():
+            ctx = state[0]
+            for j in np.flatnonzero(done).tolist():     # in batch order
+                r = decodes[j]
                 self.running.remove(r)
                 self._finish(r, end)
-            else:
-                growing.append(r)
+            keep = np.flatnonzero(~done)
+            growing = [decodes[j] for j in keep.tolist()]
+            ctx = ctx[keep]
+        else:
+            growing, ctx = decodes, state[0]
         if self.kv_alloc == "request":
             return
         bt = self.bt
@@ -542,10 +609,21 @@ class Replica:
         if self.cost.window:        # windowed layers stop growing at the window (cost.kv_blocks)
             extras = [(r, self.cost.kv_blocks(r.context + 1, bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
                       for r in growing]
-        else:
+            extras = [(r, x) for r, x in extras if x > 0]
+        elif ctx is None:
             extras = [(r, -(-(r.prompt + r.generated + 1) // bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
                       for r in growing]
-        extras = [(r, x) for r, x in extras if x > 0]
+            extras = [(r, x) for r, x in extras if x > 0]
+        elif growing:
+            # the same integers on arrays: blocks for context + 1 tokens less those each one owns
+            x = -(-(ctx + 1) // bt) - _ints(growing, "kv_blocks")
+            if eb:
+                x -= _ints(growing, "pinned") * eb
+            grow = np.flatnonzero(x > 0).tolist()
+            x = x.tolist()
+            extras = [(growing[j], x[j]) for j in grow]
+        else:
+            extras = []
         total = sum(x for _, x in extras)
         if total <= self.kv.free:
             # all fit in free blocks: one allocation leaves the state one by one would
@@ -578,22 +656,39 @@ class Replica:
         env = self.env
         now = env.now
         B = len(decodes)
-        # per-sequence state on Python ints (a batch is tens of sequences: numpy's call
-        # overhead would dominate)
-        ctx = [r.prompt + r.generated for r in decodes]
-        k = min(min([r.output - r.generated for r in decodes]), MAX_MACRO_ITERATIONS)
+        # per-sequence state: contexts, and (below) the KV blocks each owns (its own plus the
+        # prefix entries it pins), as int64 arrays in the batch's order for a large batch
+        # (ARRAY_MIN_BATCH), else on Python ints
+        big = B >= ARRAY_MIN_BATCH
+        if big:
+            ctx = _ints(decodes, "context")
+            gen = _ints(decodes, "generated")
+            out = _ints(decodes, "output")
+            k = min(int((out - gen).min()), MAX_MACRO_ITERATIONS)
+        else:
+            ctx = [r.prompt + r.generated for r in decodes]
+            k = min(min([r.output - r.generated for r in decodes]), MAX_MACRO_ITERATIONS)
         if self.kv_alloc != "request":
             # blocks each sequence needs to hold context + j + 1 tokens after j steps
             eb = self.prefix.entry_blocks if self.prefix is not None else 0
-            owned = [r.kv_blocks + len(r.pinned) * eb if r.pinned else r.kv_blocks for r in decodes]
+            if big:
+                owned = _ints(decodes, "kv_blocks")
+                if eb:
+                    owned += _ints(decodes, "pinned") * eb
+            else:
+                owned = [r.kv_blocks + len(r.pinned) * eb if r.pinned else r.kv_blocks for r in decodes]
             avail = self.kv.free + self._evictable()
             bt = self.bt
             # The largest k whose growth fits: after j steps each sequence holds ctx + j + 1 tokens.
             window = self.cost.window
+            ctx_l, owned_l = (ctx.tolist(), owned.tolist()) if big else (ctx, owned)
 
             def growth(j):
+                if big and not window:      # integers: the array sum equals the loop's
+                    n = -(-(ctx + (j + 1)) // bt) - owned
+                    return int(n[n > 0].sum())
                 g = 0
-                for c, o in zip(ctx, owned):
+                for c, o in zip(ctx_l, owned_l):
                     # windowed layers stop growing at the window (cost.kv_blocks)
                     n = (self.cost.kv_blocks(c + j + 1, bt) if window else -(-(c + j + 1) // bt)) - o
                     if n > 0:
@@ -612,7 +707,8 @@ class Replica:
                 if self._preempt() is None:
                     raise SimulationError(f"replica {self.index}: KV full and nothing to preempt")
                 return
-        run = self.cost.decode_run(B, float(sum(ctx)), k, np.asarray(ctx) if self.cost.window else None)
+        run = self.cost.decode_run(B, float(int(ctx.sum())) if big else float(sum(ctx)), k,
+                                   np.asarray(ctx) if self.cost.window else None)
         cum = run.cum_s
         step_bytes = run.step.tp_bytes + run.step.pp_bytes
         comm = self._issue_comm(k * run.step.tp_bytes, k * run.step.pp_bytes)
@@ -641,9 +737,8 @@ class Replica:
         first_end = now + cum[0]
         for r in decodes:
             r.generated += done
-            if r.first_token < 0:
-                r.first_token = first_end
-        self._grow_and_finish(decodes, end)
+        _set_first_token(decodes, first_end)
+        self._grow_and_finish(decodes, end, (ctx + done, gen + done, out) if big else None)
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _account(self, bc, iterations: int, start: float, end: float) -> None:
