@@ -1327,8 +1327,10 @@ class IterationCost:
         """The replica's weight bytes MBU counts once per iteration: every parameter at the serving
         precision, the routed experts at their own (``set_expert_precision``: MXFP4 experts of a bf16
         model; was the serving precision's bytes for them too, so a GPT-OSS run reported an MBU above 1)
-        and the engine's expert padding (``set_mixed_input_alignment``)."""
-        return self.params * self.wbytes + self.expert_extra_bytes + self.expert_pad_bytes
+        and the engine's expert padding (``set_mixed_input_alignment``); the LM head at its own precision
+        (``_head_precision``: the 16-bit head of a low-precision checkpoint, as the step reads it)."""
+        head_extra = self.spec.hidden * self.spec.vocab * max(self._h_bytes - self.wbytes, 0.0)
+        return self.params * self.wbytes + head_extra + self.expert_extra_bytes + self.expert_pad_bytes
 
     def model_bytes(self, tokens, kv_read) -> np.ndarray:
         """HBM bytes iterations must move on the whole replica: every weight once (``_mb_const``) and

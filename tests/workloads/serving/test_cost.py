@@ -1048,3 +1048,13 @@ def test_scout_dense_nvfp4_gemms_against_aiconfigurator_gb200():
         assert 0.65 * m < per_layer[k] <= m, (k, per_layer[k], m)
     total = sum(per_layer[k] for k in measured)
     assert 0.75 * sum(measured.values()) < total < sum(measured.values())
+
+
+def test_mbu_reads_the_16_bit_lm_head_of_a_low_precision_replica():
+    """model_bytes counts the LM head at the bytes the step reads it with (the checkpoints' bf16 head under an
+    FP8 replica): hidden x vocab x (2 - 1) bytes above every parameter at FP8, and nothing extra at bf16."""
+    c8 = _cost("llama3-8b", g="H100-SXM-80GB", precision="fp8", kv="fp8")
+    extra = c8.spec.hidden * c8.spec.vocab * 1.0
+    assert c8.model_bytes([1.0], [0.0])[0] == pytest.approx(c8.params * 1.0 + extra)
+    c16 = _cost("llama3-8b", g="H100-SXM-80GB", precision="bf16", kv="fp8")
+    assert c16.model_bytes([1.0], [0.0])[0] == pytest.approx(c16.params * 2.0)
