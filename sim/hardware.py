@@ -280,9 +280,12 @@ def define(name: str, row: dict) -> GpuSpec:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
             raise ConfigError(f"{key}.{k}", f"must be a positive finite number, got {v!r}")
         if k in ("host_speed", "dispatch_speed") and not _LOWER[k] <= v <= _UPPER[k]:
+            what = ("single-thread speed" if k == "host_speed" else "speed at dispatching one PyTorch op / kernel "
+                    "launch (eager steps)")
+            example = "Grace 0.85" if k == "host_speed" else "Grace 0.364"
             raise ConfigError(f"{key}.{k}", f"{v:g} is outside {_LOWER[k]:g}-{_UPPER[k]:g}: the host CPU's "
-                                            "single-thread speed as a ratio to the x86 host the engine host "
-                                            "times were fitted on (1 = that host; Grace 0.85), not a percentage")
+                                            f"{what} as a ratio to the x86 host the engine host times were "
+                                            f"fitted on (1 = that host; {example}), not a percentage")
         if v < _LOWER[k]:
             raise ConfigError(f"{key}.{k}", f"{v:g} is not a GPU's (at least {_LOWER[k]:g}: a bound orders "
                                             "of magnitude below any chip, to catch a slip of units)")

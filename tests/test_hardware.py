@@ -242,3 +242,10 @@ def test_a_defined_gpu_with_its_own_dispatch_speed_is_not_its_likes_calibration(
     own = _hw.define("T-gb-disp", {"like": "GB200", "dispatch_speed": 0.8})
     assert "dispatch_speed" not in calibration_inputs_changed(same.name)
     assert "dispatch_speed" in calibration_inputs_changed(own.name)
+
+
+def test_an_out_of_range_dispatch_speed_is_explained_as_dispatch_not_single_thread_speed():
+    with pytest.raises(ConfigError) as err:
+        _hw.define("X-DISPATCH", {"like": "H100-SXM-80GB", "dispatch_speed": 11})
+    msg = str(err.value)
+    assert "dispatch_speed" in msg and "kernel launch" in msg and "Grace 0.364" in msg and "single-thread" not in msg
