@@ -1,10 +1,70 @@
-"""The validation suites' gap texts as data (sim/app/validation/gap_text.py): composition, and the loader's
-errors on a bad file."""
+"""The validation suites' gap texts as data (sim/app/validation/gap_text.py) and the held-out suite's file of
+them (sim/data/validation/heldout_gaps.toml, read by serving_heldout.py): the file's structure, and the
+loader's errors on a bad file. No test here reads the prose itself."""
+
+import ast
 
 import pytest
 
 from sim.app.validation import gap_text
+from sim.app.validation import serving_heldout as held
 from sim.errors import ConfigError
+
+
+def _kinds_block_names() -> list[tuple[str, list[str]]]:
+    """(row-id substring, the module-level names its gap is the sum of) for each KINDS entry, read from
+    serving_heldout.py's source: a gap is "" or a sum of names."""
+    tree = ast.parse(open(held.__file__, encoding="utf-8").read())
+    kinds = next(st.value for st in tree.body if isinstance(st, ast.Assign)
+                 and any(isinstance(t, ast.Name) and t.id == "KINDS" for t in st.targets))
+
+    def names(node) -> list[str]:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return names(node.left) + names(node.right)
+        if isinstance(node, ast.Name):
+            return [node.id]
+        if isinstance(node, ast.Constant) and node.value == "":
+            return []
+        raise AssertionError(f"a KINDS gap is a sum of block names, not {ast.dump(node)}")
+
+    return [(entry.elts[0].value, names(entry.elts[3])) for entry in kinds.elts]
+
+
+def _heldout_blocks() -> dict:
+    where = "sim/data/validation/" + held.GAP_FILE
+    return gap_text.read_blocks(gap_text.path(held.GAP_FILE).read_text(encoding="utf-8"), where)
+
+
+def test_heldout_gap_file_structure():
+    """The held-out file reads without error (every before / after name a block of the file, no block made of
+    itself); every name a KINDS gap sums is a block; every block is read by some kind, directly or through
+    other blocks; each block serving_heldout.py names is the file's block of that name, composed as the file
+    says, and each KINDS gap the sum of its blocks."""
+    blocks = _heldout_blocks()
+    texts = gap_text.compose(blocks, held.GAP_FILE)
+    kinds = _kinds_block_names()
+    assert [key for key, _ in kinds] == [k[0] for k in held.KINDS]
+    used = [name for _, names in kinds for name in names]
+    assert used and set(used) <= set(blocks), sorted(set(used) - set(blocks))
+    unused = sorted(set(blocks) - gap_text.reachable(blocks, used))
+    assert not unused, f"blocks no kind reads, directly or through another block: {unused}"
+    for name, block in blocks.items():
+        if name in used or hasattr(held, name):              # the module's name is the file's block
+            assert getattr(held, name) == texts[name], name
+        assert texts[name] == ("".join(texts[n] for n in block.before) + block.text
+                               + "".join(texts[n] for n in block.after))
+        assert texts[name], f"block {name} is empty"
+    for (key, names), (_, tol, bound, gap) in zip(kinds, held.KINDS):
+        assert gap == "".join(texts[n] for n in names), key
+
+
+def test_heldout_gap_texts_are_single_lines():
+    """A block's text is prose on one logical line: the file's line breaks are spaces, so no block's own text
+    holds a line break, a tab or a double space (a double space appears only where two blocks meet)."""
+    blocks = _heldout_blocks()
+    for name, block in blocks.items():
+        assert "\n" not in block.text and "\t" not in block.text, name
+        assert "  " not in block.text, name
 
 
 def _read(text: str) -> dict:
