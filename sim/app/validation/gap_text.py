@@ -136,7 +136,7 @@ def reachable(blocks: dict[str, Block], roots) -> set[str]:
 
 
 def path(name: str):
-    return resources.files("sim").joinpath("data/validation", name)
+    return resources.files("sim").joinpath(f"data/validation/{name}")
 
 
 def load(name: str) -> GapTexts:
