@@ -25,6 +25,7 @@ SUITES = {
     "serving-heldout": "sim.app.validation.serving_heldout",
     "serving-inferencex": "sim.app.validation.serving_inferencex",
     "trtllm-steps": "sim.app.validation.iter_logs",
+    "serving-llama4-public": "sim.app.validation.serving_llama4_public",
 }
 
 
