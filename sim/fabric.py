@@ -56,7 +56,7 @@ import numpy as np
 import pyarrow as pa
 import simpy
 
-from sim.fairshare import IncrementalMaxMin, link_loads, maxmin_rates
+from sim.fairshare import IncrementalMaxMin, link_loads, maxmin_rates, maxmin_small
 from sim.linkclasses import LinkClasses
 from sim.simulation import Simulation
 from sim.topology import Topology
@@ -69,6 +69,9 @@ INCREMENTAL_FLOWS = 512     # concurrent flows from which rates are kept increme
 SCALAR_FLOWS = 32
 # a fabric of fewer links numbers the links in use by marking them (no sort), whatever their count
 SMALL_FABRIC_LINKS = 4096
+# a re-solve of this many (flow, link) entries or fewer runs sim.fairshare.maxmin_small (Python floats,
+# the same arithmetic as maxmin_rates and link_loads, bit for bit), faster than numpy's calls on so few
+SMALL_ENTRIES = 64
 CLASS_LINKS = 256           # a flow over this many links puts the first mode in class mode
 
 
@@ -620,8 +623,15 @@ class Fabric:
             lpos = self._link_pos                    # link -> its rank among active (no cumsum)
             lpos[active] = np.arange(len(active))
             inverse = lpos[el]
-        rates = maxmin_rates(ef, inverse, nf, self.capacity[active], w, compact=True)
-        load = link_loads(ef, inverse, rates, len(active), w)
+        small = None
+        if len(el) <= SMALL_ENTRIES:                 # few entries: the same arithmetic on floats
+            small = maxmin_small(ef.tolist(), inverse.tolist(), nf, self.capacity[active].tolist(),
+                                 w.tolist() if w is not None else None)
+        if small is not None:
+            rates, load = np.array(small[0], dtype=np.float64), np.array(small[1], dtype=np.float64)
+        else:
+            rates = maxmin_rates(ef, inverse, nf, self.capacity[active], w, compact=True)
+            load = link_loads(ef, inverse, rates, len(active), w)
         self._load_full[active] = load
         slots = np.fromiter((f.slot for f in solve), dtype=np.int64, count=nf)
         self._rates[slots] = rates
