@@ -104,65 +104,63 @@ def maxmin_small(entry_flow: list, entry_link: list, n_flows: int, capacity: lis
     n_links = len(capacity)
     if n_flows == 0 or not entry_flow:
         return rates, [0.0] * n_links
-    prev = -1
-    for f in entry_flow:
-        if f < prev:
-            return None
-        prev = f
-    w = entry_weight
-    routes: dict = {}                                   # flow -> [(link, weight or None), ...] in entry order
-    for i, (f, c) in enumerate(zip(entry_flow, entry_link)):
-        routes.setdefault(f, []).append((c, w[i] if w is not None else None))
-    counts = [0] * n_links
-    for c in entry_link:
-        counts[c] += 1
-    if len(entry_flow) == n_links and all(k == 1 for k in counts):
-        # maxmin_rates' unshared case: each flow at its tightest link's capacity / weight
+    if entry_flow != sorted(entry_flow):
+        return None
+    w = entry_weight if entry_weight is not None else [1.0] * len(entry_flow)
+    routes: dict = {}                                   # flow -> [(link, weight), ...] in entry order
+    for f, c, wc in zip(entry_flow, entry_link, w):
+        r = routes.get(f)
+        if r is None:
+            routes[f] = [(c, wc)]
+        else:
+            r.append((c, wc))
+    if len(entry_link) == n_links and len(set(entry_link)) == n_links:
+        # maxmin_rates' unshared case: each flow at its tightest link's capacity / weight (x / 1.0 is x)
         for f, r in routes.items():
-            x = rates[f]
+            x = INF
             for c, wc in r:
-                v = capacity[c] / (wc if wc is not None else 1.0)
+                v = capacity[c] / wc
                 if v < x or v != v:
                     x = v
             rates[f] = x
     else:
-        count = [0.0] * n_links
-        for c, wc in zip(entry_link, w if w is not None else [None] * len(entry_link)):
-            count[c] += wc if wc is not None else 1.0
+        count = [0.0] * n_links                         # np.bincount: 0.0 + each weight in entry order
+        for c, wc in zip(entry_link, w):
+            count[c] += wc
         remaining = [float(x) for x in capacity]
-        alive = list(routes)
+        alive = list(routes.items())
         up = 1 + TIE
         while alive:
             share = {}
-            for f in alive:
-                for c, _ in routes[f]:
+            for _, r in alive:
+                for c, _ in r:
                     if c not in share:
                         k = count[c]
                         x = remaining[c] / k if k > 0 else INF
                         share[c] = x if not x < 0.0 else 0.0      # np.maximum(x, 0.0), NaN kept
-            fmin = [min(share[c] for c, _ in routes[f]) for f in alive]
+            fmin = [min([share[c] for c, _ in r]) for _, r in alive]
             lmin: dict = {}
-            for f, m in zip(alive, fmin):
-                for c, _ in routes[f]:
+            for (_, r), m in zip(alive, fmin):
+                for c, _ in r:
                     if m < lmin.get(c, INF):
                         lmin[c] = m
             local = {c for c, x in share.items() if x <= lmin.get(c, INF) * up}
             sub: dict = {}
             cnt: dict = {}
             rest = []
-            for f, m in zip(alive, fmin):
-                r = routes[f]
-                if any(c in local for c, _ in r):
-                    rates[f] = m
-                    for c, wc in r:
-                        if wc is None:
-                            sub[c] = sub.get(c, 0.0) + m
-                            cnt[c] = cnt.get(c, 0) + 1
-                        else:
-                            sub[c] = sub.get(c, 0.0) + m * wc
-                            cnt[c] = cnt.get(c, 0.0) + wc
+            for fr, m in zip(alive, fmin):
+                r = fr[1]
+                for c, _ in r:
+                    if c in local:
+                        break
                 else:
-                    rest.append(f)
+                    rest.append(fr)
+                    continue
+                rates[fr[0]] = m
+                for c, wc in r:
+                    # an unweighted entry adds m (m x 1.0 is m) and 1 (counts are whole numbers)
+                    sub[c] = sub.get(c, 0.0) + m * wc
+                    cnt[c] = cnt.get(c, 0.0) + wc
             for c, x in sub.items():
                 remaining[c] -= x
                 count[c] -= cnt[c]
@@ -173,7 +171,7 @@ def maxmin_small(entry_flow: list, entry_link: list, n_flows: int, capacity: lis
         if not math.isfinite(x):
             x = 0.0
         for c, wc in r:
-            loads[c] += x * wc if wc is not None else x
+            loads[c] += x * wc
     return rates, loads
 
 
