@@ -56,13 +56,22 @@ import numpy as np
 import pyarrow as pa
 import simpy
 
-from sim.fairshare import IncrementalMaxMin, link_loads, maxmin_rates
+from sim.fairshare import IncrementalMaxMin, link_loads, maxmin_rates, maxmin_small
 from sim.linkclasses import LinkClasses
 from sim.simulation import Simulation
 from sim.topology import Topology
 
 
 INCREMENTAL_FLOWS = 512     # concurrent flows from which rates are kept incrementally
+# below this many active flows the first mode checks completions and the next wake-up on Python
+# floats (the same IEEE operations as the arrays, element by element: the same flows, the same
+# times), where numpy's per-call overhead outweighs the work
+SCALAR_FLOWS = 32
+# a fabric of fewer links numbers the links in use by marking them (no sort), whatever their count
+SMALL_FABRIC_LINKS = 4096
+# a re-solve of this many (flow, link) entries or fewer runs sim.fairshare.maxmin_small (Python floats,
+# the same arithmetic as maxmin_rates and link_loads, bit for bit), faster than numpy's calls on so few
+SMALL_ENTRIES = 64
 CLASS_LINKS = 256           # a flow over this many links puts the first mode in class mode
 
 
@@ -461,11 +470,10 @@ class Fabric:
         flows = self._flows
         if flows:
             # complete drained flows, coalescing those within float noise of now
-            with np.errstate(divide="ignore", invalid="ignore"):
-                left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
-            done = (left <= 1e-9 * max(now, 1e-6)) | (self._rem <= 1e-9 * self._size)
-            if done.any():
-                idx = np.flatnonzero(done)
+            idx = self._drained(now)
+            if len(idx):
+                done = np.zeros(len(flows), dtype=bool)
+                done[idx] = True
                 for i in idx:
                     f = flows[i]
                     self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
@@ -489,12 +497,13 @@ class Fabric:
             for k, f in enumerate(pending):
                 f.slot = base + k
                 seeds.append(f.links)
-                on = gid[f.links]
-                lo, hi = on.min(), on.max()
-                if hi >= 0:
-                    ids = [int(hi)] if lo == hi else np.unique(on[on >= 0]).tolist()
-                    for x in ids:
-                        touched[x] = self._groups[x]
+                on = gid[f.links].tolist()
+                if on:
+                    lo, hi = min(on), max(on)
+                    if hi >= 0:
+                        ids = [hi] if lo == hi else sorted({x for x in on if x >= 0})
+                        for x in ids:
+                            touched[x] = self._groups[x]
             self._weighted = self._weighted or any(f.members > 1 or f.spread for f in pending)
             sizes = np.fromiter((f.size for f in pending), dtype=np.float64, count=len(pending))
             self._rem = np.concatenate([self._rem, sizes])
@@ -506,6 +515,20 @@ class Fabric:
         if not seeds:
             return
         self._regroup(list(touched.values()), pending, np.concatenate(seeds))
+
+    def _drained(self, now: float):
+        """Positions of the active flows that have drained by ``now`` (time left within float
+        noise of now, or bytes left within 1e-9 of their size), in order: the same comparisons
+        on Python floats below ``SCALAR_FLOWS`` flows as on the arrays above it."""
+        lim = 1e-9 * max(now, 1e-6)
+        if len(self._flows) < SCALAR_FLOWS:
+            inf = np.inf
+            return [i for i, (m, r, z) in enumerate(zip(self._rem.tolist(), self._rates.tolist(), self._size.tolist()))
+                    if (m / r if r > 0 else inf) <= lim or m <= 1e-9 * z]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            left = np.where(self._rates > 0, self._rem / self._rates, np.inf)
+        done = (left <= lim) | (self._rem <= 1e-9 * self._size)
+        return np.flatnonzero(done).tolist()
 
     def _pay(self, g: _Group) -> None:
         """Account what group ``g`` owes its links up to the last update."""
@@ -584,13 +607,14 @@ class Fabric:
             w = np.concatenate([f.weights for f in solve]) if self._weighted and solve else None
         if rest:
             rl = el_all[~sel]
-            ra = np.unique(rl) if 16 * len(rl) < self.n_links else np.flatnonzero(np.bincount(rl, minlength=self.n_links))
+            ra = (np.unique(rl) if 16 * len(rl) < self.n_links and self.n_links > SMALL_FABRIC_LINKS
+                  else np.flatnonzero(np.bincount(rl, minlength=self.n_links)))
             self._new_group(rest, ra, self._load_full[ra])
         if not solve:
             return
         # work on the links that carry flows only (a 16k-GPU fabric has ~10^5 links, few busy):
         # few entries: np.unique; many: mark the links in use and number them in order (no sort)
-        if 16 * len(el) < self.n_links:
+        if 16 * len(el) < self.n_links and self.n_links > SMALL_FABRIC_LINKS:
             active, inverse = np.unique(el, return_inverse=True)
         else:
             used = np.zeros(self.n_links, dtype=bool)
@@ -599,8 +623,15 @@ class Fabric:
             lpos = self._link_pos                    # link -> its rank among active (no cumsum)
             lpos[active] = np.arange(len(active))
             inverse = lpos[el]
-        rates = maxmin_rates(ef, inverse, nf, self.capacity[active], w, compact=True)
-        load = link_loads(ef, inverse, rates, len(active), w)
+        small = None
+        if len(el) <= SMALL_ENTRIES:                 # few entries: the same arithmetic on floats
+            small = maxmin_small(ef.tolist(), inverse.tolist(), nf, self.capacity[active].tolist(),
+                                 w.tolist() if w is not None else None)
+        if small is not None:
+            rates, load = np.array(small[0], dtype=np.float64), np.array(small[1], dtype=np.float64)
+        else:
+            rates = maxmin_rates(ef, inverse, nf, self.capacity[active], w, compact=True)
+            load = link_loads(ef, inverse, rates, len(active), w)
         self._load_full[active] = load
         slots = np.fromiter((f.slot for f in solve), dtype=np.int64, count=nf)
         self._rates[slots] = rates
@@ -613,8 +644,15 @@ class Fabric:
         if not len(self._flows) or (self._inc is not None and not len(self._inc)):
             return
         rates = self._rates                          # time left per flow (inf: no rate)
-        left = np.divide(self._rem, rates, out=np.full(len(rates), np.inf), where=rates > 0)
-        dt = float(left.min())
+        if len(rates) < SCALAR_FLOWS:               # the same divisions and minimum on floats
+            inf = np.inf
+            left = [m / r if r > 0 else inf for m, r in zip(self._rem.tolist(), rates.tolist())]
+            dt = min(left)
+            if any(x != x for x in left):           # numpy's minimum is NaN when any is
+                dt = np.nan
+        else:
+            left = np.divide(self._rem, rates, out=np.full(len(rates), np.inf), where=rates > 0)
+            dt = float(left.min())
         if not np.isfinite(dt):
             return
         self._wake_generation += 1

@@ -21,6 +21,7 @@ A flow with no links (source = destination) gets an infinite rate.
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 
@@ -88,6 +89,90 @@ def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
         ef = ef[keep]
         el = el[keep]
     return rates
+
+
+def maxmin_small(entry_flow: list, entry_link: list, n_flows: int, capacity: list,
+                 entry_weight: list | None = None) -> tuple[list, list] | None:
+    """``maxmin_rates(..., compact=True)`` and ``link_loads`` of the result, on Python lists and
+    floats: the same rounds and the same float operations in the same order (a link's count and
+    what a round takes from it summed from 0.0 in entry order, as ``np.bincount`` does; minima
+    are exact), so the same rates and loads, bit for bit; several times faster than numpy's
+    calls on the few entries of a small fabric's update. Entries must be grouped by flow in
+    flow order (``entry_flow`` non-decreasing): returns None otherwise (the caller uses the
+    arrays). Returns (rates, loads) as lists of floats."""
+    rates = [INF] * n_flows
+    n_links = len(capacity)
+    if n_flows == 0 or not entry_flow:
+        return rates, [0.0] * n_links
+    if entry_flow != sorted(entry_flow):
+        return None
+    w = entry_weight if entry_weight is not None else [1.0] * len(entry_flow)
+    routes: dict = {}                                   # flow -> [(link, weight), ...] in entry order
+    for f, c, wc in zip(entry_flow, entry_link, w):
+        r = routes.get(f)
+        if r is None:
+            routes[f] = [(c, wc)]
+        else:
+            r.append((c, wc))
+    if len(entry_link) == n_links and len(set(entry_link)) == n_links:
+        # maxmin_rates' unshared case: each flow at its tightest link's capacity / weight (x / 1.0 is x)
+        for f, r in routes.items():
+            x = INF
+            for c, wc in r:
+                v = capacity[c] / wc
+                if v < x or v != v:
+                    x = v
+            rates[f] = x
+    else:
+        count = [0.0] * n_links                         # np.bincount: 0.0 + each weight in entry order
+        for c, wc in zip(entry_link, w):
+            count[c] += wc
+        remaining = [float(x) for x in capacity]
+        alive = list(routes.items())
+        up = 1 + TIE
+        while alive:
+            share = {}
+            for _, r in alive:
+                for c, _ in r:
+                    if c not in share:
+                        k = count[c]
+                        x = remaining[c] / k if k > 0 else INF
+                        share[c] = x if not x < 0.0 else 0.0      # np.maximum(x, 0.0), NaN kept
+            fmin = [min([share[c] for c, _ in r]) for _, r in alive]
+            lmin: dict = {}
+            for (_, r), m in zip(alive, fmin):
+                for c, _ in r:
+                    if m < lmin.get(c, INF):
+                        lmin[c] = m
+            local = {c for c, x in share.items() if x <= lmin.get(c, INF) * up}
+            sub: dict = {}
+            cnt: dict = {}
+            rest = []
+            for fr, m in zip(alive, fmin):
+                r = fr[1]
+                for c, _ in r:
+                    if c in local:
+                        break
+                else:
+                    rest.append(fr)
+                    continue
+                rates[fr[0]] = m
+                for c, wc in r:
+                    # an unweighted entry adds m (m x 1.0 is m) and 1 (counts are whole numbers)
+                    sub[c] = sub.get(c, 0.0) + m * wc
+                    cnt[c] = cnt.get(c, 0.0) + wc
+            for c, x in sub.items():
+                remaining[c] -= x
+                count[c] -= cnt[c]
+            alive = rest
+    loads = [0.0] * n_links
+    for f, r in routes.items():
+        x = rates[f]
+        if not math.isfinite(x):
+            x = 0.0
+        for c, wc in r:
+            loads[c] += x * wc
+    return rates, loads
 
 
 def maxmin_dense(links: np.ndarray, capacity: np.ndarray) -> np.ndarray:

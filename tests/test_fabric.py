@@ -294,6 +294,42 @@ def test_group_resolve_equals_whole_network_solve(case):
     assert part.rate_computations == ref.rate_computations
 
 
+@settings(max_examples=60, deadline=None)
+@given(random_arrivals())
+def test_small_update_paths_equal_the_array_paths(case):
+    # below SCALAR_FLOWS active flows completions and wake-ups are found on Python floats, a
+    # re-solve of SMALL_ENTRIES or fewer runs maxmin_small, and a fabric under SMALL_FABRIC_LINKS
+    # links numbers its links by marking them: a run equals the one on numpy's paths bit for bit
+    import sim.fabric as fabric_mod
+    topo, transfers = case
+
+    def simulate():
+        sim = Simulation(0)
+        fab = Fabric(sim, topo, "flow", 0.9, 0.8)
+        done = {}
+
+        def one(i, pairs, nbytes, start):
+            yield sim.env.timeout(start)
+            yield fab.transfer_bundle(pairs, nbytes)
+            done[i] = sim.now
+
+        procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
+        sim.run(sim.env.all_of(procs))
+        return done, fab
+
+    small_done, small = simulate()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fabric_mod, "SCALAR_FLOWS", 0)
+        mp.setattr(fabric_mod, "SMALL_ENTRIES", -1)
+        mp.setattr(fabric_mod, "SMALL_FABRIC_LINKS", 0)
+        ref_done, ref = simulate()
+    assert small_done == ref_done
+    assert small.link_bytes.tobytes() == ref.link_bytes.tobytes()
+    assert small.link_busy.tobytes() == ref.link_busy.tobytes()
+    assert small.peak_utilization == ref.peak_utilization
+    assert small.rate_computations == ref.rate_computations
+
+
 def test_groups_owe_link_bytes_until_read():
     # a group pays its links when it changes or when read, up to the last fabric update
     topo = switch_domain(4, bw=10.0, lat=0.0)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.fairshare import link_loads, maxmin_rates
+from sim.fairshare import link_loads, maxmin_rates, maxmin_small
 
 
 def test_shared_bottleneck_hand_solved():
@@ -255,3 +255,44 @@ def test_dense_layout_refuses_a_flow_without_links():
     from sim.fairshare import maxmin_dense
     with pytest.raises(ValueError, match="link"):
         maxmin_dense(np.array([[0], [-1]]), np.ones(1))
+
+
+@st.composite
+def small_weighted_sets(draw):
+    # few links of a handful of capacities (ties between shares), flows over 0..4 of them, in
+    # flow order, weights of bundles and spread routes (or none)
+    n_links = draw(st.integers(1, 10))
+    cap = [draw(st.sampled_from([1e9, 2e9, 3.3e9, 12.5e9, 50e9])) * draw(st.sampled_from([1.0, 0.9, 1 + 1e-10]))
+           for _ in range(n_links)]
+    n_flows = draw(st.integers(1, 9))
+    ef, el, w = [], [], []
+    for f in range(n_flows):
+        for link in sorted(draw(st.sets(st.integers(0, n_links - 1), max_size=min(n_links, 4)))):
+            ef.append(f)
+            el.append(link)
+            w.append(draw(st.sampled_from([1.0, 2.0, 0.5, 0.25, 3.0, 1 / 3])))
+    return ef, el, n_flows, cap, (w if draw(st.booleans()) else None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(small_weighted_sets())
+def test_maxmin_small_equals_the_arrays_bit_for_bit(case):
+    # the fabric's small re-solves (sim.fabric.SMALL_ENTRIES) run maxmin_small: the same rates
+    # and link loads as maxmin_rates + link_loads, to the last bit (shared and unshared links,
+    # weighted or not, flows without links)
+    ef, el, n, cap, w = case
+    e_f, e_l = np.array(ef, dtype=np.int64), np.array(el, dtype=np.int64)
+    W = np.array(w) if w is not None else None
+    rates = maxmin_rates(e_f, e_l, n, np.array(cap), W, compact=True)
+    load = link_loads(e_f, e_l, rates, len(cap), W)
+    got = maxmin_small(ef, el, n, cap, w)
+    assert got is not None
+    assert np.array(got[0]).tobytes() == rates.tobytes()
+    assert np.array(got[1]).tobytes() == load.tobytes()
+
+
+def test_maxmin_small_refuses_entries_out_of_flow_order():
+    # entries not grouped by flow in order: None (the caller solves on arrays)
+    assert maxmin_small([1, 0], [0, 0], 2, [1.0]) is None
+    rates, load = maxmin_small([0, 1], [0, 0], 2, [1.0])
+    assert rates == [0.5, 0.5] and load == [1.0]

@@ -85,6 +85,9 @@ MIXED_INPUT_KERNELS = ("triton", "marlin")
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.toml"
 # compute-model constants a GPU's section may override for serving only (``serve_<name>`` in
 # sim/data/compute.toml): end-to-end fits to published serving tables of that GPU
+# decode_run prices a macro-step of this many iterations or more on arrays (_decode_times_array), fewer in a
+# Python loop: numpy's per-call overhead outweighs the loop below about this length (same results either way)
+DECODE_ARRAY_MIN_STEPS = 24
 SERVE_KEYS = ("fp8_gemm_factor", "fp4_gemm_factor", "hbm_eff_max", "gemm_eff_max", "attn_eff_max")
 
 
@@ -784,6 +787,11 @@ class IterationCost:
         xrate = self.gpu.special_ops * e.special_eff
         # the grid only widens as contexts grow: a step that fills HBM at the first never binds later
         narrow = self._kv_occupancy_s(B, B, D0) > 0.0
+        if (steps >= DECODE_ARRAY_MIN_STEPS and peak_eff > 0.0 and xrate > 0.0 and hbm_eff > 0.0 and speed > 0.0
+                and self._kv_ctas > 0.0 and self._cta_Bps > 0.0 and tb > 0.0 and kvb >= 0.0 and fl >= 0.0 and ex >= 0.0):
+            times = self._decode_times_array(B, float(context), steps, per_step, reads, mla, narrow, fixed, eager,
+                                             tail, launch, peak_eff, hbm_eff, bhalf, xrate)
+            return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
         times = []
         for j in range(steps):
             D = per_step[j] if per_step else context + B * j
@@ -803,6 +811,46 @@ class IterationCost:
             g = fixed + pp * (t / speed)
             times.append((g if g > eager else eager) + tail)
         return DecodeRun(B, float(context), list(accumulate(times)), first, self, self._cum(per_step))
+
+    def _decode_times_array(self, B, context, steps, per_step, reads, mla, narrow, fixed, eager, tail, launch,
+                            peak_eff, hbm_eff, bhalf, xrate) -> list:
+        """``decode_run``'s per-iteration times on float64 arrays: the loop's operations, one by
+        one in its order, element by element (IEEE-754 gives each the same double), so the
+        same list to the last bit; a long macro-step (``DECODE_ARRAY_MIN_STEPS``) costs a few
+        numpy calls instead of a Python iteration each."""
+        D = np.array(per_step, dtype=np.float64) if per_step else context + B * np.arange(steps, dtype=np.float64)
+        R = np.array(reads, dtype=np.float64) if reads else D
+        if mla:     # _attn_flops(B, D, D)
+            f = D * self._a_flop_pair
+            mha = f + np.where(D > B, D - B, 0.0) * self._mla_decomp_key
+            absorbed = D * self._a_flop_abs_pair
+            f = np.where(absorbed < mha, absorbed, mha)
+        else:
+            f = D * self._a_flop_pair
+        b = R * self._a_kv + B * self._a_tok
+        # (the loop's ``x if x > t else t``: np.maximum, the same double for the non-NaN times here)
+        t = np.maximum(f / peak_eff, b / (hbm_eff * (b / (b + bhalf))))
+        t = np.maximum(t, D * self._a_exp_pair / xrate)
+        t += launch
+        if narrow:
+            occ = self._kv_occupancy_array(B, R)
+            # the loop's ``occ + launch if occ > 0``: where occ is 0, launch <= t already (t >= 0 + launch)
+            t = np.maximum(t, occ + launch)
+        g = fixed + self.pp * (t / self.compute.speed)
+        return (np.maximum(g, eager) + tail).tolist()
+
+    def _kv_occupancy_array(self, B: float, R: np.ndarray) -> np.ndarray:
+        """``_kv_occupancy_s(B, B, r)`` for each ``r`` of ``R`` (a decode-only batch), the same
+        operations element by element."""
+        n = B if B > 1.0 else 1.0
+        tiles = B if B >= 1.0 else 1.0
+        ctas = self._kv_ctas * tiles
+        if self.split_kv:
+            per_seq = R / n / self._split_block
+            rate = ctas * np.where(per_seq > 1.0, np.ceil(per_seq), 1.0) * self._cta_Bps
+        else:
+            rate = ctas * self._cta_Bps
+        return np.where(rate >= self._hbm_kv_Bps, 0.0, R * self.kv_layer_gpu * self.stage_layers / rate)
 
     @staticmethod
     def _cum(per_step):

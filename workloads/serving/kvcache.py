@@ -78,6 +78,7 @@ class PrefixCache:
         self.host_slots = int(host_bytes // self.entry_bytes) if self.entry_bytes > 0 else 0
         self.ssd_slots = int(ssd_bytes // self.entry_bytes) if self.entry_bytes > 0 else 0
         self.hbm: OrderedDict[int, int] = OrderedDict()    # id -> pins
+        self.unpinned = 0                                  # HBM entries with no pin (evictable)
         self.host: OrderedDict[int, None] = OrderedDict()
         self.ssd: OrderedDict[int, None] = OrderedDict()
         self.demoted_bytes = 0.0                           # HBM -> host copies (offload traffic)
@@ -129,9 +130,13 @@ class PrefixCache:
                     break
                 (self.host if t == "host" else self.ssd).pop(b)
                 self.hbm[b] = 0
+                self.unpinned += 1
                 self.kv.cached += self.entry_blocks
                 self.kv.peak_used = max(self.kv.peak_used, self.kv.used + self.kv.cached)
-            self.hbm[b] += 1
+            pins = self.hbm[b]
+            if pins == 0:
+                self.unpinned -= 1
+            self.hbm[b] = pins + 1
             self.hbm.move_to_end(b)
             self.hits[t] += 1
             tiers.append(t)
@@ -141,8 +146,11 @@ class PrefixCache:
         """Unpin entries a request held."""
         for b in block_ids:
             b = int(b)
-            if b in self.hbm and self.hbm[b] > 0:
-                self.hbm[b] -= 1
+            pins = self.hbm.get(b, 0)
+            if pins > 0:
+                self.hbm[b] = pins - 1
+                if pins == 1:
+                    self.unpinned += 1
 
     def insert(self, block_ids, pin: bool = True) -> list[int]:
         """After a prefill: the request's own full prefix blocks become cache entries, taking
@@ -163,6 +171,8 @@ class PrefixCache:
             self.kv.used -= self.entry_blocks
             self.kv.cached += self.entry_blocks
             self.hbm[b] = 1 if pin else 0
+            if not pin:
+                self.unpinned += 1
             added.append(b)
         return added
 
@@ -180,6 +190,7 @@ class PrefixCache:
         else:
             return False
         del self.hbm[b]
+        self.unpinned -= 1
         self.kv.cached -= self.entry_blocks
         if self.host_slots > 0:
             self.demoted_bytes += self.entry_bytes
@@ -197,4 +208,5 @@ class PrefixCache:
         return self._make_room(blocks)
 
     def evictable_blocks(self) -> int:
-        return sum(self.entry_blocks for pins in self.hbm.values() if pins == 0)
+        # a running count of the unpinned entries (``unpinned``), kept by every change of a pin
+        return self.unpinned * self.entry_blocks

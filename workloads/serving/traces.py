@@ -90,7 +90,9 @@ def _token_count(value, column: str) -> int:
 def _hash_ids(value) -> np.ndarray:
     """A Mooncake line's ``hash_ids``: a list of integer block ids (``[1.5]`` is not truncated to
     block 1, a bare ``7`` is not a list of one)."""
-    if not isinstance(value, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in value):
+    # (the set of the ids' types first: a JSON list of plain ints, the common line, needs no loop in Python)
+    if not isinstance(value, list) or (not set(map(type, value)) <= {int}
+                                       and any(isinstance(x, bool) or not isinstance(x, int) for x in value)):
         raise ValueError(f"hash_ids: {str(value)[:40]} is not a list of integer block ids")
     return np.asarray(value, dtype=np.int64)
 

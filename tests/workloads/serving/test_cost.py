@@ -125,6 +125,43 @@ def test_decode_run_equals_vectorized_macro_step(case):
     assert run.done_by(cum[16] * (1 - 1e-12)) == 17 and run.done_by(cum[16] * 1.0000001) == 18
 
 
+@pytest.mark.parametrize("case", SCALAR_CASES)
+def test_decode_run_array_path_equals_the_loop_bit_for_bit(case, monkeypatch):
+    # a macro-step of DECODE_ARRAY_MIN_STEPS iterations or more is priced on arrays: the same
+    # cum_s to the last bit as the Python loop (MLA's absorbed form, split-KV grids, a narrow
+    # grid that binds at the first steps: one sequence over long contexts)
+    import workloads.serving.cost as cost_mod
+    c = _scalar_cost(*case)
+    runs = [(1, 200.0, 100), (2, 2 * 90.0, 80), (1, 30000.0, 200), (3, 3 * 700.0, 64), (37, 37 * 1500.0, 50), (256, 256 * 4000.0, 300)]
+    monkeypatch.setattr(cost_mod, "DECODE_ARRAY_MIN_STEPS", 10**9)
+    loop = [c.decode_run(*r).cum_s for r in runs]
+    monkeypatch.setattr(cost_mod, "DECODE_ARRAY_MIN_STEPS", 1)
+    calls, narrow = [], []
+    real, occ = c._decode_times_array, c._kv_occupancy_array
+    monkeypatch.setattr(c, "_decode_times_array", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(c, "_kv_occupancy_array", lambda *a: narrow.append(1) or occ(*a))
+    arr = [c.decode_run(*r).cum_s for r in runs]
+    assert len(calls) == len(runs) and narrow            # every run on arrays, a narrow grid among them
+    assert arr == loop
+
+
+def test_decode_run_array_path_with_windows_and_chunks_equals_the_loop(monkeypatch):
+    # per-iteration contexts (sliding windows, chunked attention, MMHA's weighted chunk reads)
+    import workloads.serving.cost as cost_mod
+    win, chk = _windowed(), _chunked()
+    ctx = np.array([100, 5000, 8202, 24583])
+    cases = [(win, (64, 64 * 32768.0, 40, np.full(64, 32768))), (chk, (4, float(ctx.sum()), 40, ctx))]
+    weighted = _chunked()
+    weighted.set_mmha_chunked_decode(5.0, 0.41)
+    cases.append((weighted, (4, float(ctx.sum()), 40, ctx)))
+    for c, args in cases:
+        monkeypatch.setattr(cost_mod, "DECODE_ARRAY_MIN_STEPS", 10**9)
+        loop = c.decode_run(*args)
+        monkeypatch.setattr(cost_mod, "DECODE_ARRAY_MIN_STEPS", 1)
+        arr = c.decode_run(*args)
+        assert arr.cum_s == loop.cum_s and arr.ctx_cum == loop.ctx_cum
+
+
 def test_moe_decode_reads_only_touched_experts_in_one_grouped_gemm():
     """DeepSeek-V3 TP8 on H200: one sequence's decode reads the 8 routed experts of each layer,
     not all 256 (less than a full weight read); 64 sequences touch ~222 of 256, and the step

@@ -50,6 +50,34 @@ def test_used_plus_cached_never_exceed_capacity(ops):
         assert not (set(pc.hbm) & set(pc.host)) and not (set(pc.host) & set(pc.ssd))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["alloc", "insert", "insert_pinned", "acquire", "release", "reclaim"]),
+                          st.integers(0, 40), st.lists(st.integers(0, 12), max_size=6)), max_size=80))
+def test_unpinned_count_equals_a_scan_of_the_entries(ops):
+    # evictable_blocks reads a running count of unpinned HBM entries (kept as pins change): it
+    # equals counting the entries with no pin, after every kind of change
+    kv = KVCache(64, 16)
+    pc = PrefixCache(kv, 64, 1.0, host_bytes=64 * 3, ssd_bytes=64 * 2)   # entry = 4 blocks
+    pinned = []
+    for op, n, ids in ops:
+        if op == "alloc" and (kv.free >= n or pc.reclaim(n)):
+            kv.allocate(n)
+        elif op in ("insert", "insert_pinned"):
+            got = pc.insert(ids, pin=op == "insert_pinned")
+            if op == "insert_pinned":
+                pinned.append(got)
+        elif op == "acquire":
+            got = pc.acquire(ids)
+            pinned.append(ids[:len(got)])
+        elif op == "release" and pinned:
+            pc.release(pinned.pop())
+        elif op == "reclaim":
+            pc.reclaim(n)
+        scan = sum(1 for pins in pc.hbm.values() if pins == 0)
+        assert pc.unpinned == scan
+        assert pc.evictable_blocks() == scan * pc.entry_blocks
+
+
 def test_lru_demotion_through_tiers():
     kv = KVCache(8, 16)
     pc = PrefixCache(kv, 64, 1.0, host_bytes=64, ssd_bytes=64)          # 2 entries in HBM, 1 host, 1 SSD
