@@ -111,9 +111,13 @@ def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> d
             add["effective_mfu"] = float(row["mfu"]) * add_long["goodput"]
             add["trained_tokens"] = tokens
         else:
-            wall = step * cfg.run.steps
+            # the steps the workload simulated: run.steps, or, for a [[jobs]] training job beside
+            # a serving one, as many as ran until the serving job finished (its summary's
+            # ``steps``), each of its mean step time (co-tenants vary them)
+            n = int(row.get("steps") or cfg.run.steps)
+            wall = float(row.get("mean_step_time_s") or step) * n
             energy = pm.energy_J([(wall, u)])
-            tokens = tokens_per_step * cfg.run.steps
+            tokens = tokens_per_step * n
         add["usd_per_step"] = step_usd
     else:
         wall = float(row.get("duration_s") or 0.0)

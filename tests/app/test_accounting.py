@@ -107,6 +107,23 @@ def test_every_job_of_a_multi_job_run_carries_energy_and_cost():
     assert out["pre"]["idle_power_kW"] == pytest.approx(out["chat"]["idle_power_kW"])
 
 
+def test_a_training_job_beside_a_serving_one_pays_for_every_step_it_ran():
+    # [[jobs]]: training runs steps back to back until chat is done; its energy and dollars cover
+    # all of them (steps x mean step time), not the first step alone
+    from tests.app.test_jobs import two_jobs
+    data = two_jobs(1.0, "packed", baseline=False)
+    data["cost"] = {"gpu_hour_usd": 2.0, "kwh_usd": 0.0}
+    pre = {r["job"]: r for r in run(load_config(data=data)).summary}["pre"]
+    n = pre["steps"]
+    assert n >= 2
+    horizon = n * pre["mean_step_time_s"]
+    assert pre["energy_J"] == pytest.approx(pre["avg_power_kW"] * 1e3 * horizon)
+    assert pre["idle_power_kW"] * 1e3 * horizon <= pre["energy_J"] <= pre["max_power_kW"] * 1e3 * horizon
+    assert pre["usd"] == pytest.approx(2.0 * 16 * horizon / 3600)       # kWh free: GPU-hours only
+    assert pre["usd"] == pytest.approx(n * pre["usd_per_step"], rel=0.05)
+    assert pre["J_per_token"] == pytest.approx(pre["energy_J"] / (pre["tokens_per_s"] * pre["step_time_s"] * n))
+
+
 def test_long_horizon_keys_on_a_serving_run_are_an_error():
     data = {k: dict(v) for k, v in SERVE.items()}
     data["run"]["duration_h"] = 10.0
