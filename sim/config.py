@@ -931,7 +931,13 @@ def validate(data: dict) -> Config:
         raise ConfigError("hardware", 'expected [hardware."NAME"] tables, one per GPU')
     data = expand_presets({k: v for k, v in data.items() if k != "hardware"})
     if isinstance(data.get("jobs"), list):
-        data["jobs"] = [expand_presets(j) if isinstance(j, dict) else j for j in data["jobs"]]
+        jobs = []
+        for i, j in enumerate(data["jobs"]):
+            try:
+                jobs.append(expand_presets(j) if isinstance(j, dict) else j)
+            except ConfigError as err:   # a job's unknown preset: name the job's key path
+                raise ConfigError(f"jobs.{i}.{err.key}", err.reason) from None
+        data["jobs"] = jobs
     try:
         cfg = Config.model_validate({**data, "hardware": hw})
     except ConfigError as err:        # raised inside a section: inside a job, name the job's path

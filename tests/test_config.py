@@ -210,6 +210,14 @@ def test_physical_bounds_apply_inside_jobs():
     assert e.value.key == "jobs.0.serve.host_kv_GB"
 
 
+def test_an_unknown_preset_inside_a_job_names_the_jobs_key_path():
+    jobs = [{"name": "a", "kind": "train", "gpus": 8, "model": {"preset": "llama3-8b"}},
+            {"name": "b", "kind": "serve", "gpus": 8, "model": {"preset": "nope"}}]
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"topology": {"gpus": 16}, "jobs": jobs})
+    assert e.value.key == "jobs.1.model.preset" and "unknown preset 'nope'" in str(e.value)
+
+
 @pytest.mark.parametrize("raw", ['"yes"', '"off"', "1", "0"])
 def test_a_bool_key_takes_only_true_or_false(raw):
     with pytest.raises(ConfigError) as e:
