@@ -1259,6 +1259,16 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                 out.append(f"train.dp = {t.dp} runs the job on {ranks} of the topology's {cfg.topology.gpus} GPUs "
                            f"(tp x cp x pp x dp); the other {cfg.topology.gpus - ranks} stay idle and are not in "
                            "the summary's gpus, energy or cost; leave dp unset to use every GPU")
+        if prefix and t.dp is not None:
+            # a [[jobs]] training job holds its jobs.N.gpus: the ones its plan leaves out are billed and
+            # draw idle power (sim.app.accounting), as a serving job's idle GPUs
+            ranks = t.tp * t.cp * t.pp * t.dp
+            if ranks < scope.gpus:
+                out.append(f"{prefix}train.dp = {t.dp} runs job {scope.name!r} on {ranks} of its {prefix}gpus = "
+                           f"{scope.gpus} GPUs (tp x cp x pp x dp); the other {scope.gpus - ranks} stay idle: its "
+                           f"summary row has gpus = {scope.gpus} (the job's), and energy_J and usd count all of them "
+                           f"(the idle ones billed by the hour and drawing idle power); leave dp unset to use every "
+                           f"GPU, or set {prefix}gpus = {ranks}")
         if t.pp == 1:
             for key in _given(t, "first_stage_layers", "last_stage_layers"):
                 out.append(f"{prefix}train.{key} has no effect with pp = 1 (one pipeline stage holds every layer)")

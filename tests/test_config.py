@@ -282,6 +282,8 @@ MORE_WITHOUT_EFFECT = [
     ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
     ({"train": {"last_stage_layers": 2}}, "train.last_stage_layers has no effect with pp = 1"),
     ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
+    # a [[jobs]] training job whose dp leaves GPUs of its own idle was not warned about
+    ({"jobs": [{**JOB, "train": {"dp": 2}}]}, "jobs.0.train.dp = 2 runs job 't' on 2 of its jobs.0.gpus = 8 GPUs"),
     ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
     ({"model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),
     ({"model": {"checkpoint_expert_precision": "mxfp4"}}, "model.checkpoint_expert_precision has no effect on a dense model"),

@@ -7,7 +7,8 @@ Vocabulary:
   (``run.duration_h`` or ``run.token_budget``) the goodput columns of
   ``workloads.training.goodput`` plus a ``timeline`` table.
 - utilization: training: the critical GPU's compute-stream busy fraction ``compute_s /
-  step_time_s``; serving: the replicas' ``busy_fraction`` (a ``[[jobs]]`` serve job holding more
+  step_time_s`` (a ``[[jobs]]`` training job whose ``train.dp`` leaves some of its GPUs out:
+  times the used share, the others at 0); serving: the replicas' ``busy_fraction`` (a ``[[jobs]]`` serve job holding more
   GPUs than its replicas occupy: times their share, its idle GPUs at 0). Idle phases (recovery,
   checkpoint stalls) run at utilization 0.
 - tokens: training counts trained tokens (global batch x sequence length per useful step);
@@ -99,6 +100,11 @@ def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> d
     if cfg.run.kind == "train":
         step = float(row["step_time_s"])
         u = min(1.0, max(0.0, float(row["compute_s"]) / step)) if step > 0 else 0.0
+        # a [[jobs]] training job whose plan (train.dp) uses fewer than the GPUs it holds: the rest
+        # draw idle power (utilization 0), as a serving job's idle GPUs do
+        used = int(row.get("gpus") or gpus)
+        if 0 < used < gpus:
+            u *= used / gpus
         tokens_per_step = float(row["tokens_per_s"]) * step
         step_usd = price.run_usd(gpus, step, pm.energy_J([(step, u)]))
         if cfg.run.duration_h is not None or cfg.run.token_budget is not None:

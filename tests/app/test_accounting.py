@@ -124,6 +124,26 @@ def test_a_training_job_beside_a_serving_one_pays_for_every_step_it_ran():
     assert pre["J_per_token"] == pytest.approx(pre["energy_J"] / (pre["tokens_per_s"] * pre["step_time_s"] * n))
 
 
+def test_a_training_job_whose_dp_leaves_its_gpus_idle_pays_idle_power_for_them():
+    # jobs.0.train.dp = 1 runs TP8 on 8 of the job's 16 GPUs: the other 8 are billed and draw idle
+    # power (utilization 0), as a serving job's idle GPUs; they ran at the busy GPUs' utilization
+    from tests.app.test_jobs import two_jobs
+    rows = {}
+    for dp in (2, 1):
+        data = two_jobs(1.0, "packed", baseline=False)
+        data["jobs"][0]["train"]["dp"] = dp
+        data["run"]["steps"] = 1
+        rows[dp] = {r["job"]: r for r in run(load_config(data=data)).summary}["pre"]
+    full, half = rows[2], rows[1]
+    assert half["gpus"] == 16 and half["idle_power_kW"] == pytest.approx(full["idle_power_kW"])
+    busy_u = half["compute_s"] / half["step_time_s"]
+    assert half["gpu_utilization"] == pytest.approx(busy_u * 8 / 16)
+    # power is linear in utilization: idle + (max - idle) x the job's mean utilization
+    want = half["idle_power_kW"] + (half["max_power_kW"] - half["idle_power_kW"]) * busy_u / 2
+    assert half["avg_power_kW"] == pytest.approx(want)
+    assert half["energy_J"] == pytest.approx(want * 1e3 * half["step_time_s"])
+
+
 def test_long_horizon_keys_on_a_serving_run_are_an_error():
     data = {k: dict(v) for k, v in SERVE.items()}
     data["run"]["duration_h"] = 10.0
