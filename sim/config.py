@@ -797,8 +797,23 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
                 raise ConfigError(".".join(path), f"{path[-1]} is not an index of the list ({len(node)} entries)")
             node[int(path[-1])] = value
         else:
+            _warn_replaced_table(".".join(path), node.get(path[-1]), value)
             node[path[-1]] = value
     return data
+
+
+def _warn_replaced_table(key: str, old, new) -> None:
+    """``--set KEY={...}`` replaces the table at KEY whole (a TOML literal is the key's new
+    value): warn on stderr naming the keys the config gave there that the new table drops, which
+    ``--set train={tp = 8}`` did silently to the file's other [train] keys."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return
+    dropped = [k for k in old if k not in new]
+    if dropped:
+        import sys
+        print(f"warning: --set {key}={{...}} replaces the config's whole {key} table and drops its "
+              f"{', '.join(dropped)} (defaults apply); to change one key and keep the others, "
+              f"--set {key}.KEY=VALUE", file=sys.stderr)
 
 
 def expand_presets(data: dict) -> dict:

@@ -210,6 +210,16 @@ def test_physical_bounds_apply_inside_jobs():
     assert e.value.key == "jobs.0.serve.host_kv_GB"
 
 
+def test_set_of_a_whole_table_warns_about_the_keys_it_drops(capsys):
+    # --set train={tp = 8} replaced the file's [train] table, dropping its global_batch without a word
+    out = apply_overrides({"train": {"tp": 4, "global_batch": 32}, "jobs": [{"train": {"tp": 2, "zero": 1}}]},
+                          ["train={tp = 8}", "jobs.0.train={tp = 4, zero = 1}", "serve={tp = 2}"])
+    assert out["train"] == {"tp": 8}                       # the literal is the key's new value, as before
+    err = capsys.readouterr().err
+    assert "--set train={...} replaces the config's whole train table and drops its global_batch" in err
+    assert "jobs.0.train" not in err and "serve" not in err   # nothing dropped: no warning
+
+
 def test_an_unknown_preset_inside_a_job_names_the_jobs_key_path():
     jobs = [{"name": "a", "kind": "train", "gpus": 8, "model": {"preset": "llama3-8b"}},
             {"name": "b", "kind": "serve", "gpus": 8, "model": {"preset": "nope"}}]
