@@ -70,9 +70,13 @@ NO_FAILURES = {k: 0.0 for k in ("gpu", "hbm", "nic", "switch", "host", "cable", 
 
 def test_a_long_horizon_without_failures_reports_null_mtbf_and_interval(step):
     # every failure rate 0: no checkpoint, no infinity in the summary (was an OverflowError traceback)
-    s = run(_cfg(TRAIN, run={"duration_h": 10.0}, failures=NO_FAILURES)).summary
+    import pyarrow as pa
+    result = run(_cfg(TRAIN, run={"duration_h": 10.0}, failures=NO_FAILURES))
+    s = result.summary
     assert s["interruptions"] == 0 and s["checkpoints"] == 0
     assert s["mtbf_s"] is None and s["checkpoint_interval_s"] is None
+    schema = result.tables["summary"].schema            # null, typed double (a sweep's glob reads them all)
+    assert schema.field("mtbf_s").type == schema.field("checkpoint_interval_s").type == pa.float64()
     assert s["goodput"] == pytest.approx(1.0, abs=step["step_time_s"] / 36000)
 
 
