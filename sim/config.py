@@ -1121,6 +1121,10 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
             if isinstance(data.get(section), dict) and data[section]:
                 out.append(f"[{section}] next to [[jobs]] is ignored: each job runs its own [jobs.{section}] "
                            f"table; move its keys into the jobs that need them")
+        for key in _given(cfg.failures, *type(cfg.failures).model_fields):
+            if key != "preset":
+                out.append(f"failures.{key} has no effect with [[jobs]]: failures, restarts and checkpoints "
+                           "play out in long-horizon runs (run.duration_h), which are single training jobs")
     scopes = [(f"jobs.{i}.", j.kind, j) for i, j in enumerate(cfg.jobs)] if cfg.jobs else [("", cfg.run.kind, cfg)]
     for prefix, kind, scope in scopes:
         if kind == "serve":
@@ -1297,6 +1301,10 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
             for key in given:
                 out.append(f"{key} has no effect without run.duration_h or run.token_budget (a long-horizon "
                            "run with failures and checkpoints)")
+        if prefix:
+            for key in _given(t, "checkpoint_interval_s", "checkpoint_async"):
+                out.append(f"{prefix}train.{key} has no effect in a [[jobs]] run: checkpoints and failures play "
+                           "out in long-horizon runs (run.duration_h), which are single training jobs")
     if not prefix:
         if _given(cfg.cost, "depreciation_years") and cfg.cost.capex_usd_per_gpu is None:
             out.append("cost.depreciation_years has no effect without cost.capex_usd_per_gpu")

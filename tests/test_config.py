@@ -294,6 +294,10 @@ MORE_WITHOUT_EFFECT = [
     ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
     # a [[jobs]] training job whose dp leaves GPUs of its own idle was not warned about
     ({"jobs": [{**JOB, "train": {"dp": 2}}]}, "jobs.0.train.dp = 2 runs job 't' on 2 of its jobs.0.gpus = 8 GPUs"),
+    # long-horizon keys beside [[jobs]] were ignored without a word
+    ({"jobs": [{**JOB, "train": {"checkpoint_interval_s": 100.0}}]},
+     "jobs.0.train.checkpoint_interval_s has no effect in a [[jobs]] run"),
+    ({"failures": {"gpu": 0.1}, "jobs": [JOB]}, "failures.gpu has no effect with [[jobs]]"),
     ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
     ({"model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),
     ({"model": {"checkpoint_expert_precision": "mxfp4"}}, "model.checkpoint_expert_precision has no effect on a dense model"),
