@@ -175,6 +175,13 @@ def _long_horizon(cfg, topo, row, gpus: int, step: float, tokens_per_step: float
     overrides = {k: getattr(f, k) for k in type(f).model_fields if k != "preset"}
     fm = failure_model({"gpu": gpus, "nic": hosts * t.nics_per_node, "host": hosts}, overrides)
     interval = cfg.train.checkpoint_interval_s or default_interval(ckpt, fm)
+    given = cfg.train.checkpoint_interval_s
+    if given is not None and given < 0.5 * step:
+        # checkpoints fall on step boundaries (workloads.training.goodput): a shorter interval is one step
+        import sys
+        print(f"warning: train.checkpoint_interval_s = {given:g} s is under half a training step ({step:.4g} s): "
+              f"checkpoints fall on step boundaries, so the job checkpoints after every step (the summary's "
+              f"checkpoint_interval_s = {step:.4g})", file=sys.stderr)
     horizon = cfg.run.duration_h * 3600.0 if cfg.run.duration_h is not None else LONG_HORIZON_CAP_S
     max_steps = math.ceil(cfg.run.token_budget / tokens_per_step) if cfg.run.token_budget is not None else None
     summary, timeline = simulate_timeline(step, horizon, ckpt, interval, fm, cfg.run.seed, max_steps)

@@ -80,6 +80,13 @@ def test_a_long_horizon_without_failures_reports_null_mtbf_and_interval(step):
     assert s["goodput"] == pytest.approx(1.0, abs=step["step_time_s"] / 36000)
 
 
+def test_a_checkpoint_interval_under_a_step_is_warned_about(step, capsys):
+    # it ran as one step without a word: a sweep's 1 s and 2 s points came out the same
+    s = run(_cfg(TRAIN, run={"duration_h": 1.0}, train={"checkpoint_interval_s": 1e-3})).summary
+    assert s["checkpoint_interval_s"] == pytest.approx(s["step_time_s"])
+    assert "train.checkpoint_interval_s = 0.001 s is under half a training step" in capsys.readouterr().err
+
+
 def test_a_token_budget_beyond_the_long_horizon_cap_is_infeasible(step):
     from sim.errors import InfeasibleError
     # 100 years of this step train ~1e14 tokens: a budget of 1e30 was cut at the cap and reported
