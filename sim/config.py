@@ -941,6 +941,11 @@ def validate(data: dict) -> Config:
     unknown = [k for k in data if k not in SECTIONS and k not in TABLES and k != "jobs"]
     if unknown:
         raise ConfigError(unknown[0], _unknown_top_level(unknown, data))
+    if "jobs" in data and not isinstance(data["jobs"], list):
+        # [jobs] (one table) for [[jobs]] (an array of tables) read as "Input should be a valid list"
+        got = "one [jobs] table" if isinstance(data["jobs"], dict) else f"{type(data['jobs']).__name__} {data['jobs']!r}"
+        raise ConfigError("jobs", f"expected [[jobs]] tables (double brackets, one per job), got {got}; "
+                                  "write each job under its own [[jobs]] header")
     hw = data.get("hardware", {})
     if not isinstance(hw, dict) or not all(isinstance(v, dict) for v in hw.values()):
         raise ConfigError("hardware", 'expected [hardware."NAME"] tables, one per GPU')

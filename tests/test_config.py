@@ -220,6 +220,15 @@ def test_set_of_a_whole_table_warns_about_the_keys_it_drops(capsys):
     assert "jobs.0.train" not in err and "serve" not in err   # nothing dropped: no warning
 
 
+@pytest.mark.parametrize("jobs, words", [({"name": "a", "kind": "train", "gpus": 8}, "one [jobs] table"),
+                                         (5, "int 5")])
+def test_jobs_written_as_one_table_is_refused_with_the_double_bracket_hint(jobs, words):
+    # [jobs] for [[jobs]] read as pydantic's "Input should be a valid list"
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"jobs": jobs})
+    assert e.value.key == "jobs" and "[[jobs]]" in str(e.value) and words in str(e.value)
+
+
 def test_an_unknown_preset_inside_a_job_names_the_jobs_key_path():
     jobs = [{"name": "a", "kind": "train", "gpus": 8, "model": {"preset": "llama3-8b"}},
             {"name": "b", "kind": "serve", "gpus": 8, "model": {"preset": "nope"}}]
