@@ -972,7 +972,7 @@ def validate(data: dict) -> Config:
     warn_ineffective_settings(data, cfg)
     from sim import hardware
     for name, row in hw.items():
-        hardware.define(name, row)
+        hardware.define(name, row, defined_here=tuple(hw))
     return cfg
 
 
