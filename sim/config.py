@@ -1130,6 +1130,9 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
             if key != "preset":
                 out.append(f"failures.{key} has no effect with [[jobs]]: failures, restarts and checkpoints "
                            "play out in long-horizon runs (run.duration_h), which are single training jobs")
+        if _given(cfg.run, "steps") and not any(j.kind == "train" for j in cfg.jobs):
+            out.append("run.steps has no effect: no [[jobs]] entry has kind = 'train' (serving jobs last "
+                       "their requests)")
     scopes = [(f"jobs.{i}.", j.kind, j) for i, j in enumerate(cfg.jobs)] if cfg.jobs else [("", cfg.run.kind, cfg)]
     for prefix, kind, scope in scopes:
         if kind == "serve":

@@ -307,6 +307,7 @@ MORE_WITHOUT_EFFECT = [
     ({"jobs": [{**JOB, "train": {"checkpoint_interval_s": 100.0}}]},
      "jobs.0.train.checkpoint_interval_s has no effect in a [[jobs]] run"),
     ({"failures": {"gpu": 0.1}, "jobs": [JOB]}, "failures.gpu has no effect with [[jobs]]"),
+    ({"run": {"steps": 5}, "jobs": [{**JOB, "kind": "serve"}]}, "run.steps has no effect: no [[jobs]] entry"),
     ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
     ({"model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),
     ({"model": {"checkpoint_expert_precision": "mxfp4"}}, "model.checkpoint_expert_precision has no effect on a dense model"),
