@@ -797,8 +797,23 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
                 raise ConfigError(".".join(path), f"{path[-1]} is not an index of the list ({len(node)} entries)")
             node[int(path[-1])] = value
         else:
+            _warn_replaced_table(".".join(path), node.get(path[-1]), value)
             node[path[-1]] = value
     return data
+
+
+def _warn_replaced_table(key: str, old, new) -> None:
+    """``--set KEY={...}`` replaces the table at KEY whole (a TOML literal is the key's new
+    value): warn on stderr naming the keys the config gave there that the new table drops, which
+    ``--set train={tp = 8}`` did silently to the file's other [train] keys."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return
+    dropped = [k for k in old if k not in new]
+    if dropped:
+        import sys
+        print(f"warning: --set {key}={{...}} replaces the config's whole {key} table and drops its "
+              f"{', '.join(dropped)} (defaults apply); to change one key and keep the others, "
+              f"--set {key}.KEY=VALUE", file=sys.stderr)
 
 
 def expand_presets(data: dict) -> dict:
@@ -926,12 +941,23 @@ def validate(data: dict) -> Config:
     unknown = [k for k in data if k not in SECTIONS and k not in TABLES and k != "jobs"]
     if unknown:
         raise ConfigError(unknown[0], _unknown_top_level(unknown, data))
+    if "jobs" in data and not isinstance(data["jobs"], list):
+        # [jobs] (one table) for [[jobs]] (an array of tables) read as "Input should be a valid list"
+        got = "one [jobs] table" if isinstance(data["jobs"], dict) else f"{type(data['jobs']).__name__} {data['jobs']!r}"
+        raise ConfigError("jobs", f"expected [[jobs]] tables (double brackets, one per job), got {got}; "
+                                  "write each job under its own [[jobs]] header")
     hw = data.get("hardware", {})
     if not isinstance(hw, dict) or not all(isinstance(v, dict) for v in hw.values()):
         raise ConfigError("hardware", 'expected [hardware."NAME"] tables, one per GPU')
     data = expand_presets({k: v for k, v in data.items() if k != "hardware"})
     if isinstance(data.get("jobs"), list):
-        data["jobs"] = [expand_presets(j) if isinstance(j, dict) else j for j in data["jobs"]]
+        jobs = []
+        for i, j in enumerate(data["jobs"]):
+            try:
+                jobs.append(expand_presets(j) if isinstance(j, dict) else j)
+            except ConfigError as err:   # a job's unknown preset: name the job's key path
+                raise ConfigError(f"jobs.{i}.{err.key}", err.reason) from None
+        data["jobs"] = jobs
     try:
         cfg = Config.model_validate({**data, "hardware": hw})
     except ConfigError as err:        # raised inside a section: inside a job, name the job's path
@@ -946,7 +972,7 @@ def validate(data: dict) -> Config:
     warn_ineffective_settings(data, cfg)
     from sim import hardware
     for name, row in hw.items():
-        hardware.define(name, row)
+        hardware.define(name, row, defined_here=tuple(hw))
     return cfg
 
 
@@ -1100,6 +1126,13 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
             if isinstance(data.get(section), dict) and data[section]:
                 out.append(f"[{section}] next to [[jobs]] is ignored: each job runs its own [jobs.{section}] "
                            f"table; move its keys into the jobs that need them")
+        for key in _given(cfg.failures, *type(cfg.failures).model_fields):
+            if key != "preset":
+                out.append(f"failures.{key} has no effect with [[jobs]]: failures, restarts and checkpoints "
+                           "play out in long-horizon runs (run.duration_h), which are single training jobs")
+        if _given(cfg.run, "steps") and not any(j.kind == "train" for j in cfg.jobs):
+            out.append("run.steps has no effect: no [[jobs]] entry has kind = 'train' (serving jobs last "
+                       "their requests)")
     scopes = [(f"jobs.{i}.", j.kind, j) for i, j in enumerate(cfg.jobs)] if cfg.jobs else [("", cfg.run.kind, cfg)]
     for prefix, kind, scope in scopes:
         if kind == "serve":
@@ -1253,6 +1286,16 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                 out.append(f"train.dp = {t.dp} runs the job on {ranks} of the topology's {cfg.topology.gpus} GPUs "
                            f"(tp x cp x pp x dp); the other {cfg.topology.gpus - ranks} stay idle and are not in "
                            "the summary's gpus, energy or cost; leave dp unset to use every GPU")
+        if prefix and t.dp is not None:
+            # a [[jobs]] training job holds its jobs.N.gpus: the ones its plan leaves out are billed and
+            # draw idle power (sim.app.accounting), as a serving job's idle GPUs
+            ranks = t.tp * t.cp * t.pp * t.dp
+            if ranks < scope.gpus:
+                out.append(f"{prefix}train.dp = {t.dp} runs job {scope.name!r} on {ranks} of its {prefix}gpus = "
+                           f"{scope.gpus} GPUs (tp x cp x pp x dp); the other {scope.gpus - ranks} stay idle: its "
+                           f"summary row has gpus = {scope.gpus} (the job's), and energy_J and usd count all of them "
+                           f"(the idle ones billed by the hour and drawing idle power); leave dp unset to use every "
+                           f"GPU, or set {prefix}gpus = {ranks}")
         if t.pp == 1:
             for key in _given(t, "first_stage_layers", "last_stage_layers"):
                 out.append(f"{prefix}train.{key} has no effect with pp = 1 (one pipeline stage holds every layer)")
@@ -1266,6 +1309,10 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
             for key in given:
                 out.append(f"{key} has no effect without run.duration_h or run.token_budget (a long-horizon "
                            "run with failures and checkpoints)")
+        if prefix:
+            for key in _given(t, "checkpoint_interval_s", "checkpoint_async"):
+                out.append(f"{prefix}train.{key} has no effect in a [[jobs]] run: checkpoints and failures play "
+                           "out in long-horizon runs (run.duration_h), which are single training jobs")
     if not prefix:
         if _given(cfg.cost, "depreciation_years") and cfg.cost.capex_usd_per_gpu is None:
             out.append("cost.depreciation_years has no effect without cost.capex_usd_per_gpu")

@@ -45,8 +45,10 @@ def merged(intervals) -> list[list[float]]:
 
 
 def union_length(intervals) -> float:
-    """Seconds covered by at least one interval."""
-    return sum(b - a for a, b in merged(intervals))
+    """Seconds covered by at least one interval (a float: 0.0 for none, so that a column of
+    these is typed double even where a run has no interval, such as comm_s of a one-GPU step;
+    an int 0 typed it BIGINT and a raw read_parquet glob over a sweep truncated the others')."""
+    return sum((b - a for a, b in merged(intervals)), 0.0)
 
 
 def uncovered(intervals, cover) -> float:

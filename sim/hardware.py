@@ -205,8 +205,10 @@ def _row_of(spec: GpuSpec) -> dict:
             **({"dispatch_speed": spec.dispatch_speed} if spec.dispatch_speed > 0.0 else {})}
 
 
-def define(name: str, row: dict) -> GpuSpec:
+def define(name: str, row: dict, defined_here=()) -> GpuSpec:
     """Validate a config's ``[hardware."NAME"]`` table and register the GPU; returns its spec.
+    ``defined_here``: the names of the config's other ``[hardware]`` tables (a ``like`` naming
+    one of them, or the GPU itself, is refused as such, not as an unknown GPU).
 
     Errors (``ConfigError`` naming ``hardware.NAME.KEY``): a name already in the catalogue, an
     unknown key, ``like`` not a catalogued GPU, a missing required field without ``like``, a
@@ -245,6 +247,12 @@ def define(name: str, row: dict) -> GpuSpec:
     like = row.get("like", "") or ""
     if like:
         if like not in cat:
+            if like == name or like in _DEFINED or like in defined_here:
+                # a defined GPU borrows a catalogued one's fitted constants; it read as "unknown GPU"
+                what = "this GPU itself" if like == name else f"a GPU defined in a config ([hardware.{like!r}])"
+                raise ConfigError(f"{key}.like", f"{like!r} is {what}, not a catalogued GPU: like borrows the "
+                                                 f"calibration of a catalogued one ({', '.join(cat)}); name one of "
+                                                 "them, or leave like out and give the fields in full")
             raise ConfigError(f"{key}.like", f"unknown GPU {like!r}; like must name a catalogued GPU: "
                                              f"{', '.join(cat)}")
         base = _row_of(cat[like])

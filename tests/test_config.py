@@ -210,6 +210,33 @@ def test_physical_bounds_apply_inside_jobs():
     assert e.value.key == "jobs.0.serve.host_kv_GB"
 
 
+def test_set_of_a_whole_table_warns_about_the_keys_it_drops(capsys):
+    # --set train={tp = 8} replaced the file's [train] table, dropping its global_batch without a word
+    out = apply_overrides({"train": {"tp": 4, "global_batch": 32}, "jobs": [{"train": {"tp": 2, "zero": 1}}]},
+                          ["train={tp = 8}", "jobs.0.train={tp = 4, zero = 1}", "serve={tp = 2}"])
+    assert out["train"] == {"tp": 8}                       # the literal is the key's new value, as before
+    err = capsys.readouterr().err
+    assert "--set train={...} replaces the config's whole train table and drops its global_batch" in err
+    assert "jobs.0.train" not in err and "serve" not in err   # nothing dropped: no warning
+
+
+@pytest.mark.parametrize("jobs, words", [({"name": "a", "kind": "train", "gpus": 8}, "one [jobs] table"),
+                                         (5, "int 5")])
+def test_jobs_written_as_one_table_is_refused_with_the_double_bracket_hint(jobs, words):
+    # [jobs] for [[jobs]] read as pydantic's "Input should be a valid list"
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"jobs": jobs})
+    assert e.value.key == "jobs" and "[[jobs]]" in str(e.value) and words in str(e.value)
+
+
+def test_an_unknown_preset_inside_a_job_names_the_jobs_key_path():
+    jobs = [{"name": "a", "kind": "train", "gpus": 8, "model": {"preset": "llama3-8b"}},
+            {"name": "b", "kind": "serve", "gpus": 8, "model": {"preset": "nope"}}]
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"topology": {"gpus": 16}, "jobs": jobs})
+    assert e.value.key == "jobs.1.model.preset" and "unknown preset 'nope'" in str(e.value)
+
+
 @pytest.mark.parametrize("raw", ['"yes"', '"off"', "1", "0"])
 def test_a_bool_key_takes_only_true_or_false(raw):
     with pytest.raises(ConfigError) as e:
@@ -274,6 +301,13 @@ MORE_WITHOUT_EFFECT = [
     ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
     ({"train": {"last_stage_layers": 2}}, "train.last_stage_layers has no effect with pp = 1"),
     ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
+    # a [[jobs]] training job whose dp leaves GPUs of its own idle was not warned about
+    ({"jobs": [{**JOB, "train": {"dp": 2}}]}, "jobs.0.train.dp = 2 runs job 't' on 2 of its jobs.0.gpus = 8 GPUs"),
+    # long-horizon keys beside [[jobs]] were ignored without a word
+    ({"jobs": [{**JOB, "train": {"checkpoint_interval_s": 100.0}}]},
+     "jobs.0.train.checkpoint_interval_s has no effect in a [[jobs]] run"),
+    ({"failures": {"gpu": 0.1}, "jobs": [JOB]}, "failures.gpu has no effect with [[jobs]]"),
+    ({"run": {"steps": 5}, "jobs": [{**JOB, "kind": "serve"}]}, "run.steps has no effect: no [[jobs]] entry"),
     ({"model": {"global_every": 6}}, "model.global_every has no effect without model.sliding_window"),
     ({"model": {"moe_every": 2}}, "model.moe_every has no effect on a dense model"),
     ({"model": {"checkpoint_expert_precision": "mxfp4"}}, "model.checkpoint_expert_precision has no effect on a dense model"),

@@ -45,6 +45,13 @@ def test_busy_interval_accounting():
     assert uncovered([(0, 1)], []) == pytest.approx(1.0)
 
 
+def test_busy_time_of_no_interval_is_a_float():
+    # an int 0 typed a one-GPU step's comm_s (and steps.parquet's tp_comm_s at tp = 1) BIGINT, and
+    # a raw read_parquet glob over a sweep then cast the other points' seconds to 0
+    assert type(union_length([])) is float and union_length([]) == 0.0
+    assert type(uncovered([], [(0, 1)])) is float
+
+
 def test_hbm_ledger():
     led = HbmLedger(80e9, "H100")
     led.allocate("weights", 60e9)

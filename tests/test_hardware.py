@@ -88,6 +88,16 @@ def test_define_with_like_borrows_fields_and_overrides_given_ones():
     assert spec.scaleup_Bps == _hw.gpu("A100-SXM-40GB").scaleup_Bps     # borrowed
 
 
+@pytest.mark.parametrize("like, words", [("T-self", "is this GPU itself"),
+                                         ("T-other", "is a GPU defined in a config")])
+def test_a_like_naming_itself_or_another_defined_gpu_says_so(like, words):
+    # it read as "unknown GPU 'T-self'" though the config defines it
+    with pytest.raises(_CE) as err:
+        _hw.define("T-self", {"like": like}, defined_here=("T-self", "T-other"))
+    assert err.value.key == "hardware.T-self.like" and words in err.value.reason
+    assert "A100-SXM-40GB" in err.value.reason                      # the catalogued ones to choose from
+
+
 def test_define_without_like_needs_the_rates():
     with pytest.raises(_CE) as err:
         _hw.define("T-bare", {"dense_tflops": {"fp16": 100}, "hbm_GB": 16})

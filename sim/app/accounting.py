@@ -7,7 +7,8 @@ Vocabulary:
   (``run.duration_h`` or ``run.token_budget``) the goodput columns of
   ``workloads.training.goodput`` plus a ``timeline`` table.
 - utilization: training: the critical GPU's compute-stream busy fraction ``compute_s /
-  step_time_s``; serving: the replicas' ``busy_fraction`` (a ``[[jobs]]`` serve job holding more
+  step_time_s`` (a ``[[jobs]]`` training job whose ``train.dp`` leaves some of its GPUs out:
+  times the used share, the others at 0); serving: the replicas' ``busy_fraction`` (a ``[[jobs]]`` serve job holding more
   GPUs than its replicas occupy: times their share, its idle GPUs at 0). Idle phases (recovery,
   checkpoint stalls) run at utilization 0.
 - tokens: training counts trained tokens (global batch x sequence length per useful step);
@@ -99,6 +100,11 @@ def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> d
     if cfg.run.kind == "train":
         step = float(row["step_time_s"])
         u = min(1.0, max(0.0, float(row["compute_s"]) / step)) if step > 0 else 0.0
+        # a [[jobs]] training job whose plan (train.dp) uses fewer than the GPUs it holds: the rest
+        # draw idle power (utilization 0), as a serving job's idle GPUs do
+        used = int(row.get("gpus") or gpus)
+        if 0 < used < gpus:
+            u *= used / gpus
         tokens_per_step = float(row["tokens_per_s"]) * step
         step_usd = price.run_usd(gpus, step, pm.energy_J([(step, u)]))
         if cfg.run.duration_h is not None or cfg.run.token_budget is not None:
@@ -111,9 +117,13 @@ def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> d
             add["effective_mfu"] = float(row["mfu"]) * add_long["goodput"]
             add["trained_tokens"] = tokens
         else:
-            wall = step * cfg.run.steps
+            # the steps the workload simulated: run.steps, or, for a [[jobs]] training job beside
+            # a serving one, as many as ran until the serving job finished (its summary's
+            # ``steps``), each of its mean step time (co-tenants vary them)
+            n = int(row.get("steps") or cfg.run.steps)
+            wall = float(row.get("mean_step_time_s") or step) * n
             energy = pm.energy_J([(wall, u)])
-            tokens = tokens_per_step * cfg.run.steps
+            tokens = tokens_per_step * n
         add["usd_per_step"] = step_usd
     else:
         wall = float(row.get("duration_s") or 0.0)
@@ -165,6 +175,13 @@ def _long_horizon(cfg, topo, row, gpus: int, step: float, tokens_per_step: float
     overrides = {k: getattr(f, k) for k in type(f).model_fields if k != "preset"}
     fm = failure_model({"gpu": gpus, "nic": hosts * t.nics_per_node, "host": hosts}, overrides)
     interval = cfg.train.checkpoint_interval_s or default_interval(ckpt, fm)
+    given = cfg.train.checkpoint_interval_s
+    if given is not None and given < 0.5 * step:
+        # checkpoints fall on step boundaries (workloads.training.goodput): a shorter interval is one step
+        import sys
+        print(f"warning: train.checkpoint_interval_s = {given:g} s is under half a training step ({step:.4g} s): "
+              f"checkpoints fall on step boundaries, so the job checkpoints after every step (the summary's "
+              f"checkpoint_interval_s = {step:.4g})", file=sys.stderr)
     horizon = cfg.run.duration_h * 3600.0 if cfg.run.duration_h is not None else LONG_HORIZON_CAP_S
     max_steps = math.ceil(cfg.run.token_budget / tokens_per_step) if cfg.run.token_budget is not None else None
     summary, timeline = simulate_timeline(step, horizon, ckpt, interval, fm, cfg.run.seed, max_steps)

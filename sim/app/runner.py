@@ -96,7 +96,10 @@ def _set_column(table: pa.Table, name: str, value) -> pa.Table:
 
 # Summary columns that are null (never NaN or inf) where undefined: compute_comm_ratio =
 # compute_s / comm_s of a run without communication (one GPU, or serving with tp = pp = 1).
-NULL_WHEN_UNDEFINED = ("compute_comm_ratio", "J_per_token", "usd_per_Mtoken")   # the last two: no token produced
+# J_per_token, usd_per_Mtoken: no token produced; mtbf_s, checkpoint_interval_s: a long-horizon run
+# without failures (typed null, a raw read_parquet glob whose first file was such a point refused
+# the others' seconds: "failed to cast column mtbf_s from DOUBLE to NULL")
+NULL_WHEN_UNDEFINED = ("compute_comm_ratio", "J_per_token", "usd_per_Mtoken", "mtbf_s", "checkpoint_interval_s")
 # Columns a finished run always defines: NaN in them is a bug, not an undefined quantity.
 ALWAYS_DEFINED = ("step_time_s", "tokens_per_s", "mfu", "hfu", "compute_s", "comm_s", "duration_s",
                   "input_tokens_per_s", "output_tokens_per_s", "mbu", "peak_memory_GB", "energy_J")

@@ -70,10 +70,21 @@ NO_FAILURES = {k: 0.0 for k in ("gpu", "hbm", "nic", "switch", "host", "cable", 
 
 def test_a_long_horizon_without_failures_reports_null_mtbf_and_interval(step):
     # every failure rate 0: no checkpoint, no infinity in the summary (was an OverflowError traceback)
-    s = run(_cfg(TRAIN, run={"duration_h": 10.0}, failures=NO_FAILURES)).summary
+    import pyarrow as pa
+    result = run(_cfg(TRAIN, run={"duration_h": 10.0}, failures=NO_FAILURES))
+    s = result.summary
     assert s["interruptions"] == 0 and s["checkpoints"] == 0
     assert s["mtbf_s"] is None and s["checkpoint_interval_s"] is None
+    schema = result.tables["summary"].schema            # null, typed double (a sweep's glob reads them all)
+    assert schema.field("mtbf_s").type == schema.field("checkpoint_interval_s").type == pa.float64()
     assert s["goodput"] == pytest.approx(1.0, abs=step["step_time_s"] / 36000)
+
+
+def test_a_checkpoint_interval_under_a_step_is_warned_about(step, capsys):
+    # it ran as one step without a word: a sweep's 1 s and 2 s points came out the same
+    s = run(_cfg(TRAIN, run={"duration_h": 1.0}, train={"checkpoint_interval_s": 1e-3})).summary
+    assert s["checkpoint_interval_s"] == pytest.approx(s["step_time_s"])
+    assert "train.checkpoint_interval_s = 0.001 s is under half a training step" in capsys.readouterr().err
 
 
 def test_a_token_budget_beyond_the_long_horizon_cap_is_infeasible(step):
@@ -105,6 +116,43 @@ def test_every_job_of_a_multi_job_run_carries_energy_and_cost():
         assert r["energy_J"] > 0 and r["usd_per_Mtoken"] > 0
     # half the cluster each: each job pays half the hosts and network at idle
     assert out["pre"]["idle_power_kW"] == pytest.approx(out["chat"]["idle_power_kW"])
+
+
+def test_a_training_job_beside_a_serving_one_pays_for_every_step_it_ran():
+    # [[jobs]]: training runs steps back to back until chat is done; its energy and dollars cover
+    # all of them (steps x mean step time), not the first step alone
+    from tests.app.test_jobs import two_jobs
+    data = two_jobs(1.0, "packed", baseline=False)
+    data["cost"] = {"gpu_hour_usd": 2.0, "kwh_usd": 0.0}
+    pre = {r["job"]: r for r in run(load_config(data=data)).summary}["pre"]
+    n = pre["steps"]
+    assert n >= 2
+    horizon = n * pre["mean_step_time_s"]
+    assert pre["energy_J"] == pytest.approx(pre["avg_power_kW"] * 1e3 * horizon)
+    assert pre["idle_power_kW"] * 1e3 * horizon <= pre["energy_J"] <= pre["max_power_kW"] * 1e3 * horizon
+    assert pre["usd"] == pytest.approx(2.0 * 16 * horizon / 3600)       # kWh free: GPU-hours only
+    assert pre["usd"] == pytest.approx(n * pre["usd_per_step"], rel=0.05)
+    assert pre["J_per_token"] == pytest.approx(pre["energy_J"] / (pre["tokens_per_s"] * pre["step_time_s"] * n))
+
+
+def test_a_training_job_whose_dp_leaves_its_gpus_idle_pays_idle_power_for_them():
+    # jobs.0.train.dp = 1 runs TP8 on 8 of the job's 16 GPUs: the other 8 are billed and draw idle
+    # power (utilization 0), as a serving job's idle GPUs; they ran at the busy GPUs' utilization
+    from tests.app.test_jobs import two_jobs
+    rows = {}
+    for dp in (2, 1):
+        data = two_jobs(1.0, "packed", baseline=False)
+        data["jobs"][0]["train"]["dp"] = dp
+        data["run"]["steps"] = 1
+        rows[dp] = {r["job"]: r for r in run(load_config(data=data)).summary}["pre"]
+    full, half = rows[2], rows[1]
+    assert half["gpus"] == 16 and half["idle_power_kW"] == pytest.approx(full["idle_power_kW"])
+    busy_u = half["compute_s"] / half["step_time_s"]
+    assert half["gpu_utilization"] == pytest.approx(busy_u * 8 / 16)
+    # power is linear in utilization: idle + (max - idle) x the job's mean utilization
+    want = half["idle_power_kW"] + (half["max_power_kW"] - half["idle_power_kW"]) * busy_u / 2
+    assert half["avg_power_kW"] == pytest.approx(want)
+    assert half["energy_J"] == pytest.approx(want * 1e3 * half["step_time_s"])
 
 
 def test_long_horizon_keys_on_a_serving_run_are_an_error():

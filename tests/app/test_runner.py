@@ -250,6 +250,19 @@ def test_no_infinity_reaches_a_summary_and_a_ratio_without_comm_is_null():
         check_finite(pa.table({"energy_J": [math.inf]}))
 
 
+def test_columns_null_where_undefined_are_typed_double():
+    # a long-horizon run without failures has no MTBF and never checkpoints: mtbf_s and
+    # checkpoint_interval_s were typed null, and a raw read_parquet glob over a failure-rate sweep
+    # whose first file was that point refused the others ("failed to cast ... DOUBLE to NULL")
+    import pyarrow as pa
+    from sim.app.runner import NULL_WHEN_UNDEFINED, check_finite
+    assert {"mtbf_s", "checkpoint_interval_s"} <= set(NULL_WHEN_UNDEFINED)
+    table = check_finite(pa.table({"mtbf_s": pa.nulls(1), "checkpoint_interval_s": pa.nulls(1), "tp": [1]}))
+    assert table.schema.field("mtbf_s").type == pa.float64()
+    assert table.schema.field("checkpoint_interval_s").type == pa.float64()
+    assert table.column("mtbf_s").to_pylist() == [None]
+
+
 def test_a_serving_manifest_records_the_engines_resolved_limits(serve_cfg, tmp_path):
     # the manifest's config held the section defaults (max_batch_size 256, chunk_size 512), not
     # what the engine ran: vLLM V1 on an H100 runs max_num_seqs 1024, max_num_batched_tokens 8192

@@ -460,6 +460,7 @@ class IterationCost:
         n_coll += self.pp - 1
         self._pp_tok = h * ACT_BYTES * (self.pp - 1) / self.pp if self.pp > 1 else 0.0
         self._has_comm = not (tp == 1 and self.pp == 1)
+        self._n_coll = n_coll
         self._coll_s = n_coll * self.link.latency_s
         # model FLOPs and bytes
         self._mf_tok = 2.0 * self.active_matmul
@@ -1330,6 +1331,19 @@ class IterationCost:
         if self.tp == 1 and self.pp == 1:
             return np.zeros(len(np.atleast_1d(tokens)))
         return (tp_bytes + pp_bytes * self.pp) / self.link.Bps + n_coll * self.link.latency_s
+
+    def with_link(self, link: CommLink) -> "IterationCost":
+        """The same replica whose TP group communicates over ``link`` instead (a replica placed
+        across scale-up domains where the one the cost was built on sits in one): its
+        collectives' bytes and count are unchanged, their bandwidth and latency are the link's."""
+        import copy
+        c = copy.copy(self)
+        c.link = link
+        c._coll_s = self._n_coll * link.latency_s
+        for name, value in vars(self).items():  # memoized times belong to the other link
+            if name.endswith("_memo") and isinstance(value, dict):
+                setattr(c, name, {})
+        return c
 
     def with_speed(self, speed: float) -> "IterationCost":
         """The same replica on GPUs whose compute runs at ``speed`` x nominal (stragglers,

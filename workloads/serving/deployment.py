@@ -178,6 +178,7 @@ class Deployment:
             ranks = range(first, first + per)
             first += per
             gpus = [topo.gpu(r) for r in ranks]
+            cost = self._placed_cost(cost, gpus, role_tp[role])
             slowest = float(min(speeds[r] for r in ranks)) if speeds is not None else 1.0
             cost = cost if slowest == 1.0 else cost.with_speed(slowest)
             hosts = [topo.attr(g, "host") for g in gpus]
@@ -217,6 +218,23 @@ class Deployment:
         self._algos: dict[tuple, str] = {}
 
     # -- set-up helpers ------------------------------------------------------------------------
+    def _placed_cost(self, cost: IterationCost, gpus: list[int], tp: int) -> IterationCost:
+        """``cost`` (built on the topology's first ``tp`` x pp GPUs) for a replica on ``gpus``:
+        where one of its pipeline stages' TP groups spans more scale-up domains than the group
+        the cost was built on (a ``[[jobs]]`` placement range, or disaggregated roles of other
+        tp, not aligned to the NVLink domains), its all-reduces cross the scale-out fabric at that
+        group's link (``_group_link``); they ran at the one-domain link. DP-attention replicas
+        keep their cost (their all-to-all link is the first replica's)."""
+        if tp < 2 or type(cost) is not IterationCost:
+            return cost
+        topo, pp = self.topo, self.serve.pp
+        built = len(collectives.domains_of(topo, [topo.gpu(i) for i in range(tp)]))
+        groups = [gpus[k * tp:(k + 1) * tp] for k in range(pp)]
+        worst = max(groups, key=lambda g: len(collectives.domains_of(topo, g)))
+        if len(collectives.domains_of(topo, worst)) <= built:
+            return cost
+        return cost.with_link(self._group_link(worst + [g for g in gpus if g not in worst], tp))
+
     def _role_cost(self, tp: int, key: str) -> tuple[IterationCost, int]:
         """The iteration cost of a replica of ``tp`` x pp GPUs (with the engine's host time and
         speculative decoding) and its KV pool in tokens."""

@@ -418,18 +418,27 @@ def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int,
 def moe_rows(model: ModelSpec, plan: Plan, t_sp: float) -> float:
     """Rows the busiest GPU's experts process per MoE layer and micro-batch: its ``t_sp`` tokens
     x ``top_k`` gathered over the expert-TP group, x ``moe_imbalance``."""
-    return plan.etp * t_sp * model.top_k * moe_load(plan)
+    return plan.etp * t_sp * model.top_k * moe_load(plan, model.experts)
 
 
-def moe_load(plan: Plan) -> float:
-    """Rows the busiest expert processes over the mean: ``moe_imbalance`` when dropless; with a
-    capacity factor the busiest expert is capped at ``moe_capacity_factor`` (the rest dropped),
-    and padded to exactly that when ``moe_pad_expert_input_to_capacity`` (Megatron-Core's
-    drop-and-pad: every expert computes and exchanges ``capacity`` rows, padding included)."""
+def moe_load(plan: Plan, experts: int = 0) -> float:
+    """Rows the busiest EP rank's experts process over the mean rank's. The busiest expert takes
+    ``x`` = ``moe_imbalance`` x the mean expert's rows when dropless; with a capacity factor it is
+    capped at ``moe_capacity_factor`` (the rest dropped), and with
+    ``moe_pad_expert_input_to_capacity`` every expert is padded to exactly that (Megatron-Core's
+    drop-and-pad: every expert computes and exchanges ``capacity`` rows, so the rank's factor is
+    the capacity factor). A rank holds ``local = experts / ep`` experts: the busiest expert's rank
+    carries it and ``local - 1`` others at the mean of the rest, ``(x + (local - 1) x (experts -
+    x) / (experts - 1)) / local``: ``x`` with one expert per rank, 1 with every expert on every
+    rank (ep = 1: the grouped GEMM's rows add up to the mean whatever their spread; it was x)."""
     cf = plan.moe_capacity_factor
-    if not cf:
-        return plan.moe_imbalance
-    return cf if plan.moe_pad_to_capacity else min(plan.moe_imbalance, cf)
+    if cf and plan.moe_pad_to_capacity:
+        return cf
+    x = plan.moe_imbalance if not cf else min(plan.moe_imbalance, cf)
+    local = experts // max(plan.ep, 1) if experts else 1
+    if local <= 1 or experts <= 1:
+        return x
+    return (x + (local - 1) * (experts - x) / (experts - 1)) / local
 
 
 def _distinct(n_bins: int, experts: int, k: int) -> float:
@@ -456,7 +465,7 @@ def moe_dispatch_bytes(model: ModelSpec, plan: Plan, t_sp: float, gpus_per_node:
             _distinct(plan.ep, model.experts, model.top_k)
     else:
         copies = model.top_k
-    return per_token * t_sp * copies * moe_load(plan)
+    return per_token * t_sp * copies * moe_load(plan, model.experts)
 
 
 def synced_pass_s(cm: ComputeModel, ops: list[Op], extra_kernels: float, dispatch_s: float,

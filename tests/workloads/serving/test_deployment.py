@@ -212,6 +212,24 @@ def test_tp_across_two_nodes_decode_pays_the_inter_node_all_reduce():
     assert slow - fast >= 2 * 61 * 5e-6
 
 
+def test_a_replica_straddling_two_nodes_pays_the_inter_node_all_reduce():
+    """One TP2 prefill replica then two TP4 decode replicas on two DGX H100 nodes: decode replica
+    1 sits on GPUs 2-5 (one node), replica 2 on GPUs 6-9 (across both). Every replica was priced
+    on the topology's first GPUs (one node), so both decoded alike; now each of replica 2's
+    2 x 32 all-reduces crosses the NICs (at least a scale-out hop's latency each)."""
+    res = serve(topology={"preset": "dgx-h100-superpod", "gpus": 16, "fabric": "rail-optimized"},
+                serve={"tp": 4, "prefill_tp": 2, "decode_tp": 4, "prefill_replicas": 1, "decode_replicas": 2},
+                workload={"arrival": "closed", "concurrency": 4, "requests": 16, "input_tokens": 256,
+                          "output_tokens": 64})
+    r = res.tables["requests"].to_pydict()
+    tpot: dict[int, list[float]] = {}
+    for rep, f, ft, o in zip(r["replica"], r["finish_s"], r["first_token_s"], r["output_tokens"]):
+        tpot.setdefault(rep, []).append((f - ft) / (o - 1))
+    assert set(tpot) == {1, 2}
+    inside, across = np.mean(tpot[1]), np.mean(tpot[2])
+    assert across - inside >= 2 * 32 * 5e-6
+
+
 def test_tp16_prefill_moves_little_between_rail_optimized_and_fat_tree():
     """NCCL's rail-aligned channels keep inter-node traffic on its rail; the ring in rank order
     crossed rails through the spines and made TTFT at 8,192 tokens 4x fabric-dependent."""

@@ -125,6 +125,24 @@ def test_imbalance_scales_the_busiest_ranks_experts_and_bytes():
     assert moe_dispatch_bytes(m, p, 1024) == 2 * 4096 * 1024 * 2          # top_k rows of hidden
 
 
+def test_imbalance_loads_a_rank_by_the_experts_it_holds():
+    # moe_imbalance is the busiest expert's rows over the mean: with every expert on every GPU
+    # (ep 1) the rank's grouped GEMM rows add up to the mean whatever their spread (it ran 1.5x);
+    # with 4 of 8 experts per rank the busiest one's rank carries it and 3 at the mean of the rest
+    from workloads.training.costs import moe_load
+    m, p1 = moe_setup(ep=1, etp=2)
+    _, p1i = moe_setup(ep=1, etp=2, moe_imbalance=1.5)
+    assert moe_load(p1i, m.experts) == 1.0
+    assert _expert_flops(m, p1i)[0] == pytest.approx(_expert_flops(m, p1)[0])
+    _, p2 = moe_setup(ep=2)
+    _, p2i = moe_setup(ep=2, moe_imbalance=1.5)
+    want = (1.5 + 3 * (8 - 1.5) / 7) / 4
+    assert moe_load(p2i, m.experts) == pytest.approx(want)
+    assert _expert_flops(m, p2i)[0] == pytest.approx(want * _expert_flops(m, p2)[0])
+    _, p8i = moe_setup(moe_imbalance=1.5)                 # ep 8: one expert per rank, the whole 1.5
+    assert moe_load(p8i, m.experts) == 1.5
+
+
 def test_deepep_sends_a_token_once_per_destination_node():
     m, p = moe_setup(moe_dispatcher="deepep")        # EP group at stride 2 over 16 GPUs: 2 nodes
     # top-2 of 8 experts over 2 nodes of 4: expected distinct nodes 2 x (1 - C(4,2)/C(8,2))

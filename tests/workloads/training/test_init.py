@@ -28,3 +28,21 @@ def test_replicas_of_the_critical_stage_pick_the_lowest_replica():
     rows = [_row(1, 5.0, dp=3), _row(1, 5.0, dp=1, cp=1), _row(1, 5.0, dp=1, cp=0), _row(0, 4.0)]
     r = critical_row(rows)
     assert (r["stage"], r["dp_replica"], r["cp_replica"]) == (1, 1, 0)
+
+
+def test_time_columns_are_double_even_where_nothing_is_communicated():
+    # one GPU (no communication) and tp = 1 (no TP stream): comm_s and tp_comm_s were the int 0,
+    # typed BIGINT, so a raw read_parquet glob over a sweep of such points cast the others' to 0
+    import pyarrow as pa
+
+    from sim.app.runner import run
+    from sim.config import load_config
+    cfg = load_config(data={"topology": {"gpus": 1, "fabric": "none"},
+                            "model": {"preset": "llama3-8b", "layers": 2, "seq_len": 1024},
+                            "train": {"tp": 1, "global_batch": 2}})
+    tables = run(cfg).tables
+    for name in ("summary", "steps"):
+        for field in tables[name].schema:
+            if field.name.endswith("_s"):
+                assert pa.types.is_floating(field.type), (name, field.name, field.type)
+    assert tables["summary"]["comm_s"][0].as_py() == 0.0
