@@ -20,7 +20,9 @@ Vocabulary:
   dcsim version (``point_identity``). A rerun skips finished points; failed, interrupted and
   changed ones (a preset file edited, a new dcsim) run again.
 - orphans: pool workers exit when the sweep process dies, even by SIGKILL (``_worker_init``:
-  Linux's parent-death signal, and a watchdog on the parent pid elsewhere).
+  Linux's parent-death signal, and a watchdog on the parent pid elsewhere; under the forkserver
+  start method a worker's parent is the fork server, which exits with the sweep).
+- start methods (``mp_context``): fork (Linux's default), spawn and forkserver give the same tables.
 - stop: Ctrl-C or SIGTERM, whichever thread of the sweep process the kernel hands it to, stops the
   local pool within ``WAKE_S``: the points running then finish and are kept, no other point starts
   (queued ones included); a second one terminates the running points (``_DeferredSignals``).
@@ -472,12 +474,34 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _pid_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie, dead and not yet reaped, has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
     """Make this worker process exit when ``parent`` (the sweep) dies, however it dies: on Linux
     the kernel sends SIGKILL (prctl PR_SET_PDEATHSIG); elsewhere (and as a back-up) a daemon
     thread notices that the parent pid changed. Without this, workers of a SIGKILLed sweep live on
-    and keep writing points."""
+    and keep writing points.
+
+    The worker's own parent is the sweep under the fork and spawn start methods, but under
+    forkserver it is the fork server, which exits when the sweep does (its pipe from the sweep
+    closes). So the death signal and the watch follow the parent the worker has at start, and
+    the sweep's pid is watched beside it; the worker no longer takes a parent other than the
+    sweep for a dead sweep (every forkserver worker exited at start: every point failed with
+    BrokenProcessPool)."""
     import threading
+    ppid = os.getppid()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -485,13 +509,20 @@ def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
             libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)          # PR_SET_PDEATHSIG = 1
         except (OSError, AttributeError):
             pass
-    if os.getppid() != parent:        # the parent died before the signal was armed
+
+    def orphaned() -> bool:
+        if os.getppid() != ppid:        # the parent at start died (also before the signal was armed)
+            return True
+        return ppid != parent and not _pid_running(parent)     # forkserver: the sweep itself
+
+    # the parent died before the signal was armed: the worker was re-parented, and the sweep is gone
+    if orphaned():
         os._exit(1)
 
     def watch() -> None:
         while True:
             time.sleep(poll_s)
-            if os.getppid() != parent:
+            if orphaned():
                 os._exit(1)
 
     threading.Thread(target=watch, name="dcsim-parent-watch", daemon=True).start()
@@ -613,6 +644,11 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     check_replaceable(Path(out_dir), "sweep", force)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError("--workers", f"must be a whole number >= 1, got {workers!r}")
+    if mp_context is not None:
+        import multiprocessing as mp
+        if mp_context not in mp.get_all_start_methods():
+            raise ConfigError("mp_context", f"unknown start method {mp_context!r}; this platform has "
+                                            f"{', '.join(mp.get_all_start_methods())}")
     if engine == "dask" and address:
         check_address(address)       # before anything is written
     out_dir = Path(out_dir).resolve()
@@ -761,6 +797,9 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
     ctx = mp.get_context(method)
     if method == "fork" and point_fn is run_point:
         _preload()
+    # No set_forkserver_preload: Python 3.11's fork server ignores the sys.path it is handed, so it imported
+    # the simulator installed in site-packages, not the one this sweep runs (a worktree, PYTHONPATH), and
+    # every forkserver worker ran that other copy. Its default preload (__main__) is kept.
     stop = ctx.RawValue("b", 0)     # lock-free: a worker killed mid-read cannot leave it locked
     futures: dict = {}
     unrecorded: set = set()         # submitted, neither recorded nor cancelled
@@ -816,12 +855,15 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
         pool.shutdown(wait=True)
 
 
+_PRELOAD = ("sim.app.runner", "sim.fabric", "sim.collectives", "topologies", "workloads.training",
+            "workloads.serving")
+
+
 def _preload() -> None:
     """Import the simulator once in the parent so that forked workers inherit it instead of
     each importing it again on its first point."""
     import importlib
-    for name in ("sim.app.runner", "sim.fabric", "sim.collectives", "topologies", "workloads.training",
-                 "workloads.serving"):
+    for name in _PRELOAD:
         try:
             importlib.import_module(name)
         except ImportError:

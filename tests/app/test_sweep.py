@@ -609,6 +609,58 @@ def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
     written = sorted(str(p) for p in out.glob("**/manifest.json"))
     time.sleep(1.5)
     assert sorted(str(p) for p in out.glob("**/manifest.json")) == written    # nobody writes any more
+# -- start methods -----------------------------------------------------------------------------
+
+def _start_method_sweep(tmp_path: Path, method: str) -> list[dict]:
+    """The quickstart training sweep over tp = 4, 8 run by the default point function with 2 workers under
+    start ``method`` in a child Python (hard timeout): its summary rows by point, ``wall_s`` left out."""
+    sweep_file = tmp_path / "s.toml"
+    if not sweep_file.exists():
+        sweep_file.write_text(f'name = "s"\nbase = {str(ROOT / "runs" / "quickstart.toml")!r}\n'
+                              '[grid]\n"train.tp" = [4, 8]\n')
+    out = tmp_path / f"out-{method}"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(ROOT)!r}]
+        from sim.app.sweep import load_sweep, run_sweep
+        if __name__ == "__main__":
+            res = run_sweep(load_sweep({str(sweep_file)!r}), {str(out)!r}, workers=2, progress=False,
+                            mp_context={method!r})
+            bad = {{i: s.get("error") for i, s in res.status.items() if s["status"] != "done"}}
+            sys.exit(f"points not done: {{bad}}" if bad else 0)
+    """)
+    (tmp_path / f"run_{method}.py").write_text(script)      # a file: spawn and forkserver re-import __main__
+    proc = subprocess.Popen([sys.executable, str(tmp_path / f"run_{method}.py")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    _, err = _finish(proc)
+    assert proc.returncode == 0, err[-3000:]
+    rows = _read(out).fetchall()
+    cols = [d[0] for d in _read(out).description]
+    return sorted(({k: v for k, v in zip(cols, r) if k != "wall_s"} for r in rows), key=lambda r: r["tp"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and forkserver: Linux start methods")
+def test_every_start_method_runs_the_sweep_to_the_same_tables(tmp_path):
+    """Under forkserver every pool worker exited at start (its parent is the fork server, not the sweep,
+    which the orphan check took for a dead sweep): every point failed with BrokenProcessPool. Now fork,
+    spawn and forkserver give the same summary rows (and spawn/forkserver workers import everything
+    themselves, so no state inherited from the sweep process changes a point)."""
+    fork = _start_method_sweep(tmp_path, "fork")
+    assert [r["tp"] for r in fork] == [4, 8] and all(r["step_time_s"] > 0 for r in fork)
+    for method in ("spawn", "forkserver"):
+        assert _start_method_sweep(tmp_path, method) == fork, method
+
+
+def test_an_unknown_start_method_is_refused_before_anything_is_written(tmp_path):
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    with pytest.raises(ConfigError) as err:
+        run_sweep(load_sweep(path), tmp_path / "out", workers=2, point_fn=tiny_point, progress=False,
+                  mp_context="vfork")
+    assert err.value.key == "mp_context" and "vfork" in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
 # -- replicates --------------------------------------------------------------------------------
 
 def test_replicates_add_a_seed_axis_from_the_base_seed(tmp_path):
