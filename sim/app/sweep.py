@@ -28,7 +28,10 @@ Vocabulary:
   (queued ones included); a second one terminates the running points (``_DeferredSignals``).
 - sweep manifest: ``OUT/sweep.json``: axes, partition types and every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), rewritten
-  atomically after each completion.
+  atomically after completions (at most every SAVE_INTERVAL_S) and at the end, when ``running``
+  turns false. A sweep killed outright (SIGKILL) leaves ``running: true`` and may list its last
+  finished points as pending; their directories are complete all the same, and both a rerun
+  and ``dcsim analyze`` go by the directories.
 - engine: ``local`` (a process pool, workers = cores by default; 1 worker runs in-process)
   or ``dask`` (a running scheduler at ``address``, or a local cluster on 127.0.0.1).
 """
@@ -603,7 +606,7 @@ def _staging_root(out_dir: Path) -> Path:
 
 
 def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, engine: str,
-              workers: int, started: float, interrupted: bool) -> dict:
+              workers: int, started: float, interrupted: bool, running: bool = False) -> dict:
     import sim
     return {
         "name": sweep.name,
@@ -619,6 +622,9 @@ def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, en
         "counts": {s: sum(1 for o in status.values() if o["status"] == s)
                    for s in ("done", "skipped", "failed", "pending")},
         "interrupted": interrupted,
+        # true until the sweep's last write: a sweep.json that stays true was left by a killed sweep
+        # (SIGKILL, out of memory, power loss), whose last finished points it may list as pending
+        "running": running,
         "started_unix": started,
         "updated_unix": time.time(),
         "points": [{"index": p.index, "dir": p.rel_dir, "values": p.values,
@@ -670,9 +676,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     started = time.time()
     manifest_path = out_dir / SWEEP_MANIFEST
 
-    def save(interrupted: bool = False) -> None:
+    def save(interrupted: bool = False, running: bool = True) -> None:
         write_json_atomic(manifest_path, _manifest(sweep, out_dir, points, status, engine,
-                                                   workers, started, interrupted))
+                                                   workers, started, interrupted, running))
 
     save()
     tasks = {p.index: PointTask(p.index, p.values, str(out_dir / p.rel_dir), sweep.base_data,
@@ -722,7 +728,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
                 staging_root.rmdir()
             except OSError:
                 pass
-        save(interrupted)
+        save(interrupted, running=False)
     return SweepResult(out_dir, points, status, interrupted)
 
 

@@ -609,6 +609,82 @@ def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
     written = sorted(str(p) for p in out.glob("**/manifest.json"))
     time.sleep(1.5)
     assert sorted(str(p) for p in out.glob("**/manifest.json")) == written    # nobody writes any more
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_a_sigkilled_sweep_keeps_its_finished_points_for_analyze_and_the_rerun(tmp_path, capsys):
+    """``dcsim sweep`` killed outright (SIGKILL: no handler runs) after three points: every point directory
+    it completed stays readable, ``dcsim analyze`` reads them (and counts them finished, although sweep.json,
+    rewritten at most every SAVE_INTERVAL_S, lagged behind: it said 3 finished beside 4 rows) and says the
+    sweep did not end, and the same sweep run again skips them (same bytes) and runs only the rest."""
+    from sim.app.analyze import open_outputs
+    from sim.app.cli import main
+    from sim.outputs import is_complete
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out = tmp_path / "out"
+    proc = _sweep_process(path, out, cli=True)
+    try:
+        lines = _Lines(proc.stdout)
+        seen = 0
+        while seen < 3:
+            line = lines.next()
+            assert line, "sweep ended before it could be killed"
+            seen += line.startswith("[")
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT_S)
+    deadline = time.monotonic() + 30           # its workers exit with it (tested above): wait for them
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["running"] is True and manifest["interrupted"] is False
+    finished = sorted(p["dir"] for p in manifest["points"] if is_complete(out / p["dir"]))
+    assert 3 <= len(finished) < 12
+    outputs = open_outputs(out)
+    assert len(outputs.summary_rows()) == len(finished)
+    assert outputs.query("select count(*) as n from points where status = 'done'")[0]["n"] == len(finished)
+    capsys.readouterr()
+    assert main(["analyze", str(out), "--no-plots"]) == 0
+    shown = capsys.readouterr()
+    assert f"{len(finished)} finished of 12 points" in shown.out
+    assert "has not ended" in shown.err and "resume" in shown.err
+    tokens = dict(duckdb.sql(f"select filename, token from read_parquet('{out}/**/summary.parquet', "
+                             "filename=true)").fetchall())
+    assert len(tokens) == len(finished)
+    res = run_sweep(load_sweep(path), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == len(finished) and res.count("done") == 12 - len(finished)
+    assert json.loads((out / "sweep.json").read_text())["running"] is False
+    got = dict(duckdb.sql(f"select filename, token from read_parquet('{out}/**/summary.parquet', "
+                          "filename=true)").fetchall())
+    assert len(got) == 12 and all(got[f] == t for f, t in tokens.items())
+    assert not (tmp_path / ".out.staging").exists()       # a point cut off mid-write left only staging
+
+
+def test_analyze_leaves_out_a_point_cut_off_while_rewritten_in_place(tmp_path, capsys):
+    """A point rewritten in place (its config changed) has its manifest moved aside first and a new one
+    written last (``sim.outputs.publish``): a sweep killed in between leaves the earlier run's tables beside
+    the new run's. ``dcsim analyze`` read them as a finished point; now it leaves them out, with a warning.
+    And the rerun refused the point for good ("not an earlier run's output (no dcsim manifest.json)": the
+    manifest was deleted first): now the manifest kept aside says the files are dcsim's, and the rerun
+    writes the point again."""
+    from sim.app.analyze import open_outputs
+    from sim.outputs import REPLACING
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    (out / "tp=2" / "notes.txt").write_text("mine")
+    os.replace(out / "tp=2" / "manifest.json", out / "tp=2" / REPLACING)     # where publish was cut off
+    assert [r["tp"] for r in open_outputs(out).summary_rows()] == [1]
+    assert "1 point directory" in capsys.readouterr().err
+    res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == 1 and res.count("done") == 1, res.status
+    assert [r["tp"] for r in open_outputs(out).summary_rows()] == [1, 2]
+    assert sorted(p.name for p in (out / "tp=2").iterdir()) == ["manifest.json", "notes.txt", "summary.parquet"]
+
+
 # -- start methods -----------------------------------------------------------------------------
 
 def _start_method_sweep(tmp_path: Path, method: str) -> list[dict]:
