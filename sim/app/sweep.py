@@ -884,34 +884,74 @@ def _outcome(future, task: PointTask) -> dict:
                 "exit_code": 1, "wall_s": 0.0}
 
 
+DASK_POLL_S = 0.05          # the dask engine's main thread looks for finished points (and noted signals) this often
+
+
+def _worker_ignores_sigint():
+    """A Dask worker plugin for the local cluster's worker processes: Ctrl-C goes to the whole process
+    group, and each worker process died of it with a KeyboardInterrupt traceback on the terminal (the
+    sweep decides what its points do, as with the local engine's pool). Made here, not at import: dask is
+    optional (Dask pickles the class by value)."""
+    from distributed import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):
+        def setup(self, worker) -> None:
+            import signal as sig
+            try:
+                sig.signal(sig.SIGINT, sig.SIG_IGN)
+            except ValueError:          # not the worker process's main thread: leave it
+                pass
+
+    return IgnoreSigint()
+
+
 def _run_dask(point_fn, tasks: list[PointTask], workers: int, address: str | None, record) -> None:
+    """The points on a Dask cluster. Ctrl-C / SIGTERM (``_DeferredSignals``, as the local engine): only noted
+    while the main thread is inside Dask, and acted on between its polls (``DASK_POLL_S``): a
+    KeyboardInterrupt raised at any bytecode of Dask's client (a lock held, a half-submitted batch) could
+    leave it stuck, and one raised inside ``record`` left a point's outcome half noted. Then the points not
+    yet finished are cancelled, the finished ones are kept (recorded, or found complete on disk by
+    ``run_sweep``), and the KeyboardInterrupt goes on to ``run_sweep`` (``dcsim sweep`` exits 130)."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise ConfigError("--engine", "dask is not installed; pip install 'dcsim[dask]'") from None
-    cluster = None
-    if address:
-        client = Client(address)
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
-        client = Client(cluster)
+    cluster = client = None
     try:
-        futures = [client.submit(execute, point_fn, t, pure=False, key=f"dcsim-point-{t.index}-{os.getpid()}")
-                   for t in tasks]
-        task_of = {f.key: t for f, t in zip(futures, tasks)}
-        try:
-            for f in as_completed(futures):
-                try:
-                    record(f.result())
-                except Exception as err:
-                    t = task_of[f.key]
-                    record({"index": t.index, "status": "failed", "error": f"dask: {err}",
-                            "exit_code": 1, "wall_s": 0.0})
-        except KeyboardInterrupt:
-            client.cancel(futures)
-            raise
+        if address:
+            client = Client(address)
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None)
+            client = Client(cluster)
+            client.register_plugin(_worker_ignores_sigint(), name="dcsim-ignore-sigint")
+        with _DeferredSignals() as signals:
+            futures = []
+            for t in tasks:
+                futures.append(client.submit(execute, point_fn, t, pure=False,
+                                             key=f"dcsim-point-{t.index}-{os.getpid()}"))
+                signals.deliver()
+            task_of = {f.key: t for f, t in zip(futures, tasks)}
+            done = as_completed(futures)
+            try:
+                while not done.is_empty():
+                    batch = done.next_batch(block=False)
+                    for f in batch:
+                        try:
+                            outcome = f.result()
+                        except Exception as err:    # the worker died, or the task was lost
+                            t = task_of[f.key]
+                            outcome = {"index": t.index, "status": "failed", "error": f"dask: {err}",
+                                       "exit_code": 1, "wall_s": 0.0}
+                        record(outcome)
+                    if not batch:
+                        time.sleep(DASK_POLL_S)
+                    signals.deliver()
+            except KeyboardInterrupt:
+                client.cancel(futures)
+                raise
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()

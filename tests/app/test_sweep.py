@@ -809,6 +809,53 @@ def test_dask_engine_without_dask_exits_2_before_writing(tmp_path, monkeypatch, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
+def test_ctrl_c_of_a_dask_sweep_keeps_finished_points_and_exits_130(tmp_path):
+    """Ctrl-C at a terminal goes to the whole process group: the local Dask cluster's worker processes died
+    of it, each printing a KeyboardInterrupt traceback, and the sweep's main thread took its own
+    KeyboardInterrupt at whatever line of Dask's client it was running. Now the workers ignore it, the
+    sweep notes it and stops between polls: exit 130, no traceback, every finished point kept, and the
+    rerun resumes."""
+    pytest.importorskip("dask.distributed")
+    from sim.outputs import is_complete
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out = tmp_path / "out"
+    script = textwrap.dedent(f"""
+        import functools, sys
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests' / 'app')!r}]
+        from test_sweep import slow_point
+        import sim.app.sweep as sw
+        from sim.app.cli import main
+        sw.run_sweep = functools.partial(sw.run_sweep, point_fn=slow_point, progress=False)
+        sys.exit(main(["sweep", {str(path)!r}, "--out", {str(out)!r}, "--workers", "2", "--engine", "dask"]))
+    """)
+    # its own process group, as a shell gives a job: the SIGINT to the group reaches the sweep and its workers
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        lines = _Lines(proc.stdout)
+        seen = 0
+        while seen < 3:
+            line = lines.next()
+            assert line, "sweep ended before it could be interrupted"
+            seen += line.startswith("[")
+        os.killpg(proc.pid, signal.SIGINT)
+        err = proc.communicate(timeout=TIMEOUT_S)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=TIMEOUT_S)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "interrupted: finished points are kept" in err, err[-3000:]
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True and manifest["running"] is False
+    done = {p["dir"] for p in manifest["points"] if p["status"] == "done"}
+    assert done == {p["dir"] for p in manifest["points"] if is_complete(out / p["dir"])}
+    assert 3 <= len(done) < 12
+    res = run_sweep(load_sweep(path), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == len(done) and res.count("done") == 12 - len(done)
+
+
 def test_zip_lists_of_different_lengths_name_each_key_and_its_length():
     # the error said only "got [2, 3]", leaving the user to find which lists differ
     with pytest.raises(ConfigError) as err:
