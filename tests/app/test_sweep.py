@@ -728,6 +728,45 @@ def test_every_start_method_runs_the_sweep_to_the_same_tables(tmp_path):
         assert _start_method_sweep(tmp_path, method) == fork, method
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not sys.platform.startswith("linux"),
+                    reason="needs /proc to find the workers, and forkserver")
+def test_forkserver_workers_exit_when_the_sweep_is_killed(tmp_path):
+    """Under forkserver a worker's parent is the fork server, not the sweep: the orphan check now follows
+    both, so a SIGKILLed sweep's workers still exit (and write no further point)."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out = tmp_path / "out"
+    script = tmp_path / "run_forkserver.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests' / 'app')!r}]
+        from test_sweep import slow_point
+        from sim.app.sweep import load_sweep, run_sweep
+        if __name__ == "__main__":
+            run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers=2, point_fn=slow_point, progress=False,
+                      mp_context="forkserver")
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
+    try:
+        line = _Lines(proc.stdout).next()       # the first finished point: the pool is running
+        assert line.startswith("["), line + proc.stderr.read() if not line else line
+        tree = _children(proc.pid)              # the fork server (and resource tracker) ...
+        tree |= {w for c in tree for w in _children(c)}     # ... and the workers it forked
+        assert len(tree) >= 3
+    finally:
+        proc.kill()
+        proc.wait(timeout=TIMEOUT_S)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(w) for w in tree):
+        time.sleep(0.2)
+    alive = [w for w in tree if _alive(w)]
+    try:
+        assert not alive, f"processes {alive} outlived the killed sweep"
+    finally:
+        for w in alive:
+            os.kill(w, signal.SIGKILL)
+
+
 def test_an_unknown_start_method_is_refused_before_anything_is_written(tmp_path):
     path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
     with pytest.raises(ConfigError) as err:
