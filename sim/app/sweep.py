@@ -661,6 +661,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     out_dir.mkdir(parents=True, exist_ok=True)
     staging_root = _staging_root(out_dir)
     remove_stale_staging(staging_root)
+    for tmp in out_dir.glob(f".{SWEEP_MANIFEST}.*.tmp"):    # write_json_atomic's, left by a sweep killed mid-write
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink()
     workers = workers or default_workers()
     points = sweep.points()
     status: dict[int, dict] = {}

@@ -654,9 +654,12 @@ def test_a_sigkilled_sweep_keeps_its_finished_points_for_analyze_and_the_rerun(t
     tokens = dict(duckdb.sql(f"select filename, token from read_parquet('{out}/**/summary.parquet', "
                              "filename=true)").fetchall())
     assert len(tokens) == len(finished)
+    # a sweep.json rewrite the kill cut off (write_json_atomic's temporary file) goes with the rerun
+    (out / ".sweep.json.4242.0123abcd.tmp").write_text('{"half": ')
     res = run_sweep(load_sweep(path), out, workers=2, point_fn=tiny_point, progress=False)
     assert res.count("skipped") == len(finished) and res.count("done") == 12 - len(finished)
     assert json.loads((out / "sweep.json").read_text())["running"] is False
+    assert not list(out.glob(".sweep.json.*"))
     got = dict(duckdb.sql(f"select filename, token from read_parquet('{out}/**/summary.parquet', "
                           "filename=true)").fetchall())
     assert len(got) == 12 and all(got[f] == t for f, t in tokens.items())
