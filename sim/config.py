@@ -119,6 +119,9 @@ def _type_words(types: set) -> str:
     return " or ".join(words) or "another type"
 
 
+MAX_DURATION_H = 100 * 365 * 24.0     # run.duration_h: 100 years (sim.app.accounting.LONG_HORIZON_CAP_S)
+
+
 class Section(BaseModel):
     # allow_inf_nan=False: NaN and infinities are never a valid setting (exit 2 naming the key)
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
@@ -136,7 +139,7 @@ class RunSection(Section):
     seed: int = Field(0, ge=0, description="seed of every random stream")
     trace: bool = Field(False, description="also write trace.json (Chrome/Perfetto trace events)")
     steps: int = Field(1, ge=1, description="training steps to simulate")
-    duration_h: float | None = Field(None, gt=0, description="training: wall-clock horizon of a long-horizon job (failures, restarts, checkpoints); the step is simulated once")
+    duration_h: float | None = Field(None, gt=0, description="training: wall-clock horizon of a long-horizon job (failures, restarts, checkpoints); the step is simulated once; at most 876,000 (100 years)")
     token_budget: float | None = Field(None, gt=0, description="training: stop the long-horizon job once this many tokens are trained (with or without duration_h)")
     baseline: bool = Field(True, description="[[jobs]]: also simulate each job alone, for the slowdown columns")
     rate_tolerance: float = Field(0.02, ge=0, lt=1, description="dcsim traffic only: completions within this fraction of the elapsed time share one max-min re-solve (sim.flowepochs; the FCT error this costs is tabled there); 0 = exact, one re-solve per completion. Training, serving and [[jobs]] runs always solve exactly")
@@ -145,6 +148,18 @@ class RunSection(Section):
     @classmethod
     def _plain_name(cls, v):
         return check_name(v)
+
+    @field_validator("duration_h")
+    @classmethod
+    def _horizon_bound(cls, v):
+        # refused here, as the config loads: run.duration_h = 1e6 (114 years) was refused only after the step
+        # and checkpoint simulations and seconds of timeline, when the timeline passed its 5,000,000 phases
+        # (workloads.training.goodput.MAX_ROWS), or ran to a century-long result on a small, rarely failing job
+        if v is not None and v > MAX_DURATION_H:
+            raise ValueError(f"{v:g} h is over {MAX_DURATION_H:,.0f} h (100 years), the longest horizon dcsim runs "
+                             "(the same bound a token budget runs to); a horizon is hours of wall clock "
+                             "(a 90-day job: 2160)")
+        return v
 
 
 class TopologySection(Section):

@@ -45,6 +45,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "manifest.json"
+# An earlier run's manifest while a new run is written over it in place (``publish``): the directory reads as
+# unfinished (no MANIFEST) yet still says which files dcsim wrote, so that a run killed mid-way (SIGKILL) can
+# be replaced by the next one (a sweep's rerun) instead of being refused as not dcsim's.
+REPLACING = ".manifest.json.replacing"
 SWEEP_MANIFEST = "sweep.json"
 
 
@@ -56,10 +60,15 @@ def _json_object(path: Path) -> dict | None:
     return obj if isinstance(obj, dict) else None
 
 
-def is_run_output(directory: Path) -> bool:
-    """True when ``directory`` holds a run's manifest written by ``write_run_dir``."""
-    man = _json_object(Path(directory) / MANIFEST)
+def _is_run_manifest(man: dict | None) -> bool:
     return man is not None and ("tables" in man or "dcsim_version" in man)
+
+
+def is_run_output(directory: Path) -> bool:
+    """True when ``directory`` holds a run's manifest written by ``write_run_dir``, or the earlier
+    manifest of a run that was being written over it in place when it was cut off (``REPLACING``)."""
+    return (_is_run_manifest(_json_object(Path(directory) / MANIFEST))
+            or _is_run_manifest(_json_object(Path(directory) / REPLACING)))
 
 
 def is_sweep_output(directory: Path) -> bool:
@@ -203,8 +212,9 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
     or an empty directory unless ``force``: ``check_replaceable``).
 
     A new ``final`` is the staging directory renamed into place (atomic). An existing directory
-    is written into in place, never renamed or removed: its manifest goes first (a reader sees an
-    unfinished run, ``is_complete`` false), then each of the new files replaces its namesake, the
+    is written into in place, never renamed or removed: its manifest goes first, renamed to
+    ``REPLACING`` (a reader sees an unfinished run, ``is_complete`` false; a run cut off from here on
+    is still known as dcsim's, and the next one replaces it), then each of the new files replaces its namesake, the
     earlier run's own files that the new run does not write are removed (``dcsim_written``), and
     the manifest comes last. A file there that dcsim did not write but that has the name of one
     of its own is kept as ``NAME.kept-XXXXXXXX``; a file or link at ``final`` itself likewise."""
@@ -220,8 +230,11 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
     earlier = dcsim_written(final) if is_run_output(final) else set()
     new = {e.name for e in staging.iterdir()}
     manifest = final / MANIFEST
+    marker = final / REPLACING
     if MANIFEST in earlier and manifest.is_file() and not manifest.is_symlink():
-        manifest.unlink()                               # first: the directory reads as unfinished
+        # first: the directory reads as unfinished; the earlier manifest is kept aside (not deleted) so
+        # that, if this is cut off, the next run still knows which files here are dcsim's
+        os.replace(manifest, marker)
     for name in sorted(new - {MANIFEST}) + ([MANIFEST] if MANIFEST in new else []):
         target = final / name
         if target.is_symlink() or target.exists():
@@ -234,6 +247,8 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
         entry = final / name
         if entry.is_file() and not entry.is_symlink():
             entry.unlink()
+    if marker.is_file() and not marker.is_symlink():
+        marker.unlink()
     try:
         staging.rmdir()
     except OSError:
@@ -284,12 +299,18 @@ def dcsim_written(directory: Path) -> set[str]:
     """Names of the entries of a run directory that dcsim wrote: its manifest, the tables the
     manifest lists (``<table>.parquet``) and the files it lists under ``files`` (``trace.json``
     when a trace was written). A ``trace.json`` that no manifest lists is the user's."""
-    man = _json_object(Path(directory) / MANIFEST) or {}
+    man = _json_object(Path(directory) / MANIFEST)
+    extra = set()
+    if not _is_run_manifest(man):                   # a run cut off while written over an earlier one
+        marker = _json_object(Path(directory) / REPLACING)
+        if _is_run_manifest(marker):
+            man, extra = marker, {REPLACING}
+    man = man or {}
     tables = man.get("tables") if isinstance(man.get("tables"), dict) else {}
     files = man.get("files") if isinstance(man.get("files"), list) else []
     # only plain names inside the directory: a manifest listing the table "../notes" (or "/x")
     # had a rerun delete ../notes.parquet, a file outside the run that dcsim never wrote
-    return {MANIFEST} | {n for n in [f"{name}.parquet" for name in tables] + files if _plain_name(n)}
+    return {MANIFEST} | extra | {n for n in [f"{name}.parquet" for name in tables] + files if _plain_name(n)}
 
 
 def _plain_name(name) -> bool:

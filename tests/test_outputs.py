@@ -341,3 +341,35 @@ def test_check_replaceable_refuses_a_pseudo_file_system():
     with pytest.raises(ConfigError) as err:
         check_replaceable(Path("/proc/dcsim-out"), "run", key="--out")
     assert err.value.key == "--out" and "/proc" in err.value.reason
+
+
+def test_a_run_cut_off_while_written_over_an_earlier_one_is_replaced_by_the_next(tmp_path, monkeypatch):
+    """``publish`` into an existing run directory removed the manifest first: a process killed before the
+    new manifest landed (SIGKILL mid-way) left tables without a manifest, which every later run refused
+    ("not an earlier run's output"), so a resumed sweep failed that point for good. The earlier manifest is
+    now moved aside (``REPLACING``) instead: the directory reads as unfinished, the next run replaces it,
+    and a user's file there stays."""
+    import os
+    import sim.outputs as outputs
+    from sim.outputs import REPLACING
+    final = tmp_path / "run"
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.4]}), "steps": pa.table({"t": [1.0]})}, {"seed": 1})
+    (final / "notes.txt").write_text("mine")
+    real_rename, moved = os.rename, []
+
+    def cut_off(src, dst):          # the process dies after the first new table is in place
+        if moved:
+            raise KeyboardInterrupt("killed")
+        real_rename(src, dst)
+        moved.append(dst)
+    monkeypatch.setattr(outputs.os, "rename", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        write_run_dir(final, {"summary": pa.table({"mfu": [0.5]}), "steps": pa.table({"t": [2.0]})}, {"seed": 2})
+    monkeypatch.setattr(outputs.os, "rename", real_rename)
+    assert not is_complete(final) and (final / REPLACING).is_file()
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.6]}), "steps": pa.table({"t": [3.0]})}, {"seed": 3})
+    assert is_complete(final) and not (final / REPLACING).exists()
+    assert json.loads((final / "manifest.json").read_text())["seed"] == 3
+    assert pq.read_table(final / "steps.parquet").column("t").to_pylist() == [3.0]
+    assert sorted(p.name for p in final.iterdir()) == ["manifest.json", "notes.txt", "steps.parquet",
+                                                        "summary.parquet"]

@@ -154,16 +154,32 @@ class Outputs:
         an earlier grid that this sweep no longer has (its ``[grid]`` shrank) is stale too: its
         tables are left out, with a warning on stderr naming how many such directories there are
         (they stay on disk: dcsim does not delete results)."""
+        from sim.outputs import is_complete
         points = [p for p in self.sweep.get("points", []) if isinstance(p, dict) and p.get("dir")]
         live = {Path(p["dir"]).parts for p in points if p.get("status") != "failed"}
-        files, stale = [], set()
+        complete: dict[tuple, bool] = {}
+        files, stale, unfinished = [], set(), set()
         for f in sorted(self.dir.glob("**/*.parquet")):
             parts = f.relative_to(self.dir).parent.parts
-            if any(parts[:n] in live for n in range(len(parts) + 1)):
-                files.append(f)
+            point = next((parts[:n] for n in range(len(parts) + 1) if parts[:n] in live), None)
+            if point is not None:
+                # a point directory without its manifest is being written, or its sweep was killed while
+                # it was rewritten in place (an earlier run's tables beside the new run's): not a result
+                if point not in complete:
+                    complete[point] = is_complete(self.dir.joinpath(*point))
+                if complete[point]:
+                    files.append(f)
+                else:
+                    unfinished.add(point)
             elif f.name == "summary.parquet" and not any(
                     (Path(p["dir"]).parts == parts) for p in points):
                 stale.add(parts)
+        if unfinished:
+            example = "/".join(sorted(unfinished)[0])
+            print(f"warning: {len(unfinished)} point director{'y' if len(unfinished) == 1 else 'ies'} under "
+                  f"{self.dir} (e.g. {example}) {'is' if len(unfinished) == 1 else 'are'} unfinished (no "
+                  f"manifest.json: a point cut off mid-write): left out of the tables; rerun the sweep to "
+                  f"finish {'it' if len(unfinished) == 1 else 'them'}", file=sys.stderr)
         if stale:
             example = "/".join(sorted(stale)[0])
             print(f"warning: {len(stale)} point director{'y' if len(stale) == 1 else 'ies'} under "
@@ -190,7 +206,14 @@ class Outputs:
 
     def _points_view(self) -> None:
         import pyarrow as pa
-        pts = self.sweep.get("points", [])
+        from sim.outputs import is_complete
+        pts = [dict(p) for p in self.sweep.get("points", [])]
+        for p in pts:
+            # the filesystem is the truth, as for the sweep itself: sweep.json is rewritten at most every
+            # SAVE_INTERVAL_S, so a sweep killed outright (SIGKILL, power loss) lists its last finished
+            # points as pending although their directories are complete (and read as tables)
+            if p.get("status") == "pending" and isinstance(p.get("dir"), str) and is_complete(self.dir / p["dir"]):
+                p["status"] = "done"
         cols = {"index": [p["index"] for p in pts], "dir": [p["dir"] for p in pts],
                 "status": [p.get("status") for p in pts], "error": [p.get("error") for p in pts],
                 "wall_s": [p.get("wall_s") for p in pts]}
@@ -786,6 +809,10 @@ def _summarize(out: Outputs, args, plots: str | None) -> None:
         intervals = interval_rows(out)
         if intervals:
             print_table(intervals, title=f"mean and 95% confidence interval over {replicate_axis(out)}")
+        if out.is_sweep and out.sweep.get("running") is True:
+            print("note: the sweep that wrote this directory has not ended: it is still running, or it was "
+                  "killed; the tables hold the points finished so far (rerun the same `dcsim sweep` to resume: "
+                  "finished points are kept and skipped)", file=sys.stderr)
         if out.is_sweep:
             failed = out.query("select dir, error from points where status = 'failed'")
             for r in failed[:10]:

@@ -20,13 +20,18 @@ Vocabulary:
   dcsim version (``point_identity``). A rerun skips finished points; failed, interrupted and
   changed ones (a preset file edited, a new dcsim) run again.
 - orphans: pool workers exit when the sweep process dies, even by SIGKILL (``_worker_init``:
-  Linux's parent-death signal, and a watchdog on the parent pid elsewhere).
+  Linux's parent-death signal, and a watchdog on the parent pid elsewhere; under the forkserver
+  start method a worker's parent is the fork server, which exits with the sweep).
+- start methods (``mp_context``): fork (Linux's default), spawn and forkserver give the same tables.
 - stop: Ctrl-C or SIGTERM, whichever thread of the sweep process the kernel hands it to, stops the
   local pool within ``WAKE_S``: the points running then finish and are kept, no other point starts
   (queued ones included); a second one terminates the running points (``_DeferredSignals``).
 - sweep manifest: ``OUT/sweep.json``: axes, partition types and every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), rewritten
-  atomically after each completion.
+  atomically after completions (at most every SAVE_INTERVAL_S) and at the end, when ``running``
+  turns false. A sweep killed outright (SIGKILL) leaves ``running: true`` and may list its last
+  finished points as pending; their directories are complete all the same, and both a rerun
+  and ``dcsim analyze`` go by the directories.
 - engine: ``local`` (a process pool, workers = cores by default; 1 worker runs in-process)
   or ``dask`` (a running scheduler at ``address``, or a local cluster on 127.0.0.1).
 """
@@ -472,12 +477,34 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _pid_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie, dead and not yet reaped, has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
     """Make this worker process exit when ``parent`` (the sweep) dies, however it dies: on Linux
     the kernel sends SIGKILL (prctl PR_SET_PDEATHSIG); elsewhere (and as a back-up) a daemon
     thread notices that the parent pid changed. Without this, workers of a SIGKILLed sweep live on
-    and keep writing points."""
+    and keep writing points.
+
+    The worker's own parent is the sweep under the fork and spawn start methods, but under
+    forkserver it is the fork server, which exits when the sweep does (its pipe from the sweep
+    closes). So the death signal and the watch follow the parent the worker has at start, and
+    the sweep's pid is watched beside it; the worker no longer takes a parent other than the
+    sweep for a dead sweep (every forkserver worker exited at start: every point failed with
+    BrokenProcessPool)."""
     import threading
+    ppid = os.getppid()
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -485,13 +512,20 @@ def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
             libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)          # PR_SET_PDEATHSIG = 1
         except (OSError, AttributeError):
             pass
-    if os.getppid() != parent:        # the parent died before the signal was armed
+
+    def orphaned() -> bool:
+        if os.getppid() != ppid:        # the parent at start died (also before the signal was armed)
+            return True
+        return ppid != parent and not _pid_running(parent)     # forkserver: the sweep itself
+
+    # the parent died before the signal was armed: the worker was re-parented, and the sweep is gone
+    if orphaned():
         os._exit(1)
 
     def watch() -> None:
         while True:
             time.sleep(poll_s)
-            if os.getppid() != parent:
+            if orphaned():
                 os._exit(1)
 
     threading.Thread(target=watch, name="dcsim-parent-watch", daemon=True).start()
@@ -572,7 +606,7 @@ def _staging_root(out_dir: Path) -> Path:
 
 
 def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, engine: str,
-              workers: int, started: float, interrupted: bool) -> dict:
+              workers: int, started: float, interrupted: bool, running: bool = False) -> dict:
     import sim
     return {
         "name": sweep.name,
@@ -588,6 +622,9 @@ def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, en
         "counts": {s: sum(1 for o in status.values() if o["status"] == s)
                    for s in ("done", "skipped", "failed", "pending")},
         "interrupted": interrupted,
+        # true until the sweep's last write: a sweep.json that stays true was left by a killed sweep
+        # (SIGKILL, out of memory, power loss), whose last finished points it may list as pending
+        "running": running,
         "started_unix": started,
         "updated_unix": time.time(),
         "points": [{"index": p.index, "dir": p.rel_dir, "values": p.values,
@@ -613,12 +650,20 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     check_replaceable(Path(out_dir), "sweep", force)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError("--workers", f"must be a whole number >= 1, got {workers!r}")
+    if mp_context is not None:
+        import multiprocessing as mp
+        if mp_context not in mp.get_all_start_methods():
+            raise ConfigError("mp_context", f"unknown start method {mp_context!r}; this platform has "
+                                            f"{', '.join(mp.get_all_start_methods())}")
     if engine == "dask" and address:
         check_address(address)       # before anything is written
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging_root = _staging_root(out_dir)
     remove_stale_staging(staging_root)
+    for tmp in out_dir.glob(f".{SWEEP_MANIFEST}.*.tmp"):    # write_json_atomic's, left by a sweep killed mid-write
+        if tmp.is_file() and not tmp.is_symlink():
+            tmp.unlink()
     workers = workers or default_workers()
     points = sweep.points()
     status: dict[int, dict] = {}
@@ -634,9 +679,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     started = time.time()
     manifest_path = out_dir / SWEEP_MANIFEST
 
-    def save(interrupted: bool = False) -> None:
+    def save(interrupted: bool = False, running: bool = True) -> None:
         write_json_atomic(manifest_path, _manifest(sweep, out_dir, points, status, engine,
-                                                   workers, started, interrupted))
+                                                   workers, started, interrupted, running))
 
     save()
     tasks = {p.index: PointTask(p.index, p.values, str(out_dir / p.rel_dir), sweep.base_data,
@@ -686,7 +731,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
                 staging_root.rmdir()
             except OSError:
                 pass
-        save(interrupted)
+        save(interrupted, running=False)
     return SweepResult(out_dir, points, status, interrupted)
 
 
@@ -761,6 +806,9 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
     ctx = mp.get_context(method)
     if method == "fork" and point_fn is run_point:
         _preload()
+    # No set_forkserver_preload: Python 3.11's fork server ignores the sys.path it is handed, so it imported
+    # the simulator installed in site-packages, not the one this sweep runs (a worktree, PYTHONPATH), and
+    # every forkserver worker ran that other copy. Its default preload (__main__) is kept.
     stop = ctx.RawValue("b", 0)     # lock-free: a worker killed mid-read cannot leave it locked
     futures: dict = {}
     unrecorded: set = set()         # submitted, neither recorded nor cancelled
@@ -816,12 +864,15 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
         pool.shutdown(wait=True)
 
 
+_PRELOAD = ("sim.app.runner", "sim.fabric", "sim.collectives", "topologies", "workloads.training",
+            "workloads.serving")
+
+
 def _preload() -> None:
     """Import the simulator once in the parent so that forked workers inherit it instead of
     each importing it again on its first point."""
     import importlib
-    for name in ("sim.app.runner", "sim.fabric", "sim.collectives", "topologies", "workloads.training",
-                 "workloads.serving"):
+    for name in _PRELOAD:
         try:
             importlib.import_module(name)
         except ImportError:
@@ -836,34 +887,74 @@ def _outcome(future, task: PointTask) -> dict:
                 "exit_code": 1, "wall_s": 0.0}
 
 
+DASK_POLL_S = 0.05          # the dask engine's main thread looks for finished points (and noted signals) this often
+
+
+def _worker_ignores_sigint():
+    """A Dask worker plugin for the local cluster's worker processes: Ctrl-C goes to the whole process
+    group, and each worker process died of it with a KeyboardInterrupt traceback on the terminal (the
+    sweep decides what its points do, as with the local engine's pool). Made here, not at import: dask is
+    optional (Dask pickles the class by value)."""
+    from distributed import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):
+        def setup(self, worker) -> None:
+            import signal as sig
+            try:
+                sig.signal(sig.SIGINT, sig.SIG_IGN)
+            except ValueError:          # not the worker process's main thread: leave it
+                pass
+
+    return IgnoreSigint()
+
+
 def _run_dask(point_fn, tasks: list[PointTask], workers: int, address: str | None, record) -> None:
+    """The points on a Dask cluster. Ctrl-C / SIGTERM (``_DeferredSignals``, as the local engine): only noted
+    while the main thread is inside Dask, and acted on between its polls (``DASK_POLL_S``): a
+    KeyboardInterrupt raised at any bytecode of Dask's client (a lock held, a half-submitted batch) could
+    leave it stuck, and one raised inside ``record`` left a point's outcome half noted. Then the points not
+    yet finished are cancelled, the finished ones are kept (recorded, or found complete on disk by
+    ``run_sweep``), and the KeyboardInterrupt goes on to ``run_sweep`` (``dcsim sweep`` exits 130)."""
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise ConfigError("--engine", "dask is not installed; pip install 'dcsim[dask]'") from None
-    cluster = None
-    if address:
-        client = Client(address)
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
-        client = Client(cluster)
+    cluster = client = None
     try:
-        futures = [client.submit(execute, point_fn, t, pure=False, key=f"dcsim-point-{t.index}-{os.getpid()}")
-                   for t in tasks]
-        task_of = {f.key: t for f, t in zip(futures, tasks)}
-        try:
-            for f in as_completed(futures):
-                try:
-                    record(f.result())
-                except Exception as err:
-                    t = task_of[f.key]
-                    record({"index": t.index, "status": "failed", "error": f"dask: {err}",
-                            "exit_code": 1, "wall_s": 0.0})
-        except KeyboardInterrupt:
-            client.cancel(futures)
-            raise
+        if address:
+            client = Client(address)
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None)
+            client = Client(cluster)
+            client.register_plugin(_worker_ignores_sigint(), name="dcsim-ignore-sigint")
+        with _DeferredSignals() as signals:
+            futures = []
+            for t in tasks:
+                futures.append(client.submit(execute, point_fn, t, pure=False,
+                                             key=f"dcsim-point-{t.index}-{os.getpid()}"))
+                signals.deliver()
+            task_of = {f.key: t for f, t in zip(futures, tasks)}
+            done = as_completed(futures)
+            try:
+                while not done.is_empty():
+                    batch = done.next_batch(block=False)
+                    for f in batch:
+                        try:
+                            outcome = f.result()
+                        except Exception as err:    # the worker died, or the task was lost
+                            t = task_of[f.key]
+                            outcome = {"index": t.index, "status": "failed", "error": f"dask: {err}",
+                                       "exit_code": 1, "wall_s": 0.0}
+                        record(outcome)
+                    if not batch:
+                        time.sleep(DASK_POLL_S)
+                    signals.deliver()
+            except KeyboardInterrupt:
+                client.cancel(futures)
+                raise
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         if cluster is not None:
             cluster.close()

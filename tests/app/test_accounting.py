@@ -208,3 +208,29 @@ def test_long_horizon_points_that_differ_only_in_horizon_keys_share_one_simulate
         accounting._checkpoint_cache.clear()
         fresh = run(c).summary
         assert {k: v for k, v in fresh.items() if k != "wall_s"} == {k: v for k, v in hit.items() if k != "wall_s"}
+
+
+@pytest.mark.parametrize("hours", [1e6, 1e9])
+def test_a_horizon_over_a_century_is_refused_as_the_config_loads(hours, monkeypatch, tmp_path, capsys):
+    """run.duration_h = 1e6 was refused (exit 3, "the timeline passed 5,000,000 phases") only after the
+    step, the checkpoint and seconds of timeline had been simulated, or, on a small job that rarely fails,
+    ran to a 114-year result. Now the config loader refuses it (exit 2, naming the key): nothing is
+    simulated (every simulation entry point here fails if called)."""
+    from sim.app import accounting, runner
+    from sim.app.cli import main
+    with pytest.raises(ConfigError) as err:
+        _cfg(TRAIN, run={"duration_h": hours})
+    assert err.value.key == "run.duration_h" and "100 years" in str(err.value)
+    assert _cfg(TRAIN, run={"duration_h": 876000.0}).run.duration_h == 876000.0      # the bound itself runs
+
+    def never(*a, **k):
+        raise AssertionError("simulated before the horizon was checked")
+    for name in ("run", "run_to_dir"):
+        monkeypatch.setattr(runner, name, never)
+    monkeypatch.setattr(accounting, "cached_step", never)
+    monkeypatch.setattr(accounting, "_long_horizon", never)
+    from pathlib import Path
+    quickstart = Path(__file__).resolve().parents[2] / "runs" / "quickstart.toml"
+    assert main(["run", str(quickstart), "--set", f"run.duration_h={hours!r}", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith("error: run.duration_h:")
+    assert not (tmp_path / "o").exists()

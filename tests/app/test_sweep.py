@@ -609,6 +609,176 @@ def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
     written = sorted(str(p) for p in out.glob("**/manifest.json"))
     time.sleep(1.5)
     assert sorted(str(p) for p in out.glob("**/manifest.json")) == written    # nobody writes any more
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_a_sigkilled_sweep_keeps_its_finished_points_for_analyze_and_the_rerun(tmp_path, capsys):
+    """``dcsim sweep`` killed outright (SIGKILL: no handler runs) after three points: every point directory
+    it completed stays readable, ``dcsim analyze`` reads them (and counts them finished, although sweep.json,
+    rewritten at most every SAVE_INTERVAL_S, lagged behind: it said 3 finished beside 4 rows) and says the
+    sweep did not end, and the same sweep run again skips them (same bytes) and runs only the rest."""
+    from sim.app.analyze import open_outputs
+    from sim.app.cli import main
+    from sim.outputs import is_complete
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out = tmp_path / "out"
+    proc = _sweep_process(path, out, cli=True)
+    try:
+        lines = _Lines(proc.stdout)
+        seen = 0
+        while seen < 3:
+            line = lines.next()
+            assert line, "sweep ended before it could be killed"
+            seen += line.startswith("[")
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT_S)
+    deadline = time.monotonic() + 30           # its workers exit with it (tested above): wait for them
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["running"] is True and manifest["interrupted"] is False
+    finished = sorted(p["dir"] for p in manifest["points"] if is_complete(out / p["dir"]))
+    assert 3 <= len(finished) < 12
+    outputs = open_outputs(out)
+    assert len(outputs.summary_rows()) == len(finished)
+    assert outputs.query("select count(*) as n from points where status = 'done'")[0]["n"] == len(finished)
+    capsys.readouterr()
+    assert main(["analyze", str(out), "--no-plots"]) == 0
+    shown = capsys.readouterr()
+    assert f"{len(finished)} finished of 12 points" in shown.out
+    assert "has not ended" in shown.err and "resume" in shown.err
+    tokens = dict(duckdb.sql(f"select filename, token from read_parquet('{out}/**/summary.parquet', "
+                             "filename=true)").fetchall())
+    assert len(tokens) == len(finished)
+    # a sweep.json rewrite the kill cut off (write_json_atomic's temporary file) goes with the rerun
+    (out / ".sweep.json.4242.0123abcd.tmp").write_text('{"half": ')
+    res = run_sweep(load_sweep(path), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == len(finished) and res.count("done") == 12 - len(finished)
+    assert json.loads((out / "sweep.json").read_text())["running"] is False
+    assert not list(out.glob(".sweep.json.*"))
+    got = dict(duckdb.sql(f"select filename, token from read_parquet('{out}/**/summary.parquet', "
+                          "filename=true)").fetchall())
+    assert len(got) == 12 and all(got[f] == t for f, t in tokens.items())
+    assert not (tmp_path / ".out.staging").exists()       # a point cut off mid-write left only staging
+
+
+def test_analyze_leaves_out_a_point_cut_off_while_rewritten_in_place(tmp_path, capsys):
+    """A point rewritten in place (its config changed) has its manifest moved aside first and a new one
+    written last (``sim.outputs.publish``): a sweep killed in between leaves the earlier run's tables beside
+    the new run's. ``dcsim analyze`` read them as a finished point; now it leaves them out, with a warning.
+    And the rerun refused the point for good ("not an earlier run's output (no dcsim manifest.json)": the
+    manifest was deleted first): now the manifest kept aside says the files are dcsim's, and the rerun
+    writes the point again."""
+    from sim.app.analyze import open_outputs
+    from sim.outputs import REPLACING
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    (out / "tp=2" / "notes.txt").write_text("mine")
+    os.replace(out / "tp=2" / "manifest.json", out / "tp=2" / REPLACING)     # where publish was cut off
+    assert [r["tp"] for r in open_outputs(out).summary_rows()] == [1]
+    assert "1 point directory" in capsys.readouterr().err
+    res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == 1 and res.count("done") == 1, res.status
+    assert [r["tp"] for r in open_outputs(out).summary_rows()] == [1, 2]
+    assert sorted(p.name for p in (out / "tp=2").iterdir()) == ["manifest.json", "notes.txt", "summary.parquet"]
+
+
+# -- start methods -----------------------------------------------------------------------------
+
+def _start_method_sweep(tmp_path: Path, method: str) -> list[dict]:
+    """The quickstart training sweep over tp = 4, 8 run by the default point function with 2 workers under
+    start ``method`` in a child Python (hard timeout): its summary rows by point, ``wall_s`` left out."""
+    sweep_file = tmp_path / "s.toml"
+    if not sweep_file.exists():
+        sweep_file.write_text(f'name = "s"\nbase = {str(ROOT / "runs" / "quickstart.toml")!r}\n'
+                              '[grid]\n"train.tp" = [4, 8]\n')
+    out = tmp_path / f"out-{method}"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(ROOT)!r}]
+        from sim.app.sweep import load_sweep, run_sweep
+        if __name__ == "__main__":
+            res = run_sweep(load_sweep({str(sweep_file)!r}), {str(out)!r}, workers=2, progress=False,
+                            mp_context={method!r})
+            bad = {{i: s.get("error") for i, s in res.status.items() if s["status"] != "done"}}
+            sys.exit(f"points not done: {{bad}}" if bad else 0)
+    """)
+    (tmp_path / f"run_{method}.py").write_text(script)      # a file: spawn and forkserver re-import __main__
+    proc = subprocess.Popen([sys.executable, str(tmp_path / f"run_{method}.py")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    _, err = _finish(proc)
+    assert proc.returncode == 0, err[-3000:]
+    rows = _read(out).fetchall()
+    cols = [d[0] for d in _read(out).description]
+    return sorted(({k: v for k, v in zip(cols, r) if k != "wall_s"} for r in rows), key=lambda r: r["tp"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and forkserver: Linux start methods")
+def test_every_start_method_runs_the_sweep_to_the_same_tables(tmp_path):
+    """Under forkserver every pool worker exited at start (its parent is the fork server, not the sweep,
+    which the orphan check took for a dead sweep): every point failed with BrokenProcessPool. Now fork,
+    spawn and forkserver give the same summary rows (and spawn/forkserver workers import everything
+    themselves, so no state inherited from the sweep process changes a point)."""
+    fork = _start_method_sweep(tmp_path, "fork")
+    assert [r["tp"] for r in fork] == [4, 8] and all(r["step_time_s"] > 0 for r in fork)
+    for method in ("spawn", "forkserver"):
+        assert _start_method_sweep(tmp_path, method) == fork, method
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists() or not sys.platform.startswith("linux"),
+                    reason="needs /proc to find the workers, and forkserver")
+def test_forkserver_workers_exit_when_the_sweep_is_killed(tmp_path):
+    """Under forkserver a worker's parent is the fork server, not the sweep: the orphan check now follows
+    both, so a SIGKILLed sweep's workers still exit (and write no further point)."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out = tmp_path / "out"
+    script = tmp_path / "run_forkserver.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests' / 'app')!r}]
+        from test_sweep import slow_point
+        from sim.app.sweep import load_sweep, run_sweep
+        if __name__ == "__main__":
+            run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers=2, point_fn=slow_point, progress=False,
+                      mp_context="forkserver")
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
+    try:
+        line = _Lines(proc.stdout).next()       # the first finished point: the pool is running
+        assert line.startswith("["), line + proc.stderr.read() if not line else line
+        tree = _children(proc.pid)              # the fork server (and resource tracker) ...
+        tree |= {w for c in tree for w in _children(c)}     # ... and the workers it forked
+        assert len(tree) >= 3
+    finally:
+        proc.kill()
+        proc.wait(timeout=TIMEOUT_S)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(w) for w in tree):
+        time.sleep(0.2)
+    alive = [w for w in tree if _alive(w)]
+    try:
+        assert not alive, f"processes {alive} outlived the killed sweep"
+    finally:
+        for w in alive:
+            os.kill(w, signal.SIGKILL)
+
+
+def test_an_unknown_start_method_is_refused_before_anything_is_written(tmp_path):
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    with pytest.raises(ConfigError) as err:
+        run_sweep(load_sweep(path), tmp_path / "out", workers=2, point_fn=tiny_point, progress=False,
+                  mp_context="vfork")
+    assert err.value.key == "mp_context" and "vfork" in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
 # -- replicates --------------------------------------------------------------------------------
 
 def test_replicates_add_a_seed_axis_from_the_base_seed(tmp_path):
@@ -679,6 +849,53 @@ def test_dask_engine_without_dask_exits_2_before_writing(tmp_path, monkeypatch, 
     assert main(["sweep", str(runs / "train-sweep.toml"), "--engine", "dask", "--out", "s"]) == 2
     assert capsys.readouterr().err.startswith("error: --engine:")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_a_dask_sweep_keeps_finished_points_and_exits_130(tmp_path):
+    """Ctrl-C at a terminal goes to the whole process group: the local Dask cluster's worker processes died
+    of it, each printing a KeyboardInterrupt traceback, and the sweep's main thread took its own
+    KeyboardInterrupt at whatever line of Dask's client it was running. Now the workers ignore it, the
+    sweep notes it and stops between polls: exit 130, no traceback, every finished point kept, and the
+    rerun resumes."""
+    pytest.importorskip("dask.distributed")
+    from sim.outputs import is_complete
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out = tmp_path / "out"
+    script = textwrap.dedent(f"""
+        import functools, sys
+        sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests' / 'app')!r}]
+        from test_sweep import slow_point
+        import sim.app.sweep as sw
+        from sim.app.cli import main
+        sw.run_sweep = functools.partial(sw.run_sweep, point_fn=slow_point, progress=False)
+        sys.exit(main(["sweep", {str(path)!r}, "--out", {str(out)!r}, "--workers", "2", "--engine", "dask"]))
+    """)
+    # its own process group, as a shell gives a job: the SIGINT to the group reaches the sweep and its workers
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        lines = _Lines(proc.stdout)
+        seen = 0
+        while seen < 3:
+            line = lines.next()
+            assert line, "sweep ended before it could be interrupted"
+            seen += line.startswith("[")
+        os.killpg(proc.pid, signal.SIGINT)
+        err = proc.communicate(timeout=TIMEOUT_S)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=TIMEOUT_S)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "interrupted: finished points are kept" in err, err[-3000:]
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True and manifest["running"] is False
+    done = {p["dir"] for p in manifest["points"] if p["status"] == "done"}
+    assert done == {p["dir"] for p in manifest["points"] if is_complete(out / p["dir"])}
+    assert 3 <= len(done) < 12
+    res = run_sweep(load_sweep(path), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == len(done) and res.count("done") == 12 - len(done)
 
 
 def test_zip_lists_of_different_lengths_name_each_key_and_its_length():

@@ -152,7 +152,6 @@ def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interva
     summary columns and the timeline table."""
     if step_s <= 0 or horizon_s <= 0:
         raise ValueError("step time and horizon must be > 0")
-    rng = np.random.default_rng(seed)
     rate = failures.rate_per_s
     classes = [c for c in CLASSES if failures.per_s.get(c, 0) > 0]
     probs = np.array([failures.per_s[c] for c in classes]) / rate if rate > 0 else None
@@ -164,6 +163,19 @@ def simulate_timeline(step_s: float, horizon_s: float, ckpt: Checkpoint, interva
                                           "would never train; lower the failure rates or the recovery time")
     # no failures and no interval given (Young/Daly's is infinite): the job never checkpoints
     k = max(1, int(round(interval_s / step_s))) if math.isfinite(interval_s) else math.inf
+    if max_steps is None and math.isfinite(k):
+        # Refused before the loop: no phase lasts longer than a checkpoint interval of training, a checkpoint's
+        # stall, a wait for the previous asynchronous write or a recovery, so a horizon of more than MAX_ROWS
+        # such spans passes MAX_ROWS phases whatever the failures draw (failures only cut phases shorter).
+        # The loop found that only after building those 5,000,000 rows, seconds to minutes in. (+ 8: the loop
+        # checks at the top of each pass, which adds at most 4 rows, so it ends past MAX_ROWS + 4 for sure.)
+        longest = max(k * step_s, ckpt.stall_s, ckpt.write_s, failures.recovery_s)
+        if horizon_s / longest > MAX_ROWS + 8:
+            raise InfeasibleError("run.duration_h", f"the timeline would pass {MAX_ROWS:,} phases: "
+                                  f"{horizon_s / 3600:.0f} h holds over {horizon_s / longest:,.0f} phases of at most "
+                                  f"{longest:.4g} s (a checkpoint every {k * step_s:.4g} s of training): "
+                                  "shorten the horizon, or checkpoint less often (train.checkpoint_interval_s)")
+    rng = np.random.default_rng(seed)
     rec = {n: [] for n in ("start_s", "end_s", "phase", "steps", "lost_steps", "cause")}
 
     def check_rows(t: float):

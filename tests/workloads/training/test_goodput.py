@@ -219,3 +219,39 @@ def test_default_async_interval_leaves_the_write_time_to_finish():
     quick = Checkpoint(1e12, 0.01, 60.0, True)
     assert default_interval(quick, fm) == pytest.approx(60.0 - 0.01)
     assert default_interval(Checkpoint(1e12, 0.01, 0.02, True), fm) == pytest.approx(young_daly_interval(0.01, fm.mtbf_s))
+
+
+def test_a_horizon_of_more_phases_than_the_timeline_holds_is_refused_before_the_loop(monkeypatch):
+    """No phase outlasts max(interval of training, stall, write, recovery): a horizon holding more than
+    MAX_ROWS such spans passes MAX_ROWS phases whatever the failures draw. That was found only after
+    building 5,000,000 rows (seconds to minutes); now it is refused before the first draw."""
+    from sim.errors import InfeasibleError
+    from workloads.training import goodput
+
+    def no_draws(seed):
+        raise AssertionError("the timeline was simulated")
+    monkeypatch.setattr(goodput.np.random, "default_rng", no_draws)
+    monkeypatch.setattr(goodput, "MAX_ROWS", 1000)
+    # a checkpoint every 10 s of 1 s steps, a 5 s stall, recovery 60 s: no phase exceeds 60 s, so
+    # 1010 x 60 s of horizon hold over 1008 phases; the refusal names the key and the figures
+    with pytest.raises(InfeasibleError) as err:
+        simulate_timeline(1.0, 1010 * 60.0, _sync(5.0), 10.0, _fm(3600.0, 60.0), seed=0)
+    assert err.value.key == "run.duration_h" and "would pass 1,000 phases" in str(err.value)
+    # 999 spans of 60 s: the bound does not say it must fail, so the loop runs (and here draws)
+    with pytest.raises(AssertionError, match="simulated"):
+        simulate_timeline(1.0, 999 * 60.0, _sync(5.0), 10.0, _fm(3600.0, 60.0), seed=0)
+
+
+def test_the_up_front_refusal_agrees_with_the_loop(monkeypatch):
+    """The bound is a true lower bound: where it refuses, the loop (run anyway) passes MAX_ROWS too."""
+    from sim.errors import InfeasibleError
+    from workloads.training import goodput
+    monkeypatch.setattr(goodput, "MAX_ROWS", 1000)
+    args = (1.0, 1010 * 60.0, _sync(5.0), 10.0, _fm(3600.0, 60.0))
+    with pytest.raises(InfeasibleError, match="would pass"):
+        simulate_timeline(*args, seed=0)
+    monkeypatch.setattr(goodput, "MAX_ROWS", 10 ** 9)        # no up-front refusal: count the rows
+    _, timeline = simulate_timeline(*args, seed=0)
+    assert timeline.num_rows > 1000 + 4        # past what the loop can end at without refusing
+    longest = max(b - a for a, b in zip(timeline.column("start_s").to_pylist(), timeline.column("end_s").to_pylist()))
+    assert longest <= 60.0 + 1e-9
