@@ -163,7 +163,9 @@ class Deployment:
         self.hbm.allocate("runtime", self.engine.non_torch_bytes(self.cost.tp, self.gpu))
         self.hbm.allocate("activations", self.engine.activation_bytes(self.cost, s.max_batch_tokens, s.max_batch_size))
         self.hbm.allocate("kv_cache", self.kv_blocks * self.engines * s.kv_block_tokens * self.cost.kv_token_gpu)
-        self.hbm.check("serve.gpu_memory_utilization")
+        # a pool the config gave (serve.kv_capacity_tokens) that does not fit is that key's fault, not the
+        # memory model's (which sizes its own pool to fit)
+        self.hbm.check("serve.kv_capacity_tokens" if s.kv_capacity_tokens is not None else "serve.gpu_memory_utilization")
         self.kv_pool_tokens = cap_tokens // self.engines      # before rounding down to whole blocks
         role_caps = {r: costs[role_tp[r]][1] // self.engines for r in roles}
         self.role_kv_blocks = {r: c // s.kv_block_tokens for r, c in role_caps.items()}

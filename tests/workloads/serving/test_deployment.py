@@ -356,6 +356,15 @@ def test_a_request_larger_than_the_given_kv_capacity_names_that_key_not_the_memo
     assert "kv_capacity_tokens = 100" in str(err.value) and "gpu_memory_utilization" not in str(err.value)
 
 
+def test_a_given_kv_capacity_beyond_hbm_names_that_key():
+    # --set serve.kv_capacity_tokens=100000000000 (a pool of 6.5 PB on an 80 GB GPU) was refused
+    # under serve.gpu_memory_utilization, a key the config never set
+    with pytest.raises(InfeasibleError) as err:
+        serve(serve={"kv_capacity_tokens": 10**11})
+    assert err.value.key == "serve.kv_capacity_tokens"
+    assert "kv_cache" in str(err.value) and "of HBM" in str(err.value)
+
+
 def test_graph_sizes_above_the_largest_decode_batch_are_warned_about(capsys):
     # --set serve.cuda_graph_batch_sizes=[4096] ran silently: the engine drops the size (and
     # TensorRT-LLM pads every larger decode batch to the limit, 7x the TPOT of the quickstart)
