@@ -114,6 +114,13 @@ class Deployment:
                               f"modules, and {self.spec.name} has none (model.mtp_layers unset or 0; DeepSeek-V3 / R1 "
                               "carry 1); use method = 'eagle' or 'draft' with its draft_layers, or set "
                               "model.mtp_layers for a model whose checkpoint has MTP modules")
+        if sp is not None and sp.draft_vocab is not None and sp.draft_vocab > self.spec.vocab:
+            # the drafter proposes the target's tokens (EAGLE-3's reduced head maps into the target's
+            # vocabulary): more head rows than the target has tokens propose nothing it can verify
+            raise ConfigError("serve.speculative.draft_vocab", f"{sp.draft_vocab:,} rows exceed {self.spec.name}'s "
+                              f"vocabulary of {self.spec.vocab:,} tokens (model.vocab): a drafter proposes the "
+                              "target's tokens, so its head has at most that many rows (EAGLE-3: a reduced "
+                              "vocabulary such as 32,000); leave it out for the model's own")
         self._warn_beyond_max_context()
         disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
         if disagg and (s.prefill_replicas == 0 or s.decode_replicas == 0):

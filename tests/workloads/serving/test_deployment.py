@@ -365,6 +365,19 @@ def test_a_given_kv_capacity_beyond_hbm_names_that_key():
     assert "kv_cache" in str(err.value) and "of HBM" in str(err.value)
 
 
+def test_a_draft_vocabulary_beyond_the_models_is_refused():
+    # --set serve.speculative.draft_vocab=10000000000 ran, costing a drafter head of 10 billion rows
+    # (usd_per_Mtoken 5,310 against 1.5) for tokens the target (128,256 of them) cannot verify
+    spec = {"method": "eagle", "tokens": 3, "acceptance": 0.5}
+    with pytest.raises(ConfigError) as err:
+        serve(serve={"speculative": {**spec, "draft_vocab": 10**10}}, workload={"requests": 4})
+    assert err.value.key == "serve.speculative.draft_vocab" and "128,256" in str(err.value)
+    with pytest.raises(ConfigError):
+        serve(serve={"speculative": {**spec, "draft_vocab": 128_257}}, workload={"requests": 4})
+    for vocab in (32_000, 128_256):          # EAGLE-3's reduced head, and the whole vocabulary
+        assert serve(serve={"speculative": {**spec, "draft_vocab": vocab}}, workload={"requests": 4}).summary["requests"] == 4
+
+
 def test_graph_sizes_above_the_largest_decode_batch_are_warned_about(capsys):
     # --set serve.cuda_graph_batch_sizes=[4096] ran silently: the engine drops the size (and
     # TensorRT-LLM pads every larger decode batch to the limit, 7x the TPOT of the quickstart)
