@@ -100,6 +100,11 @@ class Deployment:
         # the profile's host times on this machine's host (GpuSpec.host_speed: Grace-hosted GB200 is slower)
         self.engine = engines.profile(s.engine).on_host(self.gpu.host_speed, self.gpu.launch_speed)
         self.stream = stream
+        vendors = self.engine.gpu_vendors
+        if vendors and self.gpu.vendor not in vendors and self.gpu.vendor != "custom":
+            raise ConfigError("serve.engine", f"{self.engine.name!r} runs on {' and '.join(vendors)} GPUs only "
+                              f"(engines.toml gpu_vendors); {self.gpu.name} is {self.gpu.vendor}'s: use engine = "
+                              "'vllm' or 'sglang'")
         check_precision(self.gpu, s.precision)
         if s.precision == "fp8" and not self.gpu.has_precision("fp8"):
             _warn_once(f"serve.precision = 'fp8' on {self.gpu.name}, which has no fp8 tensor cores: modelled as "

@@ -378,6 +378,19 @@ def test_a_draft_vocabulary_beyond_the_models_is_refused():
         assert serve(serve={"speculative": {**spec, "draft_vocab": vocab}}, workload={"requests": 4}).summary["requests"] == 4
 
 
+@pytest.mark.parametrize("engine,gpu", [("trtllm", "MI300X"), ("trtllm-serve", "TPU-v4")])
+def test_tensorrt_llm_on_a_gpu_it_has_no_build_for_is_refused(engine, gpu):
+    # --set serve.engine=trtllm --set topology.gpu=MI300X ran as if TensorRT-LLM (a CUDA library) ran on AMD
+    with pytest.raises(ConfigError) as err:
+        serve(topology={"gpu": gpu}, serve={"engine": engine, "precision": "bf16", "kv_precision": "bf16"},
+              workload={"requests": 4})
+    assert err.value.key == "serve.engine" and "NVIDIA" in str(err.value)
+    # the engines that run on it still do
+    ok = serve(topology={"gpu": gpu}, serve={"engine": "vllm", "precision": "bf16", "kv_precision": "bf16"},
+               workload={"requests": 4})
+    assert ok.summary["requests"] == 4
+
+
 def test_graph_sizes_above_the_largest_decode_batch_are_warned_about(capsys):
     # --set serve.cuda_graph_batch_sizes=[4096] ran silently: the engine drops the size (and
     # TensorRT-LLM pads every larger decode batch to the limit, 7x the TPOT of the quickstart)
