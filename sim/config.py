@@ -1015,6 +1015,10 @@ PHYSICAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
     # catches a size given in bytes (1e12 for 1000 GB) instead of a silent near-infinite cache
     "serve.host_kv_GB": (None, 1e6),
     "serve.ssd_kv_GB": (None, 1e8),
+    # an engine's CPU time per iteration is tens of us to a few ms; a second per iteration (as the
+    # latencies' 1e6 us) is past any engine. 1e300 ran, with durations of 1e294 s where simulated
+    # time has no microsecond left
+    "serve.schedule_overhead_us": (None, 1e6),
     # a DP gradient bucket is a slice of the gradients (Megatron: 40M elements, ~160 MB); more
     # than 100 GB exceeds any GPU's memory, so 25e6 is bytes or elements given as MB
     "train.dp_bucket_MB": (None, 1e5),

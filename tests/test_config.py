@@ -195,7 +195,8 @@ def test_unknown_section_lists_every_top_level_name():
     ("topology.nic_Gbps", "1e300", "above"), ("topology.nic_Gbps", "1e-300", "below"),
     ("power.pue", "1e308", "above"), ("topology.scaleup_latency_us", "1e300", "above"),
     ("serve.host_kv_GB", "1e12", "above"), ("serve.ssd_kv_GB", "1e15", "above"),
-    ("train.dp_bucket_MB", "25e6", "above")])
+    ("train.dp_bucket_MB", "25e6", "above"), ("serve.schedule_overhead_us", "1e300", "above"),
+    ("serve.schedule_overhead_us", "2e6", "above")])
 def test_physical_bounds_name_the_key_and_the_bound(key, value, bound):
     from sim.config import load_config
     with pytest.raises(ConfigError) as e:

@@ -160,9 +160,14 @@ class DecodeRun:
                else n * self.context + B * n * (n - 1) / 2.0)     # sum of D_j, j < done
         st = self.step
         exposed = 0.0 if o.async_host else o.overhead_s
+        # with speculative decoding an iteration here is one generated token per sequence, and a
+        # draft-and-verify step yields ``spec_gain`` of them while reading the weights and each
+        # sequence's KV once (its verify pass): the bytes MBU counts are a step's over its gain
+        # (counted per token they put MBU above 1 at high acceptance)
+        reads = 1.0 / o.spec_gain if o.spec_tokens else 1.0
         return BatchCost(self.cum_s[done - 1], self.cum_s[done - 1] - n * (st.comm_s + exposed), n * st.comm_s,
                          n * (o._mf_tok * B + o._mf_smp * B) + o._mf_pair * ctx,
-                         n * o._mb_const + o._mb_kv * ctx, n * st.tp_bytes, n * st.pp_bytes)
+                         (n * o._mb_const + o._mb_kv * ctx) * reads, n * st.tp_bytes, n * st.pp_bytes)
 
 
 class IterationCost:

@@ -100,6 +100,11 @@ class Deployment:
         # the profile's host times on this machine's host (GpuSpec.host_speed: Grace-hosted GB200 is slower)
         self.engine = engines.profile(s.engine).on_host(self.gpu.host_speed, self.gpu.launch_speed)
         self.stream = stream
+        vendors = self.engine.gpu_vendors
+        if vendors and self.gpu.vendor not in vendors and self.gpu.vendor != "custom":
+            raise ConfigError("serve.engine", f"{self.engine.name!r} runs on {' and '.join(vendors)} GPUs only "
+                              f"(engines.toml gpu_vendors); {self.gpu.name} is {self.gpu.vendor}'s: use engine = "
+                              "'vllm' or 'sglang'")
         check_precision(self.gpu, s.precision)
         if s.precision == "fp8" and not self.gpu.has_precision("fp8"):
             _warn_once(f"serve.precision = 'fp8' on {self.gpu.name}, which has no fp8 tensor cores: modelled as "
@@ -114,6 +119,13 @@ class Deployment:
                               f"modules, and {self.spec.name} has none (model.mtp_layers unset or 0; DeepSeek-V3 / R1 "
                               "carry 1); use method = 'eagle' or 'draft' with its draft_layers, or set "
                               "model.mtp_layers for a model whose checkpoint has MTP modules")
+        if sp is not None and sp.draft_vocab is not None and sp.draft_vocab > self.spec.vocab:
+            # the drafter proposes the target's tokens (EAGLE-3's reduced head maps into the target's
+            # vocabulary): more head rows than the target has tokens propose nothing it can verify
+            raise ConfigError("serve.speculative.draft_vocab", f"{sp.draft_vocab:,} rows exceed {self.spec.name}'s "
+                              f"vocabulary of {self.spec.vocab:,} tokens (model.vocab): a drafter proposes the "
+                              "target's tokens, so its head has at most that many rows (EAGLE-3: a reduced "
+                              "vocabulary such as 32,000); leave it out for the model's own")
         self._warn_beyond_max_context()
         disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
         if disagg and (s.prefill_replicas == 0 or s.decode_replicas == 0):
@@ -163,7 +175,9 @@ class Deployment:
         self.hbm.allocate("runtime", self.engine.non_torch_bytes(self.cost.tp, self.gpu))
         self.hbm.allocate("activations", self.engine.activation_bytes(self.cost, s.max_batch_tokens, s.max_batch_size))
         self.hbm.allocate("kv_cache", self.kv_blocks * self.engines * s.kv_block_tokens * self.cost.kv_token_gpu)
-        self.hbm.check("serve.gpu_memory_utilization")
+        # a pool the config gave (serve.kv_capacity_tokens) that does not fit is that key's fault, not the
+        # memory model's (which sizes its own pool to fit)
+        self.hbm.check("serve.kv_capacity_tokens" if s.kv_capacity_tokens is not None else "serve.gpu_memory_utilization")
         self.kv_pool_tokens = cap_tokens // self.engines      # before rounding down to whole blocks
         role_caps = {r: costs[role_tp[r]][1] // self.engines for r in roles}
         self.role_kv_blocks = {r: c // s.kv_block_tokens for r, c in role_caps.items()}

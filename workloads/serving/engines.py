@@ -234,6 +234,7 @@ class EngineProfile:
     moe_backends: tuple = MOE_BACKENDS   # the serve.moe_backend names this engine has a kernel for
     max_seq_len: str = "workload"   # chunked_decode's max_seq_len: "workload" (longest prompt + output) or "model" (model.max_context)
     fp4_kv_cache: bool = True       # serve.kv_precision = "fp4" exists in this engine version
+    gpu_vendors: tuple = ()         # hardware vendors the engine runs on (catalogue `vendor`; empty: any)
     encoder_bytes_per_param: float = 0.0   # bytes per model.encoder_params parameter the engine loads (encoder_bytes)
     encoder_sharding: str = "replicated"   # "replicated": whole on every GPU; "tp": split over cost.tp
     rope_table_bytes_per_entry: float = 0.0   # bytes per entry of the RoPE cos/sin table over model.max_context (rope_table_bytes)
@@ -468,6 +469,10 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml moe_backends = {names!r} is not a non-empty "
                                f"list of {MOE_BACKENDS}")
     prof = replace(prof, moe_backends=tuple(names))
+    vendors = prof.gpu_vendors
+    if isinstance(vendors, str) or not isinstance(vendors, (list, tuple)) or not all(isinstance(v, str) for v in vendors):
+        raise ConfigError(key, f"engine {prof.name!r}: engines.toml gpu_vendors = {vendors!r} is not a list of vendor names")
+    prof = replace(prof, gpu_vendors=tuple(vendors))
     if prof.fused_moe_backend and prof.fused_moe_backend not in prof.moe_backends:
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml fused_moe_backend = {prof.fused_moe_backend!r} "
                                f"is not among its moe_backends {prof.moe_backends}")

@@ -158,6 +158,10 @@ class Replica:
         self.prefilling: list[Request] = []
         self.running: list[Request] = []
         self.swapped: deque[Request] = deque()
+        # a sequence was swapped out since the last batch formed: vLLM V0's scheduler swaps
+        # sequences back in only in a step whose running batch preempted nothing (else the
+        # victim's freed blocks bring it straight back and the replica thrashes without a step)
+        self.swap_hold = False
         self.pending_loads = 0
         self.wake = None
         self.idle = False
@@ -261,6 +265,9 @@ class Replica:
 
     def _admit(self) -> None:
         now = self.env.now
+        hold, self.swap_hold = self.swap_hold, False
+        if hold and self.swapped and (self.running or self.prefilling):
+            return      # the swapped (and, behind them, the waiting) wait for a step without preemption
         while self.swapped and len(self.prefilling) + len(self.running) < self.max_batch:
             req = self.swapped[0]
             if self.dp_ranks > 1 and min(self.rank_active) >= self.rank_cap:
@@ -820,6 +827,7 @@ class Replica:
             nbytes = self.cost.kv_tokens(victim.context) * self.cost.kv_token_gpu
             self._release(victim)
             victim.swapped = True
+            self.swap_hold = True
             self.dep.host_copy(self, nbytes, to_gpu=False)
             self.swapped.append(victim)
         else:

@@ -109,6 +109,14 @@ def _open_text(path: Path):
 def _clock_seconds(stamp: str) -> float:
     """Seconds of ``YYYY-MM-DD HH:MM:SS.fffffff`` from a fixed origin (only differences matter;
     parsed by hand because datetime keeps six fractional digits, the trace has seven)."""
+    whole, frac = _clock_parts(stamp)
+    return whole + frac
+
+
+def _clock_parts(stamp: str) -> tuple[int, float]:
+    """``_clock_seconds`` as whole seconds (an exact integer) and the fraction of the second: their
+    float sum, ~6.4e10 s from year 1, keeps only ~8 us, so the reader subtracts the first
+    request's whole seconds before adding the fractions (the trace's 100 ns digits survive)."""
     try:
         date, clock = stamp.strip().split(" ")
         y, mo, d = (int(x) for x in date.split("-"))
@@ -117,7 +125,8 @@ def _clock_seconds(stamp: str) -> float:
         h, mi, sec = int(h), int(mi), float(s)
         if not (0 <= h < 24 and 0 <= mi < 60 and (0 <= sec < 61 or not math.isfinite(sec))):
             raise ValueError("a clock field out of range")     # 25:00:00 was read as the next day's 1:00
-        return days * 86400.0 + h * 3600.0 + mi * 60.0 + sec
+        whole = math.floor(sec) if math.isfinite(sec) else 0
+        return days * 86400 + h * 3600 + mi * 60 + whole, sec - whole
     except ValueError:      # "not enough values to unpack (expected 2, got 1)" named no column
         raise ValueError(f"TIMESTAMP: {stamp!r} is not a time such as 2023-11-16 18:15:46.6805900") from None
 
@@ -137,7 +146,7 @@ def read_azure(path: str | Path) -> Trace:
 
 
 def _read_azure(path: Path, f) -> Trace:
-    arrivals, inputs, outputs = [], [], []
+    arrivals, fractions, inputs, outputs = [], [], [], []
     first = f.readline()
     header = first.strip().split(",")
     want = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
@@ -153,17 +162,20 @@ def _read_azure(path: Path, f) -> Trace:
         try:
             if len(parts) != 3:
                 raise ValueError(f"expected 3 fields, got {len(parts)}")
-            t = _clock_seconds(parts[0])
+            whole, frac = _clock_parts(parts[0])
+            t = whole + frac
             n_in, n_out = _token_count(parts[1], "ContextTokens"), _token_count(parts[2], "GeneratedTokens")
             _check_row(t, n_in, n_out, ("TIMESTAMP", "ContextTokens", "GeneratedTokens"))
         except ValueError as err:
             raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({err}): {line.strip()[:80]!r}") from None
-        arrivals.append(t)
+        arrivals.append(whole)
+        fractions.append(frac)
         inputs.append(n_in)
         outputs.append(n_out)
     if not arrivals:
         raise ConfigError("workload.trace", f"{path}: no requests")
-    arr = np.asarray(arrivals)
+    base = min(arrivals)
+    arr = (np.asarray(arrivals, np.int64) - base).astype(np.float64) + np.asarray(fractions)
     order = np.argsort(arr, kind="stable")     # as the Mooncake reader: the first N are the N earliest
     arr = arr[order] - arr.min()
     return Trace(arr, np.asarray(inputs, np.int64)[order], np.asarray(outputs, np.int64)[order], path=str(path))

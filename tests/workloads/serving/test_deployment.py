@@ -374,6 +374,41 @@ def test_a_request_larger_than_the_given_kv_capacity_names_that_key_not_the_memo
     assert "kv_capacity_tokens = 100" in str(err.value) and "gpu_memory_utilization" not in str(err.value)
 
 
+def test_a_given_kv_capacity_beyond_hbm_names_that_key():
+    # --set serve.kv_capacity_tokens=100000000000 (a pool of 6.5 PB on an 80 GB GPU) was refused
+    # under serve.gpu_memory_utilization, a key the config never set
+    with pytest.raises(InfeasibleError) as err:
+        serve(serve={"kv_capacity_tokens": 10**11})
+    assert err.value.key == "serve.kv_capacity_tokens"
+    assert "kv_cache" in str(err.value) and "of HBM" in str(err.value)
+
+
+def test_a_draft_vocabulary_beyond_the_models_is_refused():
+    # --set serve.speculative.draft_vocab=10000000000 ran, costing a drafter head of 10 billion rows
+    # (usd_per_Mtoken 5,310 against 1.5) for tokens the target (128,256 of them) cannot verify
+    spec = {"method": "eagle", "tokens": 3, "acceptance": 0.5}
+    with pytest.raises(ConfigError) as err:
+        serve(serve={"speculative": {**spec, "draft_vocab": 10**10}}, workload={"requests": 4})
+    assert err.value.key == "serve.speculative.draft_vocab" and "128,256" in str(err.value)
+    with pytest.raises(ConfigError):
+        serve(serve={"speculative": {**spec, "draft_vocab": 128_257}}, workload={"requests": 4})
+    for vocab in (32_000, 128_256):          # EAGLE-3's reduced head, and the whole vocabulary
+        assert serve(serve={"speculative": {**spec, "draft_vocab": vocab}}, workload={"requests": 4}).summary["requests"] == 4
+
+
+@pytest.mark.parametrize("engine,gpu", [("trtllm", "MI300X"), ("trtllm-serve", "TPU-v4")])
+def test_tensorrt_llm_on_a_gpu_it_has_no_build_for_is_refused(engine, gpu):
+    # --set serve.engine=trtllm --set topology.gpu=MI300X ran as if TensorRT-LLM (a CUDA library) ran on AMD
+    with pytest.raises(ConfigError) as err:
+        serve(topology={"gpu": gpu}, serve={"engine": engine, "precision": "bf16", "kv_precision": "bf16"},
+              workload={"requests": 4})
+    assert err.value.key == "serve.engine" and "NVIDIA" in str(err.value)
+    # the engines that run on it still do
+    ok = serve(topology={"gpu": gpu}, serve={"engine": "vllm", "precision": "bf16", "kv_precision": "bf16"},
+               workload={"requests": 4})
+    assert ok.summary["requests"] == 4
+
+
 def test_graph_sizes_above_the_largest_decode_batch_are_warned_about(capsys):
     # --set serve.cuda_graph_batch_sizes=[4096] ran silently: the engine drops the size (and
     # TensorRT-LLM pads every larger decode batch to the limit, 7x the TPOT of the quickstart)

@@ -48,6 +48,36 @@ def test_preemption_happens_and_tokens_still_conserved():
     assert 0.9 < res.summary["kv_peak_utilization"] <= 1.0      # pressure fills the pool, never beyond
 
 
+def test_swap_preemption_does_not_thrash_under_chunked_prefill(monkeypatch):
+    """serve.preemption = 'swap' with chunked prefill (sarathi) on a small pool under Poisson
+    arrivals: a victim swapped out at the end of a step used to be swapped straight back into the
+    blocks it freed, the next step preempted it again, and the replica cycled without decoding
+    (runs/serve-colocated.toml with kv_capacity_tokens = 40000 never finished). As vLLM V0's
+    scheduler, swapped sequences come back only in a step that preempted nothing: the run ends
+    with every token, and its KV crossed the host link both ways."""
+    calls = {"n": 0}
+    preempt = replica_mod.Replica._preempt
+
+    def counted(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > 1000:        # a thrashing replica would preempt forever: fail, do not hang
+            raise AssertionError("preemption livelock: over 1,000 preemptions for 60 requests")
+        return preempt(self, *a, **k)
+
+    monkeypatch.setattr(replica_mod.Replica, "_preempt", counted)
+    res = serve(topology={"gpus": 1},
+                serve={"preemption": "swap", "kv_capacity_tokens": 12000, "replicas": 1, "scheduler": "sarathi",
+                       "chunk_size": 2048},
+                workload={"arrival": "poisson", "rate": 10.0, "requests": 60,
+                          "input_tokens": {"dist": "uniform", "min": 200, "max": 3000},
+                          "output_tokens": {"dist": "uniform", "min": 50, "max": 600}})
+    _check_tokens(res)
+    s = res.summary
+    assert s["requests"] == 60 and s["preemptions"] > 0
+    assert s["swap_GB"] > 0                          # the victims' KV went to host memory and back
+    assert s["preemptions"] <= calls["n"] < 200
+
+
 # 60 Poisson requests of mixed lengths: arrivals cut decode macro-steps often
 POISSON_60 = {"arrival": "poisson", "rate": 20.0, "requests": 60,
               "input_tokens": {"dist": "uniform", "min": 20, "max": 900},

@@ -122,3 +122,16 @@ def test_an_azure_trace_out_of_time_order_is_read_in_arrival_order(tmp_path):
     t = read_azure(tmp_path / "u.csv")
     assert t.arrival_s.tolist() == [0.0, 6.0] and t.input_tokens.tolist() == [100, 374]
     assert t.output_tokens.tolist() == [20, 44]
+
+
+def test_azure_timestamps_keep_their_100_ns_digits():
+    # seconds since year 1 (~6.4e10) hold only ~8 us in a float: 46.6805900 -> 50.9951690 came back
+    # 4.314582824707031 s apart, not 4.3145790 (the reader parses the 7th digit by hand to keep it)
+    import io
+    from pathlib import Path
+    from workloads.serving.traces import _read_azure
+    text = ("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n"
+            "2023-11-16 18:15:50.9951690,396,109\n2023-11-17 00:00:00.0000001,10,2\n")
+    t = _read_azure(Path("mem.csv"), io.StringIO(text))
+    assert t.arrival_s[1] == pytest.approx(4.3145790, abs=1e-9)
+    assert t.arrival_s[2] == pytest.approx(20653.3194101, abs=1e-9)    # across the hour and into the next day
