@@ -1,6 +1,6 @@
 """The validation suites' gap texts as data (sim/app/validation/gap_text.py) and the suites' files of them
 (sim/data/validation/heldout_gaps.toml, read by serving_heldout.py; inferencex_gaps.toml, iter_logs_gaps.toml,
-training_gaps.toml, read by serving_inferencex.py, iter_logs.py, training.py): each file's structure, and the
+training_gaps.toml, serving_gaps.toml, read by serving_inferencex.py, iter_logs.py, training.py, serving.py): each file's structure, and the
 loader's errors on a bad file. No test here reads the prose itself."""
 
 import ast
@@ -9,6 +9,7 @@ import pytest
 
 from sim.app.validation import gap_text
 from sim.app.validation import iter_logs
+from sim.app.validation import serving
 from sim.app.validation import serving_heldout as held
 from sim.app.validation import serving_inferencex as infx
 from sim.app.validation import training
@@ -71,7 +72,7 @@ def test_heldout_gap_texts_are_single_lines():
         assert "  " not in block.text, name
 
 
-SUITES = (infx, iter_logs, training)
+SUITES = (infx, iter_logs, training, serving)
 
 
 def _tree(module) -> ast.Module:
@@ -160,6 +161,36 @@ def test_training_gaps_are_the_blocks_of_their_names(table):
     assert rows
     for name, test, bound, why in rows:
         assert why == texts[name], name
+
+
+@pytest.mark.parametrize("table, gap_index", [("PUBLISHED", 6), ("STEP_CASES", 9)])
+def test_serving_case_gaps_are_blocks_of_their_ids(table, gap_index):
+    """A serving case's gap is "" (none), the block of the case's own id (``_GAPS["<id>"]``), or a block the
+    module assigns under its name (a gap cases share); its value is that block as the file composes it."""
+    texts = gap_text.compose(_suite_blocks(serving), serving.GAP_FILE)
+    _, assigned = _gap_reads(serving)
+    rows = getattr(serving, table)
+    nodes = _assigned_value(serving, table).elts
+    assert rows and len(nodes) == len(rows)
+    for node, row in zip(nodes, rows):
+        case, gap = node.elts[0].value, node.elts[gap_index]
+        assert row[0] == case
+        if isinstance(gap, ast.Constant):
+            assert gap.value == "" == row[gap_index], case
+        elif isinstance(gap, ast.Name):
+            assert gap.id in assigned and row[gap_index] == texts[gap.id], case
+        else:
+            assert gap.slice.value == case and row[gap_index] == texts[case], case
+
+
+@pytest.mark.parametrize("table", ["KV_GAPS", "TRTLLM_KV_GAPS"])
+def test_serving_kv_gaps_are_blocks_of_their_ids(table):
+    """Each KV-cache row's gap (id -> (gap, bound)) is the block of the row's id."""
+    texts = gap_text.compose(_suite_blocks(serving), serving.GAP_FILE)
+    gaps = getattr(serving, table)
+    assert gaps
+    for case, (gap, bound) in gaps.items():
+        assert gap == texts[case], case
 
 
 def _read(text: str) -> dict:
