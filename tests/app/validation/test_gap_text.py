@@ -1,7 +1,7 @@
 """The validation suites' gap texts as data (sim/app/validation/gap_text.py) and the suites' files of them
 (sim/data/validation/heldout_gaps.toml, read by serving_heldout.py; inferencex_gaps.toml, iter_logs_gaps.toml,
-training_gaps.toml, serving_gaps.toml, read by serving_inferencex.py, iter_logs.py, training.py, serving.py): each file's structure, and the
-loader's errors on a bad file. No test here reads the prose itself."""
+training_gaps.toml, serving_gaps.toml, read by serving_inferencex.py, iter_logs.py, training.py, serving.py):
+each file's structure, and the loader's errors on a bad file. No test here reads the prose itself."""
 
 import ast
 
