@@ -49,6 +49,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sim.app.validation import gap_text
 from sim.app.validation.case import Case, column_number, column_yes, read_rows
 from sim.errors import ConfigError
 
@@ -57,57 +58,14 @@ DATA = Path(__file__).resolve().parents[3] / "workloads" / "serving" / "data" / 
 KINDS_OF_ROW = ("iter_log_decode_step", "iter_log_host_step_mean", "bench_per_user", "bench_concurrency",
                 "serve_throughput")
 
-DEP_LARGE_BATCH_GAP = (
-    "TensorRT-LLM DEP8 DeepSeek-R1 at 128-896 sequences per rank (issue 12, iterlog): the pure-decode step the "
-    "trtllm-bench runs imply (their time per output token less the share dcsim's own run spends in its "
-    "prefill-carrying steps) is 1.6-1.9x dcsim's: H200 FP8 128 per rank ~80 vs 46.4 ms (blog, 0.19-era build); "
-    "B200 NVFP4 experts 384 per rank ~74 vs 47.1 ms (BF16 KV) and 896 per rank ~147 vs 79.4 ms (FP8 KV), both at "
-    "commit b6261862 (mid-2025); dcsim's output tokens/s of the same runs +60 / +41 / +50 %. Per sequence-step "
-    "dcsim adds ~0.13 ms (H200, 8 -> 128 per rank) and ~0.075 ms (B200, 13 -> 384 / 896) where the runs add "
-    "~0.41 and ~0.15 ms if dcsim holds at the small batch (InferenceX H200 DEP rows: ~0 at 8-13 per rank, -11 % "
-    "at 26, serving_inferencex): the missing cost grows with the rank's batch. Not a Hopper kernel's alone (the "
-    "sourced Hopper kernel rates explained <= 9 ms of the H200 step, test_dp_attention): the B200 runs use other "
-    "kernels (CUTLASS NVFP4 MoE, TRTLLM-gen MLA). But version and DEP width confound Blackwell: the post-1.0 "
-    "perf overview's B200 DEP4 1000/1000 row is -9.6 % (dcsim below it; DSR1_GAP), and dcsim's 6,397 tok/s/GPU for the "
-    "384-per-rank B200 run is the level the post-1.0 DEP4 1000/1000 row measures (6,463), so the B200 excess "
-    "may be that build's speed (or DEP8's all-gather of twice the rows of DEP4) rather than the model's; "
-    "on H200 the deficit holds at both builds (blog +60 %, post-1.0 DEP8 1000/1000 +57 %). Without attention "
-    "DP the same model decodes at dcsim's step (TP8 EP8 H200, 32 sequences, 8.7k context: +2.6 / -3.3 % against "
-    "two iter-log readings). Tried as a diagnostic (not adopted): if the MoE's permute, activation and unpermute "
-    "ran over all n x B x top_k gathered rows rather than the rank's own (the aux kernels of the all-to-all path "
-    "launched a block per expanded token before TensorRT-LLM PR #5215, blog8 Part 2, June 2025; dp_attention.py "
-    "has the all-gather path looping to the local experts' offset), the B200 steps would be ~79 / ~145 ms (implied "
-    "74 / 147) but H200 only ~62 (implied 80): no kernel timing source, and H200 is not closed; nor a code "
-    "source: in every stored TensorRT-LLM version read, the DeepGEMM (Blackwell FP8) and CUTLASS (NVFP4; SM90 "
-    "FP8 block scales) fused MoE quantize, activate and multiply the rank's own rows only (DeepGEMM's masked "
-    "[experts, round_up(gathered tokens, 128), hidden] buffers are allocated, not swept; issue 12, dgbuf: "
-    "serving_inferencex.GATHERED_ROWS_AUDIT, with a measured per-input-token lead worth at most a quarter of "
-    "the InferenceX B200 FP8 DEP8 deficit). "
-    "Not isolated: which op scales; no public per-op DEP profile at these batches, "
-    "and no public print_iter_log figure of a Hopper DEP run at >= 32 per rank, was found. "
-    "A second H200 run (issue 12, hopops): TensorRT-LLM PR #3439's 'w/o this PR' trtllm-bench of DeepSeek-R1-FP8 "
-    "on 8 H200 (ISL 1024 / OSL 2048, BF16 KV, CUDA graphs padded to 256, 159 sequences per rank held: 1,272 / "
-    "10,036 tok/s = 126.7 ms per token) implies a 117 ms pure-decode step where dcsim's is 59.0 (throughput "
-    "+79 %). Both H200 runs predate that PR, which passed the attention-DP all-gather / reduce-scatter each "
-    "rank's token count (then a group of N ncclBroadcast / N ncclReduce, cpp/tensorrt_llm/thop/allgatherOp.cpp, "
-    "reducescatterOp.cpp; the post-1.0 Hopper FP8 block-scale and GPT-OSS Triton paths pass sizes, Llama 4 pads): "
-    "before it every rank was padded to the largest and ran plain ncclAllGather / ncclReduceScatter, so the "
-    "grouped broadcast / reduce path is not the H200 deficit's cause. "
-    "The slope (issue 12, hopdep17; serving_heldout.DEP_BATCH_SLOPE): dcsim's H200 DEP8 step grows 0.119 ms per "
-    "sequence from 32 to 128 per rank (half of it MLA, a quarter the all-gather / reduce-scatter); the measured "
-    "pure-decode steps grow 2.1x that rate between 13 and 26 per rank (InferenceX Dynamo decode workers, post-1.0, "
-    "within 4 / 12 % there) and 2.4-4.0x from 32 to 128 (this blog row); no single op, host time or the LM head "
-    "closes it against the public Hopper kernels.")
-TEP_STEP = ("DeepSeek-R1 FP8 TP8 EP8 without attention DP on H200, a disaggregated decode worker's pure decode "
-            "steps at 32 sequences (print_iter_log, num_ctx_tokens 0): dcsim's GPU step within a few percent")
-GPTOSS_HOST_FIT = ("GPT-OSS-120B GB200 ADP2 (trtllm-serve, 1,536 per rank): the mean host_step_time is the row "
-                   "sim/data/hardware.toml's GB200 host_speed 0.85 was fitted to (25 us x86 per sequence-step / "
-                   "0.85); dcsim's mean per-token time includes its prefill-carrying steps (issue 12, gptbw16: "
-                   "those steps' split context / generation attention and the W4A8 experts' CUTLASS per-copy cost "
-                   "took the C++ / Python scheduler rows +9.0 / +6.9 -> +12.9 / +10.7 %)")
-LLAMA_SERVE = ("Llama-3.1-8B FP8 on one B200 at 64 sequences (trtllm-serve, 2026-05): dcsim's throughput is "
-               "~14 % low (its trtllm-serve request path and step are slower than this build's); the exposed "
-               "host time per step, engines.toml [trtllm-serve] step_us 500 us, against the issue's ~580 us")
+# The gap texts: one block of sim/data/validation/iter_logs_gaps.toml each (gap_text.load composes a block's
+# ``before`` blocks, its text and its ``after`` blocks); its header says how to add or extend one.
+GAP_FILE = "iter_logs_gaps.toml"
+_GAPS = gap_text.load(GAP_FILE)
+DEP_LARGE_BATCH_GAP = _GAPS["DEP_LARGE_BATCH_GAP"]
+TEP_STEP = _GAPS["TEP_STEP"]
+GPTOSS_HOST_FIT = _GAPS["GPTOSS_HOST_FIT"]
+LLAMA_SERVE = _GAPS["LLAMA_SERVE"]
 
 # (kind, metric) -> (bound on |error|, gap text); a case over its bound fails the test
 KINDS = {

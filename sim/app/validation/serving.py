@@ -26,9 +26,10 @@ Vocabulary:
 - published runs (``PUBLISHED``): configs of public vLLM / SGLang / Dynamo measurements copied
   with their citation into ``workloads/serving/data/published/`` (from ../shared/cases/serving),
   each with its headline metric (tolerance 15 %) and latencies (25 %). Where the model cannot yet
-  reach that, ``gap`` says why and ``bound`` is the |error| the row must stay under (so it cannot
-  silently get worse). ``run_published()`` returns their rows (same shape, plus ``tolerance``,
-  ``bound``, ``gap``); ``run_suite(published=True)`` appends them.
+  reach that, ``gap`` says why (its text a block of ``sim/data/validation/serving_gaps.toml``) and
+  ``bound`` is the |error| the row must stay under (so it cannot silently get worse).
+  ``run_published()`` returns their rows (same shape, plus ``tolerance``, ``bound``, ``gap``);
+  ``run_suite(published=True)`` appends them.
 - KV-cache sizes (``data/kv_logs.csv``, ``run_kv_cases()``): the pool vLLM / SGLang logged at
   start-up for a model, GPU, TP and memory setting, against the engine profile's memory model
   (``workloads/serving/engines.py``); column ``fit`` marks the rows vLLM's reserve was fitted to.
@@ -43,6 +44,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from sim.app.validation import gap_text
 from sim.app.validation.case import Case
 from sim.config import load_config
 import workloads.serving
@@ -54,6 +56,12 @@ DATA = Path(workloads.serving.__file__).resolve().parent / "data" / "inference.c
 DATA_LARGE = DATA.parent / "inference_large.csv"
 PUBLISHED_DIR = DATA.parent / "published"
 
+# The cases' gap texts: one block of sim/data/validation/serving_gaps.toml per case with a gap, named by the
+# case's id (a gap several cases share: a block in capitals, assigned below under its name); its header says
+# how to add or extend one.
+GAP_FILE = "serving_gaps.toml"
+_GAPS = gap_text.load(GAP_FILE)
+
 GS_H100 = "gpustack/gpustack docs/performance-lab"
 # Dynamo's 4 x TP1 prefill workers bound the closed loop (128 requests at concurrency 32: 4 waves).
 # Their per-prompt time is read off the run's own start: 32 prompts reach 4 idle workers at once and
@@ -62,29 +70,15 @@ GS_H100 = "gpustack/gpustack docs/performance-lab"
 # rate the H100 FP8 constants were fitted to and that the held-out 70B FP8 prefill-heavy TensorRT-LLM
 # rows (H100 TP2 / H200 TP1 at 2048/128, 5000/500, 20000/2000) confirm within 4.4 %; its burst tail is
 # p99 3.35 s (tests/app/validation/test_serving.py::test_dynamo_start_burst_tail).
-DYNAMO_PREFILL_GAP = (
-    "prefill-bound closed loop: throughput = the 4 TP1 prefill workers' rate. The run's start burst puts "
-    "vLLM 0.7.2's V0 prefill worker (enforce_eager, FP8-dynamic per-token activation quantization, bf16 "
-    "attention) at ~500 ms per 3,000-token prompt (max TTFT 4,052 ms = 8 queued prefills; min 538 ms) "
-    "against the model's 410 ms, the TensorRT-LLM FP8 rate the H100 constants were fitted to (the 70B FP8 "
-    "prefill-heavy TensorRT-LLM rows are matched within 4.4 %). The ~1.2x is vLLM-V0-versus-TensorRT-LLM "
-    "prefill efficiency that no public kernel table isolates; fitting it to this row would be a per-case "
-    "factor. (With the run's 128 requests instead of 320, TTFT -35.9 % -> -22.6 %, this row +33.1 % -> +20.6 %)")
+DYNAMO_PREFILL_GAP = _GAPS["DYNAMO_PREFILL_GAP"]
 # (case id, config file, metric expression over the summary, measured, tolerance, source, gap, bound
 #  [, --set overrides of the config: a sibling measurement of the same run])
 PUBLISHED = [
     ("qwen3_32b_h100_32k_throughput", "gs_qwen3_32b_h100_32k.toml", "input_tokens_per_s + output_tokens_per_s",
      2771.81, 0.15, f"{GS_H100}/qwen3-32b/h100.md (Other Benchmark Cases, baseline, vLLM v0.11.0)",
-     "a factor of this lab, not of long-context attention: its other runs are over-predicted as much at "
-     "2k and 4k prompts (Qwen3-32B vLLM: +75 %, +66 %; Qwen3-14B on an H100 SXM, same doc set: 2k/4k/32k "
-     "+92/+83/+73 %) and with TensorRT-LLM / SGLang FP8 (+75 to +118 %), while NVIDIA's TensorRT-LLM table "
-     "on H100 is matched within 3 % at 5000/500 and 20000/2000 and within 8 % on Llama 3.3 70B TP2 "
-     "(serving-large suite): the lab's prefill runs at about half NVIDIA's per-GPU FLOP rate (TRT-LLM "
-     "FP8 Qwen3-32B 4k/200: ~3e14 FLOP/s vs Llama 3.3 70B H100 TP2 5000/500: ~6e14)", 0.70),
+     _GAPS["qwen3_32b_h100_32k_throughput"], 0.70),
     ("qwen3_32b_h100_32k_tpot", "gs_qwen3_32b_h100_32k.toml", "tpot_mean_s", 0.04342, 0.25,
-     f"{GS_H100}/qwen3-32b/h100.md", "the lab's decode steps take 43-45 ms (median ITL) at 2k, 4k and 32k "
-     "contexts alike (KV-bound: about the same KV bytes per step), 1.5x the weight + KV bandwidth bound "
-     "(28.8 ms); the same lab factor as the throughput row, not a long-KV attention effect", 0.45),
+     f"{GS_H100}/qwen3-32b/h100.md", _GAPS["qwen3_32b_h100_32k_tpot"], 0.45),
     ("qwen3_8b_h100_c4_tpot", "gs_qwen3_8b_h100_c4.toml", "tpot_mean_s", 0.00738, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md (vLLM v0.11.0, ShareGPT, max-concurrency 4)", "", None),
     ("qwen3_8b_h100_c4_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.0640, 0.25,
@@ -100,13 +94,7 @@ PUBLISHED = [
      f"{GS_H100}/qwen3-8b/h100-latency.md", "", None),
     ("qwen3_8b_h100_c8_throughput", "gs_qwen3_8b_h100_c4.toml", "output_tokens_per_s", 917.28, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md (Other Benchmark Cases, baseline BS=8: 100 requests in 24.05 s)",
-     "100 closed-loop requests: the makespan is set by the last long request. The lognormal stand-in for "
-     "ShareGPT matches the published totals (22,593 / 21,613 sampled vs 23,260 / 22,061 tokens) but draws "
-     "one 2,000-token output that starts at 12.7 s and ends the run at 29.1 s (the next request ends at "
-     "22.9 s, ~940 tok/s); the run's real lengths are not published. Not a missing host cost: with "
-     "run.seed 1-5 the same config gives 858 / 926 / 960 / 939 / 937 tok/s (mean 924, +0.7 %) at the same "
-     "7.7 ms TPOT, and the logits (LM head over the 151,936-token vocabulary, fp32 logits per sampled row) "
-     "are already priced; any added per-step cost would lower the prediction further", 0.25, ("workload.concurrency=8",)),
+     _GAPS["qwen3_8b_h100_c8_throughput"], 0.25, ("workload.concurrency=8",)),
     ("qwen3_8b_h100_c4_sglang_ttft", "gs_qwen3_8b_h100_c4.toml", "ttft_mean_s", 0.02770, 0.25,
      f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3, same run; held out of SGLang's eager "
      "launch_us fit)", "", None, ("serve.engine=sglang",)),
@@ -129,38 +117,16 @@ PUBLISHED = [
     ("dsr1_h200_tp8_c64_tpot", "infx_dsr1_h200_tp8.toml", "tpot_mean_s", 0.0346, 0.15,
      "SemiAnalysisAI/InferenceX#870 (deepseek sglang h200, conc 64)", "", None),
     ("dsr1_h200_tp8_c64_ttft", "infx_dsr1_h200_tp8.toml", "ttft_mean_s", 0.4231, 0.25,
-     "SemiAnalysisAI/InferenceX#870", "the measured mean is set by its tail: p99 TTFT 1.98 / 2.15 / 2.64 / "
-     "2.74 s at concurrency 8 / 16 / 32 / 64 with means 331-423 ms nearly flat in load (80-640 requests: a "
-     "few multi-second first tokens, e.g. the synchronized closed-loop start or first-shape warm-up, carry "
-     "the mean). The model's p99 is 0.31 s at c8 and 1.90 s at c64, its median 98 / 120 ms; SGLang 0.5.7's "
-     "eager prefill floor is [sglang]'s 43 us per kernel (sglang#12160, 0.5-era)", 0.65),
+     "SemiAnalysisAI/InferenceX#870", _GAPS["dsr1_h200_tp8_c64_ttft"], 0.65),
     ("dsr1_16xh100_tp16_tpot", "tt_dsr1_16xh100_tp16.toml", "tpot_mean_s", 0.0231, 0.15,
      "tenstorrent/tt-inference-server#356 (16 H100 (SGLANG + INFINIBAND), ISL/OSL 128/128, concurrency 1)",
-     "one-sequence decode over two nodes, predicted 17.1 ms: 7.9 ms of kernels (weights read at 1/16 per GPU, "
-     "~1,200 kernels at the ~4 us launch floor), 9.0 ms of 122 cross-node all-reduces; the 0.5 ms of scheduler "
-     "host time runs beside the GPU step under SGLang's overlap scheduler (serve.async_scheduling, issue 12 "
-     "asynchost: -23.7 -> -25.9 %). Until "
-     "issue 12 it read +10.9 % only because each one-token GEMM was charged ~21 us of tensor time (the "
-     "narrow-GEMM penalty at one row): 7.7 ms over the step's 601 GEMMs that the measured GEMMs do not show "
-     "(gemm.csv: m = 1 takes what m = 8 takes; MMA_MIN_TOKENS). What the run adds is per-kernel work that "
-     "the layer model does not list at batch 1 (SGLang's separate per-token-group FP8 quantization before "
-     "each of the 601 block-scaled GEMMs, MLA's absorption bmm's and norms: ~1,922 kernels per step, "
-     "engines.eager_ops) and the latency of the inter-node all-reduce; charging those kernels at the launch "
-     "floor would close ~2.4 ms here but put the weight-bound H200 TP8 concurrency-64 TPOT row (+12.5 %) "
-     "past its tolerance, so neither is fitted on this single row. (The decode attention's 0.5 ms of FLOP "
-     "half-saturation, a prefill-kernel fit, went with it: -22.6 -> -24.5 %)", 0.30),
+     _GAPS["dsr1_16xh100_tp16_tpot"], 0.30),
     ("dsr1_16xh100_tp16_ttft", "tt_dsr1_16xh100_tp16.toml", "ttft_mean_s", 0.1797, 0.25,
      "tenstorrent/tt-inference-server#356 (SGLang 0.4.x by date; held out of [sglang-0.4] launch_us, fitted "
      "to an H200 eager prefill of early 2025)", "", None),
     ("dsr1_16xh100_tp16_ttft_8k", "tt_dsr1_16xh100_tp16.toml", "ttft_mean_s", 0.2639, 0.25,
      "tenstorrent/tt-inference-server#356 (ISL 8192)",
-     "an 8,192-token prefill over TP 16 on two nodes, too slow since before issue 12's deepseek pass (+21.1 %): "
-     "of dcsim's ~300 ms step, 77 ms are the MoE's permute and unpermute passes over all 65,536 routed rows at "
-     "the full hidden width on every TP rank (1.9 GB per layer), which SGLang's Triton fused MoE does not run as "
-     "copies (it reads the rows through its sorted token ids inside the GEMM and sums the top-k outputs in one "
-     "moe_sum), and 78 ms cross-node all-reduces. The block-scaled FP8 GEMMs' serial output store (compute.toml "
-     "[H100] block_fp8_serial_epilogue, checked on DeepGEMM's kernel table, not on this row) added ~11 ms: "
-     "+21.1 -> +25.3 %", 0.30, ("workload.input_tokens=8192",)),
+     _GAPS["dsr1_16xh100_tp16_ttft_8k"], 0.30, ("workload.input_tokens=8192",)),
     # the same table at ISL 2048 and 4096 (4 and 2 requests): TTFT stays at the ISL-128 floor (190.5 and
     # 199.7 ms vs 179.7) until 8192 (263.9): the prefill is host-bound (step = max(GPU, host launch)) up to
     # ~4k tokens, as modelled (222 / 224 / 226 ms, then 319 ms at 8k where the GPU time exceeds the floor)
@@ -419,16 +385,9 @@ KV_LOGS = DATA.parent / "kv_logs.csv"
 # KV rows outside the 5 % tolerance, with why (bound: the |error| they must stay under)
 KV_GAPS = {
     "vllm09_qwen3_235b_fp8_tp4_h100": (
-        "a July 2025 vLLM with the LMCache connector at TP4. NCCL's NVLS buffers (4 x 288 MiB, counted since "
-        "issue 12: +25.6 % -> +11.6 %) leave ~0.9 GiB per GPU unexplained; SGLang's log of the same checkpoint "
-        "at TP4 leaves ~1.5 GiB x 0.93 (below), so about 1 GiB per GPU at TP4 is common to both engines: "
-        "NCCL's ring/tree buffers and custom all-reduce at 4 ranks (not logged apart). Not the fused-MoE "
-        "workspace: vLLM 0.11's gpt-oss-20b / 120b logs (MoE, TP1) peak at the sampler's 7.38 GiB, as "
-        "modelled (tests/workloads/serving/test_engines.py)", 0.15),
+        _GAPS["vllm09_qwen3_235b_fp8_tp4_h100"], 0.15),
     "sglang_qwen3_235b_fp8_tp4_h100": (
-        "SGLang's fraction is of the memory free after init_torch_distributed, so the CUDA context (0.61 GiB, "
-        "counted since issue 12: +12.6 % -> +9.2 %) and its NCCL / custom all-reduce buffers at TP4 are "
-        "outside it; the latter (~1 GiB, with NVLS off by default) are not logged", 0.12),
+        _GAPS["sglang_qwen3_235b_fp8_tp4_h100"], 0.12),
 }
 
 
@@ -521,11 +480,7 @@ TRTLLM_KV_LOGS = DATA.parent / "trtllm_kv_logs.csv"
 # TensorRT-LLM ledger terms outside their tolerance, with why (bound: the |error| they must stay under)
 TRTLLM_KV_GAPS = {
     "trtllm_kv_trtllm11rc3_gptoss120b_gb10_activation": (
-        "the profiling pass's torch peak over the weights (one context request of max_num_tokens = 8,192 on a "
-        "1.1.0rc3 GPT-OSS-120B) logs 0.85 GiB; the workspace model (fitted to the v1.0 dense tables, calibration.toml "
-        "[memory] workspace_factor) gives 0.57 GiB: the MoE's CUTLASS workspace for 8,192 x top-4 routed rows and "
-        "the attention workspace (100.7 MB, logged) are not in it. 0.28 GiB is 0.2 % of an H200's pool: not "
-        "modelled from one log", 0.40),
+        _GAPS["trtllm_kv_trtllm11rc3_gptoss120b_gb10_activation"], 0.40),
 }
 
 

@@ -49,12 +49,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.app.validation import gap_text
 from sim.app.validation.case import Case
 from sim.config import load_config
 from workloads.training.calibration import prepare, predict
 from workloads.training.cases import (issue11_cases, moe_cases, multinode_cases, narayanan_cases, narayanan_t2_cases,
                                      v100_calibration_cases, vtrain_cases)
 from workloads.training.cases import llmfoundry_multinode_cases, mpt_attention_kernel, multinode_published_cases
+
+# The documented gaps' texts (the "why" of BLACKWELL_GAPS, LLMFOUNDRY_A100_GAPS, HELDOUT3_GAPS): one block of
+# sim/data/validation/training_gaps.toml per gap, named as the gap; its header says how to add or extend one.
+GAP_FILE = "training_gaps.toml"
+_GAPS = gap_text.load(GAP_FILE)
 
 
 def _simulate(case: dict) -> float:
@@ -262,27 +268,12 @@ if __name__ == "__main__":
 
 BLACKWELL_TOLERANCE = 0.15      # a held-out Blackwell row without a documented gap
 
-# Documented gaps, each a kind of row (not a row): (name, test on the case, |error| bound, why)
+# Documented gaps, each a kind of row (not a row): (name, test on the case, |error| bound, why: _GAPS[name])
 BLACKWELL_GAPS = (
-    ("gb200_cp", lambda c: c["gpu"] == "GB200" and c["config"]["train"]["cp"] > 1, 0.5,
-     "GB200 rows with context parallelism (NeMo 25.04-Megatron-Bridge 25.09) run 14-31% below prediction, while "
-     "the DGX B200 rows of the same layout (405B, TP 4 PP 8 CP 2 VP 8) are within 5% and GB200's later releases "
-     "drop CP: a software state of those releases on GB200 the model does not carry. Not rank placement: on the "
-     "same release and layout GB200 runs below DGX B200 (Megatron-Bridge 25.09 405B MXFP8: 578 vs 622 tokens/s/GPU), "
-     "and on GB200 the 70B layout (TP 2 PP 4 VP 5) loses 27% from CP 1 (25.09, 3,546) to CP 2 (25.07, 2,605) though "
-     "its CP pairs sit in one 4-GPU tray; the closed form prices the 405B rows' TP, CP and DP groups on NVLink "
-     "whether racks hold 64 or 72 ranks, and pricing them as 8-GPU domains still leaves the 70B row +31%"),
-    ("nemotron4", lambda c: c["model"].startswith("nemotron4"), 0.4,
-     "Nemotron-4 15B / 340B (NeMo 25.02, 25.04): not explained; the tables do not give the recipes' recompute, "
-     "overlap or vocabulary-parallel settings (squared-ReLU MLP, 256k vocabulary)"),
-    ("nemo2502", lambda c: c["case"].startswith("nemo2502"), 0.25,
-     "NeMo 25.02 ran the same Llama 3 8B layout on DGX B200 13% slower than Megatron-Bridge 25.09 (26,006 vs "
-     "29,994 tokens/s/GPU) with delayed FP8 scaling: software maturity, not hardware"),
-    ("nvfp4", lambda c: c["recipe"] == "nvfp4", 0.2,
-     "NVFP4 rows +4 to +16%: the recipe's quantization passes (per-tensor amax, random Hadamard transform of the "
-     "weight-gradient inputs, 16x16 weight blocks: train.fp8_recipe = 'nvfp4') and its TP overlap being off are "
-     "modelled; Blackwell's FP4 GEMM efficiency is not fitted (fp4_gemm_factor is [default]'s: every NVFP4 row "
-     "is held out) and stochastic rounding of the gradients is not priced"),
+    ("gb200_cp", lambda c: c["gpu"] == "GB200" and c["config"]["train"]["cp"] > 1, 0.5, _GAPS["gb200_cp"]),
+    ("nemotron4", lambda c: c["model"].startswith("nemotron4"), 0.4, _GAPS["nemotron4"]),
+    ("nemo2502", lambda c: c["case"].startswith("nemo2502"), 0.25, _GAPS["nemo2502"]),
+    ("nvfp4", lambda c: c["recipe"] == "nvfp4", 0.2, _GAPS["nvfp4"]),
 )
 
 
@@ -325,18 +316,11 @@ def blackwell_rows() -> list[Case]:
 
 LLMFOUNDRY_A100_TOLERANCE = 0.20     # a held-out A100 row without a documented gap
 
-# Documented gaps, each a kind of row (not a row): (name, test on the case, |error| bound, why)
+# Documented gaps, each a kind of row (not a row): (name, test on the case, |error| bound, why: _GAPS[name])
 LLMFOUNDRY_A100_GAPS = (
     ("mpt760m_short_seq", lambda c: c["case"].startswith("llmfoundry_mpt760m_s") and "_a100x8_" in c["case"] and
-     int(c["config"]["model"]["seq_len"]) <= 1024, 0.40,
-     "MPT-760M at seq 512 and 1024 on 8 x 80 GB (micro-batch 96 and 48; the 40GB table's rows are -6%): measured MFU drops from 56.9% at seq 2048 to 45-48%, "
-     "while every other model of the table stays within 2.3 points of its seq-2048 MFU (1B: 59.9 -> 60.7%); the model "
-     "keeps the 2048 row's rate. A run-specific drop (the table gives no cause), not a kind the model carries"),
-    ("mpt30b_seq8192", lambda c: c["case"].startswith("llmfoundry_mpt30b_s8192_a100"), 0.45,
-     "MPT-30B at seq 8192 on 8 x 80 GB (micro-batch 1, full recompute): 39% MFU against 51% at seq 4096 with "
-     "the same layout (+3% there); the H100 table drops the same way (that row +29%, held out). Not explained: "
-     "the model's peak memory is 68.7 of 80 GiB (66.5 at seq 2048), attention is ~16% of its model FLOPs; the tables "
-     "give no cause"),
+     int(c["config"]["model"]["seq_len"]) <= 1024, 0.40, _GAPS["mpt760m_short_seq"]),
+    ("mpt30b_seq8192", lambda c: c["case"].startswith("llmfoundry_mpt30b_s8192_a100"), 0.45, _GAPS["mpt30b_seq8192"]),
 )
 
 
@@ -375,28 +359,14 @@ def llmfoundry_a100_summary(rows) -> dict:
 
 HELDOUT3_TOLERANCE = 0.15       # a held-out round-3 row without a documented gap
 
-# Documented gaps, each a kind of row (not a row): (name, test on the case, |error| bound, why)
+# Documented gaps, each a kind of row (not a row): (name, test on the case, |error| bound, why: _GAPS[name])
 HELDOUT3_GAPS = (
     ("moe_ep_across_nodes", lambda c: c["moe"] and c["system"] == "H100" and c["config"]["train"]["ep"] >= 64, 0.25,
-     "DeepSeek-V3 with EP 64 on 1,024 H100 (the recipes' HybridEP dispatcher as train.moe_dispatcher = "
-     "'deepep'): the all-to-all spans 8 nodes over 400G IB and is mostly exposed: predicted -14% "
-     "(-28% before grouped expert ops launched their per-expert kernels from C++, compute.toml "
-     "grouped_launch_us); DeepSeek-V3's node-limited routing (at most 4 nodes per token) and the "
-     "recipe's partial recompute (mla_up_proj, mlp) are not modelled"),
-    ("moe_nvl72_recipe", lambda c: c["moe"] and c["system"] in ("GB200", "GB300"), 0.25,
-     "DeepSeek-V3 MXFP8 with EP inside the NVL72 domain (GB200 EP 64: +9%; GB300 EP 32, MBS 2: "
-     "+16%), while the same table's DGX-B200 row (EP 8 in one 8-GPU node, PP 16) is -2%: the "
-     "recipes' partial recompute (mla_up_proj) and MTP layer (the CSV assumes none) are not "
-     "modelled, nor their CUDA graphs (attention, router, preprocess); the multi-node NVLink "
-     "all-to-all (HybridEP over MNNVL) is priced as the domain's NVLink; not separated"),
+     _GAPS["moe_ep_across_nodes"]),
+    ("moe_nvl72_recipe", lambda c: c["moe"] and c["system"] in ("GB200", "GB300"), 0.25, _GAPS["moe_nvl72_recipe"]),
     ("megatron_fsdp", lambda c: c["framework"] == "megatron-bridge" and c["config"]["train"]["zero"] == 3,
-     0.25, "Megatron-FSDP (Llama 3 8B, 8 H100, FP8-CS): -22%. dcsim prices ZeRO-3 as PyTorch FSDP "
-     "(Composer's per-block hooks, fsdp_layer_overhead_us fitted to llm-foundry; bf16 gathers; "
-     "weights re-cast every micro-batch); NeMo 24.07's DDP Llama 3 8B row is +7.5%"),
-    ("cp8_262k", lambda c: c["config"]["train"]["cp"] == 8, 0.25,
-     "torchtitan CP 8 at 262,144 tokens on one node: +20% (CP 2 at 64k: -13%); torchtitan's "
-     "Dec 2024 ring attention (SDPA per KV block, load-balanced shards) is slower than dcsim's "
-     "FlashAttention-2 rate over the whole sequence with the ring exchange hidden"),
+     0.25, _GAPS["megatron_fsdp"]),
+    ("cp8_262k", lambda c: c["config"]["train"]["cp"] == 8, 0.25, _GAPS["cp8_262k"]),
 )
 
 

@@ -1,13 +1,18 @@
-"""The validation suites' gap texts as data (sim/app/validation/gap_text.py) and the held-out suite's file of
-them (sim/data/validation/heldout_gaps.toml, read by serving_heldout.py): the file's structure, and the
-loader's errors on a bad file. No test here reads the prose itself."""
+"""The validation suites' gap texts as data (sim/app/validation/gap_text.py) and the suites' files of them
+(sim/data/validation/heldout_gaps.toml, read by serving_heldout.py; inferencex_gaps.toml, iter_logs_gaps.toml,
+training_gaps.toml, serving_gaps.toml, read by serving_inferencex.py, iter_logs.py, training.py, serving.py):
+each file's structure, and the loader's errors on a bad file. No test here reads the prose itself."""
 
 import ast
 
 import pytest
 
 from sim.app.validation import gap_text
+from sim.app.validation import iter_logs
+from sim.app.validation import serving
 from sim.app.validation import serving_heldout as held
+from sim.app.validation import serving_inferencex as infx
+from sim.app.validation import training
 from sim.errors import ConfigError
 
 
@@ -65,6 +70,127 @@ def test_heldout_gap_texts_are_single_lines():
     for name, block in blocks.items():
         assert "\n" not in block.text and "\t" not in block.text, name
         assert "  " not in block.text, name
+
+
+SUITES = (infx, iter_logs, training, serving)
+
+
+def _tree(module) -> ast.Module:
+    return ast.parse(open(module.__file__, encoding="utf-8").read())
+
+
+def _gap_reads(module) -> tuple[list[str], dict[str, str]]:
+    """The block names a module reads (every ``_GAPS["NAME"]`` in its source, in order) and its module-level
+    names assigned one (``NAME = _GAPS["BLOCK"]``: name -> block)."""
+    reads = [node.slice.value for node in ast.walk(_tree(module)) if isinstance(node, ast.Subscript)
+             and isinstance(node.value, ast.Name) and node.value.id == "_GAPS"]
+    assigned = {st.targets[0].id: st.value.slice.value for st in _tree(module).body
+                if isinstance(st, ast.Assign) and isinstance(st.value, ast.Subscript)
+                and isinstance(st.value.value, ast.Name) and st.value.value.id == "_GAPS"}
+    return reads, assigned
+
+
+def _suite_blocks(module) -> dict:
+    where = "sim/data/validation/" + module.GAP_FILE
+    return gap_text.read_blocks(gap_text.path(module.GAP_FILE).read_text(encoding="utf-8"), where)
+
+
+@pytest.mark.parametrize("module", SUITES, ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_suite_gap_file_structure(module):
+    """A suite's file reads without error (every before / after name a block of the file, no block made of
+    itself); every block the module reads (``_GAPS["NAME"]``) is one; every block is read by the module,
+    directly or through other blocks; each module-level name assigned a block has the block's name and is the
+    block as the file composes it, and each block is its before blocks, its text and its after blocks."""
+    blocks = _suite_blocks(module)
+    texts = gap_text.compose(blocks, module.GAP_FILE)
+    reads, assigned = _gap_reads(module)
+    assert reads and set(reads) <= set(blocks), sorted(set(reads) - set(blocks))
+    unused = sorted(set(blocks) - gap_text.reachable(blocks, reads))
+    assert not unused, f"blocks the module does not read, directly or through another block: {unused}"
+    for name, block_name in assigned.items():
+        assert name == block_name and getattr(module, name) == texts[name], name
+    for name, block in blocks.items():
+        assert texts[name] == ("".join(texts[n] for n in block.before) + block.text
+                               + "".join(texts[n] for n in block.after))
+        assert texts[name], f"block {name} is empty"
+        assert "\n" not in block.text and "\t" not in block.text and "  " not in block.text, name
+
+
+def _joined(node, texts) -> str:
+    """A gap expression of the source (names of blocks joined with + and string separators) over ``texts``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _joined(node.left, texts) + _joined(node.right, texts)
+    if isinstance(node, ast.Name):
+        return texts[node.id]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) <= 2:
+        return node.value                 # "", " " or ". " between blocks: no prose in the source
+    raise AssertionError(f"a gap is block names joined with separators, not {ast.dump(node)}")
+
+
+def _assigned_value(module, name):
+    return next(st.value for st in _tree(module).body if isinstance(st, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == name for t in st.targets))
+
+
+def test_inferencex_kinds_are_blocks_joined():
+    """Each gap of serving_inferencex.KINDS (TPOT case and throughput case) is the file's blocks joined with
+    the separators its source writes: no prose left in the table."""
+    texts = gap_text.compose(_suite_blocks(infx), infx.GAP_FILE)
+    kinds = _assigned_value(infx, "KINDS")
+    assert len(kinds.elts) == len(infx.KINDS)
+    for entry, (key, tpot, tput) in zip(kinds.elts, infx.KINDS):
+        assert entry.elts[0].value == key
+        assert _joined(entry.elts[1].elts[2], texts) == tpot[2], key
+        assert _joined(entry.elts[2].elts[2], texts) == tput[2], key
+
+
+def test_iter_logs_kinds_are_blocks():
+    """Each gap of iter_logs.KINDS is one block of its file."""
+    texts = gap_text.compose(_suite_blocks(iter_logs), iter_logs.GAP_FILE)
+    kinds = _assigned_value(iter_logs, "KINDS")
+    assert len(kinds.values) == len(iter_logs.KINDS)
+    for value, (key, (bound, gap)) in zip(kinds.values, iter_logs.KINDS.items()):
+        assert _joined(value.elts[1], texts) == gap, key
+
+
+@pytest.mark.parametrize("table", ["BLACKWELL_GAPS", "LLMFOUNDRY_A100_GAPS", "HELDOUT3_GAPS"])
+def test_training_gaps_are_the_blocks_of_their_names(table):
+    """Each documented gap of training.py's tables has as its text the block of its own name."""
+    texts = gap_text.compose(_suite_blocks(training), training.GAP_FILE)
+    rows = getattr(training, table)
+    assert rows
+    for name, test, bound, why in rows:
+        assert why == texts[name], name
+
+
+@pytest.mark.parametrize("table, gap_index", [("PUBLISHED", 6), ("STEP_CASES", 9)])
+def test_serving_case_gaps_are_blocks_of_their_ids(table, gap_index):
+    """A serving case's gap is "" (none), the block of the case's own id (``_GAPS["<id>"]``), or a block the
+    module assigns under its name (a gap cases share); its value is that block as the file composes it."""
+    texts = gap_text.compose(_suite_blocks(serving), serving.GAP_FILE)
+    _, assigned = _gap_reads(serving)
+    rows = getattr(serving, table)
+    nodes = _assigned_value(serving, table).elts
+    assert rows and len(nodes) == len(rows)
+    for node, row in zip(nodes, rows):
+        case, gap = node.elts[0].value, node.elts[gap_index]
+        assert row[0] == case
+        if isinstance(gap, ast.Constant):
+            assert gap.value == "" == row[gap_index], case
+        elif isinstance(gap, ast.Name):
+            assert gap.id in assigned and row[gap_index] == texts[gap.id], case
+        else:
+            assert gap.slice.value == case and row[gap_index] == texts[case], case
+
+
+@pytest.mark.parametrize("table", ["KV_GAPS", "TRTLLM_KV_GAPS"])
+def test_serving_kv_gaps_are_blocks_of_their_ids(table):
+    """Each KV-cache row's gap (id -> (gap, bound)) is the block of the row's id."""
+    texts = gap_text.compose(_suite_blocks(serving), serving.GAP_FILE)
+    gaps = getattr(serving, table)
+    assert gaps
+    for case, (gap, bound) in gaps.items():
+        assert gap == texts[case], case
 
 
 def _read(text: str) -> dict:
