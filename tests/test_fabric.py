@@ -249,6 +249,20 @@ def check_groups(fab):
     assert np.array_equal(fab._link_group, owner)
 
 
+def _run_transfers(sim, fab, transfers) -> dict:
+    """Run ``transfers`` ((pairs, bytes, start s) each) on ``fab`` to completion: {index: finish time}."""
+    done = {}
+
+    def one(i, pairs, nbytes, start):
+        yield sim.env.timeout(start)
+        yield fab.transfer_bundle(pairs, nbytes)
+        done[i] = sim.now
+
+    procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
+    sim.run(sim.env.all_of(procs))
+    return done
+
+
 @settings(max_examples=80, deadline=None)
 @given(random_arrivals())
 def test_group_resolve_equals_whole_network_solve(case):
@@ -273,15 +287,7 @@ def test_group_resolve_equals_whole_network_solve(case):
         if whole:
             fab._regroup = everything
         fab._update_first = checked
-        done = {}
-
-        def one(i, pairs, nbytes, start):
-            yield sim.env.timeout(start)
-            yield fab.transfer_bundle(pairs, nbytes)
-            done[i] = sim.now
-
-        procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
-        sim.run(sim.env.all_of(procs))
+        done = _run_transfers(sim, fab, transfers)
         assert not fab._groups and (fab._link_group == -1).all()
         return done, fab
 
@@ -306,15 +312,7 @@ def test_small_update_paths_equal_the_array_paths(case):
     def simulate():
         sim = Simulation(0)
         fab = Fabric(sim, topo, "flow", 0.9, 0.8)
-        done = {}
-
-        def one(i, pairs, nbytes, start):
-            yield sim.env.timeout(start)
-            yield fab.transfer_bundle(pairs, nbytes)
-            done[i] = sim.now
-
-        procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
-        sim.run(sim.env.all_of(procs))
+        done = _run_transfers(sim, fab, transfers)
         return done, fab
 
     small_done, small = simulate()

@@ -570,6 +570,19 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _assert_all_exit(pids, what: str) -> None:
+    """Within 30 s of the sweep's kill every pid in ``pids`` is gone; any left is killed and fails the test."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(w) for w in pids):
+        time.sleep(0.2)
+    alive = [w for w in pids if _alive(w)]
+    try:
+        assert not alive, f"{what} {alive} outlived the killed sweep"
+    finally:
+        for w in alive:
+            os.kill(w, signal.SIGKILL)
+
+
 def _alive(pid: int) -> bool:
     """Running (a zombie has exited: it only waits for its parent to reap it)."""
     try:
@@ -597,15 +610,7 @@ def test_pool_workers_exit_when_the_sweep_is_killed(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=TIMEOUT_S)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(_alive(w) for w in workers):
-        time.sleep(0.2)
-    alive = [w for w in workers if _alive(w)]
-    try:
-        assert not alive, f"workers {alive} outlived the killed sweep"
-    finally:
-        for w in alive:
-            os.kill(w, signal.SIGKILL)
+    _assert_all_exit(workers, "workers")
     written = sorted(str(p) for p in out.glob("**/manifest.json"))
     time.sleep(1.5)
     assert sorted(str(p) for p in out.glob("**/manifest.json")) == written    # nobody writes any more
@@ -759,15 +764,7 @@ def test_forkserver_workers_exit_when_the_sweep_is_killed(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=TIMEOUT_S)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(_alive(w) for w in tree):
-        time.sleep(0.2)
-    alive = [w for w in tree if _alive(w)]
-    try:
-        assert not alive, f"processes {alive} outlived the killed sweep"
-    finally:
-        for w in alive:
-            os.kill(w, signal.SIGKILL)
+    _assert_all_exit(tree, "processes")
 
 
 def test_an_unknown_start_method_is_refused_before_anything_is_written(tmp_path):
