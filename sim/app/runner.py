@@ -48,7 +48,7 @@ def build_fabric(cfg: Config, simulation, topo, record_flows: bool = False):
     return fabric_for(cfg.topology, simulation, topo, record_flows)
 
 
-_WARNED: set = set()     # (gpu, kind) of calibration warnings; messages of others
+_WARNED: set = set()     # (gpu, kind, message) of calibration warnings; messages of others
 WARN_UNCALIBRATED = True  # dcsim validate turns it off: its cases' own GPUs are no warning to the user
 
 
@@ -59,16 +59,19 @@ def calibrated(gpu_name: str, kind: str) -> bool:
     from sim import hardware
     from sim.compute import calibration, calibration_inputs_changed
     ok, missing = calibration(gpu_name, kind)
-    if not ok and WARN_UNCALIBRATED and (gpu_name, kind) not in _WARNED:
-        _WARNED.add((gpu_name, kind))         # once per GPU and kind in a process (sweeps)
+    if not ok and WARN_UNCALIBRATED:
         spec = hardware.defined().get(gpu_name)
         changed = calibration_inputs_changed(gpu_name) if spec is not None and spec.like else []
         why = (f" ({', '.join(changed)} {'differs' if len(changed) == 1 else 'differ'} from {spec.like}'s, "
                "whose measurements its constants were fitted to)"
                if changed else "")
-        print(f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
-              f"defaults or a `like`{why} (see sim/data/compute.toml); treat its times as estimates",
-              file=sys.stderr)
+        msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
+               f"defaults or a `like`{why} (see sim/data/compute.toml); treat its times as estimates")
+        # once per GPU, kind and reason in a process: a sweep over hardware.NAME.like or one of
+        # its fields gives each distinct reason once (it gave only the first point's)
+        if (gpu_name, kind, msg) not in _WARNED:
+            _WARNED.add((gpu_name, kind, msg))
+            print(msg, file=sys.stderr)
     return ok
 
 

@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from sim.errors import ConfigError
+from sim.config import INT64_MAX
 from sim.flowepochs import drain
 
 PATTERNS = ("random", "permutation", "incast", "all-to-all")
@@ -113,6 +114,9 @@ def completion_times(cfg, pattern: str, flows: int, lo: float, hi: float, seed: 
     seed = cfg.run.seed if seed is None else seed
     if seed < 0:
         raise ConfigError("--seed", f"must be >= 0, not {seed}")
+    if seed > INT64_MAX:        # as run.seed is refused (sim.config.check_bounds)
+        raise ConfigError("--seed", f"{seed} is beyond {INT64_MAX:,} (2**63 - 1), the largest integer dcsim's "
+                          "tables hold, and any count or size a run has")
     eps = cfg.run.rate_tolerance if rate_tolerance is None else rate_tolerance
     if not 0 <= eps < 1:
         raise ConfigError("--rate-tolerance", f"must be in [0, 1), not {eps}")

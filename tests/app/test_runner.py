@@ -193,6 +193,23 @@ def test_a_relabelled_like_keeps_its_calibration_and_a_changed_one_says_which_fi
     assert run(cfg).summary["calibrated"] is False
     assert "H100-faster is not calibrated for serve runs" in (err := capsys.readouterr().err) and "(hbm_GBps differs" in err
 
+def test_the_uncalibrated_warning_comes_once_per_distinct_reason(serve_cfg, capsys, monkeypatch):
+    # a sweep over hardware.NAME.like warned once per process: only the first point's reason
+    from sim.app import runner
+    monkeypatch.setattr(runner, "_WARNED", set())
+
+    def point(like):
+        cfg = load_config(serve_cfg, overrides=["topology.gpu=H100-swept", f'hardware.H100-swept.like="{like}"',
+                                                "hardware.H100-swept.hbm_GBps=4000"])
+        assert run(cfg).summary["calibrated"] is False
+        return [line for line in capsys.readouterr().err.splitlines() if "not calibrated" in line]
+    first = point("H100-SXM-80GB")
+    assert len(first) == 1 and "from H100-SXM-80GB's" in first[0]
+    second = point("H200-SXM-141GB")
+    assert len(second) == 1 and "from H200-SXM-141GB's" in second[0]
+    assert point("H100-SXM-80GB") == []         # a reason already given is not repeated
+
+
 def test_the_breakdown_adds_up_to_the_step():
     """exposed_{tp,pp,dp,ep,cp}_s sum to exposed_comm_s (TP and DP both exposed at once here: the
     sum used to exceed it by 2.4%), so the stacked breakdown never exceeds the step."""

@@ -54,7 +54,9 @@ def test_cli_deterministic(capsys):
 
 
 @pytest.mark.parametrize("args,key", [(["--flows", "0"], "--flows"), (["--sizes", "1M:1K"], "--sizes"),
-                                      (["--sizes", "abc"], "--sizes"), (["--seed", "-1"], "--seed")])
+                                      (["--sizes", "abc"], "--sizes"), (["--seed", "-1"], "--seed"),
+                                      # past int64, as run.seed refuses it (ran: numpy takes any size)
+                                      (["--seed", str(2 ** 63)], "--seed"), (["--seed", str(2 ** 64)], "--seed")])
 def test_bad_input_exit_2(capsys, args, key):
     assert main(["traffic", "--set", "topology.gpus=8"] + args) == 2
     assert key in capsys.readouterr().err
@@ -119,3 +121,8 @@ def test_a_jobs_config_warns_that_its_jobs_are_ignored(tmp_path, capsys):
     # a config without [[jobs]] gets no such warning
     assert main(["traffic", "--set", "topology.gpus=16", "--flows", "10", "--json"]) == 0
     assert "[[jobs]]" not in capsys.readouterr().err
+
+
+def test_the_largest_int64_seed_runs(capsys):
+    # the bound is 2**63 - 1 itself, as run.seed's
+    assert main(["traffic", "--set", "topology.gpus=8", "--flows", "5", "--seed", str(2 ** 63 - 1)]) == 0

@@ -237,11 +237,31 @@ class Deployment:
         where one of its pipeline stages' TP groups spans more scale-up domains than the group
         the cost was built on (a ``[[jobs]]`` placement range, or disaggregated roles of other
         tp, not aligned to the NVLink domains), its all-reduces cross the scale-out fabric at that
-        group's link (``_group_link``); they ran at the one-domain link. DP-attention replicas
-        keep their cost (their all-to-all link is the first replica's)."""
-        if tp < 2 or type(cost) is not IterationCost:
-            return cost
+        group's link (``_group_link``); they ran at the one-domain link. A DP-attention replica
+        spanning more domains than the first one takes its own all-to-all link (``_a2a_link``)
+        and server count; a tp = 1, pp > 1 replica whose stage boundary crosses domains where
+        the first replica's did not sends its activations at that boundary's link (all its
+        pp - 1 sends: a cost holds one link, as the TP case's worst group)."""
         topo, pp = self.topo, self.serve.pp
+        if isinstance(cost, DpAttentionCost):
+            built = len(collectives.domains_of(topo, [topo.gpu(i) for i in range(tp)]))
+            spans = len(collectives.domains_of(topo, gpus[:tp]))
+            if tp < 2 or spans <= built:
+                return cost
+            placed = cost.with_link(self._a2a_link(gpus[:tp]))
+            placed.nodes = spans
+            return placed
+        if type(cost) is not IterationCost:
+            return cost
+        if tp < 2:
+            if pp < 2:
+                return cost
+            dom = [int(topo.attr(g, "domain", 0)) for g in gpus]
+            first = [int(topo.attr(topo.gpu(i), "domain", 0)) for i in range(2)]
+            cross = [k for k in range(pp - 1) if dom[k] != dom[k + 1]]
+            if not cross or first[0] != first[1]:
+                return cost
+            return cost.with_link(self._group_link(gpus[cross[0]:cross[0] + 2], 1))
         built = len(collectives.domains_of(topo, [topo.gpu(i) for i in range(tp)]))
         groups = [gpus[k * tp:(k + 1) * tp] for k in range(pp)]
         worst = max(groups, key=lambda g: len(collectives.domains_of(topo, g)))

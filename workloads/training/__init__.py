@@ -146,12 +146,13 @@ class TrainingWorkload:
         return sum(self.step_times) / len(self.step_times)
 
     def tables(self) -> dict[str, pa.Table]:
-        summary = dict(self.summary)
-        if self.open_ended or len(self.step_times) > 1:
-            summary["steps"] = len(self.step_times)
-            summary["mean_step_time_s"] = self.mean_step_time()
+        summary = {k: [v] for k, v in self.summary.items()}
+        # every run carries them (one step: 1 and step_time_s), so a raw read_parquet glob over a
+        # run.steps sweep sees one schema; a job that finished no step has a typed-null mean
+        summary["steps"] = pa.array([len(self.step_times)], pa.int64())
+        summary["mean_step_time_s"] = pa.array([self.mean_step_time() if self.step_times else None], pa.float64())
         steps = pa.table({k: [r[k] for r in self.steps_rows] for k in self.steps_rows[0]})
-        return {"summary": pa.table({k: [v] for k, v in summary.items()}), "steps": steps}
+        return {"summary": pa.table(summary), "steps": steps}
 
     def slowdown(self, alone: "TrainingWorkload") -> dict[str, float]:
         """Mean step time beside co-tenants over mean step time alone."""

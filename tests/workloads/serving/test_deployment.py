@@ -230,6 +230,44 @@ def test_a_replica_straddling_two_nodes_pays_the_inter_node_all_reduce():
     assert across - inside >= 2 * 32 * 5e-6
 
 
+def _mean_tpot_by_replica(res) -> dict[int, float]:
+    r = res.tables["requests"].to_pydict()
+    tpot: dict[int, list[float]] = {}
+    for rep, f, ft, o in zip(r["replica"], r["finish_s"], r["first_token_s"], r["output_tokens"]):
+        tpot.setdefault(rep, []).append((f - ft) / (o - 1))
+    return {k: float(np.mean(v)) for k, v in tpot.items()}
+
+
+def test_a_dp_attention_replica_straddling_two_nodes_pays_the_inter_node_all_to_all():
+    """As above with attention DP (Qwen3-30B-A3B, 48 MoE layers): decode replica 2 on GPUs 6-9
+    took the first replica's one-node all-to-all link; now each of its 2 x 48 MoE dispatch /
+    combine collectives pays the cross-node link's latency (at least 3 us more each)."""
+    res = serve(topology={"preset": "dgx-h100-superpod", "gpus": 16, "fabric": "rail-optimized"},
+                model={"preset": "qwen3-30b-a3b"},
+                serve={"dp_attention": True, "tp": 4, "prefill_tp": 2, "decode_tp": 4, "prefill_replicas": 1,
+                       "decode_replicas": 2},
+                workload={"arrival": "closed", "concurrency": 4, "requests": 16, "input_tokens": 256,
+                          "output_tokens": 64})
+    tpot = _mean_tpot_by_replica(res)
+    assert set(tpot) == {1, 2}
+    assert tpot[2] - tpot[1] >= 2 * 48 * 3e-6
+
+
+def test_a_pipeline_replica_straddling_two_nodes_pays_the_inter_node_send():
+    """Five tp=1, pp=3 replicas on two DGX H100 nodes: replica 2 holds GPUs 6-8, its second stage
+    boundary crosses the NICs. Every replica sent its activations at the first replica's NVLink
+    link; now replica 2 pays the cross-node link's latency per step, and the others, each inside
+    a node, are unchanged (one request each: equal batches)."""
+    res = serve(topology={"preset": "dgx-h100-superpod", "gpus": 16, "fabric": "rail-optimized"},
+                model={"preset": "qwen3-30b-a3b"}, serve={"tp": 1, "pp": 3, "replicas": 5, "router": "round-robin"},
+                workload={"arrival": "closed", "concurrency": 15, "requests": 15, "input_tokens": 256,
+                          "output_tokens": 64})
+    tpot = _mean_tpot_by_replica(res)
+    assert set(tpot) == {0, 1, 2, 3, 4}
+    assert tpot[0] == tpot[1] == tpot[3] == tpot[4]
+    assert tpot[2] - tpot[0] >= 4e-6
+
+
 def test_tp16_prefill_moves_little_between_rail_optimized_and_fat_tree():
     """NCCL's rail-aligned channels keep inter-node traffic on its rail; the ring in rank order
     crossed rails through the spines and made TTFT at 8,192 tokens 4x fabric-dependent."""

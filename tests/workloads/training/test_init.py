@@ -46,3 +46,20 @@ def test_time_columns_are_double_even_where_nothing_is_communicated():
             if field.name.endswith("_s"):
                 assert pa.types.is_floating(field.type), (name, field.name, field.type)
     assert tables["summary"]["comm_s"][0].as_py() == 0.0
+
+
+def test_one_and_three_step_summaries_share_one_schema():
+    # steps and mean_step_time_s were written only when more than one step ran, so a raw
+    # read_parquet glob over a run.steps sweep dropped them (or refused the files) by which came first
+    from sim.app.runner import run
+    from sim.config import load_config
+
+    def summary(steps):
+        return run(load_config(data={"run": {"steps": steps}, "topology": {"gpus": 2, "fabric": "none"},
+                                     "model": {"preset": "llama3-8b", "layers": 2, "seq_len": 1024},
+                                     "train": {"tp": 2, "global_batch": 2}})).tables["summary"]
+    one, three = summary(1), summary(3)
+    assert one.schema.names == three.schema.names
+    assert [f.type for f in one.schema] == [f.type for f in three.schema]
+    assert one["steps"][0].as_py() == 1 and three["steps"][0].as_py() == 3
+    assert one["mean_step_time_s"][0].as_py() == one["step_time_s"][0].as_py()
