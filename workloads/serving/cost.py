@@ -1289,6 +1289,9 @@ class IterationCost:
             raise InfeasibleError("serve.tp", f"{self.spec.name}: {weights / 1e9:.1f} GB of weights per GPU "
                                   f"exceed {self.gpu.name}'s {self.gpu.hbm_bytes / 1e9:.0f} GB HBM "
                                   f"{self.weights_advice()}")
+        # the speculative drafter's weights (Speculation.weight_bytes) are held beside the model's
+        if self.spec_tokens:
+            weights += self.speculation.weight_bytes(self)
         free = (self.gpu.hbm_bytes * memory_fraction - weights - reserve
                 - self.workspace_bytes(max_batch_tokens, max_batch_size))
         tokens = int(free // self.kv_token_gpu)
