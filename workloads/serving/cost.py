@@ -164,10 +164,13 @@ class DecodeRun:
         # draft-and-verify step yields ``spec_gain`` of them while reading the weights and each
         # sequence's KV once (its verify pass): the bytes MBU counts are a step's over its gain
         # (counted per token they put MBU above 1 at high acceptance)
+        # (counted per token they put MBU above 1 at high acceptance); the step also reads the drafter's
+        # weights at each draft step and its extend (Speculation.step_read_bytes)
         reads = 1.0 / o.spec_gain if o.spec_tokens else 1.0
+        draft = o.speculation.step_read_bytes(o) if o.spec_tokens else 0.0
         return BatchCost(self.cum_s[done - 1], self.cum_s[done - 1] - n * (st.comm_s + exposed), n * st.comm_s,
                          n * (o._mf_tok * B + o._mf_smp * B) + o._mf_pair * ctx,
-                         (n * o._mb_const + o._mb_kv * ctx) * reads, n * st.tp_bytes, n * st.pp_bytes)
+                         (n * (o._mb_const + draft) + o._mb_kv * ctx) * reads, n * st.tp_bytes, n * st.pp_bytes)
 
 
 class IterationCost:

@@ -92,6 +92,16 @@ class Speculation:
         layers, proj, own, _ = self._parts(cost)
         return (layers + proj + own) / cost.tp
 
+    def step_read_bytes(self, cost) -> float:
+        """Drafter weight bytes one draft-and-verify step reads on the whole replica: its layers,
+        projection and head at each of the ``tokens`` draft steps and at the draft extend (EAGLE/MTP,
+        ``draft_layers`` > 0), as ``step_parts`` times them (for MBU)."""
+        _, proj, _, head = self._parts(cost)
+        if self.method == "mtp":
+            proj /= max(self.mtp_layers, 1)       # one module per draft step
+        passes = self.tokens + (1 if self.draft_layers > 0 else 0)
+        return passes * (self.draft_layers * self.layer_bytes(cost) + proj + head)
+
     def step_parts(self, cost, B: float, context: float) -> dict[str, float]:
         """Seconds of each part of one step of ``B`` sequences with summed ``context`` on the
         replica whose ``IterationCost`` is ``cost``: ``verify``, ``draft``, ``extend``, ``host``."""
