@@ -106,14 +106,21 @@ class Speculation:
         """Seconds of each part of one step of ``B`` sequences with summed ``context`` on the
         replica whose ``IterationCost`` is ``cost``: ``verify``, ``draft``, ``extend``, ``host``."""
         V = float(self.verify)
-        T = B * V
-        verify = cost.pp * (cost._fixed_stage_s(T, T) + cost._attn_s(T, context * V, context)) + cost._comm(T)[2]
+        # CUDA graphs (serve.cuda_graph_batch_sizes, IterationCost.padded): a step of B sequences replays
+        # the smallest captured graph of >= B, as a plain decode step does; the verify's GEMMs, head and
+        # all-reduces run over P x verify rows, the drafter's over P x topk (its steps) and P x gain (the
+        # extend), the padding copies of one dummy request; attention runs over the real sequences only
+        P = cost.padded(B, B)
+        T, Tp = B * V, P * V
+        verify = (cost.pp * (cost._fixed_stage_s(Tp, Tp, T if P != B else None) + cost._attn_s(T, context * V, context))
+                  + cost._comm(Tp)[2])
         Ls = float(cost.stage_layers)
 
         def drafter(n: float, rows: float) -> float:
-            # draft_layers of the target's layer shape over n tokens, each attending to its context
-            body = self.draft_layers * (cost.layers.seconds(n) + cost._attn_s(n, context * n / B, context)) / Ls
-            return body + self._head_s(cost, rows)
+            # draft_layers of the target's layer shape over n (padded: n x P / B) rows, each real one
+            # attending to its context
+            body = self.draft_layers * (cost.layers.seconds(n * P / B) + cost._attn_s(n, context * n / B, context)) / Ls
+            return body + self._head_s(cost, rows * P / B)
 
         n = B * self.topk
         draft = self.tokens * (drafter(n, n) + self.draft_seq_s * B)

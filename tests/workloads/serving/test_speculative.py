@@ -125,3 +125,18 @@ def test_mtp_modules_are_held_as_layers_and_their_projection():
     d = _deployment(["serve.speculative.method=draft", "serve.speculative.draft_layers=4"]).cost
     assert d.speculation.weight_bytes(d) == pytest.approx(4 * sp.layer_bytes(c) + 2 * 32000 * h * 2.0, rel=1e-12)
 
+
+def test_speculative_step_pads_to_the_cuda_graph_batch():
+    """A draft-and-verify step of B sequences replays the smallest captured CUDA graph of >= B
+    (serve.cuda_graph_batch_sizes), as a plain decode step does: with attention and per-sequence
+    host terms aside, a batch of 5 costs what a batch of 8 costs; without graphs it does not."""
+    c = _deployment(["serve.cuda_graph_batch_sizes=[1,2,4,8,16]"]).cost
+    assert c.padded(5.0, 5.0) == 8.0
+    c._attn_s = lambda *a, **k: 0.0
+    sp = Speculation.from_config(4, 0.5, 16, 1.0, topk=4, draft_vocab=32000)   # no per-sequence engine terms
+    c.host_per_seq_s = 0.0
+    p5, p8 = sp.step_parts(c, 5.0, 0.0), sp.step_parts(c, 8.0, 0.0)
+    for part in ("verify", "draft", "extend", "host"):
+        assert p5[part] == pytest.approx(p8[part], rel=1e-9), part
+    c.set_graph_batch_sizes([])
+    assert sp.step_parts(c, 5.0, 0.0)["verify"] < p8["verify"]
