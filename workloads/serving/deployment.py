@@ -219,6 +219,13 @@ class Deployment:
         self.front = [r for r in self.replicas if r.role in ("both", "prefill")]
         self.back = [r for r in self.replicas if r.role == "decode"]
         self.router = make_router(s.router, s)
+        if s.router == "prefix-aware" and (stream.prefix_blocks is None or not s.prefix_cache):
+            # PrefixAwareRouter falls back to least-loaded without both: say so rather than run it silently
+            why = ("the workload's requests carry no prefix blocks (only a trace's hash ids give them, e.g. "
+                   "workload.trace = 'mooncake'; synthetic prompts share none)" if stream.prefix_blocks is None
+                   else "the replicas hold no prefix cache (serve.prefix_cache = false)")
+            _warn_once(f"serve.router = 'prefix-aware' routes as 'least-loaded' here: {why}, so no replica "
+                       "has a cached prefix to prefer")
         # decode replicas hold no prefix cache: prefix affinity means nothing to them
         self.decode_router = make_router(s.router if s.router not in ("prefix-aware", "weighted") else "least-loaded", s)
         self.requests: list[Request] = []
