@@ -16,7 +16,8 @@ alone). Column meanings (seconds unless the name says otherwise):
   communication); ``kv_transfer_GB`` = KV bytes moved between
   GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
   ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
-  workspace, KV pool) and its KV pool.
+  workspace, KV pool) and its KV pool; ``iterations``: engine steps over the replicas (under
+  serve.speculative, draft-and-verify steps, not generated tokens).
   The replica's layout as resolved: ``tp``, ``ep`` (expert-parallel size; with ``dp_attention``
   the replica's tp), ``dp_attention`` (bool), ``precision`` and ``kv_precision`` (serve.*),
   ``expert_precision`` (the routed experts' weights: serve.expert_precision, else precision;
@@ -159,7 +160,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "disagg_kv_GB": dep.bytes["disagg"] / 1e9,
         "prefix_load_GB": dep.bytes["prefix_load"] / 1e9,
         "swap_GB": dep.bytes["swap"] / 1e9,
-        "iterations": int(sum(r.iterations for r in reps)),
+        "iterations": int(round(sum(r.iterations for r in reps))),
         "kv_capacity_tokens": int(dep.kv_blocks * dep.engines * dep.serve.kv_block_tokens),
         "kv_peak_utilization": max(r.kv.peak_used / max(r.kv.capacity, 1) for r in reps),
         "replicas": dep.physical_replicas,

@@ -164,10 +164,13 @@ class DecodeRun:
         # draft-and-verify step yields ``spec_gain`` of them while reading the weights and each
         # sequence's KV once (its verify pass): the bytes MBU counts are a step's over its gain
         # (counted per token they put MBU above 1 at high acceptance)
+        # (counted per token they put MBU above 1 at high acceptance); the step also reads the drafter's
+        # weights at each draft step and its extend (Speculation.step_read_bytes)
         reads = 1.0 / o.spec_gain if o.spec_tokens else 1.0
+        draft = o.speculation.step_read_bytes(o) if o.spec_tokens else 0.0
         return BatchCost(self.cum_s[done - 1], self.cum_s[done - 1] - n * (st.comm_s + exposed), n * st.comm_s,
                          n * (o._mf_tok * B + o._mf_smp * B) + o._mf_pair * ctx,
-                         (n * o._mb_const + o._mb_kv * ctx) * reads, n * st.tp_bytes, n * st.pp_bytes)
+                         (n * (o._mb_const + draft) + o._mb_kv * ctx) * reads, n * st.tp_bytes, n * st.pp_bytes)
 
 
 class IterationCost:
@@ -1289,6 +1292,9 @@ class IterationCost:
             raise InfeasibleError("serve.tp", f"{self.spec.name}: {weights / 1e9:.1f} GB of weights per GPU "
                                   f"exceed {self.gpu.name}'s {self.gpu.hbm_bytes / 1e9:.0f} GB HBM "
                                   f"{self.weights_advice()}")
+        # the speculative drafter's weights (Speculation.weight_bytes) are held beside the model's
+        if self.spec_tokens:
+            weights += self.speculation.weight_bytes(self)
         free = (self.gpu.hbm_bytes * memory_fraction - weights - reserve
                 - self.workspace_bytes(max_batch_tokens, max_batch_size))
         tokens = int(free // self.kv_token_gpu)

@@ -219,6 +219,13 @@ class Deployment:
         self.front = [r for r in self.replicas if r.role in ("both", "prefill")]
         self.back = [r for r in self.replicas if r.role == "decode"]
         self.router = make_router(s.router, s)
+        if s.router == "prefix-aware" and (stream.prefix_blocks is None or not s.prefix_cache):
+            # PrefixAwareRouter falls back to least-loaded without both: say so rather than run it silently
+            why = ("the workload's requests carry no prefix blocks (only a trace's hash ids give them, e.g. "
+                   "workload.trace = 'mooncake'; synthetic prompts share none)" if stream.prefix_blocks is None
+                   else "the replicas hold no prefix cache (serve.prefix_cache = false)")
+            _warn_once(f"serve.router = 'prefix-aware' routes as 'least-loaded' here: {why}, so no replica "
+                       "has a cached prefix to prefer")
         # decode replicas hold no prefix cache: prefix affinity means nothing to them
         self.decode_router = make_router(s.router if s.router not in ("prefix-aware", "weighted") else "least-loaded", s)
         self.requests: list[Request] = []
@@ -334,7 +341,8 @@ class Deployment:
             cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers, topk=sp.topk,
                                  draft_vocab=sp.draft_vocab, step_s=self.engine.spec_step_us * 1e-6,
                                  seq_s=self.engine.spec_seq_us * 1e-6,
-                                 draft_seq_s=self.engine.spec_draft_seq_us * 1e-6)
+                                 draft_seq_s=self.engine.spec_draft_seq_us * 1e-6, method=sp.method,
+                                 mtp_layers=int(getattr(self.cfg.model, "mtp_layers", None) or 0))
         try:
             cap_tokens = s.kv_capacity_tokens or self.engine.kv_capacity_tokens(
                 cost, s.gpu_memory_utilization, s.max_batch_tokens, s.max_batch_size)

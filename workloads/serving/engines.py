@@ -190,6 +190,13 @@ HOST_TIME_FIELDS = ("frontend_us", "request_us", "tokenize_us_per_token", "step_
                     "spec_draft_seq_us")
 
 
+def draft_bytes(cost) -> float:
+    """Bytes of the speculative drafter's weights on one GPU of ``cost``'s replica (0 without
+    serve.speculative; ``speculative.Speculation.weight_bytes``)."""
+    sp = getattr(cost, "speculation", None)
+    return sp.weight_bytes(cost) if (sp is not None and cost.spec_tokens) else 0.0
+
+
 @dataclass(frozen=True)
 class EngineProfile:
     name: str
@@ -346,6 +353,15 @@ class EngineProfile:
         encoder = self.encoder_bytes(cost)
         rope = self.rope_table_bytes(cost)
         weights = cost.weight_bytes_per_gpu() + encoder + rope + self.expert_padding_bytes(cost)
+        # the drafter's weights (serve.speculative: an EAGLE head, the checkpoint's MTP modules or a
+        # draft model; Speculation.weight_bytes) load before the pool is sized, as the engines do
+        drafter = draft_bytes(cost)
+        if drafter > 0 and weights <= total < weights + drafter:
+            raise InfeasibleError("serve.speculative", f"{cost.spec.name}: the drafter's {drafter / GiB:.1f} GiB of "
+                                  f"weights per GPU ({cost.speculation.method}) with the model's {weights / GiB:.1f} "
+                                  f"GiB exceed {cost.gpu.name}'s {total / GiB:.1f} GiB HBM: raise serve.tp or "
+                                  "remove serve.speculative")
+        weights += drafter
         if weights > total and rope > 0 and weights - rope <= total:
             raise InfeasibleError("model.max_context", f"{cost.spec.name}: {self.name} builds a RoPE table over the "
                                   f"model's whole context on every GPU (model.max_context {cost.spec.max_context:,} "
@@ -386,6 +402,12 @@ class EngineProfile:
                                        f"{max_batch_size:,} reserves {act / GiB:,.1f} GiB of activations per GPU "
                                        f"(HBM {cost.gpu.hbm_bytes / GiB:.1f} GiB, weights "
                                        f"{cost.weight_bytes_per_gpu() / GiB:.1f} GiB): lower {key}")
+        drafter = draft_bytes(cost)
+        if tokens <= 0 and drafter > 0 and free + drafter >= cost.kv_token_gpu:
+            raise InfeasibleError("serve.speculative", f"no HBM left for the KV cache ({self.name}): the drafter's "
+                                  f"{drafter / GiB:.2f} GiB of weights per GPU ({cost.speculation.method}) take the "
+                                  f"{(free + drafter) / GiB:.2f} GiB the pool would have without it: raise "
+                                  "serve.gpu_memory_utilization or serve.tp, or remove serve.speculative")
         if tokens <= 0:
             raise InfeasibleError("serve.gpu_memory_utilization",
                                   f"no HBM left for the KV cache ({self.name}): weights "

@@ -170,7 +170,7 @@ class Replica:
         # the replica's tp x pp GPUs move in lockstep: one set of streams (sim.gpu) for all of
         # them, one compute and one TP/PP interval per iteration batch (intervals kept for a trace)
         self.gpu = Gpu(self.env, kinds=("TP", "PP"), record=bool(deployment.cfg.run.trace))
-        self.iterations = 0
+        self.iterations = 0.0               # engine steps (draft-and-verify steps under speculation)
         self.flops = 0.0
         self.hbm_bytes = 0.0
         self.preemptions = 0
@@ -739,7 +739,9 @@ class Replica:
         if comm is not None and not comm.processed:
             yield comm
         end = env.now
-        self._account(run.totals(done), done, now, end)
+        # under speculative decoding a macro-step iteration is one generated token per sequence
+        # (DecodeRun): the engine ran done / gain draft-and-verify steps (the ``iterations`` column)
+        self._account(run.totals(done), done / self.cost.spec_gain if self.cost.spec_tokens else done, now, end)
         self.busy_s += end - now
         first_end = now + cum[0]
         for r in decodes:
@@ -748,7 +750,7 @@ class Replica:
         self._grow_and_finish(decodes, end, (ctx + done, gen + done, out) if big else None)
 
     # -- bookkeeping ---------------------------------------------------------------------------
-    def _account(self, bc, iterations: int, start: float, end: float) -> None:
+    def _account(self, bc, iterations: float, start: float, end: float) -> None:
         """Add ``iterations`` iterations whose summed cost is the ``BatchCost`` ``bc``, run from
         ``start`` to ``end``: their compute and collectives go on the replica's GPU streams
         (``Gpu.log_batch``: TP/EP and PP seconds split by their bytes on the link, the last

@@ -36,27 +36,91 @@ class Speculation:
     step_s: float = 0.0             # engine CPU per speculative step (EngineProfile.spec_step_us)
     seq_s: float = 0.0              # engine CPU per sequence per speculative step (spec_seq_us)
     draft_seq_s: float = 0.0        # engine work per sequence per draft step (spec_draft_seq_us)
+    method: str = "eagle"           # serve.speculative.method: what the drafter holds (weight_bytes)
+    mtp_layers: int = 0             # model.mtp_layers: the checkpoint's MTP modules (method 'mtp')
 
     @classmethod
     def from_config(cls, tokens: int, acceptance, verify_tokens: int | None = None,
                     draft_layers: float = 1.0, topk: int = 1, draft_vocab: int | None = None,
-                    step_s: float = 0.0, seq_s: float = 0.0, draft_seq_s: float = 0.0) -> "Speculation":
+                    step_s: float = 0.0, seq_s: float = 0.0, draft_seq_s: float = 0.0, method: str = "eagle",
+                    mtp_layers: int = 0) -> "Speculation":
         acc = list(acceptance) if isinstance(acceptance, (list, tuple)) else [float(acceptance)] * tokens
         return cls(int(tokens), 1.0 + float(sum(acc)), int(verify_tokens or tokens + 1), float(draft_layers),
-                   int(topk), int(draft_vocab or 0), float(step_s), float(seq_s), float(draft_seq_s))
+                   int(topk), int(draft_vocab or 0), float(step_s), float(seq_s), float(draft_seq_s),
+                   str(method), int(mtp_layers or 0))
+
+    # -- the drafter's weights (HBM ledger and MBU) -----------------------------------------------
+    @staticmethod
+    def layer_bytes(cost) -> float:
+        """Bytes of one target decoder layer as the pricing models a drafter layer (``step_parts``:
+        ``cost.layers`` over ``stage_layers``, the mean target layer at the serving precision, routed
+        experts at their own, ``IterationCost._mb_const`` less the embeddings and head)."""
+        s = cost.spec
+        body = (cost.params - s.embedding_params()) * cost.wbytes + cost.expert_extra_bytes + cost.expert_pad_bytes
+        return body / max(s.layers, 1)
+
+    def _parts(self, cost) -> tuple[float, float, float, float]:
+        """(layers, projection, own head and embedding, head read per draft step) bytes of the
+        drafter on the whole replica. What each method holds beside the target's weights:
+        - 'mtp' (DeepSeek-V3 / R1 ``model.layers.61``): ``model.mtp_layers`` modules, each one decoder
+          layer, the ``eh_proj`` projection (2 x hidden -> hidden) and three RMSNorms (enorm, hnorm,
+          shared_head.norm); the embedding and LM head are the target's (SGLang and vLLM share them).
+        - 'eagle': one head of ``draft_layers`` decoder layers and its fc over the concatenated
+          features (EAGLE-1/2: 2 x hidden -> hidden, embedding and head the target's; EAGLE-3, the
+          head with a reduced ``draft_vocab``: 3 x hidden -> hidden and its own draft_vocab x hidden LM head).
+        - 'draft': a separate model of ``draft_layers`` target-layer equivalents with its own embedding
+          and LM head (draft_vocab rows, default the target's), 16-bit like the target's head.
+        Each draft step reads its layers, projection and the head it predicts with (its own or the target's)."""
+        s, h = cost.spec, float(cost.spec.hidden)
+        vocab = float(self.draft_vocab or s.vocab)
+        hb = cost._h_bytes
+        L = self.layer_bytes(cost)
+        head_read = h * vocab * hb
+        if self.method == "mtp":
+            n = max(self.mtp_layers, 1)
+            return n * L, n * (2.0 * h * h * cost.wbytes + 3.0 * h * 2.0), 0.0, head_read
+        if self.method == "draft":
+            emb = vocab * h * (1 if s.tied_embeddings else 2) * hb
+            return self.draft_layers * L, 0.0, emb, head_read
+        eagle3 = 0 < self.draft_vocab < s.vocab
+        own_head = h * vocab * hb if eagle3 else 0.0
+        return self.draft_layers * L, (3.0 if eagle3 else 2.0) * h * h * hb, own_head, head_read
+
+    def weight_bytes(self, cost) -> float:
+        """Bytes of the drafter's weights on one GPU (sharded over the replica's TP group, as the
+        engines run the draft worker at the target's tp): they come out of the KV pool."""
+        layers, proj, own, _ = self._parts(cost)
+        return (layers + proj + own) / cost.tp
+
+    def step_read_bytes(self, cost) -> float:
+        """Drafter weight bytes one draft-and-verify step reads on the whole replica: its layers,
+        projection and head at each of the ``tokens`` draft steps and at the draft extend (EAGLE/MTP,
+        ``draft_layers`` > 0), as ``step_parts`` times them (for MBU)."""
+        _, proj, _, head = self._parts(cost)
+        if self.method == "mtp":
+            proj /= max(self.mtp_layers, 1)       # one module per draft step
+        passes = self.tokens + (1 if self.draft_layers > 0 else 0)
+        return passes * (self.draft_layers * self.layer_bytes(cost) + proj + head)
 
     def step_parts(self, cost, B: float, context: float) -> dict[str, float]:
         """Seconds of each part of one step of ``B`` sequences with summed ``context`` on the
         replica whose ``IterationCost`` is ``cost``: ``verify``, ``draft``, ``extend``, ``host``."""
         V = float(self.verify)
-        T = B * V
-        verify = cost.pp * (cost._fixed_stage_s(T, T) + cost._attn_s(T, context * V, context)) + cost._comm(T)[2]
+        # CUDA graphs (serve.cuda_graph_batch_sizes, IterationCost.padded): a step of B sequences replays
+        # the smallest captured graph of >= B, as a plain decode step does; the verify's GEMMs, head and
+        # all-reduces run over P x verify rows, the drafter's over P x topk (its steps) and P x gain (the
+        # extend), the padding copies of one dummy request; attention runs over the real sequences only
+        P = cost.padded(B, B)
+        T, Tp = B * V, P * V
+        verify = (cost.pp * (cost._fixed_stage_s(Tp, Tp, T if P != B else None) + cost._attn_s(T, context * V, context))
+                  + cost._comm(Tp)[2])
         Ls = float(cost.stage_layers)
 
         def drafter(n: float, rows: float) -> float:
-            # draft_layers of the target's layer shape over n tokens, each attending to its context
-            body = self.draft_layers * (cost.layers.seconds(n) + cost._attn_s(n, context * n / B, context)) / Ls
-            return body + self._head_s(cost, rows)
+            # draft_layers of the target's layer shape over n (padded: n x P / B) rows, each real one
+            # attending to its context
+            body = self.draft_layers * (cost.layers.seconds(n * P / B) + cost._attn_s(n, context * n / B, context)) / Ls
+            return body + self._head_s(cost, rows * P / B)
 
         n = B * self.topk
         draft = self.tokens * (drafter(n, n) + self.draft_seq_s * B)

@@ -1108,7 +1108,13 @@ def test_speculative_decode_run_counts_each_steps_weights_and_kv_once():
     assert spec.spec_gain == pytest.approx(9.0)
     B, ctx, steps = 16, 16 * 1200.0, 40
     a, b = plain.decode_run(B, ctx, steps).totals(steps), spec.decode_run(B, ctx, steps).totals(steps)
-    assert b.hbm_bytes == pytest.approx(a.hbm_bytes / 9.0, rel=1e-12)
+    # each step also reads the drafter (an EAGLE-1 head: one target layer, its 2h x h fc, the target's
+    # LM head) at its 8 draft steps and its extend: 9 passes (Speculation.step_read_bytes)
+    s = spec.spec
+    layer = (spec.params - s.embedding_params()) * spec.wbytes / s.layers
+    draft = 9 * (layer + 2.0 * s.hidden ** 2 * spec._h_bytes + s.hidden * s.vocab * spec._h_bytes)
+    assert spec.speculation.step_read_bytes(spec) == pytest.approx(draft, rel=1e-12)
+    assert b.hbm_bytes == pytest.approx((a.hbm_bytes + steps * draft) / 9.0, rel=1e-12)
     assert b.flops == pytest.approx(a.flops, rel=1e-12)     # useful FLOPs: the same generated tokens
     # the bytes a step reads over its seconds stay under the GPU's HBM bandwidth
     assert b.hbm_bytes / b.time_s < plain.gpu.hbm_Bps

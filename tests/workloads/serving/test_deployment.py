@@ -102,6 +102,20 @@ def test_prefix_aware_routing_finds_more_hits():
     assert pa["prefix_hit_rate"] > rr["prefix_hit_rate"]
 
 
+def test_prefix_aware_router_without_prefix_blocks_is_warned_about(capsys):
+    # router = 'prefix-aware' on synthetic prompts (no prefix blocks) ran silently as least-loaded
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    serve(serve={"replicas": 2, "prefix_cache": True, "router": "prefix-aware"}, workload={"requests": 4})
+    err = capsys.readouterr().err
+    assert "serve.router = 'prefix-aware' routes as 'least-loaded'" in err and "no prefix blocks" in err
+    trace = {**MOONCAKE, "requests": 8}
+    serve(serve={"replicas": 2, "prefix_cache": False, "router": "prefix-aware"}, workload=trace)
+    assert "serve.prefix_cache = false" in capsys.readouterr().err
+    serve(serve={"replicas": 2, "prefix_cache": True, "router": "prefix-aware"}, workload=trace)
+    assert "serve.router" not in capsys.readouterr().err
+
+
 def test_disaggregated_trade_tpot_for_ttft():
     wl = {"arrival": "poisson", "rate": 6.0, "requests": 200, "input_tokens": 3000, "output_tokens": 200}
     co = serve(serve={"replicas": 2, "scheduler": "sarathi", "chunk_size": 1024}, workload=wl)

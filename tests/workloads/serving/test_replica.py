@@ -217,3 +217,20 @@ def test_iterations_run_on_the_replicas_gpu_streams():
     assert compute + comm <= busy * (1 + 1e-9)
     names = {e["args"]["name"] for e in kept.trace["traceEvents"] if e.get("name") == "thread_name"}
     assert {"lane=replica 0 stream=compute", "lane=replica 1 stream=TP"} <= names
+
+
+def test_iterations_count_draft_and_verify_steps_under_speculation():
+    """``iterations`` counts engine steps: 8 requests of 100 prompt and 201 output tokens in one batch
+    run one prefill step (its first token) and 200 decode steps; with EAGLE of 3 drafts all accepted
+    (gain 4) the 200 tokens take 50 draft-and-verify steps (it counted 201: one per generated token)."""
+    from sim.app.runner import run
+    from sim.config import load_config
+
+    def iterations(serve):
+        return run(load_config(data={"run": {"kind": "serve", "name": "t"},
+                                     "topology": {"gpu": "H100-SXM-80GB", "gpus": 1, "fabric": "none"},
+                                     "model": {"preset": "llama3-8b"}, "serve": serve,
+                                     "workload": {"arrival": "closed", "concurrency": 8, "requests": 8,
+                                                  "input_tokens": 100, "output_tokens": 201}})).summary["iterations"]
+    assert iterations({}) == 1 + 200
+    assert iterations({"speculative": {"method": "eagle", "tokens": 3, "acceptance": 1.0}}) == 1 + 200 // 4
