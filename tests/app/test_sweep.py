@@ -328,11 +328,7 @@ def test_sigint_loses_no_finished_point(tmp_path):
     proc = _sweep_process(path, out)
     try:
         lines = _Lines(proc.stdout)
-        seen = 0
-        while seen < 3:
-            line = lines.next()
-            assert line, "sweep ended before it could be interrupted"
-            seen += line.startswith("[")
+        _wait_for_points(lines, 3, "interrupted")
         proc.send_signal(signal.SIGINT)
         rest = lines.rest()
         assert proc.wait(timeout=TIMEOUT_S) == 130
@@ -570,6 +566,15 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _wait_for_points(lines, n: int, what: str) -> None:
+    """Read the sweep's progress lines until ``n`` points have printed theirs ("[..."); fail if it ends first."""
+    seen = 0
+    while seen < n:
+        line = lines.next()
+        assert line, f"sweep ended before it could be {what}"
+        seen += line.startswith("[")
+
+
 def _assert_all_exit(pids, what: str) -> None:
     """Within 30 s of the sweep's kill every pid in ``pids`` is gone; any left is killed and fails the test."""
     deadline = time.monotonic() + 30
@@ -628,11 +633,7 @@ def test_a_sigkilled_sweep_keeps_its_finished_points_for_analyze_and_the_rerun(t
     proc = _sweep_process(path, out, cli=True)
     try:
         lines = _Lines(proc.stdout)
-        seen = 0
-        while seen < 3:
-            line = lines.next()
-            assert line, "sweep ended before it could be killed"
-            seen += line.startswith("[")
+        _wait_for_points(lines, 3, "killed")
         workers = _children(proc.pid)
         proc.kill()
         proc.wait(timeout=TIMEOUT_S)
@@ -873,11 +874,7 @@ def test_ctrl_c_of_a_dask_sweep_keeps_finished_points_and_exits_130(tmp_path):
                             text=True, start_new_session=True)
     try:
         lines = _Lines(proc.stdout)
-        seen = 0
-        while seen < 3:
-            line = lines.next()
-            assert line, "sweep ended before it could be interrupted"
-            seen += line.startswith("[")
+        _wait_for_points(lines, 3, "interrupted")
         os.killpg(proc.pid, signal.SIGINT)
         err = proc.communicate(timeout=TIMEOUT_S)[1]
     finally:
