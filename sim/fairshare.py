@@ -91,6 +91,55 @@ def maxmin_rates(entry_flow: np.ndarray, entry_link: np.ndarray, n_flows: int,
     return rates
 
 
+def maxmin_rounds(routes: list, count, remaining) -> list:
+    """The water-filling rounds of ``maxmin_rates`` on Python floats: ``routes[i]`` is flow i's
+    [(link, weight), ...] (non-empty), ``count[link]`` the summed weights of the flows on it and
+    ``remaining[link]`` its capacity (bytes/s; lists or dicts indexed by link, both consumed).
+    Each round every link offers remaining / count (clamped at 0, NaN kept, as ``np.maximum``);
+    a flow takes its least offer, and the flows crossing a link whose offer is within ``TIE`` of
+    the least taken there are fixed and leave. The same float operations in the same order as the
+    arrays, so the same rates bit for bit. Returns each flow's rate."""
+    got = [INF] * len(routes)
+    alive = list(range(len(routes)))
+    up = 1 + TIE
+    while alive:
+        share = {}
+        for i in alive:
+            for c, _ in routes[i]:
+                if c not in share:
+                    k = count[c]
+                    x = remaining[c] / k if k > 0 else INF
+                    share[c] = x if not x < 0.0 else 0.0      # np.maximum(x, 0.0), NaN kept
+        fmin = [min([share[c] for c, _ in routes[i]]) for i in alive]
+        lmin: dict = {}
+        for i, m in zip(alive, fmin):
+            for c, _ in routes[i]:
+                if m < lmin.get(c, INF):
+                    lmin[c] = m
+        local = {c for c, x in share.items() if x <= lmin.get(c, INF) * up}
+        sub: dict = {}
+        cnt: dict = {}
+        rest = []
+        for i, m in zip(alive, fmin):
+            r = routes[i]
+            for c, _ in r:
+                if c in local:
+                    break
+            else:
+                rest.append(i)
+                continue
+            got[i] = m
+            for c, wc in r:
+                # an unweighted entry adds m (m x 1.0 is m) and 1 (counts are whole numbers)
+                sub[c] = sub.get(c, 0.0) + m * wc
+                cnt[c] = cnt.get(c, 0.0) + wc
+        for c, x in sub.items():
+            remaining[c] -= x
+            count[c] -= cnt[c]
+        alive = rest
+    return got
+
+
 def maxmin_small(entry_flow: list, entry_link: list, n_flows: int, capacity: list,
                  entry_weight: list | None = None) -> tuple[list, list] | None:
     """``maxmin_rates(..., compact=True)`` and ``link_loads`` of the result, on Python lists and
@@ -127,44 +176,9 @@ def maxmin_small(entry_flow: list, entry_link: list, n_flows: int, capacity: lis
         count = [0.0] * n_links                         # np.bincount: 0.0 + each weight in entry order
         for c, wc in zip(entry_link, w):
             count[c] += wc
-        remaining = [float(x) for x in capacity]
-        alive = list(routes.items())
-        up = 1 + TIE
-        while alive:
-            share = {}
-            for _, r in alive:
-                for c, _ in r:
-                    if c not in share:
-                        k = count[c]
-                        x = remaining[c] / k if k > 0 else INF
-                        share[c] = x if not x < 0.0 else 0.0      # np.maximum(x, 0.0), NaN kept
-            fmin = [min([share[c] for c, _ in r]) for _, r in alive]
-            lmin: dict = {}
-            for (_, r), m in zip(alive, fmin):
-                for c, _ in r:
-                    if m < lmin.get(c, INF):
-                        lmin[c] = m
-            local = {c for c, x in share.items() if x <= lmin.get(c, INF) * up}
-            sub: dict = {}
-            cnt: dict = {}
-            rest = []
-            for fr, m in zip(alive, fmin):
-                r = fr[1]
-                for c, _ in r:
-                    if c in local:
-                        break
-                else:
-                    rest.append(fr)
-                    continue
-                rates[fr[0]] = m
-                for c, wc in r:
-                    # an unweighted entry adds m (m x 1.0 is m) and 1 (counts are whole numbers)
-                    sub[c] = sub.get(c, 0.0) + m * wc
-                    cnt[c] = cnt.get(c, 0.0) + wc
-            for c, x in sub.items():
-                remaining[c] -= x
-                count[c] -= cnt[c]
-            alive = rest
+        flows = list(routes)
+        for f, x in zip(flows, maxmin_rounds([routes[f] for f in flows], count, [float(x) for x in capacity])):
+            rates[f] = x
     loads = [0.0] * n_links
     for f, r in routes.items():
         x = rates[f]

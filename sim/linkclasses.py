@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.fairshare import TIE
+from sim.fairshare import maxmin_rounds
 
 INF = float("inf")
 SETTLE_TIE = 1e-9       # relative: rates this close count as tied (a settled change needs none)
@@ -191,35 +191,9 @@ class LinkClasses:
                 count[c] = count.get(c, 0.0) + w
         remaining = {c: float(cap[c]) for c in count}
         got = [INF] * len(pos)
-        alive = [i for i, r in enumerate(routes) if r]
-        while alive:
-            share = {}
-            for c in {c for i in alive for c, _ in routes[i]}:
-                x = remaining[c] / count[c]
-                share[c] = x if x > 0.0 else 0.0
-            fmin = [min(share[c] for c, _ in routes[i]) for i in alive]
-            lmin: dict = {}
-            for i, m in zip(alive, fmin):
-                for c, _ in routes[i]:
-                    if m < lmin.get(c, INF):
-                        lmin[c] = m
-            local = {c for c, m in lmin.items() if share[c] <= m * (1 + TIE)}
-            sub: dict = {}
-            cnt: dict = {}
-            rest = []
-            for i, m in zip(alive, fmin):
-                r = routes[i]
-                if any(c in local for c, _ in r):
-                    got[i] = m
-                    for c, w in r:
-                        sub[c] = sub.get(c, 0.0) + m * w
-                        cnt[c] = cnt.get(c, 0.0) + w
-                else:
-                    rest.append(i)
-            for c, x in sub.items():
-                remaining[c] -= x
-                count[c] -= cnt[c]
-            alive = rest
+        live = [i for i, r in enumerate(routes) if r]
+        for i, x in zip(live, maxmin_rounds([routes[i] for i in live], count, remaining)):
+            got[i] = x
         acc = dict.fromkeys(seen, 0.0)
         for r, x in zip(routes, got):
             if x == INF:
