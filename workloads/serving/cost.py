@@ -167,10 +167,13 @@ class DecodeRun:
         # (counted per token they put MBU above 1 at high acceptance); the step also reads the drafter's
         # weights at each draft step and its extend (Speculation.step_read_bytes)
         reads = 1.0 / o.spec_gain if o.spec_tokens else 1.0
-        draft = o.speculation.step_read_bytes(o) if o.spec_tokens else 0.0
+        draft = o.speculation.step_read_bytes(o, B) if o.spec_tokens else 0.0
+        # the weights a step's tokens need (IterationCost.weight_read_bytes): B tokens, or the verify
+        # pass's B x verify under speculation
+        weights = o.weight_read_bytes(B * o.speculation.verify if o.spec_tokens else B)
         return BatchCost(self.cum_s[done - 1], self.cum_s[done - 1] - n * (st.comm_s + exposed), n * st.comm_s,
                          n * (o._mf_tok * B + o._mf_smp * B) + o._mf_pair * ctx,
-                         (n * (o._mb_const + draft) + o._mb_kv * ctx) * reads, n * st.tp_bytes, n * st.pp_bytes)
+                         (n * (weights + draft) + o._mb_kv * ctx) * reads, n * st.tp_bytes, n * st.pp_bytes)
 
 
 class IterationCost:
@@ -757,7 +760,7 @@ class IterationCost:
         tp_b, pp_b, comm = self._comm(P)
         return BatchCost(self._host_s(T, S, compute + comm), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
-                         self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
+                         self.weight_read_bytes(T) + self._mb_kv * kv_read, tp_b, pp_b)
 
     def decode_run(self, batch: int, context: float, steps: int, contexts=None) -> DecodeRun:
         """``steps`` decode iterations of ``batch`` sequences with summed context ``context``
@@ -1405,11 +1408,40 @@ class IterationCost:
         head_extra = self.spec.hidden * self.spec.vocab * max(self._h_bytes - self.wbytes, 0.0)
         return self.params * self.wbytes + head_extra + self.expert_extra_bytes + self.expert_pad_bytes
 
+    def routed_expert_bytes(self) -> float:
+        """Bytes of the replica's routed experts (every MoE layer, each expert once): at their own
+        precision, with the engine's padding (part of ``_mb_const``); 0 for a dense model."""
+        s = self.spec
+        if not s.is_moe:
+            return 0.0
+        moe_layers = round(self.moe_fraction * s.layers)
+        return (s.experts * self.expert_params * moe_layers * self.wbytes
+                + self.expert_extra_bytes + self.expert_pad_bytes)
+
+    def untouched_expert_bytes(self, tokens):
+        """Expected bytes of routed experts no token of a step of ``tokens`` tokens routes to (an
+        array for an array): each expert of a layer is read by at least one of T tokens with
+        probability 1 - (1 - top_k / experts)^T (uniform routing, as ``_fixed_stage_s`` prices its
+        reads), so a step reads that share of them and MBU counts no more (it counted every expert
+        at every step: an MBU of 1.8 for DeepSeek-V3 at TP8 and of 2.6 for GPT-OSS-120B on a B200
+        decoding one sequence, more bytes than HBM moves in the step's time)."""
+        s = self.spec
+        if not s.is_moe:
+            return 0.0 * np.asarray(tokens, dtype=np.float64) if np.ndim(tokens) else 0.0
+        miss = 1.0 - min(s.top_k / s.experts, 1.0)
+        T = np.maximum(np.asarray(tokens, dtype=np.float64), 0.0) if np.ndim(tokens) else max(float(tokens), 0.0)
+        return self.routed_expert_bytes() * miss ** T
+
+    def weight_read_bytes(self, tokens: float) -> float:
+        """The weight bytes MBU counts for a step of ``tokens`` tokens on the replica: ``_mb_const``
+        less the routed experts none of its tokens reaches (``untouched_expert_bytes``)."""
+        return self._mb_const - self.untouched_expert_bytes(tokens)
+
     def model_bytes(self, tokens, kv_read) -> np.ndarray:
-        """HBM bytes iterations must move on the whole replica: every weight once (``_mb_const``) and
-        the KV cache they attend over (for MBU)."""
+        """HBM bytes iterations must move on the whole replica: every weight its tokens need once
+        (``weight_read_bytes``) and the KV cache they attend over (for MBU)."""
         T = np.asarray(tokens, dtype=np.float64)
-        return (self._mb_const * np.ones_like(T)
+        return (self._mb_const * np.ones_like(T) - self.untouched_expert_bytes(T)
                 + np.asarray(kv_read, dtype=np.float64) * self.kv_token_replica)
 
     def prefill_time(self, prompt_tokens: int) -> float:

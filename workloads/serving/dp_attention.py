@@ -258,7 +258,7 @@ class DpAttentionCost(IterationCost):
         gpu = compute + comm
         return BatchCost(self._host_s(T / n, S / n, gpu, self.dp_sync_s), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * attn_pairs,
-                         self._mb_const + self._mb_kv * kv_read, tp_b, pp_b)
+                         self.weight_read_bytes(T) + self._mb_kv * kv_read, tp_b, pp_b)
 
     def _expert_side(self, ops: list) -> list[bool]:
         """Which entries of a ``_fixed_stage_s`` op list (``out``) run on the experts' routed rows
@@ -316,7 +316,7 @@ class DpAttentionCost(IterationCost):
         gpu = compute + comm
         return BatchCost(self._host_s(T / n, S / n, gpu, self.dp_sync_s), compute, comm,
                          self._mf_tok * T + self._mf_smp * S + self._mf_pair * pairs,
-                         self._mb_const + self._mb_kv * kv, tp_b, pp_b)
+                         self.weight_read_bytes(T) + self._mb_kv * kv, tp_b, pp_b)
 
     def op_breakdown(self, tokens: float, samples: float, attn_pairs: float, kv_read: float) -> dict[str, float]:
         """Seconds of one rank's step of ``batch`` (same arguments: the replica's tokens,

@@ -92,15 +92,25 @@ class Speculation:
         layers, proj, own, _ = self._parts(cost)
         return (layers + proj + own) / cost.tp
 
-    def step_read_bytes(self, cost) -> float:
+    def step_read_bytes(self, cost, batch: float | None = None) -> float:
         """Drafter weight bytes one draft-and-verify step reads on the whole replica: its layers,
         projection and head at each of the ``tokens`` draft steps and at the draft extend (EAGLE/MTP,
-        ``draft_layers`` > 0), as ``step_parts`` times them (for MBU)."""
+        ``draft_layers`` > 0), as ``step_parts`` times them (for MBU). With ``batch`` (sequences) an
+        MoE layer's routed experts count only as far as the pass's tokens reach them
+        (``IterationCost.untouched_expert_bytes``: B x topk rows a draft step, B x gain the extend)."""
         _, proj, _, head = self._parts(cost)
         if self.method == "mtp":
             proj /= max(self.mtp_layers, 1)       # one module per draft step
-        passes = self.tokens + (1 if self.draft_layers > 0 else 0)
-        return passes * (self.draft_layers * self.layer_bytes(cost) + proj + head)
+        L = self.layer_bytes(cost)
+        layers = float(max(cost.spec.layers, 1))
+
+        def layer(rows):
+            return L if batch is None else L - cost.untouched_expert_bytes(rows) / layers
+
+        total = self.tokens * (self.draft_layers * layer(None if batch is None else batch * self.topk) + proj + head)
+        if self.draft_layers > 0:
+            total += self.draft_layers * layer(None if batch is None else batch * self.gain) + proj + head
+        return total
 
     def step_parts(self, cost, B: float, context: float) -> dict[str, float]:
         """Seconds of each part of one step of ``B`` sequences with summed ``context`` on the

@@ -1,0 +1,214 @@
+"""Metamorphic and invariant properties of the serving cost model (workloads/serving/cost.py
+IterationCost, dp_attention.py DpAttentionCost, fused MoE, speculative decoding, MLA, sliding
+windows, FP8/FP4), on costs built the way a run builds them (``Deployment``: engine profile,
+host times, CUDA graphs, links):
+
+- a strictly better GPU (more HBM bandwidth, more tensor FLOP/s at every precision, more
+  scale-up bandwidth, or all of them) never makes an iteration slower. The faster GPU is a
+  ``[hardware."NAME"]`` table ``like`` the base one, so it borrows the same calibration and only
+  the rates change;
+- an iteration never gets faster when it does more work: more decoding sequences, longer
+  contexts, a longer prefill chunk, more cached tokens before the chunk, a deeper or wider model;
+- its model FLOPs and HBM bytes are finite and >= 0, and neither MFU (FLOPs over the GPUs'
+  peak at the FLOPs' own precision... see ``_peak``) nor MBU (bytes over HBM bandwidth) exceeds 1.
+
+Hypothesis draws the points (derandomized, few examples: the file runs in seconds)."""
+
+import copy
+from functools import lru_cache
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import topologies
+from sim.app.runner import build_fabric
+from sim.config import load_config
+from sim.hardware import _row_of, catalogue
+from sim.simulation import Simulation
+from tests.workloads.serving.serving_helpers import merge
+from workloads.serving.deployment import Deployment
+from workloads.serving.requests import build_stream
+
+SETTINGS = settings(derandomize=True, max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+REL = 1e-9        # rounding: "non-increasing" allows this relative excess
+
+BASE = {"run": {"kind": "serve", "name": "t"},
+        "topology": {"gpu": "H100-SXM-80GB", "gpus": 8, "fabric": "none"},
+        "model": {"preset": "llama3-8b"},
+        "serve": {"max_batch_size": 256, "max_batch_tokens": 8192},
+        "workload": {"arrival": "closed", "concurrency": 8, "requests": 8, "input_tokens": 512,
+                     "output_tokens": 64}}
+
+VARIANTS = {
+    "dense-vllm": {},
+    "dense-trtllm": {"serve": {"engine": "trtllm"}},
+    "dense-sglang-tp2": {"serve": {"engine": "sglang", "tp": 2}},
+    "dense-bf16-a100": {"topology": {"gpu": "A100-SXM-80GB"}, "serve": {"precision": "bf16", "kv_precision": "bf16"}},
+    "dense-fp4-b200": {"topology": {"gpu": "B200-180GB"}, "serve": {"engine": "trtllm", "precision": "fp4"}},
+    "70b-tp4-pp2": {"model": {"preset": "llama3-70b"}, "serve": {"tp": 4, "pp": 2}},
+    "mixtral-tp2-ep2": {"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 2, "ep": 2}},
+    "dsv3-mla-tp8": {"model": {"preset": "deepseek-v3"}, "topology": {"gpu": "H200-SXM-141GB"}, "serve": {"tp": 8}},
+    "dsv3-dp-attention": {"model": {"preset": "deepseek-v3"}, "topology": {"gpu": "H200-SXM-141GB"},
+                          "serve": {"engine": "sglang", "tp": 8, "dp_attention": True}},
+    "gptoss-window-mxfp4-b200": {"model": {"preset": "gpt-oss-120b"}, "topology": {"gpu": "B200-180GB"},
+                                 "serve": {"engine": "trtllm", "expert_precision": "mxfp4"}},
+    "scout-chunked-tp4": {"model": {"preset": "llama4-scout"}, "serve": {"engine": "trtllm", "tp": 4}},
+    "qwen3moe-dp-attention-trtllm": {"model": {"preset": "qwen3-30b-a3b"},
+                                     "serve": {"engine": "trtllm", "tp": 4, "dp_attention": True}},
+    "spec-eagle-sglang": {"serve": {"engine": "sglang", "speculative": {"method": "eagle", "tokens": 3,
+                                                                        "acceptance": 0.7}}},
+    "spec-eagle-high-acceptance": {"serve": {"speculative": {"method": "eagle", "tokens": 4, "acceptance": 0.95}}},
+}
+
+FASTER = {
+    "hbm": lambda r, f: {"hbm_GBps": r["hbm_GBps"] * f},
+    "flops": lambda r, f: {"dense_tflops": {k: v * f for k, v in r["dense_tflops"].items()},
+                           "special_Tops": r["special_Tops"] * f},
+    "scaleup": lambda r, f: {"scaleup_GBps": r["scaleup_GBps"] * f},
+    "all": lambda r, f: {"hbm_GBps": r["hbm_GBps"] * f, "scaleup_GBps": r["scaleup_GBps"] * f,
+                         "host_GBps": r["host_GBps"] * f, "special_Tops": r["special_Tops"] * f,
+                         "dense_tflops": {k: v * f for k, v in r["dense_tflops"].items()}},
+}
+
+
+def deployment(data: dict) -> Deployment:
+    cfg = load_config(data=data)
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    return Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
+
+
+@lru_cache(maxsize=None)
+def base(name: str) -> Deployment:
+    return deployment(merge(BASE, VARIANTS[name]))
+
+
+@lru_cache(maxsize=None)
+def faster(name: str, what: str, factor: float) -> Deployment:
+    data = merge(BASE, VARIANTS[name])
+    g = data["topology"]["gpu"]
+    new = f"fast-{name}-{what}-{factor:g}".replace(".", "_")
+    hw = {"like": g, **FASTER[what](_row_of(catalogue()[g]), factor)}
+    return deployment(merge(data, {"topology": {"gpu": new}, "hardware": {new: hw}}))
+
+
+def gpus(dep: Deployment) -> int:
+    return len(dep.replicas[0].gpus)
+
+
+def _peak(dep: Deployment) -> float:
+    """The highest tensor rate the replica's GEMMs may run at: the serving precision's, or the
+    experts' narrower MMA (FP4 experts beside an FP8 run)."""
+    c = dep.cost
+    precisions = {dep.serve.precision, getattr(c, "expert_mma", dep.serve.precision).removeprefix("nv")}
+    return max(dep.gpu.peak_flops(p) for p in precisions if p in dep.gpu.dense_flops or p == dep.serve.precision)
+
+
+def prefill(c, chunk: int, cached: int):
+    """A prefill chunk of ``chunk`` tokens after ``cached`` tokens already in the KV cache."""
+    return c.batch(chunk, 1, c.chunk_pairs(cached, chunk), c.chunk_kv(cached, chunk))
+
+
+def decode(c, B: int, ctx: int):
+    """One decode iteration of ``B`` sequences of ``ctx`` tokens each."""
+    d = c.decode_contexts([ctx] * B, 1)[0] if c.window else B * ctx
+    return c.batch(B, B, d, d)
+
+
+def decode_end(c, B: int, ctx: int, steps: int) -> float:
+    return c.decode_run(B, B * ctx, steps, contexts=[ctx] * B).cum_s[-1]
+
+
+def spec_step(c, B: int, ctx: int) -> float:
+    return c._speculative_step_s(float(B), float(B * ctx)) if c.spec_tokens else 0.0
+
+
+names = st.sampled_from(sorted(VARIANTS))
+batches = st.integers(1, 256)
+contexts = st.integers(1, 16384)
+chunks = st.integers(1, 8192)
+
+
+@SETTINGS
+@given(name=names, what=st.sampled_from(sorted(FASTER)), factor=st.sampled_from([1.25, 2.0, 4.0]),
+       B=batches, ctx=contexts, chunk=chunks, cached=contexts)
+def test_a_faster_gpu_never_makes_an_iteration_slower(name, what, factor, B, ctx, chunk, cached):
+    slow, fast = base(name).cost, faster(name, what, factor).cost
+    for f in (lambda c: prefill(c, chunk, cached).time_s, lambda c: decode(c, B, ctx).time_s,
+              lambda c: decode_end(c, B, ctx, 30), lambda c: spec_step(c, B, ctx)):
+        assert f(fast) <= f(slow) * (1 + REL), (name, what, factor)
+
+
+def unsplit(c):
+    """``c`` with a decode attention grid of one CTA per sequence and KV head (no split-KV)."""
+    out = copy.copy(c)
+    out.split_kv = False
+    out._fixed_memo = {}
+    return out
+
+
+SPLIT_KV_DIP = 0.01
+
+
+@SETTINGS
+@given(name=names, B=batches, dB=st.integers(1, 64), ctx=contexts, dctx=st.integers(1, 4096))
+def test_decode_never_gets_faster_with_more_sequences_or_longer_contexts(name, B, dB, ctx, dctx):
+    """Exactly without split-KV. With it a longer context can cross a ``split_kv_block_tokens``
+    boundary: the kernel launches one more CTA per sequence and KV head and spreads the keys over
+    them (flash-decoding), so at a grid too narrow to fill HBM (one sequence) a step of 177 keys
+    streams faster than one of 176 (Llama-3-70B TP4 PP2, one sequence: 14.394 ms at 175 keys, 14.360
+    at 200). That is the kernel's, legitimate; the dip is bounded by ``SPLIT_KV_DIP`` of the step."""
+    real = base(name).cost
+    for c, tol in ((unsplit(real), REL), (real, SPLIT_KV_DIP)):
+        for f in (lambda b, x: decode(c, b, x).time_s, lambda b, x: decode_end(c, b, x, 30),
+                  lambda b, x: spec_step(c, b, x)):
+            t = f(B, ctx)
+            assert f(B + dB, ctx) >= t * (1 - tol), name
+            if not real.spec.attention_chunk:
+                # chunked local attention (Llama 4): a query past a chunk boundary attends only its
+                # own chunk, so a longer context can read fewer keys: no monotonicity to hold
+                assert f(B, ctx + dctx) >= t * (1 - tol), name
+
+
+@SETTINGS
+@given(name=names, chunk=chunks, dchunk=st.integers(1, 2048), cached=contexts, dcached=st.integers(1, 4096))
+def test_prefill_never_gets_faster_with_a_longer_chunk_or_more_cached_tokens(name, chunk, dchunk, cached, dcached):
+    c = base(name).cost
+    t = prefill(c, chunk, cached).time_s
+    assert prefill(c, chunk + dchunk, cached).time_s >= t * (1 - REL), name
+    assert prefill(c, chunk, cached + dcached).time_s >= t * (1 - REL), name
+
+
+@SETTINGS
+@given(name=names, B=batches, ctx=contexts, chunk=chunks, cached=contexts, steps=st.integers(1, 60))
+def test_flops_and_bytes_are_finite_and_utilisation_at_most_one(name, B, ctx, chunk, cached, steps):
+    dep = base(name)
+    c, n = dep.cost, gpus(dep)
+    peak = _peak(dep)
+    run = c.decode_run(B, B * ctx, steps, contexts=[ctx] * B)
+    for bc in (prefill(c, chunk, cached), decode(c, B, ctx), run.totals(steps), run.totals(max(steps // 2, 1))):
+        for v in (bc.flops, bc.hbm_bytes, bc.time_s, bc.compute_s, bc.comm_s, bc.tp_bytes, bc.pp_bytes):
+            assert math.isfinite(v) and v >= 0.0, (name, bc)
+        assert bc.time_s > 0.0
+        assert bc.flops / (bc.time_s * n * peak) <= 1.0, (name, "MFU", bc)
+        assert bc.hbm_bytes / (bc.time_s * n * dep.gpu.hbm_Bps) <= 1.0, (name, "MBU", bc)
+
+
+MODEL_GROWTH = {
+    "llama3-8b": [{"layers": 40}, {"hidden": 5120, "heads": 40}, {"ffn_hidden": 16384}],
+    "mixtral-8x7b": [{"layers": 40}, {"top_k": 4}, {"expert_ffn_hidden": 16384}],
+}
+
+
+@pytest.mark.parametrize("preset,grow", [(p, g) for p, gs in MODEL_GROWTH.items() for g in gs])
+def test_a_bigger_model_never_runs_faster(preset, grow):
+    over = {"model": {"preset": preset}, "serve": {"tp": 2} if preset == "mixtral-8x7b" else {}}
+    small = deployment(merge(BASE, over)).cost
+    big = deployment(merge(BASE, merge(over, {"model": grow}))).cost
+    for B, ctx in ((1, 128), (32, 2048), (256, 8192)):
+        assert decode(big, B, ctx).time_s >= decode(small, B, ctx).time_s * (1 - REL), grow
+        assert decode_end(big, B, ctx, 30) >= decode_end(small, B, ctx, 30) * (1 - REL), grow
+    for chunk, cached in ((512, 0), (8192, 0), (2048, 6000)):
+        assert prefill(big, chunk, cached).time_s >= prefill(small, chunk, cached).time_s * (1 - REL), grow
