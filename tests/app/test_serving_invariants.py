@@ -101,6 +101,16 @@ def test_energy_and_dollars_follow_power_and_gpu_hours(name):
     assert s["J_per_token"] == pytest.approx(s["energy_J"] / tokens, rel=1e-9)
     assert s["usd"] >= s["gpus"] * d / 3600.0 * s["gpu_hour_usd"] * (1 - 1e-9)
     assert s["usd_per_Mtoken"] == pytest.approx(s["usd"] / tokens * 1e6, rel=1e-9)
+    assert s["kv_transfer_GB"] == pytest.approx(s["disagg_kv_GB"] + s["prefix_load_GB"] + s["swap_GB"], rel=1e-9)
+
+
+def test_dollars_are_gpu_hours_and_kwh_at_the_given_prices():
+    """With explicit prices: usd = GPUs x hours x gpu_hour_usd + facility kWh x kwh_usd, exactly."""
+    data = merge(merge(BASE, CASES["trtllm-tp2-2rep"]), {"cost": {"gpu_hour_usd": 2.5, "kwh_usd": 0.12}})
+    s = run(load_config(data=data)).summary
+    d = s["duration_s"]
+    assert s["gpus"] == 4 and s["gpu_hour_usd"] == 2.5
+    assert s["usd"] == pytest.approx(4 * d / 3600.0 * 2.5 + s["energy_J"] / 3.6e6 * 0.12, rel=1e-12)
 
 
 def test_disaggregated_kv_bytes_are_the_prompts_kv():
@@ -121,7 +131,9 @@ def _throughput(over: dict) -> float:
     return run(load_config(data=merge(merge(BASE, OFFLINE), over))).summary["output_tokens_per_s"]
 
 
-@pytest.mark.parametrize("over", [{}, {"serve": {"engine": "trtllm", "tp": 2}}])
+@pytest.mark.parametrize("over", [{}, {"serve": {"engine": "trtllm", "tp": 2}},
+                                  {"model": {"preset": "qwen3-30b-a3b"}, "serve": {"engine": "sglang", "tp": 2,
+                                                                                  "dp_attention": True}}])
 def test_more_replicas_never_lower_a_saturated_runs_throughput(over):
     """A closed loop of 128 requests in flight keeps every replica busy: twice the replicas halve
     each one's batch. That may lower per-replica efficiency but never the total, beyond the tail:
@@ -148,3 +160,32 @@ def test_a_strictly_faster_gpu_never_lowers_offline_throughput(case):
     slow = run(load_config(data=data)).summary["output_tokens_per_s"]
     quick = run(load_config(data=merge(data, {"topology": {"gpu": "X2"}, "hardware": {"X2": fast}}))).summary
     assert quick["output_tokens_per_s"] >= slow * 0.98, (slow, quick["output_tokens_per_s"])
+
+
+ALONE = ["vllm", "trtllm-tp2-2rep", "speculative", "moe-ep", "pp2", "disaggregated", "moe-one-at-a-time"]
+
+
+def _alone(case: str, prompt: int, output: int):
+    data = merge(merge(BASE, CASES[case]), {"workload": {"arrival": "closed", "concurrency": 1, "requests": 1,
+                                                         "input_tokens": prompt, "output_tokens": output}})
+    r = run(load_config(data=data)).tables["requests"].to_pydict()
+    return r["ttft_s"][0], r["e2e_s"][0]
+
+
+@pytest.mark.parametrize("case", ALONE)
+def test_a_request_alone_never_finishes_sooner_with_a_longer_prompt_or_output(case):
+    """One request on an idle deployment: no batching partner, no queue, so nothing discrete can
+    reorder work; TTFT is non-decreasing in the prompt and end-to-end latency in both lengths
+    (exactly, to rounding). Prompts cross the chunk size (8,192) and CUDA-graph sizes."""
+    prev = None
+    for p in (16, 500, 2000, 8192, 8193, 12000):
+        t = _alone(case, p, 40)
+        if prev is not None:
+            assert t[0] >= prev[0] * (1 - 1e-9) and t[1] >= prev[1] * (1 - 1e-9), (case, p, prev, t)
+        prev = t
+    prev = None
+    for o in (1, 2, 10, 100, 400):
+        t = _alone(case, 1000, o)
+        if prev is not None:
+            assert t[1] >= prev[1] * (1 - 1e-9), (case, o, prev, t)
+        prev = t
