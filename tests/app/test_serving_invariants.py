@@ -123,6 +123,21 @@ def test_disaggregated_kv_bytes_are_the_prompts_kv():
     assert res.summary["kv_transfer_GB"] >= res.summary["disagg_kv_GB"]
 
 
+@pytest.mark.parametrize("prefill_tp,decode_tp", [(8, 8), (4, 8), (8, 4)])
+def test_disaggregated_mla_kv_fills_every_decode_rank_once(prefill_tp, decode_tp):
+    """MLA's latent (DeepSeek-V3: 61 layers x (512 + 64) bytes a token at fp8) is replicated on every
+    TP rank, so each decode GPU receives the whole prompt's latent once: decode_tp copies. The bytes
+    were each prefill GPU's copy: 4 copies for 8 decode ranks with prefill_tp 4 (2.81 GB here, now
+    5.62), 8 for 4 ranks with prefill_tp 8 (5.62 GB, now 2.81)."""
+    data = merge(BASE, {"model": {"preset": "deepseek-v3"},
+                        "topology": {"gpu": "B300-288GB", "gpus": 16, "gpus_per_node": 8, "fabric": "fat-tree"},
+                        "serve": {"prefill_replicas": 1, "decode_replicas": 1, "tp": 8, "prefill_tp": prefill_tp,
+                                  "decode_tp": decode_tp},
+                        "workload": {"requests": 20, "input_tokens": 1000, "output_tokens": 20}})
+    s = run(load_config(data=data)).summary
+    assert s["disagg_kv_GB"] * 1e9 == pytest.approx(decode_tp * 20 * 1000 * 61 * (512 + 64) * 1.0, rel=1e-9)
+
+
 OFFLINE = {"workload": {"arrival": "closed", "concurrency": 128, "requests": 256, "input_tokens": 256,
                         "output_tokens": 64}}
 

@@ -661,14 +661,22 @@ class Deployment:
         # the prompt's KV (the first output token's KV is computed by the first decode step);
         # at_end is called after the prefill sampled that token, the streamed part before
         tokens = req.context - 1 if at_end else req.context
-        nbytes = src.cost.kv_tokens(tokens) * src.cost.kv_token_gpu * fraction
-        self.bytes["disagg"] += nbytes * len(src.gpus)
+        # each decode GPU receives its own shard of the prompt's KV (its KV heads; MLA's latent, or
+        # heads replicated where tp exceeds them, whole on every rank), from the prefill GPUs that hold
+        # those heads: with a wider decode TP one source feeds several targets, with a narrower one
+        # several sources share a target and each sends its part. The bytes were each source's shard
+        # to every target: with a replicated cache (MLA) a 4-GPU prefill gave an 8-GPU decode 4 copies
+        # of the latent for its 8 ranks, and an 8-GPU prefill a 4-GPU decode 8
+        ns, nd = len(src.gpus), len(dst.gpus)
+        shard = dst.cost.kv_tokens(tokens) * dst.cost.kv_token_gpu * fraction
+        self.bytes["disagg"] += shard * nd
         for i, g in enumerate(src.gpus):
-            # a source GPU's KV shard goes to the decode GPUs that hold its heads: with a wider
-            # decode TP it is split among them, with a narrower one several sources share a target
-            targets = [d for j, d in enumerate(dst.gpus) if j % len(src.gpus) == i] or [dst.gpus[i % len(dst.gpus)]]
-            for d in targets:
-                events.append(self.fabric.transfer(g, d, nbytes / len(targets), tag="serve.kv", key=req.rid))
+            if ns <= nd:       # the targets that hold this source's heads, one source each
+                targets = [(d, 1) for j, d in enumerate(dst.gpus) if j % ns == i]
+            else:              # one target, shared with the other sources i' = i mod nd
+                targets = [(dst.gpus[i % nd], len(range(i % nd, ns, nd)))]
+            for d, senders in targets:
+                events.append(self.fabric.transfer(g, d, shard / senders, tag="serve.kv", key=req.rid))
         if at_end:
             del self._pending_kv[req.rid]
             end_of_prefill = env.now
