@@ -209,6 +209,32 @@ def test_prefill_never_gets_faster_with_a_longer_chunk_or_more_cached_tokens(nam
     assert prefill(c, chunk, cached + dcached).time_s >= t * (1 - REL), name
 
 
+def mixed(c, chunk: int, cached: int, B: int, ctx: int) -> float:
+    """Seconds of a step of one prefill chunk (``chunk`` tokens after ``cached``) beside ``B``
+    decoding sequences of ``ctx`` tokens each (a decode-only step when ``chunk`` is 0)."""
+    if chunk == 0:
+        return decode(c, B, ctx).time_s
+    d = (c.decode_contexts([ctx] * B, 1)[0] if c.window else B * ctx) if B else 0.0
+    cp, ck = c.chunk_pairs(cached, chunk), c.chunk_kv(cached, chunk)
+    return c.batch(chunk + B, B + 1, cp + d, ck + d, decode=(B, d, d) if B else None).time_s
+
+
+@SETTINGS
+@given(name=names, chunk=st.sampled_from([0, 1, 16, 256, 2048, 8000]), cached=st.sampled_from([0, 1000, 10000]),
+       B=st.integers(0, 256), ctx=st.integers(1, 8000), dchunk=st.integers(1, 512), dB=st.integers(1, 32))
+def test_a_mixed_step_never_gets_faster_with_more_prompt_tokens_or_more_decodes(name, chunk, cached, B, ctx,
+                                                                                 dchunk, dB):
+    """Adding prompt tokens to a step (a decode-only step that takes a chunk leaves its CUDA graph:
+    eager, unpadded) or decoding sequences to a step (split attention launches, TensorRT-LLM) never
+    shortens it."""
+    c = base(name).cost
+    if chunk == 0 and B == 0:
+        B = 1
+    t = mixed(c, chunk, cached, B, ctx)
+    assert mixed(c, chunk + dchunk, cached, B, ctx) >= t * (1 - REL), name
+    assert mixed(c, chunk, cached, B + dB, ctx) >= t * (1 - REL), name
+
+
 @SETTINGS
 @given(name=names, B=batches, ctx=contexts, chunk=chunks, cached=contexts, steps=st.integers(1, 60))
 def test_flops_and_bytes_are_finite_and_utilisation_at_most_one(name, B, ctx, chunk, cached, steps):
