@@ -138,6 +138,30 @@ def test_disaggregated_mla_kv_fills_every_decode_rank_once(prefill_tp, decode_tp
     assert s["disagg_kv_GB"] * 1e9 == pytest.approx(decode_tp * 20 * 1000 * 61 * (512 + 64) * 1.0, rel=1e-9)
 
 
+def test_busy_fraction_weights_each_replica_by_its_gpus():
+    """Four TP1 prefill replicas beside one TP4 decode replica: the share of GPU-seconds running
+    iterations is sum(busy x GPUs) / (duration x GPUs). It averaged replicas, so the decode replica's
+    four GPUs counted as one: busy_fraction 0.478 (energy 37.5 kJ) where the GPUs ran 0.668 (45.2 kJ)."""
+    import topologies
+    from sim.app.runner import build_fabric
+    from sim.simulation import Simulation
+    from workloads.serving import ServingWorkload
+    cfg = load_config(data=merge(BASE, {"serve": {"prefill_replicas": 4, "decode_replicas": 1, "prefill_tp": 1,
+                                                  "decode_tp": 4, "tp": 4},
+                                        "workload": {"requests": 200, "rate": 30.0, "input_tokens": 3000,
+                                                     "output_tokens": 100}}))
+    sim = Simulation(0)
+    topo = topologies.build(cfg.topology)
+    job = ServingWorkload(cfg, sim, topo, build_fabric(cfg, sim, topo))
+    sim.run(until=job.start())
+    s = {k: v[0] for k, v in job.tables()["summary"].to_pydict().items()}
+    reps = job.deployment.replicas
+    gpu_s = sum(r.busy_s * len(r.gpus) for r in reps)
+    assert s["busy_fraction"] == pytest.approx(gpu_s / (s["duration_s"] * 8), rel=1e-12)
+    by_replica = sum(r.busy_s for r in reps) / (s["duration_s"] * len(reps))
+    assert s["busy_fraction"] > by_replica + 0.1          # the decode replica is the busy one
+
+
 OFFLINE = {"workload": {"arrival": "closed", "concurrency": 128, "requests": 256, "input_tokens": 256,
                         "output_tokens": 64}}
 

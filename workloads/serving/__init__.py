@@ -130,7 +130,11 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
     reps = dep.replicas
     flops = sum(r.flops for r in reps)
     hbm = sum(r.hbm_bytes for r in reps)
-    busy = sum(r.busy_s for r in reps)
+    # GPU-seconds running iterations over the replicas' GPU-seconds: each replica weighted by its GPUs
+    # (it averaged replicas: four busy-a-third TP1 prefill replicas beside one busy TP4 decode
+    # replica read 0.45 of the GPUs busy, not 0.65, and the run's energy followed it)
+    busy = sum(r.busy_s * len(r.gpus) for r in reps)
+    held = sum(len(r.gpus) for r in reps)
     comm = sum(r.gpu.comm_s() for r in reps)
     gpus = dep.gpus_used
     peak = dep.gpu.peak_flops(dep.serve.precision)
@@ -166,7 +170,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "replicas": dep.physical_replicas,
         "model": dep.spec.name,
         "tp": dep.serve.tp,
-        "busy_fraction": min(1.0, busy / max(duration * len(reps), 1e-12)),   # GPU time running iterations
+        "busy_fraction": min(1.0, busy / max(duration * held, 1e-12)),   # GPU time running iterations
         "hbm_used_GB": dep.hbm.used / 1e9,
         "hbm_kv_GB": dep.hbm.items["kv_cache"] / 1e9,
         # the replica's layout as resolved (dp_attention spreads the experts over the tp GPUs)
