@@ -89,6 +89,9 @@ def test_tokens_times_and_pools_are_conserved(name):
     assert 0.0 <= s["kv_peak_utilization"] <= 1.0
     assert 0.0 <= s["mfu"] <= 1.0 and 0.0 <= s["mbu"] <= 1.0, (s["mfu"], s["mbu"])
     assert 0.0 <= s["busy_fraction"] <= 1.0
+    # one GPU's HBM ledger: weights, runtime, workspace and the KV pool fit the GPU
+    from sim.hardware import gpu
+    assert 0.0 < s["hbm_kv_GB"] < s["hbm_used_GB"] <= gpu(res.manifest["config"]["topology"]["gpu"]).hbm_bytes / 1e9
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -185,7 +188,8 @@ def test_more_replicas_never_lower_a_saturated_runs_throughput(over):
 
 @pytest.mark.parametrize("case", ["vllm", "speculative", "moe-ep", "disaggregated"])
 def test_a_strictly_faster_gpu_never_lowers_offline_throughput(case):
-    """Every rate of the GPU x 2 (HBM, tensor and special-function FLOP/s, scale-up, host link),
+    """Every rate of the GPU x 2 (HBM, tensor and special-function FLOP/s, scale-up, host link, the
+    host CPU's speed),
     the same calibration (``like``): with every request in flight from the start (offline), each
     step is no slower (tests/workloads/serving/test_invariants.py), so the run is no longer.
     Exactly? Batch composition can change (a faster prefill admits a request a step earlier), so
@@ -195,6 +199,7 @@ def test_a_strictly_faster_gpu_never_lowers_offline_throughput(case):
     r = _row_of(catalogue()[g])
     fast = {"like": g, "hbm_GBps": 2 * r["hbm_GBps"], "scaleup_GBps": 2 * r["scaleup_GBps"],
             "host_GBps": 2 * r["host_GBps"], "special_Tops": 2 * r["special_Tops"],
+            "host_speed": 2 * r["host_speed"], "dispatch_speed": 2 * (r.get("dispatch_speed") or r["host_speed"]),
             "dense_tflops": {k: 2 * v for k, v in r["dense_tflops"].items()}}
     slow = run(load_config(data=data)).summary["output_tokens_per_s"]
     quick = run(load_config(data=merge(data, {"topology": {"gpu": "X2"}, "hardware": {"X2": fast}}))).summary

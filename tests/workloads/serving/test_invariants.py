@@ -4,7 +4,7 @@ windows, FP8/FP4), on costs built the way a run builds them (``Deployment``: eng
 host times, CUDA graphs, links):
 
 - a strictly better GPU (more HBM bandwidth, more tensor FLOP/s at every precision, more
-  scale-up bandwidth, or all of them) never makes an iteration slower. The faster GPU is a
+  scale-up bandwidth, a faster host CPU, or all of them) never makes an iteration slower. The faster GPU is a
   ``[hardware."NAME"]`` table ``like`` the base one, so it borrows the same calibration and only
   the rates change;
 - an iteration never gets faster when it does more work: more decoding sequences, longer
@@ -67,7 +67,10 @@ FASTER = {
     "flops": lambda r, f: {"dense_tflops": {k: v * f for k, v in r["dense_tflops"].items()},
                            "special_Tops": r["special_Tops"] * f},
     "scaleup": lambda r, f: {"scaleup_GBps": r["scaleup_GBps"] * f},
-    "all": lambda r, f: {"hbm_GBps": r["hbm_GBps"] * f, "scaleup_GBps": r["scaleup_GBps"] * f,
+    "host": lambda r, f: {"host_speed": r["host_speed"] * f,
+                          "dispatch_speed": r.get("dispatch_speed", r["host_speed"]) * f},
+    "all": lambda r, f: {"host_speed": r["host_speed"] * f,
+                         "dispatch_speed": r.get("dispatch_speed", r["host_speed"]) * f, "hbm_GBps": r["hbm_GBps"] * f, "scaleup_GBps": r["scaleup_GBps"] * f,
                          "host_GBps": r["host_GBps"] * f, "special_Tops": r["special_Tops"] * f,
                          "dense_tflops": {k: v * f for k, v in r["dense_tflops"].items()}},
 }
