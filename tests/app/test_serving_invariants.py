@@ -46,6 +46,8 @@ CASES = {
                "workload": {"requests": 80}},
     "pp2": {"model": {"preset": "llama3-70b"}, "serve": {"tp": 4, "pp": 2},
             "workload": {"requests": 60, "rate": 5.0}},
+    "dp-attention": {"model": {"preset": "qwen3-30b-a3b"}, "serve": {"engine": "sglang", "tp": 2, "dp_attention": True},
+                     "workload": {"requests": 80}},
     # one sequence at a time through 128 experts (top-4): each step reads 4 of them; MBU counted all
     # 128 and reported 2.53 (more bytes than HBM moves in the run), now 0.196
     "moe-one-at-a-time": {"model": {"preset": "gpt-oss-120b"}, "topology": {"gpu": "B200-180GB"},
@@ -186,7 +188,7 @@ def test_more_replicas_never_lower_a_saturated_runs_throughput(over):
     assert two >= one * 0.95, (one, two)
 
 
-@pytest.mark.parametrize("case", ["vllm", "speculative", "moe-ep", "disaggregated"])
+@pytest.mark.parametrize("case", ["vllm", "speculative", "moe-ep", "disaggregated", "pp2", "dp-attention"])
 def test_a_strictly_faster_gpu_never_lowers_offline_throughput(case):
     """Every rate of the GPU x 2 (HBM, tensor and special-function FLOP/s, scale-up, host link, the
     host CPU's speed),
