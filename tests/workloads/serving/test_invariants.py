@@ -279,3 +279,22 @@ def test_a_bigger_model_never_runs_faster(where, grow):
         assert decode_end(big, B, ctx, 30) >= decode_end(small, B, ctx, 30) * (1 - REL), grow
     for chunk, cached in ((512, 0), (8192, 0), (2048, 6000)):
         assert prefill(big, chunk, cached).time_s >= prefill(small, chunk, cached).time_s * (1 - REL), grow
+
+
+@pytest.mark.parametrize("name", ["dense-vllm", "70b-tp4-pp2", "dsv3-dp-attention", "gptoss-window-mxfp4-b200",
+                                  "spec-eagle-sglang"])
+def test_more_memory_never_shrinks_the_kv_pool(name):
+    """The KV pool (tokens per engine) grows with serve.gpu_memory_utilization and with the GPU's HBM
+    capacity (a ``like`` GPU with more hbm_GB): weights, runtime and workspace do not grow with it."""
+    data = merge(BASE, VARIANTS[name])
+    pools = [deployment(merge(data, {"serve": {"gpu_memory_utilization": f}})).kv_pool_tokens
+             for f in (0.8, 0.85, 0.9, 0.95)]
+    assert pools == sorted(pools) and pools[0] < pools[-1], pools
+    g = data["topology"]["gpu"]
+    row = _row_of(catalogue()[g])
+    sizes = []
+    for f in (1.0, 1.25, 1.5):
+        new = f"hbm-{name}-{f:g}".replace(".", "_")
+        sizes.append(deployment(merge(data, {"topology": {"gpu": new},
+                                             "hardware": {new: {"like": g, "hbm_GB": row["hbm_GB"] * f}}})).kv_pool_tokens)
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1], sizes
