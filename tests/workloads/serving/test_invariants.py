@@ -59,6 +59,9 @@ VARIANTS = {
                                      "serve": {"engine": "trtllm", "tp": 4, "dp_attention": True}},
     "spec-eagle-sglang": {"serve": {"engine": "sglang", "speculative": {"method": "eagle", "tokens": 3,
                                                                         "acceptance": 0.7}}},
+    "dsv3-mtp-tp8": {"model": {"preset": "deepseek-v3"}, "topology": {"gpu": "H200-SXM-141GB"},
+                     "serve": {"engine": "sglang", "tp": 8, "speculative": {"method": "mtp", "tokens": 3,
+                                                                            "acceptance": 0.9}}},
     "spec-eagle-high-acceptance": {"serve": {"speculative": {"method": "eagle", "tokens": 4, "acceptance": 0.95}}},
 }
 
