@@ -10,14 +10,15 @@ alone). Column meanings (seconds unless the name says otherwise):
   token) / (output - 1)), ``e2e_s``, ``kv_transfer_s`` (disaggregated KV transfer), token counts,
   ``replica`` (decode replica), ``prefill_replica``, ``prefix_hit_tokens``, ``preemptions``.
 - summary: the CONTRACT.md serving columns; ``mfu`` = useful FLOPs / (duration x GPUs x dense
-  peak at serve.precision); ``mbu`` = weight (as stored: experts at serve.expert_precision) + KV bytes iterations must read / (duration x GPUs x
+  peak at serve.precision); ``mbu`` = weight (as stored: experts at serve.expert_precision; of the routed experts, those a step's tokens reach) + KV bytes iterations must read / (duration x GPUs x
   HBM bandwidth); ``compute_comm_ratio`` = compute_s / comm_s as in training (CONTRACT.md):
   the replicas' compute-stream kernel time over their communication time (null without
   communication); ``kv_transfer_GB`` = KV bytes moved between
   GPUs and to/from host memory and SSD (disaggregation, prefix loads, swaps); ``hbm_used_GB`` and
   ``hbm_kv_GB``: one GPU's HBM ledger (``sim.gpu.HbmLedger``: weights, runtime reserve,
   workspace, KV pool) and its KV pool; ``iterations``: engine steps over the replicas (under
-  serve.speculative, draft-and-verify steps, not generated tokens).
+  serve.speculative, draft-and-verify steps, not generated tokens); ``busy_fraction``: the replicas'
+  GPU-seconds running iterations over their GPU-seconds (each replica weighted by its GPUs).
   The replica's layout as resolved: ``tp``, ``ep`` (expert-parallel size; with ``dp_attention``
   the replica's tp), ``dp_attention`` (bool), ``precision`` and ``kv_precision`` (serve.*),
   ``expert_precision`` (the routed experts' weights: serve.expert_precision, else precision;
