@@ -235,3 +235,14 @@ def test_a_request_alone_never_finishes_sooner_with_a_longer_prompt_or_output(ca
         if prev is not None:
             assert t[1] >= prev[1] * (1 - 1e-9), (case, o, prev, t)
         prev = t
+
+
+def test_more_prefill_or_decode_replicas_never_lower_a_disaggregated_runs_throughput():
+    """Disaggregated, offline: another prefill replica or another decode replica never lowers
+    output throughput (the same 5 % tail tolerance as for co-located replicas)."""
+    def tput(p, d):
+        return _throughput({"serve": {"prefill_replicas": p, "decode_replicas": d, "tp": 2},
+                            "workload": {"input_tokens": 1000, "output_tokens": 100}})
+    base = tput(1, 1)
+    assert tput(2, 1) >= base * 0.95 and tput(1, 2) >= base * 0.95
+    assert tput(2, 2) >= max(tput(2, 1), tput(1, 2)) * 0.95
