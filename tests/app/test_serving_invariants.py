@@ -246,3 +246,15 @@ def test_more_prefill_or_decode_replicas_never_lower_a_disaggregated_runs_throug
     base = tput(1, 1)
     assert tput(2, 1) >= base * 0.95 and tput(1, 2) >= base * 0.95
     assert tput(2, 2) >= max(tput(2, 1), tput(1, 2)) * 0.95
+
+
+@pytest.mark.parametrize("case", ["vllm", "trtllm-tp2-2rep", "moe-ep", "pp2", "disaggregated", "dp-attention"])
+def test_a_request_alone_takes_its_chunks_and_one_step_per_further_token(case):
+    """Closed form: a prompt of P tokens in chunks of C (serve.chunk_size, resolved) takes ceil(P / C)
+    steps, the last of which samples the first token; each further output token one decode step."""
+    from workloads.serving import resolved_limits
+    for P, O in ((100, 1), (100, 50), (9000, 20), (20000, 5)):
+        cfg = load_config(data=merge(merge(BASE, CASES[case]), {"workload": {
+            "arrival": "closed", "concurrency": 1, "requests": 1, "input_tokens": P, "output_tokens": O}}))
+        C = resolved_limits(cfg)["chunk_size"]
+        assert run(cfg).summary["iterations"] == -(-P // C) + O - 1, (case, P, O, C)
