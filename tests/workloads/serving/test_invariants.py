@@ -252,6 +252,7 @@ def test_flops_and_bytes_are_finite_and_utilisation_at_most_one(name, B, ctx, ch
         for v in (bc.flops, bc.hbm_bytes, bc.time_s, bc.compute_s, bc.comm_s, bc.tp_bytes, bc.pp_bytes):
             assert math.isfinite(v) and v >= 0.0, (name, bc)
         assert bc.time_s > 0.0
+        assert bc.time_s >= (bc.compute_s + bc.comm_s) * (1 - REL), (name, bc)
         assert bc.flops / (bc.time_s * n * peak) <= 1.0, (name, "MFU", bc)
         assert bc.hbm_bytes / (bc.time_s * n * dep.gpu.hbm_Bps) <= 1.0, (name, "MBU", bc)
 
@@ -301,3 +302,20 @@ def test_more_memory_never_shrinks_the_kv_pool(name):
         sizes.append(deployment(merge(data, {"topology": {"gpu": new},
                                              "hardware": {new: {"like": g, "hbm_GB": row["hbm_GB"] * f}}})).kv_pool_tokens)
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1], sizes
+
+
+@SETTINGS
+@given(name=st.sampled_from(["dsv3-dp-attention", "qwen3moe-dp-attention-trtllm"]),
+       loads=st.lists(st.tuples(st.sampled_from([0, 0, 128, 1024, 4096]), st.integers(0, 64), st.integers(100, 4000)),
+                      min_size=8, max_size=8))
+def test_attention_dp_ranks_out_of_balance_never_beat_the_balanced_step(name, loads):
+    """The MoE layers' collectives make every attention-DP rank wait for the slowest: a step whose
+    ranks carry unequal work never ends sooner than the same totals spread evenly."""
+    c = base(name).cost
+    ranks = [(float(ch + dec), float(dec + (1 if ch else 0)), ch * ch / 2.0 + dec * ctx, float(ch + dec * ctx))
+             for ch, dec, ctx in loads[:c.dp]]
+    if sum(r[0] for r in ranks) == 0:
+        ranks[0] = (1.0, 1.0, 100.0, 100.0)
+    totals = [sum(r[i] for r in ranks) for i in range(4)]
+    even = [tuple(x / c.dp for x in totals)] * c.dp
+    assert c.batch_ranks(ranks).time_s >= c.batch_ranks(even).time_s * (1 - REL), name
