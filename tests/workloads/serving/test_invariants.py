@@ -323,3 +323,14 @@ def test_attention_dp_ranks_out_of_balance_never_beat_the_balanced_step(name, lo
     totals = [sum(r[i] for r in ranks) for i in range(4)]
     even = [tuple(x / c.dp for x in totals)] * c.dp
     assert c.batch_ranks(ranks).time_s >= c.batch_ranks(even).time_s * (1 - REL), name
+
+
+@SETTINGS
+@given(name=names, speed=st.sampled_from([0.5, 0.8, 0.95]), B=batches, ctx=contexts, chunk=chunks)
+def test_a_slowed_replica_never_runs_faster(name, speed, B, ctx, chunk):
+    """``with_speed`` (stragglers, power caps): kernels at ``speed`` x nominal never shorten a step."""
+    c = base(name).cost
+    slow = c.with_speed(speed)
+    assert prefill(slow, chunk, 0).time_s >= prefill(c, chunk, 0).time_s * (1 - REL), name
+    assert decode(slow, B, ctx).time_s >= decode(c, B, ctx).time_s * (1 - REL), name
+    assert decode_end(slow, B, ctx, 30) >= decode_end(c, B, ctx, 30) * (1 - REL), name
