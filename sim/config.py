@@ -517,8 +517,8 @@ class WorkloadSection(Section):
     cv: float = Field(1.0, ge=1e-3, le=1e3, description="coefficient of variation of inter-arrival times (gamma)")
     concurrency: int = Field(16, ge=1, description="requests in flight (closed loop)")
     requests: int = Field(1000, ge=1, description="requests to simulate")
-    input_tokens: int | LengthDist = Field(1000, description="prompt tokens: an integer or a distribution table")
-    output_tokens: int | LengthDist = Field(1000, description="output tokens: an integer or a distribution table")
+    input_tokens: int | LengthDist = Field(1000, description="prompt tokens per request: an integer, or a table {dist = ...}: fixed (value), uniform (min, max), lognormal (mean: the arithmetic mean in tokens; sigma: the log-space standard deviation, 0.5-1 for chat), normal (mean and sigma in tokens), exponential (mean), trace (sampled from workload.trace's column); min and max clip the sampled lengths; lengths round to whole tokens, at least 1")
+    output_tokens: int | LengthDist = Field(1000, description="output tokens per request: an integer, or a table {dist = ...}: fixed (value), uniform (min, max), lognormal (mean: the arithmetic mean in tokens; sigma: the log-space standard deviation, 0.5-1 for chat), normal (mean and sigma in tokens), exponential (mean), trace (sampled from workload.trace's column); min and max clip the sampled lengths; lengths round to whole tokens, at least 1")
     trace: str = Field("", description="Azure CSV or Mooncake JSONL; arrival = 'trace'. A relative path is read from "
                                        "the current directory, else beside the config file, else among the traces "
                                        "shipped with dcsim")
