@@ -436,24 +436,24 @@ class SpeculativeSpec(BaseModel):
 
 
 class ServeSection(Section):
-    tp: int = Field(1, ge=1)
-    pp: int = Field(1, ge=1)
-    ep: int = Field(1, ge=1)
+    tp: int = Field(1, ge=1, description="tensor parallel size of each replica (with dp_attention: the replica's GPUs, attention data-parallel and experts expert-parallel over them)")
+    pp: int = Field(1, ge=1, description="pipeline parallel size of each replica; a replica holds tp x pp GPUs")
+    ep: int = Field(1, ge=1, description="expert parallel size of an MoE replica's routed experts (dp_attention sets it to tp)")
     replicas: int = Field(1, ge=0, description="co-located replicas (not with prefill/decode replicas)")
     prefill_replicas: int = Field(0, ge=0, description="disaggregated prefill replicas")
     decode_replicas: int = Field(0, ge=0, description="disaggregated decode replicas")
     scheduler: Literal["vllm", "sarathi", "orca"] = Field("vllm", description="unset: the engine's (vLLM V1, SGLang: chunked prefill 'sarathi'; TensorRT-LLM: 'orca'); 'vllm' is prefill-first (vLLM V0: whole prompt's KV at admission)")
-    max_batch_size: int = Field(256, ge=1, description="sequences in one iteration (unset: the engine's default for the GPU)")
-    max_batch_tokens: int = Field(8192, ge=1, description="tokens in one iteration (unset: the engine's default for the GPU)")
+    max_batch_size: int = Field(256, ge=1, description="sequences in one iteration (unset: the engine's default for the GPU); with dp_attention the replica's, split evenly over its tp ranks (SGLang divides --max-running-requests by the DP size): raise it with tp for a wide-EP replica")
+    max_batch_tokens: int = Field(8192, ge=1, description="tokens in one iteration (unset: the engine's default for the GPU); with dp_attention the replica's, split evenly over its tp ranks (SGLang divides --chunked-prefill-size by the DP size): the default 8,192 leaves a 72-rank replica 113 prompt tokens per rank and step, so raise it with tp for a wide-EP replica")
     chunk_size: int = Field(512, ge=1, description="chunked prefill size (sarathi; unset: the engine's max_batch_tokens)")
     kv_block_tokens: int = Field(16, ge=1, le=4096, description="tokens per KV block (page); vLLM 16, Mooncake 512")
     precision: Literal["fp16", "bf16", "fp8", "fp4"] = Field("fp8", description="weights and activations")
-    kv_precision: Literal["fp16", "bf16", "fp8", "fp4"] = Field("fp8")
-    prefix_cache: bool = Field(False)
+    kv_precision: Literal["fp16", "bf16", "fp8", "fp4"] = Field("fp8", description="KV cache precision (bytes per cached token and attention's KV reads)")
+    prefix_cache: bool = Field(False, description="reuse the KV of a prompt prefix an earlier request left in the replica's cache (vLLM automatic prefix caching, SGLang RadixAttention): its tokens skip prefill; the summary's prefix_hit_rate")
     host_kv_GB: float = Field(0.0, ge=0, description="host DRAM KV tier per replica, GB")
     ssd_kv_GB: float = Field(0.0, ge=0, description="SSD KV tier per replica, GB")
-    router: Literal["round-robin", "least-loaded", "prefix-aware", "weighted"] = Field("round-robin")
-    preemption: Literal["recompute", "swap"] = Field("recompute")
+    router: Literal["round-robin", "least-loaded", "prefix-aware", "weighted"] = Field("round-robin", description="how requests are assigned to replicas: in turn, to the one with the fewest requests in flight, to the one caching the longest prefix of the prompt, or by router_weights")
+    preemption: Literal["recompute", "swap"] = Field("recompute", description="when the KV pool is full, a preempted sequence drops its KV and prefills again later (recompute) or moves it to host memory and back (swap)")
     kv_transfer: Literal["layerwise", "whole"] = Field("layerwise", description="disaggregated KV transfer: streamed per layer behind prefill, or after it")
     schedule_overhead_us: float = Field(0.0, ge=0, description="CPU scheduling time per iteration, us (0: calibrated default)")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="fraction of HBM the engine may use")
@@ -512,19 +512,19 @@ class ServeSection(Section):
 
 
 class WorkloadSection(Section):
-    arrival: Literal["poisson", "gamma", "burst", "trace", "closed"] = Field("poisson")
+    arrival: Literal["poisson", "gamma", "burst", "trace", "closed"] = Field("poisson", description="request arrivals: poisson or gamma at `rate` (open loop, queues grow past capacity), burst (all `requests` at t = 0), trace (timestamps of `trace`), closed (`concurrency` users, each sending its next request when the last one finishes: the deployment runs at the throughput it sustains)")
     rate: float = Field(10.0, gt=0, description="requests/s (poisson, gamma)")
     cv: float = Field(1.0, ge=1e-3, le=1e3, description="coefficient of variation of inter-arrival times (gamma)")
     concurrency: int = Field(16, ge=1, description="requests in flight (closed loop)")
     requests: int = Field(1000, ge=1, description="requests to simulate")
-    input_tokens: int | LengthDist = Field(1000, description="prompt tokens: an integer or a distribution table")
-    output_tokens: int | LengthDist = Field(1000, description="output tokens: an integer or a distribution table")
+    input_tokens: int | LengthDist = Field(1000, description="prompt tokens per request: an integer, or a table {dist = ...}: fixed (value), uniform (min, max), lognormal (mean: the arithmetic mean in tokens; sigma: the log-space standard deviation, 0.5-1 for chat), normal (mean and sigma in tokens), exponential (mean), trace (sampled from workload.trace's column); min and max clip the sampled lengths; lengths round to whole tokens, at least 1")
+    output_tokens: int | LengthDist = Field(1000, description="output tokens per request: an integer, or a table {dist = ...}: fixed (value), uniform (min, max), lognormal (mean: the arithmetic mean in tokens; sigma: the log-space standard deviation, 0.5-1 for chat), normal (mean and sigma in tokens), exponential (mean), trace (sampled from workload.trace's column); min and max clip the sampled lengths; lengths round to whole tokens, at least 1")
     trace: str = Field("", description="Azure CSV or Mooncake JSONL; arrival = 'trace'. A relative path is read from "
                                        "the current directory, else beside the config file, else among the traces "
                                        "shipped with dcsim")
     time_scale: float = Field(1.0, gt=0, description="trace inter-arrival times are divided by this")
-    slo_ttft_s: float = Field(2.0, gt=0)
-    slo_tpot_s: float = Field(0.1, gt=0)
+    slo_ttft_s: float = Field(2.0, gt=0, description="latency SLO on time to first token, s: a request meets the SLO when its TTFT <= slo_ttft_s and its TPOT <= slo_tpot_s; the summary's slo_attainment is the fraction that do and goodput_rps their number per second of the run")
+    slo_tpot_s: float = Field(0.1, gt=0, description="latency SLO on time per output token after the first, s (a request's mean: (e2e - TTFT) / (output tokens - 1); 0.05 = 20 tokens/s per user); single-token requests pass it")
 
     @field_validator("input_tokens", "output_tokens")
     @classmethod

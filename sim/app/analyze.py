@@ -251,7 +251,10 @@ class Outputs:
         keys = [c for c in self.partitions if c in cols]
         # a [[jobs]] run has one row per job: name each row by its job and kind
         names = [c for c in ("job", "kind") if c in cols and c not in keys]
-        select = ", ".join(f'"{c}"' for c in keys + names + metrics) or "*"
+        # whether each point's GPU constants were fitted to its measurements: a comparison across GPUs
+        # (topology.gpu as an axis) needs it beside the figures, not only in the runs' stderr
+        flags = [c for c in ("calibrated",) if c in cols and c not in keys]
+        select = ", ".join(f'"{c}"' for c in keys + names + metrics + flags) or "*"
         order = (" order by " + ", ".join(f'"{c}"' for c in keys + names[:1])) if keys else ""
         return self.query(f"select {select} from summary{order}")
 
@@ -791,6 +794,22 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
         raise ConfigError("DIR", f"the tables under {out.dir} cannot be read ({err.reason})") from None
 
 
+def uncalibrated_note(out: Outputs, rows: list[dict]) -> None:
+    """A note on stderr naming the summary rows (sweep points, [[jobs]]) whose run was not calibrated
+    (``calibrated`` false: a compute constant came from defaults or a ``like``, so its times are
+    estimates); a single run's summary prints the column itself."""
+    bad = [r for r in rows if r.get("calibrated") is False]
+    if not bad or len(rows) == 1:
+        return
+    keys = [k for k in out.partitions if k in bad[0]] or [k for k in ("job",) if k in bad[0]]
+    names = ["/".join(f"{k}={r[k]}" for k in keys) for r in bad[:5]]
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    print(f"note: {len(bad)} of {len(rows)} rows are not calibrated (calibrated = false: their GPU's compute "
+          f"constants for that kind of run were not fitted to its measurements, so their times are estimates; "
+          f"`dcsim hardware` lists calibrated / calibrated_serve per GPU): {', '.join(names)}{more}",
+          file=sys.stderr)
+
+
 def _summarize(out: Outputs, args, plots: str | None) -> None:
     from sim.app.tables import json_line, print_table
     rows = out.summary_rows()
@@ -813,6 +832,7 @@ def _summarize(out: Outputs, args, plots: str | None) -> None:
             print("note: the sweep that wrote this directory has not ended: it is still running, or it was "
                   "killed; the tables hold the points finished so far (rerun the same `dcsim sweep` to resume: "
                   "finished points are kept and skipped)", file=sys.stderr)
+        uncalibrated_note(out, rows)
         if out.is_sweep:
             failed = out.query("select dir, error from points where status = 'failed'")
             for r in failed[:10]:

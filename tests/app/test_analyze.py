@@ -488,3 +488,32 @@ def test_plots_dir_is_made_when_a_plot_is_written(sweep_dir, tmp_path):
     from sim.app.cli import main
     assert main(["analyze", str(sweep_dir), "--plots", str(tmp_path / "a" / "b"), "--json"]) == 0
     assert (tmp_path / "a" / "b" / "throughput.png").exists()
+
+
+def calibration_point(task):
+    """A synthetic point whose summary says whether its GPU was calibrated (B200 serving is not)."""
+    gpu = task.values["topology.gpu"]
+    summary = pa.table({"output_tokens_per_s": [1000.0], "usd_per_Mtoken": [2.0],
+                        "calibrated": [gpu != "B200-180GB"]})
+    write_run_dir(Path(task.out_dir), {"summary": summary}, {"point": task.partition},
+                  staging_root=task.staging_root)
+    return {}
+
+
+def test_a_sweep_across_gpus_says_which_points_are_not_calibrated(tmp_path, capsys):
+    # comparing GPUs (topology.gpu as an axis), the summary table of `dcsim analyze` showed the figures
+    # without the calibrated column, so a B200 serving estimate read like a fitted H200 figure
+    from types import SimpleNamespace
+    from sim.app.analyze import analyze_one
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "gpus"\nbase = "base.toml"\n[grid]\n'
+                                     '"topology.gpu" = ["H200-SXM-141GB", "B200-180GB"]\n')
+    out = tmp_path / "out"
+    run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=calibration_point, progress=False)
+    rows = open_outputs(out).summary_rows()
+    assert {r["gpu"]: r["calibrated"] for r in rows} == {"H200-SXM-141GB": True, "B200-180GB": False}
+    args = SimpleNamespace(sql=None, json=False, no_plots=True)
+    analyze_one(open_outputs(out), args, None)
+    err = capsys.readouterr().err
+    assert "note: 1 of 2 rows are not calibrated" in err and "gpu=B200-180GB" in err
+    assert "H200" not in err.split("note:", 1)[1]

@@ -405,6 +405,15 @@ class Deployment:
         # pads each rank's T / dp): the listed sizes are filtered, and padded to, at the rank's limits
         ranks = cost.dp if isinstance(cost, DpAttentionCost) and cost.dp > 1 else 1
         bs_cap, tok_cap = max(s.max_batch_size // ranks, 1), max(s.max_batch_tokens // ranks, 1)
+        defaulted = [k for k in ("max_batch_tokens", "max_batch_size") if k not in self.cfg.serve.model_fields_set]
+        if ranks > WIDE_EP_RANKS and defaulted:
+            # the engine's default limits are sized for a replica of one server; split over a wide-EP
+            # replica's ranks they starve each rank (72 ranks: 113 prompt tokens a step, TTFTs of seconds)
+            _warn_once(f"serve.{' and serve.'.join(defaulted)} unset: the engine's default limits "
+                       f"({s.max_batch_tokens:,} tokens, {s.max_batch_size:,} sequences) are the whole replica's, "
+                       f"so each of its {ranks} attention-DP ranks runs at most {tok_cap:,} tokens and {bs_cap:,} "
+                       f"sequences a step; for a wide-EP replica set them to the per-rank limits x {ranks} "
+                       f"(SGLang divides --chunked-prefill-size and --max-running-requests by the DP size the same way)")
         cost.set_graph_batch_sizes(e.graph_batch_sizes(s.cuda_graph_batch_sizes, bs_cap, tok_cap))
         if e.cuda_graph_max_batch < 0:
             # the replica's own CUDA graphs (serve.cuda_graph_batch_sizes as padded) cover its decode batches;
@@ -788,6 +797,11 @@ def replica_gpus(s) -> tuple[int, str]:
         how = " + ".join(f"serve.{role}_replicas = {n} x serve.{role}_tp = {tp}{pp}" for n, tp, role in parts)
         return used, how
     return s.replicas * s.tp * s.pp, f"serve.replicas = {s.replicas} x serve.tp = {s.tp}{pp}"
+
+
+# attention-DP replicas wider than one 8-GPU server (wide expert parallelism): where the engine's
+# default limits, sized for a server, are worth a warning when left unset (a usability threshold)
+WIDE_EP_RANKS = 8
 
 
 def _warn_once(message: str) -> None:

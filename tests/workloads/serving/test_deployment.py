@@ -701,3 +701,31 @@ def test_engine_moe_backends_edited_wrong_are_refused(monkeypatch, bad):
     data["trtllm"]["moe_backends"] = ["trtllm_gen", "triton"]          # without its default, cutlass
     with pytest.raises(ConfigError, match="fused_moe_backend = 'cutlass' is not among its moe_backends"):
         engines.profile("trtllm")
+
+
+def test_a_wide_ep_replica_on_the_engines_default_limits_is_warned_about(capsys):
+    # DeepSeek-R1 over a GB200 NVL72 rack (dp_attention, tp = 72) on the engine's default 8,192 batch
+    # tokens ran silently with 113 prompt tokens per rank and step: TTFTs of a minute, a quarter of the
+    # throughput of nine 8-GPU replicas. The limits are the replica's, split over its ranks.
+    from sim.app.runner import run
+    from sim.config import load_config
+    from workloads.serving import deployment
+
+    def wide(**limits):
+        data = {"run": {"kind": "serve", "name": "t"},
+                "topology": {"preset": "dgx-h100-superpod", "gpus": 16, "fabric": "rail-optimized"},
+                "model": {"preset": "qwen3-30b-a3b"},
+                "serve": {"dp_attention": True, "tp": 16, "engine": "sglang", **limits},
+                "workload": {"arrival": "closed", "concurrency": 16, "requests": 16, "input_tokens": 128,
+                             "output_tokens": 4}}
+        return run(load_config(data=data))
+
+    deployment._WARNED.clear()
+    wide()
+    err = capsys.readouterr().err
+    assert "each of its 16 attention-DP ranks runs at most" in err and "per-rank limits x 16" in err
+    assert "serve.max_batch_tokens and serve.max_batch_size unset" in err
+    # limits given for the replica, or a replica of one server: nothing to say
+    wide(max_batch_tokens=16 * 8192, max_batch_size=16 * 64)
+    wide(tp=8, replicas=2)
+    assert "attention-DP ranks" not in capsys.readouterr().err
