@@ -1256,7 +1256,7 @@ class IterationCost:
         step, each accepted with the probability ``acceptance`` (a number: the mean accepted
         fraction; a list: per position), ``verify_tokens`` tokens per sequence checked by the
         target (default tokens + 1), ``draft_layers`` target-layer equivalents per draft step;
-        ``kw``: ``topk``, ``draft_vocab``, ``step_s``, ``draft_seq_s``."""
+        ``kw``: ``topk``, ``draft_vocab``, ``step_s``, ``seq_s``, ``draft_seq_s``, ``draft_step_s``."""
         from workloads.serving.speculative import Speculation
         self.speculation = Speculation.from_config(tokens, acceptance, verify_tokens, draft_layers, **kw)
         self.spec_tokens = self.speculation.tokens

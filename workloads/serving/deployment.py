@@ -341,7 +341,8 @@ class Deployment:
             cost.set_speculative(sp.tokens, sp.acceptance, sp.verify_tokens, sp.draft_layers, topk=sp.topk,
                                  draft_vocab=sp.draft_vocab, step_s=self.engine.spec_step_us * 1e-6,
                                  seq_s=self.engine.spec_seq_us * 1e-6,
-                                 draft_seq_s=self.engine.spec_draft_seq_us * 1e-6, method=sp.method,
+                                 draft_seq_s=self.engine.spec_draft_seq_us * 1e-6,
+                                 draft_step_s=self.engine.spec_draft_step_us_gpu * 1e-6, method=sp.method,
                                  mtp_layers=int(getattr(self.cfg.model, "mtp_layers", None) or 0))
         try:
             cap_tokens = s.kv_capacity_tokens or self.engine.kv_capacity_tokens(

@@ -53,9 +53,11 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   thread), so a step's host time is ``overlap_us_per_seq`` x sequences + the dispatch, not the larger
   of the two.
 - speculative decoding (``speculative.py``): ``spec_step_us`` CPU per draft-and-verify step the
-  engine adds and does not hide, ``spec_seq_us`` the same per sequence; ``spec_draft_seq_us``
-  work per sequence per draft step beyond the drafter's layer and head (top-k selection, tree
-  bookkeeping).
+  engine adds and does not hide, ``spec_seq_us`` the same per sequence; ``spec_draft_step_us_gpu``
+  GPU time per draft step beyond the drafter's layer and head (the draft loop's small kernels:
+  softmax and top-k over the draft vocabulary, tree-score selection; SGLang replays the whole loop
+  as one CUDA graph, so no host time per draft step; named apart from the ``*_us`` host times, which
+  ``on_host`` scales with the host's speed); ``spec_draft_seq_us`` the same per sequence.
 - ``lowp_weight_read_efficiency``: fraction of the HBM bandwidth FP8/FP4 GEMMs reach on their
   weight reads relative to bf16 ones (decode-size M: per-token activation quantization, scale
   epilogues and less tuned small-M kernels); 1 where the engine's kernels stream at the bf16 rate.
@@ -221,6 +223,7 @@ class EngineProfile:
     spec_step_us: float = 0.0
     spec_seq_us: float = 0.0
     spec_draft_seq_us: float = 0.0
+    spec_draft_step_us_gpu: float = 0.0
     cache_preempted: bool = False
     prefill_first_kv_alloc: str = ""
     prefill_first_watermark: float = 0.0

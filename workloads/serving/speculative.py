@@ -5,9 +5,10 @@ Vocabulary (``serve.speculative``; seconds, tokens):
   per step, EAGLE; 1 = a chain): ``draft_layers`` target-layer equivalents (an EAGLE/MTP head:
   1; a separate small model: its layer count scaled to the target's layer width) and the draft
   LM head over ``draft_vocab`` rows (EAGLE-3 heads predict a reduced vocabulary), then the
-  engine's per-sequence work of a draft step beyond that layer model
-  (``EngineProfile.spec_draft_seq_us``: top-k selection over the draft vocabulary, tree
-  bookkeeping and per-branch attention metadata). ``tokens`` draft steps run one after another.
+  engine's work of a draft step beyond that layer model, per step (``EngineProfile.spec_draft_step_us_gpu``:
+  the draft loop's small kernels, softmax and top-k over the draft vocabulary and the tree-score
+  selection, latency-bound at serving batches) and per sequence (``spec_draft_seq_us``).
+  ``tokens`` draft steps run one after another.
 - verify: one target forward over ``B x verify_tokens`` tokens (the tree's nodes, or the chain
   and the bonus position: ``tokens + 1``), each attending to its sequence's context (the KV is
   read once per sequence), with logits for every verified token.
@@ -38,16 +39,17 @@ class Speculation:
     draft_seq_s: float = 0.0        # engine work per sequence per draft step (spec_draft_seq_us)
     method: str = "eagle"           # serve.speculative.method: what the drafter holds (weight_bytes)
     mtp_layers: int = 0             # model.mtp_layers: the checkpoint's MTP modules (method 'mtp')
+    draft_step_s: float = 0.0       # engine GPU work per draft step beyond the layer model (spec_draft_step_us_gpu)
 
     @classmethod
     def from_config(cls, tokens: int, acceptance, verify_tokens: int | None = None,
                     draft_layers: float = 1.0, topk: int = 1, draft_vocab: int | None = None,
                     step_s: float = 0.0, seq_s: float = 0.0, draft_seq_s: float = 0.0, method: str = "eagle",
-                    mtp_layers: int = 0) -> "Speculation":
+                    mtp_layers: int = 0, draft_step_s: float = 0.0) -> "Speculation":
         acc = list(acceptance) if isinstance(acceptance, (list, tuple)) else [float(acceptance)] * tokens
         return cls(int(tokens), 1.0 + float(sum(acc)), int(verify_tokens or tokens + 1), float(draft_layers),
                    int(topk), int(draft_vocab or 0), float(step_s), float(seq_s), float(draft_seq_s),
-                   str(method), int(mtp_layers or 0))
+                   str(method), int(mtp_layers or 0), float(draft_step_s))
 
     # -- the drafter's weights (HBM ledger and MBU) -----------------------------------------------
     @staticmethod
@@ -133,7 +135,7 @@ class Speculation:
             return body + self._head_s(cost, rows * P / B)
 
         n = B * self.topk
-        draft = self.tokens * (drafter(n, n) + self.draft_seq_s * B)
+        draft = self.tokens * (drafter(n, n) + self.draft_step_s + self.draft_seq_s * B)
         extend = drafter(B * self.gain, B) if self.draft_layers > 0 else 0.0
         host = cost.overhead_s + self.step_s + (cost.host_per_seq_s + self.seq_s) * B
         return {"verify": verify, "draft": draft, "extend": extend, "host": host}

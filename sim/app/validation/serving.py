@@ -107,7 +107,7 @@ PUBLISHED = [
      f"{GS_H100}/qwen3-8b/h100-latency.md (trtllm-serve; held out)", "", None, ("serve.engine=trtllm-serve",)),
     ("qwen3_8b_h100_eagle3_tpot", "gs_qwen3_8b_h100_eagle3.toml", "tpot_mean_s", 0.00375, 0.15,
      f"{GS_H100}/qwen3-8b/h100-latency.md (SGLang v0.5.3.post3, EAGLE3; acceptance from the run's ITL/TPOT, "
-     "SGLang's speculative step terms fitted on sibling runs of the page, this row held out)", "", None),
+     "SGLang's speculative step terms fitted on sibling runs of the page and the EAGLE-3 paper's batch 16-64 SGLang speed-ups, this row held out)", "", None),
     # The same report's lower loads (not rows: kept as a check on the step's shape, issue 12): TPOT at
     # concurrency 8 / 16 / 32 / 64 measured 12.8 / 17.2 / 25.6 / 34.6 ms, predicted 15.8 / 21.3 / 29.6 /
     # 38.9 (--set workload.concurrency=C --set workload.requests=10C). The growth with the batch (routed

@@ -1,20 +1,24 @@
 """Speculative decoding (workloads/serving/speculative.py): closed forms of the step's parts and
-the SGLang EAGLE-3 step times of gpustack's Qwen3-8B-FP8 H100 page, fitted and held out."""
+the SGLang EAGLE-3 step times of gpustack's Qwen3-8B-FP8 H100 page and the EAGLE-3 paper's SGLang
+speed-ups at batch 2-64, fitted and held out."""
 
 from pathlib import Path
 
 import pytest
 
 import topologies
-from sim.app.runner import build_fabric
-from sim.config import load_config
+from sim.app.runner import build_fabric, run
+from sim.config import load_config, read_toml
 from sim.simulation import Simulation
 from workloads.serving.deployment import Deployment
 from workloads.serving.requests import build_stream
 from workloads.serving.speculative import Speculation
 
-EAGLE3 = Path(__file__).resolve().parents[3] / "workloads/serving/data/published/gs_qwen3_8b_h100_eagle3.toml"
+DATA = Path(__file__).resolve().parents[3] / "workloads/serving/data"
+EAGLE3 = DATA / "published/gs_qwen3_8b_h100_eagle3.toml"
+L31 = DATA / "published/eagle3_l31_8b_h100_sglang.toml"
 SHAREGPT_CONTEXT = 350.0       # mean tokens in context while decoding (233 in + half of 221 out)
+MTBENCH_CONTEXT = 400.0        # assumed (eagle3_l31_8b_h100_sglang.toml)
 
 # gpustack docs/performance-lab/qwen3-8b/h100-latency.md: (overrides, concurrency, mean ITL ms)
 FITTED = [([], 1, 8.74), ([], 8, 13.06), (["serve.speculative.tokens=2"], 4, 9.82),
@@ -24,24 +28,77 @@ HELD_OUT = [([], 2, 9.69), ([], 4, 11.05), ([], 4, 10.54), (["serve.speculative.
             (["serve.speculative.tokens=2", "serve.speculative.topk=1", "serve.speculative.verify_tokens=4"], 4, 8.78)]
 
 
-def step_ms(overrides, B):
-    cfg = load_config(EAGLE3, overrides=overrides)
+def _cost(path=None, overrides=None, data=None):
+    cfg = load_config(path, overrides=overrides, data=data)
     sim = Simulation(0)
     topo = topologies.build(cfg.topology)
-    dep = Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim))
-    c = dep.cost
-    return 1e3 * sum(c.speculation.step_parts(c, float(B), SHAREGPT_CONTEXT * B).values())
+    return Deployment(cfg, sim, topo, build_fabric(cfg, sim, topo), build_stream(cfg.workload, sim)).cost
+
+
+def step_ms(overrides, B, path=EAGLE3, context=SHAREGPT_CONTEXT):
+    c = _cost(path, overrides)
+    return 1e3 * sum(c.speculation.step_parts(c, float(B), context * B).values())
+
+
+def run_itl_ms(overrides, B):
+    """Mean ITL of the simulated gpustack run at concurrency ``B``: its TPOT times the tokens a step
+    emits (one streamed chunk per step, as the page's ITL / TPOT), the other requests' prefills that
+    stall the decode batch included, as they are in the measured ITL."""
+    cfg = load_config(EAGLE3, overrides=overrides + [f"workload.concurrency={B}"])
+    return 1e3 * run(cfg).summary["tpot_mean_s"] * _cost(EAGLE3, overrides).speculation.gain
 
 
 @pytest.mark.parametrize("overrides,B,itl", FITTED)
-def test_eagle3_step_time_fitted_points(overrides, B, itl):
-    assert step_ms(overrides, B) == pytest.approx(itl, rel=0.05)
+def test_eagle3_mean_itl_fitted_points(overrides, B, itl):
+    # fitted (engines.toml [sglang] spec_*), with the EAGLE-3 paper's batch 16/32/64 below
+    assert run_itl_ms(overrides, B) == pytest.approx(itl, rel=0.11)
 
 
 @pytest.mark.parametrize("overrides,B,itl", HELD_OUT)
-def test_eagle3_step_time_held_out(overrides, B, itl):
+def test_eagle3_mean_itl_held_out(overrides, B, itl):
     # not used in the fit of engines.toml [sglang] spec_*: concurrency, tree width, verify size
-    assert step_ms(overrides, B) == pytest.approx(itl, rel=0.07)
+    assert run_itl_ms(overrides, B) == pytest.approx(itl, rel=0.07)
+
+
+def test_prefill_stalls_are_not_in_the_step():
+    # the simulated run's mean ITL exceeds the bare step by the other requests' prefills, more so at
+    # higher concurrency (none at concurrency 1)
+    stall = {B: run_itl_ms([], B) - step_ms([], B) for B in (1, 8)}
+    assert abs(stall[1]) < 0.05 and stall[8] > 0.5
+
+
+# Li et al. 2025 (EAGLE-3, arXiv 2503.01840) Table 3: SGLang v0.4.4, LLaMA-Instruct 3.1 8B, one H100,
+# MT-bench, chain of 3: throughput over SGLang without speculation (speculative_batch.csv)
+TABLE3 = {2: 1.81, 4: 1.82, 8: 1.62, 16: 1.48, 24: 1.39, 32: 1.32, 48: 1.38, 56: 1.34, 64: 1.38}
+TABLE3_FITTED = (16, 32, 64)
+
+
+@pytest.fixture(scope="module")
+def table3_ratios():
+    """dcsim's speed-up at each batch of Table 3 with the acceptance that reproduces the batch-2 one:
+    gain x (plain decode step) / (speculative step)."""
+    spec = _cost(L31)
+    data = read_toml(L31)
+    del data["serve"]["speculative"]
+    plain = _cost(data=data)
+    ratio = {B: plain.decode_run(B, MTBENCH_CONTEXT * B, 1).cum_s[0]
+             / sum(spec.speculation.step_parts(spec, float(B), MTBENCH_CONTEXT * B).values()) for B in TABLE3}
+    gain = TABLE3[2] / ratio[2]
+    assert 2.0 < gain < 4.0        # tokens per step of a 3-token chain: 1 + at most 3
+    return {B: gain * r for B, r in ratio.items()}
+
+
+@pytest.mark.parametrize("B", [B for B in TABLE3 if B != 2])
+def test_eagle3_speedup_over_batch(table3_ratios, B):
+    # fitted at batch 16 / 32 / 64 within 15 %, held out (4, 8, 24, 48, 56) within 11 %; the earlier
+    # fit on concurrency 1-8 alone gave 0.59x at batch 64 (-57 %)
+    rel = 0.15 if B in TABLE3_FITTED else 0.11
+    assert table3_ratios[B] == pytest.approx(TABLE3[B], rel=rel)
+
+
+def test_eagle3_still_pays_at_batch_64(table3_ratios):
+    # the paper's point: EAGLE-3 in SGLang still speeds a 64-sequence batch up
+    assert table3_ratios[64] > 1.0
 
 
 def test_gain_is_one_plus_summed_acceptance():
@@ -61,7 +118,7 @@ def test_engine_terms_add_linearly():
     bare = Speculation(sp.tokens, sp.gain, sp.verify, sp.draft_layers, sp.topk, sp.draft_vocab)
     B = 4.0
     delta = sum(sp.step_parts(c, B, 1400.0).values()) - sum(bare.step_parts(c, B, 1400.0).values())
-    assert delta == pytest.approx(sp.step_s + sp.seq_s * B + sp.draft_seq_s * B * sp.tokens)
+    assert delta == pytest.approx(sp.step_s + sp.seq_s * B + (sp.draft_step_s + sp.draft_seq_s * B) * sp.tokens)
     # a reduced draft vocabulary makes the draft head cheaper
     full = Speculation(sp.tokens, sp.gain, sp.verify, sp.draft_layers, sp.topk, 0)
     assert full.step_parts(c, B, 1400.0)["draft"] > bare.step_parts(c, B, 1400.0)["draft"]
