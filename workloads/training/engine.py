@@ -310,7 +310,9 @@ class TrainingStep:
 
     def _build_groups(self, dim: str, stage: int, replica) -> list[list[int]]:
         p = self.plan
-        if self.symmetric:
+        if dim == "dp":                 # gradients and ZeRO state: over dp x cp (every replica)
+            gs = p.grad_groups(pp=stage)
+        elif self.symmetric:
             gs = p.groups(dim, pp=stage)
         else:
             d, c = replica
@@ -318,8 +320,6 @@ class TrainingStep:
                 gs = [g for m, c2 in self.members[replica] for g in p.groups("tp", pp=stage, dp=m, cp=c2)]
             elif dim == "cp":
                 gs = p.groups("cp", pp=stage, dp=d)
-            elif dim == "dp":
-                gs = p.groups("dp", pp=stage, cp=c)
             elif dim == "ep":
                 gs = [g for g in p.groups("ep", pp=stage, cp=c) if p.coords(g[0])["dp"] // p.ep == d // p.ep]
             else:
@@ -340,7 +340,7 @@ class TrainingStep:
 
     def group_key(self, dim: str, stage: int, replica) -> tuple:
         d, c = replica
-        return {"dp": (stage, c), "cp": (stage, d), "ep": (stage, c, d // self.plan.ep), "tp": (stage, d, c)}[dim]
+        return {"dp": (stage,), "cp": (stage, d), "ep": (stage, c, d // self.plan.ep), "tp": (stage, d, c)}[dim]
 
     def alpha(self, op: str, group: list[int]) -> float:
         key = (op, len(group), group[0], group[-1])
@@ -376,7 +376,7 @@ class TrainingStep:
     def _comm(self, log, kind, op, dim, stage, r, nbytes, calls=1):
         """A collective over ``dim``; yields until done and logs the interval. In full fidelity,
         replicas that share a group meet: the last to arrive issues it, the others wait."""
-        if nbytes <= 0 or getattr(self.plan, dim) < 2:
+        if nbytes <= 0 or self._size(dim) < 2:
             return
         n = self.sharers(dim, stage, r)
         entry = None
@@ -404,6 +404,11 @@ class TrainingStep:
         log.gpu.comm_end(kind, t0)
         if entry is not None:
             entry["done"].succeed()
+
+    def _size(self, dim: str) -> int:
+        """Ranks of a group over ``dim``; ``dp`` groups span dp x cp (``Plan.grad_groups``)."""
+        p = self.plan
+        return p.dp * p.cp if dim == "dp" else getattr(p, dim)
 
     def _collective(self, op, dim, stage, r, groups, nbytes, kind) -> simpy.Event:
         """``collective(fabric, op, groups, nbytes, tag=kind)`` with its phases kept per (op,
