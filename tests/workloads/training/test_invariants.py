@@ -26,7 +26,7 @@ from sim.config import load_config
 
 FAIR_SHARE_TOL = 5e-3
 EXACT_TOL = 1e-9
-SETTINGS = settings(max_examples=6, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 
 
@@ -230,3 +230,19 @@ def test_distributed_optimizer_gathers_expert_shards_too():
     _, moe = _moe_dp({"tp": 1, "ep": 1, "global_batch": 16, "zero": 1})
     _, moe0 = _moe_dp({"tp": 1, "ep": 1, "global_batch": 16, "zero": 0})
     assert moe["dp_comm_s"][0] >= 0.9 * moe0["dp_comm_s"][0]
+
+
+@pytest.mark.parametrize("plan", PLANS, ids=lambda p: p[0])
+def test_no_link_carries_more_than_its_capacity_over_the_step(plan):
+    """links.parquet: every link's bytes over the run fit in its capacity x the run's time (and
+    its busy time in the run)."""
+    name, train, model = plan
+    topo = {"gpu": "H100-SXM-80GB", "gpus": 16, "gpus_per_node": 4, "nics_per_node": 4, "nic_Gbps": 400,
+            "fabric": "fat-tree", "oversubscription": 2.0, "leaf_radix": 8}
+    res = run(load_config(data={"run": {"kind": "train"}, "topology": topo, "model": model, "train": train}))
+    links = res.tables["links"].to_pydict()
+    t = res.summary["step_time_s"]
+    for cap, nbytes, busy, util in zip(links["capacity_GBps"], links["bytes"], links["busy_s"], links["utilization"]):
+        assert nbytes <= cap * 1e9 * t * (1 + 1e-9), name
+        assert busy <= t * (1 + 1e-9), name
+        assert 0 <= util <= 1 + 1e-9, name
