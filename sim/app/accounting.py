@@ -7,8 +7,10 @@ Vocabulary:
   (``run.duration_h`` or ``run.token_budget``) the goodput columns of
   ``workloads.training.goodput`` plus a ``timeline`` table.
 - utilization: training: the critical GPU's compute-stream busy fraction ``compute_s /
-  step_time_s`` (a ``[[jobs]]`` training job whose ``train.dp`` leaves some of its GPUs out:
-  times the used share, the others at 0); serving: the replicas' ``busy_fraction`` (a ``[[jobs]]`` serve job holding more
+  step_time_s`` (steps whose times differ, a ``[[jobs]]`` job's beside co-tenants: ``compute_s /
+  mean_step_time_s``, every step computing the same work, and ``usd_per_step`` the mean step's;
+  a ``[[jobs]]`` training job whose ``train.dp`` leaves some of its GPUs out: times the used
+  share, the others at 0); serving: the replicas' ``busy_fraction`` (a ``[[jobs]]`` serve job holding more
   GPUs than its replicas occupy: times their share, its idle GPUs at 0). Idle phases (recovery,
   checkpoint stalls) run at utilization 0.
 - tokens: training counts trained tokens (global batch x sequence length per useful step);
@@ -121,7 +123,16 @@ def extend(cfg, topo, tables: dict[str, pa.Table], gpus: int | None = None) -> d
             # a serving one, as many as ran until the serving job finished (its summary's
             # ``steps``), each of its mean step time (co-tenants vary them)
             n = int(row.get("steps") or cfg.run.steps)
-            wall = float(row.get("mean_step_time_s") or step) * n
+            mean = float(row.get("mean_step_time_s") or step)
+            wall = mean * n
+            # every step computes the same work (compute_s), but co-tenants stretch some steps:
+            # the GPUs' busy fraction over the run is compute_s / the mean step, not / the last one
+            # (the last step, run once the co-tenant was done, overstated it and with it the energy)
+            if mean > 0 and mean != step:
+                u = min(1.0, max(0.0, float(row["compute_s"]) / mean))
+                if 0 < used < gpus:
+                    u *= used / gpus
+                step_usd = price.run_usd(gpus, mean, pm.energy_J([(mean, u)]))    # the mean step's
             energy = pm.energy_J([(wall, u)])
             tokens = tokens_per_step * n
         add["usd_per_step"] = step_usd

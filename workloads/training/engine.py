@@ -310,7 +310,13 @@ class TrainingStep:
 
     def _build_groups(self, dim: str, stage: int, replica) -> list[list[int]]:
         p = self.plan
-        if self.symmetric:
+        if dim == "dp":                 # gradients and ZeRO state: over dp x cp (every replica)
+            gs = p.grad_groups(pp=stage)
+        elif dim == "edp":              # expert gradients and state: the expert data-parallel groups
+            gs = p.edp_groups(pp=stage)
+            if not self.symmetric:      # full fidelity (unfolded): the replicas d = replica's d mod ep
+                gs = [g for g in gs if p.coords(g[0])["dp"] % p.ep == replica[0] % p.ep]
+        elif self.symmetric:
             gs = p.groups(dim, pp=stage)
         else:
             d, c = replica
@@ -318,8 +324,6 @@ class TrainingStep:
                 gs = [g for m, c2 in self.members[replica] for g in p.groups("tp", pp=stage, dp=m, cp=c2)]
             elif dim == "cp":
                 gs = p.groups("cp", pp=stage, dp=d)
-            elif dim == "dp":
-                gs = p.groups("dp", pp=stage, cp=c)
             elif dim == "ep":
                 gs = [g for g in p.groups("ep", pp=stage, cp=c) if p.coords(g[0])["dp"] // p.ep == d // p.ep]
             else:
@@ -340,7 +344,7 @@ class TrainingStep:
 
     def group_key(self, dim: str, stage: int, replica) -> tuple:
         d, c = replica
-        return {"dp": (stage, c), "cp": (stage, d), "ep": (stage, c, d // self.plan.ep), "tp": (stage, d, c)}[dim]
+        return {"dp": (stage,), "edp": (stage, d % self.plan.ep), "cp": (stage, d), "ep": (stage, c, d // self.plan.ep), "tp": (stage, d, c)}[dim]
 
     def alpha(self, op: str, group: list[int]) -> float:
         key = (op, len(group), group[0], group[-1])
@@ -376,7 +380,7 @@ class TrainingStep:
     def _comm(self, log, kind, op, dim, stage, r, nbytes, calls=1):
         """A collective over ``dim``; yields until done and logs the interval. In full fidelity,
         replicas that share a group meet: the last to arrive issues it, the others wait."""
-        if nbytes <= 0 or getattr(self.plan, dim) < 2:
+        if nbytes <= 0 or self._size(dim) < 2:
             return
         n = self.sharers(dim, stage, r)
         entry = None
@@ -404,6 +408,11 @@ class TrainingStep:
         log.gpu.comm_end(kind, t0)
         if entry is not None:
             entry["done"].succeed()
+
+    def _size(self, dim: str) -> int:
+        """Ranks of a group over ``dim``; ``dp`` groups span dp x cp (``Plan.grad_groups``)."""
+        p = self.plan
+        return p.dp * p.cp if dim == "dp" else getattr(p, dim)    # edp: Plan.edp
 
     def _collective(self, op, dim, stage, r, groups, nbytes, kind) -> simpy.Event:
         """``collective(fabric, op, groups, nbytes, tag=kind)`` with its phases kept per (op,
@@ -597,9 +606,15 @@ class TrainingStep:
             yield env.all_of(pending_dp)
         yield from self._compute(log, costs.optimizer_s[s])
         if p.zero in (1, 2) and p.dp * p.cp > 1:
-            # distributed optimizer: gather the updated parameter shards
-            params = sum(costs.chunks[k].dense_params for k in p.stage_chunks(s))
-            yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * params)
+            # distributed optimizer: gather the updated parameter shards (the experts' over their
+            # expert data-parallel groups, whose ranks shard them)
+            dense = sum(costs.chunks[k].dense_params for k in p.stage_chunks(s))
+            expert = sum(costs.chunks[k].expert_params for k in p.stage_chunks(s))
+            if p.ep > 1:
+                yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * dense)
+                yield from self._comm(log, "DP", "all_gather", "edp", s, r, WEIGHT_BYTES * expert)
+            else:
+                yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * (dense + expert))
         log.finish = env.now
 
     def _buckets(self, chunk) -> list[tuple[float, float, float]]:
@@ -617,9 +632,13 @@ class TrainingStep:
             yield prev                      # one NCCL stream: buckets reduce in order
         p = self.plan
         op = "all_reduce" if p.zero == 0 else "reduce_scatter"
-        # expert gradients reduce over dp / ep ranks; on the dp groups their bytes per rank
-        # are carried in proportion (a simplification that keeps the link loads)
-        yield from self._comm(log, "DP", op, "dp", s, r, dense_b + expert_b / p.ep)
+        # expert gradients reduce over their expert data-parallel groups (edp ranks, each with
+        # all of its local experts' gradient); with ep = 1 those are the dp groups: one call
+        if p.ep > 1:
+            yield from self._comm(log, "DP", op, "dp", s, r, dense_b)
+            yield from self._comm(log, "DP", op, "edp", s, r, expert_b)
+        else:
+            yield from self._comm(log, "DP", op, "dp", s, r, dense_b + expert_b)
 
     def _tp_exposed(self, log, pc, tp_s: float) -> float:
         """Fast path: exposed seconds of a pass's TP collectives (``tp_s`` in all): all of them
@@ -657,5 +676,11 @@ class TrainingStep:
 
     def _gather_params(self, r, s, k, log):
         chunk = self.costs.chunks[k]
+        if self.plan.ep > 1:            # experts from their expert data-parallel shards
+            return self.env.process(self._gather_split(log, s, r, chunk))
         return self.env.process(self._side_comm(log, "DP", "all_gather", "dp", s, r,
                                                 WEIGHT_BYTES * (chunk.dense_params + chunk.expert_params), 1))
+
+    def _gather_split(self, log, s, r, chunk):
+        yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * chunk.dense_params)
+        yield from self._comm(log, "DP", "all_gather", "edp", s, r, WEIGHT_BYTES * chunk.expert_params)

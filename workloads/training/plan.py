@@ -202,6 +202,40 @@ class Plan:
         sub = grid[tuple(index)]
         return np.moveaxis(sub, axis, -1).reshape(-1, sub.shape[axis]).tolist()
 
+    def grad_groups(self, **fixed: int) -> list[list[int]]:
+        """The groups that reduce gradients and shard ZeRO state: ranks that differ only in
+        ``dp`` and ``cp`` (context-parallel ranks hold the same weights and each a partial
+        gradient from its share of the sequence: Megatron-Core's data-parallel group "with
+        context parallel", of dp x cp ranks), in rank order (``fixed``: ``pp`` only)."""
+        if self.cp == 1:
+            return self.groups("dp", **fixed)
+        out = []
+        for stage in ([fixed["pp"]] if "pp" in fixed else range(self.pp)):
+            for t in range(self.tp):
+                out.append(sorted(self.rank_of(tp=t, cp=c, dp=d, pp=stage)
+                                  for d in range(self.dp) for c in range(self.cp)))
+        return out
+
+    def edp_groups(self, **fixed: int) -> list[list[int]]:
+        """Expert data-parallel groups (``edp`` ranks each): the ranks that hold the same expert
+        shard (same ``etp`` and ``ep`` coordinates of a stage), which reduce its gradients and
+        shard its optimizer state. Unfolded: the k-th rank of every EP group of a dp group;
+        folded: expert ranks ``e x etp x ep + k x etp + t`` over e. ``fixed``: ``pp`` only."""
+        out = []
+        if not self.folded:
+            for g in self.groups("dp", **fixed):
+                for i in range(min(self.ep, len(g))):
+                    out.append(g[i::self.ep])
+            return out
+        for stage in ([fixed["pp"]] if "pp" in fixed else range(self.pp)):
+            ranks = [self.rank_of(tp=t, cp=c, dp=d, pp=stage)
+                     for d in range(self.dp) for c in range(self.cp) for t in range(self.tp)]
+            block = self.etp * self.ep
+            for k in range(self.ep):
+                for t in range(self.etp):
+                    out.append([ranks[e * block + k * self.etp + t] for e in range(len(ranks) // block)])
+        return out
+
     def _ep_groups(self, grid, **fixed) -> list[list[int]]:
         if not self.folded:
             # expert-parallel groups: runs of ``ep`` consecutive data-parallel coordinates

@@ -52,14 +52,15 @@ def dp_collectives(step, stage: int) -> set[tuple[str, float]]:
         chunk = costs.chunks[k]
         if step.overlap:
             for _, dense_b, expert_b in step._buckets(chunk):
-                out.add((red, dense_b + expert_b / p.ep))
+                out.add((red, dense_b + expert_b))
         if p.zero >= 3 or not step.overlap:
-            out.add((red, GRAD_BYTES * chunk.dense_params + GRAD_BYTES * chunk.expert_params / p.ep))
+            out.add((red, GRAD_BYTES * chunk.dense_params + GRAD_BYTES * chunk.expert_params))
         if p.zero >= 3:
             out.add(("all_gather", WEIGHT_BYTES * (chunk.dense_params + chunk.expert_params)))
     if p.zero in (1, 2):
-        params = sum(costs.chunks[k].dense_params for k in p.stage_chunks(stage))
-        out.add(("all_gather", WEIGHT_BYTES * params))
+        dense = sum(costs.chunks[k].dense_params for k in p.stage_chunks(stage))
+        expert = sum(costs.chunks[k].expert_params for k in p.stage_chunks(stage))
+        out.add(("all_gather", WEIGHT_BYTES * (dense + expert)))
     return out
 
 
