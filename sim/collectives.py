@@ -575,10 +575,22 @@ def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0) 
     steps = max(ph.steps for ph in phases)
     extra = max(ph.extra_s for ph in phases)
     bundles = _bundles(phases)
+    if steps <= 1:
+        # one step: no step after the first, no route latency to add (an all-to-all's
+        # 10^5-10^6 member routes need not be walked here)
+        return bundles, 0.0 + extra
     # the longest route sets each step's latency (computed once: plans are cached)
-    max_lat = max((topo.path_latency(*topo.route_weighted(src, dst, 0)) for pairs, _ in bundles for src, dst in pairs),
-                  default=0.0)
-    return bundles, ((steps - 1) * max_lat * lat_scale if steps > 1 else 0.0) + extra
+    max_lat = _max_route_latency(topo, [pair for pairs, _ in bundles for pair in pairs])
+    return bundles, (steps - 1) * max_lat * lat_scale + extra
+
+
+def _max_route_latency(topo: Topology, pairs: list[tuple[int, int]]) -> float:
+    """The largest ``path_latency`` over these pairs' routes (0.0 for none): batched where the
+    topology batches them (``route_blocks``, bit for bit the same), else route by route."""
+    mats = topo.route_blocks(pairs, 0)
+    if mats is not None:
+        return topo.max_block_latency(mats)
+    return max((topo.path_latency(*topo.route_weighted(src, dst, 0)) for src, dst in pairs), default=0.0)
 
 
 def _run(fabric: Fabric, phases, tag):
