@@ -276,6 +276,8 @@ class ClosRouter(StructuredRouter):
                     ("rank_of", "rank_of"), ("domain_of", "domain_of"), ("nic_of", "nic_of"), ("g2n", "g2n"),
                     ("n2g", "n2g"), ("leaf_of", "leaf_of"), ("n2l", "n2l"), ("l2n", "l2n"),
                     ("pod_of_leaf", "pod_of_leaf"), ("dest_index", "dest_index"))}
+                arrs["up"] = np.asarray(self.scaleup.up, dtype=np.int64)
+                arrs["down"] = np.asarray(self.scaleup.down, dtype=np.int64)
                 if self.spines:
                     arrs["leaf_spine"] = np.asarray(self.leaf_spine, dtype=np.int64)
                     arrs["spine_leaf"] = np.asarray(self.spine_leaf, dtype=np.int64)
@@ -295,7 +297,7 @@ class ClosRouter(StructuredRouter):
         """``route`` for many (src, dst) node pairs at once: ``(blocks, rest)``, where each
         block is ``(index, links)``, ``links[i]`` the route of pair ``index[i]`` (every row of
         a block as long as the others, in ``route``'s order), and ``rest`` the indices of the
-        pairs left to ``route`` (same scale-up domain, host or SSD endpoints, mesh detours,
+        pairs left to ``route`` (inside a mesh domain, host or SSD endpoints, mesh detours,
         ECMP hashes). The same links in the same order as ``route``
         (tests/topologies/test_gpu_routes.py)."""
         src = np.asarray(src, dtype=np.int64)
@@ -312,9 +314,17 @@ class ClosRouter(StructuredRouter):
         ok &= (a >= 0) & (b >= 0)
         a = np.where(ok, a, 0)
         b = np.where(ok, b, 0)
-        ok &= t["domain_of"][a] != t["domain_of"][b]
         blocks = []
-        rest = [idx[~ok]]
+        same_dom = ok & (t["domain_of"][a] == t["domain_of"][b])
+        if not self.mesh and same_dom.any() and len(t["up"]) == len(t["domain_of"]) == len(t["down"]):
+            # one NVSwitch domain: GPU -> switch -> GPU (ScaleupLinks.route)
+            up, down = t["up"], t["down"]
+            blocks.append((idx[same_dom], np.stack([up[a[same_dom]], down[b[same_dom]]], axis=1)))
+            ok &= ~same_dom
+            rest = [idx[~ok & ~same_dom]]
+        else:
+            ok &= ~same_dom
+            rest = [idx[~ok]]
         g2n, n2g, n2l, l2n = t["g2n"], t["n2g"], t["n2l"], t["l2n"]
         same_nic = ok & (t["nic_of"][a] == t["nic_of"][b])
         if same_nic.any():

@@ -124,3 +124,16 @@ def test_max_route_latency_batched_equals_reference(name):
     assert topo.route_blocks(pairs, 0) is not None
     ref = max(topo.path_latency(*topo.route_weighted(s, d, 0)) for s, d in pairs)
     assert _max_route_latency(topo, pairs) == ref
+
+
+def test_bundle_shape_identity_cache():
+    # the same pairs list is found by identity; an equal new list by value; another key is not confused
+    topo = topo_of("3-tier pods 1:7")
+    fab = Fabric(Simulation(0), topo)
+    pairs = pairs_of(topo, 500, 2)
+    first = fab.bundle_shape(pairs, 0)
+    assert fab.bundle_shape(pairs, 0) is first
+    assert fab.bundle_shape(list(pairs), 0) is first
+    other = fab.bundle_shape(pairs, 1)
+    ref = fab._bundle_shape_reference(pairs, 1)
+    assert np.array_equal(other[0], ref[0]) and np.array_equal(other[1], ref[1]) and other[2] == ref[2]
