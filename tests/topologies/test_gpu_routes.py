@@ -137,3 +137,38 @@ def test_bundle_shape_identity_cache():
     other = fab.bundle_shape(pairs, 1)
     ref = fab._bundle_shape_reference(pairs, 1)
     assert np.array_equal(other[0], ref[0]) and np.array_equal(other[1], ref[1]) and other[2] == ref[2]
+
+
+@pytest.mark.parametrize("name", ["3-tier pods 1:7", "llama3-h100-roce 1024", "ecmp", "mi300x mesh", "rail-optimized"])
+def test_estimate_on_batched_equals_loop(name):
+    # estimate_on's batched phase loads (BATCH_MIN pairs and up) against its flow-by-flow loop
+    # (forced by a BATCH_MIN above every phase): the same seconds, bit for bit, on links of
+    # unequal latencies and capacities
+    from sim.collectives import estimate_on
+    topo = topo_of(name)
+    rng = np.random.default_rng(4)
+    topo._lat = list(rng.uniform(1e-7, 3e-6, topo.num_links))
+    topo._frozen = None
+    cap = topo.capacity * rng.uniform(0.5, 1.0, topo.num_links)
+    gpus = len(topo.gpus)
+    groups = [list(range(min(256, gpus))), list(range(0, gpus, 4)), list(range(min(64, gpus)))]
+    cases = [("all_to_all", "direct"), ("all_reduce", "ring"), ("reduce_scatter", "ring"), ("all_gather", "ring"),
+             ("all_reduce", "tree"), ("all_reduce", "hierarchical"), ("all_gather", "direct")]
+    checked = 0
+    for g in groups:
+        for op, algo in cases:
+            try:
+                fast = estimate_on(topo, cap, op, algo, g, 3.7e8)
+            except ValueError:
+                continue
+            topo.BATCH_MIN = 10 ** 9
+            try:
+                ref = estimate_on(topo, cap, op, algo, g, 3.7e8)
+            finally:
+                del topo.BATCH_MIN
+            assert fast == ref, (name, op, algo, len(g))
+            checked += 1
+    assert checked >= 10
+    from sim.collectives import _phase_drain_batched, plan
+    ph = plan(topo, "all_to_all", "direct", groups[2], 1e6)[0]
+    assert _phase_drain_batched(topo, cap, ph.flows) is not None      # the batched path ran
