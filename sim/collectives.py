@@ -769,7 +769,6 @@ def _phase_drain_batched(topo: Topology, capacity: np.ndarray, flows: dict) -> t
         return None
     arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     blocks, rest = gpu_routes(arr[:, 0], arr[:, 1], 0)
-    routes: list = [None] * len(pairs)
     width = 0
     for index, links in blocks:
         width = max(width, links.shape[1])
