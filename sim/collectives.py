@@ -575,10 +575,22 @@ def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0) 
     steps = max(ph.steps for ph in phases)
     extra = max(ph.extra_s for ph in phases)
     bundles = _bundles(phases)
+    if steps <= 1:
+        # one step: no step after the first, no route latency to add (an all-to-all's
+        # 10^5-10^6 member routes need not be walked here)
+        return bundles, 0.0 + extra
     # the longest route sets each step's latency (computed once: plans are cached)
-    max_lat = max((topo.path_latency(*topo.route_weighted(src, dst, 0)) for pairs, _ in bundles for src, dst in pairs),
-                  default=0.0)
-    return bundles, ((steps - 1) * max_lat * lat_scale if steps > 1 else 0.0) + extra
+    max_lat = _max_route_latency(topo, [pair for pairs, _ in bundles for pair in pairs])
+    return bundles, (steps - 1) * max_lat * lat_scale + extra
+
+
+def _max_route_latency(topo: Topology, pairs: list[tuple[int, int]]) -> float:
+    """The largest ``path_latency`` over these pairs' routes (0.0 for none): batched where the
+    topology batches them (``route_blocks``, bit for bit the same), else route by route."""
+    mats = topo.route_blocks(pairs, 0)
+    if mats is not None:
+        return topo.max_block_latency(mats)
+    return max((topo.path_latency(*topo.route_weighted(src, dst, 0)) for src, dst in pairs), default=0.0)
 
 
 def _run(fabric: Fabric, phases, tag):
@@ -718,6 +730,11 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
     model, exact when the phase's flows share no link unevenly)."""
     total = LAUNCH_S if latency else 0.0
     for ph in plan(topo, op, algo, group, nbytes):
+        batched = _phase_drain_batched(topo, capacity, ph.flows)
+        if batched is not None:
+            drain, max_lat = batched
+            total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
+            continue
         # the loads of the links the flows cross only (a 16,384-GPU fabric has ~10^5 links):
         # each link's bytes add up flow by flow, as an array over every link would
         load: dict[int, float] = {}
@@ -737,6 +754,54 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
                     drain = max(0.0, float(np.max(val[pos] / capacity[idx[pos]])))
         total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
     return total
+
+
+def _phase_drain_batched(topo: Topology, capacity: np.ndarray, flows: dict) -> tuple[float, float] | None:
+    """``estimate_on``'s (drain, largest route latency) of one phase from routes batched by the
+    topology (``Topology.route_blocks``), bit for bit the loop's: every flow's bytes (its share
+    is 1 on a batched route) are added to each link it crosses in the loop's order (flows in
+    order, ``np.add.at`` adding repeated links one after another from 0.0). None where routes
+    are not batched or a route repeats a link (the loop counts a repeated link once)."""
+    pairs = list(flows)
+    gpu_routes = getattr(topo.router, "gpu_routes", None)
+    if (len(pairs) < topo.BATCH_MIN or gpu_routes is None
+            or (getattr(topo.router, "spread", None) is not None and topo.meta.get("routing") == "adaptive")):
+        return None
+    arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    blocks, rest = gpu_routes(arr[:, 0], arr[:, 1], 0)
+    width = 0
+    for index, links in blocks:
+        width = max(width, links.shape[1])
+    rest_routes = [(i, topo.route(int(arr[i, 0]), int(arr[i, 1]), 0)) for i in rest.tolist()]
+    for _, r in rest_routes:
+        width = max(width, len(r))
+    mat = np.full((len(pairs), width), -1, dtype=np.int64)
+    for index, links in blocks:
+        mat[index, :links.shape[1]] = links
+    for i, r in rest_routes:
+        mat[i, :len(r)] = r
+    srt = np.sort(mat, axis=1)
+    if ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any():
+        return None
+    b = np.fromiter(flows.values(), dtype=np.float64, count=len(pairs))
+    valid = mat >= 0
+    flat = mat[valid]                                   # row-major: flow by flow, in route order
+    vals = np.broadcast_to(b[:, None] * 1.0, mat.shape)[valid]
+    load = np.zeros(len(capacity))
+    np.add.at(load, flat, vals)
+    touched = np.zeros(len(capacity), dtype=bool)
+    touched[flat] = True
+    idx = np.flatnonzero(touched & (load > 0))
+    drain = 0.0
+    if len(idx):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drain = max(0.0, float(np.max(load[idx] / capacity[idx])))
+    mats = [links for _, links in blocks]
+    by_len: dict[int, list] = {}
+    for _, r in rest_routes:
+        by_len.setdefault(len(r), []).append(r)
+    mats += [np.stack(rs) if n else np.zeros((len(rs), 0), dtype=np.int64) for n, rs in by_len.items()]
+    return drain, topo.max_block_latency(mats)
 
 
 def estimate(op: str, algo: str, n: int, nbytes: float, bw_Bps: float, latency_s: float = 0.0,

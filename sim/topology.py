@@ -245,6 +245,53 @@ class Topology:
                 self._spread_cache[ck] = hit
         return hit
 
+    # at least this many pairs take the router's batched routes (an all-to-all over EP groups:
+    # 10^5 pairs); fewer are walked one route at a time
+    BATCH_MIN = 256
+
+    def route_blocks(self, pairs, key: int = 0) -> list[np.ndarray] | None:
+        """The routes of many (src, dst) pairs at once, as blocks of equal-length routes (2-D
+        arrays, one route a row, each in ``route``'s link order; rows in no particular order),
+        from the router's ``gpu_routes`` (pairs it leaves go through ``route``). None where
+        batching does not apply: fewer than ``BATCH_MIN`` pairs, a router without
+        ``gpu_routes``, or adaptive routing (its spread routes carry shares below 1)."""
+        gpu_routes = getattr(self.router, "gpu_routes", None)
+        if (len(pairs) < self.BATCH_MIN or gpu_routes is None
+                or (getattr(self.router, "spread", None) is not None and self.meta.get("routing") == "adaptive")):
+            return None
+        arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        blocks, rest = gpu_routes(arr[:, 0], arr[:, 1], key)
+        mats = [links for _, links in blocks]
+        by_len: dict[int, list] = {}
+        for i in rest.tolist():
+            r = self.route(int(arr[i, 0]), int(arr[i, 1]), key)
+            by_len.setdefault(len(r), []).append(r)
+        mats += [np.stack(rs) if n else np.zeros((len(rs), 0), dtype=np.int64) for n, rs in by_len.items()]
+        return mats
+
+    def max_block_latency(self, mats: list[np.ndarray]) -> float:
+        """The largest ``path_latency`` of the routes in ``route_blocks``' blocks (0.0 when none),
+        bit for bit: each route summed in numpy's order for a short array (left to right below
+        8 links, numpy's pairwise order at 8), longer routes one at a time."""
+        lat = self.latency
+        best = 0.0
+        for m in mats:
+            if m.size == 0:
+                continue
+            vals = lat[m]
+            n = m.shape[1]
+            if n < 8:
+                acc = vals[:, 0].copy()
+                for c in range(1, n):
+                    acc = acc + vals[:, c]
+            elif n == 8:
+                acc = ((vals[:, 0] + vals[:, 1]) + (vals[:, 2] + vals[:, 3])) + (
+                    (vals[:, 4] + vals[:, 5]) + (vals[:, 6] + vals[:, 7]))
+            else:
+                acc = np.array([float(row.sum()) for row in vals])
+            best = max(best, float(acc.max()))
+        return best
+
     def path_latency(self, links: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Latency of a route (s); a spread route's (``weights``) is the share-weighted sum,
         one hop per tier."""

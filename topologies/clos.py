@@ -56,6 +56,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from sim.errors import ConfigError
 from sim.topology import Topology, mix
 from topologies.params import Params, base_meta, resolve
@@ -263,6 +265,104 @@ class ClosRouter(StructuredRouter):
         return [g2n[a], self.n2l[a], self.leaf_spine[la][j], self.spine_core[pa][j][c],
                 self.core_spine[pb][j][c], self.spine_leaf[lb][j], self.l2n[b], n2g[b]]
 
+
+    def _route_arrays(self):
+        """The routing tables as numpy arrays (made on first use), or None where a table is
+        ragged (then ``gpu_routes`` leaves every pair to ``route``)."""
+        arrs = self.__dict__.get("_arrs", False)
+        if arrs is False:
+            try:
+                arrs = {name: np.asarray(getattr(self, attr), dtype=np.int64) for name, attr in (
+                    ("rank_of", "rank_of"), ("domain_of", "domain_of"), ("nic_of", "nic_of"), ("g2n", "g2n"),
+                    ("n2g", "n2g"), ("leaf_of", "leaf_of"), ("n2l", "n2l"), ("l2n", "l2n"),
+                    ("pod_of_leaf", "pod_of_leaf"), ("dest_index", "dest_index"))}
+                arrs["up"] = np.asarray(self.scaleup.up, dtype=np.int64)
+                arrs["down"] = np.asarray(self.scaleup.down, dtype=np.int64)
+                if self.spines:
+                    arrs["leaf_spine"] = np.asarray(self.leaf_spine, dtype=np.int64)
+                    arrs["spine_leaf"] = np.asarray(self.spine_leaf, dtype=np.int64)
+                    if arrs["leaf_spine"].ndim != 2 or arrs["spine_leaf"].ndim != 2:
+                        raise ValueError("ragged")
+                if self.spines and self.cores:
+                    arrs["spine_core"] = np.asarray(self.spine_core, dtype=np.int64)
+                    arrs["core_spine"] = np.asarray(self.core_spine, dtype=np.int64)
+                    if arrs["spine_core"].ndim != 3 or arrs["core_spine"].ndim != 3:
+                        raise ValueError("ragged")
+            except ValueError:
+                arrs = None
+            self._arrs = arrs
+        return arrs
+
+    def gpu_routes(self, src: np.ndarray, dst: np.ndarray, key: int = 0):
+        """``route`` for many (src, dst) node pairs at once: ``(blocks, rest)``, where each
+        block is ``(index, links)``, ``links[i]`` the route of pair ``index[i]`` (every row of
+        a block as long as the others, in ``route``'s order), and ``rest`` the indices of the
+        pairs left to ``route`` (inside a mesh domain, host or SSD endpoints, mesh detours,
+        ECMP hashes). The same links in the same order as ``route``
+        (tests/topologies/test_gpu_routes.py)."""
+        src = np.asarray(src, dtype=np.int64)
+        dst = np.asarray(dst, dtype=np.int64)
+        idx = np.arange(len(src))
+        t = self._route_arrays()
+        if t is None:
+            return [], idx
+        rank_of = t["rank_of"]
+        n = len(rank_of)
+        ok = (src != dst) & (src < n) & (dst < n)
+        a = np.where(ok, rank_of[np.minimum(src, n - 1)], -1)
+        b = np.where(ok, rank_of[np.minimum(dst, n - 1)], -1)
+        ok &= (a >= 0) & (b >= 0)
+        a = np.where(ok, a, 0)
+        b = np.where(ok, b, 0)
+        blocks = []
+        same_dom = ok & (t["domain_of"][a] == t["domain_of"][b])
+        if not self.mesh and same_dom.any() and len(t["up"]) == len(t["domain_of"]) == len(t["down"]):
+            # one NVSwitch domain: GPU -> switch -> GPU (ScaleupLinks.route)
+            up, down = t["up"], t["down"]
+            blocks.append((idx[same_dom], np.stack([up[a[same_dom]], down[b[same_dom]]], axis=1)))
+            ok &= ~same_dom
+            rest = [idx[~ok & ~same_dom]]
+        else:
+            ok &= ~same_dom
+            rest = [idx[~ok]]
+        g2n, n2g, n2l, l2n = t["g2n"], t["n2g"], t["n2l"], t["l2n"]
+        same_nic = ok & (t["nic_of"][a] == t["nic_of"][b])
+        if same_nic.any():
+            aa, bb = a[same_nic], b[same_nic]
+            blocks.append((idx[same_nic], np.stack([g2n[aa], n2g[bb]], axis=1)))
+        ok &= ~same_nic
+        la, lb = t["leaf_of"][a], t["leaf_of"][b]
+        same_leaf = ok & (la == lb)
+        if same_leaf.any():
+            aa, bb = a[same_leaf], b[same_leaf]
+            blocks.append((idx[same_leaf], np.stack([g2n[aa], n2l[aa], l2n[bb], n2g[bb]], axis=1)))
+        ok &= ~same_leaf
+        pa, pb = t["pod_of_leaf"][la], t["pod_of_leaf"][lb]
+        if self.mesh or self.ecmp or not self.spines:
+            # mesh detours and per-flow hashes stay per pair
+            left = ok if (self.ecmp or not self.spines) else ok & (pa == pb)
+            rest.append(idx[left])
+            ok &= ~left
+        v = t["dest_index"][b] + key
+        j = v % self.spines if self.spines else v
+        same_pod = ok & (pa == pb)
+        if same_pod.any():
+            m = same_pod
+            aa, bb, jj = a[m], b[m], j[m]
+            blocks.append((idx[m], np.stack([g2n[aa], n2l[aa], t["leaf_spine"][la[m], jj],
+                                             t["spine_leaf"][lb[m], jj], l2n[bb], n2g[bb]], axis=1)))
+        ok &= ~same_pod
+        if ok.any():
+            if not self.cores or "spine_core" not in t:
+                rest.append(idx[ok])
+            else:
+                m = ok
+                aa, bb, jj = a[m], b[m], j[m]
+                c = (v[m] // self.spines) % self.cores
+                blocks.append((idx[m], np.stack([g2n[aa], n2l[aa], t["leaf_spine"][la[m], jj],
+                                                 t["spine_core"][pa[m], jj, c], t["core_spine"][pb[m], jj, c],
+                                                 t["spine_leaf"][lb[m], jj], l2n[bb], n2g[bb]], axis=1)))
+        return blocks, np.concatenate(rest)
 
     def spread(self, topo, src, dst, key):
         """Adaptive routing (``routing = "adaptive"``): a GPU -> GPU flow that crosses the
