@@ -41,11 +41,19 @@ OPTIMIZER_BYTES = 12.0
 RUNTIME_RESERVE_BYTES = 2.0e9
 DTYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0}
 # bytes of a GEMM input Transformer Engine saves for the backward at each compute precision
-# (fp4: 4 bits + one fp8 block scale per 16 elements, workloads.layer_cost.FP4_BYTES)
+# (fp4: 4 bits + one fp8 block scale per 16 elements, workloads.layer_cost.FP4_BYTES). TE's Linear /
+# GroupedLinear keep the forward-quantized operand for the backward unless save_original_input is set
+# (NVIDIA/TransformerEngine PR #3141: "dequantized" backward = "the fprop-quantized operand"); DeepSeek-V3
+# caches the linear inputs in FP8 the same way (arXiv:2412.19437 Sec. 3.3.3). Assumed: one quantized copy
+# per GEMM input (a tensor feeding two GEMMs, MLA's q/kv down-projections, is counted once)
 GEMM_INPUT_BYTES = {"fp8": 1.0, "fp4": 0.5 + 1.0 / 16}
-# Megatron-Core --recompute-modules (TransformerConfig.recompute_modules)
+# Megatron-Core --recompute-modules (TransformerConfig.recompute_modules; Megatron-Bridge docs
+# training/activation-recomputation: core_attn, mla_up_proj for MLA, moe_act / layernorm for grouped MoE;
+# layernorm, moe_act and mla_up_proj discard their outputs and rebuild them before the consumer's backward)
 RECOMPUTE_MODULES = ("core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts")
 DEFAULT_RECOMPUTE_MODULES = ("core_attn",)
+# Megatron-LM's choices (megatron/training/arguments.py): --main-grads-dtype fp32|bf16, --main-params-dtype
+# fp32|fp16, --exp-avg-dtype / --exp-avg-sq-dtype fp32|fp16|bf16|fp8 (sim/config.py enforces them)
 PRECISION_AWARE_KEYS = ("main_params_dtype", "main_grads_dtype", "exp_avg_dtype", "exp_avg_sq_dtype")
 
 
