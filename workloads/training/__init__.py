@@ -81,6 +81,7 @@ class TrainingWorkload:
             raise InfeasibleError("train.check_memory",
                                   f"peak memory {self.peak_bytes / 1e9:.1f} GB on pipeline stage {peak_stage} exceeds "
                                   f"{spec.name}'s {spec.hbm_bytes / 1e9:.1f} GB ({spec.hbm_bytes / 2**30:.1f} GiB usable) of HBM (try more tp/pp, zero, recompute, "
+                                  "recompute_modules, the precision-aware optimizer's dtypes, "
                                   "or check_memory = false)")
         # a training step keeps the GPU busy: its clock is the one the power limit sustains
         cm = ComputeModel(spec, tr.precision, efficiency_for(spec.name, tr.attention_kernel), sustained=True)

@@ -47,7 +47,7 @@ from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
 from workloads.layer_cost import ATTENTION_CORE, LOW_PRECISION, backward_cast_ops, cast_ops, forward_ops
 from workloads.model import ACT_BYTES, ModelSpec
-from workloads.training.memory import GRAD_BYTES, chunk_params, stage_params
+from workloads.training.memory import GRAD_BYTES, chunk_params, recompute_modules, stage_params
 from workloads.training.plan import Plan
 
 CAST_PREFIXES = tuple(f"{p}_" for p in LOW_PRECISION)
@@ -191,6 +191,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     fwd_ops: list[Op] = []
     recompute_ops: list[Op] = []
     low = plan.precision in LOW_PRECISION
+    modules = recompute_modules(plan)
     # Transformer Engine casts a weight to fp8 once per step when the framework says which
     # micro-batch is the first (Megatron's is_first_microbatch: the fp8 copy is cached); under
     # ZeRO-3/FSDP the 16-bit weights are re-gathered for every pass and cast again
@@ -209,7 +210,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         if plan.recompute == "full":
             recompute_ops += ops
         elif plan.recompute == "selective":
-            recompute_ops += [o for o in ops if o.name in ATTENTION_CORE]
+            recompute_ops += [o for o in ops if _recomputed(o.name, modules)]
     if vstage == 0:
         fwd_ops += model.embedding_ops(b, shard)
     if vstage == n_v - 1:
@@ -244,7 +245,8 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     fwd_model = layer_flops + attn_flops + logit_flops
     fwd.model_flops = fwd.hw_flops = fwd_model
     bwd.model_flops = 2.0 * fwd_model
-    recompute_flops = {"full": layer_flops + attn_flops, "selective": attn_flops}.get(plan.recompute, 0.0)
+    recompute_flops = (layer_flops + attn_flops if plan.recompute == "full"
+                       else sum(recompute_module_flops(model, i, modules) for i in layers) * tokens * share)
     bwd.hw_flops = bwd.model_flops + recompute_flops
 
     # communication issued by the pass (per GPU, nccl-tests sizes)
@@ -301,7 +303,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         # dispatch and combine: every token goes to top_k experts; bytes each GPU sends
         fwd.ep_bytes = bwd.ep_bytes = moe_dispatch_bytes(model, plan, T / (plan.tp if shard.sp else 1))
         fwd.ep_calls = 2 * moe_layers
-        bwd.ep_calls = 2 * moe_layers * (2 if plan.recompute == "full" else 1)
+        bwd.ep_calls = 2 * moe_layers * (2 if plan.recompute == "full" or "moe" in modules else 1)
     if plan.etp > 1 and moe_layers and (shard.sp or plan.etp != plan.tp):
         # expert TP (Megatron-Core's alltoall dispatcher): the rows dispatched to an expert shard
         # are all-gathered over its etp group before the grouped GEMMs and reduce-scattered after
@@ -309,7 +311,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         rows = moe_rows(model, plan, T / (plan.tp if shard.sp else 1))
         fwd.etp_bytes = bwd.etp_bytes = ACT_BYTES * model.hidden * rows
         fwd.etp_calls = 2 * moe_layers
-        bwd.etp_calls = 2 * moe_layers * (2 if plan.recompute == "full" else 1)
+        bwd.etp_calls = 2 * moe_layers * (2 if plan.recompute == "full" or "moe" in modules else 1)
     if plan.cp > 1:
         # ring attention: each rank's K and V travel around the CP ring (an all-gather of KV)
         kv_width = (model.kv_lora_rank + model.rope_head_dim) if model.mla else 2 * model.kv_dim / plan.tp
@@ -318,6 +320,46 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         fwd.cp_calls = len(layers)
         bwd.cp_calls = len(layers) * (2 if plan.recompute == "full" else 1)
     return ChunkCost(vstage, len(layers), fwd, bwd)
+
+
+# forward ops each --recompute-modules entry runs again in the backward (their fp8/fp4 casts and
+# recipe quantizations, named ``<prefix>_<op>``, with them); core_attn: the attention core
+RECOMPUTE_OPS = {
+    "core_attn": ATTENTION_CORE,
+    "layernorm": ("norm1", "norm2"),
+    "mla_up_proj": ("q_up", "kv_up"),
+    "mlp": ("mlp_up", "mlp_act", "mlp_down"),
+    "moe": ("router", "router_softmax_topk", "permute", "expert_up", "expert_act", "expert_down", "unpermute",
+            "shared_up", "shared_act", "shared_down"),
+    "moe_act": ("expert_act",),
+    "shared_experts": ("shared_up", "shared_act", "shared_down"),
+}
+
+
+def _recomputed(name: str, modules) -> bool:
+    return any(name == n or name.endswith("_" + n) for m in modules for n in RECOMPUTE_OPS[m])
+
+
+def recompute_module_flops(model: ModelSpec, i: int, modules) -> float:
+    """Forward FLOPs per token (whole layer, before the TP/CP share) that layer ``i``'s selective
+    recompute runs again: the attention core (core_attn), MLA's up-projections, a dense MLP,
+    the MoE block (router, routed top_k and shared experts) or its shared experts; norms and
+    activation functions are memory ops (no FLOPs)."""
+    f = 0.0
+    if "core_attn" in modules:
+        f += model.attention_flops_per_token(layer=i)
+    if "mla_up_proj" in modules and model.mla:
+        H = model.heads
+        q_up = (model.q_lora_rank * H * (model.head_dim + model.rope_head_dim)) if model.q_lora_rank else 0
+        f += 2.0 * (q_up + model.kv_lora_rank * H * (model.head_dim + model.v_head_dim))
+    if model.is_moe_layer(i):
+        if "moe" in modules:
+            f += 2.0 * ((model.top_k + model.shared_experts) * model.expert_params() + model.hidden * model.experts)
+        elif "shared_experts" in modules:
+            f += 2.0 * model.shared_experts * model.expert_params()
+    elif "mlp" in modules:
+        f += 2.0 * model.dense_mlp_params()
+    return f
 
 
 def step_costs(model: ModelSpec, plan: Plan, cm: ComputeModel, attention: str = "flash",

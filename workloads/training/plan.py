@@ -116,6 +116,16 @@ class Plan:
     ep_overlap: bool = False            # EP all-to-all behind another micro-batch's compute
     tp_comm_overlap: bool = False       # TP all-gather/reduce-scatter pipelined with the GEMMs (TE userbuffers)
     fp8_recipe: str = ""                # Transformer Engine quantization recipe ("": the generic cast model)
+    # memory keys (workloads.training.memory): Megatron's --recompute-modules (with recompute =
+    # "selective"; unset: core_attn), the precision-aware optimizer's dtypes ("": unset), FP8 primary weights
+    recompute_modules: tuple[str, ...] = ()
+    precision_aware_optimizer: bool = False
+    main_params_dtype: str = ""
+    main_grads_dtype: str = ""
+    exp_avg_dtype: str = ""
+    exp_avg_sq_dtype: str = ""
+    store_param_remainders: bool = True
+    fp8_param_gather: bool = False
 
     @property
     def moe_host_sync(self) -> bool:
@@ -334,7 +344,14 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
                 moe_pad_to_capacity=getattr(train, "moe_pad_expert_input_to_capacity", False),
                 cuda_graphs=getattr(train, "cuda_graph_impl", "none") != "none",
                 ep_overlap=getattr(train, "overlap_moe_expert_parallel_comm", False),
-                tp_comm_overlap=_check_tp_comm_overlap(train, tp), fp8_recipe=_check_fp8_recipe(train))
+                tp_comm_overlap=_check_tp_comm_overlap(train, tp), fp8_recipe=_check_fp8_recipe(train),
+                **_memory_keys(train, model))
+
+
+def _memory_keys(train, model) -> dict:
+    """The memory keys' Plan fields, checked (``workloads.training.memory.check_memory_keys``)."""
+    from workloads.training.memory import check_memory_keys
+    return check_memory_keys(train, model)
 
 
 def _check_fp8_recipe(train) -> str:

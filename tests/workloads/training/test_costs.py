@@ -570,3 +570,37 @@ def test_gpu_sms_are_the_enabled_counts_cuda_reports():
     assert gpu_sms("B200-180GB") == 148 and gpu_sms("GB200") == 152
     assert gpu_sms("B300-288GB") == 148 and gpu_sms("GB300") == 152
     assert gpu_sms("A100-SXM-80GB") == 108 and gpu_sms("MI300X") == DEFAULT_SMS
+
+
+def _dsv3_chunk(**train):
+    """Chunk 1 (layers 2-5: one dense, three MoE) of DeepSeek-V3 on 2,048 GPUs, PP16 EP64, under ``train``."""
+    cfg = load_config(data={"model": {"preset": "deepseek-v3"},
+                            "train": {"pp": 16, "ep": 64, "zero": 1, "global_batch": 15360, "precision": "fp8",
+                                      "check_memory": False, **train}})
+    model = ModelSpec.from_section(cfg.model)
+    plan = make_plan(cfg.train, model, 2048)
+    return model, step_costs(model, plan, ComputeModel(gpu("H800-SXM-80GB"), "fp8")).chunks[1]
+
+
+def test_recompute_modules_add_their_forward_flops_and_time():
+    model, base = _dsv3_chunk(recompute="selective")           # core_attn (Megatron's default)
+    t = model.seq_len                                          # tokens of the micro-batch (tp = cp = 1)
+    H, dn, dr, dv = model.heads, model.head_dim, model.rope_head_dim, model.v_head_dim
+    up = 2.0 * t * (model.q_lora_rank * H * (dn + dr) + model.kv_lora_rank * H * (dn + dv))
+    _, mla = _dsv3_chunk(recompute="selective", recompute_modules=["core_attn", "mla_up_proj"])
+    assert mla.bwd.hw_flops - base.bwd.hw_flops == pytest.approx(4 * up)       # 4 layers in the chunk
+    assert mla.bwd.model_flops == base.bwd.model_flops and mla.bwd.compute_s > base.bwd.compute_s
+    # norms and activation functions are memory ops: time, no FLOPs
+    _, ln = _dsv3_chunk(recompute="selective", recompute_modules=["core_attn", "layernorm", "moe_act"])
+    assert ln.bwd.hw_flops == pytest.approx(base.bwd.hw_flops) and ln.bwd.compute_s > base.bwd.compute_s
+    # moe: the routed top_k + shared experts and the router again, and the dispatch all-to-all again
+    _, moe = _dsv3_chunk(recompute="selective", recompute_modules=["core_attn", "moe"])
+    per_layer = 2.0 * t * ((model.top_k + model.shared_experts) * model.expert_params() + model.hidden * model.experts)
+    assert moe.bwd.hw_flops - base.bwd.hw_flops == pytest.approx(3 * per_layer)     # the 3 MoE layers
+    # mlp: the dense layer's MLP
+    _, mlp = _dsv3_chunk(recompute="selective", recompute_modules=["core_attn", "mlp"])
+    assert mlp.bwd.hw_flops - base.bwd.hw_flops == pytest.approx(2.0 * t * model.dense_mlp_params())
+    assert moe.bwd.ep_calls == 2 * base.bwd.ep_calls
+    # without recompute_modules, selective is unchanged (core_attn)
+    _, core = _dsv3_chunk(recompute="selective", recompute_modules=["core_attn"])
+    assert (core.bwd.hw_flops, core.bwd.compute_s) == (base.bwd.hw_flops, base.bwd.compute_s)
