@@ -527,7 +527,7 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
     ep_overlap = plan.ep_overlap and plan.ep > 1
     if slowdown <= 0 or (n <= 1 and not ep_overlap):
         return 0.0
-    from workloads.training.estimate import _split, gradient_groups
+    from workloads.training.estimate import gradient_groups, gradient_split
     st = plan.strides()
     chunks = [costs.chunks[k] for k in plan.stage_chunks(0)]
     compute = plan.microbatches * sum(c.fwd.compute_s + c.bwd.compute_s for c in chunks)
@@ -538,7 +538,7 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
     # rank had its own server, put TP2 x CP8 on 16 H100s at 0.153 instead of 0.044)
     dense_g, expert_g = gradient_groups(plan, 0) if n > 1 else ([0], [0])
     for c in chunks:
-        for g, params in _split(plan, dense_g, expert_g, c.dense_params, c.expert_params):
+        for g, params in gradient_split(plan, dense_g, expert_g, c.dense_params, c.expert_params):
             if plan.zero >= 3:
                 comm += plan.microbatches * (2 * net.collective_on("all_gather", g, WEIGHT_BYTES * params)
                                              + net.collective_on("reduce_scatter", g, GRAD_BYTES * params))

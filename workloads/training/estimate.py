@@ -10,6 +10,9 @@ Vocabulary:
   latency between stages, the DP gradient reduction (exposed unless overlapped), the optimizer
   step and the per-step overhead. Used to fit the compute constants (fast enough for thousands
   of evaluations) and as an independent check of the simulated step.
+- ``gradient_groups(plan, stage)``: the ranks of the stage's dense (dp x cp) and expert
+  (expert data-parallel) gradient groups, as the engine builds them; ``Network.collective_on``
+  prices a collective over ranks where they sit (the most that share a scale-up domain).
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ class Network:
         return nbytes / self.scaleout_Bps + 3 * self.scaleout_latency_s
 
 
-def _split(plan: Plan, dense_g, expert_g, dense: float, expert: float) -> list[tuple[list[int], float]]:
+def gradient_split(plan: Plan, dense_g, expert_g, dense: float, expert: float) -> list[tuple[list[int], float]]:
     """(group, parameters) of each gradient collective: dense and expert parameters apart when
     ep > 1 (the expert data-parallel group), else together over the dp x cp group."""
     if plan.ep > 1:
@@ -191,10 +194,10 @@ def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, 
         dense_g, expert_g = gradient_groups(plan, s) if plan.dp * plan.cp > 1 else ([0], [0])
         chunks = [costs.chunks[k] for k in plan.stage_chunks(s)]
         for c in chunks:
-            for g, params in _split(plan, dense_g, expert_g, c.dense_params, c.expert_params):
+            for g, params in gradient_split(plan, dense_g, expert_g, c.dense_params, c.expert_params):
                 t += net.collective_on(grad_op, g, GRAD_BYTES * params)
         if plan.zero in (1, 2):
-            for g, params in _split(plan, dense_g, expert_g, sum(c.dense_params for c in chunks),
+            for g, params in gradient_split(plan, dense_g, expert_g, sum(c.dense_params for c in chunks),
                                     sum(c.expert_params for c in chunks)):
                 t += net.collective_on("all_gather", g, WEIGHT_BYTES * params)
         last_bwd = sync_jitter * sum(c.bwd.compute_s for c in chunks)
