@@ -569,18 +569,24 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
     ep_overlap = plan.ep_overlap and plan.ep > 1
     if slowdown <= 0 or (n <= 1 and not ep_overlap):
         return 0.0
+    from workloads.training.estimate import gradient_groups, gradient_split
     st = plan.strides()
     chunks = [costs.chunks[k] for k in plan.stage_chunks(0)]
     compute = plan.microbatches * sum(c.fwd.compute_s + c.bwd.compute_s for c in chunks)
     comm = 0.0
+    # the gradient groups as the engine builds and places them: dense over dp x cp, experts over
+    # their expert data-parallel group when ep > 1 (a dp x cp group's CP ranks are neighbours in
+    # rank order, so most of them share a server: pricing the group at the DP stride, as if each
+    # rank had its own server, put TP2 x CP8 on 16 H100s at 0.153 instead of 0.044)
+    dense_g, expert_g = gradient_groups(plan, 0) if n > 1 else ([0], [0])
     for c in chunks:
-        params = c.dense_params + c.expert_params
-        if plan.zero >= 3:
-            comm += plan.microbatches * (2 * net.collective("all_gather", n, WEIGHT_BYTES * params, st["dp"])
-                                         + net.collective("reduce_scatter", n, GRAD_BYTES * params, st["dp"]))
-        elif overlap_grad_reduce and n > 1:
-            op = "all_reduce" if plan.zero == 0 else "reduce_scatter"
-            comm += net.collective(op, n, GRAD_BYTES * params, st["dp"])
+        for g, params in gradient_split(plan, dense_g, expert_g, c.dense_params, c.expert_params):
+            if plan.zero >= 3:
+                comm += plan.microbatches * (2 * net.collective_on("all_gather", g, WEIGHT_BYTES * params)
+                                             + net.collective_on("reduce_scatter", g, GRAD_BYTES * params))
+            elif overlap_grad_reduce and n > 1:
+                op = "all_reduce" if plan.zero == 0 else "reduce_scatter"
+                comm += net.collective_on(op, g, GRAD_BYTES * params)
         if ep_overlap:
             # EP all-to-alls behind another micro-batch's compute (overlap_moe_expert_parallel_comm)
             stride = plan.etp if plan.folded else st["ep"]

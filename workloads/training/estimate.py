@@ -10,18 +10,23 @@ Vocabulary:
   latency between stages, the DP gradient reduction (exposed unless overlapped), the optimizer
   step and the per-step overhead. Used to fit the compute constants (fast enough for thousands
   of evaluations) and as an independent check of the simulated step.
+- ``gradient_groups(plan, stage)``: the ranks of the stage's dense (dp x cp) and expert
+  (expert data-parallel) gradient groups, as the engine builds them; ``Network.collective_on``
+  prices a collective over ranks where they sit (the most that share a scale-up domain).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from sim.collectives import DEFAULT_EFFICIENCY, estimate
 from topologies.params import DEFAULT_SCALEOUT_LATENCY_US, DEFAULT_SCALEUP_LATENCY_US
 from sim.compute import ComputeModel
 from workloads.model import ModelSpec
 from workloads.training.costs import StepCosts, step_costs, tp_overlap_exposed
-from workloads.training.memory import GRAD_BYTES
+from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
 from workloads.training.plan import Plan
 from workloads.training.schedule import actions, timeline
 
@@ -32,6 +37,38 @@ from workloads.training.schedule import actions, timeline
 # (sim.collectives.LAUNCH_S) is added by ``estimate`` itself.
 SCALEUP_HOPS_PER_STEP = 2
 SCALEOUT_HOPS_PER_STEP = 6
+
+
+def group_share(ranks, domain: int) -> int:
+    """The most ranks of ``ranks`` that share one scale-up domain (rank r in domain r // domain);
+    ``len(ranks)`` when the group lies inside one domain."""
+    doms = np.asarray(ranks) // max(int(domain), 1)
+    if doms.size == 0:
+        return 0
+    if doms.min() == doms.max():
+        return int(doms.size)
+    return int(np.bincount(doms - doms.min()).max())
+
+
+_GROUPS: dict = {}
+
+
+def gradient_groups(plan: Plan, stage: int) -> tuple[list[int], list[int]]:
+    """(ranks of pipeline stage ``stage``'s first gradient group, of its first expert gradient
+    group): the groups the engine reduces gradients and ZeRO state over. Dense gradients span
+    dp x cp (``Plan.grad_groups``: Megatron-Core's data-parallel group with context
+    parallelism); expert gradients the expert data-parallel group (``Plan.edp_groups``) when
+    ep > 1, else the same dp x cp group. Every group of a stage has the same shape; cached per
+    plan shape."""
+    key = (plan.tp, plan.cp, plan.pp, plan.dp, plan.ep, plan.etp, tuple(plan.order), stage)
+    g = _GROUPS.get(key)
+    if g is None:
+        dense = plan.grad_groups(pp=stage)[0]
+        expert = plan.edp_groups(pp=stage)[0] if plan.ep > 1 else dense
+        if len(_GROUPS) > 4096:
+            _GROUPS.clear()
+        g = _GROUPS[key] = (list(dense), list(expert))
+    return g
 
 
 @dataclass
@@ -54,12 +91,26 @@ class Network:
         """Time of one collective over ``n`` ranks spaced ``stride`` apart in rank order."""
         if n <= 1 or nbytes <= 0:
             return 0.0
-        span = n * stride
-        if span <= self.domain:
+        if n * stride <= self.domain:
+            return self.collective_placed(op, n, nbytes, n)
+        return self.collective_placed(op, n, nbytes, max(self.domain // stride, 1))
+
+    def collective_on(self, op: str, ranks, nbytes: float) -> float:
+        """Time of one collective over the ranks ``ranks`` as they are placed: rank r sits in
+        scale-up domain r // ``domain`` (the topology builders' layout), and the most ranks of
+        the group that share a domain decide what crosses the NICs (``group_share``)."""
+        return self.collective_placed(op, len(ranks), nbytes, group_share(ranks, self.domain))
+
+    def collective_placed(self, op: str, n: int, nbytes: float, per_domain: int) -> float:
+        """Time of one collective over ``n`` ranks of which at most ``per_domain`` share a
+        scale-up domain (``per_domain`` >= ``n``: the whole group inside one)."""
+        if n <= 1 or nbytes <= 0:
+            return 0.0
+        if per_domain >= n:
             if op == "all_to_all":
                 return estimate("all_to_all", "direct", n, nbytes, self.scaleup_Bps, self.scaleup_latency_s)
             return estimate(op, "ring", n, nbytes, self.scaleup_Bps, self.scaleup_latency_s)
-        per_domain = max(self.domain // stride, 1)
+        per_domain = max(per_domain, 1)
         if op == "all_to_all":
             # the bytes leaving a domain cross the scale-out NIC of each GPU
             out = nbytes * (n - min(per_domain, n)) / n
@@ -80,6 +131,14 @@ class Network:
         if stride < self.domain:
             return nbytes / self.scaleup_Bps + self.scaleup_latency_s
         return nbytes / self.scaleout_Bps + 3 * self.scaleout_latency_s
+
+
+def gradient_split(plan: Plan, dense_g, expert_g, dense: float, expert: float) -> list[tuple[list[int], float]]:
+    """(group, parameters) of each gradient collective: dense and expert parameters apart when
+    ep > 1 (the expert data-parallel group), else together over the dp x cp group."""
+    if plan.ep > 1:
+        return [(dense_g, dense), (expert_g, expert)]
+    return [(dense_g, dense + expert)]
 
 
 def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, attention: str = "flash",
@@ -119,20 +178,29 @@ def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, 
     p2p = net.p2p(costs.p2p_bytes, st["pp"]) if plan.pp > 1 else 0.0
     acts = actions(plan.schedule, plan.pp, plan.microbatches, plan.v)
     pipeline_s, _ = timeline(acts, lambda ph, k: pass_s[(ph, k)], p2p)
-    # DP gradient reduction per pipeline rank (dense over dp x cp, experts over dp x cp / ep)
+    # DP gradient reduction per pipeline rank, over the groups the engine uses, as they are
+    # placed (``gradient_groups``): dense gradients over dp x cp, experts over their expert
+    # data-parallel group (with ep = 1 the experts share the dense group: one call, as the engine
+    # issues it). ZeRO-1/2 then gather both updated shards, once per stage. With
+    # overlap_grad_reduce that gather is counted with the reduction as hidden behind the backward:
+    # a stand-in for Megatron's overlap_param_gather (the recipes' setting, which overlaps it with
+    # the next step's forward). The engine does not model overlap_param_gather: it runs the gather
+    # after the optimizer step, exposed, so on ZeRO-1/2 plans with overlap_grad_reduce the closed
+    # form is faster than the engine by up to that gather (tests/workloads/training/test_estimate.py)
     dp_s = 0.0
-    n_dp = plan.dp * plan.cp
     grad_op = "all_reduce" if plan.zero == 0 else "reduce_scatter"
     for s in range(plan.pp):
         t = 0.0
-        for k in plan.stage_chunks(s):
-            c = costs.chunks[k]
-            t += net.collective(grad_op, n_dp, GRAD_BYTES * c.dense_params, st["dp"])
-            if c.expert_params:
-                t += net.collective(grad_op, n_dp // plan.ep, GRAD_BYTES * c.expert_params, st["dp"] * plan.ep)
-            if plan.zero in (1, 2):
-                t += net.collective("all_gather", n_dp, GRAD_BYTES * c.dense_params, st["dp"])
-        last_bwd = sync_jitter * sum(costs.chunks[k].bwd.compute_s for k in plan.stage_chunks(s))
+        dense_g, expert_g = gradient_groups(plan, s) if plan.dp * plan.cp > 1 else ([0], [0])
+        chunks = [costs.chunks[k] for k in plan.stage_chunks(s)]
+        for c in chunks:
+            for g, params in gradient_split(plan, dense_g, expert_g, c.dense_params, c.expert_params):
+                t += net.collective_on(grad_op, g, GRAD_BYTES * params)
+        if plan.zero in (1, 2):
+            for g, params in gradient_split(plan, dense_g, expert_g, sum(c.dense_params for c in chunks),
+                                    sum(c.expert_params for c in chunks)):
+                t += net.collective_on("all_gather", g, WEIGHT_BYTES * params)
+        last_bwd = sync_jitter * sum(c.bwd.compute_s for c in chunks)
         exposed = max(0.0, t - last_bwd * 0.9) if overlap_grad_reduce else t
         dp_s = max(dp_s, exposed)
     opt = sync_jitter * max(costs.optimizer_s) if costs.optimizer_s else 0.0

@@ -692,7 +692,9 @@ def test_blackwell_rows_fitted_and_held_out():
     fit = np.abs([r.error for r in rows if r.fit == "fit"])
     held = np.abs([r.error for r in rows if r.fit == "holdout"])
     clean = np.abs([r.error for r in rows if r.fit == "holdout" and not r.gap])
-    assert len(fit) == 9 and np.max(fit) <= 0.04      # B200 and GB200 share one fit: the DGX B200 405B -3.5%
+    # B200 and GB200 share one fit: the DGX B200 405B -3.5% at worst before session 19's refit (the
+    # gradient groups priced where they sit), the GB200 405B on 256 GPUs -4.2% since
+    assert len(fit) == 9 and np.max(fit) <= 0.045
     assert len(clean) >= 25
     assert np.median(held) <= 0.07 and np.median(clean) <= 0.06
     assert np.percentile(clean, 90) <= 0.12
@@ -710,7 +712,12 @@ def test_blackwell_before_the_fit_small_models_ran_too_fast():
     # backward at the forward's curve) the 8B rows on B200 and GB200 were 14-22% too fast while
     # the 405B's were within 6%: what the 8B has more of is attention. (With TP overlap and the
     # current-scaling recipe modelled, issue 11's second pass: 8B +11-17%, 405B 0 to +9%, the 8B
-    # still the more optimistic by > 7 points)
+    # still the more optimistic by > 7 points). Session 19: the DGX B200 405B rows' +2-3% was
+    # partly the interference stand-in pricing their dp x cp gradient group a server apart
+    # (costs.overlap_interference); priced where it sits they are +13%, with the 8B's +14-16%:
+    # the 8B-over-405B signal that separates the attention backward from the GEMMs is now
+    # GB200's (8B +17%, 405B on 256 GPUs +9%), the DGX B200's rows only keep the 8B the more
+    # optimistic
     from workloads.training.calibration import BLACKWELL_GPUS, blackwell_start, errors, prepare
     from workloads.training.cases import blackwell_cases
     for system in ("B200", "GB200"):
@@ -718,8 +725,10 @@ def test_blackwell_before_the_fit_small_models_ran_too_fast():
         err = errors(prepare(cases), blackwell_start(BLACKWELL_GPUS[system]))
         small = [e for c, e in zip(cases, err) if c["model"] == "llama3_8b"]
         big = [e for c, e in zip(cases, err) if c["model"] == "llama31_405b"]
-        assert min(small) > 0.10 and max(abs(e) for e in big) < 0.10, (system, small, big)
-        assert min(small) - max(big) > 0.07, (system, small, big)
+        assert min(small) > 0.10 and max(abs(e) for e in big) < 0.15, (system, small, big)
+        assert min(small) > max(big), (system, small, big)
+        if system == "GB200":
+            assert min(small) - max(big) > 0.07, (system, small, big)
 
 
 def test_blackwell_summaries_report_calibrated_for_training():

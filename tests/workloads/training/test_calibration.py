@@ -170,9 +170,11 @@ def test_b200_and_gb200_share_one_die_and_differ_by_their_power_limit():
     assert rate["GB200"] > rate["B200-180GB"]
     # GB300's attention backward is still the fastest (Blackwell Ultra's exp rate is now in
     # hardware.toml's special_Tops, 10.7 vs 5.0 T/s, but the fused backward is not exp-bound
-    # in the model at head dim 128)
+    # in the model at head dim 128). 1.49x GB200's before session 19's refit (the gradient
+    # groups priced where they sit moved GB200's fit to slower FP8 GEMMs and a faster attention
+    # backward, 0.2929 -> 0.3703); 1.17x since
     bwd = {g: training_efficiency(g).attn_bwd_eff_max for g in ("GB200", "GB300")}
-    assert bwd["GB300"] > 1.3 * bwd["GB200"]
+    assert bwd["GB300"] > 1.1 * bwd["GB200"]
     assert gpu_spec("GB300").special_ops == pytest.approx(10.7e12)
     assert gpu_spec("B200-180GB").special_ops == pytest.approx(5.0e12)
 
