@@ -65,6 +65,10 @@ def check_memory_keys(train, model: ModelSpec) -> dict:
         if train.recompute != "selective":
             raise ConfigError("train.recompute_modules", f"needs recompute = 'selective' (Megatron's "
                               f"--recompute-granularity selective); recompute is {train.recompute!r}")
+        if not modules:
+            # not silently the default ['core_attn']: an empty list reads as "recompute nothing"
+            raise ConfigError("train.recompute_modules", "names no module: leave it unset for Megatron's default "
+                              "['core_attn'], or set recompute = 'none' to recompute nothing")
         if len(set(modules)) != len(modules):
             raise ConfigError("train.recompute_modules", f"{list(modules)} names a module twice")
         if "mla_up_proj" in modules and not model.mla:

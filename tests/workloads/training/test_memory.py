@@ -173,6 +173,7 @@ def test_fp8_activations_korthikanti_closed_form(sp):
     (dict(recompute="selective", recompute_modules=["mla_up_proj"]), "train.recompute_modules"),   # no MLA
     (dict(recompute="selective", recompute_modules=["moe"]), "train.recompute_modules"),           # dense model
     (dict(recompute="selective", recompute_modules=["mlp", "mlp"]), "train.recompute_modules"),
+    (dict(recompute="selective", recompute_modules=[]), "train.recompute_modules"),        # was the default, silently
     (dict(recompute="selective", recompute_modules=["attn"]), "train.recompute_modules"),
     (dict(exp_avg_dtype="bf16"), "train.exp_avg_dtype"),             # needs use_precision_aware_optimizer
     (dict(main_grads_dtype="bf16"), "train.main_grads_dtype"),
