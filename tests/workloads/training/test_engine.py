@@ -5,17 +5,11 @@ import pytest
 from sim.config import load_config
 from sim.errors import InfeasibleError
 from sim.app.runner import run
+from tests.workloads.training.training_helpers import small_model
 
 SUMMARY_COLUMNS = ["step_time_s", "tokens_per_s", "model_tflops_per_gpu", "hardware_tflops_per_gpu", "mfu",
                    "hfu", "compute_s", "comm_s", "exposed_comm_s", "bubble_s", "compute_comm_ratio",
                    "overlap_fraction", "peak_memory_GB", "fits_memory", "gpus", "sim_events", "wall_s"]
-
-
-def small_model(**over):
-    m = {"name": "small", "layers": 8, "hidden": 1024, "ffn_hidden": 4096, "heads": 16, "kv_heads": 16,
-         "vocab": 128, "seq_len": 1024, "gated_mlp": False}
-    m.update(over)
-    return m
 
 
 def simulate(topology, train, model=None):
