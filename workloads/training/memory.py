@@ -81,6 +81,12 @@ def check_memory_keys(train, model: ModelSpec) -> dict:
             raise ConfigError("train.recompute_modules", f"'shared_experts' needs shared experts; "
                               f"{model.name} has none (model.shared_experts = 0)")
     aware = bool(getattr(train, "use_precision_aware_optimizer", False))
+    if aware and train.zero < 1:
+        # Megatron-Core OptimizerConfig.__post_init__: "--use-precision-aware-optimizer only supported
+        # with distributed optimizer" (TE FusedAdam over the sharded main params)
+        raise ConfigError("train.use_precision_aware_optimizer", "needs the distributed optimizer (train.zero >= 1; "
+                          "Megatron supports --use-precision-aware-optimizer only with --use-distributed-optimizer); "
+                          f"zero is {train.zero}")
     dtypes = {k: getattr(train, k, None) or "" for k in PRECISION_AWARE_KEYS}
     if not aware:
         for k, v in dtypes.items():

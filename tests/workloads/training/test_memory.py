@@ -147,7 +147,7 @@ def test_unset_memory_keys_keep_todays_bytes():
 def test_precision_aware_optimizer_bytes():
     def sb(**train):
         return state_bytes(setup("llama3-8b", 8, **train)[1])
-    aware = dict(use_precision_aware_optimizer=True)
+    aware = dict(use_precision_aware_optimizer=True, zero=1)
     assert sb(**aware, exp_avg_dtype="bf16", exp_avg_sq_dtype="fp8", main_grads_dtype="bf16",
               store_param_remainders=False) == (2.0, 2.0, 4 + 2 + 1)
     # fp32 master weights over bf16 weights keep only their 16-bit remainders (Megatron's default)
@@ -179,6 +179,7 @@ def test_fp8_activations_korthikanti_closed_form(sp):
     (dict(main_grads_dtype="bf16"), "train.main_grads_dtype"),
     (dict(main_params_dtype="bf16", use_precision_aware_optimizer=True), "train.main_params_dtype"),  # not Megatron's
     (dict(fp8_param_gather=True), "train.fp8_param_gather"),         # precision bf16
+    (dict(use_precision_aware_optimizer=True), "train.use_precision_aware_optimizer"),   # zero 0: no distributed optimizer
 ])
 def test_bad_memory_keys_name_the_key(train, key):
     with pytest.raises(ConfigError) as err:
