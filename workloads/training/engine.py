@@ -55,7 +55,7 @@ from sim.fabric import Fabric
 from sim.gpu import Gpu, merged
 from sim.simulation import Simulation
 from workloads.training.costs import StepCosts, tp_overlap_exposed
-from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
+from workloads.training.memory import GRAD_BYTES, state_bytes
 from workloads.training.plan import Plan
 from workloads.training.replicas import replica_classes
 from workloads.training.schedule import actions
@@ -149,6 +149,9 @@ class TrainingStep:
                  gpu_speed=None, sync_jitter: float = 1.0, merge_replicas: bool | None = None):
         self.sim, self.env, self.fabric, self.topo = sim, sim.env, fabric, topo
         self.plan, self.costs = plan, costs
+        # bytes a parameter all-gather moves per parameter: the weights as held (train.fp8_param_gather:
+        # FP8 primary weights, gathered in FP8; else 16-bit)
+        self.weight_bytes = state_bytes(plan)[0]
         self.overlap = overlap_grad_reduce
         self.bucket_bytes = bucket_bytes
         self.interference = interference
@@ -611,10 +614,10 @@ class TrainingStep:
             dense = sum(costs.chunks[k].dense_params for k in p.stage_chunks(s))
             expert = sum(costs.chunks[k].expert_params for k in p.stage_chunks(s))
             if p.ep > 1:
-                yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * dense)
-                yield from self._comm(log, "DP", "all_gather", "edp", s, r, WEIGHT_BYTES * expert)
+                yield from self._comm(log, "DP", "all_gather", "dp", s, r, self.weight_bytes * dense)
+                yield from self._comm(log, "DP", "all_gather", "edp", s, r, self.weight_bytes * expert)
             else:
-                yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * (dense + expert))
+                yield from self._comm(log, "DP", "all_gather", "dp", s, r, self.weight_bytes * (dense + expert))
         log.finish = env.now
 
     def _buckets(self, chunk) -> list[tuple[float, float, float]]:
@@ -679,8 +682,8 @@ class TrainingStep:
         if self.plan.ep > 1:            # experts from their expert data-parallel shards
             return self.env.process(self._gather_split(log, s, r, chunk))
         return self.env.process(self._side_comm(log, "DP", "all_gather", "dp", s, r,
-                                                WEIGHT_BYTES * (chunk.dense_params + chunk.expert_params), 1))
+                                                self.weight_bytes * (chunk.dense_params + chunk.expert_params), 1))
 
     def _gather_split(self, log, s, r, chunk):
-        yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * chunk.dense_params)
-        yield from self._comm(log, "DP", "all_gather", "edp", s, r, WEIGHT_BYTES * chunk.expert_params)
+        yield from self._comm(log, "DP", "all_gather", "dp", s, r, self.weight_bytes * chunk.dense_params)
+        yield from self._comm(log, "DP", "all_gather", "edp", s, r, self.weight_bytes * chunk.expert_params)

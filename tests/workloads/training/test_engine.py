@@ -338,3 +338,34 @@ def test_tp_collective_measured_on_its_own_links_equals_reading_every_link(monke
             assert x[0] == y[0] and x[4:] == y[4:]
             for u, v in zip(x[1:4], y[1:4]):
                 assert np.array_equal(u, v)
+
+
+@pytest.mark.parametrize("train", [
+    {"tp": 2, "zero": 1},                                   # the distributed optimizer's gather after the step
+    {"tp": 2, "zero": 3},                                   # ZeRO-3: every pass gathers its chunk
+    {"tp": 1, "ep": 8, "zero": 1},                          # experts over their expert data-parallel groups
+])
+def test_fp8_param_gather_halves_the_parameter_gathers(monkeypatch, train):
+    # Megatron --fp8-param-gather: FP8 primary weights, gathered in FP8 (1 byte a parameter, not 2);
+    # the gradient reductions keep their bytes
+    from workloads.training.engine import TrainingStep
+    orig = TrainingStep._comm
+
+    def calls(fp8_param_gather):
+        seen = []
+
+        def rec(self, log, kind, op, dim, stage, r, nbytes, n=1):
+            seen.append((op, dim, nbytes))
+            return orig(self, log, kind, op, dim, stage, r, nbytes, n)
+
+        monkeypatch.setattr(TrainingStep, "_comm", rec)
+        model = small_model(**({"experts": 8, "top_k": 2, "expert_ffn_hidden": 1024, "gated_mlp": True}
+                               if train.get("ep") else {}))
+        simulate({"gpu": "H100-SXM-80GB", "gpus": 16, "fabric": "fat-tree"}, {**train, "global_batch": 16, "precision": "fp8",
+                 "fp8_param_gather": fp8_param_gather}, model)
+        return sorted(set(seen))
+
+    bf16, fp8 = calls(False), calls(True)
+    gathers = [(c[1], c[2]) for c in bf16 if c[0] == "all_gather"]
+    assert gathers and [(c[1], c[2]) for c in fp8 if c[0] == "all_gather"] == [(d, b / 2) for d, b in gathers]
+    assert [c for c in fp8 if c[0] != "all_gather"] == [c for c in bf16 if c[0] != "all_gather"]
