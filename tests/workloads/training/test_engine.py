@@ -340,6 +340,26 @@ def test_tp_collective_measured_on_its_own_links_equals_reading_every_link(monke
                 assert np.array_equal(u, v)
 
 
+
+def comm_calls(monkeypatch, train, model=None) -> list[tuple[str, str, float]]:
+    """(op, dim, bytes) of every collective the engine issues in a step of ``train`` on 16 H100s."""
+    from workloads.training.engine import TrainingStep
+    orig, seen = TrainingStep._comm, []
+
+    def rec(self, log, kind, op, dim, stage, r, nbytes, n=1):
+        seen.append((op, dim, nbytes))
+        return orig(self, log, kind, op, dim, stage, r, nbytes, n)
+
+    monkeypatch.setattr(TrainingStep, "_comm", rec)
+    simulate({"gpu": "H100-SXM-80GB", "gpus": 16, "fabric": "fat-tree"}, {"global_batch": 16, **train},
+             model or small_model())
+    monkeypatch.undo()
+    return sorted(set(seen))
+
+
+MOE_MODEL = small_model(experts=8, top_k=2, expert_ffn_hidden=1024, gated_mlp=True)
+
+
 @pytest.mark.parametrize("train", [
     {"tp": 2, "zero": 1},                                   # the distributed optimizer's gather after the step
     {"tp": 2, "zero": 3},                                   # ZeRO-3: every pass gathers its chunk
@@ -348,24 +368,23 @@ def test_tp_collective_measured_on_its_own_links_equals_reading_every_link(monke
 def test_fp8_param_gather_halves_the_parameter_gathers(monkeypatch, train):
     # Megatron --fp8-param-gather: FP8 primary weights, gathered in FP8 (1 byte a parameter, not 2);
     # the gradient reductions keep their bytes
-    from workloads.training.engine import TrainingStep
-    orig = TrainingStep._comm
-
-    def calls(fp8_param_gather):
-        seen = []
-
-        def rec(self, log, kind, op, dim, stage, r, nbytes, n=1):
-            seen.append((op, dim, nbytes))
-            return orig(self, log, kind, op, dim, stage, r, nbytes, n)
-
-        monkeypatch.setattr(TrainingStep, "_comm", rec)
-        model = small_model(**({"experts": 8, "top_k": 2, "expert_ffn_hidden": 1024, "gated_mlp": True}
-                               if train.get("ep") else {}))
-        simulate({"gpu": "H100-SXM-80GB", "gpus": 16, "fabric": "fat-tree"}, {**train, "global_batch": 16, "precision": "fp8",
-                 "fp8_param_gather": fp8_param_gather}, model)
-        return sorted(set(seen))
-
-    bf16, fp8 = calls(False), calls(True)
+    model = MOE_MODEL if train.get("ep") else None
+    bf16, fp8 = (comm_calls(monkeypatch, {**train, "precision": "fp8", "fp8_param_gather": f}, model)
+                 for f in (False, True))
     gathers = [(c[1], c[2]) for c in bf16 if c[0] == "all_gather"]
     assert gathers and [(c[1], c[2]) for c in fp8 if c[0] == "all_gather"] == [(d, b / 2) for d, b in gathers]
     assert [c for c in fp8 if c[0] != "all_gather"] == [c for c in bf16 if c[0] != "all_gather"]
+
+
+@pytest.mark.parametrize("train", [{"tp": 2, "zero": 1}, {"tp": 1, "ep": 8, "zero": 2}])
+def test_gradient_reductions_move_the_main_grad_dtype(monkeypatch, train):
+    # Megatron reduces its main-grad buffer as it is: fp32 (4 bytes a parameter) or bf16 (2, as dcsim's unset
+    # default); whole-chunk reductions (no overlap: no bucket split) make the ratio exact
+    model = MOE_MODEL if train.get("ep") else None
+    base = {**train, "overlap_grad_reduce": False, "use_precision_aware_optimizer": True}
+    unset, bf16, fp32 = (comm_calls(monkeypatch, {**base, **extra}, model)
+                         for extra in ({}, {"main_grads_dtype": "bf16"}, {"main_grads_dtype": "fp32"}))
+    assert unset == bf16
+    red = [(c[1], c[2]) for c in bf16 if c[0] == "reduce_scatter"]
+    assert red and [(c[1], c[2]) for c in fp32 if c[0] == "reduce_scatter"] == [(d, 2 * b) for d, b in red]
+    assert [c for c in fp32 if c[0] != "reduce_scatter"] == [c for c in bf16 if c[0] != "reduce_scatter"]
