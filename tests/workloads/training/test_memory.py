@@ -232,3 +232,15 @@ def test_published_fp8_moe_plans_that_ran_on_80GB_fit():
                  exp_avg_dtype="bf16", exp_avg_sq_dtype="bf16", recompute="selective",
                  recompute_modules=["mla_up_proj", "mlp"])
     assert 30e9 < peak_memory_bytes(m, p)[0] < 80e9
+
+
+@pytest.mark.parametrize("zero", [1, 3])
+def test_fp8_param_gather_keeps_embeddings_16bit(zero):
+    # --fp8-param-gather makes Transformer Engine's GEMM weights FP8; the embedding and the LM head (torch
+    # modules) stay 16-bit: 1 byte a layer parameter, 2 an embedding one (ZeRO-3: both sharded over dp)
+    m, p = setup("llama3-8b", 16, tp=2, pp=2, zero=zero, precision="fp8", fp8_param_gather=True, global_batch=64)
+    dp = p.dp * p.cp if zero >= 3 else 1
+    emb = m.vocab * m.hidden / p.tp
+    for st in stage_memory(m, p):
+        dense, expert = stage_params(m, p, st.stage)
+        assert expert == 0 and st.weights == pytest.approx(((dense - emb) * 1.0 + emb * 2.0) / dp, rel=1e-12)
