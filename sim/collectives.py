@@ -763,12 +763,10 @@ def _phase_drain_batched(topo: Topology, capacity: np.ndarray, flows: dict) -> t
     order, ``np.add.at`` adding repeated links one after another from 0.0). None where routes
     are not batched or a route repeats a link (the loop counts a repeated link once)."""
     pairs = list(flows)
-    gpu_routes = getattr(topo.router, "gpu_routes", None)
-    if (len(pairs) < topo.BATCH_MIN or gpu_routes is None
-            or (getattr(topo.router, "spread", None) is not None and topo.meta.get("routing") == "adaptive")):
+    if not topo.batches_routes(len(pairs)):
         return None
     arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    blocks, rest = gpu_routes(arr[:, 0], arr[:, 1], 0)
+    blocks, rest = topo.router.gpu_routes(arr[:, 0], arr[:, 1], 0)
     width = 0
     for index, links in blocks:
         width = max(width, links.shape[1])

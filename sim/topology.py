@@ -249,18 +249,23 @@ class Topology:
     # 10^5 pairs); fewer are walked one route at a time
     BATCH_MIN = 256
 
+    def batches_routes(self, n: int) -> bool:
+        """Whether ``n`` pairs' routes are batched (``route_blocks``): at least ``BATCH_MIN`` of
+        them, a router with ``gpu_routes``, and no adaptive routing (its spread routes carry
+        shares below 1)."""
+        return (n >= self.BATCH_MIN and getattr(self.router, "gpu_routes", None) is not None
+                and not (getattr(self.router, "spread", None) is not None and self.meta.get("routing") == "adaptive"))
+
     def route_blocks(self, pairs, key: int = 0) -> list[np.ndarray] | None:
         """The routes of many (src, dst) pairs at once, as blocks of equal-length routes (2-D
         arrays, one route a row, each in ``route``'s link order; rows in no particular order),
         from the router's ``gpu_routes`` (pairs it leaves go through ``route``). None where
         batching does not apply: fewer than ``BATCH_MIN`` pairs, a router without
         ``gpu_routes``, or adaptive routing (its spread routes carry shares below 1)."""
-        gpu_routes = getattr(self.router, "gpu_routes", None)
-        if (len(pairs) < self.BATCH_MIN or gpu_routes is None
-                or (getattr(self.router, "spread", None) is not None and self.meta.get("routing") == "adaptive")):
+        if not self.batches_routes(len(pairs)):
             return None
         arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-        blocks, rest = gpu_routes(arr[:, 0], arr[:, 1], key)
+        blocks, rest = self.router.gpu_routes(arr[:, 0], arr[:, 1], key)
         mats = [links for _, links in blocks]
         by_len: dict[int, list] = {}
         for i in rest.tolist():

@@ -155,8 +155,11 @@ def test_estimate_on_batched_equals_loop(name):
     cases = [("all_to_all", "direct"), ("all_reduce", "ring"), ("reduce_scatter", "ring"), ("all_gather", "ring"),
              ("all_reduce", "tree"), ("all_reduce", "hierarchical"), ("all_gather", "direct")]
     checked = 0
-    for g in groups:
+    for group in groups:
         for op, algo in cases:
+            # a direct phase holds every ordered pair: 128 GPUs give 16k flows, far past BATCH_MIN (256
+            # GPUs took 18 s of this test on one core); ring phases need the 256-GPU groups to batch
+            g = group[:128] if algo == "direct" else group
             try:
                 fast = estimate_on(topo, cap, op, algo, g, 3.7e8)
             except ValueError:

@@ -57,7 +57,8 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   GPU time per draft step beyond the drafter's layer and head (the draft loop's small kernels:
   softmax and top-k over the draft vocabulary, tree-score selection; SGLang replays the whole loop
   as one CUDA graph, so no host time per draft step; named apart from the ``*_us`` host times, which
-  ``on_host`` scales with the host's speed); ``spec_draft_seq_us`` the same per sequence.
+  ``on_host`` scales with the host's speed); ``spec_draft_seq_us`` per sequence per draft step
+  (a host time: in ``HOST_TIME_FIELDS``, scaled with the host; 0 for SGLang).
 - ``lowp_weight_read_efficiency``: fraction of the HBM bandwidth FP8/FP4 GEMMs reach on their
   weight reads relative to bf16 ones (decode-size M: per-token activation quantization, scale
   epilogues and less tuned small-M kernels); 1 where the engine's kernels stream at the bf16 rate.

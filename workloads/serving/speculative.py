@@ -7,7 +7,7 @@ Vocabulary (``serve.speculative``; seconds, tokens):
   LM head over ``draft_vocab`` rows (EAGLE-3 heads predict a reduced vocabulary), then the
   engine's work of a draft step beyond that layer model, per step (``EngineProfile.spec_draft_step_us_gpu``:
   the draft loop's small kernels, softmax and top-k over the draft vocabulary and the tree-score
-  selection, latency-bound at serving batches) and per sequence (``spec_draft_seq_us``).
+  selection, latency-bound at serving batches) and per sequence (``spec_draft_seq_us``, host time).
   ``tokens`` draft steps run one after another.
 - verify: one target forward over ``B x verify_tokens`` tokens (the tree's nodes, or the chain
   and the bonus position: ``tokens + 1``), each attending to its sequence's context (the KV is

@@ -55,7 +55,7 @@ from sim.fabric import Fabric
 from sim.gpu import Gpu, merged
 from sim.simulation import Simulation
 from workloads.training.costs import StepCosts, tp_overlap_exposed
-from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
+from workloads.training.memory import state_bytes
 from workloads.training.plan import Plan
 from workloads.training.replicas import replica_classes
 from workloads.training.schedule import actions
@@ -149,6 +149,11 @@ class TrainingStep:
                  gpu_speed=None, sync_jitter: float = 1.0, merge_replicas: bool | None = None):
         self.sim, self.env, self.fabric, self.topo = sim, sim.env, fabric, topo
         self.plan, self.costs = plan, costs
+        # bytes per parameter of a parameter all-gather, the weights as held (train.fp8_param_gather: FP8
+        # primary weights, gathered in FP8; else 16-bit), and of a gradient reduction, the gradient buffer's
+        # dtype (train.main_grads_dtype: Megatron reduces the main-grad buffer as it is, fp32 or bf16;
+        # unset: dcsim's 16-bit gradients, the bytes its training calibration was fitted with)
+        self.weight_bytes, self.grad_bytes, _ = state_bytes(plan)
         self.overlap = overlap_grad_reduce
         self.bucket_bytes = bucket_bytes
         self.interference = interference
@@ -531,8 +536,8 @@ class TrainingStep:
                     pending_dp.append(self._dp_enqueue(r, s, dense_b, expert_b, log, pending_dp))
             elif p.zero >= 3 and ph == "B" and p.dp * p.cp > 1:
                 yield from self._compute(log, pc.compute_s)
-                pending_dp.append(self._dp_enqueue(r, s, GRAD_BYTES * chunk.dense_params,
-                                                   GRAD_BYTES * chunk.expert_params, log, pending_dp))
+                pending_dp.append(self._dp_enqueue(r, s, self.grad_bytes * chunk.dense_params,
+                                                   self.grad_bytes * chunk.expert_params, log, pending_dp))
             elif overlap_tp:
                 # TP overlap on the shared fabric: the collectives run beside the pass's GEMMs
                 tp_proc = env.process(self._tp_overlapped(log, s, r, pc))
@@ -593,8 +598,8 @@ class TrainingStep:
             if cp_proc is not None:
                 yield cp_proc
             if is_last_b and not self.overlap and p.zero < 3 and p.dp * p.cp > 1:
-                pending_dp.append(self._dp_enqueue(r, s, GRAD_BYTES * chunk.dense_params,
-                                                   GRAD_BYTES * chunk.expert_params, log, pending_dp))
+                pending_dp.append(self._dp_enqueue(r, s, self.grad_bytes * chunk.dense_params,
+                                                   self.grad_bytes * chunk.expert_params, log, pending_dp))
             # hand the result to the neighbouring virtual stage (after its overlapped all-to-all)
             if ph == "F" and k < self.n_v - 1:
                 self._send_after(ep_proc, r, s, (k + 1) % p.pp, ("F", mb, k + 1), log)
@@ -611,17 +616,17 @@ class TrainingStep:
             dense = sum(costs.chunks[k].dense_params for k in p.stage_chunks(s))
             expert = sum(costs.chunks[k].expert_params for k in p.stage_chunks(s))
             if p.ep > 1:
-                yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * dense)
-                yield from self._comm(log, "DP", "all_gather", "edp", s, r, WEIGHT_BYTES * expert)
+                yield from self._comm(log, "DP", "all_gather", "dp", s, r, self.weight_bytes * dense)
+                yield from self._comm(log, "DP", "all_gather", "edp", s, r, self.weight_bytes * expert)
             else:
-                yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * (dense + expert))
+                yield from self._comm(log, "DP", "all_gather", "dp", s, r, self.weight_bytes * (dense + expert))
         log.finish = env.now
 
     def _buckets(self, chunk) -> list[tuple[float, float, float]]:
         """(fraction of the backward, dense bytes, expert bytes) per gradient bucket."""
-        total = GRAD_BYTES * (chunk.dense_params + chunk.expert_params)
+        total = self.grad_bytes * (chunk.dense_params + chunk.expert_params)
         n = max(1, min(int(total // self.bucket_bytes), max(chunk.layers, 1)))
-        return [(1.0 / n, GRAD_BYTES * chunk.dense_params / n, GRAD_BYTES * chunk.expert_params / n)] * n
+        return [(1.0 / n, self.grad_bytes * chunk.dense_params / n, self.grad_bytes * chunk.expert_params / n)] * n
 
     def _dp_enqueue(self, r, s, dense_b, expert_b, log, pending):
         prev = pending[-1] if pending else None
@@ -679,8 +684,8 @@ class TrainingStep:
         if self.plan.ep > 1:            # experts from their expert data-parallel shards
             return self.env.process(self._gather_split(log, s, r, chunk))
         return self.env.process(self._side_comm(log, "DP", "all_gather", "dp", s, r,
-                                                WEIGHT_BYTES * (chunk.dense_params + chunk.expert_params), 1))
+                                                self.weight_bytes * (chunk.dense_params + chunk.expert_params), 1))
 
     def _gather_split(self, log, s, r, chunk):
-        yield from self._comm(log, "DP", "all_gather", "dp", s, r, WEIGHT_BYTES * chunk.dense_params)
-        yield from self._comm(log, "DP", "all_gather", "edp", s, r, WEIGHT_BYTES * chunk.expert_params)
+        yield from self._comm(log, "DP", "all_gather", "dp", s, r, self.weight_bytes * chunk.dense_params)
+        yield from self._comm(log, "DP", "all_gather", "edp", s, r, self.weight_bytes * chunk.expert_params)

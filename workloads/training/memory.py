@@ -8,7 +8,7 @@ Vocabulary:
   Megatron's precision-aware optimizer (``train.use_precision_aware_optimizer`` with
   ``main_params_dtype``, ``main_grads_dtype``, ``exp_avg_dtype``, ``exp_avg_sq_dtype``) sets
   each of those bytes (``state_bytes``); FP8 primary weights (``fp8_param_gather``) hold the
-  weights in 1 byte. Unset keys keep the bytes above.
+  layers' weights in 1 byte (the embedding and LM head stay 16-bit). Unset keys keep the bytes above.
 - activations per layer and micro-batch (Korthikanti et al. 2022, Sec. 4, generalised to GQA,
   MLA, gated MLPs and MoE): named parts (``activation_parts``), each ``replicated`` (norm inputs,
   dropout masks, GEMM inputs that TP does not split unless sequence parallelism is on), ``split``
@@ -65,6 +65,10 @@ def check_memory_keys(train, model: ModelSpec) -> dict:
         if train.recompute != "selective":
             raise ConfigError("train.recompute_modules", f"needs recompute = 'selective' (Megatron's "
                               f"--recompute-granularity selective); recompute is {train.recompute!r}")
+        if not modules:
+            # not silently the default ['core_attn']: an empty list reads as "recompute nothing"
+            raise ConfigError("train.recompute_modules", "names no module: leave it unset for Megatron's default "
+                              "['core_attn'], or set recompute = 'none' to recompute nothing")
         if len(set(modules)) != len(modules):
             raise ConfigError("train.recompute_modules", f"{list(modules)} names a module twice")
         if "mla_up_proj" in modules and not model.mla:
@@ -77,6 +81,12 @@ def check_memory_keys(train, model: ModelSpec) -> dict:
             raise ConfigError("train.recompute_modules", f"'shared_experts' needs shared experts; "
                               f"{model.name} has none (model.shared_experts = 0)")
     aware = bool(getattr(train, "use_precision_aware_optimizer", False))
+    if aware and train.zero < 1:
+        # Megatron-Core OptimizerConfig.__post_init__: "--use-precision-aware-optimizer only supported
+        # with distributed optimizer" (TE FusedAdam over the sharded main params)
+        raise ConfigError("train.use_precision_aware_optimizer", "needs the distributed optimizer (train.zero >= 1; "
+                          "Megatron supports --use-precision-aware-optimizer only with --use-distributed-optimizer); "
+                          f"zero is {train.zero}")
     dtypes = {k: getattr(train, k, None) or "" for k in PRECISION_AWARE_KEYS}
     if not aware:
         for k, v in dtypes.items():
@@ -143,20 +153,26 @@ def chunk_params(model: ModelSpec, plan: Plan, chunk: int) -> tuple[float, float
     return dense, expert
 
 
+def stage_embedding_params(model: ModelSpec, plan: Plan, stage: int) -> float:
+    """Embedding and LM-head parameters held by one GPU of pipeline rank ``stage`` (the first
+    stage's embedding, the last's head; one tied copy without pipelining)."""
+    n_v = plan.pp * plan.v
+    emb = model.vocab * model.hidden / plan.tp
+    out = emb if stage == 0 else 0.0
+    if (n_v - 1) % plan.pp == stage and (plan.pp > 1 or not model.tied_embeddings):
+        out += emb
+    return out
+
+
 def stage_params(model: ModelSpec, plan: Plan, stage: int) -> tuple[float, float]:
-    """(dense, expert) parameters held by one GPU of pipeline rank ``stage``."""
+    """(dense, expert) parameters held by one GPU of pipeline rank ``stage`` (dense: its
+    embeddings, ``stage_embedding_params``, included)."""
     dense = expert = 0.0
     for k in plan.stage_chunks(stage):
         d, e = chunk_params(model, plan, k)
         dense += d
         expert += e
-    n_v = plan.pp * plan.v
-    emb = model.vocab * model.hidden / plan.tp
-    if stage == 0:
-        dense += emb
-    if (n_v - 1) % plan.pp == stage and (plan.pp > 1 or not model.tied_embeddings):
-        dense += emb
-    return dense, expert
+    return dense + stage_embedding_params(model, plan, stage), expert
 
 
 def activation_parts(model: ModelSpec, plan: Plan, layer: int, attention: str) -> list[tuple[str, str, float, bool, tuple[str, ...]]]:
@@ -274,6 +290,10 @@ def stage_memory(model: ModelSpec, plan: Plan, attention: str = "flash", bucket_
     for stage in range(plan.pp):
         dense, expert = stage_params(model, plan, stage)
         w = wb * (dense / (shard_dp if plan.zero >= 3 else 1) + expert / (expert_dp if plan.zero >= 3 else 1))
+        if plan.fp8_param_gather:
+            # FP8 primary weights are the Transformer Engine layers' GEMM weights: the embedding and
+            # the LM head (torch modules) stay 16-bit
+            w += (WEIGHT_BYTES - wb) * stage_embedding_params(model, plan, stage) / (shard_dp if plan.zero >= 3 else 1)
         g = gb * (dense / (shard_dp if plan.zero >= 2 else 1) + expert / (expert_dp if plan.zero >= 2 else 1))
         o = ob * (dense / (shard_dp if plan.zero >= 1 else 1) + expert / (expert_dp if plan.zero >= 1 else 1))
         act = 0.0

@@ -37,7 +37,6 @@ from __future__ import annotations
 import numpy as np
 
 from sim.collectives import collective_phases, switch_of
-from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
 
 
 def dp_collectives(step, stage: int) -> set[tuple[str, float]]:
@@ -54,13 +53,13 @@ def dp_collectives(step, stage: int) -> set[tuple[str, float]]:
             for _, dense_b, expert_b in step._buckets(chunk):
                 out.add((red, dense_b + expert_b))
         if p.zero >= 3 or not step.overlap:
-            out.add((red, GRAD_BYTES * chunk.dense_params + GRAD_BYTES * chunk.expert_params))
+            out.add((red, step.grad_bytes * chunk.dense_params + step.grad_bytes * chunk.expert_params))
         if p.zero >= 3:
-            out.add(("all_gather", WEIGHT_BYTES * (chunk.dense_params + chunk.expert_params)))
+            out.add(("all_gather", step.weight_bytes * (chunk.dense_params + chunk.expert_params)))
     if p.zero in (1, 2):
         dense = sum(costs.chunks[k].dense_params for k in p.stage_chunks(stage))
         expert = sum(costs.chunks[k].expert_params for k in p.stage_chunks(stage))
-        out.add(("all_gather", WEIGHT_BYTES * (dense + expert)))
+        out.add(("all_gather", step.weight_bytes * (dense + expert)))
     return out
 
 

@@ -5,17 +5,11 @@ import pytest
 from sim.config import load_config
 from sim.errors import InfeasibleError
 from sim.app.runner import run
+from tests.workloads.training.training_helpers import small_model
 
 SUMMARY_COLUMNS = ["step_time_s", "tokens_per_s", "model_tflops_per_gpu", "hardware_tflops_per_gpu", "mfu",
                    "hfu", "compute_s", "comm_s", "exposed_comm_s", "bubble_s", "compute_comm_ratio",
                    "overlap_fraction", "peak_memory_GB", "fits_memory", "gpus", "sim_events", "wall_s"]
-
-
-def small_model(**over):
-    m = {"name": "small", "layers": 8, "hidden": 1024, "ffn_hidden": 4096, "heads": 16, "kv_heads": 16,
-         "vocab": 128, "seq_len": 1024, "gated_mlp": False}
-    m.update(over)
-    return m
 
 
 def simulate(topology, train, model=None):
@@ -344,3 +338,53 @@ def test_tp_collective_measured_on_its_own_links_equals_reading_every_link(monke
             assert x[0] == y[0] and x[4:] == y[4:]
             for u, v in zip(x[1:4], y[1:4]):
                 assert np.array_equal(u, v)
+
+
+
+def comm_calls(monkeypatch, train, model=None) -> list[tuple[str, str, float]]:
+    """(op, dim, bytes) of every collective the engine issues in a step of ``train`` on 16 H100s."""
+    from workloads.training.engine import TrainingStep
+    orig, seen = TrainingStep._comm, []
+
+    def rec(self, log, kind, op, dim, stage, r, nbytes, n=1):
+        seen.append((op, dim, nbytes))
+        return orig(self, log, kind, op, dim, stage, r, nbytes, n)
+
+    monkeypatch.setattr(TrainingStep, "_comm", rec)
+    simulate({"gpu": "H100-SXM-80GB", "gpus": 16, "fabric": "fat-tree"}, {"global_batch": 16, **train},
+             model or small_model())
+    monkeypatch.undo()
+    return sorted(set(seen))
+
+
+MOE_MODEL = small_model(experts=8, top_k=2, expert_ffn_hidden=1024, gated_mlp=True)
+
+
+@pytest.mark.parametrize("train", [
+    {"tp": 2, "zero": 1},                                   # the distributed optimizer's gather after the step
+    {"tp": 2, "zero": 3},                                   # ZeRO-3: every pass gathers its chunk
+    {"tp": 1, "ep": 8, "zero": 1},                          # experts over their expert data-parallel groups
+])
+def test_fp8_param_gather_halves_the_parameter_gathers(monkeypatch, train):
+    # Megatron --fp8-param-gather: FP8 primary weights, gathered in FP8 (1 byte a parameter, not 2);
+    # the gradient reductions keep their bytes
+    model = MOE_MODEL if train.get("ep") else None
+    bf16, fp8 = (comm_calls(monkeypatch, {**train, "precision": "fp8", "fp8_param_gather": f}, model)
+                 for f in (False, True))
+    gathers = [(c[1], c[2]) for c in bf16 if c[0] == "all_gather"]
+    assert gathers and [(c[1], c[2]) for c in fp8 if c[0] == "all_gather"] == [(d, b / 2) for d, b in gathers]
+    assert [c for c in fp8 if c[0] != "all_gather"] == [c for c in bf16 if c[0] != "all_gather"]
+
+
+@pytest.mark.parametrize("train", [{"tp": 2, "zero": 1}, {"tp": 1, "ep": 8, "zero": 2}])
+def test_gradient_reductions_move_the_main_grad_dtype(monkeypatch, train):
+    # Megatron reduces its main-grad buffer as it is: fp32 (4 bytes a parameter) or bf16 (2, as dcsim's unset
+    # default); whole-chunk reductions (no overlap: no bucket split) make the ratio exact
+    model = MOE_MODEL if train.get("ep") else None
+    base = {**train, "overlap_grad_reduce": False, "use_precision_aware_optimizer": True}
+    unset, bf16, fp32 = (comm_calls(monkeypatch, {**base, **extra}, model)
+                         for extra in ({}, {"main_grads_dtype": "bf16"}, {"main_grads_dtype": "fp32"}))
+    assert unset == bf16
+    red = [(c[1], c[2]) for c in bf16 if c[0] == "reduce_scatter"]
+    assert red and [(c[1], c[2]) for c in fp32 if c[0] == "reduce_scatter"] == [(d, 2 * b) for d, b in red]
+    assert [c for c in fp32 if c[0] != "reduce_scatter"] == [c for c in bf16 if c[0] != "reduce_scatter"]

@@ -23,21 +23,13 @@ from hypothesis import strategies as st
 
 from sim.app.runner import run
 from sim.config import load_config
+from tests.workloads.training.training_helpers import MOE, small_model
 
 FAIR_SHARE_TOL = 5e-3
 EXACT_TOL = 1e-9
 SETTINGS = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
 
-
-def small_model(**over):
-    m = {"name": "small", "layers": 8, "hidden": 1024, "ffn_hidden": 4096, "heads": 16, "kv_heads": 16,
-         "vocab": 128, "seq_len": 1024, "gated_mlp": False}
-    m.update(over)
-    return m
-
-
-MOE = dict(experts=8, top_k=2, expert_ffn_hidden=1024, gated_mlp=True)
 
 # (name, train section, model) on 16 GPUs (two 8-GPU servers)
 PLANS = [

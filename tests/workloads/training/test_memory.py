@@ -147,7 +147,7 @@ def test_unset_memory_keys_keep_todays_bytes():
 def test_precision_aware_optimizer_bytes():
     def sb(**train):
         return state_bytes(setup("llama3-8b", 8, **train)[1])
-    aware = dict(use_precision_aware_optimizer=True)
+    aware = dict(use_precision_aware_optimizer=True, zero=1)
     assert sb(**aware, exp_avg_dtype="bf16", exp_avg_sq_dtype="fp8", main_grads_dtype="bf16",
               store_param_remainders=False) == (2.0, 2.0, 4 + 2 + 1)
     # fp32 master weights over bf16 weights keep only their 16-bit remainders (Megatron's default)
@@ -173,11 +173,13 @@ def test_fp8_activations_korthikanti_closed_form(sp):
     (dict(recompute="selective", recompute_modules=["mla_up_proj"]), "train.recompute_modules"),   # no MLA
     (dict(recompute="selective", recompute_modules=["moe"]), "train.recompute_modules"),           # dense model
     (dict(recompute="selective", recompute_modules=["mlp", "mlp"]), "train.recompute_modules"),
+    (dict(recompute="selective", recompute_modules=[]), "train.recompute_modules"),        # was the default, silently
     (dict(recompute="selective", recompute_modules=["attn"]), "train.recompute_modules"),
     (dict(exp_avg_dtype="bf16"), "train.exp_avg_dtype"),             # needs use_precision_aware_optimizer
     (dict(main_grads_dtype="bf16"), "train.main_grads_dtype"),
     (dict(main_params_dtype="bf16", use_precision_aware_optimizer=True), "train.main_params_dtype"),  # not Megatron's
     (dict(fp8_param_gather=True), "train.fp8_param_gather"),         # precision bf16
+    (dict(use_precision_aware_optimizer=True), "train.use_precision_aware_optimizer"),   # zero 0: no distributed optimizer
 ])
 def test_bad_memory_keys_name_the_key(train, key):
     with pytest.raises(ConfigError) as err:
@@ -230,3 +232,15 @@ def test_published_fp8_moe_plans_that_ran_on_80GB_fit():
                  exp_avg_dtype="bf16", exp_avg_sq_dtype="bf16", recompute="selective",
                  recompute_modules=["mla_up_proj", "mlp"])
     assert 30e9 < peak_memory_bytes(m, p)[0] < 80e9
+
+
+@pytest.mark.parametrize("zero", [1, 3])
+def test_fp8_param_gather_keeps_embeddings_16bit(zero):
+    # --fp8-param-gather makes Transformer Engine's GEMM weights FP8; the embedding and the LM head (torch
+    # modules) stay 16-bit: 1 byte a layer parameter, 2 an embedding one (ZeRO-3: both sharded over dp)
+    m, p = setup("llama3-8b", 16, tp=2, pp=2, zero=zero, precision="fp8", fp8_param_gather=True, global_batch=64)
+    dp = p.dp * p.cp if zero >= 3 else 1
+    emb = m.vocab * m.hidden / p.tp
+    for st in stage_memory(m, p):
+        dense, expert = stage_params(m, p, st.stage)
+        assert expert == 0 and st.weights == pytest.approx(((dense - emb) * 1.0 + emb * 2.0) / dp, rel=1e-12)
