@@ -47,7 +47,7 @@ from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
 from sim.hardware import BYTES_PER_ELEMENT
 from workloads.layer_cost import ATTENTION_CORE, LOW_PRECISION, backward_cast_ops, cast_ops, forward_ops
 from workloads.model import ACT_BYTES, ModelSpec
-from workloads.training.memory import GRAD_BYTES, chunk_params, recompute_modules, stage_params
+from workloads.training.memory import chunk_params, recompute_modules, stage_params, state_bytes
 from workloads.training.plan import Plan
 
 CAST_PREFIXES = tuple(f"{p}_" for p in LOW_PRECISION)
@@ -564,8 +564,8 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
     EP and pipeline transfers do not overlap compute. Returns the engine's ``interference`` (it
     slows all compute by 1 / (1 - interference)), so the average slowdown is slowdown x fraction.
     """
-    from workloads.training.memory import WEIGHT_BYTES
     n = plan.dp * plan.cp
+    weight_bytes, grad_bytes, _ = state_bytes(plan)   # the engine's bytes (fp8_param_gather, main_grads_dtype)
     ep_overlap = plan.ep_overlap and plan.ep > 1
     if slowdown <= 0 or (n <= 1 and not ep_overlap):
         return 0.0
@@ -582,11 +582,11 @@ def overlap_interference(costs: StepCosts, plan: Plan, net, slowdown: float,
     for c in chunks:
         for g, params in gradient_split(plan, dense_g, expert_g, c.dense_params, c.expert_params):
             if plan.zero >= 3:
-                comm += plan.microbatches * (2 * net.collective_on("all_gather", g, WEIGHT_BYTES * params)
-                                             + net.collective_on("reduce_scatter", g, GRAD_BYTES * params))
+                comm += plan.microbatches * (2 * net.collective_on("all_gather", g, weight_bytes * params)
+                                             + net.collective_on("reduce_scatter", g, grad_bytes * params))
             elif overlap_grad_reduce and n > 1:
                 op = "all_reduce" if plan.zero == 0 else "reduce_scatter"
-                comm += net.collective_on(op, g, GRAD_BYTES * params)
+                comm += net.collective_on(op, g, grad_bytes * params)
         if ep_overlap:
             # EP all-to-alls behind another micro-batch's compute (overlap_moe_expert_parallel_comm)
             stride = plan.etp if plan.folded else st["ep"]

@@ -26,7 +26,7 @@ from topologies.params import DEFAULT_SCALEOUT_LATENCY_US, DEFAULT_SCALEUP_LATEN
 from sim.compute import ComputeModel
 from workloads.model import ModelSpec
 from workloads.training.costs import StepCosts, step_costs, tp_overlap_exposed
-from workloads.training.memory import GRAD_BYTES, WEIGHT_BYTES
+from workloads.training.memory import state_bytes
 from workloads.training.plan import Plan
 from workloads.training.schedule import actions, timeline
 
@@ -188,6 +188,7 @@ def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, 
     # after the optimizer step, exposed, so on ZeRO-1/2 plans with overlap_grad_reduce the closed
     # form is faster than the engine by up to that gather (tests/workloads/training/test_estimate.py)
     dp_s = 0.0
+    weight_bytes, grad_bytes, _ = state_bytes(plan)   # as the engine moves them
     grad_op = "all_reduce" if plan.zero == 0 else "reduce_scatter"
     for s in range(plan.pp):
         t = 0.0
@@ -195,11 +196,11 @@ def estimate_step(model: ModelSpec, plan: Plan, cm: ComputeModel, net: Network, 
         chunks = [costs.chunks[k] for k in plan.stage_chunks(s)]
         for c in chunks:
             for g, params in gradient_split(plan, dense_g, expert_g, c.dense_params, c.expert_params):
-                t += net.collective_on(grad_op, g, GRAD_BYTES * params)
+                t += net.collective_on(grad_op, g, grad_bytes * params)
         if plan.zero in (1, 2):
             for g, params in gradient_split(plan, dense_g, expert_g, sum(c.dense_params for c in chunks),
                                     sum(c.expert_params for c in chunks)):
-                t += net.collective_on("all_gather", g, WEIGHT_BYTES * params)
+                t += net.collective_on("all_gather", g, weight_bytes * params)
         last_bwd = sync_jitter * sum(c.bwd.compute_s for c in chunks)
         exposed = max(0.0, t - last_bwd * 0.9) if overlap_grad_reduce else t
         dp_s = max(dp_s, exposed)

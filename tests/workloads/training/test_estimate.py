@@ -149,3 +149,20 @@ def test_the_closed_forms_zero1_gather_carries_the_experts(ep):
     _, _, z1 = _both(_moe_model(), {**train, "zero": 1}, overlap=False)
     _, _, z0 = _both(_moe_model(), {**train, "zero": 0}, overlap=False)
     assert z1["dp_exposed_s"] >= 0.9 * z0["dp_exposed_s"]
+
+
+def test_the_closed_form_moves_the_engines_gradient_and_gather_bytes(monkeypatch):
+    """The closed form reads the same bytes per parameter as the engine (memory.state_bytes): a
+    main-grad buffer in fp32 (train.main_grads_dtype) reduces 4 bytes a parameter, not the 2 dcsim
+    is calibrated with, and fp8_param_gather gathers 1. With zero = 1 and no overlap the exposed
+    reduction is reduce-scatter (gradient bytes) + all-gather (weight bytes), so doubling the
+    gradient bytes raises it and halving the weight bytes lowers it, each strictly; the engine's
+    own collectives are checked in test_engine.py."""
+    base = {"tp": 2, "global_batch": 8, "zero": 1, "use_precision_aware_optimizer": True}
+    _, _, bf16 = _both(_dense_model(), {**base, "main_grads_dtype": "bf16"}, overlap=False)
+    _, _, fp32 = _both(_dense_model(), {**base, "main_grads_dtype": "fp32"}, overlap=False)
+    assert fp32["dp_exposed_s"] > 1.2 * bf16["dp_exposed_s"]
+    fp8 = {"tp": 2, "global_batch": 8, "zero": 1, "precision": "fp8"}
+    _, _, gather16 = _both(_dense_model(), fp8, overlap=False)
+    _, _, gather8 = _both(_dense_model(), {**fp8, "fp8_param_gather": True}, overlap=False)
+    assert gather8["dp_exposed_s"] < 0.9 * gather16["dp_exposed_s"]
