@@ -376,7 +376,7 @@ class TrainSection(Section):
     exp_avg_dtype: Literal["fp32", "fp16", "bf16", "fp8"] | None = Field(None, description="Megatron --exp-avg-dtype: Adam's first moment (4, 2, 2 or 1 bytes a parameter; DeepSeek-V3: bf16); non-fp32 needs use_precision_aware_optimizer. Unset: fp32")
     exp_avg_sq_dtype: Literal["fp32", "fp16", "bf16", "fp8"] | None = Field(None, description="Megatron --exp-avg-sq-dtype: Adam's second moment (4, 2, 2 or 1 bytes a parameter; DeepSeek-V3: bf16); non-fp32 needs use_precision_aware_optimizer. Unset: fp32")
     store_param_remainders: bool = Field(True, description="Megatron-Core OptimizerConfig.store_param_remainders (default true): with use_precision_aware_optimizer, fp32 main params and 16-bit model weights, the optimizer keeps only the low 16 bits of each fp32 master weight (its high 16 bits are the bf16 weight): 2 bytes a parameter instead of 4, still exact fp32")
-    fp8_param_gather: bool = Field(False, description="Megatron --fp8-param-gather (Transformer Engine FP8 primary weights): the model weights are held only in FP8 (1 byte a parameter instead of 2), and the parameter all-gathers (the distributed optimizer's after the step, ZeRO-3's before each pass) move them in FP8; needs precision = 'fp8'")
+    fp8_param_gather: bool = Field(False, description="Megatron --fp8-param-gather (Transformer Engine FP8 primary weights): the model weights are held only in FP8 (1 byte a parameter instead of 2), and the parameter all-gathers (the distributed optimizer's after the step, ZeRO-3's before each pass) move them in FP8; needs precision = 'fp8' and the distributed optimizer or FSDP (zero >= 1)")
 
 
 class SpeculativeSpec(BaseModel):

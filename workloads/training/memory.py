@@ -97,6 +97,11 @@ def check_memory_keys(train, model: ModelSpec) -> dict:
     if fp8_params and train.precision != "fp8":
         raise ConfigError("train.fp8_param_gather", f"FP8 primary weights need precision = 'fp8'; "
                           f"precision is {train.precision!r}")
+    if fp8_params and train.zero < 1:
+        # Megatron's arguments.py: "--fp8-param-gather only supported with distributed optimizer, torch fsdp2,
+        # megatron fsdp, or inference mode" (dcsim: zero >= 1 is the distributed optimizer, 3 FSDP)
+        raise ConfigError("train.fp8_param_gather", "needs the distributed optimizer or FSDP (train.zero >= 1; "
+                          f"Megatron supports --fp8-param-gather only with them); zero is {train.zero}")
     return dict(recompute_modules=tuple(modules) if modules is not None else (),
                 precision_aware_optimizer=aware, store_param_remainders=bool(getattr(train, "store_param_remainders", True)),
                 fp8_param_gather=fp8_params, **dtypes)

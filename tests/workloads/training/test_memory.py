@@ -179,6 +179,7 @@ def test_fp8_activations_korthikanti_closed_form(sp):
     (dict(main_grads_dtype="bf16"), "train.main_grads_dtype"),
     (dict(main_params_dtype="bf16", use_precision_aware_optimizer=True), "train.main_params_dtype"),  # not Megatron's
     (dict(fp8_param_gather=True), "train.fp8_param_gather"),         # precision bf16
+    (dict(fp8_param_gather=True, precision="fp8"), "train.fp8_param_gather"),   # zero 0: no distributed optimizer
     (dict(use_precision_aware_optimizer=True), "train.use_precision_aware_optimizer"),   # zero 0: no distributed optimizer
 ])
 def test_bad_memory_keys_name_the_key(train, key):
