@@ -249,7 +249,7 @@ def check_groups(fab):
     assert np.array_equal(fab._link_group, owner)
 
 
-def _run_transfers(sim, fab, transfers) -> dict:
+def bundle_finish_times(sim, fab, transfers) -> dict:
     """Run ``transfers`` ((pairs, bytes, start s) each) on ``fab`` to completion: {index: finish time}."""
     done = {}
 
@@ -287,7 +287,7 @@ def test_group_resolve_equals_whole_network_solve(case):
         if whole:
             fab._regroup = everything
         fab._update_first = checked
-        done = _run_transfers(sim, fab, transfers)
+        done = bundle_finish_times(sim, fab, transfers)
         assert not fab._groups and (fab._link_group == -1).all()
         return done, fab
 
@@ -312,7 +312,7 @@ def test_small_update_paths_equal_the_array_paths(case):
     def simulate():
         sim = Simulation(0)
         fab = Fabric(sim, topo, "flow", 0.9, 0.8)
-        done = _run_transfers(sim, fab, transfers)
+        done = bundle_finish_times(sim, fab, transfers)
         return done, fab
 
     small_done, small = simulate()

@@ -10,7 +10,7 @@ from sim.fairshare import link_loads, maxmin_rates
 from sim.linkclasses import LinkClasses
 from sim.simulation import Simulation
 from tests.nets import two_level
-from tests.test_fabric import random_arrivals
+from tests.test_fabric import bundle_finish_times, random_arrivals
 
 
 def run_bundles(topo, transfers, class_links, tenants=0, check=None):
@@ -30,15 +30,7 @@ def run_bundles(topo, transfers, class_links, tenants=0, check=None):
                 update(_event)
                 check(fab)
             fab._update = checked
-        done = {}
-
-        def one(i, pairs, nbytes, start):
-            yield sim.env.timeout(start)
-            yield fab.transfer_bundle(pairs, nbytes)
-            done[i] = sim.now
-
-        procs = [sim.process(one(i, *t), f"t{i}") for i, t in enumerate(transfers)]
-        sim.run(sim.env.all_of(procs))
+        done = bundle_finish_times(sim, fab, transfers)
     finally:
         fabric_mod.CLASS_LINKS = old
     return done, fab
