@@ -80,11 +80,24 @@ import math
 
 from sim.app.validation import gap_text
 from sim.app.validation.case import Case
-from sim.app.validation.serving import (DATA, EXPERT_ONLY_FP4, GPUS, MODEL_PRESETS, MXFP4_EXPERTS)
+from sim.app.validation.serving import (DATA, EXPERT_ONLY_FP4, MODEL_PRESETS, MXFP4_EXPERTS)
+from sim.app.validation.serving import GPUS as _SERVING_GPUS
 from sim.config import load_config
 from sim.errors import ConfigError
 
 DATA_GLOB = "inferencex_*.csv"
+
+# gpu_type prefix -> catalogue GPU: serving.py's NVIDIA parts and AMD's Instinct parts of the InferenceX sweeps
+# (serving_amd.py's amd_inferencex.csv rows; no inferencex_*.csv row names one)
+GPUS = {**_SERVING_GPUS, "MI300X": "MI300X", "MI325X": "MI325X", "MI355X": "MI355X"}
+# checkpoints that store the routed experts in a block-scaled format (the optional ``expert_precision``
+# column) -> (the replica's precision, the experts' MMA precision): mxfp4 as AMD-Quark's w_mxfp4_a_mxfp4
+# checkpoints store DeepSeek-R1-0528 (huggingface.co/amd/DeepSeek-R1-0528-MXFP4-Preview README: OCP MXFP4
+# weights, static, and activations, dynamic, group 32, exclude_layers "*self_attn* *mlp.gate.* *lm_head":
+# attention stays BF16, the MLPs take MXFP4 activations, so the expert MMA is fp4). dcsim's expert_precision
+# covers the routed experts only: the three dense MLP layers and the shared experts are priced at the
+# replica's bf16 (about 3.7 B of 37 B active parameters)
+BLOCK_SCALED_EXPERTS = {"mxfp4": ("bf16", "fp4")}
 
 # The gap texts: one block of sim/data/validation/inferencex_gaps.toml each (gap_text.load composes a block's
 # ``before`` blocks, its text and its ``after`` blocks); KINDS below joins a kind's gap from them.
@@ -146,9 +159,10 @@ KINDS = [
 ]
 
 
-def kind_of(case_id: str) -> tuple[tuple, tuple]:
-    """(tolerance, bound, gap) of the row's TPOT case and of its throughput case."""
-    for key, tpot, tput in KINDS:
+def kind_of(case_id: str, kinds: list | None = None) -> tuple[tuple, tuple]:
+    """(tolerance, bound, gap) of the row's TPOT case and of its throughput case, from the first entry of
+    ``kinds`` (default ``KINDS``; another suite passes its own) whose key the case id contains."""
+    for key, tpot, tput in (KINDS if kinds is None else kinds):
         if key in case_id:
             return tpot, tput
     return (0.15, None, ""), (0.15, None, "")
@@ -299,6 +313,15 @@ def case_config(row: dict, max_requests: int | None = None):
         precision, kv_default, expert_compute = MXFP4_EXPERTS[row["model"]][precision]
         kv = (row.get("kv_cache_dtype") or "").strip().lower() or kv_default
         expert_precision = "mxfp4"
+    # the checkpoint's routed experts in a block-scaled format where the row says so (``expert_precision``:
+    # BLOCK_SCALED_EXPERTS; empty: the model's and precision's reading above)
+    block = (row.get("expert_precision") or "").strip().lower()
+    if block:
+        if block not in BLOCK_SCALED_EXPERTS:
+            raise ConfigError("expert_precision", f"row {row.get('id', '?')!r}: column 'expert_precision' = {block!r} "
+                                                  f"is none of {', '.join(BLOCK_SCALED_EXPERTS)} (or empty)")
+        precision, expert_compute = BLOCK_SCALED_EXPERTS[block]
+        expert_precision = block
     # the experts' MMA precision where the run's MoE kernel sets it (vLLM's Marlin MXFP4 on Hopper: bf16
     # activations, weight-only; FlashInfer's MXFP4 x MXFP8 on Blackwell: mxfp8)
     compute_col = (row.get("expert_compute_precision") or "").strip().lower()
@@ -393,11 +416,12 @@ def decode_batch(row: dict) -> tuple[float, float]:
     return seqs, mean_isl + 0.5 * mean_osl
 
 
-def run_row(row: dict, max_requests: int | None = None) -> list[Case]:
+def run_row(row: dict, max_requests: int | None = None, kinds: list | None = None) -> list[Case]:
     """The row's TPOT case and output-throughput-per-GPU case; a disaggregated row (``pd_disaggregated``
-    yes: Dynamo's decode workers) its TPOT case only, the decode worker's step at ``decode_batch``."""
+    yes: Dynamo's decode workers) its TPOT case only, the decode worker's step at ``decode_batch``.
+    ``kinds``: the tolerances, bounds and gap texts (``kind_of``; default ``KINDS``)."""
     source = "; ".join(_text(row, k) for k in ("source", "source_location", "source_url"))
-    (t_tol, t_bound, t_gap), (o_tol, o_bound, o_gap) = kind_of(row["id"])
+    (t_tol, t_bound, t_gap), (o_tol, o_bound, o_gap) = kind_of(row["id"], kinds)
     measured_tpot = _req_float(row, "tpot_or_itl_ms") / 1e3
     if _yes(row, "pd_disaggregated"):
         seqs, ctx = decode_batch(row)
