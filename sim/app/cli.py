@@ -430,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(fn=cmd_analyze)
 
     v = sub.add_parser("validate", help="compare predictions with published measurements")
-    v.add_argument("suite", nargs="?", default=None, help="suite: collectives | training | serving | serving-large | measured | serving-heldout | serving-inferencex | trtllm-steps | serving-llama4-public (default all)")
+    v.add_argument("suite", nargs="?", default=None, help="suite: collectives | training | serving | serving-large | measured | serving-heldout | serving-inferencex | trtllm-steps | serving-llama4-public | serving-amd (default all)")
     v.add_argument("--worst", type=int, default=None, metavar="N", help="list only the N cases with the largest |error|")
     v.add_argument("--details", action="store_true", help="list every case and print every config warning of the cases (default: the summary, the 5 worst cases and a count of warnings)")
     v.add_argument("--json", action="store_true")

@@ -84,11 +84,12 @@ EXPERT_WEIGHT_BYTES = {"mxfp4": 0.5 + 1.0 / 32.0}
 MIXED_INPUT_KERNELS = ("triton", "marlin")
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.toml"
 # compute-model constants a GPU's section may override for serving only (``serve_<name>`` in
-# sim/data/compute.toml): end-to-end fits to published serving tables of that GPU
+# sim/data/compute.toml): end-to-end fits to published serving tables of that GPU (serve_launch_us: the
+# GPU-side gap per kernel, launch_us, of serving's kernels only: [MI355X], fitted to InferenceX decode steps)
 # decode_run prices a macro-step of this many iterations or more on arrays (_decode_times_array), fewer in a
 # Python loop: numpy's per-call overhead outweighs the loop below about this length (same results either way)
 DECODE_ARRAY_MIN_STEPS = 24
-SERVE_KEYS = ("fp8_gemm_factor", "fp4_gemm_factor", "hbm_eff_max", "gemm_eff_max", "attn_eff_max")
+SERVE_KEYS = ("fp8_gemm_factor", "fp4_gemm_factor", "hbm_eff_max", "gemm_eff_max", "attn_eff_max", "launch_us")
 
 
 @lru_cache(maxsize=1)

@@ -26,6 +26,7 @@ SUITES = {
     "serving-inferencex": "sim.app.validation.serving_inferencex",
     "trtllm-steps": "sim.app.validation.iter_logs",
     "serving-llama4-public": "sim.app.validation.serving_llama4_public",
+    "serving-amd": "sim.app.validation.serving_amd",
 }
 
 

@@ -7,7 +7,10 @@ Vocabulary:
     ``step_us`` / ``overlap_us_per_seq`` (the shared ``serve_fp8_gemm_factor`` of compute.toml [H100] /
     [H200] was fitted with them once, and left alone since: vLLM's rows use it too);
   - ``b200``: the 10 Llama 3.3 70B B200 TP1 NVFP4 rows of ``data/inference_large.csv`` (column ``fit``):
-    compute.toml [GB200] ``serve_fp4_gemm_factor`` and ``serve_hbm_eff_max``.
+    compute.toml [GB200] ``serve_fp4_gemm_factor`` and ``serve_hbm_eff_max``;
+  - ``mi355x``: the 2 rows of ``data/amd_inferencex.csv`` marked ``fit`` (DeepSeek-R1-0528 MXFP4 under SGLang
+    on MI355X at 4 sequences: TP8 1k/8k, TP4 1k/1k): compute.toml [MI355X] ``serve_launch_us``, fitted to
+    their mean TPOT (the decode step at a known batch; ``tpot_errors``).
   Every other row (the rest of inference_large.csv, inference_heldout.csv, the InferenceX tables, the
   published vLLM / SGLang / Dynamo runs) is held out.
 - overrides: ``{"compute": {section: {key: value}}, "calibration": {table: {key: value}}, "engines":
@@ -15,11 +18,12 @@ Vocabulary:
   workloads/serving/data/calibration.toml, engines.toml) for the duration of a ``with overridden(...)``
   block, in this process only; the files are not written.
 - errors: signed relative errors (predicted / measured - 1) of the rows' output tokens/s, as the
-  validation suites compute them (``sim.app.validation.serving.run_case``).
+  validation suites compute them (``sim.app.validation.serving.run_case``); for ``mi355x`` of the rows' mean
+  TPOT as ``serving_inferencex.run_row`` computes it (``tpot_errors``).
 - loss: mean squared log error (``msle``; a 10 % miss costs the same on every row), or the worst |error|
   (``worst``), over a fit set; the search is ``sim.fitting.coordinate_descent``.
 
-Run ``python -m sim.app.validation.serving_calibration {8b,b200}`` to print the refitted constants and the fit
+Run ``python -m sim.app.validation.serving_calibration {8b,b200,mi355x}`` to print the refitted constants and the fit
 rows' errors (minutes: every evaluation runs the fit set's rows).
 """
 
@@ -30,7 +34,7 @@ import dataclasses
 import math
 import sys
 
-FIT_SETS = ("8b", "b200")
+FIT_SETS = ("8b", "b200", "mi355x")
 
 
 def fit_rows(which: str) -> list[dict]:
@@ -40,6 +44,9 @@ def fit_rows(which: str) -> list[dict]:
         return cases()
     if which == "b200":
         return [r for r in large_cases() if r["fit"] == "fit"]
+    if which == "mi355x":
+        from sim.app.validation.serving_amd import amd_rows
+        return [r for r in amd_rows() if r["fit"] == "fit"]
     raise ValueError(f"fit set {which!r} is not one of {FIT_SETS}")
 
 
@@ -74,6 +81,16 @@ def errors(rows: list[dict], overrides: dict | None = None, max_requests: int | 
     from sim.app.validation.serving import run_case
     with overridden(overrides):
         return [run_case(r, max_requests, where="fit")["error"] for r in rows]
+
+
+def tpot_errors(rows: list[dict], overrides: dict | None = None) -> list[float]:
+    """Signed errors of the mean TPOT of InferenceX ``rows`` (``serving_inferencex`` columns) run closed-loop
+    with ``overrides``, as ``serving_inferencex.run_row`` computes them."""
+    from sim.app.runner import run
+    from sim.app.validation.serving_inferencex import case_config
+    with overridden(overrides):
+        return [float(run(case_config(r)).summary["tpot_mean_s"]) / (float(r["tpot_or_itl_ms"]) / 1e3) - 1.0
+                for r in rows]
 
 
 def msle(errs: list[float]) -> float:
@@ -124,8 +141,23 @@ class Llama8BConstants:
                 "engines": {"trtllm": {"overlap_us_per_seq": self.overlap_us_per_seq}}}
 
 
+@dataclasses.dataclass(frozen=True)
+class MI355XConstants:
+    """compute.toml [MI355X] serving constant: the GPU-side gap per kernel of serving's kernels (us)."""
+    serve_launch_us: float
+
+    @classmethod
+    def shipped(cls) -> "MI355XConstants":
+        from sim.compute import constants_row
+        return cls(constants_row("MI355X")["serve_launch_us"])
+
+    def overrides(self) -> dict:
+        return {"compute": {"MI355X": dataclasses.asdict(self)}}
+
+
 BOUNDS = {"serve_fp4_gemm_factor": (0.3, 1.0), "serve_hbm_eff_max": (0.3, 0.95),
-          "kv_read_efficiency": (0.7, 1.2), "overlap_us_per_seq": (0.0, 60.0)}
+          "kv_read_efficiency": (0.7, 1.2), "overlap_us_per_seq": (0.0, 60.0),
+          "serve_launch_us": (0.0, 50.0)}
 
 
 def fit(which: str, start=None, loss=msle, rounds: int = 3, step: float = 0.08, log=None):
@@ -133,11 +165,12 @@ def fit(which: str, start=None, loss=msle, rounds: int = 3, step: float = 0.08, 
     the shipped values); returns (constants, loss)."""
     from sim.fitting import coordinate_descent
     rows = fit_rows(which)
-    start = start or (Llama8BConstants.shipped() if which == "8b" else B200Constants.shipped())
+    start = start or {"8b": Llama8BConstants, "b200": B200Constants, "mi355x": MI355XConstants}[which].shipped()
     names = tuple(f.name for f in dataclasses.fields(start))
+    errs_of = tpot_errors if which == "mi355x" else errors
 
     def objective(c):
-        errs = errors(rows, c.overrides())
+        errs = errs_of(rows, c.overrides())
         value = loss(errs)
         if log:
             log(c, value, errs)
@@ -147,12 +180,13 @@ def fit(which: str, start=None, loss=msle, rounds: int = 3, step: float = 0.08, 
 
 def main(argv: list[str]) -> int:
     which = argv[0] if argv else "b200"
+    errs_of = tpot_errors if which == "mi355x" else errors
 
     def log(c, value, errs):
         print(f"{c}  loss {value:.5f}  median {median_abs(errs):.1%}  worst {worst(errs):.1%}", flush=True)
-    best, value = fit(which, log=log)
+    best, value = fit(which, log=log, **({"rounds": 6} if which == "mi355x" else {}))
     rows = fit_rows(which)
-    errs = errors(rows, best.overrides())
+    errs = errs_of(rows, best.overrides())
     print(f"fitted {best}: loss {value:.5f}, median |err| {median_abs(errs):.1%}, worst {worst(errs):.1%}")
     for r, e in zip(rows, errs):
         print(f"  {r['id']:45s} {e:+.1%}")

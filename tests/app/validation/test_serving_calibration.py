@@ -15,6 +15,9 @@ def test_fit_sets_are_the_rows_the_constants_were_fitted_to():
     assert len(b200) == 10
     assert all(r["fit"] == "fit" and r["gpu_type"].startswith("B200") and r["model"] == "Llama 3.3 70B"
                and r["precision"] == "FP4" for r in b200)
+    mi355x = cal.fit_rows("mi355x")
+    assert [r["id"] for r in mi355x] == ["infx_dsr1_mxfp4_mi355x_sglang_tp4_1024_1024_c4",
+                                         "infx_dsr1_mxfp4_mi355x_sglang_tp8_1024_8192_c4"]
     with pytest.raises(ValueError):
         cal.fit_rows("heldout")
 
@@ -58,3 +61,14 @@ def test_losses():
     assert cal.median_abs(errs) == pytest.approx(0.1)
     assert cal.median_abs([0.01, -0.03]) == pytest.approx(0.02)
     assert cal.msle(errs) == pytest.approx((math.log(1.1) ** 2 + math.log(0.9) ** 2 + math.log(1.02) ** 2) / 3)
+
+
+def test_mi355x_launch_gap_override_reaches_the_decode_step():
+    """compute.toml [MI355X] serve_launch_us reaches the fit rows' TPOT: a larger per-kernel gap lengthens both
+    steps; the shipped 5.6 us holds them within 6 % and the [default] 4.0 us puts both short."""
+    rows = cal.fit_rows("mi355x")
+    shipped = cal.tpot_errors(rows, cal.MI355XConstants.shipped().overrides())
+    before = cal.tpot_errors(rows, cal.MI355XConstants(4.0).overrides())
+    assert cal.MI355XConstants.shipped() == cal.MI355XConstants(5.6)
+    assert max(abs(e) for e in shipped) <= 0.06
+    assert all(b < -0.10 for b in before) and all(b < s for b, s in zip(before, shipped))
