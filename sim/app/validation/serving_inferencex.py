@@ -17,7 +17,9 @@ Vocabulary:
   engine's; anything else a ConfigError naming the column),
   ``fit`` ("fit" or "held-out": nothing in dcsim is fitted to these rows); ``framework`` picks the
   engine (``engine_of``: trt / TensorRT-LLM -> ``trtllm-serve``, vllm -> ``vllm``, sglang -> ``sglang``);
-  optional ``expert_compute_precision`` (the MoE kernel's MMA precision where the run's flags set it) and
+  optional ``expert_precision`` (the checkpoint's routed experts in a block-scaled format: mxfp4 ->
+  ``BLOCK_SCALED_EXPERTS``, a bf16 replica with MXFP4 experts at fp4 MMA; empty: the model's and precision's
+  reading), ``expert_compute_precision`` (the MoE kernel's MMA precision where the run's flags set it) and
   ``async_scheduling`` (yes / no where the run's script sets it: vLLM's config async-scheduling; empty:
   the engine's default, serve.async_scheduling).
 - ``case_config(row)``: the run as its engine served it. TensorRT-LLM: engine ``trtllm-serve``,
@@ -50,9 +52,11 @@ vLLM / SGLang rows (inferencex_vllm_sglang.csv, all held out: a check of the [vl
 each run's server flags from SemiAnalysisAI/InferenceX benchmarks/*.sh at 2e46dba: GPT-OSS-120B under vLLM
 0.11.2 on H100 / H200 (Marlin MXFP4 MoE) and B200 (FlashInfer's TRTLLM-gen MXFP4 x MXFP8 MoE, moe_backend
 flashinfer_trtllm), TP1-TP8 at 4-64 sequences;
-DeepSeek-R1-0528 under SGLang 0.5.6 on H200 (FP8 TP8) and B200 (FP8 TP8, NVFP4 TP4 EP4 / TP8 EP8). Not
-expressible: the same sweeps' MI300X / MI325X / MI355X rows (SGLang, vLLM, ATOM): dcsim's MI300X / MI325X
-are calibrated for training only and it has no MI355X part.
+DeepSeek-R1-0528 under SGLang 0.5.6 on H200 (FP8 TP8) and B200 (FP8 TP8, NVFP4 TP4 EP4 / TP8 EP8). Not here:
+the same sweeps' AMD rows. MI355X's SGLang DeepSeek-R1 MXFP4 rows are their own suite (``serving_amd``,
+``workloads/serving/data/amd_inferencex.csv``, read through this module's ``case_config`` / ``run_row``; its
+name keeps it out of ``DATA_GLOB``); MI300X / MI325X rows are not taken (dcsim's MI300X / MI325X constants are
+fitted to training steps only).
 
 inferencex_blackwell.csv (held out): GPT-OSS-120B on B200, trtllm-serve of TensorRT-LLM 1.2.0rc2 with the
 TRTLLM-gen MoE backend (the row's ``moe_backend`` TRTLLM -> ``serve.moe_backend = "trtllm_gen"``), TP1 at
