@@ -175,7 +175,9 @@ def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
     spec = hardware.defined().get(gpu_name)
     section = calibration_section(gpu_name)
     own = _table().get(section, {}) if section else {}
-    missing = [k for k in needed if k not in own]
+    # a serving run reads a ``serve_<key>`` in place of ``<key>`` (workloads/serving/cost.py
+    # SERVE_KEYS: [MI355X] serve_launch_us, fitted to its serving runs): that one is its own too
+    missing = [k for k in needed if k not in own and not (kind == "serve" and f"serve_{k}" in own)]
     # a section fitted for some kinds of run only (``calibrated_kinds``: Blackwell's training fit
     # writes [default]'s kernel curves into its section, which serving's fit did not measure)
     kinds = own.get("calibrated_kinds")
