@@ -20,6 +20,16 @@ from pathlib import Path
 from sim.app.tables import json_line, print_summary, print_table
 from sim.errors import ConfigError, DcsimError
 
+
+class _SpaceWrapFormatter(argparse.HelpFormatter):
+    """argparse's help layout, wrapped at spaces only: a hyphenated name (the suite serving-inferencex-heldout)
+    is never split across two lines."""
+
+    def _split_lines(self, text, width):
+        import textwrap
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
+
+
 _SUFFIX = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2, "MIB": 1024**2,
            "G": 1024**3, "GB": 1024**3, "GIB": 1024**3, "T": 1024**4, "TB": 1024**4, "TIB": 1024**4}
 
@@ -429,8 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print result rows as one JSON list")
     a.set_defaults(fn=cmd_analyze)
 
-    v = sub.add_parser("validate", help="compare predictions with published measurements")
-    v.add_argument("suite", nargs="?", default=None, help="suite: collectives | training | serving | serving-large | measured | serving-heldout | serving-inferencex | trtllm-steps | serving-llama4-public | serving-amd (default all)")
+    v = sub.add_parser("validate", help="compare predictions with published measurements",
+                       formatter_class=_SpaceWrapFormatter)
+    v.add_argument("suite", nargs="?", default=None, help="suite: collectives | training | serving | serving-large | measured | serving-heldout | serving-inferencex | serving-inferencex-heldout | trtllm-steps | serving-llama4-public | serving-amd (default all)")
     v.add_argument("--worst", type=int, default=None, metavar="N", help="list only the N cases with the largest |error|")
     v.add_argument("--details", action="store_true", help="list every case and print every config warning of the cases (default: the summary, the 5 worst cases and a count of warnings)")
     v.add_argument("--json", action="store_true")

@@ -24,6 +24,7 @@ SUITES = {
     "serving-large": "sim.app.validation.serving_large",
     "serving-heldout": "sim.app.validation.serving_heldout",
     "serving-inferencex": "sim.app.validation.serving_inferencex",
+    "serving-inferencex-heldout": "sim.app.validation.serving_inferencex_heldout",
     "trtllm-steps": "sim.app.validation.iter_logs",
     "serving-llama4-public": "sim.app.validation.serving_llama4_public",
     "serving-amd": "sim.app.validation.serving_amd",

@@ -2,7 +2,8 @@
 known concurrency.
 
 Vocabulary:
-- row: one line of a ``workloads/serving/data/inferencex_*.csv`` file (every such file is read:
+- row: one line of a ``workloads/serving/data/inferencex_*.csv`` file (every such file but ``inferencex_heldout.csv``,
+  the held-out suite's (serving_inferencex_heldout.py), is read:
   ``inferencex_trtllm.csv`` holds the Hopper runs, other files add other GPUs in the same columns). The
   columns are those of ``inference_heldout.csv`` (id, citation, model, precision, gpu_type, tp, ep,
   dp_attention yes/no, input/output lengths, ``value`` = output tokens/s per GPU, ``ttft_ms``,
@@ -90,6 +91,9 @@ from sim.config import load_config
 from sim.errors import ConfigError
 
 DATA_GLOB = "inferencex_*.csv"
+# the held-out suite's file (serving_inferencex_heldout.py, `dcsim validate serving-inferencex-heldout`): in the
+# same columns, but no row of this suite
+HELDOUT_FILE = "inferencex_heldout.csv"
 
 # gpu_type prefix -> catalogue GPU: serving.py's NVIDIA parts and AMD's Instinct parts of the InferenceX sweeps
 # (serving_amd.py's amd_inferencex.csv rows; no inferencex_*.csv row names one)
@@ -173,7 +177,8 @@ def kind_of(case_id: str, kinds: list | None = None) -> tuple[tuple, tuple]:
 
 
 def data_files() -> list:
-    return sorted(DATA.parent.glob(DATA_GLOB))
+    """This suite's files: every ``inferencex_*.csv`` but the held-out suite's ``HELDOUT_FILE``."""
+    return sorted(p for p in DATA.parent.glob(DATA_GLOB) if p.name != HELDOUT_FILE)
 
 
 # the columns every inferencex_*.csv must have (the others, e.g. async_scheduling, moe_backend or
@@ -183,13 +188,13 @@ COLUMNS = ("id", "source", "source_location", "source_url", "framework", "model"
            "value", "ttft_ms", "tpot_or_itl_ms", "concurrency", "num_prompts", "fit")
 
 
-def inferencex_rows() -> list[dict]:
-    """Every row of every ``inferencex_*.csv`` file, in file then row order; a file without one of
-    ``COLUMNS``, or with a line of more or fewer fields than its header, is a ConfigError naming the file
-    and the column or line."""
+def inferencex_rows(files: list | None = None) -> list[dict]:
+    """Every row of ``files`` (default ``data_files()``: this suite's ``inferencex_*.csv`` files), in file then
+    row order; a file without one of ``COLUMNS``, or with a line of more or fewer fields than its header, is a
+    ConfigError naming the file and the column or line."""
     from sim.app.validation.case import read_rows
     rows = []
-    for path in data_files():
+    for path in (data_files() if files is None else files):
         rows.extend(read_rows(path, COLUMNS))
     return rows
 
@@ -447,5 +452,5 @@ def run_row(row: dict, max_requests: int | None = None, kinds: list | None = Non
 
 
 def run_suite(max_requests: int | None = None) -> list[Case]:
-    """Every row of every ``inferencex_*.csv``: its TPOT and output-throughput cases."""
+    """Every row of this suite's files (``data_files()``): its TPOT and output-throughput cases."""
     return [c for row in inferencex_rows() for c in run_row(row, max_requests)]

@@ -1,7 +1,7 @@
 """The validation suites' gap texts as data (sim/app/validation/gap_text.py) and the suites' files of them
-(sim/data/validation/heldout_gaps.toml, read by serving_heldout.py; inferencex_gaps.toml, iter_logs_gaps.toml,
-training_gaps.toml, serving_gaps.toml, amd_gaps.toml, read by serving_inferencex.py, iter_logs.py, training.py,
-serving.py, serving_amd.py):
+(sim/data/validation/heldout_gaps.toml, read by serving_heldout.py; inferencex_gaps.toml, inferencex_heldout_gaps.toml,
+iter_logs_gaps.toml, training_gaps.toml, serving_gaps.toml, amd_gaps.toml, read by serving_inferencex.py,
+serving_inferencex_heldout.py, iter_logs.py, training.py, serving.py, serving_amd.py):
 each file's structure, and the loader's errors on a bad file. No test here reads the prose itself."""
 
 import ast
@@ -14,6 +14,7 @@ from sim.app.validation import serving
 from sim.app.validation import serving_amd
 from sim.app.validation import serving_heldout as held
 from sim.app.validation import serving_inferencex as infx
+from sim.app.validation import serving_inferencex_heldout as infx_held
 from sim.app.validation import training
 from sim.errors import ConfigError
 
@@ -74,7 +75,7 @@ def test_heldout_gap_texts_are_single_lines():
         assert "  " not in block.text, name
 
 
-SUITES = (infx, iter_logs, training, serving, serving_amd)
+SUITES = (infx, infx_held, iter_logs, training, serving, serving_amd)
 
 
 def _tree(module) -> ast.Module:
