@@ -772,13 +772,20 @@ def load_preset(section: str, name: str) -> dict:
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """``a.b=VALUE`` -> (["a", "b"], value); VALUE is a TOML literal or a bare string."""
+    """``a.b=VALUE`` -> (["a", "b"], value); VALUE is a TOML literal or a bare string. An empty
+    VALUE is refused: ``--set`` cannot remove a key (TOML has no null), and ``KEY=`` used to
+    become the empty string, which an optional string key such as ``workload.trace`` or
+    ``model.preset`` took silently; an empty string is written ``KEY='""'``."""
     if "=" not in item:
         raise ConfigError(item, "--set expects KEY=VALUE")
     key, raw = item.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(key or item, "--set key must be a dotted path such as train.tp")
+    if not raw.strip():
+        raise ConfigError(key, f"--set {key}= has no value. --set cannot remove a key: to let the default apply, "
+                               "delete the key from the config file (`dcsim docs` lists every key's default), or set "
+                               f"the default value explicitly; an empty string is --set {key}='\"\"'")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:

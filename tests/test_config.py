@@ -14,6 +14,20 @@ def test_override_values_are_toml_literals_or_bare_strings():
     assert apply_overrides({"a": {"b": 1}}, ["a.c=2"]) == {"a": {"b": 1, "c": 2}}
 
 
+@pytest.mark.parametrize("item", ["model.preset=", "workload.trace=", "train.tp=  "])
+def test_set_with_an_empty_value_is_refused_with_how_to_unset(item):
+    # --set model.preset= became the empty string and ran the default model silently (no way to unset a key)
+    with pytest.raises(ConfigError) as err:
+        parse_override(item)
+    key = item.split("=")[0]
+    assert err.value.key == key and "cannot remove a key" in str(err.value) and "delete the key" in str(err.value)
+    with pytest.raises(ConfigError):
+        load_config(data={"model": {"preset": "llama3-8b"}}, overrides=[item])
+    # an empty string stays writable as a TOML literal
+    assert parse_override("""workload.trace=''""") == (["workload", "trace"], "")
+    assert parse_override('workload.trace=""') == (["workload", "trace"], "")
+
+
 def test_preset_loads_first_and_explicit_keys_override_it():
     cfg = load_config(data={"topology": {"preset": "dgx-a100-superpod", "gpus": 64}})
     assert cfg.topology.gpu == "A100-SXM-80GB" and cfg.topology.nic_Gbps == 200
