@@ -399,7 +399,7 @@ class SpeculativeSpec(BaseModel):
     tokens: int = Field(..., ge=1, le=64)
     acceptance: float | list[float] = Field(...)
     verify_tokens: int | None = Field(None, ge=1, le=256)
-    draft_layers: float = Field(1.0, ge=0, le=10_000, description="cost of one draft step in target decoder layers (1: an EAGLE / MTP head; a draft model's layers scaled to the target's width); at most 10,000, model.layers' bound")
+    draft_layers: float = Field(1.0, le=10_000, description="cost of one draft step in target decoder layers (1: an EAGLE / MTP head; a draft model's layers scaled to the target's width); > 0 (every method drafts with at least part of a layer), at most 10,000, model.layers' bound")
     topk: int = Field(1, ge=1, le=64, description="draft branches kept per draft step (EAGLE tree; SGLang --speculative-eagle-topk); 1: a chain")
     draft_vocab: int | None = Field(None, ge=2, description="rows of the drafter's LM head (EAGLE-3 heads: a reduced vocabulary, e.g. 32000; at least 2, like model.vocab); default the model's vocab")
 
@@ -409,6 +409,15 @@ class SpeculativeSpec(BaseModel):
         if isinstance(v, int) and not isinstance(v, bool) and v < 2:
             raise ValueError(f"{v} tokens: a draft vocabulary needs at least 2 (the draft head's softmax over one "
                              "token proposes the same token every time; 0 or fewer has no draft head), like model.vocab")
+        return v
+
+    @field_validator("draft_layers")
+    @classmethod
+    def _drafter_has_layers(cls, v):
+        if v <= 0:
+            raise ValueError(f"{v} target layers: every method drafts with a model (an EAGLE head, the checkpoint's MTP "
+                             "modules or a draft model), so one draft step costs more than 0 layers (1: an EAGLE / MTP "
+                             "head; a small draft model: its layers scaled to the target's width, which may be a fraction)")
         return v
 
     @field_validator("verify_tokens")
@@ -763,13 +772,20 @@ def load_preset(section: str, name: str) -> dict:
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """``a.b=VALUE`` -> (["a", "b"], value); VALUE is a TOML literal or a bare string."""
+    """``a.b=VALUE`` -> (["a", "b"], value); VALUE is a TOML literal or a bare string. An empty
+    VALUE is refused: ``--set`` cannot remove a key (TOML has no null), and ``KEY=`` used to
+    become the empty string, which an optional string key such as ``workload.trace`` or
+    ``model.preset`` took silently; an empty string is written ``KEY='""'``."""
     if "=" not in item:
         raise ConfigError(item, "--set expects KEY=VALUE")
     key, raw = item.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
         raise ConfigError(key or item, "--set key must be a dotted path such as train.tp")
+    if not raw.strip():
+        raise ConfigError(key, f"--set {key}= has no value. --set cannot remove a key: to let the default apply, "
+                               "delete the key from the config file (`dcsim docs` lists every key's default), or set "
+                               f"the default value explicitly; an empty string is --set {key}='\"\"'")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:

@@ -358,3 +358,35 @@ def test_adaptive_routing_keeps_links_within_capacity_and_more_bandwidth_is_neve
     assert (fab.link_bytes / (fab.capacity * t400)).max() <= 1.0 + 1e-9
     t800, _ = run(800)
     assert t800 <= t400
+
+
+_AUTO_CASES = [("hgx-h100-8", 8, {}), ("dgx-h100-superpod", 16, {"gpus": 64}), ("mi300x-node", 8, {})]
+
+
+@pytest.mark.xfail(strict=True, reason="auto takes NCCL's tuning-model choice, whose costs disagree with the "
+                   "simulated ones near its switch points: on one H100 node ring/LL at 430 KB simulates at "
+                   "28.2 us and NVLS at 512 KB at 15.5 us (NCCL's model: 23.5 / 24.9 us); open, see the "
+                   "bugs21 report")
+@pytest.mark.parametrize("preset, gpus, extra", _AUTO_CASES)
+def test_auto_time_never_drops_as_the_message_grows(preset, gpus, extra):
+    """auto should run the fastest candidate at each size, so its time is monotone in the size
+    wherever every candidate's is: t_auto(s1) <= t_auto(s2) for s1 < s2 (quarter-octave steps over
+    1 KiB..1 GiB, and random pairs)."""
+    from hypothesis import given, settings, strategies as st
+
+    from sim.app.nccl_table import nccl_table
+    from sim.config import load_config
+    cfg = load_config(None, [f"topology.preset={preset}"] + [f"topology.{k}={v}" for k, v in extra.items()])
+
+    def t(sizes):
+        return [r["time_s"] for r in nccl_table(cfg, "all_reduce", "auto", gpus, sizes).to_pylist()]
+    grid = t([int(2 ** (k / 4)) for k in range(40, 121)])
+    assert all(b >= a * (1 - 1e-12) for a, b in zip(grid, grid[1:]))
+
+    @settings(max_examples=25, deadline=None, derandomize=True)
+    @given(st.integers(1 << 10, 1 << 30), st.integers(1 << 10, 1 << 30))
+    def pair(a, b):
+        lo, hi = sorted((a, b))
+        t_lo, t_hi = t([lo, hi])
+        assert t_lo <= t_hi * (1 + 1e-12)
+    pair()

@@ -14,6 +14,20 @@ def test_override_values_are_toml_literals_or_bare_strings():
     assert apply_overrides({"a": {"b": 1}}, ["a.c=2"]) == {"a": {"b": 1, "c": 2}}
 
 
+@pytest.mark.parametrize("item", ["model.preset=", "workload.trace=", "train.tp=  "])
+def test_set_with_an_empty_value_is_refused_with_how_to_unset(item):
+    # --set model.preset= became the empty string and ran the default model silently (no way to unset a key)
+    with pytest.raises(ConfigError) as err:
+        parse_override(item)
+    key = item.split("=")[0]
+    assert err.value.key == key and "cannot remove a key" in str(err.value) and "delete the key" in str(err.value)
+    with pytest.raises(ConfigError):
+        load_config(data={"model": {"preset": "llama3-8b"}}, overrides=[item])
+    # an empty string stays writable as a TOML literal
+    assert parse_override("""workload.trace=''""") == (["workload", "trace"], "")
+    assert parse_override('workload.trace=""') == (["workload", "trace"], "")
+
+
 def test_preset_loads_first_and_explicit_keys_override_it():
     cfg = load_config(data={"topology": {"preset": "dgx-a100-superpod", "gpus": 64}})
     assert cfg.topology.gpu == "A100-SXM-80GB" and cfg.topology.nic_Gbps == 200
@@ -662,6 +676,8 @@ def test_a_draft_vocabulary_of_fewer_than_two_tokens_is_refused_with_the_reason(
     ({"draft_layers": float("inf")}, "serve.speculative.draft_layers", "finite"),    # ran into a deadlock (exit 4)
     ({"draft_layers": float("nan")}, "serve.speculative.draft_layers", "finite"),
     ({"draft_layers": 1e9}, "serve.speculative.draft_layers", "less than or equal"),  # ran: a draft step of 1e9 layers
+    ({"draft_layers": 0}, "serve.speculative.draft_layers", "more than 0 layers"),   # ran: a drafter with no layers
+    ({"draft_layers": -1.0}, "serve.speculative.draft_layers", "more than 0 layers"),
     ({"acceptance": float("nan")}, "serve.speculative.acceptance", "finite"),
     ({"verify_tokens": 3}, "serve.speculative.verify_tokens", "at least tokens + 1 = 4"),  # ran: fewer checked than drafted
 ])
@@ -673,6 +689,8 @@ def test_bad_speculative_numbers_name_the_key(extra, key, words):
     # the chain's own verify count and a tree's larger one stay valid
     assert load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": 0.7, "verify_tokens": 4}}})
     assert load_config(data={"serve": {"speculative": {"tokens": 4, "acceptance": 0.5, "verify_tokens": 16, "topk": 4}}})
+    # a small draft model scaled to the target's width may cost a fraction of a target layer
+    assert load_config(data={"serve": {"speculative": {"tokens": 3, "acceptance": 0.7, "draft_layers": 0.25}}})
 
 
 @pytest.mark.parametrize("name", ["  ", "\t"])

@@ -405,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add_set(sp):
         sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a dotted key; VALUE is a TOML literal or a bare string")
+                        help="override a dotted key; VALUE is a TOML literal or a bare string (not empty: "
+                             "--set cannot remove a key; delete it from the config for its default)")
 
     r = sub.add_parser("run", help="simulate one config")
     r.add_argument("config", metavar="CONFIG.toml")

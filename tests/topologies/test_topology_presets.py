@@ -73,3 +73,30 @@ def test_unknown_preset():
     with pytest.raises(ConfigError) as err:
         preset_spec("dgx-z100")
     assert err.value.key == "topology.preset"
+
+
+def test_hgx_b200_preset_names_its_gpu():
+    # a fresh user's review: B200 HGX runs were labelled preset=hgx-h100-8 (that preset with the
+    # gpu overridden); the B200 server has its own preset, so the label names the system
+    spec = preset_spec("hgx-b200-8")
+    assert spec.gpu == "B200-180GB"
+    topo = build(spec)
+    assert topo.meta["scaleup_domain"] == 8 and len(topo.gpus) == 8
+    assert topo.meta["scaleup_GBps"] == pytest.approx(900.0)        # NVLink 5, per direction
+
+
+def test_example_sweeps_label_each_system_by_its_own_preset():
+    """Where an example sweep varies ``topology.preset`` together with ``topology.gpu`` (a zip),
+    each point's preset is the one for that GPU, so the sweep's ``preset=`` partition names the
+    system that was simulated (not another GPU's preset with the GPU overridden)."""
+    import tomllib
+    from pathlib import Path
+    runs = Path(__file__).resolve().parents[2] / "runs"
+    checked = 0
+    for path in sorted(runs.glob("*.toml")):
+        zipped = tomllib.loads(path.read_text()).get("zip", {})
+        if "topology.preset" in zipped and "topology.gpu" in zipped:
+            for preset, gpu in zip(zipped["topology.preset"], zipped["topology.gpu"]):
+                assert preset_spec(preset).gpu == gpu, (path.name, preset, gpu)
+                checked += 1
+    assert checked >= 5

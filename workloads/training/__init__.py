@@ -3,8 +3,8 @@
 Vocabulary:
 - ``TrainingWorkload`` (a ``workloads.workload.Workload``): checks the plan (``plan``), the
   memory (``memory``), costs every pass (``costs``) and runs SimPy steps (``engine``) back to
-  back; ``tables()`` returns ``{"summary": one row (the last step), "steps": one row per step
-  and pipeline stage}``. ``run_training(cfg, sim, topo, fabric)`` runs ``run.steps`` of them
+  back; ``tables()`` returns ``{"summary": one row over every simulated step, "steps": one row
+  per step and pipeline stage}``. ``run_training(cfg, sim, topo, fabric)`` runs ``run.steps`` of them
   alone.
 - critical stage: the pipeline rank whose compute stream is busiest; the summary's compute,
   communication and bubble columns describe its GPU (CONTRACT.md). Stages whose compute times
@@ -13,9 +13,17 @@ Vocabulary:
   (dp, cp), is the critical one (``critical_row``).
 - ``bubble_s``: time on the critical GPU with neither compute nor exposed communication,
   framework step overhead excluded (reported as ``overhead_s``).
+- summary over steps: ``step_time_s`` is the mean step time of the simulated steps (``steps``
+  of them), ``tokens_per_s`` the tokens they trained over their total time, the FLOP rates and
+  ``mfu`` / ``hfu`` the same; the critical GPU's time columns (``compute_s``, ``comm_s``,
+  ``exposed_*``, ``bubble_s``) are means over the steps of each step's critical row. Steps of a run
+  alone are identical (the mean is then exactly the one step's); a ``[[jobs]]`` job's differ
+  with what its co-tenants put on the fabric.
 """
 
 from __future__ import annotations
+
+import math
 
 import pyarrow as pa
 import simpy
@@ -103,7 +111,7 @@ class TrainingWorkload:
         self._stop = False
         self.steps_rows: list[dict] = []
         self.step_times: list[float] = []
-        self.summary: dict | None = None
+        self.critical_rows: list[dict] = []     # each step's critical stage row (critical_row)
         self.done: simpy.Event | None = None
 
     def start(self) -> simpy.Event:
@@ -135,8 +143,7 @@ class TrainingWorkload:
                                         name=stream, step=step, start_s=a, end_s=b)
             self.steps_rows.extend(rows)
             self.step_times.append(step_time)
-            self.summary = _summary(cfg, self.model, self.plan, self.spec, costs, rows, step_time,
-                                    self.peak_bytes, self.fits)
+            self.critical_rows.append(critical_row(rows))
             step += 1
             if self.steps is not None and step >= self.steps:
                 break
@@ -144,10 +151,12 @@ class TrainingWorkload:
                 break
 
     def mean_step_time(self) -> float:
-        return sum(self.step_times) / len(self.step_times)
+        return mean(self.step_times)
 
     def tables(self) -> dict[str, pa.Table]:
-        summary = {k: [v] for k, v in self.summary.items()}
+        row = _summary(self.cfg, self.model, self.plan, self.spec, self.costs, self.critical_rows,
+                       self.step_times, self.peak_bytes, self.fits)
+        summary = {k: [v] for k, v in row.items()}
         # every run carries them (one step: 1 and step_time_s), so a raw read_parquet glob over a
         # run.steps sweep sees one schema; a job that finished no step has a typed-null mean
         summary["steps"] = pa.array([len(self.step_times)], pa.int64())
@@ -204,8 +213,21 @@ def critical_row(rows: list[dict]) -> dict:
                key=lambda r: (r["stage"], r["dp_replica"], r["cp_replica"]))
 
 
-def _summary(cfg, model, plan, spec, costs, rows, step_time, peak_bytes, fits) -> dict:
-    crit = critical_row(rows)
+def mean(values: list[float]) -> float:
+    """Mean of ``values``, exactly the common value when they are all equal (the first value
+    plus the correctly rounded mean of the others' differences from it): a run of identical steps
+    reports the one step's figures to the last bit, whatever the number of steps."""
+    first = values[0]
+    return first + math.fsum(v - first for v in values) / len(values)
+
+
+def _summary(cfg, model, plan, spec, costs, crit_rows, step_times, peak_bytes, fits) -> dict:
+    """The summary row over the simulated steps: ``step_times`` (seconds, one per step) and each
+    step's critical row ``crit_rows``; means over the steps (module docstring)."""
+    step_time = mean(step_times)
+    crit = {k: mean([r[k] for r in crit_rows]) for k in crit_rows[0]
+            if k.endswith("_s") and k != "finish_s"}
+    crit["stage"] = crit_rows[-1]["stage"]
     tokens = plan.global_batch * model.seq_len
     world = plan.world
     peak = spec.peak_flops(plan.precision)

@@ -285,6 +285,21 @@ class Plan:
         return out
 
 
+def effective_zero(zero: int, dp: int, cp: int, tp: int, etp: int, ep: int, moe: bool) -> int:
+    """The ZeRO stage a plan runs: ``zero``, or 0 where there is nothing to shard over, a data-parallel
+    group of one rank (``dp x cp = 1``, over which ZeRO shards the dense parameters) whose experts,
+    if any, have no expert data-parallel peers either (``tp x cp x dp / (etp x ep) = 1``). Sharding
+    over one rank keeps every byte and moves none, so such a plan costs and holds exactly what
+    zero = 0 does: no parameter gathers, no FSDP per-block hooks, no prefetch buffers. PyTorch FSDP
+    does the same (torch/distributed/fsdp/_init_utils.py warns "FSDP is switching to use
+    `NO_SHARD` instead of ShardingStrategy.FULL_SHARD since the world size is 1"); Megatron's
+    distributed optimizer over a group of one reduce-scatters and gathers nothing."""
+    edp = max(tp * cp * dp // (etp * ep), 1)
+    if dp * cp == 1 and (not moe or edp == 1):
+        return 0
+    return zero
+
+
 def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
     """Check the ``[train]`` section against the model and the cluster; return the plan."""
     tp, cp, pp, ep = train.tp, train.cp, train.pp, train.ep
@@ -334,7 +349,8 @@ def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
     chunk_layers = split_stage_layers(model.layers, pp, v, getattr(train, "first_stage_layers", None),
                                       getattr(train, "last_stage_layers", None))
     order = train.rank_order.split("-")
-    return Plan(tp=tp, cp=cp, pp=pp, dp=dp, ep=ep, sp=train.sequence_parallel, zero=train.zero,
+    return Plan(tp=tp, cp=cp, pp=pp, dp=dp, ep=ep, sp=train.sequence_parallel,
+                zero=effective_zero(train.zero, dp, cp, tp, etp, ep, model.is_moe),
                 micro_batch=train.micro_batch, global_batch=train.global_batch,
                 schedule=train.schedule, v=v, recompute=train.recompute, precision=train.precision,
                 fidelity=train.fidelity, order=order, chunk_layers=chunk_layers, etp=etp,

@@ -1,5 +1,7 @@
 """workloads/training/__init__.py: the summary's critical stage."""
 
+import pytest
+
 from workloads.training import CRITICAL_TIE, critical_row
 
 
@@ -63,3 +65,52 @@ def test_one_and_three_step_summaries_share_one_schema():
     assert [f.type for f in one.schema] == [f.type for f in three.schema]
     assert one["steps"][0].as_py() == 1 and three["steps"][0].as_py() == 3
     assert one["mean_step_time_s"][0].as_py() == one["step_time_s"][0].as_py()
+
+
+def test_mean_is_exact_for_equal_values():
+    from workloads.training import mean
+    x = 0.1 + 0.2
+    for n in (1, 3, 7, 10):
+        assert mean([x] * n) == x               # sum / n is not always x to the last bit
+    assert mean([1.0, 2.0, 4.0]) == pytest.approx(7.0 / 3.0, rel=1e-15)
+
+
+def test_a_cotenant_training_jobs_summary_is_over_all_its_steps():
+    # a [[jobs]] training job's summary took step_time_s, tokens_per_s and mfu from its last step
+    # only (run after the chat job was done, 28 % faster than the mean step beside it); they are
+    # over every step, as a run alone defines them (identical steps: the mean is the one step)
+    import math
+
+    from sim.app.runner import run
+    from sim.config import load_config
+    cfg = load_config(data={
+        "run": {"name": "t", "baseline": False},
+        "topology": {"gpus": 32, "fabric": "fat-tree", "leaf_radix": 32, "oversubscription": 4.0},
+        "jobs": [
+            {"name": "pre", "kind": "train", "gpus": 16, "placement": "spread",
+             "model": {"preset": "llama3-8b", "seq_len": 2048, "layers": 8}, "train": {"tp": 8, "global_batch": 8}},
+            {"name": "chat", "kind": "serve", "gpus": 16, "placement": "spread", "model": {"preset": "llama3-8b", "layers": 8},
+             "serve": {"tp": 1, "prefill_replicas": 8, "decode_replicas": 8, "kv_transfer": "whole", "kv_precision": "bf16"},
+             "workload": {"rate": 200, "requests": 200, "input_tokens": 8000, "output_tokens": 20}}]})
+    result = run(cfg)
+    pre = next(r for r in result.summary if r["job"] == "pre")
+    rows = [r for r in result.tables["steps"].to_pylist() if r["job"] == "pre"]
+    n = pre["steps"]
+    times = [max(r["finish_s"] for r in rows if r["step"] == s) + pre["overhead_s"] for s in range(n)]
+    assert n >= 3 and max(times) > 1.1 * min(times)           # co-tenants vary the steps
+    total = math.fsum(times)
+    assert pre["step_time_s"] == pytest.approx(total / n, rel=1e-12)
+    assert pre["step_time_s"] == pytest.approx(pre["mean_step_time_s"], rel=1e-15)
+    assert pre["step_time_s"] != pytest.approx(times[-1], rel=0.05)  # not the last step
+    assert pre["tokens_per_s"] == pytest.approx(n * 8 * 2048 / total, rel=1e-12)   # tokens over total time
+    # mfu and the FLOP rates over the same time as tokens_per_s: per token as the job alone has them
+    alone = run(load_config(data={"topology": {"gpus": 16, "fabric": "fat-tree"}, "model": cfg.jobs[0].model,
+                                  "train": cfg.jobs[0].train})).summary
+    for k in ("mfu", "hfu", "model_tflops_per_gpu"):
+        assert pre[k] / pre["tokens_per_s"] == pytest.approx(alone[k] / alone["tokens_per_s"], rel=1e-12), k
+    # the critical GPU's time columns are the steps' means: they add up to the mean step
+    crit = [r for r in rows if r["stage"] == 0 and r["dp_replica"] == 0 and r["cp_replica"] == 0]
+    assert pre["comm_s"] == pytest.approx(math.fsum(r["comm_s"] for r in crit) / n, rel=1e-12)
+    assert pre["exposed_comm_s"] == pytest.approx(math.fsum(r["exposed_comm_s"] for r in crit) / n, rel=1e-12)
+    assert pre["compute_s"] + pre["exposed_comm_s"] + pre["bubble_s"] + pre["overhead_s"] == pytest.approx(
+        pre["step_time_s"], rel=1e-9)
