@@ -102,7 +102,11 @@ def _set_column(table: pa.Table, name: str, value) -> pa.Table:
 # J_per_token, usd_per_Mtoken: no token produced; mtbf_s, checkpoint_interval_s: a long-horizon run
 # without failures (typed null, a raw read_parquet glob whose first file was such a point refused
 # the others' seconds: "failed to cast column mtbf_s from DOUBLE to NULL")
-NULL_WHEN_UNDEFINED = ("compute_comm_ratio", "J_per_token", "usd_per_Mtoken", "mtbf_s", "checkpoint_interval_s")
+# spec_acceptance_length, spec_acceptance_rate: serving without serve.speculative, or no speculative step
+NULL_WHEN_UNDEFINED = ("compute_comm_ratio", "J_per_token", "usd_per_Mtoken", "mtbf_s", "checkpoint_interval_s",
+                       "spec_acceptance_length", "spec_acceptance_rate")
+# integer columns null where undefined (serving without serve.speculative): typed int64
+NULL_INT_COLUMNS = ("spec_draft_tokens", "spec_accepted_tokens")
 # Columns a finished run always defines: NaN in them is a bug, not an undefined quantity.
 ALWAYS_DEFINED = ("step_time_s", "tokens_per_s", "mfu", "hfu", "compute_s", "comm_s", "duration_s",
                   "input_tokens_per_s", "output_tokens_per_s", "mbu", "peak_memory_GB", "energy_J")
@@ -111,13 +115,14 @@ ALWAYS_DEFINED = ("step_time_s", "tokens_per_s", "mfu", "hfu", "compute_s", "com
 def check_finite(summary: pa.Table) -> pa.Table:
     """The last guard before a summary is written or printed: an infinity in any numeric column,
     or NaN in one of ``ALWAYS_DEFINED``, is a ``SimulationError`` (exit 4) naming the column,
-    never a value in the outputs. ``NULL_WHEN_UNDEFINED`` columns are typed float64 (null)."""
+    never a value in the outputs. ``NULL_WHEN_UNDEFINED`` columns are typed float64 (null),
+    ``NULL_INT_COLUMNS`` int64."""
     import math
     from sim.errors import SimulationError
-    for name in NULL_WHEN_UNDEFINED:
-        if name in summary.column_names and pa.types.is_null(summary.column(name).type):
-            summary = summary.set_column(summary.column_names.index(name), name,
-                                         summary.column(name).cast(pa.float64()))
+    for names, typ in ((NULL_WHEN_UNDEFINED, pa.float64()), (NULL_INT_COLUMNS, pa.int64())):
+        for name in names:
+            if name in summary.column_names and pa.types.is_null(summary.column(name).type):
+                summary = summary.set_column(summary.column_names.index(name), name, summary.column(name).cast(typ))
     for name in summary.column_names:
         col = summary.column(name)
         if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):

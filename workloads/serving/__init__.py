@@ -23,6 +23,11 @@ alone). Column meanings (seconds unless the name says otherwise):
   the replica's tp), ``dp_attention`` (bool), ``precision`` and ``kv_precision`` (serve.*),
   ``expert_precision`` (the routed experts' weights: serve.expert_precision, else precision;
   null for a dense model); ``kv_capacity_tokens``: the KV pool per replica, tokens.
+  Under serve.speculative (null without it; ``speculative.summary_columns``): ``spec_acceptance_length``
+  (tokens emitted per sequence per verify pass, the bonus token included: vLLM's "Mean acceptance
+  length", SGLang's "accept len"), ``spec_acceptance_rate`` (accepted / drafted draft tokens: vLLM's
+  "Draft acceptance rate"), ``spec_draft_tokens`` and ``spec_accepted_tokens`` (the run's totals),
+  counted from the tokens the replicas' speculative decode steps emitted.
 - streams (with ``run.trace``): each replica's GPU streams (``sim.gpu.Gpu``, one for its tp x
   pp GPUs in lockstep): ``lane`` (``replica N``, plus ``engine M`` with pp virtual engines),
   ``stream`` (``compute``, ``TP``, ``PP``), ``start_s``, ``end_s``: one compute interval and
@@ -37,6 +42,11 @@ import pyarrow as pa
 from workloads.serving import engines
 from workloads.serving.deployment import Deployment
 from workloads.serving.requests import build_stream
+from workloads.serving.speculative import summary_columns
+
+# the summary's speculative columns (speculative.summary_columns) and their Arrow types
+SPEC_TYPES = {"spec_acceptance_length": pa.float64(), "spec_acceptance_rate": pa.float64(),
+              "spec_draft_tokens": pa.int64(), "spec_accepted_tokens": pa.int64()}
 
 
 def _pct(x: np.ndarray, q: float) -> float:
@@ -181,10 +191,13 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "precision": dep.serve.precision,
         "kv_precision": dep.serve.kv_precision,
         "expert_precision": (dep.serve.expert_precision or dep.serve.precision) if dep.spec.is_moe else None,
+        # what the speculative steps emitted (speculative.summary_columns; null without serve.speculative)
+        **summary_columns(dep.serve.speculative, [r.spec for r in reps]),
     }
     table = pa.table({k: [v] for k, v in summary.items()})
-    table = table.set_column(table.column_names.index("expert_precision"), "expert_precision",
-                             pa.array([summary["expert_precision"]], pa.string()))   # null (dense) typed as text
+    # null (a dense model; no serve.speculative) typed as the column is where it has a value
+    for name, typ in (("expert_precision", pa.string()), *SPEC_TYPES.items()):
+        table = table.set_column(table.column_names.index(name), name, pa.array([summary[name]], typ))
     return {"summary": table, "requests": requests}
 
 

@@ -45,6 +45,7 @@ from sim.errors import SimulationError
 from sim.gpu import Gpu
 from workloads.serving.kvcache import KVCache, PrefixCache, blocks_for
 from workloads.serving.request import Request
+from workloads.serving.speculative import SpecTally
 
 MAX_MACRO_ITERATIONS = 1 << 16
 
@@ -174,6 +175,7 @@ class Replica:
         self.flops = 0.0
         self.hbm_bytes = 0.0
         self.preemptions = 0
+        self.spec = SpecTally()            # tokens each kind of step emitted (the summary's spec_* columns)
         self.comm_credit = 0.0            # TP bytes already on the fabric for cut macro-steps
         # attention-DP ranks admitting their own requests (module docstring); 1: one scheduler for all
         dp = getattr(cost, "dp", 1) if s.dp_attention else 1
@@ -536,6 +538,8 @@ class Replica:
                 self.running.append(r)
         for r in decodes:
             r.generated += 1
+        self.spec.prefill += len(finishing)
+        self.spec.plain += len(decodes)
         _set_first_token(decodes, end)
         self._grow_and_finish(decodes, end, state and (state[0] + 1, state[1] + 1, state[2]))
 
@@ -744,6 +748,10 @@ class Replica:
         self._account(run.totals(done), done / self.cost.spec_gain if self.cost.spec_tokens else done, now, end)
         self.busy_s += end - now
         first_end = now + cum[0]
+        if self.cost.spec_tokens:
+            self.spec.add_speculative(B, done, self.cost.spec_gain)
+        else:
+            self.spec.plain += B * done
         for r in decodes:
             r.generated += done
         _set_first_token(decodes, first_end)

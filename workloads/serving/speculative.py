@@ -154,3 +154,62 @@ class Speculation:
     def token_s(self, cost, B: float, context: float) -> float:
         """Seconds per generated token of a decode step of ``B`` sequences with speculation."""
         return sum(self.step_parts(cost, B, context).values()) / self.gain
+
+
+class SpecTally:
+    """What one replica's decode steps emitted, for the summary's speculative figures
+    (``summary_columns``), counted per sequence as the steps ran (tokens):
+
+    - ``passes``: verify passes, one per sequence per draft-and-verify step. The replica times a
+      speculative macro-step of ``n`` generated tokens per sequence as ``n / gain`` steps
+      (``DecodeRun``: each token costs a step over ``gain``), so each of its ``B`` sequences made
+      ``n / gain`` passes (a fraction where ``n`` is not a multiple of ``gain``: a request that ends
+      part-way through a step is charged the part it ran, as its time was).
+    - ``emitted``: tokens those passes emitted (accepted drafts plus the bonus token of each pass).
+    - ``plain``: decode tokens of steps that ran without speculation (a step with prompt chunks,
+      ``Replica._mixed_iteration``: the pricing runs its decodes as one plain forward each).
+    - ``prefill``: first tokens, one per prefill that finished (a recomputed one after preemption too).
+
+    ``prefill + plain + emitted`` over a run's replicas is every request's generated tokens."""
+
+    __slots__ = ("passes", "emitted", "plain", "prefill")
+
+    def __init__(self) -> None:
+        self.passes = 0.0
+        self.emitted = 0
+        self.plain = 0
+        self.prefill = 0
+
+    def add_speculative(self, sequences: int, tokens_each: int, gain: float) -> None:
+        """``sequences`` sequences each emitted ``tokens_each`` tokens in speculative steps yielding
+        ``gain`` tokens per sequence per step."""
+        self.emitted += sequences * tokens_each
+        self.passes += sequences * tokens_each / gain
+
+
+def summary_columns(speculative, tallies) -> dict:
+    """The serving summary's speculative figures from the replicas' ``SpecTally`` s, given the
+    config's ``serve.speculative`` (its ``tokens``), all null (None) when it is None (unset):
+
+    - ``spec_acceptance_length``: tokens emitted per verify pass, the bonus token included (vLLM's
+      SpecDecoding "Mean acceptance length", SGLang's "accept len"); null when no speculative step ran.
+    - ``spec_acceptance_rate``: accepted draft tokens over drafted (vLLM's "Draft acceptance rate");
+      null when none was drafted.
+    - ``spec_draft_tokens``: drafted tokens, ``tokens`` (the draft steps, chain positions) per verify
+      pass, as vLLM counts them (tree branches beyond the chain, ``topk``, are not counted).
+    - ``spec_accepted_tokens``: accepted draft tokens, emitted less one bonus token per pass.
+
+    The two counts are rounded to whole tokens; the length and rate come from the unrounded counts."""
+    if speculative is None:
+        return dict.fromkeys(("spec_acceptance_length", "spec_acceptance_rate", "spec_draft_tokens",
+                              "spec_accepted_tokens"))
+    passes = sum(t.passes for t in tallies)
+    emitted = sum(t.emitted for t in tallies)
+    drafted = passes * speculative.tokens
+    accepted = emitted - passes
+    return {
+        "spec_acceptance_length": emitted / passes if passes > 0 else None,
+        "spec_acceptance_rate": accepted / drafted if drafted > 0 else None,
+        "spec_draft_tokens": int(round(drafted)),
+        "spec_accepted_tokens": int(round(accepted)),
+    }

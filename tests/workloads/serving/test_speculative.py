@@ -197,3 +197,104 @@ def test_speculative_step_pads_to_the_cuda_graph_batch():
         assert p5[part] == pytest.approx(p8[part], rel=1e-9), part
     c.set_graph_batch_sizes([])
     assert sp.step_parts(c, 5.0, 0.0)["verify"] < p8["verify"]
+
+
+# -- the summary's speculative figures (SpecTally, summary_columns) -----------------------------------
+
+SPEC_COLUMNS = ("spec_acceptance_length", "spec_acceptance_rate", "spec_draft_tokens", "spec_accepted_tokens")
+
+
+def _served(overrides=(), data=None):
+    """(summary row as a dict, requests table, deployment) of a simulated run of the EAGLE-3 case."""
+    from workloads.serving import ServingWorkload
+    cfg = load_config(None if data is not None else EAGLE3, overrides=list(overrides), data=data)
+    sim = Simulation(cfg.run.seed)
+    topo = topologies.build(cfg.topology)
+    job = ServingWorkload(cfg, sim, topo, build_fabric(cfg, sim, topo))
+    sim.run(until=job.start())
+    tables = job.tables()
+    return tables["summary"].to_pylist()[0], tables["requests"], job.deployment
+
+
+@pytest.mark.parametrize("p,k", [(0.8, 4), (0.6, 2), (0.9, 7)])
+def test_acceptance_length_is_the_closed_form_of_a_constant_per_position_rate(p, k):
+    """A draft position accepted with probability p given the one before it was: position i is accepted
+    with probability p^i, the list ``acceptance`` takes (per position, non-increasing), and a step emits
+    E = (1 - p^(k+1)) / (1 - p) tokens. The model charges each generated token a step over its gain (an
+    expected value, no draw), so the run's mean acceptance length equals E, not merely approaches it."""
+    acc = [p ** i for i in range(1, k + 1)]
+    row, _, _ = _served([f"serve.speculative.tokens={k}", f"serve.speculative.acceptance={acc}",
+                         "workload.requests=200"])
+    E = (1 - p ** (k + 1)) / (1 - p)
+    assert row["spec_acceptance_length"] == pytest.approx(E, rel=1e-9)
+    assert row["spec_acceptance_rate"] == pytest.approx(sum(acc) / k, rel=1e-9)
+    # one number is the mean accepted fraction of every position (CONTRACT.md): 1 + k x P tokens a step
+    row, _, _ = _served([f"serve.speculative.tokens={k}", f"serve.speculative.acceptance={p}"])
+    assert row["spec_acceptance_length"] == pytest.approx(1 + k * p, rel=1e-9)
+    assert row["spec_acceptance_rate"] == pytest.approx(p, rel=1e-9)
+
+
+@pytest.mark.parametrize("overrides", [
+    [],
+    # concurrency 32 on a 3,000-token pool: sequences preempted (recomputed) and their prompts re-prefilled
+    ["workload.concurrency=32", "serve.kv_capacity_tokens=3000"],
+])
+def test_speculative_tokens_are_conserved(overrides):
+    row, requests, dep = _served(overrides)
+    if overrides:
+        assert row["preemptions"] > 0
+    tallies = [r.spec for r in dep.replicas]
+    prefill, plain = sum(t.prefill for t in tallies), sum(t.plain for t in tallies)
+    emitted, passes = sum(t.emitted for t in tallies), sum(t.passes for t in tallies)
+    # decodes in steps with prompt chunks ran plain; the rest speculatively (both kinds ran here)
+    assert plain > 0 and emitted > 0
+    # every request's tokens: its first (prefill), plus those of plain steps and of verify passes
+    output = sum(requests["output_tokens"].to_pylist())
+    assert output == sum(requests["generated_tokens"].to_pylist())
+    assert output == prefill + plain + emitted
+    assert emitted == pytest.approx(passes * row["spec_acceptance_length"], rel=1e-12)
+    # accepted <= drafted, the rate a fraction and their ratio (to the counts' rounding)
+    k = dep.serve.speculative.tokens
+    drafted, accepted = row["spec_draft_tokens"], row["spec_accepted_tokens"]
+    assert drafted == round(passes * k) and accepted == round(emitted - passes)
+    assert 0 <= accepted <= drafted
+    assert 0.0 <= row["spec_acceptance_rate"] <= 1.0
+    assert row["spec_acceptance_rate"] == pytest.approx(accepted / drafted, abs=1.0 / drafted)
+    assert row["spec_acceptance_length"] == pytest.approx(1 + k * row["spec_acceptance_rate"], rel=1e-12)
+
+
+def test_a_request_is_charged_the_steps_its_tokens_took():
+    # one request of 10 output tokens: its first from the prefill, 9 from verify passes of 2.948 tokens
+    # each (1 + 4 x 0.487), so 9 / 2.948 passes: the last, partial step counted for the part it ran
+    row, _, dep = _served(["workload.requests=1", "workload.concurrency=1", "workload.output_tokens=10"])
+    (t,) = [r.spec for r in dep.replicas]
+    assert (t.prefill, t.plain, t.emitted) == (1, 0, 9)
+    assert t.passes == pytest.approx(9 / 2.948, rel=1e-12)
+    assert row["spec_draft_tokens"] == round(4 * 9 / 2.948) == 12
+    assert row["spec_accepted_tokens"] == round(9 - 9 / 2.948) == 6
+
+
+def test_speculative_columns_are_null_without_speculation():
+    import pyarrow as pa
+    from sim.app.runner import check_finite
+    from workloads.serving import SPEC_TYPES
+    data = read_toml(EAGLE3)
+    del data["serve"]["speculative"]
+    row, _, dep = _served(data=data)
+    assert all(row[c] is None for c in SPEC_COLUMNS)
+    assert sum(r.spec.passes for r in dep.replicas) == 0
+    # typed as where they hold values (a raw read_parquet glob over a sweep with and without it agrees)
+    on = run(load_config(EAGLE3, overrides=["workload.requests=4"])).tables["summary"]
+    off = run(load_config(data=data, overrides=["workload.requests=4"])).tables["summary"]
+    for c in SPEC_COLUMNS:
+        assert on.schema.field(c).type == off.schema.field(c).type == SPEC_TYPES[c]
+        assert on[c][0].as_py() is not None and off[c][0].as_py() is None
+    # a [[jobs]] table of rows without them (null-typed) is typed alike
+    jobs = check_finite(pa.Table.from_pylist([dict.fromkeys(SPEC_COLUMNS)]))
+    assert all(jobs.schema.field(c).type == SPEC_TYPES[c] for c in SPEC_COLUMNS)
+
+
+def test_speculative_columns_are_deterministic():
+    a, _, _ = _served(["workload.concurrency=8"])
+    b, _, _ = _served(["workload.concurrency=8"])
+    assert [a[c] for c in SPEC_COLUMNS] == [b[c] for c in SPEC_COLUMNS]
