@@ -1339,6 +1339,17 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                            f"summary row has gpus = {scope.gpus} (the job's), and energy_J and usd count all of them "
                            f"(the idle ones billed by the hour and drawing idle power); leave dp unset to use every "
                            f"GPU, or set {prefix}gpus = {ranks}")
+        if t.zero > 0:
+            # ZeRO over a data-parallel group of one rank shards nothing: the plan runs it as zero = 0
+            # (workloads/training/plan.py effective_zero, as FSDP's NO_SHARD at world size 1)
+            inner = t.tp * t.cp * t.pp
+            gpus = scope.gpus if prefix else cfg.topology.gpus
+            dp = t.dp if t.dp is not None else (gpus // inner if gpus % inner == 0 else 0)
+            edp = max(t.tp * t.cp * dp // ((getattr(t, "etp", None) or t.tp) * t.ep), 1)
+            if dp * t.cp == 1 and (scope.model.experts == 0 or edp == 1):
+                out.append(f"{prefix}train.zero = {t.zero} has no effect with a data-parallel group of one rank "
+                           f"(dp x cp = 1): nothing to shard over, the step runs and holds what zero = 0 does "
+                           "(FSDP's NO_SHARD at world size 1)")
         if t.pp == 1:
             for key in _given(t, "first_stage_layers", "last_stage_layers"):
                 out.append(f"{prefix}train.{key} has no effect with pp = 1 (one pipeline stage holds every layer)")

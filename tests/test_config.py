@@ -316,6 +316,9 @@ MORE_WITHOUT_EFFECT = [
     ({"train": {"schedule": "interleaved", "virtual_stages": 2}}, "train.virtual_stages = 2 has no effect with pp = 1"),
     ({"train": {"last_stage_layers": 2}}, "train.last_stage_layers has no effect with pp = 1"),
     ({"train": {"dp": 4}}, "train.dp = 4 runs the job on 4 of the topology's 8 GPUs"),
+    # ZeRO over one data-parallel rank runs as zero = 0 (plan.effective_zero): say so
+    ({"train": {"tp": 8, "zero": 3}}, "train.zero = 3 has no effect with a data-parallel group of one rank"),
+    ({"jobs": [{**JOB, "train": {"tp": 8, "zero": 1}}]}, "jobs.0.train.zero = 1 has no effect with a data-parallel"),
     # a [[jobs]] training job whose dp leaves GPUs of its own idle was not warned about
     ({"jobs": [{**JOB, "train": {"dp": 2}}]}, "jobs.0.train.dp = 2 runs job 't' on 2 of its jobs.0.gpus = 8 GPUs"),
     # long-horizon keys beside [[jobs]] were ignored without a word
@@ -374,6 +377,14 @@ def test_a_setting_without_effect_is_warned_about_naming_the_key(capsys, data, w
     config._WARNED_INEFFECTIVE.clear()
     load_config(data=data)
     assert f"warning: {words}" in capsys.readouterr().err
+
+
+def test_zero_over_more_than_one_data_parallel_rank_is_no_warning(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"train": {"tp": 4, "zero": 3}})                 # dp = 2 of the 8 GPUs
+    load_config(data={"train": {"tp": 4, "cp": 2, "zero": 1}})        # dp 1, but cp 2 shards
+    assert "train.zero" not in capsys.readouterr().err
 
 
 def test_a_model_preset_s_serving_keys_are_not_warned_about_in_training(capsys):
