@@ -312,6 +312,8 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     for key, value in fixed.items():
         _check_key(key, "set")
         set_dotted(base_data, key, value)
+    from sim.config import check_overrides_reach_jobs
+    check_overrides_reach_jobs(base_data, list(fixed), "set")     # train.tp on a [[jobs]] base: no effect
 
     axes_in: list[tuple[str, list, str]] = []
     for kind in ("grid", "zip"):
@@ -320,6 +322,7 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
             raise ConfigError(kind, "must be a table of dotted key = [values]")
         for key, values in table.items():
             _check_key(key, kind)
+            check_overrides_reach_jobs(base_data, [key], kind)   # identical points otherwise
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"{kind}.{key}", "must be a non-empty list of values")
             # a [zip] column may repeat a value (the rows differ in another column): its rows are checked below
