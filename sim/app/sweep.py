@@ -6,7 +6,8 @@ Vocabulary:
   equal length varied together) and optional ``[set]`` (dotted key -> value fixed for every
   point). Any dotted key works, presets included (``"topology.preset" = [...]``).
 - axis: one swept key. Its partition name is the key's last component (``nic_Gbps``), or
-  ``section_key`` when two axes share a last component. Axis order = grid keys, then zip keys.
+  ``section_key`` when two axes share a last component; a ``[[jobs]]`` key is always named
+  whole (``jobs_0_train_tp``), so it says which job it varies and no job's own column is hidden. Axis order = grid keys, then zip keys.
 - point: one combination of axis values; it lives in ``OUT/<name>=<value>/...`` (hive layout),
   values percent-encoded, integral numbers written without a decimal point so DuckDB's hive
   autocast reads them as BIGINT; ``partition_types()`` gives every axis's DuckDB type for
@@ -234,10 +235,15 @@ def is_finished(directory: Path, point_hash: str) -> bool:
 # -- loading a sweep file ----------------------------------------------------------------------
 
 def _axis_names(keys: list[str]) -> list[str]:
+    """Partition names: a key's last component, or the whole key with ``_`` for ``.`` where two
+    keys share it. A ``[[jobs]]`` key (``jobs.0.train.tp``) is always named whole
+    (``jobs_0_train_tp``): every job's summary row has its own ``tp`` column, which a partition
+    named ``tp`` replaced with job 0's value on every job's row."""
     last = [k.split(".")[-1] for k in keys]
     names = []
     for k, short in zip(keys, last):
-        names.append(short if last.count(short) == 1 else k.replace(".", "_"))
+        whole = last.count(short) > 1 or k.split(".")[0] == "jobs"
+        names.append(k.replace(".", "_") if whole else short)
     return names
 
 

@@ -186,9 +186,10 @@ def test_jobs_and_hardware_keys_are_swept_like_any_other(tmp_path):
                                      '"jobs.1.placement" = ["packed", "spread"]\n"jobs.0.train.tp" = [1, 2]\n'
                                      '[set]\n"hardware.MyGPU.hbm_GBps" = 4000\n')
     sweep = load_sweep(tmp_path / "s.toml")
-    assert [a.name for a in sweep.axes] == ["placement", "tp"]
+    # named whole: each job's row has its own placement and tp, which a bare "tp" label replaced
+    assert [a.name for a in sweep.axes] == ["jobs_1_placement", "jobs_0_train_tp"]
     points = sweep.points()
-    assert points[-1].rel_dir == "placement=spread/tp=2"
+    assert points[-1].rel_dir == "jobs_1_placement=spread/jobs_0_train_tp=2"
     data = config_data(sweep.base_data, points[-1].values)
     assert data["jobs"][1]["placement"] == "spread" and data["jobs"][0]["train"]["tp"] == 2
     assert data["jobs"][0]["name"] == "a" and data["hardware"]["MyGPU"]["hbm_GBps"] == 4000
