@@ -810,8 +810,10 @@ def _key_path(key: str) -> list[str]:
 
 def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
     data = copy.deepcopy(data)
+    keys = []
     for item in overrides or []:
         path, value = parse_override(item)
+        keys.append(".".join(path))
         if path == ["jobs"] and value == []:     # ran the top-level config as a single job (exit 3 on cotenant)
             raise ConfigError("jobs", "--set jobs=[] is an empty list: a multi-job config needs its [[jobs]] "
                                       "tables (edit one with --set jobs.N.KEY=VALUE); for a single-workload "
@@ -838,7 +840,35 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
         else:
             _warn_replaced_table(".".join(path), node.get(path[-1]), value)
             node[path[-1]] = value
+    check_overrides_reach_jobs(data, keys)
     return data
+
+
+JOB_SECTIONS = ("model", "train", "serve", "workload")     # a [[jobs]] entry's own tables
+
+
+def check_overrides_reach_jobs(data: dict, keys: list[str], where: str | None = None) -> None:
+    """Refuse (``ConfigError`` naming the key, exit 2) an explicit override (``--set``, a sweep's
+    ``[set]``, ``[grid]`` or ``[zip]`` key) of a top-level ``model``/``train``/``serve``/``workload``
+    key on a config with ``[[jobs]]``: every job runs its own tables, so the override changed
+    nothing (``--set train.tp=4`` exited 0, and a sweep over ``train.tp`` ran identical points).
+    The message suggests the job's key, ``jobs.N.<key>``. ``where`` prefixes the key (``grid``).
+    Such a section written in the config file itself is only warned about (``ineffective_settings``)."""
+    jobs = data.get("jobs")
+    if not isinstance(jobs, list) or not jobs:
+        return
+    for key in keys:
+        path = _key_path(key)
+        if path[0] not in JOB_SECTIONS:
+            continue
+        kinds = {"train": ("train",), "serve": ("serve",), "workload": ("serve",)}.get(path[0], ("train", "serve"))
+        fits = [i for i, j in enumerate(jobs) if isinstance(j, dict) and j.get("kind") in kinds] or list(range(len(jobs)))
+        listed = ", ".join(f"{i} = {j.get('name')!r} ({j.get('kind')})" if isinstance(j, dict) else str(i)
+                           for i, j in enumerate(jobs))
+        raise ConfigError(f"{where}.{key}" if where else key,
+                          f"has no effect on a config with [[jobs]]: each job runs its own [jobs.{path[0]}] table, "
+                          f"so the top-level {path[0]} is ignored; set the job's key instead, such as "
+                          f"jobs.{fits[0]}.{key} (jobs by index from 0: {listed})")
 
 
 def _warn_replaced_table(key: str, old, new) -> None:

@@ -227,12 +227,46 @@ def test_physical_bounds_apply_inside_jobs():
 
 def test_set_of_a_whole_table_warns_about_the_keys_it_drops(capsys):
     # --set train={tp = 8} replaced the file's [train] table, dropping its global_batch without a word
-    out = apply_overrides({"train": {"tp": 4, "global_batch": 32}, "jobs": [{"train": {"tp": 2, "zero": 1}}]},
-                          ["train={tp = 8}", "jobs.0.train={tp = 4, zero = 1}", "serve={tp = 2}"])
+    out = apply_overrides({"train": {"tp": 4, "global_batch": 32}}, ["train={tp = 8}", "serve={tp = 2}"])
     assert out["train"] == {"tp": 8}                       # the literal is the key's new value, as before
+    apply_overrides({"jobs": [{"train": {"tp": 2, "zero": 1}}]}, ["jobs.0.train={tp = 4, zero = 1}"])
     err = capsys.readouterr().err
     assert "--set train={...} replaces the config's whole train table and drops its global_batch" in err
     assert "jobs.0.train" not in err and "serve" not in err   # nothing dropped: no warning
+
+
+TWO_JOBS = {"topology": {"gpus": 16}, "jobs": [{"name": "pre", "kind": "train", "gpus": 8}, {"name": "chat", "kind": "serve", "gpus": 8}]}
+
+
+@pytest.mark.parametrize("override, key, suggested", [
+    ("train.tp=4", "train.tp", "jobs.0.train.tp"),
+    ("serve.tp=2", "serve.tp", "jobs.1.serve.tp"),
+    ("workload.rate=3", "workload.rate", "jobs.1.workload.rate"),
+    ("model.layers=2", "model.layers", "jobs.0.model.layers"),
+    ("train={tp = 2}", "train", "jobs.0.train"),
+])
+def test_set_of_a_section_that_jobs_ignore_is_refused_naming_the_job_key(override, key, suggested):
+    """--set train.tp=4 on a [[jobs]] config warned "[train] next to [[jobs]] is ignored" and ran
+    unchanged (exit 0): an explicit override that cannot take effect is an error naming the key
+    and the job's key that would take effect."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data=TWO_JOBS, overrides=[override])
+    assert e.value.key == key and e.value.exit_code == 2
+    assert "[[jobs]]" in e.value.reason and suggested in e.value.reason and "1 = 'chat' (serve)" in e.value.reason
+    # the job's own key is taken, and the same section without [[jobs]] is an ordinary override
+    assert load_config(data=TWO_JOBS, overrides=[f"{suggested.split('.' + key)[0]}.{override}"])
+    assert apply_overrides({}, [override])[key.split(".")[0]]
+    # a --set jobs=[...] that makes the config a multi-job one counts too (the check follows every override)
+    with pytest.raises(ConfigError):
+        load_config(data={}, overrides=[override, 'jobs=[{name = "a", kind = "train", gpus = 8}]'])
+
+
+def test_a_section_next_to_jobs_in_the_file_is_still_only_warned_about(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    cfg = load_config(data={**TWO_JOBS, "train": {"tp": 2}}, overrides=["jobs.0.train.tp=1"])
+    assert cfg.jobs[0].train.tp == 1
+    assert "warning: [train] next to [[jobs]] is ignored" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("jobs, words", [({"name": "a", "kind": "train", "gpus": 8}, "one [jobs] table"),

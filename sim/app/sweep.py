@@ -6,7 +6,8 @@ Vocabulary:
   equal length varied together) and optional ``[set]`` (dotted key -> value fixed for every
   point). Any dotted key works, presets included (``"topology.preset" = [...]``).
 - axis: one swept key. Its partition name is the key's last component (``nic_Gbps``), or
-  ``section_key`` when two axes share a last component. Axis order = grid keys, then zip keys.
+  ``section_key`` when two axes share a last component; a ``[[jobs]]`` key is always named
+  whole (``jobs_0_train_tp``), so it says which job it varies and no job's own column is hidden. Axis order = grid keys, then zip keys.
 - point: one combination of axis values; it lives in ``OUT/<name>=<value>/...`` (hive layout),
   values percent-encoded, integral numbers written without a decimal point so DuckDB's hive
   autocast reads them as BIGINT; ``partition_types()`` gives every axis's DuckDB type for
@@ -234,10 +235,15 @@ def is_finished(directory: Path, point_hash: str) -> bool:
 # -- loading a sweep file ----------------------------------------------------------------------
 
 def _axis_names(keys: list[str]) -> list[str]:
+    """Partition names: a key's last component, or the whole key with ``_`` for ``.`` where two
+    keys share it. A ``[[jobs]]`` key (``jobs.0.train.tp``) is always named whole
+    (``jobs_0_train_tp``): every job's summary row has its own ``tp`` column, which a partition
+    named ``tp`` replaced with job 0's value on every job's row."""
     last = [k.split(".")[-1] for k in keys]
     names = []
     for k, short in zip(keys, last):
-        names.append(short if last.count(short) == 1 else k.replace(".", "_"))
+        whole = last.count(short) > 1 or k.split(".")[0] == "jobs"
+        names.append(k.replace(".", "_") if whole else short)
     return names
 
 
@@ -312,6 +318,8 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     for key, value in fixed.items():
         _check_key(key, "set")
         set_dotted(base_data, key, value)
+    from sim.config import check_overrides_reach_jobs
+    check_overrides_reach_jobs(base_data, list(fixed), "set")     # train.tp on a [[jobs]] base: no effect
 
     axes_in: list[tuple[str, list, str]] = []
     for kind in ("grid", "zip"):
@@ -320,6 +328,7 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
             raise ConfigError(kind, "must be a table of dotted key = [values]")
         for key, values in table.items():
             _check_key(key, kind)
+            check_overrides_reach_jobs(base_data, [key], kind)   # identical points otherwise
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"{kind}.{key}", "must be a non-empty list of values")
             # a [zip] column may repeat a value (the rows differ in another column): its rows are checked below

@@ -517,3 +517,49 @@ def test_a_sweep_across_gpus_says_which_points_are_not_calibrated(tmp_path, caps
     err = capsys.readouterr().err
     assert "note: 1 of 2 rows are not calibrated" in err and "gpu=B200-180GB" in err
     assert "H200" not in err.split("note:", 1)[1]
+
+
+JOBS_BASE = """
+[run]
+name = "t"
+baseline = false
+[topology]
+gpus = 32
+fabric = "fat-tree"
+leaf_radix = 32
+[[jobs]]
+name = "pre"
+kind = "train"
+gpus = 16
+model = { preset = "llama3-8b", seq_len = 2048, layers = 2 }
+train = { tp = 8, global_batch = 8 }
+[[jobs]]
+name = "chat"
+kind = "serve"
+gpus = 16
+model = { preset = "llama3-8b", layers = 2 }
+serve = { tp = 1, replicas = 16 }
+workload = { rate = 50, requests = 20, input_tokens = 200, output_tokens = 5 }
+"""
+
+
+def test_a_jobs_axis_labels_its_own_column_and_keeps_each_job_s_values(tmp_path, capsys):
+    """A sweep over "jobs.0.train.tp" = [2, 4] was partitioned as tp=2/tp=4, and the label replaced
+    every job's own tp: the serve job's rows read tp = 4 though it ran (and its summary.parquet
+    says) tp = 1. The axis is named whole (jobs_0_train_tp), on every row of the point as any axis
+    is, and each row keeps the value it ran with."""
+    import pyarrow.parquet as pq
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text(JOBS_BASE)
+    (tmp_path / "s.toml").write_text('name = "j"\nbase = "base.toml"\n[grid]\n"jobs.0.train.tp" = [2, 4]\n')
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, progress=False)
+    own = pq.read_table(tmp_path / "out" / "jobs_0_train_tp=4" / "summary.parquet").to_pylist()
+    assert {r["job"]: r["tp"] for r in own} == {"pre": 4, "chat": 1}
+    out = open_outputs(tmp_path / "out")
+    assert out.partitions == ["jobs_0_train_tp"]
+    rows = out.query("select jobs_0_train_tp as axis, tp, job, kind from summary order by axis, job")
+    assert [(r["axis"], r["job"], r["tp"]) for r in rows] == [(2, "chat", 1), (2, "pre", 2),
+                                                             (4, "chat", 1), (4, "pre", 4)]
+    assert [r["jobs_0_train_tp"] for r in out.summary_rows()] == [2, 2, 4, 4]
+    assert main(["analyze", str(tmp_path / "out"), "--no-plots"]) == 0
+    assert "jobs_0_train_tp" in capsys.readouterr().out

@@ -186,9 +186,10 @@ def test_jobs_and_hardware_keys_are_swept_like_any_other(tmp_path):
                                      '"jobs.1.placement" = ["packed", "spread"]\n"jobs.0.train.tp" = [1, 2]\n'
                                      '[set]\n"hardware.MyGPU.hbm_GBps" = 4000\n')
     sweep = load_sweep(tmp_path / "s.toml")
-    assert [a.name for a in sweep.axes] == ["placement", "tp"]
+    # named whole: each job's row has its own placement and tp, which a bare "tp" label replaced
+    assert [a.name for a in sweep.axes] == ["jobs_1_placement", "jobs_0_train_tp"]
     points = sweep.points()
-    assert points[-1].rel_dir == "placement=spread/tp=2"
+    assert points[-1].rel_dir == "jobs_1_placement=spread/jobs_0_train_tp=2"
     data = config_data(sweep.base_data, points[-1].values)
     assert data["jobs"][1]["placement"] == "spread" and data["jobs"][0]["train"]["tp"] == 2
     assert data["jobs"][0]["name"] == "a" and data["hardware"]["MyGPU"]["hbm_GBps"] == 4000
@@ -198,6 +199,29 @@ def test_jobs_and_hardware_keys_are_swept_like_any_other(tmp_path):
     with pytest.raises(ConfigError) as err:
         config_data(load_sweep(tmp_path / "s2.toml").base_data, {"jobs.2.gpus": 4})
     assert err.value.key == "jobs.2.gpus"
+
+
+@pytest.mark.parametrize("table, key", [
+    ('[grid]\n"train.tp" = [2, 4, 8]\n', "grid.train.tp"),
+    ('[zip]\n"jobs.0.gpus" = [4, 8]\n"serve.tp" = [1, 2]\n', "zip.serve.tp"),
+    ('[set]\n"model.layers" = 4\n[grid]\n"jobs.0.train.tp" = [1, 2]\n', "set.model.layers"),
+    ('[grid]\n"workload.rate" = [1, 2]\n', "grid.workload.rate"),
+])
+def test_a_swept_section_that_jobs_ignore_is_refused_naming_the_job_key(tmp_path, table, key):
+    """[grid] "train.tp" = [2, 4, 8] on a [[jobs]] base warned "[train] next to [[jobs]] is ignored"
+    and ran three identical points: a swept or fixed key of a section the jobs do not read is an
+    error naming the key and suggesting the job's key (jobs.N.<key>)."""
+    (tmp_path / "base.toml").write_text(JOBS_BASE)
+    (tmp_path / "s.toml").write_text(f'name = "j"\nbase = "base.toml"\n{table}')
+    with pytest.raises(ConfigError) as err:
+        load_sweep(tmp_path / "s.toml")
+    section = key.split(".")[1]
+    assert err.value.key == key and "[[jobs]]" in err.value.reason
+    assert f"jobs.{0 if section in ('train', 'model') else 1}.{key.split('.', 1)[1]}" in err.value.reason
+    # the same key on a base without [[jobs]] is an ordinary axis or [set] key
+    (tmp_path / "base.toml").write_text('[topology]\ngpus = 16\n')
+    (tmp_path / "s.toml").write_text(f'name = "j"\nbase = "base.toml"\n{table.replace("jobs.0.train.", "train.").replace("jobs.0.gpus", "train.pp")}')
+    assert load_sweep(tmp_path / "s.toml").axes
 
 
 # -- running -----------------------------------------------------------------------------------
