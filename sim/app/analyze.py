@@ -416,6 +416,21 @@ def _explained(rows: list[dict], column: str, values) -> float:
     return float(sum(len(g) * (np.mean(g) - v.mean()) ** 2 for g in groups.values()) / total)
 
 
+def marker_axis(rows: list[dict], axes: list[str], series: str | None) -> str | None:
+    """The default marker of the throughput plot: the first of ``axes`` (``curve_axes``' order)
+    that groups the rows otherwise than the colour ``series`` does; None if none does."""
+    return next((a for a in axes if a != series and not _same_partition(rows, a, series)), None)
+
+
+def _same_partition(rows: list[dict], a: str, b: str | None) -> bool:
+    """Whether columns ``a`` and ``b`` group the rows alike (each value of one goes with one value
+    of the other, both ways)."""
+    if b is None:
+        return False
+    pairs = {(r.get(a), r.get(b)) for r in rows}
+    return len(pairs) == len({p[0] for p in pairs}) == len({p[1] for p in pairs})
+
+
 def curve_axes(out: Outputs, rows: list[dict], x: str) -> list[str]:
     """Partition columns with more than one value, those that move ``x`` least first: a colour
     group should trace a curve along x (the axis that drives x, such as bandwidth, stays inside
@@ -450,7 +465,9 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     axes = curve_axes(out, rows, x)
     series = color if color else (axes[0] if axes else None)
-    shape = marker if marker else next((a for a in axes if a != series), None)
+    # the marker: the next axis that splits the points otherwise than the colour does (a preset
+    # swept zipped with its GPU is one partition under two names: as marker it told nothing)
+    shape = marker if marker else marker_axis(rows, axes, series)
     for key, value in (("--color", series), ("--marker", shape)):
         if value is not None and value not in rows[0]:
             raise ConfigError(key, f"{value!r} is not a column of the summary")
@@ -458,6 +475,7 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
     colours = {k: f"C{i % 10}" for i, k in enumerate(_sorted_values(r.get(series) for r in rows))}
     shapes = {k: markers[i % len(markers)] for i, k in enumerate(_sorted_values(r.get(shape) for r in rows))}
     handles = []
+    fitted = False
     for ck, colour in colours.items():
         group = [r for r in rows if r.get(series) == ck]
         for sk in shapes:
@@ -469,6 +487,7 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
         # each colour group gets its own overlap roofline: its plateau and its knee
         fit = fit_knee([r[x] for r in group], [r[y] for r in group]) if x == "compute_comm_ratio" else None
         if fit is not None:
+            fitted = True
             knee, plateau = fit
             xs = np.geomspace(min(r[x] for r in group), max(r[x] for r in group), 200)
             ax.plot(xs, plateau * np.minimum(1.0, xs / knee), "--", color=colour, lw=1, alpha=0.7)
@@ -491,8 +510,10 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
     if len(handles) > 1 or series:
         ax.legend(handles=handles, fontsize=8, loc="lower right")
     name = out.sweep["name"] if out.sweep else out.dir.name
-    ax.set_title(f"{name}: {'MFU' if y == 'mfu' else 'throughput'} against compute/communication ratio\n"
-                 "dashed: overlap roofline plateau x min(1, ratio / knee), fitted per colour", fontsize=10)
+    against = "compute/communication ratio" if x == "compute_comm_ratio" else x
+    ax.set_title(f"{name}: {'MFU' if y == 'mfu' else 'throughput'} against {against}"
+                 + ("\ndashed: overlap roofline plateau x min(1, ratio / knee), fitted per colour" if fitted else ""),
+                 fontsize=10)
     return _save(fig, out_dir, "throughput")
 
 

@@ -299,6 +299,17 @@ def test_a_replicate_axis_is_never_a_curve_to_colour(tmp_path):
     assert curve_axes(out, rows, "compute_comm_ratio") == ["tp", "nic_Gbps"]
 
 
+def test_the_marker_is_an_axis_that_splits_the_points_otherwise_than_the_colour():
+    # nvl72-vs-hgx sweeps zip each GPU with its preset: coloured by preset and marked by gpu, two
+    # GB200 points of different tp had one colour and one marker
+    from sim.app.analyze import marker_axis
+    rows = [{"preset": p, "gpu": g, "tp": t} for p, g, t in
+            [("gb200-nvl72", "GB200", 72), ("gb200-nvl72", "GB200", 8), ("hgx-b200-8", "B200-180GB", 8)]]
+    assert marker_axis(rows, ["preset", "gpu", "tp"], "preset") == "tp"
+    assert marker_axis(rows, ["preset", "gpu"], "preset") is None
+    assert marker_axis(rows, ["gpu", "preset", "tp"], "tp") == "gpu"
+
+
 def test_an_empty_sql_query_exits_2(sweep_dir, tmp_path, capsys):
     # --sql "" printed the summary and wrote plots into the sweep, as if no query were given
     from sim.app.cli import main
