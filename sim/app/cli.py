@@ -445,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("suite", nargs="?", default=None, help="suite: collectives | training | serving | serving-large | measured | serving-heldout | serving-inferencex | serving-inferencex-heldout | trtllm-steps | serving-llama4-public | serving-amd (default all)")
     v.add_argument("--worst", type=int, default=None, metavar="N", help="list only the N cases with the largest |error|")
     v.add_argument("--details", action="store_true", help="list every case and print every config warning of the cases (default: the summary, the 5 worst cases and a count of warnings)")
-    v.add_argument("--json", action="store_true")
+    v.add_argument("--json", action="store_true", help="print every case of the suites run as one JSON list on the last line of stdout (suite, case, metric, predicted, measured, error, bound, fit, gap, source)")
     v.set_defaults(fn=cmd_validate)
 
     c = sub.add_parser("collective", help="an nccl-tests-like table for one collective")
@@ -482,9 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     h.set_defaults(fn=cmd_hardware)
 
     t = sub.add_parser("topologies", help="list topology presets, or draw one")
-    t.add_argument("--draw", metavar="NAME", default=None)
-    t.add_argument("--out", metavar="PNG", default=None)
-    t.add_argument("--json", action="store_true")
+    t.add_argument("--draw", metavar="NAME", default=None, help="draw preset NAME (GPUs, switches, links) to a figure")
+    t.add_argument("--out", metavar="PNG", default=None, help="the figure --draw writes (default NAME.png; .svg/.pdf by suffix)")
+    t.add_argument("--json", action="store_true", help="print the preset list as one JSON list on the last line")
     t.set_defaults(fn=cmd_topologies)
 
     d = sub.add_parser("docs", help="print the config reference generated from the config models")
