@@ -117,6 +117,7 @@ class Phase:
     flows: dict[tuple[int, int], float]   # (src, dst) -> bytes
     steps: int                             # latency steps (hops in sequence) of this phase
     extra_s: float = 0.0                   # fixed start-up of the phase (NVLS pipeline fill)
+    fill_s: float = 0.0                    # the part of extra_s that is a size ramp (NVLS fill), not a latency
 
 
 # -- structure of a group ---------------------------------------------------------------------
@@ -284,7 +285,7 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
             for e, b in ph.flows.items():
                 _add(flows, e[0], e[1], b)
         return [Phase(flows, sum(ph.steps for ph in parts),
-                      max(ph.extra_s for ph in parts) + NVLS_LATENCY_S)]
+                      max(ph.extra_s for ph in parts) + NVLS_LATENCY_S, max(ph.fill_s for ph in parts))]
     if algo == "hierarchical":
         doms = domains_of(topo, group)
         if len(doms) == 1 or not equal_domains(topo, group):
@@ -340,18 +341,18 @@ def _nvls_phase(topo, group, up_bytes, down_bytes, latency_s: float = NVLS_LATEN
     rate = eff * float(topo.capacity[up_link]) if up_link is not None else 0.0
     # the pipeline fills with at most the message itself (a small message is one chunk)
     fill = min(n * NVLS_FILL_BYTES, max(up_bytes, down_bytes)) / rate if rate > 0 else 0.0
-    return Phase(flows, 1, fill + latency_s)
+    return Phase(flows, 1, fill + latency_s, fill)
 
 
 def _nvls_phase_many(topo, groups, up, down, latency_s: float = NVLS_LATENCY_S) -> Phase:
     flows: dict = {}
-    fill = 0.0
+    extra = fill = 0.0
     for g in groups:
         ph = _nvls_phase(topo, g, up, down, latency_s)
-        fill = max(fill, ph.extra_s)
+        extra, fill = max(extra, ph.extra_s), max(fill, ph.fill_s)
         for e, b in ph.flows.items():
             _add(flows, e[0], e[1], b)
-    return Phase(flows, 1, fill)
+    return Phase(flows, 1, extra, fill)
 
 
 def _tree_phase_many(topo, groups, S) -> Phase:
@@ -395,7 +396,7 @@ def spread_over_mesh(topo: Topology, phases: list[Phase]) -> list[Phase]:
             for a in m:
                 for b in m:
                     _add(flows, a, b, share)
-        out.append(Phase(flows, ph.steps, ph.extra_s))
+        out.append(Phase(flows, ph.steps, ph.extra_s, ph.fill_s))
     return out
 
 
@@ -747,13 +748,15 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
                 nbytes: float, latency: bool = True) -> float:
     """Closed-form time of one collective on an idle fabric: for each phase, the most loaded
     link's bytes / capacity plus the phase's steps x its largest path latency (the alpha-beta
-    model, exact when the phase's flows share no link unevenly)."""
+    model, exact when the phase's flows share no link unevenly). ``latency=False``: the time the
+    bytes take alone, the drains plus NVLS's size ramp (``Phase.fill_s``, the pipeline fill, a
+    cost of the message's size), without launch, route or NVLS latency (``tune`` adds NCCL's)."""
     total = LAUNCH_S if latency else 0.0
     for ph in plan(topo, op, algo, group, nbytes):
         batched = _phase_drain_batched(topo, capacity, ph.flows)
         if batched is not None:
             drain, max_lat = batched
-            total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
+            total += drain + (ph.steps * max_lat + ph.extra_s if latency else ph.fill_s)
             continue
         # the loads of the links the flows cross only (a 16,384-GPU fabric has ~10^5 links):
         # each link's bytes add up flow by flow, as an array over every link would
@@ -772,7 +775,7 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
             if pos.any():
                 with np.errstate(divide="ignore", invalid="ignore"):
                     drain = max(0.0, float(np.max(val[pos] / capacity[idx[pos]])))
-        total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
+        total += drain + (ph.steps * max_lat + ph.extra_s if latency else ph.fill_s)
     return total
 
 
