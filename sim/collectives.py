@@ -73,9 +73,20 @@ NVLS_GEN_EFF = {"NVLink4": 0.700, "NVLink5": 0.595}
 NVLS_DOMAIN_N0 = 294.0
 # The NVLS size ramp: a start-up of NVLS_FILL_BYTES per rank of the domain (at most the message)
 # at the NVLS rate (pipeline fill and multicast set-up), fitted to the NVL72 rack's 512 MiB point (586 GB/s:
-# 0.54 ms over 72 ranks at ~430 GB/s); on 8 H100 it costs 85 us (2% at 256 MiB, where the
+# 0.54 ms over 72 ranks at ~430 GB/s, less the 23 us of NVLS_LATENCY_S, which is 3.24e6 B per rank
+# before that latency was charged); on 8 H100 it costs 81 us (2% at 256 MiB, where the
 # NCCL maintainer calls the size "too small" for the peak, nccl-tests#212).
-NVLS_FILL_BYTES = 3.24e6
+NVLS_FILL_BYTES = 3.11e6
+# The fixed latency of one NVLS all-reduce inside a domain (its multicast barriers and the
+# multimem ld_reduce / st round trips through the switch), on top of the launch (LAUNCH_S): NCCL's
+# own figure for it, hwLat[NVLink][NVLS][Simple] = 23 us (NVIDIA/nccl src/graph/tuning.cc,
+# 2.19-2.21; the 2.29 tuning table prints 25.0 us for AllReduce NVLS on 6 H100,
+# waynehacking8/nccl-collectives-bench results/scaling_attributed/g6_Ring.log). Measured,
+# NVLS is no faster than a ring at small sizes on 8 H100 (128 B-64 KB with CUDA graphs,
+# NVIDIA/nccl#1259) and NCCL's own choice on 8 H100 keeps Ring/LL up to 1 MB and takes NVLS
+# from 2 MB (NVIDIA/nccl-tests#309); with this latency the simulated ring/LL and NVLS cross at
+# ~1 MB there (a route step of ~2 us instead put NVLS 8 us under ring/LL at 8 KB).
+NVLS_LATENCY_S = 23e-6
 NVLS_RELATIVE = 0.686 / 0.806    # NVLink4 at 8 GPUs relative to ring (kept for callers)
 # Per-collective base latency (kernel launch, protocol start): NCCL's cost model gives ring
 # baseLat 10 us for LL128 and 8.4 us for Simple (NVIDIA/nccl src/graph/tuning.cc).
@@ -106,6 +117,7 @@ class Phase:
     flows: dict[tuple[int, int], float]   # (src, dst) -> bytes
     steps: int                             # latency steps (hops in sequence) of this phase
     extra_s: float = 0.0                   # fixed start-up of the phase (NVLS pipeline fill)
+    fill_s: float = 0.0                    # the part of extra_s that is a size ramp (NVLS fill), not a latency
 
 
 # -- structure of a group ---------------------------------------------------------------------
@@ -161,16 +173,21 @@ def _binary_tree(order: list[int]) -> list[tuple[int, int]]:
 def tree_edges(topo: Topology, group: list[int]) -> tuple[dict, int]:
     """Double binary tree all-reduce: each tree reduces half the data up and broadcasts it
     down, pipelined; across domains, one tree pair per rail channel with a chain inside each
-    domain. Returns edge -> share of S, and the tree depth in hops."""
+    domain (inside one domain, a chain). Returns edge -> share of S, and the tree depth in
+    hops (up and down)."""
     doms = domains_of(topo, group)
     edges: dict[tuple[int, int], float] = {}
     if len(doms) == 1:
+        # inside one node NCCL's trees are a chain through the node's GPUs (its INIT log: rank r
+        # has parent r-1 and child r+1 on every channel, "Trees [0] 2/-1/-1->1->0"), and its
+        # tuning model charges 2 (ppn - 1) intra-node hops (src/graph/tuning.cc); two chains in
+        # opposite orders, each with half the data, as across domains
         order = list(group)
-        for tree in (order, order[::-1]):
-            for child, parent in _binary_tree(tree):
-                _add(edges, child, parent, 0.5)
-                _add(edges, parent, child, 0.5)
-        return edges, 2 * max(1, math.ceil(math.log2(len(group) + 1)) - 1)
+        for chain in (order, order[::-1]):
+            for i in range(len(chain) - 1):
+                _add(edges, chain[i + 1], chain[i], 0.5)
+                _add(edges, chain[i], chain[i + 1], 0.5)
+        return edges, 2 * (len(group) - 1)
     channels = min(len(d) for d in doms)
     w = 1.0 / channels
     for c in range(channels):
@@ -252,21 +269,23 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
             return [_nvls_phase(topo, group, S, S)]
         m = len(doms[0])
         inner = [list(col) for col in zip(*doms)]      # the j-th GPUs of every domain
-        if algo == "nvls":
-            return [_nvls_phase_many(topo, doms, S, S / m),
+        if algo == "nvls":      # the NVLS latency split between its reduce and gather halves
+            return [_nvls_phase_many(topo, doms, S, S / m, NVLS_LATENCY_S / 2),
                     _ring_phase_many(topo, inner, "all_reduce", S / m),
-                    _nvls_phase_many(topo, doms, S / m, S)]
+                    _nvls_phase_many(topo, doms, S / m, S, NVLS_LATENCY_S / 2)]
         # NCCL's NVLSTree: NVLS reduce-scatter inside each domain, a tree all-reduce of each
         # shard across domains, NVLS all-gather, all three pipelined chunk by chunk: one phase
         # whose flows run at once (as a ring's steps do here), so the slower of NVLink and the
-        # network sets the rate, as in NCCL's model (bw = min(bwIntra, bwInter))
-        parts = [_nvls_phase_many(topo, doms, S, S / m), _tree_phase_many(topo, inner, S / m),
-                 _nvls_phase_many(topo, doms, S / m, S)]
+        # network sets the rate, as in NCCL's model (bw = min(bwIntra, bwInter)); the NVLS
+        # latency once, as NCCL's model charges its intra-node latency once
+        parts = [_nvls_phase_many(topo, doms, S, S / m, 0.0), _tree_phase_many(topo, inner, S / m),
+                 _nvls_phase_many(topo, doms, S / m, S, 0.0)]
         flows: dict = {}
         for ph in parts:
             for e, b in ph.flows.items():
                 _add(flows, e[0], e[1], b)
-        return [Phase(flows, sum(ph.steps for ph in parts), max(ph.extra_s for ph in parts))]
+        return [Phase(flows, sum(ph.steps for ph in parts),
+                      max(ph.extra_s for ph in parts) + NVLS_LATENCY_S, max(ph.fill_s for ph in parts))]
     if algo == "hierarchical":
         doms = domains_of(topo, group)
         if len(doms) == 1 or not equal_domains(topo, group):
@@ -301,11 +320,13 @@ def _ring_phase_many(topo, groups, op, S) -> Phase:
     return Phase(flows, steps)
 
 
-def _nvls_phase(topo, group, up_bytes, down_bytes) -> Phase:
+def _nvls_phase(topo, group, up_bytes, down_bytes, latency_s: float = NVLS_LATENCY_S) -> Phase:
     """In-switch reduction: each GPU pushes its data into the switch, which reduces (or
     multicasts) it; each GPU pulls the reduced shard back. Bytes are scaled by the lower
     efficiency of multimem traffic (``nvls_efficiency`` relative to the ring's scale-up
-    efficiency), and the phase starts with the NVLS pipeline fill (``NVLS_FILL_BYTES`` per rank)."""
+    efficiency), and the phase starts with the NVLS pipeline fill (``NVLS_FILL_BYTES`` per rank)
+    and pays ``latency_s`` (``NVLS_LATENCY_S``: barriers and the multimem round trips through
+    the switch) besides its transfers' own route latency (one hop, into the switch)."""
     n = len(group)
     flows: dict = {}
     eff = nvls_efficiency(topo, n)
@@ -320,18 +341,18 @@ def _nvls_phase(topo, group, up_bytes, down_bytes) -> Phase:
     rate = eff * float(topo.capacity[up_link]) if up_link is not None else 0.0
     # the pipeline fills with at most the message itself (a small message is one chunk)
     fill = min(n * NVLS_FILL_BYTES, max(up_bytes, down_bytes)) / rate if rate > 0 else 0.0
-    return Phase(flows, 2, fill)
+    return Phase(flows, 1, fill + latency_s, fill)
 
 
-def _nvls_phase_many(topo, groups, up, down) -> Phase:
+def _nvls_phase_many(topo, groups, up, down, latency_s: float = NVLS_LATENCY_S) -> Phase:
     flows: dict = {}
-    fill = 0.0
+    extra = fill = 0.0
     for g in groups:
-        ph = _nvls_phase(topo, g, up, down)
-        fill = max(fill, ph.extra_s)
+        ph = _nvls_phase(topo, g, up, down, latency_s)
+        extra, fill = max(extra, ph.extra_s), max(fill, ph.fill_s)
         for e, b in ph.flows.items():
             _add(flows, e[0], e[1], b)
-    return Phase(flows, 2, fill)
+    return Phase(flows, 1, extra, fill)
 
 
 def _tree_phase_many(topo, groups, S) -> Phase:
@@ -375,7 +396,7 @@ def spread_over_mesh(topo: Topology, phases: list[Phase]) -> list[Phase]:
             for a in m:
                 for b in m:
                     _add(flows, a, b, share)
-        out.append(Phase(flows, ph.steps, ph.extra_s))
+        out.append(Phase(flows, ph.steps, ph.extra_s, ph.fill_s))
     return out
 
 
@@ -727,13 +748,15 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
                 nbytes: float, latency: bool = True) -> float:
     """Closed-form time of one collective on an idle fabric: for each phase, the most loaded
     link's bytes / capacity plus the phase's steps x its largest path latency (the alpha-beta
-    model, exact when the phase's flows share no link unevenly)."""
+    model, exact when the phase's flows share no link unevenly). ``latency=False``: the time the
+    bytes take alone, the drains plus NVLS's size ramp (``Phase.fill_s``, the pipeline fill, a
+    cost of the message's size), without launch, route or NVLS latency (``tune`` adds NCCL's)."""
     total = LAUNCH_S if latency else 0.0
     for ph in plan(topo, op, algo, group, nbytes):
         batched = _phase_drain_batched(topo, capacity, ph.flows)
         if batched is not None:
             drain, max_lat = batched
-            total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
+            total += drain + (ph.steps * max_lat + ph.extra_s if latency else ph.fill_s)
             continue
         # the loads of the links the flows cross only (a 16,384-GPU fabric has ~10^5 links):
         # each link's bytes add up flow by flow, as an array over every link would
@@ -752,7 +775,7 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
             if pos.any():
                 with np.errstate(divide="ignore", invalid="ignore"):
                     drain = max(0.0, float(np.max(val[pos] / capacity[idx[pos]])))
-        total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
+        total += drain + (ph.steps * max_lat + ph.extra_s if latency else ph.fill_s)
     return total
 
 
@@ -835,11 +858,12 @@ def estimate(op: str, algo: str, n: int, nbytes: float, bw_Bps: float, latency_s
             return t + (m - 1) / m * S / bw_Bps + (m - 1) * latency_s + \
                 (D - 1) / D * S / m / scaleout_Bps + (D - 1) * scaleout_latency_s
     if algo == "nvls" and not multi and op == "all_reduce":
-        # two single hops; NVLink4 efficiency (the generation of a 450 GB/s switch)
+        # one hop into the switch (half a GPU-to-GPU step) and NVLS's own latency
+        # (NVLS_LATENCY_S); NVLink4 efficiency (the generation of a 450 GB/s switch)
         eff = NVLS_GEN_EFF["NVLink4"] / (1 + n / NVLS_DOMAIN_N0)
         rel = eff / DEFAULT_EFFICIENCY["scaleup"]
         fill = min(n * NVLS_FILL_BYTES, S) / (bw_Bps * eff)     # bw_Bps taken as the line rate here
-        return t + S * (1 + 1 / n) / (bw_Bps * rel) + latency_s + fill
+        return t + S * (1 + 1 / n) / (bw_Bps * rel) + latency_s / 2 + fill + NVLS_LATENCY_S
     if algo == "direct" and op == "all_to_all" and not multi:
         return t + (n - 1) / n * S / bw_Bps + latency_s
     raise ValueError(f"no textbook closed form for {op}/{algo} (use estimate_on)")
