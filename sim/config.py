@@ -1257,6 +1257,21 @@ def _inert_topology(t) -> list[str]:
     return out
 
 
+def zero_shards_nothing(dp: int, cp: int, tp: int, etp: int, ep: int, moe: bool) -> bool:
+    """Whether ZeRO has nothing to shard over: a data-parallel group of one rank (``dp x cp = 1``,
+    over which ZeRO shards the dense parameters) whose experts, if any, have no expert
+    data-parallel peers either (``tp x cp x dp / (etp x ep) = 1``). Sharding over one rank keeps
+    every byte and moves none, so such a plan costs and holds exactly what zero = 0 does: no
+    parameter gathers, no FSDP per-block hooks, no prefetch buffers. PyTorch FSDP does the same
+    (torch/distributed/fsdp/_init_utils.py warns "FSDP is switching to use `NO_SHARD` instead of
+    ShardingStrategy.FULL_SHARD since the world size is 1"); Megatron's distributed optimizer
+    over a group of one reduce-scatters and gathers nothing. Read by the training plan
+    (workloads/training/plan.py effective_zero) and by the config's warning of a zero that has
+    no effect."""
+    edp = max(tp * cp * dp // (etp * ep), 1)
+    return dp * cp == 1 and (not moe or edp == 1)
+
+
 def _given(section, *keys: str) -> list[str]:
     """The ``keys`` a config (or a preset it loads) set explicitly in a section model."""
     return [k for k in keys if k in getattr(section, "model_fields_set", set())]
@@ -1370,13 +1385,11 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                            f"(the idle ones billed by the hour and drawing idle power); leave dp unset to use every "
                            f"GPU, or set {prefix}gpus = {ranks}")
         if t.zero > 0:
-            # ZeRO over a data-parallel group of one rank shards nothing: the plan runs it as zero = 0
-            # (workloads/training/plan.py effective_zero, as FSDP's NO_SHARD at world size 1)
+            # the plan runs it as zero = 0 (zero_shards_nothing)
             inner = t.tp * t.cp * t.pp
             gpus = scope.gpus if prefix else cfg.topology.gpus
             dp = t.dp if t.dp is not None else (gpus // inner if gpus % inner == 0 else 0)
-            edp = max(t.tp * t.cp * dp // ((getattr(t, "etp", None) or t.tp) * t.ep), 1)
-            if dp * t.cp == 1 and (scope.model.experts == 0 or edp == 1):
+            if dp and zero_shards_nothing(dp, t.cp, t.tp, t.etp or t.tp, t.ep, scope.model.experts > 0):
                 out.append(f"{prefix}train.zero = {t.zero} has no effect with a data-parallel group of one rank "
                            f"(dp x cp = 1): nothing to shard over, the step runs and holds what zero = 0 does "
                            "(FSDP's NO_SHARD at world size 1)")

@@ -42,11 +42,7 @@ import pyarrow as pa
 from workloads.serving import engines
 from workloads.serving.deployment import Deployment
 from workloads.serving.requests import build_stream
-from workloads.serving.speculative import summary_columns
-
-# the summary's speculative columns (speculative.summary_columns) and their Arrow types
-SPEC_TYPES = {"spec_acceptance_length": pa.float64(), "spec_acceptance_rate": pa.float64(),
-              "spec_draft_tokens": pa.int64(), "spec_accepted_tokens": pa.int64()}
+from workloads.serving.speculative import SUMMARY_TYPES as SPEC_TYPES, summary_columns
 
 
 def _pct(x: np.ndarray, q: float) -> float:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 
 @dataclass(frozen=True)
 class Speculation:
@@ -187,6 +189,11 @@ class SpecTally:
         self.passes += sequences * tokens_each / gain
 
 
+# the serving summary's speculative columns (summary_columns) and their Arrow types
+SUMMARY_TYPES = {"spec_acceptance_length": pa.float64(), "spec_acceptance_rate": pa.float64(),
+                 "spec_draft_tokens": pa.int64(), "spec_accepted_tokens": pa.int64()}
+
+
 def summary_columns(speculative, tallies) -> dict:
     """The serving summary's speculative figures from the replicas' ``SpecTally`` s, given the
     config's ``serve.speculative`` (its ``tokens``), all null (None) when it is None (unset):
@@ -201,8 +208,7 @@ def summary_columns(speculative, tallies) -> dict:
 
     The two counts are rounded to whole tokens; the length and rate come from the unrounded counts."""
     if speculative is None:
-        return dict.fromkeys(("spec_acceptance_length", "spec_acceptance_rate", "spec_draft_tokens",
-                              "spec_accepted_tokens"))
+        return dict.fromkeys(SUMMARY_TYPES)
     passes = sum(t.passes for t in tallies)
     emitted = sum(t.emitted for t in tallies)
     drafted = passes * speculative.tokens

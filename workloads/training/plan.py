@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sim.config import zero_shards_nothing
 from sim.errors import ConfigError, InfeasibleError
 from workloads.model import ModelSpec, Shard
 
@@ -286,18 +287,10 @@ class Plan:
 
 
 def effective_zero(zero: int, dp: int, cp: int, tp: int, etp: int, ep: int, moe: bool) -> int:
-    """The ZeRO stage a plan runs: ``zero``, or 0 where there is nothing to shard over, a data-parallel
-    group of one rank (``dp x cp = 1``, over which ZeRO shards the dense parameters) whose experts,
-    if any, have no expert data-parallel peers either (``tp x cp x dp / (etp x ep) = 1``). Sharding
-    over one rank keeps every byte and moves none, so such a plan costs and holds exactly what
-    zero = 0 does: no parameter gathers, no FSDP per-block hooks, no prefetch buffers. PyTorch FSDP
-    does the same (torch/distributed/fsdp/_init_utils.py warns "FSDP is switching to use
-    `NO_SHARD` instead of ShardingStrategy.FULL_SHARD since the world size is 1"); Megatron's
-    distributed optimizer over a group of one reduce-scatters and gathers nothing."""
-    edp = max(tp * cp * dp // (etp * ep), 1)
-    if dp * cp == 1 and (not moe or edp == 1):
-        return 0
-    return zero
+    """The ZeRO stage a plan runs: ``zero``, or 0 where there is nothing to shard over
+    (``sim.config.zero_shards_nothing``: a data-parallel group of one rank without expert
+    data-parallel peers)."""
+    return 0 if zero_shards_nothing(dp, cp, tp, etp, ep, moe) else zero
 
 
 def make_plan(train, model: ModelSpec, gpus: int) -> Plan:
