@@ -26,7 +26,8 @@ Vocabulary:
 - start methods (``mp_context``): fork (Linux's default), spawn and forkserver give the same tables.
 - stop: Ctrl-C or SIGTERM, whichever thread of the sweep process the kernel hands it to, stops the
   local pool within ``WAKE_S``: the points running then finish and are kept, no other point starts
-  (queued ones included); a second one terminates the running points (``_DeferredSignals``).
+  (queued ones included); a second one terminates the running points (``_DeferredSignals``). One
+  worker (points run in the sweep's own process, ``_run_in_process``) stops the same way.
 - sweep manifest: ``OUT/sweep.json``: axes, partition types and every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), rewritten
   atomically after completions (at most every SAVE_INTERVAL_S) and at the end, when ``running``
@@ -720,8 +721,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
         elif engine == "dask":
             _run_dask(point_fn, [tasks[p.index] for p in todo], workers, address, record)
         elif workers == 1:
-            for p in todo:
-                record(execute(point_fn, tasks[p.index]))
+            _run_in_process(point_fn, [tasks[p.index] for p in todo], record)
         else:
             _run_local(point_fn, [tasks[p.index] for p in todo], workers, record, mp_context)
     except KeyboardInterrupt:
@@ -777,9 +777,13 @@ class _DeferredSignals:
     SIG_DFL or SIG_IGN are left alone, as are all signals when the sweep runs off the main thread (only
     the main thread may set handlers; it gets the KeyboardInterrupt itself)."""
 
-    def __init__(self):
+    def __init__(self, second_now: bool = False):
         self.pending: list[int] = []
         self.previous: dict = {}
+        # a second signal runs its handler at once instead of waiting for ``deliver``: for a main thread
+        # that runs a point itself (``_run_in_process``) and so calls ``deliver`` only between points
+        self.second_now = second_now
+        self.noted = 0
 
     def __enter__(self):
         import threading
@@ -794,6 +798,11 @@ class _DeferredSignals:
         return self
 
     def _note(self, signum, frame) -> None:
+        self.noted += 1
+        if self.second_now and self.noted > 1:
+            self.pending.clear()
+            self.previous[signum](signum, frame)
+            return
         self.pending.append(signum)
 
     def deliver(self) -> None:
@@ -807,6 +816,19 @@ class _DeferredSignals:
             signal.signal(sig, handler)
         if exc_type is None:
             self.deliver()          # a signal that came as the pool shut down is not lost
+
+
+def _run_in_process(point_fn, tasks: list[PointTask], record) -> None:
+    """The points one after another in this process (``--workers 1``), stopped as the pool is: a Ctrl-C or
+    SIGTERM lets the point running then finish and be recorded, no other point starts, and the
+    KeyboardInterrupt goes on to ``run_sweep`` (``dcsim sweep`` exits 130); a second one interrupts the
+    running point at once (its half-written directory stays in staging and is removed). Before, the first
+    Ctrl-C raised inside the point and dropped it, however long it had run."""
+    with _DeferredSignals(second_now=True) as signals:
+        for t in tasks:
+            signals.deliver()
+            record(execute(point_fn, t))
+        signals.deliver()
 
 
 def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_context: str | None) -> None:

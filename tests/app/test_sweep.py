@@ -61,6 +61,23 @@ def gated_point(task):
     return tiny_point(task)
 
 
+def held_point(task):
+    """Notes that it started (a file in $DCSIM_TEST_STARTED), then holds until the test creates the file
+    $DCSIM_TEST_STARTED/release and finishes as ``tiny_point``. Given up after 60 s (failed): a test
+    that never releases it then sees a failed point and the next one started."""
+    started = Path(os.environ["DCSIM_TEST_STARTED"])
+    (started / str(task.index)).touch()
+    give_up = time.monotonic() + 60
+    while not (started / "release").exists():
+        noted = getattr(getattr(signal.getsignal(signal.SIGINT), "__self__", None), "noted", 0)
+        if noted:       # the sweep's deferred handler (sweep._DeferredSignals) noted a Ctrl-C
+            (started / "noted").touch()
+        if time.monotonic() > give_up:
+            raise RuntimeError("never released")
+        time.sleep(0.02)
+    return tiny_point(task)
+
+
 def buggy_point(task):
     if task.values["train.tp"] == 2:
         raise ZeroDivisionError("a bug")
@@ -308,8 +325,9 @@ class _Lines:
         return "".join(out)
 
 
-def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=None) -> subprocess.Popen:
-    """A child Python running the sweep at ``path`` into ``out`` with 2 workers and the point function
+def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=None,
+                   workers=2) -> subprocess.Popen:
+    """A child Python running the sweep at ``path`` into ``out`` with ``workers`` workers and the point function
     ``point`` of this module, its progress lines on a pipe. With ``cli``, through ``dcsim sweep`` (its
     SIGTERM handling and exit status); otherwise it exits 130 when the sweep was interrupted, else 0.
     ``prelude``: code run first."""
@@ -319,12 +337,12 @@ def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=Non
             import sim.app.sweep as sw
             from sim.app.cli import main
             sw.run_sweep = functools.partial(sw.run_sweep, point_fn={point}, progress=False)
-            sys.exit(main(["sweep", {str(path)!r}, "--out", {str(out)!r}, "--workers", "2"]))
+            sys.exit(main(["sweep", {str(path)!r}, "--out", {str(out)!r}, "--workers", "{workers}"]))
         """
     else:
         body = f"""
             from sim.app.sweep import load_sweep, run_sweep
-            res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers=2, point_fn={point}, progress=False)
+            res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers={workers}, point_fn={point}, progress=False)
             sys.exit(130 if res.interrupted else 0)
         """
     script = textwrap.dedent(f"""
@@ -375,6 +393,70 @@ def test_sigint_loses_no_finished_point(tmp_path):
                           "filename=true)").fetchall())
     assert len(set(got)) == 12
     assert all(got[f] == t for f, t in tokens.items())     # finished points were not recomputed
+
+
+def _wait_for_file(path: Path, proc: subprocess.Popen) -> None:
+    give_up = time.monotonic() + TIMEOUT_S
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate(timeout=TIMEOUT_S)
+        assert time.monotonic() < give_up, f"{path.name} never appeared"
+        time.sleep(0.02)
+
+
+def test_ctrl_c_with_one_worker_lets_the_running_point_finish_and_keeps_it(tmp_path):
+    """``--workers 1`` runs the points in the sweep's own process. A Ctrl-C raised its KeyboardInterrupt
+    inside the running point, which was dropped (the sweep exited at once). Now, as with the pool, the
+    point running at the Ctrl-C finishes and is kept, no other point starts, and ``dcsim sweep`` exits
+    130; a rerun skips the kept point."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4]})
+    out, started = tmp_path / "out", tmp_path / "started"
+    started.mkdir()
+    proc = _sweep_process(path, out, point="held_point", cli=True, workers=1,
+                          env={"DCSIM_TEST_STARTED": str(started)})
+    try:
+        _wait_for_file(started / "0", proc)
+        proc.send_signal(signal.SIGINT)
+        (started / "release").touch()   # the held point may finish now; the sweep must stop after it
+        stdout, stderr = _finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT_S)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: finished points are kept" in stderr
+    assert {p.name for p in started.iterdir()} <= {"0", "noted", "release"}   # no point started after it
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True and manifest["running"] is False
+    assert [p["status"] for p in manifest["points"]] == ["done", "pending", "pending"]
+    assert _read(out).fetchall() and [r[0] for r in duckdb.sql(f"select tp_seen from {_source(out)}").fetchall()] == [1]
+    res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == 1 and res.count("done") == 2
+
+
+def test_a_second_ctrl_c_with_one_worker_stops_the_running_point(tmp_path):
+    """As the pool's: a second Ctrl-C does not wait for the running point; nothing half-written is kept."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4]})
+    out, started = tmp_path / "out", tmp_path / "started"
+    started.mkdir()
+    proc = _sweep_process(path, out, point="held_point", cli=True, workers=1,
+                          env={"DCSIM_TEST_STARTED": str(started)})
+    try:
+        _wait_for_file(started / "0", proc)
+        proc.send_signal(signal.SIGINT)
+        _wait_for_file(started / "noted", proc)     # two signals sent at once may merge into one
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = _finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT_S)
+    assert proc.returncode == 130, stderr
+    assert sorted(p.name for p in started.iterdir()) == ["0", "noted"]
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True
+    assert [p["status"] for p in manifest["points"]] == ["pending"] * 3
+    assert not list(out.rglob("summary.parquet"))
+    assert not (tmp_path / ".out.staging").exists()
 
 
 def _tgkill():
