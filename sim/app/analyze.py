@@ -838,9 +838,12 @@ def _summarize(out: Outputs, args, plots: str | None) -> None:
         print(json_line(rows))
     else:
         if out.is_sweep:
-            done = out.query("select count(*) as n from points where status = 'done'")[0]["n"]
-            print_table(rows, title=f"sweep {out.sweep['name']}: {done} finished of "     # rows: one per job
-                                    f"{out.sweep['points_total']} points")
+            # a resumed sweep records the points an earlier run finished as skipped: finished all the same
+            n = {r["status"]: r["n"] for r in out.query("select status, count(*) as n from points "
+                                                        "where status in ('done', 'skipped') group by status")}
+            earlier = f" ({n['skipped']} from an earlier run)" if n.get("skipped") else ""
+            print_table(rows, title=f"sweep {out.sweep['name']}: {n.get('done', 0) + n.get('skipped', 0)} "   # rows: one per job
+                                    f"finished of {out.sweep['points_total']} points{earlier}")
         elif len(rows) == 1:
             from sim.app.tables import print_summary
             print_summary(out.query("select * from summary")[0], title=f"run {out.dir.name}")

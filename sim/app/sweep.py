@@ -28,8 +28,9 @@ Vocabulary:
   local pool within ``WAKE_S``: the points running then finish and are kept, no other point starts
   (queued ones included); a second one terminates the running points (``_DeferredSignals``). One
   worker (points run in the sweep's own process, ``_run_in_process``) stops the same way.
-- sweep manifest: ``OUT/sweep.json``: axes, partition types and every point's status
-  (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), rewritten
+- sweep manifest: ``OUT/sweep.json``: axes, partition types, every point's status
+  (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), their
+  ``counts`` and ``points_finished`` (done + skipped), rewritten
   atomically after completions (at most every SAVE_INTERVAL_S) and at the end, when ``running``
   turns false. A sweep killed outright (SIGKILL) leaves ``running: true`` and may list its last
   finished points as pending; their directories are complete all the same, and both a rerun
@@ -631,6 +632,9 @@ def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, en
         "points_total": len(points),
         "counts": {s: sum(1 for o in status.values() if o["status"] == s)
                    for s in ("done", "skipped", "failed", "pending")},
+        # finished points, this run's (done) and an earlier run's (skipped): a resumed sweep's counts
+        # read done 0, skipped N, and its finished points are N
+        "points_finished": sum(1 for o in status.values() if o["status"] in ("done", "skipped")),
         "interrupted": interrupted,
         # true until the sweep's last write: a sweep.json that stays true was left by a killed sweep
         # (SIGKILL, out of memory, power loss), whose last finished points it may list as pending

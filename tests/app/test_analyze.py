@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -474,6 +475,27 @@ def test_tables_dcsim_cannot_read_name_the_directory_not_sql(sweep_dir, tmp_path
     assert main(["analyze", str(copy), "--no-plots"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: DIR: the tables under {copy} cannot be read") and "BOOLEAN" in err
+
+
+def test_a_resumed_sweep_counts_the_points_an_earlier_run_finished(tmp_path, capsys):
+    # a rerun records the points finished before as skipped: analyze said "0 finished of 9"
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "r"\nbase = "base.toml"\n[grid]\n'
+                                     '"topology.nic_Gbps" = [100, 200, 400]\n"train.tp" = [1, 2, 4]\n')
+    out = tmp_path / "out"
+    first = run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=overlap_point, progress=False)
+    assert first.count("done") == 9
+    shutil.rmtree(out / "nic_Gbps=400" / "tp=4")       # one point to run again
+    second = run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=overlap_point, progress=False)
+    assert second.count("done") == 1 and second.count("skipped") == 8
+    capsys.readouterr()
+    assert main(["analyze", str(out), "--no-plots"]) == 0
+    assert "sweep r: 9 finished of 9 points (8 from an earlier run)" in capsys.readouterr().out
+    run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=overlap_point, progress=False)
+    capsys.readouterr()
+    assert main(["analyze", str(out), "--no-plots"]) == 0
+    assert "sweep r: 9 finished of 9 points (9 from an earlier run)" in capsys.readouterr().out
 
 
 def test_a_sweep_with_no_finished_point_gets_no_empty_plots_dir(tmp_path, capsys):

@@ -287,6 +287,12 @@ def test_rerun_skips_finished_points_and_retries_failed(tmp_path):
                             "hive_partitioning=true)").fetchall())
     assert set(after) == {1, 2, 4}
     assert after[1] == tokens[1] and after[4] == tokens[4]   # not recomputed
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["counts"] == {"done": 1, "skipped": 2, "failed": 0, "pending": 0}
+    assert manifest["points_finished"] == 3         # this run's and the earlier run's
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)     # all skipped
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["counts"]["skipped"] == 3 and manifest["points_finished"] == 3
 
 
 def test_progress_prints_one_line_per_point(tmp_path, capsys):
