@@ -166,6 +166,18 @@ def test_empty_or_path_like_names_are_refused(name):
     assert err.value.key == "run.name"
 
 
+def test_an_empty_file_is_not_a_config(tmp_path):
+    # it ran every default, and failed later (exit 3: the default training job does not fit in memory)
+    for text in ("", "\n  \n", "# a comment\n# another\n"):
+        (tmp_path / "e.toml").write_text(text)
+        with pytest.raises(ConfigError) as err:
+            load_config(tmp_path / "e.toml")
+        assert err.value.key == str(tmp_path / "e.toml") and "empty config" in str(err.value)
+    (tmp_path / "e.toml").write_text("[run]\n")      # a table, even empty, is a key: defaults asked for
+    assert read_toml(tmp_path / "e.toml") == {"run": {}}
+    assert load_config(data={}).run.kind == "train"     # data, not a file: defaults as before
+
+
 def test_a_binary_file_or_a_directory_is_not_a_config(tmp_path):
     (tmp_path / "bin.toml").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "dir.toml").mkdir()

@@ -14,6 +14,8 @@ from sim.errors import ConfigError
 from sim.outputs import write_run_dir
 from sim.app.sweep import load_sweep, run_sweep
 
+BASE = '[run]\nname = "base"\n'     # a base run config (an empty file is refused)
+
 
 def overlap_point(task):
     """A synthetic training point with a closed-form step: compute C, communication M, overlap
@@ -37,7 +39,7 @@ def overlap_point(task):
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("an")
-    (tmp / "base.toml").write_text("")
+    (tmp / "base.toml").write_text(BASE)
     (tmp / "s.toml").write_text('name = "bw"\nbase = "base.toml"\n[grid]\n'
                                 '"topology.nic_Gbps" = [12.5, 50, 100, 200, 400, 800]\n"train.tp" = [1, 2, 4]\n')
     out = tmp / "out"
@@ -140,7 +142,7 @@ def noisy_point(task):
 
 def _replicated(tmp, n: int, points: int = 40):
     from sim.app.analyze import interval_rows
-    (tmp / "base.toml").write_text("")
+    (tmp / "base.toml").write_text(BASE)
     (tmp / f"s{n}.toml").write_text(f'name = "r"\nbase = "base.toml"\nreplicates = {n}\n[grid]\n'
                                     f'"train.tp" = {list(range(1, points + 1))}\n')
     out = tmp / f"out{n}"
@@ -168,7 +170,7 @@ def test_breakdown_draws_every_point(tmp_path, monkeypatch):
     """88 points (the headline sweep's count) give 88 bars per stacked part, each labelled."""
     import sim.app.analyze as an
     tmp = tmp_path
-    (tmp / "base.toml").write_text("")
+    (tmp / "base.toml").write_text(BASE)
     (tmp / "s.toml").write_text('name = "big"\nbase = "base.toml"\n[grid]\n'
                                 '"topology.nic_Gbps" = [12.5, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800]\n'
                                 '"train.tp" = [1, 2, 3, 4, 5, 6, 7, 8]\n')
@@ -227,7 +229,7 @@ def two_job_point(task):
 
 def test_a_sweep_of_multi_job_runs_counts_points_not_rows(tmp_path, capsys):
     from sim.app.cli import main
-    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "s.toml").write_text('name = "j"\nbase = "base.toml"\n[grid]\n"train.tp" = [1, 2]\n')
     run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, point_fn=two_job_point, progress=False)
     assert main(["analyze", str(tmp_path / "out"), "--no-plots"]) == 0
@@ -238,7 +240,7 @@ def test_points_of_an_earlier_larger_grid_are_left_out(tmp_path, capsys):
     """A sweep rerun with a smaller [grid] into the same directory: analyze returned the earlier
     grid's points too (8 rows for a 4-point sweep, a user's report). Only the points sweep.json
     lists are read; the others stay on disk and a warning says how many were left out."""
-    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "base.toml").write_text(BASE)
     def sweep(rates):
         (tmp_path / "s.toml").write_text('name = "bw"\nbase = "base.toml"\n[grid]\n'
                                          f'"topology.nic_Gbps" = {rates}\n"train.tp" = [1, 2]\n')
@@ -290,7 +292,7 @@ def test_a_replicate_axis_is_never_a_curve_to_colour(tmp_path):
     # replicates = 5 over topology.gpu coloured the throughput plot by seed (the seed moves the
     # ratio least) and fitted a roofline per seed across GPUs
     from sim.app.analyze import curve_axes
-    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "s.toml").write_text('name = "r"\nbase = "base.toml"\nreplicates = 3\n[grid]\n'
                                      '"topology.nic_Gbps" = [50, 200]\n"train.tp" = [1, 2]\n')
     run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, point_fn=overlap_point, progress=False)
@@ -480,7 +482,7 @@ def test_tables_dcsim_cannot_read_name_the_directory_not_sql(sweep_dir, tmp_path
 def test_a_resumed_sweep_counts_the_points_an_earlier_run_finished(tmp_path, capsys):
     # a rerun records the points finished before as skipped: analyze said "0 finished of 9"
     from sim.app.cli import main
-    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "s.toml").write_text('name = "r"\nbase = "base.toml"\n[grid]\n'
                                      '"topology.nic_Gbps" = [100, 200, 400]\n"train.tp" = [1, 2, 4]\n')
     out = tmp_path / "out"
@@ -505,7 +507,7 @@ def test_a_sweep_with_no_finished_point_gets_no_empty_plots_dir(tmp_path, capsys
     def boom(task):
         raise RuntimeError("point failed")
 
-    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "s.toml").write_text('name = "f"\nbase = "base.toml"\n[grid]\n"train.tp" = [1, 2]\n')
     out = tmp_path / "out"
     run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=boom, progress=False)
@@ -538,7 +540,7 @@ def test_a_sweep_across_gpus_says_which_points_are_not_calibrated(tmp_path, caps
     # without the calibrated column, so a B200 serving estimate read like a fitted H200 figure
     from types import SimpleNamespace
     from sim.app.analyze import analyze_one
-    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "s.toml").write_text('name = "gpus"\nbase = "base.toml"\n[grid]\n'
                                      '"topology.gpu" = ["H200-SXM-141GB", "B200-180GB"]\n')
     out = tmp_path / "out"

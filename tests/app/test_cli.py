@@ -53,6 +53,25 @@ def test_bad_config_exits_2_with_key_and_no_traceback(tmp_path):
     assert r.returncode == 2 and "bogus" in r.stderr
 
 
+@pytest.mark.parametrize("text", ["", "# only a comment\n\n   \n", "\ufeff\n"], ids=["0 bytes", "comments", "BOM"])
+def test_an_empty_config_exits_2_naming_the_file(tmp_path, monkeypatch, capsys, text):
+    """An empty config ran every default and failed later (exit 3: the default job does not fit in
+    memory); every command that reads a config file refuses it, naming the file."""
+    monkeypatch.chdir(tmp_path)
+    empty = tmp_path / "empty.toml"
+    empty.write_text(text, encoding="utf-8")
+    (tmp_path / "base.toml").write_text('[run]\nname = "base"\n')
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "empty.toml"\n[grid]\n"train.tp" = [1, 2]\n')
+    for argv in (["run", str(empty), "--out", "o"], ["sweep", str(empty), "--out", "so"],
+                 ["sweep", "s.toml", "--out", "so"],                          # an empty base
+                 ["collective", str(empty), "--op", "all_reduce", "--gpus", "8"],
+                 ["traffic", str(empty)]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {empty}: empty config: the file has no keys"), (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.toml", "empty.toml", "s.toml"]   # nothing written
+
+
 def test_bad_collective_size_exits_2(capsys):
     assert main(["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "12Q"]) == 2
     assert "--sizes" in capsys.readouterr().err

@@ -24,6 +24,8 @@ from sim.app.sweep import Sweep, encode_value, load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
+BASE = '[run]\nname = "base"\n'     # a base run config (an empty file is refused)
+
 
 # -- point functions used by the tests (module level: workers import them by name) -------------
 
@@ -1052,7 +1054,7 @@ def test_a_swept_value_too_long_for_a_directory_name_is_refused_up_front():
 
 def test_a_sweep_over_the_point_bound_is_refused_before_listing_points(tmp_path):
     # replicates = 1000000 spent minutes listing two million points, printing nothing
-    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "base.toml").write_text(BASE)
     with pytest.raises(ConfigError) as err:
         load_sweep(data={"base": str(tmp_path / "base.toml"), "replicates": 1_000_000, "grid": {"train.tp": [1, 2]}})
     assert err.value.key == "replicates" and "100,000" in str(err.value)
