@@ -13,7 +13,10 @@ Vocabulary:
 A malformed line is a ``ConfigError`` naming the file and the line number: a trace that does not
 parse never becomes a silent number. Timestamps must be finite (no NaN, no Infinity) and not
 negative, token counts whole numbers within 1..``MAX_REQUEST_TOKENS``; the message names the
-column.
+column. Rows are in time order, as the published traces are (equal timestamps allowed): a
+timestamp earlier than the line before it is a ``ConfigError`` naming the file, both lines and
+both timestamps (a trace cut and pasted, or merged from several files, out of order), never
+reordered silently.
 """
 
 from __future__ import annotations
@@ -97,6 +100,13 @@ def _hash_ids(value) -> np.ndarray:
     return np.asarray(value, dtype=np.int64)
 
 
+def _out_of_order(path: Path, lineno: int, stamp, prev_lineno: int, prev_stamp, how_to_sort: str) -> ConfigError:
+    """The error for a row whose timestamp ``stamp`` (as written) is earlier than the row before it."""
+    return ConfigError("workload.trace", f"{path}:{lineno}: timestamp {stamp} is earlier than {prev_stamp} on line "
+                                         f"{prev_lineno}: a trace lists its requests in time order; sort it by "
+                                         f"timestamp ({how_to_sort})")
+
+
 def _open_text(path: Path):
     if path.is_dir():
         raise ConfigError("workload.trace", f"{path} is a directory, not a trace file")
@@ -155,6 +165,7 @@ def _read_azure(path: Path, f) -> Trace:
                                             f"{','.join(want)}, then one request per line")
     if header != want:
         raise ConfigError("workload.trace", f"{path}:1: expected header {','.join(want)}, got {','.join(header)}")
+    last = None         # (whole, fraction, line number, TIMESTAMP as written) of the row before
     for lineno, line in enumerate(f, start=2):
         if not line.strip():
             continue
@@ -168,17 +179,19 @@ def _read_azure(path: Path, f) -> Trace:
             _check_row(t, n_in, n_out, ("TIMESTAMP", "ContextTokens", "GeneratedTokens"))
         except ValueError as err:
             raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({err}): {line.strip()[:80]!r}") from None
+        if last is not None and (whole, frac) < last[:2]:      # exact: not the float sum (~8 us)
+            raise _out_of_order(path, lineno, parts[0].strip(), last[2], last[3],
+                                "its header, then the other lines sorted: the TIMESTAMP format sorts as text")
+        last = (whole, frac, lineno, parts[0].strip())
         arrivals.append(whole)
         fractions.append(frac)
         inputs.append(n_in)
         outputs.append(n_out)
     if not arrivals:
         raise ConfigError("workload.trace", f"{path}: no requests")
-    base = min(arrivals)
-    arr = (np.asarray(arrivals, np.int64) - base).astype(np.float64) + np.asarray(fractions)
-    order = np.argsort(arr, kind="stable")     # as the Mooncake reader: the first N are the N earliest
-    arr = arr[order] - arr.min()
-    return Trace(arr, np.asarray(inputs, np.int64)[order], np.asarray(outputs, np.int64)[order], path=str(path))
+    arr = (np.asarray(arrivals, np.int64) - arrivals[0]).astype(np.float64) + np.asarray(fractions)
+    arr -= arr[0]       # in time order (checked above): the first N requests are the N earliest
+    return Trace(arr, np.asarray(inputs, np.int64), np.asarray(outputs, np.int64), path=str(path))
 
 
 def read_mooncake(path: str | Path) -> Trace:
@@ -187,6 +200,7 @@ def read_mooncake(path: str | Path) -> Trace:
 
 def _read_mooncake(path: Path, f) -> Trace:
     arrivals, inputs, outputs, blocks = [], [], [], []
+    last = None         # (t, line number, timestamp as written) of the request before
     for lineno, line in enumerate(f, start=1):
         if not line.strip():
             continue
@@ -204,6 +218,10 @@ def _read_mooncake(path: Path, f) -> Trace:
         except (ValueError, KeyError, TypeError, OverflowError) as err:
             kind = f"missing field {err}" if isinstance(err, KeyError) else str(err)
             raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({kind}): {line.strip()[:80]!r}") from None
+        if last is not None and t < last[0]:
+            raise _out_of_order(path, lineno, json.dumps(stamp), last[1], last[2],
+                                "jq -c -s 'sort_by(.timestamp)[]' FILE")
+        last = (t, lineno, json.dumps(stamp))
         arrivals.append(t)
         inputs.append(n_in)
         outputs.append(n_out)
@@ -211,10 +229,9 @@ def _read_mooncake(path: Path, f) -> Trace:
     if not arrivals:
         raise ConfigError("workload.trace", f"{path}: no requests")
     arr = np.asarray(arrivals)
-    order = np.argsort(arr, kind="stable")
-    arr = arr[order] - arr.min()
-    return Trace(arr, np.asarray(inputs, np.int64)[order], np.asarray(outputs, np.int64)[order],
-                 [blocks[i] for i in order], MOONCAKE_BLOCK_TOKENS, str(path))
+    arr = arr - arr[0]      # in time order (checked above)
+    return Trace(arr, np.asarray(inputs, np.int64), np.asarray(outputs, np.int64), blocks,
+                 MOONCAKE_BLOCK_TOKENS, str(path))
 
 
 def read_trace(name: str, key: str = "workload.trace") -> Trace:

@@ -115,13 +115,37 @@ def test_an_azure_clock_out_of_range_is_an_error_not_the_next_day(tmp_path, stam
         read_azure(p)
 
 
-def test_an_azure_trace_out_of_time_order_is_read_in_arrival_order(tmp_path):
-    # the rows came back in file order (the Mooncake reader sorts): the first N were not the earliest
-    (tmp_path / "u.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.5,374,44\n"
-                                    "2023-11-16 18:15:40.5,100,20\n")
-    t = read_azure(tmp_path / "u.csv")
-    assert t.arrival_s.tolist() == [0.0, 6.0] and t.input_tokens.tolist() == [100, 374]
-    assert t.output_tokens.tolist() == [20, 44]
+def test_an_azure_timestamp_that_goes_backwards_names_the_file_both_lines_and_both_times(tmp_path):
+    # read silently (rows reordered): a trace out of order is a trace cut, pasted or merged wrongly
+    p = tmp_path / "u.csv"
+    p.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:40.5,374,44\n"
+                 "2023-11-16 18:15:46.5,100,20\n\n2023-11-16 18:15:46.4999999,10,2\n")
+    with pytest.raises(ConfigError) as err:
+        read_azure(p)
+    assert err.value.key == "workload.trace"
+    assert (f"{p}:5: timestamp 2023-11-16 18:15:46.4999999 is earlier than 2023-11-16 18:15:46.5 on line 3"
+            in str(err.value)) and "sort" in str(err.value)
+    # equal timestamps are in order (the published traces have them); 100 ns apart is in order too
+    p.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:40.5,374,44\n"
+                 "2023-11-16 18:15:40.5,100,20\n2023-11-16 18:15:40.5000001,10,2\n")
+    t = read_azure(p)
+    assert t.arrival_s.tolist() == pytest.approx([0.0, 0.0, 1e-7], abs=1e-12) and t.input_tokens.tolist() == [374, 100, 10]
+
+
+def test_a_mooncake_timestamp_that_goes_backwards_names_the_file_both_lines_and_both_times(tmp_path):
+    row = '{{"timestamp": {t}, "input_length": {n}, "output_length": 2, "hash_ids": [{n}]}}\n'
+    p = tmp_path / "u.jsonl"
+    p.write_text(row.format(t=0, n=1) + row.format(t=40, n=2) + row.format(t=40, n=3) + row.format(t=39.5, n=4))
+    with pytest.raises(ConfigError) as err:
+        read_mooncake(p)
+    assert f"{p}:4: timestamp 39.5 is earlier than 40 on line 3" in str(err.value)
+    from sim.app.cli import main        # dcsim run: exit 2, one line naming the file
+    (tmp_path / "run.toml").write_text('[run]\nkind = "serve"\n[workload]\narrival = "trace"\ntrace = "u.jsonl"\n')
+    assert main(["run", str(tmp_path / "run.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+    p.write_text(row.format(t=0, n=1) + row.format(t=40, n=2) + row.format(t=40, n=3))
+    t = read_mooncake(p)        # equal timestamps: in order, and kept in file order
+    assert t.arrival_s.tolist() == [0.0, 0.04, 0.04] and [b.tolist() for b in t.prefix_blocks] == [[1], [2], [3]]
 
 
 def test_azure_timestamps_keep_their_100_ns_digits():
