@@ -887,10 +887,17 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
     from sim.app.tables import json_line, print_table
     if args.sql:
         rows = out.query(args.sql)
+        # stdout holds the result alone (a table, or --json's line), for a pipe or a file; the heading
+        # and notes go to stderr
+        several = len(getattr(args, "dirs", None) or []) > 1
+        heading = " ".join(([f"{out.dir}:"] if several else []) + ([args.sql] if len(args.sql) < 80 else []))
+        if heading and not args.json:
+            print(heading, file=sys.stderr)
         if args.json:
             print(json_line(rows))
         else:
-            print_table(rows, title=args.sql if len(args.sql) < 80 else None)
+            print_table(rows)
+        sql_uncalibrated_note(out, rows)
         return
     try:
         _summarize(out, args, plots)
@@ -902,20 +909,33 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
         raise ConfigError("DIR", f"the tables under {out.dir} cannot be read ({err.reason})") from None
 
 
-def uncalibrated_note(out: Outputs, rows: list[dict]) -> None:
+def uncalibrated_note(out: Outputs, rows: list[dict], single: bool = False, of: str = "rows") -> None:
     """A note on stderr naming the summary rows (sweep points, [[jobs]]) whose run was not calibrated
     (``calibrated`` false: a compute constant came from defaults or a ``like``, so its times are
-    estimates); a single run's summary prints the column itself."""
+    estimates); a single run's summary prints the column itself (``single``: note it all the same).
+    ``of`` names what the rows are."""
     bad = [r for r in rows if r.get("calibrated") is False]
-    if not bad or len(rows) == 1:
+    if not bad or (len(rows) == 1 and not single):
         return
     keys = [k for k in out.partitions if k in bad[0]] or [k for k in ("job",) if k in bad[0]]
-    names = ["/".join(f"{k}={r[k]}" for k in keys) for r in bad[:5]]
-    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-    print(f"note: {len(bad)} of {len(rows)} rows are not calibrated (calibrated = false: their GPU's compute "
+    names = ["/".join(f"{k}={r[k]}" for k in keys) for r in bad[:5]] if keys else []
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 and names else ""
+    print(f"note: {len(bad)} of {len(rows)} {of} are not calibrated (calibrated = false: their GPU's compute "
           f"constants for that kind of run were not fitted to its measurements, so their times are estimates; "
-          f"`dcsim hardware` lists calibrated / calibrated_serve per GPU): {', '.join(names)}{more}",
-          file=sys.stderr)
+          f"`dcsim hardware` lists calibrated / calibrated_serve per GPU)"
+          + (f": {', '.join(names)}{more}" if names else ""), file=sys.stderr)
+
+
+def sql_uncalibrated_note(out: Outputs, rows: list[dict]) -> None:
+    """``uncalibrated_note`` for an ``--sql`` result: on its rows when it has a ``calibrated``
+    column, else on the summary rows of the outputs it read (their tables, and any figure the query
+    derives from them, are estimates where a run was not calibrated)."""
+    if rows and "calibrated" in rows[0]:
+        uncalibrated_note(out, rows, single=True)
+    elif "summary" in out.tables and "calibrated" in out.columns("summary"):
+        summary = out.query('select * from summary')
+        uncalibrated_note(out, summary, single=True,
+                          of=f"summary rows under {out.dir} (the runs this query reads)")
 
 
 def _summarize(out: Outputs, args, plots: str | None) -> None:

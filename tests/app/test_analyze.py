@@ -530,6 +530,32 @@ def test_a_sweep_across_gpus_says_which_points_are_not_calibrated(tmp_path, caps
     assert "H200" not in err.split("note:", 1)[1]
 
 
+def test_sql_prints_the_result_alone_on_stdout_and_notes_uncalibrated_rows(tmp_path, capsys):
+    # the query's text printed as a heading on stdout, above the result a script reads; and an --sql
+    # result over B200 serving points said nothing of their constants being estimates
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "gpus"\nbase = "base.toml"\n[grid]\n'
+                                     '"topology.gpu" = ["H200-SXM-141GB", "B200-180GB"]\n')
+    out = tmp_path / "out"
+    run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=calibration_point, progress=False)
+    capsys.readouterr()
+    sql = "select gpu, output_tokens_per_s from summary order by gpu"
+    assert main(["analyze", str(out), "--sql", sql]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.splitlines() == ["gpu             output_tokens_per_s", "B200-180GB      1000.0",
+                                        "H200-SXM-141GB  1000.0"]
+    assert sql in printed.err and "note: 1 of 2 summary rows under" in printed.err
+    # a result with the calibrated column: the note counts its own rows and names them
+    assert main(["analyze", str(out), "--sql", "select gpu, calibrated from summary", "--json"]) == 0
+    printed = capsys.readouterr()
+    assert len(json.loads(printed.out)) == 2 and "note: 1 of 2 rows are not calibrated" in printed.err
+    assert "gpu=B200-180GB" in printed.err
+    # calibrated rows only: no note
+    assert main(["analyze", str(out), "--sql", "select * from summary where calibrated"]) == 0
+    assert "not calibrated" not in capsys.readouterr().err
+
+
 JOBS_BASE = """
 [run]
 name = "t"
