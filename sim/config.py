@@ -853,19 +853,34 @@ def check_overrides_reach_jobs(data: dict, keys: list[str], where: str | None = 
     key on a config with ``[[jobs]]``: every job runs its own tables, so the override changed
     nothing (``--set train.tp=4`` exited 0, and a sweep over ``train.tp`` ran identical points).
     The message suggests the job's key, ``jobs.N.<key>``. ``where`` prefixes the key (``grid``).
+    Likewise a ``failures`` key (a [[jobs]] run has no long horizon; no job has such a key),
+    ``run.kind`` (each job's ``kind`` decides) and ``run.steps`` without a training job.
     Such a section written in the config file itself is only warned about (``ineffective_settings``)."""
     jobs = data.get("jobs")
     if not isinstance(jobs, list) or not jobs:
         return
+    listed = ", ".join(f"{i} = {j.get('name')!r} ({j.get('kind')})" if isinstance(j, dict) else str(i)
+                       for i, j in enumerate(jobs))
     for key in keys:
         path = _key_path(key)
+        named = f"{where}.{key}" if where else key
+        if path[0] == "failures":
+            # no per-job key: a [[jobs]] run has no long horizon (run.duration_h is refused with [[jobs]])
+            raise ConfigError(named, "has no effect on a config with [[jobs]]: failures, restarts and checkpoints "
+                                     "play out in long-horizon runs (run.duration_h), which are single training "
+                                     "jobs; a [[jobs]] entry has no failures key (run the training job alone, "
+                                     "without [[jobs]], to model them)")
+        if path[:2] == ["run", "kind"]:
+            raise ConfigError(named, f"has no effect on a config with [[jobs]]: each job gives its own kind; set "
+                                     f"jobs.N.kind instead, such as jobs.0.kind (jobs by index from 0: {listed})")
+        if path[:2] == ["run", "steps"] and not any(isinstance(j, dict) and j.get("kind") == "train" for j in jobs):
+            raise ConfigError(named, f"has no effect: no [[jobs]] entry has kind = 'train' (serving jobs last their "
+                                     f"requests; jobs by index from 0: {listed})")
         if path[0] not in JOB_SECTIONS:
             continue
         kinds = {"train": ("train",), "serve": ("serve",), "workload": ("serve",)}.get(path[0], ("train", "serve"))
         fits = [i for i, j in enumerate(jobs) if isinstance(j, dict) and j.get("kind") in kinds] or list(range(len(jobs)))
-        listed = ", ".join(f"{i} = {j.get('name')!r} ({j.get('kind')})" if isinstance(j, dict) else str(i)
-                           for i, j in enumerate(jobs))
-        raise ConfigError(f"{where}.{key}" if where else key,
+        raise ConfigError(named,
                           f"has no effect on a config with [[jobs]]: each job runs its own [jobs.{path[0]}] table, "
                           f"so the top-level {path[0]} is ignored; set the job's key instead, such as "
                           f"jobs.{fits[0]}.{key} (jobs by index from 0: {listed})")

@@ -523,6 +523,30 @@ def test_run_kind_beside_jobs_is_warned_about(capsys):
     assert "warning: run.kind has no effect with [[jobs]]" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("override, reason", [
+    ("failures.host=0.1", "a [[jobs]] entry has no failures key"),
+    ("failures={gpu = 0.1}", "failures, restarts and checkpoints play out in long-horizon runs"),
+    ("run.kind='serve'", "set jobs.N.kind instead, such as jobs.0.kind"),
+])
+def test_a_set_without_effect_on_jobs_is_refused_naming_the_key(override, reason):
+    # --set failures.*=... and --set run.kind=... on a [[jobs]] config only warned, and the run went on
+    # as if they had not been given; a --set is explicit, so it is refused as --set train.tp is
+    data = {"jobs": [JOB, {**JOB, "name": "s", "kind": "serve"}]}
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(data, [override])
+    assert err.value.key == override.split("=")[0] and "has no effect" in str(err.value)
+    assert reason in str(err.value)
+
+
+def test_run_steps_set_without_a_training_job_is_refused():
+    serve_only = {"jobs": [{**JOB, "kind": "serve"}]}
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(serve_only, ["run.steps=3"])
+    assert err.value.key == "run.steps" and "no [[jobs]] entry has kind = 'train'" in str(err.value)
+    # with a training job, run.steps counts its steps; other run keys reach every job
+    assert apply_overrides({"jobs": [JOB]}, ["run.steps=3", "run.seed=2"])["run"] == {"steps": 3, "seed": 2}
+
+
 def test_a_long_horizon_on_a_serving_run_is_refused_before_simulating():
     # it was refused only when the summary was written, after every request had been simulated
     with pytest.raises(ConfigError) as err:

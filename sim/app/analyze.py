@@ -109,16 +109,21 @@ class Outputs:
         self.partitions: list[str] = []
         self.tables: list[str] = []
         sweep_file = self.dir / "sweep.json"
+        self.renamed: dict[str, str] = {}      # partition name -> the column it is shown as (clashes)
         if sweep_file.exists():
             self.sweep = read_sweep_manifest(sweep_file)
             types = self.sweep.get("partition_types", {})
-            self.partitions = list(types)
             files = self._point_files()
             names = sorted({p.stem for p in files})
+            self.renamed = self._clashing_axes(files, names, types)
+            self.partitions = [self.renamed.get(p, p) for p in types]
             hive = "{" + ", ".join(f"'{k}': '{v}'" for k, v in types.items()) + "}"
             for name in names:
-                opts = "hive_partitioning=true, union_by_name=true" + (f", hive_types={hive}" if types else "")
                 listed = ", ".join(f"'{self._esc(p)}'" for p in files if p.stem == name)
+                if self.renamed:
+                    self._view(name, self._axes_joined(listed, types, self._file_columns[name]))
+                    continue
+                opts = "hive_partitioning=true, union_by_name=true" + (f", hive_types={hive}" if types else "")
                 self._view(name, f"read_parquet([{listed}], {opts})")
             self._points_view()
         elif (self.dir / "summary.parquet").exists():
@@ -137,6 +142,86 @@ class Outputs:
         else:
             raise ConfigError("DIR", f"{self.dir} holds no dcsim outputs (no summary.parquet or sweep.json)")
         self._read_only_files()
+
+    _FILE = "__dcsim_file"          # the column naming each row's file, while the views are built
+
+    def _clashing_axes(self, files: list[Path], names: list[str], types: dict) -> dict[str, str]:
+        """Axes whose partition name is also a column of a table's files (``topology.gpus`` is the
+        partition ``gpus``, and every summary has its own ``gpus``: the GPUs the job used) and whose
+        value differs from that column's in some row: partition name -> the column the axis is shown
+        as, its whole key with ``_`` for ``.`` (``topology_gpus``), in every table; the file's column
+        keeps its name and meaning. DuckDB's hive partitioning would have replaced the file's column
+        with the axis value on every row, silently. A clash whose values agree on every row
+        (``train.tp`` and the summary's ``tp``) keeps the one column, as before. Each rename is noted
+        on stderr."""
+        self._file_columns: dict[str, set[str]] = {}
+        if not types:
+            return {}
+        self.con.register("__dcsim_axes", self._axis_table(files, types))
+        keys = {a["name"]: a["key"] for a in self.sweep.get("axes", [])}
+        columns: set[str] = set()
+        renamed: dict[str, tuple[str, str, int]] = {}
+        try:
+            for name in names:
+                listed = ", ".join(f"'{self._esc(p)}'" for p in files if p.stem == name)
+                scan = (f"read_parquet([{listed}], hive_partitioning=false, union_by_name=true, "
+                        f"filename='{self._FILE}')")
+                described = {r[0]: r[1] for r in self.con.execute(f"describe select * from {scan}").fetchall()}
+                self._file_columns[name] = set(described)
+                columns |= set(described)
+                for p, typ in types.items():
+                    if p not in described or p in renamed:
+                        continue
+                    numeric = typ in ("BIGINT", "DOUBLE") and not described[p].startswith(("VARCHAR", "BOOL"))
+                    own, axis = (f'f."{p}"', f'cast(a."{p}" as {typ})') if numeric else \
+                        (f'cast(f."{p}" as VARCHAR)', f'cast(cast(a."{p}" as {typ}) as VARCHAR)')
+                    n = self.con.execute(f'select count(*) from {scan} f join __dcsim_axes a on '
+                                         f'f."{self._FILE}" = a."{self._FILE}" where {own} is distinct from '
+                                         f'{axis}').fetchone()[0]
+                    if n:
+                        renamed[p] = (name, keys.get(p, p), n)
+        except Exception as err:            # a damaged table: _view names it with DuckDB's reason
+            import duckdb
+            if not isinstance(err, duckdb.Error):
+                raise
+            return {}
+        out = {}
+        for p, (table, key, n) in renamed.items():
+            shown = key.replace(".", "_")
+            while shown in columns or shown in types:
+                shown += "_axis"
+            out[p] = shown
+            print(f"note: the sweep axis {key} is shown as column {shown}: the {table} table's own {p} column "
+                  f"differs from it in {n} row{'s' if n != 1 else ''} and keeps its name and meaning (each run's own "
+                  f"value); name the axis {shown} in --sql, --x, --color or --marker", file=sys.stderr)
+        return out
+
+    def _axis_table(self, files: list[Path], types: dict):
+        """An Arrow table: each file's path and its point's partition values as written in its
+        directory names (percent-decoded text, cast to ``types`` in the views)."""
+        import urllib.parse
+        import pyarrow as pa
+        cols: dict[str, list] = {self._FILE: [str(f) for f in files]}
+        for p in types:
+            cols[p] = []
+        for f in files:
+            found = {}
+            for part in f.relative_to(self.dir).parent.parts:
+                k, eq, v = part.partition("=")
+                if eq and k in types and k not in found:
+                    found[k] = urllib.parse.unquote(v)
+            for p in types:
+                cols[p].append(found.get(p))
+        return pa.table({k: pa.array(v, type=pa.string()) for k, v in cols.items()})
+
+    def _axes_joined(self, listed: str, types: dict, own_columns: set[str]) -> str:
+        """The source of a view whose axes are joined by file (``_clashing_axes``): the files'
+        own columns, then each axis under its shown name, typed as hive partitioning types them."""
+        axes = ", ".join(f'cast(a."{p}" as {t}) as "{self.renamed.get(p, p)}"' for p, t in types.items())
+        own = f'f.* exclude ("{self._FILE}"' + "".join(f', "{p}"' for p in types if p not in self.renamed and p in own_columns) + ")"
+        scan = f"read_parquet([{listed}], hive_partitioning=false, union_by_name=true, filename='{self._FILE}')"
+        return (f'(select {own}, {axes} from {scan} f join __dcsim_axes a on '
+                f'f."{self._FILE}" = a."{self._FILE}")')
 
     def _read_only_files(self) -> None:
         """Let the connection reach no file outside this output directory, and no setting
@@ -251,6 +336,8 @@ class Outputs:
         keys = [c for c in self.partitions if c in cols]
         # a [[jobs]] run has one row per job: name each row by its job and kind
         names = [c for c in ("job", "kind") if c in cols and c not in keys]
+        # an axis shown under its whole key (its partition name clashed with a column): that column beside it
+        names += [p for p in self.renamed if p in cols and p not in keys + names]
         # whether each point's GPU constants were fitted to its measurements: a comparison across GPUs
         # (topology.gpu as an axis) needs it beside the figures, not only in the runs' stderr
         flags = [c for c in ("calibrated",) if c in cols and c not in keys]
@@ -694,7 +781,7 @@ def replicate_axis(out: "Outputs") -> str | None:
         return None
     for a in out.sweep.get("axes", []):
         if a.get("key") == "run.seed":
-            return a["name"]
+            return out.renamed.get(a["name"], a["name"])
     return None
 
 
@@ -800,10 +887,17 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
     from sim.app.tables import json_line, print_table
     if args.sql:
         rows = out.query(args.sql)
+        # stdout holds the result alone (a table, or --json's line), for a pipe or a file; the heading
+        # and notes go to stderr
+        several = len(getattr(args, "dirs", None) or []) > 1
+        heading = " ".join(([f"{out.dir}:"] if several else []) + ([args.sql] if len(args.sql) < 80 else []))
+        if heading and not args.json:
+            print(heading, file=sys.stderr)
         if args.json:
             print(json_line(rows))
         else:
-            print_table(rows, title=args.sql if len(args.sql) < 80 else None)
+            print_table(rows)
+        sql_uncalibrated_note(out, rows)
         return
     try:
         _summarize(out, args, plots)
@@ -815,20 +909,33 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
         raise ConfigError("DIR", f"the tables under {out.dir} cannot be read ({err.reason})") from None
 
 
-def uncalibrated_note(out: Outputs, rows: list[dict]) -> None:
+def uncalibrated_note(out: Outputs, rows: list[dict], single: bool = False, of: str = "rows") -> None:
     """A note on stderr naming the summary rows (sweep points, [[jobs]]) whose run was not calibrated
     (``calibrated`` false: a compute constant came from defaults or a ``like``, so its times are
-    estimates); a single run's summary prints the column itself."""
+    estimates); a single run's summary prints the column itself (``single``: note it all the same).
+    ``of`` names what the rows are."""
     bad = [r for r in rows if r.get("calibrated") is False]
-    if not bad or len(rows) == 1:
+    if not bad or (len(rows) == 1 and not single):
         return
     keys = [k for k in out.partitions if k in bad[0]] or [k for k in ("job",) if k in bad[0]]
-    names = ["/".join(f"{k}={r[k]}" for k in keys) for r in bad[:5]]
-    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-    print(f"note: {len(bad)} of {len(rows)} rows are not calibrated (calibrated = false: their GPU's compute "
+    names = ["/".join(f"{k}={r[k]}" for k in keys) for r in bad[:5]] if keys else []
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 and names else ""
+    print(f"note: {len(bad)} of {len(rows)} {of} are not calibrated (calibrated = false: their GPU's compute "
           f"constants for that kind of run were not fitted to its measurements, so their times are estimates; "
-          f"`dcsim hardware` lists calibrated / calibrated_serve per GPU): {', '.join(names)}{more}",
-          file=sys.stderr)
+          f"`dcsim hardware` lists calibrated / calibrated_serve per GPU)"
+          + (f": {', '.join(names)}{more}" if names else ""), file=sys.stderr)
+
+
+def sql_uncalibrated_note(out: Outputs, rows: list[dict]) -> None:
+    """``uncalibrated_note`` for an ``--sql`` result: on its rows when it has a ``calibrated``
+    column, else on the summary rows of the outputs it read (their tables, and any figure the query
+    derives from them, are estimates where a run was not calibrated)."""
+    if rows and "calibrated" in rows[0]:
+        uncalibrated_note(out, rows, single=True)
+    elif "summary" in out.tables and "calibrated" in out.columns("summary"):
+        summary = out.query('select * from summary')
+        uncalibrated_note(out, summary, single=True,
+                          of=f"summary rows under {out.dir} (the runs this query reads)")
 
 
 def _summarize(out: Outputs, args, plots: str | None) -> None:

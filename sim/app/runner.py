@@ -67,6 +67,10 @@ def calibrated(gpu_name: str, kind: str) -> bool:
                if changed else "")
         msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
                f"defaults or a `like`{why} (see sim/data/compute.toml); treat its times as estimates")
+        if kind == "serve" and hardware.gpu(gpu_name).vendor == "AMD":
+            # the measured comparison there is: the suite of AMD serving runs, and how far dcsim is from them
+            msg += ("; `dcsim validate serving-amd` compares dcsim's AMD serving predictions with measured "
+                    "runs (SGLang on MI355X) and shows how far they are")
         # once per GPU, kind and reason in a process: a sweep over hardware.NAME.like or one of
         # its fields gives each distinct reason once (it gave only the first point's)
         if (gpu_name, kind, msg) not in _WARNED:

@@ -554,6 +554,32 @@ def test_a_sweep_across_gpus_says_which_points_are_not_calibrated(tmp_path, caps
     assert "H200" not in err.split("note:", 1)[1]
 
 
+def test_sql_prints_the_result_alone_on_stdout_and_notes_uncalibrated_rows(tmp_path, capsys):
+    # the query's text printed as a heading on stdout, above the result a script reads; and an --sql
+    # result over B200 serving points said nothing of their constants being estimates
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "gpus"\nbase = "base.toml"\n[grid]\n'
+                                     '"topology.gpu" = ["H200-SXM-141GB", "B200-180GB"]\n')
+    out = tmp_path / "out"
+    run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=calibration_point, progress=False)
+    capsys.readouterr()
+    sql = "select gpu, output_tokens_per_s from summary order by gpu"
+    assert main(["analyze", str(out), "--sql", sql]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.splitlines() == ["gpu             output_tokens_per_s", "B200-180GB      1000.0",
+                                        "H200-SXM-141GB  1000.0"]
+    assert sql in printed.err and "note: 1 of 2 summary rows under" in printed.err
+    # a result with the calibrated column: the note counts its own rows and names them
+    assert main(["analyze", str(out), "--sql", "select gpu, calibrated from summary", "--json"]) == 0
+    printed = capsys.readouterr()
+    assert len(json.loads(printed.out)) == 2 and "note: 1 of 2 rows are not calibrated" in printed.err
+    assert "gpu=B200-180GB" in printed.err
+    # calibrated rows only: no note
+    assert main(["analyze", str(out), "--sql", "select * from summary where calibrated"]) == 0
+    assert "not calibrated" not in capsys.readouterr().err
+
+
 JOBS_BASE = """
 [run]
 name = "t"
@@ -598,3 +624,36 @@ def test_a_jobs_axis_labels_its_own_column_and_keeps_each_job_s_values(tmp_path,
     assert [r["jobs_0_train_tp"] for r in out.summary_rows()] == [2, 2, 4, 4]
     assert main(["analyze", str(tmp_path / "out"), "--no-plots"]) == 0
     assert "jobs_0_train_tp" in capsys.readouterr().out
+
+
+def gpus_point(task):
+    """A synthetic training point on ``topology.gpus`` GPUs of which the job uses 8 (an explicit dp):
+    its summary's own ``gpus`` column is 8 whatever the axis; ``links`` has no such column."""
+    summary = pa.table({"mfu": [0.4 * 16 / task.values["topology.gpus"]], "gpus": [8], "tp": [4]})
+    links = pa.table({"link_class": ["nic"], "bytes": [1e9]})
+    write_run_dir(Path(task.out_dir), {"summary": summary, "links": links}, {"point": task.partition},
+                  staging_root=task.staging_root)
+    return {}
+
+
+def test_an_axis_named_like_a_summary_column_keeps_both_values(tmp_path, capsys):
+    """A sweep over "topology.gpus" is partitioned as gpus=16/gpus=32, and DuckDB's hive partitioning
+    replaced the summary's own gpus column (the 8 GPUs the job used) with the axis value on every row,
+    silently. The axis is shown as topology_gpus in every table, with a note; gpus keeps the run's value.
+    An axis that agrees with its column (train.tp and the summary's tp) keeps the one column."""
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "s.toml").write_text('name = "g"\nbase = "base.toml"\n[grid]\n'
+                                     '"topology.gpus" = [16, 32]\n"train.tp" = [4]\n')
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, point_fn=gpus_point, progress=False)
+    out = open_outputs(tmp_path / "out")
+    assert out.partitions == ["topology_gpus", "tp"]
+    assert "topology.gpus is shown as column topology_gpus" in capsys.readouterr().err
+    rows = out.query("select topology_gpus, gpus, tp, mfu from summary order by topology_gpus")
+    assert rows == [{"topology_gpus": 16, "gpus": 8, "tp": 4, "mfu": 0.4},
+                    {"topology_gpus": 32, "gpus": 8, "tp": 4, "mfu": 0.2}]
+    assert out.query("select topology_gpus as g from links order by g") == [{"g": 16}, {"g": 32}]
+    assert [(r["topology_gpus"], r["gpus"]) for r in out.summary_rows()] == [(16, 8), (32, 8)]
+    assert main(["analyze", str(tmp_path / "out"), "--no-plots", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(r["topology_gpus"], r["gpus"]) for r in printed] == [(16, 8), (32, 8)]

@@ -355,3 +355,17 @@ def test_idle_gpu_warning_names_pp_and_disaggregated_roles(capsys):
             "occupy 6 of the topology.gpus = 8 GPUs: 2 idle") in msg
     assert warn_idle_serving_gpus(cfg, 6) is None
     assert capsys.readouterr().err.count("warning: ") == 2
+
+
+def test_an_amd_serving_warning_points_to_the_measured_comparison(capsys, monkeypatch):
+    # serving on MI355X warned "treat its times as estimates" without saying that the serving-amd suite
+    # measures how far they are
+    from sim.app import runner
+    monkeypatch.setattr(runner, "_WARNED", set())
+    assert runner.calibrated("MI355X", "serve") is False
+    err = capsys.readouterr().err
+    assert "MI355X is not calibrated for serve runs" in err and "`dcsim validate serving-amd`" in err
+    # an NVIDIA GPU's warning does not point to the AMD suite
+    assert runner.calibrated("B300-288GB", "train") is False
+    err = capsys.readouterr().err
+    assert "not calibrated" in err and "serving-amd" not in err
