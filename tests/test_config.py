@@ -51,6 +51,17 @@ def test_errors_name_the_key_path(data, key):
     assert err.value.exit_code == 2
 
 
+def test_serve_endpoint_is_chat_or_completions():
+    # serve.endpoint picks the engine profile's per-request host time (chat adds chat_request_us);
+    # unset it is "chat", the endpoint the shipped gpustack cases (and the vLLM request_us fit) ran
+    assert load_config(data={}).serve.endpoint == "chat"
+    assert load_config(data={"serve": {"endpoint": "completions"}}).serve.endpoint == "completions"
+    for bad in ("responses", "/v1/completions", 1):
+        with pytest.raises(ConfigError) as err:
+            load_config(data={"serve": {"endpoint": bad}})
+        assert "serve.endpoint" in str(err.value) and err.value.exit_code == 2
+
+
 def test_every_error_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
         load_config(data={"train": {"tp": "x", "pp": "y"}})

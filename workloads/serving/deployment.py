@@ -99,6 +99,8 @@ class Deployment:
         self.serve = s = engines.apply_defaults(cfg.serve, self.gpu.hbm_bytes)
         # the profile's host times on this machine's host (GpuSpec.host_speed: Grace-hosted GB200 is slower)
         self.engine = engines.profile(s.engine).on_host(self.gpu.host_speed, self.gpu.launch_speed)
+        # serve.endpoint: the API endpoint the requests are posted to (the chat one adds chat_request_us)
+        self.endpoint = getattr(s, "endpoint", None) or engines.DEFAULT_ENDPOINT
         self.stream = stream
         vendors = self.engine.gpu_vendors
         if vendors and self.gpu.vendor not in vendors and self.gpu.vendor != "custom":
@@ -714,7 +716,7 @@ class Deployment:
     def arrive(self, req: Request) -> None:
         """A request reaches the server: after the engine's frontend time (HTTP, tokenizer,
         IPC) the router hands it to a replica."""
-        delay = req.frontend_s = self.engine.frontend_s(req.prompt)
+        delay = req.frontend_s = self.engine.frontend_s(req.prompt, self.endpoint)
         if delay <= 0:
             self.route(self.router, self.front, req).submit(req)
             return
@@ -743,7 +745,7 @@ class Deployment:
         now = env.now
         for i in order:
             req = self.requests[i]
-            delay = req.frontend_s = self.engine.frontend_s(req.prompt)
+            delay = req.frontend_s = self.engine.frontend_s(req.prompt, self.endpoint)
             t = req.arrival if req.arrival > now else now
             at = t + delay if delay > 0 else t
             env.timeout(at - now).callbacks.append(

@@ -29,10 +29,14 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   block manager reserves the whole prompt with a 1 % watermark); empty: ``kv_alloc`` applies.
 - ``preempt_victim`` (``newest``) and ``preempt_mode`` (``recompute`` | ``swap``, overridden by
   ``serve.preemption`` when the config sets it).
-- host time: ``frontend_us`` + ``request_us`` + ``tokenize_us_per_token`` x prompt tokens, once
-  per request between its arrival and its submission to the engine (``frontend_us``: HTTP,
-  OpenAI server, IPC; ``request_us``: the rest of the engine's per-request first-token path:
-  chat template, input processing, request set-up, first output's detokenization and stream);
+- host time: ``frontend_us`` + ``request_us`` (+ ``chat_request_us`` on the chat endpoint) +
+  ``tokenize_us_per_token`` x prompt tokens, once per request between its arrival and its submission
+  to the engine (``frontend_us``: HTTP, OpenAI server, IPC; ``request_us``: the rest of the engine's
+  per-request first-token path on the completions endpoint, /v1/completions: input processing,
+  request set-up, first output's detokenization and stream; ``chat_request_us``: what the chat
+  endpoint, /v1/chat/completions, adds to it: the chat template's rendering, the chat request's
+  parsing and its sampling defaults from the model's generation_config; ``serve.endpoint`` picks
+  the endpoint, "chat" by default; 0 where no source separates the two, so both cost the same);
   ``step_us`` + ``step_us_per_seq`` x sequences, CPU per engine step not hidden by the GPU;
   ``overlap_us_per_seq`` x sequences, CPU per engine step that an overlap scheduler runs while
   the GPU runs the previous step (TensorRT-LLM's PyExecutor ``_executor_loop_overlap``: schedule,
@@ -184,11 +188,14 @@ DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
 MOE_BACKENDS = ("cutlass", "trtllm_gen", "triton", "marlin")
 ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4")
 DEFAULT_ENGINE = "vllm"
+# serve.endpoint: the OpenAI API endpoint the requests are posted to (chat_request_us applies to "chat")
+ENDPOINTS = ("chat", "completions")
+DEFAULT_ENDPOINT = "chat"
 
 
 # the profile's host (CPU) times, in microseconds, that scale with the host's single-thread speed
 # (EngineProfile.on_host): per request, per step, per sequence and step, per eager kernel, speculative
-HOST_TIME_FIELDS = ("frontend_us", "request_us", "tokenize_us_per_token", "step_us", "step_us_per_seq",
+HOST_TIME_FIELDS = ("frontend_us", "request_us", "chat_request_us", "tokenize_us_per_token", "step_us", "step_us_per_seq",
                     "overlap_us_per_seq", "launch_us", "dp_sync_us", "spec_step_us", "spec_seq_us",
                     "spec_draft_seq_us")
 
@@ -221,6 +228,7 @@ class EngineProfile:
     launch_us: float
     lowp_weight_read_efficiency: float = 1.0
     request_us: float = 0.0
+    chat_request_us: float = 0.0
     spec_step_us: float = 0.0
     spec_seq_us: float = 0.0
     spec_draft_seq_us: float = 0.0
@@ -435,9 +443,14 @@ class EngineProfile:
         return replace(self, **{f: getattr(self, f) / (dispatch_speed if f == "launch_us" else host_speed)
                                 for f in HOST_TIME_FIELDS})
 
-    def frontend_s(self, prompt_tokens: int) -> float:
-        """Per-request host latency before the engine sees it (seconds)."""
-        return (self.frontend_us + self.request_us + self.tokenize_us_per_token * prompt_tokens) * 1e-6
+    def frontend_s(self, prompt_tokens: int, endpoint: str = "chat") -> float:
+        """Per-request host latency before the engine sees it (seconds): ``frontend_us`` +
+        ``request_us`` + ``tokenize_us_per_token`` x ``prompt_tokens``, plus ``chat_request_us`` when
+        ``endpoint`` is "chat" (serve.endpoint: /v1/chat/completions; "completions": /v1/completions)."""
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint {endpoint!r} is not one of {ENDPOINTS}")
+        chat = self.chat_request_us if endpoint == "chat" else 0.0
+        return (self.frontend_us + self.request_us + chat + self.tokenize_us_per_token * prompt_tokens) * 1e-6
 
     def prefill_worker_limits(self, max_batch: int, chunk: int, longest_prompt: int) -> tuple[int, int]:
         """(sequences, chunk tokens) of one disaggregated prefill replica's iterations, given the

@@ -23,7 +23,8 @@ Vocabulary:
   reading), ``expert_compute_precision`` (the MoE kernel's MMA precision where the run's flags set it) and
   ``async_scheduling`` (yes / no where the run's script sets it: vLLM's config async-scheduling; empty:
   the engine's default, serve.async_scheduling).
-- ``case_config(row)``: the run as its engine served it. TensorRT-LLM: engine ``trtllm-serve``,
+- ``case_config(row)``: the run as its engine served it, on the completions endpoint (``serve.endpoint``:
+  benchmark_serving.py's vllm / openai backends post to /v1/completions). TensorRT-LLM: engine ``trtllm-serve``,
   ``scheduler = "orca"`` as every TensorRT-LLM row, the run's KV fraction, KV dtype, limits and
   CUDA-graph sizes. vLLM / SGLang: the engine profile's defaults (scheduler, CUDA graphs, host times:
   engines.toml [vllm] / [sglang]) with the row's limits (``max_batch_size`` = --max-num-seqs /
@@ -369,6 +370,11 @@ def case_config(row: dict, max_requests: int | None = None):
                 raise ConfigError("async_scheduling", f"row {row.get('id', '?')!r}: column 'async_scheduling' = "
                                                       f"{asyn!r}: yes, no or empty (the engine's default)")
             serve["async_scheduling"] = asyn == "yes"
+    # every InferenceX run posts to /v1/completions: its scripts call benchmark_serving.py with --backend vllm
+    # (vLLM, SGLang) or --backend openai (trtllm-serve), both async_request_openai_completions
+    # (SemiAnalysisAI/InferenceX utils/bench_serving/backend_request_func.py ASYNC_REQUEST_FUNCS;
+    # benchmarks/gptoss_fp4_b200.sh, gptoss_fp4_b200_trt.sh)
+    serve["endpoint"] = "completions"
     data = {
         "run": {"kind": "serve", "name": _text(row, "id")},
         "topology": {"gpu": gpu, "gpus": tp, "gpus_per_node": max(tp, 1), "fabric": "none"},

@@ -128,7 +128,10 @@ def test_every_case_past_its_tolerance_has_a_gap_and_stays_in_its_bound(suite):
         else:
             assert c["gap"] == gap and gap and c["bound"] == bound, c["case"]
             assert abs(c["error"]) <= bound, (c["case"], c["error"], bound)
-    # the TTFT fault has both signs: 1k prompts at 4 sequences too long, 8k prompts on Hopper too short
+    # the TTFT fault has both signs: 1k prompts at 4 sequences on TP4-TP8 too long (on the completions endpoint,
+    # serve.endpoint: +28..+57 %; TP1-TP2 -2..+36 %), 8k prompts on Hopper too short
     ttft = {c["case"]: c["error"] for c in suite if c["case"].endswith(":ttft")}
-    assert all(e > 0.15 for k, e in ttft.items() if "_vllm013_" in k and "_1024_1024_c4:" in k and "tp1_" not in k)
+    c4 = {k: e for k, e in ttft.items() if "_vllm013_" in k and "_1024_1024_c4:" in k}
+    assert all(e > 0.15 for k, e in c4.items() if "_tp4_" in k or "_tp8_" in k)
+    assert all(-0.05 < e < 0.40 for k, e in c4.items() if "_tp1_" in k or "_tp2_" in k)
     assert all(e < 0 for k, e in ttft.items() if "_h200_vllm013_" in k and "_8192_1024_" in k)
