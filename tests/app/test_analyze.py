@@ -558,7 +558,7 @@ def test_sql_prints_the_result_alone_on_stdout_and_notes_uncalibrated_rows(tmp_p
     # the query's text printed as a heading on stdout, above the result a script reads; and an --sql
     # result over B200 serving points said nothing of their constants being estimates
     from sim.app.cli import main
-    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "s.toml").write_text('name = "gpus"\nbase = "base.toml"\n[grid]\n'
                                      '"topology.gpu" = ["H200-SXM-141GB", "B200-180GB"]\n')
     out = tmp_path / "out"
@@ -642,7 +642,7 @@ def test_an_axis_named_like_a_summary_column_keeps_both_values(tmp_path, capsys)
     silently. The axis is shown as topology_gpus in every table, with a note; gpus keeps the run's value.
     An axis that agrees with its column (train.tp and the summary's tp) keeps the one column."""
     from sim.app.cli import main
-    (tmp_path / "base.toml").write_text("")
+    (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "s.toml").write_text('name = "g"\nbase = "base.toml"\n[grid]\n'
                                      '"topology.gpus" = [16, 32]\n"train.tp" = [4]\n')
     run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, point_fn=gpus_point, progress=False)
