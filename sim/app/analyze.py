@@ -34,6 +34,11 @@ SUMMARY_METRICS = ["mfu", "step_time_s", "tokens_per_s", "compute_comm_ratio", "
 SUMMARY_METRICS += ["goodput", "effective_mfu", "interruptions", "usd_per_Mtoken", "J_per_token"]
 
 
+# x-axis titles of the plots, by summary column or sweep axis (others are titled by their name)
+AXIS_LABELS = {"compute_comm_ratio": "compute / communication time per step",
+               "rate": "arrival rate (requests/s)", "workload.rate": "arrival rate (requests/s)"}
+
+
 def parquet_files(paths: list[Path]) -> list[Path]:
     """The paths that are Parquet files (``PAR1`` at both ends); any other file named
     ``*.parquet`` (a user's) is skipped with a warning on stderr naming it."""
@@ -591,7 +596,7 @@ def plot_throughput(out: Outputs, out_dir: Path, x: str | None = None, color: st
                     textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
     plain_log_ticks(ax.xaxis)
-    ax.set_xlabel("compute / communication time per step" if x == "compute_comm_ratio" else x)
+    ax.set_xlabel(AXIS_LABELS.get(x, x))
     ax.set_ylabel("MFU" if y == "mfu" else "output tokens/s")
     ax.grid(True, which="both", alpha=0.3)
     if len(handles) > 1 or series:
@@ -690,7 +695,7 @@ def plot_latency(out: Outputs, out_dir: Path) -> list[Path]:
         rates = [r[rate] for r in rows if r[rate]]
         if rates and min(rates) > 0 and max(rates) / min(rates) >= 10:
             ax.set_xscale("log")
-        ax.set_xlabel("arrival rate (requests/s)")
+        ax.set_xlabel(AXIS_LABELS["rate"])
         ax.set_ylabel(f"{metric.upper()} (s)")
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
