@@ -411,11 +411,9 @@ def _wait_for_file(path: Path, proc: subprocess.Popen) -> None:
         time.sleep(0.02)
 
 
-def test_ctrl_c_with_one_worker_lets_the_running_point_finish_and_keeps_it(tmp_path):
-    """``--workers 1`` runs the points in the sweep's own process. A Ctrl-C raised its KeyboardInterrupt
-    inside the running point, which was dropped (the sweep exited at once). Now, as with the pool, the
-    point running at the Ctrl-C finishes and is kept, no other point starts, and ``dcsim sweep`` exits
-    130; a rerun skips the kept point."""
+def _interrupted_one_worker_sweep(tmp_path: Path, interrupt):
+    """A ``dcsim sweep --workers 1`` of three held points, ``interrupt(proc, started)`` called once the
+    first point runs; returns (sweep file, output dir, started-marker dir, process, stderr)."""
     path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4]})
     out, started = tmp_path / "out", tmp_path / "started"
     started.mkdir()
@@ -423,13 +421,24 @@ def test_ctrl_c_with_one_worker_lets_the_running_point_finish_and_keeps_it(tmp_p
                           env={"DCSIM_TEST_STARTED": str(started)})
     try:
         _wait_for_file(started / "0", proc)
-        proc.send_signal(signal.SIGINT)
-        (started / "release").touch()   # the held point may finish now; the sweep must stop after it
-        stdout, stderr = _finish(proc)
+        interrupt(proc, started)
+        _, stderr = _finish(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=TIMEOUT_S)
+    return path, out, started, proc, stderr
+
+
+def test_ctrl_c_with_one_worker_lets_the_running_point_finish_and_keeps_it(tmp_path):
+    """``--workers 1`` runs the points in the sweep's own process. A Ctrl-C raised its KeyboardInterrupt
+    inside the running point, which was dropped (the sweep exited at once). Now, as with the pool, the
+    point running at the Ctrl-C finishes and is kept, no other point starts, and ``dcsim sweep`` exits
+    130; a rerun skips the kept point."""
+    def interrupt(proc, started):
+        proc.send_signal(signal.SIGINT)
+        (started / "release").touch()   # the held point may finish now; the sweep must stop after it
+    path, out, started, proc, stderr = _interrupted_one_worker_sweep(tmp_path, interrupt)
     assert proc.returncode == 130, stderr
     assert "interrupted: finished points are kept" in stderr
     assert {p.name for p in started.iterdir()} <= {"0", "noted", "release"}   # no point started after it
@@ -443,21 +452,11 @@ def test_ctrl_c_with_one_worker_lets_the_running_point_finish_and_keeps_it(tmp_p
 
 def test_a_second_ctrl_c_with_one_worker_stops_the_running_point(tmp_path):
     """As the pool's: a second Ctrl-C does not wait for the running point; nothing half-written is kept."""
-    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4]})
-    out, started = tmp_path / "out", tmp_path / "started"
-    started.mkdir()
-    proc = _sweep_process(path, out, point="held_point", cli=True, workers=1,
-                          env={"DCSIM_TEST_STARTED": str(started)})
-    try:
-        _wait_for_file(started / "0", proc)
+    def interrupt(proc, started):
         proc.send_signal(signal.SIGINT)
         _wait_for_file(started / "noted", proc)     # two signals sent at once may merge into one
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = _finish(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT_S)
+    path, out, started, proc, stderr = _interrupted_one_worker_sweep(tmp_path, interrupt)
     assert proc.returncode == 130, stderr
     assert sorted(p.name for p in started.iterdir()) == ["0", "noted"]
     manifest = json.loads((out / "sweep.json").read_text())
