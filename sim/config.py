@@ -1146,8 +1146,9 @@ def read_toml(path: str | Path) -> dict:
         # an empty file (or only comments) ran every default and failed later, far from the cause
         # (the default training job does not fit in memory: exit 3)
         raise ConfigError(str(p), "empty config: the file has no keys (it is empty or holds only comments "
-                                  "and whitespace); give the keys of the run, such as [run] kind = \"train\" "
-                                  "and [model] preset = \"llama3-8b\" (runs/quickstart.toml)")
+                                  "and whitespace); start from an example that runs: runs/quickstart.toml (training), "
+                                  "runs/quickstart-serving.toml (serving) or runs/train-sweep.toml (a sweep: name, "
+                                  "base and [grid])")
     if data.get("jobs") == []:
         # a file's jobs = [] ran the default single training job instead (a run not asked for);
         # a dumped config (model_dump) holds jobs = [] for every single-workload run, so only a file is checked

@@ -1,5 +1,7 @@
 """Config loading: presets, dotted overrides, validation errors naming the key."""
 
+from pathlib import Path
+
 import pytest
 
 from sim.config import apply_overrides, load_config, parse_override, read_toml
@@ -839,3 +841,21 @@ def test_a_repeated_cuda_graph_batch_size_is_refused_naming_the_key():
     assert str(err.value).startswith("serve.cuda_graph_batch_sizes") and "4 more than once" in str(err.value)
     # any order of distinct sizes is accepted, as before
     assert load_config(data={"serve": {"cuda_graph_batch_sizes": [8, 1, 4]}}).serve.cuda_graph_batch_sizes == [8, 1, 4]
+
+
+def test_the_empty_config_error_names_examples_that_load(tmp_path):
+    """The hint named [run] kind = "train" with [model] preset = "llama3-8b", which exits 3 (it does not
+    fit an H100); every example it names now exists and loads (a sweep's with load_sweep)."""
+    import re
+    from sim.app.sweep import load_sweep
+    (tmp_path / "e.toml").write_text("# nothing\n")
+    with pytest.raises(ConfigError) as err:
+        read_toml(tmp_path / "e.toml")
+    named = re.findall(r"runs/[\w.-]+\.toml", str(err.value))
+    assert len(named) == 3
+    root = Path(__file__).resolve().parents[1]
+    for rel in named:
+        if "sweep" in rel:
+            assert load_sweep(root / rel).points()
+        else:
+            load_config(root / rel)

@@ -378,7 +378,7 @@ def check_read_only_sql(sql: str) -> None:
         elif kind in READ_ONLY_STATEMENTS:
             continue
         word = kind.replace("_", " ")
-        raise ConfigError("--sql", f"runs only read-only queries (SELECT, SHOW, DESCRIBE, EXPLAIN), "
+        raise ConfigError("--sql", f"runs only read-only queries (SELECT, SHOW, DESCRIBE, SUMMARIZE, EXPLAIN), "
                                    f"not {word}: analyze writes no file and changes no setting "
                                    f"(to save a table, redirect --json or the printed table)")
     if len(statements) > 1:     # DuckDB ran them all and returned the last one's rows only
