@@ -749,7 +749,42 @@ def make_plots(out: Outputs, out_dir: Path, x: str | None = None, color: str | N
     paths += plot_latency(out, out_dir)
     paths += plot_links(out, out_dir)
     paths += plot_intervals(out, out_dir, x)
+    set_aside_stale_plots(out_dir, paths)
     return paths
+
+
+PLOT_NAMES = ("throughput", "breakdown", "latency", "links", "intervals")
+
+
+def set_aside_stale_plots(out_dir: Path, written: list[Path]) -> list[Path]:
+    """Move aside (``NAME.earlier-XXXXXXXX``, a note on stderr) each figure an earlier analyze wrote
+    into ``out_dir`` (``PLOT_NAMES``, marked as a dcsim figure) that this one did not draw: left in place
+    it read as drawn from the current data. Nothing is deleted; a user's file of such a name stays where
+    it is. Returns the new paths."""
+    from sim.outputs import is_dcsim_figure
+    if not out_dir.is_dir():
+        return []
+    fresh = {Path(p).name for p in written}
+    moved = []
+    for name in PLOT_NAMES:
+        for ext in ("png", "svg"):
+            p = out_dir / f"{name}.{ext}"
+            if p.name in fresh or p.is_symlink() or not p.is_file() or not is_dcsim_figure(p):
+                continue
+            aside = _earlier_name(p)
+            os.rename(p, aside)
+            moved.append(aside)
+            print(f"note: {p} is from an earlier analyze (this data draws no {name} plot): moved it aside "
+                  f"as {aside.name}", file=sys.stderr)
+    return moved
+
+
+def _earlier_name(path: Path) -> Path:
+    import uuid
+    while True:
+        p = path.with_name(f"{path.name}.earlier-{uuid.uuid4().hex[:8]}")
+        if not p.exists() and not p.is_symlink():
+            return p
 
 
 # -- replicates: mean and 95% confidence interval per point -----------------------------------

@@ -19,7 +19,9 @@ Vocabulary:
   whose ``point_hash`` matches the point's identity: its fully resolved config (base, ``[set]``
   and axis values, with preset files expanded as they are now and defaults filled in) and the
   dcsim version (``point_identity``). A rerun skips finished points; failed, interrupted and
-  changed ones (a preset file edited, a new dcsim) run again.
+  changed ones (a preset file edited, a new dcsim) run again, and so does a point directory whose
+  manifest has no ``point_hash`` (a single ``dcsim run --out`` into it: another config) when the
+  default point function runs the sweep.
 - orphans: pool workers exit when the sweep process dies, even by SIGKILL (``_worker_init``:
   Linux's parent-death signal, and a watchdog on the parent pid elsewhere; under the forkserver
   start method a worker's parent is the fork server, which exits with the sweep).
@@ -221,9 +223,12 @@ def point_identity(data: dict) -> str:
     return config_hash({"config": resolved, "dcsim_version": sim.__version__})
 
 
-def is_finished(directory: Path, point_hash: str) -> bool:
-    """A complete point directory written from the same config (points written without a hash,
-    by a custom point function, count as finished)."""
+def is_finished(directory: Path, point_hash: str, require_hash: bool = False) -> bool:
+    """A complete point directory written from the same config. With ``require_hash`` (the default
+    point function, which always records one) a manifest without ``point_hash`` is not this sweep's
+    point: a single ``dcsim run --out`` into the point's directory, or an older dcsim's point, so the
+    point runs again. Without it (a custom point function, which may record none) such a point counts
+    as finished."""
     if not is_complete(directory):
         return False
     import json
@@ -231,7 +236,9 @@ def is_finished(directory: Path, point_hash: str) -> bool:
         written = json.loads((directory / "manifest.json").read_text()).get("point_hash")
     except (OSError, ValueError):
         return False
-    return written is None or written == point_hash
+    if written is None:
+        return not require_hash
+    return written == point_hash
 
 
 # -- loading a sweep file ----------------------------------------------------------------------
@@ -683,9 +690,10 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
     status: dict[int, dict] = {}
     todo: list[Point] = []
     identity = point_identity if point_fn is run_point else config_hash
+    require_hash = point_fn is run_point    # it always records the point's hash in its manifest
     hashes = {p.index: identity(config_data(sweep.base_data, p.values)) for p in points}
     for p in points:
-        if is_finished(out_dir / p.rel_dir, hashes[p.index]):
+        if is_finished(out_dir / p.rel_dir, hashes[p.index], require_hash):
             status[p.index] = {"index": p.index, "status": "skipped", "error": None}
         else:
             status[p.index] = {"index": p.index, "status": "pending", "error": None}
@@ -735,8 +743,13 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
         # the filesystem is the truth: a point published by a worker whose report was cut off
         # by an interrupt is finished all the same
         for p in todo:
-            if status[p.index]["status"] == "pending" and is_finished(out_dir / p.rel_dir, hashes[p.index]):
+            if status[p.index]["status"] == "pending" and is_finished(out_dir / p.rel_dir, hashes[p.index],
+                                                                      require_hash):
                 status[p.index] = {"index": p.index, "status": "done", "error": None}
+        # a stop that came once every point had finished (during the last one, or as the pool shut
+        # down) left nothing to resume: the sweep is complete, not interrupted
+        if interrupted and not any(s["status"] == "pending" for s in status.values()):
+            interrupted = False
         # points that died mid-write leave staging directories; finished ones are in place
         if staging_root.exists():
             remove_stale_staging(staging_root)

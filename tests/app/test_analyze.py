@@ -329,6 +329,30 @@ def test_an_sql_query_of_two_statements_exits_2(sweep_dir, capsys):
     assert main(["analyze", str(sweep_dir), "--sql", "select 1 as a;"]) == 0      # a trailing ; is one
 
 
+def test_a_plot_no_longer_drawn_is_set_aside_not_left_as_current(tmp_path, capsys):
+    """An analyze that draws no throughput plot (here: no --x for a run without communication) left the
+    throughput.png an earlier analyze drew, beside fresh plots as if from the same data. It is moved aside
+    as throughput.png.earlier-XXXXXXXX with a note; a user's file of a plot's name is never touched."""
+    write_run_dir(tmp_path / "r", {"summary": pa.table({"output_tokens_per_s": [900.0, 1000.0],
+                                                        "compute_comm_ratio": pa.array([None, None], pa.float64()),
+                                                        "workload_rate": [1.0, 2.0]})}, {})
+    plots = tmp_path / "p"
+    drawn = make_plots(open_outputs(tmp_path / "r"), plots, x="workload_rate")
+    assert (plots / "throughput.png") in drawn
+    before = (plots / "throughput.png").read_bytes()
+    (plots / "latency.png").write_text("mine")       # a user's file named like a plot this data does not draw
+    capsys.readouterr()
+    paths = make_plots(open_outputs(tmp_path / "r"), plots)
+    assert not any(p.name.startswith("throughput") for p in paths)
+    assert not (plots / "throughput.png").exists() and not (plots / "throughput.svg").exists()
+    aside = list(plots.glob("throughput.png.earlier-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == before
+    assert len(list(plots.glob("throughput.svg.earlier-*"))) == 1
+    assert "from an earlier analyze" in capsys.readouterr().err
+    assert (plots / "latency.png").read_text() == "mine"
+    assert all(p.exists() for p in paths)
+
+
 @pytest.mark.parametrize("sql", [";", "-- a comment", " ; ;"])
 def test_an_sql_query_of_no_statement_exits_2(sweep_dir, capsys, sql):
     # --sql ";" passed the read-only check and died on the cursor's missing description (traceback)

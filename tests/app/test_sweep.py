@@ -80,6 +80,12 @@ def held_point(task):
     return tiny_point(task)
 
 
+def last_held_point(task):
+    """``tiny_point``, except the point with ``train.tp`` = 2 (the last of a ``[1, 2]`` sweep), which is
+    ``held_point``."""
+    return held_point(task) if task.values["train.tp"] == 2 else tiny_point(task)
+
+
 def buggy_point(task):
     if task.values["train.tp"] == 2:
         raise ZeroDivisionError("a bug")
@@ -466,6 +472,62 @@ def test_a_second_ctrl_c_with_one_worker_stops_the_running_point(tmp_path):
     assert not (tmp_path / ".out.staging").exists()
 
 
+def test_a_ctrl_c_during_the_last_point_with_one_worker_completes_the_sweep(tmp_path):
+    """A Ctrl-C while the last point runs (``--workers 1``): that point finishes and nothing is left to run,
+    so the sweep is complete: exit 0, no resume message, ``sweep.json`` not marked interrupted (before, it
+    printed "2 ran ... of 2 points" and then "interrupted ... run the same command again", exit 130)."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out, started = tmp_path / "out", tmp_path / "started"
+    started.mkdir()
+    proc = _sweep_process(path, out, point="last_held_point", cli=True, workers=1,
+                          env={"DCSIM_TEST_STARTED": str(started)})
+    try:
+        _wait_for_file(started / "1", proc)     # the last point runs, held until released
+        proc.send_signal(signal.SIGINT)
+        _wait_for_file(started / "noted", proc)
+        (started / "release").touch()
+        stdout, stderr = _finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT_S)
+    assert proc.returncode == 0, stderr
+    assert "2 ran" in stderr and "interrupted" not in stderr, stderr
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is False and manifest["points_finished"] == 2
+
+
+def test_a_ctrl_c_while_the_pool_runs_its_last_points_completes_the_sweep(tmp_path, monkeypatch):
+    """The pool's path: a Ctrl-C noted while the last points run (none left to start) lets them finish; the
+    sweep is then complete, not interrupted."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    started = tmp_path / "started"
+    started.mkdir()
+    monkeypatch.setenv("DCSIM_TEST_STARTED", str(started))
+    noted = []
+
+    def interrupt_then_release():
+        give_up = time.monotonic() + TIMEOUT_S
+        while not ((started / "0").exists() and (started / "1").exists()) and time.monotonic() < give_up:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+        while time.monotonic() < give_up:
+            handler = getattr(signal.getsignal(signal.SIGINT), "__self__", None)
+            if getattr(handler, "noted", 0):
+                noted.append(True)
+                break
+            time.sleep(0.02)
+        (started / "release").touch()
+
+    helper = threading.Thread(target=interrupt_then_release, daemon=True)
+    helper.start()
+    res = run_sweep(load_sweep(path), tmp_path / "out", workers=2, point_fn=held_point, progress=False)
+    helper.join(TIMEOUT_S)
+    assert noted, "the sweep never noted the Ctrl-C"
+    assert res.count("done") == 2 and not res.interrupted
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["interrupted"] is False
+
+
 def _tgkill():
     import ctypes
     return getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)
@@ -532,7 +594,8 @@ def test_a_ctrl_c_anywhere_in_the_pool_code_stops_the_sweep_without_a_hang(tmp_p
     hang of a clean-clone CI run, whose test sent its SIGINT just as the main thread went back into wait()
     (reproduced by raising SIGINT there). Here the Ctrl-C lands at the K-th line the main thread runs in
     concurrent.futures, multiprocessing, queue or threading code (a line trace): the sweep ends, exit 130
-    (or, where it ran fewer such lines than K, it simply finishes)."""
+    (or, where it ran fewer such lines than K or the Ctrl-C came once every point had finished, it simply
+    finishes)."""
     path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
     out = tmp_path / "out"
     prelude = f"""
@@ -559,8 +622,9 @@ def test_a_ctrl_c_anywhere_in_the_pool_code_stops_the_sweep_without_a_hang(tmp_p
     manifest = json.loads((out / "sweep.json").read_text())
     done = sum(p["status"] == "done" for p in manifest["points"])
     assert done == len(stdout.splitlines())
-    if "ctrl-c at" not in stderr:       # fewer lines than k ran
-        assert proc.returncode == 0 and done == 12, stderr
+    if "ctrl-c at" not in stderr or done == 12:     # fewer lines than k ran, or the Ctrl-C came as the last
+        assert proc.returncode == 0 and done == 12, stderr      # points finished: nothing left to resume
+        assert manifest["interrupted"] is False
         return
     assert proc.returncode == 130, stderr
     assert manifest["interrupted"] is True
@@ -665,6 +729,46 @@ def test_a_changed_preset_or_version_recomputes_finished_points(tmp_path, monkey
     monkeypatch.setattr(sim, "__version__", sim.__version__ + ".test")
     res, _ = sweep()
     assert res.count("done") == 2                                  # a new dcsim recomputes too
+
+
+def _serve_row(point: Path) -> tuple:
+    return duckdb.sql(f"select ttft_p50_s, output_tokens_per_s from read_parquet('{point}/summary.parquet')").fetchall()[0]
+
+
+def test_a_point_overwritten_by_a_single_run_runs_again(tmp_path):
+    """``dcsim run --out OUT/max_batch_size=4`` (another config, a training run) leaves a complete run
+    directory with a manifest but no ``point_hash``. It is not the sweep's point: a rerun recomputes it
+    (before, it counted as finished for good and analyze showed a training row in a serving sweep)."""
+    from sim import config
+    from sim.app import runner
+    (tmp_path / "base.toml").write_text(TINY_SERVE.replace("sweep-test-model", "llama3-8b"))
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n"serve.max_batch_size" = [4, 8]\n')
+    out = tmp_path / "out"
+    assert run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, progress=False).count("done") == 2
+    point = out / "max_batch_size=4"
+    first = _serve_row(point)
+    assert first[0] is not None and first[0] > 0
+    ours = json.loads((point / "manifest.json").read_text())["point_hash"]
+    runner.run_to_dir(config.load_config(ROOT / "runs" / "quickstart.toml"), point)
+    assert "point_hash" not in json.loads((point / "manifest.json").read_text())
+    res = run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, progress=False)
+    assert res.count("done") == 1 and res.count("skipped") == 1
+    assert [p.rel_dir for p in res.points if res.status[p.index]["status"] == "done"] == ["max_batch_size=4"]
+    assert json.loads((point / "manifest.json").read_text())["point_hash"] == ours
+    assert _serve_row(point) == first                   # the sweep's own point again, not the training run
+    assert not (point / "steps.parquet").exists()      # the training run's own table went with it
+
+
+def test_a_custom_point_without_a_hash_still_counts_as_finished(tmp_path):
+    """A custom point function may record no ``point_hash``; its complete points are kept on a rerun."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    for m in out.glob("*/manifest.json"):
+        data = json.loads(m.read_text())
+        del data["point_hash"]
+        m.write_text(json.dumps(data))
+    assert run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False).count("skipped") == 2
 
 
 def _children(pid: int) -> set[int]:
