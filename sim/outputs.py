@@ -223,7 +223,7 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
     check_replaceable(final, "run", force)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.is_symlink() or (final.exists() and not final.is_dir()):
-        os.rename(final, _kept_name(final))            # the user's file or link, kept beside
+        os.rename(final, aside_name(final))            # the user's file or link, kept beside
     if not final.exists():
         os.rename(staging, final)
         return
@@ -241,7 +241,7 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
             if name in earlier and target.is_file() and not target.is_symlink():
                 target.unlink()                         # dcsim's own earlier file
             else:
-                os.rename(target, _kept_name(target))   # the user's: kept beside
+                os.rename(target, aside_name(target))   # the user's: kept beside
         os.rename(staging / name, target)
     for name in sorted(earlier - new):                  # the earlier run's files this run has not
         entry = final / name
@@ -280,19 +280,21 @@ def save_figure(fig, path, **savefig_kwargs) -> Path:
     if path.is_symlink() or (path.exists() and not is_dcsim_figure(path)):
         if path.is_dir() and not path.is_symlink():
             raise IsADirectoryError(str(path))
-        kept = _kept_name(path)
+        kept = aside_name(path)
         os.rename(path, kept)
         print(f"note: {path} was not written by dcsim: kept it as {kept.name}", file=sys.stderr)
     fig.savefig(path, metadata=meta, **savefig_kwargs)
     return path
 
 
-def _kept_name(path: Path) -> Path:
-    """A free ``NAME.kept-XXXXXXXX`` beside ``path``."""
+def aside_name(path: Path, tag: str = "kept") -> Path:
+    """A free ``NAME.TAG-XXXXXXXX`` beside ``path`` (``kept``: a user's file set aside; ``earlier``: a
+    figure of an earlier analyze)."""
     while True:
-        kept = path.with_name(f"{path.name}.kept-{uuid.uuid4().hex[:8]}")
+        kept = path.with_name(f"{path.name}.{tag}-{uuid.uuid4().hex[:8]}")
         if not kept.exists() and not kept.is_symlink():
             return kept
+
 
 
 def dcsim_written(directory: Path) -> set[str]:

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from sim.errors import ConfigError
-from sim.outputs import save_figure
+from sim.outputs import aside_name, save_figure
 
 SUMMARY_METRICS = ["mfu", "step_time_s", "tokens_per_s", "compute_comm_ratio", "overlap_fraction",
                    "exposed_comm_s", "bubble_s", "output_tokens_per_s", "ttft_p50_s", "tpot_p50_s",
@@ -771,20 +771,12 @@ def set_aside_stale_plots(out_dir: Path, written: list[Path]) -> list[Path]:
             p = out_dir / f"{name}.{ext}"
             if p.name in fresh or p.is_symlink() or not p.is_file() or not is_dcsim_figure(p):
                 continue
-            aside = _earlier_name(p)
+            aside = aside_name(p, "earlier")
             os.rename(p, aside)
             moved.append(aside)
             print(f"note: {p} is from an earlier analyze (this data draws no {name} plot): moved it aside "
                   f"as {aside.name}", file=sys.stderr)
     return moved
-
-
-def _earlier_name(path: Path) -> Path:
-    import uuid
-    while True:
-        p = path.with_name(f"{path.name}.earlier-{uuid.uuid4().hex[:8]}")
-        if not p.exists() and not p.is_symlink():
-            return p
 
 
 # -- replicates: mean and 95% confidence interval per point -----------------------------------

@@ -559,16 +559,22 @@ def calibration_point(task):
     return {}
 
 
-def test_a_sweep_across_gpus_says_which_points_are_not_calibrated(tmp_path, capsys):
-    # comparing GPUs (topology.gpu as an axis), the summary table of `dcsim analyze` showed the figures
-    # without the calibrated column, so a B200 serving estimate read like a fitted H200 figure
-    from types import SimpleNamespace
-    from sim.app.analyze import analyze_one
+def _gpu_sweep(tmp_path):
+    """A sweep over topology.gpu, H200 (calibrated) and B200 (not), of calibration_point; its output dir."""
     (tmp_path / "base.toml").write_text(BASE)
     (tmp_path / "s.toml").write_text('name = "gpus"\nbase = "base.toml"\n[grid]\n'
                                      '"topology.gpu" = ["H200-SXM-141GB", "B200-180GB"]\n')
     out = tmp_path / "out"
     run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=calibration_point, progress=False)
+    return out
+
+
+def test_a_sweep_across_gpus_says_which_points_are_not_calibrated(tmp_path, capsys):
+    # comparing GPUs (topology.gpu as an axis), the summary table of `dcsim analyze` showed the figures
+    # without the calibrated column, so a B200 serving estimate read like a fitted H200 figure
+    from types import SimpleNamespace
+    from sim.app.analyze import analyze_one
+    out = _gpu_sweep(tmp_path)
     rows = open_outputs(out).summary_rows()
     assert {r["gpu"]: r["calibrated"] for r in rows} == {"H200-SXM-141GB": True, "B200-180GB": False}
     args = SimpleNamespace(sql=None, json=False, no_plots=True)
@@ -582,11 +588,7 @@ def test_sql_prints_the_result_alone_on_stdout_and_notes_uncalibrated_rows(tmp_p
     # the query's text printed as a heading on stdout, above the result a script reads; and an --sql
     # result over B200 serving points said nothing of their constants being estimates
     from sim.app.cli import main
-    (tmp_path / "base.toml").write_text(BASE)
-    (tmp_path / "s.toml").write_text('name = "gpus"\nbase = "base.toml"\n[grid]\n'
-                                     '"topology.gpu" = ["H200-SXM-141GB", "B200-180GB"]\n')
-    out = tmp_path / "out"
-    run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=calibration_point, progress=False)
+    out = _gpu_sweep(tmp_path)
     capsys.readouterr()
     sql = "select gpu, output_tokens_per_s from summary order by gpu"
     assert main(["analyze", str(out), "--sql", sql]) == 0
