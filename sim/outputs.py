@@ -296,7 +296,6 @@ def aside_name(path: Path, tag: str = "kept") -> Path:
             return kept
 
 
-
 def dcsim_written(directory: Path) -> set[str]:
     """Names of the entries of a run directory that dcsim wrote: its manifest, the tables the
     manifest lists (``<table>.parquet``) and the files it lists under ``files`` (``trace.json``

@@ -443,7 +443,7 @@ class EngineProfile:
         return replace(self, **{f: getattr(self, f) / (dispatch_speed if f == "launch_us" else host_speed)
                                 for f in HOST_TIME_FIELDS})
 
-    def frontend_s(self, prompt_tokens: int, endpoint: str = "chat") -> float:
+    def frontend_s(self, prompt_tokens: int, endpoint: str = DEFAULT_ENDPOINT) -> float:
         """Per-request host latency before the engine sees it (seconds): ``frontend_us`` +
         ``request_us`` + ``tokenize_us_per_token`` x ``prompt_tokens``, plus ``chat_request_us`` when
         ``endpoint`` is "chat" (serve.endpoint: /v1/chat/completions; "completions": /v1/completions)."""

@@ -200,7 +200,7 @@ def read_mooncake(path: str | Path) -> Trace:
 
 def _read_mooncake(path: Path, f) -> Trace:
     arrivals, inputs, outputs, blocks = [], [], [], []
-    last = None         # (t, line number, timestamp as written) of the request before
+    last = None         # (t, line number, timestamp as read) of the request before
     for lineno, line in enumerate(f, start=1):
         if not line.strip():
             continue
@@ -219,9 +219,9 @@ def _read_mooncake(path: Path, f) -> Trace:
             kind = f"missing field {err}" if isinstance(err, KeyError) else str(err)
             raise ConfigError("workload.trace", f"{path}:{lineno}: malformed line ({kind}): {line.strip()[:80]!r}") from None
         if last is not None and t < last[0]:
-            raise _out_of_order(path, lineno, json.dumps(stamp), last[1], last[2],
+            raise _out_of_order(path, lineno, json.dumps(stamp), last[1], json.dumps(last[2]),
                                 "jq -c -s 'sort_by(.timestamp)[]' FILE")
-        last = (t, lineno, json.dumps(stamp))
+        last = (t, lineno, stamp)       # written out only for the error
         arrivals.append(t)
         inputs.append(n_in)
         outputs.append(n_out)
