@@ -6,7 +6,8 @@ Vocabulary:
 - views: ``open_outputs(dir)`` returns a DuckDB connection with one view per table name found
   (``summary``, ``steps``, ``requests``, ``links``, ...). In a sweep each view spans every point
   and carries the partition columns, typed from ``sweep.json`` (DuckDB would read a float axis
-  as text). ``points`` lists every point of a sweep with its status and error.
+  as text). ``points`` lists every point of a sweep with its status (``done``, ``skipped`` = finished by an
+  earlier run, ``failed``, ``pending``), ``finished`` (done or skipped) and error.
 - plots (PNG and SVG): ``throughput`` (MFU, or output tokens/s for serving, against the
   compute/communication ratio, with the knee marked), ``breakdown`` (step time stacked as
   compute, exposed communication by kind, bubble), ``latency`` (TTFT and TPOT against arrival
@@ -304,9 +305,12 @@ class Outputs:
             # points as pending although their directories are complete (and read as tables)
             if p.get("status") == "pending" and isinstance(p.get("dir"), str) and is_complete(self.dir / p["dir"]):
                 p["status"] = "done"
+        # finished: this run's points (done) and those an earlier run finished (skipped on resume), so
+        # `where finished` finds every point with tables where `where status = 'done'` misses a resumed run's
         cols = {"index": [p["index"] for p in pts], "dir": [p["dir"] for p in pts],
-                "status": [p.get("status") for p in pts], "error": [p.get("error") for p in pts],
-                "wall_s": [p.get("wall_s") for p in pts]}
+                "status": [p.get("status") for p in pts],
+                "finished": [p.get("status") in ("done", "skipped") for p in pts],
+                "error": [p.get("error") for p in pts], "wall_s": [p.get("wall_s") for p in pts]}
         self._points = pa.table(cols)
         self.con.register("points", self._points)
         self.tables.append("points")

@@ -222,7 +222,8 @@ MAX_REQUESTS = 1_000_000             # serving requests per run
 
 def check_work(cfg: Config, gpus: int) -> None:
     """Estimate a run's work from its config and refuse (``ConfigError``) one past the bounds
-    above, before any memory is spent on it."""
+    above, before any memory is spent on it; a serving run's trace is read (and refused if it does
+    not parse) here, before any warning about the run (the workload reuses the read)."""
     if cfg.run.kind == "train":
         from workloads.model import ModelSpec
         from workloads.training.plan import make_plan
@@ -245,6 +246,9 @@ def check_work(cfg: Config, gpus: int) -> None:
             raise ConfigError("workload.requests", f"{w.requests:,} requests exceed the bound of {MAX_REQUESTS:,} "
                                                    "per run (about an hour); a sample of 10,000 or so gives "
                                                    "stable percentiles")
+        if w.trace:
+            from workloads.serving.traces import read_trace
+            read_trace(w.trace)
 
 
 def warn_idle_serving_gpus(cfg: Config, gpus: int, job: int | None = None, name: str = "") -> str | None:

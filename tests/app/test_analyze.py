@@ -518,6 +518,9 @@ def test_a_resumed_sweep_counts_the_points_an_earlier_run_finished(tmp_path, cap
     capsys.readouterr()
     assert main(["analyze", str(out), "--no-plots"]) == 0
     assert "sweep r: 9 finished of 9 points (8 from an earlier run)" in capsys.readouterr().out
+    # the points view: status keeps sweep.json's names; `finished` counts an earlier run's points too
+    assert main(["analyze", str(out), "--sql", "select count(*) as n from points where finished", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == [{"n": 9}]
     run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=overlap_point, progress=False)
     capsys.readouterr()
     assert main(["analyze", str(out), "--no-plots"]) == 0

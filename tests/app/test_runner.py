@@ -343,6 +343,20 @@ def test_a_serve_run_on_fewer_gpus_than_the_topology_warns_of_the_idle_ones(serv
     assert "idle" not in capsys.readouterr().err
 
 
+def test_a_trace_that_does_not_parse_is_refused_before_the_idle_gpu_warning(tmp_path, capsys):
+    # the idle-GPU warning came first, then the trace's error: two messages, the first beside the point
+    trace = tmp_path / "back.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.5,100,20\n"
+                     "2023-11-16 18:15:40.5,374,44\n")
+    cfg = load_config(data={"run": {"kind": "serve"}, "topology": {"gpus": 2, "gpus_per_node": 2, "fabric": "none"},
+                            "model": {"preset": "llama3-8b"}, "serve": {"replicas": 1},
+                            "workload": {"arrival": "trace", "trace": str(trace)}})
+    with pytest.raises(ConfigError) as err:
+        run(cfg)
+    assert err.value.key == "workload.trace" and "is earlier than" in str(err.value)
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_idle_gpu_warning_names_pp_and_disaggregated_roles(capsys):
     from sim.app.runner import warn_idle_serving_gpus
     cfg = load_config(data={"run": {"kind": "serve"}, "serve": {"tp": 2, "pp": 2, "replicas": 1}})

@@ -22,6 +22,7 @@ reordered silently.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -235,9 +236,22 @@ def _read_mooncake(path: Path, f) -> Trace:
 
 
 def read_trace(name: str, key: str = "workload.trace") -> Trace:
+    """The trace ``name`` (a path, or a shipped trace's file name), read once per process while the
+    file is unchanged (same size and modification time): a run checks it before it starts and its
+    workload reads it again, a sweep's points in one worker share it. The returned arrays are
+    read-only (one copy serves every caller). Errors: ``ConfigError`` naming ``key`` (no such file,
+    unknown format) or the file and line (a malformed row)."""
     path = resolve_trace(name, key)
-    if path.suffix in (".jsonl", ".json"):
-        return read_mooncake(path)
-    if path.suffix == ".csv":
-        return read_azure(path)
-    raise ConfigError(key, f"{path}: unknown trace format (expected an Azure .csv or a Mooncake .jsonl)")
+    if path.suffix not in (".jsonl", ".json", ".csv"):
+        raise ConfigError(key, f"{path}: unknown trace format (expected an Azure .csv or a Mooncake .jsonl)")
+    st = path.stat()
+    return _read_unchanged(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_unchanged(path: str, size: int, mtime_ns: int) -> Trace:
+    """One read of the trace at ``path`` as it is at (``size``, ``mtime_ns``), its arrays read-only."""
+    trace = read_mooncake(path) if Path(path).suffix in (".jsonl", ".json") else read_azure(path)
+    for a in (trace.arrival_s, trace.input_tokens, trace.output_tokens, *(trace.prefix_blocks or ())):
+        a.flags.writeable = False
+    return trace

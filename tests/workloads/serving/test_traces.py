@@ -159,3 +159,21 @@ def test_azure_timestamps_keep_their_100_ns_digits():
     t = _read_azure(Path("mem.csv"), io.StringIO(text))
     assert t.arrival_s[1] == pytest.approx(4.3145790, abs=1e-9)
     assert t.arrival_s[2] == pytest.approx(20653.3194101, abs=1e-9)    # across the hour and into the next day
+
+
+def test_read_trace_reads_a_file_once_while_it_is_unchanged(tmp_path):
+    # a run checks its trace before it starts and its workload reads it again: one read, not two
+    import os
+    p = tmp_path / "t.csv"
+    p.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:40.5,374,44\n"
+                 "2023-11-16 18:15:41.5,100,20\n")
+    a = read_trace(str(p))
+    assert read_trace(str(p)) is a
+    with pytest.raises(ValueError):         # one copy serves every caller: read-only
+        a.input_tokens[0] = 1
+    # the file changed (size and modification time): read again
+    p.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:40.5,374,44\n"
+                 "2023-11-16 18:15:41.5,100,20\n2023-11-16 18:15:42.5,7,3\n")
+    os.utime(p, ns=(1, 1))
+    b = read_trace(str(p))
+    assert b is not a and b.input_tokens.tolist() == [374, 100, 7]
