@@ -1142,11 +1142,11 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(str(p), f"cannot be read: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(str(p), f"not valid TOML: {err}") from None
-    if not data:
-        # an empty file (or only comments) ran every default and failed later, far from the cause
-        # (the default training job does not fit in memory: exit 3)
-        raise ConfigError(str(p), "empty config: the file has no keys (it is empty or holds only comments "
-                                  "and whitespace); start from an example that runs: runs/quickstart.toml (training), "
+    if not _has_value(data):
+        # an empty file (or only comments, or only empty tables such as [run]) ran every default and
+        # failed later, far from the cause (the default training job does not fit in memory: exit 3)
+        raise ConfigError(str(p), "empty config: the file sets no key (it is empty, or holds only comments, "
+                                  "whitespace and empty tables such as [run]); start from an example that runs: runs/quickstart.toml (training), "
                                   "runs/quickstart-serving.toml (serving) or runs/train-sweep.toml (a sweep: name, "
                                   "base and [grid])")
     if data.get("jobs") == []:
@@ -1155,6 +1155,12 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError("jobs", "is an empty list: give one [[jobs]] table per job (name, kind, gpus), "
                                   "or remove jobs for a single-workload run")
     return data
+
+
+def _has_value(table: dict) -> bool:
+    """Whether a parsed TOML table sets any key to a value (a table nested in it counts only
+    through its own keys: ``[run]`` alone sets nothing)."""
+    return any(not isinstance(v, dict) or _has_value(v) for v in table.values())
 
 
 def anchor_traces(data: dict, config_dir: Path) -> dict:

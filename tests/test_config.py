@@ -186,8 +186,14 @@ def test_an_empty_file_is_not_a_config(tmp_path):
         with pytest.raises(ConfigError) as err:
             load_config(tmp_path / "e.toml")
         assert err.value.key == str(tmp_path / "e.toml") and "empty config" in str(err.value)
-    (tmp_path / "e.toml").write_text("[run]\n")      # a table, even empty, is a key: defaults asked for
-    assert read_toml(tmp_path / "e.toml") == {"run": {}}
+    # only empty tables set nothing either (it ran the defaults as well)
+    for text in ("[run]\n", "[run]\n[serve]\n# tp = 2\n[topology.extra]\n"):
+        (tmp_path / "e.toml").write_text(text)
+        with pytest.raises(ConfigError) as err:
+            read_toml(tmp_path / "e.toml")
+        assert "empty config" in str(err.value) and "empty tables such as [run]" in str(err.value)
+    (tmp_path / "e.toml").write_text('[run]\nkind = "serve"\n')      # one key: the rest defaults, as asked
+    assert read_toml(tmp_path / "e.toml") == {"run": {"kind": "serve"}}
     assert load_config(data={}).run.kind == "train"     # data, not a file: defaults as before
 
 

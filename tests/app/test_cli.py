@@ -53,7 +53,8 @@ def test_bad_config_exits_2_with_key_and_no_traceback(tmp_path):
     assert r.returncode == 2 and "bogus" in r.stderr
 
 
-@pytest.mark.parametrize("text", ["", "# only a comment\n\n   \n", "\ufeff\n"], ids=["0 bytes", "comments", "BOM"])
+@pytest.mark.parametrize("text", ["", "# only a comment\n\n   \n", "\ufeff\n", "[run]\n[workload]\n"],
+                         ids=["0 bytes", "comments", "BOM", "empty tables"])
 def test_an_empty_config_exits_2_naming_the_file(tmp_path, monkeypatch, capsys, text):
     """An empty config ran every default and failed later (exit 3: the default job does not fit in
     memory); every command that reads a config file refuses it, naming the file."""
@@ -68,7 +69,7 @@ def test_an_empty_config_exits_2_naming_the_file(tmp_path, monkeypatch, capsys, 
                  ["traffic", str(empty)]):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
-        assert err.startswith(f"error: {empty}: empty config: the file has no keys"), (argv, err)
+        assert err.startswith(f"error: {empty}: empty config: the file sets no key"), (argv, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base.toml", "empty.toml", "s.toml"]   # nothing written
 
 
