@@ -196,14 +196,25 @@ class _WarningCollector:
                 f"cases ({listed}); --details prints them")
 
 
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):      # a replaced or closed stream
+        return False
+
+
 def _validate_suites(args, suites: list[str], all_rows: list[dict]) -> None:
     """Run each suite and print its worst cases and error statistics (``cmd_validate``). The
     config warnings its cases print are collected: a one-line count per suite, or each of them
     with ``--details``."""
     from sim.app import validation as validate
     for i, name in enumerate(suites):
-        if len(suites) > 1:     # every suite takes minutes: say which one runs (it printed nothing meanwhile)
+        # every suite takes minutes: say which one runs (it printed nothing meanwhile); one suite asked for
+        # says so on a terminal only (a pipe or a log gets its results alone)
+        if len(suites) > 1:
             print(f"validate: suite {i + 1} of {len(suites)}, {name} ...", file=sys.stderr, flush=True)
+        elif _isatty(sys.stderr):
+            print(f"validate: {name} ... (minutes for the larger suites)", file=sys.stderr, flush=True)
         stderr, sys.stderr = sys.stderr, _WarningCollector(sys.stderr)
         try:
             rows = validate.run_suite(name)

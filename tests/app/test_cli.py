@@ -169,7 +169,12 @@ def test_validate_every_suite_says_which_suite_runs(monkeypatch, capsys):
     assert main(["validate"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err == ["validate: suite 1 of 2, a ...", "validate: suite 2 of 2, b ..."]
-    assert main(["validate", "a"]) == 0 and capsys.readouterr().err == ""      # one suite: no progress lines
+    assert main(["validate", "a"]) == 0 and capsys.readouterr().err == ""      # one suite, to a pipe: no progress line
+    # one suite on a terminal: one line says it runs (it sat silent for minutes)
+    from sim.app import cli
+    monkeypatch.setattr(cli, "_isatty", lambda stream: True)
+    assert main(["validate", "a"]) == 0
+    assert capsys.readouterr().err.splitlines() == ["validate: a ... (minutes for the larger suites)"]
 
 
 
