@@ -953,6 +953,11 @@ def format_validation_error(err: ValidationError) -> str:
             got = {"list": "an array", "str": "a string", "int": "a number", "float": "a number",
                    "bool": "a boolean"}.get(got, got)
             msg = f"must be a table ({{key = value, ...}}), got {got}"
+        if e["type"] == "string_type" and isinstance(e.get("input"), (int, float, bool)):
+            # `name = 123` (or --set run.name=123, read as TOML) is a number: a string is quoted
+            got = str(e["input"]).lower() if isinstance(e["input"], bool) else e["input"]
+            msg = (f"must be a string, got the {'boolean' if isinstance(e['input'], bool) else 'number'} {got}: "
+                   f"quote it ({loc.rsplit('.', 1)[-1]} = \"{got}\"; on the command line --set {loc}='\"{got}\"')")
         lines.append(f"{loc}: {msg}")
     return "; ".join(dict.fromkeys(lines))
 

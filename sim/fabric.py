@@ -75,6 +75,13 @@ SMALL_ENTRIES = 64
 CLASS_LINKS = 256           # a flow over this many links puts the first mode in class mode
 
 
+
+# The ``flows`` table a traced run writes (``run.trace``): one row per finished network flow,
+# its tag (the collective or transfer), source and destination GPU, bytes and start / end (s).
+# Written with this schema whatever the run recorded, also empty when no flow crossed the fabric.
+FLOW_SCHEMA = pa.schema([("tag", pa.string()), ("src", pa.int64()), ("dst", pa.int64()),
+                         ("bytes", pa.float64()), ("start_s", pa.float64()), ("end_s", pa.float64())])
+
 class Flow:
     __slots__ = ("fid", "links", "weights", "members", "spread", "size", "event", "tag", "latency", "start", "src", "dst",
                  "slot", "group")

@@ -865,3 +865,13 @@ def test_the_empty_config_error_names_examples_that_load(tmp_path):
             assert load_sweep(root / rel).points()
         else:
             load_config(root / rel)
+
+
+def test_a_number_where_a_string_is_expected_says_to_quote_it():
+    # --set run.name=123 said only "Input should be a valid string"
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["run.name=123"])
+    assert err.value.key == "run.name"
+    assert "must be a string, got the number 123: quote it (name = \"123\"" in str(err.value)
+    assert "--set run.name='\"123\"'" in str(err.value)
+    assert load_config(None, ['run.name="123"']).run.name == "123"      # what the shell passes for --set run.name='"123"'

@@ -914,13 +914,28 @@ def main(args) -> int:
     if args.plots and not args.no_plots and not args.sql:
         for plots in plot_dirs:                     # a bad --plots fails before any table is printed
             check_plot_dir(Path(plots))
+    # --json over several directories: one list on the last line (as every --json prints), each row
+    # with the directory it came from ("dir"); it printed one list per directory
+    collected: list[dict] | None = [] if args.json and len(outputs) > 1 else None
     for out, plots in zip(outputs, plot_dirs):
-        analyze_one(out, args, plots)
+        analyze_one(out, args, plots, collected)
+    if collected is not None:
+        from sim.app.tables import json_line
+        print(json_line(collected))
     return 0
 
 
-def analyze_one(out: Outputs, args, plots: str | None) -> None:
-    from sim.app.tables import json_line, print_table
+def _emit_json(out: Outputs, rows: list[dict], collected: list[dict] | None) -> None:
+    """``--json``: print ``rows`` as one line, or (several directories) keep them, each with its ``dir``."""
+    from sim.app.tables import json_line
+    if collected is None:
+        print(json_line(rows))
+    else:
+        collected.extend({"dir": str(out.dir), **r} for r in rows)
+
+
+def analyze_one(out: Outputs, args, plots: str | None, collected: list[dict] | None = None) -> None:
+    from sim.app.tables import print_table
     if args.sql:
         rows = out.query(args.sql)
         # stdout holds the result alone (a table, or --json's line), for a pipe or a file; the heading
@@ -930,13 +945,13 @@ def analyze_one(out: Outputs, args, plots: str | None) -> None:
         if heading and not args.json:
             print(heading, file=sys.stderr)
         if args.json:
-            print(json_line(rows))
+            _emit_json(out, rows, collected)
         else:
             print_table(rows)
         sql_uncalibrated_note(out, rows)
         return
     try:
-        _summarize(out, args, plots)
+        _summarize(out, args, plots, collected)
     except ConfigError as err:
         if err.key != "--sql":
             raise
@@ -974,11 +989,11 @@ def sql_uncalibrated_note(out: Outputs, rows: list[dict]) -> None:
                           of=f"summary rows under {out.dir} (the runs this query reads)")
 
 
-def _summarize(out: Outputs, args, plots: str | None) -> None:
-    from sim.app.tables import json_line, print_table
+def _summarize(out: Outputs, args, plots: str | None, collected: list[dict] | None = None) -> None:
+    from sim.app.tables import print_table
     rows = out.summary_rows()
     if args.json:
-        print(json_line(rows))
+        _emit_json(out, rows, collected)
     else:
         if out.is_sweep:
             # a resumed sweep records the points an earlier run finished as skipped: finished all the same

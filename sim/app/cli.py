@@ -270,6 +270,7 @@ def cmd_collective(args) -> int:
     if args.gpus < 2:
         raise ConfigError("--gpus", f"a collective needs at least 2 GPUs, got {args.gpus}")
     cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
+    _warn_unread(cfg, args.set, ("topology", "hardware"), "collective", f"--op {args.op} on --gpus {args.gpus}")
     sizes = parse_sizes(args.sizes)
     table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes)
     rows = table.to_pylist()
@@ -278,6 +279,20 @@ def cmd_collective(args) -> int:
     else:
         print_table(rows, title=f"{args.op} {args.algo} on {args.gpus} x {cfg.topology.gpu}")
     return 0
+
+
+def _warn_unread(cfg, sets: list[str] | None, reads: tuple[str, ...], command: str, what: str) -> None:
+    """Warn (stderr) that ``dcsim COMMAND`` ignores a config's [[jobs]] and each ``--set`` outside the
+    sections ``reads`` (they were taken without a word: ``dcsim collective --set train.tp=4``)."""
+    if cfg.jobs:
+        n = len(cfg.jobs)
+        print(f"warning: the config's [[jobs]] ({n} job{'s' if n != 1 else ''}) are ignored: dcsim {command} runs "
+              f"{what}, not the jobs' traffic or placement; `dcsim run` simulates the jobs", file=sys.stderr)
+    for item in sets or ():
+        key = item.split("=", 1)[0].strip()
+        if key.split(".", 1)[0] not in reads:
+            print(f"warning: --set {key} has no effect on dcsim {command}: it reads "
+                  f"{', '.join(f'[{r}]' for r in reads)} only", file=sys.stderr)
 
 
 def cmd_traffic(args) -> int:
@@ -290,12 +305,8 @@ def cmd_traffic(args) -> int:
         lo = hi = parse_size(args.sizes)
     if lo > hi:     # said in the user's words (2M:1M), not as bytes in %g (2.09715e+06)
         raise ConfigError("--sizes", f"need LO <= HI, not {args.sizes.strip()} ({lo:,} > {hi:,} bytes)")
-    if cfg.jobs:
-        # dcsim traffic reads the config's [topology] only (README); a [[jobs]] config was run without a word
-        n = len(cfg.jobs)
-        print(f"warning: the config's [[jobs]] ({n} job{'s' if n != 1 else ''}) are ignored: dcsim traffic runs "
-              f"--pattern {args.pattern} on the config's [topology] alone ({cfg.topology.gpus} GPUs), not the jobs' "
-              "traffic or placement; `dcsim run` simulates the jobs", file=sys.stderr)
+    _warn_unread(cfg, args.set, ("topology", "hardware", "run"), "traffic",
+                 f"--pattern {args.pattern} on the config's [topology] alone ({cfg.topology.gpus} GPUs)")
     summary = traffic(cfg, args.pattern, args.flows, lo, hi, args.seed, args.rate_tolerance)
     if args.json:
         print(json_line(summary))

@@ -212,6 +212,14 @@ def check_fp4_kv_cache(gpu_name: str, engine: str) -> None:
 
 
 
+def _warn_once(message: str) -> None:
+    """Print ``message`` on stderr as a warning, once per process (a sweep's points share a config)."""
+    import sys
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+
 # Work bounds: a run past them would take hours or exhaust memory, so it is refused before it
 # starts (``check_work``, exit 2 naming the key). Measured on one core: about 1-4 ms per
 # micro-batch pipeline chunk (training), about 3 ms per request (serving, 200 output tokens).
@@ -287,6 +295,9 @@ def run(cfg: Config) -> RunResult:
     import topologies
     from sim.simulation import Simulation
 
+    if "rate_tolerance" in cfg.run.model_fields_set:
+        _warn_once("run.rate_tolerance has no effect on a run: only `dcsim traffic` reads it (training, serving "
+                   "and [[jobs]] runs solve every flow completion exactly)")
     if cfg.jobs:
         return run_jobs(cfg)
     check_precision(cfg)
@@ -303,6 +314,9 @@ def run(cfg: Config) -> RunResult:
         # tables recorded on the simulation (flows, GPU streams) that the workload did not return
         for name, table in simulation.recorder.to_arrow().items():
             out.setdefault(name, table)
+        if cfg.run.trace:     # every traced run writes flows.parquet, empty when no flow crossed the fabric
+            from sim.fabric import FLOW_SCHEMA
+            out["flows"] = out["flows"].cast(FLOW_SCHEMA) if "flows" in out else FLOW_SCHEMA.empty_table()
         links = fabric.link_table() if "links" not in out else None
         if links is not None:
             out["links"] = links

@@ -166,8 +166,10 @@ def duckdb_type(values) -> str:
 
 def set_dotted(data: dict, key: str, value: Any) -> None:
     """Set dotted ``key`` in ``data``; a number part indexes a list (``jobs.1.placement``: the
-    second ``[[jobs]]`` entry, which must exist)."""
-    parts = key.split(".")
+    second ``[[jobs]]`` entry, which must exist); a quoted part may hold dots
+    (``hardware."V100S.mine".hbm_GB``, as ``--set`` reads it)."""
+    from sim.config import _key_path
+    parts = _key_path(key)
     node = data
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
@@ -248,19 +250,21 @@ def _axis_names(keys: list[str]) -> list[str]:
     keys share it. A ``[[jobs]]`` key (``jobs.0.train.tp``) is always named whole
     (``jobs_0_train_tp``): every job's summary row has its own ``tp`` column, which a partition
     named ``tp`` replaced with job 0's value on every job's row."""
-    last = [k.split(".")[-1] for k in keys]
+    from sim.config import _key_path
+    paths = [_key_path(k) for k in keys]
+    last = [p[-1] for p in paths]
     names = []
-    for k, short in zip(keys, last):
-        whole = last.count(short) > 1 or k.split(".")[0] == "jobs"
-        names.append(k.replace(".", "_") if whole else short)
+    for path, short in zip(paths, last):
+        whole = last.count(short) > 1 or path[0] == "jobs"
+        names.append("_".join(path).replace(".", "_") if whole else short)
     return names
 
 
 def _check_key(key: str, where: str) -> None:
     """Refuse a swept key no config has: ``section.key``, ``jobs.N.key`` / ``jobs.N.section.key``
     (a ``[[jobs]]`` entry's; N from 0) or ``hardware.NAME.field`` (a GPU defined in the config)."""
-    from sim.config import SECTIONS, JobSection
-    parts = key.split(".")
+    from sim.config import SECTIONS, JobSection, _key_path
+    parts = _key_path(key)
     if len(parts) < 2 or any(not p for p in parts):
         raise ConfigError(f"{where}.{key}", "a swept key is a dotted config key such as train.tp")
     if parts[0] == "jobs":

@@ -686,3 +686,17 @@ def test_an_axis_named_like_a_summary_column_keeps_both_values(tmp_path, capsys)
     assert main(["analyze", str(tmp_path / "out"), "--no-plots", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [(r["topology_gpus"], r["gpus"]) for r in printed] == [(16, 8), (32, 8)]
+
+
+def test_json_over_several_directories_is_one_list_naming_each_row_s_directory(tmp_path, capsys):
+    # `dcsim analyze A B --json` printed one list per directory, not the one list --json promises
+    from sim.app.cli import main
+    for name, mfu in (("a", 0.4), ("b", 0.3)):
+        write_run_dir(tmp_path / name, {"summary": pa.table({"step_time_s": [1.0], "mfu": [mfu]})}, {"run": name})
+    dirs = [str(tmp_path / "a"), str(tmp_path / "b")]
+    for extra in (["--no-plots"], ["--sql", "select mfu from summary"]):
+        capsys.readouterr()
+        assert main(["analyze", *dirs, "--json", *extra]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        rows = json.loads(lines[-1])
+        assert len(lines) == 1 and [r["dir"] for r in rows] == dirs and [r["mfu"] for r in rows] == [0.4, 0.3]

@@ -757,3 +757,13 @@ def test_an_unwritable_out_exits_2_before_the_run(capsys):
 def test_an_unwritable_figure_path_exits_2(capsys):
     assert main(["topologies", "--draw", "hgx-h100-8", "--out", "/proc/dcsim-fabric.png"]) == 2
     assert capsys.readouterr().err.startswith("error: --out: cannot write")
+
+
+def test_collective_warns_about_set_keys_and_jobs_it_does_not_read(capsys):
+    # dcsim collective --set train.tp=4 ran without a word (it reads [topology] and [hardware] only)
+    assert main(["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "1M",
+                 "--set", "train.tp=4", "--set", "topology.gpu=H100-SXM-80GB"]) == 0
+    err = capsys.readouterr().err
+    assert "--set train.tp has no effect on dcsim collective" in err and "topology.gpu" not in err
+    assert main(["collective", "runs/cotenant.toml", "--op", "all_reduce", "--gpus", "8", "--sizes", "1M"]) == 0
+    assert "are ignored: dcsim collective runs --op all_reduce" in capsys.readouterr().err

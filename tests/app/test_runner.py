@@ -383,3 +383,21 @@ def test_an_amd_serving_warning_points_to_the_measured_comparison(capsys, monkey
     assert runner.calibrated("B300-288GB", "train") is False
     err = capsys.readouterr().err
     assert "not calibrated" in err and "serving-amd" not in err
+
+
+def test_rate_tolerance_on_a_run_is_warned_about(serve_cfg, capsys, monkeypatch):
+    # dcsim traffic's key, read by no run: it was taken without a word
+    from sim.app import runner
+    monkeypatch.setattr(runner, "_WARNED", set())
+    run(load_config(serve_cfg, ["run.rate_tolerance=0.1"]))
+    assert "run.rate_tolerance has no effect on a run" in capsys.readouterr().err
+    run(load_config(serve_cfg))
+    assert "rate_tolerance" not in capsys.readouterr().err
+
+
+def test_a_traced_run_without_network_flows_writes_an_empty_flows_table(serve_cfg, tmp_path):
+    # README lists flows.parquet for --trace; a serving run with no flow on the fabric wrote none
+    from sim.fabric import FLOW_SCHEMA
+    run_to_dir(load_config(serve_cfg, ["run.trace=true"]), tmp_path / "o")
+    t = pq.read_table(tmp_path / "o" / "flows.parquet")
+    assert t.num_rows == 0 and t.schema.equals(FLOW_SCHEMA)

@@ -226,6 +226,21 @@ def test_jobs_and_hardware_keys_are_swept_like_any_other(tmp_path):
     assert err.value.key == "jobs.2.gpus"
 
 
+def test_a_gpu_name_with_a_dot_is_swept_by_its_quoted_key(tmp_path, capsys):
+    # 'hardware."V100S.mine".hbm_GB' was split at every dot: a garbled warning, then "unknown key"
+    from sim.app.sweep import config_data, validate_points
+    (tmp_path / "base.toml").write_text('[run]\nname = "b"\n[topology]\ngpu = "V100S.mine"\ngpus = 8\n'
+                                        '[hardware."V100S.mine"]\nlike = "H100-SXM-80GB"\nhbm_GB = 64\n')
+    (tmp_path / "s.toml").write_text('name = "d"\nbase = "base.toml"\n[grid]\n'
+                                     "'hardware.\"V100S.mine\".hbm_GB' = [200, 300]\n'hardware.\"V100S.mine\".power_W' = [700]\n")
+    sweep = load_sweep(tmp_path / "s.toml")
+    assert [a.name for a in sweep.axes] == ["hbm_GB", "power_W"]
+    data = config_data(sweep.base_data, sweep.points()[0].values)
+    assert data["hardware"]["V100S.mine"]["hbm_GB"] == 200 and "V100S" not in data["hardware"]
+    assert validate_points(sweep) == 2
+    assert "V100S'" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("table, key", [
     ('[grid]\n"train.tp" = [2, 4, 8]\n', "grid.train.tp"),
     ('[zip]\n"jobs.0.gpus" = [4, 8]\n"serve.tp" = [1, 2]\n', "zip.serve.tp"),

@@ -228,6 +228,16 @@ class Deployment:
                    else "the replicas hold no prefix cache (serve.prefix_cache = false)")
             _warn_once(f"serve.router = 'prefix-aware' routes as 'least-loaded' here: {why}, so no replica "
                        "has a cached prefix to prefer")
+        if s.prefix_cache and stream.prefix_blocks is None:
+            # the cache matches prompts by their prefix blocks: synthetic prompts carry none (hit rate 0)
+            _warn_once("serve.prefix_cache = true has no effect here: the workload's requests carry no prefix "
+                       "blocks (only a trace's hash ids give them, e.g. workload.trace = 'mooncake'; synthetic "
+                       "prompts share none), so prefix_hit_rate is 0")
+        if "chunk_size" in cfg.serve.model_fields_set and s.scheduler != "sarathi":
+            # only the chunked-prefill scheduler reads it (vLLM V0's prefill-first and orca take whole prompts)
+            how = "serve.scheduler" if "scheduler" in cfg.serve.model_fields_set else f"{s.engine or 'vllm'}'s default"
+            _warn_once(f"serve.chunk_size has no effect with scheduler = {s.scheduler!r} ({how}): only "
+                       "scheduler = 'sarathi' (chunked prefill) splits prompts into chunks")
         # decode replicas hold no prefix cache: prefix affinity means nothing to them
         self.decode_router = make_router(s.router if s.router not in ("prefix-aware", "weighted") else "least-loaded", s)
         self.requests: list[Request] = []

@@ -116,6 +116,25 @@ def test_prefix_aware_router_without_prefix_blocks_is_warned_about(capsys):
     assert "serve.router" not in capsys.readouterr().err
 
 
+def test_settings_the_run_does_not_read_are_warned_about(capsys):
+    # chunk_size under a scheduler that takes whole prompts, and a prefix cache with nothing to match,
+    # ran silently (identical results; the manifest recorded the chunk_size)
+    from workloads.serving import deployment
+    deployment._WARNED.clear()
+    a = serve(serve={"scheduler": "vllm", "chunk_size": 100}, workload={"requests": 4}).summary
+    assert "serve.chunk_size has no effect with scheduler = 'vllm' (serve.scheduler)" in capsys.readouterr().err
+    b = serve(serve={"scheduler": "vllm"}, workload={"requests": 4}).summary
+    assert a["tpot_p50_s"] == b["tpot_p50_s"]              # what the warning says: nothing changed
+    serve(serve={"scheduler": None, "engine": "trtllm", "chunk_size": 100}, workload={"requests": 4})
+    assert "scheduler = 'orca' (trtllm's default)" in capsys.readouterr().err
+    serve(serve={"scheduler": "sarathi", "chunk_size": 100}, workload={"requests": 4})
+    assert "chunk_size" not in capsys.readouterr().err
+    r = serve(serve={"prefix_cache": True}, workload={"requests": 4}).summary
+    assert "serve.prefix_cache = true has no effect here" in capsys.readouterr().err and r["prefix_hit_rate"] == 0
+    serve(serve={"prefix_cache": True}, workload={**MOONCAKE, "requests": 8})
+    assert "prefix_cache" not in capsys.readouterr().err
+
+
 def test_disaggregated_trade_tpot_for_ttft():
     wl = {"arrival": "poisson", "rate": 6.0, "requests": 200, "input_tokens": 3000, "output_tokens": 200}
     co = serve(serve={"replicas": 2, "scheduler": "sarathi", "chunk_size": 1024}, workload=wl)
