@@ -28,7 +28,9 @@ Vocabulary:
 - start methods (``mp_context``): fork (Linux's default), spawn and forkserver give the same tables.
 - stop: Ctrl-C or SIGTERM, whichever thread of the sweep process the kernel hands it to, stops the
   local pool within ``WAKE_S``: the points running then finish and are kept, no other point starts
-  (queued ones included); a second one terminates the running points (``_DeferredSignals``). One
+  (queued ones included); a second one terminates the running points (``_DeferredSignals``). Pool
+  workers ignore both signals (sent to the whole process group by a terminal, ``timeout`` or a batch
+  scheduler): the sweep decides, and stops a worker with SIGKILL (``_pool_context``). One
   worker (points run in the sweep's own process, ``_run_in_process``) stops the same way.
 - sweep manifest: ``OUT/sweep.json``: axes, partition types, every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), their
@@ -46,6 +48,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import multiprocessing.context as _mpc
 import os
 import queue
 import signal
@@ -488,11 +491,56 @@ def _execute_unless_stopped(point_fn: Callable[[PointTask], dict], task: PointTa
     return execute(point_fn, task)
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C goes to the whole process group; the parent decides what workers do. A worker
-    # ends at SIGTERM (the pool's terminate), whatever handler a forked parent had for it.
+def _ignore_interrupts() -> None:
+    # Ctrl-C goes to the whole process group, and so does the SIGTERM of `timeout` and batch schedulers
+    # (kill -TERM -PGID): the sweep process decides what its workers do (finish the running point, or die
+    # at a second signal). A worker that died of the group's SIGTERM broke the pool: every point failed
+    # (BrokenProcessPool). The sweep stops a worker with SIGKILL (``_pool_context``), never SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+class _KillOnTerminate:
+    """A multiprocessing Process whose ``terminate`` sends SIGKILL: the pool's workers ignore SIGTERM
+    (``_ignore_interrupts``), and the pool terminates them (a worker died: the rest are stopped) with it."""
+
+    def terminate(self) -> None:
+        self.kill()
+
+
+# At module level, by name: the spawn and forkserver start methods pickle a worker's Process object.
+_KILLING_CONTEXTS: dict[str, type] = {}
+
+
+class _KillingSpawnProcess(_KillOnTerminate, _mpc.SpawnProcess):
+    pass
+
+
+class _KillingSpawnContext(_mpc.SpawnContext):
+    Process = _KillingSpawnProcess
+
+
+_KILLING_CONTEXTS["spawn"] = _KillingSpawnContext
+if sys.platform != "win32":
+    class _KillingForkProcess(_KillOnTerminate, _mpc.ForkProcess):
+        pass
+
+    class _KillingForkServerProcess(_KillOnTerminate, _mpc.ForkServerProcess):
+        pass
+
+    class _KillingForkContext(_mpc.ForkContext):
+        Process = _KillingForkProcess
+
+    class _KillingForkServerContext(_mpc.ForkServerContext):
+        Process = _KillingForkServerProcess
+
+    _KILLING_CONTEXTS.update(fork=_KillingForkContext, forkserver=_KillingForkServerContext)
+
+
+def _pool_context(method: str):
+    """The multiprocessing context for the pool: ``method``'s, its workers stopped by SIGKILL."""
+    import multiprocessing as mp
+    return _KILLING_CONTEXTS[method]() if method in _KILLING_CONTEXTS else mp.get_context(method)
 
 
 def _pid_running(pid: int) -> bool:
@@ -551,7 +599,7 @@ def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
 
 def _worker_init(parent: int, stop=None) -> None:
     global _STOP
-    _ignore_sigint()
+    _ignore_interrupts()
     _STOP = stop
     _exit_with_parent(parent)
     import topologies
@@ -851,7 +899,7 @@ def _run_in_process(point_fn, tasks: list[PointTask], record) -> None:
 def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_context: str | None) -> None:
     import multiprocessing as mp
     method = mp_context or ("fork" if sys.platform.startswith("linux") else "spawn")
-    ctx = mp.get_context(method)
+    ctx = _pool_context(method)
     if method == "fork" and point_fn is run_point:
         _preload()
     # No set_forkserver_preload: Python 3.11's fork server ignores the sys.path it is handed, so it imported
@@ -904,9 +952,9 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
                     while unrecorded:
                         drain()
                         signals.deliver()
-                except KeyboardInterrupt:
+                except KeyboardInterrupt:       # the second: the workers ignore SIGTERM, so SIGKILL
                     for proc in list(getattr(pool, "_processes", {}).values()):
-                        proc.terminate()
+                        proc.kill()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)

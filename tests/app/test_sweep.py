@@ -80,6 +80,25 @@ def held_point(task):
     return tiny_point(task)
 
 
+def stop_held_point(task):
+    """Notes that it started (a file in $DCSIM_TEST_STARTED), and that the sweep is stopping (its pool
+    workers' stop flag: file ``stopping``), then holds until $DCSIM_TEST_STARTED/release exists and finishes
+    as ``tiny_point``. Given up after 60 s (a file ``gave_up``, then failed): a sweep that left it running
+    after it was told to stop at once then finds that file."""
+    from sim.app import sweep as sw
+    started = Path(os.environ["DCSIM_TEST_STARTED"])
+    (started / str(task.index)).touch()
+    give_up = time.monotonic() + 60
+    while not (started / "release").exists():
+        if getattr(getattr(sw, "_STOP", None), "value", 0):
+            (started / "stopping").touch()
+        if time.monotonic() > give_up:
+            (started / "gave_up").touch()
+            raise RuntimeError("never released")
+        time.sleep(0.02)
+    return tiny_point(task)
+
+
 def last_held_point(task):
     """``tiny_point``, except the point with ``train.tp`` = 2 (the last of a ``[1, 2]`` sweep), which is
     ``held_point``."""
@@ -340,11 +359,12 @@ class _Lines:
 
 
 def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=None,
-                   workers=2) -> subprocess.Popen:
+                   workers=2, new_session=False) -> subprocess.Popen:
     """A child Python running the sweep at ``path`` into ``out`` with ``workers`` workers and the point function
     ``point`` of this module, its progress lines on a pipe. With ``cli``, through ``dcsim sweep`` (its
     SIGTERM handling and exit status); otherwise it exits 130 when the sweep was interrupted, else 0.
-    ``prelude``: code run first."""
+    ``prelude``: code run first. ``new_session``: in its own process group (whose id is its pid), as a shell
+    or a batch scheduler starts a job, so that ``os.killpg`` signals the sweep and its workers together."""
     if cli:
         body = f"""
             import functools
@@ -365,7 +385,7 @@ def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=Non
         from test_sweep import {point}
     """) + textwrap.dedent(prelude) + textwrap.dedent(body)
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **(env or {})})
+                            text=True, env={**os.environ, **(env or {})}, start_new_session=new_session)
 
 
 def _finish(proc: subprocess.Popen) -> tuple[str, str]:
@@ -578,6 +598,70 @@ def test_a_signal_the_kernel_hands_to_a_pool_thread_stops_the_sweep(tmp_path, si
     status = [p["status"] for p in manifest["points"]]
     assert status[:2] == ["done", "done"] and set(status[2:]) == {"pending"}, status
     assert len(stdout.splitlines()) == 2
+
+
+def _group_signalled_sweep(tmp_path: Path, point: str, signal_group):
+    """A ``dcsim sweep --workers 2`` of twelve points in its own process group; once both workers run a point,
+    ``signal_group(proc, started)`` (the group's id is ``proc.pid``). Returns (output dir, started-marker dir, process, stderr); the group is
+    killed at the end whatever happened."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out, started = tmp_path / "out", tmp_path / "started"
+    started.mkdir()
+    proc = _sweep_process(path, out, point=point, cli=True, env={"DCSIM_TEST_STARTED": str(started)},
+                          new_session=True)
+    try:
+        give_up = time.monotonic() + TIMEOUT_S
+        while not {"0", "1"} <= {p.name for p in started.iterdir()}:      # both workers hold a point
+            assert proc.poll() is None, proc.communicate(timeout=TIMEOUT_S)
+            assert time.monotonic() < give_up, "the pool never started two points"
+            time.sleep(0.05)
+        signal_group(proc, started)
+        _, stderr = _finish(proc)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)     # workers left behind, if any
+        except ProcessLookupError:
+            pass
+        if proc.poll() is None:
+            proc.wait(timeout=TIMEOUT_S)
+    return out, started, proc, stderr
+
+
+def test_sigterm_to_the_process_group_stops_a_pool_sweep_as_ctrl_c_does(tmp_path):
+    """``timeout`` and batch schedulers send SIGTERM to the whole process group. The pool's workers died of
+    it: every running and queued point was recorded as failed (``worker died: BrokenProcessPool``), the
+    running ones lost, exit 1 and ``interrupted: false``. Now the workers ignore it as they ignore Ctrl-C:
+    the points running at the signal finish and are kept, no other point starts, exit 130."""
+    out, started, proc, stderr = _group_signalled_sweep(
+        tmp_path, "gated_point", lambda proc, started: os.killpg(proc.pid, signal.SIGTERM))
+    assert proc.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1"]    # no point started after the signal
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True and manifest["running"] is False
+    status = [p["status"] for p in manifest["points"]]
+    assert status[:2] == ["done", "done"] and set(status[2:]) == {"pending"}, status
+    assert sorted(r[0] for r in duckdb.sql(f"select tp_seen from {_source(out)}").fetchall()) == [1, 1]
+
+
+def test_a_second_sigterm_to_the_process_group_stops_the_running_points(tmp_path):
+    """As a second Ctrl-C: the sweep does not wait for the running points. Its workers ignore SIGTERM, so
+    the sweep kills them (SIGKILL); they neither finish nor linger until their points give up."""
+    def twice(proc, started):
+        os.killpg(proc.pid, signal.SIGTERM)
+        give_up = time.monotonic() + TIMEOUT_S
+        while not (started / "stopping").exists():     # the sweep acted on the first (two may merge into one)
+            assert proc.poll() is None, proc.communicate(timeout=TIMEOUT_S)
+            assert time.monotonic() < give_up, "the sweep never noted the first SIGTERM"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGTERM)
+    out, started, proc, stderr = _group_signalled_sweep(tmp_path, "stop_held_point", twice)
+    assert proc.returncode == 130, stderr
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1", "stopping"]     # none gave up, none released
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True
+    assert {p["status"] for p in manifest["points"]} == {"pending"}
+    assert not list(out.glob("**/summary.parquet"))
 
 
 # Ctrl-C at the K-th line the sweep's main thread runs in the standard library's pool, queue and lock code.
