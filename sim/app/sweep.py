@@ -17,9 +17,10 @@ Vocabulary:
   thin layer over it; tests and benchmarks pass their own.
 - finished point: its directory holds ``manifest.json`` (written last, then renamed into place)
   whose ``point_hash`` matches the point's identity: its fully resolved config (base, ``[set]``
-  and axis values, with preset files expanded as they are now and defaults filled in) and the
-  dcsim version (``point_identity``). A rerun skips finished points; failed, interrupted and
-  changed ones (a preset file edited, a new dcsim) run again, and so does a point directory whose
+  and axis values, with preset files expanded as they are now and defaults filled in), the
+  content (sha256) of the trace files it reads, and the dcsim version (``point_identity``). A
+  rerun skips finished points; failed, interrupted and changed ones (a preset file or trace
+  edited, a new dcsim) run again, and so does a point directory whose
   manifest has no ``point_hash`` (a single ``dcsim run --out`` into it: another config) when the
   default point function runs the sweep.
 - orphans: pool workers exit when the sweep process dies, even by SIGKILL (``_worker_init``:
@@ -212,18 +213,62 @@ def config_hash(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+_DIGESTS: dict[tuple, str] = {}      # (path, size, mtime_ns, inode) -> sha256: a trace is read once per sweep
+
+
+def file_digest(path: str | Path) -> str | None:
+    """The sha256 (hex) of the bytes of the file at ``path``, read in 1 MiB blocks; None when it cannot
+    be read. Remembered for a file whose size, modification time and inode are unchanged, so that the
+    points of a sweep that share a trace read it once."""
+    import hashlib
+    try:
+        st = os.stat(path)
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _DIGESTS:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    h.update(block)
+            _DIGESTS[key] = h.hexdigest()
+        return _DIGESTS[key]
+    except OSError:
+        return None
+
+
+def input_files(cfg) -> dict[str, str | None]:
+    """The files a validated config reads besides itself: ``workload.trace`` and each ``[[jobs]]``
+    entry's, as the run finds them (``sim.config.find_trace``), keyed by the config key, each with its
+    content's sha256 (``file_digest``; None when not found or unreadable: the point fails anyway)."""
+    from sim.config import find_trace
+    named = {"workload.trace": getattr(getattr(cfg, "workload", None), "trace", "")}
+    for i, job in enumerate(getattr(cfg, "jobs", None) or []):
+        named[f"jobs.{i}.workload.trace"] = getattr(getattr(job, "workload", None), "trace", "")
+    out = {}
+    for key, name in named.items():
+        if name:
+            found = find_trace(name)
+            out[key] = file_digest(found) if found is not None else None
+    return out
+
+
 def point_identity(data: dict) -> str:
     """The hash that says whether a finished point is still valid: of the point's fully resolved
-    config (presets expanded from their files as they are now, defaults filled in) and the dcsim
-    version. A changed preset file, default or version makes a rerun recompute the point. A config
-    that does not validate is hashed as written (it fails again anyway)."""
+    config (presets expanded from their files as they are now, defaults filled in), the content of
+    the files it reads (its traces: ``input_files``) and the dcsim version. A changed preset file,
+    trace, default or version makes a rerun recompute the point. A config that does not validate is
+    hashed as written (it fails again anyway)."""
     import sim
     from sim import config
     try:
-        resolved = config.config_to_dict(config.validate(copy.deepcopy(data)))
+        cfg = config.validate(copy.deepcopy(data))
+        resolved = config.config_to_dict(cfg)
+        files = input_files(cfg)
     except Exception:   # an invalid point: it is recomputed (and fails) regardless
-        resolved = {"unresolved": data}
-    return config_hash({"config": resolved, "dcsim_version": sim.__version__})
+        resolved, files = {"unresolved": data}, {}
+    identity = {"config": resolved, "dcsim_version": sim.__version__}
+    if files:           # only then: the points of a sweep that reads no file keep the hash they had
+        identity["files"] = files
+    return config_hash(identity)
 
 
 def is_finished(directory: Path, point_hash: str, require_hash: bool = False) -> bool:

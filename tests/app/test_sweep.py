@@ -815,6 +815,43 @@ def test_a_changed_preset_or_version_recomputes_finished_points(tmp_path, monkey
     assert res.count("done") == 2                                  # a new dcsim recomputes too
 
 
+TRACE_CSV = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n2023-11-16 18:15:47.10,120,8\n"
+TRACE_BASES = {
+    "workload": TINY_SERVE.replace("sweep-test-model", "llama3-8b").replace(
+        'arrival = "burst"\nrequests = 8\ninput_tokens = 64\noutput_tokens = 4\n',
+        'arrival = "trace"\ntrace = "t.csv"\n'),
+    "jobs": '[run]\nname = "tiny"\nbaseline = false\n[topology]\ngpus = 1\ngpus_per_node = 1\nfabric = "none"\n'
+            '[[jobs]]\nname = "chat"\nkind = "serve"\ngpus = 1\nmodel = { preset = "llama3-8b" }\n'
+            'workload = { arrival = "trace", trace = "t.csv" }\n',
+}
+
+
+@pytest.mark.parametrize("where", ["workload", "jobs"])
+def test_a_changed_trace_file_recomputes_finished_points(tmp_path, where):
+    """A point reads its ``workload.trace`` (a ``[[jobs]]`` entry's too); the config names the file, not its
+    content. A row added to the trace left every point finished ("0 ran, 2 already done", requests still 2).
+    Now the trace's content is part of the point's identity: a changed trace reruns the points."""
+    (tmp_path / "t.csv").write_text(TRACE_CSV)
+    (tmp_path / "base.toml").write_text(TRACE_BASES[where])
+    key = "serve.max_batch_size" if where == "workload" else "jobs.0.serve.max_batch_size"
+    (tmp_path / "s.toml").write_text(f'name = "s"\nbase = "base.toml"\n[grid]\n"{key}" = [4, 8]\n')
+
+    def sweep():
+        res = run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, progress=False)
+        requests = duckdb.sql(f"select requests from read_parquet('{tmp_path}/out/**/summary.parquet')").fetchall()
+        return res, sorted(r[0] for r in requests)
+
+    res, requests = sweep()
+    assert res.count("done") == 2 and requests == [2, 2]
+    res, requests = sweep()
+    assert res.count("skipped") == 2 and requests == [2, 2]        # nothing changed: nothing reruns
+    (tmp_path / "t.csv").write_text(TRACE_CSV + "2023-11-16 18:15:48.00,200,16\n")
+    res, requests = sweep()
+    assert res.count("done") == 2 and res.count("skipped") == 0
+    assert requests == [3, 3]
+    assert sweep()[0].count("skipped") == 2
+
+
 def _serve_row(point: Path) -> tuple:
     return duckdb.sql(f"select ttft_p50_s, output_tokens_per_s from read_parquet('{point}/summary.parquet')").fetchall()[0]
 
