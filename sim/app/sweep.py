@@ -495,13 +495,18 @@ def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
 # -- running points ----------------------------------------------------------------------------
 
 def run_point(task: PointTask) -> dict:
-    """The default point function: validate the point's config and run it into its directory."""
+    """The default point function: validate the point's config and run it into its directory.
+    A point directory of the sweep's output that holds only files dcsim never writes (a user's
+    ``notes.txt``, left when dcsim retired the point's own files after it failed) is written into
+    beside them, as an earlier run's would be; one with a file of a name dcsim writes
+    (``summary.parquet``, ``manifest.json``) but no dcsim manifest still needs ``force``."""
     from sim import config
     from sim.app import runner
+    from sim.outputs import holds_only_foreign_names
     cfg = config.validate(point_config_data(task))
     result = runner.run_to_dir(cfg, Path(task.out_dir), staging_root=task.staging_root,
                                extra_manifest={"point": task.partition, "point_hash": task.point_hash},
-                               force=task.force)
+                               force=task.force or holds_only_foreign_names(Path(task.out_dir)))
     return {"summary": result.summary}
 
 
@@ -517,6 +522,8 @@ def execute(point_fn: Callable[[PointTask], dict], task: PointTask) -> dict:
     except DcsimError as err:
         outcome.update(status="failed", error=str(err), error_type=type(err).__name__,
                        exit_code=err.exit_code)
+        if isinstance(getattr(err, "key", None), str):
+            outcome["error_key"] = err.key      # "--out": the point's directory was refused, not its config
     except Exception as err:  # a bug in one point is recorded; the sweep goes on
         outcome.update(status="failed", error=f"{type(err).__name__}: {err}",
                        error_type=type(err).__name__, exit_code=1,

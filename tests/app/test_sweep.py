@@ -1159,6 +1159,58 @@ def test_a_point_that_fails_on_a_rerun_loses_its_stale_tables_but_not_user_files
     assert [r["tp"] for r in rows] == [1]
 
 
+def _tp_sweep(tmp_path: Path) -> Path:
+    """A serving sweep over serve.tp = 1, 2 on two GPUs (``--set topology.gpus=1`` makes tp = 2 infeasible)."""
+    (tmp_path / "base.toml").write_text(TINY_SERVE.replace("sweep-test-model", "llama3-8b").replace(
+        "gpus = 1\ngpus_per_node = 1", "gpus = 2\ngpus_per_node = 2"))
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n"serve.tp" = [1, 2]\n')
+    return tmp_path / "s.toml"
+
+
+def test_a_point_dir_left_with_only_user_files_after_a_failure_runs_again(tmp_path, capsys):
+    """After a point failed, dcsim removed its own files from the point's directory and kept the user's
+    ``notes.txt``; the next rerun then refused that directory as not dcsim's (``pass --force``), for good,
+    and the sweep exited 0. A point directory holding only files whose names dcsim never writes is now
+    written into beside them: the point runs, and the user's file stays as it was."""
+    from sim.app.cli import main
+    path, out = _tp_sweep(tmp_path), tmp_path / "out"
+    sweep = ["sweep", str(path), "--out", str(out), "--workers", "1"]
+    assert main(sweep) == 0
+    (out / "tp=2" / "notes.txt").write_text("mine")
+    assert main(sweep + ["--set", "topology.gpus=1", "--set", "topology.gpus_per_node=1"]) == 0   # tp = 2 fails
+    assert sorted(p.name for p in (out / "tp=2").iterdir()) == ["notes.txt"]
+    capsys.readouterr()
+    assert main(sweep) == 0
+    err = capsys.readouterr().err
+    assert "2 ran, 0 already done, 0 failed" in err, err     # tp = 1 ran with --set last: it reruns too
+    assert (out / "tp=2" / "notes.txt").read_text() == "mine"
+    assert duckdb.sql(f"select count(*) from read_parquet('{out}/tp=2/summary.parquet')").fetchall() == [(1,)]
+    assert "notes.txt" not in json.dumps(json.loads((out / "tp=2" / "manifest.json").read_text()))
+    assert main(sweep) == 0 and "0 ran, 2 already done" in capsys.readouterr().err
+
+
+def test_a_point_dir_with_a_user_file_of_a_dcsim_name_fails_and_the_sweep_exits_2(tmp_path, capsys):
+    """A user's ``summary.parquet`` (no dcsim manifest) in a point's directory: dcsim would overwrite it, so
+    the point is refused as before, and the sweep, whose output is incomplete for a reason of the output
+    and not of the grid, exits 2 (it exited 0 as if the point were an infeasible combination). ``--force``
+    keeps the file beside and runs the point."""
+    from sim.app.cli import main
+    import shutil
+    path, out = _tp_sweep(tmp_path), tmp_path / "out"
+    sweep = ["sweep", str(path), "--out", str(out), "--workers", "1"]
+    assert main(sweep) == 0
+    shutil.rmtree(out / "tp=2")
+    (out / "tp=2").mkdir()
+    (out / "tp=2" / "summary.parquet").write_bytes(b"mine")
+    capsys.readouterr()
+    assert main(sweep) == 2
+    err = capsys.readouterr().err
+    assert "0 ran, 1 already done, 1 failed" in err and "could not be written into their directories" in err, err
+    assert (out / "tp=2" / "summary.parquet").read_bytes() == b"mine"
+    assert main(sweep + ["--force"]) == 0
+    assert [p.read_bytes() for p in (out / "tp=2").glob("summary.parquet.kept-*")] == [b"mine"]
+
+
 def test_analyze_leaves_out_a_failed_points_tables(tmp_path):
     """Tables of a point sweep.json records as failed (left by an older dcsim, or written by
     hand) are not part of the summary view."""
