@@ -52,6 +52,10 @@ MANIFEST = "manifest.json"
 # be replaced by the next one (a sweep's rerun) instead of being refused as not dcsim's.
 REPLACING = ".manifest.json.replacing"
 SWEEP_MANIFEST = "sweep.json"
+# The advisory lock a running sweep holds on its output directory (``sim.app.sweep._lock_output``). The
+# file is dcsim's and stays after the sweep; a directory holding nothing else counts as empty here (a
+# sweep killed before its first sweep.json), and ``dcsim analyze`` reads only tables and sweep.json.
+SWEEP_LOCK = ".sweep.lock"
 
 
 def _json_object(path: Path) -> dict | None:
@@ -98,7 +102,7 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
         check_writable(final, key)
         return
     if final.is_dir() and not final.is_symlink():
-        if not any(final.iterdir()) or (kind == "run" and is_run_output(final)) or \
+        if not any(e.name != SWEEP_LOCK for e in final.iterdir()) or (kind == "run" and is_run_output(final)) or \
                 (kind == "sweep" and is_sweep_output(final)):
             check_writable(final, key)
             return

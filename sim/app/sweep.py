@@ -40,6 +40,8 @@ Vocabulary:
   turns false. A sweep killed outright (SIGKILL) leaves ``running: true`` and may list its last
   finished points as pending; their directories are complete all the same, and both a rerun
   and ``dcsim analyze`` go by the directories.
+- lock: a running sweep holds ``fcntl.flock`` on ``OUT/.sweep.lock`` (``_lock_output``); a second sweep
+  into the same directory meanwhile is refused (``ConfigError`` naming ``--out``, exit 2).
 - engine: ``local`` (a process pool, workers = cores by default; 1 worker runs in-process)
   or ``dask`` (a running scheduler at ``address``, or a local cluster on 127.0.0.1).
 """
@@ -47,6 +49,7 @@ Vocabulary:
 from __future__ import annotations
 
 import copy
+import errno
 import itertools
 import math
 import multiprocessing.context as _mpc
@@ -63,8 +66,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sim.config import read_toml
+
+try:
+    import fcntl
+except ImportError:     # Windows: sweeps run without the output directory's lock
+    fcntl = None
 from sim.errors import ConfigError, DcsimError
-from sim.outputs import check_replaceable, is_complete, remove_stale_staging, retire_run_dir, write_json_atomic
+from sim.outputs import (SWEEP_LOCK, check_replaceable, is_complete, remove_stale_staging, retire_run_dir,
+                         write_json_atomic)
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
@@ -754,6 +763,54 @@ def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, en
     }
 
 
+def _lock_output(out_dir: Path):
+    """Take the advisory lock of a sweep's output directory (``SWEEP_LOCK``, ``fcntl.flock``, not waiting)
+    and note this process's id in it; returns the open file (None where the platform or file system has
+    no flock: the sweep runs unlocked, with a warning). Raises ``ConfigError`` naming ``--out`` (exit 2)
+    when another sweep holds it: two sweeps into one directory each ran every point, and one removed
+    the other's staging directories as stale. The lock goes when the sweep's process ends, however it ends."""
+    if fcntl is None:
+        return None
+    path = out_dir / SWEEP_LOCK
+    try:
+        f = open(path, "a+")
+    except OSError as err:
+        print(f"warning: cannot open {path} ({err.strerror or err}): the sweep runs without its lock, so "
+              "another sweep into the same directory is not refused", file=sys.stderr)
+        return None
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            f.seek(0)
+            holder = f.read(32).strip()
+            f.close()
+            by = f" (process {holder})" if holder.isdigit() else ""
+            raise ConfigError("--out", f"{str(out_dir)!r} is being written by another dcsim sweep{by}: it holds "
+                                       f"{SWEEP_LOCK} there; wait until that sweep ends (then run this one again: "
+                                       "it resumes), or choose another --out") from None
+        f.close()
+        print(f"warning: cannot lock {path} ({err.strerror or err}; a network file system?): the sweep runs "
+              "without its lock, so another sweep into the same directory is not refused", file=sys.stderr)
+        return None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
+def _unlock_output(lock) -> None:
+    """Release ``_lock_output``'s lock (the file stays: removing it would let a sweep that opened it just
+    before lock a file no longer in the directory while a third locks a new one)."""
+    if lock is None:
+        return
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)   # also for pool workers forked with a copy of the file
+    finally:
+        lock.close()
+
+
 def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, engine: str = "local",
               address: str | None = None, point_fn: Callable[[PointTask], dict] = run_point,
               progress: bool | None = None, stream=None, mp_context: str | None = None,
@@ -780,6 +837,18 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
         check_address(address)       # before anything is written
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_output(out_dir)        # before anything is cleaned or written: another sweep's staging is live
+    try:
+        return _run_locked(sweep, out_dir, workers, engine, address, point_fn, progress, stream, mp_context,
+                           force)
+    finally:
+        _unlock_output(lock)
+
+
+def _run_locked(sweep: Sweep, out_dir: Path, workers: int | None, engine: str, address: str | None,
+                point_fn: Callable[[PointTask], dict], progress: bool | None, stream, mp_context: str | None,
+                force: bool) -> SweepResult:
+    """``run_sweep`` once its checks passed and it holds ``out_dir``'s lock."""
     staging_root = _staging_root(out_dir)
     remove_stale_staging(staging_root)
     for tmp in out_dir.glob(f".{SWEEP_MANIFEST}.*.tmp"):    # write_json_atomic's, left by a sweep killed mid-write

@@ -1159,6 +1159,54 @@ def test_a_point_that_fails_on_a_rerun_loses_its_stale_tables_but_not_user_files
     assert [r["tp"] for r in rows] == [1]
 
 
+def test_a_second_sweep_into_the_same_directory_is_refused_while_the_first_runs(tmp_path, monkeypatch, capsys):
+    """Two sweeps started into one output directory both ran every point (and each removed the other's
+    staging directories as stale). The running sweep now holds an advisory lock (OUT/.sweep.lock): the
+    second exits 2 naming the directory, and runs nothing. The lock file stays; it breaks neither the
+    first sweep's resume nor analyze."""
+    import functools
+    from sim.app import sweep as sw
+    from sim.app.analyze import open_outputs
+    from sim.app.cli import main
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4]})
+    out, started = tmp_path / "out", tmp_path / "started"
+    started.mkdir()
+    proc = _sweep_process(path, out, point="held_point", cli=True, workers=1,
+                          env={"DCSIM_TEST_STARTED": str(started)})
+    try:
+        _wait_for_file(started / "0", proc)
+        monkeypatch.setattr(sw, "run_sweep", functools.partial(sw.run_sweep, point_fn=tiny_point, progress=False))
+        assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+        err = capsys.readouterr().err
+        assert str(out) in err and "another dcsim sweep" in err and f"process {proc.pid}" in err, err
+        assert not list(out.glob("**/summary.parquet"))         # the second ran nothing
+        (started / "release").touch()
+        _, stderr = _finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT_S)
+    assert proc.returncode == 0, stderr
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1", "2", "release"]
+    assert (out / ".sweep.lock").is_file()
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert {p["status"] for p in manifest["points"]} == {"done"}
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0     # the lock is free again
+    assert "0 ran, 3 already done" in capsys.readouterr().err
+    assert sorted(r["tp"] for r in open_outputs(out).summary_rows()) == [1, 2, 4]
+
+
+def test_an_output_holding_only_a_killed_sweeps_lock_is_taken_as_empty(tmp_path):
+    """A sweep killed before it wrote its first sweep.json leaves OUT with its lock file only: the next
+    sweep runs there (the lock is free), not refused as a directory dcsim did not write."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".sweep.lock").write_text("12345\n")
+    res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert res.count("done") == 2
+
+
 def _tp_sweep(tmp_path: Path) -> Path:
     """A serving sweep over serve.tp = 1, 2 on two GPUs (``--set topology.gpus=1`` makes tp = 2 infeasible)."""
     (tmp_path / "base.toml").write_text(TINY_SERVE.replace("sweep-test-model", "llama3-8b").replace(
