@@ -794,9 +794,13 @@ def _lock_output(out_dir: Path):
               "without its lock, so another sweep into the same directory is not refused", file=sys.stderr)
         return None
     f.seek(0)
-    f.truncate()
-    f.write(f"{os.getpid()}\n")
-    f.flush()
+    held = f.read(64)
+    if not held.strip() or held.strip().isdigit():     # empty, or a process id an earlier sweep wrote
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+    # else a file of that name that dcsim did not write: locked as it is, its contents left alone
     return f
 
 

@@ -1205,6 +1205,11 @@ def test_an_output_holding_only_a_killed_sweeps_lock_is_taken_as_empty(tmp_path)
     (out / ".sweep.lock").write_text("12345\n")
     res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
     assert res.count("done") == 2
+    assert (out / ".sweep.lock").read_text() == f"{os.getpid()}\n"      # dcsim's own: its process id
+    # a file of that name holding anything but a process id is not dcsim's: locked, never rewritten
+    (out / ".sweep.lock").write_text("my notes\n")
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert (out / ".sweep.lock").read_text() == "my notes\n"
 
 
 def _tp_sweep(tmp_path: Path) -> Path:
