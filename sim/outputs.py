@@ -13,7 +13,9 @@ Vocabulary:
   matches a half-written point.
 - dcsim output: a directory whose ``manifest.json`` (a run) or ``sweep.json`` (a sweep) dcsim
   wrote. A run or sweep replaces only an empty directory or a dcsim output; anything else is
-  refused (``check_replaceable``, exit 2 naming the directory) unless ``force`` is given. The
+  refused (``check_replaceable``, exit 2 naming the directory) unless ``force`` is given (a sweep
+  also writes a point into its own point directory that holds only entries of names dcsim never
+  writes: ``holds_only_foreign_names``). The
   current directory and its ancestors are never replaced. dcsim never renames, moves or removes
   a directory it did not create, and never deletes a file it did not write: a new output
   directory is renamed into place whole (atomic); into an existing directory (an earlier run's,
@@ -50,6 +52,10 @@ MANIFEST = "manifest.json"
 # be replaced by the next one (a sweep's rerun) instead of being refused as not dcsim's.
 REPLACING = ".manifest.json.replacing"
 SWEEP_MANIFEST = "sweep.json"
+# The advisory lock a running sweep holds on its output directory (``sim.app.sweep._lock_output``). The
+# file is dcsim's and stays after the sweep; a directory holding nothing else counts as empty here (a
+# sweep killed before its first sweep.json), and ``dcsim analyze`` reads only tables and sweep.json.
+SWEEP_LOCK = ".sweep.lock"
 
 
 def _json_object(path: Path) -> dict | None:
@@ -96,7 +102,7 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
         check_writable(final, key)
         return
     if final.is_dir() and not final.is_symlink():
-        if not any(final.iterdir()) or (kind == "run" and is_run_output(final)) or \
+        if not any(e.name != SWEEP_LOCK for e in final.iterdir()) or (kind == "run" and is_run_output(final)) or \
                 (kind == "sweep" and is_sweep_output(final)):
             check_writable(final, key)
             return
@@ -114,6 +120,27 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
                            f"(no dcsim {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST}); "
                            "refusing to replace it: choose a new directory, or pass --force")
+
+
+def dcsim_may_write(name: str) -> bool:
+    """Whether dcsim may write an entry of this name into a run directory: its manifest (also kept
+    as ``REPLACING`` while a run is written over it), a table (any ``NAME.parquet``) or ``trace.json``."""
+    return name in (MANIFEST, REPLACING, "trace.json") or name.endswith(".parquet")
+
+
+def holds_only_foreign_names(directory: Path) -> bool:
+    """True when ``directory`` is a directory (not a link) that is not empty and none of whose entries has
+    a name dcsim may write there (``dcsim_may_write``): a run written into it overwrites, moves and
+    deletes nothing (a sweep point whose directory keeps only a user's ``notes.txt`` after dcsim
+    retired its own files)."""
+    directory = Path(directory)
+    if directory.is_symlink() or not directory.is_dir():
+        return False
+    try:
+        names = [e.name for e in directory.iterdir()]
+    except OSError:
+        return False
+    return bool(names) and not any(dcsim_may_write(n) for n in names)
 
 
 def check_writable(final: Path, key: str = "--out") -> None:

@@ -373,3 +373,21 @@ def test_a_run_cut_off_while_written_over_an_earlier_one_is_replaced_by_the_next
     assert pq.read_table(final / "steps.parquet").column("t").to_pylist() == [3.0]
     assert sorted(p.name for p in final.iterdir()) == ["manifest.json", "notes.txt", "steps.parquet",
                                                         "summary.parquet"]
+
+
+def test_holds_only_foreign_names_is_true_only_where_no_name_dcsim_writes_is_taken(tmp_path):
+    from sim.outputs import holds_only_foreign_names
+    d = tmp_path / "point"
+    assert not holds_only_foreign_names(d)              # missing
+    d.mkdir()
+    assert not holds_only_foreign_names(d)              # empty: replaceable anyway, not this case
+    (d / "notes.txt").write_text("mine")
+    (d / "plots").mkdir()
+    assert holds_only_foreign_names(d)
+    (tmp_path / "link").symlink_to(d)
+    assert not holds_only_foreign_names(tmp_path / "link")     # a link is never written through
+    for name in ("summary.parquet", "anything.parquet", "manifest.json", ".manifest.json.replacing", "trace.json"):
+        (d / name).write_text("mine")
+        assert not holds_only_foreign_names(d), name
+        (d / name).unlink()
+    assert holds_only_foreign_names(d)

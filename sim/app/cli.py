@@ -152,6 +152,13 @@ def cmd_sweep(args) -> int:
     # infeasible or invalid combinations are expected in a sweep; anything else is a bug
     if any(o.get("exit_code") not in (2, 3) for o in failed):
         return 1
+    # a point whose directory holds files dcsim did not write was not run: the sweep is incomplete for a
+    # reason of the output, not of the grid (it exited 0 as if the point were an infeasible combination)
+    refused = [o for o in failed if o.get("error_key") == "--out"]
+    if refused:
+        print(f"{len(refused)} point(s) could not be written into their directories (the errors above): fix "
+              "those directories and run the same command again", file=sys.stderr)
+        return 2
     if failed and len(failed) == n:     # not one point ran: exit 0 told a script the sweep had worked
         print(f"no point of {sweep.name} could run", file=sys.stderr)
         return max(o["exit_code"] for o in failed)

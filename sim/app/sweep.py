@@ -17,9 +17,10 @@ Vocabulary:
   thin layer over it; tests and benchmarks pass their own.
 - finished point: its directory holds ``manifest.json`` (written last, then renamed into place)
   whose ``point_hash`` matches the point's identity: its fully resolved config (base, ``[set]``
-  and axis values, with preset files expanded as they are now and defaults filled in) and the
-  dcsim version (``point_identity``). A rerun skips finished points; failed, interrupted and
-  changed ones (a preset file edited, a new dcsim) run again, and so does a point directory whose
+  and axis values, with preset files expanded as they are now and defaults filled in), the
+  content (sha256) of the trace files it reads, and the dcsim version (``point_identity``). A
+  rerun skips finished points; failed, interrupted and changed ones (a preset file or trace
+  edited, a new dcsim) run again, and so does a point directory whose
   manifest has no ``point_hash`` (a single ``dcsim run --out`` into it: another config) when the
   default point function runs the sweep.
 - orphans: pool workers exit when the sweep process dies, even by SIGKILL (``_worker_init``:
@@ -28,7 +29,9 @@ Vocabulary:
 - start methods (``mp_context``): fork (Linux's default), spawn and forkserver give the same tables.
 - stop: Ctrl-C or SIGTERM, whichever thread of the sweep process the kernel hands it to, stops the
   local pool within ``WAKE_S``: the points running then finish and are kept, no other point starts
-  (queued ones included); a second one terminates the running points (``_DeferredSignals``). One
+  (queued ones included); a second one terminates the running points (``_DeferredSignals``). Pool
+  workers ignore both signals (sent to the whole process group by a terminal, ``timeout`` or a batch
+  scheduler): the sweep decides, and stops a worker with SIGKILL (``_pool_context``). One
   worker (points run in the sweep's own process, ``_run_in_process``) stops the same way.
 - sweep manifest: ``OUT/sweep.json``: axes, partition types, every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), their
@@ -37,6 +40,8 @@ Vocabulary:
   turns false. A sweep killed outright (SIGKILL) leaves ``running: true`` and may list its last
   finished points as pending; their directories are complete all the same, and both a rerun
   and ``dcsim analyze`` go by the directories.
+- lock: a running sweep holds ``fcntl.flock`` on ``OUT/.sweep.lock`` (``_lock_output``); a second sweep
+  into the same directory meanwhile is refused (``ConfigError`` naming ``--out``, exit 2).
 - engine: ``local`` (a process pool, workers = cores by default; 1 worker runs in-process)
   or ``dask`` (a running scheduler at ``address``, or a local cluster on 127.0.0.1).
 """
@@ -44,8 +49,10 @@ Vocabulary:
 from __future__ import annotations
 
 import copy
+import errno
 import itertools
 import math
+import multiprocessing.context as _mpc
 import os
 import queue
 import signal
@@ -59,8 +66,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sim.config import read_toml
+
+try:
+    import fcntl
+except ImportError:     # Windows: sweeps run without the output directory's lock
+    fcntl = None
 from sim.errors import ConfigError, DcsimError
-from sim.outputs import check_replaceable, is_complete, remove_stale_staging, retire_run_dir, write_json_atomic
+from sim.outputs import (SWEEP_LOCK, check_replaceable, is_complete, remove_stale_staging, retire_run_dir,
+                         write_json_atomic)
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
@@ -211,18 +224,62 @@ def config_hash(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+_DIGESTS: dict[tuple, str] = {}      # (path, size, mtime_ns, inode) -> sha256: a trace is read once per sweep
+
+
+def file_digest(path: str | Path) -> str | None:
+    """The sha256 (hex) of the bytes of the file at ``path``, read in 1 MiB blocks; None when it cannot
+    be read. Remembered for a file whose size, modification time and inode are unchanged, so that the
+    points of a sweep that share a trace read it once."""
+    import hashlib
+    try:
+        st = os.stat(path)
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _DIGESTS:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    h.update(block)
+            _DIGESTS[key] = h.hexdigest()
+        return _DIGESTS[key]
+    except OSError:
+        return None
+
+
+def input_files(cfg) -> dict[str, str | None]:
+    """The files a validated config reads besides itself: ``workload.trace`` and each ``[[jobs]]``
+    entry's, as the run finds them (``sim.config.find_trace``), keyed by the config key, each with its
+    content's sha256 (``file_digest``; None when not found or unreadable: the point fails anyway)."""
+    from sim.config import find_trace
+    named = {"workload.trace": getattr(getattr(cfg, "workload", None), "trace", "")}
+    for i, job in enumerate(getattr(cfg, "jobs", None) or []):
+        named[f"jobs.{i}.workload.trace"] = getattr(getattr(job, "workload", None), "trace", "")
+    out = {}
+    for key, name in named.items():
+        if name:
+            found = find_trace(name)
+            out[key] = file_digest(found) if found is not None else None
+    return out
+
+
 def point_identity(data: dict) -> str:
     """The hash that says whether a finished point is still valid: of the point's fully resolved
-    config (presets expanded from their files as they are now, defaults filled in) and the dcsim
-    version. A changed preset file, default or version makes a rerun recompute the point. A config
-    that does not validate is hashed as written (it fails again anyway)."""
+    config (presets expanded from their files as they are now, defaults filled in), the content of
+    the files it reads (its traces: ``input_files``) and the dcsim version. A changed preset file,
+    trace, default or version makes a rerun recompute the point. A config that does not validate is
+    hashed as written (it fails again anyway)."""
     import sim
     from sim import config
     try:
-        resolved = config.config_to_dict(config.validate(copy.deepcopy(data)))
+        cfg = config.validate(copy.deepcopy(data))
+        resolved = config.config_to_dict(cfg)
+        files = input_files(cfg)
     except Exception:   # an invalid point: it is recomputed (and fails) regardless
-        resolved = {"unresolved": data}
-    return config_hash({"config": resolved, "dcsim_version": sim.__version__})
+        resolved, files = {"unresolved": data}, {}
+    identity = {"config": resolved, "dcsim_version": sim.__version__}
+    if files:           # only then: the points of a sweep that reads no file keep the hash they had
+        identity["files"] = files
+    return config_hash(identity)
 
 
 def is_finished(directory: Path, point_hash: str, require_hash: bool = False) -> bool:
@@ -451,13 +508,18 @@ def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
 # -- running points ----------------------------------------------------------------------------
 
 def run_point(task: PointTask) -> dict:
-    """The default point function: validate the point's config and run it into its directory."""
+    """The default point function: validate the point's config and run it into its directory.
+    A point directory of the sweep's output that holds only files dcsim never writes (a user's
+    ``notes.txt``, left when dcsim retired the point's own files after it failed) is written into
+    beside them, as an earlier run's would be; one with a file of a name dcsim writes
+    (``summary.parquet``, ``manifest.json``) but no dcsim manifest still needs ``force``."""
     from sim import config
     from sim.app import runner
+    from sim.outputs import holds_only_foreign_names
     cfg = config.validate(point_config_data(task))
     result = runner.run_to_dir(cfg, Path(task.out_dir), staging_root=task.staging_root,
                                extra_manifest={"point": task.partition, "point_hash": task.point_hash},
-                               force=task.force)
+                               force=task.force or holds_only_foreign_names(Path(task.out_dir)))
     return {"summary": result.summary}
 
 
@@ -473,6 +535,8 @@ def execute(point_fn: Callable[[PointTask], dict], task: PointTask) -> dict:
     except DcsimError as err:
         outcome.update(status="failed", error=str(err), error_type=type(err).__name__,
                        exit_code=err.exit_code)
+        if isinstance(getattr(err, "key", None), str):
+            outcome["error_key"] = err.key      # "--out": the point's directory was refused, not its config
     except Exception as err:  # a bug in one point is recorded; the sweep goes on
         outcome.update(status="failed", error=f"{type(err).__name__}: {err}",
                        error_type=type(err).__name__, exit_code=1,
@@ -492,11 +556,56 @@ def _execute_unless_stopped(point_fn: Callable[[PointTask], dict], task: PointTa
     return execute(point_fn, task)
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C goes to the whole process group; the parent decides what workers do. A worker
-    # ends at SIGTERM (the pool's terminate), whatever handler a forked parent had for it.
+def _ignore_interrupts() -> None:
+    # Ctrl-C goes to the whole process group, and so does the SIGTERM of `timeout` and batch schedulers
+    # (kill -TERM -PGID): the sweep process decides what its workers do (finish the running point, or die
+    # at a second signal). A worker that died of the group's SIGTERM broke the pool: every point failed
+    # (BrokenProcessPool). The sweep stops a worker with SIGKILL (``_pool_context``), never SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+class _KillOnTerminate:
+    """A multiprocessing Process whose ``terminate`` sends SIGKILL: the pool's workers ignore SIGTERM
+    (``_ignore_interrupts``), and the pool terminates them (a worker died: the rest are stopped) with it."""
+
+    def terminate(self) -> None:
+        self.kill()
+
+
+# At module level, by name: the spawn and forkserver start methods pickle a worker's Process object.
+_KILLING_CONTEXTS: dict[str, type] = {}
+
+
+class _KillingSpawnProcess(_KillOnTerminate, _mpc.SpawnProcess):
+    pass
+
+
+class _KillingSpawnContext(_mpc.SpawnContext):
+    Process = _KillingSpawnProcess
+
+
+_KILLING_CONTEXTS["spawn"] = _KillingSpawnContext
+if sys.platform != "win32":
+    class _KillingForkProcess(_KillOnTerminate, _mpc.ForkProcess):
+        pass
+
+    class _KillingForkServerProcess(_KillOnTerminate, _mpc.ForkServerProcess):
+        pass
+
+    class _KillingForkContext(_mpc.ForkContext):
+        Process = _KillingForkProcess
+
+    class _KillingForkServerContext(_mpc.ForkServerContext):
+        Process = _KillingForkServerProcess
+
+    _KILLING_CONTEXTS.update(fork=_KillingForkContext, forkserver=_KillingForkServerContext)
+
+
+def _pool_context(method: str):
+    """The multiprocessing context for the pool: ``method``'s, its workers stopped by SIGKILL."""
+    import multiprocessing as mp
+    return _KILLING_CONTEXTS[method]() if method in _KILLING_CONTEXTS else mp.get_context(method)
 
 
 def _pid_running(pid: int) -> bool:
@@ -555,7 +664,7 @@ def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
 
 def _worker_init(parent: int, stop=None) -> None:
     global _STOP
-    _ignore_sigint()
+    _ignore_interrupts()
     _STOP = stop
     _exit_with_parent(parent)
     import topologies
@@ -658,6 +767,58 @@ def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, en
     }
 
 
+def _lock_output(out_dir: Path):
+    """Take the advisory lock of a sweep's output directory (``SWEEP_LOCK``, ``fcntl.flock``, not waiting)
+    and note this process's id in it; returns the open file (None where the platform or file system has
+    no flock: the sweep runs unlocked, with a warning). Raises ``ConfigError`` naming ``--out`` (exit 2)
+    when another sweep holds it: two sweeps into one directory each ran every point, and one removed
+    the other's staging directories as stale. The lock goes when the sweep's process ends, however it ends."""
+    if fcntl is None:
+        return None
+    path = out_dir / SWEEP_LOCK
+    try:
+        f = open(path, "a+")
+    except OSError as err:
+        print(f"warning: cannot open {path} ({err.strerror or err}): the sweep runs without its lock, so "
+              "another sweep into the same directory is not refused", file=sys.stderr)
+        return None
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            f.seek(0)
+            holder = f.read(32).strip()
+            f.close()
+            by = f" (process {holder})" if holder.isdigit() else ""
+            raise ConfigError("--out", f"{str(out_dir)!r} is being written by another dcsim sweep{by}: it holds "
+                                       f"{SWEEP_LOCK} there; wait until that sweep ends (then run this one again: "
+                                       "it resumes), or choose another --out") from None
+        f.close()
+        print(f"warning: cannot lock {path} ({err.strerror or err}; a network file system?): the sweep runs "
+              "without its lock, so another sweep into the same directory is not refused", file=sys.stderr)
+        return None
+    f.seek(0)
+    held = f.read(64)
+    if not held.strip() or held.strip().isdigit():     # empty, or a process id an earlier sweep wrote
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+    # else a file of that name that dcsim did not write: locked as it is, its contents left alone
+    return f
+
+
+def _unlock_output(lock) -> None:
+    """Release ``_lock_output``'s lock (the file stays: removing it would let a sweep that opened it just
+    before lock a file no longer in the directory while a third locks a new one)."""
+    if lock is None:
+        return
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)   # also for pool workers forked with a copy of the file
+    finally:
+        lock.close()
+
+
 def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, engine: str = "local",
               address: str | None = None, point_fn: Callable[[PointTask], dict] = run_point,
               progress: bool | None = None, stream=None, mp_context: str | None = None,
@@ -684,6 +845,18 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, workers: int | None = None, eng
         check_address(address)       # before anything is written
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock_output(out_dir)        # before anything is cleaned or written: another sweep's staging is live
+    try:
+        return _run_locked(sweep, out_dir, workers, engine, address, point_fn, progress, stream, mp_context,
+                           force)
+    finally:
+        _unlock_output(lock)
+
+
+def _run_locked(sweep: Sweep, out_dir: Path, workers: int | None, engine: str, address: str | None,
+                point_fn: Callable[[PointTask], dict], progress: bool | None, stream, mp_context: str | None,
+                force: bool) -> SweepResult:
+    """``run_sweep`` once its checks passed and it holds ``out_dir``'s lock."""
     staging_root = _staging_root(out_dir)
     remove_stale_staging(staging_root)
     for tmp in out_dir.glob(f".{SWEEP_MANIFEST}.*.tmp"):    # write_json_atomic's, left by a sweep killed mid-write
@@ -855,7 +1028,7 @@ def _run_in_process(point_fn, tasks: list[PointTask], record) -> None:
 def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_context: str | None) -> None:
     import multiprocessing as mp
     method = mp_context or ("fork" if sys.platform.startswith("linux") else "spawn")
-    ctx = mp.get_context(method)
+    ctx = _pool_context(method)
     if method == "fork" and point_fn is run_point:
         _preload()
     # No set_forkserver_preload: Python 3.11's fork server ignores the sys.path it is handed, so it imported
@@ -908,9 +1081,9 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
                     while unrecorded:
                         drain()
                         signals.deliver()
-                except KeyboardInterrupt:
+                except KeyboardInterrupt:       # the second: the workers ignore SIGTERM, so SIGKILL
                     for proc in list(getattr(pool, "_processes", {}).values()):
-                        proc.terminate()
+                        proc.kill()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)

@@ -80,6 +80,25 @@ def held_point(task):
     return tiny_point(task)
 
 
+def stop_held_point(task):
+    """Notes that it started (a file in $DCSIM_TEST_STARTED), and that the sweep is stopping (its pool
+    workers' stop flag: file ``stopping``), then holds until $DCSIM_TEST_STARTED/release exists and finishes
+    as ``tiny_point``. Given up after 60 s (a file ``gave_up``, then failed): a sweep that left it running
+    after it was told to stop at once then finds that file."""
+    from sim.app import sweep as sw
+    started = Path(os.environ["DCSIM_TEST_STARTED"])
+    (started / str(task.index)).touch()
+    give_up = time.monotonic() + 60
+    while not (started / "release").exists():
+        if getattr(getattr(sw, "_STOP", None), "value", 0):
+            (started / "stopping").touch()
+        if time.monotonic() > give_up:
+            (started / "gave_up").touch()
+            raise RuntimeError("never released")
+        time.sleep(0.02)
+    return tiny_point(task)
+
+
 def last_held_point(task):
     """``tiny_point``, except the point with ``train.tp`` = 2 (the last of a ``[1, 2]`` sweep), which is
     ``held_point``."""
@@ -355,11 +374,12 @@ class _Lines:
 
 
 def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=None,
-                   workers=2) -> subprocess.Popen:
+                   workers=2, new_session=False) -> subprocess.Popen:
     """A child Python running the sweep at ``path`` into ``out`` with ``workers`` workers and the point function
     ``point`` of this module, its progress lines on a pipe. With ``cli``, through ``dcsim sweep`` (its
     SIGTERM handling and exit status); otherwise it exits 130 when the sweep was interrupted, else 0.
-    ``prelude``: code run first."""
+    ``prelude``: code run first. ``new_session``: in its own process group (whose id is its pid), as a shell
+    or a batch scheduler starts a job, so that ``os.killpg`` signals the sweep and its workers together."""
     if cli:
         body = f"""
             import functools
@@ -380,7 +400,7 @@ def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=Non
         from test_sweep import {point}
     """) + textwrap.dedent(prelude) + textwrap.dedent(body)
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **(env or {})})
+                            text=True, env={**os.environ, **(env or {})}, start_new_session=new_session)
 
 
 def _finish(proc: subprocess.Popen) -> tuple[str, str]:
@@ -595,6 +615,70 @@ def test_a_signal_the_kernel_hands_to_a_pool_thread_stops_the_sweep(tmp_path, si
     assert len(stdout.splitlines()) == 2
 
 
+def _group_signalled_sweep(tmp_path: Path, point: str, signal_group):
+    """A ``dcsim sweep --workers 2`` of twelve points in its own process group; once both workers run a point,
+    ``signal_group(proc, started)`` (the group's id is ``proc.pid``). Returns (output dir, started-marker dir, process, stderr); the group is
+    killed at the end whatever happened."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
+    out, started = tmp_path / "out", tmp_path / "started"
+    started.mkdir()
+    proc = _sweep_process(path, out, point=point, cli=True, env={"DCSIM_TEST_STARTED": str(started)},
+                          new_session=True)
+    try:
+        give_up = time.monotonic() + TIMEOUT_S
+        while not {"0", "1"} <= {p.name for p in started.iterdir()}:      # both workers hold a point
+            assert proc.poll() is None, proc.communicate(timeout=TIMEOUT_S)
+            assert time.monotonic() < give_up, "the pool never started two points"
+            time.sleep(0.05)
+        signal_group(proc, started)
+        _, stderr = _finish(proc)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)     # workers left behind, if any
+        except ProcessLookupError:
+            pass
+        if proc.poll() is None:
+            proc.wait(timeout=TIMEOUT_S)
+    return out, started, proc, stderr
+
+
+def test_sigterm_to_the_process_group_stops_a_pool_sweep_as_ctrl_c_does(tmp_path):
+    """``timeout`` and batch schedulers send SIGTERM to the whole process group. The pool's workers died of
+    it: every running and queued point was recorded as failed (``worker died: BrokenProcessPool``), the
+    running ones lost, exit 1 and ``interrupted: false``. Now the workers ignore it as they ignore Ctrl-C:
+    the points running at the signal finish and are kept, no other point starts, exit 130."""
+    out, started, proc, stderr = _group_signalled_sweep(
+        tmp_path, "gated_point", lambda proc, started: os.killpg(proc.pid, signal.SIGTERM))
+    assert proc.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1"]    # no point started after the signal
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True and manifest["running"] is False
+    status = [p["status"] for p in manifest["points"]]
+    assert status[:2] == ["done", "done"] and set(status[2:]) == {"pending"}, status
+    assert sorted(r[0] for r in duckdb.sql(f"select tp_seen from {_source(out)}").fetchall()) == [1, 1]
+
+
+def test_a_second_sigterm_to_the_process_group_stops_the_running_points(tmp_path):
+    """As a second Ctrl-C: the sweep does not wait for the running points. Its workers ignore SIGTERM, so
+    the sweep kills them (SIGKILL); they neither finish nor linger until their points give up."""
+    def twice(proc, started):
+        os.killpg(proc.pid, signal.SIGTERM)
+        give_up = time.monotonic() + TIMEOUT_S
+        while not (started / "stopping").exists():     # the sweep acted on the first (two may merge into one)
+            assert proc.poll() is None, proc.communicate(timeout=TIMEOUT_S)
+            assert time.monotonic() < give_up, "the sweep never noted the first SIGTERM"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGTERM)
+    out, started, proc, stderr = _group_signalled_sweep(tmp_path, "stop_held_point", twice)
+    assert proc.returncode == 130, stderr
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1", "stopping"]     # none gave up, none released
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True
+    assert {p["status"] for p in manifest["points"]} == {"pending"}
+    assert not list(out.glob("**/summary.parquet"))
+
+
 # Ctrl-C at the K-th line the sweep's main thread runs in the standard library's pool, queue and lock code.
 # On CPython 3.11.7 a 12-point sweep runs about 2,300 such lines now (most to start the pool and submit);
 # with main's code before this fix K = 1715 fell inside wait()'s lock loop and hung it.
@@ -744,6 +828,43 @@ def test_a_changed_preset_or_version_recomputes_finished_points(tmp_path, monkey
     monkeypatch.setattr(sim, "__version__", sim.__version__ + ".test")
     res, _ = sweep()
     assert res.count("done") == 2                                  # a new dcsim recomputes too
+
+
+TRACE_CSV = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n2023-11-16 18:15:47.10,120,8\n"
+TRACE_BASES = {
+    "workload": TINY_SERVE.replace("sweep-test-model", "llama3-8b").replace(
+        'arrival = "burst"\nrequests = 8\ninput_tokens = 64\noutput_tokens = 4\n',
+        'arrival = "trace"\ntrace = "t.csv"\n'),
+    "jobs": '[run]\nname = "tiny"\nbaseline = false\n[topology]\ngpus = 1\ngpus_per_node = 1\nfabric = "none"\n'
+            '[[jobs]]\nname = "chat"\nkind = "serve"\ngpus = 1\nmodel = { preset = "llama3-8b" }\n'
+            'workload = { arrival = "trace", trace = "t.csv" }\n',
+}
+
+
+@pytest.mark.parametrize("where", ["workload", "jobs"])
+def test_a_changed_trace_file_recomputes_finished_points(tmp_path, where):
+    """A point reads its ``workload.trace`` (a ``[[jobs]]`` entry's too); the config names the file, not its
+    content. A row added to the trace left every point finished ("0 ran, 2 already done", requests still 2).
+    Now the trace's content is part of the point's identity: a changed trace reruns the points."""
+    (tmp_path / "t.csv").write_text(TRACE_CSV)
+    (tmp_path / "base.toml").write_text(TRACE_BASES[where])
+    key = "serve.max_batch_size" if where == "workload" else "jobs.0.serve.max_batch_size"
+    (tmp_path / "s.toml").write_text(f'name = "s"\nbase = "base.toml"\n[grid]\n"{key}" = [4, 8]\n')
+
+    def sweep():
+        res = run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, progress=False)
+        requests = duckdb.sql(f"select requests from read_parquet('{tmp_path}/out/**/summary.parquet')").fetchall()
+        return res, sorted(r[0] for r in requests)
+
+    res, requests = sweep()
+    assert res.count("done") == 2 and requests == [2, 2]
+    res, requests = sweep()
+    assert res.count("skipped") == 2 and requests == [2, 2]        # nothing changed: nothing reruns
+    (tmp_path / "t.csv").write_text(TRACE_CSV + "2023-11-16 18:15:48.00,200,16\n")
+    res, requests = sweep()
+    assert res.count("done") == 2 and res.count("skipped") == 0
+    assert requests == [3, 3]
+    assert sweep()[0].count("skipped") == 2
 
 
 def _serve_row(point: Path) -> tuple:
@@ -1051,6 +1172,111 @@ def test_a_point_that_fails_on_a_rerun_loses_its_stale_tables_but_not_user_files
     assert (out / "tp=1" / "summary.parquet").exists()
     rows = open_outputs(out).summary_rows()
     assert [r["tp"] for r in rows] == [1]
+
+
+def test_a_second_sweep_into_the_same_directory_is_refused_while_the_first_runs(tmp_path, monkeypatch, capsys):
+    """Two sweeps started into one output directory both ran every point (and each removed the other's
+    staging directories as stale). The running sweep now holds an advisory lock (OUT/.sweep.lock): the
+    second exits 2 naming the directory, and runs nothing. The lock file stays; it breaks neither the
+    first sweep's resume nor analyze."""
+    import functools
+    from sim.app import sweep as sw
+    from sim.app.analyze import open_outputs
+    from sim.app.cli import main
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4]})
+    out, started = tmp_path / "out", tmp_path / "started"
+    started.mkdir()
+    proc = _sweep_process(path, out, point="held_point", cli=True, workers=1,
+                          env={"DCSIM_TEST_STARTED": str(started)})
+    try:
+        _wait_for_file(started / "0", proc)
+        monkeypatch.setattr(sw, "run_sweep", functools.partial(sw.run_sweep, point_fn=tiny_point, progress=False))
+        assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+        err = capsys.readouterr().err
+        assert str(out) in err and "another dcsim sweep" in err and f"process {proc.pid}" in err, err
+        assert not list(out.glob("**/summary.parquet"))         # the second ran nothing
+        (started / "release").touch()
+        _, stderr = _finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=TIMEOUT_S)
+    assert proc.returncode == 0, stderr
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1", "2", "release"]
+    assert (out / ".sweep.lock").is_file()
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert {p["status"] for p in manifest["points"]} == {"done"}
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0     # the lock is free again
+    assert "0 ran, 3 already done" in capsys.readouterr().err
+    assert sorted(r["tp"] for r in open_outputs(out).summary_rows()) == [1, 2, 4]
+
+
+def test_an_output_holding_only_a_killed_sweeps_lock_is_taken_as_empty(tmp_path):
+    """A sweep killed before it wrote its first sweep.json leaves OUT with its lock file only: the next
+    sweep runs there (the lock is free), not refused as a directory dcsim did not write."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".sweep.lock").write_text("12345\n")
+    res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert res.count("done") == 2
+    assert (out / ".sweep.lock").read_text() == f"{os.getpid()}\n"      # dcsim's own: its process id
+    # a file of that name holding anything but a process id is not dcsim's: locked, never rewritten
+    (out / ".sweep.lock").write_text("my notes\n")
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert (out / ".sweep.lock").read_text() == "my notes\n"
+
+
+def _tp_sweep(tmp_path: Path) -> Path:
+    """A serving sweep over serve.tp = 1, 2 on two GPUs (``--set topology.gpus=1`` makes tp = 2 infeasible)."""
+    (tmp_path / "base.toml").write_text(TINY_SERVE.replace("sweep-test-model", "llama3-8b").replace(
+        "gpus = 1\ngpus_per_node = 1", "gpus = 2\ngpus_per_node = 2"))
+    (tmp_path / "s.toml").write_text('name = "s"\nbase = "base.toml"\n[grid]\n"serve.tp" = [1, 2]\n')
+    return tmp_path / "s.toml"
+
+
+def test_a_point_dir_left_with_only_user_files_after_a_failure_runs_again(tmp_path, capsys):
+    """After a point failed, dcsim removed its own files from the point's directory and kept the user's
+    ``notes.txt``; the next rerun then refused that directory as not dcsim's (``pass --force``), for good,
+    and the sweep exited 0. A point directory holding only files whose names dcsim never writes is now
+    written into beside them: the point runs, and the user's file stays as it was."""
+    from sim.app.cli import main
+    path, out = _tp_sweep(tmp_path), tmp_path / "out"
+    sweep = ["sweep", str(path), "--out", str(out), "--workers", "1"]
+    assert main(sweep) == 0
+    (out / "tp=2" / "notes.txt").write_text("mine")
+    assert main(sweep + ["--set", "topology.gpus=1", "--set", "topology.gpus_per_node=1"]) == 0   # tp = 2 fails
+    assert sorted(p.name for p in (out / "tp=2").iterdir()) == ["notes.txt"]
+    capsys.readouterr()
+    assert main(sweep) == 0
+    err = capsys.readouterr().err
+    assert "2 ran, 0 already done, 0 failed" in err, err     # tp = 1 ran with --set last: it reruns too
+    assert (out / "tp=2" / "notes.txt").read_text() == "mine"
+    assert duckdb.sql(f"select count(*) from read_parquet('{out}/tp=2/summary.parquet')").fetchall() == [(1,)]
+    assert "notes.txt" not in json.dumps(json.loads((out / "tp=2" / "manifest.json").read_text()))
+    assert main(sweep) == 0 and "0 ran, 2 already done" in capsys.readouterr().err
+
+
+def test_a_point_dir_with_a_user_file_of_a_dcsim_name_fails_and_the_sweep_exits_2(tmp_path, capsys):
+    """A user's ``summary.parquet`` (no dcsim manifest) in a point's directory: dcsim would overwrite it, so
+    the point is refused as before, and the sweep, whose output is incomplete for a reason of the output
+    and not of the grid, exits 2 (it exited 0 as if the point were an infeasible combination). ``--force``
+    keeps the file beside and runs the point."""
+    from sim.app.cli import main
+    import shutil
+    path, out = _tp_sweep(tmp_path), tmp_path / "out"
+    sweep = ["sweep", str(path), "--out", str(out), "--workers", "1"]
+    assert main(sweep) == 0
+    shutil.rmtree(out / "tp=2")
+    (out / "tp=2").mkdir()
+    (out / "tp=2" / "summary.parquet").write_bytes(b"mine")
+    capsys.readouterr()
+    assert main(sweep) == 2
+    err = capsys.readouterr().err
+    assert "0 ran, 1 already done, 1 failed" in err and "could not be written into their directories" in err, err
+    assert (out / "tp=2" / "summary.parquet").read_bytes() == b"mine"
+    assert main(sweep + ["--force"]) == 0
+    assert [p.read_bytes() for p in (out / "tp=2").glob("summary.parquet.kept-*")] == [b"mine"]
 
 
 def test_analyze_leaves_out_a_failed_points_tables(tmp_path):
