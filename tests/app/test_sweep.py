@@ -1183,24 +1183,17 @@ def test_a_second_sweep_into_the_same_directory_is_refused_while_the_first_runs(
     from sim.app import sweep as sw
     from sim.app.analyze import open_outputs
     from sim.app.cli import main
-    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4]})
-    out, started = tmp_path / "out", tmp_path / "started"
-    started.mkdir()
-    proc = _sweep_process(path, out, point="held_point", cli=True, workers=1,
-                          env={"DCSIM_TEST_STARTED": str(started)})
-    try:
-        _wait_for_file(started / "0", proc)
+
+    def second_sweep(proc, started):     # while the first holds its first point
         monkeypatch.setattr(sw, "run_sweep", functools.partial(sw.run_sweep, point_fn=tiny_point, progress=False))
         assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
         err = capsys.readouterr().err
         assert str(out) in err and "another dcsim sweep" in err and f"process {proc.pid}" in err, err
         assert not list(out.glob("**/summary.parquet"))         # the second ran nothing
         (started / "release").touch()
-        _, stderr = _finish(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT_S)
+
+    path, out = tmp_path / "sweep.toml", tmp_path / "out"      # as _interrupted_one_worker_sweep writes them
+    path, out, started, proc, stderr = _interrupted_one_worker_sweep(tmp_path, second_sweep)
     assert proc.returncode == 0, stderr
     assert sorted(p.name for p in started.iterdir()) == ["0", "1", "2", "release"]
     assert (out / ".sweep.lock").is_file()
