@@ -1189,7 +1189,10 @@ def anchor_traces(data: dict, config_dir: Path) -> dict:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 data: dict | None = None) -> Config:
     base = read_toml(path) if path is not None else copy.deepcopy(data or {})
-    return validate(apply_overrides(base, overrides))
+    merged = apply_overrides(base, overrides)
+    if path is not None and overrides:     # --set workload.trace=t.csv: beside the config too, as the file's own
+        anchor_traces(merged, Path(path).parent)
+    return validate(merged)
 
 
 def config_to_dict(cfg: Config) -> dict:

@@ -131,8 +131,8 @@ def dcsim_may_write(name: str) -> bool:
 def holds_only_foreign_names(directory: Path) -> bool:
     """True when ``directory`` is a directory (not a link) that is not empty and none of whose entries has
     a name dcsim may write there (``dcsim_may_write``): a run written into it overwrites, moves and
-    deletes nothing (a sweep point whose directory keeps only a user's ``notes.txt`` after dcsim
-    retired its own files)."""
+    deletes nothing (a sweep point directory where a user put ``notes.txt`` before the point ran,
+    or whose dcsim files an earlier version removed after the point failed)."""
     directory = Path(directory)
     if directory.is_symlink() or not directory.is_dir():
         return False
@@ -345,29 +345,6 @@ def _plain_name(name) -> bool:
     """A file name of one path component that is not hidden: what dcsim names its tables and files."""
     return (isinstance(name, str) and name not in ("", ".", "..") and not name.startswith(".")
             and "/" not in name and "\\" not in name and "\0" not in name)
-
-
-def retire_run_dir(directory: Path) -> list[str]:
-    """Retire an earlier run's outputs from ``directory`` (a sweep point that failed on a rerun:
-    its old tables no longer describe its config). Only what dcsim wrote there
-    (``dcsim_written``: manifest, listed tables, trace) goes, as when a rerun replaces it; a
-    user's files stay, and the directory is removed only when nothing else is left. Returns the
-    names retired (none when ``directory`` is not a run output)."""
-    directory = Path(directory)
-    if not directory.is_dir() or directory.is_symlink() or not is_run_output(directory):
-        return []
-    written = dcsim_written(directory)
-    retired = []
-    for name in sorted(written - {MANIFEST}) + [MANIFEST]:   # manifest last: is_complete until the end
-        entry = directory / name
-        if entry.is_file() and not entry.is_symlink():
-            entry.unlink()
-            retired.append(name)
-    try:
-        directory.rmdir()
-    except OSError:
-        pass
-    return retired
 
 
 def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,

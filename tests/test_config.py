@@ -513,6 +513,13 @@ def test_a_relative_trace_is_found_beside_its_config_from_any_directory(tmp_path
     assert data["jobs"][0]["workload"]["trace"] == str((cfg_dir / "t.csv").resolve())
     (cwd / "t.csv").write_text("")            # found from the current directory: left as written
     assert read_toml(cfg_dir / "run.toml")["workload"]["trace"] == "t.csv"
+    (cwd / "t.csv").unlink()
+    # a trace given with --set is looked for beside the config too (it was: "trace file 'u.csv' not found")
+    (cfg_dir / "u.csv").write_text((cfg_dir / "t.csv").read_text())
+    cfg = load_config(cfg_dir / "run.toml", ["jobs.0.workload.trace=u.csv"])
+    assert cfg.jobs[0].workload.trace == str((cfg_dir / "u.csv").resolve())
+    (cfg_dir / "one.toml").write_text('[run]\nkind = "serve"\n[workload]\narrival = "trace"\ntrace = "t.csv"\n')
+    assert load_config(cfg_dir / "one.toml", ["workload.trace=u.csv"]).workload.trace == str((cfg_dir / "u.csv").resolve())
 
 
 @pytest.mark.parametrize("topology, where", [

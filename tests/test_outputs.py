@@ -240,12 +240,10 @@ def test_rerun_keeps_what_dcsim_did_not_write(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
-@pytest.mark.parametrize("retire", [False, True])
-def test_a_manifest_naming_files_outside_its_directory_never_deletes_them(tmp_path, retire):
+def test_a_manifest_naming_files_outside_its_directory_never_deletes_them(tmp_path):
     """A run's manifest lists the tables it wrote; a manifest (hand-edited, or another tool's)
-    listing "../notes" or an absolute path had the next run into that directory (or a sweep
-    retiring the point) delete notes.parquet beside it: only plain names inside count."""
-    from sim.outputs import retire_run_dir
+    listing "../notes" or an absolute path had the next run into that directory delete
+    notes.parquet beside it: only plain names inside count."""
     final = tmp_path / "run"
     final.mkdir()
     (tmp_path / "notes.parquet").write_text("mine")
@@ -255,10 +253,7 @@ def test_a_manifest_naming_files_outside_its_directory_never_deletes_them(tmp_pa
         "dcsim_version": "0", "tables": {"../notes": 1, str(tmp_path / "abs"): 1, "summary": 1},
         "files": ["../trace.json", "..", ".hidden"]}))
     (final / "summary.parquet").write_text("an earlier run's table")
-    if retire:
-        assert retire_run_dir(final) == ["summary.parquet", "manifest.json"]
-    else:
-        write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {"seed": 2})
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {"seed": 2})
     assert (tmp_path / "notes.parquet").read_text() == "mine"
     assert (tmp_path / "abs.parquet").read_text() == "mine too"
     assert (tmp_path / "trace.json").read_text() == "{}"

@@ -915,7 +915,7 @@ def main(args) -> int:
         for plots in plot_dirs:                     # a bad --plots fails before any table is printed
             check_plot_dir(Path(plots))
     # --json over several directories: one list on the last line (as every --json prints), each row
-    # with the directory it came from ("dir"); it printed one list per directory
+    # with the directory it came from ("output_dir"); it printed one list per directory
     collected: list[dict] | None = [] if args.json and len(outputs) > 1 else None
     for out, plots in zip(outputs, plot_dirs):
         analyze_one(out, args, plots, collected)
@@ -926,12 +926,13 @@ def main(args) -> int:
 
 
 def _emit_json(out: Outputs, rows: list[dict], collected: list[dict] | None) -> None:
-    """``--json``: print ``rows`` as one line, or (several directories) keep them, each with its ``dir``."""
+    """``--json``: print ``rows`` as one line, or (several directories) keep them, each with the
+    directory it came from (``output_dir``; the points view has its own ``dir``, the point's)."""
     from sim.app.tables import json_line
     if collected is None:
         print(json_line(rows))
     else:
-        collected.extend({"dir": str(out.dir), **r} for r in rows)
+        collected.extend({**r, "output_dir": str(out.dir)} for r in rows)
 
 
 def analyze_one(out: Outputs, args, plots: str | None, collected: list[dict] | None = None) -> None:
@@ -949,6 +950,7 @@ def analyze_one(out: Outputs, args, plots: str | None, collected: list[dict] | N
         else:
             print_table(rows)
         sql_uncalibrated_note(out, rows)
+        _note_unfinished(out)
         return
     try:
         _summarize(out, args, plots, collected)
@@ -989,11 +991,19 @@ def sql_uncalibrated_note(out: Outputs, rows: list[dict]) -> None:
                           of=f"summary rows under {out.dir} (the runs this query reads)")
 
 
+def _note_unfinished(out: Outputs) -> None:
+    if out.is_sweep and out.sweep.get("running") is True:
+        print("note: the sweep that wrote this directory has not ended: it is still running, or it was "
+              "killed; the tables hold the points finished so far (rerun the same `dcsim sweep` to resume: "
+              "finished points are kept and skipped)", file=sys.stderr)
+
+
 def _summarize(out: Outputs, args, plots: str | None, collected: list[dict] | None = None) -> None:
     from sim.app.tables import print_table
     rows = out.summary_rows()
     if args.json:
         _emit_json(out, rows, collected)
+        _note_unfinished(out)          # stderr: the JSON line stays alone on stdout
     else:
         if out.is_sweep:
             # a resumed sweep records the points an earlier run finished as skipped: finished all the same
@@ -1010,10 +1020,7 @@ def _summarize(out: Outputs, args, plots: str | None, collected: list[dict] | No
         intervals = interval_rows(out)
         if intervals:
             print_table(intervals, title=f"mean and 95% confidence interval over {replicate_axis(out)}")
-        if out.is_sweep and out.sweep.get("running") is True:
-            print("note: the sweep that wrote this directory has not ended: it is still running, or it was "
-                  "killed; the tables hold the points finished so far (rerun the same `dcsim sweep` to resume: "
-                  "finished points are kept and skipped)", file=sys.stderr)
+        _note_unfinished(out)
         uncalibrated_note(out, rows)
         if out.is_sweep:
             failed = out.query("select dir, error from points where status = 'failed'")

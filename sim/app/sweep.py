@@ -72,7 +72,7 @@ try:
 except ImportError:     # Windows: sweeps run without the output directory's lock
     fcntl = None
 from sim.errors import ConfigError, DcsimError
-from sim.outputs import (SWEEP_LOCK, check_replaceable, is_complete, remove_stale_staging, retire_run_dir,
+from sim.outputs import (SWEEP_LOCK, check_replaceable, is_complete, remove_stale_staging,
                          write_json_atomic)
 
 SWEEP_MANIFEST = "sweep.json"
@@ -112,6 +112,7 @@ class PointTask:
     partition: dict = field(default_factory=dict)   # partition name -> value
     point_hash: str = ""    # of the point's config data: a rerun recomputes a point whose config changed
     force: bool = False     # replace point directories dcsim did not write
+    trace_dirs: tuple = ()  # where a relative trace a grid / [set] value names is looked for (Sweep.trace_dirs)
 
 
 @dataclass
@@ -129,6 +130,12 @@ class Sweep:
     base_data: dict
     axes: list[Axis]
     source: Path | None = None
+
+    @property
+    def trace_dirs(self) -> tuple[str, ...]:
+        """Directories a relative trace path in the sweep is looked for in: the sweep file's, the base's."""
+        dirs = [str(p.parent.resolve()) for p in (self.source, self.base_path) if p is not None]
+        return tuple(dict.fromkeys(dirs))
 
     def points(self) -> list[Point]:
         grid = [a for a in self.axes if a.kind == "grid"]
@@ -208,13 +215,20 @@ def set_dotted(data: dict, key: str, value: Any) -> None:
 
 
 def point_config_data(task: PointTask) -> dict:
-    return config_data(task.base_data, task.values)
+    return config_data(task.base_data, task.values, task.trace_dirs)
 
 
-def config_data(base_data: dict, values: dict) -> dict:
+def config_data(base_data: dict, values: dict, trace_dirs: tuple = ()) -> dict:
+    """The run config of a point: ``base_data`` with the point's ``values`` set. A relative trace
+    path a value names that is not found from the current directory is looked for in ``trace_dirs``
+    (the sweep file's directory, then the base config's: ``Sweep.trace_dirs``), as a config file's own
+    trace is looked for beside it (``sim.config.anchor_traces``)."""
+    from sim.config import anchor_traces
     data = copy.deepcopy(base_data)
     for key, value in values.items():
         set_dotted(data, key, value)
+    for d in trace_dirs:
+        anchor_traces(data, Path(d))
     return data
 
 
@@ -360,9 +374,14 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
                                       "run`, or sweep it from a file with base = its path and a [grid] table")
     if unknown:
         raise ConfigError(unknown[0], f"unknown sweep key; known: {', '.join(sorted(_SWEEP_KEYS))}")
-    name = spec.get("name") or (source.stem if source else "sweep")
+    name = spec.get("name", None)
+    if name is None:
+        name = source.stem if source else "sweep"
     if not isinstance(name, str):
         raise ConfigError("name", "must be a string")
+    if not name.strip():        # name = "" ran silently under the file's name
+        raise ConfigError("name", "must not be empty: give the sweep a name, or leave the key out to name it "
+                                  "after its file")
     from sim.config import check_name
     try:
         check_name(name)
@@ -388,6 +407,9 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     for key, value in fixed.items():
         _check_key(key, "set")
         set_dotted(base_data, key, value)
+    if fixed and source is not None:     # a [set] trace path is written beside the sweep file
+        from sim.config import anchor_traces
+        anchor_traces(base_data, source.parent)
     from sim.config import check_overrides_reach_jobs
     check_overrides_reach_jobs(base_data, list(fixed), "set")     # train.tp on a [[jobs]] base: no effect
 
@@ -478,11 +500,25 @@ def validate_points(sweep: Sweep) -> int:
     points = sweep.points()
     for p in points:
         try:
-            config.validate(config_data(sweep.base_data, p.values))
+            data = config_data(sweep.base_data, p.values, sweep.trace_dirs)
+            config.validate(data)
+            _check_traces_exist(data)
         except ConfigError as err:
             reason = err.reason[len(f"{err.key}: "):] if err.reason.startswith(f"{err.key}: ") else err.reason
             raise ConfigError(err.key, f"sweep point {p.rel_dir}: {reason}") from None
     return len(points)
+
+
+def _check_traces_exist(data: dict) -> None:
+    """Refuse (``ConfigError`` naming the key) a point whose trace file is not found: every point
+    failed with the same error, one by one."""
+    from workloads.serving.traces import resolve_trace
+    tables = [("workload", data.get("workload"))]
+    if isinstance(data.get("jobs"), list):
+        tables += [(f"jobs.{i}.workload", j.get("workload")) for i, j in enumerate(data["jobs"]) if isinstance(j, dict)]
+    for where, w in tables:
+        if isinstance(w, dict) and isinstance(w.get("trace"), str) and w["trace"]:
+            resolve_trace(w["trace"], f"{where}.trace")
 
 
 def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
@@ -510,7 +546,7 @@ def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
 def run_point(task: PointTask) -> dict:
     """The default point function: validate the point's config and run it into its directory.
     A point directory of the sweep's output that holds only files dcsim never writes (a user's
-    ``notes.txt``, left when dcsim retired the point's own files after it failed) is written into
+    ``notes.txt``, left when an earlier dcsim removed the point's own files after it failed) is written into
     beside them, as an earlier run's would be; one with a file of a name dcsim writes
     (``summary.parquet``, ``manifest.json``) but no dcsim manifest still needs ``force``."""
     from sim import config
@@ -777,7 +813,8 @@ def _lock_output(out_dir: Path):
         return None
     path = out_dir / SWEEP_LOCK
     try:
-        f = open(path, "a+")
+        # not through a link: a .sweep.lock that links elsewhere would have the process id written there
+        f = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644), "a+")
     except OSError as err:
         print(f"warning: cannot open {path} ({err.strerror or err}): the sweep runs without its lock, so "
               "another sweep into the same directory is not refused", file=sys.stderr)
@@ -868,7 +905,7 @@ def _run_locked(sweep: Sweep, out_dir: Path, workers: int | None, engine: str, a
     todo: list[Point] = []
     identity = point_identity if point_fn is run_point else config_hash
     require_hash = point_fn is run_point    # it always records the point's hash in its manifest
-    hashes = {p.index: identity(config_data(sweep.base_data, p.values)) for p in points}
+    hashes = {p.index: identity(config_data(sweep.base_data, p.values, sweep.trace_dirs)) for p in points}
     for p in points:
         if is_finished(out_dir / p.rel_dir, hashes[p.index], require_hash):
             status[p.index] = {"index": p.index, "status": "skipped", "error": None}
@@ -885,16 +922,18 @@ def _run_locked(sweep: Sweep, out_dir: Path, workers: int | None, engine: str, a
     save()
     tasks = {p.index: PointTask(p.index, p.values, str(out_dir / p.rel_dir), sweep.base_data,
                                 str(sweep.base_path) if sweep.base_path else None,
-                                str(staging_root), p.partition, hashes[p.index], force) for p in todo}
+                                str(staging_root), p.partition, hashes[p.index], force, sweep.trace_dirs)
+             for p in todo}
     by_index = {p.index: p for p in points}
     bar = Progress(len(points), len(todo), stream=stream, live=progress)
 
     last_save = [time.perf_counter()]
 
     def record(outcome: dict) -> None:
+        # a point that fails keeps an earlier run's tables where they are: sweep.json lists it as failed,
+        # so analyze leaves them out, and a rerun with that run's config finds them valid again (they were
+        # deleted: a mistyped --set or a moved trace wiped every finished point)
         status[outcome["index"]] = outcome
-        if outcome.get("status") == "failed":   # an earlier run's tables there are stale now
-            retire_run_dir(out_dir / by_index[outcome["index"]].rel_dir)
         bar.update(by_index[outcome["index"]], outcome)
         # the filesystem says which points are finished; the manifest may lag by a second, so
         # rewriting it is throttled (its size grows with the sweep)

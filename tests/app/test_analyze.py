@@ -699,4 +699,4 @@ def test_json_over_several_directories_is_one_list_naming_each_row_s_directory(t
         assert main(["analyze", *dirs, "--json", *extra]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
         rows = json.loads(lines[-1])
-        assert len(lines) == 1 and [r["dir"] for r in rows] == dirs and [r["mfu"] for r in rows] == [0.4, 0.3]
+        assert len(lines) == 1 and [r["output_dir"] for r in rows] == dirs and [r["mfu"] for r in rows] == [0.4, 0.3]

@@ -1010,6 +1010,9 @@ def test_a_sigkilled_sweep_keeps_its_finished_points_for_analyze_and_the_rerun(t
     shown = capsys.readouterr()
     assert f"{len(finished)} finished of 12 points" in shown.out
     assert "has not ended" in shown.err and "resume" in shown.err
+    for extra in (["--json"], ["--sql", "select count(*) as n from summary"]):    # they said nothing of it
+        assert main(["analyze", str(out), "--no-plots", *extra]) == 0
+        assert "has not ended" in capsys.readouterr().err
     tokens = dict(duckdb.sql(f"select filename, token from read_parquet('{out}/**/summary.parquet', "
                              "filename=true)").fetchall())
     assert len(tokens) == len(finished)
@@ -1157,21 +1160,26 @@ def seeded_point(task):
     return tiny_point(task)
 
 
-def test_a_point_that_fails_on_a_rerun_loses_its_stale_tables_but_not_user_files(tmp_path):
+def test_a_point_that_fails_on_a_rerun_keeps_its_earlier_tables_out_of_analyze(tmp_path):
+    """A rerun whose point fails deleted that point's finished tables (a mistyped --set, or a moved trace,
+    wiped every finished point). They now stay where they are: sweep.json lists the point as failed, so
+    analyze leaves them out, and a rerun with the earlier config finds them valid again."""
     from sim.app.analyze import open_outputs
     path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
     out = tmp_path / "out"
     run_sweep(load_sweep(path), out, workers=1, point_fn=seeded_point, progress=False)
+    before = (out / "tp=2" / "summary.parquet").read_bytes()
     (out / "tp=2" / "notes.txt").write_text("mine")
     (tmp_path / "base.toml").write_text('[run]\nname = "base"\nseed = 7\n')
     again = run_sweep(load_sweep(path), out, workers=1, point_fn=seeded_point, progress=False)
     assert again.count("failed") == 1 and again.count("done") == 1
-    assert not (out / "tp=2" / "summary.parquet").exists()
-    assert not (out / "tp=2" / "manifest.json").exists()
+    assert (out / "tp=2" / "summary.parquet").read_bytes() == before
     assert (out / "tp=2" / "notes.txt").read_text() == "mine"
-    assert (out / "tp=1" / "summary.parquet").exists()
-    rows = open_outputs(out).summary_rows()
-    assert [r["tp"] for r in rows] == [1]
+    assert [r["tp"] for r in open_outputs(out).summary_rows()] == [1]      # the failed point's tables left out
+    (tmp_path / "base.toml").write_text('[run]\nname = "base"\n')        # the earlier config: tp=2 is valid again
+    third = run_sweep(load_sweep(path), out, workers=1, point_fn=seeded_point, progress=False)
+    assert third.count("skipped") == 1 and third.count("done") == 1
+    assert sorted(r["tp"] for r in open_outputs(out).summary_rows()) == [1, 2]
 
 
 def test_a_second_sweep_into_the_same_directory_is_refused_while_the_first_runs(tmp_path, monkeypatch, capsys):
@@ -1228,22 +1236,27 @@ def _tp_sweep(tmp_path: Path) -> Path:
     return tmp_path / "s.toml"
 
 
-def test_a_point_dir_left_with_only_user_files_after_a_failure_runs_again(tmp_path, capsys):
-    """After a point failed, dcsim removed its own files from the point's directory and kept the user's
-    ``notes.txt``; the next rerun then refused that directory as not dcsim's (``pass --force``), for good,
-    and the sweep exited 0. A point directory holding only files whose names dcsim never writes is now
-    written into beside them: the point runs, and the user's file stays as it was."""
+def test_a_point_dir_left_with_only_user_files_runs_again(tmp_path, capsys):
+    """A point directory holding only the user's ``notes.txt`` (dcsim's own files gone: an earlier dcsim
+    removed them when the point failed) was refused as not dcsim's (``pass --force``), for good, and the
+    sweep exited 0. A point directory holding only files whose names dcsim never writes is now written
+    into beside them: the point runs, and the user's file stays as it was. A point that fails keeps its
+    earlier tables, and the next rerun with the earlier config skips it."""
     from sim.app.cli import main
     path, out = _tp_sweep(tmp_path), tmp_path / "out"
     sweep = ["sweep", str(path), "--out", str(out), "--workers", "1"]
     assert main(sweep) == 0
     (out / "tp=2" / "notes.txt").write_text("mine")
     assert main(sweep + ["--set", "topology.gpus=1", "--set", "topology.gpus_per_node=1"]) == 0   # tp = 2 fails
-    assert sorted(p.name for p in (out / "tp=2").iterdir()) == ["notes.txt"]
+    assert {"notes.txt", "summary.parquet", "manifest.json"} <= {p.name for p in (out / "tp=2").iterdir()}
     capsys.readouterr()
     assert main(sweep) == 0
-    err = capsys.readouterr().err
-    assert "2 ran, 0 already done, 0 failed" in err, err     # tp = 1 ran with --set last: it reruns too
+    assert "1 ran, 1 already done, 0 failed" in capsys.readouterr().err     # tp = 1 ran with --set last: it reruns
+    for f in (out / "tp=2").iterdir():         # what an earlier dcsim left: the user's file alone
+        if f.name != "notes.txt":
+            f.unlink()
+    assert main(sweep) == 0
+    assert "1 ran, 1 already done, 0 failed" in capsys.readouterr().err
     assert (out / "tp=2" / "notes.txt").read_text() == "mine"
     assert duckdb.sql(f"select count(*) from read_parquet('{out}/tp=2/summary.parquet')").fetchall() == [(1,)]
     assert "notes.txt" not in json.dumps(json.loads((out / "tp=2" / "manifest.json").read_text()))
@@ -1433,3 +1446,48 @@ def test_a_boolean_axis_needs_the_listed_partition_types(tmp_path):
     assert str(plain.types[0]) == "VARCHAR" and plain.fetchall() == [("false",), ("true",)]
     typed = duckdb.sql(f"select sequence_parallel from {_source(out)} order by 1")
     assert str(typed.types[0]) == "BOOLEAN" and typed.fetchall() == [(False,), (True,)]
+
+
+AZURE_ROWS = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:47.1,200,20\n"
+
+
+def test_a_trace_named_by_the_grid_is_found_beside_the_sweep_and_a_missing_one_is_refused_up_front(tmp_path, monkeypatch):
+    # a grid's relative trace was looked for only in the current directory: every point failed "not found",
+    # one by one (and a rerun's failures deleted the finished points' tables)
+    from sim.app.sweep import validate_points
+    d = tmp_path / "cfg"
+    d.mkdir()
+    (d / "a.csv").write_text(AZURE_ROWS)
+    (d / "b.csv").write_text(AZURE_ROWS)
+    (d / "base.toml").write_text('[run]\nkind = "serve"\nname = "t"\n[topology]\ngpus = 1\ngpus_per_node = 1\n'
+                                 'fabric = "none"\n[model]\npreset = "llama3-8b"\n[workload]\narrival = "trace"\n')
+    monkeypatch.chdir(tmp_path)                 # not the configs' directory
+    (d / "s.toml").write_text('name = "t"\nbase = "base.toml"\n[grid]\n"workload.trace" = ["a.csv", "b.csv"]\n')
+    assert validate_points(load_sweep(d / "s.toml")) == 2
+    (d / "s.toml").write_text('name = "t"\nbase = "base.toml"\n[grid]\n"workload.trace" = ["a.csv", "gone.csv"]\n')
+    with pytest.raises(ConfigError) as err:
+        validate_points(load_sweep(d / "s.toml"))
+    assert err.value.key == "workload.trace" and "sweep point trace=gone.csv" in str(err.value)
+    assert "'gone.csv' not found" in str(err.value)
+
+
+def test_an_empty_sweep_name_is_refused(tmp_path):
+    # name = "" ran silently under the file's name, where README says the name must not be empty
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]}, name="")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    assert err.value.key == "name" and "must not be empty" in str(err.value)
+
+
+def test_a_lock_file_that_is_a_link_is_not_written_through(tmp_path, capsys):
+    # a .sweep.lock linking to a user's file had the process id written into that file
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    (out / ".sweep.lock").unlink()
+    (tmp_path / "important.txt").write_text("42\n")
+    (out / ".sweep.lock").symlink_to(tmp_path / "important.txt")
+    res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == 2
+    assert (tmp_path / "important.txt").read_text() == "42\n"
+    assert "runs without its lock" in capsys.readouterr().err
