@@ -6,8 +6,8 @@ Vocabulary:
 - views: ``open_outputs(dir)`` returns a DuckDB connection with one view per table name found
   (``summary``, ``steps``, ``requests``, ``links``, ...). In a sweep each view spans every point
   and carries the partition columns, typed from ``sweep.json`` (DuckDB would read a float axis
-  as text). ``points`` lists every point of a sweep with its status (``done``, ``skipped`` = finished by an
-  earlier run, ``failed``, ``pending``), ``finished`` (done or skipped) and error.
+  as text). ``points`` lists every point of a sweep with its swept keys, its status (``done``, ``skipped`` =
+  finished by an earlier run, ``failed``, ``pending``), ``finished`` (done or skipped) and error.
 - plots (PNG and SVG): ``throughput`` (MFU, or output tokens/s for serving, against the
   compute/communication ratio, with the knee marked), ``breakdown`` (step time stacked as
   compute, exposed communication by kind, bubble), ``latency`` (TTFT and TPOT against arrival
@@ -307,10 +307,25 @@ class Outputs:
                 p["status"] = "done"
         # finished: this run's points (done) and those an earlier run finished (skipped on resume), so
         # `where finished` finds every point with tables where `where status = 'done'` misses a resumed run's
-        cols = {"index": [p["index"] for p in pts], "dir": [p["dir"] for p in pts],
-                "status": [p.get("status") for p in pts],
-                "finished": [p.get("status") in ("done", "skipped") for p in pts],
-                "error": [p.get("error") for p in pts], "wall_s": [p.get("wall_s") for p in pts]}
+        cols = {"index": pa.array([p["index"] for p in pts], pa.int64()),
+                "dir": pa.array([p["dir"] for p in pts], pa.string()),
+                "status": pa.array([p.get("status") for p in pts], pa.string()),
+                "finished": pa.array([p.get("status") in ("done", "skipped") for p in pts], pa.bool_()),
+                "error": pa.array([p.get("error") for p in pts], pa.string()),
+                "wall_s": pa.array([p.get("wall_s") for p in pts], pa.float64())}
+        # the swept keys, as every other view carries them (typed as sweep.json's partition types)
+        arrow = {"BIGINT": pa.int64(), "DOUBLE": pa.float64()}
+        for axis in self.sweep.get("axes", []):
+            name, key = axis.get("name"), axis.get("key")
+            if not isinstance(name, str) or name in cols or not isinstance(key, str):
+                continue
+            values = [(p.get("values") or {}).get(key) if isinstance(p.get("values"), dict) else None for p in pts]
+            kind = arrow.get(axis.get("type"))
+            try:
+                cols[name] = pa.array(values if kind else [None if v is None else str(v) for v in values],
+                                      kind or pa.string())
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):      # a hand-edited sweep.json
+                cols[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
         self._points = pa.table(cols)
         self.con.register("points", self._points)
         self.tables.append("points")

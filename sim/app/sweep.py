@@ -352,6 +352,10 @@ def _check_key(key: str, where: str) -> None:
         if len(parts) < 3:
             raise ConfigError(f"{where}.{key}", "a [hardware.NAME] key is hardware.NAME.FIELD, such as "
                                                "hardware.MyGPU.hbm_GBps")
+        if len(parts) > 3:       # hardware.X.y.hbm_GB: a GPU name with a dot, unquoted
+            name = ".".join(parts[1:-1])
+            raise ConfigError(f"{where}.{key}", f"a [hardware.NAME] key is hardware.NAME.FIELD; a GPU name with a "
+                                               f"dot is quoted: 'hardware.\"{name}\".{parts[-1]}'")
         return                   # the fields are checked with each point's config
     if parts[0] not in SECTIONS:
         raise ConfigError(f"{where}.{key}", f"unknown section {parts[0]!r}; known: {', '.join(SECTIONS)}")

@@ -700,3 +700,14 @@ def test_json_over_several_directories_is_one_list_naming_each_row_s_directory(t
         lines = capsys.readouterr().out.strip().splitlines()
         rows = json.loads(lines[-1])
         assert len(lines) == 1 and [r["output_dir"] for r in rows] == dirs and [r["mfu"] for r in rows] == [0.4, 0.3]
+
+
+def test_the_points_view_carries_the_swept_keys_typed(sweep_dir):
+    # README says every view carries the swept keys; `select tp from points` failed, and error / wall_s
+    # were typed NULL when every value was missing
+    out = open_outputs(sweep_dir)
+    types = {r["column_name"]: r["column_type"] for r in out.query("describe points")}
+    assert types["nic_Gbps"] == "DOUBLE" and types["tp"] == "BIGINT"
+    assert types["error"] == "VARCHAR" and types["wall_s"] == "DOUBLE" and types["finished"] == "BOOLEAN"
+    rows = out.query("select nic_Gbps, tp, dir from points order by index")
+    assert len(rows) == 18 and all(r["dir"].startswith(f"nic_Gbps={r['nic_Gbps']:g}/tp={r['tp']}") for r in rows)

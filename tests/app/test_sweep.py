@@ -258,6 +258,10 @@ def test_a_gpu_name_with_a_dot_is_swept_by_its_quoted_key(tmp_path, capsys):
     assert data["hardware"]["V100S.mine"]["hbm_GB"] == 200 and "V100S" not in data["hardware"]
     assert validate_points(sweep) == 2
     assert "V100S'" not in capsys.readouterr().err
+    (tmp_path / "s.toml").write_text('name = "d"\nbase = "base.toml"\n[grid]\n"hardware.V100S.mine.hbm_GB" = [200]\n')
+    with pytest.raises(ConfigError) as err:           # unquoted: "unknown key" with no hint
+        load_sweep(tmp_path / "s.toml")
+    assert "quoted: 'hardware.\"V100S.mine\".hbm_GB'" in str(err.value)
 
 
 @pytest.mark.parametrize("table, key", [
