@@ -593,7 +593,43 @@ def _execute_unless_stopped(point_fn: Callable[[PointTask], dict], task: PointTa
     point: the pool hands workers a few points ahead, and those must not start after a stop."""
     if _STOP is not None and _STOP.value:
         return {"index": task.index, "status": _NOT_RUN}
-    return execute(point_fn, task)
+    # the point's "warning: ..." lines go back with its outcome and the sweep prints each once: every
+    # worker process printed the same config warnings again (twice with --workers 2)
+    real, sys.stderr = sys.stderr, _WarningLines(sys.stderr)
+    try:
+        outcome = execute(point_fn, task)
+    finally:
+        caught, sys.stderr = sys.stderr, real
+    caught.flush_rest()
+    if caught.lines:
+        outcome["warnings"] = caught.lines
+    return outcome
+
+
+class _WarningLines:
+    """A stand-in for a worker's ``sys.stderr`` that keeps whole ``warning: ...`` lines (``lines``) and
+    passes every other line through to ``stream``."""
+
+    def __init__(self, stream):
+        self.stream, self.lines, self._part = stream, [], ""
+
+    def write(self, text: str) -> int:
+        self._part += text
+        while "\n" in self._part:
+            line, self._part = self._part.split("\n", 1)
+            if line.startswith("warning: "):
+                self.lines.append(line)
+            else:
+                self.stream.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def flush_rest(self) -> None:
+        if self._part:
+            self.stream.write(self._part)
+            self._part = ""
 
 
 def _ignore_interrupts() -> None:
@@ -932,11 +968,16 @@ def _run_locked(sweep: Sweep, out_dir: Path, workers: int | None, engine: str, a
     bar = Progress(len(points), len(todo), stream=stream, live=progress)
 
     last_save = [time.perf_counter()]
+    warned: set[str] = set()
 
     def record(outcome: dict) -> None:
         # a point that fails keeps an earlier run's tables where they are: sweep.json lists it as failed,
         # so analyze leaves them out, and a rerun with that run's config finds them valid again (they were
         # deleted: a mistyped --set or a moved trace wiped every finished point)
+        for line in outcome.pop("warnings", ()):     # a pool worker's: each once per sweep
+            if line not in warned:
+                warned.add(line)
+                print(line, file=sys.stderr)
         status[outcome["index"]] = outcome
         bar.update(by_index[outcome["index"]], outcome)
         # the filesystem says which points are finished; the manifest may lag by a second, so

@@ -1495,3 +1495,17 @@ def test_a_lock_file_that_is_a_link_is_not_written_through(tmp_path, capsys):
     assert res.count("skipped") == 2
     assert (tmp_path / "important.txt").read_text() == "42\n"
     assert "runs without its lock" in capsys.readouterr().err
+
+
+def test_a_warning_of_the_points_prints_once_with_several_workers(tmp_path):
+    # each pool worker printed a point's warning again: twice with --workers 2, once with --workers 1
+    import subprocess
+    import sys
+    (tmp_path / "base.toml").write_text(TINY_SERVE.replace("sweep-test-model", "llama3-8b").replace(
+        "[workload]", '[serve]\nscheduler = "vllm"\nchunk_size = 100\n[workload]'))
+    (tmp_path / "s.toml").write_text('name = "w"\nbase = "base.toml"\n[grid]\n"workload.requests" = [4, 5, 6, 7]\n')
+    done = subprocess.run([sys.executable, "-m", "sim.app.cli", "sweep", str(tmp_path / "s.toml"), "--out",
+                           str(tmp_path / "out"), "--workers", "2"], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("serve.chunk_size has no effect") == 1, done.stderr
