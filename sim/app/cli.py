@@ -173,34 +173,15 @@ def cmd_analyze(args) -> int:
 VALIDATE_WORST = 5      # cases listed per suite unless --details or --worst N
 
 
-class _WarningCollector:
-    """A stand-in for ``sys.stderr`` that keeps the ``warning: ...`` lines its writers print and
-    passes every other line through: a validation suite runs hundreds of configs, and their
-    config warnings (one per case: "serve.cuda_graph_batch_sizes [...] exceed the largest decode
-    batch") drowned its table. ``summary`` counts them by the key they name."""
-
-    def __init__(self, stream):
-        self.stream, self.lines, self._part = stream, [], ""
-
-    def write(self, text: str) -> int:
-        self._part += text
-        while "\n" in self._part:
-            line, self._part = self._part.split("\n", 1)
-            if line.startswith("warning: "):
-                self.lines.append(line[len("warning: "):])
-            else:
-                self.stream.write(line + "\n")
-        return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def summary(self, suite: str) -> str:
-        from collections import Counter
-        kinds = Counter(m.split(" ", 1)[0].rstrip(":") for m in self.lines)
-        listed = ", ".join(f"{n} x {k}" for k, n in kinds.most_common())
-        return (f"{suite}: {len(self.lines)} config warning{'s' if len(self.lines) != 1 else ''} from its "
-                f"cases ({listed}); --details prints them")
+def _warning_summary(lines: list[str], suite: str) -> str:
+    """One line counting a suite's config warnings by the key they name: a validation suite runs
+    hundreds of configs, and their warnings (one per case: "serve.cuda_graph_batch_sizes [...] exceed
+    the largest decode batch") drowned its table."""
+    from collections import Counter
+    kinds = Counter(m.split(" ", 1)[0].rstrip(":") for m in lines)
+    listed = ", ".join(f"{n} x {k}" for k, n in kinds.most_common())
+    return (f"{suite}: {len(lines)} config warning{'s' if len(lines) != 1 else ''} from its "
+            f"cases ({listed}); --details prints them")
 
 
 def _isatty(stream) -> bool:
@@ -215,6 +196,7 @@ def _validate_suites(args, suites: list[str], all_rows: list[dict]) -> None:
     config warnings its cases print are collected: a one-line count per suite, or each of them
     with ``--details``."""
     from sim.app import validation as validate
+    from sim.app.sweep import WarningLines
     for i, name in enumerate(suites):
         # every suite takes minutes: say which one runs (it printed nothing meanwhile); one suite asked for
         # says so on a terminal only (a pipe or a log gets its results alone)
@@ -222,19 +204,18 @@ def _validate_suites(args, suites: list[str], all_rows: list[dict]) -> None:
             print(f"validate: suite {i + 1} of {len(suites)}, {name} ...", file=sys.stderr, flush=True)
         elif _isatty(sys.stderr):
             print(f"validate: {name} ... (minutes for the larger suites)", file=sys.stderr, flush=True)
-        stderr, sys.stderr = sys.stderr, _WarningCollector(sys.stderr)
+        stderr, sys.stderr = sys.stderr, WarningLines(sys.stderr)
         try:
             rows = validate.run_suite(name)
         finally:
             collected, sys.stderr = sys.stderr, stderr
-        if collected._part:
-            stderr.write(collected._part)
+        collected.flush_rest()
         if collected.lines:
             if args.details:
                 for line in collected.lines:
                     print(f"warning: {line}", file=sys.stderr)
             else:
-                print(collected.summary(name), file=sys.stderr)
+                print(_warning_summary(collected.lines, name), file=sys.stderr)
         all_rows.extend({"suite": name, **r} for r in rows)
         if not args.json:
             # a summary by default: the worst cases of each suite; --details lists every case

@@ -595,7 +595,7 @@ def _execute_unless_stopped(point_fn: Callable[[PointTask], dict], task: PointTa
         return {"index": task.index, "status": _NOT_RUN}
     # the point's "warning: ..." lines go back with its outcome and the sweep prints each once: every
     # worker process printed the same config warnings again (twice with --workers 2)
-    real, sys.stderr = sys.stderr, _WarningLines(sys.stderr)
+    real, sys.stderr = sys.stderr, WarningLines(sys.stderr)
     try:
         outcome = execute(point_fn, task)
     finally:
@@ -606,9 +606,11 @@ def _execute_unless_stopped(point_fn: Callable[[PointTask], dict], task: PointTa
     return outcome
 
 
-class _WarningLines:
-    """A stand-in for a worker's ``sys.stderr`` that keeps whole ``warning: ...`` lines (``lines``) and
-    passes every other line through to ``stream``."""
+class WarningLines:
+    """A stand-in for ``sys.stderr`` that keeps the ``warning: ...`` lines its writers print (``lines``:
+    each message, without the ``warning: `` prefix) and passes every other line through to ``stream``;
+    ``flush_rest`` passes on an unfinished last line. Used for a pool worker's points (the sweep prints
+    each warning once) and by ``dcsim validate`` (a suite's hundreds of configs' warnings, counted)."""
 
     def __init__(self, stream):
         self.stream, self.lines, self._part = stream, [], ""
@@ -618,7 +620,7 @@ class _WarningLines:
         while "\n" in self._part:
             line, self._part = self._part.split("\n", 1)
             if line.startswith("warning: "):
-                self.lines.append(line)
+                self.lines.append(line[len("warning: "):])
             else:
                 self.stream.write(line + "\n")
         return len(text)
@@ -974,10 +976,10 @@ def _run_locked(sweep: Sweep, out_dir: Path, workers: int | None, engine: str, a
         # a point that fails keeps an earlier run's tables where they are: sweep.json lists it as failed,
         # so analyze leaves them out, and a rerun with that run's config finds them valid again (they were
         # deleted: a mistyped --set or a moved trace wiped every finished point)
-        for line in outcome.pop("warnings", ()):     # a pool worker's: each once per sweep
-            if line not in warned:
-                warned.add(line)
-                print(line, file=sys.stderr)
+        for message in outcome.pop("warnings", ()):     # a pool worker's: each once per sweep
+            if message not in warned:
+                warned.add(message)
+                print(f"warning: {message}", file=sys.stderr)
         status[outcome["index"]] = outcome
         bar.update(by_index[outcome["index"]], outcome)
         # the filesystem says which points are finished; the manifest may lag by a second, so
