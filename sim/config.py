@@ -1174,16 +1174,23 @@ def anchor_traces(data: dict, config_dir: Path) -> dict:
     works from anywhere (as a sweep's ``base``). The path is made absolute there; a trace found
     from the current directory, or not beside the config either (a trace shipped with dcsim), is
     left as written."""
-    tables = [data.get("workload")]
-    if isinstance(data.get("jobs"), list):
-        tables += [j.get("workload") for j in data["jobs"] if isinstance(j, dict)]
-    for w in tables:
-        trace = w.get("trace") if isinstance(w, dict) else None
-        if isinstance(trace, str) and trace and not Path(trace).is_absolute() and not Path(trace).exists():
+    for _, w in trace_tables(data):
+        trace = w["trace"]
+        if not Path(trace).is_absolute() and not Path(trace).exists():
             beside = config_dir / trace
             if beside.is_file():
                 w["trace"] = str(beside.resolve())
     return data
+
+
+def trace_tables(data: dict) -> list[tuple[str, dict]]:
+    """The ``[workload]`` tables of config data (as parsed, or a validated config's ``config_to_dict``)
+    that name a trace file, each with its key path: ``workload`` and each ``[[jobs]]`` entry's
+    ``jobs.N.workload``."""
+    tables = [("workload", data.get("workload"))]
+    if isinstance(data.get("jobs"), list):
+        tables += [(f"jobs.{i}.workload", j.get("workload")) for i, j in enumerate(data["jobs"]) if isinstance(j, dict)]
+    return [(key, w) for key, w in tables if isinstance(w, dict) and isinstance(w.get("trace"), str) and w["trace"]]
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,

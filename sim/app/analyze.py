@@ -319,13 +319,13 @@ class Outputs:
             name, key = axis.get("name"), axis.get("key")
             if not isinstance(name, str) or name in cols or not isinstance(key, str):
                 continue
-            values = [(p.get("values") or {}).get(key) if isinstance(p.get("values"), dict) else None for p in pts]
+            values = [p["values"].get(key) if isinstance(p.get("values"), dict) else None for p in pts]
+            texts = pa.array([None if v is None else str(v) for v in values], pa.string())
             kind = arrow.get(axis.get("type"))
             try:
-                cols[name] = pa.array(values if kind else [None if v is None else str(v) for v in values],
-                                      kind or pa.string())
+                cols[name] = pa.array(values, kind) if kind else texts
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):      # a hand-edited sweep.json
-                cols[name] = pa.array([None if v is None else str(v) for v in values], pa.string())
+                cols[name] = texts
         self._points = pa.table(cols)
         self.con.register("points", self._points)
         self.tables.append("points")

@@ -197,7 +197,6 @@ def check_fp4_kv_cache(gpu_name: str, engine: str) -> None:
     engine whose FP4 KV cache needs Blackwell (vLLM, TensorRT-LLM and the engines built on them),
     a warning on stderr for SGLang's software path (modelled as 4-bit storage with bf16
     attention; the dequantization's own time is not modelled)."""
-    import sys
     if engine not in FP4_KV_SOFTWARE_ENGINES:
         raise ConfigError("serve.kv_precision", f"{gpu_name} has no fp4 tensor cores, and serve.engine = {engine!r} "
                                                 "has no FP4 KV cache that runs without them (vLLM's and TensorRT-LLM's "
@@ -206,10 +205,7 @@ def check_fp4_kv_cache(gpu_name: str, engine: str) -> None:
     message = (f"serve.kv_precision = 'fp4' on {gpu_name}, which has no fp4 tensor cores: modelled as SGLang's "
                "software fp4_e2m1 KV cache (4-bit storage, attention in bf16); the dequantization's own time is "
                "not modelled (SGLang warns it is slow where not fused into the attention kernel)")
-    if message not in _WARNED:
-        _WARNED.add(message)
-        print(f"warning: {message}", file=sys.stderr)
-
+    _warn_once(message)
 
 
 def _warn_once(message: str) -> None:

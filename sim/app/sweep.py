@@ -260,19 +260,16 @@ def file_digest(path: str | Path) -> str | None:
         return None
 
 
-def input_files(cfg) -> dict[str, str | None]:
-    """The files a validated config reads besides itself: ``workload.trace`` and each ``[[jobs]]``
-    entry's, as the run finds them (``sim.config.find_trace``), keyed by the config key, each with its
-    content's sha256 (``file_digest``; None when not found or unreadable: the point fails anyway)."""
-    from sim.config import find_trace
-    named = {"workload.trace": getattr(getattr(cfg, "workload", None), "trace", "")}
-    for i, job in enumerate(getattr(cfg, "jobs", None) or []):
-        named[f"jobs.{i}.workload.trace"] = getattr(getattr(job, "workload", None), "trace", "")
+def input_files(resolved: dict) -> dict[str, str | None]:
+    """The files a config reads besides itself (``resolved``: a validated config's ``config_to_dict``):
+    ``workload.trace`` and each ``[[jobs]]`` entry's, as the run finds them (``sim.config.find_trace``),
+    keyed by the config key, each with its content's sha256 (``file_digest``; None when not found or
+    unreadable: the point fails anyway)."""
+    from sim.config import find_trace, trace_tables
     out = {}
-    for key, name in named.items():
-        if name:
-            found = find_trace(name)
-            out[key] = file_digest(found) if found is not None else None
+    for key, w in trace_tables(resolved):
+        found = find_trace(w["trace"])
+        out[f"{key}.trace"] = file_digest(found) if found is not None else None
     return out
 
 
@@ -285,9 +282,8 @@ def point_identity(data: dict) -> str:
     import sim
     from sim import config
     try:
-        cfg = config.validate(copy.deepcopy(data))
-        resolved = config.config_to_dict(cfg)
-        files = input_files(cfg)
+        resolved = config.config_to_dict(config.validate(copy.deepcopy(data)))
+        files = input_files(resolved)
     except Exception:   # an invalid point: it is recomputed (and fails) regardless
         resolved, files = {"unresolved": data}, {}
     identity = {"config": resolved, "dcsim_version": sim.__version__}
@@ -516,13 +512,10 @@ def validate_points(sweep: Sweep) -> int:
 def _check_traces_exist(data: dict) -> None:
     """Refuse (``ConfigError`` naming the key) a point whose trace file is not found: every point
     failed with the same error, one by one."""
+    from sim.config import trace_tables
     from workloads.serving.traces import resolve_trace
-    tables = [("workload", data.get("workload"))]
-    if isinstance(data.get("jobs"), list):
-        tables += [(f"jobs.{i}.workload", j.get("workload")) for i, j in enumerate(data["jobs"]) if isinstance(j, dict)]
-    for where, w in tables:
-        if isinstance(w, dict) and isinstance(w.get("trace"), str) and w["trace"]:
-            resolve_trace(w["trace"], f"{where}.trace")
+    for key, w in trace_tables(data):
+        resolve_trace(w["trace"], f"{key}.trace")
 
 
 def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:
@@ -973,9 +966,9 @@ def _run_locked(sweep: Sweep, out_dir: Path, workers: int | None, engine: str, a
     warned: set[str] = set()
 
     def record(outcome: dict) -> None:
-        # a point that fails keeps an earlier run's tables where they are: sweep.json lists it as failed,
-        # so analyze leaves them out, and a rerun with that run's config finds them valid again (they were
-        # deleted: a mistyped --set or a moved trace wiped every finished point)
+        # (a point that fails keeps an earlier run's tables where they are: sweep.json lists it as failed,
+        # so analyze leaves them out, and a rerun with that run's config finds them valid again; they were
+        # deleted, and a mistyped --set or a moved trace wiped every finished point)
         for message in outcome.pop("warnings", ()):     # a pool worker's: each once per sweep
             if message not in warned:
                 warned.add(message)
