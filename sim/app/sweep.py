@@ -1155,15 +1155,19 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
             for f in list(unrecorded):
                 if f.cancel():
                     unrecorded.discard(f)
+            settled = False         # every point recorded or cancelled: the workers are idle
             if isinstance(err, KeyboardInterrupt):
                 try:
                     while unrecorded:
                         drain()
                         signals.deliver()
+                    settled = True
                 except KeyboardInterrupt:       # the second: the workers ignore SIGTERM, so SIGKILL
                     for proc in list(getattr(pool, "_processes", {}).values()):
                         proc.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
+            # idle workers are joined (quick): a pool left shutting down raced the interpreter's exit, whose
+            # concurrent.futures hook woke its closed pipe ("OSError: Bad file descriptor" traceback)
+            pool.shutdown(wait=settled, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
 
