@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -1025,7 +1026,11 @@ def _unknown_top_level(unknown: list[str], data: dict) -> str:
     return f"unknown section; {known}"
 
 
-def validate(data: dict) -> Config:
+def validate(data: dict, reads: tuple[str, ...] | None = None) -> Config:
+    """The ``Config`` of parsed config data, or a ``ConfigError`` naming the key path and why. Warnings
+    (stderr) name the settings that have no effect in it; ``reads``: the only sections the caller
+    reads (``dcsim collective`` reads [topology] and [hardware]), so that only warnings about those
+    sections are printed (a [serve] that does not apply to run.kind means nothing to such a caller)."""
     if not isinstance(data, dict):
         raise ConfigError("", "config must be a TOML table")
     unknown = [k for k in data if k not in SECTIONS and k not in TABLES and k != "jobs"]
@@ -1058,8 +1063,8 @@ def validate(data: dict) -> Config:
         error.key = ".".join(str(p) for p in first["loc"][:2])
         raise error from None
     check_bounds(cfg)
-    warn_unused_sections(data, cfg)
-    warn_ineffective_settings(data, cfg)
+    warn_unused_sections(data, cfg, reads)
+    warn_ineffective_settings(data, cfg, reads)
     from sim import hardware
     for name, row in hw.items():
         hardware.define(name, row, defined_here=tuple(hw))
@@ -1194,12 +1199,14 @@ def trace_tables(data: dict) -> list[tuple[str, dict]]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
-                data: dict | None = None) -> Config:
+                data: dict | None = None, reads: tuple[str, ...] | None = None) -> Config:
+    """The validated ``Config`` of a file (or ``data``) with ``--set`` overrides; ``reads``: as
+    ``validate``'s (warnings about the sections a caller reads only)."""
     base = read_toml(path) if path is not None else copy.deepcopy(data or {})
     merged = apply_overrides(base, overrides)
     if path is not None and overrides:     # --set workload.trace=t.csv: beside the config too, as the file's own
         anchor_traces(merged, Path(path).parent)
-    return validate(merged)
+    return validate(merged, reads)
 
 
 def config_to_dict(cfg: Config) -> dict:
@@ -1211,15 +1218,16 @@ UNUSED_SECTIONS = {"train": ("serve", "workload"), "serve": ("train",)}
 _WARNED_UNUSED: set[tuple[str, str]] = set()
 
 
-def warn_unused_sections(data: dict, cfg: "Config") -> list[str]:
+def warn_unused_sections(data: dict, cfg: "Config", reads: tuple[str, ...] | None = None) -> list[str]:
     """Warn on stderr (once per section and kind in a process) when the config gives a section
     that its ``run.kind`` ignores, such as ``[train]`` with ``--set run.kind=serve``: the run is
-    valid, but those keys have no effect. Returns the sections warned about."""
+    valid, but those keys have no effect. Returns the sections warned about. ``reads``: the
+    sections the caller reads (others are not warned about: ``validate``)."""
     import sys
     if cfg.jobs:
         return []
     given = [s for s in UNUSED_SECTIONS.get(cfg.run.kind, ())
-             if isinstance(data.get(s), dict) and data[s]]
+             if isinstance(data.get(s), dict) and data[s] and (reads is None or s in reads)]
     for section in given:
         if (section, cfg.run.kind) not in _WARNED_UNUSED:
             _WARNED_UNUSED.add((section, cfg.run.kind))
@@ -1462,11 +1470,20 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
     return out
 
 
-def warn_ineffective_settings(data: dict, cfg: "Config") -> list[str]:
+def message_section(message: str) -> str:
+    """The top-level section an ``ineffective_settings`` message is about: the section of the key
+    it starts with (``topology.routing = ...`` -> topology, ``[hardware.'X'] ...`` -> hardware,
+    ``jobs.0.serve.tp ...`` -> jobs)."""
+    m = re.match(r"\[*([A-Za-z_]+)", message)
+    return m.group(1) if m else ""
+
+
+def warn_ineffective_settings(data: dict, cfg: "Config", reads: tuple[str, ...] | None = None) -> list[str]:
     """Print each of ``ineffective_settings`` on stderr as a warning (once per message in a
-    process, as ``warn_unused_sections``); returns the messages."""
+    process, as ``warn_unused_sections``); returns the messages. ``reads``: only the messages
+    about these sections (``validate``)."""
     import sys
-    found = ineffective_settings(data, cfg)
+    found = [m for m in ineffective_settings(data, cfg) if reads is None or message_section(m) in reads]
     for message in found:
         if message not in _WARNED_INEFFECTIVE:
             _WARNED_INEFFECTIVE.add(message)

@@ -334,6 +334,28 @@ def test_a_section_the_run_kind_ignores_is_warned_about(capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_a_caller_that_reads_some_sections_is_warned_about_those_only(capsys):
+    """dcsim collective reads [topology] and [hardware]: a [serve] that does not apply to run.kind,
+    or a train key without effect, is no warning of its (it printed "[serve] does not apply ...")."""
+    from sim import config
+    config._WARNED_UNUSED.clear()
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"serve": {"tp": 2}, "train": {"sequence_parallel": True},
+                      "topology": {"torus_dims": [2, 2, 2]}}, reads=("topology", "hardware"))
+    err = capsys.readouterr().err
+    assert "[serve] does not apply" not in err and "train.sequence_parallel" not in err
+    assert "warning: topology.torus_dims has no effect" in err        # about a section it reads: kept
+
+
+@pytest.mark.parametrize("message, section", [("topology.routing = 'ecmp' has no effect", "topology"),
+                                              ("[hardware.'X'] has no effect", "hardware"),
+                                              ("[model] next to [[jobs]] is ignored", "model"),
+                                              ("jobs.0.serve does not apply", "jobs")])
+def test_message_section_is_the_section_of_the_key_a_warning_starts_with(message, section):
+    from sim.config import message_section
+    assert message_section(message) == section
+
+
 @pytest.mark.parametrize("dist, why", [
     ('{dist="lognormal", mean=1000, sigma=0.5, min=2000, max=100}', "min = 2000 is above max = 100"),
     ('{dist="fixed", value=1000, mean=5}', "mean is not a key of dist = 'fixed'"),

@@ -252,13 +252,20 @@ def cmd_validate(args) -> int:
     return 0
 
 
+# The config sections each command reads: the config's warnings about other sections ("[serve] does not
+# apply to run.kind = 'train'") are not printed for them (``sim.config.validate``'s ``reads``), and a
+# --set outside them is named as having no effect (``_warn_unread``).
+COLLECTIVE_READS = ("topology", "hardware")
+TRAFFIC_READS = ("topology", "hardware", "run")
+
+
 def cmd_collective(args) -> int:
     from sim.app.nccl_table import nccl_table
     from sim.config import load_config
     if args.gpus < 2:
         raise ConfigError("--gpus", f"a collective needs at least 2 GPUs, got {args.gpus}")
-    cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
-    _warn_unread(cfg, args.set, ("topology", "hardware"), "collective", f"--op {args.op} on --gpus {args.gpus}")
+    cfg = load_config(args.config, args.set, reads=COLLECTIVE_READS)
+    _warn_unread(cfg, args.set, COLLECTIVE_READS, "collective", f"--op {args.op} on --gpus {args.gpus}")
     sizes = parse_sizes(args.sizes)
     table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes)
     rows = table.to_pylist()
@@ -286,14 +293,14 @@ def _warn_unread(cfg, sets: list[str] | None, reads: tuple[str, ...], command: s
 def cmd_traffic(args) -> int:
     from sim.app.traffic import traffic
     from sim.config import load_config
-    cfg = load_config(args.config, args.set) if args.config else load_config(None, args.set)
+    cfg = load_config(args.config, args.set, reads=TRAFFIC_READS)
     if ":" in args.sizes:
         lo, hi = (parse_size(x) for x in args.sizes.split(":", 1))
     else:
         lo = hi = parse_size(args.sizes)
     if lo > hi:     # said in the user's words (2M:1M), not as bytes in %g (2.09715e+06)
         raise ConfigError("--sizes", f"need LO <= HI, not {args.sizes.strip()} ({lo:,} > {hi:,} bytes)")
-    _warn_unread(cfg, args.set, ("topology", "hardware", "run"), "traffic",
+    _warn_unread(cfg, args.set, TRAFFIC_READS, "traffic",
                  f"--pattern {args.pattern} on the config's [topology] alone ({cfg.topology.gpus} GPUs)")
     summary = traffic(cfg, args.pattern, args.flows, lo, hi, args.seed, args.rate_tolerance)
     if args.json:

@@ -767,3 +767,16 @@ def test_collective_warns_about_set_keys_and_jobs_it_does_not_read(capsys):
     assert "--set train.tp has no effect on dcsim collective" in err and "topology.gpu" not in err
     assert main(["collective", "runs/cotenant.toml", "--op", "all_reduce", "--gpus", "8", "--sizes", "1M"]) == 0
     assert "are ignored: dcsim collective runs --op all_reduce" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "1M"], "collective"),
+    (["traffic", "--flows", "4", "--sizes", "64K"], "traffic")])
+def test_collective_and_traffic_warn_about_an_unread_set_key_once_and_only_that_way(capsys, argv, command):
+    # --set serve.tp=2 also printed the config's "[serve] does not apply to run.kind = 'train'"
+    from sim import config
+    config._WARNED_UNUSED.clear()
+    assert main(argv + ["--set", "serve.tp=2"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert lines == [f"warning: --set serve.tp has no effect on dcsim {command}: it reads "
+                     + ("[topology], [hardware] only" if command == "collective" else "[topology], [hardware], [run] only")]
