@@ -37,11 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
+from sim.collective_names import ALGOS, OPS, PROTOCOLS
 from sim.fabric import Fabric
 from sim.topology import Topology
 
-OPS = ("all_reduce", "reduce_scatter", "all_gather", "all_to_all", "broadcast", "send_recv")
-ALGOS = ("auto", "ring", "tree", "hierarchical", "direct", "nvls", "nvls_tree")
 
 # Fraction of line rate reached by NCCL's simple/LL128 protocols, one value per link domain.
 # scaleup 0.81: ring all-reduce busbw at large sizes on NVSwitch nodes: H100 365-370 of 450 GB/s
@@ -405,7 +404,6 @@ def spread_over_mesh(topo: Topology, phases: list[Phase]) -> list[Phase]:
 # -- NCCL's tuning model (NVIDIA/nccl src/graph/tuning.cc, ncclTopoTuneModel, 2.19-2.21) ------
 # Latencies in us per (algorithm, protocol LL / LL128 / Simple): a base latency and a per-step
 # hardware latency inside the node (NVLink) and across nodes (NET).
-PROTOCOLS = ("LL", "LL128", "Simple")
 NCCL_BASE_LAT = {"tree": (6.8, 14.0, 0.0), "ring": (6.6, 14.0, 8.4), "nvls": (0.0, 0.0, 0.0),
                  "nvls_tree": (0.0, 0.0, 0.0)}
 NCCL_HW_LAT = {"nvlink": {"tree": (0.6, 1.25, 28.0), "ring": (0.6, 1.9, 3.4), "nvls": (0, 0, 23.0), "nvls_tree": (0, 0, 23.0)},

@@ -465,13 +465,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print every case of the suites run as one JSON list on the last line of stdout (suite, case, metric, predicted, measured, error, bound, fit, gap, source)")
     v.set_defaults(fn=cmd_validate)
 
+    from sim.collective_names import ALGOS, OPS       # the registry's names (sim.collectives runs them)
     c = sub.add_parser("collective", help="an nccl-tests-like table for one collective")
     c.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
     add_set(c)
     c.add_argument("--op", required=True,
-                   help="all_reduce | all_gather | reduce_scatter | all_to_all | broadcast")
+                   help=" | ".join(o if o != "send_recv" else "send_recv (--gpus 2)" for o in OPS))
     c.add_argument("--algo", default="auto",
-                   help="auto | ring | tree | hierarchical | direct | nvls (default auto: NCCL's tuning model chooses)")
+                   help=" | ".join(ALGOS) + " (default auto: NCCL's tuning model chooses)")
     c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2)")
     c.add_argument("--sizes", default="1M,16M,256M,1G", metavar="LIST",
                    help="message sizes in bytes, K/M/G = powers of 1024: 1M,64M,1G or a range 1K:1G of powers "

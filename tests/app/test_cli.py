@@ -573,6 +573,10 @@ def test_collective_and_validate_help_describe_every_flag_and_suite(capsys):
     out = capsys.readouterr().out
     for text in ("all_reduce", "nvls", "first N GPUs", "powers of 1024"):
         assert text in out, text
+    from sim.collectives import ALGOS, OPS
+    words = set(out.replace("|", " ").replace("(", " ").replace(")", " ").replace(":", " ").split())
+    for name in ALGOS + OPS:            # every registered name (nvls_tree was missing from a hand-written list)
+        assert name in words, name
     with pytest.raises(SystemExit):
         main(["validate", "--help"])
     out = capsys.readouterr().out
