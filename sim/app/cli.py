@@ -6,7 +6,8 @@ Vocabulary:
 - user error: a ``DcsimError`` (bad config: exit 2; infeasible plan: exit 3). It is printed as
   one line on stderr, never as a traceback. Ctrl-C exits 130.
 - size list: ``1M,64M,1G``: bytes with optional K/M/G/T suffixes, powers of 1024
-  (``parse_sizes``).
+  (``parse_sizes``; ``SIZE_SUFFIXES`` says so in --help). ``dcsim collective`` refuses a size
+  larger than one GPU's memory (``sim.app.nccl_table.check_sizes_fit``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ _SUFFIX = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB"
            "G": 1024**3, "GB": 1024**3, "GIB": 1024**3, "T": 1024**4, "TB": 1024**4, "TIB": 1024**4}
 
 
+# what --help says of the suffixes _SUFFIX takes
+SIZE_SUFFIXES = "K, M, G, T = powers of 1024 (KB, KiB the same; B or none = bytes)"
 MAX_SIZE = 1024 ** 5         # 1 PiB: the largest size a collective or a flow may have
 
 
@@ -466,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(fn=cmd_validate)
 
     from sim.collective_names import ALGOS, OPS       # the registry's names (sim.collectives runs them)
-    c = sub.add_parser("collective", help="an nccl-tests-like table for one collective")
+    c = sub.add_parser("collective", help="an nccl-tests-like table for one collective",
+                       formatter_class=_SpaceWrapFormatter)
     c.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
     add_set(c)
     c.add_argument("--op", required=True,
@@ -475,18 +479,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help=" | ".join(ALGOS) + " (default auto: NCCL's tuning model chooses)")
     c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2)")
     c.add_argument("--sizes", default="1M,16M,256M,1G", metavar="LIST",
-                   help="message sizes in bytes, K/M/G = powers of 1024: 1M,64M,1G or a range 1K:1G of powers "
-                        "of two (default 1M,16M,256M,1G)")
+                   help=f"message sizes in bytes (the per-rank buffer, as nccl-tests), suffixes {SIZE_SUFFIXES}: "
+                        "1M,64M,1G or a range 1K:1G of powers of two; at most one GPU's memory "
+                        "(default 1M,16M,256M,1G)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_collective)
 
-    tr = sub.add_parser("traffic", help="a traffic matrix of point-to-point transfers on a topology")
+    tr = sub.add_parser("traffic", help="a traffic matrix of point-to-point transfers on a topology",
+                        formatter_class=_SpaceWrapFormatter)
     tr.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
     add_set(tr)
     tr.add_argument("--pattern", choices=["random", "permutation", "incast", "all-to-all"], default="random")
     tr.add_argument("--flows", type=int, default=1000, help="number of transfers (default 1000)")
     tr.add_argument("--sizes", default="64K:64M", metavar="LO:HI",
-                    help="log-uniform transfer sizes in bytes, K/M/G = powers of 1024 (default 64K:64M)")
+                    help=f"log-uniform transfer sizes in bytes, suffixes {SIZE_SUFFIXES} (default 64K:64M)")
     tr.add_argument("--seed", type=int, default=None, help="default: run.seed")
     tr.add_argument("--rate-tolerance", type=float, default=None, metavar="EPS",
                     help="completions within EPS x the elapsed time share one max-min re-solve (0 = exact, one "

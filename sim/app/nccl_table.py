@@ -9,14 +9,25 @@ Simple; Simple for an algorithm given by name).
 from __future__ import annotations
 
 from sim.collectives import (ALGOS, BUSBW_FACTOR, OPS, applicable, default_efficiencies, measure, tune)
+from sim.errors import ConfigError
 from sim.fabric import Fabric
+
+
+def check_sizes_fit(sizes: list[int], spec) -> None:
+    """A ``--sizes`` entry larger than one GPU's memory (``spec.hbm_bytes``, what the runtime
+    reports) is an error: every rank holds a buffer of the size (nccl-tests' count: all_reduce's
+    buffer, all_gather's gathered output, all_to_all's send buffer), so no such collective runs."""
+    largest = max(sizes, default=0)
+    if largest > spec.hbm_bytes:
+        raise ConfigError("--sizes", f"{largest:,} bytes ({largest / 2**30:g} GiB) is more than one {spec.name}'s "
+                                     f"memory ({spec.hbm_bytes / 2**30:.1f} GiB): every rank holds a buffer of the "
+                                     "size, which must fit on the GPU")
 
 
 def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int]):
     """``dcsim collective``: op, algo, gpus, size_bytes, time_s, algbw_GBps, busbw_GBps."""
     import pyarrow as pa
 
-    from sim.errors import ConfigError
     from sim.hardware import gpu as gpu_spec
     from sim.simulation import Simulation
     from topologies import build
@@ -29,6 +40,7 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int]):
     if not 1 <= gpus <= len(topo.gpus):
         raise ConfigError("--gpus", f"{gpus} GPUs requested but the topology has {len(topo.gpus)}")
     spec = gpu_spec(cfg.topology.gpu)
+    check_sizes_fit(sizes, spec)
     eff = default_efficiencies(spec)
     group = [topo.gpu(r) for r in range(gpus)]
     if algo != "auto" and op != "send_recv" and algo not in applicable(topo, op, group, spec.nvls):

@@ -78,6 +78,17 @@ def test_bad_collective_size_exits_2(capsys):
     assert "--sizes" in capsys.readouterr().err
 
 
+def test_a_collective_size_beyond_the_gpu_s_memory_exits_2_and_help_names_the_suffixes(capsys):
+    # --sizes 1T (an undocumented suffix) ran a 1 TiB collective on 80 GB GPUs without a word
+    assert main(["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "1M,1T"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --sizes: ") and "memory" in err and "Traceback" not in err
+    for command in ("collective", "traffic"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "K, M, G, T = powers of 1024" in " ".join(capsys.readouterr().out.split()), command
+
+
 def test_hardware_lists_the_contract_gpus(capsys):
     assert main(["hardware", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
