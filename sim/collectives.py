@@ -10,9 +10,14 @@ Vocabulary:
   reduction, NVLink SHARP; across domains NVLS + rings, which NCCL's auto does not pick),
   ``nvls_tree`` (NCCL's NVLSTree: NVLS inside each domain, trees across), ``auto`` (NCCL's
   choice: ``tune`` costs every applicable algorithm and protocol with NCCL's tuning model,
-  src/graph/tuning.cc, on this fabric's bandwidths, and the collective runs with it).
+  src/graph/tuning.cc, on this fabric's bandwidths, and the collective runs with it; the
+  cheapest in NCCL's model, as NCCL chooses, not always the fastest simulated).
 - protocol: NCCL's ``LL``, ``LL128``, ``Simple``: the bandwidth share and per-step latency of
-  each (``protocol_scales``). A named algorithm runs as calibrated unless a protocol is given.
+  each (``protocol_scales``). A named algorithm runs as calibrated (protocol None: Simple's
+  bandwidth at LL128's per-step latency) unless a protocol is given. ``resolve`` turns an
+  (algo, protocol) request into what runs, one rule for ``auto`` and named algorithms
+  (protocol ``"auto"``: NCCL's tuner's protocol for the algorithm), and ``measure_protocol``
+  times it: an (algorithm, protocol) costs the same however it was chosen.
 - mesh (xGMI): RCCL's channels take different orders through a full mesh, so ring and tree
   traffic inside a mesh domain spreads over every link between the group's GPUs.
 - group: the GPU node indices taking part; ``groups``: many groups running the same collective at
@@ -444,7 +449,8 @@ def _nccl_latency_us(algo: str, proto: str, op: str, n: int, nodes: int) -> floa
 
 
 def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
-         gpu_nvls: bool = False) -> tuple[str, str, float]:
+         gpu_nvls: bool = False, algos: tuple[str, ...] | None = None,
+         protocols: tuple[str, ...] = PROTOCOLS) -> tuple[str, str, float]:
     """NCCL's choice for ``op`` on ``group``: (algorithm, protocol, modelled seconds).
 
     As ncclTopoTuneModel, each applicable (algorithm, protocol) costs latency + size /
@@ -452,17 +458,21 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
     bandwidth, LL128 0.92, tree 0.92 of its own; NVLS only Simple); the bandwidth of each
     algorithm is its idealised rate on this fabric (``estimate_on``) instead of NCCL's graph
     search. The cheapest wins, so small messages take LL/LL128 rings or trees and large ones
-    Simple rings or NVLS, per node count, as NCCL does."""
-    cands = applicable(topo, op, group, gpu_nvls)
+    Simple rings or NVLS, per node count, as NCCL does. The cheapest in NCCL's model, not in
+    the simulation: the simulated time of another candidate may be lower (NCCL's own choice
+    is not always the fastest either). ``algos`` / ``protocols``: only these candidates (as
+    NCCL_ALGO / NCCL_PROTO restrict NCCL's tuner); an algorithm that none of them admits
+    comes back with Simple at an infinite modelled time."""
+    cands = [a for a in applicable(topo, op, group, gpu_nvls) if algos is None or a in algos]
     caps = fabric.capacity if fabric is not None else topo.capacity
     nodes = max(1, len(domains_of(topo, group)))
     n = len(group)
-    best = (cands[0], "Simple", math.inf)
+    best = (cands[0] if cands else (algos or ("ring",))[0], "Simple", math.inf)
     for a in cands:
         if a == "nvls" and nodes > 1:
             continue      # NCCL: NVLS across nodes needs in-network reduction (CollNet); NVLSTree instead
         drain = max(estimate_on(topo, caps, op, a, group, nbytes, latency=False), 1e-30)
-        for proto in PROTOCOLS:
+        for proto in protocols:
             f = _nccl_refined(a, proto, nodes)
             if f <= 0:
                 continue
@@ -483,6 +493,56 @@ def choose_protocol(topo: Topology, op: str, group: list[int], nbytes: float, fa
         return cands[0], None
     a, proto, _ = tune(topo, op, group, nbytes, fabric, gpu_nvls)
     return a, proto
+
+
+def resolve(topo: Topology, op: str, algo: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
+            gpu_nvls: bool = False, protocol: str | None = None) -> tuple[str, str | None]:
+    """The (algorithm, protocol) a collective runs with for an ``algo`` and a ``protocol`` asked
+    for, one rule for ``auto`` and a named algorithm alike (the protocol None: as calibrated,
+    ``protocol_scales``):
+
+    - ``protocol`` None: ``auto`` is NCCL's choice (``choose_protocol``); a named algorithm
+      runs as calibrated (the library's default: serving's collectives, the validation suite's
+      named-algorithm rows).
+    - ``"auto"``: NCCL's tuner picks the protocol for the algorithm, as NCCL does under
+      NCCL_ALGO: a named algorithm costs exactly what it costs when ``auto`` picks it (where
+      ``auto`` runs an op's only algorithm as calibrated, so does a named one).
+    - ``"calibrated"``: a named algorithm as calibrated (``auto`` has no calibrated choice).
+    - ``LL`` / ``LL128`` / ``Simple``: that protocol (as NCCL_PROTO); ``auto`` then picks the
+      algorithm NCCL's tuner finds cheapest with it. NVLS runs Simple only."""
+    if protocol not in (None, "auto", "calibrated") + PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; one of auto, calibrated, {', '.join(PROTOCOLS)}")
+    if algo in ("nvls", "nvls_tree") and protocol in ("LL", "LL128"):
+        raise ValueError(f"{algo} runs NCCL's Simple protocol only, not {protocol}")
+    if protocol == "calibrated":
+        if algo == "auto":
+            raise ValueError("the calibrated protocol is that of a named algorithm; auto chooses NCCL's protocol")
+        return algo, None
+    if protocol is None and algo != "auto":
+        return algo, None
+    if op == "send_recv":
+        return ("ring" if algo == "auto" else algo), (protocol if protocol in PROTOCOLS else None)
+    cands = applicable(topo, op, group, gpu_nvls)
+    if protocol in PROTOCOLS:
+        if algo != "auto":
+            return algo, protocol
+        if len(cands) == 1:
+            return cands[0], protocol
+        return tune(topo, op, group, nbytes, fabric, gpu_nvls, protocols=(protocol,))[0], protocol
+    if algo == "auto":
+        return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)
+    if len(cands) == 1 or algo not in cands:
+        return algo, None
+    return algo, tune(topo, op, group, nbytes, fabric, gpu_nvls, algos=(algo,))[1]
+
+
+def protocol_name(algo: str, protocol: str | None) -> str:
+    """What a table calls the protocol a collective ran with: None is ``calibrated`` (Simple's
+    bandwidth at LL128's per-step latency, ``protocol_scales``), except for NVLS, which runs
+    Simple whatever it is given."""
+    if algo in ("nvls", "nvls_tree"):
+        return "Simple"
+    return protocol or "calibrated"
 
 
 def choose(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
@@ -879,16 +939,27 @@ BUSBW_FACTOR = {
 }
 
 
-def measure(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float) -> tuple[float, str]:
-    """Simulated time of one collective on an idle fabric, and the algorithm it used."""
+def measure(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float,
+            protocol: str | None = None) -> tuple[float, str]:
+    """Simulated time of one collective on an idle fabric, and the algorithm it used
+    (``measure_protocol`` also says the protocol)."""
+    t, chosen, _ = measure_protocol(fabric, op, algo, group, nbytes, protocol)
+    return t, chosen
+
+
+def measure_protocol(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float,
+                     protocol: str | None = None) -> tuple[float, str, str | None]:
+    """Simulated time of one collective on an idle fabric, with the (algorithm, protocol) it ran
+    (``resolve``: the protocol None is calibrated). The one path of ``auto`` and of a named
+    algorithm: the same (algorithm, protocol) costs the same however it was chosen."""
     sim = fabric.sim
     start = sim.now
     topo = fabric.topo
     gpu_nvls = bool(topo.meta.get("nvls", False))
-    chosen, proto = (algo, None) if algo != "auto" else choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)
+    chosen, proto = resolve(topo, op, algo, group, nbytes, fabric, gpu_nvls, protocol)
     ev = collective(fabric, op, [group], nbytes, chosen, gpu_nvls=gpu_nvls, protocol=proto)
     sim.run(ev)
-    return sim.now - start, chosen
+    return sim.now - start, chosen, proto
 
 
 def build_fabric(topology, simulation, topo: Topology, record_flows: bool = False) -> Fabric:

@@ -458,3 +458,54 @@ def test_intra_node_tree_is_a_chain():
     g = topo.gpus
     assert ph.steps == 14
     assert set(ph.flows) == {(g[i], g[i + 1]) for i in range(7)} | {(g[i + 1], g[i]) for i in range(7)}
+
+
+@pytest.mark.parametrize("preset, kw, gpus, op, size", [
+    # the reports: auto tree/Simple 21.3 ms but --algo tree 13.7 ms (calibrated, printed Simple) on a TPU v4
+    # torus; auto ring 3.37 ms but --algo ring 3.17 ms on 64 H100
+    ("tpu-v4-pod", {"torus_dims": [4, 4, 4], "gpus": 64}, 64, "all_reduce", 256 << 20),
+    ("dgx-h100-superpod", {}, 64, "all_gather", 1 << 30),
+    ("dgx-h100-superpod", {}, 64, "all_reduce", 16 << 20),
+    ("hgx-h100-8", {}, 8, "all_reduce", 4 << 10),
+])
+def test_a_named_algorithm_costs_what_auto_costs_when_auto_picks_it(preset, kw, gpus, op, size):
+    def timed(algo, protocol=None):
+        topo, fab = _preset_fabric(preset, **kw)
+        return C.measure_protocol(fab, op, algo, [topo.gpu(r) for r in range(gpus)], float(size), protocol)
+
+    t, algo, proto = timed("auto")
+    assert proto in C.PROTOCOLS
+    assert timed(algo, "auto") == (t, algo, proto)          # NCCL's tuner's protocol for the algorithm
+    assert timed(algo, proto) == (t, algo, proto)           # the same (algorithm, protocol) asked for
+    topo, fab = _preset_fabric(preset, **kw)
+    assert C.measure(fab, op, algo, [topo.gpu(r) for r in range(gpus)], float(size), proto) == (t, algo)
+
+
+def test_resolve_is_one_rule_for_auto_and_named_algorithms():
+    topo, fab = _preset_fabric("dgx-h100-superpod", gpus=64)
+    g = [topo.gpu(r) for r in range(64)]
+    nvls = bool(topo.meta.get("nvls"))
+
+    def resolve(op, algo, protocol, size=float(1 << 30), group=g):
+        return C.resolve(topo, op, algo, group, size, fab, nvls, protocol)
+
+    assert resolve("all_reduce", "tree", None) == ("tree", None)             # the library's calibrated default
+    assert resolve("all_reduce", "tree", "calibrated") == ("tree", None)
+    assert resolve("all_reduce", "tree", "LL") == ("tree", "LL")
+    assert resolve("all_reduce", "auto", None) == resolve("all_reduce", "auto", "auto") \
+        == C.choose_protocol(topo, "all_reduce", g, float(1 << 30), fab, nvls)
+    a, p = resolve("all_reduce", "auto", "LL")                               # as NCCL_PROTO=LL
+    assert p == "LL" and a == C.tune(topo, "all_reduce", g, float(1 << 30), fab, nvls, protocols=("LL",))[0]
+    assert C.tune(topo, "all_reduce", g, 1e3, fab, nvls, algos=("ring",))[0] == "ring"
+    # an op whose only algorithm auto runs as calibrated: so does the algorithm named
+    assert resolve("all_to_all", "auto", None) == resolve("all_to_all", "direct", "auto") == ("direct", None)
+    assert resolve("all_gather", "ring", "auto", group=g[:8]) == ("ring", None)   # one node: ring alone
+    for bad in (("all_reduce", "auto", "calibrated"), ("all_reduce", "nvls_tree", "LL128"),
+                ("all_reduce", "ring", "LL64")):
+        with pytest.raises(ValueError):
+            resolve(*bad)
+
+
+def test_protocol_name_says_calibrated_for_a_named_algorithm_s_calibrated_run():
+    assert C.protocol_name("ring", None) == "calibrated" and C.protocol_name("tree", "LL128") == "LL128"
+    assert C.protocol_name("nvls", None) == C.protocol_name("nvls_tree", None) == "Simple"   # NVLS: Simple only

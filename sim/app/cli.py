@@ -270,12 +270,13 @@ def cmd_collective(args) -> int:
     cfg = load_config(args.config, args.set, reads=COLLECTIVE_READS)
     _warn_unread(cfg, args.set, COLLECTIVE_READS, "collective", f"--op {args.op} on --gpus {args.gpus}")
     sizes = parse_sizes(args.sizes)
-    table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes)
+    table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes, args.protocol)
     rows = table.to_pylist()
     if args.json:
         print(json_line(rows))
     else:
-        print_table(rows, title=f"{args.op} {args.algo} on {args.gpus} x {cfg.topology.gpu}")
+        asked = f" --protocol {args.protocol}" if args.protocol != "auto" else ""
+        print_table(rows, title=f"{args.op} {args.algo}{asked} on {args.gpus} x {cfg.topology.gpu}")
     return 0
 
 
@@ -468,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print every case of the suites run as one JSON list on the last line of stdout (suite, case, metric, predicted, measured, error, bound, fit, gap, source)")
     v.set_defaults(fn=cmd_validate)
 
-    from sim.collective_names import ALGOS, OPS       # the registry's names (sim.collectives runs them)
+    from sim.collective_names import ALGOS, OPS, PROTOCOLS     # the registry's names (sim.collectives runs them)
     c = sub.add_parser("collective", help="an nccl-tests-like table for one collective",
                        formatter_class=_SpaceWrapFormatter)
     c.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
@@ -476,7 +477,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--op", required=True,
                    help=" | ".join(o if o != "send_recv" else "send_recv (--gpus 2)" for o in OPS))
     c.add_argument("--algo", default="auto",
-                   help=" | ".join(ALGOS) + " (default auto: NCCL's tuning model chooses)")
+                   help=" | ".join(ALGOS) + " (default auto: NCCL's tuner chooses the algorithm and protocol by "
+                        "NCCL's own cost model, as NCCL does, so not always the fastest simulated one; a named "
+                        "algorithm is timed the same way: with the same protocol it costs the same as when auto "
+                        "picks it)")
+    c.add_argument("--protocol", default="auto", metavar="PROTO",
+                   help=" | ".join(("auto", "calibrated") + PROTOCOLS) + " (default auto: NCCL's tuner picks "
+                        "the protocol for the algorithm, as under NCCL_ALGO; LL, LL128 or Simple: that one, as "
+                        "NCCL_PROTO; calibrated: a named algorithm's calibrated run, Simple's bandwidth at LL128's "
+                        "per-step latency, as the validation suite prices named algorithms). The table's protocol "
+                        "column says what each row was priced with")
     c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2)")
     c.add_argument("--sizes", default="1M,16M,256M,1G", metavar="LIST",
                    help=f"message sizes in bytes (the per-rank buffer, as nccl-tests), suffixes {SIZE_SUFFIXES}: "

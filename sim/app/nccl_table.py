@@ -2,13 +2,22 @@
 
 Vocabulary (nccl-tests): algbw = size / time; busbw = algbw x the op's bus factor
 (``sim.collectives.BUSBW_FACTOR``). Columns: op, algo, gpus, size_bytes, time_s, algbw_GBps,
-busbw_GBps, protocol (the NCCL protocol ``auto`` chose by NCCL's tuning model: LL, LL128 or
-Simple; Simple for an algorithm given by name).
+busbw_GBps, protocol: the protocol the time was priced with (``sim.collectives.resolve``):
+LL, LL128 or Simple, or ``calibrated`` (Simple's bandwidth at LL128's per-step latency: the
+calibrated run of a named algorithm, and what ``auto`` runs an op's only algorithm with).
+- algo ``auto``: NCCL's tuner picks the algorithm and protocol with NCCL's own cost model
+  (``sim.collectives.tune``), as NCCL does, so its choice is not always the fastest simulated
+  candidate; a named algorithm is timed by the same path (``measure_protocol``), so an
+  (algorithm, protocol) costs the same whichever way it was chosen.
+- protocol (``--protocol``): ``auto`` (default) NCCL's tuner's protocol for the algorithm (as
+  under NCCL_ALGO); ``LL``, ``LL128``, ``Simple`` that one (as NCCL_PROTO); ``calibrated`` a
+  named algorithm's calibrated run (the pricing of the validation suite's named-algorithm rows).
 """
 
 from __future__ import annotations
 
-from sim.collectives import (ALGOS, BUSBW_FACTOR, OPS, applicable, default_efficiencies, measure, tune)
+from sim.collectives import (ALGOS, BUSBW_FACTOR, OPS, PROTOCOLS, applicable, default_efficiencies,
+                             measure_protocol, protocol_name)
 from sim.errors import ConfigError
 from sim.fabric import Fabric
 
@@ -24,8 +33,11 @@ def check_sizes_fit(sizes: list[int], spec) -> None:
                                      "size, which must fit on the GPU")
 
 
-def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int]):
-    """``dcsim collective``: op, algo, gpus, size_bytes, time_s, algbw_GBps, busbw_GBps."""
+PROTOCOL_CHOICES = ("auto", "calibrated") + PROTOCOLS      # what --protocol takes
+
+
+def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int], protocol: str = "auto"):
+    """``dcsim collective``: op, algo, gpus, size_bytes, time_s, algbw_GBps, busbw_GBps, protocol."""
     import pyarrow as pa
 
     from sim.hardware import gpu as gpu_spec
@@ -36,6 +48,13 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int]):
         raise ConfigError("--op", f"unknown or unsupported op {op!r}; one of {', '.join(OPS)}")
     if algo not in ALGOS:
         raise ConfigError("--algo", f"unknown algorithm {algo!r}; one of {', '.join(ALGOS)}")
+    if protocol not in PROTOCOL_CHOICES:
+        raise ConfigError("--protocol", f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOL_CHOICES)}")
+    if protocol == "calibrated" and algo == "auto":
+        raise ConfigError("--protocol", "calibrated is the calibrated run of a named algorithm; give --algo "
+                                        "(auto takes NCCL's tuner's protocol)")
+    if algo in ("nvls", "nvls_tree") and protocol in ("LL", "LL128"):
+        raise ConfigError("--protocol", f"{algo} runs NCCL's Simple protocol only, not {protocol}")
     topo = build(cfg.topology)
     if not 1 <= gpus <= len(topo.gpus):
         raise ConfigError("--gpus", f"{gpus} GPUs requested but the topology has {len(topo.gpus)}")
@@ -52,7 +71,7 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int]):
         fabric = Fabric(sim, topo, cfg.topology.network_model,
                         cfg.topology.scaleup_efficiency or eff["scaleup"],
                         cfg.topology.scaleout_efficiency or eff["scaleout"])
-        t, chosen = measure(fabric, op, algo, group, float(size))
+        t, chosen, proto = measure_protocol(fabric, op, algo, group, float(size), protocol)
         algbw = size / t / 1e9
         rows["op"].append(op)
         rows["algo"].append(chosen)
@@ -61,8 +80,5 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int]):
         rows["time_s"].append(t)
         rows["algbw_GBps"].append(algbw)
         rows["busbw_GBps"].append(algbw * BUSBW_FACTOR[op](gpus))
-        proto = "Simple"
-        if algo == "auto" and op != "send_recv" and len(applicable(topo, op, group, spec.nvls)) > 1:
-            proto = tune(topo, op, group, float(size), fabric, spec.nvls)[1]
-        rows["protocol"].append(proto)
+        rows["protocol"].append(protocol_name(chosen, proto))
     return pa.table(rows)

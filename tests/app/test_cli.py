@@ -795,3 +795,20 @@ def test_collective_and_traffic_warn_about_an_unread_set_key_once_and_only_that_
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert lines == [f"warning: --set serve.tp has no effect on dcsim {command}: it reads "
                      + ("[topology], [hardware] only" if command == "collective" else "[topology], [hardware], [run] only")]
+
+
+def test_collective_protocol_column_names_what_priced_the_row(capsys):
+    # a named algorithm printed protocol Simple whatever priced it
+    argv = ["collective", "--set", "topology.preset=dgx-h100-superpod", "--op", "all_gather", "--gpus", "64",
+            "--sizes", "1M", "--json"]
+    assert main(argv + ["--algo", "ring", "--protocol", "calibrated"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])[0]["protocol"] == "calibrated"
+    assert main(argv + ["--algo", "ring"]) == 0
+    named = json.loads(capsys.readouterr().out.splitlines()[-1])[0]
+    assert main(argv) == 0
+    auto = json.loads(capsys.readouterr().out.splitlines()[-1])[0]
+    assert (named["time_s"], named["protocol"]) == (auto["time_s"], auto["protocol"]) and auto["algo"] == "ring"
+    with pytest.raises(SystemExit):
+        main(["collective", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--protocol" in out and "auto | calibrated | LL | LL128 | Simple" in out and "NCCL's tuner" in out

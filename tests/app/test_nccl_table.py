@@ -16,3 +16,41 @@ def test_a_size_larger_than_one_gpu_s_memory_is_refused_naming_sizes():
         nccl_table(cfg, "all_reduce", "auto", 8, [1 << 20, 1 << 40])
     assert e.value.key == "--sizes" and "H100-SXM-80GB's memory" in str(e.value)
     assert nccl_table(cfg, "all_reduce", "auto", 8, [64 << 30]).num_rows == 1     # 64 GiB fits in 80
+
+
+@pytest.fixture(scope="module")
+def h100_64():
+    return load_config(data={"topology": {"preset": "dgx-h100-superpod"}})
+
+
+def test_a_named_algorithm_s_row_is_auto_s_row_when_auto_picks_it(h100_64):
+    # --algo ring printed protocol Simple for a time priced at Simple's bandwidth and LL128's step latency,
+    # 3.17 ms against auto's ring/Simple 3.37 ms at 1 GiB (and ring/LL at 1 MiB)
+    sizes = [1 << 20, 1 << 30]
+    auto = nccl_table(h100_64, "all_gather", "auto", 64, sizes).to_pylist()
+    ring = nccl_table(h100_64, "all_gather", "ring", 64, sizes).to_pylist()
+    assert [r["algo"] for r in auto] == ["ring", "ring"]
+    assert [(r["time_s"], r["protocol"]) for r in ring] == [(r["time_s"], r["protocol"]) for r in auto]
+    assert [r["protocol"] for r in auto] == ["LL", "Simple"]
+
+
+def test_the_calibrated_run_of_a_named_algorithm_says_calibrated(h100_64):
+    from sim.collectives import measure
+    from sim.fabric import Fabric
+    from sim.simulation import Simulation
+    from topologies import build
+    row = nccl_table(h100_64, "all_gather", "ring", 64, [1 << 30], "calibrated").to_pylist()[0]
+    topo = build(h100_64.topology)
+    fab = Fabric(Simulation(0), topo, "flow", 0.806, 0.95)
+    # the validation suite's pricing of a named algorithm (measure without a protocol)
+    assert row["protocol"] == "calibrated"
+    assert row["time_s"] == measure(fab, "all_gather", "ring", [topo.gpu(r) for r in range(64)], float(1 << 30))[0]
+
+
+@pytest.mark.parametrize("algo, protocol, words", [("auto", "calibrated", "give --algo"),
+                                                   ("nvls", "LL", "Simple protocol only"),
+                                                   ("ring", "LL64", "unknown protocol")])
+def test_a_protocol_that_cannot_run_is_refused_naming_protocol(h100_64, algo, protocol, words):
+    with pytest.raises(ConfigError) as e:
+        nccl_table(h100_64, "all_reduce", algo, 8, [1 << 20], protocol)
+    assert e.value.key == "--protocol" and words in str(e.value)
