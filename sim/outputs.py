@@ -240,6 +240,13 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def is_json_atomic_temp(name: str, target: str) -> bool:
+    """Whether ``name`` is the temporary file ``write_json_atomic`` writes ``target`` through
+    (``.TARGET.PID.XXXXXXXX.tmp``), left by a process killed mid-write: a user's ``.TARGET.old.tmp``
+    is not."""
+    return re.fullmatch(rf"\.{re.escape(target)}\.\d+\.[0-9a-f]{{8}}\.tmp", name) is not None
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
