@@ -79,15 +79,16 @@ CLASS_LINKS = 256           # a flow over this many links puts the first mode in
 # The ``flows`` table a traced run writes (``run.trace``): one row per finished network flow,
 # its tag (the collective or transfer), source and destination GPU, bytes and start / end (s).
 # Written with this schema whatever the run recorded, also empty when no flow crossed the fabric.
+# On a fabric shared by jobs (``tenants``, sim.tenant.JobFabric) each row also names its ``job``.
 FLOW_SCHEMA = pa.schema([("tag", pa.string()), ("src", pa.int64()), ("dst", pa.int64()),
                          ("bytes", pa.float64()), ("start_s", pa.float64()), ("end_s", pa.float64())])
 
 class Flow:
     __slots__ = ("fid", "links", "weights", "members", "spread", "size", "event", "tag", "latency", "start", "src", "dst",
-                 "slot", "group")
+                 "slot", "group", "job")
 
     def __init__(self, fid, links, size, event, tag, latency, start, src, dst, weights=None, members=1,
-                 spread=False):
+                 spread=False, job=None):
         self.fid = fid
         self.links = links
         self.weights = weights if weights is not None else np.ones(len(links))
@@ -102,6 +103,7 @@ class Flow:
         self.dst = dst
         self.slot = -1          # first mode: position in the fabric's flow list (-1: not active)
         self.group = None       # first mode: the _Group holding it
+        self.job = job          # the job that sent it on a shared fabric (flows table), else None
 
 
 class _Group:
@@ -175,8 +177,10 @@ class Fabric:
         self._loaded_idx = np.zeros(0, dtype=np.int64)
 
     # -- public -----------------------------------------------------------------------------
-    def transfer(self, src: int, dst: int, nbytes: float, tag: str = "", key: int = 0) -> simpy.Event:
-        """An event that fires when ``nbytes`` sent from node ``src`` have reached ``dst``."""
+    def transfer(self, src: int, dst: int, nbytes: float, tag: str = "", key: int = 0,
+                 job: str | None = None) -> simpy.Event:
+        """An event that fires when ``nbytes`` sent from node ``src`` have reached ``dst`` (``job``: the
+        job sending it on a shared fabric, recorded in the flows table)."""
         event = self.env.event()
         nbytes = float(nbytes)
         if nbytes < 0:
@@ -186,24 +190,24 @@ class Fabric:
         latency = self.topo.path_latency(links, shares if spread else None)
         self.bytes_sent += nbytes
         if nbytes == 0 or len(links) == 0:
-            self._finish_after(event, latency, nbytes, tag, src, dst, self.sim.now)
+            self._finish_after(event, latency, nbytes, tag, src, dst, self.sim.now, job)
             return event
         if self.model == "analytic":
             cap = self.capacity[links] / shares
             duration = nbytes / cap.min()
             self._link_bytes[links] += nbytes * shares
             self._link_busy[links] += duration * shares
-            self._finish_after(event, latency + duration, nbytes, tag, src, dst, self.sim.now)
+            self._finish_after(event, latency + duration, nbytes, tag, src, dst, self.sim.now, job)
             return event
         flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, src, dst,
-                    shares if spread else None, spread=spread)
+                    shares if spread else None, spread=spread, job=job)
         self._next_id += 1
         self._pending.append(flow)
         self._queue_update()
         return event
 
     def transfer_bundle(self, pairs: list[tuple[int, int]], nbytes: float, tag: str = "",
-                        key: int = 0) -> simpy.Event:
+                        key: int = 0, job: str | None = None) -> simpy.Event:
         """One event for ``len(pairs)`` identical transfers of ``nbytes`` (the same step of
         every replica of a symmetric job). The members move at one common rate, so the max-min
         computation sees one flow whose weight on each link is the number of members crossing
@@ -211,23 +215,24 @@ class Fabric:
         (they would get equal rates anyway); otherwise all members move at the slowest one's
         share, which is when a collective waiting on all of them completes."""
         if len(pairs) == 1:
-            return self.transfer(pairs[0][0], pairs[0][1], nbytes, tag, key)
+            return self.transfer(pairs[0][0], pairs[0][1], nbytes, tag, key, job)
         event = self.env.event()
         nbytes = float(nbytes)
         members = len(pairs)
         self.bytes_sent += nbytes * members
         links, weights, latency = self.bundle_shape(pairs, key)
         if nbytes == 0 or len(links) == 0:
-            self._finish_after(event, latency, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now)
+            self._finish_after(event, latency, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now, job)
             return event
         if self.model == "analytic":
             duration = nbytes / (self.capacity[links] / weights).min()
             self._link_bytes[links] += nbytes * weights
             self._link_busy[links] += duration
-            self._finish_after(event, latency + duration, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now)
+            self._finish_after(event, latency + duration, nbytes * members, tag, pairs[0][0], pairs[0][1], self.sim.now,
+                               job)
             return event
         flow = Flow(self._next_id, links, nbytes, event, tag, latency, self.sim.now, pairs[0][0], pairs[0][1],
-                    weights, members, spread=bool(len(weights)) and weights.min() < 1.0)
+                    weights, members, spread=bool(len(weights)) and weights.min() < 1.0, job=job)
         self._next_id += 1
         self._pending.append(flow)
         self._queue_update()
@@ -360,13 +365,15 @@ class Fabric:
         return pa.table(rows)
 
     # -- internals --------------------------------------------------------------------------
-    def _finish_after(self, event, delay, nbytes, tag, src, dst, start):
+    def _finish_after(self, event, delay, nbytes, tag, src, dst, start, job=None):
         def done(_):
             self.bytes_delivered += nbytes
             self.bytes_by_tag[tag] = self.bytes_by_tag.get(tag, 0.0) + nbytes
             if self.record_flows:
-                self.sim.recorder.table("flows").add(tag=tag, src=int(src), dst=int(dst), bytes=nbytes,
-                                                     start_s=start, end_s=self.sim.now)
+                row = dict(tag=tag, src=int(src), dst=int(dst), bytes=nbytes, start_s=start, end_s=self.sim.now)
+                if self.tenants:            # a shared fabric: every row names its job (FLOW_SCHEMA's note)
+                    row["job"] = job
+                self.sim.recorder.table("flows").add(**row)
         if delay <= 0:
             done(None)
             event.succeed()
@@ -424,7 +431,7 @@ class Fabric:
             # their order, so both modes give the same simulation)
             for i in sorted(np.flatnonzero(done).tolist(), key=lambda i: flows[i].fid):
                 f = flows[i]
-                self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
+                self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start, f.job)
                 inc.remove(i)
                 flows[i] = None
                 self._free.append(i)
@@ -515,7 +522,7 @@ class Fabric:
                 done[idx] = True
                 for i in idx:
                     f = flows[i]
-                    self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
+                    self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start, f.job)
                     g = f.group
                     touched[g.gid] = g
                     seeds.append(f.links)
@@ -737,7 +744,7 @@ class Fabric:
                 flows = self._flows
                 for i in np.flatnonzero(done):
                     f = flows[i]
-                    self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start)
+                    self._finish_after(f.event, f.latency, f.size * f.members, f.tag, f.src, f.dst, f.start, f.job)
                     if settle:
                         back = lc.settle_removal(f.fid)
                         if back is None:

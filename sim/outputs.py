@@ -12,18 +12,19 @@ Vocabulary:
   puts them next to (not inside) its output directory so that ``OUT/**/summary.parquet`` never
   matches a half-written point.
 - dcsim output: a directory whose ``manifest.json`` (a run) or ``sweep.json`` (a sweep) dcsim
-  wrote. A run or sweep replaces only an empty directory or a dcsim output; anything else is
-  refused (``check_replaceable``, exit 2 naming the directory) unless ``force`` is given (a sweep
-  also writes a point into its own point directory that holds only entries of names dcsim never
-  writes: ``holds_only_foreign_names``). The
-  current directory and its ancestors are never replaced. dcsim never renames, moves or removes
-  a directory it did not create, and never deletes a file it did not write: a new output
-  directory is renamed into place whole (atomic); into an existing directory (an earlier run's,
-  or, with ``force``, any other) dcsim writes its own files in place, manifest removed first and
-  written last, and removes only the files the earlier manifest lists as its own
-  (``dcsim_written``). A user's file that has the name of one of dcsim's, or a file or link at the
-  output path itself, is kept beside as ``NAME.kept-XXXXXXXX``; the same holds for a figure's
-  path (``save_figure``: dcsim's figures carry ``FIGURE_MARK`` in their metadata).
+  wrote, known by the shape dcsim writes (``_is_run_manifest``, ``_is_sweep_manifest``), never by
+  the name alone: another tool's manifest.json makes a directory foreign. A run or sweep replaces
+  only an empty directory or a dcsim output; anything else is refused (``check_replaceable``, exit
+  2 naming the directory) unless ``force`` is given (a sweep also writes a point into its own
+  point directory that holds only entries of names dcsim never writes:
+  ``holds_only_foreign_names``). The current directory and its ancestors are never replaced. dcsim
+  never renames, moves or removes a directory it did not create, and never deletes a file it did
+  not write: a new output directory is renamed into place whole (atomic); into an existing
+  directory (an earlier run's, or, with ``force``, any other) dcsim writes its own files in place,
+  manifest removed first and written last, and removes only the files the earlier manifest lists
+  as its own (``dcsim_written``). A user's file that has the name of one of dcsim's, or a file or
+  link at the output path itself, is kept beside as ``NAME.kept-XXXXXXXX``; the same holds for a
+  figure's path (``save_figure``: dcsim's figures carry ``FIGURE_MARK`` in their metadata).
 - trace: Chrome trace-event JSON (``traceEvents`` of complete ``"X"`` events in microseconds,
   with ``"M"`` metadata naming processes and threads) that ui.perfetto.dev opens. Tables
   become tracks by convention: any table with ``start_s`` and ``end_s`` columns is drawn, one
@@ -66,21 +67,52 @@ def _json_object(path: Path) -> dict | None:
     return obj if isinstance(obj, dict) else None
 
 
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _is_run_manifest(man: dict | None) -> bool:
-    return man is not None and ("tables" in man or "dcsim_version" in man)
+    """Whether ``man`` has the shape every run manifest dcsim has written has (``write_run_dir``, every
+    version in this repository): a non-empty ``dcsim_version`` string and ``tables``, an object of table
+    name -> row count that holds ``summary`` (every run writes it), and ``files``, when there, a list of
+    names. Another tool's ``manifest.json`` (``{"tables": ["notes"]}``) is not dcsim's: taken for a run's,
+    its directory was replaced and the user's tables in it deleted."""
+    if not isinstance(man, dict):
+        return False
+    version, tables, files = man.get("dcsim_version"), man.get("tables"), man.get("files", [])
+    return (isinstance(version, str) and bool(version) and isinstance(tables, dict) and "summary" in tables
+            and all(isinstance(k, str) and _count(v) for k, v in tables.items())
+            and isinstance(files, list) and all(isinstance(f, str) for f in files))
+
+
+def _is_sweep_manifest(man: dict | None) -> bool:
+    """Whether ``man`` has the shape of every ``sweep.json`` dcsim has written (``sim.app.sweep``): a
+    non-empty ``dcsim_version`` and a ``name`` string, ``points_total`` a count, ``axes`` a list of
+    objects each with a string ``key`` and ``name``, and ``points`` a list of objects each with an integer
+    ``index`` and a string ``dir``."""
+    if not isinstance(man, dict):
+        return False
+    version, axes, points = man.get("dcsim_version"), man.get("axes"), man.get("points")
+    return (isinstance(version, str) and bool(version) and isinstance(man.get("name"), str)
+            and _count(man.get("points_total"))
+            and isinstance(axes, list) and all(isinstance(a, dict) and isinstance(a.get("key"), str)
+                                               and isinstance(a.get("name"), str) for a in axes)
+            and isinstance(points, list) and all(isinstance(q, dict) and _count(q.get("index"))
+                                                 and isinstance(q.get("dir"), str) for q in points))
 
 
 def is_run_output(directory: Path) -> bool:
     """True when ``directory`` holds a run's manifest written by ``write_run_dir``, or the earlier
-    manifest of a run that was being written over it in place when it was cut off (``REPLACING``)."""
+    manifest of a run that was being written over it in place when it was cut off (``REPLACING``);
+    either has the shape dcsim writes (``_is_run_manifest``), not just the name."""
     return (_is_run_manifest(_json_object(Path(directory) / MANIFEST))
             or _is_run_manifest(_json_object(Path(directory) / REPLACING)))
 
 
 def is_sweep_output(directory: Path) -> bool:
-    """True when ``directory`` holds a sweep manifest (``sweep.json``) written by dcsim."""
-    man = _json_object(Path(directory) / SWEEP_MANIFEST)
-    return man is not None and "points" in man and "axes" in man
+    """True when ``directory`` holds a sweep manifest (``sweep.json``) written by dcsim (``_is_sweep_manifest``:
+    a user's own sweep.json is not dcsim's, and a sweep into that directory is refused)."""
+    return _is_sweep_manifest(_json_object(Path(directory) / SWEEP_MANIFEST))
 
 
 def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: str = "--out") -> None:
@@ -118,7 +150,7 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
                                f"{kind} of the same name share runs/out/NAME); refusing to replace it: choose "
                                "another --out, or remove that directory yourself")
     raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
-                           f"(no dcsim {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST}); "
+                           f"(no {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST} written by dcsim); "
                            "refusing to replace it: choose a new directory, or pass --force")
 
 
@@ -208,6 +240,13 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def is_json_atomic_temp(name: str, target: str) -> bool:
+    """Whether ``name`` is the temporary file ``write_json_atomic`` writes ``target`` through
+    (``.TARGET.PID.XXXXXXXX.tmp``), left by a process killed mid-write: a user's ``.TARGET.old.tmp``
+    is not."""
+    return re.fullmatch(rf"\.{re.escape(target)}\.\d+\.[0-9a-f]{{8}}\.tmp", name) is not None
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
@@ -258,10 +297,16 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
     new = {e.name for e in staging.iterdir()}
     manifest = final / MANIFEST
     marker = final / REPLACING
+    moved = False
     if MANIFEST in earlier and manifest.is_file() and not manifest.is_symlink():
         # first: the directory reads as unfinished; the earlier manifest is kept aside (not deleted) so
-        # that, if this is cut off, the next run still knows which files here are dcsim's
+        # that, if this is cut off, the next run still knows which files here are dcsim's. A file of the
+        # marker's name that is not a dcsim manifest is the user's: kept beside, never overwritten
+        if (marker.is_symlink() or marker.exists()) and not (
+                marker.is_file() and _is_run_manifest(_json_object(marker))):
+            os.rename(marker, aside_name(marker))
         os.replace(manifest, marker)
+        moved = True
     for name in sorted(new - {MANIFEST}) + ([MANIFEST] if MANIFEST in new else []):
         target = final / name
         if target.is_symlink() or target.exists():
@@ -274,8 +319,8 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
         entry = final / name
         if entry.is_file() and not entry.is_symlink():
             entry.unlink()
-    if marker.is_file() and not marker.is_symlink():
-        marker.unlink()
+    if moved and marker.is_file() and not marker.is_symlink():
+        marker.unlink()                                 # the earlier manifest this call moved there
     try:
         staging.rmdir()
     except OSError:
@@ -326,19 +371,24 @@ def aside_name(path: Path, tag: str = "kept") -> Path:
 def dcsim_written(directory: Path) -> set[str]:
     """Names of the entries of a run directory that dcsim wrote: its manifest, the tables the
     manifest lists (``<table>.parquet``) and the files it lists under ``files`` (``trace.json``
-    when a trace was written). A ``trace.json`` that no manifest lists is the user's."""
+    when a trace was written). A ``trace.json`` that no manifest lists is the user's. A run cut off
+    while written over an earlier one left that run's manifest as ``REPLACING``: the marker and what
+    it lists (a ``manifest.json`` beside it is not dcsim's: a dcsim one would have been read). With
+    neither a manifest nor a marker of the shape dcsim writes (``_is_run_manifest``), nothing."""
     man = _json_object(Path(directory) / MANIFEST)
-    extra = set()
-    if not _is_run_manifest(man):                   # a run cut off while written over an earlier one
-        marker = _json_object(Path(directory) / REPLACING)
-        if _is_run_manifest(marker):
-            man, extra = marker, {REPLACING}
-    man = man or {}
-    tables = man.get("tables") if isinstance(man.get("tables"), dict) else {}
-    files = man.get("files") if isinstance(man.get("files"), list) else []
-    # only plain names inside the directory: a manifest listing the table "../notes" (or "/x")
-    # had a rerun delete ../notes.parquet, a file outside the run that dcsim never wrote
-    return {MANIFEST} | extra | {n for n in [f"{name}.parquet" for name in tables] + files if _plain_name(n)}
+    if _is_run_manifest(man):
+        return {MANIFEST} | _listed(man)
+    marker = _json_object(Path(directory) / REPLACING)
+    if _is_run_manifest(marker):
+        return {REPLACING} | _listed(marker)
+    return set()
+
+
+def _listed(man: dict) -> set[str]:
+    """The files a run manifest lists: ``<table>.parquet`` per table and its ``files``. Only plain names
+    inside the directory: a manifest listing the table "../notes" (or "/x") had a rerun delete
+    ../notes.parquet, a file outside the run that dcsim never wrote."""
+    return {n for n in [f"{name}.parquet" for name in man["tables"]] + man.get("files", []) if _plain_name(n)}
 
 
 def _plain_name(name) -> bool:
@@ -361,6 +411,9 @@ def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
     try:
         write_tables(tables, staging)
         manifest = dict(manifest)
+        if not isinstance(manifest.get("dcsim_version"), str) or not manifest["dcsim_version"]:
+            import sim                          # the runner gives it; the mark that the manifest is dcsim's
+            manifest["dcsim_version"] = sim.__version__
         if trace is not None:
             (staging / "trace.json").write_text(json.dumps(trace))
             manifest["files"] = ["trace.json"]

@@ -13,7 +13,8 @@ Vocabulary:
 - ``JobFabric``: the shared ``Fabric`` seen by one job. Transfers and credits go to the shared
   fabric (so they contend with every other job's flows) and are also accounted per link for the
   job (``link_bytes``: bytes the job put on each link, counted when issued; once every flow has
-  drained, the jobs' bytes sum to the fabric's per link).
+  drained, the jobs' bytes sum to the fabric's per link). Its transfers carry the job's name, so a
+  traced run's flows table names the job of each flow.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class JobFabric:
     def transfer(self, src: int, dst: int, nbytes: float, tag: str = "", key: int = 0):
         links, shares = self._fabric.topo.route_weighted(src, dst, key)
         self.link_bytes[links] += float(nbytes) * shares
-        return self._fabric.transfer(src, dst, nbytes, tag, key)
+        return self._fabric.transfer(src, dst, nbytes, tag, key, job=self.sim.name)
 
     def transfer_bundle(self, pairs, nbytes: float, tag: str = "", key: int = 0):
         # collectives pass the same (cached) pair lists again and again: key on the object,
@@ -112,7 +113,7 @@ class JobFabric:
             self._shapes[ck] = shape
         _, links, counts = shape
         self.link_bytes[links] += float(nbytes) * counts
-        return self._fabric.transfer_bundle(pairs, nbytes, tag, key)
+        return self._fabric.transfer_bundle(pairs, nbytes, tag, key, job=self.sim.name)
 
     def credit(self, links, nbytes, busy_s, tag: str = "", total_bytes=None, peak_utilization: float = 0.0):
         np.add.at(self.link_bytes, np.asarray(links, dtype=np.int64), nbytes)

@@ -26,6 +26,11 @@ def _tables():
                                   "finish_s": [1.0, 0.9, -1.0]})}
 
 
+# the shape of a sweep.json dcsim writes (sim.app.sweep._manifest), as small as it gets
+_SWEEP_JSON = {"name": "sw", "dcsim_version": "0.1.0", "axes": [{"key": "train.tp", "name": "tp"}],
+               "points_total": 1, "points": [{"index": 0, "dir": "tp=1", "values": {"train.tp": 1}}]}
+
+
 def test_write_run_dir_is_complete_and_replaces_atomically(tmp_path):
     final = tmp_path / "run"
     write_run_dir(final, _tables(), {"seed": 1})
@@ -193,7 +198,7 @@ def test_a_run_never_replaces_a_sweep_or_the_current_directory(tmp_path, monkeyp
     from sim.outputs import check_replaceable
     sweep = tmp_path / "sw"
     sweep.mkdir()
-    (sweep / "sweep.json").write_text('{"axes": [], "points": []}')
+    (sweep / "sweep.json").write_text(json.dumps(_SWEEP_JSON))
     check_replaceable(sweep, "sweep")
     with pytest.raises(ConfigError):
         check_replaceable(sweep, "run")
@@ -386,3 +391,129 @@ def test_holds_only_foreign_names_is_true_only_where_no_name_dcsim_writes_is_tak
         assert not holds_only_foreign_names(d), name
         (d / name).unlink()
     assert holds_only_foreign_names(d)
+
+
+# -- a file of dcsim's name is not dcsim's output: only the shape dcsim writes counts -------------
+
+QUICKSTART = str(Path(__file__).resolve().parents[1] / "runs" / "quickstart.toml")
+
+FOREIGN_MANIFESTS = [
+    {"tables": ["notes"]},                                     # another tool's manifest
+    {"tables": {"notes": 1}},                                  # no dcsim_version
+    {"dcsim_version": "2.0"},                                  # no tables
+    {"dcsim_version": "", "tables": {"summary": 1}},
+    {"dcsim_version": "1", "tables": ["summary"]},
+    {"dcsim_version": "1", "tables": {"summary": "one"}},
+    {"dcsim_version": "1", "tables": {"summary": True}},
+    {"dcsim_version": "1", "tables": {"notes": 1}},            # every dcsim run writes a summary
+    {"dcsim_version": "1", "tables": {"summary": 1}, "files": "trace.json"},
+]
+
+
+@pytest.mark.parametrize("name", ["manifest.json", ".manifest.json.replacing"])
+@pytest.mark.parametrize("manifest", FOREIGN_MANIFESTS)
+def test_a_run_never_takes_a_users_manifest_for_an_earlier_runs(tmp_path, capsys, manifest, name):
+    """A directory holding a user's own manifest.json (``{"tables": ["notes"]}``, another tool's) beside
+    their notes.parquet was taken for a dcsim run's output: ``dcsim run CONFIG --out DIR`` overwrote the
+    manifest and deleted notes.parquet. Only the shape dcsim writes counts now (the crash marker's too);
+    anything else is a foreign directory: refused, exit 2 naming --out, every byte left as it was."""
+    from sim.app.cli import main
+    from sim.outputs import dcsim_written, is_run_output
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / name).write_text(json.dumps(manifest))
+    (mine / "notes.parquet").write_bytes(b"PAR1 the user's own table PAR1")
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    assert not is_run_output(mine) and dcsim_written(mine) == set()
+    assert main(["run", QUICKSTART, "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out:") and "--force" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]        # no staging left beside
+    # --force writes beside them: the user's manifest is kept as manifest.json.kept-*, nothing deleted
+    assert main(["run", QUICKSTART, "--out", str(mine), "--force"]) == 0
+    assert (mine / "notes.parquet").read_bytes() == before["notes.parquet"]
+    kept = [p for p in mine.iterdir() if p.name.startswith(f"{name}.kept-")]
+    assert [p.read_bytes() for p in kept] == ([before[name]] if name == "manifest.json" else [])
+    if name != "manifest.json":
+        assert (mine / name).read_bytes() == before[name]                 # not dcsim's marker: left alone
+
+
+def test_an_earlier_runs_output_is_still_replaced_in_place(tmp_path, capsys):
+    """A run's directory (this version's, or one whose manifest has only the keys the first dcsim
+    wrote) is replaced by the next run; a user's files in it stay; a run cut off mid-replace (its
+    earlier manifest kept as the REPLACING marker) is replaced by the next one."""
+    from sim.app.cli import main
+    from sim.outputs import REPLACING, is_run_output
+    out = tmp_path / "run"
+    assert main(["run", QUICKSTART, "--out", str(out)]) == 0
+    assert is_run_output(out)
+    (out / "notes.txt").write_text("mine")
+    man = json.loads((out / "manifest.json").read_text())
+    first = {k: man[k] for k in ("dcsim_version", "kind", "name", "seed", "wall_s", "sim_events", "sim_time_s",
+                                 "gpus", "python", "created_unix", "config", "tables")}
+    (out / "manifest.json").write_text(json.dumps(first))
+    assert is_run_output(out)
+    assert main(["run", QUICKSTART, "--set", "train.tp=8", "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["config"]["train"]["tp"] == 8
+    os_names = sorted(p.name for p in out.iterdir())
+    assert "notes.txt" in os_names and not any(".kept-" in n for n in os_names)
+    # cut off after the manifest went aside: the marker alone says the directory is dcsim's
+    (out / "manifest.json").rename(out / REPLACING)
+    assert is_run_output(out)
+    assert main(["run", QUICKSTART, "--out", str(out)]) == 0
+    assert not (out / REPLACING).exists() and (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == os_names
+    capsys.readouterr()
+
+
+FOREIGN_SWEEPS = [
+    {"axes": [], "points": []},                                # another tool's (no dcsim_version, name...)
+    {"name": "s", "dcsim_version": "1", "points_total": 1, "axes": ["tp"], "points": []},
+    {"name": "s", "dcsim_version": "1", "points_total": 1, "axes": [], "points": [{"dir": "x"}]},
+    {"name": "s", "dcsim_version": "1", "points_total": "1", "axes": [], "points": []},
+    {"dcsim_version": "1", "points_total": 0, "axes": [], "points": []},
+]
+
+
+@pytest.mark.parametrize("manifest", FOREIGN_SWEEPS)
+def test_a_sweep_never_takes_a_users_sweep_json_for_an_earlier_sweeps(tmp_path, capsys, manifest):
+    from sim.app.cli import main
+    from sim.outputs import is_sweep_output
+    (tmp_path / "s.toml").write_text(f'name = "s"\nbase = "{QUICKSTART}"\n[grid]\n"train.tp" = [4]\n')
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sweep.json").write_text(json.dumps(manifest))
+    (mine / "results.csv").write_text("a,b\n1,2\n")
+    before = {p.name: p.read_bytes() for p in mine.iterdir()}
+    assert not is_sweep_output(mine)
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(mine), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out:") and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "s.toml"]
+    (mine / "sweep.json").write_text(json.dumps(_SWEEP_JSON))                # dcsim's shape
+    assert is_sweep_output(mine)
+
+
+def test_files_of_dcsims_names_beside_a_run_that_are_not_dcsims_are_kept(tmp_path):
+    """A user's file named like the crash marker beside a real run was overwritten by the earlier
+    manifest and then deleted; a user's manifest.json beside a crashed run's marker was moved over the
+    marker and deleted with it. Both are kept beside now (``NAME.kept-*``), byte for byte."""
+    from sim.outputs import REPLACING, dcsim_written
+    final = tmp_path / "run"
+    write_run_dir(final, _tables(), {"seed": 1})
+    (final / REPLACING).write_text('{"tables": ["notes"]}')
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {"seed": 2})
+    kept = [p for p in final.iterdir() if p.name.startswith(f"{REPLACING}.kept-")]
+    assert [p.read_text() for p in kept] == ['{"tables": ["notes"]}'] and not (final / REPLACING).exists()
+    for p in kept:
+        p.unlink()
+    # cut off mid-replace (the earlier manifest is the marker), then the user put a manifest.json there
+    (final / "manifest.json").rename(final / REPLACING)
+    (final / "manifest.json").write_text('{"tables": ["notes"]}')
+    assert dcsim_written(final) == {REPLACING, "summary.parquet"}
+    write_run_dir(final, _tables(), {"seed": 3})
+    kept = [p for p in final.iterdir() if p.name.startswith("manifest.json.kept-")]
+    assert [p.read_text() for p in kept] == ['{"tables": ["notes"]}']
+    assert json.loads((final / "manifest.json").read_text())["seed"] == 3 and not (final / REPLACING).exists()

@@ -98,7 +98,9 @@ def _accounting(cfg: Config, topo, tables: dict, gpus: int | None = None) -> dic
 def _set_column(table: pa.Table, name: str, value) -> pa.Table:
     if name in table.column_names:
         return table
-    return table.append_column(name, pa.array([value] * table.num_rows))
+    # a string typed as text also on an empty table (a job without flows: not a column of nulls)
+    kind = pa.string() if isinstance(value, str) else None
+    return table.append_column(name, pa.array([value] * table.num_rows, kind))
 
 
 # Summary columns that are null (never NaN or inf) where undefined: compute_comm_ratio =
@@ -579,6 +581,8 @@ def run_jobs(cfg: Config) -> RunResult:
             row.setdefault("slowdown", float("nan"))
     summary_t = check_finite(_rows_table(rows))
     rows = summary_t.to_pylist()
+    if cfg.run.trace:
+        _split_flows(simulation, per_job)
     tables: dict[str, pa.Table] = {"summary": summary_t}
     for name in sorted({t for tabs in per_job.values() for t in tabs if t != "summary"}):
         parts = [_set_column(tabs[name], "job", job) .select(["job"] + [c for c in tabs[name].column_names if c != "job"])
@@ -632,8 +636,25 @@ def job_link_table(cfg: Config, fabric, job_fabrics: dict) -> pa.Table:
     return pa.concat_tables(parts) if parts else base.add_column(0, "job", pa.array([], pa.string()))
 
 
+def _split_flows(simulation, per_job: dict[str, dict[str, pa.Table]]) -> None:
+    """Each job's ``flows`` (``FLOW_SCHEMA``, empty when it put none on the fabric): the shared fabric's
+    flows table, whose rows name their job, split by job. ``flows.parquet`` then carries a ``job`` column
+    like the other per-job tables, and the trace draws each job's flows in its own process."""
+    import pyarrow.compute as pc
+    from sim.fabric import FLOW_SCHEMA
+    recorded = simulation.recorder.tables.pop("flows", None)
+    flows = recorded.to_arrow() if recorded is not None and recorded.rows else None
+    for job, tabs in per_job.items():
+        if flows is None:
+            tabs["flows"] = FLOW_SCHEMA.empty_table()
+            continue
+        mine = flows.filter(pc.equal(flows["job"], job))
+        tabs["flows"] = mine.select(FLOW_SCHEMA.names).cast(FLOW_SCHEMA)
+
+
 def jobs_trace(per_job: dict[str, dict[str, pa.Table]]) -> dict:
-    """One Perfetto process per job; each of its tables' lanes a thread of that process."""
+    """One Perfetto process per job; each of its tables' lanes a thread of that process (its GPU streams,
+    requests and, split by ``_split_flows``, its network flows)."""
     from sim.outputs import trace_events
     events = []
     for pid, (job, tabs) in enumerate(per_job.items(), 1):

@@ -259,3 +259,47 @@ def test_a_serve_jobs_idle_gpus_draw_idle_power_not_the_replicas():
     assert two["duration_s"] == one["duration_s"]
     assert two["gpu_utilization"] == pytest.approx(one["gpu_utilization"] / 2, rel=1e-12)
     assert one["energy_J"] < two["energy_J"] < 2 * one["energy_J"] * (1 - 1e-6)
+
+
+def _traced(tmp_path, data) -> tuple:
+    import json
+
+    import pyarrow.parquet as pq
+    from sim.app.runner import run_to_dir
+    out = tmp_path / "o"
+    run_to_dir(load_config(data=data, overrides=["jobs.1.workload.requests=20", "run.trace=true"]), out)
+    return pq.read_table(out / "flows.parquet"), json.loads((out / "trace.json").read_text())["traceEvents"]
+
+
+def test_a_traced_multi_job_run_draws_every_flow_and_names_its_job(tmp_path):
+    """``--trace`` on ``[[jobs]]``: trace.json drew no network flow (a single run draws one span per
+    row of flows.parquet), and flows.parquet had no ``job`` column, unlike the run's other per-job
+    tables. Now each job's flows are drawn in its own process and each row names its job."""
+    from sim.fabric import FLOW_SCHEMA
+    flows, events = _traced(tmp_path, copy.deepcopy(two_jobs(baseline=False)))
+    assert flows.column_names == ["job"] + FLOW_SCHEMA.names and flows.schema.field("job").type == "string"
+    jobs = flows.column("job").to_pylist()
+    assert set(jobs) == {"pre", "chat"}               # training's all-reduces, chat's KV transfers
+    pid = {e["args"]["name"]: e["pid"] for e in events if e.get("name") == "process_name"}
+    drawn = [e for e in events if e.get("cat") == "flows" and e["ph"] in ("X", "b")]
+    assert len(drawn) == flows.num_rows                 # as in a single run: one span per flow
+    for job in ("pre", "chat"):
+        assert sum(e["pid"] == pid[f"job {job}"] for e in drawn) == jobs.count(job)
+    assert all(n.startswith("flows: src=") for n in
+               (e["args"]["name"] for e in events if e.get("name") == "thread_name" and "flows" in e["args"]["name"]))
+
+
+def test_a_traced_job_without_flows_has_none_and_the_column_stays_text(tmp_path):
+    from sim.fabric import FLOW_SCHEMA
+    data = copy.deepcopy(two_jobs(baseline=False))
+    data["jobs"][1]["serve"] = {"tp": 1, "replicas": 16}      # co-located chat: nothing crosses the fabric
+    flows, events = _traced(tmp_path, data)
+    assert flows.column_names == ["job"] + FLOW_SCHEMA.names and flows.schema.field("job").type == "string"
+    assert set(flows.column("job").to_pylist()) == {"pre"} and flows.num_rows > 0
+    assert sum(e.get("cat") == "flows" and e["ph"] in ("X", "b") for e in events) == flows.num_rows
+    data["jobs"][0] = {**data["jobs"][0], "gpus": 1, "train": {"tp": 1, "global_batch": 1}, "placement": [[0, 1]]}
+    data["jobs"][1]["placement"] = [[16, 32]]
+    flows, events = _traced(tmp_path, data)             # neither job crosses the fabric: typed, empty
+    assert flows.num_rows == 0 and flows.column_names == ["job"] + FLOW_SCHEMA.names
+    assert flows.schema.field("job").type == "string"
+    assert not any(e.get("cat") == "flows" for e in events)

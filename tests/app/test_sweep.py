@@ -1509,3 +1509,25 @@ def test_a_warning_of_the_points_prints_once_with_several_workers(tmp_path):
                           timeout=TIMEOUT_S, cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("serve.chunk_size has no effect") == 1, done.stderr
+
+
+def test_a_forced_sweep_keeps_a_users_sweep_json_and_files_that_look_like_a_torn_one(tmp_path):
+    """A sweep removes the temporary sweep.json a killed sweep left (``.sweep.json.PID.XXXXXXXX.tmp``);
+    it removed any ``.sweep.json.*.tmp``, such as a user's ``.sweep.json.backup.tmp`` in a directory
+    written with --force: only the name write_json_atomic gives counts. And a user's own sweep.json
+    there was overwritten: it is kept beside as ``sweep.json.kept-*``."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".sweep.json.backup.tmp").write_text("mine")
+    (out / ".sweep.json.4242.0123abcd.tmp").write_text('{"half": ')       # a killed sweep's
+    (out / "sweep.json").write_text('{"axes": [], "points": []}')          # another tool's: overwritten
+    res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False, force=True)
+    assert res.count("done") == 2
+    assert (out / ".sweep.json.backup.tmp").read_text() == "mine"
+    assert not (out / ".sweep.json.4242.0123abcd.tmp").exists()
+    kept = [p for p in out.iterdir() if p.name.startswith("sweep.json.kept-")]
+    assert [p.read_text() for p in kept] == ['{"axes": [], "points": []}']
+    assert json.loads((out / "sweep.json").read_text())["points_total"] == 2
+    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)    # resumed: dcsim's now
+    assert [p for p in out.iterdir() if p.name.startswith("sweep.json.kept-")] == kept
