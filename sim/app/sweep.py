@@ -40,8 +40,11 @@ Vocabulary:
   turns false. A sweep killed outright (SIGKILL) leaves ``running: true`` and may list its last
   finished points as pending; their directories are complete all the same, and both a rerun
   and ``dcsim analyze`` go by the directories.
-- lock: a running sweep holds ``fcntl.flock`` on ``OUT/.sweep.lock`` (``_lock_output``); a second sweep
-  into the same directory meanwhile is refused (``ConfigError`` naming ``--out``, exit 2).
+- lock: a running sweep holds ``fcntl.flock`` on ``OUT/.sweep.lock`` (``_lock_output``) and writes
+  ``LOCK_LINE`` there ("dcsim sweep lock, process N"); a second sweep into the same directory
+  meanwhile is refused (``ConfigError`` naming ``--out``, exit 2), and so is a sweep into a directory
+  whose ``.sweep.lock`` holds anything but that line, older dcsim's bare process id or nothing (a
+  user's file: left untouched).
 - engine: ``local`` (a process pool, workers = cores by default; 1 worker runs in-process)
   or ``dask`` (a running scheduler at ``address``, or a local cluster on 127.0.0.1).
 """
@@ -55,6 +58,7 @@ import math
 import multiprocessing.context as _mpc
 import os
 import queue
+import re
 import signal
 import sys
 import time
@@ -838,18 +842,36 @@ def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, en
     }
 
 
+# What a sweep writes into its lock file (``SWEEP_LOCK``): a line that says whose it is. Older dcsim wrote the
+# process id alone; a file of that name holding anything else is not dcsim's and is never rewritten.
+LOCK_LINE = "dcsim sweep lock, process {pid}\n"
+_LOCK_TEXT = re.compile(rb"(?:dcsim sweep lock, process )?([0-9]{1,20})\n?")
+_LOCK_READ = 256        # bytes read from a lock file: dcsim's line is far shorter
+
+
+def lock_holder(text: bytes) -> int | None:
+    """The process id a dcsim lock file's contents name (``LOCK_LINE``, or the bare process id older dcsim
+    wrote); None for contents dcsim did not write (an empty file is dcsim's too, and names no process)."""
+    m = _LOCK_TEXT.fullmatch(text)
+    return int(m.group(1)) if m else None
+
+
 def _lock_output(out_dir: Path):
     """Take the advisory lock of a sweep's output directory (``SWEEP_LOCK``, ``fcntl.flock``, not waiting)
-    and note this process's id in it; returns the open file (None where the platform or file system has
-    no flock: the sweep runs unlocked, with a warning). Raises ``ConfigError`` naming ``--out`` (exit 2)
-    when another sweep holds it: two sweeps into one directory each ran every point, and one removed
-    the other's staging directories as stale. The lock goes when the sweep's process ends, however it ends."""
+    and note this process in it (``LOCK_LINE``); returns the open file (None where the platform or file
+    system has no flock: the sweep runs unlocked, with a warning). Raises ``ConfigError`` naming ``--out``
+    (exit 2) when another sweep holds it: two sweeps into one directory each ran every point, and one
+    removed the other's staging directories as stale; and when a file of that name holds anything but
+    dcsim's line (or the bare process id older dcsim wrote, or nothing): a user's file, left byte for
+    byte as it is (it was overwritten with the process id). The lock goes when the sweep's process ends,
+    however it ends."""
     if fcntl is None:
         return None
     path = out_dir / SWEEP_LOCK
     try:
-        # not through a link: a .sweep.lock that links elsewhere would have the process id written there
-        f = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644), "a+")
+        # not through a link: a .sweep.lock that links elsewhere would have the process id written there;
+        # bytes: a user's binary file of that name is read without a decoding error
+        f = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644), "a+b")
     except OSError as err:
         print(f"warning: cannot open {path} ({err.strerror or err}): the sweep runs without its lock, so "
               "another sweep into the same directory is not refused", file=sys.stderr)
@@ -859,9 +881,9 @@ def _lock_output(out_dir: Path):
     except OSError as err:
         if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             f.seek(0)
-            holder = f.read(32).strip()
+            holder = lock_holder(f.read(_LOCK_READ))
             f.close()
-            by = f" (process {holder})" if holder.isdigit() else ""
+            by = f" (process {holder})" if holder is not None else ""
             raise ConfigError("--out", f"{str(out_dir)!r} is being written by another dcsim sweep{by}: it holds "
                                        f"{SWEEP_LOCK} there; wait until that sweep ends (then run this one again: "
                                        "it resumes), or choose another --out") from None
@@ -870,13 +892,16 @@ def _lock_output(out_dir: Path):
               "without its lock, so another sweep into the same directory is not refused", file=sys.stderr)
         return None
     f.seek(0)
-    held = f.read(64)
-    if not held.strip() or held.strip().isdigit():     # empty, or a process id an earlier sweep wrote
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-    # else a file of that name that dcsim did not write: locked as it is, its contents left alone
+    held = f.read(_LOCK_READ)
+    if held and lock_holder(held) is None:      # not dcsim's: left as it is, and the sweep does not run
+        f.close()
+        raise ConfigError("--out", f"{str(path)!r} is not dcsim's sweep lock (it holds other contents), and a "
+                                   f"sweep keeps its lock in that file: move or rename {SWEEP_LOCK}, or choose "
+                                   "another --out")
+    f.seek(0)
+    f.truncate()
+    f.write(LOCK_LINE.format(pid=os.getpid()).encode())
+    f.flush()
     return f
 
 

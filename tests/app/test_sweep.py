@@ -1225,11 +1225,43 @@ def test_an_output_holding_only_a_killed_sweeps_lock_is_taken_as_empty(tmp_path)
     (out / ".sweep.lock").write_text("12345\n")
     res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
     assert res.count("done") == 2
-    assert (out / ".sweep.lock").read_text() == f"{os.getpid()}\n"      # dcsim's own: its process id
-    # a file of that name holding anything but a process id is not dcsim's: locked, never rewritten
-    (out / ".sweep.lock").write_text("my notes\n")
-    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
-    assert (out / ".sweep.lock").read_text() == "my notes\n"
+    assert (out / ".sweep.lock").read_text() == f"dcsim sweep lock, process {os.getpid()}\n"   # dcsim's own line
+
+
+def test_a_lock_file_of_someone_elses_is_left_alone_and_the_sweep_refused(tmp_path, capsys):
+    """A .sweep.lock dcsim did not write (a user's file of that name) was overwritten with the sweep's process
+    id when it held digits (and locked as it was otherwise): now any contents but dcsim's lock line, older
+    dcsim's bare process id or nothing are left byte for byte, and the sweep exits 2 naming the file."""
+    from sim.app.cli import main
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    out.mkdir()
+    for mine in (b"my notes\n", b"4242 is my pin\n", b"\xff\xfe binary\x00", b" 12\n", b"12\n\n"):
+        (out / ".sweep.lock").write_bytes(mine)
+        with pytest.raises(ConfigError) as err:
+            run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+        assert err.value.key == "--out" and str(out / ".sweep.lock") in str(err.value), err.value
+        assert "not dcsim's sweep lock" in str(err.value)
+        assert (out / ".sweep.lock").read_bytes() == mine
+        assert not list(out.glob("**/summary.parquet")) and not (out / "sweep.json").exists()
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+    assert ".sweep.lock" in capsys.readouterr().err
+    assert (out / ".sweep.lock").read_bytes() == b"12\n\n"
+
+
+def test_a_lock_file_older_dcsim_wrote_is_taken_as_dcsims(tmp_path):
+    """Older dcsim wrote the process id alone into .sweep.lock; that file, an empty one (a sweep killed as it
+    created it) and this dcsim's line are all dcsim's: the sweep takes the lock and writes its own line."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    out.mkdir()
+    for older in (b"12345\n", b"12345", b"", b"dcsim sweep lock, process 77\n"):
+        (out / ".sweep.lock").write_bytes(older)
+        run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+        assert (out / ".sweep.lock").read_text() == f"dcsim sweep lock, process {os.getpid()}\n"
+    from sim.app.sweep import lock_holder
+    assert lock_holder(b"dcsim sweep lock, process 77\n") == 77 and lock_holder(b"12345\n") == 12345
+    assert lock_holder(b"my notes") is None and lock_holder(b"") is None
 
 
 def _tp_sweep(tmp_path: Path) -> Path:
