@@ -499,18 +499,114 @@ def validate_points(sweep: Sweep) -> int:
     """Validate every point's config before any point runs: an invalid grid value (``train.tp =
     -1``) is a ``ConfigError`` (exit 2) naming the point and the key, not a failed point. An
     infeasible plan (does not fit, sizes do not divide) is found only by running the point and
-    stays a per-point failure. Returns the number of points checked."""
+    stays a per-point failure. An axis no point reads is refused as well (``check_axes_read``).
+    Returns the number of points checked."""
     from sim import config
     points = sweep.points()
+    read = _AxesRead(sweep)
     for p in points:
         try:
             data = config_data(sweep.base_data, p.values, sweep.trace_dirs)
-            config.validate(data)
+            cfg = config.validate(data)
             _check_traces_exist(data)
         except ConfigError as err:
             reason = err.reason[len(f"{err.key}: "):] if err.reason.startswith(f"{err.key}: ") else err.reason
             raise ConfigError(err.key, f"sweep point {p.rel_dir}: {reason}") from None
+        read.see(data, cfg)
+    read.check()
     return len(points)
+
+
+def check_axes_read(sweep: Sweep) -> None:
+    """Refuse (``ConfigError`` naming the axis, exit 2) a swept key that no point of the sweep reads, whose
+    points would all be the same run: ``train.dp_bucket_MB`` when every point has run.kind = 'serve' (a
+    section ``sim.config.UNUSED_SECTIONS`` says that kind ignores), or a key that the config's own warnings
+    (``sim.config.ineffective_settings``) say has no effect at every point (``train.sequence_parallel``
+    with tp = 1, ``workload.rate`` with arrival = 'burst', a job's table its kind does not run). An axis
+    read by at least one point is fine (a grid that varies run.kind too). Points are validated until
+    every axis is found read; an invalid point raises its own ``ConfigError``."""
+    from sim import config
+    read = _AxesRead(sweep)
+    for p in sweep.points():
+        if not read.pending:
+            break
+        data = config_data(sweep.base_data, p.values, sweep.trace_dirs)
+        read.see(data, config.validate(data))
+    read.check()
+
+
+def unread_axes(axes: list[Axis], data: dict, cfg) -> dict[str, str]:
+    """The keys of ``axes`` that the run of ``cfg`` (validated from ``data``) does not read, each with
+    why: a section its run.kind ignores (``sim.config.UNUSED_SECTIONS``), or a setting
+    ``sim.config.ineffective_settings`` names as without effect (each of its messages starts with the key
+    it names, or a table above it: ``jobs.1.train does not apply to kind = 'serve'``)."""
+    from sim.config import UNUSED_SECTIONS, _key_path, ineffective_settings
+    out: dict[str, str] = {}
+    named = None
+    for axis in axes:
+        path = tuple(_key_path(axis.key))
+        if not cfg.jobs and path[0] in UNUSED_SECTIONS.get(cfg.run.kind, ()):
+            out[axis.key] = (f"run.kind is {cfg.run.kind!r}, and a {cfg.run.kind} run ignores [{path[0]}]")
+            continue
+        if named is None:
+            named = [(m, _named_path(m)) for m in ineffective_settings(data, cfg)]
+        for message, where in named:
+            if where and path[:len(where)] == where:
+                out[axis.key] = message
+                break
+    return out
+
+
+_HARDWARE_MESSAGE = re.compile(r"\[hardware\.('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\] has no effect")
+
+
+def _named_path(message: str) -> tuple[str, ...] | None:
+    """The key path an ``ineffective_settings`` message says has no effect: its first word (``train.tp``,
+    ``jobs.1.train``, ``serve.chunk_size = 8``), or ``("hardware", NAME)`` for ``[hardware.'NAME'] has no
+    effect``; None for a message of another form (``[train] next to [[jobs]] is ignored``)."""
+    import ast
+    m = _HARDWARE_MESSAGE.match(message)
+    if m:
+        return ("hardware", ast.literal_eval(m.group(1)))
+    if " has no effect" not in message and " does not apply" not in message:
+        return None
+    head = message.split(" ", 1)[0]
+    if not head or head.startswith("["):
+        return None
+    return tuple(head.split("."))
+
+
+class _AxesRead:
+    """The axes of a sweep not yet found read by a point (``unread_axes``), with the reasons the points
+    seen so far gave; ``check`` refuses the first still unread."""
+
+    def __init__(self, sweep: Sweep):
+        self.pending = {a.key: a for a in sweep.axes}
+        self.reasons: dict[str, list[str]] = {a.key: [] for a in sweep.axes}
+        self.points = 0     # seen
+
+    def see(self, data: dict, cfg) -> None:
+        self.points += 1
+        if not self.pending:
+            return
+        unread = unread_axes(list(self.pending.values()), data, cfg)
+        for key in list(self.pending):
+            if key in unread:
+                if len(self.reasons[key]) < 2 and unread[key] not in self.reasons[key]:
+                    self.reasons[key].append(unread[key])
+            else:
+                del self.pending[key]
+
+    def check(self) -> None:
+        if not self.pending or not self.points:
+            return
+        axis = next(iter(self.pending.values()))
+        why = self.reasons[axis.key]
+        more = f" (at other points: {why[1]})" if len(why) > 1 else ""
+        change = "its value changes nothing" if len(axis.values) == 1 else \
+            "its values change nothing (points that differ only in it are the same run)"
+        raise ConfigError(f"{axis.kind}.{axis.key}", f"no point of this sweep reads {axis.key}: {why[0]}{more}; "
+                                                     f"{change}: sweep a key these runs read")
 
 
 def _check_traces_exist(data: dict) -> None:
