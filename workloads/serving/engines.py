@@ -149,9 +149,6 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
   (``rope_table_bytes``; TensorRT-LLM: 4, an fp32 table shared by the layers; 0: not modelled or
   sized by the run). Only models that declare ``model.max_context`` carry one (Llama 4 Scout:
   10,485,760 x 128 x 4 B = 5.37 GB per GPU); in [0, 8].
-- ``rope_table_in_reserve_GB``: a RoPE table of at most this many GB (1e9 bytes) is taken as inside the
-  runtime reserve (``non_torch_GiB``) and not counted again (TensorRT-LLM: 0.07, above the 0.067 GB table of
-  Llama 3.x's 131,072 positions; Llama 4's 0.54 and 5.37 GB count whole); in [0, 1].
 - ``mxfp4_expert_alignment``: elements the engine pads MXFP4 routed-expert weights to on both GEMM
   dimensions (hidden and expert intermediate) when it loads them (``expert_padding_bytes``, counted with
   the weights before the KV pool is sized); TensorRT-LLM: 128 (GPT-OSS 2880 -> 2944); 0: held as stored.
@@ -260,7 +257,6 @@ class EngineProfile:
     encoder_bytes_per_param: float = 0.0   # bytes per model.encoder_params parameter the engine loads (encoder_bytes)
     encoder_sharding: str = "replicated"   # "replicated": whole on every GPU; "tp": split over cost.tp
     rope_table_bytes_per_entry: float = 0.0   # bytes per entry of the RoPE cos/sin table over model.max_context (rope_table_bytes)
-    rope_table_in_reserve_GB: float = 0.0   # a RoPE table up to this size is inside the fitted runtime reserve (rope_table_bytes)
     dp_gathered_moe: bool = False   # attention DP: the all-gathered tokens' fused-MoE buffers count in the activation peak
     dp_context_balance: bool = True   # attention DP: every rank prefills in the same steps (False: per-rank admission, Replica)
     mxfp4_expert_alignment: int = 0   # elements MXFP4 routed-expert weights are padded to on both GEMM dims (expert_padding_bytes)
@@ -316,16 +312,13 @@ class EngineProfile:
         """Bytes of the RoPE cos / sin table each GPU of a replica holds: ``rope_table_bytes_per_entry``
         x the model's declared context (``model.max_context``, its max_position_embeddings) x the rotary
         dimension (``head_dim``; MLA: ``rope_head_dim``); whole on every GPU whatever the parallelism,
-        one table per model (its layers share it); 0 without a declared context, and 0 for a table of at
-        most ``rope_table_in_reserve_GB`` (the runtime reserve holds it: Llama 3.x, DeepSeek-V3, GPT-OSS,
-        Qwen3, Mixtral). TensorRT-LLM 1.0
+        one table per model (its layers share it); 0 without a declared context. TensorRT-LLM 1.0
         (_torch/attention_backend/interface.py ``RopeParams.from_config``: max_positions =
         max_position_embeddings; ``create_rope_const_params``: a float32 cos / sin array of max_positions
         x dim on the GPU, cached per model and parameters since PR #3378)."""
         s = cost.spec
         dim = s.rope_head_dim if s.mla else s.head_dim
-        table = self.rope_table_bytes_per_entry * float(s.max_context) * dim
-        return table if table > self.rope_table_in_reserve_GB * 1e9 else 0.0
+        return self.rope_table_bytes_per_entry * float(s.max_context) * dim
 
     def expert_padding_bytes(self, cost) -> float:
         """Bytes per GPU the engine adds to MXFP4 routed-expert weights by padding the hidden and the
@@ -533,10 +526,6 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and 0.0 <= r <= 8.0):
         raise ConfigError(key, f"engine {prof.name!r}: engines.toml rope_table_bytes_per_entry = {r!r} is not a number "
                                "of bytes per table entry in [0, 8] (0: no RoPE table over the model's context; 4: fp32)")
-    g = prof.rope_table_in_reserve_GB
-    if isinstance(g, bool) or not isinstance(g, (int, float)) or not (math.isfinite(g) and 0.0 <= g <= 1.0):
-        raise ConfigError(key, f"engine {prof.name!r}: engines.toml rope_table_in_reserve_GB = {g!r} is not a number "
-                               "of GB in [0, 1] (the RoPE table the fitted runtime reserve already holds; 0: none)")
     for k in ("dp_context_balance", "split_mixed_attention", "eager_serial"):
         if not isinstance(getattr(prof, k), bool):
             raise ConfigError(key, f"engine {prof.name!r}: engines.toml {k} = {getattr(prof, k)!r} is not true or false")

@@ -88,7 +88,7 @@ def test_engine_memory_models_differ_as_documented():
     sg = engines.profile("sglang").kv_pool_bytes(c, 0.9, 8192, 256)
     assert sg == pytest.approx(0.9 * (total - 0.61 * GiB) - w)      # the fraction excludes the CUDA context
     trt = engines.profile("trtllm")
-    reserve = trt.non_torch_bytes(1) + trt.activation_bytes(c, 8192, 256)
+    reserve = trt.non_torch_bytes(1) + trt.activation_bytes(c, 8192, 256) + trt.rope_table_bytes(c)
     assert trt.kv_pool_bytes(c, 0.9, 8192, 256) == pytest.approx(0.9 * (total - w - reserve))
 
 
@@ -788,7 +788,7 @@ def test_engines_toml_encoder_sharding_is_checked(monkeypatch):
     _refused_when_edited(monkeypatch, "vllm", "encoder_sharding", "ep")
 
 
-@pytest.mark.parametrize("field", ["encoder_bytes_per_param", "rope_table_bytes_per_entry", "rope_table_in_reserve_GB"])
+@pytest.mark.parametrize("field", ["encoder_bytes_per_param", "rope_table_bytes_per_entry"])
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "4", True, 100.0])
 def test_engines_toml_bytes_per_element_fields_are_checked(monkeypatch, field, bad):
     """A data edit to encoder_bytes_per_param or rope_table_bytes_per_entry (negative, NaN, a string, above
@@ -829,8 +829,8 @@ def test_trtllm_holds_a_rope_table_over_the_declared_context(preset, positions, 
 
 
 def test_rope_table_takes_the_free_fraction_off_the_pool_and_only_where_a_context_is_declared():
-    """The pool of Scout on H100 TP4 shrinks by 0.95 x 5.37 GB with the table and not at all for Llama 3.3
-    70B, whose 0.067 GB table the runtime reserve holds; the Deployment's HBM ledger lists it."""
+    """The pool of Scout on H100 TP4 shrinks by 0.95 x 5.37 GB with the table, Llama 3.3 70B's by its 0.067 GB
+    table; the Deployment's HBM ledger lists it."""
     t = engines.profile("trtllm")
     scout = cost({"preset": "llama4-scout"}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
     data = {k: dict(v) for k, v in engines._data().items()}
@@ -840,25 +840,21 @@ def test_rope_table_takes_the_free_fraction_off_the_pool_and_only_where_a_contex
     drop = t0.kv_pool_bytes(scout, 0.95, 8192, 1024) - t.kv_pool_bytes(scout, 0.95, 8192, 1024)
     assert drop == pytest.approx(0.95 * 4.0 * 10_485_760 * 128)
     l70 = cost({"preset": "llama3-70b"}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
-    assert l70.spec.max_context == 131_072 and t.rope_table_bytes(l70) == 0.0      # inside the reserve
-    assert t0.kv_pool_bytes(l70, 0.95, 8192, 1024) == t.kv_pool_bytes(l70, 0.95, 8192, 1024)
+    assert l70.spec.max_context == 131_072 and t.rope_table_bytes(l70) == pytest.approx(4.0 * 131_072 * 128)
 
 
 @pytest.mark.parametrize("preset, positions, dim", [("llama3-8b", 131_072, 128), ("llama3-405b", 131_072, 128),
                                                     ("deepseek-v3", 163_840, 64), ("gpt-oss-120b", 131_072, 64),
                                                     ("qwen3-235b-a22b", 40_960, 128), ("mixtral-8x7b", 32_768, 128)])
-def test_a_rope_table_the_runtime_reserve_holds_is_not_counted_again(preset, positions, dim):
-    """Declaring max_context on the Llama 3.x, DeepSeek-V3, GPT-OSS, Qwen3 and Mixtral presets counted their
-    RoPE tables (<= 0.067 GB) beside the runtime reserve that engines.toml says already holds them: the
-    trtllm KV pools shrank (Llama 3.1 8B H100 850,124 -> 849,305 tokens), a double count. A table of at most
-    rope_table_in_reserve_GB counts 0; a larger one (Llama 4) counts whole, as before."""
+def test_every_declared_context_carries_its_rope_table(preset, positions, dim):
+    """Every preset declaring max_context carries TensorRT-LLM's fp32 RoPE table over it, whole on each GPU
+    whatever the parallelism (4 B x positions x rotary dim; MLA: rope_head_dim): small tables as Llama 4's."""
     t = engines.profile("trtllm")
-    assert t.rope_table_in_reserve_GB == 0.07
     m = cost({"preset": preset}, "H200-SXM-141GB", "fp8", "fp8", tp=8)
     assert m.spec.max_context == positions
-    assert 4.0 * positions * dim <= 0.07e9 and t.rope_table_bytes(m) == 0.0
-    from dataclasses import replace
-    assert replace(t, rope_table_in_reserve_GB=0.0).rope_table_bytes(m) == pytest.approx(4.0 * positions * dim)
+    assert t.rope_table_bytes(m) == pytest.approx(4.0 * positions * dim)
+    m1 = cost({"preset": preset}, "H200-SXM-141GB", "fp8", "fp8", tp=1)
+    assert t.rope_table_bytes(m1) == t.rope_table_bytes(m)
     maverick = cost({"preset": "llama4-maverick"}, "H200-SXM-141GB", "fp8", "fp8", tp=8)
     assert t.rope_table_bytes(maverick) == pytest.approx(4.0 * 1_048_576 * 128)
 
