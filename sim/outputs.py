@@ -53,7 +53,8 @@ MANIFEST = "manifest.json"
 # be replaced by the next one (a sweep's rerun) instead of being refused as not dcsim's.
 REPLACING = ".manifest.json.replacing"
 SWEEP_MANIFEST = "sweep.json"
-# The advisory lock a running sweep holds on its output directory (``sim.app.sweep._lock_output``). The
+# The advisory lock a running sweep holds on its output directory (``sim.app.sweep._lock_output``), which
+# writes "dcsim sweep lock, process N" into it and refuses one holding other contents. The
 # file is dcsim's and stays after the sweep; a directory holding nothing else counts as empty here (a
 # sweep killed before its first sweep.json), and ``dcsim analyze`` reads only tables and sweep.json.
 SWEEP_LOCK = ".sweep.lock"

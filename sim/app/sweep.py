@@ -40,8 +40,11 @@ Vocabulary:
   turns false. A sweep killed outright (SIGKILL) leaves ``running: true`` and may list its last
   finished points as pending; their directories are complete all the same, and both a rerun
   and ``dcsim analyze`` go by the directories.
-- lock: a running sweep holds ``fcntl.flock`` on ``OUT/.sweep.lock`` (``_lock_output``); a second sweep
-  into the same directory meanwhile is refused (``ConfigError`` naming ``--out``, exit 2).
+- lock: a running sweep holds ``fcntl.flock`` on ``OUT/.sweep.lock`` (``_lock_output``) and writes
+  ``LOCK_LINE`` there ("dcsim sweep lock, process N"); a second sweep into the same directory
+  meanwhile is refused (``ConfigError`` naming ``--out``, exit 2), and so is a sweep into a directory
+  whose ``.sweep.lock`` holds anything but that line, older dcsim's bare process id or nothing (a
+  user's file: left untouched).
 - engine: ``local`` (a process pool, workers = cores by default; 1 worker runs in-process)
   or ``dask`` (a running scheduler at ``address``, or a local cluster on 127.0.0.1).
 """
@@ -55,6 +58,7 @@ import math
 import multiprocessing.context as _mpc
 import os
 import queue
+import re
 import signal
 import sys
 import time
@@ -495,18 +499,114 @@ def validate_points(sweep: Sweep) -> int:
     """Validate every point's config before any point runs: an invalid grid value (``train.tp =
     -1``) is a ``ConfigError`` (exit 2) naming the point and the key, not a failed point. An
     infeasible plan (does not fit, sizes do not divide) is found only by running the point and
-    stays a per-point failure. Returns the number of points checked."""
+    stays a per-point failure. An axis no point reads is refused as well (``check_axes_read``).
+    Returns the number of points checked."""
     from sim import config
     points = sweep.points()
+    read = _AxesRead(sweep)
     for p in points:
         try:
             data = config_data(sweep.base_data, p.values, sweep.trace_dirs)
-            config.validate(data)
+            cfg = config.validate(data)
             _check_traces_exist(data)
         except ConfigError as err:
             reason = err.reason[len(f"{err.key}: "):] if err.reason.startswith(f"{err.key}: ") else err.reason
             raise ConfigError(err.key, f"sweep point {p.rel_dir}: {reason}") from None
+        read.see(data, cfg)
+    read.check()
     return len(points)
+
+
+def check_axes_read(sweep: Sweep) -> None:
+    """Refuse (``ConfigError`` naming the axis, exit 2) a swept key that no point of the sweep reads, whose
+    points would all be the same run: ``train.dp_bucket_MB`` when every point has run.kind = 'serve' (a
+    section ``sim.config.UNUSED_SECTIONS`` says that kind ignores), or a key that the config's own warnings
+    (``sim.config.ineffective_settings``) say has no effect at every point (``train.sequence_parallel``
+    with tp = 1, ``workload.rate`` with arrival = 'burst', a job's table its kind does not run). An axis
+    read by at least one point is fine (a grid that varies run.kind too). Points are validated until
+    every axis is found read; an invalid point raises its own ``ConfigError``."""
+    from sim import config
+    read = _AxesRead(sweep)
+    for p in sweep.points():
+        if not read.pending:
+            break
+        data = config_data(sweep.base_data, p.values, sweep.trace_dirs)
+        read.see(data, config.validate(data))
+    read.check()
+
+
+def unread_axes(axes: list[Axis], data: dict, cfg) -> dict[str, str]:
+    """The keys of ``axes`` that the run of ``cfg`` (validated from ``data``) does not read, each with
+    why: a section its run.kind ignores (``sim.config.UNUSED_SECTIONS``), or a setting
+    ``sim.config.ineffective_settings`` names as without effect (each of its messages starts with the key
+    it names, or a table above it: ``jobs.1.train does not apply to kind = 'serve'``)."""
+    from sim.config import UNUSED_SECTIONS, _key_path, ineffective_settings
+    out: dict[str, str] = {}
+    named = None
+    for axis in axes:
+        path = tuple(_key_path(axis.key))
+        if not cfg.jobs and path[0] in UNUSED_SECTIONS.get(cfg.run.kind, ()):
+            out[axis.key] = (f"run.kind is {cfg.run.kind!r}, and a {cfg.run.kind} run ignores [{path[0]}]")
+            continue
+        if named is None:
+            named = [(m, _named_path(m)) for m in ineffective_settings(data, cfg)]
+        for message, where in named:
+            if where and path[:len(where)] == where:
+                out[axis.key] = message
+                break
+    return out
+
+
+_HARDWARE_MESSAGE = re.compile(r"\[hardware\.('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\] has no effect")
+
+
+def _named_path(message: str) -> tuple[str, ...] | None:
+    """The key path an ``ineffective_settings`` message says has no effect: its first word (``train.tp``,
+    ``jobs.1.train``, ``serve.chunk_size = 8``), or ``("hardware", NAME)`` for ``[hardware.'NAME'] has no
+    effect``; None for a message of another form (``[train] next to [[jobs]] is ignored``)."""
+    import ast
+    m = _HARDWARE_MESSAGE.match(message)
+    if m:
+        return ("hardware", ast.literal_eval(m.group(1)))
+    if " has no effect" not in message and " does not apply" not in message:
+        return None
+    head = message.split(" ", 1)[0]
+    if not head or head.startswith("["):
+        return None
+    return tuple(head.split("."))
+
+
+class _AxesRead:
+    """The axes of a sweep not yet found read by a point (``unread_axes``), with the reasons the points
+    seen so far gave; ``check`` refuses the first still unread."""
+
+    def __init__(self, sweep: Sweep):
+        self.pending = {a.key: a for a in sweep.axes}
+        self.reasons: dict[str, list[str]] = {a.key: [] for a in sweep.axes}
+        self.points = 0     # seen
+
+    def see(self, data: dict, cfg) -> None:
+        self.points += 1
+        if not self.pending:
+            return
+        unread = unread_axes(list(self.pending.values()), data, cfg)
+        for key in list(self.pending):
+            if key in unread:
+                if len(self.reasons[key]) < 2 and unread[key] not in self.reasons[key]:
+                    self.reasons[key].append(unread[key])
+            else:
+                del self.pending[key]
+
+    def check(self) -> None:
+        if not self.pending or not self.points:
+            return
+        axis = next(iter(self.pending.values()))
+        why = self.reasons[axis.key]
+        more = f" (at other points: {why[1]})" if len(why) > 1 else ""
+        change = "its value changes nothing" if len(axis.values) == 1 else \
+            "its values change nothing (points that differ only in it are the same run)"
+        raise ConfigError(f"{axis.kind}.{axis.key}", f"no point of this sweep reads {axis.key}: {why[0]}{more}; "
+                                                     f"{change}: sweep a key these runs read")
 
 
 def _check_traces_exist(data: dict) -> None:
@@ -838,18 +938,36 @@ def _manifest(sweep: Sweep, out_dir: Path, points: list[Point], status: dict, en
     }
 
 
+# What a sweep writes into its lock file (``SWEEP_LOCK``): a line that says whose it is. Older dcsim wrote the
+# process id alone; a file of that name holding anything else is not dcsim's and is never rewritten.
+LOCK_LINE = "dcsim sweep lock, process {pid}\n"
+_LOCK_TEXT = re.compile(rb"(?:dcsim sweep lock, process )?([0-9]{1,20})\n?")
+_LOCK_READ = 256        # bytes read from a lock file: dcsim's line is far shorter
+
+
+def lock_holder(text: bytes) -> int | None:
+    """The process id a dcsim lock file's contents name (``LOCK_LINE``, or the bare process id older dcsim
+    wrote); None for contents dcsim did not write (an empty file is dcsim's too, and names no process)."""
+    m = _LOCK_TEXT.fullmatch(text)
+    return int(m.group(1)) if m else None
+
+
 def _lock_output(out_dir: Path):
     """Take the advisory lock of a sweep's output directory (``SWEEP_LOCK``, ``fcntl.flock``, not waiting)
-    and note this process's id in it; returns the open file (None where the platform or file system has
-    no flock: the sweep runs unlocked, with a warning). Raises ``ConfigError`` naming ``--out`` (exit 2)
-    when another sweep holds it: two sweeps into one directory each ran every point, and one removed
-    the other's staging directories as stale. The lock goes when the sweep's process ends, however it ends."""
+    and note this process in it (``LOCK_LINE``); returns the open file (None where the platform or file
+    system has no flock: the sweep runs unlocked, with a warning). Raises ``ConfigError`` naming ``--out``
+    (exit 2) when another sweep holds it: two sweeps into one directory each ran every point, and one
+    removed the other's staging directories as stale; and when a file of that name holds anything but
+    dcsim's line (or the bare process id older dcsim wrote, or nothing): a user's file, left byte for
+    byte as it is (it was overwritten with the process id). The lock goes when the sweep's process ends,
+    however it ends."""
     if fcntl is None:
         return None
     path = out_dir / SWEEP_LOCK
     try:
-        # not through a link: a .sweep.lock that links elsewhere would have the process id written there
-        f = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644), "a+")
+        # not through a link: a .sweep.lock that links elsewhere would have the process id written there;
+        # bytes: a user's binary file of that name is read without a decoding error
+        f = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644), "a+b")
     except OSError as err:
         print(f"warning: cannot open {path} ({err.strerror or err}): the sweep runs without its lock, so "
               "another sweep into the same directory is not refused", file=sys.stderr)
@@ -859,9 +977,9 @@ def _lock_output(out_dir: Path):
     except OSError as err:
         if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             f.seek(0)
-            holder = f.read(32).strip()
+            holder = lock_holder(f.read(_LOCK_READ))
             f.close()
-            by = f" (process {holder})" if holder.isdigit() else ""
+            by = f" (process {holder})" if holder is not None else ""
             raise ConfigError("--out", f"{str(out_dir)!r} is being written by another dcsim sweep{by}: it holds "
                                        f"{SWEEP_LOCK} there; wait until that sweep ends (then run this one again: "
                                        "it resumes), or choose another --out") from None
@@ -870,13 +988,16 @@ def _lock_output(out_dir: Path):
               "without its lock, so another sweep into the same directory is not refused", file=sys.stderr)
         return None
     f.seek(0)
-    held = f.read(64)
-    if not held.strip() or held.strip().isdigit():     # empty, or a process id an earlier sweep wrote
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-    # else a file of that name that dcsim did not write: locked as it is, its contents left alone
+    held = f.read(_LOCK_READ)
+    if held and lock_holder(held) is None:      # not dcsim's: left as it is, and the sweep does not run
+        f.close()
+        raise ConfigError("--out", f"{str(path)!r} is not dcsim's sweep lock (it holds other contents), and a "
+                                   f"sweep keeps its lock in that file: move or rename {SWEEP_LOCK}, or choose "
+                                   "another --out")
+    f.seek(0)
+    f.truncate()
+    f.write(LOCK_LINE.format(pid=os.getpid()).encode())
+    f.flush()
     return f
 
 

@@ -245,6 +245,64 @@ def test_jobs_and_hardware_keys_are_swept_like_any_other(tmp_path):
     assert err.value.key == "jobs.2.gpus"
 
 
+def _serve_sweep(tmp_path: Path, grid: str, base_extra: str = "") -> Path:
+    """A sweep file over ``grid`` (TOML lines of [grid]) on a one-GPU llama3-8b serving base."""
+    (tmp_path / "base.toml").write_text(TINY_SERVE.replace("sweep-test-model", "llama3-8b") + base_extra)
+    (tmp_path / "s.toml").write_text(f'name = "u"\nbase = "base.toml"\n[grid]\n{grid}\n')
+    return tmp_path / "s.toml"
+
+
+def test_an_axis_no_point_reads_is_refused_naming_it_and_why(tmp_path, capsys):
+    """A swept key that no point reads (train.dp_bucket_MB in a serving grid) ran every point twice over,
+    the same run under two directories: dcsim sweep exits 2 naming the axis and why, and runs nothing."""
+    from sim.app.cli import main
+    path = _serve_sweep(tmp_path, '"train.dp_bucket_MB" = [25, 50]\n"serve.max_batch_size" = [8, 16]')
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "grid.train.dp_bucket_MB" in err and "no point of this sweep reads train.dp_bucket_MB" in err, err
+    assert "run.kind is 'serve'" in err and "max_batch_size" not in err.split("error:")[-1]
+    assert not out.exists()
+    # a key the config's warnings say has no effect at every point: workload.rate with arrival = 'burst'
+    path = _serve_sweep(tmp_path, '"workload.rate" = [1.0, 2.0]')
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no point of this sweep reads workload.rate: workload.rate has no effect with arrival = 'burst'" in err
+
+
+def test_an_axis_read_by_some_point_is_fine(tmp_path):
+    """A grid that varies what makes a key read (run.kind, arrival) runs: its points differ."""
+    from sim.app.sweep import check_axes_read, validate_points
+    path = _serve_sweep(tmp_path, '"run.kind" = ["serve", "train"]\n"train.dp_bucket_MB" = [25, 50]')
+    assert validate_points(load_sweep(path)) == 4
+    check_axes_read(load_sweep(path))
+    path = _serve_sweep(tmp_path, '"workload.arrival" = ["burst", "poisson"]\n"workload.rate" = [1.0, 2.0]')
+    assert validate_points(load_sweep(path)) == 4
+    # a key read at no point of the grid that varies something else is still refused
+    path = _serve_sweep(tmp_path, '"workload.requests" = [4, 8]\n"train.tp" = [1, 2]')
+    with pytest.raises(ConfigError) as err:
+        check_axes_read(load_sweep(path))
+    assert err.value.key == "grid.train.tp"
+
+
+def test_a_jobs_or_hardware_axis_no_point_reads_is_refused(tmp_path):
+    """The same for a [[jobs]] entry's table its kind does not run and a defined GPU no point runs on."""
+    from sim.app.sweep import validate_points
+    (tmp_path / "base.toml").write_text(JOBS_BASE)
+    (tmp_path / "s.toml").write_text('name = "j"\nbase = "base.toml"\n[grid]\n"jobs.1.train.tp" = [1, 2]\n')
+    with pytest.raises(ConfigError) as err:
+        validate_points(load_sweep(tmp_path / "s.toml"))
+    assert err.value.key == "grid.jobs.1.train.tp"
+    assert "jobs.1.train does not apply to kind = 'serve'" in str(err.value)
+    (tmp_path / "s.toml").write_text('name = "j"\nbase = "base.toml"\n[grid]\n"hardware.MyGPU.hbm_GBps" = [3000, 4000]\n')
+    with pytest.raises(ConfigError) as err:
+        validate_points(load_sweep(tmp_path / "s.toml"))
+    assert err.value.key == "grid.hardware.MyGPU.hbm_GBps" and "does not use it" in str(err.value)
+    (tmp_path / "s.toml").write_text('name = "j"\nbase = "base.toml"\n[grid]\n"hardware.MyGPU.hbm_GBps" = [3000, 4000]\n'
+                                     '"topology.gpu" = ["H100-SXM-80GB", "MyGPU"]\n')
+    assert validate_points(load_sweep(tmp_path / "s.toml")) == 4
+
+
 def test_a_gpu_name_with_a_dot_is_swept_by_its_quoted_key(tmp_path, capsys):
     # 'hardware."V100S.mine".hbm_GB' was split at every dot: a garbled warning, then "unknown key"
     from sim.app.sweep import config_data, validate_points
@@ -1225,11 +1283,43 @@ def test_an_output_holding_only_a_killed_sweeps_lock_is_taken_as_empty(tmp_path)
     (out / ".sweep.lock").write_text("12345\n")
     res = run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
     assert res.count("done") == 2
-    assert (out / ".sweep.lock").read_text() == f"{os.getpid()}\n"      # dcsim's own: its process id
-    # a file of that name holding anything but a process id is not dcsim's: locked, never rewritten
-    (out / ".sweep.lock").write_text("my notes\n")
-    run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
-    assert (out / ".sweep.lock").read_text() == "my notes\n"
+    assert (out / ".sweep.lock").read_text() == f"dcsim sweep lock, process {os.getpid()}\n"   # dcsim's own line
+
+
+def test_a_lock_file_of_someone_elses_is_left_alone_and_the_sweep_refused(tmp_path, capsys):
+    """A .sweep.lock dcsim did not write (a user's file of that name) was overwritten with the sweep's process
+    id when it held digits (and locked as it was otherwise): now any contents but dcsim's lock line, older
+    dcsim's bare process id or nothing are left byte for byte, and the sweep exits 2 naming the file."""
+    from sim.app.cli import main
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    out.mkdir()
+    for mine in (b"my notes\n", b"4242 is my pin\n", b"\xff\xfe binary\x00", b" 12\n", b"12\n\n"):
+        (out / ".sweep.lock").write_bytes(mine)
+        with pytest.raises(ConfigError) as err:
+            run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+        assert err.value.key == "--out" and str(out / ".sweep.lock") in str(err.value), err.value
+        assert "not dcsim's sweep lock" in str(err.value)
+        assert (out / ".sweep.lock").read_bytes() == mine
+        assert not list(out.glob("**/summary.parquet")) and not (out / "sweep.json").exists()
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+    assert ".sweep.lock" in capsys.readouterr().err
+    assert (out / ".sweep.lock").read_bytes() == b"12\n\n"
+
+
+def test_a_lock_file_older_dcsim_wrote_is_taken_as_dcsims(tmp_path):
+    """Older dcsim wrote the process id alone into .sweep.lock; that file, an empty one (a sweep killed as it
+    created it) and this dcsim's line are all dcsim's: the sweep takes the lock and writes its own line."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2]})
+    out = tmp_path / "out"
+    out.mkdir()
+    for older in (b"12345\n", b"12345", b"", b"dcsim sweep lock, process 77\n"):
+        (out / ".sweep.lock").write_bytes(older)
+        run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)
+        assert (out / ".sweep.lock").read_text() == f"dcsim sweep lock, process {os.getpid()}\n"
+    from sim.app.sweep import lock_holder
+    assert lock_holder(b"dcsim sweep lock, process 77\n") == 77 and lock_holder(b"12345\n") == 12345
+    assert lock_holder(b"my notes") is None and lock_holder(b"") is None
 
 
 def _tp_sweep(tmp_path: Path) -> Path:

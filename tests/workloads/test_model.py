@@ -193,3 +193,14 @@ def test_chunked_attention_pairs_keys_and_flops_closed_form():
 def test_chunked_attention_rejects_a_sliding_window():
     with pytest.raises(ConfigError, match="model.attention_chunk"):
         spec("llama4-scout", sliding_window=4096)
+
+
+@pytest.mark.parametrize("preset, positions", [
+    ("llama3-8b", 131_072), ("llama3-70b", 131_072), ("llama3-405b", 131_072), ("mixtral-8x7b", 32_768),
+    ("deepseek-v3", 163_840), ("qwen3-235b-a22b", 40_960), ("qwen3-30b-a3b", 40_960), ("gpt-oss-120b", 131_072),
+    ("gpt-oss-20b", 131_072), ("gpt3-175b", 2_048), ("llama4-scout", 10_485_760), ("llama4-maverick", 1_048_576),
+    ("gpt-1.7b", 0), ("gpt-1t", 0)])
+def test_presets_declare_their_published_max_context(preset, positions):
+    """model.max_context (max_position_embeddings of the model's config.json; GPT-3's n_ctx) on every preset
+    that has a published figure; Narayanan et al.'s GPT models publish none and leave it unset (0)."""
+    assert spec(preset).max_context == positions

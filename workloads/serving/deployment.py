@@ -443,15 +443,25 @@ class Deployment:
                        + (f" and pads every larger decode batch to {cap} rows" if e.cuda_graph_pad_to_limit else ""))
 
     def _warn_beyond_max_context(self) -> None:
-        """Warn when the workload's requests run past ``model.max_context`` (prompt + output, tokens):
-        an engine sized by the model (trtllm-serve's max_seq_len, vLLM's max_model_len, both the model
-        config's max_position_embeddings by default) refuses a prompt beyond it and stops a generation
-        at it, where dcsim serves the request whole."""
+        """Warn when some of the workload's requests run past ``model.max_context`` (prompt + output,
+        tokens): an engine sized by the model (trtllm-serve's max_seq_len, vLLM's max_model_len, both the
+        model config's max_position_embeddings by default) refuses a prompt beyond it and stops a
+        generation at it, where dcsim serves the request whole. When every request runs past it the run
+        is refused (``ConfigError`` naming ``model.max_context``, exit 2): a real engine serves none of
+        them, and the run's figures would describe a deployment that cannot exist."""
         limit = getattr(self.cfg.model, "max_context", None)
         if not limit or not len(self.stream):
             return
         total = self.stream.input_tokens + self.stream.output_tokens
         over = int((total > limit).sum())
+        if over and over == len(total):
+            lo, hi = int(total.min()), int(total.max())
+            lengths = f"{lo:,} tokens" if lo == hi else f"{lo:,} to {hi:,} tokens"
+            raise ConfigError("model.max_context", f"every request runs past model.max_context = {limit:,} tokens "
+                              f"({self.spec.name}): its prompt + output (workload.input_tokens + "
+                              f"workload.output_tokens) is {lengths}, and an engine sized by the model refuses or "
+                              "cuts all of them; shorten the workload, or raise model.max_context if the model's "
+                              "context is longer")
         if over:
             _warn_once(f"{over:,} of {len(total):,} requests run past model.max_context = {limit:,} tokens (prompt + "
                        f"output, up to {int(total.max()):,}): a real engine refuses or cuts them; dcsim serves them "

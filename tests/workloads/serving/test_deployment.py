@@ -605,17 +605,41 @@ def test_mmha_chunked_decode_only_on_trtllm_hopper_over_the_chunk():
 
 
 def test_requests_beyond_model_max_context_are_warned_about(capsys):
-    """model.max_context below the workload's prompt + output ran silently: an engine sized by the model
-    refuses or stops such requests, dcsim serves them whole; the warning names the key and the count."""
+    """model.max_context below some of the workload's prompt + output ran silently: an engine sized by the
+    model refuses or stops such requests, dcsim serves them whole; one warning names the key and the count."""
     from workloads.serving import deployment
     deployment._WARNED.clear()
-    w = {"requests": 4, "input_tokens": 1000, "output_tokens": 100}
+    w = {"requests": 40, "input_tokens": {"dist": "uniform", "min": 500, "max": 1500}, "output_tokens": 100}
     serve(model={"max_context": 1050}, workload=w)
     err = capsys.readouterr().err
-    assert "4 of 4 requests run past model.max_context = 1,050 tokens" in err
+    lines = [line for line in err.splitlines() if "max_context" in line]
+    assert len(lines) == 1 and "of 40 requests run past model.max_context = 1,050 tokens" in lines[0], err
+    assert not lines[0].startswith("warning: 40 of 40")
+    w = {"requests": 4, "input_tokens": 1000, "output_tokens": 100}
     serve(model={"max_context": 1100}, workload=w)        # prompt + output = the context: fits
-    serve(workload=w)                                      # not declared: nothing to compare
+    serve(workload=w)                                      # the preset's 131,072: far above
     assert "max_context" not in capsys.readouterr().err
+
+
+def test_a_workload_whose_every_request_exceeds_max_context_is_refused(tmp_path, capsys):
+    """Every request past model.max_context was a warning and a run of a deployment that cannot exist (an
+    engine sized by the model serves none of them): now a ConfigError naming model.max_context and the
+    lengths, exit 2 from dcsim run."""
+    from sim.app.cli import main
+    w = {"requests": 4, "input_tokens": 1000, "output_tokens": 100}
+    with pytest.raises(ConfigError) as e:
+        serve(model={"max_context": 1050}, workload=w)
+    assert e.value.key == "model.max_context"
+    assert "every request runs past model.max_context = 1,050 tokens" in str(e.value)
+    assert "1,100 tokens" in str(e.value)
+    # a preset's declared context: Mixtral's 32,768 under 40,000-token prompts, from the command line
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[run]\nkind = "serve"\nname = "m"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 8\nfabric = "none"\n'
+                   '[model]\npreset = "mixtral-8x7b"\n[serve]\ntp = 8\n'
+                   '[workload]\narrival = "burst"\nrequests = 2\ninput_tokens = 40000\noutput_tokens = 10\n')
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "model.max_context" in err and "32,768" in err and "40,010 tokens" in err, err
 
 
 def test_a_weight_only_moe_backend_on_experts_with_their_own_mma_is_warned_about(capsys):

@@ -88,7 +88,7 @@ def test_engine_memory_models_differ_as_documented():
     sg = engines.profile("sglang").kv_pool_bytes(c, 0.9, 8192, 256)
     assert sg == pytest.approx(0.9 * (total - 0.61 * GiB) - w)      # the fraction excludes the CUDA context
     trt = engines.profile("trtllm")
-    reserve = trt.non_torch_bytes(1) + trt.activation_bytes(c, 8192, 256)
+    reserve = trt.non_torch_bytes(1) + trt.activation_bytes(c, 8192, 256) + trt.rope_table_bytes(c)
     assert trt.kv_pool_bytes(c, 0.9, 8192, 256) == pytest.approx(0.9 * (total - w - reserve))
 
 
@@ -829,8 +829,8 @@ def test_trtllm_holds_a_rope_table_over_the_declared_context(preset, positions, 
 
 
 def test_rope_table_takes_the_free_fraction_off_the_pool_and_only_where_a_context_is_declared():
-    """The pool of Scout on H100 TP4 shrinks by 0.95 x 5.37 GB with the table and not at all for a preset
-    without model.max_context (Llama 3.3 70B); the Deployment's HBM ledger lists it."""
+    """The pool of Scout on H100 TP4 shrinks by 0.95 x 5.37 GB with the table, Llama 3.3 70B's by its 0.067 GB
+    table; the Deployment's HBM ledger lists it."""
     t = engines.profile("trtllm")
     scout = cost({"preset": "llama4-scout"}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
     data = {k: dict(v) for k, v in engines._data().items()}
@@ -840,8 +840,23 @@ def test_rope_table_takes_the_free_fraction_off_the_pool_and_only_where_a_contex
     drop = t0.kv_pool_bytes(scout, 0.95, 8192, 1024) - t.kv_pool_bytes(scout, 0.95, 8192, 1024)
     assert drop == pytest.approx(0.95 * 4.0 * 10_485_760 * 128)
     l70 = cost({"preset": "llama3-70b"}, "H100-SXM-80GB", "fp8", "fp8", tp=4)
-    assert l70.spec.max_context == 0 and t.rope_table_bytes(l70) == 0.0
-    assert t0.kv_pool_bytes(l70, 0.95, 8192, 1024) == t.kv_pool_bytes(l70, 0.95, 8192, 1024)
+    assert l70.spec.max_context == 131_072 and t.rope_table_bytes(l70) == pytest.approx(4.0 * 131_072 * 128)
+
+
+@pytest.mark.parametrize("preset, positions, dim", [("llama3-8b", 131_072, 128), ("llama3-405b", 131_072, 128),
+                                                    ("deepseek-v3", 163_840, 64), ("gpt-oss-120b", 131_072, 64),
+                                                    ("qwen3-235b-a22b", 40_960, 128), ("mixtral-8x7b", 32_768, 128)])
+def test_every_declared_context_carries_its_rope_table(preset, positions, dim):
+    """Every preset declaring max_context carries TensorRT-LLM's fp32 RoPE table over it, whole on each GPU
+    whatever the parallelism (4 B x positions x rotary dim; MLA: rope_head_dim): small tables as Llama 4's."""
+    t = engines.profile("trtllm")
+    m = cost({"preset": preset}, "H200-SXM-141GB", "fp8", "fp8", tp=8)
+    assert m.spec.max_context == positions
+    assert t.rope_table_bytes(m) == pytest.approx(4.0 * positions * dim)
+    m1 = cost({"preset": preset}, "H200-SXM-141GB", "fp8", "fp8", tp=1)
+    assert t.rope_table_bytes(m1) == t.rope_table_bytes(m)
+    maverick = cost({"preset": "llama4-maverick"}, "H200-SXM-141GB", "fp8", "fp8", tp=8)
+    assert t.rope_table_bytes(maverick) == pytest.approx(4.0 * 1_048_576 * 128)
 
 
 def test_deployment_ledger_lists_the_rope_table():
