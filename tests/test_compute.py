@@ -192,7 +192,8 @@ def test_a_like_that_changes_no_compute_field_inherits_its_calibration(row):
 
 
 @pytest.mark.parametrize("row, field", [({"hbm_GBps": 4000}, "hbm_GBps"), ({"hbm_GB": 96}, "hbm_GB"),
-                                        ({"dense_tflops": {"bf16": 989}}, "dense_tflops.fp8"),
+                                        ({"dense_tflops": {"bf16": 1200}}, "dense_tflops.bf16"),
+                                        ({"dense_tflops": {"fp8": 0}}, "dense_tflops.fp8"),
                                         ({"dense_tflops": {"bf16": 989, "fp8": 1979, "fp16": 989, "fp32": 67,
                                                            "tf32": 494, "int8": 1979}}, "dense_tflops.tf32"),
                                         ({"power_W": 500}, "power_W"), ({"special_Tops": 10}, "special_Tops"),
