@@ -605,6 +605,29 @@ class FailuresSection(Section):
     restart_s: float | None = Field(None, ge=0, description="seconds to restart the job and reload the checkpoint")
 
 
+def range_text(r) -> str:
+    """A placement range as the half-open interval it is: ``[16, 48)``."""
+    return f"[{r[0]}, {r[1]})"
+
+
+def gpus_text(span) -> str:
+    """The GPU indices of a half-open ``(first, last)`` span: ``GPU 16`` or ``GPUs 16-31``."""
+    return f"GPU {span[0]}" if span[1] - span[0] == 1 else f"GPUs {span[0]}-{span[1] - 1}"
+
+
+def placement_overlaps(mine: list, theirs: list):
+    """``(range of mine, range of theirs, shared (first, last))`` for each pair of placement ranges
+    that share GPUs; ``mine is theirs``: each pair of one job's distinct ranges once."""
+    same = mine is theirs
+    for i, x in enumerate(mine):
+        for j, y in enumerate(theirs):
+            if same and j <= i:
+                continue
+            lo, hi = max(x[0], y[0]), min(x[1], y[1])
+            if lo < hi:
+                yield x, y, (lo, hi)
+
+
 class JobSection(BaseModel):
     """One job of a multi-job run (``[[jobs]]``): a workload on some GPUs of the shared topology."""
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -657,9 +680,13 @@ class JobSection(BaseModel):
     @model_validator(mode="after")
     def _placement_holds_gpus(self):
         """Ranges holding another number of GPUs than ``gpus`` are that mismatch, reported
-        before any plan is made from either number (gpus = 6 beside [[0, 4], [4, 8]])."""
+        before any plan is made from either number (gpus = 6 beside [[0, 4], [4, 8]]); ranges of
+        the job that overlap are that (they read as "hold 32 GPUs" beside gpus = 16)."""
         if isinstance(self.placement, list):
-            held = sum(b - a for a, b in self.placement)     # a GPU in two ranges: place_jobs says so
+            for x, y, shared in placement_overlaps(self.placement, self.placement):
+                raise ConfigError("placement", f"job {self.name!r}: its ranges {range_text(x)} and {range_text(y)} "
+                                               f"overlap on {gpus_text(shared)}, listed twice; give disjoint ranges")
+            held = sum(b - a for a, b in self.placement)
             if held != self.gpus:
                 raise ConfigError("placement", f"job {self.name!r}: ranges {self.placement} hold {held} GPUs; "
                                                f"its gpus is {self.gpus} (make them agree)")
@@ -684,6 +711,16 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _jobs(self):
+        # jobs may not share a GPU (CONTRACT round 2): ranges that overlap name both jobs and the
+        # GPUs, before the counts (found only when the jobs were placed, as "overlap (GPU 16)")
+        ranged = [(i, j) for i, j in enumerate(self.jobs) if isinstance(j.placement, list)]
+        for n, (i, a) in enumerate(ranged):
+            for k, b in ranged[:n]:
+                for y, x, shared in placement_overlaps(b.placement, a.placement):
+                    raise ConfigError(f"jobs.{i}.placement",
+                                      f"jobs {b.name!r} (jobs.{k}, range {range_text(y)}) and {a.name!r} "
+                                      f"(jobs.{i}, range {range_text(x)}) overlap on {gpus_text(shared)}: "
+                                      "jobs may not share a GPU; give them disjoint ranges")
         total = 0
         for i, job in enumerate(self.jobs):
             total += job.gpus

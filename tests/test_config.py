@@ -882,3 +882,30 @@ def test_a_number_where_a_string_is_expected_says_to_quote_it():
     assert "must be a string, got the number 123: quote it (name = \"123\"" in str(err.value)
     assert "--set run.name='\"123\"'" in str(err.value)
     assert load_config(None, ['run.name="123"']).run.name == "123"      # what the shell passes for --set run.name='"123"'
+
+
+def _ranged_jobs(a, b, gpus_a=None, gpus_b=None) -> dict:
+    def job(name, ranges, gpus):
+        return {"name": name, "kind": "train", "gpus": gpus if gpus is not None else sum(y - x for x, y in ranges),
+                "placement": ranges, "model": {"preset": "llama3-8b", "layers": 8}, "train": {"tp": 8}}
+    return {"run": {"name": "t"}, "topology": {"gpus": 64, "fabric": "fat-tree", "leaf_radix": 32},
+            "jobs": [job("a", a, gpus_a), job("b", b, gpus_b)]}
+
+
+def test_overlapping_placements_of_two_jobs_name_both_jobs_and_the_gpus():
+    with pytest.raises(ConfigError) as err:
+        load_config(data=_ranged_jobs([[0, 32]], [[40, 48], [16, 40]]))
+    assert err.value.key == "jobs.1.placement" and err.value.exit_code == 2
+    assert ("jobs 'a' (jobs.0, range [0, 32)) and 'b' (jobs.1, range [16, 40)) overlap on GPUs 16-31"
+            in err.value.reason)
+    with pytest.raises(ConfigError, match=r"overlap on GPU 31:"):
+        load_config(data=_ranged_jobs([[0, 32]], [[31, 32]]))
+    load_config(data=_ranged_jobs([[0, 32]], [[32, 64]]))               # touching ranges share nothing
+
+
+def test_one_jobs_overlapping_ranges_say_so_not_how_many_gpus_they_hold():
+    # [[0, 16], [8, 24]] beside gpus = 16 said "ranges ... hold 32 GPUs; its gpus is 16"
+    with pytest.raises(ConfigError) as err:
+        load_config(data=_ranged_jobs([[0, 16], [8, 24]], [[32, 48]], gpus_a=16))
+    assert err.value.key == "jobs.0.placement"
+    assert "its ranges [0, 16) and [8, 24) overlap on GPUs 8-15" in err.value.reason and "hold" not in err.value.reason
