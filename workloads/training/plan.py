@@ -71,12 +71,25 @@ def split_stage_layers(layers: int, pp: int, v: int, first: int | None, last: in
     given = (first or 0) + (last or 0)
     middle_stages = pp - (first is not None) - (last is not None)
     rest = layers - given
-    if rest < 0 or (middle_stages == 0 and rest != 0):
-        raise InfeasibleError(key, f"first/last stage layers ({given}) leave {rest} layers of {layers} for "
-                              f"{middle_stages} other pipeline stages")
-    if middle_stages and (rest <= 0 or rest % (middle_stages * v)):
-        raise InfeasibleError(key, f"the {rest} layers left after the first/last stage's do not split evenly "
-                              f"over the {middle_stages} other pipeline stages x {v} virtual stages")
+    # the keys as written: "first_stage_layers = 32", or both with their sum
+    named = " + ".join(f"{k} = {n}" for k, n in (("first_stage_layers", first), ("last_stage_layers", last))
+                       if n is not None)
+    named += f" ({given})" if first is not None and last is not None else ""
+    others = (f"the other {middle_stages} pipeline stages" if middle_stages > 1 else "the other pipeline stage") + \
+        f" (pp = {pp})"
+    if rest < 0:
+        raise InfeasibleError(key, f"{named} is more than the model's {layers} layers (model.layers)")
+    if middle_stages == 0 and rest != 0:
+        raise InfeasibleError(key, f"{named} must be the model's {layers} layers (model.layers): with pp = {pp} "
+                              "the first and last stages are every stage")
+    if middle_stages and rest == 0:
+        raise InfeasibleError(key, f"{named} takes all {layers} layers of the model (model.layers), leaving "
+                              f"{others} no layers; every stage needs at least one: give fewer")
+    if middle_stages and rest % (middle_stages * v):
+        chunks = f" x {v} virtual stages (train.virtual_stages)" if v > 1 else ""
+        raise InfeasibleError(key, f"the {rest} layer{'s' if rest > 1 else ''} left after {named} {'do' if rest > 1 else 'does'} not split "
+                              f"evenly over {others}"
+                              f"{chunks}")
     per = rest // (middle_stages * v) if middle_stages else 0
     stage = [per * v] * pp
     if first is not None:

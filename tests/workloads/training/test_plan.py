@@ -94,6 +94,24 @@ def test_uneven_first_and_last_stages_as_megatron_splits_them():
     assert err.value.key == "train.last_stage_layers"
 
 
+def test_an_end_stage_taking_every_layer_says_the_other_stages_get_none():
+    # first_stage_layers = 32 of 32 with pp = 2 read "the 0 layers left after the first/last
+    # stage's do not split evenly over the 1 other pipeline stages x 1 virtual stages"
+    with pytest.raises(InfeasibleError) as err:
+        split_stage_layers(32, 2, 1, 32, None)
+    assert err.value.key == "train.first_stage_layers"
+    assert ("first_stage_layers = 32 takes all 32 layers of the model (model.layers), leaving the other "
+            "pipeline stage (pp = 2) no layers") in err.value.reason
+    with pytest.raises(InfeasibleError, match="leaving the other 2 pipeline stages .pp = 4. no layers"):
+        split_stage_layers(32, 4, 1, 16, 16)
+    # more than the model has ("leave -1 layers of 32"), and both ends of a 2-stage pipeline short of it
+    with pytest.raises(InfeasibleError, match=r"last_stage_layers = 33 is more than the model's 32 layers"):
+        split_stage_layers(32, 2, 1, None, 33)
+    with pytest.raises(InfeasibleError, match=r"first_stage_layers = 16 \+ last_stage_layers = 8 \(24\) must be "
+                                              r"the model's 32 layers .*every stage"):
+        split_stage_layers(32, 2, 1, 16, 8)
+
+
 def test_the_deepseek_v3_preset_pipelines_over_16_stages_with_an_uneven_split():
     # unset: the first and last chunks give up the shortfall (split_layers); set: Megatron's
     # --decoder-first/last-pipeline-num-layers as given
