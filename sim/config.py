@@ -6,6 +6,8 @@ Vocabulary:
 - preset: ``preset = "name"`` inside a section loads ``<presets dir>/<name>.toml`` first;
   explicit keys override it. Preset directories are registered per section by the composition
   root (``register_presets``), so this module imports nothing from topologies/ or workloads/.
+  A section with none registered (all but ``model`` and ``topology``) refuses the key, as does
+  an empty name.
 - override: ``--set a.b.c=VALUE``; VALUE is a TOML literal, or a bare string when it does not
   parse as one.
 - ``load_config(path, overrides)`` returns a validated ``Config``; every problem is reported at
@@ -939,9 +941,21 @@ def _warn_replaced_table(key: str, old, new) -> None:
 
 
 def expand_presets(data: dict) -> dict:
-    """Replace each ``section.preset`` by the preset's keys under the explicit ones."""
+    """Replace each ``section.preset`` by the preset's keys under the explicit ones. A ``preset``
+    key in a section that has none (only ``[model]`` and ``[topology]`` do), or an empty one, is a
+    ``ConfigError`` naming it: ``[train] preset = "x"`` read as an unknown preset of an empty list,
+    and ``preset = ""`` anywhere was taken silently (a model's as no preset at all)."""
     out = {}
     for section, body in data.items():
+        # None: a dumped config's (config_to_dict gives every section's preset), as good as absent
+        if isinstance(body, dict) and body.get("preset") is not None and section in SECTIONS:
+            if section not in _PRESET_DIRS:
+                have = " and ".join(f"[{s}]" for s in sorted(_PRESET_DIRS))
+                raise ConfigError(f"{section}.preset", f"[{section}] has no presets (only {have} take a preset "
+                                                       f"key); give its keys directly, or remove preset")
+            if isinstance(body["preset"], str) and not body["preset"].strip():
+                raise ConfigError(f"{section}.preset", f"is empty: name a preset ({', '.join(preset_names(section))}),"
+                                                       " or remove the key for no preset")
         if isinstance(body, dict) and body.get("preset"):
             base = load_preset(section, str(body["preset"]))
             merged = {**base, **body}

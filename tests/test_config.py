@@ -909,3 +909,33 @@ def test_one_jobs_overlapping_ranges_say_so_not_how_many_gpus_they_hold():
         load_config(data=_ranged_jobs([[0, 16], [8, 24]], [[32, 48]], gpus_a=16))
     assert err.value.key == "jobs.0.placement"
     assert "its ranges [0, 16) and [8, 24) overlap on GPUs 8-15" in err.value.reason and "hold" not in err.value.reason
+
+
+@pytest.mark.parametrize("section", ["run", "train", "serve", "workload", "cost", "power", "failures"])
+def test_a_preset_key_in_a_section_without_presets_is_refused_naming_it(section):
+    # [train] preset = "x" read "unknown preset 'x'; known: (none)", and preset = "" ran silently
+    for value in ("x", ""):
+        with pytest.raises(ConfigError) as err:
+            load_config(data={section: {"preset": value}})
+        assert err.value.key == f"{section}.preset" and err.value.exit_code == 2
+        assert f"[{section}] has no presets (only [model] and [topology] take a preset key)" in err.value.reason
+    jobs = [{"name": "a", "kind": "train", "gpus": 8, "train": {"preset": "x"}}]
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"gpus": 8}, "jobs": jobs})
+    assert err.value.key == "jobs.0.train.preset" and "has no presets" in err.value.reason
+
+
+@pytest.mark.parametrize("section", ["model", "topology"])
+def test_an_empty_preset_is_refused_not_read_as_none(section):
+    # model.preset = "" ran the default model silently in place of the file's preset
+    with pytest.raises(ConfigError) as err:
+        load_config(data={section: {"preset": ""}})
+    assert err.value.key == f"{section}.preset" and "is empty: name a preset" in err.value.reason
+
+
+def test_a_dumped_config_with_its_none_presets_loads_again():
+    # config_to_dict gives every section's preset (None): a dumped config is no preset key
+    from sim.config import config_to_dict
+    cfg = load_config(data={"model": {"preset": "llama3-8b"}, "train": {"tp": 2}})
+    again = load_config(data=config_to_dict(cfg))
+    assert config_to_dict(again) == config_to_dict(cfg)
