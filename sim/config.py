@@ -1463,6 +1463,13 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
         if scope.model.experts == 0:
             for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
                 out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")
+        elif t.ep == 1 and t.moe_dispatcher == "deepep" and _given(t, "moe_dispatcher"):
+            # the dispatcher moves tokens between expert-parallel ranks (workloads/training/costs.py
+            # issues the EP all-to-alls only with ep > 1): with every expert local nothing is sent
+            out.append(f"{prefix}train.moe_dispatcher = 'deepep' has no effect with {prefix}train.ep = 1: DeepEP "
+                       "dispatches tokens between expert-parallel ranks, and with ep = 1 every rank holds every "
+                       "expert, so no token is dispatched; set ep > 1 for expert parallelism, or leave "
+                       "moe_dispatcher out")
         if not prefix and t.dp is not None and not cfg.jobs:
             ranks = t.tp * t.cp * t.pp * t.dp
             if ranks < cfg.topology.gpus:

@@ -423,6 +423,11 @@ MORE_WITHOUT_EFFECT = [
     ({**SERVE, "failures": {"gpu": 0.1}}, "failures.gpu has no effect with run.kind = 'serve'"),
     ({"jobs": [{**JOB, "serve": {"tp": 2}}]}, "jobs.0.serve does not apply to kind = 'train'"),
     ({"jobs": [{**JOB, "kind": "serve", "workload": {"cv": 2.0}}]}, "jobs.0.workload.cv has no effect"),
+    # DeepEP without expert parallelism ran silently, the step the same as alltoall's
+    ({"model": {"preset": "mixtral-8x7b"}, "train": {"moe_dispatcher": "deepep"}},
+     "train.moe_dispatcher = 'deepep' has no effect with train.ep = 1"),
+    ({"jobs": [{**JOB, "model": {"preset": "mixtral-8x7b"}, "train": {"moe_dispatcher": "deepep"}}]},
+     "jobs.0.train.moe_dispatcher = 'deepep' has no effect with jobs.0.train.ep = 1"),
     # method is a label: a draft model ran silently at the one-layer head's default cost
     ({"run": {"kind": "serve"}, "serve": {"speculative": {"method": "draft", "tokens": 3, "acceptance": 0.7}}},
      "serve.speculative.method = 'draft' is costed as draft_layers = 1"),
@@ -490,7 +495,7 @@ def test_the_same_settings_where_they_take_effect_are_not_warned_about(capsys):
                                          "kv_transfer": "whole"}})
     load_config(data={"run": {"duration_h": 10.0}, "train": {"checkpoint_interval_s": 100.0},
                       "failures": {"gpu": 0.1}, "cost": {"capex_usd_per_gpu": 3e4, "depreciation_years": 2.0}})
-    load_config(data={"model": {"preset": "mixtral-8x7b"}, "train": {"moe_dispatcher": "deepep"}})
+    load_config(data={"model": {"preset": "mixtral-8x7b"}, "train": {"tp": 2, "ep": 2, "moe_dispatcher": "deepep"}})
     load_config(data={"train": {"pp": 2, "schedule": "interleaved", "virtual_stages": 2}})
     load_config(data={"topology": {"fabric": "torus3d", "torus_dims": [2, 2, 2], "speed_spread": 0.05}})
     load_config(data={"topology": {"preset": "llama3-h100-roce"}})
@@ -939,3 +944,11 @@ def test_a_dumped_config_with_its_none_presets_loads_again():
     cfg = load_config(data={"model": {"preset": "llama3-8b"}, "train": {"tp": 2}})
     again = load_config(data=config_to_dict(cfg))
     assert config_to_dict(again) == config_to_dict(cfg)
+
+
+def test_deepep_with_expert_parallelism_is_no_warning(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"topology": {"gpus": 16}, "model": {"preset": "mixtral-8x7b"},
+                      "train": {"tp": 2, "ep": 2, "moe_dispatcher": "deepep"}})
+    assert "moe_dispatcher" not in capsys.readouterr().err
