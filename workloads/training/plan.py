@@ -66,7 +66,23 @@ def split_stage_layers(layers: int, pp: int, v: int, first: int | None, last: in
     Errors: ``InfeasibleError`` naming ``train.first_stage_layers`` / ``last_stage_layers`` when
     a share does not divide evenly or no layer is left for a stage."""
     if (first is None and last is None) or pp < 2:
-        return split_layers(layers, pp * v)      # pp = 1: one stage holds every layer (the keys are warned inert)
+        try:
+            return split_layers(layers, pp * v)      # pp = 1: one stage holds every layer (the keys are warned inert)
+        except InfeasibleError:
+            # the keys that make the chunks (virtual_stages where interleaved), not split_layers' bare counts
+            chunks, key = pp * v, ("train.virtual_stages" if v > 1 else "train.pp")
+            made = (f"train.pp x train.virtual_stages = {pp} x {v} = {chunks} model chunks" if v > 1
+                    else f"train.pp = {pp} pipeline stages")
+            fewer = "give fewer virtual_stages or pp" if v > 1 else "give a smaller pp"
+            if chunks > layers:
+                raise InfeasibleError(key, f"{made} exceed model.layers = {layers}: each needs at least one layer; "
+                                      f"{fewer}") from None
+            fix = f"{fewer}, or train.first_stage_layers / last_stage_layers"
+            ends = "chunks" if v > 1 else "stages"
+            raise InfeasibleError(key, f"model.layers = {layers} do not split over {made}: not evenly (a multiple "
+                                  f"of {chunks}), and the first and last {ends} cannot give up the shortfall of "
+                                  f"{chunks - layers % chunks} layers between them keeping one each (Megatron needs "
+                                  f"the layers to divide unless the end stages' are given); {fix}") from None
     key = "train.first_stage_layers" if first is not None else "train.last_stage_layers"
     given = (first or 0) + (last or 0)
     middle_stages = pp - (first is not None) - (last is not None)

@@ -76,6 +76,20 @@ def test_layer_split():
         split_layers(4, 8)
 
 
+@pytest.mark.parametrize("layers, pp, v, key, words", [
+    # read "infeasible (train.pp): layers (30) do not divide into pp x virtual_stages = 12 chunks (...)"
+    (30, 4, 3, "train.virtual_stages", "model.layers = 30 do not split over train.pp x train.virtual_stages = 4 x 3 "
+                                       "= 12 model chunks"),
+    (9, 8, 1, "train.pp", "model.layers = 9 do not split over train.pp = 8 pipeline stages"),
+    (10, 4, 3, "train.virtual_stages", "train.pp x train.virtual_stages = 4 x 3 = 12 model chunks exceed "
+                                       "model.layers = 10"),
+])
+def test_layers_that_no_split_fits_name_the_keys_that_make_the_chunks(layers, pp, v, key, words):
+    with pytest.raises(InfeasibleError) as err:
+        split_stage_layers(layers, pp, v, None, None)
+    assert err.value.key == key and words in err.value.reason
+
+
 def test_uneven_first_and_last_stages_as_megatron_splits_them():
     # DeepSeek-V3's 61 layers on 16 stages: no even split exists (61 is prime); Megatron's
     # --decoder-first-pipeline-num-layers 4 --decoder-last-pipeline-num-layers 1 leaves 4 per stage
