@@ -161,7 +161,8 @@ def constants_row(gpu_name: str) -> dict:
 
 # The constants a workload's times depend on; a GPU is ``calibrated`` for that kind of run when
 # its own section (not ``[default]``, not a ``like``) gives every one of them, fitted to
-# measurements (CONTRACT round 2: the summaries' ``calibrated`` column).
+# measurements (CONTRACT round 2: the summaries' ``calibrated`` column, "false when any comes
+# from a default or a `like`": a GPU defined in a config never is, whatever its like).
 KERNEL_CONSTANTS = ("gemm_eff_max", "gemm_half_flops", "attn_eff_max", "attn_half_flops", "hbm_eff_max",
                     "launch_us")
 TRAINING_CONSTANTS = KERNEL_CONSTANTS + ("layer_overhead_us", "cpu_dispatch_us", "microbatch_overhead_us")
@@ -169,7 +170,9 @@ TRAINING_CONSTANTS = KERNEL_CONSTANTS + ("layer_overhead_us", "cpu_dispatch_us",
 
 def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
     """(calibrated, the constants that come from ``[default]`` or a ``like``) of a GPU for a run
-    of ``kind`` (``train`` or ``serve``)."""
+    of ``kind`` (``train`` or ``serve``). A GPU a config defines is never calibrated: with
+    ``like`` every constant is borrowed from the like's fit (CONTRACT round 2), even where no
+    field it rests on differs (``calibration_inputs_changed`` names those that do)."""
     from sim import hardware
     needed = TRAINING_CONSTANTS if kind == "train" else KERNEL_CONSTANTS
     spec = hardware.defined().get(gpu_name)
@@ -183,10 +186,9 @@ def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
     kinds = own.get("calibrated_kinds")
     if kinds is not None and kind not in kinds:
         missing = list(needed)
-    # a defined GPU borrows everything it has; the borrowed constants are its own calibration
-    # only when it is its like's silicon (``calibration_inputs_changed`` empty: a relabelled part
-    # with another NVLink domain, NVLS or a power limit that leaves the clock where it was)
-    if spec is not None and (not spec.like or calibration_inputs_changed(gpu_name)):
+    # a defined GPU borrows everything it has from its like (or takes [default]): none of it was
+    # fitted to measurements of that GPU
+    if spec is not None:
         missing = list(needed)
     return not missing, missing
 
@@ -202,7 +204,8 @@ def calibration_inputs_changed(gpu_name: str) -> list[str]:
     another SKU, H100 NVL 94 GB against SXM 80 GB). Fields none of them read (``scaleup_*``,
     ``nvls``, ``host_GBps``, a higher power limit, ``vendor``, ``source``, ``notes``,
     ``host_cpu``'s name) are not listed. Empty for a like's exact silicon; every field for a GPU
-    without ``like``; [] for a catalogued GPU."""
+    without ``like``; [] for a catalogued GPU. A defined GPU is not calibrated either way
+    (``calibration``); these fields are what its warning names as moved off the like's fit."""
     from sim import hardware
     spec = hardware.defined().get(gpu_name)
     if spec is None:

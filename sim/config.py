@@ -6,6 +6,8 @@ Vocabulary:
 - preset: ``preset = "name"`` inside a section loads ``<presets dir>/<name>.toml`` first;
   explicit keys override it. Preset directories are registered per section by the composition
   root (``register_presets``), so this module imports nothing from topologies/ or workloads/.
+  A section with none registered (all but ``model`` and ``topology``) refuses the key, as does
+  an empty name.
 - override: ``--set a.b.c=VALUE``; VALUE is a TOML literal, or a bare string when it does not
   parse as one.
 - ``load_config(path, overrides)`` returns a validated ``Config``; every problem is reported at
@@ -368,8 +370,8 @@ class TrainSection(Section):
     checkpoint_async: bool = Field(False, description="long-horizon runs: training stalls only for the copy to host memory; the write to storage runs behind it")
     fp8_recipe: Literal["delayed", "tensorwise", "mxfp8", "blockwise", "nvfp4"] | None = Field(None, description="Megatron --fp8-recipe / --fp4-recipe: how Transformer Engine quantizes each low-precision GEMM's operands (delayed: amax history, fused cast; tensorwise: current scaling, an amax pass before each cast; mxfp8: 1x32 E8M0 block scales, rowwise and columnwise copies; blockwise: DeepSeek-V3 1x128 / 128x128 fp32 scales; nvfp4: 1x16 E4M3 block scales under a per-tensor scale, 16x16 weight blocks, random Hadamard transform on the weight-gradient inputs). delayed/tensorwise/mxfp8/blockwise need precision fp8, nvfp4 precision fp4; unset: dcsim's generic cast model")
     tp_comm_overlap: bool = Field(False, description="Megatron --tp-comm-overlap (NeMo tp_comm_overlap): Transformer Engine userbuffers split each sequence-parallel all-gather/reduce-scatter into chunks pipelined with its GEMM (exposed: the part the GEMM cannot cover plus one chunk); the communication kernels take SMs from the GEMMs. Needs sequence_parallel and tp > 1")
-    first_stage_layers: int | None = Field(None, ge=1, description="Megatron --decoder-first-pipeline-num-layers: transformer layers on the first pipeline stage (split evenly over its virtual stages); the other stages share the rest evenly. Unset: an even split (with pp > 1)")
-    last_stage_layers: int | None = Field(None, ge=1, description="Megatron --decoder-last-pipeline-num-layers: transformer layers on the last pipeline stage (split evenly over its virtual stages); the other stages share the rest evenly. Unset: an even split (with pp > 1)")
+    first_stage_layers: int | None = Field(None, ge=1, description="Megatron --decoder-first-pipeline-num-layers: transformer layers on the first pipeline stage (split evenly over its virtual stages); the other stages share the rest evenly. Unset (both): an even split over pp x virtual_stages chunks, or, where the layers do not divide, the first and last chunks take the shortfall (at least one layer each; a warning names the split)")
+    last_stage_layers: int | None = Field(None, ge=1, description="Megatron --decoder-last-pipeline-num-layers: transformer layers on the last pipeline stage (split evenly over its virtual stages); the other stages share the rest evenly. Unset (both): an even split over pp x virtual_stages chunks, or, where the layers do not divide, the first and last chunks take the shortfall (at least one layer each; a warning names the split)")
     recompute_modules: list[Literal["core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts"]] | None = Field(None, description="Megatron --recompute-modules with --recompute-granularity selective (recompute = 'selective'): the submodules whose saved activations are dropped and rebuilt by a forward recompute in the backward (their forward FLOPs join hardware FLOPs, hfu and the backward's time). core_attn: the attention scores; layernorm: the two pre-norm outputs (the QKV / MLA down-projection and MLP / router inputs); mla_up_proj: MLA's up-projected Q, K, V (kept: the compressed latents; needs model.mla); mlp: a dense layer's MLP internals; moe: the whole MoE block's internals (routed and shared experts; the dispatch all-to-all runs again); moe_act: the routed experts' activation output (the down-projection input); shared_experts: the shared experts' internals. Unset: ['core_attn'] (Megatron's default; an empty list is an error); needs recompute = 'selective'")
     use_precision_aware_optimizer: bool = Field(False, description="Megatron --use-precision-aware-optimizer (Transformer Engine FusedAdam; needs the distributed optimizer, zero >= 1): lets main_params_dtype, main_grads_dtype, exp_avg_dtype, exp_avg_sq_dtype leave fp32; with 16-bit model weights and fp32 main params it stores only the 16-bit remainders of the fp32 master weights (store_param_remainders)")
     main_params_dtype: Literal["fp32", "fp16"] | None = Field(None, description="Megatron --main-params-dtype: the optimizer's master weights (fp32: 4 bytes a parameter, or 2 with store_param_remainders; fp16: 2); non-fp32 needs use_precision_aware_optimizer. Unset: fp32")
@@ -606,6 +608,29 @@ class FailuresSection(Section):
     restart_s: float | None = Field(None, ge=0, description="seconds to restart the job and reload the checkpoint")
 
 
+def range_text(r) -> str:
+    """A placement range as the half-open interval it is: ``[16, 48)``."""
+    return f"[{r[0]}, {r[1]})"
+
+
+def gpus_text(span) -> str:
+    """The GPU indices of a half-open ``(first, last)`` span: ``GPU 16`` or ``GPUs 16-31``."""
+    return f"GPU {span[0]}" if span[1] - span[0] == 1 else f"GPUs {span[0]}-{span[1] - 1}"
+
+
+def placement_overlaps(mine: list, theirs: list):
+    """``(range of mine, range of theirs, shared (first, last))`` for each pair of placement ranges
+    that share GPUs; ``mine is theirs``: each pair of one job's distinct ranges once."""
+    same = mine is theirs
+    for i, x in enumerate(mine):
+        for j, y in enumerate(theirs):
+            if same and j <= i:
+                continue
+            lo, hi = max(x[0], y[0]), min(x[1], y[1])
+            if lo < hi:
+                yield x, y, (lo, hi)
+
+
 class JobSection(BaseModel):
     """One job of a multi-job run (``[[jobs]]``): a workload on some GPUs of the shared topology."""
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -658,9 +683,13 @@ class JobSection(BaseModel):
     @model_validator(mode="after")
     def _placement_holds_gpus(self):
         """Ranges holding another number of GPUs than ``gpus`` are that mismatch, reported
-        before any plan is made from either number (gpus = 6 beside [[0, 4], [4, 8]])."""
+        before any plan is made from either number (gpus = 6 beside [[0, 4], [4, 8]]); ranges of
+        the job that overlap are that (they read as "hold 32 GPUs" beside gpus = 16)."""
         if isinstance(self.placement, list):
-            held = sum(b - a for a, b in self.placement)     # a GPU in two ranges: place_jobs says so
+            for x, y, shared in placement_overlaps(self.placement, self.placement):
+                raise ConfigError("placement", f"job {self.name!r}: its ranges {range_text(x)} and {range_text(y)} "
+                                               f"overlap on {gpus_text(shared)}, listed twice; give disjoint ranges")
+            held = sum(b - a for a, b in self.placement)
             if held != self.gpus:
                 raise ConfigError("placement", f"job {self.name!r}: ranges {self.placement} hold {held} GPUs; "
                                                f"its gpus is {self.gpus} (make them agree)")
@@ -685,6 +714,16 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _jobs(self):
+        # jobs may not share a GPU (CONTRACT round 2): ranges that overlap name both jobs and the
+        # GPUs, before the counts (found only when the jobs were placed, as "overlap (GPU 16)")
+        ranged = [(i, j) for i, j in enumerate(self.jobs) if isinstance(j.placement, list)]
+        for n, (i, a) in enumerate(ranged):
+            for k, b in ranged[:n]:
+                for y, x, shared in placement_overlaps(b.placement, a.placement):
+                    raise ConfigError(f"jobs.{i}.placement",
+                                      f"jobs {b.name!r} (jobs.{k}, range {range_text(y)}) and {a.name!r} "
+                                      f"(jobs.{i}, range {range_text(x)}) overlap on {gpus_text(shared)}: "
+                                      "jobs may not share a GPU; give them disjoint ranges")
         total = 0
         for i, job in enumerate(self.jobs):
             total += job.gpus
@@ -903,9 +942,21 @@ def _warn_replaced_table(key: str, old, new) -> None:
 
 
 def expand_presets(data: dict) -> dict:
-    """Replace each ``section.preset`` by the preset's keys under the explicit ones."""
+    """Replace each ``section.preset`` by the preset's keys under the explicit ones. A ``preset``
+    key in a section that has none (only ``[model]`` and ``[topology]`` do), or an empty one, is a
+    ``ConfigError`` naming it: ``[train] preset = "x"`` read as an unknown preset of an empty list,
+    and ``preset = ""`` anywhere was taken silently (a model's as no preset at all)."""
     out = {}
     for section, body in data.items():
+        # None: a dumped config's (config_to_dict gives every section's preset), as good as absent
+        if isinstance(body, dict) and body.get("preset") is not None and section in SECTIONS:
+            if section not in _PRESET_DIRS:
+                have = " and ".join(f"[{s}]" for s in sorted(_PRESET_DIRS))
+                raise ConfigError(f"{section}.preset", f"[{section}] has no presets (only {have} take a preset "
+                                                       f"key); give its keys directly, or remove preset")
+            if isinstance(body["preset"], str) and not body["preset"].strip():
+                raise ConfigError(f"{section}.preset", f"is empty: name a preset ({', '.join(preset_names(section))}),"
+                                                       " or remove the key for no preset")
         if isinstance(body, dict) and body.get("preset"):
             base = load_preset(section, str(body["preset"]))
             merged = {**base, **body}
@@ -1420,6 +1471,13 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
         if scope.model.experts == 0:
             for key in _given(t, "moe_imbalance", "moe_dispatcher", "moe_capacity_factor"):
                 out.append(f"{prefix}train.{key} has no effect on a dense model (model.experts = 0)")
+        elif t.ep == 1 and t.moe_dispatcher == "deepep" and _given(t, "moe_dispatcher"):
+            # the dispatcher moves tokens between expert-parallel ranks (workloads/training/costs.py
+            # issues the EP all-to-alls only with ep > 1): with every expert local nothing is sent
+            out.append(f"{prefix}train.moe_dispatcher = 'deepep' has no effect with {prefix}train.ep = 1: DeepEP "
+                       "dispatches tokens between expert-parallel ranks, and with ep = 1 every rank holds every "
+                       "expert, so no token is dispatched; set ep > 1 for expert parallelism, or leave "
+                       "moe_dispatcher out")
         if not prefix and t.dp is not None and not cfg.jobs:
             ranks = t.tp * t.cp * t.pp * t.dp
             if ranks < cfg.topology.gpus:

@@ -4,7 +4,8 @@ Vocabulary:
 - ``gpu_hour_usd``: what one GPU costs per hour of wall time, whether it works or waits. Given
   directly (a rental or internal rate), or as capital: ``capex_usd_per_gpu`` (GPU plus its share
   of server and network) / (``depreciation_years`` x 8,760 h). Default: the catalogue rate in
-  ``sim/data/power.toml`` [price].
+  ``sim/data/power.toml`` [price]; a GPU a config defines ``like`` a catalogued one takes that
+  one's rate, any other defined GPU the ``default``.
 - ``kwh_usd``: price of one kWh of facility energy (IT x PUE), charged on top of the GPU-hours.
 - ``run_usd = gpus x hours x gpu_hour_usd + energy_kWh x kwh_usd``.
 - ``usd_per_Mtoken = run_usd / tokens x 1e6``: serving counts output tokens, training counts
@@ -50,7 +51,10 @@ def prices(gpu_name: str, gpu_hour_usd: float | None = None, capex_usd_per_gpu: 
             raise ConfigError("cost.depreciation_years", "must be > 0")
         rate = float(capex_usd_per_gpu) / (years * HOURS_PER_YEAR)
     else:
-        rate = float(table.get(gpu_name, table["default"]))
+        from sim import hardware
+        spec = hardware.defined().get(gpu_name)
+        name = spec.like if spec is not None and spec.like else gpu_name     # a like GPU costs its base's
+        rate = float(table.get(name, table["default"]))
     kwh = float(kwh_usd if kwh_usd is not None else table["kwh_usd"])
     if rate < 0:
         raise ConfigError("cost.gpu_hour_usd", f"must be >= 0, got {rate}")

@@ -4,7 +4,8 @@ Vocabulary:
 - utilization ``u``: fraction of wall time a GPU's compute stream is busy (0 idle .. 1 always busy).
 - GPU power: ``P_gpu(u) = idle_W + (max_W - idle_W) * u`` per GPU (linear between idle and the
   board power limit: TDP from the hardware catalogue, or a power cap). Idle power comes from
-  ``sim/data/power.toml`` (measured where a source exists, else ``idle_fraction`` x TDP).
+  ``sim/data/power.toml`` (measured where a source exists, else ``idle_fraction`` x TDP); a GPU
+  defined ``like`` a catalogued one idles as that one.
 - network power: constant while the job runs: ``nvswitch_W_per_port`` per active NVLink port
   (scale-up switch egress capacity / one NVLink's bandwidth), ``nic_W`` per NIC, and ``port_W``
   per physical scale-out switch port the job's GPUs can drive (``driven_switch_ports``: a port at
@@ -42,7 +43,13 @@ def power_data() -> dict:
 
 
 def gpu_idle_W(name: str, tdp_W: float) -> float:
-    """Idle power of a catalogued GPU, W (``idle_fraction`` x TDP when not listed)."""
+    """Idle power of a GPU, W (``idle_fraction`` x TDP when not listed). A GPU a config defines
+    ``like`` a catalogued one idles as that one does: its silicon and board, whatever power limit
+    the table gives (the same idle ``sim.hardware.define`` scales the clock of a lower limit from)."""
+    from sim import hardware
+    spec = hardware.defined().get(name)
+    if spec is not None and spec.like:
+        name, tdp_W = spec.like, hardware.catalogue()[spec.like].power_W
     table = power_data()["gpu_idle_W"]
     if name in table and name != "idle_fraction":
         return float(table[name])

@@ -14,7 +14,9 @@ Vocabulary:
 - defined GPU: one a config declares in a ``[hardware."NAME"]`` table (CONTRACT round 2).
   ``define(name, row)`` validates it and registers it for this process (``gpu(name)`` then finds
   it); ``like`` names a catalogued GPU whose calibration (compute curves in
-  ``sim/data/compute.toml``) it borrows and whose fields fill the ones the table leaves out.
+  ``sim/data/compute.toml``) it borrows and whose fields fill the ones the table leaves out
+  (``dense_tflops`` per precision: the table's rates over the like's), as do its idle power
+  (``sim.energy``) and GPU-hour price (``sim.cost``).
   Without ``like`` the table must give ``dense_tflops``, ``hbm_GB`` and ``hbm_GBps``; the other
   fields take the generic defaults in ``DEFINED_DEFAULTS``. A precision given as 0 is one the
   chip lacks (V100 has no bf16 tensor cores): asking for it is an error, not a fallback.
@@ -265,6 +267,10 @@ def define(name: str, row: dict, defined_here=()) -> GpuSpec:
     dense = row.get("dense_tflops", base.get("dense_tflops"))
     if not isinstance(dense, dict) or not dense:
         raise ConfigError(f"{key}.dense_tflops", "must be a table such as { fp16 = 130, fp32 = 16.4 }")
+    if like:
+        # per precision over the like's table: { bf16 = 1200 } on a B200 keeps its fp8 and fp4
+        # rates (it replaced the whole table); a precision the chip lacks is given as 0
+        dense = {**base["dense_tflops"], **dense}
     for p, v in dense.items():
         if p not in BYTES_PER_ELEMENT:
             raise ConfigError(f"{key}.dense_tflops.{p}", f"unknown precision; known: {', '.join(BYTES_PER_ELEMENT)}")

@@ -177,22 +177,23 @@ def test_a_board_of_a_shared_die_is_rescaled_to_the_fitted_boards_peak_before_th
                                  {"hbm_GB": 80, "host_cpu": "Xeon 8480C"},
                                  {"dense_tflops": {"bf16": 989, "fp8": 1979, "fp16": 989, "fp32": 67, "tf32": 494.5,
                                                    "int8": 1979}, "hbm_GBps": 3350}])     # its own figures restated
-def test_a_like_that_changes_no_compute_field_inherits_its_calibration(row):
-    # the fitted constants belong to the H100's silicon: another NVLink domain, a higher power
-    # limit (the clock does not rise above the like's) or another label leaves them fitted
+def test_a_like_is_not_calibrated_even_where_it_changes_no_compute_field(row):
+    # CONTRACT round 2: calibrated is "false when any [compute constant] comes from a default or
+    # a `like`"; a like with the H100's own silicon figures reported True. It still changes no
+    # field the borrowed curves rest on (another NVLink domain, a higher power limit, a label),
+    # which the warning tells apart from one that does
     from sim import hardware
-    from sim.compute import calibration, calibration_inputs_changed
+    from sim.compute import TRAINING_CONSTANTS, KERNEL_CONSTANTS, calibration, calibration_inputs_changed
     hardware.define("T-relabel", {"like": "H100-SXM-80GB", **row})
     assert calibration_inputs_changed("T-relabel") == []
-    for kind in ("train", "serve"):
-        assert calibration("T-relabel", kind) == calibration("H100-SXM-80GB", kind) == (True, [])
-    hardware.define("T-relabel-h200", {"like": "H200-SXM-141GB", **{k: v for k, v in row.items()
-                                                                     if k not in ("hbm_GB", "hbm_GBps", "dense_tflops")}})
-    assert calibration("T-relabel-h200", "train") == calibration("H200-SXM-141GB", "train")   # no train fit: still not
+    assert calibration("H100-SXM-80GB", "train") == calibration("H100-SXM-80GB", "serve") == (True, [])
+    assert calibration("T-relabel", "train") == (False, list(TRAINING_CONSTANTS))
+    assert calibration("T-relabel", "serve") == (False, list(KERNEL_CONSTANTS))
 
 
 @pytest.mark.parametrize("row, field", [({"hbm_GBps": 4000}, "hbm_GBps"), ({"hbm_GB": 96}, "hbm_GB"),
-                                        ({"dense_tflops": {"bf16": 989}}, "dense_tflops.fp8"),
+                                        ({"dense_tflops": {"bf16": 1200}}, "dense_tflops.bf16"),
+                                        ({"dense_tflops": {"fp8": 0}}, "dense_tflops.fp8"),
                                         ({"dense_tflops": {"bf16": 989, "fp8": 1979, "fp16": 989, "fp32": 67,
                                                            "tf32": 494, "int8": 1979}}, "dense_tflops.tf32"),
                                         ({"power_W": 500}, "power_W"), ({"special_Tops": 10}, "special_Tops"),

@@ -445,6 +445,11 @@ MORE_WITHOUT_EFFECT = [
     ({**SERVE, "failures": {"gpu": 0.1}}, "failures.gpu has no effect with run.kind = 'serve'"),
     ({"jobs": [{**JOB, "serve": {"tp": 2}}]}, "jobs.0.serve does not apply to kind = 'train'"),
     ({"jobs": [{**JOB, "kind": "serve", "workload": {"cv": 2.0}}]}, "jobs.0.workload.cv has no effect"),
+    # DeepEP without expert parallelism ran silently, the step the same as alltoall's
+    ({"model": {"preset": "mixtral-8x7b"}, "train": {"moe_dispatcher": "deepep"}},
+     "train.moe_dispatcher = 'deepep' has no effect with train.ep = 1"),
+    ({"jobs": [{**JOB, "model": {"preset": "mixtral-8x7b"}, "train": {"moe_dispatcher": "deepep"}}]},
+     "jobs.0.train.moe_dispatcher = 'deepep' has no effect with jobs.0.train.ep = 1"),
     # method is a label: a draft model ran silently at the one-layer head's default cost
     ({"run": {"kind": "serve"}, "serve": {"speculative": {"method": "draft", "tokens": 3, "acceptance": 0.7}}},
      "serve.speculative.method = 'draft' is costed as draft_layers = 1"),
@@ -512,7 +517,7 @@ def test_the_same_settings_where_they_take_effect_are_not_warned_about(capsys):
                                          "kv_transfer": "whole"}})
     load_config(data={"run": {"duration_h": 10.0}, "train": {"checkpoint_interval_s": 100.0},
                       "failures": {"gpu": 0.1}, "cost": {"capex_usd_per_gpu": 3e4, "depreciation_years": 2.0}})
-    load_config(data={"model": {"preset": "mixtral-8x7b"}, "train": {"moe_dispatcher": "deepep"}})
+    load_config(data={"model": {"preset": "mixtral-8x7b"}, "train": {"tp": 2, "ep": 2, "moe_dispatcher": "deepep"}})
     load_config(data={"train": {"pp": 2, "schedule": "interleaved", "virtual_stages": 2}})
     load_config(data={"topology": {"fabric": "torus3d", "torus_dims": [2, 2, 2], "speed_spread": 0.05}})
     load_config(data={"topology": {"preset": "llama3-h100-roce"}})
@@ -904,3 +909,68 @@ def test_a_number_where_a_string_is_expected_says_to_quote_it():
     assert "must be a string, got the number 123: quote it (name = \"123\"" in str(err.value)
     assert "--set run.name='\"123\"'" in str(err.value)
     assert load_config(None, ['run.name="123"']).run.name == "123"      # what the shell passes for --set run.name='"123"'
+
+
+def _ranged_jobs(a, b, gpus_a=None, gpus_b=None) -> dict:
+    def job(name, ranges, gpus):
+        return {"name": name, "kind": "train", "gpus": gpus if gpus is not None else sum(y - x for x, y in ranges),
+                "placement": ranges, "model": {"preset": "llama3-8b", "layers": 8}, "train": {"tp": 8}}
+    return {"run": {"name": "t"}, "topology": {"gpus": 64, "fabric": "fat-tree", "leaf_radix": 32},
+            "jobs": [job("a", a, gpus_a), job("b", b, gpus_b)]}
+
+
+def test_overlapping_placements_of_two_jobs_name_both_jobs_and_the_gpus():
+    with pytest.raises(ConfigError) as err:
+        load_config(data=_ranged_jobs([[0, 32]], [[40, 48], [16, 40]]))
+    assert err.value.key == "jobs.1.placement" and err.value.exit_code == 2
+    assert ("jobs 'a' (jobs.0, range [0, 32)) and 'b' (jobs.1, range [16, 40)) overlap on GPUs 16-31"
+            in err.value.reason)
+    with pytest.raises(ConfigError, match=r"overlap on GPU 31:"):
+        load_config(data=_ranged_jobs([[0, 32]], [[31, 32]]))
+    load_config(data=_ranged_jobs([[0, 32]], [[32, 64]]))               # touching ranges share nothing
+
+
+def test_one_jobs_overlapping_ranges_say_so_not_how_many_gpus_they_hold():
+    # [[0, 16], [8, 24]] beside gpus = 16 said "ranges ... hold 32 GPUs; its gpus is 16"
+    with pytest.raises(ConfigError) as err:
+        load_config(data=_ranged_jobs([[0, 16], [8, 24]], [[32, 48]], gpus_a=16))
+    assert err.value.key == "jobs.0.placement"
+    assert "its ranges [0, 16) and [8, 24) overlap on GPUs 8-15" in err.value.reason and "hold" not in err.value.reason
+
+
+@pytest.mark.parametrize("section", ["run", "train", "serve", "workload", "cost", "power", "failures"])
+def test_a_preset_key_in_a_section_without_presets_is_refused_naming_it(section):
+    # [train] preset = "x" read "unknown preset 'x'; known: (none)", and preset = "" ran silently
+    for value in ("x", ""):
+        with pytest.raises(ConfigError) as err:
+            load_config(data={section: {"preset": value}})
+        assert err.value.key == f"{section}.preset" and err.value.exit_code == 2
+        assert f"[{section}] has no presets (only [model] and [topology] take a preset key)" in err.value.reason
+    jobs = [{"name": "a", "kind": "train", "gpus": 8, "train": {"preset": "x"}}]
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"gpus": 8}, "jobs": jobs})
+    assert err.value.key == "jobs.0.train.preset" and "has no presets" in err.value.reason
+
+
+@pytest.mark.parametrize("section", ["model", "topology"])
+def test_an_empty_preset_is_refused_not_read_as_none(section):
+    # model.preset = "" ran the default model silently in place of the file's preset
+    with pytest.raises(ConfigError) as err:
+        load_config(data={section: {"preset": ""}})
+    assert err.value.key == f"{section}.preset" and "is empty: name a preset" in err.value.reason
+
+
+def test_a_dumped_config_with_its_none_presets_loads_again():
+    # config_to_dict gives every section's preset (None): a dumped config is no preset key
+    from sim.config import config_to_dict
+    cfg = load_config(data={"model": {"preset": "llama3-8b"}, "train": {"tp": 2}})
+    again = load_config(data=config_to_dict(cfg))
+    assert config_to_dict(again) == config_to_dict(cfg)
+
+
+def test_deepep_with_expert_parallelism_is_no_warning(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={"topology": {"gpus": 16}, "model": {"preset": "mixtral-8x7b"},
+                      "train": {"tp": 2, "ep": 2, "moe_dispatcher": "deepep"}})
+    assert "moe_dispatcher" not in capsys.readouterr().err

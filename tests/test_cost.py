@@ -28,3 +28,15 @@ def test_defaults_come_from_the_catalogue_and_conflicts_are_errors():
 def test_usd_per_million_tokens():
     assert usd_per_Mtoken(2.0, 4e6) == pytest.approx(0.5)
     assert usd_per_Mtoken(2.0, 0) == float("inf")
+
+
+def test_a_gpu_defined_like_a_catalogued_one_costs_that_ones_rate():
+    # like = B200 priced at the generic default (2.5 $/h) instead of the B200's 4.5
+    from sim import hardware
+    hardware.define("T-cost-like", {"like": "B200-180GB"})
+    hardware.define("T-cost-like-h100", {"like": "H100-SXM-80GB", "hbm_GB": 96})
+    hardware.define("T-cost-own", {"dense_tflops": {"bf16": 100}, "hbm_GB": 32, "hbm_GBps": 900})
+    assert prices("T-cost-like").gpu_hour_usd == prices("B200-180GB").gpu_hour_usd == 4.5
+    assert prices("T-cost-like-h100").gpu_hour_usd == prices("H100-SXM-80GB").gpu_hour_usd
+    assert prices("T-cost-own").gpu_hour_usd == prices("no-such-gpu").gpu_hour_usd
+    assert prices("T-cost-like", gpu_hour_usd=1.0).gpu_hour_usd == 1.0       # an explicit rate still wins

@@ -119,3 +119,17 @@ def test_default_host_power_follows_the_gpus_a_server_carries():
     assert network_ports(topo1)["hosts"] == 1
     assert power_model(spec, topo1, pue=1.0).host_W == pytest.approx(host / 8)
     assert power_model(spec, topo1, pue=1.0, host_W=500.0).host_W == pytest.approx(500.0)
+
+
+@pytest.mark.parametrize("row", [{}, {"power_W": 500}, {"power_W": 800, "hbm_GB": 96}])
+def test_a_gpu_defined_like_a_catalogued_one_idles_as_that_one(row):
+    # like = H100 with nothing overridden idled at idle_fraction x 700 W = 80.5 W, not the H100's
+    # listed 75 W; its idle power is the base board's whatever power limit it is given (define
+    # scales a lower limit's clock from that same idle)
+    spec = hardware.define("T-idle-like", {"like": "H100-SXM-80GB", **row})
+    base = hardware.gpu("H100-SXM-80GB")
+    assert gpu_idle_W(spec.name, spec.power_W) == gpu_idle_W(base.name, base.power_W) == 75.0
+    assert power_model(spec, _topo()).gpu_W(0.0) == pytest.approx(75.0)
+    # a defined GPU without like: the idle fraction of its own power limit
+    own = hardware.define("T-idle-own", {"dense_tflops": {"bf16": 100}, "hbm_GB": 32, "hbm_GBps": 900, "power_W": 300})
+    assert gpu_idle_W(own.name, own.power_W) == pytest.approx(float(power_data()["gpu_idle_W"]["idle_fraction"]) * 300)

@@ -88,6 +88,21 @@ def test_define_with_like_borrows_fields_and_overrides_given_ones():
     assert spec.scaleup_Bps == _hw.gpu("A100-SXM-40GB").scaleup_Bps     # borrowed
 
 
+def test_a_partial_dense_table_overrides_the_likes_rates_per_precision():
+    # dense_tflops = { bf16 = 1200 } on a B200 replaced its whole table: fp8 / fp4 fell back to bf16
+    b200 = _hw.gpu("B200-180GB")
+    spec = _hw.define("T-partial", {"like": "B200-180GB", "dense_tflops": {"bf16": 1200}})
+    assert spec.peak_flops("bf16") == 1200e12
+    for p in ("fp8", "fp4", "fp16", "fp32"):
+        assert spec.peak_flops(p) == b200.peak_flops(p), p
+    assert set(spec.dense_flops) - {"bf16"} == set(b200.dense_flops) - {"bf16"}
+    # a precision given as 0 is lacked, the others still the like's
+    lacks = _hw.define("T-partial-nofp4", {"like": "B200-180GB", "dense_tflops": {"fp4": 0}})
+    assert lacks.lacks == ("fp4",) and lacks.peak_flops("fp8") == b200.peak_flops("fp8")
+    with pytest.raises(_CE, match="no fp4"):
+        lacks.peak_flops("fp4")
+
+
 @pytest.mark.parametrize("like, words", [("T-self", "is this GPU itself"),
                                          ("T-other", "is a GPU defined in a config")])
 def test_a_like_naming_itself_or_another_defined_gpu_says_so(like, words):
@@ -110,7 +125,9 @@ def test_define_without_like_needs_the_rates():
     ({"like": "V99"}, "hardware.T-bad.like"),
     ({"like": "A100-SXM-40GB", "hbm_GBps": -1}, "hardware.T-bad.hbm_GBps"),
     ({"like": "A100-SXM-40GB", "dense_tflops": {"fp17": 3}}, "hardware.T-bad.dense_tflops.fp17"),
-    ({"like": "A100-SXM-40GB", "dense_tflops": {"fp16": 0}}, "hardware.T-bad.dense_tflops"),
+    # every rate 0 (the like's rates fill the precisions a table leaves out, so all are given)
+    ({"like": "A100-SXM-40GB", "dense_tflops": {"fp16": 0, "bf16": 0, "fp32": 0, "tf32": 0, "int8": 0}},
+     "hardware.T-bad.dense_tflops"),
     ({"like": "A100-SXM-40GB", "colour": "green"}, "hardware.T-bad.colour"),
     ({"like": "H100-SXM-80GB", "hbm_GB": 1e9}, "hardware.T-bad.hbm_GB"),          # GB given in bytes
     ({"like": "H100-SXM-80GB", "power_W": 7e5}, "hardware.T-bad.power_W"),

@@ -93,7 +93,7 @@ def section_rows(model) -> list[dict]:
 
 def config_reference() -> str:
     lines = []
-    from sim.config import JobSection
+    from sim.config import JobSection, _PRESET_DIRS
     for name, model in list(SECTIONS.items()) + [("[jobs]", JobSection)]:
         doc = (model.__doc__ or "").strip().splitlines()
         lines.append(f"#### `[{name}]`")
@@ -103,6 +103,8 @@ def config_reference() -> str:
         lines.append("| key | type | default | unit | meaning |")
         lines.append("|---|---|---|---|---|")
         for r in section_rows(model):
+            if r["key"] == "preset" and name not in _PRESET_DIRS:
+                continue          # a section without presets refuses the key (sim.config.expand_presets)
             meaning = r["meaning"].replace("<", "&lt;").replace(">", "&gt;")
             cells = [f"`{r['key']}`", r["type"], f"`{r['default']}`", r["unit"], meaning]
             lines.append("| " + " | ".join(c.replace("|", "\\|") if c is not r["type"] else c

@@ -61,12 +61,18 @@ def calibrated(gpu_name: str, kind: str) -> bool:
     ok, missing = calibration(gpu_name, kind)
     if not ok and WARN_UNCALIBRATED:
         spec = hardware.defined().get(gpu_name)
-        changed = calibration_inputs_changed(gpu_name) if spec is not None and spec.like else []
-        why = (f" ({', '.join(changed)} {'differs' if len(changed) == 1 else 'differ'} from {spec.like}'s, "
-               "whose measurements its constants were fitted to)"
-               if changed else "")
-        msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
-               f"defaults or a `like`{why} (see sim/data/compute.toml); treat its times as estimates")
+        if spec is not None and spec.like:
+            # CONTRACT round 2: a `like` GPU is not calibrated; say whose curves it runs on
+            changed = calibration_inputs_changed(gpu_name)
+            fit = (f"fitted to measurements of {spec.like}, not of {gpu_name}" if calibration(spec.like, kind)[0]
+                   else f"not all fitted for {kind} runs even on {spec.like}")
+            why = (f" ({', '.join(changed)} {'differs' if len(changed) == 1 else 'differ'} from {spec.like}'s)"
+                   if changed else "")
+            msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: it relies on {spec.like}'s compute "
+                   f"curves (sim/data/compute.toml), {fit}{why}; treat its times as estimates")
+        else:
+            msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
+                   f"defaults (see sim/data/compute.toml); treat its times as estimates")
         if kind == "serve" and hardware.gpu(gpu_name).vendor == "AMD":
             # the measured comparison there is: the suite of AMD serving runs, and how far dcsim is from them
             msg += ("; `dcsim validate serving-amd` compares dcsim's AMD serving predictions with measured "

@@ -103,7 +103,7 @@ def test_overlapping_jobs_are_a_config_error_naming_both():
     assert "'pre'" in str(err.value) and "'chat'" in str(err.value) and err.value.exit_code == 2
     data = two_jobs()                    # one job's own ranges overlapping: named once, plainly
     data["jobs"][1]["placement"] = [[16, 24], [20, 28]]
-    with pytest.raises(ConfigError, match="job 'chat' lists GPU 20 in two of its ranges"):
+    with pytest.raises(ConfigError, match=r"job 'chat': its ranges \[16, 24\) and \[20, 28\) overlap on GPUs 20-23"):
         run(load_config(data=data))
     data = two_jobs()
     data["jobs"][1]["gpus"] = 24

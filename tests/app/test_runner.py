@@ -181,17 +181,21 @@ def test_every_summary_says_whether_its_gpu_is_calibrated(serve_cfg, capsys):
     assert "V100S-borrowed is not calibrated for train runs" in capsys.readouterr().err
 
 
-def test_a_relabelled_like_keeps_its_calibration_and_a_changed_one_says_which_field(serve_cfg, capsys):
-    # a [hardware] part like the H100 with another NVLink domain or price-side field is the H100's
-    # silicon: its fitted constants apply, no warning (it used to warn and report False)
+def test_a_like_gpu_is_not_calibrated_and_its_warning_names_the_likes_curves(serve_cfg, capsys):
+    # CONTRACT round 2: calibrated is false when a compute constant comes from a `like`; a
+    # relabelled H100 (another NVLink domain, a higher power limit) reported True and no warning
     cfg = load_config(serve_cfg, overrides=["topology.gpu=H100-relabelled", 'hardware.H100-relabelled.like="H100-SXM-80GB"',
                                             "hardware.H100-relabelled.scaleup_domain=16", "hardware.H100-relabelled.power_W=800"])
-    assert run(cfg).summary["calibrated"] is True
-    assert "not calibrated" not in capsys.readouterr().err
+    assert run(cfg).summary["calibrated"] is False
+    err = capsys.readouterr().err
+    assert "H100-relabelled is not calibrated for serve runs: it relies on H100-SXM-80GB's compute curves" in err
+    assert "differ" not in err
+    # a field those curves rest on that differs is named besides
     cfg = load_config(serve_cfg, overrides=["topology.gpu=H100-faster", 'hardware.H100-faster.like="H100-SXM-80GB"',
                                             "hardware.H100-faster.hbm_GBps=4000"])
     assert run(cfg).summary["calibrated"] is False
-    assert "H100-faster is not calibrated for serve runs" in (err := capsys.readouterr().err) and "(hbm_GBps differs" in err
+    err = capsys.readouterr().err
+    assert "H100-faster is not calibrated for serve runs" in err and "(hbm_GBps differs from H100-SXM-80GB's)" in err
 
 def test_the_uncalibrated_warning_comes_once_per_distinct_reason(serve_cfg, capsys, monkeypatch):
     # a sweep over hardware.NAME.like warned once per process: only the first point's reason

@@ -34,7 +34,7 @@ from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
 from workloads.training.costs import step_costs
 from sim.gpu import union_length, uncovered
-from workloads.training.engine import KINDS, TrainingStep, exposed_by_kind
+from workloads.training.engine import KINDS, TrainingStep, exposed_by_kind, layer_gradient_floor
 from workloads.training.memory import peak_memory_bytes
 from workloads.training.plan import make_plan
 
@@ -71,6 +71,67 @@ def sync_jitter(cfg, spec, world: int) -> float:
     return sync_slowdown(world, sigma)
 
 
+_WARNED: set = set()      # warnings given in this process (a sweep's points share a config)
+
+
+def _check_bucket(tr, plan, costs) -> None:
+    """Warn (once per message) when a given ``train.dp_bucket_MB`` is below the smallest layer's
+    gradient bytes where the gradients reduce in buckets (DP or CP over more than one rank,
+    overlapped with the backward): the step reduces one bucket per layer, as at that layer's
+    size, so a smaller value changes nothing (1e-9 was taken silently). The default (25 MB, below
+    most layers of large models) is no warning: it is no choice of the user's."""
+    import sys
+    if "dp_bucket_MB" not in tr.model_fields_set or not (tr.overlap_grad_reduce and plan.dp * plan.cp > 1):
+        return
+    floor = layer_gradient_floor(plan, costs)
+    if tr.dp_bucket_MB * 1e6 < floor:
+        message = (f"warning: train.dp_bucket_MB = {tr.dp_bucket_MB:g} is below one layer's gradients ({floor / 1e6:.3g} "
+                   "MB per GPU: a model chunk's gradients over its layers, the least of this plan's chunks): it acts as one bucket per layer, the finest "
+                   "gradient reduction dcsim models, and any smaller value gives the same run")
+        if message not in _WARNED:
+            _WARNED.add(message)
+            print(message, file=sys.stderr)
+
+
+def _warn_once(message: str) -> None:
+    import sys
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def _check_split(tr, plan, model) -> None:
+    """Warn (once per message) when the model's layers do not divide over the pipeline's chunks
+    (pp x virtual_stages) and no end stage's layers are given: ``plan.split_layers`` gives the
+    shortfall to the first and last chunks, which Megatron does only when told (it otherwise
+    requires the layers to divide), so the run says which split it took and how to choose."""
+    chunks = plan.pp * plan.v
+    if plan.pp < 2 or model.layers % chunks == 0 or tr.first_stage_layers is not None \
+            or tr.last_stage_layers is not None:
+        return
+    made = (f"train.pp x train.virtual_stages = {plan.pp} x {plan.v} = {chunks} model chunks" if plan.v > 1
+            else f"train.pp = {plan.pp} pipeline stages")
+    per = max(plan.chunk_layers)
+    first, last = per - plan.chunk_layers[0], per - plan.chunk_layers[-1]
+    ends = "chunk" if plan.v > 1 else "stage"
+    fewer = " and ".join(f"the {end} {ends} {n} fewer" for end, n in (("first", first), ("last", last)) if n)
+    if plan.v == 1:
+        # one chunk per stage: the split is Megatron's --decoder-first/last-pipeline-num-layers, which
+        # the config's keys give explicitly (and then this is no warning)
+        same = (f"train.first_stage_layers = {plan.chunk_layers[0]} and last_stage_layers = "
+                f"{plan.chunk_layers[-1]} give this split (Megatron's --decoder-first/last-pipeline-num-layers); "
+                "set them to keep it, or others to choose another")
+    else:
+        how = ("--account-for-embedding-in-pipeline-split" +
+               (" and --account-for-loss-in-pipeline-split" if last else "") +
+               " (the embedding and the loss each counted as a layer)") if first <= 1 and last <= 1 else \
+            "a --pipeline-model-parallel-layout"
+        same = (f"it places them so with {how}; train.first_stage_layers / last_stage_layers choose another "
+                "split")
+    _warn_once(f"model.layers = {model.layers} do not divide evenly over {made}: {per} layers each, {fewer}. "
+               f"Megatron needs the layers to divide unless told how to split them: {same}")
+
+
 class TrainingWorkload:
     """A training job as a ``Workload``: steps back to back, ``steps`` of them, or (``steps``
     None) until ``stop()`` is called and at least one step is done."""
@@ -104,6 +165,8 @@ class TrainingWorkload:
             self.interference = overlap_interference(self.costs, plan, net,
                                                      constants_row(spec.name).get("overlap_slowdown", 0.0),
                                                      tr.overlap_grad_reduce)
+        _check_bucket(tr, plan, self.costs)
+        _check_split(tr, plan, model)
         self.gpu_speed = _gpu_speed(cfg, spec, plan.world)
         self.sync_jitter = sync_jitter(cfg, spec, plan.world)
         self.steps = steps

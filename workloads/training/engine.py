@@ -141,6 +141,16 @@ def exposed_by_kind(comm: dict[str, list], cover) -> dict[str, float]:
     return out
 
 
+def layer_gradient_floor(plan: Plan, costs: StepCosts) -> float:
+    """Gradient bytes per GPU of the smallest layer (a chunk's gradients over its layers) that a
+    bucketed DP reduction reduces: a ``train.dp_bucket_MB`` below it acts as one bucket per
+    layer, since ``TrainingStep._buckets`` never cuts a chunk finer than its layers (any smaller
+    bucket gives the same step). 0 for a plan without layers."""
+    grad = state_bytes(plan)[1]
+    per = [grad * (c.dense_params + c.expert_params) / c.layers for c in costs.chunks if c.layers > 0]
+    return min(per, default=0.0)
+
+
 class TrainingStep:
     """One training step of a plan on a fabric."""
 

@@ -66,17 +66,46 @@ def split_stage_layers(layers: int, pp: int, v: int, first: int | None, last: in
     Errors: ``InfeasibleError`` naming ``train.first_stage_layers`` / ``last_stage_layers`` when
     a share does not divide evenly or no layer is left for a stage."""
     if (first is None and last is None) or pp < 2:
-        return split_layers(layers, pp * v)      # pp = 1: one stage holds every layer (the keys are warned inert)
+        try:
+            return split_layers(layers, pp * v)      # pp = 1: one stage holds every layer (the keys are warned inert)
+        except InfeasibleError:
+            # the keys that make the chunks (virtual_stages where interleaved), not split_layers' bare counts
+            chunks, key = pp * v, ("train.virtual_stages" if v > 1 else "train.pp")
+            made = (f"train.pp x train.virtual_stages = {pp} x {v} = {chunks} model chunks" if v > 1
+                    else f"train.pp = {pp} pipeline stages")
+            fewer = "give fewer virtual_stages or pp" if v > 1 else "give a smaller pp"
+            if chunks > layers:
+                raise InfeasibleError(key, f"{made} exceed model.layers = {layers}: each needs at least one layer; "
+                                      f"{fewer}") from None
+            fix = f"{fewer}, or train.first_stage_layers / last_stage_layers"
+            ends = "chunks" if v > 1 else "stages"
+            raise InfeasibleError(key, f"model.layers = {layers} do not split over {made}: not evenly (a multiple "
+                                  f"of {chunks}), and the first and last {ends} cannot give up the shortfall of "
+                                  f"{chunks - layers % chunks} layers between them keeping one each (Megatron needs "
+                                  f"the layers to divide unless the end stages' are given); {fix}") from None
     key = "train.first_stage_layers" if first is not None else "train.last_stage_layers"
     given = (first or 0) + (last or 0)
     middle_stages = pp - (first is not None) - (last is not None)
     rest = layers - given
-    if rest < 0 or (middle_stages == 0 and rest != 0):
-        raise InfeasibleError(key, f"first/last stage layers ({given}) leave {rest} layers of {layers} for "
-                              f"{middle_stages} other pipeline stages")
-    if middle_stages and (rest <= 0 or rest % (middle_stages * v)):
-        raise InfeasibleError(key, f"the {rest} layers left after the first/last stage's do not split evenly "
-                              f"over the {middle_stages} other pipeline stages x {v} virtual stages")
+    # the keys as written: "first_stage_layers = 32", or both with their sum
+    named = " + ".join(f"{k} = {n}" for k, n in (("first_stage_layers", first), ("last_stage_layers", last))
+                       if n is not None)
+    named += f" ({given})" if first is not None and last is not None else ""
+    others = (f"the other {middle_stages} pipeline stages" if middle_stages > 1 else "the other pipeline stage") + \
+        f" (pp = {pp})"
+    if rest < 0:
+        raise InfeasibleError(key, f"{named} is more than the model's {layers} layers (model.layers)")
+    if middle_stages == 0 and rest != 0:
+        raise InfeasibleError(key, f"{named} must be the model's {layers} layers (model.layers): with pp = {pp} "
+                              "the first and last stages are every stage")
+    if middle_stages and rest == 0:
+        raise InfeasibleError(key, f"{named} takes all {layers} layers of the model (model.layers), leaving "
+                              f"{others} no layers; every stage needs at least one: give fewer")
+    if middle_stages and rest % (middle_stages * v):
+        chunks = f" x {v} virtual stages (train.virtual_stages)" if v > 1 else ""
+        raise InfeasibleError(key, f"the {rest} layer{'s' if rest > 1 else ''} left after {named} {'do' if rest > 1 else 'does'} not split "
+                              f"evenly over {others}"
+                              f"{chunks}")
     per = rest // (middle_stages * v) if middle_stages else 0
     stage = [per * v] * pp
     if first is not None:

@@ -388,3 +388,31 @@ def test_gradient_reductions_move_the_main_grad_dtype(monkeypatch, train):
     red = [(c[1], c[2]) for c in bf16 if c[0] == "reduce_scatter"]
     assert red and [(c[1], c[2]) for c in fp32 if c[0] == "reduce_scatter"] == [(d, 2 * b) for d, b in red]
     assert [c for c in fp32 if c[0] != "reduce_scatter"] == [c for c in bf16 if c[0] != "reduce_scatter"]
+
+
+def test_a_bucket_below_the_layer_gradient_floor_reduces_one_bucket_per_layer():
+    # layer_gradient_floor: below it every chunk's backward reduces one bucket per layer (the
+    # engine never cuts finer), so a smaller train.dp_bucket_MB changes nothing; above it, fewer
+    from sim.compute import ComputeModel, efficiency_for
+    from sim.hardware import gpu
+    from workloads.model import ModelSpec
+    from workloads.training.costs import step_costs
+    from workloads.training.engine import TrainingStep, layer_gradient_floor
+    from workloads.training.memory import state_bytes
+    from workloads.training.plan import make_plan
+    cfg = load_config(data={"topology": {"gpu": "A100-SXM-80GB", "gpus": 16}, "model": small_model(),
+                            "train": {"tp": 2, "pp": 2, "global_batch": 16}})
+    model = ModelSpec.from_section(cfg.model)
+    plan = make_plan(cfg.train, model, 16)
+    costs = step_costs(model, plan, ComputeModel(gpu("A100-SXM-80GB"), "bf16", efficiency_for("A100-SXM-80GB")),
+                       cfg.train.attention, cfg.train.optimizer_step)
+    floor = layer_gradient_floor(plan, costs)
+    step = object.__new__(TrainingStep)
+    step.grad_bytes = state_bytes(plan)[1]
+
+    def buckets(size):
+        step.bucket_bytes = size
+        return [len(step._buckets(c)) for c in costs.chunks]
+    layers = [c.layers for c in costs.chunks]
+    assert floor > 0 and buckets(floor * (1 - 1e-9)) == buckets(1e-3) == layers
+    assert buckets(floor * 1.5) != layers

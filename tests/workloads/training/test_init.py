@@ -114,3 +114,52 @@ def test_a_cotenant_training_jobs_summary_is_over_all_its_steps():
     assert pre["exposed_comm_s"] == pytest.approx(math.fsum(r["exposed_comm_s"] for r in crit) / n, rel=1e-12)
     assert pre["compute_s"] + pre["exposed_comm_s"] + pre["bubble_s"] + pre["overhead_s"] == pytest.approx(
         pre["step_time_s"], rel=1e-9)
+
+
+def test_a_bucket_below_one_layers_gradients_warns_once_that_it_acts_per_layer(capsys, monkeypatch):
+    # train.dp_bucket_MB = 1e-9 ran silently, as one bucket per layer
+    import workloads.training as training
+    from sim.app.runner import run
+    from sim.config import load_config
+    from tests.workloads.training.training_helpers import small_model
+    monkeypatch.setattr(training, "_WARNED", set())
+
+    def step(**train):
+        cfg = load_config(data={"topology": {"gpu": "A100-SXM-80GB", "gpus": 16}, "model": small_model(),
+                                "train": {"tp": 2, "global_batch": 16, **train}})
+        out = run(cfg).summary["step_time_s"]
+        return out, [line for line in capsys.readouterr().err.splitlines() if "dp_bucket_MB" in line]
+    tiny, warned = step(dp_bucket_MB=1e-9)
+    assert len(warned) == 1 and "train.dp_bucket_MB = 1e-09 is below one layer's gradients" in warned[0]
+    assert "acts as one bucket per layer" in warned[0]
+    assert step(dp_bucket_MB=1e-9)[1] == []                    # once
+    assert step(dp_bucket_MB=1e-6) == (tiny, [line.replace("1e-09", "1e-06") for line in warned])
+    assert step()[1] == []                                     # the default is no choice of the user's
+    assert step(dp_bucket_MB=1e4)[1] == []                     # one bucket for everything: no warning
+    assert step(dp_bucket_MB=1e-9, overlap_grad_reduce=False)[1] == []    # no buckets: one reduction after
+
+
+def test_layers_that_do_not_divide_over_the_pipeline_warn_once_naming_the_split(capsys, monkeypatch):
+    # 10 layers on pp = 4 ran silently as [2, 3, 3, 2]: Megatron needs the layers to divide unless
+    # told how to split them; the warning names the split and the keys that give it
+    import workloads.training as training
+    from sim.app.runner import run
+    from sim.config import load_config
+    from tests.workloads.training.training_helpers import small_model
+    monkeypatch.setattr(training, "_WARNED", set())
+
+    def step(layers, **train):
+        cfg = load_config(data={"topology": {"gpu": "A100-SXM-80GB", "gpus": 8}, "model": small_model(layers=layers),
+                                "train": {"pp": 4, "global_batch": 8, **train}})
+        out = run(cfg).summary["step_time_s"]
+        return out, [line for line in capsys.readouterr().err.splitlines() if "do not divide evenly" in line]
+    uneven, warned = step(10)
+    assert len(warned) == 1 and "model.layers = 10 do not divide evenly over train.pp = 4 pipeline stages: 3 layers " \
+                                "each, the first stage 1 fewer and the last stage 1 fewer" in warned[0]
+    assert "train.first_stage_layers = 2 and last_stage_layers = 2 give this split" in warned[0]
+    assert step(10)[1] == []                                                  # once
+    assert step(10, first_stage_layers=2, last_stage_layers=2) == (uneven, [])  # the same split, said explicitly
+    assert step(12)[1] == []                                                  # divides
+    _, warned = step(30, schedule="interleaved", virtual_stages=2)          # 8 chunks of 4, two short
+    assert len(warned) == 1 and "train.pp x train.virtual_stages = 4 x 2 = 8 model chunks" in warned[0]
+    assert "--account-for-embedding-in-pipeline-split and --account-for-loss-in-pipeline-split" in warned[0]

@@ -76,6 +76,20 @@ def test_layer_split():
         split_layers(4, 8)
 
 
+@pytest.mark.parametrize("layers, pp, v, key, words", [
+    # read "infeasible (train.pp): layers (30) do not divide into pp x virtual_stages = 12 chunks (...)"
+    (30, 4, 3, "train.virtual_stages", "model.layers = 30 do not split over train.pp x train.virtual_stages = 4 x 3 "
+                                       "= 12 model chunks"),
+    (9, 8, 1, "train.pp", "model.layers = 9 do not split over train.pp = 8 pipeline stages"),
+    (10, 4, 3, "train.virtual_stages", "train.pp x train.virtual_stages = 4 x 3 = 12 model chunks exceed "
+                                       "model.layers = 10"),
+])
+def test_layers_that_no_split_fits_name_the_keys_that_make_the_chunks(layers, pp, v, key, words):
+    with pytest.raises(InfeasibleError) as err:
+        split_stage_layers(layers, pp, v, None, None)
+    assert err.value.key == key and words in err.value.reason
+
+
 def test_uneven_first_and_last_stages_as_megatron_splits_them():
     # DeepSeek-V3's 61 layers on 16 stages: no even split exists (61 is prime); Megatron's
     # --decoder-first-pipeline-num-layers 4 --decoder-last-pipeline-num-layers 1 leaves 4 per stage
@@ -92,6 +106,24 @@ def test_uneven_first_and_last_stages_as_megatron_splits_them():
     with pytest.raises(InfeasibleError, match="virtual stages") as err:
         split_stage_layers(29, 4, 2, 6, 3)           # 3 layers over 2 chunks of the last stage
     assert err.value.key == "train.last_stage_layers"
+
+
+def test_an_end_stage_taking_every_layer_says_the_other_stages_get_none():
+    # first_stage_layers = 32 of 32 with pp = 2 read "the 0 layers left after the first/last
+    # stage's do not split evenly over the 1 other pipeline stages x 1 virtual stages"
+    with pytest.raises(InfeasibleError) as err:
+        split_stage_layers(32, 2, 1, 32, None)
+    assert err.value.key == "train.first_stage_layers"
+    assert ("first_stage_layers = 32 takes all 32 layers of the model (model.layers), leaving the other "
+            "pipeline stage (pp = 2) no layers") in err.value.reason
+    with pytest.raises(InfeasibleError, match="leaving the other 2 pipeline stages .pp = 4. no layers"):
+        split_stage_layers(32, 4, 1, 16, 16)
+    # more than the model has ("leave -1 layers of 32"), and both ends of a 2-stage pipeline short of it
+    with pytest.raises(InfeasibleError, match=r"last_stage_layers = 33 is more than the model's 32 layers"):
+        split_stage_layers(32, 2, 1, None, 33)
+    with pytest.raises(InfeasibleError, match=r"first_stage_layers = 16 \+ last_stage_layers = 8 \(24\) must be "
+                                              r"the model's 32 layers .*every stage"):
+        split_stage_layers(32, 2, 1, 16, 8)
 
 
 def test_the_deepseek_v3_preset_pipelines_over_16_stages_with_an_uneven_split():
