@@ -7,9 +7,10 @@ Vocabulary:
   weight gradients); fused flash attention runs 2.5x (it recomputes the scores).
 - ``PassCost``: ``compute_s`` (sum of roofline op times plus the framework's per-layer
   overhead), ``model_flops`` (standard count, no recompute), ``hw_flops`` (recompute included,
-  the convention of Narayanan et al. 2021), and the communication the pass issues: TP
-  (``tp_calls`` collectives of ``tp_bytes`` each, all-reduce, or all-gather + reduce-scatter with
-  sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V;
+  the convention of Narayanan et al. 2021; routed experts at the rows executed, fewer with
+  token drop and more with drop-and-pad: ``executed_expert_rows``), and the communication the
+  pass issues: TP (``tp_calls`` collectives of ``tp_bytes`` each, all-reduce, or all-gather +
+  reduce-scatter with sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V;
   with ``tp_comm_overlap`` also ``tp_gemm_s``, the GEMM seconds its TP collectives pipeline
   with (``tp_overlap_gemms``, ``tp_overlap_exposed``).
 - host dispatch: PyTorch eager issues every kernel from the CPU at a fixed cost
@@ -248,6 +249,16 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     recompute_flops = (layer_flops + attn_flops if plan.recompute == "full"
                        else sum(recompute_module_flops(model, i, modules) for i in layers) * tokens * share)
     bwd.hw_flops = bwd.model_flops + recompute_flops
+    # hardware FLOPs count the routed-expert rows the GPUs execute: fewer when tokens are
+    # dropped, more when every expert is padded to capacity (executed_expert_rows); the model
+    # count keeps Megatron's top_k rows per token
+    extra_rows = executed_expert_rows(plan) - 1.0
+    if extra_rows and model.is_moe:
+        routed = sum(2.0 * model.top_k * model.expert_params() for i in layers
+                     if model.is_moe_layer(i)) * tokens * share * extra_rows
+        recomputed = plan.recompute == "full" or (plan.recompute == "selective" and "moe" in modules)
+        fwd.hw_flops += routed
+        bwd.hw_flops += (3.0 if recomputed else 2.0) * routed
 
     # communication issued by the pass (per GPU, nccl-tests sizes)
     T = b * model.seq_len / plan.cp
@@ -455,6 +466,20 @@ def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int,
             continue
         out.append(o)
     return out
+
+
+def executed_expert_rows(plan: Plan) -> float:
+    """Routed-expert rows the job executes per routed token (token x top_k), relative to
+    dropless: 1 dropless (every routed token is computed once); ``moe_capacity_factor`` ``cf``
+    with ``moe_pad_expert_input_to_capacity`` (Megatron's drop-and-pad: every expert computes
+    exactly ``cf`` x the mean rows, padding included); ``min(1, cf)`` when dropping without
+    padding (at most ``cf`` x the mean per expert; a balanced router drops nothing when
+    ``cf`` >= 1, an upper bound when it is not). Hardware FLOPs (``hfu``) count these rows;
+    model FLOPs (``mfu``) keep Megatron's dropless count."""
+    cf = plan.moe_capacity_factor
+    if not cf:
+        return 1.0
+    return float(cf) if plan.moe_pad_to_capacity else min(1.0, float(cf))
 
 
 def moe_rows(model: ModelSpec, plan: Plan, t_sp: float) -> float:

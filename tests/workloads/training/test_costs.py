@@ -604,3 +604,29 @@ def test_recompute_modules_add_their_forward_flops_and_time():
     # without recompute_modules, selective is unchanged (core_attn)
     _, core = _dsv3_chunk(recompute="selective", recompute_modules=["core_attn"])
     assert (core.bwd.hw_flops, core.bwd.compute_s) == (base.bwd.hw_flops, base.bwd.compute_s)
+
+
+# -- hardware FLOPs count the routed-expert rows executed (token drop, drop-and-pad) -------------
+
+@pytest.mark.parametrize("recompute", ["none", "full"])
+def test_hw_flops_count_executed_expert_rows_model_flops_keep_megatrons_count(recompute):
+    from workloads.training.costs import executed_expert_rows
+    cm = ComputeModel(gpu("H100-SXM-80GB"), "bf16")
+    m, p = moe_setup(recompute=recompute)
+    _, drop = moe_setup(recompute=recompute, moe_capacity_factor=0.5)
+    _, pad = moe_setup(recompute=recompute, moe_capacity_factor=1.25, moe_pad_expert_input_to_capacity=True)
+    _, drop125 = moe_setup(recompute=recompute, moe_capacity_factor=1.25)
+    assert [executed_expert_rows(x) for x in (p, drop, pad, drop125)] == [1.0, 0.5, 1.25, 1.0]
+    s, sd, sp_ = (step_costs(m, x, cm) for x in (p, drop, pad))
+    # mfu: Megatron's model count, whatever is dropped or padded
+    assert sd.model_flops_per_step == pytest.approx(s.model_flops_per_step)
+    assert sp_.model_flops_per_step == pytest.approx(s.model_flops_per_step)
+    # hfu: the routed experts' executed rows; forward x1, backward x2, full recompute +1 forward
+    routed_fwd = 2 * 2 * m.expert_params() * 2048 * 2 * p.micro_batch * p.microbatches * p.dp   # 2 MoE layers
+    passes = 4 if recompute == "full" else 3
+    assert sd.hw_flops_per_step == pytest.approx(s.hw_flops_per_step - 0.5 * passes * routed_fwd)
+    assert sp_.hw_flops_per_step == pytest.approx(s.hw_flops_per_step + 0.25 * passes * routed_fwd)
+    assert sd.hw_flops_per_step < s.hw_flops_per_step
+    if recompute == "none":
+        assert s.hw_flops_per_step == pytest.approx(s.model_flops_per_step)
+        assert sp_.hw_flops_per_step > sp_.model_flops_per_step
