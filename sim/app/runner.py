@@ -52,13 +52,14 @@ _WARNED: set = set()     # (gpu, kind, message) of calibration warnings; message
 WARN_UNCALIBRATED = True  # dcsim validate turns it off: its cases' own GPUs are no warning to the user
 
 
-def calibrated(gpu_name: str, kind: str) -> bool:
+def calibrated(gpu_name: str, kind: str, precision: str = "") -> bool:
     """The summaries' ``calibrated`` column (CONTRACT round 2): every compute constant a run of
-    ``kind`` uses on this GPU was fitted to measurements of it; warns on stderr when not."""
+    ``kind`` uses on this GPU (at a training run's ``precision``) was fitted to measurements of
+    it; warns on stderr when not."""
     import sys
     from sim import hardware
     from sim.compute import calibration, calibration_inputs_changed
-    ok, missing = calibration(gpu_name, kind)
+    ok, missing = calibration(gpu_name, kind, precision)
     if not ok and WARN_UNCALIBRATED:
         spec = hardware.defined().get(gpu_name)
         changed = calibration_inputs_changed(gpu_name) if spec is not None and spec.like else []
@@ -67,6 +68,13 @@ def calibrated(gpu_name: str, kind: str) -> bool:
                if changed else "")
         msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
                f"defaults or a `like`{why} (see sim/data/compute.toml); treat its times as estimates")
+        if precision and calibration(gpu_name, kind)[0]:
+            # fitted, but at other precisions (compute.toml calibrated_precisions)
+            from sim.compute import calibration_section, _table
+            fitted = ", ".join(_table()[calibration_section(gpu_name)]["calibrated_precisions"])
+            msg = (f"warning: {gpu_name} is not calibrated for {kind} runs at {precision}: its constants were "
+                   f"fitted to {fitted} runs only, and {', '.join(missing)} (the {precision} GEMM rate) is "
+                   "[default]'s (see sim/data/compute.toml); treat its times as estimates")
         if kind == "serve" and hardware.gpu(gpu_name).vendor == "AMD":
             # the measured comparison there is: the suite of AMD serving runs, and how far dcsim is from them
             msg += ("; `dcsim validate serving-amd` compares dcsim's AMD serving predictions with measured "
@@ -77,6 +85,11 @@ def calibrated(gpu_name: str, kind: str) -> bool:
             _WARNED.add((gpu_name, kind, msg))
             print(msg, file=sys.stderr)
     return ok
+
+
+def _precision(cfg: Config) -> str:
+    """A training run's ``train.precision`` (its calibration can depend on it); "" for serving."""
+    return cfg.train.precision if cfg.run.kind == "train" and cfg.train is not None else ""
 
 
 def _workload(kind: str):
@@ -328,7 +341,7 @@ def run(cfg: Config) -> RunResult:
     summary_t = tables["summary"]
     summary_t = _set_column(summary_t, "gpus", len(topo.gpus))
     summary_t = _set_column(summary_t, "sim_events", events)
-    summary_t = _set_column(summary_t, "calibrated", calibrated(cfg.topology.gpu, cfg.run.kind))
+    summary_t = _set_column(summary_t, "calibrated", calibrated(cfg.topology.gpu, cfg.run.kind, _precision(cfg)))
     if "wall_s" in summary_t.column_names:
         summary_t = summary_t.drop_columns(["wall_s"])
     summary_t = summary_t.append_column("wall_s", pa.array([wall], pa.float64()))
@@ -566,7 +579,7 @@ def run_jobs(cfg: Config) -> RunResult:
         row = {"job": job.name, "kind": job.kind}
         row.update({k: v[0] for k, v in tabs["summary"].to_pydict().items()})
         row["gpus"] = job.gpus
-        row["calibrated"] = calibrated(cfg.topology.gpu, job.kind)
+        row["calibrated"] = calibrated(cfg.topology.gpu, job.kind, _precision(job_config(cfg, i)))
         if i in alone:
             row.update(w.slowdown(alone[i]))
             if job.kind == "serve":

@@ -371,6 +371,22 @@ def test_idle_gpu_warning_names_pp_and_disaggregated_roles(capsys):
     assert capsys.readouterr().err.count("warning: ") == 2
 
 
+def test_a_blackwell_training_run_is_calibrated_only_at_fp8(capsys, monkeypatch):
+    # the Blackwell training fit has FP8 rows only: bf16 on B200 reported calibrated = true
+    from sim.app import runner
+    monkeypatch.setattr(runner, "_WARNED", set())
+    small = {"run": {"kind": "train"}, "topology": {"gpu": "B200-180GB", "gpus": 8, "fabric": "none"},
+             "model": {"preset": "llama3-8b", "layers": 2, "seq_len": 1024}, "train": {"tp": 8, "global_batch": 8}}
+    for precision, ok in (("bf16", False), ("fp8", True), ("fp4", False)):
+        cfg = load_config(data=small, overrides=[f'train.precision="{precision}"'])
+        assert run(cfg).summary["calibrated"] is ok, precision
+        err = capsys.readouterr().err
+        assert (f"B200-180GB is not calibrated for train runs at {precision}" in err) is (not ok)
+        if not ok:
+            assert "fitted to fp8 runs only" in err
+            assert ("gemm_eff_max" if precision == "bf16" else "fp4_gemm_factor") in err
+
+
 def test_an_amd_serving_warning_points_to_the_measured_comparison(capsys, monkeypatch):
     # serving on MI355X warned "treat its times as estimates" without saying that the serving-amd suite
     # measures how far they are
