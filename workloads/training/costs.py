@@ -180,7 +180,7 @@ def backward_ops(ops: list[Op], attention: str, precision: str = "", recipe: str
             # input gradient (m x n)(n x k) and weight gradient (k x m)(m x n): same three dims
             out.append(Op(o.name + "_bwd", 2.0 * o.flops, 2.0 * o.bytes, 0.0, o.kind,
                           2 * o.count if o.kind == "gemm" else o.count, o.dims, o.precision))
-    return out + (backward_cast_ops(ops, precision) if precision in LOW_PRECISION else [])
+    return out + (backward_cast_ops(ops, precision, transpose=not non_tn) if precision in LOW_PRECISION else [])
 
 
 def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, attention: str) -> ChunkCost:
@@ -197,13 +197,16 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     # micro-batch is the first (Megatron's is_first_microbatch: the fp8 copy is cached); under
     # ZeRO-3/FSDP the 16-bit weights are re-gathered for every pass and cast again
     weight_fraction = 1.0 if plan.zero >= 3 else 1.0 / max(plan.microbatches, 1)
+    # Blackwell's FP8 GEMMs read one tensor-scaled copy in every layout: the casts write no transpose
+    transpose = not non_tn_fp8(cm.gpu.name)
     for i in layers:
         # the shared layer model: GEMMs at the run's precision, attention at 16 bit, and the
         # fp8/fp4 casts Transformer Engine adds (workloads.layer_cost)
         ops = forward_ops(model, i, b, shard, plan.precision, attention,
-                          attention_precision="bf16" if low else "", weight_fraction=weight_fraction)
+                          attention_precision="bf16" if low else "", weight_fraction=weight_fraction,
+                          transpose=transpose)
         if model.is_moe_layer(i):
-            ops = moe_layer_ops(ops, model, plan, b, shard, weight_fraction)
+            ops = moe_layer_ops(ops, model, plan, b, shard, weight_fraction, transpose)
         if plan.fp8_recipe and low:
             # train.fp8_recipe: Transformer Engine's quantization passes of that recipe
             ops = requantize(ops, plan.precision, plan.fp8_recipe, non_tn_fp8(cm.gpu.name), weight_fraction)
@@ -414,7 +417,7 @@ MOE_OPS = ("router", "router_softmax_topk", "permute", "expert_up", "expert_act"
 
 
 def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int, shard,
-                  weight_fraction: float = 1.0) -> list[Op]:
+                  weight_fraction: float = 1.0, transpose: bool = True) -> list[Op]:
     """The routed-expert part of one MoE layer's forward on one GPU, replacing ``model``'s.
 
     Vocabulary (Megatron-Core, alltoall dispatcher): a rank holds ``T_sp`` tokens (its sequence
@@ -455,7 +458,8 @@ def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int,
     if low:
         # Transformer Engine's casts of the expert GEMMs' operands: the dispatched rows and the
         # local experts' weights (the model's own casts, sized for its token count, are dropped)
-        moe = [c for o in moe for c in [o] + (cast_ops(o, plan.precision, weight_fraction=weight_fraction)
+        moe = [c for o in moe for c in [o] + (cast_ops(o, plan.precision, weight_fraction=weight_fraction,
+                                                        transpose=transpose)
                                                if o.precision in ("", plan.precision) else [])]
     out, placed = [], False
     for o in ops:
