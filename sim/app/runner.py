@@ -221,6 +221,31 @@ def check_fp4_kv_cache(gpu_name: str, engine: str) -> None:
     _warn_once(message)
 
 
+LAUNCH_BOUND_WARN = 0.1   # launch_wait_s over compute_s past which a training run says it is launch-bound
+
+
+def warn_launch_bound(summary: dict, gpu_name: str, job: str = "", precision: str = "") -> str | None:
+    """Warn (stderr) when a training summary's compute is launch-bound: its critical GPU waits
+    on the host issuing kernels (``launch_wait_s``) for more than ``LAUNCH_BOUND_WARN`` of its
+    ``compute_s``. There a faster GPU or a longer sequence moves ``compute_s`` less than the
+    kernels' own time does (the host's per-kernel cost sets it). Returns the message (None: none)."""
+    wait, compute = summary.get("launch_wait_s"), summary.get("compute_s")
+    if not wait or not compute or wait <= LAUNCH_BOUND_WARN * compute:
+        return None
+    from sim.compute import constants_row
+    us = constants_row(gpu_name).get("cpu_dispatch_us", 0.0)
+    who = f"job {job!r}: " if job else ""
+    low = (f"; at {precision} each GEMM's casts and scale updates add host work too (Transformer Engine's "
+           "FP8 CPU overhead), so a lower precision can run slower here" if precision in ("fp8", "fp4") else "")
+    message = (f"{who}compute is launch-bound: the critical GPU waits {wait:.3g} s of its {compute:.3g} s of "
+               f"compute per step on the host issuing kernels (eager dispatch, {us:g} us per op: "
+               f"sim/data/compute.toml cpu_dispatch_us), so a faster GPU or a longer sequence moves compute_s less "
+               f"than its kernels' time{low}; CUDA graphs (train.cuda_graph_impl), a larger train.micro_batch or a "
+               f"smaller train.tp make it GPU-bound")
+    _warn_once(message)
+    return message
+
+
 def _warn_once(message: str) -> None:
     """Print ``message`` on stderr as a warning, once per process (a sweep's points share a config)."""
     import sys
@@ -348,6 +373,7 @@ def run(cfg: Config) -> RunResult:
     summary_t = check_finite(summary_t)
     tables["summary"] = summary_t
     summary = {k: v[0] for k, v in summary_t.to_pydict().items()}
+    warn_launch_bound(summary, cfg.topology.gpu, precision=_precision(cfg))
     manifest = {
         "dcsim_version": sim.__version__,
         "kind": cfg.run.kind,
@@ -592,6 +618,8 @@ def run_jobs(cfg: Config) -> RunResult:
             row.setdefault("slowdown", float("nan"))
     summary_t = check_finite(_rows_table(rows))
     rows = summary_t.to_pylist()
+    for i, row in zip(workloads, rows):
+        warn_launch_bound(row, cfg.topology.gpu, row["job"], _precision(job_config(cfg, i)))
     tables: dict[str, pa.Table] = {"summary": summary_t}
     for name in sorted({t for tabs in per_job.values() for t in tabs if t != "summary"}):
         parts = [_set_column(tabs[name], "job", job) .select(["job"] + [c for c in tabs[name].column_names if c != "job"])

@@ -68,6 +68,7 @@ class PassCost:
     etp_bytes: float = 0.0          # expert-TP all-gather / reduce-scatter of dispatched rows (output size)
     etp_calls: int = 0              # half all-gathers, half reduce-scatters
     tp_gemm_s: float = 0.0          # tp_comm_overlap: seconds of the GEMMs the TP collectives pipeline with
+    launch_wait_s: float = 0.0      # of compute_s: the GPU waiting on the host issuing kernels (beyond their GPU time)
 
 
 @dataclass
@@ -297,11 +298,15 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     syncs = moe_layers if plan.moe_host_sync else 0
     if plan.cuda_graphs:
         dispatch_s = 0.0
-    fwd.compute_s = (synced_pass_s(cm, fwd_ops, fwd_kernels - sum(fwd_host), dispatch_s, kernels=fwd_host) if syncs
-                     else max(fwd_gpu, fwd_kernels * dispatch_s)) + overhead + microbatch_s
+    fwd_issued = (synced_pass_s(cm, fwd_ops, fwd_kernels - sum(fwd_host), dispatch_s, kernels=fwd_host) if syncs
+                  else max(fwd_gpu, fwd_kernels * dispatch_s))
+    bwd_issued = max(bwd_gpu, bwd_kernels * dispatch_s)
+    # launch-bound: the kernels take longer to issue than to run (the GPU waits on the host)
+    fwd.launch_wait_s = max(0.0, fwd_issued - fwd_gpu)
+    bwd.launch_wait_s = max(0.0, bwd_issued - bwd_gpu)
+    fwd.compute_s = fwd_issued + overhead + microbatch_s
     fwd.compute_s += moe_host_sync_s(cm) * syncs
-    bwd.compute_s = (max(bwd_gpu, bwd_kernels * dispatch_s)
-                     + overhead * (2 if plan.recompute == "full" else 1))
+    bwd.compute_s = bwd_issued + overhead * (2 if plan.recompute == "full" else 1)
     if plan.tp_comm_overlap and plan.tp > 1:
         # Transformer Engine userbuffers: each TP collective runs in chunks beside its GEMM,
         # whose communication kernels take SMs from it (tp_overlap_gemms)

@@ -640,3 +640,44 @@ def test_hw_flops_count_executed_expert_rows_model_flops_keep_megatrons_count(re
         assert s.hw_flops_per_step == pytest.approx(s.model_flops_per_step)
         assert sp_.hw_flops_per_step > sp_.model_flops_per_step
 
+
+# -- Blackwell low precision: launch-bound passes -------------------------------------------------
+
+def _llama8b_tp4(g, precision, seq=8192, layers=4, **train):
+    """runs/quickstart.toml's plan (Llama 3 8B, TP 4, micro-batch 1) with ``layers`` layers."""
+    cfg = load_config(data={"run": {"kind": "train"}, "topology": {"gpu": g, "gpus": 16},
+                            "model": {"preset": "llama3-8b", "layers": layers, "seq_len": seq},
+                            "train": {"tp": 4, "zero": 1, "global_batch": 32, "precision": precision, **train}})
+    model = ModelSpec.from_section(cfg.model)
+    plan = make_plan(cfg.train, model, 16)
+    return step_costs(model, plan, ComputeModel(gpu(g), precision)).chunks[0]
+
+
+def test_eager_fp8_on_blackwell_is_launch_bound_and_graphed_low_precision_is_faster():
+    # runs/quickstart.toml on B200: fp8 ran 1.23 s per step against bf16's 1.00 s, fp4 equal to fp8,
+    # without a word. Eager, Transformer Engine's per-GEMM casts and scale updates add host work
+    # (TE PR #1016, issues #445 / #836: FP8 slower than 16 bit for small layers), so at 8B / TP 4
+    # the host issues the fp8 pass slower than Blackwell runs it: the GPU waits (launch_wait_s),
+    # while bf16 is GPU-bound. With CUDA graphs the passes are GPU-bound: fp4 < fp8 < bf16.
+    for g in ("B200-180GB", "GB300"):
+        eager = {p: _llama8b_tp4(g, p) for p in ("bf16", "fp8", "fp4")}
+        assert eager["bf16"].fwd.launch_wait_s == 0 and eager["bf16"].bwd.launch_wait_s == 0
+        for p in ("fp8", "fp4"):
+            assert eager[p].fwd.launch_wait_s > 0 and eager[p].bwd.launch_wait_s > 0, (g, p)
+        graphed = {p: _llama8b_tp4(g, p, cuda_graph_impl="local") for p in ("bf16", "fp8", "fp4")}
+        t = {p: c.fwd.compute_s + c.bwd.compute_s for p, c in graphed.items()}
+        assert t["fp4"] < t["fp8"] < t["bf16"], (g, t)
+        assert all(c.fwd.launch_wait_s == 0 and c.bwd.launch_wait_s == 0 for c in graphed.values())
+
+
+def test_a_launch_bound_pass_says_so_and_a_gpu_bound_one_does_not():
+    # seq 4096 at fp4 on Blackwell: the host issues the kernels slower than the GPU runs them
+    # (the same host time on every Blackwell board); H100 bf16 at seq 8192 is GPU-bound
+    b200, gb300 = (_llama8b_tp4(g, "fp4", seq=4096) for g in ("B200-180GB", "GB300"))
+    for c in (b200, gb300):
+        assert c.fwd.launch_wait_s > 0 and c.bwd.launch_wait_s > 0
+    assert b200.fwd.compute_s == pytest.approx(gb300.fwd.compute_s)      # the host's floor
+    h100 = _llama8b_tp4("H100-SXM-80GB", "bf16")
+    assert h100.fwd.launch_wait_s == 0 and h100.bwd.launch_wait_s == 0
+    # GPU-bound: doubling the sequence moves the GPU-bound pass
+    assert _llama8b_tp4("H100-SXM-80GB", "bf16", seq=4096).fwd.compute_s < 0.6 * h100.fwd.compute_s
