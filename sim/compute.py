@@ -168,11 +168,15 @@ KERNEL_CONSTANTS = ("gemm_eff_max", "gemm_half_flops", "attn_eff_max", "attn_hal
 TRAINING_CONSTANTS = KERNEL_CONSTANTS + ("layer_overhead_us", "cpu_dispatch_us", "microbatch_overhead_us")
 
 
-def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
+def calibration(gpu_name: str, kind: str = "train", precision: str = "") -> tuple[bool, list[str]]:
     """(calibrated, the constants that come from ``[default]`` or a ``like``) of a GPU for a run
-    of ``kind`` (``train`` or ``serve``). A GPU a config defines is never calibrated: with
-    ``like`` every constant is borrowed from the like's fit (CONTRACT round 2), even where no
-    field it rests on differs (``calibration_inputs_changed`` names those that do)."""
+    of ``kind`` (``train`` or ``serve``) at ``precision`` (a training run's ``train.precision``;
+    "": any). A GPU a config defines is never calibrated: with ``like`` every constant is
+    borrowed from the like's fit (CONTRACT round 2), even where no field it rests on differs
+    (``calibration_inputs_changed`` names those that do). A section whose training fit measured
+    some precisions only says which (``calibrated_precisions``: Blackwell's rows are all FP8, so
+    its bf16 curve is [default]'s and its fp4 factor [default]'s assumption): a training run at
+    another precision is not calibrated, its GEMM rate named among the missing constants."""
     from sim import hardware
     needed = TRAINING_CONSTANTS if kind == "train" else KERNEL_CONSTANTS
     spec = hardware.defined().get(gpu_name)
@@ -190,7 +194,16 @@ def calibration(gpu_name: str, kind: str = "train") -> tuple[bool, list[str]]:
     # fitted to measurements of that GPU
     if spec is not None:
         missing = list(needed)
+    fitted = own.get("calibrated_precisions")
+    if kind == "train" and precision and fitted is not None and precision not in fitted and not missing:
+        missing = [precision_rate_constant(precision)]
     return not missing, missing
+
+
+def precision_rate_constant(precision: str) -> str:
+    """The compute.toml constant that sets a training GEMM's rate at ``precision``: the 16-bit
+    curve's ``gemm_eff_max``, else ``<precision>_gemm_factor`` on top of it."""
+    return "gemm_eff_max" if precision in ("fp16", "bf16", "") else f"{precision}_gemm_factor"
 
 
 def calibration_inputs_changed(gpu_name: str) -> list[str]:

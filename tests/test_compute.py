@@ -90,6 +90,22 @@ def test_calibration_status_per_gpu_and_kind():
     assert "launch_us" in calibration("MI355X", "train")[1]
 
 
+def test_blackwell_training_is_calibrated_at_the_precision_its_rows_measured_only():
+    # every public Blackwell training row the fit used is FP8: a bf16 run prices its GEMMs with
+    # [default]'s unfitted gemm_eff_max and an fp4 run with [default]'s assumed fp4_gemm_factor,
+    # so neither is calibrated (bf16 on B200 said calibrated = true)
+    from sim.compute import calibration
+    for name in ("B200-180GB", "GB200", "GB300"):
+        assert calibration(name, "train", "fp8") == (True, [])
+        assert calibration(name, "train", "bf16") == (False, ["gemm_eff_max"])
+        assert calibration(name, "train", "fp16") == (False, ["gemm_eff_max"])
+        assert calibration(name, "train", "fp4") == (False, ["fp4_gemm_factor"])
+    # sections without calibrated_precisions: every precision their GPU runs, as before
+    for p in ("bf16", "fp8"):
+        assert calibration("H100-SXM-80GB", "train", p) == (True, [])
+    assert calibration("A100-SXM-80GB", "train", "fp16") == (True, [])
+
+
 def test_a_defined_gpu_borrows_its_likes_constants_and_is_not_calibrated():
     from sim import hardware
     from sim.compute import calibration, efficiency_for

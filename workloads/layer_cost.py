@@ -15,7 +15,8 @@ Vocabulary:
 - fp8/fp4 overhead ops (Transformer Engine, delayed scaling): every low-precision GEMM needs its
   operands cast; the casts are memory-bound ops over the tensors they touch, with the amax
   reduction fused into the cast (TE's ``cast_transpose``): forward, the input activation
-  (read 2 B, write the fp8 copy and its transpose for the weight gradient: 1 + 1 B per element)
+  (read 2 B, write the fp8 copy and its transpose for the weight gradient: 1 + 1 B per element;
+  no transpose on Blackwell, whose FP8 GEMMs read the one copy in every layout)
   and the weight (the same 4 B per element; with sharded data parallelism the 16-bit weights
   are gathered for every pass, so the cast repeats per micro-batch; otherwise TE caches the fp8
   weight after a step's first micro-batch, ``weight_fraction`` = 1/m); backward, the output
@@ -72,16 +73,21 @@ def _low_bytes(precision: str) -> float:
     return FP4_BYTES if precision == "fp4" else 1.0
 
 
-def cast_ops(gemm: Op, precision: str, backward: bool = False, weight_fraction: float = 1.0) -> list[Op]:
+def cast_ops(gemm: Op, precision: str, backward: bool = False, weight_fraction: float = 1.0,
+             transpose: bool = True) -> list[Op]:
     """The overhead ops one low-precision GEMM ``gemm`` (dims (m, k, n) per launch, ``count``
     launches) adds to its pass: casts with fused amax and transposes (see the module text).
     ``weight_fraction``: the share of passes that cast the weight (1: every pass, as under
-    FSDP; 1/m when the fp8 copy is cached over a step's m micro-batches)."""
+    FSDP; 1/m when the fp8 copy is cached over a step's m micro-batches). ``transpose``: the
+    cast also writes the transposed copy the other GEMMs read (False: a tensor-scaled fp8 copy
+    on a GPU whose FP8 GEMMs take every layout, Blackwell; fp4's block scales run along one
+    dimension, so its columnwise copy is always written)."""
     if precision not in LOW_PRECISION or gemm.kind != "gemm" or not gemm.dims:
         return []
     m, k, n = gemm.dims
     lb = _low_bytes(precision)
-    per_elem = ACT_BYTES + 2 * lb           # read 16 bit, write the copy and its transpose
+    # read 16 bit, write the copy and its transpose
+    per_elem = ACT_BYTES + (2 if transpose or precision != "fp8" else 1) * lb
     if precision == "fp4":
         # NVFP4 scales in two levels: a per-tensor fp32 scale from the tensor's amax (a read of
         # the 16-bit tensor before the cast, no history as in fp8's delayed scaling) over the
@@ -100,23 +106,25 @@ def cast_ops(gemm: Op, precision: str, backward: bool = False, weight_fraction: 
 
 def forward_ops(model: ModelSpec, i: int, micro_batch: int, shard: Shard, precision: str,
                 attention: str = "flash", seq: int | None = None,
-                attention_precision: str = "bf16", casts: bool = True, weight_fraction: float = 1.0) -> list[Op]:
+                attention_precision: str = "bf16", casts: bool = True, weight_fraction: float = 1.0,
+                transpose: bool = True) -> list[Op]:
     """Layer ``i``'s forward ops on one GPU for ``micro_batch`` sequences of ``seq`` tokens,
     each at its precision, plus the low-precision casts of its GEMMs (``casts``: training
     frameworks cast at run time; inference engines store quantized weights and fuse the
-    activation quantization into the preceding kernel, so serving passes False)."""
+    activation quantization into the preceding kernel, so serving passes False; ``transpose``:
+    see ``cast_ops``)."""
     out = []
     for o in model.layer_ops(i, micro_batch, shard, attention, seq):
         p = op_precision(o, precision, attention_precision)
         out.append(replace(o, precision=p) if p and p != o.precision else o)
         if casts and o.kind == "gemm":
-            out.extend(cast_ops(o, precision, weight_fraction=weight_fraction))
+            out.extend(cast_ops(o, precision, weight_fraction=weight_fraction, transpose=transpose))
     return out
 
 
-def backward_cast_ops(fwd: list[Op], precision: str) -> list[Op]:
+def backward_cast_ops(fwd: list[Op], precision: str, transpose: bool = True) -> list[Op]:
     """The backward pass's casts of the output gradient of every low-precision GEMM in ``fwd``."""
-    return [c for o in fwd if o.kind == "gemm" for c in cast_ops(o, precision, backward=True)]
+    return [c for o in fwd if o.kind == "gemm" for c in cast_ops(o, precision, backward=True, transpose=transpose)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,24 +52,32 @@ _WARNED: set = set()     # (gpu, kind, message) of calibration warnings; message
 WARN_UNCALIBRATED = True  # dcsim validate turns it off: its cases' own GPUs are no warning to the user
 
 
-def calibrated(gpu_name: str, kind: str) -> bool:
+def calibrated(gpu_name: str, kind: str, precision: str = "") -> bool:
     """The summaries' ``calibrated`` column (CONTRACT round 2): every compute constant a run of
-    ``kind`` uses on this GPU was fitted to measurements of it; warns on stderr when not."""
+    ``kind`` uses on this GPU (at a training run's ``precision``) was fitted to measurements of
+    it; warns on stderr when not."""
     import sys
     from sim import hardware
     from sim.compute import calibration, calibration_inputs_changed
-    ok, missing = calibration(gpu_name, kind)
+    ok, missing = calibration(gpu_name, kind, precision)
     if not ok and WARN_UNCALIBRATED:
         spec = hardware.defined().get(gpu_name)
         if spec is not None and spec.like:
             # CONTRACT round 2: a `like` GPU is not calibrated; say whose curves it runs on
             changed = calibration_inputs_changed(gpu_name)
-            fit = (f"fitted to measurements of {spec.like}, not of {gpu_name}" if calibration(spec.like, kind)[0]
+            fit = (f"fitted to measurements of {spec.like}, not of {gpu_name}" if calibration(spec.like, kind, precision)[0]
                    else f"not all fitted for {kind} runs even on {spec.like}")
             why = (f" ({', '.join(changed)} {'differs' if len(changed) == 1 else 'differ'} from {spec.like}'s)"
                    if changed else "")
             msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: it relies on {spec.like}'s compute "
                    f"curves (sim/data/compute.toml), {fit}{why}; treat its times as estimates")
+        elif precision and calibration(gpu_name, kind)[0]:
+            # fitted, but at other precisions (compute.toml calibrated_precisions)
+            from sim.compute import calibration_section, _table
+            fitted = ", ".join(_table()[calibration_section(gpu_name)]["calibrated_precisions"])
+            msg = (f"warning: {gpu_name} is not calibrated for {kind} runs at {precision}: its constants were "
+                   f"fitted to {fitted} runs only, and {', '.join(missing)} (the {precision} GEMM rate) is "
+                   "[default]'s (see sim/data/compute.toml); treat its times as estimates")
         else:
             msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
                    f"defaults (see sim/data/compute.toml); treat its times as estimates")
@@ -83,6 +91,11 @@ def calibrated(gpu_name: str, kind: str) -> bool:
             _WARNED.add((gpu_name, kind, msg))
             print(msg, file=sys.stderr)
     return ok
+
+
+def _precision(cfg: Config) -> str:
+    """A training run's ``train.precision`` (its calibration can depend on it); "" for serving."""
+    return cfg.train.precision if cfg.run.kind == "train" and cfg.train is not None else ""
 
 
 def _workload(kind: str):
@@ -216,6 +229,31 @@ def check_fp4_kv_cache(gpu_name: str, engine: str) -> None:
     _warn_once(message)
 
 
+LAUNCH_BOUND_WARN = 0.1   # launch_wait_s over compute_s past which a training run says it is launch-bound
+
+
+def warn_launch_bound(summary: dict, gpu_name: str, job: str = "", precision: str = "") -> str | None:
+    """Warn (stderr) when a training summary's compute is launch-bound: its critical GPU waits
+    on the host issuing kernels (``launch_wait_s``) for more than ``LAUNCH_BOUND_WARN`` of its
+    ``compute_s``. There a faster GPU or a longer sequence moves ``compute_s`` less than the
+    kernels' own time does (the host's per-kernel cost sets it). Returns the message (None: none)."""
+    wait, compute = summary.get("launch_wait_s"), summary.get("compute_s")
+    if not wait or not compute or wait <= LAUNCH_BOUND_WARN * compute:
+        return None
+    from sim.compute import constants_row
+    us = constants_row(gpu_name).get("cpu_dispatch_us", 0.0)
+    who = f"job {job!r}: " if job else ""
+    low = (f"; at {precision} each GEMM's casts and scale updates add host work too (Transformer Engine's "
+           "FP8 CPU overhead), so a lower precision can run slower here" if precision in ("fp8", "fp4") else "")
+    message = (f"{who}compute is launch-bound: the critical GPU waits {wait:.3g} s of its {compute:.3g} s of "
+               f"compute per step on the host issuing kernels (eager dispatch, {us:g} us per op: "
+               f"sim/data/compute.toml cpu_dispatch_us), so a faster GPU or a longer sequence moves compute_s less "
+               f"than its kernels' time{low}; CUDA graphs (train.cuda_graph_impl), a larger train.micro_batch or a "
+               f"smaller train.tp make it GPU-bound")
+    _warn_once(message)
+    return message
+
+
 def _warn_once(message: str) -> None:
     """Print ``message`` on stderr as a warning, once per process (a sweep's points share a config)."""
     import sys
@@ -336,13 +374,14 @@ def run(cfg: Config) -> RunResult:
     summary_t = tables["summary"]
     summary_t = _set_column(summary_t, "gpus", len(topo.gpus))
     summary_t = _set_column(summary_t, "sim_events", events)
-    summary_t = _set_column(summary_t, "calibrated", calibrated(cfg.topology.gpu, cfg.run.kind))
+    summary_t = _set_column(summary_t, "calibrated", calibrated(cfg.topology.gpu, cfg.run.kind, _precision(cfg)))
     if "wall_s" in summary_t.column_names:
         summary_t = summary_t.drop_columns(["wall_s"])
     summary_t = summary_t.append_column("wall_s", pa.array([wall], pa.float64()))
     summary_t = check_finite(summary_t)
     tables["summary"] = summary_t
     summary = {k: v[0] for k, v in summary_t.to_pydict().items()}
+    warn_launch_bound(summary, cfg.topology.gpu, precision=_precision(cfg))
     manifest = {
         "dcsim_version": sim.__version__,
         "kind": cfg.run.kind,
@@ -574,7 +613,7 @@ def run_jobs(cfg: Config) -> RunResult:
         row = {"job": job.name, "kind": job.kind}
         row.update({k: v[0] for k, v in tabs["summary"].to_pydict().items()})
         row["gpus"] = job.gpus
-        row["calibrated"] = calibrated(cfg.topology.gpu, job.kind)
+        row["calibrated"] = calibrated(cfg.topology.gpu, job.kind, _precision(job_config(cfg, i)))
         if i in alone:
             row.update(w.slowdown(alone[i]))
             if job.kind == "serve":
@@ -589,6 +628,8 @@ def run_jobs(cfg: Config) -> RunResult:
     rows = summary_t.to_pylist()
     if cfg.run.trace:
         _split_flows(simulation, per_job)
+    for i, row in zip(workloads, rows):
+        warn_launch_bound(row, cfg.topology.gpu, row["job"], _precision(job_config(cfg, i)))
     tables: dict[str, pa.Table] = {"summary": summary_t}
     for name in sorted({t for tabs in per_job.values() for t in tabs if t != "summary"}):
         parts = [_set_column(tabs[name], "job", job) .select(["job"] + [c for c in tabs[name].column_names if c != "job"])

@@ -375,6 +375,44 @@ def test_idle_gpu_warning_names_pp_and_disaggregated_roles(capsys):
     assert capsys.readouterr().err.count("warning: ") == 2
 
 
+def test_a_blackwell_training_run_is_calibrated_only_at_fp8(capsys, monkeypatch):
+    # the Blackwell training fit has FP8 rows only: bf16 on B200 reported calibrated = true
+    from sim.app import runner
+    monkeypatch.setattr(runner, "_WARNED", set())
+    small = {"run": {"kind": "train"}, "topology": {"gpu": "B200-180GB", "gpus": 8, "fabric": "none"},
+             "model": {"preset": "llama3-8b", "layers": 2, "seq_len": 1024}, "train": {"tp": 8, "global_batch": 8}}
+    for precision, ok in (("bf16", False), ("fp8", True), ("fp4", False)):
+        cfg = load_config(data=small, overrides=[f'train.precision="{precision}"'])
+        assert run(cfg).summary["calibrated"] is ok, precision
+        err = capsys.readouterr().err
+        assert (f"B200-180GB is not calibrated for train runs at {precision}" in err) is (not ok)
+        if not ok:
+            assert "fitted to fp8 runs only" in err
+            assert ("gemm_eff_max" if precision == "bf16" else "fp4_gemm_factor") in err
+
+
+def test_a_launch_bound_training_run_says_so(capsys, monkeypatch):
+    # runs/quickstart.toml on B200 at seq 4096: compute_s equal on B200, GB200 and GB300 and at
+    # fp8 and fp4 without a word; the summary now says how long the GPU waits on the host
+    from sim.app import runner
+    monkeypatch.setattr(runner, "_WARNED", set())
+    base = ROOT / "runs" / "quickstart.toml"
+    cfg = load_config(base, overrides=['topology.gpu="B200-180GB"', 'train.precision="fp8"', "model.seq_len=4096",
+                                       "model.layers=4"])
+    s = run(cfg).summary
+    assert s["launch_wait_s"] > 0.1 * s["compute_s"]
+    err = capsys.readouterr().err
+    assert "compute is launch-bound" in err and "train.cuda_graph_impl" in err
+    # CUDA graphs replay each layer's kernels with one launch: GPU-bound, no warning
+    monkeypatch.setattr(runner, "_WARNED", set())
+    s = run(load_config(base, overrides=['topology.gpu="B200-180GB"', 'train.precision="fp8"', "model.seq_len=4096",
+                                         "model.layers=4", 'train.cuda_graph_impl="local"'])).summary
+    assert s["launch_wait_s"] == 0 and "launch-bound" not in capsys.readouterr().err
+    # the quickstart as shipped (H100, bf16) is GPU-bound
+    s = run(load_config(base, overrides=["model.layers=4"])).summary
+    assert s["launch_wait_s"] == 0 and "launch-bound" not in capsys.readouterr().err
+
+
 def test_an_amd_serving_warning_points_to_the_measured_comparison(capsys, monkeypatch):
     # serving on MI355X warned "treat its times as estimates" without saying that the serving-amd suite
     # measures how far they are

@@ -78,6 +78,24 @@ def test_low_precision_ops_and_casts():
     assert not [o for o in forward_ops(spec, 0, 2, Shard(), "bf16", seq=1024) if "cast" in o.name]
 
 
+def test_a_blackwell_fp8_cast_writes_no_transpose_an_fp4_one_does():
+    """Blackwell's FP8 GEMMs read one tensor-scaled copy in every layout (transpose=False):
+    3 B per element (read 2, write 1); NVFP4's block scales run along one dimension, so its
+    columnwise copy is written whatever the GPU."""
+    spec = _spec("llama3-8b")
+    for p, with_t, without_t in (("fp8", 4.0, 3.0), ("fp4", None, None)):
+        ops = {o.name: o for o in forward_ops(spec, 0, 2, Shard(), p, seq=1024, transpose=False)}
+        ref = {o.name: o for o in forward_ops(spec, 0, 2, Shard(), p, seq=1024)}
+        m, k, n = ops["qkv"].dims
+        if p == "fp8":
+            assert ref["fp8_cast_qkv"].bytes == pytest.approx(with_t * (m * k + k * n))
+            assert ops["fp8_cast_qkv"].bytes == pytest.approx(without_t * (m * k + k * n))
+            bwd = {o.name: o for o in backward_cast_ops(list(ops.values()), "fp8", transpose=False)}
+            assert bwd["fp8_cast_qkv_bwd"].bytes == pytest.approx(without_t * m * n)
+        else:
+            assert ops["fp4_cast_qkv"].bytes == ref["fp4_cast_qkv"].bytes
+
+
 def test_expert_load_scales_the_routed_ops_only():
     """LayerCost.seconds(expert_load=f): the most loaded EP rank's expert GEMMs, activation and
     permutes run on f x the routed rows (weights read once); 1 is the default; a dense model has

@@ -13,6 +13,9 @@ Vocabulary:
   (dp, cp), is the critical one (``critical_row``).
 - ``bubble_s``: time on the critical GPU with neither compute nor exposed communication,
   framework step overhead excluded (reported as ``overhead_s``).
+- ``launch_wait_s``: of the critical GPU's ``compute_s``, the seconds it waits on the host
+  issuing kernels (a launch-bound pass: eager dispatch slower than its kernels run; the runner
+  warns when it is a sizeable part), from the cost model at nominal GPU speed.
 - summary over steps: ``step_time_s`` is the mean step time of the simulated steps (``steps``
   of them), ``tokens_per_s`` the tokens they trained over their total time, the FLOP rates and
   ``mfu`` / ``hfu`` the same; the critical GPU's time columns (``compute_s``, ``comm_s``,
@@ -284,6 +287,14 @@ def mean(values: list[float]) -> float:
     return first + math.fsum(v - first for v in values) / len(values)
 
 
+def launch_wait_s(plan, costs, stage: int) -> float:
+    """Seconds per step of pipeline rank ``stage``'s compute in which its GPU waits on the host
+    issuing kernels (``PassCost.launch_wait_s``: eager dispatch slower than the kernels run), by
+    the cost model at nominal speed: its chunks' passes, once per micro-batch."""
+    return plan.microbatches * sum(costs.chunks[k].fwd.launch_wait_s + costs.chunks[k].bwd.launch_wait_s
+                                   for k in plan.stage_chunks(stage))
+
+
 def _summary(cfg, model, plan, spec, costs, crit_rows, step_times, peak_bytes, fits) -> dict:
     """The summary row over the simulated steps: ``step_times`` (seconds, one per step) and each
     step's critical row ``crit_rows``; means over the steps (module docstring)."""
@@ -309,6 +320,7 @@ def _summary(cfg, model, plan, spec, costs, crit_rows, step_times, peak_bytes, f
         "exposed_comm_s": crit["exposed_comm_s"],
         "bubble_s": crit["bubble_s"],
         "overhead_s": costs.step_overhead_s,
+        "launch_wait_s": launch_wait_s(plan, costs, crit["stage"]),
         "compute_comm_ratio": crit["compute_s"] / comm if comm > 0 else None,   # undefined without communication: null
         "overlap_fraction": 1.0 - crit["exposed_comm_s"] / comm if comm > 0 else 1.0,
         "peak_memory_GB": peak_bytes / 1e9,

@@ -7,9 +7,10 @@ Vocabulary:
   weight gradients); fused flash attention runs 2.5x (it recomputes the scores).
 - ``PassCost``: ``compute_s`` (sum of roofline op times plus the framework's per-layer
   overhead), ``model_flops`` (standard count, no recompute), ``hw_flops`` (recompute included,
-  the convention of Narayanan et al. 2021), and the communication the pass issues: TP
-  (``tp_calls`` collectives of ``tp_bytes`` each, all-reduce, or all-gather + reduce-scatter with
-  sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V;
+  the convention of Narayanan et al. 2021; routed experts at the rows executed, fewer with
+  token drop and more with drop-and-pad: ``executed_expert_rows``), and the communication the
+  pass issues: TP (``tp_calls`` collectives of ``tp_bytes`` each, all-reduce, or all-gather +
+  reduce-scatter with sequence parallelism), EP all-to-all (dispatch + combine), CP ring exchange of K and V;
   with ``tp_comm_overlap`` also ``tp_gemm_s``, the GEMM seconds its TP collectives pipeline
   with (``tp_overlap_gemms``, ``tp_overlap_exposed``).
 - host dispatch: PyTorch eager issues every kernel from the CPU at a fixed cost
@@ -67,6 +68,7 @@ class PassCost:
     etp_bytes: float = 0.0          # expert-TP all-gather / reduce-scatter of dispatched rows (output size)
     etp_calls: int = 0              # half all-gathers, half reduce-scatters
     tp_gemm_s: float = 0.0          # tp_comm_overlap: seconds of the GEMMs the TP collectives pipeline with
+    launch_wait_s: float = 0.0      # of compute_s: the GPU waiting on the host issuing kernels (beyond their GPU time)
 
 
 @dataclass
@@ -179,7 +181,7 @@ def backward_ops(ops: list[Op], attention: str, precision: str = "", recipe: str
             # input gradient (m x n)(n x k) and weight gradient (k x m)(m x n): same three dims
             out.append(Op(o.name + "_bwd", 2.0 * o.flops, 2.0 * o.bytes, 0.0, o.kind,
                           2 * o.count if o.kind == "gemm" else o.count, o.dims, o.precision))
-    return out + (backward_cast_ops(ops, precision) if precision in LOW_PRECISION else [])
+    return out + (backward_cast_ops(ops, precision, transpose=not non_tn) if precision in LOW_PRECISION else [])
 
 
 def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, attention: str) -> ChunkCost:
@@ -196,13 +198,16 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     # micro-batch is the first (Megatron's is_first_microbatch: the fp8 copy is cached); under
     # ZeRO-3/FSDP the 16-bit weights are re-gathered for every pass and cast again
     weight_fraction = 1.0 if plan.zero >= 3 else 1.0 / max(plan.microbatches, 1)
+    # Blackwell's FP8 GEMMs read one tensor-scaled copy in every layout: the casts write no transpose
+    transpose = not non_tn_fp8(cm.gpu.name)
     for i in layers:
         # the shared layer model: GEMMs at the run's precision, attention at 16 bit, and the
         # fp8/fp4 casts Transformer Engine adds (workloads.layer_cost)
         ops = forward_ops(model, i, b, shard, plan.precision, attention,
-                          attention_precision="bf16" if low else "", weight_fraction=weight_fraction)
+                          attention_precision="bf16" if low else "", weight_fraction=weight_fraction,
+                          transpose=transpose)
         if model.is_moe_layer(i):
-            ops = moe_layer_ops(ops, model, plan, b, shard, weight_fraction)
+            ops = moe_layer_ops(ops, model, plan, b, shard, weight_fraction, transpose)
         if plan.fp8_recipe and low:
             # train.fp8_recipe: Transformer Engine's quantization passes of that recipe
             ops = requantize(ops, plan.precision, plan.fp8_recipe, non_tn_fp8(cm.gpu.name), weight_fraction)
@@ -248,6 +253,16 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     recompute_flops = (layer_flops + attn_flops if plan.recompute == "full"
                        else sum(recompute_module_flops(model, i, modules) for i in layers) * tokens * share)
     bwd.hw_flops = bwd.model_flops + recompute_flops
+    # hardware FLOPs count the routed-expert rows the GPUs execute: fewer when tokens are
+    # dropped, more when every expert is padded to capacity (executed_expert_rows); the model
+    # count keeps Megatron's top_k rows per token
+    extra_rows = executed_expert_rows(plan) - 1.0
+    if extra_rows and model.is_moe:
+        routed = sum(2.0 * model.top_k * model.expert_params() for i in layers
+                     if model.is_moe_layer(i)) * tokens * share * extra_rows
+        recomputed = plan.recompute == "full" or (plan.recompute == "selective" and "moe" in modules)
+        fwd.hw_flops += routed
+        bwd.hw_flops += (3.0 if recomputed else 2.0) * routed
 
     # communication issued by the pass (per GPU, nccl-tests sizes)
     T = b * model.seq_len / plan.cp
@@ -283,11 +298,15 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     syncs = moe_layers if plan.moe_host_sync else 0
     if plan.cuda_graphs:
         dispatch_s = 0.0
-    fwd.compute_s = (synced_pass_s(cm, fwd_ops, fwd_kernels - sum(fwd_host), dispatch_s, kernels=fwd_host) if syncs
-                     else max(fwd_gpu, fwd_kernels * dispatch_s)) + overhead + microbatch_s
+    fwd_issued = (synced_pass_s(cm, fwd_ops, fwd_kernels - sum(fwd_host), dispatch_s, kernels=fwd_host) if syncs
+                  else max(fwd_gpu, fwd_kernels * dispatch_s))
+    bwd_issued = max(bwd_gpu, bwd_kernels * dispatch_s)
+    # launch-bound: the kernels take longer to issue than to run (the GPU waits on the host)
+    fwd.launch_wait_s = max(0.0, fwd_issued - fwd_gpu)
+    bwd.launch_wait_s = max(0.0, bwd_issued - bwd_gpu)
+    fwd.compute_s = fwd_issued + overhead + microbatch_s
     fwd.compute_s += moe_host_sync_s(cm) * syncs
-    bwd.compute_s = (max(bwd_gpu, bwd_kernels * dispatch_s)
-                     + overhead * (2 if plan.recompute == "full" else 1))
+    bwd.compute_s = bwd_issued + overhead * (2 if plan.recompute == "full" else 1)
     if plan.tp_comm_overlap and plan.tp > 1:
         # Transformer Engine userbuffers: each TP collective runs in chunks beside its GEMM,
         # whose communication kernels take SMs from it (tp_overlap_gemms)
@@ -403,7 +422,7 @@ MOE_OPS = ("router", "router_softmax_topk", "permute", "expert_up", "expert_act"
 
 
 def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int, shard,
-                  weight_fraction: float = 1.0) -> list[Op]:
+                  weight_fraction: float = 1.0, transpose: bool = True) -> list[Op]:
     """The routed-expert part of one MoE layer's forward on one GPU, replacing ``model``'s.
 
     Vocabulary (Megatron-Core, alltoall dispatcher): a rank holds ``T_sp`` tokens (its sequence
@@ -444,7 +463,8 @@ def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int,
     if low:
         # Transformer Engine's casts of the expert GEMMs' operands: the dispatched rows and the
         # local experts' weights (the model's own casts, sized for its token count, are dropped)
-        moe = [c for o in moe for c in [o] + (cast_ops(o, plan.precision, weight_fraction=weight_fraction)
+        moe = [c for o in moe for c in [o] + (cast_ops(o, plan.precision, weight_fraction=weight_fraction,
+                                                        transpose=transpose)
                                                if o.precision in ("", plan.precision) else [])]
     out, placed = [], False
     for o in ops:
@@ -455,6 +475,20 @@ def moe_layer_ops(ops: list[Op], model: ModelSpec, plan: Plan, micro_batch: int,
             continue
         out.append(o)
     return out
+
+
+def executed_expert_rows(plan: Plan) -> float:
+    """Routed-expert rows the job executes per routed token (token x top_k), relative to
+    dropless: 1 dropless (every routed token is computed once); ``moe_capacity_factor`` ``cf``
+    with ``moe_pad_expert_input_to_capacity`` (Megatron's drop-and-pad: every expert computes
+    exactly ``cf`` x the mean rows, padding included); ``min(1, cf)`` when dropping without
+    padding (at most ``cf`` x the mean per expert; a balanced router drops nothing when
+    ``cf`` >= 1, an upper bound when it is not). Hardware FLOPs (``hfu``) count these rows;
+    model FLOPs (``mfu``) keep Megatron's dropless count."""
+    cf = plan.moe_capacity_factor
+    if not cf:
+        return 1.0
+    return float(cf) if plan.moe_pad_to_capacity else min(1.0, float(cf))
 
 
 def moe_rows(model: ModelSpec, plan: Plan, t_sp: float) -> float:
