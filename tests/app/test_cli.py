@@ -200,7 +200,7 @@ def test_validate_does_not_warn_about_its_own_cases_gpus(monkeypatch, capsys):
     monkeypatch.setattr(validation, "SUITES", {"a": None})
     monkeypatch.setattr(validation, "run_suite", suite)
     monkeypatch.setattr(runner, "_WARNED", set())
-    monkeypatch.setattr("sim.compute.calibration", lambda gpu, kind: (False, ["gemm_eff_max"]))
+    monkeypatch.setattr("sim.compute.calibration", lambda gpu, kind, precision="": (False, ["gemm_eff_max"]))
     assert main(["validate", "a"]) == 0
     assert "not calibrated" not in capsys.readouterr().err
     assert runner.WARN_UNCALIBRATED                    # a run's own GPU still warns after validate
