@@ -20,6 +20,7 @@ import copy
 import math
 import re
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -784,6 +785,50 @@ register_presets("model", _ROOT / "workloads" / "presets")
 TRACE_DIR: Path = _ROOT / "workloads" / "serving" / "data"
 
 
+# The serving engines' profiles (engines.toml beside the serving model), read here as data, as the
+# presets are: an engine's default scheduler and host times decide whether some [serve] keys have any
+# effect, which ``ineffective_settings`` tells before a run (and a sweep's pre-check from it);
+# workloads/serving/engines.py builds its profiles from the same rows (``engine_row``).
+ENGINES_TOML: Path = _ROOT / "workloads" / "serving" / "data" / "engines.toml"
+DEFAULT_ENGINE = "vllm"      # serve.engine unset (CONTRACT round 2)
+
+
+@lru_cache(maxsize=1)
+def engine_data() -> dict:
+    """engines.toml as parsed, one table per engine (read once per process)."""
+    return tomllib.loads(ENGINES_TOML.read_text())
+
+
+def engine_row(name: str | None, data: dict | None = None) -> dict:
+    """A copy of engines.toml's row of engine ``name`` (None: ``DEFAULT_ENGINE``); a serving mode of
+    another engine (``like = "OTHER"``) is OTHER's row with its own fields replaced. ``data``: the
+    engines' table to read (default ``engine_data()``). KeyError for a name it lacks (``serve.engine``
+    is validated against the known names)."""
+    data = engine_data() if data is None else data
+    row = dict(data[name or DEFAULT_ENGINE])
+    if "like" in row:
+        row = {**data[row.pop("like")], **row}
+    return row
+
+
+def engine_scheduler(serve) -> str:
+    """The scheduler a ``[serve]`` section runs: ``serve.scheduler`` where the config gives it, else its
+    engine's default (engines.toml ``[ENGINE.defaults] scheduler``: vLLM V1 'sarathi', SGLang 'vllm',
+    TensorRT-LLM 'orca'), else the key's own default."""
+    if "scheduler" in serve.model_fields_set:
+        return serve.scheduler
+    return engine_row(serve.engine).get("defaults", {}).get("scheduler", serve.scheduler)
+
+
+def carries_prefix_blocks(workload) -> bool:
+    """Whether the requests of a ``[workload]`` carry prefix-block ids, the only thing a prefix cache
+    matches prompts by: a Mooncake trace (``.jsonl`` / ``.json``, its ``hash_ids``) replayed request by
+    request (arrival = 'trace' or 'closed'). Synthetic prompts, an Azure ``.csv`` trace and a trace read
+    for its lengths only share none (workloads/serving/requests.py build_stream)."""
+    w = workload
+    return bool(w.trace) and w.arrival in ("trace", "closed") and Path(w.trace).suffix in (".jsonl", ".json")
+
+
 def find_trace(name: str) -> Path | None:
     """The file ``workload.trace = name`` names: as given, else a trace shipped with dcsim of
     that file name (``TRACE_DIR``); None when neither exists."""
@@ -1290,12 +1335,16 @@ def warn_unused_sections(data: dict, cfg: "Config", reads: tuple[str, ...] | Non
 _WARNED_INEFFECTIVE: set[str] = set()
 
 
-def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
+def ineffective_settings(data: dict, cfg: "Config", runs: bool = True) -> list[str]:
     """Settings the config gives that have no effect in it, one message each naming the key and
     why: ``serve.router_weights``/``router_max_kv_utilization`` without router = 'weighted',
     ``train.sequence_parallel`` with tp = 1, ``train.virtual_stages`` > 1 without the
     interleaved schedule, and top-level ``[model]``/``[train]``/``[serve]``/``[workload]`` next
-    to ``[[jobs]]`` (each job carries its own)."""
+    to ``[[jobs]]`` (each job carries its own). Every such warning a run gives about a config key
+    is decided here, before the run, from the config alone (with the engine's defaults,
+    ``engine_scheduler``), so that ``dcsim sweep`` refuses an axis it names at every point
+    (sim/app/sweep.py unread_axes) instead of running identical points. ``runs``: whether the caller
+    runs the config (``dcsim run``, a sweep's points); ``dcsim traffic`` reads run.rate_tolerance."""
     out = []
     if cfg.jobs:
         for section in ("model", "train", "serve", "workload"):
@@ -1339,6 +1388,9 @@ def ineffective_settings(data: dict, cfg: "Config") -> list[str]:
                        f"set topology.gpu = {name!r} to run on it")
     if cfg.jobs and _given(cfg.run, "kind"):
         out.append("run.kind has no effect with [[jobs]]: each job gives its own kind")
+    if runs and _given(cfg.run, "rate_tolerance"):
+        out.append("run.rate_tolerance has no effect on a run: only `dcsim traffic` reads it (training, serving "
+                   "and [[jobs]] runs solve every flow completion exactly)")
     return out
 
 
@@ -1443,6 +1495,31 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                 out.append(f"{prefix}serve.{key} has no effect without serve.prefix_cache = true: the host and SSD "
                            "KV tiers hold the prefix cache's evicted blocks (preemption = 'swap' copies to host "
                            "memory without this bound)")
+        scheduler = engine_scheduler(s)
+        if _given(s, "chunk_size") and scheduler != "sarathi":
+            # only the chunked-prefill scheduler reads it (vLLM V0's prefill-first and orca take whole prompts)
+            how = "serve.scheduler" if _given(s, "scheduler") else f"{s.engine or DEFAULT_ENGINE}'s default"
+            out.append(f"{prefix}serve.chunk_size has no effect with scheduler = {scheduler!r} ({how}): only "
+                       "scheduler = 'sarathi' (chunked prefill) splits prompts into chunks")
+        if s.prefix_cache and not carries_prefix_blocks(w):
+            # the cache matches prompts by their prefix blocks: synthetic prompts carry none (hit rate 0)
+            out.append(f"{prefix}serve.prefix_cache = true has no effect here: the workload's requests carry no "
+                       "prefix blocks (only a trace's hash ids give them, replayed with arrival = 'trace' or "
+                       "'closed', e.g. workload.trace = 'mooncake_fast25_conversation_trace.jsonl'; synthetic "
+                       "prompts share none), so prefix_hit_rate is 0")
+        if s.router == "prefix-aware" and not (s.prefix_cache and carries_prefix_blocks(w)):
+            # the prefix-aware router falls back to least-loaded without both: say so rather than run it silently
+            why = ("the replicas hold no prefix cache (serve.prefix_cache = false)" if not s.prefix_cache else
+                   "the workload's requests carry no prefix blocks (only a trace's hash ids give them; synthetic "
+                   "prompts share none)")
+            out.append(f"{prefix}serve.router = 'prefix-aware' routes as 'least-loaded' here: {why}, so no replica "
+                       "has a cached prefix to prefer")
+        row = engine_row(s.engine)
+        if s.async_scheduling and not (s.schedule_overhead_us or row["step_us"]) and not row["step_us_per_seq"]:
+            out.append(f"{prefix}serve.async_scheduling = true has no effect with engine {s.engine or DEFAULT_ENGINE!r}: "
+                       "its profile exposes no per-step scheduler CPU to hide (engines.toml step_us = "
+                       "step_us_per_seq = 0; its overlapped host work is overlap_us_per_seq) and "
+                       "serve.schedule_overhead_us is unset")
         if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:
             out.append(f"{prefix}serve.chunk_size = {s.chunk_size} is above serve.max_batch_tokens = "
                        f"{s.max_batch_tokens}: scheduler = 'sarathi' fills each step to chunk_size tokens, so "
@@ -1541,7 +1618,8 @@ def warn_ineffective_settings(data: dict, cfg: "Config", reads: tuple[str, ...] 
     process, as ``warn_unused_sections``); returns the messages. ``reads``: only the messages
     about these sections (``validate``)."""
     import sys
-    found = [m for m in ineffective_settings(data, cfg) if reads is None or message_section(m) in reads]
+    found = [m for m in ineffective_settings(data, cfg, runs=reads is None)
+             if reads is None or message_section(m) in reads]
     for message in found:
         if message not in _WARNED_INEFFECTIVE:
             _WARNED_INEFFECTIVE.add(message)

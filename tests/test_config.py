@@ -974,3 +974,83 @@ def test_deepep_with_expert_parallelism_is_no_warning(capsys):
     load_config(data={"topology": {"gpus": 16}, "model": {"preset": "mixtral-8x7b"},
                       "train": {"tp": 2, "ep": 2, "moe_dispatcher": "deepep"}})
     assert "moe_dispatcher" not in capsys.readouterr().err
+
+
+MOONCAKE_TRACE = {"arrival": "trace", "trace": "mooncake_fast25_conversation_trace.jsonl"}
+
+
+@pytest.mark.parametrize("data, words", [
+    ({**SERVE, "serve": {"scheduler": "vllm", "chunk_size": 256}},
+     "serve.chunk_size has no effect with scheduler = 'vllm' (serve.scheduler)"),
+    ({**SERVE, "serve": {"engine": "trtllm", "chunk_size": 256}},
+     "serve.chunk_size has no effect with scheduler = 'orca' (trtllm's default)"),
+    ({**SERVE, "serve": {"engine": "sglang", "chunk_size": 256}},
+     "serve.chunk_size has no effect with scheduler = 'vllm' (sglang's default)"),
+    ({**SERVE, "serve": {"prefix_cache": True}}, "serve.prefix_cache = true has no effect here"),
+    ({**SERVE, "serve": {"prefix_cache": True}, "workload": {"arrival": "poisson", "trace": "AzureLLMInferenceTrace_conv.csv",
+                                                               "input_tokens": {"dist": "trace"}}},
+     "serve.prefix_cache = true has no effect here"),
+    ({**SERVE, "serve": {"prefix_cache": True, "router": "prefix-aware"}},
+     "serve.router = 'prefix-aware' routes as 'least-loaded' here: the workload's requests carry no prefix blocks"),
+    ({**SERVE, "serve": {"router": "prefix-aware"}, "workload": MOONCAKE_TRACE},
+     "serve.router = 'prefix-aware' routes as 'least-loaded' here: the replicas hold no prefix cache"),
+    ({**SERVE, "serve": {"engine": "trtllm", "async_scheduling": True}},
+     "serve.async_scheduling = true has no effect with engine 'trtllm'"),
+    ({**SERVE, "run": {"kind": "serve", "rate_tolerance": 0.1}}, "run.rate_tolerance has no effect on a run"),
+    ({"jobs": [{"name": "c", "kind": "serve", "gpus": 8, "serve": {"scheduler": "orca", "chunk_size": 64}}]},
+     "jobs.0.serve.chunk_size has no effect with scheduler = 'orca'"),
+])
+def test_a_setting_the_run_would_find_without_effect_is_told_by_the_config(capsys, data, words):
+    """These were warned only at run time, once the engine's defaults and the request stream were built,
+    so a sweep over them ran identical points: the config decides them before the run (the engine's
+    default scheduler and host times from engines.toml, prefix blocks from the workload's trace)."""
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data=data)
+    assert f"warning: {words}" in capsys.readouterr().err
+
+
+def test_the_same_serving_settings_where_they_take_effect_are_not_told(capsys):
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    load_config(data={**SERVE, "serve": {"chunk_size": 256}})                 # vLLM's default: chunked prefill
+    load_config(data={**SERVE, "serve": {"scheduler": "sarathi", "engine": "trtllm", "chunk_size": 256}})
+    load_config(data={**SERVE, "serve": {"prefix_cache": True, "router": "prefix-aware"}, "workload": MOONCAKE_TRACE})
+    load_config(data={**SERVE, "serve": {"prefix_cache": True}, "workload": {**MOONCAKE_TRACE, "arrival": "closed"}})
+    load_config(data={**SERVE, "serve": {"engine": "trtllm", "async_scheduling": True, "schedule_overhead_us": 300.0}})
+    load_config(data={**SERVE, "serve": {"engine": "vllm", "async_scheduling": True}})
+    assert capsys.readouterr().err == ""
+    # dcsim traffic reads run.rate_tolerance (its sections: topology, hardware, run)
+    load_config(data={"run": {"rate_tolerance": 0.1}}, reads=("topology", "hardware", "run"))
+    assert "rate_tolerance" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("engine", [None, "vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4"])
+def test_the_config_s_engine_scheduler_is_the_one_the_engine_runs(engine):
+    """sim.config.engine_scheduler (what the config's checks read) is the scheduler the serving engine
+    applies (workloads/serving/engines.apply_defaults), for every engine, given or not."""
+    from sim.config import ServeSection, engine_scheduler
+    from workloads.serving import engines
+    for given in ({}, {"scheduler": "orca"}):
+        serve = ServeSection.model_validate({"engine": engine, **given} if engine else given)
+        assert engine_scheduler(serve) == engines.apply_defaults(serve, 80e9).scheduler
+
+
+@pytest.mark.parametrize("workload", [
+    {"arrival": "burst", "requests": 4},
+    {"arrival": "closed", "concurrency": 2, "requests": 4},
+    {**MOONCAKE_TRACE, "requests": 4},
+    {**MOONCAKE_TRACE, "arrival": "closed", "concurrency": 2, "requests": 4},
+    {"arrival": "poisson", "rate": 5.0, "requests": 4, "trace": "mooncake_fast25_conversation_trace.jsonl",
+     "input_tokens": {"dist": "trace"}},
+    {"arrival": "trace", "trace": "AzureLLMInferenceTrace_conv.csv", "requests": 4},
+])
+def test_the_config_knows_which_workloads_carry_prefix_blocks(workload):
+    """sim.config.carries_prefix_blocks (what the prefix cache's warning reads) agrees with the request
+    stream the run builds (workloads/serving/requests.build_stream)."""
+    from sim.config import carries_prefix_blocks
+    from sim.simulation import Simulation
+    from workloads.serving.requests import build_stream
+    cfg = load_config(data={**SERVE, "workload": workload})
+    stream = build_stream(cfg.workload, Simulation(0))
+    assert carries_prefix_blocks(cfg.workload) == (stream.prefix_blocks is not None)

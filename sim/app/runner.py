@@ -337,9 +337,6 @@ def run(cfg: Config) -> RunResult:
     import topologies
     from sim.simulation import Simulation
 
-    if "rate_tolerance" in cfg.run.model_fields_set:
-        _warn_once("run.rate_tolerance has no effect on a run: only `dcsim traffic` reads it (training, serving "
-                   "and [[jobs]] runs solve every flow completion exactly)")
     if cfg.jobs:
         return run_jobs(cfg)
     check_precision(cfg)

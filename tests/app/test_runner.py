@@ -428,9 +428,10 @@ def test_an_amd_serving_warning_points_to_the_measured_comparison(capsys, monkey
 
 
 def test_rate_tolerance_on_a_run_is_warned_about(serve_cfg, capsys, monkeypatch):
-    # dcsim traffic's key, read by no run: it was taken without a word
-    from sim.app import runner
-    monkeypatch.setattr(runner, "_WARNED", set())
+    # dcsim traffic's key, read by no run: it was taken without a word (the config's warning now, told
+    # before the run, so that a sweep refuses it as an axis: tests/test_config.py)
+    from sim import config
+    monkeypatch.setattr(config, "_WARNED_INEFFECTIVE", set())
     run(load_config(serve_cfg, ["run.rate_tolerance=0.1"]))
     assert "run.rate_tolerance has no effect on a run" in capsys.readouterr().err
     run(load_config(serve_cfg))

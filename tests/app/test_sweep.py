@@ -285,6 +285,30 @@ def test_an_axis_read_by_some_point_is_fine(tmp_path):
     assert err.value.key == "grid.train.tp"
 
 
+def test_an_axis_the_engine_s_scheduler_leaves_unread_is_refused_before_running(tmp_path, capsys):
+    """serve.chunk_size swept on a base with scheduler = 'vllm' (runs/quickstart-serving.toml) ran every point,
+    the same run twice: the warning that it has no effect came only at run time, after the engine's defaults.
+    It is the config's own now: refused (exit 2) naming the axis; a grid whose points include a scheduler
+    that reads it runs."""
+    from sim.app.cli import main
+    from sim.app.sweep import check_axes_read, validate_points
+    path = _serve_sweep(tmp_path, '"serve.chunk_size" = [256, 512]', '[serve]\nscheduler = "vllm"\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "grid.serve.chunk_size" in err and "no point of this sweep reads serve.chunk_size" in err, err
+    assert not out.exists()
+    # the engine's default scheduler decides it where the base gives none: TensorRT-LLM's is 'orca'
+    path = _serve_sweep(tmp_path, '"serve.chunk_size" = [256, 512]', '[serve]\nengine = "trtllm"\n')
+    with pytest.raises(ConfigError) as err:
+        check_axes_read(load_sweep(path))
+    assert err.value.key == "grid.serve.chunk_size" and "(trtllm's default)" in str(err.value)
+    # vLLM's default scheduler is chunked prefill ('sarathi'): it reads chunk_size
+    check_axes_read(load_sweep(_serve_sweep(tmp_path, '"serve.chunk_size" = [256, 512]')))
+    path = _serve_sweep(tmp_path, '"serve.scheduler" = ["vllm", "sarathi"]\n"serve.chunk_size" = [256, 512]')
+    assert validate_points(load_sweep(path)) == 4
+
+
 def test_a_jobs_or_hardware_axis_no_point_reads_is_refused(tmp_path):
     """The same for a [[jobs]] entry's table its kind does not run and a defined GPU no point runs on."""
     from sim.app.sweep import validate_points

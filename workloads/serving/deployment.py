@@ -221,23 +221,9 @@ class Deployment:
         self.front = [r for r in self.replicas if r.role in ("both", "prefill")]
         self.back = [r for r in self.replicas if r.role == "decode"]
         self.router = make_router(s.router, s)
-        if s.router == "prefix-aware" and (stream.prefix_blocks is None or not s.prefix_cache):
-            # PrefixAwareRouter falls back to least-loaded without both: say so rather than run it silently
-            why = ("the workload's requests carry no prefix blocks (only a trace's hash ids give them, e.g. "
-                   "workload.trace = 'mooncake'; synthetic prompts share none)" if stream.prefix_blocks is None
-                   else "the replicas hold no prefix cache (serve.prefix_cache = false)")
-            _warn_once(f"serve.router = 'prefix-aware' routes as 'least-loaded' here: {why}, so no replica "
-                       "has a cached prefix to prefer")
-        if s.prefix_cache and stream.prefix_blocks is None:
-            # the cache matches prompts by their prefix blocks: synthetic prompts carry none (hit rate 0)
-            _warn_once("serve.prefix_cache = true has no effect here: the workload's requests carry no prefix "
-                       "blocks (only a trace's hash ids give them, e.g. workload.trace = 'mooncake'; synthetic "
-                       "prompts share none), so prefix_hit_rate is 0")
-        if "chunk_size" in cfg.serve.model_fields_set and s.scheduler != "sarathi":
-            # only the chunked-prefill scheduler reads it (vLLM V0's prefill-first and orca take whole prompts)
-            how = "serve.scheduler" if "scheduler" in cfg.serve.model_fields_set else f"{s.engine or 'vllm'}'s default"
-            _warn_once(f"serve.chunk_size has no effect with scheduler = {s.scheduler!r} ({how}): only "
-                       "scheduler = 'sarathi' (chunked prefill) splits prompts into chunks")
+        # settings without effect here (prefix-aware routing or a prefix cache with no prefix blocks to
+        # match, chunk_size under a whole-prompt scheduler) are the config's warnings
+        # (sim.config.ineffective_settings), told before the run and refused as a sweep axis
         # decode replicas hold no prefix cache: prefix affinity means nothing to them
         self.decode_router = make_router(s.router if s.router not in ("prefix-aware", "weighted") else "least-loaded", s)
         self.requests: list[Request] = []
@@ -377,10 +363,7 @@ class Deployment:
         # refuses both, which the config's validation reports for an explicit true)
         sv = self.serve
         cost.async_host = engines.runs_async(sv, e)
-        if sv.async_scheduling and cost.overhead_s <= 0.0 and cost.host_per_seq_s <= 0.0:
-            _warn_once(f"serve.async_scheduling = true has no effect with engine {e.name!r}: its profile exposes no "
-                       "per-step scheduler CPU to hide (engines.toml step_us = step_us_per_seq = 0; its overlapped "
-                       "host work is overlap_us_per_seq) and serve.schedule_overhead_us is unset")
+        # async_scheduling = true with no host time to hide: the config's warning (sim.config.ineffective_settings)
         cost.graph_max_batch = max(e.cuda_graph_max_batch, 0)     # -1: set below from the replica's own graphs
         cost.eager_serial = e.eager_serial
         cost.eager_step_s = engines.eager_ops(cost, e.eager_kernels_per_layer) * e.launch_us * us

@@ -173,21 +173,18 @@ Vocabulary (fields of ``EngineProfile``; bytes, seconds unless named otherwise):
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from pathlib import Path
 
+from sim.config import DEFAULT_ENGINE, ENGINES_TOML, engine_data, engine_row, engine_scheduler
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import GiB
 from workloads.serving.fused_moe import BACKENDS as FUSED_MOE_BACKENDS, aligned_gemm_dims
 
-DATA = Path(__file__).resolve().parent / "data" / "engines.toml"
+DATA = ENGINES_TOML        # read by sim.config (engine_data), which decides from it what a serve key changes
 # every serve.moe_backend name (sim.config ServeSection.moe_backend): the fused-MoE classes, then the
 # weight-only (dequantizing) kernels (cost.MIXED_INPUT_KERNELS)
 MOE_BACKENDS = ("cutlass", "trtllm_gen", "triton", "marlin")
 ENGINES = ("vllm", "sglang", "trtllm", "trtllm-serve", "dynamo-vllm", "sglang-0.4")
-DEFAULT_ENGINE = "vllm"
 # serve.endpoint: the OpenAI API endpoint the requests are posted to (chat_request_us applies to "chat")
 ENDPOINTS = ("chat", "completions")
 DEFAULT_ENDPOINT = "chat"
@@ -480,9 +477,10 @@ class EngineProfile:
         return dict(d.get(cls, {}))
 
 
-@lru_cache(maxsize=1)
 def _data() -> dict:
-    return tomllib.loads(DATA.read_text())
+    """engines.toml as parsed: ``sim.config.engine_data``'s one copy (a test that patches a row here
+    patches what the config's checks read too)."""
+    return engine_data()
 
 
 def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
@@ -491,9 +489,7 @@ def profile(name: str | None, key: str = "serve.engine") -> EngineProfile:
     data = _data()
     if name is not None and name not in data:
         raise ConfigError(key, f"unknown engine {name!r}; known: {', '.join(data)}")
-    row = dict(data[name or DEFAULT_ENGINE])
-    if "like" in row:       # a serving mode of another engine: its profile with these fields replaced
-        row = {**data[row.pop("like")], **row}
+    row = engine_row(name, data)      # a serving mode of another engine (like): its profile with these fields replaced
     defaults = row.pop("defaults", {})
     prof = EngineProfile(name=name or DEFAULT_ENGINE, defaults=defaults, **row)
     if prof.dp_moe_comm not in ("all_to_all", "allgather"):
@@ -589,8 +585,8 @@ def apply_defaults(serve, hbm_bytes: float):
     prof = profile(serve.engine)
     unset = lambda k: k not in serve.model_fields_set  # noqa: E731
     upd = {}
-    if unset("scheduler") and "scheduler" in prof.defaults:
-        upd["scheduler"] = prof.defaults["scheduler"]
+    if engine_scheduler(serve) != serve.scheduler:      # unset: the engine's (sim.config decides with it too)
+        upd["scheduler"] = engine_scheduler(serve)
     lim = prof.limits(hbm_bytes)
     if unset("max_batch_tokens") and "max_batch_tokens" in lim:
         upd["max_batch_tokens"] = lim["max_batch_tokens"]

@@ -102,37 +102,24 @@ def test_prefix_aware_routing_finds_more_hits():
     assert pa["prefix_hit_rate"] > rr["prefix_hit_rate"]
 
 
-def test_prefix_aware_router_without_prefix_blocks_is_warned_about(capsys):
-    # router = 'prefix-aware' on synthetic prompts (no prefix blocks) ran silently as least-loaded
-    from workloads.serving import deployment
-    deployment._WARNED.clear()
-    serve(serve={"replicas": 2, "prefix_cache": True, "router": "prefix-aware"}, workload={"requests": 4})
-    err = capsys.readouterr().err
-    assert "serve.router = 'prefix-aware' routes as 'least-loaded'" in err and "no prefix blocks" in err
+def test_settings_the_config_says_change_nothing_change_nothing_in_the_run():
+    """What the config's warnings (sim.config.ineffective_settings, tested in tests/test_config.py) say of
+    these settings before the run is what the run does: chunk_size under a whole-prompt scheduler,
+    prefix-aware routing and a prefix cache with no prefix blocks to match (synthetic prompts)."""
+    def same(a, b):
+        return {k: v for k, v in a.items() if k != "wall_s"} == {k: v for k, v in b.items() if k != "wall_s"}
+    wl = {"requests": 8}
+    assert same(serve(serve={"scheduler": "vllm", "chunk_size": 100}, workload=wl).summary,
+                serve(serve={"scheduler": "vllm"}, workload=wl).summary)
+    assert same(serve(serve={"scheduler": None, "engine": "trtllm", "chunk_size": 100}, workload=wl).summary,
+                serve(serve={"scheduler": None, "engine": "trtllm"}, workload=wl).summary)
+    two = {"replicas": 2, "prefix_cache": True}
+    r = serve(serve={**two, "router": "prefix-aware"}, workload=wl).summary
+    assert same(r, serve(serve={**two, "router": "least-loaded"}, workload=wl).summary)
+    assert r["prefix_hit_rate"] == 0
     trace = {**MOONCAKE, "requests": 8}
-    serve(serve={"replicas": 2, "prefix_cache": False, "router": "prefix-aware"}, workload=trace)
-    assert "serve.prefix_cache = false" in capsys.readouterr().err
-    serve(serve={"replicas": 2, "prefix_cache": True, "router": "prefix-aware"}, workload=trace)
-    assert "serve.router" not in capsys.readouterr().err
-
-
-def test_settings_the_run_does_not_read_are_warned_about(capsys):
-    # chunk_size under a scheduler that takes whole prompts, and a prefix cache with nothing to match,
-    # ran silently (identical results; the manifest recorded the chunk_size)
-    from workloads.serving import deployment
-    deployment._WARNED.clear()
-    a = serve(serve={"scheduler": "vllm", "chunk_size": 100}, workload={"requests": 4}).summary
-    assert "serve.chunk_size has no effect with scheduler = 'vllm' (serve.scheduler)" in capsys.readouterr().err
-    b = serve(serve={"scheduler": "vllm"}, workload={"requests": 4}).summary
-    assert a["tpot_p50_s"] == b["tpot_p50_s"]              # what the warning says: nothing changed
-    serve(serve={"scheduler": None, "engine": "trtllm", "chunk_size": 100}, workload={"requests": 4})
-    assert "scheduler = 'orca' (trtllm's default)" in capsys.readouterr().err
-    serve(serve={"scheduler": "sarathi", "chunk_size": 100}, workload={"requests": 4})
-    assert "chunk_size" not in capsys.readouterr().err
-    r = serve(serve={"prefix_cache": True}, workload={"requests": 4}).summary
-    assert "serve.prefix_cache = true has no effect here" in capsys.readouterr().err and r["prefix_hit_rate"] == 0
-    serve(serve={"prefix_cache": True}, workload={**MOONCAKE, "requests": 8})
-    assert "prefix_cache" not in capsys.readouterr().err
+    assert same(serve(serve={"replicas": 2, "router": "prefix-aware"}, workload=trace).summary,
+                serve(serve={"replicas": 2, "router": "least-loaded"}, workload=trace).summary)
 
 
 def test_disaggregated_trade_tpot_for_ttft():
@@ -656,18 +643,16 @@ def test_a_weight_only_moe_backend_on_experts_with_their_own_mma_is_warned_about
     assert "warning: serve.moe_backend = 'marlin' (a weight-only MoE kernel) has no effect" in err
 
 
-def test_async_scheduling_without_host_time_to_hide_is_warned_about(capsys):
+def test_async_scheduling_without_host_time_to_hide_changes_nothing():
     """serve.async_scheduling = true on an engine whose profile exposes no per-step CPU (TensorRT-LLM:
-    step_us = step_us_per_seq = 0, its overlap is overlap_us_per_seq) changed nothing, silently; with
-    serve.schedule_overhead_us it hides that time and does not warn."""
-    from workloads.serving import deployment
-    deployment._WARNED.clear()
-    trt = {"engine": "trtllm", "async_scheduling": True}
-    serve(serve=trt, workload={"requests": 2})
-    assert "warning: serve.async_scheduling = true has no effect with engine 'trtllm'" in capsys.readouterr().err
-    serve(serve={**trt, "schedule_overhead_us": 300.0}, workload={"requests": 2})
-    serve(serve={"engine": "vllm", "async_scheduling": True}, workload={"requests": 2})
-    assert "serve.async_scheduling" not in capsys.readouterr().err
+    step_us = step_us_per_seq = 0, its overlap is overlap_us_per_seq) changes nothing, as the config's
+    warning says before the run (tests/test_config.py); with serve.schedule_overhead_us it hides that time."""
+    def summary(**serve_keys):
+        r = serve(serve={"engine": "trtllm", **serve_keys}, workload={"requests": 2}).summary
+        return {k: v for k, v in r.items() if k != "wall_s"}
+    assert summary(async_scheduling=True) == summary(async_scheduling=False)
+    assert summary(async_scheduling=True, schedule_overhead_us=300.0) != \
+        summary(async_scheduling=False, schedule_overhead_us=300.0)
 
 
 def test_trtllm_gen_moe_backend_without_fp4_tensor_cores_is_warned_about(capsys):
