@@ -342,10 +342,40 @@ class Outputs:
             cur = self.con.execute(sql)
         except duckdb.PermissionException as err:
             raise ConfigError("--sql", f"reads only the files under {self.dir} ({str(err).splitlines()[0]})") from None
+        except duckdb.CatalogException as err:
+            missing = re.match(r"Catalog Error: Table with name (.+?) does not exist!", str(err))
+            raise ConfigError("--sql", self._no_table(missing.group(1)) if missing
+                              else str(err).splitlines()[0]) from None
         except duckdb.Error as err:
             raise ConfigError("--sql", str(err).splitlines()[0]) from None
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def _no_table(self, name: str) -> str:
+        """Why a query's table ``name`` is not here (DuckDB said only "Catalog Error: Table with name
+        summary does not exist!"): a sweep none of whose points has finished yet has only its points
+        view; a run of the other kind writes no such table (training ``steps``, serving ``requests``);
+        else no table of that name, with the tables there are."""
+        here = f"tables here: {', '.join(self.tables)}"
+        if self.is_sweep and "summary" not in self.tables:
+            status = [p.get("status") for p in self.sweep.get("points", []) if isinstance(p, dict)]
+            failed = f", {status.count('failed')} failed" if "failed" in status else ""
+            return (f"table {name}: no point of this sweep has finished yet (of its {len(status)} points"
+                    f"{failed}), so it has no table but points (each point's status and error: "
+                    f"select * from points); {here}")
+        kinds = self._kinds()
+        if name in KIND_TABLES and kinds and KIND_TABLES[name] not in kinds:
+            ran = " and ".join(f"a {RUN_KINDS[k]} run" for k in sorted(kinds))
+            return f"table {name}: {ran} writes no {name} table (a {RUN_KINDS[KIND_TABLES[name]]} run does); {here}"
+        return f"table {name}: no such table under {self.dir}; {here}"
+
+    def _kinds(self) -> set[str]:
+        """The kinds of run (train, serve) whose summaries are here: a [[jobs]] run's ``kind`` column,
+        else the columns only one kind writes."""
+        cols = self.columns("summary")
+        if "kind" in cols:
+            return {r["kind"] for r in self.query('select distinct "kind" from summary') if r["kind"] in RUN_KINDS}
+        return {k for k, column in (("train", "step_time_s"), ("serve", "ttft_p50_s")) if column in cols}
 
     def columns(self, table: str) -> list[str]:
         if table not in self.tables:
@@ -369,6 +399,11 @@ class Outputs:
         order = (" order by " + ", ".join(f'"{c}"' for c in keys + names[:1])) if keys else ""
         return self.query(f"select {select} from summary{order}")
 
+
+# the tables only one kind of run writes (training: one row per step and stage; serving: one row per
+# request), and how a message names each kind
+KIND_TABLES = {"steps": "train", "requests": "serve"}
+RUN_KINDS = {"train": "training", "serve": "serving"}
 
 READ_ONLY_STATEMENTS = {"SELECT"}       # DuckDB's statement types --sql runs (SHOW, DESCRIBE,
                                         # SUMMARIZE, VALUES and FROM-first queries parse as SELECT)

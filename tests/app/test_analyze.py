@@ -711,3 +711,42 @@ def test_the_points_view_carries_the_swept_keys_typed(sweep_dir):
     assert types["error"] == "VARCHAR" and types["wall_s"] == "DOUBLE" and types["finished"] == "BOOLEAN"
     rows = out.query("select nic_Gbps, tp, dir from points order by index")
     assert len(rows) == 18 and all(r["dir"].startswith(f"nic_Gbps={r['nic_Gbps']:g}/tp={r['tp']}") for r in rows)
+
+
+def test_sql_on_a_table_not_there_says_why_not_duckdb_s_catalog_error(tmp_path, capsys):
+    """--sql on a sweep with no finished point printed DuckDB's "Catalog Error: Table with name summary
+    does not exist!", and the same for steps on a serving run: dcsim says why (exit 2), naming the tables."""
+    from sim.app.cli import main
+
+    def boom(task):
+        raise RuntimeError("point failed")
+
+    (tmp_path / "base.toml").write_text(BASE)
+    (tmp_path / "s.toml").write_text('name = "f"\nbase = "base.toml"\n[grid]\n"train.tp" = [1, 2]\n')
+    out = tmp_path / "out"
+    run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=boom, progress=False)
+    assert main(["analyze", str(out), "--sql", "select * from summary"]) == 2
+    err = capsys.readouterr().err
+    assert "no point of this sweep has finished yet (of its 2 points, 2 failed)" in err, err
+    assert "tables here: points" in err and "Catalog Error" not in err
+    assert main(["analyze", str(out), "--sql", "select count(*) as n from points where status = 'failed'",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == [{"n": 2}]
+    # a serving run writes requests, not steps; a training run steps, not requests
+    serving = {"summary": pa.table({"ttft_p50_s": [0.1], "output_tokens_per_s": [900.0]}),
+               "requests": pa.table({"arrival_s": [0.0]})}
+    write_run_dir(tmp_path / "serve", serving, {})
+    assert main(["analyze", str(tmp_path / "serve"), "--sql", "select * from steps"]) == 2
+    err = capsys.readouterr().err
+    assert "table steps: a serving run writes no steps table (a training run does); tables here: " \
+           "requests, summary" in err, err
+    write_run_dir(tmp_path / "train", {"summary": pa.table({"step_time_s": [2.0]}),
+                                       "steps": pa.table({"step": [0]})}, {})
+    with pytest.raises(ConfigError, match="table requests: a training run writes no requests table"):
+        open_outputs(tmp_path / "train").query("select * from requests")
+    # a [[jobs]] run names its jobs' kinds; a name no run writes is no such table
+    write_run_dir(tmp_path / "jobs", {"summary": pa.table({"job": ["a"], "kind": ["serve"], "ttft_p50_s": [0.1]})}, {})
+    with pytest.raises(ConfigError, match="table steps: a serving run writes no steps table"):
+        open_outputs(tmp_path / "jobs").query("select * from steps")
+    with pytest.raises(ConfigError, match=r"table sumary: no such table under .*; tables here: summary$"):
+        open_outputs(tmp_path / "jobs").query("select * from sumary")
