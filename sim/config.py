@@ -725,14 +725,21 @@ class Config(BaseModel):
                                       f"jobs {b.name!r} (jobs.{k}, range {range_text(y)}) and {a.name!r} "
                                       f"(jobs.{i}, range {range_text(x)}) overlap on {gpus_text(shared)}: "
                                       "jobs may not share a GPU; give them disjoint ranges")
-        total = 0
+        # found before each job's plan is checked (a plan over more GPUs than exist fails on its batch or
+        # memory first, hiding the real mistake). A job that alone asks for more than the topology has is
+        # named; otherwise no one job is wrong, so every job's count is named with the total (the last job
+        # that crossed the total was named before, though an earlier job's count may be the mistake)
+        have = self.topology.gpus
         for i, job in enumerate(self.jobs):
-            total += job.gpus
-            if total > self.topology.gpus:
-                # found before each job's plan is checked (a plan over more GPUs than exist fails
-                # on its batch or memory first, hiding the real mistake)
-                raise ConfigError(f"jobs.{i}.gpus", f"jobs 0..{i} need {total} GPUs (job {job.name!r}: {job.gpus}); "
-                                                    f"the topology has {self.topology.gpus} (topology.gpus)")
+            if job.gpus > have:
+                raise ConfigError(f"jobs.{i}.gpus", f"job {job.name!r} needs {job.gpus} GPUs; the topology has "
+                                                    f"{have} (topology.gpus)")
+        total = sum(job.gpus for job in self.jobs)
+        if total > have:
+            each = ", ".join(f"jobs.{i} {job.name!r} {job.gpus}" for i, job in enumerate(self.jobs))
+            raise ConfigError("jobs", f"the jobs need {total} GPUs in all ({each}); the topology has {have} "
+                                      f"(topology.gpus): lower some job's gpus by {total - have} in all, or raise "
+                                      "topology.gpus")
         names = [j.name for j in self.jobs]
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup is not None:

@@ -733,9 +733,16 @@ def test_set_jobs_to_an_empty_list_is_refused(tmp_path):
 
 def test_jobs_needing_more_gpus_than_the_topology_name_the_job_before_any_plan_check():
     # jobs.0.gpus = 100000 on 1088 GPUs reported "global_batch (256) is not divisible by ... dp = 3125"
+    # jobs.0.gpus = 20 beside jobs.1.gpus = 16 on 32 GPUs was reported under jobs.1.gpus ("jobs 0..1 need 36
+    # GPUs", job 'u': 16), the job that was right: neither count alone is wrong, so both are named
     with pytest.raises(ConfigError) as err:
-        load_config(data={"topology": {"gpus": 16}, "jobs": [{**JOB, "gpus": 8}, {**JOB, "name": "u", "gpus": 9}]})
-    assert err.value.key == "jobs.1.gpus" and "need 17 GPUs" in str(err.value) and "has 16" in str(err.value)
+        load_config(data={"topology": {"gpus": 32}, "jobs": [{**JOB, "gpus": 20}, {**JOB, "name": "u", "gpus": 16}]})
+    assert err.value.key == "jobs" and "jobs.1.gpus" not in str(err.value)
+    assert "the jobs need 36 GPUs in all (jobs.0 't' 20, jobs.1 'u' 16); the topology has 32" in str(err.value)
+    # a job that alone needs more than the topology has is the one named
+    with pytest.raises(ConfigError) as err:
+        load_config(data={"topology": {"gpus": 16}, "jobs": [{**JOB, "gpus": 8}, {**JOB, "name": "u", "gpus": 100000}]})
+    assert err.value.key == "jobs.1.gpus" and "job 'u' needs 100000 GPUs; the topology has 16" in str(err.value)
 
 
 def test_a_rising_speculative_acceptance_list_is_refused():

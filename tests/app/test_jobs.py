@@ -107,7 +107,7 @@ def test_overlapping_jobs_are_a_config_error_naming_both():
         run(load_config(data=data))
     data = two_jobs()
     data["jobs"][1]["gpus"] = 24
-    with pytest.raises(ConfigError, match="jobs.1.gpus"):
+    with pytest.raises(ConfigError, match=r"need 40 GPUs in all \(jobs.0 'pre' 16, jobs.1 'chat' 24\)"):
         run(load_config(data=data))
 
 
