@@ -492,6 +492,17 @@ def place_jobs(cfg: Config, topo) -> list[list[int]]:
     return ranks
 
 
+def rank_ranges(ranks: list[int]) -> list[list[int]]:
+    """Sorted GPU indices as [first, last) ranges of consecutive ones: [0, 1, 2, 8, 9] -> [[0, 3], [8, 10]]."""
+    out: list[list[int]] = []
+    for r in sorted(ranks):
+        if out and out[-1][1] == r:
+            out[-1][1] = r + 1
+        else:
+            out.append([r, r + 1])
+    return out
+
+
 def job_config(cfg: Config, i: int) -> Config:
     """The single-workload config of job ``i``: its own sections on the shared topology."""
     job = cfg.jobs[i]
@@ -645,6 +656,10 @@ def run_jobs(cfg: Config) -> RunResult:
         "sim_time_s": simulation.now,
         "gpus": len(fabric.topo.gpus),
         "jobs": [j.name for j in cfg.jobs],
+        # the GPUs each job got (placement = "packed" / "spread" are chosen at run time): topology GPU
+        # indices as [first, last) ranges, the form jobs.N.placement takes to pin the same GPUs
+        "placement": [{"job": j.name, "kind": j.kind, "gpus": j.gpus, "ranges": rank_ranges(r)}
+                      for j, r in zip(cfg.jobs, place_jobs(cfg, fabric.topo))],
         "python": platform.python_version(),
         "created_unix": time.time(),
         "config": config_to_dict(cfg),

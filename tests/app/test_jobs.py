@@ -303,3 +303,37 @@ def test_a_traced_job_without_flows_has_none_and_the_column_stays_text(tmp_path)
     assert flows.num_rows == 0 and flows.column_names == ["job"] + FLOW_SCHEMA.names
     assert flows.schema.field("job").type == "string"
     assert not any(e.get("cat") == "flows" for e in events)
+
+
+def test_the_manifest_records_the_gpus_each_job_got(tmp_path):
+    """Which GPUs "packed" / "spread" gave each job was in no output (the user inferred it from links.parquet):
+    manifest.json's placement names each job's [first, last) GPU ranges, the form jobs.N.placement takes, and
+    the directory is still a run's (sim.outputs' strict manifest check)."""
+    import json
+    from sim.app.runner import rank_ranges, run_to_dir
+    from sim.outputs import is_run_output
+    data = two_jobs(placement="spread", baseline=False)
+    data["jobs"][1]["workload"]["requests"] = 20
+    cfg = load_config(data=data)
+    run_to_dir(cfg, tmp_path / "out")
+    man = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert is_run_output(tmp_path / "out") and man["jobs"] == ["pre", "chat"]
+    ranks = place_jobs(cfg, _topology(cfg))
+    assert man["placement"] == [{"job": "pre", "kind": "train", "gpus": 16, "ranges": rank_ranges(ranks[0])},
+                                {"job": "chat", "kind": "serve", "gpus": 16, "ranges": rank_ranges(ranks[1])}]
+    assert len(man["placement"][0]["ranges"]) > 1          # spread: servers over both leaves, not one range
+    # pasted back as explicit ranges, they place each job on the same GPUs
+    pinned = copy.deepcopy(data)
+    for job, entry in zip(pinned["jobs"], man["placement"]):
+        job["placement"] = entry["ranges"]
+    assert place_jobs(load_config(data=pinned), _topology(cfg)) == ranks
+
+
+def _topology(cfg):
+    import topologies
+    return topologies.build(cfg.topology)
+
+
+def test_rank_ranges_join_consecutive_gpus():
+    from sim.app.runner import rank_ranges
+    assert rank_ranges([9, 0, 1, 2, 8]) == [[0, 3], [8, 10]] and rank_ranges([]) == [] and rank_ranges([5]) == [[5, 6]]
