@@ -320,6 +320,8 @@ def cmd_hardware(args) -> int:
     rows = []
     for name, g in catalogue().items():
         rows.append({"gpu": name, "vendor": g.vendor,
+                     # what generation-specific behaviour reads ([hardware] arch / sms; a like's)
+                     "arch": g.arch or None, "sms": g.sms or None,
                      # a precision the GPU has no tensor cores for prints "-" (null in JSON)
                      **{f"{p}_TFLOPs": (round(g.dense_flops[p] / 1e12, 1) if p in g.dense_flops else None)
                         for p in ("fp16", "bf16", "fp8", "fp4")},

@@ -812,3 +812,11 @@ def test_collective_protocol_column_names_what_priced_the_row(capsys):
         main(["collective", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--protocol" in out and "auto | calibrated | LL | LL128 | Simple" in out and "NCCL's tuner" in out
+
+
+def test_hardware_shows_the_architecture_behaviour_reads(capsys):
+    # [hardware] arch / sms key Blackwell's fp8 layouts and TP-overlap SMs: the catalogue shows them
+    assert main(["hardware", "--json"]) == 0
+    rows = {r["gpu"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])}
+    assert (rows["B200-180GB"]["arch"], rows["B200-180GB"]["sms"]) == ("blackwell", 148)
+    assert (rows["H100-SXM-80GB"]["arch"], rows["MI300X"]["arch"], rows["MI300X"]["sms"]) == ("hopper", "cdna3", None)
