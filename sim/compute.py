@@ -214,7 +214,8 @@ def calibration_inputs_changed(gpu_name: str) -> list[str]:
     ``clock_scale``; a section fitted at another board power, ``calibrated_power_W``, moves with
     any power), on the like's host (``host_speed``: the launch / dispatch constants were fitted
     with that CPU issuing the kernels), for the like's board (``hbm_GB``: another capacity is
-    another SKU, H100 NVL 94 GB against SXM 80 GB). Fields none of them read (``scaleup_*``,
+    another SKU, H100 NVL 94 GB against SXM 80 GB), with the like's architecture's kernels
+    (``arch``, ``sms``: Blackwell's FP8 casts and TP-overlap SMs). Fields none of them read (``scaleup_*``,
     ``nvls``, ``host_GBps``, a higher power limit, ``vendor``, ``source``, ``notes``,
     ``host_cpu``'s name) are not listed. Empty for a like's exact silicon; every field for a GPU
     without ``like``; [] for a catalogued GPU. A defined GPU is not calibrated either way
@@ -254,6 +255,12 @@ def calibration_inputs_changed(gpu_name: str) -> list[str]:
         changed.append("host_speed")
     if not same(spec.launch_speed, base.launch_speed):
         changed.append("dispatch_speed")
+    # the like's training fit ran its architecture's kernels (Blackwell's FP8 casts, TP-overlap
+    # SMs: workloads.training.costs), on its SMs
+    if spec.arch != base.arch:
+        changed.append("arch")
+    if spec.sms != base.sms:
+        changed.append("sms")
     return changed
 
 

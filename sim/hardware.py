@@ -30,6 +30,12 @@ Vocabulary:
   ``like``'s, else 1. ``dispatch_speed`` (optional): the same ratio for eager kernel dispatch
   alone (one PyTorch op's CPU side and launch), which the engines' ``launch_us`` is divided by
   instead (``GpuSpec.launch_speed``; Grace 0.364, TransformerEngine issue #2053).
+- ``arch``: the chip's architecture (one of ``ARCHS``: ``hopper``, ``blackwell``, ...), what
+  behaviour tied to a silicon generation reads (Blackwell's FP8 casts write no transposed copy,
+  its TP-overlap kernels take other SMs: ``workloads.training.costs``), never the GPU's name, so a
+  defined GPU behaves as its ``like`` whatever it is called; ``sms``: the SMs CUDA enables (0:
+  not catalogued). A defined GPU takes both from its ``like`` or its table, else ``""`` / 0 (a
+  generic chip: no architecture-specific behaviour).
 - ``clock_scale``: the sustained clock of a defined GPU capped below its ``like``'s power limit,
   relative to the like's ((power ratio)^(1/3)); the compute model scales tensor and special-
   function rates by it (``sustained_flops``). 1 for every catalogued GPU.
@@ -59,6 +65,10 @@ HBM_USABLE_FRACTION = 0.989
 # ``host_cpu`` and gives its single-thread speed relative to these in ``host_speed`` (with its source).
 HOST_CPU_X86 = "x86 (DGX-class Xeon, the engines' fit host)"
 
+# Architectures ``arch`` may name (the catalogue's and a [hardware] table's): NVIDIA's by
+# generation (``blackwell``: the datacenter SM 10.x parts), AMD's CDNA, Google's TPU.
+ARCHS = ("volta", "ampere", "ada", "hopper", "blackwell", "cdna3", "cdna4", "tpu-v4")
+
 BYTES_PER_ELEMENT = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 
 
@@ -85,6 +95,8 @@ class GpuSpec:
     host_cpu: str = HOST_CPU_X86    # the host CPU that runs the serving engine's loop (names it in a run's manifest)
     host_speed: float = 1.0         # its single-thread speed over the x86 host the engine host costs were fitted on
     dispatch_speed: float = 0.0     # its speed at dispatching one torch op / kernel launch over that x86 host (0: host_speed)
+    arch: str = ""                  # architecture (``ARCHS``; "": a generic chip), what generation-specific behaviour reads
+    sms: int = 0                    # streaming multiprocessors CUDA enables (0: not catalogued)
 
     @property
     def launch_speed(self) -> float:
@@ -155,6 +167,8 @@ def _spec(name: str, row: dict, **extra) -> GpuSpec:
             host_cpu=str(row.get("host_cpu", HOST_CPU_X86)),
             host_speed=float(row.get("host_speed", 1.0)),
             dispatch_speed=float(row.get("dispatch_speed", 0.0)),
+            arch=str(row.get("arch", "")),
+            sms=int(row.get("sms", 0)),
             **extra,
         )
 
@@ -193,7 +207,9 @@ _LOWER_DENSE_TFLOPS = 1e-3
 # so a rate given in FLOP/s (130e12 for 130 TFLOP/s) is an error naming the key
 _UPPER_DENSE_TFLOPS = 1e6
 _FIELDS = set(_REQUIRED) | set(_NUMERIC) | {"like", "vendor", "scaleup_domain", "scaleup_kind", "nvls",
-                                            "source", "notes", "host_cpu"}
+                                            "source", "notes", "host_cpu", "arch", "sms"}
+# SMs of a defined GPU: today's parts enable 78-152 (H20, GB200); ~10x either way is a slip
+_SMS_RANGE = (1, 10000)
 
 
 def _row_of(spec: GpuSpec) -> dict:
@@ -204,7 +220,8 @@ def _row_of(spec: GpuSpec) -> dict:
             "scaleup_domain": spec.scaleup_domain, "special_Tops": spec.special_ops / 1e12,
             "host_GBps": spec.host_Bps / 1e9, "power_W": spec.power_W, "nvls": spec.nvls,
             "scaleup_kind": spec.scaleup_kind, "host_cpu": spec.host_cpu, "host_speed": spec.host_speed,
-            **({"dispatch_speed": spec.dispatch_speed} if spec.dispatch_speed > 0.0 else {})}
+            **({"dispatch_speed": spec.dispatch_speed} if spec.dispatch_speed > 0.0 else {}),
+            **({"arch": spec.arch} if spec.arch else {}), **({"sms": spec.sms} if spec.sms else {})}
 
 
 def define(name: str, row: dict, defined_here=()) -> GpuSpec:
@@ -223,7 +240,7 @@ def define(name: str, row: dict, defined_here=()) -> GpuSpec:
     unknown = sorted(set(row) - _FIELDS)
     if unknown:
         raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(sorted(_FIELDS))}")
-    for k in ("like", "vendor", "source", "notes", "scaleup_kind", "host_cpu"):     # text, never a coerced number
+    for k in ("like", "vendor", "source", "notes", "scaleup_kind", "host_cpu", "arch"):     # text, never a coerced number
         if k in row and not isinstance(row[k], str):
             raise ConfigError(f"{key}.{k}", f"must be a string, got {row[k]!r}")
     if not name.strip():
@@ -244,6 +261,18 @@ def define(name: str, row: dict, defined_here=()) -> GpuSpec:
     if "host_cpu" in row and not row["host_cpu"].strip():
         raise ConfigError(f"{key}.host_cpu", "is empty: name the host CPU (e.g. 'Grace', 'Xeon 8480C'; a run's "
                                              "manifest names it), or leave the key out to take the like's / x86's")
+    # arch keys generation-specific behaviour (Blackwell's FP8 layouts and TP-overlap SMs): a
+    # misspelt 'Blackwell' or 'b200' would silently run as a generic chip
+    if "arch" in row and row["arch"] not in ARCHS:
+        fix = next((a for a in ARCHS if a == row["arch"].strip().casefold()), None)
+        raise ConfigError(f"{key}.arch", f"{row['arch']!r}: " + (f"write {fix!r}" if fix else
+                                         f"one of {', '.join(ARCHS)}") + " (the chip's architecture, which "
+                                         "generation-specific behaviour reads; leave it out to take the like's, "
+                                         "or none for a generic chip)")
+    if "sms" in row and (isinstance(row["sms"], bool) or not isinstance(row["sms"], int)
+                         or not _SMS_RANGE[0] <= row["sms"] <= _SMS_RANGE[1]):
+        raise ConfigError(f"{key}.sms", f"must be an integer {_SMS_RANGE[0]}-{_SMS_RANGE[1]} (the SMs CUDA enables: "
+                                        f"H100 132, B200 148), got {row['sms']!r}")
     if "nvls" in row and not isinstance(row["nvls"], bool):
         raise ConfigError(f"{key}.nvls", f"must be true or false, got {row['nvls']!r}")
     like = row.get("like", "") or ""

@@ -191,6 +191,7 @@ def test_a_board_of_a_shared_die_is_rescaled_to_the_fitted_boards_peak_before_th
 @pytest.mark.parametrize("row", [{}, {"scaleup_domain": 16}, {"scaleup_GBps": 900, "nvls": False},
                                  {"power_W": 800}, {"host_GBps": 128, "vendor": "me", "notes": "re-badged"},
                                  {"hbm_GB": 80, "host_cpu": "Xeon 8480C"},
+                                 {"arch": "hopper", "sms": 132},            # the H100's own, restated
                                  {"dense_tflops": {"bf16": 989, "fp8": 1979, "fp16": 989, "fp32": 67, "tf32": 494.5,
                                                    "int8": 1979}, "hbm_GBps": 3350}])     # its own figures restated
 def test_a_like_is_not_calibrated_even_where_it_changes_no_compute_field(row):
@@ -213,7 +214,8 @@ def test_a_like_is_not_calibrated_even_where_it_changes_no_compute_field(row):
                                         ({"dense_tflops": {"bf16": 989, "fp8": 1979, "fp16": 989, "fp32": 67,
                                                            "tf32": 494, "int8": 1979}}, "dense_tflops.tf32"),
                                         ({"power_W": 500}, "power_W"), ({"special_Tops": 10}, "special_Tops"),
-                                        ({"host_speed": 0.85}, "host_speed")])
+                                        ({"host_speed": 0.85}, "host_speed"),
+                                        ({"arch": "blackwell"}, "arch"), ({"sms": 100}, "sms")])
 def test_a_like_that_changes_a_compute_field_is_not_calibrated(row, field):
     from sim import hardware
     from sim.compute import calibration, calibration_inputs_changed

@@ -276,3 +276,36 @@ def test_an_out_of_range_dispatch_speed_is_explained_as_dispatch_not_single_thre
         _hw.define("X-DISPATCH", {"like": "H100-SXM-80GB", "dispatch_speed": 11})
     msg = str(err.value)
     assert "dispatch_speed" in msg and "kernel launch" in msg and "Grace 0.364" in msg and "single-thread" not in msg
+
+
+def test_every_catalogued_gpu_names_its_architecture():
+    # generation-specific behaviour (Blackwell's FP8 layouts, its TP-overlap SMs) read the name's
+    # prefix, so a [hardware] GPU like a B200 under another name lost it: it reads arch now
+    cat = catalogue()
+    assert all(g.arch in _hw.ARCHS for g in cat.values()), {n: g.arch for n, g in cat.items()}
+    assert {n for n, g in cat.items() if g.arch == "blackwell"} == {"B200-180GB", "GB200", "B300-288GB", "GB300"}
+    assert {n for n, g in cat.items() if g.arch == "hopper"} == {"H100-SXM-80GB", "H800-SXM-80GB", "H200-SXM-141GB",
+                                                                 "H20-96GB"}
+    assert cat["B200-180GB"].sms == 148 and cat["GB200"].sms == 152 and cat["H20-96GB"].sms == 78
+
+
+def test_a_defined_gpu_takes_its_likes_architecture_or_its_own():
+    mine = _hw.define("T-arch", {"like": "B200-180GB"})
+    assert (mine.arch, mine.sms) == ("blackwell", 148)
+    told = _hw.define("B200-T-arch", {"like": "H100-SXM-80GB", "arch": "blackwell", "sms": 140})
+    assert (told.arch, told.sms) == ("blackwell", 140)
+    bare = _hw.define("B200-T-bare", {"dense_tflops": {"bf16": 100}, "hbm_GB": 80, "hbm_GBps": 2000})
+    assert (bare.arch, bare.sms) == ("", 0)          # a generic chip, whatever its name says
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("arch", "Hopper", "write 'hopper'"),          # a misspelling ran as a generic chip
+    ("arch", "b200", "one of volta, ampere"),
+    ("arch", 10, "must be a string"),
+    ("sms", 0, "must be an integer"),
+    ("sms", 132.5, "must be an integer"),
+    ("sms", True, "must be an integer")])
+def test_a_bad_arch_or_sms_names_the_key_and_why(key, value, words):
+    with pytest.raises(_CE) as err:
+        _hw.define("T-arch-bad", {"like": "H100-SXM-80GB", key: value})
+    assert err.value.key == f"hardware.T-arch-bad.{key}" and words in err.value.reason

@@ -314,12 +314,30 @@ def cmd_traffic(args) -> int:
     return 0
 
 
+TRAIN_PRECISIONS = ("fp16", "bf16", "fp8", "fp4")      # train.precision's values
+
+
+def _trains_in(g, precision: str) -> bool:
+    """Whether a training run on ``g`` at ``precision`` runs (``runner.check_precision``): fp8 and
+    fp4 need tensor cores of their own width; fp16 and bf16 one of the two (they stand in for each
+    other), not lacked."""
+    if precision in ("fp8", "fp4"):
+        return g.has_tensor_rate(precision)
+    try:
+        g.peak_flops(precision)
+    except ConfigError:
+        return False
+    return True
+
+
 def cmd_hardware(args) -> int:
     from sim.compute import calibration
     from sim.hardware import catalogue, config_hbm_GB
     rows = []
     for name, g in catalogue().items():
         rows.append({"gpu": name, "vendor": g.vendor,
+                     # what generation-specific behaviour reads ([hardware] arch / sms; a like's)
+                     "arch": g.arch or None, "sms": g.sms or None,
                      # a precision the GPU has no tensor cores for prints "-" (null in JSON)
                      **{f"{p}_TFLOPs": (round(g.dense_flops[p] / 1e12, 1) if p in g.dense_flops else None)
                         for p in ("fp16", "bf16", "fp8", "fp4")},
@@ -334,11 +352,18 @@ def cmd_hardware(args) -> int:
                      # the serving engine's host CPU: single-thread speed over the x86 fit host
                      "host_speed": g.host_speed,
                      "calibrated": calibration(name, "train")[0],
+                     # the train.precision values whose runs report calibrated = true: a fit of
+                     # some precisions only (Blackwell's: fp8) leaves the others on [default]'s curves
+                     "calibrated_precisions": [p for p in TRAIN_PRECISIONS if _trains_in(g, p)
+                                               and calibration(name, "train", p)[0]],
                      "calibrated_serve": calibration(name, "serve")[0]})
     if args.json:
         print(json_line(rows))
     else:
-        print_table(rows, title="hardware catalogue (dense rates, per GPU)")
+        for r in rows:
+            r["calibrated_precisions"] = ", ".join(r["calibrated_precisions"]) or None
+        print_table(rows, title="hardware catalogue (dense rates, per GPU; calibrated: training at "
+                                "calibrated_precisions, serving)")
     return 0
 
 

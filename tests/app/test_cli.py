@@ -812,3 +812,32 @@ def test_collective_protocol_column_names_what_priced_the_row(capsys):
         main(["collective", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--protocol" in out and "auto | calibrated | LL | LL128 | Simple" in out and "NCCL's tuner" in out
+
+
+def test_hardware_shows_the_architecture_behaviour_reads(capsys):
+    # [hardware] arch / sms key Blackwell's fp8 layouts and TP-overlap SMs: the catalogue shows them
+    assert main(["hardware", "--json"]) == 0
+    rows = {r["gpu"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])}
+    assert (rows["B200-180GB"]["arch"], rows["B200-180GB"]["sms"]) == ("blackwell", 148)
+    assert (rows["H100-SXM-80GB"]["arch"], rows["MI300X"]["arch"], rows["MI300X"]["sms"]) == ("hopper", "cdna3", None)
+
+
+def test_hardware_says_which_training_precisions_are_calibrated(capsys):
+    # B200 / GB200 / GB300 showed calibrated True while their bf16 and fp4 training is not (their
+    # fit has FP8 rows only): calibrated_precisions lists the train.precision values whose runs
+    # report calibrated = true
+    from sim.compute import calibration
+    assert main(["hardware", "--json"]) == 0
+    rows = {r["gpu"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])}
+    for g in ("B200-180GB", "GB200", "GB300"):
+        assert rows[g]["calibrated"] and rows[g]["calibrated_precisions"] == ["fp8"], g
+        assert not calibration(g, "train", "bf16")[0] and not calibration(g, "train", "fp4")[0]
+    assert rows["H100-SXM-80GB"]["calibrated_precisions"] == ["fp16", "bf16", "fp8"]
+    assert rows["A100-SXM-80GB"]["calibrated_precisions"] == ["fp16", "bf16"]          # no fp8 tensor cores
+    assert rows["H200-SXM-141GB"]["calibrated_precisions"] == []
+    for name, r in rows.items():
+        assert all(calibration(name, "train", p)[0] for p in r["calibrated_precisions"]), name
+    assert main(["hardware"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "calibrated_precisions" in table[1]
+    assert next(line for line in table if line.startswith("B200-180GB")).split()[-2:] == ["fp8", "False"]

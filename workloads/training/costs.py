@@ -45,7 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from sim.compute import ComputeModel, Efficiency, Op, efficiency_for
-from sim.hardware import BYTES_PER_ELEMENT
+from sim.hardware import BYTES_PER_ELEMENT, GpuSpec, gpu as catalogued_gpu
 from workloads.layer_cost import ATTENTION_CORE, LOW_PRECISION, backward_cast_ops, cast_ops, forward_ops
 from workloads.model import ACT_BYTES, ModelSpec
 from workloads.training.memory import chunk_params, recompute_modules, stage_params, state_bytes
@@ -199,7 +199,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
     # ZeRO-3/FSDP the 16-bit weights are re-gathered for every pass and cast again
     weight_fraction = 1.0 if plan.zero >= 3 else 1.0 / max(plan.microbatches, 1)
     # Blackwell's FP8 GEMMs read one tensor-scaled copy in every layout: the casts write no transpose
-    transpose = not non_tn_fp8(cm.gpu.name)
+    transpose = not non_tn_fp8(cm.gpu)
     for i in layers:
         # the shared layer model: GEMMs at the run's precision, attention at 16 bit, and the
         # fp8/fp4 casts Transformer Engine adds (workloads.layer_cost)
@@ -210,7 +210,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
             ops = moe_layer_ops(ops, model, plan, b, shard, weight_fraction, transpose)
         if plan.fp8_recipe and low:
             # train.fp8_recipe: Transformer Engine's quantization passes of that recipe
-            ops = requantize(ops, plan.precision, plan.fp8_recipe, non_tn_fp8(cm.gpu.name), weight_fraction)
+            ops = requantize(ops, plan.precision, plan.fp8_recipe, non_tn_fp8(cm.gpu), weight_fraction)
         fwd_ops += ops
         if plan.recompute == "full":
             recompute_ops += ops
@@ -223,7 +223,7 @@ def chunk_cost(model: ModelSpec, plan: Plan, cm: ComputeModel, vstage: int, atte
         fwd_ops += [replace(o, precision="bf16") if low and o.kind == "gemm" else o
                     for o in model.logits_ops(b, shard)]
     bwd_ops = backward_ops(fwd_ops, attention, plan.precision, plan.fp8_recipe if low else "",
-                           non_tn_fp8(cm.gpu.name)) + recompute_ops
+                           non_tn_fp8(cm.gpu)) + recompute_ops
     # per-layer host work of each pass; FSDP (ZeRO-3) adds its per-block hooks on top
     fsdp_us = cm.eff.fsdp_layer_overhead_us if plan.zero >= 3 else 0.0
     overhead = (cm.eff.layer_overhead_us + fsdp_us) * 1e-6 * len(layers)
@@ -656,31 +656,36 @@ TP_OVERLAP_SMS = {"qkv": 0.0, "proj": 24.0, "mlp_up": 0.0, "mlp_down": 16.0,
 TP_OVERLAP_SMS_BLACKWELL = {"qkv": 0.0, "proj": 1.0, "mlp_up": 0.0, "mlp_down": 1.0,
                             "qkv_bwd": (8.0 + 32.0) / 2, "proj_bwd": 0.0, "mlp_up_bwd": (2.0 + 8.0) / 2,
                             "mlp_down_bwd": 0.0}
-BLACKWELL_PREFIXES = ("B200", "GB200", "B300", "GB300")
+# the architectures whose recipes these are (sim.hardware GpuSpec.arch; a defined GPU has its like's)
+TP_OVERLAP_BLACKWELL_ARCHS = ("blackwell",)
 
 
-def tp_overlap_sms(name: str) -> dict:
-    """SMs the userbuffers kernels take beside each overlapped GEMM on GPU ``name``: Blackwell's
-    recipes' (``TP_OVERLAP_SMS_BLACKWELL``), else Hopper's (``TP_OVERLAP_SMS``)."""
-    return TP_OVERLAP_SMS_BLACKWELL if name.upper().startswith(BLACKWELL_PREFIXES) else TP_OVERLAP_SMS
+def _spec(gpu: GpuSpec | str) -> GpuSpec:
+    """A GPU's spec, given it or its name (catalogued or defined in a config)."""
+    return catalogued_gpu(gpu) if isinstance(gpu, str) else gpu
 
 
-# SMs per GPU (NVIDIA datasheets; unknown: H100's 132). Blackwell boards enable different SM counts
-# of the same dies, as CUDA reports them (cudaDeviceProp.multiProcessorCount, measured runs in
-# FlashInfer's nvfp4_sparse_mla_decode notes, flashinfer-ai/flashinfer#5716: "B200 (148 SMs)",
-# "GB200 (152 SMs)", "B300 (148 SMs)", "GB300 (152 SMs)"; GB300's "up to 160 SMs" in "Inside NVIDIA
-# Blackwell Ultra" is the full die, not an enabled count)
-GPU_SMS = {"H100": 132, "H200": 132, "H20": 78, "B200": 148, "GB200": 152, "B300": 148, "GB300": 152,
-           "A100": 108, "A800": 108}
+def tp_overlap_sms(gpu: GpuSpec | str) -> dict:
+    """SMs the userbuffers kernels take beside each overlapped GEMM on ``gpu`` (spec or name):
+    Blackwell's recipes' (``TP_OVERLAP_SMS_BLACKWELL``) on a Blackwell architecture, else
+    Hopper's (``TP_OVERLAP_SMS``). Read from ``arch``, never the name: a GPU defined ``like`` a
+    B200 is one whatever it is called."""
+    return TP_OVERLAP_SMS_BLACKWELL if _spec(gpu).arch in TP_OVERLAP_BLACKWELL_ARCHS else TP_OVERLAP_SMS
+
+
+# SMs per GPU: the catalogue's ``sms`` (sim/data/hardware.toml; NVIDIA datasheets; unknown: H100's
+# 132). Blackwell boards enable different SM counts of the same dies, as CUDA reports them
+# (cudaDeviceProp.multiProcessorCount, measured runs in FlashInfer's nvfp4_sparse_mla_decode notes,
+# flashinfer-ai/flashinfer#5716: "B200 (148 SMs)", "GB200 (152 SMs)", "B300 (148 SMs)", "GB300 (152
+# SMs)"; GB300's "up to 160 SMs" in "Inside NVIDIA Blackwell Ultra" is the full die, not an enabled
+# count); H20 78, A100 / A800 108.
 DEFAULT_SMS = 132
 
 
-def gpu_sms(name: str) -> int:
-    """SMs of a GPU by its catalogue name's family prefix (``GPU_SMS``; 132 when unknown)."""
-    for k in sorted(GPU_SMS, key=len, reverse=True):
-        if name.upper().startswith(k):
-            return GPU_SMS[k]
-    return DEFAULT_SMS
+def gpu_sms(gpu: GpuSpec | str) -> int:
+    """SMs of ``gpu`` (spec or name): its ``sms`` (a defined GPU's own, else its like's), 132
+    (``DEFAULT_SMS``) where the catalogue gives none."""
+    return _spec(gpu).sms or DEFAULT_SMS
 
 
 def tp_overlap_gemms(cm: ComputeModel, ops: list[Op]) -> tuple[float, float]:
@@ -688,8 +693,8 @@ def tp_overlap_gemms(cm: ComputeModel, ops: list[Op]) -> tuple[float, float]:
     communication kernels' SMs). The GEMMs are the layers' QKV, output projection, MLP up and
     down (and their backward); each runs on ``SMs - num_sm`` SMs, so it takes
     ``SMs / (SMs - num_sm)`` x its time (``tp_overlap_sms``)."""
-    sms = gpu_sms(cm.gpu.name)
-    table = tp_overlap_sms(cm.gpu.name)
+    sms = gpu_sms(cm.gpu)
+    table = tp_overlap_sms(cm.gpu)
     idx = [i for i, o in enumerate(ops) if o.kind == "gemm" and o.name in table]
     if not idx:
         return 0.0, 0.0
@@ -726,7 +731,7 @@ def tp_overlap_exposed(comm_s: float, gemm_s: float, tp: int) -> float:
 # NVFP4) and transformer_engine/pytorch/utils.py ``is_non_tn_fp8_gemm_supported`` (SM 10.x:
 # cuBLAS runs tensor-scaled FP8 GEMMs in every layout, so Blackwell needs no transposed copy).
 QUANT_BF16 = 2.0
-NON_TN_FP8_GPUS = ("B200", "GB200", "B300", "GB300")     # SM 10.x (Blackwell datacenter parts)
+NON_TN_FP8_ARCHS = ("blackwell",)     # SM 10.x (Blackwell datacenter parts: sim.hardware GpuSpec.arch)
 
 
 def recipe_operand(recipe: str, role: str, non_tn: bool) -> tuple[float, int]:
@@ -762,9 +767,10 @@ def recipe_operand(recipe: str, role: str, non_tn: bool) -> tuple[float, int]:
     raise ValueError(f"unknown fp8 recipe {recipe!r}")
 
 
-def non_tn_fp8(gpu_name: str) -> bool:
-    """Whether ``gpu_name`` runs tensor-scaled FP8 GEMMs in non-TN layouts (no transposed copy)."""
-    return gpu_name.upper().startswith(NON_TN_FP8_GPUS)
+def non_tn_fp8(gpu: GpuSpec | str) -> bool:
+    """Whether ``gpu`` (spec or name) runs tensor-scaled FP8 GEMMs in non-TN layouts (no
+    transposed copy): its architecture's property (``arch``, a defined GPU's like's), never its name's."""
+    return _spec(gpu).arch in NON_TN_FP8_ARCHS
 
 
 def recipe_quant_ops(gemm: Op, recipe: str, non_tn: bool, backward: bool = False,

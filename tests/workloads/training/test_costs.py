@@ -681,3 +681,43 @@ def test_a_launch_bound_pass_says_so_and_a_gpu_bound_one_does_not():
     assert h100.fwd.launch_wait_s == 0 and h100.bwd.launch_wait_s == 0
     # GPU-bound: doubling the sequence moves the GPU-bound pass
     assert _llama8b_tp4("H100-SXM-80GB", "bf16", seq=4096).fwd.compute_s < 0.6 * h100.fwd.compute_s
+
+
+# -- generation-specific behaviour follows the GPU's architecture, not its name -----------------
+
+def _repro_step(gpu_name: str, like: str | None = None, **train) -> float:
+    """The fresh user's run: llama3-8b on 16 GPUs of dgx-h100-superpod at TP 4, ZeRO-1, global
+    batch 32, on ``gpu_name`` (a [hardware."NAME"] GPU ``like`` a catalogued one when given)."""
+    data = {"run": {"kind": "train"}, "topology": {"preset": "dgx-h100-superpod", "gpus": 16, "gpu": gpu_name},
+            "model": {"preset": "llama3-8b"}, "train": {"tp": 4, "zero": 1, "global_batch": 32, **train}}
+    if like:
+        data["hardware"] = {gpu_name: {"like": like}}
+    return run(load_config(data=data)).summary["step_time_s"]
+
+
+@pytest.mark.parametrize("train", [{"precision": "fp8", "cuda_graph_impl": "transformer_engine"},
+                                   {"precision": "bf16", "sequence_parallel": True, "tp_comm_overlap": True}],
+                         ids=["fp8-casts", "tp-overlap-sms"])
+@pytest.mark.parametrize("name, like", [("MyChip", "B200-180GB"), ("B200-foo", "H100-SXM-80GB")])
+def test_a_like_gpu_of_any_name_steps_as_its_like(name, like, train):
+    # Blackwell's fp8 casts (no transposed copy) and its TP-overlap SMs were keyed on the name
+    # starting with B200 / GB200 / B300 / GB300: "MyChip" like B200 ran 0.9419 s where B200 runs
+    # 0.9322, "B200-foo" like H100 took Blackwell's behaviour. Now both read the GPU's arch (and SM
+    # count), the like's: nothing else about the GPU changed, so neither does the step.
+    assert _repro_step(name, like, **train) == _repro_step(like, **train)
+
+
+def test_architecture_behaviour_reads_the_spec_not_the_name():
+    from sim import hardware
+    from workloads.training.costs import (DEFAULT_SMS, TP_OVERLAP_SMS, TP_OVERLAP_SMS_BLACKWELL, gpu_sms,
+                                          non_tn_fp8, tp_overlap_sms)
+    mine = hardware.define("T-arch-mychip", {"like": "GB200"})
+    assert non_tn_fp8(mine) and tp_overlap_sms(mine) is TP_OVERLAP_SMS_BLACKWELL and gpu_sms(mine) == 152
+    foo = hardware.define("GB200-T-arch-foo", {"like": "H100-SXM-80GB"})
+    assert not non_tn_fp8(foo) and tp_overlap_sms(foo) is TP_OVERLAP_SMS and gpu_sms(foo) == 132
+    # a table's own arch and sms win over the like's; a GPU without like is a generic chip
+    told = hardware.define("B300-T-arch-told", {"like": "B200-180GB", "arch": "hopper", "sms": 140})
+    assert not non_tn_fp8(told) and tp_overlap_sms("B300-T-arch-told") is TP_OVERLAP_SMS and gpu_sms(told) == 140
+    bare = hardware.define("B200-T-arch-bare", {"dense_tflops": {"bf16": 2250, "fp8": 4500}, "hbm_GB": 180,
+                                                "hbm_GBps": 8000})
+    assert not non_tn_fp8(bare) and tp_overlap_sms(bare) is TP_OVERLAP_SMS and gpu_sms(bare) == DEFAULT_SMS
