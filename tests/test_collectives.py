@@ -314,13 +314,19 @@ def test_estimate_on_adds_loads_on_crossed_links_as_an_array_over_every_link_wou
         for ph in plan(topo, op, algo, group, nbytes):
             load = np.zeros(len(capacity))
             max_lat = 0.0
+            lat = {False: 0.0, True: 0.0}           # the longest route inside a domain, and across
             for (src, dst), b in ph.flows.items():
                 links = topo.route(src, dst, 0)
                 load[links] += b
                 max_lat = max(max_lat, topo.path_latency(links))
+                across = topo.attr(src, "domain") != topo.attr(dst, "domain")
+                lat[across] = max(lat[across], topo.path_latency(links))
             with np.errstate(divide="ignore", invalid="ignore"):
                 drain = float(np.max(np.where(load > 0, load / capacity, 0.0)))
-            total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
+            steps_lat = ph.steps * max_lat
+            if ph.inter_steps > 0 and ph.steps > 1:   # each step at its own class's longest route
+                steps_lat = (ph.steps - ph.inter_steps) * lat[False] + ph.inter_steps * lat[True]
+            total += drain + (steps_lat + ph.extra_s if latency else 0.0)
         return total
 
     rng = random.Random(5)
@@ -509,3 +515,58 @@ def test_resolve_is_one_rule_for_auto_and_named_algorithms():
 def test_protocol_name_says_calibrated_for_a_named_algorithm_s_calibrated_run():
     assert C.protocol_name("ring", None) == "calibrated" and C.protocol_name("tree", "LL128") == "LL128"
     assert C.protocol_name("nvls", None) == C.protocol_name("nvls_tree", None) == "Simple"   # NVLS: Simple only
+
+
+def _gb200(gpus):
+    topo, fab = _preset_fabric("gb200-nvl72", gpus=144)
+    return topo, fab, [topo.gpu(r) for r in range(gpus)]
+
+
+def test_a_tree_across_domains_chains_through_the_largest_domain():
+    """NCCL's tree is a chain through each node's GPUs and a double binary tree over the nodes:
+    on NVL72 racks, 80 GPUs (72 + 8) chain through all 72 of the first rack, so a small message
+    takes as long as on the 72 alone (and on 136 = 72 + 64 about the same), plus two network
+    hops. The tree was charged the chain of the smallest domain (8 GPUs: 80 GPUs at 74 us against
+    72 GPUs' 280 us at 4 KiB), and every step at the network's latency (136 GPUs: 778 us)."""
+    topo, _, g = _gb200(80)
+    (ph,) = C.plan(topo, "all_reduce", "tree", g, 1e6)
+    assert (ph.steps, ph.inter_steps) == (2 * (71 + 1), 2)
+    t = {n: _small_all_reduce_us("gb200-nvl72", n, "tree", "LL128", 4096, gpus=144) for n in (72, 80, 136)}
+    assert t[72] <= t[80] <= 1.1 * t[72] and t[72] <= t[136] <= 1.1 * t[72], t
+
+
+# (preset, topology size, group sizes) for the small-message latency check below
+_LATENCY_CASES = [("hgx-h100-8", {}, 8), ("dgx-h100-superpod", {"gpus": 64}, 16),
+                  ("dgx-h100-superpod", {"gpus": 64}, 64), ("gb200-nvl72", {"gpus": 144}, 72),
+                  ("gb200-nvl72", {"gpus": 144}, 128), ("gb200-nvl72", {"gpus": 144}, 144),
+                  ("dgx-a100-superpod", {"gpus": 128}, 128)]
+
+
+@pytest.mark.parametrize("preset, kw, gpus", _LATENCY_CASES)
+def test_a_small_message_takes_about_what_the_tuners_latency_model_says(preset, kw, gpus):
+    """At 4 KiB a collective is latency: the simulated time of every NCCL algorithm and protocol
+    is within 2x either way of NCCL's model of it (``tune``: tuning.cc's base and per-step
+    latencies; the bandwidth term is negligible). The simulation charges each step its route's
+    latency (1.9 us across an NVSwitch, 6 us across the network on these presets) times NCCL's
+    per-protocol ratio for that class of hop (``protocol_latency_scales``), so what is left
+    between the two is the route against NCCL's table: a tree step on NVLink is 1.9 us here
+    against NCCL's 1.25 us for LL128 (1.5x), and NCCL charges LL 1.8x inside nodes once a group
+    spans nodes (0.6x). It was 3x: a forced tree/Simple on 16 H100 (two nodes) took 1.36 ms
+    against the model's 448 us, each of its 15 steps at the network's route latency times
+    NVLink's Simple/LL128 ratio (28 / 1.25), and a ring or tree across NVL72 racks 2-4.8x."""
+    topo, fab = _preset_fabric(preset, **kw)
+    g = [topo.gpu(r) for r in range(gpus)]
+    nvls = bool(topo.meta.get("nvls"))
+    multi = len(C.domains_of(topo, g)) > 1
+    checked = 0
+    for algo in C.applicable(topo, "all_reduce", g, nvls):
+        if algo == "hierarchical" or algo == "nvls" and multi:
+            continue            # not NCCL algorithms (its tuner prices them as stand-ins)
+        for proto in (("Simple",) if algo.startswith("nvls") else C.PROTOCOLS):
+            _, fab = _preset_fabric(preset, **kw)
+            t, _, _ = C.measure_protocol(fab, "all_reduce", algo, g, 4096.0, proto)
+            model = C.tune(topo, "all_reduce", g, 4096.0, fab, nvls, algos=(algo,), protocols=(proto,))[2]
+            assert 0.5 <= t / model <= 2.0, (algo, proto, t * 1e6, model * 1e6)
+            checked += 1
+    assert checked >= 6
+
