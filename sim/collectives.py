@@ -5,7 +5,8 @@ Vocabulary:
   ``send_recv``. ``nbytes`` follows nccl-tests: the per-rank buffer (all_reduce S; all_gather and
   reduce_scatter the full, gathered size; all_to_all the bytes each rank sends in total;
   send_recv the bytes sent).
-- algo: ``ring``, ``tree`` (double binary tree), ``hierarchical`` (inside each scale-up domain,
+- algo: ``ring``, ``tree`` (NCCL's: a chain through each domain's GPUs, a double binary tree
+  over the domains), ``hierarchical`` (inside each scale-up domain,
   then across domains, then inside again), ``direct`` (every pair at once), ``nvls`` (in-switch
   reduction, NVLink SHARP; across domains NVLS + rings, which NCCL's auto does not pick),
   ``nvls_tree`` (NCCL's NVLSTree: NVLS inside each domain, trees across), ``auto`` (NCCL's
@@ -23,8 +24,16 @@ Vocabulary:
 - group: the GPU node indices taking part; ``groups``: many groups running the same collective at
   once (all TP groups of a job, say). All their flows share the fabric.
 - phase: a set of flows that run concurrently (a pipelined ring moves all its steps' bytes over
-  each ring edge at once), followed by the latency of its ``steps`` (each step pays the path's
-  latency once). A collective is a sequence of phases; one rate computation serves a whole phase.
+  each ring edge at once), followed by the latency of its ``steps``: a step inside a scale-up
+  domain pays the longest route there, a step across domains (``Phase.inter_steps``) the
+  longest across, each times the protocol's ratio for that class of hop. A collective is a
+  sequence of phases; one rate computation serves a whole phase.
+- domains of unequal size (72 + 56 GPUs of two NVL72 racks): rings and trees run as on equal
+  ones (a tree's chain is the largest domain's); NVLS across domains (``nvls``, ``nvls_tree``)
+  and the hierarchical all-reduce take one shard per GPU of the smallest domain, as NCCL
+  connects NVLS across nodes with the fewest heads of any node (ncclTopoPostset, minHeadNum),
+  each domain of at least 2 GPUs (a lone GPU has no NVLS, and NCCL then runs none). The
+  hierarchical reduce-scatter and all-gather leave every GPU its own shard: equal domains only.
 - channel: NCCL runs one ring per NIC rail across scale-up domains; channel c enters every
   domain at its c-th GPU and leaves through the same rail (PXN), so inter-domain traffic spreads
   over all NICs and stays on its rail. Intra-domain ring edges then carry the full ring volume.
@@ -306,8 +315,12 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
         doms = domains_of(topo, group)
         if len(doms) == 1:
             return [_nvls_phase(topo, group, S, S)]
-        m = len(doms[0])
-        inner = [list(col) for col in zip(*doms)]      # the j-th GPUs of every domain
+        # one shard per head: the smallest domain's GPU count, as NCCL takes the fewest NVLS
+        # heads of any node (ncclTopoPostset: minHeadNum), so domains of unequal size work too;
+        # the j-th GPUs of every domain carry shard j across (a larger domain's others reduce
+        # into the switch and take the result from it, but hold no shard)
+        m = min(len(d) for d in doms)
+        inner = [list(col) for col in zip(*doms)]      # the j-th GPUs of every domain, j < m
         if algo == "nvls":      # the NVLS latency split between its reduce and gather halves
             return [_nvls_phase_many(topo, doms, S, S / m, NVLS_LATENCY_S / 2),
                     _ring_phase_many(topo, inner, "all_reduce", S / m),
@@ -328,11 +341,18 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
                       sum(ph.inter_steps for ph in parts))]
     if algo == "hierarchical":
         doms = domains_of(topo, group)
-        if len(doms) == 1 or not equal_domains(topo, group):
+        if len(doms) == 1 or (op != "all_reduce" and not equal_domains(topo, group)):
             return plan(topo, op, "ring", group, nbytes)
-        m = len(doms[0])
-        inner = [list(col) for col in zip(*doms)]  # the j-th GPU of every domain
+        m = min(len(d) for d in doms)
+        inner = [list(col) for col in zip(*doms)]  # the j-th GPU of every domain, j < m
         if op == "all_reduce":
+            if not equal_domains(topo, group):
+                # domains of unequal size: m shards, one per head (the first m GPUs of each
+                # domain, m the smallest domain's size), reduced onto the heads round each
+                # domain's ring, all-reduced across by the heads, gathered back round the ring
+                return [_ring_heads_phase_many(topo, doms, m, S, gather=False),
+                        _ring_phase_many(topo, inner, "all_reduce", S / m),
+                        _ring_heads_phase_many(topo, doms, m, S, gather=True)]
             return [_ring_phase_many(topo, doms, "reduce_scatter", S),
                     _ring_phase_many(topo, inner, "all_reduce", S / m),
                     _ring_phase_many(topo, doms, "all_gather", S)]
@@ -347,6 +367,30 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
             return [_ring_phase_many(topo, [leaders], "broadcast", S),
                     _ring_phase_many(topo, doms, "broadcast", S)]
     raise ValueError(f"{op} has no {algo} algorithm")
+
+
+def _ring_heads_phase_many(topo, doms, heads: int, S: float, gather: bool) -> Phase:
+    """Reduce ``S`` round each domain's ring onto its first ``heads`` GPUs (one shard of
+    S / heads each), or (``gather``) send each head's shard round the ring to every GPU: a
+    domain of exactly ``heads`` GPUs runs a ring reduce-scatter (all-gather). Shard j passes
+    every ring edge but the one leaving (entering) its head, so an edge carries S less the
+    shards of the heads it leaves (enters): (m - 1) / m of S in a domain of m = heads, up to S
+    in a larger one; m - 1 steps."""
+    flows: dict = {}
+    steps = 0
+    for dom in doms:
+        m = len(dom)
+        if m == heads:
+            ph = _ring_phase_many(topo, [dom], "all_gather" if gather else "reduce_scatter", S)
+            for e, b in ph.flows.items():
+                _add(flows, e[0], e[1], b)
+        else:
+            for i in range(m):
+                src, dst = dom[i], dom[(i + 1) % m]
+                at_head = (i + 1) % m < heads if gather else i < heads
+                _add(flows, src, dst, S * (1.0 - (1.0 / heads if at_head else 0.0)))
+        steps = max(steps, m - 1)
+    return Phase(flows, steps)
 
 
 def _ring_phase_many(topo, groups, op, S) -> Phase:
@@ -588,17 +632,22 @@ def choose(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fab
 
 
 def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False) -> list[str]:
-    multi = len(domains_of(topo, group)) > 1
+    doms = domains_of(topo, group)
+    multi = len(doms) > 1
     out = []
     if op in ("all_reduce", "reduce_scatter", "all_gather", "broadcast"):
         out.append("ring")
     if op == "all_reduce":
         out.append("tree")
-        if nvls_capable(topo, group, gpu_nvls) and (not multi or equal_domains(topo, group)):
+        # NVLS across domains of any sizes (NCCL takes the fewest heads of any node), each of at
+        # least 2 GPUs (a lone GPU has no NVLS: NCCL then disables it for the communicator)
+        if nvls_capable(topo, group, gpu_nvls) and (not multi or min(len(d) for d in doms) >= 2):
             out.append("nvls")
             if multi:
                 out.append("nvls_tree")
-    if multi and equal_domains(topo, group) and op in ("all_reduce", "reduce_scatter", "all_gather"):
+    # hierarchical all-reduce across domains of any sizes (one shard per GPU of the smallest);
+    # its reduce-scatter and all-gather leave every GPU its own shard, so equal domains only
+    if multi and (op == "all_reduce" or op in ("reduce_scatter", "all_gather") and equal_domains(topo, group)):
         out.append("hierarchical")
     if op == "all_to_all":
         out.append("direct")

@@ -570,3 +570,31 @@ def test_a_small_message_takes_about_what_the_tuners_latency_model_says(preset, 
             checked += 1
     assert checked >= 6
 
+
+def test_domains_of_unequal_size_run_nvls_tree_and_hierarchical():
+    """NCCL connects NVLS across nodes with the fewest heads of any node (ncclTopoPostset's
+    minHeadNum), so NVLSTree runs on 128 GB200 (72 + 56): 56 shards, each all-reduced across the
+    racks by the j-th GPUs of both; likewise the hierarchical all-reduce. Neither was applicable
+    (equal domains only), which left tree and ring, at 66 GB/s bus bandwidth for 16 MiB
+    against 294 GB/s on 72 GPUs. A lone GPU in a domain has no NVLS (NCCL disables it)."""
+    topo, fab, g = _gb200(128)
+    algos = C.applicable(topo, "all_reduce", g, True)
+    assert {"nvls_tree", "hierarchical"} <= set(algos)
+    assert "hierarchical" not in C.applicable(topo, "reduce_scatter", g, True)   # shards per GPU: equal only
+    assert "nvls_tree" not in C.applicable(topo, "all_reduce", [topo.gpu(r) for r in range(73)], True)
+    (ph,) = C.plan(topo, "all_reduce", "nvls_tree", g, 1e9)
+    across = {(a, b) for a, b in ph.flows if topo.node_kind[a] == topo.node_kind[b] == "gpu"}
+    assert {a for a, _ in across} == set(g[:56]) | set(g[72:128])          # the first 56 of each rack
+    S = float(16 << 20)
+    for algo in ("nvls_tree", "hierarchical"):
+        _, fab = _preset_fabric("gb200-nvl72", gpus=144)
+        t, _ = C.measure(fab, "all_reduce", algo, g, S)
+        assert (fab.link_bytes / (fab.capacity * t)).max() <= 1 + 1e-9
+        # the closed form charges every step its class's longest route; the fabric waits for the
+        # route of the flow that finishes last (an NVLS flow's is shorter): a bound within 5 %
+        est = C.estimate_on(topo, fab.capacity, "all_reduce", algo, g, S)
+        assert t * (1 - 1e-12) <= est <= 1.05 * t
+        # as fast as on two full racks (144 GPUs, equal domains), by bus bandwidth
+        _, fab = _preset_fabric("gb200-nvl72", gpus=144)
+        t_full, _ = C.measure(fab, "all_reduce", algo, [topo.gpu(r) for r in range(144)], S)
+        assert S / t * 2 * 127 / 128 >= 0.9 * S / t_full * 2 * 143 / 144, algo
