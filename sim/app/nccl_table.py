@@ -44,8 +44,11 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int], protocol: s
     from sim.simulation import Simulation
     from topologies import build
 
-    if op not in BUSBW_FACTOR or op == "send_recv" and gpus != 2:
-        raise ConfigError("--op", f"unknown or unsupported op {op!r}; one of {', '.join(OPS)}")
+    if op not in BUSBW_FACTOR:
+        raise ConfigError("--op", f"unknown op {op!r}; one of {', '.join(OPS)}")
+    if op == "send_recv" and gpus != 2:
+        raise ConfigError("--gpus", f"send_recv runs between two GPUs (one sends, one receives): give --gpus 2, "
+                                    f"not {gpus}")
     if algo not in ALGOS:
         raise ConfigError("--algo", f"unknown algorithm {algo!r}; one of {', '.join(ALGOS)}")
     if protocol not in PROTOCOL_CHOICES:
