@@ -564,12 +564,14 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
 
 def choose_protocol(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
                     gpu_nvls: bool = False) -> tuple[str, str | None]:
-    """``auto``: NCCL's (algorithm, protocol) for ``op`` (``tune``); send_recv and all_to_all
-    have one algorithm and run as calibrated (protocol None)."""
+    """``auto``: NCCL's (algorithm, protocol) for ``op`` (``tune``), an op with one algorithm
+    too (an all-gather inside one node: the ring, with NCCL's protocol for it). send_recv and
+    all_to_all run as calibrated (protocol None): NCCL moves them as point-to-point sends,
+    which its tuner does not price."""
     if op == "send_recv":
         return "ring", None
     cands = applicable(topo, op, group, gpu_nvls)
-    if len(cands) == 1:
+    if op == "all_to_all":
         return cands[0], None
     a, proto, _ = tune(topo, op, group, nbytes, fabric, gpu_nvls)
     return a, proto
@@ -586,7 +588,7 @@ def resolve(topo: Topology, op: str, algo: str, group: list[int], nbytes: float,
       named-algorithm rows).
     - ``"auto"``: NCCL's tuner picks the protocol for the algorithm, as NCCL does under
       NCCL_ALGO: a named algorithm costs exactly what it costs when ``auto`` picks it (where
-      ``auto`` runs an op's only algorithm as calibrated, so does a named one).
+      ``auto`` runs as calibrated, all_to_all and send_recv, so does a named algorithm).
     - ``"calibrated"``: a named algorithm as calibrated (``auto`` has no calibrated choice).
     - ``LL`` / ``LL128`` / ``Simple``: that protocol (as NCCL_PROTO); ``auto`` then picks the
       algorithm NCCL's tuner finds cheapest with it. NVLS runs Simple only."""
@@ -611,7 +613,7 @@ def resolve(topo: Topology, op: str, algo: str, group: list[int], nbytes: float,
         return tune(topo, op, group, nbytes, fabric, gpu_nvls, protocols=(protocol,))[0], protocol
     if algo == "auto":
         return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)
-    if len(cands) == 1 or algo not in cands:
+    if op == "all_to_all" or algo not in cands:
         return algo, None
     return algo, tune(topo, op, group, nbytes, fabric, gpu_nvls, algos=(algo,))[1]
 

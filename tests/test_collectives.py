@@ -503,9 +503,11 @@ def test_resolve_is_one_rule_for_auto_and_named_algorithms():
     a, p = resolve("all_reduce", "auto", "LL")                               # as NCCL_PROTO=LL
     assert p == "LL" and a == C.tune(topo, "all_reduce", g, float(1 << 30), fab, nvls, protocols=("LL",))[0]
     assert C.tune(topo, "all_reduce", g, 1e3, fab, nvls, algos=("ring",))[0] == "ring"
-    # an op whose only algorithm auto runs as calibrated: so does the algorithm named
+    # all_to_all (NCCL's point-to-point sends) auto runs as calibrated: so does the algorithm named
     assert resolve("all_to_all", "auto", None) == resolve("all_to_all", "direct", "auto") == ("direct", None)
-    assert resolve("all_gather", "ring", "auto", group=g[:8]) == ("ring", None)   # one node: ring alone
+    # one node: the ring alone, with NCCL's protocol for it, named or not
+    assert resolve("all_gather", "ring", "auto", group=g[:8]) == resolve("all_gather", "auto", None, group=g[:8]) \
+        == ("ring", "Simple")
     for bad in (("all_reduce", "auto", "calibrated"), ("all_reduce", "nvls_tree", "LL128"),
                 ("all_reduce", "ring", "LL64")):
         with pytest.raises(ValueError):
@@ -598,3 +600,19 @@ def test_domains_of_unequal_size_run_nvls_tree_and_hierarchical():
         _, fab = _preset_fabric("gb200-nvl72", gpus=144)
         t_full, _ = C.measure(fab, "all_reduce", algo, [topo.gpu(r) for r in range(144)], S)
         assert S / t * 2 * 127 / 128 >= 0.9 * S / t_full * 2 * 143 / 144, algo
+
+
+def test_auto_prices_an_op_with_one_algorithm_with_nccl_s_protocol():
+    """NCCL tunes the protocol of an all-gather, reduce-scatter or broadcast inside one node too
+    (LL for small messages, Simple for large): auto ran the ring as calibrated there and the
+    table said 'calibrated' while --help says auto picks NCCL's protocol. all_to_all and
+    send_recv are NCCL's point-to-point sends, which its tuner does not price: calibrated."""
+    from sim.app.nccl_table import nccl_table
+    from sim.config import load_config
+    cfg = load_config(None, ["topology.preset=hgx-h100-8"])
+    for op in ("all_gather", "reduce_scatter", "broadcast"):
+        rows = nccl_table(cfg, op, "auto", 8, [4 << 10, 1 << 30]).to_pylist()
+        assert [(r["algo"], r["protocol"]) for r in rows] == [("ring", "LL"), ("ring", "Simple")], op
+        assert rows[0]["time_s"] < nccl_table(cfg, op, "ring", 8, [4 << 10], "calibrated").to_pylist()[0]["time_s"]
+    assert {r["protocol"] for r in nccl_table(cfg, "all_to_all", "auto", 8, [4 << 10, 1 << 30]).to_pylist()} \
+        == {"calibrated"}
