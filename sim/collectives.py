@@ -657,8 +657,9 @@ def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False
 
 
 def protocol_scales(algo: str, proto: str | None, nodes: int) -> tuple[float, float]:
-    """(bandwidth, per-step latency) of ``proto`` relative to the calibrated run of ``algo``
-    (None: as calibrated, Simple's bandwidth at LL128's per-step latency). From NCCL's model:
+    """(bandwidth, per-step latency inside a domain) of ``proto`` relative to the calibrated run
+    of ``algo`` (None: as calibrated, Simple's bandwidth at LL128's per-step latency; a step
+    across domains: ``protocol_latency_scales``). From NCCL's model:
     LL moves 1/4 of a ring's bytes (1/3.8 of a tree's) at a third of LL128's per-step latency;
     LL128 0.92 of the bandwidth (a tree 7/9 in one node, 120/128 across); Simple all of it at
     hwLat ratios 3.4/1.9 (ring) and 28/1.25 (tree, one chunk per step)."""
