@@ -5,7 +5,8 @@ Vocabulary:
   ``send_recv``. ``nbytes`` follows nccl-tests: the per-rank buffer (all_reduce S; all_gather and
   reduce_scatter the full, gathered size; all_to_all the bytes each rank sends in total;
   send_recv the bytes sent).
-- algo: ``ring``, ``tree`` (double binary tree), ``hierarchical`` (inside each scale-up domain,
+- algo: ``ring``, ``tree`` (NCCL's: a chain through each domain's GPUs, a double binary tree
+  over the domains), ``hierarchical`` (inside each scale-up domain,
   then across domains, then inside again), ``direct`` (every pair at once), ``nvls`` (in-switch
   reduction, NVLink SHARP; across domains NVLS + rings, which NCCL's auto does not pick),
   ``nvls_tree`` (NCCL's NVLSTree: NVLS inside each domain, trees across), ``auto`` (NCCL's
@@ -23,8 +24,16 @@ Vocabulary:
 - group: the GPU node indices taking part; ``groups``: many groups running the same collective at
   once (all TP groups of a job, say). All their flows share the fabric.
 - phase: a set of flows that run concurrently (a pipelined ring moves all its steps' bytes over
-  each ring edge at once), followed by the latency of its ``steps`` (each step pays the path's
-  latency once). A collective is a sequence of phases; one rate computation serves a whole phase.
+  each ring edge at once), followed by the latency of its ``steps``: a step inside a scale-up
+  domain pays the longest route there, a step across domains (``Phase.inter_steps``) the
+  longest across, each times the protocol's ratio for that class of hop. A collective is a
+  sequence of phases; one rate computation serves a whole phase.
+- domains of unequal size (72 + 56 GPUs of two NVL72 racks): rings and trees run as on equal
+  ones (a tree's chain is the largest domain's); NVLS across domains (``nvls``, ``nvls_tree``)
+  and the hierarchical all-reduce take one shard per GPU of the smallest domain, as NCCL
+  connects NVLS across nodes with the fewest heads of any node (ncclTopoPostset, minHeadNum),
+  each domain of at least 2 GPUs (a lone GPU has no NVLS, and NCCL then runs none). The
+  hierarchical reduce-scatter and all-gather leave every GPU its own shard: equal domains only.
 - channel: NCCL runs one ring per NIC rail across scale-up domains; channel c enters every
   domain at its c-th GPU and leaves through the same rail (PXN), so inter-domain traffic spreads
   over all NICs and stays on its rail. Intra-domain ring edges then carry the full ring volume.
@@ -122,6 +131,9 @@ class Phase:
     steps: int                             # latency steps (hops in sequence) of this phase
     extra_s: float = 0.0                   # fixed start-up of the phase (NVLS pipeline fill)
     fill_s: float = 0.0                    # the part of extra_s that is a size ramp (NVLS fill), not a latency
+    # of ``steps``, those whose hop crosses scale-up domains (the network's latency); the others
+    # stay inside a domain (NVLink's). 0: every step at the phase's longest route (one class of hop)
+    inter_steps: int = 0
 
 
 # -- structure of a group ---------------------------------------------------------------------
@@ -206,8 +218,34 @@ def tree_edges(topo: Topology, group: list[int]) -> tuple[dict, int]:
             for child, parent in _binary_tree(tree):
                 _add(edges, child, parent, 0.5 * w)
                 _add(edges, parent, child, 0.5 * w)
+    return edges, tree_steps(doms)[0]
+
+
+def tree_steps(doms: list[list[int]]) -> tuple[int, int]:
+    """(steps, inter_steps) of a tree all-reduce over these domains: up and down the chain
+    through the largest domain (its m - 1 hops each way: a chunk passes every GPU of every
+    chain, and the longest chain is the last to finish) and the double binary tree over the
+    domains (floor(log2 D) hops each way, across domains). NCCL's model charges the same
+    2 ((ppn - 1) x intra + log2(nodes) x inter) (src/graph/tuning.cc)."""
+    chain = max(len(d) for d in doms) - 1
+    if len(doms) == 1:
+        return 2 * chain, 0
     depth = max(1, math.ceil(math.log2(len(doms) + 1)) - 1)
-    return edges, 2 * (depth + min(len(d) for d in doms) - 1)
+    return 2 * (depth + chain), 2 * depth
+
+
+def ring_inter_steps(op: str, n: int, domains: int) -> int:
+    """Of a ring's steps over ``n`` GPUs in ``domains`` scale-up domains, those that cross
+    domains: a chunk goes round the ring hop by hop and crosses into the next domain
+    ``domains`` times a turn; NCCL's model counts 2 x nodes of an all-reduce's 2 (n - 1) steps
+    and nodes - 1 of a reduce-scatter's or all-gather's n - 1 (src/graph/tuning.cc, nInterSteps;
+    broadcast's n - 1 hops from the root cross nodes - 1 times). One GPU per domain: every step."""
+    steps = 2 * (n - 1) if op == "all_reduce" else n - 1
+    if domains <= 1:
+        return 0
+    if domains >= n:
+        return steps
+    return min(steps, 2 * domains if op == "all_reduce" else domains - 1)
 
 
 def equal_domains(topo: Topology, group: list[int]) -> bool:
@@ -241,19 +279,25 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
     S = float(nbytes)
     if algo == "ring":
         edges = ring_edges(topo, group)
+        D = len(domains_of(topo, group))
         if op == "all_reduce":
-            return [Phase({e: w * 2 * (n - 1) / n * S for e, w in edges.items()}, 2 * (n - 1))]
+            steps = 2 * (n - 1)
+            return [Phase({e: w * 2 * (n - 1) / n * S for e, w in edges.items()}, steps, 0.0, 0.0,
+                          ring_inter_steps(op, n, D))]
         if op in ("reduce_scatter", "all_gather"):
-            return [Phase({e: w * (n - 1) / n * S for e, w in edges.items()}, n - 1)]
+            return [Phase({e: w * (n - 1) / n * S for e, w in edges.items()}, n - 1, 0.0, 0.0,
+                          ring_inter_steps(op, n, D))]
         if op == "broadcast":
             root = group[0]
-            return [Phase({e: w * S for e, w in edges.items() if e[1] != root}, n - 1)]
+            return [Phase({e: w * S for e, w in edges.items() if e[1] != root}, n - 1, 0.0, 0.0,
+                          ring_inter_steps(op, n, D))]
         raise ValueError(f"{op} has no ring algorithm")
     if algo == "tree":
         if op != "all_reduce":
             raise ValueError(f"{op} has no tree algorithm (NCCL's tree is all_reduce only)")
         edges, depth = tree_edges(topo, group)
-        return [Phase({e: w * S for e, w in edges.items()}, depth)]
+        return [Phase({e: w * S for e, w in edges.items()}, depth, 0.0, 0.0,
+                      tree_steps(domains_of(topo, group))[1])]
     if algo == "direct":
         if op == "all_to_all":
             flows = {(a, b): S / n for a in group for b in group if a != b}
@@ -271,8 +315,12 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
         doms = domains_of(topo, group)
         if len(doms) == 1:
             return [_nvls_phase(topo, group, S, S)]
-        m = len(doms[0])
-        inner = [list(col) for col in zip(*doms)]      # the j-th GPUs of every domain
+        # one shard per head: the smallest domain's GPU count, as NCCL takes the fewest NVLS
+        # heads of any node (ncclTopoPostset: minHeadNum), so domains of unequal size work too;
+        # the j-th GPUs of every domain carry shard j across (a larger domain's others reduce
+        # into the switch and take the result from it, but hold no shard)
+        m = min(len(d) for d in doms)
+        inner = [list(col) for col in zip(*doms)]      # the j-th GPUs of every domain, j < m
         if algo == "nvls":      # the NVLS latency split between its reduce and gather halves
             return [_nvls_phase_many(topo, doms, S, S / m, NVLS_LATENCY_S / 2),
                     _ring_phase_many(topo, inner, "all_reduce", S / m),
@@ -289,14 +337,22 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
             for e, b in ph.flows.items():
                 _add(flows, e[0], e[1], b)
         return [Phase(flows, sum(ph.steps for ph in parts),
-                      max(ph.extra_s for ph in parts) + NVLS_LATENCY_S, max(ph.fill_s for ph in parts))]
+                      max(ph.extra_s for ph in parts) + NVLS_LATENCY_S, max(ph.fill_s for ph in parts),
+                      sum(ph.inter_steps for ph in parts))]
     if algo == "hierarchical":
         doms = domains_of(topo, group)
-        if len(doms) == 1 or not equal_domains(topo, group):
+        if len(doms) == 1 or (op != "all_reduce" and not equal_domains(topo, group)):
             return plan(topo, op, "ring", group, nbytes)
-        m = len(doms[0])
-        inner = [list(col) for col in zip(*doms)]  # the j-th GPU of every domain
+        m = min(len(d) for d in doms)
+        inner = [list(col) for col in zip(*doms)]  # the j-th GPU of every domain, j < m
         if op == "all_reduce":
+            if not equal_domains(topo, group):
+                # domains of unequal size: m shards, one per head (the first m GPUs of each
+                # domain, m the smallest domain's size), reduced onto the heads round each
+                # domain's ring, all-reduced across by the heads, gathered back round the ring
+                return [_ring_heads_phase_many(topo, doms, m, S, gather=False),
+                        _ring_phase_many(topo, inner, "all_reduce", S / m),
+                        _ring_heads_phase_many(topo, doms, m, S, gather=True)]
             return [_ring_phase_many(topo, doms, "reduce_scatter", S),
                     _ring_phase_many(topo, inner, "all_reduce", S / m),
                     _ring_phase_many(topo, doms, "all_gather", S)]
@@ -313,15 +369,39 @@ def _plan(topo: Topology, op: str, algo: str, group: list[int], nbytes: float) -
     raise ValueError(f"{op} has no {algo} algorithm")
 
 
-def _ring_phase_many(topo, groups, op, S) -> Phase:
+def _ring_heads_phase_many(topo, doms, heads: int, S: float, gather: bool) -> Phase:
+    """Reduce ``S`` round each domain's ring onto its first ``heads`` GPUs (one shard of
+    S / heads each), or (``gather``) send each head's shard round the ring to every GPU: a
+    domain of exactly ``heads`` GPUs runs a ring reduce-scatter (all-gather). Shard j passes
+    every ring edge but the one leaving (entering) its head, so an edge carries S less the
+    shards of the heads it leaves (enters): (m - 1) / m of S in a domain of m = heads, up to S
+    in a larger one; m - 1 steps."""
     flows: dict = {}
     steps = 0
+    for dom in doms:
+        m = len(dom)
+        if m == heads:
+            ph = _ring_phase_many(topo, [dom], "all_gather" if gather else "reduce_scatter", S)
+            for e, b in ph.flows.items():
+                _add(flows, e[0], e[1], b)
+        else:
+            for i in range(m):
+                src, dst = dom[i], dom[(i + 1) % m]
+                at_head = (i + 1) % m < heads if gather else i < heads
+                _add(flows, src, dst, S * (1.0 - (1.0 / heads if at_head else 0.0)))
+        steps = max(steps, m - 1)
+    return Phase(flows, steps)
+
+
+def _ring_phase_many(topo, groups, op, S) -> Phase:
+    flows: dict = {}
+    steps = inter = 0
     for g in groups:
         for ph in plan(topo, op, "ring", g, S):
             for e, b in ph.flows.items():
                 _add(flows, e[0], e[1], b)
-            steps = max(steps, ph.steps)
-    return Phase(flows, steps)
+            steps, inter = max(steps, ph.steps), max(inter, ph.inter_steps)
+    return Phase(flows, steps, inter_steps=inter)
 
 
 def _nvls_phase(topo, group, up_bytes, down_bytes, latency_s: float = NVLS_LATENCY_S) -> Phase:
@@ -361,13 +441,13 @@ def _nvls_phase_many(topo, groups, up, down, latency_s: float = NVLS_LATENCY_S) 
 
 def _tree_phase_many(topo, groups, S) -> Phase:
     flows: dict = {}
-    steps = 0
+    steps = inter = 0
     for g in groups:
         for ph in plan(topo, "all_reduce", "tree", g, S):
             for e, b in ph.flows.items():
                 _add(flows, e[0], e[1], b)
-            steps = max(steps, ph.steps)
-    return Phase(flows, steps)
+            steps, inter = max(steps, ph.steps), max(inter, ph.inter_steps)
+    return Phase(flows, steps, inter_steps=inter)
 
 
 def is_mesh(topo: Topology) -> bool:
@@ -400,7 +480,7 @@ def spread_over_mesh(topo: Topology, phases: list[Phase]) -> list[Phase]:
             for a in m:
                 for b in m:
                     _add(flows, a, b, share)
-        out.append(Phase(flows, ph.steps, ph.extra_s, ph.fill_s))
+        out.append(Phase(flows, ph.steps, ph.extra_s, ph.fill_s, ph.inter_steps))
     return out
 
 
@@ -484,12 +564,14 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
 
 def choose_protocol(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
                     gpu_nvls: bool = False) -> tuple[str, str | None]:
-    """``auto``: NCCL's (algorithm, protocol) for ``op`` (``tune``); send_recv and all_to_all
-    have one algorithm and run as calibrated (protocol None)."""
+    """``auto``: NCCL's (algorithm, protocol) for ``op`` (``tune``), an op with one algorithm
+    too (an all-gather inside one node: the ring, with NCCL's protocol for it). send_recv and
+    all_to_all run as calibrated (protocol None): NCCL moves them as point-to-point sends,
+    which its tuner does not price."""
     if op == "send_recv":
         return "ring", None
     cands = applicable(topo, op, group, gpu_nvls)
-    if len(cands) == 1:
+    if op == "all_to_all":
         return cands[0], None
     a, proto, _ = tune(topo, op, group, nbytes, fabric, gpu_nvls)
     return a, proto
@@ -506,7 +588,7 @@ def resolve(topo: Topology, op: str, algo: str, group: list[int], nbytes: float,
       named-algorithm rows).
     - ``"auto"``: NCCL's tuner picks the protocol for the algorithm, as NCCL does under
       NCCL_ALGO: a named algorithm costs exactly what it costs when ``auto`` picks it (where
-      ``auto`` runs an op's only algorithm as calibrated, so does a named one).
+      ``auto`` runs as calibrated, all_to_all and send_recv, so does a named algorithm).
     - ``"calibrated"``: a named algorithm as calibrated (``auto`` has no calibrated choice).
     - ``LL`` / ``LL128`` / ``Simple``: that protocol (as NCCL_PROTO); ``auto`` then picks the
       algorithm NCCL's tuner finds cheapest with it. NVLS runs Simple only."""
@@ -531,7 +613,7 @@ def resolve(topo: Topology, op: str, algo: str, group: list[int], nbytes: float,
         return tune(topo, op, group, nbytes, fabric, gpu_nvls, protocols=(protocol,))[0], protocol
     if algo == "auto":
         return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)
-    if len(cands) == 1 or algo not in cands:
+    if op == "all_to_all" or algo not in cands:
         return algo, None
     return algo, tune(topo, op, group, nbytes, fabric, gpu_nvls, algos=(algo,))[1]
 
@@ -552,17 +634,22 @@ def choose(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fab
 
 
 def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False) -> list[str]:
-    multi = len(domains_of(topo, group)) > 1
+    doms = domains_of(topo, group)
+    multi = len(doms) > 1
     out = []
     if op in ("all_reduce", "reduce_scatter", "all_gather", "broadcast"):
         out.append("ring")
     if op == "all_reduce":
         out.append("tree")
-        if nvls_capable(topo, group, gpu_nvls) and (not multi or equal_domains(topo, group)):
+        # NVLS across domains of any sizes (NCCL takes the fewest heads of any node), each of at
+        # least 2 GPUs (a lone GPU has no NVLS: NCCL then disables it for the communicator)
+        if nvls_capable(topo, group, gpu_nvls) and (not multi or min(len(d) for d in doms) >= 2):
             out.append("nvls")
             if multi:
                 out.append("nvls_tree")
-    if multi and equal_domains(topo, group) and op in ("all_reduce", "reduce_scatter", "all_gather"):
+    # hierarchical all-reduce across domains of any sizes (one shard per GPU of the smallest);
+    # its reduce-scatter and all-gather leave every GPU its own shard, so equal domains only
+    if multi and (op == "all_reduce" or op in ("reduce_scatter", "all_gather") and equal_domains(topo, group)):
         out.append("hierarchical")
     if op == "all_to_all":
         out.append("direct")
@@ -570,8 +657,9 @@ def applicable(topo: Topology, op: str, group: list[int], gpu_nvls: bool = False
 
 
 def protocol_scales(algo: str, proto: str | None, nodes: int) -> tuple[float, float]:
-    """(bandwidth, per-step latency) of ``proto`` relative to the calibrated run of ``algo``
-    (None: as calibrated, Simple's bandwidth at LL128's per-step latency). From NCCL's model:
+    """(bandwidth, per-step latency inside a domain) of ``proto`` relative to the calibrated run
+    of ``algo`` (None: as calibrated, Simple's bandwidth at LL128's per-step latency; a step
+    across domains: ``protocol_latency_scales``). From NCCL's model:
     LL moves 1/4 of a ring's bytes (1/3.8 of a tree's) at a third of LL128's per-step latency;
     LL128 0.92 of the bandwidth (a tree 7/9 in one node, 120/128 across); Simple all of it at
     hwLat ratios 3.4/1.9 (ring) and 28/1.25 (tree, one chunk per step)."""
@@ -582,6 +670,20 @@ def protocol_scales(algo: str, proto: str | None, nodes: int) -> tuple[float, fl
     bw = _nccl_refined(key, proto, nodes) / _nccl_refined(key, "Simple", nodes)
     hw = NCCL_HW_LAT["nvlink"][key]
     return bw, hw[p] / hw[1]
+
+
+def protocol_latency_scales(algo: str, proto: str | None) -> tuple[float, float]:
+    """The per-step latency of ``proto`` relative to the calibrated run of ``algo``, for a step
+    inside a scale-up domain (NVLink) and for one across domains (the network): NCCL's hwLat
+    ratios to LL128 per link class (src/graph/tuning.cc): a Simple tree step costs 28 / 1.25 of
+    an LL128 one on NVLink but 28 / 8.5 on the network, a Simple ring step 3.4 / 1.9 and
+    14 / 4.0. (None, or NVLS: 1, 1.)"""
+    if proto is None or algo in ("nvls", "nvls_tree"):
+        return 1.0, 1.0
+    p = PROTOCOLS.index(proto)
+    key = "tree" if algo == "tree" else "ring"
+    up, out = NCCL_HW_LAT["nvlink"][key], NCCL_HW_LAT["net"][key]
+    return up[p] / up[1], out[p] / out[1]
 
 
 def collective(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo: str = "auto",
@@ -638,9 +740,10 @@ def collective_phases(fabric: Fabric, op: str, groups: list[list[int]], nbytes: 
             chosen, proto = choose_protocol(topo, op, list(groups[0]), nbytes, fabric, gpu_nvls)
         if chosen == "nvls" and not nvls_capable(topo, list(groups[0]), gpu_nvls):
             raise ValueError("nvls needs GPUs on an NVSwitch with in-switch reduction (NVLS)")
-        bw_scale, lat_scale = protocol_scales(chosen, proto, len(domains_of(topo, list(groups[0]))))
+        bw_scale, _ = protocol_scales(chosen, proto, len(domains_of(topo, list(groups[0]))))
+        lat_in, lat_out = protocol_latency_scales(chosen, proto)
         per_group = [plan(topo, op, chosen, list(g), nbytes / bw_scale) for g in groups]
-        phases = [_phase_bundles(topo, [p[k] for p in per_group if k < len(p)], lat_scale)
+        phases = [_phase_bundles(topo, [p[k] for p in per_group if k < len(p)], lat_in, lat_out)
                   for k in range(max(len(p) for p in per_group))]
         if len(cache) > 4096:
             cache.clear()
@@ -648,19 +751,38 @@ def collective_phases(fabric: Fabric, op: str, groups: list[list[int]], nbytes: 
     return phases
 
 
-def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0) -> tuple[list, float]:
+def _phase_bundles(topo: Topology, phases: list[Phase], lat_scale: float = 1.0,
+                   inter_scale: float | None = None) -> tuple[list, float]:
     """A phase over all groups: its bundles and the extra latency of its steps after the first
-    (each step's path latency x ``lat_scale``, the protocol's)."""
+    (each step's path latency x the protocol's scale: ``lat_scale`` for a hop inside a domain,
+    ``inter_scale`` (default ``lat_scale``) for one across; ``protocol_latency_scales``)."""
     steps = max(ph.steps for ph in phases)
+    inter = max(ph.inter_steps for ph in phases)
     extra = max(ph.extra_s for ph in phases)
     bundles = _bundles(phases)
     if steps <= 1:
         # one step: no step after the first, no route latency to add (an all-to-all's
         # 10^5-10^6 member routes need not be walked here)
         return bundles, 0.0 + extra
-    # the longest route sets each step's latency (computed once: plans are cached)
-    max_lat = _max_route_latency(topo, [pair for pairs, _ in bundles for pair in pairs])
-    return bundles, (steps - 1) * max_lat * lat_scale + extra
+    pairs = [pair for pairs, _ in bundles for pair in pairs]
+    if inter <= 0:
+        # the longest route sets each step's latency (computed once: plans are cached)
+        return bundles, (steps - 1) * _max_route_latency(topo, pairs) * lat_scale + extra
+    # the transfer waits for its own (longest, cross-domain) route once: the other steps here
+    li, lo = _step_latencies(topo, pairs)
+    scale_out = lat_scale if inter_scale is None else inter_scale
+    return bundles, (steps - inter) * li * lat_scale + (inter - 1) * lo * scale_out + extra
+
+
+def _step_latencies(topo: Topology, pairs: list[tuple[int, int]]) -> tuple[float, float]:
+    """The longest route latency of these pairs inside one scale-up domain and across domains
+    (0.0 where there is none): a step of a ring or a tree pays the one or the other."""
+    attrs = topo.node_attrs
+    intra, inter = [], []
+    for a, b in pairs:
+        da, db = attrs[a].get("domain"), attrs[b].get("domain")
+        (inter if da is not None and db is not None and da != db else intra).append((a, b))
+    return _max_route_latency(topo, intra), _max_route_latency(topo, inter)
 
 
 def _max_route_latency(topo: Topology, pairs: list[tuple[int, int]]) -> float:
@@ -802,11 +924,22 @@ def credit(fabric: Fabric, op: str, groups: list[list[int]], nbytes: float, algo
 
 # -- closed forms -----------------------------------------------------------------------------
 
+def _steps_latency(topo: Topology, ph: Phase, max_lat: float) -> float:
+    """``estimate_on``'s latency of a phase's steps: each at its longest route (``max_lat``),
+    or, for a phase whose steps are of both classes (``Phase.inter_steps``), those inside a
+    domain at the longest route there and those across at the longest across."""
+    if ph.inter_steps <= 0 or ph.steps <= 1:
+        return ph.steps * max_lat
+    li, lo = _step_latencies(topo, list(ph.flows))
+    return (ph.steps - ph.inter_steps) * li + ph.inter_steps * lo
+
+
 def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group: list[int],
                 nbytes: float, latency: bool = True) -> float:
     """Closed-form time of one collective on an idle fabric: for each phase, the most loaded
-    link's bytes / capacity plus the phase's steps x its largest path latency (the alpha-beta
-    model, exact when the phase's flows share no link unevenly). ``latency=False``: the time the
+    link's bytes / capacity plus the phase's steps x its largest path latency (a step inside a
+    domain at the largest there, one across at the largest across: ``Phase.inter_steps``; the
+    alpha-beta model, exact when the phase's flows share no link unevenly). ``latency=False``: the time the
     bytes take alone, the drains plus NVLS's size ramp (``Phase.fill_s``, the pipeline fill, a
     cost of the message's size), without launch, route or NVLS latency (``tune`` adds NCCL's)."""
     total = LAUNCH_S if latency else 0.0
@@ -814,7 +947,7 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
         batched = _phase_drain_batched(topo, capacity, ph.flows)
         if batched is not None:
             drain, max_lat = batched
-            total += drain + (ph.steps * max_lat + ph.extra_s if latency else ph.fill_s)
+            total += drain + (_steps_latency(topo, ph, max_lat) + ph.extra_s if latency else ph.fill_s)
             continue
         # the loads of the links the flows cross only (a 16,384-GPU fabric has ~10^5 links):
         # each link's bytes add up flow by flow, as an array over every link would
@@ -833,7 +966,7 @@ def estimate_on(topo: Topology, capacity: np.ndarray, op: str, algo: str, group:
             if pos.any():
                 with np.errstate(divide="ignore", invalid="ignore"):
                     drain = max(0.0, float(np.max(val[pos] / capacity[idx[pos]])))
-        total += drain + (ph.steps * max_lat + ph.extra_s if latency else ph.fill_s)
+        total += drain + (_steps_latency(topo, ph, max_lat) + ph.extra_s if latency else ph.fill_s)
     return total
 
 

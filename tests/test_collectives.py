@@ -314,13 +314,19 @@ def test_estimate_on_adds_loads_on_crossed_links_as_an_array_over_every_link_wou
         for ph in plan(topo, op, algo, group, nbytes):
             load = np.zeros(len(capacity))
             max_lat = 0.0
+            lat = {False: 0.0, True: 0.0}           # the longest route inside a domain, and across
             for (src, dst), b in ph.flows.items():
                 links = topo.route(src, dst, 0)
                 load[links] += b
                 max_lat = max(max_lat, topo.path_latency(links))
+                across = topo.attr(src, "domain") != topo.attr(dst, "domain")
+                lat[across] = max(lat[across], topo.path_latency(links))
             with np.errstate(divide="ignore", invalid="ignore"):
                 drain = float(np.max(np.where(load > 0, load / capacity, 0.0)))
-            total += drain + (ph.steps * max_lat + ph.extra_s if latency else 0.0)
+            steps_lat = ph.steps * max_lat
+            if ph.inter_steps > 0 and ph.steps > 1:   # each step at its own class's longest route
+                steps_lat = (ph.steps - ph.inter_steps) * lat[False] + ph.inter_steps * lat[True]
+            total += drain + (steps_lat + ph.extra_s if latency else 0.0)
         return total
 
     rng = random.Random(5)
@@ -497,9 +503,11 @@ def test_resolve_is_one_rule_for_auto_and_named_algorithms():
     a, p = resolve("all_reduce", "auto", "LL")                               # as NCCL_PROTO=LL
     assert p == "LL" and a == C.tune(topo, "all_reduce", g, float(1 << 30), fab, nvls, protocols=("LL",))[0]
     assert C.tune(topo, "all_reduce", g, 1e3, fab, nvls, algos=("ring",))[0] == "ring"
-    # an op whose only algorithm auto runs as calibrated: so does the algorithm named
+    # all_to_all (NCCL's point-to-point sends) auto runs as calibrated: so does the algorithm named
     assert resolve("all_to_all", "auto", None) == resolve("all_to_all", "direct", "auto") == ("direct", None)
-    assert resolve("all_gather", "ring", "auto", group=g[:8]) == ("ring", None)   # one node: ring alone
+    # one node: the ring alone, with NCCL's protocol for it, named or not
+    assert resolve("all_gather", "ring", "auto", group=g[:8]) == resolve("all_gather", "auto", None, group=g[:8]) \
+        == ("ring", "Simple")
     for bad in (("all_reduce", "auto", "calibrated"), ("all_reduce", "nvls_tree", "LL128"),
                 ("all_reduce", "ring", "LL64")):
         with pytest.raises(ValueError):
@@ -509,3 +517,102 @@ def test_resolve_is_one_rule_for_auto_and_named_algorithms():
 def test_protocol_name_says_calibrated_for_a_named_algorithm_s_calibrated_run():
     assert C.protocol_name("ring", None) == "calibrated" and C.protocol_name("tree", "LL128") == "LL128"
     assert C.protocol_name("nvls", None) == C.protocol_name("nvls_tree", None) == "Simple"   # NVLS: Simple only
+
+
+def _gb200(gpus):
+    topo, fab = _preset_fabric("gb200-nvl72", gpus=144)
+    return topo, fab, [topo.gpu(r) for r in range(gpus)]
+
+
+def test_a_tree_across_domains_chains_through_the_largest_domain():
+    """NCCL's tree is a chain through each node's GPUs and a double binary tree over the nodes:
+    on NVL72 racks, 80 GPUs (72 + 8) chain through all 72 of the first rack, so a small message
+    takes as long as on the 72 alone (and on 136 = 72 + 64 about the same), plus two network
+    hops. The tree was charged the chain of the smallest domain (8 GPUs: 80 GPUs at 74 us against
+    72 GPUs' 280 us at 4 KiB), and every step at the network's latency (136 GPUs: 778 us)."""
+    topo, _, g = _gb200(80)
+    (ph,) = C.plan(topo, "all_reduce", "tree", g, 1e6)
+    assert (ph.steps, ph.inter_steps) == (2 * (71 + 1), 2)
+    t = {n: _small_all_reduce_us("gb200-nvl72", n, "tree", "LL128", 4096, gpus=144) for n in (72, 80, 136)}
+    assert t[72] <= t[80] <= 1.1 * t[72] and t[72] <= t[136] <= 1.1 * t[72], t
+
+
+# (preset, topology size, group sizes) for the small-message latency check below
+_LATENCY_CASES = [("hgx-h100-8", {}, 8), ("dgx-h100-superpod", {"gpus": 64}, 16),
+                  ("dgx-h100-superpod", {"gpus": 64}, 64), ("gb200-nvl72", {"gpus": 144}, 72),
+                  ("gb200-nvl72", {"gpus": 144}, 128), ("gb200-nvl72", {"gpus": 144}, 144),
+                  ("dgx-a100-superpod", {"gpus": 128}, 128)]
+
+
+@pytest.mark.parametrize("preset, kw, gpus", _LATENCY_CASES)
+def test_a_small_message_takes_about_what_the_tuners_latency_model_says(preset, kw, gpus):
+    """At 4 KiB a collective is latency: the simulated time of every NCCL algorithm and protocol
+    is within 2x either way of NCCL's model of it (``tune``: tuning.cc's base and per-step
+    latencies; the bandwidth term is negligible). The simulation charges each step its route's
+    latency (1.9 us across an NVSwitch, 6 us across the network on these presets) times NCCL's
+    per-protocol ratio for that class of hop (``protocol_latency_scales``), so what is left
+    between the two is the route against NCCL's table: a tree step on NVLink is 1.9 us here
+    against NCCL's 1.25 us for LL128 (1.5x), and NCCL charges LL 1.8x inside nodes once a group
+    spans nodes (0.6x). It was 3x: a forced tree/Simple on 16 H100 (two nodes) took 1.36 ms
+    against the model's 448 us, each of its 15 steps at the network's route latency times
+    NVLink's Simple/LL128 ratio (28 / 1.25), and a ring or tree across NVL72 racks 2-4.8x."""
+    topo, fab = _preset_fabric(preset, **kw)
+    g = [topo.gpu(r) for r in range(gpus)]
+    nvls = bool(topo.meta.get("nvls"))
+    multi = len(C.domains_of(topo, g)) > 1
+    checked = 0
+    for algo in C.applicable(topo, "all_reduce", g, nvls):
+        if algo == "hierarchical" or algo == "nvls" and multi:
+            continue            # not NCCL algorithms (its tuner prices them as stand-ins)
+        for proto in (("Simple",) if algo.startswith("nvls") else C.PROTOCOLS):
+            _, fab = _preset_fabric(preset, **kw)
+            t, _, _ = C.measure_protocol(fab, "all_reduce", algo, g, 4096.0, proto)
+            model = C.tune(topo, "all_reduce", g, 4096.0, fab, nvls, algos=(algo,), protocols=(proto,))[2]
+            assert 0.5 <= t / model <= 2.0, (algo, proto, t * 1e6, model * 1e6)
+            checked += 1
+    assert checked >= 6
+
+
+def test_domains_of_unequal_size_run_nvls_tree_and_hierarchical():
+    """NCCL connects NVLS across nodes with the fewest heads of any node (ncclTopoPostset's
+    minHeadNum), so NVLSTree runs on 128 GB200 (72 + 56): 56 shards, each all-reduced across the
+    racks by the j-th GPUs of both; likewise the hierarchical all-reduce. Neither was applicable
+    (equal domains only), which left tree and ring, at 66 GB/s bus bandwidth for 16 MiB
+    against 294 GB/s on 72 GPUs. A lone GPU in a domain has no NVLS (NCCL disables it)."""
+    topo, fab, g = _gb200(128)
+    algos = C.applicable(topo, "all_reduce", g, True)
+    assert {"nvls_tree", "hierarchical"} <= set(algos)
+    assert "hierarchical" not in C.applicable(topo, "reduce_scatter", g, True)   # shards per GPU: equal only
+    assert "nvls_tree" not in C.applicable(topo, "all_reduce", [topo.gpu(r) for r in range(73)], True)
+    (ph,) = C.plan(topo, "all_reduce", "nvls_tree", g, 1e9)
+    across = {(a, b) for a, b in ph.flows if topo.node_kind[a] == topo.node_kind[b] == "gpu"}
+    assert {a for a, _ in across} == set(g[:56]) | set(g[72:128])          # the first 56 of each rack
+    S = float(16 << 20)
+    for algo in ("nvls_tree", "hierarchical"):
+        _, fab = _preset_fabric("gb200-nvl72", gpus=144)
+        t, _ = C.measure(fab, "all_reduce", algo, g, S)
+        assert (fab.link_bytes / (fab.capacity * t)).max() <= 1 + 1e-9
+        # the closed form charges every step its class's longest route; the fabric waits for the
+        # route of the flow that finishes last (an NVLS flow's is shorter): a bound within 5 %
+        est = C.estimate_on(topo, fab.capacity, "all_reduce", algo, g, S)
+        assert t * (1 - 1e-12) <= est <= 1.05 * t
+        # as fast as on two full racks (144 GPUs, equal domains), by bus bandwidth
+        _, fab = _preset_fabric("gb200-nvl72", gpus=144)
+        t_full, _ = C.measure(fab, "all_reduce", algo, [topo.gpu(r) for r in range(144)], S)
+        assert S / t * 2 * 127 / 128 >= 0.9 * S / t_full * 2 * 143 / 144, algo
+
+
+def test_auto_prices_an_op_with_one_algorithm_with_nccl_s_protocol():
+    """NCCL tunes the protocol of an all-gather, reduce-scatter or broadcast inside one node too
+    (LL for small messages, Simple for large): auto ran the ring as calibrated there and the
+    table said 'calibrated' while --help says auto picks NCCL's protocol. all_to_all and
+    send_recv are NCCL's point-to-point sends, which its tuner does not price: calibrated."""
+    from sim.app.nccl_table import nccl_table
+    from sim.config import load_config
+    cfg = load_config(None, ["topology.preset=hgx-h100-8"])
+    for op in ("all_gather", "reduce_scatter", "broadcast"):
+        rows = nccl_table(cfg, op, "auto", 8, [4 << 10, 1 << 30]).to_pylist()
+        assert [(r["algo"], r["protocol"]) for r in rows] == [("ring", "LL"), ("ring", "Simple")], op
+        assert rows[0]["time_s"] < nccl_table(cfg, op, "ring", 8, [4 << 10], "calibrated").to_pylist()[0]["time_s"]
+    assert {r["protocol"] for r in nccl_table(cfg, "all_to_all", "auto", 8, [4 << 10, 1 << 30]).to_pylist()} \
+        == {"calibrated"}

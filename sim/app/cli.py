@@ -7,7 +7,9 @@ Vocabulary:
   one line on stderr, never as a traceback. Ctrl-C exits 130.
 - size list: ``1M,64M,1G``: bytes with optional K/M/G/T suffixes, powers of 1024
   (``parse_sizes``; ``SIZE_SUFFIXES`` says so in --help). ``dcsim collective`` refuses a size
-  larger than one GPU's memory (``sim.app.nccl_table.check_sizes_fit``).
+  larger than one GPU's memory (``sim.app.nccl_table.check_sizes_fit``). A negative size
+  (``--sizes -1M``, which argparse would take for an option) reaches ``parse_size``, which says
+  why it is refused (``DASH_VALUE_OPTIONS``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ MAX_SIZE = 1024 ** 5         # 1 PiB: the largest size a collective or a flow ma
 
 def parse_size(text: str, key: str = "--sizes") -> int:
     """``64M`` -> 67108864 (K/M/G/T are powers of 1024, as in nccl-tests)."""
+    if re.fullmatch(r"\s*-\s*\.?\d.*", text):
+        raise ConfigError(key, f"{text!r} is negative: a size is a positive number of bytes, such as 1024, 64K or 1M")
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
     if not m or m.group(2).upper() not in _SUFFIX:
         raise ConfigError(key, f"{text!r} is not a size such as 1024, 64K, 1M or 2G")
@@ -510,8 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=" | ".join(("auto", "calibrated") + PROTOCOLS) + " (default auto: NCCL's tuner picks "
                         "the protocol for the algorithm, as under NCCL_ALGO; LL, LL128 or Simple: that one, as "
                         "NCCL_PROTO; calibrated: a named algorithm's calibrated run, Simple's bandwidth at LL128's "
-                        "per-step latency, as the validation suite prices named algorithms). The table's protocol "
-                        "column says what each row was priced with")
+                        "per-step latency, as the validation suite prices named algorithms; all_to_all and send_recv "
+                        "always run as calibrated: NCCL moves them as point-to-point sends, which its tuner does "
+                        "not price). The table's protocol column says what each row was priced with")
     c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2)")
     c.add_argument("--sizes", default="1M,16M,256M,1G", metavar="LIST",
                    help=f"message sizes in bytes (the per-rank buffer, as nccl-tests), suffixes {SIZE_SUFFIXES}: "
@@ -554,9 +559,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# options whose value may begin with '-' (a negative size, which dcsim refuses in its own words):
+# argparse takes '-1M' for an option and stops with "expected one argument"
+DASH_VALUE_OPTIONS = ("--sizes",)
+
+
+def _attach_dash_values(argv: list[str]) -> list[str]:
+    """``--sizes -1M`` -> ``--sizes=-1M``, so that the value reaches ``parse_sizes`` (which says
+    why a negative size is refused) instead of argparse's "expected one argument"."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in DASH_VALUE_OPTIONS and i + 1 < len(argv) and re.match(r"-\s*\.?\d", argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_dash_values(list(sys.argv[1:] if argv is None else argv)))
     try:
         for flag in ("out", "plots"):       # an empty path fell back to the default silently (`--out "$DIR"`, DIR unset)
             if getattr(args, flag, None) == "":

@@ -4,7 +4,8 @@ Vocabulary (nccl-tests): algbw = size / time; busbw = algbw x the op's bus facto
 (``sim.collectives.BUSBW_FACTOR``). Columns: op, algo, gpus, size_bytes, time_s, algbw_GBps,
 busbw_GBps, protocol: the protocol the time was priced with (``sim.collectives.resolve``):
 LL, LL128 or Simple, or ``calibrated`` (Simple's bandwidth at LL128's per-step latency: the
-calibrated run of a named algorithm, and what ``auto`` runs an op's only algorithm with).
+calibrated run of a named algorithm, and what all_to_all and send_recv run with: NCCL's
+point-to-point sends, which its tuner does not price).
 - algo ``auto``: NCCL's tuner picks the algorithm and protocol with NCCL's own cost model
   (``sim.collectives.tune``), as NCCL does, so its choice is not always the fastest simulated
   candidate; a named algorithm is timed by the same path (``measure_protocol``), so an
@@ -44,8 +45,11 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int], protocol: s
     from sim.simulation import Simulation
     from topologies import build
 
-    if op not in BUSBW_FACTOR or op == "send_recv" and gpus != 2:
-        raise ConfigError("--op", f"unknown or unsupported op {op!r}; one of {', '.join(OPS)}")
+    if op not in BUSBW_FACTOR:
+        raise ConfigError("--op", f"unknown op {op!r}; one of {', '.join(OPS)}")
+    if op == "send_recv" and gpus != 2:
+        raise ConfigError("--gpus", f"send_recv runs between two GPUs (one sends, one receives): give --gpus 2, "
+                                    f"not {gpus}")
     if algo not in ALGOS:
         raise ConfigError("--algo", f"unknown algorithm {algo!r}; one of {', '.join(ALGOS)}")
     if protocol not in PROTOCOL_CHOICES:

@@ -78,6 +78,26 @@ def test_bad_collective_size_exits_2(capsys):
     assert "--sizes" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "-1M"],
+                                  ["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "-1K,2K"],
+                                  ["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "-1"],
+                                  ["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "1K:-1M"],
+                                  ["traffic", "--flows", "4", "--sizes", "-64K"]])
+def test_a_negative_size_reaches_dcsim_s_own_message(argv, capsys):
+    # --sizes -1M stopped in argparse ("expected one argument": a leading '-' reads as an option)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --sizes: '-") and "is negative" in err and "expected one argument" not in err
+
+
+def test_send_recv_on_other_than_two_gpus_says_it_needs_two(capsys):
+    # --op send_recv --gpus 4 said "unknown or unsupported op 'send_recv'; one of ..., send_recv"
+    assert main(["collective", "--op", "send_recv", "--gpus", "4", "--sizes", "1M"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --gpus: send_recv") and "--gpus 2" in err and "unsupported" not in err
+    assert main(["collective", "--op", "send_recv", "--gpus", "2", "--sizes", "1M"]) == 0
+
+
 def test_a_collective_size_beyond_the_gpu_s_memory_exits_2_and_help_names_the_suffixes(capsys):
     # --sizes 1T (an undocumented suffix) ran a 1 TiB collective on 80 GB GPUs without a word
     assert main(["collective", "--op", "all_reduce", "--gpus", "8", "--sizes", "1M,1T"]) == 2
