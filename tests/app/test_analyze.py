@@ -527,10 +527,8 @@ def test_a_resumed_sweep_counts_the_points_an_earlier_run_finished(tmp_path, cap
     assert "sweep r: 9 finished of 9 points (9 from an earlier run)" in capsys.readouterr().out
 
 
-def test_a_sweep_with_no_finished_point_gets_no_empty_plots_dir(tmp_path, capsys):
-    # every point failing left an empty DIR/plots/ behind after `dcsim analyze DIR`
-    from sim.app.cli import main
-
+def _sweep_of_failed_points(tmp_path):
+    """A two-point sweep (train.tp 1, 2) under tmp_path/out whose every point failed."""
     def boom(task):
         raise RuntimeError("point failed")
 
@@ -538,6 +536,14 @@ def test_a_sweep_with_no_finished_point_gets_no_empty_plots_dir(tmp_path, capsys
     (tmp_path / "s.toml").write_text('name = "f"\nbase = "base.toml"\n[grid]\n"train.tp" = [1, 2]\n')
     out = tmp_path / "out"
     run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=boom, progress=False)
+    return out
+
+
+def test_a_sweep_with_no_finished_point_gets_no_empty_plots_dir(tmp_path, capsys):
+    # every point failing left an empty DIR/plots/ behind after `dcsim analyze DIR`
+    from sim.app.cli import main
+
+    out = _sweep_of_failed_points(tmp_path)
     before = sorted(p.name for p in out.iterdir())
     assert main(["analyze", str(out)]) == 0
     assert "0 finished of 2 points" in capsys.readouterr().out
@@ -718,13 +724,7 @@ def test_sql_on_a_table_not_there_says_why_not_duckdb_s_catalog_error(tmp_path, 
     does not exist!", and the same for steps on a serving run: dcsim says why (exit 2), naming the tables."""
     from sim.app.cli import main
 
-    def boom(task):
-        raise RuntimeError("point failed")
-
-    (tmp_path / "base.toml").write_text(BASE)
-    (tmp_path / "s.toml").write_text('name = "f"\nbase = "base.toml"\n[grid]\n"train.tp" = [1, 2]\n')
-    out = tmp_path / "out"
-    run_sweep(load_sweep(tmp_path / "s.toml"), out, workers=1, point_fn=boom, progress=False)
+    out = _sweep_of_failed_points(tmp_path)
     assert main(["analyze", str(out), "--sql", "select * from summary"]) == 2
     err = capsys.readouterr().err
     assert "no point of this sweep has finished yet (of its 2 points, 2 failed)" in err, err
