@@ -591,6 +591,10 @@ class _AxesRead:
             return
         unread = unread_axes(list(self.pending.values()), data, cfg)
         for key in list(self.pending):
+            if key not in unread:
+                why = _off_switch_unread(self.pending[key], data)
+                if why:
+                    unread[key] = why
             if key in unread:
                 if len(self.reasons[key]) < 2 and unread[key] not in self.reasons[key]:
                     self.reasons[key].append(unread[key])
@@ -607,6 +611,34 @@ class _AxesRead:
             "its values change nothing (points that differ only in it are the same run)"
         raise ConfigError(f"{axis.kind}.{axis.key}", f"no point of this sweep reads {axis.key}: {why[0]}{more}; "
                                                      f"{change}: sweep a key these runs read")
+
+
+def _off_switch_unread(axis: Axis, data: dict) -> str | None:
+    """Why a switch axis (true / false) at its off value is not read either: the point with it turned on
+    is one ``unread_axes`` names (``train.sequence_parallel = true`` with tp = 1, ``serve.async_scheduling
+    = true`` on the trtllm engine), so both values are the same run there; None otherwise. A run warns of
+    the on value only, so without this a [true, false] axis passed as read at its false points."""
+    from sim import config
+    from sim.config import _key_path
+    path = _key_path(axis.key)
+    node = data
+    try:
+        for part in path[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if node.get(path[-1]) is not False:
+            return None
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+        return None
+    on = copy.deepcopy(data)
+    node = on
+    for part in path[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[path[-1]] = True
+    try:
+        why = unread_axes([axis], on, config.validate(on)).get(axis.key)
+    except ConfigError:
+        return None
+    return f"{why} (and {axis.key} = false is its off value: both are the same run)" if why else None
 
 
 def _check_traces_exist(data: dict) -> None:

@@ -309,6 +309,24 @@ def test_an_axis_the_engine_s_scheduler_leaves_unread_is_refused_before_running(
     assert validate_points(load_sweep(path)) == 4
 
 
+def test_a_switch_axis_whose_on_value_has_no_effect_is_refused_at_its_off_value_too(tmp_path):
+    """[true, false] of a switch that has no effect where it is swept (serve.async_scheduling on the trtllm
+    engine) ran both points, the same run: a run warns of the on value only, so the false points passed as
+    read. The off value of such a switch is refused too; where the switch has effect (vllm) it runs."""
+    from sim.app.sweep import check_axes_read
+    path = _serve_sweep(tmp_path, '"serve.async_scheduling" = [true, false]', '[serve]\nengine = "trtllm"\n')
+    with pytest.raises(ConfigError) as err:
+        check_axes_read(load_sweep(path))
+    assert err.value.key == "grid.serve.async_scheduling" and "is its off value" in str(err.value), err.value
+    path = _serve_sweep(tmp_path, '"serve.async_scheduling" = [false]\n"serve.max_batch_size" = [8, 16]',
+                        '[serve]\nengine = "trtllm"\n')
+    with pytest.raises(ConfigError) as err:
+        check_axes_read(load_sweep(path))
+    assert err.value.key == "grid.serve.async_scheduling"
+    check_axes_read(load_sweep(_serve_sweep(tmp_path, '"serve.async_scheduling" = [true, false]',
+                                            '[serve]\nengine = "vllm"\n')))
+
+
 def test_a_jobs_or_hardware_axis_no_point_reads_is_refused(tmp_path):
     """The same for a [[jobs]] entry's table its kind does not run and a defined GPU no point runs on."""
     from sim.app.sweep import validate_points
