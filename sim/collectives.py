@@ -567,7 +567,7 @@ def choose_protocol(topo: Topology, op: str, group: list[int], nbytes: float, fa
     """``auto``: NCCL's (algorithm, protocol) for ``op`` (``tune``), an op with one algorithm
     too (an all-gather inside one node: the ring, with NCCL's protocol for it). send_recv and
     all_to_all run as calibrated (protocol None): NCCL moves them as point-to-point sends,
-    which its tuner does not price."""
+    which its tuner does not price (a protocol given to ``resolve`` still forces one, as NCCL_PROTO)."""
     if op == "send_recv":
         return "ring", None
     cands = applicable(topo, op, group, gpu_nvls)
@@ -597,6 +597,8 @@ def resolve(topo: Topology, op: str, algo: str, group: list[int], nbytes: float,
     if algo in ("nvls", "nvls_tree") and protocol in ("LL", "LL128"):
         raise ValueError(f"{algo} runs NCCL's Simple protocol only, not {protocol}")
     if protocol == "calibrated":
+        if algo == "auto" and op in ("send_recv", "all_to_all"):
+            return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)   # calibrated, as auto runs them
         if algo == "auto":
             raise ValueError("the calibrated protocol is that of a named algorithm; auto chooses NCCL's protocol")
         return algo, None

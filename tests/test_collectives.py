@@ -505,6 +505,9 @@ def test_resolve_is_one_rule_for_auto_and_named_algorithms():
     assert C.tune(topo, "all_reduce", g, 1e3, fab, nvls, algos=("ring",))[0] == "ring"
     # all_to_all (NCCL's point-to-point sends) auto runs as calibrated: so does the algorithm named
     assert resolve("all_to_all", "auto", None) == resolve("all_to_all", "direct", "auto") == ("direct", None)
+    # ... so asking for calibrated without naming it is what auto runs (it was refused), and a protocol forces one
+    assert resolve("all_to_all", "auto", "calibrated") == ("direct", None)
+    assert resolve("all_to_all", "auto", "LL") == ("direct", "LL")
     # one node: the ring alone, with NCCL's protocol for it, named or not
     assert resolve("all_gather", "ring", "auto", group=g[:8]) == resolve("all_gather", "auto", None, group=g[:8]) \
         == ("ring", "Simple")

@@ -515,8 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the protocol for the algorithm, as under NCCL_ALGO; LL, LL128 or Simple: that one, as "
                         "NCCL_PROTO; calibrated: a named algorithm's calibrated run, Simple's bandwidth at LL128's "
                         "per-step latency, as the validation suite prices named algorithms; all_to_all and send_recv "
-                        "always run as calibrated: NCCL moves them as point-to-point sends, which its tuner does "
-                        "not price). The table's protocol column says what each row was priced with")
+                        "run as calibrated under auto or calibrated: NCCL moves them as point-to-point sends, which "
+                        "its tuner does not price; LL, LL128 or Simple still forces that protocol on them). The table's protocol column says what each row was priced with")
     c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2)")
     c.add_argument("--sizes", default="1M,16M,256M,1G", metavar="LIST",
                    help=f"message sizes in bytes (the per-rank buffer, as nccl-tests), suffixes {SIZE_SUFFIXES}: "

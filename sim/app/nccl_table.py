@@ -54,7 +54,7 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int], protocol: s
         raise ConfigError("--algo", f"unknown algorithm {algo!r}; one of {', '.join(ALGOS)}")
     if protocol not in PROTOCOL_CHOICES:
         raise ConfigError("--protocol", f"unknown protocol {protocol!r}; one of {', '.join(PROTOCOL_CHOICES)}")
-    if protocol == "calibrated" and algo == "auto":
+    if protocol == "calibrated" and algo == "auto" and op not in ("send_recv", "all_to_all"):
         raise ConfigError("--protocol", "calibrated is the calibrated run of a named algorithm; give --algo "
                                         "(auto takes NCCL's tuner's protocol)")
     if algo in ("nvls", "nvls_tree") and protocol in ("LL", "LL128"):

@@ -54,3 +54,13 @@ def test_a_protocol_that_cannot_run_is_refused_naming_protocol(h100_64, algo, pr
     with pytest.raises(ConfigError) as e:
         nccl_table(h100_64, "all_reduce", algo, 8, [1 << 20], protocol)
     assert e.value.key == "--protocol" and words in str(e.value)
+
+
+def test_calibrated_without_algo_is_what_auto_runs_for_point_to_point_ops(h100_64):
+    """all_to_all runs as calibrated under auto: asking for calibrated without --algo gives that run (it was
+    refused as if the op had a tuner's protocol to take); a forced protocol is priced and labelled as such."""
+    auto = nccl_table(h100_64, "all_to_all", "auto", 16, [1 << 24], "auto").to_pylist()[0]
+    cal = nccl_table(h100_64, "all_to_all", "auto", 16, [1 << 24], "calibrated").to_pylist()[0]
+    assert cal["protocol"] == auto["protocol"] == "calibrated" and cal["time_s"] == auto["time_s"]
+    ll = nccl_table(h100_64, "all_to_all", "auto", 16, [1 << 24], "LL").to_pylist()[0]
+    assert ll["protocol"] == "LL" and ll["time_s"] > cal["time_s"]
