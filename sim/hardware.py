@@ -267,8 +267,8 @@ def define(name: str, row: dict, defined_here=()) -> GpuSpec:
         fix = next((a for a in ARCHS if a == row["arch"].strip().casefold()), None)
         raise ConfigError(f"{key}.arch", f"{row['arch']!r}: " + (f"write {fix!r}" if fix else
                                          f"one of {', '.join(ARCHS)}") + " (the chip's architecture, which "
-                                         "generation-specific behaviour reads; leave it out to take the like's, "
-                                         "or none for a generic chip)")
+                                         "generation-specific behaviour reads; leave it out to take the like's: "
+                                         "a GPU with neither like nor arch runs as a generic chip)")
     if "sms" in row and (isinstance(row["sms"], bool) or not isinstance(row["sms"], int)
                          or not _SMS_RANGE[0] <= row["sms"] <= _SMS_RANGE[1]):
         raise ConfigError(f"{key}.sms", f"must be an integer {_SMS_RANGE[0]}-{_SMS_RANGE[1]} (the SMs CUDA enables: "
