@@ -630,10 +630,7 @@ def _off_switch_unread(axis: Axis, data: dict) -> str | None:
     except (KeyError, IndexError, ValueError, TypeError, AttributeError):
         return None
     on = copy.deepcopy(data)
-    node = on
-    for part in path[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    node[path[-1]] = True
+    set_dotted(on, axis.key, True)
     try:
         why = unread_axes([axis], on, config.validate(on)).get(axis.key)
     except ConfigError:
