@@ -33,8 +33,8 @@ Vocabulary:
 - ``arch``: the chip's architecture (one of ``ARCHS``: ``hopper``, ``blackwell``, ...), what
   behaviour tied to a silicon generation reads (Blackwell's FP8 casts write no transposed copy,
   its TP-overlap kernels take other SMs: ``workloads.training.costs``), never the GPU's name, so a
-  defined GPU behaves as its ``like`` whatever it is called; ``sms``: the SMs CUDA enables (0:
-  not catalogued). A defined GPU takes both from its ``like`` or its table, else ``""`` / 0 (a
+  defined GPU behaves as its ``like`` whatever it is called; ``sms``: the SMs CUDA enables (on
+  AMD the compute units HIP reports as ``multiProcessorCount``; 0: not catalogued, as a TPU's). A defined GPU takes both from its ``like`` or its table, else ``""`` / 0 (a
   generic chip: no architecture-specific behaviour).
 - ``clock_scale``: the sustained clock of a defined GPU capped below its ``like``'s power limit,
   relative to the like's ((power ratio)^(1/3)); the compute model scales tensor and special-
@@ -208,7 +208,7 @@ _LOWER_DENSE_TFLOPS = 1e-3
 _UPPER_DENSE_TFLOPS = 1e6
 _FIELDS = set(_REQUIRED) | set(_NUMERIC) | {"like", "vendor", "scaleup_domain", "scaleup_kind", "nvls",
                                             "source", "notes", "host_cpu", "arch", "sms"}
-# SMs of a defined GPU: today's parts enable 78-152 (H20, GB200); ~10x either way is a slip
+# SMs (AMD: CUs) of a defined GPU: today's parts enable 78-304 (H20, MI300X); ~10x either way is a slip
 _SMS_RANGE = (1, 10000)
 
 
@@ -272,7 +272,7 @@ def define(name: str, row: dict, defined_here=()) -> GpuSpec:
     if "sms" in row and (isinstance(row["sms"], bool) or not isinstance(row["sms"], int)
                          or not _SMS_RANGE[0] <= row["sms"] <= _SMS_RANGE[1]):
         raise ConfigError(f"{key}.sms", f"must be an integer {_SMS_RANGE[0]}-{_SMS_RANGE[1]} (the SMs CUDA enables: "
-                                        f"H100 132, B200 148), got {row['sms']!r}")
+                                        f"H100 132, B200 148; on AMD the CUs: MI300X 304), got {row['sms']!r}")
     if "nvls" in row and not isinstance(row["nvls"], bool):
         raise ConfigError(f"{key}.nvls", f"must be true or false, got {row['nvls']!r}")
     like = row.get("like", "") or ""

@@ -289,6 +289,19 @@ def test_every_catalogued_gpu_names_its_architecture():
     assert cat["B200-180GB"].sms == 148 and cat["GB200"].sms == 152 and cat["H20-96GB"].sms == 78
 
 
+def test_every_catalogued_gpu_with_sms_or_cus_gives_their_count():
+    # the TP-overlap model divides a GEMM's time by (SMs - num_sm) / SMs; V100, L40S and the AMD
+    # parts had no sms and ran with H100's 132 (an MI300X's 304 CUs read as 132)
+    cat = catalogue()
+    assert {n for n, g in cat.items() if not g.sms} == {"TPU-v4"}      # no SMs on a TPU
+    assert {n: cat[n].sms for n in ("V100-SXM2-32GB", "V100-PCIE-32GB", "V100S-PCIE-32GB", "L40S", "MI300X",
+                                    "MI325X", "MI355X")} == {
+        "V100-SXM2-32GB": 80, "V100-PCIE-32GB": 80, "V100S-PCIE-32GB": 80, "L40S": 142, "MI300X": 304,
+        "MI325X": 304, "MI355X": 256}
+    from workloads.training.costs import gpu_sms
+    assert gpu_sms("MI300X") == 304 and gpu_sms("TPU-v4") == 132
+
+
 def test_a_defined_gpu_takes_its_likes_architecture_or_its_own():
     mine = _hw.define("T-arch", {"like": "B200-180GB"})
     assert (mine.arch, mine.sms) == ("blackwell", 148)

@@ -678,7 +678,9 @@ def tp_overlap_sms(gpu: GpuSpec | str) -> dict:
 # (cudaDeviceProp.multiProcessorCount, measured runs in FlashInfer's nvfp4_sparse_mla_decode notes,
 # flashinfer-ai/flashinfer#5716: "B200 (148 SMs)", "GB200 (152 SMs)", "B300 (148 SMs)", "GB300 (152
 # SMs)"; GB300's "up to 160 SMs" in "Inside NVIDIA Blackwell Ultra" is the full die, not an enabled
-# count); H20 78, A100 / A800 108.
+# count); H20 78, A100 / A800 108, V100 80, L40S 142; AMD's compute units (HIP's multiProcessorCount:
+# MI300X / MI325X 304, MI355X 256), each of which a userbuffers workgroup holds as it holds an SM.
+# Only the TPU v4 has none (132 stands in).
 DEFAULT_SMS = 132
 
 
