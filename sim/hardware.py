@@ -30,7 +30,8 @@ Vocabulary:
   ``like``'s, else 1. ``dispatch_speed`` (optional): the same ratio for eager kernel dispatch
   alone (one PyTorch op's CPU side and launch), which the engines' ``launch_us`` is divided by
   instead (``GpuSpec.launch_speed``; Grace 0.364, TransformerEngine issue #2053).
-- ``arch``: the chip's architecture (one of ``ARCHS``: ``hopper``, ``blackwell``, ...), what
+- ``arch``: the chip's architecture (one of ``ARCHS``: ``hopper``, ``blackwell``, ...; one of its
+  vendor's in ``ARCHS_BY_VENDOR``: a defined GPU's arch of another vendor is a config error), what
   behaviour tied to a silicon generation reads (Blackwell's FP8 casts write no transposed copy,
   its TP-overlap kernels take other SMs: ``workloads.training.costs``), never the GPU's name, so a
   defined GPU behaves as its ``like`` whatever it is called; ``sms``: the SMs CUDA enables (on
@@ -65,9 +66,18 @@ HBM_USABLE_FRACTION = 0.989
 # ``host_cpu`` and gives its single-thread speed relative to these in ``host_speed`` (with its source).
 HOST_CPU_X86 = "x86 (DGX-class Xeon, the engines' fit host)"
 
-# Architectures ``arch`` may name (the catalogue's and a [hardware] table's): NVIDIA's by
-# generation (``blackwell``: the datacenter SM 10.x parts), AMD's CDNA, Google's TPU.
-ARCHS = ("volta", "ampere", "ada", "hopper", "blackwell", "cdna3", "cdna4", "tpu-v4")
+# Architectures ``arch`` may name (the catalogue's and a [hardware] table's), by the vendor that
+# makes them (spelt as the catalogue's ``vendor``): NVIDIA's by generation (``blackwell``: the
+# datacenter SM 10.x parts), AMD's CDNA, Google's TPU. A GPU's arch must be its vendor's: a
+# [hardware] table like an MI300X with arch = "blackwell" would run Blackwell's FP8 casts and
+# TP-overlap SMs on an AMD chip. A vendor outside this table ("custom", a defined GPU's default
+# without like, or one the catalogue lacks) makes no architecture of its own here.
+ARCHS_BY_VENDOR = {"NVIDIA": ("volta", "ampere", "ada", "hopper", "blackwell"),
+                   "AMD": ("cdna3", "cdna4"),
+                   "Google": ("tpu-v4",)}
+ARCHS = tuple(a for archs in ARCHS_BY_VENDOR.values() for a in archs)
+# the vendor of each architecture
+ARCH_VENDOR = {a: v for v, archs in ARCHS_BY_VENDOR.items() for a in archs}
 
 BYTES_PER_ELEMENT = {"fp32": 4.0, "tf32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 
@@ -224,6 +234,31 @@ def _row_of(spec: GpuSpec) -> dict:
             **({"arch": spec.arch} if spec.arch else {}), **({"sms": spec.sms} if spec.sms else {})}
 
 
+def _check_arch_vendor(name: str, row: dict) -> None:
+    """A ``[hardware."NAME"]`` GPU's architecture (its ``arch``, else its like's) must be one of its
+    vendor's (its ``vendor``, else its like's, else "custom") in ``ARCHS_BY_VENDOR``: ``ConfigError``
+    naming ``hardware.NAME.arch`` otherwise. Exempt: vendor "custom" (no maker said), and a vendor
+    the table lacks running its like's architecture unchanged (``arch`` not given). ``row``'s arch
+    is already known to be in ``ARCHS`` (or absent); an unknown like is refused after this."""
+    like = catalogue().get(row.get("like", "") or "")
+    arch = row.get("arch", like.arch if like else "")
+    vendor = row.get("vendor", like.vendor if like else DEFINED_DEFAULTS["vendor"])
+    maker = ARCH_VENDOR.get(arch)
+    if not maker or vendor in (maker, DEFINED_DEFAULTS["vendor"]):
+        return
+    if vendor not in ARCHS_BY_VENDOR and "arch" not in row:
+        return
+    what = arch if "arch" in row else f"{arch} (the arch of its like, {like.name})"
+    whose = "" if "vendor" in row else f" (its like {like.name}'s)"
+    fix = (f"give arch = one of {vendor}'s ({', '.join(ARCHS_BY_VENDOR[vendor])})" if vendor in ARCHS_BY_VENDOR
+           else "leave arch out")
+    raise ConfigError(f"hardware.{name}.arch",
+                      f"{what} is one of {maker}'s architectures; {name}'s vendor is {vendor}{whose}: {fix}, "
+                      f"or set vendor = {maker!r} if the chip is {maker}'s (arch keys generation-specific "
+                      "behaviour, such as Blackwell's FP8 casts and TP-overlap SMs, that another vendor's chip "
+                      "does not have)")
+
+
 def define(name: str, row: dict, defined_here=()) -> GpuSpec:
     """Validate a config's ``[hardware."NAME"]`` table and register the GPU; returns its spec.
     ``defined_here``: the names of the config's other ``[hardware]`` tables (a ``like`` naming
@@ -269,6 +304,7 @@ def define(name: str, row: dict, defined_here=()) -> GpuSpec:
                                          f"one of {', '.join(ARCHS)}") + " (the chip's architecture, which "
                                          "generation-specific behaviour reads; leave it out to take the like's: "
                                          "a GPU with neither like nor arch runs as a generic chip)")
+    _check_arch_vendor(name, row)
     if "sms" in row and (isinstance(row["sms"], bool) or not isinstance(row["sms"], int)
                          or not _SMS_RANGE[0] <= row["sms"] <= _SMS_RANGE[1]):
         raise ConfigError(f"{key}.sms", f"must be an integer {_SMS_RANGE[0]}-{_SMS_RANGE[1]} (the SMs CUDA enables: "

@@ -311,6 +311,42 @@ def test_a_defined_gpu_takes_its_likes_architecture_or_its_own():
     assert (bare.arch, bare.sms) == ("", 0)          # a generic chip, whatever its name says
 
 
+def test_every_catalogued_gpu_runs_an_architecture_of_its_vendor():
+    # the set of arches per vendor is one table; every catalogued row is consistent with it
+    assert set(_hw.ARCHS) == {a for archs in _hw.ARCHS_BY_VENDOR.values() for a in archs}
+    assert all(g.arch in _hw.ARCHS_BY_VENDOR[g.vendor] for g in catalogue().values())
+
+
+@pytest.mark.parametrize("row, words", [
+    ({"like": "MI300X", "arch": "blackwell"}, "blackwell is one of NVIDIA's architectures; T-arch-vendor's vendor is AMD"),
+    ({"like": "H100-SXM-80GB", "arch": "cdna3"}, "cdna3 is one of AMD's architectures; T-arch-vendor's vendor is NVIDIA"),
+    ({"like": "TPU-v4", "arch": "hopper"}, "give arch = one of Google's (tpu-v4)"),
+    ({"like": "H100-SXM-80GB", "vendor": "AMD"}, "hopper (the arch of its like, H100-SXM-80GB) is one of NVIDIA's"),
+    ({"dense_tflops": {"bf16": 100}, "hbm_GB": 80, "hbm_GBps": 2000, "vendor": "AMD", "arch": "hopper"},
+     "give arch = one of AMD's (cdna3, cdna4), or set vendor = 'NVIDIA'"),
+    ({"dense_tflops": {"bf16": 100}, "hbm_GB": 80, "hbm_GBps": 2000, "vendor": "Intel", "arch": "ampere"},
+     "leave arch out")])
+def test_an_arch_of_another_vendor_is_refused(row, words):
+    # [hardware."X"] like = "MI300X" with arch = "blackwell" ran Blackwell's FP8 casts and TP-overlap
+    # SMs on an AMD chip, with only an "arch differs" warning
+    with pytest.raises(_CE) as err:
+        _hw.define("T-arch-vendor", row)
+    assert err.value.key == "hardware.T-arch-vendor.arch" and words in err.value.reason, err.value.reason
+
+
+def test_only_an_arch_of_another_vendor_is_refused_not_one_of_its_own_or_an_unnamed_vendors():
+    # the rule's other side: a same-vendor arch stays a warning ("arch differs"), a chip without a
+    # vendor ("custom") may name any arch, an unlisted vendor keeps its like's
+    with pytest.raises(_CE):
+        _hw.define("T-arch-no", {"like": "MI300X", "arch": "hopper"})
+    for i, (row, arch) in enumerate([
+            ({"like": "MI300X", "arch": "cdna4"}, "cdna4"),
+            ({"like": "H100-SXM-80GB", "arch": "blackwell"}, "blackwell"),
+            ({"dense_tflops": {"bf16": 100}, "hbm_GB": 80, "hbm_GBps": 2000, "arch": "hopper"}, "hopper"),
+            ({"like": "H100-SXM-80GB", "vendor": "Intel"}, "hopper")]):
+        assert _hw.define(f"T-arch-ok-{i}", row).arch == arch
+
+
 @pytest.mark.parametrize("key, value, words", [
     ("arch", "Hopper", "write 'hopper'"),          # a misspelling ran as a generic chip
     ("arch", "b200", "one of volta, ampere"),

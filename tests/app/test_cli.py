@@ -839,7 +839,17 @@ def test_hardware_shows_the_architecture_behaviour_reads(capsys):
     assert main(["hardware", "--json"]) == 0
     rows = {r["gpu"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])}
     assert (rows["B200-180GB"]["arch"], rows["B200-180GB"]["sms"]) == ("blackwell", 148)
-    assert (rows["H100-SXM-80GB"]["arch"], rows["MI300X"]["arch"], rows["MI300X"]["sms"]) == ("hopper", "cdna3", None)
+    assert (rows["H100-SXM-80GB"]["arch"], rows["MI300X"]["arch"], rows["MI300X"]["sms"]) == ("hopper", "cdna3", 304)
+
+
+def test_an_arch_of_another_vendor_exits_2_naming_the_key(tmp_path, capsys):
+    cfg = tmp_path / "amd-blackwell.toml"
+    cfg.write_text((ROOT / "runs" / "quickstart.toml").read_text()
+                   + '\n[hardware."MI300X-B"]\nlike = "MI300X"\narch = "blackwell"\n')
+    assert main(["run", str(cfg), "--set", "topology.gpu=MI300X-B", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "hardware.MI300X-B.arch" in err and "blackwell is one of NVIDIA's architectures" in err
+    assert "Traceback" not in err
 
 
 def test_hardware_says_which_training_precisions_are_calibrated(capsys):
