@@ -35,8 +35,9 @@ Vocabulary:
   behaviour tied to a silicon generation reads (Blackwell's FP8 casts write no transposed copy,
   its TP-overlap kernels take other SMs: ``workloads.training.costs``), never the GPU's name, so a
   defined GPU behaves as its ``like`` whatever it is called; ``sms``: the SMs CUDA enables (on
-  AMD the compute units HIP reports as ``multiProcessorCount``; 0: not catalogued, as a TPU's). A defined GPU takes both from its ``like`` or its table, else ``""`` / 0 (a
-  generic chip: no architecture-specific behaviour).
+  AMD the compute units HIP reports as ``multiProcessorCount``; 0: not catalogued, as a TPU's).
+  A defined GPU takes both from its ``like`` or its table, else ``""`` / 0 (a generic chip: no
+  architecture-specific behaviour).
 - ``clock_scale``: the sustained clock of a defined GPU capped below its ``like``'s power limit,
   relative to the like's ((power ratio)^(1/3)); the compute model scales tensor and special-
   function rates by it (``sustained_flops``). 1 for every catalogued GPU.
