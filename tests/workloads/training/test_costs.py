@@ -578,7 +578,8 @@ def test_gpu_sms_are_the_enabled_counts_cuda_reports():
     from workloads.training.costs import DEFAULT_SMS, gpu_sms
     assert gpu_sms("B200-180GB") == 148 and gpu_sms("GB200") == 152
     assert gpu_sms("B300-288GB") == 148 and gpu_sms("GB300") == 152
-    assert gpu_sms("A100-SXM-80GB") == 108 and gpu_sms("MI300X") == DEFAULT_SMS
+    assert gpu_sms("A100-SXM-80GB") == 108 and gpu_sms("MI300X") == 304       # CUs, as HIP reports them
+    assert gpu_sms("TPU-v4") == DEFAULT_SMS                                    # no SMs: the default stands in
 
 
 def _dsv3_chunk(**train):
