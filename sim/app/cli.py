@@ -283,7 +283,7 @@ TRAFFIC_READS = ("topology", "hardware", "run")
 
 
 def cmd_collective(args) -> int:
-    from sim.app.nccl_table import nccl_table
+    from sim.app.nccl_table import SPLIT_OPS, nccl_table
     from sim.config import load_config
     if args.gpus < 2:
         raise ConfigError("--gpus", f"a collective needs at least 2 GPUs, got {args.gpus}")
@@ -292,6 +292,10 @@ def cmd_collective(args) -> int:
     sizes = parse_sizes(args.sizes)
     table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes, args.protocol)
     rows = table.to_pylist()
+    rounded = [f"{s:,} -> {r['size_bytes']:,}" for s, r in zip(sizes, rows) if r["size_bytes"] != s]
+    if rounded:     # nccl-tests prints the rounded size in its size column; said here too, not only in the column
+        print(f"warning: --sizes rounded down to whole 4-byte elements{' per rank' if args.op in SPLIT_OPS else ''}"
+              f" as nccl-tests does: {', '.join(rounded)} bytes", file=sys.stderr)
     if args.json:
         print(json_line(rows))
     else:
@@ -538,7 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"message sizes in bytes (the per-rank buffer, as nccl-tests), suffixes {SIZE_SUFFIXES}: "
                         "1M,64M,1G or a range LO:HI such as 1K:1G (LO, 2 x LO, 4 x LO, ... HI, both ends "
                         "included, as nccl-tests -b LO -e HI -f 2; HI must be LO times a power of two); "
-                        "a fraction only where it makes whole bytes (1.5K = 1536); at most one GPU's memory "
+                        "a fraction only where it makes whole bytes (1.5K = 1536); at most one GPU's memory; "
+                        "each runs as the whole 4-byte elements it holds (nccl-tests' default float), for "
+                        "all_gather, reduce_scatter and all_to_all a whole number of them per rank, rounded "
+                        "down as nccl-tests does (the size_bytes column says what ran); less than one is refused "
                         "(default 1M,16M,256M,1G)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_collective)

@@ -107,6 +107,14 @@ def test_a_negative_size_reaches_dcsim_s_own_message(argv, capsys):
     assert err.startswith("error: --sizes: '-") and "is negative" in err and "expected one argument" not in err
 
 
+def test_a_size_rounded_to_whole_elements_is_said_on_stderr(capsys):
+    assert main(["collective", "--set", "topology.gpus=8", "--op", "all_gather", "--gpus", "3", "--sizes", "1000,1K",
+                 "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [r["size_bytes"] for r in json.loads(out.strip().splitlines()[-1])] == [996, 1020]
+    assert "rounded down" in err and "1,000 -> 996" in err and "1,024 -> 1,020" in err
+
+
 def test_send_recv_on_other_than_two_gpus_says_it_needs_two(capsys):
     # --op send_recv --gpus 4 said "unknown or unsupported op 'send_recv'; one of ..., send_recv"
     assert main(["collective", "--op", "send_recv", "--gpus", "4", "--sizes", "1M"]) == 2
