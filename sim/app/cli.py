@@ -532,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "picks it)")
     c.add_argument("--protocol", default="auto", metavar="PROTO",
                    help=" | ".join(("auto", "calibrated") + PROTOCOLS) + " (default auto: NCCL's tuner picks "
-                        "the protocol for the algorithm, as under NCCL_ALGO; LL, LL128 or Simple: that one, as "
+                        "the protocol for the algorithm, as under NCCL_ALGO (hierarchical, dcsim's own algorithm, "
+                        "with the protocol its own steps price cheapest in NCCL's model, by name or by auto); LL, LL128 or Simple: that one, as "
                         "NCCL_PROTO; calibrated: a named algorithm's calibrated run, Simple's bandwidth at LL128's "
                         "per-step latency, as the validation suite prices named algorithms; all_to_all and send_recv "
                         "run as calibrated under auto or calibrated: NCCL moves them as point-to-point sends, which "

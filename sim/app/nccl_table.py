@@ -18,8 +18,8 @@ point-to-point sends, which its tuner does not price).
   996 bytes), and a size of less than one element (per rank, where the op splits the buffer), which
   nccl-tests would run as an empty collective, is refused naming ``--sizes``.
 - protocol (``--protocol``): ``auto`` (default) NCCL's tuner's protocol for the algorithm (as
-  under NCCL_ALGO); ``LL``, ``LL128``, ``Simple`` that one (as NCCL_PROTO); ``calibrated`` a
-  named algorithm's calibrated run (the pricing of the validation suite's named-algorithm rows).
+  under NCCL_ALGO; ``hierarchical``, not NCCL's, by its own steps in that model); ``LL``,
+  ``LL128``, ``Simple`` that one (as NCCL_PROTO); ``calibrated`` a named algorithm's calibrated run (the pricing of the validation suite's named-algorithm rows).
 """
 
 from __future__ import annotations
