@@ -35,6 +35,13 @@ Vocabulary:
   connects NVLS across nodes with the fewest heads of any node (ncclTopoPostset, minHeadNum),
   each domain of at least 2 GPUs (a lone GPU has no NVLS, and NCCL then runs none). The
   hierarchical reduce-scatter and all-gather leave every GPU its own shard: equal domains only.
+  A small domain's NICs bound every algorithm: its k GPUs' k NICs must carry in (all_gather)
+  or out (reduce_scatter) the (N - k) / N of the data of the GPUs outside it, so a partly filled
+  second rack is physical, not a model error: GB200 all_gather / reduce_scatter at 1 GiB give
+  619 GB/s busbw on one NVL72 rack, 181 on 72 + 4 (4 NICs x 400 Gb/s), 345 on 72 + 8, 601 on
+  72 + 16, where NVLink sets the rate again; NCCL would ring there too (its PAT algorithm is for
+  one GPU per node only). A ring crosses into each domain once per channel, so every crossing
+  carries the ring's whole volume and the smallest domain's NICs set the rate.
 - channel: NCCL runs one ring per NIC rail across scale-up domains; channel c enters every
   domain at its c-th GPU and leaves through the same rail (PXN), so inter-domain traffic spreads
   over all NICs and stays on its rail. Intra-domain ring edges then carry the full ring volume.

@@ -538,7 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "per-step latency, as the validation suite prices named algorithms; all_to_all and send_recv "
                         "run as calibrated under auto or calibrated: NCCL moves them as point-to-point sends, which "
                         "its tuner does not price; LL, LL128 or Simple still forces that protocol on them). The table's protocol column says what each row was priced with")
-    c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2)")
+    c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2); a group "
+                        "that spills k GPUs into a further scale-up domain is bound by those k GPUs' NICs, which "
+                        "carry every byte from outside it (72 + 4 GB200: 4 NICs)")
     c.add_argument("--sizes", default="1M,16M,256M,1G", metavar="LIST",
                    help=f"message sizes in bytes (the per-rank buffer, as nccl-tests), suffixes {SIZE_SUFFIXES}: "
                         "1M,64M,1G or a range LO:HI such as 1K:1G (LO, 2 x LO, 4 x LO, ... HI, both ends "
