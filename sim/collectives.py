@@ -17,7 +17,8 @@ Vocabulary:
   each (``protocol_scales``). A named algorithm runs as calibrated (protocol None: Simple's
   bandwidth at LL128's per-step latency) unless a protocol is given. ``resolve`` turns an
   (algo, protocol) request into what runs, one rule for ``auto`` and named algorithms
-  (protocol ``"auto"``: NCCL's tuner's protocol for the algorithm), and ``measure_protocol``
+  (protocol ``"auto"``: NCCL's tuner's protocol for the algorithm; for ``hierarchical``, dcsim's
+  own algorithm, the protocol its own steps price cheapest in that model), and ``measure_protocol``
   times it: an (algorithm, protocol) costs the same however it was chosen.
 - mesh (xGMI): RCCL's channels take different orders through a full mesh, so ring and tree
   traffic inside a mesh domain spreads over every link between the group's GPUs.
@@ -34,6 +35,13 @@ Vocabulary:
   connects NVLS across nodes with the fewest heads of any node (ncclTopoPostset, minHeadNum),
   each domain of at least 2 GPUs (a lone GPU has no NVLS, and NCCL then runs none). The
   hierarchical reduce-scatter and all-gather leave every GPU its own shard: equal domains only.
+  A small domain's NICs bound every algorithm: its k GPUs' k NICs must carry in (all_gather)
+  or out (reduce_scatter) the (N - k) / N of the data of the GPUs outside it, so a partly filled
+  second rack is physical, not a model error: GB200 all_gather / reduce_scatter at 1 GiB give
+  619 GB/s busbw on one NVL72 rack, 181 on 72 + 4 (4 NICs x 400 Gb/s), 345 on 72 + 8, 601 on
+  72 + 16, where NVLink sets the rate again; NCCL would ring there too (its PAT algorithm is for
+  one GPU per node only). A ring crosses into each domain once per channel, so every crossing
+  carries the ring's whole volume and the smallest domain's NICs set the rate.
 - channel: NCCL runs one ring per NIC rail across scale-up domains; channel c enters every
   domain at its c-th GPU and leaves through the same rail (PXN), so inter-domain traffic spreads
   over all NICs and stays on its rail. Intra-domain ring edges then carry the full ring volume.
@@ -495,6 +503,9 @@ NCCL_HW_LAT = {"nvlink": {"tree": (0.6, 1.25, 28.0), "ring": (0.6, 1.9, 3.4), "n
                "net": {"tree": (5.0, 8.5, 28.0), "ring": (2.7, 4.0, 14.0), "nvls": (0, 0, 18.0), "nvls_tree": (0, 0, 14.0)}}
 
 
+OWN_ALGOS = ("hierarchical",)      # dcsim's own algorithms, not NCCL's: their protocol by their own steps (``tune``)
+
+
 def _nccl_refined(algo: str, proto: str, nodes: int) -> float:
     """NCCL's bandwidth refinements per algorithm and protocol (relative to Simple)."""
     if algo in ("nvls", "nvls_tree"):
@@ -509,7 +520,15 @@ def _nccl_refined(algo: str, proto: str, nodes: int) -> float:
     return {"LL": 1 / 4, "LL128": 0.92, "Simple": 1.0}[proto]   # ring, and rings of our own
 
 
-def _nccl_latency_us(algo: str, proto: str, op: str, n: int, nodes: int) -> float:
+def _nccl_latency_us(algo: str, proto: str, op: str, n: int, nodes: int, largest: int | None = None,
+                     own: bool = False) -> float:
+    """NCCL's modelled latency (us) of ``algo`` with ``proto`` on ``n`` GPUs in ``nodes`` domains
+    (``largest``: the GPUs of the largest domain, n / nodes when not given). An algorithm NCCL lacks
+    is priced as NCCL's ring over all n GPUs; with ``own``, ``hierarchical`` (``OWN_ALGOS``) by its
+    own steps at NCCL's ring per-step latencies (each of its phases is a ring): all_reduce (largest
+    - 1) steps inside a domain, 2 (nodes - 1) across, (largest - 1) inside again; reduce_scatter,
+    all_gather and broadcast one of each half. ``tune`` takes its protocol so (priced as a ring of
+    2 (n - 1) steps, a named hierarchical took LL at 4 MiB on 64 H100, where LL128 ran 1.6x faster)."""
     p = PROTOCOLS.index(proto)
     key = algo if algo in NCCL_BASE_LAT else "ring"
     intra = NCCL_HW_LAT["nvlink"][key][p] * (1.8 if nodes > 1 and proto == "LL" else 1.0)
@@ -517,6 +536,10 @@ def _nccl_latency_us(algo: str, proto: str, op: str, n: int, nodes: int) -> floa
     lat = NCCL_BASE_LAT[key][p]
     ppn = max(1, n // max(nodes, 1))
     log_nodes = math.floor(math.log2(nodes)) if nodes > 1 else 0
+    if own and algo in OWN_ALGOS and nodes > 1:
+        halves = 2 if op == "all_reduce" else 1
+        m = largest if largest is not None else ppn
+        return lat + halves * ((m - 1) * intra + (nodes - 1) * inter)
     if key == "ring":
         steps = 2 * (n - 1) if op == "all_reduce" else n - 1
         inter_steps = (2 * nodes if nodes > 1 else 0) if op == "all_reduce" else nodes - 1
@@ -537,7 +560,9 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
     bandwidth with NCCL's latency table and protocol refinements (LL moves 1/4 of the ring's
     bandwidth, LL128 0.92, tree 0.92 of its own; NVLS only Simple); the bandwidth of each
     algorithm is its idealised rate on this fabric (``estimate_on``) instead of NCCL's graph
-    search. The cheapest wins, so small messages take LL/LL128 rings or trees and large ones
+    search. ``hierarchical`` (``OWN_ALGOS``, not NCCL's) competes priced as NCCL's ring (as before:
+    where auto picks it is unchanged), and once chosen, by auto or by name (``algos``), runs the
+    protocol that its own steps price cheapest (``_nccl_latency_us(own=True)``). The cheapest wins, so small messages take LL/LL128 rings or trees and large ones
     Simple rings or NVLS, per node count, as NCCL does. The cheapest in NCCL's model, not in
     the simulation: the simulated time of another candidate may be lower (NCCL's own choice
     is not always the fastest either). ``algos`` / ``protocols``: only these candidates (as
@@ -545,7 +570,9 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
     comes back with Simple at an infinite modelled time."""
     cands = [a for a in applicable(topo, op, group, gpu_nvls) if algos is None or a in algos]
     caps = fabric.capacity if fabric is not None else topo.capacity
-    nodes = max(1, len(domains_of(topo, group)))
+    doms = domains_of(topo, group)
+    nodes = max(1, len(doms))
+    largest = max((len(d) for d in doms), default=1)
     n = len(group)
     best = (cands[0] if cands else (algos or ("ring",))[0], "Simple", math.inf)
     for a in cands:
@@ -559,6 +586,14 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
             t = _nccl_latency_us(a, proto, op, n, nodes) * 1e-6 + drain / f
             if t < best[2] - 1e-15:
                 best = (a, proto, t)
+    if best[0] in OWN_ALGOS and nodes > 1:
+        # dcsim's own algorithm: its protocol by its own steps (``_nccl_latency_us`` with ``largest``);
+        # whether it is chosen at all stays as NCCL's ring-priced candidate had it
+        a, drain = best[0], max(estimate_on(topo, caps, op, best[0], group, nbytes, latency=False), 1e-30)
+        own = [(_nccl_latency_us(a, p, op, n, nodes, largest, own=True) * 1e-6 + drain / _nccl_refined(a, p, nodes), p)
+               for p in protocols if _nccl_refined(a, p, nodes) > 0]
+        t, proto = min(own)
+        best = (a, proto, t)
     return best
 
 

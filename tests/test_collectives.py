@@ -254,6 +254,28 @@ def test_nccl_latency_model_matches_its_table():
     assert C._nccl_latency_us("tree", "Simple", "all_reduce", 32, 4) == pytest.approx(2 * (7 * 28 + 2 * 28))
 
 
+@pytest.mark.parametrize("preset,gpus", [("dgx-h100-superpod", 64), ("dgx-a100-superpod", 32),
+                                         ("llama3-h100-roce", 64)])
+def test_a_named_hierarchical_takes_the_protocol_of_its_own_model(preset, gpus):
+    """hierarchical is dcsim's own algorithm: NCCL's tuner priced it as one ring over every GPU (2 (n - 1)
+    steps), so --algo hierarchical took LL at 4 MiB on 64 H100 where LL128 ran 1.6x faster. Priced by its
+    own steps, its protocol is within a model's crossover margin of the fastest simulated one; where auto
+    picks it stays as it was (its choice of algorithm prices it as the ring)."""
+    from sim.app.nccl_table import nccl_table
+    from sim.config import load_config
+    cfg = load_config(data={"topology": {"preset": preset, "gpus": gpus}})
+    sizes = [1 << k for k in range(16, 29, 2)]
+    for op in ("all_reduce", "all_gather", "reduce_scatter"):
+        rows = {p: nccl_table(cfg, op, "hierarchical", gpus, sizes, p).to_pylist()
+                for p in ("auto",) + C.PROTOCOLS}
+        for i, size in enumerate(sizes):
+            best = min(rows[p][i]["time_s"] for p in C.PROTOCOLS)
+            assert rows["auto"][i]["time_s"] <= 1.15 * best, (op, size, rows["auto"][i]["protocol"])
+            assert rows["auto"][i]["time_s"] == rows[rows["auto"][i]["protocol"]][i]["time_s"]
+    assert C._nccl_latency_us("hierarchical", "LL128", "all_reduce", 64, 8, own=True) == \
+        pytest.approx(14 + 2 * (7 * 1.9 + 7 * 4.0))
+
+
 def test_auto_runs_the_protocol_it_chose():
     # LL: a third of LL128's per-step latency, a quarter of the bandwidth (NCCL's model)
     topo, _ = _preset_fabric("mi300x-node")

@@ -150,3 +150,43 @@ def test_auto_bus_bandwidth_does_not_collapse_across_a_domain_boundary(preset, t
         for m in groups[i + 1:]:
             for s, a, b in zip(sizes, bus[n], bus[m]):
                 assert b >= 0.5 * a, (preset, n, m, s, a, b)
+
+
+# (preset, GPUs of the topology, groups whose every scale-up domain holds at least K GPUs, groups with a
+# smaller domain past a full one): K = 8 on GB200 (8 NICs x 50 GB/s carry 400 GB/s, more than half of a
+# rack's 619 GB/s ring busbw), 8 on H100 (a whole node: its 8 NICs carry what its NVLink ring does, so a
+# partial node of 4 already halves the rate, the bound itself)
+GATHER_CASES = [("gb200-nvl72", 144, (72, 80, 88, 96, 112, 128, 136, 144), (73, 74, 76)),
+                ("dgx-h100-superpod", 32, (8, 16, 24, 32), (9, 10, 12, 20, 28))]
+
+
+@pytest.mark.parametrize("op", ["all_gather", "reduce_scatter"])
+@pytest.mark.parametrize("preset, total, groups, small", GATHER_CASES)
+def test_gather_bus_bandwidth_does_not_collapse_where_every_domain_holds_k_gpus(preset, total, groups, small, op):
+    """All-gather and reduce-scatter (a ring, as NCCL runs them across nodes: its PAT algorithm is for one
+    GPU per node only). For N < N' of ``groups`` (every domain of at least K GPUs), busbw(N') >= 0.5 busbw(N)
+    from 1 MiB to 1 GiB (below 1 MiB a ring is latency-bound, its N - 1 steps growing with N as NCCL's do).
+
+    A group with a smaller domain (``small``: 72 + 4 GB200, 8 + 4 H100) is excluded from that rule: it is
+    physical, not a model error. A ring crosses into that domain once per channel, one channel per GPU of
+    it, and every crossing carries the ring's whole volume, so its k NICs set busbw ~ k x NIC rate (GB200 at
+    1 GiB: 619 GB/s on 72, 181 on 76, 345 on 80, 601 on 88); no algorithm beats k x NIC x (N - 1) / (N - k)
+    (the k NICs must carry the data of the N - k GPUs outside). Checked instead: busbw at 1 GiB is between
+    0.85 of k x the NIC line rate (every one of the k NICs carries the ring) and that physical bound."""
+    from sim.app.nccl_table import nccl_table
+    from sim.collectives import domains_of
+    from sim.config import load_config
+    from topologies import build
+    cfg = load_config(None, [f"topology.preset={preset}", f"topology.gpus={total}"])
+    topo = build(cfg.topology)
+    sizes = [1 << 20, 1 << 24, 1 << 28, 1 << 30]
+    bus = {n: [r["busbw_GBps"] for r in nccl_table(cfg, op, "auto", n, sizes).to_pylist()] for n in groups}
+    for i, n in enumerate(groups):
+        for m in groups[i + 1:]:
+            for s, a, b in zip(sizes, bus[n], bus[m]):
+                assert b >= 0.5 * a, (preset, op, n, m, s, a, b)
+    nic_GBps = cfg.topology.nic_Gbps / 8
+    for n in small:
+        k = min(len(d) for d in domains_of(topo, [topo.gpu(r) for r in range(n)]))
+        busbw = nccl_table(cfg, op, "auto", n, [1 << 30]).to_pylist()[0]["busbw_GBps"]
+        assert 0.85 * k * nic_GBps <= busbw <= k * nic_GBps * (n - 1) / (n - k), (preset, op, n, k, busbw)

@@ -6,7 +6,9 @@ Vocabulary:
 - user error: a ``DcsimError`` (bad config: exit 2; infeasible plan: exit 3). It is printed as
   one line on stderr, never as a traceback. Ctrl-C exits 130.
 - size list: ``1M,64M,1G``: bytes with optional K/M/G/T suffixes, powers of 1024
-  (``parse_sizes``; ``SIZE_SUFFIXES`` says so in --help). ``dcsim collective`` refuses a size
+  (``parse_sizes``; ``SIZE_SUFFIXES`` says so in --help), a fraction only where it makes whole
+  bytes (1.5K = 1536); a range ``LO:HI`` is LO doubled up to HI, both included (nccl-tests'
+  ``-b LO -e HI -f 2``), HI being LO times a power of two. ``dcsim collective`` refuses a size
   larger than one GPU's memory (``sim.app.nccl_table.check_sizes_fit``). A negative size
   (``--sizes -1M``, which argparse would take for an option) reaches ``parse_size``, which says
   why it is refused (``DASH_VALUE_OPTIONS``).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from fractions import Fraction
 import os
 import sys
 from pathlib import Path
@@ -52,16 +55,22 @@ def parse_size(text: str, key: str = "--sizes") -> int:
     if m.group(2).endswith("b"):      # 1Mb, 1kb: a lowercase b is bits, sizes are bytes
         raise ConfigError(key, f"{text!r}: a lowercase b means bits; sizes are bytes (write "
                                f"{m.group(1)}{m.group(2)[:-1].upper()}B)")
-    value = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
-    if value != int(value) or value <= 0:
+    # exact arithmetic: 1.5K is 1536 bytes, while 1.0000000000000000001K (1.0 as a float) is not whole
+    value = Fraction(m.group(1)) * _SUFFIX[m.group(2).upper()]
+    if value <= 0:
         raise ConfigError(key, f"{text!r} is not a positive whole number of bytes")
+    if value.denominator != 1:
+        raise ConfigError(key, f"{text!r} is not a whole number of bytes (a fraction with "
+                               "a suffix is taken only where it makes whole bytes, as 1.5K = 1536)")
     if value > MAX_SIZE:
         raise ConfigError(key, f"{text!r} exceeds {MAX_SIZE // 1024**5} PiB, more than any collective moves")
     return int(value)
 
 
 def parse_sizes(text: str, key: str = "--sizes") -> list[int]:
-    """``1M,64M,1G`` -> byte counts; ``1K:1G`` is every power of two from 1K to 1G."""
+    """``1M,64M,1G`` -> byte counts; ``1K:1G`` is 1K, 2K, 4K, ... 1G: LO doubled up to HI, both included
+    (nccl-tests' ``-b LO -e HI -f 2``); a range whose HI is not LO times a power of two (``3:7``, which
+    nccl-tests would run as 3 and 6, dropping 7) is refused."""
     sizes: list[int] = []
     parts = text.split(",")
     if parts and not parts[-1].strip() and len(parts) > 1:
@@ -75,6 +84,13 @@ def parse_sizes(text: str, key: str = "--sizes") -> list[int]:
             lo, hi = (parse_size(x, key) for x in part.split(":", 1))
             if lo > hi:
                 raise ConfigError(key, f"range {part!r} runs backwards")
+            if hi % lo or (hi // lo) & (hi // lo - 1):
+                # nccl-tests -b LO -e HI -f 2 doubles from LO while <= HI and so drops such an HI unsaid
+                below = lo << ((hi // lo).bit_length() - 1)
+                raise ConfigError(key, f"range {part.strip()!r} doubles from {lo:,} bytes and never reaches "
+                                       f"{hi:,}: a range LO:HI takes LO, 2 x LO, 4 x LO, ... up to HI, so HI must "
+                                       f"be LO times a power of two (such as {below:,} or {below * 2:,} bytes "
+                                       "here); list other sizes with commas")
             s = lo
             while s <= hi:
                 sizes.append(s)
@@ -267,7 +283,7 @@ TRAFFIC_READS = ("topology", "hardware", "run")
 
 
 def cmd_collective(args) -> int:
-    from sim.app.nccl_table import nccl_table
+    from sim.app.nccl_table import SPLIT_OPS, nccl_table
     from sim.config import load_config
     if args.gpus < 2:
         raise ConfigError("--gpus", f"a collective needs at least 2 GPUs, got {args.gpus}")
@@ -276,6 +292,10 @@ def cmd_collective(args) -> int:
     sizes = parse_sizes(args.sizes)
     table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes, args.protocol)
     rows = table.to_pylist()
+    rounded = [f"{s:,} -> {r['size_bytes']:,}" for s, r in zip(sizes, rows) if r["size_bytes"] != s]
+    if rounded:     # nccl-tests prints the rounded size in its size column; said here too, not only in the column
+        print(f"warning: --sizes rounded down to whole 4-byte elements{' per rank' if args.op in SPLIT_OPS else ''}"
+              f" as nccl-tests does: {', '.join(rounded)} bytes", file=sys.stderr)
     if args.json:
         print(json_line(rows))
     else:
@@ -512,15 +532,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "picks it)")
     c.add_argument("--protocol", default="auto", metavar="PROTO",
                    help=" | ".join(("auto", "calibrated") + PROTOCOLS) + " (default auto: NCCL's tuner picks "
-                        "the protocol for the algorithm, as under NCCL_ALGO; LL, LL128 or Simple: that one, as "
+                        "the protocol for the algorithm, as under NCCL_ALGO (hierarchical, dcsim's own algorithm, "
+                        "with the protocol its own steps price cheapest in NCCL's model, by name or by auto); LL, LL128 or Simple: that one, as "
                         "NCCL_PROTO; calibrated: a named algorithm's calibrated run, Simple's bandwidth at LL128's "
                         "per-step latency, as the validation suite prices named algorithms; all_to_all and send_recv "
                         "run as calibrated under auto or calibrated: NCCL moves them as point-to-point sends, which "
                         "its tuner does not price; LL, LL128 or Simple still forces that protocol on them). The table's protocol column says what each row was priced with")
-    c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2)")
+    c.add_argument("--gpus", type=int, required=True, help="the collective runs on the topology's first N GPUs (N >= 2); a group "
+                        "that spills k GPUs into a further scale-up domain is bound by those k GPUs' NICs, which "
+                        "carry every byte from outside it (72 + 4 GB200: 4 NICs)")
     c.add_argument("--sizes", default="1M,16M,256M,1G", metavar="LIST",
                    help=f"message sizes in bytes (the per-rank buffer, as nccl-tests), suffixes {SIZE_SUFFIXES}: "
-                        "1M,64M,1G or a range 1K:1G of powers of two; at most one GPU's memory "
+                        "1M,64M,1G or a range LO:HI such as 1K:1G (LO, 2 x LO, 4 x LO, ... HI, both ends "
+                        "included, as nccl-tests -b LO -e HI -f 2; HI must be LO times a power of two); "
+                        "a fraction only where it makes whole bytes (1.5K = 1536); at most one GPU's memory; "
+                        "each runs as the whole 4-byte elements it holds (nccl-tests' default float), for "
+                        "all_gather, reduce_scatter and all_to_all a whole number of them per rank, rounded "
+                        "down as nccl-tests does (the size_bytes column says what ran); less than one is refused "
                         "(default 1M,16M,256M,1G)")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_collective)

@@ -10,9 +10,16 @@ point-to-point sends, which its tuner does not price).
   (``sim.collectives.tune``), as NCCL does, so its choice is not always the fastest simulated
   candidate; a named algorithm is timed by the same path (``measure_protocol``), so an
   (algorithm, protocol) costs the same whichever way it was chosen.
+- element rounding (``nccl_tests_bytes``): nccl-tests times ``count = size / 4`` elements of its
+  default data type (``-d float``, 4 bytes), and all_gather, reduce_scatter and all_to_all
+  ``count / nranks`` elements per rank, every division rounding down; its size column is the
+  rounded size (common.cu setupArgs, each op's GetCollByteCount). The table does the same: a size
+  runs and is reported as the whole elements it holds (``--sizes 1000`` on 3 GPUs' all_gather is
+  996 bytes), and a size of less than one element (per rank, where the op splits the buffer), which
+  nccl-tests would run as an empty collective, is refused naming ``--sizes``.
 - protocol (``--protocol``): ``auto`` (default) NCCL's tuner's protocol for the algorithm (as
-  under NCCL_ALGO); ``LL``, ``LL128``, ``Simple`` that one (as NCCL_PROTO); ``calibrated`` a
-  named algorithm's calibrated run (the pricing of the validation suite's named-algorithm rows).
+  under NCCL_ALGO; ``hierarchical``, not NCCL's, by its own steps in that model); ``LL``,
+  ``LL128``, ``Simple`` that one (as NCCL_PROTO); ``calibrated`` a named algorithm's calibrated run (the pricing of the validation suite's named-algorithm rows).
 """
 
 from __future__ import annotations
@@ -35,6 +42,31 @@ def check_sizes_fit(sizes: list[int], spec) -> None:
 
 
 PROTOCOL_CHOICES = ("auto", "calibrated") + PROTOCOLS      # what --protocol takes
+
+ELEMENT_BYTES = 4       # nccl-tests' default data type, -d float
+SPLIT_OPS = ("all_gather", "reduce_scatter", "all_to_all")     # nccl-tests splits count over the ranks
+
+
+def nccl_tests_bytes(op: str, size: int, gpus: int) -> int:
+    """The bytes nccl-tests times for ``size`` (its -b/-e value): whole ``ELEMENT_BYTES`` elements, and
+    for ``SPLIT_OPS`` a whole number of them per rank (count / nranks x nranks), rounded down."""
+    count = size // ELEMENT_BYTES
+    if op in SPLIT_OPS:
+        count = count // gpus * gpus
+    return count * ELEMENT_BYTES
+
+
+def element_sizes(op: str, sizes: list[int], gpus: int) -> list[int]:
+    """``nccl_tests_bytes`` of each size; a size holding no whole element (per rank for ``SPLIT_OPS``) is
+    refused naming ``--sizes`` (nccl-tests would time an empty collective)."""
+    out = [nccl_tests_bytes(op, s, gpus) for s in sizes]
+    for size, b in zip(sizes, out):
+        if b == 0:
+            least = ELEMENT_BYTES * (gpus if op in SPLIT_OPS else 1)
+            per = f" per rank: {gpus} GPUs x {ELEMENT_BYTES} bytes" if op in SPLIT_OPS else ""
+            raise ConfigError("--sizes", f"{size:,} byte{'s' if size != 1 else ''} is less than one {ELEMENT_BYTES}-byte element (nccl-tests' "
+                                         f"default data type, float){per}; {op} needs at least {least:,} bytes")
+    return out
 
 
 def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int], protocol: str = "auto"):
@@ -70,7 +102,7 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int], protocol: s
         raise ConfigError("--algo", f"{algo} is not applicable to {op} on these {gpus} GPUs; "
                                     f"applicable: {', '.join(applicable(topo, op, group, spec.nvls))}")
     rows = {k: [] for k in ("op", "algo", "gpus", "size_bytes", "time_s", "algbw_GBps", "busbw_GBps", "protocol")}
-    for size in sizes:
+    for size in element_sizes(op, sizes, gpus):
         sim = Simulation(cfg.run.seed)
         fabric = Fabric(sim, topo, cfg.topology.network_model,
                         cfg.topology.scaleup_efficiency or eff["scaleup"],

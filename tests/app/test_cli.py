@@ -25,6 +25,23 @@ def test_parse_sizes_powers_of_1024():
     assert parse_sizes("1M,64M,") == [1 << 20, 64 << 20]         # one trailing comma is no size left out
 
 
+def test_a_range_doubles_from_lo_and_includes_hi_or_is_refused():
+    assert parse_sizes("3:12") == [3, 6, 12]            # nccl-tests -b 3 -e 12 -f 2
+    assert parse_sizes("1M:1M") == [1 << 20]
+    for unaligned in ("3:7", "1K:3K", "1K:1000000"):     # doubling from LO never lands on HI: HI was dropped
+        with pytest.raises(ConfigError) as err:
+            parse_sizes(unaligned)
+        assert err.value.key == "--sizes" and "power of two" in str(err.value), unaligned
+
+
+def test_a_fractional_size_is_taken_only_where_it_makes_whole_bytes():
+    assert parse_size("1.5M") == 3 << 19 and parse_size("0.5K") == 512
+    for bad in ("1.5", "1.0000000000000000001K", "0.1G"):       # the middle one is 1024.0 as a float
+        with pytest.raises(ConfigError) as err:
+            parse_size(bad)
+        assert err.value.key == "--sizes" and "whole number of bytes" in str(err.value), bad
+
+
 @pytest.mark.parametrize("bad", ["", "1X", "-1", "0", "1.3", "K", "1K:512", "99999999999999999999G",
                                  "1K,,2K", ",1K", ",", " , "])
 def test_parse_sizes_rejects_bad_input(bad):
@@ -88,6 +105,14 @@ def test_a_negative_size_reaches_dcsim_s_own_message(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --sizes: '-") and "is negative" in err and "expected one argument" not in err
+
+
+def test_a_size_rounded_to_whole_elements_is_said_on_stderr(capsys):
+    assert main(["collective", "--set", "topology.gpus=8", "--op", "all_gather", "--gpus", "3", "--sizes", "1000,1K",
+                 "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert [r["size_bytes"] for r in json.loads(out.strip().splitlines()[-1])] == [996, 1020]
+    assert "rounded down" in err and "1,000 -> 996" in err and "1,024 -> 1,020" in err
 
 
 def test_send_recv_on_other_than_two_gpus_says_it_needs_two(capsys):

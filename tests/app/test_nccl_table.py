@@ -64,3 +64,19 @@ def test_calibrated_without_algo_is_what_auto_runs_for_point_to_point_ops(h100_6
     assert cal["protocol"] == auto["protocol"] == "calibrated" and cal["time_s"] == auto["time_s"]
     ll = nccl_table(h100_64, "all_to_all", "auto", 16, [1 << 24], "LL").to_pylist()[0]
     assert ll["protocol"] == "LL" and ll["time_s"] > cal["time_s"]
+
+
+def test_a_size_runs_as_the_whole_elements_nccl_tests_would_time():
+    """nccl-tests times size / 4 float elements, split over the ranks for all_gather, reduce_scatter and
+    all_to_all (rounded down), and prints that size; a size of no whole element is refused (--sizes 1 ran a
+    1-byte all-reduce, 1000 bytes a 3-way all_gather of 333.3 bytes per rank)."""
+    cfg = load_config(data={"topology": {"gpu": "H100-SXM-80GB", "gpus": 8}})
+    assert nccl_table(cfg, "all_reduce", "ring", 2, [1002]).column("size_bytes").to_pylist() == [1000]
+    for op in ("all_gather", "reduce_scatter", "all_to_all"):
+        row = nccl_table(cfg, op, "auto", 3, [1000, 1 << 20]).to_pylist()
+        assert [r["size_bytes"] for r in row] == [996, (1 << 20) - 4], op
+        assert row[0]["algbw_GBps"] == pytest.approx(996 / row[0]["time_s"] / 1e9)
+    for op, gpus, size in (("all_reduce", 2, 1), ("all_reduce", 2, 3), ("all_gather", 3, 8), ("all_to_all", 4, 15)):
+        with pytest.raises(ConfigError) as e:
+            nccl_table(cfg, op, "auto", gpus, [size])
+        assert e.value.key == "--sizes" and "element" in str(e.value), (op, size)
