@@ -574,20 +574,26 @@ def plain_log_ticks(axis) -> None:
         axis.set_minor_formatter(plain)
 
 
-def check_plot_dir(plot_dir: Path) -> None:
+def check_plot_dir(plot_dir: Path, default: bool = False) -> None:
     """Refuse (``ConfigError`` on ``--plots``) a plot directory that is, or lies below, a file, or
     that cannot be created: the plots would otherwise fail half-way with a traceback. Creates
     nothing: the directory is made by the first plot written into it, so a run or sweep with
-    nothing to plot (no finished point) leaves no empty ``plots/`` behind."""
+    nothing to plot (no finished point) leaves no empty ``plots/`` behind. ``default``: the plot
+    directory is ``DIR/plots``, which the user did not name: the error names ``DIR`` and says how
+    to put the plots elsewhere (the file at ``DIR/plots`` is the user's and stays as it is)."""
+    key = "DIR" if default else "--plots"
+    hint = ("; it is where the plots go by default: --plots PLOTDIR puts them elsewhere, --no-plots draws none"
+            if default else "")
     for p in (plot_dir, *plot_dir.parents):
         if p.exists() and not p.is_dir():
             below = "" if p == plot_dir else f", so {str(plot_dir)!r} cannot be a directory below it"
-            raise ConfigError("--plots", f"{str(p)!r} is a file{below}: choose a directory for the plots")
+            raise ConfigError(key, f"{str(p)!r} is a file{below}" + (
+                hint + " (dcsim leaves that file as it is)" if default else ": choose a directory for the plots"))
     # the nearest existing directory must let dcsim create (or write into) the plot directory
     here = next((p for p in (plot_dir, *plot_dir.parents) if p.exists()), Path("."))
     if not os.access(here, os.W_OK | os.X_OK):
         what = "write into" if here == plot_dir else "create"
-        raise ConfigError("--plots", f"cannot {what} {str(plot_dir)!r}: {str(here)!r} is not writable")
+        raise ConfigError(key, f"cannot {what} {str(plot_dir)!r}: {str(here)!r} is not writable{hint}")
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
@@ -1063,9 +1069,9 @@ def main(args) -> int:
                               + ("--no-plots" if args.no_plots else "--sql") + " draws none; drop one of them")
     plot_dirs = [str(Path(args.plots) / out.dir.name) if args.plots and len(outputs) > 1 else args.plots
                  for out in outputs]
-    if args.plots and not args.no_plots and not args.sql:
-        for plots in plot_dirs:                     # a bad --plots fails before any table is printed
-            check_plot_dir(Path(plots))
+    if not args.no_plots and not args.sql:
+        for out, plots in zip(outputs, plot_dirs):  # a bad plot directory fails before any table is printed
+            check_plot_dir(Path(plots) if plots else out.dir / "plots", default=not plots)
     # --json over several directories: one list on the last line (as every --json prints), each row
     # with the directory it came from ("output_dir"); it printed one list per directory
     collected: list[dict] | None = [] if args.json and len(outputs) > 1 else None
@@ -1180,7 +1186,7 @@ def _summarize(out: Outputs, args, plots: str | None, collected: list[dict] | No
                 print(f"failed {r['dir']}: {r['error']}", file=sys.stderr)
     if not args.no_plots:
         plot_dir = Path(plots) if plots else out.dir / "plots"
-        check_plot_dir(plot_dir)
+        check_plot_dir(plot_dir, default=not plots)
         try:
             paths = make_plots(out, plot_dir, getattr(args, "x", None), getattr(args, "color", None),
                                getattr(args, "marker", None))

@@ -824,3 +824,15 @@ def test_a_folder_of_runs_whose_tables_have_a_run_column_gets_run_dir(tmp_path):
     assert out.query("select run, run_dir from summary order by run_dir") == [
         {"run": "mine", "run_dir": "a"}, {"run": "mine too", "run_dir": "b"}]
 
+
+def test_a_default_plot_dir_that_is_a_file_exits_2_naming_dir_before_any_table(tmp_path, capsys):
+    """DIR/plots is a file of the user's: analyze printed the summary table, then failed naming --plots (which
+    the user had not given). It fails first, names DIR and says how to put the plots elsewhere; the file stays."""
+    from sim.app.cli import main
+    _train_run(tmp_path / "DIR" / "a", 0.4)
+    (tmp_path / "DIR" / "plots").write_text("mine")
+    assert main(["analyze", str(tmp_path / "DIR")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "DIR: " in captured.err and "--plots PLOTDIR" in captured.err
+    assert (tmp_path / "DIR" / "plots").read_text() == "mine"
+    assert main(["analyze", str(tmp_path / "DIR"), "--plots", str(tmp_path / "p")]) == 0
