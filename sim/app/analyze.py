@@ -1,8 +1,10 @@
 """Reports and plots over run and sweep outputs, read with DuckDB.
 
 Vocabulary:
-- output directory: a run (``summary.parquet`` and ``manifest.json`` at the top) or a sweep
-  (``sweep.json`` and hive-partitioned point directories below).
+- output directory: a run (``summary.parquet`` and ``manifest.json`` at the top), a sweep
+  (``sweep.json`` and hive-partitioned point directories below), or a folder of several runs and
+  sweeps (each in a folder of its own, at any depth: ``Outputs._several_runs``), whose views carry a
+  ``run`` column (each row's folder relative to the directory) and the sweeps' axis columns.
 - views: ``open_outputs(dir)`` returns a DuckDB connection with one view per table name found
   (``summary``, ``steps``, ``requests``, ``links``, ...). In a sweep each view spans every point
   and carries the partition columns, typed from ``sweep.json`` (DuckDB would read a float axis
@@ -102,6 +104,66 @@ def read_sweep_manifest(path: Path) -> dict:
     return data
 
 
+def sweep_point_files(directory: Path, sweep: dict, checked: bool = True) -> list[Path]:
+    """The Parquet tables of the points ``sweep`` (its ``sweep.json``) lists under ``directory``, less
+    those it records as failed (a table left there by an earlier run of another config is stale). A
+    point directory of an earlier grid that this sweep no longer has (its ``[grid]`` shrank) is stale
+    too: its tables are left out, with a warning on stderr naming how many such directories there are
+    (they stay on disk: dcsim does not delete results). ``checked``: only those that are Parquet files
+    (``parquet_files``)."""
+    from sim.outputs import is_complete
+    points = [p for p in sweep.get("points", []) if isinstance(p, dict) and p.get("dir")]
+    live = {Path(p["dir"]).parts for p in points if p.get("status") != "failed"}
+    complete: dict[tuple, bool] = {}
+    files, stale, unfinished = [], set(), set()
+    for f in sorted(directory.glob("**/*.parquet")):
+        parts = f.relative_to(directory).parent.parts
+        point = next((parts[:n] for n in range(len(parts) + 1) if parts[:n] in live), None)
+        if point is not None:
+            # a point directory without its manifest is being written, or its sweep was killed while
+            # it was rewritten in place (an earlier run's tables beside the new run's): not a result
+            if point not in complete:
+                complete[point] = is_complete(directory.joinpath(*point))
+            if complete[point]:
+                files.append(f)
+            else:
+                unfinished.add(point)
+        elif f.name == "summary.parquet" and not any(
+                (Path(p["dir"]).parts == parts) for p in points):
+            stale.add(parts)
+    if unfinished:
+        example = "/".join(sorted(unfinished)[0])
+        print(f"warning: {len(unfinished)} point director{'y' if len(unfinished) == 1 else 'ies'} under "
+              f"{directory} (e.g. {example}) {'is' if len(unfinished) == 1 else 'are'} unfinished (no "
+              f"manifest.json: a point cut off mid-write): left out of the tables; rerun the sweep to "
+              f"finish {'it' if len(unfinished) == 1 else 'them'}", file=sys.stderr)
+    if stale:
+        example = "/".join(sorted(stale)[0])
+        print(f"warning: {len(stale)} point director{'y' if len(stale) == 1 else 'ies'} under "
+              f"{directory} (e.g. {example}) {'is' if len(stale) == 1 else 'are'} not in this "
+              f"sweep's grid (sweep.json): left out of the tables", file=sys.stderr)
+    return parquet_files(files) if checked else files
+
+
+def _infer_type(values: list) -> str:
+    """The DuckDB type of hive-style folder values (text; None where a file has none): BIGINT when
+    every value is a whole number, DOUBLE when every one is a number, BOOLEAN for true/false, else
+    VARCHAR."""
+    vals = [v for v in values if v is not None]
+    if vals and all(re.fullmatch(r"-?\d{1,18}", v) for v in vals):
+        return "BIGINT"
+    if vals and all(re.fullmatch(r"-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", v) for v in vals):
+        return "DOUBLE"
+    if vals and all(v.lower() in ("true", "false") for v in vals):
+        return "BOOLEAN"
+    return "VARCHAR"
+
+
+def repr_sql(path: Path) -> str:
+    """A path as an SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 class Outputs:
     """A DuckDB connection over one run or sweep directory."""
 
@@ -116,6 +178,7 @@ class Outputs:
         self.tables: list[str] = []
         sweep_file = self.dir / "sweep.json"
         self.renamed: dict[str, str] = {}      # partition name -> the column it is shown as (clashes)
+        self.run_column: str | None = None     # several runs: the column naming each row's run (``run``)
         if sweep_file.exists():
             self.sweep = read_sweep_manifest(sweep_file)
             types = self.sweep.get("partition_types", {})
@@ -140,11 +203,7 @@ class Outputs:
             for p in files:
                 self._view(p.stem, f"read_parquet('{self._esc(p)}')")
         elif any(self.dir.glob("**/summary.parquet")):
-            # several runs without a sweep manifest: hive partitions, DuckDB's own typing
-            files = parquet_files(sorted(self.dir.glob("**/*.parquet")))
-            for name in sorted({p.stem for p in files}):
-                listed = ", ".join(f"'{self._esc(p)}'" for p in files if p.stem == name)
-                self._view(name, f"read_parquet([{listed}], hive_partitioning=true, union_by_name=true)")
+            self._several_runs()
         else:
             raise ConfigError("DIR", f"{self.dir} holds no dcsim outputs (no summary.parquet or sweep.json)")
         self._read_only_files()
@@ -240,43 +299,84 @@ class Outputs:
         self.con.execute("set lock_configuration = true")
 
     def _point_files(self) -> list[Path]:
-        """The Parquet tables of the points ``sweep.json`` lists, less those it records as failed
-        (a table left there by an earlier run of another config is stale). A point directory of
-        an earlier grid that this sweep no longer has (its ``[grid]`` shrank) is stale too: its
-        tables are left out, with a warning on stderr naming how many such directories there are
-        (they stay on disk: dcsim does not delete results)."""
-        from sim.outputs import is_complete
-        points = [p for p in self.sweep.get("points", []) if isinstance(p, dict) and p.get("dir")]
-        live = {Path(p["dir"]).parts for p in points if p.get("status") != "failed"}
-        complete: dict[tuple, bool] = {}
-        files, stale, unfinished = [], set(), set()
+        return sweep_point_files(self.dir, self.sweep)
+
+    RUN = "run"         # the column naming each row's run in a directory of several runs
+
+    def _several_runs(self) -> None:
+        """Views over a directory holding several runs (each ``summary.parquet`` in a folder of its own,
+        at any depth) and no sweep manifest at its top: every view gets a ``run`` column, the folder of
+        the row's table relative to ``DIR`` (posix: ``a``, ``nested/c``, ``sw/tp=4``), and a column per
+        ``name=value`` folder on the way (hive-style), typed from the ``sweep.json`` of a sweep below
+        ``DIR`` that names it, else from the values (whole numbers BIGINT, numbers DOUBLE, true/false
+        BOOLEAN, otherwise text). A sweep below ``DIR`` contributes the points its ``sweep.json`` lists
+        (as when it is analyzed on its own). A folder column named like a column of a table's own files
+        is not added to that table (the file's column keeps its name and meaning; ``run`` names the point);
+        if the tables have a ``run`` column of their own, ours is ``run_dir`` (``self.partitions[0]``)."""
+        import urllib.parse
+        import pyarrow as pa
+        from sim.outputs import is_sweep_output
+        sweeps: dict[Path, dict] = {}
+        files: list[Path] = []
         for f in sorted(self.dir.glob("**/*.parquet")):
-            parts = f.relative_to(self.dir).parent.parts
-            point = next((parts[:n] for n in range(len(parts) + 1) if parts[:n] in live), None)
-            if point is not None:
-                # a point directory without its manifest is being written, or its sweep was killed while
-                # it was rewritten in place (an earlier run's tables beside the new run's): not a result
-                if point not in complete:
-                    complete[point] = is_complete(self.dir.joinpath(*point))
-                if complete[point]:
-                    files.append(f)
+            # a hidden folder is not a run: a run being written stages its tables in .NAME.PID.XXXXXXXX.staging
+            if any(s in f.parents for s in sweeps) or any(
+                    part.startswith(".") for part in f.relative_to(self.dir).parent.parts):
+                continue
+            below = [d for d in reversed(f.relative_to(self.dir).parents[:-1])]    # outermost first
+            sweep = next((self.dir / d for d in below if is_sweep_output(self.dir / d)), None)
+            if sweep is None:
+                files.append(f)
+            else:
+                sweeps[sweep] = read_sweep_manifest(sweep / "sweep.json")
+        for d, manifest in sweeps.items():
+            files += sweep_point_files(d, manifest, checked=False)
+        files = parquet_files(sorted(files))
+        # each file's folder values; the types the sweeps give them (None: some value not from a sweep)
+        values: dict[str, list] = {}
+        declared: dict[str, set | None] = {}
+        for i, f in enumerate(files):
+            sweep = next((d for d in sweeps if d in f.parents), None)
+            types = sweeps[sweep].get("partition_types", {}) if sweep is not None else {}
+            for part in f.relative_to(self.dir).parent.parts:
+                k, eq, v = part.partition("=")
+                if not eq or not k or "'" in k or '"' in k or k in values and values[k][i] is not None:
+                    continue
+                values.setdefault(k, [None] * len(files))[i] = urllib.parse.unquote(v)
+                if k in types and declared.get(k, set()) is not None:
+                    declared.setdefault(k, set()).add(types[k])
                 else:
-                    unfinished.add(point)
-            elif f.name == "summary.parquet" and not any(
-                    (Path(p["dir"]).parts == parts) for p in points):
-                stale.add(parts)
-        if unfinished:
-            example = "/".join(sorted(unfinished)[0])
-            print(f"warning: {len(unfinished)} point director{'y' if len(unfinished) == 1 else 'ies'} under "
-                  f"{self.dir} (e.g. {example}) {'is' if len(unfinished) == 1 else 'are'} unfinished (no "
-                  f"manifest.json: a point cut off mid-write): left out of the tables; rerun the sweep to "
-                  f"finish {'it' if len(unfinished) == 1 else 'them'}", file=sys.stderr)
-        if stale:
-            example = "/".join(sorted(stale)[0])
-            print(f"warning: {len(stale)} point director{'y' if len(stale) == 1 else 'ies'} under "
-                  f"{self.dir} (e.g. {example}) {'is' if len(stale) == 1 else 'are'} not in this "
-                  f"sweep's grid (sweep.json): left out of the tables", file=sys.stderr)
-        return parquet_files(files)
+                    declared[k] = None
+        typed = {k: next(iter(declared[k])) if declared.get(k) and len(declared[k]) == 1 else _infer_type(v)
+                 for k, v in values.items()}
+        names = sorted({p.stem for p in files})
+        scans = {name: (f"read_parquet([{', '.join(repr_sql(p) for p in files if p.stem == name)}], "
+                        f"hive_partitioning=false, union_by_name=true, filename='{self._FILE}')") for name in names}
+        own = {}
+        for name, scan in scans.items():
+            try:
+                own[name] = [r[0] for r in self.con.execute(f"describe select * from {scan}").fetchall()]
+            except Exception as err:
+                import duckdb
+                if not isinstance(err, duckdb.Error):
+                    raise
+                own[name] = []                  # _view below names the table and DuckDB's reason
+        run = self.RUN
+        while any(run in cols for cols in own.values()) or run in values:
+            run += "_dir"
+        self.partitions = [run] + list(values)
+        self.run_column = run
+        rel = [f.relative_to(self.dir).parent.as_posix() for f in files]
+        table = {self._FILE: pa.array([str(f) for f in files], pa.string()),
+                 run: pa.array(rel, pa.string())}
+        table.update({k: pa.array(v, pa.string()) for k, v in values.items()})
+        self.con.register("__dcsim_runs", pa.table(table))
+        for name, scan in scans.items():
+            cols = own[name]
+            added = ", ".join([f'a."{run}"'] + [f'cast(a."{k}" as {typed[k]}) as "{k}"'
+                                                 for k in values if k not in cols])
+            self._view(name, f'(select f.* exclude ("{self._FILE}"), {added} from {scan} f join __dcsim_runs a '
+                             f'on f."{self._FILE}" = a."{self._FILE}")')
 
     @staticmethod
     def _esc(path: Path) -> str:
@@ -474,20 +574,26 @@ def plain_log_ticks(axis) -> None:
         axis.set_minor_formatter(plain)
 
 
-def check_plot_dir(plot_dir: Path) -> None:
+def check_plot_dir(plot_dir: Path, default: bool = False) -> None:
     """Refuse (``ConfigError`` on ``--plots``) a plot directory that is, or lies below, a file, or
     that cannot be created: the plots would otherwise fail half-way with a traceback. Creates
     nothing: the directory is made by the first plot written into it, so a run or sweep with
-    nothing to plot (no finished point) leaves no empty ``plots/`` behind."""
+    nothing to plot (no finished point) leaves no empty ``plots/`` behind. ``default``: the plot
+    directory is ``DIR/plots``, which the user did not name: the error names ``DIR`` and says how
+    to put the plots elsewhere (the file at ``DIR/plots`` is the user's and stays as it is)."""
+    key = "DIR" if default else "--plots"
+    hint = ("; it is where the plots go by default: --plots PLOTDIR puts them elsewhere, --no-plots draws none"
+            if default else "")
     for p in (plot_dir, *plot_dir.parents):
         if p.exists() and not p.is_dir():
             below = "" if p == plot_dir else f", so {str(plot_dir)!r} cannot be a directory below it"
-            raise ConfigError("--plots", f"{str(p)!r} is a file{below}: choose a directory for the plots")
+            raise ConfigError(key, f"{str(p)!r} is a file{below}" + (
+                hint + " (dcsim leaves that file as it is)" if default else ": choose a directory for the plots"))
     # the nearest existing directory must let dcsim create (or write into) the plot directory
     here = next((p for p in (plot_dir, *plot_dir.parents) if p.exists()), Path("."))
     if not os.access(here, os.W_OK | os.X_OK):
         what = "write into" if here == plot_dir else "create"
-        raise ConfigError("--plots", f"cannot {what} {str(plot_dir)!r}: {str(here)!r} is not writable")
+        raise ConfigError(key, f"cannot {what} {str(plot_dir)!r}: {str(here)!r} is not writable{hint}")
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
@@ -688,7 +794,9 @@ def plot_breakdown(out: Outputs, out_dir: Path, max_bars: int | None = None) -> 
     else:
         fig, ax = plt.subplots(figsize=(max(5, 0.35 * n + 3), 4.5))
         bar = ax.bar
-    labels = ["/".join(f"{k}={_label(r[k])}" for k in keys) or out.dir.name for r in rows]
+    # several runs: the run's folder names it (and its folder values: sw/tp=4)
+    labels = [str(r[out.run_column]) if out.run_column in r else
+              "/".join(f"{k}={_label(r[k])}" for k in keys) or out.dir.name for r in rows]
     pos = list(range(n))
     base = [0.0] * n
     for part in parts:
@@ -961,9 +1069,9 @@ def main(args) -> int:
                               + ("--no-plots" if args.no_plots else "--sql") + " draws none; drop one of them")
     plot_dirs = [str(Path(args.plots) / out.dir.name) if args.plots and len(outputs) > 1 else args.plots
                  for out in outputs]
-    if args.plots and not args.no_plots and not args.sql:
-        for plots in plot_dirs:                     # a bad --plots fails before any table is printed
-            check_plot_dir(Path(plots))
+    if not args.no_plots and not args.sql:
+        for out, plots in zip(outputs, plot_dirs):  # a bad plot directory fails before any table is printed
+            check_plot_dir(Path(plots) if plots else out.dir / "plots", default=not plots)
     # --json over several directories: one list on the last line (as every --json prints), each row
     # with the directory it came from ("output_dir"); it printed one list per directory
     collected: list[dict] | None = [] if args.json and len(outputs) > 1 else None
@@ -1078,7 +1186,7 @@ def _summarize(out: Outputs, args, plots: str | None, collected: list[dict] | No
                 print(f"failed {r['dir']}: {r['error']}", file=sys.stderr)
     if not args.no_plots:
         plot_dir = Path(plots) if plots else out.dir / "plots"
-        check_plot_dir(plot_dir)
+        check_plot_dir(plot_dir, default=not plots)
         try:
             paths = make_plots(out, plot_dir, getattr(args, "x", None), getattr(args, "color", None),
                                getattr(args, "marker", None))

@@ -500,9 +500,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_sweep)
 
     a = sub.add_parser("analyze", help="summarize and plot a run or sweep directory")
-    a.add_argument("dirs", metavar="DIR", nargs="+", help="a run or sweep output directory (several: each in turn)")
+    a.add_argument("dirs", metavar="DIR", nargs="+",
+                   help="a run or sweep output directory, or a folder of runs and sweeps (its tables read as one, "
+                        "with a column run: each row's folder relative to DIR); several DIRs: each in turn")
     a.add_argument("--sql", default=None, help="a query over the tables (views: summary, steps, requests, links, points)")
-    a.add_argument("--plots", default=None, metavar="PLOTDIR", help="where plots go (default DIR/plots)")
+    a.add_argument("--plots", default=None, metavar="PLOTDIR",
+                   help="where plots go (default DIR/plots; several DIRs: PLOTDIR/<each DIR's name>); a file there "
+                        "named like a plot that dcsim did not write is kept as NAME.kept-XXXXXXXX, and a plot "
+                        "directory that is a file is refused")
     a.add_argument("--no-plots", action="store_true")
     a.add_argument("--x", default=None, help="x axis of the throughput plot (default compute_comm_ratio)")
     a.add_argument("--color", default=None, help="sweep axis that colours the throughput plot (one fitted knee per colour)")

@@ -750,3 +750,89 @@ def test_sql_on_a_table_not_there_says_why_not_duckdb_s_catalog_error(tmp_path, 
         open_outputs(tmp_path / "jobs").query("select * from steps")
     with pytest.raises(ConfigError, match=r"table sumary: no such table under .*; tables here: summary$"):
         open_outputs(tmp_path / "jobs").query("select * from sumary")
+
+
+# -- a folder of several runs (no sweep.json at its top) -----------------------------------------
+
+def _train_run(path: Path, mfu: float, **extra) -> None:
+    summary = {"step_time_s": [1.0], "compute_s": [0.8], "exposed_comm_s": [0.2], "bubble_s": [0.0],
+               "mfu": [mfu], "compute_comm_ratio": [2.0 + mfu], **{k: [v] for k, v in extra.items()}}
+    write_run_dir(path, {"summary": pa.table(summary),
+                         "links": pa.table({"link_class": ["nic"], "bytes": [1e9], "utilization": [mfu]})}, {})
+
+
+def test_a_folder_of_runs_names_each_row_s_run(tmp_path, capsys):
+    """`dcsim analyze DIR` over DIR/a, DIR/b, DIR/nested/c (separate runs, not a sweep) stacked their
+    summaries with nothing saying which run a row came from. Every view has a column run: the row's
+    folder relative to DIR, in the printed table, --json and --sql."""
+    from sim.app.cli import main
+    for rel, mfu in (("a", 0.4), ("b", 0.3), ("nested/c", 0.2)):
+        _train_run(tmp_path / "DIR" / rel, mfu)
+    out = open_outputs(tmp_path / "DIR")
+    assert out.query("select run, mfu from summary order by run") == [
+        {"run": "a", "mfu": 0.4}, {"run": "b", "mfu": 0.3}, {"run": "nested/c", "mfu": 0.2}]
+    assert out.query("select run, utilization from links order by run")[2] == {"run": "nested/c", "utilization": 0.2}
+    assert [r["run"] for r in out.summary_rows()] == ["a", "b", "nested/c"]
+    assert main(["analyze", str(tmp_path / "DIR"), "--no-plots", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [(r["run"], r["mfu"]) for r in rows] == [("a", 0.4), ("b", 0.3), ("nested/c", 0.2)]
+    assert main(["analyze", str(tmp_path / "DIR"), "--json", "--sql",
+                 "select s.run, l.bytes from summary s join links l using (run) where s.mfu < 0.35 order by 1"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rows == [{"run": "b", "bytes": 1e9}, {"run": "nested/c", "bytes": 1e9}]
+
+
+def test_a_sweep_inside_a_folder_of_runs_keeps_its_point_columns(tmp_path):
+    """A sweep's directory beside separate runs: analyze of the folder failed (DuckDB: "Hive partition
+    mismatch"). The sweep's points keep their axis columns, typed as its sweep.json types them (a float
+    axis compares as a number), the other runs have them null, and run names each point's folder; a
+    hand-made name=value folder is typed from its values."""
+    (tmp_path / "base.toml").write_text(BASE)
+    (tmp_path / "s.toml").write_text('name = "bw"\nbase = "base.toml"\n[grid]\n'
+                                     '"topology.nic_Gbps" = [12.5, 50]\n"train.tp" = [1, 2]\n')
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "DIR" / "sw", workers=1, point_fn=overlap_point,
+              progress=False)
+    _train_run(tmp_path / "DIR" / "a", 0.4)
+    _train_run(tmp_path / "DIR" / "x=1.5", 0.3)
+    out = open_outputs(tmp_path / "DIR")
+    rows = out.query("select run, nic_Gbps, tp, x from summary order by run")
+    assert [r["run"] for r in rows] == ["a", "sw/nic_Gbps=12.5/tp=1", "sw/nic_Gbps=12.5/tp=2",
+                                        "sw/nic_Gbps=50/tp=1", "sw/nic_Gbps=50/tp=2", "x=1.5"]
+    assert rows[0] == {"run": "a", "nic_Gbps": None, "tp": None, "x": None}
+    assert rows[1]["nic_Gbps"] == 12.5 and rows[1]["tp"] == 1 and rows[-1]["x"] == 1.5
+    assert out.query("select count(*) as n from summary where nic_Gbps < 20") == [{"n": 2}]    # '12.5' > '20' as text
+    assert out.query("select count(*) as n from links where tp = 2") == [{"n": 4}]
+    assert {"run", "nic_Gbps", "tp", "x"} <= set(out.partitions)
+
+
+def test_a_folder_of_runs_leaves_out_a_run_being_written(tmp_path):
+    """A run being written stages its tables in DIR/.NAME.PID.XXXXXXXX.staging: analyze of DIR read it as
+    one more run."""
+    _train_run(tmp_path / "a", 0.4)
+    staging = tmp_path / ".b.123.0123abcd.staging"
+    staging.mkdir()
+    shutil.copy(tmp_path / "a" / "summary.parquet", staging / "summary.parquet")
+    out = open_outputs(tmp_path)
+    assert out.query("select count(*) as n from summary") == [{"n": 1}]
+    assert out.query("select run from summary") == [{"run": "a"}]
+
+
+def test_a_folder_of_runs_whose_tables_have_a_run_column_gets_run_dir(tmp_path):
+    _train_run(tmp_path / "a", 0.4, run="mine")
+    _train_run(tmp_path / "b", 0.3, run="mine too")
+    out = open_outputs(tmp_path)
+    assert out.query("select run, run_dir from summary order by run_dir") == [
+        {"run": "mine", "run_dir": "a"}, {"run": "mine too", "run_dir": "b"}]
+
+
+def test_a_default_plot_dir_that_is_a_file_exits_2_naming_dir_before_any_table(tmp_path, capsys):
+    """DIR/plots is a file of the user's: analyze printed the summary table, then failed naming --plots (which
+    the user had not given). It fails first, names DIR and says how to put the plots elsewhere; the file stays."""
+    from sim.app.cli import main
+    _train_run(tmp_path / "DIR" / "a", 0.4)
+    (tmp_path / "DIR" / "plots").write_text("mine")
+    assert main(["analyze", str(tmp_path / "DIR")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "DIR: " in captured.err and "--plots PLOTDIR" in captured.err
+    assert (tmp_path / "DIR" / "plots").read_text() == "mine"
+    assert main(["analyze", str(tmp_path / "DIR"), "--plots", str(tmp_path / "p")]) == 0
