@@ -1061,3 +1061,75 @@ def test_the_config_knows_which_workloads_carry_prefix_blocks(workload):
     cfg = load_config(data={**SERVE, "workload": workload})
     stream = build_stream(cfg.workload, Simulation(0))
     assert carries_prefix_blocks(cfg.workload) == (stream.prefix_blocks is not None)
+
+
+# serve.moe_backend where its kernel is not what the experts run: decided from the config, before the run
+MIXTRAL = {**SERVE, "model": {"preset": "mixtral-8x7b"}}
+OSS = {**SERVE, "model": {"preset": "gpt-oss-120b"}, "topology": {"gpu": "H200-SXM-141GB"}}
+
+
+def _moe_backend_messages(data):
+    from sim import config
+    cfg = load_config(data=data)
+    return [m for m in config.ineffective_settings(data, cfg) if m.startswith("serve.moe_backend")]
+
+
+@pytest.mark.parametrize("data, words", [
+    ({**OSS, "serve": {"precision": "fp8", "expert_precision": "fp8", "moe_backend": "marlin"}},
+     "serve.moe_backend = 'marlin' (a weight-only MoE kernel) has no effect: gpt-oss-120b's routed experts"),
+    ({**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "triton"}},
+     "serve.moe_backend = 'triton' (a weight-only MoE kernel) has no effect"),
+    ({**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "trtllm_gen"}},
+     "serve.moe_backend = 'trtllm_gen' has no effect: H100-SXM-80GB has no FP4 tensor cores"),
+    ({**OSS, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "bf16", "expert_precision": "mxfp4",
+                                                         "moe_backend": "trtllm_gen"}},
+     "serve.moe_backend = 'trtllm_gen' has no effect: its routed experts are weight-only"),
+    ({**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "cutlass"}},
+     "serve.moe_backend = 'cutlass' has no effect: its own terms (calibration.toml [fused_moe] cutlass_fp4_*) are "
+     "modelled for experts whose MMA runs at FP4 on GPUs with FP4 tensor cores, and H100-SXM-80GB's experts here "
+     "run fp8, priced as the dense curve (serve.engine = 'vllm' default)"),
+    ({**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp8", "moe_backend": "cutlass"}},
+     "B200-180GB's experts here run fp8"),
+    ({**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp8", "expert_precision": "fp4",
+                                                             "moe_backend": "cutlass"}},
+     "B200-180GB's experts here run fp8, priced"),      # FP4 weights on the FP8 MMA (f8f6f4): not FP4 experts
+])
+def test_a_moe_backend_without_effect_is_the_config_s_warning(capsys, data, words):
+    """The serve.moe_backend kernel warnings were the deployment's, at run time, so a sweep over the key ran
+    identical points: they are decided from the config (the model, the GPU's FP4 tensor cores, the experts'
+    weight and MMA precisions: sim.config.expert_kernel) and printed once when it is loaded."""
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    found = _moe_backend_messages(data)
+    assert len(found) == 1 and words in found[0], found
+    assert capsys.readouterr().err.count("warning: serve.moe_backend") == 1
+
+
+MOE_BACKEND_IN_EFFECT = [
+    {**OSS, "serve": {"precision": "bf16", "expert_precision": "mxfp4", "moe_backend": "marlin"}},   # weight-only
+    {**OSS, "serve": {"precision": "bf16", "expert_precision": "mxfp4", "moe_backend": "triton"}},
+    {**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp8", "moe_backend": "trtllm_gen"}},
+    {**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp4", "moe_backend": "cutlass"}},
+    {**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "cutlass", "engine": "trtllm"}},     # its default
+    {**SERVE, "serve": {"moe_backend": "cutlass"}},      # a dense model: refused by the run, not warned about
+]
+
+
+def test_a_moe_backend_that_takes_effect_is_no_warning():
+    """The same keys where the kernel is what the experts run give no message; the weight-only kernels'
+    GPT-OSS pair differs only in the experts' precision (mxfp4 weight-only, fp8 their own MMA)."""
+    for data in MOE_BACKEND_IN_EFFECT:
+        assert _moe_backend_messages(data) == [], data
+    own_mma = {**OSS, "serve": {"precision": "bf16", "expert_precision": "fp8", "expert_compute_precision": "fp8",
+                                "moe_backend": "marlin"}}
+    assert "has no effect" in _moe_backend_messages(own_mma)[0]
+
+
+def test_a_moe_backend_on_a_gpu_a_config_defines_reads_its_fp4_tensor_cores():
+    """A GPU of the config's own [hardware] table is defined before the warnings are decided (it was after)."""
+    base = {**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "trtllm_gen"}}
+    fp4 = {**base, "topology": {"gpu": "B200-mine"}, "hardware": {"B200-mine": {"like": "B200-180GB"}}}
+    assert _moe_backend_messages(fp4) == []
+    no_fp4 = {**base, "topology": {"gpu": "H100-mine"}, "hardware": {"H100-mine": {"like": "H100-SXM-80GB"}}}
+    assert "H100-mine has no FP4 tensor cores" in _moe_backend_messages(no_fp4)[0]
+

@@ -1663,3 +1663,20 @@ def test_a_forced_sweep_keeps_a_users_sweep_json_and_files_that_look_like_a_torn
     assert json.loads((out / "sweep.json").read_text())["points_total"] == 2
     run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)    # resumed: dcsim's now
     assert [p for p in out.iterdir() if p.name.startswith("sweep.json.kept-")] == kept
+
+
+def test_a_moe_backend_axis_whose_kernels_do_not_apply_is_refused_before_running(tmp_path):
+    """serve.moe_backend = ['cutlass', 'trtllm_gen'] for FP8 experts on an H100 under vLLM: neither kernel
+    applies (their terms are modelled for FP4 tensor cores), so both points ran the dense curve, the same run;
+    the warnings came at run time. Refused naming the axis; on a B200 with FP4 experts the axis is read."""
+    from sim.app.sweep import validate_points
+    base = ('[run]\nkind = "serve"\nname = "m"\n[topology]\ngpu = "GPU"\ngpus = 8\nfabric = "none"\n'
+            '[model]\npreset = "mixtral-8x7b"\n[serve]\ntp = 8\nprecision = "PREC"\n'
+            '[workload]\narrival = "burst"\nrequests = 2\ninput_tokens = 64\noutput_tokens = 4\n')
+    (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[grid]\n"serve.moe_backend" = ["cutlass", "trtllm_gen"]\n')
+    (tmp_path / "base.toml").write_text(base.replace("GPU", "H100-SXM-80GB").replace("PREC", "fp8"))
+    with pytest.raises(ConfigError) as e:
+        validate_points(load_sweep(tmp_path / "s.toml"))
+    assert e.value.key == "grid.serve.moe_backend" and "serve.moe_backend = 'cutlass' has no effect" in str(e.value)
+    (tmp_path / "base.toml").write_text(base.replace("GPU", "B200-180GB").replace("PREC", "fp4"))
+    assert validate_points(load_sweep(tmp_path / "s.toml")) == 2
