@@ -878,6 +878,45 @@ def _fp4_tensor_cores(name: str) -> bool | None:
         return None
 
 
+_TRACE_LENGTHS: dict[tuple, int | None] = {}    # (path, size, mtime_ns, inode) -> requests
+
+
+def trace_length(name: str) -> int | None:
+    """The number of requests in the trace ``workload.trace = name`` holds (``find_trace``): its lines
+    that are not blank, less an Azure CSV's header, counted without parsing them (the run's reader,
+    workloads/serving/traces.py, skips blank lines the same way), once per file while it is unchanged.
+    None for a trace not found, of an unknown format or not readable as text (the run says why)."""
+    path = find_trace(name) if name else None
+    if path is None or path.suffix not in (".jsonl", ".json", ".csv") or not path.is_file():
+        return None
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _TRACE_LENGTHS:
+            with path.open(encoding="utf-8-sig") as f:
+                if path.suffix == ".csv":
+                    f.readline()                # the header
+                _TRACE_LENGTHS[key] = sum(1 for line in f if line.strip())
+        return _TRACE_LENGTHS[key]
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def replayed_requests(workload) -> int | None:
+    """How many requests a ``[workload]`` that replays a trace request by request (arrival = 'trace' or
+    'closed' with workload.trace) runs: the first workload.requests of the trace where the key is given,
+    all of it otherwise, so any value past the trace's length runs the same requests
+    (workloads/serving/requests.py _trace_requests). None for a workload that replays no trace, or whose
+    trace is not found."""
+    w = workload
+    if not (w.trace and w.arrival in ("trace", "closed")):
+        return None
+    n = trace_length(w.trace)
+    if n is None:
+        return None
+    return min(n, w.requests) if "requests" in w.model_fields_set else n
+
+
 def find_trace(name: str) -> Path | None:
     """The file ``workload.trace = name`` names: as given, else a trace shipped with dcsim of
     that file name (``TRACE_DIR``); None when neither exists."""
@@ -1571,6 +1610,12 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                        "serve.schedule_overhead_us is unset")
         if s.moe_backend and scope.model.experts > 0:
             out += _inert_moe_backend(prefix, scope.model.name, s, cfg.topology.gpu)
+        cap = replayed_requests(w)
+        if cap is not None and _given(w, "requests") and w.requests > cap:
+            # the run replays the trace's requests, no more: every value past its length is the same run
+            out.append(f"{prefix}workload.requests = {w.requests:,} exceeds the {cap:,} requests of {w.trace}; the "
+                       f"run replays those {cap:,} (a value above {cap:,} has no effect: the same run as "
+                       f"workload.requests = {cap:,})")
         if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:
             out.append(f"{prefix}serve.chunk_size = {s.chunk_size} is above serve.max_batch_tokens = "
                        f"{s.max_batch_tokens}: scheduler = 'sarathi' fills each step to chunk_size tokens, so "

@@ -1133,3 +1133,57 @@ def test_a_moe_backend_on_a_gpu_a_config_defines_reads_its_fp4_tensor_cores():
     no_fp4 = {**base, "topology": {"gpu": "H100-mine"}, "hardware": {"H100-mine": {"like": "H100-SXM-80GB"}}}
     assert "H100-mine has no FP4 tensor cores" in _moe_backend_messages(no_fp4)[0]
 
+
+# workload.requests past the end of a trace replayed request by request
+def _five(tmp_path, blank_lines=True):
+    p = tmp_path / "five.jsonl"
+    p.write_text("".join(f'{{"timestamp": {i}, "input_length": 10, "output_length": 2}}\n' for i in range(5))
+                 + ("\n  \n" if blank_lines else ""))
+    return p
+
+
+@pytest.mark.parametrize("arrival", ["trace", "closed"])
+def test_requests_past_a_trace_s_end_is_the_config_s_warning(tmp_path, capsys, arrival):
+    """workload.requests above a replayed trace's length was warned of when the run built its requests, so a
+    sweep over it ran identical points: the config says so when it is loaded, naming the key (a sweep reads it)."""
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    p = _five(tmp_path)
+    load_config(data={**SERVE, "workload": {"arrival": arrival, "trace": str(p), "requests": 50}})
+    err = capsys.readouterr().err
+    assert (f"warning: workload.requests = 50 exceeds the 5 requests of {p}; the run replays those 5 (a value "
+            "above 5 has no effect: the same run as workload.requests = 5)") in err, err
+    for workload in ({"arrival": arrival, "trace": str(p), "requests": 5},     # the whole trace
+                     {"arrival": arrival, "trace": str(p)},                    # requests unset: all of it
+                     {"arrival": "poisson", "trace": str(p), "requests": 50,   # lengths drawn from it
+                      "input_tokens": {"dist": "trace"}}):
+        load_config(data={**SERVE, "workload": workload})
+    assert "workload.requests" not in capsys.readouterr().err
+    job = {"name": "s", "kind": "serve", "gpus": 1, "workload": {"arrival": arrival, "trace": str(p), "requests": 9}}
+    data = {"topology": {"gpus": 8}, "jobs": [job]}
+    assert any(m.startswith("jobs.0.workload.requests = 9 exceeds the 5 requests")
+               for m in config.ineffective_settings(data, load_config(data=data)))
+
+
+def test_a_trace_s_length_is_counted_once_without_parsing_it(tmp_path, monkeypatch):
+    """The pre-run check counts a trace's requests (its non-blank lines, an Azure CSV's header left out) as
+    the reader does, opening the file once while it is unchanged; a missing trace gives None (the run
+    refuses it)."""
+    import pathlib
+    from sim import config
+    p = _five(tmp_path)
+    csv = tmp_path / "t.csv"
+    csv.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,10,2\n\n"
+                   "2023-11-16 18:15:47.0000000,10,2\n")
+    opened = []
+    real = pathlib.Path.open
+    monkeypatch.setattr(pathlib.Path, "open", lambda self, *a, **k: opened.append(self) or real(self, *a, **k))
+    assert [config.trace_length(str(p)) for _ in range(3)] == [5, 5, 5]
+    assert config.trace_length(str(csv)) == 2
+    assert opened == [p, csv]
+    from workloads.serving.traces import read_trace
+    assert len(read_trace(str(p))) == 5 and len(read_trace(str(csv))) == 2
+    _five(tmp_path, blank_lines=False)
+    (tmp_path / "five.jsonl").write_text(p.read_text() + '{"timestamp": 9, "input_length": 1, "output_length": 1}\n')
+    assert config.trace_length(str(p)) == 6          # changed: counted again
+    assert config.trace_length(str(tmp_path / "none.jsonl")) is None
