@@ -1428,7 +1428,9 @@ def ineffective_settings(data: dict, cfg: "Config", runs: bool = True) -> list[s
     why: ``serve.router_weights``/``router_max_kv_utilization`` without router = 'weighted',
     ``train.sequence_parallel`` with tp = 1, ``train.virtual_stages`` > 1 without the
     interleaved schedule, and top-level ``[model]``/``[train]``/``[serve]``/``[workload]`` next
-    to ``[[jobs]]`` (each job carries its own). Every such warning a run gives about a config key
+    to ``[[jobs]]`` (each job carries its own), ``serve.moe_backend`` where its kernel is not what the
+    experts run (``_inert_moe_backend``), ``workload.requests`` past a replayed trace's end
+    (``replayed_requests``). Every such warning a run gives about a config key
     is decided here, before the run, from the config alone (with the engine's defaults,
     ``engine_scheduler``), so that ``dcsim sweep`` refuses an axis it names at every point
     (sim/app/sweep.py unread_axes) instead of running identical points. ``runs``: whether the caller

@@ -1187,3 +1187,21 @@ def test_a_trace_s_length_is_counted_once_without_parsing_it(tmp_path, monkeypat
     (tmp_path / "five.jsonl").write_text(p.read_text() + '{"timestamp": 9, "input_length": 1, "output_length": 1}\n')
     assert config.trace_length(str(p)) == 6          # changed: counted again
     assert config.trace_length(str(tmp_path / "none.jsonl")) is None
+
+
+def test_dcsim_run_prints_requests_past_a_trace_s_end_once(tmp_path, capsys, monkeypatch):
+    """The warning is the config's now (it was the request builder's): dcsim run prints it once, not also
+    when the run builds its requests, and the run replays the trace's 5 requests."""
+    import json
+    from sim import config
+    from sim.app.cli import main
+    monkeypatch.setattr(config, "_WARNED_INEFFECTIVE", set())
+    p = _five(tmp_path)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[run]\nkind = "serve"\nname = "t"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 1\nfabric = "none"\n'
+                   f'[model]\npreset = "llama3-8b"\n[workload]\narrival = "trace"\ntrace = "{p}"\nrequests = 50\n')
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("workload.requests = 50 exceeds the 5 requests") == 1, err
+    assert "(a value above 5 has no effect: the same run as workload.requests = 5)" in err
+    assert json.loads(out.strip().splitlines()[-1])["requests"] == 5
