@@ -836,6 +836,87 @@ def carries_prefix_blocks(workload) -> bool:
     return bool(w.trace) and w.arrival in ("trace", "closed") and Path(w.trace).suffix in (".jsonl", ".json")
 
 
+# bytes per routed-expert weight of block-scaled formats (``serve.expert_precision``): MXFP4 (OCP
+# Microscaling spec v1.0: e2m1 elements, one e8m0 scale per 32) = 4.25 bits, as the openai/gpt-oss
+# checkpoints store their experts (``*_blocks`` uint8 pairs + ``*_scales`` uint8 per 32); the serving cost
+# model (workloads/serving/cost.py) reads it from here
+EXPERT_WEIGHT_BYTES = {"mxfp4": 0.5 + 1.0 / 32.0}
+
+
+def experts_weight_only(weight_bytes: float, mma_bytes: float, fp4_tensor_cores: bool) -> bool:
+    """Whether routed experts stored at ``weight_bytes`` per weight and run at an MMA of ``mma_bytes``
+    per element dequantize their weights in the GEMM's main loop (a weight-only, mixed-input kernel:
+    MXFP4 x BF16 on Hopper): weights narrower than the MMA, except FP8-or-narrower activations on
+    FP4-capable tensor cores (Blackwell's block-scaled f8f6f4 MMA takes FP4 weights as they are).
+    One rule for the cost model (``IterationCost.set_expert_precision``) and the config's warnings."""
+    return weight_bytes < mma_bytes and not (mma_bytes <= 1.0 and fp4_tensor_cores)
+
+
+def expert_kernel(serve, fp4_tensor_cores: bool) -> tuple[str, bool]:
+    """The routed experts' MMA precision and whether they run weight-only (``experts_weight_only``) under
+    a ``[serve]`` section on a GPU with (or without) FP4 tensor cores, as the serving cost model sets them
+    (``IterationCost.set_expert_precision`` then ``set_expert_compute_precision``, each where it differs
+    from serve.precision): decides before a run whether serve.moe_backend has any effect."""
+    from sim.hardware import BYTES_PER_ELEMENT
+    p, ep, ecp = serve.precision, serve.expert_precision, getattr(serve, "expert_compute_precision", None)
+    weight_only = False
+    if ep and ep != p:
+        wb = EXPERT_WEIGHT_BYTES.get(ep) or BYTES_PER_ELEMENT[ep]
+        weight_only = experts_weight_only(wb, BYTES_PER_ELEMENT[p], fp4_tensor_cores)
+    if ecp and ecp != p:
+        return ecp, False                  # the experts' own MMA: no dequantizing main loop
+    return p, weight_only
+
+
+def _fp4_tensor_cores(name: str) -> bool | None:
+    """Whether GPU ``name`` (catalogued or defined by a config's [hardware] table) has FP4 tensor cores;
+    None for a name it does not know (the run refuses it)."""
+    from sim import hardware
+    try:
+        return hardware.gpu(name).has_tensor_rate("fp4")
+    except ConfigError:
+        return None
+
+
+_TRACE_LENGTHS: dict[tuple, int | None] = {}    # (path, size, mtime_ns, inode) -> requests
+
+
+def trace_length(name: str) -> int | None:
+    """The number of requests in the trace ``workload.trace = name`` holds (``find_trace``): its lines
+    that are not blank, less an Azure CSV's header, counted without parsing them (the run's reader,
+    workloads/serving/traces.py, skips blank lines the same way), once per file while it is unchanged.
+    None for a trace not found, of an unknown format or not readable as text (the run says why)."""
+    path = find_trace(name) if name else None
+    if path is None or path.suffix not in (".jsonl", ".json", ".csv") or not path.is_file():
+        return None
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _TRACE_LENGTHS:
+            with path.open(encoding="utf-8-sig") as f:
+                if path.suffix == ".csv":
+                    f.readline()                # the header
+                _TRACE_LENGTHS[key] = sum(1 for line in f if line.strip())
+        return _TRACE_LENGTHS[key]
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def replayed_requests(workload) -> int | None:
+    """How many requests a ``[workload]`` that replays a trace request by request (arrival = 'trace' or
+    'closed' with workload.trace) runs: the first workload.requests of the trace where the key is given,
+    all of it otherwise, so any value past the trace's length runs the same requests
+    (workloads/serving/requests.py _trace_requests). None for a workload that replays no trace, or whose
+    trace is not found."""
+    w = workload
+    if not (w.trace and w.arrival in ("trace", "closed")):
+        return None
+    n = trace_length(w.trace)
+    if n is None:
+        return None
+    return min(n, w.requests) if "requests" in w.model_fields_set else n
+
+
 def find_trace(name: str) -> Path | None:
     """The file ``workload.trace = name`` names: as given, else a trace shipped with dcsim of
     that file name (``TRACE_DIR``); None when neither exists."""
@@ -1166,11 +1247,11 @@ def validate(data: dict, reads: tuple[str, ...] | None = None) -> Config:
         error.key = ".".join(str(p) for p in first["loc"][:2])
         raise error from None
     check_bounds(cfg)
+    from sim import hardware
+    for name, row in hw.items():      # before the warnings, which read the GPU (serve.moe_backend)
+        hardware.define(name, row, defined_here=tuple(hw))
     warn_unused_sections(data, cfg, reads)
     warn_ineffective_settings(data, cfg, reads)
-    from sim import hardware
-    for name, row in hw.items():
-        hardware.define(name, row, defined_here=tuple(hw))
     return cfg
 
 
@@ -1347,7 +1428,9 @@ def ineffective_settings(data: dict, cfg: "Config", runs: bool = True) -> list[s
     why: ``serve.router_weights``/``router_max_kv_utilization`` without router = 'weighted',
     ``train.sequence_parallel`` with tp = 1, ``train.virtual_stages`` > 1 without the
     interleaved schedule, and top-level ``[model]``/``[train]``/``[serve]``/``[workload]`` next
-    to ``[[jobs]]`` (each job carries its own). Every such warning a run gives about a config key
+    to ``[[jobs]]`` (each job carries its own), ``serve.moe_backend`` where its kernel is not what the
+    experts run (``_inert_moe_backend``), ``workload.requests`` past a replayed trace's end
+    (``replayed_requests``). Every such warning a run gives about a config key
     is decided here, before the run, from the config alone (with the engine's defaults,
     ``engine_scheduler``), so that ``dcsim sweep`` refuses an axis it names at every point
     (sim/app/sweep.py unread_axes) instead of running identical points. ``runs``: whether the caller
@@ -1527,6 +1610,14 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
                        "its profile exposes no per-step scheduler CPU to hide (engines.toml step_us = "
                        "step_us_per_seq = 0; its overlapped host work is overlap_us_per_seq) and "
                        "serve.schedule_overhead_us is unset")
+        if s.moe_backend and scope.model.experts > 0:
+            out += _inert_moe_backend(prefix, scope.model.name, s, cfg.topology.gpu)
+        cap = replayed_requests(w)
+        if cap is not None and _given(w, "requests") and w.requests > cap:
+            # the run replays the trace's requests, no more: every value past its length is the same run
+            out.append(f"{prefix}workload.requests = {w.requests:,} exceeds the {cap:,} requests of {w.trace}; the "
+                       f"run replays those {cap:,} (a value above {cap:,} has no effect: the same run as "
+                       f"workload.requests = {cap:,})")
         if _given(s, "chunk_size") and s.scheduler == "sarathi" and s.chunk_size > s.max_batch_tokens:
             out.append(f"{prefix}serve.chunk_size = {s.chunk_size} is above serve.max_batch_tokens = "
                        f"{s.max_batch_tokens}: scheduler = 'sarathi' fills each step to chunk_size tokens, so "
@@ -1609,6 +1700,41 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
             out.append("cost.depreciation_years has no effect without cost.capex_usd_per_gpu")
         if _given(cfg.run, "baseline") and not cfg.jobs:
             out.append("run.baseline has no effect without [[jobs]]")
+    return out
+
+
+def _inert_moe_backend(prefix: str, model: str, s, gpu: str) -> list[str]:
+    """``serve.moe_backend`` where its kernel is not what the experts run (an MoE model's; a dense model's
+    is refused by the run): a weight-only kernel (triton, marlin) on experts with their own MMA, TRTLLM-gen
+    on weight-only experts or a GPU without FP4 tensor cores, CUTLASS (off TensorRT-LLM, whose default it
+    is) on experts whose MMA is not FP4 on such a GPU. Priced as the serving cost model does
+    (workloads/serving/deployment.py, IterationCost.set_fused_moe_backend / set_mixed_input_kernel) from the
+    config alone (``expert_kernel``), so a sweep refuses such an axis before any point runs."""
+    fp4 = _fp4_tensor_cores(gpu)
+    if fp4 is None:
+        return []
+    mma, weight_only = expert_kernel(s, fp4)
+    backend, out = s.moe_backend, []
+    if backend in ("triton", "marlin") and not weight_only:
+        out.append(f"{prefix}serve.moe_backend = {backend!r} (a weight-only MoE kernel) has no effect: "
+                   f"{model}'s routed experts run their own MMA, not weights narrower than it "
+                   f"({s.expert_precision or s.precision} experts on {gpu}: serve.expert_precision, "
+                   "default serve.precision); remove it or serve narrower experts")
+    if backend == "trtllm_gen" and (weight_only or not fp4):
+        why = ("its routed experts are weight-only (weights narrower than their MMA)" if weight_only
+               else f"{gpu} has no FP4 tensor cores")
+        out.append(f"{prefix}serve.moe_backend = 'trtllm_gen' has no effect: {why}; TRTLLM-gen's kernels are "
+                   "modelled on GPUs with FP4 tensor cores (Blackwell) for experts that run their own MMA, "
+                   "so the experts run the dense curve")
+    engine = s.engine or DEFAULT_ENGINE
+    fp4_experts = not weight_only and mma.removeprefix("nv") == "fp4" and fp4
+    if backend == "cutlass" and engine_row(engine).get("fused_moe_backend", "") != "cutlass" and not fp4_experts:
+        # the CUTLASS class is priced for FP4 experts on GPUs with FP4 tensor cores; elsewhere it is the
+        # dense curve, the same as this engine's default
+        out.append(f"{prefix}serve.moe_backend = 'cutlass' has no effect: its own terms (calibration.toml [fused_moe] "
+                   f"cutlass_fp4_*) are modelled for experts whose MMA runs at FP4 on GPUs with FP4 tensor "
+                   f"cores, and {gpu}'s experts here run {mma}" + (" weight-only" if weight_only else "")
+                   + f", priced as the dense curve (serve.engine = {engine!r} default)")
     return out
 
 

@@ -1061,3 +1061,147 @@ def test_the_config_knows_which_workloads_carry_prefix_blocks(workload):
     cfg = load_config(data={**SERVE, "workload": workload})
     stream = build_stream(cfg.workload, Simulation(0))
     assert carries_prefix_blocks(cfg.workload) == (stream.prefix_blocks is not None)
+
+
+# serve.moe_backend where its kernel is not what the experts run: decided from the config, before the run
+MIXTRAL = {**SERVE, "model": {"preset": "mixtral-8x7b"}}
+OSS = {**SERVE, "model": {"preset": "gpt-oss-120b"}, "topology": {"gpu": "H200-SXM-141GB"}}
+
+
+def _moe_backend_messages(data):
+    from sim import config
+    cfg = load_config(data=data)
+    return [m for m in config.ineffective_settings(data, cfg) if m.startswith("serve.moe_backend")]
+
+
+@pytest.mark.parametrize("data, words", [
+    ({**OSS, "serve": {"precision": "fp8", "expert_precision": "fp8", "moe_backend": "marlin"}},
+     "serve.moe_backend = 'marlin' (a weight-only MoE kernel) has no effect: gpt-oss-120b's routed experts"),
+    ({**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "triton"}},
+     "serve.moe_backend = 'triton' (a weight-only MoE kernel) has no effect"),
+    ({**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "trtllm_gen"}},
+     "serve.moe_backend = 'trtllm_gen' has no effect: H100-SXM-80GB has no FP4 tensor cores"),
+    ({**OSS, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "bf16", "expert_precision": "mxfp4",
+                                                         "moe_backend": "trtllm_gen"}},
+     "serve.moe_backend = 'trtllm_gen' has no effect: its routed experts are weight-only"),
+    ({**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "cutlass"}},
+     "serve.moe_backend = 'cutlass' has no effect: its own terms (calibration.toml [fused_moe] cutlass_fp4_*) are "
+     "modelled for experts whose MMA runs at FP4 on GPUs with FP4 tensor cores, and H100-SXM-80GB's experts here "
+     "run fp8, priced as the dense curve (serve.engine = 'vllm' default)"),
+    ({**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp8", "moe_backend": "cutlass"}},
+     "B200-180GB's experts here run fp8"),
+    ({**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp8", "expert_precision": "fp4",
+                                                             "moe_backend": "cutlass"}},
+     "B200-180GB's experts here run fp8, priced"),      # FP4 weights on the FP8 MMA (f8f6f4): not FP4 experts
+])
+def test_a_moe_backend_without_effect_is_the_config_s_warning(capsys, data, words):
+    """The serve.moe_backend kernel warnings were the deployment's, at run time, so a sweep over the key ran
+    identical points: they are decided from the config (the model, the GPU's FP4 tensor cores, the experts'
+    weight and MMA precisions: sim.config.expert_kernel) and printed once when it is loaded."""
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    found = _moe_backend_messages(data)
+    assert len(found) == 1 and words in found[0], found
+    assert capsys.readouterr().err.count("warning: serve.moe_backend") == 1
+
+
+MOE_BACKEND_IN_EFFECT = [
+    {**OSS, "serve": {"precision": "bf16", "expert_precision": "mxfp4", "moe_backend": "marlin"}},   # weight-only
+    {**OSS, "serve": {"precision": "bf16", "expert_precision": "mxfp4", "moe_backend": "triton"}},
+    {**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp8", "moe_backend": "trtllm_gen"}},
+    {**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp4", "moe_backend": "cutlass"}},
+    {**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "cutlass", "engine": "trtllm"}},     # its default
+    {**SERVE, "serve": {"moe_backend": "cutlass"}},      # a dense model: refused by the run, not warned about
+]
+
+
+def test_a_moe_backend_that_takes_effect_is_no_warning():
+    """The same keys where the kernel is what the experts run give no message; the weight-only kernels'
+    GPT-OSS pair differs only in the experts' precision (mxfp4 weight-only, fp8 their own MMA)."""
+    for data in MOE_BACKEND_IN_EFFECT:
+        assert _moe_backend_messages(data) == [], data
+    own_mma = {**OSS, "serve": {"precision": "bf16", "expert_precision": "fp8", "expert_compute_precision": "fp8",
+                                "moe_backend": "marlin"}}
+    assert "has no effect" in _moe_backend_messages(own_mma)[0]
+
+
+def test_a_moe_backend_on_a_gpu_a_config_defines_reads_its_fp4_tensor_cores():
+    """A GPU of the config's own [hardware] table is defined before the warnings are decided (it was after)."""
+    base = {**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "trtllm_gen"}}
+    fp4 = {**base, "topology": {"gpu": "B200-mine"}, "hardware": {"B200-mine": {"like": "B200-180GB"}}}
+    assert _moe_backend_messages(fp4) == []
+    no_fp4 = {**base, "topology": {"gpu": "H100-mine"}, "hardware": {"H100-mine": {"like": "H100-SXM-80GB"}}}
+    assert "H100-mine has no FP4 tensor cores" in _moe_backend_messages(no_fp4)[0]
+
+
+# workload.requests past the end of a trace replayed request by request
+def _five(tmp_path, blank_lines=True):
+    p = tmp_path / "five.jsonl"
+    p.write_text("".join(f'{{"timestamp": {i}, "input_length": 10, "output_length": 2}}\n' for i in range(5))
+                 + ("\n  \n" if blank_lines else ""))
+    return p
+
+
+@pytest.mark.parametrize("arrival", ["trace", "closed"])
+def test_requests_past_a_trace_s_end_is_the_config_s_warning(tmp_path, capsys, arrival):
+    """workload.requests above a replayed trace's length was warned of when the run built its requests, so a
+    sweep over it ran identical points: the config says so when it is loaded, naming the key (a sweep reads it)."""
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()
+    p = _five(tmp_path)
+    load_config(data={**SERVE, "workload": {"arrival": arrival, "trace": str(p), "requests": 50}})
+    err = capsys.readouterr().err
+    assert (f"warning: workload.requests = 50 exceeds the 5 requests of {p}; the run replays those 5 (a value "
+            "above 5 has no effect: the same run as workload.requests = 5)") in err, err
+    for workload in ({"arrival": arrival, "trace": str(p), "requests": 5},     # the whole trace
+                     {"arrival": arrival, "trace": str(p)},                    # requests unset: all of it
+                     {"arrival": "poisson", "trace": str(p), "requests": 50,   # lengths drawn from it
+                      "input_tokens": {"dist": "trace"}}):
+        load_config(data={**SERVE, "workload": workload})
+    assert "workload.requests" not in capsys.readouterr().err
+    job = {"name": "s", "kind": "serve", "gpus": 1, "workload": {"arrival": arrival, "trace": str(p), "requests": 9}}
+    data = {"topology": {"gpus": 8}, "jobs": [job]}
+    assert any(m.startswith("jobs.0.workload.requests = 9 exceeds the 5 requests")
+               for m in config.ineffective_settings(data, load_config(data=data)))
+
+
+def test_a_trace_s_length_is_counted_once_without_parsing_it(tmp_path, monkeypatch):
+    """The pre-run check counts a trace's requests (its non-blank lines, an Azure CSV's header left out) as
+    the reader does, opening the file once while it is unchanged; a missing trace gives None (the run
+    refuses it)."""
+    import pathlib
+    from sim import config
+    p = _five(tmp_path)
+    csv = tmp_path / "t.csv"
+    csv.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,10,2\n\n"
+                   "2023-11-16 18:15:47.0000000,10,2\n")
+    opened = []
+    real = pathlib.Path.open
+    monkeypatch.setattr(pathlib.Path, "open", lambda self, *a, **k: opened.append(self) or real(self, *a, **k))
+    assert [config.trace_length(str(p)) for _ in range(3)] == [5, 5, 5]
+    assert config.trace_length(str(csv)) == 2
+    assert opened == [p, csv]
+    from workloads.serving.traces import read_trace
+    assert len(read_trace(str(p))) == 5 and len(read_trace(str(csv))) == 2
+    _five(tmp_path, blank_lines=False)
+    (tmp_path / "five.jsonl").write_text(p.read_text() + '{"timestamp": 9, "input_length": 1, "output_length": 1}\n')
+    assert config.trace_length(str(p)) == 6          # changed: counted again
+    assert config.trace_length(str(tmp_path / "none.jsonl")) is None
+
+
+def test_dcsim_run_prints_requests_past_a_trace_s_end_once(tmp_path, capsys, monkeypatch):
+    """The warning is the config's now (it was the request builder's): dcsim run prints it once, not also
+    when the run builds its requests, and the run replays the trace's 5 requests."""
+    import json
+    from sim import config
+    from sim.app.cli import main
+    monkeypatch.setattr(config, "_WARNED_INEFFECTIVE", set())
+    p = _five(tmp_path)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[run]\nkind = "serve"\nname = "t"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 1\nfabric = "none"\n'
+                   f'[model]\npreset = "llama3-8b"\n[workload]\narrival = "trace"\ntrace = "{p}"\nrequests = 50\n')
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("workload.requests = 50 exceeds the 5 requests") == 1, err
+    assert "(a value above 5 has no effect: the same run as workload.requests = 5)" in err
+    assert json.loads(out.strip().splitlines()[-1])["requests"] == 5

@@ -499,11 +499,13 @@ def validate_points(sweep: Sweep) -> int:
     """Validate every point's config before any point runs: an invalid grid value (``train.tp =
     -1``) is a ``ConfigError`` (exit 2) naming the point and the key, not a failed point. An
     infeasible plan (does not fit, sizes do not divide) is found only by running the point and
-    stays a per-point failure. An axis no point reads is refused as well (``check_axes_read``).
+    stays a per-point failure. An axis no point reads is refused as well (``check_axes_read``), and so is
+    a ``workload.requests`` axis two of whose points replay the same requests of a trace (``_SameRuns``).
     Returns the number of points checked."""
     from sim import config
     points = sweep.points()
     read = _AxesRead(sweep)
+    same = _SameRuns(sweep)
     for p in points:
         try:
             data = config_data(sweep.base_data, p.values, sweep.trace_dirs)
@@ -513,7 +515,9 @@ def validate_points(sweep: Sweep) -> int:
             reason = err.reason[len(f"{err.key}: "):] if err.reason.startswith(f"{err.key}: ") else err.reason
             raise ConfigError(err.key, f"sweep point {p.rel_dir}: {reason}") from None
         read.see(data, cfg)
+        same.see(p, cfg)
     read.check()
+    same.check()
     return len(points)
 
 
@@ -611,6 +615,60 @@ class _AxesRead:
             "its values change nothing (points that differ only in it are the same run)"
         raise ConfigError(f"{axis.kind}.{axis.key}", f"no point of this sweep reads {axis.key}: {why[0]}{more}; "
                                                      f"{change}: sweep a key these runs read")
+
+
+_REQUESTS_AXIS = re.compile(r"(?:jobs\.(\d+)\.)?workload\.requests")
+
+
+class _SameRuns:
+    """Points of a ``workload.requests`` axis (a job's too) that are the same run: a workload replaying a
+    trace request by request (arrival = 'trace' or 'closed') runs its first workload.requests, so every
+    value at or past the trace's length replays the whole trace (``sim.config.replayed_requests``; the run
+    warns of a value past it, ``sim.config.ineffective_settings``). Two such points whose other axes agree
+    are refused (``check``: ``ConfigError`` naming the axis, the points, the trace and its length, exit 2)
+    before any point runs, rather than run twice and read as a throughput that saturates at the trace's
+    length. One point past the end alone is the run's warning, printed when the sweep validates it (and a
+    whole axis past the end is refused as unread, ``check_axes_read``). A trace's length is read once
+    (``sim.config.trace_length``: its lines counted, not parsed)."""
+
+    def __init__(self, sweep: Sweep):
+        self.axes = [a for a in sweep.axes if _REQUESTS_AXIS.fullmatch(a.key)]
+        self.groups: dict[tuple, list[Point]] = {}
+        self.traces: dict[tuple, str] = {}
+
+    def see(self, point: Point, cfg) -> None:
+        import json
+        from sim.config import replayed_requests
+        for axis in self.axes:
+            job = _REQUESTS_AXIS.fullmatch(axis.key).group(1)
+            if job is not None:
+                scope = cfg.jobs[int(job)] if int(job) < len(cfg.jobs) else None
+                kind = getattr(scope, "kind", None)
+            else:
+                scope, kind = (None, None) if cfg.jobs else (cfg, cfg.run.kind)
+            if kind != "serve":
+                continue
+            n = replayed_requests(scope.workload)
+            if n is None:
+                continue
+            others = json.dumps({k: v for k, v in point.values.items() if k != axis.key}, sort_keys=True, default=str)
+            group = (axis.key, others, n)
+            self.groups.setdefault(group, []).append(point)
+            self.traces[group] = scope.workload.trace
+
+    def check(self) -> None:
+        for group, points in self.groups.items():
+            if len(points) < 2:
+                continue
+            key, _, n = group
+            axis = next(a for a in self.axes if a.key == key)
+            a, b = points[0], points[1]
+            more = f" (and {len(points) - 2} more)" if len(points) > 2 else ""
+            raise ConfigError(f"{axis.kind}.{key}", f"sweep points {a.rel_dir} and {b.rel_dir}{more} are the same run: "
+                                                    f"{self.traces[group]} holds {n:,} requests, and {key} = "
+                                                    f"{a.values[key]:,} and {b.values[key]:,} both replay those {n:,} "
+                                                    f"(a value past a trace's end has no effect); sweep values up to "
+                                                    f"{n:,}, or leave {key} unset to replay the whole trace")
 
 
 def _off_switch_unread(axis: Axis, data: dict) -> str | None:

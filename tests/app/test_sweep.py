@@ -1663,3 +1663,78 @@ def test_a_forced_sweep_keeps_a_users_sweep_json_and_files_that_look_like_a_torn
     assert json.loads((out / "sweep.json").read_text())["points_total"] == 2
     run_sweep(load_sweep(path), out, workers=1, point_fn=tiny_point, progress=False)    # resumed: dcsim's now
     assert [p for p in out.iterdir() if p.name.startswith("sweep.json.kept-")] == kept
+
+
+def _trace_sweep(tmp_path: Path, grid: str, rows: int = 5, arrival: str = "trace") -> Path:
+    """A sweep over ``grid`` on a one-GPU llama3-8b serving base that replays a trace of ``rows`` requests."""
+    (tmp_path / "t.jsonl").write_text("".join(f'{{"timestamp": {i}, "input_length": 16, "output_length": 2}}\n'
+                                              for i in range(rows)))
+    (tmp_path / "fifty.jsonl").write_text("".join(f'{{"timestamp": {i}, "input_length": 16, "output_length": 2}}\n'
+                                                  for i in range(50)))
+    (tmp_path / "base.toml").write_text(TINY_SERVE.replace("sweep-test-model", "llama3-8b")
+                                        .replace('arrival = "burst"\nrequests = 8\ninput_tokens = 64\noutput_tokens = 4',
+                                                 f'arrival = "{arrival}"\ntrace = "t.jsonl"'))
+    (tmp_path / "s.toml").write_text(f'name = "r"\nbase = "base.toml"\n[grid]\n{grid}\n')
+    return tmp_path / "s.toml"
+
+
+@pytest.mark.parametrize("arrival", ["trace", "closed"])
+def test_requests_past_a_trace_s_end_at_two_points_is_refused_before_running(tmp_path, capsys, arrival):
+    """workload.requests = [2, 10, 20] over a 5-request trace ran 10 and 20 as two points, the same run (each
+    replays the 5): the run's warning came only at run time. The sweep exits 2 naming the axis, the points,
+    the trace and its length, and runs nothing; values up to the trace's length run."""
+    from sim.app.cli import main
+    from sim.app.sweep import validate_points
+    path = _trace_sweep(tmp_path, '"workload.requests" = [2, 10, 20]', arrival=arrival)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "grid.workload.requests" in err and "sweep points requests=10 and requests=20 are the same run" in err, err
+    assert "t.jsonl holds 5 requests" in err and "sweep values up to 5" in err
+    assert not out.exists()
+    # the trace's length itself and a value past it: the same run too
+    with pytest.raises(ConfigError) as e:
+        validate_points(load_sweep(_trace_sweep(tmp_path, '"workload.requests" = [3, 5, 10]', arrival=arrival)))
+    assert e.value.key == "grid.workload.requests" and "requests=5 and requests=10" in str(e.value)
+    # every value past the end: no point reads it (the config's warning names the key)
+    with pytest.raises(ConfigError) as e:
+        validate_points(load_sweep(_trace_sweep(tmp_path, '"workload.requests" = [10, 20]', arrival=arrival)))
+    assert e.value.key == "grid.workload.requests" and "exceeds the 5 requests" in str(e.value)
+    assert validate_points(load_sweep(_trace_sweep(tmp_path, '"workload.requests" = [2, 4, 5]', arrival=arrival))) == 3
+    # one value past the end alone is the run's warning, printed before any point runs
+    capsys.readouterr()
+    assert validate_points(load_sweep(_trace_sweep(tmp_path, '"workload.requests" = [2, 9]', arrival=arrival))) == 2
+    assert capsys.readouterr().err.count("workload.requests = 9 exceeds the 5 requests") == 1
+
+
+def test_requests_past_the_end_of_one_swept_trace_is_refused_and_of_none_runs(tmp_path):
+    """With the trace swept too, points are the same run only where the other axes agree: 10 and 20 over the
+    5-request trace are; over a 50-request trace each value runs its own requests."""
+    from sim.app.sweep import validate_points
+    path = _trace_sweep(tmp_path, '"workload.trace" = ["t.jsonl", "fifty.jsonl"]\n"workload.requests" = [10, 20]')
+    with pytest.raises(ConfigError) as e:
+        validate_points(load_sweep(path))
+    assert e.value.key == "grid.workload.requests" and "trace=t.jsonl/requests=10" in str(e.value), e.value
+    path = _trace_sweep(tmp_path, '"workload.trace" = ["fifty.jsonl"]\n"workload.requests" = [10, 20]')
+    assert validate_points(load_sweep(path)) == 2
+    # a trace read for its lengths only (arrival = 'burst'): every value draws its own requests
+    path = _trace_sweep(tmp_path, '"workload.requests" = [10, 20]\n"workload.input_tokens" = [{dist = "trace"}]',
+                        arrival="burst")
+    assert validate_points(load_sweep(path)) == 2
+
+
+def test_a_moe_backend_axis_whose_kernels_do_not_apply_is_refused_before_running(tmp_path):
+    """serve.moe_backend = ['cutlass', 'trtllm_gen'] for FP8 experts on an H100 under vLLM: neither kernel
+    applies (their terms are modelled for FP4 tensor cores), so both points ran the dense curve, the same run;
+    the warnings came at run time. Refused naming the axis; on a B200 with FP4 experts the axis is read."""
+    from sim.app.sweep import validate_points
+    base = ('[run]\nkind = "serve"\nname = "m"\n[topology]\ngpu = "GPU"\ngpus = 8\nfabric = "none"\n'
+            '[model]\npreset = "mixtral-8x7b"\n[serve]\ntp = 8\nprecision = "PREC"\n'
+            '[workload]\narrival = "burst"\nrequests = 2\ninput_tokens = 64\noutput_tokens = 4\n')
+    (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[grid]\n"serve.moe_backend" = ["cutlass", "trtllm_gen"]\n')
+    (tmp_path / "base.toml").write_text(base.replace("GPU", "H100-SXM-80GB").replace("PREC", "fp8"))
+    with pytest.raises(ConfigError) as e:
+        validate_points(load_sweep(tmp_path / "s.toml"))
+    assert e.value.key == "grid.serve.moe_backend" and "serve.moe_backend = 'cutlass' has no effect" in str(e.value)
+    (tmp_path / "base.toml").write_text(base.replace("GPU", "B200-180GB").replace("PREC", "fp4"))
+    assert validate_points(load_sweep(tmp_path / "s.toml")) == 2

@@ -72,14 +72,13 @@ from sim.compute import ComputeModel, constants_row, efficiency_for
 from workloads.layer_cost import LOW_PRECISION, LayerCost
 from workloads.serving import fused_moe
 from sim.errors import ConfigError, InfeasibleError
+from sim.config import EXPERT_WEIGHT_BYTES, experts_weight_only  # noqa: F401 (EXPERT_WEIGHT_BYTES: read here and by engines)
 from sim.hardware import BYTES_PER_ELEMENT, GpuSpec
 from workloads.model import ModelSpec, Shard
 
 ACT_BYTES = 2.0     # activations between kernels stay 16-bit in fp8 engines (TRT-LLM, vLLM)
-# bytes per routed-expert weight of block-scaled formats (``serve.expert_precision``): MXFP4 (OCP
-# Microscaling spec v1.0: e2m1 elements, one e8m0 scale per 32) = 4.25 bits, as the openai/gpt-oss
-# checkpoints store their experts (``*_blocks`` uint8 pairs + ``*_scales`` uint8 per 32)
-EXPERT_WEIGHT_BYTES = {"mxfp4": 0.5 + 1.0 / 32.0}
+# EXPERT_WEIGHT_BYTES: bytes per routed-expert weight of block-scaled formats (serve.expert_precision: MXFP4's
+# 4.25 bits) and experts_weight_only are sim.config's, which decides with them whether serve.moe_backend has any effect
 # the weight-only MoE kernels (IterationCost.set_mixed_input_kernel, serve.moe_backend)
 MIXED_INPUT_KERNELS = ("triton", "marlin")
 CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration.toml"
@@ -1100,9 +1099,7 @@ class IterationCost:
         # (calibration.toml [fused_moe] mixed_input_eff; set_expert_compute_precision resets it),
         # but for FP8 activations on FP4-capable tensor cores (Blackwell's block-scaled f8f6f4 MMA
         # takes FP4 weights as they are)
-        gpu = self.gpu
-        f8f6f4 = self.wbytes <= 1.0 and gpu.has_tensor_rate("fp4")
-        eff = self.moe_mixed_input_eff if wb < self.wbytes and not f8f6f4 else 1.0
+        eff = self.moe_mixed_input_eff if experts_weight_only(wb, self.wbytes, self.gpu.has_tensor_rate("fp4")) else 1.0
         # the rate by M tile: _fixed_stage_s (fused_moe.mixed_input_efficiency); eff is its large-M value
         self._mixed_input = eff < 1.0
         self._mixed_layers_memo = {}

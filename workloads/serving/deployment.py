@@ -320,12 +320,7 @@ class Deployment:
         if getattr(s, "moe_backend", None) in MIXED_INPUT_KERNELS:
             # a weight-only (dequantizing) MoE kernel named by serve.moe_backend: triton or marlin
             cost.set_mixed_input_kernel(s.moe_backend)
-            if not cost.weight_only_experts:
-                _warn_once(f"serve.moe_backend = {s.moe_backend!r} (a weight-only MoE kernel) has no effect: "
-                           f"{self.spec.name}'s routed experts run their own MMA, not weights narrower than it "
-                           f"({s.expert_precision or s.precision} experts on {self.gpu.name}: serve.expert_precision, "
-                           "default serve.precision); "
-                           "remove it or serve narrower experts")
+            # on experts with their own MMA it has no effect: the config's warning (sim.config.ineffective_settings)
         if cost.weight_only_experts and (self.engine.triton_moe_k_align or self.engine.triton_moe_n_align):
             # the engine's padding of the Triton kernel's expert GEMMs (no effect on Marlin)
             cost.set_mixed_input_alignment(self.engine.triton_moe_k_align, self.engine.triton_moe_n_align)
@@ -377,23 +372,9 @@ class Deployment:
         if cost.spec.is_moe:
             backend = getattr(self.serve, "moe_backend", None)
             cost.set_fused_moe_backend(backend if backend in fused_moe.BACKENDS else e.fused_moe_backend)
-            if backend == "trtllm_gen" and (cost.weight_only_experts or not cost.gpu.has_tensor_rate("fp4")):
-                # the TRTLLM-gen class is priced on GPUs with FP4 tensor cores and experts with their own MMA
-                why = ("its routed experts are weight-only (weights narrower than their MMA)" if cost.weight_only_experts
-                       else f"{cost.gpu.name} has no FP4 tensor cores")
-                _warn_once(f"serve.moe_backend = 'trtllm_gen' has no effect: {why}; TRTLLM-gen's kernels are "
-                           "modelled on GPUs with FP4 tensor cores (Blackwell) for experts that run their own MMA, "
-                           "so the experts run the dense curve")
-            fp4_experts = (not cost.weight_only_experts and cost.expert_mma.removeprefix("nv") == "fp4"
-                           and cost.gpu.has_tensor_rate("fp4"))
-            if backend == "cutlass" and e.fused_moe_backend != "cutlass" and not fp4_experts:
-                # the CUTLASS class is priced for FP4 experts on GPUs with FP4 tensor cores (cost.set_fused_moe_backend);
-                # elsewhere it is the dense curve, the same as this engine's default
-                _warn_once(f"serve.moe_backend = 'cutlass' has no effect: its own terms (calibration.toml [fused_moe] "
-                           f"cutlass_fp4_*) are modelled for experts whose MMA runs at FP4 on GPUs with FP4 tensor "
-                           f"cores, and {cost.gpu.name}'s experts here run {cost.expert_mma}"
-                           + (" weight-only" if cost.weight_only_experts else "")
-                           + f", priced as the dense curve (serve.engine = {e.name!r} default)")
+            # a backend whose kernels do not apply here (TRTLLM-gen without FP4 tensor cores or on weight-only
+            # experts, CUTLASS off FP4 experts) has no effect: the config's warning, decided before the run from
+            # the config alone (sim.config.ineffective_settings, expert_kernel), so a sweep refuses such an axis
         s = self.serve
         # with attention DP each rank's executor runs 1/dp of the replica's limits and captures its CUDA
         # graphs up to its own max_batch_size (TensorRT-LLM: one PyExecutor per rank, model_engine.py

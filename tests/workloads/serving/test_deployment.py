@@ -633,8 +633,8 @@ def test_a_weight_only_moe_backend_on_experts_with_their_own_mma_is_warned_about
     """serve.moe_backend = marlin / triton prices only weight-only experts (weights narrower than their
     MMA): on GPT-OSS-120B's MXFP4 experts at bf16 on an H200 it runs quietly; with the experts at FP8
     (their own MMA) it has no effect, which used to pass silently."""
-    from workloads.serving import deployment
-    deployment._WARNED.clear()
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()      # the config's warning (sim.config.ineffective_settings), before the run
     oss = {"model": {"preset": "gpt-oss-120b"}, "topology": {"gpu": "H200-SXM-141GB"}, "workload": {"requests": 2}}
     serve(serve={"precision": "bf16", "expert_precision": "mxfp4", "moe_backend": "marlin"}, **oss)
     assert "serve.moe_backend" not in capsys.readouterr().err
@@ -658,8 +658,8 @@ def test_async_scheduling_without_host_time_to_hide_changes_nothing():
 def test_trtllm_gen_moe_backend_without_fp4_tensor_cores_is_warned_about(capsys):
     """serve.moe_backend = 'trtllm_gen' is priced on GPUs with FP4 tensor cores only (calibration.toml
     [fused_moe] trtllm_gen_*): on an H100 it changed nothing, silently; on a B200 it runs quietly."""
-    from workloads.serving import deployment
-    deployment._WARNED.clear()
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()      # the config's warning (sim.config.ineffective_settings), before the run
     moe = {"model": {"preset": "mixtral-8x7b"}, "workload": {"requests": 2}}
     serve(serve={"precision": "fp8", "moe_backend": "trtllm_gen"}, **moe)
     assert ("warning: serve.moe_backend = 'trtllm_gen' has no effect: H100-SXM-80GB has no FP4 tensor cores"
@@ -672,16 +672,44 @@ def test_cutlass_moe_backend_where_its_terms_do_not_apply_is_warned_about(capsys
     """serve.moe_backend = 'cutlass' is priced (calibration.toml [fused_moe] cutlass_fp4_*) for FP4 experts on
     GPUs with FP4 tensor cores: FP8 experts on an H100 or a B200 under vLLM ran the dense curve silently;
     FP4 experts on a B200 take its terms quietly, and TensorRT-LLM, whose default it is, does not warn."""
-    from workloads.serving import deployment
-    deployment._WARNED.clear()
+    from sim import config
+    config._WARNED_INEFFECTIVE.clear()      # the config's warning (sim.config.ineffective_settings), before the run
     moe = {"model": {"preset": "mixtral-8x7b"}, "workload": {"requests": 2}}
     for gpu in ("H100-SXM-80GB", "B200-180GB"):
-        deployment._WARNED.clear()
+        config._WARNED_INEFFECTIVE.clear()
         serve(serve={"precision": "fp8", "moe_backend": "cutlass"}, topology={"gpu": gpu}, **moe)
         assert "warning: serve.moe_backend = 'cutlass' has no effect" in capsys.readouterr().err
     serve(serve={"precision": "fp4", "moe_backend": "cutlass"}, topology={"gpu": "B200-180GB"}, **moe)
     serve(serve={"precision": "fp8", "moe_backend": "cutlass", "engine": "trtllm"}, **moe)
     assert "serve.moe_backend" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("gpu", ["H100-SXM-80GB", "B200-180GB"])
+def test_the_config_s_expert_kernel_is_the_cost_model_s(gpu):
+    """The config decides whether serve.moe_backend has any effect before the run (sim.config.expert_kernel,
+    its warnings): the experts' MMA and whether they run weight-only must be what the replica's cost model
+    prices, for every combination of weight, expert and expert-MMA precision a GPU takes."""
+    from sim import config
+    from sim.app.validation.serving import deployment
+    from sim.hardware import gpu as gpu_spec
+    from .serving_helpers import BASE, merge
+    fp4 = gpu_spec(gpu).has_tensor_rate("fp4")
+    seen = set()
+    for precision in ("bf16", "fp8", "fp4"):
+        for expert in (None, "bf16", "fp8", "fp4", "mxfp4"):
+            for mma in (None, "bf16", "fp8", "mxfp8", "fp4"):
+                data = merge(BASE, {"topology": {"gpu": gpu}, "model": {"preset": "mixtral-8x7b"},
+                                    "serve": {"tp": 8, "precision": precision, "expert_precision": expert,
+                                              "expert_compute_precision": mma}, "workload": {"requests": 1}})
+                try:
+                    cfg = config.load_config(data=data)
+                    cost = deployment(cfg).cost
+                except (ConfigError, InfeasibleError):
+                    continue        # a precision the GPU or the experts' weights do not take
+                assert config.expert_kernel(cfg.serve, fp4) == (cost.expert_mma, cost.weight_only_experts), \
+                    (precision, expert, mma)
+                seen.add(cost.weight_only_experts)
+    assert seen == {True, False}
 
 
 def test_moe_backend_names_agree_with_the_kernels_modelled():
