@@ -463,7 +463,7 @@ class ServeSection(Section):
     replicas: int = Field(1, ge=0, description="co-located replicas (not with prefill/decode replicas)")
     prefill_replicas: int = Field(0, ge=0, description="disaggregated prefill replicas")
     decode_replicas: int = Field(0, ge=0, description="disaggregated decode replicas")
-    scheduler: Literal["vllm", "sarathi", "orca"] = Field("vllm", description="unset: the engine's (vLLM V1, SGLang: chunked prefill 'sarathi'; TensorRT-LLM: 'orca'); 'vllm' is prefill-first (vLLM V0: whole prompt's KV at admission)")
+    scheduler: Literal["vllm", "sarathi", "orca"] = Field("vllm", description="unset: the engine's (vLLM V1: chunked prefill 'sarathi'; SGLang: 'vllm'; TensorRT-LLM: 'orca'); 'vllm' is prefill-first (vLLM V0: whole prompt's KV at admission)")
     max_batch_size: int = Field(256, ge=1, description="sequences in one iteration (unset: the engine's default for the GPU); with dp_attention the replica's, split evenly over its tp ranks (SGLang divides --max-running-requests by the DP size): raise it with tp for a wide-EP replica")
     max_batch_tokens: int = Field(8192, ge=1, description="tokens in one iteration (unset: the engine's default for the GPU); with dp_attention the replica's, split evenly over its tp ranks (SGLang divides --chunked-prefill-size by the DP size): the default 8,192 leaves a 72-rank replica 113 prompt tokens per rank and step, so raise it with tp for a wide-EP replica")
     chunk_size: int = Field(512, ge=1, description="chunked prefill size (sarathi; unset: the engine's max_batch_tokens)")

@@ -112,3 +112,22 @@ def test_route_weighted_is_the_route_with_unit_shares_by_default():
     topo = build(TopologySection(gpus=16))
     links, shares = topo.route_weighted(topo.gpu(0), topo.gpu(9))
     assert list(links) == list(topo.route(topo.gpu(0), topo.gpu(9))) and (shares == 1.0).all()
+
+
+def test_kept_topology_is_rebuilt_when_a_defined_gpu_changes():
+    """A sweep over [hardware."NAME"].scaleup_GBps keeps [topology] equal; the kept build must
+    not hand one point's NVLink bandwidth to the next (worker processes keep their last build)."""
+    import topologies
+    from sim import hardware
+    spec = TopologySection(gpus=16, fabric="fat-tree", gpu="SweptGPU-T")
+    topologies.keep_built()
+    try:
+        bws = []
+        for gbps in (100.0, 900.0):
+            hardware.define("SweptGPU-T", {"like": "H100-SXM-80GB", "scaleup_GBps": gbps})
+            topo = build(spec)
+            bws.append(float(topo.capacity.max()))      # the NVLink links are the fastest
+        assert bws[1] == 9 * bws[0]
+    finally:
+        topologies.keep_built(False)
+        hardware._DEFINED.pop("SweptGPU-T", None)

@@ -10,7 +10,9 @@ Vocabulary:
 
 ``build(spec)`` validates the result (connected, every link with positive bandwidth).
 ``keep_built()`` (sweep workers) makes ``build`` hand back the topology it built last for an
-equal ``[topology]`` section, as long as no run has changed it since (``Topology.version``).
+equal ``[topology]`` section on an equal GPU (its whole ``GpuSpec``: a config's
+``[hardware."NAME"]`` may change scaleup_GBps, scaleup_domain, nvls or host_GBps between sweep
+points under the same name), as long as no run has changed it since (``Topology.version``).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from sim.topology import Topology
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 
-_kept: dict | None = None      # [topology] as JSON -> (Topology, its version when built)
+_kept: dict | None = None      # [topology] as JSON + its GPU's spec -> (Topology, its version when built)
 
 
 def keep_built(on: bool = True) -> None:
-    """Reuse the last built topology for an equal ``[topology]`` section (``on``), or build
+    """Reuse the last built topology for an equal ``[topology]`` section and GPU spec (``on``), or build
     every time (the default). A run that changes its topology (storage nodes, degraded links)
     bumps ``Topology.version``, and the next ``build`` makes a fresh one."""
     global _kept
@@ -40,7 +42,10 @@ def build(spec: TopologySection) -> Topology:
     """The topology a ``[topology]`` section describes, validated, with its router installed."""
     if _kept is None:
         return _build(spec)
-    key = spec.model_dump_json()
+    from sim.hardware import gpu as gpu_spec
+    # the builders read the GPU's spec (sim.hardware.gpu(spec.gpu)); a [hardware."NAME"] swept
+    # under one name changes it while [topology] stays equal
+    key = spec.model_dump_json() + repr(gpu_spec(spec.gpu))
     hit = _kept.get(key)
     if hit is not None and hit[0].version == hit[1]:
         return hit[0]

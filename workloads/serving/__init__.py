@@ -7,7 +7,7 @@ alone). Column meanings (seconds unless the name says otherwise):
 - requests: ``arrival_s``, ``scheduled_s`` (first admitted to a batch), ``first_token_s``,
   ``finish_s``, ``frontend_s`` (the engine's per-request host time: HTTP, tokenizer, IPC),
   ``queueing_s`` (scheduled - arrival - frontend), ``ttft_s``, ``tpot_s`` ((finish - first
-  token) / (output - 1)), ``e2e_s``, ``kv_transfer_s`` (disaggregated KV transfer), token counts,
+  token) / (output - 1); null for a one-token request, which has none), ``e2e_s``, ``kv_transfer_s`` (disaggregated KV transfer), token counts,
   ``replica`` (decode replica), ``prefill_replica``, ``prefix_hit_tokens``, ``preemptions``.
 - summary: the CONTRACT.md serving columns; ``mfu`` = useful FLOPs / (duration x GPUs x dense
   peak at serve.precision); ``mbu`` = weight (as stored: experts at serve.expert_precision; of the routed experts, those a step's tokens reach) + KV bytes iterations must read / (duration x GPUs x
@@ -125,7 +125,7 @@ def tables(dep: Deployment) -> dict[str, pa.Table]:
         "first_token_s": first, "finish_s": finish, "input_tokens": prompt, "output_tokens": output,
         "generated_tokens": col("generated", np.int64), "replica": col("replica", np.int64),
         "prefill_replica": col("prefill_replica", np.int64), "queueing_s": queueing,
-        "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e, "kv_transfer_s": col("kv_transfer_s"),
+        "ttft_s": ttft, "tpot_s": pa.array(tpot, from_pandas=True), "e2e_s": e2e, "kv_transfer_s": col("kv_transfer_s"),
         "prefix_hit_tokens": col("prefix_hit_tokens", np.int64), "preemptions": col("preemptions", np.int64),
         "frontend_s": frontend,
     })

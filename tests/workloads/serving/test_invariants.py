@@ -334,3 +334,17 @@ def test_a_slowed_replica_never_runs_faster(name, speed, B, ctx, chunk):
     assert prefill(slow, chunk, 0).time_s >= prefill(c, chunk, 0).time_s * (1 - REL), name
     assert decode(slow, B, ctx).time_s >= decode(c, B, ctx).time_s * (1 - REL), name
     assert decode_end(slow, B, ctx, 30) >= decode_end(c, B, ctx, 30) * (1 - REL), name
+
+
+def test_a_one_token_request_has_a_null_tpot_not_nan():
+    """TPOT is undefined for a request with one output token: the requests table stores null (as
+    the summary does for undefined values), so SQL aggregates skip it instead of returning NaN."""
+    from sim.app.runner import run
+    from sim.config import load_config
+    res = run(load_config(data={
+        "run": {"kind": "serve", "seed": 1}, "topology": {"gpus": 1, "fabric": "none"},
+        "model": {"preset": "llama3-8b"},
+        "workload": {"rate": 5.0, "requests": 4, "input_tokens": 200, "output_tokens": 1}}))
+    tpot = res.tables["requests"].column("tpot_s")
+    assert tpot.null_count == 4
+    assert not any(v != v for v in tpot.to_pylist() if v is not None)
