@@ -137,6 +137,10 @@ def sweep_point_files(directory: Path, sweep: dict, checked: bool = True) -> lis
               f"{directory} (e.g. {example}) {'is' if len(unfinished) == 1 else 'are'} unfinished (no "
               f"manifest.json: a point cut off mid-write): left out of the tables; rerun the sweep to "
               f"finish {'it' if len(unfinished) == 1 else 'them'}", file=sys.stderr)
+    if () in stale:     # a summary.parquet beside sweep.json itself: not a point directory
+        stale.discard(())
+        print(f"warning: {directory / 'summary.parquet'} sits beside sweep.json, not in a point directory "
+              f"(a run written into the sweep's folder?): left out of the tables", file=sys.stderr)
     if stale:
         example = "/".join(sorted(stale)[0])
         print(f"warning: {len(stale)} point director{'y' if len(stale) == 1 else 'ies'} under "

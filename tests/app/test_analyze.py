@@ -254,6 +254,22 @@ def test_points_of_an_earlier_larger_grid_are_left_out(tmp_path, capsys):
     assert (tmp_path / "out" / "nic_Gbps=800" / "tp=2" / "summary.parquet").exists()
 
 
+def test_a_summary_beside_sweep_json_is_named_not_an_empty_example(tmp_path, capsys):
+    """A summary.parquet at the sweep's top level (not in a point directory) was reported as
+    '1 point directory under DIR (e.g. ) is not in this sweep's grid', with an empty example."""
+    import shutil
+    (tmp_path / "base.toml").write_text(BASE)
+    (tmp_path / "s.toml").write_text('name = "bw"\nbase = "base.toml"\n[grid]\n'
+                                     '"topology.nic_Gbps" = [100, 200]\n"train.tp" = [1, 2]\n')
+    run_sweep(load_sweep(tmp_path / "s.toml"), tmp_path / "out", workers=1, point_fn=overlap_point,
+              progress=False)
+    shutil.copy(tmp_path / "out" / "nic_Gbps=100" / "tp=1" / "summary.parquet", tmp_path / "out" / "summary.parquet")
+    rows = open_outputs(tmp_path / "out").query("select tp from summary")
+    assert len(rows) == 4
+    err = capsys.readouterr().err
+    assert "(e.g. )" not in err and "sits beside sweep.json" in err
+
+
 def test_a_plot_directory_that_is_a_file_is_refused_with_exit_2(sweep_dir, tmp_path, capsys):
     # `dcsim analyze DIR --plots FILE` used to end in a FileExistsError traceback
     from sim.app.cli import main
