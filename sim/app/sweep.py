@@ -396,6 +396,8 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
         base = spec.get("base")
         if base is None:
             base_data = {}
+            print("note: the sweep file has no base = PATH: every point starts from dcsim's defaults "
+                  "(model 'custom', 8 GPUs) plus its [set] and axes", file=sys.stderr)
         else:
             if not isinstance(base, str):
                 raise ConfigError("base", "must be a path to a run config")

@@ -1738,3 +1738,9 @@ def test_a_moe_backend_axis_whose_kernels_do_not_apply_is_refused_before_running
     assert e.value.key == "grid.serve.moe_backend" and "serve.moe_backend = 'cutlass' has no effect" in str(e.value)
     (tmp_path / "base.toml").write_text(base.replace("GPU", "B200-180GB").replace("PREC", "fp4"))
     assert validate_points(load_sweep(tmp_path / "s.toml")) == 2
+
+
+def test_a_sweep_file_without_base_says_its_points_start_from_the_defaults(capsys):
+    """A sweep file with no base ran dcsim's bare defaults (model 'custom', 8 GPUs) with no word."""
+    load_sweep(data={"name": "nobase", "grid": {"train.tp": [1, 2]}})
+    assert "has no base" in capsys.readouterr().err
