@@ -183,7 +183,13 @@ class Outputs:
         sweep_file = self.dir / "sweep.json"
         self.renamed: dict[str, str] = {}      # partition name -> the column it is shown as (clashes)
         self.run_column: str | None = None     # several runs: the column naming each row's run (``run``)
-        if sweep_file.exists():
+        from sim.outputs import is_run_output, is_sweep_output
+        users = sweep_file.exists() and not is_sweep_output(self.dir) and is_run_output(self.dir)
+        if users:
+            # a user's own sweep.json beside the run dcsim wrote there (run --force keeps it): read the run
+            print(f"warning: {sweep_file} is not a sweep manifest dcsim wrote; reading {self.dir} as the run "
+                  f"its manifest.json describes", file=sys.stderr)
+        if sweep_file.exists() and not users:
             self.sweep = read_sweep_manifest(sweep_file)
             types = self.sweep.get("partition_types", {})
             files = self._point_files()

@@ -477,6 +477,17 @@ def test_a_sweep_manifest_that_is_not_dcsims_exits_2_naming_the_reason(tmp_path,
     assert "sweep.json is not a dcsim sweep manifest" in err and reason in err and "Traceback" not in err
 
 
+def test_a_users_sweep_json_beside_a_run_dcsim_wrote_does_not_hide_the_run(tmp_path, capsys):
+    """`dcsim run --force` into a folder holding the user's own sweep.json keeps that file; analyze
+    then refused the folder ('not a dcsim sweep manifest') until the user renamed their file."""
+    write_run_dir(tmp_path / "r", {"summary": pa.table({"mfu": [0.42]})}, {})
+    (tmp_path / "r" / "sweep.json").write_text('{"not": "a sweep"}')
+    out = open_outputs(tmp_path / "r")
+    assert not out.is_sweep and out.query("select mfu from summary") == [{"mfu": 0.42}]
+    assert "not a sweep manifest dcsim wrote" in capsys.readouterr().err
+    assert (tmp_path / "r" / "sweep.json").read_text() == '{"not": "a sweep"}'
+
+
 def test_a_corrupt_summary_of_a_run_exits_2_and_draws_nothing(tmp_path, capsys):
     from sim.app.cli import main
     write_run_dir(tmp_path / "r", {"summary": pa.table({"mfu": [0.42]})}, {})
