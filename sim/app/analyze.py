@@ -163,11 +163,6 @@ def _infer_type(values: list) -> str:
     return "VARCHAR"
 
 
-def repr_sql(path: Path) -> str:
-    """A path as an SQL string literal."""
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 class Outputs:
     """A DuckDB connection over one run or sweep directory."""
 
@@ -360,7 +355,8 @@ class Outputs:
         typed = {k: next(iter(declared[k])) if declared.get(k) and len(declared[k]) == 1 else _infer_type(v)
                  for k, v in values.items()}
         names = sorted({p.stem for p in files})
-        scans = {name: (f"read_parquet([{', '.join(repr_sql(p) for p in files if p.stem == name)}], "
+        listed = {name: ", ".join(f"'{self._esc(p)}'" for p in files if p.stem == name) for name in names}
+        scans = {name: (f"read_parquet([{listed[name]}], "
                         f"hive_partitioning=false, union_by_name=true, filename='{self._FILE}')") for name in names}
         own = {}
         for name, scan in scans.items():
