@@ -575,10 +575,11 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
     largest = max((len(d) for d in doms), default=1)
     n = len(group)
     best = (cands[0] if cands else (algos or ("ring",))[0], "Simple", math.inf)
+    drains: dict[str, float] = {}
     for a in cands:
         if a == "nvls" and nodes > 1:
             continue      # NCCL: NVLS across nodes needs in-network reduction (CollNet); NVLSTree instead
-        drain = max(estimate_on(topo, caps, op, a, group, nbytes, latency=False), 1e-30)
+        drain = drains[a] = max(estimate_on(topo, caps, op, a, group, nbytes, latency=False), 1e-30)
         for proto in protocols:
             f = _nccl_refined(a, proto, nodes)
             if f <= 0:
@@ -589,7 +590,8 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
     if best[0] in OWN_ALGOS and nodes > 1:
         # dcsim's own algorithm: its protocol by its own steps (``_nccl_latency_us`` with ``largest``);
         # whether it is chosen at all stays as NCCL's ring-priced candidate had it
-        a, drain = best[0], max(estimate_on(topo, caps, op, best[0], group, nbytes, latency=False), 1e-30)
+        a = best[0]
+        drain = drains.get(a) or max(estimate_on(topo, caps, op, a, group, nbytes, latency=False), 1e-30)
         own = [(_nccl_latency_us(a, p, op, n, nodes, largest, own=True) * 1e-6 + drain / _nccl_refined(a, p, nodes), p)
                for p in protocols if _nccl_refined(a, p, nodes) > 0]
         t, proto = min(own)
