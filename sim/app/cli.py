@@ -283,7 +283,7 @@ TRAFFIC_READS = ("topology", "hardware", "run")
 
 
 def cmd_collective(args) -> int:
-    from sim.app.nccl_table import SPLIT_OPS, nccl_table
+    from sim.app.nccl_table import ELEMENT_BYTES, SPLIT_OPS, nccl_table
     from sim.config import load_config
     if args.gpus < 2:
         raise ConfigError("--gpus", f"a collective needs at least 2 GPUs, got {args.gpus}")
@@ -294,7 +294,7 @@ def cmd_collective(args) -> int:
     rows = table.to_pylist()
     rounded = [f"{s:,} -> {r['size_bytes']:,}" for s, r in zip(sizes, rows) if r["size_bytes"] != s]
     if rounded:     # nccl-tests prints the rounded size in its size column; said here too, not only in the column
-        print(f"warning: --sizes rounded down to whole 4-byte elements{' per rank' if args.op in SPLIT_OPS else ''}"
+        print(f"warning: --sizes rounded down to whole {ELEMENT_BYTES}-byte elements{' per rank' if args.op in SPLIT_OPS else ''}"
               f" as nccl-tests does: {', '.join(rounded)} bytes", file=sys.stderr)
     if args.json:
         print(json_line(rows))
