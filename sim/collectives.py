@@ -1120,14 +1120,17 @@ def measure(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float,
 
 
 def measure_protocol(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float,
-                     protocol: str | None = None) -> tuple[float, str, str | None]:
+                     protocol: str | None = None, gpu_nvls: bool | None = None) -> tuple[float, str, str | None]:
     """Simulated time of one collective on an idle fabric, with the (algorithm, protocol) it ran
     (``resolve``: the protocol None is calibrated). The one path of ``auto`` and of a named
-    algorithm: the same (algorithm, protocol) costs the same however it was chosen."""
+    algorithm: the same (algorithm, protocol) costs the same however it was chosen. ``gpu_nvls``
+    False leaves NVLS out of the candidates (NCCL's for a data type NVLS does not reduce); None:
+    the topology's."""
     sim = fabric.sim
     start = sim.now
     topo = fabric.topo
-    gpu_nvls = bool(topo.meta.get("nvls", False))
+    if gpu_nvls is None:
+        gpu_nvls = bool(topo.meta.get("nvls", False))
     chosen, proto = resolve(topo, op, algo, group, nbytes, fabric, gpu_nvls, protocol)
     ev = collective(fabric, op, [group], nbytes, chosen, gpu_nvls=gpu_nvls, protocol=proto)
     sim.run(ev)
