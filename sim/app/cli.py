@@ -283,23 +283,25 @@ TRAFFIC_READS = ("topology", "hardware", "run")
 
 
 def cmd_collective(args) -> int:
-    from sim.app.nccl_table import ELEMENT_BYTES, SPLIT_OPS, nccl_table
+    from sim.app.nccl_table import DTYPES, SPLIT_OPS, nccl_table
     from sim.config import load_config
     if args.gpus < 2:
         raise ConfigError("--gpus", f"a collective needs at least 2 GPUs, got {args.gpus}")
     cfg = load_config(args.config, args.set, reads=COLLECTIVE_READS)
     _warn_unread(cfg, args.set, COLLECTIVE_READS, "collective", f"--op {args.op} on --gpus {args.gpus}")
     sizes = parse_sizes(args.sizes)
-    table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes, args.protocol)
+    table = nccl_table(cfg, args.op, args.algo, args.gpus, sizes, args.protocol, args.dtype)
     rows = table.to_pylist()
     rounded = [f"{s:,} -> {r['size_bytes']:,}" for s, r in zip(sizes, rows) if r["size_bytes"] != s]
     if rounded:     # nccl-tests prints the rounded size in its size column; said here too, not only in the column
-        print(f"warning: --sizes rounded down to whole {ELEMENT_BYTES}-byte elements{' per rank' if args.op in SPLIT_OPS else ''}"
-              f" as nccl-tests does: {', '.join(rounded)} bytes", file=sys.stderr)
+        print(f"warning: --sizes rounded down to whole {DTYPES[args.dtype]}-byte {args.dtype} elements"
+              f"{' per rank' if args.op in SPLIT_OPS else ''} as nccl-tests does: {', '.join(rounded)} bytes",
+              file=sys.stderr)
     if args.json:
         print(json_line(rows))
     else:
         asked = f" --protocol {args.protocol}" if args.protocol != "auto" else ""
+        asked += f" --dtype {args.dtype}" if args.dtype != "float" else ""
         print_table(rows, title=f"{args.op} {args.algo}{asked} on {args.gpus} x {cfg.topology.gpu}")
     return 0
 
@@ -523,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print every case of the suites run as one JSON list on the last line of stdout (suite, case, metric, predicted, measured, error, bound, fit, gap, source)")
     v.set_defaults(fn=cmd_validate)
 
-    from sim.collective_names import ALGOS, OPS, PROTOCOLS     # the registry's names (sim.collectives runs them)
+    from sim.collective_names import ALGOS, DTYPES, OPS, PROTOCOLS     # the registry's names (sim.collectives runs them)
     c = sub.add_parser("collective", help="an nccl-tests-like table for one collective",
                        formatter_class=_SpaceWrapFormatter)
     c.add_argument("config", nargs="?", default=None, metavar="CONFIG.toml")
@@ -555,6 +557,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "all_gather, reduce_scatter and all_to_all a whole number of them per rank, rounded "
                         "down as nccl-tests does (the size_bytes column says what ran); less than one is refused "
                         "(default 1M,16M,256M,1G)")
+    c.add_argument("--dtype", default="float", metavar="TYPE",
+                   help=" | ".join(DTYPES) + " (nccl-tests' -d names; default float, nccl-tests' default): the "
+                        "element type, of 1 (int8, uint8, f8e4m3, f8e5m2), 2 (half, bfloat16), 4 (int32, uint32, "
+                        "float) or 8 (int64, uint64, double) bytes, whose whole elements each size runs as. dcsim prices "
+                        "the bytes moved and no reduction arithmetic (NCCL reduces inside its kernel, hidden behind "
+                        "the transfer at bandwidth-bound sizes), so the type changes a time only by that rounding and by "
+                        "NCCL's rules: all_reduce and reduce_scatter of int8, uint8 or FP8 run without NVLS (NVLS "
+                        "reduces 16-, 32- and 64-bit types only; --algo nvls is refused for them), and an FP8 reduction "
+                        "on a GPU before sm90 (A100, L40S, V100) is refused, as NCCL refuses it. The dtype column "
+                        "says the type")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_collective)
 
