@@ -749,6 +749,21 @@ class Config(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _moe_backend_runs(self):
+        # a serving run's serve.moe_backend names a kernel its model and engine run (moe_backend_refusal):
+        # refused here, before any run, so that `dcsim sweep` refuses such a point before any point runs
+        # (it failed at run time, once per point); a [serve] that run.kind ignores is only warned about
+        if self.jobs:
+            scopes = [(f"jobs.{i}.", j) for i, j in enumerate(self.jobs) if j.kind == "serve"]
+        else:
+            scopes = [("", self)] if self.run.kind == "serve" else []
+        for prefix, scope in scopes:
+            reason = moe_backend_refusal(scope.serve, scope.model.experts, scope.model.name)
+            if reason:
+                raise ConfigError(f"{prefix}serve.moe_backend", reason)
+        return self
+
+    @model_validator(mode="after")
     def _no_long_horizon_with_jobs(self):
         # refused up front: a [[jobs]] run has no long-horizon model (failures, checkpoints), and
         # a serving job failed on it only after the whole simulation
@@ -825,6 +840,27 @@ def engine_scheduler(serve) -> str:
     if "scheduler" in serve.model_fields_set:
         return serve.scheduler
     return engine_row(serve.engine).get("defaults", {}).get("scheduler", serve.scheduler)
+
+
+def moe_backend_refusal(serve, experts: int, model: str) -> str | None:
+    """Why a ``[serve]`` section's ``serve.moe_backend`` cannot run, or None where it can (or is unset): a
+    model without routed experts (``experts`` = model.experts = 0, ``model`` its name) runs no MoE kernel, and
+    an engine runs only the kernels of its engines.toml ``moe_backends`` (TensorRT-LLM has no Marlin MoE; a
+    row without the key has every kernel). The one rule: the config refuses it before any run (``Config``,
+    exit 2), and the serving deployment (workloads/serving/deployment.py) again for a config changed after
+    it was validated (``cfg.serve.moe_backend = ...`` through the Python API)."""
+    backend = getattr(serve, "moe_backend", None)
+    if not backend:
+        return None
+    if experts == 0:
+        return (f"{backend!r} names an MoE kernel, but {model} has no routed experts (model.experts = 0): a dense "
+                "model runs no MoE kernel; remove serve.moe_backend or serve an MoE model")
+    engine = serve.engine or DEFAULT_ENGINE
+    names = engine_row(engine).get("moe_backends")
+    if isinstance(names, (list, tuple)) and backend not in names:
+        return (f"engine {engine!r} has no {backend!r} MoE kernel (its backends: {', '.join(map(str, names))}; "
+                "engines.toml moe_backends): choose one of them or another serve.engine")
+    return None
 
 
 def carries_prefix_blocks(workload) -> bool:
@@ -1704,8 +1740,8 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
 
 
 def _inert_moe_backend(prefix: str, model: str, s, gpu: str) -> list[str]:
-    """``serve.moe_backend`` where its kernel is not what the experts run (an MoE model's; a dense model's
-    is refused by the run): a weight-only kernel (triton, marlin) on experts with their own MMA, TRTLLM-gen
+    """``serve.moe_backend`` where its kernel is not what the experts run (an MoE model's; a dense model's,
+    or a kernel the engine does not have, is refused by the config: ``moe_backend_refusal``): a weight-only kernel (triton, marlin) on experts with their own MMA, TRTLLM-gen
     on weight-only experts or a GPU without FP4 tensor cores, CUTLASS (off TensorRT-LLM, whose default it
     is) on experts whose MMA is not FP4 on such a GPU. Priced as the serving cost model does
     (workloads/serving/deployment.py, IterationCost.set_fused_moe_backend / set_mixed_input_kernel) from the

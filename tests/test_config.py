@@ -1111,7 +1111,6 @@ MOE_BACKEND_IN_EFFECT = [
     {**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp8", "moe_backend": "trtllm_gen"}},
     {**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp4", "moe_backend": "cutlass"}},
     {**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "cutlass", "engine": "trtllm"}},     # its default
-    {**SERVE, "serve": {"moe_backend": "cutlass"}},      # a dense model: refused by the run, not warned about
 ]
 
 
@@ -1132,6 +1131,67 @@ def test_a_moe_backend_on_a_gpu_a_config_defines_reads_its_fp4_tensor_cores():
     assert _moe_backend_messages(fp4) == []
     no_fp4 = {**base, "topology": {"gpu": "H100-mine"}, "hardware": {"H100-mine": {"like": "H100-SXM-80GB"}}}
     assert "H100-mine has no FP4 tensor cores" in _moe_backend_messages(no_fp4)[0]
+
+
+# serve.moe_backend that cannot run (a dense model; a kernel the engine does not have): a config error
+DENSE = {**SERVE, "model": {"preset": "llama3-8b"}}
+
+
+@pytest.mark.parametrize("backend", ["cutlass", "trtllm_gen", "triton", "marlin"])
+def test_a_moe_backend_on_a_dense_model_is_a_config_error(backend):
+    """A dense model runs no MoE kernel: refused when the config is loaded (it was refused only when the
+    serving deployment was built, after `dcsim run` had started), naming serve.moe_backend and why."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data={**DENSE, "serve": {"moe_backend": backend}})
+    assert e.value.key == "serve.moe_backend"
+    assert (f"{backend!r} names an MoE kernel, but llama3-8b has no routed experts (model.experts = 0)"
+            in str(e.value))
+
+
+def test_a_moe_backend_the_engine_does_not_have_is_a_config_error_listing_its_kernels():
+    """TensorRT-LLM has no Marlin MoE (engines.toml trtllm moe_backends = cutlass, trtllm_gen, triton): the
+    config refuses marlin on trtllm and on trtllm-serve (a mode of it), listing the kernels it has; vLLM
+    (a row without moe_backends: every kernel) runs it, and trtllm runs triton."""
+    marlin = {"precision": "bf16", "expert_precision": "mxfp4", "moe_backend": "marlin"}
+    for engine in ("trtllm", "trtllm-serve"):
+        with pytest.raises(ConfigError) as e:
+            load_config(data={**OSS, "serve": {**marlin, "engine": engine}})
+        assert e.value.key == "serve.moe_backend"
+        assert (f"engine {engine!r} has no 'marlin' MoE kernel (its backends: cutlass, trtllm_gen, triton; "
+                "engines.toml moe_backends)") in str(e.value)
+    assert load_config(data={**OSS, "serve": {**marlin, "engine": "vllm"}}).serve.moe_backend == "marlin"
+    assert load_config(data={**OSS, "serve": {**marlin, "engine": "trtllm", "moe_backend": "triton"}})
+
+
+def test_a_job_s_moe_backend_that_cannot_run_names_the_job_and_a_train_run_s_serve_section_does_not():
+    """In [[jobs]] the key is the job's (jobs.N.serve.moe_backend), as other config errors of a job; a
+    [serve] that run.kind = 'train' ignores is only warned about (it runs no MoE kernel either way)."""
+    jobs = {"topology": {"gpus": 16}, "jobs": [
+        {"name": "moe", "kind": "serve", "gpus": 8, "model": {"preset": "mixtral-8x7b"},
+         "serve": {"moe_backend": "marlin"}},
+        {"name": "dense", "kind": "serve", "gpus": 8, "model": {"preset": "llama3-8b"},
+         "serve": {"moe_backend": "triton"}}]}
+    with pytest.raises(ConfigError) as e:
+        load_config(data=jobs)
+    assert e.value.key == "jobs.1.serve.moe_backend" and "llama3-8b has no routed experts" in str(e.value)
+    jobs["jobs"][1]["kind"] = "train"
+    assert load_config(data=jobs).jobs[1].serve.moe_backend == "triton"
+    train = {"run": {"kind": "train"}, "model": {"preset": "llama3-8b"}, "serve": {"moe_backend": "cutlass"}}
+    assert load_config(data=train).run.kind == "train"
+
+
+def test_dcsim_run_refuses_a_moe_backend_on_a_dense_model_before_the_run(tmp_path, capsys):
+    """Exit 2 with the config's message, and no output folder (the run used to start, then fail)."""
+    from sim.app.cli import main
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[run]\nkind = "serve"\nname = "t"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 1\n'
+                   'fabric = "none"\n[model]\npreset = "llama3-8b"\n[serve]\nmoe_backend = "cutlass"\n'
+                   '[workload]\nrequests = 2\n')
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "error: serve.moe_backend: 'cutlass' names an MoE kernel, but llama3-8b has no routed experts" in err
+    assert not out.exists()
 
 
 # workload.requests past the end of a trace replayed request by request

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.config import moe_backend_refusal
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
@@ -306,13 +307,14 @@ class Deployment:
                 cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:
             raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
-        for expert_key in ("expert_precision", "expert_compute_precision", "moe_backend"):
+        for expert_key in ("expert_precision", "expert_compute_precision"):
             if getattr(s, expert_key, None) and not self.spec.is_moe:
                 raise ConfigError(f"serve.{expert_key}", f"{self.spec.name} has no routed experts (model.experts = 0)")
-        if getattr(s, "moe_backend", None) and s.moe_backend not in self.engine.moe_backends:
-            raise ConfigError("serve.moe_backend", f"engine {self.engine.name!r} has no {s.moe_backend!r} MoE kernel "
-                              f"(its backends: {', '.join(self.engine.moe_backends)}; engines.toml moe_backends): "
-                              "choose one of them or another serve.engine")
+        # the config refuses these before the run (sim.config.moe_backend_refusal, the one rule); asked again
+        # here for a config changed after it was validated (the Python API: cfg.serve.moe_backend = ...)
+        refusal = moe_backend_refusal(s, self.spec.experts, self.spec.name)
+        if refusal:
+            raise ConfigError("serve.moe_backend", refusal)
         if s.expert_precision and s.expert_precision != s.precision:
             cost.set_expert_precision(s.expert_precision)
         if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:
