@@ -749,18 +749,19 @@ class Config(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _moe_backend_runs(self):
-        # a serving run's serve.moe_backend names a kernel its model and engine run (moe_backend_refusal):
-        # refused here, before any run, so that `dcsim sweep` refuses such a point before any point runs
-        # (it failed at run time, once per point); a [serve] that run.kind ignores is only warned about
+    def _serve_runs(self):
+        # a serving run's [serve] settings that cannot run its model (serve_refusal: MoE settings on a dense
+        # model, an MoE kernel the engine does not have): refused here, before any run, so that `dcsim run`
+        # exits 2 before writing its outputs and `dcsim sweep` refuses such a point before any point runs
+        # (they failed at run time, once per point); a [serve] that run.kind ignores is only warned about
         if self.jobs:
             scopes = [(f"jobs.{i}.", j) for i, j in enumerate(self.jobs) if j.kind == "serve"]
         else:
             scopes = [("", self)] if self.run.kind == "serve" else []
         for prefix, scope in scopes:
-            reason = moe_backend_refusal(scope.serve, scope.model.experts, scope.model.name)
-            if reason:
-                raise ConfigError(f"{prefix}serve.moe_backend", reason)
+            refusal = serve_refusal(scope.serve, scope.model)
+            if refusal:
+                raise ConfigError(prefix + refusal[0], refusal[1])
         return self
 
     @model_validator(mode="after")
@@ -842,24 +843,39 @@ def engine_scheduler(serve) -> str:
     return engine_row(serve.engine).get("defaults", {}).get("scheduler", serve.scheduler)
 
 
-def moe_backend_refusal(serve, experts: int, model: str) -> str | None:
-    """Why a ``[serve]`` section's ``serve.moe_backend`` cannot run, or None where it can (or is unset): a
-    model without routed experts (``experts`` = model.experts = 0, ``model`` its name) runs no MoE kernel, and
-    an engine runs only the kernels of its engines.toml ``moe_backends`` (TensorRT-LLM has no Marlin MoE; a
-    row without the key has every kernel). The one rule: the config refuses it before any run (``Config``,
-    exit 2), and the serving deployment (workloads/serving/deployment.py) again for a config changed after
-    it was validated (``cfg.serve.moe_backend = ...`` through the Python API)."""
-    backend = getattr(serve, "moe_backend", None)
-    if not backend:
+# [serve] keys that set how a model's routed experts run: on a dense model (model.experts = 0) each is a
+# config error (serve_refusal), in this order
+_EXPERT_KEYS = {
+    "expert_precision": ("is the routed experts' weight precision", "its weights are all at serve.precision"),
+    "expert_compute_precision": ("is the precision of the routed experts' GEMMs",
+                                 "its GEMMs all run at serve.precision"),
+    "moe_backend": ("names an MoE kernel", "a dense model runs no MoE kernel"),
+}
+
+
+def serve_refusal(serve, model) -> tuple[str, str] | None:
+    """Why a ``[serve]`` section cannot serve ``model`` (its ``[model]`` section), decided from the config
+    alone: ``(key, reason)`` for the first setting that cannot run, or None where all can. A model without
+    routed experts (model.experts = 0) has none to store at ``serve.expert_precision``, to run at
+    ``serve.expert_compute_precision`` or to run an MoE kernel (``serve.moe_backend``) for, even at
+    serve.precision's value; an engine runs only the MoE kernels of its engines.toml ``moe_backends``
+    (TensorRT-LLM has no Marlin MoE; a row without the key has every kernel). The one rule: the config
+    refuses these before any run (``Config``, exit 2; ``jobs.N.`` before the key in ``[[jobs]]``), and the
+    serving deployment (workloads/serving/deployment.py) asks it again for a config changed after it was
+    validated (``cfg.serve.moe_backend = ...`` through the Python API)."""
+    if not model.experts:
+        for key, (what, why) in _EXPERT_KEYS.items():
+            value = getattr(serve, key, None)
+            if value:
+                return (f"serve.{key}", f"{value!r} {what}, but {model.name} has no routed experts (model.experts "
+                        f"= 0): {why}; remove serve.{key} or serve an MoE model")
         return None
-    if experts == 0:
-        return (f"{backend!r} names an MoE kernel, but {model} has no routed experts (model.experts = 0): a dense "
-                "model runs no MoE kernel; remove serve.moe_backend or serve an MoE model")
+    backend = getattr(serve, "moe_backend", None)
     engine = serve.engine or DEFAULT_ENGINE
     names = engine_row(engine).get("moe_backends")
-    if isinstance(names, (list, tuple)) and backend not in names:
-        return (f"engine {engine!r} has no {backend!r} MoE kernel (its backends: {', '.join(map(str, names))}; "
-                "engines.toml moe_backends): choose one of them or another serve.engine")
+    if backend and isinstance(names, (list, tuple)) and backend not in names:
+        return ("serve.moe_backend", f"engine {engine!r} has no {backend!r} MoE kernel (its backends: "
+                f"{', '.join(map(str, names))}; engines.toml moe_backends): choose one of them or another serve.engine")
     return None
 
 
@@ -1741,7 +1757,7 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
 
 def _inert_moe_backend(prefix: str, model: str, s, gpu: str) -> list[str]:
     """``serve.moe_backend`` where its kernel is not what the experts run (an MoE model's; a dense model's,
-    or a kernel the engine does not have, is refused by the config: ``moe_backend_refusal``): a weight-only kernel (triton, marlin) on experts with their own MMA, TRTLLM-gen
+    or a kernel the engine does not have, is refused by the config: ``serve_refusal``): a weight-only kernel (triton, marlin) on experts with their own MMA, TRTLLM-gen
     on weight-only experts or a GPU without FP4 tensor cores, CUTLASS (off TensorRT-LLM, whose default it
     is) on experts whose MMA is not FP4 on such a GPU. Priced as the serving cost model does
     (workloads/serving/deployment.py, IterationCost.set_fused_moe_backend / set_mixed_input_kernel) from the

@@ -1194,6 +1194,71 @@ def test_dcsim_run_refuses_a_moe_backend_on_a_dense_model_before_the_run(tmp_pat
     assert not out.exists()
 
 
+
+# serve.expert_precision / serve.expert_compute_precision on a dense model: a config error, as moe_backend
+@pytest.mark.parametrize("key, value, what", [
+    ("expert_precision", "fp8", "is the routed experts' weight precision"),
+    ("expert_precision", "bf16", "is the routed experts' weight precision"),       # serve.precision's own
+    ("expert_compute_precision", "fp8", "is the precision of the routed experts' GEMMs"),
+    ("expert_compute_precision", "bf16", "is the precision of the routed experts' GEMMs"),
+])
+def test_expert_precisions_on_a_dense_model_are_a_config_error(key, value, what):
+    """A dense model has no routed experts to store or run at another precision, even at serve.precision's
+    value: refused when the config is loaded (it was refused only when the serving deployment was built,
+    after `dcsim run` had started and once per sweep point), naming the key and why."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data={**DENSE, "serve": {"precision": "bf16", key: value}})
+    assert e.value.key == f"serve.{key}"
+    assert (f"serve.{key}: {value!r} {what}, but llama3-8b has no routed experts (model.experts = 0)"
+            in str(e.value)), str(e.value)
+    assert f"remove serve.{key} or serve an MoE model" in str(e.value)
+    # on an MoE model both run (FP4 experts, their GEMMs at FP8, on Blackwell)
+    moe = {**MIXTRAL, "topology": {"gpu": "B200-180GB"}}
+    assert getattr(load_config(data={**moe, "serve": {"precision": "bf16", key: value}}).serve, key) == value
+
+
+def test_a_job_s_expert_precision_on_a_dense_model_names_the_job_and_the_python_api_is_refused_at_run_time():
+    """In [[jobs]] the key is the job's (jobs.N.serve.expert_compute_precision); a [serve] a training run
+    ignores is not refused. A config changed after it was validated (the Python API) is refused by the
+    deployment with the same rule (sim.config.serve_refusal) and message."""
+    jobs = {"topology": {"gpus": 16}, "jobs": [
+        {"name": "moe", "kind": "serve", "gpus": 8, "model": {"preset": "mixtral-8x7b"},
+         "serve": {"expert_precision": "fp8"}},
+        {"name": "dense", "kind": "serve", "gpus": 8, "model": {"preset": "llama3-8b"},
+         "serve": {"expert_compute_precision": "fp8"}}]}
+    with pytest.raises(ConfigError) as e:
+        load_config(data=jobs)
+    assert e.value.key == "jobs.1.serve.expert_compute_precision"
+    assert "'fp8' is the precision of the routed experts' GEMMs, but llama3-8b has no routed experts" in str(e.value)
+    jobs["jobs"][1]["kind"] = "train"
+    assert load_config(data=jobs).jobs[1].serve.expert_compute_precision == "fp8"
+    train = {"run": {"kind": "train"}, "model": {"preset": "llama3-8b"}, "serve": {"expert_precision": "fp8"}}
+    assert load_config(data=train).run.kind == "train"
+    from sim.app.runner import run
+    cfg = load_config(data={**DENSE, "topology": {"gpu": "H100-SXM-80GB", "gpus": 1, "fabric": "none"},
+                            "workload": {"requests": 2}})
+    cfg.serve.expert_precision = "fp8"
+    with pytest.raises(ConfigError) as e:
+        run(cfg)
+    assert e.value.key == "serve.expert_precision"
+    assert "'fp8' is the routed experts' weight precision, but llama3-8b has no routed experts" in str(e.value)
+
+
+@pytest.mark.parametrize("key", ["expert_precision", "expert_compute_precision"])
+def test_dcsim_run_refuses_an_expert_precision_on_a_dense_model_before_the_run(tmp_path, capsys, key):
+    """Exit 2 with the config's message, and no output folder (the run used to start, then fail)."""
+    from sim.app.cli import main
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[run]\nkind = "serve"\nname = "t"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 1\n'
+                   f'fabric = "none"\n[model]\npreset = "llama3-8b"\n[serve]\n{key} = "fp8"\n'
+                   '[workload]\nrequests = 2\n')
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: serve.{key}: 'fp8' " in err and "but llama3-8b has no routed experts (model.experts = 0)" in err
+    assert not out.exists()
+
+
 # workload.requests past the end of a trace replayed request by request
 def _five(tmp_path, blank_lines=True):
     p = tmp_path / "five.jsonl"

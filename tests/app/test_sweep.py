@@ -1759,8 +1759,10 @@ def test_a_moe_backend_point_that_cannot_run_is_refused_before_any_point_runs(tm
     assert ("error: serve.moe_backend: sweep point moe_backend=marlin: engine 'trtllm' has no 'marlin' MoE kernel "
             "(its backends: cutlass, trtllm_gen, triton; engines.toml moe_backends)") in err, err
     assert not out.exists()
-    # a dense model among the points of a base that names an MoE kernel
-    (tmp_path / "base.toml").write_text(base.replace('engine = "trtllm"', 'moe_backend = "triton"'))
+    # a dense model among the points of a base that names an MoE kernel (and no expert precision, which a
+    # dense model refuses first: sim.config.serve_refusal)
+    (tmp_path / "base.toml").write_text(base.replace('engine = "trtllm"', 'moe_backend = "triton"')
+                                        .replace('expert_precision = "mxfp4"\n', ''))
     (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[grid]\n"model.preset" = ["gpt-oss-120b", "llama3-8b"]\n')
     with pytest.raises(ConfigError) as e:
         validate_points(load_sweep(tmp_path / "s.toml"))

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.config import moe_backend_refusal
+from sim.config import serve_refusal
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
@@ -307,14 +307,12 @@ class Deployment:
                 cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:
             raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
-        for expert_key in ("expert_precision", "expert_compute_precision"):
-            if getattr(s, expert_key, None) and not self.spec.is_moe:
-                raise ConfigError(f"serve.{expert_key}", f"{self.spec.name} has no routed experts (model.experts = 0)")
-        # the config refuses these before the run (sim.config.moe_backend_refusal, the one rule); asked again
-        # here for a config changed after it was validated (the Python API: cfg.serve.moe_backend = ...)
-        refusal = moe_backend_refusal(s, self.spec.experts, self.spec.name)
+        # the config refuses these before the run (sim.config.serve_refusal, the one rule: expert settings on a
+        # dense model, an MoE kernel the engine does not have); asked again here for a config changed after it
+        # was validated (the Python API: cfg.serve.moe_backend = ...)
+        refusal = serve_refusal(s, self.cfg.model)
         if refusal:
-            raise ConfigError("serve.moe_backend", refusal)
+            raise ConfigError(*refusal)
         if s.expert_precision and s.expert_precision != s.precision:
             cost.set_expert_precision(s.expert_precision)
         if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:

@@ -741,7 +741,7 @@ def test_a_moe_backend_the_engine_does_not_have_is_refused():
         assert e.value.key == "serve.moe_backend" and f"engine {engine!r} has no 'marlin' MoE kernel" in str(e.value)
     serve(serve={**marlin, "engine": "vllm"}, **oss)
     serve(serve={**marlin, "engine": "trtllm", "moe_backend": "triton"}, **oss)
-    # the config refuses both before the run (sim.config.moe_backend_refusal); the deployment asks the same
+    # the config refuses both before the run (sim.config.serve_refusal); the deployment asks the same
     # rule again for a config changed after it was validated (the Python API)
     from sim.app.runner import run
     from sim.config import load_config
