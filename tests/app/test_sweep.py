@@ -1772,6 +1772,30 @@ def test_a_moe_backend_point_that_cannot_run_is_refused_before_any_point_runs(tm
     assert not out.exists()
 
 
+
+@pytest.mark.parametrize("key", ["expert_precision", "expert_compute_precision"])
+def test_an_expert_precision_on_a_dense_point_is_refused_before_any_point_runs(tmp_path, capsys, key):
+    """A model.preset axis with a dense model under a base's serve.expert_precision (or
+    expert_compute_precision) ran the MoE point and failed the dense one at run time; it is the config's
+    error now: dcsim sweep exits 2 naming the point, the key and why, before any point runs (no output folder)."""
+    from sim.app.cli import main
+    from sim.app.sweep import validate_points
+    base = ('[run]\nkind = "serve"\nname = "m"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 8\nfabric = "none"\n'
+            f'[model]\npreset = "mixtral-8x7b"\n[serve]\ntp = 8\nprecision = "bf16"\n{key} = "fp8"\n'
+            '[workload]\narrival = "burst"\nrequests = 2\ninput_tokens = 64\noutput_tokens = 4\n')
+    (tmp_path / "base.toml").write_text(base)
+    (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[grid]\n"model.preset" = ["mixtral-8x7b", "llama3-8b"]\n')
+    with pytest.raises(ConfigError) as e:
+        validate_points(load_sweep(tmp_path / "s.toml"))
+    assert e.value.key == f"serve.{key}"
+    assert "sweep point preset=llama3-8b: 'fp8' " in str(e.value) and "llama3-8b has no routed experts" in str(e.value)
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: serve.{key}: sweep point preset=llama3-8b: 'fp8' " in err, err
+    assert not out.exists()
+
+
 def test_a_sweep_file_without_base_says_its_points_start_from_the_defaults(capsys):
     """A sweep file with no base ran dcsim's bare defaults (model 'custom', 8 GPUs) with no word."""
     load_sweep(data={"name": "nobase", "grid": {"train.tp": [1, 2]}})
