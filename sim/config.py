@@ -856,14 +856,20 @@ _EXPERT_KEYS = {
 def serve_refusal(serve, model) -> tuple[str, str] | None:
     """Why a ``[serve]`` section cannot serve ``model`` (its ``[model]`` section), decided from the config
     alone: ``(key, reason)`` for the first setting that cannot run, or None where all can. A model without
-    routed experts (model.experts = 0) has none to store at ``serve.expert_precision``, to run at
-    ``serve.expert_compute_precision`` or to run an MoE kernel (``serve.moe_backend``) for, even at
-    serve.precision's value; an engine runs only the MoE kernels of its engines.toml ``moe_backends``
+    routed experts (model.experts = 0) has none to spread over a replica's GPUs (``serve.dp_attention``,
+    ``serve.ep`` > 1), to store at ``serve.expert_precision``, to run at ``serve.expert_compute_precision``
+    or to run an MoE kernel (``serve.moe_backend``) for, even at serve.precision's value; an engine runs only the MoE kernels of its engines.toml ``moe_backends``
     (TensorRT-LLM has no Marlin MoE; a row without the key has every kernel). The one rule: the config
     refuses these before any run (``Config``, exit 2; ``jobs.N.`` before the key in ``[[jobs]]``), and the
     serving deployment (workloads/serving/deployment.py) asks it again for a config changed after it was
     validated (``cfg.serve.moe_backend = ...`` through the Python API)."""
     if not model.experts:
+        if serve.dp_attention:
+            return ("serve.dp_attention", f"{model.name} has no routed experts (model.experts = 0) to spread over "
+                    "the replica's GPUs; dp_attention is for MoE models: remove it")
+        if serve.ep > 1:
+            return ("serve.ep", f"ep = {serve.ep} spreads routed experts; {model.name} has none (model.experts = 0): "
+                    "remove serve.ep")
         for key, (what, why) in _EXPERT_KEYS.items():
             value = getattr(serve, key, None)
             if value:

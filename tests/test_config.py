@@ -1259,6 +1259,29 @@ def test_dcsim_run_refuses_an_expert_precision_on_a_dense_model_before_the_run(t
     assert not out.exists()
 
 
+
+@pytest.mark.parametrize("serve, key, reason", [
+    ({"dp_attention": True, "tp": 2}, "serve.dp_attention",
+     "llama3-8b has no routed experts (model.experts = 0) to spread over the replica's GPUs"),
+    ({"ep": 2, "tp": 2}, "serve.ep", "ep = 2 spreads routed experts; llama3-8b has none (model.experts = 0)"),
+])
+def test_dp_attention_and_ep_on_a_dense_model_are_config_errors(serve, key, reason):
+    """serve.dp_attention and serve.ep > 1 spread routed experts over a replica's GPUs: on a dense model they
+    were refused only when the deployment was built (exit 2 after the run had started, and once per sweep
+    point); the config refuses them now, keyed jobs.N. in [[jobs]], and not for a training run's [serve]."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data={**DENSE, "serve": serve})
+    assert e.value.key == key and reason in str(e.value), str(e.value)
+    jobs = {"topology": {"gpus": 16}, "jobs": [
+        {"name": "a", "kind": "serve", "gpus": 8, "model": {"preset": "llama3-8b"}},
+        {"name": "b", "kind": "serve", "gpus": 8, "model": {"preset": "llama3-8b"}, "serve": serve}]}
+    with pytest.raises(ConfigError) as e:
+        load_config(data=jobs)
+    assert e.value.key == f"jobs.1.{key}" and reason in str(e.value)
+    assert load_config(data={"run": {"kind": "train"}, "model": {"preset": "llama3-8b"}, "serve": serve})
+    assert load_config(data={**MIXTRAL, "serve": serve}).serve.tp == 2        # an MoE model runs them
+
+
 # workload.requests past the end of a trace replayed request by request
 def _five(tmp_path, blank_lines=True):
     p = tmp_path / "five.jsonl"

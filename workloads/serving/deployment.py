@@ -114,6 +114,12 @@ class Deployment:
                        "weight-only FP8 (W8A16, vLLM's FP8 Marlin): 1-byte weight reads, matmuls at the "
                        "bf16 rate")
         self.spec = ModelSpec.from_section(cfg.model)
+        # the config refuses these before the run (sim.config.serve_refusal, the one rule: MoE settings on a
+        # dense model, an MoE kernel the engine does not have); asked again here for a config changed after it
+        # was validated (the Python API: cfg.serve.moe_backend = ...)
+        refusal = serve_refusal(s, cfg.model)
+        if refusal:
+            raise ConfigError(*refusal)
         sp = s.speculative
         if sp is not None and sp.method == "mtp" and not getattr(cfg.model, "mtp_layers", None):
             # MTP drafts with the checkpoint's own multi-token-prediction modules (DeepSeek-V3 / R1:
@@ -283,11 +289,8 @@ class Deployment:
         # serve.schedule_overhead_us is taken as measured on the run's own host)
         overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
         try:
+            # dp_attention or ep > 1 on a dense model: sim.config.serve_refusal (asked in __init__)
             if s.dp_attention:
-                if not self.spec.is_moe:    # a config mistake (exit 2), not a plan that does not fit
-                    raise ConfigError("serve.dp_attention", f"{self.spec.name} has no routed experts "
-                                      "(model.experts = 0) to spread over the replica's GPUs; dp_attention "
-                                      "is for MoE models: remove it")
                 if s.ep not in (1, tp):
                     raise ConfigError("serve.ep", f"with dp_attention the experts spread over the replica's "
                                       f"{tp} GPUs (ep = tp); got ep = {s.ep}")
@@ -300,19 +303,10 @@ class Deployment:
                                        s.redundant_experts)
                 cost.nodes = len(collectives.domains_of(topo, [topo.gpu(i) for i in range(tp)]))
             else:
-                if s.ep > 1 and not self.spec.is_moe:     # a config mistake (exit 2), not a plan that does not fit
-                    raise ConfigError("serve.ep", f"ep = {s.ep} spreads routed experts; {self.spec.name} has none "
-                                      "(model.experts = 0): remove serve.ep")
                 link = self._group_link([topo.gpu(i) for i in range(tp * s.pp)], tp)
                 cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:
             raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
-        # the config refuses these before the run (sim.config.serve_refusal, the one rule: expert settings on a
-        # dense model, an MoE kernel the engine does not have); asked again here for a config changed after it
-        # was validated (the Python API: cfg.serve.moe_backend = ...)
-        refusal = serve_refusal(s, self.cfg.model)
-        if refusal:
-            raise ConfigError(*refusal)
         if s.expert_precision and s.expert_precision != s.precision:
             cost.set_expert_precision(s.expert_precision)
         if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:
