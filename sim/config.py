@@ -853,31 +853,79 @@ _EXPERT_KEYS = {
 }
 
 
+def serve_role_tps(serve) -> dict[str, int]:
+    """The tensor-parallel size of each replica role a ``[serve]`` section runs: disaggregated
+    (``prefill_replicas`` or ``decode_replicas`` > 0) ``{'prefill': prefill_tp, 'decode': decode_tp}``, each
+    defaulting to ``serve.tp`` (Dynamo's 4 x TP1 prefill + 1 x TP4 decode), else ``{'both': tp}``."""
+    if serve.prefill_replicas > 0 or serve.decode_replicas > 0:
+        return {"prefill": serve.prefill_tp or serve.tp, "decode": serve.decode_tp or serve.tp}
+    return {"both": serve.tp}
+
+
 def serve_refusal(serve, model) -> tuple[str, str] | None:
     """Why a ``[serve]`` section cannot serve ``model`` (its ``[model]`` section), decided from the config
-    alone: ``(key, reason)`` for the first setting that cannot run, or None where all can. A model without
-    routed experts (model.experts = 0) has none to spread over a replica's GPUs (``serve.dp_attention``,
-    ``serve.ep`` > 1), to store at ``serve.expert_precision``, to run at ``serve.expert_compute_precision``
-    or to run an MoE kernel (``serve.moe_backend``) for, even at serve.precision's value; an engine runs only the MoE kernels of its engines.toml ``moe_backends``
-    (TensorRT-LLM has no Marlin MoE; a row without the key has every kernel). The one rule: the config
-    refuses these before any run (``Config``, exit 2; ``jobs.N.`` before the key in ``[[jobs]]``), and the
-    serving deployment (workloads/serving/deployment.py) asks it again for a config changed after it was
-    validated (``cfg.serve.moe_backend = ...`` through the Python API)."""
+    alone: ``(key, reason)`` for the first setting that cannot run, or None where all can.
+
+    - ``serve.speculative``: method 'mtp' drafts with the checkpoint's MTP modules (``model.mtp_layers``);
+      a ``draft_vocab`` over ``model.vocab`` proposes tokens the target cannot verify.
+    - the replicas: disaggregation needs both ``prefill_replicas`` and ``decode_replicas`` > 0, and a
+      co-located deployment ``serve.replicas`` >= 1.
+    - a model without routed experts (model.experts = 0) has none to spread over a replica's GPUs
+      (``serve.dp_attention``, ``serve.ep`` > 1), to store at ``serve.expert_precision``, to run at
+      ``serve.expert_compute_precision`` or to run an MoE kernel (``serve.moe_backend``) for, even at
+      serve.precision's value.
+    - ``serve.dp_attention`` spreads the experts over each replica's GPUs (ep = 1 or every role's tp) and
+      is modelled without pipeline parallelism and speculative decoding.
+    - an engine runs only the MoE kernels of its engines.toml ``moe_backends`` (TensorRT-LLM has no
+      Marlin MoE; a row without the key has every kernel).
+
+    The one rule: the config refuses these before any run (``Config``, exit 2; ``jobs.N.`` before the key
+    in ``[[jobs]]``), so `dcsim sweep` refuses such a point before any point runs, and the serving
+    deployment (workloads/serving/deployment.py) asks it again for a config changed after it was validated
+    (``cfg.serve.moe_backend = ...`` through the Python API)."""
+    s, name, sp = serve, model.name, serve.speculative
+    if sp is not None and sp.method == "mtp" and not getattr(model, "mtp_layers", None):
+        # an engine refuses MTP on a model without the checkpoint's multi-token-prediction modules
+        return ("serve.speculative.method", f"'mtp' drafts with the model's multi-token-prediction modules, and "
+                f"{name} has none (model.mtp_layers unset or 0; DeepSeek-V3 / R1 carry 1); use method = 'eagle' "
+                "or 'draft' with its draft_layers, or set model.mtp_layers for a model whose checkpoint has MTP "
+                "modules")
+    if sp is not None and sp.draft_vocab is not None and sp.draft_vocab > model.vocab:
+        # the drafter proposes the target's tokens (EAGLE-3's reduced head maps into the target's vocabulary)
+        return ("serve.speculative.draft_vocab", f"{sp.draft_vocab:,} rows exceed {name}'s vocabulary of "
+                f"{model.vocab:,} tokens (model.vocab): a drafter proposes the target's tokens, so its head has at "
+                "most that many rows (EAGLE-3: a reduced vocabulary such as 32,000); leave it out for the model's own")
+    if (s.prefill_replicas > 0) != (s.decode_replicas > 0):
+        return ("serve.decode_replicas" if s.prefill_replicas else "serve.prefill_replicas",
+                f"disaggregated serving needs both prefill_replicas and decode_replicas > 0 (got prefill_replicas "
+                f"= {s.prefill_replicas}, decode_replicas = {s.decode_replicas})")
+    if not (s.prefill_replicas or s.replicas):
+        return ("serve.replicas", "no replicas to serve on (serve.replicas = 0 without prefill_replicas and "
+                "decode_replicas): set serve.replicas >= 1, or both of the others > 0")
     if not model.experts:
-        if serve.dp_attention:
-            return ("serve.dp_attention", f"{model.name} has no routed experts (model.experts = 0) to spread over "
+        if s.dp_attention:
+            return ("serve.dp_attention", f"{name} has no routed experts (model.experts = 0) to spread over "
                     "the replica's GPUs; dp_attention is for MoE models: remove it")
-        if serve.ep > 1:
-            return ("serve.ep", f"ep = {serve.ep} spreads routed experts; {model.name} has none (model.experts = 0): "
+        if s.ep > 1:
+            return ("serve.ep", f"ep = {s.ep} spreads routed experts; {name} has none (model.experts = 0): "
                     "remove serve.ep")
         for key, (what, why) in _EXPERT_KEYS.items():
-            value = getattr(serve, key, None)
+            value = getattr(s, key, None)
             if value:
-                return (f"serve.{key}", f"{value!r} {what}, but {model.name} has no routed experts (model.experts "
+                return (f"serve.{key}", f"{value!r} {what}, but {name} has no routed experts (model.experts "
                         f"= 0): {why}; remove serve.{key} or serve an MoE model")
         return None
-    backend = getattr(serve, "moe_backend", None)
-    engine = serve.engine or DEFAULT_ENGINE
+    if s.dp_attention:
+        for role, tp in serve_role_tps(s).items():
+            if s.ep not in (1, tp):
+                whose = "" if role == "both" else f"{role} "
+                return ("serve.ep", f"with dp_attention the experts spread over the {whose}replica's {tp} GPUs "
+                        f"(ep = tp); got ep = {s.ep}")
+        if s.pp > 1 or sp is not None:
+            return ("serve.pp" if s.pp > 1 else "serve.speculative", "dp_attention is modelled without pipeline "
+                    "parallelism and without speculative decoding; remove one of them")
+    backend = getattr(s, "moe_backend", None)
+    engine = s.engine or DEFAULT_ENGINE
     names = engine_row(engine).get("moe_backends")
     if backend and isinstance(names, (list, tuple)) and backend not in names:
         return ("serve.moe_backend", f"engine {engine!r} has no {backend!r} MoE kernel (its backends: "

@@ -1282,6 +1282,59 @@ def test_dp_attention_and_ep_on_a_dense_model_are_config_errors(serve, key, reas
     assert load_config(data={**MIXTRAL, "serve": serve}).serve.tp == 2        # an MoE model runs them
 
 
+
+# other [serve] settings that cannot run, decidable from the config: refused by it (sim.config.serve_refusal)
+SPEC = {"tokens": 2, "acceptance": 0.5}
+DP4 = {"dp_attention": True, "tp": 4}
+SERVE_REFUSALS = [      # config, key, reason, the nearest config that runs
+    ({"model": {"preset": "llama3-8b"}, "serve": {"speculative": {**SPEC, "method": "mtp"}}},
+     "serve.speculative.method", "llama3-8b has none (model.mtp_layers unset or 0",
+     {"model": {"preset": "llama3-8b", "mtp_layers": 1}, "serve": {"speculative": {**SPEC, "method": "mtp"}}}),
+    ({"model": {"preset": "llama3-8b"}, "serve": {"speculative": {**SPEC, "draft_vocab": 128_257}}},
+     "serve.speculative.draft_vocab", "128,257 rows exceed llama3-8b's vocabulary of 128,256 tokens (model.vocab)",
+     {"model": {"preset": "llama3-8b"}, "serve": {"speculative": {**SPEC, "draft_vocab": 128_256}}}),
+    ({"serve": {"prefill_replicas": 2}}, "serve.decode_replicas",
+     "needs both prefill_replicas and decode_replicas > 0 (got prefill_replicas = 2, decode_replicas = 0)",
+     {"serve": {"prefill_replicas": 2, "decode_replicas": 1}}),
+    ({"serve": {"decode_replicas": 1, "replicas": 0}}, "serve.prefill_replicas",
+     "needs both prefill_replicas and decode_replicas > 0 (got prefill_replicas = 0, decode_replicas = 1)",
+     {"serve": {"decode_replicas": 1, "replicas": 0, "prefill_replicas": 1}}),
+    ({"serve": {"replicas": 0}}, "serve.replicas", "no replicas to serve on", {"serve": {"replicas": 1}}),
+    ({"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "ep": 2}}, "serve.ep",
+     "with dp_attention the experts spread over the replica's 4 GPUs (ep = tp); got ep = 2",
+     {"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "ep": 4}}),
+    ({"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "ep": 4, "prefill_replicas": 1, "decode_replicas": 1,
+                                                     "decode_tp": 2}}, "serve.ep",
+     "the experts spread over the decode replica's 2 GPUs (ep = tp); got ep = 4",
+     {"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "ep": 1, "prefill_replicas": 1, "decode_replicas": 1,
+                                                     "decode_tp": 2}}),
+    ({"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "pp": 2}}, "serve.pp",
+     "dp_attention is modelled without pipeline parallelism and without speculative decoding",
+     {"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 4, "pp": 2}}),
+    ({"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "speculative": SPEC}}, "serve.speculative",
+     "dp_attention is modelled without pipeline parallelism and without speculative decoding",
+     {"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 4, "speculative": SPEC}}),
+]
+
+
+@pytest.mark.parametrize("data, key, reason, runs", SERVE_REFUSALS)
+def test_serve_settings_that_cannot_run_are_config_errors(data, key, reason, runs):
+    """An MTP drafter on a model without MTP modules, a draft vocabulary over the model's, one disaggregated
+    role without the other, no replicas, and dp_attention with ep other than 1 or every role's tp, with
+    pp > 1 or with speculative decoding were refused only when the serving deployment was built (after
+    `dcsim run` had started, once per sweep point): the config refuses them now, naming the key and why;
+    in [[jobs]] the key is the job's, a training run's [serve] is not refused, and the nearest config that
+    runs (the checkpoint's MTP module, the whole vocabulary, both roles, ep = tp or 1) loads."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data={**SERVE, **data})
+    assert e.value.key == key and reason in str(e.value), str(e.value)
+    job = {"name": "s", "kind": "serve", "gpus": 8, **data}
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"topology": {"gpus": 16}, "jobs": [{"name": "t", "kind": "serve", "gpus": 8}, job]})
+    assert e.value.key == f"jobs.1.{key}" and reason in str(e.value)
+    assert load_config(data={"run": {"kind": "train"}, **data}).run.kind == "train"
+    assert load_config(data={**SERVE, **runs}).run.kind == "serve"
+
 # workload.requests past the end of a trace replayed request by request
 def _five(tmp_path, blank_lines=True):
     p = tmp_path / "five.jsonl"

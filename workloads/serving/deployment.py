@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.config import serve_refusal
+from sim.config import serve_refusal, serve_role_tps
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
@@ -114,39 +114,20 @@ class Deployment:
                        "weight-only FP8 (W8A16, vLLM's FP8 Marlin): 1-byte weight reads, matmuls at the "
                        "bf16 rate")
         self.spec = ModelSpec.from_section(cfg.model)
-        # the config refuses these before the run (sim.config.serve_refusal, the one rule: MoE settings on a
-        # dense model, an MoE kernel the engine does not have); asked again here for a config changed after it
-        # was validated (the Python API: cfg.serve.moe_backend = ...)
+        # the config refuses these before the run (sim.config.serve_refusal, the one rule: an MTP drafter without
+        # MTP modules, a draft vocabulary over the model's, disaggregation without both roles, no replicas, MoE
+        # settings on a dense model, dp_attention's ep / pp / speculative, an MoE kernel the engine does not
+        # have); asked again here for a config changed after it was validated (the Python API)
         refusal = serve_refusal(s, cfg.model)
         if refusal:
             raise ConfigError(*refusal)
-        sp = s.speculative
-        if sp is not None and sp.method == "mtp" and not getattr(cfg.model, "mtp_layers", None):
-            # MTP drafts with the checkpoint's own multi-token-prediction modules (DeepSeek-V3 / R1:
-            # num_nextn_predict_layers = 1); an engine refuses MTP on a model without them
-            raise ConfigError("serve.speculative.method", f"'mtp' drafts with the model's multi-token-prediction "
-                              f"modules, and {self.spec.name} has none (model.mtp_layers unset or 0; DeepSeek-V3 / R1 "
-                              "carry 1); use method = 'eagle' or 'draft' with its draft_layers, or set "
-                              "model.mtp_layers for a model whose checkpoint has MTP modules")
-        if sp is not None and sp.draft_vocab is not None and sp.draft_vocab > self.spec.vocab:
-            # the drafter proposes the target's tokens (EAGLE-3's reduced head maps into the target's
-            # vocabulary): more head rows than the target has tokens propose nothing it can verify
-            raise ConfigError("serve.speculative.draft_vocab", f"{sp.draft_vocab:,} rows exceed {self.spec.name}'s "
-                              f"vocabulary of {self.spec.vocab:,} tokens (model.vocab): a drafter proposes the "
-                              "target's tokens, so its head has at most that many rows (EAGLE-3: a reduced "
-                              "vocabulary such as 32,000); leave it out for the model's own")
         self._warn_beyond_max_context()
-        disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
-        if disagg and (s.prefill_replicas == 0 or s.decode_replicas == 0):
-            raise ConfigError("serve.decode_replicas" if s.prefill_replicas else "serve.prefill_replicas",
-                              "disaggregated serving needs both prefill_replicas and decode_replicas > 0")
+        disagg = s.prefill_replicas > 0 or s.decode_replicas > 0     # both > 0, or none (serve_refusal)
         self.disaggregated = disagg
         counts = {"prefill": s.prefill_replicas, "decode": s.decode_replicas} if disagg else {"both": s.replicas}
-        if not sum(counts.values()):
-            raise ConfigError("serve.replicas", "no replicas to serve on")
         # tensor parallelism per role: disaggregated prefill and decode replicas may differ
         # (serve.prefill_tp / serve.decode_tp, Dynamo's 4 x TP1 prefill + 1 x TP4 decode)
-        role_tp = {"both": s.tp, "prefill": s.prefill_tp or s.tp, "decode": s.decode_tp or s.tp}
+        role_tp = serve_role_tps(s)
         # counted before the per-replica lists are built: replicas = 2**63 raised OverflowError
         # there, 10**9 took gigabytes
         self.gpus_used = replica_gpus(s)[0]
@@ -289,15 +270,9 @@ class Deployment:
         # serve.schedule_overhead_us is taken as measured on the run's own host)
         overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
         try:
-            # dp_attention or ep > 1 on a dense model: sim.config.serve_refusal (asked in __init__)
+            # dp_attention or ep > 1 on a dense model, dp_attention's ep other than 1 or tp, with pp > 1 or
+            # speculative decoding: sim.config.serve_refusal (asked in __init__)
             if s.dp_attention:
-                if s.ep not in (1, tp):
-                    raise ConfigError("serve.ep", f"with dp_attention the experts spread over the replica's "
-                                      f"{tp} GPUs (ep = tp); got ep = {s.ep}")
-                if s.pp > 1 or s.speculative is not None:
-                    key = "serve.pp" if s.pp > 1 else "serve.speculative"
-                    raise ConfigError(key, "dp_attention is modelled without pipeline parallelism and without "
-                                      "speculative decoding; remove one of them")
                 link = self._a2a_link([topo.gpu(i) for i in range(tp)])
                 cost = DpAttentionCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, link, overhead,
                                        s.redundant_experts)
