@@ -749,6 +749,22 @@ class Config(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _serve_runs(self):
+        # a serving run's [serve] settings that cannot run its model (serve_refusal: MoE settings on a dense
+        # model, an MoE kernel the engine does not have): refused here, before any run, so that `dcsim run`
+        # exits 2 before writing its outputs and `dcsim sweep` refuses such a point before any point runs
+        # (they failed at run time, once per point); a [serve] that run.kind ignores is only warned about
+        if self.jobs:
+            scopes = [(f"jobs.{i}.", j) for i, j in enumerate(self.jobs) if j.kind == "serve"]
+        else:
+            scopes = [("", self)] if self.run.kind == "serve" else []
+        for prefix, scope in scopes:
+            refusal = serve_refusal(scope.serve, scope.model)
+            if refusal:
+                raise ConfigError(prefix + refusal[0], refusal[1])
+        return self
+
+    @model_validator(mode="after")
     def _no_long_horizon_with_jobs(self):
         # refused up front: a [[jobs]] run has no long-horizon model (failures, checkpoints), and
         # a serving job failed on it only after the whole simulation
@@ -825,6 +841,96 @@ def engine_scheduler(serve) -> str:
     if "scheduler" in serve.model_fields_set:
         return serve.scheduler
     return engine_row(serve.engine).get("defaults", {}).get("scheduler", serve.scheduler)
+
+
+# [serve] keys that set how a model's routed experts run: on a dense model (model.experts = 0) each is a
+# config error (serve_refusal), in this order
+_EXPERT_KEYS = {
+    "expert_precision": ("is the routed experts' weight precision", "its weights are all at serve.precision"),
+    "expert_compute_precision": ("is the precision of the routed experts' GEMMs",
+                                 "its GEMMs all run at serve.precision"),
+    "moe_backend": ("names an MoE kernel", "a dense model runs no MoE kernel"),
+}
+
+
+def serve_role_tps(serve) -> dict[str, int]:
+    """The tensor-parallel size of each replica role a ``[serve]`` section runs: disaggregated
+    (``prefill_replicas`` or ``decode_replicas`` > 0) ``{'prefill': prefill_tp, 'decode': decode_tp}``, each
+    defaulting to ``serve.tp`` (Dynamo's 4 x TP1 prefill + 1 x TP4 decode), else ``{'both': tp}``."""
+    if serve.prefill_replicas > 0 or serve.decode_replicas > 0:
+        return {"prefill": serve.prefill_tp or serve.tp, "decode": serve.decode_tp or serve.tp}
+    return {"both": serve.tp}
+
+
+def serve_refusal(serve, model) -> tuple[str, str] | None:
+    """Why a ``[serve]`` section cannot serve ``model`` (its ``[model]`` section), decided from the config
+    alone: ``(key, reason)`` for the first setting that cannot run, or None where all can.
+
+    - ``serve.speculative``: method 'mtp' drafts with the checkpoint's MTP modules (``model.mtp_layers``);
+      a ``draft_vocab`` over ``model.vocab`` proposes tokens the target cannot verify.
+    - the replicas: disaggregation needs both ``prefill_replicas`` and ``decode_replicas`` > 0, and a
+      co-located deployment ``serve.replicas`` >= 1.
+    - a model without routed experts (model.experts = 0) has none to spread over a replica's GPUs
+      (``serve.dp_attention``, ``serve.ep`` > 1), to store at ``serve.expert_precision``, to run at
+      ``serve.expert_compute_precision`` or to run an MoE kernel (``serve.moe_backend``) for, even at
+      serve.precision's value.
+    - ``serve.dp_attention`` spreads the experts over each replica's GPUs (ep = 1 or every role's tp) and
+      is modelled without pipeline parallelism and speculative decoding.
+    - an engine runs only the MoE kernels of its engines.toml ``moe_backends`` (TensorRT-LLM has no
+      Marlin MoE; a row without the key has every kernel).
+
+    The one rule: the config refuses these before any run (``Config``, exit 2; ``jobs.N.`` before the key
+    in ``[[jobs]]``), so `dcsim sweep` refuses such a point before any point runs, and the serving
+    deployment (workloads/serving/deployment.py) asks it again for a config changed after it was validated
+    (``cfg.serve.moe_backend = ...`` through the Python API)."""
+    s, name, sp = serve, model.name, serve.speculative
+    if sp is not None and sp.method == "mtp" and not getattr(model, "mtp_layers", None):
+        # an engine refuses MTP on a model without the checkpoint's multi-token-prediction modules
+        return ("serve.speculative.method", f"'mtp' drafts with the model's multi-token-prediction modules, and "
+                f"{name} has none (model.mtp_layers unset or 0; DeepSeek-V3 / R1 carry 1); use method = 'eagle' "
+                "or 'draft' with its draft_layers, or set model.mtp_layers for a model whose checkpoint has MTP "
+                "modules")
+    if sp is not None and sp.draft_vocab is not None and sp.draft_vocab > model.vocab:
+        # the drafter proposes the target's tokens (EAGLE-3's reduced head maps into the target's vocabulary)
+        return ("serve.speculative.draft_vocab", f"{sp.draft_vocab:,} rows exceed {name}'s vocabulary of "
+                f"{model.vocab:,} tokens (model.vocab): a drafter proposes the target's tokens, so its head has at "
+                "most that many rows (EAGLE-3: a reduced vocabulary such as 32,000); leave it out for the model's own")
+    if (s.prefill_replicas > 0) != (s.decode_replicas > 0):
+        return ("serve.decode_replicas" if s.prefill_replicas else "serve.prefill_replicas",
+                f"disaggregated serving needs both prefill_replicas and decode_replicas > 0 (got prefill_replicas "
+                f"= {s.prefill_replicas}, decode_replicas = {s.decode_replicas})")
+    if not (s.prefill_replicas or s.replicas):
+        return ("serve.replicas", "no replicas to serve on (serve.replicas = 0 without prefill_replicas and "
+                "decode_replicas): set serve.replicas >= 1, or both of the others > 0")
+    if not model.experts:
+        if s.dp_attention:
+            return ("serve.dp_attention", f"{name} has no routed experts (model.experts = 0) to spread over "
+                    "the replica's GPUs; dp_attention is for MoE models: remove it")
+        if s.ep > 1:
+            return ("serve.ep", f"ep = {s.ep} spreads routed experts; {name} has none (model.experts = 0): "
+                    "remove serve.ep")
+        for key, (what, why) in _EXPERT_KEYS.items():
+            value = getattr(s, key, None)
+            if value:
+                return (f"serve.{key}", f"{value!r} {what}, but {name} has no routed experts (model.experts "
+                        f"= 0): {why}; remove serve.{key} or serve an MoE model")
+        return None
+    if s.dp_attention:
+        for role, tp in serve_role_tps(s).items():
+            if s.ep not in (1, tp):
+                whose = "" if role == "both" else f"{role} "
+                return ("serve.ep", f"with dp_attention the experts spread over the {whose}replica's {tp} GPUs "
+                        f"(ep = tp); got ep = {s.ep}")
+        if s.pp > 1 or sp is not None:
+            return ("serve.pp" if s.pp > 1 else "serve.speculative", "dp_attention is modelled without pipeline "
+                    "parallelism and without speculative decoding; remove one of them")
+    backend = getattr(s, "moe_backend", None)
+    engine = s.engine or DEFAULT_ENGINE
+    names = engine_row(engine).get("moe_backends")
+    if backend and isinstance(names, (list, tuple)) and backend not in names:
+        return ("serve.moe_backend", f"engine {engine!r} has no {backend!r} MoE kernel (its backends: "
+                f"{', '.join(map(str, names))}; engines.toml moe_backends): choose one of them or another serve.engine")
+    return None
 
 
 def carries_prefix_blocks(workload) -> bool:
@@ -1704,8 +1810,8 @@ def _inert_settings(prefix: str, kind: str, scope, cfg: "Config") -> list[str]:
 
 
 def _inert_moe_backend(prefix: str, model: str, s, gpu: str) -> list[str]:
-    """``serve.moe_backend`` where its kernel is not what the experts run (an MoE model's; a dense model's
-    is refused by the run): a weight-only kernel (triton, marlin) on experts with their own MMA, TRTLLM-gen
+    """``serve.moe_backend`` where its kernel is not what the experts run (an MoE model's; a dense model's,
+    or a kernel the engine does not have, is refused by the config: ``serve_refusal``): a weight-only kernel (triton, marlin) on experts with their own MMA, TRTLLM-gen
     on weight-only experts or a GPU without FP4 tensor cores, CUTLASS (off TensorRT-LLM, whose default it
     is) on experts whose MMA is not FP4 on such a GPU. Priced as the serving cost model does
     (workloads/serving/deployment.py, IterationCost.set_fused_moe_backend / set_mixed_input_kernel) from the

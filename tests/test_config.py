@@ -1111,7 +1111,6 @@ MOE_BACKEND_IN_EFFECT = [
     {**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp8", "moe_backend": "trtllm_gen"}},
     {**MIXTRAL, "topology": {"gpu": "B200-180GB"}, "serve": {"precision": "fp4", "moe_backend": "cutlass"}},
     {**MIXTRAL, "serve": {"precision": "fp8", "moe_backend": "cutlass", "engine": "trtllm"}},     # its default
-    {**SERVE, "serve": {"moe_backend": "cutlass"}},      # a dense model: refused by the run, not warned about
 ]
 
 
@@ -1133,6 +1132,208 @@ def test_a_moe_backend_on_a_gpu_a_config_defines_reads_its_fp4_tensor_cores():
     no_fp4 = {**base, "topology": {"gpu": "H100-mine"}, "hardware": {"H100-mine": {"like": "H100-SXM-80GB"}}}
     assert "H100-mine has no FP4 tensor cores" in _moe_backend_messages(no_fp4)[0]
 
+
+# serve.moe_backend that cannot run (a dense model; a kernel the engine does not have): a config error
+DENSE = {**SERVE, "model": {"preset": "llama3-8b"}}
+
+
+@pytest.mark.parametrize("backend", ["cutlass", "trtllm_gen", "triton", "marlin"])
+def test_a_moe_backend_on_a_dense_model_is_a_config_error(backend):
+    """A dense model runs no MoE kernel: refused when the config is loaded (it was refused only when the
+    serving deployment was built, after `dcsim run` had started), naming serve.moe_backend and why."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data={**DENSE, "serve": {"moe_backend": backend}})
+    assert e.value.key == "serve.moe_backend"
+    assert (f"{backend!r} names an MoE kernel, but llama3-8b has no routed experts (model.experts = 0)"
+            in str(e.value))
+
+
+def test_a_moe_backend_the_engine_does_not_have_is_a_config_error_listing_its_kernels():
+    """TensorRT-LLM has no Marlin MoE (engines.toml trtllm moe_backends = cutlass, trtllm_gen, triton): the
+    config refuses marlin on trtllm and on trtllm-serve (a mode of it), listing the kernels it has; vLLM
+    (a row without moe_backends: every kernel) runs it, and trtllm runs triton."""
+    marlin = {"precision": "bf16", "expert_precision": "mxfp4", "moe_backend": "marlin"}
+    for engine in ("trtllm", "trtllm-serve"):
+        with pytest.raises(ConfigError) as e:
+            load_config(data={**OSS, "serve": {**marlin, "engine": engine}})
+        assert e.value.key == "serve.moe_backend"
+        assert (f"engine {engine!r} has no 'marlin' MoE kernel (its backends: cutlass, trtllm_gen, triton; "
+                "engines.toml moe_backends)") in str(e.value)
+    assert load_config(data={**OSS, "serve": {**marlin, "engine": "vllm"}}).serve.moe_backend == "marlin"
+    assert load_config(data={**OSS, "serve": {**marlin, "engine": "trtllm", "moe_backend": "triton"}})
+
+
+def test_a_job_s_moe_backend_that_cannot_run_names_the_job_and_a_train_run_s_serve_section_does_not():
+    """In [[jobs]] the key is the job's (jobs.N.serve.moe_backend), as other config errors of a job; a
+    [serve] that run.kind = 'train' ignores is only warned about (it runs no MoE kernel either way)."""
+    jobs = {"topology": {"gpus": 16}, "jobs": [
+        {"name": "moe", "kind": "serve", "gpus": 8, "model": {"preset": "mixtral-8x7b"},
+         "serve": {"moe_backend": "marlin"}},
+        {"name": "dense", "kind": "serve", "gpus": 8, "model": {"preset": "llama3-8b"},
+         "serve": {"moe_backend": "triton"}}]}
+    with pytest.raises(ConfigError) as e:
+        load_config(data=jobs)
+    assert e.value.key == "jobs.1.serve.moe_backend" and "llama3-8b has no routed experts" in str(e.value)
+    jobs["jobs"][1]["kind"] = "train"
+    assert load_config(data=jobs).jobs[1].serve.moe_backend == "triton"
+    train = {"run": {"kind": "train"}, "model": {"preset": "llama3-8b"}, "serve": {"moe_backend": "cutlass"}}
+    assert load_config(data=train).run.kind == "train"
+
+
+def test_dcsim_run_refuses_a_moe_backend_on_a_dense_model_before_the_run(tmp_path, capsys):
+    """Exit 2 with the config's message, and no output folder (the run used to start, then fail)."""
+    from sim.app.cli import main
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[run]\nkind = "serve"\nname = "t"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 1\n'
+                   'fabric = "none"\n[model]\npreset = "llama3-8b"\n[serve]\nmoe_backend = "cutlass"\n'
+                   '[workload]\nrequests = 2\n')
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "error: serve.moe_backend: 'cutlass' names an MoE kernel, but llama3-8b has no routed experts" in err
+    assert not out.exists()
+
+
+
+# serve.expert_precision / serve.expert_compute_precision on a dense model: a config error, as moe_backend
+@pytest.mark.parametrize("key, value, what", [
+    ("expert_precision", "fp8", "is the routed experts' weight precision"),
+    ("expert_precision", "bf16", "is the routed experts' weight precision"),       # serve.precision's own
+    ("expert_compute_precision", "fp8", "is the precision of the routed experts' GEMMs"),
+    ("expert_compute_precision", "bf16", "is the precision of the routed experts' GEMMs"),
+])
+def test_expert_precisions_on_a_dense_model_are_a_config_error(key, value, what):
+    """A dense model has no routed experts to store or run at another precision, even at serve.precision's
+    value: refused when the config is loaded (it was refused only when the serving deployment was built,
+    after `dcsim run` had started and once per sweep point), naming the key and why."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data={**DENSE, "serve": {"precision": "bf16", key: value}})
+    assert e.value.key == f"serve.{key}"
+    assert (f"serve.{key}: {value!r} {what}, but llama3-8b has no routed experts (model.experts = 0)"
+            in str(e.value)), str(e.value)
+    assert f"remove serve.{key} or serve an MoE model" in str(e.value)
+    # on an MoE model both run (FP4 experts, their GEMMs at FP8, on Blackwell)
+    moe = {**MIXTRAL, "topology": {"gpu": "B200-180GB"}}
+    assert getattr(load_config(data={**moe, "serve": {"precision": "bf16", key: value}}).serve, key) == value
+
+
+def test_a_job_s_expert_precision_on_a_dense_model_names_the_job_and_the_python_api_is_refused_at_run_time():
+    """In [[jobs]] the key is the job's (jobs.N.serve.expert_compute_precision); a [serve] a training run
+    ignores is not refused. A config changed after it was validated (the Python API) is refused by the
+    deployment with the same rule (sim.config.serve_refusal) and message."""
+    jobs = {"topology": {"gpus": 16}, "jobs": [
+        {"name": "moe", "kind": "serve", "gpus": 8, "model": {"preset": "mixtral-8x7b"},
+         "serve": {"expert_precision": "fp8"}},
+        {"name": "dense", "kind": "serve", "gpus": 8, "model": {"preset": "llama3-8b"},
+         "serve": {"expert_compute_precision": "fp8"}}]}
+    with pytest.raises(ConfigError) as e:
+        load_config(data=jobs)
+    assert e.value.key == "jobs.1.serve.expert_compute_precision"
+    assert "'fp8' is the precision of the routed experts' GEMMs, but llama3-8b has no routed experts" in str(e.value)
+    jobs["jobs"][1]["kind"] = "train"
+    assert load_config(data=jobs).jobs[1].serve.expert_compute_precision == "fp8"
+    train = {"run": {"kind": "train"}, "model": {"preset": "llama3-8b"}, "serve": {"expert_precision": "fp8"}}
+    assert load_config(data=train).run.kind == "train"
+    from sim.app.runner import run
+    cfg = load_config(data={**DENSE, "topology": {"gpu": "H100-SXM-80GB", "gpus": 1, "fabric": "none"},
+                            "workload": {"requests": 2}})
+    cfg.serve.expert_precision = "fp8"
+    with pytest.raises(ConfigError) as e:
+        run(cfg)
+    assert e.value.key == "serve.expert_precision"
+    assert "'fp8' is the routed experts' weight precision, but llama3-8b has no routed experts" in str(e.value)
+
+
+@pytest.mark.parametrize("key", ["expert_precision", "expert_compute_precision"])
+def test_dcsim_run_refuses_an_expert_precision_on_a_dense_model_before_the_run(tmp_path, capsys, key):
+    """Exit 2 with the config's message, and no output folder (the run used to start, then fail)."""
+    from sim.app.cli import main
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[run]\nkind = "serve"\nname = "t"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 1\n'
+                   f'fabric = "none"\n[model]\npreset = "llama3-8b"\n[serve]\n{key} = "fp8"\n'
+                   '[workload]\nrequests = 2\n')
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: serve.{key}: 'fp8' " in err and "but llama3-8b has no routed experts (model.experts = 0)" in err
+    assert not out.exists()
+
+
+
+@pytest.mark.parametrize("serve, key, reason", [
+    ({"dp_attention": True, "tp": 2}, "serve.dp_attention",
+     "llama3-8b has no routed experts (model.experts = 0) to spread over the replica's GPUs"),
+    ({"ep": 2, "tp": 2}, "serve.ep", "ep = 2 spreads routed experts; llama3-8b has none (model.experts = 0)"),
+])
+def test_dp_attention_and_ep_on_a_dense_model_are_config_errors(serve, key, reason):
+    """serve.dp_attention and serve.ep > 1 spread routed experts over a replica's GPUs: on a dense model they
+    were refused only when the deployment was built (exit 2 after the run had started, and once per sweep
+    point); the config refuses them now, keyed jobs.N. in [[jobs]], and not for a training run's [serve]."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data={**DENSE, "serve": serve})
+    assert e.value.key == key and reason in str(e.value), str(e.value)
+    jobs = {"topology": {"gpus": 16}, "jobs": [
+        {"name": "a", "kind": "serve", "gpus": 8, "model": {"preset": "llama3-8b"}},
+        {"name": "b", "kind": "serve", "gpus": 8, "model": {"preset": "llama3-8b"}, "serve": serve}]}
+    with pytest.raises(ConfigError) as e:
+        load_config(data=jobs)
+    assert e.value.key == f"jobs.1.{key}" and reason in str(e.value)
+    assert load_config(data={"run": {"kind": "train"}, "model": {"preset": "llama3-8b"}, "serve": serve})
+    assert load_config(data={**MIXTRAL, "serve": serve}).serve.tp == 2        # an MoE model runs them
+
+
+
+# other [serve] settings that cannot run, decidable from the config: refused by it (sim.config.serve_refusal)
+SPEC = {"tokens": 2, "acceptance": 0.5}
+DP4 = {"dp_attention": True, "tp": 4}
+SERVE_REFUSALS = [      # config, key, reason, the nearest config that runs
+    ({"model": {"preset": "llama3-8b"}, "serve": {"speculative": {**SPEC, "method": "mtp"}}},
+     "serve.speculative.method", "llama3-8b has none (model.mtp_layers unset or 0",
+     {"model": {"preset": "llama3-8b", "mtp_layers": 1}, "serve": {"speculative": {**SPEC, "method": "mtp"}}}),
+    ({"model": {"preset": "llama3-8b"}, "serve": {"speculative": {**SPEC, "draft_vocab": 128_257}}},
+     "serve.speculative.draft_vocab", "128,257 rows exceed llama3-8b's vocabulary of 128,256 tokens (model.vocab)",
+     {"model": {"preset": "llama3-8b"}, "serve": {"speculative": {**SPEC, "draft_vocab": 128_256}}}),
+    ({"serve": {"prefill_replicas": 2}}, "serve.decode_replicas",
+     "needs both prefill_replicas and decode_replicas > 0 (got prefill_replicas = 2, decode_replicas = 0)",
+     {"serve": {"prefill_replicas": 2, "decode_replicas": 1}}),
+    ({"serve": {"decode_replicas": 1, "replicas": 0}}, "serve.prefill_replicas",
+     "needs both prefill_replicas and decode_replicas > 0 (got prefill_replicas = 0, decode_replicas = 1)",
+     {"serve": {"decode_replicas": 1, "replicas": 0, "prefill_replicas": 1}}),
+    ({"serve": {"replicas": 0}}, "serve.replicas", "no replicas to serve on", {"serve": {"replicas": 1}}),
+    ({"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "ep": 2}}, "serve.ep",
+     "with dp_attention the experts spread over the replica's 4 GPUs (ep = tp); got ep = 2",
+     {"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "ep": 4}}),
+    ({"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "ep": 4, "prefill_replicas": 1, "decode_replicas": 1,
+                                                     "decode_tp": 2}}, "serve.ep",
+     "the experts spread over the decode replica's 2 GPUs (ep = tp); got ep = 4",
+     {"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "ep": 1, "prefill_replicas": 1, "decode_replicas": 1,
+                                                     "decode_tp": 2}}),
+    ({"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "pp": 2}}, "serve.pp",
+     "dp_attention is modelled without pipeline parallelism and without speculative decoding",
+     {"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 4, "pp": 2}}),
+    ({"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "speculative": SPEC}}, "serve.speculative",
+     "dp_attention is modelled without pipeline parallelism and without speculative decoding",
+     {"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 4, "speculative": SPEC}}),
+]
+
+
+@pytest.mark.parametrize("data, key, reason, runs", SERVE_REFUSALS)
+def test_serve_settings_that_cannot_run_are_config_errors(data, key, reason, runs):
+    """An MTP drafter on a model without MTP modules, a draft vocabulary over the model's, one disaggregated
+    role without the other, no replicas, and dp_attention with ep other than 1 or every role's tp, with
+    pp > 1 or with speculative decoding were refused only when the serving deployment was built (after
+    `dcsim run` had started, once per sweep point): the config refuses them now, naming the key and why;
+    in [[jobs]] the key is the job's, a training run's [serve] is not refused, and the nearest config that
+    runs (the checkpoint's MTP module, the whole vocabulary, both roles, ep = tp or 1) loads."""
+    with pytest.raises(ConfigError) as e:
+        load_config(data={**SERVE, **data})
+    assert e.value.key == key and reason in str(e.value), str(e.value)
+    job = {"name": "s", "kind": "serve", "gpus": 8, **data}
+    with pytest.raises(ConfigError) as e:
+        load_config(data={"topology": {"gpus": 16}, "jobs": [{"name": "t", "kind": "serve", "gpus": 8}, job]})
+    assert e.value.key == f"jobs.1.{key}" and reason in str(e.value)
+    assert load_config(data={"run": {"kind": "train"}, **data}).run.kind == "train"
+    assert load_config(data={**SERVE, **runs}).run.kind == "serve"
 
 # workload.requests past the end of a trace replayed request by request
 def _five(tmp_path, blank_lines=True):

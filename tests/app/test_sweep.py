@@ -1740,6 +1740,62 @@ def test_a_moe_backend_axis_whose_kernels_do_not_apply_is_refused_before_running
     assert validate_points(load_sweep(tmp_path / "s.toml")) == 2
 
 
+def test_a_moe_backend_point_that_cannot_run_is_refused_before_any_point_runs(tmp_path, capsys):
+    """serve.moe_backend = ['triton', 'marlin'] under TensorRT-LLM (no Marlin MoE: engines.toml moe_backends)
+    ran the triton point and failed the marlin one at run time; a model.preset axis with a dense model under
+    a base's moe_backend failed its dense point the same way. Both are the config's errors now: dcsim sweep
+    exits 2 naming the point, the key and why, before any point runs (no output folder)."""
+    from sim.app.cli import main
+    from sim.app.sweep import validate_points
+    base = ('[run]\nkind = "serve"\nname = "m"\n[topology]\ngpu = "H200-SXM-141GB"\ngpus = 8\nfabric = "none"\n'
+            '[model]\npreset = "gpt-oss-120b"\n[serve]\ntp = 8\nengine = "trtllm"\nprecision = "bf16"\n'
+            'expert_precision = "mxfp4"\n'
+            '[workload]\narrival = "burst"\nrequests = 2\ninput_tokens = 64\noutput_tokens = 4\n')
+    (tmp_path / "base.toml").write_text(base)
+    (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[grid]\n"serve.moe_backend" = ["triton", "marlin"]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert ("error: serve.moe_backend: sweep point moe_backend=marlin: engine 'trtllm' has no 'marlin' MoE kernel "
+            "(its backends: cutlass, trtllm_gen, triton; engines.toml moe_backends)") in err, err
+    assert not out.exists()
+    # a dense model among the points of a base that names an MoE kernel (and no expert precision, which a
+    # dense model refuses first: sim.config.serve_refusal)
+    (tmp_path / "base.toml").write_text(base.replace('engine = "trtllm"', 'moe_backend = "triton"')
+                                        .replace('expert_precision = "mxfp4"\n', ''))
+    (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[grid]\n"model.preset" = ["gpt-oss-120b", "llama3-8b"]\n')
+    with pytest.raises(ConfigError) as e:
+        validate_points(load_sweep(tmp_path / "s.toml"))
+    assert e.value.key == "serve.moe_backend"
+    assert "sweep point preset=llama3-8b: 'triton' names an MoE kernel, but llama3-8b has no routed experts" in str(e.value)
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 2
+    assert not out.exists()
+
+
+
+@pytest.mark.parametrize("key", ["expert_precision", "expert_compute_precision"])
+def test_an_expert_precision_on_a_dense_point_is_refused_before_any_point_runs(tmp_path, capsys, key):
+    """A model.preset axis with a dense model under a base's serve.expert_precision (or
+    expert_compute_precision) ran the MoE point and failed the dense one at run time; it is the config's
+    error now: dcsim sweep exits 2 naming the point, the key and why, before any point runs (no output folder)."""
+    from sim.app.cli import main
+    from sim.app.sweep import validate_points
+    base = ('[run]\nkind = "serve"\nname = "m"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 8\nfabric = "none"\n'
+            f'[model]\npreset = "mixtral-8x7b"\n[serve]\ntp = 8\nprecision = "bf16"\n{key} = "fp8"\n'
+            '[workload]\narrival = "burst"\nrequests = 2\ninput_tokens = 64\noutput_tokens = 4\n')
+    (tmp_path / "base.toml").write_text(base)
+    (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[grid]\n"model.preset" = ["mixtral-8x7b", "llama3-8b"]\n')
+    with pytest.raises(ConfigError) as e:
+        validate_points(load_sweep(tmp_path / "s.toml"))
+    assert e.value.key == f"serve.{key}"
+    assert "sweep point preset=llama3-8b: 'fp8' " in str(e.value) and "llama3-8b has no routed experts" in str(e.value)
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: serve.{key}: sweep point preset=llama3-8b: 'fp8' " in err, err
+    assert not out.exists()
+
+
 def test_a_sweep_file_without_base_says_its_points_start_from_the_defaults(capsys):
     """A sweep file with no base ran dcsim's bare defaults (model 'custom', 8 GPUs) with no word."""
     load_sweep(data={"name": "nobase", "grid": {"train.tp": [1, 2]}})

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.config import serve_refusal, serve_role_tps
 from sim.errors import ConfigError, InfeasibleError
 from sim.hardware import gpu as gpu_spec
 from workloads.model import ModelSpec
@@ -113,33 +114,20 @@ class Deployment:
                        "weight-only FP8 (W8A16, vLLM's FP8 Marlin): 1-byte weight reads, matmuls at the "
                        "bf16 rate")
         self.spec = ModelSpec.from_section(cfg.model)
-        sp = s.speculative
-        if sp is not None and sp.method == "mtp" and not getattr(cfg.model, "mtp_layers", None):
-            # MTP drafts with the checkpoint's own multi-token-prediction modules (DeepSeek-V3 / R1:
-            # num_nextn_predict_layers = 1); an engine refuses MTP on a model without them
-            raise ConfigError("serve.speculative.method", f"'mtp' drafts with the model's multi-token-prediction "
-                              f"modules, and {self.spec.name} has none (model.mtp_layers unset or 0; DeepSeek-V3 / R1 "
-                              "carry 1); use method = 'eagle' or 'draft' with its draft_layers, or set "
-                              "model.mtp_layers for a model whose checkpoint has MTP modules")
-        if sp is not None and sp.draft_vocab is not None and sp.draft_vocab > self.spec.vocab:
-            # the drafter proposes the target's tokens (EAGLE-3's reduced head maps into the target's
-            # vocabulary): more head rows than the target has tokens propose nothing it can verify
-            raise ConfigError("serve.speculative.draft_vocab", f"{sp.draft_vocab:,} rows exceed {self.spec.name}'s "
-                              f"vocabulary of {self.spec.vocab:,} tokens (model.vocab): a drafter proposes the "
-                              "target's tokens, so its head has at most that many rows (EAGLE-3: a reduced "
-                              "vocabulary such as 32,000); leave it out for the model's own")
+        # the config refuses these before the run (sim.config.serve_refusal, the one rule: an MTP drafter without
+        # MTP modules, a draft vocabulary over the model's, disaggregation without both roles, no replicas, MoE
+        # settings on a dense model, dp_attention's ep / pp / speculative, an MoE kernel the engine does not
+        # have); asked again here for a config changed after it was validated (the Python API)
+        refusal = serve_refusal(s, cfg.model)
+        if refusal:
+            raise ConfigError(*refusal)
         self._warn_beyond_max_context()
-        disagg = s.prefill_replicas > 0 or s.decode_replicas > 0
-        if disagg and (s.prefill_replicas == 0 or s.decode_replicas == 0):
-            raise ConfigError("serve.decode_replicas" if s.prefill_replicas else "serve.prefill_replicas",
-                              "disaggregated serving needs both prefill_replicas and decode_replicas > 0")
+        disagg = s.prefill_replicas > 0 or s.decode_replicas > 0     # both > 0, or none (serve_refusal)
         self.disaggregated = disagg
         counts = {"prefill": s.prefill_replicas, "decode": s.decode_replicas} if disagg else {"both": s.replicas}
-        if not sum(counts.values()):
-            raise ConfigError("serve.replicas", "no replicas to serve on")
         # tensor parallelism per role: disaggregated prefill and decode replicas may differ
         # (serve.prefill_tp / serve.decode_tp, Dynamo's 4 x TP1 prefill + 1 x TP4 decode)
-        role_tp = {"both": s.tp, "prefill": s.prefill_tp or s.tp, "decode": s.decode_tp or s.tp}
+        role_tp = serve_role_tps(s)
         # counted before the per-replica lists are built: replicas = 2**63 raised OverflowError
         # there, 10**9 took gigabytes
         self.gpus_used = replica_gpus(s)[0]
@@ -282,37 +270,18 @@ class Deployment:
         # serve.schedule_overhead_us is taken as measured on the run's own host)
         overhead = (s.schedule_overhead_us or self.engine.step_us) * 1e-6
         try:
+            # dp_attention or ep > 1 on a dense model, dp_attention's ep other than 1 or tp, with pp > 1 or
+            # speculative decoding: sim.config.serve_refusal (asked in __init__)
             if s.dp_attention:
-                if not self.spec.is_moe:    # a config mistake (exit 2), not a plan that does not fit
-                    raise ConfigError("serve.dp_attention", f"{self.spec.name} has no routed experts "
-                                      "(model.experts = 0) to spread over the replica's GPUs; dp_attention "
-                                      "is for MoE models: remove it")
-                if s.ep not in (1, tp):
-                    raise ConfigError("serve.ep", f"with dp_attention the experts spread over the replica's "
-                                      f"{tp} GPUs (ep = tp); got ep = {s.ep}")
-                if s.pp > 1 or s.speculative is not None:
-                    key = "serve.pp" if s.pp > 1 else "serve.speculative"
-                    raise ConfigError(key, "dp_attention is modelled without pipeline parallelism and without "
-                                      "speculative decoding; remove one of them")
                 link = self._a2a_link([topo.gpu(i) for i in range(tp)])
                 cost = DpAttentionCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, link, overhead,
                                        s.redundant_experts)
                 cost.nodes = len(collectives.domains_of(topo, [topo.gpu(i) for i in range(tp)]))
             else:
-                if s.ep > 1 and not self.spec.is_moe:     # a config mistake (exit 2), not a plan that does not fit
-                    raise ConfigError("serve.ep", f"ep = {s.ep} spreads routed experts; {self.spec.name} has none "
-                                      "(model.experts = 0): remove serve.ep")
                 link = self._group_link([topo.gpu(i) for i in range(tp * s.pp)], tp)
                 cost = IterationCost(self.spec, self.gpu, s.precision, s.kv_precision, tp, s.pp, s.ep, link, overhead)
         except InfeasibleError as err:
             raise InfeasibleError(key if err.key == "serve.tp" else err.key, err.reason) from None
-        for expert_key in ("expert_precision", "expert_compute_precision", "moe_backend"):
-            if getattr(s, expert_key, None) and not self.spec.is_moe:
-                raise ConfigError(f"serve.{expert_key}", f"{self.spec.name} has no routed experts (model.experts = 0)")
-        if getattr(s, "moe_backend", None) and s.moe_backend not in self.engine.moe_backends:
-            raise ConfigError("serve.moe_backend", f"engine {self.engine.name!r} has no {s.moe_backend!r} MoE kernel "
-                              f"(its backends: {', '.join(self.engine.moe_backends)}; engines.toml moe_backends): "
-                              "choose one of them or another serve.engine")
         if s.expert_precision and s.expert_precision != s.precision:
             cost.set_expert_precision(s.expert_precision)
         if getattr(s, "expert_compute_precision", None) and s.expert_compute_precision != s.precision:

@@ -741,6 +741,16 @@ def test_a_moe_backend_the_engine_does_not_have_is_refused():
         assert e.value.key == "serve.moe_backend" and f"engine {engine!r} has no 'marlin' MoE kernel" in str(e.value)
     serve(serve={**marlin, "engine": "vllm"}, **oss)
     serve(serve={**marlin, "engine": "trtllm", "moe_backend": "triton"}, **oss)
+    # the config refuses both before the run (sim.config.serve_refusal); the deployment asks the same
+    # rule again for a config changed after it was validated (the Python API)
+    from sim.app.runner import run
+    from sim.config import load_config
+    from .serving_helpers import BASE, merge
+    cfg = load_config(data=merge(BASE, {"serve": {**marlin, "engine": "vllm"}, **oss}))
+    cfg.serve.engine = "trtllm"
+    with pytest.raises(ConfigError) as e:
+        run(cfg)
+    assert e.value.key == "serve.moe_backend" and "engine 'trtllm' has no 'marlin' MoE kernel" in str(e.value)
 
 
 @pytest.mark.parametrize("bad", [[], ["cutlas"], "cutlass", [1]])
