@@ -22,9 +22,12 @@ Vocabulary:
   not write: a new output directory is renamed into place whole (atomic); into an existing
   directory (an earlier run's, or, with ``force``, any other) dcsim writes its own files in place,
   manifest removed first and written last, and removes only the files the earlier manifest lists
-  as its own (``dcsim_written``). A user's file that has the name of one of dcsim's, or a file or
-  link at the output path itself, is kept beside as ``NAME.kept-XXXXXXXX``; the same holds for a
+  as its own (``dcsim_written``). A user's file that has the name of one of dcsim's, or a file at
+  the output path itself, is kept beside as ``NAME.kept-XXXXXXXX``; the same holds for a
   figure's path (``save_figure``: dcsim's figures carry ``FIGURE_MARK`` in their metadata).
+- linked output: an output path that is a symbolic link to a directory is that directory
+  (``output_path``): checked and written through, the link left as it is; a link to a file or to
+  nothing is refused naming the key.
 - trace: Chrome trace-event JSON (``traceEvents`` of complete ``"X"`` events in microseconds,
   with ``"M"`` metadata naming processes and threads) that ui.perfetto.dev opens. Tables
   become tracks by convention: any table with ``start_s`` and ``end_s`` columns is drawn, one
@@ -116,6 +119,43 @@ def is_sweep_output(directory: Path) -> bool:
     return _is_sweep_manifest(_json_object(Path(directory) / SWEEP_MANIFEST))
 
 
+def broken_link(path: Path) -> Path | None:
+    """The first symbolic link at or above ``path`` that leads nowhere (its target does not exist, or
+    links lead round in a loop), or None."""
+    for p in (Path(path), *Path(path).parents):
+        if p.is_symlink() and not p.exists():
+            return p
+    return None
+
+
+def broken_link_reason(link: Path) -> str:
+    """What is wrong with ``link`` (a ``broken_link``), for an error message."""
+    try:
+        return f"{str(link)!r} is a symbolic link to {os.readlink(link)!r}, which does not exist"
+    except OSError:
+        return f"{str(link)!r} is a symbolic link that cannot be followed"
+
+
+def output_path(final: Path, key: str = "--out") -> Path:
+    """Where an output directory named ``final`` is: ``final`` itself, or, when ``final`` is a symbolic
+    link to a directory (an output folder on scratch storage), that directory (resolved): every check and
+    write goes there, and the link itself is never replaced, renamed or removed. A link to anything else,
+    a dangling link or a loop of links is refused (``ConfigError`` naming ``key``, exit 2): it was renamed
+    aside (``--force``) and a new directory written in its place."""
+    from sim.errors import ConfigError
+    final = Path(final)
+    if not final.is_symlink():
+        return final
+    if not final.exists():
+        raise ConfigError(key, f"{broken_link_reason(final)}: create that directory first, or choose another "
+                               "path (dcsim leaves the link as it is)")
+    if not final.is_dir():
+        raise ConfigError(key, f"{str(final)!r} is a symbolic link to {os.readlink(final)!r}, which is not a "
+                               "directory: give a directory for the output (dcsim leaves the link and its target "
+                               "as they are)")
+    return final.resolve()
+
+
 def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: str = "--out") -> None:
     """Refuse (``ConfigError`` naming ``key`` and the directory, exit 2) to write a ``kind``
     ("run" or "sweep") output over anything dcsim did not write.
@@ -124,12 +164,14 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     resumes an earlier sweep's. ``force`` allows replacing anything except the current
     directory or one of its ancestors (never: the shell is standing in it)."""
     from sim.errors import ConfigError
-    final = Path(final)
-    check_parents(final, key)
+    given = Path(final)
+    check_parents(given, key)
+    final = output_path(given, key)         # a link to a directory is that directory
+    shown = repr(str(given)) + (f" (a link to {str(final)!r})" if final != given else "")
     resolved = final.resolve()
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
-        raise ConfigError(key, f"{str(final)!r} is the current directory or contains it; "
+        raise ConfigError(key, f"{shown} is the current directory or contains it; "
                                "write into a new subdirectory instead")
     if not final.exists() and not final.is_symlink():
         check_writable(final, key)
@@ -147,10 +189,10 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     held = {"run": is_sweep_output, "sweep": is_run_output}.get(kind)
     if final.is_dir() and held is not None and held(final):     # a run and a sweep of the same name
         was = "sweep" if kind == "run" else "run"
-        raise ConfigError(key, f"{str(final)!r} holds a dcsim {was}'s output, not a {kind}'s (a {was} and a "
+        raise ConfigError(key, f"{shown} holds a dcsim {was}'s output, not a {kind}'s (a {was} and a "
                                f"{kind} of the same name share runs/out/NAME); refusing to replace it: choose "
                                "another --out, or remove that directory yourself")
-    raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
+    raise ConfigError(key, f"{shown} exists and is {what} that is not {other}'s output "
                            f"(no {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST} written by dcsim); "
                            "refusing to replace it: choose a new directory, or pass --force")
 
@@ -162,12 +204,12 @@ def dcsim_may_write(name: str) -> bool:
 
 
 def holds_only_foreign_names(directory: Path) -> bool:
-    """True when ``directory`` is a directory (not a link) that is not empty and none of whose entries has
+    """True when ``directory`` is a directory (or a link to one) that is not empty and none of whose entries has
     a name dcsim may write there (``dcsim_may_write``): a run written into it overwrites, moves and
     deletes nothing (a sweep point directory where a user put ``notes.txt`` before the point ran,
     or whose dcsim files an earlier version removed after the point failed)."""
     directory = Path(directory)
-    if directory.is_symlink() or not directory.is_dir():
+    if not directory.is_dir():          # a link to a directory is that directory (``output_path``)
         return False
     try:
         names = [e.name for e in directory.iterdir()]
@@ -217,6 +259,9 @@ def check_parents(final: Path, key: str = "--out") -> None:
                                    "and dcsim adds a staging suffix to the last): choose a shorter name")
     for parent in Path(final).parents:
         if parent.exists() or parent.is_symlink():
+            if parent.is_symlink() and not parent.exists():
+                raise ConfigError(key, f"{broken_link_reason(parent)}, so {str(final)!r} cannot be a directory "
+                                       "below it: create that directory first, or choose another path")
             if not parent.is_dir():
                 raise ConfigError(key, f"{str(parent)!r} is a file, so {str(final)!r} cannot be a directory "
                                        "below it: choose another path")
@@ -276,21 +321,23 @@ def staging_dir(final: Path, staging_root: Path | None = None) -> Path:
 
 def publish(staging: Path, final: Path, force: bool = False) -> None:
     """Put a finished staging directory's files at ``final`` (only over an earlier run's output
-    or an empty directory unless ``force``: ``check_replaceable``).
+    or an empty directory unless ``force``: ``check_replaceable``; a link to a directory is that
+    directory: ``output_path``).
 
     A new ``final`` is the staging directory renamed into place (atomic). An existing directory
     is written into in place, never renamed or removed: its manifest goes first, renamed to
     ``REPLACING`` (a reader sees an unfinished run, ``is_complete`` false; a run cut off from here on
-    is still known as dcsim's, and the next one replaces it), then each of the new files replaces its namesake, the
-    earlier run's own files that the new run does not write are removed (``dcsim_written``), and
-    the manifest comes last. A file there that dcsim did not write but that has the name of one
-    of its own is kept as ``NAME.kept-XXXXXXXX``; a file or link at ``final`` itself likewise."""
+    is still known as dcsim's, and the next one replaces it), then each of the new files replaces its
+    namesake, the earlier run's own files that the new run does not write are removed (``dcsim_written``),
+    and the manifest comes last. A file there that dcsim did not write but that has the name of one of its
+    own is kept as ``NAME.kept-XXXXXXXX``; a file at ``final`` itself likewise."""
     final = Path(final)
     staging = Path(staging)
     check_replaceable(final, "run", force)
+    final = output_path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    if final.is_symlink() or (final.exists() and not final.is_dir()):
-        os.rename(final, aside_name(final))            # the user's file or link, kept beside
+    if final.exists() and not final.is_dir():
+        os.rename(final, aside_name(final))            # the user's file, kept beside (never a link: output_path)
     if not final.exists():
         os.rename(staging, final)
         return
@@ -407,7 +454,11 @@ def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
     final = Path(final)
     if final.name in ("", ".", ".."):
         final = final.resolve()
+    given = final
     check_replaceable(final, "run", force)
+    final = output_path(final)                  # a link to a directory: written through, left a link
+    if staging_root is not None and not _same_file_system(Path(staging_root), final):
+        staging_root = None                     # a point directory linked elsewhere: a rename cannot cross
     staging = staging_dir(final, staging_root)
     try:
         write_tables(tables, staging)
@@ -424,7 +475,19 @@ def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Path(final)
+    return given
+
+
+def _same_file_system(a: Path, b: Path) -> bool:
+    """Whether the nearest existing directories at or above ``a`` and ``b`` are on one file system."""
+    def device(p: Path) -> int | None:
+        for q in (p, *p.parents):
+            try:
+                return os.stat(q).st_dev
+            except OSError:
+                continue
+        return None
+    return device(Path(a).absolute()) == device(Path(b).absolute())
 
 
 _STAGING_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.staging$")

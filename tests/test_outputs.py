@@ -385,7 +385,9 @@ def test_holds_only_foreign_names_is_true_only_where_no_name_dcsim_writes_is_tak
     (d / "plots").mkdir()
     assert holds_only_foreign_names(d)
     (tmp_path / "link").symlink_to(d)
-    assert not holds_only_foreign_names(tmp_path / "link")     # a link is never written through
+    assert holds_only_foreign_names(tmp_path / "link")         # a link to a directory is that directory
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert not holds_only_foreign_names(tmp_path / "dangling")
     for name in ("summary.parquet", "anything.parquet", "manifest.json", ".manifest.json.replacing", "trace.json"):
         (d / name).write_text("mine")
         assert not holds_only_foreign_names(d), name
@@ -517,3 +519,69 @@ def test_files_of_dcsims_names_beside_a_run_that_are_not_dcsims_are_kept(tmp_pat
     kept = [p for p in final.iterdir() if p.name.startswith("manifest.json.kept-")]
     assert [p.read_text() for p in kept] == ['{"tables": ["notes"]}']
     assert json.loads((final / "manifest.json").read_text())["seed"] == 3 and not (final / REPLACING).exists()
+
+
+# -- --out through a symbolic link; a user's file set aside with a note; checksums ----------------
+
+def _tree(root: Path) -> dict:
+    """Every entry under ``root`` (links not followed): a link's target, a file's bytes, a directory."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        out[rel] = ("link", str(p.readlink())) if p.is_symlink() else p.read_bytes() if p.is_file() else "dir"
+    return out
+
+
+def test_out_a_link_to_a_directory_is_that_directory(tmp_path, capsys):
+    """``--out LINK`` where LINK is a symbolic link to a directory (an output folder on scratch storage)
+    behaves as ``--out`` that directory: into an earlier run's output it is a rerun (it was refused as
+    "not an earlier run's output (no manifest.json written by dcsim)", though the target held one); into a
+    user's directory it is refused naming the link, and ``--force`` writes through the link (it renamed the
+    link to LINK.kept-XXXXXXXX without a word and wrote a new directory in its place)."""
+    from sim.app.cli import main
+    scratch = tmp_path / "scratch"
+    assert main(["run", QUICKSTART, "--out", str(scratch / "run1")]) == 0
+    (tmp_path / "run1").symlink_to(scratch / "run1")
+    assert main(["run", QUICKSTART, "--out", str(tmp_path / "run1"), "--set", "train.tp=8"]) == 0
+    assert (tmp_path / "run1").is_symlink() and (tmp_path / "run1").readlink() == scratch / "run1"
+    assert json.loads((scratch / "run1" / "manifest.json").read_text())["config"]["train"]["tp"] == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run1", "scratch"]      # nothing kept, no staging
+    assert sorted(p.name for p in scratch.iterdir()) == ["run1"]
+    assert not any(".kept-" in p.name for p in (scratch / "run1").iterdir())
+    # a user's directory behind the link: refused, as the directory itself is, naming the link
+    (scratch / "mine").mkdir()
+    (scratch / "mine" / "thesis.tex").write_text("years of work")
+    (tmp_path / "mine").symlink_to(scratch / "mine")
+    capsys.readouterr()
+    assert main(["run", QUICKSTART, "--out", str(tmp_path / "mine")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out:") and str(tmp_path / "mine") in err and "--force" in err
+    assert "a link to" in err and "Traceback" not in err
+    assert _tree(scratch / "mine") == {"thesis.tex": b"years of work"}
+    # --force writes through the link, beside the user's file; the link stays a link
+    assert main(["run", QUICKSTART, "--out", str(tmp_path / "mine"), "--force"]) == 0
+    assert (tmp_path / "mine").is_symlink() and (tmp_path / "mine").readlink() == scratch / "mine"
+    assert is_complete(scratch / "mine") and (scratch / "mine" / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "run1", "scratch"]
+    assert sorted(p.name for p in scratch.iterdir()) == ["mine", "run1"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_out_a_dangling_link_or_a_link_to_a_file_is_refused_naming_out(tmp_path, capsys, force):
+    """A link at ``--out`` that leads nowhere, or to a file, cannot be an output directory: refused, exit 2
+    naming ``--out`` and saying what the link is, with or without ``--force`` (a dangling link was refused as
+    "a file that is not an earlier run's output", and ``--force`` renamed the link aside), and so is a path
+    below a dangling link. The links and the file stay as they were; nothing is created."""
+    from sim.app.cli import main
+    (tmp_path / "data.csv").write_text("a,b\n")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "tofile").symlink_to(tmp_path / "data.csv")
+    before = _tree(tmp_path)
+    extra = ["--force"] if force else []
+    for out, says in (("dangling", "which does not exist"), ("dangling/sub", "which does not exist"),
+                      ("tofile", "which is not a directory")):
+        assert main(["run", QUICKSTART, "--out", str(tmp_path / out)] + extra) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --out:") and "is a symbolic link to" in err and says in err, err
+        assert str(tmp_path / out.split("/")[0]) in err and "Traceback" not in err
+        assert _tree(tmp_path) == before
