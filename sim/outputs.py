@@ -23,8 +23,9 @@ Vocabulary:
   directory (an earlier run's, or, with ``force``, any other) dcsim writes its own files in place,
   manifest removed first and written last, and removes only the files the earlier manifest lists
   as its own (``dcsim_written``). A user's file that has the name of one of dcsim's, or a file at
-  the output path itself, is kept beside as ``NAME.kept-XXXXXXXX``; the same holds for a
-  figure's path (``save_figure``: dcsim's figures carry ``FIGURE_MARK`` in their metadata).
+  the output path itself, is kept beside as ``NAME.kept-XXXXXXXX`` with a note on stderr
+  (``keep_aside``); the same holds for a figure's path (``save_figure``: dcsim's figures carry
+  ``FIGURE_MARK`` in their metadata).
 - linked output: an output path that is a symbolic link to a directory is that directory
   (``output_path``): checked and written through, the link left as it is; a link to a file or to
   nothing is refused naming the key.
@@ -330,14 +331,15 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
     is still known as dcsim's, and the next one replaces it), then each of the new files replaces its
     namesake, the earlier run's own files that the new run does not write are removed (``dcsim_written``),
     and the manifest comes last. A file there that dcsim did not write but that has the name of one of its
-    own is kept as ``NAME.kept-XXXXXXXX``; a file at ``final`` itself likewise."""
+    own is kept as ``NAME.kept-XXXXXXXX`` with a note (``keep_aside``); a file at ``final`` itself
+    likewise."""
     final = Path(final)
     staging = Path(staging)
     check_replaceable(final, "run", force)
     final = output_path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists() and not final.is_dir():
-        os.rename(final, aside_name(final))            # the user's file, kept beside (never a link: output_path)
+        keep_aside(final)                               # the user's file, kept beside (never a link: output_path)
     if not final.exists():
         os.rename(staging, final)
         return
@@ -352,7 +354,7 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
         # marker's name that is not a dcsim manifest is the user's: kept beside, never overwritten
         if (marker.is_symlink() or marker.exists()) and not (
                 marker.is_file() and _is_run_manifest(_json_object(marker))):
-            os.rename(marker, aside_name(marker))
+            keep_aside(marker)
         os.replace(manifest, marker)
         moved = True
     for name in sorted(new - {MANIFEST}) + ([MANIFEST] if MANIFEST in new else []):
@@ -361,7 +363,7 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
             if name in earlier and target.is_file() and not target.is_symlink():
                 target.unlink()                         # dcsim's own earlier file
             else:
-                os.rename(target, aside_name(target))   # the user's: kept beside
+                keep_aside(target)                      # the user's: kept beside
         os.rename(staging / name, target)
     for name in sorted(earlier - new):                  # the earlier run's files this run has not
         entry = final / name
@@ -400,9 +402,7 @@ def save_figure(fig, path, **savefig_kwargs) -> Path:
     if path.is_symlink() or (path.exists() and not is_dcsim_figure(path)):
         if path.is_dir() and not path.is_symlink():
             raise IsADirectoryError(str(path))
-        kept = aside_name(path)
-        os.rename(path, kept)
-        print(f"note: {path} was not written by dcsim: kept it as {kept.name}", file=sys.stderr)
+        keep_aside(path)
     fig.savefig(path, metadata=meta, **savefig_kwargs)
     return path
 
@@ -414,6 +414,20 @@ def aside_name(path: Path, tag: str = "kept") -> Path:
         kept = path.with_name(f"{path.name}.{tag}-{uuid.uuid4().hex[:8]}")
         if not kept.exists() and not kept.is_symlink():
             return kept
+
+
+NOT_DCSIMS = "was not written by dcsim"
+
+
+def keep_aside(path: Path, why: str = NOT_DCSIMS) -> Path:
+    """Rename a user's entry at ``path`` (a file dcsim would write there, or a link) to a free
+    ``NAME.kept-XXXXXXXX`` beside it and say so on stderr: ``note: PATH WHY: kept it as NAME``. Every
+    entry dcsim sets aside for a user goes through here, so none is moved without a word."""
+    path = Path(path)
+    kept = aside_name(path)
+    os.rename(path, kept)
+    print(f"note: {path} {why}: kept it as {kept.name}", file=sys.stderr)
+    return kept
 
 
 def dcsim_written(directory: Path) -> set[str]:

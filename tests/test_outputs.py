@@ -585,3 +585,18 @@ def test_out_a_dangling_link_or_a_link_to_a_file_is_refused_naming_out(tmp_path,
         assert err.startswith("error: --out:") and "is a symbolic link to" in err and says in err, err
         assert str(tmp_path / out.split("/")[0]) in err and "Traceback" not in err
         assert _tree(tmp_path) == before
+
+
+def test_a_users_file_of_a_dcsim_name_is_kept_with_a_note(tmp_path, capsys):
+    """``dcsim run --out D --force`` where D holds the user's summary.parquet: the file is kept beside as
+    summary.parquet.kept-XXXXXXXX, and stderr says so (it was renamed without a word; figures and
+    sweep.json already said so)."""
+    from sim.app.cli import main
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "summary.parquet").write_text("x")
+    assert main(["run", QUICKSTART, "--out", str(d), "--force"]) == 0
+    kept = list(d.glob("summary.parquet.kept-*"))
+    assert [p.read_text() for p in kept] == ["x"]
+    err = capsys.readouterr().err
+    assert f"note: {d / 'summary.parquet'} was not written by dcsim: kept it as {kept[0].name}" in err

@@ -1418,7 +1418,11 @@ def test_a_point_dir_with_a_user_file_of_a_dcsim_name_fails_and_the_sweep_exits_
     assert "0 ran, 1 already done, 1 failed" in err and "could not be written into their directories" in err, err
     assert (out / "tp=2" / "summary.parquet").read_bytes() == b"mine"
     assert main(sweep + ["--force"]) == 0
-    assert [p.read_bytes() for p in (out / "tp=2").glob("summary.parquet.kept-*")] == [b"mine"]
+    kept = list((out / "tp=2").glob("summary.parquet.kept-*"))
+    assert [p.read_bytes() for p in kept] == [b"mine"]
+    # said on stderr, as for a user's sweep.json (it was renamed without a word)
+    assert f"{out / 'tp=2' / 'summary.parquet'} was not written by dcsim: kept it as {kept[0].name}" in \
+        capsys.readouterr().err
 
 
 def test_a_sweep_into_a_link_to_a_directory_writes_and_resumes_through_it(tmp_path, capsys):
