@@ -600,3 +600,81 @@ def test_a_users_file_of_a_dcsim_name_is_kept_with_a_note(tmp_path, capsys):
     assert [p.read_text() for p in kept] == ["x"]
     err = capsys.readouterr().err
     assert f"note: {d / 'summary.parquet'} was not written by dcsim: kept it as {kept[0].name}" in err
+
+
+def test_the_manifest_records_the_size_and_sha256_of_each_file_dcsim_wrote(tmp_path):
+    import hashlib
+    final = tmp_path / "run"
+    write_run_dir(final, _tables(), {}, trace={"traceEvents": []})
+    sums = json.loads((final / "manifest.json").read_text())["checksums"]
+    files = {p.name: p.read_bytes() for p in final.iterdir() if p.name != "manifest.json"}
+    assert sorted(files) == ["flows.parquet", "ops.parquet", "requests.parquet", "summary.parquet", "trace.json"]
+    assert sums == {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                    for name, data in files.items()}
+
+
+def test_a_table_the_user_changed_after_the_run_is_kept_on_rerun(tmp_path, capsys):
+    """After ``dcsim run --out D`` the user put their own steps.parquet in D; the next run into D deleted it
+    (the earlier manifest lists that name, so dcsim trusted the name). A file dcsim wrote is replaced or
+    removed now only while its size and sha256 are what the manifest records; a changed one (another size,
+    or the same size and other bytes) is kept as NAME.kept-XXXXXXXX with a note."""
+    from sim.app.cli import main
+    d = tmp_path / "d"
+    assert main(["run", QUICKSTART, "--out", str(d)]) == 0
+    (d / "steps.parquet").write_bytes(b"my own steps")
+    capsys.readouterr()
+    assert main(["run", QUICKSTART, "--out", str(d)]) == 0
+    kept = list(d.glob("steps.parquet.kept-*"))
+    assert [p.read_bytes() for p in kept] == [b"my own steps"]
+    assert f"{d / 'steps.parquet'} was changed since dcsim wrote it: kept it as {kept[0].name}" in \
+        capsys.readouterr().err
+    assert is_complete(d) and pq.read_table(d / "steps.parquet").num_rows > 0
+    # the same size, one byte different: the hash tells
+    data = bytearray((d / "summary.parquet").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (d / "summary.parquet").write_bytes(bytes(data))
+    assert main(["run", QUICKSTART, "--out", str(d)]) == 0
+    assert [p.read_bytes() for p in d.glob("summary.parquet.kept-*")] == [bytes(data)]
+    # a changed table the next run does not write is kept, not removed; dcsim's own are removed
+    final = tmp_path / "run"
+    write_run_dir(final, _tables(), {})
+    (final / "ops.parquet").write_text("edited")
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {})
+    assert [p.read_text() for p in final.glob("ops.parquet.kept-*")] == ["edited"]
+    assert sorted(p.name for p in final.iterdir() if ".kept-" not in p.name) == ["manifest.json", "summary.parquet"]
+    # an unchanged run is replaced without a .kept file
+    write_run_dir(final, _tables(), {})
+    write_run_dir(final, _tables(), {})
+    assert len(list(final.glob("*.kept-*"))) == 1
+
+
+def test_an_earlier_versions_run_without_checksums_keeps_only_files_newer_than_its_manifest(tmp_path, capsys):
+    """A manifest from before checksums names its files only. Its files are replaced as before while none is
+    newer than the manifest (dcsim writes every table before the manifest): an untouched earlier run leaves
+    no .kept file. One the user wrote after the run is newer, and is kept."""
+    import os
+    final = tmp_path / "run"
+
+    def earlier_version_run():
+        write_run_dir(final, _tables(), {"seed": 1})
+        man = json.loads((final / "manifest.json").read_text())
+        del man["checksums"]
+        (final / "manifest.json").write_text(json.dumps(man))
+        stamp = (final / "manifest.json").stat().st_mtime_ns
+        for p in final.iterdir():
+            os.utime(p, ns=(stamp - 10**9, stamp - 10**9))
+        os.utime(final / "manifest.json", ns=(stamp, stamp))
+        return stamp
+
+    earlier_version_run()
+    write_run_dir(final, _tables(), {"seed": 2})
+    assert not list(final.glob("*.kept-*"))
+    stamp = earlier_version_run()
+    (final / "steps.parquet").write_text("not in the manifest")     # not listed: the user's anyway
+    (final / "ops.parquet").write_text("mine now")
+    os.utime(final / "ops.parquet", ns=(stamp + 10**9, stamp + 10**9))
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {"seed": 3})
+    assert [p.read_text() for p in final.glob("ops.parquet.kept-*")] == ["mine now"]
+    assert (final / "steps.parquet").read_text() == "not in the manifest"
+    assert not (final / "flows.parquet").exists() and not (final / "requests.parquet").exists()
+    assert "ops.parquet was changed since dcsim wrote it" in capsys.readouterr().err
