@@ -21,10 +21,15 @@ Vocabulary:
   never renames, moves or removes a directory it did not create, and never deletes a file it did
   not write: a new output directory is renamed into place whole (atomic); into an existing
   directory (an earlier run's, or, with ``force``, any other) dcsim writes its own files in place,
-  manifest removed first and written last, and removes only the files the earlier manifest lists
-  as its own (``dcsim_written``). A user's file that has the name of one of dcsim's, or a file or
-  link at the output path itself, is kept beside as ``NAME.kept-XXXXXXXX``; the same holds for a
-  figure's path (``save_figure``: dcsim's figures carry ``FIGURE_MARK`` in their metadata).
+  manifest removed first and written last, and replaces or removes only the files the earlier manifest
+  lists as its own (``dcsim_written``) that are unchanged since (``changed_since_written``: size and
+  sha256 recorded under ``CHECKSUMS``). A user's file that has the name of one of dcsim's, one dcsim
+  wrote that the user changed since, or a file at the output path itself, is kept beside as
+  ``NAME.kept-XXXXXXXX`` with a note on stderr (``keep_aside``); the same holds for a figure's path
+  (``save_figure``: dcsim's figures carry ``FIGURE_MARK`` in their metadata).
+- linked output: an output path that is a symbolic link to a directory is that directory
+  (``output_path``): checked and written through, the link left as it is; a link to a file or to
+  nothing is refused naming the key.
 - trace: Chrome trace-event JSON (``traceEvents`` of complete ``"X"`` events in microseconds,
   with ``"M"`` metadata naming processes and threads) that ui.perfetto.dev opens. Tables
   become tracks by convention: any table with ``start_s`` and ``end_s`` columns is drawn, one
@@ -52,6 +57,11 @@ MANIFEST = "manifest.json"
 # unfinished (no MANIFEST) yet still says which files dcsim wrote, so that a run killed mid-way (SIGKILL) can
 # be replaced by the next one (a sweep's rerun) instead of being refused as not dcsim's.
 REPLACING = ".manifest.json.replacing"
+# A run manifest's size and sha256 of each file the run wrote (``file_checksum``), by name: a later run
+# replaces or removes such a file only while it is unchanged (``changed_since_written``). The
+# ``REPLACING`` marker also records the checksums of the run being written over it (``INCOMING``).
+CHECKSUMS = "checksums"
+INCOMING = "incoming_checksums"
 SWEEP_MANIFEST = "sweep.json"
 # The advisory lock a running sweep holds on its output directory (``sim.app.sweep._lock_output``), which
 # writes "dcsim sweep lock, process N" into it and refuses one holding other contents. The
@@ -116,6 +126,43 @@ def is_sweep_output(directory: Path) -> bool:
     return _is_sweep_manifest(_json_object(Path(directory) / SWEEP_MANIFEST))
 
 
+def broken_link(path: Path) -> Path | None:
+    """The first symbolic link at or above ``path`` that leads nowhere (its target does not exist, or
+    links lead round in a loop), or None."""
+    for p in (Path(path), *Path(path).parents):
+        if p.is_symlink() and not p.exists():
+            return p
+    return None
+
+
+def broken_link_reason(link: Path) -> str:
+    """What is wrong with ``link`` (a ``broken_link``), for an error message."""
+    try:
+        return f"{str(link)!r} is a symbolic link to {os.readlink(link)!r}, which does not exist"
+    except OSError:
+        return f"{str(link)!r} is a symbolic link that cannot be followed"
+
+
+def output_path(final: Path, key: str = "--out") -> Path:
+    """Where an output directory named ``final`` is: ``final`` itself, or, when ``final`` is a symbolic
+    link to a directory (an output folder on scratch storage), that directory (resolved): every check and
+    write goes there, and the link itself is never replaced, renamed or removed. A link to anything else,
+    a dangling link or a loop of links is refused (``ConfigError`` naming ``key``, exit 2): it was renamed
+    aside (``--force``) and a new directory written in its place."""
+    from sim.errors import ConfigError
+    final = Path(final)
+    if not final.is_symlink():
+        return final
+    if not final.exists():
+        raise ConfigError(key, f"{broken_link_reason(final)}: create that directory first, or choose another "
+                               "path (dcsim leaves the link as it is)")
+    if not final.is_dir():
+        raise ConfigError(key, f"{str(final)!r} is a symbolic link to {os.readlink(final)!r}, which is not a "
+                               "directory: give a directory for the output (dcsim leaves the link and its target "
+                               "as they are)")
+    return final.resolve()
+
+
 def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: str = "--out") -> None:
     """Refuse (``ConfigError`` naming ``key`` and the directory, exit 2) to write a ``kind``
     ("run" or "sweep") output over anything dcsim did not write.
@@ -124,12 +171,14 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     resumes an earlier sweep's. ``force`` allows replacing anything except the current
     directory or one of its ancestors (never: the shell is standing in it)."""
     from sim.errors import ConfigError
-    final = Path(final)
-    check_parents(final, key)
+    given = Path(final)
+    check_parents(given, key)
+    final = output_path(given, key)         # a link to a directory is that directory
+    shown = repr(str(given)) + (f" (a link to {str(final)!r})" if final != given else "")
     resolved = final.resolve()
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
-        raise ConfigError(key, f"{str(final)!r} is the current directory or contains it; "
+        raise ConfigError(key, f"{shown} is the current directory or contains it; "
                                "write into a new subdirectory instead")
     if not final.exists() and not final.is_symlink():
         check_writable(final, key)
@@ -147,10 +196,10 @@ def check_replaceable(final: Path, kind: str = "run", force: bool = False, key: 
     held = {"run": is_sweep_output, "sweep": is_run_output}.get(kind)
     if final.is_dir() and held is not None and held(final):     # a run and a sweep of the same name
         was = "sweep" if kind == "run" else "run"
-        raise ConfigError(key, f"{str(final)!r} holds a dcsim {was}'s output, not a {kind}'s (a {was} and a "
+        raise ConfigError(key, f"{shown} holds a dcsim {was}'s output, not a {kind}'s (a {was} and a "
                                f"{kind} of the same name share runs/out/NAME); refusing to replace it: choose "
                                "another --out, or remove that directory yourself")
-    raise ConfigError(key, f"{str(final)!r} exists and is {what} that is not {other}'s output "
+    raise ConfigError(key, f"{shown} exists and is {what} that is not {other}'s output "
                            f"(no {SWEEP_MANIFEST if kind == 'sweep' else MANIFEST} written by dcsim); "
                            "refusing to replace it: choose a new directory, or pass --force")
 
@@ -162,12 +211,12 @@ def dcsim_may_write(name: str) -> bool:
 
 
 def holds_only_foreign_names(directory: Path) -> bool:
-    """True when ``directory`` is a directory (not a link) that is not empty and none of whose entries has
+    """True when ``directory`` is a directory (or a link to one) that is not empty and none of whose entries has
     a name dcsim may write there (``dcsim_may_write``): a run written into it overwrites, moves and
     deletes nothing (a sweep point directory where a user put ``notes.txt`` before the point ran,
     or whose dcsim files an earlier version removed after the point failed)."""
     directory = Path(directory)
-    if directory.is_symlink() or not directory.is_dir():
+    if not directory.is_dir():          # a link to a directory is that directory (``output_path``)
         return False
     try:
         names = [e.name for e in directory.iterdir()]
@@ -217,6 +266,9 @@ def check_parents(final: Path, key: str = "--out") -> None:
                                    "and dcsim adds a staging suffix to the last): choose a shorter name")
     for parent in Path(final).parents:
         if parent.exists() or parent.is_symlink():
+            if parent.is_symlink() and not parent.exists():
+                raise ConfigError(key, f"{broken_link_reason(parent)}, so {str(final)!r} cannot be a directory "
+                                       "below it: create that directory first, or choose another path")
             if not parent.is_dir():
                 raise ConfigError(key, f"{str(parent)!r} is a file, so {str(final)!r} cannot be a directory "
                                        "below it: choose another path")
@@ -248,10 +300,14 @@ def is_json_atomic_temp(name: str, target: str) -> bool:
     return re.fullmatch(rf"\.{re.escape(target)}\.\d+\.[0-9a-f]{{8}}\.tmp", name) is not None
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
+def write_json_atomic(path: Path, obj: Any, mtime_ns: int | None = None) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file renamed over it; ``mtime_ns``: the
+    modification time the new file gets (the ``REPLACING`` marker keeps its manifest's)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     tmp.write_text(json.dumps(jsonable(obj), indent=2, sort_keys=False) + "\n")
+    if mtime_ns is not None:
+        os.utime(tmp, ns=(mtime_ns, mtime_ns))
     os.replace(tmp, path)
 
 
@@ -276,25 +332,31 @@ def staging_dir(final: Path, staging_root: Path | None = None) -> Path:
 
 def publish(staging: Path, final: Path, force: bool = False) -> None:
     """Put a finished staging directory's files at ``final`` (only over an earlier run's output
-    or an empty directory unless ``force``: ``check_replaceable``).
+    or an empty directory unless ``force``: ``check_replaceable``; a link to a directory is that
+    directory: ``output_path``).
 
     A new ``final`` is the staging directory renamed into place (atomic). An existing directory
     is written into in place, never renamed or removed: its manifest goes first, renamed to
     ``REPLACING`` (a reader sees an unfinished run, ``is_complete`` false; a run cut off from here on
-    is still known as dcsim's, and the next one replaces it), then each of the new files replaces its namesake, the
-    earlier run's own files that the new run does not write are removed (``dcsim_written``), and
-    the manifest comes last. A file there that dcsim did not write but that has the name of one
-    of its own is kept as ``NAME.kept-XXXXXXXX``; a file or link at ``final`` itself likewise."""
+    is still known as dcsim's, and the next one replaces it), and the new run's checksums are added to
+    that marker (``INCOMING``: what a cut-off run already moved in is dcsim's too), then each of the new
+    files replaces its namesake, the earlier run's own files that the new run does not write are removed
+    (``dcsim_written``), and the manifest comes last. A file there that dcsim did not write but that has
+    the name of one of its own, or one dcsim wrote that was changed since (``changed_since_written``), is
+    kept as ``NAME.kept-XXXXXXXX`` with a note (``keep_aside``); a file at ``final`` itself likewise."""
     final = Path(final)
     staging = Path(staging)
     check_replaceable(final, "run", force)
+    final = output_path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    if final.is_symlink() or (final.exists() and not final.is_dir()):
-        os.rename(final, aside_name(final))            # the user's file or link, kept beside
+    if final.exists() and not final.is_dir():
+        keep_aside(final)                               # the user's file, kept beside (never a link: output_path)
     if not final.exists():
         os.rename(staging, final)
         return
     earlier = dcsim_written(final) if is_run_output(final) else set()
+    changed = changed_since_written(final) if earlier else set()
+    own = earlier - changed
     new = {e.name for e in staging.iterdir()}
     manifest = final / MANIFEST
     marker = final / REPLACING
@@ -305,20 +367,32 @@ def publish(staging: Path, final: Path, force: bool = False) -> None:
         # marker's name that is not a dcsim manifest is the user's: kept beside, never overwritten
         if (marker.is_symlink() or marker.exists()) and not (
                 marker.is_file() and _is_run_manifest(_json_object(marker))):
-            os.rename(marker, aside_name(marker))
+            keep_aside(marker)
         os.replace(manifest, marker)
         moved = True
+    if moved or REPLACING in earlier:
+        # the files this run moves in are dcsim's as well, should it be cut off on the way
+        incoming = _json_object(staging / MANIFEST)
+        man = _json_object(marker)
+        if _is_run_manifest(man) and isinstance(incoming, dict) and isinstance(incoming.get(CHECKSUMS), dict):
+            man[INCOMING] = {**(man.get(INCOMING) if isinstance(man.get(INCOMING), dict) else {}),
+                             **incoming[CHECKSUMS]}
+            # its time stays the earlier manifest's: an earlier version's files are judged by it
+            write_json_atomic(marker, man, mtime_ns=marker.stat().st_mtime_ns)
     for name in sorted(new - {MANIFEST}) + ([MANIFEST] if MANIFEST in new else []):
         target = final / name
         if target.is_symlink() or target.exists():
-            if name in earlier and target.is_file() and not target.is_symlink():
+            if name in own and target.is_file() and not target.is_symlink():
                 target.unlink()                         # dcsim's own earlier file
-            else:
-                os.rename(target, aside_name(target))   # the user's: kept beside
+            else:                                       # the user's: kept beside
+                keep_aside(target, CHANGED if name in changed else NOT_DCSIMS)
         os.rename(staging / name, target)
     for name in sorted(earlier - new):                  # the earlier run's files this run has not
         entry = final / name
-        if entry.is_file() and not entry.is_symlink():
+        if name in changed:
+            if entry.is_file() and not entry.is_symlink():
+                keep_aside(entry, CHANGED)              # read as this run's table if left under its name
+        elif entry.is_file() and not entry.is_symlink():
             entry.unlink()
     if moved and marker.is_file() and not marker.is_symlink():
         marker.unlink()                                 # the earlier manifest this call moved there
@@ -353,9 +427,7 @@ def save_figure(fig, path, **savefig_kwargs) -> Path:
     if path.is_symlink() or (path.exists() and not is_dcsim_figure(path)):
         if path.is_dir() and not path.is_symlink():
             raise IsADirectoryError(str(path))
-        kept = aside_name(path)
-        os.rename(path, kept)
-        print(f"note: {path} was not written by dcsim: kept it as {kept.name}", file=sys.stderr)
+        keep_aside(path)
     fig.savefig(path, metadata=meta, **savefig_kwargs)
     return path
 
@@ -367,6 +439,80 @@ def aside_name(path: Path, tag: str = "kept") -> Path:
         kept = path.with_name(f"{path.name}.{tag}-{uuid.uuid4().hex[:8]}")
         if not kept.exists() and not kept.is_symlink():
             return kept
+
+
+NOT_DCSIMS = "was not written by dcsim"
+CHANGED = "was changed since dcsim wrote it"
+
+
+def keep_aside(path: Path, why: str = NOT_DCSIMS) -> Path:
+    """Rename a user's entry at ``path`` (a file dcsim would write there, or a link) to a free
+    ``NAME.kept-XXXXXXXX`` beside it and say so on stderr: ``note: PATH WHY: kept it as NAME``. Every
+    entry dcsim sets aside for a user goes through here, so none is moved without a word."""
+    path = Path(path)
+    kept = aside_name(path)
+    os.rename(path, kept)
+    print(f"note: {path} {why}: kept it as {kept.name}", file=sys.stderr)
+    return kept
+
+
+def file_checksum(path: Path) -> dict:
+    """``{"bytes": size, "sha256": hex digest}`` of the file at ``path``: what a run manifest records
+    under ``CHECKSUMS`` for each file dcsim wrote. sha256 reads about 1 GB/s on one core."""
+    import hashlib
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"bytes": size, "sha256": digest}
+
+
+def _checksum_entry(value) -> bool:
+    return (isinstance(value, dict) and _count(value.get("bytes")) and isinstance(value.get("sha256"), str)
+            and re.fullmatch(r"[0-9a-f]{64}", value["sha256"]) is not None)
+
+
+def changed_since_written(directory: Path) -> set[str]:
+    """Of the files the run manifest (or ``REPLACING`` marker) in ``directory`` lists as dcsim's
+    (``dcsim_written``), those there that are no longer what dcsim wrote: the user replaced or edited
+    them. A later run keeps them (``keep_aside``) instead of overwriting or removing them.
+
+    A file the manifest records in ``CHECKSUMS`` (this version on) is dcsim's while its size and
+    sha256 match (the size first: a file of another size is not hashed; the marker's ``INCOMING``
+    entries count too). A manifest of an earlier version records none: its file is dcsim's while it is
+    no newer than the manifest (dcsim writes every table and trace before the manifest, and a move keeps
+    the time), so a table the user wrote over afterwards is kept while an untouched earlier run's files
+    are replaced as before, without a ``.kept`` file for each. Anything but a plain file is not dcsim's."""
+    directory = Path(directory)
+    names = dcsim_written(directory) - {MANIFEST, REPLACING}
+    if not names:
+        return set()
+    source = directory / MANIFEST if _is_run_manifest(_json_object(directory / MANIFEST)) else directory / REPLACING
+    man = _json_object(source) or {}
+    sums = man.get(CHECKSUMS) if isinstance(man.get(CHECKSUMS), dict) else {}
+    incoming = man.get(INCOMING) if isinstance(man.get(INCOMING), dict) else {}
+    try:
+        written_ns = os.stat(source).st_mtime_ns
+    except OSError:
+        written_ns = None
+    changed = set()
+    for name in names:
+        path = directory / name
+        try:
+            if path.is_symlink() or not path.is_file():
+                if path.is_symlink() or path.exists():
+                    changed.add(name)
+                continue
+            size = path.stat()
+        except OSError:
+            continue
+        known = [e for e in (sums.get(name), incoming.get(name)) if _checksum_entry(e)]
+        if known:
+            sized = [e for e in known if e["bytes"] == size.st_size]
+            if not sized or file_checksum(path)["sha256"] not in {e["sha256"] for e in sized}:
+                changed.add(name)
+        elif written_ns is None or size.st_mtime_ns > written_ns:
+            changed.add(name)
+    return changed
 
 
 def dcsim_written(directory: Path) -> set[str]:
@@ -381,7 +527,8 @@ def dcsim_written(directory: Path) -> set[str]:
         return {MANIFEST} | _listed(man)
     marker = _json_object(Path(directory) / REPLACING)
     if _is_run_manifest(marker):
-        return {REPLACING} | _listed(marker)
+        incoming = marker.get(INCOMING) if isinstance(marker.get(INCOMING), dict) else {}
+        return {REPLACING} | _listed(marker) | {n for n in incoming if _plain_name(n)}
     return set()
 
 
@@ -407,7 +554,11 @@ def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
     final = Path(final)
     if final.name in ("", ".", ".."):
         final = final.resolve()
+    given = final
     check_replaceable(final, "run", force)
+    final = output_path(final)                  # a link to a directory: written through, left a link
+    if staging_root is not None and not _same_file_system(Path(staging_root), final):
+        staging_root = None                     # a point directory linked elsewhere: a rename cannot cross
     staging = staging_dir(final, staging_root)
     try:
         write_tables(tables, staging)
@@ -419,12 +570,25 @@ def write_run_dir(final: Path, tables: dict[str, pa.Table], manifest: dict,
             (staging / "trace.json").write_text(json.dumps(trace))
             manifest["files"] = ["trace.json"]
         manifest["tables"] = {name: t.num_rows for name, t in tables.items()}
+        manifest[CHECKSUMS] = {e.name: file_checksum(e) for e in sorted(staging.iterdir(), key=lambda e: e.name)}
         write_json_atomic(staging / MANIFEST, manifest)
         publish(staging, final, force)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Path(final)
+    return given
+
+
+def _same_file_system(a: Path, b: Path) -> bool:
+    """Whether the nearest existing directories at or above ``a`` and ``b`` are on one file system."""
+    def device(p: Path) -> int | None:
+        for q in (p, *p.parents):
+            try:
+                return os.stat(q).st_dev
+            except OSError:
+                continue
+        return None
+    return device(Path(a).absolute()) == device(Path(b).absolute())
 
 
 _STAGING_NAME = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.staging$")
@@ -445,7 +609,8 @@ def remove_stale_staging(root: Path) -> int:
             continue
         # a replaced run directory left by a killed writer may still hold a user's files:
         # delete it only when everything in it is dcsim's
-        if p.name.endswith(".old") and not {e.name for e in p.iterdir()} <= dcsim_written(p):
+        if p.name.endswith(".old") and not {e.name for e in p.iterdir()} <= (
+                dcsim_written(p) - changed_since_written(p)):
             continue
         shutil.rmtree(p, ignore_errors=True)
         removed += 1

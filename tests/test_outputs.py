@@ -385,7 +385,9 @@ def test_holds_only_foreign_names_is_true_only_where_no_name_dcsim_writes_is_tak
     (d / "plots").mkdir()
     assert holds_only_foreign_names(d)
     (tmp_path / "link").symlink_to(d)
-    assert not holds_only_foreign_names(tmp_path / "link")     # a link is never written through
+    assert holds_only_foreign_names(tmp_path / "link")         # a link to a directory is that directory
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert not holds_only_foreign_names(tmp_path / "dangling")
     for name in ("summary.parquet", "anything.parquet", "manifest.json", ".manifest.json.replacing", "trace.json"):
         (d / name).write_text("mine")
         assert not holds_only_foreign_names(d), name
@@ -517,3 +519,162 @@ def test_files_of_dcsims_names_beside_a_run_that_are_not_dcsims_are_kept(tmp_pat
     kept = [p for p in final.iterdir() if p.name.startswith("manifest.json.kept-")]
     assert [p.read_text() for p in kept] == ['{"tables": ["notes"]}']
     assert json.loads((final / "manifest.json").read_text())["seed"] == 3 and not (final / REPLACING).exists()
+
+
+# -- --out through a symbolic link; a user's file set aside with a note; checksums ----------------
+
+def _tree(root: Path) -> dict:
+    """Every entry under ``root`` (links not followed): a link's target, a file's bytes, a directory."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        out[rel] = ("link", str(p.readlink())) if p.is_symlink() else p.read_bytes() if p.is_file() else "dir"
+    return out
+
+
+def test_out_a_link_to_a_directory_is_that_directory(tmp_path, capsys):
+    """``--out LINK`` where LINK is a symbolic link to a directory (an output folder on scratch storage)
+    behaves as ``--out`` that directory: into an earlier run's output it is a rerun (it was refused as
+    "not an earlier run's output (no manifest.json written by dcsim)", though the target held one); into a
+    user's directory it is refused naming the link, and ``--force`` writes through the link (it renamed the
+    link to LINK.kept-XXXXXXXX without a word and wrote a new directory in its place)."""
+    from sim.app.cli import main
+    scratch = tmp_path / "scratch"
+    assert main(["run", QUICKSTART, "--out", str(scratch / "run1")]) == 0
+    (tmp_path / "run1").symlink_to(scratch / "run1")
+    assert main(["run", QUICKSTART, "--out", str(tmp_path / "run1"), "--set", "train.tp=8"]) == 0
+    assert (tmp_path / "run1").is_symlink() and (tmp_path / "run1").readlink() == scratch / "run1"
+    assert json.loads((scratch / "run1" / "manifest.json").read_text())["config"]["train"]["tp"] == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run1", "scratch"]      # nothing kept, no staging
+    assert sorted(p.name for p in scratch.iterdir()) == ["run1"]
+    assert not any(".kept-" in p.name for p in (scratch / "run1").iterdir())
+    # a user's directory behind the link: refused, as the directory itself is, naming the link
+    (scratch / "mine").mkdir()
+    (scratch / "mine" / "thesis.tex").write_text("years of work")
+    (tmp_path / "mine").symlink_to(scratch / "mine")
+    capsys.readouterr()
+    assert main(["run", QUICKSTART, "--out", str(tmp_path / "mine")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out:") and str(tmp_path / "mine") in err and "--force" in err
+    assert "a link to" in err and "Traceback" not in err
+    assert _tree(scratch / "mine") == {"thesis.tex": b"years of work"}
+    # --force writes through the link, beside the user's file; the link stays a link
+    assert main(["run", QUICKSTART, "--out", str(tmp_path / "mine"), "--force"]) == 0
+    assert (tmp_path / "mine").is_symlink() and (tmp_path / "mine").readlink() == scratch / "mine"
+    assert is_complete(scratch / "mine") and (scratch / "mine" / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "run1", "scratch"]
+    assert sorted(p.name for p in scratch.iterdir()) == ["mine", "run1"]
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_out_a_dangling_link_or_a_link_to_a_file_is_refused_naming_out(tmp_path, capsys, force):
+    """A link at ``--out`` that leads nowhere, or to a file, cannot be an output directory: refused, exit 2
+    naming ``--out`` and saying what the link is, with or without ``--force`` (a dangling link was refused as
+    "a file that is not an earlier run's output", and ``--force`` renamed the link aside), and so is a path
+    below a dangling link. The links and the file stay as they were; nothing is created."""
+    from sim.app.cli import main
+    (tmp_path / "data.csv").write_text("a,b\n")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "tofile").symlink_to(tmp_path / "data.csv")
+    before = _tree(tmp_path)
+    extra = ["--force"] if force else []
+    for out, says in (("dangling", "which does not exist"), ("dangling/sub", "which does not exist"),
+                      ("tofile", "which is not a directory")):
+        assert main(["run", QUICKSTART, "--out", str(tmp_path / out)] + extra) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --out:") and "is a symbolic link to" in err and says in err, err
+        assert str(tmp_path / out.split("/")[0]) in err and "Traceback" not in err
+        assert _tree(tmp_path) == before
+
+
+def test_a_users_file_of_a_dcsim_name_is_kept_with_a_note(tmp_path, capsys):
+    """``dcsim run --out D --force`` where D holds the user's summary.parquet: the file is kept beside as
+    summary.parquet.kept-XXXXXXXX, and stderr says so (it was renamed without a word; figures and
+    sweep.json already said so)."""
+    from sim.app.cli import main
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "summary.parquet").write_text("x")
+    assert main(["run", QUICKSTART, "--out", str(d), "--force"]) == 0
+    kept = list(d.glob("summary.parquet.kept-*"))
+    assert [p.read_text() for p in kept] == ["x"]
+    err = capsys.readouterr().err
+    assert f"note: {d / 'summary.parquet'} was not written by dcsim: kept it as {kept[0].name}" in err
+
+
+def test_the_manifest_records_the_size_and_sha256_of_each_file_dcsim_wrote(tmp_path):
+    import hashlib
+    final = tmp_path / "run"
+    write_run_dir(final, _tables(), {}, trace={"traceEvents": []})
+    sums = json.loads((final / "manifest.json").read_text())["checksums"]
+    files = {p.name: p.read_bytes() for p in final.iterdir() if p.name != "manifest.json"}
+    assert sorted(files) == ["flows.parquet", "ops.parquet", "requests.parquet", "summary.parquet", "trace.json"]
+    assert sums == {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                    for name, data in files.items()}
+
+
+def test_a_table_the_user_changed_after_the_run_is_kept_on_rerun(tmp_path, capsys):
+    """After ``dcsim run --out D`` the user put their own steps.parquet in D; the next run into D deleted it
+    (the earlier manifest lists that name, so dcsim trusted the name). A file dcsim wrote is replaced or
+    removed now only while its size and sha256 are what the manifest records; a changed one (another size,
+    or the same size and other bytes) is kept as NAME.kept-XXXXXXXX with a note."""
+    from sim.app.cli import main
+    d = tmp_path / "d"
+    assert main(["run", QUICKSTART, "--out", str(d)]) == 0
+    (d / "steps.parquet").write_bytes(b"my own steps")
+    capsys.readouterr()
+    assert main(["run", QUICKSTART, "--out", str(d)]) == 0
+    kept = list(d.glob("steps.parquet.kept-*"))
+    assert [p.read_bytes() for p in kept] == [b"my own steps"]
+    assert f"{d / 'steps.parquet'} was changed since dcsim wrote it: kept it as {kept[0].name}" in \
+        capsys.readouterr().err
+    assert is_complete(d) and pq.read_table(d / "steps.parquet").num_rows > 0
+    # the same size, one byte different: the hash tells
+    data = bytearray((d / "summary.parquet").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (d / "summary.parquet").write_bytes(bytes(data))
+    assert main(["run", QUICKSTART, "--out", str(d)]) == 0
+    assert [p.read_bytes() for p in d.glob("summary.parquet.kept-*")] == [bytes(data)]
+    # a changed table the next run does not write is kept, not removed; dcsim's own are removed
+    final = tmp_path / "run"
+    write_run_dir(final, _tables(), {})
+    (final / "ops.parquet").write_text("edited")
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {})
+    assert [p.read_text() for p in final.glob("ops.parquet.kept-*")] == ["edited"]
+    assert sorted(p.name for p in final.iterdir() if ".kept-" not in p.name) == ["manifest.json", "summary.parquet"]
+    # an unchanged run is replaced without a .kept file
+    write_run_dir(final, _tables(), {})
+    write_run_dir(final, _tables(), {})
+    assert len(list(final.glob("*.kept-*"))) == 1
+
+
+def test_an_earlier_versions_run_without_checksums_keeps_only_files_newer_than_its_manifest(tmp_path, capsys):
+    """A manifest from before checksums names its files only. Its files are replaced as before while none is
+    newer than the manifest (dcsim writes every table before the manifest): an untouched earlier run leaves
+    no .kept file. One the user wrote after the run is newer, and is kept."""
+    import os
+    final = tmp_path / "run"
+
+    def earlier_version_run():
+        write_run_dir(final, _tables(), {"seed": 1})
+        man = json.loads((final / "manifest.json").read_text())
+        del man["checksums"]
+        (final / "manifest.json").write_text(json.dumps(man))
+        stamp = (final / "manifest.json").stat().st_mtime_ns
+        for p in final.iterdir():
+            os.utime(p, ns=(stamp - 10**9, stamp - 10**9))
+        os.utime(final / "manifest.json", ns=(stamp, stamp))
+        return stamp
+
+    earlier_version_run()
+    write_run_dir(final, _tables(), {"seed": 2})
+    assert not list(final.glob("*.kept-*"))
+    stamp = earlier_version_run()
+    (final / "steps.parquet").write_text("not in the manifest")     # not listed: the user's anyway
+    (final / "ops.parquet").write_text("mine now")
+    os.utime(final / "ops.parquet", ns=(stamp + 10**9, stamp + 10**9))
+    write_run_dir(final, {"summary": pa.table({"mfu": [0.5]})}, {"seed": 3})
+    assert [p.read_text() for p in final.glob("ops.parquet.kept-*")] == ["mine now"]
+    assert (final / "steps.parquet").read_text() == "not in the manifest"
+    assert not (final / "flows.parquet").exists() and not (final / "requests.parquet").exists()
+    assert "ops.parquet was changed since dcsim wrote it" in capsys.readouterr().err

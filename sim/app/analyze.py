@@ -590,6 +590,10 @@ def check_plot_dir(plot_dir: Path, default: bool = False) -> None:
     key = "DIR" if default else "--plots"
     hint = ("; it is where the plots go by default: --plots PLOTDIR puts them elsewhere, --no-plots draws none"
             if default else "")
+    from sim.outputs import broken_link, broken_link_reason
+    if (link := broken_link(plot_dir)) is not None:     # mkdir failed with "File exists"
+        raise ConfigError(key, f"{broken_link_reason(link)}: create that directory first, or choose another "
+                               f"path for the plots{hint}")
     for p in (plot_dir, *plot_dir.parents):
         if p.exists() and not p.is_dir():
             below = "" if p == plot_dir else f", so {str(plot_dir)!r} cannot be a directory below it"

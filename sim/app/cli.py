@@ -455,6 +455,10 @@ def check_figure_path(out: Path, key: str = "--out") -> None:
         raise ConfigError(key, f"{str(out)!r}: a figure is written as {', '.join(FIGURE_SUFFIXES)}; "
                                f"{out.suffix or 'no suffix'} is not one")
     parent = out.parent if str(out.parent) else Path(".")
+    from sim.outputs import broken_link, broken_link_reason
+    if (link := broken_link(parent)) is not None:
+        raise ConfigError(key, f"{str(out)!r}: {broken_link_reason(link)}: create that directory first, or "
+                               "choose another path")
     if not parent.is_dir():
         above = next((p for p in parent.parents if p.exists()), None)
         if parent.exists() or (above is not None and not above.is_dir()):

@@ -76,8 +76,8 @@ try:
 except ImportError:     # Windows: sweeps run without the output directory's lock
     fcntl = None
 from sim.errors import ConfigError, DcsimError
-from sim.outputs import (SWEEP_LOCK, aside_name, check_replaceable, is_complete, is_json_atomic_temp,
-                         is_sweep_output, remove_stale_staging, write_json_atomic)
+from sim.outputs import (SWEEP_LOCK, check_replaceable, is_complete, is_json_atomic_temp, is_sweep_output,
+                         keep_aside, remove_stale_staging, write_json_atomic)
 
 SWEEP_MANIFEST = "sweep.json"
 SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten mid-sweep
@@ -1160,9 +1160,7 @@ def _run_locked(sweep: Sweep, out_dir: Path, workers: int | None, engine: str, a
     started = time.time()
     manifest_path = out_dir / SWEEP_MANIFEST
     if (manifest_path.is_symlink() or manifest_path.exists()) and not is_sweep_output(out_dir):
-        kept = aside_name(manifest_path)       # a user's sweep.json (--force): kept beside, never overwritten
-        os.rename(manifest_path, kept)
-        print(f"note: {manifest_path} was not written by dcsim: kept it as {kept.name}", file=sys.stderr)
+        keep_aside(manifest_path)              # a user's sweep.json (--force): kept beside, never overwritten
 
     def save(interrupted: bool = False, running: bool = True) -> None:
         write_json_atomic(manifest_path, _manifest(sweep, out_dir, points, status, engine,

@@ -284,6 +284,25 @@ def test_a_plot_directory_that_is_a_file_is_refused_with_exit_2(sweep_dir, tmp_p
     assert captured.out == ""    # refused before the summary table (it was printed, then the error)
 
 
+def test_a_plot_directory_through_a_link(sweep_dir, tmp_path, capsys):
+    """``--plots LINK``: a link to a directory is that directory (the plots go there, the link stays); a
+    dangling one is refused naming --plots and the link (it failed with "cannot write the plots into
+    LINK: File exists"), before the summary table, with nothing created."""
+    from sim.app.cli import main
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for plots in ("dangling", "dangling/sub"):
+        assert main(["analyze", str(sweep_dir), "--plots", str(tmp_path / plots)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith("error: --plots:") and "is a symbolic link to" in captured.err
+        assert "does not exist" in captured.err and captured.out == "" and "Traceback" not in captured.err
+    assert not (tmp_path / "nowhere").exists() and (tmp_path / "dangling").is_symlink()
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "plots").symlink_to(tmp_path / "scratch")
+    assert main(["analyze", str(sweep_dir), "--plots", str(tmp_path / "plots")]) == 0
+    assert (tmp_path / "plots").is_symlink() and (tmp_path / "scratch" / "throughput.png").is_file()
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("lo,hi", [(25, 800), (3.9, 4.8), (0.5, 22), (1e-3, 1e3)])
 def test_log_axis_labels_are_plain_numbers_that_do_not_overlap(lo, hi):
     # the latency plot of a 25..800 requests/s sweep labelled every minor tick as 3x10^1, 4x10^1,

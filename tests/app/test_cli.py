@@ -715,6 +715,15 @@ def test_a_figure_path_below_a_file_names_the_file(tmp_path):
         check_figure_path(tmp_path / "missing" / "x.png")
     assert "does not exist" in str(e.value)
     assert blocker.read_text() == "mine"
+    # below a dangling link: the link is named (it said "directory LINK does not exist")
+    (tmp_path / "figs").symlink_to(tmp_path / "nowhere")
+    for out in (tmp_path / "figs" / "x.png", tmp_path / "figs" / "sub" / "x.png"):
+        with pytest.raises(ConfigError) as e:
+            check_figure_path(out)
+        assert e.value.key == "--out" and f"{str(tmp_path / 'figs')!r} is a symbolic link to" in str(e.value)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "figs2").symlink_to(tmp_path / "real")
+    check_figure_path(tmp_path / "figs2" / "x.png")                 # a link to a directory is that directory
 
 
 def test_every_shipped_config_has_its_own_default_output_directory():

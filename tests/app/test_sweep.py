@@ -1418,7 +1418,47 @@ def test_a_point_dir_with_a_user_file_of_a_dcsim_name_fails_and_the_sweep_exits_
     assert "0 ran, 1 already done, 1 failed" in err and "could not be written into their directories" in err, err
     assert (out / "tp=2" / "summary.parquet").read_bytes() == b"mine"
     assert main(sweep + ["--force"]) == 0
-    assert [p.read_bytes() for p in (out / "tp=2").glob("summary.parquet.kept-*")] == [b"mine"]
+    kept = list((out / "tp=2").glob("summary.parquet.kept-*"))
+    assert [p.read_bytes() for p in kept] == [b"mine"]
+    # said on stderr, as for a user's sweep.json (it was renamed without a word)
+    assert f"{out / 'tp=2' / 'summary.parquet'} was not written by dcsim: kept it as {kept[0].name}" in \
+        capsys.readouterr().err
+
+
+def test_a_sweep_into_a_link_to_a_directory_writes_and_resumes_through_it(tmp_path, capsys):
+    """``dcsim sweep --out LINK`` (a symbolic link to a directory on scratch storage) was refused as "not an
+    earlier sweep's output". The link is that directory now: the sweep writes there, a point directory that
+    is itself a link to a directory is written through, a rerun resumes (every point already done), and the
+    links stay links. A dangling link is refused naming --out, with nothing created."""
+    from sim.app.cli import main
+    path = _tp_sweep(tmp_path)
+    scratch, elsewhere, out = tmp_path / "scratch", tmp_path / "elsewhere", tmp_path / "out"
+    scratch.mkdir()
+    elsewhere.mkdir()
+    out.symlink_to(scratch)
+    sweep = ["sweep", str(path), "--out", str(out), "--workers", "1"]
+    assert main(sweep) == 0
+    assert "2 ran, 0 already done, 0 failed" in capsys.readouterr().err
+    assert out.is_symlink() and out.readlink() == scratch
+    assert (scratch / "sweep.json").is_file() and (scratch / "tp=2" / "manifest.json").is_file()
+    # the user moves one point to other storage and links it back: still done
+    (scratch / "tp=2").rename(elsewhere)
+    (scratch / "tp=2").symlink_to(elsewhere)
+    assert main(sweep) == 0
+    assert "0 ran, 2 already done, 0 failed" in capsys.readouterr().err
+    # a changed config reruns both points: the linked one is written through its link
+    assert main(sweep + ["--set", "workload.requests=4"]) == 0
+    assert "2 ran, 0 already done, 0 failed" in capsys.readouterr().err
+    assert (scratch / "tp=2").is_symlink() and (scratch / "tp=2").readlink() == elsewhere
+    assert json.loads((elsewhere / "manifest.json").read_text())["config"]["workload"]["requests"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "base.toml", "elsewhere", "out", "s.toml", "scratch"]
+    assert not list(scratch.rglob("*.kept-*")) and not list(elsewhere.glob("*.kept-*"))
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "dangling"), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out:") and "is a symbolic link to" in err and "does not exist" in err
+    assert not (tmp_path / "nowhere").exists() and (tmp_path / "dangling").is_symlink()
 
 
 def test_analyze_leaves_out_a_failed_points_tables(tmp_path):
