@@ -105,13 +105,29 @@ def parse_sizes(text: str, key: str = "--sizes") -> list[int]:
 # -- commands --------------------------------------------------------------------------------
 
 def cmd_run(args) -> int:
+    """``dcsim run``. Warnings (the config's and the run's) are about a run dcsim carries out: they
+    are held until it has run and printed before its summary; a run refused as a bad config or an
+    infeasible plan (exit 2 or 3) prints its error alone (an unrelated "train.zero has no effect"
+    came before "tp (16) does not divide key/value heads"). A run that fails otherwise, or is
+    interrupted, prints what it held first."""
+    import io
     from sim.config import load_config
     from sim.app.runner import default_out_dir, run_to_dir
-    cfg = load_config(args.config, args.set)
-    if args.trace:
-        cfg.run.trace = True
-    out = Path(args.out) if args.out else default_out_dir(cfg)
-    result = run_to_dir(cfg, out, force=args.force)
+    real, held = sys.stderr, io.StringIO()
+    sys.stderr = held
+    try:
+        cfg = load_config(args.config, args.set)
+        if args.trace:
+            cfg.run.trace = True
+        out = Path(args.out) if args.out else default_out_dir(cfg)
+        result = run_to_dir(cfg, out, force=args.force)
+    except BaseException as err:
+        sys.stderr = real
+        if not (isinstance(err, DcsimError) and err.exit_code in (2, 3)):
+            real.write(held.getvalue())
+        raise
+    sys.stderr = real
+    real.write(held.getvalue())
     if args.json:
         print(json_line(result.summary))
     elif isinstance(result.summary, list):      # [[jobs]]: one row per job

@@ -896,3 +896,19 @@ def test_hardware_says_which_training_precisions_are_calibrated(capsys):
     table = capsys.readouterr().out.splitlines()
     assert "calibrated_precisions" in table[1]
     assert next(line for line in table if line.startswith("B200-180GB")).split()[-2:] == ["fp8", "False"]
+
+
+def test_a_refused_run_prints_its_error_alone_and_a_run_that_runs_its_warnings(tmp_path, capsys, monkeypatch):
+    # fresh27 #8b: "train.zero = 1 has no effect with a data-parallel group of one rank" came
+    # before the real refusal, "tp (16) does not divide key/value heads (8)" (exit 3)
+    quick = str(ROOT_RUNS / "quickstart.toml")
+    assert main(["run", quick, "--set", "train.tp=16", "--out", str(tmp_path / "refused")]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: infeasible (train.tp): tp (16) does not divide") and "warning" not in err, err
+    # the same warning about a run that does run (dp = 1 at tp 8 on 8 GPUs) is printed (a process
+    # warns once per message: a fresh set, as each dcsim command is a process of its own)
+    from sim import config
+    monkeypatch.setattr(config, "_WARNED_INEFFECTIVE", set())
+    assert main(["run", quick, "--set", "train.tp=8", "--set", "topology.gpus=8", "--set", "train.global_batch=8",
+                 "--out", str(tmp_path / "ran")]) == 0
+    assert "warning: train.zero = 1 has no effect" in capsys.readouterr().err
