@@ -276,7 +276,9 @@ def define(name: str, row: dict, defined_here=()) -> GpuSpec:
                                f"(like = {name!r} borrows its calibration)")
     unknown = sorted(set(row) - _FIELDS)
     if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(sorted(_FIELDS))}")
+        from sim.config import did_you_mean
+        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key{did_you_mean(unknown[0], sorted(_FIELDS))} "
+                                                 f"(known: {', '.join(sorted(_FIELDS))})")
     for k in ("like", "vendor", "source", "notes", "scaleup_kind", "host_cpu", "arch"):     # text, never a coerced number
         if k in row and not isinstance(row[k], str):
             raise ConfigError(f"{key}.{k}", f"must be a string, got {row[k]!r}")
