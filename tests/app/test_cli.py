@@ -912,3 +912,11 @@ def test_a_refused_run_prints_its_error_alone_and_a_run_that_runs_its_warnings(t
     assert main(["run", quick, "--set", "train.tp=8", "--set", "topology.gpus=8", "--set", "train.global_batch=8",
                  "--out", str(tmp_path / "ran")]) == 0
     assert "warning: train.zero = 1 has no effect" in capsys.readouterr().err
+
+
+def test_collective_on_more_gpus_than_the_topology_says_how_to_get_them(capsys):
+    # fresh27 #8e: "16 GPUs requested but the topology has 8" left the fix to the user
+    assert main(["collective", "--op", "all_reduce", "--gpus", "16", "--sizes", "1M"]) == 2
+    assert "add --set topology.gpus=16" in capsys.readouterr().err
+    assert main(["collective", "--op", "all_reduce", "--gpus", "16", "--sizes", "1M",      # the fix runs
+                 "--set", "topology.gpus=16"]) == 0
