@@ -139,7 +139,7 @@ class Section(BaseModel):
 
 class RunSection(Section):
     kind: Literal["train", "serve"] = Field("train", description="what the run simulates")
-    name: str = Field("run", description="run name; default output directory runs/out/<name>/")
+    name: str = Field("run", description="run name; default output directory runs/out/<name>/ under the current directory")
     seed: int = Field(0, ge=0, description="seed of every random stream")
     trace: bool = Field(False, description="also write trace.json (Chrome/Perfetto trace events)")
     steps: int = Field(1, ge=1, description="training steps to simulate")
