@@ -920,3 +920,17 @@ def test_collective_on_more_gpus_than_the_topology_says_how_to_get_them(capsys):
     assert "add --set topology.gpus=16" in capsys.readouterr().err
     assert main(["collective", "--op", "all_reduce", "--gpus", "16", "--sizes", "1M",      # the fix runs
                  "--set", "topology.gpus=16"]) == 0
+
+
+def test_a_training_run_at_every_default_says_its_refusal_is_of_the_defaults(tmp_path, capsys):
+    # fresh27 #10: `[run] name = "plain"` alone exits 3 (189.5 GB a GPU) with nothing saying that is
+    # dcsim's placeholder model at tp 1, zero 0 rather than a plan the user wrote
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[run]\nname = "plain"\n')
+    assert main(["run", str(plain), "--out", str(tmp_path / "o")]) == 3
+    err = capsys.readouterr().err
+    assert "The config gives no [model] or [train], so it trains dcsim's defaults: model 'custom'" in err, err
+    assert "on 8 H100-SXM-80GB GPUs at tp = 1, pp = 1, zero = 0" in err and "runs/quickstart.toml" in err
+    # a config that sets its training (here by --set) is refused on its own terms
+    assert main(["run", str(plain), "--set", "train.zero=1", "--out", str(tmp_path / "o")]) == 3
+    assert "dcsim's defaults" not in capsys.readouterr().err
