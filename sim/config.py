@@ -139,7 +139,7 @@ class Section(BaseModel):
 
 class RunSection(Section):
     kind: Literal["train", "serve"] = Field("train", description="what the run simulates")
-    name: str = Field("run", description="run name; default output directory runs/out/<name>/")
+    name: str = Field("run", description="run name; default output directory runs/out/<name>/ under the current directory")
     seed: int = Field(0, ge=0, description="seed of every random stream")
     trace: bool = Field(False, description="also write trace.json (Chrome/Perfetto trace events)")
     steps: int = Field(1, ge=1, description="training steps to simulate")
@@ -1274,7 +1274,16 @@ def _did_you_mean(loc: tuple) -> str:
     if loc[-2] == "model" and loc[-1] in HF_MODEL_KEYS:
         return f"; did you mean {HF_MODEL_KEYS[loc[-1]]!r} (Hugging Face's {loc[-1]})?"
     model = SECTIONS.get(loc[-2]) if isinstance(loc[-2], str) else JobSection if loc[0] == "jobs" else None
-    close = difflib.get_close_matches(loc[-1], list(getattr(model, "model_fields", {})), n=1, cutoff=0.75)
+    return did_you_mean(loc[-1], list(getattr(model, "model_fields", {})))
+
+
+def did_you_mean(word: str, known) -> str:
+    """``"; did you mean 'hbm_GBps'?"`` for an unknown ``word`` that is one of ``known`` but for
+    its letters' case, or close to one (difflib, ratio >= 0.75); "" when none is."""
+    import difflib
+    known = list(known)
+    same = [k for k in known if k.casefold() == word.casefold()]
+    close = same or difflib.get_close_matches(word, known, n=1, cutoff=0.75)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

@@ -108,6 +108,7 @@ class GpuSpec:
     dispatch_speed: float = 0.0     # its speed at dispatching one torch op / kernel launch over that x86 host (0: host_speed)
     arch: str = ""                  # architecture (``ARCHS``; "": a generic chip), what generation-specific behaviour reads
     sms: int = 0                    # streaming multiprocessors CUDA enables (0: not catalogued)
+    defaults_taken: tuple = field(default=(), compare=False)   # (field, value) a defined GPU without like took from DEFINED_DEFAULTS
 
     @property
     def launch_speed(self) -> float:
@@ -275,7 +276,9 @@ def define(name: str, row: dict, defined_here=()) -> GpuSpec:
                                f"(like = {name!r} borrows its calibration)")
     unknown = sorted(set(row) - _FIELDS)
     if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key; known: {', '.join(sorted(_FIELDS))}")
+        from sim.config import did_you_mean
+        raise ConfigError(f"{key}.{unknown[0]}", f"unknown key{did_you_mean(unknown[0], sorted(_FIELDS))} "
+                                                 f"(known: {', '.join(sorted(_FIELDS))})")
     for k in ("like", "vendor", "source", "notes", "scaleup_kind", "host_cpu", "arch"):     # text, never a coerced number
         if k in row and not isinstance(row[k], str):
             raise ConfigError(f"{key}.{k}", f"must be a string, got {row[k]!r}")
@@ -402,9 +405,35 @@ def define(name: str, row: dict, defined_here=()) -> GpuSpec:
         if float(row["power_W"]) <= idle:
             raise ConfigError(f"{key}.power_W", f"{row['power_W']} W is not above {like}'s idle power ({idle:.0f} W)")
         scale = min(1.0, ((float(row["power_W"]) - idle) / (cat[like].power_W - idle)) ** (1.0 / 3.0))
-    spec = _spec(name, merged, like=like, defined=True, clock_scale=scale)
+    # what a GPU without like took from DEFINED_DEFAULTS, for the run's warning (defaults_note)
+    taken = () if like else tuple((k, merged[k]) for k in (*DEFINED_DEFAULTS, "special_Tops") if k not in row)
+    spec = _spec(name, merged, like=like, defined=True, clock_scale=scale, defaults_taken=taken)
     _DEFINED[name] = spec
     return spec
+
+
+_DEFAULT_WHY = {
+    "vendor": "the default scale-up efficiency, no maker's",
+    "scaleup_GBps": "per direction, PCIe-class: give it for NVLink parts, H100 450",
+    "scaleup_domain": "GPUs that share the scale-up links",
+    "host_GBps": "per direction, PCIe Gen4 x16",
+    "power_W": "the board's power limit, which energy and cost use",
+    "scaleup_kind": "a switched scale-up",
+    "nvls": "no in-switch reduction",
+    "special_Tops": "0.5% of its fastest tensor rate",
+}
+
+
+def defaults_note(spec: GpuSpec) -> str:
+    """The fields a ``[hardware."NAME"]`` GPU without ``like`` took from ``DEFINED_DEFAULTS``, each
+    with its value and what it stands for ("" when it gave them all, or has a like)."""
+    if not spec.defaults_taken:
+        return ""
+    def val(v):
+        return repr(v) if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else f"{v:g}"
+    items = "; ".join(f"{k} = {val(v)} ({_DEFAULT_WHY.get(k, 'generic')})" for k, v in spec.defaults_taken)
+    return (f"[hardware.\"{spec.name}\"] has no like, so the fields it leaves out take dcsim's generic defaults: "
+            f"{items}; give them in the table to change them")
 
 
 def defined() -> dict[str, GpuSpec]:

@@ -358,3 +358,13 @@ def test_a_bad_arch_or_sms_names_the_key_and_why(key, value, words):
     with pytest.raises(_CE) as err:
         _hw.define("T-arch-bad", {"like": "H100-SXM-80GB", key: value})
     assert err.value.key == f"hardware.T-arch-bad.{key}" and words in err.value.reason
+
+
+@pytest.mark.parametrize("typo, meant", [("hbm_gbps", "hbm_GBps"), ("scaleup_gbps", "scaleup_GBps"),
+                                         ("powerW", "power_W")])
+def test_an_unknown_hardware_key_suggests_the_field_it_is_close_to(typo, meant):
+    # fresh27 #8c: hbm_gbps = 5000 said "unknown key; known: ..." where config keys suggest (train.tpp: 'tp')
+    with pytest.raises(_CE) as err:
+        _hw.define("T-typo", {"like": "H100-SXM-80GB", typo: 1})
+    assert err.value.key == f"hardware.T-typo.{typo}"
+    assert f"did you mean {meant!r}?" in err.value.reason

@@ -1139,7 +1139,14 @@ def uncalibrated_note(out: Outputs, rows: list[dict], single: bool = False, of: 
     if not bad or (len(rows) == 1 and not single):
         return
     keys = [k for k in out.partitions if k in bad[0]] or [k for k in ("job",) if k in bad[0]]
-    names = ["/".join(f"{k}={r[k]}" for k in keys) for r in bad[:5]] if keys else []
+
+    def name(r: dict) -> str:
+        # a row's own parts: not a folder value it lacks (None: a run beside a sweep has none of
+        # its axes) nor one its run folder already names (run=hs/tp=4, not run=hs/tp=4/tp=4)
+        seen = str(r.get(out.run_column, "")).split("/")
+        return "/".join(f"{k}={r[k]}" for k in keys
+                        if r.get(k) is not None and (k == out.run_column or f"{k}={r[k]}" not in seen))
+    names = [name(r) for r in bad[:5]] if keys else []
     more = f" and {len(bad) - 5} more" if len(bad) > 5 and names else ""
     print(f"note: {len(bad)} of {len(rows)} {of} are not calibrated (calibrated = false: their GPU's compute "
           f"constants for that kind of run were not fitted to its measurements, so their times are estimates; "

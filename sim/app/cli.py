@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from sim.app.tables import json_line, print_summary, print_table
-from sim.errors import ConfigError, DcsimError
+from sim.errors import ConfigError, DcsimError, InfeasibleError
 
 
 class _SpaceWrapFormatter(argparse.HelpFormatter):
@@ -105,13 +105,31 @@ def parse_sizes(text: str, key: str = "--sizes") -> list[int]:
 # -- commands --------------------------------------------------------------------------------
 
 def cmd_run(args) -> int:
+    """``dcsim run``. Warnings (the config's and the run's) are about a run dcsim carries out: they
+    are held until it has run and printed before its summary; a run refused as a bad config or an
+    infeasible plan (exit 2 or 3) prints its error alone (an unrelated "train.zero has no effect"
+    came before "tp (16) does not divide key/value heads"). A run that fails otherwise, or is
+    interrupted, prints what it held first."""
+    import io
     from sim.config import load_config
     from sim.app.runner import default_out_dir, run_to_dir
-    cfg = load_config(args.config, args.set)
-    if args.trace:
-        cfg.run.trace = True
-    out = Path(args.out) if args.out else default_out_dir(cfg)
-    result = run_to_dir(cfg, out, force=args.force)
+    real, held = sys.stderr, io.StringIO()
+    sys.stderr = held
+    try:
+        cfg = load_config(args.config, args.set)
+        if args.trace:
+            cfg.run.trace = True
+        out = Path(args.out) if args.out else default_out_dir(cfg)
+        result = run_to_dir(cfg, out, force=args.force)
+    except BaseException as err:
+        sys.stderr = real
+        if not (isinstance(err, DcsimError) and err.exit_code in (2, 3)):
+            real.write(held.getvalue())
+        if isinstance(err, InfeasibleError) and "cfg" in locals():
+            raise _at_training_defaults(cfg, err) from None
+        raise
+    sys.stderr = real
+    real.write(held.getvalue())
     if args.json:
         print(json_line(result.summary))
     elif isinstance(result.summary, list):      # [[jobs]]: one row per job
@@ -122,6 +140,20 @@ def cmd_run(args) -> int:
     print(f"wrote {out}/" + (" (trace.json: open in ui.perfetto.dev)" if result.trace else ""),
           file=sys.stderr)
     return 0
+
+
+def _at_training_defaults(cfg, err: InfeasibleError) -> InfeasibleError:
+    """``err`` with one sentence more when the refused run is a training run whose config gives
+    neither [model] nor [train] (``[run] name = "plain"`` alone): it ran dcsim's defaults, which
+    are placeholders for a config to replace, not a plan that fits (189 GB a GPU at tp 1)."""
+    if cfg.run.kind != "train" or cfg.jobs or {"model", "train"} & cfg.model_fields_set:
+        return err
+    m, t, topo = cfg.model, cfg.train, cfg.topology
+    return InfeasibleError(err.key, f"{err.reason}. The config gives no [model] or [train], so it trains dcsim's "
+                                    f"defaults: model {m.preset or m.name!r} ({m.layers} layers, hidden {m.hidden}, "
+                                    f"seq_len {m.seq_len}) on {topo.gpus} {topo.gpu} GPUs at tp = {t.tp}, "
+                                    f"pp = {t.pp}, zero = {t.zero}; a config should set [model] and [train] "
+                                    "(runs/quickstart.toml is one to start from)")
 
 
 def cmd_sweep(args) -> int:

@@ -136,7 +136,8 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int], protocol: s
         raise ConfigError("--protocol", f"{algo} runs NCCL's Simple protocol only, not {protocol}")
     topo = build(cfg.topology)
     if not 1 <= gpus <= len(topo.gpus):
-        raise ConfigError("--gpus", f"{gpus} GPUs requested but the topology has {len(topo.gpus)}")
+        more = f": add --set topology.gpus={gpus} for a larger one" if gpus > len(topo.gpus) else ""
+        raise ConfigError("--gpus", f"{gpus} GPUs requested but the topology has {len(topo.gpus)}{more}")
     spec = gpu_spec(cfg.topology.gpu)
     check_dtype(dtype, op, spec)
     check_sizes_fit(sizes, spec)

@@ -81,6 +81,8 @@ def calibrated(gpu_name: str, kind: str, precision: str = "") -> bool:
         else:
             msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
                    f"defaults (see sim/data/compute.toml); treat its times as estimates")
+            if spec is not None and spec.defaults_taken:
+                msg += "; " + hardware.defaults_note(spec)
         if kind == "serve" and hardware.gpu(gpu_name).vendor == "AMD":
             # the measured comparison there is: the suite of AMD serving runs, and how far dcsim is from them
             msg += ("; `dcsim validate serving-amd` compares dcsim's AMD serving predictions with measured "

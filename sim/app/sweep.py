@@ -373,7 +373,8 @@ def load_sweep(path: str | Path | None = None, data: dict | None = None,
     unknown = sorted(set(spec) - _SWEEP_KEYS)
     from sim.config import SECTIONS
     if unknown and set(unknown) <= set(SECTIONS) | {"hardware", "jobs"}:   # a run config given to `dcsim sweep`
-        raise ConfigError(unknown[0], f"{path or 'the sweep'} looks like a run config ([{'], ['.join(unknown)}]), "
+        # no key prefix: the first section's name ("model: ...") read as the culprit; the file is
+        raise ConfigError("", f"{path or 'the sweep'} looks like a run config ([{'], ['.join(unknown)}]), "
                                       "not a sweep file (name, base, [grid], [zip], [set]): run it with `dcsim "
                                       "run`, or sweep it from a file with base = its path and a [grid] table")
     if unknown:

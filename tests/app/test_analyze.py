@@ -851,6 +851,22 @@ def test_a_sweep_inside_a_folder_of_runs_keeps_its_point_columns(tmp_path):
     assert {"run", "nic_Gbps", "tp", "x"} <= set(out.partitions)
 
 
+def test_the_not_calibrated_note_over_a_folder_of_runs_names_each_run_without_none_parts(tmp_path, capsys):
+    """fresh27 #8f: the note listed run=hwb/nic_Gbps=None/tp=8/...: the folder columns a run lacks
+    (None), and a point's folder values a second time after its run path."""
+    from sim.app.analyze import uncalibrated_note
+    _train_run(tmp_path / "DIR" / "a", 0.4, calibrated=False)
+    _train_run(tmp_path / "DIR" / "sw" / "nic_Gbps=12.5" / "tp=1", 0.3, calibrated=False)
+    _train_run(tmp_path / "DIR" / "b", 0.5, calibrated=True)
+    out = open_outputs(tmp_path / "DIR")
+    capsys.readouterr()
+    uncalibrated_note(out, out.summary_rows())
+    err = capsys.readouterr().err
+    assert "note: 2 of 3 rows are not calibrated" in err and "None" not in err, err
+    assert err.rstrip().endswith(": run=a, run=sw/nic_Gbps=12.5/tp=1"), err
+    assert {r["run"]: r["nic_Gbps"] for r in out.summary_rows()}["a"] is None      # the data keeps its nulls
+
+
 def test_a_folder_of_runs_leaves_out_a_run_being_written(tmp_path):
     """A run being written stages its tables in DIR/.NAME.PID.XXXXXXXX.staging: analyze of DIR read it as
     one more run."""

@@ -905,3 +905,41 @@ def test_hardware_says_which_training_precisions_are_calibrated(capsys):
     table = capsys.readouterr().out.splitlines()
     assert "calibrated_precisions" in table[1]
     assert next(line for line in table if line.startswith("B200-180GB")).split()[-2:] == ["fp8", "False"]
+
+
+def test_a_refused_run_prints_its_error_alone_and_a_run_that_runs_its_warnings(tmp_path, capsys, monkeypatch):
+    # fresh27 #8b: "train.zero = 1 has no effect with a data-parallel group of one rank" came
+    # before the real refusal, "tp (16) does not divide key/value heads (8)" (exit 3)
+    quick = str(ROOT_RUNS / "quickstart.toml")
+    assert main(["run", quick, "--set", "train.tp=16", "--out", str(tmp_path / "refused")]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("error: infeasible (train.tp): tp (16) does not divide") and "warning" not in err, err
+    # the same warning about a run that does run (dp = 1 at tp 8 on 8 GPUs) is printed (a process
+    # warns once per message: a fresh set, as each dcsim command is a process of its own)
+    from sim import config
+    monkeypatch.setattr(config, "_WARNED_INEFFECTIVE", set())
+    assert main(["run", quick, "--set", "train.tp=8", "--set", "topology.gpus=8", "--set", "train.global_batch=8",
+                 "--out", str(tmp_path / "ran")]) == 0
+    assert "warning: train.zero = 1 has no effect" in capsys.readouterr().err
+
+
+def test_collective_on_more_gpus_than_the_topology_says_how_to_get_them(capsys):
+    # fresh27 #8e: "16 GPUs requested but the topology has 8" left the fix to the user
+    assert main(["collective", "--op", "all_reduce", "--gpus", "16", "--sizes", "1M"]) == 2
+    assert "add --set topology.gpus=16" in capsys.readouterr().err
+    assert main(["collective", "--op", "all_reduce", "--gpus", "16", "--sizes", "1M",      # the fix runs
+                 "--set", "topology.gpus=16"]) == 0
+
+
+def test_a_training_run_at_every_default_says_its_refusal_is_of_the_defaults(tmp_path, capsys):
+    # fresh27 #10: `[run] name = "plain"` alone exits 3 (189.5 GB a GPU) with nothing saying that is
+    # dcsim's placeholder model at tp 1, zero 0 rather than a plan the user wrote
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[run]\nname = "plain"\n')
+    assert main(["run", str(plain), "--out", str(tmp_path / "o")]) == 3
+    err = capsys.readouterr().err
+    assert "The config gives no [model] or [train], so it trains dcsim's defaults: model 'custom'" in err, err
+    assert "on 8 H100-SXM-80GB GPUs at tp = 1, pp = 1, zero = 0" in err and "runs/quickstart.toml" in err
+    # a config that sets its training (here by --set) is refused on its own terms
+    assert main(["run", str(plain), "--set", "train.zero=1", "--out", str(tmp_path / "o")]) == 3
+    assert "dcsim's defaults" not in capsys.readouterr().err

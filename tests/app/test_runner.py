@@ -197,6 +197,24 @@ def test_a_like_gpu_is_not_calibrated_and_its_warning_names_the_likes_curves(ser
     err = capsys.readouterr().err
     assert "H100-faster is not calibrated for serve runs" in err and "(hbm_GBps differs from H100-SXM-80GB's)" in err
 
+def test_a_gpu_without_like_names_every_default_it_took(capsys, monkeypatch):
+    # fresh27 #5: [hardware."X1"] without like ran TP over 32 GB/s (PCIe-class) scale-up, and the
+    # warning named only compute constants; each default taken is named with its value
+    from sim import hardware
+    from sim.app import runner
+    monkeypatch.setattr(runner, "_WARNED", set())
+    hardware.define("T-nolike-defaults", {"dense_tflops": {"bf16": 500}, "hbm_GB": 80, "hbm_GBps": 2000,
+                                          "power_W": 700})
+    assert runner.calibrated("T-nolike-defaults", "train", "bf16") is False
+    err = capsys.readouterr().err
+    for given in ("vendor = 'custom'", "scaleup_GBps = 32 (per direction, PCIe-class: give it for NVLink parts",
+                  "scaleup_domain = 8", "host_GBps = 32", "scaleup_kind = 'switch'", "nvls = false",
+                  "special_Tops = 2.5 (0.5% of its fastest tensor rate)"):     # 0.005 x 500 TFLOP/s
+        assert given in err, given
+    assert "power_W" not in err                  # the table gave it
+    assert hardware.define("T-like-no-defaults", {"like": "H100-SXM-80GB"}).defaults_taken == ()
+
+
 def test_the_uncalibrated_warning_comes_once_per_distinct_reason(serve_cfg, capsys, monkeypatch):
     # a sweep over hardware.NAME.like warned once per process: only the first point's reason
     from sim.app import runner

@@ -1547,6 +1547,8 @@ def test_a_run_config_given_as_a_sweep_file_is_named_as_such():
     with pytest.raises(ConfigError) as err:
         load_sweep(quickstart)
     assert "looks like a run config" in str(err.value) and "dcsim run" in str(err.value)
+    # fresh27 #8a: it began "model: ...", the first section's name as if that key were at fault
+    assert str(err.value).startswith(f"{quickstart} looks like a run config"), str(err.value)
     with pytest.raises(ConfigError) as err:                  # a misspelled sweep key is still just that
         load_sweep(data={"name": "s", "grids": {"train.tp": [1]}})
     assert "unknown sweep key" in str(err.value)

@@ -474,27 +474,47 @@ class Deployment:
         return CommLink(Bps, max(t1 - S1 / Bps, 0.0))
 
     def _check_fits(self, stream: RequestStream, role_caps: dict[str, int]) -> None:
-        """Every request must fit the KV pool of each replica kind it passes through."""
+        """Every request must fit the KV pool of each replica kind it passes through.
+
+        A request of prompt + output tokens needs KV slots for prompt + output + 1 tokens here:
+        the replica reserves the slot of the next token before each decode step (``context + 1``)
+        and a macro-step reserves its sequences' growth through its last step. vLLM itself needs
+        prompt + output - 1 (``allocate_slots`` covers the computed tokens plus the one fed in;
+        the last sampled token is never fed back), so dcsim's pool refuses up to two slots early;
+        the messages state dcsim's rule with its numbers."""
         s = self.serve
+        bt = s.kv_block_tokens
         longest = int((stream.input_tokens + stream.output_tokens).max())
+        slots = longest + 1
         for pool_tokens in role_caps.values():
-            kv_blocks = pool_tokens // s.kv_block_tokens
-            if self.cost.kv_blocks(longest + 1, s.kv_block_tokens) <= kv_blocks:
+            kv_blocks = pool_tokens // bt
+            need = self.cost.kv_blocks(slots, bt)
+            if need <= kv_blocks:
                 continue
-            if longest + 1 <= pool_tokens:     # it fits, but not in whole blocks
+            per = f" per engine of pp={self.engines}" if self.engines > 1 else ""
+            windowed = " (fewer on its windowed layers)" if need < -(-slots // bt) else ""
+            head = (f"a request of {longest:,} tokens (prompt + output) needs {slots:,} KV token slots"
+                    f"{windowed} (dcsim reserves the slot of the token being generated) = {need:,} "
+                    f"block(s) of {bt}; a replica holds {kv_blocks:,} block(s){per} ")
+            # a smaller page size helps only when the pool's tokens hold the request in its pages;
+            # offer the engines' usual sizes (vLLM's block_size: 8, 16, 32, ...), not 1-token pages
+            smaller = next((b for b in (256, 128, 64, 32, 16, 8)
+                            if b < bt and self.cost.kv_blocks(slots, b) <= pool_tokens // b), None)
+            raise_to = need * bt * self.engines
+            if smaller is not None:
+                more = (f" or raise serve.kv_capacity_tokens to {raise_to:,}" if s.kv_capacity_tokens is not None
+                        else "")
                 raise InfeasibleError("serve.kv_block_tokens",
-                                      f"KV blocks of {s.kv_block_tokens} tokens leave {kv_blocks} block(s) "
-                                      f"per replica; a request of {longest} tokens needs "
-                                      f"{self.cost.kv_blocks(longest + 1, s.kv_block_tokens)}: use smaller blocks (vLLM: 16)")
+                                      head + f"({pool_tokens:,} tokens cut to whole blocks of {bt}): set "
+                                      f"serve.kv_block_tokens = {smaller} ({self.cost.kv_blocks(slots, smaller):,} "
+                                      f"of the {pool_tokens // smaller:,} blocks of {smaller} it leaves){more}")
             if s.kv_capacity_tokens is not None:     # the user's pool, not the memory model's
                 raise InfeasibleError("serve.kv_capacity_tokens",
-                                      f"a request of {longest} tokens needs more KV than a replica holds "
-                                      f"({kv_blocks * s.kv_block_tokens} tokens in whole blocks of "
-                                      f"{s.kv_block_tokens} from kv_capacity_tokens = {s.kv_capacity_tokens}): "
-                                      f"raise serve.kv_capacity_tokens")
+                                      head + f"({kv_blocks * bt:,} tokens in whole blocks of {bt} from "
+                                      f"serve.kv_capacity_tokens = {s.kv_capacity_tokens:,}): raise "
+                                      f"serve.kv_capacity_tokens to {raise_to:,} or more")
             raise InfeasibleError("workload.input_tokens",
-                                  f"a request of {longest} tokens needs more KV than a replica holds "
-                                  f"({kv_blocks * s.kv_block_tokens} tokens after weights and the engine's "
+                                  head + f"({kv_blocks * bt:,} tokens after weights and the engine's "
                                   f"memory reserve at serve.gpu_memory_utilization {s.gpu_memory_utilization:g}; "
                                   f"the engine would refuse to start as well): raise "
                                   f"serve.gpu_memory_utilization, lower serve.max_batch_size (the sampler's "

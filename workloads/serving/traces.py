@@ -242,6 +242,18 @@ def read_trace(name: str, key: str = "workload.trace") -> Trace:
     read-only (one copy serves every caller). Errors: ``ConfigError`` naming ``key`` (no such file,
     unknown format) or the file and line (a malformed row)."""
     path = resolve_trace(name, key)
+    if path.is_dir():       # it read as "unknown trace format"
+        try:
+            inside = sorted(p.name for p in path.iterdir() if p.suffix in (".jsonl", ".json", ".csv") and p.is_file())
+        except OSError:
+            inside = []
+        hint = f" (it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''})" if inside else ""
+        raise ConfigError(key, f"{path} is a directory, not a trace file: name the Azure .csv or Mooncake .jsonl "
+                               f"file{hint}")
+    if path.suffix != ".csv" and path.stat().st_size == 0:     # (read_azure says what an empty .csv lacks)
+        what = ("a Mooncake trace has one JSON object per line (timestamp, input_length, output_length, hash_ids)"
+                if path.suffix in (".jsonl", ".json") else "expected an Azure .csv or a Mooncake .jsonl trace")
+        raise ConfigError(key, f"{path} is empty (0 bytes): {what}")
     if path.suffix not in (".jsonl", ".json", ".csv"):
         raise ConfigError(key, f"{path}: unknown trace format (expected an Azure .csv or a Mooncake .jsonl)")
     st = path.stat()

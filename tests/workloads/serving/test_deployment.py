@@ -432,6 +432,25 @@ def test_a_request_larger_than_the_given_kv_capacity_names_that_key_not_the_memo
     assert "kv_capacity_tokens = 100" in str(err.value) and "gpu_memory_utilization" not in str(err.value)
 
 
+def test_kv_refusals_state_one_rule_with_its_numbers_at_the_block_boundary():
+    # fresh27 #4: 256 + 32 = 288-token requests need 289 slots (the next token's) = 19 blocks of 16.
+    # A pool of exactly 288 tokens said "needs more KV than a replica holds (288 tokens)"; one of
+    # 289-303 said "use smaller blocks", which only helps when the smaller pages hold it
+    for cap, key, advice in ((288, "serve.kv_capacity_tokens", "raise serve.kv_capacity_tokens to 304"),
+                             (290, "serve.kv_capacity_tokens", "raise serve.kv_capacity_tokens to 304"),
+                             (296, "serve.kv_block_tokens", "serve.kv_block_tokens = 8")):
+        with pytest.raises(InfeasibleError) as err:
+            serve(serve={"kv_capacity_tokens": cap})
+        msg = str(err.value)
+        assert err.value.key == key, (cap, msg)
+        assert "a request of 288 tokens (prompt + output) needs 289 KV token slots" in msg, msg
+        assert "= 19 block(s) of 16; a replica holds 18 block(s)" in msg, msg
+        assert advice in msg, msg
+        # 8-token pages: ceil(289 / 8) = 37 fit 296 // 8 = 37 but not 290 // 8 = 36
+        assert ("smaller" not in msg and "kv_block_tokens =" not in msg) == (cap != 296), msg
+    serve(serve={"kv_capacity_tokens": 304})      # 19 whole blocks: runs
+
+
 def test_a_given_kv_capacity_beyond_hbm_names_that_key():
     # --set serve.kv_capacity_tokens=100000000000 (a pool of 6.5 PB on an 80 GB GPU) was refused
     # under serve.gpu_memory_utilization, a key the config never set

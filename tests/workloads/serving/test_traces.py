@@ -177,3 +177,19 @@ def test_read_trace_reads_a_file_once_while_it_is_unchanged(tmp_path):
     os.utime(p, ns=(1, 1))
     b = read_trace(str(p))
     assert b is not a and b.input_tokens.tolist() == [374, 100, 7]
+
+
+def test_a_trace_that_is_a_directory_or_an_empty_file_is_named_as_such(tmp_path):
+    # fresh27 #8d: both said "unknown trace format (expected an Azure .csv or a Mooncake .jsonl)"
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    (folder / "conv.jsonl").write_text('{"timestamp": 0, "input_length": 5, "output_length": 2}\n')
+    with pytest.raises(ConfigError) as err:
+        read_trace(str(folder))
+    assert err.value.key == "workload.trace"
+    assert "traces is a directory, not a trace file" in err.value.reason and "conv.jsonl" in err.value.reason
+    for name in ("trace", "trace.jsonl"):
+        (tmp_path / name).write_text("")
+        with pytest.raises(ConfigError) as err:
+            read_trace(str(tmp_path / name))
+        assert f"{name} is empty (0 bytes)" in err.value.reason, err.value.reason
