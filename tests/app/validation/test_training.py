@@ -717,7 +717,10 @@ def test_blackwell_before_the_fit_small_models_ran_too_fast():
     # (costs.overlap_interference); priced where it sits they are +13%, with the 8B's +14-16%:
     # the 8B-over-405B signal that separates the attention backward from the GEMMs is now
     # GB200's (8B +17%, 405B on 256 GPUs +9%), the DGX B200's rows only keep the 8B the more
-    # optimistic
+    # optimistic. bwbf16: with the bf16 curve fitted to B200 kernels (0.75 -> 0.6276) the 8B's
+    # LM head, bf16 in FP8 recipes, is slower from the start, which takes part of the 8B's
+    # excess: GB200 8B +15-16%, 405B +9% (the signal the fit separates the attention backward
+    # with, 6.6 points); the DGX B200's 8B +12-15% against its 405B's +12-13%, no longer apart
     from workloads.training.calibration import BLACKWELL_GPUS, blackwell_start, errors, prepare
     from workloads.training.cases import blackwell_cases
     for system in ("B200", "GB200"):
@@ -726,9 +729,10 @@ def test_blackwell_before_the_fit_small_models_ran_too_fast():
         small = [e for c, e in zip(cases, err) if c["model"] == "llama3_8b"]
         big = [e for c, e in zip(cases, err) if c["model"] == "llama31_405b"]
         assert min(small) > 0.10 and max(abs(e) for e in big) < 0.15, (system, small, big)
-        assert min(small) > max(big), (system, small, big)
         if system == "GB200":
-            assert min(small) - max(big) > 0.07, (system, small, big)
+            assert min(small) - max(big) > 0.05, (system, small, big)
+        else:
+            assert abs(np.mean(small) - np.mean(big)) < 0.02, (system, small, big)
 
 
 def test_blackwell_summaries_report_calibrated_for_training():
