@@ -247,13 +247,15 @@ def blackwell_section(system: str) -> str:
 
 def blackwell_start(gpu_name: str):
     """The constants a Blackwell fit starts from: the GPU's compute.toml constants with the
-    fitted ones reset ([default]'s FP8 factor, the backward at the forward's attention curve), so
-    that a refit does not depend on the committed values."""
+    fitted ones reset ([default]'s FP8 rate, i.e. its FP8 factor on [default]'s bf16 curve,
+    re-expressed against the section's own ``gemm_eff_max``; the backward at the forward's
+    attention curve), so that a refit does not depend on the committed values."""
     import dataclasses
     from sim.compute import _table
     e = training_efficiency(gpu_name)
-    return dataclasses.replace(e, fp8_gemm_factor=float(_table()["default"]["fp8_gemm_factor"]),
-                               attn_bwd_eff_max=e.attn_eff_max)
+    d = _table()["default"]
+    fp8 = float(d["fp8_gemm_factor"]) * float(d["gemm_eff_max"]) / e.gemm_eff_max
+    return dataclasses.replace(e, fp8_gemm_factor=fp8, attn_bwd_eff_max=e.attn_eff_max)
 
 
 def fit_blackwell(section: str, rounds: int = 8) -> tuple[Efficiency, float]:
@@ -274,6 +276,64 @@ def fit_blackwell(section: str, rounds: int = 8) -> tuple[Efficiency, float]:
 
     return coordinate_descent(blackwell_start(BLACKWELL_GPUS[section]), BLACKWELL_FITTED, loss,
                               {"fp8_gemm_factor": (0.3, 1.25), "attn_bwd_eff_max": (0.1, 0.95)}, rounds, tol=1e-10)
+
+
+# -- Blackwell bf16 GEMMs: the 16-bit curve fitted to public kernel measurements ----------------
+
+# Public dense BF16 training rows on Blackwell do not exist (the NeMo / Megatron-Bridge tables give
+# BF16 only for MoE models), so [GB200]'s 16-bit curve is fitted to cuBLAS bf16 GEMM rates
+# measured on B200 (data/blackwell_bf16_gemm.csv, each row its URL and the line it quotes): the
+# rows marked ``fit`` are the squares of at least this many FLOPs (pytorch/ao PR #2427: 4096^3,
+# 6144^3, 8192^3), where the section's half-size and launch gap ([default]'s, not refitted: they
+# move the FP8 rows and serving) are < 3% of the time; the others are held out.
+BLACKWELL_BF16_FIT_MIN_FLOPS = 1e11
+
+
+def blackwell_bf16_gemm_rows(use: str | None = None) -> list[dict]:
+    """The rows of ``data/blackwell_bf16_gemm.csv`` (``use``: ``fit`` or ``holdout``), each with
+    its FLOPs (2 b m n k), HBM bytes (bf16 A, B and C once) and measured seconds."""
+    from workloads.training.cases import _rows
+    out = []
+    for r in _rows("blackwell_bf16_gemm.csv"):
+        if use and r["use"] != use:
+            continue
+        b, m, n, k = (int(r[x]) for x in ("batch", "m", "n", "k"))
+        flops = 2.0 * b * m * n * k
+        out.append(dict(r, flops=flops, bytes=2.0 * b * (m * k + k * n + m * n), dims=(m, k, n),
+                        measured_s=flops / (float(r["measured_tflops"]) * 1e12)))
+    return out
+
+
+def blackwell_bf16_gemm_errors(eff: Efficiency, rows: list[dict]) -> np.ndarray:
+    """predicted / measured - 1 of each row's time: one bf16 GEMM on the row's board at its
+    sustained clock (the clock the section's curves hold at that board's power limit: a loop of
+    large GEMMs keeps the board at its limit, as training does)."""
+    from sim.compute import Op
+    out = []
+    for r in rows:
+        cm = ComputeModel(gpu(r["gpu"]), "bf16", eff, sustained=True)
+        out.append(cm.time(Op(r["id"], r["flops"], r["bytes"], dims=r["dims"])) / r["measured_s"] - 1.0)
+    return np.array(out)
+
+
+def blackwell_bf16_start(gpu_name: str = "GB200"):
+    """The constants the bf16 fit starts from: the GPU's compute.toml constants with
+    ``gemm_eff_max`` reset to [default]'s (so a refit does not depend on the committed value)."""
+    import dataclasses
+    from sim.compute import _table
+    return dataclasses.replace(training_efficiency(gpu_name), gemm_eff_max=float(_table()["default"]["gemm_eff_max"]))
+
+
+def fit_blackwell_bf16(rounds: int = 8) -> tuple[Efficiency, float]:
+    """[GB200]'s ``gemm_eff_max`` (the 16-bit GEMM curve of the B200 / GB200 die) fitted to the
+    rows of ``data/blackwell_bf16_gemm.csv`` marked ``fit`` (mean squared log error of the time);
+    every other constant as compute.toml has it."""
+    rows = blackwell_bf16_gemm_rows("fit")
+
+    def loss(e: Efficiency) -> float:
+        return float(np.mean(np.log1p(blackwell_bf16_gemm_errors(e, rows)) ** 2))
+
+    return coordinate_descent(blackwell_bf16_start(), ("gemm_eff_max",), loss, BOUNDS, rounds, tol=1e-12)
 
 
 # -- H100's Triton attention (issue 11, third pass): the kernel the llm-foundry rows ran ----------

@@ -731,13 +731,14 @@ def _experts(model: dict) -> int:
 
 
 def heldout_round3_cases() -> list[dict]:
-    """24 published training runs new to the project (``data/heldout_round3.csv``; each row its URL,
+    """27 published training runs new to the project (``data/heldout_round3.csv``; each row its URL,
     the exact table row quoted and its assumptions), held out of every fit, compared on tokens/s
     per GPU: torchtitan's Dec 2024 Llama 3.1 benchmarks on 8-512 Grand Teton H100 (FSDP, CP to
     262k tokens, 2D FSDP+TP with and without async TP, 3D with 1F1B / interleaved 1F1B, 4D),
     NeMo 24.07's DGX H100 FP8 table (GPT-3 5B / 20B, Llama 2 7B / 13B, Nemotron 8B / 340B, Llama 3
-    8B with CP 2), Megatron-Bridge's H100 rows (Llama 3 8B FSDP, DeepSeek-V3 on 1,024, Qwen3 MoE)
-    and its DeepSeek-V3 MXFP8 rows on 256 B200 / GB200 / GB300.
+    8B with CP 2), Megatron-Bridge's H100 rows (Llama 3 8B FSDP, DeepSeek-V3 on 1,024, Qwen3 MoE),
+    its DeepSeek-V3 MXFP8 rows on 256 B200 / GB200 / GB300 and its BF16 MoE rows on 256 GB200 /
+    GB300 (25.11: DeepSeek-V3, Qwen3-235B-A22B; no FP8 recipe: ``recipe`` empty).
 
     Frameworks as configs: torchtitan = FSDP2 (``zero = 3``) over the DP ranks, TP with sequence
     parallelism, torch.compile'd Float8 linears (``fp8_recipe = "tensorwise"``), SDPA's
@@ -760,7 +761,9 @@ def heldout_round3_cases() -> list[dict]:
                  "global_batch": int(r["global_batch"]), "virtual_stages": vp,
                  "schedule": "interleaved" if vp > 1 else "1f1b", "sequence_parallel": tp > 1,
                  "zero": 3 if fsdp else 1, "recompute": r["recompute"], "precision": r["precision"],
-                 "fp8_recipe": r["recipe"], "check_memory": False}
+                 "check_memory": False}
+        if r["recipe"]:                  # a BF16 row has none
+            train["fp8_recipe"] = r["recipe"]
         cfg = {"run": {"kind": "train", "name": r["id"]}, "model": model, "train": train}
         if r["framework"] == "torchtitan-2412":
             cfg["hardware"] = {k: dict(v) for k, v in GRAND_TETON_H100.items()}

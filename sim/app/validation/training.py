@@ -37,9 +37,10 @@ Vocabulary:
 - round 2 of the multi-node set (``scale_rows``): Megatron-Turing NLG 530B on 2,240-3,360 A100
   (DeepSpeed's 2021 pipeline engine), NeMo 24.07 / Megatron-Bridge 25.09 FP8 on 64-1,024 H100,
   llm-foundry MPT FSDP on 16-128 A100 40GB (weak scaling) and 32-64 H100 / A100 80GB.
-- held-out round 3 (``heldout_round3_rows``, ``cases.heldout_round3_cases``): 23 public runs new
+- held-out round 3 (``heldout_round3_rows``, ``cases.heldout_round3_cases``): 27 public runs new
   to the project (torchtitan Llama 3.1 on 8-512 H100 with FSDP / CP / 2D / 3D / 4D, NeMo 24.07
-  and Megatron-Bridge H100 rows, DeepSeek-V3 and Qwen3 MoE on H100 and Blackwell), simulated,
+  and Megatron-Bridge H100 rows, DeepSeek-V3 and Qwen3 MoE on H100 and Blackwell, the BF16 MoE
+  rows on GB200 / GB300 among them), simulated,
   each within ``HELDOUT3_TOLERANCE`` or in a documented gap (``HELDOUT3_GAPS``).
 - targets (issue "Training workloads"): Narayanan Table 1 every row within 10%, median within 5%;
   vTrain median |error| <= 10%, 90th percentile <= 20%. ``summarize(rows)`` reports them.
@@ -355,7 +356,7 @@ def llmfoundry_a100_summary(rows) -> dict:
     return out
 
 
-# -- Held-out round 3 (issue 11): 23 public runs new to the project, simulated ----------------
+# -- Held-out round 3 (issue 11): 27 public runs new to the project, simulated ----------------
 
 HELDOUT3_TOLERANCE = 0.15       # a held-out round-3 row without a documented gap
 
@@ -371,16 +372,21 @@ HELDOUT3_GAPS = (
 
 
 def heldout_round3_rows() -> list[Case]:
-    """The 23 runs of ``cases.heldout_round3_cases`` (torchtitan on 8-512 H100, NeMo 24.07 and
-    Megatron-Bridge H100 rows, DeepSeek-V3 MXFP8 on 256 Blackwell GPUs), each simulated, held
+    """The 27 runs of ``cases.heldout_round3_cases`` (torchtitan on 8-512 H100, NeMo 24.07 and
+    Megatron-Bridge H100 rows, DeepSeek-V3 MXFP8 on 256 Blackwell GPUs, DeepSeek-V3 and
+    Qwen3-235B BF16 on 256 GB200 / GB300), each simulated, held
     out of every fit, each within ``HELDOUT3_TOLERANCE`` or in a documented gap."""
     from workloads.training.cases import heldout_round3_cases
     return [gap_case(c, _simulate(c), HELDOUT3_GAPS, HELDOUT3_TOLERANCE) for c in heldout_round3_cases()]
 
 
+# the round-3 rows of MoE models (the rest are dense)
+MOE_PREFIXES = ("mb2509_deepseek", "mb2602_", "mb2511_deepseek", "mb2511_qwen")
+
+
 def heldout_round3_summary(rows) -> dict:
     """median, p90 and worst |error| of the round-3 rows, and of its dense rows alone."""
     err = np.abs([r["error"] for r in rows])
-    dense = np.abs([r["error"] for r in rows if not r["case"].startswith(("mb2509_deepseek", "mb2602_"))])
+    dense = np.abs([r["error"] for r in rows if not r["case"].startswith(MOE_PREFIXES)])
     return {"median": float(np.median(err)), "p90": float(np.percentile(err, 90)), "worst": float(err.max()),
             "dense_median": float(np.median(dense)), "dense_p90": float(np.percentile(dense, 90)), "n": len(rows)}

@@ -717,7 +717,10 @@ def test_blackwell_before_the_fit_small_models_ran_too_fast():
     # (costs.overlap_interference); priced where it sits they are +13%, with the 8B's +14-16%:
     # the 8B-over-405B signal that separates the attention backward from the GEMMs is now
     # GB200's (8B +17%, 405B on 256 GPUs +9%), the DGX B200's rows only keep the 8B the more
-    # optimistic
+    # optimistic. bwbf16: with the bf16 curve fitted to B200 kernels (0.75 -> 0.6276) the 8B's
+    # LM head, bf16 in FP8 recipes, is slower from the start, which takes part of the 8B's
+    # excess: GB200 8B +15-16%, 405B +9% (the signal the fit separates the attention backward
+    # with, 6.6 points); the DGX B200's 8B +12-15% against its 405B's +12-13%, no longer apart
     from workloads.training.calibration import BLACKWELL_GPUS, blackwell_start, errors, prepare
     from workloads.training.cases import blackwell_cases
     for system in ("B200", "GB200"):
@@ -726,9 +729,10 @@ def test_blackwell_before_the_fit_small_models_ran_too_fast():
         small = [e for c, e in zip(cases, err) if c["model"] == "llama3_8b"]
         big = [e for c, e in zip(cases, err) if c["model"] == "llama31_405b"]
         assert min(small) > 0.10 and max(abs(e) for e in big) < 0.15, (system, small, big)
-        assert min(small) > max(big), (system, small, big)
         if system == "GB200":
-            assert min(small) - max(big) > 0.07, (system, small, big)
+            assert min(small) - max(big) > 0.05, (system, small, big)
+        else:
+            assert abs(np.mean(small) - np.mean(big)) < 0.02, (system, small, big)
 
 
 def test_blackwell_summaries_report_calibrated_for_training():
@@ -803,7 +807,7 @@ def test_llmfoundry_a100_40gb_rows_are_copied_as_published():
         assert mfu * 100 == pytest.approx(float(r["mfu"]), rel=3e-3), r
 
 
-# -- Held-out round 3 (issue 11): 23 public runs new to the project --------------------------
+# -- Held-out round 3 (issue 11): 27 public runs new to the project --------------------------
 
 @pytest.fixture(scope="module")
 def heldout3():
@@ -814,14 +818,15 @@ def heldout3():
 @pytest.mark.slow
 def test_heldout_round3_each_row_within_15_percent_or_a_documented_gap(heldout3):
     """torchtitan (Dec 2024) on 8-512 Grand Teton H100, NeMo 24.07 / Megatron-Bridge H100 rows and
-    DeepSeek-V3 MXFP8 on 256 B200 / GB200 / GB300 (workloads/training/data/heldout_round3.csv, each
-    row its URL, quoted table row and assumptions). Nothing fitted to them. 18 rows within 15%
-    (the MoE rows with 16-32 local experts at micro-batch 1 among them: -2% / +11%, -66% / -62%
-    before grouped_launch_us); the 5 others each in a documented kind of gap
-    (``HELDOUT3_GAPS``): EP 64 across 8 H100 nodes over IB (-14%), DeepSeek-V3 inside NVL72
-    (GB200 +9%, GB300 +16%), Megatron-FSDP priced as PyTorch FSDP (-22%), torchtitan CP 8 at
-    262k tokens (+20%)."""
-    assert len(heldout3) == 23
+    DeepSeek-V3 MXFP8 on 256 B200 / GB200 / GB300, DeepSeek-V3 and Qwen3-235B BF16 on 256 GB200 /
+    GB300 (workloads/training/data/heldout_round3.csv, each row its URL, quoted table row and
+    assumptions). Nothing fitted to them. 18 rows within 15% (the MoE rows with 16-32 local
+    experts at micro-batch 1 among them: -2% / +11%, -66% / -62% before grouped_launch_us); the 9
+    others each in a documented kind of gap (``HELDOUT3_GAPS``): EP 64 across 8 H100 nodes over IB
+    (-14%), MoE inside NVL72 (DeepSeek-V3 MXFP8 GB200 +8%, GB300 +15%; BF16 DeepSeek-V3 GB200 +19%,
+    GB300 +11%, Qwen3-235B GB200 +1%, GB300 -6%), Megatron-FSDP priced as PyTorch FSDP (-22%),
+    torchtitan CP 8 at 262k tokens (+20%)."""
+    assert len(heldout3) == 27
     gaps = {}
     for r in heldout3:
         if r.get("gap"):
@@ -829,14 +834,15 @@ def test_heldout_round3_each_row_within_15_percent_or_a_documented_gap(heldout3)
             assert abs(r["error"]) <= r["bound"], (r["case"], r["error"])
         else:
             assert abs(r["error"]) <= 0.15, (r["case"], r["error"])
-    assert sorted(gaps.values()) == sorted(["moe_ep_across_nodes", "moe_nvl72_recipe", "moe_nvl72_recipe",
-                                            "megatron_fsdp", "cp8_262k"]), gaps
+    assert sorted(gaps.values()) == sorted(["moe_ep_across_nodes"] + ["moe_nvl72_recipe"] * 6
+                                           + ["megatron_fsdp", "cp8_262k"]), gaps
 
 
 @pytest.mark.slow
 def test_heldout_round3_median_and_p90(heldout3):
     """The goal of issue 11: held-out median |error| <= 10%, p90 <= 25%. Reached on the dense
-    rows (18: median 5.7%, p90 15.5%) and over all 23: median 6.9%, p90 15.9% (7.5% / 26.7%
+    rows (18: median 5.7%, p90 15.5%) and over all 23: median 6.9%, p90 15.9%; with the 4 BF16 MoE
+    rows (bwbf16), all 27: median 6.9%, p90 16.6% (7.5% / 26.7%
     while each per-expert kernel of a grouped expert op cost a full Python-level dispatch: the
     MoE rows with 16-32 local experts ran host-bound at -62 / -66%; now the MoE rows are -14% to
     +16%). Before the DeepSeek rows ran the recipes' HybridEP dispatcher (``deepep``): p90 35%.
@@ -846,9 +852,27 @@ def test_heldout_round3_median_and_p90(heldout3):
     s = heldout_round3_summary(heldout3)
     assert s["median"] <= 0.085 and s["dense_median"] <= 0.07 and s["dense_p90"] <= 0.17, s
     assert s["p90"] <= 0.18, s
-    dense_multi = [r for r in heldout3 if not r["case"].startswith(("mb2509_deepseek", "mb2602_"))
+    from sim.app.validation.training import MOE_PREFIXES
+    dense_multi = [r for r in heldout3 if not r["case"].startswith(MOE_PREFIXES)
                    and int(r["case"].rsplit("x", 1)[-1].split("_")[0]) >= 64]
     assert dense_multi and all(r["error"] <= 0.10 for r in dense_multi)   # no optimism at scale
+
+
+@pytest.mark.slow
+def test_heldout_bf16_moe_rows_on_gb200_follow_the_fitted_bf16_curve(heldout3):
+    """The only public BF16 Blackwell training rows are MoE (Megatron-Bridge 25.11, 256 GPUs).
+    Held out of the bf16 fit (calibration.fit_blackwell_bf16, B200 cuBLAS kernels). On [default]'s
+    bf16 curve (0.75) the GB200 rows ran too fast, DeepSeek-V3 +31% and Qwen3-235B +9%; on the
+    fitted curve (0.6276) +19% and +1%. GB300 (Blackwell Ultra) keeps [default]'s curve: +11% / -6%."""
+    from workloads.training.cases import heldout_round3_cases
+    err = {r["case"]: r["error"] for r in heldout3 if r["case"].endswith("_bf16")}
+    assert sorted(err) == ["mb2511_deepseekv3_gb200x256_bf16", "mb2511_deepseekv3_gb300x256_bf16",
+                           "mb2511_qwen3_235b_a22b_gb200x256_bf16", "mb2511_qwen3_235b_a22b_gb300x256_bf16"]
+    assert 0.15 < err["mb2511_deepseekv3_gb200x256_bf16"] < 0.23, err
+    assert abs(err["mb2511_qwen3_235b_a22b_gb200x256_bf16"]) < 0.03, err
+    assert all(abs(e) <= 0.15 for k, e in err.items() if "gb300" in k), err
+    for c in heldout_round3_cases():
+        assert c["config"]["train"]["precision"] != "bf16" or "fp8_recipe" not in c["config"]["train"]
 
 
 def test_split_layers_uneven_first_and_last_stage_expresses_deepseek_v3():
