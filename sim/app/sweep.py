@@ -29,9 +29,10 @@ Vocabulary:
 - start methods (``mp_context``): fork (Linux's default), spawn and forkserver give the same tables.
 - stop: Ctrl-C or SIGTERM, whichever thread of the sweep process the kernel hands it to, stops the
   local pool within ``WAKE_S``: the points running then finish and are kept, no other point starts
-  (queued ones included); a second one terminates the running points (``_DeferredSignals``). Pool
-  workers ignore both signals (sent to the whole process group by a terminal, ``timeout`` or a batch
-  scheduler): the sweep decides, and stops a worker with SIGKILL (``_pool_context``). One
+  (queued ones included); a second one terminates the running points (``_DeferredSignals``; the same
+  signal again within ``SAME_SIGNAL_S``, as ``timeout`` sends it to the sweep and then its group, is
+  one). Pool workers ignore both signals (sent to the whole process group by a terminal, ``timeout`` or
+  a batch scheduler): the sweep decides, and stops a worker with SIGKILL (``_pool_context``). One
   worker (points run in the sweep's own process, ``_run_in_process``) stops the same way.
 - sweep manifest: ``OUT/sweep.json``: axes, partition types, every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), their
@@ -86,6 +87,11 @@ SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten
 # thread runs Python code: a signal the kernel hands to a pool thread (manager, queue feeder) was seen only
 # when a point finished while the main thread slept in an untimed wait.
 WAKE_S = 0.2
+# A SIGINT or SIGTERM that comes this soon after the same signal was noted is that signal again, not a second
+# Ctrl-C: ``timeout`` (and a batch scheduler's kill of a job) sends it to the sweep and then to its whole
+# process group, microseconds apart, and the sweep, seeing two, stopped its running points at once (they
+# were lost; the pool broke with a traceback). Far shorter than anyone presses Ctrl-C twice.
+SAME_SIGNAL_S = 0.1
 _INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 _NOT_RUN = "not run"        # a worker's answer for a point it took from the queue after a stop
 MAX_SWEEP_POINTS = 100_000      # points of one sweep (grid product x zip rows x replicates)
@@ -1271,6 +1277,7 @@ class _DeferredSignals:
         # that runs a point itself (``_run_in_process``) and so calls ``deliver`` only between points
         self.second_now = second_now
         self.noted = 0
+        self.counted: dict[int, float] = {}     # signal -> when it was last noted as a stop (SAME_SIGNAL_S)
 
     def __enter__(self):
         import threading
@@ -1285,6 +1292,10 @@ class _DeferredSignals:
         return self
 
     def _note(self, signum, frame) -> None:
+        now = time.monotonic()
+        if now - self.counted.get(signum, -math.inf) < SAME_SIGNAL_S:
+            return      # one stop sent twice (to the sweep, then to its process group), as the kernel merges it
+        self.counted[signum] = now
         self.noted += 1
         if self.second_now and self.noted > 1:
             self.pending.clear()

@@ -20,7 +20,7 @@ import pytest
 
 from sim.errors import ConfigError, InfeasibleError
 from sim.outputs import write_run_dir
-from sim.app.sweep import Sweep, encode_value, load_sweep, run_sweep
+from sim.app.sweep import SAME_SIGNAL_S, Sweep, encode_value, load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -600,6 +600,7 @@ def test_a_second_ctrl_c_with_one_worker_stops_the_running_point(tmp_path):
     def interrupt(proc, started):
         proc.send_signal(signal.SIGINT)
         _wait_for_file(started / "noted", proc)     # two signals sent at once may merge into one
+        time.sleep(SAME_SIGNAL_S)                   # and within SAME_SIGNAL_S they are one stop
         proc.send_signal(signal.SIGINT)
     path, out, started, proc, stderr = _interrupted_one_worker_sweep(tmp_path, interrupt)
     assert proc.returncode == 130, stderr
@@ -773,6 +774,7 @@ def test_a_second_sigterm_to_the_process_group_stops_the_running_points(tmp_path
             assert proc.poll() is None, proc.communicate(timeout=TIMEOUT_S)
             assert time.monotonic() < give_up, "the sweep never noted the first SIGTERM"
             time.sleep(0.02)
+        time.sleep(SAME_SIGNAL_S)                       # sooner, the same signal again is that one stop
         os.killpg(proc.pid, signal.SIGTERM)
     out, started, proc, stderr = _group_signalled_sweep(tmp_path, "stop_held_point", twice)
     assert proc.returncode == 130, stderr
@@ -781,6 +783,72 @@ def test_a_second_sigterm_to_the_process_group_stops_the_running_points(tmp_path
     assert manifest["interrupted"] is True
     assert {p["status"] for p in manifest["points"]} == {"pending"}
     assert not list(out.glob("**/summary.parquet"))
+
+
+def _assert_stopped_cleanly(tmp_path: Path, out: Path, stderr: str) -> list[str]:
+    """A sweep into ``out`` that was stopped: no traceback, ``sweep.json`` says interrupted and not running,
+    every point is either done (its summary in place) or not (no summary), and nothing is left in staging.
+    Returns the points' statuses."""
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True and manifest["running"] is False
+    status = [p["status"] for p in manifest["points"]]
+    for point in manifest["points"]:
+        assert (out / point["dir"] / "summary.parquet").exists() == (point["status"] == "done"), point
+    assert not (tmp_path / f".{out.name}.staging").exists()
+    return status
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_sent_to_the_sweep_and_then_its_group_lets_the_running_points_finish(tmp_path, sig):
+    """``timeout -s INT`` (plain ``timeout``: SIGTERM) signals the sweep, then its whole process group. The sweep
+    took the two for two Ctrl-Cs and SIGKILLed its workers: the points running were lost, and the pool's
+    manager thread printed an InvalidStateError traceback (3 of 12 of a fresh user's runs). Here the two come
+    20 ms apart (a sender slowed between its two kill calls; the old sweep took them as two every time): the
+    points running finish and are kept, no other point starts, exit 130, no traceback; a rerun completes."""
+    def as_timeout_sends(proc, started):
+        os.kill(proc.pid, sig)
+        time.sleep(0.02)
+        os.killpg(proc.pid, sig)
+        give_up = time.monotonic() + TIMEOUT_S
+        while not (started / "stopping").exists() and proc.poll() is None:     # the workers saw the stop
+            assert time.monotonic() < give_up, "the sweep never stopped its workers"
+            time.sleep(0.02)
+        (started / "release").touch()
+    out, started, proc, stderr = _group_signalled_sweep(tmp_path, "stop_held_point", as_timeout_sends)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: finished points are kept; run the same command again to resume" in stderr
+    status = _assert_stopped_cleanly(tmp_path, out, stderr)
+    assert status[:2] == ["done", "done"] and set(status[2:]) == {"pending"}, (status, stderr)
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1", "release", "stopping"]
+    res = run_sweep(load_sweep(tmp_path / "sweep.toml"), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == 2 and res.count("done") == 10 and not res.interrupted
+
+
+def test_the_same_signal_twice_at_once_is_one_stop_and_a_later_one_a_second():
+    """``timeout -s INT`` (and a batch scheduler's kill of a job) sends its signal to the sweep and then to its
+    whole process group, microseconds apart. The sweep took the two for two Ctrl-Cs and killed the points that
+    were running (a fresh user's ``timeout --preserve-status -s INT 4 dcsim sweep ... --workers 2``: in 3 of 12
+    runs, with an InvalidStateError traceback from the pool). Now the same signal again within SAME_SIGNAL_S
+    is that one stop; one after it is the second, and so is another signal."""
+    from sim.app import sweep as sw
+    calls = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: calls.append(signum)) for sig in sw._INTERRUPTS}
+    try:
+        with sw._DeferredSignals() as signals:
+            os.kill(os.getpid(), signal.SIGINT)     # to the sweep; its handler runs before the next line
+            os.kill(os.getpid(), signal.SIGINT)     # and to its process group
+            assert signals.noted == 1
+            signals.deliver()
+            assert calls == [signal.SIGINT]
+            os.kill(os.getpid(), signal.SIGTERM)    # another signal: another stop (SIGTERM's own handler)
+            time.sleep(sw.SAME_SIGNAL_S + 0.05)
+            os.kill(os.getpid(), signal.SIGINT)     # a person's second Ctrl-C
+            signals.deliver()
+            assert calls == [signal.SIGINT, signal.SIGTERM, signal.SIGINT] and signals.noted == 3
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # Ctrl-C at the K-th line the sweep's main thread runs in the standard library's pool, queue and lock code.
