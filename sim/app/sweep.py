@@ -32,8 +32,9 @@ Vocabulary:
   (queued ones included); a second one terminates the running points (``_DeferredSignals``; the same
   signal again within ``SAME_SIGNAL_S``, as ``timeout`` sends it to the sweep and then its group, is
   one). Pool workers ignore both signals (sent to the whole process group by a terminal, ``timeout`` or
-  a batch scheduler): the sweep decides, and stops a worker with SIGKILL (``_pool_context``). One
-  worker (points run in the sweep's own process, ``_run_in_process``) stops the same way.
+  a batch scheduler) from birth (``_pool_context``: blocked until ``_worker_init`` ignores them): the
+  sweep decides, and stops a worker with SIGKILL. One worker (points run in the sweep's own process,
+  ``_run_in_process``) stops the same way.
 - sweep manifest: ``OUT/sweep.json``: axes, partition types, every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), their
   ``counts`` and ``points_finished`` (done + skipped), rewritten
@@ -831,9 +832,30 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-class _KillOnTerminate:
-    """A multiprocessing Process whose ``terminate`` sends SIGKILL: the pool's workers ignore SIGTERM
-    (``_ignore_interrupts``), and the pool terminates them (a worker died: the rest are stopped) with it."""
+_CAN_MASK = hasattr(signal, "pthread_sigmask")     # not on Windows
+
+
+class _WorkerProcess:
+    """A multiprocessing Process for a pool worker: born with SIGINT and SIGTERM blocked, which
+    ``_worker_init`` unblocks once it ignores them, and whose ``terminate`` sends SIGKILL (the pool
+    terminates the workers with it when one died; they ignore SIGTERM).
+
+    Why blocked: a worker is not immune until its initializer runs. One born by spawn (fork, then exec: a
+    handled signal is reset to the default, and Python's default raises KeyboardInterrupt) or by a fork
+    server died of a Ctrl-C that came while it started, with a traceback, and the pool broke: every point
+    failed (``worker died: BrokenProcessPool``), the running ones lost. A blocked signal stays pending in the
+    worker, and ignoring it discards it; the mask is inherited through fork and exec alike. Only the thread
+    that starts the worker blocks them, and only meanwhile: a Ctrl-C that comes then is held for the sweep,
+    or taken by another of its threads, never lost (as the standard library's resource tracker starts)."""
+
+    def start(self) -> None:
+        if not _CAN_MASK:
+            return super().start()
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+        try:
+            super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
     def terminate(self) -> None:
         self.kill()
@@ -843,7 +865,7 @@ class _KillOnTerminate:
 _KILLING_CONTEXTS: dict[str, type] = {}
 
 
-class _KillingSpawnProcess(_KillOnTerminate, _mpc.SpawnProcess):
+class _KillingSpawnProcess(_WorkerProcess, _mpc.SpawnProcess):
     pass
 
 
@@ -853,10 +875,10 @@ class _KillingSpawnContext(_mpc.SpawnContext):
 
 _KILLING_CONTEXTS["spawn"] = _KillingSpawnContext
 if sys.platform != "win32":
-    class _KillingForkProcess(_KillOnTerminate, _mpc.ForkProcess):
+    class _KillingForkProcess(_WorkerProcess, _mpc.ForkProcess):
         pass
 
-    class _KillingForkServerProcess(_KillOnTerminate, _mpc.ForkServerProcess):
+    class _KillingForkServerProcess(_WorkerProcess, _mpc.ForkServerProcess):
         pass
 
     class _KillingForkContext(_mpc.ForkContext):
@@ -869,7 +891,8 @@ if sys.platform != "win32":
 
 
 def _pool_context(method: str):
-    """The multiprocessing context for the pool: ``method``'s, its workers stopped by SIGKILL."""
+    """The multiprocessing context for the pool: ``method``'s, its workers born with SIGINT and SIGTERM
+    blocked and stopped by SIGKILL (``_WorkerProcess``)."""
     import multiprocessing as mp
     return _KILLING_CONTEXTS[method]() if method in _KILLING_CONTEXTS else mp.get_context(method)
 
@@ -931,6 +954,8 @@ def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
 def _worker_init(parent: int, stop=None) -> None:
     global _STOP
     _ignore_interrupts()
+    if _CAN_MASK:       # born with both blocked (``_WorkerProcess``): one sent meanwhile is discarded now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
     _STOP = stop
     _exit_with_parent(parent)
     import topologies

@@ -111,6 +111,17 @@ def buggy_point(task):
     return tiny_point(task)
 
 
+def signal_state(out=None):
+    """This process's SIGINT and SIGTERM: (each one's handler is SIG_IGN, each one blocked); put on the queue
+    ``out`` when given (a Process's target), else returned (a pool task)."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    state = ([signal.getsignal(s) is signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM)],
+             [s in blocked for s in (signal.SIGINT, signal.SIGTERM)])
+    if out is None:
+        return state
+    out.put(state)
+
+
 def _write_sweep(tmp_path: Path, grid: dict, zipped: dict | None = None, name="s") -> Path:
     (tmp_path / "base.toml").write_text('[run]\nname = "base"\n')
     lines = [f'name = "{name}"', 'base = "base.toml"', "[grid]"]
@@ -478,12 +489,13 @@ class _Lines:
 
 
 def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=None,
-                   workers=2, new_session=False) -> subprocess.Popen:
+                   workers=2, new_session=False, mp_context=None) -> subprocess.Popen:
     """A child Python running the sweep at ``path`` into ``out`` with ``workers`` workers and the point function
     ``point`` of this module, its progress lines on a pipe. With ``cli``, through ``dcsim sweep`` (its
     SIGTERM handling and exit status); otherwise it exits 130 when the sweep was interrupted, else 0.
     ``prelude``: code run first. ``new_session``: in its own process group (whose id is its pid), as a shell
-    or a batch scheduler starts a job, so that ``os.killpg`` signals the sweep and its workers together."""
+    or a batch scheduler starts a job, so that ``os.killpg`` signals the sweep and its workers together.
+    ``mp_context``: the pool's start method (not with ``cli``)."""
     if cli:
         body = f"""
             import functools
@@ -495,7 +507,8 @@ def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=Non
     else:
         body = f"""
             from sim.app.sweep import load_sweep, run_sweep
-            res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers={workers}, point_fn={point}, progress=False)
+            res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers={workers}, point_fn={point}, progress=False,
+                            mp_context={mp_context!r})
             sys.exit(130 if res.interrupted else 0)
         """
     script = textwrap.dedent(f"""
@@ -825,6 +838,42 @@ def test_a_stop_sent_to_the_sweep_and_then_its_group_lets_the_running_points_fin
     assert res.count("skipped") == 2 and res.count("done") == 10 and not res.interrupted
 
 
+WORKER_START_METHODS = [m for m in ("spawn", "forkserver")
+                        if m in __import__("multiprocessing").get_all_start_methods()]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks: POSIX")
+@pytest.mark.parametrize("method", WORKER_START_METHODS)
+def test_a_ctrl_c_to_the_group_while_the_workers_start_stops_the_sweep_cleanly(tmp_path, method):
+    """Ctrl-C reaches the whole process group, workers being born included. Under spawn a worker then died of
+    KeyboardInterrupt before its initializer ignored it (a traceback), the pool broke, and every point was
+    recorded as failed: the sweep exited as complete (0), nothing to resume. Under forkserver the fork server
+    itself died as it started (``EOFError`` traceback, exit 1). Now, Ctrl-C 0.05 s and 0.25 s after the
+    sweep starts (its workers starting): exit 130, no traceback, each point done or not started, and a rerun
+    completes the sweep."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8]})
+    for delay in (0.05, 0.25):
+        out = tmp_path / f"out-{int(delay * 1000)}"
+        proc = _sweep_process(path, out, point="slow_point", new_session=True, mp_context=method)
+        try:
+            _wait_for_file(out / "sweep.json", proc)    # the pool starts next
+            time.sleep(delay)
+            os.killpg(proc.pid, signal.SIGINT)
+            _, stderr = _finish(proc)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)     # workers left behind, if any
+            except ProcessLookupError:
+                pass
+            if proc.poll() is None:
+                proc.wait(timeout=TIMEOUT_S)
+        assert proc.returncode == 130, (delay, stderr)
+        status = _assert_stopped_cleanly(tmp_path, out, stderr)
+        assert set(status) <= {"done", "pending"} and "pending" in status, (delay, status)
+    res = run_sweep(load_sweep(path), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("done") + res.count("skipped") == 4 and not res.interrupted
+
+
 def test_the_same_signal_twice_at_once_is_one_stop_and_a_later_one_a_second():
     """``timeout -s INT`` (and a batch scheduler's kill of a job) sends its signal to the sweep and then to its
     whole process group, microseconds apart. The sweep took the two for two Ctrl-Cs and killed the points that
@@ -849,6 +898,33 @@ def test_the_same_signal_twice_at_once_is_one_stop_and_a_later_one_a_second():
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+START_METHODS = [m for m in ("fork", "spawn", "forkserver") if m in __import__("multiprocessing").get_all_start_methods()]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks: POSIX")
+@pytest.mark.parametrize("method", START_METHODS)
+def test_a_pool_worker_is_born_deaf_to_ctrl_c_and_ignores_it_from_its_first_point(method):
+    """A worker ignored Ctrl-C and SIGTERM only once its initializer ran. Born by spawn (exec resets a handled
+    signal to the default: KeyboardInterrupt) or by the fork server, one that got the group's Ctrl-C while it
+    started died with a traceback, and the pool broke: every point failed (BrokenProcessPool), and the sweep
+    exited as if complete. Now a worker is born with both signals blocked (held, not lost: an ignored one is
+    discarded), and from its first point ignores them, unblocked; the sweep's own mask is as it was."""
+    from concurrent.futures import ProcessPoolExecutor
+    from sim.app import sweep as sw
+    ctx = sw._pool_context(method)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    out = ctx.SimpleQueue()
+    born = ctx.Process(target=signal_state, args=(out,))
+    born.start()
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask
+    state = out.get()
+    born.join(TIMEOUT_S)
+    assert state[1] == [True, True], "a worker must be born with SIGINT and SIGTERM blocked"
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=sw._worker_init, initargs=(os.getpid(),)) as pool:
+        assert pool.submit(signal_state).result(timeout=TIMEOUT_S) == ([True, True], [False, False])
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask
 
 
 # Ctrl-C at the K-th line the sweep's main thread runs in the standard library's pool, queue and lock code.
