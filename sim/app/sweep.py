@@ -1378,8 +1378,8 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
             while True:
                 if f in unrecorded:
                     unrecorded.discard(f)
-                    outcome = _outcome(f, futures[f])
-                    if outcome["status"] != _NOT_RUN:
+                    outcome = None if f.cancelled() else _outcome(f, futures[f])    # cancelled: never ran
+                    if outcome is not None and outcome["status"] != _NOT_RUN:
                         record(outcome)
                 f = finished.get_nowait()
         except queue.Empty:
@@ -1402,9 +1402,14 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
             # Stop starting points; on Ctrl-C let running ones finish (they are nearly free to keep)
             # unless a second Ctrl-C says not to wait.
             stop.value = 1
-            for f in list(unrecorded):
-                if f.cancel():
-                    unrecorded.discard(f)
+            # The pool's manager thread cancels the queued points itself (shutdown's cancel_futures), never
+            # this thread: it drops them from its work items as it cancels them. A future cancelled here
+            # stayed among them until the manager next woke, and a worker that died meanwhile (killed at a
+            # second Ctrl-C, out of memory) made it fail them all: InvalidStateError on the cancelled one, a
+            # traceback from its thread (CPython gh-107219; 3.11.7 has it), and the pool left half shut down.
+            workers_now = list((getattr(pool, "_processes", None) or {}).values())
+            manager = getattr(pool, "_executor_manager_thread", None)
+            pool.shutdown(wait=False, cancel_futures=True)
             settled = False         # every point recorded or cancelled: the workers are idle
             if isinstance(err, KeyboardInterrupt):
                 try:
@@ -1413,11 +1418,12 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
                         signals.deliver()
                     settled = True
                 except KeyboardInterrupt:       # the second: the workers ignore SIGTERM, so SIGKILL
-                    for proc in list(getattr(pool, "_processes", {}).values()):
+                    for proc in workers_now:
                         proc.kill()
             # idle workers are joined (quick): a pool left shutting down raced the interpreter's exit, whose
             # concurrent.futures hook woke its closed pipe ("OSError: Bad file descriptor" traceback)
-            pool.shutdown(wait=settled, cancel_futures=True)
+            if settled and manager is not None:
+                manager.join()
             raise
         pool.shutdown(wait=True)
 

@@ -874,6 +874,34 @@ def test_a_ctrl_c_to_the_group_while_the_workers_start_stops_the_sweep_cleanly(t
     assert res.count("done") + res.count("skipped") == 4 and not res.interrupted
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_a_worker_that_dies_after_a_ctrl_c_fails_its_points_without_a_traceback(tmp_path):
+    """A worker that died after the Ctrl-C (killed by a second one, or out of memory) broke the pool while the
+    sweep had cancelled its queued points: the pool's manager thread, failing every point it held, stopped at
+    the first cancelled one with InvalidStateError (CPython gh-107219; 3.11.7 has it): a traceback, and the
+    other worker left running. Now the manager cancels them itself: the points that were running are recorded
+    as failed (their worker died), the rest as not run, exit 130, no traceback; a rerun completes."""
+    def ctrl_c_then_a_worker_dies(proc, started):
+        os.kill(proc.pid, signal.SIGINT)
+        _wait_for_file(started / "stopping", proc)
+        workers = sorted(_children(proc.pid))
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+    out, started, proc, stderr = _group_signalled_sweep(tmp_path, "stop_held_point", ctrl_c_then_a_worker_dies)
+    assert proc.returncode == 130, stderr
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1", "stopping"]    # none released, none gave up
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert "InvalidStateError" not in stderr and "Traceback" not in stderr, stderr
+    assert manifest["interrupted"] is True and manifest["running"] is False
+    points = manifest["points"]
+    assert [p["status"] for p in points[:2]] == ["failed", "failed"], points[:3]
+    assert all("worker died" in p["error"] for p in points if p["status"] == "failed")
+    assert {p["status"] for p in points[2:]} <= {"failed", "pending"}
+    assert not list(out.rglob("summary.parquet")) and not (tmp_path / ".out.staging").exists()
+    res = run_sweep(load_sweep(tmp_path / "sweep.toml"), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("done") == 12 and not res.interrupted
+
+
 def test_the_same_signal_twice_at_once_is_one_stop_and_a_later_one_a_second():
     """``timeout -s INT`` (and a batch scheduler's kill of a job) sends its signal to the sweep and then to its
     whole process group, microseconds apart. The sweep took the two for two Ctrl-Cs and killed the points that
