@@ -841,12 +841,15 @@ class _WorkerProcess:
     terminates the workers with it when one died; they ignore SIGTERM).
 
     Why blocked: a worker is not immune until its initializer runs. One born by spawn (fork, then exec: a
-    handled signal is reset to the default, and Python's default raises KeyboardInterrupt) or by a fork
-    server died of a Ctrl-C that came while it started, with a traceback, and the pool broke: every point
-    failed (``worker died: BrokenProcessPool``), the running ones lost. A blocked signal stays pending in the
-    worker, and ignoring it discards it; the mask is inherited through fork and exec alike. Only the thread
-    that starts the worker blocks them, and only meanwhile: a Ctrl-C that comes then is held for the sweep,
-    or taken by another of its threads, never lost (as the standard library's resource tracker starts)."""
+    handled signal is reset to the default, and Python's default raises KeyboardInterrupt) died of a Ctrl-C
+    that came while it started, with a traceback, and the pool broke: every point failed (``worker died:
+    BrokenProcessPool``). Under forkserver the fork server, started with the first worker, died so (the sweep
+    failed with EOFError), and its workers get its startup handlers back. A forked worker inherits the
+    sweep's deferring handler, harmless, but is blocked alike. A blocked signal stays pending in the worker,
+    and ignoring it discards it; the mask is inherited through fork and exec alike (the fork server keeps
+    it, and hands it on). Only the thread that starts a worker blocks them, and only meanwhile: a Ctrl-C that
+    comes then is held for the sweep, or taken by another of its threads, never lost (so the standard
+    library starts its resource tracker)."""
 
     def start(self) -> None:
         if not _CAN_MASK:
@@ -1420,8 +1423,9 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
                 except KeyboardInterrupt:       # the second: the workers ignore SIGTERM, so SIGKILL
                     for proc in workers_now:
                         proc.kill()
-            # idle workers are joined (quick): a pool left shutting down raced the interpreter's exit, whose
-            # concurrent.futures hook woke its closed pipe ("OSError: Bad file descriptor" traceback)
+            # idle workers are joined (quick: the manager thread joins them as it ends): a pool left shutting
+            # down raced the interpreter's exit, whose concurrent.futures hook woke its closed pipe
+            # ("OSError: Bad file descriptor" traceback)
             if settled and manager is not None:
                 manager.join()
             raise
