@@ -29,10 +29,12 @@ Vocabulary:
 - start methods (``mp_context``): fork (Linux's default), spawn and forkserver give the same tables.
 - stop: Ctrl-C or SIGTERM, whichever thread of the sweep process the kernel hands it to, stops the
   local pool within ``WAKE_S``: the points running then finish and are kept, no other point starts
-  (queued ones included); a second one terminates the running points (``_DeferredSignals``). Pool
-  workers ignore both signals (sent to the whole process group by a terminal, ``timeout`` or a batch
-  scheduler): the sweep decides, and stops a worker with SIGKILL (``_pool_context``). One
-  worker (points run in the sweep's own process, ``_run_in_process``) stops the same way.
+  (queued ones included); a second one terminates the running points (``_DeferredSignals``; the same
+  signal again within ``SAME_SIGNAL_S``, as ``timeout`` sends it to the sweep and then its group, is
+  one). Pool workers ignore both signals (sent to the whole process group by a terminal, ``timeout`` or
+  a batch scheduler) from birth (``_pool_context``: blocked until ``_worker_init`` ignores them): the
+  sweep decides, and stops a worker with SIGKILL. One worker (points run in the sweep's own process,
+  ``_run_in_process``) stops the same way.
 - sweep manifest: ``OUT/sweep.json``: axes, partition types, every point's status
   (``done``, ``skipped`` (finished earlier), ``failed`` with its error, ``pending``), their
   ``counts`` and ``points_finished`` (done + skipped), rewritten
@@ -86,6 +88,11 @@ SAVE_INTERVAL_S = 0.5       # at most this often the sweep manifest is rewritten
 # thread runs Python code: a signal the kernel hands to a pool thread (manager, queue feeder) was seen only
 # when a point finished while the main thread slept in an untimed wait.
 WAKE_S = 0.2
+# A SIGINT or SIGTERM that comes this soon after the same signal was noted is that signal again, not a second
+# Ctrl-C: ``timeout`` (and a batch scheduler's kill of a job) sends it to the sweep and then to its whole
+# process group, microseconds apart, and the sweep, seeing two, stopped its running points at once (they
+# were lost; the pool broke with a traceback). Far shorter than anyone presses Ctrl-C twice.
+SAME_SIGNAL_S = 0.1
 _INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 _NOT_RUN = "not run"        # a worker's answer for a point it took from the queue after a stop
 MAX_SWEEP_POINTS = 100_000      # points of one sweep (grid product x zip rows x replicates)
@@ -826,9 +833,33 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-class _KillOnTerminate:
-    """A multiprocessing Process whose ``terminate`` sends SIGKILL: the pool's workers ignore SIGTERM
-    (``_ignore_interrupts``), and the pool terminates them (a worker died: the rest are stopped) with it."""
+_CAN_MASK = hasattr(signal, "pthread_sigmask")     # not on Windows
+
+
+class _WorkerProcess:
+    """A multiprocessing Process for a pool worker: born with SIGINT and SIGTERM blocked, which
+    ``_worker_init`` unblocks once it ignores them, and whose ``terminate`` sends SIGKILL (the pool
+    terminates the workers with it when one died; they ignore SIGTERM).
+
+    Why blocked: a worker is not immune until its initializer runs. One born by spawn (fork, then exec: a
+    handled signal is reset to the default, and Python's default raises KeyboardInterrupt) died of a Ctrl-C
+    that came while it started, with a traceback, and the pool broke: every point failed (``worker died:
+    BrokenProcessPool``). Under forkserver the fork server, started with the first worker, died so (the sweep
+    failed with EOFError), and its workers get its startup handlers back. A forked worker inherits the
+    sweep's deferring handler, harmless, but is blocked alike. A blocked signal stays pending in the worker,
+    and ignoring it discards it; the mask is inherited through fork and exec alike (the fork server keeps
+    it, and hands it on). Only the thread that starts a worker blocks them, and only meanwhile: a Ctrl-C that
+    comes then is held for the sweep, or taken by another of its threads, never lost (so the standard
+    library starts its resource tracker)."""
+
+    def start(self) -> None:
+        if not _CAN_MASK:
+            return super().start()
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+        try:
+            super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
     def terminate(self) -> None:
         self.kill()
@@ -838,7 +869,7 @@ class _KillOnTerminate:
 _KILLING_CONTEXTS: dict[str, type] = {}
 
 
-class _KillingSpawnProcess(_KillOnTerminate, _mpc.SpawnProcess):
+class _KillingSpawnProcess(_WorkerProcess, _mpc.SpawnProcess):
     pass
 
 
@@ -848,10 +879,10 @@ class _KillingSpawnContext(_mpc.SpawnContext):
 
 _KILLING_CONTEXTS["spawn"] = _KillingSpawnContext
 if sys.platform != "win32":
-    class _KillingForkProcess(_KillOnTerminate, _mpc.ForkProcess):
+    class _KillingForkProcess(_WorkerProcess, _mpc.ForkProcess):
         pass
 
-    class _KillingForkServerProcess(_KillOnTerminate, _mpc.ForkServerProcess):
+    class _KillingForkServerProcess(_WorkerProcess, _mpc.ForkServerProcess):
         pass
 
     class _KillingForkContext(_mpc.ForkContext):
@@ -864,7 +895,8 @@ if sys.platform != "win32":
 
 
 def _pool_context(method: str):
-    """The multiprocessing context for the pool: ``method``'s, its workers stopped by SIGKILL."""
+    """The multiprocessing context for the pool: ``method``'s, its workers born with SIGINT and SIGTERM
+    blocked and stopped by SIGKILL (``_WorkerProcess``)."""
     import multiprocessing as mp
     return _KILLING_CONTEXTS[method]() if method in _KILLING_CONTEXTS else mp.get_context(method)
 
@@ -926,6 +958,8 @@ def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
 def _worker_init(parent: int, stop=None) -> None:
     global _STOP
     _ignore_interrupts()
+    if _CAN_MASK:       # born with both blocked (``_WorkerProcess``): one sent meanwhile is discarded now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
     _STOP = stop
     _exit_with_parent(parent)
     import topologies
@@ -1270,6 +1304,7 @@ class _DeferredSignals:
         # that runs a point itself (``_run_in_process``) and so calls ``deliver`` only between points
         self.second_now = second_now
         self.noted = 0
+        self.counted: dict[int, float] = {}     # signal -> when it was last noted as a stop (SAME_SIGNAL_S)
 
     def __enter__(self):
         import threading
@@ -1284,6 +1319,10 @@ class _DeferredSignals:
         return self
 
     def _note(self, signum, frame) -> None:
+        now = time.monotonic()
+        if now - self.counted.get(signum, -math.inf) < SAME_SIGNAL_S:
+            return      # one stop sent twice (to the sweep, then to its process group), as the kernel merges it
+        self.counted[signum] = now
         self.noted += 1
         if self.second_now and self.noted > 1:
             self.pending.clear()
@@ -1341,8 +1380,8 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
             while True:
                 if f in unrecorded:
                     unrecorded.discard(f)
-                    outcome = _outcome(f, futures[f])
-                    if outcome["status"] != _NOT_RUN:
+                    outcome = None if f.cancelled() else _outcome(f, futures[f])    # cancelled: never ran
+                    if outcome is not None and outcome["status"] != _NOT_RUN:
                         record(outcome)
                 f = finished.get_nowait()
         except queue.Empty:
@@ -1365,9 +1404,14 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
             # Stop starting points; on Ctrl-C let running ones finish (they are nearly free to keep)
             # unless a second Ctrl-C says not to wait.
             stop.value = 1
-            for f in list(unrecorded):
-                if f.cancel():
-                    unrecorded.discard(f)
+            # The pool's manager thread cancels the queued points itself (shutdown's cancel_futures), never
+            # this thread: it drops them from its work items as it cancels them. A future cancelled here
+            # stayed among them until the manager next woke, and a worker that died meanwhile (killed at a
+            # second Ctrl-C, out of memory) made it fail them all: InvalidStateError on the cancelled one, a
+            # traceback from its thread (CPython gh-107219; 3.11.7 has it), and the pool left half shut down.
+            workers_now = list((getattr(pool, "_processes", None) or {}).values())
+            manager = getattr(pool, "_executor_manager_thread", None)
+            pool.shutdown(wait=False, cancel_futures=True)
             settled = False         # every point recorded or cancelled: the workers are idle
             if isinstance(err, KeyboardInterrupt):
                 try:
@@ -1376,11 +1420,13 @@ def _run_local(point_fn, tasks: list[PointTask], workers: int, record, mp_contex
                         signals.deliver()
                     settled = True
                 except KeyboardInterrupt:       # the second: the workers ignore SIGTERM, so SIGKILL
-                    for proc in list(getattr(pool, "_processes", {}).values()):
+                    for proc in workers_now:
                         proc.kill()
-            # idle workers are joined (quick): a pool left shutting down raced the interpreter's exit, whose
-            # concurrent.futures hook woke its closed pipe ("OSError: Bad file descriptor" traceback)
-            pool.shutdown(wait=settled, cancel_futures=True)
+            # idle workers are joined (quick: the manager thread joins them as it ends): a pool left shutting
+            # down raced the interpreter's exit, whose concurrent.futures hook woke its closed pipe
+            # ("OSError: Bad file descriptor" traceback)
+            if settled and manager is not None:
+                manager.join()
             raise
         pool.shutdown(wait=True)
 

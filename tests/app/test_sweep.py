@@ -20,7 +20,7 @@ import pytest
 
 from sim.errors import ConfigError, InfeasibleError
 from sim.outputs import write_run_dir
-from sim.app.sweep import Sweep, encode_value, load_sweep, run_sweep
+from sim.app.sweep import SAME_SIGNAL_S, Sweep, encode_value, load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,6 +109,17 @@ def buggy_point(task):
     if task.values["train.tp"] == 2:
         raise ZeroDivisionError("a bug")
     return tiny_point(task)
+
+
+def signal_state(out=None):
+    """This process's SIGINT and SIGTERM: (each one's handler is SIG_IGN, each one blocked); put on the queue
+    ``out`` when given (a Process's target), else returned (a pool task)."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    state = ([signal.getsignal(s) is signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM)],
+             [s in blocked for s in (signal.SIGINT, signal.SIGTERM)])
+    if out is None:
+        return state
+    out.put(state)
 
 
 def _write_sweep(tmp_path: Path, grid: dict, zipped: dict | None = None, name="s") -> Path:
@@ -478,12 +489,13 @@ class _Lines:
 
 
 def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=None,
-                   workers=2, new_session=False) -> subprocess.Popen:
+                   workers=2, new_session=False, mp_context=None) -> subprocess.Popen:
     """A child Python running the sweep at ``path`` into ``out`` with ``workers`` workers and the point function
     ``point`` of this module, its progress lines on a pipe. With ``cli``, through ``dcsim sweep`` (its
     SIGTERM handling and exit status); otherwise it exits 130 when the sweep was interrupted, else 0.
     ``prelude``: code run first. ``new_session``: in its own process group (whose id is its pid), as a shell
-    or a batch scheduler starts a job, so that ``os.killpg`` signals the sweep and its workers together."""
+    or a batch scheduler starts a job, so that ``os.killpg`` signals the sweep and its workers together.
+    ``mp_context``: the pool's start method (not with ``cli``)."""
     if cli:
         body = f"""
             import functools
@@ -495,7 +507,8 @@ def _sweep_process(path, out, point="slow_point", cli=False, prelude="", env=Non
     else:
         body = f"""
             from sim.app.sweep import load_sweep, run_sweep
-            res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers={workers}, point_fn={point}, progress=False)
+            res = run_sweep(load_sweep({str(path)!r}), {str(out)!r}, workers={workers}, point_fn={point}, progress=False,
+                            mp_context={mp_context!r})
             sys.exit(130 if res.interrupted else 0)
         """
     script = textwrap.dedent(f"""
@@ -600,6 +613,7 @@ def test_a_second_ctrl_c_with_one_worker_stops_the_running_point(tmp_path):
     def interrupt(proc, started):
         proc.send_signal(signal.SIGINT)
         _wait_for_file(started / "noted", proc)     # two signals sent at once may merge into one
+        time.sleep(SAME_SIGNAL_S)                   # and within SAME_SIGNAL_S they are one stop
         proc.send_signal(signal.SIGINT)
     path, out, started, proc, stderr = _interrupted_one_worker_sweep(tmp_path, interrupt)
     assert proc.returncode == 130, stderr
@@ -773,6 +787,7 @@ def test_a_second_sigterm_to_the_process_group_stops_the_running_points(tmp_path
             assert proc.poll() is None, proc.communicate(timeout=TIMEOUT_S)
             assert time.monotonic() < give_up, "the sweep never noted the first SIGTERM"
             time.sleep(0.02)
+        time.sleep(SAME_SIGNAL_S)                       # sooner, the same signal again is that one stop
         os.killpg(proc.pid, signal.SIGTERM)
     out, started, proc, stderr = _group_signalled_sweep(tmp_path, "stop_held_point", twice)
     assert proc.returncode == 130, stderr
@@ -781,6 +796,163 @@ def test_a_second_sigterm_to_the_process_group_stops_the_running_points(tmp_path
     assert manifest["interrupted"] is True
     assert {p["status"] for p in manifest["points"]} == {"pending"}
     assert not list(out.glob("**/summary.parquet"))
+
+
+def _assert_stopped_cleanly(tmp_path: Path, out: Path, stderr: str) -> list[str]:
+    """A sweep into ``out`` that was stopped: no traceback, ``sweep.json`` says interrupted and not running,
+    every point is either done (its summary in place) or not (no summary), and nothing is left in staging.
+    Returns the points' statuses."""
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert manifest["interrupted"] is True and manifest["running"] is False
+    status = [p["status"] for p in manifest["points"]]
+    for point in manifest["points"]:
+        assert (out / point["dir"] / "summary.parquet").exists() == (point["status"] == "done"), point
+    assert not (tmp_path / f".{out.name}.staging").exists()
+    return status
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_sent_to_the_sweep_and_then_its_group_lets_the_running_points_finish(tmp_path, sig):
+    """``timeout -s INT`` (plain ``timeout``: SIGTERM) signals the sweep, then its whole process group. The sweep
+    took the two for two Ctrl-Cs and SIGKILLed its workers: the points running were lost, and the pool's
+    manager thread printed an InvalidStateError traceback (3 of 12 of a fresh user's runs). Here the two come
+    20 ms apart (a sender slowed between its two kill calls; the old sweep took them as two every time): the
+    points running finish and are kept, no other point starts, exit 130, no traceback; a rerun completes."""
+    def as_timeout_sends(proc, started):
+        os.kill(proc.pid, sig)
+        time.sleep(0.02)
+        os.killpg(proc.pid, sig)
+        give_up = time.monotonic() + TIMEOUT_S
+        while not (started / "stopping").exists() and proc.poll() is None:     # the workers saw the stop
+            assert time.monotonic() < give_up, "the sweep never stopped its workers"
+            time.sleep(0.02)
+        (started / "release").touch()
+    out, started, proc, stderr = _group_signalled_sweep(tmp_path, "stop_held_point", as_timeout_sends)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: finished points are kept; run the same command again to resume" in stderr
+    status = _assert_stopped_cleanly(tmp_path, out, stderr)
+    assert status[:2] == ["done", "done"] and set(status[2:]) == {"pending"}, (status, stderr)
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1", "release", "stopping"]
+    res = run_sweep(load_sweep(tmp_path / "sweep.toml"), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("skipped") == 2 and res.count("done") == 10 and not res.interrupted
+
+
+WORKER_START_METHODS = [m for m in ("spawn", "forkserver")
+                        if m in __import__("multiprocessing").get_all_start_methods()]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks: POSIX")
+@pytest.mark.parametrize("method", WORKER_START_METHODS)
+def test_a_ctrl_c_to_the_group_while_the_workers_start_stops_the_sweep_cleanly(tmp_path, method):
+    """Ctrl-C reaches the whole process group, workers being born included. Under spawn a worker then died of
+    KeyboardInterrupt before its initializer ignored it (a traceback), the pool broke, and every point was
+    recorded as failed: the sweep exited as complete (0), nothing to resume. Under forkserver the fork server
+    itself died as it started (``EOFError`` traceback, exit 1). Now, Ctrl-C 0.05 s and 0.25 s after the
+    sweep starts (its workers starting): exit 130, no traceback, each point done or not started, and a rerun
+    completes the sweep."""
+    path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8]})
+    for delay in (0.05, 0.25):
+        out = tmp_path / f"out-{int(delay * 1000)}"
+        proc = _sweep_process(path, out, point="slow_point", new_session=True, mp_context=method)
+        try:
+            _wait_for_file(out / "sweep.json", proc)    # the pool starts next
+            time.sleep(delay)
+            os.killpg(proc.pid, signal.SIGINT)
+            _, stderr = _finish(proc)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)     # workers left behind, if any
+            except ProcessLookupError:
+                pass
+            if proc.poll() is None:
+                proc.wait(timeout=TIMEOUT_S)
+        assert proc.returncode == 130, (delay, stderr)
+        status = _assert_stopped_cleanly(tmp_path, out, stderr)
+        assert set(status) <= {"done", "pending"} and "pending" in status, (delay, status)
+    res = run_sweep(load_sweep(path), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("done") + res.count("skipped") == 4 and not res.interrupted
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the workers")
+def test_a_worker_that_dies_after_a_ctrl_c_fails_its_points_without_a_traceback(tmp_path):
+    """A worker that died after the Ctrl-C (killed by a second one, or out of memory) broke the pool while the
+    sweep had cancelled its queued points: the pool's manager thread, failing every point it held, stopped at
+    the first cancelled one with InvalidStateError (CPython gh-107219; 3.11.7 has it): a traceback, and the
+    other worker left running. Now the manager cancels them itself: the points that were running are recorded
+    as failed (their worker died), the rest as not run, exit 130, no traceback; a rerun completes."""
+    def ctrl_c_then_a_worker_dies(proc, started):
+        os.kill(proc.pid, signal.SIGINT)
+        _wait_for_file(started / "stopping", proc)
+        workers = sorted(_children(proc.pid))
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGKILL)
+    out, started, proc, stderr = _group_signalled_sweep(tmp_path, "stop_held_point", ctrl_c_then_a_worker_dies)
+    assert proc.returncode == 130, stderr
+    assert sorted(p.name for p in started.iterdir()) == ["0", "1", "stopping"]    # none released, none gave up
+    manifest = json.loads((out / "sweep.json").read_text())
+    assert "InvalidStateError" not in stderr and "Traceback" not in stderr, stderr
+    assert manifest["interrupted"] is True and manifest["running"] is False
+    points = manifest["points"]
+    assert [p["status"] for p in points[:2]] == ["failed", "failed"], points[:3]
+    assert all("worker died" in p["error"] for p in points if p["status"] == "failed")
+    assert {p["status"] for p in points[2:]} <= {"failed", "pending"}
+    assert not list(out.rglob("summary.parquet")) and not (tmp_path / ".out.staging").exists()
+    res = run_sweep(load_sweep(tmp_path / "sweep.toml"), out, workers=2, point_fn=tiny_point, progress=False)
+    assert res.count("done") == 12 and not res.interrupted
+
+
+def test_the_same_signal_twice_at_once_is_one_stop_and_a_later_one_a_second():
+    """``timeout -s INT`` (and a batch scheduler's kill of a job) sends its signal to the sweep and then to its
+    whole process group, microseconds apart. The sweep took the two for two Ctrl-Cs and killed the points that
+    were running (a fresh user's ``timeout --preserve-status -s INT 4 dcsim sweep ... --workers 2``: in 3 of 12
+    runs, with an InvalidStateError traceback from the pool). Now the same signal again within SAME_SIGNAL_S
+    is that one stop; one after it is the second, and so is another signal."""
+    from sim.app import sweep as sw
+    calls = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: calls.append(signum)) for sig in sw._INTERRUPTS}
+    try:
+        with sw._DeferredSignals() as signals:
+            os.kill(os.getpid(), signal.SIGINT)     # to the sweep; its handler runs before the next line
+            os.kill(os.getpid(), signal.SIGINT)     # and to its process group
+            assert signals.noted == 1
+            signals.deliver()
+            assert calls == [signal.SIGINT]
+            os.kill(os.getpid(), signal.SIGTERM)    # another signal: another stop (SIGTERM's own handler)
+            time.sleep(sw.SAME_SIGNAL_S + 0.05)
+            os.kill(os.getpid(), signal.SIGINT)     # a person's second Ctrl-C
+            signals.deliver()
+            assert calls == [signal.SIGINT, signal.SIGTERM, signal.SIGINT] and signals.noted == 3
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+START_METHODS = [m for m in ("fork", "spawn", "forkserver") if m in __import__("multiprocessing").get_all_start_methods()]
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="signal masks: POSIX")
+@pytest.mark.parametrize("method", START_METHODS)
+def test_a_pool_worker_is_born_deaf_to_ctrl_c_and_ignores_it_from_its_first_point(method):
+    """A worker ignored Ctrl-C and SIGTERM only once its initializer ran. Born by spawn (exec resets a handled
+    signal to the default: KeyboardInterrupt) or by the fork server, one that got the group's Ctrl-C while it
+    started died with a traceback, and the pool broke: every point failed (BrokenProcessPool), and the sweep
+    exited as if complete. Now a worker is born with both signals blocked (held, not lost: an ignored one is
+    discarded), and from its first point ignores them, unblocked; the sweep's own mask is as it was."""
+    from concurrent.futures import ProcessPoolExecutor
+    from sim.app import sweep as sw
+    ctx = sw._pool_context(method)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    out = ctx.SimpleQueue()
+    born = ctx.Process(target=signal_state, args=(out,))
+    born.start()
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask
+    state = out.get()
+    born.join(TIMEOUT_S)
+    assert state[1] == [True, True], "a worker must be born with SIGINT and SIGTERM blocked"
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=sw._worker_init, initargs=(os.getpid(),)) as pool:
+        assert pool.submit(signal_state).result(timeout=TIMEOUT_S) == ([True, True], [False, False])
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask
 
 
 # Ctrl-C at the K-th line the sweep's main thread runs in the standard library's pool, queue and lock code.
