@@ -530,6 +530,16 @@ def _finish(proc: subprocess.Popen) -> tuple[str, str]:
         raise AssertionError(f"the sweep did not end in {TIMEOUT_S} s (killed): {err[-2000:]}") from None
 
 
+def _reap_group(proc: subprocess.Popen) -> None:
+    """Kill what is left of ``proc``'s process group (workers left behind, if any) and wait for it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if proc.poll() is None:
+        proc.wait(timeout=TIMEOUT_S)
+
+
 def test_sigint_loses_no_finished_point(tmp_path):
     path = _write_sweep(tmp_path, {"train.tp": [1, 2, 4, 8], "topology.oversubscription": [1.0, 2.0, 4.0]})
     out = tmp_path / "out"
@@ -751,12 +761,7 @@ def _group_signalled_sweep(tmp_path: Path, point: str, signal_group):
         signal_group(proc, started)
         _, stderr = _finish(proc)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)     # workers left behind, if any
-        except ProcessLookupError:
-            pass
-        if proc.poll() is None:
-            proc.wait(timeout=TIMEOUT_S)
+        _reap_group(proc)
     return out, started, proc, stderr
 
 
@@ -861,12 +866,7 @@ def test_a_ctrl_c_to_the_group_while_the_workers_start_stops_the_sweep_cleanly(t
             os.killpg(proc.pid, signal.SIGINT)
             _, stderr = _finish(proc)
         finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)     # workers left behind, if any
-            except ProcessLookupError:
-                pass
-            if proc.poll() is None:
-                proc.wait(timeout=TIMEOUT_S)
+            _reap_group(proc)
         assert proc.returncode == 130, (delay, stderr)
         status = _assert_stopped_cleanly(tmp_path, out, stderr)
         assert set(status) <= {"done", "pending"} and "pending" in status, (delay, status)
