@@ -74,10 +74,13 @@ def calibrated(gpu_name: str, kind: str, precision: str = "") -> bool:
         elif precision and calibration(gpu_name, kind)[0]:
             # fitted, but at other precisions (compute.toml calibrated_precisions)
             from sim.compute import calibration_section, _table
-            fitted = ", ".join(_table()[calibration_section(gpu_name)]["calibrated_precisions"])
+            precisions = _table()[calibration_section(gpu_name)]["calibrated_precisions"]
+            # fp16 runs the 16-bit curve (gemm_eff_max): the section's own where its bf16 was fitted
+            whose = (f"its bf16 fit's, not measured at {precision}" if precision == "fp16" and "bf16" in precisions
+                     else "[default]'s")
             msg = (f"warning: {gpu_name} is not calibrated for {kind} runs at {precision}: its constants were "
-                   f"fitted to {fitted} runs only, and {', '.join(missing)} (the {precision} GEMM rate) is "
-                   "[default]'s (see sim/data/compute.toml); treat its times as estimates")
+                   f"fitted to {', '.join(precisions)} runs only, and {', '.join(missing)} (the {precision} GEMM "
+                   f"rate) is {whose} (see sim/data/compute.toml); treat its times as estimates")
         else:
             msg = (f"warning: {gpu_name} is not calibrated for {kind} runs: {', '.join(missing)} come from "
                    f"defaults (see sim/data/compute.toml); treat its times as estimates")

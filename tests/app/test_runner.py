@@ -393,20 +393,24 @@ def test_idle_gpu_warning_names_pp_and_disaggregated_roles(capsys):
     assert capsys.readouterr().err.count("warning: ") == 2
 
 
-def test_a_blackwell_training_run_is_calibrated_only_at_fp8(capsys, monkeypatch):
-    # the Blackwell training fit has FP8 rows only: bf16 on B200 reported calibrated = true
+def test_a_blackwell_training_run_is_calibrated_only_at_fp8_and_bf16(capsys, monkeypatch):
+    # the Blackwell training fit: FP8 end to end, bf16 to B200 cuBLAS kernels (compute.toml [GB200],
+    # bwbf16); fp16 runs the bf16 curve unmeasured and fp4 [default]'s factor: calibrated = false
     from sim.app import runner
     monkeypatch.setattr(runner, "_WARNED", set())
     small = {"run": {"kind": "train"}, "topology": {"gpu": "B200-180GB", "gpus": 8, "fabric": "none"},
              "model": {"preset": "llama3-8b", "layers": 2, "seq_len": 1024}, "train": {"tp": 8, "global_batch": 8}}
-    for precision, ok in (("bf16", False), ("fp8", True), ("fp4", False)):
+    for precision, ok in (("bf16", True), ("fp8", True), ("fp16", False), ("fp4", False)):
         cfg = load_config(data=small, overrides=[f'train.precision="{precision}"'])
         assert run(cfg).summary["calibrated"] is ok, precision
         err = capsys.readouterr().err
         assert (f"B200-180GB is not calibrated for train runs at {precision}" in err) is (not ok)
         if not ok:
-            assert "fitted to fp8 runs only" in err
-            assert ("gemm_eff_max" if precision == "bf16" else "fp4_gemm_factor") in err
+            assert "fitted to fp8, bf16 runs only" in err
+        if precision == "fp16":     # the 16-bit curve is the section's bf16 fit, not [default]'s
+            assert "gemm_eff_max (the fp16 GEMM rate) is its bf16 fit's, not measured at fp16" in err, err
+        if precision == "fp4":
+            assert "fp4_gemm_factor (the fp4 GEMM rate) is [default]'s" in err, err
 
 
 def test_a_launch_bound_training_run_says_so(capsys, monkeypatch):
