@@ -505,6 +505,15 @@ NCCL_HW_LAT = {"nvlink": {"tree": (0.6, 1.25, 28.0), "ring": (0.6, 1.9, 3.4), "n
 
 OWN_ALGOS = ("hierarchical",)      # dcsim's own algorithms, not NCCL's: their protocol by their own steps (``tune``)
 
+# NCCL's tuner relegates the ring for an FP8 collective on more than 8 ranks (enqueue.cc
+# updateCollCostTable, in the releases with FP8 types: "Relegate fp8 reduction trees of sufficient depth that they
+# incur precision loss to be least preferred": datatype ncclFloat8e4m3 / ncclFloat8e5m2, algorithm
+# ring, comm->nRanks > 8: its cost x 1024, "any factor large enough to act as a partition between
+# lossy and non-lossy algos"). NCCL's all_gather and broadcast move FP8 as int8, so only its
+# reductions see it (here all_reduce and reduce_scatter).
+FP8_RING_PENALTY = 1024.0
+FP8_RING_MAX_RANKS = 8
+
 
 def _nccl_refined(algo: str, proto: str, nodes: int) -> float:
     """NCCL's bandwidth refinements per algorithm and protocol (relative to Simple)."""
@@ -553,7 +562,7 @@ def _nccl_latency_us(algo: str, proto: str, op: str, n: int, nodes: int, largest
 
 def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
          gpu_nvls: bool = False, algos: tuple[str, ...] | None = None,
-         protocols: tuple[str, ...] = PROTOCOLS) -> tuple[str, str, float]:
+         protocols: tuple[str, ...] = PROTOCOLS, fp8: bool = False) -> tuple[str, str, float]:
     """NCCL's choice for ``op`` on ``group``: (algorithm, protocol, modelled seconds).
 
     As ncclTopoTuneModel, each applicable (algorithm, protocol) costs latency + size /
@@ -567,7 +576,12 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
     the simulation: the simulated time of another candidate may be lower (NCCL's own choice
     is not always the fastest either). ``algos`` / ``protocols``: only these candidates (as
     NCCL_ALGO / NCCL_PROTO restrict NCCL's tuner); an algorithm that none of them admits
-    comes back with Simple at an infinite modelled time."""
+    comes back with Simple at an infinite modelled time. ``fp8``: the data are FP8 (f8e4m3,
+    f8e5m2) of a reduction; on more than ``FP8_RING_MAX_RANKS`` GPUs every protocol of the ring
+    costs ``FP8_RING_PENALTY`` times more, as in NCCL's tuner, so the ring wins only where nothing
+    else runs the op, and a named ring keeps its protocol (every one is scaled alike).
+    ``hierarchical``, which this model prices as NCCL's ring, is scaled with it: else a
+    reduce_scatter on 16 GPUs, whose only NCCL candidate is the ring, would turn hierarchical."""
     cands = [a for a in applicable(topo, op, group, gpu_nvls) if algos is None or a in algos]
     caps = fabric.capacity if fabric is not None else topo.capacity
     doms = domains_of(topo, group)
@@ -576,6 +590,11 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
     n = len(group)
     best = (cands[0] if cands else (algos or ("ring",))[0], "Simple", math.inf)
     drains: dict[str, float] = {}
+
+    def penalty(a: str) -> float:       # NCCL's FP8 ring relegation, on what is priced as its ring
+        ring_priced = a not in NCCL_BASE_LAT
+        return FP8_RING_PENALTY if fp8 and n > FP8_RING_MAX_RANKS and (a == "ring" or ring_priced) else 1.0
+
     for a in cands:
         if a == "nvls" and nodes > 1:
             continue      # NCCL: NVLS across nodes needs in-network reduction (CollNet); NVLSTree instead
@@ -584,7 +603,7 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
             f = _nccl_refined(a, proto, nodes)
             if f <= 0:
                 continue
-            t = _nccl_latency_us(a, proto, op, n, nodes) * 1e-6 + drain / f
+            t = (_nccl_latency_us(a, proto, op, n, nodes) * 1e-6 + drain / f) * penalty(a)
             if t < best[2] - 1e-15:
                 best = (a, proto, t)
     if best[0] in OWN_ALGOS and nodes > 1:
@@ -592,30 +611,31 @@ def tune(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabri
         # whether it is chosen at all stays as NCCL's ring-priced candidate had it
         a = best[0]
         drain = drains.get(a) or max(estimate_on(topo, caps, op, a, group, nbytes, latency=False), 1e-30)
-        own = [(_nccl_latency_us(a, p, op, n, nodes, largest, own=True) * 1e-6 + drain / _nccl_refined(a, p, nodes), p)
-               for p in protocols if _nccl_refined(a, p, nodes) > 0]
+        own = [((_nccl_latency_us(a, p, op, n, nodes, largest, own=True) * 1e-6 + drain / _nccl_refined(a, p, nodes))
+                * penalty(a), p) for p in protocols if _nccl_refined(a, p, nodes) > 0]
         t, proto = min(own)
         best = (a, proto, t)
     return best
 
 
 def choose_protocol(topo: Topology, op: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
-                    gpu_nvls: bool = False) -> tuple[str, str | None]:
+                    gpu_nvls: bool = False, fp8: bool = False) -> tuple[str, str | None]:
     """``auto``: NCCL's (algorithm, protocol) for ``op`` (``tune``), an op with one algorithm
     too (an all-gather inside one node: the ring, with NCCL's protocol for it). send_recv and
     all_to_all run as calibrated (protocol None): NCCL moves them as point-to-point sends,
-    which its tuner does not price (a protocol given to ``resolve`` still forces one, as NCCL_PROTO)."""
+    which its tuner does not price (a protocol given to ``resolve`` still forces one, as NCCL_PROTO).
+    ``fp8``: as ``tune``'s."""
     if op == "send_recv":
         return "ring", None
     cands = applicable(topo, op, group, gpu_nvls)
     if op == "all_to_all":
         return cands[0], None
-    a, proto, _ = tune(topo, op, group, nbytes, fabric, gpu_nvls)
+    a, proto, _ = tune(topo, op, group, nbytes, fabric, gpu_nvls, fp8=fp8)
     return a, proto
 
 
 def resolve(topo: Topology, op: str, algo: str, group: list[int], nbytes: float, fabric: Fabric | None = None,
-            gpu_nvls: bool = False, protocol: str | None = None) -> tuple[str, str | None]:
+            gpu_nvls: bool = False, protocol: str | None = None, fp8: bool = False) -> tuple[str, str | None]:
     """The (algorithm, protocol) a collective runs with for an ``algo`` and a ``protocol`` asked
     for, one rule for ``auto`` and a named algorithm alike (the protocol None: as calibrated,
     ``protocol_scales``):
@@ -628,14 +648,16 @@ def resolve(topo: Topology, op: str, algo: str, group: list[int], nbytes: float,
       ``auto`` runs as calibrated, all_to_all and send_recv, so does a named algorithm).
     - ``"calibrated"``: a named algorithm as calibrated (``auto`` has no calibrated choice).
     - ``LL`` / ``LL128`` / ``Simple``: that protocol (as NCCL_PROTO); ``auto`` then picks the
-      algorithm NCCL's tuner finds cheapest with it. NVLS runs Simple only."""
+      algorithm NCCL's tuner finds cheapest with it. NVLS runs Simple only.
+
+    ``fp8``: FP8 data, which NCCL's tuner prices as ``tune`` says."""
     if protocol not in (None, "auto", "calibrated") + PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; one of auto, calibrated, {', '.join(PROTOCOLS)}")
     if algo in ("nvls", "nvls_tree") and protocol in ("LL", "LL128"):
         raise ValueError(f"{algo} runs NCCL's Simple protocol only, not {protocol}")
     if protocol == "calibrated":
         if algo == "auto" and op in ("send_recv", "all_to_all"):
-            return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)   # calibrated, as auto runs them
+            return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls, fp8)   # calibrated, as auto runs them
         if algo == "auto":
             raise ValueError("the calibrated protocol is that of a named algorithm; auto chooses NCCL's protocol")
         return algo, None
@@ -649,12 +671,12 @@ def resolve(topo: Topology, op: str, algo: str, group: list[int], nbytes: float,
             return algo, protocol
         if len(cands) == 1:
             return cands[0], protocol
-        return tune(topo, op, group, nbytes, fabric, gpu_nvls, protocols=(protocol,))[0], protocol
+        return tune(topo, op, group, nbytes, fabric, gpu_nvls, protocols=(protocol,), fp8=fp8)[0], protocol
     if algo == "auto":
-        return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls)
+        return choose_protocol(topo, op, group, nbytes, fabric, gpu_nvls, fp8)
     if op == "all_to_all" or algo not in cands:
         return algo, None
-    return algo, tune(topo, op, group, nbytes, fabric, gpu_nvls, algos=(algo,))[1]
+    return algo, tune(topo, op, group, nbytes, fabric, gpu_nvls, algos=(algo,), fp8=fp8)[1]
 
 
 def protocol_name(algo: str, protocol: str | None) -> str:
@@ -1120,18 +1142,19 @@ def measure(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float,
 
 
 def measure_protocol(fabric: Fabric, op: str, algo: str, group: list[int], nbytes: float,
-                     protocol: str | None = None, gpu_nvls: bool | None = None) -> tuple[float, str, str | None]:
+                     protocol: str | None = None, gpu_nvls: bool | None = None,
+                     fp8: bool = False) -> tuple[float, str, str | None]:
     """Simulated time of one collective on an idle fabric, with the (algorithm, protocol) it ran
     (``resolve``: the protocol None is calibrated). The one path of ``auto`` and of a named
     algorithm: the same (algorithm, protocol) costs the same however it was chosen. ``gpu_nvls``
     False leaves NVLS out of the candidates (NCCL's for a data type NVLS does not reduce); None:
-    the topology's."""
+    the topology's. ``fp8``: the data are FP8, which NCCL's tuner prices apart (``tune``)."""
     sim = fabric.sim
     start = sim.now
     topo = fabric.topo
     if gpu_nvls is None:
         gpu_nvls = bool(topo.meta.get("nvls", False))
-    chosen, proto = resolve(topo, op, algo, group, nbytes, fabric, gpu_nvls, protocol)
+    chosen, proto = resolve(topo, op, algo, group, nbytes, fabric, gpu_nvls, protocol, fp8)
     ev = collective(fabric, op, [group], nbytes, chosen, gpu_nvls=gpu_nvls, protocol=proto)
     sim.run(ev)
     return sim.now - start, chosen, proto

@@ -152,6 +152,7 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int], protocol: s
         raise ConfigError("--algo", f"{algo} is not applicable to {op} on these {gpus} GPUs; "
                                     f"applicable: {', '.join(applicable(topo, op, group, spec.nvls))}")
     gpu_nvls = bool(topo.meta.get("nvls", False)) and nvls_type     # auto's candidates leave NVLS out for int8 etc.
+    fp8 = dtype in FP8_DTYPES and op in REDUCE_OPS      # NCCL's tuner relegates the ring for it past 8 ranks
     rows = {k: [] for k in ("op", "algo", "gpus", "size_bytes", "time_s", "algbw_GBps", "busbw_GBps", "protocol",
                             "dtype")}
     for size in element_sizes(op, sizes, gpus, dtype):
@@ -159,7 +160,7 @@ def nccl_table(cfg, op: str, algo: str, gpus: int, sizes: list[int], protocol: s
         fabric = Fabric(sim, topo, cfg.topology.network_model,
                         cfg.topology.scaleup_efficiency or eff["scaleup"],
                         cfg.topology.scaleout_efficiency or eff["scaleout"])
-        t, chosen, proto = measure_protocol(fabric, op, algo, group, float(size), protocol, gpu_nvls)
+        t, chosen, proto = measure_protocol(fabric, op, algo, group, float(size), protocol, gpu_nvls, fp8)
         algbw = size / t / 1e9
         rows["op"].append(op)
         rows["algo"].append(chosen)

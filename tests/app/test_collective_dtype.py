@@ -113,3 +113,48 @@ def test_collective_help_names_every_dtype(capsys):
         main(["collective", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--dtype" in out and " | ".join(DTYPES) in out and "no reduction arithmetic" in out
+
+
+SIZES_1K_4G = [1 << k for k in range(10, 33)]
+
+
+@pytest.mark.parametrize("gpus, sizes", [(16, SIZES_1K_4G), (64, SIZES_1K_4G[::2])])
+def test_fp8_all_reduce_past_8_ranks_never_takes_the_ring_and_its_busbw_rises(gpus, sizes):
+    """NCCL's tuner (enqueue.cc updateCollCostTable) multiplies the ring's cost by 1024 for an FP8 type
+    when nRanks > 8, so on 16 or 64 H100 (tree available, NVLS not: FP8 is not an NVLS type) auto never
+    takes the ring for FP8, and busbw rises with size (without the rule the ring at 256 MiB on 16 H100
+    ran 329 GB/s against the tree's 343 at 128 MiB)."""
+    cfg = load_config(data={"topology": {"gpu": "H100-SXM-80GB", "gpus": gpus}})
+    for dtype in ("f8e4m3", "f8e5m2"):
+        rows = nccl_table(cfg, "all_reduce", "auto", gpus, sizes, dtype=dtype).to_pylist()
+        assert "ring" not in {r["algo"] for r in rows}, dtype
+        bus = [r["busbw_GBps"] for r in rows]
+        assert all(a < b for a, b in zip(bus, bus[1:])), (dtype, bus)
+    # int8 has no such rule in NCCL: its tuner still weighs ring against tree (ring at 1 GiB here)
+    assert nccl_table(cfg, "all_reduce", "auto", gpus, [1 << 30], dtype="int8").to_pylist()[0]["algo"] == "ring"
+
+
+def test_fp8_ring_costs_1024x_in_the_tuner_past_8_ranks_only():
+    """The closed form of NCCL's rule on ``tune``'s modelled time: the ring (and hierarchical, priced as
+    NCCL's ring) x 1024 with fp8 on more than 8 GPUs, with the same protocol; nothing at 8 GPUs; the tree
+    unchanged. reduce_scatter, whose candidates are all ring-priced, keeps its choice."""
+    from sim.collectives import FP8_RING_PENALTY, build_fabric, tune
+    from sim.simulation import Simulation
+    from topologies import build
+
+    assert FP8_RING_PENALTY == 1024.0
+    cfg = load_config(data={"topology": {"gpu": "H100-SXM-80GB", "gpus": 16}})
+    topo = build(cfg.topology)
+    fab = build_fabric(cfg.topology, Simulation(0), topo)       # the efficiencies dcsim collective prices with
+    for n in (8, 16):
+        g = [topo.gpu(r) for r in range(n)]
+        for size in (4096.0, float(1 << 28)):
+            for algo in ("ring", "tree") + (("hierarchical",) if n > 8 else ()):
+                plain = tune(topo, "all_reduce", g, size, fab, algos=(algo,))
+                fp8 = tune(topo, "all_reduce", g, size, fab, algos=(algo,), fp8=True)
+                factor = FP8_RING_PENALTY if n > 8 and algo != "tree" else 1.0
+                assert fp8[:2] == plain[:2] and fp8[2] == pytest.approx(plain[2] * factor), (n, size, algo)
+            assert tune(topo, "reduce_scatter", g, size, fab, fp8=True)[:2] == tune(topo, "reduce_scatter", g, size, fab)[:2]
+    g16 = [topo.gpu(r) for r in range(16)]
+    ring_sizes = [s for s in SIZES_1K_4G if tune(topo, "all_reduce", g16, float(s), fab)[0] == "ring"]
+    assert ring_sizes and all(tune(topo, "all_reduce", g16, float(s), fab, fp8=True)[0] != "ring" for s in ring_sizes)
