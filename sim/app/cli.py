@@ -600,7 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the bytes moved and no reduction arithmetic (NCCL reduces inside its kernel, hidden behind "
                         "the transfer at bandwidth-bound sizes), so the type changes a time only by that rounding and by "
                         "NCCL's rules: all_reduce and reduce_scatter of int8, uint8 or FP8 run without NVLS (NVLS "
-                        "reduces 16-, 32- and 64-bit types only; --algo nvls is refused for them), and an FP8 reduction "
+                        "reduces 16-, 32- and 64-bit types only; --algo nvls is refused for them), NCCL's tuner makes the "
+                        "ring 1024x dearer for an FP8 reduction on more than 8 GPUs, and an FP8 reduction "
                         "on a GPU before sm90 (A100, L40S, V100) is refused, as NCCL refuses it. The dtype column "
                         "says the type")
     c.add_argument("--json", action="store_true")

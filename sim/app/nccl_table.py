@@ -61,8 +61,11 @@ REDUCE_OPS = ("all_reduce", "reduce_scatter")       # the ops whose kernels redu
 NVLS_DTYPES = ("int32", "uint32", "int64", "uint64", "half", "bfloat16", "float", "double")
 FP8_DTYPES = ("f8e4m3", "f8e5m2")
 # NVIDIA architectures before sm90, where NCCL refuses an FP8 reduction (enqueue.cc taskAppend: "FP8
-# reduction support begins with sm90 capable devices"; FP8 all_gather, broadcast, all_to_all and
-# send/recv, which move bytes without arithmetic, run on any GPU)
+# reduction support begins with sm90 capable devices"). Current NCCL (2.31.2) refuses FP8 only for
+# Reduce, AllReduce and ReduceScatter: its taskAppend exempts AllGather, Broadcast, AlltoAll, Scatter
+# and Gather, and send/recv never reach the check. Earlier FP8 releases (2.27 among them) refused
+# every FP8 collective but send/recv before sm90 (``if (comm->minCompCap < 90)`` alone); a uint8
+# view of the same bytes runs there.
 PRE_SM90_ARCHS = ("volta", "ampere", "ada")
 # names people write for nccl-tests' types, said back in the error for an unknown --dtype
 DTYPE_HINTS = {"fp8": "f8e4m3 or f8e5m2", "e4m3": "f8e4m3", "e5m2": "f8e5m2", "fp16": "half", "float16": "half",
@@ -84,7 +87,9 @@ def check_dtype(dtype: str, op: str, spec) -> None:
     if dtype in FP8_DTYPES and op in REDUCE_OPS and spec.arch in PRE_SM90_ARCHS:
         raise ConfigError("--dtype", f"{dtype} {op} needs an sm90 (Hopper) or newer GPU: NCCL refuses FP8 reductions "
                                      f"on {spec.name} ({spec.arch}), 'FP8 reduction support begins with sm90 capable "
-                                     "devices'; all_gather, all_to_all, broadcast and send_recv move FP8 on any GPU")
+                                     "devices'; all_gather, all_to_all, broadcast and send_recv move FP8 on any GPU in "
+                                     "current NCCL (earlier FP8 releases, 2.27 among them, refused those too; a uint8 view "
+                                     "of the same bytes runs on any)")
 
 
 def nccl_tests_bytes(op: str, size: int, gpus: int, element_bytes: int = ELEMENT_BYTES) -> int:
