@@ -2065,3 +2065,30 @@ def test_an_error_of_the_sweep_base_and_set_names_them(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 2
     assert "error: serve.tp: sweep base + [set]: " in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("bad", ["dir", "empty.csv", "blank.jsonl"])
+def test_a_trace_axis_with_a_directory_or_an_empty_trace_is_refused_before_any_point_runs(tmp_path, capsys, bad):
+    """A workload.trace axis naming a directory or an empty / blank file ran its good points and failed the
+    others one by one, exit 0 (a missing file was refused up front): it is refused before any point runs,
+    exit 2, naming the point and the key, as dcsim run refuses it before its run."""
+    from sim.app.cli import main
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"timestamp": 0, "input_length": 64, "output_length": 4}\n'
+                    '{"timestamp": 10, "input_length": 64, "output_length": 4}\n')
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "blank.jsonl").write_text("\n\n")
+    base = _DENSE_SERVE_BASE.replace('arrival = "burst"\nrequests = 2\ninput_tokens = 64\noutput_tokens = 4\n',
+                                     'arrival = "trace"\n')
+    (tmp_path / "base.toml").write_text(base)
+    (tmp_path / "s.toml").write_text(f'name = "t"\nbase = "base.toml"\n[grid]\n'
+                                     f'"workload.trace" = [{str(good)!r}, {str(tmp_path / bad)!r}]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "error: workload.trace: sweep point trace=" in err, err
+    why = {"dir": "is a directory, not a trace file", "empty.csv": "is empty (0 bytes)",
+           "blank.jsonl": "holds only blank lines"}[bad]
+    assert why in err, err
+    assert not out.exists()
