@@ -880,8 +880,6 @@ def serve_refusal(serve, model) -> tuple[str, str] | None:
       serve.precision's value.
     - ``serve.dp_attention`` spreads the experts over each replica's GPUs (ep = 1 or every role's tp) and
       is modelled without pipeline parallelism and speculative decoding.
-    - without it, ``serve.ep`` > 1 spreads the experts over ep groups of each replica's tensor-parallel GPUs:
-      it divides every role's tp and ``model.experts``.
     - an engine runs only the MoE kernels of its engines.toml ``moe_backends`` (TensorRT-LLM has no
       Marlin MoE; a row without the key has every kernel).
 
@@ -930,23 +928,6 @@ def serve_refusal(serve, model) -> tuple[str, str] | None:
         if s.pp > 1 or sp is not None:
             return ("serve.pp" if s.pp > 1 else "serve.speculative", "dp_attention is modelled without pipeline "
                     "parallelism and without speculative decoding; remove one of them")
-    elif s.ep > 1:
-        # without dp_attention a replica's routed experts are spread over ep groups of its tensor-parallel GPUs
-        # (each expert split tp / ep ways, an all-to-all among the ep groups: workloads/serving/cost.py
-        # IterationCost), so ep divides each role's tp and the experts; it failed as an infeasible run (exit 3)
-        if model.experts % s.ep:
-            return ("serve.ep", f"ep = {s.ep} does not divide {name}'s {model.experts} routed experts "
-                    "(model.experts): each of the ep groups holds the same number of experts")
-        for role, tp in serve_role_tps(s).items():
-            if tp % s.ep:
-                whose, key = ("", "serve.tp") if role == "both" else (f"{role} ", f"serve.{role}_tp")
-                fits = [d for d in range(1, tp + 1) if tp % d == 0 and model.experts % d == 0]
-                return ("serve.ep", f"ep = {s.ep} does not divide the {whose}replica's {tp} tensor-parallel "
-                        f"GPUs ({key}): without dp_attention the routed experts are spread over ep groups of "
-                        f"those GPUs; use ep = "
-                        f"{' or '.join(map(str, fits))}, raise {key} to a multiple of {s.ep}, or set "
-                        "serve.dp_attention = true to spread the experts over every GPU with attention "
-                        "data-parallel (ep = tp)")
     backend = getattr(s, "moe_backend", None)
     engine = s.engine or DEFAULT_ENGINE
     names = engine_row(engine).get("moe_backends")

@@ -1308,21 +1308,6 @@ SERVE_REFUSALS = [      # config, key, reason, the nearest config that runs
      "the experts spread over the decode replica's 2 GPUs (ep = tp); got ep = 4",
      {"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "ep": 1, "prefill_replicas": 1, "decode_replicas": 1,
                                                      "decode_tp": 2}}),
-    # without dp_attention the experts spread over ep groups of the replica's tp GPUs (workloads/serving/cost.py
-    # IterationCost): an ep that does not divide tp or the experts failed at run time, exit 3, as "ep=4 needs an
-    # MoE model whose experts and serve.tp (2) it divides"
-    ({"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 2, "ep": 4}}, "serve.ep",
-     "ep = 4 does not divide the replica's 2 tensor-parallel GPUs (serve.tp): without dp_attention the routed "
-     "experts are spread over ep groups of those GPUs; use ep = 1 or 2, raise serve.tp to a multiple of 4",
-     {"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 4, "ep": 4}}),
-    ({"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 4, "ep": 4, "prefill_replicas": 1, "decode_replicas": 1,
-                                                     "decode_tp": 2}}, "serve.ep",
-     "ep = 4 does not divide the decode replica's 2 tensor-parallel GPUs (serve.decode_tp)",
-     {"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 4, "ep": 2, "prefill_replicas": 1, "decode_replicas": 1,
-                                                     "decode_tp": 2}}),
-    ({"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 6, "ep": 3}}, "serve.ep",
-     "ep = 3 does not divide mixtral-8x7b's 8 routed experts (model.experts)",
-     {"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 6, "ep": 2}}),
     ({"model": {"preset": "mixtral-8x7b"}, "serve": {**DP4, "pp": 2}}, "serve.pp",
      "dp_attention is modelled without pipeline parallelism and without speculative decoding",
      {"model": {"preset": "mixtral-8x7b"}, "serve": {"tp": 4, "pp": 2}}),

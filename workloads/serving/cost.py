@@ -187,11 +187,7 @@ class IterationCost:
         if spec.layers % pp:
             raise InfeasibleError("serve.pp", f"pp={pp} does not divide layers ({spec.layers})")
         if ep > 1 and (not spec.is_moe or tp % ep or spec.experts % ep):
-            # (sim.config.serve_refusal refuses each case before a run; this is for a config changed after it)
-            why = ("the model has no routed experts" if not spec.is_moe else
-                   f"it does not divide the replica's tp ({tp}), the GPUs the experts spread over" if tp % ep else
-                   f"it does not divide the model's {spec.experts} routed experts")
-            raise InfeasibleError("serve.ep", f"ep={ep}: {why}")
+            raise InfeasibleError("serve.ep", f"ep={ep} needs an MoE model whose experts and serve.tp ({tp}) it divides")
         cal = calibration()
         self.spec, self.gpu, self.tp, self.pp, self.ep = spec, gpu, tp, pp, ep
         # routing skew: an EP rank's routed rows over the mean rank's, for the most loaded of the
