@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from sim.errors import ConfigError
 
@@ -749,11 +749,15 @@ class Config(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _serve_runs(self):
+    def _serve_runs(self, info: ValidationInfo):
         # a serving run's [serve] settings that cannot run its model (serve_refusal: MoE settings on a dense
         # model, an MoE kernel the engine does not have): refused here, before any run, so that `dcsim run`
         # exits 2 before writing its outputs and `dcsim sweep` refuses such a point before any point runs
-        # (they failed at run time, once per point); a [serve] that run.kind ignores is only warned about
+        # (they failed at run time, once per point); a [serve] that run.kind ignores is only warned about.
+        # Not for a sweep's base + [set] (validate(..., whole_run=False)): its points override it (a dense base
+        # with serve.dp_attention in [set], swept over MoE presets), and each point is checked whole
+        if info.context and not info.context.get("whole_run", True):
+            return self
         if self.jobs:
             scopes = [(f"jobs.{i}.", j) for i, j in enumerate(self.jobs) if j.kind == "serve"]
         else:
@@ -1325,11 +1329,14 @@ def _unknown_top_level(unknown: list[str], data: dict) -> str:
     return f"unknown section; {known}"
 
 
-def validate(data: dict, reads: tuple[str, ...] | None = None) -> Config:
+def validate(data: dict, reads: tuple[str, ...] | None = None, *, whole_run: bool = True) -> Config:
     """The ``Config`` of parsed config data, or a ``ConfigError`` naming the key path and why. Warnings
     (stderr) name the settings that have no effect in it; ``reads``: the only sections the caller
     reads (``dcsim collective`` reads [topology] and [hardware]), so that only warnings about those
-    sections are printed (a [serve] that does not apply to run.kind means nothing to such a caller)."""
+    sections are printed (a [serve] that does not apply to run.kind means nothing to such a caller).
+    ``whole_run=False``: ``data`` is not a run but what a sweep's points start from (its base + [set]),
+    checked key by key without the refusals of a [serve] that cannot serve its model (``serve_refusal``),
+    which the sweep's axes may change at every point (each point is then validated whole)."""
     if not isinstance(data, dict):
         raise ConfigError("", "config must be a TOML table")
     unknown = [k for k in data if k not in SECTIONS and k not in TABLES and k != "jobs"]
@@ -1353,7 +1360,7 @@ def validate(data: dict, reads: tuple[str, ...] | None = None) -> Config:
                 raise ConfigError(f"jobs.{i}.{err.key}", err.reason) from None
         data["jobs"] = jobs
     try:
-        cfg = Config.model_validate({**data, "hardware": hw})
+        cfg = Config.model_validate({**data, "hardware": hw}, context={"whole_run": whole_run})
     except ConfigError as err:        # raised inside a section: inside a job, name the job's path
         raise _in_job(err, data) from None
     except ValidationError as err:

@@ -174,7 +174,14 @@ def cmd_sweep(args) -> int:
         from sim.app.sweep import check_fixed_keys
         check_fixed_keys(sweep, [item.split("=", 1)[0].strip() for item in args.set if "=" in item], "--set")
         sweep.base_data = config.apply_overrides(sweep.base_data, args.set)
-    config.validate(sweep.base_data)    # a broken base fails once, not once per point
+    # a broken base fails once, not once per point; checked key by key only (whole_run=False): whether its
+    # [serve] can serve its model depends on what the axes set (a dense base with serve.dp_attention in
+    # [set], swept over MoE presets), and validate_points checks each point whole
+    try:
+        config.validate(sweep.base_data, whole_run=False)
+    except ConfigError as err:
+        reason = err.reason[len(f"{err.key}: "):] if err.reason.startswith(f"{err.key}: ") else err.reason
+        raise ConfigError(err.key, f"sweep base + [set]{' + --set' if args.set else ''}: {reason}") from None
     from sim.app.sweep import validate_points
     validate_points(sweep)              # so does an invalid grid value: exit 2 before any point runs
     out = Path(args.out) if args.out else Path("runs") / "out" / sweep.name

@@ -707,12 +707,13 @@ def _off_switch_unread(axis: Axis, data: dict) -> str | None:
 
 
 def _check_traces_exist(data: dict) -> None:
-    """Refuse (``ConfigError`` naming the key) a point whose trace file is not found: every point
-    failed with the same error, one by one."""
+    """Refuse (``ConfigError`` naming the key) a point whose trace file is not found, is a directory, is
+    empty or blank, or has an unknown format (``check_trace_file``, as ``dcsim run`` refuses it before its
+    run): such a point failed at run time, one by one, and the sweep exited 0."""
     from sim.config import trace_tables
-    from workloads.serving.traces import resolve_trace
+    from workloads.serving.traces import check_trace_file
     for key, w in trace_tables(data):
-        resolve_trace(w["trace"], f"{key}.trace")
+        check_trace_file(w["trace"], f"{key}.trace")
 
 
 def replicate_axes(spec: dict, base_data: dict, keys: list[str]) -> list[Axis]:

@@ -2014,3 +2014,81 @@ def test_a_sweep_file_without_base_says_its_points_start_from_the_defaults(capsy
     """A sweep file with no base ran dcsim's bare defaults (model 'custom', 8 GPUs) with no word."""
     load_sweep(data={"name": "nobase", "grid": {"train.tp": [1, 2]}})
     assert "has no base" in capsys.readouterr().err
+
+
+_DENSE_SERVE_BASE = ('[run]\nkind = "serve"\nname = "d"\n[topology]\ngpu = "H100-SXM-80GB"\ngpus = 8\nfabric = "none"\n'
+                     '[model]\npreset = "llama3-8b"\n[serve]\ntp = 2\nreplicas = 1\nprecision = "fp8"\n'
+                     '[workload]\narrival = "burst"\nrequests = 2\ninput_tokens = 64\noutput_tokens = 4\n')
+
+
+@pytest.mark.parametrize("key,value", [("dp_attention", "true"), ("expert_precision", '"mxfp4"')])
+def test_an_moe_setting_in_set_over_a_dense_base_runs_when_every_point_is_moe(tmp_path, capsys, key, value):
+    """A dense base (llama3-8b) with an MoE setting in [set], swept over MoE presets only, was refused (exit 2,
+    "llama3-8b has no routed experts") because the base + [set] was checked as a run of its own, though no point
+    runs llama3-8b. The base is checked key by key; each point is checked whole: both points run."""
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text(_DENSE_SERVE_BASE)
+    (tmp_path / "s.toml").write_text(f'name = "m"\nbase = "base.toml"\n[set]\n"serve.{key}" = {value}\n'
+                                     '[grid]\n"model.preset" = ["gpt-oss-20b", "qwen3-30b-a3b"]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 0, capsys.readouterr().err
+    assert "2 ran, 0 already done, 0 failed of 2 points" in capsys.readouterr().err
+    # the same base file giving the setting itself (not [set]) runs too
+    (tmp_path / "base.toml").write_text(_DENSE_SERVE_BASE.replace('replicas = 1\n', f'replicas = 1\n{key} = {value}\n'))
+    (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[grid]\n"model.preset" = ["gpt-oss-20b", "qwen3-30b-a3b"]\n')
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(tmp_path / "out2"), "--workers", "1"]) == 0
+
+
+def test_a_sweep_whose_every_point_is_refused_by_its_serve_settings_names_a_point(tmp_path, capsys):
+    """The base + [set] check no longer refuses a [serve] that cannot serve the base's model; a sweep none of
+    whose points can serve (dense base, dp_attention in [set], a grid that leaves the model) is still refused
+    before any point runs, naming a point."""
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text(_DENSE_SERVE_BASE)
+    (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[set]\n"serve.dp_attention" = true\n'
+                                     '[grid]\n"serve.max_batch_size" = [8, 16]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "error: serve.dp_attention: sweep point max_batch_size=8: llama3-8b has no routed experts" in err, err
+    assert not out.exists()
+
+
+def test_an_error_of_the_sweep_base_and_set_names_them(tmp_path, capsys):
+    """A base + [set] that fails its per-key checks is refused once, and the error says it is the base + [set]
+    (it named only the key, as if a point or the base file alone were wrong)."""
+    from sim.app.cli import main
+    (tmp_path / "base.toml").write_text(_DENSE_SERVE_BASE)
+    (tmp_path / "s.toml").write_text('name = "m"\nbase = "base.toml"\n[set]\n"serve.tp" = 0\n'
+                                     '[grid]\n"serve.max_batch_size" = [8, 16]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 2
+    assert "error: serve.tp: sweep base + [set]: " in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("bad", ["dir", "empty.csv", "blank.jsonl"])
+def test_a_trace_axis_with_a_directory_or_an_empty_trace_is_refused_before_any_point_runs(tmp_path, capsys, bad):
+    """A workload.trace axis naming a directory or an empty / blank file ran its good points and failed the
+    others one by one, exit 0 (a missing file was refused up front): it is refused before any point runs,
+    exit 2, naming the point and the key, as dcsim run refuses it before its run."""
+    from sim.app.cli import main
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"timestamp": 0, "input_length": 64, "output_length": 4}\n'
+                    '{"timestamp": 10, "input_length": 64, "output_length": 4}\n')
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "blank.jsonl").write_text("\n\n")
+    base = _DENSE_SERVE_BASE.replace('arrival = "burst"\nrequests = 2\ninput_tokens = 64\noutput_tokens = 4\n',
+                                     'arrival = "trace"\n')
+    (tmp_path / "base.toml").write_text(base)
+    (tmp_path / "s.toml").write_text(f'name = "t"\nbase = "base.toml"\n[grid]\n'
+                                     f'"workload.trace" = [{str(good)!r}, {str(tmp_path / bad)!r}]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "s.toml"), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "error: workload.trace: sweep point trace=" in err, err
+    why = {"dir": "is a directory, not a trace file", "empty.csv": "is empty (0 bytes)",
+           "blank.jsonl": "holds only blank lines"}[bad]
+    assert why in err, err
+    assert not out.exists()

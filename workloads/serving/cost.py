@@ -187,7 +187,18 @@ class IterationCost:
         if spec.layers % pp:
             raise InfeasibleError("serve.pp", f"pp={pp} does not divide layers ({spec.layers})")
         if ep > 1 and (not spec.is_moe or tp % ep or spec.experts % ep):
-            raise InfeasibleError("serve.ep", f"ep={ep} needs an MoE model whose experts and serve.tp ({tp}) it divides")
+            # without dp_attention the routed experts spread over ep groups of the replica's tp GPUs: an
+            # infeasible plan (exit 3; a sweep records the point as failed and runs the others), as tp vs heads
+            if not spec.is_moe:
+                why = "the model has no routed experts"
+            else:
+                fits = " or ".join(str(d) for d in range(1, tp + 1) if tp % d == 0 and spec.experts % d == 0)
+                why = (f"it does not divide the replica's {tp} tensor-parallel GPUs (serve.tp), over whose ep groups "
+                       f"the routed experts are spread" if tp % ep else
+                       f"it does not divide the model's {spec.experts} routed experts")
+                why += (f"; ep = {fits} fits this tp, or serve.dp_attention = true spreads the experts over every "
+                        "GPU of the replica (ep = tp)")
+            raise InfeasibleError("serve.ep", f"ep={ep}: {why}")
         cal = calibration()
         self.spec, self.gpu, self.tp, self.pp, self.ep = spec, gpu, tp, pp, ep
         # routing skew: an EP rank's routed rows over the mean rank's, for the most loaded of the

@@ -9,6 +9,9 @@ Vocabulary:
 - ``Trace``: columns ``arrival_s`` (relative to the first request), ``input_tokens``,
   ``output_tokens`` and, for Mooncake, ``prefix_blocks`` (one int64 array per request).
 - ``resolve_trace(name)``: a path, or the file name of a trace shipped in ``data/``.
+- ``check_trace_file(name)``: that path, refused (``ConfigError``) when it is missing, a directory, empty or
+  blank, or of an unknown format: checks that read no more than the file's first line, so a sweep makes them
+  for every point before any point runs (as ``dcsim run`` does before its run).
 
 A malformed line is a ``ConfigError`` naming the file and the line number: a trace that does not
 parse never becomes a silent number. Timestamps must be finite (no NaN, no Infinity) and not
@@ -35,6 +38,7 @@ from sim.errors import ConfigError
 
 DATA_DIR = TRACE_DIR      # the traces shipped with dcsim (sim.config.find_trace looks there)
 MOONCAKE_BLOCK_TOKENS = 512      # Mooncake FAST'25 README: hash_ids index 512-token blocks
+AZURE_HEADER = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")     # an Azure CSV's first line
 
 
 @dataclass
@@ -160,12 +164,13 @@ def _read_azure(path: Path, f) -> Trace:
     arrivals, fractions, inputs, outputs = [], [], [], []
     first = f.readline()
     header = first.strip().split(",")
-    want = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
+    want = list(AZURE_HEADER)
     if not first:
         raise ConfigError("workload.trace", f"{path} is empty: an Azure trace starts with the header "
                                             f"{','.join(want)}, then one request per line")
     if header != want:
-        raise ConfigError("workload.trace", f"{path}:1: expected header {','.join(want)}, got {','.join(header)}")
+        got = ",".join(header) if first.strip() else "a blank line (the header comes first)"
+        raise ConfigError("workload.trace", f"{path}:1: expected header {','.join(want)}, got {got}")
     last = None         # (whole, fraction, line number, TIMESTAMP as written) of the row before
     for lineno, line in enumerate(f, start=2):
         if not line.strip():
@@ -235,27 +240,72 @@ def _read_mooncake(path: Path, f) -> Trace:
                  MOONCAKE_BLOCK_TOKENS, str(path))
 
 
+def _first_line(path: Path, limit: int = 1 << 16) -> str | None:
+    """The first line of ``path`` that is not blank (at most ``limit`` characters of it), "" for a file of
+    blank lines only, None for one that cannot be read as text."""
+    try:
+        with path.open(encoding="utf-8-sig") as f:
+            for line in f:
+                if line.strip():
+                    return line[:limit].strip()
+            return ""
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _looks_like_trace(path: Path) -> bool:
+    """Whether ``path`` starts as a trace does: an Azure .csv with its header, a Mooncake .jsonl / .json
+    whose first line is an object with a timestamp."""
+    if not path.is_file() or path.suffix not in (".jsonl", ".json", ".csv"):
+        return False
+    first = _first_line(path)
+    if not first:
+        return False
+    if path.suffix == ".csv":
+        return tuple(first.split(",")) == AZURE_HEADER     # as _read_azure reads it
+    try:
+        obj = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and "timestamp" in obj
+
+
+def check_trace_file(name: str, key: str = "workload.trace") -> Path:
+    """The file ``workload.trace = name`` names (``resolve_trace``), refused with a ``ConfigError`` naming
+    ``key`` when it is missing, a directory (the message lists the files in it that start as a trace does),
+    empty or of blank lines only, or of an unknown format. Reads no more than its first non-blank line, so
+    a sweep checks every point's trace before any point runs; the rows are checked when the trace is read."""
+    path = resolve_trace(name, key)
+    if path.is_dir():       # it read as "unknown trace format"
+        try:
+            inside = sorted(p.name for p in path.iterdir() if _looks_like_trace(p))
+        except OSError:
+            inside = []
+        hint = (f" (in it, {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''} "
+                f"{'starts' if len(inside) == 1 else 'start'} as a trace does)") if inside else ""
+        raise ConfigError(key, f"{path} is a directory, not a trace file: name the Azure .csv or Mooncake .jsonl "
+                               f"file{hint}")
+    if path.suffix not in (".jsonl", ".json", ".csv"):
+        if path.is_file() and path.stat().st_size == 0:
+            raise ConfigError(key, f"{path} is empty (0 bytes): expected an Azure .csv or a Mooncake .jsonl trace")
+        raise ConfigError(key, f"{path}: unknown trace format (expected an Azure .csv or a Mooncake .jsonl)")
+    what = ("a Mooncake trace has one JSON object per line (timestamp, input_length, output_length, hash_ids)"
+            if path.suffix in (".jsonl", ".json") else
+            f"an Azure trace starts with the header {','.join(AZURE_HEADER)}, then one request per line")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ConfigError(key, f"{path} is empty (0 bytes): {what}")
+    if _first_line(path) == "":
+        raise ConfigError(key, f"{path} holds only blank lines: {what}")
+    return path
+
+
 def read_trace(name: str, key: str = "workload.trace") -> Trace:
     """The trace ``name`` (a path, or a shipped trace's file name), read once per process while the
     file is unchanged (same size and modification time): a run checks it before it starts and its
     workload reads it again, a sweep's points in one worker share it. The returned arrays are
     read-only (one copy serves every caller). Errors: ``ConfigError`` naming ``key`` (no such file,
-    unknown format) or the file and line (a malformed row)."""
-    path = resolve_trace(name, key)
-    if path.is_dir():       # it read as "unknown trace format"
-        try:
-            inside = sorted(p.name for p in path.iterdir() if p.suffix in (".jsonl", ".json", ".csv") and p.is_file())
-        except OSError:
-            inside = []
-        hint = f" (it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''})" if inside else ""
-        raise ConfigError(key, f"{path} is a directory, not a trace file: name the Azure .csv or Mooncake .jsonl "
-                               f"file{hint}")
-    if path.suffix != ".csv" and path.stat().st_size == 0:     # (read_azure says what an empty .csv lacks)
-        what = ("a Mooncake trace has one JSON object per line (timestamp, input_length, output_length, hash_ids)"
-                if path.suffix in (".jsonl", ".json") else "expected an Azure .csv or a Mooncake .jsonl trace")
-        raise ConfigError(key, f"{path} is empty (0 bytes): {what}")
-    if path.suffix not in (".jsonl", ".json", ".csv"):
-        raise ConfigError(key, f"{path}: unknown trace format (expected an Azure .csv or a Mooncake .jsonl)")
+    a directory, an empty file, unknown format: ``check_trace_file``) or the file and line (a malformed row)."""
+    path = check_trace_file(name, key)
     st = path.stat()
     return _read_unchanged(str(path.resolve()), st.st_size, st.st_mtime_ns)
 

@@ -1151,3 +1151,17 @@ def test_speculative_run_mbu_stays_below_one():
                                          "input_tokens": 1000, "output_tokens": 200}})
     s = run(cfg).summary
     assert 0.0 < s["mbu"] < 1.0 and 0.0 < s["mfu"] < 1.0
+
+
+def test_an_ep_that_does_not_divide_the_replica_s_tp_is_an_infeasible_plan_naming_the_eps_that_fit(tmp_path, capsys):
+    # without dp_attention the routed experts spread over ep groups of the replica's tp GPUs: ep 4 on tp 2 is an
+    # infeasible plan (exit 3, a sweep point that fails while the others run), and the message says which ep fit
+    # (it said only "needs an MoE model whose experts and serve.tp (2) it divides")
+    from sim.app.cli import main
+    cfg = tmp_path / "moe.toml"
+    cfg.write_text('[run]\nname = "moe"\nkind = "serve"\n[model]\npreset = "mixtral-8x7b"\n'
+                   '[serve]\ntp = 2\nep = 4\nreplicas = 1\n[workload]\nrequests = 8\n')
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 3
+    err = capsys.readouterr().err
+    assert "ep=4: it does not divide the replica's 2 tensor-parallel GPUs (serve.tp)" in err, err
+    assert "ep = 1 or 2 fits this tp" in err and "serve.dp_attention = true" in err, err

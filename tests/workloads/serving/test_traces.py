@@ -193,3 +193,41 @@ def test_a_trace_that_is_a_directory_or_an_empty_file_is_named_as_such(tmp_path)
         with pytest.raises(ConfigError) as err:
             read_trace(str(tmp_path / name))
         assert f"{name} is empty (0 bytes)" in err.value.reason, err.value.reason
+
+
+def test_a_trace_of_blank_lines_says_it_is_blank(tmp_path):
+    """A file of newlines only read "expected header TIMESTAMP,ContextTokens,GeneratedTokens, got " with nothing
+    after "got" (an Azure .csv) or "no requests" (a .jsonl): it says the file holds only blank lines."""
+    from workloads.serving.traces import check_trace_file
+    for name in ("blank.csv", "blank.jsonl"):
+        (tmp_path / name).write_text("\n\n  \n")
+        for check in (read_trace, check_trace_file):
+            with pytest.raises(ConfigError) as err:
+                check(str(tmp_path / name))
+            assert err.value.key == "workload.trace"
+            assert f"{name} holds only blank lines" in err.value.reason, err.value.reason
+    # a blank line before the header: the reader names what it got
+    (tmp_path / "late.csv").write_text("\nTIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n")
+    with pytest.raises(ConfigError, match=r"late\.csv:1: expected header TIMESTAMP,ContextTokens,GeneratedTokens, "
+                                          r"got a blank line"):
+        read_azure(tmp_path / "late.csv")
+
+
+def test_a_directory_s_hint_lists_only_the_files_that_start_as_traces_do(tmp_path):
+    """The hint for a directory listed every .csv in it as a trace ("it holds AzureLLMInferenceTrace_conv.csv,
+    kv_logs.csv"): it lists the files that start as a trace does (an Azure header, a JSON object with a
+    timestamp), and none when no file does."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "kv_logs.csv").write_text("step,kv_blocks\n1,2\n")
+    (folder / "notes.jsonl").write_text('["not", "a", "request"]\n')
+    with pytest.raises(ConfigError) as err:
+        read_trace(str(folder))
+    assert "is a directory, not a trace file" in err.value.reason
+    assert "kv_logs" not in err.value.reason and "notes" not in err.value.reason, err.value.reason
+    (folder / "conv.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n")
+    (folder / "m.jsonl").write_text('{"timestamp": 0, "input_length": 5, "output_length": 2}\n')
+    with pytest.raises(ConfigError) as err:
+        read_trace(str(folder))
+    assert "(in it, conv.csv, m.jsonl start as a trace does)" in err.value.reason, err.value.reason
+    assert "kv_logs" not in err.value.reason
