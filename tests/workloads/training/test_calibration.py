@@ -229,13 +229,20 @@ def _bf16_rows_by_source(use=None):
 def test_blackwell_bf16_rows_quote_the_figure_they_store():
     # every row carries its URL and the published line; the stored TFLOP/s is that line's figure
     # (pytorch/ao prints FLOP/s as tops/sec x.xxE+yy, vLLM TFLOP/s, OpenXLA FLOP/s)
+    # (Transformer Engine's guide prints ms: the stored TFLOP/s is 2 m n k over that time)
     from workloads.training.calibration import blackwell_bf16_gemm_rows
     rows = blackwell_bf16_gemm_rows()
-    assert len(rows) == 23 and sum(r["use"] == "fit" for r in rows) == 3
+    assert len(rows) == 27 and sum(r["use"] == "fit" for r in rows) == 7
     for r in rows:
-        assert r["source_url"].startswith("https://github.com/") and "B200" in r["quote"] + r["gpu"]
+        assert r["source_url"].startswith("https://github.com/")
+        assert ("B200" in r["quote"] + r["gpu"]) or ("NVIDIA B300 SXM6 AC" in r["quote"] and r["gpu"] == "B300-288GB")
         tf, q = float(r["measured_tflops"]), r["quote"]
-        if r["source"].startswith("pytorch/ao"):
+        if r["source"].startswith("NVIDIA/TransformerEngine"):
+            m, k, n = r["dims"]
+            line = q.split(" | ")[-1].split()
+            assert line[-6] == f"{m}x{k}x{n}", r["id"]           # the guide's shapes are M x K x N
+            assert r["flops"] / (float(line[-5]) * 1e-3) == pytest.approx(tf * 1e12, rel=1e-6), r["id"]  # BF16 ms
+        elif r["source"].startswith("pytorch/ao"):
             assert f"tops/sec {tf * 1e12:.2E}" in q, r["id"]
             m, n, k = r["dims"][0], r["dims"][2], r["dims"][1]
             assert f"M, K, N: {m} {k} {n}" in q
@@ -260,7 +267,8 @@ def test_blackwell_bf16_gemm_eff_max_is_what_the_kernel_fit_gives():
     assert eff.gemm_eff_max == pytest.approx(stored.gemm_eff_max, rel=0.002)
     assert stored.gemm_eff_max == pytest.approx(0.6276, abs=1e-4)
     assert training_efficiency("B200-180GB").gemm_eff_max == stored.gemm_eff_max       # one die
-    fit = blackwell_bf16_gemm_rows("fit")
+    fit = blackwell_bf16_gemm_rows("fit", "GB200")
+    assert len(fit) == 3 and {r["gpu"] for r in fit} == {"B200-180GB"}
     assert all(r["flops"] >= 1e11 for r in fit)
     assert np.max(np.abs(blackwell_bf16_gemm_errors(stored, fit))) <= 0.03
     before = blackwell_bf16_gemm_errors(blackwell_bf16_start(), fit)
