@@ -393,18 +393,20 @@ def test_idle_gpu_warning_names_pp_and_disaggregated_roles(capsys):
     assert capsys.readouterr().err.count("warning: ") == 2
 
 
-def test_a_blackwell_training_run_is_calibrated_only_at_fp8_and_bf16(capsys, monkeypatch):
-    # the Blackwell training fit: FP8 end to end, bf16 to B200 cuBLAS kernels (compute.toml [GB200],
-    # bwbf16); fp16 runs the bf16 curve unmeasured and fp4 [default]'s factor: calibrated = false
+@pytest.mark.parametrize("gpu", ["B200-180GB", "GB300"])
+def test_a_blackwell_training_run_is_calibrated_only_at_fp8_and_bf16(gpu, capsys, monkeypatch):
+    # the Blackwell training fit: FP8 end to end, bf16 to cuBLAS kernels (compute.toml [GB200] on
+    # B200 ones, bwbf16; [GB300] on B300 ones, gb300bf16: a GB300 bf16 run was not calibrated before);
+    # fp16 runs the bf16 curve unmeasured and fp4 [default]'s factor: calibrated = false
     from sim.app import runner
     monkeypatch.setattr(runner, "_WARNED", set())
-    small = {"run": {"kind": "train"}, "topology": {"gpu": "B200-180GB", "gpus": 8, "fabric": "none"},
+    small = {"run": {"kind": "train"}, "topology": {"gpu": gpu, "gpus": 8, "fabric": "none"},
              "model": {"preset": "llama3-8b", "layers": 2, "seq_len": 1024}, "train": {"tp": 8, "global_batch": 8}}
     for precision, ok in (("bf16", True), ("fp8", True), ("fp16", False), ("fp4", False)):
         cfg = load_config(data=small, overrides=[f'train.precision="{precision}"'])
         assert run(cfg).summary["calibrated"] is ok, precision
         err = capsys.readouterr().err
-        assert (f"B200-180GB is not calibrated for train runs at {precision}" in err) is (not ok)
+        assert (f"{gpu} is not calibrated for train runs at {precision}" in err) is (not ok)
         if not ok:
             assert "fitted to fp8, bf16 runs only" in err
         if precision == "fp16":     # the 16-bit curve is the section's bf16 fit, not [default]'s

@@ -281,21 +281,29 @@ def fit_blackwell(section: str, rounds: int = 8) -> tuple[Efficiency, float]:
 # -- Blackwell bf16 GEMMs: the 16-bit curve fitted to public kernel measurements ----------------
 
 # Public dense BF16 training rows on Blackwell do not exist (the NeMo / Megatron-Bridge tables give
-# BF16 only for MoE models), so [GB200]'s 16-bit curve is fitted to cuBLAS bf16 GEMM rates
-# measured on B200 (data/blackwell_bf16_gemm.csv, each row its URL and the line it quotes): the
-# rows marked ``fit`` are the squares of at least this many FLOPs (pytorch/ao PR #2427: 4096^3,
-# 6144^3, 8192^3), where the section's half-size and launch gap ([default]'s, not refitted: they
-# move the FP8 rows and serving) are < 3% of the time; the others are held out.
+# BF16 only for MoE models), so each Blackwell section's 16-bit curve is fitted to cuBLAS bf16 GEMM
+# rates measured on a board of its die (data/blackwell_bf16_gemm.csv, each row its URL and the line
+# it quotes): [GB200]'s on B200 (the rows marked ``fit``: the squares of pytorch/ao PR #2427,
+# 4096^3, 6144^3, 8192^3), [GB300]'s on B300 (Transformer Engine's GEMM profiling guide, the four
+# forward GEMMs of a hidden-4096 layer at 15,872 tokens); every fit row has at least this many
+# FLOPs, where the section's half-size and launch gap ([default]'s, not refitted: they move the FP8
+# rows and serving) are < 3% of the time; the others are held out.
 BLACKWELL_BF16_FIT_MIN_FLOPS = 1e11
+# compute.toml section -> the boards whose bf16 GEMM rows it is fitted to (each row on its own board,
+# at that board's sustained clock: sim.compute.sustained_clock)
+BLACKWELL_BF16_GPUS = {"GB200": ("B200-180GB", "GB200"), "GB300": ("B300-288GB", "GB300")}
 
 
-def blackwell_bf16_gemm_rows(use: str | None = None) -> list[dict]:
-    """The rows of ``data/blackwell_bf16_gemm.csv`` (``use``: ``fit`` or ``holdout``), each with
-    its FLOPs (2 b m n k), HBM bytes (bf16 A, B and C once) and measured seconds."""
+def blackwell_bf16_gemm_rows(use: str | None = None, section: str | None = None) -> list[dict]:
+    """The rows of ``data/blackwell_bf16_gemm.csv`` (``use``: ``fit`` or ``holdout``; ``section``:
+    only the boards of that compute.toml section, ``BLACKWELL_BF16_GPUS``), each with its FLOPs
+    (2 b m n k), HBM bytes (bf16 A, B and C once) and measured seconds."""
     from workloads.training.cases import _rows
     out = []
     for r in _rows("blackwell_bf16_gemm.csv"):
         if use and r["use"] != use:
+            continue
+        if section and r["gpu"] not in BLACKWELL_BF16_GPUS[section]:
             continue
         b, m, n, k = (int(r[x]) for x in ("batch", "m", "n", "k"))
         flops = 2.0 * b * m * n * k
@@ -324,16 +332,22 @@ def blackwell_bf16_start(gpu_name: str = "GB200"):
     return dataclasses.replace(training_efficiency(gpu_name), gemm_eff_max=float(_table()["default"]["gemm_eff_max"]))
 
 
-def fit_blackwell_bf16(rounds: int = 8) -> tuple[Efficiency, float]:
-    """[GB200]'s ``gemm_eff_max`` (the 16-bit GEMM curve of the B200 / GB200 die) fitted to the
-    rows of ``data/blackwell_bf16_gemm.csv`` marked ``fit`` (mean squared log error of the time);
-    every other constant as compute.toml has it."""
-    rows = blackwell_bf16_gemm_rows("fit")
+def fit_blackwell_bf16(section: str = "GB200", rounds: int = 8) -> tuple[Efficiency, float]:
+    """A Blackwell section's ``gemm_eff_max`` (``GB200``: the 16-bit GEMM curve of the B200 / GB200
+    die; ``GB300``: Blackwell Ultra's, B300 / GB300) fitted to the rows of
+    ``data/blackwell_bf16_gemm.csv`` marked ``fit`` on that section's boards
+    (``BLACKWELL_BF16_GPUS``; mean squared log error of the time); every other constant as
+    compute.toml has it."""
+    if section not in BLACKWELL_BF16_GPUS:
+        raise ValueError(f"fit_blackwell_bf16: section {section!r} has no bf16 GEMM rows "
+                         f"(BLACKWELL_BF16_GPUS: {', '.join(BLACKWELL_BF16_GPUS)})")
+    rows = blackwell_bf16_gemm_rows("fit", section)
 
     def loss(e: Efficiency) -> float:
         return float(np.mean(np.log1p(blackwell_bf16_gemm_errors(e, rows)) ** 2))
 
-    return coordinate_descent(blackwell_bf16_start(), ("gemm_eff_max",), loss, BOUNDS, rounds, tol=1e-12)
+    return coordinate_descent(blackwell_bf16_start(BLACKWELL_GPUS[section]), ("gemm_eff_max",), loss, BOUNDS,
+                              rounds, tol=1e-12)
 
 
 # -- H100's Triton attention (issue 11, third pass): the kernel the llm-foundry rows ran ----------
