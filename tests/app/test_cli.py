@@ -893,8 +893,9 @@ def test_hardware_says_which_training_precisions_are_calibrated(capsys):
     from sim.compute import calibration
     assert main(["hardware", "--json"]) == 0
     rows = {r["gpu"]: r for r in json.loads(capsys.readouterr().out.strip().splitlines()[-1])}
-    # bwbf16: the B200 / GB200 die's bf16 curve is fitted to B200 cuBLAS kernels; GB300's is not
-    for g, fitted in (("B200-180GB", ["bf16", "fp8"]), ("GB200", ["bf16", "fp8"]), ("GB300", ["fp8"])):
+    # bwbf16: the B200 / GB200 die's bf16 curve is fitted to B200 cuBLAS kernels; gb300bf16: GB300's to
+    # Transformer Engine's B300 GEMM timings
+    for g, fitted in (("B200-180GB", ["bf16", "fp8"]), ("GB200", ["bf16", "fp8"]), ("GB300", ["bf16", "fp8"])):
         assert rows[g]["calibrated"] and rows[g]["calibrated_precisions"] == fitted, g
         assert calibration(g, "train", "bf16")[0] == ("bf16" in fitted)
         assert not calibration(g, "train", "fp16")[0] and not calibration(g, "train", "fp4")[0]
