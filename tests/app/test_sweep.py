@@ -2067,7 +2067,7 @@ def test_an_error_of_the_sweep_base_and_set_names_them(tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("bad", ["dir", "empty.csv", "blank.jsonl"])
+@pytest.mark.parametrize("bad", ["dir", "empty.csv", "blank.jsonl", "header.csv"])
 def test_a_trace_axis_with_a_directory_or_an_empty_trace_is_refused_before_any_point_runs(tmp_path, capsys, bad):
     """A workload.trace axis naming a directory or an empty / blank file ran its good points and failed the
     others one by one, exit 0 (a missing file was refused up front): it is refused before any point runs,
@@ -2079,6 +2079,7 @@ def test_a_trace_axis_with_a_directory_or_an_empty_trace_is_refused_before_any_p
     (tmp_path / "dir").mkdir()
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "blank.jsonl").write_text("\n\n")
+    (tmp_path / "header.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n\n")     # "no requests" at run time
     base = _DENSE_SERVE_BASE.replace('arrival = "burst"\nrequests = 2\ninput_tokens = 64\noutput_tokens = 4\n',
                                      'arrival = "trace"\n')
     (tmp_path / "base.toml").write_text(base)
@@ -2089,6 +2090,6 @@ def test_a_trace_axis_with_a_directory_or_an_empty_trace_is_refused_before_any_p
     err = capsys.readouterr().err
     assert "error: workload.trace: sweep point trace=" in err, err
     why = {"dir": "is a directory, not a trace file", "empty.csv": "is empty (0 bytes)",
-           "blank.jsonl": "holds only blank lines"}[bad]
+           "blank.jsonl": "holds only blank lines", "header.csv": "holds only its header, no requests"}[bad]
     assert why in err, err
     assert not out.exists()

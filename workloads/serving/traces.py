@@ -240,17 +240,27 @@ def _read_mooncake(path: Path, f) -> Trace:
                  MOONCAKE_BLOCK_TOKENS, str(path))
 
 
-def _first_line(path: Path, limit: int = 1 << 16) -> str | None:
-    """The first line of ``path`` that is not blank (at most ``limit`` characters of it), "" for a file of
-    blank lines only, None for one that cannot be read as text."""
+def _first_lines(path: Path, count: int = 1, limit: int = 1 << 16) -> list[str] | None:
+    """The first ``count`` lines of ``path`` that are not blank (at most ``limit`` characters of each),
+    fewer where the file has fewer, None for one that cannot be read as text."""
+    out = []
     try:
         with path.open(encoding="utf-8-sig") as f:
             for line in f:
                 if line.strip():
-                    return line[:limit].strip()
-            return ""
+                    out.append(line[:limit].strip())
+                    if len(out) == count:
+                        break
+        return out
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def _first_line(path: Path, limit: int = 1 << 16) -> str | None:
+    """The first line of ``path`` that is not blank (at most ``limit`` characters of it), "" for a file of
+    blank lines only, None for one that cannot be read as text."""
+    lines = _first_lines(path, 1, limit)
+    return None if lines is None else (lines[0] if lines else "")
 
 
 def _looks_like_trace(path: Path) -> bool:
@@ -273,7 +283,8 @@ def _looks_like_trace(path: Path) -> bool:
 def check_trace_file(name: str, key: str = "workload.trace") -> Path:
     """The file ``workload.trace = name`` names (``resolve_trace``), refused with a ``ConfigError`` naming
     ``key`` when it is missing, a directory (the message lists the files in it that start as a trace does),
-    empty or of blank lines only, or of an unknown format. Reads no more than its first non-blank line, so
+    empty, of blank lines only or (an Azure .csv) of its header only, or of an unknown format. Reads no more
+    than its first two non-blank lines, so
     a sweep checks every point's trace before any point runs; the rows are checked when the trace is read."""
     path = resolve_trace(name, key)
     if path.is_dir():       # it read as "unknown trace format"
@@ -294,8 +305,13 @@ def check_trace_file(name: str, key: str = "workload.trace") -> Path:
             f"an Azure trace starts with the header {','.join(AZURE_HEADER)}, then one request per line")
     if path.is_file() and path.stat().st_size == 0:
         raise ConfigError(key, f"{path} is empty (0 bytes): {what}")
-    if _first_line(path) == "":
+    lines = _first_lines(path, 2)
+    if lines == []:
         raise ConfigError(key, f"{path} holds only blank lines: {what}")
+    if (path.suffix == ".csv" and lines is not None and len(lines) == 1
+            and tuple(lines[0].split(",")) == AZURE_HEADER):     # as _read_azure reads the header
+        # it failed at run time as "no requests" (a sweep: point by point)
+        raise ConfigError(key, f"{path} holds only its header, no requests: {what}")
     return path
 
 

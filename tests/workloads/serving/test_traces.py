@@ -213,6 +213,18 @@ def test_a_trace_of_blank_lines_says_it_is_blank(tmp_path):
         read_azure(tmp_path / "late.csv")
 
 
+def test_an_azure_trace_of_its_header_only_is_refused_before_it_is_read(tmp_path):
+    """An Azure .csv holding its header and no request failed only when the run read it ("no requests"), so
+    a sweep failed such a point at run time: check_trace_file, which run and sweep ask first, refuses it."""
+    from workloads.serving.traces import check_trace_file
+    (tmp_path / "header.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n\n")
+    with pytest.raises(ConfigError) as err:
+        check_trace_file(str(tmp_path / "header.csv"))
+    assert err.value.key == "workload.trace" and "header.csv holds only its header, no requests" in err.value.reason
+    (tmp_path / "one.csv").write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n")
+    assert check_trace_file(str(tmp_path / "one.csv")) == tmp_path / "one.csv"     # one request is a trace
+
+
 def test_a_directory_s_hint_lists_only_the_files_that_start_as_traces_do(tmp_path):
     """The hint for a directory listed every .csv in it as a trace ("it holds AzureLLMInferenceTrace_conv.csv,
     kv_logs.csv"): it lists the files that start as a trace does (an Azure header, a JSON object with a
