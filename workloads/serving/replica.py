@@ -58,11 +58,33 @@ ARRAY_MIN_BATCH = 128
 _FIELDS = {
     "context": lambda reqs: [r.prompt + r.generated for r in reqs],     # Request.context
     "generated": lambda reqs: [r.generated for r in reqs],
+    "prompt": lambda reqs: [r.prompt for r in reqs],
     "output": lambda reqs: [r.output for r in reqs],
     "kv_blocks": lambda reqs: [r.kv_blocks for r in reqs],             # its own KV blocks here
     "pinned": lambda reqs: [len(r.pinned) for r in reqs],              # prefix entries it pins
     "dp_rank": lambda reqs: [r.dp_rank for r in reqs],
 }
+
+
+def kv_alloc_of(serve, eng) -> str:
+    """The KV allocation rule of a replica (engines.py ``kv_alloc``): orca always reserves the
+    request; the prefill-first scheduler (``serve.scheduler = "vllm"``) is the engine's older one
+    (vLLM V0) with its own rule (``prefill_first_kv_alloc``)."""
+    if SCHEDULERS[serve.scheduler].reserve_whole:
+        return "request"
+    if eng and serve.scheduler == "vllm" and eng.prefill_first_kv_alloc:
+        return eng.prefill_first_kv_alloc
+    return eng.kv_alloc if eng else "prompt"
+
+
+def kv_slots(prompt: int, output: int, kv_alloc: str) -> int:
+    """KV token slots a request of ``prompt`` + ``output`` tokens holds at its peak.
+
+    Slots are the tokens whose KV is written: the prompt and every sampled token fed back in.
+    The last sampled token is never fed, so a request peaks at prompt + output - 1 (vLLM V1
+    ``allocate_slots``: ``num_computed_tokens + num_new_tokens``). ``request`` (TensorRT-LLM's
+    GUARANTEED_NO_EVICT, ``getRemainingBlocksToCompletion``) reserves prompt + max new tokens."""
+    return prompt + output if kv_alloc == "request" else max(prompt + output - 1, prompt)
 
 
 def _ints(reqs, field: str) -> np.ndarray:
@@ -142,11 +164,10 @@ class Replica:
         self.chunk = s.chunk_size
         eng = getattr(deployment, "engine", None)
         # KV allocation granularity of the engine (engines.py): orca always reserves the request
-        self.kv_alloc = "request" if self.policy.reserve_whole else (eng.kv_alloc if eng else "prompt")
+        self.kv_alloc = kv_alloc_of(s, eng)
         self.watermark_frac = eng.watermark if eng else 0.01
         if eng and s.scheduler == "vllm" and eng.prefill_first_kv_alloc:
-            # the prefill-first scheduler is the engine's older one (vLLM V0) with its own KV rules
-            self.kv_alloc, self.watermark_frac = eng.prefill_first_kv_alloc, eng.prefill_first_watermark
+            self.watermark_frac = eng.prefill_first_watermark
         self.preempt_mode = s.preemption
         # recompute victims' full blocks stay cached (evictable, LRU by preemption) while they wait
         self.cache_preempted = bool(eng and eng.cache_preempted)
@@ -209,14 +230,20 @@ class Replica:
 
     # -- admission -----------------------------------------------------------------------------
     def _blocks_needed(self, req: Request) -> int:
-        """Blocks a request takes at admission: prompt + output (``request``), its whole context
-        and next token (``prompt``), or its first chunk (``chunk``: later chunks allocate as they
-        are scheduled)."""
+        """Blocks a request takes at admission: prompt + output (``request``, ``kv_slots``), its
+        whole context (``prompt``: the prompt and, after a preemption, every token generated so
+        far, all computed by its prefill), or its first chunk (``chunk``: later chunks allocate as
+        they are scheduled).
+
+        The KV rule of every running sequence (here, ``_grow_and_finish``, ``_decode_steps``):
+        a sequence holds slots for the tokens its next step will have written, ``context`` =
+        prompt + generated (the step feeds the last sampled token), never more than
+        ``kv_slots`` (its last sampled token is never fed)."""
         if self.kv_alloc == "request":
-            return self.cost.kv_blocks(req.prompt + req.output, self.bt)
+            return self.cost.kv_blocks(kv_slots(req.prompt, req.output, "request"), self.bt)
         if self.kv_alloc == "chunk" and req.computed < req.context:
             return self.cost.kv_blocks(min(req.context, req.computed + self._chunk_budget()), self.bt)
-        return self.cost.kv_blocks(req.context + 1, self.bt)
+        return self.cost.kv_blocks(req.context, self.bt)
 
     def _chunk_budget(self) -> int:
         return self.policy.chunk_budget(self)
@@ -257,13 +284,16 @@ class Replica:
 
     def _watermark(self) -> int:
         """Blocks admission leaves free so running sequences can grow (vLLM keeps 1 % of the
-        pool; one block per running sequence covers its next token): without it a preempted
-        sequence is re-admitted at once and the replica thrashes."""
+        pool; one block per running or prefilling sequence covers its next token): without it a
+        preempted sequence is re-admitted at once and the replica thrashes. A prefilling one
+        holds its prompt only (``_blocks_needed``) and cannot be preempted here, so its first
+        decode token's block (a new one when the prompt ends on a block boundary) must be left
+        free, or a pool filled by prompts leaves the running sequence nothing to grow into."""
         if self.kv_alloc == "request" or not (self.running or self.prefilling):
             return 0
         if self.kv_alloc == "chunk":                  # vLLM V1: greedy, preemption resolves pressure
             return int(self.watermark_frac * self.kv.capacity)
-        return max(len(self.running), int(self.watermark_frac * self.kv.capacity))
+        return max(len(self.running) + len(self.prefilling), int(self.watermark_frac * self.kv.capacity))
 
     def _admit(self) -> None:
         now = self.env.now
@@ -587,9 +617,10 @@ class Replica:
 
     def _grow_and_finish(self, decodes, end, state=None):
         """Finish sequences that produced their last token, then give the others the KV block
-        their next token needs (preempting the newest sequences when none is free). ``state``:
-        the decodes' (context, generated, output) as int64 arrays if the caller has them (else
-        read here for a batch of ``ARRAY_MIN_BATCH`` or more)."""
+        their next step needs, its fed token's (``context``, see ``_blocks_needed``), preempting
+        the newest sequences when none is free. ``state``: the decodes' (context, generated,
+        output) as int64 arrays if the caller has them (else read here for a batch of
+        ``ARRAY_MIN_BATCH`` or more)."""
         if state is None and len(decodes) >= ARRAY_MIN_BATCH:
             state = _ints(decodes, "context"), _ints(decodes, "generated"), _ints(decodes, "output")
         ctx = None
@@ -616,18 +647,18 @@ class Replica:
             return
         bt = self.bt
         eb = self.prefix.entry_blocks if self.prefix is not None else 0
-        # blocks_for(context + 1) - _owned(r), inlined (it runs for every sequence each step)
+        # blocks_for(context) - _owned(r), inlined (it runs for every sequence each step)
         if self.cost.window:        # windowed layers stop growing at the window (cost.kv_blocks)
-            extras = [(r, self.cost.kv_blocks(r.context + 1, bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
+            extras = [(r, self.cost.kv_blocks(r.context, bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
                       for r in growing]
             extras = [(r, x) for r, x in extras if x > 0]
         elif ctx is None:
-            extras = [(r, -(-(r.prompt + r.generated + 1) // bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
+            extras = [(r, -(-(r.prompt + r.generated) // bt) - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
                       for r in growing]
             extras = [(r, x) for r, x in extras if x > 0]
         elif growing:
-            # the same integers on arrays: blocks for context + 1 tokens less those each one owns
-            x = -(-(ctx + 1) // bt) - _ints(growing, "kv_blocks")
+            # the same integers on arrays: blocks for context tokens less those each one owns
+            x = -(-ctx // bt) - _ints(growing, "kv_blocks")
             if eb:
                 x -= _ints(growing, "pinned") * eb
             grow = np.flatnonzero(x > 0).tolist()
@@ -647,7 +678,7 @@ class Replica:
         for r in growing:
             if preempted and r.rid in preempted:
                 continue
-            extra = ((self.cost.kv_blocks(r.context + 1, bt) if self.cost.window else -(-(r.prompt + r.generated + 1) // bt))
+            extra = ((self.cost.kv_blocks(r.context, bt) if self.cost.window else -(-(r.prompt + r.generated) // bt))
                      - r.kv_blocks - (len(r.pinned) * eb if r.pinned else 0))
             if extra > 0:
                 while not self._reserve(extra):
@@ -680,7 +711,8 @@ class Replica:
             ctx = [r.prompt + r.generated for r in decodes]
             k = min(min([r.output - r.generated for r in decodes]), MAX_MACRO_ITERATIONS)
         if self.kv_alloc != "request":
-            # blocks each sequence needs to hold context + j + 1 tokens after j steps
+            # blocks each sequence needs after j steps (``_blocks_needed``): its context + j, the
+            # next step's; one that finishes at step j needed context + j - 1 = prompt + output - 1
             eb = self.prefix.entry_blocks if self.prefix is not None else 0
             if big:
                 owned = _ints(decodes, "kv_blocks")
@@ -690,18 +722,22 @@ class Replica:
                 owned = [r.kv_blocks + len(r.pinned) * eb if r.pinned else r.kv_blocks for r in decodes]
             avail = self.kv.free + self._evictable()
             bt = self.bt
-            # The largest k whose growth fits: after j steps each sequence holds ctx + j + 1 tokens.
+            # The largest k whose growth fits: after j steps each sequence holds
+            # min(ctx + j, kv_slots) tokens (kv_slots = prompt + output - 1 on arrays too)
             window = self.cost.window
-            ctx_l, owned_l = (ctx.tolist(), owned.tolist()) if big else (ctx, owned)
+            last = (np.maximum(_ints(decodes, "prompt") + out - 1, _ints(decodes, "prompt")) if big
+                    else [kv_slots(r.prompt, r.output, self.kv_alloc) for r in decodes])
+            ctx_l, owned_l, last_l = (ctx.tolist(), owned.tolist(), last.tolist()) if big else (ctx, owned, last)
 
             def growth(j):
                 if big and not window:      # integers: the array sum equals the loop's
-                    n = -(-(ctx + (j + 1)) // bt) - owned
+                    n = -(-np.minimum(ctx + j, last) // bt) - owned
                     return int(n[n > 0].sum())
                 g = 0
-                for c, o in zip(ctx_l, owned_l):
+                for c, o, m in zip(ctx_l, owned_l, last_l):
+                    t = min(c + j, m)
                     # windowed layers stop growing at the window (cost.kv_blocks)
-                    n = (self.cost.kv_blocks(c + j + 1, bt) if window else -(-(c + j + 1) // bt)) - o
+                    n = (self.cost.kv_blocks(t, bt) if window else -(-t // bt)) - o
                     if n > 0:
                         g += n
                 return g
