@@ -44,7 +44,7 @@ from workloads.serving.cost import (ACT_BYTES, MIXED_INPUT_KERNELS, CommLink, It
                                     check_precision)
 from workloads.serving.kvcache import KVCache, PrefixCache
 from workloads.serving.dp_attention import COMBINE_BYTES, DISPATCH_BYTES, DpAttentionCost
-from workloads.serving.replica import Replica
+from workloads.serving.replica import Replica, kv_alloc_of, kv_slots
 from workloads.serving.request import Request
 from workloads.serving.requests import RequestStream
 
@@ -476,16 +476,19 @@ class Deployment:
     def _check_fits(self, stream: RequestStream, role_caps: dict[str, int]) -> None:
         """Every request must fit the KV pool of each replica kind it passes through.
 
-        A request of prompt + output tokens needs KV slots for prompt + output + 1 tokens here:
-        the replica reserves the slot of the next token before each decode step (``context + 1``)
-        and a macro-step reserves its sequences' growth through its last step. vLLM itself needs
-        prompt + output - 1 (``allocate_slots`` covers the computed tokens plus the one fed in;
-        the last sampled token is never fed back), so dcsim's pool refuses up to two slots early;
-        the messages state dcsim's rule with its numbers."""
+        A request of prompt + output tokens needs KV slots for prompt + output - 1 tokens
+        (``replica.kv_slots``): slots hold the tokens whose KV is written, the prompt and each
+        sampled token fed back in, and the last sampled token is never fed (vLLM V1
+        ``allocate_slots``: ``num_computed_tokens + num_new_tokens``). TensorRT-LLM's
+        GUARANTEED_NO_EVICT (``kv_alloc = "request"``) reserves prompt + output at admission."""
         s = self.serve
         bt = s.kv_block_tokens
         longest = int((stream.input_tokens + stream.output_tokens).max())
-        slots = longest + 1
+        alloc = kv_alloc_of(s, getattr(self, "engine", None))
+        at = int(np.argmax(stream.input_tokens + stream.output_tokens))
+        slots = kv_slots(int(stream.input_tokens[at]), int(stream.output_tokens[at]), alloc)
+        why = ("its prompt and output, reserved at admission" if alloc == "request"
+               else "its prompt and every output token but the last, whose KV is never written")
         for pool_tokens in role_caps.values():
             kv_blocks = pool_tokens // bt
             need = self.cost.kv_blocks(slots, bt)
@@ -494,7 +497,7 @@ class Deployment:
             per = f" per engine of pp={self.engines}" if self.engines > 1 else ""
             windowed = " (fewer on its windowed layers)" if need < -(-slots // bt) else ""
             head = (f"a request of {longest:,} tokens (prompt + output) needs {slots:,} KV token slots"
-                    f"{windowed} (dcsim reserves the slot of the token being generated) = {need:,} "
+                    f"{windowed} ({why}) = {need:,} "
                     f"block(s) of {bt}; a replica holds {kv_blocks:,} block(s){per} ")
             # a smaller page size helps only when the pool's tokens hold the request in its pages;
             # offer the engines' usual sizes (vLLM's block_size: 8, 16, 32, ...), not 1-token pages

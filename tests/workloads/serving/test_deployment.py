@@ -433,22 +433,61 @@ def test_a_request_larger_than_the_given_kv_capacity_names_that_key_not_the_memo
 
 
 def test_kv_refusals_state_one_rule_with_its_numbers_at_the_block_boundary():
-    # fresh27 #4: 256 + 32 = 288-token requests need 289 slots (the next token's) = 19 blocks of 16.
-    # A pool of exactly 288 tokens said "needs more KV than a replica holds (288 tokens)"; one of
-    # 289-303 said "use smaller blocks", which only helps when the smaller pages hold it
-    for cap, key, advice in ((288, "serve.kv_capacity_tokens", "raise serve.kv_capacity_tokens to 304"),
-                             (290, "serve.kv_capacity_tokens", "raise serve.kv_capacity_tokens to 304"),
-                             (296, "serve.kv_block_tokens", "serve.kv_block_tokens = 8")):
+    # fresh27 #4: 256 + 32 = 288-token requests write the KV of 287 tokens (the last sampled one is
+    # never fed back, vLLM V1 allocate_slots) = 18 blocks of 16. A pool short of 18 whole blocks is
+    # refused naming the key the pool came from, with the rule's numbers; 8-token pages cannot help
+    # (ceil(287 / 8) = 36 pages need 288 tokens, which hold 18 pages of 16 as well)
+    for cap in (272, 280, 287):
         with pytest.raises(InfeasibleError) as err:
             serve(serve={"kv_capacity_tokens": cap})
         msg = str(err.value)
-        assert err.value.key == key, (cap, msg)
-        assert "a request of 288 tokens (prompt + output) needs 289 KV token slots" in msg, msg
-        assert "= 19 block(s) of 16; a replica holds 18 block(s)" in msg, msg
-        assert advice in msg, msg
-        # 8-token pages: ceil(289 / 8) = 37 fit 296 // 8 = 37 but not 290 // 8 = 36
-        assert ("smaller" not in msg and "kv_block_tokens =" not in msg) == (cap != 296), msg
-    serve(serve={"kv_capacity_tokens": 304})      # 19 whole blocks: runs
+        assert err.value.key == "serve.kv_capacity_tokens", (cap, msg)
+        assert "a request of 288 tokens (prompt + output) needs 287 KV token slots" in msg, msg
+        assert "= 18 block(s) of 16; a replica holds 17 block(s)" in msg, msg
+        assert "raise serve.kv_capacity_tokens to 288" in msg, msg
+        assert "smaller" not in msg and "kv_block_tokens =" not in msg, msg
+    serve(serve={"kv_capacity_tokens": 288})      # 18 whole blocks: runs
+    # 64-token pages: ceil(287 / 64) = 5 blocks (320 tokens) do not fit 300 // 64 = 4, but
+    # ceil(287 / 32) = 9 pages of 32 fit 300 // 32 = 9 (the old 289 slots needed 10): smaller blocks help
+    with pytest.raises(InfeasibleError) as err:
+        serve(serve={"kv_capacity_tokens": 300, "kv_block_tokens": 64})
+    msg = str(err.value)
+    assert err.value.key == "serve.kv_block_tokens", msg
+    assert "needs 287 KV token slots" in msg and "= 5 block(s) of 64; a replica holds 4 block(s)" in msg, msg
+    assert "set serve.kv_block_tokens = 32 (9 of the 9 blocks of 32 it leaves)" in msg, msg
+    assert "raise serve.kv_capacity_tokens to 320" in msg, msg
+
+
+@pytest.mark.parametrize("array_min", [None, 1])
+@pytest.mark.parametrize("check_fits", [True, False])
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_a_pool_of_prompt_plus_output_minus_one_slots_serves_the_request_without_preemption(
+        engine, check_fits, array_min, monkeypatch):
+    # 257 + 32 tokens: the KV written is the prompt's 257 and the 31 fed-back output tokens (the
+    # 32nd is sampled, never fed: vLLM V1 allocate_slots = num_computed_tokens + num_new_tokens),
+    # 288 slots = exactly 18 blocks of 16. dcsim reserved prompt + output + 1 = 290 (19 blocks) and
+    # refused this pool; one request at a time must now run to completion, never preempted. With
+    # the fits check off the replica's own accounting is tested (the old one deadlocked: "no events
+    # left"); array_min = 1 runs its array path (ARRAY_MIN_BATCH) on every batch
+    from workloads.serving import deployment, replica
+    if not check_fits:
+        monkeypatch.setattr(deployment.Deployment, "_check_fits", lambda *a, **k: None)
+    if array_min is not None:
+        monkeypatch.setattr(replica, "ARRAY_MIN_BATCH", array_min)
+    n = 4
+    out = serve(serve={"engine": engine, "kv_capacity_tokens": 288, "max_batch_size": 8},
+                workload={"arrival": "burst", "requests": n, "input_tokens": 257, "output_tokens": 32}).summary
+    assert out["preemptions"] == 0
+    assert out["requests"] == n, out
+
+
+def test_trtllm_guaranteed_no_evict_reserves_prompt_plus_max_new_tokens():
+    # TensorRT-LLM's GUARANTEED_NO_EVICT reserves ceil((prompt + max_new_tokens) / block) at
+    # admission (getRemainingBlocksToCompletion): 257 + 32 = 289 tokens = 19 blocks of 16
+    with pytest.raises(InfeasibleError) as err:
+        serve(serve={"engine": "trtllm", "kv_capacity_tokens": 288},
+              workload={"input_tokens": 257, "output_tokens": 32})
+    assert "needs 289 KV token slots" in str(err.value) and "reserved at admission" in str(err.value)
 
 
 def test_a_given_kv_capacity_beyond_hbm_names_that_key():
