@@ -483,9 +483,10 @@ class Deployment:
         GUARANTEED_NO_EVICT (``kv_alloc = "request"``) reserves prompt + output at admission."""
         s = self.serve
         bt = s.kv_block_tokens
-        longest = int((stream.input_tokens + stream.output_tokens).max())
+        totals = stream.input_tokens + stream.output_tokens
+        at = int(np.argmax(totals))
+        longest = int(totals[at])
         alloc = kv_alloc_of(s, getattr(self, "engine", None))
-        at = int(np.argmax(stream.input_tokens + stream.output_tokens))
         slots = kv_slots(int(stream.input_tokens[at]), int(stream.output_tokens[at]), alloc)
         why = ("its prompt and output, reserved at admission" if alloc == "request"
                else "its prompt and every output token but the last, whose KV is never written")
