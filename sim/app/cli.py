@@ -115,6 +115,7 @@ def cmd_run(args) -> int:
     from sim.app.runner import default_out_dir, run_to_dir
     real, held = sys.stderr, io.StringIO()
     sys.stderr = held
+    cfg = None
     try:
         cfg = load_config(args.config, args.set)
         if args.trace:
@@ -125,7 +126,7 @@ def cmd_run(args) -> int:
         sys.stderr = real
         if not (isinstance(err, DcsimError) and err.exit_code in (2, 3)):
             real.write(held.getvalue())
-        if isinstance(err, InfeasibleError) and "cfg" in locals():
+        if isinstance(err, InfeasibleError) and cfg is not None:
             raise _at_training_defaults(cfg, err) from None
         raise
     sys.stderr = real
